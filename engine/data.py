@@ -1,0 +1,202 @@
+"""Seeded toy datasets and input features.
+
+Every generator draws from the ``numpy.random.Generator`` it is given, returns
+raw points ``p`` of shape ``(N, d)`` (d = 2, or 1 for ``sine`` and
+``single``) and targets. Classification targets are one column of 0/1 for two
+classes, one-hot ``(N, K)`` for K > 2; regression targets are ``(N, 1)``.
+
+Inputs fed to the network are *features* of the raw point, chosen from
+x₁, x₂, x₁², x₂², x₁x₂, sin x₁, sin x₂ (as in TensorFlow Playground).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Array = np.ndarray
+
+FEATURES: dict[str, Callable[[Array], Array]] = {
+    "x1": lambda p: p[:, 0],
+    "x2": lambda p: p[:, 1],
+    "x1^2": lambda p: p[:, 0] ** 2,
+    "x2^2": lambda p: p[:, 1] ** 2,
+    "x1x2": lambda p: p[:, 0] * p[:, 1],
+    "sin_x1": lambda p: np.sin(p[:, 0]),
+    "sin_x2": lambda p: np.sin(p[:, 1]),
+}
+
+#: dataset name → (task, number of classes or 1 for regression, raw input dims)
+DATASETS: dict[str, tuple[str, int, int]] = {
+    "xor": ("binary", 2, 2),
+    "circle": ("binary", 2, 2),
+    "gauss": ("binary", 2, 2),
+    "spiral": ("binary", 2, 2),
+    "moons": ("binary", 2, 2),
+    "blobs3": ("multiclass", 3, 2),
+    "blobs4": ("multiclass", 4, 2),
+    "blobs5": ("multiclass", 5, 2),
+    "spiral3": ("multiclass", 3, 2),
+    "spiral4": ("multiclass", 4, 2),
+    "spiral5": ("multiclass", 5, 2),
+    "sine": ("regression", 1, 1),
+    "plane": ("regression", 1, 2),
+    "single": ("regression", 1, 1),
+    "custom": ("binary", 2, 2),
+}
+
+
+@dataclass
+class Dataset:
+    """A train/test split. ``p_*`` raw points (N, d), ``x_*`` features (N, n_in),
+    ``t_*`` targets (N, K), ``y_*`` integer labels (N,) for classification."""
+
+    name: str
+    task: str
+    n_classes: int
+    features: tuple[str, ...]
+    p_train: Array
+    x_train: Array
+    t_train: Array
+    p_test: Array
+    x_test: Array
+    t_test: Array
+
+    @property
+    def n_in(self) -> int:
+        """Network input width (number of features)."""
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        """Network output width: 1 for binary and regression, K for multiclass."""
+        return int(self.t_train.shape[1])
+
+
+def _labels_to_targets(labels: Array, k: int) -> Array:
+    if k == 2:
+        return labels.astype(np.float64)[:, None]
+    return np.eye(k)[labels]
+
+
+def _spiral(n: int, k: int, noise: float, rng: np.random.Generator) -> tuple[Array, Array]:
+    labels = np.arange(n) % k
+    r = rng.uniform(0.0, 1.0, n) ** 0.5 * 5.0
+    theta = r * 1.75 + labels * 2 * np.pi / k
+    p = np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1)
+    return p + rng.normal(0.0, noise * 0.5 + 1e-12, p.shape), labels
+
+
+def _raw(name: str, n: int, noise: float, rng: np.random.Generator) -> tuple[Array, Array]:
+    """Raw points (n, d) and labels (classification) or values (regression)."""
+    if name == "xor":
+        p = rng.uniform(-5, 5, (n, 2))
+        p += np.sign(p) * 0.3  # keep points off the axes, as Playground does
+        p += rng.normal(0, noise, p.shape)
+        return p, ((p[:, 0] * p[:, 1]) < 0).astype(np.int64)
+    if name == "circle":
+        inner = np.arange(n) % 2 == 0
+        r = np.where(inner, rng.uniform(0, 2.0, n), rng.uniform(3.5, 5.0, n))
+        ang = rng.uniform(0, 2 * np.pi, n)
+        p = np.stack([r * np.sin(ang), r * np.cos(ang)], axis=1) + rng.normal(0, noise, (n, 2))
+        return p, inner.astype(np.int64)
+    if name == "gauss":
+        labels = np.arange(n) % 2
+        centers = np.where(labels[:, None] == 1, 2.0, -2.0)
+        return centers + rng.normal(0, 1.0 + noise, (n, 2)), labels
+    if name == "moons":
+        labels = np.arange(n) % 2
+        ang = rng.uniform(0, np.pi, n)
+        p = np.where(
+            labels[:, None] == 0,
+            np.stack([np.cos(ang), np.sin(ang)], 1),
+            np.stack([1 - np.cos(ang), 0.5 - np.sin(ang)], 1),
+        )
+        p = (p - [0.5, 0.25]) * 3.0
+        return p + rng.normal(0, noise, (n, 2)), labels
+    if name.startswith("blobs"):
+        k = int(name[5:])
+        labels = np.arange(n) % k
+        ang = 2 * np.pi * np.arange(k) / k
+        centers = 3.0 * np.stack([np.cos(ang), np.sin(ang)], 1)
+        return centers[labels] + rng.normal(0, 0.8 + noise, (n, 2)), labels
+    if name == "spiral" or name.startswith("spiral"):
+        k = 2 if name == "spiral" else int(name[6:])
+        return _spiral(n, k, noise, rng)
+    if name == "sine":
+        p = rng.uniform(-np.pi, np.pi, (n, 1))
+        return p, np.sin(p[:, 0]) + rng.normal(0, noise * 0.1, n)
+    if name == "plane":
+        p = rng.uniform(-5, 5, (n, 2))
+        return p, (p[:, 0] + p[:, 1]) / 10 + rng.normal(0, noise * 0.1, n)
+    raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+
+
+def make_dataset(
+    name: str,
+    rng: np.random.Generator,
+    n: int = 200,
+    noise: float = 0.0,
+    test_fraction: float = 0.5,
+    features: tuple[str, ...] = ("x1", "x2"),
+    points: list[tuple[float, float, int]] | None = None,
+) -> Dataset:
+    """Draw ``n`` points of ``name`` and split them, the first part for training.
+
+    ``single`` is the textbook single neuron: inputs 0 and 1 with targets 0 and
+    1, the same two samples for training and test. ``custom`` uses ``points``
+    given as ``(x₁, x₂, label)``.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError("test_fraction must be in [0, 1)")
+    task, k, dims = DATASETS[name]
+    if name == "single":
+        p = np.array([[0.0], [1.0]])
+        t = np.array([[0.0], [1.0]])
+        return Dataset(name, task, 1, ("x1",), p, p.copy(), t, p.copy(), p.copy(), t.copy())
+    if name == "custom":
+        if not points or len(points) < 2:
+            raise ValueError("a custom dataset needs at least two points")
+        arr = np.asarray(points, dtype=np.float64)
+        p, labels = arr[:, :2], arr[:, 2].astype(np.int64)
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("custom point labels must be 0 or 1")
+        order = rng.permutation(len(p))
+        p, labels = p[order], labels[order]
+    else:
+        if n < 4:
+            raise ValueError("a dataset needs at least 4 points")
+        p, labels = _raw(name, n, noise, rng)
+        order = rng.permutation(n)
+        p, labels = p[order], labels[order]
+    if dims == 1:
+        features = ("x1",)
+    for f in features:
+        if f not in FEATURES:
+            raise ValueError(f"unknown feature {f!r}; choose from {list(FEATURES)}")
+        if dims == 1 and f != "x1":
+            raise ValueError(f"{name} has one input; only x1 applies")
+    if not features:
+        raise ValueError("choose at least one input feature")
+    x = np.stack([FEATURES[f](p) for f in features], axis=1)
+    t = _labels_to_targets(labels, k) if task != "regression" else labels[:, None]
+    n_test = int(round(len(p) * test_fraction))
+    n_train = max(len(p) - n_test, 1)
+    return Dataset(
+        name, task, k if task != "regression" else 1, tuple(features),
+        p[:n_train], x[:n_train], t[:n_train], p[n_train:], x[n_train:], t[n_train:],
+    )
+
+
+def grid_points(lo: float, hi: float, size: int, dims: int = 2) -> Array:
+    """A ``size``×``size`` grid over [lo, hi]² as rows (size², 2), row-major from
+    the top-left (y descending), or ``size`` points (size, 1) when ``dims`` is 1."""
+    xs = np.linspace(lo, hi, size)
+    if dims == 1:
+        return xs[:, None]
+    gx, gy = np.meshgrid(xs, xs[::-1])
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
