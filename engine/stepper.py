@@ -394,6 +394,51 @@ class Stepper:
                 self.halted = NonFiniteError("update", key, self.iteration - 1)
                 raise self.halted
 
+    # ---- snapshots -----------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything that determines the future of this run, copied.
+
+        Restoring it (on a stepper built from the same config) and giving the
+        same commands reproduces the same numbers bit for bit. Taken between
+        phases; an iteration in progress is rewound to its start on restore
+        only if the snapshot was taken at ``phase_index == 0``.
+        """
+        if self.phase_index != 0:
+            raise ValueError("snapshots are taken between iterations")
+        return {
+            "config": self.config,
+            "params": {k: v.copy() for k, v in self.net.params.items()},
+            "buffers": {k: v.copy() for k, v in self.net.buffers.items()},
+            "optimizer": self.optimizer.copy(),
+            "shuffle_rng": self.shuffle_rng.bit_generator.state,
+            "dropout_rng": self.dropout_rng.bit_generator.state,
+            "iteration": self.iteration,
+            "epoch": self.epoch,
+            "order": self._order.copy(),
+            "cursor": self._cursor,
+            "shuffled": self._shuffled,
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Return to a :meth:`snapshot` (the network's shape must match)."""
+        self.config = snap["config"]
+        for k, v in snap["params"].items():
+            self.net.params[k][...] = v
+        for k, v in snap["buffers"].items():
+            self.net.buffers[k][...] = v
+        self.optimizer = snap["optimizer"].copy()
+        self.shuffle_rng.bit_generator.state = snap["shuffle_rng"]
+        self.dropout_rng.bit_generator.state = snap["dropout_rng"]
+        self.iteration = snap["iteration"]
+        self.epoch = snap["epoch"]
+        self._order = snap["order"].copy()
+        self._cursor = snap["cursor"]
+        self._shuffled = snap["shuffled"]
+        self.phase_index = 0
+        self.halted = None
+        self._pending = _Pending()
+
     # ---- evaluation ----------------------------------------------------------------
 
     def evaluate(self, x: Array, t: Array) -> tuple[float, float | None]:

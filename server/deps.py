@@ -1,0 +1,27 @@
+"""FastAPI dependencies as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from server.sessions import SessionStore
+from server.settings import Settings
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    """The app's settings."""
+    settings: Settings = conn.app.state.settings
+    return settings
+
+
+def get_store(conn: HTTPConnection) -> SessionStore:
+    """The app's session registry."""
+    store: SessionStore = conn.app.state.sessions
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[SessionStore, Depends(get_store)]

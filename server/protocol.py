@@ -1,0 +1,200 @@
+"""The wire protocol: every WebSocket message as a Pydantic model, and its codec.
+
+Frames are JSON text objects tagged by ``type``. Client messages are parsed
+with one discriminated union (:data:`ClientMessage`); unknown types, unknown
+fields and non-finite numbers are rejected. Server messages are plain dicts
+built by :func:`server_message` and encoded by :func:`encode` (orjson).
+
+Non-finite numbers are never sent bare (browsers' ``JSON.parse`` rejects
+``NaN``): they travel as the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"``, and the browser's decoder turns them back into numbers.
+``docs/protocol.md`` shows every message with an example.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class ScheduleModel(_Msg):
+    """Learning-rate schedule (see engine.schedules)."""
+
+    name: Literal["constant", "step", "exponential", "cosine"] = "constant"
+    step_size: int = Field(100, ge=1, le=1_000_000)
+    gamma: Finite = Field(0.5, gt=0, le=1)
+    t_max: int = Field(1000, ge=1, le=10_000_000)
+    eta_min: Finite = Field(0.0, ge=0)
+    warmup: int = Field(0, ge=0, le=1_000_000)
+    warmup_start: Finite = Field(0.1, ge=0, le=1)
+
+
+class OptimizerModel(_Msg):
+    """Optimizer and its torch.optim hyper-parameters (unset ones take torch's defaults)."""
+
+    name: Literal["sgd", "rmsprop", "adagrad", "adam", "adamw"] = "sgd"
+    momentum: Finite | None = Field(None, ge=0, lt=1)
+    dampening: Finite | None = Field(None, ge=0, le=1)
+    nesterov: bool | None = None
+    weight_decay: Finite | None = Field(None, ge=0, le=1)
+    alpha: Finite | None = Field(None, gt=0, lt=1)
+    centered: bool | None = None
+    eps: Finite | None = Field(None, gt=0, le=1)
+    beta1: Finite | None = Field(None, ge=0, lt=1)
+    beta2: Finite | None = Field(None, ge=0, lt=1)
+    lr_decay: Finite | None = Field(None, ge=0)
+    initial_accumulator_value: Finite | None = Field(None, ge=0)
+
+    def params(self) -> tuple[tuple[str, float | bool], ...]:
+        """The set hyper-parameters as (name, value) pairs for the engine."""
+        return tuple(
+            (k, v) for k, v in self.model_dump(exclude={"name"}).items() if v is not None
+        )
+
+
+Activation = Literal[
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "softplus", "linear"
+]
+DatasetName = Literal[
+    "xor", "circle", "gauss", "spiral", "moons", "blobs3", "blobs4", "blobs5",
+    "spiral3", "spiral4", "spiral5", "sine", "plane", "single", "custom",
+]
+Feature = Literal["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
+
+
+class RunSettings(_Msg):
+    """Everything that defines a run (mirrors engine.stepper.RunConfig)."""
+
+    dataset: DatasetName = "xor"
+    n_samples: int = Field(200, ge=4)
+    noise: Finite = Field(0.0, ge=0, le=5)
+    test_fraction: Finite = Field(0.5, ge=0, lt=1)
+    features: tuple[Feature, ...] = ("x1", "x2")
+    points: tuple[tuple[Finite, Finite, Literal[0, 1]], ...] = ()
+    hidden: tuple[Annotated[int, Field(ge=1)], ...] = (4, 4)
+    activation: Activation = "tanh"
+    layer_activations: tuple[Activation, ...] = ()
+    alpha: Finite = Field(0.01, ge=0, le=10)
+    output_activation: Activation = "linear"
+    loss: Literal["auto", "mse", "bce", "cross_entropy"] = "auto"
+    init: Literal[
+        "zeros", "constant", "uniform", "normal", "xavier_uniform", "xavier_normal",
+        "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+    ] = "xavier_uniform"
+    init_scale: Finite = Field(0.5, ge=0, le=100)
+    norm: Literal["none", "batch", "layer"] = "none"
+    dropout: Finite = Field(0.0, ge=0, lt=1)
+    residual: bool = False
+    optimizer: OptimizerModel = OptimizerModel()
+    lr: Finite = Field(0.03, ge=0, le=100)
+    schedule: ScheduleModel = ScheduleModel()
+    clip_norm: Finite = Field(0.0, ge=0)
+    clip_value: Finite = Field(0.0, ge=0)
+    l1: Finite = Field(0.0, ge=0, le=10)
+    l2: Finite = Field(0.0, ge=0, le=10)
+    batch_size: int = Field(10, ge=0)
+    seed: int = Field(1, ge=0, le=2**32 - 1)
+
+
+# ---- client → server ---------------------------------------------------------------
+
+
+class Hello(_Msg):
+    """First message of a connection; ``session`` resumes a previous session."""
+
+    type: Literal["hello"]
+    session: str | None = Field(None, max_length=64)
+    lang: Literal["ja", "en"] | None = None
+
+
+class Configure(_Msg):
+    """Start a new run with these settings (the previous run is replaced)."""
+
+    type: Literal["configure"]
+    config: RunSettings
+
+
+class Step(_Msg):
+    """Advance by one phase or one whole iteration (pauses play)."""
+
+    type: Literal["step"]
+    unit: Literal["phase", "iteration"] = "phase"
+
+
+class Play(_Msg):
+    """Play at ``speed`` iterations per second."""
+
+    type: Literal["play"]
+    speed: Finite = Field(2.0, gt=0)
+
+
+class Pause(_Msg):
+    """Stop playing; the run stays where it is."""
+
+    type: Literal["pause"]
+
+
+class Reset(_Msg):
+    """Start the current run again from iteration 0 (same settings and seed)."""
+
+    type: Literal["reset"]
+
+
+ClientMessage = Annotated[
+    Hello | Configure | Step | Play | Pause | Reset,
+    Field(discriminator="type"),
+]
+client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+
+# ---- encoding ------------------------------------------------------------------------
+
+_NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _finite_safe(obj: Any) -> Any:
+    """Replace non-finite floats (and arrays holding them) by their string forms."""
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "NaN" if math.isnan(obj) else _NONFINITE[obj]
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind != "f" or np.isfinite(obj).all():
+            return obj
+        return _finite_safe(obj.tolist())
+    if isinstance(obj, np.floating):
+        return _finite_safe(float(obj))
+    if isinstance(obj, dict):
+        return {k: _finite_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_safe(v) for v in obj]
+    return obj
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def encode(msg: dict[str, Any]) -> str:
+    """Serialize a server message to JSON text; non-finite numbers become strings."""
+    return orjson.dumps(
+        _finite_safe(msg), default=_default, option=orjson.OPT_SERIALIZE_NUMPY
+    ).decode()
+
+
+def server_message(type_: str, **fields: Any) -> dict[str, Any]:
+    """A server → client message dict tagged with ``type``."""
+    return {"type": type_, **fields}

@@ -1,0 +1,281 @@
+"""One learner's session: a run of the engine, its play state and its outgoing messages.
+
+The session turns client commands into engine calls and engine records into
+messages on its :class:`~server.outbox.Outbox`. It never touches the socket
+and never sleeps: the shared :class:`~server.clock.Clock` calls :meth:`tick`
+for every playing session.
+
+Playing at ``speed`` iterations per second shows every phase when slow
+(≤ :data:`PHASE_BY_PHASE_MAX` it/s: four phase frames per iteration, spread in
+time); faster, whole iterations run on the engine's fast path and the frames
+of the latest iteration are sent, at most once per tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from engine.schedules import Schedule
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, RunConfig, Stepper
+from server.outbox import Outbox
+from server.protocol import (
+    Configure,
+    Hello,
+    Pause,
+    Play,
+    Reset,
+    RunSettings,
+    Step,
+    server_message,
+)
+from server.settings import Settings
+
+log = logging.getLogger("backprop_lab.session")
+
+PHASE_BY_PHASE_MAX = 4.0
+METRICS_MAX_POINTS = 2_000
+
+
+class LimitError(ValueError):
+    """A request exceeded a configured limit; ``limit`` names it."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+def check_limits(cfg: RunSettings, s: Settings) -> None:
+    """Raise :class:`LimitError` naming the first limit ``cfg`` exceeds."""
+    if len(cfg.hidden) + 1 > s.max_layers:
+        raise LimitError("max_layers", f"{len(cfg.hidden) + 1} layers exceed max_layers={s.max_layers}")
+    if any(u > s.max_units for u in cfg.hidden):
+        raise LimitError("max_units", f"{max(cfg.hidden)} neurons exceed max_units={s.max_units}")
+    if cfg.n_samples > s.max_samples or len(cfg.points) > s.max_samples:
+        raise LimitError("max_samples", f"dataset size exceeds max_samples={s.max_samples}")
+    if cfg.batch_size > s.max_batch:
+        raise LimitError("max_batch", f"batch size {cfg.batch_size} exceeds max_batch={s.max_batch}")
+
+
+def run_config(cfg: RunSettings) -> RunConfig:
+    """The engine's :class:`RunConfig` for validated wire settings."""
+    return RunConfig(
+        dataset=cfg.dataset, n_samples=cfg.n_samples, noise=cfg.noise,
+        test_fraction=cfg.test_fraction, features=tuple(cfg.features),
+        points=tuple((float(a), float(b), int(c)) for a, b, c in cfg.points),
+        hidden=tuple(cfg.hidden), activation=cfg.activation,
+        layer_activations=tuple(cfg.layer_activations), alpha=cfg.alpha,
+        output_activation=cfg.output_activation, loss=cfg.loss, init=cfg.init,
+        init_scale=cfg.init_scale, norm=cfg.norm, dropout=cfg.dropout, residual=cfg.residual,
+        optimizer=cfg.optimizer.name, optimizer_params=cfg.optimizer.params(), lr=cfg.lr,
+        schedule=Schedule(**cfg.schedule.model_dump()), clip_norm=cfg.clip_norm,
+        clip_value=cfg.clip_value, l1=cfg.l1, l2=cfg.l2, batch_size=cfg.batch_size,
+        seed=cfg.seed,
+    )
+
+
+def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Concatenate two pending ``metrics`` messages' series."""
+    out = dict(new)
+    out["points"] = (old["points"] + new["points"])[-METRICS_MAX_POINTS:]
+    return out
+
+
+class Session:
+    """A run plus its play state; commands in, messages out."""
+
+    def __init__(self, settings: Settings, config: RunSettings | None = None) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self.settings = settings
+        self.config = config or RunSettings()
+        self.stepper = Stepper(run_config(self.config))
+        self.playing = False
+        self.speed = 2.0
+        self._credit = 0.0
+        self.outbox: Outbox | None = None
+        self.created = time.monotonic()
+        self.last_active = self.created
+        self.detached_at: float | None = None
+        self._metrics_due = 0.0
+
+    # ---- connection ----------------------------------------------------------------
+
+    def attach(self, outbox: Outbox) -> None:
+        """Send to ``outbox`` from now on and greet it with the full state."""
+        self.outbox = outbox
+        self.detached_at = None
+        self.last_active = time.monotonic()
+        self._send_run()
+
+    def detach(self) -> None:
+        """The connection went away: stop playing, keep the run for a grace period."""
+        self.outbox = None
+        self.playing = False
+        self.detached_at = time.monotonic()
+
+    def _put(self, msg: dict[str, Any], **kw: Any) -> None:
+        if self.outbox is not None:
+            self.outbox.put(msg, **kw)
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        """Queue an ``error`` message; the session carries on."""
+        self._put(server_message("error", code=code, message=message, **extra))
+
+    # ---- commands ------------------------------------------------------------------
+
+    def handle(self, msg: Any) -> None:
+        """Apply one validated client message."""
+        self.last_active = time.monotonic()
+        if isinstance(msg, Hello):
+            self._send_run()
+        elif isinstance(msg, Configure):
+            self._configure(msg.config)
+        elif isinstance(msg, Step):
+            self.playing = False
+            if msg.unit == "phase":
+                self._advance_phase()
+            else:
+                self._advance_phase()
+                while self.stepper.phase_index != 0 and self.stepper.halted is None:
+                    self._advance_phase()
+            self._send_state()
+        elif isinstance(msg, Play):
+            self.speed = min(msg.speed, self.settings.max_speed)
+            self.playing = self.stepper.halted is None
+            self._credit = 0.0
+            if self.stepper.halted is not None:
+                self._report_halt(self.stepper.halted)
+            self._send_state()
+        elif isinstance(msg, Pause):
+            self.playing = False
+            self._send_state()
+        elif isinstance(msg, Reset):
+            self._configure(self.config)
+
+    def _configure(self, cfg: RunSettings) -> None:
+        try:
+            check_limits(cfg, self.settings)
+            stepper = Stepper(run_config(cfg))
+        except LimitError as e:
+            self.error("limit", str(e), limit=e.limit)
+            return
+        except ValueError as e:
+            self.error("invalid", str(e))
+            return
+        self.config = cfg
+        self.stepper = stepper
+        self.playing = False
+        self._send_run()
+
+    # ---- stepping ------------------------------------------------------------------
+
+    def _advance_phase(self) -> PhaseRecord | None:
+        try:
+            rec = self.stepper.step_phase()
+        except NonFiniteError as e:
+            self.playing = False
+            self._report_halt(e)
+            return None
+        self._put(self._frame(rec), droppable=True)
+        if rec.phase == "update":
+            self._queue_metrics(rec.values)
+        return rec
+
+    def _report_halt(self, e: NonFiniteError) -> None:
+        self.error("nonfinite", str(e), phase=e.phase, where=e.where, iteration=e.iteration)
+
+    def tick(self, dt: float) -> None:
+        """Advance a playing run by ``dt`` seconds of play time (called by the clock)."""
+        if not self.playing:
+            return
+        st = self.stepper
+        if self.speed <= PHASE_BY_PHASE_MAX:
+            self._credit += 4 * self.speed * dt
+            while self._credit >= 1.0 and self.playing:
+                self._credit -= 1.0
+                self._advance_phase()
+            return
+        self._credit += self.speed * dt
+        k = int(self._credit)
+        if k == 0:
+            return
+        self._credit -= k
+        try:
+            if k > 1 or st.phase_index != 0:
+                st.train(k - 1)
+        except NonFiniteError as e:
+            self.playing = False
+            self._report_halt(e)
+            self._send_state()
+            return
+        for _ in range(4):
+            if self._advance_phase() is None:
+                self._send_state()
+                return
+        self._send_state(droppable=True)
+
+    # ---- messages -------------------------------------------------------------------
+
+    def _frame(self, rec: PhaseRecord) -> dict[str, Any]:
+        return server_message("frame", phase=rec.phase, iteration=rec.iteration,
+                              values=rec.values)
+
+    def state(self) -> dict[str, Any]:
+        """The play state as a ``state`` message."""
+        st = self.stepper
+        return server_message(
+            "state", playing=self.playing, speed=self.speed, iteration=st.iteration,
+            epoch=st.epoch, next_phase=st.next_phase,
+            halted=None if st.halted is None else str(st.halted),
+        )
+
+    def _send_state(self, droppable: bool = False) -> None:
+        self._put(self.state(), key="state")
+
+    def _queue_metrics(self, update_values: dict[str, Any]) -> None:
+        st = self.stepper
+        d = st.data
+        train_loss, train_acc = st.evaluate(d.x_train, d.t_train)
+        test_loss, test_acc = st.evaluate(d.x_test, d.t_test)
+        point = {
+            "iteration": st.iteration,
+            "train_loss": train_loss,
+            "test_loss": test_loss,
+            "train_acc": train_acc,
+            "test_acc": test_acc,
+            "lr": update_values.get("lr"),
+        }
+        self._put(server_message("metrics", points=[point]), key="metrics",
+                  merge=_merge_metrics)
+
+    def run_message(self) -> dict[str, Any]:
+        """Everything the page needs to draw a fresh run: settings, shapes, data, weights."""
+        st = self.stepper
+        spec = st.net.spec
+        d = st.data
+        return server_message(
+            "run",
+            session=self.id,
+            config=self.config.model_dump(mode="json"),
+            net={
+                "sizes": spec.sizes,
+                "activations": [ls.activation for ls in spec.layers[:-1]]
+                + [spec.output_activation()],
+                "loss": spec.loss,
+                "task": d.task,
+                "n_classes": d.n_classes,
+                "features": list(d.features),
+            },
+            data={
+                "p_train": d.p_train, "t_train": d.t_train,
+                "p_test": d.p_test, "t_test": d.t_test,
+            },
+            params={k: v for k, v in st.net.params.items()},
+            state=self.state(),
+        )
+
+    def _send_run(self) -> None:
+        self._put(self.run_message(), key="run")
+        self._send_state()
