@@ -166,19 +166,25 @@ class Stepper:
     # ---- configuration that may change mid-run -----------------------------------
 
     def set_hyper(self, **changes: Any) -> None:
-        """Change settings that keep the network's shape (lr, optimizer params,
-        clipping, regularization, batch size, schedule) from the next phase on."""
+        """Change settings that keep the network's shape (lr, optimizer and its params,
+        clipping, regularization, batch size, schedule) from the next phase on.
+
+        A different ``optimizer`` starts with empty state (as a new torch optimizer
+        would); the same one keeps its state. Nothing changes if a value is refused.
+        """
         allowed = {"lr", "clip_norm", "clip_value", "l1", "l2", "batch_size", "schedule",
-                   "optimizer_params"}
+                   "optimizer", "optimizer_params"}
         bad = set(changes) - allowed
         if bad:
             raise ValueError(f"cannot change {sorted(bad)} mid-run; reset instead")
-        self.config = replace(self.config, **changes)
-        if "optimizer_params" in changes:
+        config = replace(self.config, **changes)
+        if "optimizer" in changes or "optimizer_params" in changes:
+            same = config.optimizer == self.optimizer.name
             self.optimizer = Optimizer(
-                self.optimizer.name, dict(self.config.optimizer_params),
-                self.optimizer.state, self.optimizer.t,
+                config.optimizer, dict(config.optimizer_params),
+                self.optimizer.state if same else {}, self.optimizer.t if same else 0,
             )
+        self.config = config
         self.halted = None
 
     @property
