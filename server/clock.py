@@ -27,7 +27,7 @@ class Clock:
     def tick(self, dt: float) -> None:
         """Advance every playing session by ``dt`` seconds; errors stay in their session."""
         for s in self.store:
-            if s.playing:
+            if s.playing or s.views.wants_tick:  # views: a map/inspector send is due
                 try:
                     s.tick(dt)
                 except Exception:

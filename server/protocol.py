@@ -150,8 +150,39 @@ class Reset(_Msg):
     type: Literal["reset"]
 
 
+# ---- views: inspector, focus, edit (see server/views.py) ----------------------------
+
+Index = tuple[Annotated[int, Field(ge=0, le=1_000_000)], ...]
+
+
+class Inspect(_Msg):
+    """Open the inspector on a parameter entry (``L2.W`` [i, j], ``L1.b`` [j]) or a unit
+    (``L1.a`` [j]); ``id`` null closes it."""
+
+    type: Literal["inspect"]
+    id: str | None = Field(None, max_length=32)
+    index: Index = Field((), max_length=2)
+
+
+class Focus(_Msg):
+    """Follow one data point (``index`` null: back to the batch)."""
+
+    type: Literal["focus"]
+    split: Literal["train", "test"] = "train"
+    index: int | None = Field(None, ge=0)
+
+
+class Edit(_Msg):
+    """Set one parameter entry by hand (applied between iterations)."""
+
+    type: Literal["edit"]
+    id: str = Field(max_length=32)
+    index: Index = Field(max_length=2)
+    value: Finite = Field(ge=-1e6, le=1e6)
+
+
 ClientMessage = Annotated[
-    Hello | Configure | Step | Play | Pause | Reset,
+    Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)

@@ -23,7 +23,10 @@ from engine.stepper import PHASES, NonFiniteError, PhaseRecord, RunConfig, Stepp
 from server.outbox import Outbox
 from server.protocol import (
     Configure,
+    Edit,
+    Focus,
     Hello,
+    Inspect,
     Pause,
     Play,
     Reset,
@@ -32,6 +35,7 @@ from server.protocol import (
     server_message,
 )
 from server.settings import Settings
+from server.views import SessionViews
 
 log = logging.getLogger("backprop_lab.session")
 
@@ -99,6 +103,7 @@ class Session:
         self.last_active = self.created
         self.detached_at: float | None = None
         self._metrics_due = 0.0
+        self.views = SessionViews(self)
 
     # ---- connection ----------------------------------------------------------------
 
@@ -153,6 +158,9 @@ class Session:
             self._send_state()
         elif isinstance(msg, Reset):
             self._configure(self.config)
+        elif isinstance(msg, Inspect | Focus | Edit):
+            self.views.handle(msg)
+        self.views.flush()
 
     def _configure(self, cfg: RunSettings) -> None:
         try:
@@ -179,6 +187,7 @@ class Session:
             self._report_halt(e)
             return None
         self._put(self._frame(rec), droppable=True)
+        self.views.after_phase(rec)
         if rec.phase == "update":
             self._queue_metrics(rec.values)
         return rec
@@ -188,6 +197,7 @@ class Session:
 
     def tick(self, dt: float) -> None:
         """Advance a playing run by ``dt`` seconds of play time (called by the clock)."""
+        self.views.flush()
         if not self.playing:
             return
         st = self.stepper
@@ -205,6 +215,7 @@ class Session:
         try:
             if k > 1 or st.phase_index != 0:
                 st.train(k - 1)
+                self.views.after_train()
         except NonFiniteError as e:
             self.playing = False
             self._report_halt(e)
@@ -279,3 +290,5 @@ class Session:
     def _send_run(self) -> None:
         self._put(self.run_message(), key="run")
         self._send_state()
+        self.views.on_new_run()
+        self.views.flush()

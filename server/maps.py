@@ -1,0 +1,139 @@
+"""Maps over the input plane: the network's output and each neuron's activation on a grid.
+
+The page draws the decision boundary (classification) or the regression
+surface behind the data points, and a small map per neuron, from numbers the
+engine computed: one evaluation-mode forward pass of a grid of raw points
+(engine.data.grid_points) through the current network gives every layer's
+activations at once. Inputs with engineered features (x₁², sin x₁ …) use the
+same grid over the raw (x₁, x₂) plane, with the features computed from it, so
+the map always shows the plane the data lives in.
+
+To stay small on the wire every map is quantized to 8 bits: values ``v`` of
+one channel (an output or one neuron) become ``q = round(255·(v − lo)/(hi − lo))``
+with that channel's ``lo``/``hi`` sent beside the base64 bytes, so the browser
+recovers ``v ≈ lo + q·(hi − lo)/255`` (error ≤ (hi − lo)/510).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.data import FEATURES, Dataset, grid_points
+from engine.model import Network
+
+Array = np.ndarray
+
+#: grid side for the output map (capped by ``Settings.max_grid``)
+OUTPUT_GRID = 48
+#: points of the curve drawn for one-input regression (sine, single)
+CURVE_POINTS = 128
+#: side of a neuron map, before the byte budget shrinks it
+NEURON_GRID = 24
+MIN_NEURON_GRID = 8
+#: bytes of neuron maps per message; beyond it neuron maps get coarser, then are left out
+NEURON_BYTES = 65_536
+
+
+def plane_extent(data: Dataset) -> tuple[float, float]:
+    """The square [lo, hi] (both axes) holding every train and test point, plus 10 % margin."""
+    pts = np.concatenate([data.p_train, data.p_test]) if len(data.p_test) else data.p_train
+    lo, hi = float(pts.min()), float(pts.max())
+    if not math.isfinite(lo) or not math.isfinite(hi):
+        return -1.0, 1.0
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1.0, hi + 1.0
+    pad = 0.1 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def features_of(p: Array, features: tuple[str, ...]) -> Array:
+    """Network inputs (G, n_in) for raw points ``p`` (G, d), one column per feature."""
+    return np.stack([FEATURES[f](p) for f in features], axis=1)
+
+
+def quantize(values: Array) -> dict[str, Any]:
+    """8-bit quantization of ``values`` (C, G): one ``min``/``max`` per channel (row).
+
+    Returns ``{"shape": [C, G], "min": [C], "max": [C], "data": base64 of C·G bytes}``,
+    rows one after another. A constant channel has ``min == max`` and all bytes 0;
+    non-finite values (a diverged run) are sent as 0 bytes with ``min``/``max`` of the
+    finite ones.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    big = np.where(finite, v, np.nan)
+    with np.errstate(all="ignore"):
+        lo = np.nanmin(big, axis=1) if v.size else np.zeros(len(v))
+        hi = np.nanmax(big, axis=1) if v.size else np.zeros(len(v))
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    hi = np.where(np.isfinite(hi), hi, 0.0)
+    span = hi - lo
+    scale = np.divide(255.0, span, out=np.zeros_like(span), where=span > 0)
+    q = np.rint((np.where(finite, v, lo[:, None]) - lo[:, None]) * scale[:, None])
+    q = np.clip(q, 0, 255).astype(np.uint8)
+    return {
+        "shape": list(v.shape),
+        "min": lo.tolist(),
+        "max": hi.tolist(),
+        "data": base64.b64encode(q.tobytes()).decode("ascii"),
+    }
+
+
+def dequantize(m: dict[str, Any]) -> Array:
+    """Inverse of :func:`quantize` (for tests and notebooks): (C, G) floats."""
+    c, g = m["shape"]
+    q = np.frombuffer(base64.b64decode(m["data"]), dtype=np.uint8).reshape(c, g)
+    lo = np.asarray(m["min"])[:, None]
+    hi = np.asarray(m["max"])[:, None]
+    return lo + q * (hi - lo) / 255.0
+
+
+def neuron_grid_size(n_units: int, max_grid: int) -> int:
+    """Side of each neuron map so that all ``n_units`` maps fit :data:`NEURON_BYTES`,
+    or 0 when even :data:`MIN_NEURON_GRID` would not fit."""
+    if n_units <= 0:
+        return 0
+    side = min(NEURON_GRID, max_grid, math.isqrt(NEURON_BYTES // n_units))
+    return side if side >= MIN_NEURON_GRID else 0
+
+
+def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int) -> dict[str, Any]:
+    """The ``maps`` message body for ``net`` over ``data``'s input plane.
+
+    Two-input data: ``size``×``size`` grid, row-major from the top-left (x₂
+    descending, x₁ ascending). ``output`` is (K, size²): the output activation
+    (probability for bce, class probabilities for softmax, the value for mse).
+    ``neurons`` maps ``L{l}.a`` of every hidden layer to (n_l, s²) on a coarser
+    ``neuron_size`` grid. One-input data (``dims`` 1): ``output`` is (K, size)
+    along x₁ and neurons are curves of ``neuron_size`` points.
+    """
+    dims = int(data.p_train.shape[1])
+    lo, hi = plane_extent(data)
+    hidden_units = sum(net.spec.sizes[1:-1])
+    if dims == 1:
+        size = min(CURVE_POINTS, 4 * max_grid)
+        nsize = min(size, 64) if hidden_units * 64 <= NEURON_BYTES else 0
+    else:
+        size = max(2, min(OUTPUT_GRID, max_grid))
+        nsize = neuron_grid_size(hidden_units, max_grid)
+    p = grid_points(lo, hi, size, dims)
+    caches = net.forward(features_of(p, data.features), train=False)
+    out: dict[str, Any] = {
+        "iteration": iteration,
+        "dims": dims,
+        "extent": [lo, hi],
+        "size": size,
+        "output": quantize(caches[-1].a.T),
+        "neuron_size": nsize,
+        "neurons": {},
+    }
+    if nsize and len(caches) > 1:
+        if nsize != size:
+            pn = grid_points(lo, hi, nsize, dims)
+            caches = net.forward(features_of(pn, data.features), train=False)
+        out["neurons"] = {f"L{l}.a": quantize(c.a.T) for l, c in enumerate(caches[:-1], start=1)}
+    return out

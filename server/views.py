@@ -1,0 +1,322 @@
+"""The session's derived views: maps, the inspector, the focused sample and hand edits.
+
+A :class:`~server.session.Session` streams phase frames; this module adds the
+views a learner opens on top of them, each computed by the engine and sent at
+a bounded rate:
+
+* ``maps`` — the output and every hidden neuron over the input plane
+  (:mod:`server.maps`), re-sent when the weights change;
+* ``inspect`` — the chain rule of one weight, bias or unit
+  (:mod:`engine.chain`), re-sent after every phase while the inspector is open;
+* ``focus`` — one data point's forward values, so a sample outside the
+  current batch can be followed (evaluation mode: no dropout, batch norm with
+  its running statistics, so the numbers do not depend on a batch);
+* ``edit`` — a weight set by hand, applied between iterations so the run
+  stays a sequence of whole iterations and replays exactly.
+
+Each derived message is put on the outbox under its own key, so a slow client
+only ever receives the latest one, and at most ``Settings.map_hz`` times per
+second per kind: a change marks the view *dirty* and :meth:`SessionViews.flush`
+(called after each command and on every clock tick while something is dirty)
+sends it when its interval has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine import losses
+from engine.stepper import PhaseRecord, Stepper
+from server.maps import compute_maps
+from server.protocol import Edit, Focus, Inspect, server_message
+
+if TYPE_CHECKING:
+    from server.session import Session
+
+log = logging.getLogger("backprop_lab.views")
+
+Array = np.ndarray
+KINDS = ("maps", "inspect", "focus")
+
+
+class ViewError(ValueError):
+    """A view request names something that does not exist; ``field`` says which part."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the inspector shows: a stable id and an index into its array."""
+
+    id: str
+    index: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FocusPoint:
+    """The focused data point: ``split`` is ``train`` or ``test``."""
+
+    split: str
+    index: int
+
+
+def _check_index(index: tuple[int, ...], shape: tuple[int, ...], what: str) -> None:
+    if len(index) != len(shape):
+        raise ViewError(f"{what} takes {len(shape)} index(es), got {len(index)}", "index")
+    for i, (k, n) in enumerate(zip(index, shape, strict=True)):
+        if not 0 <= k < n:
+            raise ViewError(f"{what} index {i} is {k}; it must be in 0…{n - 1}", "index")
+
+
+def check_target(st: Stepper, id: str, index: tuple[int, ...]) -> Target:
+    """Validate an inspector target: a parameter (``L2.W`` [i, j], ``L1.b`` [j], γ, β)
+    or a unit (``L1.a`` / ``L1.z`` [j], layer ≥ 1)."""
+    params = st.net.params
+    if id in params:
+        _check_index(index, params[id].shape, id)
+        return Target(id, index)
+    layer, _, kind = id.partition(".")
+    if kind in ("a", "z") and layer[:1] == "L" and layer[1:].isdigit():
+        l = int(layer[1:])
+        if 1 <= l <= st.net.depth:
+            _check_index(index, (st.net.spec.sizes[l],), id)
+            return Target(id, index)
+    raise ViewError(
+        f"unknown id {id!r}: inspect a parameter ({', '.join(params)}) or a unit "
+        f"L1.a … L{st.net.depth}.a", "id")
+
+
+def check_focus(st: Stepper, split: str, index: int) -> FocusPoint:
+    """Validate a focused data point."""
+    n = len(st.data.p_train if split == "train" else st.data.p_test)
+    if not 0 <= index < n:
+        raise ViewError(f"{split} sample {index} does not exist; there are {n}", "index")
+    return FocusPoint(split, index)
+
+
+def sample_values(st: Stepper, x: Array, t: Array) -> dict[str, Any]:
+    """Evaluation-mode forward of a few samples ``x`` (B, n_in) with targets ``t`` (B, K):
+    every ``Ll.z``, ``Ll.a`` (B, n_l), the output ``y`` and per-sample loss (B,)."""
+    net = st.net
+    caches = net.forward(x, train=False)
+    out = caches[-1]
+    res = losses.compute(net.spec.loss, out.z, out.a, t, None)
+    v: dict[str, Any] = {"L0.a": x}
+    for l, c in enumerate(caches, start=1):
+        v[f"L{l}.z"] = c.z
+        v[f"L{l}.a"] = c.a
+    v["y"] = out.a
+    v["loss.per_sample"] = res.per_sample
+    return v
+
+
+class SessionViews:
+    """The derived views of one session and their pacing."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.target: Target | None = None
+        self.focus: FocusPoint | None = None
+        self.pending_edits: list[Edit] = []
+        self.last_batch: Array | None = None
+        self.dirty: set[str] = set()
+        self._sent: dict[str, float] = {k: -math.inf for k in KINDS}
+        self.sent_count: dict[str, int] = dict.fromkeys(KINDS, 0)
+
+    @property
+    def st(self) -> Stepper:
+        """The session's current stepper (replaced by configure)."""
+        return self.session.stepper
+
+    @property
+    def wants_tick(self) -> bool:
+        """True while a view waits for its next send slot (the clock then ticks us)."""
+        return bool(self.dirty) and self.session.outbox is not None
+
+    # ---- events from the session ---------------------------------------------------
+
+    def on_new_run(self) -> None:
+        """A run was (re)built: keep targets that still exist, redraw everything."""
+        self.last_batch = None
+        self.pending_edits.clear()
+        if self.target is not None:
+            try:
+                check_target(self.st, self.target.id, self.target.index)
+            except ViewError:
+                self.target = None
+                self._put(server_message("inspect", id=None, index=None))
+        if self.focus is not None:
+            try:
+                check_focus(self.st, self.focus.split, self.focus.index)
+            except ViewError:
+                self.focus = None
+                self._put(server_message("focus", split=None, index=None), key="focus")
+        self.dirty.update(KINDS)
+
+    def after_phase(self, rec: PhaseRecord) -> None:
+        """A phase ran: remember the batch, apply pending edits at the iteration's end."""
+        if rec.phase == "forward":
+            self.last_batch = np.asarray(rec.values["batch"])
+        self.dirty.add("inspect")
+        if rec.phase == "update":
+            self.dirty.update(("maps", "focus"))
+            while self.pending_edits:
+                self._apply_edit(self.pending_edits.pop(0))
+
+    def after_train(self) -> None:
+        """Iterations ran on the fast path: weights changed."""
+        self.dirty.update(KINDS)
+
+    # ---- commands ------------------------------------------------------------------
+
+    def handle(self, msg: Inspect | Focus | Edit) -> None:
+        """Apply an ``inspect``, ``focus`` or ``edit`` message; bad ones get an error."""
+        try:
+            if isinstance(msg, Inspect):
+                self._inspect(msg)
+            elif isinstance(msg, Focus):
+                self._focus(msg)
+            else:
+                self._edit(msg)
+        except ViewError as e:
+            self.session.error("invalid", str(e), field=e.field)
+
+    def _inspect(self, msg: Inspect) -> None:
+        if msg.id is None:
+            self.target = None
+            self.dirty.discard("inspect")
+            self._put(server_message("inspect", id=None, index=None), key="inspect")
+            return
+        self.target = check_target(self.st, msg.id, tuple(msg.index))
+        self._send("inspect")
+
+    def _focus(self, msg: Focus) -> None:
+        if msg.index is None:
+            self.focus = None
+            self.dirty.discard("focus")
+            self._put(server_message("focus", split=None, index=None), key="focus")
+        else:
+            self.focus = check_focus(self.st, msg.split, msg.index)
+            self._send("focus")
+        if self.target is not None:
+            self._send("inspect")
+
+    def _edit(self, msg: Edit) -> None:
+        st = self.st
+        if msg.id not in st.net.params:
+            raise ViewError(f"unknown parameter {msg.id!r}; edit one of "
+                            f"{', '.join(st.net.params)}", "id")
+        _check_index(tuple(msg.index), st.net.params[msg.id].shape, msg.id)
+        if st.phase_index == 0:
+            self._apply_edit(msg)
+        else:
+            # mid-iteration the caches of this iteration were computed with the old
+            # weight: apply once the iteration is complete.
+            self.pending_edits.append(msg)
+            self._put(server_message(
+                "edit", id=msg.id, index=list(msg.index), value=msg.value, applied=False,
+                iteration=st.iteration))
+
+    def _apply_edit(self, msg: Edit) -> None:
+        st = self.st
+        W = st.net.params[msg.id]
+        idx = tuple(msg.index)
+        old = float(W[idx])
+        W[idx] = msg.value
+        st.halted = None
+        record = getattr(self.session, "record_edit", None)
+        if record is not None:
+            record(msg)
+        log.info("edit", extra={"session": self.session.id, "param": msg.id,
+                                "iteration": st.iteration})
+        body: dict[str, Any] = {
+            "id": msg.id, "index": list(idx), "old": old, "value": float(W[idx]),
+            "applied": True, "iteration": st.iteration,
+            "params": {msg.id: W},
+        }
+        d = st.data
+        if self.last_batch is not None and len(self.last_batch):
+            v = sample_values(st, d.x_train[self.last_batch], d.t_train[self.last_batch])
+            body["batch"] = {"indices": self.last_batch, "y": v["y"],
+                             "loss": float(v["loss.per_sample"].mean())}
+        else:
+            body["batch"] = None
+        body["train_loss"], body["train_acc"] = st.evaluate(d.x_train, d.t_train)
+        body["test_loss"], body["test_acc"] = st.evaluate(d.x_test, d.t_test)
+        self._put(server_message("edit", **body))
+        self.dirty.update(KINDS)
+        self._send("maps")
+
+    # ---- sending ---------------------------------------------------------------------
+
+    def _put(self, msg: dict[str, Any], key: str | None = None) -> None:
+        if self.session.outbox is not None:
+            self.session.outbox.put(msg, key=key)
+
+    def flush(self, now: float | None = None) -> None:
+        """Send every dirty view whose ``1/map_hz`` interval has passed."""
+        if not self.dirty or self.session.outbox is None:
+            return
+        now = time.monotonic() if now is None else now
+        interval = 1.0 / self.session.settings.map_hz
+        for kind in KINDS:
+            if kind in self.dirty and now - self._sent[kind] >= interval:
+                self._send(kind, now)
+
+    def _send(self, kind: str, now: float | None = None) -> None:
+        """Compute and queue one view now (if it is open), under its outbox key."""
+        now = time.monotonic() if now is None else now
+        self.dirty.discard(kind)
+        if self.session.outbox is None:
+            return
+        if kind == "maps":
+            msg = self.maps_message()
+        elif kind == "inspect":
+            if self.target is None:
+                return
+            msg = self.inspect_message()
+        else:
+            if self.focus is None:
+                return
+            msg = self.focus_message()
+        self._sent[kind] = now
+        self.sent_count[kind] += 1
+        self._put(msg, key=kind)
+
+    # ---- message bodies ------------------------------------------------------------
+
+    def maps_message(self) -> dict[str, Any]:
+        """A ``maps`` message for the current weights (see :func:`server.maps.compute_maps`)."""
+        st = self.st
+        body = compute_maps(st.net, st.data, self.session.settings.max_grid, st.iteration)
+        return server_message("maps", **body)
+
+    def focus_message(self) -> dict[str, Any]:
+        """A ``focus`` message: the focused sample's evaluation-mode forward values."""
+        assert self.focus is not None
+        f = self.focus
+        d = self.st.data
+        p, x, t = (d.p_train, d.x_train, d.t_train) if f.split == "train" else (
+            d.p_test, d.x_test, d.t_test)
+        v = sample_values(self.st, x[f.index:f.index + 1], t[f.index:f.index + 1])
+        return server_message(
+            "focus", split=f.split, index=f.index, iteration=self.st.iteration,
+            p=p[f.index], t=t[f.index], loss=float(v.pop("loss.per_sample")[0]),
+            values={k: a[0] for k, a in v.items()},
+        )
+
+    def inspect_message(self) -> dict[str, Any]:
+        """An ``inspect`` message: the target's chain rule as the engine computes it."""
+        assert self.target is not None
+        return server_message("inspect", id=self.target.id, index=list(self.target.index),
+                              iteration=self.st.iteration, next_phase=self.st.next_phase)
+

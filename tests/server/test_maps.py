@@ -1,0 +1,155 @@
+"""Maps over the input plane: the numbers the page draws equal the engine's, compactly, at a bounded rate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.data import grid_points
+from server import views
+from server.app import create_app
+from server.maps import NEURON_BYTES, compute_maps, dequantize, features_of, quantize
+from server.outbox import Outbox
+from server.protocol import RunSettings, client_adapter, encode
+from server.session import Session
+from server.settings import Settings
+
+
+def drain(ob: Outbox) -> list[dict[str, Any]]:
+    out = []
+    while len(ob):
+        out.append(asyncio.run(ob.get()))
+    return out
+
+
+def make_session(**cfg: Any) -> tuple[Session, Outbox]:
+    s = Session(Settings(), RunSettings(**cfg))
+    ob = Outbox(512)
+    s.attach(ob)
+    return s, ob
+
+
+def send(s: Session, msg: dict[str, Any]) -> None:
+    s.handle(client_adapter.validate_python(msg))
+
+
+def test_quantize_round_trip_is_within_half_a_step() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(3, 500)) * [[1.0], [100.0], [1e-3]]
+    m = quantize(v)
+    back = dequantize(m)
+    step = (v.max(axis=1) - v.min(axis=1)) / 255
+    assert (np.abs(back - v) <= step[:, None] / 2 + 1e-12).all()
+    assert len(m["data"]) == 4 * -(-3 * 500 // 3)  # base64 of 1 byte per value
+
+
+def test_constant_and_nonfinite_channels_stay_decodable() -> None:
+    v = np.array([[2.0, 2.0, 2.0], [1.0, np.nan, 3.0]])
+    back = dequantize(quantize(v))
+    assert back[0].tolist() == [2.0, 2.0, 2.0]
+    assert back[1, 0] == 1.0 and back[1, 2] == 3.0
+    encode({"type": "maps", "m": quantize(v)})  # JSON-safe
+
+
+def test_output_map_equals_the_networks_prediction_on_the_plane() -> None:
+    s, _ = make_session(dataset="circle", hidden=(5, 3))
+    s.stepper.train(20)
+    m = compute_maps(s.stepper.net, s.stepper.data, 64, s.stepper.iteration)
+    lo, hi = m["extent"]
+    d = s.stepper.data
+    assert lo <= d.p_train.min() and hi >= d.p_train.max()
+    want = s.stepper.net.predict(grid_points(lo, hi, m["size"]))
+    got = dequantize(m["output"])
+    assert got.shape == (1, m["size"] ** 2)
+    span = want.max() - want.min()
+    assert np.abs(got[0] - want[:, 0]).max() <= span / 510 + 1e-12
+    # one small map per hidden neuron, each the neuron's own activation
+    assert set(m["neurons"]) == {"L1.a", "L2.a"}
+    n = m["neuron_size"]
+    caches = s.stepper.net.forward(grid_points(lo, hi, n), train=False)
+    a2 = dequantize(m["neurons"]["L2.a"])
+    assert a2.shape == (3, n * n)
+    assert np.abs(a2 - caches[1].a.T).max() <= (caches[1].a.max() - caches[1].a.min()) / 510 + 1e-12
+
+
+def test_engineered_features_map_over_the_raw_plane() -> None:
+    s, _ = make_session(dataset="circle", features=("x1^2", "x2^2"), hidden=(3,))
+    s.stepper.train(30)
+    m = compute_maps(s.stepper.net, s.stepper.data, 64, 30)
+    lo, hi = m["extent"]
+    p = grid_points(lo, hi, m["size"])
+    want = s.stepper.net.predict(features_of(p, ("x1^2", "x2^2")))[:, 0]
+    got = dequantize(m["output"])[0]
+    assert np.abs(got - want).max() <= (want.max() - want.min()) / 510 + 1e-12
+    # the plane is the raw points' (|x| ≤ ~5), not the feature space's (x² up to ~25)
+    d = s.stepper.data
+    assert lo < d.p_train.min() < 0 < d.p_train.max() < hi < 8
+
+
+def test_multiclass_sends_one_channel_per_class() -> None:
+    s, _ = make_session(dataset="blobs3", hidden=(4,))
+    m = compute_maps(s.stepper.net, s.stepper.data, 64, 0)
+    probs = dequantize(m["output"])
+    assert probs.shape[0] == 3
+    assert np.allclose(probs.sum(axis=0), 1.0, atol=3 * 1 / 255)
+
+
+def test_sine_is_a_curve_along_x1() -> None:
+    s, _ = make_session(dataset="sine", hidden=(6,))
+    m = compute_maps(s.stepper.net, s.stepper.data, 64, 0)
+    assert m["dims"] == 1
+    assert m["output"]["shape"] == [1, m["size"]]
+    assert m["neurons"]["L1.a"]["shape"] == [6, m["neuron_size"]]
+
+
+def test_grid_is_bounded_by_max_grid_and_neuron_maps_by_a_byte_budget() -> None:
+    s, _ = make_session(dataset="xor", hidden=(128,) * 8)
+    m = compute_maps(s.stepper.net, s.stepper.data, 16, 0)
+    assert m["size"] == 16
+    total = sum(v["shape"][0] * v["shape"][1] for v in m["neurons"].values())
+    assert total <= NEURON_BYTES
+    # far too many units for even the coarsest maps: left out, the output map still sent
+    s2, _ = make_session(dataset="xor", hidden=(128,) * 9)
+    m2 = compute_maps(s2.stepper.net, s2.stepper.data, 64, 0)
+    assert m2["neurons"] == {} and m2["neuron_size"] == 0
+
+
+def test_maps_are_coalesced_to_map_hz_and_the_last_one_is_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
+    s, ob = make_session(dataset="xor")
+    drain(ob)
+    sent = 0
+    for _ in range(200):  # 100 iterations per simulated second for 2 s, as fast as a user can click
+        now[0] += 0.01
+        send(s, {"type": "step", "unit": "iteration"})
+        s.tick(0.01)
+        sent += sum(m["type"] == "maps" for m in drain(ob))
+    assert 15 <= sent <= 21  # ≤ 10 per second
+    now[0] += 0.2
+    s.tick(0.2)  # the trailing send: the maps catch up with the last step
+    last = [m for m in drain(ob) if m["type"] == "maps"]
+    assert last and last[-1]["iteration"] == 200 == s.stepper.iteration
+    assert not s.views.wants_tick
+
+
+def test_maps_stream_over_the_socket_at_most_ten_per_second() -> None:
+    app = create_app(Settings(map_hz=10.0, allowed_hosts=["testserver"]))
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "hello"})
+        ws.send_json({"type": "play", "speed": 200})
+        t0 = time.monotonic()
+        stamps = []
+        while time.monotonic() - t0 < 1.5:
+            msg = ws.receive_json()
+            if msg["type"] == "maps":
+                stamps.append(time.monotonic())
+        ws.send_json({"type": "pause"})
+    assert len(stamps) >= 6
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert rate <= 11.0
