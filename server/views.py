@@ -170,7 +170,10 @@ class SessionViews:
         if rec.phase == "update":
             self.dirty.update(("maps", "focus"))
             while self.pending_edits:
-                self._apply_edit(self.pending_edits.pop(0))
+                try:
+                    self._apply_edit(self.pending_edits.pop(0))
+                except ViewError as e:
+                    self.session.error("invalid", str(e), field=e.field)
 
     def after_train(self) -> None:
         """Iterations ran on the fast path: weights changed."""
@@ -233,9 +236,14 @@ class SessionViews:
         old = float(W[idx])
         W[idx] = msg.value
         st.halted = None
-        record = getattr(self.session, "record_edit", None)
-        if record is not None:
-            record(msg)
+        # the history's command log (server/history.py) replays the edit at this position
+        history = getattr(self.session, "history", None)
+        if history is not None:
+            try:
+                history.record("edit", {"id": msg.id, "index": idx, "value": float(msg.value)})
+            except ValueError as e:
+                W[idx] = old
+                raise ViewError(str(e), "value") from e
         log.info("edit", extra={"session": self.session.id, "param": msg.id,
                                 "iteration": st.iteration})
         body: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Maps over the input plane: the numbers the page draws equal the engine's, compactly, at a bounded rate."""
+"""Maps over the input plane: the page draws the engine's numbers, compactly, at a bounded rate."""
 
 from __future__ import annotations
 
@@ -119,7 +119,9 @@ def test_grid_is_bounded_by_max_grid_and_neuron_maps_by_a_byte_budget() -> None:
     assert m2["neurons"] == {} and m2["neuron_size"] == 0
 
 
-def test_maps_are_coalesced_to_map_hz_and_the_last_one_is_current(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_maps_are_coalesced_to_map_hz_and_the_last_one_is_current(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     now = [1000.0]
     monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
     s, ob = make_session(dataset="xor")
