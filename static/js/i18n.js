@@ -1,0 +1,241 @@
+/**
+ * Every user-visible string of the page, in Japanese and English, and the
+ * small translator that applies them.
+ *
+ * Markup asks for text with attributes: `data-i18n` (text content),
+ * `data-i18n-aria` (aria-label), `data-i18n-title` (title) and
+ * `data-i18n-placeholder`. Views call `t(key, params)` for text they build.
+ * Mathematical symbols (z, W, ∂L/∂W) are the same in both languages and are
+ * not in the table.
+ */
+
+/** The supported languages, in the order the switch shows them. */
+export const LANGS = Object.freeze(['ja', 'en']);
+
+/** key → { ja, en }. `{name}` marks a parameter. */
+export const STRINGS = Object.freeze({
+  'app.title': { ja: 'バックプロップ・ラボ', en: 'Backprop Lab' },
+  'app.tagline': { ja: '誤差逆伝播を1フェーズずつ見る', en: 'Watch backpropagation, one phase at a time' },
+  'app.lang': { ja: '表示言語', en: 'Language' },
+  'app.present': { ja: '発表モード', en: 'Presentation mode' },
+  'app.presentShort': { ja: '発表', en: 'Present' },
+  'app.help': { ja: 'ヘルプとショートカット', en: 'Help and shortcuts' },
+  'app.skip': { ja: 'ネットワーク図へ移動', en: 'Skip to the network' },
+  'conn.connecting': { ja: '接続中…', en: 'Connecting…' },
+  'conn.open': { ja: '接続済み', en: 'Connected' },
+  'conn.retry': { ja: '切断 — {s} 秒後に再接続', en: 'Disconnected — retrying in {s} s' },
+  'conn.offline': { ja: '未接続のため送信できません', en: 'Not connected: command not sent' },
+
+  'section.run': { ja: '実行', en: 'Run' },
+  'section.network': { ja: 'ネットワーク', en: 'Network' },
+  'section.advanced': { ja: '詳細設定', en: 'Advanced settings' },
+  'section.stats': { ja: '数値', en: 'Numbers' },
+  'section.loss': { ja: '損失の推移', en: 'Loss over time' },
+  'section.data': { ja: 'データと予測', en: 'Data and prediction' },
+  'section.graph': { ja: 'ネットワーク図', en: 'Network diagram' },
+
+  'ctl.stepPhase': { ja: '1フェーズ進む', en: 'Step phase' },
+  'ctl.stepIteration': { ja: '1反復進む', en: 'Step iteration' },
+  'ctl.play': { ja: '再生', en: 'Play' },
+  'ctl.pause': { ja: '一時停止', en: 'Pause' },
+  'ctl.reset': { ja: 'リセット', en: 'Reset' },
+  'ctl.speed': { ja: '速度（反復/秒）', en: 'Speed (iterations/s)' },
+  'ctl.dataset': { ja: 'データセット', en: 'Dataset' },
+  'ctl.layers': { ja: '隠れ層の数', en: 'Hidden layers' },
+  'ctl.neurons': { ja: '1層のニューロン数', en: 'Neurons per layer' },
+  'ctl.activation': { ja: '活性化関数', en: 'Activation' },
+  'ctl.lr': { ja: '学習率 η', en: 'Learning rate η' },
+  'ctl.apply': { ja: '適用', en: 'Apply' },
+  'ctl.applied': { ja: '設定を変更すると新しい実行が始まります', en: 'Changing a setting starts a new run' },
+
+  'ds.xor': { ja: 'XOR（排他的論理和）', en: 'XOR' },
+  'ds.circle': { ja: '円', en: 'Circle' },
+  'ds.gauss': { ja: '2つのガウス分布', en: 'Two Gaussians' },
+  'ds.spiral': { ja: '渦巻き', en: 'Spiral' },
+  'ds.moons': { ja: '三日月', en: 'Moons' },
+  'ds.blobs3': { ja: '3クラスの塊', en: '3 blobs' },
+  'ds.blobs4': { ja: '4クラスの塊', en: '4 blobs' },
+  'ds.blobs5': { ja: '5クラスの塊', en: '5 blobs' },
+  'ds.spiral3': { ja: '3本の渦巻き', en: '3-arm spiral' },
+  'ds.spiral4': { ja: '4本の渦巻き', en: '4-arm spiral' },
+  'ds.spiral5': { ja: '5本の渦巻き', en: '5-arm spiral' },
+  'ds.sine': { ja: '正弦波（回帰）', en: 'Sine (regression)' },
+  'ds.plane': { ja: '平面（回帰）', en: 'Plane (regression)' },
+  'ds.single': { ja: '1ニューロンの例', en: 'Single-neuron example' },
+  'ds.custom': { ja: 'カスタム', en: 'Custom' },
+
+  'adv.n_samples': { ja: 'サンプル数', en: 'Samples' },
+  'adv.noise': { ja: 'ノイズ', en: 'Noise' },
+  'adv.test_fraction': { ja: 'テストの割合', en: 'Test fraction' },
+  'adv.batch_size': { ja: 'バッチサイズ（0 = 全体）', en: 'Batch size (0 = all)' },
+  'adv.seed': { ja: '乱数シード', en: 'Random seed' },
+  'adv.output_activation': { ja: '出力層の活性化関数', en: 'Output activation' },
+  'adv.loss': { ja: '損失関数', en: 'Loss' },
+  'adv.init': { ja: '重みの初期化', en: 'Weight initialization' },
+  'adv.init_scale': { ja: '初期化の大きさ', en: 'Init scale' },
+  'adv.norm': { ja: '正規化', en: 'Normalization' },
+  'adv.dropout': { ja: 'ドロップアウト率', en: 'Dropout rate' },
+  'adv.residual': { ja: '残差接続', en: 'Residual connections' },
+  'adv.alpha': { ja: 'leaky ReLU / ELU の α', en: 'α for leaky ReLU / ELU' },
+  'adv.optimizer': { ja: '最適化手法', en: 'Optimizer' },
+  'adv.momentum': { ja: 'モーメンタム', en: 'Momentum' },
+  'adv.nesterov': { ja: 'Nesterov', en: 'Nesterov' },
+  'adv.beta1': { ja: 'β₁', en: 'β₁' },
+  'adv.beta2': { ja: 'β₂', en: 'β₂' },
+  'adv.weight_decay': { ja: '重み減衰', en: 'Weight decay' },
+  'adv.schedule': { ja: '学習率スケジュール', en: 'Learning-rate schedule' },
+  'adv.warmup': { ja: 'ウォームアップ反復数', en: 'Warm-up iterations' },
+  'adv.clip_norm': { ja: '勾配ノルムの上限（0 = なし）', en: 'Clip gradient norm (0 = off)' },
+  'adv.clip_value': { ja: '勾配値の上限（0 = なし）', en: 'Clip gradient value (0 = off)' },
+  'adv.l1': { ja: 'L1 正則化', en: 'L1 regularization' },
+  'adv.l2': { ja: 'L2 正則化', en: 'L2 regularization' },
+  'adv.features': { ja: '入力特徴量', en: 'Input features' },
+  'adv.default': { ja: '既定値', en: 'default' },
+  'opt.none': { ja: 'なし', en: 'none' },
+  'opt.auto': { ja: '自動', en: 'auto' },
+  'opt.batch': { ja: 'バッチ正規化', en: 'batch norm' },
+  'opt.layer': { ja: 'レイヤー正規化', en: 'layer norm' },
+  'opt.constant': { ja: '一定', en: 'constant' },
+  'opt.step': { ja: '段階的', en: 'step' },
+  'opt.exponential': { ja: '指数的', en: 'exponential' },
+  'opt.cosine': { ja: 'コサイン', en: 'cosine' },
+
+  'phase.forward': { ja: '順伝播', en: 'Forward pass' },
+  'phase.loss': { ja: '損失', en: 'Loss' },
+  'phase.backward': { ja: '逆伝播', en: 'Backward pass' },
+  'phase.update': { ja: '更新', en: 'Update' },
+  'phase.ready': { ja: '準備完了 — 「1フェーズ進む」で開始', en: 'Ready — press “Step phase” to begin' },
+  'phase.forward.say': { ja: '入力が左から右へ層ごとに伝わり、各ニューロンが活性化します', en: 'Values travel left to right, layer by layer; each neuron fills with its activation' },
+  'phase.loss.say': { ja: '出力を目標と比べて損失を計算します', en: 'The output meets its target and the loss is computed' },
+  'phase.backward.say': { ja: '勾配が右から左へ伝わり、辺の色と太さが ∂L/∂W を示します', en: 'Gradients travel right to left; edge colour and width show ∂L/∂W' },
+  'phase.update.say': { ja: '重みが勾配の逆向きに少し動きます', en: 'Weights take a small step against their gradient' },
+  'phase.iteration': { ja: '反復 {n}', en: 'Iteration {n}' },
+  'phase.next': { ja: '次: {p}', en: 'Next: {p}' },
+  'phase.formula': { ja: '式', en: 'Formula' },
+
+  'net.input': { ja: '入力', en: 'Input' },
+  'net.hidden': { ja: '隠れ層 {l}', en: 'Hidden {l}' },
+  'net.output': { ja: '出力', en: 'Output' },
+  'net.label': { ja: 'ニューラルネットワーク。各ニューロンと重みはフォーカスすると数値を表示します', en: 'Neural network. Focus any neuron or weight to read its numbers' },
+  'net.node': { ja: '第{l}層 ニューロン {j}', en: 'Layer {l}, neuron {j}' },
+  'net.inputNode': { ja: '入力 {name}', en: 'Input {name}' },
+  'net.edge': { ja: '重み 第{l}層: {i} → {j}', en: 'Weight in layer {l}: {i} → {j}' },
+  'net.showsW': { ja: '辺: 重み W', en: 'Edges: weights W' },
+  'net.showsDW': { ja: '辺: 勾配 ∂L/∂W', en: 'Edges: gradients ∂L/∂W' },
+  'net.legendNeg': { ja: '負', en: 'negative' },
+  'net.legendPos': { ja: '正', en: 'positive' },
+  'net.legendWidth': { ja: '太さ = 大きさ', en: 'width = magnitude' },
+  'net.target': { ja: '目標 t', en: 'target t' },
+  'net.mean': { ja: '（バッチ平均）', en: '(batch mean)' },
+  'net.unknown': { ja: 'まだ計算されていません', en: 'not computed yet' },
+
+  'tip.weight': { ja: '重み', en: 'weight' },
+  'tip.grad': { ja: '勾配', en: 'gradient' },
+  'tip.step': { ja: '直前の更新量', en: 'last update' },
+  'tip.bias': { ja: 'バイアス', en: 'bias' },
+  'tip.pre': { ja: '総入力', en: 'pre-activation' },
+  'tip.act': { ja: '活性', en: 'activation' },
+  'tip.delta': { ja: '誤差', en: 'error term' },
+
+  'stat.iteration': { ja: '反復', en: 'Iteration' },
+  'stat.epoch': { ja: 'エポック', en: 'Epoch' },
+  'stat.batch_loss': { ja: 'バッチ損失', en: 'Batch loss' },
+  'stat.train_loss': { ja: '訓練損失', en: 'Train loss' },
+  'stat.test_loss': { ja: 'テスト損失', en: 'Test loss' },
+  'stat.train_acc': { ja: '訓練正解率', en: 'Train accuracy' },
+  'stat.test_acc': { ja: 'テスト正解率', en: 'Test accuracy' },
+  'stat.none': { ja: '—', en: '—' },
+
+  'chart.label': { ja: '損失の推移のグラフ。横軸は反復、縦軸は損失', en: 'Chart of loss over iterations' },
+  'chart.train': { ja: '訓練', en: 'train' },
+  'chart.test': { ja: 'テスト', en: 'test' },
+  'chart.iteration': { ja: '反復', en: 'iteration' },
+  'chart.empty': { ja: '1反復終えると表示されます', en: 'Appears after the first iteration' },
+  'data.label': { ja: 'データ点の散布図。塗りは正解クラス、輪は現在の予測', en: 'Scatter plot of the data. Fill = true class, ring = current prediction' },
+  'data.legendFill': { ja: '塗り = 正解', en: 'fill = true class' },
+  'data.legendRing': { ja: '輪 = 予測', en: 'ring = prediction' },
+  'data.legendTest': { ja: '四角 = テスト', en: 'square = test' },
+  'data.legendReg': { ja: '点 = 目標、× = 予測', en: 'dot = target, × = prediction' },
+  'data.class': { ja: 'クラス {k}', en: 'class {k}' },
+
+  'say.phase': { ja: '{phase}、反復 {n}', en: '{phase}, iteration {n}' },
+  'say.loss': { ja: '損失 {v}', en: 'loss {v}' },
+  'say.playing': { ja: '再生中', en: 'Playing' },
+  'say.paused': { ja: '一時停止中', en: 'Paused' },
+  'say.run': { ja: '新しい実行: {ds}、層 {sizes}', en: 'New run: {ds}, layers {sizes}' },
+
+  'err.invalid': { ja: '入力が正しくありません', en: 'Invalid input' },
+  'err.limit': { ja: '上限を超えています', en: 'Limit exceeded' },
+  'err.nonfinite': { ja: '数値が発散しました（NaN/∞）。学習率を下げてリセットしてください', en: 'The numbers diverged (NaN/∞). Lower the learning rate and reset' },
+  'err.rate_limited': { ja: '操作が速すぎます', en: 'Too many commands' },
+  'err.too_large': { ja: 'メッセージが大きすぎます', en: 'Message too large' },
+  'err.internal': { ja: 'サーバー内部エラー', en: 'Server error' },
+  'err.other': { ja: 'エラー', en: 'Error' },
+  'err.dismiss': { ja: '閉じる', en: 'Dismiss' },
+
+  'help.title': { ja: 'キーボード操作', en: 'Keyboard shortcuts' },
+  'help.close': { ja: '閉じる', en: 'Close' },
+  'help.space': { ja: '再生 / 一時停止', en: 'Play / pause' },
+  'help.right': { ja: '1フェーズ進む', en: 'Step one phase forward' },
+  'help.left': { ja: '1フェーズ戻る（再生履歴の機能が入るまでは何もしません）', en: 'Step one phase back (does nothing until playback history arrives)' },
+  'help.dot': { ja: '1反復進む', en: 'Step one iteration' },
+  'help.r': { ja: 'リセット', en: 'Reset' },
+  'help.p': { ja: '発表モードの切り替え', en: 'Toggle presentation mode' },
+  'help.l': { ja: '言語の切り替え', en: 'Switch language' },
+  'help.q': { ja: 'このヘルプを開く / 閉じる', en: 'Open / close this help' },
+  'help.key': { ja: 'キー', en: 'Key' },
+  'help.action': { ja: '操作', en: 'Action' },
+  'help.about': {
+    ja: '各フェーズ: 順伝播で値が左から右へ、損失で出力と目標を比較、逆伝播で勾配が右から左へ、更新で重みが動きます。色はオレンジ = 負、青 = 正、濃さと太さ = 大きさ。ニューロンや辺にマウスを乗せるかフォーカスすると数値が出ます。',
+    en: 'Each phase: forward sends values left to right, loss compares output with target, backward sends gradients right to left, update moves the weights. Colour: orange = negative, blue = positive, strength and width = magnitude. Hover or focus a neuron or edge to read its numbers.',
+  },
+  'help.back': { ja: '戻る', en: 'Back' },
+});
+
+/** Replace `{name}` in `s` by `params.name`. */
+function fill(s, params) {
+  return params ? s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m)) : s;
+}
+
+/** The language to start in: a saved choice, else the browser's language. */
+export function initialLang(saved, navigatorLanguages) {
+  if (LANGS.includes(saved)) return saved;
+  for (const tag of navigatorLanguages || []) {
+    const base = String(tag).toLowerCase().split('-')[0];
+    if (LANGS.includes(base)) return base;
+  }
+  return 'en';
+}
+
+/** A translator for one current language; `apply(root)` relabels marked-up DOM. */
+export class I18n {
+  /** @param {string} lang one of {@link LANGS} */
+  constructor(lang) {
+    this.lang = LANGS.includes(lang) ? lang : 'en';
+  }
+
+  /** The string for `key` in the current language, with `{params}` filled in. */
+  t(key, params) {
+    const entry = STRINGS[key];
+    if (!entry) throw new Error(`i18n: missing key ${key}`);
+    return fill(entry[this.lang], params);
+  }
+
+  /** Whether `key` exists in the table. */
+  has(key) {
+    return Object.prototype.hasOwnProperty.call(STRINGS, key);
+  }
+
+  /** Switch language (callers then re-apply and re-render). */
+  setLang(lang) {
+    if (LANGS.includes(lang)) this.lang = lang;
+  }
+
+  /** Set text, aria-labels, titles and placeholders of every marked element under `root`. */
+  apply(root) {
+    for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = this.t(el.dataset.i18n);
+    for (const el of root.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', this.t(el.dataset.i18nAria));
+    for (const el of root.querySelectorAll('[data-i18n-title]')) el.setAttribute('title', this.t(el.dataset.i18nTitle));
+    for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.setAttribute('placeholder', this.t(el.dataset.i18nPlaceholder));
+  }
+}

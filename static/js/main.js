@@ -1,0 +1,144 @@
+/**
+ * The one place that wires the page: socket → run model → views, and view
+ * actions → socket messages. Views are built from the registry below, each
+ * from (container, options) with the container found by its layout slot
+ * (`data-slot` in templates/index.html). To add a view, add a slot to the
+ * template and one line to VIEWS; its `update({kind, msg, model})` then sees
+ * every event: run, state, frame, metrics, error, notice, connection, lang,
+ * present.
+ */
+
+import { SessionSocket } from './socket.js';
+import { RunModel } from './run-model.js';
+import { I18n, LANGS, initialLang } from './i18n.js';
+import { exportCssVars } from './palette.js';
+import { bindShortcuts } from './keyboard.js';
+import { AppBar } from './views/app-bar.js';
+import { ControlsView } from './views/controls-view.js';
+import { PhaseBanner } from './views/phase-banner.js';
+import { NetworkView } from './views/network-view.js';
+import { StatsView } from './views/stats-view.js';
+import { LossChart } from './views/loss-chart.js';
+import { DataView } from './views/data-view.js';
+import { Announcer } from './views/announcer.js';
+import { NoticeView } from './views/notice-view.js';
+import { HelpDialog } from './views/help-dialog.js';
+
+/** [slot name, view class]: one entry per view on the page. */
+const VIEWS = [
+  ['app-bar', AppBar],
+  ['notices', NoticeView],
+  ['controls', ControlsView],
+  ['banner', PhaseBanner],
+  ['network', NetworkView],
+  ['stats', StatsView],
+  ['loss-chart', LossChart],
+  ['data', DataView],
+  ['announcer', Announcer],
+  ['help', HelpDialog],
+];
+
+const LANG_KEY = 'bpl.lang';
+const PRESENT_KEY = 'bpl.present';
+
+const root = document.documentElement;
+const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
+const model = new RunModel();
+const i18n = new I18n(initialLang(readStore(localStorage, LANG_KEY), navigator.languages || [navigator.language]));
+const views = new Map();
+let socket = null;
+/** Speed picked while paused, used by the next play. */
+let chosenSpeed = null;
+
+function readStore(store, key) {
+  try {
+    return store.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function writeStore(store, key, value) {
+  try {
+    store.setItem(key, value);
+  } catch {
+    /* private mode: the choice just is not remembered */
+  }
+}
+
+/** Tell every view about one event. */
+function dispatch(kind, msg) {
+  const event = { kind, msg, model };
+  for (const view of views.values()) view.update(event);
+}
+
+function send(msg) {
+  if (!socket.send(msg)) dispatch('notice', { key: 'conn.offline' });
+}
+
+function setLang(lang) {
+  i18n.setLang(lang);
+  writeStore(localStorage, LANG_KEY, i18n.lang);
+  root.lang = i18n.lang;
+  document.title = `${i18n.t('app.title')} — ${i18n.t('app.tagline')}`;
+  i18n.apply(document.body);
+  dispatch('lang', { lang: i18n.lang });
+}
+
+function setPresent(on) {
+  root.classList.toggle('present', on);
+  writeStore(localStorage, PRESENT_KEY, on ? '1' : '0');
+  dispatch('present', { on });
+}
+
+/** What each action name (from views and shortcuts) does. */
+const ACTIONS = {
+  'step-phase': () => send({ type: 'step', unit: 'phase' }),
+  'step-iteration': () => send({ type: 'step', unit: 'iteration' }),
+  'phase-back': () => {}, // rewinding arrives with the playback timeline
+  'toggle-play': () => send(model.state.playing ? { type: 'pause' } : { type: 'play', speed: chosenSpeed ?? model.state.speed }),
+  speed: (speed) => {
+    chosenSpeed = speed;
+    if (model.state.playing) send({ type: 'play', speed });
+  },
+  reset: () => send({ type: 'reset' }),
+  configure: (config) => send({ type: 'configure', config }),
+  lang: (lang) => setLang(lang),
+  'lang-next': () => setLang(LANGS[(LANGS.indexOf(i18n.lang) + 1) % LANGS.length]),
+  present: () => setPresent(!root.classList.contains('present')),
+  help: () => views.get('help').toggle(),
+};
+
+function act(name, arg) {
+  const fn = ACTIONS[name];
+  if (!fn) throw new Error(`unknown action ${name}`);
+  fn(arg);
+}
+
+function start() {
+  exportCssVars(root);
+  const options = { i18n, act, motion: () => !reducedMotion.matches };
+  for (const [slot, View] of VIEWS) {
+    const container = document.querySelector(`[data-slot="${slot}"]`);
+    if (!container) throw new Error(`layout slot "${slot}" missing from the page`);
+    views.set(slot, new View(container, options));
+  }
+  setLang(i18n.lang);
+  if (readStore(localStorage, PRESENT_KEY) === '1') setPresent(true);
+  bindShortcuts(document, (action) => {
+    const help = views.get('help');
+    if (help.open && action !== 'help') return;
+    act(action);
+  });
+  const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+  socket = new SessionSocket({
+    url: `${scheme}://${window.location.host}/ws`,
+    storage: window.sessionStorage,
+    hello: () => ({ lang: i18n.lang }),
+    onMessage: (msg) => dispatch(model.apply(msg), msg),
+    onStatus: (status) => dispatch('connection', status),
+  });
+  socket.start();
+}
+
+start();

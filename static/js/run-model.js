@@ -1,0 +1,155 @@
+/**
+ * What the page knows about the run, built only from server messages.
+ *
+ * Views read it and never write it: main.js feeds every message to
+ * {@link RunModel#apply}. It keeps the run's shapes, settings and data, the
+ * latest weights, the current iteration's phase frames, the play state and
+ * the metrics series, and answers per-element questions (a neuron's batch
+ * mean activation, an edge's weight and gradient) by stable id. The browser
+ * never recomputes the maths: every number here came from the engine.
+ */
+
+import { columnMean } from './format.js';
+
+/** The four phases, in order. */
+export const PHASES = Object.freeze(['forward', 'loss', 'backward', 'update']);
+
+const MAX_METRICS = 20000;
+
+/** Split a DOM/model element id such as "L1.W.0.2" or "L2.a.3" into its parts. */
+export function parseElementId(id) {
+  const m = /^L(\d+)\.(W|b|a)\.(\d+)(?:\.(\d+))?$/.exec(id);
+  if (!m) return null;
+  const l = Number(m[1]);
+  if (m[2] === 'W') return { kind: 'edge', l, i: Number(m[3]), j: Number(m[4]) };
+  if (m[2] === 'b') return { kind: 'bias', l, j: Number(m[3]) };
+  return { kind: 'node', l, j: Number(m[3]) };
+}
+
+/** The run as the page sees it. */
+export class RunModel {
+  constructor() {
+    this.session = null;
+    this.config = null;
+    this.net = null;
+    this.data = null;
+    this.params = {};
+    this.state = { playing: false, speed: 2, iteration: 0, epoch: 0, next_phase: 'forward', halted: null };
+    this.frames = {};
+    this.lastPhase = null;
+    this.frameIteration = -1;
+    this.metrics = [];
+    this.predictions = [];
+    this.lastError = null;
+    this.runCount = 0;
+  }
+
+  /** Take one server message into the model; returns the event kind for the views. */
+  apply(msg) {
+    switch (msg.type) {
+      case 'run':
+        this.session = msg.session;
+        this.config = msg.config;
+        this.net = msg.net;
+        this.data = msg.data;
+        this.params = { ...msg.params };
+        this.frames = {};
+        this.lastPhase = null;
+        this.frameIteration = -1;
+        this.metrics = [];
+        this.predictions = new Array(msg.data.p_train.length).fill(null);
+        this.lastError = null;
+        this.runCount += 1;
+        if (msg.state) this.state = msg.state;
+        return 'run';
+      case 'state':
+        this.state = msg;
+        return 'state';
+      case 'frame':
+        this.applyFrame(msg);
+        return 'frame';
+      case 'metrics':
+        this.metrics.push(...msg.points);
+        if (this.metrics.length > MAX_METRICS) this.metrics.splice(0, this.metrics.length - MAX_METRICS);
+        return 'metrics';
+      case 'error':
+        this.lastError = msg;
+        return 'error';
+      default:
+        return msg.type;
+    }
+  }
+
+  applyFrame(msg) {
+    if (msg.phase === 'forward' || msg.iteration !== this.frameIteration) this.frames = {};
+    this.frames[msg.phase] = msg.values;
+    this.frameIteration = msg.iteration;
+    this.lastPhase = msg.phase;
+    const v = msg.values;
+    if (msg.phase === 'forward' && v.batch) {
+      const out = v[`L${this.depth}.a`];
+      v.batch.forEach((idx, r) => {
+        if (out && out[r]) this.predictions[idx] = out[r];
+      });
+    }
+    if (msg.phase === 'update') {
+      for (let l = 1; l <= this.depth; l++) {
+        for (const p of ['W', 'b']) if (v[`L${l}.${p}`]) this.params[`L${l}.${p}`] = v[`L${l}.${p}`];
+      }
+    }
+  }
+
+  /** Number of weight layers (the output layer's index). */
+  get depth() {
+    return this.net ? this.net.sizes.length - 1 : 0;
+  }
+
+  /** Whether the server is producing whole iterations faster than phases can be shown. */
+  get fast() {
+    return this.state.playing && this.state.speed > 4;
+  }
+
+  /** A named value of the current iteration, searching the phases from latest to earliest. */
+  value(key) {
+    for (let k = PHASES.length - 1; k >= 0; k--) {
+      const f = this.frames[PHASES[k]];
+      if (f && key in f) return f[key];
+    }
+    return undefined;
+  }
+
+  /** Weight W⁽ˡ⁾[i][j] now. */
+  weight(l, i, j) {
+    const W = this.params[`L${l}.W`];
+    return W ? W[i][j] : undefined;
+  }
+
+  /** Bias b⁽ˡ⁾[j] now. */
+  bias(l, j) {
+    const b = this.params[`L${l}.b`];
+    return b ? b[j] : undefined;
+  }
+
+  /** Batch mean of column j of a (B, n) value such as "L1.a", or undefined if not sent yet. */
+  nodeMean(key, j) {
+    return columnMean(this.value(key), j);
+  }
+
+  /** The numbers the page shows for an element id (see {@link parseElementId}). */
+  describe(id) {
+    const p = parseElementId(id);
+    if (!p) return null;
+    if (p.kind === 'edge') {
+      const dW = this.frames.backward && this.frames.backward[`L${p.l}.dW`];
+      const step = this.frames.update && this.frames.update[`L${p.l}.W.step`];
+      return { ...p, w: this.weight(p.l, p.i, p.j), dW: dW ? dW[p.i][p.j] : undefined, step: step ? step[p.i][p.j] : undefined };
+    }
+    return {
+      ...p,
+      z: p.l > 0 ? this.nodeMean(`L${p.l}.z`, p.j) : undefined,
+      a: this.nodeMean(`L${p.l}.a`, p.j),
+      delta: p.l > 0 ? this.nodeMean(`L${p.l}.delta`, p.j) : undefined,
+      b: p.l > 0 ? this.bias(p.l, p.j) : undefined,
+    };
+  }
+}

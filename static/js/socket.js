@@ -1,0 +1,118 @@
+/**
+ * The session connection: one WebSocket to `/ws`, re-opened by itself.
+ *
+ * Knows nothing of the DOM. It greets the server with `hello` carrying the
+ * previous session id (kept in the given storage, normally sessionStorage),
+ * so a reload or a dropped connection resumes the same session; reconnects
+ * with exponential back-off and jitter; and decodes the protocol's
+ * non-finite strings ("NaN", "Infinity", "-Infinity") back into numbers.
+ */
+
+const STORAGE_KEY = 'bpl.session';
+const NONFINITE = new Map([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]);
+
+/** Parse one server frame, turning the non-finite string encodings into numbers. */
+export function decodeMessage(text) {
+  return JSON.parse(text, (_k, v) => (typeof v === 'string' && NONFINITE.has(v) ? NONFINITE.get(v) : v));
+}
+
+/** Delay before reconnect attempt `n` (0-based): doubling from `min` up to `max`, ±20 % jitter. */
+export function backoffDelay(n, min, max, random) {
+  const base = Math.min(max, min * 2 ** n);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** A self-healing session socket; `onMessage(msg)` and `onStatus(status)` are its only outputs. */
+export class SessionSocket {
+  /**
+   * @param {object} o
+   * @param {string} o.url ws:// or wss:// address of `/ws`
+   * @param {Storage} [o.storage] where the session id survives reloads
+   * @param {(msg: object) => void} o.onMessage decoded server messages
+   * @param {(s: {state: string, retryIn?: number}) => void} [o.onStatus]
+   * @param {() => object} [o.hello] extra fields for `hello` (e.g. lang)
+   */
+  constructor({ url, storage = null, onMessage, onStatus = () => {}, hello = () => ({}),
+    WebSocketImpl = WebSocket, minDelay = 500, maxDelay = 10000, random = Math.random }) {
+    this.url = url;
+    this.storage = storage;
+    this.onMessage = onMessage;
+    this.onStatus = onStatus;
+    this.hello = hello;
+    this.WebSocketImpl = WebSocketImpl;
+    this.minDelay = minDelay;
+    this.maxDelay = maxDelay;
+    this.random = random;
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = false;
+  }
+
+  /** The remembered session id, if any. */
+  get sessionId() {
+    try {
+      return this.storage ? this.storage.getItem(STORAGE_KEY) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Open the connection (and keep it open until {@link stop}). */
+  start() {
+    this.stopped = false;
+    this.open();
+  }
+
+  /** Close for good. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close();
+  }
+
+  /** Send a client message; false when not connected (the caller may say so). */
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Whether messages can be sent now. */
+  get connected() {
+    return Boolean(this.ws && this.ws.readyState === 1);
+  }
+
+  open() {
+    this.onStatus({ state: 'connecting' });
+    const ws = new this.WebSocketImpl(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      const session = this.sessionId;
+      ws.send(JSON.stringify({ type: 'hello', ...(session ? { session } : {}), ...this.hello() }));
+      this.onStatus({ state: 'open' });
+    };
+    ws.onmessage = (ev) => {
+      this.attempt = 0; // only a server that talks resets the back-off
+      const msg = decodeMessage(ev.data);
+      if (msg.type === 'run' && msg.session && this.storage) {
+        try {
+          this.storage.setItem(STORAGE_KEY, msg.session);
+        } catch {
+          /* storage full or disabled: resuming just will not work */
+        }
+      }
+      this.onMessage(msg);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws || this.stopped) return;
+      this.ws = null;
+      const delay = backoffDelay(this.attempt++, this.minDelay, this.maxDelay, this.random);
+      this.onStatus({ state: 'closed', retryIn: delay });
+      this.timer = setTimeout(() => this.open(), delay);
+    };
+    ws.onerror = () => {
+      /* a close event always follows; reconnecting happens there */
+    };
+  }
+}

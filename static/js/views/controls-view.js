@@ -1,0 +1,244 @@
+/**
+ * The control panel: run buttons (step phase, step iteration, play/pause,
+ * reset, speed), the main network settings (dataset, hidden layers, neurons,
+ * activation, learning rate) and a compact "advanced" section covering the
+ * rest of RunSettings. It never talks to the server: it calls
+ * `act(name, arg)` and main.js turns that into messages. Settings are always
+ * sent as a whole RunSettings built from the run's current config.
+ */
+
+import { h } from '../dom.js';
+
+/** Speeds offered, in iterations per second (≤ 4 shows every phase). */
+export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
+const DATASETS = ['xor', 'circle', 'gauss', 'spiral', 'moons', 'blobs3', 'blobs4', 'blobs5',
+  'spiral3', 'spiral4', 'spiral5', 'sine', 'plane', 'single'];
+const ACTIVATIONS = ['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'swish', 'softplus', 'linear'];
+const LRS = [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
+const FEATURES = ['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2'];
+const MAX_LAYERS = 6;
+const MAX_NEURONS = 16;
+
+/**
+ * The advanced section, one row per RunSettings field: [path, kind, choices or limits].
+ * Number fields under `optimizer.` may be left empty to use torch.optim's default.
+ */
+export const ADVANCED = Object.freeze([
+  ['n_samples', 'int', { min: 4, max: 2000 }],
+  ['noise', 'num', { min: 0, max: 5, step: 0.05 }],
+  ['test_fraction', 'num', { min: 0, max: 0.9, step: 0.05 }],
+  ['batch_size', 'int', { min: 0, max: 512 }],
+  ['seed', 'int', { min: 0, max: 4294967295 }],
+  ['output_activation', 'select', ACTIVATIONS],
+  ['loss', 'select', ['auto', 'mse', 'bce', 'cross_entropy']],
+  ['init', 'select', ['zeros', 'constant', 'uniform', 'normal', 'xavier_uniform', 'xavier_normal',
+    'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal']],
+  ['init_scale', 'num', { min: 0, max: 100, step: 0.1 }],
+  ['norm', 'select', ['none', 'batch', 'layer']],
+  ['dropout', 'num', { min: 0, max: 0.9, step: 0.05 }],
+  ['residual', 'bool'],
+  ['alpha', 'num', { min: 0, max: 10, step: 0.01 }],
+  ['optimizer.name', 'select', ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw']],
+  ['optimizer.momentum', 'opt', { min: 0, max: 0.999, step: 0.05 }],
+  ['optimizer.nesterov', 'optbool'],
+  ['optimizer.beta1', 'opt', { min: 0, max: 0.999, step: 0.01 }],
+  ['optimizer.beta2', 'opt', { min: 0, max: 0.9999, step: 0.001 }],
+  ['optimizer.weight_decay', 'opt', { min: 0, max: 1, step: 0.001 }],
+  ['schedule.name', 'select', ['constant', 'step', 'exponential', 'cosine']],
+  ['schedule.warmup', 'int', { min: 0, max: 100000 }],
+  ['clip_norm', 'num', { min: 0, max: 100, step: 0.1 }],
+  ['clip_value', 'num', { min: 0, max: 100, step: 0.1 }],
+  ['l1', 'num', { min: 0, max: 10, step: 0.0001 }],
+  ['l2', 'num', { min: 0, max: 10, step: 0.0001 }],
+]);
+
+const getPath = (obj, path) => path.split('.').reduce((o, k) => (o == null ? o : o[k]), obj);
+function setPath(obj, path, value) {
+  const keys = path.split('.');
+  const last = keys.pop();
+  const target = keys.reduce((o, k) => o[k], obj);
+  target[last] = value;
+}
+const fieldKey = (path) => `adv.${path.split('.').pop() === 'name' ? path.split('.')[0] : path.split('.').pop()}`;
+
+/** Control panel view. */
+export class ControlsView {
+  /**
+   * @param {HTMLElement} container the "controls" slot
+   * @param {{i18n: object, act: (name: string, arg?: any) => void}} options
+   */
+  constructor(container, { i18n, act }) {
+    this.i18n = i18n;
+    this.act = act;
+    this.config = null;
+    this.container = container;
+    this.optionLabels = [];
+
+    const btn = (action, key, keyHint) => h('button', {
+      type: 'button', class: `btn btn-${action}`, dataset: { action, i18n: key, keyHint },
+      on: { click: () => this.act(action) },
+    });
+    this.playBtn = btn('toggle-play', 'ctl.play', 'Space');
+    this.playBtn.setAttribute('aria-pressed', 'false');
+    this.speed = this.select('speed', SPEEDS.map((s) => [String(s), `${s}`]), () => this.act('speed', Number(this.speed.value)));
+    this.speed.value = '2';
+
+    const runSection = h('section', { class: 'ctl-group ctl-run', 'aria-labelledby': 'ctl-run-h' },
+      h('h2', { id: 'ctl-run-h', class: 'ctl-h', dataset: { i18n: 'section.run' } }),
+      h('div', { class: 'btn-row' },
+        btn('step-phase', 'ctl.stepPhase', '→'),
+        btn('step-iteration', 'ctl.stepIteration', '.'),
+        this.playBtn,
+        btn('reset', 'ctl.reset', 'R')),
+      this.field('speed', 'ctl.speed', this.speed));
+
+    this.dataset = this.select('dataset', DATASETS.map((d) => [d, null, `ds.${d}`]), () => this.change('dataset', this.dataset.value));
+    this.layers = h('input', { type: 'number', id: 'ctl-layers', min: 0, max: MAX_LAYERS, step: 1, inputmode: 'numeric',
+      on: { change: () => this.changeHidden() } });
+    this.neurons = h('input', { type: 'number', id: 'ctl-neurons', min: 1, max: MAX_NEURONS, step: 1, inputmode: 'numeric',
+      on: { change: () => this.changeHidden() } });
+    this.activation = this.select('activation', ACTIVATIONS.map((a) => [a, a]), () => this.change('activation', this.activation.value));
+    this.lr = this.select('lr', LRS.map((v) => [String(v), String(v)]), () => this.change('lr', Number(this.lr.value)));
+
+    const netSection = h('section', { class: 'ctl-group ctl-net', 'aria-labelledby': 'ctl-net-h' },
+      h('h2', { id: 'ctl-net-h', class: 'ctl-h', dataset: { i18n: 'section.network' } }),
+      this.field('dataset', 'ctl.dataset', this.dataset),
+      h('div', { class: 'field-pair' },
+        this.field('layers', 'ctl.layers', this.layers),
+        this.field('neurons', 'ctl.neurons', this.neurons)),
+      h('div', { class: 'field-pair' },
+        this.field('activation', 'ctl.activation', this.activation),
+        this.field('lr', 'ctl.lr', this.lr)),
+      h('p', { class: 'hint', dataset: { i18n: 'ctl.applied' } }));
+
+    this.advInputs = new Map();
+    const advFields = ADVANCED.map(([path, kind, spec]) => this.advancedField(path, kind, spec));
+    this.featureBoxes = FEATURES.map((f) => h('input', { type: 'checkbox', value: f, on: { change: () => this.changeFeatures() } }));
+    const featureSet = h('fieldset', { class: 'features' },
+      h('legend', { dataset: { i18n: 'adv.features' } }),
+      this.featureBoxes.map((b) => h('label', { class: 'check' }, b, ` ${b.value}`)));
+    const adv = h('details', { class: 'ctl-group ctl-adv' },
+      h('summary', { dataset: { i18n: 'section.advanced' } }),
+      h('div', { class: 'adv-grid' }, advFields, featureSet));
+
+    container.append(runSection, netSection, adv);
+    this.relabel();
+  }
+
+  select(name, options, onChange) {
+    const sel = h('select', { id: `ctl-${name}`, on: { change: onChange } });
+    for (const [value, text, key] of options) {
+      const o = h('option', { value }, text ?? '');
+      if (key) this.optionLabels.push([o, key]);
+      sel.append(o);
+    }
+    return sel;
+  }
+
+  field(name, key, input) {
+    return h('div', { class: 'field' }, h('label', { for: input.id, dataset: { i18n: key } }), input);
+  }
+
+  advancedField(path, kind, spec) {
+    const id = `adv-${path.replace('.', '-')}`;
+    let input;
+    if (kind === 'select') {
+      input = this.select(id.slice(4), spec.map((v) => {
+        const key = `opt.${v}`;
+        return this.i18n.has(key) ? [v, null, key] : [v, v];
+      }), () => this.change(path, input.value));
+    } else if (kind === 'bool' || kind === 'optbool') {
+      input = h('input', { type: 'checkbox', id, on: { change: () => this.change(path, input.checked ? true : (kind === 'bool' ? false : null)) } });
+    } else {
+      input = h('input', { type: 'number', id, min: spec.min, max: spec.max, step: spec.step ?? 1, inputmode: 'decimal',
+        on: { change: () => {
+          if (input.value === '' && kind === 'opt') this.change(path, null);
+          else if (input.value !== '' && input.checkValidity()) this.change(path, Number(input.value));
+        } } });
+      if (kind === 'opt') input.dataset.i18nPlaceholder = 'adv.default';
+    }
+    input.id = id;
+    this.advInputs.set(path, [input, kind]);
+    const label = h('label', { for: id, dataset: { i18n: fieldKey(path) } });
+    return h('div', { class: kind.endsWith('bool') ? 'field check-field' : 'field' }, label, input);
+  }
+
+  /** Follow the run: sync inputs on `run`, the play button on `state`, text on `lang`. */
+  update({ kind, model }) {
+    if (kind === 'run') {
+      this.sync(model.config);
+      this.syncState(model.state);
+    } else if (kind === 'state') this.syncState(model.state);
+    else if (kind === 'lang') this.relabel();
+  }
+
+  relabel() {
+    this.i18n.apply(this.container);
+    for (const [o, key] of this.optionLabels) o.textContent = this.i18n.t(key);
+    for (const b of this.container.querySelectorAll('[data-key-hint]')) {
+      b.title = `${b.textContent} (${b.dataset.keyHint})`;
+    }
+    this.syncPlayLabel();
+  }
+
+  sync(config) {
+    this.config = config;
+    this.dataset.value = config.dataset;
+    this.layers.value = String(config.hidden.length);
+    this.neurons.value = String(config.hidden[0] ?? 4);
+    this.neurons.disabled = config.hidden.length === 0;
+    this.activation.value = config.activation;
+    this.ensureOption(this.lr, String(config.lr));
+    this.lr.value = String(config.lr);
+    for (const [path, [input, kind]] of this.advInputs) {
+      const v = getPath(config, path);
+      if (kind === 'bool' || kind === 'optbool') input.checked = Boolean(v);
+      else input.value = v === null || v === undefined ? '' : String(v);
+    }
+    for (const b of this.featureBoxes) b.checked = config.features.includes(b.value);
+  }
+
+  ensureOption(sel, value) {
+    if (![...sel.options].some((o) => o.value === value)) sel.append(h('option', { value }, value));
+  }
+
+  syncState(state) {
+    this.playing = Boolean(state.playing);
+    this.playBtn.setAttribute('aria-pressed', String(this.playing));
+    this.syncPlayLabel();
+    const sp = String(state.speed);
+    this.ensureOption(this.speed, sp);
+    if (document.activeElement !== this.speed) this.speed.value = sp;
+  }
+
+  syncPlayLabel() {
+    const key = this.playing ? 'ctl.pause' : 'ctl.play';
+    this.playBtn.dataset.i18n = key;
+    this.playBtn.textContent = this.i18n.t(key);
+    this.playBtn.title = `${this.playBtn.textContent} (Space)`;
+  }
+
+  /** Send a whole new config with `path` set to `value`. */
+  change(path, value) {
+    if (!this.config) return;
+    const cfg = structuredClone(this.config);
+    setPath(cfg, path, value);
+    if (path === 'activation') cfg.layer_activations = [];
+    this.act('configure', cfg);
+  }
+
+  changeHidden() {
+    const nl = Math.max(0, Math.min(MAX_LAYERS, Math.round(Number(this.layers.value) || 0)));
+    const nn = Math.max(1, Math.min(MAX_NEURONS, Math.round(Number(this.neurons.value) || 1)));
+    if (!this.config) return;
+    const cfg = structuredClone(this.config);
+    cfg.hidden = Array(nl).fill(nn);
+    cfg.layer_activations = [];
+    this.act('configure', cfg);
+  }
+
+  changeFeatures() {
+    const picked = this.featureBoxes.filter((b) => b.checked).map((b) => b.value);
+    if (picked.length) this.change('features', picked);
+  }
+}

@@ -1,0 +1,483 @@
+/**
+ * The network drawn as SVG, animated phase by phase.
+ *
+ * Nodes are laid out by layer (data-id "L{l}.a.{j}"), edges carry
+ * data-id "L{l}.W.{i}.{j}" (from unit i of layer l−1 to unit j of layer l).
+ * Edge colour is the sign of the weight (or of ∂L/∂W after the backward
+ * phase) and width its magnitude; node fill is the batch-mean activation.
+ * Each phase sets the final picture at once and, when motion is allowed,
+ * animates towards it with the Web Animations API: forward pulses travel
+ * left to right, backward pulses right to left, and the update lets edges
+ * settle to their new weights. Hover or keyboard focus shows a tooltip with
+ * the element's numbers.
+ */
+
+import { diverging, INK } from '../palette.js';
+import { fmt } from '../format.js';
+import { parseElementId } from '../run-model.js';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const IDLE_FILL = '#fafafa';
+const VIEW_W = 640;
+const VIEW_H = 380;
+const MARGIN = { left: 56, right: 124, top: 26, bottom: 40 };
+
+function svgEl(tag, attrs = {}, parent = null) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+/** Largest |x| over nested arrays (at least `floor`). */
+function maxAbs(arrays, floor = 1e-12) {
+  let m = floor;
+  const walk = (a) => {
+    if (Array.isArray(a)) a.forEach(walk);
+    else if (Number.isFinite(a)) m = Math.max(m, Math.abs(a));
+  };
+  arrays.forEach(walk);
+  return m;
+}
+
+/** The SVG network diagram; `update({kind, model})` follows the run. */
+export class NetworkView {
+  /**
+   * @param {HTMLElement} container the "network" slot
+   * @param {{i18n: object, motion: () => boolean}} options motion() says whether to animate
+   */
+  constructor(container, { i18n, motion }) {
+    this.container = container;
+    this.i18n = i18n;
+    this.motion = motion;
+    this.sizes = null;
+    this.nodes = [];
+    this.edges = [];
+    this.anims = [];
+    this.mode = 'W';
+    this.hoverId = null;
+    this.model = null;
+    this.rafPending = false;
+
+    this.svg = svgEl('svg', { class: 'net-svg', viewBox: `0 0 ${VIEW_W} ${VIEW_H}`, role: 'group', 'data-mode': 'W' });
+    this.legend = document.createElement('p');
+    this.legend.className = 'net-legend';
+    this.tip = document.createElement('div');
+    this.tip.className = 'net-tip';
+    this.tip.id = 'net-tip';
+    this.tip.setAttribute('role', 'tooltip');
+    this.tip.hidden = true;
+    container.append(this.svg, this.legend, this.tip);
+
+    const enter = (ev) => {
+      const el = ev.target.closest && ev.target.closest('[data-id]');
+      if (el && this.svg.contains(el)) this.showTip(el);
+    };
+    const leave = (ev) => {
+      const el = ev.target.closest && ev.target.closest('[data-id]');
+      if (el && el.dataset.id === this.hoverId) this.hideTip();
+    };
+    this.svg.addEventListener('pointerover', enter);
+    this.svg.addEventListener('pointerout', leave);
+    this.svg.addEventListener('focusin', enter);
+    this.svg.addEventListener('focusout', leave);
+    container.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') this.hideTip();
+    });
+  }
+
+  /** Follow the run: rebuild on `run`, repaint and animate on `frame`, relabel on `lang`. */
+  update({ kind, model, msg }) {
+    this.model = model;
+    if (kind === 'run') {
+      this.build(model);
+      this.paintIdle(model);
+    } else if (kind === 'frame') {
+      this.showFrame(model, msg.phase);
+    } else if (kind === 'lang') {
+      this.relabel();
+    }
+    if (this.hoverId && kind !== 'lang') this.refreshTip();
+  }
+
+  // ---- layout ---------------------------------------------------------------------
+
+  build(model) {
+    const sizes = model.net.sizes;
+    const same = this.sizes && this.sizes.length === sizes.length && this.sizes.every((s, k) => s === sizes[k]);
+    this.features = model.net.features;
+    if (same) {
+      this.relabel();
+      return;
+    }
+    this.cancelAnims();
+    this.hideTip();
+    this.sizes = sizes.slice();
+    this.svg.replaceChildren();
+    const n = sizes.length - 1;
+    const innerW = VIEW_W - MARGIN.left - MARGIN.right;
+    const innerH = VIEW_H - MARGIN.top - MARGIN.bottom;
+    const maxUnits = Math.max(...sizes);
+    const gap = Math.min(64, innerH / Math.max(1, maxUnits));
+    this.r = Math.max(4, Math.min(17, gap * 0.34));
+    const pos = sizes.map((k, l) => {
+      const x = MARGIN.left + (n === 0 ? 0 : (l * innerW) / n);
+      return Array.from({ length: k }, (_, j) => [x, MARGIN.top + innerH / 2 + (j - (k - 1) / 2) * gap]);
+    });
+    this.pos = pos;
+
+    const gNodes = svgEl('g', { class: 'nodes' }, this.svg);
+    const gEdges = svgEl('g', { class: 'edges' }, this.svg);
+    const gPulses = svgEl('g', { class: 'pulses', 'aria-hidden': 'true' }, this.svg);
+    const gLabels = svgEl('g', { class: 'labels', 'aria-hidden': 'true' }, this.svg);
+    // Nodes come first in the DOM so Tab visits neurons before the many edges;
+    // edges stop at the node rims, so drawing them later hides nothing.
+    this.nodes = pos.map((layer, l) => layer.map(([x, y], j) => svgEl('circle', {
+      cx: x, cy: y, r: this.r, class: l === 0 ? 'node input' : (l === n ? 'node output' : 'node'),
+      'data-id': `L${l}.a.${j}`, tabindex: '0', 'aria-describedby': 'net-tip',
+    }, gNodes)));
+    this.edges = [null];
+    this.pulses = [null];
+    for (let l = 1; l <= n; l++) {
+      const layerEdges = [];
+      const layerPulses = [];
+      pos[l - 1].forEach(([x1, y1], i) => {
+        const row = [];
+        const prow = [];
+        pos[l].forEach(([x2, y2], j) => {
+          const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+          const ux = (x2 - x1) / len;
+          const uy = (y2 - y1) / len;
+          const r = this.r + 1;
+          row.push(svgEl('line', {
+            x1: x1 + ux * r, y1: y1 + uy * r, x2: x2 - ux * r, y2: y2 - uy * r, class: 'edge',
+            'data-id': `L${l}.W.${i}.${j}`, tabindex: '0', 'aria-describedby': 'net-tip',
+          }, gEdges));
+          prow.push(svgEl('circle', { r: Math.max(2.5, this.r * 0.28), cx: 0, cy: 0, class: 'pulse' }, gPulses));
+        });
+        layerEdges.push(row);
+        layerPulses.push(prow);
+      });
+      this.edges.push(layerEdges);
+      this.pulses.push(layerPulses);
+    }
+    this.layerCaptions = sizes.map((_, l) => svgEl('text', {
+      x: pos[l][0][0], y: VIEW_H - 12, class: 'layer-caption', 'text-anchor': 'middle',
+    }, gLabels));
+    this.inputLabels = pos[0].map(([x, y]) => svgEl('text', {
+      x: x - this.r - 6, y: y + 4, class: 'io-label', 'text-anchor': 'end',
+    }, gLabels));
+    const xo = pos[n][0][0] + this.r + 10;
+    this.outLabels = pos[n].map(([, y]) => svgEl('text', { x: xo + 14, y: y + 4, class: 'out-label' }, gLabels));
+    this.targets = pos[n].map(([, y]) => svgEl('path', {
+      d: 'M0,-5 L5,0 L0,5 L-5,0 Z', class: 'target', transform: `translate(${xo},${y})`, opacity: '0',
+    }, gLabels));
+    this.lossLabel = svgEl('text', {
+      x: xo - 4, y: pos[n][sizes[n] - 1][1] + this.r + 22, class: 'loss-label',
+    }, gLabels);
+    this.targetX = xo;
+    this.relabel();
+  }
+
+  relabel() {
+    if (!this.sizes) return;
+    const t = (k, p) => this.i18n.t(k, p);
+    const n = this.sizes.length - 1;
+    this.svg.setAttribute('aria-label', t('net.label'));
+    this.layerCaptions.forEach((el, l) => {
+      el.textContent = l === 0 ? t('net.input') : l === n ? t('net.output') : t('net.hidden', { l });
+    });
+    this.inputLabels.forEach((el, j) => { el.textContent = (this.features && this.features[j]) || `x${j + 1}`; });
+    this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
+      el.setAttribute('aria-label', l === 0
+        ? t('net.inputNode', { name: (this.features && this.features[j]) || `x${j + 1}` })
+        : t('net.node', { l, j: j + 1 }));
+    }));
+    for (let l = 1; l <= n; l++) {
+      this.edges[l].forEach((row, i) => row.forEach((el, j) => {
+        el.setAttribute('aria-label', t('net.edge', { l, i: i + 1, j: j + 1 }));
+      }));
+    }
+    this.paintLegend();
+  }
+
+  paintLegend() {
+    const t = (k) => this.i18n.t(k);
+    this.legend.replaceChildren();
+    const item = (cls, text) => {
+      const s = document.createElement('span');
+      s.className = `swatch ${cls}`;
+      const l = document.createElement('span');
+      l.textContent = text;
+      this.legend.append(s, l);
+    };
+    const mode = document.createElement('strong');
+    mode.textContent = t(this.mode === 'W' ? 'net.showsW' : 'net.showsDW');
+    mode.className = 'net-mode';
+    this.legend.append(mode);
+    item('neg', t('net.legendNeg'));
+    item('pos', t('net.legendPos'));
+    item('width', t('net.legendWidth'));
+  }
+
+  // ---- painting -------------------------------------------------------------------
+
+  /** Edges show weights, nodes neutral: a fresh run before any phase. */
+  paintIdle(model) {
+    this.cancelAnims();
+    this.setMode('W');
+    this.paintEdges(model, 'W');
+    for (const layer of this.nodes) for (const el of layer) { el.style.fill = ''; el.style.stroke = ''; }
+    this.clearLoss();
+  }
+
+  setMode(mode) {
+    if (mode === this.mode) return;
+    this.mode = mode;
+    this.svg.setAttribute('data-mode', mode);
+    this.paintLegend();
+  }
+
+  /** Final edge styles for 'W' (weights) or 'dW' (gradients); returns the previous styles. */
+  paintEdges(model, what, layers = null) {
+    const n = this.sizes.length - 1;
+    const key = what === 'W' ? 'W' : 'dW';
+    const src = what === 'W' ? model.params : (model.frames.backward || {});
+    const mats = [];
+    for (let l = 1; l <= n; l++) mats.push(src[`L${l}.${key}`]);
+    const scale = maxAbs(mats.filter(Boolean));
+    const before = [];
+    for (let l = 1; l <= n; l++) {
+      if (layers && !layers.includes(l)) continue;
+      const M = src[`L${l}.${key}`];
+      if (!M) continue;
+      this.edges[l].forEach((row, i) => row.forEach((el, j) => {
+        const v = M[i][j] / scale;
+        before.push([el, el.style.stroke, el.style.strokeWidth, l]);
+        el.style.stroke = diverging(v);
+        el.style.strokeWidth = (0.6 + 5.4 * Math.min(1, Math.abs(v) || 0)).toFixed(2);
+      }));
+    }
+    return before;
+  }
+
+  /** Node fills from the forward frame; returns previous fills per layer. */
+  paintNodes(model) {
+    const before = [];
+    this.nodes.forEach((layer, l) => {
+      const means = layer.map((_, j) => model.nodeMean(`L${l}.a`, j));
+      const scale = Math.max(1, ...means.filter(Number.isFinite).map(Math.abs));
+      layer.forEach((el, j) => {
+        before.push([el, el.style.fill, l]);
+        el.style.fill = means[j] === undefined ? '' : diverging(means[j] / scale);
+        el.style.stroke = '';
+      });
+    });
+    return before;
+  }
+
+  paintDeltas(model) {
+    for (let l = 1; l < this.nodes.length; l++) {
+      const means = this.nodes[l].map((_, j) => model.nodeMean(`L${l}.delta`, j));
+      const scale = Math.max(1e-12, ...means.filter(Number.isFinite).map(Math.abs));
+      this.nodes[l].forEach((el, j) => {
+        el.style.stroke = means[j] === undefined ? '' : diverging(means[j] / scale);
+      });
+    }
+  }
+
+  clearLoss() {
+    this.lossLabel.textContent = '';
+    this.outLabels.forEach((el) => { el.textContent = ''; });
+    this.targets.forEach((el) => el.setAttribute('opacity', '0'));
+  }
+
+  paintLoss(model) {
+    const f = model.frames.loss;
+    if (!f) return;
+    this.outLabels.forEach((el, k) => {
+      const y = model.nodeMean('y', k);
+      const t = model.nodeMean('t', k);
+      el.textContent = `y=${fmt(y, 2)} t=${fmt(t, 2)}`;
+    });
+    this.targets.forEach((el, k) => {
+      el.setAttribute('opacity', '1');
+      el.style.fill = diverging((model.nodeMean('t', k) ?? 0) * 2 - 1);
+    });
+    this.lossLabel.textContent = `L = ${fmt(f['loss.total'])}`;
+  }
+
+  // ---- phases ---------------------------------------------------------------------
+
+  showFrame(model, phase) {
+    if (!this.sizes) return;
+    const animate = this.motion() && !model.fast;
+    if (!animate) {
+      // Fast play: several frames may arrive per tick; paint only the latest, once per frame.
+      this.cancelAnims();
+      if (!this.rafPending) {
+        this.rafPending = true;
+        requestAnimationFrame(() => {
+          this.rafPending = false;
+          this.paintPhase(this.model, this.model.lastPhase);
+        });
+      }
+      return;
+    }
+    this.cancelAnims();
+    const dur = this.phaseDuration(model);
+    const prev = this.paintPhase(model, phase);
+    this.animatePhase(phase, prev, dur);
+  }
+
+  /** Set the final picture of `phase`; returns what changed (for animation). */
+  paintPhase(model, phase) {
+    if (!model || !phase || !this.sizes) return {};
+    const out = {};
+    if (phase === 'forward') {
+      this.clearLoss();
+      this.setMode('W');
+      out.edges = this.paintEdges(model, 'W');
+      out.nodes = this.paintNodes(model);
+    } else if (phase === 'loss') {
+      this.paintLoss(model);
+    } else if (phase === 'backward') {
+      this.setMode('dW');
+      out.edges = this.paintEdges(model, 'dW');
+      this.paintDeltas(model);
+    } else if (phase === 'update') {
+      this.setMode('W');
+      out.edges = this.paintEdges(model, 'W');
+      this.nodes.forEach((layer) => layer.forEach((el) => { el.style.stroke = ''; }));
+      this.clearLoss();
+    }
+    return out;
+  }
+
+  phaseDuration(model) {
+    const s = model.state;
+    if (s.playing) return Math.min(900, (1000 / (4 * s.speed)) * 0.85);
+    return 900;
+  }
+
+  cancelAnims() {
+    for (const a of this.anims) a.cancel();
+    this.anims = [];
+  }
+
+  anim(el, keyframes, opts) {
+    this.anims.push(el.animate(keyframes, { fill: 'backwards', ...opts }));
+  }
+
+  /** Pulses along every edge of layer l, forwards (l−1 → l) or backwards. */
+  pulseLayer(l, backwards, delay, duration, colourOf) {
+    this.edges[l].forEach((row, i) => row.forEach((edge, j) => {
+      const [x1, y1] = this.pos[l - 1][i];
+      const [x2, y2] = this.pos[l][j];
+      const [a, b] = backwards ? [[x2, y2], [x1, y1]] : [[x1, y1], [x2, y2]];
+      const p = this.pulses[l][i][j];
+      p.style.fill = colourOf ? colourOf(edge) : INK;
+      this.anim(p, [
+        { transform: `translate(${a[0]}px,${a[1]}px)`, opacity: 0 },
+        { opacity: 0.9, offset: 0.15 },
+        { opacity: 0.9, offset: 0.85 },
+        { transform: `translate(${b[0]}px,${b[1]}px)`, opacity: 0 },
+      ], { duration, delay, easing: 'ease-in-out', fill: 'none' });
+    }));
+  }
+
+  animatePhase(phase, prev, dur) {
+    const n = this.sizes.length - 1;
+    const seg = dur / Math.max(1, n);
+    if (phase === 'forward') {
+      for (let l = 1; l <= n; l++) this.pulseLayer(l, false, (l - 1) * seg, seg);
+      for (const [el, old, l] of prev.nodes || []) {
+        if (l === 0 || old === el.style.fill) continue;
+        this.anim(el, [{ fill: old || IDLE_FILL }, { fill: el.style.fill }], { duration: seg * 0.4, delay: l * seg - seg * 0.4 });
+      }
+    } else if (phase === 'loss') {
+      this.targets.forEach((el) => {
+        const [, y] = this.pos[n][this.targets.indexOf(el)];
+        this.anim(el, [
+          { transform: `translate(${this.targetX + 90}px,${y}px)`, opacity: 0 },
+          { transform: `translate(${this.targetX}px,${y}px)`, opacity: 1 },
+        ], { duration: dur * 0.6, easing: 'ease-out' });
+      });
+      this.anim(this.lossLabel, [{ opacity: 0 }, { opacity: 1 }], { duration: dur * 0.5, delay: dur * 0.5 });
+    } else if (phase === 'backward') {
+      for (let l = n; l >= 1; l--) {
+        const delay = (n - l) * seg;
+        this.pulseLayer(l, true, delay, seg, (edge) => edge.style.stroke);
+        for (const [el, oldStroke, oldWidth, ll] of prev.edges || []) {
+          if (ll !== l) continue;
+          this.anim(el, [{ stroke: oldStroke, strokeWidth: oldWidth }, { stroke: el.style.stroke, strokeWidth: el.style.strokeWidth }],
+            { duration: seg * 0.5, delay: delay + seg * 0.5 });
+        }
+      }
+    } else if (phase === 'update') {
+      for (const [el, oldStroke, oldWidth] of prev.edges || []) {
+        this.anim(el, [{ stroke: oldStroke, strokeWidth: oldWidth }, { stroke: el.style.stroke, strokeWidth: el.style.strokeWidth }],
+          { duration: dur, easing: 'ease-out' });
+      }
+    }
+  }
+
+  // ---- tooltip --------------------------------------------------------------------
+
+  showTip(el) {
+    this.hoverId = el.dataset.id;
+    this.tipAnchor = el;
+    this.refreshTip();
+    this.tip.hidden = false;
+    const box = this.container.getBoundingClientRect();
+    const r = el.getBoundingClientRect();
+    const x = r.left + r.width / 2 - box.left;
+    const y = r.top - box.top;
+    const w = this.tip.offsetWidth;
+    this.tip.style.left = `${Math.max(4, Math.min(box.width - w - 4, x - w / 2))}px`;
+    const above = y - this.tip.offsetHeight - 8;
+    this.tip.style.top = `${above >= 0 ? above : r.bottom - box.top + 8}px`;
+  }
+
+  hideTip() {
+    this.hoverId = null;
+    this.tip.hidden = true;
+  }
+
+  refreshTip() {
+    if (!this.model || !this.hoverId) return;
+    const d = this.model.describe(this.hoverId);
+    if (!d) return;
+    const t = (k, p) => this.i18n.t(k, p);
+    const lines = [];
+    let title;
+    if (d.kind === 'edge') {
+      title = t('net.edge', { l: d.l, i: d.i + 1, j: d.j + 1 });
+      lines.push(['w', t('tip.weight'), d.w, 'w']);
+      if (d.dW !== undefined) lines.push(['∂L/∂w', t('tip.grad'), d.dW, 'dw']);
+      if (d.step !== undefined) lines.push(['Δw', t('tip.step'), d.step, 'step']);
+    } else {
+      const p = parseElementId(this.hoverId);
+      title = p.l === 0 ? t('net.inputNode', { name: (this.features && this.features[p.j]) || `x${p.j + 1}` }) : t('net.node', { l: p.l, j: p.j + 1 });
+      if (d.z !== undefined) lines.push(['z', t('tip.pre'), d.z, 'z']);
+      lines.push(['a', t('tip.act'), d.a, 'a']);
+      if (d.delta !== undefined) lines.push(['δ', t('tip.delta'), d.delta, 'delta']);
+      if (d.b !== undefined) lines.push(['b', t('tip.bias'), d.b, 'b']);
+    }
+    const h = document.createElement('strong');
+    h.textContent = title;
+    const rows = lines.map(([sym, name, v, key]) => {
+      const div = document.createElement('div');
+      div.dataset.value = key;
+      div.textContent = `${sym} = ${v === undefined ? t('net.unknown') : fmt(v)}  (${name})`;
+      return div;
+    });
+    const note = document.createElement('small');
+    note.textContent = d.kind === 'edge' ? '' : t('net.mean');
+    this.tip.replaceChildren(h, ...rows, note);
+    // Screen readers read the label on focus: keep the numbers in it too.
+    if (this.tipAnchor) {
+      this.tipAnchor.setAttribute('aria-label', `${title}: ${rows.map((r) => r.textContent).join(', ')}`);
+    }
+  }
+}

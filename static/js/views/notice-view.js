@@ -1,0 +1,49 @@
+/**
+ * Errors and notices: the server's `error` messages (named by code in the
+ * reader's language, with the server's detail) and local notices such as
+ * "not connected". Shown in a role="alert" box with a dismiss button.
+ */
+
+import { h } from '../dom.js';
+
+/** Notice view. */
+export class NoticeView {
+  /** @param {HTMLElement} container the "notices" slot */
+  constructor(container, { i18n }) {
+    this.i18n = i18n;
+    this.text = h('span', { class: 'notice-text' });
+    this.close = h('button', { type: 'button', class: 'icon-btn', dataset: { i18nAria: 'err.dismiss', i18nTitle: 'err.dismiss' },
+      on: { click: () => this.hide() } }, '×');
+    this.box = h('div', { class: 'notice', role: 'alert', hidden: true }, this.text, this.close);
+    container.append(this.box);
+    this.current = null;
+    i18n.apply(this.box);
+  }
+
+  hide() {
+    this.box.hidden = true;
+    this.current = null;
+  }
+
+  render() {
+    const c = this.current;
+    if (!c) return;
+    const t = (k) => this.i18n.t(k);
+    if (c.local) this.text.textContent = t(c.local);
+    else {
+      const key = this.i18n.has(`err.${c.code}`) ? `err.${c.code}` : 'err.other';
+      this.text.textContent = `${t(key)}: ${c.message}`;
+    }
+    this.box.hidden = false;
+  }
+
+  /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it. */
+  update({ kind, msg }) {
+    if (kind === 'error') this.current = msg;
+    else if (kind === 'notice') this.current = { local: msg.key };
+    else if (kind === 'run') return this.hide();
+    else if (kind === 'lang') this.i18n.apply(this.box);
+    else return undefined;
+    return this.render();
+  }
+}

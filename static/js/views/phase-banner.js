@@ -1,0 +1,94 @@
+/**
+ * The banner naming the current phase, with its formula in MathML and one
+ * sentence of what the animation shows. The formulas are constants (not user
+ * text), shared by both languages.
+ */
+
+const frac = (num, den) => `<mfrac><mrow>${num}</mrow><mrow>${den}</mrow></mfrac>`;
+const dLd = (x) => frac('<mo>∂</mo><mi>L</mi>', `<mo>∂</mo>${x}`);
+
+/** phase → MathML body (inside <math>). */
+export const FORMULAS = Object.freeze({
+  forward: '<mi>z</mi><mo>=</mo><mi>a</mi><mo>·</mo><mi>W</mi><mo>+</mo><mi>b</mi><mo>,</mo><mspace width="0.8em"></mspace>'
+    + '<mi>a</mi><mo>=</mo><mi>f</mi><mo stretchy="false">(</mo><mi>z</mi><mo stretchy="false">)</mo>',
+  loss: `<mi>L</mi><mo>=</mo>${frac('<mn>1</mn>', '<mi>B</mi>')}<munder><mo>∑</mo><mi>i</mi></munder>`
+    + '<mi>ℓ</mi><mo stretchy="false">(</mo><msub><mi>y</mi><mi>i</mi></msub><mo>,</mo><msub><mi>t</mi><mi>i</mi></msub><mo stretchy="false">)</mo>',
+  backward: `<mi>δ</mi><mo>=</mo>${dLd('<mi>z</mi>')}<mo>,</mo><mspace width="0.6em"></mspace>`
+    + `${dLd('<mi>W</mi>')}<mo>=</mo><msup><mi>a</mi><mi>⊤</mi></msup><mi>δ</mi><mo>,</mo><mspace width="0.6em"></mspace>`
+    + `${dLd('<mi>b</mi>')}<mo>=</mo><munder><mo>∑</mo><mi>i</mi></munder><msub><mi>δ</mi><mi>i</mi></msub>`,
+  update: `<mi>W</mi><mo>←</mo><mi>W</mi><mo>−</mo><mi>η</mi>${dLd('<mi>W</mi>')}`,
+});
+
+/** Plain-text forms of the formulas (for the live region and non-MathML readers). */
+export const FORMULAS_TEXT = Object.freeze({
+  forward: 'z = a·W + b, a = f(z)',
+  loss: 'L = (1/B) Σ ℓ(y, t)',
+  backward: 'δ = ∂L/∂z, ∂L/∂W = aᵀδ, ∂L/∂b = Σδ',
+  update: 'W ← W − η ∂L/∂W',
+});
+
+const PHASE_LIST = ['forward', 'loss', 'backward', 'update'];
+
+/** Banner view: `update` on frame/run/state/lang. */
+export class PhaseBanner {
+  /** @param {HTMLElement} container the "banner" slot */
+  constructor(container, { i18n }) {
+    this.i18n = i18n;
+    this.el = container;
+    this.el.classList.add('banner');
+    this.steps = document.createElement('ol');
+    this.steps.className = 'phase-steps';
+    this.stepItems = PHASE_LIST.map((p) => {
+      const li = document.createElement('li');
+      li.dataset.phase = p;
+      this.steps.append(li);
+      return li;
+    });
+    this.title = document.createElement('h2');
+    this.title.className = 'banner-title';
+    this.math = document.createElement('div');
+    this.math.className = 'banner-math';
+    this.say = document.createElement('p');
+    this.say.className = 'banner-say';
+    container.append(this.steps, this.title, this.math, this.say);
+    this.phase = null;
+    this.iteration = 0;
+    this.shownPhase = undefined;
+  }
+
+  /** Show the phase of the latest frame (or "ready" for a fresh run). */
+  update({ kind, model, msg }) {
+    if (kind === 'run') this.phase = model.lastPhase;
+    else if (kind === 'frame') {
+      this.phase = msg.phase;
+      this.iteration = msg.iteration;
+    } else if (kind !== 'lang' && kind !== 'state') return;
+    if (kind === 'state' && this.phase) return;
+    this.render(model);
+  }
+
+  render(model) {
+    const t = (k, p) => this.i18n.t(k, p);
+    const p = this.phase;
+    this.el.dataset.phase = p || 'ready';
+    this.stepItems.forEach((li) => {
+      li.textContent = t(`phase.${li.dataset.phase}`);
+      li.classList.toggle('current', li.dataset.phase === p);
+      if (li.dataset.phase === p) li.setAttribute('aria-current', 'step');
+      else li.removeAttribute('aria-current');
+    });
+    if (!p) {
+      this.title.textContent = t('phase.ready');
+      this.math.replaceChildren();
+      this.say.textContent = model && model.state ? t('phase.iteration', { n: model.state.iteration }) : '';
+      this.shownPhase = null;
+      return;
+    }
+    this.title.textContent = `${t(`phase.${p}`)} · ${t('phase.iteration', { n: this.iteration })}`;
+    if (this.shownPhase !== p) {
+      this.math.innerHTML = `<math display="inline" aria-label="${FORMULAS_TEXT[p]}">${FORMULAS[p]}</math>`;
+      this.shownPhase = p;
+    }
+    this.say.textContent = t(`phase.${p}.say`);
+  }
+}

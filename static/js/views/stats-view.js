@@ -1,0 +1,55 @@
+/**
+ * The numbers as text: iteration, epoch, the batch loss of the latest loss
+ * phase, train/test loss and accuracy from the latest metrics point. Being
+ * plain text, they are what screen readers and tests read.
+ */
+
+import { h } from '../dom.js';
+import { fmt, pct } from '../format.js';
+
+const STATS = ['iteration', 'epoch', 'batch_loss', 'train_loss', 'test_loss', 'train_acc', 'test_acc'];
+
+/** Stats list view. */
+export class StatsView {
+  /** @param {HTMLElement} container the "stats" slot */
+  constructor(container, { i18n }) {
+    this.i18n = i18n;
+    this.dts = new Map();
+    this.dds = new Map();
+    const dl = h('dl', { class: 'stats' });
+    for (const k of STATS) {
+      const dt = h('dt', { dataset: { i18n: `stat.${k}` } });
+      const dd = h('dd', { id: `stat-${k.replace('_', '-')}`, dataset: { stat: k } }, '—');
+      dl.append(h('div', { class: `stat stat-${k}` }, dt, dd));
+      this.dts.set(k, dt);
+      this.dds.set(k, dd);
+    }
+    container.append(dl);
+    this.container = container;
+    this.batchLoss = undefined;
+    i18n.apply(container);
+  }
+
+  /** Refresh the numbers that `kind` can change. */
+  update({ kind, model, msg }) {
+    if (kind === 'lang') {
+      this.i18n.apply(this.container);
+      return;
+    }
+    if (kind === 'run') this.batchLoss = undefined;
+    if (kind === 'frame' && msg.phase === 'loss') this.batchLoss = msg.values['loss.total'];
+    if (!['run', 'state', 'metrics', 'frame'].includes(kind)) return;
+    const last = model.metrics[model.metrics.length - 1] || {};
+    const set = (k, text) => {
+      const dd = this.dds.get(k);
+      if (dd.textContent !== text) dd.textContent = text;
+    };
+    set('iteration', String(model.state.iteration));
+    set('epoch', String(model.state.epoch));
+    set('batch_loss', fmt(this.batchLoss));
+    set('train_loss', fmt(last.train_loss));
+    set('test_loss', fmt(last.test_loss));
+    set('train_acc', last.train_acc === undefined || last.train_acc === null ? '—' : pct(last.train_acc));
+    set('test_acc', last.test_acc === undefined || last.test_acc === null ? '—' : pct(last.test_acc));
+  }
+}
