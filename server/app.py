@@ -1,4 +1,11 @@
-"""The application factory: ``create_app()`` wires settings, sessions, the clock and routes."""
+"""The application factory: ``create_app()`` wires settings, sessions, the clock and routes.
+
+``lifespan`` starts the one shared :class:`~server.clock.Clock` and, on
+shutdown, closes every open session socket with 1001 (going away) after its
+pending messages, so browsers see a clean close rather than a dropped
+connection. Run it with ``python -m server.serve`` (or uvicorn with
+``--ws-per-message-deflate false``; see docs/protocol.md).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +22,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from server.clock import Clock
+from server.hosts import resolve_hosts
+from server.logs import configure_logging
+from server.outbox import Outbox
 from server.routes import pages, ws
 from server.sessions import SessionStore
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("backprop_lab")
+
+CLOSE_GOING_AWAY = 1001
+SHUTDOWN_GRACE_S = 2.0
 
 # Small matrices: BLAS threads only add contention between sessions.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -32,30 +45,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = SessionStore(settings)
     clock = Clock(store, settings.tick_hz)
+    connections: set[Outbox] = set()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
         _limit_blas_threads()
         task = asyncio.create_task(clock.run(), name="clock")
-        log.info("server start")
+        log.info("server start", extra={"max_sessions": settings.max_sessions,
+                                        "tick_hz": settings.tick_hz})
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await _close_all(connections)
             log.info("server stop", extra={"sessions": len(store)})
 
     app = FastAPI(title="Backprop Lab", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.sessions = store
     app.state.clock = clock
-    if "*" not in settings.allowed_hosts:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.state.connections = connections
+    hosts = resolve_hosts(settings.allowed_hosts)
+    if "*" not in hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(ws.router)
     return app
+
+
+async def _close_all(connections: set[Outbox]) -> None:
+    """Close every open session socket (1001) and wait briefly for the send loops."""
+    if not connections:
+        return
+    log.info("closing connections", extra={"connections": len(connections)})
+    for ob in list(connections):
+        ob.close(CLOSE_GOING_AWAY, "server shutting down")
+    deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
+    while connections and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
 
 
 def _limit_blas_threads() -> None:

@@ -1,10 +1,18 @@
 """A bounded, coalescing outgoing queue for one connection.
 
 A client that reads slowly must cost bounded memory and must never hold up
-others. Messages are queued in order; when the queue is full the oldest
-*droppable* message (a frame superseded by newer ones) is discarded, and
-messages put under a ``key`` replace (or merge into) the pending one with the
-same key, so a slow reader always receives the latest state.
+others. Producers (the session, the shared clock) only ever :meth:`Outbox.put`
+— which never blocks and never awaits the socket — and one send loop per
+connection awaits :meth:`Outbox.get`. When a client stops reading, only its own
+send loop waits (on the socket's flow control); its outbox stays within
+``limit`` messages:
+
+- messages put under a ``key`` (``state``, ``run``, ``metrics``, maps…) replace
+  the pending one with that key, or ``merge(old, new)`` into it, so a slow
+  reader still receives the *latest* state;
+- when the queue is over ``limit``, the oldest *droppable* message (a phase
+  frame, superseded by newer ones) is discarded first, then the oldest
+  unkeyed one (an error), and keyed ones (the latest state) only as a last resort.
 """
 
 from __future__ import annotations
@@ -17,6 +25,15 @@ from typing import Any
 Message = dict[str, Any]
 
 
+class OutboxClosed(Exception):
+    """The outbox was closed and is empty; ``code`` and ``reason`` are for the socket."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"outbox closed ({code} {reason})")
+        self.code = code
+        self.reason = reason
+
+
 class Outbox:
     """Pending messages of one connection; :meth:`get` waits for the next."""
 
@@ -26,7 +43,11 @@ class Outbox:
         self._seq = 0
         self._event = asyncio.Event()
         self.dropped = 0
+        self.sent = 0
+        self.peak = 0
         self.closed = False
+        self.close_code = 1000
+        self.close_reason = ""
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -52,21 +73,49 @@ class Outbox:
             self._queue[key if key is not None else self._seq] = (msg, droppable)
         while len(self._queue) > self.limit:
             victim = next((k for k, (_, d) in self._queue.items() if d), None)
+            if victim is None:  # then the oldest unkeyed one (keyed ones are few: one per key)
+                victim = next((k for k in self._queue if isinstance(k, int)), None)
             if victim is None:
                 victim = next(iter(self._queue))
             del self._queue[victim]
             self.dropped += 1
+        self.peak = max(self.peak, len(self._queue))
         self._event.set()
 
-    async def get(self) -> Message:
-        """The oldest pending message, waiting for one if none is queued."""
-        while not self._queue:
-            self._event.clear()
-            await self._event.wait()
+    def pop(self) -> Message | None:
+        """The oldest pending message without waiting, or None."""
+        if not self._queue:
+            return None
         _, (msg, _) = self._queue.popitem(last=False)
+        self.sent += 1
         return msg
 
-    def close(self) -> None:
-        """Drop everything and ignore later puts."""
-        self.closed = True
-        self._queue.clear()
+    def drain(self) -> list[Message]:
+        """Every pending message, oldest first (for tests and shutdown)."""
+        out = []
+        while (m := self.pop()) is not None:
+            out.append(m)
+        return out
+
+    async def get(self) -> Message:
+        """The oldest pending message, waiting for one; :class:`OutboxClosed` once closed
+        and everything queued before the close has been taken."""
+        while not self._queue:
+            if self.closed:
+                raise OutboxClosed(self.close_code, self.close_reason)
+            self._event.clear()
+            await self._event.wait()
+        msg = self.pop()
+        assert msg is not None
+        return msg
+
+    def close(self, code: int = 1000, reason: str = "", *, discard: bool = False) -> None:
+        """Refuse later puts; :meth:`get` hands out what is queued (unless ``discard``),
+        then raises :class:`OutboxClosed` so the send loop closes the socket."""
+        if not self.closed:
+            self.closed = True
+            self.close_code = code
+            self.close_reason = reason
+        if discard:
+            self._queue.clear()
+        self._event.set()

@@ -1,14 +1,24 @@
-"""The registry of live sessions: create, resume, and free idle or abandoned ones."""
+"""The registry of live sessions: create, resume, and free idle or abandoned ones.
+
+Memory per learner is bounded by the limits in :mod:`server.settings`; memory
+for the whole server by ``max_sessions`` and by freeing, once a second (the
+shared clock calls :meth:`SessionStore.reap`), sessions whose connection went
+away more than ``disconnect_grace_s`` ago and connected sessions left idle
+(no command, not playing) for ``idle_timeout_s``.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 
 from server.session import Session
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.sessions")
+
+CLOSE_IDLE = 4000  # WebSocket close code sent to a connection freed for idling
 
 
 class SessionLimitError(RuntimeError):
@@ -25,12 +35,16 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Session]:
         return iter(list(self._sessions.values()))
 
-    def create(self) -> Session:
+    def get(self, session_id: str) -> Session | None:
+        """The session ``session_id`` if it is kept (attached or not)."""
+        return self._sessions.get(session_id)
+
+    def create(self, now: float | None = None) -> Session:
         """A fresh session with default settings; raises when the store is full."""
-        self.reap()
+        self.reap(now)
         if len(self._sessions) >= self.settings.max_sessions:
             raise SessionLimitError(
                 f"the server is full (max_sessions={self.settings.max_sessions}); try later"
@@ -51,7 +65,8 @@ class SessionStore:
         """Free a session now."""
         if self._sessions.pop(s.id, None) is not None:
             log.info("session end", extra={"session": s.id, "reason": reason,
-                                           "iterations": s.stepper.iteration})
+                                           "iterations": s.stepper.iteration,
+                                           "sessions": len(self._sessions)})
 
     def reap(self, now: float | None = None) -> int:
         """Free sessions detached past the grace period or idle past the timeout."""
@@ -64,8 +79,10 @@ class SessionStore:
                 freed += 1
             elif now - s.last_active > st.idle_timeout_s and not s.playing:
                 if s.outbox is not None:
-                    s.error("idle", "session closed after being idle")
-                    s.outbox.closed = True
+                    s.error("idle", f"session closed after {st.idle_timeout_s:g} s without a "
+                            "command (idle_timeout_s)", limit="idle_timeout_s")
+                    s.outbox.close(CLOSE_IDLE, "idle")
+                    s.outbox = None
                 self.remove(s, "idle")
                 freed += 1
         return freed

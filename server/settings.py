@@ -1,14 +1,19 @@
 """All server settings and limits in one place, overridable from the environment.
 
-Every field can be set as ``BPL_<NAME>`` (e.g. ``BPL_MAX_UNITS=64``); the
-defaults are documented in ``docs/protocol.md`` and chosen for a 2-core
-machine serving a class.
+Every field can be set as ``BPL_<NAME>`` (e.g. ``BPL_MAX_UNITS=64``); list
+fields take a comma-separated value (``BPL_ALLOWED_HOSTS=lab.example.org,10.0.0.5``).
+The defaults are documented in ``docs/protocol.md`` ("Limits") and chosen for
+a 2-core machine serving a class of a few hundred learners.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -16,29 +21,59 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BPL_", extra="ignore")
 
-    allowed_origins: list[str] = Field(
+    # ---- who may connect ---------------------------------------------------------
+    allowed_origins: CommaList = Field(
         default_factory=list,
-        description="Exact origins (scheme://host:port) allowed to open /ws besides the "
-        "page's own origin; for reverse proxies.",
+        description="Exact origins (scheme://host[:port]) allowed to open /ws besides the "
+        "page's own origin, e.g. the public origin of a reverse proxy.",
     )
-    allowed_hosts: list[str] = Field(
-        default_factory=lambda: ["127.0.0.1", "localhost", "::1", "testserver"],
-        description="Host headers accepted (TrustedHostMiddleware); '*' allows any.",
+    allowed_hosts: CommaList = Field(
+        default_factory=lambda: ["auto"],
+        description="Host headers accepted. 'auto' = loopback names, this machine's host "
+        "names and IP addresses (so a class on the LAN can use http://<ip>:8000), and "
+        "'testserver' (the in-process test client); '*' accepts any host.",
     )
-    max_message_bytes: int = 65_536
-    max_commands_per_second: float = 40.0
-    command_burst: int = 80
-    max_layers: int = 10
-    max_units: int = 128
-    max_inputs: int = 784
-    max_samples: int = 2_000
-    max_batch: int = 512
-    max_grid: int = 64
-    max_sessions: int = 500
-    max_history_mb: float = 32.0
-    idle_timeout_s: float = 1800.0
-    disconnect_grace_s: float = 120.0
-    tick_hz: float = 60.0
-    max_speed: float = 1000.0
-    outbox_limit: int = 64
-    map_hz: float = 10.0
+
+    # ---- limits on what one connection may send or ask for --------------------------
+    max_message_bytes: int = Field(default=65_536, ge=1024, description="Largest client message.")
+    max_commands_per_second: float = Field(default=40.0, gt=0, description="Sustained command rate.")
+    command_burst: int = Field(default=80, ge=1, description="Commands allowed in a burst.")
+    max_layers: int = Field(default=10, ge=1, description="Layers (hidden + output).")
+    max_units: int = Field(default=128, ge=1, description="Neurons in one hidden layer.")
+    max_inputs: int = Field(default=784, ge=1, description="Input features.")
+    max_samples: int = Field(default=2_000, ge=4, description="Dataset size (samples or points).")
+    max_batch: int = Field(default=512, ge=1, description="Batch size.")
+    max_grid: int = Field(default=64, ge=4, description="Cells per side of a decision map.")
+    max_speed: float = Field(default=1000.0, gt=0, description="Play speed, iterations per second.")
+    max_history_mb: float = Field(default=32.0, gt=0, description="Recorded history per session.")
+
+    # ---- server-wide ---------------------------------------------------------------
+    max_sessions: int = Field(default=500, ge=1, description="Sessions kept at once (all clients).")
+    idle_timeout_s: float = Field(default=1800.0, gt=0, description="Free a session idle this long.")
+    disconnect_grace_s: float = Field(
+        default=120.0, ge=0, description="Keep a disconnected session this long for a reload."
+    )
+    tick_hz: float = Field(default=60.0, gt=0, le=1000, description="Shared clock rate.")
+    tick_budget_ms: float = Field(
+        default=4.0, gt=0, description="Engine time one playing session may use per clock tick."
+    )
+    outbox_limit: int = Field(default=64, ge=4, description="Messages queued for one slow client.")
+    map_hz: float = Field(default=10.0, gt=0, description="Decision maps sent per second, at most.")
+    log_level: str = Field(default="INFO", description="Level of the backprop_lab loggers.")
+    log_json: bool = Field(default=True, description="JSON-lines logs (else key=value text).")
+
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @property
+    def ws_max_size(self) -> int:
+        """uvicorn's hard cap on one WebSocket message: 4 × ``max_message_bytes``.
+
+        Messages between the two limits are answered with a ``too_large`` error
+        (the connection stays open); larger ones close the connection (1009).
+        """
+        return 4 * self.max_message_bytes

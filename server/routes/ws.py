@@ -1,15 +1,25 @@
 """The session WebSocket at ``/ws``.
 
 Each connection runs a receive loop and a send loop side by side in one task
-group; when either ends (the client left, the server is shutting down) both
-end and the session is detached, kept for a grace period so a reload or a
-dropped network resumes it.
+group; when either ends (the client left, the session was freed, the server is
+shutting down) both end and the session is detached, kept for a grace period
+so a reload or a dropped network resumes it.
+
+The receive loop is the only way in, so every guard sits here, in order: the
+Origin check before accepting, then per message the size limit, the command
+rate limit and validation (:mod:`server.protocol`). Whatever a client sends,
+it gets at worst an ``error`` message and the connection stays usable. The send
+loop is the only place that awaits the socket: a client that stops reading
+blocks its own send loop and nothing else (the session and the clock only put
+on the bounded :class:`~server.outbox.Outbox`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -17,7 +27,7 @@ from pydantic import ValidationError
 
 from server.deps import SettingsDep, StoreDep
 from server.origin import origin_allowed
-from server.outbox import Outbox
+from server.outbox import Outbox, OutboxClosed
 from server.protocol import Hello, client_adapter, encode, server_message
 from server.session import Session
 from server.sessions import SessionLimitError
@@ -26,19 +36,26 @@ log = logging.getLogger("backprop_lab.ws")
 
 router = APIRouter()
 
+CLOSE_POLICY = 1008  # Origin refused
+CLOSE_TRY_LATER = 1013  # the server is full
+# how a socket reports that the other side went away
+_GONE = (WebSocketDisconnect, RuntimeError, anyio.ClosedResourceError, OSError)
+
 
 class TokenBucket:
     """Commands-per-second limit: ``rate`` tokens a second, at most ``burst`` saved."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
-        self.last = time.monotonic()
+        self.clock = clock
+        self.last = clock()
 
     def take(self) -> bool:
         """Spend one token if there is one."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1.0:
@@ -47,44 +64,86 @@ class TokenBucket:
         return False
 
 
-def describe(e: ValidationError) -> tuple[str, str | None]:
-    """A one-line message naming the first invalid field, and that field's path."""
+def describe(e: ValidationError) -> tuple[str, str, str | None]:
+    """``(code, message, field)`` for the first problem: the message names the field."""
     err = e.errors(include_url=False)[0]
-    loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("tagged-union")]
-    # drop the union tag (e.g. 'configure') that pydantic puts first
+    kind = err.get("type", "")
+    loc = [str(p) for p in err.get("loc", ())]
+    # pydantic puts the union tag (e.g. 'configure') first
     field = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None)
     msg = err.get("msg", "invalid message")
-    if err.get("type") == "union_tag_invalid":
-        return f"unknown message type: {msg}", "type"
-    if err.get("type") == "union_tag_not_found":
-        return "a message needs a 'type' field", "type"
-    return (f"{field}: {msg}" if field else msg), field
+    if kind == "json_invalid":
+        return "malformed", f"not a JSON message: {err.get('ctx', {}).get('error', msg)}", None
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag", "?")
+        expected = err.get("ctx", {}).get("expected_tags", "")
+        return "unknown_type", f"unknown message type {tag!r} (expected one of {expected})", \
+            "type"
+    if kind == "union_tag_not_found":
+        return "invalid", "a message needs a 'type' field", "type"
+    if kind in ("model_attributes_type", "model_type", "dict_type") and not field:
+        return "invalid", "a message must be a JSON object with a 'type' field", None
+    if kind == "extra_forbidden":
+        return "unknown_field", f"unknown field {field!r}", field
+    if kind == "finite_number":
+        return "invalid", f"{field}: numbers must be finite (no NaN or Infinity)", field
+    return "invalid", (f"{field}: {msg}" if field else msg), field
 
 
 @router.websocket("/ws")
 async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) -> None:
     """Drive one session over one socket (see docs/protocol.md)."""
-    if not origin_allowed(
-        ws.headers.get("origin"), ws.headers.get("host"), ws.url.scheme,
-        settings.allowed_origins,
-    ):
-        log.warning("origin refused", extra={"origin": ws.headers.get("origin")})
-        await ws.close(code=1008)
+    origin = ws.headers.get("origin")
+    if not origin_allowed(origin, ws.headers.get("host"), ws.url.scheme,
+                          settings.allowed_origins):
+        log.warning("origin refused", extra={"origin": origin, "host": ws.headers.get("host")})
+        await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
     outbox = Outbox(settings.outbox_limit)
+    connections: set[Outbox] = ws.app.state.connections
+    connections.add(outbox)
     bucket = TokenBucket(settings.max_commands_per_second, settings.command_burst)
     session: Session | None = None
+    counts = {"received": 0, "errors": 0}
 
     def reply_error(code: str, message: str, **extra: object) -> None:
-        outbox.put(server_message("error", code=code, message=message, **extra))
+        counts["errors"] += 1
+        log.debug("client error", extra={"code": code, "detail": message,
+                                         "session": session.id if session else None})
+        # a flood of rate-limit errors coalesces into one pending message
+        key = "error:rate_limited" if code == "rate_limited" else None
+        outbox.put(server_message("error", code=code, message=message, **extra), key=key)
+
+    def open_session(msg: object) -> Session | None:
+        s = None
+        if isinstance(msg, Hello) and msg.session:
+            s = store.resume(msg.session)
+        if s is None:
+            try:
+                s = store.create()
+            except SessionLimitError as e:
+                reply_error("limit", str(e), limit="max_sessions")
+                outbox.close(CLOSE_TRY_LATER, "server full")
+                return None
+        s.attach(outbox)
+        return s
 
     async def receive_loop() -> None:
         nonlocal session
         while True:
-            text = await ws.receive_text()
-            if len(text.encode()) > settings.max_message_bytes:
-                reply_error("too_large", f"message of {len(text.encode())} bytes exceeds "
+            event = await ws.receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            counts["received"] += 1
+            text = event.get("text")
+            if text is None:
+                reply_error("malformed", "binary frames are not part of the protocol; "
+                            "send JSON text")
+                continue
+            size = len(text) if text.isascii() else len(text.encode())
+            if size > settings.max_message_bytes:
+                reply_error("too_large", f"message of {size} bytes exceeds "
                             f"max_message_bytes={settings.max_message_bytes}",
                             limit="max_message_bytes")
                 continue
@@ -96,40 +155,35 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             try:
                 msg = client_adapter.validate_json(text)
             except ValidationError as e:
-                message, field = describe(e)
-                reply_error("invalid", message, field=field)
+                code, message, field = describe(e)
+                reply_error(code, message, field=field)
                 continue
-            except ValueError as e:
-                reply_error("invalid", f"not a JSON message: {e}")
+            except (ValueError, RecursionError) as e:
+                reply_error("malformed", f"not a JSON message: {e}")
                 continue
             if session is None:
-                if isinstance(msg, Hello) and msg.session:
-                    session = store.resume(msg.session)
-                if session is None:
-                    try:
-                        session = store.create()
-                    except SessionLimitError as e:
-                        reply_error("limit", str(e), limit="max_sessions")
-                        continue
-                session.attach(outbox)
-                if isinstance(msg, Hello):
+                session = open_session(msg)
+                if session is None or isinstance(msg, Hello):
                     continue
             try:
                 session.handle(msg)
             except Exception:
-                log.exception("command failed", extra={"session": session.id})
+                log.exception("command failed", extra={"session": session.id,
+                                                       "command": type(msg).__name__})
                 reply_error("internal", "the command failed; the session is unchanged")
 
     async def send_loop() -> None:
         while True:
-            msg = await outbox.get()
+            try:
+                msg = await outbox.get()
+            except OutboxClosed as c:
+                await ws.close(code=c.code, reason=c.reason)
+                return
             await ws.send_text(encode(msg))
 
-    async def run(fn) -> None:  # type: ignore[no-untyped-def]
-        try:
+    async def run(fn: Callable[[], Awaitable[None]]) -> None:
+        with contextlib.suppress(*_GONE):
             await fn()
-        except (WebSocketDisconnect, RuntimeError, anyio.ClosedResourceError):
-            pass
         tg.cancel_scope.cancel()
 
     try:
@@ -137,6 +191,11 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             tg.start_soon(run, receive_loop)
             tg.start_soon(run, send_loop)
     finally:
-        outbox.close()
+        connections.discard(outbox)
+        outbox.close(discard=True)
         if session is not None and session.outbox is outbox:
             session.detach()
+        log.info("connection end", extra={
+            "session": session.id if session else None, **counts,
+            "sent": outbox.sent, "dropped": outbox.dropped, "peak_queue": outbox.peak,
+        })

@@ -1,0 +1,306 @@
+"""Load benchmark: N concurrent sessions playing over loopback against a real server.
+
+Not a test. Starts ``uvicorn`` in a separate process (per-message deflate off,
+as ``make run``), opens ``--clients`` WebSockets from this process, has each
+session play at ``--speed`` iterations per second for ``--seconds``, and
+reports, over the measuring window after a warm-up:
+
+- frames per second received by each client (median, min),
+- the interval between consecutive iterations' ``update`` frames at each
+  client (p50, p99, max) — at 30 it/s the ideal is 33 ms; on time means
+  p99 ≤ 50 ms,
+- the server process's CPU (fraction of one core) and resident memory.
+
+The clients speak raw WebSocket frames on asyncio sockets and never decode
+JSON (they look at each message's first bytes), so one client process stays
+much cheaper than the server it measures.
+
+    .venv/bin/python bench/load.py --clients 200 --speed 30 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench.load")
+
+UPDATE_PREFIX = b'{"type":"frame","phase":"update"'
+FRAME_PREFIX = b'{"type":"frame"'
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def mask_frame(text: str) -> bytes:
+    """One masked client text frame (RFC 6455 §5.2)."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x81, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + masked
+
+
+@dataclass
+class Client:
+    """One session's connection and what it measured."""
+
+    frames: int = 0
+    updates: list[float] = field(default_factory=list)
+    messages: int = 0
+    bytes: int = 0
+    errors: list[bytes] = field(default_factory=list)
+    closed: bool = False
+
+
+class RawClient(asyncio.Protocol):
+    """Minimal WebSocket client: handshake, masked sends, unmasked frame parsing."""
+
+    def __init__(self, stats: Client, ready: asyncio.Future[None]) -> None:
+        self.stats = stats
+        self.ready = ready
+        self.buf = bytearray()
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+        self.measuring = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, msg: dict[str, object]) -> None:
+        assert self.transport is not None
+        self.transport.write(mask_frame(json.dumps(msg)))
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.upgraded:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[:end])
+            del self.buf[: end + 4]
+            if b" 101 " not in head.split(b"\r\n", 1)[0]:
+                self.ready.set_exception(RuntimeError(head.decode(errors="replace")))
+                return
+            self.upgraded = True
+            self.ready.set_result(None)
+        self._parse()
+
+    def _parse(self) -> None:
+        buf = self.buf
+        pos = 0
+        now = time.perf_counter()
+        st = self.stats
+        while len(buf) - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            n = b1 & 0x7F
+            hl = 2
+            if n == 126:
+                if len(buf) - pos < 4:
+                    break
+                n = struct.unpack_from("!H", buf, pos + 2)[0]
+                hl = 4
+            elif n == 127:
+                if len(buf) - pos < 10:
+                    break
+                n = struct.unpack_from("!Q", buf, pos + 2)[0]
+                hl = 10
+            if len(buf) - pos < hl + n:
+                break
+            start = pos + hl
+            opcode = b0 & 0x0F
+            if opcode == 0x1 and self.measuring:
+                st.messages += 1
+                st.bytes += n
+                head = bytes(buf[start:start + 40])
+                if head.startswith(FRAME_PREFIX):
+                    st.frames += 1
+                    if head.startswith(UPDATE_PREFIX):
+                        st.updates.append(now)
+                elif head.startswith(b'{"type":"error"'):
+                    st.errors.append(bytes(buf[start:start + 200]))
+            elif opcode == 0x9 and self.transport is not None:  # ping → pong
+                payload = bytes(buf[start:start + n])
+                key = os.urandom(4)
+                self.transport.write(
+                    struct.pack("!BB", 0x8A, 0x80 | len(payload)) + key
+                    + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+                )
+            elif opcode == 0x8:
+                st.closed = True
+            pos = start + n
+        del buf[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stats.closed = True
+
+
+async def open_client(port: int, stats: Client) -> RawClient:
+    """Connect, upgrade to a WebSocket and greet the server."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    _, proto = await loop.create_connection(
+        lambda: RawClient(stats, ready), "127.0.0.1", port
+    )
+    key = base64.b64encode(os.urandom(16)).decode()
+    assert proto.transport is not None
+    proto.transport.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n"
+        ).encode()
+    )
+    await asyncio.wait_for(ready, 10)
+    proto.send({"type": "hello"})
+    return proto
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``xs`` by nearest rank."""
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
+                server: psutil.Process) -> dict[str, object]:
+    """Open ``n`` sessions, play them, measure over ``seconds`` after ``warmup``."""
+    stats = [Client() for _ in range(n)]
+    clients: list[RawClient] = []
+    for i in range(0, n, 20):  # connect in small waves, as a class arriving
+        clients += await asyncio.gather(*(open_client(port, s) for s in stats[i:i + 20]))
+    await asyncio.sleep(0.5)
+    for c in clients:
+        c.send({"type": "play", "speed": speed})
+    await asyncio.sleep(warmup)
+    for c in clients:
+        c.measuring = True
+    cpu0 = server.cpu_times()
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    t1 = time.perf_counter()
+    cpu1 = server.cpu_times()
+    for c in clients:
+        c.measuring = False
+    rss = server.memory_info().rss
+    for c in clients:
+        c.send({"type": "pause"})
+    await asyncio.sleep(0.2)
+    for c in clients:
+        if c.transport is not None:
+            c.transport.close()
+
+    wall = t1 - t0
+    intervals = [b - a for s in stats for a, b in zip(s.updates, s.updates[1:], strict=False)]
+    fps = [s.frames / wall for s in stats]
+    ups = [len(s.updates) / wall for s in stats]
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
+    return {
+        "clients": n,
+        "speed": speed,
+        "seconds": round(wall, 2),
+        "frames_per_s_median": round(statistics.median(fps), 1),
+        "frames_per_s_min": round(min(fps), 1),
+        "iterations_per_s_median": round(statistics.median(ups), 1),
+        "iterations_per_s_min": round(min(ups), 1),
+        "interval_ms_p50": round(1000 * percentile(intervals, 0.50), 1),
+        "interval_ms_p99": round(1000 * percentile(intervals, 0.99), 1),
+        "interval_ms_max": round(1000 * max(intervals, default=float("nan")), 1),
+        "late_fraction": round(sum(i > 0.050 for i in intervals) / max(1, len(intervals)), 4),
+        "server_cpu_cores": round(cpu, 3),
+        "server_rss_mb": round(rss / 2**20, 1),
+        "mb_per_s_out": round(sum(s.bytes for s in stats) / wall / 2**20, 2),
+        "errors": sum(len(s.errors) for s in stats),
+        "closed": sum(s.closed for s in stats),
+    }
+
+
+def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """uvicorn in its own process, configured as ``make run``."""
+    cmd = [
+        sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false",
+        "--log-level", "warning", "--no-access-log",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _listening_process(port: int) -> psutil.Process:
+    """The local process listening on ``port`` (for ``--port``)."""
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
+            return psutil.Process(conn.pid)
+    raise RuntimeError(f"no process of ours listens on port {port}")
+
+
+def main() -> None:
+    """Parse arguments, run the benchmark, print one JSON line of results."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--speed", type=float, default=30.0, help="iterations per second")
+    ap.add_argument("--seconds", type=float, default=15.0, help="measuring window")
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--port", type=int, default=0, help="attach to a server already running")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    proc = None
+    port = args.port
+    if not port:
+        port = free_port()
+        proc = start_server(port, {"BPL_MAX_SESSIONS": str(max(500, args.clients + 10))})
+        server = psutil.Process(proc.pid)
+    else:
+        server = _listening_process(port)
+    try:
+        try:
+            import uvloop
+            runner = uvloop.run
+        except ImportError:
+            runner = asyncio.run
+        result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Shared helpers for server tests: an in-process app and a WebSocket client that
+never hangs (every receive has a timeout), plus a real uvicorn on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from server.app import create_app
+from server.serve import uvicorn_config
+from server.settings import Settings
+
+Msg = dict[str, Any]
+
+
+def strict_loads(text: str) -> Msg:
+    """json.loads that refuses bare NaN/Infinity, as a browser's JSON.parse does."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"bare {name} in server JSON")
+    out: Msg = json.loads(text, parse_constant=refuse)
+    return out
+
+
+class WS:
+    """A TestClient WebSocket with timeouts and type-aware receiving."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: list[Msg] = []
+
+    def send(self, msg: Msg | str) -> None:
+        """Send a dict as JSON, or a raw string as is."""
+        self.ws.send_text(msg if isinstance(msg, str) else json.dumps(msg))
+
+    def recv(self, timeout: float = 5.0) -> Msg:
+        """The next server message (fails the test after ``timeout`` seconds)."""
+        async def get() -> Any:
+            with anyio.fail_after(timeout):
+                return await self.ws._send_rx.receive()
+        event = self.ws.portal.call(get)
+        if event["type"] == "websocket.close":
+            raise ConnectionError(f"closed {event.get('code')} {event.get('reason', '')}")
+        msg = strict_loads(event["text"])
+        self.seen.append(msg)
+        return msg
+
+    def recv_type(self, type_: str, timeout: float = 5.0,
+                  where: Callable[[Msg], bool] | None = None) -> Msg:
+        """The next message of ``type_`` (matching ``where``), skipping others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {type_!r} message within {timeout} s")
+            m = self.recv(left)
+            if m["type"] == type_ and (where is None or where(m)):
+                return m
+
+    def error(self, timeout: float = 5.0) -> Msg:
+        """The next ``error`` message."""
+        return self.recv_type("error", timeout)
+
+    def hello(self) -> Msg:
+        """Open the session; returns its ``run`` message."""
+        self.send({"type": "hello"})
+        return self.recv_type("run")
+
+    def step_frame(self, unit: str = "phase") -> Msg:
+        """Step once and return the (last) frame it produced."""
+        self.send({"type": "step", "unit": unit})
+        return self.recv_type("frame")
+
+    def works(self) -> None:
+        """Assert the session still answers: a step yields a frame and a state."""
+        self.send({"type": "step", "unit": "phase"})
+        f = self.recv_type("frame")
+        assert f["phase"] in ("forward", "loss", "backward", "update")
+        self.recv_type("state")
+
+
+def make_app(**overrides: Any) -> FastAPI:
+    """An app with test-friendly settings (``overrides`` win)."""
+    return create_app(Settings(**overrides))
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    """A TestClient (context manager: lifespan runs, so the clock ticks)."""
+    with TestClient(make_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def ws(client: TestClient) -> Iterator[WS]:
+    """An open session socket, greeted (its ``run`` message consumed)."""
+    with client.websocket_connect("/ws") as raw:
+        w = WS(raw)
+        w.hello()
+        w.recv_type("state")
+        yield w
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """A real uvicorn serving an app in a thread of this process (so tests can look at
+    the app's sessions and outboxes while real sockets talk to it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.app = create_app(settings)
+        config = uvicorn_config("127.0.0.1", self.port, settings, factory=False,
+                                log_level="warning")
+        config.app = self.app
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``ws://`` URL of the session socket."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveServer]:
+    """One real server for a test module."""
+    with LiveServer(Settings(outbox_limit=16)) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def raw_socket(port: int, origin: str | None = None, host: str | None = None
+               ) -> Iterator[tuple[socket.socket, bytes]]:
+    """A plain TCP socket after a WebSocket handshake: ``(sock, response head)``."""
+    import base64
+    import os
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        "GET /ws HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}", "Upgrade: websocket",
+        "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    try:
+        yield sock, head
+    finally:
+        sock.close()
+
+
+def client_frame(text: str) -> bytes:
+    """A masked client text frame (RFC 6455 §5.2)."""
+    import os
+    import struct
+
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x81, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
