@@ -25,7 +25,7 @@ from typing import Any
 Message = dict[str, Any]
 
 
-class OutboxClosed(Exception):
+class OutboxClosedError(Exception):
     """The outbox was closed and is empty; ``code`` and ``reason`` are for the socket."""
 
     def __init__(self, code: int, reason: str) -> None:
@@ -98,11 +98,11 @@ class Outbox:
         return out
 
     async def get(self) -> Message:
-        """The oldest pending message, waiting for one; :class:`OutboxClosed` once closed
+        """The oldest pending message, waiting for one; :class:`OutboxClosedError` once closed
         and everything queued before the close has been taken."""
         while not self._queue:
             if self.closed:
-                raise OutboxClosed(self.close_code, self.close_reason)
+                raise OutboxClosedError(self.close_code, self.close_reason)
             self._event.clear()
             await self._event.wait()
         msg = self.pop()
@@ -111,7 +111,7 @@ class Outbox:
 
     def close(self, code: int = 1000, reason: str = "", *, discard: bool = False) -> None:
         """Refuse later puts; :meth:`get` hands out what is queued (unless ``discard``),
-        then raises :class:`OutboxClosed` so the send loop closes the socket."""
+        then raises :class:`OutboxClosedError` so the send loop closes the socket."""
         if not self.closed:
             self.closed = True
             self.close_code = code

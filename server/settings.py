@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     # ---- limits on what one connection may send or ask for --------------------------
     max_message_bytes: int = Field(default=65_536, ge=1024, description="Largest client message.")
-    max_commands_per_second: float = Field(default=40.0, gt=0, description="Sustained command rate.")
+    max_commands_per_second: float = Field(default=40.0, gt=0, description="Commands a second.")
     command_burst: int = Field(default=80, ge=1, description="Commands allowed in a burst.")
     max_layers: int = Field(default=10, ge=1, description="Layers (hidden + output).")
     max_units: int = Field(default=128, ge=1, description="Neurons in one hidden layer.")
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     # ---- server-wide ---------------------------------------------------------------
     max_sessions: int = Field(default=500, ge=1, description="Sessions kept at once (all clients).")
-    idle_timeout_s: float = Field(default=1800.0, gt=0, description="Free a session idle this long.")
+    idle_timeout_s: float = Field(default=1800.0, gt=0, description="Free idle sessions.")
     disconnect_grace_s: float = Field(
         default=120.0, ge=0, description="Keep a disconnected session this long for a reload."
     )

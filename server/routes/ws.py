@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from server.deps import SettingsDep, StoreDep
 from server.origin import origin_allowed
-from server.outbox import Outbox, OutboxClosed
+from server.outbox import Outbox, OutboxClosedError
 from server.protocol import Hello, client_adapter, encode, server_message
 from server.session import Session
 from server.sessions import SessionLimitError
@@ -176,7 +176,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
         while True:
             try:
                 msg = await outbox.get()
-            except OutboxClosed as c:
+            except OutboxClosedError as c:
                 await ws.close(code=c.code, reason=c.reason)
                 return
             await ws.send_text(encode(msg))
