@@ -25,7 +25,7 @@ from server.clock import Clock
 from server.hosts import resolve_hosts
 from server.logs import configure_logging
 from server.outbox import Outbox
-from server.routes import pages, ws
+from server.routes import export, pages, ws
 from server.sessions import SessionStore
 from server.settings import Settings
 
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(ws.router)
+    app.include_router(export.router)
     return app
 
 

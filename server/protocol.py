@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -125,10 +125,12 @@ class Configure(_Msg):
 
 
 class Step(_Msg):
-    """Advance by one phase or one whole iteration (pauses play)."""
+    """Advance by one phase or one whole iteration (pauses play); ``direction``
+    ``back`` goes back one phase, or to the previous iteration boundary."""
 
     type: Literal["step"]
     unit: Literal["phase", "iteration"] = "phase"
+    direction: Literal["forward", "back"] = "forward"
 
 
 class Play(_Msg):
@@ -181,8 +183,94 @@ class Edit(_Msg):
     value: Finite = Field(ge=-1e6, le=1e6)
 
 
+# ---- playback: seek, set, branches, saved runs (see server/history.py) ---------------
+
+PhaseName = Literal["forward", "loss", "backward", "update"]
+
+
+class Changes(_Msg):
+    """Settings that may change mid-run (unset fields stay as they are)."""
+
+    lr: Finite | None = Field(None, ge=0, le=100)
+    optimizer: OptimizerModel | None = None
+    schedule: ScheduleModel | None = None
+    clip_norm: Finite | None = Field(None, ge=0)
+    clip_value: Finite | None = Field(None, ge=0)
+    l1: Finite | None = Field(None, ge=0, le=10)
+    l2: Finite | None = Field(None, ge=0, le=10)
+    batch_size: int | None = Field(None, ge=0)
+
+
+class Set(Changes):
+    """Change settings from the current point on; before the end of the run this
+    starts a branch and keeps the old future."""
+
+    type: Literal["set"]
+
+
+class Seek(_Msg):
+    """Go to phase ``phase`` of ``iteration`` (``phase`` null: the point after
+    ``iteration`` whole iterations); clamped to the run so far."""
+
+    type: Literal["seek"]
+    iteration: int = Field(ge=0, le=100_000_000)
+    phase: PhaseName | None = None
+
+
+class Checkout(_Msg):
+    """Switch to branch ``branch`` (ids from the ``timeline`` message)."""
+
+    type: Literal["checkout"]
+    branch: int = Field(ge=0, le=1_000_000)
+
+
+class EditValue(_Msg):
+    """One parameter entry set by hand (as the ``edit`` message)."""
+
+    id: str = Field(max_length=32)
+    index: Index = Field(max_length=2)
+    value: Finite = Field(ge=-1e6, le=1e6)
+
+
+class RunCommand(_Msg):
+    """One logged change of a saved run: a ``set`` or an ``edit`` at a position."""
+
+    iteration: int = Field(ge=0, le=100_000_000)
+    phase: PhaseName = "forward"
+    set: Changes | None = None
+    edit: EditValue | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RunCommand:
+        if (self.set is None) == (self.edit is None):
+            raise ValueError("a command holds exactly one of 'set' or 'edit'")
+        return self
+
+
+class RunFile(_Msg):
+    """A saved run: replaying ``commands`` on ``settings`` (seed included) for
+    ``length`` iterations gives back every number bit for bit. ``metrics`` is
+    for people and spreadsheets; a loaded run recomputes its own."""
+
+    format: Literal["backprop-lab-run"]
+    version: Literal[1]
+    settings: RunSettings
+    commands: tuple[RunCommand, ...] = Field((), max_length=500)
+    length: int = Field(0, ge=0, le=100_000_000)
+    end_phase: PhaseName = "forward"
+    metrics: dict[str, list[Any]] | None = None
+
+
+class Load(_Msg):
+    """Open a saved run (the content of a run file) to replay it."""
+
+    type: Literal["load"]
+    run: RunFile
+
+
 ClientMessage = Annotated[
-    Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit,
+    Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
+    | Set | Seek | Checkout | Load,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -220,10 +308,17 @@ def _default(obj: Any) -> Any:
 
 
 def encode(msg: dict[str, Any]) -> str:
-    """Serialize a server message to JSON text; non-finite numbers become strings."""
-    return orjson.dumps(
-        _finite_safe(msg), default=_default, option=orjson.OPT_SERIALIZE_NUMPY
-    ).decode()
+    """Serialize a server message to JSON text; non-finite numbers become strings.
+
+    orjson writes every non-finite float (Python or NumPy) as ``null``, so text
+    without ``null`` is known finite and goes out as is; only messages with a
+    ``null`` somewhere pay for the walk that spells non-finite values out.
+    """
+    out = orjson.dumps(msg, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" in out:
+        out = orjson.dumps(_finite_safe(msg), default=_default,
+                           option=orjson.OPT_SERIALIZE_NUMPY)
+    return out.decode()
 
 
 def server_message(type_: str, **fields: Any) -> dict[str, Any]:

@@ -20,17 +20,23 @@ from typing import Any
 
 from engine.schedules import Schedule
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, RunConfig, Stepper
+from server import playback
+from server.history import History
 from server.outbox import Outbox
 from server.protocol import (
+    Checkout,
     Configure,
     Edit,
     Focus,
     Hello,
     Inspect,
+    Load,
     Pause,
     Play,
     Reset,
     RunSettings,
+    Seek,
+    Set,
     Step,
     server_message,
 )
@@ -84,6 +90,8 @@ def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Concatenate two pending ``metrics`` messages' series."""
     out = dict(new)
     out["points"] = (old["points"] + new["points"])[-METRICS_MAX_POINTS:]
+    if old.get("replace"):  # a branch switch's full series, still pending
+        out["replace"] = True
     return out
 
 
@@ -95,6 +103,7 @@ class Session:
         self.settings = settings
         self.config = config or RunSettings()
         self.stepper = Stepper(run_config(self.config))
+        self.history: History = playback.new_history(self, self.stepper)
         self.playing = False
         self.speed = 2.0
         self._credit = 0.0
@@ -137,6 +146,8 @@ class Session:
             self._send_run()
         elif isinstance(msg, Configure):
             self._configure(msg.config)
+        elif isinstance(msg, Step) and msg.direction == "back":
+            playback.step_back(self, msg.unit)
         elif isinstance(msg, Step):
             self.playing = False
             if msg.unit == "phase":
@@ -157,9 +168,11 @@ class Session:
             self.playing = False
             self._send_state()
         elif isinstance(msg, Reset):
-            self._configure(self.config)
+            self._configure(self.history.base)
         elif isinstance(msg, Inspect | Focus | Edit):
             self.views.handle(msg)
+        elif isinstance(msg, Seek | Set | Checkout | Load):
+            playback.handle(self, msg)
         self.views.flush()
 
     def _configure(self, cfg: RunSettings) -> None:
@@ -173,15 +186,26 @@ class Session:
             self.error("invalid", str(e))
             return
         self.config = cfg
+        self.replace_run(cfg, stepper, playback.new_history(self, stepper))
+
+    def replace_run(self, cfg: RunSettings, stepper: Stepper, history: History) -> None:
+        """Start another run (configure, reset, a loaded file) and send it to the page."""
+        self.config = cfg
         self.stepper = stepper
+        self.history = history
         self.playing = False
         self._send_run()
+
+    def record_edit(self, msg: Edit) -> None:
+        """A weight was set by hand (by the views): log it in the history."""
+        playback.record_edit(self, {"id": msg.id, "index": tuple(msg.index),
+                                    "value": msg.value})
 
     # ---- stepping ------------------------------------------------------------------
 
     def _advance_phase(self) -> PhaseRecord | None:
         try:
-            rec = self.stepper.step_phase()
+            rec = self.history.step_phase()
         except NonFiniteError as e:
             self.playing = False
             self._report_halt(e)
@@ -214,7 +238,7 @@ class Session:
         self._credit -= k
         try:
             if k > 1 or st.phase_index != 0:
-                st.train(k - 1)
+                self.history.train(k - 1)
                 self.views.after_train()
         except NonFiniteError as e:
             self.playing = False
@@ -244,6 +268,7 @@ class Session:
 
     def _send_state(self, droppable: bool = False) -> None:
         self._put(self.state(), key="state")
+        playback.maybe_send_timeline(self)
 
     def _queue_metrics(self, update_values: dict[str, Any]) -> None:
         st = self.stepper
@@ -258,6 +283,7 @@ class Session:
             "test_acc": test_acc,
             "lr": update_values.get("lr"),
         }
+        self.history.record_metrics(point)
         self._put(server_message("metrics", points=[point]), key="metrics",
                   merge=_merge_metrics)
 
@@ -291,4 +317,10 @@ class Session:
         self._put(self.run_message(), key="run")
         self._send_state()
         self.views.on_new_run()
+        playback.on_attach(self)
         self.views.flush()
+
+    # public for server.playback
+    put = _put
+    frame_message = _frame
+    send_run = _send_run

@@ -1,0 +1,598 @@
+"""A run's past, kept compactly so any iteration and phase comes back exactly.
+
+The engine is deterministic: the same seed and the same commands give
+bit-identical numbers. So the history does not record frames. It keeps
+
+* **checkpoints** — :meth:`Stepper.snapshot` at iteration boundaries every
+  ``interval`` iterations (the interval doubles, and every other checkpoint is
+  dropped, whenever the checkpoints would exceed their memory budget), and
+* the **command log** — every change made to a running run (a ``set`` of the
+  learning rate, optimizer, schedule…, a weight ``edit``), tagged with the
+  position at which it was applied.
+
+Seeking to iteration *i*, phase *p* restores the nearest checkpoint at or
+before *i*, trains on the fast path to *i* (re-applying logged commands at
+their positions) and steps the phases up to *p*; the records it returns are the
+numbers first computed, bit for bit. Cost: one restore, at most
+``interval − 1`` fast iterations and four phases.
+
+A **position** ``(iteration, phase_index)`` means "the stepper is about to run
+phase ``PHASES[phase_index]`` of ``iteration``"; positions compare
+lexicographically. The *head* of a branch is the furthest position it reached.
+
+**Branches.** A command given at a position before the head does not destroy
+the future: the current branch is kept as it is and a new branch starts at that
+position (sharing the parent's checkpoints up to the fork, by reference).
+:meth:`History.checkout` switches between them.
+
+Besides, each branch keeps the sampled metrics (float64 columns) and
+**markers** for the timeline: setting changed, weight edited, loss spike,
+non-finite value.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.schedules import Schedule
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
+from server.protocol import Changes, RunSettings
+
+log = logging.getLogger("backprop_lab.history")
+
+Pos = tuple[int, int]
+"""``(iteration, phase_index)``: the stepper is about to run that phase of that iteration."""
+
+METRIC_COLUMNS = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc", "lr")
+MAX_METRIC_POINTS = 20_000
+MAX_MARKERS = 200
+MAX_COMMANDS = 500
+MAX_BRANCHES = 8
+SPIKE_RATIO = 2.0
+SPIKE_MIN_POINTS = 5
+
+
+@dataclass(frozen=True)
+class Command:
+    """A change applied to the run at position ``(iteration, phase)``.
+
+    ``kind`` is ``"set"`` (``data`` is a :class:`~server.protocol.Changes`) or
+    ``"edit"`` (``data`` is ``{"id", "index", "value"}``: one parameter entry set
+    by hand).
+    """
+
+    iteration: int
+    phase: int
+    kind: str
+    data: Any
+
+    @property
+    def pos(self) -> Pos:
+        """Where the command applies."""
+        return (self.iteration, self.phase)
+
+    def wire(self) -> dict[str, Any]:
+        """JSON form, as in run files and timeline markers."""
+        out: dict[str, Any] = {"iteration": self.iteration, "phase": PHASES[self.phase]}
+        if self.kind == "set":
+            out["set"] = self.data.model_dump(mode="json", exclude_none=True)
+        else:
+            out["edit"] = {"id": self.data["id"], "index": list(self.data["index"]),
+                           "value": self.data["value"]}
+        return out
+
+
+def engine_changes(ch: Changes) -> dict[str, Any]:
+    """The :meth:`Stepper.set_hyper` keyword arguments for validated wire changes."""
+    out: dict[str, Any] = {}
+    for name in ("lr", "clip_norm", "clip_value", "l1", "l2", "batch_size"):
+        v = getattr(ch, name)
+        if v is not None:
+            out[name] = v
+    if ch.schedule is not None:
+        out["schedule"] = Schedule(**ch.schedule.model_dump())
+    if ch.optimizer is not None:
+        out["optimizer"] = ch.optimizer.name
+        out["optimizer_params"] = ch.optimizer.params()
+    return out
+
+
+def apply_command(st: Stepper, cmd: Command) -> None:
+    """Apply ``cmd`` to ``st`` (raises ValueError if the engine refuses it)."""
+    if cmd.kind == "set":
+        st.set_hyper(**engine_changes(cmd.data))
+    elif cmd.kind == "edit":
+        # a new array: records already handed out keep the values they showed
+        W = st.net.params[cmd.data["id"]].copy()
+        W[tuple(cmd.data["index"])] = cmd.data["value"]
+        st.net.params[cmd.data["id"]] = W
+        st.halted = None
+    else:  # pragma: no cover - constructed only by this module
+        raise ValueError(f"unknown command kind {cmd.kind!r}")
+
+
+def snapshot_nbytes(snap: dict[str, Any]) -> int:
+    """Approximate memory of one snapshot: array bytes plus per-object overhead."""
+    n = 1_500  # the dicts, the two generator states and the scalars
+    for group in ("params", "buffers"):
+        for a in snap[group].values():
+            n += a.nbytes + 112
+    n += snap["order"].nbytes + 112
+    for s in snap["optimizer"].state.values():
+        for a in s.values():
+            n += a.nbytes + 112
+    return n
+
+
+@dataclass
+class Checkpoint:
+    """A snapshot at an iteration boundary and how many commands it already includes."""
+
+    snap: dict[str, Any]
+    n_commands: int
+    nbytes: int
+
+
+class Metrics:
+    """Sampled metrics as float64 columns (``None`` accuracies stored as NaN).
+
+    Memory: 8 bytes × 6 columns per point; thinned to every other point past
+    :data:`MAX_METRIC_POINTS`.
+    """
+
+    def __init__(self) -> None:
+        self.cols: dict[str, array[float]] = {c: array("d") for c in METRIC_COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.cols["iteration"])
+
+    @property
+    def last_iteration(self) -> int:
+        """Iteration of the latest point (−1 when empty)."""
+        it = self.cols["iteration"]
+        return int(it[-1]) if it else -1
+
+    def add(self, point: dict[str, Any]) -> None:
+        """Append one ``metrics`` point (dict with :data:`METRIC_COLUMNS`)."""
+        for c in METRIC_COLUMNS:
+            v = point.get(c)
+            self.cols[c].append(math.nan if v is None else float(v))
+        if len(self) > MAX_METRIC_POINTS:
+            for c in METRIC_COLUMNS:
+                col = self.cols[c]
+                self.cols[c] = array("d", col[::2] if len(col) % 2 else col[1::2])
+
+    def upto(self, iteration: int) -> Metrics:
+        """A copy holding the points at or before ``iteration``."""
+        out = Metrics()
+        n = bisect.bisect_right(self.cols["iteration"], iteration)
+        for c in METRIC_COLUMNS:
+            out.cols[c] = self.cols[c][:n]
+        return out
+
+    def points(self, max_points: int | None = None) -> list[dict[str, Any]]:
+        """The points as ``metrics`` message dicts (evenly thinned to ``max_points``)."""
+        n = len(self)
+        step = 1 if not max_points or n <= max_points else math.ceil(n / max_points)
+        idx = list(range(n - 1, -1, -step))[::-1]
+        out = []
+        for i in idx:
+            p: dict[str, Any] = {c: self.cols[c][i] for c in METRIC_COLUMNS}
+            p["iteration"] = int(p["iteration"])
+            for c in ("train_acc", "test_acc"):
+                if math.isnan(p[c]):
+                    p[c] = None
+            out.append(p)
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns."""
+        return sum(col.itemsize * len(col) + 64 for col in self.cols.values())
+
+
+@dataclass
+class Branch:
+    """One future of the run: its command log, checkpoints, head, metrics, markers."""
+
+    id: int
+    parent: int | None
+    fork: Pos
+    commands: list[Command] = field(default_factory=list)
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
+    head: Pos = (0, 0)
+    cursor: Pos = (0, 0)
+    metrics: Metrics = field(default_factory=Metrics)
+    markers: list[dict[str, Any]] = field(default_factory=list)
+    halted: dict[str, Any] | None = None
+    loss_ema: float | None = None
+    last_spike: int = -(10**9)  # metrics point count at the last spike marker
+
+    def checkpoint_before(self, iteration: int) -> tuple[int, Checkpoint]:
+        """The latest checkpoint at or before ``iteration`` (iteration 0 always exists)."""
+        keys = sorted(self.checkpoints)
+        i = bisect.bisect_right(keys, iteration) - 1
+        it = keys[max(i, 0)]
+        return it, self.checkpoints[it]
+
+    def add_marker(self, marker: dict[str, Any]) -> None:
+        """Add a timeline marker; past :data:`MAX_MARKERS` the oldest spike goes first."""
+        self.markers.append(marker)
+        if len(self.markers) > MAX_MARKERS:
+            victim = next((m for m in self.markers if m["kind"] == "spike"), self.markers[0])
+            self.markers.remove(victim)
+
+
+class HistoryError(ValueError):
+    """A history request cannot be done (unknown branch, too many commands…)."""
+
+
+class History:
+    """Checkpoints + command log + branches for one session's run.
+
+    ``stepper`` is the session's live stepper: seeking restores into it, so the
+    session keeps using the same object. Every advance of the run must go
+    through :meth:`step_phase` and :meth:`train` so commands and checkpoints are
+    kept in step.
+    """
+
+    def __init__(self, stepper: Stepper, settings: RunSettings, *,
+                 budget_bytes: int = 24 * 2**20, interval: int = 64) -> None:
+        self.stepper = stepper
+        self.base = settings
+        self.budget_bytes = budget_bytes
+        self.interval = interval
+        self._next_id = 1
+        root = Branch(0, None, (0, 0))
+        self.branches: dict[int, Branch] = {0: root}
+        self.active = root
+        self.applied = 0
+        self.changed = True  # the timeline needs re-sending
+        self._in_step = True  # False: the stepper's state is not this branch's (restore)
+        self.sent_at = -math.inf  # when the last timeline message went out
+        self.sent_length = -1  # and the run's length it showed
+        self._cp_bytes = 0
+        self._sync()
+
+    @classmethod
+    def from_log(cls, stepper: Stepper, settings: RunSettings, commands: list[Command],
+                 head: Pos, **kw: Any) -> History:
+        """A history for a saved run: ``commands`` replayed up to ``head`` (lazily:
+        checkpoints are taken as the replay passes them)."""
+        h = cls(stepper, settings, **kw)
+        h.active.commands = list(commands)
+        h.active.head = head
+        for c in commands:
+            h.active.add_marker({"iteration": c.iteration, "kind": c.kind, **c.wire()})
+        h._sync()
+        return h
+
+    # ---- positions -----------------------------------------------------------------
+
+    @property
+    def pos(self) -> Pos:
+        """The stepper's position."""
+        return (self.stepper.iteration, self.stepper.phase_index)
+
+    @property
+    def head(self) -> Pos:
+        """Furthest position of the active branch."""
+        return self.active.head
+
+    def settings_now(self) -> RunSettings:
+        """The run's settings at the current position (base + applied ``set`` commands)."""
+        update: dict[str, Any] = {}
+        for cmd in self.active.commands[:self.applied]:
+            if cmd.kind == "set":
+                update.update({k: getattr(cmd.data, k) for k in cmd.data.model_fields_set
+                               if getattr(cmd.data, k) is not None})
+        return self.base.model_copy(update=update) if update else self.base
+
+    # ---- keeping commands and checkpoints in step ------------------------------------
+
+    def _sync(self) -> None:
+        """At the current position: apply logged commands due here, checkpoint if due."""
+        st = self.stepper
+        pos = self.pos
+        cmds = self.active.commands
+        while self.applied < len(cmds) and cmds[self.applied].pos <= pos:
+            apply_command(st, cmds[self.applied])
+            self.applied += 1
+        if st.phase_index == 0 and st.iteration % self.interval == 0 \
+                and st.iteration not in self.active.checkpoints and st.halted is None:
+            snap = st.snapshot()
+            cp = Checkpoint(snap, self.applied, snapshot_nbytes(snap))
+            self.active.checkpoints[st.iteration] = cp
+            self._cp_bytes += cp.nbytes
+            self._enforce_budget()
+
+    def _moved(self) -> None:
+        self._sync()
+        if self.pos > self.active.head:
+            self.active.head = self.pos
+            self.active.halted = None
+
+    def _next_command(self) -> Command | None:
+        cmds = self.active.commands
+        return cmds[self.applied] if self.applied < len(cmds) else None
+
+    def _raw_step(self) -> PhaseRecord:
+        self._sync()
+        rec = self.stepper.step_phase()
+        self._moved()
+        return rec
+
+    def _raw_train(self, n: int) -> None:
+        """``n`` whole iterations (after finishing an open one), stopping at
+        checkpoint boundaries and logged commands."""
+        st = self.stepper
+        while st.phase_index != 0:
+            self._raw_step()
+        target = st.iteration + n
+        while st.iteration < target:
+            self._sync()
+            nxt = self._next_command()
+            if nxt is not None and nxt.iteration == st.iteration:
+                # a command inside this iteration: go phase by phase through it
+                for _ in range(4):
+                    self._raw_step()
+                continue
+            stop = min(target, (st.iteration // self.interval + 1) * self.interval)
+            if nxt is not None:
+                stop = min(stop, nxt.iteration)
+            st.train(stop - st.iteration)
+            self._moved()
+
+    # ---- advancing (the session's live run) ----------------------------------------
+
+    def step_phase(self) -> PhaseRecord:
+        """Run the next phase (re-applying logged commands when behind the head)."""
+        try:
+            return self._raw_step()
+        except NonFiniteError as e:
+            self._halt(e)
+            raise
+
+    def train(self, n: int) -> None:
+        """Fast path: ``n`` whole iterations, as :meth:`Stepper.train`."""
+        try:
+            self._raw_train(n)
+        except NonFiniteError as e:
+            self._halt(e)
+            raise
+
+    def _halt(self, e: NonFiniteError) -> None:
+        """The run produced a non-finite value: mark it, and rewind the stepper to
+        the replayable state just before (the live state is half-updated)."""
+        pos = self.pos
+        b = self.active
+        b.head = max(b.head, pos)
+        b.halted = {"iteration": e.iteration, "phase": e.phase, "where": e.where}
+        if not any(m["kind"] == "nonfinite" and m["iteration"] == e.iteration
+                   for m in b.markers):
+            b.add_marker({"iteration": e.iteration, "kind": "nonfinite", "phase": e.phase,
+                          "where": e.where})
+        try:
+            self._replay_to(pos)
+        except NonFiniteError:
+            log.info("non-finite state at the halt position", extra={"iteration": pos[0]})
+        self.stepper.halted = e
+        self.changed = True
+
+    # ---- seeking -------------------------------------------------------------------
+
+    def _replay_to(self, pos: Pos) -> None:
+        """Put the stepper at ``pos`` by restore + replay (no frames). Going forward
+        within reach of no nearer checkpoint, it carries on from where it is."""
+        it, cp = self.active.checkpoint_before(pos[0])
+        st = self.stepper
+        if not (self._in_step and st.halted is None and it <= self.pos[0]
+                and self.pos <= pos):
+            st.restore(cp.snap)
+            self.applied = cp.n_commands
+            self._in_step = True
+        self._sync()
+        while self.pos < pos and st.phase_index != 0:
+            self._raw_step()
+        if self.pos < pos:
+            self._raw_train(pos[0] - st.iteration)
+        while self.pos < pos:
+            self._raw_step()
+        self._sync()
+
+    def clamp(self, pos: Pos) -> Pos:
+        """``pos`` limited to the run so far (``(0, 0)`` … head)."""
+        return max((0, 0), min(pos, self.active.head))
+
+    def seek(self, pos: Pos) -> list[PhaseRecord]:
+        """Go to ``pos`` (clamped to the head) and return the records of the phases
+        already run in the iteration shown there.
+
+        At ``(i, p)`` with ``p > 0`` those are phases ``0 … p−1`` of iteration ``i``;
+        at ``(i, 0)`` all four phases of iteration ``i − 1`` (none at ``(0, 0)``).
+        They equal, bit for bit, the records first computed at those phases.
+        Raises :class:`NonFiniteError` if the replay meets a non-finite value
+        (possible only for a loaded run whose recorded length is too long).
+        """
+        pos = self.clamp(pos)
+        if pos[1] == 0 and pos[0] > 0:
+            start, n_phases = (pos[0] - 1, 0), 4
+        else:
+            start, n_phases = (pos[0], 0), pos[1]
+        try:
+            self._replay_to(start)
+            records = [self._raw_step() for _ in range(n_phases)]
+        except NonFiniteError as e:
+            self._halt(e)
+            raise
+        b = self.active
+        if b.halted is not None and self.pos == b.head:
+            self.stepper.halted = NonFiniteError(b.halted["phase"], b.halted["where"],
+                                                 b.halted["iteration"])
+        self.changed = True
+        return records
+
+    # ---- changes, branches ---------------------------------------------------------
+
+    def record(self, kind: str, data: Any) -> Branch | None:
+        """Log a command just applied to the stepper at the current position.
+
+        Behind the head this starts a new branch (the old future is kept); the
+        new branch is returned (``None`` when the active branch was extended).
+        """
+        b = self.active
+        pos = self.pos
+        if len(b.commands) >= MAX_COMMANDS:
+            raise HistoryError(f"a run keeps at most {MAX_COMMANDS} changes; reset to go on")
+        new: Branch | None = None
+        if pos < b.head or self.applied < len(b.commands):
+            new = self._fork(pos)
+            b = new
+        cmd = Command(pos[0], pos[1], kind, data)
+        b.commands.append(cmd)
+        self.applied = len(b.commands)
+        marker: dict[str, Any] = {"iteration": pos[0], "kind": kind, "phase": PHASES[pos[1]]}
+        marker.update(cmd.wire())
+        b.add_marker(marker)
+        b.head = max(b.head, pos)
+        b.halted = None
+        self.changed = True
+        return new
+
+    def set(self, changes: Changes) -> Branch | None:
+        """Apply ``changes`` now (``set`` message) and log them; see :meth:`record`.
+
+        Raises ValueError (nothing changed) if the engine refuses a value.
+        """
+        self.stepper.set_hyper(**engine_changes(changes))
+        return self.record("set", changes)
+
+    def _fork(self, pos: Pos) -> Branch:
+        parent = self.active
+        parent.cursor = pos
+        if len(self.branches) >= MAX_BRANCHES:
+            victim = min((b for b in self.branches.values() if b is not parent),
+                         key=lambda b: b.id)
+            del self.branches[victim.id]
+            self._cp_bytes = self._count_cp_bytes()
+        b = Branch(self._next_id, parent.id, pos)
+        self._next_id += 1
+        b.commands = parent.commands[:self.applied]
+        b.checkpoints = {it: cp for it, cp in parent.checkpoints.items() if it <= pos[0]}
+        b.head = pos
+        b.cursor = pos
+        b.metrics = parent.metrics.upto(pos[0])
+        b.markers = [m for m in parent.markers if m["iteration"] <= pos[0]]
+        b.loss_ema = parent.loss_ema
+        self.branches[b.id] = b
+        self.active = b
+        log.info("branch", extra={"branch": b.id, "parent": parent.id, "iteration": pos[0]})
+        return b
+
+    def checkout(self, branch_id: int) -> list[PhaseRecord]:
+        """Switch to branch ``branch_id`` at the position it was left; returns the
+        records to show there (as :meth:`seek`)."""
+        b = self.branches.get(branch_id)
+        if b is None:
+            raise HistoryError(f"no branch {branch_id}; branches: {sorted(self.branches)}")
+        self.active.cursor = self.pos
+        self.active = b
+        self._in_step = False
+        self.changed = True
+        return self.seek(b.cursor)
+
+    # ---- metrics and markers -------------------------------------------------------
+
+    def record_metrics(self, point: dict[str, Any]) -> None:
+        """Keep a ``metrics`` point (once per iteration); mark loss spikes."""
+        b = self.active
+        it = int(point["iteration"])
+        if it <= b.metrics.last_iteration:
+            return
+        b.metrics.add(point)
+        loss = point.get("train_loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        ema = b.loss_ema
+        if ema is not None and len(b.metrics) > SPIKE_MIN_POINTS and loss > SPIKE_RATIO * ema \
+                and loss - ema > 1e-3 and len(b.metrics) - b.last_spike > 10:
+            b.add_marker({"iteration": it, "kind": "spike", "loss": loss, "before": ema})
+            b.last_spike = len(b.metrics)
+            self.changed = True
+        b.loss_ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+
+    # ---- memory --------------------------------------------------------------------
+
+    def _unique_checkpoints(self) -> dict[int, Checkpoint]:
+        out: dict[int, Checkpoint] = {}
+        for b in self.branches.values():
+            for cp in b.checkpoints.values():
+                out[id(cp)] = cp
+        return out
+
+    def _count_cp_bytes(self) -> int:
+        return sum(cp.nbytes for cp in self._unique_checkpoints().values())
+
+    def nbytes(self) -> int:
+        """Bytes held: checkpoints (shared ones once), metrics, command log, markers."""
+        n = self._count_cp_bytes()
+        for b in self.branches.values():
+            n += b.metrics.nbytes + 200 * (len(b.commands) + len(b.markers))
+        return n
+
+    def _enforce_budget(self) -> None:
+        """Past the budget, double the interval and drop the checkpoints off it."""
+        while self._cp_bytes > self.budget_bytes and self.interval < 2**30:
+            self.interval *= 2
+            for b in self.branches.values():
+                b.checkpoints = {it: cp for it, cp in b.checkpoints.items()
+                                 if it % self.interval == 0}
+            self._cp_bytes = self._count_cp_bytes()
+            log.info("history thinned", extra={"interval": self.interval})
+
+    # ---- the timeline message ------------------------------------------------------
+
+    def timeline(self) -> dict[str, Any]:
+        """The ``timeline`` message body: length, position, markers, branches."""
+        b = self.active
+        branches = []
+        for br in sorted(self.branches.values(), key=lambda x: x.id):
+            m = br.metrics
+            first = next((c for c in br.commands if c.pos >= br.fork), None) \
+                if br.parent is not None else None
+            branches.append({
+                "id": br.id, "parent": br.parent,
+                "fork": {"iteration": br.fork[0], "phase": PHASES[br.fork[1]]},
+                "length": br.head[0],
+                "change": None if first is None else first.wire(),
+                "train_loss": m.cols["train_loss"][-1] if len(m) else None,
+                "halted": br.halted is not None,
+            })
+        return {
+            "branch": b.id,
+            "length": b.head[0],
+            "end_phase": PHASES[b.head[1]],
+            "iteration": self.pos[0],
+            "phase": PHASES[self.pos[1]],
+            "interval": self.interval,
+            "markers": b.markers,
+            "branches": branches,
+        }
+
+
+def records_equal(a: PhaseRecord, b: PhaseRecord) -> bool:
+    """True when two records hold the same ids and bit-identical values."""
+    if (a.phase, a.iteration) != (b.phase, b.iteration) or a.values.keys() != b.values.keys():
+        return False
+    for k, va in a.values.items():
+        x, y = np.asarray(va), np.asarray(b.values[k])
+        if x.shape != y.shape or x.dtype != y.dtype or x.tobytes() != y.tobytes():
+            return False
+    return True

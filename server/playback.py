@@ -1,0 +1,233 @@
+"""The playback commands of a session: seek, step back, set, checkout, load.
+
+:mod:`server.history` keeps the run's past; this module turns the client's
+playback messages into history calls and history into messages:
+
+* ``seek`` / ``step`` with ``direction: "back"`` — replay to a past point and
+  send the frames of the iteration shown there, then ``state`` and ``timeline``;
+* ``set`` — change settings now; before the end of the run this starts a
+  branch, and the page gets the new branch's ``run``, ``metrics`` and frames;
+* ``checkout`` — switch branch (same messages);
+* ``load`` — open a saved run (:mod:`server.runfile`) and start replaying it.
+
+The ``timeline`` message (length, position, markers, branches) is put on the
+outbox under its own key, so a slow reader only ever gets the latest one, and
+re-sent at most :data:`TIMELINE_HZ` times a second while a run is playing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
+from server.history import Command, History, HistoryError, Pos
+from server.protocol import Changes, Checkout, Load, Seek, Set, server_message
+from server.runfile import RunFileError, commands_from_file
+
+if TYPE_CHECKING:
+    from server.session import Session
+
+log = logging.getLogger("backprop_lab.playback")
+
+TIMELINE_HZ = 2.0
+METRICS_ON_SWITCH = 2_000  # points sent when the page switches to another branch
+
+
+def new_history(session: Session, stepper: Stepper) -> History:
+    """A fresh history for ``session``'s new run (budget from ``max_history_mb``)."""
+    return History(stepper, session.config, budget_bytes=checkpoint_budget(session))
+
+
+def checkpoint_budget(session: Session) -> int:
+    """Bytes the checkpoints may use: 70 % of ``max_history_mb`` (the rest is for the
+    metrics columns of up to eight branches)."""
+    return int(session.settings.max_history_mb * 2**20 * 0.7)
+
+
+def seek_position(iteration: int, phase: str | None) -> Pos:
+    """The position shown by ``seek {iteration, phase}``: after ``phase`` of
+    ``iteration`` ran (``phase`` null: after ``iteration`` whole iterations)."""
+    if phase is None:
+        return (iteration, 0)
+    p = PHASES.index(phase) + 1
+    return (iteration + 1, 0) if p == 4 else (iteration, p)
+
+
+def back_position(pos: Pos, unit: str) -> Pos:
+    """One phase back, or back to the previous iteration boundary."""
+    it, p = pos
+    if unit == "phase":
+        if p > 0:
+            return (it, p - 1)
+        return (it - 1, 3) if it > 0 else (0, 0)
+    if p > 0:
+        return (it, 0)
+    return (max(it - 1, 0), 0)
+
+
+# ---- commands ------------------------------------------------------------------------
+
+
+def handle(session: Session, msg: Any) -> None:
+    """Apply a ``seek``, ``set``, ``checkout`` or ``load`` message."""
+    h = session.history
+    try:
+        if isinstance(msg, Seek):
+            _go(session, seek_position(msg.iteration, msg.phase))
+        elif isinstance(msg, Set):
+            _set(session, Changes.model_validate(
+                msg.model_dump(exclude={"type"}, exclude_none=True)))
+        elif isinstance(msg, Checkout):
+            h.checkout(msg.branch)
+            _switched(session)
+        elif isinstance(msg, Load):
+            _load(session, msg)
+    except HistoryError as e:
+        session.error("invalid", str(e))
+    except RunFileError as e:
+        session.error("invalid", str(e), field=e.field)
+    except NonFiniteError as e:
+        session.playing = False
+        session.error("nonfinite", str(e), phase=e.phase, where=e.where,
+                      iteration=e.iteration)
+        send_state_and_timeline(session)
+
+
+def step_back(session: Session, unit: str) -> None:
+    """``step`` with ``direction: "back"``: pause and go back one phase or iteration."""
+    session.playing = False
+    _go(session, back_position(session.history.pos, unit))
+
+
+def _go(session: Session, pos: Pos) -> None:
+    records = session.history.seek(pos)
+    session.config = session.history.settings_now()
+    show(session, records)
+    send_state_and_timeline(session)
+
+
+def _set(session: Session, changes: Changes) -> None:
+    limit = session.settings.max_batch
+    if changes.batch_size is not None and changes.batch_size > limit:
+        session.error("limit", f"batch size {changes.batch_size} exceeds max_batch={limit}",
+                      limit="max_batch")
+        return
+    try:
+        branch = session.history.set(changes)
+    except ValueError as e:
+        if isinstance(e, HistoryError):
+            raise
+        session.error("invalid", str(e))
+        return
+    session.config = session.history.settings_now()
+    if branch is not None:
+        _switched(session)
+    else:
+        send_state_and_timeline(session)
+
+
+def record_edit(session: Session, data: dict[str, Any]) -> None:
+    """A weight was set by hand at the current position: log it (maybe branching)."""
+    try:
+        branch = session.history.record("edit", data)
+    except HistoryError as e:
+        session.error("limit", str(e), limit="history_commands")
+        return
+    if branch is not None:
+        _switched(session)
+    session.history.changed = True
+
+
+def _switched(session: Session) -> None:
+    """The active branch changed: redraw the page for it (``run``, with the frames
+    and timeline of :func:`on_attach`, then the branch's ``metrics``)."""
+    h = session.history
+    session.config = h.settings_now()
+    session.send_run()
+    session.put(server_message("metrics", points=h.active.metrics.points(METRICS_ON_SWITCH),
+                               replace=True), key="metrics")
+
+
+def _load(session: Session, msg: Load) -> None:
+    from server.session import LimitError, check_limits, run_config
+
+    run = msg.run
+    try:
+        check_limits(run.settings, session.settings)
+    except LimitError as e:
+        session.error("limit", str(e), limit=e.limit)
+        return
+    stepper = Stepper(run_config(run.settings))
+    commands: list[Command] = commands_from_file(run, stepper, session.settings.max_batch)
+    head = (run.length, PHASES.index(run.end_phase))
+    history = History.from_log(stepper, run.settings, commands, head,
+                               budget_bytes=checkpoint_budget(session))
+    session.replace_run(run.settings, stepper, history)
+    log.info("run loaded", extra={"session": session.id, "iterations": run.length,
+                                  "commands": len(commands)})
+
+
+# ---- messages ------------------------------------------------------------------------
+
+
+def show(session: Session, records: list[PhaseRecord]) -> None:
+    """Send the frames of the iteration now shown (after a seek or a switch)."""
+    for rec in records:
+        session.put(session.frame_message(rec), droppable=True)
+    views = getattr(session, "views", None)
+    if views is not None:
+        if records and records[0].phase == "forward":
+            views.last_batch = records[0].values.get("batch")
+        views.after_train()
+
+
+def timeline_message(session: Session) -> dict[str, Any]:
+    """The ``timeline`` message for ``session``'s run."""
+    h = session.history
+    s = h.settings_now()
+    body = h.timeline()
+    body["settings"] = {
+        "lr": s.lr, "optimizer": s.optimizer.model_dump(mode="json", exclude_none=True),
+        "schedule": s.schedule.model_dump(mode="json"), "clip_norm": s.clip_norm,
+        "clip_value": s.clip_value, "l1": s.l1, "l2": s.l2, "batch_size": s.batch_size,
+    }
+    return server_message("timeline", **body)
+
+
+def send_timeline(session: Session) -> None:
+    """Queue the ``timeline`` message now (replacing a pending one)."""
+    h = session.history
+    h.changed = False
+    h.sent_at = time.monotonic()
+    h.sent_length = h.head[0]
+    session.put(timeline_message(session), key="timeline")
+
+
+def maybe_send_timeline(session: Session) -> None:
+    """Re-send the timeline if it changed or the run grew, at most TIMELINE_HZ a second."""
+    h = session.history
+    if not (h.changed or h.head[0] != h.sent_length):
+        return
+    if time.monotonic() - h.sent_at >= 1.0 / TIMELINE_HZ:
+        send_timeline(session)
+
+
+def send_state_and_timeline(session: Session) -> None:
+    """``state`` then ``timeline``, both now."""
+    session.put(session.state(), key="state")
+    send_timeline(session)
+
+
+def on_attach(session: Session) -> None:
+    """A page (re)connected: send the timeline and the frames of the point it was at."""
+    h = session.history
+    records: list[PhaseRecord] = []
+    if h.pos > (0, 0):
+        try:
+            records = h.seek(h.pos)
+        except NonFiniteError:
+            records = []
+    show(session, records)
+    send_state_and_timeline(session)

@@ -1,0 +1,191 @@
+"""The run history: seeking gives back exactly the numbers first computed, settings
+changed mid-run replay at the point they were made, a change in the past keeps the
+old future as a branch, memory stays within budget, and trouble is marked."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+import pytest
+
+from engine.stepper import NonFiniteError, PhaseRecord, Stepper
+from server.history import History, records_equal
+from server.protocol import Changes, OptimizerModel, RunSettings
+from server.session import run_config
+
+SETTINGS = RunSettings(dataset="xor", hidden=(5, 4), batch_size=10, lr=0.1, seed=3)
+
+
+def make(settings: RunSettings = SETTINGS, **kw: object) -> History:
+    return History(Stepper(run_config(settings)), settings, **kw)  # type: ignore[arg-type]
+
+
+def keep(rec: PhaseRecord) -> PhaseRecord:
+    """A deep copy, so later phases cannot alter what was first computed."""
+    return copy.deepcopy(rec)
+
+
+def step_all(h: History, n_phases: int, log: dict[tuple[int, str], PhaseRecord]) -> None:
+    for _ in range(n_phases):
+        r = h.step_phase()
+        log[(r.iteration, r.phase)] = keep(r)
+
+
+def shown(h: History, iteration: int, phase: int) -> list[PhaseRecord]:
+    """Seek to the point after ``phase`` (1-4) of ``iteration``."""
+    pos = (iteration + 1, 0) if phase == 4 else (iteration, phase)
+    return h.seek(pos)
+
+
+def assert_same(got: list[PhaseRecord], log: dict[tuple[int, str], PhaseRecord]) -> None:
+    assert got, "seek returned no records"
+    for r in got:
+        first = log[(r.iteration, r.phase)]
+        assert records_equal(r, first), f"{r.phase} of iteration {r.iteration} differs"
+
+
+def test_seek_returns_the_numbers_first_computed_even_across_changes() -> None:
+    h = make(interval=4)
+    log: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 7 + 2, log)  # stop at iteration 7, before backward
+    h.set(Changes(lr=0.5))  # mid-iteration: the update of iteration 7 uses it
+    step_all(h, 2 + 4 * 5, log)  # to iteration 13
+    h.set(Changes(optimizer=OptimizerModel(name="adam", beta1=0.8)))
+    step_all(h, 4 * 6, log)
+    h.stepper.net.params["L1.W"][0, 1] = 0.25  # a weight set by hand at (19, 0)
+    h.record("edit", {"id": "L1.W", "index": (0, 1), "value": 0.25})
+    step_all(h, 4 * 9, log)  # to iteration 28
+    assert h.head == (28, 0)
+
+    positions = [(i, p) for i in range(28) for p in range(1, 5)]
+    random.Random(5).shuffle(positions)
+    for it, p in positions:
+        assert_same(shown(h, it, p), log)
+    # the update of iteration 7 used the rate set half-way through it
+    assert log[(7, "update")].values["lr"] == 0.5 and log[(6, "update")].values["lr"] == 0.1
+    assert log[(19, "forward")].values["L0.a"] is not None
+    assert h.stepper.halted is None
+
+
+def test_fast_path_and_phase_path_agree_so_seek_into_a_fast_run_is_exact() -> None:
+    h = make(interval=16)
+    h.train(150)
+    h.set(Changes(lr=0.02, batch_size=7))
+    h.train(100)
+    assert h.head == (250, 0)
+    got = shown(h, 203, 3)  # forward, loss, backward of iteration 203
+    assert [r.phase for r in got] == ["forward", "loss", "backward"]
+
+    # an independent run, phase by phase from iteration 0 with the same change
+    ref = Stepper(run_config(SETTINGS))
+    records: dict[tuple[int, str], PhaseRecord] = {}
+    while ref.iteration < 204:
+        if ref.iteration == 150 and ref.phase_index == 0:
+            ref.set_hyper(lr=0.02, batch_size=7)
+        r = ref.step_phase()
+        records[(r.iteration, r.phase)] = keep(r)
+    assert_same(got, records)
+    assert len(got[0].values["batch"]) == 7
+
+
+def test_a_change_in_the_past_starts_a_branch_and_keeps_both_futures() -> None:
+    h = make(interval=8)
+    old: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 40, old)
+    h.seek((20, 0))
+    branch = h.set(Changes(lr=0.9))
+    assert branch is not None and h.active is branch and branch.fork == (20, 0)
+    new: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 30, new)
+    assert h.head == (50, 0)
+
+    tl = h.timeline()
+    assert [b["id"] for b in tl["branches"]] == [0, branch.id]
+    assert tl["branches"][1]["fork"] == {"iteration": 20, "phase": "forward"}
+    assert tl["branches"][1]["change"]["set"] == {"lr": 0.9}
+    assert tl["branches"][0]["length"] == 40 and tl["branches"][1]["length"] == 50
+
+    # the futures differ after the fork, agree before it
+    assert not records_equal(new[(30, "update")], old[(30, "update")])
+    assert_same(shown(h, 10, 4), old)
+    assert_same(shown(h, 35, 2), new)
+
+    # back to the old future: it comes back exactly, at the point where it was left
+    got = h.checkout(0)
+    assert h.pos == (20, 0)
+    assert_same(got, old)
+    assert_same(shown(h, 30, 4), old)
+    assert h.head == (40, 0)
+    h.checkout(branch.id)
+    assert_same(shown(h, 45, 3), new)
+
+
+def test_stepping_forward_from_the_past_replays_the_logged_changes() -> None:
+    h = make(interval=4)
+    log: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 10, log)
+    h.set(Changes(lr=0.3))
+    step_all(h, 4 * 10, log)
+    h.seek((5, 2))
+    again: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 10, again)  # through the change at iteration 10, nothing new
+    assert h.head == (20, 0) and len(h.branches) == 1
+    for key, rec in again.items():
+        assert records_equal(rec, log[key]), key
+    h.train(30)  # fast, past the head
+    assert h.head == (46, 0)  # iteration 15 finished first, then 30 more
+
+
+def test_memory_stays_within_budget_by_thinning_checkpoints() -> None:
+    h = make(interval=2, budget_bytes=60_000)
+    h.train(3000)
+    assert h.interval > 2
+    cps = h.active.checkpoints
+    assert all(it % h.interval == 0 for it in cps)
+    assert sum(cp.nbytes for cp in cps.values()) <= 60_000
+    # still exact after thinning
+    ref = Stepper(run_config(SETTINGS))
+    ref.train(2011)
+    want = [keep(ref.step_phase()) for _ in range(4)]
+    got = shown(h, 2011, 4)
+    assert all(records_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_a_nonfinite_value_is_marked_and_the_run_can_go_on_from_before_it() -> None:
+    h = make(RunSettings(dataset="xor", hidden=(4,), lr=100.0, seed=2,
+                         output_activation="linear", loss="mse"), interval=4)
+    with pytest.raises(NonFiniteError):
+        h.train(10_000)
+    marks = [m for m in h.active.markers if m["kind"] == "nonfinite"]
+    assert len(marks) == 1
+    halt = h.pos
+    assert h.stepper.halted is not None
+    # the stepper was rewound to a replayable state: its weights are finite
+    assert all(np.isfinite(w).all() for w in h.stepper.net.params.values())
+    # seeking back to the halt shows it halted again; before it, the run can go on
+    h.seek((halt[0] - 30, 0))
+    assert h.stepper.halted is None
+    h.seek(halt)
+    assert h.stepper.halted is not None
+    h.seek((3, 0))
+    h.set(Changes(lr=0.01))  # a gentler rate from iteration 3: a branch
+    h.train(200)
+    assert h.pos == (203, 0) and h.stepper.halted is None
+    tl = h.timeline()
+    assert [b["halted"] for b in tl["branches"]] == [True, False]
+
+
+def test_loss_spikes_and_setting_changes_become_markers() -> None:
+    h = make()
+    for i in range(1, 30):
+        h.record_metrics({"iteration": i, "train_loss": 1.0 / i, "test_loss": 1.0,
+                          "train_acc": 0.5, "test_acc": 0.5, "lr": 0.1})
+    h.record_metrics({"iteration": 30, "train_loss": 3.0, "test_loss": 1.0,
+                      "train_acc": 0.5, "test_acc": 0.5, "lr": 0.1})
+    h.set(Changes(lr=0.2))
+    kinds = [(m["kind"], m["iteration"]) for m in h.timeline()["markers"]]
+    assert ("spike", 30) in kinds and ("set", 0) in kinds
+    assert sum(k == "spike" for k, _ in kinds) == 1
+    assert h.settings_now().lr == 0.2 and h.base.lr == 0.1
