@@ -1,0 +1,222 @@
+"""Playback over the session socket: seek and step back send exactly the frames first
+sent; a change in the past branches; a saved run file loads and replays identically;
+a reconnecting page resumes at the same point; metrics and weights download as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.server.conftest import WS, make_app
+
+CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,
+          "lr": 0.1, "seed": 11}
+Msg = dict[str, Any]
+
+
+def configure(ws: WS, **over: object) -> Msg:
+    ws.send({"type": "configure", "config": {**CONFIG, **over}})
+    run = ws.recv_type("run")
+    ws.recv_type("timeline")
+    return run
+
+
+def step_frames(ws: WS, n: int) -> dict[tuple[int, str], Msg]:
+    out = {}
+    for _ in range(n):
+        f = ws.step_frame()
+        out[(f["iteration"], f["phase"])] = f
+        ws.recv_type("state")
+    return out
+
+
+def frames_until_timeline(ws: WS) -> tuple[list[Msg], Msg, Msg]:
+    """The frames a seek sends, then its state and timeline."""
+    frames: list[Msg] = []
+    while True:
+        m = ws.recv()
+        if m["type"] == "frame":
+            frames.append(m)
+        elif m["type"] == "state":
+            state = m
+        elif m["type"] == "timeline":
+            return frames, state, m
+
+
+def test_seek_and_step_back_send_exactly_the_frames_first_sent(ws: WS) -> None:
+    configure(ws)
+    first = step_frames(ws, 4 * 9 + 3)  # to iteration 9, before update
+    ws.send({"type": "seek", "iteration": 4, "phase": "backward"})
+    frames, state, tl = frames_until_timeline(ws)
+    assert [(f["iteration"], f["phase"]) for f in frames] == [
+        (4, "forward"), (4, "loss"), (4, "backward")]
+    for f in frames:
+        assert f == first[(f["iteration"], f["phase"])]
+    assert state["iteration"] == 4 and state["next_phase"] == "update"
+    assert tl["length"] == 9 and tl["end_phase"] == "update" and tl["iteration"] == 4
+
+    ws.send({"type": "step", "unit": "phase", "direction": "back"})
+    frames, state, _ = frames_until_timeline(ws)
+    assert frames[-1] == first[(4, "loss")] and state["next_phase"] == "backward"
+
+    ws.send({"type": "step", "unit": "phase"})  # forward again: the same backward
+    assert ws.recv_type("frame") == first[(4, "backward")]
+
+    ws.send({"type": "seek", "iteration": 7})  # after 7 whole iterations
+    frames, state, _ = frames_until_timeline(ws)
+    assert [f["phase"] for f in frames] == ["forward", "loss", "backward", "update"]
+    assert all(f == first[(6, f["phase"])] for f in frames)
+    assert state["iteration"] == 7 and state["next_phase"] == "forward"
+
+    ws.send({"type": "seek", "iteration": 10_000})  # past the end: clamped to the end
+    _, state, _ = frames_until_timeline(ws)
+    assert (state["iteration"], state["next_phase"]) == (9, "update")
+
+
+def test_a_setting_changed_in_the_past_branches_and_both_futures_stay(ws: WS) -> None:
+    configure(ws)
+    old = step_frames(ws, 4 * 12)
+    ws.send({"type": "seek", "iteration": 6})
+    frames_until_timeline(ws)
+    ws.send({"type": "set", "lr": 0.7})
+    run = ws.recv_type("run")
+    assert run["config"]["lr"] == 0.7 and run["state"]["iteration"] == 6
+    tl = ws.recv_type("timeline")
+    assert [b["id"] for b in tl["branches"]] == [0, 1] and tl["branch"] == 1
+    assert tl["branches"][1]["change"]["set"] == {"lr": 0.7}
+    assert any(m["kind"] == "set" and m["iteration"] == 6 for m in tl["markers"])
+    assert tl["settings"]["lr"] == 0.7
+    metrics = ws.recv_type("metrics")
+    assert metrics["replace"] is True
+    assert [p["iteration"] for p in metrics["points"]] == list(range(1, 7))
+    new = step_frames(ws, 4 * 3)
+    assert new[(7, "update")] != old[(7, "update")]
+    assert new[(6, "forward")] == old[(6, "forward")]  # forward ran before the new rate
+
+    ws.send({"type": "checkout", "branch": 0})
+    run = ws.recv_type("run")
+    assert run["config"]["lr"] == 0.1
+    tl = ws.recv_type("timeline")
+    assert tl["branch"] == 0 and tl["length"] == 12
+    ws.send({"type": "seek", "iteration": 8, "phase": "update"})
+    frames, _, _ = frames_until_timeline(ws)
+    assert frames[-1] == old[(8, "update")]
+
+    ws.send({"type": "checkout", "branch": 9})
+    assert "no branch 9" in ws.error()["message"]
+    ws.works()
+
+
+def test_a_saved_run_loads_and_replays_identically(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        configure(ws, optimizer={"name": "sgd", "momentum": 0.5})
+        first = step_frames(ws, 4 * 5 + 1)
+        ws.send({"type": "set", "lr": 0.4, "optimizer": {"name": "adam"}})
+        ws.recv_type("timeline")
+        first.update(step_frames(ws, 4 * 5))
+        saved = client.get(f"/runs/{sid}/run.json")
+    assert saved.status_code == 200
+    assert "attachment" in saved.headers["content-disposition"]
+    file = saved.json()
+    assert file["format"] == "backprop-lab-run" and file["version"] == 1
+    assert file["settings"]["seed"] == 11 and file["length"] == 10
+    assert file["end_phase"] == "loss"
+    assert file["commands"] == [{"iteration": 5, "phase": "loss",
+                                 "set": {"lr": 0.4, "optimizer": {"name": "adam"}}}]
+    assert len(saved.content) < 20_000  # small: no frames
+
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "load", "run": file})
+        run = ws.recv_type("run")
+        assert run["config"]["optimizer"]["momentum"] == 0.5
+        tl = ws.recv_type("timeline")
+        assert tl["length"] == 10 and tl["iteration"] == 0
+        again = step_frames(ws, 4 * 10 + 1)
+        assert again.keys() == first.keys()
+        for key, f in first.items():
+            assert again[key] == f, key
+        ws.send({"type": "seek", "iteration": 2, "phase": "update"})
+        frames, _, _ = frames_until_timeline(ws)
+        assert frames[-1] == first[(2, "update")]
+
+
+def test_a_bad_run_file_is_refused_clearly_and_the_session_goes_on(ws: WS) -> None:
+    configure(ws)
+    good = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG, "length": 5}
+    ws.send({"type": "load", "run": {**good, "version": 7}})
+    assert ws.error()["field"] == "run.version"
+    ws.send({"type": "load", "run": {**good, "commands": [
+        {"iteration": 9, "phase": "forward", "set": {"lr": 0.2}}]}})
+    err = ws.error()
+    assert "past the run's length" in err["message"] and err["field"] == "run.commands.0"
+    ws.send({"type": "load", "run": {**good, "commands": [
+        {"iteration": 1, "edit": {"id": "L1.W", "index": [5, 0], "value": 1.0}}]}})
+    assert "outside L1.W" in ws.error()["message"]
+    ws.send({"type": "load", "run": {**good, "settings": {**CONFIG, "hidden": [999]}}})
+    assert ws.error()["code"] == "limit"
+    ws.works()
+
+
+def test_a_reconnecting_page_resumes_at_the_same_point(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        configure(ws)
+        first = step_frames(ws, 4 * 6 + 3)
+        ws.send({"type": "step", "unit": "phase", "direction": "back"})
+        frames_until_timeline(ws)
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.send({"type": "hello", "session": sid})
+        run = ws.recv_type("run")
+        assert run["session"] == sid
+        assert (run["state"]["iteration"], run["state"]["next_phase"]) == (6, "backward")
+        frames, _, tl = frames_until_timeline(ws)
+        assert frames == [first[(6, "forward")], first[(6, "loss")]]
+        assert tl["length"] == 6
+        assert ws.step_frame() == first[(6, "backward")]
+
+
+def test_metrics_and_weights_download_as_csv_and_only_for_their_session(
+        client: TestClient) -> None:
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        configure(ws)
+        step_frames(ws, 4 * 3)
+        ws.send({"type": "step", "unit": "phase"})
+        ws.recv_type("state")
+        m = client.get(f"/runs/{sid}/metrics.csv")
+        w = client.get(f"/runs/{sid}/weights.csv")
+        other = client.get("/runs/not-a-session/weights.csv")
+    rows = list(csv.DictReader(io.StringIO(m.text)))
+    assert m.headers["content-type"].startswith("text/csv")
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
+    assert all(float(r["train_loss"]) > 0 for r in rows)
+    wrows = list(csv.DictReader(io.StringIO(w.text)))
+    assert len(wrows) == 2 * 4 + 4 + 4 * 3 + 3 + 3 * 1 + 1
+    assert {r["id"] for r in wrows} == {"L1.W", "L1.b", "L2.W", "L2.b", "L3.W", "L3.b"}
+    assert {r["iteration"] for r in wrows} == {"3"}
+    assert other.status_code == 404 and "L1.W" not in other.text
+
+
+def test_history_of_a_session_is_bounded_by_the_setting() -> None:
+    with TestClient(make_app(max_history_mb=0.05)) as client, \
+            client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        configure(ws)
+        ws.send({"type": "play", "speed": 1000})
+        ws.recv_type("timeline", timeout=10, where=lambda t: t["length"] > 800)
+        ws.send({"type": "pause"})
+        session = next(iter(client.app.state.sessions))  # type: ignore[attr-defined]
+        h = session.history
+        assert h.interval > 64
+        assert sum(cp.nbytes for cp in h.active.checkpoints.values()) <= 0.05 * 2**20
