@@ -65,6 +65,9 @@ def check_limits(cfg: RunSettings, s: Settings) -> None:
         raise LimitError("max_units", f"{max(cfg.hidden)} neurons exceed max_units={s.max_units}")
     if cfg.n_samples > s.max_samples or len(cfg.points) > s.max_samples:
         raise LimitError("max_samples", f"dataset size exceeds max_samples={s.max_samples}")
+    if len(cfg.features) > s.max_inputs:
+        raise LimitError("max_inputs",
+                         f"{len(cfg.features)} inputs exceed max_inputs={s.max_inputs}")
     if cfg.batch_size > s.max_batch:
         raise LimitError("max_batch", f"batch size {cfg.batch_size} exceeds max_batch={s.max_batch}")
 
@@ -107,6 +110,8 @@ class Session:
         self.playing = False
         self.speed = 2.0
         self._credit = 0.0
+        self._iter_cost = 1e-4  # seconds per played iteration (moving average)
+        self._state_due = 0.0
         self.outbox: Outbox | None = None
         self.created = time.monotonic()
         self.last_active = self.created
@@ -158,9 +163,18 @@ class Session:
                     self._advance_phase()
             self._send_state()
         elif isinstance(msg, Play):
-            self.speed = min(msg.speed, self.settings.max_speed)
+            if msg.speed > self.settings.max_speed:
+                self.error("limit", f"speed {msg.speed:g} exceeds max_speed="
+                           f"{self.settings.max_speed:g} iterations per second",
+                           limit="max_speed", field="speed")
+                return
+            self.speed = msg.speed
             self.playing = self.stepper.halted is None
-            self._credit = 0.0
+            # start half a clock tick off the iteration boundaries, so clock jitter
+            # does not make one frame a tick early and the next a tick late
+            per_tick = self.speed / self.settings.tick_hz
+            units = per_tick if self.speed > PHASE_BY_PHASE_MAX else 4 * per_tick
+            self._credit = 0.5 * min(1.0, units)
             if self.stepper.halted is not None:
                 self._report_halt(self.stepper.halted)
             self._send_state()
@@ -212,9 +226,20 @@ class Session:
             return None
         self._put(self._frame(rec), droppable=True)
         self.views.after_phase(rec)
-        if rec.phase == "update":
+        if rec.phase == "update" and self._metrics_wanted():
             self._queue_metrics(rec.values)
         return rec
+
+    def _metrics_wanted(self) -> bool:
+        """Every stepped iteration gets a metrics point; fast play at most ``metrics_hz``
+        a second (evaluating train and test sets is most of a small iteration's cost)."""
+        if not self.playing or self.speed <= PHASE_BY_PHASE_MAX:
+            return True
+        now = time.monotonic()
+        if now < self._metrics_due:
+            return False
+        self._metrics_due = now + 1.0 / self.settings.metrics_hz
+        return True
 
     def _report_halt(self, e: NonFiniteError) -> None:
         self.error("nonfinite", str(e), phase=e.phase, where=e.where, iteration=e.iteration)
@@ -236,6 +261,13 @@ class Session:
         if k == 0:
             return
         self._credit -= k
+        # fairness: one session's iterations per tick stay within tick_budget_ms of
+        # engine time, so a large network at top speed slows itself, not the class
+        k_max = max(1, int(self.settings.tick_budget_ms / 1000 / self._iter_cost))
+        if k > k_max:
+            k = k_max
+            self._credit = min(self._credit, 1.0)
+        t0 = time.perf_counter()
         try:
             if k > 1 or st.phase_index != 0:
                 self.history.train(k - 1)
@@ -249,7 +281,11 @@ class Session:
             if self._advance_phase() is None:
                 self._send_state()
                 return
-        self._send_state(droppable=True)
+        self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k
+        now = time.monotonic()
+        if now >= self._state_due:  # frames carry the iteration; the counter needs less
+            self._state_due = now + 1.0 / self.settings.metrics_hz
+            self._send_state(droppable=True)
 
     # ---- messages -------------------------------------------------------------------
 

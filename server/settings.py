@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     )
     outbox_limit: int = Field(default=64, ge=4, description="Messages queued for one slow client.")
     map_hz: float = Field(default=10.0, gt=0, description="Decision maps sent per second, at most.")
+    metrics_hz: float = Field(
+        default=10.0, gt=0, description="Metrics points per second while playing fast."
+    )
     log_level: str = Field(default="INFO", description="Level of the backprop_lab loggers.")
     log_json: bool = Field(default=True, description="JSON-lines logs (else key=value text).")
 
