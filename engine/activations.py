@@ -3,6 +3,10 @@
 Every activation maps a pre-activation ``z`` (any shape) to ``a = f(z)`` and
 provides ``f'(z)``, given both ``z`` and the already computed ``a`` so the
 derivative never recomputes what forward cached (σ' = a(1 − a), tanh' = 1 − a²).
+
+Both always return fresh arrays (records may keep references to them). They
+are written with few NumPy calls because the stepper calls them on small
+arrays, where the per-call overhead, not the arithmetic, is the cost.
 """
 
 from __future__ import annotations
@@ -16,12 +20,21 @@ import numpy as np
 Array = np.ndarray
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+#: e^709 is the largest power of e below the float64 limit; clamping −z there
+#: keeps 1/(1 + e^(−z)) free of overflow (σ(z) for z < −709 is then ~1e−308
+#: instead of something smaller still).
+_EXP_MAX = 709.0
 
 
 def sigmoid(z: Array) -> Array:
-    """σ(z) = 1 / (1 + e^(−z)), computed without overflow for large |z|."""
-    # σ(z) = exp(−log(1 + e^(−z))): no overflow, and accurate in both tails.
-    return np.exp(-np.logaddexp(0.0, -z))
+    """σ(z) = 1 / (1 + e^(−z)), as PyTorch computes it, with e^(−z) clamped
+    below overflow (so σ(z) keeps full relative accuracy in both tails)."""
+    s = np.negative(z)
+    np.minimum(s, _EXP_MAX, out=s)
+    np.exp(s, out=s)
+    s += 1.0
+    np.reciprocal(s, out=s)
+    return s
 
 
 def softplus(z: Array) -> Array:
@@ -43,6 +56,43 @@ class Activation:
     formula: str
 
 
+def _sigmoid(z: Array, _: float) -> Array:
+    return sigmoid(z)
+
+
+def _dsigmoid(_z: Array, a: Array, _: float) -> Array:
+    d = 1.0 - a
+    d *= a
+    return d
+
+
+def _tanh(z: Array, _: float) -> Array:
+    return np.tanh(z)
+
+
+def _dtanh(_z: Array, a: Array, _: float) -> Array:
+    d = a * a
+    np.subtract(1.0, d, out=d)
+    return d
+
+
+def _relu(z: Array, _: float) -> Array:
+    return np.maximum(z, 0.0)
+
+
+def _drelu(z: Array, _a: Array, _: float) -> Array:
+    # f'(0) = 0, as PyTorch's ReLU backward uses.
+    return (z > 0.0).astype(np.float64)
+
+
+def _leaky(z: Array, alpha: float) -> Array:
+    return np.where(z > 0.0, z, alpha * z)
+
+
+def _dleaky(z: Array, _a: Array, alpha: float) -> Array:
+    return np.where(z > 0.0, 1.0, alpha)
+
+
 def _gelu(z: Array, _: float) -> Array:
     # PyTorch's GELU(approximate="tanh"): 0.5 z (1 + tanh(√(2/π)(z + 0.044715 z³)))
     return 0.5 * z * (1.0 + np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3)))
@@ -59,36 +109,48 @@ def _swish(z: Array, _: float) -> Array:
     return z * sigmoid(z)
 
 
-def _dswish(z: Array, a: Array, _: float) -> Array:
+def _dswish(z: Array, _a: Array, _: float) -> Array:
     s = sigmoid(z)
     return s + z * s * (1.0 - s)
 
 
 def _elu(z: Array, alpha: float) -> Array:
-    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+    return np.where(z > 0.0, z, alpha * np.expm1(np.minimum(z, 0.0)))
 
 
 def _delu(z: Array, a: Array, alpha: float) -> Array:
-    return np.where(z > 0, 1.0, a + alpha)
+    # for z ≤ 0: d/dz α(e^z − 1) = α e^z = a + α
+    return np.where(z > 0.0, 1.0, a + alpha)
+
+
+def _softplus(z: Array, _: float) -> Array:
+    return softplus(z)
+
+
+def _dsoftplus(z: Array, _a: Array, _: float) -> Array:
+    return sigmoid(z)
+
+
+def _linear(z: Array, _: float) -> Array:
+    return z.copy()
+
+
+def _dlinear(z: Array, _a: Array, _: float) -> Array:
+    return np.ones_like(z)
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("sigmoid", lambda z, _: sigmoid(z), lambda z, a, _: a * (1.0 - a),
-                   "σ(z) = 1/(1+e^(−z))"),
-        Activation("tanh", lambda z, _: np.tanh(z), lambda z, a, _: 1.0 - a * a,
-                   "tanh(z)"),
-        Activation("relu", lambda z, _: np.maximum(z, 0.0),
-                   lambda z, a, _: (z > 0).astype(np.float64), "max(0, z)"),
-        Activation("leaky_relu", lambda z, al: np.where(z > 0, z, al * z),
-                   lambda z, a, al: np.where(z > 0, 1.0, al), "max(αz, z)"),
+        Activation("sigmoid", _sigmoid, _dsigmoid, "σ(z) = 1/(1+e^(−z))"),
+        Activation("tanh", _tanh, _dtanh, "tanh(z)"),
+        Activation("relu", _relu, _drelu, "max(0, z)"),
+        Activation("leaky_relu", _leaky, _dleaky, "z if z>0 else αz"),
         Activation("elu", _elu, _delu, "z if z>0 else α(e^z − 1)"),
         Activation("gelu", _gelu, _dgelu, "½z(1 + tanh(√(2/π)(z + 0.044715z³)))"),
         Activation("swish", _swish, _dswish, "z·σ(z)"),
-        Activation("softplus", lambda z, _: softplus(z), lambda z, a, _: sigmoid(z),
-                   "log(1 + e^z)"),
-        Activation("linear", lambda z, _: z, lambda z, a, _: np.ones_like(z), "z"),
+        Activation("softplus", _softplus, _dsoftplus, "log(1 + e^z)"),
+        Activation("linear", _linear, _dlinear, "z"),
     )
 }
 ACTIVATIONS["silu"] = ACTIVATIONS["swish"]

@@ -64,6 +64,43 @@ class Dataset:
     x_test: Array
     t_test: Array
 
+    @classmethod
+    def from_arrays(
+        cls, x: Array, t: Array, x_test: Array | None = None, t_test: Array | None = None,
+        task: str | None = None, name: str = "arrays",
+    ) -> Dataset:
+        """A dataset from your own arrays: ``x`` (N, n_in) inputs, ``t`` (N, K) targets.
+
+        ``task`` is ``binary`` (one 0/1 column), ``multiclass`` (one-hot rows)
+        or ``regression``; when None it is read off ``t``. The inputs are used
+        as they are (``features`` are named ``x1``, ``x2`` …, ``p_* = x_*``).
+        """
+        x = np.array(x, dtype=np.float64, ndmin=2)
+        t = np.array(t, dtype=np.float64)
+        if t.ndim == 1:
+            t = t[:, None]
+        if x.ndim != 2 or t.ndim != 2 or len(x) != len(t) or len(x) == 0:
+            raise ValueError("x must be (N, n_in) and t (N, K) with the same N ≥ 1")
+        if not (np.isfinite(x).all() and np.isfinite(t).all()):
+            raise ValueError("x and t must be finite")
+        if x_test is None or t_test is None:
+            x_test, t_test = x[:0], t[:0]
+        x_test = np.array(x_test, dtype=np.float64, ndmin=2).reshape(-1, x.shape[1])
+        t_test = np.array(t_test, dtype=np.float64).reshape(-1, t.shape[1])
+        if task is None:
+            binary = bool(((t == 0.0) | (t == 1.0)).all())
+            if binary and t.shape[1] == 1:
+                task = "binary"
+            elif binary and (t.sum(axis=1) == 1.0).all():
+                task = "multiclass"
+            else:
+                task = "regression"
+        if task not in ("binary", "multiclass", "regression"):
+            raise ValueError("task must be binary, multiclass or regression")
+        k = t.shape[1] if task == "multiclass" else (2 if task == "binary" else 1)
+        feats = tuple(f"x{i + 1}" for i in range(x.shape[1]))
+        return cls(name, task, k, feats, x, x, t, x_test, x_test, t_test)
+
     @property
     def n_in(self) -> int:
         """Network input width (number of features)."""
@@ -184,7 +221,7 @@ def make_dataset(
         raise ValueError("choose at least one input feature")
     x = np.stack([FEATURES[f](p) for f in features], axis=1)
     t = _labels_to_targets(labels, k) if task != "regression" else labels[:, None]
-    n_test = int(round(len(p) * test_fraction))
+    n_test = round(len(p) * test_fraction)
     n_train = max(len(p) - n_test, 1)
     return Dataset(
         name, task, k if task != "regression" else 1, tuple(features),

@@ -1,20 +1,26 @@
 """Losses paired with their output activation, computed stably from logits.
 
 Each loss takes the output layer's pre-activation ``z`` (shape ``(B, K)``), its
-activation ``y = f(z)`` and the targets ``t`` (shape ``(B, K)``) and returns
+activation ``y = f(z)`` and the targets ``t`` (shape ``(B, K)``) and gives
 
 * ``per_sample``: ``ℓ_i`` summed over the K outputs, shape ``(B,)``;
-* ``dy``: ∂L/∂y for the mean loss ``L = (1/B) Σ_i ℓ_i``, shape ``(B, K)``;
-* ``delta``: ∂L/∂z, shape ``(B, K)``.
+* ``delta``: ∂L/∂z for the mean loss ``L = (1/B) Σ_i ℓ_i``, shape ``(B, K)``;
+* ``dy``: ∂L/∂y, shape ``(B, K)`` — shown to learners, never used to compute
+  anything, so it is only worked out when asked for (``want_dy``).
 
-For ``bce`` and ``cross_entropy`` the output activation is fixed (sigmoid,
-softmax) and ``delta = (y − t)/B`` comes straight from the logits, which is
-both the textbook simplification and the numerically stable path.
+Definitions (as in ``engine/__init__.py``):
+
+* ``mse``: ``ℓ = ½ Σ_k (y_k − t_k)²``; ∂L/∂y = (y − t)/B; δ = (y − t) ⊙ f'(z)/B.
+* ``bce``: sigmoid output, ``ℓ = Σ_k softplus(z_k) − t_k z_k``
+  (= −t log y − (1 − t) log(1 − y) without ever taking log 0); δ = (y − t)/B.
+* ``cross_entropy``: softmax output, ``ℓ = logsumexp(z) − Σ_k t_k z_k``;
+  δ = (y − t)/B.
+
+For ``bce`` and ``cross_entropy`` ``delta`` comes straight from the logits,
+which is both the textbook simplification and the numerically stable path.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,18 +31,18 @@ Array = np.ndarray
 LOSSES = ("mse", "bce", "cross_entropy")
 
 
-@dataclass
 class LossResult:
     """The loss phase's numbers; shapes as in the module docstring."""
 
-    per_sample: Array
-    dy: Array
-    delta: Array
+    __slots__ = ("delta", "dy", "mean", "per_sample")
 
-    @property
-    def mean(self) -> float:
-        """L = (1/B) Σ_i ℓ_i (without regularization)."""
-        return float(self.per_sample.mean())
+    def __init__(self, per_sample: Array, delta: Array, dy: Array | None) -> None:
+        self.per_sample = per_sample
+        self.delta = delta
+        #: ∂L/∂y, or None when not asked for
+        self.dy = dy
+        #: L = (1/B) Σ_i ℓ_i (without regularization)
+        self.mean = float(per_sample.sum()) / per_sample.shape[0]
 
 
 def output_activation(loss: str, hidden_choice: str) -> str:
@@ -50,36 +56,81 @@ def output_activation(loss: str, hidden_choice: str) -> str:
 
 def softmax(z: Array) -> Array:
     """softmax over the last axis with the max subtracted first (shape kept)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e = z - z.max(axis=1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
-def compute(loss: str, z: Array, y: Array, t: Array, dfz: Array | None) -> LossResult:
-    """Per-sample loss, ∂L/∂y and ∂L/∂z for one batch.
+def _exp_capped(x: Array) -> Array:
+    """e^x with x capped at 709 so the result stays finite (≈ 8e307 at most)."""
+    e = np.minimum(x, _EXP_CAP)
+    np.exp(e, out=e)
+    return e
 
-    ``dfz`` is f'(z) of the output activation, needed only by ``mse``:
-    δ = (y − t) ⊙ f'(z) / B.
+
+_EXP_CAP = 709.0
+
+
+def compute(
+    loss: str, z: Array, y: Array, t: Array, dfz: Array | None,
+    sp: Array | None = None, want_dy: bool = False, hard: bool | None = None,
+) -> LossResult:
+    """Per-sample loss and ∂L/∂z (and, with ``want_dy``, ∂L/∂y) for one batch.
+
+    ``dfz`` is f'(z) of the output activation, needed only by ``mse`` (None
+    means the identity): δ = (y − t) ⊙ f'(z) / B. ``sp`` = softplus(z) when the
+    forward pass already has it (sigmoid output). ``hard`` says the targets
+    are all 0 or 1 (worked out when None).
+
+    ∂L/∂y without dividing by a saturated y: for bce 1/y = e^(sp − z) and
+    1/(1 − y) = e^(sp), so with 0/1 targets dy = (1 − 2t)·e^(ℓ)/B where
+    ℓ = sp − t z is the element's loss; for cross-entropy 1/y_k = e^(lse − z_k),
+    dy = −t ⊙ e^(lse − z)/B. Exponents are capped at 709 (dy ≤ ~8e307/B).
     """
     B = z.shape[0]
+    K = z.shape[1]
     if loss == "mse":
         diff = y - t
-        per_sample = 0.5 * np.einsum("ij,ij->i", diff, diff)
-        dy = diff / B
-        delta = dy if dfz is None else dy * dfz
-        return LossResult(per_sample, dy, delta)
+        sq = diff * diff
+        per_sample = sq[:, 0] if K == 1 else sq.sum(axis=1)
+        per_sample *= 0.5
+        diff /= B
+        delta = diff if dfz is None else diff * dfz
+        return LossResult(per_sample, delta, diff if want_dy else None)
     if loss == "bce":
+        if sp is None:
+            sp = activations.softplus(z)
         # ℓ = softplus(z) − t·z = max(z,0) − t z + log1p(e^{−|z|})
-        per_sample = (activations.softplus(z) - t * z).sum(axis=1)
-        delta = (y - t) / B
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dy = delta / (y * (1.0 - y))
-        return LossResult(per_sample, dy, delta)
+        elem = t * z
+        np.subtract(sp, elem, out=elem)
+        per_sample = elem[:, 0] if K == 1 else elem.sum(axis=1)
+        delta = y - t
+        delta /= B
+        dy = None
+        if want_dy:
+            if hard is None:
+                hard = bool(((t == 0.0) | (t == 1.0)).all())
+            if hard:
+                dy = _exp_capped(elem)
+                dy *= (1.0 - 2.0 * t) / B
+            else:
+                dy = (1.0 - t) * _exp_capped(sp) - t * _exp_capped(sp - z)
+                dy /= B
+        return LossResult(per_sample, delta, dy)
     if loss == "cross_entropy":
         m = z.max(axis=1, keepdims=True)
-        lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
-        per_sample = lse - np.einsum("ij,ij->i", t, z)
-        delta = (y - t) / B
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dy = -t / y / B
-        return LossResult(per_sample, dy, delta)
+        e = z - m
+        np.exp(e, out=e)
+        lse = np.log(e.sum(axis=1, keepdims=True))
+        lse += m
+        per_sample = lse[:, 0] - (t * z).sum(axis=1)
+        delta = y - t
+        delta /= B
+        dy = None
+        if want_dy:
+            dy = _exp_capped(lse - z)
+            dy *= t
+            dy *= -1.0 / B
+        return LossResult(per_sample, delta, dy)
     raise ValueError(f"unknown loss {loss!r}; choose one of {list(LOSSES)}")

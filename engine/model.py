@@ -18,7 +18,9 @@ and backward, given ``da`` = ∂L/∂a (B, n_out), applies the chain rule in rev
     da_prev = delta @ W.T (+ da if residual) (B, n_in)
 
 Parameters and gradients are paired dicts with the same stable keys
-(``L1.W`` ↔ gradient of ``L1.W``), as the optimizers expect.
+(``L1.W`` ↔ gradient of ``L1.W``), as the optimizers expect. Parameters are
+looked up in ``params`` on every call (a user may assign a new array), with
+the key strings built once per layer rather than per call.
 """
 
 from __future__ import annotations
@@ -98,18 +100,93 @@ class NetSpec:
         return losses.output_activation(self.loss, self.layers[-1].activation)
 
 
-@dataclass
 class LayerCache:
-    """What forward keeps for backward and for the frames (shapes (B, n))."""
+    """What forward keeps for backward and the frames, and what backward adds.
 
-    a_prev: Array
-    z: Array
-    zn: Array
-    a: Array
-    h: Array | None = None        # f(zn) before dropout and the residual add
-    u: Array | None = None        # normalized z before γ, β
-    inv_std: Array | None = None  # 1/√(var + ε), (n,) for batch, (B, 1) for layer
-    mask: Array | None = None     # dropout mask already scaled by 1/(1−p)
+    Forward: ``a_prev`` (B, n_in); ``z``, ``zn``, ``h``, ``a`` (B, n) (``zn is z``
+    without a norm, ``a is h`` without a residual); ``u`` normalized z before
+    γ, β; ``inv_std`` 1/√(var + ε), (n,) for batch norm, (B, 1) for layer
+    norm; ``mask`` the dropout mask already scaled by 1/(1−p); ``sp`` =
+    softplus(z) of a sigmoid output under bce (the loss reuses it).
+    Backward: ``da`` = ∂L/∂a (None for the output layer), ``dfz`` = f'(zn),
+    ``dzn`` = ∂L/∂zn, ``delta`` = ∂L/∂z, ``da_prev`` = ∂L/∂a_prev (None for
+    layer 1 unless asked for).
+    """
+
+    __slots__ = (
+        "a",
+        "a_prev",
+        "da",
+        "da_prev",
+        "delta",
+        "dfz",
+        "dzn",
+        "h",
+        "inv_std",
+        "mask",
+        "sp",
+        "u",
+        "z",
+        "zn",
+    )
+
+    def __init__(self, a_prev: Array, z: Array) -> None:
+        self.a_prev = a_prev
+        self.z = z
+        self.zn = z
+        self.h = z
+        self.a = z
+        self.u: Array | None = None
+        self.inv_std: Array | None = None
+        self.mask: Array | None = None
+        self.sp: Array | None = None
+        self.da: Array | None = None
+        self.dfz: Array | None = None
+        self.dzn: Array | None = None
+        self.delta: Array | None = None
+        self.da_prev: Array | None = None
+
+
+class _Plan:
+    """Per-layer constants resolved once: ids, activation functions, flags."""
+
+    __slots__ = (
+        "alpha",
+        "bce",
+        "df",
+        "dropout",
+        "f",
+        "kW",
+        "kb",
+        "kbeta",
+        "kg",
+        "krm",
+        "krv",
+        "l",
+        "norm",
+        "residual",
+        "softmax",
+        "spec",
+    )
+
+    def __init__(self, l: int, ls: LayerSpec, act_name: str, bce: bool = False) -> None:
+        self.l = l
+        self.bce = bce
+        self.spec = ls
+        self.kW = f"L{l}.W"
+        self.kb = f"L{l}.b"
+        self.kg = f"L{l}.gamma"
+        self.kbeta = f"L{l}.beta"
+        self.krm = f"L{l}.running_mean"
+        self.krv = f"L{l}.running_var"
+        self.softmax = act_name == "softmax"
+        act = activations.get("linear" if self.softmax else act_name)
+        self.f = act.f
+        self.df = act.df
+        self.alpha = float(ls.alpha)
+        self.norm = ls.norm
+        self.dropout = float(ls.dropout)
+        self.residual = bool(ls.residual)
 
 
 @dataclass
@@ -119,6 +196,16 @@ class Network:
     spec: NetSpec
     params: dict[str, Array] = field(default_factory=dict)
     buffers: dict[str, Array] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.spec.layers)
+        out_act = self.spec.output_activation()
+        self._plans = [
+            _Plan(l, ls, out_act if l == n else ls.activation,
+                  bce=l == n and self.spec.loss == "bce")
+            for l, ls in enumerate(self.spec.layers, start=1)
+        ]
+        self._ones: dict[int, Array] = {}
 
     @classmethod
     def build(cls, spec: NetSpec, rng: np.random.Generator) -> Network:
@@ -151,6 +238,10 @@ class Network:
             {k: v.copy() for k, v in self.buffers.items()},
         )
 
+    def weights(self) -> list[Array]:
+        """The current ``W`` of every layer, in order (references, not copies)."""
+        return [self.params[p.kW] for p in self._plans]
+
     # ---- forward -----------------------------------------------------------------
 
     def forward(
@@ -158,56 +249,66 @@ class Network:
         x: Array,
         train: bool = False,
         dropout_rng: np.random.Generator | None = None,
+        masks: list[Array | None] | None = None,
     ) -> list[LayerCache]:
         """Run ``x`` (B, n_in) through every layer; one cache per layer, in order.
 
         ``train`` selects batch statistics (and updates running ones) and
-        applies dropout with masks drawn from ``dropout_rng``.
+        applies dropout with masks drawn from ``dropout_rng`` — or, when
+        ``masks`` is given (one per layer, already scaled by 1/(1−p)), with
+        those, drawing nothing. Every array in the caches is freshly allocated.
         """
         caches: list[LayerCache] = []
+        params = self.params
         a = x
-        n = self.depth
-        out_act = self.spec.output_activation()
-        for l, ls in enumerate(self.spec.layers, start=1):
-            W = self.params[f"L{l}.W"]
-            b = self.params[f"L{l}.b"]
-            z = a @ W
-            z += b
-            cache = LayerCache(a_prev=a, z=z, zn=z, a=z)
-            if ls.norm != "none":
-                self._norm_forward(l, ls.norm, cache, train)
-            if l == n and out_act == "softmax":
-                h = losses.softmax(cache.zn)
+        for p in self._plans:
+            z = a.dot(params[p.kW])
+            z += params[p.kb]
+            c = LayerCache(a, z)
+            if p.norm != "none":
+                self._norm_forward(p, c, train)
+            if p.bce:
+                # σ(z) = e^(z − softplus(z)): the loss needs softplus(z) anyway
+                sp = c.sp = activations.softplus(z)
+                h = z - sp
+                np.exp(h, out=h)
+            elif p.softmax:
+                h = losses.softmax(c.zn)
             else:
-                h = activations.get(out_act if l == n else ls.activation).f(cache.zn, ls.alpha)
-            cache.h = h
-            if train and ls.dropout > 0.0:
-                if dropout_rng is None:
-                    raise ValueError("dropout in training needs a dropout_rng")
-                keep = 1.0 - ls.dropout
-                cache.mask = (dropout_rng.random(h.shape) < keep) / keep
-                h = h * cache.mask
-            cache.a = h + a if ls.residual else h
-            a = cache.a
-            caches.append(cache)
+                h = p.f(c.zn, p.alpha)
+            c.h = h
+            if train and p.dropout > 0.0:
+                if masks is not None:
+                    mask = masks[p.l - 1]
+                    assert mask is not None
+                else:
+                    if dropout_rng is None:
+                        raise ValueError("dropout in training needs a dropout_rng")
+                    keep = 1.0 - p.dropout
+                    mask = (dropout_rng.random(h.shape) < keep) / keep
+                c.mask = mask
+                h = h * mask
+            a = h + a if p.residual else h
+            c.a = a
+            caches.append(c)
         return caches
 
-    def _norm_forward(self, l: int, kind: str, c: LayerCache, train: bool) -> None:
+    def _norm_forward(self, p: _Plan, c: LayerCache, train: bool) -> None:
         z = c.z
-        if kind == "batch":
+        if p.norm == "batch":
             if train and z.shape[0] > 1:
                 mean = z.mean(axis=0)
                 var = z.var(axis=0)
-                rm = self.buffers[f"L{l}.running_mean"]
-                rv = self.buffers[f"L{l}.running_var"]
+                rm = self.buffers[p.krm]
+                rv = self.buffers[p.krv]
                 B = z.shape[0]
                 rm *= 1.0 - BN_MOMENTUM
                 rm += BN_MOMENTUM * mean
                 rv *= 1.0 - BN_MOMENTUM
                 rv += BN_MOMENTUM * var * B / (B - 1)  # PyTorch keeps the unbiased variance
             else:
-                mean = self.buffers[f"L{l}.running_mean"]
-                var = self.buffers[f"L{l}.running_var"]
+                mean = self.buffers[p.krm]
+                var = self.buffers[p.krv]
             inv_std = 1.0 / np.sqrt(var + NORM_EPS)
         else:
             mean = z.mean(axis=1, keepdims=True)
@@ -215,7 +316,7 @@ class Network:
             inv_std = 1.0 / np.sqrt(var + NORM_EPS)
         c.u = (z - mean) * inv_std
         c.inv_std = inv_std
-        c.zn = self.params[f"L{l}.gamma"] * c.u + self.params[f"L{l}.beta"]
+        c.zn = self.params[p.kg] * c.u + self.params[p.kbeta]
 
     def predict(self, x: Array) -> Array:
         """Evaluation-mode output ``a`` of the last layer for ``x`` (B, n_in)."""
@@ -224,48 +325,53 @@ class Network:
     # ---- backward ----------------------------------------------------------------
 
     def backward(
-        self, caches: list[LayerCache], delta_out: Array, train: bool = True
-    ) -> tuple[dict[str, Array], list[dict[str, Array]]]:
+        self, caches: list[LayerCache], delta_out: Array, train: bool = True,
+        input_grad: bool = True,
+    ) -> dict[str, Array]:
         """Backpropagate ``delta_out`` = ∂L/∂z of the output layer (B, n_out).
 
-        Returns the gradients (keys as ``params``) and, per layer in order
-        1…n, the intermediate values ``delta``, ``da_prev``, ``da`` and ``dzn``.
+        Returns the gradients (keys as ``params``) and stores ``da``, ``dfz``,
+        ``dzn``, ``delta`` and ``da_prev`` in each layer's cache.
+        ``input_grad=False`` skips ∂L/∂x (``da_prev`` of layer 1), which
+        nothing downstream needs.
         """
         grads: dict[str, Array] = {}
-        per_layer: list[dict[str, Array]] = [{} for _ in caches]
-        n = self.depth
+        params = self.params
+        B = delta_out.shape[0]
+        ones = self._ones.get(B)
+        if ones is None:
+            ones = self._ones[B] = np.ones(B)
         da: Array | None = None
-        for l in range(n, 0, -1):
-            ls = self.spec.layers[l - 1]
-            c = caches[l - 1]
-            info = per_layer[l - 1]
-            if l == n:
+        for p in reversed(self._plans):
+            c = caches[p.l - 1]
+            if da is None:
                 delta = delta_out
-                dzn = delta_out
+                c.dzn = delta_out
             else:
-                assert da is not None
-                info["da"] = da
+                c.da = da
                 dh = da * c.mask if c.mask is not None and train else da
-                dzn = dh * activations.get(ls.activation).df(c.zn, c.h, ls.alpha)
-                if ls.norm != "none":
-                    delta = self._norm_backward(l, ls.norm, c, dzn, grads, train)
-                else:
-                    delta = dzn
-            W = self.params[f"L{l}.W"]
-            grads[f"L{l}.W"] = c.a_prev.T @ delta
-            grads[f"L{l}.b"] = delta.sum(axis=0)
-            da_prev = delta @ W.T
-            if ls.residual:
-                assert da is not None
-                da_prev = da_prev + da
-            info["dzn"] = dzn
-            info["delta"] = delta
-            info["da_prev"] = da_prev
-            da = da_prev
-        return grads, per_layer
+                dfz = p.df(c.zn, c.h, p.alpha)
+                c.dfz = dfz
+                dzn = dh * dfz
+                c.dzn = dzn
+                delta = self._norm_backward(p, c, dzn, grads, train) if p.norm != "none" \
+                    else dzn
+            c.delta = delta
+            W = params[p.kW]
+            # ndarray.dot is the same BLAS call as @ with less per-call overhead
+            grads[p.kW] = c.a_prev.T.dot(delta)
+            grads[p.kb] = ones.dot(delta)
+            if p.l > 1 or input_grad:
+                da_prev = delta.dot(W.T)
+                if p.residual:
+                    assert da is not None
+                    da_prev += da
+                c.da_prev = da_prev
+                da = da_prev
+        return grads
 
     def _norm_backward(
-        self, l: int, kind: str, c: LayerCache, dzn: Array, grads: dict[str, Array], train: bool
+        self, p: _Plan, c: LayerCache, dzn: Array, grads: dict[str, Array], train: bool
     ) -> Array:
         """∂L/∂z through zn = γ·u + β, u = (z − μ)/σ.
 
@@ -275,11 +381,11 @@ class Network:
         """
         assert c.u is not None and c.inv_std is not None
         u = c.u
-        axis = 0 if kind == "batch" else 1
-        grads[f"L{l}.gamma"] = (dzn * u).sum(axis=0)
-        grads[f"L{l}.beta"] = dzn.sum(axis=0)
-        du = dzn * self.params[f"L{l}.gamma"]
-        if kind == "batch" and not (train and u.shape[0] > 1):
+        axis = 0 if p.norm == "batch" else 1
+        grads[p.kg] = (dzn * u).sum(axis=0)
+        grads[p.kbeta] = dzn.sum(axis=0)
+        du = dzn * self.params[p.kg]
+        if p.norm == "batch" and not (train and u.shape[0] > 1):
             return du * c.inv_std
         m1 = du.mean(axis=axis, keepdims=True)
         m2 = (du * u).mean(axis=axis, keepdims=True)

@@ -1,9 +1,10 @@
 """Optimizers with ``torch.optim``'s update rules and defaults, plus clipping.
 
-Each optimizer updates a dict of parameters in place from the paired dict of
-gradients and keeps its state per parameter id (``state["L1.W"]["m"]``…) so the
-update phase can show it. ``t`` below is the 1-based step count, ``g`` the
-gradient after weight decay (``g = ∇ + λ·p`` where the rule says so).
+Each optimizer updates a dict of parameters from the paired dict of gradients
+(replacing each array by a fresh one) and keeps its state per parameter id
+(``state["L1.W"]["exp_avg"]``…) so the update phase can show it. ``t`` below
+is the 1-based step count, ``g`` the gradient after weight decay
+(``g = ∇ + λ·p`` where the rule says so).
 
 * SGD:      b = μ b + (1 − τ) g (b = g on the first step); g ← g + μ b (Nesterov) or b;
             p ← p − η g
@@ -70,86 +71,120 @@ class Optimizer:
             self.t,
         )
 
-    def step(self, params: dict[str, Array], grads: dict[str, Array], lr: float) -> None:
-        """Update every parameter in ``params`` in place with learning rate ``lr``."""
+    def step(
+        self, params: dict[str, Array], grads: dict[str, Array], lr: float
+    ) -> dict[str, Array]:
+        """Update every parameter in ``params`` with learning rate ``lr``.
+
+        Each parameter and each state array is *replaced* by a fresh array
+        (never changed in place), so a record may keep the old and new ones
+        without copying. Returns, per parameter id, the step that was added
+        (``p_new = p + step``; for plain SGD ``step = −η g``; for AdamW the
+        change p_new − p, decay included).
+        """
         self.t += 1
         h = self.hyper
         wd = float(h["weight_decay"])
-        for key, p in params.items():
+        name = self.name
+        steps: dict[str, Array] = {}
+        if name == "sgd" and wd == 0.0 and float(h["momentum"]) == 0.0:
+            # plain SGD, the common classroom case: p ← p − η g
+            neg = -lr
+            for key, p in params.items():
+                step = grads[key] * neg
+                params[key] = p + step
+                steps[key] = step
+            return steps
+        params_in = dict(params)
+        for key, p in params_in.items():
             g = grads[key]
-            st = self.state.setdefault(key, {})
-            if self.name != "adamw" and wd != 0.0:
+            st = self.state.get(key)
+            if st is None:
+                st = self.state[key] = {}
+            if name != "adamw" and wd != 0.0:
                 g = g + wd * p
-            if self.name == "sgd":
+            if name == "sgd":
                 mu = float(h["momentum"])
                 if mu != 0.0:
-                    if "momentum_buffer" not in st:
-                        st["momentum_buffer"] = g.copy()
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = g.copy()
                     else:
-                        buf = st["momentum_buffer"]
-                        buf *= mu
+                        buf = buf * mu
                         buf += (1.0 - float(h["dampening"])) * g
-                    buf = st["momentum_buffer"]
+                    st["momentum_buffer"] = buf
                     g = g + mu * buf if h["nesterov"] else buf
-                p -= lr * g
-            elif self.name == "rmsprop":
+                step = g * -lr
+            elif name == "rmsprop":
                 alpha = float(h["alpha"])
-                v = st.setdefault("square_avg", np.zeros_like(p))
-                v *= alpha
-                v += (1.0 - alpha) * g * g
+                v = st.get("square_avg")
+                v = (1.0 - alpha) * (g * g) if v is None else v * alpha + (1.0 - alpha) * (g * g)
+                st["square_avg"] = v
                 if h["centered"]:
-                    ga = st.setdefault("grad_avg", np.zeros_like(p))
-                    ga *= alpha
-                    ga += (1.0 - alpha) * g
-                    avg = np.sqrt(v - ga * ga) + float(h["eps"])
+                    ga = st.get("grad_avg")
+                    ga = (1.0 - alpha) * g if ga is None else ga * alpha + (1.0 - alpha) * g
+                    st["grad_avg"] = ga
+                    avg = np.sqrt(v - ga * ga)
                 else:
-                    avg = np.sqrt(v) + float(h["eps"])
+                    avg = np.sqrt(v)
+                avg += float(h["eps"])
                 mu = float(h["momentum"])
                 if mu > 0.0:
-                    buf = st.setdefault("momentum_buffer", np.zeros_like(p))
-                    buf *= mu
-                    buf += g / avg
-                    p -= lr * buf
+                    buf = st.get("momentum_buffer")
+                    buf = g / avg if buf is None else buf * mu + g / avg
+                    st["momentum_buffer"] = buf
+                    step = buf * -lr
                 else:
-                    p -= lr * (g / avg)
-            elif self.name == "adagrad":
-                s = st.setdefault(
-                    "sum", np.full_like(p, float(h["initial_accumulator_value"]))
-                )
-                s += g * g
+                    step = (g / avg) * -lr
+            elif name == "adagrad":
+                s = st.get("sum")
+                if s is None:
+                    s = np.full_like(p, float(h["initial_accumulator_value"]))
+                s = s + g * g
+                st["sum"] = s
                 clr = lr / (1.0 + (self.t - 1) * float(h["lr_decay"]))
-                p -= clr * (g / (np.sqrt(s) + float(h["eps"])))
+                denom = np.sqrt(s)
+                denom += float(h["eps"])
+                step = (g / denom) * -clr
             else:  # adam, adamw
-                if self.name == "adamw" and wd != 0.0:
-                    p *= 1.0 - lr * wd
+                if name == "adamw" and wd != 0.0:
+                    p = p * (1.0 - lr * wd)
                 b1, b2 = float(h["beta1"]), float(h["beta2"])
-                m = st.setdefault("exp_avg", np.zeros_like(p))
-                v = st.setdefault("exp_avg_sq", np.zeros_like(p))
-                m *= b1
-                m += (1.0 - b1) * g
-                v *= b2
-                v += (1.0 - b2) * g * g
+                m = st.get("exp_avg")
+                v = st.get("exp_avg_sq")
+                m = (1.0 - b1) * g if m is None else m * b1 + (1.0 - b1) * g
+                v = (1.0 - b2) * (g * g) if v is None else v * b2 + (1.0 - b2) * (g * g)
+                st["exp_avg"] = m
+                st["exp_avg_sq"] = v
                 bc1 = 1.0 - b1**self.t
                 bc2 = 1.0 - b2**self.t
-                denom = np.sqrt(v) / math.sqrt(bc2) + float(h["eps"])
-                p -= (lr / bc1) * (m / denom)
+                denom = np.sqrt(v)
+                denom /= math.sqrt(bc2)
+                denom += float(h["eps"])
+                step = (m / denom) * -(lr / bc1)
+            new = p + step
+            params[key] = new
+            # AdamW's decay is part of the change too
+            steps[key] = step if name != "adamw" or wd == 0.0 else new - params_in[key]
+        return steps
 
 
-def clip_grad_norm(grads: dict[str, Array], max_norm: float) -> float:
+def clip_grad_norm(grads: dict[str, Array], max_norm: float) -> tuple[float, dict[str, Array]]:
     """Scale all gradients together so their global L2 norm is ≤ ``max_norm``.
 
-    As ``torch.nn.utils.clip_grad_norm_``: coef = max_norm / (‖g‖ + 1e-6),
-    applied only when coef < 1. Returns the norm before clipping.
+    As ``torch.nn.utils.clip_grad_norm_``: ‖g‖ = √(Σ_p ‖g_p‖²),
+    coef = max_norm / (‖g‖ + 1e-6), applied only when coef < 1. Returns the
+    norm before clipping and the (new) clipped gradients; ``grads`` is left
+    as it was.
     """
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
-        for g in grads.values():
-            g *= coef
-    return total
+        return total, {k: g * coef for k, g in grads.items()}
+    return total, dict(grads)
 
 
-def clip_grad_value(grads: dict[str, Array], clip_value: float) -> None:
-    """Clamp every gradient entry to [−clip_value, clip_value] in place."""
-    for g in grads.values():
-        np.clip(g, -clip_value, clip_value, out=g)
+def clip_grad_value(grads: dict[str, Array], clip_value: float) -> dict[str, Array]:
+    """Every gradient entry clamped to [−clip_value, clip_value] (new arrays),
+    as ``torch.nn.utils.clip_grad_value_``."""
+    return {k: np.clip(g, -clip_value, clip_value) for k, g in grads.items()}

@@ -48,7 +48,8 @@ class Schedule:
             eta = base * self.gamma**t
         else:
             tc = min(t, self.t_max)
-            eta = self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * tc / self.t_max)) / 2
+            cos = 1 + math.cos(math.pi * tc / self.t_max)
+            eta = self.eta_min + (base - self.eta_min) * cos / 2
         if self.warmup > 0:
             eta *= self.warmup_start + (1 - self.warmup_start) * min(t, self.warmup) / self.warmup
         return eta

@@ -7,17 +7,29 @@ returns a :class:`PhaseRecord` carrying that phase's numbers under the stable
 ids of :mod:`engine`:
 
 =========  ==================================================================
-forward    ``x`` (B, n_in), ``t`` (B, K), ``batch`` indices, ``L0.a``, every
-           ``Ll.z``, ``Ll.a`` (B, n_l) (and ``Ll.zn``, ``Ll.mask`` if used)
+forward    ``x`` (B, n_in), ``t`` (B, K), ``batch`` indices (absent for a batch
+           given to :meth:`Stepper.step_batch`), ``L0.a``, every ``Ll.z``,
+           ``Ll.a`` (B, n_l) (and ``Ll.zn``, ``Ll.mask`` if used)
 loss       ``loss.per_sample`` (B,), ``loss.data``, ``loss.reg``, ``loss.total``,
            ``y`` and ``Ln.da`` = ∂L/∂y (B, K)
 backward   ``Ll.delta`` (B, n_l), ``Ll.dW`` (n_{l−1}, n_l), ``Ll.db`` (n_l,),
-           ``L{l−1}.da`` = ∂L/∂a_prev, ``Ll.gnorm`` = ‖dW‖
+           ``L{l−1}.da`` = ∂L/∂a_prev, ``Ll.gnorm`` = ‖dW‖ (dW includes the
+           L1/L2 terms; ``Ll.dgamma``, ``Ll.dbeta`` with a norm)
 update     ``Ll.W.prev``, ``Ll.W``, ``Ll.W.step`` (and the same for ``b``, γ, β),
-           ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…)
+           ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…),
+           ``clip.total_norm`` / ``clip.value`` when clipping is on
 =========  ==================================================================
 
-:meth:`Stepper.train` is the fast path: many iterations, nothing recorded.
+Every array in a record is a fresh array that the engine never changes
+afterwards, so records can be kept or sent later without copying.
+
+:meth:`Stepper.train` is the fast path: many iterations, nothing recorded but
+a few numbers per iteration (:class:`TrainStats`). Both paths run the very
+same arithmetic, so ``train(n)`` and ``n`` captured iterations give
+bit-identical weights.
+
+A phase that produces NaN or ±∞ halts the run with :class:`NonFiniteError`
+naming the phase and the first id (in computation order) that went bad.
 """
 
 from __future__ import annotations
@@ -105,6 +117,7 @@ class RunConfig:
                        self.init, self.init_scale)
 
 
+
 @dataclass
 class PhaseRecord:
     """One phase of one iteration: ``values`` maps stable ids to arrays or floats."""
@@ -115,7 +128,12 @@ class PhaseRecord:
 
 
 class NonFiniteError(RuntimeError):
-    """The run produced NaN or ±∞; ``phase`` and ``where`` say where first."""
+    """The run produced NaN or ±∞; ``phase`` and ``where`` say where first.
+
+    ``where`` is a stable id (``L2.z``, ``loss.data``, ``L1.dW``, ``L3.W`` …) and
+    ``layer`` its layer number (None for the loss). After a fast run,
+    ``stats`` holds the iterations completed before it.
+    """
 
     def __init__(self, phase: str, where: str, iteration: int) -> None:
         super().__init__(
@@ -124,33 +142,136 @@ class NonFiniteError(RuntimeError):
         self.phase = phase
         self.where = where
         self.iteration = iteration
+        head = where.split(".", 1)[0]
+        self.layer: int | None = int(head[1:]) if head[:1] == "L" and head[1:].isdigit() \
+            else None
+        self.stats: TrainStats | None = None
 
 
 @dataclass
-class _Pending:
-    """Values carried between the phases of the iteration in progress."""
+class TrainStats:
+    """Per-iteration numbers of a fast run, one row per completed iteration.
 
-    idx: Array | None = None
-    x: Array | None = None
-    t: Array | None = None
-    caches: list[LayerCache] | None = None
-    loss: losses.LossResult | None = None
-    reg: float = 0.0
-    grads: dict[str, Array] | None = None
+    ``iterations`` (n,) the iteration numbers; ``loss`` (n,) the batch's data
+    loss before the update; ``reg`` (n,) the L1/L2 term; ``gnorm`` (n, depth)
+    ‖dW_l‖ per layer (with the L1/L2 terms, before clipping); ``lr`` (n,) the
+    rate used.
+    """
+
+    iterations: Array
+    loss: Array
+    reg: Array
+    gnorm: Array
+    lr: Array
+
+    def __len__(self) -> int:
+        return len(self.iterations)
+
+    def trimmed(self, n: int) -> TrainStats:
+        """The first ``n`` rows."""
+        return TrainStats(self.iterations[:n], self.loss[:n], self.reg[:n],
+                          self.gnorm[:n], self.lr[:n])
+
+
+class _Pending:
+    """Values carried between the phases of one iteration (kept afterwards as
+    the last captured iteration, for :mod:`engine.chain` and :mod:`engine.metrics`)."""
+
+    __slots__ = (
+        "caches",
+        "done",
+        "gnorms",
+        "grads",
+        "idx",
+        "iteration",
+        "loss",
+        "lr",
+        "params",
+        "prev",
+        "reg",
+        "t",
+        "x",
+    )
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+        self.idx: Array | None = None
+        self.x: Array | None = None
+        self.t: Array | None = None
+        self.caches: list[LayerCache] | None = None
+        self.loss: losses.LossResult | None = None
+        self.reg = 0.0
+        self.grads: dict[str, Array] | None = None
+        self.gnorms: list[float] = []
+        self.params: dict[str, Array] = {}   # the parameters forward used
+        self.prev: dict[str, Array] = {}     # the parameters before the update
+        self.lr = 0.0
+        self.done = False
+
+
+class _Ids:
+    """The stable ids of one layer, built once."""
+
+    __slots__ = (
+        "W",
+        "a",
+        "b",
+        "dW",
+        "da_prev",
+        "db",
+        "delta",
+        "extra",
+        "gnorm",
+        "l",
+        "mask",
+        "z",
+        "zn",
+    )
+
+    def __init__(self, l: int, has_norm: bool) -> None:
+        self.l = l
+        self.W, self.b = f"L{l}.W", f"L{l}.b"
+        self.z, self.zn, self.a, self.mask = f"L{l}.z", f"L{l}.zn", f"L{l}.a", f"L{l}.mask"
+        self.delta, self.da_prev = f"L{l}.delta", f"L{l - 1}.da"
+        self.dW, self.db, self.gnorm = f"L{l}.dW", f"L{l}.db", f"L{l}.gnorm"
+        self.extra = ((f"L{l}.gamma", f"L{l}.dgamma"), (f"L{l}.beta", f"L{l}.dbeta")) \
+            if has_norm else ()
+
+
+def _finite(arr: Array, zeros: Array) -> bool:
+    # x·0 is 0 for every finite x and NaN for ±∞ and NaN: one BLAS call, no temporary.
+    return math.isfinite(np.vdot(arr, zeros[:arr.size]))
 
 
 class Stepper:
-    """One run, advanced phase by phase (or fast) under a :class:`RunConfig`."""
+    """One run, advanced phase by phase (or fast) under a :class:`RunConfig`.
 
-    def __init__(self, config: RunConfig) -> None:
+    ``spec`` and ``data`` override what the config would build: a network of
+    your own shape (:class:`NetSpec`) and your own arrays (:meth:`Dataset.from_arrays`).
+    The seed still drives the initial weights, shuffling and dropout.
+    """
+
+    def __init__(self, config: RunConfig | None = None, *, spec: NetSpec | None = None,
+                 data: Dataset | None = None) -> None:
+        config = config or RunConfig()
         self.config = config
         ss = np.random.SeedSequence(config.seed)
         data_ss, init_ss, shuffle_ss, dropout_ss = ss.spawn(4)
-        self.data = make_dataset(
-            config.dataset, np.random.default_rng(data_ss), config.n_samples, config.noise,
-            config.test_fraction, config.features, [tuple(p) for p in config.points] or None,
-        )
-        self.net = Network.build(config.net_spec(self.data), np.random.default_rng(init_ss))
+        if data is None:
+            data = make_dataset(
+                config.dataset, np.random.default_rng(data_ss), config.n_samples,
+                config.noise, config.test_fraction, config.features,
+                list(config.points) or None,
+            )
+        self.data = data
+        if spec is None:
+            spec = config.net_spec(data)
+        elif spec.n_in != data.n_in or spec.layers[-1].units != data.n_out:
+            raise ValueError(
+                f"the network takes {spec.n_in} inputs and gives {spec.layers[-1].units} "
+                f"outputs; the data has {data.n_in} and {data.n_out}"
+            )
+        self.net = Network.build(spec, np.random.default_rng(init_ss))
         self.optimizer = Optimizer(config.optimizer, dict(config.optimizer_params))
         self.shuffle_rng = np.random.default_rng(shuffle_ss)
         self.dropout_rng = np.random.default_rng(dropout_ss)
@@ -158,10 +279,25 @@ class Stepper:
         self.epoch = 0
         self.phase_index = 0
         self.halted: NonFiniteError | None = None
-        self._order = np.arange(len(self.data.x_train))
-        self._cursor = len(self._order)  # forces a shuffle on the first batch
+        self._n_train = len(self.data.x_train)
+        tt = self.data.t_train
+        self._hard = bool(((tt == 0.0) | (tt == 1.0)).all())
+        self._order = np.arange(self._n_train)
+        self._xs = self.data.x_train
+        self._ts = self.data.t_train
+        self._cursor = self._n_train  # forces a shuffle on the first batch
         self._shuffled = False
-        self._pending = _Pending()
+        self._pending = _Pending(0)
+        self._last: _Pending | None = None
+        self._given: tuple[Array, Array] | None = None
+        self._ids = [_Ids(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
+        self._out_da = f"L{len(spec.layers)}.da"
+        self._param_ids: dict[str, tuple[str, str, str]] = {}
+        self._phases = (self._forward, self._loss, self._backward, self._update)
+        biggest = max([int(np.prod(v.shape)) for v in self.net.params.values()]
+                      + [s * max(self.batch_size, len(self.data.x_test), 1)
+                         for s in spec.sizes])
+        self._zeros = np.zeros(biggest)
 
     # ---- configuration that may change mid-run -----------------------------------
 
@@ -185,6 +321,10 @@ class Stepper:
                 self.optimizer.state if same else {}, self.optimizer.t if same else 0,
             )
         self.config = config
+        if "batch_size" in changes:
+            need = max(self.net.spec.sizes) * self.batch_size
+            if need > self._zeros.size:
+                self._zeros = np.zeros(need)
         self.halted = None
 
     @property
@@ -195,28 +335,38 @@ class Stepper:
     @property
     def batch_size(self) -> int:
         """Effective batch size (0 in the config means the whole training set)."""
-        n = len(self.data.x_train)
+        n = self._n_train
         bs = self.config.batch_size
         return n if bs <= 0 or bs > n else bs
 
     def lr_at(self, t: int) -> float:
         """Learning rate used at iteration ``t`` (schedule and warm-up applied)."""
-        return self.config.schedule.lr(self.config.lr, t)
+        s = self.config.schedule
+        if s.name == "constant" and s.warmup == 0:
+            return self.config.lr
+        return s.lr(self.config.lr, t)
 
     # ---- batching ------------------------------------------------------------------
 
-    def _next_batch(self) -> Array:
+    def _next_batch(self) -> tuple[Array, Array, Array]:
+        """Indices, inputs and targets of the next mini-batch (views, no copies).
+
+        Each epoch draws one permutation and reorders the training set once,
+        so a batch is a contiguous slice.
+        """
         bs = self.batch_size
-        n = len(self._order)
-        if self._cursor + bs > n:
+        n = self._n_train
+        c = self._cursor
+        if c + bs > n:
             if self._shuffled:
                 self.epoch += 1
             self._shuffled = True
             self._order = self.shuffle_rng.permutation(n)
-            self._cursor = 0
-        idx = self._order[self._cursor:self._cursor + bs]
-        self._cursor += bs
-        return idx
+            self._xs = self.data.x_train[self._order]
+            self._ts = self.data.t_train[self._order]
+            c = 0
+        self._cursor = c + bs
+        return self._order[c:c + bs], self._xs[c:c + bs], self._ts[c:c + bs]
 
     # ---- the four phases ------------------------------------------------------------
 
@@ -228,9 +378,7 @@ class Stepper:
         """
         if self.halted is not None:
             raise self.halted
-        phase = PHASES[self.phase_index]
-        rec = getattr(self, f"_{phase}")()
-        self._check_finite(rec)
+        rec = self._phases[self.phase_index]()
         self.phase_index = (self.phase_index + 1) % 4
         if self.phase_index == 0:
             self.iteration += 1
@@ -243,45 +391,106 @@ class Stepper:
             out.append(self.step_phase())
         return out
 
+    def step_batch(self, x: Array, t: Array) -> list[PhaseRecord]:
+        """One whole captured iteration on a batch you give: ``x`` (B, n_in),
+        ``t`` (B, K). The run's own batching (cursor, shuffle) is untouched."""
+        if self.phase_index != 0:
+            raise ValueError("finish the iteration in progress first")
+        x = np.asarray(x, dtype=np.float64)
+        t = np.asarray(t, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.net.spec.n_in:
+            raise ValueError(f"x must have shape (B, {self.net.spec.n_in})")
+        if t.shape != (x.shape[0], self.net.spec.layers[-1].units):
+            raise ValueError(f"t must have shape ({x.shape[0]}, {self.net.spec.layers[-1].units})")
+        self._given = (x, t)
+        try:
+            return self.step_iteration()
+        finally:
+            self._given = None
+
+    def _halt(self, phase: str, where: str, iteration: int) -> NonFiniteError:
+        self.halted = NonFiniteError(phase, where, iteration)
+        return self.halted
+
     def _forward(self) -> PhaseRecord:
-        p = self._pending = _Pending()
-        p.idx = self._next_batch()
-        p.x = self.data.x_train[p.idx]
-        p.t = self.data.t_train[p.idx]
-        p.caches = self.net.forward(p.x, train=True, dropout_rng=self.dropout_rng)
-        v: dict[str, Any] = {"batch": p.idx, "x": p.x, "t": p.t, "L0.a": p.x}
-        for l, c in enumerate(p.caches, start=1):
-            v[f"L{l}.z"] = c.z
-            v[f"L{l}.a"] = c.a
+        p = self._pending = _Pending(self.iteration)
+        if self._given is not None:
+            x, t = self._given
+            v: dict[str, Any] = {"x": x, "t": t, "L0.a": x}
+        else:
+            idx, x, t = self._next_batch()
+            p.idx = idx
+            v = {"batch": idx, "x": x, "t": t, "L0.a": x}
+        p.x, p.t = x, t
+        p.params = dict(self.net.params)
+        caches = p.caches = self.net.forward(x, train=True, dropout_rng=self.dropout_rng)
+        zeros = self._zeros
+        bad: str | None = None
+        for ids, c in zip(self._ids, caches, strict=True):
+            v[ids.z] = c.z
+            v[ids.a] = c.a
             if c.zn is not c.z:
-                v[f"L{l}.zn"] = c.zn
+                v[ids.zn] = c.zn
             if c.mask is not None:
-                v[f"L{l}.mask"] = c.mask
+                v[ids.mask] = c.mask
+            if bad is None and not _finite(c.z, zeros):
+                bad = ids.z
+        if bad is None:
+            bad = self._first_bad_forward(caches, check_z=False)
+        if bad is not None:
+            raise self._halt("forward", bad, self.iteration)
         return PhaseRecord("forward", self.iteration, v)
+
+    def _first_bad_forward(self, caches: list[LayerCache], check_z: bool = True) -> str | None:
+        """The first non-finite forward id in computation order (None if all finite).
+
+        With finite ``z`` only a norm, an overflow in f or the residual sum can
+        still go bad, so ``zn`` and ``a`` are checked as well."""
+        zeros = self._zeros
+        for ids, c in zip(self._ids, caches, strict=True):
+            if check_z and not _finite(c.z, zeros):
+                return ids.z
+            if c.zn is not c.z and not _finite(c.zn, zeros):
+                return ids.zn
+        last = self._ids[-1]
+        for ids, c in zip(self._ids, caches, strict=True):
+            if (ids is last or c.a is not c.h or c.zn is not c.z) and not _finite(c.a, zeros):
+                return ids.a
+        return None
+
+    def _output_dfz(self, out: LayerCache) -> Array | None:
+        """f'(z) of the output layer for ``mse`` (None when f is the identity)."""
+        spec = self.net.spec
+        if spec.loss != "mse":
+            return None
+        ls = spec.layers[-1]
+        if ls.activation == "linear":
+            return None
+        out.dfz = activations.get(ls.activation).df(out.z, out.a, ls.alpha)
+        return out.dfz
 
     def _loss(self) -> PhaseRecord:
         p = self._pending
         assert p.caches is not None and p.t is not None
-        n = self.net.depth
         out = p.caches[-1]
-        spec = self.net.spec
-        dfz = None
-        if spec.loss == "mse":
-            act = activations.get(spec.layers[-1].activation)
-            if act.name != "linear":
-                dfz = act.df(out.z, out.a, spec.layers[-1].alpha)
-        p.loss = losses.compute(spec.loss, out.z, out.a, p.t, dfz)
-        p.reg = self.regularization()
-        data_loss = p.loss.mean
+        p.loss = res = losses.compute(self.net.spec.loss, out.z, out.a, p.t,
+                                      self._output_dfz(out), out.sp, want_dy=True,
+                                      hard=self._hard if self._given is None else None)
+        p.reg = reg = self.regularization()
+        data_loss = res.mean
         v: dict[str, Any] = {
-            "loss.per_sample": p.loss.per_sample,
+            "loss.per_sample": res.per_sample,
             "loss.data": data_loss,
-            "loss.reg": p.reg,
-            "loss.total": data_loss + p.reg,
+            "loss.reg": reg,
+            "loss.total": data_loss + reg,
             "y": out.a,
             "t": p.t,
-            f"L{n}.da": p.loss.dy,
+            self._out_da: res.dy,
         }
+        if not math.isfinite(data_loss):
+            raise self._halt("loss", "loss.data", self.iteration)
+        if not math.isfinite(reg):
+            raise self._halt("loss", "loss.reg", self.iteration)
         return PhaseRecord("loss", self.iteration, v)
 
     def regularization(self) -> float:
@@ -290,115 +499,189 @@ class Stepper:
         if not c.l1 and not c.l2:
             return 0.0
         total = 0.0
-        for l in range(1, self.net.depth + 1):
-            W = self.net.params[f"L{l}.W"]
+        for ids in self._ids:
+            W = self.net.params[ids.W]
             if c.l1:
                 total += c.l1 * float(np.abs(W).sum())
             if c.l2:
                 total += 0.5 * c.l2 * float(np.vdot(W, W))
         return total
 
+    def _grads(self, p: _Pending, input_grad: bool) -> dict[str, Array]:
+        """Backward shared by both paths: gradients with the L1/L2 terms added,
+        and ‖dW_l‖ per layer in ``p.gnorms``."""
+        assert p.caches is not None and p.loss is not None
+        grads = self.net.backward(p.caches, p.loss.delta, train=True, input_grad=input_grad)
+        c = self.config
+        params = self.net.params
+        gnorms = []
+        for ids in self._ids:
+            g = grads[ids.W]
+            if c.l1 or c.l2:
+                W = params[ids.W]
+                if c.l1:
+                    g = g + c.l1 * np.sign(W)
+                if c.l2:
+                    g = g + c.l2 * W
+                grads[ids.W] = g
+            gnorms.append(math.sqrt(np.vdot(g, g)))
+        p.grads = grads
+        p.gnorms = gnorms
+        return grads
+
+    def _first_bad_backward(self, p: _Pending) -> str | None:
+        """The first non-finite backward id, going from the output layer down."""
+        assert p.caches is not None and p.grads is not None
+        zeros = self._zeros
+        for ids, c, gn in zip(reversed(self._ids), reversed(p.caches), reversed(p.gnorms),
+                              strict=True):
+            if c.delta is not None and not _finite(c.delta, zeros):
+                return ids.delta
+            if not math.isfinite(gn):
+                return ids.dW if not _finite(p.grads[ids.W], zeros) else ids.gnorm
+            if not _finite(p.grads[ids.b], zeros):
+                return ids.db
+        return None
+
     def _backward(self) -> PhaseRecord:
         p = self._pending
-        assert p.caches is not None and p.loss is not None
-        grads, per_layer = self.net.backward(p.caches, p.loss.delta, train=True)
-        c = self.config
-        if c.l1 or c.l2:
-            for l in range(1, self.net.depth + 1):
-                W = self.net.params[f"L{l}.W"]
-                g = grads[f"L{l}.W"]
-                if c.l1:
-                    g += c.l1 * np.sign(W)
-                if c.l2:
-                    g += c.l2 * W
-        p.grads = grads
+        assert p.caches is not None
+        grads = self._grads(p, input_grad=True)
         v: dict[str, Any] = {}
-        for l, info in enumerate(per_layer, start=1):
-            v[f"L{l}.delta"] = info["delta"]
-            v[f"L{l - 1}.da"] = info["da_prev"]
-            for key, g in grads.items():
-                if key.startswith(f"L{l}."):
-                    v[f"L{l}.d{key.split('.', 1)[1]}"] = g
-            v[f"L{l}.gnorm"] = float(np.linalg.norm(grads[f"L{l}.W"]))
+        for ids, c, gn in zip(self._ids, p.caches, p.gnorms, strict=True):
+            v[ids.delta] = c.delta
+            v[ids.da_prev] = c.da_prev
+            v[ids.dW] = grads[ids.W]
+            v[ids.db] = grads[ids.b]
+            for pk, gk in ids.extra:
+                v[gk] = grads[pk]
+            v[ids.gnorm] = gn
+        if not math.isfinite(sum(p.gnorms)):
+            raise self._halt("backward", self._first_bad_backward(p) or self._ids[-1].dW,
+                             self.iteration)
         return PhaseRecord("backward", self.iteration, v)
 
-    def _clip(self, grads: dict[str, Array]) -> dict[str, Any]:
+    def _clip(self, grads: dict[str, Array]) -> tuple[dict[str, Array], dict[str, Any]]:
         c = self.config
         info: dict[str, Any] = {}
         if c.clip_value > 0:
-            clip_grad_value(grads, c.clip_value)
+            grads = clip_grad_value(grads, c.clip_value)
             info["clip.value"] = c.clip_value
         if c.clip_norm > 0:
-            info["clip.total_norm"] = clip_grad_norm(grads, c.clip_norm)
-        return info
+            info["clip.total_norm"], grads = clip_grad_norm(grads, c.clip_norm)
+        return grads, info
 
     def _update(self) -> PhaseRecord:
         p = self._pending
         assert p.grads is not None
-        v: dict[str, Any] = self._clip(p.grads)
-        lr = self.lr_at(self.iteration)
+        grads, v = self._clip(p.grads)
+        p.lr = lr = self.lr_at(self.iteration)
         params = self.net.params
-        before = {k: w.copy() for k, w in params.items()}
-        self.optimizer.step(params, p.grads, lr)
+        p.prev = prev = dict(params)
+        steps = self.optimizer.step(params, grads, lr)
         v["lr"] = lr
+        state = self.optimizer.state
+        pk = self._param_ids
         for k, w in params.items():
-            v[f"{k}.prev"] = before[k]
-            v[k] = w.copy()
-            v[f"{k}.step"] = w - before[k]
-            for sname, s in self.optimizer.state.get(k, {}).items():
-                v[f"{k}.{sname}"] = s.copy()
+            ids = pk.get(k)
+            if ids is None:
+                ids = pk[k] = (f"{k}.prev", f"{k}.step", f"{k}.")
+            v[ids[0]] = prev[k]
+            v[k] = w
+            v[ids[1]] = steps[k]
+            st = state.get(k)
+            if st:
+                for sname, s in st.items():
+                    v[ids[2] + sname] = s
+        p.done = True
+        self._last = p
+        # No check here: backward checked the gradients (‖dW‖ is finite), and
+        # every rule turns finite gradients and a finite rate into finite steps
+        # (an overflow would need |p| near 1e308). A weight set to NaN by hand
+        # is caught by the next forward.
         return PhaseRecord("update", self.iteration, v)
-
-    def _check_finite(self, rec: PhaseRecord) -> None:
-        for key, val in rec.values.items():
-            arr = np.asarray(val)
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                self.halted = NonFiniteError(rec.phase, key, rec.iteration)
-                raise self.halted
 
     # ---- fast path ------------------------------------------------------------------
 
-    def train(self, n: int) -> None:
+    def train(self, n: int) -> TrainStats:
         """Run ``n`` whole iterations without recording (finishing any open one first).
 
-        Raises :class:`NonFiniteError` if the loss or the weights stop being finite.
+        Returns per-iteration :class:`TrainStats` (for the open iteration
+        finished first too). Raises :class:`NonFiniteError` naming the first
+        phase and id that went bad, with the completed iterations' stats in
+        its ``stats``.
         """
         if self.halted is not None:
             raise self.halted
-        while self.phase_index != 0:
-            self.step_phase()
-        net = self.net
-        spec = net.spec
-        out_act = activations.get(spec.layers[-1].activation)
-        for _ in range(n):
-            idx = self._next_batch()
-            x = self.data.x_train[idx]
-            t = self.data.t_train[idx]
-            caches = net.forward(x, train=True, dropout_rng=self.dropout_rng)
-            out = caches[-1]
-            dfz = None
-            if spec.loss == "mse" and out_act.name != "linear":
-                dfz = out_act.df(out.z, out.a, spec.layers[-1].alpha)
-            res = losses.compute(spec.loss, out.z, out.a, t, dfz)
-            grads, _ = net.backward(caches, res.delta, train=True)
-            c = self.config
-            if c.l1 or c.l2:
-                for l in range(1, net.depth + 1):
-                    W = net.params[f"L{l}.W"]
-                    if c.l1:
-                        grads[f"L{l}.W"] += c.l1 * np.sign(W)
-                    if c.l2:
-                        grads[f"L{l}.W"] += c.l2 * W
-            self._clip(grads)
-            self.optimizer.step(net.params, grads, self.lr_at(self.iteration))
-            if not math.isfinite(res.mean):
-                self.halted = NonFiniteError("loss", "loss.data", self.iteration)
-                raise self.halted
-            self.iteration += 1
-        for key, w in net.params.items():
-            if not np.isfinite(w).all():
-                self.halted = NonFiniteError("update", key, self.iteration - 1)
-                raise self.halted
+        n = max(int(n), 0)
+        extra = 1 if self.phase_index != 0 else 0
+        total = n + extra
+        depth = self.net.depth
+        its = np.arange(self.iteration, self.iteration + total)
+        loss_a = np.empty(total)
+        reg_a = np.empty(total)
+        gn_a = np.empty((total, depth))
+        lr_a = np.empty(total)
+        stats = TrainStats(its, loss_a, reg_a, gn_a, lr_a)
+        done = 0
+        try:
+            if extra:
+                while self.phase_index != 0:
+                    self.step_phase()
+                last = self._last
+                assert last is not None and last.loss is not None
+                loss_a[0], reg_a[0], lr_a[0] = last.loss.mean, last.reg, last.lr
+                gn_a[0] = last.gnorms
+                done = 1
+            net = self.net
+            spec_loss = net.spec.loss
+            config = self.config
+            has_reg = bool(config.l1 or config.l2)
+            clip = config.clip_value > 0 or config.clip_norm > 0
+            optimizer = self.optimizer
+            for i in range(extra, total):
+                p = _Pending(self.iteration)
+                p.idx, p.x, p.t = self._next_batch()
+                p.params = dict(net.params)
+                p.caches = caches = net.forward(p.x, True, self.dropout_rng)
+                out = caches[-1]
+                p.loss = res = losses.compute(spec_loss, out.z, out.a, p.t,
+                                              self._output_dfz(out), out.sp)
+                if has_reg:
+                    p.reg = self.regularization()
+                grads = self._grads(p, input_grad=False)
+                mean = res.mean
+                if not math.isfinite(mean) or not math.isfinite(p.reg):
+                    bad = self._first_bad_forward(caches)
+                    if bad is not None:
+                        raise self._halt("forward", bad, self.iteration)
+                    raise self._halt("loss", "loss.data" if not math.isfinite(mean)
+                                     else "loss.reg", self.iteration)
+                gnorms = p.gnorms
+                if not math.isfinite(sum(gnorms)):
+                    bad = self._first_bad_backward(p)
+                    raise self._halt("backward", bad or self._ids[-1].dW, self.iteration)
+                if clip:
+                    grads, _ = self._clip(grads)
+                p.lr = lr = self.lr_at(self.iteration)
+                p.prev = p.params
+                optimizer.step(net.params, grads, lr)
+                p.done = True
+                self._last = p
+                loss_a[i] = mean
+                reg_a[i] = p.reg
+                gn_a[i] = gnorms
+                lr_a[i] = lr
+                done = i + 1
+                self.iteration += 1
+            zeros = self._zeros
+            for key, w in self.net.params.items():
+                if not _finite(w, zeros):
+                    raise self._halt("update", key, self.iteration - 1)
+        except NonFiniteError as e:
+            e.stats = stats.trimmed(done)
+            raise
+        return stats
 
     # ---- snapshots -----------------------------------------------------------------
 
@@ -407,8 +690,7 @@ class Stepper:
 
         Restoring it (on a stepper built from the same config) and giving the
         same commands reproduces the same numbers bit for bit. Taken between
-        phases; an iteration in progress is rewound to its start on restore
-        only if the snapshot was taken at ``phase_index == 0``.
+        iterations (``phase_index == 0``).
         """
         if self.phase_index != 0:
             raise ValueError("snapshots are taken between iterations")
@@ -427,10 +709,15 @@ class Stepper:
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
-        """Return to a :meth:`snapshot` (the network's shape must match)."""
+        """Return to a :meth:`snapshot` (the network's shape must match).
+
+        Parameters are replaced by fresh copies, so records already handed
+        out keep the values they showed."""
+        if set(snap["params"]) != set(self.net.params):
+            raise ValueError("the snapshot belongs to a network of another shape")
         self.config = snap["config"]
         for k, v in snap["params"].items():
-            self.net.params[k][...] = v
+            self.net.params[k] = v.copy()
         for k, v in snap["buffers"].items():
             self.net.buffers[k][...] = v
         self.optimizer = snap["optimizer"].copy()
@@ -439,20 +726,25 @@ class Stepper:
         self.iteration = snap["iteration"]
         self.epoch = snap["epoch"]
         self._order = snap["order"].copy()
+        self._xs = self.data.x_train[self._order]
+        self._ts = self.data.t_train[self._order]
         self._cursor = snap["cursor"]
         self._shuffled = snap["shuffled"]
         self.phase_index = 0
         self.halted = None
-        self._pending = _Pending()
+        self._pending = _Pending(self.iteration)
+        self._last = None
 
     # ---- evaluation ----------------------------------------------------------------
 
     def evaluate(self, x: Array, t: Array) -> tuple[float, float | None]:
-        """Mean data loss and accuracy (None for regression) of ``x`` in eval mode."""
+        """Mean data loss and accuracy (None for regression) of ``x`` in eval mode.
+
+        Accuracy: binary, y ≥ 0.5 against t ≥ 0.5; multiclass, argmax of y
+        against argmax of t."""
         if len(x) == 0:
             return float("nan"), None
-        caches = self.net.forward(x, train=False)
-        out = caches[-1]
+        out = self.net.forward(x, train=False)[-1]
         res = losses.compute(self.net.spec.loss, out.z, out.a, t, None)
         task = self.data.task
         if task == "regression":
@@ -462,3 +754,8 @@ class Stepper:
         else:
             acc = float((out.a.argmax(axis=1) == t.argmax(axis=1)).mean())
         return res.mean, acc
+
+    @property
+    def last_iteration(self) -> _Pending | None:
+        """The last completed captured iteration's values (for chain and metrics)."""
+        return self._last

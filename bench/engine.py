@@ -1,0 +1,218 @@
+"""Engine benchmark: µs per captured iteration, fast-forward rate, and PyTorch beside it.
+
+Run from the repository root::
+
+    .venv/bin/python bench/engine.py            # add --json for machine-readable output
+
+For each network (2-8-8-1, 2-8×6-1, 784-128-10, batch 32, SGD) it measures, in
+one process and interleaved round by round so that machine noise hits both
+sides alike:
+
+* ``captured``: median µs of :meth:`Stepper.step_iteration` (all four phase
+  records, every intermediate value kept);
+* ``fast``: iterations per second of :meth:`Stepper.train`;
+* ``torch``: median µs of a plain PyTorch CPU loop (forward, loss, backward,
+  ``optimizer.step``) on the same shapes, when torch is importable.
+
+BLAS (and torch) are pinned to one thread, as the server runs them. This is a
+benchmark, not a test: it asserts nothing; ``docs/performance.md`` records
+its results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.data import Dataset  # noqa: E402
+from engine.model import LayerSpec, NetSpec  # noqa: E402
+from engine.stepper import RunConfig, Stepper  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the benchmark still runs without torch
+    torch = None
+
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmarked network."""
+
+    name: str
+    n_in: int
+    hidden: tuple[int, ...]
+    n_out: int
+    activation: str
+    loss: str  # bce or cross_entropy
+
+
+CASES = (
+    Case("2-8-8-1", 2, (8, 8), 1, "tanh", "bce"),
+    Case("2-8x6-1", 2, (8,) * 6, 1, "tanh", "bce"),
+    Case("784-128-10", 784, (128,), 10, "relu", "cross_entropy"),
+)
+
+
+def make_data(case: Case, n: int = 1024, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic inputs (n, n_in) and 0/1 or one-hot targets (n, n_out)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, case.n_in))
+    if case.n_out == 1:
+        t = (x[:, :1] * x[:, 1:2] > 0).astype(np.float64)
+    else:
+        t = np.eye(case.n_out)[rng.integers(0, case.n_out, n)]
+    return x, t
+
+
+def make_stepper(case: Case) -> Stepper:
+    """A stepper for ``case`` on its synthetic data (SGD, lr 0.05, batch 32)."""
+    x, t = make_data(case)
+    spec = NetSpec(case.n_in, (*(LayerSpec(h, case.activation) for h in case.hidden),
+                               LayerSpec(case.n_out, "linear")), case.loss)
+    return Stepper(RunConfig(lr=0.05, batch_size=BATCH, seed=1),
+                   spec=spec, data=Dataset.from_arrays(x, t))
+
+
+class TorchLoop:
+    """The same network and data as a plain PyTorch loop (float64, SGD)."""
+
+    def __init__(self, case: Case) -> None:
+        assert torch is not None
+        torch.manual_seed(0)
+        x, t = make_data(case)
+        self.x = torch.tensor(x)
+        self.t = torch.tensor(t) if case.n_out == 1 else torch.tensor(t.argmax(axis=1))
+        act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[case.activation]
+        layers: list[Any] = []
+        prev = case.n_in
+        for h in case.hidden:
+            layers += [torch.nn.Linear(prev, h), act()]
+            prev = h
+        layers.append(torch.nn.Linear(prev, case.n_out))
+        self.model = torch.nn.Sequential(*layers).double()
+        self.loss = (torch.nn.BCEWithLogitsLoss() if case.loss == "bce"
+                     else torch.nn.CrossEntropyLoss())
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.05)
+        self.cursor = 0
+
+    def step(self) -> None:
+        """One iteration: forward, loss, backward, update."""
+        c = self.cursor
+        if c + BATCH > len(self.x):
+            c = 0
+        self.cursor = c + BATCH
+        xb, tb = self.x[c:c + BATCH], self.t[c:c + BATCH]
+        self.opt.zero_grad(set_to_none=True)
+        out = self.loss(self.model(xb), tb)
+        out.backward()
+        self.opt.step()
+
+
+def time_calls(fn: Any, n: int) -> list[float]:
+    """Per-call wall times (µs) of ``n`` calls."""
+    out = []
+    pc = time.perf_counter_ns
+    for _ in range(n):
+        t0 = pc()
+        fn()
+        out.append((pc() - t0) / 1000.0)
+    return out
+
+
+def bench_case(case: Case, rounds: int, per_round: int, fast_n: int) -> dict[str, Any]:
+    """Interleaved rounds of captured, torch and fast measurements for one case."""
+    st = make_stepper(case)
+    tl = TorchLoop(case) if torch is not None else None
+    for _ in range(50):  # warm caches and allocators
+        st.step_iteration()
+        if tl is not None:
+            tl.step()
+    st.train(200)
+    cap: list[float] = []
+    tor: list[float] = []
+    fast: list[float] = []
+    for _ in range(rounds):
+        cap += time_calls(st.step_iteration, per_round)
+        if tl is not None:
+            tor += time_calls(tl.step, per_round)
+        t0 = time.perf_counter()
+        st.train(fast_n)
+        fast.append(fast_n / (time.perf_counter() - t0))
+    res: dict[str, Any] = {
+        "net": case.name,
+        "captured_us": statistics.median(cap),
+        "fast_its": statistics.median(fast),
+        "fast_us": 1e6 / statistics.median(fast),
+    }
+    if tor:
+        res["torch_us"] = statistics.median(tor)
+        res["torch_over_captured"] = res["torch_us"] / res["captured_us"]
+        res["torch_over_fast"] = res["torch_us"] / res["fast_us"]
+    return res
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers were measured under."""
+    blas = [{k: i.get(k) for k in ("internal_api", "version", "num_threads")}
+            for i in threadpool_info()]
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": None if torch is None else torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "blas": blas,
+        "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
+    }
+
+
+def main() -> None:
+    """Parse options, run every case, print a table (or JSON)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--per-round", type=int, default=300)
+    ap.add_argument("--fast", type=int, default=2000, help="iterations per fast round")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    with threadpool_limits(limits=1):
+        if torch is not None:
+            torch.set_num_threads(1)
+        env = environment()
+        results = []
+        for case in CASES:
+            scale = 10 if case.n_in > 100 else 1  # the big net: fewer, longer calls
+            results.append(bench_case(case, args.rounds, max(args.per_round // scale, 20),
+                                      max(args.fast // scale, 50)))
+    if args.json:
+        sys.stdout.write(json.dumps({"env": env, "results": results}, indent=2) + "\n")
+        return
+    lines = [f"env: {json.dumps(env)}",
+             f"{'net':<11} {'captured µs':>11} {'fast it/s':>10} {'fast µs':>8} "
+             f"{'torch µs':>9} {'torch/capt':>10} {'torch/fast':>10}"]
+    for r in results:
+        lines.append(
+            f"{r['net']:<11} {r['captured_us']:>11.1f} {r['fast_its']:>10.0f} "
+            f"{r['fast_us']:>8.1f} {r.get('torch_us', float('nan')):>9.1f} "
+            f"{r.get('torch_over_captured', float('nan')):>10.2f} "
+            f"{r.get('torch_over_fast', float('nan')):>10.2f}"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Per-iteration training health: the numbers a learner charts to see a run.
+
+:func:`collect` gives, for the current weights and the last completed
+iteration of a :class:`~engine.stepper.Stepper`:
+
+* ``train_loss``, ``test_loss`` — mean data loss over the whole split in
+  evaluation mode (no dropout, batch-norm running statistics);
+  ``train_acc``, ``test_acc`` — accuracy (None for regression);
+* per layer l = 1…n (lists of length n):
+
+  - ``gnorm``: ‖∂L/∂W_l‖ (Frobenius) of the last iteration's gradient, with
+    the L1/L2 terms, before clipping;
+  - ``wnorm``: ‖W_l‖ now;
+  - ``update_ratio``: ‖ΔW_l‖ / ‖W_l before‖, the relative size of the last
+    update (≈ 1e-3 is the usual healthy order of magnitude; None when the
+    weights were all zero);
+  - ``dead``: for ReLU layers, the fraction of units whose activation is 0
+    for *every* training sample (a dead unit never passes a gradient again);
+    None for other activations;
+  - ``saturated``: for sigmoid and tanh layers, the fraction of
+    (sample, unit) activations in the flat ends of the curve, where
+    f'(z) < 0.01·max f' — |tanh z| > 0.995 (|z| ≳ 3.0), σ(z) < 0.0099 or
+    > 0.9901 (|z| ≳ 4.6); None for other activations.
+
+``gnorm`` and ``update_ratio`` are None before the first iteration. The fast
+path reports its own cheap per-iteration series
+(:class:`~engine.stepper.TrainStats`: loss and ``gnorm`` for every iteration).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine import losses
+from engine.stepper import Stepper
+
+Array = np.ndarray
+
+#: f'(z) below this fraction of its maximum counts as saturated
+SATURATION = 0.01
+
+
+def _saturated(act: str, a: Array) -> float | None:
+    """Fraction of activations ``a`` (B, n) in the flat ends (module docstring)."""
+    if a.size == 0:
+        return None
+    if act == "tanh":
+        # tanh' = 1 − a² < 0.01  ⇔  |a| > √0.99
+        return float((np.abs(a) > math.sqrt(1.0 - SATURATION)).mean())
+    if act == "sigmoid":
+        # σ' = a(1 − a) < 0.01 · ¼
+        return float((a * (1.0 - a) < SATURATION * 0.25).mean())
+    return None
+
+
+def _dead(act: str, a: Array) -> float | None:
+    """Fraction of ReLU units that are 0 for every row of ``a`` (B, n)."""
+    if act != "relu" or a.size == 0:
+        return None
+    return float((a <= 0.0).all(axis=0).mean())
+
+
+def _accuracy(task: str, y: Array, t: Array) -> float | None:
+    if task == "regression" or len(y) == 0:
+        return None
+    if task == "binary":
+        return float(((y >= 0.5) == (t >= 0.5)).mean())
+    return float((y.argmax(axis=1) == t.argmax(axis=1)).mean())
+
+
+def collect(st: Stepper) -> dict[str, Any]:
+    """Every metric of the module docstring as JSON-friendly values."""
+    net = st.net
+    d = st.data
+    spec = net.spec
+    acts = [ls.activation for ls in spec.layers[:-1]] + [spec.output_activation()]
+    out: dict[str, Any] = {"iteration": st.iteration}
+    for split, x, t in (("train", d.x_train, d.t_train), ("test", d.x_test, d.t_test)):
+        if len(x) == 0:
+            out[f"{split}_loss"], out[f"{split}_acc"] = None, None
+            continue
+        caches = net.forward(x, train=False)
+        y = caches[-1]
+        res = losses.compute(spec.loss, y.z, y.a, t, None, y.sp)
+        out[f"{split}_loss"] = res.mean
+        out[f"{split}_acc"] = _accuracy(d.task, y.a, t)
+        if split == "train":
+            # a unit's own activation f(zn), before dropout and the residual add
+            out["dead"] = [_dead(act, c.h) for act, c in zip(acts, caches, strict=True)]
+            out["saturated"] = [_saturated(act, c.h) for act, c in zip(acts, caches,
+                                                                        strict=True)]
+    if "dead" not in out:
+        out["dead"] = [None] * net.depth
+        out["saturated"] = [None] * net.depth
+    weights = net.weights()
+    out["wnorm"] = [math.sqrt(float(np.vdot(W, W))) for W in weights]
+    last = st.last_iteration
+    if last is None or not last.done:
+        out["gnorm"] = None
+        out["update_ratio"] = None
+        out["lr"] = None
+        return out
+    out["gnorm"] = [float(g) for g in last.gnorms]
+    out["lr"] = last.lr
+    ratios: list[float | None] = []
+    for l, W in enumerate(weights, start=1):
+        before = last.prev.get(f"L{l}.W")
+        if before is None:
+            ratios.append(None)
+            continue
+        nb = math.sqrt(float(np.vdot(before, before)))
+        diff = W - before
+        ratios.append(math.sqrt(float(np.vdot(diff, diff))) / nb if nb > 0 else None)
+    out["update_ratio"] = ratios
+    return out
