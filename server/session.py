@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from engine.schedules import Schedule
-from engine.stepper import PHASES, NonFiniteError, PhaseRecord, RunConfig, Stepper
+from engine.stepper import NonFiniteError, PhaseRecord, RunConfig, Stepper
 from server import playback
 from server.history import History
 from server.outbox import Outbox
@@ -58,18 +58,24 @@ class LimitError(ValueError):
 
 
 def check_limits(cfg: RunSettings, s: Settings) -> None:
-    """Raise :class:`LimitError` naming the first limit ``cfg`` exceeds."""
-    if len(cfg.hidden) + 1 > s.max_layers:
-        raise LimitError("max_layers", f"{len(cfg.hidden) + 1} layers exceed max_layers={s.max_layers}")
-    if any(u > s.max_units for u in cfg.hidden):
-        raise LimitError("max_units", f"{max(cfg.hidden)} neurons exceed max_units={s.max_units}")
-    if cfg.n_samples > s.max_samples or len(cfg.points) > s.max_samples:
-        raise LimitError("max_samples", f"dataset size exceeds max_samples={s.max_samples}")
-    if len(cfg.features) > s.max_inputs:
-        raise LimitError("max_inputs",
-                         f"{len(cfg.features)} inputs exceed max_inputs={s.max_inputs}")
-    if cfg.batch_size > s.max_batch:
-        raise LimitError("max_batch", f"batch size {cfg.batch_size} exceeds max_batch={s.max_batch}")
+    """Raise :class:`LimitError` naming the first limit ``cfg`` exceeds.
+
+    Pydantic checks each field's own range; these are the server's capacity
+    limits (``Settings``), so the error names the setting an operator can raise.
+    """
+    layers = len(cfg.hidden) + 1
+    checks = [
+        ("max_layers", layers, s.max_layers, f"{layers} layers"),
+        ("max_units", max(cfg.hidden, default=0), s.max_units,
+         f"{max(cfg.hidden, default=0)} neurons in a layer"),
+        ("max_inputs", len(cfg.features), s.max_inputs, f"{len(cfg.features)} inputs"),
+        ("max_samples", cfg.n_samples, s.max_samples, f"a dataset of {cfg.n_samples} samples"),
+        ("max_samples", len(cfg.points), s.max_samples, f"{len(cfg.points)} custom points"),
+        ("max_batch", cfg.batch_size, s.max_batch, f"batch size {cfg.batch_size}"),
+    ]
+    for name, value, limit, what in checks:
+        if value > limit:
+            raise LimitError(name, f"{what}: more than {name}={limit} allows")
 
 
 def run_config(cfg: RunSettings) -> RunConfig:
