@@ -120,7 +120,7 @@ def apply_command(st: Stepper, cmd: Command) -> None:
 
 def snapshot_nbytes(snap: dict[str, Any]) -> int:
     """Approximate memory of one snapshot: array bytes plus per-object overhead."""
-    n = 1_500  # the dicts, the two generator states and the scalars
+    n = 2_500  # the dicts, the two generator states and the scalars (measured)
     for group in ("params", "buffers"):
         for a in snap[group].values():
             n += a.nbytes + 112
@@ -234,6 +234,20 @@ class HistoryError(ValueError):
     """A history request cannot be done (unknown branch, too many commands…)."""
 
 
+@dataclass
+class Walker:
+    """A stepper walking one branch: ``applied`` of the branch's commands are in it."""
+
+    stepper: Stepper
+    branch: Branch
+    applied: int = 0
+
+    @property
+    def pos(self) -> Pos:
+        """The stepper's position."""
+        return (self.stepper.iteration, self.stepper.phase_index)
+
+
 class History:
     """Checkpoints + command log + branches for one session's run.
 
@@ -245,15 +259,15 @@ class History:
 
     def __init__(self, stepper: Stepper, settings: RunSettings, *,
                  budget_bytes: int = 24 * 2**20, interval: int = 64) -> None:
-        self.stepper = stepper
         self.base = settings
         self.budget_bytes = budget_bytes
         self.interval = interval
         self._next_id = 1
         root = Branch(0, None, (0, 0))
         self.branches: dict[int, Branch] = {0: root}
-        self.active = root
-        self.applied = 0
+        self.live = Walker(stepper, root)
+        self.indexer: Walker | None = None  # builds a loaded run's checkpoints
+        self.index_task: Any = None  # the asyncio task driving the indexer
         self.changed = True  # the timeline needs re-sending
         self._in_step = True  # False: the stepper's state is not this branch's (restore)
         self.sent_at = -math.inf  # when the last timeline message went out
@@ -277,9 +291,32 @@ class History:
     # ---- positions -----------------------------------------------------------------
 
     @property
+    def stepper(self) -> Stepper:
+        """The session's live stepper."""
+        return self.live.stepper
+
+    @property
+    def active(self) -> Branch:
+        """The branch the live stepper walks."""
+        return self.live.branch
+
+    @active.setter
+    def active(self, b: Branch) -> None:
+        self.live.branch = b
+
+    @property
+    def applied(self) -> int:
+        """How many of the active branch's commands the live stepper has applied."""
+        return self.live.applied
+
+    @applied.setter
+    def applied(self, n: int) -> None:
+        self.live.applied = n
+
+    @property
     def pos(self) -> Pos:
-        """The stepper's position."""
-        return (self.stepper.iteration, self.stepper.phase_index)
+        """The live stepper's position."""
+        return self.live.pos
 
     @property
     def head(self) -> Pos:
@@ -297,58 +334,84 @@ class History:
 
     # ---- keeping commands and checkpoints in step ------------------------------------
 
-    def _sync(self) -> None:
-        """At the current position: apply logged commands due here, checkpoint if due."""
-        st = self.stepper
-        pos = self.pos
-        cmds = self.active.commands
-        while self.applied < len(cmds) and cmds[self.applied].pos <= pos:
-            apply_command(st, cmds[self.applied])
-            self.applied += 1
+    def _sync(self, w: Walker | None = None) -> None:
+        """At the walker's position: apply logged commands due here, checkpoint if due."""
+        w = w or self.live
+        st = w.stepper
+        pos = w.pos
+        cmds = w.branch.commands
+        while w.applied < len(cmds) and cmds[w.applied].pos <= pos:
+            apply_command(st, cmds[w.applied])
+            w.applied += 1
         if st.phase_index == 0 and st.iteration % self.interval == 0 \
-                and st.iteration not in self.active.checkpoints and st.halted is None:
+                and st.iteration not in w.branch.checkpoints and st.halted is None:
             snap = st.snapshot()
-            cp = Checkpoint(snap, self.applied, snapshot_nbytes(snap))
-            self.active.checkpoints[st.iteration] = cp
+            cp = Checkpoint(snap, w.applied, snapshot_nbytes(snap))
+            w.branch.checkpoints[st.iteration] = cp
             self._cp_bytes += cp.nbytes
             self._enforce_budget()
 
-    def _moved(self) -> None:
-        self._sync()
-        if self.pos > self.active.head:
-            self.active.head = self.pos
-            self.active.halted = None
+    def _moved(self, w: Walker) -> None:
+        self._sync(w)
+        if w.pos > w.branch.head:
+            w.branch.head = w.pos
+            w.branch.halted = None
 
-    def _next_command(self) -> Command | None:
-        cmds = self.active.commands
-        return cmds[self.applied] if self.applied < len(cmds) else None
-
-    def _raw_step(self) -> PhaseRecord:
-        self._sync()
-        rec = self.stepper.step_phase()
-        self._moved()
+    def _raw_step(self, w: Walker | None = None) -> PhaseRecord:
+        w = w or self.live
+        self._sync(w)
+        rec = w.stepper.step_phase()
+        self._moved(w)
         return rec
 
-    def _raw_train(self, n: int) -> None:
+    def _raw_train(self, n: int, w: Walker | None = None) -> None:
         """``n`` whole iterations (after finishing an open one), stopping at
         checkpoint boundaries and logged commands."""
-        st = self.stepper
+        w = w or self.live
+        st = w.stepper
         while st.phase_index != 0:
-            self._raw_step()
+            self._raw_step(w)
         target = st.iteration + n
+        cmds = w.branch.commands
         while st.iteration < target:
-            self._sync()
-            nxt = self._next_command()
+            self._sync(w)
+            nxt = cmds[w.applied] if w.applied < len(cmds) else None
             if nxt is not None and nxt.iteration == st.iteration:
                 # a command inside this iteration: go phase by phase through it
                 for _ in range(4):
-                    self._raw_step()
+                    self._raw_step(w)
                 continue
             stop = min(target, (st.iteration // self.interval + 1) * self.interval)
             if nxt is not None:
                 stop = min(stop, nxt.iteration)
             st.train(stop - st.iteration)
-            self._moved()
+            self._moved(w)
+
+    # ---- indexing a loaded run -----------------------------------------------------
+
+    def start_indexing(self, fresh: Stepper) -> None:
+        """Build the active branch's checkpoints up to its head on ``fresh`` (a new
+        stepper of the run's settings, at iteration 0), :meth:`index_some` at a time:
+        a loaded run starts with iteration 0's checkpoint only."""
+        self.indexer = Walker(fresh, self.active)
+        self._sync(self.indexer)
+
+    def index_some(self, n: int) -> bool:
+        """Advance the indexer by up to ``n`` iterations; True when there is no more
+        to do (done, halted, or the branch was dropped)."""
+        w = self.indexer
+        if w is None:
+            return True
+        head = w.branch.head
+        if w.branch.id not in self.branches or w.pos[0] >= head[0]:
+            self.indexer = None
+            return True
+        try:
+            self._raw_train(min(n, head[0] - w.pos[0]), w)
+        except NonFiniteError:
+            self.indexer = None
+            return True
+        return False
 
     # ---- advancing (the session's live run) ----------------------------------------
 

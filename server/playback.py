@@ -17,6 +17,7 @@ re-sent at most :data:`TIMELINE_HZ` times a second while a run is playing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("backprop_lab.playback")
 
 TIMELINE_HZ = 2.0
+INDEX_SLICE = 64  # iterations a loaded run's indexer runs between yields (a few ms)
+INDEX_PAUSE_S = 0.002  # and the pause it leaves other sessions after each slice
 METRICS_ON_SWITCH = 2_000  # points sent when the page switches to another branch
 
 
@@ -165,8 +168,30 @@ def _load(session: Session, msg: Load) -> None:
     history = History.from_log(stepper, run.settings, commands, head,
                                budget_bytes=checkpoint_budget(session))
     session.replace_run(run.settings, stepper, history)
+    if run.length > history.interval:
+        history.start_indexing(Stepper(run_config(run.settings)))
+        _spawn_indexer(session, history)
     log.info("run loaded", extra={"session": session.id, "iterations": run.length,
                                   "commands": len(commands)})
+
+
+def _spawn_indexer(session: Session, history: History) -> None:
+    """Build a loaded run's checkpoints in slices on the event loop, so a far seek
+    soon costs no more than in a run played here; without a loop (direct calls),
+    seeks replay from the nearest checkpoint they find."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    history.index_task = loop.create_task(_index(session, history))
+
+
+async def _index(session: Session, history: History) -> None:
+    t0 = time.monotonic()
+    while session.history is history and not history.index_some(INDEX_SLICE):
+        await asyncio.sleep(INDEX_PAUSE_S)
+    log.info("loaded run indexed", extra={"session": session.id,
+                                          "seconds": round(time.monotonic() - t0, 2)})
 
 
 # ---- messages ------------------------------------------------------------------------

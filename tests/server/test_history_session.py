@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from engine.stepper import Stepper
+from server.protocol import RunSettings, encode
+from server.session import run_config
 from tests.server.conftest import WS, make_app
 
 CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,
@@ -220,3 +225,35 @@ def test_history_of_a_session_is_bounded_by_the_setting() -> None:
         h = session.history
         assert h.interval > 64
         assert sum(cp.nbytes for cp in h.active.checkpoints.values()) <= 0.05 * 2**20
+
+
+def test_a_long_loaded_run_is_indexed_in_the_background_so_far_seeks_are_exact(
+        client: TestClient) -> None:
+    file = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG, "length": 3000,
+            "commands": [{"iteration": 1234, "phase": "backward", "set": {"lr": 0.05}}]}
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "load", "run": file})
+        ws.recv_type("timeline")
+        session = next(s for s in client.app.state.sessions  # type: ignore[attr-defined]
+                       if s.outbox is not None)
+        h = session.history
+        deadline = time.monotonic() + 20
+        while h.indexer is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            ws.works()  # the session answers while its run is being indexed
+        assert h.indexer is None
+        assert max(h.active.checkpoints) == 3000 - 3000 % h.interval
+        ws.send({"type": "seek", "iteration": 2990, "phase": "update"})
+        frames, state, tl = frames_until_timeline(ws)
+    ref = Stepper(run_config(RunSettings.model_validate(CONFIG)))
+    ref.train(1234)
+    ref.step_phase()
+    ref.step_phase()
+    ref.set_hyper(lr=0.05)
+    ref.train(2990 - 1235)  # finishes iteration 1234 first
+    want = [json.loads(encode({"type": "frame", "phase": r.phase, "iteration": r.iteration,
+                               "values": r.values})) for r in ref.step_iteration()]
+    assert frames == want
+    assert state["iteration"] == 2991 and tl["length"] == 3000
