@@ -33,6 +33,7 @@ import numpy as np
 
 from engine import losses
 from engine.stepper import PhaseRecord, Stepper
+from server.inspect import Capture, inspect_body
 from server.maps import compute_maps
 from server.protocol import Edit, Focus, Inspect, server_message
 
@@ -128,6 +129,7 @@ class SessionViews:
         self.focus: FocusPoint | None = None
         self.pending_edits: list[Edit] = []
         self.last_batch: Array | None = None
+        self.capture = Capture()
         self.dirty: set[str] = set()
         self._sent: dict[str, float] = {k: -math.inf for k in KINDS}
         self.sent_count: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -147,6 +149,7 @@ class SessionViews:
     def on_new_run(self) -> None:
         """A run was (re)built: keep targets that still exist, redraw everything."""
         self.last_batch = None
+        self.capture = Capture()
         self.pending_edits.clear()
         if self.target is not None:
             try:
@@ -164,8 +167,9 @@ class SessionViews:
 
     def after_phase(self, rec: PhaseRecord) -> None:
         """A phase ran: remember the batch, apply pending edits at the iteration's end."""
-        if rec.phase == "forward":
+        if rec.phase == "forward" and "batch" in rec.values:
             self.last_batch = np.asarray(rec.values["batch"])
+        self.capture.add(rec.phase, rec.iteration, rec.values)
         self.dirty.add("inspect")
         if rec.phase == "update":
             self.dirty.update(("maps", "focus"))
@@ -176,7 +180,9 @@ class SessionViews:
                     self.session.error("invalid", str(e), field=e.field)
 
     def after_train(self) -> None:
-        """Iterations ran on the fast path: weights changed."""
+        """Iterations ran on the fast path (or playback moved): weights changed and
+        the captured phases belong to another iteration."""
+        self.capture = Capture()
         self.dirty.update(KINDS)
 
     # ---- commands ------------------------------------------------------------------
@@ -236,14 +242,9 @@ class SessionViews:
         old = float(W[idx])
         W[idx] = msg.value
         st.halted = None
-        # the history's command log (server/history.py) replays the edit at this position
-        history = getattr(self.session, "history", None)
-        if history is not None:
-            try:
-                history.record("edit", {"id": msg.id, "index": idx, "value": float(msg.value)})
-            except ValueError as e:
-                W[idx] = old
-                raise ViewError(str(e), "value") from e
+        # the history's command log (server/history.py) replays the edit at this
+        # position, so playback and saved runs stay exact
+        self.session.record_edit(msg)
         log.info("edit", extra={"session": self.session.id, "param": msg.id,
                                 "iteration": st.iteration})
         body: dict[str, Any] = {
@@ -325,6 +326,8 @@ class SessionViews:
     def inspect_message(self) -> dict[str, Any]:
         """An ``inspect`` message: the target's chain rule as the engine computes it."""
         assert self.target is not None
-        return server_message("inspect", id=self.target.id, index=list(self.target.index),
-                              iteration=self.st.iteration, next_phase=self.st.next_phase)
+        f = self.focus
+        body = inspect_body(self.st, self.capture, self.target.id, self.target.index,
+                            None if f is None else (f.split, f.index))
+        return server_message("inspect", next_phase=self.st.next_phase, **body)
 

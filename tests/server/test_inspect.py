@@ -131,15 +131,102 @@ def test_an_edit_replays_exactly_from_the_same_seed() -> None:
 # ---- inspect -----------------------------------------------------------------------
 
 
+def frames_of(msgs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {m["phase"]: m["values"] for m in of_type(msgs, "frame")}
+
+
+def test_inspect_a_weight_shows_the_iterations_own_numbers() -> None:
+    s, _ = make_session(dataset="circle", hidden=(3, 2), batch_size=6)
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [1, 0]}), "inspect")
+    assert m["kind"] == "weight" and m["mode"] == "batch" and m["batch_size"] == 6
+    # the gradient is the backward frame's, the update the update frame's
+    assert m["grad"] == frames["backward"]["L2.dW"][1, 0]
+    upd = frames["update"]
+    assert m["update"]["prev"] == upd["L2.W.prev"][1, 0]
+    assert m["update"]["step"] == upd["L2.W.step"][1, 0]
+    assert m["update"]["new"] == upd["L2.W"][1, 0] == m["value"]
+    # one row per sample: a⁽¹⁾ᵢ of that sample, ∂L/∂a, f'(z); their products sum to ∂L/∂w
+    keys = [f["key"] for f in m["factors"]]
+    assert keys == ["dL_da", "da_dz", "dz_dw"]
+    a1 = frames["forward"]["L1.a"]
+    assert [r["factors"][2] for r in m["rows"]] == [float(v) for v in a1[:, 1]]
+    assert [r["sample"] for r in m["rows"]] == list(frames["forward"]["batch"])
+    assert sum(r["product"] for r in m["rows"]) == pytest.approx(m["grad"], rel=1e-12)
+    # ∂L/∂a back to the loss: δ of layer 3 (the output)
+    assert [p["layer"] for p in m["path"]] == [3]
+    # the finite-difference check agrees
+    assert m["check"]["rel_error"] < 1e-6
+    assert m["check"]["backprop"] == pytest.approx(m["grad"], rel=1e-12)
+
+
+def test_inspect_fills_in_factor_by_factor_as_the_phases_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import server.views as views
+
+    clock = iter(range(10**6))  # every send slot is due: one second per reading
+    monkeypatch.setattr(views.time, "monotonic", lambda: float(next(clock)))
+    s, _ = make_session(dataset="xor", hidden=(4,), batch_size=4)
+    send(s, {"type": "step", "unit": "iteration"})
+    send(s, {"type": "inspect", "id": "L1.W", "index": [0, 2]})
+    (m,) = of_type(send(s, {"type": "step", "unit": "phase"}), "inspect")  # forward only
+    row = m["rows"][0]["factors"]
+    assert row[2] is not None and row[0] is None and m["grad"] is None and m["update"] is None
+    send(s, {"type": "step", "unit": "phase"})  # loss
+    (m,) = of_type(send(s, {"type": "step", "unit": "phase"}), "inspect")  # backward
+    assert None not in m["rows"][0]["factors"] and m["grad"] is not None
+    assert m["update"] is None
+    (m,) = of_type(send(s, {"type": "step", "unit": "phase"}), "inspect")  # update
+    assert m["update"] is not None
+
+
+def test_inspect_with_adam_shows_its_moments() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4,), optimizer={"name": "adam"}, lr=0.01)
+    send(s, {"type": "step", "unit": "iteration"})
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.b", "index": [3]}), "inspect")
+    u = m["update"]
+    assert u["optimizer"] == "adam"
+    assert u["state"]["exp_avg"] == frames["update"]["L1.b.exp_avg"][3]
+    assert u["state"]["exp_avg_sq"] == frames["update"]["L1.b.exp_avg_sq"][3]
+
+
+def test_inspect_a_focused_sample_matches_a_one_sample_engine_step() -> None:
+    from engine.stepper import Stepper
+    from server.session import run_config
+
+    cfg = RunSettings(dataset="spiral", hidden=(5, 4), activation="relu")
+    s, _ = make_session(**cfg.model_dump())
+    for _ in range(3):
+        send(s, {"type": "step", "unit": "iteration"})
+    send(s, {"type": "focus", "split": "test", "index": 11})
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [4, 1]}), "inspect")
+    assert m["mode"] == "sample" and m["sample"] == {"split": "test", "index": 11}
+    # reference: the engine's own backward on that one sample, with the same weights
+    ref = Stepper(run_config(cfg))
+    for k, v in s.stepper.net.params.items():
+        ref.net.params[k][...] = v
+    d = s.stepper.data
+    recs = {r.phase: r.values for r in ref.step_batch(d.x_test[11:12], d.t_test[11:12])}
+    assert m["grad"] == pytest.approx(recs["backward"]["L2.dW"][4, 1], rel=1e-12, abs=1e-15)
+    assert m["factors"][2]["value"] == recs["forward"]["L1.a"][0, 4]
+    assert m["check"]["rel_error"] < 1e-6 or abs(m["grad"]) < 1e-12
+
+
 def test_inspect_a_unit_and_close_it() -> None:
     s, _ = make_session(dataset="xor", hidden=(4, 3))
     send(s, {"type": "step", "unit": "iteration"})
+    (f,) = of_type(send(s, {"type": "focus", "split": "train", "index": 2}), "focus")
     (m,) = of_type(send(s, {"type": "inspect", "id": "L2.a", "index": [1]}), "inspect")
-    assert m["id"] == "L2.a" and m["index"] == [1]
+    assert m["id"] == "L2.a" and m["index"] == [1] and m["kind"] == "unit"
+    assert m["forward"]["z"] == f["values"]["L2.z"][1]
+    assert m["value"] == f["values"]["L2.a"][1]
     (closed,) = of_type(send(s, {"type": "inspect", "id": None}), "inspect")
     assert closed["id"] is None
     # closed: stepping sends no inspector updates
     assert not of_type(send(s, {"type": "step", "unit": "iteration"}), "inspect")
+
 
 
 # ---- bad input ---------------------------------------------------------------------

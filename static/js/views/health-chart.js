@@ -74,7 +74,7 @@ export class LineChart {
     this.legend = document.createElement('ul');
     this.legend.className = 'bpl-chart-legend';
     this.text = document.createElement('p');
-    this.text.className = 'bpl-sr-only';
+    this.text.className = 'sr-only';
     this.root.append(head, this.canvas, this.legend, this.text);
     container.append(this.root);
     this.relabel();
@@ -241,5 +241,45 @@ export class HealthCharts {
   /** Re-read every string (after a language switch). */
   relabel() {
     for (const c of Object.values(this.charts)) c.relabel();
+  }
+}
+
+/**
+ * The page's "charts" slot: the health charts, redrawn at most once per
+ * animation frame from the page model's accumulated metrics.
+ */
+export class ChartsPanel {
+  /**
+   * @param {HTMLElement} container the "charts" slot
+   * @param {{i18n: {t: Function}}} options
+   */
+  constructor(container, { i18n }) {
+    this.i18n = i18n;
+    this.section = document.createElement('section');
+    this.section.className = 'panel bpl-health-panel';
+    this.head = document.createElement('h2');
+    this.section.append(this.head);
+    container.append(this.section);
+    this.charts = new HealthCharts(this.section, { t: (k, p) => i18n.t(k, p) });
+    this.points = [];
+    this.pending = false;
+    this.head.textContent = i18n.t('health.title');
+  }
+
+  /** One page event: `run` and `metrics` redraw, `lang` relabels. */
+  update({ kind, model }) {
+    if (kind === 'lang') {
+      this.head.textContent = this.i18n.t('health.title');
+      this.charts.relabel();
+      return;
+    }
+    if (kind !== 'run' && kind !== 'metrics') return;
+    this.points = model.metrics;
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => {
+      this.pending = false;
+      this.charts.update(this.points);
+    });
   }
 }

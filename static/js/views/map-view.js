@@ -112,7 +112,7 @@ export class MapView {
     this.caption = document.createElement('figcaption');
     this.caption.className = 'bpl-map-caption';
     this.summary = document.createElement('p');
-    this.summary.className = 'bpl-sr-only';
+    this.summary.className = 'sr-only';
     this.summary.setAttribute('aria-live', 'polite');
     this.root.append(this.canvas, this.caption, this.summary);
     container.append(this.root);

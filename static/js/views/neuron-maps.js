@@ -9,7 +9,7 @@
  * largest |a| so a unit's pattern shows even when its activations are small.
  */
 
-import { dequantize, diverging, POSITIVE } from './map-view.js';
+import { MapView, dequantize, diverging, POSITIVE } from './map-view.js';
 
 /** One small map per hidden neuron; see the module comment. */
 export class NeuronMaps {
@@ -29,6 +29,15 @@ export class NeuronMaps {
     this.canvases = new Map();
     this.note = document.createElement('p');
     this.note.className = 'bpl-neuron-note';
+  }
+
+  /** Re-read every string (after a language switch). */
+  relabel() {
+    for (const [key, canvas] of this.canvases) {
+      canvas.setAttribute('aria-label', this.t('neurons.unit', { id: canvas.dataset.id, j: canvas.dataset.index }));
+      canvas.title = key;
+    }
+    if (this.note.isConnected) this.note.textContent = this.t('neurons.none');
   }
 
   /** A new run: forget the layout. */
@@ -120,5 +129,57 @@ export class NeuronMaps {
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.stroke();
+  }
+}
+
+/**
+ * The page's "maps" slot: the output map and the per-neuron maps, fed by the
+ * page's events (`run`, `maps`, `focus`, forward `frame`s, `lang`). Picking a
+ * point asks the server to focus that sample; picking a neuron map opens the
+ * inspector on that unit.
+ */
+export class MapsPanel {
+  /**
+   * @param {HTMLElement} container the "maps" slot
+   * @param {{i18n: {t: Function}, act: (name: string, arg?: any) => void}} options
+   */
+  constructor(container, { i18n, act }) {
+    const t = (k, p) => i18n.t(k, p);
+    this.t = t;
+    this.section = document.createElement('section');
+    this.section.className = 'panel bpl-maps';
+    this.head = document.createElement('h2');
+    this.section.append(this.head);
+    container.append(this.section);
+    this.map = new MapView(this.section, { t, onPick: (pick) => act('focus', pick) });
+    this.neuronHead = document.createElement('h3');
+    this.neuronHead.className = 'bpl-subhead';
+    this.section.append(this.neuronHead);
+    this.neurons = new NeuronMaps(this.section, { t, onPick: (pick) => act('inspect', pick) });
+    this.relabel();
+  }
+
+  relabel() {
+    this.head.textContent = this.t('map.title');
+    this.neuronHead.textContent = this.t('neurons.title');
+    if (this.map.run) this.map.draw();
+  }
+
+  /** One page event. */
+  update({ kind, msg }) {
+    if (kind === 'run') {
+      this.map.setRun(msg);
+      this.neurons.setRun();
+    } else if (kind === 'maps') {
+      this.map.update(msg);
+      this.neurons.update(msg);
+    } else if (kind === 'focus') {
+      this.map.setFocus(msg.index == null ? null : msg);
+    } else if (kind === 'frame' && msg.phase === 'forward' && msg.values.batch) {
+      this.map.setBatch(msg.values.batch);
+    } else if (kind === 'lang') {
+      this.relabel();
+      this.neurons.relabel();
+    }
   }
 }
