@@ -108,7 +108,7 @@ def _go(session: Session, pos: Pos) -> None:
     records = session.history.seek(pos)
     session.config = session.history.settings_now()
     show(session, records)
-    send_state_and_timeline(session)
+    send_state_and_timeline(session, params=True)
 
 
 def _set(session: Session, changes: Changes) -> None:
@@ -208,8 +208,9 @@ def show(session: Session, records: list[PhaseRecord]) -> None:
         views.after_train()
 
 
-def timeline_message(session: Session) -> dict[str, Any]:
-    """The ``timeline`` message for ``session``'s run."""
+def timeline_message(session: Session, params: bool = False) -> dict[str, Any]:
+    """The ``timeline`` message for ``session``'s run; with ``params`` it also carries
+    the weights in use at the position (after a jump, the page's are another point's)."""
     h = session.history
     s = h.settings_now()
     body = h.timeline()
@@ -218,16 +219,18 @@ def timeline_message(session: Session) -> dict[str, Any]:
         "schedule": s.schedule.model_dump(mode="json"), "clip_norm": s.clip_norm,
         "clip_value": s.clip_value, "l1": s.l1, "l2": s.l2, "batch_size": s.batch_size,
     }
+    if params:
+        body["params"] = dict(session.stepper.net.params)
     return server_message("timeline", **body)
 
 
-def send_timeline(session: Session) -> None:
+def send_timeline(session: Session, params: bool = False) -> None:
     """Queue the ``timeline`` message now (replacing a pending one)."""
     h = session.history
     h.changed = False
     h.sent_at = time.monotonic()
     h.sent_length = h.head[0]
-    session.put(timeline_message(session), key="timeline")
+    session.put(timeline_message(session, params), key="timeline")
 
 
 def maybe_send_timeline(session: Session) -> None:
@@ -239,10 +242,10 @@ def maybe_send_timeline(session: Session) -> None:
         send_timeline(session)
 
 
-def send_state_and_timeline(session: Session) -> None:
+def send_state_and_timeline(session: Session, params: bool = False) -> None:
     """``state`` then ``timeline``, both now."""
     session.put(session.state(), key="state")
-    send_timeline(session)
+    send_timeline(session, params)
 
 
 def on_attach(session: Session) -> None:
@@ -255,4 +258,4 @@ def on_attach(session: Session) -> None:
         except NonFiniteError:
             records = []
     show(session, records)
-    send_state_and_timeline(session)
+    send_state_and_timeline(session, params=True)

@@ -62,6 +62,8 @@ def test_seek_and_step_back_send_exactly_the_frames_first_sent(ws: WS) -> None:
         assert f == first[(f["iteration"], f["phase"])]
     assert state["iteration"] == 4 and state["next_phase"] == "update"
     assert tl["length"] == 9 and tl["end_phase"] == "update" and tl["iteration"] == 4
+    # the weights in use at that point come along (the page's are iteration 9's)
+    assert tl["params"]["L2.W"] == first[(4, "update")]["values"]["L2.W.prev"]
 
     ws.send({"type": "step", "unit": "phase", "direction": "back"})
     frames, state, _ = frames_until_timeline(ws)
