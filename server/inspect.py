@@ -20,9 +20,12 @@ Two modes:
 * **sample**: one data point (the focused one, see server/views.py), in
   evaluation mode with the current weights; ℓ is that sample's own loss.
 
-Every mode carries a finite-difference check, (ℓ(θ+h) − ℓ(θ−h))/2h on the
-same samples in evaluation mode with the weights the backward pass used,
-beside the backpropagated gradient computed the same way.
+Every mode carries a finite-difference check, (L(θ+h) − L(θ−h))/2h beside the
+backpropagated gradient: for a completed iteration the engine's own
+(:func:`engine.chain.finite_difference`: training mode, the same batch and
+dropout masks, the total loss with L1/L2, so it checks the frame's ∂L/∂θ
+itself); before the iteration's update, and for a focused sample, the same
+samples in evaluation mode with the weights the backward pass used.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import activations, losses
+from engine import activations, chain, losses
 from engine.model import LayerCache, Network
 from engine.stepper import Stepper
 
@@ -295,7 +298,15 @@ def _batch_part(st: Stepper, cap: Capture, l: int, i: int | None, j: int, kind: 
         out["grad"] = None if grad is None else float(np.asarray(grad)[index])
     x = cap.get("forward", "x")
     t = cap.get("forward", "t")
-    if kind != "unit" and x is not None:
+    last = st.last_iteration
+    if kind != "unit" and "update" in cap.phases and last is not None \
+            and last.iteration == cap.iteration:
+        # a complete iteration: the engine's own check, in training mode on the same
+        # batch, dropout masks and batch statistics, of the total loss (with L1/L2)
+        fd = chain.finite_difference(st, pid, index)
+        out["check"] = {"backprop": fd["analytic"], "numeric": fd["numeric"], "h": fd["h"],
+                        "rel_error": fd["rel_error"], "mode": "train"}
+    elif kind != "unit" and x is not None:
         net = st.net
         prev = cap.phases.get("update")
         if prev is not None:  # the backward pass used the weights before this update

@@ -18,6 +18,7 @@ import secrets
 import time
 from typing import Any
 
+from engine import metrics
 from engine.schedules import Schedule
 from engine.stepper import NonFiniteError, PhaseRecord, RunConfig, Stepper
 from server import playback
@@ -313,17 +314,17 @@ class Session:
         playback.maybe_send_timeline(self)
 
     def _queue_metrics(self, update_values: dict[str, Any]) -> None:
-        st = self.stepper
-        d = st.data
-        train_loss, train_acc = st.evaluate(d.x_train, d.t_train)
-        test_loss, test_acc = st.evaluate(d.x_test, d.t_test)
+        # engine.metrics: losses and accuracies plus, per layer (lists, layer 1 first),
+        # gnorm ‖∂L/∂W‖, wnorm ‖W‖, update_ratio ‖ΔW‖/‖W‖, dead and saturated fractions
+        m = metrics.collect(self.stepper)
         point = {
-            "iteration": st.iteration,
-            "train_loss": train_loss,
-            "test_loss": test_loss,
-            "train_acc": train_acc,
-            "test_acc": test_acc,
-            "lr": update_values.get("lr"),
+            "iteration": m["iteration"],
+            "train_loss": m["train_loss"],
+            "test_loss": m["test_loss"],
+            "train_acc": m["train_acc"],
+            "test_acc": m["test_acc"],
+            "lr": update_values.get("lr", m["lr"]),
+            **{k: m[k] for k in ("gnorm", "wnorm", "update_ratio", "dead", "saturated")},
         }
         self.history.record_metrics(point)
         self._put(server_message("metrics", points=[point]), key="metrics",

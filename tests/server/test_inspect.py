@@ -160,6 +160,17 @@ def test_inspect_a_weight_shows_the_iterations_own_numbers() -> None:
     assert m["check"]["backprop"] == pytest.approx(m["grad"], rel=1e-12)
 
 
+def test_the_check_covers_regularization_and_dropout() -> None:
+    s, _ = make_session(dataset="moons", hidden=(6, 6), dropout=0.3, l2=0.05, l1=0.01)
+    send(s, {"type": "step", "unit": "iteration"})
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [3, 5]}), "inspect")
+    assert m["check"]["mode"] == "train"
+    assert m["check"]["backprop"] == m["grad"] == frames["backward"]["L2.dW"][3, 5]
+    assert m["check"]["rel_error"] < 1e-5
+    assert m["reg"] != 0.0
+
+
 def test_inspect_fills_in_factor_by_factor_as_the_phases_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

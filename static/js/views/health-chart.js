@@ -7,7 +7,7 @@
  *
  * Data: the `metrics` message points the page accumulates (server/session.py:
  * `train_loss`, `test_loss`, `train_acc`, `test_acc`, and per layer
- * `gnorm`, `wnorm`, `ratio` lists, layer 1 first). Canvas 2D; one colour per
+ * `gnorm`, `wnorm`, `update_ratio` lists, layer 1 first; engine/metrics.py). Canvas 2D; one colour per
  * layer from a perceptually ordered ramp (first layer dark, last light) with a
  * legend, and the latest values as text for screen readers.
  */
@@ -229,7 +229,7 @@ export class HealthCharts {
       loss: new LineChart(this.root, { t, name: 'loss', title: 'health.loss', logToggle: true, series: pair('train_loss', 'test_loss', true) }),
       accuracy: new LineChart(this.root, { t, name: 'accuracy', title: 'health.accuracy', yMin: 0, yMax: 1, series: pair('train_acc', 'test_acc', true) }),
       gnorm: new LineChart(this.root, { t, name: 'gnorm', title: 'health.gnorm', log: true, series: layers('gnorm') }),
-      ratio: new LineChart(this.root, { t, name: 'ratio', title: 'health.ratio', log: true, series: layers('ratio') }),
+      ratio: new LineChart(this.root, { t, name: 'ratio', title: 'health.ratio', log: true, series: layers('update_ratio') }),
     };
   }
 
