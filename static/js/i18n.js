@@ -173,6 +173,7 @@ export const STRINGS = Object.freeze({
   'err.other': { ja: 'エラー', en: 'Error' },
   'err.dismiss': { ja: '閉じる', en: 'Dismiss' },
 
+  'key.space': { ja: 'スペース', en: 'Space' },
   'help.title': { ja: 'キーボード操作', en: 'Keyboard shortcuts' },
   'help.close': { ja: '閉じる', en: 'Close' },
   'help.space': { ja: '再生 / 一時停止', en: 'Play / pause' },

@@ -117,7 +117,7 @@ function act(name, arg) {
 
 function start() {
   exportCssVars(root);
-  const options = { i18n, act, motion: () => !reducedMotion.matches };
+  const options = { i18n, t: (key, params) => i18n.t(key, params), act, motion: () => !reducedMotion.matches };
   for (const [slot, View] of VIEWS) {
     const container = document.querySelector(`[data-slot="${slot}"]`);
     if (!container) throw new Error(`layout slot "${slot}" missing from the page`);

@@ -176,7 +176,8 @@ export class ControlsView {
     this.i18n.apply(this.container);
     for (const [o, key] of this.optionLabels) o.textContent = this.i18n.t(key);
     for (const b of this.container.querySelectorAll('[data-key-hint]')) {
-      b.title = `${b.textContent} (${b.dataset.keyHint})`;
+      const hint = b.dataset.keyHint === 'Space' ? this.i18n.t('key.space') : b.dataset.keyHint;
+      b.title = `${b.textContent} (${hint})`;
     }
     this.syncPlayLabel();
   }
@@ -215,7 +216,7 @@ export class ControlsView {
     const key = this.playing ? 'ctl.pause' : 'ctl.play';
     this.playBtn.dataset.i18n = key;
     this.playBtn.textContent = this.i18n.t(key);
-    this.playBtn.title = `${this.playBtn.textContent} (Space)`;
+    this.playBtn.title = `${this.playBtn.textContent} (${this.i18n.t('key.space')})`;
   }
 
   /** Send a whole new config with `path` set to `value`. */

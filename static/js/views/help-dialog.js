@@ -20,7 +20,7 @@ export class HelpDialog {
       h('h2', { id: 'help-title', dataset: { i18n: 'help.title' } }),
       h('table', { class: 'keys' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', dataset: { i18n: 'help.key' } }), h('th', { scope: 'col', dataset: { i18n: 'help.action' } }))),
-        h('tbody', {}, SHORTCUT_HELP.map(([k, key]) => h('tr', {}, h('td', {}, h('kbd', {}, k)), h('td', { dataset: { i18n: key } }))))),
+        h('tbody', {}, SHORTCUT_HELP.map(([k, key]) => h('tr', {}, h('td', {}, k === 'Space' ? h('kbd', { dataset: { i18n: 'key.space' } }) : h('kbd', {}, k)), h('td', { dataset: { i18n: key } }))))),
       h('p', { class: 'help-about', dataset: { i18n: 'help.about' } }),
       h('form', { method: 'dialog' }, h('button', { class: 'btn', value: 'close', dataset: { i18n: 'help.close' } })));
     container.append(this.dialog);

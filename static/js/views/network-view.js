@@ -18,9 +18,12 @@ import { parseElementId } from '../run-model.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const IDLE_FILL = '#fafafa';
-const VIEW_W = 640;
-const VIEW_H = 380;
-const MARGIN = { left: 56, right: 124, top: 26, bottom: 40 };
+/** Drawing geometry in SVG units: wide screens, and narrow ones (phones) where text must stay legible. */
+const GEOMETRY = Object.freeze({
+  wide: { w: 640, h: 380, left: 56, right: 120, top: 26, bottom: 40 },
+  narrow: { w: 420, h: 330, left: 44, right: 92, top: 20, bottom: 36 },
+});
+const NARROW_BELOW_PX = 560;
 
 function svgEl(tag, attrs = {}, parent = null) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -59,7 +62,8 @@ export class NetworkView {
     this.model = null;
     this.rafPending = false;
 
-    this.svg = svgEl('svg', { class: 'net-svg', viewBox: `0 0 ${VIEW_W} ${VIEW_H}`, role: 'group', 'data-mode': 'W' });
+    this.svg = svgEl('svg', { class: 'net-svg', role: 'group', 'data-mode': 'W' });
+    this.geometry = null;
     this.legend = document.createElement('p');
     this.legend.className = 'net-legend';
     this.tip = document.createElement('div');
@@ -81,6 +85,16 @@ export class NetworkView {
     this.svg.addEventListener('pointerout', leave);
     this.svg.addEventListener('focusin', enter);
     this.svg.addEventListener('focusout', leave);
+    // Re-layout when the panel crosses the phone/desktop width.
+    new ResizeObserver(() => {
+      if (!this.model || !this.model.net || this.geometry === this.pickGeometry()) return;
+      this.sizes = null;
+      this.build(this.model);
+      this.paintIdle(this.model);
+      for (const p of ['forward', 'loss', 'backward', 'update']) {
+        if (this.model.frames[p]) this.paintPhase(this.model, p);
+      }
+    }).observe(container);
     container.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') this.hideTip();
     });
@@ -102,6 +116,10 @@ export class NetworkView {
 
   // ---- layout ---------------------------------------------------------------------
 
+  pickGeometry() {
+    return this.container.clientWidth && this.container.clientWidth < NARROW_BELOW_PX ? GEOMETRY.narrow : GEOMETRY.wide;
+  }
+
   build(model) {
     const sizes = model.net.sizes;
     const same = this.sizes && this.sizes.length === sizes.length && this.sizes.every((s, k) => s === sizes[k]);
@@ -115,14 +133,17 @@ export class NetworkView {
     this.sizes = sizes.slice();
     this.svg.replaceChildren();
     const n = sizes.length - 1;
-    const innerW = VIEW_W - MARGIN.left - MARGIN.right;
-    const innerH = VIEW_H - MARGIN.top - MARGIN.bottom;
+    const G = this.pickGeometry();
+    this.geometry = G;
+    this.svg.setAttribute('viewBox', `0 0 ${G.w} ${G.h}`);
+    const innerW = G.w - G.left - G.right;
+    const innerH = G.h - G.top - G.bottom;
     const maxUnits = Math.max(...sizes);
     const gap = Math.min(64, innerH / Math.max(1, maxUnits));
     this.r = Math.max(4, Math.min(17, gap * 0.34));
     const pos = sizes.map((k, l) => {
-      const x = MARGIN.left + (n === 0 ? 0 : (l * innerW) / n);
-      return Array.from({ length: k }, (_, j) => [x, MARGIN.top + innerH / 2 + (j - (k - 1) / 2) * gap]);
+      const x = G.left + (n === 0 ? 0 : (l * innerW) / n);
+      return Array.from({ length: k }, (_, j) => [x, G.top + innerH / 2 + (j - (k - 1) / 2) * gap]);
     });
     this.pos = pos;
 
@@ -162,18 +183,21 @@ export class NetworkView {
       this.pulses.push(layerPulses);
     }
     this.layerCaptions = sizes.map((_, l) => svgEl('text', {
-      x: pos[l][0][0], y: VIEW_H - 12, class: 'layer-caption', 'text-anchor': 'middle',
+      x: pos[l][0][0], y: G.h - 12, class: 'layer-caption', 'text-anchor': 'middle',
     }, gLabels));
     this.inputLabels = pos[0].map(([x, y]) => svgEl('text', {
       x: x - this.r - 6, y: y + 4, class: 'io-label', 'text-anchor': 'end',
     }, gLabels));
     const xo = pos[n][0][0] + this.r + 10;
-    this.outLabels = pos[n].map(([, y]) => svgEl('text', { x: xo + 14, y: y + 4, class: 'out-label' }, gLabels));
+    this.outLabels = pos[n].map(([, y]) => {
+      const text = svgEl('text', { x: xo + 12, y: y - 3, class: 'out-label' }, gLabels);
+      return [svgEl('tspan', { x: xo + 12 }, text), svgEl('tspan', { x: xo + 12, dy: '1.15em' }, text)];
+    });
     this.targets = pos[n].map(([, y]) => svgEl('path', {
       d: 'M0,-5 L5,0 L0,5 L-5,0 Z', class: 'target', transform: `translate(${xo},${y})`, opacity: '0',
     }, gLabels));
     this.lossLabel = svgEl('text', {
-      x: xo - 4, y: pos[n][sizes[n] - 1][1] + this.r + 22, class: 'loss-label',
+      x: pos[n][0][0], y: pos[n][sizes[n] - 1][1] + this.r + 26, class: 'loss-label', 'text-anchor': 'middle',
     }, gLabels);
     this.targetX = xo;
     this.relabel();
@@ -288,17 +312,16 @@ export class NetworkView {
 
   clearLoss() {
     this.lossLabel.textContent = '';
-    this.outLabels.forEach((el) => { el.textContent = ''; });
+    this.outLabels.forEach(([a, b]) => { a.textContent = ''; b.textContent = ''; });
     this.targets.forEach((el) => el.setAttribute('opacity', '0'));
   }
 
   paintLoss(model) {
     const f = model.frames.loss;
     if (!f) return;
-    this.outLabels.forEach((el, k) => {
-      const y = model.nodeMean('y', k);
-      const t = model.nodeMean('t', k);
-      el.textContent = `y=${fmt(y, 2)} t=${fmt(t, 2)}`;
+    this.outLabels.forEach(([ly, lt], k) => {
+      ly.textContent = `y = ${fmt(model.nodeMean('y', k), 2)}`;
+      lt.textContent = `t = ${fmt(model.nodeMean('t', k), 2)}`;
     });
     this.targets.forEach((el, k) => {
       el.setAttribute('opacity', '1');

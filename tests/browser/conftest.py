@@ -1,0 +1,226 @@
+"""Browser-test fixtures: one real uvicorn server and one real Chromium per test session.
+
+The server runs as a subprocess on a free port, exactly as ``make run`` starts
+it (``--ws-per-message-deflate false``). Chromium is Debian's
+``/usr/bin/chromium`` driven by Playwright; ``playwright install`` is never
+used. With ``CI=true`` a missing Chromium fails the run instead of skipping.
+
+Each test gets a fresh browser context (so a fresh sessionStorage and a fresh
+server session) wrapped in :class:`Lab`, which records console errors and
+every WebSocket message the page receives, so tests can compare what the
+page shows with what the engine sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("BPL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: Set BPL_SCREENSHOTS=1 to refresh docs/screenshots/; otherwise shots go to a temp dir
+#: so a test run leaves the working tree clean.
+WRITE_DOCS_SHOTS = os.environ.get("BPL_SCREENSHOTS", "") not in ("", "0")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """Base URL of a real uvicorn serving the app for the whole session."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"uvicorn exited with {proc.returncode}:\n{out}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("uvicorn did not answer /healthz within 30 s")
+        time.sleep(0.1)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _chromium_path() -> str | None:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (fails, never skips, under CI=true)."""
+    path = _chromium_path()
+    if path is None:
+        msg = f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:  # pragma: no cover - the test extra installs it
+        pytest.fail(f"playwright is not installed: {e}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Lab:
+    """A page of Backprop Lab plus what it logged and received."""
+
+    def __init__(self, page: Any, base_url: str, shot_dir: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.shot_dir = shot_dir
+        self.errors: list[str] = []
+        self.received: list[dict[str, Any]] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("websocket", self._on_ws)
+
+    def _on_console(self, msg: Any) -> None:
+        if msg.type in ("error", "warning"):
+            self.errors.append(f"console.{msg.type}: {msg.text}")
+
+    def _on_ws(self, ws: Any) -> None:
+        ws.on("framereceived", self._on_frame)
+
+    def _on_frame(self, payload: Any) -> None:
+        if isinstance(payload, bytes | bytearray):
+            payload = payload.decode()
+        self.received.append(json.loads(payload))
+
+    # ---- navigation -------------------------------------------------------------
+
+    def open(self, path: str = "/") -> Lab:
+        """Load the page and wait until it has drawn a run."""
+        self.page.goto(self.base_url + path)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Wait for the connection and the SVG network of the current run."""
+        self.page.wait_for_selector(".conn[data-state='open']", timeout=10_000)
+        self.page.wait_for_selector(".net-svg circle.node", timeout=10_000)
+
+    # ---- what the server sent ---------------------------------------------------
+
+    def messages(self, type_: str) -> list[dict[str, Any]]:
+        """Messages of one type received so far, oldest first."""
+        return [m for m in self.received if m.get("type") == type_]
+
+    def last(self, type_: str, **match: Any) -> dict[str, Any]:
+        """The latest message of ``type_`` whose fields equal ``match``."""
+        for m in reversed(self.received):
+            if m.get("type") == type_ and all(m.get(k) == v for k, v in match.items()):
+                return m
+        raise AssertionError(f"no {type_} message matching {match}")
+
+    def wait_for_message(self, type_: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+        """Wait until a message of ``type_`` matching ``match`` arrives after now."""
+        start = len(self.received)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.received[start:]:
+                if m.get("type") == type_ and all(m.get(k) == v for k, v in match.items()):
+                    return m
+            self.page.wait_for_timeout(20)
+        raise AssertionError(f"no {type_} message matching {match} within {timeout} s")
+
+    # ---- what the page shows ----------------------------------------------------
+
+    def text(self, selector: str) -> str:
+        """Text of the first element matching ``selector`` (HTML or SVG)."""
+        return str(self.page.text_content(selector) or "")
+
+    def number(self, selector: str) -> float:
+        """The number shown in ``selector`` (true minus signs accepted)."""
+        return parse_number(self.text(selector))
+
+    def step(self, unit: str = "phase") -> None:
+        """Click a step button and wait for the frame it produces."""
+        count = len(self.messages("frame"))
+        button = ".btn-step-phase" if unit == "phase" else ".btn-step-iteration"
+        self.page.click(button)
+        deadline = time.monotonic() + 10
+        while len(self.messages("frame")) == count:
+            if time.monotonic() > deadline:
+                raise AssertionError("stepping produced no frame")
+            self.page.wait_for_timeout(20)
+
+    def screenshot(self, name: str) -> Path:
+        """Save a full-page PNG (under docs/screenshots/ when BPL_SCREENSHOTS=1)."""
+        self.shot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.shot_dir / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def parse_number(text: str) -> float:
+    """Parse a number as the page formats it (− as minus, ∞, NaN)."""
+    t = text.strip().replace("−", "-").replace("%", "")
+    if t in ("∞", "-∞"):
+        return float(t.replace("∞", "inf"))
+    return float(t)
+
+
+@pytest.fixture
+def make_lab(browser: Any, server_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Factory: ``make_lab(viewport=..., locale=..., reduced_motion=...)`` → Lab (closed after)."""
+    contexts: list[Any] = []
+
+    def make(**kw: Any) -> Lab:
+        opts = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US", **kw}
+        ctx = browser.new_context(**opts)
+        contexts.append(ctx)
+        return Lab(ctx.new_page(), server_url, SCREENSHOTS if WRITE_DOCS_SHOTS else tmp_path)
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture
+def lab(make_lab: Any) -> Lab:
+    """A desktop, English page of Backprop Lab, loaded and connected."""
+    return make_lab().open()

@@ -1,0 +1,361 @@
+"""The page in real Chromium against a real server: what a learner sees and does.
+
+Every number checked here is compared with the message the engine sent over
+the WebSocket (recorded by the ``Lab`` fixture), never with a value computed
+in the test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from tests.browser.conftest import Lab, parse_number
+
+PHASES = ("forward", "loss", "backward", "update")
+
+
+def rgb(css: str) -> tuple[int, int, int]:
+    """(r, g, b) of a CSS ``rgb(...)`` string."""
+    m = re.match(r"rgba?\((\d+),\s*(\d+),\s*(\d+)", css)
+    assert m, f"not an rgb colour: {css!r}"
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def hue_sign(css: str) -> int:
+    """+1 for the palette's blue side (positive), −1 for its vermillion side, 0 neutral."""
+    r, _, b = rgb(css)
+    return (b > r) - (r > b)
+
+
+def edge_styles(lab: Lab, layer: int) -> dict[tuple[int, int], tuple[float, str]]:
+    """(i, j) → (stroke width, stroke colour) of every edge of ``layer`` as drawn."""
+    rows = lab.page.eval_on_selector_all(
+        f".net-svg line.edge[data-id^='L{layer}.W.']",
+        "els => els.map(e => [e.dataset.id, e.style.strokeWidth, e.style.stroke])",
+    )
+    out = {}
+    for id_, width, colour in rows:
+        _, _, i, j = id_.split(".")
+        out[(int(i), int(j))] = (float(width), colour)
+    return out
+
+
+def assert_edges_show(lab: Lab, mats: dict[int, list[list[float]]]) -> None:
+    """Edge width ∝ |value| (global scale) and hue = sign, for every layer in ``mats``."""
+    scale = max(abs(v) for M in mats.values() for row in M for v in row)
+    for l, M in mats.items():
+        drawn = edge_styles(lab, l)
+        assert len(drawn) == len(M) * len(M[0])
+        for (i, j), (width, colour) in drawn.items():
+            v = M[i][j] / scale
+            assert abs(width - (0.6 + 5.4 * abs(v))) < 0.011, (l, i, j, width, v)
+            if abs(v) > 0.02:
+                assert hue_sign(colour) == (1 if v > 0 else -1), (l, i, j, colour, v)
+
+
+def wait_phase(lab: Lab, phase: str) -> None:
+    lab.page.wait_for_selector(f"[data-slot='banner'][data-phase='{phase}']", timeout=5000)
+
+
+def test_page_loads_without_console_errors(lab: Lab) -> None:
+    run = lab.last("run")
+    sizes = run["net"]["sizes"]
+    assert lab.page.locator(".net-svg circle.node").count() == sum(sizes)
+    n_edges = sum(a * b for a, b in itertools.pairwise(sizes))
+    assert lab.page.locator(".net-svg line.edge").count() == n_edges
+    # ids built from model ids
+    assert lab.page.locator(".net-svg [data-id='L1.W.0.2']").count() == 1
+    assert lab.page.locator(".net-svg [data-id='L1.a.2']").count() == 1
+    lab.page.wait_for_timeout(300)
+    assert lab.errors == []
+
+
+def test_stepping_shows_the_four_phases_in_turn(lab: Lab) -> None:
+    page = lab.page
+    run = lab.last("run")
+    depth = len(run["net"]["sizes"]) - 1
+    assert page.get_attribute("[data-slot='banner']", "data-phase") == "ready"
+    assert page.eval_on_selector("[data-id='L1.a.0']", "e => e.style.fill") == ""
+    assert_edges_show(lab, {l: run["params"][f"L{l}.W"] for l in range(1, depth + 1)})
+
+    # forward: banner names it, hidden neurons fill with their batch-mean activation's sign
+    lab.step()
+    wait_phase(lab, "forward")
+    assert "Forward" in lab.text(".banner-title")
+    fwd = lab.last("frame", phase="forward")
+    a1 = fwd["values"]["L1.a"]
+    for j in range(len(a1[0])):
+        mean = sum(r[j] for r in a1) / len(a1)
+        fill = page.eval_on_selector(f"[data-id='L1.a.{j}']", "e => e.style.fill")
+        assert fill, "forward must fill the neuron"
+        if abs(mean) > 0.05:
+            assert hue_sign(fill) == (1 if mean > 0 else -1)
+    assert page.evaluate("document.getAnimations().length") > 0, "forward should animate"
+
+    # loss: the loss appears, equal to the engine's
+    lab.step()
+    wait_phase(lab, "loss")
+    loss = lab.last("frame", phase="loss")["values"]["loss.total"]
+    shown = lab.text(".loss-label").split("=")[1]
+    assert abs(parse_number(shown) - loss) < 1e-4
+    assert abs(lab.number("#stat-batch-loss") - loss) < 1e-4
+
+    # backward: edges switch to ∂L/∂W — width ∝ |dW|, hue = sign of dW
+    lab.step()
+    wait_phase(lab, "backward")
+    assert page.get_attribute(".net-svg", "data-mode") == "dW"
+    bwd = lab.last("frame", phase="backward")["values"]
+    assert_edges_show(lab, {l: bwd[f"L{l}.dW"] for l in range(1, depth + 1)})
+
+    # update: edges settle to the new weights
+    lab.step()
+    wait_phase(lab, "update")
+    assert page.get_attribute(".net-svg", "data-mode") == "W"
+    upd = lab.last("frame", phase="update")["values"]
+    assert upd["L1.W"] != upd["L1.W.prev"]
+    assert_edges_show(lab, {l: upd[f"L{l}.W"] for l in range(1, depth + 1)})
+    page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    assert lab.errors == []
+
+
+def test_playing_xor_drives_the_displayed_loss_down(lab: Lab) -> None:
+    page = lab.page
+    page.select_option("#ctl-lr", "0.3")
+    lab.wait_for_message("run")
+    page.wait_for_function("document.querySelector('#ctl-lr').value === '0.3'")
+    lab.step("iteration")
+    page.wait_for_function("document.querySelector('#stat-train-loss').textContent !== '—'")
+    first = lab.number("#stat-train-loss")
+    page.select_option("#ctl-speed", "100")
+    page.click(".btn-toggle-play")
+    page.wait_for_selector(".btn-toggle-play[aria-pressed='true']")
+    page.wait_for_function("Number(document.querySelector('#stat-iteration').textContent) >= 250",
+                           timeout=20_000)
+    page.click(".btn-toggle-play")
+    page.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+    page.wait_for_timeout(100)
+    last = lab.number("#stat-train-loss")
+    assert last < 0.5 * first, (first, last)
+    assert last == lab.messages("metrics")[-1]["points"][-1]["train_loss"] or \
+        abs(last - lab.messages("metrics")[-1]["points"][-1]["train_loss"]) < 1e-4
+    assert lab.errors == []
+
+
+JA_SCOPES = (
+    ".ctl-run button", ".ctl-run label", ".ctl-run h2", ".ctl-net label", ".ctl-net h2",
+    ".ctl-net .hint", ".ctl-adv summary", ".app-bar h1", ".app-bar .tagline", ".conn",
+    "[data-slot='banner'] .phase-steps",
+    ".banner-title", ".banner-say", ".stats", "#stats-h", "#loss-h", "#data-h",
+    ".layer-caption", ".net-legend",
+)
+
+
+def english_words(text: str) -> list[str]:
+    """Runs of 3+ Latin letters (math symbols and short ids like x1 are allowed)."""
+    return re.findall(r"[A-Za-z]{3,}", text)
+
+
+def visible_ui_text(lab: Lab) -> str:
+    return "\n".join(
+        t
+        for sel in JA_SCOPES
+        for t in lab.page.eval_on_selector_all(sel, "els => els.map(e => e.textContent)")
+    )
+
+
+def test_language_switch_changes_every_string(lab: Lab) -> None:
+    page = lab.page
+    lab.step()
+    assert page.get_attribute("html", "lang") == "en"
+    assert lab.text(".btn-step-phase") == "Step phase"
+    page.click(".lang-btn[data-lang='ja']")
+    page.wait_for_function("document.documentElement.lang === 'ja'")
+    assert lab.text(".btn-step-phase") == "1フェーズ進む"
+    assert lab.text(".btn-toggle-play") == "再生"
+    text = visible_ui_text(lab)
+    assert english_words(text) == [], english_words(text)
+    # labels of form controls, accessible names and tooltips too
+    attrs = page.evaluate("""() => [
+        ...document.querySelectorAll('[aria-label],[title],[placeholder]')]
+        .filter(e => !e.closest('math'))
+        .map(e => ['aria-label', 'title', 'placeholder'].map(a => e.getAttribute(a))
+        .filter(Boolean).join(' '))""")
+    labels = page.eval_on_selector_all(
+        "label, legend, summary, h1, h2, th, td", "els => els.map(e => e.textContent)")
+    leftovers = [w for s in [*attrs, *labels] for w in english_words(s)]
+    # a person's name and function names, written the same in Japanese texts
+    allowed = {"Nesterov", "leaky", "ReLU", "ELU", "sin"}
+    assert [w for w in leftovers if w not in allowed] == []
+    # the choice survives a reload; switching back restores English
+    page.reload()
+    lab.wait_ready()
+    assert lab.text(".btn-step-phase") == "1フェーズ進む"
+    page.click(".lang-btn[data-lang='en']")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert lab.text(".btn-step-phase") == "Step phase"
+    assert lab.errors == []
+
+
+def test_default_language_follows_the_browser(make_lab: Any) -> None:
+    lab = make_lab(locale="ja-JP").open()
+    assert lab.page.get_attribute("html", "lang") == "ja"
+    assert lab.text(".btn-reset") == "リセット"
+
+
+def tooltip_value(lab: Lab, key: str) -> float:
+    row = lab.text(f".net-tip [data-value='{key}']")
+    return parse_number(row.split("=")[1].split("(")[0])
+
+
+def hover_edge(lab: Lab, id_: str) -> None:
+    """Move the mouse onto a point of the edge that no other edge covers."""
+    point = lab.page.evaluate("""id => {
+        const e = document.querySelector(`.net-svg [data-id='${id}']`);
+        const m = e.getScreenCTM();
+        for (const f of [0.3, 0.2, 0.4, 0.6, 0.7, 0.8, 0.5]) {
+            const x = +e.getAttribute('x1') + f * (e.getAttribute('x2') - e.getAttribute('x1'));
+            const y = +e.getAttribute('y1') + f * (e.getAttribute('y2') - e.getAttribute('y1'));
+            const px = m.a * x + m.c * y + m.e, py = m.b * x + m.d * y + m.f;
+            if (document.elementFromPoint(px, py) === e) return [px, py];
+        }
+        return null;
+    }""", id_)
+    assert point, f"no uncovered point on edge {id_}"
+    lab.page.mouse.move(point[0], point[1])
+    lab.page.wait_for_selector(".net-tip:not([hidden])")
+
+
+def test_hovering_an_edge_shows_the_engines_weight(lab: Lab) -> None:
+    page = lab.page
+    run = lab.last("run")
+    edge = "L2.W.1.3"
+    hover_edge(lab, edge)
+    page.wait_for_selector(".net-tip:not([hidden])")
+    assert abs(tooltip_value(lab, "w") - run["params"]["L2.W"][1][3]) < 6e-5
+    # after a whole iteration the tooltip follows the update frame, gradient included
+    page.mouse.move(0, 0)
+    lab.step("iteration")
+    page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    upd = lab.last("frame", phase="update")["values"]
+    bwd = lab.last("frame", phase="backward")["values"]
+    hover_edge(lab, edge)
+    assert abs(tooltip_value(lab, "w") - upd["L2.W"][1][3]) < 6e-5
+    assert abs(tooltip_value(lab, "dw") - bwd["L2.dW"][1][3]) < 6e-5
+    # a neuron shows its batch-mean activation; keyboard focus shows the same tooltip
+    page.mouse.move(0, 0)
+    page.focus(".net-svg [data-id='L1.a.0']")
+    fwd = lab.last("frame", phase="forward")["values"]["L1.a"]
+    mean = sum(r[0] for r in fwd) / len(fwd)
+    assert abs(tooltip_value(lab, "a") - mean) < 6e-5
+    assert "a = " in (page.get_attribute(".net-svg [data-id='L1.a.0']", "aria-label") or "")
+    assert lab.errors == []
+
+
+def no_horizontal_scroll(lab: Lab) -> bool:
+    return bool(lab.page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+def test_phone_layout_has_no_horizontal_scroll(make_lab: Any) -> None:
+    lab = make_lab(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).open()
+    assert no_horizontal_scroll(lab)
+    lab.step()
+    lab.page.click(".lang-btn[data-lang='ja']")
+    lab.page.click(".ctl-adv summary")
+    assert no_horizontal_scroll(lab)
+    lab.page.click(".present-btn")
+    assert no_horizontal_scroll(lab)
+    # the network is on screen first, at a usable size
+    box = lab.page.locator(".net-svg").bounding_box()
+    assert box is not None and box["width"] >= 300
+    assert lab.errors == []
+
+
+def test_reduced_motion_is_respected(make_lab: Any) -> None:
+    lab = make_lab(reduced_motion="reduce").open()
+    for phase in PHASES:
+        lab.step()
+        wait_phase(lab, phase)
+        assert lab.page.evaluate("document.getAnimations().length") == 0
+    # the final picture is still drawn
+    assert lab.page.get_attribute(".net-svg", "data-mode") == "W"
+    assert lab.page.eval_on_selector("[data-id='L1.a.0']", "e => e.style.fill") != ""
+
+
+def test_keyboard_shortcuts(lab: Lab) -> None:
+    page = lab.page
+    page.locator("body").focus()
+    page.keyboard.press("ArrowRight")
+    wait_phase(lab, "forward")
+    page.keyboard.press("ArrowLeft")  # back is a no-op until playback lands
+    page.keyboard.press(".")
+    page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    wait_phase(lab, "update")
+    page.keyboard.press("Space")
+    page.wait_for_selector(".btn-toggle-play[aria-pressed='true']")
+    page.keyboard.press("Space")
+    page.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+    page.keyboard.press("?")
+    page.wait_for_selector("dialog.help[open]")
+    assert "Space" in lab.text("dialog.help")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog.help", state="hidden")
+    page.keyboard.press("p")
+    assert page.evaluate("document.documentElement.classList.contains('present')")
+    page.keyboard.press("p")
+    assert not page.evaluate("document.documentElement.classList.contains('present')")
+    # Tab reaches the controls and the focus is visible
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    assert lab.errors == []
+
+
+def test_reload_resumes_the_same_session(lab: Lab) -> None:
+    lab.step()
+    first = lab.last("run")["session"]
+    lab.received.clear()
+    lab.page.reload()
+    lab.wait_ready()
+    again = lab.last("run")
+    assert again["session"] == first
+    assert again["state"]["next_phase"] == "loss"
+
+
+def test_non_finite_strings_decode_to_numbers(lab: Lab) -> None:
+    got = lab.page.evaluate("""async () => {
+        const { decodeMessage } = await import('/static/js/socket.js');
+        const m = decodeMessage('{"a": "NaN", "b": ["Infinity", "-Infinity", 1.5], "c": "text"}');
+        return [Number.isNaN(m.a), m.b[0] === Infinity, m.b[1] === -Infinity, m.b[2], m.c];
+    }""")
+    assert got == [True, True, True, 1.5, "text"]
+
+
+def test_screenshots(make_lab: Any) -> None:
+    """Desktop (en, ja), phone, presentation mode and mid-backward screenshots are non-empty
+    (run with BPL_SCREENSHOTS=1 to refresh docs/screenshots/)."""
+    lab = make_lab().open()
+    for _ in range(2):
+        lab.step()
+    lab.page.wait_for_timeout(1000)
+    lab.screenshot("desktop-en")
+    lab.step()
+    lab.page.wait_for_timeout(350)
+    lab.screenshot("mid-backward")
+    lab.page.wait_for_timeout(800)
+    lab.page.click(".lang-btn[data-lang='ja']")
+    lab.screenshot("desktop-ja")
+    lab.page.keyboard.press("p")
+    lab.page.set_viewport_size({"width": 1280, "height": 720})
+    lab.screenshot("presentation")
+    phone = make_lab(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                     device_scale_factor=2).open()
+    phone.step()
+    phone.page.wait_for_timeout(1000)
+    shots = [phone.screenshot("phone")]
+    shots += [lab.shot_dir / f"{n}.png" for n in ("desktop-en", "mid-backward", "desktop-ja",
+                                                   "presentation")]
+    assert all(p.stat().st_size > 20_000 for p in shots)
+    assert lab.errors == [] and phone.errors == []
