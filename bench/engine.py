@@ -37,9 +37,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.data import Dataset  # noqa: E402
-from engine.model import LayerSpec, NetSpec  # noqa: E402
-from engine.stepper import RunConfig, Stepper  # noqa: E402
+from engine.data import Dataset
+from engine.model import LayerSpec, NetSpec
+from engine.stepper import RunConfig, Stepper
 
 try:
     import torch

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 Array = np.ndarray
 
@@ -66,7 +67,8 @@ class Dataset:
 
     @classmethod
     def from_arrays(
-        cls, x: Array, t: Array, x_test: Array | None = None, t_test: Array | None = None,
+        cls, x: npt.ArrayLike, t: npt.ArrayLike, x_test: npt.ArrayLike | None = None,
+        t_test: npt.ArrayLike | None = None,
         task: str | None = None, name: str = "arrays",
     ) -> Dataset:
         """A dataset from your own arrays: ``x`` (N, n_in) inputs, ``t`` (N, K) targets.
@@ -84,9 +86,10 @@ class Dataset:
         if not (np.isfinite(x).all() and np.isfinite(t).all()):
             raise ValueError("x and t must be finite")
         if x_test is None or t_test is None:
-            x_test, t_test = x[:0], t[:0]
-        x_test = np.array(x_test, dtype=np.float64, ndmin=2).reshape(-1, x.shape[1])
-        t_test = np.array(t_test, dtype=np.float64).reshape(-1, t.shape[1])
+            xt, tt = x[:0], t[:0]
+        else:
+            xt = np.array(x_test, dtype=np.float64, ndmin=2).reshape(-1, x.shape[1])
+            tt = np.array(t_test, dtype=np.float64).reshape(-1, t.shape[1])
         if task is None:
             binary = bool(((t == 0.0) | (t == 1.0)).all())
             if binary and t.shape[1] == 1:
@@ -99,7 +102,7 @@ class Dataset:
             raise ValueError("task must be binary, multiclass or regression")
         k = t.shape[1] if task == "multiclass" else (2 if task == "binary" else 1)
         feats = tuple(f"x{i + 1}" for i in range(x.shape[1]))
-        return cls(name, task, k, feats, x, x, t, x_test, x_test, t_test)
+        return cls(name, task, k, feats, x, x, t, xt, xt, tt)
 
     @property
     def n_in(self) -> int:

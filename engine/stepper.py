@@ -613,7 +613,12 @@ class Stepper:
         """
         if self.halted is not None:
             raise self.halted
-        n = max(int(n), 0)
+        # A run going non-finite is reported by NonFiniteError, not by NumPy's
+        # overflow warnings (one context for the whole loop costs nothing).
+        with np.errstate(all="ignore"):
+            return self._train(max(int(n), 0))
+
+    def _train(self, n: int) -> TrainStats:
         extra = 1 if self.phase_index != 0 else 0
         total = n + extra
         depth = self.net.depth

@@ -1,0 +1,109 @@
+"""Extra check where PyTorch is installed: the same weights, data and settings
+give the same numbers as ``torch`` (to rounding). CI does not install torch;
+the formula tests in ``test_optim.py`` and ``test_gradients.py`` carry the
+weight there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.data import Dataset  # noqa: E402
+from engine.model import LayerSpec, NetSpec  # noqa: E402
+from engine.stepper import RunConfig, Stepper  # noqa: E402
+
+OPTIMIZERS = [
+    ("sgd", {}, {}),
+    ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+     {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    ("rmsprop", {"momentum": 0.5, "centered": True}, {"momentum": 0.5, "centered": True}),
+    ("adagrad", {"lr_decay": 0.01}, {"lr_decay": 0.01}),
+    ("adam", {}, {}),
+    ("adamw", {"weight_decay": 0.1}, {"weight_decay": 0.1}),
+]
+TORCH_NAMES = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam",
+               "adamw": "AdamW"}
+
+
+def stepper(opt: str, hyper: dict, act: str, loss: str, k: int) -> Stepper:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3))
+    t = (rng.random((16, 1)) < 0.5).astype(float) if loss == "bce" else (
+        np.eye(k)[rng.integers(0, k, 16)] if loss == "cross_entropy" else rng.normal(size=(16, k)))
+    spec = NetSpec(3, (LayerSpec(5, act), LayerSpec(4, act), LayerSpec(k, "linear")), loss)
+    cfg = RunConfig(optimizer=opt, optimizer_params=tuple(hyper.items()), lr=0.05,
+                    batch_size=8, seed=3)
+    return Stepper(cfg, spec=spec, data=Dataset.from_arrays(x, t))
+
+
+def torch_model(st: Stepper, act: str) -> Any:
+    acts = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu":
+            lambda: torch.nn.GELU(approximate="tanh"), "sigmoid": torch.nn.Sigmoid,
+            "elu": lambda: torch.nn.ELU(alpha=0.01), "swish": torch.nn.SiLU,
+            "softplus": torch.nn.Softplus}
+    layers: list = []
+    sizes = st.net.spec.sizes
+    for l in range(1, len(sizes)):
+        lin = torch.nn.Linear(sizes[l - 1], sizes[l]).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(st.net.params[f"L{l}.W"].T))
+            lin.bias.copy_(torch.tensor(st.net.params[f"L{l}.b"]))
+        layers.append(lin)
+        if l < len(sizes) - 1:
+            layers.append(acts[act]())
+    return torch.nn.Sequential(*layers)
+
+
+def torch_loss(loss: str, out: Any, t: np.ndarray) -> Any:
+    tt = torch.tensor(t)
+    if loss == "bce":
+        return torch.nn.functional.binary_cross_entropy_with_logits(out, tt)
+    if loss == "cross_entropy":
+        return torch.nn.functional.cross_entropy(out, tt.argmax(dim=1))
+    return 0.5 * ((out - tt) ** 2).sum(dim=1).mean()
+
+
+@pytest.mark.parametrize("opt,hyper,thyper", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_three_iterations_match_torch(opt: str, hyper: dict, thyper: dict) -> None:
+    st = stepper(opt, hyper, "tanh", "bce", 1)
+    model = torch_model(st, "tanh")
+    topt = getattr(torch.optim, TORCH_NAMES[opt])(model.parameters(), lr=0.05, **thyper)
+    for _ in range(3):
+        fwd, loss, back, upd = (r.values for r in st.step_iteration())
+        topt.zero_grad()
+        out = model(torch.tensor(fwd["x"]))
+        L = torch_loss("bce", out, fwd["t"])
+        L.backward()
+        assert loss["loss.data"] == pytest.approx(L.item(), rel=1e-12)
+        lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+        for l, m in enumerate(lin, start=1):
+            np.testing.assert_allclose(back[f"L{l}.dW"], m.weight.grad.numpy().T, rtol=1e-10,
+                                       atol=1e-14)
+        topt.step()
+        for l, m in enumerate(lin, start=1):
+            np.testing.assert_allclose(upd[f"L{l}.W"], m.weight.detach().numpy().T,
+                                       rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(upd[f"L{l}.b"], m.bias.detach().numpy(), rtol=1e-10,
+                                       atol=1e-13)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", "sigmoid", "swish", "softplus", "elu"])
+@pytest.mark.parametrize("loss,k", [("mse", 2), ("cross_entropy", 4)])
+def test_gradients_match_torch_autograd(act: str, loss: str, k: int) -> None:
+    st = stepper("sgd", {}, act, loss, k)
+    model = torch_model(st, act)
+    fwd, lrec, back, _ = (r.values for r in st.step_iteration())
+    out = model(torch.tensor(fwd["x"]))
+    L = torch_loss(loss, out, fwd["t"])
+    L.backward()
+    assert lrec["loss.data"] == pytest.approx(L.item(), rel=1e-12)
+    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+    for l, m in enumerate(lin, start=1):
+        np.testing.assert_allclose(back[f"L{l}.dW"], m.weight.grad.numpy().T, rtol=1e-9,
+                                   atol=1e-14)
+        np.testing.assert_allclose(back[f"L{l}.db"], m.bias.grad.numpy(), rtol=1e-9,
+                                   atol=1e-14)
