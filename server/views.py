@@ -16,9 +16,10 @@ a bounded rate:
 
 Each derived message is put on the outbox under its own key, so a slow client
 only ever receives the latest one, and at most ``Settings.map_hz`` times per
-second per kind: a change marks the view *dirty* and :meth:`SessionViews.flush`
-(called after each command and on every clock tick while something is dirty)
-sends it when its interval has passed.
+second per kind (less for a network whose maps take long to compute: at most
+once per :data:`COST_FACTOR` × its compute time): a change marks the view
+*dirty* and :meth:`SessionViews.flush` (called after each command and on
+every clock tick while something is dirty) sends it when its interval has passed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ log = logging.getLogger("backprop_lab.views")
 
 Array = np.ndarray
 KINDS = ("maps", "inspect", "focus")
+#: a view is re-sent at most once per this many times its own compute time, so a big
+#: network's maps cost a session at most ~10 % of a core (below map_hz if need be)
+COST_FACTOR = 10.0
 
 
 class ViewError(ValueError):
@@ -132,6 +136,7 @@ class SessionViews:
         self.capture = Capture()
         self.dirty: set[str] = set()
         self._sent: dict[str, float] = {k: -math.inf for k in KINDS}
+        self._cost: dict[str, float] = dict.fromkeys(KINDS, 0.0)
         self.sent_count: dict[str, int] = dict.fromkeys(KINDS, 0)
 
     @property
@@ -278,7 +283,8 @@ class SessionViews:
         now = time.monotonic() if now is None else now
         interval = 1.0 / self.session.settings.map_hz
         for kind in KINDS:
-            if kind in self.dirty and now - self._sent[kind] >= interval:
+            if kind in self.dirty and \
+                    now - self._sent[kind] >= max(interval, COST_FACTOR * self._cost[kind]):
                 self._send(kind, now)
 
     def _send(self, kind: str, now: float | None = None) -> None:
@@ -287,6 +293,7 @@ class SessionViews:
         self.dirty.discard(kind)
         if self.session.outbox is None:
             return
+        t0 = time.perf_counter()
         if kind == "maps":
             msg = self.maps_message()
         elif kind == "inspect":
@@ -297,6 +304,7 @@ class SessionViews:
             if self.focus is None:
                 return
             msg = self.focus_message()
+        self._cost[kind] = time.perf_counter() - t0
         self._sent[kind] = now
         self.sent_count[kind] += 1
         self._put(msg, key=kind)

@@ -203,3 +203,35 @@ export function writeUrl(settings, history, location) {
   const href = shareUrl(settings, location);
   if (href !== location.href) history.replaceState(history.state, '', href);
 }
+
+/**
+ * Keeps the address bar and the run in step: a link's settings configure the
+ * first run the page receives (once), and every later run writes its settings
+ * back into the URL, so the address is always a link that reproduces the run.
+ * main.js feeds it every `run` message.
+ */
+export class UrlSync {
+  /**
+   * @param {{location: Location, history: History, send: (msg: object) => void}} env
+   */
+  constructor({ location, history, send }) {
+    this.location = location;
+    this.history = history;
+    this.send = send;
+    this.fromLink = decodeSettings(location.search);
+    this.done = this.fromLink.count === 0;
+  }
+
+  /** A `run` message arrived: apply the link once, else record the run in the URL. */
+  onRun(msg) {
+    if (!this.done) {
+      this.done = true;
+      const want = mergeSettings(msg.config, this.fromLink.settings);
+      if (encodeSettings(want) !== encodeSettings(msg.config)) {
+        this.send({ type: 'configure', config: want });
+        return;
+      }
+    }
+    writeUrl(msg.config, this.history, this.location);
+  }
+}

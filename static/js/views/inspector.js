@@ -94,6 +94,8 @@ export class Inspector {
     this.opts = options;
     this.msg = null;
     this.phase = null;
+    this.lastEdit = null;
+    this.editInput = null;
     this.root = document.createElement('section');
     this.root.className = 'panel bpl-inspector';
     this.root.dataset.view = 'inspector';
@@ -114,6 +116,12 @@ export class Inspector {
     this.msg = msg;
     this.root.hidden = false;
     this.render(sameTarget);
+  }
+
+  /** Show the server's answer to an edit (an `edit` message) under the number input. */
+  showEdit(msg) {
+    this.lastEdit = msg;
+    if (this.msg) this.render(false);
   }
 
   /** The phase just run (highlights the factor it computes). */
@@ -368,7 +376,7 @@ export class Inspector {
     nums.dataset.phase = 'update';
     nums.append(num(u.prev, 6), mo('+'), m('mrow', mo('('), num(u.step, 6), mo(')')), mo('='), num(u.new, 6));
     const lr = m('math');
-    lr.append(eta, mo('='), num(u.lr, 6));
+    lr.append(mi('η'), mo('='), num(u.lr, 6));
     const extra = document.createElement('p');
     extra.className = 'bpl-insp-state';
     extra.append(lr, ...rule.flatMap((r) => [document.createTextNode('  '), r]));
@@ -400,7 +408,17 @@ export class Inspector {
     note.id = 'bpl-insp-edit-note';
     note.className = 'bpl-insp-note';
     note.textContent = t('insp.editNote');
-    form.append(label, btn, note);
+    const status = document.createElement('p');
+    status.className = 'bpl-insp-edited';
+    status.setAttribute('role', 'status');
+    status.dataset.field = 'edited';
+    const e = this.lastEdit;
+    if (e && e.id === msg.id && String(e.index) === String(msg.index)) {
+      status.textContent = e.applied
+        ? t('insp.edited', { old: fmt(Number(e.old)), value: fmt(Number(e.value)), train: fmt(Number(e.train_loss)), test: fmt(Number(e.test_loss)) })
+        : t('insp.pending');
+    }
+    form.append(label, btn, note, status);
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const v = Number(input.value);
@@ -461,6 +479,8 @@ export class InspectorPanel {
   update({ kind, msg, model }) {
     if (kind === 'inspect') {
       this.inspector.update(msg);
+    } else if (kind === 'edit') {
+      this.inspector.showEdit(msg);
     } else if (kind === 'frame') {
       this.inspector.setPhase(msg.phase);
     } else if (kind === 'run') {
