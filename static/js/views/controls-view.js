@@ -184,17 +184,21 @@ export class ControlsView {
 
   sync(config) {
     this.config = config;
-    this.dataset.value = config.dataset;
-    this.layers.value = String(config.hidden.length);
-    this.neurons.value = String(config.hidden[0] ?? 4);
+    // Never overwrite the field the user is editing right now.
+    const put = (el, value) => {
+      if (el !== document.activeElement) el.value = value;
+    };
+    put(this.dataset, config.dataset);
+    put(this.layers, String(config.hidden.length));
+    put(this.neurons, String(config.hidden[0] ?? 4));
     this.neurons.disabled = config.hidden.length === 0;
-    this.activation.value = config.activation;
+    put(this.activation, config.activation);
     this.ensureOption(this.lr, String(config.lr));
-    this.lr.value = String(config.lr);
+    put(this.lr, String(config.lr));
     for (const [path, [input, kind]] of this.advInputs) {
       const v = getPath(config, path);
       if (kind === 'bool' || kind === 'optbool') input.checked = Boolean(v);
-      else input.value = v === null || v === undefined ? '' : String(v);
+      else put(input, v === null || v === undefined ? '' : String(v));
     }
     for (const b of this.featureBoxes) b.checked = config.features.includes(b.value);
   }
