@@ -39,7 +39,10 @@ FRAME_JS = """async (ms) => {
     const t = [];
     await new Promise((done) => {
         const start = performance.now();
-        const tick = (now) => { t.push(now); if (now - start < ms) requestAnimationFrame(tick); else done(); };
+        const tick = (now) => {
+            t.push(now);
+            if (now - start < ms) requestAnimationFrame(tick); else done();
+        };
         requestAnimationFrame(tick);
     });
     return t.slice(1).map((v, k) => v - t[k]);
@@ -97,14 +100,14 @@ def measure(seconds: float) -> dict[str, Any]:
             page.wait_for_selector(".conn[data-state='open']")
             page.wait_for_selector(".net-svg circle.node")
             sizes = page.evaluate("document.querySelectorAll('.net-svg circle.node').length")
+            count = "document.querySelectorAll('.net-svg {}').length === {}"
             page.fill("#ctl-neurons", "8")
             page.dispatch_event("#ctl-neurons", "change")
-            page.wait_for_function("document.querySelectorAll('.net-svg circle.node').length === 2 + 8 + 8 + 1")
+            page.wait_for_function(count.format("circle.node", 2 + 8 + 8 + 1))
             page.fill("#ctl-layers", "3")
             page.dispatch_event("#ctl-layers", "change")
-            page.wait_for_function(
-                "document.querySelectorAll('.net-svg circle.node').length === 2 + 8 + 8 + 8 + 1")
-            page.wait_for_function("document.querySelectorAll('.net-svg line.edge').length === 16 + 64 + 64 + 8")
+            page.wait_for_function(count.format("circle.node", 2 + 8 + 8 + 8 + 1))
+            page.wait_for_function(count.format("line.edge", 16 + 64 + 64 + 8))
             bytes_ = page.evaluate(BYTES_JS)
             results: dict[str, Any] = {"bytes": bytes_, "initial_nodes": sizes, "runs": {}}
             idle = page.evaluate(FRAME_JS, 2000)
