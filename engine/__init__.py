@@ -21,17 +21,30 @@ Conventions (used by every module, the wire protocol and the DOM):
 * float64 throughout; deterministic: the same seed and the same commands give
   bit-identical results. Randomness comes from ``numpy.random.Generator``
   objects spawned once from the run's seed.
+
+Modules: :mod:`engine.activations`, :mod:`engine.losses`, :mod:`engine.init`,
+:mod:`engine.optim`, :mod:`engine.schedules`, :mod:`engine.data`,
+:mod:`engine.model` (the network), :mod:`engine.stepper` (the phases and the
+fast path), :mod:`engine.metrics` (training health), :mod:`engine.chain` (one
+number's chain rule). ``docs/engine.md`` lists where the engine differs from
+PyTorch on purpose.
 """
 
+from engine.data import Dataset
 from engine.model import LayerSpec, NetSpec, Network
-from engine.stepper import PHASES, PhaseRecord, RunConfig, Stepper
+from engine.schedules import Schedule
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, RunConfig, Stepper, TrainStats
 
 __all__ = [
     "PHASES",
+    "Dataset",
     "LayerSpec",
     "NetSpec",
     "Network",
+    "NonFiniteError",
     "PhaseRecord",
     "RunConfig",
+    "Schedule",
     "Stepper",
+    "TrainStats",
 ]

@@ -75,13 +75,15 @@ _EXP_CAP = 709.0
 def compute(
     loss: str, z: Array, y: Array, t: Array, dfz: Array | None,
     sp: Array | None = None, want_dy: bool = False, hard: bool | None = None,
+    dy_scale: Array | None = None,
 ) -> LossResult:
     """Per-sample loss and ∂L/∂z (and, with ``want_dy``, ∂L/∂y) for one batch.
 
     ``dfz`` is f'(z) of the output activation, needed only by ``mse`` (None
     means the identity): δ = (y − t) ⊙ f'(z) / B. ``sp`` = softplus(z) when the
     forward pass already has it (sigmoid output). ``hard`` says the targets
-    are all 0 or 1 (worked out when None).
+    are all 0 or 1 (worked out when None); ``dy_scale`` may bring their
+    (1 − 2t)/B precomputed.
 
     ∂L/∂y without dividing by a saturated y: for bce 1/y = e^(sp − z) and
     1/(1 − y) = e^(sp), so with 0/1 targets dy = (1 − 2t)·e^(ℓ)/B where
@@ -109,9 +111,10 @@ def compute(
         delta /= B
         dy = None
         if want_dy:
-            if hard is None:
-                hard = bool(((t == 0.0) | (t == 1.0)).all())
-            if hard:
+            if dy_scale is not None:
+                dy = _exp_capped(elem)
+                dy *= dy_scale
+            elif hard or (hard is None and bool(((t == 0.0) | (t == 1.0)).all())):
                 dy = _exp_capped(elem)
                 dy *= (1.0 - 2.0 * t) / B
             else:

@@ -238,9 +238,22 @@ class _Ids:
             if has_norm else ()
 
 
-def _finite(arr: Array, zeros: Array) -> bool:
-    # x·0 is 0 for every finite x and NaN for ±∞ and NaN: one BLAS call, no temporary.
-    return math.isfinite(np.vdot(arr, zeros[:arr.size]))
+def _finite(arr: Array) -> bool:
+    """Exact test: every entry of ``arr`` is finite."""
+    return bool(np.isfinite(arr).all())
+
+
+def _maybe_bad(arrays: list[Array]) -> bool:
+    """Cheap screen: False means every entry of every array is finite.
+
+    Σ x·x is NaN or ∞ if any x is; it can also overflow for |x| > 1e154, so a
+    True only means "look closer" with :func:`_finite`. One BLAS call per
+    array, no temporaries.
+    """
+    s = 0.0
+    for a in arrays:
+        s += np.vdot(a, a)
+    return not math.isfinite(s)
 
 
 class Stepper:
@@ -282,6 +295,10 @@ class Stepper:
         self._n_train = len(self.data.x_train)
         tt = self.data.t_train
         self._hard = bool(((tt == 0.0) | (tt == 1.0)).all())
+        self._start = 0
+        # (1 − 2t)/B of the epoch's order for ∂L/∂y of bce (see losses.compute)
+        self._dy_scale: Array | None = None
+        self._dy_scale_b = 0
         self._order = np.arange(self._n_train)
         self._xs = self.data.x_train
         self._ts = self.data.t_train
@@ -292,12 +309,10 @@ class Stepper:
         self._given: tuple[Array, Array] | None = None
         self._ids = [_Ids(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
         self._out_da = f"L{len(spec.layers)}.da"
+        self._plain = all(ls.norm == "none" and not ls.dropout and not ls.residual
+                          for ls in spec.layers)
         self._param_ids: dict[str, tuple[str, str, str]] = {}
         self._phases = (self._forward, self._loss, self._backward, self._update)
-        biggest = max([int(np.prod(v.shape)) for v in self.net.params.values()]
-                      + [s * max(self.batch_size, len(self.data.x_test), 1)
-                         for s in spec.sizes])
-        self._zeros = np.zeros(biggest)
 
     # ---- configuration that may change mid-run -----------------------------------
 
@@ -321,10 +336,6 @@ class Stepper:
                 self.optimizer.state if same else {}, self.optimizer.t if same else 0,
             )
         self.config = config
-        if "batch_size" in changes:
-            need = max(self.net.spec.sizes) * self.batch_size
-            if need > self._zeros.size:
-                self._zeros = np.zeros(need)
         self.halted = None
 
     @property
@@ -364,7 +375,9 @@ class Stepper:
             self._order = self.shuffle_rng.permutation(n)
             self._xs = self.data.x_train[self._order]
             self._ts = self.data.t_train[self._order]
+            self._dy_scale = None
             c = 0
+        self._start = c
         self._cursor = c + bs
         return self._order[c:c + bs], self._xs[c:c + bs], self._ts[c:c + bs]
 
@@ -424,37 +437,33 @@ class Stepper:
         p.x, p.t = x, t
         p.params = dict(self.net.params)
         caches = p.caches = self.net.forward(x, train=True, dropout_rng=self.dropout_rng)
-        zeros = self._zeros
-        bad: str | None = None
+        checked = []
         for ids, c in zip(self._ids, caches, strict=True):
             v[ids.z] = c.z
             v[ids.a] = c.a
+            checked.append(c.z)
             if c.zn is not c.z:
                 v[ids.zn] = c.zn
+                checked.append(c.zn)
             if c.mask is not None:
                 v[ids.mask] = c.mask
-            if bad is None and not _finite(c.z, zeros):
-                bad = ids.z
-        if bad is None:
-            bad = self._first_bad_forward(caches, check_z=False)
-        if bad is not None:
-            raise self._halt("forward", bad, self.iteration)
+            if c.a is not c.h:
+                checked.append(c.a)
+        checked.append(caches[-1].a)
+        if _maybe_bad(checked):
+            bad = self._first_bad_forward(caches)
+            if bad is not None:
+                raise self._halt("forward", bad, self.iteration)
         return PhaseRecord("forward", self.iteration, v)
 
-    def _first_bad_forward(self, caches: list[LayerCache], check_z: bool = True) -> str | None:
-        """The first non-finite forward id in computation order (None if all finite).
-
-        With finite ``z`` only a norm, an overflow in f or the residual sum can
-        still go bad, so ``zn`` and ``a`` are checked as well."""
-        zeros = self._zeros
+    def _first_bad_forward(self, caches: list[LayerCache]) -> str | None:
+        """The first non-finite forward id in computation order (None if all finite)."""
         for ids, c in zip(self._ids, caches, strict=True):
-            if check_z and not _finite(c.z, zeros):
+            if not _finite(c.z):
                 return ids.z
-            if c.zn is not c.z and not _finite(c.zn, zeros):
+            if c.zn is not c.z and not _finite(c.zn):
                 return ids.zn
-        last = self._ids[-1]
-        for ids, c in zip(self._ids, caches, strict=True):
-            if (ids is last or c.a is not c.h or c.zn is not c.z) and not _finite(c.a, zeros):
+            if not _finite(c.a):
                 return ids.a
         return None
 
@@ -473,9 +482,18 @@ class Stepper:
         p = self._pending
         assert p.caches is not None and p.t is not None
         out = p.caches[-1]
+        scale = None
+        B = len(p.t)
+        if self._given is None and self._hard and out.sp is not None:
+            scale = self._dy_scale
+            if scale is None or self._dy_scale_b != B:
+                scale = self._dy_scale = (1.0 - 2.0 * self._ts) / B
+                self._dy_scale_b = B
+            scale = scale[self._start:self._start + B]
         p.loss = res = losses.compute(self.net.spec.loss, out.z, out.a, p.t,
                                       self._output_dfz(out), out.sp, want_dy=True,
-                                      hard=self._hard if self._given is None else None)
+                                      hard=self._hard if self._given is None else None,
+                                      dy_scale=scale)
         p.reg = reg = self.regularization()
         data_loss = res.mean
         v: dict[str, Any] = {
@@ -532,14 +550,13 @@ class Stepper:
     def _first_bad_backward(self, p: _Pending) -> str | None:
         """The first non-finite backward id, going from the output layer down."""
         assert p.caches is not None and p.grads is not None
-        zeros = self._zeros
         for ids, c, gn in zip(reversed(self._ids), reversed(p.caches), reversed(p.gnorms),
                               strict=True):
-            if c.delta is not None and not _finite(c.delta, zeros):
+            if c.delta is not None and not _finite(c.delta):
                 return ids.delta
             if not math.isfinite(gn):
-                return ids.dW if not _finite(p.grads[ids.W], zeros) else ids.gnorm
-            if not _finite(p.grads[ids.b], zeros):
+                return ids.dW if not _finite(p.grads[ids.W]) else ids.gnorm
+            if not _finite(p.grads[ids.b]):
                 return ids.db
         return None
 
@@ -638,55 +655,168 @@ class Stepper:
                 loss_a[0], reg_a[0], lr_a[0] = last.loss.mean, last.reg, last.lr
                 gn_a[0] = last.gnorms
                 done = 1
-            net = self.net
-            spec_loss = net.spec.loss
-            config = self.config
-            has_reg = bool(config.l1 or config.l2)
-            clip = config.clip_value > 0 or config.clip_norm > 0
-            optimizer = self.optimizer
-            for i in range(extra, total):
-                p = _Pending(self.iteration)
-                p.idx, p.x, p.t = self._next_batch()
-                p.params = dict(net.params)
-                p.caches = caches = net.forward(p.x, True, self.dropout_rng)
-                out = caches[-1]
-                p.loss = res = losses.compute(spec_loss, out.z, out.a, p.t,
-                                              self._output_dfz(out), out.sp)
-                if has_reg:
-                    p.reg = self.regularization()
-                grads = self._grads(p, input_grad=False)
-                mean = res.mean
-                if not math.isfinite(mean) or not math.isfinite(p.reg):
-                    bad = self._first_bad_forward(caches)
-                    if bad is not None:
-                        raise self._halt("forward", bad, self.iteration)
-                    raise self._halt("loss", "loss.data" if not math.isfinite(mean)
-                                     else "loss.reg", self.iteration)
-                gnorms = p.gnorms
-                if not math.isfinite(sum(gnorms)):
-                    bad = self._first_bad_backward(p)
-                    raise self._halt("backward", bad or self._ids[-1].dW, self.iteration)
-                if clip:
-                    grads, _ = self._clip(grads)
-                p.lr = lr = self.lr_at(self.iteration)
-                p.prev = p.params
-                optimizer.step(net.params, grads, lr)
-                p.done = True
-                self._last = p
-                loss_a[i] = mean
-                reg_a[i] = p.reg
-                gn_a[i] = gnorms
-                lr_a[i] = lr
+            if self._plain and total - extra > 1:
+                # all but the last iteration on the lean loop; the last one
+                # keeps its caches for engine.chain and engine.metrics
+                done = self._train_plain(extra, total - 1, stats)
+            for i in range(done, total):
+                self._fast_iteration(i, stats)
                 done = i + 1
-                self.iteration += 1
-            zeros = self._zeros
             for key, w in self.net.params.items():
-                if not _finite(w, zeros):
+                if not _finite(w):
                     raise self._halt("update", key, self.iteration - 1)
         except NonFiniteError as e:
-            e.stats = stats.trimmed(done)
+            # rows of every iteration completed before the halt
+            e.stats = stats.trimmed(self.iteration - int(its[0]))
             raise
         return stats
+
+    def _fast_iteration(self, i: int, stats: TrainStats,
+                        batch: tuple[Array, Array, Array] | None = None) -> None:
+        """One uncaptured iteration on the general path, filling row ``i`` of
+        ``stats``; ``batch`` is an already drawn (indices, x, t)."""
+        net = self.net
+        cfg = self.config
+        p = _Pending(self.iteration)
+        p.idx, p.x, p.t = batch if batch is not None else self._next_batch()
+        p.params = dict(net.params)
+        p.caches = caches = net.forward(p.x, True, self.dropout_rng)
+        out = caches[-1]
+        p.loss = res = losses.compute(net.spec.loss, out.z, out.a, p.t,
+                                      self._output_dfz(out), out.sp)
+        if cfg.l1 or cfg.l2:
+            p.reg = self.regularization()
+        grads = self._grads(p, input_grad=False)
+        mean = res.mean
+        if not math.isfinite(mean) or not math.isfinite(p.reg):
+            bad = self._first_bad_forward(caches)
+            if bad is not None:
+                raise self._halt("forward", bad, self.iteration)
+            raise self._halt("loss", "loss.data" if not math.isfinite(mean) else "loss.reg",
+                             self.iteration)
+        gnorms = p.gnorms
+        if not math.isfinite(sum(gnorms)):
+            bad = self._first_bad_backward(p)
+            raise self._halt("backward", bad or self._ids[-1].dW, self.iteration)
+        if cfg.clip_value > 0 or cfg.clip_norm > 0:
+            grads, _ = self._clip(grads)
+        p.lr = lr = self.lr_at(self.iteration)
+        p.prev = p.params
+        self.optimizer.step(net.params, grads, lr)
+        p.done = True
+        self._last = p
+        stats.loss[i] = mean
+        stats.reg[i] = p.reg
+        stats.gnorm[i] = gnorms
+        stats.lr[i] = lr
+        self.iteration += 1
+
+    def _train_plain(self, start: int, stop: int, stats: TrainStats) -> int:
+        """Iterations ``start``…``stop − 1`` of :meth:`train` for networks
+        without norm, dropout or residual layers.
+
+        The very same NumPy operations as ``Network.forward``/``backward``,
+        ``losses.compute`` and :meth:`_grads`, in the same order (so the same
+        bits), without building caches, records or per-layer objects. On a
+        non-finite value it replays the iteration on the full path, which
+        names the phase and id. Returns ``stop``.
+        """
+        net = self.net
+        params = net.params
+        plans = net._plans
+        last = plans[-1]
+        hidden = plans[:-1]
+        rev_hidden = hidden[::-1]
+        spec = net.spec
+        loss = spec.loss
+        mse_df = None
+        if loss == "mse" and spec.layers[-1].activation != "linear":
+            mse_df = activations.get(spec.layers[-1].activation).df
+        cfg = self.config
+        l1, l2 = cfg.l1, cfg.l2
+        has_reg = bool(l1 or l2)
+        clip = cfg.clip_value > 0 or cfg.clip_norm > 0
+        optimizer = self.optimizer
+        loss_a, reg_a, gn_a, lr_a = stats.loss, stats.reg, stats.gnorm, stats.lr
+        ones_cache = net._ones
+        softplus = activations.softplus
+        dot_sqrt = math.sqrt
+        vdot = np.vdot
+        isfinite = math.isfinite
+        for i in range(start, stop):
+            idx, x, t = self._next_batch()
+            B = x.shape[0]
+            ones = ones_cache.get(B)
+            if ones is None:
+                ones = ones_cache[B] = np.ones(B)
+            # forward
+            ins = [x]
+            zs = []
+            hs = []
+            a = x
+            for p in hidden:
+                z = a.dot(params[p.kW])
+                z += params[p.kb]
+                a = p.f(z, p.alpha)
+                zs.append(z)
+                hs.append(a)
+                ins.append(a)
+            z = a.dot(params[last.kW])
+            z += params[last.kb]
+            sp = None
+            if last.bce:
+                sp = softplus(z)
+                y = z - sp
+                np.exp(y, out=y)
+            elif last.softmax:
+                y = losses.softmax(z)
+            else:
+                y = last.f(z, last.alpha)
+            res = losses.compute(loss, z, y, t, None if mse_df is None else
+                                 mse_df(z, y, last.alpha), sp)
+            reg = self.regularization() if has_reg else 0.0
+            # backward
+            delta = res.delta
+            grads: dict[str, Array] = {}
+            grads[last.kW] = ins[-1].T.dot(delta)
+            grads[last.kb] = ones.dot(delta)
+            if hidden:
+                da = delta.dot(params[last.kW].T)
+                for p in rev_hidden:
+                    k = p.l - 1
+                    delta = da * p.df(zs[k], hs[k], p.alpha)
+                    grads[p.kW] = ins[k].T.dot(delta)
+                    grads[p.kb] = ones.dot(delta)
+                    if k > 0:
+                        da = delta.dot(params[p.kW].T)
+            gsum = 0.0
+            for j, p in enumerate(plans):
+                g = grads[p.kW]
+                if has_reg:
+                    W = params[p.kW]
+                    if l1:
+                        g = g + l1 * np.sign(W)
+                    if l2:
+                        g = g + l2 * W
+                    grads[p.kW] = g
+                gn = dot_sqrt(vdot(g, g))
+                gn_a[i, j] = gn
+                gsum += gn
+            mean = res.mean
+            if not (isfinite(mean) and isfinite(reg) and isfinite(gsum)):
+                # the general path redoes this iteration on the same batch (no
+                # dropout, no batch statistics: the same numbers) and names it
+                self._fast_iteration(i, stats, (idx, x, t))
+                continue
+            if clip:
+                grads, _ = self._clip(grads)
+            lr = self.lr_at(self.iteration)
+            optimizer.step(params, grads, lr)
+            loss_a[i] = mean
+            reg_a[i] = reg
+            lr_a[i] = lr
+            self.iteration += 1
+        return stop
 
     # ---- snapshots -----------------------------------------------------------------
 
@@ -733,6 +863,7 @@ class Stepper:
         self._order = snap["order"].copy()
         self._xs = self.data.x_train[self._order]
         self._ts = self.data.t_train[self._order]
+        self._dy_scale = None
         self._cursor = snap["cursor"]
         self._shuffled = snap["shuffled"]
         self.phase_index = 0

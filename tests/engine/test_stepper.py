@@ -265,3 +265,18 @@ def test_set_hyper_refuses_shape_changes() -> None:
     st.set_hyper(lr=0.5, batch_size=3)
     assert st.batch_size == 3 and st.lr_at(0) == 0.5
     assert len(st.step_iteration()[0].values["batch"]) == 3
+
+
+def test_loss_record_shows_dL_dy_exactly_even_when_saturated() -> None:
+    st = Stepper(RunConfig(dataset="xor", hidden=(3,), batch_size=8, seed=4))
+    st.net.params["L2.W"] *= 40.0  # some outputs round to 0 or 1
+    fwd, loss, _, _ = (r.values for r in st.step_iteration())
+    z, t = fwd["L2.z"], fwd["t"]
+    B = len(t)
+    # −t/y + (1 − t)/(1 − y) with 1/y = 1 + e^(−z) and 1/(1 − y) = 1 + e^z
+    want = (-t * (1 + np.exp(-z)) + (1 - t) * (1 + np.exp(z))) / B
+    np.testing.assert_allclose(loss["L2.da"], want, rtol=1e-12)
+    st = Stepper(RunConfig(dataset="blobs4", hidden=(3,), batch_size=8, seed=4))
+    fwd, loss, _, _ = (r.values for r in st.step_iteration())
+    y, t = loss["y"], fwd["t"]
+    np.testing.assert_allclose(loss["L2.da"], np.where(t == 1, -1 / y, 0.0) / 8, rtol=1e-12)
