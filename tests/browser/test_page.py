@@ -359,3 +359,35 @@ def test_screenshots(make_lab: Any) -> None:
                                                    "presentation")]
     assert all(p.stat().st_size > 20_000 for p in shots)
     assert lab.errors == [] and phone.errors == []
+
+
+def test_dropped_connection_reconnects_and_resumes(make_lab: Any) -> None:
+    lab = make_lab()
+    routes: list[Any] = []
+    sent: list[str] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(lambda m: (sent.append(m), server.send(m)))
+        routes.append(ws)
+
+    lab.page.route_web_socket("**/ws", route)
+    lab.open()
+    lab.step()
+    first = lab.last("run")["session"]
+    assert '"hello"' in sent[0] and first not in sent[0]  # a fresh tab has no session yet
+    sent.clear()
+    routes[-1].close()  # the network drops the socket
+    lab.page.wait_for_selector(".conn[data-state='closed']")
+    lab.page.wait_for_selector(".conn[data-state='open']", timeout=10_000)
+    for _ in range(200):
+        if len(lab.messages("run")) >= 2:
+            break
+        lab.page.wait_for_timeout(25)
+    hello = next(m for m in sent if '"hello"' in m)
+    assert f'"session":"{first}"' in hello
+    again = lab.messages("run")[-1]
+    assert again["session"] == first
+    assert again["state"]["next_phase"] == "loss"
+    lab.step()
+    assert lab.last("frame")["phase"] == "loss"
