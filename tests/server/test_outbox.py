@@ -1,0 +1,103 @@
+"""The per-connection outbox: bounded, coalescing to the latest state, never blocking
+its producers, and closable with a code for the socket."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.outbox import Outbox, OutboxClosedError
+from server.protocol import Play
+from server.session import Session
+from server.settings import Settings
+
+
+def frame(i: int) -> dict:
+    return {"type": "frame", "phase": "forward", "iteration": i}
+
+
+def test_frames_beyond_the_limit_drop_oldest_first_and_keep_the_latest() -> None:
+    ob = Outbox(limit=8)
+    for i in range(1000):
+        ob.put(frame(i), droppable=True)
+    assert len(ob) == 8
+    assert [m["iteration"] for m in ob.drain()] == list(range(992, 1000))
+    assert ob.dropped == 992
+
+
+def test_keyed_messages_replace_the_pending_one_and_survive_a_frame_flood() -> None:
+    ob = Outbox(limit=8)
+    ob.put({"type": "run", "n": 0}, key="run")
+    for i in range(100):
+        ob.put({"type": "state", "iteration": i}, key="state")
+        ob.put(frame(i), droppable=True)
+    msgs = ob.drain()
+    states = [m for m in msgs if m["type"] == "state"]
+    assert states == [{"type": "state", "iteration": 99}]  # one, the latest
+    assert any(m["type"] == "run" for m in msgs)
+    assert len(msgs) <= 8
+
+
+def test_merge_concatenates_pending_series() -> None:
+    ob = Outbox()
+    def merge(a: dict, b: dict) -> dict:
+        return {**b, "points": a["points"] + b["points"]}
+    for i in range(5):
+        ob.put({"type": "metrics", "points": [i]}, key="metrics", merge=merge)
+    assert ob.drain() == [{"type": "metrics", "points": [0, 1, 2, 3, 4]}]
+
+
+def test_an_error_flood_does_not_evict_the_latest_state() -> None:
+    ob = Outbox(limit=6)
+    ob.put({"type": "state", "iteration": 3}, key="state")
+    for i in range(50):
+        ob.put({"type": "error", "code": "invalid", "n": i})
+    msgs = ob.drain()
+    assert {"type": "state", "iteration": 3} in msgs
+    assert len(msgs) == 6
+
+
+def test_get_waits_then_close_delivers_what_is_queued_then_raises() -> None:
+    async def scenario() -> list:
+        ob = Outbox()
+        got: list = []
+
+        async def reader() -> None:
+            try:
+                while True:
+                    got.append(await ob.get())
+            except OutboxClosedError as e:
+                got.append((e.code, e.reason))
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0.01)
+        ob.put({"type": "error", "code": "idle"})
+        ob.close(4000, "idle")
+        ob.put({"type": "state"})  # ignored after close
+        await asyncio.wait_for(task, 1)
+        return got
+
+    assert asyncio.run(scenario()) == [{"type": "error", "code": "idle"}, (4000, "idle")]
+
+
+def test_a_playing_session_never_queues_more_than_the_limit() -> None:
+    """The clock keeps producing for a client that reads nothing: memory stays bounded."""
+    s = Session(Settings())
+    ob = Outbox(limit=16)
+    s.attach(ob)
+    s.handle(Play(type="play", speed=100))
+    for _ in range(300):
+        s.tick(1 / 60)
+        assert len(ob) <= 16
+    assert s.stepper.iteration >= 100
+    kinds = {m["type"] for m in ob.drain()}
+    assert {"frame", "state"} <= kinds
+
+
+@pytest.mark.parametrize("limit", [4, 64])
+def test_peak_is_recorded(limit: int) -> None:
+    ob = Outbox(limit=limit)
+    for i in range(limit * 3):
+        ob.put(frame(i), droppable=True)
+    assert ob.peak == limit

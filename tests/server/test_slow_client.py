@@ -1,0 +1,83 @@
+"""A client that stops reading costs bounded memory and never delays the others.
+
+Real uvicorn on a free port (in a thread of this process, so the test can look at
+the sessions); the stalled client is a raw socket with a tiny receive buffer that
+asks for big frames and then reads nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import psutil
+from websockets.sync.client import connect
+
+from server.session import Session
+from tests.server.conftest import LiveServer, client_frame, raw_socket
+
+BIG = {"hidden": [48, 48], "batch_size": 200, "n_samples": 400, "dataset": "circle"}
+
+
+def stalled_session(srv: LiveServer) -> Session:
+    for s in srv.app.state.sessions:
+        if tuple(s.config.hidden) == (48, 48):
+            return s
+    raise AssertionError("the stalled client's session is not there")
+
+
+def count_updates(ws, seconds: float) -> int:  # type: ignore[no-untyped-def]
+    """Update frames (one per iteration) that arrive at a reading client in ``seconds``."""
+    n = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        msg = ws.recv(timeout=2)
+        if msg.startswith('{"type":"frame","phase":"update"'):
+            n += 1
+    return n
+
+
+def test_a_stalled_reader_stays_bounded_while_another_client_keeps_its_rate(
+    live: LiveServer,
+) -> None:
+    limit = live.app.state.settings.outbox_limit
+    me = psutil.Process()
+    with raw_socket(live.port) as (sock, head):
+        assert b" 101 " in head.split(b"\r\n")[0]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        for msg in ({"type": "hello"}, {"type": "configure", "config": BIG},
+                    {"type": "play", "speed": 60}):
+            sock.sendall(client_frame(json.dumps(msg)))
+        # ...and never read again
+
+        with connect(live.url, open_timeout=5, max_size=None) as ws:
+            ws.send(json.dumps({"type": "hello"}))
+            ws.send(json.dumps({"type": "play", "speed": 30}))
+            count_updates(ws, 1.5)  # the stalled client fills every buffer meanwhile
+            stalled = stalled_session(live)
+            assert stalled.playing and stalled.outbox is not None
+            rss0 = me.memory_info().rss
+            it0 = stalled.stepper.iteration
+            lengths = []
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < 2.0:
+                n += count_updates(ws, 0.2)
+                assert stalled.outbox is not None
+                lengths.append(len(stalled.outbox))
+            rate = n / (time.monotonic() - t0)
+            grown = (me.memory_info().rss - rss0) / 2**20
+            ob = stalled.outbox
+            assert ob is not None
+            iterations = stalled.stepper.iteration - it0
+
+    # the stalled session kept playing (its frames coalesced, none piled up)...
+    assert iterations > 40, iterations
+    assert max(lengths) <= limit and ob.peak <= limit
+    assert ob.dropped > 100
+    # ...its unsent frames (~0.5 MB of arrays an iteration) did not accumulate...
+    assert grown < 25, f"server memory grew by {grown:.1f} MB"
+    # ...and the reading client still got its iterations at 30 a second (a stalled send
+    # blocking the clock would stop it; the margin is for a busy 2-core machine)
+    assert rate > 20, f"reading client got {rate:.1f} iterations/s"
