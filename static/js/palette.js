@@ -6,9 +6,11 @@
  * class 0 / class 1 match negative / positive logits.
  */
 
-/** Negative end (vermillion), neutral and positive end (blue) as [r, g, b]. */
+/** Negative end of the diverging scale (Okabe–Ito vermillion) as [r, g, b]. */
 export const NEG = Object.freeze([213, 94, 0]);
+/** Zero (a light neutral grey) as [r, g, b]. */
 export const ZERO = Object.freeze([238, 238, 238]);
+/** Positive end (Okabe–Ito blue) as [r, g, b]. */
 export const POS = Object.freeze([0, 114, 178]);
 
 /** Class colours (Okabe–Ito): class 0 = NEG hue, class 1 = POS hue, then green, pink, orange. */

@@ -54,6 +54,8 @@ export class PhaseBanner {
     this.phase = null;
     this.iteration = 0;
     this.shownPhase = undefined;
+    this.queued = false;
+    this.model = null;
   }
 
   /** Show the phase of the latest frame (or "ready" for a fresh run). */
@@ -64,7 +66,14 @@ export class PhaseBanner {
       this.iteration = msg.iteration;
     } else if (kind !== 'lang' && kind !== 'state') return;
     if (kind === 'state' && this.phase) return;
-    this.render(model);
+    // Several frames can arrive per animation frame when playing fast: render once.
+    this.model = model;
+    if (this.queued) return;
+    this.queued = true;
+    requestAnimationFrame(() => {
+      this.queued = false;
+      this.render(this.model);
+    });
   }
 
   render(model) {
