@@ -449,7 +449,8 @@ class Stepper:
                 v[ids.mask] = c.mask
             if c.a is not c.h:
                 checked.append(c.a)
-        checked.append(caches[-1].a)
+        # every f maps finite z to finite a, so the z's (and a norm's zn, a
+        # residual sum) are all there is to screen
         if _maybe_bad(checked):
             bad = self._first_bad_forward(caches)
             if bad is not None:
@@ -737,6 +738,10 @@ class Stepper:
         has_reg = bool(l1 or l2)
         clip = cfg.clip_value > 0 or cfg.clip_norm > 0
         optimizer = self.optimizer
+        h = optimizer.hyper
+        plain_sgd = optimizer.name == "sgd" and float(h["weight_decay"]) == 0.0 and float(
+            h["momentum"]) == 0.0
+        K = spec.layers[-1].units
         loss_a, reg_a, gn_a, lr_a = stats.loss, stats.reg, stats.gnorm, stats.lr
         ones_cache = net._ones
         softplus = activations.softplus
@@ -772,11 +777,21 @@ class Stepper:
                 y = losses.softmax(z)
             else:
                 y = last.f(z, last.alpha)
-            res = losses.compute(loss, z, y, t, None if mse_df is None else
-                                 mse_df(z, y, last.alpha), sp)
+            if sp is not None:
+                # losses.compute's bce, inlined: the same operations in order
+                elem = t * z
+                np.subtract(sp, elem, out=elem)
+                per_sample = elem[:, 0] if K == 1 else elem.sum(axis=1)
+                delta = y - t
+                delta /= B
+                mean = float(per_sample.sum()) / B
+            else:
+                res = losses.compute(loss, z, y, t, None if mse_df is None else
+                                     mse_df(z, y, last.alpha), sp)
+                delta = res.delta
+                mean = res.mean
             reg = self.regularization() if has_reg else 0.0
             # backward
-            delta = res.delta
             grads: dict[str, Array] = {}
             grads[last.kW] = ins[-1].T.dot(delta)
             grads[last.kb] = ones.dot(delta)
@@ -802,7 +817,6 @@ class Stepper:
                 gn = dot_sqrt(vdot(g, g))
                 gn_a[i, j] = gn
                 gsum += gn
-            mean = res.mean
             if not (isfinite(mean) and isfinite(reg) and isfinite(gsum)):
                 # the general path redoes this iteration on the same batch (no
                 # dropout, no batch statistics: the same numbers) and names it
@@ -811,7 +825,14 @@ class Stepper:
             if clip:
                 grads, _ = self._clip(grads)
             lr = self.lr_at(self.iteration)
-            optimizer.step(params, grads, lr)
+            if plain_sgd:
+                # Optimizer.step's plain-SGD branch, inlined
+                optimizer.t += 1
+                neg = -lr
+                for key, w in params.items():
+                    params[key] = w + grads[key] * neg
+            else:
+                optimizer.step(params, grads, lr)
             loss_a[i] = mean
             reg_a[i] = reg
             lr_a[i] = lr
