@@ -130,7 +130,8 @@ def inspect_body(st: Stepper, cap: Capture, target_id: str, index: tuple[int, ..
     Fields: ``id``, ``index``, ``kind`` (weight, bias, gamma, beta, unit),
     ``layer``, ``activation``, ``loss``, ``mode`` (batch | sample), ``sample``,
     ``batch_size``, ``iteration`` (of the numbers), ``value`` (θ now; a unit's
-    activation), ``factors`` [{key, value, phase}], ``grad``, ``reg``, ``rows``
+    activation), ``factors`` [{key, value, phase}], ``grad`` (∂L/∂θ; for a unit
+    δ = ∂L/∂z, summed over the batch in batch mode), ``reg``, ``rows``
     (batch: first samples' factors and product), ``path`` (δ of later layers),
     ``forward`` (unit: z, a), ``check`` {backprop, numeric, h, rel_error},
     ``update`` {optimizer, lr, prev, step, new, state, iteration} or None.
@@ -230,7 +231,7 @@ def _sample_part(st: Stepper, l: int, i: int | None, j: int, kind: str, pid: str
     }
     if kind == "unit":
         out["forward"] = {"z": float(c.z[0, j]), "a": float(c.a[0, j])}
-        out["grad"] = _f(da)
+        out["grad"] = float(c.delta[0, j])  # a unit's chain ends in δ = ∂ℓ/∂z
     else:
         out["grad"] = float(grads[pid][index])
     out["check"] = _check(st, net, x, t, kind, pid, index)
@@ -293,7 +294,7 @@ def _batch_part(st: Stepper, cap: Capture, l: int, i: int | None, j: int, kind: 
     if kind == "unit":
         out["forward"] = {"z": None if z_all is None else float(np.mean(np.asarray(z_all)[:, j])),
                           "a": None if a_all is None else float(np.mean(np.asarray(a_all)[:, j]))}
-        out["grad"] = None if da is None else float(da.sum())
+        out["grad"] = None if delta is None else float(delta.sum())
     else:
         out["grad"] = None if grad is None else float(np.asarray(grad)[index])
     x = cap.get("forward", "x")

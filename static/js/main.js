@@ -23,6 +23,10 @@ import { DataView } from './views/data-view.js';
 import { Announcer } from './views/announcer.js';
 import { NoticeView } from './views/notice-view.js';
 import { HelpDialog } from './views/help-dialog.js';
+import { InspectorPanel } from './views/inspector.js';
+import { MapsPanel } from './views/neuron-maps.js';
+import { ChartsPanel } from './views/health-chart.js';
+import { UrlSync } from './url-state.js';
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -36,6 +40,9 @@ const VIEWS = [
   ['data', DataView],
   ['announcer', Announcer],
   ['help', HelpDialog],
+  ['inspector', InspectorPanel],
+  ['maps', MapsPanel],
+  ['charts', ChartsPanel],
 ];
 
 const LANG_KEY = 'bpl.lang';
@@ -107,6 +114,9 @@ const ACTIONS = {
   'lang-next': () => setLang(LANGS[(LANGS.indexOf(i18n.lang) + 1) % LANGS.length]),
   present: () => setPresent(!root.classList.contains('present')),
   help: () => views.get('help').toggle(),
+  inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
+  focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
+  edit: (e) => send({ type: 'edit', ...e }),
 };
 
 function act(name, arg) {
@@ -131,11 +141,15 @@ function start() {
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+  const urlSync = new UrlSync({ location: window.location, history: window.history, send });
   socket = new SessionSocket({
     url: `${scheme}://${window.location.host}/ws`,
     storage: window.sessionStorage,
     hello: () => ({ lang: i18n.lang }),
-    onMessage: (msg) => dispatch(model.apply(msg), msg),
+    onMessage: (msg) => {
+      if (msg.type === 'run') urlSync.onRun(msg);
+      dispatch(model.apply(msg), msg);
+    },
     onStatus: (status) => dispatch('connection', status),
   });
   socket.start();

@@ -233,6 +233,18 @@ def test_inspect_a_unit_and_close_it() -> None:
     assert m["id"] == "L2.a" and m["index"] == [1] and m["kind"] == "unit"
     assert m["forward"]["z"] == f["values"]["L2.z"][1]
     assert m["value"] == f["values"]["L2.a"][1]
+    # its chain ends in δ = ∂ℓ/∂z: the engine's backward on that one sample agrees
+    from engine.stepper import Stepper
+    from server.session import run_config
+
+    ref = Stepper(run_config(s.config))
+    for k, v in s.stepper.net.params.items():
+        ref.net.params[k][...] = v
+    d = s.stepper.data
+    recs = {r.phase: r.values for r in ref.step_batch(d.x_train[2:3], d.t_train[2:3])}
+    assert m["grad"] == pytest.approx(recs["backward"]["L2.delta"][0, 1], rel=1e-12)
+    prod = m["factors"][0]["value"] * m["factors"][1]["value"]
+    assert prod == pytest.approx(m["grad"], rel=1e-12)
     (closed,) = of_type(send(s, {"type": "inspect", "id": None}), "inspect")
     assert closed["id"] is None
     # closed: stepping sends no inspector updates

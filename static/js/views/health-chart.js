@@ -143,7 +143,7 @@ export class LineChart {
     for (const tv of ticks) {
       const y = padT + (1 - (tv - lo) / (hi - lo)) * (h - padT - padB);
       ctx.beginPath(); ctx.moveTo(padL, y); ctx.lineTo(w - padR, y); ctx.stroke();
-      const label = this.log ? `1e${tv}` : (Math.abs(tv) >= 100 || (Math.abs(tv) < 0.01 && tv !== 0) ? tv.toExponential(0) : String(Number(tv.toFixed(2))));
+      const label = this.log ? `1e${tv}` : (Math.abs(tv) >= 1e4 || (Math.abs(tv) < 1e-3 && tv !== 0) ? tv.toExponential(1) : String(Number(tv.toPrecision(3))));
       ctx.fillText(label, 2, y + 3);
     }
     ctx.fillText(String(x0), padL, h - 4);
@@ -191,7 +191,7 @@ export class LineChart {
 function fmtShort(v) {
   if (!Number.isFinite(v)) return '—';
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(2) : v.toFixed(4);
+  return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(2) : v.toPrecision(3);
 }
 
 function perLayer(points, key) {

@@ -71,9 +71,18 @@ function factorSymbol(key, ctx) {
   }
 }
 
+/**
+ * Layer and 1-based unit numbers as the page shows them (the network diagram
+ * counts neurons from 1; ids and indices on the wire count from 0).
+ */
+function shownIndex(msg) {
+  const [a, b] = msg.index;
+  return { l: msg.layer, i: a + 1, j: (msg.kind === 'weight' ? b : a) + 1 };
+}
+
 /** The parameter's own symbol for the left-hand side. */
 function targetSymbol(msg) {
-  const [a, b] = msg.index;
+  const [a, b] = msg.index.map((k) => k + 1);
   switch (msg.kind) {
     case 'weight': return sym('w', msg.layer, [a, b]);
     case 'bias': return sym('b', msg.layer, [a]);
@@ -159,10 +168,10 @@ export class Inspector {
     const h = document.createElement('h2');
     h.id = 'bpl-insp-title';
     const desc = msg.kind === 'weight'
-      ? t('insp.weight', { l: msg.layer, i: msg.index[0], j: msg.index[1], p: msg.layer - 1 })
-      : msg.kind === 'bias' ? t('insp.bias', { l: msg.layer, j: msg.index[0] })
-        : msg.kind === 'unit' ? t('insp.unit', { l: msg.layer, j: msg.index[0] })
-          : t('insp.param', { id: msg.id, j: msg.index[0] });
+      ? t('insp.weight', { l: msg.layer, i: msg.index[0] + 1, j: msg.index[1] + 1, p: msg.layer - 1 })
+      : msg.kind === 'bias' ? t('insp.bias', { l: msg.layer, j: msg.index[0] + 1 })
+        : msg.kind === 'unit' ? t('insp.unit', { l: msg.layer, j: msg.index[0] + 1 })
+          : t('insp.param', { id: msg.id, j: msg.index[0] + 1 });
     h.textContent = `${t('insp.title')}: ${desc}`;
     this.root.setAttribute('aria-labelledby', h.id);
     const close = document.createElement('button');
@@ -212,7 +221,7 @@ export class Inspector {
 
   /** For a unit: z = Σᵢ aᵢ wᵢⱼ + b and a = f(z) with the numbers. */
   forwardSection(msg) {
-    const l = msg.layer; const j = msg.index[0];
+    const l = msg.layer; const j = msg.index[0] + 1;
     const f = msg.forward || {};
     const eq1 = m('math');
     eq1.setAttribute('display', 'block');
@@ -226,8 +235,8 @@ export class Inspector {
   }
 
   chainSection(msg) {
-    const ctx = { l: msg.layer, i: msg.index[0], j: msg.kind === 'weight' ? msg.index[1] : msg.index[0], loss: msg.mode !== 'sample' };
-    const lhs = msg.kind === 'unit' ? partial(mi(ctx.loss ? 'L' : 'ℓ'), sym('a', msg.layer, [ctx.j])) : partial(mi(ctx.loss ? 'L' : 'ℓ'), targetSymbol(msg));
+    const ctx = { ...shownIndex(msg), loss: msg.mode !== 'sample' };
+    const lhs = msg.kind === 'unit' ? partial(mi(ctx.loss ? 'L' : 'ℓ'), sym('z', msg.layer, [ctx.j])) : partial(mi(ctx.loss ? 'L' : 'ℓ'), targetSymbol(msg));
     const symbolic = m('math');
     symbolic.setAttribute('display', 'block');
     symbolic.append(lhs, mo('='));
@@ -286,7 +295,7 @@ export class Inspector {
       if (c === 'b' || c === 'product') th.textContent = t(`insp.col.${c}`);
       else {
         const mm = m('math');
-        mm.append(factorSymbol(c, { l: msg.layer, i: msg.index[0], j: msg.kind === 'weight' ? msg.index[1] : msg.index[0], loss: true }));
+        mm.append(factorSymbol(c, { ...shownIndex(msg), loss: true }));
         th.append(mm);
       }
       head.append(th);
@@ -321,7 +330,7 @@ export class Inspector {
     }
     const note = document.createElement('p');
     note.className = 'bpl-insp-note';
-    note.textContent = t('insp.pathNote');
+    note.textContent = t(msg.mode === 'sample' ? 'insp.pathNoteSample' : 'insp.pathNote');
     return this.section('insp.path', note, list);
   }
 

@@ -1,0 +1,171 @@
+"""The inspector in real Chromium: click a weight or neuron, read its chain rule with the
+engine's numbers, follow one sample, set a weight by hand and see the loss change.
+
+Numbers on the page are compared with the frames and ``inspect`` messages the engine
+sent over the socket (recorded by the ``Lab`` fixture).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.browser.conftest import Lab, parse_number
+
+PANEL = "[data-slot='inspector'] .bpl-inspector"
+
+
+def frames_of(lab: Lab, iteration: int) -> dict[str, dict[str, Any]]:
+    return {m["phase"]: m["values"] for m in lab.messages("frame") if m["iteration"] == iteration}
+
+
+def wait_since(lab: Lab, start: int, type_: str, timeout: float = 10.0,
+               **match: Any) -> dict[str, Any]:
+    """The first ``type_`` message matching ``match`` received at or after ``start``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in lab.received[start:]:
+            if m.get("type") == type_ and all(m.get(k) == v for k, v in match.items()):
+                return m
+        lab.page.wait_for_timeout(20)
+    raise AssertionError(f"no {type_} message matching {match} within {timeout} s")
+
+
+def click_element(lab: Lab, element_id: str) -> None:
+    """Click a node at its centre, an edge a fifth of the way along (edges cross mid-way)."""
+    xy = lab.page.eval_on_selector(
+        f".net-svg [data-id='{element_id}']", """el => {
+            const g = el.getTotalLength ? el.getPointAtLength(el.getTotalLength() * 0.2)
+                : null;
+            const b = el.getBBox();
+            const pt = new DOMPoint(g ? g.x : b.x + b.width / 2, g ? g.y : b.y + b.height / 2)
+                .matrixTransform(el.getScreenCTM());
+            return [pt.x, pt.y];
+        }""")
+    lab.page.mouse.click(xy[0], xy[1])
+
+
+def open_inspector(lab: Lab, element_id: str, **match: Any) -> dict[str, Any]:
+    start = len(lab.received)
+    click_element(lab, element_id)
+    lab.page.wait_for_selector(f"{PANEL}:not([hidden])", timeout=5000)
+    msg = wait_since(lab, start, "inspect", **match)
+    lab.page.wait_for_timeout(100)
+    return msg
+
+
+def shown(lab: Lab, selector: str) -> float:
+    return parse_number(lab.text(f"{PANEL} {selector}"))
+
+
+def test_clicking_a_weight_shows_the_engines_chain_rule(lab: Lab) -> None:
+    lab.step("iteration")
+    wait_since(lab, 0, "frame", phase="update", iteration=0)
+    msg = open_inspector(lab, "L2.W.1.0", id="L2.W", index=[1, 0])
+    f = frames_of(lab, 0)
+    dW = f["backward"]["L2.dW"][1][0]
+    # the gradient shown is the backward frame's ∂L/∂w (to the 6 digits shown)
+    assert msg["grad"] == dW
+    assert abs(shown(lab, "[data-field='grad'] mn") - dW) <= 5e-7 + 1e-6 * abs(dW)
+    # one table row per sample of the batch, with a⁽¹⁾ᵢ of that sample from the forward frame
+    rows = lab.page.eval_on_selector_all(
+        f"{PANEL} .bpl-insp-table tr", "trs => trs.slice(1).map(tr => "
+        "[...tr.children].map(td => td.textContent))")
+    batch = f["forward"]["batch"]
+    a1 = f["forward"]["L1.a"]
+    assert len(rows) == min(8, len(batch))
+    for r, row in enumerate(rows):
+        assert int(row[0]) == batch[r]
+        assert abs(parse_number(row[3]) - a1[r][1]) <= 5e-5
+    # the update it received: prev + step = new, as the update frame has them
+    upd = f["update"]
+    text = lab.text(f"{PANEL} [data-field='update'] + math")
+    nums = [parse_number(t) for t in text.replace("(", " ").replace(")", " ").replace("+", " ")
+            .replace("=", " ").split()]
+    assert abs(nums[0] - upd["L2.W.prev"][1][0]) <= 5e-7
+    assert abs(nums[1] - upd["L2.W.step"][1][0]) <= 5e-7
+    assert abs(nums[2] - upd["L2.W"][1][0]) <= 5e-7
+    # and the finite-difference check agrees
+    assert "✓" in lab.text(f"{PANEL} [data-field='check']")
+    assert lab.errors == []
+    lab.screenshot("inspector-weight-page")
+    lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-weight.png"))
+
+
+def test_the_current_phase_highlights_the_factor_it_computes(lab: Lab) -> None:
+    lab.step("iteration")
+    open_inspector(lab, "L1.W.0.2", id="L1.W", index=[0, 2])
+    lab.step("phase")  # forward of iteration 1
+    lab.page.wait_for_selector(f"{PANEL} .bpl-active[data-phase='forward']", timeout=5000)
+    assert lab.page.query_selector(f"{PANEL} .bpl-active[data-phase='backward']") is None
+    lab.step("phase")  # loss
+    lab.step("phase")  # backward: ∂L/∂a, ∂a/∂z and the product are computed now
+    lab.page.wait_for_selector(f"{PANEL} .bpl-active[data-phase='backward']", timeout=5000)
+
+
+def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> None:
+    lab.step("iteration")
+    msg = open_inspector(lab, "L2.a.1", id="L2.a", index=[1])
+    assert msg["kind"] == "unit"
+    maps = wait_since(lab, 0, "maps", iteration=1)
+    run = lab.last("run")
+    k = 5
+    p = run["data"]["p_train"][k]
+    lo, hi = maps["extent"]
+    lab.page.locator("[data-view='output-map']").scroll_into_view_if_needed()
+    box = lab.page.locator("[data-view='output-map']").bounding_box()
+    assert box is not None
+    x = box["x"] + (p[0] - lo) / (hi - lo) * box["width"]
+    y = box["y"] + (hi - p[1]) / (hi - lo) * box["height"]
+    start = len(lab.received)
+    lab.page.mouse.click(x, y)
+    focus = wait_since(lab, start, "focus")
+    assert focus["split"] == "train"
+    picked = focus["index"]
+    got = run["data"]["p_train"][picked]
+    assert abs(got[0] - p[0]) < (hi - lo) / 40 and abs(got[1] - p[1]) < (hi - lo) / 40
+    insp = wait_since(lab, start, "inspect", id="L2.a", mode="sample")
+    assert insp["mode"] == "sample" and insp["sample"]["index"] == picked
+    lab.page.wait_for_timeout(200)
+    assert f"#{picked}" in lab.text(f"{PANEL} [data-field='meta']")
+    # the unit's z for that sample, as the focus message (engine, eval mode) has it
+    assert insp["forward"]["z"] == focus["values"]["L2.z"][1]
+    lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-unit-sample.png"))
+    # back to the batch
+    start = len(lab.received)
+    lab.page.click(f"{PANEL} .bpl-insp-batch")
+    back = wait_since(lab, start, "inspect", id="L2.a", mode="batch")
+    assert back["mode"] == "batch"
+
+
+def test_editing_a_weight_changes_the_loss_shown(lab: Lab) -> None:
+    lab.step("iteration")
+    open_inspector(lab, "L3.W.2.0", id="L3.W", index=[2, 0])
+    before = lab.last("metrics")["points"][-1]["train_loss"]
+    lab.page.fill(f"{PANEL} .bpl-insp-edit input", "4.5")
+    start = len(lab.received)
+    lab.page.click(f"{PANEL} .bpl-insp-edit button[type='submit']")
+    edit = wait_since(lab, start, "edit", applied=True)
+    assert edit["value"] == 4.5 and edit["id"] == "L3.W"
+    assert edit["train_loss"] != before
+    lab.page.wait_for_selector(f"{PANEL} [data-field='edited']:not(:empty)", timeout=5000)
+    text = lab.text(f"{PANEL} [data-field='edited']")
+    assert f"{edit['train_loss']:.4f}".replace("-", "−") in text
+    # the maps are redrawn for the new weight
+    wait_since(lab, start, "maps")
+    # and the next iteration starts from the edited weight
+    start = len(lab.received)
+    lab.step("iteration")
+    upd = wait_since(lab, start, "frame", phase="update", iteration=1)
+    assert upd["values"]["L3.W.prev"][2][0] == 4.5
+
+
+def test_a_bad_edit_value_is_refused_in_the_page(lab: Lab) -> None:
+    lab.step("iteration")
+    open_inspector(lab, "L1.W.0.0", id="L1.W", index=[0, 0])
+    count = len(lab.messages("edit"))
+    lab.page.fill(f"{PANEL} .bpl-insp-edit input", "")
+    lab.page.click(f"{PANEL} .bpl-insp-edit button[type='submit']")
+    lab.page.wait_for_timeout(300)
+    assert len(lab.messages("edit")) == count
+    assert lab.errors == []

@@ -1,0 +1,110 @@
+"""Maps and health charts in real Chromium: the output over the input plane is drawn from
+the engine's grid (colours differ across the decision boundary), maps arrive at most ten
+times a second, every hidden neuron gets a map, and the gradient-norm chart has one
+series per layer with the engine's latest values."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.browser.conftest import Lab, parse_number
+
+MAP = "[data-view='output-map']"
+
+
+def wait_config(lab: Lab, **want: Any) -> dict[str, Any]:
+    """Wait until the latest ``run`` has these settings (a link configures the first run)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        runs = lab.messages("run")
+        if runs and all(runs[-1]["config"][k] == v for k, v in want.items()):
+            lab.page.wait_for_timeout(100)
+            return runs[-1]
+        lab.page.wait_for_timeout(20)
+    raise AssertionError(f"no run with {want}")
+
+
+def pixel(lab: Lab, fx: float, fy: float) -> tuple[int, int, int]:
+    """(r, g, b) of the output map at fractions (fx, fy) of its width and height."""
+    rgb = lab.page.eval_on_selector(
+        MAP, """(c, [fx, fy]) => {
+            const d = c.getContext('2d').getImageData(Math.floor(fx * c.width),
+                                                      Math.floor(fy * c.height), 1, 1).data;
+            return [d[0], d[1], d[2]];
+        }""", [fx, fy])
+    return int(rgb[0]), int(rgb[1]), int(rgb[2])
+
+
+def test_the_decision_map_is_drawn_with_both_classes(make_lab: Any) -> None:
+    lab = make_lab().open("/?dataset=circle&hidden=6,4&act=tanh&lr=0.1&batch=20&seed=2")
+    wait_config(lab, dataset="circle", hidden=[6, 4], seed=2)
+    lab.page.wait_for_selector(MAP)
+    start = len(lab.received)
+    for _ in range(3):
+        lab.page.click(".btn-step-iteration")
+    deadline = time.monotonic() + 5
+    while not [m for m in lab.received[start:] if m["type"] == "maps"]:
+        assert time.monotonic() < deadline, "no maps after stepping"
+        lab.page.wait_for_timeout(20)
+    # train until the inner disc (class 1, blue) and the ring (class 0, vermillion) separate
+    for _ in range(40):
+        lab.page.click(".btn-step-iteration")
+    lab.page.wait_for_timeout(400)
+    assert lab.errors == []  # (the test's own pixel reads below make Chromium warn)
+    centre = pixel(lab, 0.5, 0.5)
+    corner = pixel(lab, 0.08, 0.08)
+    assert centre != corner
+    assert centre[2] > centre[0], f"centre should lean blue (class 1): {centre}"
+    assert corner[0] > corner[2], f"corner should lean vermillion (class 0): {corner}"
+    # every hidden neuron has its own small map
+    n = lab.page.eval_on_selector_all(".bpl-neuron-map", "els => els.length")
+    assert n == 6 + 4
+    blank = lab.page.eval_on_selector_all(
+        ".bpl-neuron-map", """els => els.filter(c => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) return false;
+            return true;
+        }).length""")
+    assert blank == 0
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.locator("[data-slot='maps']").screenshot(path=str(lab.shot_dir / "maps-circle.png"))
+
+
+def test_maps_arrive_at_most_ten_times_a_second_while_playing(lab: Lab) -> None:
+    start = len(lab.received)
+    lab.page.click(".btn-toggle-play")
+    t0 = time.monotonic()
+    lab.page.wait_for_timeout(2500)
+    lab.page.click(".btn-toggle-play")
+    elapsed = time.monotonic() - t0
+    maps = [m for m in lab.received[start:] if m["type"] == "maps"]
+    assert len(maps) >= 3
+    assert len(maps) / elapsed <= 10.5
+    iters = [m["iteration"] for m in maps]
+    assert iters == sorted(iters)
+
+
+def test_gradient_norm_chart_has_one_series_per_layer(make_lab: Any) -> None:
+    lab = make_lab().open("/?dataset=spiral&hidden=8,8,8,8,8,8,8,8&act=sigmoid&batch=20")
+    wait_config(lab, dataset="spiral", activation="sigmoid")
+    lab.page.wait_for_function(
+        "() => document.querySelectorAll('.net-svg circle.node').length === 2 + 8 * 8 + 1")
+    for _ in range(4):
+        lab.step("iteration")
+    lab.page.wait_for_timeout(300)
+    chart = "[data-chart='gnorm']"
+    legend = lab.page.eval_on_selector_all(f"{chart} .bpl-chart-legend li",
+                                           "els => els.map(e => e.textContent)")
+    assert legend == [f"L{l}" for l in range(1, 10)]
+    # the text alternative carries each layer's latest ‖∂L/∂W‖, as the engine sent it
+    gnorm = lab.last("metrics")["points"][-1]["gnorm"]
+    text = lab.text(f"{chart} .sr-only")
+    for l, g in enumerate(gnorm, start=1):
+        part = text.split(f"L{l}: ")[1].split(",")[0]
+        assert abs(parse_number(part) - g) <= 0.01 * g
+    # vanishing gradients: the first layer's norm is decades below the last's
+    assert gnorm[0] < 1e-3 * gnorm[-1]
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.locator("[data-slot='charts']").screenshot(
+        path=str(lab.shot_dir / "health-sigmoid-8.png"))

@@ -1,0 +1,91 @@
+"""Shareable state in real Chromium: the address bar always holds the run's settings and
+seed, and opening that link in another browser gives the identical run, number for number."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.browser.conftest import Lab
+
+
+def latest_run(lab: Lab, timeout: float = 10.0, **want: Any) -> dict[str, Any]:
+    """Wait until the latest ``run`` message has these settings."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = lab.messages("run")
+        if runs and all(runs[-1]["config"][k] == v for k, v in want.items()):
+            return runs[-1]
+        lab.page.wait_for_timeout(20)
+    raise AssertionError(f"no run with {want}")
+
+
+def frames(lab: Lab) -> list[dict[str, Any]]:
+    return lab.messages("frame")
+
+
+def test_a_link_reproduces_the_run_number_for_number(make_lab: Any) -> None:
+    link = ("/?dataset=moons&n=120&noise=0.2&hidden=5,3&act=relu&init=he_normal&opt=adam"
+            "&lr=0.02&batch=16&seed=41&l2=0.001")
+    a = make_lab().open(link)
+    run_a = latest_run(a, dataset="moons", seed=41, hidden=[5, 3], activation="relu")
+    assert run_a["config"]["optimizer"]["name"] == "adam"
+    assert run_a["config"]["l2"] == 0.001 and run_a["config"]["noise"] == 0.2
+    a.page.wait_for_timeout(200)
+    # the address bar now spells out every setting (defaults included)
+    url = a.page.url
+    for part in ("dataset=moons", "seed=41", "hidden=5%2C3", "opt=adam", "init=he_normal",
+                 "test=0.5"):
+        assert part in url, (part, url)
+    for _ in range(3):
+        a.step("iteration")
+    a.page.wait_for_timeout(200)
+    # a second browser opens the address as it is now
+    b = make_lab()
+    b.page.goto(url)
+    b.wait_ready()
+    run_b = latest_run(b, dataset="moons", seed=41)
+    assert run_b["config"] == run_a["config"]
+    assert run_b["data"] == run_a["data"]
+    assert run_b["params"] == run_a["params"]
+    for _ in range(3):
+        b.step("iteration")
+    b.page.wait_for_timeout(200)
+    fa = [(m["phase"], m["iteration"], m["values"]) for m in frames(a)]
+    fb = [(m["phase"], m["iteration"], m["values"]) for m in frames(b)]
+    assert len(fa) == len(fb) == 12
+    assert fa == fb  # bit-identical: the same JSON numbers
+    assert a.errors == [] and b.errors == []
+
+
+def test_changing_a_setting_in_the_page_updates_the_address(lab: Lab) -> None:
+    assert "dataset=xor" in lab.page.url
+    lab.page.select_option("[data-slot='controls'] #ctl-dataset", "spiral")
+    latest_run(lab, dataset="spiral")
+    lab.page.wait_for_function("() => location.search.includes('dataset=spiral')",
+                               timeout=5000)
+
+
+def test_the_url_table_covers_every_run_setting(lab: Lab) -> None:
+    config = lab.last("run")["config"]
+    result = lab.page.evaluate(
+        """async (config) => {
+            const u = await import('/static/js/url-state.js');
+            const paths = u.PROPS.map((p) => p.path);
+            const leaves = [];
+            const walk = (o, pre) => {
+                for (const [k, v] of Object.entries(o)) {
+                    if (v && typeof v === 'object' && !Array.isArray(v)) walk(v, pre + k + '.');
+                    else leaves.push(pre + k);
+                }
+            };
+            walk(config, '');
+            const link = u.decodeSettings(u.encodeSettings(config)).settings;
+            const back = u.mergeSettings(config, link);
+            return {missing: leaves.filter((p) => !paths.includes(p)),
+                    extra: paths.filter((p) => !leaves.includes(p)),
+                    same: JSON.stringify(back) === JSON.stringify(config)};
+        }""", config)
+    assert result["missing"] == [], "RunSettings fields missing from url-state.js PROPS"
+    assert result["extra"] == []
+    assert result["same"]
