@@ -13,6 +13,8 @@ const NONFINITE = new Map([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -
 
 /** Parse one server frame, turning the non-finite string encodings into numbers. */
 export function decodeMessage(text) {
+  // A reviver makes JSON.parse several times slower: use it only when needed.
+  if (!text.includes('"NaN"') && !text.includes('Infinity"')) return JSON.parse(text);
   return JSON.parse(text, (_k, v) => (typeof v === 'string' && NONFINITE.has(v) ? NONFINITE.get(v) : v));
 }
 

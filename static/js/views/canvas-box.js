@@ -18,13 +18,36 @@ export class CanvasBox {
     this.ctx = this.canvas.getContext('2d');
     this.drawFn = draw;
     this.queued = false;
-    this.observer = new ResizeObserver(() => this.request());
+    this.themeCache = new Map();
+    // Size comes from the observer, so painting never forces a layout.
+    this.size = [0, 0];
+    this.observer = new ResizeObserver((entries) => {
+      const box = entries[entries.length - 1].contentRect;
+      this.size = [box.width, box.height];
+      this.request();
+    });
     this.observer.observe(this.canvas);
   }
 
   /** Set the accessible name. */
   setLabel(text) {
     this.canvas.setAttribute('aria-label', text);
+  }
+
+  /**
+   * A CSS custom property of the canvas, cached: reading computed style each
+   * paint would force a style recalculation. Call {@link invalidateTheme}
+   * when the theme changes (presentation mode).
+   */
+  theme(name, fallback) {
+    if (!this.themeCache.has(name)) this.themeCache.set(name, cssVar(this.canvas, name, fallback));
+    return this.themeCache.get(name);
+  }
+
+  /** Forget cached theme values (and redraw). */
+  invalidateTheme() {
+    this.themeCache.clear();
+    this.request();
   }
 
   /** Redraw on the next animation frame (repeated calls coalesce). */
@@ -39,8 +62,7 @@ export class CanvasBox {
 
   paint() {
     const dpr = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth;
-    const hgt = this.canvas.clientHeight;
+    const [w, hgt] = this.size;
     if (!w || !hgt) return;
     const bw = Math.round(w * dpr);
     const bh = Math.round(hgt * dpr);

@@ -9,7 +9,7 @@
 
 import { h } from '../dom.js';
 import { classColour, diverging } from '../palette.js';
-import { CanvasBox, cssVar } from './canvas-box.js';
+import { CanvasBox } from './canvas-box.js';
 
 /** Predicted class of one output row (B=1 slice): threshold for 1 output, argmax otherwise. */
 export function predictedClass(row) {
@@ -41,6 +41,7 @@ export class DataView {
   /** Redraw on a new run, a forward frame (new predictions) or a language change. */
   update({ kind, model, msg }) {
     this.model = model;
+    if (kind === 'present') this.box.invalidateTheme();
     if (kind === 'lang' || kind === 'run') {
       this.box.setLabel(this.i18n.t('data.label'));
       this.renderLegend();
@@ -74,9 +75,9 @@ export class DataView {
     if (all.length === 0) return;
     const oneD = all[0].length === 1;
     const regression = m.net.task === 'regression';
-    const muted = cssVar(this.container, '--muted', '#666');
-    const bg = cssVar(this.container, '--panel', '#fff');
-    const scale = Number(cssVar(this.container, '--point-scale', '1')) || 1;
+    const muted = this.box.theme('--muted', '#666');
+    const bg = this.box.theme('--panel', '#fff');
+    const scale = Number(this.box.theme('--point-scale', '1')) || 1;
     const pad = 10;
     const xs = all.map((p) => p[0]);
     let ys = oneD ? tTr.concat(tTe).map((r) => r[0]) : all.map((p) => p[1]);
@@ -131,7 +132,7 @@ export class DataView {
       const x = X(p[0]);
       if (regression && oneD) {
         const y = Y(pred[0]);
-        ctx.strokeStyle = cssVar(this.container, '--ink', '#1b1b1b');
+        ctx.strokeStyle = this.box.theme('--ink', '#1b1b1b');
         ctx.beginPath();
         ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y + r);
         ctx.moveTo(x - r, y + r); ctx.lineTo(x + r, y - r);

@@ -5,7 +5,7 @@
  */
 
 import { h } from '../dom.js';
-import { CanvasBox, cssVar } from './canvas-box.js';
+import { CanvasBox } from './canvas-box.js';
 import { fmt } from '../format.js';
 
 /** "Nice" tick values covering [lo, hi] (about `n` of them). */
@@ -36,6 +36,7 @@ export class LossChart {
 
   /** Redraw when metrics arrive or the run/language changes. */
   update({ kind, model }) {
+    if (kind === 'present') this.box.invalidateTheme();
     if (kind === 'lang') {
       this.i18n.apply(this.legend);
       this.box.setLabel(this.i18n.t('chart.label'));
@@ -47,10 +48,10 @@ export class LossChart {
 
   draw(ctx, w, hh) {
     const pts = this.points;
-    const font = cssVar(this.container, '--chart-font', '12px system-ui');
-    const ink = cssVar(this.container, '--ink', '#1b1b1b');
-    const muted = cssVar(this.container, '--muted', '#666');
-    const lineW = Number(cssVar(this.container, '--chart-line', '2')) || 2;
+    const font = this.box.theme('--chart-font', '12px system-ui');
+    const ink = this.box.theme('--ink', '#1b1b1b');
+    const muted = this.box.theme('--muted', '#666');
+    const lineW = Number(this.box.theme('--chart-line', '2')) || 2;
     ctx.font = font;
     ctx.fillStyle = muted;
     const fontPx = parseFloat(/(\d+(?:\.\d+)?)px/.exec(font)?.[1] || '12');
