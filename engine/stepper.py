@@ -243,17 +243,9 @@ def _finite(arr: Array) -> bool:
     return bool(np.isfinite(arr).all())
 
 
-def _maybe_bad(arrays: list[Array]) -> bool:
-    """Cheap screen: False means every entry of every array is finite.
-
-    Σ x·x is NaN or ∞ if any x is; it can also overflow for |x| > 1e154, so a
-    True only means "look closer" with :func:`_finite`. One BLAS call per
-    array, no temporaries.
-    """
-    s = 0.0
-    for a in arrays:
-        s += np.vdot(a, a)
-    return not math.isfinite(s)
+# The cheap screen: Σ x·x over an array is NaN or ∞ if any x is; it can also
+# overflow for |x| > 1e154, so a hit only means "look closer" with _finite.
+# One BLAS call per array, no temporaries.
 
 
 class Stepper:
@@ -311,7 +303,7 @@ class Stepper:
         self._out_da = f"L{len(spec.layers)}.da"
         self._plain = all(ls.norm == "none" and not ls.dropout and not ls.residual
                           for ls in spec.layers)
-        self._param_ids: dict[str, tuple[str, str, str]] = {}
+        self._param_keys: list[tuple[str, str, str, str]] = []
         self._phases = (self._forward, self._loss, self._backward, self._update)
 
     # ---- configuration that may change mid-run -----------------------------------
@@ -365,8 +357,10 @@ class Stepper:
         Each epoch draws one permutation and reorders the training set once,
         so a batch is a contiguous slice.
         """
-        bs = self.batch_size
         n = self._n_train
+        bs = self.config.batch_size
+        if bs <= 0 or bs > n:
+            bs = n
         c = self._cursor
         if c + bs > n:
             if self._shuffled:
@@ -437,21 +431,23 @@ class Stepper:
         p.x, p.t = x, t
         p.params = dict(self.net.params)
         caches = p.caches = self.net.forward(x, train=True, dropout_rng=self.dropout_rng)
-        checked = []
+        # Screen with Σx² (see above): every f maps finite z to finite a,
+        # so the z's (and a norm's zn, a residual sum) are all there is to check.
+        s = 0.0
+        vdot = np.vdot
         for ids, c in zip(self._ids, caches, strict=True):
-            v[ids.z] = c.z
+            z = c.z
+            v[ids.z] = z
             v[ids.a] = c.a
-            checked.append(c.z)
-            if c.zn is not c.z:
+            s += vdot(z, z)
+            if c.zn is not z:
                 v[ids.zn] = c.zn
-                checked.append(c.zn)
+                s += vdot(c.zn, c.zn)
             if c.mask is not None:
                 v[ids.mask] = c.mask
             if c.a is not c.h:
-                checked.append(c.a)
-        # every f maps finite z to finite a, so the z's (and a norm's zn, a
-        # residual sum) are all there is to screen
-        if _maybe_bad(checked):
+                s += vdot(c.a, c.a)
+        if not math.isfinite(s):
             bad = self._first_bad_forward(caches)
             if bad is not None:
                 raise self._halt("forward", bad, self.iteration)
@@ -599,18 +595,17 @@ class Stepper:
         steps = self.optimizer.step(params, grads, lr)
         v["lr"] = lr
         state = self.optimizer.state
-        pk = self._param_ids
-        for k, w in params.items():
-            ids = pk.get(k)
-            if ids is None:
-                ids = pk[k] = (f"{k}.prev", f"{k}.step", f"{k}.")
-            v[ids[0]] = prev[k]
-            v[k] = w
-            v[ids[1]] = steps[k]
+        keys = self._param_keys
+        if len(keys) != len(params):
+            keys = self._param_keys = [(k, f"{k}.prev", f"{k}.step", f"{k}.") for k in params]
+        for k, kprev, kstep, kdot in keys:
+            v[kprev] = prev[k]
+            v[k] = params[k]
+            v[kstep] = steps[k]
             st = state.get(k)
             if st:
                 for sname, s in st.items():
-                    v[ids[2] + sname] = s
+                    v[kdot + sname] = s
         p.done = True
         self._last = p
         # No check here: backward checked the gradients (‖dW‖ is finite), and
