@@ -84,7 +84,7 @@ def test_fuzzed_messages_never_crash_the_session(batch: list[str]) -> None:
 SESSION: dict[str, Any] = {}
 
 
-def test_fuzz(request: Any) -> None:
+def test_fuzz() -> None:
     """Run the property on one connection (as one long-lived, hostile client)."""
     app = make_app(max_commands_per_second=1e6, command_burst=10**6, max_units=16,
                    max_samples=300, max_batch=64, max_layers=4, max_speed=60)
