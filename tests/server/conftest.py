@@ -159,8 +159,8 @@ def live() -> Iterator[LiveServer]:
 
 
 @contextlib.contextmanager
-def raw_socket(port: int, origin: str | None = None, host: str | None = None
-               ) -> Iterator[tuple[socket.socket, bytes]]:
+def raw_socket(port: int, origin: str | None = None, host: str | None = None,
+               extra: tuple[str, ...] = ()) -> Iterator[tuple[socket.socket, bytes]]:
     """A plain TCP socket after a WebSocket handshake: ``(sock, response head)``."""
     import base64
     import os
@@ -173,6 +173,7 @@ def raw_socket(port: int, origin: str | None = None, host: str | None = None
     ]
     if origin is not None:
         lines.append(f"Origin: {origin}")
+    lines += extra
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:

@@ -20,9 +20,10 @@ from websockets.sync.client import connect
 from server.logs import JsonFormatter, KeyValueFormatter
 from server.outbox import Outbox
 from server.protocol import Play
+from server.serve import uvicorn_config
 from server.sessions import CLOSE_IDLE, SessionStore
 from server.settings import Settings
-from tests.server.conftest import WS, free_port
+from tests.server.conftest import WS, LiveServer, free_port, raw_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,3 +144,15 @@ def test_shutdown_closes_sockets_cleanly_and_logs_the_session() -> None:
     assert "session start" in names and "connection end" in names and "server stop" in names
     end = next(e for e in events if e["event"] == "connection end")
     assert end["session"] and end["received"] == 2
+
+
+def test_per_message_deflate_is_off_however_the_server_is_started() -> None:
+    """Compressing numeric frames costs 5-10x the CPU, and limits apply to what arrives."""
+    assert uvicorn_config("127.0.0.1", 8000).ws_per_message_deflate is False
+    run = next(line for line in (ROOT / "Makefile").read_text().splitlines()
+               if "uvicorn" in line or "server.serve" in line)
+    assert "server.serve" in run or "--ws-per-message-deflate false" in run
+    offer = ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",)
+    with LiveServer(Settings()) as srv, raw_socket(srv.port, extra=offer) as (_, head):
+        assert b" 101 " in head.split(b"\r\n")[0]
+        assert b"permessage-deflate" not in head.lower()
