@@ -210,6 +210,7 @@ export const STRINGS = Object.freeze({
   'insp.title': { ja: 'インスペクタ', en: 'Inspector' },
   'insp.close': { ja: 'インスペクタを閉じる', en: 'Close the inspector' },
   'insp.weight': { ja: '第{l}層の重み w[{i},{j}]（第{p}層のニューロン {i} → ニューロン {j}）', en: 'weight w[{i},{j}] of layer {l} (neuron {i} of layer {p} → neuron {j})' },
+  'insp.weightInput': { ja: '第{l}層の重み w[{i},{j}]（入力 {i} → ニューロン {j}）', en: 'weight w[{i},{j}] of layer {l} (input {i} → neuron {j})' },
   'insp.bias': { ja: '第{l}層のバイアス b[{j}]', en: 'bias b[{j}] of layer {l}' },
   'insp.unit': { ja: '第{l}層のニューロン {j}', en: 'neuron {j} of layer {l}' },
   'insp.param': { ja: '{id}[{j}]', en: '{id}[{j}]' },
@@ -243,6 +244,9 @@ export const STRINGS = Object.freeze({
   'insp.badNumber': { ja: '有限の数を入力してください', en: 'Enter a finite number' },
   'insp.edited': { ja: '{old} → {value} に変更。訓練損失 {train}、テスト損失 {test}', en: 'Set from {old} to {value}: train loss {train}, test loss {test}' },
   'insp.pending': { ja: 'この反復が終わったら適用します', en: 'Will apply when this iteration ends' },
+  'focus.hint': { ja: '地図上の点をクリックすると、その1サンプルの値を追跡します（←/→ でも選べます）', en: 'Click a point on the map to follow that one sample (or use ←/→ on the map)' },
+  'focus.line': { ja: '{split}サンプル #{index}: 入力 {p}、目標 {t}、出力 {y}、損失 {loss}', en: '{split} sample #{index}: input {p}, target {t}, output {y}, loss {loss}' },
+  'focus.values': { ja: '各層の活性 a（評価モード、反復 {iteration}）', en: 'Activations a of each layer (evaluation mode, iteration {iteration})' },
   // ---- end of views block ----
 });
 

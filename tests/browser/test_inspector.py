@@ -7,6 +7,7 @@ sent over the socket (recorded by the ``Lab`` fixture).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -130,6 +131,14 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     assert f"#{picked}" in lab.text(f"{PANEL} [data-field='meta']")
     # the unit's z for that sample, as the focus message (engine, eval mode) has it
     assert insp["forward"]["z"] == focus["values"]["L2.z"][1]
+    # the sample's node values, layer by layer, are on the page as text
+    rows = lab.page.eval_on_selector_all(
+        "[data-view='focus'] tr", "trs => trs.map(tr => [...tr.children].map(c => c.textContent))")
+    shown_a = {r[0]: [parse_number(v) for v in r[1:]] for r in rows}
+    for key in ("L1.a", "L2.a"):
+        assert len(shown_a[key]) == len(focus["values"][key])
+        for got_v, want in zip(shown_a[key], focus["values"][key], strict=True):
+            assert abs(got_v - want) <= 5e-4
     lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-unit-sample.png"))
     # back to the batch
     start = len(lab.received)
@@ -169,3 +178,23 @@ def test_a_bad_edit_value_is_refused_in_the_page(lab: Lab) -> None:
     lab.page.wait_for_timeout(300)
     assert len(lab.messages("edit")) == count
     assert lab.errors == []
+
+
+def test_inspector_maps_and_charts_read_in_japanese(lab: Lab) -> None:
+    lab.step("iteration")
+    open_inspector(lab, "L1.W.1.2", id="L1.W", index=[1, 2])
+    lab.page.click(".lang-btn[data-lang='ja']")
+    lab.page.wait_for_function("document.documentElement.lang === 'ja'")
+    lab.page.wait_for_timeout(200)
+    text = lab.page.evaluate("""() => ['inspector', 'maps', 'charts'].map((slot) => {
+        const c = document.querySelector(`[data-slot='${slot}']`).cloneNode(true);
+        c.querySelectorAll('math, .sr-only').forEach((m) => m.remove());
+        const attrs = [...c.querySelectorAll('[aria-label]')]
+            .map((e) => e.getAttribute('aria-label'));
+        return c.textContent + ' ' + attrs.join(' ');
+    }).join(' ')""")
+    words = set(re.findall(r"[A-Za-z]{3,}", text))
+    # function and optimizer names, written the same in Japanese texts
+    assert words <= {"tanh", "sgd"}, words
+    assert "インスペクタ" in text and "連鎖律" in text and "入力平面上の出力" in text
+    lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-weight-ja.png"))

@@ -168,7 +168,7 @@ export class Inspector {
     const h = document.createElement('h2');
     h.id = 'bpl-insp-title';
     const desc = msg.kind === 'weight'
-      ? t('insp.weight', { l: msg.layer, i: msg.index[0] + 1, j: msg.index[1] + 1, p: msg.layer - 1 })
+      ? t(msg.layer === 1 ? 'insp.weightInput' : 'insp.weight', { l: msg.layer, i: msg.index[0] + 1, j: msg.index[1] + 1, p: msg.layer - 1 })
       : msg.kind === 'bias' ? t('insp.bias', { l: msg.layer, j: msg.index[0] + 1 })
         : msg.kind === 'unit' ? t('insp.unit', { l: msg.layer, j: msg.index[0] + 1 })
           : t('insp.param', { id: msg.id, j: msg.index[0] + 1 });

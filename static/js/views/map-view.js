@@ -12,6 +12,7 @@
  */
 
 import { CLASS_COLOURS, NEG, POS, ZERO } from '../palette.js';
+import { fmt } from '../format.js';
 
 /** The palette's ends as [r, g, b] (re-exported for the other map views). */
 export const POSITIVE = POS;
@@ -339,5 +340,77 @@ export class MapView {
       return;
     }
     e.preventDefault();
+  }
+}
+
+/**
+ * The focused sample's numbers as text: its raw point, target, every layer's
+ * activations (evaluation mode, from the server's `focus` message), the output
+ * and its loss; a hint how to pick one when none is focused.
+ */
+export class FocusView {
+  /**
+   * @param {HTMLElement} container
+   * @param {{t?: (key: string, vars?: object) => string, onClear?: () => void}} [options]
+   */
+  constructor(container, options = {}) {
+    this.t = options.t || ((k) => k);
+    this.onClear = options.onClear || null;
+    this.msg = null;
+    this.root = document.createElement('div');
+    this.root.className = 'bpl-focus';
+    this.root.dataset.view = 'focus';
+    this.root.setAttribute('aria-live', 'polite');
+    container.append(this.root);
+    this.render();
+  }
+
+  /** A `focus` message (index null: none). */
+  update(msg) {
+    this.msg = msg && msg.index != null ? msg : null;
+    this.render();
+  }
+
+  render() {
+    const t = this.t;
+    const msg = this.msg;
+    if (!msg) {
+      const p = document.createElement('p');
+      p.className = 'bpl-insp-note';
+      p.textContent = t('focus.hint');
+      this.root.replaceChildren(p);
+      return;
+    }
+    const head = document.createElement('p');
+    head.className = 'bpl-focus-head';
+    const list = (v) => `(${[].concat(v).map((x) => fmt(Number(x), 3)).join(', ')})`;
+    head.textContent = t('focus.line', {
+      split: t(`insp.split.${msg.split}`), index: msg.index, p: list(msg.p), t: list(msg.t),
+      y: list(msg.values.y), loss: fmt(Number(msg.loss)),
+    });
+    const table = document.createElement('table');
+    table.className = 'bpl-insp-table bpl-focus-table';
+    const cap = document.createElement('caption');
+    cap.textContent = t('focus.values', { iteration: msg.iteration });
+    table.append(cap);
+    for (const key of Object.keys(msg.values).filter((k) => /^L\d+\.a$/.test(k))) {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.textContent = key;
+      tr.append(th);
+      for (const v of [].concat(msg.values[key])) {
+        const td = document.createElement('td');
+        td.textContent = fmt(Number(v), 3);
+        tr.append(td);
+      }
+      table.append(tr);
+    }
+    const clear = document.createElement('button');
+    clear.type = 'button';
+    clear.className = 'btn bpl-focus-clear';
+    clear.textContent = t('insp.toBatch');
+    clear.addEventListener('click', () => this.onClear && this.onClear());
+    this.root.replaceChildren(head, table, clear);
   }
 }

@@ -9,7 +9,7 @@
  * largest |a| so a unit's pattern shows even when its activations are small.
  */
 
-import { MapView, dequantize, diverging, POSITIVE } from './map-view.js';
+import { FocusView, MapView, dequantize, diverging, POSITIVE } from './map-view.js';
 
 /** One small map per hidden neuron; see the module comment. */
 export class NeuronMaps {
@@ -152,6 +152,7 @@ export class MapsPanel {
     this.section.append(this.head);
     container.append(this.section);
     this.map = new MapView(this.section, { t, onPick: (pick) => act('focus', pick) });
+    this.focus = new FocusView(this.section, { t, onClear: () => act('focus', null) });
     this.neuronHead = document.createElement('h3');
     this.neuronHead.className = 'bpl-subhead';
     this.section.append(this.neuronHead);
@@ -170,16 +171,19 @@ export class MapsPanel {
     if (kind === 'run') {
       this.map.setRun(msg);
       this.neurons.setRun();
+      this.focus.update(null);
     } else if (kind === 'maps') {
       this.map.update(msg);
       this.neurons.update(msg);
     } else if (kind === 'focus') {
       this.map.setFocus(msg.index == null ? null : msg);
+      this.focus.update(msg);
     } else if (kind === 'frame' && msg.phase === 'forward' && msg.values.batch) {
       this.map.setBatch(msg.values.batch);
     } else if (kind === 'lang') {
       this.relabel();
       this.neurons.relabel();
+      this.focus.render();
     }
   }
 }
