@@ -118,7 +118,7 @@ class RunConfig:
 
 
 
-@dataclass
+@dataclass(slots=True)
 class PhaseRecord:
     """One phase of one iteration: ``values`` maps stable ids to arrays or floats."""
 
