@@ -55,10 +55,18 @@ class SessionStore:
         return s
 
     def resume(self, session_id: str) -> Session | None:
-        """The detached session ``session_id``, if it is still kept."""
+        """The session ``session_id``, if it is still kept.
+
+        If a connection still holds it, that one is closed (code 4001): the id is
+        secret, so this is the same page back from a network drop the server has
+        not noticed yet (the old socket may linger for tens of seconds).
+        """
         s = self._sessions.get(session_id)
-        if s is None or s.outbox is not None:
+        if s is None:
             return None
+        if s.outbox is not None:
+            s.outbox.close(4001, "session resumed by another connection", discard=True)
+            s.detach()
         return s
 
     def remove(self, s: Session, reason: str) -> None:

@@ -259,3 +259,25 @@ def test_a_long_loaded_run_is_indexed_in_the_background_so_far_seeks_are_exact(
                                "values": r.values})) for r in ref.step_iteration()]
     assert frames == want
     assert state["iteration"] == 2991 and tl["length"] == 3000
+
+
+def test_a_page_back_from_a_drop_the_server_missed_takes_its_session_back(
+        client: TestClient) -> None:
+    with client.websocket_connect("/ws") as raw_old:
+        old = WS(raw_old)
+        sid = old.hello()["session"]
+        configure(old)
+        step_frames(old, 4 * 3 + 1)
+        # the old socket is still open as far as the server knows
+        with client.websocket_connect("/ws") as raw_new:
+            new = WS(raw_new)
+            new.send({"type": "hello", "session": sid})
+            run = new.recv_type("run")
+            assert run["session"] == sid
+            assert (run["state"]["iteration"], run["state"]["next_phase"]) == (3, "loss")
+            try:
+                while True:
+                    old.recv(timeout=2)
+            except ConnectionError as e:
+                assert "4001" in str(e)
+            new.works()
