@@ -156,9 +156,15 @@ class Lab:
                 return m
         raise AssertionError(f"no {type_} message matching {match}")
 
-    def wait_for_message(self, type_: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
-        """Wait until a message of ``type_`` matching ``match`` arrives after now."""
-        start = len(self.received)
+    def mark(self) -> int:
+        """A position in the received messages, for :meth:`wait_for_message`'s ``after``."""
+        return len(self.received)
+
+    def wait_for_message(self, type_: str, timeout: float = 10.0, after: int | None = None,
+                         **match: Any) -> dict[str, Any]:
+        """Wait for a message of ``type_`` matching ``match`` received after ``after``
+        (a :meth:`mark` taken before the action that causes it; default: now)."""
+        start = len(self.received) if after is None else after
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for m in self.received[start:]:

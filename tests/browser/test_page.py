@@ -122,8 +122,9 @@ def test_stepping_shows_the_four_phases_in_turn(lab: Lab) -> None:
 
 def test_playing_xor_drives_the_displayed_loss_down(lab: Lab) -> None:
     page = lab.page
+    mark = lab.mark()
     page.select_option("#ctl-lr", "0.3")
-    lab.wait_for_message("run")
+    lab.wait_for_message("run", after=mark)
     page.wait_for_function("document.querySelector('#ctl-lr').value === '0.3'")
     lab.step("iteration")
     page.wait_for_function("document.querySelector('#stat-train-loss').textContent !== '—'")
@@ -302,8 +303,11 @@ def test_keyboard_shortcuts(lab: Lab) -> None:
     assert "Space" in lab.text("dialog.help")
     page.keyboard.press("Escape")
     page.wait_for_selector("dialog.help", state="hidden")
+    base_font = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     page.keyboard.press("p")
     assert page.evaluate("document.documentElement.classList.contains('present')")
+    big_font = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert big_font >= 1.3 * base_font  # large type for a projector
     page.keyboard.press("p")
     assert not page.evaluate("document.documentElement.classList.contains('present')")
     # Tab reaches the controls and the focus is visible
@@ -368,7 +372,12 @@ def test_dropped_connection_reconnects_and_resumes(make_lab: Any) -> None:
 
     def route(ws: Any) -> None:
         server = ws.connect_to_server()
-        ws.on_message(lambda m: (sent.append(m), server.send(m)))
+
+        def forward(m: str) -> None:
+            sent.append(m)
+            server.send(m)
+
+        ws.on_message(forward)
         routes.append(ws)
 
     lab.page.route_web_socket("**/ws", route)
@@ -391,3 +400,30 @@ def test_dropped_connection_reconnects_and_resumes(make_lab: Any) -> None:
     assert again["state"]["next_phase"] == "loss"
     lab.step()
     assert lab.last("frame")["phase"] == "loss"
+
+
+def test_other_shapes_and_datasets_draw_and_step(lab: Lab) -> None:
+    """Multi-class output, regression, no hidden layer and a deep wide net all work."""
+    page = lab.page
+    shapes = (("blobs3", 1, 5), ("sine", 0, 1), ("spiral", 6, 16))
+    for dataset, layers, neurons in shapes:
+        mark = lab.mark()
+        page.select_option("#ctl-dataset", dataset)
+        lab.wait_for_message("run", after=mark)
+        for sel, value in (("#ctl-layers", layers), ("#ctl-neurons", neurons)):
+            if page.is_disabled(sel):
+                continue
+            page.fill(sel, str(value))
+            mark = lab.mark()
+            page.dispatch_event(sel, "change")
+            lab.wait_for_message("run", after=mark)
+        page.locator("body").focus()
+        run = lab.last("run")
+        sizes = run["net"]["sizes"]
+        assert run["config"]["dataset"] == dataset
+        assert sizes[1:-1] == [neurons] * layers, sizes
+        page.wait_for_function(
+            f"document.querySelectorAll('.net-svg circle.node').length === {sum(sizes)}")
+        lab.step("iteration")
+        page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    assert lab.errors == []
