@@ -124,6 +124,7 @@ def test_maps_are_coalesced_to_map_hz_and_the_last_one_is_current(
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(views, "COST_FACTOR", 0.0)  # the rate bound alone, whatever the load
     s, ob = make_session(dataset="xor")
     drain(ob)
     sent = 0
@@ -155,3 +156,18 @@ def test_maps_stream_over_the_socket_at_most_ten_per_second() -> None:
     assert len(stamps) >= 6
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     assert rate <= 11.0
+
+
+def test_a_network_slow_to_map_is_mapped_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
+    s, ob = make_session(dataset="xor")
+    s.views._cost["maps"] = 0.05  # as measured for a big network: 50 ms per maps message
+    drain(ob)
+    sent = 0
+    for _ in range(100):  # 1 simulated second
+        now[0] += 0.01
+        send(s, {"type": "step", "unit": "iteration"})
+        s.views._cost["maps"] = 0.05
+        sent += sum(m["type"] == "maps" for m in drain(ob))
+    assert 1 <= sent <= 2  # at most one per 10 × 50 ms, not ten a second
