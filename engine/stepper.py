@@ -35,142 +35,24 @@ naming the phase and the first id (in computation order) that went bad.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from engine import activations, losses
+from engine.config import RunConfig
 from engine.data import Dataset, make_dataset
-from engine.model import LayerCache, LayerSpec, NetSpec, Network
+from engine.model import LayerCache, NetSpec, Network
 from engine.optim import Optimizer, clip_grad_norm, clip_grad_value
-from engine.schedules import Schedule
+from engine.records import NonFiniteError, PhaseRecord, TrainStats
 
 Array = np.ndarray
 
 PHASES = ("forward", "loss", "backward", "update")
 
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a run; equal configs and seeds give equal runs."""
-
-    dataset: str = "xor"
-    n_samples: int = 200
-    noise: float = 0.0
-    test_fraction: float = 0.5
-    features: tuple[str, ...] = ("x1", "x2")
-    points: tuple[tuple[float, float, int], ...] = ()
-    hidden: tuple[int, ...] = (4, 4)
-    activation: str = "tanh"
-    layer_activations: tuple[str, ...] = ()
-    alpha: float = 0.01
-    output_activation: str = "linear"
-    loss: str = "auto"
-    init: str = "xavier_uniform"
-    init_scale: float = 0.5
-    norm: str = "none"
-    dropout: float = 0.0
-    residual: bool = False
-    optimizer: str = "sgd"
-    optimizer_params: tuple[tuple[str, float | bool], ...] = ()
-    lr: float = 0.03
-    schedule: Schedule = field(default_factory=Schedule)
-    clip_norm: float = 0.0
-    clip_value: float = 0.0
-    l1: float = 0.0
-    l2: float = 0.0
-    batch_size: int = 10
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.lr) or self.lr < 0:
-            raise ValueError("lr must be a finite number ≥ 0")
-        for name in ("noise", "l1", "l2", "clip_norm", "clip_value", "alpha", "init_scale"):
-            v = getattr(self, name)
-            if not math.isfinite(v) or (name != "alpha" and v < 0):
-                raise ValueError(f"{name} must be a finite number ≥ 0")
-        if self.batch_size < 0:
-            raise ValueError("batch_size must be ≥ 0 (0 means the full batch)")
-        if self.layer_activations and len(self.layer_activations) != len(self.hidden):
-            raise ValueError("layer_activations needs one activation per hidden layer")
-
-    def resolved_loss(self, task: str) -> str:
-        """The loss to use: ``auto`` picks bce, cross_entropy or mse by task."""
-        if self.loss != "auto":
-            return self.loss
-        return {"binary": "bce", "multiclass": "cross_entropy"}.get(task, "mse")
-
-    def net_spec(self, data: Dataset) -> NetSpec:
-        """The network this config describes for ``data``'s input and output widths."""
-        acts = self.layer_activations or (self.activation,) * len(self.hidden)
-        hidden = []
-        prev = data.n_in
-        for units, act in zip(self.hidden, acts, strict=True):
-            hidden.append(
-                LayerSpec(units, act, self.alpha, self.norm, self.dropout,
-                          self.residual and units == prev)
-            )
-            prev = units
-        out = LayerSpec(data.n_out, self.output_activation, self.alpha)
-        return NetSpec(data.n_in, (*hidden, out), self.resolved_loss(data.task),
-                       self.init, self.init_scale)
-
-
-
-@dataclass(slots=True)
-class PhaseRecord:
-    """One phase of one iteration: ``values`` maps stable ids to arrays or floats."""
-
-    phase: str
-    iteration: int
-    values: dict[str, Any]
-
-
-class NonFiniteError(RuntimeError):
-    """The run produced NaN or ±∞; ``phase`` and ``where`` say where first.
-
-    ``where`` is a stable id (``L2.z``, ``loss.data``, ``L1.dW``, ``L3.W`` …) and
-    ``layer`` its layer number (None for the loss). After a fast run,
-    ``stats`` holds the iterations completed before it.
-    """
-
-    def __init__(self, phase: str, where: str, iteration: int) -> None:
-        super().__init__(
-            f"non-finite value in {where} during the {phase} phase of iteration {iteration}"
-        )
-        self.phase = phase
-        self.where = where
-        self.iteration = iteration
-        head = where.split(".", 1)[0]
-        self.layer: int | None = int(head[1:]) if head[:1] == "L" and head[1:].isdigit() \
-            else None
-        self.stats: TrainStats | None = None
-
-
-@dataclass
-class TrainStats:
-    """Per-iteration numbers of a fast run, one row per completed iteration.
-
-    ``iterations`` (n,) the iteration numbers; ``loss`` (n,) the batch's data
-    loss before the update; ``reg`` (n,) the L1/L2 term; ``gnorm`` (n, depth)
-    ‖dW_l‖ per layer (with the L1/L2 terms, before clipping); ``lr`` (n,) the
-    rate used.
-    """
-
-    iterations: Array
-    loss: Array
-    reg: Array
-    gnorm: Array
-    lr: Array
-
-    def __len__(self) -> int:
-        return len(self.iterations)
-
-    def trimmed(self, n: int) -> TrainStats:
-        """The first ``n`` rows."""
-        return TrainStats(self.iterations[:n], self.loss[:n], self.reg[:n],
-                          self.gnorm[:n], self.lr[:n])
+# re-exported: the server and scripts import them from here
+__all__ = ["PHASES", "NonFiniteError", "PhaseRecord", "RunConfig", "Stepper", "TrainStats"]
 
 
 class _Pending:
