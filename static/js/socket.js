@@ -9,6 +9,10 @@
  */
 
 const STORAGE_KEY = 'bpl.session';
+/** Close codes after which the remembered session must not be resumed (docs/protocol.md):
+ * 4000 the server freed it for being idle; 4001 another connection (say, a duplicated tab)
+ * resumed it — taking it back would make the two tabs fight over one session. */
+const FORGET_SESSION = new Set([4000, 4001]);
 const NONFINITE = new Map([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]);
 
 /** Parse one server frame, turning the non-finite string encodings into numbers. */
@@ -106,9 +110,16 @@ export class SessionSocket {
       }
       this.onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
+      if (FORGET_SESSION.has(ev.code) && this.storage) {
+        try {
+          this.storage.removeItem(STORAGE_KEY);
+        } catch {
+          /* nothing remembered then */
+        }
+      }
       const delay = backoffDelay(this.attempt++, this.minDelay, this.maxDelay, this.random);
       this.onStatus({ state: 'closed', retryIn: delay });
       this.timer = setTimeout(() => this.open(), delay);

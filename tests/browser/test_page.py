@@ -427,3 +427,26 @@ def test_other_shapes_and_datasets_draw_and_step(lab: Lab) -> None:
         lab.step("iteration")
         page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
     assert lab.errors == []
+
+
+def test_a_tab_that_loses_its_session_to_another_starts_its_own(make_lab: Any) -> None:
+    """A duplicated tab resumes the same session id; the first tab is closed with 4001 and
+    must take a new session instead of taking the old one back (no tug of war)."""
+    first = make_lab().open()
+    sid = first.last("run")["session"]
+    second = make_lab()
+    second.page.add_init_script(f"sessionStorage.setItem('bpl.session', '{sid}')")
+    second.open()
+    assert second.last("run")["session"] == sid
+    for _ in range(200):
+        runs = first.messages("run")
+        if len(runs) >= 2:
+            break
+        first.page.wait_for_timeout(25)
+    assert first.messages("run")[-1]["session"] != sid
+    first.page.wait_for_timeout(1500)  # and nobody steals anything back
+    assert second.messages("run")[-1]["session"] == sid
+    assert len(second.messages("run")) == 1
+    assert first.page.evaluate("sessionStorage.getItem('bpl.session')") != sid
+    first.step()
+    second.step()
