@@ -473,8 +473,23 @@ class History:
         self._sync()
 
     def clamp(self, pos: Pos) -> Pos:
-        """``pos`` limited to the run so far (``(0, 0)`` … head)."""
-        return max((0, 0), min(pos, self.active.head))
+        """``pos`` limited to the run so far (``(0, 0)`` … head) and, while a loaded
+        run is being indexed, to the part whose checkpoints exist."""
+        pos = max((0, 0), min(pos, self.active.head))
+        w = self.indexer
+        if w is not None and w.branch is self.active and pos[0] > w.pos[0]:
+            it, _ = self.active.checkpoint_before(pos[0])
+            if pos[0] - it > 2 * self.interval:
+                pos = (w.pos[0], 0)
+        return pos
+
+    @property
+    def indexed(self) -> int:
+        """Iterations of the active branch that a seek reaches quickly."""
+        w = self.indexer
+        if w is not None and w.branch is self.active:
+            return w.pos[0]
+        return self.active.head[0]
 
     def seek(self, pos: Pos) -> list[PhaseRecord]:
         """Go to ``pos`` (clamped to the head) and return the records of the phases
@@ -647,6 +662,7 @@ class History:
             "iteration": self.pos[0],
             "phase": PHASES[self.pos[1]],
             "interval": self.interval,
+            "indexed": self.indexed,
             "markers": b.markers,
             "branches": branches,
         }

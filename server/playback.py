@@ -167,9 +167,10 @@ def _load(session: Session, msg: Load) -> None:
     head = (run.length, PHASES.index(run.end_phase))
     history = History.from_log(stepper, run.settings, commands, head,
                                budget_bytes=checkpoint_budget(session))
-    session.replace_run(run.settings, stepper, history)
     if run.length > history.interval:
         history.start_indexing(Stepper(run_config(run.settings)))
+    session.replace_run(run.settings, stepper, history)
+    if history.indexer is not None:
         _spawn_indexer(session, history)
     log.info("run loaded", extra={"session": session.id, "iterations": run.length,
                                   "commands": len(commands)})
@@ -189,7 +190,11 @@ def _spawn_indexer(session: Session, history: History) -> None:
 async def _index(session: Session, history: History) -> None:
     t0 = time.monotonic()
     while session.history is history and not history.index_some(INDEX_SLICE):
+        history.changed = True  # the timeline shows how far seeks reach
+        maybe_send_timeline(session)
         await asyncio.sleep(INDEX_PAUSE_S)
+    if session.history is history:
+        send_timeline(session)
     log.info("loaded run indexed", extra={"session": session.id,
                                           "seconds": round(time.monotonic() - t0, 2)})
 

@@ -26,6 +26,7 @@ from server.protocol import RunFile
 FORMAT = "backprop-lab-run"
 VERSION = 1
 FILE_METRIC_POINTS = 2_000
+MAX_LOAD_ITERATIONS = 1_000_000  # a loaded run is re-trained to index it: bound the work
 
 
 class RunFileError(ValueError):
@@ -58,6 +59,9 @@ def commands_from_file(run: RunFile, stepper: Stepper, max_batch: int) -> list[C
     Checks what the schema cannot: positions in order and within the run,
     edits naming an existing parameter entry, batch sizes within ``max_batch``.
     """
+    if run.length > MAX_LOAD_ITERATIONS:
+        raise RunFileError(f"a run of {run.length} iterations is longer than this server "
+                           f"replays ({MAX_LOAD_ITERATIONS})", "run.length")
     head = (run.length, PHASES.index(run.end_phase))
     out: list[Command] = []
     prev = (0, 0)

@@ -281,3 +281,18 @@ def test_a_page_back_from_a_drop_the_server_missed_takes_its_session_back(
             except ConnectionError as e:
                 assert "4001" in str(e)
             new.works()
+
+
+def test_seeks_stay_within_what_a_loading_run_has_indexed(ws: WS) -> None:
+    file = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG,
+            "length": 2_000_000}
+    ws.send({"type": "load", "run": file})
+    err = ws.error()
+    assert err["field"] == "run.length" and "longer than this server replays" in err["message"]
+    ws.send({"type": "load", "run": {**file, "length": 200_000}})
+    tl = ws.recv_type("timeline")
+    assert tl["length"] == 200_000 and tl["indexed"] < 200_000
+    ws.send({"type": "seek", "iteration": 190_000})
+    _, state, tl = frames_until_timeline(ws)
+    assert state["iteration"] <= tl["indexed"] + 1 < 190_000
+    ws.works()
