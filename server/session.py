@@ -14,6 +14,7 @@ of the latest iteration are sent, at most once per tick.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from typing import Any
@@ -269,8 +270,11 @@ class Session:
             return
         self._credit -= k
         # fairness: one session's iterations per tick stay within tick_budget_ms of
-        # engine time, so a large network at top speed slows itself, not the class
+        # engine time, so a large network at top speed slows itself, not the class;
+        # and a late tick (an overloaded server) is not caught up in a burst, which
+        # would only make the next tick later still: runs play slower instead
         k_max = max(1, int(self.settings.tick_budget_ms / 1000 / self._iter_cost))
+        k_max = min(k_max, math.ceil(self.speed / self.settings.tick_hz) + 1)
         if k > k_max:
             k = k_max
             self._credit = min(self._credit, 1.0)

@@ -101,3 +101,22 @@ def test_peak_is_recorded(limit: int) -> None:
     for i in range(limit * 3):
         ob.put(frame(i), droppable=True)
     assert ob.peak == limit
+
+
+def test_a_session_never_takes_more_than_its_share_of_a_tick() -> None:
+    """Fairness on the shared clock: a huge run at top speed slows itself down."""
+    s = Session(Settings(tick_budget_ms=0.001))  # any iteration is over budget
+    s.attach(Outbox())
+    s.handle(Play(type="play", speed=1000))
+    for _ in range(10):
+        s.tick(1 / 60)
+    assert s.stepper.iteration <= 11  # one iteration per tick, not ~17
+
+
+def test_a_late_tick_is_not_caught_up_in_a_burst() -> None:
+    """An overloaded clock makes runs play slower, never in bursts that overload it more."""
+    s = Session(Settings())
+    s.attach(Outbox())
+    s.handle(Play(type="play", speed=30))
+    s.tick(0.25)  # a tick 250 ms late would owe 7 iterations
+    assert s.stepper.iteration <= 2
