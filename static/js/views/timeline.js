@@ -1,0 +1,289 @@
+/**
+ * The timeline: a scrubber over the whole run with markers (setting changed,
+ * weight edited, loss spike, non-finite value), step back by phase or
+ * iteration, jump to any iteration and phase, change a setting from the
+ * current point (a branch when that point is in the past), switch branches,
+ * and save, open and export the run.
+ *
+ * Built from (container, options) like every view; it never touches the
+ * socket: it calls `act(name, arg)` ('seek', 'step-back', 'set', 'checkout',
+ * 'load') and main.js sends the messages. It draws from `timeline` messages
+ * (length, position, markers, branches) and keeps its position current from
+ * `state` messages while the run plays. Seeks sent while dragging the
+ * scrubber are throttled to one per {@link SEEK_INTERVAL_MS}.
+ */
+
+import { h } from '../dom.js';
+import { fmt } from '../format.js';
+
+/** Minimum time between two seeks while the scrubber is dragged. */
+export const SEEK_INTERVAL_MS = 90;
+/** A `load` message must fit the server's max_message_bytes (64 KB by default). */
+export const MAX_LOAD_BYTES = 60000;
+const LRS = [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
+const OPTIMIZERS = ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw'];
+const PHASES = ['forward', 'loss', 'backward', 'update'];
+const MARK_GLYPH = { set: '◆', edit: '✎', spike: '▲', nonfinite: '✕' };
+
+/** One-line summary of a logged change: "lr 0.3, optimizer adam" or "L1.W[0,1] = 0.5". */
+export function describeChange(change) {
+  if (!change) return '';
+  if (change.edit) return `${change.edit.id}[${change.edit.index.join(',')}] = ${fmt(change.edit.value)}`;
+  return Object.entries(change.set || {})
+    .map(([k, v]) => (v && typeof v === 'object' ? `${k} ${v.name ?? JSON.stringify(v)}` : `${k} ${v}`))
+    .join(', ');
+}
+
+/**
+ * Where a marker's button jumps: the point the marker stands for. A change logged
+ * before phase p of iteration i is shown after phase p − 1 (after the previous
+ * iteration when p is forward); a spike's iteration is a count of whole iterations.
+ */
+export function markerTarget(m) {
+  const k = m.phase ? PHASES.indexOf(m.phase) : 0;
+  return { iteration: m.iteration, phase: k > 0 ? PHASES[k - 1] : null };
+}
+
+/** Timeline view. */
+export class TimelineView {
+  /**
+   * @param {HTMLElement} container the "timeline" slot
+   * @param {{t: (key: string, params?: object) => string, act: (name: string, arg?: any) => void}} options
+   */
+  constructor(container, { t, act }) {
+    this.t = t;
+    this.act = act;
+    this.container = container;
+    this.data = null; // the latest timeline message
+    this.session = null;
+    this.iteration = 0;
+    this.nextPhase = 'forward';
+    this.length = 0;
+    this.dragging = false;
+    this.lastSeek = 0;
+    this.pendingSeek = null;
+
+    this.pos = h('p', { class: 'tl-pos', 'aria-live': 'polite' });
+    this.scrub = h('input', {
+      type: 'range', class: 'tl-scrub', min: 0, max: 0, step: 1, value: 0,
+      dataset: { i18nAria: 'tl.scrub' },
+      on: {
+        pointerdown: () => { this.dragging = true; },
+        input: () => this.scrubbed(false),
+        change: () => this.scrubbed(true),
+      },
+    });
+    this.marks = h('div', { class: 'tl-marks' });
+    this.indexBar = h('div', { class: 'tl-indexed' });
+    const btn = (cls, key, fn, hint) => h('button', {
+      type: 'button', class: `btn ${cls}`, dataset: { i18n: key, keyHint: hint }, on: { click: fn },
+    });
+    this.jumpIt = h('input', { type: 'number', class: 'tl-jump', min: 0, step: 1, inputmode: 'numeric', id: 'tl-jump' });
+    this.jumpPhase = h('select', { class: 'tl-jump-phase', id: 'tl-jump-phase' },
+      h('option', { value: '', dataset: { i18n: 'tl.phaseEnd' } }),
+      PHASES.map((p) => h('option', { value: p, dataset: { i18n: `tl.phase.${p}` } })));
+    const jumpForm = h('form', { class: 'tl-jump-form', on: { submit: (e) => { e.preventDefault(); this.jump(); } } },
+      h('label', { for: 'tl-jump', dataset: { i18n: 'tl.jump' } }), this.jumpIt,
+      h('label', { for: 'tl-jump-phase', class: 'sr-only', dataset: { i18n: 'tl.jumpPhase' } }), this.jumpPhase,
+      h('button', { type: 'submit', class: 'btn tl-go', dataset: { i18n: 'tl.go' } }));
+
+    this.lr = h('select', { class: 'tl-lr', id: 'tl-lr' }, LRS.map((v) => h('option', { value: String(v) }, String(v))));
+    this.optimizer = h('select', { class: 'tl-optimizer', id: 'tl-optimizer' }, OPTIMIZERS.map((o) => h('option', { value: o }, o)));
+    const change = h('div', { class: 'tl-change' },
+      h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.changeHere' } }),
+      h('div', { class: 'field-pair' },
+        h('div', { class: 'field' }, h('label', { for: 'tl-lr', dataset: { i18n: 'ctl.lr' } }), this.lr),
+        h('div', { class: 'field' }, h('label', { for: 'tl-optimizer', dataset: { i18n: 'tl.optimizer' } }), this.optimizer)),
+      btn('tl-apply', 'tl.apply', () => this.applyHere()),
+      h('p', { class: 'hint', dataset: { i18n: 'tl.changeHint' } }));
+
+    this.branches = h('ul', { class: 'tl-branches' });
+    this.saveLink = h('a', { class: 'btn tl-save', download: '', dataset: { i18n: 'tl.save' } });
+    this.metricsLink = h('a', { class: 'btn tl-metrics-csv', download: '', dataset: { i18n: 'tl.metricsCsv' } });
+    this.weightsLink = h('a', { class: 'btn tl-weights-csv', download: '', dataset: { i18n: 'tl.weightsCsv' } });
+    this.file = h('input', { type: 'file', class: 'tl-file', id: 'tl-file', accept: '.json,application/json',
+      on: { change: () => this.openFile() } });
+    this.status = h('p', { class: 'tl-status hint', role: 'status' });
+
+    container.append(h('section', { class: 'panel timeline', 'aria-labelledby': 'tl-h' },
+      h('div', { class: 'tl-head' }, h('h2', { id: 'tl-h', dataset: { i18n: 'tl.title' } }), this.pos),
+      h('div', { class: 'tl-track' }, this.indexBar, this.scrub, this.marks),
+      h('div', { class: 'tl-row' },
+        btn('tl-back-iteration', 'tl.backIteration', () => this.act('step-back', 'iteration')),
+        btn('tl-back-phase', 'tl.backPhase', () => this.act('step-back', 'phase'), '←'),
+        jumpForm),
+      h('details', { class: 'tl-more' },
+        h('summary', { dataset: { i18n: 'tl.more' } }),
+        change,
+        h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.branches' } }), this.branches,
+        h('div', { class: 'tl-files' }, this.saveLink, this.metricsLink, this.weightsLink, this.file,
+          h('label', { class: 'btn tl-open', for: 'tl-file', dataset: { i18n: 'tl.open' } })),
+        this.status)));
+    this.render();
+  }
+
+  /** Take one page event ({kind, msg, model}). */
+  update({ kind, msg, model }) {
+    if (kind === 'run') {
+      this.session = msg.session;
+      this.setLinks();
+      this.syncSettings(msg.config);
+      if (msg.state) this.takeState(msg.state);
+    } else if (kind === 'state') {
+      this.takeState(msg);
+    } else if (kind === 'timeline') {
+      this.data = msg;
+      this.length = msg.length;
+      this.iteration = msg.iteration;
+      this.nextPhase = msg.phase;
+      if (msg.settings) this.syncSettings(msg.settings);
+      this.render();
+    } else if (kind === 'lang') {
+      this.render();
+    } else if (kind === 'connection' && model && model.session !== this.session) {
+      this.session = model.session;
+      this.setLinks();
+    }
+  }
+
+  takeState(state) {
+    this.iteration = state.iteration;
+    this.nextPhase = state.next_phase;
+    if (state.iteration > this.length) this.length = state.iteration; // the run grows while playing
+    this.renderPosition();
+  }
+
+  syncSettings(s) {
+    if (!s) return;
+    if (s.lr !== undefined && !this.lr.matches(':focus')) {
+      if (!LRS.includes(s.lr)) this.lr.append(h('option', { value: String(s.lr) }, String(s.lr)));
+      this.lr.value = String(s.lr);
+    }
+    if (s.optimizer && !this.optimizer.matches(':focus')) this.optimizer.value = s.optimizer.name;
+    this.current = { lr: s.lr, optimizer: s.optimizer ? s.optimizer.name : undefined };
+  }
+
+  setLinks() {
+    if (!this.session) return;
+    const base = `/runs/${encodeURIComponent(this.session)}`;
+    this.saveLink.href = `${base}/run.json`;
+    this.metricsLink.href = `${base}/metrics.csv`;
+    this.weightsLink.href = `${base}/weights.csv`;
+  }
+
+  // ---- actions ---------------------------------------------------------------------
+
+  scrubbed(final) {
+    const iteration = Number(this.scrub.value);
+    this.iteration = iteration;
+    this.renderPosition();
+    clearTimeout(this.pendingSeek);
+    const now = performance.now();
+    const send = () => {
+      this.lastSeek = performance.now();
+      this.act('seek', { iteration });
+    };
+    if (final) {
+      this.dragging = false;
+      send();
+    } else if (now - this.lastSeek >= SEEK_INTERVAL_MS) {
+      send();
+    } else {
+      this.pendingSeek = setTimeout(send, SEEK_INTERVAL_MS - (now - this.lastSeek));
+    }
+  }
+
+  jump() {
+    const iteration = Math.max(0, Math.floor(Number(this.jumpIt.value)));
+    if (!Number.isFinite(iteration)) return;
+    const phase = this.jumpPhase.value || null;
+    this.act('seek', { iteration, phase });
+  }
+
+  applyHere() {
+    const changes = {};
+    const lr = Number(this.lr.value);
+    if (!this.current || lr !== this.current.lr) changes.lr = lr;
+    if (!this.current || this.optimizer.value !== this.current.optimizer) changes.optimizer = { name: this.optimizer.value };
+    if (Object.keys(changes).length) this.act('set', changes);
+  }
+
+  openFile() {
+    const f = this.file.files && this.file.files[0];
+    if (!f) return;
+    f.text().then((text) => {
+      let run;
+      try {
+        run = JSON.parse(text);
+      } catch {
+        run = null;
+      }
+      if (!run || run.format !== 'backprop-lab-run') {
+        this.say(this.t('tl.badFile'));
+        return;
+      }
+      delete run.metrics; // for people and spreadsheets; the server recomputes its own
+      const bytes = new Blob([JSON.stringify({ type: 'load', run })]).size;
+      if (bytes > MAX_LOAD_BYTES) {
+        this.say(this.t('tl.tooBig', { kb: Math.ceil(bytes / 1024) }));
+        return;
+      }
+      this.say('');
+      this.act('load', run);
+    }).finally(() => { this.file.value = ''; });
+  }
+
+  say(text) {
+    this.status.textContent = text;
+  }
+
+  // ---- drawing ---------------------------------------------------------------------
+
+  renderPosition() {
+    const len = Math.max(this.length, this.iteration);
+    this.scrub.max = String(len);
+    if (!this.dragging) this.scrub.value = String(this.iteration);
+    this.scrub.setAttribute('aria-valuetext', this.t('tl.pos', { it: this.iteration, len }));
+    this.pos.textContent = `${this.t('tl.pos', { it: this.iteration, len })} · ${this.t('tl.next', { phase: this.t(`tl.phase.${this.nextPhase}`) })}`;
+    this.container.dataset.iteration = String(this.iteration);
+    this.container.dataset.phase = this.nextPhase;
+    this.container.dataset.length = String(len);
+  }
+
+  render() {
+    this.renderPosition();
+    const d = this.data;
+    const len = Math.max(this.length, 1);
+    this.marks.replaceChildren();
+    this.branches.replaceChildren();
+    if (!d) return;
+    this.container.dataset.branch = String(d.branch);
+    const indexed = d.indexed ?? d.length;
+    this.indexBar.style.width = `${Math.min(100, (100 * indexed) / len)}%`;
+    this.indexBar.hidden = indexed >= d.length;
+    for (const m of d.markers) {
+      const what = m.kind === 'spike' ? fmt(m.loss) : m.kind === 'nonfinite' ? m.where : describeChange(m);
+      const label = this.t(`tl.mark.${m.kind}`, { it: m.iteration, what, loss: fmt(m.loss), where: m.where });
+      this.marks.append(h('button', {
+        type: 'button', class: `tl-mark tl-mark-${m.kind}`, title: label, 'aria-label': label,
+        style: `left: ${Math.min(100, (100 * m.iteration) / len)}%`,
+        dataset: { kind: m.kind, iteration: String(m.iteration) },
+        on: { click: () => this.act('seek', markerTarget(m)) },
+      }, MARK_GLYPH[m.kind] || '•'));
+    }
+    for (const b of d.branches) {
+      const parts = [b.parent === null ? this.t('tl.branchRoot') : this.t('tl.branch', { id: b.id })];
+      if (b.change) parts.push(this.t('tl.branchFrom', { it: b.fork.iteration, change: describeChange(b.change) }));
+      parts.push(this.t('tl.branchLen', { len: b.length }));
+      if (b.train_loss !== null && b.train_loss !== undefined) parts.push(this.t('tl.branchLoss', { loss: fmt(b.train_loss) }));
+      if (b.halted) parts.push(this.t('tl.halted'));
+      const active = b.id === d.branch;
+      this.branches.append(h('li', {},
+        h('button', {
+          type: 'button', class: 'btn tl-branch', 'aria-pressed': active ? 'true' : 'false',
+          dataset: { branch: String(b.id) },
+          on: { click: () => { if (!active) this.act('checkout', b.id); } },
+        }, parts.join(' · '))));
+    }
+  }
+}
