@@ -169,7 +169,8 @@ export class LineChart {
     }
     ctx.setLineDash([]);
     const last = all.map((s) => `${s.label}: ${fmtShort(s.values[s.values.length - 1])}`).join(', ');
-    this.text.textContent = `${this.t(this.opts.title)} — ${this.t('chart.iteration')} ${x1}: ${last}`;
+    const said = `${this.t(this.opts.title)} — ${this.t('chart.iteration')} ${x1}: ${last}`;
+    if (this.text.textContent !== said) this.text.textContent = said;
   }
 
   drawLegend(all) {

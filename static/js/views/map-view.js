@@ -295,11 +295,14 @@ export class MapView {
     const task = this.run.net.task;
     const key = task === 'regression' ? 'map.regression' : 'map.boundary';
     const label = this.t(key);
-    this.canvas.setAttribute('aria-label', label);
-    this.caption.textContent = `${label} · ${this.t('map.legend')}`;
-    this.summary.textContent = this.t('map.summary', {
+    const caption = `${label} · ${this.t('map.legend')}`;
+    const summary = this.t('map.summary', {
       iteration: it, train: this.run.data.p_train.length, test: this.run.data.p_test.length,
     });
+    // write only what changed: every DOM write costs a style and layout pass
+    if (this.canvas.getAttribute('aria-label') !== label) this.canvas.setAttribute('aria-label', label);
+    if (this.caption.textContent !== caption) this.caption.textContent = caption;
+    if (this.summary.textContent !== summary) this.summary.textContent = summary;
   }
 
   /** The sample drawn nearest the canvas position (client px), within a few px. */
