@@ -23,7 +23,7 @@ import { DataView } from './views/data-view.js';
 import { Announcer } from './views/announcer.js';
 import { NoticeView } from './views/notice-view.js';
 import { HelpDialog } from './views/help-dialog.js';
-import { InspectorPanel } from './views/inspector.js';
+import { InspectorPanel } from './views/inspector-panel.js';
 import { MapsPanel } from './views/neuron-maps.js';
 import { ChartsPanel } from './views/health-chart.js';
 import { UrlSync } from './url-state.js';

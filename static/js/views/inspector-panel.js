@@ -1,0 +1,86 @@
+/**
+ * The page's "inspector" slot, kept small so the page loads fast: it opens on
+ * a click (or Enter) on any edge or neuron of the network diagram and loads
+ * the inspector itself (inspector.js: MathML, tables, the edit form) the first
+ * time one is opened. It follows `inspect` and `edit` messages and the phase
+ * of each `frame`, and turns edits and closing into actions.
+ */
+
+/** Element id of the network view ("L2.W.1.0", "L1.a.3") → an inspect target. */
+export function targetOf(elementId) {
+  const mm = /^L(\d+)\.(W|a|b)\.(\d+)(?:\.(\d+))?$/.exec(elementId || '');
+  if (!mm) return null;
+  const l = Number(mm[1]);
+  if (mm[2] === 'W') return { id: `L${l}.W`, index: [Number(mm[3]), Number(mm[4])] };
+  if (l === 0) return null;
+  return { id: `L${l}.${mm[2]}`, index: [Number(mm[3])] };
+}
+
+/** The "inspector" slot's view (see the module comment). */
+export class InspectorPanel {
+  /**
+   * @param {HTMLElement} container the "inspector" slot
+   * @param {{i18n: {t: Function}, act: (name: string, arg?: any) => void}} options
+   */
+  constructor(container, { i18n, act }) {
+    this.act = act;
+    this.container = container;
+    this.i18n = i18n;
+    this.inspector = null;
+    this.loading = null;
+    this.queue = [];
+    const open = (ev) => {
+      const el = ev.target.closest && ev.target.closest('.net-svg [data-id]');
+      if (!el) return;
+      const target = targetOf(el.dataset.id);
+      if (target) act('inspect', target);
+    };
+    document.addEventListener('click', open);
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') open(ev);
+    });
+  }
+
+  /** Load inspector.js and build the view (once). */
+  load() {
+    if (!this.loading) {
+      const { i18n, act } = this;
+      this.loading = import('./inspector.js').then(({ Inspector }) => {
+        this.inspector = new Inspector(this.container, {
+          t: (k, p) => i18n.t(k, p),
+          onEdit: (e) => act('edit', e),
+          onClose: () => act('inspect', null),
+          onInspect: (target) => act('inspect', target),
+          onBatch: () => act('focus', null),
+        });
+        for (const event of this.queue.splice(0)) this.update(event);
+      });
+    }
+    return this.loading;
+  }
+
+  /** One page event. */
+  update(event) {
+    if (!this.inspector) {
+      if (event.kind === 'inspect' && event.msg.id !== null) {
+        this.queue.push(event);
+        this.load();
+      } else if (this.loading && event.kind === 'frame') {
+        this.queue.push(event);
+      }
+      return;
+    }
+    const { kind, msg } = event;
+    if (kind === 'inspect') {
+      this.inspector.update(msg);
+    } else if (kind === 'edit') {
+      this.inspector.showEdit(msg);
+    } else if (kind === 'frame') {
+      this.inspector.setPhase(msg.phase);
+    } else if (kind === 'run') {
+      this.inspector.setPhase(null);
+    } else if (kind === 'lang' && this.inspector.msg) {
+      this.inspector.render(false);
+    }
+  }
+}
