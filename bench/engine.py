@@ -42,10 +42,17 @@ from engine.data import Dataset
 from engine.model import LayerSpec, NetSpec
 from engine.stepper import RunConfig, Stepper
 
-try:
-    import torch
-except ImportError:  # the benchmark still runs without torch
-    torch = None
+
+def _import_torch() -> Any:
+    """torch when importable, else None (the benchmark still runs without it)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+torch: Any = _import_torch()
 
 BATCH = 32
 
