@@ -1,8 +1,15 @@
 """One shared clock that paces every playing session.
 
 A single asyncio task ticks at ``tick_hz`` and advances each playing session
-by the real time elapsed; per-connection timers would cost several times the
-CPU with a class connected. Once a second it also frees abandoned sessions.
+by the real time elapsed since *that session* was last advanced; per-connection
+timers would cost several times the CPU with a class connected. Once a second
+it also frees abandoned sessions.
+
+A tick never holds the event loop for more than ``busy`` of its period: when
+a class asks for more work than the machine can do, the sessions not reached
+in this tick are served first in the next (round robin), each run plays slower
+than asked, and the send loops still get time between ticks, so frames keep
+flowing steadily instead of in bursts after long stalls.
 """
 
 from __future__ import annotations
@@ -10,37 +17,73 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from server.sessions import SessionStore
 
+if TYPE_CHECKING:
+    from server.session import Session
+
 log = logging.getLogger("backprop_lab.clock")
+
+MAX_DT = 0.25  # a session is never advanced by more than this at once
 
 
 class Clock:
     """Ticks :class:`SessionStore`'s playing sessions; :meth:`run` until cancelled."""
 
-    def __init__(self, store: SessionStore, hz: float) -> None:
+    def __init__(self, store: SessionStore, hz: float, busy: float = 0.7,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
         self.store = store
         self.period = 1.0 / hz
+        self.budget = busy * self.period
+        self.timer = timer
         self.ticks = 0
+        self.overruns = 0  # ticks that stopped early for lack of time
+        self._cursor = 0
+        self._last: dict[str, float] = {}
 
-    def tick(self, dt: float) -> None:
-        """Advance every playing session by ``dt`` seconds; errors stay in their session."""
-        for s in self.store:
-            if s.playing or s.views.wants_tick:  # views: a map/inspector send is due
-                try:
-                    s.tick(dt)
-                except Exception:
-                    log.exception("session tick failed", extra={"session": s.id})
-                    s.playing = False
-                    s.error("internal", "the run stopped because of an internal error")
+    @staticmethod
+    def wants(s: Session) -> bool:
+        """Whether ``s`` has something to do on a tick (playing, or a view send is due)."""
+        return s.playing or s.views.wants_tick
+
+    def tick(self, now: float) -> int:
+        """Advance the sessions that want it, round robin, within the tick's budget.
+
+        Each session is advanced by the time since it was last advanced (at most
+        :data:`MAX_DT`); returns how many were served. Errors stay in their session.
+        """
+        active = [s for s in self.store if self.wants(s)]
+        n = len(active)
+        # a session that was idle starts afresh (one period), not with its idle time
+        self._last = {s.id: self._last[s.id] for s in active if s.id in self._last}
+        start = self.timer()
+        served = 0
+        for i in range(n):
+            s = active[(self._cursor + i) % n]
+            dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
+            self._last[s.id] = now
+            try:
+                s.tick(dt)
+            except Exception:
+                log.exception("session tick failed", extra={"session": s.id})
+                s.playing = False
+                s.error("internal", "the run stopped because of an internal error")
+            served += 1
+            if served < n and self.timer() - start > self.budget:
+                self.overruns += 1
+                break
+        self._cursor = (self._cursor + served) % n if n else 0
         self.ticks += 1
+        return served
 
     async def run(self) -> None:
         """Tick forever at a steady rate (sleeping to the next deadline, not a fixed delay)."""
-        last = time.monotonic()
-        next_reap = last + 1.0
-        deadline = last
+        now = time.monotonic()
+        next_reap = now + 1.0
+        deadline = now
         while True:
             deadline += self.period
             now = time.monotonic()
@@ -48,8 +91,7 @@ class Clock:
                 deadline = now
             await asyncio.sleep(max(0.0, deadline - now))
             now = time.monotonic()
-            self.tick(min(now - last, 0.25))
-            last = now
+            self.tick(now)
             if now >= next_reap:
                 self.store.reap(now)
                 next_reap = now + 1.0

@@ -1,0 +1,94 @@
+"""The shared clock: every playing session advanced by its own elapsed time, fairly,
+and never holding the event loop past its budget when a class asks for too much."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server.clock import MAX_DT, Clock
+from tests.server.conftest import WS, make_app
+
+
+@dataclass
+class FakeSession:
+    """Costs ``cost`` seconds of the fake timer per tick and records its dts."""
+
+    id: str
+    clock_time: list[float]
+    cost: float = 0.004
+    playing: bool = True
+    dts: list[float] = field(default_factory=list)
+    views: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(wants_tick=False))
+
+    def tick(self, dt: float) -> None:
+        self.dts.append(dt)
+        self.clock_time[0] += self.cost
+
+    def error(self, *a: object, **k: object) -> None:
+        raise AssertionError("no error expected")
+
+
+def make(n: int, cost: float, hz: float = 60) -> tuple[Clock, list[FakeSession]]:
+    t = [0.0]
+    sessions = [FakeSession(f"s{i}", t, cost) for i in range(n)]
+    clock = Clock(sessions, hz, busy=0.7, timer=lambda: t[0])  # type: ignore[arg-type]
+    return clock, sessions
+
+
+def test_all_sessions_are_served_each_tick_when_there_is_time() -> None:
+    clock, sessions = make(10, cost=0.0001)
+    for k in range(1, 6):
+        assert clock.tick(k / 60) == 10
+    assert all(len(s.dts) == 5 for s in sessions)
+    assert all(abs(dt - 1 / 60) < 1e-9 for s in sessions for dt in s.dts)
+
+
+def test_an_overloaded_tick_stops_at_its_budget_and_the_rest_go_first_next_time() -> None:
+    clock, sessions = make(10, cost=0.004)  # 40 ms of work, 11.7 ms of budget a tick
+    served = [clock.tick(k / 60) for k in range(1, 31)]
+    assert max(served) == 3 and clock.overruns == 30  # 3 × 4 ms ≥ 0.7 × 16.7 ms
+    counts = [len(s.dts) for s in sessions]
+    assert max(counts) - min(counts) <= 1  # round robin: everyone gets the same share
+    # a session served every 3 or 4 ticks is advanced by all the time it waited
+    waits = {round(dt * 60) for s in sessions for dt in s.dts[1:]}
+    assert waits <= {3, 4}, waits
+
+
+def test_idle_sessions_are_skipped_and_restart_fresh() -> None:
+    clock, sessions = make(3, cost=0.0)
+    sessions[1].playing = False
+    clock.tick(1 / 60)
+    assert [len(s.dts) for s in sessions] == [1, 0, 1]
+    clock.tick(10.0)  # ten seconds later: capped, not ten seconds of play at once
+    sessions[1].playing = True
+    clock.tick(10.0 + 1 / 60)
+    assert sessions[1].dts == [pytest.approx(1 / 60)]
+    assert sessions[0].dts[1] == MAX_DT
+
+
+def test_the_real_clock_paces_playing_sessions_at_their_speed() -> None:
+    """Over the socket, two sessions play at 10 and 20 it/s off the one clock."""
+    with TestClient(make_app()) as client:
+        clock: Clock = client.app.state.clock  # type: ignore[attr-defined]
+        with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+            wa, wb = WS(a), WS(b)
+            wa.hello()
+            wb.hello()
+            wa.send({"type": "play", "speed": 10})
+            wb.send({"type": "play", "speed": 20})
+            t0 = clock.ticks
+            a.portal.call(asyncio.sleep, 1.0)
+            wa.send({"type": "pause"})
+            wb.send({"type": "pause"})
+            def paused(m: dict) -> bool:
+                return not m["playing"] and m["iteration"] > 0
+            ia = wa.recv_type("state", where=paused)["iteration"]
+            ib = wb.recv_type("state", where=paused)["iteration"]
+            ticks = clock.ticks - t0
+    assert 45 <= ticks <= 85  # one clock at ~60 Hz for both sessions (not one each)
+    assert 7 <= ia <= 13 and 15 <= ib <= 25
