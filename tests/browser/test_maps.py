@@ -105,6 +105,10 @@ def test_gradient_norm_chart_has_one_series_per_layer(make_lab: Any) -> None:
         assert abs(parse_number(part) - g) <= 0.01 * g
     # vanishing gradients: the first layer's norm is decades below the last's
     assert gnorm[0] < 1e-3 * gnorm[-1]
+    # the update/weight ratio chart has the same per-layer series
+    ratio = lab.page.eval_on_selector_all("[data-chart='ratio'] .bpl-chart-legend li",
+                                          "els => els.map(e => e.textContent)")
+    assert ratio == legend
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     lab.page.locator("[data-slot='charts']").screenshot(
         path=str(lab.shot_dir / "health-sigmoid-8.png"))
