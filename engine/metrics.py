@@ -19,8 +19,8 @@ iteration of a :class:`~engine.stepper.Stepper`:
     None for other activations;
   - ``saturated``: for sigmoid and tanh layers, the fraction of
     (sample, unit) activations in the flat ends of the curve, where
-    f'(z) < 0.01·max f' — |tanh z| > 0.995 (|z| ≳ 3.0), σ(z) < 0.0099 or
-    > 0.9901 (|z| ≳ 4.6); None for other activations.
+    f'(z) < 0.01·max f' — |tanh z| > 0.995 (|z| ≳ 3.0), σ(z) < 0.0025 or
+    > 0.9975 (|z| ≳ 6.0); None for other activations.
 
 ``gnorm`` and ``update_ratio`` are None before the first iteration. The fast
 path reports its own cheap per-iteration series

@@ -53,3 +53,13 @@ def test_saturated_fraction_of_tanh_and_sigmoid() -> None:
     # the sigmoid output is saturated where |z| is large
     st.net.params["L2.W"][...] = [[50.0], [0.0]]
     assert metrics.collect(st)["saturated"][1] > 0.9
+
+
+def test_saturation_threshold_is_one_percent_of_the_steepest_slope() -> None:
+    from engine.metrics import _saturated
+
+    # σ'(z) = σ(1 − σ) crosses 0.01 · ¼ at |z| ≈ 5.99; tanh' crosses 0.01 at |z| ≈ 2.99
+    sig = 1 / (1 + np.exp(-np.array([[5.9, 6.1, -5.9, -6.1]])))
+    assert _saturated("sigmoid", sig) == 0.5
+    assert _saturated("tanh", np.tanh(np.array([[2.9, 3.1, -2.9, -3.1]]))) == 0.5
+    assert _saturated("relu", sig) is None
