@@ -52,12 +52,20 @@ Array = np.ndarray
 PHASES = ("forward", "loss", "backward", "update")
 
 # re-exported: the server and scripts import them from here
-__all__ = ["PHASES", "NonFiniteError", "PhaseRecord", "RunConfig", "Stepper", "TrainStats"]
+__all__ = ["PHASES", "IterationState", "NonFiniteError", "PhaseRecord", "RunConfig", "Stepper",
+           "TrainStats"]
 
 
-class _Pending:
-    """Values carried between the phases of one iteration (kept afterwards as
-    the last captured iteration, for :mod:`engine.chain` and :mod:`engine.metrics`)."""
+class IterationState:
+    """The values of one iteration: carried between its phases, then kept as
+    :attr:`Stepper.last_iteration` for :mod:`engine.chain` and :mod:`engine.metrics`.
+
+    ``x`` (B, n_in), ``t`` (B, K), ``idx`` batch indices (None for a given
+    batch); ``caches`` per layer (see :class:`engine.model.LayerCache`);
+    ``loss``; ``reg`` the L1/L2 term; ``grads`` with the L1/L2 terms, before
+    clipping; ``gnorms`` ‖dW_l‖; ``params`` the parameters forward used;
+    ``prev`` those the update started from; ``lr``; ``done`` once updated.
+    """
 
     __slots__ = (
         "caches",
@@ -178,8 +186,8 @@ class Stepper:
         self._ts = self.data.t_train
         self._cursor = self._n_train  # forces a shuffle on the first batch
         self._shuffled = False
-        self._pending = _Pending(0)
-        self._last: _Pending | None = None
+        self._pending = IterationState(0)
+        self._last: IterationState | None = None
         self._given: tuple[Array, Array] | None = None
         self._ids = [_Ids(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
         self._out_da = f"L{len(spec.layers)}.da"
@@ -302,7 +310,7 @@ class Stepper:
         return self.halted
 
     def _forward(self) -> PhaseRecord:
-        p = self._pending = _Pending(self.iteration)
+        p = self._pending = IterationState(self.iteration)
         if self._given is not None:
             x, t = self._given
             v: dict[str, Any] = {"x": x, "t": t, "L0.a": x}
@@ -404,7 +412,7 @@ class Stepper:
                 total += 0.5 * c.l2 * float(np.vdot(W, W))
         return total
 
-    def _grads(self, p: _Pending, input_grad: bool) -> dict[str, Array]:
+    def _grads(self, p: IterationState, input_grad: bool) -> dict[str, Array]:
         """Backward shared by both paths: gradients with the L1/L2 terms added,
         and ‖dW_l‖ per layer in ``p.gnorms``."""
         assert p.caches is not None and p.loss is not None
@@ -426,7 +434,7 @@ class Stepper:
         p.gnorms = gnorms
         return grads
 
-    def _first_bad_backward(self, p: _Pending) -> str | None:
+    def _first_bad_backward(self, p: IterationState) -> str | None:
         """The first non-finite backward id, going from the output layer down."""
         assert p.caches is not None and p.grads is not None
         for ids, c, gn in zip(reversed(self._ids), reversed(p.caches), reversed(p.gnorms),
@@ -555,7 +563,7 @@ class Stepper:
         ``stats``; ``batch`` is an already drawn (indices, x, t)."""
         net = self.net
         cfg = self.config
-        p = _Pending(self.iteration)
+        p = IterationState(self.iteration)
         p.idx, p.x, p.t = batch if batch is not None else self._next_batch()
         p.params = dict(net.params)
         p.caches = caches = net.forward(p.x, True, self.dropout_rng)
@@ -766,7 +774,7 @@ class Stepper:
         self._shuffled = snap["shuffled"]
         self.phase_index = 0
         self.halted = None
-        self._pending = _Pending(self.iteration)
+        self._pending = IterationState(self.iteration)
         self._last = None
 
     # ---- evaluation ----------------------------------------------------------------
@@ -790,6 +798,6 @@ class Stepper:
         return res.mean, acc
 
     @property
-    def last_iteration(self) -> _Pending | None:
+    def last_iteration(self) -> IterationState | None:
         """The last completed captured iteration's values (for chain and metrics)."""
         return self._last
