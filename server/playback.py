@@ -224,6 +224,7 @@ def timeline_message(session: Session, params: bool = False) -> dict[str, Any]:
         "schedule": s.schedule.model_dump(mode="json"), "clip_norm": s.clip_norm,
         "clip_value": s.clip_value, "l1": s.l1, "l2": s.l2, "batch_size": s.batch_size,
     }
+    body["max_speed"] = session.settings.max_speed  # "as fast as it goes"
     if params:
         body["params"] = dict(session.stepper.net.params)
     return server_message("timeline", **body)

@@ -59,6 +59,7 @@ export class TimelineView {
     this.iteration = 0;
     this.nextPhase = 'forward';
     this.length = 0;
+    this.playing = false;
     this.dragging = false;
     this.lastSeek = 0;
     this.pendingSeek = null;
@@ -111,6 +112,7 @@ export class TimelineView {
       h('div', { class: 'tl-row' },
         btn('tl-back-iteration', 'tl.backIteration', () => this.act('step-back', 'iteration')),
         btn('tl-back-phase', 'tl.backPhase', () => this.act('step-back', 'phase'), '←'),
+        btn('tl-fastest', 'tl.fastest', () => this.fastest()),
         jumpForm),
       h('details', { class: 'tl-more' },
         h('summary', { dataset: { i18n: 'tl.more' } }),
@@ -147,6 +149,7 @@ export class TimelineView {
   }
 
   takeState(state) {
+    this.playing = state.playing;
     this.iteration = state.iteration;
     this.nextPhase = state.next_phase;
     if (state.iteration > this.length) this.length = state.iteration; // the run grows while playing
@@ -191,6 +194,14 @@ export class TimelineView {
     } else {
       this.pendingSeek = setTimeout(send, SEEK_INTERVAL_MS - (now - this.lastSeek));
     }
+  }
+
+  /** Play as fast as the server goes (its max_speed; it paces heavy runs itself). */
+  fastest() {
+    const max = this.data && this.data.max_speed;
+    if (!max) return;
+    this.act('speed', max);
+    if (!this.playing) this.act('toggle-play');
   }
 
   jump() {
