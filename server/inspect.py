@@ -161,8 +161,13 @@ def inspect_body(st: Stepper, cap: Capture, target_id: str, index: tuple[int, ..
 
 
 def _factor_keys(kind: str, split: bool, l: int, n: int) -> list[tuple[str, str]]:
-    """(key, phase that computes it) of the factors of ∂L/∂θ, in order."""
+    """(key, phase that computes it) of the factors of ∂L/∂θ, in order.
+
+    γ and β of a norm layer get none: their gradient passes through the norm's own
+    backward rule, so the message carries only the gradient and its check."""
     keys: list[tuple[str, str]] = []
+    if kind in ("gamma", "beta"):
+        return keys
     if split:
         keys.append(("dL_dy" if l == n else "dL_da", "loss" if l == n else "backward"))
         keys.append(("da_dz", "backward"))
@@ -265,14 +270,14 @@ def _batch_part(st: Stepper, cap: Capture, l: int, i: int | None, j: int, kind: 
     dfz = col(dfz_all, j)
     delta = col(delta_all, j)
     rows = []
-    for r in range(min(B, MAX_ROWS)):
+    for r in range(min(B, MAX_ROWS) if kind not in ("gamma", "beta") else 0):
         vals = _factors_from(kind, split_f, l, n,
                              None if a_prev is None else a_prev[r],
                              None if da is None else da[r],
                              None if dfz is None else dfz[r],
                              None if delta is None else delta[r])
         fs = [v["value"] for v in vals]
-        prod = None if any(v is None for v in fs) else float(np.prod(fs))
+        prod = None if not fs or any(v is None for v in fs) else float(np.prod(fs))
         rows.append({"sample": int(batch[r]) if batch is not None else r, "factors": fs,
                      "product": prod})
     grad_key = {"weight": f"L{l}.dW", "bias": f"L{l}.db", "gamma": f"L{l}.dgamma",

@@ -218,6 +218,7 @@ export const STRINGS = Object.freeze({
   'insp.batch': { ja: 'ミニバッチ全体（{B} サンプル）', en: 'the whole batch ({B} samples)' },
   'insp.split.train': { ja: '訓練', en: 'train' },
   'insp.split.test': { ja: 'テスト', en: 'test' },
+  'insp.notYet': { ja: 'まだ反復していません。ステップを進めると、各フェーズで数値が埋まります', en: 'No iteration yet: step, and each phase fills in its numbers' },
   'insp.value': { ja: '現在の値', en: 'value now' },
   'insp.toBatch': { ja: 'バッチ全体に戻る', en: 'Back to the batch' },
   'insp.itsBias': { ja: 'このニューロンのバイアスを見る', en: 'Inspect its bias' },

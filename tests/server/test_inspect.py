@@ -309,3 +309,20 @@ def test_non_finite_and_malformed_requests_over_the_socket_keep_the_session() ->
             if m["type"] == "frame":
                 phases.append(m["phase"])
         assert phases == ["forward", "loss", "backward", "update"]
+
+
+def test_inspect_a_batch_norm_scale_gives_its_gradient_and_check() -> None:
+    s, _ = make_session(dataset="circle", hidden=(4, 3), norm="batch", batch_size=8)
+    send(s, {"type": "step", "unit": "iteration"})
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.gamma", "index": [2]}), "inspect")
+    assert m["kind"] == "gamma" and m["factors"] == [] and m["rows"] == []
+    assert m["grad"] == frames["backward"]["L1.dgamma"][2]
+    assert m["check"]["mode"] == "train" and m["check"]["rel_error"] < 1e-5
+
+
+def test_inspect_before_any_iteration_says_nothing_is_computed_yet() -> None:
+    s, _ = make_session(dataset="xor")
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.W", "index": [0, 0]}), "inspect")
+    assert m["batch_size"] == 0 and m["grad"] is None and m["update"] is None
+    assert m["check"] is None

@@ -186,7 +186,9 @@ export class Inspector {
     const where = msg.mode === 'sample'
       ? t('insp.sample', { split: t(`insp.split.${msg.sample.split}`), index: msg.sample.index })
       : t('insp.batch', { B: msg.batch_size });
-    meta.textContent = `${where} · ${t('chart.iteration')} ${msg.iteration} · ${t('insp.value')} ${fmt(Number(msg.value))}`;
+    meta.textContent = msg.mode === 'batch' && !msg.batch_size
+      ? t('insp.notYet')
+      : `${where} · ${t('chart.iteration')} ${msg.iteration} · ${t('insp.value')} ${fmt(Number(msg.value))}`;
     meta.dataset.field = 'meta';
     const box = document.createElement('div');
     box.append(head, meta);
@@ -245,7 +247,7 @@ export class Inspector {
     numeric.dataset.field = 'chain-numbers';
     numeric.append(mo('='));
     const factors = msg.factors || [];
-    if (msg.mode === 'batch' && msg.kind !== 'unit') {
+    if (msg.mode === 'batch' && msg.kind !== 'unit' && factors.length) {
       symbolic.append(m('munder', mo('∑'), mi('b')));
     }
     factors.forEach((f, k) => {
@@ -268,7 +270,7 @@ export class Inspector {
     numeric.append(result);
     const children = [symbolic];
     if (msg.mode === 'batch' && msg.kind !== 'unit') {
-      children.push(this.batchTable(msg));
+      if (factors.length) children.push(this.batchTable(msg));
       const total = m('math');
       total.setAttribute('display', 'block');
       total.append(lhs.cloneNode(true), result.cloneNode(true));
