@@ -147,7 +147,7 @@ class LayerCache:
         self.da_prev: Array | None = None
 
 
-class _Plan:
+class LayerPlan:
     """Per-layer constants resolved once: ids, activation functions, flags."""
 
     __slots__ = (
@@ -201,11 +201,23 @@ class Network:
         n = len(self.spec.layers)
         out_act = self.spec.output_activation()
         self._plans = [
-            _Plan(l, ls, out_act if l == n else ls.activation,
+            LayerPlan(l, ls, out_act if l == n else ls.activation,
                   bce=l == n and self.spec.loss == "bce")
             for l, ls in enumerate(self.spec.layers, start=1)
         ]
         self._ones: dict[int, Array] = {}
+
+    @property
+    def plans(self) -> list[LayerPlan]:
+        """Per-layer constants (ids, activation functions, flags), layer 1 first."""
+        return self._plans
+
+    def ones(self, B: int) -> Array:
+        """A cached vector of ``B`` ones (db = 1ᵀ δ as one BLAS call)."""
+        o = self._ones.get(B)
+        if o is None:
+            o = self._ones[B] = np.ones(B)
+        return o
 
     @classmethod
     def build(cls, spec: NetSpec, rng: np.random.Generator) -> Network:
@@ -293,7 +305,7 @@ class Network:
             caches.append(c)
         return caches
 
-    def _norm_forward(self, p: _Plan, c: LayerCache, train: bool) -> None:
+    def _norm_forward(self, p: LayerPlan, c: LayerCache, train: bool) -> None:
         z = c.z
         if p.norm == "batch":
             if train and z.shape[0] > 1:
@@ -337,10 +349,7 @@ class Network:
         """
         grads: dict[str, Array] = {}
         params = self.params
-        B = delta_out.shape[0]
-        ones = self._ones.get(B)
-        if ones is None:
-            ones = self._ones[B] = np.ones(B)
+        ones = self.ones(delta_out.shape[0])
         da: Array | None = None
         for p in reversed(self._plans):
             c = caches[p.l - 1]
@@ -371,7 +380,7 @@ class Network:
         return grads
 
     def _norm_backward(
-        self, p: _Plan, c: LayerCache, dzn: Array, grads: dict[str, Array], train: bool
+        self, p: LayerPlan, c: LayerCache, dzn: Array, grads: dict[str, Array], train: bool
     ) -> Array:
         """∂L/∂z through zn = γ·u + β, u = (z − μ)/σ.
 

@@ -609,7 +609,7 @@ class Stepper:
         """
         net = self.net
         params = net.params
-        plans = net._plans
+        plans = net.plans
         last = plans[-1]
         hidden = plans[:-1]
         rev_hidden = hidden[::-1]
@@ -628,7 +628,6 @@ class Stepper:
             h["momentum"]) == 0.0
         K = spec.layers[-1].units
         loss_a, reg_a, gn_a, lr_a = stats.loss, stats.reg, stats.gnorm, stats.lr
-        ones_cache = net._ones
         softplus = activations.softplus
         dot_sqrt = math.sqrt
         vdot = np.vdot
@@ -636,9 +635,7 @@ class Stepper:
         for i in range(start, stop):
             idx, x, t = self._next_batch()
             B = x.shape[0]
-            ones = ones_cache.get(B)
-            if ones is None:
-                ones = ones_cache[B] = np.ones(B)
+            ones = net.ones(B)
             # forward
             ins = [x]
             zs = []
