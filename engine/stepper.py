@@ -574,14 +574,15 @@ class Stepper:
             p.reg = self.regularization()
         grads = self._grads(p, input_grad=False)
         mean = res.mean
-        if not math.isfinite(mean) or not math.isfinite(p.reg):
+        gnorms = p.gnorms
+        if not (math.isfinite(mean) and math.isfinite(p.reg) and math.isfinite(sum(gnorms))):
+            # name the first bad value in computation order, as a stepped run would
             bad = self._first_bad_forward(caches)
             if bad is not None:
                 raise self._halt("forward", bad, self.iteration)
-            raise self._halt("loss", "loss.data" if not math.isfinite(mean) else "loss.reg",
-                             self.iteration)
-        gnorms = p.gnorms
-        if not math.isfinite(sum(gnorms)):
+            if not math.isfinite(mean) or not math.isfinite(p.reg):
+                raise self._halt("loss", "loss.data" if not math.isfinite(mean)
+                                 else "loss.reg", self.iteration)
             bad = self._first_bad_backward(p)
             raise self._halt("backward", bad or self._ids[-1].dW, self.iteration)
         if cfg.clip_value > 0 or cfg.clip_norm > 0:

@@ -307,3 +307,19 @@ def test_lean_fast_loop_gives_the_captured_bits(cfg: RunConfig) -> None:
     assert (a.epoch, a.iteration, a.optimizer.t) == (b.epoch, b.iteration, b.optimizer.t)
     # and the run goes on identically afterwards
     assert flat(a.step_iteration()) == flat(b.step_iteration())
+
+
+def test_fast_path_names_a_hidden_infinity_where_it_started() -> None:
+    """An infinite z behind tanh shows up as NaN one phase later; both paths
+    still name the forward z where it began."""
+    for captured in (True, False):
+        st = Stepper(RunConfig(dataset="xor", hidden=(3, 3), activation="tanh",
+                               batch_size=4, seed=2))
+        st.train(3)
+        st.net.params["L2.W"][0, 0] = np.inf
+        with pytest.raises(NonFiniteError) as ei:
+            if captured:
+                st.step_iteration()
+            else:
+                st.train(4)
+        assert (ei.value.phase, ei.value.where) == ("forward", "L2.z"), captured
