@@ -133,7 +133,9 @@ def inspect_body(st: Stepper, cap: Capture, target_id: str, index: tuple[int, ..
     activation), ``factors`` [{key, value, phase}], ``grad`` (∂L/∂θ; for a unit
     δ = ∂L/∂z, summed over the batch in batch mode), ``reg``, ``rows``
     (batch: first samples' factors and product), ``path`` (δ of later layers),
-    ``forward`` (unit: z, a), ``check`` {backprop, numeric, h, rel_error},
+    ``forward`` (unit: z, a), ``sum`` (sample mode, hidden layer: ∂ℓ/∂a as
+    Σₖ w δₖ with its ``terms`` [{k, w, delta, product}] and ``residual``),
+    ``check`` {backprop, numeric, h, rel_error},
     ``update`` {optimizer, lr, prev, step, new, state, iteration} or None.
     """
     layer_s, _, kind_s = target_id.partition(".")
@@ -233,7 +235,20 @@ def _sample_part(st: Stepper, l: int, i: int | None, j: int, kind: str, pid: str
         "path": _path([cc.delta[0] if cc.delta is not None else None for cc in caches], l),
         "reg": 0.0,
         "loss_value": float(res.per_sample[0]),
+        "sum": None,
     }
+    if l < n and kind in ("weight", "bias", "unit"):
+        # ∂ℓ/∂a⁽ˡ⁾ⱼ = Σₖ W⁽ˡ⁺¹⁾ⱼₖ δ⁽ˡ⁺¹⁾ₖ (+ the next layer's ∂ℓ/∂a through a residual)
+        W = net.params[f"L{l + 1}.W"]
+        nxt = caches[l].delta
+        assert nxt is not None
+        terms = [{"k": kk, "w": float(W[j, kk]), "delta": float(nxt[0, kk]),
+                  "product": float(W[j, kk] * nxt[0, kk])} for kk in range(W.shape[1])]
+        residual = None
+        if net.spec.layers[l].residual and caches[l].da is not None:
+            residual = float(caches[l].da[0, j])  # type: ignore[index]
+        out["sum"] = {"layer": l + 1, "terms": terms[:MAX_PATH], "count": len(terms),
+                      "residual": residual, "value": _f(da)}
     if kind == "unit":
         out["forward"] = {"z": float(c.z[0, j]), "a": float(c.a[0, j])}
         out["grad"] = float(c.delta[0, j])  # a unit's chain ends in δ = ∂ℓ/∂z
@@ -288,6 +303,7 @@ def _batch_part(st: Stepper, cap: Capture, l: int, i: int | None, j: int, kind: 
         reg = float(np.asarray(grad)[index]) - float(a_prev @ delta)
     out: dict[str, Any] = {
         "mode": "batch", "sample": None, "batch_size": B, "iteration": cap.iteration,
+        "sum": None,  # per sample in ``rows``: ∂L/∂a is a column there
         # per-sample factors live in ``rows``: their batch product is a sum, not a product
         "factors": _factors_from(kind, split_f, l, n, None, None, None, None),
         "rows": rows,

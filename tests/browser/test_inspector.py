@@ -131,6 +131,9 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     assert f"#{picked}" in lab.text(f"{PANEL} [data-field='meta']")
     # the unit's z for that sample, as the focus message (engine, eval mode) has it
     assert insp["forward"]["z"] == focus["values"]["L2.z"][1]
+    # ∂ℓ/∂a expanded over the next layer, ending in the value the engine computed
+    sum_text = lab.text(f"{PANEL} [data-field='sum']")
+    assert abs(parse_number(sum_text.split("=")[-1]) - insp["sum"]["value"]) <= 5e-7
     # the sample's node values, layer by layer, are on the page as text
     rows = lab.page.eval_on_selector_all(
         "[data-view='focus'] tr", "trs => trs.map(tr => [...tr.children].map(c => c.textContent))")

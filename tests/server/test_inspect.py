@@ -222,6 +222,13 @@ def test_inspect_a_focused_sample_matches_a_one_sample_engine_step() -> None:
     recs = {r.phase: r.values for r in ref.step_batch(d.x_test[11:12], d.t_test[11:12])}
     assert m["grad"] == pytest.approx(recs["backward"]["L2.dW"][4, 1], rel=1e-12, abs=1e-15)
     assert m["factors"][2]["value"] == recs["forward"]["L1.a"][0, 4]
+    # ∂ℓ/∂a⁽²⁾₁ expanded over the output layer: Σₖ w⁽³⁾₁ₖ δ⁽³⁾ₖ, δ as the engine computed it
+    sm = m["sum"]
+    assert sm["layer"] == 3 and [tm["k"] for tm in sm["terms"]] == [0]
+    assert sm["terms"][0]["w"] == s.stepper.net.params["L3.W"][1, 0]
+    assert sm["terms"][0]["delta"] == pytest.approx(recs["backward"]["L3.delta"][0, 0], rel=1e-12)
+    assert sum(tm["product"] for tm in sm["terms"]) == pytest.approx(sm["value"], rel=1e-12)
+    assert sm["value"] == m["factors"][0]["value"]
     assert m["check"]["rel_error"] < 1e-6 or abs(m["grad"]) < 1e-12
 
 

@@ -149,7 +149,7 @@ export class Inspector {
     parts.push(this.header(msg));
     if (msg.kind === 'unit') parts.push(this.forwardSection(msg));
     parts.push(this.chainSection(msg));
-    if (msg.path && msg.path.length) parts.push(this.pathSection(msg));
+    if ((msg.path && msg.path.length) || msg.sum) parts.push(this.pathSection(msg));
     if (msg.check) parts.push(this.checkSection(msg));
     if (msg.kind !== 'unit') parts.push(this.updateSection(msg));
     if (msg.kind !== 'unit') parts.push(this.editSection(msg));
@@ -316,11 +316,29 @@ export class Inspector {
     return table;
   }
 
-  /** ∂L/∂a⁽ˡ⁾ back to the loss: δ of each later layer. */
+  /** ∂L/∂a⁽ˡ⁾ back to the loss: the sum over the next layer, then δ of each later layer. */
   pathSection(msg) {
     const t = this.t;
     const list = document.createElement('div');
     list.className = 'bpl-insp-path';
+    const sm = msg.sum;
+    if (sm) {
+      const { j } = shownIndex(msg);
+      const e = m('math');
+      e.setAttribute('display', 'block');
+      e.dataset.phase = 'backward';
+      e.dataset.field = 'sum';
+      e.append(partial(mi('ℓ'), sym('a', msg.layer, [j])), mo('='),
+        m('munder', mo('∑'), mi('k')), sym('w', sm.layer, [j, 'k']), sym('δ', sm.layer, ['k']), mo('='));
+      sm.terms.forEach((term, k) => {
+        if (k) e.append(mo('+'));
+        e.append(mo('('), num(term.w), mo(')'), mo('·'), mo('('), num(term.delta), mo(')'));
+      });
+      if (sm.count > sm.terms.length) e.append(mo('+'), mi('…'));
+      if (sm.residual !== null && sm.residual !== undefined) e.append(mo('+'), num(sm.residual));
+      e.append(mo('='), num(sm.value, 6));
+      list.append(e);
+    }
     for (const step of msg.path) {
       const e = m('math');
       e.setAttribute('display', 'block');
