@@ -18,7 +18,7 @@ send loop waits (on the socket's flow control); its outbox stays within
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +41,7 @@ class Outbox:
         self.limit = limit
         self._queue: OrderedDict[int | str, tuple[Message, bool]] = OrderedDict()
         self._seq = 0
+        self._droppable: deque[int | str] = deque()
         self._event = asyncio.Event()
         self.dropped = 0
         self.sent = 0
@@ -71,22 +72,33 @@ class Outbox:
         else:
             self._seq += 1
             self._queue[key if key is not None else self._seq] = (msg, droppable)
+        if droppable:
+            self._droppable.append(key if key is not None else self._seq)
+            if len(self._droppable) > 4 * self.limit:  # drop keys no longer queued
+                self._droppable = deque(k for k, (_, d) in self._queue.items() if d)
         while len(self._queue) > self.limit:
-            victim = next((k for k, (_, d) in self._queue.items() if d), None)
-            if victim is None:  # then the oldest unkeyed one (keyed ones are few: one per key)
-                victim = next((k for k in self._queue if isinstance(k, int)), None)
-            if victim is None:
-                victim = next(iter(self._queue))
-            del self._queue[victim]
+            del self._queue[self._victim()]
             self.dropped += 1
         self.peak = max(self.peak, len(self._queue))
         self._event.set()
+
+    def _victim(self) -> int | str:
+        """The key to drop: the oldest droppable, else the oldest unkeyed, else the oldest."""
+        while self._droppable:  # O(1) amortized: keys already sent are skipped once
+            k = self._droppable.popleft()
+            entry = self._queue.get(k)
+            if entry is not None and entry[1]:
+                return k
+        # keyed messages are few (one per key), so this scan is short
+        return next((k for k in self._queue if isinstance(k, int)), next(iter(self._queue)))
 
     def pop(self) -> Message | None:
         """The oldest pending message without waiting, or None."""
         if not self._queue:
             return None
-        _, (msg, _) = self._queue.popitem(last=False)
+        key, (msg, droppable) = self._queue.popitem(last=False)
+        if droppable and self._droppable and self._droppable[0] == key:
+            self._droppable.popleft()
         self.sent += 1
         return msg
 
@@ -118,4 +130,5 @@ class Outbox:
             self.close_reason = reason
         if discard:
             self._queue.clear()
+            self._droppable.clear()
         self._event.set()

@@ -119,12 +119,12 @@ class Session:
         self.speed = 2.0
         self._credit = 0.0
         self._iter_cost = 1e-4  # seconds per played iteration (moving average)
-        self._state_due = 0.0
+        self._state_due = 0  # iteration of the next state message in fast play
         self.outbox: Outbox | None = None
         self.created = time.monotonic()
         self.last_active = self.created
         self.detached_at: float | None = None
-        self._metrics_due = 0.0
+        self._metrics_due = 0  # iteration of the next metrics point in fast play
         self.views = SessionViews(self)
 
     # ---- connection ----------------------------------------------------------------
@@ -239,14 +239,17 @@ class Session:
         return rec
 
     def _metrics_wanted(self) -> bool:
-        """Every stepped iteration gets a metrics point; fast play at most ``metrics_hz``
-        a second (evaluating train and test sets is most of a small iteration's cost)."""
+        """Every stepped iteration gets a metrics point; fast play one every
+        ``speed / metrics_hz`` iterations (evaluating the train and test sets is most
+        of a small iteration's cost). Counting iterations, not seconds, keeps the
+        share the same when an overloaded server plays runs slower than asked."""
         if not self.playing or self.speed <= PHASE_BY_PHASE_MAX:
             return True
-        now = time.monotonic()
-        if now < self._metrics_due:
+        it = self.stepper.iteration
+        every = max(1, round(self.speed / self.settings.metrics_hz))
+        if self._metrics_due - every < it < self._metrics_due:  # (the run may jump back)
             return False
-        self._metrics_due = now + 1.0 / self.settings.metrics_hz
+        self._metrics_due = it + every
         return True
 
     def _report_halt(self, e: NonFiniteError) -> None:
@@ -293,9 +296,10 @@ class Session:
                 self._send_state()
                 return
         self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k
-        now = time.monotonic()
-        if now >= self._state_due:  # frames carry the iteration; the counter needs less
-            self._state_due = now + 1.0 / self.settings.metrics_hz
+        # frames carry the iteration: the counter needs a state only now and then
+        every = max(1, round(self.speed / self.settings.metrics_hz))
+        if not self._state_due - every < st.iteration < self._state_due:
+            self._state_due = st.iteration + every
             self._send_state(droppable=True)
 
     # ---- messages -------------------------------------------------------------------

@@ -120,3 +120,12 @@ def test_a_late_tick_is_not_caught_up_in_a_burst() -> None:
     s.handle(Play(type="play", speed=30))
     s.tick(0.25)  # a tick 250 ms late would owe 7 iterations
     assert s.stepper.iteration <= 2
+
+
+def test_bookkeeping_stays_bounded_for_a_fast_reader() -> None:
+    ob = Outbox(limit=8)
+    for i in range(10_000):
+        ob.put(frame(i), droppable=True)
+        ob.put({"type": "state", "i": i}, key="state", droppable=True)
+        ob.drain()
+    assert len(ob._droppable) <= 4 * 8 + 1
