@@ -468,6 +468,8 @@ class Stepper:
     def _clip(self, grads: dict[str, Array]) -> tuple[dict[str, Array], dict[str, Any]]:
         c = self.config
         info: dict[str, Any] = {}
+        if not (c.clip_value > 0 or c.clip_norm > 0):
+            return grads, info
         if c.clip_value > 0:
             grads = clip_grad_value(grads, c.clip_value)
             info["clip.value"] = c.clip_value
