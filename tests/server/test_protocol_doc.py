@@ -220,6 +220,18 @@ def test_every_error_code_in_the_code_is_documented() -> None:
     assert not missing, f"error codes missing from docs/protocol.md: {sorted(missing)}"
 
 
+def test_every_close_code_in_the_code_is_documented() -> None:
+    codes = set()
+    for path in (ROOT / "server").rglob("*.py"):
+        src = path.read_text()
+        codes |= set(re.findall(r"close\((\d{4})", src))
+        codes |= set(re.findall(r"^CLOSE_\w+ = (\d{4})", src, flags=re.M))
+    assert {"1001", "1008", "4000"} <= codes
+    table = set(re.findall(r"^\| (\d{4}) \|", sections()["Close codes"], flags=re.M))
+    missing = codes - table
+    assert not missing, f"close codes missing from docs/protocol.md: {sorted(missing)}"
+
+
 def test_every_setting_is_documented_with_its_env_name_and_default() -> None:
     rows = re.findall(r"^\| `([a-z_]+)` \| `([A-Z_]+)` \| ([^|]+) \|", sections()["Limits"],
                       flags=re.M)
