@@ -184,6 +184,15 @@ class SessionViews:
                 except ViewError as e:
                     self.session.error("invalid", str(e), field=e.field)
 
+    def show(self, records: list[PhaseRecord]) -> None:
+        """Playback moved to another iteration and re-sent its phases: take them as the
+        iteration the views describe (for server.playback after a seek or a switch)."""
+        self.after_train()
+        for rec in records:
+            if rec.phase == "forward" and "batch" in rec.values:
+                self.last_batch = np.asarray(rec.values["batch"])
+            self.capture.add(rec.phase, rec.iteration, rec.values)
+
     def after_train(self) -> None:
         """Iterations ran on the fast path (or playback moved): weights changed and
         the captured phases belong to another iteration."""

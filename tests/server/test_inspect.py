@@ -333,3 +333,18 @@ def test_inspect_before_any_iteration_says_nothing_is_computed_yet() -> None:
     (m,) = of_type(send(s, {"type": "inspect", "id": "L1.W", "index": [0, 0]}), "inspect")
     assert m["batch_size"] == 0 and m["grad"] is None and m["update"] is None
     assert m["check"] is None
+
+
+def test_records_shown_by_playback_feed_the_inspector() -> None:
+    s, _ = make_session(dataset="xor", hidden=(3,), batch_size=4)
+    first = {}
+    for m in send(s, {"type": "step", "unit": "iteration"}):
+        if m["type"] == "frame":
+            first[m["phase"]] = m["values"]
+    send(s, {"type": "step", "unit": "iteration"})
+    # playback shows iteration 0 again: the same records, as the engine first made them
+    from engine.stepper import PhaseRecord
+
+    s.views.show([PhaseRecord(ph, 0, v) for ph, v in first.items()])
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [1, 0]}), "inspect")
+    assert m["iteration"] == 0 and m["grad"] == first["backward"]["L2.dW"][1, 0]
