@@ -402,9 +402,15 @@ export class FocusView {
       th.scope = 'row';
       th.textContent = key;
       tr.append(th);
-      for (const v of [].concat(msg.values[key])) {
+      const vals = [].concat(msg.values[key]);
+      for (const v of vals.slice(0, 16)) {
         const td = document.createElement('td');
         td.textContent = fmt(Number(v), 3);
+        tr.append(td);
+      }
+      if (vals.length > 16) {
+        const td = document.createElement('td');
+        td.textContent = '…';
         tr.append(td);
       }
       table.append(tr);
