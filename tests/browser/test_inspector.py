@@ -201,3 +201,23 @@ def test_inspector_maps_and_charts_read_in_japanese(lab: Lab) -> None:
     assert words <= {"tanh", "sgd"}, words
     assert "インスペクタ" in text and "連鎖律" in text and "入力平面上の出力" in text
     lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-weight-ja.png"))
+
+
+def test_inspector_and_maps_fit_a_phone_held_upright(make_lab: Any) -> None:
+    lab = make_lab(viewport={"width": 390, "height": 844}, is_mobile=True,
+                   has_touch=True).open("/?hidden=8,8&dataset=spiral")
+    lab.page.wait_for_function("() => location.search.includes('dataset=spiral')")
+    lab.page.wait_for_function(
+        "() => document.querySelectorAll('.net-svg circle.node').length === 2 + 8 + 8 + 1")
+    lab.step("iteration")
+    open_inspector(lab, "L2.W.3.5", id="L2.W", index=[3, 5])
+    start = len(lab.received)
+    lab.page.locator("[data-view='output-map']").scroll_into_view_if_needed()
+    lab.page.locator("[data-view='output-map']").focus()
+    lab.page.keyboard.press("ArrowRight")  # the keyboard way to pick a sample
+    wait_since(lab, start, "focus", index=0)
+    lab.page.wait_for_timeout(300)
+    width = lab.page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], width
+    assert lab.errors == []
