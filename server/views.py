@@ -161,7 +161,7 @@ class SessionViews:
                 check_target(self.st, self.target.id, self.target.index)
             except ViewError:
                 self.target = None
-                self._put(server_message("inspect", id=None, index=None))
+                self._put(server_message("inspect", id=None, index=None), key="inspect")
         if self.focus is not None:
             try:
                 check_focus(self.st, self.focus.split, self.focus.index)

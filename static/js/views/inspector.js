@@ -110,6 +110,9 @@ export class Inspector {
     this.root.dataset.view = 'inspector';
     this.root.hidden = true;
     this.root.setAttribute('aria-live', 'off');
+    this.root.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.opts.onClose) { e.stopPropagation(); this.opts.onClose(); }
+    });
     container.append(this.root);
   }
 
