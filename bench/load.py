@@ -39,6 +39,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+# run as a script, bench/ comes first on sys.path and bench/engine.py would shadow
+# the engine package: put the repository first instead
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 log = logging.getLogger("bench.load")
 
 UPDATE_PREFIX = b'{"type":"frame","phase":"update"'
@@ -269,6 +272,57 @@ def _listening_process(port: int) -> psutil.Process:
     raise RuntimeError(f"no process of ours listens on port {port}")
 
 
+def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
+    """CPU per session per second of play at ``speed``, by part, measured in process.
+
+    CPU time (not wall time) of each part the server does for a playing session,
+    times how often it does it, so it holds up on a busy machine: a recorded
+    iteration (four phases), encoding its four frames, a metrics point, a
+    decision map, and one WebSocket send through uvicorn's protocol.
+    """
+    from server.outbox import Outbox
+    from server.protocol import encode
+    from server.session import Session
+    from server.settings import Settings
+
+    st = Settings()
+    s = Session(st)
+    s.attach(Outbox(10**6))
+    s.outbox.drain()  # type: ignore[union-attr]
+
+    def cost(fn: object, n: int = repeat) -> float:
+        for _ in range(20):
+            fn()  # type: ignore[operator]
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()  # type: ignore[operator]
+        return (time.process_time() - t0) / n
+
+    hist = s.history
+    frames: list[dict[str, object]] = []
+
+    def iteration() -> None:
+        frames.clear()
+        for _ in range(4):
+            frames.append(s._frame(hist.step_phase()))
+
+    it = cost(iteration)
+    enc = cost(lambda: [encode(f) for f in frames])
+    met = cost(lambda: s._queue_metrics({"lr": 0.03}), repeat // 4)
+    maps = cost(s.views.maps_message, repeat // 8)
+    per_s = {
+        "iterations (4 recorded phases)": it * speed,
+        "encode 4 frames per iteration": enc * speed,
+        "metrics points": met * min(speed, st.metrics_hz),
+        "decision maps": maps * min(speed, st.map_hz),
+    }
+    out: dict[str, object] = {k: round(v * 1000, 2) for k, v in per_s.items()}
+    out["total_ms_per_session_s"] = round(sum(per_s.values()) * 1000, 2)
+    out["sessions_per_core"] = round(1 / sum(per_s.values()), 1)
+    out["unit"] = f"CPU ms per session per second at {speed:g} it/s (sends not included)"
+    return out
+
+
 def main() -> None:
     """Parse arguments, run the benchmark, print one JSON line of results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -277,8 +331,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0, help="measuring window")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--port", type=int, default=0, help="attach to a server already running")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="only measure the CPU per session by part, in process")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.breakdown:
+        sys.stdout.write(json.dumps(breakdown(args.speed)) + "\n")
+        return
 
     proc = None
     port = args.port
