@@ -140,8 +140,8 @@ class Lab:
 
     def wait_ready(self) -> None:
         """Wait for the connection and the SVG network of the current run."""
-        self.page.wait_for_selector(".conn[data-state='open']", timeout=10_000)
-        self.page.wait_for_selector(".net-svg circle.node", timeout=10_000)
+        self.page.wait_for_selector(".conn[data-state='open']", timeout=20_000)
+        self.page.wait_for_selector(".net-svg circle.node", timeout=20_000)
 
     # ---- what the server sent ---------------------------------------------------
 
@@ -156,11 +156,19 @@ class Lab:
                 return m
         raise AssertionError(f"no {type_} message matching {match}")
 
+    def wait_until(self, predicate: Any, timeout: float = 15.0, what: str = "condition") -> None:
+        """Pump the page's events until ``predicate()`` holds (Python-side state)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            self.page.wait_for_timeout(25)
+
     def mark(self) -> int:
         """A position in the received messages, for :meth:`wait_for_message`'s ``after``."""
         return len(self.received)
 
-    def wait_for_message(self, type_: str, timeout: float = 10.0, after: int | None = None,
+    def wait_for_message(self, type_: str, timeout: float = 15.0, after: int | None = None,
                          **match: Any) -> dict[str, Any]:
         """Wait for a message of ``type_`` matching ``match`` received after ``after``
         (a :meth:`mark` taken before the action that causes it; default: now)."""
@@ -188,7 +196,7 @@ class Lab:
         count = len(self.messages("frame"))
         button = ".btn-step-phase" if unit == "phase" else ".btn-step-iteration"
         self.page.click(button)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while len(self.messages("frame")) == count:
             if time.monotonic() > deadline:
                 raise AssertionError("stepping produced no frame")

@@ -20,36 +20,61 @@ const MAX_LAYERS = 6;
 const MAX_NEURONS = 16;
 
 /**
- * The advanced section, one row per RunSettings field: [path, kind, choices or limits].
- * Number fields under `optimizer.` may be left empty to use torch.optim's default.
+ * The advanced section: every RunSettings field the main controls do not
+ * cover, in groups; one row per field: [path, kind, choices or limits].
+ * Kinds: int, num, select, bool, list (comma-separated names), and opt/optbool for
+ * optimizer fields that may be left empty to take torch.optim's default.
+ * The label is `adv.<path>` (or `adv.optimizer` / `adv.schedule` for `.name`).
  */
 export const ADVANCED = Object.freeze([
-  ['n_samples', 'int', { min: 4, max: 2000 }],
-  ['noise', 'num', { min: 0, max: 5, step: 0.05 }],
-  ['test_fraction', 'num', { min: 0, max: 0.9, step: 0.05 }],
-  ['batch_size', 'int', { min: 0, max: 512 }],
-  ['seed', 'int', { min: 0, max: 4294967295 }],
-  ['output_activation', 'select', ACTIVATIONS],
-  ['loss', 'select', ['auto', 'mse', 'bce', 'cross_entropy']],
-  ['init', 'select', ['zeros', 'constant', 'uniform', 'normal', 'xavier_uniform', 'xavier_normal',
-    'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal']],
-  ['init_scale', 'num', { min: 0, max: 100, step: 0.1 }],
-  ['norm', 'select', ['none', 'batch', 'layer']],
-  ['dropout', 'num', { min: 0, max: 0.9, step: 0.05 }],
-  ['residual', 'bool'],
-  ['alpha', 'num', { min: 0, max: 10, step: 0.01 }],
-  ['optimizer.name', 'select', ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw']],
-  ['optimizer.momentum', 'opt', { min: 0, max: 0.999, step: 0.05 }],
-  ['optimizer.nesterov', 'optbool'],
-  ['optimizer.beta1', 'opt', { min: 0, max: 0.999, step: 0.01 }],
-  ['optimizer.beta2', 'opt', { min: 0, max: 0.9999, step: 0.001 }],
-  ['optimizer.weight_decay', 'opt', { min: 0, max: 1, step: 0.001 }],
-  ['schedule.name', 'select', ['constant', 'step', 'exponential', 'cosine']],
-  ['schedule.warmup', 'int', { min: 0, max: 100000 }],
-  ['clip_norm', 'num', { min: 0, max: 100, step: 0.1 }],
-  ['clip_value', 'num', { min: 0, max: 100, step: 0.1 }],
-  ['l1', 'num', { min: 0, max: 10, step: 0.0001 }],
-  ['l2', 'num', { min: 0, max: 10, step: 0.0001 }],
+  ['adv.group.data', [
+    ['n_samples', 'int', { min: 4, max: 2000 }],
+    ['noise', 'num', { min: 0, max: 5, step: 0.05 }],
+    ['test_fraction', 'num', { min: 0, max: 0.9, step: 0.05 }],
+    ['batch_size', 'int', { min: 0, max: 512 }],
+    ['seed', 'int', { min: 0, max: 4294967295 }],
+  ]],
+  ['adv.group.network', [
+    ['layer_activations', 'list'],
+    ['output_activation', 'select', ACTIVATIONS],
+    ['loss', 'select', ['auto', 'mse', 'bce', 'cross_entropy']],
+    ['init', 'select', ['zeros', 'constant', 'uniform', 'normal', 'xavier_uniform', 'xavier_normal',
+      'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal']],
+    ['init_scale', 'num', { min: 0, max: 100, step: 0.1 }],
+    ['norm', 'select', ['none', 'batch', 'layer']],
+    ['dropout', 'num', { min: 0, max: 0.9, step: 0.05 }],
+    ['residual', 'bool'],
+    ['alpha', 'num', { min: 0, max: 10, step: 0.01 }],
+  ]],
+  ['adv.group.optimizer', [
+    ['optimizer.name', 'select', ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw']],
+    ['optimizer.momentum', 'opt', { min: 0, max: 0.999, step: 0.05 }],
+    ['optimizer.dampening', 'opt', { min: 0, max: 1, step: 0.05 }],
+    ['optimizer.nesterov', 'optbool'],
+    ['optimizer.weight_decay', 'opt', { min: 0, max: 1, step: 0.001 }],
+    ['optimizer.alpha', 'opt', { min: 0.001, max: 0.999, step: 0.01 }],
+    ['optimizer.centered', 'optbool'],
+    ['optimizer.eps', 'opt', { min: 1e-12, max: 1, step: 'any' }],
+    ['optimizer.beta1', 'opt', { min: 0, max: 0.999, step: 0.01 }],
+    ['optimizer.beta2', 'opt', { min: 0, max: 0.9999, step: 0.001 }],
+    ['optimizer.lr_decay', 'opt', { min: 0, max: 10, step: 'any' }],
+    ['optimizer.initial_accumulator_value', 'opt', { min: 0, max: 10, step: 'any' }],
+  ]],
+  ['adv.group.schedule', [
+    ['schedule.name', 'select', ['constant', 'step', 'exponential', 'cosine']],
+    ['schedule.step_size', 'int', { min: 1, max: 1000000 }],
+    ['schedule.gamma', 'num', { min: 0.001, max: 1, step: 0.01 }],
+    ['schedule.t_max', 'int', { min: 1, max: 10000000 }],
+    ['schedule.eta_min', 'num', { min: 0, max: 100, step: 'any' }],
+    ['schedule.warmup', 'int', { min: 0, max: 1000000 }],
+    ['schedule.warmup_start', 'num', { min: 0, max: 1, step: 0.05 }],
+  ]],
+  ['adv.group.regularization', [
+    ['clip_norm', 'num', { min: 0, max: 100, step: 0.1 }],
+    ['clip_value', 'num', { min: 0, max: 100, step: 0.1 }],
+    ['l1', 'num', { min: 0, max: 10, step: 0.0001 }],
+    ['l2', 'num', { min: 0, max: 10, step: 0.0001 }],
+  ]],
 ]);
 
 const getPath = (obj, path) => path.split('.').reduce((o, k) => (o == null ? o : o[k]), obj);
@@ -59,7 +84,7 @@ function setPath(obj, path, value) {
   const target = keys.reduce((o, k) => o[k], obj);
   target[last] = value;
 }
-const fieldKey = (path) => `adv.${path.split('.').pop() === 'name' ? path.split('.')[0] : path.split('.').pop()}`;
+const fieldKey = (path) => `adv.${path.endsWith('.name') ? path.split('.')[0] : path}`;
 
 /** Control panel view. */
 export class ControlsView {
@@ -112,14 +137,16 @@ export class ControlsView {
       h('p', { class: 'hint', dataset: { i18n: 'ctl.applied' } }));
 
     this.advInputs = new Map();
-    const advFields = ADVANCED.map(([path, kind, spec]) => this.advancedField(path, kind, spec));
+    const advGroups = ADVANCED.map(([groupKey, rows]) => h('fieldset', { class: 'adv-group' },
+      h('legend', { dataset: { i18n: groupKey } }),
+      rows.map(([path, kind, spec]) => this.advancedField(path, kind, spec))));
     this.featureBoxes = FEATURES.map((f) => h('input', { type: 'checkbox', value: f, on: { change: () => this.changeFeatures() } }));
     const featureSet = h('fieldset', { class: 'features' },
       h('legend', { dataset: { i18n: 'adv.features' } }),
       this.featureBoxes.map((b) => h('label', { class: 'check' }, b, ` ${b.value}`)));
     const adv = h('details', { class: 'ctl-group ctl-adv' },
       h('summary', { dataset: { i18n: 'section.advanced' } }),
-      h('div', { class: 'adv-grid' }, advFields, featureSet));
+      h('div', { class: 'adv-grid' }, advGroups, featureSet));
 
     container.append(runSection, netSection, adv);
     this.relabel();
@@ -147,6 +174,9 @@ export class ControlsView {
         const key = `opt.${v}`;
         return this.i18n.has(key) ? [v, null, key] : [v, v];
       }), () => this.change(path, input.value));
+    } else if (kind === 'list') {
+      input = h('input', { type: 'text', id, autocomplete: 'off', spellcheck: 'false',
+        on: { change: () => this.change(path, input.value.split(',').map((v) => v.trim()).filter(Boolean)) } });
     } else if (kind === 'bool' || kind === 'optbool') {
       input = h('input', { type: 'checkbox', id, on: { change: () => this.change(path, input.checked ? true : (kind === 'bool' ? false : null)) } });
     } else {
@@ -198,6 +228,7 @@ export class ControlsView {
     for (const [path, [input, kind]] of this.advInputs) {
       const v = getPath(config, path);
       if (kind === 'bool' || kind === 'optbool') input.checked = Boolean(v);
+      else if (kind === 'list') put(input, (v || []).join(', '));
       else put(input, v === null || v === undefined ? '' : String(v));
     }
     for (const b of this.featureBoxes) b.checked = config.features.includes(b.value);
