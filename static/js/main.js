@@ -141,7 +141,7 @@ function start() {
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const urlSync = new UrlSync({ location: window.location, history: window.history, send });
+  const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: window.sessionStorage });
   socket = new SessionSocket({
     url: `${scheme}://${window.location.host}/ws`,
     storage: window.sessionStorage,

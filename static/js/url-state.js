@@ -204,22 +204,45 @@ export function writeUrl(settings, history, location) {
   if (href !== location.href) history.replaceState(history.state, '', href);
 }
 
+/** sessionStorage key of the query this tab last wrote. */
+const WRITTEN_KEY = 'bpl.urlQuery';
+
 /**
  * Keeps the address bar and the run in step: a link's settings configure the
  * first run the page receives (once), and every later run writes its settings
  * back into the URL, so the address is always a link that reproduces the run.
- * main.js feeds it every `run` message.
+ * A reload of the tab's own address resumes its session instead (the run may
+ * have moved on, e.g. a learning rate changed mid-run). main.js feeds it every
+ * `run` message.
  */
 export class UrlSync {
   /**
-   * @param {{location: Location, history: History, send: (msg: object) => void}} env
+   * @param {{location: Location, history: History, send: (msg: object) => void, storage?: Storage}} env
    */
-  constructor({ location, history, send }) {
+  constructor({ location, history, send, storage }) {
     this.location = location;
     this.history = history;
     this.send = send;
+    this.storage = storage || null;
     this.fromLink = decodeSettings(location.search);
-    this.done = this.fromLink.count === 0;
+    const own = this.read() === location.search.replace(/^\?/, '');
+    this.done = this.fromLink.count === 0 || own;
+  }
+
+  read() {
+    try {
+      return this.storage ? this.storage.getItem(WRITTEN_KEY) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  remember(query) {
+    try {
+      if (this.storage) this.storage.setItem(WRITTEN_KEY, query);
+    } catch {
+      /* private mode: a reload then re-applies the link, which is the same run */
+    }
   }
 
   /** A `run` message arrived: apply the link once, else record the run in the URL. */
@@ -233,5 +256,6 @@ export class UrlSync {
       }
     }
     writeUrl(msg.config, this.history, this.location);
+    this.remember(this.location.search.replace(/^\?/, ''));
   }
 }

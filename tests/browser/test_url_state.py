@@ -89,3 +89,47 @@ def test_the_url_table_covers_every_run_setting(lab: Lab) -> None:
     assert result["missing"] == [], "RunSettings fields missing from url-state.js PROPS"
     assert result["extra"] == []
     assert result["same"]
+
+
+def test_reloading_the_tab_resumes_the_run_instead_of_restarting_it(make_lab: Any) -> None:
+    lab = make_lab().open("/?dataset=gauss&seed=9&lr=0.1")
+    latest_run(lab, dataset="gauss", seed=9)
+    for _ in range(2):
+        lab.step("iteration")
+    lab.page.wait_for_timeout(300)
+    lab.page.reload()
+    lab.wait_ready()
+    lab.page.wait_for_timeout(500)
+    run = latest_run(lab, dataset="gauss", seed=9)
+    assert run["state"]["iteration"] == 2  # the same session, not a fresh configure
+    assert lab.messages("run")[-1] is run
+
+
+def test_a_link_configures_a_fresh_tab_but_not_a_reload_of_its_own_address(lab: Lab) -> None:
+    config = lab.last("run")["config"]
+    sent = lab.page.evaluate(
+        """async (config) => {
+            const u = await import('/static/js/url-state.js');
+            const env = (search, stored) => {
+                const sent = [];
+                const store = new Map(stored === null ? [] : [['bpl.urlQuery', stored]]);
+                const location = new URL('http://lab.test/' + search);
+                return {sent, sync: new u.UrlSync({
+                    location, send: (m) => sent.push(m),
+                    history: {state: null, replaceState: (s, t, href) => {
+                        location.href = href; }},
+                    storage: {getItem: (k) => store.get(k) ?? null,
+                              setItem: (k, v) => store.set(k, v)}})};
+            };
+            // the run moved on (lr changed mid-run); the address still has lr=0.5
+            const moved = {...config, lr: 0.25};
+            const query = u.encodeSettings({...config, lr: 0.5});
+            const fresh = env('?' + query, null);
+            fresh.sync.onRun({type: "run", config: moved});
+            const reload = env('?' + query, query);
+            reload.sync.onRun({type: "run", config: moved});
+            return [fresh.sent, reload.sent];
+        }""", config)
+    fresh, reload = sent
+    assert [m["type"] for m in fresh] == ["configure"] and fresh[0]["config"]["lr"] == 0.5
+    assert reload == []
