@@ -207,11 +207,12 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     await asyncio.sleep(warmup)
     for c in clients:
         c.measuring = True
-    cpu0 = server.cpu_times()
+    me = psutil.Process()
+    cpu0, mine0 = server.cpu_times(), me.cpu_times()
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
     t1 = time.perf_counter()
-    cpu1 = server.cpu_times()
+    cpu1, mine1 = server.cpu_times(), me.cpu_times()
     for c in clients:
         c.measuring = False
     rss = server.memory_info().rss
@@ -241,6 +242,9 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
         "late_fraction": round(sum(i > 0.050 for i in intervals) / max(1, len(intervals)), 4),
         "server_cpu_cores": round(cpu, 3),
         "server_rss_mb": round(rss / 2**20, 1),
+        "client_cpu_cores": round((mine1.user + mine1.system - mine0.user - mine0.system)
+                                  / wall, 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "mb_per_s_out": round(sum(s.bytes for s in stats) / wall / 2**20, 2),
         "errors": sum(len(s.errors) for s in stats),
         "closed": sum(s.closed for s in stats),
