@@ -142,13 +142,20 @@ class RawClient(asyncio.Protocol):
             if opcode == 0x1 and self.measuring:
                 st.messages += 1
                 st.bytes += n
-                head = bytes(buf[start:start + 40])
-                if head.startswith(FRAME_PREFIX):
-                    st.frames += 1
-                    if head.startswith(UPDATE_PREFIX):
-                        st.updates.append(now)
-                elif head.startswith(b'{"type":"error"'):
-                    st.errors.append(bytes(buf[start:start + 200]))
+                if buf[start] == 0x5B:  # "[": a batch of messages
+                    body = bytes(buf[start:start + n])
+                    st.frames += body.count(FRAME_PREFIX)
+                    st.updates += [now] * body.count(UPDATE_PREFIX)
+                    if b'{"type":"error"' in body:
+                        st.errors.append(body[:200])
+                else:
+                    head = bytes(buf[start:start + 40])
+                    if head.startswith(FRAME_PREFIX):
+                        st.frames += 1
+                        if head.startswith(UPDATE_PREFIX):
+                            st.updates.append(now)
+                    elif head.startswith(b'{"type":"error"'):
+                        st.errors.append(bytes(buf[start:start + 200]))
             elif opcode == 0x9 and self.transport is not None:  # ping → pong
                 payload = bytes(buf[start:start + n])
                 key = os.urandom(4)
@@ -165,7 +172,7 @@ class RawClient(asyncio.Protocol):
         self.stats.closed = True
 
 
-async def open_client(port: int, stats: Client) -> RawClient:
+async def open_client(port: int, stats: Client, batch: bool = False) -> RawClient:
     """Connect, upgrade to a WebSocket and greet the server."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
@@ -182,7 +189,7 @@ async def open_client(port: int, stats: Client) -> RawClient:
         ).encode()
     )
     await asyncio.wait_for(ready, 10)
-    proto.send({"type": "hello"})
+    proto.send({"type": "hello", "batch": batch})
     return proto
 
 
@@ -195,12 +202,13 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
-                server: psutil.Process) -> dict[str, object]:
+                server: psutil.Process, batch: bool = False) -> dict[str, object]:
     """Open ``n`` sessions, play them, measure over ``seconds`` after ``warmup``."""
     stats = [Client() for _ in range(n)]
     clients: list[RawClient] = []
     for i in range(0, n, 20):  # connect in small waves, as a class arriving
-        clients += await asyncio.gather(*(open_client(port, s) for s in stats[i:i + 20]))
+        clients += await asyncio.gather(*(open_client(port, s, batch)
+                                          for s in stats[i:i + 20]))
     await asyncio.sleep(0.5)
     for c in clients:
         c.send({"type": "play", "speed": speed})
@@ -231,6 +239,9 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     return {
         "clients": n,
         "speed": speed,
+        "batch": batch,
+        "ws_messages_per_s_per_client": round(statistics.median(s.messages for s in stats) / wall,
+                                              1),
         "seconds": round(wall, 2),
         "frames_per_s_median": round(statistics.median(fps), 1),
         "frames_per_s_min": round(min(fps), 1),
@@ -335,6 +346,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0, help="measuring window")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--port", type=int, default=0, help="attach to a server already running")
+    ap.add_argument("--batch", action="store_true",
+                    help="clients ask for batched messages (hello batch=true)")
     ap.add_argument("--breakdown", action="store_true",
                     help="only measure the CPU per session by part, in process")
     args = ap.parse_args()
@@ -357,7 +370,8 @@ def main() -> None:
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server))
+        result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server,
+                              args.batch))
     finally:
         if proc is not None:
             proc.terminate()

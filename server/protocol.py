@@ -110,11 +110,14 @@ class RunSettings(_Msg):
 
 
 class Hello(_Msg):
-    """First message of a connection; ``session`` resumes a previous session."""
+    """First message of a connection; ``session`` resumes a previous session.
+    ``batch``: the client accepts a JSON *array* of messages in one WebSocket
+    message (the server then sends what is pending together: fewer, larger sends)."""
 
     type: Literal["hello"]
     session: str | None = Field(None, max_length=64)
     lang: Literal["ja", "en"] | None = None
+    batch: bool = False
 
 
 class Configure(_Msg):

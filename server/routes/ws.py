@@ -38,6 +38,7 @@ router = APIRouter()
 
 CLOSE_POLICY = 1008  # Origin refused
 CLOSE_TRY_LATER = 1013  # the server is full
+BATCH_MAX = 32  # messages in one batched WebSocket message, at most
 # how a socket reports that the other side went away
 _GONE = (WebSocketDisconnect, RuntimeError, anyio.ClosedResourceError, OSError)
 
@@ -106,6 +107,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
     bucket = TokenBucket(settings.max_commands_per_second, settings.command_burst)
     session: Session | None = None
     counts = {"received": 0, "errors": 0}
+    batch = False  # the client said in its hello that it takes arrays of messages
 
     def reply_error(code: str, message: str, **extra: object) -> None:
         counts["errors"] += 1
@@ -116,7 +118,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
         outbox.put(server_message("error", code=code, message=message, **extra), key=key)
 
     def open_session(msg: object) -> Session | None:
+        nonlocal batch
         s = None
+        if isinstance(msg, Hello):
+            batch = msg.batch
         if isinstance(msg, Hello) and msg.session:
             s = store.resume(msg.session)
         if s is None:
@@ -179,7 +184,15 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             except OutboxClosedError as c:
                 await ws.close(code=c.code, reason=c.reason)
                 return
-            await ws.send_text(encode(msg))
+            text = encode(msg)
+            if batch and len(outbox):
+                # one WebSocket message per wake-up: on loopback each send costs as much
+                # as encoding a frame, so a tick's four frames and state go out together
+                parts = [text]
+                while len(parts) < BATCH_MAX and (more := outbox.pop()) is not None:
+                    parts.append(encode(more))
+                text = "[" + ",".join(parts) + "]"
+            await ws.send_text(text)
 
     async def run(fn: Callable[[], Awaitable[None]]) -> None:
         with contextlib.suppress(*_GONE):

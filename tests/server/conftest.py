@@ -24,12 +24,11 @@ from server.settings import Settings
 Msg = dict[str, Any]
 
 
-def strict_loads(text: str) -> Msg:
+def strict_loads(text: str) -> Any:
     """json.loads that refuses bare NaN/Infinity, as a browser's JSON.parse does."""
     def refuse(name: str) -> None:
         raise ValueError(f"bare {name} in server JSON")
-    out: Msg = json.loads(text, parse_constant=refuse)
-    return out
+    return json.loads(text, parse_constant=refuse)
 
 
 class WS:
@@ -38,6 +37,8 @@ class WS:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.seen: list[Msg] = []
+        self.pending: list[Msg] = []  # the rest of a batched (array) message
+        self.batches = 0
 
     def send(self, msg: Msg | str) -> None:
         """Send a dict as JSON, or a raw string as is."""
@@ -45,6 +46,11 @@ class WS:
 
     def recv(self, timeout: float = 5.0) -> Msg:
         """The next server message (fails the test after ``timeout`` seconds)."""
+        if self.pending:
+            msg = self.pending.pop(0)
+            self.seen.append(msg)
+            return msg
+
         async def get() -> Any:
             with anyio.fail_after(timeout):
                 return await self.ws._send_rx.receive()
@@ -52,6 +58,9 @@ class WS:
         if event["type"] == "websocket.close":
             raise ConnectionError(f"closed {event.get('code')} {event.get('reason', '')}")
         msg = strict_loads(event["text"])
+        if isinstance(msg, list):  # a batch (the client said "batch" in its hello)
+            self.batches += 1
+            msg, self.pending = msg[0], msg[1:]
         self.seen.append(msg)
         return msg
 

@@ -4,6 +4,7 @@ receive them in order with the shapes and numbers the page draws; play, pause, r
 from __future__ import annotations
 
 import numpy as np
+from fastapi.testclient import TestClient
 
 from tests.server.conftest import WS
 
@@ -114,3 +115,30 @@ def test_bad_input_gets_an_error_and_the_session_still_works(ws: WS) -> None:
     ws.send({"type": "step", "unit": "epoch"})
     assert ws.error()["field"] == "unit"
     ws.works()
+
+
+def test_a_client_that_asks_for_batches_gets_the_same_messages_in_fewer_sends(
+    client: TestClient,
+) -> None:
+    def play(batch: bool) -> tuple[list[tuple], int]:
+        with client.websocket_connect("/ws") as raw:
+            w = WS(raw)
+            w.send({"type": "hello", "batch": batch})
+            w.recv_type("run")
+            w.send({"type": "configure", "config": CONFIG})
+            w.recv_type("run")
+            w.send({"type": "play", "speed": 30})
+            w.recv_type("frame", where=lambda m: m["iteration"] == 6 and m["phase"] == "update")
+            w.send({"type": "pause"})
+            w.recv_type("state", where=lambda m: not m["playing"])
+            frames = [(m["iteration"], m["phase"]) for m in w.seen if m["type"] == "frame"]
+            return frames, w.batches
+
+    plain, none = play(False)
+    batched, batches = play(True)
+    assert none == 0 and batches >= 5
+    for frames in (plain, batched):  # whole iterations, phases in order, none lost
+        assert frames[:4] == [(0, "forward"), (0, "loss"), (0, "backward"), (0, "update")]
+        assert [p for _, p in frames[:24]] == ["forward", "loss", "backward", "update"] * 6
+        its = [i for i, _ in frames]
+        assert its == sorted(its) and its[-1] >= 6
