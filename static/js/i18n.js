@@ -200,6 +200,7 @@ export const STRINGS = Object.freeze({
   'help.r': { ja: 'リセット', en: 'Reset' },
   'help.p': { ja: '発表モードの切り替え', en: 'Toggle presentation mode' },
   'help.l': { ja: '言語の切り替え', en: 'Switch language' },
+  'help.net': { ja: 'ネットワーク図の中で: ニューロン間・重み間を移動（タブキーでニューロンと重みを切り替え、エンターキーで詳細）', en: 'Inside the network: move between neurons or between weights (Tab switches neurons ↔ weights, Enter inspects)' },
   'help.q': { ja: 'このヘルプを開く / 閉じる', en: 'Open / close this help' },
   'help.key': { ja: 'キー', en: 'Key' },
   'help.action': { ja: '操作', en: 'Action' },

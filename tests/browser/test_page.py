@@ -462,3 +462,29 @@ def test_a_tab_that_loses_its_session_to_another_starts_its_own(make_lab: Any) -
     assert first.page.evaluate("sessionStorage.getItem('bpl.session')") != sid
     first.step()
     second.step()
+
+
+def test_network_has_two_tab_stops_and_arrow_keys_move_inside(lab: Lab) -> None:
+    """Keyboard users reach the diagram in two Tab stops (neurons, weights), not hundreds,
+    and move inside it with the arrow keys without stepping the run."""
+    page = lab.page
+    stops = page.eval_on_selector_all(".net-svg [data-id][tabindex='0']",
+                                      "els => els.map(e => e.dataset.id)")
+    assert stops == ["L0.a.0", "L1.W.0.0"]
+    page.focus("[data-id='L0.a.0']")
+    active = "document.activeElement.dataset.id"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(active) == "L0.a.1"
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(active) == "L1.a.1"
+    assert page.get_attribute("[data-slot='banner']", "data-phase") == "ready"  # no step
+    assert lab.text(".net-tip strong") == "Layer 1, neuron 2"  # the focused one's numbers
+    page.keyboard.press("Tab")
+    assert page.evaluate(active) == "L1.W.0.0"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(active) == "L1.W.0.1"
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(active) == "L2.W.0.1"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(active) == "L1.a.1"  # the neuron stop remembers where it was
+    assert lab.errors == []

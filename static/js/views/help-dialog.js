@@ -8,7 +8,7 @@ import { h } from '../dom.js';
 /** Shortcut keys as shown, and the i18n key of what each does. */
 export const SHORTCUT_HELP = Object.freeze([
   ['Space', 'help.space'], ['→', 'help.right'], ['←', 'help.left'], ['.', 'help.dot'],
-  ['R', 'help.r'], ['P', 'help.p'], ['L', 'help.l'], ['?', 'help.q'],
+  ['R', 'help.r'], ['P', 'help.p'], ['L', 'help.l'], ['?', 'help.q'], ['↑ ↓ ← →', 'help.net'],
 ]);
 
 /** Help dialog view; `toggle()` opens or closes it. */

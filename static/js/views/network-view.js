@@ -75,7 +75,9 @@ export class NetworkView {
 
     const enter = (ev) => {
       const el = ev.target.closest && ev.target.closest('[data-id]');
-      if (el && this.svg.contains(el)) this.showTip(el);
+      if (!el || !this.svg.contains(el)) return;
+      if (ev.type === 'focusin') this.setRover(el);
+      this.showTip(el);
     };
     const leave = (ev) => {
       const el = ev.target.closest && ev.target.closest('[data-id]');
@@ -97,7 +99,52 @@ export class NetworkView {
     }).observe(container);
     container.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') this.hideTip();
+      else this.moveFocus(ev);
     });
+  }
+
+  // ---- keyboard: two roving tab stops, one for neurons and one for weights ----------
+
+  /** Make `el` the tab stop of its group (neurons or weights). */
+  setRover(el) {
+    const group = el.classList.contains('edge') ? 'edgeRover' : 'nodeRover';
+    if (this[group] && this[group] !== el) this[group].setAttribute('tabindex', '-1');
+    el.setAttribute('tabindex', '0');
+    this[group] = el;
+  }
+
+  /**
+   * Arrow keys inside the diagram move between its elements instead of stepping
+   * the run: neurons — ↑/↓ within a layer, ←/→ across layers; weights — ↑/↓
+   * through a layer's weights, ←/→ across layers. Tab goes from neurons to weights.
+   */
+  moveFocus(ev) {
+    const keys = { ArrowUp: [0, -1], ArrowDown: [0, 1], ArrowLeft: [-1, 0], ArrowRight: [1, 0] };
+    const d = keys[ev.key];
+    const el = ev.target;
+    if (!d || !this.sizes || !el.dataset || !el.dataset.id || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const p = parseElementId(el.dataset.id);
+    if (!p) return;
+    let next = null;
+    const clamp = (v, n) => Math.max(0, Math.min(n - 1, v));
+    const n = this.sizes.length - 1;
+    if (p.kind === 'node') {
+      const l = clamp(p.l + d[0], n + 1);
+      next = this.nodes[l][clamp(d[0] ? p.j : p.j + d[1], this.sizes[l])];
+    } else if (p.kind === 'edge') {
+      const l = Math.max(1, Math.min(n, p.l + d[0]));
+      const cols = this.sizes[l];
+      const k = d[0] ? 0 : clamp(p.i * this.sizes[p.l] + p.j + d[1], this.sizes[l - 1] * cols);
+      const i = d[0] ? clamp(p.i, this.sizes[l - 1]) : Math.floor(k / cols);
+      const j = d[0] ? clamp(p.j, cols) : k % cols;
+      next = this.edges[l][i][j];
+    }
+    if (!next) return;
+    // Handled here: the page's arrow shortcuts (step phase) must not fire too.
+    ev.preventDefault();
+    ev.stopPropagation();
+    this.setRover(next);
+    next.focus();
   }
 
   /** Follow the run: rebuild on `run`, repaint and animate on `frame`, relabel on `lang`. */
@@ -155,7 +202,7 @@ export class NetworkView {
     // edges stop at the node rims, so drawing them later hides nothing.
     this.nodes = pos.map((layer, l) => layer.map(([x, y], j) => svgEl('circle', {
       cx: x, cy: y, r: this.r, class: l === 0 ? 'node input' : (l === n ? 'node output' : 'node'),
-      'data-id': `L${l}.a.${j}`, tabindex: '0', 'aria-describedby': 'net-tip',
+      'data-id': `L${l}.a.${j}`, tabindex: '-1', 'aria-describedby': 'net-tip',
     }, gNodes)));
     this.edges = [null];
     this.pulses = [null];
@@ -172,7 +219,7 @@ export class NetworkView {
           const r = this.r + 1;
           row.push(svgEl('line', {
             x1: x1 + ux * r, y1: y1 + uy * r, x2: x2 - ux * r, y2: y2 - uy * r, class: 'edge',
-            'data-id': `L${l}.W.${i}.${j}`, tabindex: '0', 'aria-describedby': 'net-tip',
+            'data-id': `L${l}.W.${i}.${j}`, tabindex: '-1', 'aria-describedby': 'net-tip',
           }, gEdges));
           prow.push(svgEl('circle', { r: Math.max(2.5, this.r * 0.28), cx: 0, cy: 0, class: 'pulse' }, gPulses));
         });
@@ -200,6 +247,10 @@ export class NetworkView {
       x: pos[n][0][0], y: pos[n][sizes[n] - 1][1] + this.r + 26, class: 'loss-label', 'text-anchor': 'middle',
     }, gLabels);
     this.targetX = xo;
+    this.nodeRover = null;
+    this.edgeRover = null;
+    this.setRover(this.nodes[0][0]);
+    if (n > 0) this.setRover(this.edges[1][0][0]);
     this.relabel();
   }
 
