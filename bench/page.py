@@ -57,7 +57,8 @@ BYTES_JS = """() => {
     const sum = (k) => res.reduce((s, e) => s + e[k], 0);
     return { html_transfer: nav.transferSize, html_body: nav.encodedBodySize,
              assets_transfer: sum('transferSize'), assets_body: sum('encodedBodySize'),
-             files: res.length, urls: [nav.name, ...res.map((e) => e.name)] };
+             files: res.length, urls: [nav.name, ...res.map((e) => e.name)],
+             sizes: res.map((e) => [new URL(e.name).pathname, e.encodedBodySize]) };
 }"""
 
 
@@ -171,6 +172,10 @@ def render(r: dict[str, Any], seconds: float) -> str:
         f"{b['files'] + 1} files ({total_transfer / 1024:.1f} KB transferred with headers); "
         f"target ≤ 150 KB. Only modules reachable from `main.js` are loaded. The server "
         f"sends them uncompressed; gzip would make them {b['gzip'] / 1024:.1f} KB.",
+        "",
+        "Largest files: " + ", ".join(
+            f"`{path.removeprefix('/static/')}` {size / 1024:.1f} KB"
+            for path, size in sorted(b["sizes"], key=lambda ps: -ps[1])[:6]) + ".",
     ]
     return "\n".join(lines) + "\n"
 
