@@ -286,6 +286,14 @@ def test_phone_layout_has_no_horizontal_scroll(make_lab: Any) -> None:
     # the network is on screen first, at a usable size
     box = lab.page.locator(".net-svg").bounding_box()
     assert box is not None and box["width"] >= 300
+    # a tap shows a neuron's numbers until the next tap elsewhere
+    lab.page.click(".present-btn")
+    lab.page.tap(".net-svg [data-id='L2.a.1']")
+    lab.page.wait_for_timeout(300)
+    assert lab.page.is_visible(".net-tip")
+    assert "a = " in lab.text(".net-tip")
+    lab.page.tap(".banner-title")
+    lab.page.wait_for_selector(".net-tip", state="hidden")
     assert lab.errors == []
 
 

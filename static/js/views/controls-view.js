@@ -11,11 +11,11 @@ import { h } from '../dom.js';
 
 /** Speeds offered, in iterations per second (≤ 4 shows every phase). */
 export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
-const DATASETS = ['xor', 'circle', 'gauss', 'spiral', 'moons', 'blobs3', 'blobs4', 'blobs5',
-  'spiral3', 'spiral4', 'spiral5', 'sine', 'plane', 'single'];
-const ACTIVATIONS = ['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'swish', 'softplus', 'linear'];
-const LRS = [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
-const FEATURES = ['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2'];
+const DATASETS = Object.freeze(['xor', 'circle', 'gauss', 'spiral', 'moons', 'blobs3', 'blobs4', 'blobs5',
+  'spiral3', 'spiral4', 'spiral5', 'sine', 'plane', 'single']);
+const ACTIVATIONS = Object.freeze(['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'swish', 'softplus', 'linear']);
+const LRS = Object.freeze([0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]);
+const FEATURES = Object.freeze(['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2']);
 const MAX_LAYERS = 6;
 const MAX_NEURONS = 16;
 

@@ -80,9 +80,14 @@ export class NetworkView {
       this.showTip(el);
     };
     const leave = (ev) => {
+      // A finger lifts right after tapping: keep the numbers up until the next tap elsewhere.
+      if (ev.pointerType === 'touch') return;
       const el = ev.target.closest && ev.target.closest('[data-id]');
       if (el && el.dataset.id === this.hoverId) this.hideTip();
     };
+    document.addEventListener('pointerdown', (ev) => {
+      if (this.hoverId && !(ev.target.closest && ev.target.closest('.net-svg [data-id]'))) this.hideTip();
+    });
     this.svg.addEventListener('pointerover', enter);
     this.svg.addEventListener('pointerout', leave);
     this.svg.addEventListener('focusin', enter);

@@ -27,7 +27,7 @@ export const FORMULAS_TEXT = Object.freeze({
   update: 'W ← W − η ∂L/∂W',
 });
 
-const PHASE_LIST = ['forward', 'loss', 'backward', 'update'];
+const PHASE_LIST = Object.freeze(['forward', 'loss', 'backward', 'update']);
 
 /** Banner view: `update` on frame/run/state/lang. */
 export class PhaseBanner {

@@ -7,7 +7,7 @@
 import { h } from '../dom.js';
 import { fmt, pct } from '../format.js';
 
-const STATS = ['iteration', 'epoch', 'batch_loss', 'train_loss', 'test_loss', 'train_acc', 'test_acc'];
+const STATS = Object.freeze(['iteration', 'epoch', 'batch_loss', 'train_loss', 'test_loss', 'train_acc', 'test_acc']);
 
 /** Stats list view. */
 export class StatsView {
