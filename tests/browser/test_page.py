@@ -114,6 +114,11 @@ def test_stepping_shows_the_four_phases_in_turn(make_lab: Any) -> None:
     shown = lab.text(".loss-label").split("=")[1]
     assert abs(parse_number(shown) - loss) < 1e-4
     assert abs(lab.number("#stat-batch-loss") - loss) < 1e-4
+    # screen readers hear the phase and the loss through the live region
+    assert page.get_attribute("[data-slot='announcer']", "aria-live") == "polite"
+    said = lab.text("[data-slot='announcer']")
+    assert said.startswith("Loss, iteration 0")
+    assert abs(parse_number(said.split("loss ")[1]) - loss) < 1e-4
 
     # backward: edges switch to ∂L/∂W — width ∝ |dW|, hue = sign of dW
     lab.step()
