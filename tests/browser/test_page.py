@@ -501,3 +501,32 @@ def test_network_has_two_tab_stops_and_arrow_keys_move_inside(lab: Lab) -> None:
     page.keyboard.press("Shift+Tab")
     assert page.evaluate(active) == "L1.a.1"  # the neuron stop remembers where it was
     assert lab.errors == []
+
+
+def test_pointing_near_a_thin_edge_is_enough(lab: Lab) -> None:
+    """Edges of small weights are under a pixel wide; pointing a few pixels off still works."""
+    page = lab.page
+    run = lab.last("run")
+    W = run["params"]["L1.W"]
+    i, j = min(((i, j) for i in range(len(W)) for j in range(len(W[0]))),
+               key=lambda ij: abs(W[ij[0]][ij[1]]))
+    point = page.evaluate("""id => {
+        const e = document.querySelector(`.net-svg line.edge[data-id='${id}']`);
+        const m = e.getScreenCTM();
+        const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map(a => +e.getAttribute(a));
+        const len = Math.hypot(x2 - x1, y2 - y1);
+        for (const f of [0.15, 0.85, 0.3, 0.7]) {
+            // 3 px to the side of the line, at a fraction f along it
+            const x = x1 + f * (x2 - x1) - 3 / m.a * (y2 - y1) / len;
+            const y = y1 + f * (y2 - y1) + 3 / m.d * (x2 - x1) / len;
+            const px = m.a * x + m.e, py = m.d * y + m.f;
+            const hit = document.elementFromPoint(px, py);
+            if (hit && hit.dataset.hit === id) return [px, py];
+        }
+        return null;
+    }""", f"L1.W.{i}.{j}")
+    assert point, "no free spot beside the edge"
+    page.mouse.move(point[0], point[1])
+    page.wait_for_selector(".net-tip:not([hidden])")
+    assert lab.text(".net-tip strong") == f"Weight in layer 1: {i + 1} → {j + 1}"
+    assert abs(tooltip_value(lab, "w") - W[i][j]) < 6e-5

@@ -73,8 +73,15 @@ export class NetworkView {
     this.tip.hidden = true;
     container.append(this.svg, this.legend, this.tip);
 
+    // An element with data-id, or the edge whose wide invisible hit line was touched.
+    const owner = (t) => {
+      if (!t.closest) return null;
+      const hit = t.closest('[data-hit]');
+      if (hit) return this.svg.querySelector(`line.edge[data-id="${hit.dataset.hit}"]`);
+      return t.closest('[data-id]');
+    };
     const enter = (ev) => {
-      const el = ev.target.closest && ev.target.closest('[data-id]');
+      const el = owner(ev.target);
       if (!el || !this.svg.contains(el)) return;
       if (ev.type === 'focusin') this.setRover(el);
       this.showTip(el);
@@ -82,11 +89,18 @@ export class NetworkView {
     const leave = (ev) => {
       // A finger lifts right after tapping: keep the numbers up until the next tap elsewhere.
       if (ev.pointerType === 'touch') return;
-      const el = ev.target.closest && ev.target.closest('[data-id]');
+      const el = owner(ev.target);
       if (el && el.dataset.id === this.hoverId) this.hideTip();
     };
     document.addEventListener('pointerdown', (ev) => {
-      if (this.hoverId && !(ev.target.closest && ev.target.closest('.net-svg [data-id]'))) this.hideTip();
+      if (this.hoverId && !(ev.target.closest && ev.target.closest('.net-svg [data-id], .net-svg [data-hit]'))) this.hideTip();
+    });
+    // A click on a hit line counts as a click on its edge (e.g. to open the inspector).
+    this.svg.addEventListener('click', (ev) => {
+      const hit = ev.target.closest && ev.target.closest('[data-hit]');
+      if (!hit) return;
+      ev.stopPropagation();
+      owner(hit).dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: ev.clientX, clientY: ev.clientY }));
     });
     this.svg.addEventListener('pointerover', enter);
     this.svg.addEventListener('pointerout', leave);
@@ -199,6 +213,8 @@ export class NetworkView {
     });
     this.pos = pos;
 
+    // Thin edges are hard to point at: each has a wide transparent hit line underneath.
+    const gHits = svgEl('g', { class: 'edge-hits', 'aria-hidden': 'true' }, this.svg);
     const gNodes = svgEl('g', { class: 'nodes' }, this.svg);
     const gEdges = svgEl('g', { class: 'edges' }, this.svg);
     const gPulses = svgEl('g', { class: 'pulses', 'aria-hidden': 'true' }, this.svg);
@@ -222,6 +238,10 @@ export class NetworkView {
           const ux = (x2 - x1) / len;
           const uy = (y2 - y1) / len;
           const r = this.r + 1;
+          svgEl('line', {
+            x1: x1 + ux * r, y1: y1 + uy * r, x2: x2 - ux * r, y2: y2 - uy * r, class: 'edge-hit',
+            'data-hit': `L${l}.W.${i}.${j}`,
+          }, gHits);
           row.push(svgEl('line', {
             x1: x1 + ux * r, y1: y1 + uy * r, x2: x2 - ux * r, y2: y2 - uy * r, class: 'edge',
             'data-id': `L${l}.W.${i}.${j}`, tabindex: '-1', 'aria-describedby': 'net-tip',
@@ -504,6 +524,8 @@ export class NetworkView {
   // ---- tooltip --------------------------------------------------------------------
 
   showTip(el) {
+    if (this.tipAnchor) this.tipAnchor.classList.remove('is-pointed');
+    el.classList.add('is-pointed');
     this.hoverId = el.dataset.id;
     this.tipAnchor = el;
     this.refreshTip();
@@ -519,6 +541,7 @@ export class NetworkView {
   }
 
   hideTip() {
+    if (this.tipAnchor) this.tipAnchor.classList.remove('is-pointed');
     this.hoverId = null;
     this.tip.hidden = true;
   }
