@@ -51,11 +51,21 @@ const PRESENT_KEY = 'bpl.present';
 const root = document.documentElement;
 const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
 const model = new RunModel();
-const i18n = new I18n(initialLang(readStore(localStorage, LANG_KEY), navigator.languages || [navigator.language]));
+const i18n = new I18n(initialLang(readStore(webStorage('localStorage'), LANG_KEY), navigator.languages || [navigator.language]));
 const views = new Map();
 let socket = null;
 /** Speed picked while paused, used by the next play. */
 let chosenSpeed = null;
+
+/** window.localStorage / sessionStorage, or null where even reading the property throws
+ * (storage blocked by the browser's privacy settings). */
+function webStorage(name) {
+  try {
+    return window[name];
+  } catch {
+    return null;
+  }
+}
 
 function readStore(store, key) {
   try {
@@ -85,7 +95,7 @@ function send(msg) {
 
 function setLang(lang) {
   i18n.setLang(lang);
-  writeStore(localStorage, LANG_KEY, i18n.lang);
+  writeStore(webStorage('localStorage'), LANG_KEY, i18n.lang);
   root.lang = i18n.lang;
   document.title = `${i18n.t('app.title')} — ${i18n.t('app.tagline')}`;
   i18n.apply(document.body);
@@ -94,7 +104,7 @@ function setLang(lang) {
 
 function setPresent(on) {
   root.classList.toggle('present', on);
-  writeStore(localStorage, PRESENT_KEY, on ? '1' : '0');
+  writeStore(webStorage('localStorage'), PRESENT_KEY, on ? '1' : '0');
   dispatch('present', { on });
 }
 
@@ -134,17 +144,17 @@ function start() {
     views.set(slot, new View(container, options));
   }
   setLang(i18n.lang);
-  if (readStore(localStorage, PRESENT_KEY) === '1') setPresent(true);
+  if (readStore(webStorage('localStorage'), PRESENT_KEY) === '1') setPresent(true);
   bindShortcuts(document, (action) => {
     const help = views.get('help');
     if (help.open && action !== 'help') return;
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: window.sessionStorage });
+  const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: webStorage('sessionStorage') });
   socket = new SessionSocket({
     url: `${scheme}://${window.location.host}/ws`,
-    storage: window.sessionStorage,
+    storage: webStorage('sessionStorage'),
     hello: () => ({ lang: i18n.lang }),
     onMessage: (msg) => {
       if (msg.type === 'run') urlSync.onRun(msg);
