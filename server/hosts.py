@@ -14,10 +14,14 @@ added with ``BPL_ALLOWED_HOSTS``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import socket
 import struct
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: interface addresses then come from DNS only
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("backprop_lab.hosts")
 
@@ -45,6 +49,8 @@ def machine_addresses() -> set[str]:
 def _interface_ipv4() -> set[str]:
     """IPv4 address of every interface (Linux ioctl; empty elsewhere)."""
     out: set[str] = set()
+    if fcntl is None:
+        return out
     with contextlib.suppress(OSError, AttributeError), socket.socket(
         socket.AF_INET, socket.SOCK_DGRAM
     ) as s:
