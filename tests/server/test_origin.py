@@ -105,3 +105,19 @@ def test_real_server_refuses_a_cross_origin_handshake_before_upgrading() -> None
             assert head.split(b"\r\n")[0].split()[1] == b"101"
         with raw_socket(srv.port, host="rebound.attacker.example") as (_, head):
             assert head.split(b"\r\n")[0].split()[1] == b"400"
+
+
+def test_a_class_on_the_lan_reaches_the_teachers_address_with_no_configuration(
+    client: TestClient,
+) -> None:
+    """``HOST=0.0.0.0 make run``: students open http://<teacher's IP>:8000."""
+    from server.hosts import machine_addresses
+
+    ips = sorted(a for a in machine_addresses() if a.count(".") == 3 and
+                 not a.startswith("127."))
+    assert ips, "this machine has no IPv4 address besides loopback"
+    host = f"{ips[0]}:8000"
+    assert client.get("/healthz", headers={"host": host}).status_code == 200
+    connect(client, f"http://{host}", host=host)
+    with pytest.raises(WebSocketDisconnect):  # and the page's origin, not another
+        connect(client, "http://10.9.9.9:8000", host=host)
