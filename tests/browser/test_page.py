@@ -530,3 +530,22 @@ def test_pointing_near_a_thin_edge_is_enough(lab: Lab) -> None:
     page.wait_for_selector(".net-tip:not([hidden])")
     assert lab.text(".net-tip strong") == f"Weight in layer 1: {i + 1} → {j + 1}"
     assert abs(tooltip_value(lab, "w") - W[i][j]) < 6e-5
+
+
+def test_reconnect_backoff_and_language_choice(lab: Lab) -> None:
+    """Reconnect delays double up to a cap (with jitter); the language comes from a saved
+    choice, else the browser's list, else English."""
+    got = lab.page.evaluate("""async () => {
+        const { backoffDelay } = await import('/static/js/socket.js');
+        const { initialLang } = await import('/static/js/i18n.js');
+        const mid = () => 0.5;
+        return {
+            delays: [0, 1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, 500, 10000, mid)),
+            low: backoffDelay(2, 500, 10000, () => 0), high: backoffDelay(2, 500, 10000, () => 1),
+            langs: [initialLang('ja', ['en-US']), initialLang(null, ['fr-FR', 'ja-JP']),
+                    initialLang('xx', ['de']), initialLang(null, [])],
+        };
+    }""")
+    assert got["delays"] == [500, 1000, 2000, 4000, 8000, 10000, 10000]
+    assert got["low"] == 1600 and got["high"] == 2400
+    assert got["langs"] == ["ja", "ja", "en", "en"]
