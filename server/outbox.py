@@ -67,8 +67,9 @@ class Outbox:
         if key is not None and key in self._queue:
             old, _ = self._queue[key]
             self._queue[key] = (merge(old, msg) if merge else msg, droppable)
-            if merge is None:
+            if merge is None:  # superseded: the new one goes out in its place, in order
                 self._queue.move_to_end(key)
+                self.dropped += 1
         else:
             self._seq += 1
             self._queue[key if key is not None else self._seq] = (msg, droppable)

@@ -225,14 +225,18 @@ class Session:
 
     # ---- stepping ------------------------------------------------------------------
 
-    def _advance_phase(self) -> PhaseRecord | None:
+    def _advance_phase(self, latest_only: bool = False) -> PhaseRecord | None:
+        """Run one phase and queue its frame; ``latest_only`` (fast play) replaces a
+        still-unsent frame of the same phase, so a client that is behind gets the
+        latest iteration next instead of a backlog of superseded ones."""
         try:
             rec = self.history.step_phase()
         except NonFiniteError as e:
             self.playing = False
             self._report_halt(e)
             return None
-        self._put(self._frame(rec), droppable=True)
+        key = f"frame:{rec.phase}" if latest_only else None
+        self._put(self._frame(rec), droppable=True, key=key)
         self.views.after_phase(rec)
         if rec.phase == "update" and self._metrics_wanted():
             self._queue_metrics(rec.values)
@@ -292,7 +296,7 @@ class Session:
             self._send_state()
             return
         for _ in range(4):
-            if self._advance_phase() is None:
+            if self._advance_phase(latest_only=True) is None:
                 self._send_state()
                 return
         self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k

@@ -91,8 +91,12 @@ def test_a_playing_session_never_queues_more_than_the_limit() -> None:
         s.tick(1 / 60)
         assert len(ob) <= 16
     assert s.stepper.iteration >= 100
-    kinds = {m["type"] for m in ob.drain()}
-    assert {"frame", "state"} <= kinds
+    msgs = ob.drain()
+    assert {"frame", "state"} <= {m["type"] for m in msgs}
+    # superseded frames were replaced: the reader gets the latest iteration, in order
+    frames = [(m["iteration"], m["phase"]) for m in msgs if m["type"] == "frame"]
+    last = s.stepper.iteration - 1
+    assert frames == [(last, p) for p in ("forward", "loss", "backward", "update")]
 
 
 @pytest.mark.parametrize("limit", [4, 64])
