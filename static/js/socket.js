@@ -1,6 +1,9 @@
 /**
  * The session connection: one WebSocket to `/ws`, re-opened by itself.
  *
+ * It asks for batched delivery (`hello` with `batch: true`): a frame may then
+ * hold a JSON array of messages, delivered one by one in order.
+ *
  * Knows nothing of the DOM. It greets the server with `hello` carrying the
  * previous session id (kept in the given storage, normally sessionStorage),
  * so a reload or a dropped connection resumes the same session; reconnects
@@ -89,26 +92,31 @@ export class SessionSocket {
     return Boolean(this.ws && this.ws.readyState === 1);
   }
 
+  receive(msg) {
+    if (msg.type === 'run' && msg.session && this.storage) {
+      try {
+        this.storage.setItem(STORAGE_KEY, msg.session);
+      } catch {
+        /* storage full or disabled: resuming just will not work */
+      }
+    }
+    this.onMessage(msg);
+  }
+
   open() {
     this.onStatus({ state: 'connecting' });
     const ws = new this.WebSocketImpl(this.url);
     this.ws = ws;
     ws.onopen = () => {
       const session = this.sessionId;
-      ws.send(JSON.stringify({ type: 'hello', ...(session ? { session } : {}), ...this.hello() }));
+      // batch: the server may send several messages as one JSON array (fewer sends).
+      ws.send(JSON.stringify({ type: 'hello', ...(session ? { session } : {}), batch: true, ...this.hello() }));
       this.onStatus({ state: 'open' });
     };
     ws.onmessage = (ev) => {
       this.attempt = 0; // only a server that talks resets the back-off
-      const msg = decodeMessage(ev.data);
-      if (msg.type === 'run' && msg.session && this.storage) {
-        try {
-          this.storage.setItem(STORAGE_KEY, msg.session);
-        } catch {
-          /* storage full or disabled: resuming just will not work */
-        }
-      }
-      this.onMessage(msg);
+      const data = decodeMessage(ev.data);
+      for (const msg of Array.isArray(data) ? data : [data]) this.receive(msg);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws || this.stopped) return;

@@ -128,7 +128,9 @@ class Lab:
     def _on_frame(self, payload: Any) -> None:
         if isinstance(payload, bytes | bytearray):
             payload = payload.decode()
-        self.received.append(json.loads(payload))
+        data = json.loads(payload)
+        # the page asks for batched delivery: one frame may carry a list of messages
+        self.received.extend(data if isinstance(data, list) else [data])
 
     # ---- navigation -------------------------------------------------------------
 
