@@ -306,6 +306,14 @@ def test_reduced_motion_is_respected(make_lab: Any) -> None:
     lab = make_lab(reduced_motion="reduce")
     lab.page.add_init_script(COUNT_ANIMATIONS)
     lab.open()
+    # a whole iteration at once still leaves the full picture: fills from forward, new weights
+    lab.step("iteration")
+    wait_phase(lab, "update")
+    lab.page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    assert lab.page.eval_on_selector("[data-id='L1.a.0']", "e => e.style.fill") != ""
+    upd = lab.last("frame", phase="update")["values"]
+    depth = len(lab.last("run")["net"]["sizes"]) - 1
+    assert_edges_show(lab, {l: upd[f"L{l}.W"] for l in range(1, depth + 1)})
     for phase in PHASES:
         lab.step()
         wait_phase(lab, phase)

@@ -112,9 +112,7 @@ export class NetworkView {
       this.sizes = null;
       this.build(this.model);
       this.paintIdle(this.model);
-      for (const p of ['forward', 'loss', 'backward', 'update']) {
-        if (this.model.frames[p]) this.paintPhase(this.model, p);
-      }
+      this.paintState(this.model);
     }).observe(container);
     container.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') this.hideTip();
@@ -418,7 +416,7 @@ export class NetworkView {
         this.rafPending = true;
         requestAnimationFrame(() => {
           this.rafPending = false;
-          this.paintPhase(this.model, this.model.lastPhase);
+          this.paintState(this.model);
         });
       }
       return;
@@ -427,6 +425,25 @@ export class NetworkView {
     const dur = this.phaseDuration(model);
     const prev = this.paintPhase(model, phase);
     this.animatePhase(phase, prev, dur);
+  }
+
+  /**
+   * The whole picture after the iteration's latest phase, painted once: node
+   * fills from its forward frame, edges as gradients right after backward
+   * and as weights otherwise, the loss while it is current. Used when frames
+   * arrive faster than they can be animated (fast play, reduced motion).
+   */
+  paintState(model) {
+    if (!model || !this.sizes) return;
+    const last = model.lastPhase;
+    if (model.frames.forward) this.paintNodes(model);
+    const grads = last === 'backward' && model.frames.backward;
+    this.setMode(grads ? 'dW' : 'W');
+    this.paintEdges(model, grads ? 'dW' : 'W');
+    if (grads) this.paintDeltas(model);
+    else this.nodes.forEach((layer) => layer.forEach((el) => { el.style.stroke = ''; }));
+    if (last === 'loss' || last === 'backward') this.paintLoss(model);
+    else this.clearLoss();
   }
 
   /** Set the final picture of `phase`; returns what changed (for animation). */
