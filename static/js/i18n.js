@@ -266,6 +266,10 @@ export const STRINGS = Object.freeze({
   'focus.hint': { ja: '地図上の点をクリックすると、その1サンプルの値を追跡します（←/→ でも選べます）', en: 'Click a point on the map to follow that one sample (or use ←/→ on the map)' },
   'focus.line': { ja: '{split}サンプル #{index}: 入力 {p}、目標 {t}、出力 {y}、損失 {loss}', en: '{split} sample #{index}: input {p}, target {t}, output {y}, loss {loss}' },
   'focus.values': { ja: '各層の活性 a（評価モード、反復 {iteration}）', en: 'Activations a of each layer (evaluation mode, iteration {iteration})' },
+  // ---- focus in the network, points the user adds ----
+  'net.focused': { ja: '表示中: {split}サンプル #{index} の値', en: 'Showing {split} sample #{index}' },
+  'net.backToMean': { ja: 'バッチ平均に戻す', en: 'Back to batch mean' },
+  'net.sampleNote': { ja: '（{split}サンプル #{index}）', en: '({split} sample #{index})' },
   // ---- end of views block ----
 });
 

@@ -42,6 +42,10 @@ export class RunModel {
     this.predictions = [];
     this.lastError = null;
     this.runCount = 0;
+    /** The focused sample's `focus` message (its forward values), or null: batch means. */
+    this.focus = null;
+    /** The latest applied hand edit's `edit` message (its output, losses), until the next frame. */
+    this.edit = null;
   }
 
   /** Take one server message into the model; returns the event kind for the views. */
@@ -59,6 +63,8 @@ export class RunModel {
         this.metrics = [];
         this.predictions = new Array(msg.data.p_train.length).fill(null);
         this.lastError = null;
+        this.focus = null;
+        this.edit = null;
         this.runCount += 1;
         if (msg.state) this.state = msg.state;
         return 'run';
@@ -75,12 +81,30 @@ export class RunModel {
       case 'error':
         this.lastError = msg;
         return 'error';
+      case 'focus':
+        this.focus = msg.index == null || !msg.values ? null : msg;
+        return 'focus';
+      case 'edit':
+        if (msg.applied) this.applyEdit(msg);
+        return 'edit';
       default:
         return msg.type;
     }
   }
 
+  /** An applied hand edit: its new parameter arrays and the output it gives on the last batch. */
+  applyEdit(msg) {
+    if (msg.params) for (const [key, value] of Object.entries(msg.params)) this.params[key] = value;
+    if (msg.batch && msg.batch.indices) {
+      msg.batch.indices.forEach((idx, r) => {
+        if (msg.batch.y && msg.batch.y[r]) this.predictions[idx] = msg.batch.y[r];
+      });
+    }
+    this.edit = msg;
+  }
+
   applyFrame(msg) {
+    this.edit = null;
     if (msg.phase === 'forward' || msg.iteration !== this.frameIteration) this.frames = {};
     this.frames[msg.phase] = msg.values;
     this.frameIteration = msg.iteration;
@@ -135,6 +159,18 @@ export class RunModel {
     return columnMean(this.value(key), j);
   }
 
+  /**
+   * What a neuron shows: the focused sample's value of "L{l}.z"/"L{l}.a" (from its
+   * `focus` message) when a sample is focused, else the batch mean of the current frames.
+   */
+  nodeValue(key, j) {
+    if (this.focus) {
+      const row = this.focus.values[key];
+      return row ? row[j] : undefined;
+    }
+    return this.nodeMean(key, j);
+  }
+
   /** The numbers the page shows for an element id (see {@link parseElementId}). */
   describe(id) {
     const p = parseElementId(id);
@@ -143,6 +179,16 @@ export class RunModel {
       const dW = this.frames.backward && this.frames.backward[`L${p.l}.dW`];
       const step = this.frames.update && this.frames.update[`L${p.l}.W.step`];
       return { ...p, w: this.weight(p.l, p.i, p.j), dW: dW ? dW[p.i][p.j] : undefined, step: step ? step[p.i][p.j] : undefined };
+    }
+    if (this.focus) {
+      return {
+        ...p,
+        sample: this.focus.index,
+        split: this.focus.split,
+        z: p.l > 0 ? this.nodeValue(`L${p.l}.z`, p.j) : undefined,
+        a: this.nodeValue(`L${p.l}.a`, p.j),
+        b: p.l > 0 ? this.bias(p.l, p.j) : undefined,
+      };
     }
     return {
       ...p,

@@ -221,3 +221,89 @@ def test_inspector_and_maps_fit_a_phone_held_upright(make_lab: Any) -> None:
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert width[0] <= width[1], width
     assert lab.errors == []
+
+
+def edge_style(lab: Lab, element_id: str) -> tuple[str, float]:
+    """(stroke colour, stroke width) of an edge as drawn now."""
+    got = lab.page.eval_on_selector(
+        f".net-svg line.edge[data-id='{element_id}']",
+        "el => [getComputedStyle(el).stroke, parseFloat(el.style.strokeWidth)]")
+    return str(got[0]), float(got[1])
+
+
+def test_a_hand_edit_redraws_the_edge_output_and_loss_at_once(lab: Lab) -> None:
+    lab.step("iteration")
+    open_inspector(lab, "L3.W.2.0", id="L3.W", index=[2, 0])
+    colour0, width0 = edge_style(lab, "L3.W.2.0")
+    frames = len(lab.messages("frame"))
+    for value in (-8.0, 8.0):
+        lab.page.fill(f"{PANEL} .bpl-insp-edit input", str(value))
+        start = len(lab.received)
+        lab.page.click(f"{PANEL} .bpl-insp-edit button[type='submit']")
+        edit = wait_since(lab, start, "edit", applied=True, value=value)
+        assert edit["params"]["L3.W"][2][0] == value
+        lab.page.wait_for_timeout(150)
+        colour, width = edge_style(lab, "L3.W.2.0")
+        # the largest |w| of the network: the widest stroke, coloured by its sign
+        assert width == 6.0
+        if value < 0:
+            negative = colour
+        else:
+            assert colour != negative
+        # the output and loss the new weight gives on the last batch, on the diagram
+        y = sum(r[0] for r in edit["batch"]["y"]) / len(edit["batch"]["y"])
+        assert abs(parse_number(lab.text(".net-svg .out-label tspan").split("=")[1]) - y) <= 0.006
+        assert abs(parse_number(lab.text(".net-svg .loss-label").split("=")[1])
+                   - edit["batch"]["loss"]) <= 5e-4
+        # and in the numbers beside it
+        assert abs(lab.number("#stat-batch-loss") - edit["batch"]["loss"]) <= 5e-4
+        assert abs(lab.number("#stat-train-loss") - edit["train_loss"]) <= 5e-4
+    assert (colour0, width0) != (colour, width)
+    # all of it without waiting for the next iteration's frames
+    assert len(lab.messages("frame")) == frames
+    assert lab.errors == []
+
+
+def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) -> None:
+    lab.step("iteration")
+    maps = wait_since(lab, 0, "maps", iteration=1)
+    run = lab.last("run")
+    lo, hi = maps["extent"]
+    p = run["data"]["p_train"][3]
+    lab.page.locator("[data-view='output-map']").scroll_into_view_if_needed()
+    box = lab.page.locator("[data-view='output-map']").bounding_box()
+    assert box is not None
+    start = len(lab.received)
+    lab.page.mouse.click(box["x"] + (p[0] - lo) / (hi - lo) * box["width"],
+                         box["y"] + (hi - p[1]) / (hi - lo) * box["height"])
+    focus = wait_since(lab, start, "focus")
+    k = focus["index"]
+    bar = ".net-focus"
+    lab.page.wait_for_selector(f"{bar}:not([hidden])", timeout=5000)
+    assert f"#{k}" in lab.text(bar)
+    # hovering a hidden neuron shows that sample's a, not the batch mean
+    lab.page.locator(".net-svg").scroll_into_view_if_needed()
+    lab.page.hover(".net-svg [data-id='L1.a.2']")
+    lab.page.wait_for_selector(".net-tip:not([hidden])", timeout=3000)
+    a = parse_number(lab.text(".net-tip [data-value='a']").split("=")[1].split("(")[0])
+    assert abs(a - focus["values"]["L1.a"][2]) <= 5e-4
+    assert f"#{k}" in lab.text(".net-tip small")
+    # the output node shows the sample's output and loss
+    assert abs(parse_number(lab.text(".net-svg .out-label tspan").split("=")[1]) - focus["values"]["y"][0]) <= 0.006
+    assert abs(parse_number(lab.text(".net-svg .loss-label").split("=")[1])
+               - focus["loss"]) <= 5e-4
+    # node fills differ from the batch-mean picture (a sample is not the mean)
+    fills = lab.page.eval_on_selector_all(".net-svg circle.node", "els => els.map(e => e.style.fill)")
+    lab.page.click(f"{bar} button")
+    lab.page.wait_for_selector(bar, state="hidden", timeout=5000)
+    wait_since(lab, start, "focus", index=None)
+    lab.page.hover(".net-svg [data-id='L1.a.2']")
+    lab.page.wait_for_timeout(100)
+    mean = sum(r[2] for r in lab.last("frame", phase="forward")["values"]["L1.a"])
+    mean /= len(lab.last("frame", phase="forward")["values"]["L1.a"])
+    a = parse_number(lab.text(".net-tip [data-value='a']").split("=")[1].split("(")[0])
+    assert abs(a - mean) <= 5e-4
+    assert "batch mean" in lab.text(".net-tip small")
+    back = lab.page.eval_on_selector_all(".net-svg circle.node", "els => els.map(e => e.style.fill)")
+    assert back != fills
+    assert lab.errors == []

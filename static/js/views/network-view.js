@@ -10,10 +10,15 @@
  * left to right, backward pulses right to left, and the update lets edges
  * settle to their new weights. Hover or keyboard focus shows a tooltip with
  * the element's numbers.
+ *
+ * A hand edit (`edit` reply) redraws the edited weights and the output and
+ * loss it gives at once. A focused sample (`focus` reply) replaces the batch
+ * means in the node fills, output labels and tooltips by that sample's own
+ * values, with a bar saying which sample and a button back to the batch mean.
  */
 
 import { diverging, INK } from '../palette.js';
-import { fmt } from '../format.js';
+import { columnMean, fmt } from '../format.js';
 import { parseElementId } from '../run-model.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -49,10 +54,11 @@ export class NetworkView {
    * @param {HTMLElement} container the "network" slot
    * @param {{i18n: object, motion: () => boolean}} options motion() says whether to animate
    */
-  constructor(container, { i18n, motion }) {
+  constructor(container, { i18n, motion, act }) {
     this.container = container;
     this.i18n = i18n;
     this.motion = motion;
+    this.act = act;
     this.sizes = null;
     this.nodes = [];
     this.edges = [];
@@ -71,7 +77,18 @@ export class NetworkView {
     this.tip.id = 'net-tip';
     this.tip.setAttribute('role', 'tooltip');
     this.tip.hidden = true;
-    container.append(this.svg, this.legend, this.tip);
+    // Which sample the nodes show (only while one is focused), with the way back.
+    this.focusText = document.createElement('span');
+    this.focusBack = document.createElement('button');
+    this.focusBack.type = 'button';
+    this.focusBack.className = 'btn btn-small net-focus-back';
+    this.focusBack.addEventListener('click', () => this.act && this.act('focus', null));
+    this.focusBar = document.createElement('p');
+    this.focusBar.className = 'net-focus';
+    this.focusBar.setAttribute('aria-live', 'polite');
+    this.focusBar.hidden = true;
+    this.focusBar.append(this.focusText, this.focusBack);
+    container.append(this.focusBar, this.svg, this.legend, this.tip);
 
     // An element with data-id, or the edge whose wide invisible hit line was touched.
     const owner = (t) => {
@@ -172,6 +189,10 @@ export class NetworkView {
       this.paintIdle(model);
     } else if (kind === 'frame') {
       this.showFrame(model, msg.phase);
+    } else if (kind === 'edit') {
+      if (msg.applied) this.showEdit(model, msg);
+    } else if (kind === 'focus') {
+      this.showFocus(model);
     } else if (kind === 'lang') {
       this.relabel();
     }
@@ -297,6 +318,16 @@ export class NetworkView {
       }));
     }
     this.paintLegend();
+    this.paintFocusBar();
+  }
+
+  paintFocusBar() {
+    const f = this.model && this.model.focus;
+    this.focusBar.hidden = !f;
+    if (!f) return;
+    const t = (k, p) => this.i18n.t(k, p);
+    this.focusText.textContent = t('net.focused', { split: t(`insp.split.${f.split}`), index: f.index });
+    this.focusBack.textContent = t('net.backToMean');
   }
 
   paintLegend() {
@@ -363,7 +394,7 @@ export class NetworkView {
   paintNodes(model) {
     const before = [];
     this.nodes.forEach((layer, l) => {
-      const means = layer.map((_, j) => model.nodeMean(`L${l}.a`, j));
+      const means = layer.map((_, j) => model.nodeValue(`L${l}.a`, j));
       const scale = Math.max(1, ...means.filter(Number.isFinite).map(Math.abs));
       layer.forEach((el, j) => {
         before.push([el, el.style.fill, l]);
@@ -385,12 +416,20 @@ export class NetworkView {
   }
 
   clearLoss() {
+    if (this.model && this.model.focus) {
+      this.paintFocusOutput(this.model.focus);
+      return;
+    }
     this.lossLabel.textContent = '';
     this.outLabels.forEach(([a, b]) => { a.textContent = ''; b.textContent = ''; });
     this.targets.forEach((el) => el.setAttribute('opacity', '0'));
   }
 
   paintLoss(model) {
+    if (model.focus) {
+      this.paintFocusOutput(model.focus);
+      return;
+    }
     const f = model.frames.loss;
     if (!f) return;
     this.outLabels.forEach(([ly, lt], k) => {
@@ -402,6 +441,61 @@ export class NetworkView {
       el.style.fill = diverging((model.nodeMean('t', k) ?? 0) * 2 - 1);
     });
     this.lossLabel.textContent = `L = ${fmt(f['loss.total'])}`;
+  }
+
+  /** Output, target and loss of the focused sample (its `focus` message). */
+  paintFocusOutput(f) {
+    const y = f.values.y || [];
+    const tt = Array.isArray(f.t) ? f.t : [f.t];
+    this.outLabels.forEach(([ly, lt], k) => {
+      ly.textContent = `y = ${fmt(y[k], 2)}`;
+      lt.textContent = `t = ${fmt(tt[k], 2)}`;
+    });
+    this.targets.forEach((el, k) => {
+      el.setAttribute('opacity', '1');
+      el.style.fill = diverging((Number(tt[k]) || 0) * 2 - 1);
+    });
+    this.lossLabel.textContent = `ℓ = ${fmt(f.loss)}`;
+  }
+
+  /** A sample was focused or unfocused: repaint nodes and outputs from its values or the batch. */
+  showFocus(model) {
+    this.paintFocusBar();
+    if (!this.sizes) return;
+    this.cancelAnims();
+    if (model.focus) {
+      this.paintNodes(model);
+      this.paintFocusOutput(model.focus);
+    } else {
+      this.paintState(model);
+    }
+  }
+
+  /**
+   * An applied hand edit (`edit` reply): the edited weights redrawn at once from the
+   * reply's params, and the output and loss the new weights give on the last batch.
+   */
+  showEdit(model, msg) {
+    if (!this.sizes) return;
+    this.cancelAnims();
+    this.setMode('W');
+    const prev = this.paintEdges(model, 'W');
+    if (this.motion()) {
+      for (const [el, oldStroke, oldWidth] of prev) {
+        if (oldStroke === el.style.stroke && oldWidth === el.style.strokeWidth) continue;
+        this.anim(el, [{ stroke: oldStroke, strokeWidth: oldWidth }, { stroke: el.style.stroke, strokeWidth: el.style.strokeWidth }],
+          { duration: 400, easing: 'ease-out' });
+      }
+    }
+    if (model.focus) return; // the focused sample's own output follows in its `focus` reply
+    const b = msg.batch;
+    if (!b || !b.y || !b.y.length) return;
+    this.outLabels.forEach(([ly, lt], k) => {
+      ly.textContent = `y = ${fmt(columnMean(b.y, k), 2)}`;
+      const tk = model.nodeMean('t', k);
+      lt.textContent = tk === undefined ? '' : `t = ${fmt(tk, 2)}`;
+    });
+    this.lossLabel.textContent = `L = ${fmt(b.loss)}`;
   }
 
   // ---- phases ---------------------------------------------------------------------
@@ -592,7 +686,8 @@ export class NetworkView {
       return div;
     });
     const note = document.createElement('small');
-    note.textContent = d.kind === 'edge' ? '' : t('net.mean');
+    note.textContent = d.kind === 'edge' ? '' : (d.sample !== undefined
+      ? t('net.sampleNote', { split: t(`insp.split.${d.split}`), index: d.sample }) : t('net.mean'));
     this.tip.replaceChildren(h, ...rows, note);
     // Screen readers read the label on focus: keep the numbers in it too.
     if (this.tipAnchor) {

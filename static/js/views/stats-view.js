@@ -27,6 +27,7 @@ export class StatsView {
     container.append(dl);
     this.container = container;
     this.batchLoss = undefined;
+    this.edited = null;
     i18n.apply(container);
   }
 
@@ -38,8 +39,13 @@ export class StatsView {
     }
     if (kind === 'run') this.batchLoss = undefined;
     if (kind === 'frame' && msg.phase === 'loss') this.batchLoss = msg.values['loss.total'];
-    if (!['run', 'state', 'metrics', 'frame'].includes(kind)) return;
-    const last = model.metrics[model.metrics.length - 1] || {};
+    // A hand edit's reply carries the losses the new weights give: show them until the next metrics.
+    if (kind === 'edit' && msg.applied) {
+      if (msg.batch) this.batchLoss = msg.batch.loss;
+      this.edited = { train_loss: msg.train_loss, test_loss: msg.test_loss, train_acc: msg.train_acc, test_acc: msg.test_acc };
+    } else if (kind === 'metrics' || kind === 'run') this.edited = null;
+    if (!['run', 'state', 'metrics', 'frame', 'edit'].includes(kind)) return;
+    const last = this.edited || model.metrics[model.metrics.length - 1] || {};
     const set = (k, text) => {
       const dd = this.dds.get(k);
       if (dd.textContent !== text) dd.textContent = text;
