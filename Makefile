@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m uvicorn server.app:create_app --factory --host $(HOST) --port $(PORT) --ws-per-message-deflate false
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m server.serve
 
 # Debian's Chromium and a CJK font (Japanese screenshots need it); never `playwright install`.
 browser-deps:
