@@ -62,7 +62,7 @@ export const STRINGS = Object.freeze({
   'ds.sine': { ja: '正弦波（回帰）', en: 'Sine (regression)' },
   'ds.plane': { ja: '平面（回帰）', en: 'Plane (regression)' },
   'ds.single': { ja: '1ニューロンの例', en: 'Single-neuron example' },
-  'ds.custom': { ja: 'カスタム', en: 'Custom' },
+  'ds.custom': { ja: '自分で置いた点', en: 'My points' },
 
   'adv.group.data': { ja: 'データ', en: 'Data' },
   'adv.group.network': { ja: 'ネットワーク構造', en: 'Network' },
@@ -270,6 +270,15 @@ export const STRINGS = Object.freeze({
   'net.focused': { ja: '表示中: {split}サンプル #{index} の値', en: 'Showing {split} sample #{index}' },
   'net.backToMean': { ja: 'バッチ平均に戻す', en: 'Back to batch mean' },
   'net.sampleNote': { ja: '（{split}サンプル #{index}）', en: '({split} sample #{index})' },
+  'pts.add': { ja: '点を追加', en: 'Add points' },
+  'pts.adding': { ja: '点の追加をやめる', en: 'Stop adding' },
+  'pts.class': { ja: '追加する点のクラス', en: 'Class of the points you add' },
+  'pts.train': { ja: 'この {n} 点で学習', en: 'Train on my {n} points' },
+  'pts.clear': { ja: '点を消す', en: 'Clear points' },
+  'pts.hint': { ja: '地図をクリックすると選んだクラスの点を置きます（{n}/{max} 点）', en: 'Click the map to place a point of the chosen class ({n}/{max} points)' },
+  'pts.tooFew': { ja: '学習には2点以上が必要です', en: 'Add at least two points to train on' },
+  'pts.tooMany': { ja: '点は {max} 個までです', en: 'At most {max} points' },
+  'pts.refused': { ja: 'サーバーが受け付けませんでした: {message}', en: 'The server refused these points: {message}' },
   // ---- end of views block ----
 });
 

@@ -127,6 +127,7 @@ const ACTIONS = {
   inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
   edit: (e) => send({ type: 'edit', ...e }),
+  'add-points': () => views.get('maps').setAdding(true),
 };
 
 function act(name, arg) {

@@ -114,3 +114,65 @@ def test_gradient_norm_chart_has_one_series_per_layer(make_lab: Any) -> None:
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     lab.page.locator("[data-slot='charts']").screenshot(
         path=str(lab.shot_dir / "health-sigmoid-8.png"))
+
+
+def test_a_learner_adds_points_of_two_classes_and_trains_on_them(lab: Lab) -> None:
+    maps = lab.wait_for_message("maps", after=0)
+    lo, hi = maps["extent"]
+    lab.page.locator(MAP).scroll_into_view_if_needed()
+    bar = "[data-view='add-points']"
+    # too few points: said beside the buttons, nothing sent
+    lab.page.click(f"{bar} .pts-add")
+    box = lab.page.locator(MAP).bounding_box()
+    assert box is not None
+
+    def click_at(x1: float, x2: float) -> None:
+        lab.page.mouse.click(box["x"] + (x1 - lo) / (hi - lo) * box["width"],
+                             box["y"] + (hi - x2) / (hi - lo) * box["height"])
+
+    click_at(0.0, 0.0)
+    runs = len(lab.messages("run"))
+    lab.page.click(f"{bar} .pts-train")
+    assert "at least two" in lab.text(f"{bar} .pts-status")
+    assert len(lab.messages("run")) == runs
+    lab.page.click(f"{bar} .pts-clear")
+    # still adding: three points of class 0 on the left, three of class 1 on the right
+    assert lab.page.get_attribute(f"{bar} .pts-add", "aria-pressed") == "true"
+    wanted = [(-3.0, 2.0, 0), (-2.5, -1.0, 0), (-3.5, 0.5, 0),
+              (3.0, 1.5, 1), (2.0, -2.0, 1), (3.5, -0.5, 1)]
+    for x1, x2, k in wanted:
+        lab.page.click(f"{bar} .pts-class[data-cls='{k}']")
+        click_at(x1, x2)
+    assert "6/" in lab.text(f"{bar} .pts-status")
+    lab.page.click(f"{bar} .pts-train")
+    run = wait_config(lab, dataset="custom")
+    pts = run["config"]["points"]
+    assert len(pts) == 6
+    tol = (hi - lo) / 100
+    for (x1, x2, k), got in zip(wanted, pts, strict=True):
+        assert abs(got[0] - x1) <= tol and abs(got[1] - x2) <= tol and got[2] == k
+    # the run trains on exactly those points, and the menu says so
+    data = run["data"]
+    assert len(data["p_train"]) + len(data["p_test"]) == 6
+    assert lab.page.eval_on_selector("#ctl-dataset", "s => s.value") == "custom"
+    assert "My points" in lab.page.eval_on_selector(
+        "#ctl-dataset", "s => s.options[s.selectedIndex].textContent")
+    start = lab.mark()
+    lab.step("iteration")
+    lab.wait_for_message("frame", after=start, phase="update")
+    assert lab.page.is_hidden(f"{bar} .pts-classes")
+    # clearing the points leaves the run alone
+    lab.page.click(f"{bar} .pts-clear")
+    assert lab.page.is_hidden(f"{bar} .pts-clear")
+    assert lab.messages("run")[-1]["config"]["dataset"] == "custom"
+    assert lab.errors == []
+
+
+def test_choosing_my_points_without_points_opens_add_mode(lab: Lab) -> None:
+    runs = len(lab.messages("run"))
+    lab.page.select_option("#ctl-dataset", "custom")
+    lab.page.wait_for_selector("[data-view='add-points'] .pts-add[aria-pressed='true']",
+                               timeout=3000)
+    assert lab.page.eval_on_selector("#ctl-dataset", "s => s.value") == "xor"
+    assert len(lab.messages("run")) == runs
+    assert lab.errors == []

@@ -12,7 +12,7 @@ import { h } from '../dom.js';
 /** Speeds offered, in iterations per second (≤ 4 shows every phase). */
 export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
 const DATASETS = Object.freeze(['xor', 'circle', 'gauss', 'spiral', 'moons', 'blobs3', 'blobs4', 'blobs5',
-  'spiral3', 'spiral4', 'spiral5', 'sine', 'plane', 'single']);
+  'spiral3', 'spiral4', 'spiral5', 'sine', 'plane', 'single', 'custom']);
 const ACTIVATIONS = Object.freeze(['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'swish', 'softplus', 'linear']);
 const LRS = Object.freeze([0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]);
 const FEATURES = Object.freeze(['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2']);
@@ -117,7 +117,7 @@ export class ControlsView {
         btn('reset', 'ctl.reset', 'R')),
       this.field('speed', 'ctl.speed', this.speed));
 
-    this.dataset = this.select('dataset', DATASETS.map((d) => [d, null, `ds.${d}`]), () => this.change('dataset', this.dataset.value));
+    this.dataset = this.select('dataset', DATASETS.map((d) => [d, null, `ds.${d}`]), () => this.pickDataset());
     this.layers = h('input', { type: 'number', id: 'ctl-layers', min: 0, max: MAX_LAYERS, step: 1, inputmode: 'numeric',
       on: { change: () => this.changeHidden() } });
     this.neurons = h('input', { type: 'number', id: 'ctl-neurons', min: 1, max: MAX_NEURONS, step: 1, inputmode: 'numeric',
@@ -261,6 +261,17 @@ export class ControlsView {
     setPath(cfg, path, value);
     if (path === 'activation') cfg.layer_activations = [];
     this.act('configure', cfg);
+  }
+
+  /** "My points" without points yet opens the map's add-points mode instead of starting a run. */
+  pickDataset() {
+    const name = this.dataset.value;
+    if (name === 'custom' && !(this.config && this.config.points && this.config.points.length >= 2)) {
+      if (this.config) this.dataset.value = this.config.dataset;
+      this.act('add-points');
+      return;
+    }
+    this.change('dataset', name);
   }
 
   changeHidden() {

@@ -8,7 +8,10 @@
  * the page's colour-blind-safe palette (palette.js: blue positive / class 1,
  * vermillion negative / class 0, Okabe–Ito hues for more classes).
  * Clicking a point (or ←/→ on the focused canvas) calls `onPick` so the page
- * can focus that sample; Escape clears it.
+ * can focus that sample; Escape clears it. In "add points" mode a click
+ * instead calls `onAdd([x1, x2])` with the clicked place in input
+ * coordinates, and the points added so far (`setDraft`) are drawn as
+ * diamonds until they are trained on.
  */
 
 import { CLASS_COLOURS, NEG, POS, ZERO } from '../palette.js';
@@ -97,6 +100,11 @@ export class MapView {
   constructor(container, options = {}) {
     this.t = options.t || ((k) => k);
     this.onPick = options.onPick || null;
+    this.onAdd = options.onAdd || null;
+    this.adding = false;
+    this.draft = [];
+    /** While adding points to a new data set, the current run's points are hidden. */
+    this.hideData = false;
     this.cssSize = options.size || 280;
     this.run = null;
     this.maps = null;
@@ -162,6 +170,54 @@ export class MapView {
     this.draw();
   }
 
+  /** Clicks add points (true) or pick samples (false). */
+  setAdding(on) {
+    this.adding = Boolean(on);
+    this.canvas.classList.toggle('is-adding', this.adding);
+    this.draw();
+  }
+
+  /** Points added but not trained on yet: [[x1, x2, label], …] (drawn as diamonds). */
+  setDraft(points) {
+    this.draft = points || [];
+    this.draw();
+  }
+
+  /**
+   * [lo, hi] of both axes of the plane points are added on: the map's extent for
+   * 2-D data, the usual [−6, 6] when the current run has one input.
+   */
+  planeExtent() {
+    if (this.run && this.run.data.p_train[0] && this.run.data.p_train[0].length === 1) return [-6, 6];
+    return this.maps ? this.maps.extent : this.dataExtent();
+  }
+
+  /** Input coordinates [x1, x2] of a client position on the canvas. */
+  planeAt(clientX, clientY) {
+    const rect = this.canvas.getBoundingClientRect();
+    const [lo, hi] = this.planeExtent();
+    const fx = (clientX - rect.left) / rect.width;
+    const fy = (clientY - rect.top) / rect.height;
+    return [lo + fx * (hi - lo), hi - fy * (hi - lo)];
+  }
+
+  drawDraft(ctx, W) {
+    if (!this.draft.length) return;
+    const [lo, hi] = this.planeExtent();
+    const r = Math.max(4, W / 70);
+    for (const [x1, x2, label] of this.draft) {
+      const x = ((x1 - lo) / (hi - lo)) * W;
+      const y = ((hi - x2) / (hi - lo)) * W;
+      ctx.beginPath();
+      ctx.moveTo(x, y - r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + r); ctx.lineTo(x - r, y); ctx.closePath();
+      ctx.fillStyle = CLASS_COLOURS[label % CLASS_COLOURS.length];
+      ctx.fill();
+      ctx.lineWidth = Math.max(1.5, r / 3);
+      ctx.strokeStyle = 'rgb(255,255,255)';
+      ctx.stroke();
+    }
+  }
+
   /** Ring the samples of the current batch (train indices) or none. */
   setBatch(indices) {
     this.batch = indices ? new Set(indices) : null;
@@ -222,8 +278,9 @@ export class MapView {
       ctx.fillStyle = 'rgb(250,250,250)';
       ctx.fillRect(0, 0, W, W);
     }
-    if (dims === 1) this.drawCurve(ctx, W);
-    this.drawPoints(ctx, W);
+    if (dims === 1 && !this.hideData) this.drawCurve(ctx, W);
+    if (!this.hideData) this.drawPoints(ctx, W);
+    this.drawDraft(ctx, W);
     this.describe();
   }
 
@@ -325,6 +382,10 @@ export class MapView {
   }
 
   onClick(e) {
+    if (this.adding) {
+      if (this.onAdd) this.onAdd(this.planeAt(e.clientX, e.clientY));
+      return;
+    }
     const pick = this.pointAt(e.clientX, e.clientY);
     if (pick && this.onPick) this.onPick(pick);
   }

@@ -10,6 +10,11 @@
  */
 
 import { FocusView, MapView, dequantize, diverging, POSITIVE } from './map-view.js';
+import { CLASS_COLOURS } from '../palette.js';
+import { h } from '../dom.js';
+
+/** Most points a learner may add: the server's default `max_samples` (a lower server limit is learnt from its error). */
+export const MAX_POINTS = 2000;
 
 /** One small map per hidden neuron; see the module comment. */
 export class NeuronMaps {
@@ -137,6 +142,12 @@ export class NeuronMaps {
  * page's events (`run`, `maps`, `focus`, forward `frame`s, `lang`). Picking a
  * point asks the server to focus that sample; picking a neuron map opens the
  * inspector on that unit.
+ *
+ * "Add points" mode: each click on the map adds a point of the chosen class
+ * (0 or 1) at that place; "Train on my points" starts a run on them
+ * (RunSettings dataset `custom` with `points` [[x1, x2, label], …]), "Clear"
+ * removes them. At least two points are needed and at most the server's
+ * `max_samples`; problems are said beside the buttons.
  */
 export class MapsPanel {
   /**
@@ -146,18 +157,125 @@ export class MapsPanel {
   constructor(container, { i18n, act }) {
     const t = (k, p) => i18n.t(k, p);
     this.t = t;
+    this.act = act;
+    this.model = null;
+    this.points = [];
+    this.trained = 0;
+    this.maxPoints = MAX_POINTS;
+    this.cls = 1;
+    this.problem = null;
     this.section = document.createElement('section');
     this.section.className = 'panel bpl-maps';
     this.head = document.createElement('h2');
     this.section.append(this.head);
     container.append(this.section);
-    this.map = new MapView(this.section, { t, onPick: (pick) => act('focus', pick) });
+    this.map = new MapView(this.section, { t, onPick: (pick) => act('focus', pick), onAdd: (p) => this.add(p) });
+    this.buildAddBar();
     this.focus = new FocusView(this.section, { t, onClear: () => act('focus', null) });
     this.neuronHead = document.createElement('h3');
     this.neuronHead.className = 'bpl-subhead';
     this.section.append(this.neuronHead);
     this.neurons = new NeuronMaps(this.section, { t, onPick: (pick) => act('inspect', pick) });
     this.relabel();
+  }
+
+  buildAddBar() {
+    const t = this.t;
+    this.addBtn = h('button', { type: 'button', class: 'btn btn-small pts-add', 'aria-pressed': 'false',
+      on: { click: () => this.setAdding(!this.map.adding) } });
+    this.clsBtns = [0, 1].map((k) => {
+      const sw = h('span', { class: 'dot-swatch' });
+      sw.style.background = CLASS_COLOURS[k];
+      const b = h('button', { type: 'button', class: 'btn btn-small pts-class', dataset: { cls: String(k) },
+        'aria-pressed': String(k === this.cls), on: { click: () => this.setClass(k) } }, sw, h('span'));
+      return b;
+    });
+    this.trainBtn = h('button', { type: 'button', class: 'btn btn-small pts-train', on: { click: () => this.train() } });
+    this.clearBtn = h('button', { type: 'button', class: 'btn btn-small pts-clear', on: { click: () => this.clear() } });
+    this.status = h('p', { class: 'pts-status', 'aria-live': 'polite' });
+    this.classGroup = h('div', { class: 'pts-classes', role: 'group' }, this.clsBtns);
+    this.addBar = h('div', { class: 'pts-bar', dataset: { view: 'add-points' } },
+      this.addBtn, this.classGroup, this.trainBtn, this.clearBtn, this.status);
+    this.map.root.after(this.addBar);
+    void t;
+  }
+
+  /** Turn "add points" mode on or off (also from the dataset menu's "my points"). */
+  setAdding(on) {
+    this.map.setAdding(on);
+    this.problem = null;
+    this.syncAdd();
+    if (on) this.map.canvas.scrollIntoView({ block: 'nearest' });
+  }
+
+  setClass(k) {
+    this.cls = k;
+    this.syncAdd();
+  }
+
+  /** One click on the map in add mode: a point of the chosen class at p = [x1, x2]. */
+  add(p) {
+    if (this.points.length >= this.maxPoints) {
+      this.problem = ['pts.tooMany', { max: this.maxPoints }];
+    } else {
+      this.points.push([Number(p[0].toFixed(3)), Number(p[1].toFixed(3)), this.cls]);
+      this.problem = null;
+    }
+    this.syncAdd();
+  }
+
+  /** Start a run on the added points (the current run's other settings kept). */
+  train() {
+    if (this.points.length < 2) {
+      this.problem = ['pts.tooFew', {}];
+      this.syncAdd();
+      return;
+    }
+    const m = this.model;
+    if (!m || !m.config) return;
+    const cfg = structuredClone(m.config);
+    cfg.dataset = 'custom';
+    cfg.points = this.points.map((q) => q.slice());
+    cfg.layer_activations = [];
+    this.problem = null;
+    this.map.setAdding(false);
+    this.awaiting = true;
+    this.act('configure', cfg);
+    this.syncAdd();
+  }
+
+  clear() {
+    this.points = [];
+    this.trained = 0;
+    this.problem = null;
+    this.syncAdd();
+  }
+
+  /** Buttons, status and the map's draft points after any change. */
+  syncAdd() {
+    const t = this.t;
+    const adding = this.map.adding;
+    const custom = Boolean(this.model && this.model.config && this.model.config.dataset === 'custom');
+    this.addBtn.setAttribute('aria-pressed', String(adding));
+    this.addBtn.textContent = t(adding ? 'pts.adding' : 'pts.add');
+    this.clsBtns.forEach((b, k) => {
+      b.setAttribute('aria-pressed', String(k === this.cls));
+      b.lastChild.textContent = t('data.class', { k });
+    });
+    this.classGroup.setAttribute('aria-label', t('pts.class'));
+    this.classGroup.hidden = !adding;
+    const fresh = this.points.length - this.trained;
+    this.trainBtn.textContent = t('pts.train', { n: this.points.length });
+    this.trainBtn.hidden = !(adding || fresh > 0);
+    this.clearBtn.textContent = t('pts.clear');
+    this.clearBtn.hidden = this.points.length === 0;
+    let msg = '';
+    if (this.problem) msg = t(this.problem[0], this.problem[1]);
+    else if (adding) msg = t('pts.hint', { n: this.points.length, max: this.maxPoints });
+    this.status.textContent = msg;
+    this.status.classList.toggle('is-problem', Boolean(this.problem));
+    this.map.hideData = adding && !custom;
+    this.map.setDraft(this.points.slice(this.trained));
   }
 
   relabel() {
@@ -167,11 +285,26 @@ export class MapsPanel {
   }
 
   /** One page event. */
-  update({ kind, msg }) {
+  update({ kind, msg, model }) {
+    this.model = model;
     if (kind === 'run') {
+      this.awaiting = false;
       this.map.setRun(msg);
       this.neurons.setRun();
       this.focus.update(null);
+      if (msg.config.dataset === 'custom') {
+        this.points = msg.config.points.map((q) => q.slice());
+        this.trained = this.points.length;
+      } else this.trained = 0;
+      this.problem = null;
+      this.syncAdd();
+    } else if (kind === 'error' && this.awaiting) {
+      // the server refused the points (more than its max_samples, …): say so beside the buttons
+      this.awaiting = false;
+      const limit = /max_samples=(\d+)/.exec(String(msg.message));
+      if (limit) this.maxPoints = Math.min(this.maxPoints, Number(limit[1]));
+      this.problem = ['pts.refused', { message: msg.message }];
+      this.syncAdd();
     } else if (kind === 'maps') {
       this.map.update(msg);
       this.neurons.update(msg);
@@ -184,6 +317,7 @@ export class MapsPanel {
       this.relabel();
       this.neurons.relabel();
       this.focus.render();
+      this.syncAdd();
     }
   }
 }
