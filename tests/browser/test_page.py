@@ -557,3 +557,40 @@ def test_reconnect_backoff_and_language_choice(lab: Lab) -> None:
     assert got["delays"] == [500, 1000, 2000, 4000, 8000, 10000, 10000]
     assert got["low"] == 1600 and got["high"] == 2400
     assert got["langs"] == ["ja", "ja", "en", "en"]
+
+
+def test_advanced_settings_reach_the_run_and_cover_every_setting(lab: Lab) -> None:
+    lab.page.click(".ctl-adv summary")
+    run = lab.last("run")
+    # every setting the run has is a control on the page (main panel or advanced section)
+    main = {"dataset": "#ctl-dataset", "hidden": "#ctl-layers", "activation": "#ctl-activation",
+            "lr": "#ctl-lr", "features": ".features input", "points": ".pts-add"}
+    for key, value in run["config"].items():
+        subkeys = [f"{key}-{k}" for k in value] if isinstance(value, dict) else [key]
+        for sub in subkeys:
+            sel = main.get(sub, f"#adv-{sub}")
+            assert lab.page.locator(sel).count() >= 1, f"no control for {sub}"
+    choices = [("#adv-optimizer-name", "adam", lambda c: c["optimizer"]["name"] == "adam"),
+               ("#adv-schedule-name", "cosine", lambda c: c["schedule"]["name"] == "cosine"),
+               ("#adv-norm", "batch", lambda c: c["norm"] == "batch"),
+               ("#adv-act-2", "relu", lambda c: c["layer_activations"] == ["tanh", "relu"])]
+    for sel, value, ok in choices:
+        start = lab.mark()
+        lab.page.select_option(sel, value)
+        cfg = lab.wait_for_message("run", after=start)["config"]
+        assert ok(cfg), (sel, cfg)
+    # the earlier choices are kept: one run with all of them
+    assert cfg["optimizer"]["name"] == "adam" and cfg["schedule"]["name"] == "cosine"
+    assert cfg["norm"] == "batch"
+    start = lab.mark()
+    lab.page.fill("#adv-optimizer-beta1", "0.8")
+    lab.page.press("#adv-optimizer-beta1", "Tab")
+    assert lab.wait_for_message("run", after=start)["config"]["optimizer"]["beta1"] == 0.8
+    start = lab.mark()
+    lab.page.click(".features label:has-text('x₁²') input")
+    feats = lab.wait_for_message("run", after=start)["config"]["features"]
+    assert "x1^2" in feats
+    # the network draws the new input
+    lab.page.wait_for_selector(".net-svg [data-id='L0.a.2']", timeout=5000)
+    lab.step("iteration")
+    assert lab.errors == []

@@ -16,13 +16,15 @@ const DATASETS = Object.freeze(['xor', 'circle', 'gauss', 'spiral', 'moons', 'bl
 const ACTIVATIONS = Object.freeze(['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'swish', 'softplus', 'linear']);
 const LRS = Object.freeze([0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]);
 const FEATURES = Object.freeze(['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2']);
+/** How each input feature is written on the page. */
+const FEATURE_TEXT = Object.freeze({ x1: 'x₁', x2: 'x₂', 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', sin_x1: 'sin x₁', sin_x2: 'sin x₂' });
 const MAX_LAYERS = 6;
 const MAX_NEURONS = 16;
 
 /**
  * The advanced section: every RunSettings field the main controls do not
  * cover, in groups; one row per field: [path, kind, choices or limits].
- * Kinds: int, num, select, bool, list (comma-separated names), and opt/optbool for
+ * Kinds: int, num, select, bool, layers (one activation menu per hidden layer), and opt/optbool for
  * optimizer fields that may be left empty to take torch.optim's default.
  * The label is `adv.<path>` (or `adv.optimizer` / `adv.schedule` for `.name`).
  */
@@ -35,7 +37,7 @@ export const ADVANCED = Object.freeze([
     ['seed', 'int', { min: 0, max: 4294967295 }],
   ]],
   ['adv.group.network', [
-    ['layer_activations', 'list'],
+    ['layer_activations', 'layers', ACTIVATIONS],
     ['output_activation', 'select', ACTIVATIONS],
     ['loss', 'select', ['auto', 'mse', 'bce', 'cross_entropy']],
     ['init', 'select', ['zeros', 'constant', 'uniform', 'normal', 'xavier_uniform', 'xavier_normal',
@@ -143,7 +145,7 @@ export class ControlsView {
     this.featureBoxes = FEATURES.map((f) => h('input', { type: 'checkbox', value: f, on: { change: () => this.changeFeatures() } }));
     const featureSet = h('fieldset', { class: 'features' },
       h('legend', { dataset: { i18n: 'adv.features' } }),
-      this.featureBoxes.map((b) => h('label', { class: 'check' }, b, ` ${b.value}`)));
+      this.featureBoxes.map((b) => h('label', { class: 'check' }, b, ` ${FEATURE_TEXT[b.value]}`)));
     const adv = h('details', { class: 'ctl-group ctl-adv' },
       h('summary', { dataset: { i18n: 'section.advanced' } }),
       h('div', { class: 'adv-grid' }, advGroups, featureSet));
@@ -174,9 +176,10 @@ export class ControlsView {
         const key = `opt.${v}`;
         return this.i18n.has(key) ? [v, null, key] : [v, v];
       }), () => this.change(path, input.value));
-    } else if (kind === 'list') {
-      input = h('input', { type: 'text', id, autocomplete: 'off', spellcheck: 'false',
-        on: { change: () => this.change(path, input.value.split(',').map((v) => v.trim()).filter(Boolean)) } });
+    } else if (kind === 'layers') {
+      // filled by syncLayerMenus: one menu per hidden layer
+      input = h('div', { class: 'layer-acts', role: 'group' });
+      input.choices = spec;
     } else if (kind === 'bool' || kind === 'optbool') {
       input = h('input', { type: 'checkbox', id, on: { change: () => this.change(path, input.checked ? true : (kind === 'bool' ? false : null)) } });
     } else {
@@ -189,7 +192,9 @@ export class ControlsView {
     }
     input.id = id;
     this.advInputs.set(path, [input, kind]);
-    const label = h('label', { for: id, dataset: { i18n: fieldKey(path) } });
+    const label = h(kind === 'layers' ? 'span' : 'label', kind === 'layers' ? { id: `${id}-label`, dataset: { i18n: fieldKey(path) } }
+      : { for: id, dataset: { i18n: fieldKey(path) } });
+    if (kind === 'layers') input.setAttribute('aria-labelledby', `${id}-label`);
     return h('div', { class: kind.endsWith('bool') ? 'field check-field' : 'field' }, label, input);
   }
 
@@ -228,10 +233,27 @@ export class ControlsView {
     for (const [path, [input, kind]] of this.advInputs) {
       const v = getPath(config, path);
       if (kind === 'bool' || kind === 'optbool') input.checked = Boolean(v);
-      else if (kind === 'list') put(input, (v || []).join(', '));
+      else if (kind === 'layers') this.syncLayerMenus(input, config);
       else put(input, v === null || v === undefined ? '' : String(v));
     }
     for (const b of this.featureBoxes) b.checked = config.features.includes(b.value);
+  }
+
+  /** One activation menu per hidden layer, showing config.layer_activations or the common one. */
+  syncLayerMenus(box, config) {
+    const n = config.hidden.length;
+    if (box.children.length !== n) {
+      box.replaceChildren(...Array.from({ length: n }, (_, l) => {
+        const sel = h('select', { id: `adv-act-${l + 1}`, on: { change: () => {
+          const picked = [...box.querySelectorAll('select')].map((s) => s.value);
+          this.change('layer_activations', picked.every((a) => a === this.config.activation) ? [] : picked);
+        } } }, box.choices.map((a) => h('option', { value: a }, a)));
+        return h('label', { class: 'layer-act' }, h('span', {}, `L${l + 1}`), sel);
+      }));
+    }
+    [...box.querySelectorAll('select')].forEach((sel, l) => {
+      if (sel !== document.activeElement) sel.value = (config.layer_activations || [])[l] || config.activation;
+    });
   }
 
   ensureOption(sel, value) {
@@ -260,6 +282,7 @@ export class ControlsView {
     const cfg = structuredClone(this.config);
     setPath(cfg, path, value);
     if (path === 'activation') cfg.layer_activations = [];
+    if (path === 'layer_activations' && value.length) cfg.layer_activations = value.slice(0, cfg.hidden.length);
     this.act('configure', cfg);
   }
 
