@@ -206,8 +206,8 @@ def test_language_switch_changes_every_string(lab: Lab) -> None:
     leftovers = [w for s in [*attrs, *labels] for w in english_words(s)]
     # names of people, functions and optimizers, and math subscripts (T_max, η_min),
     # written the same way in Japanese texts
-    allowed = {"Nesterov", "leaky", "ReLU", "ELU", "sin", "RMSprop", "Adam", "Adagrad",
-               "max", "min"}
+    allowed = {"Nesterov", "leaky", "Leaky", "ReLU", "ELU", "MSE", "sin", "RMSprop", "Adam",
+               "Adagrad", "max", "min"}
     assert [w for w in leftovers if w not in allowed] == []
     # the choice survives a reload; switching back restores English
     page.reload()

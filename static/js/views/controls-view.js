@@ -248,7 +248,7 @@ export class ControlsView {
           const picked = [...box.querySelectorAll('select')].map((s) => s.value);
           this.change('layer_activations', picked.every((a) => a === this.config.activation) ? [] : picked);
         } } }, box.choices.map((a) => h('option', { value: a }, a)));
-        return h('label', { class: 'layer-act' }, h('span', {}, `L${l + 1}`), sel);
+        return h('div', { class: 'layer-act' }, h('label', { for: sel.id }, `L${l + 1}`), sel);
       }));
     }
     [...box.querySelectorAll('select')].forEach((sel, l) => {
