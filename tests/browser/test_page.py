@@ -594,3 +594,22 @@ def test_advanced_settings_reach_the_run_and_cover_every_setting(lab: Lab) -> No
     lab.page.wait_for_selector(".net-svg [data-id='L0.a.2']", timeout=5000)
     lab.step("iteration")
     assert lab.errors == []
+
+
+def test_page_files_arrive_compressed_and_the_socket_still_works(make_lab: Any) -> None:
+    lab = make_lab()
+    encodings: dict[str, str] = {}
+
+    def on_finished(request: Any) -> None:
+        if request.resource_type in ("document", "script", "stylesheet"):
+            response = request.response()
+            path = request.url.split("//", 1)[1].split("/", 1)[1]
+            encodings["/" + path] = response.headers.get("content-encoding", "") if response else ""
+
+    lab.page.on("requestfinished", on_finished)
+    lab.open()
+    for path in ("/", "/static/js/main.js", "/static/js/i18n.js", "/static/css/main.css"):
+        assert encodings.get(path) == "gzip", (path, encodings)
+    lab.step()
+    assert lab.last("frame")["phase"] == "forward"
+    assert lab.errors == []
