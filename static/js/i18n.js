@@ -30,8 +30,6 @@ export const STRINGS = Object.freeze({
   'section.network': { ja: 'ネットワーク', en: 'Network' },
   'section.advanced': { ja: '詳細設定', en: 'Advanced settings' },
   'section.stats': { ja: '数値', en: 'Numbers' },
-  'section.loss': { ja: '損失の推移', en: 'Loss over time' },
-  'section.data': { ja: 'データと予測', en: 'Data and prediction' },
   'section.graph': { ja: 'ネットワーク図', en: 'Network diagram' },
 
   'ctl.stepPhase': { ja: '1フェーズ進む', en: 'Step phase' },
@@ -163,16 +161,10 @@ export const STRINGS = Object.freeze({
   'stat.test_acc': { ja: 'テスト正解率', en: 'Test accuracy' },
   'stat.none': { ja: '—', en: '—' },
 
-  'chart.label': { ja: '損失の推移のグラフ。横軸は反復、縦軸は損失', en: 'Chart of loss over iterations' },
   'chart.train': { ja: '訓練', en: 'train' },
   'chart.test': { ja: 'テスト', en: 'test' },
   'chart.iteration': { ja: '反復', en: 'iteration' },
   'chart.empty': { ja: '1反復終えると表示されます', en: 'Appears after the first iteration' },
-  'data.label': { ja: 'データ点の散布図。塗りは正解クラス、輪は現在の予測', en: 'Scatter plot of the data. Fill = true class, ring = current prediction' },
-  'data.legendFill': { ja: '塗り = 正解', en: 'fill = true class' },
-  'data.legendRing': { ja: '輪 = 予測', en: 'ring = prediction' },
-  'data.legendTest': { ja: '四角 = テスト', en: 'square = test' },
-  'data.legendReg': { ja: '点 = 目標、× = 予測', en: 'dot = target, × = prediction' },
   'data.class': { ja: 'クラス {k}', en: 'class {k}' },
 
   'say.phase': { ja: '{phase}、反復 {n}', en: '{phase}, iteration {n}' },
@@ -211,10 +203,10 @@ export const STRINGS = Object.freeze({
   'help.back': { ja: '戻る', en: 'Back' },
 
   // ---- views: maps, neuron maps, health charts, inspector (server/views.py) ----
-  'map.title': { ja: '入力平面上の出力', en: 'Output over the input plane' },
+  'map.title': { ja: 'データとネットワークの予測', en: 'Data and the network’s prediction' },
   'map.boundary': { ja: '決定境界の地図（背景 = ネットワークの予測、点 = データ）', en: 'Decision map (background = the network’s prediction, dots = data)' },
   'map.regression': { ja: '回帰の出力（背景または曲線 = 予測、点 = データ）', en: 'Regression output (background or curve = prediction, dots = data)' },
-  'map.legend': { ja: '丸 = 訓練、四角 = テスト。点をクリックするとその1サンプルを追跡します', en: 'circle = train, square = test. Click a point to follow that one sample' },
+  'map.legend': { ja: '丸 = 訓練、四角 = テスト', en: 'circle = train, square = test' },
   'map.summary': { ja: '反復 {iteration} の地図。訓練 {train} 点、テスト {test} 点', en: 'Map at iteration {iteration}: {train} train and {test} test points' },
   'neurons.title': { ja: 'ニューロンごとの活性（入力平面上）', en: 'Each neuron’s activation over the plane' },
   'neurons.none': { ja: 'ニューロンが多すぎるため、個別の地図は省略しています', en: 'Too many neurons: per-neuron maps are left out' },

@@ -18,8 +18,6 @@ import { ControlsView } from './views/controls-view.js';
 import { PhaseBanner } from './views/phase-banner.js';
 import { NetworkView } from './views/network-view.js';
 import { StatsView } from './views/stats-view.js';
-import { LossChart } from './views/loss-chart.js';
-import { DataView } from './views/data-view.js';
 import { Announcer } from './views/announcer.js';
 import { NoticeView } from './views/notice-view.js';
 import { HelpDialog } from './views/help-dialog.js';
@@ -36,8 +34,6 @@ const VIEWS = [
   ['banner', PhaseBanner],
   ['network', NetworkView],
   ['stats', StatsView],
-  ['loss-chart', LossChart],
-  ['data', DataView],
   ['announcer', Announcer],
   ['help', HelpDialog],
   ['inspector', InspectorPanel],

@@ -166,7 +166,7 @@ JA_SCOPES = (
     ".ctl-run button", ".ctl-run label", ".ctl-run h2", ".ctl-net label", ".ctl-net h2",
     ".ctl-net .hint", ".ctl-adv summary", ".app-bar h1", ".app-bar .tagline", ".conn",
     "[data-slot='banner'] .phase-steps",
-    ".banner-title", ".banner-say", ".stats", "#stats-h", "#loss-h", "#data-h",
+    ".banner-title", ".banner-say", ".stats", "#stats-h", ".bpl-health-panel", ".bpl-maps h2",
     ".layer-caption", ".net-legend",
 )
 

@@ -220,10 +220,12 @@ export class NetworkView {
     const n = sizes.length - 1;
     const G = this.pickGeometry();
     this.geometry = G;
-    this.svg.setAttribute('viewBox', `0 0 ${G.w} ${G.h}`);
     const innerW = G.w - G.left - G.right;
-    const innerH = G.h - G.top - G.bottom;
     const maxUnits = Math.max(...sizes);
+    // A small network gets a shorter drawing rather than empty space above and below it.
+    const innerH = Math.min(G.h - G.top - G.bottom, 64 * Math.max(3, maxUnits));
+    const H = innerH + G.top + G.bottom;
+    this.svg.setAttribute('viewBox', `0 0 ${G.w} ${H}`);
     const gap = Math.min(64, innerH / Math.max(1, maxUnits));
     this.r = Math.max(4, Math.min(17, gap * 0.34));
     const pos = sizes.map((k, l) => {
@@ -274,7 +276,7 @@ export class NetworkView {
       this.pulses.push(layerPulses);
     }
     this.layerCaptions = sizes.map((_, l) => svgEl('text', {
-      x: pos[l][0][0], y: G.h - 12, class: 'layer-caption', 'text-anchor': 'middle',
+      x: pos[l][0][0], y: H - 12, class: 'layer-caption', 'text-anchor': 'middle',
     }, gLabels));
     this.inputLabels = pos[0].map(([x, y]) => svgEl('text', {
       x: x - this.r - 6, y: y + 4, class: 'io-label', 'text-anchor': 'end',
