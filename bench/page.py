@@ -215,7 +215,9 @@ def render(r: dict[str, Any], seconds: float) -> str:
         "",
         "Before compression the page was ~170 KB (all of it sent as is); compressing "
         "HTTP responses was the remedy, the WebSocket is unaffected (the middleware "
-        "handles only HTTP requests, and per-message deflate stays off).",
+        "handles only HTTP requests, and per-message deflate stays off). Three modules "
+        "that duplicated other views (a scatter plot and a loss chart beside the output "
+        "map and the health charts, and their canvas helper, ~13 KB) were removed.",
         "",
         "Largest files (transferred / decoded): " + ", ".join(
             f"`{row['path'].removeprefix('/static/')}` {row['body'] / 1024:.1f} / "
