@@ -65,6 +65,7 @@ class Clock:
             s = active[(self._cursor + i) % n]
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
             self._last[s.id] = now
+            s.crowd = n  # views and metrics space themselves out in a crowd
             try:
                 s.tick(dt)
             except Exception:

@@ -43,7 +43,7 @@ from server.protocol import (
     server_message,
 )
 from server.settings import Settings
-from server.views import SessionViews
+from server.views import CROWD_SHARE, SessionViews
 
 log = logging.getLogger("backprop_lab.session")
 
@@ -125,6 +125,8 @@ class Session:
         self.last_active = self.created
         self.detached_at: float | None = None
         self._metrics_due = 0  # iteration of the next metrics point in fast play
+        self._metrics_cost = 0.0  # seconds per metrics point (last measured)
+        self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self.views = SessionViews(self)
 
     # ---- connection ----------------------------------------------------------------
@@ -246,11 +248,14 @@ class Session:
         """Every stepped iteration gets a metrics point; fast play one every
         ``speed / metrics_hz`` iterations (evaluating the train and test sets is most
         of a small iteration's cost). Counting iterations, not seconds, keeps the
-        share the same when an overloaded server plays runs slower than asked."""
+        share the same when an overloaded server plays runs slower than asked. A crowded
+        server spaces them further, so all sessions' points share about
+        ``views.CROWD_SHARE`` of a core: every ``crowd × cost × speed / share`` iterations."""
         if not self.playing or self.speed <= PHASE_BY_PHASE_MAX:
             return True
         it = self.stepper.iteration
-        every = max(1, round(self.speed / self.settings.metrics_hz))
+        every = max(1, round(self.speed / self.settings.metrics_hz),
+                    math.ceil(self.crowd * self._metrics_cost * self.speed / CROWD_SHARE))
         if self._metrics_due - every < it < self._metrics_due:  # (the run may jump back)
             return False
         self._metrics_due = it + every
@@ -280,8 +285,12 @@ class Session:
         # engine time, so a large network at top speed slows itself, not the class;
         # and a late tick (an overloaded server) is not caught up in a burst, which
         # would only make the next tick later still: runs play slower instead
+        # A session the clock skipped (dt over 1.5 periods: the server is behind) gets
+        # no catch-up iteration either: it would run unseen, and cost the CPU that
+        # the class is short of
+        period = 1.0 / self.settings.tick_hz
         k_max = max(1, int(self.settings.tick_budget_ms / 1000 / self._iter_cost))
-        k_max = min(k_max, math.ceil(self.speed / self.settings.tick_hz) + 1)
+        k_max = min(k_max, math.ceil(self.speed * period) + (dt <= 1.5 * period))
         if k > k_max:
             k = k_max
             self._credit = min(self._credit, 1.0)
@@ -328,7 +337,9 @@ class Session:
     def _queue_metrics(self, update_values: dict[str, Any]) -> None:
         # engine.metrics: losses and accuracies plus, per layer (lists, layer 1 first),
         # gnorm ‖∂L/∂W‖, wnorm ‖W‖, update_ratio ‖ΔW‖/‖W‖, dead and saturated fractions
+        t0 = time.perf_counter()
         m = metrics.collect(self.stepper)
+        self._metrics_cost = time.perf_counter() - t0
         point = {
             "iteration": m["iteration"],
             "train_loss": m["train_loss"],

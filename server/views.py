@@ -17,7 +17,9 @@ a bounded rate:
 Each derived message is put on the outbox under its own key, so a slow client
 only ever receives the latest one, and at most ``Settings.map_hz`` times per
 second per kind (less for a network whose maps take long to compute: at most
-once per :data:`COST_FACTOR` × its compute time): a change marks the view
+once per :data:`COST_FACTOR` × its compute time, and for a crowded server once per
+``crowd / CROWD_SHARE`` × it, so all sessions' views share a tenth of a core): a
+change marks the view
 *dirty* and :meth:`SessionViews.flush` (called after each command and on
 every clock tick while something is dirty) sends it when its interval has passed.
 """
@@ -48,6 +50,11 @@ KINDS = ("maps", "inspect", "focus")
 #: a view is re-sent at most once per this many times its own compute time, so a big
 #: network's maps cost a session at most ~10 % of a core (below map_hz if need be)
 COST_FACTOR = 10.0
+#: all sessions' views together take at most about this fraction of a core: with
+#: ``crowd`` sessions on the clock, each view waits ``crowd × cost / CROWD_SHARE``
+#: between sends (200 sessions × 0.5 ms maps → one maps message per second each),
+#: so the rate falls as a class grows instead of the streaming falling behind
+CROWD_SHARE = 0.1
 
 
 class ViewError(ValueError):
@@ -286,14 +293,16 @@ class SessionViews:
             self.session.outbox.put(msg, key=key)
 
     def flush(self, now: float | None = None) -> None:
-        """Send every dirty view whose ``1/map_hz`` interval has passed."""
+        """Send every dirty view whose interval has passed: ``1/map_hz``, or longer for a
+        view slow to compute or a crowded server (see :data:`CROWD_SHARE`)."""
         if not self.dirty or self.session.outbox is None:
             return
         now = time.monotonic() if now is None else now
         interval = 1.0 / self.session.settings.map_hz
+        factor = max(COST_FACTOR, self.session.crowd / CROWD_SHARE)
         for kind in KINDS:
             if kind in self.dirty and \
-                    now - self._sent[kind] >= max(interval, COST_FACTOR * self._cost[kind]):
+                    now - self._sent[kind] >= max(interval, factor * self._cost[kind]):
                 self._send(kind, now)
 
     def _send(self, kind: str, now: float | None = None) -> None:

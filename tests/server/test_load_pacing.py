@@ -1,0 +1,104 @@
+"""Under a class's load the streaming keeps its rate: derived views and metrics space
+themselves out as the clock serves more sessions, and a session the clock is late for
+plays slower instead of running iterations nobody sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server import views
+from server.clock import Clock
+from server.outbox import Outbox
+from server.protocol import RunSettings, client_adapter
+from server.session import Session
+from server.settings import Settings
+
+
+def make_session(**cfg: Any) -> tuple[Session, Outbox]:
+    s = Session(Settings(), RunSettings(**cfg))
+    ob = Outbox(4096)
+    s.attach(ob)
+    ob.drain()
+    return s, ob
+
+
+def maps_sent_in_2_5_seconds(crowd: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    now = [1000.0]
+    monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
+    s, ob = make_session(dataset="xor")
+    s.crowd = crowd
+    sent = 0
+    for _ in range(250):  # 100 stepped iterations per simulated second, 2.5 s
+        now[0] += 0.01
+        s.views._cost["maps"] = 0.0005  # 0.5 ms per maps message, as for the default net
+        s.handle(client_adapter.validate_python({"type": "step", "unit": "iteration"}))
+        s.views._cost["maps"] = 0.0005
+        s.tick(0.01)
+        sent += sum(m["type"] == "maps" for m in ob.drain())
+    return sent
+
+
+def test_maps_go_out_less_often_when_the_clock_serves_a_crowd(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alone = maps_sent_in_2_5_seconds(1, monkeypatch)
+    crowded = maps_sent_in_2_5_seconds(200, monkeypatch)
+    assert 20 <= alone <= 26  # map_hz = 10 bounds it
+    # 200 sessions × 0.5 ms / 10 % of a core → one maps message a second each
+    assert crowded == 2  # (the first went out with the run)
+
+
+def metrics_points(crowd: int) -> tuple[int, int]:
+    s, ob = make_session(dataset="xor")
+    s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    s.crowd = crowd
+    points = []
+    for _ in range(600):  # 10 s of play at 30 it/s on the 60 Hz clock
+        s.tick(1 / 60)
+        points += [p for m in ob.drain() if m["type"] == "metrics" for p in m["points"]]
+    assert points[-1]["iteration"] > s.stepper.iteration - 100  # the chart keeps up
+    return len(points), s.stepper.iteration
+
+
+def test_metrics_points_thin_out_in_a_crowd_but_keep_coming() -> None:
+    alone, iterations = metrics_points(1)
+    assert iterations == 300
+    assert 95 <= alone <= 101  # metrics_hz = 10: one point every 3 iterations
+    crowded, _ = metrics_points(500)
+    assert 3 <= crowded < 0.8 * alone
+
+
+def test_a_session_the_clock_is_late_for_shows_every_iteration_it_plays() -> None:
+    s, ob = make_session(dataset="xor")
+    s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    ob.drain()
+    updates = []
+    for _ in range(20):  # served every third tick only (an overloaded clock)
+        s.tick(3 / 60)
+        updates += [m["iteration"] for m in ob.drain()
+                    if m["type"] == "frame" and m["phase"] == "update"]
+    # one iteration per visit, each one sent: the run plays slower than asked but
+    # no iteration is computed without the learner seeing it
+    assert s.stepper.iteration == 20
+    assert updates == list(range(20))  # (a frame carries the iteration it belongs to)
+
+
+def test_on_time_play_still_catches_up_clock_jitter() -> None:
+    s, _ = make_session(dataset="xor")
+    s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    for dt in [1 / 60, 1.4 / 60, 0.6 / 60] * 40:  # late and early ticks, on average on time
+        s.tick(dt)
+    assert s.stepper.iteration == 60  # 2 s at 30 it/s
+
+
+def test_the_clock_tells_each_session_how_many_it_serves() -> None:
+    sessions = [make_session(dataset="xor")[0] for _ in range(3)]
+    for s in sessions:
+        s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    sessions[2].handle(client_adapter.validate_python({"type": "pause"}))
+    sessions[2].views.dirty.clear()  # paused with nothing to send: not on the clock
+    clock = Clock(sessions, 60)  # type: ignore[arg-type]
+    clock.tick(0.0)
+    assert [s.crowd for s in sessions[:2]] == [2, 2]
