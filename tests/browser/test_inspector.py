@@ -292,6 +292,7 @@ def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) 
     assert abs(parse_number(lab.text(".net-svg .out-label tspan").split("=")[1]) - focus["values"]["y"][0]) <= 0.006
     assert abs(parse_number(lab.text(".net-svg .loss-label").split("=")[1])
                - focus["loss"]) <= 5e-4
+    lab.page.locator("[data-slot='network']").screenshot(path=str(lab.shot_dir / "network-focus.png"))
     # node fills differ from the batch-mean picture (a sample is not the mean)
     fills = lab.page.eval_on_selector_all(".net-svg circle.node", "els => els.map(e => e.style.fill)")
     lab.page.click(f"{bar} button")

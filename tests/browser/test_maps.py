@@ -144,6 +144,7 @@ def test_a_learner_adds_points_of_two_classes_and_trains_on_them(lab: Lab) -> No
         lab.page.click(f"{bar} .pts-class[data-cls='{k}']")
         click_at(x1, x2)
     assert "6/" in lab.text(f"{bar} .pts-status")
+    lab.page.locator("[data-slot='maps']").screenshot(path=str(lab.shot_dir / "add-points.png"))
     lab.page.click(f"{bar} .pts-train")
     run = wait_config(lab, dataset="custom")
     pts = run["config"]["points"]
