@@ -18,7 +18,7 @@ Each derived message is put on the outbox under its own key, so a slow client
 only ever receives the latest one, and at most ``Settings.map_hz`` times per
 second per kind (less for a network whose maps take long to compute: at most
 once per :data:`COST_FACTOR` × its compute time, and for a crowded server once per
-``crowd / CROWD_SHARE`` × it, so all sessions' views share a tenth of a core): a
+``crowd / CROWD_SHARE`` × it, so all sessions' maps share a twentieth of a core): a
 change marks the view
 *dirty* and :meth:`SessionViews.flush` (called after each command and on
 every clock tick while something is dirty) sends it when its interval has passed.
@@ -50,11 +50,12 @@ KINDS = ("maps", "inspect", "focus")
 #: a view is re-sent at most once per this many times its own compute time, so a big
 #: network's maps cost a session at most ~10 % of a core (below map_hz if need be)
 COST_FACTOR = 10.0
-#: all sessions' views together take at most about this fraction of a core: with
-#: ``crowd`` sessions on the clock, each view waits ``crowd × cost / CROWD_SHARE``
-#: between sends (200 sessions × 0.5 ms maps → one maps message per second each),
-#: so the rate falls as a class grows instead of the streaming falling behind
-CROWD_SHARE = 0.1
+#: all sessions' maps together take at most about this fraction of a core (and their
+#: metrics points as much again, see Session._metrics_wanted): with ``crowd`` sessions
+#: on the clock, each view waits ``crowd × cost / CROWD_SHARE`` between sends (100
+#: sessions × 0.5 ms maps → one maps message a second each), so the rate falls as a
+#: class grows instead of the streaming falling behind
+CROWD_SHARE = 0.05
 
 
 class ViewError(ValueError):

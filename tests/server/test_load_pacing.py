@@ -44,9 +44,9 @@ def test_maps_go_out_less_often_when_the_clock_serves_a_crowd(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alone = maps_sent_in_2_5_seconds(1, monkeypatch)
-    crowded = maps_sent_in_2_5_seconds(200, monkeypatch)
+    crowded = maps_sent_in_2_5_seconds(100, monkeypatch)
     assert 20 <= alone <= 26  # map_hz = 10 bounds it
-    # 200 sessions × 0.5 ms / 10 % of a core → one maps message a second each
+    # 100 sessions × 0.5 ms / 5 % of a core → one maps message a second each
     assert crowded == 2  # (the first went out with the run)
 
 
