@@ -264,6 +264,9 @@ def test_a_hand_edit_redraws_the_edge_output_and_loss_at_once(lab: Lab) -> None:
     assert lab.errors == []
 
 
+FILLS = "els => els.map(e => e.style.fill)"
+
+
 def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) -> None:
     lab.step("iteration")
     maps = wait_since(lab, 0, "maps", iteration=1)
@@ -289,12 +292,14 @@ def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) 
     assert abs(a - focus["values"]["L1.a"][2]) <= 5e-4
     assert f"#{k}" in lab.text(".net-tip small")
     # the output node shows the sample's output and loss
-    assert abs(parse_number(lab.text(".net-svg .out-label tspan").split("=")[1]) - focus["values"]["y"][0]) <= 0.006
+    y_shown = parse_number(lab.text(".net-svg .out-label tspan").split("=")[1])
+    assert abs(y_shown - focus["values"]["y"][0]) <= 0.006
     assert abs(parse_number(lab.text(".net-svg .loss-label").split("=")[1])
                - focus["loss"]) <= 5e-4
-    lab.page.locator("[data-slot='network']").screenshot(path=str(lab.shot_dir / "network-focus.png"))
+    lab.page.locator("[data-slot='network']").screenshot(
+        path=str(lab.shot_dir / "network-focus.png"))
     # node fills differ from the batch-mean picture (a sample is not the mean)
-    fills = lab.page.eval_on_selector_all(".net-svg circle.node", "els => els.map(e => e.style.fill)")
+    fills = lab.page.eval_on_selector_all(".net-svg circle.node", FILLS)
     lab.page.click(f"{bar} button")
     lab.page.wait_for_selector(bar, state="hidden", timeout=5000)
     wait_since(lab, start, "focus", index=None)
@@ -305,6 +310,6 @@ def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) 
     a = parse_number(lab.text(".net-tip [data-value='a']").split("=")[1].split("(")[0])
     assert abs(a - mean) <= 5e-4
     assert "batch mean" in lab.text(".net-tip small")
-    back = lab.page.eval_on_selector_all(".net-svg circle.node", "els => els.map(e => e.style.fill)")
+    back = lab.page.eval_on_selector_all(".net-svg circle.node", FILLS)
     assert back != fills
     assert lab.errors == []

@@ -196,8 +196,24 @@ export class MapsPanel {
     this.classGroup = h('div', { class: 'pts-classes', role: 'group' }, this.clsBtns);
     this.addBar = h('div', { class: 'pts-bar', dataset: { view: 'add-points' } },
       this.addBtn, this.classGroup, this.trainBtn, this.clearBtn, this.status);
-    this.map.root.after(this.addBar);
+    // which colour is which class (classification runs)
+    this.classLegend = h('p', { class: 'pts-legend' });
+    this.map.root.after(this.classLegend, this.addBar);
     void t;
+  }
+
+  renderLegend() {
+    const net = this.model && this.model.net;
+    const items = [];
+    if (net && net.task !== 'regression') {
+      for (let k = 0; k < net.n_classes; k += 1) {
+        const sw = h('span', { class: 'dot-swatch' });
+        sw.style.background = CLASS_COLOURS[k % CLASS_COLOURS.length];
+        items.push(h('span', { class: 'pts-legend-item' }, sw, this.t('data.class', { k })));
+      }
+    }
+    this.classLegend.replaceChildren(...items);
+    this.classLegend.hidden = items.length === 0;
   }
 
   /** Turn "add points" mode on or off (also from the dataset menu's "my points"). */
@@ -298,6 +314,7 @@ export class MapsPanel {
       } else this.trained = 0;
       this.problem = null;
       this.syncAdd();
+      this.renderLegend();
     } else if (kind === 'error' && this.awaiting) {
       // the server refused the points (more than its max_samples, …): say so beside the buttons
       this.awaiting = false;
@@ -318,6 +335,7 @@ export class MapsPanel {
       this.neurons.relabel();
       this.focus.render();
       this.syncAdd();
+      this.renderLegend();
     }
   }
 }
