@@ -469,6 +469,7 @@ export class NetworkView {
       this.paintNodes(model);
       this.paintFocusOutput(model.focus);
     } else {
+      if (!model.frames.forward) for (const layer of this.nodes) for (const el of layer) el.style.fill = '';
       this.paintState(model);
     }
   }
