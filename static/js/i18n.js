@@ -267,7 +267,7 @@ export const STRINGS = Object.freeze({
   'pts.class': { ja: '追加する点のクラス', en: 'Class of the points you add' },
   'pts.train': { ja: 'この {n} 点で学習', en: 'Train on my {n} points' },
   'pts.clear': { ja: '点を消す', en: 'Clear points' },
-  'pts.hint': { ja: '地図をクリックすると選んだクラスの点を置きます（{n}/{max} 点）', en: 'Click the map to place a point of the chosen class ({n}/{max} points)' },
+  'pts.hint': { ja: '地図をクリックすると選んだクラスの点を置きます（矢印キーと Enter でも可。{n}/{max} 点）', en: 'Click the map to place a point of the chosen class, or move with the arrow keys and press Enter ({n}/{max} points)' },
   'pts.tooFew': { ja: '学習には2点以上が必要です', en: 'Add at least two points to train on' },
   'pts.tooMany': { ja: '点は {max} 個までです', en: 'At most {max} points' },
   'pts.refused': { ja: 'サーバーが受け付けませんでした: {message}', en: 'The server refused these points: {message}' },

@@ -176,4 +176,19 @@ def test_choosing_my_points_without_points_opens_add_mode(lab: Lab) -> None:
                                timeout=3000)
     assert lab.page.eval_on_selector("#ctl-dataset", "s => s.value") == "xor"
     assert len(lab.messages("run")) == runs
+    # the keyboard can add points too: arrows move a cursor, Enter places a point
+    lo, hi = lab.wait_for_message("maps", after=0)["extent"]
+    lab.page.focus(MAP)
+    lab.page.keyboard.press("Enter")
+    for _ in range(5):
+        lab.page.keyboard.press("ArrowRight")
+    lab.page.keyboard.press("Enter")
+    assert "2/" in lab.text("[data-view='add-points'] .pts-status")
+    start = lab.mark()
+    lab.page.click("[data-view='add-points'] .pts-train")
+    run = lab.wait_for_message("run", after=start)
+    (a, b), (c, d) = (p[:2] for p in run["config"]["points"])
+    assert b == d and abs((c - a) - 0.2 * (hi - lo)) <= (hi - lo) / 50
+    # the arrows did not step the run
+    assert lab.messages("frame") == []
     assert lab.errors == []

@@ -103,6 +103,8 @@ export class MapView {
     this.onAdd = options.onAdd || null;
     this.adding = false;
     this.draft = [];
+    /** Keyboard cursor for adding points: fractions [x, y] of the canvas. */
+    this.cursor = [0.5, 0.5];
     /** While adding points to a new data set, the current run's points are hidden. */
     this.hideData = false;
     this.cssSize = options.size || 280;
@@ -128,6 +130,7 @@ export class MapView {
     this.plane = document.createElement('canvas');
     this.canvas.addEventListener('click', (e) => this.onClick(e));
     this.canvas.addEventListener('keydown', (e) => this.onKey(e));
+    for (const ev of ['focus', 'blur']) this.canvas.addEventListener(ev, () => { if (this.adding) this.draw(); });
     this.resize();
   }
 
@@ -202,6 +205,16 @@ export class MapView {
   }
 
   drawDraft(ctx, W) {
+    if (this.adding && document.activeElement === this.canvas) {
+      // where Enter would put a point
+      const [x, y] = this.cursor.map((f) => f * W);
+      const r = Math.max(8, W / 30);
+      ctx.strokeStyle = 'rgb(0,0,0)';
+      ctx.lineWidth = Math.max(1.5, W / 200);
+      ctx.beginPath();
+      ctx.moveTo(x - r, y); ctx.lineTo(x + r, y); ctx.moveTo(x, y - r); ctx.lineTo(x, y + r);
+      ctx.stroke();
+    }
     if (!this.draft.length) return;
     const [lo, hi] = this.planeExtent();
     const r = Math.max(4, W / 70);
@@ -391,6 +404,20 @@ export class MapView {
   }
 
   onKey(e) {
+    if (this.adding) {
+      // arrows move the cursor, Enter or Space adds a point there
+      const d = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key];
+      if (d) {
+        this.cursor = this.cursor.map((f, k) => Math.max(0, Math.min(1, f + d[k] * 0.04)));
+        this.draw();
+      } else if ((e.key === 'Enter' || e.key === ' ') && this.onAdd) {
+        const rect = this.canvas.getBoundingClientRect();
+        this.onAdd(this.planeAt(rect.left + this.cursor[0] * rect.width, rect.top + this.cursor[1] * rect.height));
+      } else return;
+      e.preventDefault();
+      e.stopPropagation();
+      return;
+    }
     if (!this.run || !this.onPick) return;
     const n = this.run.data.p_train.length;
     if (e.key === 'Escape' && this.focus) {
