@@ -43,7 +43,6 @@ export const STRINGS = Object.freeze({
   'ctl.neurons': { ja: '1層のニューロン数', en: 'Neurons per layer' },
   'ctl.activation': { ja: '活性化関数', en: 'Activation' },
   'ctl.lr': { ja: '学習率 η', en: 'Learning rate η' },
-  'ctl.apply': { ja: '適用', en: 'Apply' },
   'ctl.applied': { ja: '設定を変更すると新しい実行が始まります', en: 'Changing a setting starts a new run' },
 
   'ds.xor': { ja: 'XOR（排他的論理和）', en: 'XOR' },
