@@ -300,7 +300,8 @@ class SessionViews:
             return
         now = time.monotonic() if now is None else now
         interval = 1.0 / self.session.settings.map_hz
-        factor = max(COST_FACTOR, self.session.crowd / CROWD_SHARE)
+        crowd = self.session.crowd  # alone, COST_FACTOR alone bounds a big network's maps
+        factor = COST_FACTOR if crowd <= 1 else max(COST_FACTOR, crowd / CROWD_SHARE)
         for kind in KINDS:
             if kind in self.dirty and \
                     now - self._sent[kind] >= max(interval, factor * self._cost[kind]):
