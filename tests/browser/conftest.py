@@ -45,22 +45,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    """Base URL of a real uvicorn serving the app for the whole session."""
+# Package scope, not session: Playwright's sync API keeps an event loop running
+# in this thread while it is open, which would break later asyncio-based tests.
+@pytest.fixture(scope="package")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real uvicorn serving the app for the browser tests."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A file, not a pipe nobody reads: a full pipe would block the server's logging.
+    log = open(tmp_path_factory.mktemp("uvicorn") / "server.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false",
          "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
+            log.seek(0)
+            out = log.read()
             pytest.fail(f"uvicorn exited with {proc.returncode}:\n{out}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
@@ -78,6 +83,7 @@ def server_url() -> Iterator[str]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 def _chromium_path() -> str | None:
@@ -86,7 +92,7 @@ def _chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the session (fails, never skips, under CI=true)."""
     path = _chromium_path()
