@@ -13,6 +13,7 @@ of the latest iteration are sent, at most once per tick.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import secrets
@@ -48,6 +49,8 @@ from server.views import CROWD_SHARE, SessionViews
 log = logging.getLogger("backprop_lab.session")
 
 PHASE_BY_PHASE_MAX = 4.0
+_STAGGER = itertools.count()  # hands each started play its tick slot in turn
+STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks late
 METRICS_MAX_POINTS = 2_000
 
 
@@ -182,9 +185,15 @@ class Session:
             self.playing = self.stepper.halted is None
             # start half a clock tick off the iteration boundaries, so clock jitter
             # does not make one frame a tick early and the next a tick late
+            # — and on one of the ticks in between, in turn: sessions that start together
+            # (a class pressing play at once) then take turns instead of all stepping
+            # on the same tick and idling on the next, which made that tick overrun
             per_tick = self.speed / self.settings.tick_hz
             units = per_tick if self.speed > PHASE_BY_PHASE_MAX else 4 * per_tick
-            self._credit = 0.5 * min(1.0, units)
+            # (fast play only, within STAGGER_TICKS, so play still starts at once)
+            fast = self.speed > PHASE_BY_PHASE_MAX and units < 1.0
+            slot = next(_STAGGER) % min(STAGGER_TICKS, int(1.0 / units)) if fast else 0
+            self._credit = (0.5 + slot) * min(1.0, units)
             if self.stepper.halted is not None:
                 self._report_halt(self.stepper.halted)
             self._send_state()

@@ -102,3 +102,21 @@ def test_the_clock_tells_each_session_how_many_it_serves() -> None:
     clock = Clock(sessions, 60)  # type: ignore[arg-type]
     clock.tick(0.0)
     assert [s.crowd for s in sessions[:2]] == [2, 2]
+
+
+def test_a_class_pressing_play_together_takes_turns_on_the_clock() -> None:
+    pairs = [make_session(dataset="xor") for _ in range(4)]
+    for s, _ in pairs:  # all within one tick, as the bench and a teacher's "now, play"
+        s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    for _, ob in pairs:
+        ob.drain()
+    busy = []
+    for _ in range(60):  # 1 s on the 60 Hz clock
+        n = 0
+        for s, ob in pairs:
+            s.tick(1 / 60)
+            n += sum(m["type"] == "frame" and m["phase"] == "update" for m in ob.drain())
+        busy.append(n)
+    # half the class steps on each tick instead of all of it every second tick
+    assert all(n == 2 for n in busy)
+    assert [s.stepper.iteration for s, _ in pairs] == [30] * 4
