@@ -11,8 +11,17 @@ SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 .PHONY: run test lint unit browser-deps bench clean
 
+# A venv whose pip is missing (half-made by a python3 without ensurepip) is made again;
+# Debian's python3 needs its python3-venv package for that, installed here if missing.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
+		rm -rf $(VENV); \
+		if ! $(PYTHON) -m venv $(VENV) >/dev/null 2>&1; then \
+			echo "installing Debian's python3-venv"; rm -rf $(VENV); \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				$(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
+		fi; \
+	fi
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
