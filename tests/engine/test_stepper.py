@@ -4,6 +4,7 @@ the fast path, the textbook single neuron, non-finite runs and the Python API.""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -15,9 +16,9 @@ from engine.stepper import PHASES, NonFiniteError, RunConfig, Stepper
 
 Array = np.ndarray
 
-# The diverging runs below let NumPy warn about overflow on their way to the
-# NonFiniteError the tests expect (only train() runs under np.errstate).
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning:engine")
+# The diverging runs below must reach their NonFiniteError without NumPy
+# printing overflow warnings on the way: any RuntimeWarning fails the test.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
 def flat(recs: list) -> list[tuple[str, str, bytes]]:
@@ -327,3 +328,42 @@ def test_fast_path_names_a_hidden_infinity_where_it_started() -> None:
             else:
                 st.train(4)
         assert (ei.value.phase, ei.value.where) == ("forward", "L2.z"), captured
+
+
+def diverging_xor() -> Stepper:
+    return Stepper(RunConfig(dataset="xor", lr=1e3, loss="mse", hidden=(8, 8),
+                             activation="relu", batch_size=10, seed=1))
+
+
+def test_a_diverging_run_halts_quietly_naming_the_loss() -> None:
+    # lr 1e3 with mse: the outputs grow to ~1e160, finite, and their squared
+    # error overflows — the first non-finite value is the loss, and NumPy's
+    # overflow warning must not reach stderr (a RuntimeWarning fails here)
+    st = diverging_xor()
+    fwd = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteError) as ei:
+            for _ in range(800):
+                rec = st.step_phase()
+                if rec.phase == "forward":
+                    fwd = rec
+    err = ei.value
+    assert (err.phase, err.where, err.layer) == ("loss", "loss.data", None)
+    assert fwd is not None and fwd.iteration == err.iteration == st.iteration > 0
+    assert all(np.isfinite(v).all() for k, v in fwd.values.items() if k != "batch")
+    y = fwd.values[f"L{st.net.depth}.a"]
+    with np.errstate(over="ignore"):
+        assert not np.isfinite((y - fwd.values["t"]) ** 2).all()   # where it overflows
+    with pytest.raises(NonFiniteError):   # halted until the rate changes
+        st.step_phase()
+    fast = diverging_xor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteError) as ei2:
+            fast.train(200)
+        assert (ei2.value.phase, ei2.value.where, ei2.value.iteration) == (
+            "loss", "loss.data", err.iteration)
+        fast.set_hyper(lr=0.0)
+        fast.restore(diverging_xor().snapshot())
+        fast.step_iteration()   # usable again
