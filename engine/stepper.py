@@ -63,10 +63,10 @@ __all__ = ["PHASES", "IterationState", "NonFiniteError", "PhaseRecord", "RunConf
 # variable directly (what errstate does inside, NumPy ≥ 2) costs ≈ 0.2 µs, so
 # it is used where available and errstate otherwise.
 try:
-    from numpy._core.umath import (  # type: ignore[attr-defined]
+    from numpy._core.umath import (
         _extobj_contextvar as _fp_state,
     )
-    from numpy._core.umath import _make_extobj  # type: ignore[attr-defined]
+    from numpy._core.umath import _make_extobj
 
     _FP_QUIET = _make_extobj(all="ignore")
 
