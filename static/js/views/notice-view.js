@@ -32,9 +32,26 @@ export class NoticeView {
     if (c.local) this.text.textContent = t(c.local);
     else {
       const key = this.i18n.has(`err.${c.code}`) ? `err.${c.code}` : 'err.other';
-      this.text.textContent = `${t(key)}: ${c.message}`;
+      this.text.textContent = `${t(key)}: ${this.detail(c)}`;
+      this.text.title = c.message;
     }
     this.box.hidden = false;
+  }
+
+  /**
+   * The error's detail in the reader's language, built from the structured
+   * fields the server sends (phase, where, limit, field); the server's own
+   * English sentence is used only when there are none (and kept as a tooltip).
+   */
+  detail(c) {
+    const t = (k, p) => this.i18n.t(k, p);
+    if (c.code === 'nonfinite' && c.phase) {
+      const phase = this.i18n.has(`phase.${c.phase}`) ? t(`phase.${c.phase}`) : c.phase;
+      return t('err.detail.nonfinite', { where: c.where ?? '?', phase, iteration: c.iteration ?? '?' });
+    }
+    if (c.limit) return t('err.detail.limit', { limit: c.limit });
+    if (c.field) return t('err.detail.field', { field: c.field });
+    return this.i18n.lang === 'en' ? c.message : t('err.detail.server');
   }
 
   /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it. */
