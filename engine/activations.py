@@ -54,6 +54,8 @@ class Activation:
     f: Callable[[Array, float], Array]
     df: Callable[[Array, Array, float], Array]
     formula: str
+    #: α when none is given: PyTorch's defaults, LeakyReLU 0.01 and ELU 1.0
+    default_alpha: float = 0.0
 
 
 def _sigmoid(z: Array, _: float) -> Array:
@@ -145,8 +147,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", _sigmoid, _dsigmoid, "σ(z) = 1/(1+e^(−z))"),
         Activation("tanh", _tanh, _dtanh, "tanh(z)"),
         Activation("relu", _relu, _drelu, "max(0, z)"),
-        Activation("leaky_relu", _leaky, _dleaky, "z if z>0 else αz"),
-        Activation("elu", _elu, _delu, "z if z>0 else α(e^z − 1)"),
+        Activation("leaky_relu", _leaky, _dleaky, "z if z>0 else αz", 0.01),
+        Activation("elu", _elu, _delu, "z if z>0 else α(e^z − 1)", 1.0),
         Activation("gelu", _gelu, _dgelu, "½z(1 + tanh(√(2/π)(z + 0.044715z³)))"),
         Activation("swish", _swish, _dswish, "z·σ(z)"),
         Activation("softplus", _softplus, _dsoftplus, "log(1 + e^z)"),
@@ -164,3 +166,9 @@ def get(name: str) -> Activation:
         raise ValueError(
             f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
         ) from None
+
+
+def resolve_alpha(name: str, alpha: float | None) -> float:
+    """``alpha`` if given, else the activation's own default (Leaky ReLU
+    0.01, ELU 1.0 as in PyTorch; 0 for activations that ignore it)."""
+    return float(alpha) if alpha is not None else get(name).default_alpha

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from engine import activations, losses
+from engine.fpstate import quiet
 from engine.model import LayerCache, Network
 from engine.stepper import Stepper
 
@@ -150,6 +151,7 @@ def _total_loss(net: Network, x: Array, t: Array, masks: list[Array | None],
     return total
 
 
+@quiet
 def finite_difference(st: Stepper, id: str, index: tuple[int, ...],
                       h: float | None = None) -> dict[str, float]:
     """Central difference (L(θ+h) − L(θ−h))/2h of the total loss on the last
@@ -174,6 +176,7 @@ def finite_difference(st: Stepper, id: str, index: tuple[int, ...],
             "rel_error": err / max(abs(numeric), abs(analytic), 1e-12), "h": h}
 
 
+@quiet
 def explain(st: Stepper, id: str, index: tuple[int, ...] | list[int],
             sample: int = 0, check: bool = True) -> dict[str, Any]:
     """The chain rule of ``id[index]`` for batch row ``sample`` of the last

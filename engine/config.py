@@ -28,7 +28,9 @@ class RunConfig:
     hidden: tuple[int, ...] = (4, 4)
     activation: str = "tanh"
     layer_activations: tuple[str, ...] = ()
-    alpha: float = 0.01
+    #: Leaky ReLU slope / ELU α for every layer; None: each activation's own
+    #: default (0.01 for Leaky ReLU, 1.0 for ELU, as in PyTorch)
+    alpha: float | None = None
     output_activation: str = "linear"
     loss: str = "auto"
     init: str = "xavier_uniform"
@@ -52,6 +54,8 @@ class RunConfig:
             raise ValueError("lr must be a finite number ≥ 0")
         for name in ("noise", "l1", "l2", "clip_norm", "clip_value", "alpha", "init_scale"):
             v = getattr(self, name)
+            if v is None and name == "alpha":
+                continue
             if not math.isfinite(v) or (name != "alpha" and v < 0):
                 raise ValueError(f"{name} must be a finite number ≥ 0")
         if self.batch_size < 0:
@@ -68,14 +72,15 @@ class RunConfig:
     def net_spec(self, data: Dataset) -> NetSpec:
         """The network this config describes for ``data``'s input and output widths."""
         acts = self.layer_activations or (self.activation,) * len(self.hidden)
+        alpha = math.nan if self.alpha is None else self.alpha   # nan: each one's default
         hidden = []
         prev = data.n_in
         for units, act in zip(self.hidden, acts, strict=True):
             hidden.append(
-                LayerSpec(units, act, self.alpha, self.norm, self.dropout,
+                LayerSpec(units, act, alpha, self.norm, self.dropout,
                           self.residual and units == prev)
             )
             prev = units
-        out = LayerSpec(data.n_out, self.output_activation, self.alpha)
+        out = LayerSpec(data.n_out, self.output_activation, alpha)
         return NetSpec(data.n_in, (*hidden, out), self.resolved_loss(data.task),
                        self.init, self.init_scale)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from engine import losses
+from engine.fpstate import quiet
 from engine.stepper import Stepper
 
 Array = np.ndarray
@@ -71,6 +72,7 @@ def _accuracy(task: str, y: Array, t: Array) -> float | None:
     return float((y.argmax(axis=1) == t.argmax(axis=1)).mean())
 
 
+@quiet
 def collect(st: Stepper) -> dict[str, Any]:
     """Every metric of the module docstring as JSON-friendly values."""
     net = st.net

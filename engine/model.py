@@ -25,6 +25,7 @@ the key strings built once per layer rather than per call.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,14 +42,26 @@ BN_MOMENTUM = 0.1
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One dense layer: width, activation and the optional extras."""
+    """One dense layer: width, activation and the optional extras.
+
+    ``alpha`` is the Leaky ReLU slope or the ELU scale; left unset (``None``
+    or NaN, the default) it becomes the activation's own default (0.01 for
+    Leaky ReLU, 1.0 for ELU: PyTorch's defaults), so ``spec.alpha`` is always
+    a number once built.
+    """
 
     units: int
     activation: str = "tanh"
-    alpha: float = 0.01
+    alpha: float = math.nan
     norm: str = "none"
     dropout: float = 0.0
     residual: bool = False
+
+    def __post_init__(self) -> None:
+        a = self.alpha
+        if a is None or math.isnan(a):
+            name = self.activation if self.activation in activations.ACTIVATIONS else "linear"
+            object.__setattr__(self, "alpha", activations.resolve_alpha(name, None))
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ import numpy as np
 from engine import activations, losses
 from engine.config import RunConfig
 from engine.data import Dataset, make_dataset
+from engine.fpstate import quiet_off, quiet_on
 from engine.model import LayerCache, NetSpec, Network
 from engine.optim import Optimizer, clip_grad_norm, clip_grad_value
 from engine.records import NonFiniteError, PhaseRecord, TrainStats
@@ -54,37 +55,6 @@ PHASES = ("forward", "loss", "backward", "update")
 # re-exported: the server and scripts import them from here
 __all__ = ["PHASES", "IterationState", "NonFiniteError", "PhaseRecord", "RunConfig", "Stepper",
            "TrainStats"]
-
-
-# NumPy's floating-point warnings (overflow, invalid, divide) are silenced
-# while the stepper runs: a run that goes non-finite is reported once, by
-# NonFiniteError naming the phase and id, not by RuntimeWarnings on stderr.
-# `np.errstate` costs ≈ 1.5 µs per use; setting NumPy's error-state context
-# variable directly (what errstate does inside, NumPy ≥ 2) costs ≈ 0.2 µs, so
-# it is used where available and errstate otherwise.
-try:
-    from numpy._core.umath import (
-        _extobj_contextvar as _fp_state,
-    )
-    from numpy._core.umath import _make_extobj
-
-    _FP_QUIET = _make_extobj(all="ignore")
-
-    def _quiet_on() -> Any:
-        """Silence floating-point warnings until :func:`_quiet_off` with the token."""
-        return _fp_state.set(_FP_QUIET)
-
-    def _quiet_off(token: Any) -> None:
-        _fp_state.reset(token)
-except (ImportError, AttributeError, TypeError):  # pragma: no cover - NumPy 1.x
-    def _quiet_on() -> Any:
-        """Silence floating-point warnings until :func:`_quiet_off` with the token."""
-        e = np.errstate(all="ignore")
-        e.__enter__()
-        return e
-
-    def _quiet_off(token: Any) -> None:
-        token.__exit__(None, None, None)
 
 
 class IterationState:
@@ -304,11 +274,11 @@ class Stepper:
         Raises :class:`NonFiniteError` (and halts the run until :meth:`set_hyper`
         or a restore) when a value becomes NaN or infinite.
         """
-        tok = _quiet_on()
+        tok = quiet_on()
         try:
             return self._step_phase()
         finally:
-            _quiet_off(tok)
+            quiet_off(tok)
 
     def _step_phase(self) -> PhaseRecord:
         if self.halted is not None:
@@ -321,14 +291,14 @@ class Stepper:
 
     def step_iteration(self) -> list[PhaseRecord]:
         """Run the remaining phases of the current iteration (all four from the start)."""
-        tok = _quiet_on()
+        tok = quiet_on()
         try:
             out = [self._step_phase()]
             while self.phase_index != 0:
                 out.append(self._step_phase())
             return out
         finally:
-            _quiet_off(tok)
+            quiet_off(tok)
 
     def step_batch(self, x: Array, t: Array) -> list[PhaseRecord]:
         """One whole captured iteration on a batch you give: ``x`` (B, n_in),
@@ -562,11 +532,11 @@ class Stepper:
             raise self.halted
         # A run going non-finite is reported by NonFiniteError, not by NumPy's
         # overflow warnings (one context for the whole loop costs nothing).
-        tok = _quiet_on()
+        tok = quiet_on()
         try:
             return self._train(max(int(n), 0))
         finally:
-            _quiet_off(tok)
+            quiet_off(tok)
 
     def _train(self, n: int) -> TrainStats:
         extra = 1 if self.phase_index != 0 else 0
@@ -831,12 +801,12 @@ class Stepper:
         against argmax of t."""
         if len(x) == 0:
             return float("nan"), None
-        tok = _quiet_on()
+        tok = quiet_on()
         try:
             out = self.net.forward(x, train=False)[-1]
             res = losses.compute(self.net.spec.loss, out.z, out.a, t, None)
         finally:
-            _quiet_off(tok)
+            quiet_off(tok)
         task = self.data.task
         if task == "regression":
             return res.mean, None

@@ -84,7 +84,8 @@ class RunSettings(_Msg):
     hidden: tuple[Annotated[int, Field(ge=1)], ...] = (4, 4)
     activation: Activation = "tanh"
     layer_activations: tuple[Activation, ...] = ()
-    alpha: Finite = Field(0.01, ge=0, le=10)
+    # Leaky ReLU slope / ELU α; None: each activation's own default (0.01 / 1.0, as torch)
+    alpha: Finite | None = Field(None, ge=0, le=10)
     output_activation: Activation = "linear"
     loss: Literal["auto", "mse", "bce", "cross_entropy"] = "auto"
     init: Literal[

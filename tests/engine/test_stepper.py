@@ -367,3 +367,21 @@ def test_a_diverging_run_halts_quietly_naming_the_loss() -> None:
         fast.set_hyper(lr=0.0)
         fast.restore(diverging_xor().snapshot())
         fast.step_iteration()   # usable again
+
+
+@pytest.mark.parametrize("act,default", [("elu", 1.0), ("leaky_relu", 0.01)])
+def test_alpha_left_unset_is_each_activations_pytorch_default(act: str, default: float) -> None:
+    from server.protocol import RunSettings
+    from server.session import run_config
+
+    z = np.array([[-1.0, 2.0]])
+    want = {"elu": math.expm1(-1.0), "leaky_relu": -0.01}[act]   # torch.nn.ELU() / LeakyReLU()
+    for cfg in (RunConfig(activation=act), run_config(RunSettings(activation=act))):
+        st = Stepper(cfg)
+        assert [ls.alpha for ls in st.net.spec.layers[:-1]] == [default, default]
+        p = st.net.plans[0]
+        assert p.f(z, p.alpha).tolist() == [[want, 2.0]]
+    # set explicitly, one α serves both (as before)
+    st = Stepper(run_config(RunSettings(activation=act, alpha=0.3)))
+    assert {ls.alpha for ls in st.net.spec.layers} == {0.3}
+    assert LayerSpec(3, act).alpha == default

@@ -43,7 +43,7 @@ def stepper(opt: str, hyper: dict, act: str, loss: str, k: int) -> Stepper:
 def torch_model(st: Stepper, act: str) -> Any:
     acts = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu":
             lambda: torch.nn.GELU(approximate="tanh"), "sigmoid": torch.nn.Sigmoid,
-            "elu": lambda: torch.nn.ELU(alpha=0.01), "swish": torch.nn.SiLU,
+            "elu": torch.nn.ELU, "swish": torch.nn.SiLU,
             "softplus": torch.nn.Softplus}
     layers: list = []
     sizes = st.net.spec.sizes

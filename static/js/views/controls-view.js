@@ -46,7 +46,7 @@ export const ADVANCED = Object.freeze([
     ['norm', 'select', ['none', 'batch', 'layer']],
     ['dropout', 'num', { min: 0, max: 0.9, step: 0.05 }],
     ['residual', 'bool'],
-    ['alpha', 'num', { min: 0, max: 10, step: 0.01 }],
+    ['alpha', 'opt', { min: 0, max: 10, step: 0.01 }],
   ]],
   ['adv.group.optimizer', [
     ['optimizer.name', 'select', ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw']],
