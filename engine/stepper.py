@@ -684,7 +684,7 @@ class Stepper:
                 per_sample = elem[:, 0] if K == 1 else elem.sum(axis=1)
                 delta = y - t
                 delta /= B
-                mean = float(per_sample.sum()) / B
+                mean = losses.batch_mean(per_sample)
             else:
                 res = losses.compute(loss, z, y, t, None if mse_df is None else
                                      mse_df(z, y, last.alpha), sp)
