@@ -15,6 +15,12 @@ sides alike:
 * ``torch``: median µs of a plain PyTorch CPU loop (forward, loss, backward,
   ``optimizer.step``) on the same shapes, when torch is importable.
 
+With ``--baseline REV`` it instead compares the working tree's engine with
+the one committed at git revision ``REV`` (exported to a temporary package
+``engine_base``) in the same process, alternating blocks of captured
+iterations between the two, and prints both medians, the per-round ratio
+and whether both reach the same weights.
+
 BLAS (and torch) are pinned to one thread, as the server runs them. This is a
 benchmark, not a test: it asserts nothing; ``docs/performance.md`` records
 its results.
@@ -188,6 +194,64 @@ def bench_case(case: Case, rounds: int, per_round: int, fast_n: int) -> dict[str
     return res
 
 
+def import_baseline(rev: str) -> Any:
+    """The engine at git revision ``rev`` as a package named ``engine_base``."""
+    import importlib
+    import re
+    import subprocess
+    import tarfile
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    tmp = Path(tempfile.mkdtemp(prefix="engine-base-"))
+    tar = subprocess.run(["git", "archive", rev, "engine"], cwd=root, check=True,
+                         capture_output=True).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(tar)) as tf:
+        tf.extractall(tmp, filter="data")
+    (tmp / "engine").rename(tmp / "engine_base")
+    for f in (tmp / "engine_base").glob("*.py"):
+        f.write_text(re.sub(r"\b(from|import) engine\b", r"\1 engine_base", f.read_text()))
+    sys.path.insert(0, str(tmp))
+    return {m: importlib.import_module(f"engine_base.{m}") for m in ("data", "model", "stepper")}
+
+
+def bench_baseline(rev: str, rounds: int, per_round: int) -> list[dict[str, Any]]:
+    """Captured µs of the working tree against ``rev``, interleaved in one process."""
+    base = import_baseline(rev)
+    out = []
+    for case in CASES[:2]:
+        x, t = make_data(case)
+
+        def build(data: Any, model: Any, stepper: Any, case: Case = case,
+                  x: np.ndarray = x, t: np.ndarray = t) -> Any:
+            spec = model.NetSpec(case.n_in, (*(model.LayerSpec(h, case.activation)
+                                               for h in case.hidden),
+                                             model.LayerSpec(case.n_out, "linear")), case.loss)
+            return stepper.Stepper(stepper.RunConfig(lr=0.05, batch_size=BATCH, seed=1),
+                                   spec=spec, data=data.Dataset.from_arrays(x, t))
+
+        import engine.data
+        import engine.model
+        import engine.stepper
+        sides = {"base": build(base["data"], base["model"], base["stepper"]),
+                 "new": build(engine.data, engine.model, engine.stepper)}
+        for st in sides.values():
+            for _ in range(300):
+                st.step_iteration()
+        meds: dict[str, list[float]] = {"base": [], "new": []}
+        for r in range(rounds):
+            for k in (("base", "new") if r % 2 == 0 else ("new", "base")):
+                meds[k].append(statistics.median(time_calls(sides[k].step_iteration, per_round)))
+        same = all(np.array_equal(sides["base"].net.params[k], sides["new"].net.params[k])
+                   for k in sides["new"].net.params)
+        out.append({"net": case.name, "base_us": statistics.median(meds["base"]),
+                    "new_us": statistics.median(meds["new"]),
+                    "ratio": statistics.median(n / b for n, b in zip(meds["new"], meds["base"],
+                                                                     strict=True)),
+                    "same_weights": same})
+    return out
+
+
 def environment() -> dict[str, Any]:
     """What the numbers were measured under."""
     blas = [{k: i.get(k) for k in ("internal_api", "version", "num_threads")}
@@ -212,7 +276,15 @@ def main() -> None:
     ap.add_argument("--fast", type=int, default=200,
                     help="iterations per fast-forward chunk (ten chunks a round)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="compare captured steps with the engine at this git revision")
     args = ap.parse_args()
+    if args.baseline:
+        with threadpool_limits(limits=1):
+            rows = bench_baseline(args.baseline, max(args.rounds, 2) * 2, args.per_round)
+        sys.stdout.write(json.dumps({"env": environment(), "baseline": args.baseline,
+                                     "results": rows}, indent=2) + "\n")
+        return
     with threadpool_limits(limits=1):
         if torch is not None:
             torch.set_num_threads(1)
