@@ -107,8 +107,9 @@ def step_back(session: Session, unit: str) -> None:
 def _go(session: Session, pos: Pos) -> None:
     records = session.history.seek(pos)
     session.config = session.history.settings_now()
+    send_timeline(session, params=True)  # first: the weights the frames were computed with
     show(session, records)
-    send_state_and_timeline(session, params=True)
+    session.put(session.state(), key="state")
 
 
 def _set(session: Session, changes: Changes) -> None:
@@ -240,11 +241,13 @@ def send_timeline(session: Session, params: bool = False) -> None:
 
 
 def maybe_send_timeline(session: Session) -> None:
-    """Re-send the timeline if it changed or the run grew, at most TIMELINE_HZ a second."""
+    """Re-send the timeline if it changed or the run grew: at once after a step
+    (commands are rate-limited already), at most TIMELINE_HZ a second while playing
+    (the clock's ticks bring the last change along)."""
     h = session.history
     if not (h.changed or h.head[0] != h.sent_length):
         return
-    if time.monotonic() - h.sent_at >= 1.0 / TIMELINE_HZ:
+    if not session.playing or time.monotonic() - h.sent_at >= 1.0 / TIMELINE_HZ:
         send_timeline(session)
 
 
@@ -263,5 +266,6 @@ def on_attach(session: Session) -> None:
             records = h.seek(h.pos)
         except NonFiniteError:
             records = []
+    send_timeline(session, params=True)  # first: the weights the frames were computed with
     show(session, records)
-    send_state_and_timeline(session, params=True)
+    session.put(session.state(), key="state")

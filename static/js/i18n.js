@@ -292,6 +292,8 @@ export const STRINGS = Object.freeze({
   'tl.phaseEnd': { ja: '反復の終わり', en: 'end of iteration' },
   'tl.backIteration': { ja: '1反復戻る', en: 'Back one iteration' },
   'tl.backPhase': { ja: '1フェーズ戻る', en: 'Back one phase' },
+  'tl.backIterationShort': { ja: '◀◀ 反復', en: '◀◀ Iteration' },
+  'tl.backPhaseShort': { ja: '◀ フェーズ', en: '◀ Phase' },
   'tl.fastest': { ja: '最高速で再生', en: 'Play at full speed' },
   'tl.jump': { ja: '反復へ移動', en: 'Go to iteration' },
   'tl.jumpPhase': { ja: 'フェーズ', en: 'Phase' },

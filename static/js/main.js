@@ -25,6 +25,7 @@ import { InspectorPanel } from './views/inspector-panel.js';
 import { MapsPanel } from './views/neuron-maps.js';
 import { ChartsPanel } from './views/health-chart.js';
 import { UrlSync } from './url-state.js';
+import { TimelineView } from './views/timeline.js';
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -39,6 +40,7 @@ const VIEWS = [
   ['inspector', InspectorPanel],
   ['maps', MapsPanel],
   ['charts', ChartsPanel],
+  ['timeline', TimelineView],
 ];
 
 const LANG_KEY = 'bpl.lang';
@@ -108,7 +110,12 @@ function setPresent(on) {
 const ACTIONS = {
   'step-phase': () => send({ type: 'step', unit: 'phase' }),
   'step-iteration': () => send({ type: 'step', unit: 'iteration' }),
-  'phase-back': () => {}, // rewinding arrives with the playback timeline
+  'phase-back': () => send({ type: 'step', unit: 'phase', direction: 'back' }),
+  'step-back': (unit) => send({ type: 'step', unit, direction: 'back' }),
+  seek: ({ iteration, phase = null }) => send({ type: 'seek', iteration, phase }),
+  set: (changes) => send({ type: 'set', ...changes }),
+  checkout: (branch) => send({ type: 'checkout', branch }),
+  load: (run) => send({ type: 'load', run }),
   'toggle-play': () => send(model.state.playing ? { type: 'pause' } : { type: 'play', speed: chosenSpeed ?? model.state.speed }),
   speed: (speed) => {
     chosenSpeed = speed;
@@ -155,6 +162,8 @@ function start() {
     hello: () => ({ lang: i18n.lang }),
     onMessage: (msg) => {
       if (msg.type === 'run') urlSync.onRun(msg);
+      // after a jump in time the weights in use are another point's (views/timeline.js)
+      if (msg.type === 'timeline' && msg.params) Object.assign(model.params, msg.params);
       dispatch(model.apply(msg), msg);
     },
     onStatus: (status) => dispatch('connection', status),

@@ -76,8 +76,9 @@ export class TimelineView {
     });
     this.marks = h('div', { class: 'tl-marks' });
     this.indexBar = h('div', { class: 'tl-indexed' });
-    const btn = (cls, key, fn, hint) => h('button', {
-      type: 'button', class: `btn ${cls}`, dataset: { i18n: key, keyHint: hint }, on: { click: fn },
+    const btn = (cls, key, fn, hint, aria) => h('button', {
+      type: 'button', class: `btn ${cls}`, on: { click: fn },
+      dataset: { i18n: key, ...(hint ? { keyHint: hint } : {}), ...(aria ? { i18nAria: aria } : {}) },
     });
     this.jumpIt = h('input', { type: 'number', class: 'tl-jump', min: 0, step: 1, inputmode: 'numeric', id: 'tl-jump' });
     this.jumpPhase = h('select', { class: 'tl-jump-phase', id: 'tl-jump-phase' },
@@ -106,16 +107,17 @@ export class TimelineView {
       on: { change: () => this.openFile() } });
     this.status = h('p', { class: 'tl-status hint', role: 'status' });
 
+    // compact on a phone: one row of back buttons and scrubber; the rest folds away
+    const wide = !(window.matchMedia && window.matchMedia('(max-width: 720px)').matches);
     container.append(h('section', { class: 'panel timeline', 'aria-labelledby': 'tl-h' },
       h('div', { class: 'tl-head' }, h('h2', { id: 'tl-h', dataset: { i18n: 'tl.title' } }), this.pos),
-      h('div', { class: 'tl-track' }, this.indexBar, this.scrub, this.marks),
       h('div', { class: 'tl-row' },
-        btn('tl-back-iteration', 'tl.backIteration', () => this.act('step-back', 'iteration')),
-        btn('tl-back-phase', 'tl.backPhase', () => this.act('step-back', 'phase'), '←'),
-        btn('tl-fastest', 'tl.fastest', () => this.fastest()),
-        jumpForm),
-      h('details', { class: 'tl-more' },
+        btn('tl-back-iteration', 'tl.backIterationShort', () => this.act('step-back', 'iteration'), null, 'tl.backIteration'),
+        btn('tl-back-phase', 'tl.backPhaseShort', () => this.act('step-back', 'phase'), '←', 'tl.backPhase'),
+        h('div', { class: 'tl-track' }, this.indexBar, this.scrub, this.marks)),
+      h('details', { class: 'tl-more', open: wide },
         h('summary', { dataset: { i18n: 'tl.more' } }),
+        h('div', { class: 'tl-row' }, jumpForm, btn('tl-fastest', 'tl.fastest', () => this.fastest())),
         change,
         h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.branches' } }), this.branches,
         h('div', { class: 'tl-files' }, this.saveLink, this.metricsLink, this.weightsLink, this.file,

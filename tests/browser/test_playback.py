@@ -1,0 +1,195 @@
+"""Playback in real Chromium against a real server: the timeline's scrubber, stepping
+back, a branch from the past, saving and opening a run, and a reload or a dropped
+socket coming back to the same point.
+
+Every frame the page gets after a jump is compared with the frame the engine first
+sent (recorded by the ``Lab`` fixture), never with a value computed in the test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.browser.conftest import Lab
+
+TIMELINE = "[data-slot='timeline']"
+CAPTURE_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})();
+"""
+
+
+def frames_by_key(lab: Lab, start: int = 0, stop: int | None = None) -> dict[tuple[int, str], Any]:
+    """The frames received in ``[start, stop)``, by (iteration, phase); the first one wins."""
+    out: dict[tuple[int, str], Any] = {}
+    for m in lab.received[start:stop]:
+        if m.get("type") == "frame":
+            out.setdefault((m["iteration"], m["phase"]), m)
+    return out
+
+
+def at(lab: Lab, iteration: int, phase: str) -> None:
+    """Wait until the timeline shows ``iteration`` with ``phase`` next."""
+    lab.page.wait_for_selector(
+        f"{TIMELINE}[data-iteration='{iteration}'][data-phase='{phase}']", timeout=10_000)
+
+
+def open_more(lab: Lab) -> None:
+    """Unfold the timeline's jump, change, branches and files (open already on a desk)."""
+    if not lab.page.eval_on_selector(".tl-more", "d => d.open"):
+        lab.page.click(".tl-more summary")
+
+
+def step_phases(lab: Lab, n: int) -> None:
+    for _ in range(n):
+        lab.step()
+
+
+def test_scrubbing_and_stepping_back_show_the_numbers_first_computed(lab: Lab) -> None:
+    page = lab.page
+    step_phases(lab, 4 * 3 + 2)  # to iteration 3, loss done
+    at(lab, 3, "backward")
+    first = frames_by_key(lab)
+    assert page.get_attribute(TIMELINE, "data-length") == "3"
+
+    mark = lab.mark()
+    page.click(".tl-back-phase")  # ← one phase back: the forward of iteration 3 again
+    at(lab, 3, "loss")
+    got = frames_by_key(lab, mark)
+    assert list(got) == [(3, "forward")] and got[(3, "forward")] == first[(3, "forward")]
+
+    mark = lab.mark()
+    page.keyboard.press("ArrowLeft")  # the shortcut does the same
+    at(lab, 3, "forward")
+    assert frames_by_key(lab, mark)[(2, "update")] == first[(2, "update")]
+
+    mark = lab.mark()
+    page.fill("#tl-jump", "1")
+    page.select_option("#tl-jump-phase", "backward")
+    page.click(".tl-go")
+    at(lab, 1, "update")
+    got = frames_by_key(lab, mark)
+    assert [k for k in got] == [(1, "forward"), (1, "loss"), (1, "backward")]
+    assert all(f == first[k] for k, f in got.items())
+
+    # the scrubber: drag to iteration 2 (keyboard on the range input)
+    mark = lab.mark()
+    page.focus(".tl-scrub")
+    page.keyboard.press("ArrowRight")
+    at(lab, 2, "forward")
+    got = frames_by_key(lab, mark)
+    assert got[(1, "update")] == first[(1, "update")]
+    # the network shows the weights in use there, not those of iteration 3
+    w = lab.last("timeline")["params"]["L1.W"]
+    assert w == first[(1, "update")]["values"]["L1.W"]
+    assert lab.errors == []
+
+
+def test_a_setting_changed_in_the_past_branches_and_both_stay_reachable(lab: Lab) -> None:
+    page = lab.page
+    for _ in range(6):
+        lab.step("iteration")
+    at(lab, 6, "forward")
+    old = frames_by_key(lab)
+    page.fill("#tl-jump", "3")
+    page.click(".tl-go")
+    at(lab, 3, "forward")
+
+    open_more(lab)
+    lr = lab.last("timeline")["settings"]["lr"]
+    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
+    mark = lab.mark()
+    page.click(".tl-apply")
+    tl = lab.wait_for_message("timeline", after=mark, branch=1)
+    assert [b["id"] for b in tl["branches"]] == [0, 1]
+    assert page.locator(".tl-branch").count() == 2
+    assert page.get_attribute(".tl-branch[data-branch='1']", "aria-pressed") == "true"
+    assert page.locator(".tl-mark-set").count() == 1
+
+    mark = lab.mark()
+    lab.step("iteration")
+    new = frames_by_key(lab, mark)
+    assert new[(3, "update")] != old[(3, "update")]
+
+    mark = lab.mark()
+    page.click(".tl-branch[data-branch='0']")  # back to the first future
+    lab.wait_for_message("timeline", after=mark, branch=0)
+    assert page.get_attribute(TIMELINE, "data-length") == "6"
+    mark = lab.mark()
+    lab.step("iteration")
+    assert frames_by_key(lab, mark)[(3, "update")] == old[(3, "update")]
+    assert lab.errors == []
+
+
+def test_a_saved_run_opens_again_and_replays_identically(lab: Lab, tmp_path: Path) -> None:
+    page = lab.page
+    for _ in range(4):
+        lab.step("iteration")
+    first = frames_by_key(lab)
+    open_more(lab)
+    with page.expect_download() as dl:
+        page.click(".tl-save")
+    path = tmp_path / "run.json"
+    dl.value.save_as(path)
+    run = json.loads(path.read_text())
+    assert run["format"] == "backprop-lab-run" and run["length"] == 4
+
+    page.click(".btn-reset")  # a fresh run replaces it
+    at(lab, 0, "forward")
+    mark = lab.mark()
+    page.set_input_files("#tl-file", str(path))
+    tl = lab.wait_for_message("timeline", after=mark, length=4)
+    assert tl["iteration"] == 0
+    mark = lab.mark()
+    for _ in range(4):
+        lab.step("iteration")
+    again = frames_by_key(lab, mark)
+    assert again.keys() == first.keys()
+    assert all(again[k] == first[k] for k in first)
+
+    page.set_input_files("#tl-file", files=[{"name": "x.json", "mimeType": "application/json",
+                                             "buffer": b"{not json"}])
+    page.wait_for_selector(".tl-status:has-text('run file')")
+    assert lab.errors == []
+
+
+def test_a_reload_comes_back_to_the_same_point(lab: Lab) -> None:
+    step_phases(lab, 4 * 2 + 3)
+    before = frames_by_key(lab)
+    lab.page.click(".tl-back-phase")
+    at(lab, 2, "backward")
+    sid = lab.last("run")["session"]
+    mark = lab.mark()
+    lab.page.reload()
+    lab.wait_ready()
+    at(lab, 2, "backward")
+    assert lab.last("run")["session"] == sid
+    got = frames_by_key(lab, mark)
+    assert got == {k: before[k] for k in ((2, "forward"), (2, "loss"))}
+    assert lab.page.get_attribute(TIMELINE, "data-length") == "2"
+
+
+def test_a_dropped_socket_reconnects_to_the_same_point(make_lab: Any) -> None:
+    lab = make_lab()
+    lab.page.add_init_script(CAPTURE_SOCKETS)
+    lab.open()
+    step_phases(lab, 4 * 2 + 1)
+    at(lab, 2, "loss")
+    sid = lab.last("run")["session"]
+    mark = lab.mark()
+    lab.page.evaluate("window.__sockets.at(-1).close()")
+    lab.page.wait_for_selector(".conn[data-state='closed']")
+    lab.page.wait_for_selector(".conn[data-state='open']", timeout=10_000)
+    run = lab.wait_for_message("run", after=mark)
+    assert run["session"] == sid
+    at(lab, 2, "loss")
+    assert lab.page.evaluate("window.__sockets.length") == 2
+    lab.step()
+    assert lab.last("frame")["phase"] == "loss"
