@@ -8,7 +8,8 @@ for every playing session.
 Playing at ``speed`` iterations per second shows every phase when slow
 (≤ :data:`PHASE_BY_PHASE_MAX` it/s: four phase frames per iteration, spread in
 time); faster, whole iterations run on the engine's fast path and the frames
-of the latest iteration are sent, at most once per tick.
+of the latest iteration are sent, at most once per tick, compact (batch means
+instead of per-sample arrays: :mod:`server.compact`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from engine import metrics
 from engine.schedules import Schedule
 from engine.stepper import NonFiniteError, PhaseRecord, RunConfig, Stepper
 from server import playback
+from server.compact import compact_values
 from server.history import History
 from server.outbox import Outbox
 from server.protocol import (
@@ -239,7 +241,8 @@ class Session:
     def _advance_phase(self, latest_only: bool = False) -> PhaseRecord | None:
         """Run one phase and queue its frame; ``latest_only`` (fast play) replaces a
         still-unsent frame of the same phase, so a client that is behind gets the
-        latest iteration next instead of a backlog of superseded ones."""
+        latest iteration next instead of a backlog of superseded ones, and sends it
+        compact (batch means: :mod:`server.compact`), as the page paints it."""
         try:
             rec = self.history.step_phase()
         except NonFiniteError as e:
@@ -247,7 +250,7 @@ class Session:
             self._report_halt(e)
             return None
         key = f"frame:{rec.phase}" if latest_only else None
-        self._put(self._frame(rec), droppable=True, key=key)
+        self._put(self._frame(rec, compact=latest_only), droppable=True, key=key)
         self.views.after_phase(rec)
         if rec.phase == "update" and self._metrics_wanted():
             self._queue_metrics(rec.values)
@@ -326,9 +329,12 @@ class Session:
 
     # ---- messages -------------------------------------------------------------------
 
-    def _frame(self, rec: PhaseRecord) -> dict[str, Any]:
+    def _frame(self, rec: PhaseRecord, compact: bool = False) -> dict[str, Any]:
+        """A ``frame`` of ``rec``: all its values, or (``compact``, fast play) what
+        the page shows of them (:func:`server.compact.compact_values`)."""
+        values = compact_values(rec.phase, rec.values) if compact else rec.values
         return server_message("frame", phase=rec.phase, iteration=rec.iteration,
-                              values=rec.values)
+                              compact=compact, values=values)
 
     def state(self) -> dict[str, Any]:
         """The play state as a ``state`` message."""

@@ -5,7 +5,9 @@
  * {@link RunModel#apply}. It keeps the run's shapes, settings and data, the
  * latest weights, the current iteration's phase frames, the play state and
  * the metrics series, and answers per-element questions (a neuron's batch
- * mean activation, an edge's weight and gradient) by stable id. The browser
+ * mean activation, an edge's weight and gradient) by stable id; in fast play
+ * the server sends compact frames (`compact: true`: batch means as "<id>.mean"
+ * instead of per-sample arrays), which answer the same questions. The browser
  * never recomputes the maths: every number here came from the engine.
  */
 
@@ -110,6 +112,7 @@ export class RunModel {
     this.frameIteration = msg.iteration;
     this.lastPhase = msg.phase;
     const v = msg.values;
+    // (a compact frame has no per-sample output: predictions keep the last full frame's)
     if (msg.phase === 'forward' && v.batch) {
       const out = v[`L${this.depth}.a`];
       v.batch.forEach((idx, r) => {
@@ -154,8 +157,13 @@ export class RunModel {
     return b ? b[j] : undefined;
   }
 
-  /** Batch mean of column j of a (B, n) value such as "L1.a", or undefined if not sent yet. */
+  /**
+   * Batch mean of column j of a (B, n) value such as "L1.a", or undefined if not sent yet.
+   * Compact frames (fast play) carry the server's batch means as "L1.a.mean" (n,) instead.
+   */
   nodeMean(key, j) {
+    const m = this.value(`${key}.mean`);
+    if (Array.isArray(m)) return j === undefined ? m : m[j];
     return columnMean(this.value(key), j);
   }
 

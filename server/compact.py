@@ -1,0 +1,100 @@
+"""Compact frames: what fast play sends of each phase record instead of the record.
+
+Playing faster than :data:`server.session.PHASE_BY_PHASE_MAX` iterations per
+second, the page paints each iteration's final state once: node colours from the
+batch means of ``L{l}.a``, edges from the weights, the batch loss in the numbers
+panel, and batch means of ``z``/``a``/``delta``, ``dW`` and the step in a hovered
+element's tooltip. Per-sample arrays (B, n) are therefore sent as their batch
+means (n,), and what the page never reads in that mode (``x``, ``t`` in forward,
+per-sample losses, ``∂L/∂a``, parameters before the update, optimizer state,
+norm and dropout internals) is left out. At the default run (xor, 2-4-4-1,
+batch 10) this turns a ≈ 13 KB iteration into ≈ 3.7 KB: a class of 200 at
+30 it/s needs ≈ 0.9 Mbit/s per learner instead of ≈ 3.2 (classroom Wi-Fi,
+phones). The server's CPU stays about the same: averaging costs about what the
+smaller encoding saves (docs/performance.md).
+
+The rule, per phase (``L{l}`` for every layer; ``P`` any parameter name:
+``W``, ``b``, ``gamma``, ``beta``):
+
+- ``forward``: ``batch`` (indices), ``L{l}.a.mean`` and ``L{l}.z.mean``;
+- ``loss``: ``loss.data``, ``loss.reg``, ``loss.total``, ``y.mean``, ``t.mean``;
+- ``backward``: ``L{l}.delta.mean``, ``L{l}.dP`` (whole, parameter-shaped),
+  ``L{l}.gnorm``;
+- ``update``: ``lr``, ``L{l}.P`` (after the update) and ``L{l}.P.step``.
+
+``X.mean`` is the batch mean of the record's ``X`` (B, n): ``Σ_rows X / B``,
+equal to NumPy's ``X.mean(axis=0)`` up to the order of the additions (the last
+bit or so).
+Slow play, stepping, seeking and the inspector keep full records.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+__all__ = ["compact_values"]
+
+_MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
+_KEEP = re.compile(
+    r"batch|lr|loss\.(?:data|reg|total)"
+    r"|L\d+\.(?:gnorm|d?(?:W|b|gamma|beta)|(?:W|b|gamma|beta)\.step)"
+)
+_PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
+_MAX_PLANS = 1_000
+
+
+def _action(phase: str, key: str) -> str:
+    if key in ("y", "t"):
+        return "mean" if phase == "loss" else "drop"
+    if _MEAN.fullmatch(key):
+        return "mean"
+    if _KEEP.fullmatch(key):
+        return "keep"
+    return "drop"
+
+
+def _plan(phase: str, keys: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(ids kept, ids averaged) for a record of ``phase`` with ``keys`` (cached: a
+    run's records have the same ids every iteration)."""
+    plan = _PLANS.get((phase, keys))
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        acts = [(k, _action(phase, k)) for k in keys]
+        plan = _PLANS[(phase, keys)] = ([k for k, a in acts if a == "keep"],
+                                        [k for k, a in acts if a == "mean"])
+    return plan
+
+
+def compact_values(phase: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of a compact ``phase`` frame, from a full record's ``values``.
+
+    Kept ids are passed through unchanged (the same arrays); averaged ids come
+    out as ``"<id>.mean"``: for ``X`` of shape (B, n), a list of n numbers with
+    ``mean[j] = Σ_r X[r, j] / B``. The phase's (B, n) arrays are averaged in one
+    NumPy reduction over their side-by-side concatenation (B, Σn), for a tenth
+    of the per-call overhead of one ``mean`` each (the rows are added in order;
+    ``X.mean(axis=0)`` of a single column may add them pairwise, so the two can
+    differ in the last bit).
+    """
+    keep, mean = _plan(phase, tuple(values))
+    out = {k: values[k] for k in keep}
+    if not mean:
+        return out
+    arrays = [np.asarray(values[k]) for k in mean]
+    if any(a.ndim != 2 for a in arrays):  # not per-sample rows: each on its own
+        for k, a in zip(mean, arrays, strict=True):
+            out[k + ".mean"] = (np.add.reduce(a, 0) / a.shape[0]) if a.ndim else a
+        return out
+    sums = np.add.reduce(np.concatenate(arrays, axis=1), 0) / arrays[0].shape[0]
+    flat = sums.tolist()
+    o = 0
+    for k, a in zip(mean, arrays, strict=True):
+        n = a.shape[1]
+        out[k + ".mean"] = flat[o:o + n]
+        o += n
+    return out
+
