@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -296,12 +297,13 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
 
     CPU time (not wall time) of each part the server does for a playing session,
     times how often it does it, so it holds up on a busy machine: a recorded
-    iteration (four phases), encoding its four frames, a metrics point, a
-    decision map, and one WebSocket send through uvicorn's protocol.
+    iteration (four phases), building and encoding its four frames (compact
+    above PHASE_BY_PHASE_MAX, as fast play sends them; the full frames' cost is
+    reported beside), a metrics point, a decision map.
     """
     from server.outbox import Outbox
     from server.protocol import encode
-    from server.session import Session
+    from server.session import PHASE_BY_PHASE_MAX, Session
     from server.settings import Settings
 
     st = Settings()
@@ -318,26 +320,32 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
         return (time.process_time() - t0) / n
 
     hist = s.history
-    frames: list[dict[str, object]] = []
+    recs: list[Any] = []
+    compact = speed > PHASE_BY_PHASE_MAX
 
     def iteration() -> None:
-        frames.clear()
-        for _ in range(4):
-            frames.append(s._frame(hist.step_phase()))
+        recs.clear()
+        recs.extend(hist.step_phase() for _ in range(4))
 
     it = cost(iteration)
-    enc = cost(lambda: [encode(f) for f in frames])
+    enc = cost(lambda: [encode(s._frame(r, compact=compact)) for r in recs])
+    enc_full = cost(lambda: [encode(s._frame(r)) for r in recs])
     met = cost(lambda: s._queue_metrics({"lr": 0.03}), repeat // 4)
     maps = cost(s.views.maps_message, repeat // 8)
     per_s = {
         "iterations (4 recorded phases)": it * speed,
-        "encode 4 frames per iteration": enc * speed,
+        f"build + encode 4 {'compact' if compact else 'full'} frames per iteration":
+            enc * speed,
         "metrics points": met * min(speed, st.metrics_hz),
         "decision maps": maps * min(speed, st.map_hz),
     }
     out: dict[str, object] = {k: round(v * 1000, 2) for k, v in per_s.items()}
     out["total_ms_per_session_s"] = round(sum(per_s.values()) * 1000, 2)
     out["sessions_per_core"] = round(1 / sum(per_s.values()), 1)
+    out["full frames instead (build + encode)"] = round(enc_full * speed * 1000, 2)
+    out["bytes per iteration (sent / full)"] = (
+        sum(len(encode(s._frame(r, compact=compact))) for r in recs),
+        sum(len(encode(s._frame(r))) for r in recs))
     out["unit"] = f"CPU ms per session per second at {speed:g} it/s (sends not included)"
     return out
 
