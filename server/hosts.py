@@ -26,7 +26,6 @@ except ImportError:  # not on Windows: interface addresses then come from DNS on
 log = logging.getLogger("backprop_lab.hosts")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-TEST_CLIENT = "testserver"  # Starlette's TestClient sends this Host
 
 
 def machine_addresses() -> set[str]:
@@ -67,7 +66,7 @@ def resolve_hosts(configured: list[str]) -> list[str]:
     hosts: list[str] = []
     for h in configured:
         if h == "auto":
-            hosts += [*LOOPBACK, TEST_CLIENT, *sorted(machine_addresses())]
+            hosts += [*LOOPBACK, *sorted(machine_addresses())]
         else:
             hosts.append(h.lower())
     # an IPv6 literal arrives in brackets in a Host header

@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     allowed_hosts: CommaList = Field(
         default_factory=lambda: ["auto"],
         description="Host headers accepted. 'auto' = loopback names, this machine's host "
-        "names and IP addresses (so a class on the LAN can use http://<ip>:8000), and "
-        "'testserver' (the in-process test client); '*' accepts any host.",
+        "names and IP addresses (so a class on the LAN can use http://<ip>:8000); "
+        "'*' accepts any host.",
     )
 
     # ---- limits on what one connection may send or ask for --------------------------

@@ -99,7 +99,9 @@ class WS:
 
 
 def make_app(**overrides: Any) -> FastAPI:
-    """An app with test-friendly settings (``overrides`` win)."""
+    """An app with test-friendly settings (``overrides`` win); the TestClient's
+    ``testserver`` Host is allowed here, not in production's ``auto``."""
+    overrides.setdefault("allowed_hosts", ["auto", "testserver"])
     return create_app(Settings(**overrides))
 
 

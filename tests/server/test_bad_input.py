@@ -131,3 +131,15 @@ def test_a_full_server_says_so_and_closes_with_try_again_later() -> None:
             with pytest.raises(ConnectionError, match="1013"):
                 w.recv()
         WS(first).works()
+
+
+def test_too_many_input_features_get_an_error_naming_max_inputs() -> None:
+    with TestClient(make_app(max_inputs=2)) as c, c.websocket_connect("/ws") as raw:
+        w = WS(raw)
+        w.hello()
+        w.recv_type("state")
+        w.send({"type": "configure", "config": {"features": ["x1", "x2", "x1^2"]}})
+        err = w.error()
+        assert err["code"] == "limit" and err["limit"] == "max_inputs"
+        w.send({"type": "configure", "config": {"features": ["x1", "x2"]}})
+        assert w.recv_type("run")["net"]["sizes"][0] == 2
