@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from engine import activations, chain, losses
+from engine.fpstate import quiet
 from engine.model import LayerCache, Network
 from engine.stepper import Stepper
 
@@ -81,6 +82,7 @@ def _loss_of(net: Network, caches: list[LayerCache], t: Array) -> losses.LossRes
     return losses.compute(spec.loss, out.z, out.a, t, dfz, want_dy=True)
 
 
+@quiet
 def eval_grads(net: Network, x: Array, t: Array) -> tuple[list[LayerCache], losses.LossResult,
                                                            dict[str, Array]]:
     """Evaluation-mode forward and backward of ``x`` (B, n_in): caches, loss, gradients."""
@@ -90,6 +92,7 @@ def eval_grads(net: Network, x: Array, t: Array) -> tuple[list[LayerCache], loss
     return caches, res, grads
 
 
+@quiet
 def finite_difference(net: Network, x: Array, t: Array, pid: str, idx: tuple[int, ...],
                       reg: float = 0.0, reg_kind: str = "") -> tuple[float, float, float]:
     """Central difference of the mean data loss on ``x`` w.r.t. ``params[pid][idx]``.
@@ -123,6 +126,7 @@ def _layer_info(st: Stepper, l: int) -> tuple[str, bool, bool]:
     return act, plain, from_logits
 
 
+@quiet
 def inspect_body(st: Stepper, cap: Capture, target_id: str, index: tuple[int, ...],
                  sample: tuple[str, int] | None) -> dict[str, Any]:
     """The ``inspect`` message body (without ``type``); see the module docstring.

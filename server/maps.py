@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.data import FEATURES, Dataset, grid_points
+from engine.fpstate import quiet
 from engine.model import Network
 
 Array = np.ndarray
@@ -102,6 +103,7 @@ def neuron_grid_size(n_units: int, max_grid: int) -> int:
     return side if side >= MIN_NEURON_GRID else 0
 
 
+@quiet
 def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int) -> dict[str, Any]:
     """The ``maps`` message body for ``net`` over ``data``'s input plane.
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import losses
+from engine.fpstate import quiet
 from engine.stepper import PhaseRecord, Stepper
 from server.inspect import Capture, inspect_body
 from server.maps import compute_maps
@@ -116,6 +117,7 @@ def check_focus(st: Stepper, split: str, index: int) -> FocusPoint:
     return FocusPoint(split, index)
 
 
+@quiet
 def sample_values(st: Stepper, x: Array, t: Array) -> dict[str, Any]:
     """Evaluation-mode forward of a few samples ``x`` (B, n_in) with targets ``t`` (B, K):
     every ``Ll.z``, ``Ll.a`` (B, n_l), the output ``y`` and per-sample loss (B,)."""
