@@ -18,7 +18,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from server.app import create_app
+from server.outbox import Outbox
+from server.protocol import RunSettings
 from server.serve import uvicorn_config
+from server.session import Session
 from server.settings import Settings
 
 Msg = dict[str, Any]
@@ -96,6 +99,19 @@ class WS:
         f = self.recv_type("frame")
         assert f["phase"] in ("forward", "loss", "backward", "update")
         self.recv_type("state")
+
+
+def attached_session(
+    *, greeting: bool = False, outbox: int = 512, **cfg: Any
+) -> tuple[Session, Outbox]:
+    """An in-process session with run settings ``cfg`` attached to a fresh outbox;
+    its greeting (``run``, ``state``…) is drained unless ``greeting`` keeps it."""
+    s = Session(Settings(), RunSettings(**cfg))
+    ob = Outbox(outbox)
+    s.attach(ob)
+    if not greeting:
+        ob.drain()
+    return s, ob
 
 
 def make_app(**overrides: Any) -> FastAPI:

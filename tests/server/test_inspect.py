@@ -3,7 +3,6 @@ get an error naming what was wrong, and the session keeps working."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import numpy as np
@@ -16,27 +15,17 @@ from server.outbox import Outbox
 from server.protocol import RunSettings, client_adapter
 from server.session import Session
 from server.settings import Settings
-
-
-def drain(ob: Outbox) -> list[dict[str, Any]]:
-    out = []
-    while len(ob):
-        out.append(asyncio.run(ob.get()))
-    return out
+from tests.server.conftest import attached_session
 
 
 def make_session(**cfg: Any) -> tuple[Session, Outbox]:
-    s = Session(Settings(), RunSettings(**cfg))
-    ob = Outbox(512)
-    s.attach(ob)
-    drain(ob)
-    return s, ob
+    return attached_session(**cfg)
 
 
 def send(s: Session, msg: dict[str, Any]) -> list[dict[str, Any]]:
     s.handle(client_adapter.validate_python(msg))
     assert s.outbox is not None
-    return drain(s.outbox)
+    return s.outbox.drain()
 
 
 def of_type(msgs: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:

@@ -11,17 +11,13 @@ import pytest
 from server import views
 from server.clock import Clock
 from server.outbox import Outbox
-from server.protocol import RunSettings, client_adapter
+from server.protocol import client_adapter
 from server.session import Session
-from server.settings import Settings
+from tests.server.conftest import attached_session
 
 
 def make_session(**cfg: Any) -> tuple[Session, Outbox]:
-    s = Session(Settings(), RunSettings(**cfg))
-    ob = Outbox(4096)
-    s.attach(ob)
-    ob.drain()
-    return s, ob
+    return attached_session(outbox=4096, **cfg)
 
 
 def maps_sent_in_2_5_seconds(crowd: int, monkeypatch: pytest.MonkeyPatch) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -15,23 +14,14 @@ from server import views
 from server.app import create_app
 from server.maps import NEURON_BYTES, compute_maps, dequantize, features_of, quantize
 from server.outbox import Outbox
-from server.protocol import RunSettings, client_adapter, encode
+from server.protocol import client_adapter, encode
 from server.session import Session
 from server.settings import Settings
-
-
-def drain(ob: Outbox) -> list[dict[str, Any]]:
-    out = []
-    while len(ob):
-        out.append(asyncio.run(ob.get()))
-    return out
+from tests.server.conftest import attached_session
 
 
 def make_session(**cfg: Any) -> tuple[Session, Outbox]:
-    s = Session(Settings(), RunSettings(**cfg))
-    ob = Outbox(512)
-    s.attach(ob)
-    return s, ob
+    return attached_session(greeting=True, **cfg)
 
 
 def send(s: Session, msg: dict[str, Any]) -> None:
@@ -126,17 +116,17 @@ def test_maps_are_coalesced_to_map_hz_and_the_last_one_is_current(
     monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
     monkeypatch.setattr(views, "COST_FACTOR", 0.0)  # the rate bound alone, whatever the load
     s, ob = make_session(dataset="xor")
-    drain(ob)
+    ob.drain()
     sent = 0
     for _ in range(200):  # 100 iterations per simulated second for 2 s, as fast as a user can click
         now[0] += 0.01
         send(s, {"type": "step", "unit": "iteration"})
         s.tick(0.01)
-        sent += sum(m["type"] == "maps" for m in drain(ob))
+        sent += sum(m["type"] == "maps" for m in ob.drain())
     assert 15 <= sent <= 21  # ≤ 10 per second
     now[0] += 0.2
     s.tick(0.2)  # the trailing send: the maps catch up with the last step
-    last = [m for m in drain(ob) if m["type"] == "maps"]
+    last = [m for m in ob.drain() if m["type"] == "maps"]
     assert last and last[-1]["iteration"] == 200 == s.stepper.iteration
     assert not s.views.wants_tick
 
@@ -163,11 +153,11 @@ def test_a_network_slow_to_map_is_mapped_less_often(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
     s, ob = make_session(dataset="xor")
     s.views._cost["maps"] = 0.05  # as measured for a big network: 50 ms per maps message
-    drain(ob)
+    ob.drain()
     sent = 0
     for _ in range(100):  # 1 simulated second
         now[0] += 0.01
         send(s, {"type": "step", "unit": "iteration"})
         s.views._cost["maps"] = 0.05
-        sent += sum(m["type"] == "maps" for m in drain(ob))
+        sent += sum(m["type"] == "maps" for m in ob.drain())
     assert 1 <= sent <= 2  # at most one per 10 × 50 ms, not ten a second
