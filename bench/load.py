@@ -44,33 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, bench/ comes first on sys.path and bench/engine.py would shadow
 # the engine package: put the repository first instead
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+from bench.loopback import free_port, mask_frame  # noqa: E402
+
 log = logging.getLogger("bench.load")
 
 UPDATE_PREFIX = b'{"type":"frame","phase":"update"'
 FRAME_PREFIX = b'{"type":"frame"'
-
-
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def mask_frame(text: str) -> bytes:
-    """One masked client text frame (RFC 6455 §5.2)."""
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x81, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return head + key + masked
 
 
 @dataclass

@@ -20,7 +20,6 @@ import logging
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,10 @@ from typing import Any
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.loopback import free_port  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -82,12 +85,6 @@ class Transfers:
             "content_length": int(headers.get("content-length", -1)),
             "body": sizes["responseBodySize"], "headers": sizes["responseHeadersSize"],
         })
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server() -> tuple[subprocess.Popen[bytes], str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BPL_CHROMIUM", "/usr/bin/chromium")
@@ -39,18 +40,12 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 WRITE_DOCS_SHOTS = os.environ.get("BPL_SCREENSHOTS", "") not in ("", "0")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # Package scope, not session: Playwright's sync API keeps an event loop running
 # in this thread while it is open, which would break later asyncio-based tests.
 @pytest.fixture(scope="package")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a real uvicorn serving the app for the browser tests."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # A file, not a pipe nobody reads: a full pipe would block the server's logging.
     log = open(tmp_path_factory.mktemp("uvicorn") / "server.log", "w+")  # noqa: SIM115
@@ -94,13 +89,11 @@ def _chromium_path() -> str | None:
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (fails, never skips, under CI=true)."""
+    """One headless Chromium for the browser tests; a missing one fails, never skips
+    (`make test` installs Debian's chromium first)."""
     path = _chromium_path()
     if path is None:
-        msg = f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:  # pragma: no cover - the test extra installs it

@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from bench.loopback import free_port
 from server.app import create_app
 from server.outbox import Outbox
 from server.protocol import RunSettings
@@ -138,14 +139,6 @@ def ws(client: TestClient) -> Iterator[WS]:
         yield w
 
 
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class LiveServer:
     """A real uvicorn serving an app in a thread of this process (so tests can look at
     the app's sessions and outboxes while real sockets talk to it)."""
@@ -214,18 +207,3 @@ def raw_socket(port: int, origin: str | None = None, host: str | None = None,
         sock.close()
 
 
-def client_frame(text: str) -> bytes:
-    """A masked client text frame (RFC 6455 §5.2)."""
-    import os
-    import struct
-
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x81, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))

@@ -17,13 +17,14 @@ from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from bench.loopback import free_port
 from server.logs import JsonFormatter, KeyValueFormatter
 from server.outbox import Outbox
 from server.protocol import Play
 from server.serve import uvicorn_config
 from server.sessions import CLOSE_IDLE, SessionStore
 from server.settings import Settings
-from tests.server.conftest import WS, LiveServer, free_port, raw_socket
+from tests.server.conftest import WS, LiveServer, raw_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,9 @@ import time
 import psutil
 from websockets.sync.client import connect
 
+from bench.loopback import mask_frame
 from server.session import Session
-from tests.server.conftest import LiveServer, client_frame, raw_socket
+from tests.server.conftest import LiveServer, raw_socket
 
 BIG = {"hidden": [48, 48], "batch_size": 200, "n_samples": 400, "dataset": "circle"}
 
@@ -48,7 +49,7 @@ def test_a_stalled_reader_stays_bounded_while_another_client_keeps_its_rate(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         for msg in ({"type": "hello"}, {"type": "configure", "config": BIG},
                     {"type": "play", "speed": 60}):
-            sock.sendall(client_frame(json.dumps(msg)))
+            sock.sendall(mask_frame(json.dumps(msg)))
         # ...and never read again
 
         with connect(live.url, open_timeout=5, max_size=None) as ws:
