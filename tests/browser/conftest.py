@@ -1,9 +1,9 @@
-"""Browser-test fixtures: one real uvicorn server and one real Chromium per test session.
+"""Browser-test fixtures: one real uvicorn server and one real Chromium for tests/browser.
 
 The server runs as a subprocess on a free port, exactly as ``make run`` starts
 it (``--ws-per-message-deflate false``). Chromium is Debian's
 ``/usr/bin/chromium`` driven by Playwright; ``playwright install`` is never
-used. With ``CI=true`` a missing Chromium fails the run instead of skipping.
+used; a missing Chromium fails the run, it never skips.
 
 Each test gets a fresh browser context (so a fresh sessionStorage and a fresh
 server session) wrapped in :class:`Lab`, which records console errors and
