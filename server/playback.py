@@ -209,9 +209,7 @@ def show(session: Session, records: list[PhaseRecord]) -> None:
         session.put(session.frame_message(rec), droppable=True)
     views = getattr(session, "views", None)
     if views is not None:
-        if records and records[0].phase == "forward":
-            views.last_batch = records[0].values.get("batch")
-        views.after_train()
+        views.show(records)
 
 
 def timeline_message(session: Session, params: bool = False) -> dict[str, Any]:

@@ -261,10 +261,13 @@ class SessionViews:
 
     def _apply_edit(self, msg: Edit) -> None:
         st = self.st
-        W = st.net.params[msg.id]
+        # a new array, as history.apply_command does: records already handed out
+        # (the last update frame, the inspector's capture) keep the values they showed
+        W = st.net.params[msg.id].copy()
         idx = tuple(msg.index)
         old = float(W[idx])
         W[idx] = msg.value
+        st.net.params[msg.id] = W
         st.halted = None
         # the history's command log (server/history.py) replays the edit at this
         # position, so playback and saved runs stay exact

@@ -337,3 +337,25 @@ def test_records_shown_by_playback_feed_the_inspector() -> None:
     s.views.show([PhaseRecord(ph, 0, v) for ph, v in first.items()])
     (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [1, 0]}), "inspect")
     assert m["iteration"] == 0 and m["grad"] == first["backward"]["L2.dW"][1, 0]
+
+
+def test_after_a_seek_the_inspector_shows_the_iteration_sought() -> None:
+    s, _ = make_session(dataset="xor", hidden=(3,), batch_size=4)
+    first = {}
+    for m in send(s, {"type": "step", "unit": "iteration"}):
+        if m["type"] == "frame":
+            first[m["phase"]] = m["values"]
+    send(s, {"type": "step", "unit": "iteration"})
+    send(s, {"type": "seek", "iteration": 1})  # back to the end of iteration 0
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [1, 0]}), "inspect")
+    assert m["iteration"] == 0 and m["grad"] == first["backward"]["L2.dW"][1][0]
+
+
+def test_a_hand_edit_leaves_the_frames_already_sent_as_they_were() -> None:
+    s, _ = make_session(dataset="xor", hidden=(3,), batch_size=4)
+    send(s, {"type": "step", "unit": "iteration"})
+    rec = s.views.capture.get("update", "L1.W")
+    shown = float(np.asarray(rec)[0, 0])
+    send(s, {"type": "edit", "id": "L1.W", "index": [0, 0], "value": 5.0})
+    assert float(np.asarray(s.views.capture.get("update", "L1.W"))[0, 0]) == shown
+    assert float(s.stepper.net.params["L1.W"][0, 0]) == 5.0
