@@ -102,6 +102,15 @@ def run_config(cfg: RunSettings) -> RunConfig:
     )
 
 
+def _due(it: int, next_due: int, every: int) -> tuple[bool, int]:
+    """Whether iteration ``it`` is due for a message sent every ``every`` iterations
+    when the next was due at ``next_due``, and the new due iteration. An ``it``
+    outside the window (the run jumped back, or far ahead) is due at once."""
+    if next_due - every < it < next_due:
+        return False, next_due
+    return True, it + every
+
+
 def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Concatenate two pending ``metrics`` messages' series."""
     out = dict(new)
@@ -220,7 +229,7 @@ class Session:
         except ValueError as e:
             self.error("invalid", str(e))
             return
-        self.config = cfg
+        self.config = cfg  # the new history records these settings
         self.replace_run(cfg, stepper, playback.new_history(self, stepper))
 
     def replace_run(self, cfg: RunSettings, stepper: Stepper, history: History) -> None:
@@ -268,10 +277,8 @@ class Session:
         it = self.stepper.iteration
         every = max(1, round(self.speed / self.settings.metrics_hz),
                     math.ceil(self.crowd * self._metrics_cost * self.speed / CROWD_SHARE))
-        if self._metrics_due - every < it < self._metrics_due:  # (the run may jump back)
-            return False
-        self._metrics_due = it + every
-        return True
+        due, self._metrics_due = _due(it, self._metrics_due, every)
+        return due
 
     def _report_halt(self, e: NonFiniteError) -> None:
         self.error("nonfinite", str(e), phase=e.phase, where=e.where, iteration=e.iteration)
@@ -323,9 +330,9 @@ class Session:
         self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k
         # frames carry the iteration: the counter needs a state only now and then
         every = max(1, round(self.speed / self.settings.metrics_hz))
-        if not self._state_due - every < st.iteration < self._state_due:
-            self._state_due = st.iteration + every
-            self._send_state(droppable=True)
+        due, self._state_due = _due(st.iteration, self._state_due, every)
+        if due:
+            self._send_state()
 
     # ---- messages -------------------------------------------------------------------
 
@@ -345,7 +352,7 @@ class Session:
             halted=None if st.halted is None else str(st.halted),
         )
 
-    def _send_state(self, droppable: bool = False) -> None:
+    def _send_state(self) -> None:
         self._put(self.state(), key="state")
         playback.maybe_send_timeline(self)
 
