@@ -49,15 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from engine import activations, losses
+from engine import losses
 from engine.fpstate import quiet
 from engine.model import LayerCache, Network
 from engine.stepper import Stepper
 
 Array = np.ndarray
-
-#: each activation's formula in plain text, for a page that names f
-FORMULAS = {name: a.formula for name, a in activations.ACTIVATIONS.items()}
 
 
 def _parse(st: Stepper, id: str, index: tuple[int, ...]) -> tuple[str, int, str]:

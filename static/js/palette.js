@@ -35,11 +35,6 @@ export function diverging(v) {
   return mix(ZERO, v < 0 ? NEG : POS, s);
 }
 
-/** Colour for class `k` (0-based). */
-export function classColour(k) {
-  return CLASS_COLOURS[((k % CLASS_COLOURS.length) + CLASS_COLOURS.length) % CLASS_COLOURS.length];
-}
-
 /** Publish the palette as CSS custom properties on `el` (so CSS and canvas agree). */
 export function exportCssVars(el) {
   el.style.setProperty('--neg', `rgb(${NEG.join(',')})`);

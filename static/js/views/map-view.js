@@ -17,10 +17,6 @@
 import { CLASS_COLOURS, NEG, POS, ZERO } from '../palette.js';
 import { fmt } from '../format.js';
 
-/** The palette's ends as [r, g, b] (re-exported for the other map views). */
-export const POSITIVE = POS;
-export const NEGATIVE = NEG;
-export const NEUTRAL = ZERO;
 const CLASS_RGB = CLASS_COLOURS.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
 
 /**
@@ -80,7 +76,7 @@ export function paintPlane(channels, size, task, scale) {
       for (let k = 1; k < channels.length; k += 1) if (channels[k][i] > channels[best][i]) best = k;
       const conf = channels.length > 1 ? (channels[best][i] - 1 / channels.length) / (1 - 1 / channels.length) : 1;
       const m = 0.15 + 0.6 * Math.max(0, Math.min(1, conf));
-      rgb = NEUTRAL.map((c, j) => Math.round(c + (CLASS_RGB[best % CLASS_RGB.length][j] - c) * m));
+      rgb = ZERO.map((c, j) => Math.round(c + (CLASS_RGB[best % CLASS_RGB.length][j] - c) * m));
     } else if (task === 'binary') {
       rgb = diverging((channels[0][i] - 0.5) * 2 * 0.8);
     } else {
@@ -306,7 +302,7 @@ export class MapView {
     if (!this.maps || !this.channels) return;
     const row = this.channels[0];
     const n = row.length;
-    ctx.strokeStyle = `rgb(${POSITIVE.join(',')})`;
+    ctx.strokeStyle = `rgb(${POS.join(',')})`;
     ctx.lineWidth = Math.max(2, W / 120);
     ctx.beginPath();
     for (let i = 0; i < n; i += 1) {

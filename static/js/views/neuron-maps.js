@@ -9,7 +9,8 @@
  * largest |a| so a unit's pattern shows even when its activations are small.
  */
 
-import { FocusView, MapView, dequantize, diverging, POSITIVE } from './map-view.js';
+import { FocusView, MapView, dequantize, diverging } from './map-view.js';
+import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
 
@@ -125,7 +126,7 @@ export class NeuronMaps {
     const W = canvas.width; const H = canvas.height;
     ctx.fillStyle = 'rgb(250,250,250)';
     ctx.fillRect(0, 0, W, H);
-    ctx.strokeStyle = `rgb(${POSITIVE.join(',')})`;
+    ctx.strokeStyle = `rgb(${POS.join(',')})`;
     ctx.lineWidth = 2;
     ctx.beginPath();
     row.forEach((v, i) => {
