@@ -156,3 +156,13 @@ def compute(
             dy *= -1.0 / B
         return LossResult(per_sample, delta, dy)
     raise ValueError(f"unknown loss {loss!r}; choose one of {list(LOSSES)}")
+
+
+def accuracy(task: str, y: Array, t: Array) -> float | None:
+    """Fraction classified right: binary y ≥ 0.5 against t ≥ 0.5, multiclass argmax of
+    y (B, K) against argmax of t; None for regression or an empty set."""
+    if task == "regression" or len(y) == 0:
+        return None
+    if task == "binary":
+        return float(((y >= 0.5) == (t >= 0.5)).mean())
+    return float((y.argmax(axis=1) == t.argmax(axis=1)).mean())

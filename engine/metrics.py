@@ -64,14 +64,6 @@ def _dead(act: str, a: Array) -> float | None:
     return float((a <= 0.0).all(axis=0).mean())
 
 
-def _accuracy(task: str, y: Array, t: Array) -> float | None:
-    if task == "regression" or len(y) == 0:
-        return None
-    if task == "binary":
-        return float(((y >= 0.5) == (t >= 0.5)).mean())
-    return float((y.argmax(axis=1) == t.argmax(axis=1)).mean())
-
-
 @quiet
 def collect(st: Stepper) -> dict[str, Any]:
     """Every metric of the module docstring as JSON-friendly values."""
@@ -88,7 +80,7 @@ def collect(st: Stepper) -> dict[str, Any]:
         y = caches[-1]
         res = losses.compute(spec.loss, y.z, y.a, t, None, y.sp)
         out[f"{split}_loss"] = res.mean
-        out[f"{split}_acc"] = _accuracy(d.task, y.a, t)
+        out[f"{split}_acc"] = losses.accuracy(d.task, y.a, t)
         if split == "train":
             # a unit's own activation f(zn), before dropout and the residual add
             out["dead"] = [_dead(act, c.h) for act, c in zip(acts, caches, strict=True)]

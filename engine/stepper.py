@@ -807,14 +807,7 @@ class Stepper:
             res = losses.compute(self.net.spec.loss, out.z, out.a, t, None)
         finally:
             quiet_off(tok)
-        task = self.data.task
-        if task == "regression":
-            return res.mean, None
-        if task == "binary":
-            acc = float(((out.a >= 0.5) == (t >= 0.5)).mean())
-        else:
-            acc = float((out.a.argmax(axis=1) == t.argmax(axis=1)).mean())
-        return res.mean, acc
+        return res.mean, losses.accuracy(self.data.task, out.a, t)
 
     @property
     def last_iteration(self) -> IterationState | None:
