@@ -13,6 +13,8 @@
  * {@link writeUrl}, which takes the History and Location objects it changes.
  */
 
+import { getPath, setPath } from './paths.js';
+
 /** @typedef {'int'|'float'|'bool'|'enum'|'ints'|'enums'|'points'} PropType */
 
 /**
@@ -65,20 +67,6 @@ export const PROPS = Object.freeze([
   { name: 'batch', path: 'batch_size', type: 'int' },
   { name: 'seed', path: 'seed', type: 'int' },
 ]);
-
-function getPath(obj, path) {
-  return path.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
-}
-
-function setPath(obj, path, value) {
-  const keys = path.split('.');
-  let o = obj;
-  for (const k of keys.slice(0, -1)) {
-    if (typeof o[k] !== 'object' || o[k] === null) o[k] = {};
-    o = o[k];
-  }
-  o[keys[keys.length - 1]] = value;
-}
 
 function encodeValue(type, v) {
   switch (type) {

@@ -8,6 +8,7 @@
  */
 
 import { h } from '../dom.js';
+import { getPath, setPath } from '../paths.js';
 
 /** Speeds offered, in iterations per second (≤ 4 shows every phase). */
 export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
@@ -79,13 +80,6 @@ export const ADVANCED = Object.freeze([
   ]],
 ]);
 
-const getPath = (obj, path) => path.split('.').reduce((o, k) => (o == null ? o : o[k]), obj);
-function setPath(obj, path, value) {
-  const keys = path.split('.');
-  const last = keys.pop();
-  const target = keys.reduce((o, k) => o[k], obj);
-  target[last] = value;
-}
 const fieldKey = (path) => `adv.${path.endsWith('.name') ? path.split('.')[0] : path}`;
 
 /** Control panel view. */
