@@ -14,7 +14,7 @@ export function fmt(v, digits = 4) {
   if (a === 0) s = (0).toFixed(digits);
   else if (a >= 1e-3 && a < 1e5) s = v.toFixed(digits);
   else s = v.toExponential(Math.max(1, digits - 1));
-  return s.replace('-', '−');
+  return s.replaceAll('-', '−'); // the exponent's sign too
 }
 
 /** A fraction in [0, 1] as a percentage with one decimal. */
