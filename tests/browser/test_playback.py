@@ -42,7 +42,8 @@ def at(lab: Lab, iteration: int, phase: str) -> None:
 
 
 def open_more(lab: Lab) -> None:
-    """Unfold the timeline's jump, change, branches and files (open already on a desk)."""
+    """Unfold the timeline's jump, change, branches and files (folded until the
+    learner unfolds them, then remembered for the tab)."""
     if not lab.page.eval_on_selector(".tl-more", "d => d.open"):
         lab.page.click(".tl-more summary")
 
@@ -50,6 +51,37 @@ def open_more(lab: Lab) -> None:
 def step_phases(lab: Lab, n: int) -> None:
     for _ in range(n):
         lab.step()
+
+
+def more_is_open(lab: Lab) -> bool:
+    return bool(lab.page.eval_on_selector(".tl-more", "d => d.open"))
+
+
+def test_the_timeline_details_start_folded_and_keep_the_learners_choice(lab: Lab) -> None:
+    """A projected network stays big: the details are folded on a desk too; unfolded
+    (or folded again) by the learner, they stay so through messages and a reload."""
+    page = lab.page
+    assert not more_is_open(lab)
+    tl_box = page.locator(".timeline").bounding_box()
+    assert tl_box is not None and tl_box["height"] < 200  # one row: back buttons, scrubber
+
+    page.click(".tl-more summary")
+    assert more_is_open(lab)
+    for _ in range(2):
+        lab.step("iteration")  # state, frames, metrics and timeline messages
+    at(lab, 2, "forward")
+    assert more_is_open(lab)
+    page.reload()
+    lab.wait_ready()
+    at(lab, 2, "forward")
+    assert more_is_open(lab)
+
+    page.click(".tl-more summary")
+    assert not more_is_open(lab)
+    page.reload()
+    lab.wait_ready()
+    assert not more_is_open(lab)
+    assert lab.errors == []
 
 
 def test_scrubbing_and_stepping_back_show_the_numbers_first_computed(lab: Lab) -> None:
@@ -70,6 +102,7 @@ def test_scrubbing_and_stepping_back_show_the_numbers_first_computed(lab: Lab) -
     at(lab, 3, "forward")
     assert frames_by_key(lab, mark)[(2, "update")] == first[(2, "update")]
 
+    open_more(lab)
     mark = lab.mark()
     page.fill("#tl-jump", "1")
     page.select_option("#tl-jump-phase", "backward")
@@ -98,11 +131,11 @@ def test_a_setting_changed_in_the_past_branches_and_both_stay_reachable(lab: Lab
         lab.step("iteration")
     at(lab, 6, "forward")
     old = frames_by_key(lab)
+    open_more(lab)
     page.fill("#tl-jump", "3")
     page.click(".tl-go")
     at(lab, 3, "forward")
 
-    open_more(lab)
     lr = lab.last("timeline")["settings"]["lr"]
     page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
     mark = lab.mark()
@@ -112,6 +145,8 @@ def test_a_setting_changed_in_the_past_branches_and_both_stay_reachable(lab: Lab
     assert page.locator(".tl-branch").count() == 2
     assert page.get_attribute(".tl-branch[data-branch='1']", "aria-pressed") == "true"
     assert page.locator(".tl-mark-set").count() == 1
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    page.locator(TIMELINE).screenshot(path=str(lab.shot_dir / "timeline.png"))
 
     mark = lab.mark()
     lab.step("iteration")

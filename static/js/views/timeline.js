@@ -10,7 +10,10 @@
  * 'load') and main.js sends the messages. It draws from `timeline` messages
  * (length, position, markers, branches) and keeps its position current from
  * `state` messages while the run plays. Seeks sent while dragging the
- * scrubber are throttled to one per {@link SEEK_INTERVAL_MS}.
+ * scrubber are throttled to one per {@link SEEK_INTERVAL_MS}. Only the back
+ * buttons and the scrubber show at first, on a desk as on a phone (a projected
+ * network stays big); the rest unfolds on demand, and the tab remembers the
+ * learner's choice ({@link MORE_KEY} in sessionStorage).
  */
 
 import { h } from '../dom.js';
@@ -24,6 +27,35 @@ const LRS = [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
 const OPTIMIZERS = ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw'];
 const PHASES = ['forward', 'loss', 'backward', 'update'];
 const MARK_GLYPH = { set: '◆', edit: '✎', spike: '▲', nonfinite: '✕' };
+/** sessionStorage key of the learner's choice to unfold "Change, branches, save" ('1') or not ('0'). */
+export const MORE_KEY = 'bpl.timelineMore';
+
+/** This tab's sessionStorage, or null where the browser blocks it. */
+function tabStorage() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the learner unfolded the timeline's details in this tab (folded by default). */
+export function moreOpen(storage = tabStorage()) {
+  try {
+    return Boolean(storage) && storage.getItem(MORE_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** Remember the learner's choice for this tab (not at all where storage is blocked). */
+export function rememberMore(open, storage = tabStorage()) {
+  try {
+    if (storage) storage.setItem(MORE_KEY, open ? '1' : '0');
+  } catch {
+    /* private mode: the choice just is not remembered */
+  }
+}
 
 /** One-line summary of a logged change: "lr 0.3, optimizer adam" or "L1.W[0,1] = 0.5". */
 export function describeChange(change) {
@@ -107,22 +139,25 @@ export class TimelineView {
       on: { change: () => this.openFile() } });
     this.status = h('p', { class: 'tl-status hint', role: 'status' });
 
-    // compact on a phone: one row of back buttons and scrubber; the rest folds away
-    const wide = !(window.matchMedia && window.matchMedia('(max-width: 720px)').matches);
+    // One row of back buttons and scrubber; the rest is folded (a projected network
+    // stays big) until the learner unfolds it, which this tab then remembers.
+    this.more = h('details', { class: 'tl-more', open: moreOpen(),
+      on: { toggle: () => rememberMore(this.more.open) } });
     container.append(h('section', { class: 'panel timeline', 'aria-labelledby': 'tl-h' },
       h('div', { class: 'tl-head' }, h('h2', { id: 'tl-h', dataset: { i18n: 'tl.title' } }), this.pos),
       h('div', { class: 'tl-row' },
         btn('tl-back-iteration', 'tl.backIterationShort', () => this.act('step-back', 'iteration'), null, 'tl.backIteration'),
         btn('tl-back-phase', 'tl.backPhaseShort', () => this.act('step-back', 'phase'), '←', 'tl.backPhase'),
         h('div', { class: 'tl-track' }, this.indexBar, this.scrub, this.marks)),
-      h('details', { class: 'tl-more', open: wide },
-        h('summary', { dataset: { i18n: 'tl.more' } }),
-        h('div', { class: 'tl-row' }, jumpForm, btn('tl-fastest', 'tl.fastest', () => this.fastest())),
-        change,
-        h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.branches' } }), this.branches,
-        h('div', { class: 'tl-files' }, this.saveLink, this.metricsLink, this.weightsLink, this.file,
-          h('label', { class: 'btn tl-open', for: 'tl-file', dataset: { i18n: 'tl.open' } })),
-        this.status)));
+      this.more));
+    this.more.append(
+      h('summary', { dataset: { i18n: 'tl.more' } }),
+      h('div', { class: 'tl-row' }, jumpForm, btn('tl-fastest', 'tl.fastest', () => this.fastest())),
+      change,
+      h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.branches' } }), this.branches,
+      h('div', { class: 'tl-files' }, this.saveLink, this.metricsLink, this.weightsLink, this.file,
+        h('label', { class: 'btn tl-open', for: 'tl-file', dataset: { i18n: 'tl.open' } })),
+      this.status);
     this.render();
   }
 
