@@ -46,6 +46,19 @@ class LossResult:
 
 
 _ONES: dict[int, Array] = {}
+_INV: dict[int, Array] = {}
+
+
+def batch_divisor(B: int) -> Array:
+    """``B`` as a cached 0-d float64 array: ``x /= batch_divisor(B)`` gives the same
+    bits as ``x /= B`` without NumPy converting a Python number on each call
+    (≈ 0.4 µs of a ≈ 0.7 µs division on a batch of 32)."""
+    d = _INV.get(B)
+    if d is None:
+        d = np.array(float(B))
+        if B <= 4096:
+            _INV[B] = d
+    return d
 
 
 def batch_mean(v: Array) -> float:
@@ -88,7 +101,10 @@ def _exp_capped(x: Array) -> Array:
     return e
 
 
-_EXP_CAP = 709.0
+_EXP_CAP = np.array(709.0)
+_HALF = np.array(0.5)
+#: Σℓ below this (with margin under 709 for rounding) means no element needs the cap
+_NO_CAP_BELOW = 700.0
 
 
 def compute(
@@ -115,8 +131,8 @@ def compute(
         diff = y - t
         sq = diff * diff
         per_sample = sq[:, 0] if K == 1 else sq.sum(axis=1)
-        per_sample *= 0.5
-        diff /= B
+        per_sample *= _HALF
+        diff /= batch_divisor(B)
         delta = diff if dfz is None else diff * dfz
         return LossResult(per_sample, delta, diff if want_dy else None)
     if loss == "bce":
@@ -127,19 +143,20 @@ def compute(
         np.subtract(sp, elem, out=elem)
         per_sample = elem[:, 0] if K == 1 else elem.sum(axis=1)
         delta = y - t
-        delta /= B
-        dy = None
+        delta /= batch_divisor(B)
+        res = LossResult(per_sample, delta, None)
         if want_dy:
-            if dy_scale is not None:
-                dy = _exp_capped(elem)
-                dy *= dy_scale
-            elif hard or (hard is None and bool(((t == 0.0) | (t == 1.0)).all())):
-                dy = _exp_capped(elem)
-                dy *= (1.0 - 2.0 * t) / B
+            if dy_scale is not None or hard or (
+                    hard is None and bool(((t == 0.0) | (t == 1.0)).all())):
+                # every element's ℓ is ≥ 0, so none exceeds their sum B·L: below
+                # the cap, e^ℓ needs no clamping (the same bits, one call fewer)
+                dy = np.exp(elem) if res.mean * B <= _NO_CAP_BELOW else _exp_capped(elem)
+                dy *= dy_scale if dy_scale is not None else (1.0 - 2.0 * t) / B
             else:
                 dy = (1.0 - t) * _exp_capped(sp) - t * _exp_capped(sp - z)
-                dy /= B
-        return LossResult(per_sample, delta, dy)
+                dy /= batch_divisor(B)
+            res.dy = dy
+        return res
     if loss == "cross_entropy":
         m = z.max(axis=1, keepdims=True)
         e = z - m
@@ -148,7 +165,7 @@ def compute(
         lse += m
         per_sample = lse[:, 0] - (t * z).sum(axis=1)
         delta = y - t
-        delta /= B
+        delta /= batch_divisor(B)
         dy = None
         if want_dy:
             dy = _exp_capped(lse - z)

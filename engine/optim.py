@@ -88,8 +88,9 @@ class Optimizer:
         name = self.name
         steps: dict[str, Array] = {}
         if name == "sgd" and wd == 0.0 and float(h["momentum"]) == 0.0:
-            # plain SGD, the common classroom case: p ← p − η g
-            neg = -lr
+            # plain SGD, the common classroom case: p ← p − η g (−η as a 0-d
+            # array: the same bits, without a float conversion per multiply)
+            neg = np.array(-lr)
             for key, p in params.items():
                 step = grads[key] * neg
                 params[key] = p + step

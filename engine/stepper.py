@@ -683,7 +683,7 @@ class Stepper:
                 np.subtract(sp, elem, out=elem)
                 per_sample = elem[:, 0] if K == 1 else elem.sum(axis=1)
                 delta = y - t
-                delta /= B
+                delta /= losses.batch_divisor(B)
                 mean = losses.batch_mean(per_sample)
             else:
                 res = losses.compute(loss, z, y, t, None if mse_df is None else
@@ -728,7 +728,7 @@ class Stepper:
             if plain_sgd:
                 # Optimizer.step's plain-SGD branch, inlined
                 optimizer.t += 1
-                neg = -lr
+                neg = np.array(-lr)
                 for key, w in params.items():
                     params[key] = w + grads[key] * neg
             else:
