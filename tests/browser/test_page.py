@@ -613,3 +613,62 @@ def test_page_files_arrive_compressed_and_the_socket_still_works(make_lab: Any) 
     lab.step()
     assert lab.last("frame")["phase"] == "forward"
     assert lab.errors == []
+
+
+CAPTURE_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})();
+"""
+WATCH_TIP = """() => {
+  window.__tipBuilds = 0;
+  window.__frames = 0;
+  const tick = () => { window.__frames += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  new MutationObserver((records) => { window.__tipBuilds += records.length; })
+    .observe(document.querySelector('.net-tip'), { childList: true });
+}"""
+
+
+def test_the_tooltip_is_rebuilt_only_when_its_numbers_change(make_lab: Any) -> None:
+    lab = make_lab()
+    lab.page.add_init_script(CAPTURE_SOCKETS)
+    lab.open()
+    page = lab.page
+    send = "msg => window.__sockets.at(-1).send(JSON.stringify(msg))"
+    lab.step("iteration")
+    edge = "L2.W.1.3"
+    hover_edge(lab, edge)
+    page.evaluate(WATCH_TIP)
+    shown = lab.text(".net-tip")
+    # messages that leave the numbers as they are (the state replies to pauses)
+    mark = lab.mark()
+    for _ in range(6):
+        page.evaluate(send, {"type": "pause"})
+    lab.wait_until(lambda: len([m for m in lab.received[mark:] if m["type"] == "state"]) >= 6,
+                   what="six state messages")
+    page.wait_for_timeout(150)
+    assert page.evaluate("window.__tipBuilds") == 0
+    assert lab.text(".net-tip") == shown
+
+    # fast play: several messages per animation frame, the tooltip at most once a frame
+    page.evaluate("() => { window.__tipBuilds = 0; window.__frames = 0; }")
+    mark = lab.mark()
+    page.evaluate(send, {"type": "play", "speed": 100})
+    page.wait_for_timeout(1500)
+    page.evaluate(send, {"type": "pause"})
+    lab.wait_for_message("state", after=mark, playing=False)
+    page.wait_for_timeout(150)
+    builds, frames = page.evaluate("[window.__tipBuilds, window.__frames]")
+    received = len(lab.received) - mark
+    # (+1: the build and the frame counter may run in either order within one frame)
+    assert 0 < builds <= frames + 1 and builds < received, (builds, frames, received)
+    # and it still follows the run: the weight of the last update frame
+    upd = lab.last("frame", phase="update")["values"]
+    lab.wait_until(lambda: abs(tooltip_value(lab, "w") - upd["L2.W"][1][3]) < 6e-5,
+                   timeout=3, what="the tooltip showing the last update's weight")
+    assert lab.errors == []

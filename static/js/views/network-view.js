@@ -67,6 +67,8 @@ export class NetworkView {
     this.hoverId = null;
     this.model = null;
     this.rafPending = false;
+    this.tipPending = false;
+    this.tipKey = null; // what the tooltip shows now (its text), so an unchanged one is not rebuilt
 
     this.svg = svgEl('svg', { class: 'net-svg', role: 'group', 'data-mode': 'W' });
     this.geometry = null;
@@ -196,7 +198,17 @@ export class NetworkView {
     } else if (kind === 'lang') {
       this.relabel();
     }
-    if (this.hoverId && kind !== 'lang') this.refreshTip();
+    if (this.hoverId && kind !== 'lang') this.scheduleTip();
+  }
+
+  /** Refresh the tooltip after this burst of messages: at most once per animation frame. */
+  scheduleTip() {
+    if (this.tipPending) return;
+    this.tipPending = true;
+    requestAnimationFrame(() => {
+      this.tipPending = false;
+      this.refreshTip();
+    });
   }
 
   // ---- layout ---------------------------------------------------------------------
@@ -680,21 +692,25 @@ export class NetworkView {
       if (d.delta !== undefined) lines.push(['δ', t('tip.delta'), d.delta, 'delta']);
       if (d.b !== undefined) lines.push(['b', t('tip.bias'), d.b, 'b']);
     }
+    const texts = lines.map(([sym, name, v]) => `${sym} = ${v === undefined ? t('net.unknown') : fmt(v)}  (${name})`);
+    const noteText = d.kind === 'edge' ? '' : (d.sample !== undefined
+      ? t('net.sampleNote', { split: t(`insp.split.${d.split}`), index: d.sample }) : t('net.mean'));
+    // Most messages (state, metrics, timeline…) leave the numbers as they are: keep the DOM.
+    const key = JSON.stringify([this.hoverId, title, texts, noteText]);
+    if (key === this.tipKey) return;
+    this.tipKey = key;
     const h = document.createElement('strong');
     h.textContent = title;
-    const rows = lines.map(([sym, name, v, key]) => {
+    const rows = lines.map(([, , , valueKey], k) => {
       const div = document.createElement('div');
-      div.dataset.value = key;
-      div.textContent = `${sym} = ${v === undefined ? t('net.unknown') : fmt(v)}  (${name})`;
+      div.dataset.value = valueKey;
+      div.textContent = texts[k];
       return div;
     });
     const note = document.createElement('small');
-    note.textContent = d.kind === 'edge' ? '' : (d.sample !== undefined
-      ? t('net.sampleNote', { split: t(`insp.split.${d.split}`), index: d.sample }) : t('net.mean'));
+    note.textContent = noteText;
     this.tip.replaceChildren(h, ...rows, note);
     // Screen readers read the label on focus: keep the numbers in it too.
-    if (this.tipAnchor) {
-      this.tipAnchor.setAttribute('aria-label', `${title}: ${rows.map((r) => r.textContent).join(', ')}`);
-    }
+    if (this.tipAnchor) this.tipAnchor.setAttribute('aria-label', `${title}: ${texts.join(', ')}`);
   }
 }
