@@ -129,6 +129,35 @@ class _Ids:
             if has_norm else ()
 
 
+class _Lean:
+    """What :meth:`Stepper._plain_iterations` needs of the network, config and
+    optimizer, resolved once per config and optimizer."""
+
+    __slots__ = ("K", "clip", "config", "has_reg", "hidden", "l1", "l2", "last", "loss",
+                 "mse_df", "optimizer", "plain_sgd", "plans", "rev_hidden")
+
+    def __init__(self, st: Stepper) -> None:
+        net = st.net
+        spec = net.spec
+        self.config = cfg = st.config
+        self.optimizer = opt = st.optimizer
+        self.plans = net.plans
+        self.last = self.plans[-1]
+        self.hidden = self.plans[:-1]
+        self.rev_hidden = self.hidden[::-1]
+        self.loss = spec.loss
+        self.K = spec.layers[-1].units
+        out = spec.layers[-1]
+        self.mse_df = activations.get(out.activation).df \
+            if spec.loss == "mse" and out.activation != "linear" else None
+        self.l1, self.l2 = cfg.l1, cfg.l2
+        self.has_reg = bool(cfg.l1 or cfg.l2)
+        self.clip = cfg.clip_value > 0 or cfg.clip_norm > 0
+        h = opt.hyper
+        self.plain_sgd = opt.name == "sgd" and float(h["weight_decay"]) == 0.0 \
+            and float(h["momentum"]) == 0.0
+
+
 def _finite(arr: Array) -> bool:
     """Exact test: every entry of ``arr`` is finite."""
     return bool(np.isfinite(arr).all())
@@ -190,6 +219,8 @@ class Stepper:
         self._pending = IterationState(0)
         self._last: IterationState | None = None
         self._given: tuple[Array, Array] | None = None
+        self._drawn: tuple[Array, Array, Array] | None = None
+        self._lean: _Lean | None = None
         self._ids = [_Ids(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
         self._out_da = f"L{len(spec.layers)}.da"
         self._plain = all(ls.norm == "none" and not ls.dropout and not ls.residual
@@ -293,6 +324,11 @@ class Stepper:
         """Run the remaining phases of the current iteration (all four from the start)."""
         tok = quiet_on()
         try:
+            if self.phase_index == 0 and self._plain and self._given is None \
+                    and self.halted is None:
+                recs = self._plain_iterations(0, 1, None)
+                if recs is not None:
+                    return recs
             out = [self._step_phase()]
             while self.phase_index != 0:
                 out.append(self._step_phase())
@@ -327,7 +363,10 @@ class Stepper:
             x, t = self._given
             v: dict[str, Any] = {"x": x, "t": t, "L0.a": x}
         else:
-            idx, x, t = self._next_batch()
+            if self._drawn is not None:  # drawn by a lean iteration that handed over
+                (idx, x, t), self._drawn = self._drawn, None
+            else:
+                idx, x, t = self._next_batch()
             p.idx = idx
             v = {"batch": idx, "x": x, "t": t, "L0.a": x}
         p.x, p.t = x, t
@@ -377,33 +416,45 @@ class Stepper:
         out.dfz = activations.get(ls.activation).df(out.z, out.a, ls.alpha)
         return out.dfz
 
-    def _loss(self) -> PhaseRecord:
-        p = self._pending
-        assert p.caches is not None and p.t is not None
-        out = p.caches[-1]
+    def _dy_scale_of(self, B: int) -> Array:
+        """(1 − 2t)/B of the current batch (0/1 targets), sliced from the epoch's."""
+        scale = self._dy_scale
+        if scale is None or self._dy_scale_b != B:
+            scale = self._dy_scale = (1.0 - 2.0 * self._ts) / B
+            self._dy_scale_b = B
+        return scale[self._start:self._start + B]
+
+    def _loss_of(self, out: LayerCache, t: Array, dfz: Array | None) -> losses.LossResult:
+        """The loss phase's numbers (∂L/∂y included) for the output cache ``out``."""
+        given = self._given is not None
         scale = None
-        B = len(p.t)
-        if self._given is None and self._hard and out.sp is not None:
-            scale = self._dy_scale
-            if scale is None or self._dy_scale_b != B:
-                scale = self._dy_scale = (1.0 - 2.0 * self._ts) / B
-                self._dy_scale_b = B
-            scale = scale[self._start:self._start + B]
-        p.loss = res = losses.compute(self.net.spec.loss, out.z, out.a, p.t,
-                                      self._output_dfz(out), out.sp, want_dy=True,
-                                      hard=self._hard if self._given is None else None,
-                                      dy_scale=scale)
-        p.reg = reg = self.regularization()
+        if not given and self._hard and out.sp is not None:
+            scale = self._dy_scale_of(len(t))
+        return losses.compute(self.net.spec.loss, out.z, out.a, t, dfz, out.sp, want_dy=True,
+                              hard=None if given else self._hard, dy_scale=scale)
+
+    def _loss_values(self, res: losses.LossResult, reg: float, y: Array,
+                     t: Array) -> dict[str, Any]:
+        """The loss record's values."""
         data_loss = res.mean
-        v: dict[str, Any] = {
+        return {
             "loss.per_sample": res.per_sample,
             "loss.data": data_loss,
             "loss.reg": reg,
             "loss.total": data_loss + reg,
-            "y": out.a,
-            "t": p.t,
+            "y": y,
+            "t": t,
             self._out_da: res.dy,
         }
+
+    def _loss(self) -> PhaseRecord:
+        p = self._pending
+        assert p.caches is not None and p.t is not None
+        out = p.caches[-1]
+        p.loss = res = self._loss_of(out, p.t, self._output_dfz(out))
+        p.reg = reg = self.regularization()
+        data_loss = res.mean
+        v = self._loss_values(res, reg, out.a, p.t)
         if not math.isfinite(data_loss):
             raise self._halt("loss", "loss.data", self.iteration)
         if not math.isfinite(reg):
@@ -462,7 +513,17 @@ class Stepper:
     def _backward(self) -> PhaseRecord:
         p = self._pending
         assert p.caches is not None
-        grads = self._grads(p, input_grad=True)
+        self._grads(p, input_grad=True)
+        v = self._backward_values(p)
+        if not math.isfinite(sum(p.gnorms)):
+            raise self._halt("backward", self._first_bad_backward(p) or self._ids[-1].dW,
+                             self.iteration)
+        return PhaseRecord("backward", self.iteration, v)
+
+    def _backward_values(self, p: IterationState) -> dict[str, Any]:
+        """The backward record's values of the iteration ``p`` (gradients computed)."""
+        assert p.caches is not None and p.grads is not None
+        grads = p.grads
         v: dict[str, Any] = {}
         for ids, c, gn in zip(self._ids, p.caches, p.gnorms, strict=True):
             v[ids.delta] = c.delta
@@ -472,10 +533,7 @@ class Stepper:
             for pk, gk in ids.extra:
                 v[gk] = grads[pk]
             v[ids.gnorm] = gn
-        if not math.isfinite(sum(p.gnorms)):
-            raise self._halt("backward", self._first_bad_backward(p) or self._ids[-1].dW,
-                             self.iteration)
-        return PhaseRecord("backward", self.iteration, v)
+        return v
 
     def _clip(self, grads: dict[str, Array]) -> tuple[dict[str, Array], dict[str, Any]]:
         c = self.config
@@ -497,7 +555,21 @@ class Stepper:
         params = self.net.params
         p.prev = prev = dict(params)
         steps = self.optimizer.step(params, grads, lr)
+        self._update_values(v, lr, prev, steps)
+        p.done = True
+        self._last = p
+        # No check here: backward checked the gradients (‖dW‖ is finite), and
+        # every rule turns finite gradients and a finite rate into finite steps
+        # (an overflow would need |p| near 1e308). A weight set to NaN by hand
+        # is caught by the next forward.
+        return PhaseRecord("update", self.iteration, v)
+
+    def _update_values(self, v: dict[str, Any], lr: float, prev: dict[str, Array],
+                       steps: dict[str, Array]) -> None:
+        """Add the update record's values to ``v``: the rate, and per parameter the
+        value before, after, the step and the optimizer's state."""
         v["lr"] = lr
+        params = self.net.params
         state = self.optimizer.state
         keys = self._param_keys
         if len(keys) != len(params):
@@ -510,13 +582,6 @@ class Stepper:
             if st:
                 for sname, s in st.items():
                     v[kdot + sname] = s
-        p.done = True
-        self._last = p
-        # No check here: backward checked the gradients (‖dW‖ is finite), and
-        # every rule turns finite gradients and a finite rate into finite steps
-        # (an overflow would need |p| near 1e308). A weight set to NaN by hand
-        # is caught by the next forward.
-        return PhaseRecord("update", self.iteration, v)
 
     # ---- fast path ------------------------------------------------------------------
 
@@ -561,7 +626,8 @@ class Stepper:
             if self._plain and total - extra > 1:
                 # all but the last iteration on the lean loop; the last one
                 # keeps its caches for engine.chain and engine.metrics
-                done = self._train_plain(extra, total - 1, stats)
+                self._plain_iterations(extra, total - 1, stats)
+                done = total - 1
             for i in range(done, total):
                 self._fast_iteration(i, stats)
                 done = i + 1
@@ -615,39 +681,41 @@ class Stepper:
         stats.lr[i] = lr
         self.iteration += 1
 
-    def _train_plain(self, start: int, stop: int, stats: TrainStats) -> int:
-        """Iterations ``start``…``stop − 1`` of :meth:`train` for networks
-        without norm, dropout or residual layers.
+    def _lean_context(self) -> _Lean:
+        """The lean path's constants for the current config and optimizer (cached)."""
+        lean = self._lean
+        if lean is None or lean.config is not self.config or lean.optimizer is not self.optimizer:
+            lean = self._lean = _Lean(self)
+        return lean
 
-        The very same NumPy operations as ``Network.forward``/``backward``,
-        ``losses.compute`` and :meth:`_grads`, in the same order (so the same
-        bits), without building caches, records or per-layer objects. On a
-        non-finite value it replays the iteration on the full path, which
-        names the phase and id. Returns ``stop``.
+    def _plain_iterations(self, start: int, stop: int,
+                          stats: TrainStats | None) -> list[PhaseRecord] | None:
+        """Whole iterations of a network without norm, dropout or residual layers,
+        on a lean loop: the very same NumPy operations as ``Network.forward``/
+        ``backward``, ``losses.compute``, :meth:`_grads` and ``Optimizer.step``,
+        in the same order (so the same bits), without per-phase dispatch.
+
+        With ``stats`` (:meth:`train`): iterations ``start`` … ``stop − 1``, one
+        row of ``stats`` each, nothing kept; a non-finite value makes the general
+        path replay that iteration on the same batch, which names the phase and
+        id. Returns None.
+
+        With ``stats`` None (:meth:`step_iteration`): one iteration, returned as
+        its four phase records, with the caches and :attr:`last_iteration` the
+        phase-by-phase path leaves (tested equal, bit for bit). On a non-finite
+        value nothing has changed but the batch drawn; it returns None and the
+        phase path runs that batch (and halts where the value first appears).
         """
         net = self.net
         params = net.params
-        plans = net.plans
-        last = plans[-1]
-        hidden = plans[:-1]
-        rev_hidden = hidden[::-1]
-        spec = net.spec
-        loss = spec.loss
-        mse_df = None
-        if loss == "mse" and spec.layers[-1].activation != "linear":
-            mse_df = activations.get(spec.layers[-1].activation).df
-        cfg = self.config
-        l1, l2 = cfg.l1, cfg.l2
-        has_reg = bool(l1 or l2)
-        clip = cfg.clip_value > 0 or cfg.clip_norm > 0
+        lean = self._lean_context()
+        plans, last, hidden, rev_hidden = lean.plans, lean.last, lean.hidden, lean.rev_hidden
+        capture = stats is None
+        has_reg, mse_df = lean.has_reg, lean.mse_df
         optimizer = self.optimizer
-        h = optimizer.hyper
-        plain_sgd = optimizer.name == "sgd" and float(h["weight_decay"]) == 0.0 and float(
-            h["momentum"]) == 0.0
-        K = spec.layers[-1].units
-        loss_a, reg_a, gn_a, lr_a = stats.loss, stats.reg, stats.gnorm, stats.lr
+        K = lean.K
         softplus = activations.softplus
-        dot_sqrt = math.sqrt
+        sqrt = math.sqrt
         vdot = np.vdot
         isfinite = math.isfinite
         for i in range(start, stop):
@@ -661,15 +729,18 @@ class Stepper:
             a = x
             for p in hidden:
                 z = a.dot(params[p.kW])
-                z += params[p.kb]
+                b = params[p.kb]
+                z += b.reshape(()) if b.shape[0] == 1 else b
                 a = p.f(z, p.alpha)
                 zs.append(z)
                 hs.append(a)
                 ins.append(a)
             z = a.dot(params[last.kW])
-            z += params[last.kb]
+            b = params[last.kb]
+            z += b.reshape(()) if b.shape[0] == 1 else b
             sp = None
             if last.bce:
+                # σ(z) = e^(z − softplus(z)): the loss needs softplus(z) anyway
                 sp = softplus(z)
                 y = z - sp
                 np.exp(y, out=y)
@@ -677,7 +748,20 @@ class Stepper:
                 y = losses.softmax(z)
             else:
                 y = last.f(z, last.alpha)
-            if sp is not None:
+            zs.append(z)
+            hs.append(y)
+            # loss
+            dfz_out = None if mse_df is None else mse_df(z, y, last.alpha)
+            res = out = None
+            if capture:
+                out = LayerCache(a, z)
+                out.h = out.a = y
+                out.sp = sp
+                out.dfz = dfz_out
+                res = self._loss_of(out, t, dfz_out)
+                delta = res.delta
+                mean = res.mean
+            elif sp is not None:
                 # losses.compute's bce, inlined: the same operations in order
                 elem = t * z
                 np.subtract(sp, elem, out=elem)
@@ -686,58 +770,136 @@ class Stepper:
                 delta /= losses.batch_divisor(B)
                 mean = losses.batch_mean(per_sample)
             else:
-                res = losses.compute(loss, z, y, t, None if mse_df is None else
-                                     mse_df(z, y, last.alpha), sp)
-                delta = res.delta
-                mean = res.mean
+                r = losses.compute(lean.loss, z, y, t, dfz_out, sp)
+                delta = r.delta
+                mean = r.mean
             reg = self.regularization() if has_reg else 0.0
             # backward
             grads: dict[str, Array] = {}
+            deltas = [delta]
+            dfzs: list[Array | None] = [dfz_out]
+            das: list[Array] = []
             grads[last.kW] = ins[-1].T.dot(delta)
             grads[last.kb] = ones.dot(delta)
-            if hidden:
+            if hidden or capture:
                 da = delta.dot(params[last.kW].T)
+                das.append(da)
                 for p in rev_hidden:
                     k = p.l - 1
-                    delta = da * p.df(zs[k], hs[k], p.alpha)
+                    dfz = p.df(zs[k], hs[k], p.alpha)
+                    delta = da * dfz
                     grads[p.kW] = ins[k].T.dot(delta)
                     grads[p.kb] = ones.dot(delta)
-                    if k > 0:
+                    if capture:
+                        dfzs.append(dfz)
+                        deltas.append(delta)
+                    if k > 0 or capture:
                         da = delta.dot(params[p.kW].T)
+                        das.append(da)
+            gnorms = []
             gsum = 0.0
-            for j, p in enumerate(plans):
+            for p in plans:
                 g = grads[p.kW]
                 if has_reg:
                     W = params[p.kW]
-                    if l1:
-                        g = g + l1 * np.sign(W)
-                    if l2:
-                        g = g + l2 * W
+                    if lean.l1:
+                        g = g + lean.l1 * np.sign(W)
+                    if lean.l2:
+                        g = g + lean.l2 * W
                     grads[p.kW] = g
-                gn = dot_sqrt(vdot(g, g))
-                gn_a[i, j] = gn
+                gn = sqrt(vdot(g, g))
+                gnorms.append(gn)
                 gsum += gn
-            if not (isfinite(mean) and isfinite(reg) and isfinite(gsum)):
-                # the general path redoes this iteration on the same batch (no
-                # dropout, no batch statistics: the same numbers) and names it
+            screen = 0.0
+            if capture:
+                for z in zs:
+                    screen += vdot(z, z)
+            if not (isfinite(mean) and isfinite(reg) and isfinite(gsum) and isfinite(screen)):
+                if capture:
+                    self._drawn = (idx, x, t)
+                    return None
+                assert stats is not None
                 self._fast_iteration(i, stats, (idx, x, t))
                 continue
-            if clip:
-                grads, _ = self._clip(grads)
+            # update
+            grads_used = grads
+            clip_info: dict[str, Any] = {}
+            if lean.clip:
+                grads_used, clip_info = self._clip(grads)
             lr = self.lr_at(self.iteration)
-            if plain_sgd:
+            prev = dict(params) if capture else params
+            steps: dict[str, Array] = {}
+            if lean.plain_sgd:
                 # Optimizer.step's plain-SGD branch, inlined
                 optimizer.t += 1
                 neg = np.array(-lr)
                 for key, w in params.items():
-                    params[key] = w + grads[key] * neg
+                    step = grads_used[key] * neg
+                    params[key] = w + step
+                    if capture:
+                        steps[key] = step
             else:
-                optimizer.step(params, grads, lr)
-            loss_a[i] = mean
-            reg_a[i] = reg
-            lr_a[i] = lr
-            self.iteration += 1
-        return stop
+                steps = optimizer.step(params, grads_used, lr)
+            if not capture:
+                assert stats is not None
+                stats.loss[i] = mean
+                stats.reg[i] = reg
+                stats.gnorm[i] = gnorms
+                stats.lr[i] = lr
+                self.iteration += 1
+                continue
+            assert res is not None
+            assert out is not None
+            return self._lean_records(idx, x, t, ins, zs, hs, out, deltas[::-1], dfzs[::-1],
+                                      das[::-1], res, reg, grads, gnorms, lr, prev, steps,
+                                      clip_info)
+        return None
+
+    def _lean_records(self, idx: Array, x: Array, t: Array, ins: list[Array],
+                      zs: list[Array], hs: list[Array], out: LayerCache, deltas: list[Array],
+                      dfzs: list[Array | None], das: list[Array], res: losses.LossResult,
+                      reg: float, grads: dict[str, Array], gnorms: list[float], lr: float,
+                      prev: dict[str, Array], steps: dict[str, Array],
+                      clip_info: dict[str, Any]) -> list[PhaseRecord]:
+        """The four records, caches and last iteration of a captured lean iteration
+        (per-layer lists in layer order; ``das[k]`` = ∂L/∂a of layer ``k + 1``'s input;
+        ``out`` the output layer's cache from the loss)."""
+        it = self.iteration
+        p = IterationState(it)
+        p.idx, p.x, p.t = idx, x, t
+        vf: dict[str, Any] = {"batch": idx, "x": x, "t": t, "L0.a": x}
+        caches = []
+        n = len(zs)
+        for k, ids in enumerate(self._ids):
+            if k + 1 < n:
+                c = LayerCache(ins[k], zs[k])
+                c.h = c.a = hs[k]
+            else:
+                c = out
+            c.dfz = dfzs[k]
+            c.dzn = c.delta = deltas[k]
+            c.da_prev = das[k]
+            if k + 1 < n:
+                c.da = das[k + 1]
+            caches.append(c)
+            vf[ids.z] = zs[k]
+            vf[ids.a] = hs[k]
+        p.caches = caches
+        p.loss = res
+        p.reg = reg
+        p.grads = grads
+        p.gnorms = gnorms
+        p.params = p.prev = prev
+        p.lr = lr
+        vu = dict(clip_info)
+        self._update_values(vu, lr, prev, steps)
+        p.done = True
+        self._pending = self._last = p
+        self.iteration = it + 1
+        return [PhaseRecord("forward", it, vf),
+                PhaseRecord("loss", it, self._loss_values(res, reg, out.a, t)),
+                PhaseRecord("backward", it, self._backward_values(p)),
+                PhaseRecord("update", it, vu)]
 
     # ---- snapshots -----------------------------------------------------------------
 
