@@ -138,14 +138,7 @@ def _total_loss(net: Network, x: Array, t: Array, masks: list[Array | None],
     dfz = None
     spec = net.spec
     res = losses.compute(spec.loss, out.z, out.a, t, dfz, out.sp)
-    total = res.mean
-    for l in range(1, net.depth + 1):
-        W = net.params[f"L{l}.W"]
-        if l1:
-            total += l1 * float(np.abs(W).sum())
-        if l2:
-            total += 0.5 * l2 * float(np.vdot(W, W))
-    return total
+    return res.mean + net.penalty(l1, l2)
 
 
 @quiet

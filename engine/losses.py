@@ -61,6 +61,17 @@ def batch_divisor(B: int) -> Array:
     return d
 
 
+def ones(B: int) -> Array:
+    """A cached vector of ``B`` ones (B,): sums over a batch as one BLAS dot
+    (``ones · v``, ``db = 1ᵀ δ``). Shared, so never written to."""
+    o = _ONES.get(B)
+    if o is None:
+        o = np.ones(B)
+        if B <= 4096:
+            _ONES[B] = o
+    return o
+
+
 def batch_mean(v: Array) -> float:
     """(1/B) Σ_i v_i of a (B,) vector as one BLAS dot with cached ones.
 
@@ -69,12 +80,21 @@ def batch_mean(v: Array) -> float:
     losses agree bit for bit.
     """
     B = v.shape[0]
-    o = _ONES.get(B)
-    if o is None:
-        o = np.ones(B)
-        if B <= 4096:
-            _ONES[B] = o
-    return float(o.dot(v)) / B
+    return float(ones(B).dot(v)) / B
+
+
+def penalty(weights: list[Array], l1: float, l2: float) -> float:
+    """The L1/L2 term of the loss over ``weights`` (biases are not penalized):
+    λ₁ Σ|W| + (λ₂/2) Σ W²."""
+    total = 0.0
+    if not l1 and not l2:
+        return total
+    for W in weights:
+        if l1:
+            total += l1 * float(np.abs(W).sum())
+        if l2:
+            total += 0.5 * l2 * float(np.vdot(W, W))
+    return total
 
 
 def output_activation(loss: str, hidden_choice: str) -> str:

@@ -26,6 +26,7 @@ the key strings built once per layer rather than per call.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,6 +112,15 @@ class NetSpec:
     def output_activation(self) -> str:
         """The output activation's name as the loss implies it."""
         return losses.output_activation(self.loss, self.layers[-1].activation)
+
+    def output_df(self) -> Callable[[Array, Array, float], Array] | None:
+        """f′ of the output layer where the loss needs it: ``mse`` with a
+        non-identity output (δ = (y − t) ⊙ f′(z)/B); None otherwise (bce and
+        cross-entropy take δ from the logits)."""
+        out = self.layers[-1]
+        if self.loss != "mse" or out.activation == "linear":
+            return None
+        return activations.get(out.activation).df
 
 
 class LayerCache:
@@ -218,7 +228,6 @@ class Network:
                   bce=l == n and self.spec.loss == "bce")
             for l, ls in enumerate(self.spec.layers, start=1)
         ]
-        self._ones: dict[int, Array] = {}
 
     @property
     def plans(self) -> list[LayerPlan]:
@@ -227,10 +236,11 @@ class Network:
 
     def ones(self, B: int) -> Array:
         """A cached vector of ``B`` ones (db = 1ᵀ δ as one BLAS call)."""
-        o = self._ones.get(B)
-        if o is None:
-            o = self._ones[B] = np.ones(B)
-        return o
+        return losses.ones(B)
+
+    def penalty(self, l1: float, l2: float) -> float:
+        """The L1/L2 term of the loss on every layer's ``W``: λ₁ Σ|W| + (λ₂/2) Σ W²."""
+        return losses.penalty(self.weights(), l1, l2)
 
     @classmethod
     def build(cls, spec: NetSpec, rng: np.random.Generator) -> Network:

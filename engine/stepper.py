@@ -147,9 +147,7 @@ class _Lean:
         self.rev_hidden = self.hidden[::-1]
         self.loss = spec.loss
         self.K = spec.layers[-1].units
-        out = spec.layers[-1]
-        self.mse_df = activations.get(out.activation).df \
-            if spec.loss == "mse" and out.activation != "linear" else None
+        self.mse_df = spec.output_df()
         self.l1, self.l2 = cfg.l1, cfg.l2
         self.has_reg = bool(cfg.l1 or cfg.l2)
         self.clip = cfg.clip_value > 0 or cfg.clip_norm > 0
@@ -406,14 +404,13 @@ class Stepper:
         return None
 
     def _output_dfz(self, out: LayerCache) -> Array | None:
-        """f'(z) of the output layer for ``mse`` (None when f is the identity)."""
+        """f'(z) of the output layer for ``mse``, kept in ``out`` (None when the loss
+        does not need it)."""
         spec = self.net.spec
-        if spec.loss != "mse":
+        df = spec.output_df()
+        if df is None:
             return None
-        ls = spec.layers[-1]
-        if ls.activation == "linear":
-            return None
-        out.dfz = activations.get(ls.activation).df(out.z, out.a, ls.alpha)
+        out.dfz = df(out.z, out.a, spec.layers[-1].alpha)
         return out.dfz
 
     def _dy_scale_of(self, B: int) -> Array:
@@ -464,16 +461,7 @@ class Stepper:
     def regularization(self) -> float:
         """L1 and L2 penalty on weights (not biases): λ₁ Σ|W| + (λ₂/2) Σ W²."""
         c = self.config
-        if not c.l1 and not c.l2:
-            return 0.0
-        total = 0.0
-        for ids in self._ids:
-            W = self.net.params[ids.W]
-            if c.l1:
-                total += c.l1 * float(np.abs(W).sum())
-            if c.l2:
-                total += 0.5 * c.l2 * float(np.vdot(W, W))
-        return total
+        return self.net.penalty(c.l1, c.l2) if c.l1 or c.l2 else 0.0
 
     def _grads(self, p: IterationState, input_grad: bool) -> dict[str, Array]:
         """Backward shared by both paths: gradients with the L1/L2 terms added,

@@ -75,10 +75,8 @@ def _f(x: Any) -> float | None:
 def _loss_of(net: Network, caches: list[LayerCache], t: Array) -> losses.LossResult:
     out = caches[-1]
     spec = net.spec
-    dfz = None
-    last = spec.layers[-1]
-    if spec.loss == "mse" and last.activation != "linear":
-        dfz = activations.get(last.activation).df(out.z, out.a, last.alpha)
+    df = spec.output_df()
+    dfz = None if df is None else df(out.z, out.a, spec.layers[-1].alpha)
     return losses.compute(spec.loss, out.z, out.a, t, dfz, want_dy=True)
 
 
