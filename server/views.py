@@ -12,7 +12,10 @@ a bounded rate:
   current batch can be followed (evaluation mode: no dropout, batch norm with
   its running statistics, so the numbers do not depend on a batch);
 * ``edit`` — a weight set by hand, applied between iterations so the run
-  stays a sequence of whole iterations and replays exactly.
+  stays a sequence of whole iterations and replays exactly; the reply carries
+  what the new weights give on the last batch (output, loss, every layer's
+  batch-mean ``z`` and ``a``), so the page redraws the affected units at once,
+  and the maps (and an open focus and inspector) are re-sent.
 
 Each derived message is put on the outbox under its own key, so a slow client
 only ever receives the latest one, and at most ``Settings.map_hz`` times per
@@ -132,6 +135,14 @@ def sample_values(st: Stepper, x: Array, t: Array) -> dict[str, Any]:
     v["y"] = out.a
     v["loss.per_sample"] = res.per_sample
     return v
+
+
+def edit_means(values: dict[str, Any], depth: int) -> dict[str, Array]:
+    """Batch means of every layer's ``z`` and ``a`` (``Ll.z``, ``Ll.a``: (n_l,) for
+    l = 1 … depth) from :func:`sample_values` of the last batch: what the page's
+    neurons show (fill, tooltip) right after a hand edit, before the next frame."""
+    return {f"L{l}.{k}": values[f"L{l}.{k}"].mean(axis=0)
+            for l in range(1, depth + 1) for k in ("z", "a")}
 
 
 class SessionViews:
@@ -283,7 +294,8 @@ class SessionViews:
         if self.last_batch is not None and len(self.last_batch):
             v = sample_values(st, d.x_train[self.last_batch], d.t_train[self.last_batch])
             body["batch"] = {"indices": self.last_batch, "y": v["y"],
-                             "loss": float(v["loss.per_sample"].mean())}
+                             "loss": float(v["loss.per_sample"].mean()),
+                             "means": edit_means(v, st.net.depth)}
         else:
             body["batch"] = None
         body["train_loss"], body["train_acc"] = st.evaluate(d.x_train, d.t_train)

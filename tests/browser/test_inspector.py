@@ -313,3 +313,59 @@ def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) 
     back = lab.page.eval_on_selector_all(".net-svg circle.node", FILLS)
     assert back != fills
     assert lab.errors == []
+
+
+NEURON_MAP = "[data-view='neuron-maps'] canvas[data-id='L1.a'][data-index='1']"
+
+
+def tip_number(lab: Lab, key: str) -> float:
+    return parse_number(lab.text(f".net-tip [data-value='{key}']").split("=")[1].split("(")[0])
+
+
+def test_a_hand_edit_refreshes_the_hidden_units_and_their_maps_at_once(lab: Lab) -> None:
+    """A first-layer weight set by hand: the units it feeds show, without a new frame,
+    what the new weights give on the last batch (fills, tooltip) and their maps."""
+    lab.step("iteration")
+    wait_since(lab, 0, "maps", iteration=1)
+    open_inspector(lab, "L1.W.0.1", id="L1.W", index=[0, 1])
+    fills = lab.page.eval_on_selector_all(".net-svg circle.node", FILLS)
+    map_before = lab.page.eval_on_selector(NEURON_MAP, "c => c.toDataURL()")
+    frames = len(lab.messages("frame"))
+    lab.page.fill(f"{PANEL} .bpl-insp-edit input", "-9")
+    start = len(lab.received)
+    lab.page.click(f"{PANEL} .bpl-insp-edit button[type='submit']")
+    edit = wait_since(lab, start, "edit", applied=True, value=-9)
+    means = edit["batch"]["means"]
+    # the engine's numbers: the last batch's forward pass with the new weights
+    fwd = lab.last("frame", phase="forward")["values"]
+    assert sorted(means) == ["L1.a", "L1.z", "L2.a", "L2.z", "L3.a", "L3.z"]
+    y = edit["batch"]["y"]
+    assert abs(means["L3.a"][0] - sum(r[0] for r in y) / len(y)) < 1e-12
+    assert means["L1.a"][1] != sum(r[1] for r in fwd["L1.a"]) / len(fwd["L1.a"])
+    # fills: the unit the edited weight feeds changes, the input layer does not
+    lab.page.wait_for_function(
+        "f => document.querySelector(\".net-svg [data-id='L1.a.1']\").style.fill !== f",
+        arg=fills[2 + 1], timeout=3000)
+    now = lab.page.eval_on_selector_all(".net-svg circle.node", FILLS)
+    assert now[:2] == fills[:2] and now[2 + 1] != fills[2 + 1]
+    # the tooltip gives the same numbers
+    lab.page.mouse.move(0, 0)
+    lab.page.hover(".net-svg [data-id='L1.a.1']")
+    lab.page.wait_for_selector(".net-tip:not([hidden])", timeout=3000)
+    lab.page.wait_for_timeout(100)
+    assert abs(tip_number(lab, "a") - means["L1.a"][1]) <= 5e-4
+    assert abs(tip_number(lab, "z") - means["L1.z"][1]) <= 5e-4
+    # the unit's map is redrawn for the new weight
+    wait_since(lab, start, "maps")
+    lab.page.wait_for_function(
+        f"m => document.querySelector(\"{NEURON_MAP}\").toDataURL() !== m",
+        arg=map_before, timeout=3000)
+    assert len(lab.messages("frame")) == frames
+    # the next frame takes over again: its own forward pass
+    lab.step()
+    lab.page.hover(".net-svg [data-id='L1.a.1']")
+    lab.page.wait_for_timeout(100)
+    fwd = lab.last("frame", phase="forward")["values"]
+    mean = sum(r[1] for r in fwd["L1.a"]) / len(fwd["L1.a"])
+    assert abs(tip_number(lab, "a") - mean) <= 5e-4
+    assert lab.errors == []

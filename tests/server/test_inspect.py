@@ -90,6 +90,24 @@ def test_edit_sets_the_weight_and_reports_the_new_loss() -> None:
     assert of_type(msgs, "maps")
 
 
+def test_edit_reply_carries_every_layers_batch_means_with_the_new_weight() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4, 3))
+    frames = {m["phase"]: m for m in of_type(send(s, {"type": "step", "unit": "iteration"}),
+                                             "frame")}
+    (e,) = of_type(send(s, {"type": "edit", "id": "L1.W", "index": [0, 1], "value": -9.0}),
+                   "edit")
+    idx = e["batch"]["indices"]
+    caches = s.stepper.net.forward(s.stepper.data.x_train[idx], train=False)
+    means = e["batch"]["means"]
+    assert sorted(means) == ["L1.a", "L1.z", "L2.a", "L2.z", "L3.a", "L3.z"]
+    for l, c in enumerate(caches, start=1):
+        np.testing.assert_array_equal(means[f"L{l}.z"], c.z.mean(axis=0))
+        np.testing.assert_array_equal(means[f"L{l}.a"], c.a.mean(axis=0))
+    # the unit the weight feeds differs from what the last forward frame showed
+    shown = np.mean(frames["forward"]["values"]["L1.a"], axis=0)
+    assert means["L1.a"][1] != shown[1]
+
+
 def test_edit_mid_iteration_waits_for_the_iteration_to_end() -> None:
     s, _ = make_session(dataset="xor", hidden=(4,))
     send(s, {"type": "step", "unit": "phase"})  # forward done; loss, backward, update to come

@@ -11,8 +11,9 @@
  * settle to their new weights. Hover or keyboard focus shows a tooltip with
  * the element's numbers.
  *
- * A hand edit (`edit` reply) redraws the edited weights and the output and
- * loss it gives at once. A focused sample (`focus` reply) replaces the batch
+ * A hand edit (`edit` reply) redraws at once the edited weights, and the
+ * neurons, output and loss the new weights give on the last batch (the reply's
+ * batch means, shown in fills and tooltips until the next frame). A focused sample (`focus` reply) replaces the batch
  * means in the node fills, output labels and tooltips by that sample's own
  * values, with a bar saying which sample and a button back to the batch mean.
  */
@@ -46,6 +47,17 @@ function maxAbs(arrays, floor = 1e-12) {
   };
   arrays.forEach(walk);
   return m;
+}
+
+/**
+ * What neuron `key` ("L1.a", "L1.z"…) column j shows: right after a hand edit (until
+ * the next frame) the batch mean the new weights give (the `edit` reply's
+ * `batch.means`), otherwise the model's value (the focused sample's or the batch mean).
+ */
+function unitValue(model, key, j) {
+  const means = !model.focus && model.edit && model.edit.batch && model.edit.batch.means;
+  if (means && means[key]) return means[key][j];
+  return model.nodeValue(key, j);
 }
 
 /** The SVG network diagram; `update({kind, model})` follows the run. */
@@ -408,7 +420,7 @@ export class NetworkView {
   paintNodes(model) {
     const before = [];
     this.nodes.forEach((layer, l) => {
-      const means = layer.map((_, j) => model.nodeValue(`L${l}.a`, j));
+      const means = layer.map((_, j) => unitValue(model, `L${l}.a`, j));
       const scale = Math.max(1, ...means.filter(Number.isFinite).map(Math.abs));
       layer.forEach((el, j) => {
         before.push([el, el.style.fill, l]);
@@ -505,6 +517,14 @@ export class NetworkView {
     if (model.focus) return; // the focused sample's own output follows in its `focus` reply
     const b = msg.batch;
     if (!b || !b.y || !b.y.length) return;
+    // the hidden units downstream of the edited weight, as the new weights give them
+    const nodes = this.paintNodes(model);
+    if (this.motion()) {
+      for (const [el, old] of nodes) {
+        if (old === el.style.fill) continue;
+        this.anim(el, [{ fill: old || IDLE_FILL }, { fill: el.style.fill }], { duration: 400, easing: 'ease-out' });
+      }
+    }
     this.outLabels.forEach(([ly, lt], k) => {
       ly.textContent = `y = ${fmt(columnMean(b.y, k), 2)}`;
       const tk = model.nodeMean('t', k);
@@ -676,6 +696,11 @@ export class NetworkView {
     if (!this.model || !this.hoverId) return;
     const d = this.model.describe(this.hoverId);
     if (!d) return;
+    if (d.kind === 'node' && d.l > 0) {
+      // after a hand edit: the new weights' numbers, not the last frame's
+      d.z = unitValue(this.model, `L${d.l}.z`, d.j);
+      d.a = unitValue(this.model, `L${d.l}.a`, d.j);
+    }
     const t = (k, p) => this.i18n.t(k, p);
     const lines = [];
     let title;
