@@ -133,7 +133,7 @@ class _Lean:
     """What :meth:`Stepper._plain_iterations` needs of the network, config and
     optimizer, resolved once per config and optimizer."""
 
-    __slots__ = ("K", "clip", "config", "has_reg", "hidden", "l1", "l2", "last", "loss",
+    __slots__ = ("K", "clip", "config", "has_reg", "hidden", "l1", "l2", "last", "loss", "lr",
                  "mse_df", "optimizer", "plain_sgd", "plans", "rev_hidden")
 
     def __init__(self, st: Stepper) -> None:
@@ -151,6 +151,9 @@ class _Lean:
         self.l1, self.l2 = cfg.l1, cfg.l2
         self.has_reg = bool(cfg.l1 or cfg.l2)
         self.clip = cfg.clip_value > 0 or cfg.clip_norm > 0
+        sched = cfg.schedule
+        #: the rate when the schedule keeps it constant (else None: ask lr_at)
+        self.lr = cfg.lr if sched.name == "constant" and sched.warmup == 0 else None
         h = opt.hyper
         self.plain_sgd = opt.name == "sgd" and float(h["weight_decay"]) == 0.0 \
             and float(h["momentum"]) == 0.0
@@ -518,8 +521,9 @@ class Stepper:
             v[ids.da_prev] = c.da_prev
             v[ids.dW] = grads[ids.W]
             v[ids.db] = grads[ids.b]
-            for pk, gk in ids.extra:
-                v[gk] = grads[pk]
+            if ids.extra:
+                for pk, gk in ids.extra:
+                    v[gk] = grads[pk]
             v[ids.gnorm] = gn
         return v
 
@@ -562,6 +566,12 @@ class Stepper:
         keys = self._param_keys
         if len(keys) != len(params):
             keys = self._param_keys = [(k, f"{k}.prev", f"{k}.step", f"{k}.") for k in params]
+        if not state:  # plain SGD keeps none
+            for k, kprev, kstep, _ in keys:
+                v[kprev] = prev[k]
+                v[k] = params[k]
+                v[kstep] = steps[k]
+            return
         for k, kprev, kstep, kdot in keys:
             v[kprev] = prev[k]
             v[k] = params[k]
@@ -746,7 +756,9 @@ class Stepper:
                 out.h = out.a = y
                 out.sp = sp
                 out.dfz = dfz_out
-                res = self._loss_of(out, t, dfz_out)
+                res = losses.compute(lean.loss, z, y, t, dfz_out, sp, want_dy=True,
+                                     hard=self._hard, dy_scale=self._dy_scale_of(B)
+                                     if sp is not None and self._hard else None)
                 delta = res.delta
                 mean = res.mean
             elif sp is not None:
@@ -814,7 +826,7 @@ class Stepper:
             clip_info: dict[str, Any] = {}
             if lean.clip:
                 grads_used, clip_info = self._clip(grads)
-            lr = self.lr_at(self.iteration)
+            lr = lean.lr if lean.lr is not None else self.lr_at(self.iteration)
             prev = dict(params) if capture else params
             steps: dict[str, Array] = {}
             if lean.plain_sgd:
