@@ -134,7 +134,7 @@ class _Lean:
     optimizer, resolved once per config and optimizer."""
 
     __slots__ = ("K", "clip", "config", "has_reg", "hidden", "l1", "l2", "last", "loss", "lr",
-                 "mse_df", "optimizer", "plain_sgd", "plans", "rev_hidden")
+                 "mse_df", "optimizer", "plain_sgd", "plans", "rev_hidden", "screen_out")
 
     def __init__(self, st: Stepper) -> None:
         net = st.net
@@ -148,6 +148,7 @@ class _Lean:
         self.loss = spec.loss
         self.K = spec.layers[-1].units
         self.mse_df = spec.output_df()
+        self.screen_out = self.mse_df is not None
         self.l1, self.l2 = cfg.l1, cfg.l2
         self.has_reg = bool(cfg.l1 or cfg.l2)
         self.clip = cfg.clip_value > 0 or cfg.clip_norm > 0
@@ -812,7 +813,10 @@ class Stepper:
                 gsum += gn
             screen = 0.0
             if capture:
-                for z in zs:
+                # a non-finite output z always reaches the loss (softplus, softmax,
+                # (y − t)²) unless mse's output activation saturates; hidden z's can
+                # vanish behind any activation (tanh(∞) = 1, relu(−∞) = 0)
+                for z in zs if lean.screen_out else zs[:-1]:
                     screen += vdot(z, z)
             if not (isfinite(mean) and isfinite(reg) and isfinite(gsum) and isfinite(screen)):
                 if capture:

@@ -155,3 +155,23 @@ def test_lean_iteration_halts_where_the_phases_do_and_recovers(where: str) -> No
         st.set_hyper(lr=0.01)
     for _ in range(3):
         assert_same_records(lean.step_iteration(), phases(phased))
+
+
+@pytest.mark.parametrize("loss,out_act", [("bce", "linear"), ("cross_entropy", "linear"),
+                                          ("mse", "linear"), ("mse", "tanh")])
+def test_an_infinite_output_z_is_named_in_the_forward_phase_on_both_paths(
+        loss: str, out_act: str) -> None:
+    """The lean iteration screens only hidden z's when the loss would show an
+    infinite output anyway; mse behind a saturating output would not."""
+    dataset = "blobs3" if loss == "cross_entropy" else "sine" if loss == "mse" else "xor"
+    cfg = RunConfig(dataset=dataset, hidden=(4,), loss=loss, output_activation=out_act,
+                    batch_size=6, seed=3)
+    where = []
+    for run in (Stepper.step_iteration, phases):
+        st = Stepper(cfg)
+        st.train(2)
+        st.net.params["L2.b"][...] = np.inf
+        with pytest.raises(NonFiniteError) as ei:
+            run(st)
+        where.append((ei.value.phase, ei.value.where, st.phase_index))
+    assert where[0] == where[1] == ("forward", "L2.z", 0)
