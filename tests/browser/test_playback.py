@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import Lab
+from tests.browser.conftest import Lab, parse_number
 
 TIMELINE = "[data-slot='timeline']"
 CAPTURE_SOCKETS = """
@@ -160,6 +160,49 @@ def test_a_setting_changed_in_the_past_branches_and_both_stay_reachable(lab: Lab
     mark = lab.mark()
     lab.step("iteration")
     assert frames_by_key(lab, mark)[(3, "update")] == old[(3, "update")]
+    assert lab.errors == []
+
+
+def chart_latest(lab: Lab, chart: str) -> tuple[list[str], dict[str, float]]:
+    """A health chart's legend and the latest value per series its text alternative gives."""
+    sel = f"[data-chart='{chart}']"
+    legend = lab.page.eval_on_selector_all(f"{sel} .bpl-chart-legend li",
+                                           "els => els.map(e => e.textContent)")
+    text = lab.text(f"{sel} .sr-only")
+    latest = {name: parse_number(text.split(f"{name}: ")[1].split(",")[0]) for name in legend}
+    return legend, latest
+
+
+def test_the_per_layer_health_charts_keep_their_history_across_branches(lab: Lab) -> None:
+    page = lab.page
+    for _ in range(6):
+        lab.step("iteration")
+    sent = {p["iteration"]: p for m in lab.messages("metrics") for p in m["points"]}
+    open_more(lab)
+    page.fill("#tl-jump", "3")
+    page.click(".tl-go")
+    at(lab, 3, "forward")
+    lr = lab.last("timeline")["settings"]["lr"]
+    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
+    mark = lab.mark()
+    page.click(".tl-apply")
+    lab.wait_for_message("timeline", after=mark, branch=1)
+    lab.wait_for_message("metrics", after=mark, replace=True)
+    page.wait_for_timeout(200)  # the charts redraw on the next animation frame
+    # the new branch's charts: iterations 1-3, the parent's numbers
+    for chart, key in (("gnorm", "gnorm"), ("ratio", "update_ratio")):
+        legend, latest = chart_latest(lab, chart)
+        assert legend == ["L1", "L2", "L3"], chart
+        for k, name in enumerate(legend):
+            want = sent[3][key][k]
+            assert abs(latest[name] - want) <= 0.01 * abs(want), (chart, name)
+    mark = lab.mark()
+    page.click(".tl-branch[data-branch='0']")
+    lab.wait_for_message("metrics", after=mark, replace=True)
+    page.wait_for_timeout(200)
+    legend, latest = chart_latest(lab, "gnorm")
+    assert legend == ["L1", "L2", "L3"]
+    assert abs(latest["L1"] - sent[6]["gnorm"][0]) <= 0.01 * sent[6]["gnorm"][0]
     assert lab.errors == []
 
 

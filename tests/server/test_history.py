@@ -189,3 +189,29 @@ def test_loss_spikes_and_setting_changes_become_markers() -> None:
     assert ("spike", 30) in kinds and ("set", 0) in kinds
     assert sum(k == "spike" for k, _ in kinds) == 1
     assert h.settings_now().lr == 0.2 and h.base.lr == 0.1
+
+
+def test_health_series_are_thinned_apart_and_found_for_every_point_sent() -> None:
+    """The per-layer health series keep between half and all of MAX_HEALTH_POINTS; a
+    point sent after thinning gets its own values or the nearest earlier ones."""
+    from server.history import MAX_HEALTH_POINTS, Metrics
+
+    m = Metrics()
+    n = 3 * MAX_HEALTH_POINTS
+    for i in range(1, n + 1):
+        m.add({"iteration": i, "train_loss": 1.0 / i, "test_loss": None, "train_acc": None,
+               "test_acc": None, "lr": 0.1, "gnorm": [float(i), 2.0 * i],
+               "update_ratio": [1e-3, None]})
+    assert MAX_HEALTH_POINTS // 2 <= len(m.health) <= MAX_HEALTH_POINTS
+    assert len(m) == n  # the loss columns keep every point (up to MAX_METRIC_POINTS)
+    pts = m.points(2_000)
+    got = [p["gnorm"][0] for p in pts]
+    assert got == sorted(got) and len(set(got)) == len(got)  # no stairs
+    for p in pts:
+        assert 0 <= p["iteration"] - p["gnorm"][0] < n / len(m.health) + 1
+        assert p["gnorm"][1] == 2.0 * p["gnorm"][0] and p["update_ratio"] == [1e-3, None]
+    assert pts[-1]["gnorm"] == [float(n), 2.0 * n]
+    # a branch's copy up to a fork keeps the points before it, and only those
+    fork = m.upto(n // 2)
+    assert fork.points()[-1]["gnorm"][0] <= n // 2
+    assert fork.health.nbytes < m.health.nbytes

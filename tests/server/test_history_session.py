@@ -117,6 +117,46 @@ def test_a_setting_changed_in_the_past_branches_and_both_futures_stay(ws: WS) ->
     ws.works()
 
 
+def test_a_branch_switch_keeps_the_health_charts_series_from_before_the_fork(ws: WS) -> None:
+    """Per layer ‖∂L/∂W‖ and ‖ΔW‖/‖W‖ come back with a switch: before the fork the
+    parent's points, exactly as first sent; after it the branch's own."""
+    configure(ws)
+    sent: dict[int, Msg] = {}
+    for _ in range(10):
+        ws.send({"type": "step", "unit": "iteration"})
+        for p in ws.recv_type("metrics")["points"]:
+            sent[p["iteration"]] = p
+    assert len(sent[10]["gnorm"]) == 3 and len(sent[10]["update_ratio"]) == 3
+    ws.send({"type": "seek", "iteration": 5})
+    frames_until_timeline(ws)
+    ws.send({"type": "set", "lr": 0.9})
+    ws.recv_type("run")
+    points = ws.recv_type("metrics", where=lambda m: m.get("replace"))["points"]
+    assert [p["iteration"] for p in points] == [1, 2, 3, 4, 5]
+    for p in points:
+        for key in ("gnorm", "update_ratio"):
+            assert p[key] == sent[p["iteration"]][key], (p["iteration"], key)
+    branch: dict[int, Msg] = {}
+    for _ in range(3):
+        ws.send({"type": "step", "unit": "iteration"})
+        for p in ws.recv_type("metrics")["points"]:
+            branch[p["iteration"]] = p
+    # the new rate's own steps, then gradients (iteration 6's came before its update)
+    assert branch[6]["update_ratio"] != sent[6]["update_ratio"]
+    assert branch[7]["gnorm"] != sent[7]["gnorm"]
+
+    ws.send({"type": "checkout", "branch": 0})
+    ws.recv_type("run")
+    points = ws.recv_type("metrics", where=lambda m: m.get("replace"))["points"]
+    assert [p["iteration"] for p in points] == list(range(1, 11))
+    assert all(p["gnorm"] == sent[p["iteration"]]["gnorm"] for p in points)
+    ws.send({"type": "checkout", "branch": 1})
+    ws.recv_type("run")
+    points = ws.recv_type("metrics", where=lambda m: m.get("replace"))["points"]
+    assert [p["gnorm"] for p in points] == [sent[i]["gnorm"] for i in range(1, 6)] + [
+        branch[i]["gnorm"] for i in range(6, 9)]
+
+
 def test_a_saved_run_loads_and_replays_identically(client: TestClient) -> None:
     with client.websocket_connect("/ws") as raw:
         ws = WS(raw)
