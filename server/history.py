@@ -95,6 +95,17 @@ class Command:
         return out
 
 
+def shared_commands(a: list[Command], b: list[Command]) -> int:
+    """How many commands two logs start with in common (a branch holds its parent's
+    first ones as the same objects)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x is not y:
+            break
+        n += 1
+    return n
+
+
 def engine_changes(ch: Changes) -> dict[str, Any]:
     """The :meth:`Stepper.set_hyper` keyword arguments for validated wire changes."""
     out: dict[str, Any] = {}
@@ -231,6 +242,18 @@ class Health:
         return n + sum(c.itemsize * len(c) + 64 for cols in self.cols.values() for c in cols)
 
 
+@dataclass(frozen=True)
+class SavedBranch:
+    """A branch as a run file gives it back: where it left its parent and its whole
+    command log (the commands it shares with the parent are the parent's objects)."""
+
+    id: int
+    parent: int | None
+    fork: Pos
+    commands: list[Command]
+    head: Pos
+
+
 class Metrics:
     """Sampled metrics as float64 columns (``None`` accuracies stored as NaN), and the
     health charts' per-layer series (:class:`Health`).
@@ -365,6 +388,8 @@ class History:
         self.branches: dict[int, Branch] = {0: root}
         self.live = Walker(stepper, root)
         self.indexer: Walker | None = None  # builds a loaded run's checkpoints
+        self.to_index: list[Branch] = []  # the loaded branches it builds next
+        self._fresh: Stepper | None = None  # the indexer's stepper
         self.index_task: Any = None  # the asyncio task driving the indexer
         self.changed = True  # the timeline needs re-sending
         self._in_step = True  # False: the stepper's state is not this branch's (restore)
@@ -376,13 +401,30 @@ class History:
     @classmethod
     def from_log(cls, stepper: Stepper, settings: RunSettings, commands: list[Command],
                  head: Pos, **kw: Any) -> History:
-        """A history for a saved run: ``commands`` replayed up to ``head`` (lazily:
-        checkpoints are taken as the replay passes them)."""
+        """A history for a saved run of one branch: ``commands`` replayed up to ``head``
+        (lazily: checkpoints are taken as the replay passes them)."""
+        return cls.from_branches(stepper, settings,
+                                 [SavedBranch(0, None, (0, 0), list(commands), head)], 0, **kw)
+
+    @classmethod
+    def from_branches(cls, stepper: Stepper, settings: RunSettings,
+                      saved: list[SavedBranch], current: int, **kw: Any) -> History:
+        """A history for a saved run's branches (ids, forks and logs as saved), on
+        branch ``current`` at iteration 0; the others are left at their heads. Each
+        starts with iteration 0's checkpoint only (shared: commands are applied after
+        a restore); :meth:`start_indexing` builds the rest."""
         h = cls(stepper, settings, **kw)
-        h.active.commands = list(commands)
-        h.active.head = head
-        for c in commands:
-            h.active.add_marker({"iteration": c.iteration, "kind": c.kind, **c.wire()})
+        cp0 = h.active.checkpoints[0]
+        h.branches = {}
+        for sb in saved:
+            b = Branch(sb.id, sb.parent, sb.fork, commands=list(sb.commands),
+                       checkpoints={0: cp0}, head=sb.head, cursor=sb.head)
+            for c in sb.commands:
+                b.add_marker({"iteration": c.iteration, "kind": c.kind, **c.wire()})
+            h.branches[sb.id] = b
+        h.live = Walker(stepper, h.branches[current])
+        h.active.cursor = (0, 0)
+        h._next_id = max(h.branches) + 1
         h._sync()
         return h
 
@@ -487,29 +529,88 @@ class History:
 
     # ---- indexing a loaded run -----------------------------------------------------
 
+    def needs_indexing(self) -> bool:
+        """Whether a branch of a loaded run reaches past its first checkpoint interval
+        (then :meth:`start_indexing` is worth a stepper)."""
+        return any(b.head[0] > self.interval for b in self.branches.values())
+
     def start_indexing(self, fresh: Stepper) -> None:
-        """Build the active branch's checkpoints up to its head on ``fresh`` (a new
-        stepper of the run's settings, at iteration 0), :meth:`index_some` at a time:
-        a loaded run starts with iteration 0's checkpoint only."""
-        self.indexer = Walker(fresh, self.active)
+        """Build the branches' checkpoints up to their heads on ``fresh`` (a new stepper
+        of the run's settings), :meth:`index_some` at a time: the active branch first,
+        then the others by id. A branch starts from the latest checkpoint it can take
+        from its parent (up to its fork) or its children (up to theirs), so the part
+        branches share is trained once."""
+        rest = sorted((b for b in self.branches.values() if b is not self.active),
+                      key=lambda b: b.id)
+        self.to_index = [b for b in [self.active, *rest] if b.head[0] > self.interval]
+        self._fresh = fresh
+        self._index_next()
+
+    def _index_next(self, first: Branch | None = None) -> None:
+        """Start indexing ``first`` (taken out of the queue) or the next queued branch."""
+        if first is not None and first in self.to_index:
+            self.to_index.remove(first)
+        else:
+            first = None
+            while self.to_index and first is None:
+                b = self.to_index.pop(0)
+                first = b if b.id in self.branches else None
+        if first is None:
+            self.indexer = None
+            return
+        assert self._fresh is not None
+        self._share_checkpoints(first)
+        _, cp = first.checkpoint_before(first.head[0])
+        self._fresh.restore(cp.snap)
+        self.indexer = Walker(self._fresh, first, cp.n_commands)
         self._sync(self.indexer)
+
+    def _share_checkpoints(self, b: Branch) -> None:
+        """Give ``b`` its relatives' checkpoints of the part it shares with them: its
+        parent's up to its fork, each child's up to the child's fork, those whose
+        applied commands all belong to the logs' common start (the same objects)."""
+        def take(donor: Branch, child: Branch) -> None:
+            shared = shared_commands(donor.commands, b.commands)
+            for it, cp in donor.checkpoints.items():
+                if it <= child.fork[0] and cp.n_commands <= shared:
+                    b.checkpoints.setdefault(it, cp)
+
+        parent = self.branches.get(b.parent) if b.parent is not None else None
+        if parent is not None:
+            take(parent, b)
+        for child in self.branches.values():
+            if child.parent == b.id:
+                take(child, child)
 
     def index_some(self, n: int) -> bool:
         """Advance the indexer by up to ``n`` iterations; True when there is no more
-        to do (done, halted, or the branch was dropped)."""
+        to do (every queued branch done, halted or dropped)."""
         w = self.indexer
         if w is None:
             return True
         head = w.branch.head
         if w.branch.id not in self.branches or w.pos[0] >= head[0]:
-            self.indexer = None
-            return True
+            self._index_next()
+            return self.indexer is None
         try:
             self._raw_train(min(n, head[0] - w.pos[0]), w)
         except NonFiniteError:
-            self.indexer = None
-            return True
+            self._index_next()
+            return self.indexer is None
         return False
+
+    def _unindexed(self, b: Branch) -> bool:
+        """Whether ``b`` is being indexed or waits for it."""
+        return (self.indexer is not None and self.indexer.branch is b) or b in self.to_index
+
+    def _reach(self, b: Branch) -> int:
+        """How far seeks in ``b`` reach at once (its head once indexed)."""
+        w = self.indexer
+        if w is not None and w.branch is b:
+            return w.pos[0]
+        if b in self.to_index:
+            return max(it for it in b.checkpoints if it <= b.head[0])
+        return b.head[0]
 
     # ---- advancing (the session's live run) ----------------------------------------
 
@@ -571,21 +672,19 @@ class History:
     def clamp(self, pos: Pos) -> Pos:
         """``pos`` limited to the run so far (``(0, 0)`` … head) and, while a loaded
         run is being indexed, to the part whose checkpoints exist."""
-        pos = max((0, 0), min(pos, self.active.head))
-        w = self.indexer
-        if w is not None and w.branch is self.active and pos[0] > w.pos[0]:
-            it, _ = self.active.checkpoint_before(pos[0])
-            if pos[0] - it > 2 * self.interval:
-                pos = (w.pos[0], 0)
+        b = self.active
+        pos = max((0, 0), min(pos, b.head))
+        if self._unindexed(b):
+            reach = self._reach(b)
+            it, _ = b.checkpoint_before(pos[0])
+            if pos[0] > reach and pos[0] - it > 2 * self.interval:
+                pos = (reach, 0)
         return pos
 
     @property
     def indexed(self) -> int:
         """Iterations of the active branch that a seek reaches quickly."""
-        w = self.indexer
-        if w is not None and w.branch is self.active:
-            return w.pos[0]
-        return self.active.head[0]
+        return self._reach(self.active)
 
     def seek(self, pos: Pos) -> list[PhaseRecord]:
         """Go to ``pos`` (clamped to the head) and return the records of the phases
@@ -682,6 +781,12 @@ class History:
         self.active = b
         self._in_step = False
         self.changed = True
+        if b in self.to_index:
+            # a loaded branch not indexed yet: index it now, the one under way after it
+            w = self.indexer
+            if w is not None and w.branch.head[0] > w.pos[0]:
+                self.to_index.insert(0, w.branch)
+            self._index_next(b)
         return self.seek(b.cursor)
 
     # ---- metrics and markers -------------------------------------------------------

@@ -8,7 +8,8 @@ playback messages into history calls and history into messages:
 * ``set`` — change settings now; before the end of the run this starts a
   branch, and the page gets the new branch's ``run``, ``metrics`` and frames;
 * ``checkout`` — switch branch (same messages);
-* ``load`` — open a saved run (:mod:`server.runfile`) and start replaying it.
+* ``load`` — open a saved run (:mod:`server.runfile`), every branch of it, and
+  index them in the background (the one the learner was on first).
 
 The ``timeline`` message (length, position, markers, branches) is put on the
 outbox under its own key, so a slow reader only ever gets the latest one, and
@@ -23,9 +24,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
-from server.history import Command, History, HistoryError, Pos
+from server.history import History, HistoryError, Pos
 from server.protocol import Changes, Checkout, Load, Seek, Set, server_message
-from server.runfile import RunFileError, commands_from_file
+from server.runfile import RunFileError, branches_from_file
 
 if TYPE_CHECKING:
     from server.session import Session
@@ -164,17 +165,17 @@ def _load(session: Session, msg: Load) -> None:
         session.error("limit", str(e), limit=e.limit)
         return
     stepper = Stepper(run_config(run.settings))
-    commands: list[Command] = commands_from_file(run, stepper, session.settings.max_batch)
-    head = (run.length, PHASES.index(run.end_phase))
-    history = History.from_log(stepper, run.settings, commands, head,
-                               budget_bytes=checkpoint_budget(session))
-    if run.length > history.interval:
+    saved, current = branches_from_file(run, stepper, session.settings.max_batch)
+    history = History.from_branches(stepper, run.settings, saved, current,
+                                    budget_bytes=checkpoint_budget(session))
+    if history.needs_indexing():
         history.start_indexing(Stepper(run_config(run.settings)))
     session.replace_run(run.settings, stepper, history)
     if history.indexer is not None:
         _spawn_indexer(session, history)
-    log.info("run loaded", extra={"session": session.id, "iterations": run.length,
-                                  "commands": len(commands)})
+    log.info("run loaded", extra={"session": session.id, "iterations": history.head[0],
+                                  "branches": len(saved),
+                                  "commands": sum(len(b.commands) for b in saved)})
 
 
 def _spawn_indexer(session: Session, history: History) -> None:

@@ -251,17 +251,42 @@ class RunCommand(_Msg):
         return self
 
 
+class RunFork(_Msg):
+    """Where a branch left its parent: before ``phase`` of ``iteration``."""
+
+    iteration: int = Field(0, ge=0, le=100_000_000)
+    phase: PhaseName = "forward"
+
+
+class RunBranch(_Msg):
+    """One branch of a saved run (version 2). Its command log is the first ``base``
+    commands of its parent's, then ``commands``; replaying it for ``length``
+    iterations gives back the branch bit for bit."""
+
+    id: int = Field(ge=0, le=1_000_000)
+    parent: int | None = Field(None, ge=0, le=1_000_000)
+    fork: RunFork = RunFork()
+    base: int = Field(0, ge=0, le=500)
+    commands: tuple[RunCommand, ...] = Field((), max_length=500)
+    length: int = Field(0, ge=0, le=100_000_000)
+    end_phase: PhaseName = "forward"
+
+
 class RunFile(_Msg):
     """A saved run: replaying ``commands`` on ``settings`` (seed included) for
-    ``length`` iterations gives back every number bit for bit. ``metrics`` is
-    for people and spreadsheets; a loaded run recomputes its own."""
+    ``length`` iterations gives back every number bit for bit. Version 2 holds
+    every branch instead (``branches``, and ``branch``: the one the learner was
+    on); version 1 (one branch: ``commands``, ``length``) still loads. ``metrics``
+    is for people and spreadsheets; a loaded run recomputes its own."""
 
     format: Literal["backprop-lab-run"]
-    version: Literal[1]
+    version: Literal[1, 2]
     settings: RunSettings
     commands: tuple[RunCommand, ...] = Field((), max_length=500)
     length: int = Field(0, ge=0, le=100_000_000)
     end_phase: PhaseName = "forward"
+    branch: int | None = Field(None, ge=0, le=1_000_000)
+    branches: tuple[RunBranch, ...] | None = Field(None, min_length=1, max_length=8)
     metrics: dict[str, list[Any]] | None = None
 
 

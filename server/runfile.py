@@ -1,11 +1,15 @@
 """Saved runs and CSV exports.
 
 A run file is small JSON that replays bit-identically: the format and its
-version, the settings (seed included), the command log (each ``set`` or
-``edit`` with the position it applied at) and the run's length. It also holds
-the sampled metrics for people and spreadsheets; a loaded run ignores them and
-recomputes its own, so every number the page shows still comes from the engine.
-No frames are stored: replay recomputes them.
+version, the settings (seed included) and every branch of the run: its id, its
+parent and the point it forked at, its command log (each ``set`` or ``edit``
+with the position it applied at; the commands shared with the parent are
+counted by ``base``, not repeated) and its length; ``branch`` is the one the
+learner was on. Version 1 files (one branch: ``commands`` and ``length`` at the
+top) still load. A file also holds the current branch's sampled metrics for
+people and spreadsheets; a loaded run ignores them and recomputes its own, so
+every number the page shows still comes from the engine. No frames are stored:
+replay recomputes them.
 
 CSV exports: the metrics (one row per sampled iteration) and the weights at
 the current point (one row per entry: ``id, row, col, value``; a bias has an
@@ -20,11 +24,19 @@ import math
 from typing import Any
 
 from engine.stepper import PHASES, Stepper
-from server.history import METRIC_COLUMNS, Command, History
-from server.protocol import RunFile
+from server.history import (
+    MAX_COMMANDS,
+    METRIC_COLUMNS,
+    Command,
+    History,
+    Pos,
+    SavedBranch,
+    shared_commands,
+)
+from server.protocol import RunCommand, RunFile
 
 FORMAT = "backprop-lab-run"
-VERSION = 1
+VERSION = 2
 FILE_METRIC_POINTS = 2_000
 MAX_LOAD_ITERATIONS = 1_000_000  # a loaded run is re-trained to index it: bound the work
 
@@ -38,59 +50,146 @@ class RunFileError(ValueError):
 
 
 def run_file(history: History) -> dict[str, Any]:
-    """The active branch of ``history`` as a run file (a JSON-ready dict)."""
-    b = history.active
-    pts = b.metrics.points(FILE_METRIC_POINTS)
+    """Every branch of ``history`` as a run file (a JSON-ready dict), with the active
+    branch's metrics."""
+    pts = history.active.metrics.points(FILE_METRIC_POINTS)
     metrics = {c: [p[c] for p in pts] for c in METRIC_COLUMNS}
+    branches = []
+    for b in sorted(history.branches.values(), key=lambda b: b.id):
+        parent = history.branches.get(b.parent) if b.parent is not None else None
+        base = 0 if parent is None else shared_commands(parent.commands, b.commands)
+        branches.append({
+            "id": b.id, "parent": b.parent,
+            "fork": {"iteration": b.fork[0], "phase": PHASES[b.fork[1]]},
+            "base": base,
+            "commands": [c.wire() for c in b.commands[base:]],
+            "length": b.head[0],
+            "end_phase": PHASES[b.head[1]],
+        })
     return {
         "format": FORMAT,
         "version": VERSION,
         "settings": history.base.model_dump(mode="json"),
-        "commands": [c.wire() for c in b.commands],
-        "length": b.head[0],
-        "end_phase": PHASES[b.head[1]],
+        "branch": history.active.id,
+        "branches": branches,
         "metrics": metrics,
     }
 
 
-def commands_from_file(run: RunFile, stepper: Stepper, max_batch: int) -> list[Command]:
-    """The validated command log of ``run`` for a fresh ``stepper`` of its settings.
-
-    Checks what the schema cannot: positions in order and within the run,
-    edits naming an existing parameter entry, batch sizes within ``max_batch``.
-    """
-    if run.length > MAX_LOAD_ITERATIONS:
-        raise RunFileError(f"a run of {run.length} iterations is longer than this server "
-                           f"replays ({MAX_LOAD_ITERATIONS})", "run.length")
-    head = (run.length, PHASES.index(run.end_phase))
+def _commands(cmds: tuple[RunCommand, ...], start: Pos, head: Pos, stepper: Stepper,
+              max_batch: int, where: str) -> list[Command]:
+    """Validated commands at positions from ``start`` to ``head``, in order: edits
+    name an existing parameter entry, batch sizes are within ``max_batch``."""
     out: list[Command] = []
-    prev = (0, 0)
-    for i, c in enumerate(run.commands):
-        where = f"run.commands.{i}"
+    prev = start
+    for i, c in enumerate(cmds):
+        at = f"{where}.{i}"
         pos = (c.iteration, PHASES.index(c.phase))
         if pos < prev:
-            raise RunFileError("commands must be in the order they were applied", where)
+            raise RunFileError("commands must be in the order they were applied", at)
         if pos > head:
             raise RunFileError(f"command at iteration {c.iteration} is past the run's "
-                               f"length {run.length}", where)
+                               f"length {head[0]}", at)
         prev = pos
         if c.set is not None:
             if c.set.batch_size is not None and c.set.batch_size > max_batch:
                 raise RunFileError(f"batch size {c.set.batch_size} exceeds "
-                                   f"max_batch={max_batch}", where)
+                                   f"max_batch={max_batch}", at)
             out.append(Command(pos[0], pos[1], "set", c.set))
         else:
             assert c.edit is not None
             W = stepper.net.params.get(c.edit.id)
             idx = tuple(c.edit.index)
             if W is None:
-                raise RunFileError(f"unknown parameter {c.edit.id!r}", where + ".edit.id")
+                raise RunFileError(f"unknown parameter {c.edit.id!r}", at + ".edit.id")
             if len(idx) != W.ndim or any(k >= n for k, n in zip(idx, W.shape, strict=True)):
                 raise RunFileError(f"index {list(idx)} is outside {c.edit.id} of shape "
-                                   f"{list(W.shape)}", where + ".edit.index")
+                                   f"{list(W.shape)}", at + ".edit.index")
             out.append(Command(pos[0], pos[1], "edit",
                                {"id": c.edit.id, "index": idx, "value": c.edit.value}))
     return out
+
+
+def _check_work(work: int, field: str) -> None:
+    if work > MAX_LOAD_ITERATIONS:
+        raise RunFileError(f"a run of {work} iterations is longer than this server "
+                           f"replays ({MAX_LOAD_ITERATIONS})", field)
+
+
+def commands_from_file(run: RunFile, stepper: Stepper, max_batch: int) -> list[Command]:
+    """The validated command log of a version 1 ``run`` for a fresh ``stepper`` of its
+    settings (positions in order and within the run, see :func:`branches_from_file`)."""
+    _check_work(run.length, "run.length")
+    head = (run.length, PHASES.index(run.end_phase))
+    return _commands(run.commands, (0, 0), head, stepper, max_batch, "run.commands")
+
+
+def branches_from_file(run: RunFile, stepper: Stepper,
+                       max_batch: int) -> tuple[list[SavedBranch], int]:
+    """The validated branches of ``run`` and the id of the one to open, for a fresh
+    ``stepper`` of its settings.
+
+    Checks what the schema cannot: each branch's commands in order, within its
+    length and (after the ones shared with its parent) from its fork on; a parent
+    listed before its children (or absent, when it shared nothing: a branch whose
+    parent was dropped keeps its whole log); at most :data:`MAX_COMMANDS` a branch;
+    and the iterations to replay, the parts branches share counted once, within
+    :data:`MAX_LOAD_ITERATIONS`.
+    """
+    if run.version == 1:
+        if run.branches is not None or run.branch is not None:
+            raise RunFileError("a version 1 run file has one branch: no 'branches'",
+                               "run.branches")
+        head = (run.length, PHASES.index(run.end_phase))
+        return [SavedBranch(0, None, (0, 0), commands_from_file(run, stepper, max_batch),
+                            head)], 0
+    if run.branches is None:
+        raise RunFileError("a version 2 run file lists its branches", "run.branches")
+    if run.commands or run.length:
+        raise RunFileError("a version 2 run file keeps commands and lengths in its "
+                           "branches", "run.commands")
+    saved: dict[int, SavedBranch] = {}
+    work = 0
+    for i, rb in enumerate(run.branches):
+        where = f"run.branches.{i}"
+        if rb.id in saved:
+            raise RunFileError(f"branch {rb.id} is listed twice", where + ".id")
+        head = (rb.length, PHASES.index(rb.end_phase))
+        fork = (rb.fork.iteration, PHASES.index(rb.fork.phase))
+        if fork > head:
+            raise RunFileError(f"branch {rb.id} forks past its length {rb.length}",
+                               where + ".fork")
+        parent = saved.get(rb.parent) if rb.parent is not None else None
+        if parent is None:
+            if rb.base:
+                raise RunFileError(f"branch {rb.id} shares commands with no branch "
+                                   "listed before it", where + ".base")
+            shared: list[Command] = []
+            start = (0, 0)
+            work += rb.length
+        else:
+            if rb.base > len(parent.commands):
+                raise RunFileError(f"branch {rb.parent} has only {len(parent.commands)} "
+                                   f"commands to share", where + ".base")
+            if fork > parent.head:
+                raise RunFileError(f"branch {rb.id} forks past its parent's length",
+                                   where + ".fork")
+            shared = parent.commands[:rb.base]
+            if shared and shared[-1].pos > fork:
+                raise RunFileError(f"branch {rb.id} shares commands from after its fork",
+                                   where + ".base")
+            start = fork
+            work += rb.length - fork[0]
+        own = _commands(rb.commands, start, head, stepper, max_batch, where + ".commands")
+        if len(shared) + len(own) > MAX_COMMANDS:
+            raise RunFileError(f"a branch keeps at most {MAX_COMMANDS} changes",
+                               where + ".commands")
+        saved[rb.id] = SavedBranch(rb.id, rb.parent, fork, shared + own, head)
+    _check_work(work, "run.branches")
+    if run.branch is None or run.branch not in saved:
+        raise RunFileError(f"branch {run.branch} is not among the file's branches "
+                           f"{sorted(saved)}", "run.branch")
+    return list(saved.values()), run.branch
 
 
 def _num(v: Any) -> str:

@@ -206,31 +206,61 @@ def test_the_per_layer_health_charts_keep_their_history_across_branches(lab: Lab
     assert lab.errors == []
 
 
-def test_a_saved_run_opens_again_and_replays_identically(lab: Lab, tmp_path: Path) -> None:
+def test_a_saved_run_opens_again_with_its_branches_and_replays_identically(
+        lab: Lab, tmp_path: Path) -> None:
     page = lab.page
     for _ in range(4):
         lab.step("iteration")
     first = frames_by_key(lab)
     open_more(lab)
+    # a second future from iteration 2, then back to the first: the file keeps both
+    page.fill("#tl-jump", "2")
+    page.click(".tl-go")
+    at(lab, 2, "forward")
+    lr = lab.last("timeline")["settings"]["lr"]
+    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
+    mark = lab.mark()
+    page.click(".tl-apply")
+    lab.wait_for_message("timeline", after=mark, branch=1)
+    mark = lab.mark()
+    lab.step("iteration")
+    branch = frames_by_key(lab, mark)
+    mark = lab.mark()
+    page.click(".tl-branch[data-branch='0']")
+    lab.wait_for_message("timeline", after=mark, branch=0)
     with page.expect_download() as dl:
         page.click(".tl-save")
     path = tmp_path / "run.json"
     dl.value.save_as(path)
     run = json.loads(path.read_text())
-    assert run["format"] == "backprop-lab-run" and run["length"] == 4
+    assert run["format"] == "backprop-lab-run" and run["version"] == 2 and run["branch"] == 0
+    assert [(b["id"], b["length"]) for b in run["branches"]] == [(0, 4), (1, 3)]
 
     page.click(".btn-reset")  # a fresh run replaces it
     at(lab, 0, "forward")
+    assert page.locator(".tl-branch").count() == 1
     mark = lab.mark()
     page.set_input_files("#tl-file", str(path))
     tl = lab.wait_for_message("timeline", after=mark, length=4)
-    assert tl["iteration"] == 0
+    assert tl["iteration"] == 0 and tl["branch"] == 0
+    page.wait_for_selector(".tl-branch[data-branch='1']")
+    assert page.get_attribute(".tl-branch[data-branch='0']", "aria-pressed") == "true"
     mark = lab.mark()
     for _ in range(4):
         lab.step("iteration")
     again = frames_by_key(lab, mark)
     assert again.keys() == first.keys()
     assert all(again[k] == first[k] for k in first)
+    # the other branch comes back too, numbers and all
+    mark = lab.mark()
+    page.click(".tl-branch[data-branch='1']")
+    lab.wait_for_message("timeline", after=mark, branch=1)
+    page.fill("#tl-jump", "2")
+    page.select_option("#tl-jump-phase", "update")
+    mark = lab.mark()
+    page.click(".tl-go")
+    at(lab, 3, "forward")
+    assert frames_by_key(lab, mark)[(2, "update")] == branch[(2, "update")]
 
     page.set_input_files("#tl-file", files=[{"name": "x.json", "mimeType": "application/json",
                                              "buffer": b"{not json"}])

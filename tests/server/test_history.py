@@ -215,3 +215,55 @@ def test_health_series_are_thinned_apart_and_found_for_every_point_sent() -> Non
     fork = m.upto(n // 2)
     assert fork.points()[-1]["gnorm"][0] <= n // 2
     assert fork.health.nbytes < m.health.nbytes
+
+
+def test_a_saved_runs_branches_are_indexed_sharing_what_they_share() -> None:
+    """Saved and loaded, every branch is indexed (the active one first, a checked-out
+    one next); a child starts from its parent's checkpoints before the fork instead of
+    retraining them, and seeks anywhere give the numbers first computed."""
+    from server.protocol import RunFile
+    from server.runfile import branches_from_file, run_file
+
+    h = make(interval=8)
+    log0: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 60, log0)
+    h.seek((30, 0))
+    b1 = h.set(Changes(lr=0.9))
+    assert b1 is not None
+    log1: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 30, log1)
+    h.seek((45, 2))
+    b2 = h.set(Changes(optimizer=OptimizerModel(name="adam")))
+    assert b2 is not None
+    log2: dict[tuple[int, str], PhaseRecord] = {}
+    step_all(h, 4 * 25 + 1, log2)
+    h.checkout(b1.id)
+    file = RunFile.model_validate(run_file(h))
+
+    st = Stepper(run_config(SETTINGS))
+    saved, current = branches_from_file(file, st, max_batch=1000)
+    g = History.from_branches(st, SETTINGS, saved, current, interval=8)
+    assert current == b1.id and g.active.id == b1.id and g.pos == (0, 0)
+    assert {b.id: (b.parent, b.fork, b.head) for b in g.branches.values()} == {
+        b.id: (b.parent, b.fork, b.head) for b in h.branches.values()}
+    g.start_indexing(Stepper(run_config(SETTINGS)))
+    assert g.indexer is not None and g.indexer.branch.id == b1.id
+    assert g.indexed == 0 and g.clamp((50, 0)) == (0, 0)  # far seeks wait for the index
+    g.index_some(16)
+    g.checkout(b2.id)  # not indexed yet: it goes next, from its parent's checkpoints
+    assert g.indexer is not None and g.indexer.branch.id == b2.id
+    assert g.indexer.pos[0] >= 16 and g.to_index[0].id == b1.id
+    while not g.index_some(16):
+        pass
+    for b in g.branches.values():
+        assert max(b.checkpoints) == b.head[0] - b.head[0] % 8, b.id
+    # the part a child shares with its parent: the same checkpoints, trained once
+    c1 = g.branches[b1.id].checkpoints
+    assert all(c1[it] is g.branches[0].checkpoints[it] for it in range(0, 31, 8))
+    assert all(g.branches[b2.id].checkpoints[it] is c1[it] for it in range(0, 41, 8))
+    assert_same(shown(g, 52, 3), log2)
+    assert_same(shown(g, 40, 1), log1)
+    g.checkout(0)
+    assert_same(shown(g, 57, 4), log0)
+    g.checkout(b1.id)
+    assert_same(shown(g, 58, 2), log1)

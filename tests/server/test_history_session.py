@@ -170,10 +170,12 @@ def test_a_saved_run_loads_and_replays_identically(client: TestClient) -> None:
     assert saved.status_code == 200
     assert "attachment" in saved.headers["content-disposition"]
     file = saved.json()
-    assert file["format"] == "backprop-lab-run" and file["version"] == 1
-    assert file["settings"]["seed"] == 11 and file["length"] == 10
-    assert file["end_phase"] == "loss"
-    assert file["commands"] == [{"iteration": 5, "phase": "loss",
+    assert file["format"] == "backprop-lab-run" and file["version"] == 2
+    assert file["settings"]["seed"] == 11 and file["branch"] == 0
+    (root,) = file["branches"]
+    assert root["length"] == 10 and root["end_phase"] == "loss"
+    assert root["parent"] is None and root["base"] == 0
+    assert root["commands"] == [{"iteration": 5, "phase": "loss",
                                  "set": {"lr": 0.4, "optimizer": {"name": "adam"}}}]
     assert len(saved.content) < 20_000  # small: no frames
 
@@ -192,6 +194,118 @@ def test_a_saved_run_loads_and_replays_identically(client: TestClient) -> None:
         ws.send({"type": "seek", "iteration": 2, "phase": "update"})
         frames, _, _ = frames_until_timeline(ws)
         assert frames[-1] == first[(2, "update")]
+
+
+def step_iterations(ws: WS, n: int) -> dict[tuple[int, str], Msg]:
+    """Step ``n`` whole iterations (one command each: within the rate limit), their frames."""
+    out = {}
+    for _ in range(n):
+        ws.send({"type": "step", "unit": "iteration"})
+        while True:
+            m = ws.recv()
+            if m["type"] == "frame":
+                out[(m["iteration"], m["phase"])] = m
+            elif m["type"] == "state":
+                break
+    return out
+
+
+def load_reply(ws: WS) -> tuple[Msg, Msg]:
+    """A load's ``run`` and the first ``timeline`` after it."""
+    run = ws.recv_type("run")
+    return run, ws.recv_type("timeline")
+
+
+def test_a_saved_run_brings_back_every_branch_and_the_one_the_learner_was_on(
+        client: TestClient) -> None:
+    """Three futures (a change at 6, another at 8 on that branch, an edit at the end of
+    the first) saved while on the second: a load reopens that one, lists all three
+    with their forks, and each replays exactly as first computed."""
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        configure(ws)
+        first: dict[int, dict[tuple[int, str], Msg]] = {0: step_iterations(ws, 12)}
+        ws.send({"type": "seek", "iteration": 6})
+        frames_until_timeline(ws)
+        ws.send({"type": "set", "lr": 0.7})  # branch 1
+        ws.recv_type("metrics")
+        first[1] = step_iterations(ws, 4)
+        ws.send({"type": "seek", "iteration": 8})
+        frames_until_timeline(ws)
+        ws.send({"type": "set", "optimizer": {"name": "adam"}})  # branch 2, from branch 1
+        ws.recv_type("metrics")
+        first[2] = step_iterations(ws, 3)
+        ws.send({"type": "checkout", "branch": 0})
+        ws.recv_type("metrics")
+        ws.send({"type": "seek", "iteration": 12})
+        frames_until_timeline(ws)
+        ws.send({"type": "edit", "id": "L1.W", "index": [0, 1], "value": 0.25})
+        ws.recv_type("edit")
+        first[0].update(step_iterations(ws, 1))
+        ws.send({"type": "checkout", "branch": 1})
+        _, tl = load_reply(ws)
+        assert tl["branch"] == 1
+        saved_tl = {b["id"]: b for b in tl["branches"]}
+        file = client.get(f"/runs/{sid}/run.json").json()
+    assert file["version"] == 2 and file["branch"] == 1
+    by_id = {b["id"]: b for b in file["branches"]}
+    assert sorted(by_id) == [0, 1, 2]
+    assert by_id[1]["parent"] == 0 and by_id[1]["fork"] == {"iteration": 6, "phase": "forward"}
+    assert by_id[1]["base"] == 0 and len(by_id[1]["commands"]) == 1
+    assert by_id[2]["parent"] == 1 and by_id[2]["base"] == 1  # lr 0.7 shared, not repeated
+    assert [c["set"] for c in by_id[2]["commands"]] == [{"optimizer": {"name": "adam"}}]
+    assert [c.get("edit") for c in by_id[0]["commands"]] == [
+        {"id": "L1.W", "index": [0, 1], "value": 0.25}]
+
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "load", "run": file})
+        run, tl = load_reply(ws)
+        assert run["config"]["lr"] == 0.1  # branch 1 at iteration 0: before its change
+        assert tl["branch"] == 1 and tl["iteration"] == 0 and tl["length"] == 10
+        for b in tl["branches"]:
+            want = saved_tl[b["id"]]
+            assert {k: b[k] for k in ("parent", "fork", "length", "change")} == {
+                k: want[k] for k in ("parent", "fork", "length", "change")}
+        again = step_iterations(ws, 10)
+        assert all(again[k] == first[1][k] for k in again if k in first[1])
+        assert all(again[k] == first[0][k] for k in again if k[0] < 6)
+        for branch, (it, phase) in ((2, (10, "update")), (0, (12, "update")),
+                                    (1, (9, "loss")), (2, (8, "forward")), (0, (4, "loss"))):
+            ws.send({"type": "checkout", "branch": branch})
+            _, tl = load_reply(ws)
+            assert tl["branch"] == branch
+            ws.send({"type": "seek", "iteration": it, "phase": phase})
+            frames, _, _ = frames_until_timeline(ws)
+            assert frames[-1] == first[branch][(it, phase)], branch
+
+
+def test_a_version_1_run_file_still_loads(ws: WS) -> None:
+    file = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG, "length": 4,
+            "end_phase": "loss",
+            "commands": [{"iteration": 2, "phase": "backward", "set": {"lr": 0.5}}]}
+    ws.send({"type": "load", "run": file})
+    _, tl = load_reply(ws)
+    assert tl["length"] == 4 and tl["end_phase"] == "loss"
+    assert [b["id"] for b in tl["branches"]] == [0] and tl["markers"][0]["kind"] == "set"
+    frames = step_frames(ws, 4 * 3)
+    ref = Stepper(run_config(RunSettings.model_validate(CONFIG)))
+    ref.train(2)
+    ref.step_phase()
+    ref.step_phase()
+    ref.set_hyper(lr=0.5)
+    ref.step_phase()
+    upd = ref.step_phase()
+    assert frames[(2, "update")]["values"] == json.loads(encode(upd.values))
+    # a version 1 file with branches, a version 2 one without, or a lost current branch
+    for bad, field in (({**file, "branches": [{"id": 0}]}, "run.branches"),
+                       ({**file, "version": 2}, "run.branches"),
+                       ({**file, "version": 2, "commands": [], "length": 0, "branch": 3,
+                         "branches": [{"id": 0, "length": 4}]}, "run.branch")):
+        ws.send({"type": "load", "run": bad})
+        assert ws.error()["field"] == field
 
 
 def test_a_bad_run_file_is_refused_clearly_and_the_session_goes_on(ws: WS) -> None:
