@@ -267,3 +267,30 @@ def test_a_saved_runs_branches_are_indexed_sharing_what_they_share() -> None:
     assert_same(shown(g, 57, 4), log0)
     g.checkout(b1.id)
     assert_same(shown(g, 58, 2), log1)
+
+
+def test_a_branch_whose_parent_was_dropped_saves_its_whole_log() -> None:
+    """Past eight branches the oldest goes; its children keep their whole command log
+    in the file (base 0) and come back with it."""
+    from server.protocol import RunFile
+    from server.runfile import branches_from_file, run_file
+
+    h = make(interval=8)
+    step_all(h, 4 * 10, {})
+    for k in range(9):  # each from the previous one, one iteration further
+        h.seek((2 + k, 0))
+        h.set(Changes(lr=0.01 * (k + 1)))
+        step_all(h, 8, {})
+    assert 0 not in h.branches and 1 not in h.branches
+    file = RunFile.model_validate(run_file(h))
+    assert file.branches is not None
+    orphan = next(b for b in file.branches if b.id == 2)
+    assert orphan.parent == 1 and orphan.base == 0 and len(orphan.commands) == 2
+    st = Stepper(run_config(SETTINGS))
+    saved, current = branches_from_file(file, st, max_batch=1000)
+    g = History.from_branches(st, SETTINGS, saved, current, interval=8)
+    assert current == 9
+    for b in g.branches.values():
+        assert b.commands == h.branches[b.id].commands
+        assert (b.parent, b.fork, b.head) == (h.branches[b.id].parent, h.branches[b.id].fork,
+                                              h.branches[b.id].head)
