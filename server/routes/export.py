@@ -38,7 +38,7 @@ def _download(body: str, media: str, name: str) -> Response:
 
 @router.get("/{session_id}/run.json")
 async def run_json(session_id: str, store: StoreDep) -> Response:
-    """The active branch as a run file that replays bit-identically."""
+    """The run file: every branch, replaying bit-identically (opened on the active one)."""
     s = _session(store, session_id)
     body = encode(run_file(s.history))
     # re-indent for people reading the file; numbers keep their exact repr
