@@ -51,7 +51,10 @@ Pos = tuple[int, int]
 """``(iteration, phase_index)``: the stepper is about to run that phase of that iteration."""
 
 METRIC_COLUMNS = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc", "lr")
-MAX_METRIC_POINTS = 20_000
+#: loss/accuracy points kept per branch (every other one dropped past this): with the
+#: health series and command log, 8 branches of a 10-layer net stay within the share
+#: of ``max_history_mb`` the checkpoints leave (tests/server/test_history.py)
+MAX_METRIC_POINTS = 10_000
 #: per-layer series the health charts draw (lists, layer 1 first, in ``metrics`` points)
 HEALTH_KEYS = ("gnorm", "update_ratio")
 #: health points kept per branch: between half this and this many once thinned, more

@@ -44,10 +44,14 @@ def new_history(session: Session, stepper: Stepper) -> History:
     return History(stepper, session.config, budget_bytes=checkpoint_budget(session))
 
 
+#: the share of ``max_history_mb`` the checkpoints may use; the rest holds the metrics,
+#: health series and command logs of up to eight branches
+CHECKPOINT_SHARE = 0.65
+
+
 def checkpoint_budget(session: Session) -> int:
-    """Bytes the checkpoints may use: 70 % of ``max_history_mb`` (the rest is for the
-    metrics columns of up to eight branches)."""
-    return int(session.settings.max_history_mb * 2**20 * 0.7)
+    """Bytes the checkpoints may use: :data:`CHECKPOINT_SHARE` of ``max_history_mb``."""
+    return int(session.settings.max_history_mb * 2**20 * CHECKPOINT_SHARE)
 
 
 def seek_position(iteration: int, phase: str | None) -> Pos:

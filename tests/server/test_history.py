@@ -294,3 +294,24 @@ def test_a_branch_whose_parent_was_dropped_saves_its_whole_log() -> None:
         assert b.commands == h.branches[b.id].commands
         assert (b.parent, b.fork, b.head) == (h.branches[b.id].parent, h.branches[b.id].fork,
                                               h.branches[b.id].head)
+
+
+def test_every_branch_full_of_metrics_fits_beside_the_checkpoints() -> None:
+    """The worst case a session can build: eight branches, each with the most
+    metric points, health series for the deepest allowed network and full
+    command and marker logs, stays within what the checkpoints leave of
+    ``max_history_mb`` — so a session's history is bounded as documented."""
+    from server.history import MAX_BRANCHES, MAX_COMMANDS, MAX_MARKERS, Metrics
+    from server.playback import CHECKPOINT_SHARE
+    from server.settings import Settings
+
+    settings = Settings()
+    layers = settings.max_layers
+    m = Metrics()
+    for i in range(3 * 10_000 + 7):  # more points than any cap keeps
+        m.add({"iteration": i, "train_loss": 0.5, "test_loss": 0.6, "train_acc": 0.9,
+               "test_acc": None, "lr": 0.03, "gnorm": [0.1] * layers,
+               "update_ratio": [1e-3] * layers})
+    per_branch = m.nbytes + 200 * (MAX_COMMANDS + MAX_MARKERS)  # as History.nbytes counts
+    total = MAX_BRANCHES * per_branch
+    assert total <= (1 - CHECKPOINT_SHARE) * settings.max_history_mb * 2**20, total
