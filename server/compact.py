@@ -26,16 +26,21 @@ The rule, per phase (``L{l}`` for every layer; ``P`` any parameter name:
 equal to NumPy's ``X.mean(axis=0)`` up to the order of the additions (the last
 bit or so).
 Slow play, stepping, seeking and the inspector keep full records.
+
+Fast play compacts a whole iteration at once (:func:`compact_iteration`): the
+batch means of its forward, loss and backward records come from one NumPy
+reduction, since at these sizes each NumPy call costs more than its arithmetic.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["compact_values"]
+__all__ = ["compact_iteration", "compact_values"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -98,3 +103,38 @@ def compact_values(phase: str, values: dict[str, Any]) -> dict[str, Any]:
         o += n
     return out
 
+
+
+def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``[compact_values(phase, values) for phase, values in records]``, faster.
+
+    Every averaged array of every record (forward ``a``/``z``, loss ``y``/``t``,
+    backward ``delta``: all (B, n) over the same batch) is summed in one NumPy
+    reduction over their side-by-side concatenation (B, Σn), then divided by B
+    and split: a third of the NumPy calls of compacting each phase on its own
+    (the same numbers: rows are added in the same order). Records whose arrays
+    are not all (B, n) with one B are compacted one by one.
+    """
+    plans = [_plan(phase, tuple(values)) for phase, values in records]
+    outs = [{k: values[k] for k in keep}
+            for (keep, _), (_, values) in zip(plans, records, strict=True)]
+    arrays = [values[k] for (_, mean), (_, values) in zip(plans, records, strict=True)
+              for k in mean]
+    if not arrays:
+        return outs
+    try:
+        both = np.concatenate(arrays, axis=1)  # raises unless all have ndim ≥ 2 and one B
+    except (ValueError, TypeError):
+        both = None
+    if both is None or both.ndim != 2:
+        return [compact_values(phase, values) for phase, values in records]
+    sums = np.add.reduce(both, 0)
+    sums /= both.shape[0]
+    flat = sums.tolist()
+    o = 0
+    for (_, mean), (_, values), out in zip(plans, records, outs, strict=True):
+        for k in mean:
+            n = values[k].shape[1]
+            out[k + ".mean"] = flat[o:o + n]
+            o += n
+    return outs

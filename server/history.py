@@ -625,6 +625,40 @@ class History:
             self._halt(e)
             raise
 
+    def step_iteration(self) -> tuple[list[PhaseRecord], NonFiniteError | None]:
+        """The remaining phases of the current iteration (all four from its start), as
+        :meth:`step_phase` (fast play): the records, and the error that halted the run
+        in one of them (the records are then those of the phases before it). The
+        engine steps the iteration at once (:meth:`Stepper.step_iteration`), and
+        commands and checkpoints are kept in step once for it, unless a logged command
+        falls inside it."""
+        w = self.live
+        st = w.stepper
+        self._sync(w)
+        cmds = w.branch.commands
+        recs: list[PhaseRecord] = []
+        if st.phase_index != 0 or (w.applied < len(cmds)
+                                   and cmds[w.applied].iteration == st.iteration):
+            try:
+                recs.append(self.step_phase())
+                while st.phase_index != 0:
+                    recs.append(self.step_phase())
+            except NonFiniteError as e:
+                return recs, e
+            return recs, None
+        try:
+            recs = st.step_iteration()
+        except NonFiniteError as e:
+            self._halt(e)
+            # the phases before the halt, as first computed (a replay; rare)
+            try:
+                recs = self.seek(self.pos) if self.pos[1] > 0 else []
+            except NonFiniteError:  # pragma: no cover - the replay stops before the halt
+                recs = []
+            return recs, e
+        self._moved(w)
+        return recs, None
+
     def train(self, n: int) -> None:
         """Fast path: ``n`` whole iterations, as :meth:`Stepper.train`."""
         try:

@@ -13,6 +13,11 @@ send loop waits (on the socket's flow control); its outbox stays within
 - when the queue is over ``limit``, the oldest *droppable* message (a phase
   frame, superseded by newer ones) is discarded first, then the oldest
   unkeyed one (an error), and keyed ones (the latest state) only as a last resort.
+
+An entry may also be a *bundle*: a list of messages that go out together, in
+order, as one entry (fast play's four frames of an iteration, so a tick costs
+one put and one encoding instead of four). :meth:`Outbox.pop` hands out
+entries; :meth:`Outbox.drain` flattens bundles into their messages.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from collections.abc import Callable
 from typing import Any
 
 Message = dict[str, Any]
+Entry = Message | list[Message]  # a message, or a bundle of them sent together in order
+
+
+def _count(entry: Entry) -> int:
+    """Messages in an entry."""
+    return len(entry) if isinstance(entry, list) else 1
 
 
 class OutboxClosedError(Exception):
@@ -39,7 +50,7 @@ class Outbox:
 
     def __init__(self, limit: int = 64) -> None:
         self.limit = limit
-        self._queue: OrderedDict[int | str, tuple[Message, bool]] = OrderedDict()
+        self._queue: OrderedDict[int | str, tuple[Entry, bool]] = OrderedDict()
         self._seq = 0
         self._droppable: deque[int | str] = deque()
         self._event = asyncio.Event()
@@ -55,21 +66,24 @@ class Outbox:
 
     def put(
         self,
-        msg: Message,
+        msg: Entry,
         *,
         droppable: bool = False,
         key: str | None = None,
         merge: Callable[[Message, Message], Message] | None = None,
     ) -> None:
-        """Queue ``msg``; with ``key``, replace or ``merge(old, new)`` a pending one."""
+        """Queue ``msg`` (a message or a non-empty bundle); with ``key``, replace (or,
+        for messages, ``merge(old, new)`` into) the pending entry with that key."""
         if self.closed:
             return
         if key is not None and key in self._queue:
             old, _ = self._queue[key]
-            self._queue[key] = (merge(old, msg) if merge else msg, droppable)
-            if merge is None:  # superseded: the new one goes out in its place, in order
+            if merge is not None and isinstance(old, dict) and isinstance(msg, dict):
+                self._queue[key] = (merge(old, msg), droppable)
+            else:  # superseded: the new one goes out in its place, in order
+                self._queue[key] = (msg, droppable)
                 self._queue.move_to_end(key)
-                self.dropped += 1
+                self.dropped += _count(old)
         else:
             self._seq += 1
             self._queue[key if key is not None else self._seq] = (msg, droppable)
@@ -78,8 +92,7 @@ class Outbox:
             if len(self._droppable) > 4 * self.limit:  # drop keys no longer queued
                 self._droppable = deque(k for k, (_, d) in self._queue.items() if d)
         while len(self._queue) > self.limit:
-            del self._queue[self._victim()]
-            self.dropped += 1
+            self.dropped += _count(self._queue.pop(self._victim())[0])
         self.peak = max(self.peak, len(self._queue))
         self._event.set()
 
@@ -93,25 +106,28 @@ class Outbox:
         # keyed messages are few (one per key), so this scan is short
         return next((k for k in self._queue if isinstance(k, int)), next(iter(self._queue)))
 
-    def pop(self) -> Message | None:
-        """The oldest pending message without waiting, or None."""
+    def pop(self) -> Entry | None:
+        """The oldest pending entry (a message or a bundle) without waiting, or None."""
         if not self._queue:
             return None
         key, (msg, droppable) = self._queue.popitem(last=False)
         if droppable and self._droppable and self._droppable[0] == key:
             self._droppable.popleft()
-        self.sent += 1
+        self.sent += _count(msg)
         return msg
 
     def drain(self) -> list[Message]:
-        """Every pending message, oldest first (for tests and shutdown)."""
-        out = []
+        """Every pending message, oldest first, bundles flattened (for tests and shutdown)."""
+        out: list[Message] = []
         while (m := self.pop()) is not None:
-            out.append(m)
+            if isinstance(m, list):
+                out += m
+            else:
+                out.append(m)
         return out
 
-    async def get(self) -> Message:
-        """The oldest pending message, waiting for one; :class:`OutboxClosedError` once closed
+    async def get(self) -> Entry:
+        """The oldest pending entry, waiting for one; :class:`OutboxClosedError` once closed
         and everything queued before the close has been taken."""
         while not self._queue:
             if self.closed:

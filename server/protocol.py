@@ -336,18 +336,29 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
-def encode(msg: dict[str, Any]) -> str:
-    """Serialize a server message to JSON text; non-finite numbers become strings.
+def encode_bytes(msg: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+    """Serialize a server message (or a list of them) to UTF-8 JSON; non-finite
+    numbers become strings.
 
     orjson writes every non-finite float (Python or NumPy) as ``null``, so text
-    without ``null`` is known finite and goes out as is; only messages with a
-    ``null`` somewhere pay for the walk that spells non-finite values out.
+    without ``null`` is known finite and goes out as is, and so is text whose
+    every ``null`` is one of the message's top-level ``None`` fields (a ``state``
+    while the run is not halted); only the others pay for the walk that spells
+    non-finite values out.
     """
     out = orjson.dumps(msg, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
-    if b"null" in out:
+    # every non-finite number, nested None or "null" inside a string adds a null to the
+    # count, so an equal count proves there is no non-finite number
+    if b"null" in out and (not isinstance(msg, dict)
+                           or out.count(b"null") != sum(v is None for v in msg.values())):
         out = orjson.dumps(_finite_safe(msg), default=_default,
                            option=orjson.OPT_SERIALIZE_NUMPY)
-    return out.decode()
+    return out
+
+
+def encode(msg: dict[str, Any]) -> str:
+    """:func:`encode_bytes` as text."""
+    return encode_bytes(msg).decode()
 
 
 def server_message(type_: str, **fields: Any) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from engine import metrics
 from engine.schedules import Schedule
 from engine.stepper import NonFiniteError, PhaseRecord, RunConfig, Stepper
 from server import playback
-from server.compact import compact_values
+from server.compact import compact_iteration, compact_values
 from server.history import History
-from server.outbox import Outbox
+from server.outbox import Entry, Outbox
 from server.protocol import (
     Checkout,
     Configure,
@@ -158,7 +158,7 @@ class Session:
         self.playing = False
         self.detached_at = time.monotonic()
 
-    def _put(self, msg: dict[str, Any], **kw: Any) -> None:
+    def _put(self, msg: Entry, **kw: Any) -> None:
         if self.outbox is not None:
             self.outbox.put(msg, **kw)
 
@@ -247,23 +247,41 @@ class Session:
 
     # ---- stepping ------------------------------------------------------------------
 
-    def _advance_phase(self, latest_only: bool = False) -> PhaseRecord | None:
-        """Run one phase and queue its frame; ``latest_only`` (fast play) replaces a
-        still-unsent frame of the same phase, so a client that is behind gets the
-        latest iteration next instead of a backlog of superseded ones, and sends it
-        compact (batch means: :mod:`server.compact`), as the page paints it."""
+    def _advance_phase(self) -> PhaseRecord | None:
+        """Run one phase and queue its (full) frame."""
         try:
             rec = self.history.step_phase()
         except NonFiniteError as e:
             self.playing = False
             self._report_halt(e)
             return None
-        key = f"frame:{rec.phase}" if latest_only else None
-        self._put(self._frame(rec, compact=latest_only), droppable=True, key=key)
+        self._put(self._frame(rec), droppable=True)
         self.views.after_phase(rec)
         if rec.phase == "update" and self._metrics_wanted():
             self._queue_metrics(rec.values)
         return rec
+
+    def _play_iteration(self) -> bool:
+        """Fast play: run the four phases of one iteration and queue their compact frames
+        as one bundle (:mod:`server.compact`, one NumPy reduction for the iteration's
+        batch means) under one key, so a client that is behind gets the latest
+        iteration next instead of a backlog of superseded ones. True if all four ran
+        (a non-finite value halts the run: the phases before it are still sent)."""
+        recs, halt = self.history.step_iteration()
+        if recs:
+            values = compact_iteration([(r.phase, r.values) for r in recs])
+            self._put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
+                        "compact": True, "values": v} for r, v in zip(recs, values, strict=True)],
+                      droppable=True, key="frames")
+            for rec in recs:  # after the frames: an edit applied at the update follows them
+                self.views.after_phase(rec)
+        if halt is not None:
+            self.playing = False
+            self._report_halt(halt)
+            return False
+        if self._metrics_wanted():
+            self._queue_metrics(recs[-1].values)
+        return True
 
     def _metrics_wanted(self) -> bool:
         """Every stepped iteration gets a metrics point; fast play one every
@@ -323,10 +341,9 @@ class Session:
             self._report_halt(e)
             self._send_state()
             return
-        for _ in range(4):
-            if self._advance_phase(latest_only=True) is None:
-                self._send_state()
-                return
+        if not self._play_iteration():
+            self._send_state()
+            return
         self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k
         # frames carry the iteration: the counter needs a state only now and then
         every = max(1, round(self.speed / self.settings.metrics_hz))

@@ -27,8 +27,8 @@ from pydantic import ValidationError
 
 from server.deps import SettingsDep, StoreDep
 from server.origin import origin_allowed
-from server.outbox import Outbox, OutboxClosedError
-from server.protocol import Hello, client_adapter, encode, server_message
+from server.outbox import Entry, Outbox, OutboxClosedError
+from server.protocol import Hello, client_adapter, encode, encode_bytes, server_message
 from server.session import Session
 from server.sessions import SessionLimitError
 
@@ -180,19 +180,32 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
     async def send_loop() -> None:
         while True:
             try:
-                msg = await outbox.get()
+                first = await outbox.get()
             except OutboxClosedError as c:
                 await ws.close(code=c.code, reason=c.reason)
                 return
-            text = encode(msg)
-            if batch and len(outbox):
-                # one WebSocket message per wake-up: on loopback each send costs as much
-                # as encoding a frame, so a tick's four frames and state go out together
-                parts = [text]
-                while len(parts) < BATCH_MAX and (more := outbox.pop()) is not None:
-                    parts.append(encode(more))
-                text = "[" + ",".join(parts) + "]"
-            await ws.send_text(text)
+            if not batch:
+                for msg in first if isinstance(first, list) else [first]:
+                    await ws.send_text(encode(msg))
+                continue
+            if isinstance(first, dict) and not len(outbox):
+                await ws.send_text(encode(first))  # a lone message goes out bare
+                continue
+            # one WebSocket message per wake-up: on loopback each send costs as much
+            # as encoding a frame, so a tick's frames and state go out together (a
+            # bundle is encoded as one JSON array, whose items join the batch's)
+            parts: list[bytes] = []
+            n = 0
+            entry: Entry | None = first
+            while entry is not None:
+                if isinstance(entry, list):
+                    parts.append(encode_bytes(entry)[1:-1])
+                    n += len(entry)
+                else:
+                    parts.append(encode_bytes(entry))
+                    n += 1
+                entry = outbox.pop() if n < BATCH_MAX else None
+            await ws.send_text((b"[" + b",".join(parts) + b"]").decode())
 
     async def run(fn: Callable[[], Awaitable[None]]) -> None:
         with contextlib.suppress(*_GONE):

@@ -1,0 +1,137 @@
+"""Fast play's shortcuts change nothing a learner sees: a whole iteration stepped at
+once (History.step_iteration) gives the records, checkpoints, head and halt of four
+single phases; its compact frames travel as one bundle that a slow reader gets only
+the latest of, and that a batched socket delivers as ordinary messages in order."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.stepper import NonFiniteError, PhaseRecord, Stepper
+from server.compact import compact_iteration, compact_values
+from server.history import History, records_equal
+from server.outbox import Outbox
+from server.protocol import Changes, RunSettings
+from server.session import run_config
+from tests.server.conftest import WS, attached_session
+
+SETTINGS = RunSettings(dataset="xor", hidden=(5, 4), batch_size=10, lr=0.1, seed=3)
+PHASES = ["forward", "loss", "backward", "update"]
+
+
+def make(settings: RunSettings = SETTINGS) -> History:
+    return History(Stepper(run_config(settings)), settings, interval=4)
+
+
+def test_a_whole_iteration_at_once_equals_four_phases_across_logged_changes() -> None:
+    one, four = make(), make()
+    for h in (one, four):  # the same log: a rate set half-way through iteration 7
+        for _ in range(4 * 7 + 2):
+            h.step_phase()
+        h.set(Changes(lr=0.5))
+        h.seek((3, 0))  # back in the past: replay crosses the change and checkpoints
+    got: list[PhaseRecord] = []
+    ref: list[PhaseRecord] = []
+    for _ in range(12):
+        recs, err = one.step_iteration()
+        assert err is None and [r.phase for r in recs] == PHASES
+        got += [copy.deepcopy(r) for r in recs]
+        ref += [copy.deepcopy(four.step_phase()) for _ in range(4)]
+    assert all(records_equal(a, b) for a, b in zip(got, ref, strict=True))
+    assert got[4 * 4 + 3].values["lr"] == 0.5  # the update of iteration 7 used the change
+    assert one.pos == four.pos == (15, 0) and one.head == four.head
+    assert one.active.checkpoints.keys() == four.active.checkpoints.keys()
+
+
+def test_a_halt_inside_an_iteration_returns_the_phases_before_it() -> None:
+    bad = RunSettings(dataset="xor", hidden=(4,), lr=100.0, seed=2,
+                      output_activation="linear", loss="mse")
+    one, four = make(bad), make(bad)
+    err: NonFiniteError | None = None
+    while err is None:
+        recs, err = one.step_iteration()
+    ref: list[PhaseRecord] = []
+    with pytest.raises(NonFiniteError) as info:
+        while True:
+            r = four.step_phase()
+            ref = [] if r.phase == "forward" else ref
+            ref.append(copy.deepcopy(r))
+    assert (err.iteration, err.phase, err.where) == \
+        (info.value.iteration, info.value.phase, info.value.where)
+    assert [r.phase for r in recs] == PHASES[:PHASES.index(err.phase)]
+    assert all(records_equal(a, b) for a, b in zip(recs, ref, strict=True))
+    assert one.pos == four.pos and one.stepper.halted is not None
+    assert [m["kind"] for m in one.active.markers] == [m["kind"] for m in four.active.markers]
+
+
+def test_compacting_an_iteration_at_once_equals_compacting_each_phase() -> None:
+    st = Stepper(run_config(SETTINGS))
+    pairs = [(r.phase, r.values) for r in st.step_iteration()]
+    for whole, each in zip(compact_iteration(pairs), [compact_values(p, v) for p, v in pairs],
+                           strict=True):
+        assert whole.keys() == each.keys()
+        for k in whole:
+            np.testing.assert_array_equal(np.asarray(whole[k]), np.asarray(each[k]), err_msg=k)
+
+
+def test_a_reader_that_falls_behind_gets_the_latest_iteration_once() -> None:
+    s, ob = attached_session(outbox=8)
+    s.speed, s.playing = 30.0, True
+    for _ in range(20):
+        s._credit = 1.0
+        s.tick(1 / 60)
+    frames = [m for m in ob.drain() if m["type"] == "frame"]
+    assert [f["phase"] for f in frames] == PHASES  # one iteration, not a backlog
+    assert {f["iteration"] for f in frames} == {s.stepper.iteration - 1}
+    assert all(f["compact"] for f in frames)
+    bundle_box = Outbox(4)
+    bundle_box.put([{"type": "frame", "n": i} for i in range(4)], droppable=True, key="frames")
+    bundle_box.put({"type": "state"}, key="state")
+    assert bundle_box.pop() == [{"type": "frame", "n": i} for i in range(4)]
+    assert bundle_box.sent == 4
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batched", "one-per-message"])
+def test_fast_play_reaches_the_socket_as_ordered_messages(client: TestClient,
+                                                         batch: bool) -> None:
+    with client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.send({"type": "hello", "batch": batch})
+        ws.recv_type("run")
+        play_and_check(ws, batch)
+
+
+def play_and_check(ws: WS, batch: bool) -> None:
+    """Play fast; every iteration's four frames arrive in order, nothing between them."""
+    ws.send({"type": "play", "speed": 30})
+    seen: list[tuple[int, str]] = []
+    while len(seen) < 4 * 6:
+        f = ws.recv_type("frame")
+        seen.append((f["iteration"], f["phase"]))
+    ws.send({"type": "pause"})
+    first = seen.index(next(p for p in seen if p[1] == "forward"))
+    whole = seen[first:first + 20]
+    for i in range(0, 20, 4):  # each iteration's four phases, in order, nothing between
+        it = whole[i][0]
+        assert whole[i:i + 4] == [(it, p) for p in PHASES]
+    assert (ws.batches > 0) == batch
+
+
+@pytest.mark.parametrize("msg", [
+    {"type": "state", "halted": None, "speed": float("nan")},  # a None beside a NaN
+    {"type": "frame", "values": {"a": None, "b": [1.0, float("inf")]}},
+    {"type": "error", "message": "null", "value": float("-inf")},  # "null" in a string
+    [{"type": "frame", "x": float("nan")}, {"type": "state", "halted": None}],  # a bundle
+])
+def test_no_shortcut_lets_a_bare_non_finite_number_out(msg: object) -> None:
+    """A browser's JSON.parse must never see NaN or Infinity, whatever else is null."""
+    from server.protocol import encode_bytes
+    from tests.server.conftest import strict_loads
+
+    text = encode_bytes(msg).decode()  # type: ignore[arg-type]
+    assert "NaN" in text or "Infinity" in text  # spelled out as strings
+    strict_loads(text)
