@@ -135,3 +135,17 @@ def test_no_shortcut_lets_a_bare_non_finite_number_out(msg: object) -> None:
     text = encode_bytes(msg).decode()  # type: ignore[arg-type]
     assert "NaN" in text or "Infinity" in text  # spelled out as strings
     strict_loads(text)
+
+
+def test_a_running_server_collects_cyclic_garbage_rarely(client: TestClient) -> None:
+    """Under a class the default gen-0 threshold (700) ran the collector ~80 times a
+    second and its full passes stalled every stream (docs/performance.md)."""
+    import gc
+    import time
+
+    from server.clock import GC_THRESHOLD
+
+    deadline = time.monotonic() + 5  # the clock task sets it as it starts
+    while gc.get_threshold()[0] < GC_THRESHOLD and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gc.get_threshold()[0] >= GC_THRESHOLD
