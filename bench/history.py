@@ -68,7 +68,7 @@ def main() -> None:
 
     cfg = RunSettings(dataset=args.dataset, hidden=tuple(args.hidden), batch_size=args.batch,
                       lr=0.03, seed=1, optimizer={"name": args.optimizer})
-    budget = int(Settings().max_history_mb * 2**20 * 0.7)
+    budget = int(Settings().max_history_mb * 2**20)  # as a session: the whole history
     h = History(Stepper(run_config(cfg)), cfg, budget_bytes=budget)
     st = h.stepper
     t0 = time.perf_counter()

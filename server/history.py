@@ -51,10 +51,7 @@ Pos = tuple[int, int]
 """``(iteration, phase_index)``: the stepper is about to run that phase of that iteration."""
 
 METRIC_COLUMNS = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc", "lr")
-#: loss/accuracy points kept per branch (every other one dropped past this): with the
-#: health series and command log, 8 branches of a 10-layer net stay within the share
-#: of ``max_history_mb`` the checkpoints leave (tests/server/test_history.py)
-MAX_METRIC_POINTS = 10_000
+MAX_METRIC_POINTS = 20_000
 #: per-layer series the health charts draw (lists, layer 1 first, in ``metrics`` points)
 HEALTH_KEYS = ("gnorm", "update_ratio")
 #: health points kept per branch: between half this and this many once thinned, more
@@ -379,6 +376,10 @@ class History:
     session keeps using the same object. Every advance of the run must go
     through :meth:`step_phase` and :meth:`train` so commands and checkpoints are
     kept in step.
+
+    ``budget_bytes`` bounds everything the history holds (:meth:`nbytes`): the
+    checkpoints get what the branches' metrics, command logs and markers leave,
+    and are thinned (the interval doubled) to fit.
     """
 
     def __init__(self, stepper: Stepper, settings: RunSettings, *,
@@ -860,14 +861,17 @@ class History:
 
     def nbytes(self) -> int:
         """Bytes held: checkpoints (shared ones once), metrics, command log, markers."""
-        n = self._count_cp_bytes()
-        for b in self.branches.values():
-            n += b.metrics.nbytes + 200 * (len(b.commands) + len(b.markers))
-        return n
+        return self._count_cp_bytes() + self._other_bytes()
+
+    def _other_bytes(self) -> int:
+        """Bytes of every branch's metrics, command log and markers (~200 bytes each)."""
+        return sum(b.metrics.nbytes + 200 * (len(b.commands) + len(b.markers))
+                   for b in self.branches.values())
 
     def _enforce_budget(self) -> None:
         """Past the budget, double the interval and drop the checkpoints off it."""
-        while self._cp_bytes > self.budget_bytes and self.interval < 2**30:
+        limit = self.budget_bytes - self._other_bytes()
+        while self._cp_bytes > limit and self.interval < 2**30:
             self.interval *= 2
             for b in self.branches.values():
                 b.checkpoints = {it: cp for it, cp in b.checkpoints.items()

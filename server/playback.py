@@ -41,17 +41,13 @@ METRICS_ON_SWITCH = 2_000  # points sent when the page switches to another branc
 
 def new_history(session: Session, stepper: Stepper) -> History:
     """A fresh history for ``session``'s new run (budget from ``max_history_mb``)."""
-    return History(stepper, session.config, budget_bytes=checkpoint_budget(session))
+    return History(stepper, session.config, budget_bytes=history_budget(session))
 
 
-#: the share of ``max_history_mb`` the checkpoints may use; the rest holds the metrics,
-#: health series and command logs of up to eight branches
-CHECKPOINT_SHARE = 0.65
-
-
-def checkpoint_budget(session: Session) -> int:
-    """Bytes the checkpoints may use: :data:`CHECKPOINT_SHARE` of ``max_history_mb``."""
-    return int(session.settings.max_history_mb * 2**20 * CHECKPOINT_SHARE)
+def history_budget(session: Session) -> int:
+    """Bytes the session's history may hold in all: ``max_history_mb`` (checkpoints
+    get what the metrics and logs of its branches leave)."""
+    return int(session.settings.max_history_mb * 2**20)
 
 
 def seek_position(iteration: int, phase: str | None) -> Pos:
@@ -171,7 +167,7 @@ def _load(session: Session, msg: Load) -> None:
     stepper = Stepper(run_config(run.settings))
     saved, current = branches_from_file(run, stepper, session.settings.max_batch)
     history = History.from_branches(stepper, run.settings, saved, current,
-                                    budget_bytes=checkpoint_budget(session))
+                                    budget_bytes=history_budget(session))
     if history.needs_indexing():
         history.start_indexing(Stepper(run_config(run.settings)))
     session.replace_run(run.settings, stepper, history)
