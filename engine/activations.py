@@ -31,6 +31,8 @@ _EXP_MAX = 709.0
 _ZERO = np.array(0.0)
 _ONE = np.array(1.0)
 _CAP = np.array(_EXP_MAX)
+for _c in (_ZERO, _ONE, _CAP):
+    _c.setflags(write=False)
 
 
 def sigmoid(z: Array) -> Array:

@@ -56,6 +56,7 @@ def batch_divisor(B: int) -> Array:
     d = _INV.get(B)
     if d is None:
         d = np.array(float(B))
+        d.setflags(write=False)
         if B <= 4096:
             _INV[B] = d
     return d
@@ -67,6 +68,7 @@ def ones(B: int) -> Array:
     o = _ONES.get(B)
     if o is None:
         o = np.ones(B)
+        o.setflags(write=False)
         if B <= 4096:
             _ONES[B] = o
     return o
@@ -123,6 +125,8 @@ def _exp_capped(x: Array) -> Array:
 
 _EXP_CAP = np.array(709.0)
 _HALF = np.array(0.5)
+_EXP_CAP.setflags(write=False)
+_HALF.setflags(write=False)
 #: Σℓ below this (with margin under 709 for rounding) means no element needs the cap
 _NO_CAP_BELOW = 700.0
 

@@ -300,7 +300,7 @@ class Network:
             z = a.dot(params[p.kW])
             b = params[p.kb]
             # one unit: adding b as a 0-d array skips broadcasting (≈ 0.4 µs)
-            z += b.reshape(()) if b.shape[0] == 1 else b
+            z += b.reshape(()) if getattr(b, "shape", None) == (1,) else b
             c = LayerCache(a, z)
             if p.norm != "none":
                 self._norm_forward(p, c, train)

@@ -19,7 +19,10 @@ is the 1-based step count, ``g`` the gradient after weight decay
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +47,9 @@ class Optimizer:
     """One of :data:`OPTIMIZERS` with its hyper-parameters and per-parameter state."""
 
     name: str = "sgd"
-    hyper: dict[str, float | bool] = field(default_factory=dict)
+    #: read-only once built (change settings with ``Stepper.set_hyper``, which builds a
+    #: new optimizer): the stepper resolves the update rule once per optimizer
+    hyper: Mapping[str, float | bool] = field(default_factory=dict)
     state: dict[str, dict[str, Array]] = field(default_factory=dict)
     t: int = 0
 
@@ -56,11 +61,14 @@ class Optimizer:
             raise ValueError(
                 f"{self.name} takes no {sorted(unknown)}; it takes {sorted(DEFAULTS[self.name])}"
             )
-        self.hyper = {**DEFAULTS[self.name], **self.hyper}
+        self.hyper = MappingProxyType({**DEFAULTS[self.name], **self.hyper})
         if self.name == "sgd" and self.hyper["nesterov"] and (
             float(self.hyper["momentum"]) <= 0 or float(self.hyper["dampening"]) != 0
         ):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Optimizer:
+        return self.copy()
 
     def copy(self) -> Optimizer:
         """A deep copy (state arrays copied)."""

@@ -729,14 +729,14 @@ class Stepper:
             for p in hidden:
                 z = a.dot(params[p.kW])
                 b = params[p.kb]
-                z += b.reshape(()) if b.shape[0] == 1 else b
+                z += b.reshape(()) if getattr(b, "shape", None) == (1,) else b
                 a = p.f(z, p.alpha)
                 zs.append(z)
                 hs.append(a)
                 ins.append(a)
             z = a.dot(params[last.kW])
             b = params[last.kb]
-            z += b.reshape(()) if b.shape[0] == 1 else b
+            z += b.reshape(()) if getattr(b, "shape", None) == (1,) else b
             sp = None
             if last.bce:
                 # σ(z) = e^(z − softplus(z)): the loss needs softplus(z) anyway

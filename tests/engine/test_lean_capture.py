@@ -175,3 +175,31 @@ def test_an_infinite_output_z_is_named_in_the_forward_phase_on_both_paths(
             run(st)
         where.append((ei.value.phase, ei.value.where, st.phase_index))
     assert where[0] == where[1] == ("forward", "L2.z", 0)
+
+
+@pytest.mark.parametrize("bias", [np.zeros((1, 3)), 0.25, np.full(1, 0.5)],
+                         ids=["row", "float", "one"])
+def test_a_bias_assigned_by_hand_keeps_working_on_both_paths(bias: Any) -> None:
+    cfg = RunConfig(dataset="xor", hidden=(3,), batch_size=8, seed=1)
+    lean, phased = Stepper(cfg), Stepper(cfg)
+    key = "L2.b" if np.size(bias) == 1 and not isinstance(bias, float) else "L1.b"
+    for st in (lean, phased):
+        st.net.params[key] = bias
+    assert_same_records(lean.step_iteration(), phases(phased))
+    assert_same_records(lean.step_iteration(), phases(phased))
+
+
+def test_optimizer_settings_change_only_through_set_hyper() -> None:
+    """The lean loop resolves the update rule once per optimizer, so the settings of
+    a built optimizer are read-only; set_hyper builds a new one and both paths follow."""
+    cfg = RunConfig(dataset="xor", hidden=(3,), batch_size=8, seed=1)
+    lean, phased = Stepper(cfg), Stepper(cfg)
+    with pytest.raises(TypeError):
+        lean.optimizer.hyper["momentum"] = 0.9  # type: ignore[index]
+    assert_same_records(lean.step_iteration(), phases(phased))
+    for st in (lean, phased):
+        st.set_hyper(optimizer_params=(("momentum", 0.9),))
+    for _ in range(3):
+        recs = lean.step_iteration()
+        assert_same_records(recs, phases(phased))
+    assert "L1.W.momentum_buffer" in recs[3].values
