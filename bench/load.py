@@ -280,8 +280,9 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
     above PHASE_BY_PHASE_MAX, as fast play sends them; the full frames' cost is
     reported beside), a metrics point, a decision map.
     """
+    from server.compact import compact_iteration
     from server.outbox import Outbox
-    from server.protocol import encode
+    from server.protocol import encode, encode_bytes
     from server.session import PHASE_BY_PHASE_MAX, Session
     from server.settings import Settings
 
@@ -302,17 +303,25 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
     recs: list[Any] = []
     compact = speed > PHASE_BY_PHASE_MAX
 
-    def iteration() -> None:
+    def iteration() -> None:  # as fast play steps (one call), or slow play (by phase)
         recs.clear()
-        recs.extend(hist.step_phase() for _ in range(4))
+        if compact:
+            recs.extend(hist.step_iteration()[0])
+        else:
+            recs.extend(hist.step_phase() for _ in range(4))
+
+    def fast_frames() -> bytes:  # as fast play sends them: one bundle, one encoding
+        values = compact_iteration([(r.phase, r.values) for r in recs])
+        return encode_bytes([s._frame(r) | {"compact": True, "values": v}
+                             for r, v in zip(recs, values, strict=True)])
 
     it = cost(iteration)
-    enc = cost(lambda: [encode(s._frame(r, compact=compact)) for r in recs])
+    enc = cost(fast_frames if compact else lambda: [encode(s._frame(r)) for r in recs])
     enc_full = cost(lambda: [encode(s._frame(r)) for r in recs])
     met = cost(lambda: s._queue_metrics({"lr": 0.03}), repeat // 4)
     maps = cost(s.views.maps_message, repeat // 8)
     per_s = {
-        "iterations (4 recorded phases)": it * speed,
+        "iterations (4 recorded phases; fast play: one step_iteration)": it * speed,
         f"build + encode 4 {'compact' if compact else 'full'} frames per iteration":
             enc * speed,
         "metrics points": met * min(speed, st.metrics_hz),
@@ -323,7 +332,7 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
     out["sessions_per_core"] = round(1 / sum(per_s.values()), 1)
     out["full frames instead (build + encode)"] = round(enc_full * speed * 1000, 2)
     out["bytes per iteration (sent / full)"] = (
-        sum(len(encode(s._frame(r, compact=compact))) for r in recs),
+        len(fast_frames()) if compact else sum(len(encode(s._frame(r))) for r in recs),
         sum(len(encode(s._frame(r))) for r in recs))
     out["unit"] = f"CPU ms per session per second at {speed:g} it/s (sends not included)"
     return out
