@@ -5,12 +5,6 @@ by the real time elapsed since *that session* was last advanced; per-connection
 timers would cost several times the CPU with a class connected. Once a second
 it also frees abandoned sessions.
 
-The clock also sets the cyclic garbage collector's first threshold
-(:data:`GC_THRESHOLD`) when it starts: at CPython's default (700) a class at
-play made it run about 80 times a second, and its full collections, which
-walk every session's objects, stalled every stream for ~100 ms at 200
-sessions (measured: docs/performance.md, "Streaming and load").
-
 A tick never holds the event loop for more than ``busy`` of its period: when
 a class asks for more work than the machine can do, the sessions not reached
 in this tick are served first in the next (round robin), each run plays slower
@@ -21,7 +15,6 @@ flowing steadily instead of in bursts after long stalls.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -35,11 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("backprop_lab.clock")
 
 MAX_DT = 0.25  # a session is never advanced by more than this at once
-#: CPython's gen-0 collection threshold while the server runs (default 700). Streaming
-#: allocates and frees many small containers a second, almost none in reference cycles,
-#: so collections found little and cost ~10 % of the server's CPU (full ones ~100 ms
-#: pauses); at this threshold they are rare, and cyclic garbage is still bounded
-GC_THRESHOLD = 10_000
 
 
 class Clock:
@@ -94,8 +82,6 @@ class Clock:
 
     async def run(self) -> None:
         """Tick forever at a steady rate (sleeping to the next deadline, not a fixed delay)."""
-        gen0, gen1, gen2 = gc.get_threshold()
-        gc.set_threshold(max(GC_THRESHOLD, gen0), gen1, gen2)
         now = time.monotonic()
         next_reap = now + 1.0
         deadline = now
