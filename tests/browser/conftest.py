@@ -35,6 +35,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: an init script keeping the page's WebSockets in ``window.__sockets`` (to drop one)
+CAPTURE_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})();
+"""
 #: Set BPL_SCREENSHOTS=1 to refresh docs/screenshots/; otherwise shots go to a temp dir
 #: so a test run leaves the working tree clean.
 WRITE_DOCS_SHOTS = os.environ.get("BPL_SCREENSHOTS", "") not in ("", "0")

@@ -11,7 +11,7 @@ import itertools
 import re
 from typing import Any
 
-from tests.browser.conftest import Lab, parse_number
+from tests.browser.conftest import CAPTURE_SOCKETS, Lab, parse_number
 
 PHASES = ("forward", "loss", "backward", "update")
 
@@ -615,15 +615,6 @@ def test_page_files_arrive_compressed_and_the_socket_still_works(make_lab: Any) 
     assert lab.errors == []
 
 
-CAPTURE_SOCKETS = """
-(() => {
-  const Native = window.WebSocket;
-  window.__sockets = [];
-  window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); window.__sockets.push(this); }
-  };
-})();
-"""
 WATCH_TIP = """() => {
   window.__tipBuilds = 0;
   window.__frames = 0;

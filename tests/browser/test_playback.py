@@ -12,18 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import Lab, parse_number
+from tests.browser.conftest import CAPTURE_SOCKETS, Lab, parse_number
 
 TIMELINE = "[data-slot='timeline']"
-CAPTURE_SOCKETS = """
-(() => {
-  const Native = window.WebSocket;
-  window.__sockets = [];
-  window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); window.__sockets.push(this); }
-  };
-})();
-"""
 
 
 def frames_by_key(lab: Lab, start: int = 0, stop: int | None = None) -> dict[tuple[int, str], Any]:
@@ -46,6 +37,21 @@ def open_more(lab: Lab) -> None:
     learner unfolds them, then remembered for the tab)."""
     if not lab.page.eval_on_selector(".tl-more", "d => d.open"):
         lab.page.click(".tl-more summary")
+
+
+def branch_at(lab: Lab, iteration: int) -> dict[str, Any]:
+    """Go to ``iteration`` and apply a different learning rate there (a new branch);
+    the timeline message that shows branch 1."""
+    page = lab.page
+    open_more(lab)
+    page.fill("#tl-jump", str(iteration))
+    page.click(".tl-go")
+    at(lab, iteration, "forward")
+    lr = lab.last("timeline")["settings"]["lr"]
+    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
+    mark = lab.mark()
+    page.click(".tl-apply")
+    return lab.wait_for_message("timeline", after=mark, branch=1)
 
 
 def step_phases(lab: Lab, n: int) -> None:
@@ -131,16 +137,7 @@ def test_a_setting_changed_in_the_past_branches_and_both_stay_reachable(lab: Lab
         lab.step("iteration")
     at(lab, 6, "forward")
     old = frames_by_key(lab)
-    open_more(lab)
-    page.fill("#tl-jump", "3")
-    page.click(".tl-go")
-    at(lab, 3, "forward")
-
-    lr = lab.last("timeline")["settings"]["lr"]
-    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
-    mark = lab.mark()
-    page.click(".tl-apply")
-    tl = lab.wait_for_message("timeline", after=mark, branch=1)
+    tl = branch_at(lab, 3)
     assert [b["id"] for b in tl["branches"]] == [0, 1]
     assert page.locator(".tl-branch").count() == 2
     assert page.get_attribute(".tl-branch[data-branch='1']", "aria-pressed") == "true"
@@ -178,15 +175,8 @@ def test_the_per_layer_health_charts_keep_their_history_across_branches(lab: Lab
     for _ in range(6):
         lab.step("iteration")
     sent = {p["iteration"]: p for m in lab.messages("metrics") for p in m["points"]}
-    open_more(lab)
-    page.fill("#tl-jump", "3")
-    page.click(".tl-go")
-    at(lab, 3, "forward")
-    lr = lab.last("timeline")["settings"]["lr"]
-    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
     mark = lab.mark()
-    page.click(".tl-apply")
-    lab.wait_for_message("timeline", after=mark, branch=1)
+    branch_at(lab, 3)
     lab.wait_for_message("metrics", after=mark, replace=True)
     page.wait_for_timeout(200)  # the charts redraw on the next animation frame
     # the new branch's charts: iterations 1-3, the parent's numbers
@@ -212,16 +202,8 @@ def test_a_saved_run_opens_again_with_its_branches_and_replays_identically(
     for _ in range(4):
         lab.step("iteration")
     first = frames_by_key(lab)
-    open_more(lab)
     # a second future from iteration 2, then back to the first: the file keeps both
-    page.fill("#tl-jump", "2")
-    page.click(".tl-go")
-    at(lab, 2, "forward")
-    lr = lab.last("timeline")["settings"]["lr"]
-    page.select_option("#tl-lr", "1" if lr != 1 else "0.3")
-    mark = lab.mark()
-    page.click(".tl-apply")
-    lab.wait_for_message("timeline", after=mark, branch=1)
+    branch_at(lab, 2)
     mark = lab.mark()
     lab.step("iteration")
     branch = frames_by_key(lab, mark)
