@@ -596,6 +596,49 @@ def test_advanced_settings_reach_the_run_and_cover_every_setting(lab: Lab) -> No
     assert lab.errors == []
 
 
+def test_advanced_settings_show_only_what_the_chosen_optimizer_and_schedule_use(
+        lab: Lab) -> None:
+    """A learner sees the fields that do something: SGD's momentum, not Adam's β;
+    a step schedule's step size, not cosine's period. Switching optimizer drops the
+    settings the new one does not take, so torch.optim's rules never refuse the run."""
+    page = lab.page
+    page.click(".ctl-adv summary")
+    seen = page.is_visible
+    assert seen("#adv-optimizer-momentum") and seen("#adv-optimizer-nesterov")
+    assert not seen("#adv-optimizer-beta1") and not seen("#adv-optimizer-lr_decay")
+    assert not seen("#adv-schedule-step_size") and not seen("#adv-schedule-t_max")
+    assert seen("#adv-schedule-warmup") and not seen("#adv-schedule-warmup_start")
+    assert not seen("#adv-alpha")  # tanh has no slope
+    start = lab.mark()
+    page.fill("#adv-optimizer-momentum", "0.9")
+    page.press("#adv-optimizer-momentum", "Tab")
+    assert lab.wait_for_message("run", after=start)["config"]["optimizer"]["momentum"] == 0.9
+    start = lab.mark()
+    page.select_option("#adv-optimizer-name", "adam")
+    opt = lab.wait_for_message("run", after=start)["config"]["optimizer"]
+    assert opt["name"] == "adam" and opt.get("momentum") is None
+    page.wait_for_selector("#adv-optimizer-beta1", state="visible", timeout=5000)
+    assert not seen("#adv-optimizer-momentum") and not seen("#adv-optimizer-nesterov")
+    for value, shown, hidden in (("step", ["step_size", "gamma"], ["t_max", "eta_min"]),
+                                 ("cosine", ["t_max", "eta_min"], ["step_size", "gamma"])):
+        start = lab.mark()
+        page.select_option("#adv-schedule-name", value)
+        lab.wait_for_message("run", after=start)
+        page.wait_for_selector(f"#adv-schedule-{shown[0]}", state="visible", timeout=5000)
+        assert all(seen(f"#adv-schedule-{k}") for k in shown), value
+        assert not any(seen(f"#adv-schedule-{k}") for k in hidden), value
+    start = lab.mark()
+    page.fill("#adv-schedule-warmup", "5")
+    page.press("#adv-schedule-warmup", "Tab")
+    lab.wait_for_message("run", after=start)
+    page.wait_for_selector("#adv-schedule-warmup_start", state="visible", timeout=5000)
+    start = lab.mark()
+    page.select_option("#ctl-activation", "leaky_relu")
+    lab.wait_for_message("run", after=start)
+    page.wait_for_selector("#adv-alpha", state="visible", timeout=5000)
+    assert lab.errors == [] and not lab.messages("error")
+
+
 def test_page_files_arrive_compressed_and_the_socket_still_works(make_lab: Any) -> None:
     lab = make_lab()
     encodings: dict[str, str] = {}

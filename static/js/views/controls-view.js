@@ -80,6 +80,32 @@ export const ADVANCED = Object.freeze([
   ]],
 ]);
 
+/** The hyper-parameters each optimizer takes (torch.optim's); the fields each schedule reads. */
+export const OPTIMIZER_PARAMS = Object.freeze({
+  sgd: ['momentum', 'dampening', 'nesterov', 'weight_decay'],
+  rmsprop: ['alpha', 'eps', 'weight_decay', 'momentum', 'centered'],
+  adagrad: ['lr_decay', 'weight_decay', 'initial_accumulator_value', 'eps'],
+  adam: ['beta1', 'beta2', 'eps', 'weight_decay'],
+  adamw: ['beta1', 'beta2', 'eps', 'weight_decay'],
+});
+const SCHEDULE_FIELDS = { step: ['step_size', 'gamma'], exponential: ['gamma'], cosine: ['t_max', 'eta_min'] };
+const REGRESSION = ['sine', 'plane', 'single'];
+
+/** Whether the advanced field at `path` does anything under `config` (others are hidden). */
+export function relevant(path, config) {
+  const [head, key] = path.split('.');
+  if (head === 'optimizer' && key !== 'name') return (OPTIMIZER_PARAMS[config.optimizer.name] || []).includes(key);
+  if (head === 'schedule' && key !== 'name' && key !== 'warmup') {
+    if (key === 'warmup_start') return config.schedule.warmup > 0;
+    return (SCHEDULE_FIELDS[config.schedule.name] || []).includes(key);
+  }
+  if (path === 'alpha') {
+    return [config.activation, ...(config.layer_activations || [])].some((a) => a === 'leaky_relu' || a === 'elu');
+  }
+  if (path === 'output_activation') return config.loss === 'mse' || (config.loss === 'auto' && REGRESSION.includes(config.dataset));
+  return true;
+}
+
 const fieldKey = (path) => `adv.${path.endsWith('.name') ? path.split('.')[0] : path}`;
 
 /** Control panel view. */
@@ -185,11 +211,12 @@ export class ControlsView {
       if (kind === 'opt') input.dataset.i18nPlaceholder = 'adv.default';
     }
     input.id = id;
-    this.advInputs.set(path, [input, kind]);
     const label = h(kind === 'layers' ? 'span' : 'label', kind === 'layers' ? { id: `${id}-label`, dataset: { i18n: fieldKey(path) } }
       : { for: id, dataset: { i18n: fieldKey(path) } });
     if (kind === 'layers') input.setAttribute('aria-labelledby', `${id}-label`);
-    return h('div', { class: kind.endsWith('bool') ? 'field check-field' : 'field' }, label, input);
+    const wrap = h('div', { class: kind.endsWith('bool') ? 'field check-field' : 'field' }, label, input);
+    this.advInputs.set(path, [input, kind, wrap]);
+    return wrap;
   }
 
   /** Follow the run: sync inputs on `run`, the play button on `state`, text on `lang`. */
@@ -224,7 +251,8 @@ export class ControlsView {
     put(this.activation, config.activation);
     this.ensureOption(this.lr, String(config.lr));
     put(this.lr, String(config.lr));
-    for (const [path, [input, kind]] of this.advInputs) {
+    for (const [path, [input, kind, wrap]] of this.advInputs) {
+      wrap.hidden = !relevant(path, config);
       const v = getPath(config, path);
       if (kind === 'bool' || kind === 'optbool') input.checked = Boolean(v);
       else if (kind === 'layers') this.syncLayerMenus(input, config);
@@ -275,6 +303,11 @@ export class ControlsView {
     if (!this.config) return;
     const cfg = structuredClone(this.config);
     setPath(cfg, path, value);
+    if (path === 'optimizer.name') {
+      // keep only what the new optimizer takes (torch.optim refuses the others)
+      const takes = OPTIMIZER_PARAMS[value] || [];
+      for (const k of Object.keys(cfg.optimizer)) if (k !== 'name' && !takes.includes(k)) delete cfg.optimizer[k];
+    }
     if (path === 'activation') cfg.layer_activations = [];
     if (path === 'layer_activations' && value.length) cfg.layer_activations = value.slice(0, cfg.hidden.length);
     this.act('configure', cfg);
