@@ -636,6 +636,8 @@ def test_advanced_settings_show_only_what_the_chosen_optimizer_and_schedule_use(
     page.select_option("#ctl-activation", "leaky_relu")
     lab.wait_for_message("run", after=start)
     page.wait_for_selector("#adv-alpha", state="visible", timeout=5000)
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    page.locator(".ctl-adv").screenshot(path=str(lab.shot_dir / "advanced-adam.png"))
     assert lab.errors == [] and not lab.messages("error")
 
 
