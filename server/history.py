@@ -59,6 +59,8 @@ HEALTH_KEYS = ("gnorm", "update_ratio")
 #: sent finds its own or a close earlier one
 MAX_HEALTH_POINTS = 4_096
 MAX_MARKERS = 200
+#: changes a run keeps, all branches together: a saved run of that many (~100 bytes
+#: each) still loads within the default max_message_bytes (64 KB)
 MAX_COMMANDS = 500
 MAX_BRANCHES = 8
 SPIKE_RATIO = 2.0
@@ -542,8 +544,8 @@ class History:
         """Build the branches' checkpoints up to their heads on ``fresh`` (a new stepper
         of the run's settings), :meth:`index_some` at a time: the active branch first,
         then the others by id. A branch starts from the latest checkpoint it can take
-        from its parent (up to its fork) or its children (up to theirs), so the part
-        branches share is trained once."""
+        from a relative on the part of the run they share (:meth:`_share_checkpoints`),
+        so that part is trained once."""
         rest = sorted((b for b in self.branches.values() if b is not self.active),
                       key=lambda b: b.id)
         self.to_index = [b for b in [self.active, *rest] if b.head[0] > self.interval]
@@ -570,21 +572,45 @@ class History:
         self._sync(self.indexer)
 
     def _share_checkpoints(self, b: Branch) -> None:
-        """Give ``b`` its relatives' checkpoints of the part it shares with them: its
-        parent's up to its fork, each child's up to the child's fork, those whose
-        applied commands all belong to the logs' common start (the same objects)."""
-        def take(donor: Branch, child: Branch) -> None:
-            shared = shared_commands(donor.commands, b.commands)
-            for it, cp in donor.checkpoints.items():
-                if it <= child.fork[0] and cp.n_commands <= shared:
+        """Give ``b`` every checkpoint of a relative (any branch of its tree) taken on
+        the part of the run they share: up to the iteration where their histories part
+        (:meth:`_shared_until`), with only commands from the logs' common start (the
+        same objects) applied. So a loaded run trains what branches share once,
+        whatever order they are indexed in."""
+        for d in self.branches.values():
+            if d is b or not d.checkpoints:
+                continue
+            until = self._shared_until(b, d)
+            if until is None:
+                continue
+            shared = shared_commands(d.commands, b.commands)
+            for it, cp in d.checkpoints.items():
+                if it <= until and cp.n_commands <= shared:
                     b.checkpoints.setdefault(it, cp)
 
-        parent = self.branches.get(b.parent) if b.parent is not None else None
-        if parent is not None:
-            take(parent, b)
-        for child in self.branches.values():
-            if child.parent == b.id:
-                take(child, child)
+    def _shared_until(self, a: Branch, b: Branch) -> int | None:
+        """The last iteration at whose start branches ``a`` and ``b`` are in the same
+        state (both descend from a common branch and neither has forked away from it
+        before), or None when they are not related (a parent dropped)."""
+        def agree(x: Branch) -> dict[int, float]:
+            # each ancestor of x (x included) → up to where x follows it
+            out: dict[int, float] = {}
+            until = math.inf
+            seen: Branch | None = x
+            while seen is not None and seen.id not in out:
+                out[seen.id] = until
+                if seen.parent is None:
+                    break
+                until = min(until, seen.fork[0])
+                seen = self.branches.get(seen.parent)
+            return out
+
+        ua, ub = agree(a), agree(b)
+        common = next((i for i in ua if i in ub), None)
+        if common is None:
+            return None
+        until = min(ua[common], ub[common])
+        return None if until == math.inf else int(until)
 
     def index_some(self, n: int) -> bool:
         """Advance the indexer by up to ``n`` iterations; True when there is no more
@@ -762,8 +788,9 @@ class History:
         """
         b = self.active
         pos = self.pos
-        if len(b.commands) >= MAX_COMMANDS:
-            raise HistoryError(f"a run keeps at most {MAX_COMMANDS} changes; reset to go on")
+        if self.total_commands() >= MAX_COMMANDS:
+            raise HistoryError(f"a run keeps at most {MAX_COMMANDS} changes in all its "
+                               "branches; reset to go on")
         new: Branch | None = None
         if pos < b.head or self.applied < len(b.commands):
             new = self._fork(pos)
@@ -778,6 +805,11 @@ class History:
         b.halted = None
         self.changed = True
         return new
+
+    def total_commands(self) -> int:
+        """Changes logged in all branches, those branches share counted once (a saved
+        run holds each once, so this bounds a run file's size)."""
+        return len({id(c) for b in self.branches.values() for c in b.commands})
 
     def set(self, changes: Changes) -> Branch | None:
         """Apply ``changes`` now (``set`` message) and log them; see :meth:`record`.
@@ -869,8 +901,11 @@ class History:
                    for b in self.branches.values())
 
     def _enforce_budget(self) -> None:
-        """Past the budget, double the interval and drop the checkpoints off it."""
-        limit = self.budget_bytes - self._other_bytes()
+        """Past the budget, double the interval and drop the checkpoints off it. The
+        checkpoints get what metrics and logs leave, but at least half the budget: the
+        metrics are bounded by their own caps (≈ 14 MB at worst), and a history with no
+        checkpoints left would replay the whole run on every seek."""
+        limit = max(self.budget_bytes - self._other_bytes(), self.budget_bytes // 2)
         while self._cp_bytes > limit and self.interval < 2**30:
             self.interval *= 2
             for b in self.branches.values():

@@ -77,15 +77,19 @@ def run_file(history: History) -> dict[str, Any]:
 
 
 def _commands(cmds: tuple[RunCommand, ...], start: Pos, head: Pos, stepper: Stepper,
-              max_batch: int, where: str) -> list[Command]:
-    """Validated commands at positions from ``start`` to ``head``, in order: edits
-    name an existing parameter entry, batch sizes are within ``max_batch``."""
+              max_batch: int, where: str, fork: bool = False) -> list[Command]:
+    """Validated commands at positions from ``start`` (a branch's ``fork``, or the
+    run's beginning) to ``head``, in order: edits name an existing parameter entry,
+    batch sizes are within ``max_batch``."""
     out: list[Command] = []
     prev = start
     for i, c in enumerate(cmds):
         at = f"{where}.{i}"
         pos = (c.iteration, PHASES.index(c.phase))
         if pos < prev:
+            if fork and prev == start:
+                raise RunFileError(f"command at iteration {c.iteration} comes before the "
+                                   f"branch's fork at iteration {start[0]}", at)
             raise RunFileError("commands must be in the order they were applied", at)
         if pos > head:
             raise RunFileError(f"command at iteration {c.iteration} is past the run's "
@@ -132,7 +136,8 @@ def branches_from_file(run: RunFile, stepper: Stepper,
     Checks what the schema cannot: each branch's commands in order, within its
     length and (after the ones shared with its parent) from its fork on; a parent
     listed before its children (or absent, when it shared nothing: a branch whose
-    parent was dropped keeps its whole log); at most :data:`MAX_COMMANDS` a branch;
+    parent was dropped keeps its whole log); at most
+    :data:`MAX_COMMANDS` changes in all branches together;
     and the iterations to replay, the parts branches share counted once, within
     :data:`MAX_LOAD_ITERATIONS`.
     """
@@ -149,11 +154,16 @@ def branches_from_file(run: RunFile, stepper: Stepper,
         raise RunFileError("a version 2 run file keeps commands and lengths in its "
                            "branches", "run.commands")
     saved: dict[int, SavedBranch] = {}
+    listed = {rb.id for rb in run.branches}
     work = 0
+    total = 0
     for i, rb in enumerate(run.branches):
         where = f"run.branches.{i}"
         if rb.id in saved:
             raise RunFileError(f"branch {rb.id} is listed twice", where + ".id")
+        if rb.parent is not None and rb.parent not in saved and rb.parent in listed:
+            raise RunFileError(f"branch {rb.id}'s parent {rb.parent} must be listed before "
+                               "it", where + ".parent")
         head = (rb.length, PHASES.index(rb.end_phase))
         fork = (rb.fork.iteration, PHASES.index(rb.fork.phase))
         if fork > head:
@@ -180,10 +190,12 @@ def branches_from_file(run: RunFile, stepper: Stepper,
                                    where + ".base")
             start = fork
             work += rb.length - fork[0]
-        own = _commands(rb.commands, start, head, stepper, max_batch, where + ".commands")
-        if len(shared) + len(own) > MAX_COMMANDS:
-            raise RunFileError(f"a branch keeps at most {MAX_COMMANDS} changes",
-                               where + ".commands")
+        own = _commands(rb.commands, start, head, stepper, max_batch, where + ".commands",
+                        fork=parent is not None)
+        total += len(own)
+        if total > MAX_COMMANDS:
+            raise RunFileError(f"a run keeps at most {MAX_COMMANDS} changes in all its "
+                               "branches", where + ".commands")
         saved[rb.id] = SavedBranch(rb.id, rb.parent, fork, shared + own, head)
     _check_work(work, "run.branches")
     if run.branch is None or run.branch not in saved:

@@ -296,22 +296,40 @@ def test_a_branch_whose_parent_was_dropped_saves_its_whole_log() -> None:
                                               h.branches[b.id].head)
 
 
-def test_metrics_and_logs_take_their_room_from_the_checkpoints() -> None:
-    """One budget bounds the whole history: with the branch full of metrics points
-    (deepest allowed network), the checkpoints thin so the total stays within it."""
+def fill_metrics(h: History, n: int) -> None:
+    """``n`` metrics points with the health series of the deepest allowed network."""
     from server.settings import Settings
 
     layers = Settings().max_layers
-    budget = 400_000
-    h = make(interval=2, budget_bytes=budget)
-    for i in range(1000):  # points and health of a 10-layer net, ~ 220 bytes each
+    for i in range(n):  # ~ 220 bytes each
         h.record_metrics({"iteration": i, "train_loss": 0.5, "test_loss": 0.6,
                           "train_acc": 0.9, "test_acc": None, "lr": 0.03,
                           "gnorm": [0.1] * layers, "update_ratio": [1e-3] * layers})
+
+
+def test_metrics_and_logs_take_their_room_from_the_checkpoints() -> None:
+    """One budget bounds the whole history: with the branch full of metrics points,
+    the checkpoints thin so the total stays within it."""
+    budget = 600_000
+    h = make(interval=2, budget_bytes=budget)
+    fill_metrics(h, 1000)
     other = h.nbytes()
-    assert other > budget // 3
+    assert budget // 3 < other < budget // 2
     for _ in range(15):
         h.train(200)
         assert h.nbytes() <= budget, h.nbytes()
     assert h.nbytes() - other > budget // 4  # and the checkpoints use what is left
     assert len(h.active.metrics) == 1000
+
+
+def test_checkpoints_keep_half_the_budget_however_many_metrics() -> None:
+    """Metrics have their own caps; past half the budget they no longer squeeze the
+    checkpoints, so seeks never fall back to replaying the whole run."""
+    budget = 200_000
+    h = make(interval=2, budget_bytes=budget)
+    fill_metrics(h, 1000)
+    assert h.nbytes() > budget  # more metrics than the whole budget
+    h.train(3000)
+    cps = h.active.checkpoints
+    assert budget // 4 < sum(cp.nbytes for cp in cps.values()) <= budget // 2
+    assert len(cps) > 10 and h.interval < 1000
