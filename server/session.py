@@ -311,7 +311,9 @@ class Session:
             self._credit += 4 * self.speed * dt
             while self._credit >= 1.0 and self.playing:
                 self._credit -= 1.0
-                self._advance_phase()
+                rec = self._advance_phase()
+                if rec is not None and rec.phase == "update":
+                    self._send_state()  # the counters move with each iteration shown
             return
         self._credit += self.speed * dt
         k = int(self._credit)

@@ -355,6 +355,8 @@ def test_a_hand_edit_refreshes_the_hidden_units_and_their_maps_at_once(lab: Lab)
     lab.page.wait_for_timeout(100)
     assert abs(tip_number(lab, "a") - means["L1.a"][1]) <= 5e-4
     assert abs(tip_number(lab, "z") - means["L1.z"][1]) <= 5e-4
+    # δ belongs to the old weights: it waits for the next backward pass
+    assert lab.page.locator(".net-tip [data-value='delta']").count() == 0
     # the unit's map is redrawn for the new weight
     wait_since(lab, start, "maps")
     lab.page.wait_for_function(

@@ -636,6 +636,14 @@ def test_advanced_settings_show_only_what_the_chosen_optimizer_and_schedule_use(
     page.select_option("#ctl-activation", "leaky_relu")
     lab.wait_for_message("run", after=start)
     page.wait_for_selector("#adv-alpha", state="visible", timeout=5000)
+    # α is also the output layer's, when mse uses an ELU output
+    for path, value in (("#ctl-activation", "tanh"), ("#ctl-dataset", "sine"),
+                        ("#adv-output_activation", "elu")):
+        start = lab.mark()
+        page.select_option(path, value)
+        lab.wait_for_message("run", after=start)
+        page.wait_for_timeout(50)
+        assert seen("#adv-alpha") == (value == "elu"), (path, value)
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     page.locator(".ctl-adv").screenshot(path=str(lab.shot_dir / "advanced-adam.png"))
     assert lab.errors == [] and not lab.messages("error")
@@ -706,4 +714,9 @@ def test_the_tooltip_is_rebuilt_only_when_its_numbers_change(make_lab: Any) -> N
     upd = lab.last("frame", phase="update")["values"]
     lab.wait_until(lambda: abs(tooltip_value(lab, "w") - upd["L2.W"][1][3]) < 6e-5,
                    timeout=3, what="the tooltip showing the last update's weight")
+    # switching the language while paused relabels the open tooltip too
+    assert "weight" in lab.text(".net-tip")
+    page.keyboard.press("l")  # the language key: the pointer stays on the edge
+    lab.wait_until(lambda: "重み" in lab.text(".net-tip"), timeout=3,
+                   what="the tooltip in Japanese")
     assert lab.errors == []

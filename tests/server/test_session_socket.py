@@ -142,3 +142,19 @@ def test_a_client_that_asks_for_batches_gets_the_same_messages_in_fewer_sends(
         assert [p for _, p in frames[:24]] == ["forward", "loss", "backward", "update"] * 6
         its = [i for i, _ in frames]
         assert its == sorted(its) and its[-1] >= 6
+
+
+def test_slow_play_moves_the_counters_with_every_iteration(ws: WS) -> None:
+    """Phase by phase (≤ 4 it/s) the page's iteration counters follow the run: a
+    ``state`` comes with each iteration, not only on play and pause."""
+    configure(ws)
+    ws.send({"type": "play", "speed": 4})
+    assert ws.recv_type("state")["playing"] is True
+    seen: list[int] = []
+    for k in range(3):
+        st = ws.recv_type("state", timeout=3,
+                          where=lambda m, k=k: m["playing"] and m["iteration"] > k)
+        seen.append(st["iteration"])
+    assert seen == sorted(seen) and seen[-1] >= 3
+    ws.send({"type": "pause"})
+    ws.recv_type("state", where=lambda m: m["playing"] is False)

@@ -100,7 +100,10 @@ export function relevant(path, config) {
     return (SCHEDULE_FIELDS[config.schedule.name] || []).includes(key);
   }
   if (path === 'alpha') {
-    return [config.activation, ...(config.layer_activations || [])].some((a) => a === 'leaky_relu' || a === 'elu');
+    const hidden = config.hidden.length ? (config.layer_activations && config.layer_activations.length
+      ? config.layer_activations : [config.activation]) : [];
+    const used = relevant('output_activation', config) ? [...hidden, config.output_activation] : hidden;
+    return used.some((a) => a === 'leaky_relu' || a === 'elu');
   }
   if (path === 'output_activation') return config.loss === 'mse' || (config.loss === 'auto' && REGRESSION.includes(config.dataset));
   return true;

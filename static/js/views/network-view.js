@@ -210,7 +210,7 @@ export class NetworkView {
     } else if (kind === 'lang') {
       this.relabel();
     }
-    if (this.hoverId && kind !== 'lang') this.scheduleTip();
+    if (this.hoverId) this.scheduleTip();
   }
 
   /** Refresh the tooltip after this burst of messages: at most once per animation frame. */
@@ -697,9 +697,12 @@ export class NetworkView {
     const d = this.model.describe(this.hoverId);
     if (!d) return;
     if (d.kind === 'node' && d.l > 0) {
-      // after a hand edit: the new weights' numbers, not the last frame's
-      d.z = unitValue(this.model, `L${d.l}.z`, d.j);
-      d.a = unitValue(this.model, `L${d.l}.a`, d.j);
+      // after a hand edit: the new weights' numbers, not the last frame's; δ belongs
+      // to the old weights and comes again with the next backward pass
+      const m = this.model;
+      if (!m.focus && m.edit && m.edit.batch && m.edit.batch.means) delete d.delta;
+      d.z = unitValue(m, `L${d.l}.z`, d.j);
+      d.a = unitValue(m, `L${d.l}.a`, d.j);
     }
     const t = (k, p) => this.i18n.t(k, p);
     const lines = [];
