@@ -99,6 +99,16 @@ def penalty(weights: list[Array], l1: float, l2: float) -> float:
     return total
 
 
+def penalty_grad(g: Array, W: Array, l1: float, l2: float) -> Array:
+    """∂L/∂W with the L1/L2 terms of :func:`penalty` added (new array when either
+    is set): g + λ₁ sign(W) + λ₂ W."""
+    if l1:
+        g = g + l1 * np.sign(W)
+    if l2:
+        g = g + l2 * W
+    return g
+
+
 def output_activation(loss: str, hidden_choice: str) -> str:
     """Name of the output activation a loss implies (mse keeps the chosen one)."""
     if loss == "bce":

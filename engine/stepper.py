@@ -478,12 +478,7 @@ class Stepper:
         for ids in self._ids:
             g = grads[ids.W]
             if c.l1 or c.l2:
-                W = params[ids.W]
-                if c.l1:
-                    g = g + c.l1 * np.sign(W)
-                if c.l2:
-                    g = g + c.l2 * W
-                grads[ids.W] = g
+                g = grads[ids.W] = losses.penalty_grad(g, params[ids.W], c.l1, c.l2)
             gnorms.append(math.sqrt(np.vdot(g, g)))
         p.grads = grads
         p.gnorms = gnorms
@@ -802,12 +797,7 @@ class Stepper:
             for p in plans:
                 g = grads[p.kW]
                 if has_reg:
-                    W = params[p.kW]
-                    if lean.l1:
-                        g = g + lean.l1 * np.sign(W)
-                    if lean.l2:
-                        g = g + lean.l2 * W
-                    grads[p.kW] = g
+                    g = grads[p.kW] = losses.penalty_grad(g, params[p.kW], lean.l1, lean.l2)
                 gn = sqrt(vdot(g, g))
                 gnorms.append(gn)
                 gsum += gn
