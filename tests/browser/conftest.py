@@ -213,6 +213,18 @@ class Lab:
                 raise AssertionError("stepping produced no frame")
             self.page.wait_for_timeout(20)
 
+    def play_until(self, speed: str, iteration: int, timeout_ms: int = 30_000) -> None:
+        """Play at ``speed`` until the page counts ``iteration`` iterations, then pause."""
+        page = self.page
+        page.select_option("#ctl-speed", speed)
+        page.click(".btn-toggle-play")
+        page.wait_for_selector(".btn-toggle-play[aria-pressed='true']")
+        page.wait_for_function(
+            "n => Number(document.querySelector('#stat-iteration').textContent) >= n",
+            arg=iteration, timeout=timeout_ms)
+        page.click(".btn-toggle-play")
+        page.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+
     def screenshot(self, name: str) -> Path:
         """Save a full-page PNG (under docs/screenshots/ when BPL_SCREENSHOTS=1)."""
         self.shot_dir.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,7 @@ from tests.browser.test_page import hue_sign, tooltip_value
 
 def test_fast_play_draws_the_network_from_compact_frames(lab: Lab) -> None:
     page = lab.page
-    page.select_option("#ctl-speed", "30")
-    page.click(".btn-toggle-play")
-    page.wait_for_selector(".btn-toggle-play[aria-pressed='true']")
-    page.wait_for_function("Number(document.querySelector('#stat-iteration').textContent) >= 20",
-                           timeout=30_000)
-    page.click(".btn-toggle-play")
-    page.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+    lab.play_until("30", 20)
     page.wait_for_timeout(300)  # the last frames arrive and are painted
     frames = lab.messages("frame")
     assert frames and frames[-1]["compact"] is True

@@ -67,6 +67,20 @@ def torch_loss(loss: str, out: Any, t: np.ndarray) -> Any:
     return 0.5 * ((out - tt) ** 2).sum(dim=1).mean()
 
 
+def backward_matches(model: Any, loss: str, fwd: dict, lrec: dict, back: dict,
+                     rtol: float) -> list[Any]:
+    """Run the batch of ``fwd`` through ``model`` in torch; assert the engine's loss and
+    ∂L/∂W agree. Returns the model's Linear layers (their grads set)."""
+    L = torch_loss(loss, model(torch.tensor(fwd["x"])), fwd["t"])
+    L.backward()
+    assert lrec["loss.data"] == pytest.approx(L.item(), rel=1e-12)
+    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+    for l, m in enumerate(lin, start=1):
+        np.testing.assert_allclose(back[f"L{l}.dW"], m.weight.grad.numpy().T, rtol=rtol,
+                                   atol=1e-14)
+    return lin
+
+
 @pytest.mark.parametrize("opt,hyper,thyper", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
 def test_three_iterations_match_torch(opt: str, hyper: dict, thyper: dict) -> None:
     st = stepper(opt, hyper, "tanh", "bce", 1)
@@ -75,14 +89,7 @@ def test_three_iterations_match_torch(opt: str, hyper: dict, thyper: dict) -> No
     for _ in range(3):
         fwd, loss, back, upd = (r.values for r in st.step_iteration())
         topt.zero_grad()
-        out = model(torch.tensor(fwd["x"]))
-        L = torch_loss("bce", out, fwd["t"])
-        L.backward()
-        assert loss["loss.data"] == pytest.approx(L.item(), rel=1e-12)
-        lin = [m for m in model if isinstance(m, torch.nn.Linear)]
-        for l, m in enumerate(lin, start=1):
-            np.testing.assert_allclose(back[f"L{l}.dW"], m.weight.grad.numpy().T, rtol=1e-10,
-                                       atol=1e-14)
+        lin = backward_matches(model, "bce", fwd, loss, back, rtol=1e-10)
         topt.step()
         for l, m in enumerate(lin, start=1):
             np.testing.assert_allclose(upd[f"L{l}.W"], m.weight.detach().numpy().T,
@@ -97,13 +104,7 @@ def test_gradients_match_torch_autograd(act: str, loss: str, k: int) -> None:
     st = stepper("sgd", {}, act, loss, k)
     model = torch_model(st, act)
     fwd, lrec, back, _ = (r.values for r in st.step_iteration())
-    out = model(torch.tensor(fwd["x"]))
-    L = torch_loss(loss, out, fwd["t"])
-    L.backward()
-    assert lrec["loss.data"] == pytest.approx(L.item(), rel=1e-12)
-    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+    lin = backward_matches(model, loss, fwd, lrec, back, rtol=1e-9)
     for l, m in enumerate(lin, start=1):
-        np.testing.assert_allclose(back[f"L{l}.dW"], m.weight.grad.numpy().T, rtol=1e-9,
-                                   atol=1e-14)
         np.testing.assert_allclose(back[f"L{l}.db"], m.bias.grad.numpy(), rtol=1e-9,
                                    atol=1e-14)

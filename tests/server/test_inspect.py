@@ -342,13 +342,17 @@ def test_inspect_before_any_iteration_says_nothing_is_computed_yet() -> None:
     assert m["check"] is None
 
 
-def test_records_shown_by_playback_feed_the_inspector() -> None:
+def two_iterations_in() -> tuple[Session, dict[str, Any]]:
+    """A session two iterations into a run, and iteration 0's frame values by phase."""
     s, _ = make_session(dataset="xor", hidden=(3,), batch_size=4)
-    first = {}
-    for m in send(s, {"type": "step", "unit": "iteration"}):
-        if m["type"] == "frame":
-            first[m["phase"]] = m["values"]
+    first = {m["phase"]: m["values"]
+             for m in of_type(send(s, {"type": "step", "unit": "iteration"}), "frame")}
     send(s, {"type": "step", "unit": "iteration"})
+    return s, first
+
+
+def test_records_shown_by_playback_feed_the_inspector() -> None:
+    s, first = two_iterations_in()
     # playback shows iteration 0 again: the same records, as the engine first made them
     from engine.stepper import PhaseRecord
 
@@ -358,12 +362,7 @@ def test_records_shown_by_playback_feed_the_inspector() -> None:
 
 
 def test_after_a_seek_the_inspector_shows_the_iteration_sought() -> None:
-    s, _ = make_session(dataset="xor", hidden=(3,), batch_size=4)
-    first = {}
-    for m in send(s, {"type": "step", "unit": "iteration"}):
-        if m["type"] == "frame":
-            first[m["phase"]] = m["values"]
-    send(s, {"type": "step", "unit": "iteration"})
+    s, first = two_iterations_in()
     send(s, {"type": "seek", "iteration": 1})  # back to the end of iteration 0
     (m,) = of_type(send(s, {"type": "inspect", "id": "L2.W", "index": [1, 0]}), "inspect")
     assert m["iteration"] == 0 and m["grad"] == first["backward"]["L2.dW"][1][0]
