@@ -18,6 +18,10 @@ An entry may also be a *bundle*: a list of messages that go out together, in
 order, as one entry (fast play's four frames of an iteration, so a tick costs
 one put and one encoding instead of four). :meth:`Outbox.pop` hands out
 entries; :meth:`Outbox.drain` flattens bundles into their messages.
+
+An entry put on many outboxes at once (a shared run's stream, fanned out to the
+class that follows it) is wrapped in :class:`Shared`, so it is encoded once, by
+the first send loop that sends it, and the others send the same bytes.
 """
 
 from __future__ import annotations
@@ -28,12 +32,40 @@ from collections.abc import Callable
 from typing import Any
 
 Message = dict[str, Any]
-Entry = Message | list[Message]  # a message, or a bundle of them sent together in order
+Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
+
+
+class Shared:
+    """A message or bundle put on several outboxes: its JSON is computed once.
+
+    The wrapped messages must not change once put (every outbox holds the same
+    objects)."""
+
+    __slots__ = ("_json", "item")
+
+    def __init__(self, item: Bundle) -> None:
+        self.item = item
+        self._json: bytes | None = None
+
+    def json(self, encode: Callable[[Bundle], bytes]) -> bytes:
+        """``encode(item)``, computed on the first call."""
+        if self._json is None:
+            self._json = encode(self.item)
+        return self._json
+
+
+Entry = Bundle | Shared
+
+
+def unwrap(entry: Entry) -> Bundle:
+    """The message or bundle of an entry."""
+    return entry.item if isinstance(entry, Shared) else entry
 
 
 def _count(entry: Entry) -> int:
     """Messages in an entry."""
-    return len(entry) if isinstance(entry, list) else 1
+    item = unwrap(entry)
+    return len(item) if isinstance(item, list) else 1
 
 
 class OutboxClosedError(Exception):
@@ -119,7 +151,8 @@ class Outbox:
     def drain(self) -> list[Message]:
         """Every pending message, oldest first, bundles flattened (for tests and shutdown)."""
         out: list[Message] = []
-        while (m := self.pop()) is not None:
+        while (e := self.pop()) is not None:
+            m = unwrap(e)
             if isinstance(m, list):
                 out += m
             else:

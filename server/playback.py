@@ -19,14 +19,15 @@ re-sent at most :data:`TIMELINE_HZ` times a second while a run is playing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.history import History, HistoryError, Pos
-from server.protocol import Changes, Checkout, Load, Seek, Set, server_message
-from server.runfile import RunFileError, branches_from_file
+from server.protocol import Changes, Checkout, Load, RunFile, Seek, Set, server_message
+from server.runfile import RunFileError, branches_from_file, run_file
 
 if TYPE_CHECKING:
     from server.session import Session
@@ -176,6 +177,39 @@ def _load(session: Session, msg: Load) -> None:
     log.info("run loaded", extra={"session": session.id, "iterations": history.head[0],
                                   "branches": len(saved),
                                   "commands": sum(len(b.commands) for b in saved)})
+
+
+def copy_run(session: Session, source: Session) -> None:
+    """Make ``session``'s run a copy of ``source``'s as it is now (a follower's own copy).
+
+    The copy is what saving ``source``'s run and loading the file would give (the
+    settings, every branch and its commands, so it replays bit for bit), with
+    ``source``'s checkpoints shared instead of rebuilt (a snapshot is never changed
+    once taken), its metrics series and markers copied, and the same position:
+    no replay longer than one checkpoint interval."""
+    from server.session import run_config
+
+    src = source.history
+    run = RunFile.model_validate(run_file(src))
+    stepper = Stepper(run_config(run.settings))
+    saved, current = branches_from_file(run, stepper, session.settings.max_batch)
+    history = History.from_branches(stepper, run.settings, saved, current,
+                                    budget_bytes=history_budget(session))
+    for b in history.branches.values():
+        theirs = src.branches[b.id]
+        b.checkpoints = dict(theirs.checkpoints)
+        b.metrics = copy.deepcopy(theirs.metrics)
+        b.markers = [dict(m) for m in theirs.markers]
+        b.halted = None if theirs.halted is None else dict(theirs.halted)
+        b.loss_ema, b.last_spike = theirs.loss_ema, theirs.last_spike
+    session.replace_run(run.settings, stepper, history)
+    try:
+        history.seek(src.pos)
+    except NonFiniteError:  # pragma: no cover - the source got there without one
+        log.info("copy stopped before a non-finite value", extra={"session": session.id})
+    session.config = history.settings_now()
+    log.info("run copied", extra={"session": session.id, "source": source.id,
+                                  "iteration": history.pos[0]})
 
 
 def _spawn_indexer(session: Session, history: History) -> None:

@@ -119,6 +119,22 @@ class Hello(_Msg):
     session: str | None = Field(None, max_length=64)
     lang: Literal["ja", "en"] | None = None
     batch: bool = False
+    #: watch the run a teacher shares under this code instead (read-only; ``session``
+    #: is then ignored); letters and digits, case-insensitive
+    follow: str | None = Field(None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")
+
+
+class Share(_Msg):
+    """Start (``on``) or stop sharing this run with a class under a short code."""
+
+    type: Literal["share"]
+    on: bool = True
+
+
+class Fork(_Msg):
+    """A follower asks for its own copy of the run it follows, as it is now."""
+
+    type: Literal["fork"]
 
 
 class Configure(_Msg):
@@ -299,7 +315,7 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
-    | Set | Seek | Checkout | Load,
+    | Set | Seek | Checkout | Load | Share | Fork,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)

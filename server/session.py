@@ -27,7 +27,7 @@ from engine.stepper import NonFiniteError, PhaseRecord, RunConfig, Stepper
 from server import playback
 from server.compact import compact_iteration, compact_values
 from server.history import History
-from server.outbox import Entry, Outbox
+from server.outbox import Entry, Outbox, Shared
 from server.protocol import (
     Checkout,
     Configure,
@@ -54,6 +54,20 @@ PHASE_BY_PHASE_MAX = 4.0
 _STAGGER = itertools.count()  # hands each started play its tick slot in turn
 STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks late
 METRICS_MAX_POINTS = 2_000
+#: what a shared run's followers are not sent: the owner's command errors (a halt,
+#: ``nonfinite``, concerns the run and goes to everyone) and the owner's sharing status
+_OWNER_ONLY = frozenset({"error", "share"})
+
+
+class Follower:
+    """A connection that watches a shared run (read-only): the run's stream goes to
+    ``outbox`` while ``leader`` is set; the leader unsets it when sharing ends."""
+
+    __slots__ = ("leader", "outbox")
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.leader: Session | None = None
 
 
 class LimitError(ValueError):
@@ -141,6 +155,8 @@ class Session:
         self._metrics_due = 0  # iteration of the next metrics point in fast play
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
+        self.share_code: str | None = None  # set by SessionStore.share
+        self.followers: dict[Follower, None] = {}  # in joining order
         self.views = SessionViews(self)
 
     # ---- connection ----------------------------------------------------------------
@@ -157,10 +173,88 @@ class Session:
         self.outbox = None
         self.playing = False
         self.detached_at = time.monotonic()
+        if self.followers:
+            self._put(self.state(), key="state")  # the class sees the run stop
+
+    @property
+    def listening(self) -> bool:
+        """Whether anyone receives this run's messages (its page or a follower)."""
+        return self.outbox is not None or bool(self.followers)
 
     def _put(self, msg: Entry, **kw: Any) -> None:
         if self.outbox is not None:
             self.outbox.put(msg, **kw)
+        if self.followers:
+            self._fan_out(msg, kw)
+
+    def _fan_out(self, msg: Entry, kw: dict[str, Any]) -> None:
+        """Put ``msg`` on every follower's outbox too: the same objects, encoded once
+        (:class:`Shared`; a message merged into a pending one is encoded per follower).
+        A ``run`` goes out without the session id, which would let its holder
+        drive the session."""
+        if isinstance(msg, dict):
+            kind = msg["type"]
+            if kind in _OWNER_ONLY and msg.get("code") != "nonfinite":
+                return
+            if kind == "run":
+                msg = {**msg, "session": None}
+        entry: Entry = msg if kw.get("merge") is not None or isinstance(msg, Shared) \
+            else Shared(msg)
+        for f in self.followers:
+            f.outbox.put(entry, **kw)
+
+    # ---- sharing with a class (server.sessions.SessionStore.share) -------------------
+
+    def add_follower(self, f: Follower) -> None:
+        """Start sending this run to ``f``: first what a page needs to draw it as it
+        is now (``follow``, ``run``, ``state``, ``timeline``, the current frames,
+        the metrics series), then the stream as the owner's page gets it."""
+        f.leader = self
+        f.outbox.put(server_message("follow", code=self.share_code, active=True,
+                                    followers=len(self.followers) + 1))
+        # what follows goes to this follower alone
+        outbox, followers = self.outbox, self.followers
+        self.outbox, self.followers = None, {f: None}
+        try:
+            self._put(self.run_message(), key="run")
+            self._put(self.state(), key="state")
+            playback.send_timeline(self, params=True)
+            cap = self.views.capture
+            for phase in ("forward", "loss", "backward", "update"):
+                if phase in cap.phases:
+                    self._put(self._frame(PhaseRecord(phase, cap.iteration, cap.phases[phase])),
+                              droppable=True)
+            self._put(server_message("metrics", replace=True, points=self.history.active
+                                     .metrics.points(playback.METRICS_ON_SWITCH)), key="metrics")
+        finally:
+            self.outbox, self.followers = outbox, followers
+        self.followers[f] = None
+        self.views.dirty.update(("maps", "inspect", "focus"))  # to everyone, at the next flush
+        self.send_share()
+
+    def remove_follower(self, f: Follower) -> None:
+        """``f`` left (its connection closed, or it made its own copy)."""
+        if f in self.followers:
+            del self.followers[f]
+            f.leader = None
+            self.send_share()
+
+    def end_sharing(self, reason: str) -> None:
+        """Sharing stopped (``stopped``) or the run was freed (``ended``): tell the
+        followers, let them go, and tell the owner."""
+        code = self.share_code
+        self.share_code = None
+        for f in self.followers:
+            f.leader = None
+            f.outbox.put(server_message("follow", code=code, active=False, reason=reason))
+        self.followers = {}
+        self.send_share()
+
+    def send_share(self) -> None:
+        """The owner's sharing status: the code (None when not sharing) and the count."""
+        if self.outbox is not None:
+            self.outbox.put(server_message("share", code=self.share_code,
+                                           followers=len(self.followers)), key="share")
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         """Queue an ``error`` message; the session carries on."""
@@ -426,6 +520,8 @@ class Session:
         self.views.on_new_run()
         playback.on_attach(self)
         self.views.flush()
+        if self.share_code is not None:
+            self.send_share()
 
     # public for server.playback
     put = _put

@@ -4,12 +4,17 @@ Memory per learner is bounded by the limits in :mod:`server.settings`; memory
 for the whole server by ``max_sessions`` and by freeing, once a second (the
 shared clock calls :meth:`SessionStore.reap`), sessions whose connection went
 away more than ``disconnect_grace_s`` ago and connected sessions left idle
-(no command, not playing) for ``idle_timeout_s``.
+(no command, not playing, no class following it) for ``idle_timeout_s``.
+
+A session can be *shared* with a class (:meth:`SessionStore.share`): it gets a
+short code that other connections give in their ``hello`` to follow the run
+read-only (:class:`server.session.Follower`).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -19,6 +24,9 @@ from server.settings import Settings
 log = logging.getLogger("backprop_lab.sessions")
 
 CLOSE_IDLE = 4000  # WebSocket close code sent to a connection freed for idling
+#: share codes: read aloud and typed on phones, so no 0/O, 1/I/L
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
 
 
 class SessionLimitError(RuntimeError):
@@ -31,6 +39,7 @@ class SessionStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[str, Session] = {}
+        self._shared: dict[str, Session] = {}  # share code → session
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -69,8 +78,34 @@ class SessionStore:
             s.detach()
         return s
 
+    def share(self, s: Session) -> str:
+        """Share ``s`` with a class: its code (a new one, or the one it has)."""
+        if s.share_code is None:
+            code = _new_code()
+            while code in self._shared:  # 31⁶ ≈ 8.9 × 10⁸ codes
+                code = _new_code()
+            s.share_code = code
+            self._shared[code] = s
+            log.info("sharing start", extra={"session": s.id, "shared": len(self._shared)})
+        s.send_share()
+        return s.share_code
+
+    def unshare(self, s: Session, reason: str = "stopped") -> None:
+        """Stop sharing ``s``: its followers are told ``reason`` and let go."""
+        if s.share_code is not None and self._shared.get(s.share_code) is s:
+            del self._shared[s.share_code]
+            log.info("sharing end", extra={"session": s.id, "reason": reason,
+                                           "followers": len(s.followers)})
+        if s.share_code is not None:
+            s.end_sharing(reason)
+
+    def shared(self, code: str) -> Session | None:
+        """The session shared under ``code`` (any letter case), if any."""
+        return self._shared.get(code.upper())
+
     def remove(self, s: Session, reason: str) -> None:
-        """Free a session now."""
+        """Free a session now (a class following it is told the run ended)."""
+        self.unshare(s, "ended")
         if self._sessions.pop(s.id, None) is not None:
             log.info("session end", extra={"session": s.id, "reason": reason,
                                            "iterations": s.stepper.iteration,
@@ -85,7 +120,8 @@ class SessionStore:
             if s.detached_at is not None and now - s.detached_at > st.disconnect_grace_s:
                 self.remove(s, "disconnected")
                 freed += 1
-            elif now - s.last_active > st.idle_timeout_s and not s.playing:
+            elif now - s.last_active > st.idle_timeout_s and not s.playing \
+                    and not s.followers:
                 if s.outbox is not None:
                     s.error("idle", f"session closed after {st.idle_timeout_s:g} s without a "
                             "command (idle_timeout_s)", limit="idle_timeout_s")
@@ -94,3 +130,7 @@ class SessionStore:
                 self.remove(s, "idle")
                 freed += 1
         return freed
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # ---- server-wide ---------------------------------------------------------------
     max_sessions: int = Field(default=500, ge=1, description="Sessions kept at once (all clients).")
+    max_followers: int = Field(
+        default=500, ge=0, description="Connections following one shared run (a class)."
+    )
     idle_timeout_s: float = Field(default=1800.0, gt=0, description="Free idle sessions.")
     disconnect_grace_s: float = Field(
         default=120.0, ge=0, description="Keep a disconnected session this long for a reload."

@@ -168,7 +168,7 @@ class SessionViews:
     @property
     def wants_tick(self) -> bool:
         """True while a view waits for its next send slot (the clock then ticks us)."""
-        return bool(self.dirty) and self.session.outbox is not None
+        return bool(self.dirty) and self.session.listening
 
     # ---- events from the session ---------------------------------------------------
 
@@ -307,13 +307,12 @@ class SessionViews:
     # ---- sending ---------------------------------------------------------------------
 
     def _put(self, msg: dict[str, Any], key: str | None = None) -> None:
-        if self.session.outbox is not None:
-            self.session.outbox.put(msg, key=key)
+        self.session.put(msg, key=key)  # to the page, and to a class following the run
 
     def flush(self, now: float | None = None) -> None:
         """Send every dirty view whose interval has passed: ``1/map_hz``, or longer for a
         view slow to compute or a crowded server (see :data:`CROWD_SHARE`)."""
-        if not self.dirty or self.session.outbox is None:
+        if not self.dirty or not self.session.listening:
             return
         now = time.monotonic() if now is None else now
         interval = 1.0 / self.session.settings.map_hz
@@ -328,7 +327,7 @@ class SessionViews:
         """Compute and queue one view now (if it is open), under its outbox key."""
         now = time.monotonic() if now is None else now
         self.dirty.discard(kind)
-        if self.session.outbox is None:
+        if not self.session.listening:
             return
         t0 = time.perf_counter()
         if kind == "maps":

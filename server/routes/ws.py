@@ -25,11 +25,20 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from server import playback
 from server.deps import SettingsDep, StoreDep
 from server.origin import origin_allowed
-from server.outbox import Entry, Outbox, OutboxClosedError
-from server.protocol import Hello, client_adapter, encode, encode_bytes, server_message
-from server.session import Session
+from server.outbox import Entry, Outbox, OutboxClosedError, Shared
+from server.protocol import (
+    Fork,
+    Hello,
+    Share,
+    client_adapter,
+    encode,
+    encode_bytes,
+    server_message,
+)
+from server.session import Follower, Session
 from server.sessions import SessionLimitError
 
 log = logging.getLogger("backprop_lab.ws")
@@ -91,6 +100,12 @@ def describe(e: ValidationError) -> tuple[str, str, str | None]:
     return "invalid", (f"{field}: {msg}" if field else msg), field
 
 
+def json_of(entry: Entry) -> bytes:
+    """An outbox entry's JSON (a bundle's as an array); a :class:`Shared` entry's is
+    computed once for all the connections it was put on."""
+    return entry.json(encode_bytes) if isinstance(entry, Shared) else encode_bytes(entry)
+
+
 @router.websocket("/ws")
 async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) -> None:
     """Drive one session over one socket (see docs/protocol.md)."""
@@ -106,6 +121,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
     connections.add(outbox)
     bucket = TokenBucket(settings.max_commands_per_second, settings.command_burst)
     session: Session | None = None
+    follower: Follower | None = None  # set while this connection follows a shared run
     counts = {"received": 0, "errors": 0}
     batch = False  # the client said in its hello that it takes arrays of messages
 
@@ -118,24 +134,74 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
         outbox.put(server_message("error", code=code, message=message, **extra), key=key)
 
     def open_session(msg: object) -> Session | None:
-        nonlocal batch
+        nonlocal batch, follower
         s = None
         if isinstance(msg, Hello):
             batch = msg.batch
+            if msg.follow and follow(msg.follow):
+                return None
         if isinstance(msg, Hello) and msg.session:
             s = store.resume(msg.session)
         if s is None:
-            try:
-                s = store.create()
-            except SessionLimitError as e:
-                reply_error("limit", str(e), limit="max_sessions")
-                outbox.close(CLOSE_TRY_LATER, "server full")
+            s = new_session()
+            if s is None:
                 return None
         s.attach(outbox)
         return s
 
+    def new_session() -> Session | None:
+        try:
+            return store.create()
+        except SessionLimitError as e:
+            reply_error("limit", str(e), limit="max_sessions")
+            outbox.close(CLOSE_TRY_LATER, "server full")
+            return None
+
+    def follow(code: str) -> bool:
+        """Follow the run shared under ``code``; False (and an error) if there is none
+        or it has no room, and the connection gets its own session instead."""
+        nonlocal follower
+        leader = store.shared(code)
+        if leader is None:
+            reply_error("unknown_code", f"no run is shared under the code {code!r}; "
+                        "this is a run of your own", field="follow")
+            return False
+        if len(leader.followers) >= settings.max_followers:
+            reply_error("limit", f"this class run already has {settings.max_followers} "
+                        "followers (max_followers); this is a run of your own",
+                        limit="max_followers")
+            return False
+        follower = Follower(outbox)
+        leader.add_follower(follower)
+        log.info("follow", extra={"session": leader.id, "followers": len(leader.followers)})
+        return True
+
+    def handle_follower(msg: object, f: Follower) -> None:
+        """A following connection: ``hello`` redraws, ``fork`` makes its own copy,
+        anything else would change the teacher's run and is refused."""
+        nonlocal session, follower
+        leader = f.leader
+        assert leader is not None
+        if isinstance(msg, Hello):
+            leader.remove_follower(f)
+            f = follower = Follower(outbox)
+            leader.add_follower(f)
+        elif isinstance(msg, Fork):
+            s = new_session()
+            if s is None:
+                return
+            leader.remove_follower(f)
+            follower = None
+            outbox.put(server_message("follow", code=None, active=False, reason="forked"))
+            playback.copy_run(s, leader)
+            s.attach(outbox)
+            session = s
+        else:
+            reply_error("read_only", "this page follows a shared run and cannot change it; "
+                        "make your own copy to explore it", field="type")
+
     async def receive_loop() -> None:
-        nonlocal session
+        nonlocal session, follower
         while True:
             event = await ws.receive()
             if event["type"] == "websocket.disconnect":
@@ -166,11 +232,26 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             except (ValueError, RecursionError) as e:
                 reply_error("malformed", f"not a JSON message: {e}")
                 continue
+            if follower is not None:
+                if follower.leader is not None:
+                    handle_follower(msg, follower)
+                    continue
+                follower = None  # sharing ended: this connection may start its own run
             if session is None:
                 session = open_session(msg)
                 if session is None or isinstance(msg, Hello):
                     continue
+            if isinstance(msg, Fork):
+                reply_error("invalid", "fork copies a run you follow; this page follows none",
+                            field="type")
+                continue
             try:
+                if isinstance(msg, Share):
+                    if msg.on:
+                        store.share(session)
+                    else:
+                        store.unshare(session)
+                    continue
                 session.handle(msg)
             except Exception:
                 log.exception("command failed", extra={"session": session.id,
@@ -185,11 +266,13 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
                 await ws.close(code=c.code, reason=c.reason)
                 return
             if not batch:
-                for msg in first if isinstance(first, list) else [first]:
+                item = first.item if isinstance(first, Shared) else first
+                for msg in item if isinstance(item, list) else [item]:
                     await ws.send_text(encode(msg))
                 continue
-            if isinstance(first, dict) and not len(outbox):
-                await ws.send_text(encode(first))  # a lone message goes out bare
+            if not isinstance(first, list) and not len(outbox) and \
+                    not (isinstance(first, Shared) and isinstance(first.item, list)):
+                await ws.send_text(json_of(first).decode())  # a lone message goes out bare
                 continue
             # one WebSocket message per wake-up: on loopback each send costs as much
             # as encoding a frame, so a tick's frames and state go out together (a
@@ -198,11 +281,12 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             n = 0
             entry: Entry | None = first
             while entry is not None:
-                if isinstance(entry, list):
-                    parts.append(encode_bytes(entry)[1:-1])
-                    n += len(entry)
+                item = entry.item if isinstance(entry, Shared) else entry
+                if isinstance(item, list):
+                    parts.append(json_of(entry)[1:-1])
+                    n += len(item)
                 else:
-                    parts.append(encode_bytes(entry))
+                    parts.append(json_of(entry))
                     n += 1
                 entry = outbox.pop() if n < BATCH_MAX else None
             await ws.send_text((b"[" + b",".join(parts) + b"]").decode())
@@ -219,6 +303,8 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
     finally:
         connections.discard(outbox)
         outbox.close(discard=True)
+        if follower is not None and follower.leader is not None:
+            follower.leader.remove_follower(follower)
         if session is not None and session.outbox is outbox:
             session.detach()
         log.info("connection end", extra={

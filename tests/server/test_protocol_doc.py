@@ -95,8 +95,24 @@ def captured() -> dict[str, list[dict[str, Any]]]:
         time.sleep(0.3)  # let the paced views (maps) go out
         ws.send({"type": "sync-marker"})
         ws.recv_type("error", where=lambda m: "sync-marker" in m["message"])
+        # a class: share the run, follow it from a second connection, copy it, stop
+        ws.send({"type": "share"})
+        code = ws.recv_type("share")["code"]
+        with client.websocket_connect("/ws") as raw2:
+            ws2 = WS(raw2)
+            ws2.send({"type": "hello", "follow": code.lower()})
+            ws2.recv_type("follow")
+            ws2.recv_type("run")
+            ws2.send({"type": "step"})
+            ws2.recv_type("error", where=lambda m: m["code"] == "read_only")
+            ws2.send({"type": "fork"})
+            ws2.recv_type("follow", where=lambda m: not m["active"])
+            ws2.recv_type("run", where=lambda m: m["session"] is not None)
+        ws.recv_type("share", where=lambda m: m["followers"] == 0)
+        ws.send({"type": "share", "on": False})
+        ws.recv_type("share", where=lambda m: m["code"] is None)
     out: dict[str, list[dict[str, Any]]] = {}
-    for m in ws.seen:
+    for m in ws.seen + ws2.seen:
         out.setdefault(m["type"], []).append(m)
     return out
 
