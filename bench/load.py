@@ -11,6 +11,11 @@ reports, over the measuring window after a warm-up:
   p99 ≤ 50 ms,
 - the server process's CPU (fraction of one core) and resident memory.
 
+With ``--follow`` the clients are a class following one teacher: the first
+client plays and shares its run, the others join with its code, and every
+one of them counts the frames it gets (one engine step and one encoding a
+frame for all of them).
+
 The clients speak raw WebSocket frames on asyncio sockets and never decode
 JSON (they look at each message's first bytes), so one client process stays
 much cheaper than the server it measures.
@@ -50,6 +55,7 @@ log = logging.getLogger("bench.load")
 
 UPDATE_PREFIX = b'{"type":"frame","phase":"update"'
 FRAME_PREFIX = b'{"type":"frame"'
+SHARE_PREFIX = b'{"type":"share","code":"'
 
 
 @dataclass
@@ -74,6 +80,7 @@ class RawClient(asyncio.Protocol):
         self.upgraded = False
         self.transport: asyncio.Transport | None = None
         self.measuring = False
+        self.share_code: asyncio.Future[str] | None = None  # set: wait for a share code
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -120,6 +127,11 @@ class RawClient(asyncio.Protocol):
                 break
             start = pos + hl
             opcode = b0 & 0x0F
+            if opcode == 0x1 and self.share_code is not None and not self.share_code.done():
+                i = buf.find(SHARE_PREFIX, start, start + n)
+                if i >= 0:
+                    j = i + len(SHARE_PREFIX)
+                    self.share_code.set_result(bytes(buf[j:j + 6]).decode())
             if opcode == 0x1 and self.measuring:
                 st.messages += 1
                 st.nbytes += n
@@ -153,8 +165,9 @@ class RawClient(asyncio.Protocol):
         self.stats.closed = True
 
 
-async def open_client(port: int, stats: Client, batch: bool = False) -> RawClient:
-    """Connect, upgrade to a WebSocket and greet the server."""
+async def open_client(port: int, stats: Client, batch: bool = False,
+                      follow: str | None = None) -> RawClient:
+    """Connect, upgrade to a WebSocket and greet the server (following ``follow``)."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     _, proto = await loop.create_connection(
@@ -170,7 +183,7 @@ async def open_client(port: int, stats: Client, batch: bool = False) -> RawClien
         ).encode()
     )
     await asyncio.wait_for(ready, 10)
-    proto.send({"type": "hello", "batch": batch})
+    proto.send({"type": "hello", "batch": batch, **({"follow": follow} if follow else {})})
     return proto
 
 
@@ -183,15 +196,24 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
-                server: psutil.Process, batch: bool = False) -> dict[str, object]:
-    """Open ``n`` sessions, play them, measure over ``seconds`` after ``warmup``."""
+                server: psutil.Process, batch: bool = False,
+                follow: bool = False) -> dict[str, object]:
+    """Open ``n`` sessions (or, with ``follow``, one teacher and ``n − 1`` followers),
+    play them, measure over ``seconds`` after ``warmup``."""
     stats = [Client() for _ in range(n)]
     clients: list[RawClient] = []
-    for i in range(0, n, 20):  # connect in small waves, as a class arriving
-        clients += await asyncio.gather(*(open_client(port, s, batch)
+    code = None
+    if follow:
+        teacher = await open_client(port, stats[0], batch)
+        teacher.share_code = asyncio.get_running_loop().create_future()
+        teacher.send({"type": "share"})
+        code = await asyncio.wait_for(teacher.share_code, 10)
+        clients.append(teacher)
+    for i in range(len(clients), n, 20):  # connect in small waves, as a class arriving
+        clients += await asyncio.gather(*(open_client(port, s, batch, code)
                                           for s in stats[i:i + 20]))
     await asyncio.sleep(0.5)
-    for c in clients:
+    for c in clients[:1] if follow else clients:
         c.send({"type": "play", "speed": speed})
     await asyncio.sleep(warmup)
     for c in clients:
@@ -219,6 +241,7 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
     return {
         "clients": n,
+        "follow": follow,
         "speed": speed,
         "batch": batch,
         "ws_messages_per_s_per_client": round(statistics.median(s.messages for s in stats) / wall,
@@ -233,6 +256,9 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
         "interval_ms_max": round(1000 * max(intervals, default=float("nan")), 1),
         "late_fraction": round(sum(i > 0.050 for i in intervals) / max(1, len(intervals)), 4),
         "server_cpu_cores": round(cpu, 3),
+        # kernel time: on loopback each write also does the receiver's TCP work
+        "server_cpu_system_fraction": round((cpu1.system - cpu0.system)
+                                            / max(1e-9, cpu * wall), 3),
         # CPU per delivered iteration: less sensitive to the machine's other load than
         # wall-time rates (the server's own work, whatever else shares the core)
         "server_cpu_ms_per_iteration": round(1000 * cpu / max(1e-9, sum(ups)), 3),
@@ -349,6 +375,9 @@ def main() -> None:
     ap.add_argument("--batch", action=argparse.BooleanOptionalAction, default=True,
                     help="clients ask for batched messages (hello batch=true), as the "
                     "page does; --no-batch for one WebSocket message per server message")
+    ap.add_argument("--follow", action="store_true",
+                    help="a class: the first client plays and shares its run, the others "
+                    "follow it")
     ap.add_argument("--breakdown", action="store_true",
                     help="only measure the CPU per session by part, in process")
     args = ap.parse_args()
@@ -371,7 +400,7 @@ def main() -> None:
             import uvloop
             runner = uvloop.run
         result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server,
-                              args.batch))
+                              args.batch, args.follow))
     finally:
         if proc is not None:
             proc.terminate()

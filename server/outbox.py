@@ -110,8 +110,9 @@ class Outbox:
             return
         if key is not None and key in self._queue:
             old, _ = self._queue[key]
-            if merge is not None and isinstance(old, dict) and isinstance(msg, dict):
-                self._queue[key] = (merge(old, msg), droppable)
+            a, b = unwrap(old), unwrap(msg)
+            if merge is not None and isinstance(a, dict) and isinstance(b, dict):
+                self._queue[key] = (merge(a, b), droppable)  # this outbox's own now
             else:  # superseded: the new one goes out in its place, in order
                 self._queue[key] = (msg, droppable)
                 self._queue.move_to_end(key)

@@ -189,7 +189,8 @@ class Session:
 
     def _fan_out(self, msg: Entry, kw: dict[str, Any]) -> None:
         """Put ``msg`` on every follower's outbox too: the same objects, encoded once
-        (:class:`Shared`; a message merged into a pending one is encoded per follower).
+        (:class:`Shared`; a message merged into a pending one, for a follower that
+        reads slowly, becomes that outbox's own).
         A ``run`` goes out without the session id, which would let its holder
         drive the session."""
         if isinstance(msg, dict):
@@ -198,8 +199,7 @@ class Session:
                 return
             if kind == "run":
                 msg = {**msg, "session": None}
-        entry: Entry = msg if kw.get("merge") is not None or isinstance(msg, Shared) \
-            else Shared(msg)
+        entry = msg if isinstance(msg, Shared) else Shared(msg)
         for f in self.followers:
             f.outbox.put(entry, **kw)
 

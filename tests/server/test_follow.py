@@ -241,3 +241,21 @@ def test_a_teacher_reloading_keeps_the_class_and_the_code(client: TestClient) ->
             assert back == {"type": "share", "code": code, "followers": 1}
             t.step_frame("iteration")
             s.recv_type("frame", where=lambda m: m["iteration"] > 0)
+
+
+def test_a_slow_followers_pending_metrics_are_merged_not_lost() -> None:
+    from server.session import _merge_metrics
+
+    slow, quick = Outbox(16), Outbox(16)
+    first = Shared({"type": "metrics", "points": [{"iteration": 3}]})
+    second = Shared({"type": "metrics", "points": [{"iteration": 6}]})
+    slow.put(first, key="metrics", merge=_merge_metrics)
+    quick.put(first, key="metrics", merge=_merge_metrics)
+    assert quick.pop() is first  # read at once: the shared entry, encoded once
+    slow.put(second, key="metrics", merge=_merge_metrics)
+    quick.put(second, key="metrics", merge=_merge_metrics)
+    merged = slow.pop()
+    assert isinstance(merged, dict)
+    assert [p["iteration"] for p in merged["points"]] == [3, 6]
+    assert quick.pop() is second
+    assert [p["iteration"] for p in first.item["points"]] == [3]  # shared one unchanged
