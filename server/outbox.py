@@ -41,17 +41,24 @@ class Shared:
     The wrapped messages must not change once put (every outbox holds the same
     objects)."""
 
-    __slots__ = ("_json", "item")
+    __slots__ = ("_json", "_text", "item")
 
     def __init__(self, item: Bundle) -> None:
         self.item = item
         self._json: bytes | None = None
+        self._text: str | None = None
 
     def json(self, encode: Callable[[Bundle], bytes]) -> bytes:
         """``encode(item)``, computed on the first call."""
         if self._json is None:
             self._json = encode(self.item)
         return self._json
+
+    def text(self, encode: Callable[[Bundle], bytes]) -> str:
+        """:meth:`json` as text (what a WebSocket text frame takes), computed once."""
+        if self._text is None:
+            self._text = self.json(encode).decode()
+        return self._text
 
 
 Entry = Bundle | Shared

@@ -270,9 +270,13 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
                 for msg in item if isinstance(item, list) else [item]:
                     await ws.send_text(encode(msg))
                 continue
-            if not isinstance(first, list) and not len(outbox) and \
-                    not (isinstance(first, Shared) and isinstance(first.item, list)):
-                await ws.send_text(json_of(first).decode())  # a lone message goes out bare
+            if isinstance(first, Shared) and not len(outbox):
+                # a class's usual case: one shared message or bundle, whose text (a
+                # bundle's is the batch's) every follower sends as is
+                await ws.send_text(first.text(encode_bytes))
+                continue
+            if isinstance(first, dict) and not len(outbox):
+                await ws.send_text(encode(first))  # a lone message goes out bare
                 continue
             # one WebSocket message per wake-up: on loopback each send costs as much
             # as encoding a frame, so a tick's frames and state go out together (a
