@@ -321,6 +321,47 @@ export const STRINGS = Object.freeze({
   'tl.mark.spike': { ja: '反復 {it}: 損失の急上昇（{loss}）', en: 'Iteration {it}: loss spike ({loss})' },
   'tl.mark.nonfinite': { ja: '反復 {it}: 数値が発散（{where}）', en: 'Iteration {it}: non-finite value ({where})' },
   // ---- end of timeline block ----
+
+  // ---- share with a class, follow a teacher (views/share-dialog.js, views/follow-bar.js) ----
+  'share.button': { ja: 'クラスに共有', en: 'Share with class' },
+  'share.buttonOn': { ja: '共有中 · {n}', en: 'Sharing · {n}' },
+  'share.buttonTitle': { ja: 'この実行をクラスに共有する、またはクラスに参加する', en: 'Share this run with a class, or join a class' },
+  'share.title': { ja: 'クラスに共有', en: 'Share with class' },
+  'share.intro': {
+    ja: '生徒はこのリンクを開くか、「クラスに共有」→「クラスに参加」にコードを入力します。この実行をライブで見られますが、変更はできません。',
+    en: 'Students open this link, or type the code under “Share with class” → “Join a class”. They watch this run live and cannot change it.',
+  },
+  'share.code': { ja: 'クラスのコード', en: 'Class code' },
+  'share.starting': { ja: '共有を開始しています…', en: 'Starting to share…' },
+  'share.link': { ja: '参加用リンク', en: 'Link to follow' },
+  'share.copy': { ja: 'コピー', en: 'Copy' },
+  'share.copied': { ja: 'リンクをコピーしました', en: 'Link copied' },
+  'share.copyManual': { ja: 'リンクを選択しました。Ctrl+C（⌘C）でコピーしてください', en: 'Link selected: press Ctrl+C (⌘C) to copy it' },
+  'share.followers': { ja: '参加中: {n} 人', en: '{n} following' },
+  'share.off': { ja: '共有していません', en: 'Not sharing' },
+  'share.stop': { ja: '共有をやめる', en: 'Stop sharing' },
+  'share.start': { ja: '共有を始める', en: 'Start sharing' },
+  'share.close': { ja: '閉じる', en: 'Close' },
+  'share.join': { ja: 'クラスに参加', en: 'Join a class' },
+  'share.joinCode': { ja: '先生のコード（英数字6文字）', en: 'Teacher’s code (6 letters and digits)' },
+  'share.joinGo': { ja: '参加', en: 'Join' },
+  'share.badCode': { ja: 'コードは英数字6文字です（例: K7Q2XM）', en: 'A code is 6 letters and digits, e.g. K7Q2XM' },
+  'follow.joining': { ja: 'クラスの実行 {code} に接続しています…', en: 'Joining class run {code}…' },
+  'follow.on': { ja: 'クラスの実行 {code} を視聴中', en: 'Following class run {code}' },
+  'follow.note': { ja: '先生の実行をライブで表示しています。ここでは変更できません。', en: 'The teacher’s run, live. It cannot be changed here.' },
+  'follow.fork': { ja: '自分用にコピー', en: 'Make my own copy' },
+  'follow.leave': { ja: '退出', en: 'Leave' },
+  'follow.stopped': { ja: '先生が共有を終了しました', en: 'The teacher stopped sharing' },
+  'follow.ended': { ja: 'クラスの実行が終了しました', en: 'The class run ended' },
+  'follow.own': { ja: '自分の実行を始める', en: 'Start my own run' },
+  'follow.region': { ja: 'クラスの視聴', en: 'Following a class' },
+  'follow.readOnly': { ja: '先生の実行を視聴中のため操作できません。「自分用にコピー」すると自由に操作できます', en: 'This is the teacher’s run: choose “Make my own copy” to change it' },
+  'err.read_only': { ja: 'この実行は先生のもので、ここでは変更できません', en: 'This is the teacher’s run: it cannot be changed here' },
+  'err.unknown_code': { ja: 'そのコードで共有しているクラスはありません', en: 'No class is sharing with that code' },
+  'err.detail.read_only': { ja: '変更するには「自分用にコピー」を押してください', en: 'make your own copy to change it' },
+  'err.detail.unknown_code': { ja: 'コードを先生に確認してください。それまでは自分の実行を使えます', en: 'check the code with your teacher; meanwhile this is your own run' },
+  'err.detail.max_followers': { ja: 'このクラスは満員です。自分の実行を始めました', en: 'this class is full, so this is your own run' },
+  // ---- end of share and follow block ----
 });
 
 /** Replace `{name}` in `s` by `params.name`. */

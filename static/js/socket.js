@@ -6,7 +6,9 @@
  *
  * Knows nothing of the DOM. It greets the server with `hello` carrying the
  * previous session id (kept in the given storage, normally sessionStorage),
- * so a reload or a dropped connection resumes the same session; reconnects
+ * so a reload or a dropped connection resumes the same session (unless the
+ * page follows a class's shared run: then `hello` names the run to follow, and
+ * a followed run's `session: null` is never remembered); reconnects
  * with exponential back-off and jitter; and decodes the protocol's
  * non-finite strings ("NaN", "Infinity", "-Infinity") back into numbers.
  */
@@ -39,7 +41,8 @@ export class SessionSocket {
    * @param {Storage} [o.storage] where the session id survives reloads
    * @param {(msg: object) => void} o.onMessage decoded server messages
    * @param {(s: {state: string, retryIn?: number}) => void} [o.onStatus]
-   * @param {() => object} [o.hello] extra fields for `hello` (e.g. lang)
+   * @param {() => object} [o.hello] extra fields for `hello` (e.g. lang; `follow` leaves the
+   *   remembered session out), asked again on every (re)connection
    */
   constructor({ url, storage = null, onMessage, onStatus = () => {}, hello = () => ({}),
     WebSocketImpl = WebSocket, minDelay = 500, maxDelay = 10000, random = Math.random }) {
@@ -108,9 +111,11 @@ export class SessionSocket {
     const ws = new this.WebSocketImpl(this.url);
     this.ws = ws;
     ws.onopen = () => {
-      const session = this.sessionId;
+      const extra = this.hello();
+      // A page following a shared run (`follow`) asks for that run, never for a session of its own.
+      const session = extra.follow ? null : this.sessionId;
       // batch: the server may send several messages as one JSON array (fewer sends).
-      ws.send(JSON.stringify({ type: 'hello', ...(session ? { session } : {}), batch: true, ...this.hello() }));
+      ws.send(JSON.stringify({ type: 'hello', ...(session ? { session } : {}), batch: true, ...extra }));
       this.onStatus({ state: 'open' });
     };
     ws.onmessage = (ev) => {

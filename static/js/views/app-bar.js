@@ -1,6 +1,8 @@
 /**
- * The header: title, connection status, language switch, presentation-mode
- * toggle and help button. Buttons call `act(name, arg)`.
+ * The header: title, connection status, "Share with class" (it reads
+ * "Sharing · 3" while the run is shared; hidden while following a class),
+ * language switch, presentation-mode toggle and help button. Buttons call
+ * `act(name, arg)`.
  */
 
 import { h } from '../dom.js';
@@ -22,6 +24,9 @@ export class AppBar {
     }, LANG_NAMES[l]));
     this.presentBtn = h('button', { type: 'button', class: 'icon-btn present-btn', 'aria-pressed': 'false',
       dataset: { i18nAria: 'app.present', i18nTitle: 'app.present' }, on: { click: () => act('present') } }, h('span', { dataset: { i18n: 'app.presentShort' } }));
+    this.shareBtn = h('button', { type: 'button', class: 'btn share-btn', 'aria-haspopup': 'dialog',
+      dataset: { i18nTitle: 'share.buttonTitle' }, on: { click: () => act('share-open') } });
+    this.share = { code: null, followers: 0 };
     this.helpBtn = h('button', { type: 'button', class: 'icon-btn help-btn',
       dataset: { i18nAria: 'app.help', i18nTitle: 'app.help' }, on: { click: () => act('help') } }, '?');
     container.append(
@@ -30,6 +35,7 @@ export class AppBar {
         h('p', { class: 'tagline', dataset: { i18n: 'app.tagline' } })),
       h('div', { class: 'bar-tools' },
         this.status,
+        this.shareBtn,
         h('div', { class: 'lang-switch', role: 'group', dataset: { i18nAria: 'app.lang' } }, this.langButtons),
         this.presentBtn, this.helpBtn));
     this.conn = { state: 'connecting' };
@@ -40,6 +46,13 @@ export class AppBar {
     this.i18n.apply(this.container);
     for (const b of this.langButtons) b.setAttribute('aria-pressed', String(b.dataset.lang === this.i18n.lang));
     this.renderStatus();
+    this.renderShare();
+  }
+
+  renderShare() {
+    const { code, followers } = this.share;
+    this.shareBtn.textContent = code ? this.i18n.t('share.buttonOn', { n: followers }) : this.i18n.t('share.button');
+    this.shareBtn.classList.toggle('is-sharing', Boolean(code));
   }
 
   renderStatus() {
@@ -50,9 +63,14 @@ export class AppBar {
         : this.i18n.t('conn.connecting');
   }
 
-  /** `connection` events carry {state, retryIn}; `present` toggles the pressed state. */
+  /** `connection` events carry {state, retryIn}; `present` toggles the pressed state;
+   * `share` (code, followers) relabels the share button; `follow-mode` hides it while following. */
   update({ kind, msg }) {
     if (kind === 'lang') this.relabel();
+    else if (kind === 'share') {
+      this.share = { code: msg.code || null, followers: msg.followers || 0 };
+      this.renderShare();
+    } else if (kind === 'follow-mode') this.shareBtn.hidden = msg.readOnly;
     else if (kind === 'connection') {
       this.conn = msg;
       this.renderStatus();

@@ -4,7 +4,9 @@
  * activation, learning rate) and a compact "advanced" section covering the
  * rest of RunSettings. It never talks to the server: it calls
  * `act(name, arg)` and main.js turns that into messages. Settings are always
- * sent as a whole RunSettings built from the run's current config.
+ * sent as a whole RunSettings built from the run's current config. While the
+ * page follows a class's run (read-only) every control is disabled at once by
+ * the fieldset around them; the advanced section still unfolds, to read.
  */
 
 import { h } from '../dom.js';
@@ -173,7 +175,8 @@ export class ControlsView {
       h('summary', { dataset: { i18n: 'section.advanced' } }),
       h('div', { class: 'adv-grid' }, advGroups, featureSet));
 
-    container.append(runSection, netSection, adv);
+    this.lock = h('fieldset', { class: 'ctl-lock' }, runSection, netSection, adv);
+    container.append(this.lock);
     this.relabel();
   }
 
@@ -222,13 +225,15 @@ export class ControlsView {
     return wrap;
   }
 
-  /** Follow the run: sync inputs on `run`, the play button on `state`, text on `lang`. */
-  update({ kind, model }) {
+  /** Follow the run: sync inputs on `run`, the play button on `state`, text on `lang`;
+   * `follow-mode` locks or unlocks every control. */
+  update({ kind, model, msg }) {
     if (kind === 'run') {
       this.sync(model.config);
       this.syncState(model.state);
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
+    else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
   }
 
   relabel() {

@@ -2,9 +2,18 @@
  * Errors and notices: the server's `error` messages (named by code in the
  * reader's language, with the server's detail) and local notices such as
  * "not connected". Shown in a role="alert" box with a dismiss button.
+ *
+ * A new run clears the box, except for errors that explain that very run: a
+ * class code nobody shares, or a full class, is answered with the page's own
+ * run, which arrives just after the error (docs/protocol.md).
  */
 
 import { h } from '../dom.js';
+
+/** Whether the server answers `error` with a new run of the page's own, which must not hide it. */
+function announcesRun(msg) {
+  return msg.code === 'unknown_code' || (msg.code === 'limit' && msg.limit === 'max_followers');
+}
 
 /** Notice view. */
 export class NoticeView {
@@ -45,6 +54,8 @@ export class NoticeView {
    */
   detail(c) {
     const t = (k, p) => this.i18n.t(k, p);
+    if (c.code === 'unknown_code' || c.code === 'read_only') return t(`err.detail.${c.code}`);
+    if (c.code === 'limit' && c.limit === 'max_followers') return t('err.detail.max_followers');
     if (c.code === 'nonfinite' && c.phase) {
       const phase = this.i18n.has(`phase.${c.phase}`) ? t(`phase.${c.phase}`) : c.phase;
       return t('err.detail.nonfinite', { where: c.where ?? '?', phase, iteration: c.iteration ?? '?' });
@@ -54,11 +65,18 @@ export class NoticeView {
     return this.i18n.lang === 'en' ? c.message : t('err.detail.server');
   }
 
-  /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it. */
+  /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it
+   * (but the run an error announces, see the module comment). */
   update({ kind, msg }) {
-    if (kind === 'error') this.current = msg;
+    if (kind === 'error') this.current = { ...msg, announcesRun: announcesRun(msg) };
     else if (kind === 'notice') this.current = { local: msg.key };
-    else if (kind === 'run') return this.hide();
+    else if (kind === 'run') {
+      if (this.current && this.current.announcesRun) {
+        this.current.announcesRun = false; // kept for this run only
+        return undefined;
+      }
+      return this.hide();
+    }
     else if (kind === 'lang') this.i18n.apply(this.box);
     else return undefined;
     return this.render();

@@ -13,7 +13,9 @@
  * scrubber are throttled to one per {@link SEEK_INTERVAL_MS}. Only the back
  * buttons and the scrubber show at first, on a desk as on a phone (a projected
  * network stays big); the rest unfolds on demand, and the tab remembers the
- * learner's choice ({@link MORE_KEY} in sessionStorage).
+ * learner's choice ({@link MORE_KEY} in sessionStorage). While the page follows
+ * a class's run (read-only) a fieldset disables every control at once; the
+ * details still unfold, to read the branches.
  */
 
 import { h } from '../dom.js';
@@ -143,13 +145,15 @@ export class TimelineView {
     // stays big) until the learner unfolds it, which this tab then remembers.
     this.more = h('details', { class: 'tl-more', open: moreOpen(),
       on: { toggle: () => rememberMore(this.more.open) } });
-    container.append(h('section', { class: 'panel timeline', 'aria-labelledby': 'tl-h' },
-      h('div', { class: 'tl-head' }, h('h2', { id: 'tl-h', dataset: { i18n: 'tl.title' } }), this.pos),
+    this.lock = h('fieldset', { class: 'tl-lock' },
       h('div', { class: 'tl-row' },
         btn('tl-back-iteration', 'tl.backIterationShort', () => this.act('step-back', 'iteration'), null, 'tl.backIteration'),
         btn('tl-back-phase', 'tl.backPhaseShort', () => this.act('step-back', 'phase'), '←', 'tl.backPhase'),
         h('div', { class: 'tl-track' }, this.indexBar, this.scrub, this.marks)),
-      this.more));
+      this.more);
+    container.append(h('section', { class: 'panel timeline', 'aria-labelledby': 'tl-h' },
+      h('div', { class: 'tl-head' }, h('h2', { id: 'tl-h', dataset: { i18n: 'tl.title' } }), this.pos),
+      this.lock));
     this.more.append(
       h('summary', { dataset: { i18n: 'tl.more' } }),
       h('div', { class: 'tl-row' }, jumpForm, btn('tl-fastest', 'tl.fastest', () => this.fastest())),
@@ -179,6 +183,8 @@ export class TimelineView {
       this.render();
     } else if (kind === 'lang') {
       this.render();
+    } else if (kind === 'follow-mode') {
+      this.lock.disabled = msg.readOnly;
     } else if (kind === 'connection' && model && model.session !== this.session) {
       this.session = model.session;
       this.setLinks();

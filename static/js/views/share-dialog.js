@@ -1,0 +1,167 @@
+/**
+ * "Share with class": a modal <dialog> a teacher projects. It shows the code
+ * the server gave the shared run in letters big enough to read from the back
+ * of a classroom, the link students open (with a Copy button), how many are
+ * following (live, from `share` messages), and Stop / Start sharing; a small
+ * "Join a class" form takes a code the other way round. The view never talks
+ * to the server: it calls `act('share', on)` and `act('join', code)`, and
+ * main.js sends or navigates.
+ */
+
+import { h } from '../dom.js';
+
+/** The characters of a class code (docs/protocol.md): no 0/O, 1/I/L to mix up. */
+export const CODE_RE = /^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$/;
+
+/** A code as typed ("k7q 2xm", "K7Q-2XM") → "K7Q2XM", or null when it cannot be one. */
+export function normalizeCode(text) {
+  const code = String(text || '').toUpperCase().replace(/[\s-]/g, '');
+  return CODE_RE.test(code) ? code : null;
+}
+
+/** The address a student opens to follow `code`: this page with `?follow=CODE`. */
+export function followLink(code, location) {
+  return `${location.origin}${location.pathname}?follow=${encodeURIComponent(code)}`;
+}
+
+/** Share dialog view; `show()` opens it. */
+export class ShareDialog {
+  /** @param {HTMLElement} container the "share" slot */
+  constructor(container, { i18n, act }) {
+    this.i18n = i18n;
+    this.act = act;
+    this.code = null;
+    this.followers = 0;
+    /** Whether sharing was asked for and its code has not come yet. */
+    this.starting = false;
+    this.copyKey = null;
+
+    // big letters for the room; spaced letters for screen readers ("K 7 Q 2 X M", not a word)
+    this.codeText = h('span', { class: 'share-code-text', 'aria-hidden': 'true' });
+    this.codeSr = h('span', { class: 'sr-only' });
+    this.codeEl = h('p', { class: 'share-code', id: 'share-code' }, this.codeText, this.codeSr);
+    this.link = h('input', { type: 'text', id: 'share-link', class: 'share-link', readonly: true, spellcheck: 'false',
+      on: { focus: () => this.link.select() } });
+    this.copyBtn = h('button', { type: 'button', class: 'btn share-copy', dataset: { i18n: 'share.copy' },
+      on: { click: () => this.copy() } });
+    this.copyStatus = h('p', { class: 'share-copy-status hint', role: 'status' });
+    this.count = h('p', { class: 'share-count', role: 'status' });
+    this.stopBtn = h('button', { type: 'button', class: 'btn share-stop', dataset: { i18n: 'share.stop' },
+      on: { click: () => this.act('share', false) } });
+    this.startBtn = h('button', { type: 'button', class: 'btn share-start', dataset: { i18n: 'share.start' },
+      on: { click: () => this.start() } });
+    this.joinInput = h('input', { type: 'text', id: 'share-join-code', class: 'share-join-code', maxlength: 8,
+      autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', inputmode: 'text',
+      'aria-describedby': 'share-join-problem', on: { input: () => this.say('') } });
+    this.joinProblem = h('p', { class: 'share-join-problem', id: 'share-join-problem', role: 'alert' });
+    this.onPanel = h('div', { class: 'share-on' },
+      h('p', { class: 'share-code-label', id: 'share-code-label', dataset: { i18n: 'share.code' } }),
+      this.codeEl,
+      h('label', { for: 'share-link', class: 'share-link-label', dataset: { i18n: 'share.link' } }),
+      h('div', { class: 'share-link-row' }, this.link, this.copyBtn),
+      this.copyStatus,
+      this.count);
+    this.offText = h('p', { class: 'share-off', dataset: { i18n: 'share.off' } });
+
+    this.dialog = h('dialog', { class: 'share-dialog', 'aria-labelledby': 'share-title' },
+      h('h2', { id: 'share-title', dataset: { i18n: 'share.title' } }),
+      h('p', { class: 'share-intro hint', dataset: { i18n: 'share.intro' } }),
+      this.onPanel, this.offText,
+      h('div', { class: 'share-actions' }, this.stopBtn, this.startBtn,
+        h('form', { method: 'dialog' }, h('button', { class: 'btn share-close', value: 'close', dataset: { i18n: 'share.close' } }))),
+      h('form', { class: 'share-join', on: { submit: (e) => { e.preventDefault(); this.join(); } } },
+        h('label', { for: 'share-join-code', class: 'share-join-label' },
+          h('span', { class: 'share-join-title', dataset: { i18n: 'share.join' } }),
+          h('span', { class: 'hint', dataset: { i18n: 'share.joinCode' } })),
+        h('div', { class: 'share-join-row' }, this.joinInput,
+          h('button', { type: 'submit', class: 'btn share-join-go', dataset: { i18n: 'share.joinGo' } })),
+        this.joinProblem));
+    container.append(this.dialog);
+    this.render();
+  }
+
+  /** Whether the dialog is showing. */
+  get open() {
+    return this.dialog.open;
+  }
+
+  /** Show the dialog (and ask to share, unless this run already is). */
+  show() {
+    this.copyKey = null;
+    this.say('');
+    if (!this.code) this.start();
+    this.render();
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+
+  start() {
+    this.starting = true;
+    this.act('share', true);
+    this.render();
+  }
+
+  async copy() {
+    const text = this.link.value;
+    if (!text) return;
+    try {
+      if (!navigator.clipboard) throw new Error('no clipboard');
+      await navigator.clipboard.writeText(text);
+      this.copyKey = 'share.copied';
+    } catch {
+      // no clipboard API (plain http on another host) or no permission: select it for Ctrl+C
+      this.link.focus();
+      this.link.select();
+      this.copyKey = 'share.copyManual';
+    }
+    this.render();
+  }
+
+  join() {
+    const code = normalizeCode(this.joinInput.value);
+    if (!code) {
+      this.say(this.i18n.t('share.badCode'));
+      this.joinInput.focus();
+      return;
+    }
+    this.act('join', code);
+  }
+
+  say(text) {
+    this.joinProblem.textContent = text;
+    this.joinInput.setAttribute('aria-invalid', text ? 'true' : 'false');
+  }
+
+  render() {
+    const t = (k, p) => this.i18n.t(k, p);
+    this.i18n.apply(this.dialog);
+    const on = Boolean(this.code);
+    this.dialog.dataset.sharing = on ? 'on' : this.starting ? 'starting' : 'off';
+    this.onPanel.hidden = !on && !this.starting;
+    this.offText.hidden = on || this.starting;
+    this.codeText.textContent = on ? this.code : '······';
+    this.codeSr.textContent = on ? this.code.split('').join(' ') : t('share.starting');
+    this.link.value = on ? followLink(this.code, window.location) : '';
+    this.copyBtn.disabled = !on;
+    this.copyStatus.textContent = this.copyKey ? t(this.copyKey) : '';
+    this.count.textContent = on ? t('share.followers', { n: this.followers }) : t('share.starting');
+    this.stopBtn.hidden = !on;
+    this.startBtn.hidden = on || this.starting;
+  }
+
+  /** `share` messages (code, followers), `lang`; an error or a lost connection ends "starting". */
+  update({ kind, msg }) {
+    if (kind === 'share') {
+      if (msg.code !== this.code) this.copyKey = null;
+      this.code = msg.code || null;
+      this.followers = msg.followers || 0;
+      this.starting = false;
+      this.render();
+    } else if (kind === 'lang') this.render();
+    else if ((kind === 'error' && msg.code !== 'unknown_code') || (kind === 'connection' && msg.state !== 'open')) {
+      // refused (the notice says why) or the connection dropped: offer "Start sharing" again
+      if (!this.starting) return;
+      this.starting = false;
+      this.render();
+    }
+  }
+}

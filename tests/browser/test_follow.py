@@ -1,0 +1,208 @@
+"""Class mode in real Chromium against a real server: a teacher shares the run
+from the app bar's dialog, a student on a phone follows it live and read-only,
+then makes a copy of their own; a wrong code leaves an ordinary run.
+
+Two browser contexts are two people (their own sessionStorage, their own socket).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from tests.browser.conftest import Lab
+from tests.browser.test_inspector import PANEL, click_element
+
+CODE = re.compile(r"[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}")
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+ITERATION = "#stat-iteration"
+#: what a follower must not be able to use (run buttons, settings, timeline)
+LOCKED = (".btn-toggle-play", ".btn-step-phase", ".btn-step-iteration", ".btn-reset",
+          "#ctl-speed", "#ctl-dataset", "#ctl-lr", ".tl-back-phase", ".tl-scrub")
+
+
+def share(teacher: Lab) -> str:
+    """Open "Share with class" and read the code the dialog shows (and check its link)."""
+    page = teacher.page
+    page.click(".share-btn")
+    page.wait_for_selector("dialog.share-dialog[open][data-sharing='on']")
+    code = teacher.text(".share-code-text").strip()
+    assert CODE.fullmatch(code), code
+    assert page.input_value(".share-link") == f"{teacher.base_url}/?follow={code}"
+    assert teacher.last("share")["code"] == code
+    return code
+
+
+def iteration(lab: Lab) -> int:
+    return int(lab.number(ITERATION))
+
+
+def wait_iteration(lab: Lab, test: str, n: int, timeout_ms: int = 20_000) -> None:
+    """Wait until the page's iteration counter satisfies ``<counter> <test> n``."""
+    lab.page.wait_for_function(
+        f"n => Number(document.querySelector('{ITERATION}').textContent) {test} n",
+        arg=n, timeout=timeout_ms)
+
+
+def wait_text(lab: Lab, selector: str, text: str) -> None:
+    """Wait until ``selector``'s text is ``text``."""
+    lab.page.wait_for_function(
+        "([s, t]) => document.querySelector(s).textContent.trim() === t", arg=[selector, text])
+
+
+def locked(lab: Lab) -> list[bool]:
+    return [bool(lab.page.eval_on_selector(s, "el => el.matches(':disabled')")) for s in LOCKED]
+
+
+def shoot(lab: Lab, name: str) -> None:
+    """A viewport-sized PNG (what a projector or a phone shows at once)."""
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"))
+
+
+def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> None:
+    teacher = make_lab().open()
+    code = share(teacher)
+    assert "0 following" in teacher.text(".share-count")
+    assert teacher.text(".share-btn") == "Sharing · 0"
+
+    student = make_lab(**PHONE).open(f"/?follow={code}")
+    sp = student.page
+    student.wait_for_message("follow", after=0, active=True, code=code)
+    assert student.last("run")["session"] is None
+    sp.wait_for_selector(".follow-bar:not([hidden])")
+    assert f"Following class run {code}" in student.text(".follow-title")
+    assert all(locked(student)), "a follower's controls must be disabled"
+    assert sp.is_hidden(".share-btn")
+    wait_text(teacher, ".share-count", "1 following")
+    assert teacher.text(".share-btn") == "Sharing · 1"
+    shoot(teacher, "share-dialog")
+    teacher.page.click(".share-copy")  # to the clipboard, or selected for Ctrl+C where it is denied
+    teacher.page.wait_for_selector(".share-copy-status:not(:empty)")
+
+    # The teacher plays fast; the student's counter moves with it while the student's
+    # buttons stay disabled, and keys that would send a command do nothing.
+    tp = teacher.page
+    tp.click(".share-close")
+    teacher.page.select_option("#ctl-speed", "30")
+    tp.click(".btn-toggle-play")
+    wait_iteration(student, ">=", 8)
+    assert all(locked(student))
+    shoot(student, "follow-phone")
+    sp.locator("body").press("Space")
+    sp.locator("body").press("r")
+    assert "Make my own copy" in student.text(".notice-text")
+    wait_iteration(student, ">=", 12)
+
+    tp.click(".btn-toggle-play")
+    tp.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+    assert not teacher.last("state")["playing"]
+    stop = teacher.last("state")["iteration"]
+    wait_iteration(student, "==", stop)
+    sp.wait_for_timeout(400)
+    assert iteration(student) == stop == iteration(teacher)
+    assert all(m["type"] != "error" or m["code"] != "read_only" for m in student.received), \
+        "the page never sends a follower's command"
+
+    # A copy of their own: controls unlocked, at the teacher's iteration, no ?follow in the
+    # address, its own session remembered; stepping it leaves the teacher's run alone.
+    mark = student.mark()
+    sp.click(".follow-fork")
+    student.wait_for_message("follow", after=mark, active=False, reason="forked")
+    own = student.wait_for_message("run", after=mark)
+    assert own["session"] and own["session"] != teacher.last("run")["session"]
+    sp.wait_for_selector(".follow-bar", state="hidden")
+    assert not any(locked(student))
+    assert "follow" not in urlparse(sp.url).query
+    assert sp.evaluate("sessionStorage.getItem('bpl.session')") == own["session"]
+    assert iteration(student) == stop
+    teacher_frames = len(teacher.messages("frame"))
+    student.step("iteration")
+    wait_iteration(student, "==", stop + 1)
+    sp.wait_for_timeout(300)
+    assert iteration(teacher) == stop
+    assert len(teacher.messages("frame")) == teacher_frames
+
+    # A reload resumes the copy, not the class run.
+    sp.reload()
+    student.wait_ready()
+    sp.wait_for_selector(f"[data-slot='timeline'][data-iteration='{stop + 1}']")
+    assert sp.is_hidden(".follow-bar")
+    # the student left the class: the teacher's count says so, and still does after a reload
+    wait_text(teacher, ".share-btn", "Sharing · 0")
+    tp.reload()
+    teacher.wait_ready()
+    wait_text(teacher, ".share-btn", "Sharing · 0")
+    tp.click(".share-btn")
+    tp.wait_for_selector("dialog.share-dialog[open][data-sharing='on']")
+    assert teacher.text(".share-code-text").strip() == code
+    assert student.errors == [] and teacher.errors == []
+
+
+def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_lab: Any) -> None:
+    """Typed code (any case) in "Join a class"; the teacher's inspector shows on the
+    student's page, whose own clicks open nothing; then the teacher stops sharing."""
+    teacher = make_lab().open()
+    code = share(teacher)
+    teacher.page.click(".share-close")
+    teacher.step("iteration")
+    student = make_lab(locale="ja-JP").open()
+    sp = student.page
+    sp.click(".share-btn")
+    sp.fill("#share-join-code", code.lower())
+    sp.press("#share-join-code", "Enter")
+    sp.wait_for_url(re.compile(rf"\?follow={code}$"))
+    student.wait_ready()
+    sp.wait_for_selector(".follow-bar[data-status='on']")
+    assert code in student.text(".follow-title")
+
+    click_element(teacher, "L2.W.1.0")
+    sp.wait_for_selector(f"{PANEL}:not([hidden])")
+    assert student.last("inspect")["id"] == "L2.W"
+    assert sp.is_hidden(f"{PANEL} .bpl-insp-edit")  # no hand edits
+    mark = student.mark()
+    click_element(student, "L1.a.0")
+    sp.wait_for_timeout(300)
+    assert [m for m in student.received[mark:] if m["type"] in ("inspect", "error")] == []
+    assert student.text(".notice-text").startswith("先生の実行を視聴中")
+
+    teacher.page.click(".share-btn")
+    teacher.page.click(".share-stop")
+    teacher.page.wait_for_selector("dialog.share-dialog[data-sharing='off']")
+    sp.wait_for_selector(".follow-bar[data-status='stopped']")
+    assert student.text(".follow-title") == "先生が共有を終了しました"
+    assert all(locked(student))
+    assert teacher.text(".share-btn") == "Share with class"
+
+    sp.click(".follow-own")
+    sp.wait_for_url(re.compile(r"/$"))
+    student.wait_ready()
+    assert sp.is_hidden(".follow-bar")
+    assert not any(locked(student))
+    student.step()
+    assert student.errors == [] and teacher.errors == []
+
+
+def test_a_wrong_code_says_so_and_leaves_an_ordinary_run(make_lab: Any) -> None:
+    lab = make_lab().open("/?follow=ZZZZZZ")
+    page = lab.page
+    err = lab.wait_for_message("error", after=0, code="unknown_code")
+    assert err["field"] == "follow"
+    page.wait_for_selector(".notice:not([hidden])")
+    assert lab.text(".notice-text").startswith("No class is sharing with that code")
+    assert lab.last("run")["session"]
+    assert page.is_hidden(".follow-bar")
+    assert not any(locked(lab))
+    assert "follow" not in urlparse(page.url).query
+    lab.step("iteration")
+    wait_iteration(lab, "==", 1)
+    page.click(".lang-btn[data-lang='ja']")
+    assert lab.text(".notice-text").startswith("そのコードで共有しているクラスはありません")
+
+    # Joining by typing a code in the dialog: a malformed one is refused in the page.
+    page.click(".share-btn")
+    page.fill("#share-join-code", "K7Q")
+    page.click(".share-join-go")
+    assert lab.text(".share-join-problem") == "コードは英数字6文字です（例: K7Q2XM）"
+    assert lab.errors == []
