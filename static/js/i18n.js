@@ -323,13 +323,18 @@ export const STRINGS = Object.freeze({
   // ---- end of timeline block ----
 
   // ---- share with a class, follow a teacher (views/share-dialog.js, views/follow-bar.js) ----
-  'share.button': { ja: 'クラスに共有', en: 'Share with class' },
+  'share.button': { ja: 'クラス', en: 'Class' },
   'share.buttonOn': { ja: '共有中 · {n}', en: 'Sharing · {n}' },
   'share.buttonTitle': { ja: 'この実行をクラスに共有する、またはクラスに参加する', en: 'Share this run with a class, or join a class' },
   'share.title': { ja: 'クラスに共有', en: 'Share with class' },
+  'share.titleOff': { ja: 'クラス', en: 'Class' },
   'share.intro': {
-    ja: '生徒はこのリンクを開くか、「クラスに共有」→「クラスに参加」にコードを入力します。この実行をライブで見られますが、変更はできません。',
-    en: 'Students open this link, or type the code under “Share with class” → “Join a class”. They watch this run live and cannot change it.',
+    ja: '生徒はこのリンクを開くか、「クラス」→「クラスに参加」にコードを入力します。この実行をライブで見られますが、変更はできません。',
+    en: 'Students open this link, or type the code under “Class” → “Join a class”. They watch this run live and cannot change it.',
+  },
+  'share.introOff': {
+    ja: '先生は「共有を始める」で、この実行をクラス全員の画面にライブで映せます。生徒は下に先生のコードを入力します。',
+    en: 'Teachers: “Start sharing” shows this run live on every student’s screen. Students: type your teacher’s code below.',
   },
   'share.code': { ja: 'クラスのコード', en: 'Class code' },
   'share.starting': { ja: '共有を開始しています…', en: 'Starting to share…' },

@@ -23,9 +23,12 @@ LOCKED = (".btn-toggle-play", ".btn-step-phase", ".btn-step-iteration", ".btn-re
 
 
 def share(teacher: Lab) -> str:
-    """Open "Share with class" and read the code the dialog shows (and check its link)."""
+    """Open "Class", start sharing and read the code the dialog shows (and its link)."""
     page = teacher.page
     page.click(".share-btn")
+    page.wait_for_selector("dialog.share-dialog[open][data-sharing='off']")
+    assert teacher.messages("share") == []  # opening it shares nothing: a student may join
+    page.click(".share-start")
     page.wait_for_selector("dialog.share-dialog[open][data-sharing='on']")
     code = teacher.text(".share-code-text").strip()
     assert CODE.fullmatch(code), code
@@ -173,7 +176,7 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     sp.wait_for_selector(".follow-bar[data-status='stopped']")
     assert student.text(".follow-title") == "先生が共有を終了しました"
     assert all(locked(student))
-    assert teacher.text(".share-btn") == "Share with class"
+    assert teacher.text(".share-btn") == "Class"
 
     sp.click(".follow-own")
     sp.wait_for_url(re.compile(r"/$"))

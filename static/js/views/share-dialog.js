@@ -1,5 +1,7 @@
 /**
- * "Share with class": a modal <dialog> a teacher projects. It shows the code
+ * "Class": a modal <dialog> with the two ways into class mode. A student types
+ * a teacher's code under "Join a class"; a teacher presses "Share this run" and
+ * projects the dialog, which then shows the code
  * the server gave the shared run in letters big enough to read from the back
  * of a classroom, the link students open (with a Copy button), how many are
  * following (live, from `share` messages), and Stop / Start sharing; a small
@@ -63,9 +65,10 @@ export class ShareDialog {
       this.count);
     this.offText = h('p', { class: 'share-off', dataset: { i18n: 'share.off' } });
 
+    this.title = h('h2', { id: 'share-title', dataset: { i18n: 'share.title' } });
+    this.intro = h('p', { class: 'share-intro hint', dataset: { i18n: 'share.intro' } });
     this.dialog = h('dialog', { class: 'share-dialog', 'aria-labelledby': 'share-title' },
-      h('h2', { id: 'share-title', dataset: { i18n: 'share.title' } }),
-      h('p', { class: 'share-intro hint', dataset: { i18n: 'share.intro' } }),
+      this.title, this.intro,
       this.onPanel, this.offText,
       h('div', { class: 'share-actions' }, this.stopBtn, this.startBtn,
         h('form', { method: 'dialog' }, h('button', { class: 'btn share-close', value: 'close', dataset: { i18n: 'share.close' } }))),
@@ -85,11 +88,10 @@ export class ShareDialog {
     return this.dialog.open;
   }
 
-  /** Show the dialog (and ask to share, unless this run already is). */
+  /** Show the dialog (sharing starts only when asked: a student opens it to join). */
   show() {
     this.copyKey = null;
     this.say('');
-    if (!this.code) this.start();
     this.render();
     if (!this.dialog.open) this.dialog.showModal();
   }
@@ -136,6 +138,9 @@ export class ShareDialog {
     this.i18n.apply(this.dialog);
     const on = Boolean(this.code);
     this.dialog.dataset.sharing = on ? 'on' : this.starting ? 'starting' : 'off';
+    this.title.dataset.i18n = on || this.starting ? 'share.title' : 'share.titleOff';
+    this.intro.dataset.i18n = on || this.starting ? 'share.intro' : 'share.introOff';
+    this.i18n.apply(this.dialog);
     this.onPanel.hidden = !on && !this.starting;
     this.offText.hidden = on || this.starting;
     this.codeText.textContent = on ? this.code : '······';
