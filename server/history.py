@@ -33,6 +33,7 @@ non-finite value.
 from __future__ import annotations
 
 import bisect
+import copy
 import logging
 import math
 from array import array
@@ -432,6 +433,37 @@ class History:
         h.active.cursor = (0, 0)
         h._next_id = max(h.branches) + 1
         h._sync()
+        return h
+
+    @classmethod
+    def copy_of(cls, src: History, stepper: Stepper, fresh: Stepper, **kw: Any) -> History:
+        """A copy of ``src`` for another session, on ``stepper`` (a new one of
+        ``src.base``): the same branches and command logs, so it replays bit for bit,
+        with ``src``'s checkpoints shared (a snapshot is never changed once taken),
+        its metrics, markers and halts copied, and at ``src``'s position.
+
+        Branches are indexed on ``fresh`` (another new stepper) as a loaded run's are:
+        each from its latest checkpoint to its head, one interval at most for a run
+        played to the end, so no seek replays more than what ``src`` would."""
+        saved = [SavedBranch(b.id, b.parent, b.fork, list(b.commands), b.head)
+                 for b in sorted(src.branches.values(), key=lambda b: b.id)]
+        h = cls.from_branches(stepper, src.base, saved, src.active.id, **kw)
+        h.interval = src.interval
+        for b in h.branches.values():
+            theirs = src.branches[b.id]
+            b.checkpoints = dict(theirs.checkpoints)
+            b.metrics = copy.deepcopy(theirs.metrics)
+            b.markers = [dict(m) for m in theirs.markers]
+            b.halted = None if theirs.halted is None else dict(theirs.halted)
+            b.loss_ema, b.last_spike = theirs.loss_ema, theirs.last_spike
+        h._cp_bytes = h._count_cp_bytes()
+        h._enforce_budget()
+        if h.needs_indexing():
+            h.start_indexing(fresh)
+        try:
+            h.seek(src.pos)
+        except NonFiniteError:  # pragma: no cover - src got there without one
+            log.info("copy stopped before a non-finite value", extra={"iteration": src.pos[0]})
         return h
 
     # ---- positions -----------------------------------------------------------------

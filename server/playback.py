@@ -19,15 +19,14 @@ re-sent at most :data:`TIMELINE_HZ` times a second while a run is playing.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.history import History, HistoryError, Pos
-from server.protocol import Changes, Checkout, Load, RunFile, Seek, Set, server_message
-from server.runfile import RunFileError, branches_from_file, run_file
+from server.protocol import Changes, Checkout, Load, Seek, Set, server_message
+from server.runfile import RunFileError, branches_from_file
 
 if TYPE_CHECKING:
     from server.session import Session
@@ -149,11 +148,8 @@ def record_edit(session: Session, data: dict[str, Any]) -> None:
 def _switched(session: Session) -> None:
     """The active branch changed: redraw the page for it (``run``, with the frames
     and timeline of :func:`on_attach`, then the branch's ``metrics``)."""
-    h = session.history
-    session.config = h.settings_now()
-    session.send_run()
-    session.put(server_message("metrics", points=h.active.metrics.points(METRICS_ON_SWITCH),
-                               replace=True), key="metrics")
+    session.config = session.history.settings_now()
+    session.send_run()  # with the branch's metrics series
 
 
 def _load(session: Session, msg: Load) -> None:
@@ -180,34 +176,18 @@ def _load(session: Session, msg: Load) -> None:
 
 
 def copy_run(session: Session, source: Session) -> None:
-    """Make ``session``'s run a copy of ``source``'s as it is now (a follower's own copy).
-
-    The copy is what saving ``source``'s run and loading the file would give (the
-    settings, every branch and its commands, so it replays bit for bit), with
-    ``source``'s checkpoints shared instead of rebuilt (a snapshot is never changed
-    once taken), its metrics series and markers copied, and the same position:
-    no replay longer than one checkpoint interval."""
+    """Make ``session``'s run a copy of ``source``'s as it is now (a follower's own
+    copy, :meth:`History.copy_of`), with the inspected element and focused point."""
     from server.session import run_config
 
-    src = source.history
-    run = RunFile.model_validate(run_file(src))
-    stepper = Stepper(run_config(run.settings))
-    saved, current = branches_from_file(run, stepper, session.settings.max_batch)
-    history = History.from_branches(stepper, run.settings, saved, current,
-                                    budget_bytes=history_budget(session))
-    for b in history.branches.values():
-        theirs = src.branches[b.id]
-        b.checkpoints = dict(theirs.checkpoints)
-        b.metrics = copy.deepcopy(theirs.metrics)
-        b.markers = [dict(m) for m in theirs.markers]
-        b.halted = None if theirs.halted is None else dict(theirs.halted)
-        b.loss_ema, b.last_spike = theirs.loss_ema, theirs.last_spike
-    session.replace_run(run.settings, stepper, history)
-    try:
-        history.seek(src.pos)
-    except NonFiniteError:  # pragma: no cover - the source got there without one
-        log.info("copy stopped before a non-finite value", extra={"session": session.id})
+    cfg = source.history.base
+    history = History.copy_of(source.history, Stepper(run_config(cfg)),
+                              Stepper(run_config(cfg)), budget_bytes=history_budget(session))
+    session.replace_run(cfg, history.stepper, history)
     session.config = history.settings_now()
+    session.views.copy_targets(source.views)
+    if history.indexer is not None:
+        _spawn_indexer(session, history)
     log.info("run copied", extra={"session": session.id, "source": source.id,
                                   "iteration": history.pos[0]})
 

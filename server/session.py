@@ -156,6 +156,7 @@ class Session:
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self.share_code: str | None = None  # set by SessionStore.share
+        self._series: tuple[tuple[int, int, int], Shared] | None = None
         self.followers: dict[Follower, None] = {}  # in joining order
         self.views = SessionViews(self)
 
@@ -218,19 +219,34 @@ class Session:
         try:
             self._put(self.run_message(), key="run")
             self._put(self.state(), key="state")
-            playback.send_timeline(self, params=True)
+            # (not send_timeline: that would count as the class's, and hold theirs back)
+            self._put(playback.timeline_message(self, params=True), key="timeline")
             cap = self.views.capture
             for phase in ("forward", "loss", "backward", "update"):
                 if phase in cap.phases:
                     self._put(self._frame(PhaseRecord(phase, cap.iteration, cap.phases[phase])),
                               droppable=True)
-            self._put(server_message("metrics", replace=True, points=self.history.active
-                                     .metrics.points(playback.METRICS_ON_SWITCH)), key="metrics")
+            if len(self.history.active.metrics):
+                self._put(self.series_message(), key="metrics")
+            for kind, msg in self.views.last.items():
+                if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
+                    self._put(msg, key=kind)
         finally:
             self.outbox, self.followers = outbox, followers
         self.followers[f] = None
-        self.views.dirty.update(("maps", "inspect", "focus"))  # to everyone, at the next flush
         self.send_share()
+
+    def series_message(self) -> Shared:
+        """The active branch's metrics series as one ``metrics`` message that replaces
+        what the page has (after a ``run``, which clears it). Built and encoded once
+        per branch and length: a class joining at once shares it."""
+        b = self.history.active
+        key = (id(self.history), b.id, len(b.metrics))
+        if self._series is None or self._series[0] != key:
+            msg = server_message("metrics", replace=True,
+                                 points=b.metrics.points(playback.METRICS_ON_SWITCH))
+            self._series = (key, Shared(msg))
+        return self._series[1]
 
     def remove_follower(self, f: Follower) -> None:
         """``f`` left (its connection closed, or it made its own copy)."""
@@ -520,6 +536,8 @@ class Session:
         self.views.on_new_run()
         playback.on_attach(self)
         self.views.flush()
+        if len(self.history.active.metrics):  # the run cleared the page's charts
+            self._put(self.series_message(), key="metrics")
         if self.share_code is not None:
             self.send_share()
 

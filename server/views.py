@@ -159,6 +159,9 @@ class SessionViews:
         self._sent: dict[str, float] = {k: -math.inf for k in KINDS}
         self._cost: dict[str, float] = dict.fromkeys(KINDS, 0.0)
         self.sent_count: dict[str, int] = dict.fromkeys(KINDS, 0)
+        #: the last message of each kind put on the outbox (a follower who joins gets
+        #: these, without the whole class getting them again)
+        self.last: dict[str, dict[str, Any]] = {}
 
     @property
     def st(self) -> Stepper:
@@ -307,7 +310,20 @@ class SessionViews:
     # ---- sending ---------------------------------------------------------------------
 
     def _put(self, msg: dict[str, Any], key: str | None = None) -> None:
+        if key in KINDS:
+            self.last[key] = msg
         self.session.put(msg, key=key)  # to the page, and to a class following the run
+
+    def copy_targets(self, other: SessionViews) -> None:
+        """Inspect and focus what ``other`` does (a copy of its run was made here)."""
+        try:
+            if other.target is not None:
+                self.target = check_target(self.st, other.target.id, other.target.index)
+            if other.focus is not None:
+                self.focus = check_focus(self.st, other.focus.split, other.focus.index)
+        except ViewError:  # pragma: no cover - the copy has the same shapes and data
+            return
+        self.dirty.update(("inspect", "focus"))
 
     def flush(self, now: float | None = None) -> None:
         """Send every dirty view whose interval has passed: ``1/map_hz``, or longer for a

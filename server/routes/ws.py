@@ -187,18 +187,35 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             f = follower = Follower(outbox)
             leader.add_follower(f)
         elif isinstance(msg, Fork):
-            s = new_session()
-            if s is None:
+            try:
+                s = store.create()
+            except SessionLimitError as e:  # the student keeps watching
+                reply_error("limit", str(e), limit="max_sessions")
                 return
+            try:
+                playback.copy_run(s, leader)
+            except Exception:
+                store.remove(s, "copy failed")
+                raise
             leader.remove_follower(f)
             follower = None
             outbox.put(server_message("follow", code=None, active=False, reason="forked"))
-            playback.copy_run(s, leader)
             s.attach(outbox)
             session = s
         else:
             reply_error("read_only", "this page follows a shared run and cannot change it; "
                         "make your own copy to explore it", field="type")
+
+    def leave() -> None:
+        """Stop following, or let this connection's own session go (kept for a reload,
+        as on a disconnect): a ``hello`` with ``follow`` moves the connection to a class."""
+        nonlocal session, follower
+        if follower is not None and follower.leader is not None:
+            follower.leader.remove_follower(follower)
+        follower = None
+        if session is not None and session.outbox is outbox:
+            session.detach()
+        session = None
 
     async def receive_loop() -> None:
         nonlocal session, follower
@@ -232,9 +249,17 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             except (ValueError, RecursionError) as e:
                 reply_error("malformed", f"not a JSON message: {e}")
                 continue
+            if isinstance(msg, Hello) and msg.follow and (session is not None or (
+                    follower is not None and (follower.leader is None or
+                                              follower.leader.share_code != msg.follow.upper()))):
+                leave()  # to (another) class run: opened below as on a first hello
             if follower is not None:
                 if follower.leader is not None:
-                    handle_follower(msg, follower)
+                    try:
+                        handle_follower(msg, follower)
+                    except Exception:
+                        log.exception("command failed", extra={"command": type(msg).__name__})
+                        reply_error("internal", "the command failed; nothing changed")
                     continue
                 follower = None  # sharing ended: this connection may start its own run
             if session is None:

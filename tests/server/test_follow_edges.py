@@ -1,0 +1,271 @@
+"""Class mode at its edges (each case was a defect found in review, with the fix it
+guards): copies of long, loaded or inspected runs; a full server; a follower moving
+between classes; the history budget; what joining costs the class (timeline, maps,
+metrics); the charts after a run message."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import server.runfile
+from server import playback
+from server.outbox import Outbox
+from server.protocol import RunSettings
+from server.session import Follower, Session
+from server.settings import Settings
+from tests.server.conftest import WS, attached_session, make_app
+
+CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,
+          "seed": 3}
+
+
+def test_a_copy_of_a_run_being_indexed_keeps_seeks_within_what_is_indexed() -> None:
+    file = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG,
+            "length": 200_000}
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        t.send({"type": "load", "run": file})
+        assert t.recv_type("timeline")["indexed"] < 200_000
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        s.send({"type": "hello", "follow": code, "batch": True})
+        s.recv_type("run")
+        s.send({"type": "fork"})
+        s.recv_type("run", where=lambda m: m["session"] is not None)
+        tl = s.recv_type("timeline")
+        assert tl["length"] == 200_000
+        assert tl["indexed"] < 200_000, "the copy claims a run nobody indexed is indexed"
+        s.send({"type": "seek", "iteration": 190_000})  # no replay of the whole run
+        state = s.recv_type("state", timeout=60, where=lambda m: m["iteration"] > 0)
+        assert state["iteration"] < 190_000
+
+
+def test_a_refused_fork_leaves_the_student_following() -> None:
+    with TestClient(make_app(max_sessions=1)) as client, \
+            client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        s.send({"type": "hello", "follow": code, "batch": True})
+        s.recv_type("run")
+        s.send({"type": "fork"})
+        assert s.error()["limit"] == "max_sessions"
+        t.step_frame("iteration")
+        s.recv_type("frame", where=lambda m: m["phase"] == "update")  # still watching
+
+
+def test_the_open_inspector_keeps_working_in_the_copy() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        t.step_frame("iteration")
+        t.send({"type": "inspect", "id": "L1.W", "index": [0, 1]})
+        t.recv_type("inspect")
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        s.send({"type": "hello", "follow": code, "batch": True})
+        assert s.recv_type("inspect")["id"] == "L1.W"
+        s.send({"type": "fork"})
+        s.recv_type("run", where=lambda m: m["session"] is not None)
+        s.send({"type": "step", "unit": "iteration"})
+        s.recv_type("frame", where=lambda m: m["phase"] == "update")
+        got = s.recv_type("inspect", timeout=2.0)  # the copy's own chain rule
+        assert got["id"] == "L1.W" and got["index"] == [0, 1]
+
+
+def share(ws: WS) -> str:
+    ws.send({"type": "share"})
+    return str(ws.recv_type("share")["code"])
+
+
+def test_a_follower_naming_another_code_follows_that_class() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2, client.websocket_connect("/ws") as r3:
+        a, b, s = WS(r1), WS(r2), WS(r3)
+        a.hello()
+        b.hello()
+        code_a, code_b = share(a), share(b)
+        s.send({"type": "hello", "follow": code_a, "batch": True})
+        assert s.recv_type("follow")["code"] == code_a
+        s.send({"type": "hello", "follow": code_b, "batch": True})
+        assert s.recv_type("follow")["code"] == code_b
+
+
+def test_a_page_with_its_own_run_asking_to_follow_is_answered() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        code = share(t)
+        s.hello()
+        s.send({"type": "hello", "follow": code, "batch": True})
+        assert s.recv_type("follow")["code"] == code  # it follows now
+        assert s.recv_type("run")["session"] is None
+
+
+def test_a_copys_history_stays_within_max_history_mb() -> None:
+    st = Settings(max_history_mb=0.25)
+    teacher = Session(st, RunSettings())
+    teacher.attach(Outbox(512))
+    teacher.history.train(64 * 40)  # ~200 KB of checkpoints, within 256 KB
+    assert teacher.history.nbytes() <= teacher.history.budget_bytes
+    copy = Session(st, RunSettings())
+    copy.attach(Outbox(512))
+    playback.copy_run(copy, teacher)
+    worst = 0
+    for _ in range(40):  # the student plays on from there
+        copy.history.train(64)
+        worst = max(worst, copy.history.nbytes())
+    assert worst <= copy.history.budget_bytes, (worst, copy.history.budget_bytes)
+
+
+def test_the_teachers_timeline_keeps_moving_while_students_join() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        t.send({"type": "play", "speed": 30})
+        t.recv_type("frame")
+        s.send({"type": "hello", "follow": code, "batch": True})
+        s.recv_type("run")
+        lengths = []
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            s.send({"type": "hello"})  # a page re-greeting; a class arriving does the same
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.3:
+                m = t.recv()
+                if m["type"] == "timeline":
+                    lengths.append(m["length"])
+        t.send({"type": "pause"})
+        # 3 s at 30 it/s: the timeline should have been re-sent about 6 times
+        assert len(lengths) >= 3, f"teacher's timeline updates in 3 s of play: {lengths}"
+
+
+def test_students_already_following_get_no_repeated_maps_when_others_join() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t, a = WS(r1), WS(r2)
+        t.hello()
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        a.send({"type": "hello", "follow": code, "batch": True})
+        a.recv_type("maps")
+        time.sleep(0.3)
+        for _ in range(5):
+            with client.websocket_connect("/ws") as rn:
+                n = WS(rn)
+                n.send({"type": "hello", "follow": code, "batch": True})
+                n.recv_type("maps")
+            time.sleep(0.15)
+        repeats = 0
+        try:
+            while True:
+                if a.recv(timeout=0.5)["type"] == "maps":
+                    repeats += 1
+        except TimeoutError:
+            pass
+        assert repeats == 0, f"{repeats} identical maps re-sent to a follower"
+
+
+@pytest.fixture
+def client() -> Any:
+    with TestClient(make_app(command_burst=200, max_commands_per_second=200)) as c:
+        yield c
+
+
+def series_after_run(ws: WS, session_given: bool) -> list[dict[str, Any]]:
+    """The metrics the page holds after the next `run` (as run-model.js keeps them)."""
+    ws.recv_type("run", where=lambda m: (m["session"] is not None) == session_given)
+    points: list[dict[str, Any]] = []
+    try:
+        while True:
+            m = ws.recv(timeout=1.0)
+            if m["type"] == "metrics":
+                points = m["points"] if m.get("replace") else points + m["points"]
+    except TimeoutError:
+        return points
+
+
+def test_a_copy_keeps_the_loss_chart(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        for _ in range(5):
+            t.step_frame("iteration")
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        s.send({"type": "hello", "follow": code, "batch": True})
+        assert len(s.recv_type("metrics")["points"]) == 5  # the follower sees the chart
+        s.send({"type": "fork"})
+        assert len(series_after_run(s, session_given=True)) == 5
+
+
+def test_the_teacher_reconnecting_keeps_the_classes_loss_chart(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as r2:
+        s = WS(r2)
+        with client.websocket_connect("/ws") as r1:
+            t = WS(r1)
+            sid = t.hello()["session"]
+            for _ in range(5):
+                t.step_frame("iteration")
+            t.send({"type": "share"})
+            code = t.recv_type("share")["code"]
+            s.send({"type": "hello", "follow": code, "batch": True})
+            assert len(s.recv_type("metrics")["points"]) == 5
+        with client.websocket_connect("/ws") as r1:
+            t = WS(r1)
+            t.send({"type": "hello", "session": sid})
+            assert len(series_after_run(s, session_given=False)) == 5
+
+
+def test_fork_of_a_run_longer_than_a_loadable_file_gives_a_copy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server.runfile, "MAX_LOAD_ITERATIONS", 50)
+    app = make_app(command_burst=200, max_commands_per_second=200)
+    with TestClient(app) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        for _ in range(60):
+            t.send({"type": "step", "unit": "iteration"})
+        t.recv_type("state", where=lambda m: m["iteration"] == 60)
+        t.send({"type": "share"})
+        code = t.recv_type("share")["code"]
+        s.send({"type": "hello", "follow": code, "batch": True})
+        s.recv_type("run")
+        s.send({"type": "fork"})
+        mine = s.recv_type("run", where=lambda m: m["session"] is not None)
+        assert s.recv_type("state")["iteration"] == 60
+        s.works()
+        assert len(app.state.sessions) == 2
+        assert app.state.sessions.get(mine["session"]).outbox is not None
+
+
+def test_a_class_joining_at_once_shares_one_metrics_series() -> None:
+    s, _ = attached_session()
+    s.share_code = "ABCDEF"
+    for _ in range(4):
+        s.history.step_iteration()
+        s._queue_metrics({"lr": 0.03})
+    boxes = [Outbox(64) for _ in range(20)]
+    for ob in boxes:
+        s.add_follower(Follower(ob))
+    series = []
+    for ob in boxes:
+        while (e := ob.pop()) is not None:
+            item = e.item if hasattr(e, "item") else e
+            if isinstance(item, dict) and item["type"] == "metrics":
+                series.append(e)
+    assert len(series) == 20 and all(e is series[0] for e in series)  # built once
+    assert len(series[0].item["points"]) == 4
