@@ -60,6 +60,11 @@ COST_FACTOR = 10.0
 #: sessions × 0.5 ms maps → one maps message a second each), so the rate falls as a
 #: class grows instead of the streaming falling behind
 CROWD_SHARE = 0.05
+#: a run shared with a class computes its maps once, but sends them to every follower:
+#: its maps go out at most this many times a second across the class (≈ 2 MB/s at
+#: ≈ 10 KB a message; 20 followers get map_hz, 200 get one a second), so the class's
+#: Wi-Fi carries the frames, not decision maps
+CLASS_MAPS_PER_S = 200.0
 
 
 class ViewError(ValueError):
@@ -327,16 +332,20 @@ class SessionViews:
 
     def flush(self, now: float | None = None) -> None:
         """Send every dirty view whose interval has passed: ``1/map_hz``, or longer for a
-        view slow to compute or a crowded server (see :data:`CROWD_SHARE`)."""
+        view slow to compute, a crowded server (see :data:`CROWD_SHARE`) or, for maps,
+        a large class following the run (:data:`CLASS_MAPS_PER_S`)."""
         if not self.dirty or not self.session.listening:
             return
         now = time.monotonic() if now is None else now
         interval = 1.0 / self.session.settings.map_hz
         crowd = self.session.crowd  # alone, COST_FACTOR alone bounds a big network's maps
         factor = COST_FACTOR if crowd <= 1 else max(COST_FACTOR, crowd / CROWD_SHARE)
+        class_interval = len(self.session.followers) / CLASS_MAPS_PER_S
         for kind in KINDS:
-            if kind in self.dirty and \
-                    now - self._sent[kind] >= max(interval, factor * self._cost[kind]):
+            wait = max(interval, factor * self._cost[kind])
+            if kind == "maps":
+                wait = max(wait, class_interval)
+            if kind in self.dirty and now - self._sent[kind] >= wait:
                 self._send(kind, now)
 
     def _send(self, kind: str, now: float | None = None) -> None:

@@ -269,3 +269,25 @@ def test_a_class_joining_at_once_shares_one_metrics_series() -> None:
                 series.append(e)
     assert len(series) == 20 and all(e is series[0] for e in series)  # built once
     assert len(series[0].item["points"]) == 4
+
+
+def test_a_large_class_gets_fewer_maps_a_second_than_one_learner() -> None:
+    from server.views import CLASS_MAPS_PER_S
+
+    s, ob = attached_session()
+    s.share_code = "ABCDEF"
+    boxes = [Outbox(64) for _ in range(int(CLASS_MAPS_PER_S))]  # → one maps a second
+    for b in boxes:
+        s.add_follower(Follower(b))
+    ob.drain()
+    sent = []
+    t0 = time.monotonic() + 10.0  # past the maps the attach sent
+    for i in range(60):  # 2 s of iterations at 30 it/s, each changing the weights
+        s.history.step_iteration()
+        s.views.dirty.add("maps")
+        before = s.views.sent_count["maps"]
+        s.views.flush(now=t0 + i / 30)
+        if s.views.sent_count["maps"] > before:
+            sent.append(i)
+    assert len(sent) == 2, sent  # a learner alone would get map_hz (10) a second
+    assert any(m["type"] == "maps" for m in ob.drain())  # the teacher's page gets them too
