@@ -337,6 +337,10 @@ export const STRINGS = Object.freeze({
     en: 'Teachers: “Start sharing” shows this run live on every student’s screen. Students: type your teacher’s code below.',
   },
   'share.code': { ja: 'クラスのコード', en: 'Class code' },
+  'share.loopback': {
+    ja: 'このアドレスはこのコンピューターの中でしか開けません。生徒の端末から開くには、HOST=0.0.0.0 make run で起動し、このページをコンピューターのネットワークアドレス（例: http://192.168.1.20:8000）で開き直してから、もう一度共有してください。',
+    en: 'This address only opens on this computer. For students’ devices, start the server with HOST=0.0.0.0 make run and reopen this page at the computer’s network address (e.g. http://192.168.1.20:8000), then share again.',
+  },
   'share.starting': { ja: '共有を開始しています…', en: 'Starting to share…' },
   'share.link': { ja: '参加用リンク', en: 'Link to follow' },
   'share.copy': { ja: 'コピー', en: 'Copy' },

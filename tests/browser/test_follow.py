@@ -33,6 +33,14 @@ def share(teacher: Lab) -> str:
     code = teacher.text(".share-code-text").strip()
     assert CODE.fullmatch(code), code
     assert page.input_value(".share-link") == f"{teacher.base_url}/?follow={code}"
+    # served on 127.0.0.1 here: the dialog says students' devices cannot open that
+    assert page.is_visible(".share-loopback")
+    assert "HOST=0.0.0.0" in teacher.text(".share-loopback")
+    assert page.evaluate("""async () => {
+        const { isLoopback } = await import('/static/js/views/share-dialog.js');
+        return ['localhost', '127.0.0.1', '[::1]', 'lab.localhost', '192.168.1.20',
+                'lab.example.org', '10.0.0.127'].map(isLoopback);
+    }""") == [True, True, True, True, False, False, False]
     assert teacher.last("share")["code"] == code
     return code
 

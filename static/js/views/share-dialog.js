@@ -26,6 +26,12 @@ export function followLink(code, location) {
   return `${location.origin}${location.pathname}?follow=${encodeURIComponent(code)}`;
 }
 
+/** Whether `hostname` means "this computer" (a link with it opens nothing elsewhere). */
+export function isLoopback(hostname) {
+  const host = String(hostname).replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host);
+}
+
 /** Share dialog view; `show()` opens it. */
 export class ShareDialog {
   /** @param {HTMLElement} container the "share" slot */
@@ -48,6 +54,7 @@ export class ShareDialog {
       on: { click: () => this.copy() } });
     this.copyStatus = h('p', { class: 'share-copy-status hint', role: 'status' });
     this.count = h('p', { class: 'share-count', role: 'status' });
+    this.loopback = h('p', { class: 'share-loopback', role: 'note', dataset: { i18n: 'share.loopback' } });
     this.stopBtn = h('button', { type: 'button', class: 'btn share-stop', dataset: { i18n: 'share.stop' },
       on: { click: () => this.act('share', false) } });
     this.startBtn = h('button', { type: 'button', class: 'btn share-start', dataset: { i18n: 'share.start' },
@@ -61,6 +68,7 @@ export class ShareDialog {
       this.codeEl,
       h('label', { for: 'share-link', class: 'share-link-label', dataset: { i18n: 'share.link' } }),
       h('div', { class: 'share-link-row' }, this.link, this.copyBtn),
+      this.loopback,
       this.copyStatus,
       this.count);
     this.offText = h('p', { class: 'share-off', dataset: { i18n: 'share.off' } });
@@ -147,6 +155,7 @@ export class ShareDialog {
     this.codeSr.textContent = on ? this.code.split('').join(' ') : t('share.starting');
     this.link.value = on ? followLink(this.code, window.location) : '';
     this.copyBtn.disabled = !on;
+    this.loopback.hidden = !on || !isLoopback(window.location.hostname);
     this.copyStatus.textContent = this.copyKey ? t(this.copyKey) : '';
     this.count.textContent = on ? t('share.followers', { n: this.followers }) : t('share.starting');
     this.stopBtn.hidden = !on;
