@@ -4,7 +4,8 @@ Memory per learner is bounded by the limits in :mod:`server.settings`; memory
 for the whole server by ``max_sessions`` and by freeing, once a second (the
 shared clock calls :meth:`SessionStore.reap`), sessions whose connection went
 away more than ``disconnect_grace_s`` ago and connected sessions left idle
-(no command, not playing, no class following it) for ``idle_timeout_s``.
+(no command, not playing) for ``idle_timeout_s`` — unless a class follows
+them: a shared run stays while anyone watches it (and can copy it).
 
 A session can be *shared* with a class (:meth:`SessionStore.share`): it gets a
 short code that other connections give in their ``hello`` to follow the run
@@ -117,7 +118,8 @@ class SessionStore:
         st = self.settings
         freed = 0
         for s in list(self._sessions.values()):
-            if s.detached_at is not None and now - s.detached_at > st.disconnect_grace_s:
+            if s.detached_at is not None and now - s.detached_at > st.disconnect_grace_s \
+                    and not s.followers:  # a class still watching keeps the run
                 self.remove(s, "disconnected")
                 freed += 1
             elif now - s.last_active > st.idle_timeout_s and not s.playing \

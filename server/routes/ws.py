@@ -249,10 +249,24 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             except (ValueError, RecursionError) as e:
                 reply_error("malformed", f"not a JSON message: {e}")
                 continue
-            if isinstance(msg, Hello) and msg.follow and (session is not None or (
-                    follower is not None and (follower.leader is None or
-                                              follower.leader.share_code != msg.follow.upper()))):
-                leave()  # to (another) class run: opened below as on a first hello
+            if isinstance(msg, Hello) and msg.follow and (
+                    session is not None or (follower is not None and follower.leader)):
+                # to (another) class run, opened below as on a first hello; a code that
+                # leads nowhere changes nothing
+                target = store.shared(msg.follow)
+                if target is not None and follower is not None and follower.leader is target:
+                    pass  # the class it follows: a hello redraws (handle_follower)
+                elif target is None:
+                    reply_error("unknown_code", f"no run is shared under the code "
+                                f"{msg.follow!r}; nothing changed", field="follow")
+                    continue
+                elif len(target.followers) >= settings.max_followers:
+                    reply_error("limit", f"this class run already has {settings.max_followers}"
+                                " followers (max_followers); nothing changed",
+                                limit="max_followers", field="follow")
+                    continue
+                else:
+                    leave()
             if follower is not None:
                 if follower.leader is not None:
                     try:

@@ -291,3 +291,36 @@ def test_a_large_class_gets_fewer_maps_a_second_than_one_learner() -> None:
             sent.append(i)
     assert len(sent) == 2, sent  # a learner alone would get map_hz (10) a second
     assert any(m["type"] == "maps" for m in ob.drain())  # the teacher's page gets them too
+
+
+def test_a_wrong_code_later_keeps_the_run_the_connection_has() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1:
+        w = WS(r1)
+        sid = w.hello()["session"]
+        w.step_frame("iteration")
+        w.send({"type": "hello", "follow": "ZZZZZZ"})
+        assert w.error()["code"] == "unknown_code"
+        w.send({"type": "hello"})
+        run = w.recv_type("run")
+        assert run["session"] == sid and run["state"]["iteration"] == 1  # still its own
+
+
+def test_a_class_keeps_a_run_whose_teacher_went_away_and_can_still_copy_it() -> None:
+    app = make_app(disconnect_grace_s=0.01)
+    with TestClient(app) as client, client.websocket_connect("/ws") as r2:
+        s = WS(r2)
+        with client.websocket_connect("/ws") as r1:
+            t = WS(r1)
+            t.hello()
+            t.step_frame("iteration")
+            t.send({"type": "share"})
+            code = t.recv_type("share")["code"]
+            s.send({"type": "hello", "follow": code, "batch": True})
+            s.recv_type("run")
+        s.recv_type("state", where=lambda m: not m["playing"])  # the teacher left
+        time.sleep(0.05)
+        assert app.state.sessions.reap() == 0  # past the grace, but watched
+        s.send({"type": "fork"})
+        s.recv_type("follow", where=lambda m: m["reason"] == "forked")
+        assert s.recv_type("state")["iteration"] == 1
+        assert app.state.sessions.reap() == 1  # nobody watches it now
