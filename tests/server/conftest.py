@@ -102,6 +102,22 @@ class WS:
         self.recv_type("state")
 
 
+def share(ws: WS) -> str:
+    """Share ``ws``'s run with a class; the code the server gave."""
+    ws.send({"type": "share"})
+    code = ws.recv_type("share")["code"]
+    assert isinstance(code, str) and len(code) == 6
+    return code
+
+
+def join(ws: WS, code: str) -> Msg:
+    """Follow the class run ``code`` (any letter case) from ``ws``; its ``run`` message."""
+    ws.send({"type": "hello", "follow": code, "batch": True})
+    f = ws.recv_type("follow")
+    assert f["active"] is True and f["code"] == code.upper()
+    return ws.recv_type("run")
+
+
 def attached_session(
     *, greeting: bool = False, outbox: int = 512, **cfg: Any
 ) -> tuple[Session, Outbox]:

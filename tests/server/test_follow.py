@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from server.outbox import Outbox, Shared
 from server.protocol import encode_bytes
 from server.session import Follower
-from tests.server.conftest import WS, attached_session, make_app
+from tests.server.conftest import WS, attached_session, join, make_app, share
 
 
 @pytest.fixture
@@ -31,21 +31,6 @@ def client() -> Iterator[TestClient]:
 
 def teacher(client: TestClient) -> Any:
     return client.websocket_connect("/ws")
-
-
-def share(ws: WS) -> str:
-    ws.send({"type": "share"})
-    code = ws.recv_type("share")["code"]
-    assert isinstance(code, str) and len(code) == 6
-    return code
-
-
-def join(ws: WS, code: str) -> dict[str, Any]:
-    """Follow ``code``; the ``run`` message the follower gets."""
-    ws.send({"type": "hello", "follow": code, "batch": True})
-    f = ws.recv_type("follow")
-    assert f["active"] is True and f["code"] == code.upper()
-    return ws.recv_type("run")
 
 
 def test_followers_watch_the_teachers_run_as_it_plays_without_its_session_id(

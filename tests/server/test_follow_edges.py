@@ -17,7 +17,7 @@ from server.outbox import Outbox
 from server.protocol import RunSettings
 from server.session import Follower, Session
 from server.settings import Settings
-from tests.server.conftest import WS, attached_session, make_app
+from tests.server.conftest import WS, attached_session, join, make_app, share
 
 CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,
           "seed": 3}
@@ -32,10 +32,8 @@ def test_a_copy_of_a_run_being_indexed_keeps_seeks_within_what_is_indexed() -> N
         t.hello()
         t.send({"type": "load", "run": file})
         assert t.recv_type("timeline")["indexed"] < 200_000
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
-        s.send({"type": "hello", "follow": code, "batch": True})
-        s.recv_type("run")
+        code = share(t)
+        join(s, code)
         s.send({"type": "fork"})
         s.recv_type("run", where=lambda m: m["session"] is not None)
         tl = s.recv_type("timeline")
@@ -51,10 +49,8 @@ def test_a_refused_fork_leaves_the_student_following() -> None:
             client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2:
         t, s = WS(r1), WS(r2)
         t.hello()
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
-        s.send({"type": "hello", "follow": code, "batch": True})
-        s.recv_type("run")
+        code = share(t)
+        join(s, code)
         s.send({"type": "fork"})
         assert s.error()["limit"] == "max_sessions"
         t.step_frame("iteration")
@@ -69,8 +65,7 @@ def test_the_open_inspector_keeps_working_in_the_copy() -> None:
         t.step_frame("iteration")
         t.send({"type": "inspect", "id": "L1.W", "index": [0, 1]})
         t.recv_type("inspect")
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
+        code = share(t)
         s.send({"type": "hello", "follow": code, "batch": True})
         assert s.recv_type("inspect")["id"] == "L1.W"
         s.send({"type": "fork"})
@@ -80,10 +75,6 @@ def test_the_open_inspector_keeps_working_in_the_copy() -> None:
         got = s.recv_type("inspect", timeout=2.0)  # the copy's own chain rule
         assert got["id"] == "L1.W" and got["index"] == [0, 1]
 
-
-def share(ws: WS) -> str:
-    ws.send({"type": "share"})
-    return str(ws.recv_type("share")["code"])
 
 
 def test_a_follower_naming_another_code_follows_that_class() -> None:
@@ -132,12 +123,10 @@ def test_the_teachers_timeline_keeps_moving_while_students_join() -> None:
             client.websocket_connect("/ws") as r2:
         t, s = WS(r1), WS(r2)
         t.hello()
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
+        code = share(t)
         t.send({"type": "play", "speed": 30})
         t.recv_type("frame")
-        s.send({"type": "hello", "follow": code, "batch": True})
-        s.recv_type("run")
+        join(s, code)
         lengths = []
         end = time.monotonic() + 3.0
         while time.monotonic() < end:
@@ -157,8 +146,7 @@ def test_students_already_following_get_no_repeated_maps_when_others_join() -> N
             client.websocket_connect("/ws") as r2:
         t, a = WS(r1), WS(r2)
         t.hello()
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
+        code = share(t)
         a.send({"type": "hello", "follow": code, "batch": True})
         a.recv_type("maps")
         time.sleep(0.3)
@@ -203,8 +191,7 @@ def test_a_copy_keeps_the_loss_chart(client: TestClient) -> None:
         t.hello()
         for _ in range(5):
             t.step_frame("iteration")
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
+        code = share(t)
         s.send({"type": "hello", "follow": code, "batch": True})
         assert len(s.recv_type("metrics")["points"]) == 5  # the follower sees the chart
         s.send({"type": "fork"})
@@ -219,8 +206,7 @@ def test_the_teacher_reconnecting_keeps_the_classes_loss_chart(client: TestClien
             sid = t.hello()["session"]
             for _ in range(5):
                 t.step_frame("iteration")
-            t.send({"type": "share"})
-            code = t.recv_type("share")["code"]
+            code = share(t)
             s.send({"type": "hello", "follow": code, "batch": True})
             assert len(s.recv_type("metrics")["points"]) == 5
         with client.websocket_connect("/ws") as r1:
@@ -240,10 +226,8 @@ def test_fork_of_a_run_longer_than_a_loadable_file_gives_a_copy(
         for _ in range(60):
             t.send({"type": "step", "unit": "iteration"})
         t.recv_type("state", where=lambda m: m["iteration"] == 60)
-        t.send({"type": "share"})
-        code = t.recv_type("share")["code"]
-        s.send({"type": "hello", "follow": code, "batch": True})
-        s.recv_type("run")
+        code = share(t)
+        join(s, code)
         s.send({"type": "fork"})
         mine = s.recv_type("run", where=lambda m: m["session"] is not None)
         assert s.recv_type("state")["iteration"] == 60
@@ -313,10 +297,8 @@ def test_a_class_keeps_a_run_whose_teacher_went_away_and_can_still_copy_it() -> 
             t = WS(r1)
             t.hello()
             t.step_frame("iteration")
-            t.send({"type": "share"})
-            code = t.recv_type("share")["code"]
-            s.send({"type": "hello", "follow": code, "batch": True})
-            s.recv_type("run")
+            code = share(t)
+            join(s, code)
         s.recv_type("state", where=lambda m: not m["playing"])  # the teacher left
         time.sleep(0.05)
         assert app.state.sessions.reap() == 0  # past the grace, but watched
