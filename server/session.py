@@ -156,6 +156,7 @@ class Session:
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self.share_code: str | None = None  # set by SessionStore.share
+        self.last_share_code: str | None = None  # sharing again reuses it if it is free
         self._series: tuple[tuple[int, int, int], Shared] | None = None
         self.followers: dict[Follower, None] = {}  # in joining order
         self.views = SessionViews(self)
@@ -260,6 +261,7 @@ class Session:
         followers, let them go, and tell the owner."""
         code = self.share_code
         self.share_code = None
+        self.last_share_code = code
         for f in self.followers:
             f.leader = None
             f.outbox.put(server_message("follow", code=code, active=False, reason=reason))

@@ -82,7 +82,8 @@ class SessionStore:
     def share(self, s: Session) -> str:
         """Share ``s`` with a class: its code (a new one, or the one it has)."""
         if s.share_code is None:
-            code = _new_code()
+            # the same code again if it is free: a class told to rejoin needs no new one
+            code = s.last_share_code or _new_code()
             while code in self._shared:  # 31⁶ ≈ 8.9 × 10⁸ codes
                 code = _new_code()
             s.share_code = code

@@ -1,7 +1,8 @@
 /**
  * Keyboard shortcuts: maps keys to action names and leaves keys alone where
  * they already mean something (typing in a field, Space on a button, arrows
- * in a select or number input, any key with Ctrl/Alt/Meta).
+ * in a select or number input, any key with Ctrl/Alt/Meta, a key a view
+ * handled and marked with preventDefault).
  */
 
 /** key → action name (see main.js for what each action does). */
@@ -20,7 +21,8 @@ const TEXTUAL = new Set(['INPUT', 'SELECT', 'TEXTAREA']);
 
 /** The action for a keydown event, or null when the key should keep its usual meaning. */
 export function shortcutFor(ev) {
-  if (ev.ctrlKey || ev.altKey || ev.metaKey) return null;
+  // a view that used the key (arrows picking a point on the map) already said so
+  if (ev.defaultPrevented || ev.ctrlKey || ev.altKey || ev.metaKey) return null;
   const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
   const action = SHORTCUTS[key] || SHORTCUTS[ev.key];
   if (!action) return null;

@@ -55,7 +55,7 @@ const VIEWS = [
 ];
 
 /** What a page following a class's run may still do: nothing here reaches the server's run. */
-const FOLLOWER_ACTIONS = new Set(['lang', 'lang-next', 'present', 'help', 'fork', 'leave', 'join']);
+const FOLLOWER_ACTIONS = new Set(['lang', 'lang-next', 'present', 'help', 'fork', 'leave', 'join', 'rejoin']);
 
 const LANG_KEY = 'bpl.lang';
 const PRESENT_KEY = 'bpl.present';
@@ -72,8 +72,9 @@ let chosenSpeed = null;
 let shareCode = null;
 /**
  * The class run this page follows: null (its own run) or {code, status} with status
- * 'joining' (asked for in `hello`), 'on' (following), 'stopped' or 'ended' (the
- * teacher's sharing is over; the page keeps showing the last state, read-only).
+ * 'joining' (asked for in `hello`), 'on' (following), 'forking' (a copy was asked for),
+ * 'stopped' or 'ended' (the teacher's sharing is over; the page keeps showing the last
+ * state, read-only, and no longer reconnects).
  */
 let follow = null;
 
@@ -149,8 +150,14 @@ function ownRun() {
 /** A `follow` message: following now, sharing over, or forked. */
 function onFollow(msg) {
   if (msg.active) setFollow({ code: msg.code, status: 'on' });
-  else if (msg.reason === 'forked') ownRun();
-  else if (follow) setFollow({ code: follow.code, status: msg.reason === 'ended' ? 'ended' : 'stopped' });
+  else if (msg.reason === 'forked') {
+    ownRun();
+    dispatch('notice', { key: 'follow.forked', announcesRun: true }); // the copy's run comes next
+  } else if (follow) {
+    setFollow({ code: follow.code, status: msg.reason === 'ended' ? 'ended' : 'stopped' });
+    // keep the teacher's last state on screen: a reconnect would open an unasked run
+    socket.stop();
+  }
 }
 
 function setPresent(on) {
@@ -190,7 +197,12 @@ const ACTIONS = {
     send({ type: 'share', on });
   },
   join: (code) => window.location.assign(`${window.location.pathname}?follow=${encodeURIComponent(code)}`),
-  fork: () => send({ type: 'fork' }),
+  fork: () => {
+    if (!follow || follow.status !== 'on') return; // a second tap while the copy is made
+    setFollow({ code: follow.code, status: 'forking' });
+    send({ type: 'fork' });
+  },
+  rejoin: () => window.location.assign(`${window.location.pathname}?follow=${encodeURIComponent(follow ? follow.code : '')}`),
   leave: () => window.location.assign(ownAddress()),
 };
 
@@ -234,7 +246,7 @@ function start() {
     url: `${scheme}://${window.location.host}/ws`,
     storage: webStorage('sessionStorage'),
     // follow again after a dropped connection; not once the teacher's sharing is over
-    hello: () => ({ lang: i18n.lang, ...(follow && (follow.status === 'joining' || follow.status === 'on') ? { follow: follow.code } : {}) }),
+    hello: () => ({ lang: i18n.lang, ...(follow && ['joining', 'on', 'forking'].includes(follow.status) ? { follow: follow.code } : {}) }),
     onMessage: (msg) => {
       if (msg.type === 'follow') onFollow(msg);
       else if (msg.type === 'share') shareCode = msg.code || null;

@@ -76,11 +76,13 @@ export class SessionSocket {
     this.open();
   }
 
-  /** Close for good. */
+  /** Close for good (the status says so: `ended`). */
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
     if (this.ws) this.ws.close();
+    this.ws = null;
+    this.onStatus({ state: 'ended' });
   }
 
   /** Send a client message; false when not connected (the caller may say so). */

@@ -119,11 +119,14 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     # A copy of their own: controls unlocked, at the teacher's iteration, no ?follow in the
     # address, its own session remembered; stepping it leaves the teacher's run alone.
     mark = student.mark()
-    sp.click(".follow-fork")
+    sp.dblclick(".follow-fork")  # a double tap asks once
     student.wait_for_message("follow", after=mark, active=False, reason="forked")
     own = student.wait_for_message("run", after=mark)
     assert own["session"] and own["session"] != teacher.last("run")["session"]
     sp.wait_for_selector(".follow-bar", state="hidden")
+    sp.wait_for_timeout(300)
+    assert [m for m in student.received[mark:] if m["type"] == "error"] == []
+    assert student.text(".notice-text").startswith("This is your own copy now")
     assert not any(locked(student))
     assert "follow" not in urlparse(sp.url).query
     assert sp.evaluate("sessionStorage.getItem('bpl.session')") == own["session"]
@@ -179,12 +182,27 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     assert student.text(".notice-text").startswith("先生の実行を視聴中")
 
     teacher.page.click(".share-btn")
+    assert teacher.page.is_hidden(".share-join")  # sharing: no class to join
     teacher.page.click(".share-stop")
     teacher.page.wait_for_selector("dialog.share-dialog[data-sharing='off']")
+    assert teacher.page.evaluate("document.activeElement.className").startswith("btn share-start")
     sp.wait_for_selector(".follow-bar[data-status='stopped']")
     assert student.text(".follow-title") == "先生が共有を終了しました"
+    assert code in student.text(".follow-note")  # rejoin with the same code
     assert all(locked(student))
     assert teacher.text(".share-btn") == "Class"
+    # the student's page keeps the teacher's last state: no reconnect makes a run of its own
+    sp.wait_for_selector(".conn[data-state='ended']", timeout=5000)
+
+    # the teacher shares again: the same code, and Rejoin brings the class back
+    teacher.page.click(".share-start")
+    teacher.page.wait_for_selector("dialog.share-dialog[data-sharing='on']")
+    assert teacher.text(".share-code-text").strip() == code
+    assert teacher.page.evaluate("document.activeElement.className").startswith("btn share-copy")
+    sp.click(".follow-rejoin")
+    sp.wait_for_selector(".follow-bar[data-status='on']")
+    teacher.page.click(".share-stop")
+    sp.wait_for_selector(".follow-bar[data-status='stopped']")
 
     sp.click(".follow-own")
     sp.wait_for_url(re.compile(r"/$"))

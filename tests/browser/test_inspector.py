@@ -217,6 +217,8 @@ def test_inspector_and_maps_fit_a_phone_held_upright(make_lab: Any) -> None:
     lab.page.keyboard.press("ArrowRight")  # the keyboard way to pick a sample
     wait_since(lab, start, "focus", index=0)
     lab.page.wait_for_timeout(300)
+    # picking a sample is all the arrow did: the run did not step a phase as well
+    assert [m for m in lab.received[start:] if m["type"] == "frame"] == []
     width = lab.page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert width[0] <= width[1], width

@@ -129,6 +129,7 @@ def test_stopping_sharing_lets_the_class_go_and_a_hello_then_opens_ones_own_run(
         assert s.recv_type("run")["session"]
         s.works()
         t.works()  # the teacher's session carries on
+        assert share(t) == code  # sharing again: the code the class was told
 
 
 def test_a_freed_teacher_session_ends_the_class_run() -> None:

@@ -60,7 +60,7 @@ export class AppBar {
     this.status.dataset.state = c.state;
     this.status.textContent = c.state === 'open' ? this.i18n.t('conn.open')
       : c.state === 'closed' ? this.i18n.t('conn.retry', { s: (c.retryIn / 1000).toFixed(1) })
-        : this.i18n.t('conn.connecting');
+        : c.state === 'ended' ? this.i18n.t('conn.ended') : this.i18n.t('conn.connecting');
   }
 
   /** `connection` events carry {state, retryIn}; `present` toggles the pressed state;

@@ -3,8 +3,9 @@
  * class run K7Q2XM" with "Make my own copy" and "Leave"; when the teacher
  * stops sharing (or the run ends) it says so and offers "Start my own run".
  * It draws main.js's `follow-mode` events ({readOnly, code, status}: status
- * 'joining', 'on', 'stopped' or 'ended'; null when the page has its own run)
- * and calls `act('fork')` / `act('leave')`.
+ * 'joining', 'on', 'forking', 'stopped' or 'ended'; null when the page has its own run)
+ * and calls `act('fork')` / `act('leave')` / `act('rejoin')` (after a stop: the
+ * teacher may share again, under the same code).
  */
 
 import { h } from '../dom.js';
@@ -23,9 +24,11 @@ export class FollowBar {
       on: { click: () => act('leave') } });
     this.ownBtn = h('button', { type: 'button', class: 'btn follow-own', dataset: { i18n: 'follow.own' },
       on: { click: () => act('leave') } });
+    this.rejoinBtn = h('button', { type: 'button', class: 'btn follow-rejoin', dataset: { i18n: 'follow.rejoin' },
+      on: { click: () => act('rejoin') } });
     this.text = h('p', { class: 'follow-text', role: 'status' }, this.title, ' ', this.note);
     this.bar = h('section', { class: 'follow-bar', hidden: true, dataset: { i18nAria: 'follow.region' } },
-      this.text, h('div', { class: 'follow-actions' }, this.forkBtn, this.leaveBtn, this.ownBtn));
+      this.text, h('div', { class: 'follow-actions' }, this.forkBtn, this.leaveBtn, this.rejoinBtn, this.ownBtn));
     container.append(this.bar);
     this.render();
   }
@@ -37,12 +40,14 @@ export class FollowBar {
     this.bar.hidden = !status;
     this.bar.dataset.status = status || 'none';
     if (!status) return;
-    const live = status === 'on' || status === 'joining';
+    const live = status === 'on' || status === 'joining' || status === 'forking';
     this.title.textContent = status === 'joining' ? t('follow.joining', { code })
       : status === 'on' ? t('follow.on', { code }) : t(`follow.${status}`);
-    this.note.textContent = status === 'on' ? t('follow.note') : '';
+    this.note.textContent = status === 'on' ? t('follow.note')
+      : status === 'stopped' ? t('follow.stoppedNote', { code }) : '';
     this.forkBtn.hidden = status !== 'on';
-    this.leaveBtn.hidden = !live;
+    this.leaveBtn.hidden = !live || status === 'forking';
+    this.rejoinBtn.hidden = status !== 'stopped';
     this.ownBtn.hidden = live;
   }
 

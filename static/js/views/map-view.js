@@ -463,7 +463,7 @@ export class FocusView {
     const msg = this.msg;
     if (!msg) {
       const p = document.createElement('p');
-      p.className = 'bpl-insp-note';
+      p.className = 'bpl-insp-note bpl-focus-hint';
       p.textContent = t('focus.hint');
       this.root.replaceChildren(p);
       return;

@@ -69,7 +69,7 @@ export class NoticeView {
    * (but the run an error announces, see the module comment). */
   update({ kind, msg }) {
     if (kind === 'error') this.current = { ...msg, announcesRun: announcesRun(msg) };
-    else if (kind === 'notice') this.current = { local: msg.key };
+    else if (kind === 'notice') this.current = { local: msg.key, announcesRun: Boolean(msg.announcesRun) };
     else if (kind === 'run') {
       if (this.current && this.current.announcesRun) {
         this.current.announcesRun = false; // kept for this run only

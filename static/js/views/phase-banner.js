@@ -61,10 +61,11 @@ export class PhaseBanner {
   /** Show the phase of the latest frame (or "ready" for a fresh run). */
   update({ kind, model, msg }) {
     if (kind === 'run') this.phase = model.lastPhase;
+    else if (kind === 'follow-mode') this.following = msg.readOnly; // "ready" waits for the teacher
     else if (kind === 'frame') {
       this.phase = msg.phase;
       this.iteration = msg.iteration;
-    } else if (kind !== 'lang' && kind !== 'state') return;
+    } else if (kind !== 'lang' && kind !== 'state' && kind !== 'follow-mode') return;
     if (kind === 'state' && this.phase) return;
     // Several frames can arrive per animation frame when playing fast: render once.
     this.model = model;
@@ -87,7 +88,7 @@ export class PhaseBanner {
       else li.removeAttribute('aria-current');
     });
     if (!p) {
-      this.title.textContent = t('phase.ready');
+      this.title.textContent = t(this.following ? 'phase.readyFollow' : 'phase.ready');
       this.math.replaceChildren();
       this.say.textContent = model && model.state ? t('phase.iteration', { n: model.state.iteration }) : '';
       this.shownPhase = null;

@@ -80,7 +80,7 @@ export class ShareDialog {
       this.onPanel, this.offText,
       h('div', { class: 'share-actions' }, this.stopBtn, this.startBtn,
         h('form', { method: 'dialog' }, h('button', { class: 'btn share-close', value: 'close', dataset: { i18n: 'share.close' } }))),
-      h('form', { class: 'share-join', on: { submit: (e) => { e.preventDefault(); this.join(); } } },
+      this.joinForm = h('form', { class: 'share-join', on: { submit: (e) => { e.preventDefault(); this.join(); } } },
         h('label', { for: 'share-join-code', class: 'share-join-label' },
           h('span', { class: 'share-join-title', dataset: { i18n: 'share.join' } }),
           h('span', { class: 'hint', dataset: { i18n: 'share.joinCode' } })),
@@ -160,16 +160,22 @@ export class ShareDialog {
     this.count.textContent = on ? t('share.followers', { n: this.followers }) : t('share.starting');
     this.stopBtn.hidden = !on;
     this.startBtn.hidden = on || this.starting;
+    this.joinForm.hidden = on || this.starting; // a teacher sharing has no class to join
   }
 
   /** `share` messages (code, followers), `lang`; an error or a lost connection ends "starting". */
   update({ kind, msg }) {
     if (kind === 'share') {
+      const was = this.code;
       if (msg.code !== this.code) this.copyKey = null;
       this.code = msg.code || null;
       this.followers = msg.followers || 0;
       this.starting = false;
       this.render();
+      // the button that was pressed is hidden now: keep the keyboard in the dialog
+      if (this.dialog.open && Boolean(was) !== Boolean(this.code)) {
+        (this.code ? this.copyBtn : this.startBtn).focus();
+      }
     } else if (kind === 'lang') this.render();
     else if ((kind === 'error' && msg.code !== 'unknown_code') || (kind === 'connection' && msg.state !== 'open')) {
       // refused (the notice says why) or the connection dropped: offer "Start sharing" again
