@@ -118,6 +118,17 @@ def join(ws: WS, code: str) -> Msg:
     return ws.recv_type("run")
 
 
+@contextlib.contextmanager
+def teacher_and_student(app: FastAPI | None = None) -> Iterator[tuple[TestClient, WS, WS]]:
+    """A client of ``app`` (default :func:`make_app`) with two sockets: a teacher whose
+    session is open (its ``run`` consumed) and a student not greeted yet."""
+    with TestClient(app or make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        t = WS(r1)
+        t.hello()
+        yield client, t, WS(r2)
+
+
 def attached_session(
     *, greeting: bool = False, outbox: int = 512, **cfg: Any
 ) -> tuple[Session, Outbox]:

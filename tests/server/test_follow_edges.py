@@ -17,7 +17,14 @@ from server.outbox import Outbox
 from server.protocol import RunSettings
 from server.session import Follower, Session
 from server.settings import Settings
-from tests.server.conftest import WS, attached_session, join, make_app, share
+from tests.server.conftest import (
+    WS,
+    attached_session,
+    join,
+    make_app,
+    share,
+    teacher_and_student,
+)
 
 CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,
           "seed": 3}
@@ -26,10 +33,7 @@ CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size"
 def test_a_copy_of_a_run_being_indexed_keeps_seeks_within_what_is_indexed() -> None:
     file = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG,
             "length": 200_000}
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        t, s = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student() as (_, t, s):
         t.send({"type": "load", "run": file})
         assert t.recv_type("timeline")["indexed"] < 200_000
         code = share(t)
@@ -45,10 +49,7 @@ def test_a_copy_of_a_run_being_indexed_keeps_seeks_within_what_is_indexed() -> N
 
 
 def test_a_refused_fork_leaves_the_student_following() -> None:
-    with TestClient(make_app(max_sessions=1)) as client, \
-            client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2:
-        t, s = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student(make_app(max_sessions=1)) as (_, t, s):
         code = share(t)
         join(s, code)
         s.send({"type": "fork"})
@@ -58,10 +59,7 @@ def test_a_refused_fork_leaves_the_student_following() -> None:
 
 
 def test_the_open_inspector_keeps_working_in_the_copy() -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        t, s = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student() as (_, t, s):
         t.step_frame("iteration")
         t.send({"type": "inspect", "id": "L1.W", "index": [0, 1]})
         t.recv_type("inspect")
@@ -91,10 +89,7 @@ def test_a_follower_naming_another_code_follows_that_class() -> None:
 
 
 def test_a_page_with_its_own_run_asking_to_follow_is_answered() -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        t, s = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student() as (_, t, s):
         code = share(t)
         s.hello()
         s.send({"type": "hello", "follow": code, "batch": True})
@@ -119,10 +114,7 @@ def test_a_copys_history_stays_within_max_history_mb() -> None:
 
 
 def test_the_teachers_timeline_keeps_moving_while_students_join() -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        t, s = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student() as (_, t, s):
         code = share(t)
         t.send({"type": "play", "speed": 30})
         t.recv_type("frame")
@@ -142,10 +134,7 @@ def test_the_teachers_timeline_keeps_moving_while_students_join() -> None:
 
 
 def test_students_already_following_get_no_repeated_maps_when_others_join() -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        t, a = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student() as (client, t, a):
         code = share(t)
         a.send({"type": "hello", "follow": code, "batch": True})
         a.recv_type("maps")
@@ -219,10 +208,7 @@ def test_fork_of_a_run_longer_than_a_loadable_file_gives_a_copy(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server.runfile, "MAX_LOAD_ITERATIONS", 50)
     app = make_app(command_burst=200, max_commands_per_second=200)
-    with TestClient(app) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        t, s = WS(r1), WS(r2)
-        t.hello()
+    with teacher_and_student(app) as (_, t, s):
         for _ in range(60):
             t.send({"type": "step", "unit": "iteration"})
         t.recv_type("state", where=lambda m: m["iteration"] == 60)
