@@ -295,8 +295,12 @@ def _batch_part(st: Stepper, cap: Capture, l: int, i: int | None, j: int, kind: 
                              None if delta is None else delta[r])
         fs = [v["value"] for v in vals]
         prod = None if not fs or any(v is None for v in fs) else float(np.prod(fs))
-        rows.append({"sample": int(batch[r]) if batch is not None else r, "factors": fs,
-                     "product": prod})
+        row: dict[str, Any] = {"sample": int(batch[r]) if batch is not None else r,
+                               "factors": fs, "product": prod}
+        if kind == "unit":  # the sample's own z and a = f(z): the means are not f(mean z)
+            row["z"] = None if z_all is None else float(np.asarray(z_all)[r, j])
+            row["a"] = None if a_all is None else float(np.asarray(a_all)[r, j])
+        rows.append(row)
     grad_key = {"weight": f"L{l}.dW", "bias": f"L{l}.db", "gamma": f"L{l}.dgamma",
                 "beta": f"L{l}.dbeta"}.get(kind)
     grad = cap.get("backward", grad_key) if grad_key else None

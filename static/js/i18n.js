@@ -242,6 +242,7 @@ export const STRINGS = Object.freeze({
   'insp.toBatch': { ja: 'バッチ全体に戻る', en: 'Back to the batch' },
   'insp.itsBias': { ja: 'このニューロンのバイアスを見る', en: 'Inspect its bias' },
   'insp.forward': { ja: '順伝播', en: 'Forward' },
+  'insp.meanNote': { ja: 'バッチ平均です。{f}(z) の平均は z の平均の {f} とは一致しません。各サンプルの z と a = {f}(z) は連鎖律の表にあります。', en: 'Batch means: the mean of {f}(z) is not {f} of the mean z. Each sample’s own z and a = {f}(z) are in the chain rule’s table.' },
   'insp.chain': { ja: '連鎖律', en: 'Chain rule' },
   'insp.rows': { ja: 'バッチの先頭 {shown} 行（全 {B} 行の和が勾配）', en: 'First {shown} of {B} rows (their sum over all rows is the gradient)' },
   'insp.col.b': { ja: 'サンプル', en: 'sample' },

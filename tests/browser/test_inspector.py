@@ -7,6 +7,7 @@ sent over the socket (recorded by the ``Lab`` fixture).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -148,6 +149,23 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     lab.page.click(f"{PANEL} .bpl-insp-batch")
     back = wait_since(lab, start, "inspect", id="L2.a", mode="batch")
     assert back["mode"] == "batch"
+    # over the batch the page shows means (mean of tanh(z), not tanh of the mean z) and
+    # each sample's own z and a = tanh(z), whose δ add up to the sum shown
+    lab.page.wait_for_selector(f"{PANEL} .bpl-insp-table")
+    assert "not tanh of the mean z" in lab.text(f"{PANEL} .bpl-insp-note")
+    table = lab.page.eval_on_selector_all(
+        f"{PANEL} .bpl-insp-table tr",
+        "trs => trs.slice(1).map(tr => [...tr.children].map(c => c.textContent))")
+    assert len(table) == len(back["rows"]) > 0
+    for row in table:
+        z, a = parse_number(row[1]), parse_number(row[2])
+        assert abs(math.tanh(z) - a) <= 2e-4, row
+    # and the sum's mean is the δ a tooltip shows (a batch mean)
+    mean_line = lab.page.eval_on_selector_all(
+        f"{PANEL} math", "ms => ms.map(m => m.textContent).filter(t => t.startsWith('meanbδ'))")
+    assert len(mean_line) == 1
+    assert abs(parse_number(mean_line[0].split("=")[-1])
+               - back["grad"] / back["batch_size"]) <= 5e-6
 
 
 def test_editing_a_weight_changes_the_loss_shown(lab: Lab) -> None:

@@ -239,6 +239,22 @@ def test_inspect_a_focused_sample_matches_a_one_sample_engine_step() -> None:
     assert m["check"]["rel_error"] < 1e-6 or abs(m["grad"]) < 1e-12
 
 
+def test_a_unit_over_a_batch_shows_each_samples_z_and_a_and_sums_its_deltas() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4, 3), batch_size=6)
+    send(s, {"type": "step", "unit": "iteration"})
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.a", "index": [2]}), "inspect")
+    assert m["mode"] == "batch" and m["batch_size"] == 6 and len(m["rows"]) == 6
+    fwd = s.views.capture.phases["forward"]
+    bwd = s.views.capture.phases["backward"]
+    for r, row in enumerate(m["rows"]):
+        assert row["z"] == fwd["L1.z"][r, 2] and row["a"] == fwd["L1.a"][r, 2]
+        assert row["a"] == pytest.approx(np.tanh(row["z"]), rel=1e-12)  # a = f(z), per sample
+        assert row["product"] == pytest.approx(bwd["L1.delta"][r, 2], rel=1e-12)
+    assert m["grad"] == pytest.approx(sum(r["product"] for r in m["rows"]), rel=1e-12)
+    # the means it also shows are of a, not tanh of the mean z
+    assert m["forward"]["a"] == pytest.approx(np.mean([r["a"] for r in m["rows"]]), rel=1e-12)
+
+
 def test_inspect_a_unit_and_close_it() -> None:
     s, _ = make_session(dataset="xor", hidden=(4, 3))
     send(s, {"type": "step", "unit": "iteration"})

@@ -30,6 +30,12 @@ export function m(tag, ...children) {
 
 /** A token: number, identifier or operator. */
 const mi = (s) => m('mi', s);
+/** A thin space (between "mean" and what it averages). */
+const gap = () => {
+  const e = m('mspace');
+  e.setAttribute('width', '0.25em');
+  return e;
+};
 const mo = (s) => m('mo', s);
 const mn = (s) => m('mn', s);
 
@@ -224,10 +230,26 @@ export class Inspector {
     return s;
   }
 
-  /** For a unit: z = Σᵢ aᵢ wᵢⱼ + b and a = f(z) with the numbers. */
+  /** For a unit: z = Σᵢ aᵢ wᵢⱼ + b and a = f(z) with the numbers (one sample's); over a
+   * batch, the means of z and of a = f(z) — not f of the mean z — with each sample's own
+   * z and a in the chain rule's table. */
   forwardSection(msg) {
     const l = msg.layer; const j = msg.index[0] + 1;
     const f = msg.forward || {};
+    if (msg.mode === 'batch') {
+      const mean = () => m('mrow', m('munder', mi('mean'), mi('b')), gap());
+      const e1 = m('math');
+      e1.setAttribute('display', 'block');
+      e1.append(mean(), sym('z', l, [j]), mo('='), num(f.z));
+      const e2 = m('math');
+      e2.setAttribute('display', 'block');
+      e2.append(mean(), mi(msg.activation || 'f'), mo('('), sym('z', l, [j]), mo(')'), mo('='), num(f.a));
+      for (const e of [e1, e2]) e.dataset.phase = 'forward';
+      const note = document.createElement('p');
+      note.className = 'bpl-insp-note';
+      note.textContent = this.t('insp.meanNote', { f: msg.activation || 'f' });
+      return this.section('insp.forward', e1, e2, note);
+    }
     const eq1 = m('math');
     eq1.setAttribute('display', 'block');
     eq1.append(sym('z', l, [j]), mo('='), m('munder', mo('∑'), mi('i')), sym('a', l - 1, ['i']), mo('·'), sym('w', l, ['i', j]), mo('+'), sym('b', l, [j]),
@@ -241,7 +263,10 @@ export class Inspector {
 
   chainSection(msg) {
     const ctx = { ...shownIndex(msg), loss: msg.mode !== 'sample' };
-    const lhs = msg.kind === 'unit' ? partial(mi(ctx.loss ? 'L' : 'ℓ'), sym('z', msg.layer, [ctx.j])) : partial(mi(ctx.loss ? 'L' : 'ℓ'), targetSymbol(msg));
+    const unitSum = msg.kind === 'unit' && msg.mode === 'batch'; // Σ_b ∂L/∂z_b (= ∂L/∂b)
+    const lhs = msg.kind === 'unit'
+      ? m('mrow', ...(unitSum ? [m('munder', mo('∑'), mi('b'))] : []), partial(mi(ctx.loss ? 'L' : 'ℓ'), sym('z', msg.layer, [ctx.j])))
+      : partial(mi(ctx.loss ? 'L' : 'ℓ'), targetSymbol(msg));
     const symbolic = m('math');
     symbolic.setAttribute('display', 'block');
     symbolic.append(lhs, mo('='));
@@ -250,7 +275,7 @@ export class Inspector {
     numeric.dataset.field = 'chain-numbers';
     numeric.append(mo('='));
     const factors = msg.factors || [];
-    if (msg.mode === 'batch' && msg.kind !== 'unit' && factors.length) {
+    if (msg.mode === 'batch' && factors.length) {
       symbolic.append(m('munder', mo('∑'), mi('b')));
     }
     factors.forEach((f, k) => {
@@ -272,13 +297,22 @@ export class Inspector {
     result.classList.add('bpl-factor');
     numeric.append(result);
     const children = [symbolic];
-    if (msg.mode === 'batch' && msg.kind !== 'unit') {
+    if (msg.mode === 'batch') {
       if (factors.length) children.push(this.batchTable(msg));
       const total = m('math');
       total.setAttribute('display', 'block');
       total.append(lhs.cloneNode(true), result.cloneNode(true));
       total.lastChild.dataset.phase = 'backward';
       children.push(total);
+      if (unitSum && msg.grad !== null && msg.grad !== undefined && msg.batch_size) {
+        // the tooltip's δ is the batch mean: the same sum over B
+        const mean = m('math');
+        mean.setAttribute('display', 'block');
+        mean.append(m('munder', mi('mean'), mi('b')), gap(), sym('δ', msg.layer, [ctx.j]), mo('='),
+          num(msg.grad / msg.batch_size, 6));
+        mean.dataset.phase = 'backward';
+        children.push(mean);
+      }
     } else {
       children.push(numeric);
     }
@@ -293,12 +327,19 @@ export class Inspector {
     const cap = document.createElement('caption');
     cap.textContent = t('insp.rows', { shown: (msg.rows || []).length, B: msg.batch_size });
     const head = document.createElement('tr');
-    const cols = ['b', ...(msg.factors || []).map((f) => f.key), 'product'];
+    const unit = msg.kind === 'unit' && (msg.rows || []).some((r) => r.z !== undefined);
+    const cols = ['b', ...(unit ? ['z', 'a'] : []), ...(msg.factors || []).map((f) => f.key), 'product'];
     for (const c of cols) {
       const th = document.createElement('th');
       th.scope = 'col';
       if (c === 'b' || c === 'product') th.textContent = t(`insp.col.${c}`);
-      else {
+      else if (c === 'z' || c === 'a') {
+        const mm = m('math');
+        const { j } = shownIndex(msg);
+        mm.append(sym(c, msg.layer, [j]));
+        if (c === 'a') mm.append(mo('='), mi(msg.activation || 'f'), mo('('), sym('z', msg.layer, [j]), mo(')'));
+        th.append(mm);
+      } else {
         const mm = m('math');
         mm.append(factorSymbol(c, { ...shownIndex(msg), loss: true }));
         th.append(mm);
@@ -308,7 +349,8 @@ export class Inspector {
     table.append(cap, head);
     for (const r of msg.rows || []) {
       const tr = document.createElement('tr');
-      const cells = [String(r.sample), ...r.factors.map((v) => fmt(Number(v))), fmt(Number(r.product), 6)];
+      const cells = [String(r.sample), ...(unit ? [fmt(Number(r.z)), fmt(Number(r.a))] : []),
+        ...r.factors.map((v) => fmt(Number(v))), fmt(Number(r.product), 6)];
       for (const c of cells) {
         const td = document.createElement('td');
         td.textContent = c;
