@@ -459,6 +459,20 @@ def test_other_shapes_and_datasets_draw_and_step(lab: Lab) -> None:
     assert lab.errors == []
 
 
+def test_more_layers_than_the_page_builds_shows_what_it_built(lab: Lab) -> None:
+    """8 sigmoid layers (the README's experiment) builds 8; asking for 12 builds the
+    page's most, 8, and the field says 8 (it used to keep 12 while building fewer)."""
+    page = lab.page
+    for asked, built in ((8, 8), (12, 8)):
+        page.fill("#ctl-layers", str(asked))
+        mark = lab.mark()
+        page.dispatch_event("#ctl-layers", "change")
+        run = lab.wait_for_message("run", after=mark)
+        assert len(run["net"]["sizes"]) - 2 == built
+        assert page.input_value("#ctl-layers") == str(built)
+    assert lab.errors == []
+
+
 def test_a_tab_that_loses_its_session_to_another_starts_its_own(make_lab: Any) -> None:
     """A duplicated tab resumes the same session id; the first tab is closed with 4001 and
     must take a new session instead of taking the old one back (no tug of war)."""

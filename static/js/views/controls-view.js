@@ -21,7 +21,7 @@ const LRS = Object.freeze([0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]);
 const FEATURES = Object.freeze(['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2']);
 /** How each input feature is written on the page. */
 const FEATURE_TEXT = Object.freeze({ x1: 'x₁', x2: 'x₂', 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', sin_x1: 'sin x₁', sin_x2: 'sin x₂' });
-const MAX_LAYERS = 6;
+const MAX_LAYERS = 8;
 const MAX_NEURONS = 16;
 
 /**
@@ -335,6 +335,9 @@ export class ControlsView {
   changeHidden() {
     const nl = Math.max(0, Math.min(MAX_LAYERS, Math.round(Number(this.layers.value) || 0)));
     const nn = Math.max(1, Math.min(MAX_NEURONS, Math.round(Number(this.neurons.value) || 1)));
+    // the fields say what is built (typing 12 layers builds MAX_LAYERS)
+    this.layers.value = String(nl);
+    this.neurons.value = String(nn);
     if (!this.config) return;
     const cfg = structuredClone(this.config);
     cfg.hidden = Array(nl).fill(nn);
