@@ -128,6 +128,17 @@ def test_scrubbing_and_stepping_back_show_the_numbers_first_computed(lab: Lab) -
     # the network shows the weights in use there, not those of iteration 3
     w = lab.last("timeline")["params"]["L1.W"]
     assert w == first[(1, "update")]["values"]["L1.W"]
+    # and the Numbers panel the losses measured there, not the run's latest
+    points: dict[int, Any] = {}
+    for m in lab.messages("metrics"):
+        if m.get("replace"):
+            points = {}
+        points.update({p["iteration"]: p for p in m["points"]})
+    page.wait_for_function(
+        "t => document.querySelector('#stat-train-loss').textContent !== t",
+        arg=f"{points[3]['train_loss']:.4f}")
+    shown = parse_number(lab.text("#stat-train-loss"))
+    assert abs(shown - points[2]["train_loss"]) <= 5e-4, (shown, points)
     assert lab.errors == []
 
 

@@ -1,6 +1,7 @@
 /**
  * The numbers as text: iteration, epoch, the batch loss of the latest loss
- * phase, train/test loss and accuracy from the latest metrics point. Being
+ * phase, train/test loss and accuracy from the metrics point of the iteration
+ * shown (the latest at or before it: after a rewind, that point's). Being
  * plain text, they are what screen readers and tests read.
  */
 
@@ -8,6 +9,18 @@ import { h } from '../dom.js';
 import { fmt, pct } from '../format.js';
 
 const STATS = Object.freeze(['iteration', 'epoch', 'batch_loss', 'train_loss', 'test_loss', 'train_acc', 'test_acc']);
+
+/** The last of `points` (ordered by iteration) with iteration ≤ `it`, or undefined. */
+export function pointAt(points, it) {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (points[mid].iteration <= it) lo = mid + 1;
+    else hi = mid;
+  }
+  return points[lo - 1];
+}
 
 /** Stats list view. */
 export class StatsView {
@@ -45,7 +58,8 @@ export class StatsView {
       this.edited = { train_loss: msg.train_loss, test_loss: msg.test_loss, train_acc: msg.train_acc, test_acc: msg.test_acc };
     } else if (kind === 'metrics' || kind === 'run') this.edited = null;
     if (!['run', 'state', 'metrics', 'frame', 'edit'].includes(kind)) return;
-    const last = this.edited || model.metrics[model.metrics.length - 1] || {};
+    // the point at or before the iteration shown: after a rewind, not the run's latest
+    const last = this.edited || pointAt(model.metrics, model.state.iteration) || {};
     const set = (k, text) => {
       const dd = this.dds.get(k);
       if (dd.textContent !== text) dd.textContent = text;
