@@ -272,6 +272,7 @@ def test_a_hand_edit_redraws_the_edge_output_and_loss_at_once(lab: Lab) -> None:
             assert colour != negative
         # the output and loss the new weight gives on the last batch, on the diagram
         y = sum(r[0] for r in edit["batch"]["y"]) / len(edit["batch"]["y"])
+        assert lab.text(".net-svg .out-label tspan").startswith("ȳ =")  # a batch mean
         assert abs(parse_number(lab.text(".net-svg .out-label tspan").split("=")[1]) - y) <= 0.006
         assert abs(parse_number(lab.text(".net-svg .loss-label").split("=")[1])
                    - edit["batch"]["loss"]) <= 5e-4
@@ -312,6 +313,7 @@ def test_a_focused_sample_fills_the_network_nodes_with_its_own_values(lab: Lab) 
     assert abs(a - focus["values"]["L1.a"][2]) <= 5e-4
     assert f"#{k}" in lab.text(".net-tip small")
     # the output node shows the sample's output and loss
+    assert lab.text(".net-svg .out-label tspan").startswith("y =")  # one sample's own
     y_shown = parse_number(lab.text(".net-svg .out-label tspan").split("=")[1])
     assert abs(y_shown - focus["values"]["y"][0]) <= 0.006
     assert abs(parse_number(lab.text(".net-svg .loss-label").split("=")[1])

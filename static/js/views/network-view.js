@@ -459,8 +459,8 @@ export class NetworkView {
     const f = model.frames.loss;
     if (!f) return;
     this.outLabels.forEach(([ly, lt], k) => {
-      ly.textContent = `y = ${fmt(model.nodeMean('y', k), 2)}`;
-      lt.textContent = `t = ${fmt(model.nodeMean('t', k), 2)}`;
+      ly.textContent = `ȳ = ${fmt(model.nodeMean('y', k), 2)}`;
+      lt.textContent = `t̄ = ${fmt(model.nodeMean('t', k), 2)}`;
     });
     this.targets.forEach((el, k) => {
       el.setAttribute('opacity', '1');
@@ -526,9 +526,9 @@ export class NetworkView {
       }
     }
     this.outLabels.forEach(([ly, lt], k) => {
-      ly.textContent = `y = ${fmt(columnMean(b.y, k), 2)}`;
+      ly.textContent = `ȳ = ${fmt(columnMean(b.y, k), 2)}`;
       const tk = model.nodeMean('t', k);
-      lt.textContent = tk === undefined ? '' : `t = ${fmt(tk, 2)}`;
+      lt.textContent = tk === undefined ? '' : `t̄ = ${fmt(tk, 2)}`;
     });
     this.lossLabel.textContent = `L = ${fmt(b.loss)}`;
   }
