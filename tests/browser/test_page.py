@@ -318,6 +318,21 @@ def test_reduced_motion_is_respected(make_lab: Any) -> None:
     assert lab.page.eval_on_selector("[data-id='L1.a.0']", "e => e.style.fill") != ""
 
 
+def test_help_on_a_projector_opens_at_its_title(lab: Lab) -> None:
+    """Presentation mode on a 1280×720 projector: the help opens showing its title and
+    first shortcuts (it opened scrolled to its Close button)."""
+    page = lab.page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.click(".present-btn")
+    page.click(".help-btn")
+    page.wait_for_selector("dialog.help[open]")
+    assert page.eval_on_selector("dialog.help", "d => d.scrollTop") == 0
+    top = page.eval_on_selector("#help-title", "e => e.getBoundingClientRect().top")
+    assert 0 <= top < 720
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog.help", state="hidden")
+
+
 def test_keyboard_shortcuts(lab: Lab) -> None:
     page = lab.page
     page.locator("body").focus()

@@ -16,8 +16,9 @@ export class HelpDialog {
   /** @param {HTMLElement} container the "help" slot */
   constructor(container, { i18n }) {
     this.i18n = i18n;
+    this.title = h('h2', { id: 'help-title', tabindex: '-1', dataset: { i18n: 'help.title' } });
     this.dialog = h('dialog', { class: 'help', 'aria-labelledby': 'help-title' },
-      h('h2', { id: 'help-title', dataset: { i18n: 'help.title' } }),
+      this.title,
       h('table', { class: 'keys' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', dataset: { i18n: 'help.key' } }), h('th', { scope: 'col', dataset: { i18n: 'help.action' } }))),
         h('tbody', {}, SHORTCUT_HELP.map(([k, key]) => h('tr', {}, h('td', {}, k === 'Space' ? h('kbd', { dataset: { i18n: 'key.space' } }) : h('kbd', {}, k)), h('td', { dataset: { i18n: key } }))))),
@@ -35,7 +36,13 @@ export class HelpDialog {
   /** Open if closed, close if open. */
   toggle() {
     if (this.dialog.open) this.dialog.close();
-    else this.dialog.showModal();
+    else {
+      this.dialog.showModal();
+      // showModal focuses the first button, at the bottom: a short screen (a projector at
+      // 1280×720) would open scrolled past the title and the first shortcuts
+      this.title.focus();
+      this.dialog.scrollTop = 0;
+    }
   }
 
   /** Relabel on `lang`. */
