@@ -137,7 +137,7 @@ export const STRINGS = Object.freeze({
   'net.inputNode': { ja: '入力 {name}', en: 'Input {name}' },
   'net.edge': { ja: '重み 第{l}層: {i} → {j}', en: 'Weight in layer {l}: {i} → {j}' },
   'net.showsW': { ja: '辺: 重み W', en: 'Edges: weights W' },
-  'net.showsDW': { ja: '辺: 勾配 ∂L/∂W', en: 'Edges: gradients ∂L/∂W' },
+  'net.showsDW': { ja: '辺: 勾配 ∂L/∂W（破線）', en: 'Edges: gradients ∂L/∂W (dashed)' },
   'net.legendNeg': { ja: '負', en: 'negative' },
   'net.legendPos': { ja: '正', en: 'positive' },
   'net.legendWidth': { ja: '太さ = 大きさ', en: 'width = magnitude' },
