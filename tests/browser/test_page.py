@@ -451,17 +451,23 @@ def test_other_shapes_and_datasets_draw_and_step(lab: Lab) -> None:
     """Multi-class output, regression, no hidden layer and a deep wide net all work."""
     page = lab.page
     shapes = (("blobs3", 1, 5), ("sine", 0, 1), ("spiral", 6, 16))
+    def settled(done: Any, what: str) -> None:
+        # the run answering this change (an earlier change's run may still be on its way
+        # on a busy machine: runs come in the order of the changes, so wait for this one)
+        lab.wait_until(lambda: bool(lab.messages("run")) and done(lab.last("run")), what=what)
+
     for dataset, layers, neurons in shapes:
-        mark = lab.mark()
         page.select_option("#ctl-dataset", dataset)
-        lab.wait_for_message("run", after=mark)
+        settled(lambda r, d=dataset: r["config"]["dataset"] == d, f"the {dataset} run")
         for sel, value in (("#ctl-layers", layers), ("#ctl-neurons", neurons)):
             if page.is_disabled(sel):
                 continue
             page.fill(sel, str(value))
-            mark = lab.mark()
             page.dispatch_event(sel, "change")
-            lab.wait_for_message("run", after=mark)
+            if sel == "#ctl-layers":
+                settled(lambda r, n=value: len(r["config"]["hidden"]) == n, f"{value} layers")
+            else:
+                settled(lambda r, n=value: set(r["config"]["hidden"]) <= {n}, f"{value} neurons")
         page.locator("body").focus()
         run = lab.last("run")
         sizes = run["net"]["sizes"]
