@@ -190,20 +190,25 @@ class Session:
             self._fan_out(msg, kw)
 
     def _fan_out(self, msg: Entry, kw: dict[str, Any]) -> None:
-        """Put ``msg`` on every follower's outbox too: the same objects, encoded once
-        (:class:`Shared`; a message merged into a pending one, for a follower that
-        reads slowly, becomes that outbox's own).
-        A ``run`` goes out without the session id, which would let its holder
-        drive the session."""
+        """Put ``msg`` on every follower's outbox too (:meth:`_for_followers`)."""
+        entry = self._for_followers(msg)
+        if entry is not None:
+            for f in self.followers:
+                f.outbox.put(entry, **kw)
+
+    @staticmethod
+    def _for_followers(msg: Entry) -> Shared | None:
+        """What followers get of ``msg`` (None: the owner's alone): the same objects,
+        encoded once (:class:`Shared`; a message merged into a pending one, for a
+        follower that reads slowly, becomes that outbox's own). A ``run`` goes out
+        without the session id, which would let its holder drive the session."""
         if isinstance(msg, dict):
             kind = msg["type"]
             if kind in _OWNER_ONLY and msg.get("code") != "nonfinite":
-                return
+                return None
             if kind == "run":
                 msg = {**msg, "session": None}
-        entry = msg if isinstance(msg, Shared) else Shared(msg)
-        for f in self.followers:
-            f.outbox.put(entry, **kw)
+        return msg if isinstance(msg, Shared) else Shared(msg)
 
     # ---- sharing with a class (server.sessions.SessionStore.share) -------------------
 
@@ -212,28 +217,29 @@ class Session:
         is now (``follow``, ``run``, ``state``, ``timeline``, the current frames,
         the metrics series), then the stream as the owner's page gets it."""
         f.leader = self
-        f.outbox.put(server_message("follow", code=self.share_code, active=True,
-                                    followers=len(self.followers) + 1))
-        # what follows goes to this follower alone
-        outbox, followers = self.outbox, self.followers
-        self.outbox, self.followers = None, {f: None}
-        try:
-            self._put(self.run_message(), key="run")
-            self._put(self.state(), key="state")
-            # (not send_timeline: that would count as the class's, and hold theirs back)
-            self._put(playback.timeline_message(self, params=True), key="timeline")
-            cap = self.views.capture
-            for phase in ("forward", "loss", "backward", "update"):
-                if phase in cap.phases:
-                    self._put(self._frame(PhaseRecord(phase, cap.iteration, cap.phases[phase])),
-                              droppable=True)
-            if len(self.history.active.metrics):
-                self._put(self.series_message(), key="metrics")
-            for kind, msg in self.views.last.items():
-                if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
-                    self._put(msg, key=kind)
-        finally:
-            self.outbox, self.followers = outbox, followers
+
+        def put(msg: Entry, **kw: Any) -> None:  # to this follower alone
+            entry = self._for_followers(msg)
+            if entry is not None:
+                f.outbox.put(entry, **kw)
+
+        self.followers.pop(f, None)  # (a hello again: drawn afresh, counted once)
+        put(server_message("follow", code=self.share_code, active=True,
+                           followers=len(self.followers) + 1))
+        put(self.run_message(), key="run")
+        put(self.state(), key="state")
+        # (not send_timeline: that would count as the class's, and hold theirs back)
+        put(playback.timeline_message(self, params=True), key="timeline")
+        cap = self.views.capture
+        for phase in ("forward", "loss", "backward", "update"):
+            if phase in cap.phases:
+                put(self._frame(PhaseRecord(phase, cap.iteration, cap.phases[phase])),
+                    droppable=True)
+        if len(self.history.active.metrics):
+            put(self.series_message(), key="metrics")
+        for kind, msg in self.views.last.items():
+            if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
+                put(msg, key=kind)
         self.followers[f] = None
         self.send_share()
 

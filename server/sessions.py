@@ -94,12 +94,14 @@ class SessionStore:
 
     def unshare(self, s: Session, reason: str = "stopped") -> None:
         """Stop sharing ``s``: its followers are told ``reason`` and let go."""
-        if s.share_code is not None and self._shared.get(s.share_code) is s:
-            del self._shared[s.share_code]
-            log.info("sharing end", extra={"session": s.id, "reason": reason,
-                                           "followers": len(s.followers)})
-        if s.share_code is not None:
-            s.end_sharing(reason)
+        code = s.share_code
+        if code is None:
+            return
+        if self._shared.get(code) is s:
+            del self._shared[code]
+        log.info("sharing end", extra={"session": s.id, "reason": reason,
+                                       "followers": len(s.followers)})
+        s.end_sharing(reason)
 
     def shared(self, code: str) -> Session | None:
         """The session shared under ``code`` (any letter case), if any."""

@@ -134,7 +134,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
         outbox.put(server_message("error", code=code, message=message, **extra), key=key)
 
     def open_session(msg: object) -> Session | None:
-        nonlocal batch, follower
+        nonlocal batch
         s = None
         if isinstance(msg, Hello):
             batch = msg.batch
@@ -157,19 +157,26 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             outbox.close(CLOSE_TRY_LATER, "server full")
             return None
 
+    def find_class(code: str, instead: str) -> Session | None:
+        """The session shared under ``code`` with room for one more follower, or None
+        after an error saying why and what happens ``instead``."""
+        leader = store.shared(code)
+        if leader is None:
+            reply_error("unknown_code", f"no run is shared under the code {code!r}; "
+                        + instead, field="follow")
+        elif len(leader.followers) >= settings.max_followers:
+            reply_error("limit", f"this class run already has {settings.max_followers} "
+                        "followers (max_followers); " + instead, limit="max_followers",
+                        field="follow")
+            leader = None
+        return leader
+
     def follow(code: str) -> bool:
         """Follow the run shared under ``code``; False (and an error) if there is none
         or it has no room, and the connection gets its own session instead."""
         nonlocal follower
-        leader = store.shared(code)
+        leader = find_class(code, "this is a run of your own")
         if leader is None:
-            reply_error("unknown_code", f"no run is shared under the code {code!r}; "
-                        "this is a run of your own", field="follow")
-            return False
-        if len(leader.followers) >= settings.max_followers:
-            reply_error("limit", f"this class run already has {settings.max_followers} "
-                        "followers (max_followers); this is a run of your own",
-                        limit="max_followers")
             return False
         follower = Follower(outbox)
         leader.add_follower(follower)
@@ -183,9 +190,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
         leader = f.leader
         assert leader is not None
         if isinstance(msg, Hello):
-            leader.remove_follower(f)
-            f = follower = Follower(outbox)
-            leader.add_follower(f)
+            leader.add_follower(f)  # drawn afresh
         elif isinstance(msg, Fork):
             try:
                 s = store.create()
@@ -253,19 +258,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
                     session is not None or (follower is not None and follower.leader)):
                 # to (another) class run, opened below as on a first hello; a code that
                 # leads nowhere changes nothing
-                target = store.shared(msg.follow)
-                if target is not None and follower is not None and follower.leader is target:
-                    pass  # the class it follows: a hello redraws (handle_follower)
-                elif target is None:
-                    reply_error("unknown_code", f"no run is shared under the code "
-                                f"{msg.follow!r}; nothing changed", field="follow")
-                    continue
-                elif len(target.followers) >= settings.max_followers:
-                    reply_error("limit", f"this class run already has {settings.max_followers}"
-                                " followers (max_followers); nothing changed",
-                                limit="max_followers", field="follow")
-                    continue
-                else:
+                same = follower is not None and follower.leader is store.shared(msg.follow)
+                if not same:  # (the class it follows: a hello redraws, handle_follower)
+                    if find_class(msg.follow, "nothing changed") is None:
+                        continue
                     leave()
             if follower is not None:
                 if follower.leader is not None:

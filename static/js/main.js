@@ -202,7 +202,7 @@ const ACTIONS = {
     setFollow({ code: follow.code, status: 'forking' });
     send({ type: 'fork' });
   },
-  rejoin: () => window.location.assign(`${window.location.pathname}?follow=${encodeURIComponent(follow ? follow.code : '')}`),
+  rejoin: () => follow && ACTIONS.join(follow.code),
   leave: () => window.location.assign(ownAddress()),
 };
 
