@@ -37,9 +37,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.stepper import Stepper  # noqa: E402
-from server.history import History, records_equal  # noqa: E402
 from server.protocol import RunSettings, encode, server_message  # noqa: E402
-from server.session import run_config  # noqa: E402
+from server.run.history import History, records_equal  # noqa: E402
+from server.run.runconfig import run_config  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench.history")

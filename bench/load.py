@@ -306,10 +306,10 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
     above PHASE_BY_PHASE_MAX, as fast play sends them; the full frames' cost is
     reported beside), a metrics point, a decision map.
     """
-    from server.compact import compact_iteration
-    from server.outbox import Outbox
+    from server.live.outbox import Outbox
+    from server.live.session import PHASE_BY_PHASE_MAX, Session
     from server.protocol import encode, encode_bytes
-    from server.session import PHASE_BY_PHASE_MAX, Session
+    from server.run.compact import compact_iteration
     from server.settings import Settings
 
     st = Settings()

@@ -1,6 +1,6 @@
 """Views benchmark: what maps and the inspector cost the server, per message.
 
-For a few network sizes it times :func:`server.maps.compute_maps` (one
+For a few network sizes it times :func:`server.run.maps.compute_maps` (one
 evaluation-mode forward of the output grid and the neuron grids, quantized)
 and the encoded size of the ``maps`` message, and times one ``inspect``
 message body (batch mode with the engine's finite-difference check). Each
@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from engine.stepper import Stepper  # noqa: E402
-from server.inspect import Capture, inspect_body  # noqa: E402
-from server.maps import compute_maps  # noqa: E402
 from server.protocol import RunSettings, encode  # noqa: E402
-from server.session import run_config  # noqa: E402
+from server.run.inspect import Capture, inspect_body  # noqa: E402
+from server.run.maps import compute_maps  # noqa: E402
+from server.run.runconfig import run_config  # noqa: E402
 
 NETS = [(4, 4), (8, 8, 8), (32, 32), (64,) * 4, (128,) * 8]
 

@@ -1,6 +1,6 @@
 """The application factory: ``create_app()`` wires settings, sessions, the clock and routes.
 
-``lifespan`` starts the one shared :class:`~server.clock.Clock`, raises the
+``lifespan`` starts the one shared :class:`~server.live.clock.Clock`, raises the
 cyclic garbage collector's first threshold (:data:`GC_THRESHOLD`) while the
 server runs, and, on shutdown, closes every open session socket with 1001
 (going away) after its pending messages, so browsers see a clean close rather
@@ -24,12 +24,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from server.clock import Clock
 from server.hosts import resolve_hosts
+from server.live.clock import Clock
+from server.live.outbox import Outbox
+from server.live.store import SessionStore
 from server.logs import configure_logging
-from server.outbox import Outbox
 from server.routes import export, pages, ws
-from server.sessions import SessionStore
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from server.sessions import SessionStore
+from server.live.store import SessionStore
 from server.settings import Settings
 
 

@@ -172,7 +172,7 @@ class Reset(_Msg):
     type: Literal["reset"]
 
 
-# ---- views: inspector, focus, edit (see server/views.py) ----------------------------
+# ---- views: inspector, focus, edit (see server/live/views.py) ----------------------------
 
 Index = tuple[Annotated[int, Field(ge=0, le=1_000_000)], ...]
 
@@ -203,7 +203,7 @@ class Edit(_Msg):
     value: Finite = Field(ge=-1e6, le=1e6)
 
 
-# ---- playback: seek, set, branches, saved runs (see server/history.py) ---------------
+# ---- playback: seek, set, branches, saved runs (see server/run/history.py) ---------------
 
 PhaseName = Literal["forward", "loss", "backward", "update"]
 

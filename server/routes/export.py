@@ -14,10 +14,10 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from server.deps import StoreDep
+from server.live.session import Session
+from server.live.store import SessionStore
 from server.protocol import encode
-from server.runfile import metrics_csv, run_file, weights_csv
-from server.session import Session
-from server.sessions import SessionStore
+from server.run.runfile import metrics_csv, run_file, weights_csv
 
 router = APIRouter(prefix="/runs")
 

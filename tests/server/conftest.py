@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from bench.loopback import free_port
 from server.app import create_app
-from server.outbox import Outbox
+from server.live.outbox import Outbox
+from server.live.session import Session
 from server.protocol import RunSettings
 from server.serve import uvicorn_config
-from server.session import Session
 from server.settings import Settings
 
 Msg = dict[str, Any]

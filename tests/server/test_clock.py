@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
-from server.clock import MAX_DT, Clock
+from server.live.clock import MAX_DT, Clock
 from tests.server.conftest import WS, make_app
 
 
@@ -23,7 +22,10 @@ class FakeSession:
     cost: float = 0.004
     playing: bool = True
     dts: list[float] = field(default_factory=list)
-    views: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(wants_tick=False))
+
+    @property
+    def wants_tick(self) -> bool:
+        return self.playing
 
     def tick(self, dt: float) -> None:
         self.dts.append(dt)

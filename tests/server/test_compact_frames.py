@@ -1,4 +1,4 @@
-"""Fast play sends compact frames (batch means, see server/compact.py) that agree with
+"""Fast play sends compact frames (batch means, see server/run/compact.py) that agree with
 the engine's full records; slow play and stepping still send every value."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from engine.stepper import Stepper
 from server.protocol import RunSettings
-from server.session import run_config
+from server.run.runconfig import run_config
 from tests.server.conftest import WS
 
 PHASES = ("forward", "loss", "backward", "update")

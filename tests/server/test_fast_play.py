@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper
-from server.compact import compact_iteration, compact_values
-from server.history import History, records_equal
-from server.outbox import Outbox
+from server.live.outbox import Outbox
 from server.protocol import Changes, RunSettings
-from server.session import run_config
+from server.run.compact import compact_iteration, compact_values
+from server.run.history import History, records_equal
+from server.run.runconfig import run_config
 from tests.server.conftest import WS, attached_session, make_app
 
 SETTINGS = RunSettings(dataset="xor", hidden=(5, 4), batch_size=10, lr=0.1, seed=3)

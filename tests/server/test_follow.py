@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from server.outbox import Outbox, Shared
+from server.live.outbox import Outbox, Shared
+from server.live.sharing import Follower
 from server.protocol import encode_bytes
-from server.session import Follower
 from tests.server.conftest import WS, attached_session, join, make_app, share
 
 
@@ -140,7 +140,7 @@ def test_a_freed_teacher_session_ends_the_class_run() -> None:
         t.hello()
         join(s, share(t))
         store = app.state.sessions
-        (leader,) = [x for x in store if x.share_code]
+        (leader,) = [x for x in store if x.audience.code]
         store.remove(leader, "test")
         assert s.recv_type("follow", where=lambda m: not m["active"])["reason"] == "ended"
 
@@ -230,7 +230,7 @@ def test_a_teacher_reloading_keeps_the_class_and_the_code(client: TestClient) ->
 
 
 def test_a_slow_followers_pending_metrics_are_merged_not_lost() -> None:
-    from server.session import _merge_metrics
+    from server.live.session import _merge_metrics
 
     slow, quick = Outbox(16), Outbox(16)
     first = Shared({"type": "metrics", "points": [{"iteration": 3}]})

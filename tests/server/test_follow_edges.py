@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import server.runfile
-from server import playback
-from server.outbox import Outbox
+import server.run.runfile
+from server.live.outbox import Outbox
+from server.live.session import Session
+from server.live.sharing import Follower
 from server.protocol import RunSettings
-from server.session import Follower, Session
 from server.settings import Settings
 from tests.server.conftest import (
     WS,
@@ -105,7 +105,7 @@ def test_a_copys_history_stays_within_max_history_mb() -> None:
     assert teacher.history.nbytes() <= teacher.history.budget_bytes
     copy = Session(st, RunSettings())
     copy.attach(Outbox(512))
-    playback.copy_run(copy, teacher)
+    copy.copy_from(teacher)
     worst = 0
     for _ in range(40):  # the student plays on from there
         copy.history.train(64)
@@ -206,7 +206,7 @@ def test_the_teacher_reconnecting_keeps_the_classes_loss_chart(client: TestClien
 
 def test_fork_of_a_run_longer_than_a_loadable_file_gives_a_copy(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server.runfile, "MAX_LOAD_ITERATIONS", 50)
+    monkeypatch.setattr(server.run.runfile, "MAX_LOAD_ITERATIONS", 50)
     app = make_app(command_burst=200, max_commands_per_second=200)
     with teacher_and_student(app) as (_, t, s):
         for _ in range(60):
@@ -224,7 +224,7 @@ def test_fork_of_a_run_longer_than_a_loadable_file_gives_a_copy(
 
 def test_a_class_joining_at_once_shares_one_metrics_series() -> None:
     s, _ = attached_session()
-    s.share_code = "ABCDEF"
+    s.audience.code = "ABCDEF"
     for _ in range(4):
         s.history.step_iteration()
         s._queue_metrics({"lr": 0.03})
@@ -242,10 +242,10 @@ def test_a_class_joining_at_once_shares_one_metrics_series() -> None:
 
 
 def test_a_large_class_gets_fewer_maps_a_second_than_one_learner() -> None:
-    from server.views import CLASS_MAPS_PER_S
+    from server.live.views import CLASS_MAPS_PER_S
 
     s, ob = attached_session()
-    s.share_code = "ABCDEF"
+    s.audience.code = "ABCDEF"
     boxes = [Outbox(64) for _ in range(int(CLASS_MAPS_PER_S))]  # → one maps a second
     for b in boxes:
         s.add_follower(Follower(b))
@@ -256,7 +256,7 @@ def test_a_large_class_gets_fewer_maps_a_second_than_one_learner() -> None:
         s.history.step_iteration()
         s.views.dirty.add("maps")
         before = s.views.sent_count["maps"]
-        s.views.flush(now=t0 + i / 30)
+        s.flush_views(now=t0 + i / 30)
         if s.views.sent_count["maps"] > before:
             sent.append(i)
     assert len(sent) == 2, sent  # a learner alone would get map_hz (10) a second

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper
-from server.history import History, records_equal
 from server.protocol import Changes, OptimizerModel, RunSettings
-from server.session import run_config
+from server.run.history import History, records_equal
+from server.run.runconfig import run_config
 
 SETTINGS = RunSettings(dataset="xor", hidden=(5, 4), batch_size=10, lr=0.1, seed=3)
 
@@ -194,7 +194,7 @@ def test_loss_spikes_and_setting_changes_become_markers() -> None:
 def test_health_series_are_thinned_apart_and_found_for_every_point_sent() -> None:
     """The per-layer health series keep between half and all of MAX_HEALTH_POINTS; a
     point sent after thinning gets its own values or the nearest earlier ones."""
-    from server.history import MAX_HEALTH_POINTS, Metrics
+    from server.run.history import MAX_HEALTH_POINTS, Metrics
 
     m = Metrics()
     n = 3 * MAX_HEALTH_POINTS
@@ -222,7 +222,7 @@ def test_a_saved_runs_branches_are_indexed_sharing_what_they_share() -> None:
     one next); a child starts from its parent's checkpoints before the fork instead of
     retraining them, and seeks anywhere give the numbers first computed."""
     from server.protocol import RunFile
-    from server.runfile import branches_from_file, run_file
+    from server.run.runfile import branches_from_file, run_file
 
     h = make(interval=8)
     log0: dict[tuple[int, str], PhaseRecord] = {}
@@ -273,7 +273,7 @@ def test_a_branch_whose_parent_was_dropped_saves_its_whole_log() -> None:
     """Past eight branches the oldest goes; its children keep their whole command log
     in the file (base 0) and come back with it."""
     from server.protocol import RunFile
-    from server.runfile import branches_from_file, run_file
+    from server.run.runfile import branches_from_file, run_file
 
     h = make(interval=8)
     step_all(h, 4 * 10, {})

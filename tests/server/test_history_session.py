@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from engine.stepper import Stepper
 from server.protocol import RunSettings, encode
-from server.session import run_config
+from server.run.runconfig import run_config
 from tests.server.conftest import WS, make_app
 
 CONFIG = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from engine import losses
 from server.app import create_app
-from server.outbox import Outbox
+from server.live.outbox import Outbox
+from server.live.session import Session
 from server.protocol import RunSettings, client_adapter
-from server.session import Session
 from server.settings import Settings
 from tests.server.conftest import attached_session
 
@@ -58,7 +58,7 @@ def test_focus_sends_the_samples_forward_values_in_eval_mode(split: str) -> None
 def test_focus_follows_the_weights_after_each_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
     s, _ = make_session(dataset="xor")
     first = of_type(send(s, {"type": "focus", "split": "train", "index": 0}), "focus")[0]
-    import server.views as views
+    import server.live.views as views
     now = [1e6]
     monkeypatch.setattr(views.time, "monotonic", lambda: now[0])
     later = of_type(send(s, {"type": "step", "unit": "iteration"}), "focus")
@@ -181,7 +181,7 @@ def test_the_check_covers_regularization_and_dropout() -> None:
 def test_inspect_fills_in_factor_by_factor_as_the_phases_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import server.views as views
+    import server.live.views as views
 
     clock = iter(range(10**6))  # every send slot is due: one second per reading
     monkeypatch.setattr(views.time, "monotonic", lambda: float(next(clock)))
@@ -212,7 +212,7 @@ def test_inspect_with_adam_shows_its_moments() -> None:
 
 def test_inspect_a_focused_sample_matches_a_one_sample_engine_step() -> None:
     from engine.stepper import Stepper
-    from server.session import run_config
+    from server.run.runconfig import run_config
 
     cfg = RunSettings(dataset="spiral", hidden=(5, 4), activation="relu")
     s, _ = make_session(**cfg.model_dump())
@@ -265,7 +265,7 @@ def test_inspect_a_unit_and_close_it() -> None:
     assert m["value"] == f["values"]["L2.a"][1]
     # its chain ends in δ = ∂ℓ/∂z: the engine's backward on that one sample agrees
     from engine.stepper import Stepper
-    from server.session import run_config
+    from server.run.runconfig import run_config
 
     ref = Stepper(run_config(s.config))
     for k, v in s.stepper.net.params.items():

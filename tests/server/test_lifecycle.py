@@ -18,11 +18,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from bench.loopback import free_port
+from server.live.outbox import Outbox
+from server.live.store import CLOSE_IDLE, SessionStore
 from server.logs import JsonFormatter, KeyValueFormatter
-from server.outbox import Outbox
 from server.protocol import Play
 from server.serve import uvicorn_config
-from server.sessions import CLOSE_IDLE, SessionStore
 from server.settings import Settings
 from tests.server.conftest import WS, LiveServer, raw_socket
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from server import views
-from server.clock import Clock
-from server.outbox import Outbox
+from server.live import views
+from server.live.clock import Clock
+from server.live.outbox import Outbox
+from server.live.session import Session
 from server.protocol import client_adapter
-from server.session import Session
 from tests.server.conftest import attached_session
 
 

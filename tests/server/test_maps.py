@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.data import grid_points
-from server import views
 from server.app import create_app
-from server.maps import NEURON_BYTES, compute_maps, dequantize, features_of, quantize
-from server.outbox import Outbox
+from server.live import views
+from server.live.outbox import Outbox
+from server.live.session import Session
 from server.protocol import client_adapter, encode
-from server.session import Session
+from server.run.maps import NEURON_BYTES, compute_maps, dequantize, features_of, quantize
 from server.settings import Settings
 from tests.server.conftest import attached_session
 
@@ -128,7 +128,7 @@ def test_maps_are_coalesced_to_map_hz_and_the_last_one_is_current(
     s.tick(0.2)  # the trailing send: the maps catch up with the last step
     last = [m for m in ob.drain() if m["type"] == "maps"]
     assert last and last[-1]["iteration"] == 200 == s.stepper.iteration
-    assert not s.views.wants_tick
+    assert not s.wants_tick
 
 
 def test_maps_stream_over_the_socket_at_most_ten_per_second() -> None:

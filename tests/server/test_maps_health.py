@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from server.outbox import Outbox
+from server.live.outbox import Outbox
+from server.live.session import Session
 from server.protocol import RunSettings, client_adapter
-from server.session import Session
 from server.settings import Settings
 
 

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from server.outbox import Outbox, OutboxClosedError
+from server.live.outbox import Outbox, OutboxClosedError
+from server.live.session import Session
 from server.protocol import Play
-from server.session import Session
 from server.settings import Settings
 
 

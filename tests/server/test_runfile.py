@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from engine.stepper import Stepper
-from server import history as history_mod
-from server import runfile as runfile_mod
-from server.history import MAX_COMMANDS, History, HistoryError
 from server.protocol import Changes, RunFile, RunSettings, encode, server_message
-from server.runfile import RunFileError, branches_from_file, run_file
-from server.session import run_config
+from server.run import history as history_mod
+from server.run import runfile as runfile_mod
+from server.run.history import MAX_COMMANDS, History, HistoryError
+from server.run.runconfig import run_config
+from server.run.runfile import RunFileError, branches_from_file, run_file
 from server.settings import Settings
 
 SETTINGS = RunSettings(dataset="xor", hidden=(4, 3), batch_size=8, lr=0.1, seed=11)

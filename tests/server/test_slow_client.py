@@ -15,7 +15,7 @@ import psutil
 from websockets.sync.client import connect
 
 from bench.loopback import mask_frame
-from server.session import Session
+from server.live.session import Session
 from tests.server.conftest import LiveServer, raw_socket
 
 BIG = {"hidden": [48, 48], "batch_size": 200, "n_samples": 400, "dataset": "circle"}

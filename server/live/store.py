@@ -9,7 +9,7 @@ them: a shared run stays while anyone watches it (and can copy it).
 
 A session can be *shared* with a class (:meth:`SessionStore.share`): it gets a
 short code that other connections give in their ``hello`` to follow the run
-read-only (:class:`server.session.Follower`).
+read-only (:class:`server.live.sharing.Follower`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Iterator
 
-from server.session import Session
+from server.live.session import Session
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.sessions")
@@ -81,26 +81,27 @@ class SessionStore:
 
     def share(self, s: Session) -> str:
         """Share ``s`` with a class: its code (a new one, or the one it has)."""
-        if s.share_code is None:
+        a = s.audience
+        if a.code is None:
             # the same code again if it is free: a class told to rejoin needs no new one
-            code = s.last_share_code or _new_code()
+            code = a.last_code or _new_code()
             while code in self._shared:  # 31⁶ ≈ 8.9 × 10⁸ codes
                 code = _new_code()
-            s.share_code = code
+            a.code = code
             self._shared[code] = s
             log.info("sharing start", extra={"session": s.id, "shared": len(self._shared)})
         s.send_share()
-        return s.share_code
+        return a.code
 
     def unshare(self, s: Session, reason: str = "stopped") -> None:
         """Stop sharing ``s``: its followers are told ``reason`` and let go."""
-        code = s.share_code
+        code = s.audience.code
         if code is None:
             return
         if self._shared.get(code) is s:
             del self._shared[code]
         log.info("sharing end", extra={"session": s.id, "reason": reason,
-                                       "followers": len(s.followers)})
+                                       "followers": len(s.audience)})
         s.end_sharing(reason)
 
     def shared(self, code: str) -> Session | None:
@@ -122,11 +123,11 @@ class SessionStore:
         freed = 0
         for s in list(self._sessions.values()):
             if s.detached_at is not None and now - s.detached_at > st.disconnect_grace_s \
-                    and not s.followers:  # a class still watching keeps the run
+                    and not s.audience:  # a class still watching keeps the run
                 self.remove(s, "disconnected")
                 freed += 1
             elif now - s.last_active > st.idle_timeout_s and not s.playing \
-                    and not s.followers:
+                    and not s.audience:
                 if s.outbox is not None:
                     s.error("idle", f"session closed after {st.idle_timeout_s:g} s without a "
                             "command (idle_timeout_s)", limit="idle_timeout_s")

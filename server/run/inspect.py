@@ -17,7 +17,7 @@ Two modes:
   its phase records (forward, loss, backward, update) as the engine produced
   them — nothing is recomputed, so they equal the frames. Factors not computed
   yet in this iteration are ``None`` (the page shows "…").
-* **sample**: one data point (the focused one, see server/views.py), in
+* **sample**: one data point (the focused one, see server/live/views.py), in
   evaluation mode with the current weights; ℓ is that sample's own loss.
 
 Every mode carries a finite-difference check, (L(θ+h) − L(θ−h))/2h beside the

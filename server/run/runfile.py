@@ -24,7 +24,8 @@ import math
 from typing import Any
 
 from engine.stepper import PHASES, Stepper
-from server.history import (
+from server.protocol import RunCommand, RunFile
+from server.run.history import (
     MAX_COMMANDS,
     METRIC_COLUMNS,
     Command,
@@ -33,7 +34,6 @@ from server.history import (
     SavedBranch,
     shared_commands,
 )
-from server.protocol import RunCommand, RunFile
 
 FORMAT = "backprop-lab-run"
 VERSION = 2

@@ -1,11 +1,11 @@
 """The session's derived views: maps, the inspector, the focused sample and hand edits.
 
-A :class:`~server.session.Session` streams phase frames; this module adds the
+A session streams phase frames; this module adds the
 views a learner opens on top of them, each computed by the engine and sent at
 a bounded rate:
 
 * ``maps`` — the output and every hidden neuron over the input plane
-  (:mod:`server.maps`), re-sent when the weights change;
+  (:mod:`server.run.maps`), re-sent when the weights change;
 * ``inspect`` — the chain rule of one weight, bias or unit
   (:mod:`engine.chain`), re-sent after every phase while the inspector is open;
 * ``focus`` — one data point's forward values, so a sample outside the
@@ -33,19 +33,17 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from engine import losses
 from engine.fpstate import quiet
 from engine.stepper import PhaseRecord, Stepper
-from server.inspect import Capture, inspect_body
-from server.maps import compute_maps
 from server.protocol import Edit, Focus, Inspect, server_message
-
-if TYPE_CHECKING:
-    from server.session import Session
+from server.run.inspect import Capture, inspect_body
+from server.run.maps import compute_maps
+from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.views")
 
@@ -150,11 +148,37 @@ def edit_means(values: dict[str, Any], depth: int) -> dict[str, Array]:
             for l in range(1, depth + 1) for k in ("z", "a")}
 
 
+class Port(Protocol):
+    """What the views may do to their session: send, report an error, log an edit."""
+
+    def put(self, msg: dict[str, Any], **kw: Any) -> None:
+        """Queue a message for the page (and a class following the run); ``kw`` are
+        the outbox's options (``key``)."""
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        """Queue an ``error`` message; the session carries on."""
+
+    def record_edit(self, data: dict[str, Any]) -> None:
+        """A weight was set by hand at the current position: log it in the history."""
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How busy the server is for one session's views: whether anyone receives them,
+    how many sessions the clock serves, and how many followers watch this run."""
+
+    listening: bool = True
+    crowd: int = 1
+    followers: int = 0
+
+
 class SessionViews:
     """The derived views of one session and their pacing."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, port: Port, settings: Settings, stepper: Stepper) -> None:
+        self.port = port
+        self.settings = settings
+        self.st = stepper  # the session's current stepper (replaced with each run)
         self.target: Target | None = None
         self.focus: FocusPoint | None = None
         self.pending_edits: list[Edit] = []
@@ -168,20 +192,12 @@ class SessionViews:
         #: these, without the whole class getting them again)
         self.last: dict[str, dict[str, Any]] = {}
 
-    @property
-    def st(self) -> Stepper:
-        """The session's current stepper (replaced by configure)."""
-        return self.session.stepper
-
-    @property
-    def wants_tick(self) -> bool:
-        """True while a view waits for its next send slot (the clock then ticks us)."""
-        return bool(self.dirty) and self.session.listening
-
     # ---- events from the session ---------------------------------------------------
 
-    def on_new_run(self) -> None:
-        """A run was (re)built: keep targets that still exist, redraw everything."""
+    def on_new_run(self, stepper: Stepper) -> None:
+        """A run was (re)built on ``stepper``: keep targets that still exist, redraw
+        everything."""
+        self.st = stepper
         self.last_batch = None
         self.capture = Capture()
         self.pending_edits.clear()
@@ -211,11 +227,11 @@ class SessionViews:
                 try:
                     self._apply_edit(self.pending_edits.pop(0))
                 except ViewError as e:
-                    self.session.error("invalid", str(e), field=e.field)
+                    self.port.error("invalid", str(e), field=e.field)
 
     def show(self, records: list[PhaseRecord]) -> None:
         """Playback moved to another iteration and re-sent its phases: take them as the
-        iteration the views describe (for server.playback after a seek or a switch)."""
+        iteration the views describe (for server.live.playback after a seek or a switch)."""
         self.after_train()
         for rec in records:
             if rec.phase == "forward" and "batch" in rec.values:
@@ -240,7 +256,7 @@ class SessionViews:
             else:
                 self._edit(msg)
         except ViewError as e:
-            self.session.error("invalid", str(e), field=e.field)
+            self.port.error("invalid", str(e), field=e.field)
 
     def _inspect(self, msg: Inspect) -> None:
         if msg.id is None:
@@ -288,11 +304,10 @@ class SessionViews:
         W[idx] = msg.value
         st.net.params[msg.id] = W
         st.halted = None
-        # the history's command log (server/history.py) replays the edit at this
+        # the history's command log (server/run/history.py) replays the edit at this
         # position, so playback and saved runs stay exact
-        self.session.record_edit(msg)
-        log.info("edit", extra={"session": self.session.id, "param": msg.id,
-                                "iteration": st.iteration})
+        self.port.record_edit({"id": msg.id, "index": idx, "value": msg.value})
+        log.info("edit", extra={"param": msg.id, "iteration": st.iteration})
         body: dict[str, Any] = {
             "id": msg.id, "index": list(idx), "old": old, "value": float(W[idx]),
             "applied": True, "iteration": st.iteration,
@@ -317,7 +332,7 @@ class SessionViews:
     def _put(self, msg: dict[str, Any], key: str | None = None) -> None:
         if key in KINDS:
             self.last[key] = msg
-        self.session.put(msg, key=key)  # to the page, and to a class following the run
+        self.port.put(msg, key=key)  # to the page, and to a class following the run
 
     def copy_targets(self, other: SessionViews) -> None:
         """Inspect and focus what ``other`` does (a copy of its run was made here)."""
@@ -330,17 +345,17 @@ class SessionViews:
             return
         self.dirty.update(("inspect", "focus"))
 
-    def flush(self, now: float | None = None) -> None:
+    def flush(self, pacing: Pacing, now: float | None = None) -> None:
         """Send every dirty view whose interval has passed: ``1/map_hz``, or longer for a
         view slow to compute, a crowded server (see :data:`CROWD_SHARE`) or, for maps,
         a large class following the run (:data:`CLASS_MAPS_PER_S`)."""
-        if not self.dirty or not self.session.listening:
+        if not self.dirty or not pacing.listening:
             return
         now = time.monotonic() if now is None else now
-        interval = 1.0 / self.session.settings.map_hz
-        crowd = self.session.crowd  # alone, COST_FACTOR alone bounds a big network's maps
+        interval = 1.0 / self.settings.map_hz
+        crowd = pacing.crowd  # alone, COST_FACTOR alone bounds a big network's maps
         factor = COST_FACTOR if crowd <= 1 else max(COST_FACTOR, crowd / CROWD_SHARE)
-        class_interval = len(self.session.followers) / CLASS_MAPS_PER_S
+        class_interval = pacing.followers / CLASS_MAPS_PER_S
         for kind in KINDS:
             wait = max(interval, factor * self._cost[kind])
             if kind == "maps":
@@ -352,8 +367,6 @@ class SessionViews:
         """Compute and queue one view now (if it is open), under its outbox key."""
         now = time.monotonic() if now is None else now
         self.dirty.discard(kind)
-        if not self.session.listening:
-            return
         t0 = time.perf_counter()
         if kind == "maps":
             msg = self.maps_message()
@@ -373,9 +386,9 @@ class SessionViews:
     # ---- message bodies ------------------------------------------------------------
 
     def maps_message(self) -> dict[str, Any]:
-        """A ``maps`` message for the current weights (see :func:`server.maps.compute_maps`)."""
+        """A ``maps`` message for the current weights (see :func:`server.run.maps.compute_maps`)."""
         st = self.st
-        body = compute_maps(st.net, st.data, self.session.settings.max_grid, st.iteration)
+        body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration)
         return server_message("maps", **body)
 
     def focus_message(self) -> dict[str, Any]:

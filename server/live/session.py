@@ -1,15 +1,15 @@
 """One learner's session: a run of the engine, its play state and its outgoing messages.
 
 The session turns client commands into engine calls and engine records into
-messages on its :class:`~server.outbox.Outbox`. It never touches the socket
-and never sleeps: the shared :class:`~server.clock.Clock` calls :meth:`tick`
+messages on its :class:`~server.live.outbox.Outbox`. It never touches the socket
+and never sleeps: the shared :class:`~server.live.clock.Clock` calls :meth:`tick`
 for every playing session.
 
 Playing at ``speed`` iterations per second shows every phase when slow
 (≤ :data:`PHASE_BY_PHASE_MAX` it/s: four phase frames per iteration, spread in
 time); faster, whole iterations run on the engine's fast path and the frames
 of the latest iteration are sent, at most once per tick, compact (batch means
-instead of per-sample arrays: :mod:`server.compact`).
+instead of per-sample arrays: :mod:`server.run.compact`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import time
 from typing import Any
 
 from engine import metrics
-from engine.schedules import Schedule
-from engine.stepper import NonFiniteError, PhaseRecord, RunConfig, Stepper
-from server import playback
-from server.compact import compact_iteration, compact_values
-from server.history import History
-from server.outbox import Entry, Outbox, Shared
+from engine.stepper import NonFiniteError, PhaseRecord, Stepper
+from server.live import playback
+from server.live.outbox import Entry, Outbox, Shared
+from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
+from server.live.sharing import Audience, Follower
+from server.live.views import CROWD_SHARE, Pacing, SessionViews
 from server.protocol import (
     Checkout,
     Configure,
@@ -45,8 +45,10 @@ from server.protocol import (
     Step,
     server_message,
 )
+from server.run.compact import compact_iteration, compact_values
+from server.run.history import History
+from server.run.runconfig import LimitError, check_limits, run_config
 from server.settings import Settings
-from server.views import CROWD_SHARE, SessionViews
 
 log = logging.getLogger("backprop_lab.session")
 
@@ -54,66 +56,6 @@ PHASE_BY_PHASE_MAX = 4.0
 _STAGGER = itertools.count()  # hands each started play its tick slot in turn
 STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks late
 METRICS_MAX_POINTS = 2_000
-#: what a shared run's followers are not sent: the owner's command errors (a halt,
-#: ``nonfinite``, concerns the run and goes to everyone) and the owner's sharing status
-_OWNER_ONLY = frozenset({"error", "share"})
-
-
-class Follower:
-    """A connection that watches a shared run (read-only): the run's stream goes to
-    ``outbox`` while ``leader`` is set; the leader unsets it when sharing ends."""
-
-    __slots__ = ("leader", "outbox")
-
-    def __init__(self, outbox: Outbox) -> None:
-        self.outbox = outbox
-        self.leader: Session | None = None
-
-
-class LimitError(ValueError):
-    """A request exceeded a configured limit; ``limit`` names it."""
-
-    def __init__(self, limit: str, message: str) -> None:
-        super().__init__(message)
-        self.limit = limit
-
-
-def check_limits(cfg: RunSettings, s: Settings) -> None:
-    """Raise :class:`LimitError` naming the first limit ``cfg`` exceeds.
-
-    Pydantic checks each field's own range; these are the server's capacity
-    limits (``Settings``), so the error names the setting an operator can raise.
-    """
-    layers = len(cfg.hidden) + 1
-    checks = [
-        ("max_layers", layers, s.max_layers, f"{layers} layers"),
-        ("max_units", max(cfg.hidden, default=0), s.max_units,
-         f"{max(cfg.hidden, default=0)} neurons in a layer"),
-        ("max_inputs", len(cfg.features), s.max_inputs, f"{len(cfg.features)} inputs"),
-        ("max_samples", cfg.n_samples, s.max_samples, f"a dataset of {cfg.n_samples} samples"),
-        ("max_samples", len(cfg.points), s.max_samples, f"{len(cfg.points)} custom points"),
-        ("max_batch", cfg.batch_size, s.max_batch, f"batch size {cfg.batch_size}"),
-    ]
-    for name, value, limit, what in checks:
-        if value > limit:
-            raise LimitError(name, f"{what}: more than {name}={limit} allows")
-
-
-def run_config(cfg: RunSettings) -> RunConfig:
-    """The engine's :class:`RunConfig` for validated wire settings."""
-    return RunConfig(
-        dataset=cfg.dataset, n_samples=cfg.n_samples, noise=cfg.noise,
-        test_fraction=cfg.test_fraction, features=tuple(cfg.features),
-        points=tuple((float(a), float(b), int(c)) for a, b, c in cfg.points),
-        hidden=tuple(cfg.hidden), activation=cfg.activation,
-        layer_activations=tuple(cfg.layer_activations), alpha=cfg.alpha,
-        output_activation=cfg.output_activation, loss=cfg.loss, init=cfg.init,
-        init_scale=cfg.init_scale, norm=cfg.norm, dropout=cfg.dropout, residual=cfg.residual,
-        optimizer=cfg.optimizer.name, optimizer_params=cfg.optimizer.params(), lr=cfg.lr,
-        schedule=Schedule(**cfg.schedule.model_dump()), clip_norm=cfg.clip_norm,
-        clip_value=cfg.clip_value, l1=cfg.l1, l2=cfg.l2, batch_size=cfg.batch_size,
-        seed=cfg.seed,
-    )
 
 
 def _due(it: int, next_due: int, every: int) -> tuple[bool, int]:
@@ -135,14 +77,19 @@ def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 class Session:
-    """A run plus its play state; commands in, messages out."""
+    """A run plus its play state; commands in, messages out.
+
+    It is the port its collaborators talk to: :mod:`server.live.playback` and
+    :class:`~server.live.views.SessionViews` get it typed as their small
+    ``Port`` (``put``, ``error``, ``record_edit``) and return what to redraw.
+    """
 
     def __init__(self, settings: Settings, config: RunSettings | None = None) -> None:
         self.id = secrets.token_urlsafe(12)
         self.settings = settings
         self.config = config or RunSettings()
         self.stepper = Stepper(run_config(self.config))
-        self.history: History = playback.new_history(self, self.stepper)
+        self.history: History = playback.new_history(settings, self.config, self.stepper)
         self.playing = False
         self.speed = 2.0
         self._credit = 0.0
@@ -155,11 +102,9 @@ class Session:
         self._metrics_due = 0  # iteration of the next metrics point in fast play
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
-        self.share_code: str | None = None  # set by SessionStore.share
-        self.last_share_code: str | None = None  # sharing again reuses it if it is free
         self._series: tuple[tuple[int, int, int], Shared] | None = None
-        self.followers: dict[Follower, None] = {}  # in joining order
-        self.views = SessionViews(self)
+        self.audience = Audience()  # a class following this run
+        self.views = SessionViews(self, settings, self.stepper)
 
     # ---- connection ----------------------------------------------------------------
 
@@ -175,72 +120,64 @@ class Session:
         self.outbox = None
         self.playing = False
         self.detached_at = time.monotonic()
-        if self.followers:
-            self._put(self.state(), key="state")  # the class sees the run stop
+        if self.audience:
+            self.put(self.state(), key="state")  # the class sees the run stop
 
     @property
     def listening(self) -> bool:
         """Whether anyone receives this run's messages (its page or a follower)."""
-        return self.outbox is not None or bool(self.followers)
+        return self.outbox is not None or bool(self.audience)
 
-    def _put(self, msg: Entry, **kw: Any) -> None:
+    @property
+    def wants_tick(self) -> bool:
+        """Whether the clock has something to do here: play, or a view send is due."""
+        return self.playing or (bool(self.views.dirty) and self.listening)
+
+    @property
+    def max_speed(self) -> float:
+        """The fastest play allowed (the timeline's "as fast as it goes")."""
+        return self.settings.max_speed
+
+    def pacing(self) -> Pacing:
+        """How busy things are, for the views' send rate."""
+        return Pacing(self.listening, self.crowd, len(self.audience))
+
+    def flush_views(self, now: float | None = None) -> None:
+        """Send the derived views that are due."""
+        self.views.flush(self.pacing(), now)
+
+    def put(self, msg: Entry, **kw: Any) -> None:
+        """Queue ``msg`` for the page and for a class following the run."""
         if self.outbox is not None:
             self.outbox.put(msg, **kw)
-        if self.followers:
-            self._fan_out(msg, kw)
+        if self.audience:
+            self.audience.fan_out(msg, kw)
 
-    def _fan_out(self, msg: Entry, kw: dict[str, Any]) -> None:
-        """Put ``msg`` on every follower's outbox too (:meth:`_for_followers`)."""
-        entry = self._for_followers(msg)
-        if entry is not None:
-            for f in self.followers:
-                f.outbox.put(entry, **kw)
-
-    @staticmethod
-    def _for_followers(msg: Entry) -> Shared | None:
-        """What followers get of ``msg`` (None: the owner's alone): the same objects,
-        encoded once (:class:`Shared`; a message merged into a pending one, for a
-        follower that reads slowly, becomes that outbox's own). A ``run`` goes out
-        without the session id, which would let its holder drive the session."""
-        if isinstance(msg, dict):
-            kind = msg["type"]
-            if kind in _OWNER_ONLY and msg.get("code") != "nonfinite":
-                return None
-            if kind == "run":
-                msg = {**msg, "session": None}
-        return msg if isinstance(msg, Shared) else Shared(msg)
-
-    # ---- sharing with a class (server.sessions.SessionStore.share) -------------------
+    # ---- sharing with a class (server.live.store.SessionStore.share) -----------------
 
     def add_follower(self, f: Follower) -> None:
         """Start sending this run to ``f``: first what a page needs to draw it as it
         is now (``follow``, ``run``, ``state``, ``timeline``, the current frames,
         the metrics series), then the stream as the owner's page gets it."""
-        f.leader = self
-
-        def put(msg: Entry, **kw: Any) -> None:  # to this follower alone
-            entry = self._for_followers(msg)
-            if entry is not None:
-                f.outbox.put(entry, **kw)
-
-        self.followers.pop(f, None)  # (a hello again: drawn afresh, counted once)
-        put(server_message("follow", code=self.share_code, active=True,
-                           followers=len(self.followers) + 1))
-        put(self.run_message(), key="run")
-        put(self.state(), key="state")
-        # (not send_timeline: that would count as the class's, and hold theirs back)
-        put(playback.timeline_message(self, params=True), key="timeline")
+        welcome: list[tuple[Entry, dict[str, Any]]] = [
+            (self.run_message(), {"key": "run"}),
+            (self.state(), {"key": "state"}),
+            # (not Timeline.send: that would count as the class's, and hold theirs back)
+            (playback.timeline_message(self.history, self.max_speed, params=True),
+             {"key": "timeline"}),
+        ]
         cap = self.views.capture
         for phase in ("forward", "loss", "backward", "update"):
             if phase in cap.phases:
-                put(self._frame(PhaseRecord(phase, cap.iteration, cap.phases[phase])),
-                    droppable=True)
+                welcome.append((self._frame(PhaseRecord(phase, cap.iteration,
+                                                        cap.phases[phase])),
+                                {"droppable": True}))
         if len(self.history.active.metrics):
-            put(self.series_message(), key="metrics")
+            welcome.append((self.series_message(), {"key": "metrics"}))
         for kind, msg in self.views.last.items():
             if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
-                put(msg, key=kind)
-        self.followers[f] = None
+                welcome.append((msg, {"key": kind}))
+        self.audience.add(f, self, welcome)
         self.send_share()
 
     def series_message(self) -> Shared:
@@ -257,32 +194,23 @@ class Session:
 
     def remove_follower(self, f: Follower) -> None:
         """``f`` left (its connection closed, or it made its own copy)."""
-        if f in self.followers:
-            del self.followers[f]
-            f.leader = None
+        if self.audience.remove(f):
             self.send_share()
 
     def end_sharing(self, reason: str) -> None:
         """Sharing stopped (``stopped``) or the run was freed (``ended``): tell the
         followers, let them go, and tell the owner."""
-        code = self.share_code
-        self.share_code = None
-        self.last_share_code = code
-        for f in self.followers:
-            f.leader = None
-            f.outbox.put(server_message("follow", code=code, active=False, reason=reason))
-        self.followers = {}
+        self.audience.end(reason)
         self.send_share()
 
     def send_share(self) -> None:
         """The owner's sharing status: the code (None when not sharing) and the count."""
         if self.outbox is not None:
-            self.outbox.put(server_message("share", code=self.share_code,
-                                           followers=len(self.followers)), key="share")
+            self.outbox.put(self.audience.status(), key="share")
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         """Queue an ``error`` message; the session carries on."""
-        self._put(server_message("error", code=code, message=message, **extra))
+        self.put(server_message("error", code=code, message=message, **extra))
 
     # ---- commands ------------------------------------------------------------------
 
@@ -294,7 +222,8 @@ class Session:
         elif isinstance(msg, Configure):
             self._configure(msg.config)
         elif isinstance(msg, Step) and msg.direction == "back":
-            playback.step_back(self, msg.unit)
+            self.playing = False
+            self._apply(playback.step_back(self.history, msg.unit))
         elif isinstance(msg, Step):
             self.playing = False
             if msg.unit == "phase":
@@ -334,8 +263,8 @@ class Session:
         elif isinstance(msg, Inspect | Focus | Edit):
             self.views.handle(msg)
         elif isinstance(msg, Seek | Set | Checkout | Load):
-            playback.handle(self, msg)
-        self.views.flush()
+            self._apply(playback.handle(self.history, msg, self.settings, self))
+        self.flush_views()
 
     def _configure(self, cfg: RunSettings) -> None:
         try:
@@ -347,21 +276,53 @@ class Session:
         except ValueError as e:
             self.error("invalid", str(e))
             return
-        self.config = cfg  # the new history records these settings
-        self.replace_run(cfg, stepper, playback.new_history(self, stepper))
+        self.replace_run(cfg, playback.new_history(self.settings, cfg, stepper))
 
-    def replace_run(self, cfg: RunSettings, stepper: Stepper, history: History) -> None:
+    def replace_run(self, cfg: RunSettings, history: History) -> None:
         """Start another run (configure, reset, a loaded file) and send it to the page."""
         self.config = cfg
-        self.stepper = stepper
+        self.stepper = history.stepper
         self.history = history
         self.playing = False
         self._send_run()
+        playback.spawn_indexer(self, history)
 
-    def record_edit(self, msg: Edit) -> None:
+    def copy_from(self, source: Session) -> None:
+        """Make this run a copy of ``source``'s as it is now (a follower's own copy),
+        with the inspected element and focused point."""
+        history = playback.copy_history(source.history, self.settings)
+        self.replace_run(history.base, history)
+        self.config = history.settings_now()
+        self.views.copy_targets(source.views)
+        log.info("run copied", extra={"session": self.id, "source": source.id,
+                                      "iteration": history.pos[0]})
+
+    def record_edit(self, data: dict[str, Any]) -> None:
         """A weight was set by hand (by the views): log it in the history."""
-        playback.record_edit(self, {"id": msg.id, "index": tuple(msg.index),
-                                    "value": msg.value})
+        self._apply(playback.record_edit(self.history, data, self))
+
+    def _apply(self, outcome: Outcome) -> None:
+        """Redraw what a playback command changed."""
+        self.config = self.history.settings_now()
+        if isinstance(outcome, Shown):
+            Timeline.send(self, params=True)  # first: the weights the frames were computed with
+            self._show(outcome.records)
+            self.put(self.state(), key="state")
+        elif isinstance(outcome, Switched):
+            self._send_run()  # with the branch's metrics series
+        elif isinstance(outcome, NewRun):
+            self.replace_run(outcome.settings, outcome.history)
+        elif isinstance(outcome, Changed | Halted):
+            if isinstance(outcome, Halted):
+                self.playing = False
+            self.put(self.state(), key="state")
+            Timeline.send(self)
+
+    def _show(self, records: list[PhaseRecord]) -> None:
+        """Send the frames of the iteration now shown (after a seek or a switch)."""
+        for rec in records:
+            self.put(self._frame(rec), droppable=True)
+        self.views.show(records)
 
     # ---- stepping ------------------------------------------------------------------
 
@@ -373,7 +334,7 @@ class Session:
             self.playing = False
             self._report_halt(e)
             return None
-        self._put(self._frame(rec), droppable=True)
+        self.put(self._frame(rec), droppable=True)
         self.views.after_phase(rec)
         if rec.phase == "update" and self._metrics_wanted():
             self._queue_metrics(rec.values)
@@ -381,14 +342,14 @@ class Session:
 
     def _play_iteration(self) -> bool:
         """Fast play: run the four phases of one iteration and queue their compact frames
-        as one bundle (:mod:`server.compact`, one NumPy reduction for the iteration's
+        as one bundle (:mod:`server.run.compact`, one NumPy reduction for the iteration's
         batch means) under one key, so a client that is behind gets the latest
         iteration next instead of a backlog of superseded ones. True if all four ran
         (a non-finite value halts the run: the phases before it are still sent)."""
         recs, halt = self.history.step_iteration()
         if recs:
             values = compact_iteration([(r.phase, r.values) for r in recs])
-            self._put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
+            self.put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
                         "compact": True, "values": v} for r, v in zip(recs, values, strict=True)],
                       droppable=True, key="frames")
             for rec in recs:  # after the frames: an edit applied at the update follows them
@@ -421,7 +382,7 @@ class Session:
 
     def tick(self, dt: float) -> None:
         """Advance a playing run by ``dt`` seconds of play time (called by the clock)."""
-        self.views.flush()
+        self.flush_views()
         if not self.playing:
             return
         st = self.stepper
@@ -475,7 +436,7 @@ class Session:
 
     def _frame(self, rec: PhaseRecord, compact: bool = False) -> dict[str, Any]:
         """A ``frame`` of ``rec``: all its values, or (``compact``, fast play) what
-        the page shows of them (:func:`server.compact.compact_values`)."""
+        the page shows of them (:func:`server.run.compact.compact_values`)."""
         values = compact_values(rec.phase, rec.values) if compact else rec.values
         return server_message("frame", phase=rec.phase, iteration=rec.iteration,
                               compact=compact, values=values)
@@ -490,8 +451,8 @@ class Session:
         )
 
     def _send_state(self) -> None:
-        self._put(self.state(), key="state")
-        playback.maybe_send_timeline(self)
+        self.put(self.state(), key="state")
+        Timeline.maybe_send(self)
 
     def _queue_metrics(self, update_values: dict[str, Any]) -> None:
         # engine.metrics: losses and accuracies plus, per layer (lists, layer 1 first),
@@ -509,7 +470,7 @@ class Session:
             **{k: m[k] for k in ("gnorm", "wnorm", "update_ratio", "dead", "saturated")},
         }
         self.history.record_metrics(point)
-        self._put(server_message("metrics", points=[point]), key="metrics",
+        self.put(server_message("metrics", points=[point]), key="metrics",
                   merge=_merge_metrics)
 
     def run_message(self) -> dict[str, Any]:
@@ -539,17 +500,23 @@ class Session:
         )
 
     def _send_run(self) -> None:
-        self._put(self.run_message(), key="run")
+        """Everything a page needs to draw the run as it is: ``run``, ``state``, the
+        timeline and the frames of the point it is at, the views, the metrics."""
+        self.put(self.run_message(), key="run")
         self._send_state()
-        self.views.on_new_run()
-        playback.on_attach(self)
-        self.views.flush()
+        self.views.on_new_run(self.stepper)
+        h = self.history
+        records: list[PhaseRecord] = []
+        if h.pos > (0, 0):
+            try:
+                records = h.seek(h.pos)
+            except NonFiniteError:
+                records = []
+        Timeline.send(self, params=True)  # first: the weights the frames were computed with
+        self._show(records)
+        self.put(self.state(), key="state")
+        self.flush_views()
         if len(self.history.active.metrics):  # the run cleared the page's charts
-            self._put(self.series_message(), key="metrics")
-        if self.share_code is not None:
+            self.put(self.series_message(), key="metrics")
+        if self.audience.code is not None:
             self.send_share()
-
-    # public for server.playback
-    put = _put
-    frame_message = _frame
-    send_run = _send_run

@@ -18,12 +18,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from server.sessions import SessionStore
-
-if TYPE_CHECKING:
-    from server.session import Session
+from server.live.session import Session
+from server.live.store import SessionStore
 
 log = logging.getLogger("backprop_lab.clock")
 
@@ -47,7 +44,7 @@ class Clock:
     @staticmethod
     def wants(s: Session) -> bool:
         """Whether ``s`` has something to do on a tick (playing, or a view send is due)."""
-        return s.playing or s.views.wants_tick
+        return s.wants_tick
 
     def tick(self, now: float) -> int:
         """Advance the sessions that want it, round robin, within the tick's budget.

@@ -1,0 +1,234 @@
+"""One WebSocket connection's life: its own session or the class it follows.
+
+:mod:`server.routes.ws` guards the socket (Origin, size, rate) and runs the
+two loops; every message that passes the guards comes here as text
+(:meth:`Connection.receive`), is validated against :mod:`server.protocol` and
+goes to the connection's session, or, while it follows a class, is refused
+as read-only (``hello`` redraws, ``fork`` makes its own copy, ``leave`` stops).
+Whatever a client sends, it gets at worst an ``error`` message and the
+connection stays usable.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+from server.live.outbox import Outbox
+from server.live.session import Session
+from server.live.sharing import Follower
+from server.live.store import SessionLimitError, SessionStore
+from server.protocol import Fork, Hello, Share, client_adapter, server_message
+from server.settings import Settings
+
+log = logging.getLogger("backprop_lab.connection")
+
+CLOSE_TRY_LATER = 1013  # the server is full
+
+
+def describe(e: ValidationError) -> tuple[str, str, str | None]:
+    """``(code, message, field)`` for the first problem: the message names the field."""
+    err = e.errors(include_url=False)[0]
+    kind = err.get("type", "")
+    loc = [str(p) for p in err.get("loc", ())]
+    # pydantic puts the union tag (e.g. 'configure') first
+    field = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None)
+    msg = err.get("msg", "invalid message")
+    if kind == "json_invalid":
+        return "malformed", f"not a JSON message: {err.get('ctx', {}).get('error', msg)}", None
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag", "?")
+        expected = err.get("ctx", {}).get("expected_tags", "")
+        return "unknown_type", f"unknown message type {tag!r} (expected one of {expected})", \
+            "type"
+    if kind == "union_tag_not_found":
+        return "invalid", "a message needs a 'type' field", "type"
+    if kind in ("model_attributes_type", "model_type", "dict_type") and not field:
+        return "invalid", "a message must be a JSON object with a 'type' field", None
+    if kind == "extra_forbidden":
+        return "unknown_field", f"unknown field {field!r}", field
+    if kind == "finite_number":
+        return "invalid", f"{field}: numbers must be finite (no NaN or Infinity)", field
+    return "invalid", (f"{field}: {msg}" if field else msg), field
+
+
+class Connection:
+    """The state of one socket: its outbox, its session or the class it follows."""
+
+    def __init__(self, store: SessionStore, settings: Settings, outbox: Outbox) -> None:
+        self.store = store
+        self.settings = settings
+        self.outbox = outbox
+        self.session: Session | None = None
+        self.follower: Follower | None = None  # set while this connection follows a class
+        self.leader: Session | None = None  # the run it follows
+        self.batch = False  # the client said in its hello that it takes arrays of messages
+        self.received = 0
+        self.errors = 0
+
+    # ---- replies ---------------------------------------------------------------------
+
+    def reply_error(self, code: str, message: str, **extra: object) -> None:
+        """An ``error`` to this connection alone."""
+        self.errors += 1
+        log.debug("client error", extra={"code": code, "detail": message,
+                                         "session": self.session.id if self.session else None})
+        # a flood of rate-limit errors coalesces into one pending message
+        key = "error:rate_limited" if code == "rate_limited" else None
+        self.outbox.put(server_message("error", code=code, message=message, **extra), key=key)
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def receive(self, text: str) -> None:
+        """Validate one text message and apply it."""
+        try:
+            msg = client_adapter.validate_json(text)
+        except ValidationError as e:
+            code, message, field = describe(e)
+            self.reply_error(code, message, field=field)
+            return
+        except (ValueError, RecursionError) as e:
+            self.reply_error("malformed", f"not a JSON message: {e}")
+            return
+        self.apply(msg)
+
+    def apply(self, msg: object) -> None:
+        """Apply one validated message."""
+        if isinstance(msg, Hello) and msg.follow and (
+                self.session is not None or self._following):
+            # to (another) class run, opened below as on a first hello; a code that
+            # leads nowhere changes nothing
+            same = self._following and self.leader is self.store.shared(msg.follow)
+            if not same:  # (the class it follows: a hello redraws, _handle_follower)
+                if self._find_class(msg.follow, "nothing changed") is None:
+                    return
+                self.leave()
+        if self.follower is not None:
+            if self._following:
+                try:
+                    self._handle_follower(msg, self.follower)
+                except Exception:
+                    log.exception("command failed", extra={"command": type(msg).__name__})
+                    self.reply_error("internal", "the command failed; nothing changed")
+                return
+            self.follower = None  # sharing ended: this connection may start its own run
+            self.leader = None
+        if self.session is None:
+            self.session = self._open_session(msg)
+            if self.session is None or isinstance(msg, Hello):
+                return
+        if isinstance(msg, Fork):
+            self.reply_error("invalid", "fork copies a run you follow; this page follows none",
+                             field="type")
+            return
+        session = self.session
+        try:
+            if isinstance(msg, Share):
+                if msg.on:
+                    self.store.share(session)
+                else:
+                    self.store.unshare(session)
+                return
+            session.handle(msg)
+        except Exception:
+            log.exception("command failed", extra={"session": session.id,
+                                                   "command": type(msg).__name__})
+            self.reply_error("internal", "the command failed; the session is unchanged")
+
+    # ---- own session -------------------------------------------------------------------
+
+    def _open_session(self, msg: object) -> Session | None:
+        s = None
+        if isinstance(msg, Hello):
+            self.batch = msg.batch
+            if msg.follow and self._follow(msg.follow):
+                return None
+        if isinstance(msg, Hello) and msg.session:
+            s = self.store.resume(msg.session)
+        if s is None:
+            s = self._new_session()
+            if s is None:
+                return None
+        s.attach(self.outbox)
+        return s
+
+    def _new_session(self) -> Session | None:
+        try:
+            return self.store.create()
+        except SessionLimitError as e:
+            self.reply_error("limit", str(e), limit="max_sessions")
+            self.outbox.close(CLOSE_TRY_LATER, "server full")
+            return None
+
+    # ---- following a class -------------------------------------------------------------
+
+    @property
+    def _following(self) -> bool:
+        return self.follower is not None and self.follower.leader is not None
+
+    def _find_class(self, code: str, instead: str) -> Session | None:
+        """The session shared under ``code`` with room for one more follower, or None
+        after an error saying why and what happens ``instead``."""
+        leader = self.store.shared(code)
+        limit = self.settings.max_followers
+        if leader is None:
+            self.reply_error("unknown_code", f"no run is shared under the code {code!r}; "
+                             + instead, field="follow")
+        elif len(leader.audience) >= limit:
+            self.reply_error("limit", f"this class run already has {limit} "
+                             "followers (max_followers); " + instead, limit="max_followers",
+                             field="follow")
+            leader = None
+        return leader
+
+    def _follow(self, code: str) -> bool:
+        """Follow the run shared under ``code``; False (and an error) if there is none
+        or it has no room, and the connection gets its own session instead."""
+        leader = self._find_class(code, "this is a run of your own")
+        if leader is None:
+            return False
+        self.follower = Follower(self.outbox)
+        self.leader = leader
+        leader.add_follower(self.follower)
+        log.info("follow", extra={"session": leader.id, "followers": len(leader.audience)})
+        return True
+
+    def _handle_follower(self, msg: object, f: Follower) -> None:
+        """A following connection: ``hello`` redraws, ``fork`` makes its own copy,
+        anything else would change the teacher's run and is refused."""
+        leader = self.leader
+        assert leader is not None
+        if isinstance(msg, Hello):
+            leader.add_follower(f)  # drawn afresh
+        elif isinstance(msg, Fork):
+            try:
+                s = self.store.create()
+            except SessionLimitError as e:  # the student keeps watching
+                self.reply_error("limit", str(e), limit="max_sessions")
+                return
+            try:
+                s.copy_from(leader)
+            except Exception:
+                self.store.remove(s, "copy failed")
+                raise
+            leader.remove_follower(f)
+            self.follower = None
+            self.leader = None
+            self.outbox.put(server_message("follow", code=None, active=False, reason="forked"))
+            s.attach(self.outbox)
+            self.session = s
+        else:
+            self.reply_error("read_only", "this page follows a shared run and cannot change "
+                             "it; make your own copy to explore it", field="type")
+
+    def leave(self) -> None:
+        """Stop following, or let this connection's own session go (kept for a reload,
+        as on a disconnect): a ``hello`` with ``follow`` moves the connection to a class."""
+        if self.follower is not None and self.leader is not None:
+            self.leader.remove_follower(self.follower)
+        self.follower = None
+        self.leader = None
+        if self.session is not None and self.session.outbox is self.outbox:
+            self.session.detach()
+        self.session = None

@@ -1,0 +1,290 @@
+"""The playback commands of a session: seek, step back, set, checkout, load, copy.
+
+:mod:`server.run.history` keeps the run's past; this module turns the client's
+playback messages into history calls, and tells the session what to redraw:
+
+* ``seek`` / ``step`` with ``direction: "back"`` — replay to a past point:
+  :class:`Shown` (the records of the iteration shown there);
+* ``set`` — change settings now: :class:`Changed`, or, before the end of the
+  run, a new branch: :class:`Switched` (the page gets the branch's ``run``);
+* ``checkout`` — switch branch: :class:`Switched`;
+* ``load`` — open a saved run (:mod:`server.run.runfile`), every branch of it:
+  :class:`NewRun`, indexed in the background (:func:`spawn_indexer`).
+
+It never holds the session: it gets the history, the settings and a
+:class:`Port` to report errors on, and returns an outcome the session acts on.
+
+The ``timeline`` message (length, position, markers, branches) is put on the
+outbox under its own key, so a slow reader only ever gets the latest one, and
+re-sent at most :data:`TIMELINE_HZ` times a second while a run is playing
+(:class:`Timeline`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
+from server.protocol import Changes, Checkout, Load, RunSettings, Seek, Set, server_message
+from server.run.history import History, HistoryError, Pos
+from server.run.runconfig import LimitError, check_limits, run_config
+from server.run.runfile import RunFileError, branches_from_file
+from server.settings import Settings
+
+log = logging.getLogger("backprop_lab.playback")
+
+TIMELINE_HZ = 2.0
+INDEX_SLICE = 64  # iterations a loaded run's indexer runs between yields (a few ms)
+INDEX_PAUSE_S = 0.002  # and the pause it leaves other sessions after each slice
+METRICS_ON_SWITCH = 2_000  # points sent when the page switches to another branch
+
+
+class Port(Protocol):
+    """What playback may do to the session: report an error."""
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        """Queue an ``error`` message; the session carries on."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Playback moved: show these records (the iteration at the new position)."""
+
+    records: list[PhaseRecord]
+
+
+@dataclass(frozen=True)
+class Changed:
+    """Settings changed at the head: re-send the state and the timeline."""
+
+
+@dataclass(frozen=True)
+class Switched:
+    """The active branch changed: redraw the whole run."""
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A saved or copied run replaces the session's run."""
+
+    settings: RunSettings
+    history: History
+
+
+@dataclass(frozen=True)
+class Halted:
+    """Replaying met a non-finite value (reported): re-send the state and timeline."""
+
+
+Outcome = Shown | Changed | Switched | NewRun | Halted | None
+
+
+def new_history(settings: Settings, cfg: RunSettings, stepper: Stepper) -> History:
+    """A fresh history for a new run (budget from ``max_history_mb``)."""
+    return History(stepper, cfg, budget_bytes=history_budget(settings))
+
+
+def history_budget(settings: Settings) -> int:
+    """Bytes a session's history may hold in all: ``max_history_mb`` (checkpoints
+    get what the metrics and logs of its branches leave)."""
+    return int(settings.max_history_mb * 2**20)
+
+
+def seek_position(iteration: int, phase: str | None) -> Pos:
+    """The position shown by ``seek {iteration, phase}``: after ``phase`` of
+    ``iteration`` ran (``phase`` null: after ``iteration`` whole iterations)."""
+    if phase is None:
+        return (iteration, 0)
+    p = PHASES.index(phase) + 1
+    return (iteration + 1, 0) if p == 4 else (iteration, p)
+
+
+def back_position(pos: Pos, unit: str) -> Pos:
+    """One phase back, or back to the previous iteration boundary."""
+    it, p = pos
+    if unit == "phase":
+        if p > 0:
+            return (it, p - 1)
+        return (it - 1, 3) if it > 0 else (0, 0)
+    if p > 0:
+        return (it, 0)
+    return (max(it - 1, 0), 0)
+
+
+# ---- commands ------------------------------------------------------------------------
+
+
+def handle(history: History, msg: Seek | Set | Checkout | Load, settings: Settings,
+           port: Port) -> Outcome:
+    """Apply a ``seek``, ``set``, ``checkout`` or ``load`` message; errors go to ``port``."""
+    try:
+        if isinstance(msg, Seek):
+            return Shown(history.seek(seek_position(msg.iteration, msg.phase)))
+        if isinstance(msg, Set):
+            return _set(history, Changes.model_validate(
+                msg.model_dump(exclude={"type"}, exclude_none=True)), settings, port)
+        if isinstance(msg, Checkout):
+            history.checkout(msg.branch)
+            return Switched()
+        return _load(msg, settings, port)
+    except HistoryError as e:
+        port.error("invalid", str(e))
+    except RunFileError as e:
+        port.error("invalid", str(e), field=e.field)
+    except NonFiniteError as e:
+        port.error("nonfinite", str(e), phase=e.phase, where=e.where, iteration=e.iteration)
+        return Halted()
+    return None
+
+
+def step_back(history: History, unit: str) -> Shown:
+    """``step`` with ``direction: "back"``: go back one phase or iteration."""
+    return Shown(history.seek(back_position(history.pos, unit)))
+
+
+def _set(history: History, changes: Changes, settings: Settings, port: Port) -> Outcome:
+    limit = settings.max_batch
+    if changes.batch_size is not None and changes.batch_size > limit:
+        port.error("limit", f"batch size {changes.batch_size} exceeds max_batch={limit}",
+                   limit="max_batch")
+        return None
+    try:
+        branch = history.set(changes)
+    except ValueError as e:
+        if isinstance(e, HistoryError):
+            raise
+        port.error("invalid", str(e))
+        return None
+    return Changed() if branch is None else Switched()
+
+
+def record_edit(history: History, data: dict[str, Any], port: Port) -> Outcome:
+    """A weight was set by hand at the current position: log it (maybe branching)."""
+    try:
+        branch = history.record("edit", data)
+    except HistoryError as e:
+        port.error("limit", str(e), limit="history_commands")
+        return None
+    history.changed = True
+    return None if branch is None else Switched()
+
+
+def _load(msg: Load, settings: Settings, port: Port) -> Outcome:
+    run = msg.run
+    try:
+        check_limits(run.settings, settings)
+    except LimitError as e:
+        port.error("limit", str(e), limit=e.limit)
+        return None
+    stepper = Stepper(run_config(run.settings))
+    saved, current = branches_from_file(run, stepper, settings.max_batch)
+    history = History.from_branches(stepper, run.settings, saved, current,
+                                    budget_bytes=history_budget(settings))
+    if history.needs_indexing():
+        history.start_indexing(Stepper(run_config(run.settings)))
+    log.info("run loaded", extra={"iterations": history.head[0], "branches": len(saved),
+                                  "commands": sum(len(b.commands) for b in saved)})
+    return NewRun(run.settings, history)
+
+
+def copy_history(source: History, settings: Settings) -> History:
+    """A copy of ``source`` as it is now, for another session (a follower's own copy,
+    :meth:`History.copy_of`): every branch, the same numbers."""
+    cfg = source.base
+    return History.copy_of(source, Stepper(run_config(cfg)), Stepper(run_config(cfg)),
+                           budget_bytes=history_budget(settings))
+
+
+# ---- indexing a loaded run -------------------------------------------------------------
+
+
+class TimelinePort(Protocol):
+    """What the timeline and the indexer need of the session: its current history,
+    whether it plays, the speed limit the page shows, and a way to send."""
+
+    @property
+    def history(self) -> History:
+        """The session's current history (the indexer stops when it is another)."""
+
+    @property
+    def playing(self) -> bool:
+        """Whether the run is playing (timelines are then paced)."""
+
+    @property
+    def max_speed(self) -> float:
+        """The fastest play the server allows (the page's "as fast as it goes")."""
+
+    def put(self, msg: Any, **kw: Any) -> None:
+        """Queue a message for the page (and a class following the run)."""
+
+
+def spawn_indexer(port: TimelinePort, history: History) -> None:
+    """Build a loaded run's checkpoints in slices on the event loop, so a far seek
+    soon costs no more than in a run played here; without a loop (direct calls),
+    seeks replay from the nearest checkpoint they find."""
+    if history.indexer is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    history.index_task = loop.create_task(_index(port, history))
+
+
+async def _index(port: TimelinePort, history: History) -> None:
+    t0 = time.monotonic()
+    while port.history is history and not history.index_some(INDEX_SLICE):
+        history.changed = True  # the timeline shows how far seeks reach
+        Timeline.maybe_send(port)
+        await asyncio.sleep(INDEX_PAUSE_S)
+    if port.history is history:
+        Timeline.send(port)
+    log.info("loaded run indexed", extra={"seconds": round(time.monotonic() - t0, 2)})
+
+
+# ---- the timeline message --------------------------------------------------------------
+
+
+def timeline_message(history: History, max_speed: float, params: bool = False
+                     ) -> dict[str, Any]:
+    """The ``timeline`` message for ``history``'s run; with ``params`` it also carries
+    the weights in use at the position (after a jump, the page's are another point's)."""
+    s = history.settings_now()
+    body = history.timeline()
+    body["settings"] = {
+        "lr": s.lr, "optimizer": s.optimizer.model_dump(mode="json", exclude_none=True),
+        "schedule": s.schedule.model_dump(mode="json"), "clip_norm": s.clip_norm,
+        "clip_value": s.clip_value, "l1": s.l1, "l2": s.l2, "batch_size": s.batch_size,
+    }
+    body["max_speed"] = max_speed  # "as fast as it goes"
+    if params:
+        body["params"] = dict(history.stepper.net.params)
+    return server_message("timeline", **body)
+
+
+class Timeline:
+    """Sending a history's ``timeline`` message, paced while a run plays."""
+
+    @staticmethod
+    def send(port: TimelinePort, params: bool = False) -> None:
+        """Queue the ``timeline`` message now (replacing a pending one)."""
+        h = port.history
+        h.changed = False
+        h.sent_at = time.monotonic()
+        h.sent_length = h.head[0]
+        port.put(timeline_message(h, port.max_speed, params), key="timeline")
+
+    @staticmethod
+    def maybe_send(port: TimelinePort) -> None:
+        """Re-send the timeline if it changed or the run grew: at once after a step
+        (commands are rate-limited already), at most TIMELINE_HZ a second while
+        playing (the clock's ticks bring the last change along)."""
+        h = port.history
+        if not (h.changed or h.head[0] != h.sent_length):
+            return
+        if not port.playing or time.monotonic() - h.sent_at >= 1.0 / TIMELINE_HZ:
+            Timeline.send(port)

@@ -1,0 +1,123 @@
+"""Class mode: one run, many readers.
+
+A teacher's session is stepped and encoded once and fanned out to every
+follower's outbox. A :class:`Follower` is a connection that watches a shared
+run read-only; an :class:`Audience` is the set of followers of one run, with
+its share code. The session owns its audience and puts each of its messages
+through :meth:`Audience.fan_out`; the audience knows nothing of the session.
+
+What followers get of a message is decided once (:func:`for_followers`): the
+owner's own command errors and sharing status stay with the owner, a ``run``
+loses its session id (which would let its holder drive the session), and the
+rest is wrapped in :class:`~server.live.outbox.Shared` so it is encoded once for
+the whole class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from server.live.outbox import Entry, Outbox, Shared
+from server.protocol import server_message
+
+#: what a shared run's followers are not sent: the owner's command errors (a halt,
+#: ``nonfinite``, concerns the run and goes to everyone) and the owner's sharing status
+OWNER_ONLY = frozenset({"error", "share"})
+
+
+class Leader(Protocol):
+    """What a follower may ask of the run it follows."""
+
+    id: str
+
+    def add_follower(self, f: Follower) -> None:
+        """Draw the run for ``f`` (afresh on a second call) and stream it to ``f``."""
+
+    def remove_follower(self, f: Follower) -> None:
+        """Stop streaming to ``f``."""
+
+
+class Follower:
+    """A connection that watches a shared run (read-only): the run's stream goes to
+    ``outbox`` while ``leader`` is set; the leader unsets it when sharing ends."""
+
+    __slots__ = ("leader", "outbox")
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.leader: Leader | None = None
+
+
+def for_followers(msg: Entry) -> Shared | None:
+    """What followers get of ``msg`` (None: the owner's alone): the same objects,
+    encoded once (:class:`Shared`; a message merged into a pending one, for a
+    follower that reads slowly, becomes that outbox's own)."""
+    if isinstance(msg, dict):
+        kind = msg["type"]
+        if kind in OWNER_ONLY and msg.get("code") != "nonfinite":
+            return None
+        if kind == "run":
+            msg = {**msg, "session": None}
+    return msg if isinstance(msg, Shared) else Shared(msg)
+
+
+class Audience:
+    """The followers of one run (in joining order) and the code it is shared under."""
+
+    def __init__(self) -> None:
+        self.code: str | None = None  # set by SessionStore.share
+        self.last_code: str | None = None  # sharing again reuses it if it is free
+        self.followers: dict[Follower, None] = {}
+
+    def __len__(self) -> int:
+        return len(self.followers)
+
+    def __bool__(self) -> bool:
+        return bool(self.followers)
+
+    def fan_out(self, msg: Entry, kw: dict[str, Any]) -> None:
+        """Put ``msg`` on every follower's outbox (what :func:`for_followers` keeps)."""
+        entry = for_followers(msg)
+        if entry is not None:
+            for f in self.followers:
+                f.outbox.put(entry, **kw)
+
+    def add(self, f: Follower, leader: Leader,
+            welcome: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
+        """Start sending to ``f``: first ``welcome`` (what a page needs to draw the run
+        as it is now, each with its outbox options), then the stream. A follower added
+        again (a hello again) is drawn afresh and counted once."""
+        f.leader = leader
+        self.followers.pop(f, None)
+        f.outbox.put(server_message("follow", code=self.code, active=True,
+                                    followers=len(self.followers) + 1))
+        for msg, kw in welcome:
+            entry = for_followers(msg)
+            if entry is not None:
+                f.outbox.put(entry, **kw)
+        self.followers[f] = None
+
+    def remove(self, f: Follower) -> bool:
+        """``f`` left (its connection closed, or it made its own copy); True if it
+        was following."""
+        if f not in self.followers:
+            return False
+        del self.followers[f]
+        f.leader = None
+        return True
+
+    def end(self, reason: str) -> None:
+        """Sharing stopped (``stopped``) or the run was freed (``ended``): tell the
+        followers and let them go."""
+        code = self.code
+        self.code = None
+        self.last_code = code
+        for f in self.followers:
+            f.leader = None
+            f.outbox.put(server_message("follow", code=code, active=False, reason=reason))
+        self.followers = {}
+
+    def status(self) -> dict[str, Any]:
+        """The owner's ``share`` message: the code (None when not sharing) and the count."""
+        return server_message("share", code=self.code, followers=len(self.followers))
