@@ -372,7 +372,7 @@ def test_a_diverging_run_halts_quietly_naming_the_loss() -> None:
 @pytest.mark.parametrize("act,default", [("elu", 1.0), ("leaky_relu", 0.01)])
 def test_alpha_left_unset_is_each_activations_pytorch_default(act: str, default: float) -> None:
     from server.protocol import RunSettings
-    from server.session import run_config
+    from server.run.runconfig import run_config
 
     z = np.array([[-1.0, 2.0]])
     want = {"elu": math.expm1(-1.0), "leaky_relu": -0.01}[act]   # torch.nn.ELU() / LeakyReLU()
