@@ -13,8 +13,10 @@ Definitions (as in ``engine/__init__.py``):
 * ``mse``: ``ℓ = ½ Σ_k (y_k − t_k)²``; ∂L/∂y = (y − t)/B; δ = (y − t) ⊙ f'(z)/B.
 * ``bce``: sigmoid output, ``ℓ = Σ_k softplus(z_k) − t_k z_k``
   (= −t log y − (1 − t) log(1 − y) without ever taking log 0); δ = (y − t)/B.
-* ``cross_entropy``: softmax output, ``ℓ = logsumexp(z) − Σ_k t_k z_k``;
-  δ = (y − t)/B.
+* ``cross_entropy``: softmax output, ``ℓ = logsumexp(z) − Σ_k t_k z_k``,
+  computed with the row's max ``m`` apart: ``ℓ = log Σ_k e^(z_k − m) +
+  (m − Σ_k t_k z_k)`` (full precision for one-hot targets however large the
+  logits); δ = (y − t)/B.
 
 For ``bce`` and ``cross_entropy`` ``delta`` comes straight from the logits,
 which is both the textbook simplification and the numerically stable path.
@@ -192,17 +194,25 @@ def compute(
             res.dy = dy
         return res
     if loss == "cross_entropy":
+        # ℓ = (lse(z) − m) + (m − Σ_k t_k z_k) with m = max_k z_k: two terms ≥ 0 for
+        # one-hot targets (m − z_target is exact or one rounding), so huge logits
+        # (all 1e8) keep the digits of ln K that lse(z) − z_target, rounded at the
+        # size of 1e8 first, would lose
         m = z.max(axis=1, keepdims=True)
         e = z - m
         np.exp(e, out=e)
-        lse = np.log(e.sum(axis=1, keepdims=True))
-        lse += m
-        per_sample = lse[:, 0] - (t * z).sum(axis=1)
+        lse0 = np.log(e.sum(axis=1, keepdims=True))   # lse(z) − m
+        per_sample = (t * z).sum(axis=1)
+        np.subtract(m[:, 0], per_sample, out=per_sample)
+        per_sample += lse0[:, 0]
         delta = y - t
         delta /= batch_divisor(B)
         dy = None
         if want_dy:
-            dy = _exp_capped(lse - z)
+            # 1/y_k = e^(lse − z_k) = e^((lse − m) + (m − z_k))
+            d = m - z
+            d += lse0
+            dy = _exp_capped(d)
             dy *= t
             dy *= -1.0 / B
         return LossResult(per_sample, delta, dy)

@@ -1,4 +1,4 @@
-"""Learning-rate schedules, as ``torch.optim.lr_scheduler`` defines them.
+"""Learning-rate schedules, as ``torch.optim.lr_scheduler`` computes them.
 
 The schedule is a pure function of the iteration ``t`` (0-based, stepped once
 per iteration) and the base rate η₀:
@@ -6,18 +6,49 @@ per iteration) and the base rate η₀:
 * ``constant``:    η₀
 * ``step``:        η₀ · γ^⌊t / step_size⌋                      (StepLR)
 * ``exponential``: η₀ · γᵗ                                      (ExponentialLR)
-* ``cosine``:      η_min + (η₀ − η_min)(1 + cos(π · min(t, T)/T))/2  (CosineAnnealingLR)
+* ``cosine``:      η_min + (η₀ − η_min) c_t,  c_t = (1 + cos(π t/T))/2,
+  for t ≤ T; η_min after T                                  (CosineAnnealingLR)
 
-``warmup`` iterations of linear warm-up multiply any of them by
-``s + (1 − s) · min(t, w)/w`` with start factor ``s`` (LinearLR chained).
+``warmup`` = w iterations of linear warm-up with start factor ``s`` (a
+``LinearLR(start_factor=s, total_iters=w)``) are chained with the schedule as
+``ChainedScheduler([LinearLR(...), Scheduler(...)])`` does: both are stepped
+every iteration, the warm-up first, each applying its own *recursive* rule
+to the rate the other left. With f_t = s + (1 − s) min(t, w)/w:
+
+* LinearLR multiplies the rate by f_t / f_{t−1};
+* StepLR and ExponentialLR multiply it by γ (when their rule says so), so
+  with warm-up ``step`` and ``exponential`` are simply f_t times the above;
+* CosineAnnealingLR maps η to η_min + (η − η_min) · c_t / c_{t−1}, which does
+  not commute with a factor when η_min > 0. Unrolled from η_0 = s η₀::
+
+      η_t = f_t c_t (η₀ + η_min Σ_{k=1..t} (1/c_k − 1/c_{k−1}) / f_k)    (t < T)
+
+  After the warm-up (f = 1) the rule is plain cosine annealing from η_w:
+  η_t = η_min + (η_w − η_min) c_t / c_w; at t = T it gives η_min exactly.
+
+Every term of that sum is ≥ 0, so nothing cancels. Its partial sums are
+kept every 256 iterations of the warm-up (a few numbers, however long it
+is), and summed on from there. With η_min = 0 the rate is η₀ f_t c_t, the warm-up factor times
+the cosine; that is the only case where the order of the two schedulers
+does not matter (CosineAnnealingLR stepped before LinearLR gives another rate
+during the warm-up when η_min > 0).
+
+Past T the engine stays at η_min, where torch's recursion rises again (a
+cosine period of 2T): ``docs/engine.md`` says so.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
 
 SCHEDULES = ("constant", "step", "exponential", "cosine")
+
+#: iterations between two kept partial sums of a cosine schedule's warm-up
+_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -38,18 +69,83 @@ class Schedule:
         if self.step_size < 1 or self.t_max < 1 or self.warmup < 0:
             raise ValueError("step_size and t_max must be ≥ 1, warmup ≥ 0")
 
+    def warmup_factor(self, t: int) -> float:
+        """f_t = s + (1 − s) · min(t, w)/w (1 without warm-up)."""
+        w = self.warmup
+        if w <= 0:
+            return 1.0
+        s = self.warmup_start
+        return s + (1 - s) * min(t, w) / w
+
+    def _cos(self, t: int) -> float:
+        """c_t = (1 + cos(π t/T))/2."""
+        return (1 + math.cos(math.pi * t / self.t_max)) / 2
+
+    def _terms(self, lo: int, hi: int) -> np.ndarray:
+        """g_t = (1/c_t − 1/c_{t−1})/f_t for t = lo … hi − 1 (g_0 = 0), shape
+        (hi − lo,). Element by element the same numbers whatever the slice, so
+        every S_t below is one fixed value."""
+        w, s = self.warmup, self.warmup_start
+        t = np.arange(max(lo - 1, 0), hi, dtype=np.float64)
+        c = (1 + np.cos(np.pi * t / self.t_max)) / 2
+        inv = 1 / c
+        f = s + (1 - s) * np.minimum(t[1:], w) / w
+        g = (inv[1:] - inv[:-1]) / f
+        return np.concatenate(([0.0], g)) if lo == 0 else g
+
+    @cached_property
+    def _checkpoints(self) -> np.ndarray:
+        """S_t = Σ_{k=1..t} g_k at t = 0, K, 2K … over the warm-up part of the
+        cosine (t ≤ min(w, T − 1)), K = :data:`_BLOCK`: a few numbers however
+        long the warm-up; S_t between them is summed on from the one before
+        (``np.cumsum`` adds in order, so the same bits as one long sum)."""
+        n = min(self.warmup, self.t_max - 1) + 1
+        S = np.cumsum(self._terms(0, n))[::_BLOCK].copy()
+        S.setflags(write=False)
+        return S
+
+    def _sum(self, t: int) -> float:
+        """S_t = Σ_{k=1..t} (1/c_k − 1/c_{k−1})/f_k for t ≤ min(w, T − 1)."""
+        j, r = divmod(t, _BLOCK)
+        S = self._checkpoints[j]
+        if r:
+            g = self._terms(j * _BLOCK, t + 1)
+            g[0] = S
+            S = np.cumsum(g)[-1]
+        return float(S)
+
+    @cached_property
+    def _sum_at_warmup_end(self) -> float:
+        """S_w, read by every iteration after the warm-up."""
+        return self._sum(self.warmup)
+
     def lr(self, base: float, t: int) -> float:
         """η at iteration ``t`` for base rate ``base``."""
-        if self.name == "constant":
+        name = self.name
+        if name == "cosine":
+            return self._cosine(base, t)
+        if name == "constant":
             eta = base
-        elif self.name == "step":
+        elif name == "step":
             eta = base * self.gamma ** (t // self.step_size)
-        elif self.name == "exponential":
-            eta = base * self.gamma**t
         else:
-            tc = min(t, self.t_max)
-            cos = 1 + math.cos(math.pi * tc / self.t_max)
-            eta = self.eta_min + (base - self.eta_min) * cos / 2
+            eta = base * self.gamma**t
         if self.warmup > 0:
-            eta *= self.warmup_start + (1 - self.warmup_start) * min(t, self.warmup) / self.warmup
+            eta *= self.warmup_factor(t)
         return eta
+
+    def _cosine(self, base: float, t: int) -> float:
+        """η_t of ``cosine``, warm-up included (formulas in the module docstring)."""
+        T, eta_min = self.t_max, self.eta_min
+        if t >= T:
+            return eta_min
+        w = self.warmup
+        if w <= 0:
+            return eta_min + (base - eta_min) * self._cos(t)
+        if not eta_min:
+            return self.warmup_factor(t) * self._cos(t) * base
+        if t <= w:
+            return self.warmup_factor(t) * self._cos(t) * (base + eta_min * self._sum(t))
+        # after the warm-up (f_w = 1): cosine annealing from η_w
+        eta_w = self._cos(w) * (base + eta_min * self._sum_at_warmup_end)
+        return eta_min + (eta_w - eta_min) * self._cos(t) / self._cos(w)

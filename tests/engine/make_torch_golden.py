@@ -117,17 +117,21 @@ CASES = [
 
 
 def torch_schedulers(opt: Any, s: dict[str, Any]) -> list[Any]:
+    """The schedulers stepped every iteration, in order: the LinearLR warm-up
+    first, as ``ChainedScheduler([LinearLR, X])`` (the engine's order; it
+    matters for CosineAnnealingLR with eta_min > 0, not for the cases here,
+    whose schedulers all multiply the rate)."""
     sch = torch.optim.lr_scheduler
     out: list[Any] = []
+    if s.get("warmup"):
+        out.append(sch.LinearLR(opt, start_factor=s["warmup_start"], end_factor=1.0,
+                                total_iters=s["warmup"]))
     if s["name"] == "step":
         out.append(sch.StepLR(opt, step_size=s["step_size"], gamma=s["gamma"]))
     elif s["name"] == "exponential":
         out.append(sch.ExponentialLR(opt, gamma=s["gamma"]))
     elif s["name"] == "cosine":
         out.append(sch.CosineAnnealingLR(opt, T_max=s["t_max"], eta_min=s["eta_min"]))
-    if s.get("warmup"):
-        out.append(sch.LinearLR(opt, start_factor=s["warmup_start"], end_factor=1.0,
-                                total_iters=s["warmup"]))
     return out
 
 
