@@ -32,344 +32,40 @@ non-finite value.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import logging
 import math
-from array import array
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from engine.schedules import Schedule
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.protocol import Changes, RunSettings
+from server.run.branch import (
+    Branch,
+    Checkpoint,
+    Command,
+    HistoryError,
+    Pos,
+    SavedBranch,
+    Walker,
+    apply_command,
+    engine_changes,
+    records_equal,
+    snapshot_nbytes,
+)
+from server.run.indexing import Indexer
+
+# re-exported: a run's history is used through this module
+__all__ = ["Branch", "Command", "History", "HistoryError", "Pos", "SavedBranch",
+           "records_equal"]
 
 log = logging.getLogger("backprop_lab.history")
 
-Pos = tuple[int, int]
-"""``(iteration, phase_index)``: the stepper is about to run that phase of that iteration."""
-
-METRIC_COLUMNS = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc", "lr")
-MAX_METRIC_POINTS = 20_000
-#: per-layer series the health charts draw (lists, layer 1 first, in ``metrics`` points)
-HEALTH_KEYS = ("gnorm", "update_ratio")
-#: health points kept per branch: between half this and this many once thinned, more
-#: than the points a branch switch sends (playback.METRICS_ON_SWITCH), so each point
-#: sent finds its own or a close earlier one
-MAX_HEALTH_POINTS = 4_096
-MAX_MARKERS = 200
 #: changes a run keeps, all branches together: a saved run of that many (~100 bytes
 #: each) still loads within the default max_message_bytes (64 KB)
 MAX_COMMANDS = 500
 MAX_BRANCHES = 8
 SPIKE_RATIO = 2.0
 SPIKE_MIN_POINTS = 5
-
-
-@dataclass(frozen=True)
-class Command:
-    """A change applied to the run at position ``(iteration, phase)``.
-
-    ``kind`` is ``"set"`` (``data`` is a :class:`~server.protocol.Changes`) or
-    ``"edit"`` (``data`` is ``{"id", "index", "value"}``: one parameter entry set
-    by hand).
-    """
-
-    iteration: int
-    phase: int
-    kind: str
-    data: Any
-
-    @property
-    def pos(self) -> Pos:
-        """Where the command applies."""
-        return (self.iteration, self.phase)
-
-    def wire(self) -> dict[str, Any]:
-        """JSON form, as in run files and timeline markers."""
-        out: dict[str, Any] = {"iteration": self.iteration, "phase": PHASES[self.phase]}
-        if self.kind == "set":
-            out["set"] = self.data.model_dump(mode="json", exclude_none=True)
-        else:
-            out["edit"] = {"id": self.data["id"], "index": list(self.data["index"]),
-                           "value": self.data["value"]}
-        return out
-
-
-def shared_commands(a: list[Command], b: list[Command]) -> int:
-    """How many commands two logs start with in common (a branch holds its parent's
-    first ones as the same objects)."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x is not y:
-            break
-        n += 1
-    return n
-
-
-def engine_changes(ch: Changes) -> dict[str, Any]:
-    """The :meth:`Stepper.set_hyper` keyword arguments for validated wire changes."""
-    out: dict[str, Any] = {}
-    for name in ("lr", "clip_norm", "clip_value", "l1", "l2", "batch_size"):
-        v = getattr(ch, name)
-        if v is not None:
-            out[name] = v
-    if ch.schedule is not None:
-        out["schedule"] = Schedule(**ch.schedule.model_dump())
-    if ch.optimizer is not None:
-        out["optimizer"] = ch.optimizer.name
-        out["optimizer_params"] = ch.optimizer.params()
-    return out
-
-
-def apply_command(st: Stepper, cmd: Command) -> None:
-    """Apply ``cmd`` to ``st`` (raises ValueError if the engine refuses it)."""
-    if cmd.kind == "set":
-        st.set_hyper(**engine_changes(cmd.data))
-    elif cmd.kind == "edit":
-        # a new array: records already handed out keep the values they showed
-        W = st.net.params[cmd.data["id"]].copy()
-        W[tuple(cmd.data["index"])] = cmd.data["value"]
-        st.net.params[cmd.data["id"]] = W
-        st.halted = None
-    else:  # pragma: no cover - constructed only by this module
-        raise ValueError(f"unknown command kind {cmd.kind!r}")
-
-
-def snapshot_nbytes(snap: dict[str, Any]) -> int:
-    """Approximate memory of one snapshot: array bytes plus per-object overhead
-    (the constants match ``tracemalloc`` within ~10 %, see bench/history.py)."""
-    per_array = 176  # ndarray header plus its dict slot
-    n = 2_500  # the dicts, the two generator states and the scalars
-    for group in ("params", "buffers"):
-        for a in snap[group].values():
-            n += a.nbytes + per_array
-    n += snap["order"].nbytes + per_array
-    for s in snap["optimizer"].state.values():
-        for a in s.values():
-            n += a.nbytes + per_array
-    return n
-
-
-@dataclass
-class Checkpoint:
-    """A snapshot at an iteration boundary and how many commands it already includes."""
-
-    snap: dict[str, Any]
-    n_commands: int
-    nbytes: int
-
-
-class Health:
-    """The per-layer series of :data:`HEALTH_KEYS` (‖∂L/∂W‖ and ‖ΔW‖/‖W‖ of each layer),
-    as float64 columns beside their iterations, for the health charts to come back
-    after a branch switch (a branch keeps its parent's up to the fork).
-
-    Coarser than :class:`Metrics` and evenly spaced: every ``stride``-th point is
-    kept, and past :data:`MAX_HEALTH_POINTS` every other one of those goes and the
-    stride doubles; the latest point is kept aside, so the charts end on it.
-    Memory: 8 × (1 + 2 × layers) bytes a point, at most ~230 KB a branch for 3
-    layers (~690 KB for 10).
-    """
-
-    def __init__(self) -> None:
-        self.iteration: array[float] = array("d")
-        self.cols: dict[str, list[array[float]]] = {k: [] for k in HEALTH_KEYS}
-        self.stride = 1
-        self.seen = 0  # points offered so far (the next one's ordinal)
-        self.last: tuple[int, dict[str, list[float | None]]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.iteration)
-
-    def add(self, point: dict[str, Any]) -> None:
-        """Take the per-layer lists of one ``metrics`` point (if it has them)."""
-        if not any(isinstance(point.get(k), list | tuple) for k in HEALTH_KEYS):
-            return
-        it = int(point["iteration"])
-        values = {k: [None if v is None else float(v) for v in point.get(k) or ()]
-                  for k in HEALTH_KEYS}
-        self.last = (it, values)
-        ordinal = self.seen
-        self.seen += 1
-        if ordinal % self.stride:
-            return
-        n = len(self.iteration)
-        self.iteration.append(float(it))
-        for k in HEALTH_KEYS:
-            vals = values[k]
-            cols = self.cols[k]
-            while len(cols) < len(vals):
-                cols.append(array("d", [math.nan]) * n)
-            for l, col in enumerate(cols):
-                v = vals[l] if l < len(vals) else None
-                col.append(math.nan if v is None else v)
-        if len(self.iteration) > MAX_HEALTH_POINTS:
-            self.iteration = self.iteration[::2]
-            self.cols = {k: [c[::2] for c in cols] for k, cols in self.cols.items()}
-            self.stride *= 2
-
-    def upto(self, iteration: int) -> Health:
-        """A copy holding the points at or before ``iteration``."""
-        out = Health()
-        n = bisect.bisect_right(self.iteration, iteration)
-        out.iteration = self.iteration[:n]
-        out.cols = {k: [c[:n] for c in cols] for k, cols in self.cols.items()}
-        out.stride = self.stride
-        out.seen = n * self.stride  # the branch's next point continues the spacing
-        if self.last is not None and self.last[0] <= iteration:
-            out.last = self.last
-        return out
-
-    def at(self, iteration: int) -> dict[str, list[float | None]]:
-        """The per-layer values of the point at ``iteration`` or, thinned away, the
-        nearest one before it (``{}`` when there is none)."""
-        if self.last is not None and self.last[0] <= iteration:
-            last_it, values = self.last
-            if last_it == iteration or not self.iteration or self.iteration[-1] < last_it:
-                return {k: list(v) for k, v in values.items()}
-        i = bisect.bisect_right(self.iteration, iteration) - 1
-        if i < 0:
-            return {}
-        out: dict[str, list[float | None]] = {}
-        for k, cols in self.cols.items():
-            out[k] = [None if math.isnan(c[i]) else c[i] for c in cols]
-        return out
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the columns."""
-        n = 8 * len(self.iteration) + 64
-        return n + sum(c.itemsize * len(c) + 64 for cols in self.cols.values() for c in cols)
-
-
-@dataclass(frozen=True)
-class SavedBranch:
-    """A branch as a run file gives it back: where it left its parent and its whole
-    command log (the commands it shares with the parent are the parent's objects)."""
-
-    id: int
-    parent: int | None
-    fork: Pos
-    commands: list[Command]
-    head: Pos
-
-
-class Metrics:
-    """Sampled metrics as float64 columns (``None`` accuracies stored as NaN), and the
-    health charts' per-layer series (:class:`Health`).
-
-    Memory: 8 bytes × 6 columns per point; thinned to every other point past
-    :data:`MAX_METRIC_POINTS`.
-    """
-
-    def __init__(self) -> None:
-        self.cols: dict[str, array[float]] = {c: array("d") for c in METRIC_COLUMNS}
-        self.health = Health()
-
-    def __len__(self) -> int:
-        return len(self.cols["iteration"])
-
-    @property
-    def last_iteration(self) -> int:
-        """Iteration of the latest point (−1 when empty)."""
-        it = self.cols["iteration"]
-        return int(it[-1]) if it else -1
-
-    def add(self, point: dict[str, Any]) -> None:
-        """Append one ``metrics`` point (dict with :data:`METRIC_COLUMNS`)."""
-        for c in METRIC_COLUMNS:
-            v = point.get(c)
-            self.cols[c].append(math.nan if v is None else float(v))
-        self.health.add(point)
-        if len(self) > MAX_METRIC_POINTS:
-            for c in METRIC_COLUMNS:
-                col = self.cols[c]
-                self.cols[c] = array("d", col[::2] if len(col) % 2 else col[1::2])
-
-    def upto(self, iteration: int) -> Metrics:
-        """A copy holding the points at or before ``iteration``."""
-        out = Metrics()
-        n = bisect.bisect_right(self.cols["iteration"], iteration)
-        for c in METRIC_COLUMNS:
-            out.cols[c] = self.cols[c][:n]
-        out.health = self.health.upto(iteration)
-        return out
-
-    def points(self, max_points: int | None = None) -> list[dict[str, Any]]:
-        """The points as ``metrics`` message dicts (evenly thinned to ``max_points``),
-        with the per-layer health series where they were recorded."""
-        n = len(self)
-        step = 1 if not max_points or n <= max_points else math.ceil(n / max_points)
-        idx = list(range(n - 1, -1, -step))[::-1]
-        out = []
-        for i in idx:
-            p: dict[str, Any] = {c: self.cols[c][i] for c in METRIC_COLUMNS}
-            p["iteration"] = int(p["iteration"])
-            for c in ("train_acc", "test_acc"):
-                if math.isnan(p[c]):
-                    p[c] = None
-            p.update(self.health.at(p["iteration"]))
-            out.append(p)
-        return out
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the columns."""
-        return sum(col.itemsize * len(col) + 64 for col in self.cols.values()) \
-            + self.health.nbytes
-
-
-@dataclass
-class Branch:
-    """One future of the run: its command log, checkpoints, head, metrics, markers."""
-
-    id: int
-    parent: int | None
-    fork: Pos
-    commands: list[Command] = field(default_factory=list)
-    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
-    head: Pos = (0, 0)
-    cursor: Pos = (0, 0)
-    metrics: Metrics = field(default_factory=Metrics)
-    markers: list[dict[str, Any]] = field(default_factory=list)
-    halted: dict[str, Any] | None = None
-    loss_ema: float | None = None
-    last_spike: int = -(10**9)  # metrics point count at the last spike marker
-
-    def checkpoint_before(self, iteration: int) -> tuple[int, Checkpoint]:
-        """The latest checkpoint at or before ``iteration`` (iteration 0 always exists)."""
-        keys = sorted(self.checkpoints)
-        i = bisect.bisect_right(keys, iteration) - 1
-        it = keys[max(i, 0)]
-        return it, self.checkpoints[it]
-
-    def add_marker(self, marker: dict[str, Any]) -> None:
-        """Add a timeline marker; past :data:`MAX_MARKERS` the oldest spike goes first."""
-        self.markers.append(marker)
-        if len(self.markers) > MAX_MARKERS:
-            victim = next((m for m in self.markers if m["kind"] == "spike"), self.markers[0])
-            self.markers.remove(victim)
-
-
-class HistoryError(ValueError):
-    """A history request cannot be done (unknown branch, too many commands…)."""
-
-
-@dataclass
-class Walker:
-    """A stepper walking one branch: ``applied`` of the branch's commands are in it."""
-
-    stepper: Stepper
-    branch: Branch
-    applied: int = 0
-
-    @property
-    def pos(self) -> Pos:
-        """The stepper's position."""
-        return (self.stepper.iteration, self.stepper.phase_index)
 
 
 class History:
@@ -394,16 +90,14 @@ class History:
         root = Branch(0, None, (0, 0))
         self.branches: dict[int, Branch] = {0: root}
         self.live = Walker(stepper, root)
-        self.indexer: Walker | None = None  # builds a loaded run's checkpoints
-        self.to_index: list[Branch] = []  # the loaded branches it builds next
-        self._fresh: Stepper | None = None  # the indexer's stepper
+        self.indexing: Indexer | None = None  # builds a loaded run's checkpoints
         self.index_task: Any = None  # the asyncio task driving the indexer
         self.changed = True  # the timeline needs re-sending
         self._in_step = True  # False: the stepper's state is not this branch's (restore)
         self.sent_at = -math.inf  # when the last timeline message went out
         self.sent_length = -1  # and the run's length it showed
         self._cp_bytes = 0
-        self._sync()
+        self.sync()
 
     @classmethod
     def from_log(cls, stepper: Stepper, settings: RunSettings, commands: list[Command],
@@ -432,7 +126,7 @@ class History:
         h.live = Walker(stepper, h.branches[current])
         h.active.cursor = (0, 0)
         h._next_id = max(h.branches) + 1
-        h._sync()
+        h.sync()
         return h
 
     @classmethod
@@ -512,7 +206,7 @@ class History:
 
     # ---- keeping commands and checkpoints in step ------------------------------------
 
-    def _sync(self, w: Walker | None = None) -> None:
+    def sync(self, w: Walker | None = None) -> None:
         """At the walker's position: apply logged commands due here, checkpoint if due."""
         w = w or self.live
         st = w.stepper
@@ -530,19 +224,19 @@ class History:
             self._enforce_budget()
 
     def _moved(self, w: Walker) -> None:
-        self._sync(w)
+        self.sync(w)
         if w.pos > w.branch.head:
             w.branch.head = w.pos
             w.branch.halted = None
 
     def _raw_step(self, w: Walker | None = None) -> PhaseRecord:
         w = w or self.live
-        self._sync(w)
+        self.sync(w)
         rec = w.stepper.step_phase()
         self._moved(w)
         return rec
 
-    def _raw_train(self, n: int, w: Walker | None = None) -> None:
+    def advance(self, n: int, w: Walker | None = None) -> None:
         """``n`` whole iterations (after finishing an open one), stopping at
         checkpoint boundaries and logged commands."""
         w = w or self.live
@@ -552,7 +246,7 @@ class History:
         target = st.iteration + n
         cmds = w.branch.commands
         while st.iteration < target:
-            self._sync(w)
+            self.sync(w)
             nxt = cmds[w.applied] if w.applied < len(cmds) else None
             if nxt is not None and nxt.iteration == st.iteration:
                 # a command inside this iteration: go phase by phase through it
@@ -565,7 +259,7 @@ class History:
             st.train(stop - st.iteration)
             self._moved(w)
 
-    # ---- indexing a loaded run -----------------------------------------------------
+    # ---- indexing a loaded run (server.run.indexing) ---------------------------------
 
     def needs_indexing(self) -> bool:
         """Whether a branch of a loaded run reaches past its first checkpoint interval
@@ -575,104 +269,32 @@ class History:
     def start_indexing(self, fresh: Stepper) -> None:
         """Build the branches' checkpoints up to their heads on ``fresh`` (a new stepper
         of the run's settings), :meth:`index_some` at a time: the active branch first,
-        then the others by id. A branch starts from the latest checkpoint it can take
-        from a relative on the part of the run they share (:meth:`_share_checkpoints`),
-        so that part is trained once."""
+        then the others by id."""
         rest = sorted((b for b in self.branches.values() if b is not self.active),
                       key=lambda b: b.id)
-        self.to_index = [b for b in [self.active, *rest] if b.head[0] > self.interval]
-        self._fresh = fresh
-        self._index_next()
+        queue = [b for b in [self.active, *rest] if b.head[0] > self.interval]
+        self.indexing = Indexer(self, fresh, queue)
 
-    def _index_next(self, first: Branch | None = None) -> None:
-        """Start indexing ``first`` (taken out of the queue) or the next queued branch."""
-        if first is not None and first in self.to_index:
-            self.to_index.remove(first)
-        else:
-            first = None
-            while self.to_index and first is None:
-                b = self.to_index.pop(0)
-                first = b if b.id in self.branches else None
-        if first is None:
-            self.indexer = None
-            return
-        assert self._fresh is not None
-        self._share_checkpoints(first)
-        _, cp = first.checkpoint_before(first.head[0])
-        self._fresh.restore(cp.snap)
-        self.indexer = Walker(self._fresh, first, cp.n_commands)
-        self._sync(self.indexer)
+    @property
+    def indexer(self) -> Walker | None:
+        """The walker building checkpoints now (None when indexing is done)."""
+        return None if self.indexing is None else self.indexing.walker
 
-    def _share_checkpoints(self, b: Branch) -> None:
-        """Give ``b`` every checkpoint of a relative (any branch of its tree) taken on
-        the part of the run they share: up to the iteration where their histories part
-        (:meth:`_shared_until`), with only commands from the logs' common start (the
-        same objects) applied. So a loaded run trains what branches share once,
-        whatever order they are indexed in."""
-        for d in self.branches.values():
-            if d is b or not d.checkpoints:
-                continue
-            until = self._shared_until(b, d)
-            if until is None:
-                continue
-            shared = shared_commands(d.commands, b.commands)
-            for it, cp in d.checkpoints.items():
-                if it <= until and cp.n_commands <= shared:
-                    b.checkpoints.setdefault(it, cp)
-
-    def _shared_until(self, a: Branch, b: Branch) -> int | None:
-        """The last iteration at whose start branches ``a`` and ``b`` are in the same
-        state (both descend from a common branch and neither has forked away from it
-        before), or None when they are not related (a parent dropped)."""
-        def agree(x: Branch) -> dict[int, float]:
-            # each ancestor of x (x included) → up to where x follows it
-            out: dict[int, float] = {}
-            until = math.inf
-            seen: Branch | None = x
-            while seen is not None and seen.id not in out:
-                out[seen.id] = until
-                if seen.parent is None:
-                    break
-                until = min(until, seen.fork[0])
-                seen = self.branches.get(seen.parent)
-            return out
-
-        ua, ub = agree(a), agree(b)
-        common = next((i for i in ua if i in ub), None)
-        if common is None:
-            return None
-        until = min(ua[common], ub[common])
-        return None if until == math.inf else int(until)
+    @property
+    def to_index(self) -> list[Branch]:
+        """The loaded branches indexed next."""
+        return [] if self.indexing is None else self.indexing.queue
 
     def index_some(self, n: int) -> bool:
         """Advance the indexer by up to ``n`` iterations; True when there is no more
         to do (every queued branch done, halted or dropped)."""
-        w = self.indexer
-        if w is None:
-            return True
-        head = w.branch.head
-        if w.branch.id not in self.branches or w.pos[0] >= head[0]:
-            self._index_next()
-            return self.indexer is None
-        try:
-            self._raw_train(min(n, head[0] - w.pos[0]), w)
-        except NonFiniteError:
-            self._index_next()
-            return self.indexer is None
-        return False
+        return self.indexing is None or self.indexing.index_some(n)
 
     def _unindexed(self, b: Branch) -> bool:
-        """Whether ``b`` is being indexed or waits for it."""
-        return (self.indexer is not None and self.indexer.branch is b) or b in self.to_index
+        return self.indexing is not None and self.indexing.waits_for(b)
 
     def _reach(self, b: Branch) -> int:
-        """How far seeks in ``b`` reach at once (its head once indexed)."""
-        w = self.indexer
-        if w is not None and w.branch is b:
-            return w.pos[0]
-        if b in self.to_index:
-            return max(it for it in b.checkpoints if it <= b.head[0])
-        return b.head[0]
+        return b.head[0] if self.indexing is None else self.indexing.reach(b)
 
     # ---- advancing (the session's live run) ----------------------------------------
 
@@ -693,7 +315,7 @@ class History:
         falls inside it."""
         w = self.live
         st = w.stepper
-        self._sync(w)
+        self.sync(w)
         cmds = w.branch.commands
         recs: list[PhaseRecord] = []
         if st.phase_index != 0 or (w.applied < len(cmds)
@@ -721,7 +343,7 @@ class History:
     def train(self, n: int) -> None:
         """Fast path: ``n`` whole iterations, as :meth:`Stepper.train`."""
         try:
-            self._raw_train(n)
+            self.advance(n)
         except NonFiniteError as e:
             self._halt(e)
             raise
@@ -756,14 +378,14 @@ class History:
             st.restore(cp.snap)
             self.applied = cp.n_commands
             self._in_step = True
-        self._sync()
+        self.sync()
         while self.pos < pos and st.phase_index != 0:
             self._raw_step()
         if self.pos < pos:
-            self._raw_train(pos[0] - st.iteration)
+            self.advance(pos[0] - st.iteration)
         while self.pos < pos:
             self._raw_step()
-        self._sync()
+        self.sync()
 
     def clamp(self, pos: Pos) -> Pos:
         """``pos`` limited to the run so far (``(0, 0)`` … head) and, while a loaded
@@ -883,12 +505,9 @@ class History:
         self.active = b
         self._in_step = False
         self.changed = True
-        if b in self.to_index:
+        if self.indexing is not None:
             # a loaded branch not indexed yet: index it now, the one under way after it
-            w = self.indexer
-            if w is not None and w.branch.head[0] > w.pos[0]:
-                self.to_index.insert(0, w.branch)
-            self._index_next(b)
+            self.indexing.prefer(b)
         return self.seek(b.cursor)
 
     # ---- metrics and markers -------------------------------------------------------
@@ -977,12 +596,3 @@ class History:
         }
 
 
-def records_equal(a: PhaseRecord, b: PhaseRecord) -> bool:
-    """True when two records hold the same ids and bit-identical values."""
-    if (a.phase, a.iteration) != (b.phase, b.iteration) or a.values.keys() != b.values.keys():
-        return False
-    for k, va in a.values.items():
-        x, y = np.asarray(va), np.asarray(b.values[k])
-        if x.shape != y.shape or x.dtype != y.dtype or x.tobytes() != y.tobytes():
-            return False
-    return True

@@ -25,15 +25,9 @@ from typing import Any
 
 from engine.stepper import PHASES, Stepper
 from server.protocol import RunCommand, RunFile
-from server.run.history import (
-    MAX_COMMANDS,
-    METRIC_COLUMNS,
-    Command,
-    History,
-    Pos,
-    SavedBranch,
-    shared_commands,
-)
+from server.run.branch import Command, Pos, SavedBranch, shared_commands
+from server.run.history import MAX_COMMANDS, History
+from server.run.series import METRIC_COLUMNS
 
 FORMAT = "backprop-lab-run"
 VERSION = 2

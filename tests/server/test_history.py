@@ -194,7 +194,7 @@ def test_loss_spikes_and_setting_changes_become_markers() -> None:
 def test_health_series_are_thinned_apart_and_found_for_every_point_sent() -> None:
     """The per-layer health series keep between half and all of MAX_HEALTH_POINTS; a
     point sent after thinning gets its own values or the nearest earlier ones."""
-    from server.run.history import MAX_HEALTH_POINTS, Metrics
+    from server.run.series import MAX_HEALTH_POINTS, Metrics
 
     m = Metrics()
     n = 3 * MAX_HEALTH_POINTS

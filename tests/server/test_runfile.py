@@ -122,7 +122,7 @@ def test_opening_a_run_trains_what_its_branches_share_once(ids: list[int],
     length = 1500
     h = load(v2(chain(ids, length), current))
     trained = 0
-    train = h._raw_train
+    train = h.advance
 
     def counting(n: int, w: Any = None) -> None:
         nonlocal trained
@@ -130,7 +130,7 @@ def test_opening_a_run_trains_what_its_branches_share_once(ids: list[int],
         train(n, w)
         trained += w.pos[0] - before
 
-    h._raw_train = counting  # type: ignore[method-assign]
+    h.advance = counting  # type: ignore[method-assign]
     while not h.index_some(64):
         pass
     bound = length + 7 * 20  # what branches_from_file counts against the limit

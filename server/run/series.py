@@ -1,0 +1,170 @@
+"""Chart series of one branch: the sampled metrics and the per-layer health series.
+
+A branch keeps what its charts need to come back after a branch switch or a
+reload: loss, accuracy and learning rate of sampled iterations as float64
+columns (:class:`Metrics`), and the per-layer ‖∂L/∂W‖ and ‖ΔW‖/‖W‖ more coarsely
+(:class:`Health`). Both are bounded: thinned to every other point past their caps.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from array import array
+from typing import Any
+
+METRIC_COLUMNS = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc", "lr")
+MAX_METRIC_POINTS = 20_000
+#: per-layer series the health charts draw (lists, layer 1 first, in ``metrics`` points)
+HEALTH_KEYS = ("gnorm", "update_ratio")
+#: health points kept per branch: between half this and this many once thinned, more
+#: than the points a branch switch sends (playback.METRICS_ON_SWITCH), so each point
+#: sent finds its own or a close earlier one
+MAX_HEALTH_POINTS = 4_096
+
+class Health:
+    """The per-layer series of :data:`HEALTH_KEYS` (‖∂L/∂W‖ and ‖ΔW‖/‖W‖ of each layer),
+    as float64 columns beside their iterations, for the health charts to come back
+    after a branch switch (a branch keeps its parent's up to the fork).
+
+    Coarser than :class:`Metrics` and evenly spaced: every ``stride``-th point is
+    kept, and past :data:`MAX_HEALTH_POINTS` every other one of those goes and the
+    stride doubles; the latest point is kept aside, so the charts end on it.
+    Memory: 8 × (1 + 2 × layers) bytes a point, at most ~230 KB a branch for 3
+    layers (~690 KB for 10).
+    """
+
+    def __init__(self) -> None:
+        self.iteration: array[float] = array("d")
+        self.cols: dict[str, list[array[float]]] = {k: [] for k in HEALTH_KEYS}
+        self.stride = 1
+        self.seen = 0  # points offered so far (the next one's ordinal)
+        self.last: tuple[int, dict[str, list[float | None]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.iteration)
+
+    def add(self, point: dict[str, Any]) -> None:
+        """Take the per-layer lists of one ``metrics`` point (if it has them)."""
+        if not any(isinstance(point.get(k), list | tuple) for k in HEALTH_KEYS):
+            return
+        it = int(point["iteration"])
+        values = {k: [None if v is None else float(v) for v in point.get(k) or ()]
+                  for k in HEALTH_KEYS}
+        self.last = (it, values)
+        ordinal = self.seen
+        self.seen += 1
+        if ordinal % self.stride:
+            return
+        n = len(self.iteration)
+        self.iteration.append(float(it))
+        for k in HEALTH_KEYS:
+            vals = values[k]
+            cols = self.cols[k]
+            while len(cols) < len(vals):
+                cols.append(array("d", [math.nan]) * n)
+            for l, col in enumerate(cols):
+                v = vals[l] if l < len(vals) else None
+                col.append(math.nan if v is None else v)
+        if len(self.iteration) > MAX_HEALTH_POINTS:
+            self.iteration = self.iteration[::2]
+            self.cols = {k: [c[::2] for c in cols] for k, cols in self.cols.items()}
+            self.stride *= 2
+
+    def upto(self, iteration: int) -> Health:
+        """A copy holding the points at or before ``iteration``."""
+        out = Health()
+        n = bisect.bisect_right(self.iteration, iteration)
+        out.iteration = self.iteration[:n]
+        out.cols = {k: [c[:n] for c in cols] for k, cols in self.cols.items()}
+        out.stride = self.stride
+        out.seen = n * self.stride  # the branch's next point continues the spacing
+        if self.last is not None and self.last[0] <= iteration:
+            out.last = self.last
+        return out
+
+    def at(self, iteration: int) -> dict[str, list[float | None]]:
+        """The per-layer values of the point at ``iteration`` or, thinned away, the
+        nearest one before it (``{}`` when there is none)."""
+        if self.last is not None and self.last[0] <= iteration:
+            last_it, values = self.last
+            if last_it == iteration or not self.iteration or self.iteration[-1] < last_it:
+                return {k: list(v) for k, v in values.items()}
+        i = bisect.bisect_right(self.iteration, iteration) - 1
+        if i < 0:
+            return {}
+        out: dict[str, list[float | None]] = {}
+        for k, cols in self.cols.items():
+            out[k] = [None if math.isnan(c[i]) else c[i] for c in cols]
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns."""
+        n = 8 * len(self.iteration) + 64
+        return n + sum(c.itemsize * len(c) + 64 for cols in self.cols.values() for c in cols)
+
+
+class Metrics:
+    """Sampled metrics as float64 columns (``None`` accuracies stored as NaN), and the
+    health charts' per-layer series (:class:`Health`).
+
+    Memory: 8 bytes × 6 columns per point; thinned to every other point past
+    :data:`MAX_METRIC_POINTS`.
+    """
+
+    def __init__(self) -> None:
+        self.cols: dict[str, array[float]] = {c: array("d") for c in METRIC_COLUMNS}
+        self.health = Health()
+
+    def __len__(self) -> int:
+        return len(self.cols["iteration"])
+
+    @property
+    def last_iteration(self) -> int:
+        """Iteration of the latest point (−1 when empty)."""
+        it = self.cols["iteration"]
+        return int(it[-1]) if it else -1
+
+    def add(self, point: dict[str, Any]) -> None:
+        """Append one ``metrics`` point (dict with :data:`METRIC_COLUMNS`)."""
+        for c in METRIC_COLUMNS:
+            v = point.get(c)
+            self.cols[c].append(math.nan if v is None else float(v))
+        self.health.add(point)
+        if len(self) > MAX_METRIC_POINTS:
+            for c in METRIC_COLUMNS:
+                col = self.cols[c]
+                self.cols[c] = array("d", col[::2] if len(col) % 2 else col[1::2])
+
+    def upto(self, iteration: int) -> Metrics:
+        """A copy holding the points at or before ``iteration``."""
+        out = Metrics()
+        n = bisect.bisect_right(self.cols["iteration"], iteration)
+        for c in METRIC_COLUMNS:
+            out.cols[c] = self.cols[c][:n]
+        out.health = self.health.upto(iteration)
+        return out
+
+    def points(self, max_points: int | None = None) -> list[dict[str, Any]]:
+        """The points as ``metrics`` message dicts (evenly thinned to ``max_points``),
+        with the per-layer health series where they were recorded."""
+        n = len(self)
+        step = 1 if not max_points or n <= max_points else math.ceil(n / max_points)
+        idx = list(range(n - 1, -1, -step))[::-1]
+        out = []
+        for i in idx:
+            p: dict[str, Any] = {c: self.cols[c][i] for c in METRIC_COLUMNS}
+            p["iteration"] = int(p["iteration"])
+            for c in ("train_acc", "test_acc"):
+                if math.isnan(p[c]):
+                    p[c] = None
+            p.update(self.health.at(p["iteration"]))
+            out.append(p)
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns."""
+        return sum(col.itemsize * len(col) + 64 for col in self.cols.values()) \
+            + self.health.nbytes
