@@ -32,7 +32,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import statistics
 import struct
 import subprocess
@@ -49,7 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, bench/ comes first on sys.path and bench/engine.py would shadow
 # the engine package: put the repository first instead
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-from bench.loopback import free_port, mask_frame  # noqa: E402
+from tests.helpers.net import (  # noqa: E402
+    free_port,
+    mask_frame,
+    uvicorn_command,
+    wait_healthy,
+)
 
 log = logging.getLogger("bench.load")
 
@@ -274,19 +278,10 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
 
 def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """uvicorn in its own process, configured as ``make run``."""
-    cmd = [
-        sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false",
-        "--log-level", "warning", "--no-access-log",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return proc
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    proc = subprocess.Popen(uvicorn_command(port, "--no-access-log"), cwd=ROOT,
+                            env={**os.environ, **env})
+    wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=20)
+    return proc
 
 
 def _listening_process(port: int) -> psutil.Process:

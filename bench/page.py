@@ -23,7 +23,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -34,7 +33,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.loopback import free_port  # noqa: E402
+from tests.helpers.net import free_port, uvicorn_command, wait_healthy  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -89,19 +88,10 @@ class Transfers:
 
 def start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false",
-         "--log-level", "warning"], cwd=ROOT)
+    proc = subprocess.Popen(uvicorn_command(port), cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    wait_healthy(url, proc, timeout=30)
+    return proc, url
 
 
 def gzipped_total(urls: list[str]) -> int:

@@ -17,16 +17,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.loopback import free_port
+from tests.helpers.net import free_port, uvicorn_command, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BPL_CHROMIUM", "/usr/bin/chromium")
@@ -59,29 +57,14 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # A file, not a pipe nobody reads: a full pipe would block the server's logging.
     log = open(tmp_path_factory.mktemp("uvicorn") / "server.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = subprocess.Popen(uvicorn_command(port), cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            out = log.read()
-            pytest.fail(f"uvicorn exited with {proc.returncode}:\n{out}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("uvicorn did not answer /healthz within 30 s")
-        time.sleep(0.1)
+    try:
+        wait_healthy(url, proc, timeout=30)
+    except RuntimeError as e:
+        log.seek(0)
+        pytest.fail(f"{e}\n{log.read()}")
     yield url
     proc.terminate()
     try:

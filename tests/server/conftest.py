@@ -17,13 +17,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bench.loopback import free_port
 from server.app import create_app
 from server.live.outbox import Outbox
 from server.live.session import Session
 from server.protocol import RunSettings
 from server.serve import uvicorn_config
 from server.settings import Settings
+from tests.helpers.net import free_port, poll
 
 Msg = dict[str, Any]
 
@@ -186,11 +186,7 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
+        poll(lambda: self.server.started, 10, "uvicorn to start")
         return self
 
     def __exit__(self, *exc: object) -> None:

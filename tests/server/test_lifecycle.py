@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
-from bench.loopback import free_port
 from server.live.outbox import Outbox
 from server.live.store import CLOSE_IDLE, SessionStore
 from server.logs import JsonFormatter, KeyValueFormatter
 from server.protocol import Play
 from server.serve import uvicorn_config
 from server.settings import Settings
+from tests.helpers.net import free_port, poll
 from tests.server.conftest import WS, LiveServer, raw_socket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,16 +110,13 @@ def test_shutdown_closes_sockets_cleanly_and_logs_the_session() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT, env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 15
-        while True:
+        def accepts() -> ClientConnection | None:
             try:
-                ws = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        with ws:
+                return connect(f"ws://127.0.0.1:{port}/ws", open_timeout=2)
+            except OSError:  # not listening yet
+                return None
+
+        with poll(accepts, 15, "the server to accept a WebSocket", every=0.05) as ws:
             ws.send(json.dumps({"type": "hello"}))
             ws.send(json.dumps({"type": "play", "speed": 30}))
             while json.loads(ws.recv(timeout=5))["type"] != "frame":

@@ -14,8 +14,8 @@ import time
 import psutil
 from websockets.sync.client import connect
 
-from bench.loopback import mask_frame
 from server.live.session import Session
+from tests.helpers.net import mask_frame
 from tests.server.conftest import LiveServer, raw_socket
 
 BIG = {"hidden": [48, 48], "batch_size": 200, "n_samples": 400, "dataset": "circle"}
