@@ -5,14 +5,7 @@
  * (`data-slot` in templates/index.html). To add a view, add a slot to the
  * template and one line to VIEWS; its `update({kind, msg, model})` then sees
  * every event: run, state, frame, metrics, error, notice, connection, lang,
- * present, share, follow-mode.
- *
- * Class mode (docs/protocol.md): a teacher shares the run ("Share with
- * class"); a page opened with `?follow=CODE` follows that run read-only.
- * Following, the page greets with `follow` instead of its session, never keeps
- * the teacher's run in the address bar, and lets through only the actions that
- * change nothing on the server (see {@link FOLLOWER_ACTIONS}); views learn of
- * it from `follow-mode` events ({readOnly, code, status}).
+ * present, share, follow-mode. Class mode lives in class-mode.js.
  */
 
 import { SessionSocket } from './socket.js';
@@ -33,8 +26,9 @@ import { MapsPanel } from './views/neuron-maps.js';
 import { ChartsPanel } from './views/health-chart.js';
 import { UrlSync } from './url-state.js';
 import { TimelineView } from './views/timeline.js';
-import { ShareDialog, normalizeCode } from './views/share-dialog.js';
+import { ShareDialog } from './views/share-dialog.js';
 import { FollowBar } from './views/follow-bar.js';
+import { ClassMode, askedCode } from './class-mode.js';
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -54,9 +48,6 @@ const VIEWS = [
   ['share', ShareDialog],
 ];
 
-/** What a page following a class's run may still do: nothing here reaches the server's run. */
-const FOLLOWER_ACTIONS = new Set(['lang', 'lang-next', 'present', 'help', 'fork', 'leave', 'join', 'rejoin']);
-
 const LANG_KEY = 'bpl.lang';
 const PRESENT_KEY = 'bpl.present';
 
@@ -68,15 +59,9 @@ const views = new Map();
 let socket = null;
 /** Speed picked while paused, used by the next play. */
 let chosenSpeed = null;
-/** The code this run is shared under (teacher), from `share` messages; null when not shared. */
-let shareCode = null;
-/**
- * The class run this page follows: null (its own run) or {code, status} with status
- * 'joining' (asked for in `hello`), 'on' (following), 'forking' (a copy was asked for),
- * 'stopped' or 'ended' (the teacher's sharing is over; the page keeps showing the last
- * state, read-only, and no longer reconnects).
- */
-let follow = null;
+const classMode = new ClassMode({
+  location: window.location, history: window.history, dispatch, send, stop: () => socket.stop(),
+});
 
 /** window.localStorage / sessionStorage, or null where even reading the property throws
  * (storage blocked by the browser's privacy settings). */
@@ -123,43 +108,6 @@ function setLang(lang) {
   dispatch('lang', { lang: i18n.lang });
 }
 
-/** The page's address without `?follow=` (other parameters kept). */
-function ownAddress() {
-  const url = new URL(window.location.href);
-  url.searchParams.delete('follow');
-  return url.toString();
-}
-
-/** Enter, change or leave class mode, and tell the views. */
-function setFollow(next) {
-  follow = next;
-  root.classList.toggle('following', Boolean(follow));
-  dispatch('follow-mode', { readOnly: Boolean(follow), code: follow ? follow.code : null, status: follow ? follow.status : null });
-}
-
-/**
- * This page has a run of its own now (a fork, or the server's answer to an unknown or full
- * class): leave class mode and drop `?follow=` from the address, so a reload resumes this run.
- */
-function ownRun() {
-  if (!follow) return;
-  window.history.replaceState(window.history.state, '', ownAddress());
-  setFollow(null);
-}
-
-/** A `follow` message: following now, sharing over, or forked. */
-function onFollow(msg) {
-  if (msg.active) setFollow({ code: msg.code, status: 'on' });
-  else if (msg.reason === 'forked') {
-    ownRun();
-    dispatch('notice', { key: 'follow.forked', announcesRun: true }); // the copy's run comes next
-  } else if (follow) {
-    setFollow({ code: follow.code, status: msg.reason === 'ended' ? 'ended' : 'stopped' });
-    // keep the teacher's last state on screen: a reconnect would open an unasked run
-    socket.stop();
-  }
-}
-
 function setPresent(on) {
   root.classList.toggle('present', on);
   writeStore(webStorage('localStorage'), PRESENT_KEY, on ? '1' : '0');
@@ -192,24 +140,13 @@ const ACTIONS = {
   edit: (e) => send({ type: 'edit', ...e }),
   'add-points': () => views.get('maps').setAdding(true),
   'share-open': () => views.get('share').show(),
-  share: (on) => {
-    if (on && shareCode) return; // already shared: the dialog shows its code
-    send({ type: 'share', on });
-  },
-  join: (code) => window.location.assign(`${window.location.pathname}?follow=${encodeURIComponent(code)}`),
-  fork: () => {
-    if (!follow || follow.status !== 'on') return; // a second tap while the copy is made
-    setFollow({ code: follow.code, status: 'forking' });
-    send({ type: 'fork' });
-  },
-  rejoin: () => follow && ACTIONS.join(follow.code),
-  leave: () => window.location.assign(ownAddress()),
+  ...classMode.actions(),
 };
 
 function act(name, arg) {
   const fn = ACTIONS[name];
   if (!fn) throw new Error(`unknown action ${name}`);
-  if (follow && !FOLLOWER_ACTIONS.has(name)) {
+  if (!classMode.allows(name)) {
     dispatch('notice', { key: 'follow.readOnly' });
     return;
   }
@@ -234,23 +171,18 @@ function start() {
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
   const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: webStorage('sessionStorage') });
-  const asked = new URLSearchParams(window.location.search).get('follow');
-  const code = asked === null ? '' : normalizeCode(asked) || asked.replace(/[^A-Za-z0-9]/g, '').slice(0, 16).toUpperCase();
-  if (code) {
-    // The server judges the code (an unknown one gets an error and a run of the page's own);
-    // a link's settings never apply to a class's run, nor to a copy of it.
-    urlSync.done = true;
-    setFollow({ code, status: 'joining' });
-  } else setFollow(null);
+  const code = askedCode(window.location.search);
+  // The server judges the code (an unknown one gets an error and a run of the page's own);
+  // a link's settings never apply to a class's run, nor to a copy of it.
+  if (code) urlSync.done = true;
+  classMode.start(code);
   socket = new SessionSocket({
     url: `${scheme}://${window.location.host}/ws`,
     storage: webStorage('sessionStorage'),
     // follow again after a dropped connection; not once the teacher's sharing is over
-    hello: () => ({ lang: i18n.lang, ...(follow && ['joining', 'on', 'forking'].includes(follow.status) ? { follow: follow.code } : {}) }),
+    hello: () => ({ lang: i18n.lang, ...classMode.hello() }),
     onMessage: (msg) => {
-      if (msg.type === 'follow') onFollow(msg);
-      else if (msg.type === 'share') shareCode = msg.code || null;
-      else if (msg.type === 'run' && msg.session) ownRun();
+      classMode.onMessage(msg);
       // a followed run (session null) is the teacher's: the address stays the follow link
       if (msg.type === 'run' && msg.session) urlSync.onRun(msg);
       // after a jump in time the weights in use are another point's (views/timeline.js)
