@@ -27,9 +27,10 @@ to the rate the other left. With f_t = s + (1 − s) min(t, w)/w:
   η_t = η_min + (η_w − η_min) c_t / c_w; at t = T it gives η_min exactly.
 
 Every term of that sum is ≥ 0, so nothing cancels. Its partial sums are
-kept every 256 iterations of the warm-up (a few numbers, however long it
-is), and summed on from there. With η_min = 0 the rate is η₀ f_t c_t, the warm-up factor times
-the cosine; that is the only case where the order of the two schedulers
+kept every 256 iterations of the warm-up as the run reaches them (a few
+numbers, however long it is); the block in use is summed on from there,
+once. With η_min = 0 the rate is η₀ f_t c_t, the warm-up factor times the
+cosine; that is the only case where the order of the two schedulers
 does not matter (CosineAnnealingLR stepped before LinearLR gives another rate
 during the warm-up when η_min > 0).
 
@@ -82,9 +83,7 @@ class Schedule:
         return (1 + math.cos(math.pi * t / self.t_max)) / 2
 
     def _terms(self, lo: int, hi: int) -> np.ndarray:
-        """g_t = (1/c_t − 1/c_{t−1})/f_t for t = lo … hi − 1 (g_0 = 0), shape
-        (hi − lo,). Element by element the same numbers whatever the slice, so
-        every S_t below is one fixed value."""
+        """g_t = (1/c_t − 1/c_{t−1})/f_t for t = lo … hi − 1 (g_0 = 0), shape (hi − lo,)."""
         w, s = self.warmup, self.warmup_start
         t = np.arange(max(lo - 1, 0), hi, dtype=np.float64)
         c = (1 + np.cos(np.pi * t / self.t_max)) / 2
@@ -93,26 +92,45 @@ class Schedule:
         g = (inv[1:] - inv[:-1]) / f
         return np.concatenate(([0.0], g)) if lo == 0 else g
 
-    @cached_property
-    def _checkpoints(self) -> np.ndarray:
-        """S_t = Σ_{k=1..t} g_k at t = 0, K, 2K … over the warm-up part of the
-        cosine (t ≤ min(w, T − 1)), K = :data:`_BLOCK`: a few numbers however
-        long the warm-up; S_t between them is summed on from the one before
-        (``np.cumsum`` adds in order, so the same bits as one long sum)."""
-        n = min(self.warmup, self.t_max - 1) + 1
-        S = np.cumsum(self._terms(0, n))[::_BLOCK].copy()
+    @property
+    def _warm_len(self) -> int:
+        """How many iterations the summed part covers: t = 0 … min(w, T − 1)."""
+        return min(self.warmup, self.t_max - 1) + 1
+
+    def _block_sums(self, j: int, before: float) -> np.ndarray:
+        """S_t for t in block ``j`` (K = :data:`_BLOCK` iterations from jK, the last
+        block shorter), summed in order on from ``before`` = S_{jK−1}."""
+        lo = j * _BLOCK
+        g = self._terms(lo, min(lo + _BLOCK, self._warm_len))
+        g[0] += before
+        S = np.cumsum(g)   # adds in order
         S.setflags(write=False)
         return S
 
     def _sum(self, t: int) -> float:
-        """S_t = Σ_{k=1..t} (1/c_k − 1/c_{k−1})/f_k for t ≤ min(w, T − 1)."""
+        """S_t = Σ_{k=1..t} (1/c_k − 1/c_{k−1})/f_k for t ≤ min(w, T − 1).
+
+        Summed block by block, always over the same blocks, so S_t is one fixed
+        value whichever t was asked for first. Kept (frozen dataclass, hence
+        ``object.__setattr__``; each a whole new tuple, so a reader never sees
+        half of one): S_{jK−1} for every block j reached so far, a few numbers
+        however long the warm-up, grown as the run gets there; and the sums of
+        the block in use, since iterations come in order.
+        """
         j, r = divmod(t, _BLOCK)
-        S = self._checkpoints[j]
-        if r:
-            g = self._terms(j * _BLOCK, t + 1)
-            g[0] = S
-            S = np.cumsum(g)[-1]
-        return float(S)
+        last = self.__dict__.get("_last_block")
+        if last is None or last[0] != j:
+            cps = self.__dict__.get("_checkpoints", (0.0,))
+            if len(cps) <= j:
+                grown = list(cps)
+                while len(grown) <= j:
+                    k = len(grown) - 1
+                    grown.append(float(self._block_sums(k, grown[k])[-1]))
+                cps = tuple(grown)
+                object.__setattr__(self, "_checkpoints", cps)
+            last = (j, self._block_sums(j, cps[j]))
+            object.__setattr__(self, "_last_block", last)
+        return float(last[1][r])
 
     @cached_property
     def _sum_at_warmup_end(self) -> float:
