@@ -25,10 +25,11 @@ Conventions (used by every module, the wire protocol and the DOM):
 Modules: :mod:`engine.activations`, :mod:`engine.losses`, :mod:`engine.init`,
 :mod:`engine.optim`, :mod:`engine.schedules`, :mod:`engine.data`,
 :mod:`engine.model` (the network), :mod:`engine.config` (``RunConfig``),
-:mod:`engine.stepper` (the phases and the fast path), :mod:`engine.records`
-(what the stepper hands out), :mod:`engine.metrics` (training health), :mod:`engine.chain` (one
-number's chain rule). ``docs/engine.md`` lists where the engine differs from
-PyTorch on purpose.
+:mod:`engine.batches` (mini-batches), :mod:`engine.stepper` (the phases and
+the fast path), :mod:`engine.lean` (the lean loop on arrays),
+:mod:`engine.records` (what the stepper hands out), :mod:`engine.metrics`
+(training health), :mod:`engine.chain` (one number's chain rule).
+``docs/engine.md`` lists where the engine differs from PyTorch on purpose.
 """
 
 from engine.data import Dataset

@@ -404,6 +404,30 @@ class Network:
                 da = da_prev
         return grads
 
+    def gradients(self, caches: list[LayerCache], delta_out: Array, l1: float, l2: float,
+                  input_grad: bool = True) -> tuple[dict[str, Array], list[float]]:
+        """Training-mode :meth:`backward` with the L1/L2 terms added to every dW
+        (dW + λ₁ sign W + λ₂ W), and ‖dW_l‖ per layer, layer 1 first."""
+        grads = self.backward(caches, delta_out, train=True, input_grad=input_grad)
+        params = self.params
+        gnorms = []
+        for p in self._plans:
+            g = grads[p.kW]
+            if l1 or l2:
+                g = grads[p.kW] = losses.penalty_grad(g, params[p.kW], l1, l2)
+            gnorms.append(math.sqrt(np.vdot(g, g)))
+        return grads, gnorms
+
+    def output_dfz(self, out: LayerCache) -> Array | None:
+        """f'(z) of the output layer where the loss needs it (``mse``, see
+        :meth:`NetSpec.output_df`), also kept as ``out.dfz``; None otherwise."""
+        spec = self.spec
+        df = spec.output_df()
+        if df is None:
+            return None
+        out.dfz = df(out.z, out.a, spec.layers[-1].alpha)
+        return out.dfz
+
     def _norm_backward(
         self, p: LayerPlan, c: LayerCache, dzn: Array, grads: dict[str, Array], train: bool
     ) -> Array:

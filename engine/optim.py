@@ -193,6 +193,21 @@ def clip_grad_norm(grads: dict[str, Array], max_norm: float) -> tuple[float, dic
     return total, dict(grads)
 
 
+def clip_grads(grads: dict[str, Array], clip_value: float,
+               clip_norm: float) -> tuple[dict[str, Array], dict[str, Any]]:
+    """Both clippings in the engine's order, each when its limit is > 0: values to
+    [−clip_value, clip_value], then the global norm to ≤ clip_norm. Returns the
+    gradients to use (``grads`` itself when neither is on) and what the update
+    record shows: ``clip.value``, ``clip.total_norm`` (the norm before clipping)."""
+    info: dict[str, Any] = {}
+    if clip_value > 0:
+        grads = clip_grad_value(grads, clip_value)
+        info["clip.value"] = clip_value
+    if clip_norm > 0:
+        info["clip.total_norm"], grads = clip_grad_norm(grads, clip_norm)
+    return grads, info
+
+
 def clip_grad_value(grads: dict[str, Array], clip_value: float) -> dict[str, Array]:
     """Every gradient entry clamped to [−clip_value, clip_value] (new arrays),
     as ``torch.nn.utils.clip_grad_value_``."""
