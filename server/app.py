@@ -11,7 +11,6 @@ than a dropped connection. Run it with ``python -m server.serve`` (or uvicorn wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -28,6 +27,7 @@ from server.hosts import resolve_hosts
 from server.live.clock import Clock
 from server.live.outbox import Outbox
 from server.live.store import SessionStore
+from server.live.worker import Worker
 from server.logs import configure_logging
 from server.routes import export, pages, ws
 from server.settings import Settings
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = SessionStore(settings)
     clock = Clock(store, settings.tick_hz)
+    worker = Worker(clock)
+    store.scheduler = worker
     connections: set[Outbox] = set()
 
     @asynccontextmanager
@@ -63,16 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _limit_blas_threads()
         gc_before = gc.get_threshold()
         gc.set_threshold(max(GC_THRESHOLD, gc_before[0]), *gc_before[1:])
-        task = asyncio.create_task(clock.run(), name="clock")
+        worker.start()
         log.info("server start", extra={"max_sessions": settings.max_sessions,
                                         "tick_hz": settings.tick_hz})
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await _close_all(connections)
+            await asyncio.to_thread(worker.stop)
             gc.set_threshold(*gc_before)
             log.info("server stop", extra={"sessions": len(store)})
 
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = store
     app.state.clock = clock
+    app.state.worker = worker
     app.state.connections = connections
     hosts = resolve_hosts(settings.allowed_hosts)
     if "*" not in hosts:

@@ -8,6 +8,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from server.live.store import SessionStore
+from server.live.worker import Worker
 from server.settings import Settings
 
 
@@ -23,5 +24,12 @@ def get_store(conn: HTTPConnection) -> SessionStore:
     return store
 
 
+def get_worker(conn: HTTPConnection) -> Worker:
+    """The engine thread that runs every session's work."""
+    worker: Worker = conn.app.state.worker
+    return worker
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
+WorkerDep = Annotated[Worker, Depends(get_worker)]

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         default=4.0, gt=0, description="Engine time one playing session may use per clock tick."
     )
     outbox_limit: int = Field(default=64, ge=4, description="Messages queued for one slow client.")
+    outbox_max_mb: float = Field(
+        default=8.0, gt=0, description="Bytes queued for one slow client (estimated), in MB."
+    )
+    send_timeout_s: float = Field(
+        default=10.0, gt=0, description="A send to a client that takes longer closes the "
+        "connection (its session is detached and paused, kept for a reload)."
+    )
     map_hz: float = Field(default=10.0, gt=0, description="Decision maps sent per second, at most.")
     metrics_hz: float = Field(
         default=10.0, gt=0, description="Metrics points per second while playing fast."

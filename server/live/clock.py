@@ -1,20 +1,18 @@
 """One shared clock that paces every playing session.
 
-A single asyncio task ticks at ``tick_hz`` and advances each playing session
-by the real time elapsed since *that session* was last advanced; per-connection
-timers would cost several times the CPU with a class connected. Once a second
-it also frees abandoned sessions.
+The engine thread (:mod:`server.live.worker`) ticks it at ``tick_hz``; each
+tick advances each playing session by the real time elapsed since *that
+session* was last advanced; per-connection timers would cost several times the
+CPU with a class connected. Once a second it also frees abandoned sessions.
 
-A tick never holds the event loop for more than ``busy`` of its period: when
-a class asks for more work than the machine can do, the sessions not reached
-in this tick are served first in the next (round robin), each run plays slower
-than asked, and the send loops still get time between ticks, so frames keep
-flowing steadily instead of in bursts after long stalls.
+A tick never takes more than ``busy`` of its period: when a class asks for more
+work than the machine can do, the sessions not reached in this tick are served
+first in the next (round robin), each run plays slower than asked, and the
+learners' commands still get their turns between ticks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -77,19 +75,6 @@ class Clock:
         self.ticks += 1
         return served
 
-    async def run(self) -> None:
-        """Tick forever at a steady rate (sleeping to the next deadline, not a fixed delay)."""
-        now = time.monotonic()
-        next_reap = now + 1.0
-        deadline = now
-        while True:
-            deadline += self.period
-            now = time.monotonic()
-            if deadline < now - self.period:  # fell behind: do not try to catch up in a burst
-                deadline = now
-            await asyncio.sleep(max(0.0, deadline - now))
-            now = time.monotonic()
-            self.tick(now)
-            if now >= next_reap:
-                self.store.reap(now)
-                next_reap = now + 1.0
+    def reap(self, now: float) -> None:
+        """Free idle and abandoned sessions (the worker calls this once a second)."""
+        self.store.reap(now)

@@ -81,7 +81,11 @@ class Connection:
     # ---- messages ----------------------------------------------------------------------
 
     def receive(self, text: str) -> None:
-        """Validate one text message and apply it."""
+        """Validate one text message and apply it; what it sends goes out together."""
+        with self.outbox.hold():
+            self._receive(text)
+
+    def _receive(self, text: str) -> None:
         try:
             msg = client_adapter.validate_json(text)
         except ValidationError as e:

@@ -22,14 +22,27 @@ entries; :meth:`Outbox.drain` flattens bundles into their messages.
 An entry put on many outboxes at once (a shared run's stream, fanned out to the
 class that follows it) is wrapped in :class:`Shared`, so it is encoded once, by
 the first send loop that sends it, and the others send the same bytes.
+
+The queue is bounded in bytes too (``max_bytes``, estimated from the arrays
+and strings a message holds, :func:`approx_bytes`): the oldest droppable
+entries go first, so a client that stops reading holds at most about
+``max_bytes``, whatever the network's size.
+
+Producers run on the engine thread (:mod:`server.live.worker`) and the send
+loop on the event loop: every method is thread-safe, and a put wakes a waiting
+:meth:`get` through the loop's thread-safe callback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import numpy as np
 
 Message = dict[str, Any]
 Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
@@ -41,10 +54,11 @@ class Shared:
     The wrapped messages must not change once put (every outbox holds the same
     objects)."""
 
-    __slots__ = ("_json", "_text", "item")
+    __slots__ = ("_json", "_text", "item", "nbytes")
 
     def __init__(self, item: Bundle) -> None:
         self.item = item
+        self.nbytes = approx_bytes(item)
         self._json: bytes | None = None
         self._text: str | None = None
 
@@ -62,6 +76,30 @@ class Shared:
 
 
 Entry = Bundle | Shared
+
+#: JSON characters per byte of a float64 array (shortest round-trip digits, commas)
+JSON_PER_ARRAY_BYTE = 2.5
+
+
+def approx_bytes(item: Any, depth: int = 0) -> int:
+    """About how many bytes ``item`` takes queued and encoded: its arrays (at
+    :data:`JSON_PER_ARRAY_BYTE`), strings and containers, looked into three levels
+    deep (a frame's values dict holds the arrays); cheap, not exact."""
+    if isinstance(item, Shared):
+        return item.nbytes
+    if isinstance(item, np.ndarray):
+        return 32 + int(item.nbytes * JSON_PER_ARRAY_BYTE)
+    if isinstance(item, str | bytes):
+        return 16 + len(item)
+    if depth >= 3:
+        return 64
+    if isinstance(item, dict):
+        return 64 + sum(16 + len(k) + approx_bytes(v, depth + 1) for k, v in item.items())
+    if isinstance(item, list | tuple):
+        if item and not isinstance(item[0], dict | list | tuple | np.ndarray):
+            return 16 + 12 * len(item)  # a list of numbers
+        return 16 + sum(approx_bytes(v, depth + 1) for v in item)
+    return 16
 
 
 def unwrap(entry: Entry) -> Bundle:
@@ -87,15 +125,27 @@ class OutboxClosedError(Exception):
 class Outbox:
     """Pending messages of one connection; :meth:`get` waits for the next."""
 
-    def __init__(self, limit: int = 64) -> None:
+    def __init__(self, limit: int = 64, max_bytes: int = 8 * 2**20) -> None:
         self.limit = limit
-        self._queue: OrderedDict[int | str, tuple[Entry, bool]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._queue: OrderedDict[int | str, tuple[Entry, bool, int]] = OrderedDict()
         self._seq = 0
         self._droppable: deque[int | str] = deque()
+        self._lock = threading.Lock()
         self._event = asyncio.Event()
+        self._waiting = False  # a get() waits for the event
+        self._held = 0  # hold() depth: get() waits until a command's messages are all in
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+        except RuntimeError:
+            self._loop = None
+            self._loop_thread = 0
+        self.bytes = 0  # approx_bytes of what is queued
         self.dropped = 0
         self.sent = 0
         self.peak = 0
+        self.peak_bytes = 0
         self.closed = False
         self.close_code = 1000
         self.close_reason = ""
@@ -113,28 +163,67 @@ class Outbox:
     ) -> None:
         """Queue ``msg`` (a message or a non-empty bundle); with ``key``, replace (or,
         for messages, ``merge(old, new)`` into) the pending entry with that key."""
-        if self.closed:
-            return
-        if key is not None and key in self._queue:
-            old, _ = self._queue[key]
-            a, b = unwrap(old), unwrap(msg)
-            if merge is not None and isinstance(a, dict) and isinstance(b, dict):
-                self._queue[key] = (merge(a, b), droppable)  # this outbox's own now
-            else:  # superseded: the new one goes out in its place, in order
-                self._queue[key] = (msg, droppable)
-                self._queue.move_to_end(key)
-                self.dropped += _count(old)
-        else:
-            self._seq += 1
-            self._queue[key if key is not None else self._seq] = (msg, droppable)
-        if droppable:
-            self._droppable.append(key if key is not None else self._seq)
-            if len(self._droppable) > 4 * self.limit:  # drop keys no longer queued
-                self._droppable = deque(k for k, (_, d) in self._queue.items() if d)
-        while len(self._queue) > self.limit:
-            self.dropped += _count(self._queue.pop(self._victim())[0])
-        self.peak = max(self.peak, len(self._queue))
-        self._event.set()
+        size = approx_bytes(msg)
+        with self._lock:
+            if self.closed:
+                return
+            if key is not None and key in self._queue:
+                old, _, old_size = self._queue[key]
+                a, b = unwrap(old), unwrap(msg)
+                self.bytes -= old_size
+                if merge is not None and isinstance(a, dict) and isinstance(b, dict):
+                    merged = merge(a, b)  # this outbox's own now
+                    size = approx_bytes(merged)
+                    self._queue[key] = (merged, droppable, size)
+                else:  # superseded: the new one goes out in its place, in order
+                    self._queue[key] = (msg, droppable, size)
+                    self._queue.move_to_end(key)
+                    self.dropped += _count(old)
+            else:
+                self._seq += 1
+                self._queue[key if key is not None else self._seq] = (msg, droppable, size)
+            self.bytes += size
+            if droppable:
+                self._droppable.append(key if key is not None else self._seq)
+                if len(self._droppable) > 4 * self.limit:  # drop keys no longer queued
+                    self._droppable = deque(k for k, (_, d, _) in self._queue.items() if d)
+            while len(self._queue) > self.limit or (
+                    self.bytes > self.max_bytes and len(self._queue) > 1):
+                _, _, n = entry = self._queue.pop(self._victim())
+                self.bytes -= n
+                self.dropped += _count(entry[0])
+            self.peak = max(self.peak, len(self._queue))
+            self.peak_bytes = max(self.peak_bytes, self.bytes)
+            wake = self._waiting and not self._held
+            if wake:
+                self._waiting = False
+        if wake:
+            self._wake()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Within the block, :meth:`get` hands out nothing: what one command puts goes
+        out together, and a message it puts twice under one key goes out once."""
+        with self._lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
+                wake = self._waiting and not self._held and bool(self._queue)
+                if wake:
+                    self._waiting = False
+            if wake:
+                self._wake()
+
+    def _wake(self) -> None:
+        """Set the event for a waiting get(), from whichever thread we are on."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self._event.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._event.set)
 
     def _victim(self) -> int | str:
         """The key to drop: the oldest droppable, else the oldest unkeyed, else the oldest."""
@@ -148,13 +237,15 @@ class Outbox:
 
     def pop(self) -> Entry | None:
         """The oldest pending entry (a message or a bundle) without waiting, or None."""
-        if not self._queue:
-            return None
-        key, (msg, droppable) = self._queue.popitem(last=False)
-        if droppable and self._droppable and self._droppable[0] == key:
-            self._droppable.popleft()
-        self.sent += _count(msg)
-        return msg
+        with self._lock:
+            if not self._queue:
+                return None
+            key, (msg, droppable, size) = self._queue.popitem(last=False)
+            if droppable and self._droppable and self._droppable[0] == key:
+                self._droppable.popleft()
+            self.bytes -= size
+            self.sent += _count(msg)
+            return msg
 
     def drain(self) -> list[Message]:
         """Every pending message, oldest first, bundles flattened (for tests and shutdown)."""
@@ -170,23 +261,32 @@ class Outbox:
     async def get(self) -> Entry:
         """The oldest pending entry, waiting for one; :class:`OutboxClosedError` once closed
         and everything queued before the close has been taken."""
-        while not self._queue:
-            if self.closed:
-                raise OutboxClosedError(self.close_code, self.close_reason)
-            self._event.clear()
+        while True:
+            with self._lock:
+                held = self._held and not self.closed
+            msg = None if held else self.pop()
+            if msg is not None:
+                return msg
+            with self._lock:
+                if self._queue and not (self._held and not self.closed):
+                    continue
+                if self.closed:
+                    raise OutboxClosedError(self.close_code, self.close_reason)
+                self._event.clear()
+                self._waiting = True
             await self._event.wait()
-        msg = self.pop()
-        assert msg is not None
-        return msg
 
     def close(self, code: int = 1000, reason: str = "", *, discard: bool = False) -> None:
         """Refuse later puts; :meth:`get` hands out what is queued (unless ``discard``),
         then raises :class:`OutboxClosedError` so the send loop closes the socket."""
-        if not self.closed:
-            self.closed = True
-            self.close_code = code
-            self.close_reason = reason
-        if discard:
-            self._queue.clear()
-            self._droppable.clear()
-        self._event.set()
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self.close_code = code
+                self.close_reason = reason
+            if discard:
+                self._queue.clear()
+                self._droppable.clear()
+                self.bytes = 0
+            self._waiting = False
+        self._wake()

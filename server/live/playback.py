@@ -22,9 +22,9 @@ re-sent at most :data:`TIMELINE_HZ` times a second while a run is playing
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,8 +38,8 @@ from server.settings import Settings
 log = logging.getLogger("backprop_lab.playback")
 
 TIMELINE_HZ = 2.0
-INDEX_SLICE = 64  # iterations a loaded run's indexer runs between yields (a few ms)
-INDEX_PAUSE_S = 0.002  # and the pause it leaves other sessions after each slice
+INDEX_PIECE_S = 0.005  # work of one piece of a loaded run's indexing (then others' turns)
+INDEX_SLICE_MAX = 256  # iterations in one piece, at most
 METRICS_ON_SWITCH = 2_000  # points sent when the page switches to another branch
 
 
@@ -222,28 +222,50 @@ class TimelinePort(Protocol):
         """Queue a message for the page (and a class following the run)."""
 
 
-def spawn_indexer(port: TimelinePort, history: History) -> None:
-    """Build a loaded run's checkpoints in slices on the event loop, so a far seek
-    soon costs no more than in a run played here; without a loop (direct calls),
-    seeks replay from the nearest checkpoint they find."""
-    if history.indexer is None:
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    history.index_task = loop.create_task(_index(port, history))
+class Scheduler(Protocol):
+    """Where background work runs (the engine thread, :class:`server.live.worker.Worker`)."""
+
+    def submit(self, owner: Hashable, job: Callable[[], Any]) -> None:
+        """Run ``job`` in ``owner``'s turns; a generator job runs a piece per turn."""
+
+    def cancel(self, owner: Hashable) -> None:
+        """Drop ``owner``'s queued work."""
 
 
-async def _index(port: TimelinePort, history: History) -> None:
+def spawn_indexer(port: TimelinePort, history: History, scheduler: Scheduler | None,
+                  owner: Hashable) -> None:
+    """Build a loaded run's checkpoints in pieces on the engine thread, in turn with
+    every other session's work, so a far seek soon costs no more than in a run played
+    here; without a scheduler (direct calls), seeks replay from the nearest checkpoint
+    they find."""
+    if history.indexer is None or scheduler is None:
+        return
+    scheduler.cancel(owner)  # a previous run's indexing
+    scheduler.submit(owner, lambda: index_pieces(port, history))
+
+
+def index_pieces(port: TimelinePort, history: History) -> Iterator[None]:
+    """Index ``history`` a piece at a time (each about :data:`INDEX_PIECE_S` of work,
+    sized from the last piece's time per iteration), until done or the session has
+    another run."""
     t0 = time.monotonic()
-    while port.history is history and not history.index_some(INDEX_SLICE):
+    n = 1
+    while port.history is history:
+        t = time.perf_counter()
+        before = history.indexer.pos[0] if history.indexer is not None else 0
+        done = history.index_some(n)
+        dt = time.perf_counter() - t
+        ran = (history.indexer.pos[0] if history.indexer is not None else before) - before
+        if ran > 0:
+            per = dt / ran
+            n = max(1, min(INDEX_SLICE_MAX, int(INDEX_PIECE_S / max(per, 1e-7))))
+        if done:
+            Timeline.send(port)
+            log.info("loaded run indexed", extra={"seconds": round(time.monotonic() - t0, 2)})
+            return
         history.changed = True  # the timeline shows how far seeks reach
         Timeline.maybe_send(port)
-        await asyncio.sleep(INDEX_PAUSE_S)
-    if port.history is history:
-        Timeline.send(port)
-    log.info("loaded run indexed", extra={"seconds": round(time.monotonic() - t0, 2)})
+        yield
 
 
 # ---- the timeline message --------------------------------------------------------------

@@ -109,6 +109,8 @@ class Session:
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self._series: tuple[tuple[int, int, int], Shared] | None = None
         self.audience = Audience()  # a class following this run
+        #: where background work runs (the engine thread; set by the store), or None
+        self.scheduler: playback.Scheduler | None = None
         self.views = SessionViews(self, settings, self.stepper)
 
     # ---- connection ----------------------------------------------------------------
@@ -290,7 +292,7 @@ class Session:
         self.history = history
         self.playing = False
         self._send_run()
-        playback.spawn_indexer(self, history)
+        playback.spawn_indexer(self, history, self.scheduler, ("index", self.id))
 
     def copy_from(self, source: Session) -> None:
         """Make this run a copy of ``source``'s as it is now (a follower's own copy),

@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Iterator
 
+from server.live.playback import Scheduler
 from server.live.session import Session
 from server.settings import Settings
 
@@ -37,8 +38,9 @@ class SessionLimitError(RuntimeError):
 class SessionStore:
     """All sessions by id; one instance lives on ``app.state.sessions``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scheduler: Scheduler | None = None) -> None:
         self.settings = settings
+        self.scheduler = scheduler  # the engine thread, for the sessions' background work
         self._sessions: dict[str, Session] = {}
         self._shared: dict[str, Session] = {}  # share code → session
 
@@ -60,6 +62,7 @@ class SessionStore:
                 f"the server is full (max_sessions={self.settings.max_sessions}); try later"
             )
         s = Session(self.settings)
+        s.scheduler = self.scheduler
         self._sessions[s.id] = s
         log.info("session start", extra={"session": s.id, "sessions": len(self._sessions)})
         return s
@@ -111,6 +114,8 @@ class SessionStore:
     def remove(self, s: Session, reason: str) -> None:
         """Free a session now (a class following it is told the run ended)."""
         self.unshare(s, "ended")
+        if self.scheduler is not None:
+            self.scheduler.cancel(("index", s.id))  # its loaded run's indexing stops
         if self._sessions.pop(s.id, None) is not None:
             log.info("session end", extra={"session": s.id, "reason": reason,
                                            "iterations": s.stepper.iteration,

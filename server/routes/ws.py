@@ -17,7 +17,9 @@ on the bounded :class:`~server.live.outbox.Outbox`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +27,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from server.deps import SettingsDep, StoreDep
+from server.deps import SettingsDep, StoreDep, WorkerDep
 from server.live.connection import Connection
 from server.live.outbox import Entry, Outbox, OutboxClosedError, Shared
 from server.origin import origin_allowed
@@ -36,9 +38,14 @@ log = logging.getLogger("backprop_lab.ws")
 router = APIRouter()
 
 CLOSE_POLICY = 1008  # Origin refused
+CLOSE_SEND_TIMEOUT = 1008  # the client did not read what it was sent in time
 BATCH_MAX = 32  # messages in one batched WebSocket message, at most
 # how a socket reports that the other side went away
 _GONE = (WebSocketDisconnect, RuntimeError, anyio.ClosedResourceError, OSError)
+
+
+class SendTimeoutError(Exception):
+    """A send took longer than ``send_timeout_s``: the connection is dropped."""
 
 
 class TokenBucket:
@@ -70,7 +77,8 @@ def json_of(entry: Entry) -> bytes:
 
 
 @router.websocket("/ws")
-async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) -> None:
+async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
+                         worker: WorkerDep) -> None:
     """Drive one session over one socket (see docs/protocol.md)."""
     origin = ws.headers.get("origin")
     if not origin_allowed(origin, ws.headers.get("host"), ws.url.scheme,
@@ -79,7 +87,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
         await ws.close(code=CLOSE_POLICY)
         return
     await ws.accept()
-    outbox = Outbox(settings.outbox_limit)
+    outbox = Outbox(settings.outbox_limit, int(settings.outbox_max_mb * 2**20))
     connections: set[Outbox] = ws.app.state.connections
     connections.add(outbox)
     bucket = TokenBucket(settings.max_commands_per_second, settings.command_burst)
@@ -107,7 +115,19 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
                                  f"{settings.max_commands_per_second:g} per second "
                                  "(max_commands_per_second)", limit="max_commands_per_second")
                 continue
-            conn.receive(text)
+            # the engine thread applies it, in this connection's turn (live/worker.py)
+            worker.submit(conn, functools.partial(conn.receive, text))
+
+    async def send_text(text: str) -> None:
+        """One send, cut off after ``send_timeout_s``: a client that stops reading
+        loses its connection (and its session pauses), not the server's memory."""
+        try:
+            await asyncio.wait_for(ws.send_text(text), settings.send_timeout_s)
+        except TimeoutError:
+            log.warning("send timeout", extra={"seconds": settings.send_timeout_s,
+                                               "queued": len(outbox)})
+            outbox.close(CLOSE_SEND_TIMEOUT, "send timeout", discard=True)
+            raise SendTimeoutError from None
 
     async def send_loop() -> None:
         while True:
@@ -119,15 +139,15 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
             if not conn.batch:
                 item = first.item if isinstance(first, Shared) else first
                 for msg in item if isinstance(item, list) else [item]:
-                    await ws.send_text(encode(msg))
+                    await send_text(encode(msg))
                 continue
             if isinstance(first, Shared) and not len(outbox):
                 # a class's usual case: one shared message or bundle, whose text (a
                 # bundle's is the batch's) every follower sends as is
-                await ws.send_text(first.text(encode_bytes))
+                await send_text(first.text(encode_bytes))
                 continue
             if isinstance(first, dict) and not len(outbox):
-                await ws.send_text(encode(first))  # a lone message goes out bare
+                await send_text(encode(first))  # a lone message goes out bare
                 continue
             # one WebSocket message per wake-up: on loopback each send costs as much
             # as encoding a frame, so a tick's frames and state go out together (a
@@ -144,10 +164,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
                     parts.append(json_of(entry))
                     n += 1
                 entry = outbox.pop() if n < BATCH_MAX else None
-            await ws.send_text((b"[" + b",".join(parts) + b"]").decode())
+            await send_text((b"[" + b",".join(parts) + b"]").decode())
 
     async def run(fn: Callable[[], Awaitable[None]]) -> None:
-        with contextlib.suppress(*_GONE):
+        with contextlib.suppress(*_GONE, SendTimeoutError):
             await fn()
         tg.cancel_scope.cancel()
 
@@ -158,8 +178,8 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep) 
     finally:
         connections.discard(outbox)
         outbox.close(discard=True)
-        session = conn.session
-        conn.leave()
+        session = conn.session  # (a read of what the engine thread last set)
+        worker.submit(conn, conn.leave)
         log.info("connection end", extra={
             "session": session.id if session else None, "received": conn.received,
             "errors": conn.errors, "sent": outbox.sent, "dropped": outbox.dropped,

@@ -97,7 +97,6 @@ class History:
         self.branches: dict[int, Branch] = {0: root}
         self.live = Walker(stepper, root)
         self.indexing: Indexer | None = None  # builds a loaded run's checkpoints
-        self.index_task: Any = None  # the asyncio task driving the indexer
         self.changed = True  # the timeline needs re-sending
         self._in_step = True  # False: the stepper's state is not this branch's (restore)
         self.sent_at = -math.inf  # when the last timeline message went out

@@ -391,7 +391,7 @@ def test_a_long_loaded_run_is_indexed_in_the_background_so_far_seeks_are_exact(
         ws = WS(raw)
         ws.hello()
         ws.send({"type": "load", "run": file})
-        ws.recv_type("timeline")
+        load_reply(ws)
         session = next(s for s in client.app.state.sessions  # type: ignore[attr-defined]
                        if s.outbox is not None)
         h = session.history

@@ -11,11 +11,13 @@ import json
 import socket
 import time
 
+import numpy as np
 import psutil
 from websockets.sync.client import connect
 
 from server.live.session import Session
-from tests.helpers.net import mask_frame
+from server.settings import Settings
+from tests.helpers.net import mask_frame, poll
 from tests.server.conftest import LiveServer, raw_socket
 
 BIG = {"hidden": [48, 48], "batch_size": 200, "n_samples": 400, "dataset": "circle"}
@@ -82,3 +84,38 @@ def test_a_stalled_reader_stays_bounded_while_another_client_keeps_its_rate(
     # ...and the reading client still got its iterations at 30 a second (a stalled send
     # blocking the clock would stop it; the margin is for a busy 2-core machine)
     assert rate > 20, f"reading client got {rate:.1f} iterations/s"
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_its_session_paused() -> None:
+    """A send that cannot complete within send_timeout_s closes the connection; the
+    session is detached (kept for a reload) and stops playing, so it costs nothing."""
+    with LiveServer(Settings(send_timeout_s=1.0, outbox_max_mb=1.0)) as srv, \
+            raw_socket(srv.port) as (sock, head):
+        assert b" 101 " in head.split(b"\r\n")[0]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        for msg in ({"type": "hello"}, {"type": "configure", "config": BIG},
+                    {"type": "play", "speed": 60}):
+            sock.sendall(mask_frame(json.dumps(msg)))
+        poll(lambda: any(tuple(s.config.hidden) == (48, 48) for s in srv.app.state.sessions),
+             5, "the stalled client's session")
+        stalled = stalled_session(srv)
+        poll(lambda: stalled.playing, 5, "play to start")
+        # the client never reads: once its buffers are full a send blocks, and is cut
+        poll(lambda: stalled.outbox is None, 15, "the stalled connection to be cut")
+        assert not stalled.playing
+        assert stalled.detached_at is not None  # kept for a reload, not freed
+        assert stalled in list(srv.app.state.sessions)
+
+
+def test_the_outbox_of_a_slow_reader_is_bounded_in_bytes() -> None:
+    """Frames of a big network are dropped oldest first once the queued bytes pass
+    outbox_max_mb, however few messages that is."""
+    from server.live.outbox import Outbox, approx_bytes
+
+    ob = Outbox(limit=64, max_bytes=2**20)
+    frame = {"type": "frame", "values": {"L1.a": np.zeros((200, 128))}}  # ~0.5 MB encoded
+    for _ in range(20):
+        ob.put(frame, droppable=True)
+    assert ob.bytes <= 2**20 and ob.peak_bytes <= 2**20
+    assert len(ob) == 2**20 // approx_bytes(frame)
+    assert ob.dropped == 20 - len(ob)
