@@ -12,6 +12,7 @@ connection stays usable.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from pydantic import ValidationError
 
@@ -80,25 +81,46 @@ class Connection:
 
     # ---- messages ----------------------------------------------------------------------
 
-    def receive(self, text: str) -> None:
-        """Validate one text message and apply it; what it sends goes out together."""
+    def receive(self, text: str) -> Iterator[None] | None:
+        """Validate one text message and apply it; what each piece of it sends goes out
+        together. A long command (a replay) comes back as the pieces still to run (the
+        engine thread runs them in this connection's turns)."""
         with self.outbox.hold():
-            self._receive(text)
+            try:
+                msg = client_adapter.validate_json(text)
+            except ValidationError as e:
+                code, message, field = describe(e)
+                self.reply_error(code, message, field=field)
+                return None
+            except (ValueError, RecursionError) as e:
+                self.reply_error("malformed", f"not a JSON message: {e}")
+                return None
+            pieces = self.apply(msg)
+            if pieces is None or not self._step(pieces, msg):
+                return None
+        return self._rest(pieces, msg)
 
-    def _receive(self, text: str) -> None:
+    def _rest(self, pieces: Iterator[None], msg: object) -> Iterator[None]:
+        while True:
+            yield
+            with self.outbox.hold():
+                if not self._step(pieces, msg):
+                    return
+
+    def _step(self, pieces: Iterator[None], msg: object) -> bool:
+        """Run one piece of a command; False once it is done (or failed)."""
         try:
-            msg = client_adapter.validate_json(text)
-        except ValidationError as e:
-            code, message, field = describe(e)
-            self.reply_error(code, message, field=field)
-            return
-        except (ValueError, RecursionError) as e:
-            self.reply_error("malformed", f"not a JSON message: {e}")
-            return
-        self.apply(msg)
+            next(pieces)
+            return True
+        except StopIteration:
+            return False
+        except Exception:
+            log.exception("command failed", extra={"command": type(msg).__name__})
+            self.reply_error("internal", "the command failed; the session is unchanged")
+            return False
 
-    def apply(self, msg: object) -> None:
-        """Apply one validated message."""
+    def apply(self, msg: object) -> Iterator[None] | None:
+        """Apply one validated message; a session command comes back as its pieces."""
         if isinstance(msg, Hello) and msg.follow and (
                 self.session is not None or self._following):
             # to (another) class run, opened below as on a first hello; a code that
@@ -106,39 +128,28 @@ class Connection:
             same = self._following and self.leader is self.store.shared(msg.follow)
             if not same:  # (the class it follows: a hello redraws, _handle_follower)
                 if self._find_class(msg.follow, "nothing changed") is None:
-                    return
+                    return None
                 self.leave()
         if self.follower is not None:
             if self._following:
-                try:
-                    self._handle_follower(msg, self.follower)
-                except Exception:
-                    log.exception("command failed", extra={"command": type(msg).__name__})
-                    self.reply_error("internal", "the command failed; nothing changed")
-                return
+                return self._handle_follower(msg, self.follower)
             self.follower = None  # sharing ended: this connection may start its own run
             self.leader = None
         if self.session is None:
             self.session = self._open_session(msg)
             if self.session is None or isinstance(msg, Hello):
-                return
+                return None
         if isinstance(msg, Fork):
             self.reply_error("invalid", "fork copies a run you follow; this page follows none",
                              field="type")
-            return
-        session = self.session
-        try:
-            if isinstance(msg, Share):
-                if msg.on:
-                    self.store.share(session)
-                else:
-                    self.store.unshare(session)
-                return
-            session.handle(msg)
-        except Exception:
-            log.exception("command failed", extra={"session": session.id,
-                                                   "command": type(msg).__name__})
-            self.reply_error("internal", "the command failed; the session is unchanged")
+            return None
+        if isinstance(msg, Share):
+            if msg.on:
+                self.store.share(self.session)
+            else:
+                self.store.unshare(self.session)
+            return None
+        return self.session.handle_pieces(msg)
 
     # ---- own session -------------------------------------------------------------------
 
@@ -198,7 +209,7 @@ class Connection:
         log.info("follow", extra={"session": leader.id, "followers": len(leader.audience)})
         return True
 
-    def _handle_follower(self, msg: object, f: Follower) -> None:
+    def _handle_follower(self, msg: object, f: Follower) -> Iterator[None] | None:
         """A following connection: ``hello`` redraws, ``fork`` makes its own copy,
         anything else would change the teacher's run and is refused."""
         leader = self.leader
@@ -210,21 +221,27 @@ class Connection:
                 s = self.store.create()
             except SessionLimitError as e:  # the student keeps watching
                 self.reply_error("limit", str(e), limit="max_sessions")
-                return
-            try:
-                s.copy_from(leader)
-            except Exception:
-                self.store.remove(s, "copy failed")
-                raise
-            leader.remove_follower(f)
-            self.follower = None
-            self.leader = None
-            self.outbox.put(server_message("follow", code=None, active=False, reason="forked"))
-            s.attach(self.outbox)
-            self.session = s
+                return None
+            return self._fork(s, leader, f)
         else:
             self.reply_error("read_only", "this page follows a shared run and cannot change "
                              "it; make your own copy to explore it", field="type")
+        return None
+
+    def _fork(self, s: Session, leader: Session, f: Follower) -> Iterator[None]:
+        """Copy the leader's run into ``s`` (a piece of replay at a time), then move this
+        connection from the class to its own copy."""
+        try:
+            yield from s.copy_pieces(leader)
+        except Exception:
+            self.store.remove(s, "copy failed")
+            raise
+        leader.remove_follower(f)
+        self.follower = None
+        self.leader = None
+        self.outbox.put(server_message("follow", code=None, active=False, reason="forked"))
+        s.attach(self.outbox)
+        self.session = s
 
     def leave(self) -> None:
         """Stop following, or let this connection's own session go (kept for a reload,

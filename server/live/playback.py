@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Generator, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.protocol import Changes, Checkout, Load, RunSettings, Seek, Set, server_message
-from server.run.history import History, HistoryError, Pos
+from server.run.history import History, HistoryError, Pos, drain
 from server.run.runconfig import LimitError, check_limits, run_config
 from server.run.runfile import RunFileError, branches_from_file
 from server.settings import Settings
@@ -120,15 +120,23 @@ def back_position(pos: Pos, unit: str) -> Pos:
 
 def handle(history: History, msg: Seek | Set | Checkout | Load, settings: Settings,
            port: Port) -> Outcome:
-    """Apply a ``seek``, ``set``, ``checkout`` or ``load`` message; errors go to ``port``."""
+    """Apply a ``seek``, ``set``, ``checkout`` or ``load`` message at once."""
+    return drain(handle_pieces(history, msg, settings, port))
+
+
+def handle_pieces(history: History, msg: Seek | Set | Checkout | Load, settings: Settings,
+                  port: Port) -> Generator[None, None, Outcome]:
+    """Apply a ``seek``, ``set``, ``checkout`` or ``load`` message, a piece of replay at
+    a time (a yield between pieces); errors go to ``port``."""
     try:
         if isinstance(msg, Seek):
-            return Shown(history.seek(seek_position(msg.iteration, msg.phase)))
+            pos = seek_position(msg.iteration, msg.phase)
+            return Shown((yield from history.seek_pieces(pos)))
         if isinstance(msg, Set):
             return _set(history, Changes.model_validate(
                 msg.model_dump(exclude={"type"}, exclude_none=True)), settings, port)
         if isinstance(msg, Checkout):
-            history.checkout(msg.branch)
+            yield from history.checkout_pieces(msg.branch)
             return Switched()
         return _load(msg, settings, port)
     except HistoryError as e:
@@ -141,9 +149,12 @@ def handle(history: History, msg: Seek | Set | Checkout | Load, settings: Settin
     return None
 
 
-def step_back(history: History, unit: str) -> Shown:
+def step_back_pieces(history: History, unit: str) -> Generator[None, None, Outcome]:
     """``step`` with ``direction: "back"``: go back one phase or iteration."""
-    return Shown(history.seek(back_position(history.pos, unit)))
+    try:
+        return Shown((yield from history.seek_pieces(back_position(history.pos, unit))))
+    except NonFiniteError:
+        return Halted()
 
 
 def _set(history: History, changes: Changes, settings: Settings, port: Port) -> Outcome:
@@ -191,12 +202,18 @@ def _load(msg: Load, settings: Settings, port: Port) -> Outcome:
     return NewRun(run.settings, history)
 
 
-def copy_history(source: History, settings: Settings) -> History:
+def copy_history(source: History, settings: Settings) -> Generator[None, None, History]:
     """A copy of ``source`` as it is now, for another session (a follower's own copy,
-    :meth:`History.copy_of`): every branch, the same numbers."""
+    :meth:`History.copy_of`): every branch, the same numbers, at ``source``'s
+    position (reached a piece of replay at a time)."""
     cfg = source.base
-    return History.copy_of(source, Stepper(run_config(cfg)), Stepper(run_config(cfg)),
-                           budget_bytes=history_budget(settings))
+    h = History.copy_of(source, Stepper(run_config(cfg)), Stepper(run_config(cfg)),
+                        budget_bytes=history_budget(settings))
+    try:
+        yield from h.seek_pieces(source.pos)
+    except NonFiniteError:  # pragma: no cover - the source got there without one
+        log.info("copy stopped before a non-finite value", extra={"iteration": source.pos[0]})
+    return h
 
 
 # ---- indexing a loaded run -------------------------------------------------------------

@@ -24,7 +24,8 @@ import logging
 import math
 import secrets
 import time
-from typing import Any
+from collections.abc import Generator
+from typing import Any, TypeVar
 
 from engine import metrics
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper
@@ -51,11 +52,12 @@ from server.protocol import (
     server_message,
 )
 from server.run.compact import compact_iteration, compact_values
-from server.run.history import History
+from server.run.history import History, drain
 from server.run.runconfig import LimitError, check_limits, run_config
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.session")
+T = TypeVar("T")
 
 PHASE_BY_PHASE_MAX = 4.0
 _STAGGER = itertools.count()  # hands each started play its tick slot in turn
@@ -109,6 +111,7 @@ class Session:
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self._series: tuple[tuple[int, int, int], Shared] | None = None
         self.audience = Audience()  # a class following this run
+        self.busy = False  # a command's replay is under way, a piece at a time
         #: where background work runs (the engine thread; set by the store), or None
         self.scheduler: playback.Scheduler | None = None
         self.views = SessionViews(self, settings, self.stepper)
@@ -137,8 +140,9 @@ class Session:
 
     @property
     def wants_tick(self) -> bool:
-        """Whether the clock has something to do here: play, or a view send is due."""
-        return self.playing or (bool(self.views.dirty) and self.listening)
+        """Whether the clock has something to do here: play, or a view send is due
+        (not while a replay is under way: the run is between two positions)."""
+        return not self.busy and (self.playing or (bool(self.views.dirty) and self.listening))
 
     @property
     def max_speed(self) -> float:
@@ -222,15 +226,37 @@ class Session:
     # ---- commands ------------------------------------------------------------------
 
     def handle(self, msg: Any) -> None:
-        """Apply one validated client message."""
+        """Apply one validated client message at once."""
+        drain(self.handle_pieces(msg))
+
+    def handle_pieces(self, msg: Any) -> Generator[None, None, None]:
+        """Apply one validated client message; a replay (seek, step back, checkout) is
+        done a piece at a time, a yield between pieces, while the clock leaves the
+        session alone (:attr:`busy`)."""
         self.last_active = time.monotonic()
+        if isinstance(msg, Step) and msg.direction == "back":
+            self.playing = False
+            self._apply((yield from self._busy(playback.step_back_pieces(self.history,
+                                                                          msg.unit))))
+        elif isinstance(msg, Seek | Set | Checkout | Load):
+            self._apply((yield from self._busy(playback.handle_pieces(
+                self.history, msg, self.settings, self))))
+        else:
+            self._handle_now(msg)
+        self.flush_views()
+
+    def _busy(self, pieces: Generator[None, None, T]) -> Generator[None, None, T]:
+        self.busy = True
+        try:
+            return (yield from pieces)
+        finally:
+            self.busy = False
+
+    def _handle_now(self, msg: Any) -> None:
         if isinstance(msg, Hello):
             self._send_run()
         elif isinstance(msg, Configure):
             self._configure(msg.config)
-        elif isinstance(msg, Step) and msg.direction == "back":
-            self.playing = False
-            self._apply(playback.step_back(self.history, msg.unit))
         elif isinstance(msg, Step):
             self.playing = False
             if msg.unit == "phase":
@@ -269,9 +295,6 @@ class Session:
             self._configure(self.history.base)
         elif isinstance(msg, Inspect | Focus | Edit):
             self.views.handle(msg)
-        elif isinstance(msg, Seek | Set | Checkout | Load):
-            self._apply(playback.handle(self.history, msg, self.settings, self))
-        self.flush_views()
 
     def _configure(self, cfg: RunSettings) -> None:
         try:
@@ -295,9 +318,15 @@ class Session:
         playback.spawn_indexer(self, history, self.scheduler, ("index", self.id))
 
     def copy_from(self, source: Session) -> None:
+        """:meth:`copy_pieces` at once."""
+        drain(self.copy_pieces(source))
+
+    def copy_pieces(self, source: Session) -> Generator[None, None, None]:
         """Make this run a copy of ``source``'s as it is now (a follower's own copy),
-        with the inspected element and focused point."""
-        history = playback.copy_history(source.history, self.settings)
+        with the inspected element and focused point; the copy's replay to the
+        source's position is done a piece at a time."""
+        history = yield from self._busy(playback.copy_history(source.history,
+                                                                   self.settings))
         self.replace_run(history.base, history)
         self.config = history.settings_now()
         self.views.copy_targets(source.views)

@@ -41,7 +41,9 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from typing import Any
+import time
+from collections.abc import Generator, Iterator
+from typing import Any, TypeVar
 
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.protocol import Changes, RunSettings
@@ -61,15 +63,19 @@ from server.run.branch import (
 from server.run.indexing import Indexer
 
 # re-exported: a run's history is used through this module
-__all__ = ["Branch", "Command", "History", "HistoryError", "Pos", "SavedBranch",
+__all__ = ["Branch", "Command", "History", "HistoryError", "Pos", "SavedBranch", "drain",
            "records_equal"]
 
 log = logging.getLogger("backprop_lab.history")
+T = TypeVar("T")
 
 #: changes a run keeps, all branches together: a saved run of that many (~100 bytes
 #: each) still loads within the default max_message_bytes (64 KB)
 MAX_COMMANDS = 500
 MAX_BRANCHES = 8
+#: work of one piece of a seek's replay (then other learners get their turn)
+PIECE_S = 0.005
+PIECE_MAX_ITERATIONS = 256
 SPIKE_RATIO = 2.0
 SPIKE_MIN_POINTS = 5
 
@@ -139,7 +145,7 @@ class History:
         """A copy of ``src`` for another session, on ``stepper`` (a new one of
         ``src.base``): the same branches and command logs, so it replays bit for bit,
         with ``src``'s checkpoints shared (a snapshot is never changed once taken),
-        its metrics, markers and halts copied, and at ``src``'s position.
+        its metrics, markers and halts copied; at iteration 0 (seek to ``src.pos``).
 
         Branches are indexed on ``fresh`` (another new stepper) as a loaded run's are:
         each from its latest checkpoint to its head, one interval at most for a run
@@ -159,10 +165,6 @@ class History:
         h._enforce_budget()
         if h.needs_indexing():
             h.start_indexing(fresh)
-        try:
-            h.seek(src.pos)
-        except NonFiniteError:  # pragma: no cover - src got there without one
-            log.info("copy stopped before a non-finite value", extra={"iteration": src.pos[0]})
         return h
 
     # ---- positions -----------------------------------------------------------------
@@ -374,8 +376,13 @@ class History:
     # ---- seeking -------------------------------------------------------------------
 
     def _replay_to(self, pos: Pos) -> None:
-        """Put the stepper at ``pos`` by restore + replay (no frames). Going forward
-        within reach of no nearer checkpoint, it carries on from where it is."""
+        """Put the stepper at ``pos`` by restore + replay (no frames), at once."""
+        drain(self._replay_pieces(pos))
+
+    def _replay_pieces(self, pos: Pos) -> Iterator[None]:
+        """:meth:`_replay_to` in pieces of about :data:`PIECE_S` of training each (a
+        yield between them). Going forward within reach of no nearer checkpoint, it
+        carries on from where it is."""
         it, cp = self.active.checkpoint_before(pos[0])
         st = self.stepper
         if not (self._in_step and st.halted is None and it <= self.pos[0]
@@ -386,8 +393,15 @@ class History:
         self.sync()
         while self.pos < pos and st.phase_index != 0:
             self._raw_step()
-        if self.pos < pos:
-            self.advance(pos[0] - st.iteration)
+        n = 1
+        while self.pos[0] < pos[0]:
+            t0 = time.perf_counter()
+            k = min(n, pos[0] - st.iteration)
+            self.advance(k)
+            per = (time.perf_counter() - t0) / k
+            n = max(1, min(PIECE_MAX_ITERATIONS, int(PIECE_S / max(per, 1e-7))))
+            if self.pos[0] < pos[0]:
+                yield
         while self.pos < pos:
             self._raw_step()
         self.sync()
@@ -411,7 +425,12 @@ class History:
 
     def seek(self, pos: Pos) -> list[PhaseRecord]:
         """Go to ``pos`` (clamped to the head) and return the records of the phases
-        already run in the iteration shown there.
+        already run in the iteration shown there (:meth:`seek_pieces`, at once)."""
+        return drain(self.seek_pieces(pos))
+
+    def seek_pieces(self, pos: Pos) -> Generator[None, None, list[PhaseRecord]]:
+        """Go to ``pos`` (clamped to the head), a piece of replay at a time, and return
+        the records of the phases already run in the iteration shown there.
 
         At ``(i, p)`` with ``p > 0`` those are phases ``0 … p−1`` of iteration ``i``;
         at ``(i, 0)`` all four phases of iteration ``i − 1`` (none at ``(0, 0)``).
@@ -425,7 +444,7 @@ class History:
         else:
             start, n_phases = (pos[0], 0), pos[1]
         try:
-            self._replay_to(start)
+            yield from self._replay_pieces(start)
             records = [self._raw_step() for _ in range(n_phases)]
         except NonFiniteError as e:
             self._halt(e)
@@ -503,6 +522,10 @@ class History:
     def checkout(self, branch_id: int) -> list[PhaseRecord]:
         """Switch to branch ``branch_id`` at the position it was left; returns the
         records to show there (as :meth:`seek`)."""
+        return drain(self.checkout_pieces(branch_id))
+
+    def checkout_pieces(self, branch_id: int) -> Generator[None, None, list[PhaseRecord]]:
+        """:meth:`checkout`, its replay a piece at a time."""
         b = self.branches.get(branch_id)
         if b is None:
             raise HistoryError(f"no branch {branch_id}; branches: {sorted(self.branches)}")
@@ -513,7 +536,7 @@ class History:
         if self.indexing is not None:
             # a loaded branch not indexed yet: index it now, the one under way after it
             self.indexing.prefer(b)
-        return self.seek(b.cursor)
+        return (yield from self.seek_pieces(b.cursor))
 
     # ---- metrics and markers -------------------------------------------------------
 
@@ -601,3 +624,12 @@ class History:
         }
 
 
+
+
+def drain(pieces: Generator[None, None, T] | Iterator[None]) -> T:
+    """Run every piece of a generator at once; its return value."""
+    try:
+        while True:
+            next(pieces)
+    except StopIteration as stop:
+        return stop.value
