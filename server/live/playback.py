@@ -30,8 +30,9 @@ from typing import Any, Protocol
 
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.protocol import Changes, Checkout, Load, RunSettings, Seek, Set, server_message
+from server.run.cost import estimate
 from server.run.history import History, HistoryError, Pos, drain
-from server.run.runconfig import LimitError, check_limits, run_config
+from server.run.runconfig import LimitError, check_cost, checked_stepper, run_config
 from server.run.runfile import RunFileError, branches_from_file
 from server.settings import Settings
 
@@ -158,11 +159,14 @@ def step_back_pieces(history: History, unit: str) -> Generator[None, None, Outco
 
 
 def _set(history: History, changes: Changes, settings: Settings, port: Port) -> Outcome:
-    limit = settings.max_batch
-    if changes.batch_size is not None and changes.batch_size > limit:
-        port.error("limit", f"batch size {changes.batch_size} exceeds max_batch={limit}",
-                   limit="max_batch")
-        return None
+    if changes.batch_size is not None:
+        st = history.stepper
+        rows = changes.batch_size or len(st.data.x_train)  # 0: the whole training set
+        try:
+            check_cost(estimate(st).with_batch(rows), settings)
+        except LimitError as e:
+            port.error("limit", str(e), limit=e.limit)
+            return None
     try:
         branch = history.set(changes)
     except ValueError as e:
@@ -187,12 +191,19 @@ def record_edit(history: History, data: dict[str, Any], port: Port) -> Outcome:
 def _load(msg: Load, settings: Settings, port: Port) -> Outcome:
     run = msg.run
     try:
-        check_limits(run.settings, settings)
+        stepper = checked_stepper(run.settings, settings)
     except LimitError as e:
         port.error("limit", str(e), limit=e.limit)
         return None
-    stepper = Stepper(run_config(run.settings))
     saved, current = branches_from_file(run, stepper, settings.max_batch)
+    cost = estimate(stepper)
+    iterations = sum(b.head[0] for b in saved)
+    seconds = cost.replay_s(iterations)
+    if seconds > settings.max_load_cpu_s:
+        port.error("limit", f"this run's {iterations} iterations take about {seconds:.0f} s "
+                   f"to replay; the server allows {settings.max_load_cpu_s:g} s "
+                   "(max_load_cpu_s)", limit="max_load_cpu_s")
+        return None
     history = History.from_branches(stepper, run.settings, saved, current,
                                     budget_bytes=history_budget(settings))
     if history.needs_indexing():

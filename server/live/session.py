@@ -24,6 +24,7 @@ import logging
 import math
 import secrets
 import time
+import weakref
 from collections.abc import Generator
 from typing import Any, TypeVar
 
@@ -53,7 +54,7 @@ from server.protocol import (
 )
 from server.run.compact import compact_iteration, compact_values
 from server.run.history import History, drain
-from server.run.runconfig import LimitError, check_limits, run_config
+from server.run.runconfig import LimitError, checked_stepper, run_config
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.session")
@@ -114,7 +115,9 @@ class Session:
         self.busy = False  # a command's replay is under way, a piece at a time
         #: where background work runs (the engine thread; set by the store), or None
         self.scheduler: playback.Scheduler | None = None
-        self.views = SessionViews(self, settings, self.stepper)
+        # a weak reference: the views must not keep a freed session alive until the
+        # cyclic garbage collector runs (its memory is the run's: megabytes)
+        self.views = SessionViews(weakref.proxy(self), settings, self.stepper)
 
     # ---- connection ----------------------------------------------------------------
 
@@ -298,8 +301,7 @@ class Session:
 
     def _configure(self, cfg: RunSettings) -> None:
         try:
-            check_limits(cfg, self.settings)
-            stepper = Stepper(run_config(cfg))
+            stepper = checked_stepper(cfg, self.settings)
         except LimitError as e:
             self.error("limit", str(e), limit=e.limit)
             return

@@ -106,15 +106,11 @@ class Worker:
             self.start()
 
     def cancel(self, owner: Hashable) -> None:
-        """Drop ``owner``'s queued work (a generator under way stops at its next turn)."""
+        """Drop ``owner``'s queued work (a generator under way stops at its next turn:
+        it is dropped, not closed, as it may be running on the worker right now)."""
         with self._cv:
-            q = self._queues.pop(owner, None)
-            if q is not None:
-                for item in q:
-                    if isinstance(item, Generator):
-                        item.close()
-                if owner in self._ring:
-                    self._ring.remove(owner)
+            if self._queues.pop(owner, None) is not None and owner in self._ring:
+                self._ring.remove(owner)
 
     def pending(self, owner: Hashable) -> int:
         """Jobs queued for ``owner`` (a generator under way counts as one)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from engine.config import RunConfig
 from engine.schedules import Schedule
+from engine.stepper import Stepper
 from server.protocol import RunSettings
+from server.run.cost import Cost, estimate
 from server.settings import Settings
 
 
@@ -59,3 +61,38 @@ def run_config(cfg: RunSettings) -> RunConfig:
         clip_value=cfg.clip_value, l1=cfg.l1, l2=cfg.l2, batch_size=cfg.batch_size,
         seed=cfg.seed,
     )
+
+
+def check_cost(cost: Cost, s: Settings) -> None:
+    """Raise :class:`LimitError` when one piece of the run's work would be too long
+    (``max_piece_ms``: an iteration, or a metrics point over the whole dataset), a
+    full frame too large (``max_frame_mb``), or its batch — 0 means the whole
+    training set — larger than ``max_batch``."""
+    if cost.batch > s.max_batch:
+        raise LimitError("max_batch", f"batch size {cost.batch} (the whole training set): "
+                         f"more than max_batch={s.max_batch} allows")
+    ms = 1000 * cost.iteration_s
+    if ms > s.max_piece_ms:
+        raise LimitError("max_piece_ms", f"one iteration of this network on a batch of "
+                         f"{cost.batch} takes about {ms:.0f} ms; the server allows "
+                         f"{s.max_piece_ms:g} ms (max_piece_ms): use fewer or narrower "
+                         "layers, or a smaller batch")
+    ms = 1000 * cost.eval_s
+    if ms > s.max_piece_ms:
+        raise LimitError("max_piece_ms", f"evaluating this network on the whole dataset "
+                         f"takes about {ms:.0f} ms; the server allows {s.max_piece_ms:g} ms "
+                         "(max_piece_ms): use fewer samples, or fewer or narrower layers")
+    mb = cost.frame_bytes / 2**20
+    if mb > s.max_frame_mb:
+        raise LimitError("max_frame_mb", f"one step of this network on a batch of "
+                         f"{cost.batch} sends about {mb:.1f} MB; the server allows "
+                         f"{s.max_frame_mb:g} MB (max_frame_mb): use a smaller batch")
+
+
+def checked_stepper(cfg: RunSettings, s: Settings) -> Stepper:
+    """A stepper for ``cfg`` within every limit (:func:`check_limits`, then the cost
+    model, :func:`check_cost`); :class:`LimitError` or ValueError otherwise."""
+    check_limits(cfg, s)
+    st = Stepper(run_config(cfg))
+    check_cost(estimate(st), s)
+    return st

@@ -90,9 +90,10 @@ def _commands(cmds: tuple[RunCommand, ...], start: Pos, head: Pos, stepper: Step
                                f"length {head[0]}", at)
         prev = pos
         if c.set is not None:
-            if c.set.batch_size is not None and c.set.batch_size > max_batch:
-                raise RunFileError(f"batch size {c.set.batch_size} exceeds "
-                                   f"max_batch={max_batch}", at)
+            # 0: the whole training set
+            rows = c.set.batch_size or len(stepper.data.x_train)
+            if c.set.batch_size is not None and rows > max_batch:
+                raise RunFileError(f"batch size {rows} exceeds max_batch={max_batch}", at)
             out.append(Command(pos[0], pos[1], "set", c.set))
         else:
             assert c.edit is not None
