@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     max_grid: int = Field(default=64, ge=4, description="Cells per side of a decision map.")
     max_speed: float = Field(default=1000.0, gt=0, description="Play speed, iterations per second.")
     max_history_mb: float = Field(default=32.0, gt=0, description="Recorded history per session.")
+    max_piece_ms: float = Field(
+        default=25.0, gt=0, description="Estimated time of one piece of a run's work (an "
+        "iteration, a metrics point over the dataset) on the cost model's reference core."
+    )
+    max_frame_mb: float = Field(
+        default=4.0, gt=0, description="Estimated size of one full phase frame, in MB."
+    )
+    max_load_cpu_s: float = Field(
+        default=120.0, gt=0, description="Estimated replay time of a loaded or copied run "
+        "(all its branches) on the reference core."
+    )
 
     # ---- server-wide ---------------------------------------------------------------
     max_sessions: int = Field(default=500, ge=1, description="Sessions kept at once (all clients).")
