@@ -385,34 +385,6 @@ def test_non_finite_strings_decode_to_numbers(lab: Lab) -> None:
     assert got == [True, True, True, 1.5, "text"]
 
 
-def test_screenshots(make_lab: Any) -> None:
-    """Desktop (en, ja), phone, presentation mode and mid-backward screenshots are non-empty
-    (run with BPL_SCREENSHOTS=1 to refresh docs/screenshots/)."""
-    lab = make_lab().open()
-    for _ in range(2):
-        lab.step()
-    lab.page.wait_for_timeout(1000)
-    lab.screenshot("desktop-en")
-    lab.step()
-    lab.page.wait_for_timeout(350)
-    lab.screenshot("mid-backward")
-    lab.page.wait_for_timeout(800)
-    lab.page.click(".lang-btn[data-lang='ja']")
-    lab.screenshot("desktop-ja")
-    lab.page.keyboard.press("p")
-    lab.page.set_viewport_size({"width": 1280, "height": 720})
-    lab.screenshot("presentation")
-    phone = make_lab(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                     device_scale_factor=2).open()
-    phone.step()
-    phone.page.wait_for_timeout(1000)
-    shots = [phone.screenshot("phone")]
-    shots += [lab.shot_dir / f"{n}.png" for n in ("desktop-en", "mid-backward", "desktop-ja",
-                                                   "presentation")]
-    assert all(p.stat().st_size > 20_000 for p in shots)
-    assert lab.errors == [] and phone.errors == []
-
-
 def test_dropped_connection_reconnects_and_resumes(make_lab: Any) -> None:
     lab = make_lab()
     routes: list[Any] = []
