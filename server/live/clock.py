@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from server.live import memory
 from server.live.session import Session
 from server.live.store import SessionStore
 
@@ -76,5 +77,8 @@ class Clock:
         return served
 
     def reap(self, now: float) -> None:
-        """Free idle and abandoned sessions (the worker calls this once a second)."""
+        """Free idle and abandoned sessions, and keep all histories within the
+        server-wide budget (the worker calls this once a second)."""
         self.store.reap(now)
+        budget = int(self.store.settings.max_total_history_mb * 2**20)
+        memory.enforce((s.history for s in self.store), budget)

@@ -579,6 +579,12 @@ class History:
         return sum(b.metrics.nbytes + 200 * (len(b.commands) + len(b.markers))
                    for b in self.branches.values())
 
+    def shrink(self, budget_bytes: int) -> None:
+        """Hold at most ``budget_bytes`` from now on (the server is short of memory):
+        checkpoints are thinned to fit; seeks replay further, nothing is lost."""
+        self.budget_bytes = min(self.budget_bytes, budget_bytes)
+        self._enforce_budget()
+
     def _enforce_budget(self) -> None:
         """Past the budget, double the interval and drop the checkpoints off it. The
         checkpoints get what metrics and logs leave, but at least half the budget: the
