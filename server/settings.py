@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     max_frame_mb: float = Field(
         default=4.0, gt=0, description="Estimated size of one full phase frame, in MB."
     )
+    max_total_history_mb: float = Field(
+        default=2048.0, gt=0, description="Recorded history of all sessions together; past it "
+        "the largest are thinned (checkpoints dropped, no run lost)."
+    )
     max_load_cpu_s: float = Field(
         default=120.0, gt=0, description="Estimated replay time of a loaded or copied run "
         "(all its branches) on the reference core."
