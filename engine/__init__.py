@@ -22,7 +22,9 @@ Conventions (used by every module, the wire protocol and the DOM):
   bit-identical results. Randomness comes from ``numpy.random.Generator``
   objects spawned once from the run's seed.
 
-Modules: :mod:`engine.activations`, :mod:`engine.losses`, :mod:`engine.init`,
+Modules: :mod:`engine.catalog` (every choice the page may offer, as data:
+the others take their names, defaults and ranges from it),
+:mod:`engine.activations`, :mod:`engine.losses`, :mod:`engine.init`,
 :mod:`engine.optim`, :mod:`engine.schedules`, :mod:`engine.data`,
 :mod:`engine.model` (the network), :mod:`engine.config` (``RunConfig``),
 :mod:`engine.batches` (mini-batches), :mod:`engine.stepper` (the phases and

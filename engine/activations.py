@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import catalog
+
 Array = np.ndarray
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -154,21 +156,27 @@ def _dlinear(z: Array, _a: Array, _: float) -> Array:
     return np.ones_like(z)
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    a.name: a
-    for a in (
-        Activation("sigmoid", _sigmoid, _dsigmoid, "σ(z) = 1/(1+e^(−z))"),
-        Activation("tanh", _tanh, _dtanh, "tanh(z)"),
-        Activation("relu", _relu, _drelu, "max(0, z)"),
-        Activation("leaky_relu", _leaky, _dleaky, "z if z>0 else αz", 0.01),
-        Activation("elu", _elu, _delu, "z if z>0 else α(e^z − 1)", 1.0),
-        Activation("gelu", _gelu, _dgelu, "½z(1 + tanh(√(2/π)(z + 0.044715z³)))"),
-        Activation("swish", _swish, _dswish, "z·σ(z)"),
-        Activation("softplus", _softplus, _dsoftplus, "log(1 + e^z)"),
-        Activation("linear", _linear, _dlinear, "z"),
-    )
+# each catalog activation's f and f′ (tests/engine/test_catalog.py: one pair per entry)
+_F = Callable[[Array, float], Array]
+_DF = Callable[[Array, Array, float], Array]
+_RULES: dict[str, tuple[_F, _DF]] = {
+    "sigmoid": (_sigmoid, _dsigmoid),
+    "tanh": (_tanh, _dtanh),
+    "relu": (_relu, _drelu),
+    "leaky_relu": (_leaky, _dleaky),
+    "elu": (_elu, _delu),
+    "gelu": (_gelu, _dgelu),
+    "swish": (_swish, _dswish),
+    "softplus": (_softplus, _dsoftplus),
+    "linear": (_linear, _dlinear),
 }
-ACTIVATIONS["silu"] = ACTIVATIONS["swish"]
+
+#: every activation of engine/catalog.py (names, formulas, α defaults) with its rules
+ACTIVATIONS: dict[str, Activation] = {
+    e.name: Activation(e.name, *_RULES[e.name], e.formula, e.alpha or 0.0)
+    for e in catalog.ACTIVATIONS
+}
+ACTIVATIONS["silu"] = ACTIVATIONS["swish"]   # torch's name for it
 
 
 def get(name: str) -> Activation:

@@ -9,45 +9,58 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
+from engine import catalog
 from engine.data import Dataset
 from engine.model import LayerSpec, NetSpec
 from engine.schedules import Schedule
 
+_S = catalog.setting
+_f, _i, _s, _b = catalog.float_default, catalog.int_default, catalog.str_default, \
+    catalog.bool_default
+
+
+def _tuple(name: str) -> tuple[Any, ...]:
+    v = _S(name).default
+    assert isinstance(v, tuple)
+    return v
+
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run; equal configs and seeds give equal runs."""
+    """Everything that defines a run; equal configs and seeds give equal runs.
+    Defaults (and the page's ranges): ``engine/catalog.py``'s ``SETTINGS``."""
 
-    dataset: str = "xor"
-    n_samples: int = 200
-    noise: float = 0.0
-    test_fraction: float = 0.5
-    features: tuple[str, ...] = ("x1", "x2")
+    dataset: str = _s(_S("dataset"))
+    n_samples: int = _i(_S("n_samples"))
+    noise: float = _f(_S("noise"))
+    test_fraction: float = _f(_S("test_fraction"))
+    features: tuple[str, ...] = _tuple("features")
     points: tuple[tuple[float, float, int], ...] = ()
-    hidden: tuple[int, ...] = (4, 4)
-    activation: str = "tanh"
-    layer_activations: tuple[str, ...] = ()
+    hidden: tuple[int, ...] = _tuple("hidden")
+    activation: str = _s(_S("activation"))
+    layer_activations: tuple[str, ...] = _tuple("layer_activations")
     #: Leaky ReLU slope / ELU α for every layer; None: each activation's own
     #: default (0.01 for Leaky ReLU, 1.0 for ELU, as in PyTorch)
     alpha: float | None = None
-    output_activation: str = "linear"
-    loss: str = "auto"
-    init: str = "xavier_uniform"
-    init_scale: float = 0.5
-    norm: str = "none"
-    dropout: float = 0.0
-    residual: bool = False
-    optimizer: str = "sgd"
+    output_activation: str = _s(_S("output_activation"))
+    loss: str = _s(_S("loss"))
+    init: str = _s(_S("init"))
+    init_scale: float = _f(_S("init_scale"))
+    norm: str = _s(_S("norm"))
+    dropout: float = _f(_S("dropout"))
+    residual: bool = _b(_S("residual"))
+    optimizer: str = _s(_S("optimizer"))
     optimizer_params: tuple[tuple[str, float | bool], ...] = ()
-    lr: float = 0.03
+    lr: float = _f(_S("lr"))
     schedule: Schedule = field(default_factory=Schedule)
-    clip_norm: float = 0.0
-    clip_value: float = 0.0
-    l1: float = 0.0
-    l2: float = 0.0
-    batch_size: int = 10
-    seed: int = 1
+    clip_norm: float = _f(_S("clip_norm"))
+    clip_value: float = _f(_S("clip_value"))
+    l1: float = _f(_S("l1"))
+    l2: float = _f(_S("l2"))
+    batch_size: int = _i(_S("batch_size"))
+    seed: int = _i(_S("seed"))
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.lr) or self.lr < 0:
@@ -67,7 +80,7 @@ class RunConfig:
         """The loss to use: ``auto`` picks bce, cross_entropy or mse by task."""
         if self.loss != "auto":
             return self.loss
-        return {"binary": "bce", "multiclass": "cross_entropy"}.get(task, "mse")
+        return catalog.AUTO_LOSS.get(task, "mse")
 
     def net_spec(self, data: Dataset) -> NetSpec:
         """The network this config describes for ``data``'s input and output widths."""

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from engine import catalog
+
 Array = np.ndarray
 
-FEATURES: dict[str, Callable[[Array], Array]] = {
+# each catalog feature's function of the raw points (N, d)
+_FEATURE_FNS: dict[str, Callable[[Array], Array]] = {
     "x1": lambda p: p[:, 0],
     "x2": lambda p: p[:, 1],
     "x1^2": lambda p: p[:, 0] ** 2,
@@ -29,23 +32,15 @@ FEATURES: dict[str, Callable[[Array], Array]] = {
     "sin_x2": lambda p: np.sin(p[:, 1]),
 }
 
-#: dataset name → (task, number of classes or 1 for regression, raw input dims)
+#: feature name → its function of the raw points (N, d) → (N,), in the catalog's order
+FEATURES: dict[str, Callable[[Array], Array]] = {
+    f.name: _FEATURE_FNS[f.name] for f in catalog.FEATURES
+}
+
+#: dataset name → (task, number of classes or 1 for regression, raw input dims),
+#: from engine/catalog.py
 DATASETS: dict[str, tuple[str, int, int]] = {
-    "xor": ("binary", 2, 2),
-    "circle": ("binary", 2, 2),
-    "gauss": ("binary", 2, 2),
-    "spiral": ("binary", 2, 2),
-    "moons": ("binary", 2, 2),
-    "blobs3": ("multiclass", 3, 2),
-    "blobs4": ("multiclass", 4, 2),
-    "blobs5": ("multiclass", 5, 2),
-    "spiral3": ("multiclass", 3, 2),
-    "spiral4": ("multiclass", 4, 2),
-    "spiral5": ("multiclass", 5, 2),
-    "sine": ("regression", 1, 1),
-    "plane": ("regression", 1, 2),
-    "single": ("regression", 1, 1),
-    "custom": ("binary", 2, 2),
+    d.name: (d.task, d.classes, d.dims) for d in catalog.DATASETS
 }
 
 
@@ -98,7 +93,7 @@ class Dataset:
                 task = "multiclass"
             else:
                 task = "regression"
-        if task not in ("binary", "multiclass", "regression"):
+        if task not in catalog.TASKS:
             raise ValueError("task must be binary, multiclass or regression")
         k = t.shape[1] if task == "multiclass" else (2 if task == "binary" else 1)
         feats = tuple(f"x{i + 1}" for i in range(x.shape[1]))

@@ -18,10 +18,9 @@ import math
 
 import numpy as np
 
-INITIALIZERS = (
-    "zeros", "constant", "uniform", "normal", "xavier_uniform", "xavier_normal",
-    "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
-)
+from engine import catalog
+
+INITIALIZERS = catalog.names("initializers")
 
 
 def init_weights(

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import activations
+from engine import activations, catalog
 
 Array = np.ndarray
 
-LOSSES = ("mse", "bce", "cross_entropy")
+LOSSES = catalog.names("losses")
 
 
 class LossResult:
@@ -113,11 +113,8 @@ def penalty_grad(g: Array, W: Array, l1: float, l2: float) -> Array:
 
 def output_activation(loss: str, hidden_choice: str) -> str:
     """Name of the output activation a loss implies (mse keeps the chosen one)."""
-    if loss == "bce":
-        return "sigmoid"
-    if loss == "cross_entropy":
-        return "softmax"
-    return hidden_choice
+    implied: str | None = catalog.entry("losses", loss).output
+    return implied or hidden_choice
 
 
 def softmax(z: Array) -> Array:

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine import activations, losses
+from engine import activations, catalog, losses
 from engine.init import init_weights
 
 Array = np.ndarray
 
-NORMS = ("none", "batch", "layer")
+NORMS = catalog.names("norms")
 NORM_EPS = 1e-5
 BN_MOMENTUM = 0.1
 

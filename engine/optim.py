@@ -26,19 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from engine import catalog
+
 Array = np.ndarray
 
-OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw")
+#: the optimizers, their hyper-parameters, ranges and state names: engine/catalog.py
+OPTIMIZERS = catalog.names("optimizers")
 
 #: torch.optim defaults, per optimizer (the learning rate is always given).
 DEFAULTS: dict[str, dict[str, float | bool]] = {
-    "sgd": {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
-                "centered": False},
-    "adagrad": {"lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0,
-                "eps": 1e-10},
-    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
-    "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
+    name: catalog.optimizer(name).defaults() for name in OPTIMIZERS
 }
 
 
@@ -54,18 +51,8 @@ class Optimizer:
     t: int = 0
 
     def __post_init__(self) -> None:
-        if self.name not in DEFAULTS:
-            raise ValueError(f"unknown optimizer {self.name!r}; choose one of {list(OPTIMIZERS)}")
-        unknown = set(self.hyper) - set(DEFAULTS[self.name])
-        if unknown:
-            raise ValueError(
-                f"{self.name} takes no {sorted(unknown)}; it takes {sorted(DEFAULTS[self.name])}"
-            )
-        self.hyper = MappingProxyType({**DEFAULTS[self.name], **self.hyper})
-        if self.name == "sgd" and self.hyper["nesterov"] and (
-            float(self.hyper["momentum"]) <= 0 or float(self.hyper["dampening"]) != 0
-        ):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        # names, types, ranges and torch's defaults: catalog.check_optimizer
+        self.hyper = MappingProxyType(catalog.check_optimizer(self.name, self.hyper))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Optimizer:
         return self.copy()

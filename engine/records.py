@@ -14,7 +14,8 @@ backward   ``Ll.delta`` (B, n_l), ``Ll.dW`` (n_{l−1}, n_l), ``Ll.db`` (n_l,),
            ``L{l−1}.da`` = ∂L/∂a_prev, ``Ll.gnorm`` = ‖dW‖ (dW includes the
            L1/L2 terms; ``Ll.dgamma``, ``Ll.dbeta`` with a norm)
 update     ``Ll.W.prev``, ``Ll.W``, ``Ll.W.step`` (and the same for ``b``, γ, β),
-           ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…),
+           ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…: each
+           optimizer's ``state`` in :mod:`engine.catalog`),
            ``clip.total_norm`` / ``clip.value`` when clipping is on
 =========  ==================================================================
 

@@ -46,7 +46,10 @@ from functools import cached_property
 
 import numpy as np
 
-SCHEDULES = ("constant", "step", "exponential", "cosine")
+from engine import catalog
+
+SCHEDULES = catalog.names("schedules")
+_P = catalog.schedule_param
 
 #: iterations between two kept partial sums of a cosine schedule's warm-up
 _BLOCK = 256
@@ -54,21 +57,20 @@ _BLOCK = 256
 
 @dataclass(frozen=True)
 class Schedule:
-    """A learning-rate schedule; :meth:`lr` gives η at iteration ``t``."""
+    """A learning-rate schedule; :meth:`lr` gives η at iteration ``t``. Names,
+    defaults and ranges: ``engine/catalog.py`` (``SCHEDULES``, ``SCHEDULE_PARAMS``)."""
 
-    name: str = "constant"
-    step_size: int = 100
-    gamma: float = 0.5
-    t_max: int = 1000
-    eta_min: float = 0.0
-    warmup: int = 0
-    warmup_start: float = 0.1
+    name: str = catalog.str_default(catalog.setting("schedule"))
+    step_size: int = catalog.int_default(_P("step_size"))
+    gamma: float = catalog.float_default(_P("gamma"))
+    t_max: int = catalog.int_default(_P("t_max"))
+    eta_min: float = catalog.float_default(_P("eta_min"))
+    warmup: int = catalog.int_default(_P("warmup"))
+    warmup_start: float = catalog.float_default(_P("warmup_start"))
 
     def __post_init__(self) -> None:
-        if self.name not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.name!r}; choose one of {list(SCHEDULES)}")
-        if self.step_size < 1 or self.t_max < 1 or self.warmup < 0:
-            raise ValueError("step_size and t_max must be ≥ 1, warmup ≥ 0")
+        catalog.check_schedule(self.name, {p.name: getattr(self, p.name)
+                                           for p in catalog.SCHEDULE_PARAMS})
 
     def warmup_factor(self, t: int) -> float:
         """f_t = s + (1 − s) · min(t, w)/w (1 without warm-up)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import lean, losses
+from engine import catalog, lean, losses
 from engine.batches import Batches
 from engine.config import RunConfig
 from engine.data import Dataset, make_dataset
@@ -49,7 +49,7 @@ from engine.records import (
 
 Array = np.ndarray
 
-PHASES = ("forward", "loss", "backward", "update")
+PHASES = catalog.PHASES
 
 # re-exported: the server and scripts import them from here
 __all__ = ["PHASES", "IterationState", "NonFiniteError", "PhaseRecord", "RunConfig", "Stepper",
@@ -119,8 +119,7 @@ class Stepper:
         A different ``optimizer`` starts with empty state (as a new torch optimizer
         would); the same one keeps its state. Nothing changes if a value is refused.
         """
-        allowed = {"lr", "clip_norm", "clip_value", "l1", "l2", "batch_size", "schedule",
-                   "optimizer", "optimizer_params"}
+        allowed = catalog.live_settings() | {"optimizer_params"}
         bad = set(changes) - allowed
         if bad:
             raise ValueError(f"cannot change {sorted(bad)} mid-run; reset instead")

@@ -43,7 +43,9 @@ def test_elu_networks_step_the_same_bits_lean_and_phase_by_phase() -> None:
         for ra, rb in zip(lean, phased, strict=True):
             for k, v in ra.values.items():
                 assert np.asarray(v).tobytes() == np.asarray(rb.values[k]).tobytes(), k
-    c = a.last_iteration.caches[0]   # type: ignore[union-attr]
+    last = a.last_iteration
+    assert last is not None and last.caches is not None
+    c = last.caches[0]
     assert c.dfz is not None and (c.z < -30).any()
     np.testing.assert_allclose(c.dfz[c.z <= 0], np.exp(c.z[c.z <= 0]), rtol=ULP, atol=0)
 
