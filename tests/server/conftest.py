@@ -80,6 +80,13 @@ class WS:
             if m["type"] == type_ and (where is None or where(m)):
                 return m
 
+    def handled(self, timeout: float = 5.0) -> None:
+        """Wait until the server has handled everything sent so far and what that put on
+        this socket's outbox has arrived: a connection's messages are handled in order,
+        so the error answering a bogus one comes after it all."""
+        self.send({"type": "sync-marker"})
+        self.recv_type("error", timeout, where=lambda m: "sync-marker" in m["message"])
+
     def error(self, timeout: float = 5.0) -> Msg:
         """The next ``error`` message."""
         return self.recv_type("error", timeout)

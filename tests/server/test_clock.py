@@ -84,7 +84,7 @@ def test_the_real_clock_paces_playing_sessions_at_their_speed() -> None:
             wa.send({"type": "play", "speed": 10})
             wb.send({"type": "play", "speed": 20})
             t0 = clock.ticks
-            a.portal.call(asyncio.sleep, 1.0)
+            a.portal.call(asyncio.sleep, 1.0)  # the pace over real time is what is tested
             wa.send({"type": "pause"})
             wb.send({"type": "pause"})
             def paused(m: dict) -> bool:

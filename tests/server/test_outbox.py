@@ -71,7 +71,8 @@ def test_get_waits_then_close_delivers_what_is_queued_then_raises() -> None:
                 got.append((e.code, e.reason))
 
         task = asyncio.create_task(reader())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one turn of the loop: the reader runs up to its get()
+        assert got == [] and not task.done()  # ...and waits there
         ob.put({"type": "error", "code": "idle"})
         ob.close(4000, "idle")
         ob.put({"type": "state"})  # ignored after close
