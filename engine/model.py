@@ -128,12 +128,16 @@ class LayerCache:
 
     Forward: ``a_prev`` (B, n_in); ``z``, ``zn``, ``h``, ``a`` (B, n) (``zn is z``
     without a norm, ``a is h`` without a residual); ``u`` normalized z before
-    γ, β; ``inv_std`` 1/√(var + ε), (n,) for batch norm, (B, 1) for layer
-    norm; ``mask`` the dropout mask already scaled by 1/(1−p); ``sp`` =
-    softplus(z) of a sigmoid output under bce (the loss reuses it).
+    γ, β; ``mean``, ``var`` the statistics u was normalized with and ``inv_std``
+    1/√(var + ε): (n,) for batch norm (the batch's in training, the running
+    ones themselves otherwise), (B, 1) for layer norm; ``mask`` the dropout
+    mask already scaled by 1/(1−p); ``sp`` = softplus(z) of a sigmoid output
+    under bce (the loss reuses it).
     Backward: ``da`` = ∂L/∂a (None for the output layer), ``dfz`` = f'(zn),
     ``dzn`` = ∂L/∂zn, ``delta`` = ∂L/∂z, ``da_prev`` = ∂L/∂a_prev (None for
-    layer 1 unless asked for).
+    layer 1 unless asked for); with a norm on batch (or layer) statistics,
+    ``du_mean`` = mean(du) and ``duu_mean`` = mean(du ⊙ u) over each
+    normalized group, du = γ ⊙ dzn (the two means of its backward rule).
     """
 
     __slots__ = (
@@ -143,12 +147,16 @@ class LayerCache:
         "da_prev",
         "delta",
         "dfz",
+        "du_mean",
+        "duu_mean",
         "dzn",
         "h",
         "inv_std",
         "mask",
+        "mean",
         "sp",
         "u",
+        "var",
         "z",
         "zn",
     )
@@ -160,6 +168,8 @@ class LayerCache:
         self.h = z
         self.a = z
         self.u: Array | None = None
+        self.mean: Array | None = None
+        self.var: Array | None = None
         self.inv_std: Array | None = None
         self.mask: Array | None = None
         self.sp: Array | None = None
@@ -168,6 +178,8 @@ class LayerCache:
         self.dzn: Array | None = None
         self.delta: Array | None = None
         self.da_prev: Array | None = None
+        self.du_mean: Array | None = None
+        self.duu_mean: Array | None = None
 
 
 class LayerPlan:
@@ -352,6 +364,8 @@ class Network:
             var = z.var(axis=1, keepdims=True)
             inv_std = 1.0 / np.sqrt(var + NORM_EPS)
         c.u = (z - mean) * inv_std
+        c.mean = mean
+        c.var = var
         c.inv_std = inv_std
         c.zn = self.params[p.kg] * c.u + self.params[p.kbeta]
 
@@ -445,6 +459,6 @@ class Network:
         du = dzn * self.params[p.kg]
         if p.norm == "batch" and not (train and u.shape[0] > 1):
             return du * c.inv_std
-        m1 = du.mean(axis=axis, keepdims=True)
-        m2 = (du * u).mean(axis=axis, keepdims=True)
+        m1 = c.du_mean = du.mean(axis=axis, keepdims=True)
+        m2 = c.duu_mean = (du * u).mean(axis=axis, keepdims=True)
         return (du - m1 - u * m2) * c.inv_std

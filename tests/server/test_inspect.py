@@ -153,13 +153,17 @@ def test_inspect_a_weight_shows_the_iterations_own_numbers() -> None:
     assert m["update"]["prev"] == upd["L2.W.prev"][1, 0]
     assert m["update"]["step"] == upd["L2.W.step"][1, 0]
     assert m["update"]["new"] == upd["L2.W"][1, 0] == m["value"]
-    # one row per sample: a⁽¹⁾ᵢ of that sample, ∂L/∂a, f'(z); their products sum to ∂L/∂w
+    # one row per sample: that sample's ∂ℓ/∂a, f'(z) and a⁽¹⁾ᵢ; the mean of their
+    # products over the batch is ∂L/∂w
     keys = [f["key"] for f in m["factors"]]
-    assert keys == ["dL_da", "da_dz", "dz_dw"]
+    assert keys == ["dL_da", "da_dz", "dz_dw"] and m["per_sample"]
     a1 = frames["forward"]["L1.a"]
     assert [r["factors"][2] for r in m["rows"]] == [float(v) for v in a1[:, 1]]
     assert [r["sample"] for r in m["rows"]] == list(frames["forward"]["batch"])
-    assert sum(r["product"] for r in m["rows"]) == pytest.approx(m["grad"], rel=1e-12)
+    da = frames["backward"]["L2.da"][:, 0] * 6  # ∂ℓ_b/∂a = B·∂L/∂a_b
+    assert [r["factors"][0] for r in m["rows"]] == pytest.approx(list(da), rel=1e-12)
+    assert sum(r["product"] for r in m["rows"]) / 6 == pytest.approx(m["grad"], rel=1e-12)
+    assert m["row_sum"] / 6 == pytest.approx(m["data"], rel=1e-15) and m["reg"] == 0.0
     # ∂L/∂a back to the loss: δ of layer 3 (the output)
     assert [p["layer"] for p in m["path"]] == [3]
     # the finite-difference check agrees
@@ -249,8 +253,10 @@ def test_a_unit_over_a_batch_shows_each_samples_z_and_a_and_sums_its_deltas() ->
     for r, row in enumerate(m["rows"]):
         assert row["z"] == fwd["L1.z"][r, 2] and row["a"] == fwd["L1.a"][r, 2]
         assert row["a"] == pytest.approx(np.tanh(row["z"]), rel=1e-12)  # a = f(z), per sample
-        assert row["product"] == pytest.approx(bwd["L1.delta"][r, 2], rel=1e-12)
-    assert m["grad"] == pytest.approx(sum(r["product"] for r in m["rows"]), rel=1e-12)
+        # the sample's own ∂ℓ_b/∂z = B·∂L/∂z_b
+        assert row["product"] == pytest.approx(6 * bwd["L1.delta"][r, 2], rel=1e-12)
+    assert m["grad"] == pytest.approx(sum(r["product"] for r in m["rows"]) / 6, rel=1e-12)
+    assert m["grad"] == pytest.approx(bwd["L1.db"][2], rel=1e-12)  # Σ_b δ_b = ∂L/∂b
     # the means it also shows are of a, not tanh of the mean z
     assert m["forward"]["a"] == pytest.approx(np.mean([r["a"] for r in m["rows"]]), rel=1e-12)
 
@@ -346,8 +352,12 @@ def test_inspect_a_batch_norm_scale_gives_its_gradient_and_check() -> None:
     send(s, {"type": "step", "unit": "iteration"})
     frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
     (m,) = of_type(send(s, {"type": "inspect", "id": "L1.gamma", "index": [2]}), "inspect")
-    assert m["kind"] == "gamma" and m["factors"] == [] and m["rows"] == []
+    # ∂L/∂γ = Σ_b ∂L/∂a_b · f'(z̃_b) · û_b: batch statistics in layer 2 tie the samples,
+    # so the rows are ∂L/∂… terms and their plain sum is the gradient
+    assert m["kind"] == "gamma" and not m["per_sample"]
+    assert [f["key"] for f in m["factors"]] == ["dL_da", "da_dzn", "dzn_dgamma"]
     assert m["grad"] == frames["backward"]["L1.dgamma"][2]
+    assert m["row_sum"] == pytest.approx(m["grad"], rel=1e-12)
     assert m["check"]["mode"] == "train" and m["check"]["rel_error"] < 1e-5
 
 
@@ -392,3 +402,193 @@ def test_a_hand_edit_leaves_the_frames_already_sent_as_they_were() -> None:
     send(s, {"type": "edit", "id": "L1.W", "index": [0, 0], "value": 5.0})
     assert float(np.asarray(s.views.capture.get("update", "L1.W"))[0, 0]) == shown
     assert float(s.stepper.net.params["L1.W"][0, 0]) == 5.0
+
+
+# ---- every explanation true (issue 11) ---------------------------------------------
+
+
+def inspect_after_each_phase(s: Session, target: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inspect ``target``, then step one iteration phase by phase: the inspect message
+    sent after each phase (forward, loss, backward, update), with that phase's frames."""
+    send(s, {"type": "inspect", **target})
+    out = []
+    for _ in range(4):
+        msgs = send(s, {"type": "step", "unit": "phase"})
+        s.views._send("inspect")  # (the paced sender may hold it back: ask for it now)
+        assert s.outbox is not None
+        out.append({"frame": of_type(msgs, "frame")[0],
+                    "inspect": of_type(s.outbox.drain(), "inspect")[-1]})
+    return out
+
+
+def test_with_batch_norm_the_check_verifies_the_gradient_shown_at_every_phase() -> None:
+    # a 3-layer tanh net with batch norm: the check used to be computed in evaluation mode
+    # (running statistics) after backward, and disagreed with the table's training gradient
+    s, _ = make_session(dataset="xor", hidden=(4, 4), activation="tanh", norm="batch",
+                        batch_size=10)
+    send(s, {"type": "step", "unit": "iteration"})
+    steps = inspect_after_each_phase(s, {"id": "L2.W", "index": [1, 0]})
+    backward = steps[2]["frame"]["values"]
+    for step in steps[2:]:  # after backward, and after the update
+        m = step["inspect"]
+        assert m["grad"] == backward["L2.dW"][1, 0]
+        assert m["check"]["mode"] == "train"
+        assert m["check"]["backprop"] == m["grad"]
+        assert m["check"]["rel_error"] < 1e-6
+        # batch statistics tie the samples: the rows are ∂L/∂z_b · a_b terms summing to it
+        assert not m["per_sample"] and [f["key"] for f in m["factors"]] == ["dL_dz", "dz_dw"]
+        assert m["row_sum"] == pytest.approx(m["grad"], rel=1e-12)
+    assert [st["inspect"]["check"] is None for st in steps] == [True, True, False, False]
+
+
+def test_a_batch_norm_unit_shows_its_normalisation_and_a_true_activation() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4, 4), activation="tanh", norm="batch",
+                        batch_size=6)
+    send(s, {"type": "step", "unit": "iteration"})
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.a", "index": [2]}), "inspect")
+    nb = m["norm"]
+    z = frames["forward"]["L1.z"][:, 2]
+    assert nb["kind"] == "batch" and nb["stats"] == "batch"
+    assert nb["mean"] == pytest.approx(z.mean(), rel=1e-12)
+    assert nb["var"] == pytest.approx(z.var(), rel=1e-12)
+    assert nb["inv_std"] == pytest.approx(1 / np.sqrt(z.var() + nb["eps"]), rel=1e-12)
+    assert nb["gamma"] == s.stepper.net.params["L1.gamma"][2] or "update" in frames
+    for r, row in enumerate(m["rows"]):
+        assert row["z"] == z[r]
+        assert row["u"] == pytest.approx((row["z"] - nb["mean"]) * nb["inv_std"], rel=1e-9)
+        assert row["zn"] == pytest.approx(nb["gamma"] * row["u"] + nb["beta"], rel=1e-12)
+        assert row["zn"] == frames["forward"]["L1.zn"][r, 2]
+        # a = f(z̃): the activation of the normalised value, not of z
+        assert row["a"] == pytest.approx(np.tanh(row["zn"]), rel=1e-12)
+        assert row["a"] != pytest.approx(np.tanh(row["z"]), rel=1e-6)
+        # δ_b through the norm's backward rule, from the means it carries
+        g, dzn = nb["gamma"], row["dzn"]
+        want = (g * dzn - nb["du_mean"] - row["u"] * nb["duu_mean"]) * nb["inv_std"]
+        assert row["product"] == pytest.approx(want, rel=1e-9)
+        assert row["product"] == pytest.approx(frames["backward"]["L1.delta"][r, 2], rel=1e-12)
+
+
+def test_a_focused_sample_with_batch_norm_uses_the_running_statistics() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4,), norm="batch", batch_size=8)
+    for _ in range(3):
+        send(s, {"type": "step", "unit": "iteration"})
+    send(s, {"type": "focus", "split": "train", "index": 3})
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.W", "index": [0, 1]}), "inspect")
+    nb = m["norm"]
+    assert m["mode"] == "sample" and nb["stats"] == "running"
+    assert nb["mean"] == s.stepper.net.buffers["L1.running_mean"][1]
+    assert nb["var"] == s.stepper.net.buffers["L1.running_var"][1]
+    # fixed statistics: z̃ is affine in z, so ∂z̃/∂z = γ/√(σ² + ε) is one more factor
+    keys = [f["key"] for f in m["factors"]]
+    assert keys == ["dL_da", "da_dzn", "dzn_dz", "dz_dw"]
+    product = float(np.prod([f["value"] for f in m["factors"]]))
+    assert product == pytest.approx(m["grad"], rel=1e-12)
+    assert m["check"]["mode"] == "eval" and m["check"]["rel_error"] < 1e-6
+
+
+@pytest.mark.parametrize("clip", [{"clip_norm": 0.01}, {"clip_value": 0.002}])
+def test_a_clipped_gradient_says_so_and_its_step_checks_by_hand(clip: dict[str, float]) -> None:
+    s, _ = make_session(dataset="xor", hidden=(4,), lr=0.03, **clip)
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.W", "index": [1, 2]}), "inspect")
+    u = m["update"]
+    g = frames["backward"]["L1.dW"][1, 2]
+    assert u["grad"] == g == m["grad"]
+    c = u["clip"]
+    if "clip_norm" in clip:
+        total = frames["update"]["clip.total_norm"]
+        assert c["total_norm"] == total and c["max_norm"] == 0.01
+        # torch's clip_grad_norm_: max_norm/(‖g‖ + 1e-6)
+        assert c["factor"] == pytest.approx(0.01 / (total + 1e-6), rel=1e-12)
+        assert c["factor"] < 1
+        assert u["grad_used"] == pytest.approx(g * c["factor"], rel=1e-12)
+        assert c["value"] is None
+    else:
+        assert c["value"] == 0.002 and c["factor"] is None
+        assert u["grad_used"] == float(np.clip(g, -0.002, 0.002))
+    assert c["clipped"] and abs(u["grad_used"]) < abs(g)
+    # plain SGD: step = −η·g, with the g the optimizer received
+    assert u["step"] == pytest.approx(-0.03 * u["grad_used"], rel=1e-12)
+    assert u["prev"] + u["step"] == pytest.approx(u["new"], rel=1e-12)
+
+
+def test_without_clipping_the_update_says_nothing_of_it() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4,))
+    send(s, {"type": "step", "unit": "iteration"})
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.b", "index": [0]}), "inspect")
+    assert m["update"]["clip"] is None and m["update"]["grad_used"] == m["grad"]
+
+
+def test_rmsprop_shows_its_averages_and_buffer_under_their_own_names() -> None:
+    s, _ = make_session(dataset="xor", hidden=(4,), lr=0.01, optimizer={
+        "name": "rmsprop", "momentum": 0.9, "centered": True})
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.W", "index": [0, 3]}), "inspect")
+    u = m["update"]
+    upd = frames["update"]
+    names = ("square_avg", "grad_avg", "momentum_buffer")
+    assert set(u["state"]) == set(names)
+    for name in names:
+        assert u["state"][name] == upd[f"L1.W.{name}"][0, 3]
+    # named by their role in the rule: v the average of g², ḡ of g, b the buffer
+    assert u["symbols"] == {"square_avg": "v", "grad_avg": "ḡ", "momentum_buffer": "b"}
+    assert "v ← α·v + (1 − α)·g²" in u["rule"] and "θ ← θ − η·b" in u["rule"]
+    alpha, eps = u["hyper"]["alpha"], u["hyper"]["eps"]
+    g = u["grad_used"]
+    # the first step from empty state, by hand from the numbers shown
+    assert u["state"]["square_avg"] == pytest.approx((1 - alpha) * g * g, rel=1e-12)
+    assert u["state"]["grad_avg"] == pytest.approx((1 - alpha) * g, rel=1e-12)
+    d = np.sqrt(u["state"]["square_avg"] - u["state"]["grad_avg"] ** 2) + eps
+    assert u["state"]["momentum_buffer"] == pytest.approx(g / d, rel=1e-9)
+    assert u["step"] == pytest.approx(-u["lr"] * u["state"]["momentum_buffer"], rel=1e-12)
+
+
+def test_the_single_neuron_shows_the_textbook_factors_and_the_mean_over_the_batch() -> None:
+    # ℓ_b = ½ (y − t)², L = (1/B) Σ_b ℓ_b: each row is the textbook (y − t)·f′(z)·x, and
+    # ∂L/∂w is their mean (the rows used to carry (y − t)/B, half the textbook value)
+    s, _ = make_session(dataset="single", hidden=(), batch_size=2, loss="mse",
+                        output_activation="sigmoid")
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L1.W", "index": [0, 0]}), "inspect")
+    assert m["per_sample"] and m["batch_size"] == 2 and m["loss"] == "mse"
+    assert [f["key"] for f in m["factors"]] == ["dL_dy", "da_dz", "dz_dw"]
+    x, t = frames["forward"]["x"][:, 0], frames["forward"]["t"][:, 0]
+    y = frames["forward"]["L1.a"][:, 0]
+    for r, row in enumerate(m["rows"]):
+        assert row["y"] == y[r] and row["t"] == t[r]
+        textbook = (y[r] - t[r]) * y[r] * (1 - y[r]) * x[r]
+        assert row["factors"] == pytest.approx([y[r] - t[r], y[r] * (1 - y[r]), x[r]],
+                                               rel=1e-12)
+        assert row["product"] == pytest.approx(textbook, rel=1e-12, abs=1e-300)
+    mean = (m["rows"][0]["product"] + m["rows"][1]["product"]) / 2
+    assert m["grad"] == pytest.approx(mean, rel=1e-12) == frames["backward"]["L1.dW"][0, 0]
+    # the frame's ∂L/∂y is (y − t)/B: the 1/B of the mean, not of the rows
+    assert frames["loss"]["L1.da"][:, 0] == pytest.approx((y - t) / 2, rel=1e-12)
+
+
+def test_a_softmax_output_unit_shows_y_minus_t_with_each_samples_one_hot_target() -> None:
+    s, _ = make_session(dataset="blobs3", hidden=(3,), batch_size=5)
+    frames = frames_of(send(s, {"type": "step", "unit": "iteration"}))
+    (m,) = of_type(send(s, {"type": "inspect", "id": "L2.a", "index": [1]}), "inspect")
+    assert m["loss"] == "cross_entropy" and m["activation"] == "softmax"
+    assert [f["key"] for f in m["factors"]] == ["y_minus_t"]
+    y, t = frames["forward"]["L2.a"], frames["forward"]["t"]
+    for r, row in enumerate(m["rows"]):
+        assert row["target"] == list(t[r]) and sorted(row["target"]) == [0.0, 0.0, 1.0]
+        assert row["t"] == t[r, 1] and row["a"] == y[r, 1]
+        assert row["product"] == pytest.approx(y[r, 1] - t[r, 1], rel=1e-12)
+    assert m["grad"] == pytest.approx(sum(r["product"] for r in m["rows"]) / 5, rel=1e-12)
+
+
+def test_the_server_only_shapes_the_engines_chain_rule() -> None:
+    # one chain rule in the project: server/run/inspect.py asks engine/chain.py for
+    # every number and does no arithmetic on arrays of its own
+    from pathlib import Path
+
+    src = (Path(__file__).resolve().parents[2] / "server" / "run" / "inspect.py").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in src.splitlines())
+    for banned in (" @ ", ".sum(", ".mean(", "np.prod", ".dot(", "np.", "import numpy",
+                   "engine.activations", "engine.losses", "import activations",
+                   "import losses", ".df(", " / ", " * ", " - "):
+        assert banned not in code, banned
