@@ -81,7 +81,7 @@ def test_clicking_a_weight_shows_the_engines_chain_rule(lab: Lab) -> None:
         assert abs(parse_number(row[3]) - a1[r][1]) <= 5e-5
     # the update it received: prev + step = new, as the update frame has them
     upd = f["update"]
-    text = lab.text(f"{PANEL} [data-field='update'] + math")
+    text = lab.text(f"{PANEL} [data-field='update']")
     nums = [parse_number(t) for t in text.replace("(", " ").replace(")", " ").replace("+", " ")
             .replace("=", " ").split()]
     assert abs(nums[0] - upd["L2.W.prev"][1][0]) <= 5e-7
@@ -393,3 +393,200 @@ def test_a_hand_edit_refreshes_the_hidden_units_and_their_maps_at_once(lab: Lab)
     mean = sum(r[1] for r in fwd["L1.a"]) / len(fwd["L1.a"])
     assert abs(tip_number(lab, "a") - mean) <= 5e-4
     assert lab.errors == []
+
+
+# ---- every explanation true (issue 11) ---------------------------------------------
+
+DESK = {"viewport": {"width": 1280, "height": 800}}
+
+
+def to_japanese(lab: Lab) -> None:
+    lab.page.click(".lang-btn[data-lang='ja']")
+    lab.page.wait_for_function("document.documentElement.lang === 'ja'")
+    lab.page.wait_for_timeout(200)
+
+
+def shoot(lab: Lab, name: str) -> None:
+    """The inspector panel as a learner sees it (docs/screenshots with BPL_SCREENSHOTS=1)."""
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / f"{name}.png"))
+
+
+def table(lab: Lab) -> list[dict[str, str]]:
+    """The chain rule's table: one dict per row, by column key (data-col)."""
+    return lab.page.eval_on_selector_all(
+        f"{PANEL} [data-field='rows'] tr", """trs => trs.slice(1).map(tr => Object.fromEntries(
+            [...tr.children].map((td, k) => [td.dataset.col || String(k), td.textContent])))""")
+
+
+def step_phases(lab: Lab, n: int) -> None:
+    for _ in range(n):
+        lab.step("phase")
+
+
+def test_batch_norm_the_check_is_of_the_gradient_shown_and_the_norm_step_is_there(
+        make_lab: Any) -> None:
+    lab = make_lab(**DESK).open("/?hidden=4,4&act=tanh&norm=batch")
+    lab.step("iteration")
+    step_phases(lab, 3)  # forward, loss, backward of iteration 1: no update yet
+    msg = open_inspector(lab, "L2.W.1.0", id="L2.W", index=[1, 0], iteration=1)
+    grad = lab.last("frame", phase="backward", iteration=1)["values"]["L2.dW"][1][0]
+    assert msg["grad"] == grad and msg["update"] is None
+    # the check's backprop is the table's gradient, computed as training computed it
+    check = lab.text(f"{PANEL} [data-field='check']")
+    bp = parse_number(check.split(",")[0].split()[-1])
+    assert abs(bp - grad) <= 5e-9 + 1e-7 * abs(grad), (check, grad)
+    assert abs(shown(lab, "[data-field='grad'] mn") - grad) <= 5e-7 + 1e-6 * abs(grad)
+    assert "✓" in check and "Training mode" in lab.text(f"{PANEL} [data-field='check-mode']")
+    # the normalisation step of the unit, with this batch's statistics
+    stats = lab.text(f"{PANEL} [data-field='norm-stats']")
+    assert fmt4(msg["norm"]["mean"]) in stats and fmt4(msg["norm"]["var"]) in stats
+    shoot(lab, "inspector-batchnorm-en")
+    to_japanese(lab)
+    assert "学習モード" in lab.text(f"{PANEL} [data-field='check-mode']")
+    shoot(lab, "inspector-batchnorm-ja")
+    # a unit of the layer: a = f(z̃), with z̃ = γ·û + β from its z, per sample
+    lab.page.locator(".net-svg").scroll_into_view_if_needed()
+    unit = open_inspector(lab, "L1.a.1", id="L1.a", index=[1])
+    nb = unit["norm"]
+    rows = table(lab)
+    assert rows and len(rows) == len(unit["rows"])
+    for row in rows:
+        z, u, zn, a = (parse_number(row[k]) for k in ("z", "u", "zn", "a"))
+        assert abs(u - (z - nb["mean"]) * nb["inv_std"]) <= 2e-4
+        assert abs(zn - (nb["gamma"] * u + nb["beta"])) <= 2e-4
+        assert abs(a - math.tanh(zn)) <= 2e-4, row
+    assert lab.errors == []
+
+
+def fmt4(v: float) -> str:
+    """A number as the page writes it with 4 digits (true minus sign)."""
+    return f"{v:.4f}".replace("-", "−")
+
+
+def test_a_clipped_gradient_says_so_and_prev_plus_step_checks_by_hand(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open("/?hidden=4,4&clip_norm=0.01")
+    lab.step("iteration")
+    msg = open_inspector(lab, "L2.W.1.0", id="L2.W", index=[1, 0])
+    u = msg["update"]
+    upd = lab.last("frame", phase="update", iteration=0)["values"]
+    clip = lab.text(f"{PANEL} [data-field='clip']")
+    assert "Norm clipping" in clip
+    assert f"{upd['clip.total_norm']:.6f}" in clip and f"{u['clip']['factor']:.6f}" in clip
+    # the g the optimizer received is on the page, and −η·g is the step shown
+    g = parse_number(lab.text(f"{PANEL} [data-field='grad-used'] mn"))
+    assert abs(g - u["grad_used"]) <= 5e-7 + 1e-6 * abs(g)
+    assert abs(g) < abs(msg["grad"]) * 0.5
+    nums = lab.text(f"{PANEL} [data-field='update']")
+    prev, step, new = (parse_number(t) for t in nums.replace("(", " ").replace(")", " ")
+                       .replace("+", " ").replace("=", " ").split())
+    assert abs(step - (-u["lr"] * g)) <= 1e-9 + 1e-4 * abs(step)
+    assert abs(prev + step - new) <= 2e-6
+    shoot(lab, "inspector-clip-en")
+    to_japanese(lab)
+    assert "クリッピング" in lab.text(f"{PANEL} [data-field='clip']")
+    shoot(lab, "inspector-clip-ja")
+    assert lab.errors == []
+
+
+def test_rmsprop_state_is_shown_under_its_own_names(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open("/?hidden=4,4&opt=rmsprop&momentum=0.9&centered=1&lr=0.01")
+    lab.step("iteration")
+    msg = open_inspector(lab, "L2.W.1.0", id="L2.W", index=[1, 0])
+    st = msg["update"]["state"]
+    items = {name: lab.text(f"{PANEL} [data-field='state'] [data-state='{name}']")
+             for name in ("square_avg", "grad_avg", "momentum_buffer")}
+    assert "running average of the squared gradients" in items["square_avg"]
+    assert items["square_avg"].startswith("v")  # v is the average of g², not a step direction
+    buffer = items["momentum_buffer"]
+    assert buffer.startswith("b") and "momentum buffer" in buffer
+    for name, text in items.items():
+        value = parse_number(text.split("=")[1].split()[0])
+        assert abs(value - st[name]) <= 5e-7 + 1e-5 * abs(st[name]), (name, text)
+    assert "v ← α·v + (1 − α)·g²" in lab.text(f"{PANEL} [data-field='rule']")
+    to_japanese(lab)
+    assert "移動平均" in lab.text(f"{PANEL} [data-field='state'] [data-state='square_avg']")
+    assert lab.errors == []
+
+
+def test_the_single_neuron_shows_the_half_and_the_mean_over_the_batch(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open("/?dataset=single&hidden=&batch=2&out=sigmoid&loss=mse")
+    lab.step("iteration")
+    msg = open_inspector(lab, "L1.W.0.0", id="L1.W", index=[0, 0])
+    fwd = lab.last("frame", phase="forward", iteration=0)["values"]
+    rows = table(lab)
+    assert len(rows) == 2
+    for r, row in enumerate(rows):
+        x, t, y = fwd["x"][r][0], fwd["t"][r][0], fwd["L1.a"][r][0]
+        # each row is the textbook (y − t)·f′(z)·x of one sample: no 1/B, no ½ left
+        assert abs(parse_number(row["dL_dy"]) - (y - t)) <= 5e-5
+        assert abs(parse_number(row["da_dz"]) - y * (1 - y)) <= 5e-5
+        assert abs(parse_number(row["dz_dw"]) - x) <= 5e-5
+        assert abs(parse_number(row["product"]) - (y - t) * y * (1 - y) * x) <= 5e-7
+    # the loss says where the ½ and the 1/B go, and the sum shows the 1/B
+    assert lab.page.locator(f"{PANEL} [data-field='loss-def']").count() == 1
+    assert "½ cancels the 2" in lab.text(f"{PANEL} .bpl-insp-section")
+    assert "1/2 of their sum" in lab.text(f"{PANEL} [data-field='loss-note']")
+    total = lab.text(f"{PANEL} [data-field='sum-numbers']")
+    assert "12·(" in total.replace(" ", "")  # = (1/2)·(Σ_b …), MathML text runs together
+    assert abs(parse_number(total.split("=")[-1]) - msg["grad"]) <= 5e-7
+    shoot(lab, "inspector-single-en")
+    to_japanese(lab)
+    assert "和の 1/2" in lab.text(f"{PANEL} [data-field='loss-note']")
+    assert "½" in lab.text("[data-slot='inspector']")
+    shoot(lab, "inspector-single-ja")
+    assert lab.errors == []
+
+
+def test_softmax_output_reads_as_a_formula_with_one_hot_targets_and_class_colours(
+        make_lab: Any) -> None:
+    lab = make_lab(**DESK).open("/?dataset=blobs3&hidden=4")
+    lab.step("iteration")
+    msg = open_inspector(lab, "L2.a.1", id="L2.a", index=[1])
+    chain = lab.page.eval_on_selector_all(
+        f"{PANEL} .bpl-insp-section", "ss => ss.map(s => s.querySelector('math')?.textContent)")
+    formula = next(f for f in chain if f and f.startswith("∑b∂L∂z"))
+    lhs, rhs = formula.split("=", 1)
+    assert lhs != rhs and "y" in rhs and "t" in rhs, formula
+    fwd = lab.last("frame", phase="forward", iteration=0)["values"]
+    for r, row in enumerate(table(lab)):
+        onehot = [int(v) for v in fwd["t"][r]]
+        assert row["target"] == f"[{', '.join(map(str, onehot))}]"
+        assert abs(parse_number(row["product"]) - (fwd["L2.a"][r][1] - fwd["t"][r][1])) <= 5e-6
+    # output neurons wear their class's colour, the map's
+    rings = lab.page.eval_on_selector_all(
+        ".net-svg circle.class-ring", "cs => cs.map(c => [c.getAttribute('stroke'), "
+        "getComputedStyle(c).visibility])")
+    assert [r[0] for r in rings] == ["#d55e00", "#0072b2", "#009e73"]
+    assert all(r[1] == "visible" for r in rings)
+    assert msg["loss"] == "cross_entropy"
+    shoot(lab, "inspector-softmax-en")
+    to_japanese(lab)
+    assert "ワンホット" in lab.text(f"{PANEL} [data-field='rows']")
+    shoot(lab, "inspector-softmax-ja")
+    assert lab.errors == []
+
+
+INTERNAL_ID = re.compile(r"\b(?:L\d+\.\w+|loss\.\w+)")
+
+
+def test_a_diverging_run_names_the_first_bad_quantity_in_words(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open("/?dataset=xor&hidden=8,8&act=relu&loss=mse&lr=100&seed=3")
+    mark = lab.mark()
+    for _ in range(40):
+        lab.page.click(".btn-step-iteration")
+        lab.page.wait_for_timeout(30)
+        if any(m.get("type") == "error" for m in lab.received[mark:]):
+            break
+    err = lab.wait_for_message("error", after=mark, code="nonfinite")
+    lab.page.wait_for_selector(".notice:not([hidden])")
+    words = {"loss.data": "the data loss L"}
+    text = lab.text(".notice-text")
+    assert not INTERNAL_ID.search(text), text
+    assert lab.page.get_attribute(".notice-text", "title") is None
+    if err["where"] in words:
+        assert words[err["where"]] in text
+    assert "first value to become NaN or ∞" in text and str(err["iteration"]) in text
+    to_japanese(lab)
+    text = lab.text(".notice-text")
+    assert not INTERNAL_ID.search(text) and "最初に NaN/∞ になったのは" in text

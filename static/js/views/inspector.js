@@ -1,81 +1,32 @@
 /**
  * The inspector: one weight, bias or neuron and its chain rule, with the
- * engine's numbers.
+ * engine's numbers (engine/chain.py computes them; this view lays them out).
  *
- * For a weight w⁽ˡ⁾ᵢⱼ it writes, as MathML,
- *   ∂L/∂w = ∂L/∂a · ∂a/∂z · ∂z/∂w
- * first in symbols, then with the numbers of the focused sample (or, in
- * batch mode, the sum over the batch with its first rows), then expands
- * ∂L/∂a back to the loss through the δ of every later layer; beside it the
- * finite-difference check and the update the weight received, in the
- * optimizer's own form (SGD, momentum, Adam's m and v …). A number input
- * sets the weight by hand.
+ * It states the loss the gradient is of — L = (1/B) Σ_b ℓ_b, with ℓ_b the
+ * sample's own loss (½ Σ_k (y_k − t_k)² under mse) — so a learner comparing
+ * with the textbook ∂ℓ/∂w = (y − t)·f′(z)·x sees where the ½ and the 1/B go.
+ * Then, for a weight w⁽ˡ⁾ᵢⱼ,
+ *   ∂L/∂w = (1/B) Σ_b ∂ℓ_b/∂a · ∂a/∂z · ∂z/∂w
+ * in symbols, with one table row per sample (its factors, their product, and
+ * the unit's own z, a = f(z), a norm's û and z̃, a dropout mask, the target),
+ * the numbers of the sum, a norm step where there is one (μ, σ², γ, β and its
+ * backward rule), δ of every later layer back to the loss, the
+ * finite-difference check of that very gradient, and the update the weight
+ * received (inspector-update.js). A focused sample shows its own chain in
+ * evaluation mode. A number input sets the weight by hand.
  *
- * Data: the server's `inspect` message (server/inspect.py documents every
- * field); the view only lays numbers out. It highlights the factor the
- * current phase computes (forward → ∂z/∂w = a⁽ˡ⁻¹⁾, loss → ∂L/∂y, backward →
- * ∂L/∂a, ∂a/∂z and the product, update → the step).
+ * It highlights what the current phase computes (forward → z, a and ∂z/∂w,
+ * loss → y − t, backward → the ∂L/∂… factors and the sum, update → the step).
  */
 
 import { fmt } from '../format.js';
+import { CLASS_COLOURS } from '../palette.js';
+import {
+  block, factorMeaning, factorSymbol, gap, m, mi, mn, mo, num, oneOver, partial, rootVar, sumB, sym,
+} from './inspector-math.js';
+import { updateParts } from './inspector-update.js';
 
-const MATHML = 'http://www.w3.org/1998/Math/MathML';
-
-/** Create a MathML element with children (strings become text). */
-export function m(tag, ...children) {
-  const el = document.createElementNS(MATHML, tag);
-  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
-  return el;
-}
-
-/** A token: number, identifier or operator. */
-const mi = (s) => m('mi', s);
-/** A thin space (between "mean" and what it averages). */
-const gap = () => {
-  const e = m('mspace');
-  e.setAttribute('width', '0.25em');
-  return e;
-};
-const mo = (s) => m('mo', s);
-const mn = (s) => m('mn', s);
-
-/** x with subscript `sub` (array of index strings) and layer superscript (l). */
-export function sym(base, l, sub) {
-  const subRow = sub && sub.length ? m('mrow', ...sub.map((s, k) => (k ? [mo(','), mn(String(s))] : mn(String(s))))) : null;
-  const supRow = l === null || l === undefined ? null : m('mrow', mo('('), mn(String(l)), mo(')'));
-  const b = mi(base);
-  if (subRow && supRow) return m('msubsup', b, subRow, supRow);
-  if (subRow) return m('msub', b, subRow);
-  if (supRow) return m('msup', b, supRow);
-  return b;
-}
-
-/** ∂num/∂den as a fraction. */
-export function partial(num, den) {
-  return m('mfrac', m('mrow', mo('∂'), num), m('mrow', mo('∂'), den));
-}
-
-/** A number as MathML (true minus sign, NaN/∞ spelled out). */
-export function num(v, digits = 4) {
-  return mn(fmt(typeof v === 'string' ? Number(v) : v, digits));
-}
-
-/** The symbols of the chain-rule factors, by the key the server uses. */
-function factorSymbol(key, ctx) {
-  const { l, i, j, loss } = ctx;
-  const L = mi(loss ? 'L' : 'ℓ');
-  switch (key) {
-    case 'dL_da': return partial(L, sym('a', l, [j]));
-    case 'dL_dy': return partial(L, sym('y', null, [j]));
-    case 'da_dz': return partial(sym('a', l, [j]), sym('z', l, [j]));
-    case 'dL_dz': return partial(L, sym('z', l, [j]));
-    case 'dz_dw': return partial(sym('z', l, [j]), sym('w', l, [i, j]));
-    case 'dz_db': return partial(sym('z', l, [j]), sym('b', l, [j]));
-    case 'dz_dgamma': return partial(sym('z̃', l, [j]), sym('γ', l, [j]));
-    case 'dz_dbeta': return partial(sym('z̃', l, [j]), sym('β', l, [j]));
-    default: return mi(key);
-  }
-}
+export { m, num, partial, sym } from './inspector-math.js';
 
 /**
  * Layer and 1-based unit numbers as the page shows them (the network diagram
@@ -96,6 +47,29 @@ function targetSymbol(msg) {
     case 'beta': return sym('β', msg.layer, [a]);
     default: return sym('a', msg.layer, [a]);
   }
+}
+
+/** The class of a one-hot (or soft) target row: its largest entry. */
+function classOf(target) {
+  let k = 0;
+  target.forEach((v, i) => { if (v > target[k]) k = i; });
+  return k;
+}
+
+/** A small swatch of class `k`'s colour (the map's). */
+function swatch(k) {
+  const s = document.createElement('span');
+  s.className = 'bpl-class-dot';
+  s.style.background = CLASS_COLOURS[k % CLASS_COLOURS.length];
+  s.setAttribute('aria-hidden', 'true');
+  return s;
+}
+
+function para(cls, text) {
+  const p = document.createElement('p');
+  p.className = cls;
+  if (text !== undefined) p.textContent = text;
+  return p;
 }
 
 /** The inspector panel; see the module comment. */
@@ -142,7 +116,7 @@ export class Inspector {
     if (this.msg) this.render(false);
   }
 
-  /** The phase just run (highlights the factor it computes). */
+  /** The phase just run (highlights what it computes). */
   setPhase(phase) {
     this.phase = phase;
     for (const el of this.root.querySelectorAll('[data-phase]')) {
@@ -154,14 +128,21 @@ export class Inspector {
     const msg = this.msg;
     const editing = keepEdit && this.editInput && document.activeElement === this.editInput;
     const pendingValue = editing ? this.editInput.value : null;
-    const parts = [];
-    parts.push(this.header(msg));
-    if (msg.kind === 'unit') parts.push(this.forwardSection(msg));
+    const parts = [this.header(msg)];
+    const unit = msg.kind === 'unit';
+    // a unit's story runs forward (z, its norm, a) then back; a parameter's starts at
+    // the loss, and a norm explains its δ after the chain
+    if (unit) parts.push(this.forwardSection(msg));
+    if (unit && msg.norm) parts.push(this.normSection(msg));
+    if (msg.batch_size) parts.push(this.lossSection(msg));
     parts.push(this.chainSection(msg));
+    if (!unit && msg.norm) parts.push(this.normSection(msg));
     if ((msg.path && msg.path.length) || msg.sum) parts.push(this.pathSection(msg));
     if (msg.check) parts.push(this.checkSection(msg));
-    if (msg.kind !== 'unit') parts.push(this.updateSection(msg));
-    if (msg.kind !== 'unit') parts.push(this.editSection(msg));
+    if (msg.kind !== 'unit') {
+      parts.push(this.section('insp.update', ...updateParts(msg, this.t, targetSymbol(msg))));
+      parts.push(this.editSection(msg));
+    }
     this.root.replaceChildren(...parts.filter(Boolean));
     this.setPhase(this.phase);
     if (editing) {
@@ -180,8 +161,17 @@ export class Inspector {
       ? t(msg.layer === 1 ? 'insp.weightInput' : 'insp.weight', { l: msg.layer, i: msg.index[0] + 1, j: msg.index[1] + 1, p: msg.layer - 1 })
       : msg.kind === 'bias' ? t('insp.bias', { l: msg.layer, j: msg.index[0] + 1 })
         : msg.kind === 'unit' ? t('insp.unit', { l: msg.layer, j: msg.index[0] + 1 })
-          : t('insp.param', { id: msg.id, j: msg.index[0] + 1 });
+          : t(`insp.${msg.kind}`, { l: msg.layer, j: msg.index[0] + 1 });
     h.textContent = `${t('insp.title')}: ${desc}`;
+    if (msg.layer === msg.depth && msg.loss === 'cross_entropy') {
+      // an output neuron of a softmax stands for one class: the map's colour for it
+      const k = msg.kind === 'weight' ? msg.index[1] : msg.index[0];
+      const cls = document.createElement('span');
+      cls.className = 'bpl-insp-class';
+      cls.dataset.field = 'class';
+      cls.append(swatch(k), t('insp.class', { k }));
+      h.append(' ', cls);
+    }
     this.root.setAttribute('aria-labelledby', h.id);
     const close = document.createElement('button');
     close.type = 'button';
@@ -190,8 +180,7 @@ export class Inspector {
     close.setAttribute('aria-label', t('insp.close'));
     close.addEventListener('click', () => this.opts.onClose && this.opts.onClose());
     head.append(h, close);
-    const meta = document.createElement('p');
-    meta.className = 'bpl-insp-meta';
+    const meta = para('bpl-insp-meta');
     const where = msg.mode === 'sample'
       ? t('insp.sample', { split: t(`insp.split.${msg.sample.split}`), index: msg.sample.index })
       : t('insp.batch', { B: msg.batch_size });
@@ -230,132 +219,286 @@ export class Inspector {
     return s;
   }
 
-  /** For a unit: z = Σᵢ aᵢ wᵢⱼ + b and a = f(z) with the numbers (one sample's); over a
-   * batch, the means of z and of a = f(z) — not f of the mean z — with each sample's own
-   * z and a in the chain rule's table. */
+  /** The right-hand side of a = … for unit j of layer l, as the row's values say it was computed. */
+  activationExpr(msg, row) {
+    const { l, j } = shownIndex(msg);
+    const f = msg.activation || 'f';
+    const arg = msg.norm ? sym('z̃', l, [j]) : sym('z', l, [j]);
+    const fz = m('mrow', mi(f), mo('('), arg, mo(')'));
+    if (!row || row.h === undefined) return fz;
+    const out = [fz];
+    if (row.mask !== undefined) out.push(mo('·'), m('mfrac', sym('m', l, [j]), m('mrow', mn('1'), mo('−'), mi('p'))));
+    if (row.skip !== undefined) out.push(mo('+'), sym('a', l - 1, [j]));
+    return m('mrow', ...out);
+  }
+
+  /** For a unit: z = Σᵢ aᵢ wᵢⱼ + b, the norm step if any, and a = f(…) with the numbers (one
+   * sample's); over a batch, the means of z and of a — not f of the mean z — with each
+   * sample's own values in the chain rule's table. */
   forwardSection(msg) {
     const l = msg.layer; const j = msg.index[0] + 1;
     const f = msg.forward || {};
+    const row = (msg.rows || [])[0];
     if (msg.mode === 'batch') {
       const mean = () => m('mrow', m('munder', mi('mean'), mi('b')), gap());
-      const e1 = m('math');
-      e1.setAttribute('display', 'block');
-      e1.append(mean(), sym('z', l, [j]), mo('='), num(f.z));
-      const e2 = m('math');
-      e2.setAttribute('display', 'block');
-      e2.append(mean(), mi(msg.activation || 'f'), mo('('), sym('z', l, [j]), mo(')'), mo('='), num(f.a));
+      const e1 = block(mean(), sym('z', l, [j]), mo('='), num(f.z));
+      const e2 = block(mean(), sym('a', l, [j]), mo('='), num(f.a));
       for (const e of [e1, e2]) e.dataset.phase = 'forward';
-      const note = document.createElement('p');
-      note.className = 'bpl-insp-note';
-      note.textContent = this.t('insp.meanNote', { f: msg.activation || 'f' });
+      const note = para('bpl-insp-note', this.t('insp.meanNote', { f: msg.activation || 'f' }));
       return this.section('insp.forward', e1, e2, note);
     }
-    const eq1 = m('math');
-    eq1.setAttribute('display', 'block');
-    eq1.append(sym('z', l, [j]), mo('='), m('munder', mo('∑'), mi('i')), sym('a', l - 1, ['i']), mo('·'), sym('w', l, ['i', j]), mo('+'), sym('b', l, [j]),
+    const eq1 = block(sym('z', l, [j]), mo('='), m('munder', mo('∑'), mi('i')), sym('a', l - 1, ['i']), mo('·'), sym('w', l, ['i', j]), mo('+'), sym('b', l, [j]),
       mo('='), num(f.z));
-    const eq2 = m('math');
-    eq2.setAttribute('display', 'block');
-    eq2.append(sym('a', l, [j]), mo('='), mi(msg.activation || 'f'), mo('('), sym('z', l, [j]), mo(')'), mo('='), num(f.a));
-    for (const e of [eq1, eq2]) e.dataset.phase = 'forward';
-    return this.section('insp.forward', eq1, eq2);
+    const eqs = [eq1];
+    if (msg.norm && row && row.zn !== undefined) {
+      const nb = msg.norm;
+      const mu = nb.kind === 'layer' ? row.mu : nb.mean;
+      const v = nb.kind === 'layer' ? row.var : nb.var;
+      eqs.push(block(sym('û', l, [j]), mo('='), m('mfrac', m('mrow', sym('z', l, [j]), mo('−'), mi('μ')), rootVar(null)), mo('='),
+        m('mfrac', m('mrow', num(f.z), mo('−'), num(mu)), m('msqrt', num(v), mo('+'), num(nb.eps))), mo('='), num(row.u)));
+      eqs.push(block(sym('z̃', l, [j]), mo('='), mi('γ'), sym('û', l, [j]), mo('+'), mi('β'), mo('='), num(nb.gamma), mo('·'), num(row.u), mo('+'), num(nb.beta),
+        mo('='), num(row.zn)));
+    }
+    eqs.push(block(sym('a', l, [j]), mo('='), this.activationExpr(msg, row), mo('='), num(f.a)));
+    for (const e of eqs) e.dataset.phase = 'forward';
+    return this.section('insp.forward', ...eqs);
+  }
+
+  /** The norm step of the unit: its statistics, γ and β, and (batch statistics) its backward rule. */
+  normSection(msg) {
+    const t = this.t;
+    const nb = msg.norm;
+    const { l, j } = shownIndex(msg);
+    const parts = [para('bpl-insp-note', t(`insp.norm.${nb.kind === 'layer' ? 'layer' : nb.stats}`, { B: msg.batch_size }))];
+    const formula = block(sym('û', l, [j]), mo('='), m('mfrac', m('mrow', sym('z', l, [j]), mo('−'), mi('μ')), rootVar(null)), mo(','), gap(),
+      sym('z̃', l, [j]), mo('='), mi('γ'), mo('·'), sym('û', l, [j]), mo('+'), mi('β'));
+    formula.dataset.phase = 'forward';
+    parts.push(formula);
+    if (nb.kind === 'batch') {
+      const stats = block(sym('μ', l, [j]), mo('='), num(nb.mean), mo(','), gap(),
+        m('msubsup', mi('σ'), mn(String(j)), mn('2')), mo('='), num(nb.var), mo(','), gap(),
+        m('mfrac', mn('1'), rootVar(null)), mo('='), num(nb.inv_std));
+      stats.dataset.field = 'norm-stats';
+      stats.dataset.phase = 'forward';
+      parts.push(stats);
+    }
+    const vals = block(sym('γ', l, [j]), mo('='), num(nb.gamma), mo(','), gap(), sym('β', l, [j]), mo('='), num(nb.beta),
+      mo(','), gap(), mi('ε'), mo('='), num(nb.eps, 1));
+    vals.dataset.field = 'norm';
+    vals.dataset.phase = 'forward';
+    parts.push(vals);
+    if (nb.stats === 'batch' && msg.kind !== 'gamma' && msg.kind !== 'beta') {
+      // δ through the batch's statistics: every sample's z moved μ and σ²
+      const dzn = () => partial(mi('L'), sym('z̃', l, ['b']));
+      const m1 = () => m('msub', mi('m'), mn('1'));
+      const m2 = () => m('msub', mi('m'), mn('2'));
+      const meanB = () => m('munder', mi('mean'), mi('b'));
+      const rule = block(sym('δ', l, ['b']), mo('='), m('mfrac',
+        m('mrow', mi('γ'), dzn(), mo('−'), m1(), mo('−'), sym('û', null, ['b']), mo('·'), m2()), rootVar(null)));
+      const means = block(m1(), mo('='), meanB(), gap(), mi('γ'), dzn(), mo('='), num(nb.du_mean, 6), mo(','), gap(),
+        m2(), mo('='), meanB(), gap(), mi('γ'), dzn(), sym('û', null, ['b']), mo('='), num(nb.duu_mean, 6));
+      for (const e of [rule, means]) e.dataset.phase = 'backward';
+      means.dataset.field = 'norm-backward';
+      parts.push(para('bpl-insp-note', t('insp.norm.backward')), rule, means);
+    } else if (nb.stats === 'running') {
+      parts.push(para('bpl-insp-note', t('insp.norm.affine')));
+    }
+    return this.section('insp.norm', ...parts);
+  }
+
+  /** Which loss the gradient is of: L = (1/B) Σ_b ℓ_b (+ R), ℓ_b as defined for this loss. */
+  lossSection(msg) {
+    const t = this.t;
+    const batch = msg.mode === 'batch';
+    const b = batch ? 'b' : null;
+    const yk = sym('y', null, batch ? ['b', 'k'] : ['k']);
+    const tk = sym('t', null, batch ? ['b', 'k'] : ['k']);
+    const zk = sym('z', null, batch ? ['b', 'k'] : ['k']);
+    const ell = sym('ℓ', null, b ? [b] : null);
+    const sumK = () => m('munder', mo('∑'), mi('k'));
+    const def = block(ell, mo('='));
+    const deriv = block();
+    if (msg.loss === 'mse') {
+      def.append(m('mfrac', mn('1'), mn('2')), sumK(), m('msup', m('mrow', mo('('), yk, mo('−'), tk, mo(')')), mn('2')));
+      deriv.append(partial(ell.cloneNode(true), yk.cloneNode(true)), mo('='), yk.cloneNode(true), mo('−'), tk.cloneNode(true));
+    } else {
+      const ce = msg.loss === 'cross_entropy';
+      def.append(mo('−'), sumK(), ...(ce ? [tk, mi('log'), yk] : [mo('['), tk, mi('log'), yk, mo('+'), m('mrow', mo('('), mn('1'), mo('−'), tk.cloneNode(true), mo(')')),
+        mi('log'), m('mrow', mo('('), mn('1'), mo('−'), yk.cloneNode(true), mo(')')), mo(']')]));
+      deriv.append(mi('y'), mo('='), mi(ce ? 'softmax' : 'σ'), mo('('), mi('z'), mo(')'), mo('⇒'),
+        partial(ell.cloneNode(true), zk), mo('='), yk.cloneNode(true), mo('−'), tk.cloneNode(true));
+    }
+    def.dataset.field = 'loss-def';
+    for (const e of [def, deriv]) e.dataset.phase = 'loss';
+    const why = para('bpl-insp-note', t(`insp.lossDef.${msg.loss}`));
+    if (!batch) return this.section('insp.loss', def, deriv, why, para('bpl-insp-note', t('insp.lossSample')));
+    const mean = block(mi('L'), mo('='), oneOver('B'), sumB(), sym('ℓ', null, ['b']), ...(msg.regularized ? [mo('+'), mi('R')] : []),
+      mo(','), gap(), mi('B'), mo('='), mn(String(msg.batch_size)));
+    mean.dataset.field = 'loss-mean';
+    const note = para('bpl-insp-note', t(msg.per_sample ? 'insp.lossMean' : 'insp.lossCoupled', { B: msg.batch_size }));
+    note.dataset.field = 'loss-note';
+    const parts = [mean, def, deriv, why, note];
+    if (msg.regularized) parts.push(para('bpl-insp-note', t('insp.regTerm')));
+    return this.section('insp.loss', ...parts);
   }
 
   chainSection(msg) {
-    const ctx = { ...shownIndex(msg), loss: msg.mode !== 'sample' };
-    const unitSum = msg.kind === 'unit' && msg.mode === 'batch'; // Σ_b ∂L/∂z_b (= ∂L/∂b)
-    const lhs = msg.kind === 'unit'
-      ? m('mrow', ...(unitSum ? [m('munder', mo('∑'), mi('b'))] : []), partial(mi(ctx.loss ? 'L' : 'ℓ'), sym('z', msg.layer, [ctx.j])))
-      : partial(mi(ctx.loss ? 'L' : 'ℓ'), targetSymbol(msg));
-    const symbolic = m('math');
-    symbolic.setAttribute('display', 'block');
-    symbolic.append(lhs, mo('='));
-    const numeric = m('math');
-    numeric.setAttribute('display', 'block');
-    numeric.dataset.field = 'chain-numbers';
-    numeric.append(mo('='));
+    const ctx = { ...shownIndex(msg), output: msg.layer === msg.depth };
+    const batch = msg.mode === 'batch';
+    const perSample = msg.per_sample !== false;
+    const rowL = perSample ? 'ℓ' : 'L';
+    const L = batch ? 'L' : 'ℓ';
+    const unit = msg.kind === 'unit';
+    const lhs = unit
+      ? m('mrow', ...(batch ? [sumB()] : []), partial(mi(L), sym('z', msg.layer, [ctx.j])))
+      : partial(mi(L), targetSymbol(msg));
     const factors = msg.factors || [];
-    if (msg.mode === 'batch' && factors.length) {
-      symbolic.append(m('munder', mo('∑'), mi('b')));
+    const symbolic = block(lhs.cloneNode(true), mo('='));
+    if (batch && factors.length) {
+      if (perSample) symbolic.append(oneOver('B'));
+      symbolic.append(sumB());
     }
+    // δ through a norm's backward rule is no product: name it, the Normalization part gives it
+    const viaNorm = factors.length >= 1 && factors[0].key === 'dL_dz' && msg.norm;
     factors.forEach((f, k) => {
-      if (k) { symbolic.append(mo('·')); numeric.append(mo('×')); }
-      const s = m('mrow', factorSymbol(f.key, ctx));
+      if (k) symbolic.append(mo('·'));
+      const s = m('mrow', viaNorm && k === 0 ? sym('δ', msg.layer, batch ? ['b'] : null)
+        : factorSymbol(f.key, { ...ctx, L: batch ? (perSample ? 'ℓ' : 'L') : 'ℓ' }));
+      const paren = batch && (factors.length > 1 || f.key === 'y_minus_t');
+      if (paren && k === 0) s.prepend(mo('('));
+      if (paren && k === factors.length - 1) s.append(mo(')'));
       s.dataset.phase = f.phase;
       s.classList.add('bpl-factor');
       symbolic.append(s);
-      const v = m('mrow', f.value === null || f.value === undefined ? mi('…') : num(f.value));
-      v.dataset.phase = f.phase;
-      v.dataset.factor = f.key;
-      v.classList.add('bpl-factor');
-      numeric.append(v);
     });
-    if (msg.reg) { symbolic.append(mo('+'), mi('λ')); numeric.append(mo('+'), num(msg.reg)); }
-    const result = m('mrow', mo('='), msg.grad === null || msg.grad === undefined ? mi('…') : num(msg.grad, 6));
+    if (viaNorm) symbolic.append(mo(','), gap(), m('mtext', this.t('insp.seeNorm')));
+    if (msg.reg) symbolic.append(mo('+'), partial(mi('R'), targetSymbol(msg)));
+    const result = m('mrow', mo('='), num(msg.grad, 6));
     result.dataset.phase = 'backward';
     result.dataset.field = 'grad';
     result.classList.add('bpl-factor');
-    numeric.append(result);
     const children = [symbolic];
-    if (msg.mode === 'batch') {
-      if (factors.length) children.push(this.batchTable(msg));
-      const total = m('math');
-      total.setAttribute('display', 'block');
-      total.append(lhs.cloneNode(true), result.cloneNode(true));
-      total.lastChild.dataset.phase = 'backward';
+    if (batch) {
+      if (factors.length) children.push(this.batchTable(msg, ctx, rowL));
+      // the sum's numbers: (1/B)·Σ_b … (+ the L1/L2 term) = ∂L/∂θ
+      const total = block(lhs.cloneNode(true));
+      total.dataset.field = 'sum-numbers';
+      if (msg.row_sum !== null && msg.row_sum !== undefined) {
+        total.append(mo('='));
+        if (perSample) total.append(oneOver(msg.batch_size), mo('·'));
+        total.append(mo('('), num(msg.row_sum, 6), mo(')'));
+        if (msg.reg) total.append(mo('+'), num(msg.reg, 6));
+      }
+      total.append(result);
+      total.dataset.phase = 'backward';
       children.push(total);
-      if (unitSum && msg.grad !== null && msg.grad !== undefined && msg.batch_size) {
+      if (unit && msg.grad !== null && msg.grad !== undefined && msg.batch_size) {
         // the tooltip's δ is the batch mean: the same sum over B
-        const mean = m('math');
-        mean.setAttribute('display', 'block');
-        mean.append(m('munder', mi('mean'), mi('b')), gap(), sym('δ', msg.layer, [ctx.j]), mo('='),
+        const mean = block(m('munder', mi('mean'), mi('b')), gap(), sym('δ', msg.layer, [ctx.j]), mo('='),
           num(msg.grad / msg.batch_size, 6));
         mean.dataset.phase = 'backward';
         children.push(mean);
       }
     } else {
+      const numeric = block(mo('='));
+      numeric.dataset.field = 'chain-numbers';
+      factors.forEach((f, k) => {
+        if (k) numeric.append(mo('×'));
+        const v = m('mrow', num(f.value));
+        v.dataset.phase = f.phase;
+        v.dataset.factor = f.key;
+        v.classList.add('bpl-factor');
+        numeric.append(v);
+      });
+      numeric.append(result);
       children.push(numeric);
     }
     return this.section('insp.chain', ...children);
   }
 
-  /** Batch mode: one row per sample (the first few), the factors and their product. */
-  batchTable(msg) {
+  /** The table's columns: the unit's forward values that explain its factors, then the factors. */
+  columns(msg) {
+    const rows = msg.rows || [];
+    const has = (k) => rows.some((r) => r[k] !== undefined);
+    const keys = msg.factors.map((f) => f.key);
+    const extras = ['z', 'mu', 'var', 'u', 'zn', 'h', 'mask', 'skip', 'a', 'y', 't', 'target', 'dzn']
+      .filter((k) => has(k) && !(k === 'mask' && keys.includes('mask')));
+    return extras;
+  }
+
+  /** Batch mode: one row per sample (the first few), the forward values, the factors and their product. */
+  batchTable(msg, ctx, rowL) {
     const t = this.t;
     const table = document.createElement('table');
     table.className = 'bpl-insp-table';
+    table.dataset.field = 'rows';
     const cap = document.createElement('caption');
-    cap.textContent = t('insp.rows', { shown: (msg.rows || []).length, B: msg.batch_size });
+    cap.textContent = t(msg.per_sample === false ? 'insp.rowsCoupled' : 'insp.rowsPerSample', { shown: (msg.rows || []).length, B: msg.batch_size });
+    const { l, j } = ctx;
+    const extras = this.columns(msg);
+    const first = (msg.rows || [])[0];
     const head = document.createElement('tr');
-    const unit = msg.kind === 'unit' && (msg.rows || []).some((r) => r.z !== undefined);
-    const cols = ['b', ...(unit ? ['z', 'a'] : []), ...(msg.factors || []).map((f) => f.key), 'product'];
-    for (const c of cols) {
-      const th = document.createElement('th');
-      th.scope = 'col';
-      if (c === 'b' || c === 'product') th.textContent = t(`insp.col.${c}`);
-      else if (c === 'z' || c === 'a') {
-        const mm = m('math');
-        const { j } = shownIndex(msg);
-        mm.append(sym(c, msg.layer, [j]));
-        if (c === 'a') mm.append(mo('='), mi(msg.activation || 'f'), mo('('), sym('z', msg.layer, [j]), mo(')'));
-        th.append(mm);
-      } else {
-        const mm = m('math');
-        mm.append(factorSymbol(c, { ...shownIndex(msg), loss: true }));
-        th.append(mm);
-      }
-      head.append(th);
+    const th = (key, ...content) => {
+      const cell = document.createElement('th');
+      cell.scope = 'col';
+      cell.dataset.col = key;
+      cell.append(...content);
+      head.append(cell);
+    };
+    th('b', t('insp.col.b'));
+    const heads = {
+      z: () => sym('z', l, [j]),
+      mu: () => m('msub', mi('μ'), mi('b')),
+      var: () => m('msubsup', mi('σ'), mi('b'), mn('2')),
+      u: () => sym('û', l, [j]),
+      zn: () => m('mrow', sym('z̃', l, [j]), mo('='), mi('γ'), sym('û', null, null), mo('+'), mi('β')),
+      h: () => m('mrow', mi(msg.activation || 'f'), mo('('), msg.norm ? sym('z̃', l, [j]) : sym('z', l, [j]), mo(')')),
+      mask: () => m('mfrac', sym('m', l, [j]), m('mrow', mn('1'), mo('−'), mi('p'))),
+      skip: () => sym('a', l - 1, [j]),
+      a: () => m('mrow', sym(ctx.output ? 'y' : 'a', ctx.output ? null : l, [j]), mo('='), this.activationExpr(msg, first)),
+      y: () => sym('y', null, [j]),
+      t: () => sym('t', null, [j]),
+      target: () => mi('t'),
+      dzn: () => partial(mi(rowL), sym('z̃', l, [j])),
+    };
+    for (const k of extras) {
+      if (k === 'target') th(k, t('insp.col.target'));
+      else th(k, m('math', heads[k]()));
     }
+    for (const f of msg.factors) {
+      // y − t is ∂ℓ/∂z of a sigmoid or softmax output: say which derivative it is
+      const mm = m('math', f.key === 'y_minus_t' ? factorSymbol('dL_dz', { ...ctx, L: rowL })
+        : factorSymbol(f.key, { ...ctx, L: rowL }));
+      const meaning = factorMeaning(f.key, ctx);
+      if (meaning) mm.append(mo('='), meaning);
+      th(f.key, mm);
+      head.lastChild.dataset.phase = f.phase;
+    }
+    th('product', t(msg.per_sample === false ? 'insp.col.term' : 'insp.col.product'));
     table.append(cap, head);
     for (const r of msg.rows || []) {
       const tr = document.createElement('tr');
-      const cells = [String(r.sample), ...(unit ? [fmt(Number(r.z)), fmt(Number(r.a))] : []),
-        ...r.factors.map((v) => fmt(Number(v))), fmt(Number(r.product), 6)];
-      for (const c of cells) {
-        const td = document.createElement('td');
-        td.textContent = c;
-        tr.append(td);
+      const td = (content, phase) => {
+        const cell = document.createElement('td');
+        cell.append(content);
+        if (phase) cell.dataset.phase = phase;
+        tr.append(cell);
+        return cell;
+      };
+      td(String(r.sample));
+      for (const k of extras) {
+        const v = r[k];
+        if (k === 'target' && Array.isArray(v)) {
+          const box = document.createElement('span');
+          box.className = 'bpl-onehot';
+          box.append(swatch(classOf(v)), `[${v.map((e) => fmt(e, 0)).join(', ')}]`);
+          td(box).dataset.col = 'target';
+        } else {
+          td(v === undefined ? '' : fmt(v), k === 'dzn' ? 'backward' : 'forward').dataset.col = k;
+        }
       }
+      r.factors.forEach((v, k) => { td(v === null ? '…' : fmt(v), msg.factors[k].phase).dataset.col = msg.factors[k].key; });
+      td(r.product === null ? '…' : fmt(r.product, 6), 'backward').dataset.col = 'product';
       table.append(tr);
     }
     return table;
@@ -369,12 +512,10 @@ export class Inspector {
     const sm = msg.sum;
     if (sm) {
       const { j } = shownIndex(msg);
-      const e = m('math');
-      e.setAttribute('display', 'block');
+      const e = block(partial(mi('ℓ'), sym('a', msg.layer, [j])), mo('='),
+        m('munder', mo('∑'), mi('k')), sym('w', sm.layer, [j, 'k']), sym('δ', sm.layer, ['k']), mo('='));
       e.dataset.phase = 'backward';
       e.dataset.field = 'sum';
-      e.append(partial(mi('ℓ'), sym('a', msg.layer, [j])), mo('='),
-        m('munder', mo('∑'), mi('k')), sym('w', sm.layer, [j, 'k']), sym('δ', sm.layer, ['k']), mo('='));
       sm.terms.forEach((term, k) => {
         if (k) e.append(mo('+'));
         e.append(mo('('), num(term.w), mo(')'), mo('·'), mo('('), num(term.delta), mo(')'));
@@ -385,79 +526,28 @@ export class Inspector {
       list.append(e);
     }
     for (const step of msg.path) {
-      const e = m('math');
-      e.setAttribute('display', 'block');
-      e.dataset.phase = step.phase || 'backward';
-      const label = step.kind === 'dy' ? partial(mi('L'), mi('y')) : sym('δ', step.layer, null);
-      e.append(label, mo('='), mo('['), ...step.values.slice(0, 8).flatMap((v, k) => (k ? [mo(','), num(v)] : [num(v)])),
+      const e = block(sym('δ', step.layer, null), mo('='), mo('['),
+        ...step.values.slice(0, 8).flatMap((v, k) => (k ? [mo(','), num(v)] : [num(v)])),
         step.values.length > 8 ? mo('…') : null, mo(']'));
+      e.dataset.phase = step.phase || 'backward';
       list.append(e);
     }
-    const note = document.createElement('p');
-    note.className = 'bpl-insp-note';
-    note.textContent = t(msg.mode === 'sample' ? 'insp.pathNoteSample' : 'insp.pathNote');
+    const note = para('bpl-insp-note', t(msg.mode === 'sample' ? 'insp.pathNoteSample' : 'insp.pathNote'));
     return this.section('insp.path', note, list);
   }
 
   checkSection(msg) {
     const t = this.t;
     const c = msg.check;
-    const p = document.createElement('p');
-    p.className = 'bpl-insp-check';
+    const p = para('bpl-insp-check');
     p.dataset.field = 'check';
     const ok = Number(c.rel_error) < 1e-4;
     p.textContent = t('insp.checkLine', { bp: fmt(Number(c.backprop), 8), fd: fmt(Number(c.numeric), 8), err: Number(c.rel_error).toExponential(1) })
       + (ok ? ` ✓ ${t('insp.agree')}` : ` ✗ ${t('insp.disagree')}`);
-    const note = document.createElement('p');
-    note.className = 'bpl-insp-note';
-    note.textContent = t('insp.checkNote', { h: Number(c.h).toExponential(0) });
-    return this.section('insp.check', p, note);
-  }
-
-  updateSection(msg) {
-    const t = this.t;
-    const u = msg.update;
-    if (!u) {
-      const p = document.createElement('p');
-      p.className = 'bpl-insp-note';
-      p.textContent = t('insp.noUpdate');
-      return this.section('insp.update', p);
-    }
-    const sy = targetSymbol(msg);
-    const e = m('math');
-    e.setAttribute('display', 'block');
-    e.dataset.phase = 'update';
-    e.dataset.field = 'update';
-    const g = mi('g');
-    const rule = [];
-    const st = u.state || {};
-    const eta = mi('η');
-    if (u.optimizer === 'adam' || u.optimizer === 'adamw') {
-      rule.push(m('math', mi('m'), mo('='), num(st.exp_avg)), m('math', mi('v'), mo('='), num(st.exp_avg_sq, 6)));
-      e.append(sy, mo('←'), sy.cloneNode(true), mo('−'), eta, mo('·'), m('mfrac', m('mover', mi('m'), mo('^')), m('mrow', m('msqrt', m('mover', mi('v'), mo('^'))), mo('+'), mi('ε'))));
-    } else if ('momentum_buffer' in st) {
-      rule.push(m('math', mi('v'), mo('='), num(st.momentum_buffer)));
-      e.append(sy, mo('←'), sy.cloneNode(true), mo('−'), eta, mo('·'), mi('v'));
-    } else if ('square_avg' in st || 'sum' in st) {
-      const k = 'square_avg' in st ? 'square_avg' : 'sum';
-      rule.push(m('math', mi(k === 'sum' ? 's' : 'v'), mo('='), num(st[k], 6)));
-      e.append(sy, mo('←'), sy.cloneNode(true), mo('−'), eta, mo('·'), m('mfrac', g, m('mrow', m('msqrt', mi(k === 'sum' ? 's' : 'v')), mo('+'), mi('ε'))));
-    } else {
-      e.append(sy, mo('←'), sy.cloneNode(true), mo('−'), eta, mo('·'), g);
-    }
-    const nums = m('math');
-    nums.setAttribute('display', 'block');
-    nums.dataset.phase = 'update';
-    nums.append(num(u.prev, 6), mo('+'), m('mrow', mo('('), num(u.step, 6), mo(')')), mo('='), num(u.new, 6));
-    const lr = m('math');
-    lr.append(mi('η'), mo('='), num(u.lr, 6));
-    const extra = document.createElement('p');
-    extra.className = 'bpl-insp-state';
-    extra.append(lr, ...rule.flatMap((r) => [document.createTextNode('  '), r]));
-    const name = document.createElement('p');
-    name.className = 'bpl-insp-note';
-    name.textContent = t('insp.optimizer', { name: u.optimizer, it: u.iteration });
-    return this.section('insp.update', name, e, nums, extra);
+    const note = para('bpl-insp-note', t('insp.checkNote', { h: Number(c.h).toExponential(0) }));
+    const mode = para('bpl-insp-note', t(`insp.checkMode.${c.mode}`));
+    mode.dataset.field = 'check-mode';
+    return this.section('insp.check', p, note, mode);
   }
 
   editSection(msg) {
@@ -478,12 +568,9 @@ export class Inspector {
     btn.type = 'submit';
     btn.className = 'btn';
     btn.textContent = t('insp.set');
-    const note = document.createElement('p');
+    const note = para('bpl-insp-note', t('insp.editNote'));
     note.id = 'bpl-insp-edit-note';
-    note.className = 'bpl-insp-note';
-    note.textContent = t('insp.editNote');
-    const status = document.createElement('p');
-    status.className = 'bpl-insp-edited';
+    const status = para('bpl-insp-edited');
     status.setAttribute('role', 'status');
     status.dataset.field = 'edited';
     const e = this.lastEdit;
@@ -493,8 +580,8 @@ export class Inspector {
         : t('insp.pending');
     }
     form.append(label, btn, note, status);
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
       const v = Number(input.value);
       if (!Number.isFinite(v) || input.value.trim() === '') {
         input.setCustomValidity(t('insp.badNumber'));

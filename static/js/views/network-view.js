@@ -18,7 +18,7 @@
  * values, with a bar saying which sample and a button back to the batch mean.
  */
 
-import { diverging, INK } from '../palette.js';
+import { CLASS_COLOURS, diverging, INK } from '../palette.js';
 import { columnMean, fmt } from '../format.js';
 import { parseElementId } from '../run-model.js';
 
@@ -142,6 +142,7 @@ export class NetworkView {
       if (!this.model || !this.model.net || this.geometry === this.pickGeometry()) return;
       this.sizes = null;
       this.build(this.model);
+      this.paintClasses(this.model);
       this.paintIdle(this.model);
       this.paintState(this.model);
     }).observe(container);
@@ -200,6 +201,7 @@ export class NetworkView {
     this.model = model;
     if (kind === 'run') {
       this.build(model);
+      this.paintClasses(model);
       this.paintIdle(model);
     } else if (kind === 'frame') {
       this.showFrame(model, msg.phase);
@@ -221,6 +223,12 @@ export class NetworkView {
       this.tipPending = false;
       this.refreshTip();
     });
+  }
+
+  /** Show the output neurons' class rings when each output is a class (multiclass). */
+  paintClasses(model) {
+    const multi = Boolean(model && model.net && model.net.task === 'multiclass');
+    for (const ring of this.classRings || []) ring.setAttribute('visibility', multi ? 'visible' : 'hidden');
   }
 
   // ---- layout ---------------------------------------------------------------------
@@ -310,6 +318,12 @@ export class NetworkView {
       const text = svgEl('text', { x: xo + 12, y: y - 3, class: 'out-label' }, gLabels);
       return [svgEl('tspan', { x: xo + 12 }, text), svgEl('tspan', { x: xo + 12, dy: '1.15em' }, text)];
     });
+    // a softmax output neuron stands for one class: a ring in the map's colour for it
+    // (the node's own fill and rim show values)
+    this.classRings = pos[n].map(([x, y], k) => svgEl('circle', {
+      cx: x, cy: y, r: this.r + 4, class: 'class-ring', 'data-class': String(k),
+      stroke: CLASS_COLOURS[k % CLASS_COLOURS.length], visibility: 'hidden',
+    }, gLabels));
     this.targets = pos[n].map(([, y]) => svgEl('path', {
       d: 'M0,-5 L5,0 L0,5 L-5,0 Z', class: 'target', transform: `translate(${xo},${y})`, opacity: '0',
     }, gLabels));

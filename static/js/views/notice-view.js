@@ -1,6 +1,7 @@
 /**
  * Errors and notices: the server's `error` messages (named by code in the
- * reader's language, with the server's detail) and local notices such as
+ * reader's language, with the server's detail; a diverging run's first
+ * non-finite quantity in words, see where-words.js) and local notices such as
  * "not connected". Shown in a role="alert" box with a dismiss button.
  *
  * A new run clears the box, except for errors that explain that very run: a
@@ -9,6 +10,7 @@
  */
 
 import { h } from '../dom.js';
+import { whereWords } from '../where-words.js';
 
 /** Whether the server answers `error` with a new run of the page's own, which must not hide it. */
 function announcesRun(msg) {
@@ -42,7 +44,9 @@ export class NoticeView {
     else {
       const key = this.i18n.has(`err.${c.code}`) ? `err.${c.code}` : 'err.other';
       this.text.textContent = `${t(key)}: ${this.detail(c)}`;
-      this.text.title = c.message;
+      // the server's own sentence names internal ids (loss.data, L2.z): the words above say it
+      if (c.code === 'nonfinite') this.text.removeAttribute('title');
+      else this.text.title = c.message;
     }
     this.box.hidden = false;
   }
@@ -58,7 +62,7 @@ export class NoticeView {
     if (c.code === 'limit' && c.limit === 'max_followers') return t('err.detail.max_followers');
     if (c.code === 'nonfinite' && c.phase) {
       const phase = this.i18n.has(`phase.${c.phase}`) ? t(`phase.${c.phase}`) : c.phase;
-      return t('err.detail.nonfinite', { where: c.where ?? '?', phase, iteration: c.iteration ?? '?' });
+      return t('err.detail.nonfinite', { where: whereWords(this.i18n, c.where), phase, iteration: c.iteration ?? '?' });
     }
     if (c.limit) return t('err.detail.limit', { limit: c.limit });
     if (c.field) return t('err.detail.field', { field: c.field });
