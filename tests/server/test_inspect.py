@@ -122,17 +122,43 @@ def test_edit_mid_iteration_waits_for_the_iteration_to_end() -> None:
     assert s.stepper.net.params["L2.b"][0] == -0.5
 
 
-def test_an_edit_replays_exactly_from_the_same_seed() -> None:
-    def run() -> np.ndarray:
-        s, _ = make_session(dataset="spiral", hidden=(5,), seed=7)
-        for _ in range(3):
-            send(s, {"type": "step", "unit": "iteration"})
-        send(s, {"type": "edit", "id": "L1.W", "index": [0, 4], "value": 1.5})
-        for _ in range(3):
-            send(s, {"type": "step", "unit": "iteration"})
-        return s.stepper.net.params["L2.W"].copy()
+def test_a_hand_edit_is_part_of_the_run_when_rewound_and_saved() -> None:
+    """After a hand edit, rewinding and coming back shows the very numbers first
+    computed (the edit is replayed at its place), a saved copy of the run opened in
+    another session ends on the same weights, and they differ from the run without
+    the edit: the edit is neither lost nor applied twice."""
+    from server.run.runfile import run_file
 
-    np.testing.assert_array_equal(run(), run())
+    s, ob = make_session(dataset="spiral", hidden=(5,), seed=7)
+    for _ in range(3):
+        send(s, {"type": "step", "unit": "iteration"})
+    send(s, {"type": "edit", "id": "L1.W", "index": [0, 4], "value": 1.5})
+    for _ in range(3):
+        send(s, {"type": "step", "unit": "iteration"})
+    edited = s.stepper.net.params["L2.W"].copy()
+    last = {f["phase"]: f for f in send(s, {"type": "seek", "iteration": 5})
+            if f["type"] == "frame"}
+    assert set(last) == {"forward", "loss", "backward", "update"}
+
+    send(s, {"type": "seek", "iteration": 1})  # before the edit
+    assert s.stepper.net.params["L1.W"][0, 4] != 1.5
+    again = {f["phase"]: f for f in send(s, {"type": "seek", "iteration": 5})
+             if f["type"] == "frame"}
+    for phase, f in last.items():
+        for k, v in f["values"].items():
+            np.testing.assert_array_equal(np.asarray(again[phase]["values"][k]), np.asarray(v))
+    send(s, {"type": "seek", "iteration": 6})
+    np.testing.assert_array_equal(s.stepper.net.params["L2.W"], edited)
+
+    copy, _ = make_session()
+    send(copy, {"type": "load", "run": run_file(s.history)})
+    send(copy, {"type": "seek", "iteration": 6})
+    np.testing.assert_array_equal(copy.stepper.net.params["L2.W"], edited)
+
+    plain, _ = make_session(dataset="spiral", hidden=(5,), seed=7)
+    for _ in range(6):
+        send(plain, {"type": "step", "unit": "iteration"})
+    assert not np.array_equal(plain.stepper.net.params["L2.W"], edited)
 
 
 # ---- inspect -----------------------------------------------------------------------
