@@ -129,7 +129,7 @@ def test_a_hand_edit_is_part_of_the_run_when_rewound_and_saved() -> None:
     the edit: the edit is neither lost nor applied twice."""
     from server.run.runfile import run_file
 
-    s, ob = make_session(dataset="spiral", hidden=(5,), seed=7)
+    s, _ = make_session(dataset="spiral", hidden=(5,), seed=7)
     for _ in range(3):
         send(s, {"type": "step", "unit": "iteration"})
     send(s, {"type": "edit", "id": "L1.W", "index": [0, 4], "value": 1.5})
