@@ -33,13 +33,21 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-#: an init script keeping the page's WebSockets in ``window.__sockets`` (to drop one)
+#: an init script, run in every page: the page's WebSockets in ``window.__sockets`` (to
+#: drop one, or to send through one), each counting in ``__handled`` the frames it has
+#: delivered (counted just before the page's own handler runs, in the same event)
 CAPTURE_SOCKETS = """
 (() => {
+  if (window.__sockets) return;
   const Native = window.WebSocket;
   window.__sockets = [];
   window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); window.__sockets.push(this); }
+    constructor(...args) {
+      super(...args);
+      this.__handled = 0;
+      window.__sockets.push(this);
+      this.addEventListener('message', () => { this.__handled += 1; });
+    }
   };
 })();
 """
@@ -106,6 +114,7 @@ class Lab:
         self.shot_dir = shot_dir
         self.errors: list[str] = []
         self.received: list[dict[str, Any]] = []
+        self.socket_frames: list[int] = []  # frames received, a count for each socket
         page.on("console", self._on_console)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         page.on("websocket", self._on_ws)
@@ -115,12 +124,15 @@ class Lab:
             self.errors.append(f"console.{msg.type}: {msg.text}")
 
     def _on_ws(self, ws: Any) -> None:
-        ws.on("framereceived", self._on_frame)
+        k = len(self.socket_frames)
+        self.socket_frames.append(0)
+        ws.on("framereceived", lambda payload: self._on_frame(k, payload))
 
-    def _on_frame(self, payload: Any) -> None:
+    def _on_frame(self, k: int, payload: Any) -> None:
         if isinstance(payload, bytes | bytearray):
             payload = payload.decode()
         data = json.loads(payload)
+        self.socket_frames[k] += 1
         # the page asks for batched delivery: one frame may carry a list of messages
         self.received.extend(data if isinstance(data, list) else [data])
 
@@ -151,12 +163,15 @@ class Lab:
         raise AssertionError(f"no {type_} message matching {match}")
 
     def wait_until(self, predicate: Any, timeout: float = 15.0, what: str = "condition") -> None:
-        """Pump the page's events until ``predicate()`` holds (Python-side state)."""
+        """Poll ``predicate()`` (Python-side state) until it holds; AssertionError after
+        ``timeout`` seconds. Playwright hands the page's events (the WebSocket frames
+        :attr:`received` is made of) to Python only while Python waits on it: the short
+        waits between polls are that pump, not a guess at how long something takes."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-            self.page.wait_for_timeout(25)
+            self.page.wait_for_timeout(20)
 
     def mark(self) -> int:
         """A position in the received messages, for :meth:`wait_for_message`'s ``after``."""
@@ -167,13 +182,51 @@ class Lab:
         """Wait for a message of ``type_`` matching ``match`` received after ``after``
         (a :meth:`mark` taken before the action that causes it; default: now)."""
         start = len(self.received) if after is None else after
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for m in self.received[start:]:
-                if m.get("type") == type_ and all(m.get(k) == v for k, v in match.items()):
-                    return m
-            self.page.wait_for_timeout(20)
-        raise AssertionError(f"no {type_} message matching {match} within {timeout} s")
+        found: list[dict[str, Any]] = []
+
+        def arrived() -> bool:
+            found[:] = [m for m in self.received[start:] if m.get("type") == type_
+                        and all(m.get(k) == v for k, v in match.items())][:1]
+            return bool(found)
+
+        self.wait_until(arrived, timeout, f"a {type_} message matching {match}")
+        return found[0]
+
+    def wait_for_run(self, timeout: float = 10.0, **config: Any) -> dict[str, Any]:
+        """The latest ``run`` message once its settings include ``config`` (a link
+        configures the page's first run)."""
+        def latest() -> dict[str, Any] | None:
+            runs = self.messages("run")
+            if runs and all(runs[-1]["config"][k] == v for k, v in config.items()):
+                return runs[-1]
+            return None
+
+        self.wait_until(lambda: latest() is not None, timeout, f"a run with {config}")
+        run = latest()
+        assert run is not None
+        return run
+
+    def settled(self) -> None:
+        """Wait until the page has handled every frame its socket received so far and
+        painted what they changed (views that redraw on the next animation frame)."""
+        n = self.socket_frames[-1] if self.socket_frames else 0
+        self.page.wait_for_function(
+            "n => (window.__sockets.at(-1)?.__handled ?? 0) >= n", arg=n)
+        self.page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    def sync(self) -> dict[str, Any]:
+        """Wait until the server has answered everything the page sent so far: a bogus
+        message through the page's own socket, and the error answering it (the server
+        handles a connection's messages in order). The page shows that error as a
+        notice. Returns the error."""
+        mark = self.mark()
+        self.page.evaluate(
+            "() => window.__sockets.at(-1).send(JSON.stringify({type: 'sync-marker'}))")
+        self.wait_until(lambda: any(m.get("type") == "error" and "sync-marker" in m["message"]
+                                    for m in self.received[mark:]), what="the sync-marker's error")
+        return next(m for m in self.received[mark:]
+                    if m.get("type") == "error" and "sync-marker" in m["message"])
 
     # ---- what the page shows ----------------------------------------------------
 
@@ -186,15 +239,14 @@ class Lab:
         return parse_number(self.text(selector))
 
     def step(self, unit: str = "phase") -> None:
-        """Click a step button and wait for the frame it produces."""
-        count = len(self.messages("frame"))
+        """Click a step button and wait for what it produces: its frames (one phase, or
+        the rest of the iteration) and the ``state`` the server sends after them."""
+        mark = self.mark()
         button = ".btn-step-phase" if unit == "phase" else ".btn-step-iteration"
         self.page.click(button)
-        deadline = time.monotonic() + 15
-        while len(self.messages("frame")) == count:
-            if time.monotonic() > deadline:
-                raise AssertionError("stepping produced no frame")
-            self.page.wait_for_timeout(20)
+        self.wait_until(lambda: {"frame", "state"} <= {m.get("type")
+                                                       for m in self.received[mark:]},
+                        what=f"the frames and state of a step ({unit})")
 
     def play_until(self, speed: str, iteration: int, timeout_ms: int = 30_000) -> None:
         """Play at ``speed`` until the page counts ``iteration`` iterations, then pause."""
@@ -205,8 +257,11 @@ class Lab:
         page.wait_for_function(
             "n => Number(document.querySelector('#stat-iteration').textContent) >= n",
             arg=iteration, timeout=timeout_ms)
+        mark = self.mark()
         page.click(".btn-toggle-play")
         page.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+        # the pause's state comes after every frame played before it
+        self.wait_for_message("state", after=mark, playing=False)
 
     def screenshot(self, name: str) -> Path:
         """Save a full-page PNG (under docs/screenshots/ when BPL_SCREENSHOTS=1)."""
@@ -232,6 +287,7 @@ def make_lab(browser: Any, server_url: str, tmp_path: Path) -> Iterator[Any]:
     def make(**kw: Any) -> Lab:
         opts = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US", **kw}
         ctx = browser.new_context(**opts)
+        ctx.add_init_script(CAPTURE_SOCKETS)  # for Lab.settled and Lab.sync
         contexts.append(ctx)
         return Lab(ctx.new_page(), server_url, SCREENSHOTS if WRITE_DOCS_SHOTS else tmp_path)
 

@@ -9,8 +9,8 @@ from tests.browser.test_page import hue_sign, tooltip_value
 
 def test_fast_play_draws_the_network_from_compact_frames(lab: Lab) -> None:
     page = lab.page
-    lab.play_until("30", 20)
-    page.wait_for_timeout(300)  # the last frames arrive and are painted
+    lab.play_until("30", 20)  # (until the pause's state: every frame has arrived)
+    lab.settled()  # and the page has painted the last of them
     frames = lab.messages("frame")
     assert frames and frames[-1]["compact"] is True
     fwd = lab.last("frame", phase="forward")

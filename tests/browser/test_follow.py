@@ -11,6 +11,8 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import Lab
 from tests.browser.test_inspector import PANEL, click_element
 
@@ -110,8 +112,9 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     tp.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
     assert not teacher.last("state")["playing"]
     stop = teacher.last("state")["iteration"]
-    wait_iteration(student, "==", stop)
-    sp.wait_for_timeout(400)
+    # the class's last word is the paused state: every frame before it has arrived
+    student.wait_for_message("state", after=0, playing=False, iteration=stop)
+    student.settled()
     assert iteration(student) == stop == iteration(teacher)
     assert all(m["type"] != "error" or m["code"] != "read_only" for m in student.received), \
         "the page never sends a follower's command"
@@ -124,9 +127,11 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     own = student.wait_for_message("run", after=mark)
     assert own["session"] and own["session"] != teacher.last("run")["session"]
     sp.wait_for_selector(".follow-bar", state="hidden")
-    sp.wait_for_timeout(300)
-    assert [m for m in student.received[mark:] if m["type"] == "error"] == []
+    student.settled()
     assert student.text(".notice-text").startswith("This is your own copy now")
+    student.sync()  # whatever the page sent since has been answered...
+    errors = [m for m in student.received[mark:] if m["type"] == "error"]
+    assert [e for e in errors if "sync-marker" not in e["message"]] == []  # ...without error
     assert not any(locked(student))
     assert "follow" not in urlparse(sp.url).query
     assert sp.evaluate("sessionStorage.getItem('bpl.session')") == own["session"]
@@ -134,7 +139,7 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     teacher_frames = len(teacher.messages("frame"))
     student.step("iteration")
     wait_iteration(student, "==", stop + 1)
-    sp.wait_for_timeout(300)
+    teacher.sync()  # a frame of the student's step, sent to the teacher, would be here now
     assert iteration(teacher) == stop
     assert len(teacher.messages("frame")) == teacher_frames
 
@@ -177,9 +182,10 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     assert sp.is_hidden(f"{PANEL} .bpl-insp-edit")  # no hand edits
     mark = student.mark()
     click_element(student, "L1.a.0")
-    sp.wait_for_timeout(300)
-    assert [m for m in student.received[mark:] if m["type"] in ("inspect", "error")] == []
-    assert student.text(".notice-text").startswith("先生の実行を視聴中")
+    expect(sp.locator(".notice-text")).to_contain_text("先生の実行を視聴中")  # said at once
+    student.sync()  # an inspect the page sent would have been answered (read_only) by now
+    got = [m for m in student.received[mark:] if m["type"] in ("inspect", "error")]
+    assert [m for m in got if "sync-marker" not in m.get("message", "")] == []
 
     teacher.page.click(".share-btn")
     assert teacher.page.is_hidden(".share-join")  # sharing: no class to join

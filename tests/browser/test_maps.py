@@ -13,18 +13,6 @@ from tests.browser.conftest import Lab, parse_number
 MAP = "[data-view='output-map']"
 
 
-def wait_config(lab: Lab, **want: Any) -> dict[str, Any]:
-    """Wait until the latest ``run`` has these settings (a link configures the first run)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        runs = lab.messages("run")
-        if runs and all(runs[-1]["config"][k] == v for k, v in want.items()):
-            lab.page.wait_for_timeout(100)
-            return runs[-1]
-        lab.page.wait_for_timeout(20)
-    raise AssertionError(f"no run with {want}")
-
-
 def pixel(lab: Lab, fx: float, fy: float) -> tuple[int, int, int]:
     """(r, g, b) of the output map at fractions (fx, fy) of its width and height."""
     rgb = lab.page.eval_on_selector(
@@ -38,19 +26,17 @@ def pixel(lab: Lab, fx: float, fy: float) -> tuple[int, int, int]:
 
 def test_the_decision_map_is_drawn_with_both_classes(make_lab: Any) -> None:
     lab = make_lab().open("/?dataset=circle&hidden=6,4&act=tanh&lr=0.1&batch=20&seed=2")
-    wait_config(lab, dataset="circle", hidden=[6, 4], seed=2)
+    lab.wait_for_run(dataset="circle", hidden=[6, 4], seed=2)
     lab.page.wait_for_selector(MAP)
-    start = len(lab.received)
+    start = lab.mark()
     for _ in range(3):
         lab.page.click(".btn-step-iteration")
-    deadline = time.monotonic() + 5
-    while not [m for m in lab.received[start:] if m["type"] == "maps"]:
-        assert time.monotonic() < deadline, "no maps after stepping"
-        lab.page.wait_for_timeout(20)
+    lab.wait_for_message("maps", after=start, timeout=5)
     # train until the inner disc (class 1, blue) and the ring (class 0, vermillion) separate
     for _ in range(40):
         lab.page.click(".btn-step-iteration")
-    lab.page.wait_for_timeout(400)
+    lab.wait_for_message("maps", after=start, iteration=43)  # the trained weights' maps
+    lab.settled()  # ...drawn
     assert lab.errors == []  # (the test's own pixel reads below make Chromium warn)
     centre = pixel(lab, 0.5, 0.5)
     corner = pixel(lab, 0.08, 0.08)
@@ -76,7 +62,7 @@ def test_maps_arrive_at_most_ten_times_a_second_while_playing(lab: Lab) -> None:
     start = len(lab.received)
     lab.page.click(".btn-toggle-play")
     t0 = time.monotonic()
-    lab.page.wait_for_timeout(2500)
+    lab.page.wait_for_timeout(2500)  # a rate over real time is what is tested
     lab.page.click(".btn-toggle-play")
     elapsed = time.monotonic() - t0
     maps = [m for m in lab.received[start:] if m["type"] == "maps"]
@@ -89,12 +75,12 @@ def test_maps_arrive_at_most_ten_times_a_second_while_playing(lab: Lab) -> None:
 
 def test_gradient_norm_chart_has_one_series_per_layer(make_lab: Any) -> None:
     lab = make_lab().open("/?dataset=spiral&hidden=8,8,8,8,8,8,8,8&act=sigmoid&batch=20")
-    wait_config(lab, dataset="spiral", activation="sigmoid")
+    lab.wait_for_run(dataset="spiral", activation="sigmoid")
     lab.page.wait_for_function(
         "() => document.querySelectorAll('.net-svg circle.node').length === 2 + 8 * 8 + 1")
     for _ in range(4):
-        lab.step("iteration")
-    lab.page.wait_for_timeout(300)
+        lab.step("iteration")  # (its metrics come before its state)
+    lab.settled()  # the charts redraw on the next animation frame
     chart = "[data-chart='gnorm']"
     legend = lab.page.eval_on_selector_all(f"{chart} .bpl-chart-legend li",
                                            "els => els.map(e => e.textContent)")
@@ -146,7 +132,7 @@ def test_a_learner_adds_points_of_two_classes_and_trains_on_them(lab: Lab) -> No
     assert "6/" in lab.text(f"{bar} .pts-status")
     lab.page.locator("[data-slot='maps']").screenshot(path=str(lab.shot_dir / "add-points.png"))
     lab.page.click(f"{bar} .pts-train")
-    run = wait_config(lab, dataset="custom")
+    run = lab.wait_for_run(dataset="custom")
     pts = run["config"]["points"]
     assert len(pts) == 6
     tol = (hi - lo) / 100
@@ -155,6 +141,7 @@ def test_a_learner_adds_points_of_two_classes_and_trains_on_them(lab: Lab) -> No
     # the run trains on exactly those points, and the menu says so
     data = run["data"]
     assert len(data["p_train"]) + len(data["p_test"]) == 6
+    lab.settled()
     assert lab.page.eval_on_selector("#ctl-dataset", "s => s.value") == "custom"
     assert "My points" in lab.page.eval_on_selector(
         "#ctl-dataset", "s => s.options[s.selectedIndex].textContent")

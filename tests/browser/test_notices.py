@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 
 def test_a_diverging_run_is_explained_in_japanese(make_lab: Any) -> None:
     lab = make_lab(locale="ja-JP").open("/?dataset=xor&hidden=8,8&act=relu&loss=mse&lr=100&seed=3")
     mark = lab.mark()
     for _ in range(40):
+        step = lab.mark()
         lab.page.click(".btn-step-iteration")
-        lab.page.wait_for_timeout(30)
+        lab.wait_for_message("state", after=step)  # (after the step's frames or error)
         if any(m.get("type") == "error" for m in lab.received[mark:]):
             break
     err = lab.wait_for_message("error", after=mark, code="nonfinite")
@@ -21,5 +24,4 @@ def test_a_diverging_run_is_explained_in_japanese(make_lab: Any) -> None:
     assert err["where"] in text and str(err["iteration"]) in text
     assert "during the" not in text and "non-finite" not in text
     lab.page.click(".lang-switch [data-lang='en'], button:has-text('English')")
-    lab.page.wait_for_timeout(100)
-    assert "during the" in lab.text(".notice-text")
+    expect(lab.page.locator(".notice-text")).to_contain_text("during the")

@@ -65,6 +65,10 @@ COUNT_ANIMATIONS = """
 """
 
 
+#: a wait_for_function predicate: the numbers panel shows iteration ``n``
+SHOWS_ITERATION = "n => document.querySelector('#stat-iteration').textContent === String(n)"
+
+
 def wait_phase(lab: Lab, phase: str) -> None:
     lab.page.wait_for_selector(f"[data-slot='banner'][data-phase='{phase}']", timeout=15_000)
 
@@ -78,7 +82,7 @@ def test_page_loads_without_console_errors(lab: Lab) -> None:
     # ids built from model ids
     assert lab.page.locator(".net-svg [data-id='L1.W.0.2']").count() == 1
     assert lab.page.locator(".net-svg [data-id='L1.a.2']").count() == 1
-    lab.page.wait_for_timeout(300)
+    lab.settled()  # everything received so far handled and drawn
     assert lab.errors == []
 
 
@@ -134,7 +138,7 @@ def test_stepping_shows_the_four_phases_in_turn(make_lab: Any) -> None:
     upd = lab.last("frame", phase="update")["values"]
     assert upd["L1.W"] != upd["L1.W.prev"]
     assert_edges_show(lab, {l: upd[f"L{l}.W"] for l in range(1, depth + 1)})
-    page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    page.wait_for_function(SHOWS_ITERATION, arg=1)
     assert lab.errors == []
 
 
@@ -143,12 +147,12 @@ def test_playing_xor_drives_the_displayed_loss_down(lab: Lab) -> None:
     mark = lab.mark()
     page.select_option("#ctl-lr", "0.3")
     lab.wait_for_message("run", after=mark)
-    page.wait_for_function("document.querySelector('#ctl-lr').value === '0.3'")
+    page.wait_for_function("() => document.querySelector('#ctl-lr').value === '0.3'")
     lab.step("iteration")
-    page.wait_for_function("document.querySelector('#stat-train-loss').textContent !== '—'")
+    page.wait_for_function("() => document.querySelector('#stat-train-loss').textContent !== '—'")
     first = lab.number("#stat-train-loss")
     lab.play_until("100", 250, timeout_ms=60_000)
-    page.wait_for_timeout(100)
+    lab.settled()
     last = lab.number("#stat-train-loss")
     assert last < 0.5 * first, (first, last)
     assert last == lab.messages("metrics")[-1]["points"][-1]["train_loss"] or \
@@ -184,7 +188,7 @@ def test_language_switch_changes_every_string(lab: Lab) -> None:
     assert page.get_attribute("html", "lang") == "en"
     assert lab.text(".btn-step-phase") == "Step phase"
     page.click(".lang-btn[data-lang='ja']")
-    page.wait_for_function("document.documentElement.lang === 'ja'")
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")
     assert lab.text(".btn-step-phase") == "1フェーズ進む"
     assert lab.text(".btn-toggle-play") == "再生"
     text = visible_ui_text(lab)
@@ -208,7 +212,7 @@ def test_language_switch_changes_every_string(lab: Lab) -> None:
     lab.wait_ready()
     assert lab.text(".btn-step-phase") == "1フェーズ進む"
     page.click(".lang-btn[data-lang='en']")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
     assert lab.text(".btn-step-phase") == "Step phase"
     assert lab.errors == []
 
@@ -252,7 +256,7 @@ def test_hovering_an_edge_shows_the_engines_weight(lab: Lab) -> None:
     # after a whole iteration the tooltip follows the update frame, gradient included
     page.mouse.move(0, 0)
     lab.step("iteration")
-    page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    page.wait_for_function(SHOWS_ITERATION, arg=1)
     upd = lab.last("frame", phase="update")["values"]
     bwd = lab.last("frame", phase="backward")["values"]
     hover_edge(lab, edge)
@@ -288,8 +292,7 @@ def test_phone_layout_has_no_horizontal_scroll(make_lab: Any) -> None:
     # a tap shows a neuron's numbers until the next tap elsewhere
     lab.page.click(".present-btn")
     lab.page.tap(".net-svg [data-id='L2.a.1']")
-    lab.page.wait_for_timeout(300)
-    assert lab.page.is_visible(".net-tip")
+    lab.page.wait_for_selector(".net-tip", state="visible")
     assert "a = " in lab.text(".net-tip")
     lab.page.tap(".banner-title")
     lab.page.wait_for_selector(".net-tip", state="hidden")
@@ -303,7 +306,7 @@ def test_reduced_motion_is_respected(make_lab: Any) -> None:
     # a whole iteration at once still leaves the full picture: fills from forward, new weights
     lab.step("iteration")
     wait_phase(lab, "update")
-    lab.page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    lab.page.wait_for_function(SHOWS_ITERATION, arg=1)
     assert lab.page.eval_on_selector("[data-id='L1.a.0']", "e => e.style.fill") != ""
     upd = lab.last("frame", phase="update")["values"]
     depth = len(lab.last("run")["net"]["sizes"]) - 1
@@ -340,7 +343,7 @@ def test_keyboard_shortcuts(lab: Lab) -> None:
     wait_phase(lab, "forward")
     page.keyboard.press("ArrowLeft")  # back is a no-op until playback lands
     page.keyboard.press(".")
-    page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+    page.wait_for_function(SHOWS_ITERATION, arg=1)
     wait_phase(lab, "update")
     page.keyboard.press("Space")
     page.wait_for_selector(".btn-toggle-play[aria-pressed='true']")
@@ -446,9 +449,9 @@ def test_other_shapes_and_datasets_draw_and_step(lab: Lab) -> None:
         assert run["config"]["dataset"] == dataset
         assert sizes[1:-1] == [neurons] * layers, sizes
         page.wait_for_function(
-            f"document.querySelectorAll('.net-svg circle.node').length === {sum(sizes)}")
+            f"() => document.querySelectorAll('.net-svg circle.node').length === {sum(sizes)}")
         lab.step("iteration")
-        page.wait_for_function("document.querySelector('#stat-iteration').textContent === '1'")
+        page.wait_for_function(SHOWS_ITERATION, arg=1)
     assert lab.errors == []
 
 
@@ -478,12 +481,14 @@ def test_a_tab_that_loses_its_session_to_another_starts_its_own(make_lab: Any) -
     first.wait_until(lambda: len(first.messages("run")) >= 2, what="the first tab's new run")
     runs = [(m["session"], m["state"]["iteration"]) for m in first.messages("run")]
     assert runs[-1][0] != sid, (sid, runs, first.messages("error"))
-    first.page.wait_for_timeout(1500)  # and nobody steals anything back
-    second_runs = [m["session"] for m in second.messages("run")]
-    assert second_runs == [sid], (sid, second_runs)
-    assert first.page.evaluate("sessionStorage.getItem('bpl.session')") != sid
+    # and nobody steals anything back: the second tab still talks on the socket it
+    # opened (a 4001 would have closed it, its page reconnecting on a new one)
     first.step()
     second.step()
+    second_runs = [m["session"] for m in second.messages("run")]
+    assert second_runs == [sid], (sid, second_runs)
+    assert second.page.evaluate("window.__sockets.length") == 1
+    assert first.page.evaluate("sessionStorage.getItem('bpl.session')") != sid
 
 
 def test_network_has_two_tab_stops_and_arrow_keys_move_inside(lab: Lab) -> None:
@@ -643,7 +648,7 @@ def test_advanced_settings_show_only_what_the_chosen_optimizer_and_schedule_use(
         start = lab.mark()
         page.select_option(path, value)
         lab.wait_for_message("run", after=start)
-        page.wait_for_timeout(50)
+        lab.settled()
         assert seen("#adv-alpha") == (value == "elu"), (path, value)
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     page.locator(".ctl-adv").screenshot(path=str(lab.shot_dir / "advanced-adam.png"))
@@ -695,18 +700,20 @@ def test_the_tooltip_is_rebuilt_only_when_its_numbers_change(make_lab: Any) -> N
         mark = lab.mark()
         page.evaluate(send, {"type": "pause"})
         lab.wait_for_message("state", after=mark)
-        page.wait_for_timeout(40)
+        lab.settled()
     assert page.evaluate("window.__tipBuilds") == 0
     assert lab.text(".net-tip") == shown
 
     # fast play: several messages per animation frame, the tooltip at most once a frame
     page.evaluate("() => { window.__tipBuilds = 0; window.__frames = 0; }")
     mark = lab.mark()
+    frames_before = len(lab.messages("frame"))
     page.evaluate(send, {"type": "play", "speed": 100})
-    page.wait_for_timeout(1500)
+    lab.wait_until(lambda: len(lab.messages("frame")) - frames_before >= 120,
+                   what="30 iterations of fast play")
     page.evaluate(send, {"type": "pause"})
     lab.wait_for_message("state", after=mark, playing=False)
-    page.wait_for_timeout(150)
+    lab.settled()
     builds, frames = page.evaluate("[window.__tipBuilds, window.__frames]")
     received = len(lab.received) - mark
     # (+1: the build and the frame counter may run in either order within one frame)

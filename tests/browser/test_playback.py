@@ -189,7 +189,7 @@ def test_the_per_layer_health_charts_keep_their_history_across_branches(lab: Lab
     mark = lab.mark()
     branch_at(lab, 3)
     lab.wait_for_message("metrics", after=mark, replace=True)
-    page.wait_for_timeout(200)  # the charts redraw on the next animation frame
+    lab.settled()  # the charts redraw on the next animation frame
     # the new branch's charts: iterations 1-3, the parent's numbers
     for chart, key in (("gnorm", "gnorm"), ("ratio", "update_ratio")):
         legend, latest = chart_latest(lab, chart)
@@ -200,7 +200,7 @@ def test_the_per_layer_health_charts_keep_their_history_across_branches(lab: Lab
     mark = lab.mark()
     page.click(".tl-branch[data-branch='0']")
     lab.wait_for_message("metrics", after=mark, replace=True)
-    page.wait_for_timeout(200)
+    lab.settled()
     legend, latest = chart_latest(lab, "gnorm")
     assert legend == ["L1", "L2", "L3"]
     assert abs(latest["L1"] - sent[6]["gnorm"][0]) <= 0.01 * sent[6]["gnorm"][0]

@@ -3,21 +3,9 @@ seed, and opening that link in another browser gives the identical run, number f
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tests.browser.conftest import Lab
-
-
-def latest_run(lab: Lab, timeout: float = 10.0, **want: Any) -> dict[str, Any]:
-    """Wait until the latest ``run`` message has these settings."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = lab.messages("run")
-        if runs and all(runs[-1]["config"][k] == v for k, v in want.items()):
-            return runs[-1]
-        lab.page.wait_for_timeout(20)
-    raise AssertionError(f"no run with {want}")
 
 
 def frames(lab: Lab) -> list[dict[str, Any]]:
@@ -28,29 +16,26 @@ def test_a_link_reproduces_the_run_number_for_number(make_lab: Any) -> None:
     link = ("/?dataset=moons&n=120&noise=0.2&hidden=5,3&act=relu&init=he_normal&opt=adam"
             "&lr=0.02&batch=16&seed=41&l2=0.001")
     a = make_lab().open(link)
-    run_a = latest_run(a, dataset="moons", seed=41, hidden=[5, 3], activation="relu")
+    run_a = a.wait_for_run(dataset="moons", seed=41, hidden=[5, 3], activation="relu")
     assert run_a["config"]["optimizer"]["name"] == "adam"
     assert run_a["config"]["l2"] == 0.001 and run_a["config"]["noise"] == 0.2
-    a.page.wait_for_timeout(200)
     # the address bar now spells out every setting (defaults included)
+    parts = ["dataset=moons", "seed=41", "hidden=5%2C3", "opt=adam", "init=he_normal",
+             "test=0.5"]
+    a.page.wait_for_function("parts => parts.every(p => location.href.includes(p))", arg=parts)
     url = a.page.url
-    for part in ("dataset=moons", "seed=41", "hidden=5%2C3", "opt=adam", "init=he_normal",
-                 "test=0.5"):
-        assert part in url, (part, url)
     for _ in range(3):
         a.step("iteration")
-    a.page.wait_for_timeout(200)
     # a second browser opens the address as it is now
     b = make_lab()
     b.page.goto(url)
     b.wait_ready()
-    run_b = latest_run(b, dataset="moons", seed=41)
+    run_b = b.wait_for_run(dataset="moons", seed=41)
     assert run_b["config"] == run_a["config"]
     assert run_b["data"] == run_a["data"]
     assert run_b["params"] == run_a["params"]
     for _ in range(3):
         b.step("iteration")
-    b.page.wait_for_timeout(200)
     fa = [(m["phase"], m["iteration"], m["values"]) for m in frames(a)]
     fb = [(m["phase"], m["iteration"], m["values"]) for m in frames(b)]
     assert len(fa) == len(fb) == 12
@@ -61,7 +46,7 @@ def test_a_link_reproduces_the_run_number_for_number(make_lab: Any) -> None:
 def test_changing_a_setting_in_the_page_updates_the_address(lab: Lab) -> None:
     assert "dataset=xor" in lab.page.url
     lab.page.select_option("[data-slot='controls'] #ctl-dataset", "spiral")
-    latest_run(lab, dataset="spiral")
+    lab.wait_for_run(dataset="spiral")
     lab.page.wait_for_function("() => location.search.includes('dataset=spiral')",
                                timeout=5000)
 
@@ -93,16 +78,18 @@ def test_the_url_table_covers_every_run_setting(lab: Lab) -> None:
 
 def test_reloading_the_tab_resumes_the_run_instead_of_restarting_it(make_lab: Any) -> None:
     lab = make_lab().open("/?dataset=gauss&seed=9&lr=0.1")
-    latest_run(lab, dataset="gauss", seed=9)
+    lab.wait_for_run(dataset="gauss", seed=9)
     for _ in range(2):
         lab.step("iteration")
-    lab.page.wait_for_timeout(300)
+    mark = lab.mark()
     lab.page.reload()
     lab.wait_ready()
-    lab.page.wait_for_timeout(500)
-    run = latest_run(lab, dataset="gauss", seed=9)
-    assert run["state"]["iteration"] == 2  # the same session, not a fresh configure
-    assert lab.messages("run")[-1] is run
+    lab.settled()  # the page has seen its run (and sent a configure, were it to)...
+    lab.sync()  # ...and the server has answered whatever it sent
+    runs = [m for m in lab.received[mark:] if m["type"] == "run"]
+    assert len(runs) == 1, [r["state"] for r in runs]  # the same session, no fresh configure
+    assert runs[0]["config"]["dataset"] == "gauss" and runs[0]["config"]["seed"] == 9
+    assert runs[0]["state"]["iteration"] == 2
 
 
 def test_a_link_configures_a_fresh_tab_but_not_a_reload_of_its_own_address(lab: Lab) -> None:

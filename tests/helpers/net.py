@@ -53,7 +53,7 @@ def poll(check: Callable[[], T], timeout: float, what: str, every: float = 0.02)
             return result
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
+        time.sleep(every)  # between two looks, not a guess at how long it takes
 
 
 def uvicorn_command(port: int, *extra: str) -> list[str]:
