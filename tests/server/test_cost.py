@@ -97,9 +97,10 @@ def test_a_freed_sessions_loaded_run_stops_indexing() -> None:
         assert worker.pending(("index", s.id)) == 0
         w = h.indexer
         assert w is not None
-        at = w.pos[0]
-        ws.send({"type": "pause"})  # a round trip through the engine thread
+        ws.handled()  # a round trip through the engine thread: the piece of indexing
+        at = w.pos[0]  # under way at the removal is over
         time.sleep(0.2)  # real time in which a running indexer would advance
+        ws.handled()
         assert w.pos[0] == at
 
 
