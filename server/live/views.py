@@ -37,8 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine import losses
-from engine.fpstate import quiet
+from engine import probe
 from engine.stepper import PhaseRecord, Stepper
 from server.protocol import Edit, Focus, Inspect, server_message
 from server.run.inspect import Capture, inspect_body
@@ -121,31 +120,6 @@ def check_focus(st: Stepper, split: str, index: int) -> FocusPoint:
     if not 0 <= index < n:
         raise ViewError(f"{split} sample {index} does not exist; there are {n}", "index")
     return FocusPoint(split, index)
-
-
-@quiet
-def sample_values(st: Stepper, x: Array, t: Array) -> dict[str, Any]:
-    """Evaluation-mode forward of a few samples ``x`` (B, n_in) with targets ``t`` (B, K):
-    every ``Ll.z``, ``Ll.a`` (B, n_l), the output ``y`` and per-sample loss (B,)."""
-    net = st.net
-    caches = net.forward(x, train=False)
-    out = caches[-1]
-    res = losses.compute(net.spec.loss, out.z, out.a, t, None)
-    v: dict[str, Any] = {"L0.a": x}
-    for l, c in enumerate(caches, start=1):
-        v[f"L{l}.z"] = c.z
-        v[f"L{l}.a"] = c.a
-    v["y"] = out.a
-    v["loss.per_sample"] = res.per_sample
-    return v
-
-
-def edit_means(values: dict[str, Any], depth: int) -> dict[str, Array]:
-    """Batch means of every layer's ``z`` and ``a`` (``Ll.z``, ``Ll.a``: (n_l,) for
-    l = 1 … depth) from :func:`sample_values` of the last batch: what the page's
-    neurons show (fill, tooltip) right after a hand edit, before the next frame."""
-    return {f"L{l}.{k}": values[f"L{l}.{k}"].mean(axis=0)
-            for l in range(1, depth + 1) for k in ("z", "a")}
 
 
 class Port(Protocol):
@@ -315,10 +289,11 @@ class SessionViews:
         }
         d = st.data
         if self.last_batch is not None and len(self.last_batch):
-            v = sample_values(st, d.x_train[self.last_batch], d.t_train[self.last_batch])
+            v = probe.sample_values(st.net, d.x_train[self.last_batch],
+                                    d.t_train[self.last_batch])
+            means = probe.batch_means(v, st.net.depth)
             body["batch"] = {"indices": self.last_batch, "y": v["y"],
-                             "loss": float(v["loss.per_sample"].mean()),
-                             "means": edit_means(v, st.net.depth)}
+                             "loss": float(v["loss.data"]), "means": means}
         else:
             body["batch"] = None
         body["train_loss"], body["train_acc"] = st.evaluate(d.x_train, d.t_train)
@@ -398,11 +373,11 @@ class SessionViews:
         d = self.st.data
         p, x, t = (d.p_train, d.x_train, d.t_train) if f.split == "train" else (
             d.p_test, d.x_test, d.t_test)
-        v = sample_values(self.st, x[f.index:f.index + 1], t[f.index:f.index + 1])
+        v = probe.sample_values(self.st.net, x[f.index:f.index + 1], t[f.index:f.index + 1])
         return server_message(
             "focus", split=f.split, index=f.index, iteration=self.st.iteration,
             p=p[f.index], t=t[f.index], loss=float(v.pop("loss.per_sample")[0]),
-            values={k: a[0] for k, a in v.items()},
+            values={k: a[0] for k, a in v.items() if k != "loss.data"},
         )
 
     def inspect_message(self) -> dict[str, Any]:
