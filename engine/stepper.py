@@ -112,6 +112,17 @@ class Stepper:
 
     # ---- configuration that may change mid-run -----------------------------------
 
+    def set_entry(self, id: str, index: tuple[int, ...], value: float) -> float:
+        """Set one parameter entry by hand (``W[index] = value``) between iterations;
+        returns the old value. The array is replaced, not written into: records
+        already handed out keep the values they showed. A halted run may go on."""
+        W = self.net.params[id].copy()
+        old = float(W[index])
+        W[index] = value
+        self.net.params[id] = W
+        self.halted = None
+        return old
+
     def set_hyper(self, **changes: Any) -> None:
         """Change settings that keep the network's shape (lr, optimizer and its params,
         clipping, regularization, batch size, schedule) from the next phase on.

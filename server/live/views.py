@@ -270,14 +270,10 @@ class SessionViews:
 
     def _apply_edit(self, msg: Edit) -> None:
         st = self.st
-        # a new array, as history.apply_command does: records already handed out
-        # (the last update frame, the inspector's capture) keep the values they showed
-        W = st.net.params[msg.id].copy()
         idx = tuple(msg.index)
-        old = float(W[idx])
-        W[idx] = msg.value
-        st.net.params[msg.id] = W
-        st.halted = None
+        # (a new array: the last update frame and the inspector's capture keep theirs)
+        old = st.set_entry(msg.id, idx, msg.value)
+        W = st.net.params[msg.id]
         # the history's command log (server/run/history.py) replays the edit at this
         # position, so playback and saved runs stay exact
         self.port.record_edit({"id": msg.id, "index": idx, "value": msg.value})

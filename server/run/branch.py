@@ -85,11 +85,7 @@ def apply_command(st: Stepper, cmd: Command) -> None:
     if cmd.kind == "set":
         st.set_hyper(**engine_changes(cmd.data))
     elif cmd.kind == "edit":
-        # a new array: records already handed out keep the values they showed
-        W = st.net.params[cmd.data["id"]].copy()
-        W[tuple(cmd.data["index"])] = cmd.data["value"]
-        st.net.params[cmd.data["id"]] = W
-        st.halted = None
+        st.set_entry(cmd.data["id"], tuple(cmd.data["index"]), cmd.data["value"])
     else:  # pragma: no cover - constructed only by this module
         raise ValueError(f"unknown command kind {cmd.kind!r}")
 
