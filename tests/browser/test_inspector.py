@@ -205,7 +205,7 @@ def test_inspector_maps_and_charts_read_in_japanese(lab: Lab) -> None:
     lab.step("iteration")
     open_inspector(lab, "L1.W.1.2", id="L1.W", index=[1, 2])
     lab.page.click(".lang-btn[data-lang='ja']")
-    lab.page.wait_for_function("document.documentElement.lang === 'ja'")
+    lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
     lab.page.wait_for_timeout(200)
     text = lab.page.evaluate("""() => ['inspector', 'maps', 'charts'].map((slot) => {
         const c = document.querySelector(`[data-slot='${slot}']`).cloneNode(true);
@@ -402,7 +402,7 @@ DESK = {"viewport": {"width": 1280, "height": 800}}
 
 def to_japanese(lab: Lab) -> None:
     lab.page.click(".lang-btn[data-lang='ja']")
-    lab.page.wait_for_function("document.documentElement.lang === 'ja'")
+    lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
     lab.page.wait_for_timeout(200)
 
 

@@ -19,9 +19,11 @@ def test_a_diverging_run_is_explained_in_japanese(make_lab: Any) -> None:
     err = lab.wait_for_message("error", after=mark, code="nonfinite")
     lab.page.wait_for_selector(".notice:not([hidden])")
     text = lab.text(".notice-text")
-    # headline and detail in Japanese, with the engine's own id and iteration
-    assert "発散" in text
-    assert err["where"] in text and str(err["iteration"]) in text
-    assert "during the" not in text and "non-finite" not in text
+    # headline and detail in Japanese: the first quantity that went NaN/∞ in words
+    # (never the engine's internal id) and the iteration
+    assert "発散" in text and "最初に NaN/∞ になったのは" in text
+    assert err["where"] not in text and str(err["iteration"]) in text
+    assert "was the first value" not in text and "non-finite" not in text
     lab.page.click(".lang-switch [data-lang='en'], button:has-text('English')")
-    expect(lab.page.locator(".notice-text")).to_contain_text("during the")
+    expect(lab.page.locator(".notice-text")).to_contain_text("was the first value to become")
+    assert err["where"] not in lab.text(".notice-text")
