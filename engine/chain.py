@@ -89,7 +89,7 @@ import numpy as np
 from engine import catalog, losses
 from engine.fpstate import quiet
 from engine.model import NORM_EPS, LayerCache, Network
-from engine.optim import clip_grad_value
+from engine.optim import clip_coef, clip_grad_value
 from engine.stepper import PHASES, Stepper
 
 Array = np.ndarray
@@ -560,7 +560,7 @@ def explain_update(phases: Phases, id: str, index: Sequence[int], optimizer: str
             if total is not None:
                 # torch's clip_grad_norm_ (engine.optim.clip_grad_norm): scale all
                 # gradients by max_norm/(‖g‖ + 1e-6) when that is below 1
-                coef = float(clip_norm) / (float(total) + 1e-6)
+                coef = clip_coef(float(total), float(clip_norm))
                 clip["factor"] = coef if coef < 1.0 else 1.0
                 if coef < 1.0:
                     used = used * coef

@@ -165,6 +165,12 @@ class Optimizer:
         return steps
 
 
+def clip_coef(total_norm: float, max_norm: float) -> float:
+    """torch's clipping coefficient max_norm / (‖g‖ + 1e-6); gradients are scaled by
+    it only when it is below 1."""
+    return max_norm / (total_norm + 1e-6)
+
+
 def clip_grad_norm(grads: dict[str, Array], max_norm: float) -> tuple[float, dict[str, Array]]:
     """Scale all gradients together so their global L2 norm is ≤ ``max_norm``.
 
@@ -174,7 +180,7 @@ def clip_grad_norm(grads: dict[str, Array], max_norm: float) -> tuple[float, dic
     as it was.
     """
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-    coef = max_norm / (total + 1e-6)
+    coef = clip_coef(total, max_norm)
     if coef < 1.0:
         return total, {k: g * coef for k, g in grads.items()}
     return total, dict(grads)
