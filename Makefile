@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint unit browser-deps bench clean
+.PHONY: run test lint unit browser-deps bench parity clean
 
 # A venv whose pip is missing (half-made by a python3 without ensurepip) is made again;
 # Debian's python3 needs its python3-venv package for that, installed here if missing.
@@ -45,6 +45,12 @@ lint: $(STAMP)
 
 test: $(STAMP) browser-deps lint
 	$(PY) -m pytest -q
+
+# The live engine-vs-PyTorch comparison: a CPU build of torch (2.13.0, as the golden
+# file was made with), then tests/parity, which `make test` leaves out.
+parity: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check 'torch==2.13.0'
+	$(PY) -m pytest -q -p no:cacheprovider --override-ini addopts=-ra tests/parity
 
 bench: $(STAMP) browser-deps
 	$(PY) bench/engine.py

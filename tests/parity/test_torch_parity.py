@@ -1,7 +1,8 @@
-"""Extra check where PyTorch is installed: the same weights, data and settings
-give the same numbers as ``torch`` (to rounding). CI does not install torch;
-the formula tests in ``test_optim.py`` and ``test_gradients.py`` carry the
-weight there."""
+"""The engine against PyTorch itself, live: the same weights, data and settings
+give the same numbers as ``torch`` (to rounding). Run by ``make parity``, which
+installs a CPU build of torch; ``make test`` leaves this folder out (it never
+skips a test), and the committed golden file (tests/engine/test_torch_golden.py)
+with the formula tests carries the comparison there."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from engine.data import Dataset  # noqa: E402
-from engine.model import LayerSpec, NetSpec  # noqa: E402
-from engine.stepper import RunConfig, Stepper  # noqa: E402
+from engine.data import Dataset
+from engine.model import LayerSpec, NetSpec
+from engine.stepper import RunConfig, Stepper
 
 OPTIMIZERS = [
     ("sgd", {}, {}),
