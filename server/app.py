@@ -6,6 +6,9 @@ server runs, and, on shutdown, closes every open session socket with 1001
 (going away) after its pending messages, so browsers see a clean close rather
 than a dropped connection. Run it with ``python -m server.serve`` (or uvicorn with
 ``--ws-per-message-deflate false``; see docs/protocol.md).
+
+In front of the routes, :class:`~server.guards.ConnectionGuard` counts WebSockets
+per address and in all, and bounds an HTTP request's time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from server.guards import ConnectionGuard
 from server.hosts import resolve_hosts
 from server.live.clock import Clock
 from server.live.outbox import Outbox
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # HTML, JS and CSS compress ~4× (the page's weight target is ≤ 150 KB transferred);
     # GZipMiddleware handles only http scopes, so the /ws socket is untouched.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
+    app.add_middleware(ConnectionGuard, settings=settings)  # outermost: counts first
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(ws.router)

@@ -1,7 +1,7 @@
 """Serve Backprop Lab with uvicorn configured from :class:`~server.settings.Settings`.
 
 ``python -m server.serve`` is ``uvicorn server.app:create_app --factory`` with
-the WebSocket options this server relies on set consistently:
+the options this server relies on set consistently:
 
 - per-message deflate **off** (compressing numeric frames costs 5–10× the
   server CPU per frame, and a decompressed size is what limits must apply to);
@@ -9,6 +9,17 @@ the WebSocket options this server relies on set consistently:
   ``max_message_bytes`` are processed, larger ones up to the cap get a
   ``too_large`` error, anything beyond closes the connection (1009) before it
   is buffered whole;
+- slow and silent sockets cut: a request head bounded in bytes and time
+  (``max_header_bytes``, ``request_head_timeout_s``: :mod:`server.headguard`),
+  idle keep-alive connections closed after ``keep_alive_s``, WebSockets pinged
+  every ``ws_ping_interval_s`` and closed (1011) when a ping goes unanswered
+  for ``ws_ping_timeout_s``;
+- at most ``max_connections`` open connections (uvicorn's ``limit_concurrency``:
+  HTTP requests past it get 503), ``max_connections_per_address`` HTTP ones from
+  one address, and the process's descriptor limit raised to fit them when the
+  system allows;
+- ``X-Forwarded-For`` believed only from ``trusted_proxies`` (uvicorn's
+  ``forwarded_allow_ips``): the per-address caps count the address it names;
 - a bounded graceful-shutdown wait, so a stuck client cannot hold a restart.
 
 ``HOST`` and ``PORT`` come from the environment (defaults 127.0.0.1:8000); use
@@ -17,13 +28,19 @@ the WebSocket options this server relies on set consistently:
 
 from __future__ import annotations
 
+import logging
 import os
 
 import uvicorn
 
+from server.headguard import bounded_head_protocol
 from server.settings import Settings
 
+log = logging.getLogger("backprop_lab.serve")
+
 GRACEFUL_SHUTDOWN_S = 5
+#: descriptors kept beyond ``max_connections``: listening socket, logs, libraries
+SPARE_DESCRIPTORS = 64
 
 
 def uvicorn_config(host: str, port: int, settings: Settings | None = None,
@@ -34,8 +51,14 @@ def uvicorn_config(host: str, port: int, settings: Settings | None = None,
         "factory": True,
         "host": host,
         "port": port,
+        "http": bounded_head_protocol(settings),
         "ws_per_message_deflate": False,
         "ws_max_size": settings.ws_max_size,
+        "ws_ping_interval": settings.ws_ping_interval_s,
+        "ws_ping_timeout": settings.ws_ping_timeout_s,
+        "timeout_keep_alive": settings.keep_alive_s,
+        "limit_concurrency": settings.max_connections,
+        "forwarded_allow_ips": settings.trusted_proxies,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
         "log_level": "info",
         **overrides,
@@ -43,11 +66,31 @@ def uvicorn_config(host: str, port: int, settings: Settings | None = None,
     return uvicorn.Config("server.app:create_app", **options)  # type: ignore[arg-type]
 
 
+def raise_descriptor_limit(needed: int) -> None:
+    """Raise this process's open-file limit to ``needed`` if the hard limit allows (a
+    1024-descriptor default would run out before ``max_connections``); warn if not."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning("descriptor limit below max_connections",
+                    extra={"limit": target, "needed": needed})
+
+
 def main() -> None:
     """Run the server until interrupted."""
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
-    uvicorn.Server(uvicorn_config(host, port)).run()
+    settings = Settings()
+    raise_descriptor_limit(settings.max_connections + SPARE_DESCRIPTORS)
+    uvicorn.Server(uvicorn_config(host, port, settings)).run()
 
 
 if __name__ == "__main__":

@@ -90,7 +90,70 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Level of the backprop_lab loggers.")
     log_json: bool = Field(default=True, description="JSON-lines logs (else key=value text).")
 
-    @field_validator("allowed_origins", "allowed_hosts", mode="before")
+    # ---- sockets: size, time and number (server/serve.py, server/guards.py) ----------------
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024,
+        description="Request line and headers of one HTTP request (or WebSocket handshake); "
+        "a larger head gets 431 and the connection is closed.",
+    )
+    request_head_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Time a client may take to send a whole request head, from connecting "
+        "(or from its previous response); then the connection is closed (slow or silent "
+        "sockets).",
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="An idle HTTP keep-alive connection is closed after this."
+    )
+    request_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="Time one HTTP request may take, its response included (a client that "
+        "stops reading a download); then it is cut off.",
+    )
+    ws_ping_interval_s: float = Field(
+        default=20.0, gt=0, description="The server pings every WebSocket this often."
+    )
+    ws_ping_timeout_s: float = Field(
+        default=20.0, gt=0,
+        description="A WebSocket whose peer does not answer a ping within this is closed (1011).",
+    )
+    hello_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="A WebSocket that neither opens a session nor follows a class within this "
+        "is closed (4002).",
+    )
+    max_connections: int = Field(
+        default=1000, ge=2,
+        description="Open connections of every kind (uvicorn's limit_concurrency); HTTP requests "
+        "past it get 503.",
+    )
+    max_connections_per_address: int = Field(
+        default=64, ge=1,
+        description="Open HTTP connections from one client address (WebSockets are counted "
+        "apart); the next is closed at once.",
+    )
+    max_websockets: int = Field(
+        default=800, ge=1,
+        description="Open WebSocket connections, all clients together; the next one is told and "
+        "closed (1013).",
+    )
+    max_websockets_per_address: int = Field(
+        default=16, ge=1, description="Open WebSocket connections from one client address."
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Peers whose X-Forwarded-For names the client (uvicorn's "
+        "forwarded_allow_ips): a reverse proxy's address; '*' trusts any peer (avoid).",
+    )
+    unlimited_addresses: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Client addresses or networks the per-address caps do not apply to: this "
+        "machine itself by default (the teacher at the server, a local reverse proxy that "
+        "does not send X-Forwarded-For).",
+    )
+
+    @field_validator("allowed_origins", "allowed_hosts", "trusted_proxies",
+                     "unlimited_addresses", mode="before")
     @classmethod
     def _split_commas(cls, v: Any) -> Any:
         if isinstance(v, str):

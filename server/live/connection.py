@@ -7,15 +7,21 @@ goes to the connection's session, or, while it follows a class, is refused
 as read-only (``hello`` redraws, ``fork`` makes its own copy, ``leave`` stops).
 Whatever a client sends, it gets at worst an ``error`` message and the
 connection stays usable.
+
+A connection that has neither a session nor a class ``hello_timeout_s`` after it
+opened is closed (4002): a socket that never says hello would otherwise hold a
+descriptor forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 
 from pydantic import ValidationError
 
+from server.guards import ADDRESS
 from server.live.outbox import Outbox
 from server.live.session import Session
 from server.live.sharing import Follower
@@ -26,6 +32,7 @@ from server.settings import Settings
 log = logging.getLogger("backprop_lab.connection")
 
 CLOSE_TRY_LATER = 1013  # the server is full
+CLOSE_NO_HELLO = 4002  # neither a session nor a class within hello_timeout_s
 
 
 def describe(e: ValidationError) -> tuple[str, str, str | None]:
@@ -57,16 +64,44 @@ def describe(e: ValidationError) -> tuple[str, str, str | None]:
 class Connection:
     """The state of one socket: its outbox, its session or the class it follows."""
 
-    def __init__(self, store: SessionStore, settings: Settings, outbox: Outbox) -> None:
+    def __init__(self, store: SessionStore, settings: Settings, outbox: Outbox,
+                 address: str | None = None) -> None:
+        """``address``: what the per-address caps count this connection under (default:
+        what :class:`server.guards.ConnectionGuard` set for the socket's task; None
+        there means the caps leave it alone). Built on the event loop, it closes itself
+        if no hello comes in time."""
         self.store = store
         self.settings = settings
         self.outbox = outbox
+        self.address = address if address is not None else ADDRESS.get()
         self.session: Session | None = None
         self.follower: Follower | None = None  # set while this connection follows a class
         self.leader: Session | None = None  # the run it follows
         self.batch = False  # the client said in its hello that it takes arrays of messages
         self.received = 0
         self.errors = 0
+        self._taken = 0  # messages receive() has taken (on the engine thread)
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # built outside the event loop (a unit test): no deadline
+            self._loop = None
+        self._hello_extended = False
+        if self._loop is not None:
+            self._loop.call_later(settings.hello_timeout_s, self._hello_due)
+
+    def _hello_due(self) -> None:
+        """``hello_timeout_s`` after the socket opened (on the event loop): close it if it
+        has neither a session nor a class. Messages that came in time but that the engine
+        thread has not taken yet get one more period."""
+        if self.outbox.closed or self.session is not None or self.follower is not None:
+            return
+        wait = self.settings.hello_timeout_s
+        if self._taken < self.received and not self._hello_extended and self._loop:
+            self._hello_extended = True
+            self._loop.call_later(wait, self._hello_due)
+            return
+        log.info("no hello", extra={"seconds": wait, "received": self.received})
+        self.outbox.close(CLOSE_NO_HELLO, f"no hello within {wait:g} s (hello_timeout_s)")
 
     # ---- replies ---------------------------------------------------------------------
 
@@ -85,6 +120,7 @@ class Connection:
         """Validate one text message and apply it; what each piece of it sends goes out
         together. A long command (a replay) comes back as the pieces still to run (the
         engine thread runs them in this connection's turns)."""
+        self._taken += 1
         with self.outbox.hold():
             try:
                 msg = client_adapter.validate_json(text)
