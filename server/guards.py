@@ -17,7 +17,8 @@ A client's address is uvicorn's ``scope["client"]``, which is the reverse proxy'
 unless uvicorn trusts it (``trusted_proxies``) to name the client in
 ``X-Forwarded-For``. IPv6 clients are counted by their /64 network (one machine
 usually holds a whole /64). Addresses in ``unlimited_addresses`` — this machine
-by default — are not counted at all.
+by default — are not counted at all. :class:`AddressBuckets` is the token bucket
+per address the live floor uses for wrong class codes.
 """
 
 from __future__ import annotations
@@ -103,6 +104,50 @@ def counted_address(scope: Scope, unlimited: Unlimited) -> str | None:
     client = scope.get("client")
     host = client[0] if client else None
     return None if host in unlimited else address_key(host)
+
+
+class AddressBuckets:
+    """A token bucket per address: ``capacity`` tokens, refilled at ``capacity`` per
+    ``period_s``. :meth:`allowed` asks without spending, :meth:`spend` spends one.
+    Buckets that have refilled are forgotten, so memory follows the addresses that
+    were refused lately, not every address ever seen."""
+
+    def __init__(self, capacity: int, period_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(capacity)
+        self.rate = capacity / period_s
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, at)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def tokens(self, address: str) -> float:
+        """Tokens ``address`` has now."""
+        got = self._buckets.get(address)
+        if got is None:
+            return self.capacity
+        tokens, at = got
+        return min(self.capacity, tokens + (self.clock() - at) * self.rate)
+
+    def allowed(self, address: str) -> bool:
+        """Whether ``address`` has a token left."""
+        return self.tokens(address) >= 1.0
+
+    def wait_s(self, address: str) -> float:
+        """Seconds until ``address`` has a token again (0 if it has one)."""
+        return max(0.0, (1.0 - self.tokens(address)) / self.rate)
+
+    def spend(self, address: str) -> None:
+        """Take one token from ``address`` (down to zero)."""
+        now = self.clock()
+        self._buckets[address] = (max(0.0, self.tokens(address) - 1.0), now)
+        if len(self._buckets) > 1024:
+            self._forget_full()
+
+    def _forget_full(self) -> None:
+        for a in [a for a in self._buckets if self.tokens(a) >= self.capacity]:
+            del self._buckets[a]
 
 
 class ConnectionGuard:

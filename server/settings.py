@@ -140,6 +140,18 @@ class Settings(BaseSettings):
     max_websockets_per_address: int = Field(
         default=16, ge=1, description="Open WebSocket connections from one client address."
     )
+    max_sessions_per_address: int = Field(
+        default=20, ge=1, description="Sessions kept at once for one client address."
+    )
+    max_followers_per_address: int = Field(
+        default=4, ge=1,
+        description="Connections from one client address following one class run.",
+    )
+    max_code_failures_per_minute: int = Field(
+        default=10, ge=1,
+        description="Wrong class codes one client address may give a minute; past that its "
+        "codes are refused without being looked up.",
+    )
     trusted_proxies: CommaList = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Peers whose X-Forwarded-For names the client (uvicorn's "

@@ -10,13 +10,16 @@ connection stays usable.
 
 A connection that has neither a session nor a class ``hello_timeout_s`` after it
 opened is closed (4002): a socket that never says hello would otherwise hold a
-descriptor forever.
+descriptor forever. The caps per client address (sessions, followers of one
+class, wrong class codes; see :mod:`server.live.store`) count the connection
+under the address :mod:`server.guards` found for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterator
 
 from pydantic import ValidationError
@@ -81,6 +84,7 @@ class Connection:
         self.received = 0
         self.errors = 0
         self._taken = 0  # messages receive() has taken (on the engine thread)
+        self._follow_key: str | None = None  # the id of the run counted as followed from here
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # built outside the event loop (a unit test): no deadline
@@ -171,6 +175,7 @@ class Connection:
                 return self._handle_follower(msg, self.follower)
             self.follower = None  # sharing ended: this connection may start its own run
             self.leader = None
+            self._uncount_follow()
         if self.session is None:
             self.session = self._open_session(msg)
             if self.session is None or isinstance(msg, Hello):
@@ -206,9 +211,9 @@ class Connection:
 
     def _new_session(self) -> Session | None:
         try:
-            return self.store.create()
+            return self.store.create(address=self.address)
         except SessionLimitError as e:
-            self.reply_error("limit", str(e), limit="max_sessions")
+            self.reply_error("limit", str(e), limit=e.limit)
             self.outbox.close(CLOSE_TRY_LATER, "server full")
             return None
 
@@ -220,10 +225,23 @@ class Connection:
 
     def _find_class(self, code: str, instead: str) -> Session | None:
         """The session shared under ``code`` with room for one more follower, or None
-        after an error saying why and what happens ``instead``."""
+        after an error saying why and what happens ``instead``. An address past its
+        wrong codes for the minute is refused without the code being looked up."""
+        st = self.settings
+        address = self.address
+        failures = self.store.code_failures
+        if address is not None and not failures.allowed(address):
+            wait = math.ceil(failures.wait_s(address))
+            self.reply_error("rate_limited", "too many wrong class codes from this address "
+                             f"(max_code_failures_per_minute={st.max_code_failures_per_minute})"
+                             f"; try again in {wait} s; " + instead,
+                             limit="max_code_failures_per_minute", field="follow")
+            return None
         leader = self.store.shared(code)
-        limit = self.settings.max_followers
+        limit = st.max_followers
         if leader is None:
+            if address is not None:
+                failures.spend(address)
             self.reply_error("unknown_code", f"no run is shared under the code {code!r}; "
                              + instead, field="follow")
         elif len(leader.audience) >= limit:
@@ -231,7 +249,23 @@ class Connection:
                              "followers (max_followers); " + instead, limit="max_followers",
                              field="follow")
             leader = None
+        elif address is not None and self.store.followers_from(
+                leader, address) >= st.max_followers_per_address:
+            self.reply_error("limit", f"{st.max_followers_per_address} pages from this address "
+                             "already follow this class run (max_followers_per_address); "
+                             + instead, limit="max_followers_per_address", field="follow")
+            leader = None
         return leader
+
+    def _count_follow(self, leader: Session) -> None:
+        if self.address is not None and self._follow_key is None:
+            self.store.count_follower(leader.id, self.address, 1)
+            self._follow_key = leader.id
+
+    def _uncount_follow(self) -> None:
+        if self.address is not None and self._follow_key is not None:
+            self.store.count_follower(self._follow_key, self.address, -1)
+        self._follow_key = None
 
     def _follow(self, code: str) -> bool:
         """Follow the run shared under ``code``; False (and an error) if there is none
@@ -242,6 +276,7 @@ class Connection:
         self.follower = Follower(self.outbox)
         self.leader = leader
         leader.add_follower(self.follower)
+        self._count_follow(leader)
         log.info("follow", extra={"session": leader.id, "followers": len(leader.audience)})
         return True
 
@@ -254,9 +289,9 @@ class Connection:
             leader.add_follower(f)  # drawn afresh
         elif isinstance(msg, Fork):
             try:
-                s = self.store.create()
+                s = self.store.create(address=self.address)
             except SessionLimitError as e:  # the student keeps watching
-                self.reply_error("limit", str(e), limit="max_sessions")
+                self.reply_error("limit", str(e), limit=e.limit)
                 return None
             return self._fork(s, leader, f)
         else:
@@ -275,6 +310,7 @@ class Connection:
         leader.remove_follower(f)
         self.follower = None
         self.leader = None
+        self._uncount_follow()
         self.outbox.put(server_message("follow", code=None, active=False, reason="forked"))
         s.attach(self.outbox)
         self.session = s
@@ -286,6 +322,7 @@ class Connection:
             self.leader.remove_follower(self.follower)
         self.follower = None
         self.leader = None
+        self._uncount_follow()
         if self.session is not None and self.session.outbox is self.outbox:
             self.session.detach()
         self.session = None

@@ -10,6 +10,13 @@ them: a shared run stays while anyone watches it (and can copy it).
 A session can be *shared* with a class (:meth:`SessionStore.share`): it gets a
 short code that other connections give in their ``hello`` to follow the run
 read-only (:class:`server.live.sharing.Follower`).
+
+Per client address (what :mod:`server.guards` counts a connection under; None
+for an address the caps leave alone) the store keeps how many sessions it holds
+(``max_sessions_per_address``: one script cannot take every session), how many
+of its connections follow each class run (``max_followers_per_address``: one
+cannot take a class's seats) and its wrong class codes
+(``max_code_failures_per_minute``: codes cannot be guessed by the thousand).
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Iterator
 
+from server.guards import AddressBuckets
 from server.live.playback import Scheduler
 from server.live.session import Session
 from server.settings import Settings
@@ -32,7 +41,12 @@ CODE_LENGTH = 6
 
 
 class SessionLimitError(RuntimeError):
-    """No room for another session (``max_sessions``)."""
+    """No room for another session: ``limit`` names the setting (``max_sessions``, or
+    ``max_sessions_per_address``)."""
+
+    def __init__(self, message: str, limit: str = "max_sessions") -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class SessionStore:
@@ -43,6 +57,11 @@ class SessionStore:
         self.scheduler = scheduler  # the engine thread, for the sessions' background work
         self._sessions: dict[str, Session] = {}
         self._shared: dict[str, Session] = {}  # share code → session
+        self._owner: dict[str, str] = {}  # session id → the address that opened it
+        self._per_address: Counter[str] = Counter()  # sessions held per address
+        self._follows: Counter[tuple[str, str]] = Counter()  # (run's id, address) → pages
+        #: wrong class codes per address: at most max_code_failures_per_minute
+        self.code_failures = AddressBuckets(settings.max_code_failures_per_minute, 60.0)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -54,16 +73,25 @@ class SessionStore:
         """The session ``session_id`` if it is kept (attached or not)."""
         return self._sessions.get(session_id)
 
-    def create(self, now: float | None = None) -> Session:
-        """A fresh session with default settings; raises when the store is full."""
+    def create(self, now: float | None = None, address: str | None = None) -> Session:
+        """A fresh session with default settings, held for ``address``; raises when the
+        store is full, or ``address`` holds ``max_sessions_per_address`` already."""
         self.reap(now)
         if len(self._sessions) >= self.settings.max_sessions:
             raise SessionLimitError(
                 f"the server is full (max_sessions={self.settings.max_sessions}); try later"
             )
+        cap = self.settings.max_sessions_per_address
+        if address is not None and self._per_address[address] >= cap:
+            raise SessionLimitError(
+                f"this address already holds {cap} sessions (max_sessions_per_address); "
+                "close a tab, or try again when one has ended", "max_sessions_per_address")
         s = Session(self.settings)
         s.scheduler = self.scheduler
         self._sessions[s.id] = s
+        if address is not None:
+            self._owner[s.id] = address
+            self._per_address[address] += 1
         log.info("session start", extra={"session": s.id, "sessions": len(self._sessions)})
         return s
 
@@ -116,10 +144,31 @@ class SessionStore:
         self.unshare(s, "ended")
         if self.scheduler is not None:
             self.scheduler.cancel(("index", s.id))  # its loaded run's indexing stops
+        address = self._owner.pop(s.id, None)
+        if address is not None:
+            self._per_address[address] -= 1
+            if self._per_address[address] <= 0:
+                del self._per_address[address]
         if self._sessions.pop(s.id, None) is not None:
             log.info("session end", extra={"session": s.id, "reason": reason,
                                            "iterations": s.stepper.iteration,
                                            "sessions": len(self._sessions)})
+
+    def sessions_of(self, address: str) -> int:
+        """Sessions held for ``address``."""
+        return self._per_address[address]
+
+    def followers_from(self, s: Session, address: str) -> int:
+        """Connections from ``address`` following ``s``'s run."""
+        return self._follows[(s.id, address)]
+
+    def count_follower(self, session_id: str, address: str, delta: int) -> None:
+        """One more (``delta`` 1) or one fewer (-1) connection from ``address`` follows
+        the run of session ``session_id``."""
+        key = (session_id, address)
+        self._follows[key] += delta
+        if self._follows[key] <= 0:
+            del self._follows[key]
 
     def reap(self, now: float | None = None) -> int:
         """Free sessions detached past the grace period or idle past the timeout."""
