@@ -4,11 +4,15 @@
 cyclic garbage collector's first threshold (:data:`GC_THRESHOLD`) while the
 server runs, and, on shutdown, closes every open session socket with 1001
 (going away) after its pending messages, so browsers see a clean close rather
-than a dropped connection. Run it with ``python -m server.serve`` (or uvicorn with
-``--ws-per-message-deflate false``; see docs/protocol.md).
+than a dropped connection (:func:`close_sockets`; ``server.serve.Server`` calls it
+before uvicorn's own shutdown, which would close them with 1012). Run it with
+``python -m server.serve`` (or uvicorn with ``--ws-per-message-deflate false``;
+see docs/protocol.md).
 
-In front of the routes, :class:`~server.guards.ConnectionGuard` counts WebSockets
-per address and in all, and bounds an HTTP request's time.
+In front of the routes: :class:`~server.guards.ConnectionGuard` (WebSockets per
+address and in all, HTTP request time) and :class:`~server.guards.SecurityHeaders`
+(Content-Security-Policy, nosniff, Referrer-Policy). No OpenAPI schema or docs
+pages are served: the HTTP API is the page, its downloads and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from server.guards import ConnectionGuard
+from server.guards import ConnectionGuard, SecurityHeaders
 from server.hosts import resolve_hosts
 from server.live.clock import Clock
 from server.live.outbox import Outbox
@@ -80,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.set_threshold(*gc_before)
             log.info("server stop", extra={"sessions": len(store)})
 
-    app = FastAPI(title="Backprop Lab", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="Backprop Lab", lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None)
     app.state.settings = settings
     app.state.sessions = store
     app.state.clock = clock
@@ -92,12 +97,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # HTML, JS and CSS compress ~4× (the page's weight target is ≤ 150 KB transferred);
     # GZipMiddleware handles only http scopes, so the /ws socket is untouched.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ConnectionGuard, settings=settings)  # outermost: counts first
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(ws.router)
     app.include_router(export.router)
     return app
+
+
+async def close_sockets(app: FastAPI) -> None:
+    """Close every open session socket of ``app`` with 1001 (going away) after its
+    pending messages, waiting up to :data:`SHUTDOWN_GRACE_S` for them to go."""
+    connections: set[Outbox] = app.state.connections
+    await _close_all(connections)
 
 
 async def _close_all(connections: set[Outbox]) -> None:

@@ -5,12 +5,22 @@ origins, limits hit, internal errors. Each record carries its ``extra`` fields
 (``session``, ``reason``, ``code``…) as keys, so the lines can be filtered and
 counted without parsing prose. Only the ``backprop_lab`` loggers get this
 handler; uvicorn keeps its own.
+
+A session id is a bearer secret: whoever has it drives the session and
+downloads its run. So a log never holds one: the fields that carry a session id
+(:data:`SESSION_FIELDS`, ``session`` and ``source``) are written as
+:func:`session_tag`, the first 8 hex digits of an HMAC-SHA256 of the id under a
+key drawn when the process starts — enough to follow one session through the
+log, useless for finding or driving it (and different after a restart).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
+import secrets
 import sys
 from typing import Any
 
@@ -22,8 +32,21 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 }
 
 
+#: ``extra`` fields that hold a session id: logged as its tag, never as the id
+SESSION_FIELDS = frozenset({"session", "source"})
+#: this process's key for session tags (never written anywhere)
+_TAG_KEY = secrets.token_bytes(32)
+
+
+def session_tag(session_id: str) -> str:
+    """A short, non-reversible tag of ``session_id`` for logs: 8 hex digits of its
+    HMAC-SHA256 under this process's key."""
+    return hmac.new(_TAG_KEY, session_id.encode(), hashlib.sha256).hexdigest()[:8]
+
+
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """``time``, ``level``, ``logger``, ``event`` and the record's ``extra`` fields."""
+    """``time``, ``level``, ``logger``, ``event`` and the record's ``extra`` fields (a
+    session id as its :func:`session_tag`)."""
     out: dict[str, Any] = {
         "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
             timespec="milliseconds"
@@ -34,7 +57,7 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     }
     for k, v in record.__dict__.items():
         if k not in _STANDARD and not k.startswith("_"):
-            out[k] = v
+            out[k] = session_tag(v) if k in SESSION_FIELDS and isinstance(v, str) else v
     if record.exc_info:
         out["exc"] = logging.Formatter().formatException(record.exc_info)
     return out

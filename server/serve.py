@@ -20,7 +20,9 @@ the options this server relies on set consistently:
   system allows;
 - ``X-Forwarded-For`` believed only from ``trusted_proxies`` (uvicorn's
   ``forwarded_allow_ips``): the per-address caps count the address it names;
-- a bounded graceful-shutdown wait, so a stuck client cannot hold a restart.
+- on SIGTERM or Ctrl-C, every session socket closed with 1001 (going away)
+  after its pending messages (:class:`Server`), then uvicorn's own bounded
+  graceful shutdown, so a stuck client cannot hold a restart.
 
 ``HOST`` and ``PORT`` come from the environment (defaults 127.0.0.1:8000); use
 ``HOST=0.0.0.0`` to serve a class on the local network.
@@ -30,9 +32,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 import uvicorn
+from fastapi import FastAPI
 
+from server.app import close_sockets
 from server.headguard import bounded_head_protocol
 from server.settings import Settings
 
@@ -66,6 +71,29 @@ def uvicorn_config(host: str, port: int, settings: Settings | None = None,
     return uvicorn.Config("server.app:create_app", **options)  # type: ignore[arg-type]
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, closing the app's session sockets with 1001 (going away) before
+    its own shutdown, which would close each WebSocket with 1012 (service restart)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting, close the session sockets (1001), then uvicorn's shutdown."""
+        for server in getattr(self, "servers", []):
+            server.close()
+        app = _fastapi_app(self.config.loaded_app) if self.config.loaded else None
+        if app is not None:
+            await close_sockets(app)
+        await super().shutdown(sockets)
+
+
+def _fastapi_app(app: object) -> FastAPI | None:
+    """The FastAPI app inside uvicorn's middleware (its proxy-headers wrapper)."""
+    for _ in range(8):
+        if isinstance(app, FastAPI):
+            return app
+        app = getattr(app, "app", None)
+    return None
+
+
 def raise_descriptor_limit(needed: int) -> None:
     """Raise this process's open-file limit to ``needed`` if the hard limit allows (a
     1024-descriptor default would run out before ``max_connections``); warn if not."""
@@ -90,7 +118,7 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     settings = Settings()
     raise_descriptor_limit(settings.max_connections + SPARE_DESCRIPTORS)
-    uvicorn.Server(uvicorn_config(host, port, settings)).run()
+    Server(uvicorn_config(host, port, settings)).run()
 
 
 if __name__ == "__main__":

@@ -1,63 +1,92 @@
 """Downloads of a session's run: the run file and CSVs of its metrics and weights.
 
-URLs are keyed by the session id, the unguessable token (96 random bits) the
-page already holds to resume its session; an unknown id gets 404 and nothing
-else, so one session never sees another's data. The handlers are ``async`` so
-they run on the event loop, between the session's commands and ticks, and see
-a consistent run.
+A download is a ``POST`` whose form body carries the session id (``session=…``),
+the unguessable token (96 random bits) the page already holds to resume its
+session: never the URL, so the id — which controls the session — stays out of
+access logs, proxies' logs and the browser's history. An unknown id gets 404
+and nothing else, so one session never sees another's data.
+
+The content is built on the engine thread (:mod:`server.live.worker`), which owns
+every session's state, in the session's own turn: it sees a consistent run, and
+a big file does not hold the event loop.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
 import orjson
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from server.deps import StoreDep
+from server.deps import StoreDep, WorkerDep
 from server.live.session import Session
 from server.live.store import SessionStore
+from server.live.worker import Worker
 from server.protocol import encode
 from server.run.runfile import metrics_csv, run_file, weights_csv
 
 router = APIRouter(prefix="/runs")
 
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+#: a download's form body: ``session=<id>`` and little else
+MAX_FORM_BYTES = 1024
 
 
-def _session(store: SessionStore, session_id: str) -> Session:
-    s = store.get(session_id) if len(session_id) <= 64 else None
+async def _session(request: Request, store: SessionStore) -> Session:
+    """The session named by the form body's ``session`` field; 404 if it is not kept."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, f"a download's form is at most {MAX_FORM_BYTES} bytes")
+    try:
+        form = parse_qs(body.decode("latin-1"), max_num_fields=8)
+    except ValueError as e:
+        raise HTTPException(400, "not a form (session=<id>)") from e
+    session_id = (form.get("session") or [""])[0]
+    s = store.get(session_id) if 0 < len(session_id) <= 64 else None
     if s is None:
         raise HTTPException(404, "no such session (it may have ended)")
     return s
 
 
-def _download(body: str, media: str, name: str) -> Response:
+async def _download(worker: Worker, s: Session, build: Callable[[], tuple[str, str]],
+                    media: str) -> Response:
+    """``build()`` → (body, file name), run on the engine thread in the session's turn."""
+    body, name = await worker.call(("download", s.id), build)
     return Response(body, media_type=media, headers={
         **NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/{session_id}/run.json")
-async def run_json(session_id: str, store: StoreDep) -> Response:
+@router.post("/run.json")
+async def run_json(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
     """The run file: every branch, replaying bit-identically (opened on the active one)."""
-    s = _session(store, session_id)
-    body = encode(run_file(s.history))
-    # re-indent for people reading the file; numbers keep their exact repr
-    pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
-    return _download(pretty, "application/json",
-                     f"backprop-lab-{s.history.head[0]}-iterations.json")
+    s = await _session(request, store)
+
+    def build() -> tuple[str, str]:
+        body = encode(run_file(s.history))
+        # re-indent for people reading the file; numbers keep their exact repr
+        pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
+        return pretty, f"backprop-lab-{s.history.head[0]}-iterations.json"
+
+    return await _download(worker, s, build, "application/json")
 
 
-@router.get("/{session_id}/metrics.csv")
-async def metrics(session_id: str, store: StoreDep) -> Response:
+@router.post("/metrics.csv")
+async def metrics(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
     """The sampled metrics of the active branch."""
-    s = _session(store, session_id)
-    return _download(metrics_csv(s.history), "text/csv; charset=utf-8",
-                     "backprop-lab-metrics.csv")
+    s = await _session(request, store)
+    return await _download(worker, s, lambda: (metrics_csv(s.history),
+                                               "backprop-lab-metrics.csv"),
+                           "text/csv; charset=utf-8")
 
 
-@router.get("/{session_id}/weights.csv")
-async def weights(session_id: str, store: StoreDep) -> Response:
+@router.post("/weights.csv")
+async def weights(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
     """The weights and biases at the current point of the run."""
-    s = _session(store, session_id)
-    return _download(weights_csv(s.stepper), "text/csv; charset=utf-8",
-                     f"backprop-lab-weights-{s.stepper.iteration}.csv")
+    s = await _session(request, store)
+    return await _download(worker, s, lambda: (
+        weights_csv(s.stepper), f"backprop-lab-weights-{s.stepper.iteration}.csv"),
+        "text/csv; charset=utf-8")

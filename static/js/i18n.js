@@ -375,6 +375,7 @@ export const STRINGS = Object.freeze({
   'tl.weightsCsv': { ja: '重み（CSV）', en: 'Weights (CSV)' },
   'tl.badFile': { ja: '実行ファイルとして読めません', en: 'This is not a run file' },
   'tl.tooBig': { ja: 'ファイルが大きすぎます（{kb} KB）', en: 'The file is too large ({kb} KB)' },
+  'tl.downloadFailed': { ja: 'ダウンロードできませんでした（この実行はもうサーバーにありません）', en: 'The download failed (the server no longer has this run)' },
   'tl.mark.set': { ja: '反復 {it}: 設定を変更（{what}）', en: 'Iteration {it}: setting changed ({what})' },
   'tl.mark.edit': { ja: '反復 {it}: 重みを手で変更（{what}）', en: 'Iteration {it}: weight set by hand ({what})' },
   'tl.mark.spike': { ja: '反復 {it}: 損失の急上昇（{loss}）', en: 'Iteration {it}: loss spike ({loss})' },

@@ -166,7 +166,7 @@ def test_a_saved_run_loads_and_replays_identically(client: TestClient) -> None:
         ws.send({"type": "set", "lr": 0.4, "optimizer": {"name": "adam"}})
         ws.recv_type("timeline")
         first.update(step_frames(ws, 4 * 5))
-        saved = client.get(f"/runs/{sid}/run.json")
+        saved = client.post("/runs/run.json", data={"session": sid})
     assert saved.status_code == 200
     assert "attachment" in saved.headers["content-disposition"]
     file = saved.json()
@@ -247,7 +247,7 @@ def test_a_saved_run_brings_back_every_branch_and_the_one_the_learner_was_on(
         _, tl = load_reply(ws)
         assert tl["branch"] == 1
         saved_tl = {b["id"]: b for b in tl["branches"]}
-        file = client.get(f"/runs/{sid}/run.json").json()
+        file = client.post("/runs/run.json", data={"session": sid}).json()
     assert file["version"] == 2 and file["branch"] == 1
     by_id = {b["id"]: b for b in file["branches"]}
     assert sorted(by_id) == [0, 1, 2]
@@ -354,9 +354,9 @@ def test_metrics_and_weights_download_as_csv_and_only_for_their_session(
         step_frames(ws, 4 * 3)
         ws.send({"type": "step", "unit": "phase"})
         ws.recv_type("state")
-        m = client.get(f"/runs/{sid}/metrics.csv")
-        w = client.get(f"/runs/{sid}/weights.csv")
-        other = client.get("/runs/not-a-session/weights.csv")
+        m = client.post("/runs/metrics.csv", data={"session": sid})
+        w = client.post("/runs/weights.csv", data={"session": sid})
+        other = client.post("/runs/weights.csv", data={"session": "not-a-session"})
     rows = list(csv.DictReader(io.StringIO(m.text)))
     assert m.headers["content-type"].startswith("text/csv")
     assert [int(r["iteration"]) for r in rows] == [1, 2, 3]

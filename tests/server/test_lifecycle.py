@@ -19,7 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from server.live.outbox import Outbox
 from server.live.store import CLOSE_IDLE, SessionStore
-from server.logs import JsonFormatter, KeyValueFormatter
+from server.logs import JsonFormatter, KeyValueFormatter, session_tag
 from server.protocol import Play
 from server.serve import uvicorn_config
 from server.settings import Settings
@@ -97,10 +97,11 @@ def test_log_records_are_one_structured_line_each() -> None:
     line = JsonFormatter().format(rec)
     assert "\n" not in line
     obj = json.loads(line)
-    assert obj["event"] == "session end" and obj["session"] == "abc"
+    assert obj["event"] == "session end" and obj["session"] == session_tag("abc")
     assert obj["reason"] == "idle" and obj["level"] == "info"
     kv = KeyValueFormatter().format(rec)
-    assert "session end" in kv and "session=abc" in kv and "reason=idle" in kv
+    assert "session end" in kv and f"session={session_tag('abc')}" in kv
+    assert "reason=idle" in kv
 
 
 def test_shutdown_closes_sockets_cleanly_and_logs_the_session() -> None:

@@ -134,9 +134,13 @@ export class TimelineView {
       h('p', { class: 'hint', dataset: { i18n: 'tl.changeHint' } }));
 
     this.branches = h('ul', { class: 'tl-branches' });
-    this.saveLink = h('a', { class: 'btn tl-save', download: '', dataset: { i18n: 'tl.save' } });
-    this.metricsLink = h('a', { class: 'btn tl-metrics-csv', download: '', dataset: { i18n: 'tl.metricsCsv' } });
-    this.weightsLink = h('a', { class: 'btn tl-weights-csv', download: '', dataset: { i18n: 'tl.weightsCsv' } });
+    const download = (name) => (e) => { e.preventDefault(); this.download(name); };
+    this.saveLink = h('a', { class: 'btn tl-save', download: '', dataset: { i18n: 'tl.save' },
+      on: { click: download('run.json') } });
+    this.metricsLink = h('a', { class: 'btn tl-metrics-csv', download: '', dataset: { i18n: 'tl.metricsCsv' },
+      on: { click: download('metrics.csv') } });
+    this.weightsLink = h('a', { class: 'btn tl-weights-csv', download: '', dataset: { i18n: 'tl.weightsCsv' },
+      on: { click: download('weights.csv') } });
     this.file = h('input', { type: 'file', class: 'tl-file', id: 'tl-file', accept: '.json,application/json',
       on: { change: () => this.openFile() } });
     this.status = h('p', { class: 'tl-status hint', role: 'status' });
@@ -211,10 +215,26 @@ export class TimelineView {
 
   setLinks() {
     if (!this.session) return;
-    const base = `/runs/${encodeURIComponent(this.session)}`;
-    this.saveLink.href = `${base}/run.json`;
-    this.metricsLink.href = `${base}/metrics.csv`;
-    this.weightsLink.href = `${base}/weights.csv`;
+    this.saveLink.href = '/runs/run.json';
+    this.metricsLink.href = '/runs/metrics.csv';
+    this.weightsLink.href = '/runs/weights.csv';
+  }
+
+  /** Download `name` of this session's run: a POST whose body carries the session id,
+   * never a URL (the id controls the session: it must not reach logs or history). */
+  download(name) {
+    if (!this.session) return;
+    fetch(`/runs/${name}`, { method: 'POST', body: new URLSearchParams({ session: this.session }) })
+      .then((res) => {
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const file = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+        return res.blob().then((blob) => {
+          const url = URL.createObjectURL(blob);
+          h('a', { href: url, download: file ? file[1] : name }).click();
+          setTimeout(() => URL.revokeObjectURL(url), 60000);
+        });
+      })
+      .catch(() => this.say(this.t('tl.downloadFailed')));
   }
 
   // ---- actions ---------------------------------------------------------------------
@@ -318,12 +338,14 @@ export class TimelineView {
     for (const m of d.markers) {
       const what = m.kind === 'spike' ? fmt(m.loss) : m.kind === 'nonfinite' ? m.where : describeChange(m);
       const label = this.t(`tl.mark.${m.kind}`, { it: m.iteration, what, loss: fmt(m.loss), where: m.where });
-      this.marks.append(h('button', {
+      const mark = h('button', {
         type: 'button', class: `tl-mark tl-mark-${m.kind}`, title: label, 'aria-label': label,
-        style: `left: ${Math.min(100, (100 * m.iteration) / len)}%`,
         dataset: { kind: m.kind, iteration: String(m.iteration) },
         on: { click: () => this.act('seek', markerTarget(m)) },
-      }, MARK_GLYPH[m.kind] || '•'));
+      }, MARK_GLYPH[m.kind] || '•');
+      // through CSSOM: a style attribute is inline style, which the page's CSP refuses
+      mark.style.left = `${Math.min(100, (100 * m.iteration) / len)}%`;
+      this.marks.append(mark);
     }
     for (const b of d.branches) {
       const parts = [b.parent === null ? this.t('tl.branchRoot') : this.t('tl.branch', { id: b.id })];
