@@ -2,7 +2,9 @@
 
 Frames are JSON text objects tagged by ``type``. Client messages are parsed
 with one discriminated union (:data:`ClientMessage`); unknown types, unknown
-fields and non-finite numbers are rejected. Server messages are plain dicts
+fields and non-finite numbers are rejected. The run's settings inside them
+(``configure``, ``set``, run files) are :mod:`server.runsettings`' models,
+checked against the engine's catalog. Server messages are plain dicts
 built by :func:`server_message` and encoded by :func:`encode` (orjson).
 
 Non-finite numbers are never sent bare (browsers' ``JSON.parse`` rejects
@@ -18,94 +20,13 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class ScheduleModel(_Msg):
-    """Learning-rate schedule (see engine.schedules)."""
-
-    name: Literal["constant", "step", "exponential", "cosine"] = "constant"
-    step_size: int = Field(100, ge=1, le=1_000_000)
-    gamma: Finite = Field(0.5, gt=0, le=1)
-    t_max: int = Field(1000, ge=1, le=10_000_000)
-    eta_min: Finite = Field(0.0, ge=0)
-    warmup: int = Field(0, ge=0, le=1_000_000)
-    warmup_start: Finite = Field(0.1, ge=0, le=1)
-
-
-class OptimizerModel(_Msg):
-    """Optimizer and its torch.optim hyper-parameters (unset ones take torch's defaults)."""
-
-    name: Literal["sgd", "rmsprop", "adagrad", "adam", "adamw"] = "sgd"
-    momentum: Finite | None = Field(None, ge=0, lt=1)
-    dampening: Finite | None = Field(None, ge=0, le=1)
-    nesterov: bool | None = None
-    weight_decay: Finite | None = Field(None, ge=0, le=1)
-    alpha: Finite | None = Field(None, gt=0, lt=1)
-    centered: bool | None = None
-    eps: Finite | None = Field(None, gt=0, le=1)
-    beta1: Finite | None = Field(None, ge=0, lt=1)
-    beta2: Finite | None = Field(None, ge=0, lt=1)
-    lr_decay: Finite | None = Field(None, ge=0)
-    initial_accumulator_value: Finite | None = Field(None, ge=0)
-
-    def params(self) -> tuple[tuple[str, float | bool], ...]:
-        """The set hyper-parameters as (name, value) pairs for the engine."""
-        return tuple(
-            (k, v) for k, v in self.model_dump(exclude={"name"}).items() if v is not None
-        )
-
-
-Activation = Literal[
-    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "softplus", "linear"
-]
-DatasetName = Literal[
-    "xor", "circle", "gauss", "spiral", "moons", "blobs3", "blobs4", "blobs5",
-    "spiral3", "spiral4", "spiral5", "sine", "plane", "single", "custom",
-]
-Feature = Literal["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
-
-
-class RunSettings(_Msg):
-    """Everything that defines a run (mirrors engine.stepper.RunConfig)."""
-
-    dataset: DatasetName = "xor"
-    n_samples: int = Field(200, ge=4)
-    noise: Finite = Field(0.0, ge=0, le=5)
-    test_fraction: Finite = Field(0.5, ge=0, lt=1)
-    features: tuple[Feature, ...] = ("x1", "x2")
-    points: tuple[tuple[Finite, Finite, Literal[0, 1]], ...] = ()
-    hidden: tuple[Annotated[int, Field(ge=1)], ...] = (4, 4)
-    activation: Activation = "tanh"
-    layer_activations: tuple[Activation, ...] = ()
-    # Leaky ReLU slope / ELU α; None: each activation's own default (0.01 / 1.0, as torch)
-    alpha: Finite | None = Field(None, ge=0, le=10)
-    output_activation: Activation = "linear"
-    loss: Literal["auto", "mse", "bce", "cross_entropy"] = "auto"
-    init: Literal[
-        "zeros", "constant", "uniform", "normal", "xavier_uniform", "xavier_normal",
-        "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
-    ] = "xavier_uniform"
-    init_scale: Finite = Field(0.5, ge=0, le=100)
-    norm: Literal["none", "batch", "layer"] = "none"
-    dropout: Finite = Field(0.0, ge=0, lt=1)
-    residual: bool = False
-    optimizer: OptimizerModel = OptimizerModel()
-    lr: Finite = Field(0.03, ge=0, le=100)
-    schedule: ScheduleModel = ScheduleModel()
-    clip_norm: Finite = Field(0.0, ge=0)
-    clip_value: Finite = Field(0.0, ge=0)
-    l1: Finite = Field(0.0, ge=0, le=10)
-    l2: Finite = Field(0.0, ge=0, le=10)
-    batch_size: int = Field(10, ge=0)
-    seed: int = Field(1, ge=0, le=2**32 - 1)
-
+# the run's settings, checked against the engine's catalog; re-exported as part of the protocol
+from server.runsettings import Changes, Finite, PhaseName, RunSettings
+from server.runsettings import OptimizerModel as OptimizerModel
+from server.runsettings import ScheduleModel as ScheduleModel
+from server.runsettings import WireModel as _Msg
 
 # ---- client → server ---------------------------------------------------------------
 
@@ -204,22 +125,6 @@ class Edit(_Msg):
 
 
 # ---- playback: seek, set, branches, saved runs (see server/run/history.py) ---------------
-
-PhaseName = Literal["forward", "loss", "backward", "update"]
-
-
-class Changes(_Msg):
-    """Settings that may change mid-run (unset fields stay as they are)."""
-
-    lr: Finite | None = Field(None, ge=0, le=100)
-    optimizer: OptimizerModel | None = None
-    schedule: ScheduleModel | None = None
-    clip_norm: Finite | None = Field(None, ge=0)
-    clip_value: Finite | None = Field(None, ge=0)
-    l1: Finite | None = Field(None, ge=0, le=10)
-    l2: Finite | None = Field(None, ge=0, le=10)
-    batch_size: int | None = Field(None, ge=0)
-
 
 class Set(Changes):
     """Change settings from the current point on; before the end of the run this

@@ -5,7 +5,9 @@
  * (`data-slot` in templates/index.html). To add a view, add a slot to the
  * template and one line to VIEWS; its `update({kind, msg, model})` then sees
  * every event: run, state, frame, metrics, error, notice, connection, lang,
- * present, share, follow-mode. Class mode lives in class-mode.js.
+ * present, share, follow-mode. Class mode lives in class-mode.js. The catalog
+ * of choices (catalog.js, from the server) is loaded first and handed to every
+ * view in its options.
  */
 
 import { SessionSocket } from './socket.js';
@@ -29,6 +31,7 @@ import { TimelineView } from './views/timeline.js';
 import { ShareDialog } from './views/share-dialog.js';
 import { FollowBar } from './views/follow-bar.js';
 import { ClassMode, askedCode } from './class-mode.js';
+import { loadCatalog } from './catalog.js';
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -153,9 +156,10 @@ function act(name, arg) {
   fn(arg);
 }
 
-function start() {
+async function start() {
   exportCssVars(root);
-  const options = { i18n, t: (key, params) => i18n.t(key, params), act, motion: () => !reducedMotion.matches };
+  const catalog = await loadCatalog();
+  const options = { i18n, t: (key, params) => i18n.t(key, params), act, motion: () => !reducedMotion.matches, catalog };
   for (const [slot, View] of VIEWS) {
     const container = document.querySelector(`[data-slot="${slot}"]`);
     if (!container) throw new Error(`layout slot "${slot}" missing from the page`);
@@ -170,7 +174,7 @@ function start() {
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: webStorage('sessionStorage') });
+  const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog });
   const code = askedCode(window.location.search);
   // The server judges the code (an unknown one gets an error and a run of the page's own);
   // a link's settings never apply to a class's run, nor to a copy of it.

@@ -1,13 +1,14 @@
 /**
  * Shareable state: the run's settings (seed included) in the page's URL.
  *
- * One declarative table, {@link PROPS}, lists every RunSettings field (see
- * server/protocol.py) with its query-string name and type, as TensorFlow
- * Playground's state.ts does. Opening a link decodes the table back into the
- * settings the server validates, so the same link gives the same run and,
- * because the engine is deterministic, the same numbers. Numbers are written
- * with JavaScript's shortest round-trip form, so a float survives the trip
- * bit for bit.
+ * One declarative table, built by {@link urlProps} from the catalog (catalog.js:
+ * every run setting, every optimizer's hyper-parameters, every schedule
+ * parameter, with their types), lists each RunSettings field with its
+ * query-string name and type, as TensorFlow Playground's state.ts does. Opening
+ * a link decodes the table back into the settings the server validates, so the
+ * same link gives the same run and, because the engine is deterministic, the
+ * same numbers. Numbers are written with JavaScript's shortest round-trip form,
+ * so a float survives the trip bit for bit.
  *
  * The module has no state and touches no DOM except the optional
  * {@link writeUrl}, which takes the History and Location objects it changes.
@@ -16,57 +17,59 @@
 import { getPath, setPath } from './paths.js';
 
 /** @typedef {'int'|'float'|'bool'|'enum'|'ints'|'enums'|'points'} PropType */
+/** @typedef {{name: string, path: string, type: PropType}} Prop */
 
 /**
- * Every RunSettings field: `name` in the query string, `path` in the settings
- * object (dots for nested models), `type`.
- * @type {ReadonlyArray<{name: string, path: string, type: PropType}>}
+ * Query names that differ from the field's own path: short ones, kept so that
+ * older links still open. Every other field is written under its own name
+ * (`optimizer_<name>` / `schedule_<name>` where that name is taken).
  */
-export const PROPS = Object.freeze([
-  { name: 'dataset', path: 'dataset', type: 'enum' },
-  { name: 'n', path: 'n_samples', type: 'int' },
-  { name: 'noise', path: 'noise', type: 'float' },
-  { name: 'test', path: 'test_fraction', type: 'float' },
-  { name: 'features', path: 'features', type: 'enums' },
-  { name: 'points', path: 'points', type: 'points' },
-  { name: 'hidden', path: 'hidden', type: 'ints' },
-  { name: 'act', path: 'activation', type: 'enum' },
-  { name: 'acts', path: 'layer_activations', type: 'enums' },
-  { name: 'alpha', path: 'alpha', type: 'float' },
-  { name: 'out', path: 'output_activation', type: 'enum' },
-  { name: 'loss', path: 'loss', type: 'enum' },
-  { name: 'init', path: 'init', type: 'enum' },
-  { name: 'init_scale', path: 'init_scale', type: 'float' },
-  { name: 'norm', path: 'norm', type: 'enum' },
-  { name: 'dropout', path: 'dropout', type: 'float' },
-  { name: 'residual', path: 'residual', type: 'bool' },
-  { name: 'opt', path: 'optimizer.name', type: 'enum' },
-  { name: 'momentum', path: 'optimizer.momentum', type: 'float' },
-  { name: 'dampening', path: 'optimizer.dampening', type: 'float' },
-  { name: 'nesterov', path: 'optimizer.nesterov', type: 'bool' },
-  { name: 'wd', path: 'optimizer.weight_decay', type: 'float' },
-  { name: 'rms_alpha', path: 'optimizer.alpha', type: 'float' },
-  { name: 'centered', path: 'optimizer.centered', type: 'bool' },
-  { name: 'eps', path: 'optimizer.eps', type: 'float' },
-  { name: 'beta1', path: 'optimizer.beta1', type: 'float' },
-  { name: 'beta2', path: 'optimizer.beta2', type: 'float' },
-  { name: 'lr_decay', path: 'optimizer.lr_decay', type: 'float' },
-  { name: 'acc0', path: 'optimizer.initial_accumulator_value', type: 'float' },
-  { name: 'lr', path: 'lr', type: 'float' },
-  { name: 'sched', path: 'schedule.name', type: 'enum' },
-  { name: 'step_size', path: 'schedule.step_size', type: 'int' },
-  { name: 'gamma', path: 'schedule.gamma', type: 'float' },
-  { name: 't_max', path: 'schedule.t_max', type: 'int' },
-  { name: 'eta_min', path: 'schedule.eta_min', type: 'float' },
-  { name: 'warmup', path: 'schedule.warmup', type: 'int' },
-  { name: 'warmup_start', path: 'schedule.warmup_start', type: 'float' },
-  { name: 'clip_norm', path: 'clip_norm', type: 'float' },
-  { name: 'clip_value', path: 'clip_value', type: 'float' },
-  { name: 'l1', path: 'l1', type: 'float' },
-  { name: 'l2', path: 'l2', type: 'float' },
-  { name: 'batch', path: 'batch_size', type: 'int' },
-  { name: 'seed', path: 'seed', type: 'int' },
-]);
+const QUERY_NAMES = Object.freeze({
+  n_samples: 'n', test_fraction: 'test', activation: 'act', layer_activations: 'acts',
+  output_activation: 'out', batch_size: 'batch', 'optimizer.name': 'opt', 'optimizer.weight_decay': 'wd',
+  'optimizer.alpha': 'rms_alpha', 'optimizer.initial_accumulator_value': 'acc0', 'schedule.name': 'sched',
+});
+/** The custom data points: a RunSettings field of the page's own, not a catalog choice. */
+const POINTS = Object.freeze({ name: 'points', path: 'points', type: 'points' });
+
+/** The URL type of a catalog parameter. */
+function propType(p) {
+  if (p.type === 'list') return p.choices ? 'enums' : 'ints';
+  if (p.type === 'str') return 'enum';
+  return p.type; // int, float, bool
+}
+
+/**
+ * The table of every RunSettings field: `name` in the query string, `path` in
+ * the settings object (dots for nested models), `type`; built from the catalog.
+ * @param {import('./catalog.js').Catalog} catalog
+ * @returns {ReadonlyArray<Prop>}
+ */
+export function urlProps(catalog) {
+  const props = [];
+  const taken = new Set();
+  const add = (path, type) => {
+    const own = path.split('.').pop();
+    let name = QUERY_NAMES[path] || (path.endsWith('.name') ? path.split('.')[0] : own);
+    if (taken.has(name)) name = path.replace('.', '_');
+    taken.add(name);
+    props.push(Object.freeze({ name, path, type }));
+  };
+  for (const p of catalog.settings) {
+    if (p.name === 'optimizer') {
+      add('optimizer.name', 'enum');
+      for (const q of catalog.allOptimizerParams()) add(`optimizer.${q.name}`, propType(q));
+    } else if (p.name === 'schedule') {
+      add('schedule.name', 'enum');
+      for (const q of catalog.scheduleParams) add(`schedule.${q.name}`, propType(q));
+    } else {
+      add(p.name, propType(p));
+    }
+    if (p.name === 'features') add(POINTS.path, POINTS.type);
+  }
+  if (!taken.has(POINTS.name)) add(POINTS.path, POINTS.type);
+  return Object.freeze(props);
+}
 
 function encodeValue(type, v) {
   switch (type) {
@@ -110,11 +113,12 @@ function decodeValue(type, s) {
  * custom points are left out; everything else is written, so the link does
  * not depend on the server's defaults.
  * @param {object} settings
+ * @param {ReadonlyArray<Prop>} props {@link urlProps}
  * @returns {string}
  */
-export function encodeSettings(settings) {
+export function encodeSettings(settings, props) {
   const q = new URLSearchParams();
-  for (const p of PROPS) {
+  for (const p of props) {
     const v = getPath(settings, p.path);
     if (v === undefined || v === null) continue;
     if (p.type === 'points' && v.length === 0) continue;
@@ -127,14 +131,15 @@ export function encodeSettings(settings) {
  * Settings named in a query string, nested as RunSettings, plus the names that
  * could not be read (the server validates the rest and names any bad field).
  * @param {string} search e.g. location.search
+ * @param {ReadonlyArray<Prop>} props {@link urlProps}
  * @returns {{settings: object, errors: string[], count: number}}
  */
-export function decodeSettings(search) {
+export function decodeSettings(search, props) {
   const q = new URLSearchParams(search);
   const settings = {};
   const errors = [];
   let count = 0;
-  for (const p of PROPS) {
+  for (const p of props) {
     if (!q.has(p.name)) continue;
     try {
       setPath(settings, p.path, decodeValue(p.type, q.get(p.name)));
@@ -168,13 +173,14 @@ export function mergeSettings(base, partial) {
  * The page's URL with the settings in its query (other parameters kept).
  * @param {object} settings
  * @param {Location|URL} location
+ * @param {ReadonlyArray<Prop>} props {@link urlProps}
  * @returns {string}
  */
-export function shareUrl(settings, location) {
+export function shareUrl(settings, location, props) {
   const url = new URL(location.href);
   const keep = new URLSearchParams(url.search);
-  for (const p of PROPS) keep.delete(p.name);
-  const own = encodeSettings(settings);
+  for (const p of props) keep.delete(p.name);
+  const own = encodeSettings(settings, props);
   const rest = keep.toString();
   url.search = rest ? `${own}&${rest}` : own;
   return url.toString();
@@ -186,9 +192,10 @@ export function shareUrl(settings, location) {
  * @param {object} settings
  * @param {History} history
  * @param {Location} location
+ * @param {ReadonlyArray<Prop>} props {@link urlProps}
  */
-export function writeUrl(settings, history, location) {
-  const href = shareUrl(settings, location);
+export function writeUrl(settings, history, location, props) {
+  const href = shareUrl(settings, location, props);
   if (href !== location.href) history.replaceState(history.state, '', href);
 }
 
@@ -205,14 +212,16 @@ const WRITTEN_KEY = 'bpl.urlQuery';
  */
 export class UrlSync {
   /**
-   * @param {{location: Location, history: History, send: (msg: object) => void, storage?: Storage}} env
+   * @param {{location: Location, history: History, send: (msg: object) => void, storage?: Storage,
+   *   catalog: import('./catalog.js').Catalog}} env
    */
-  constructor({ location, history, send, storage }) {
+  constructor({ location, history, send, storage, catalog }) {
     this.location = location;
     this.history = history;
     this.send = send;
     this.storage = storage || null;
-    this.fromLink = decodeSettings(location.search);
+    this.props = urlProps(catalog);
+    this.fromLink = decodeSettings(location.search, this.props);
     const own = this.read() === location.search.replace(/^\?/, '');
     this.done = this.fromLink.count === 0 || own;
   }
@@ -238,12 +247,12 @@ export class UrlSync {
     if (!this.done) {
       this.done = true;
       const want = mergeSettings(msg.config, this.fromLink.settings);
-      if (encodeSettings(want) !== encodeSettings(msg.config)) {
+      if (encodeSettings(want, this.props) !== encodeSettings(msg.config, this.props)) {
         this.send({ type: 'configure', config: want });
         return;
       }
     }
-    writeUrl(msg.config, this.history, this.location);
+    writeUrl(msg.config, this.history, this.location, this.props);
     this.remember(this.location.search.replace(/^\?/, ''));
   }
 }

@@ -52,11 +52,23 @@ def test_changing_a_setting_in_the_page_updates_the_address(lab: Lab) -> None:
 
 
 def test_the_url_table_covers_every_run_setting(lab: Lab) -> None:
+    """The table is built from the catalog: every run setting, every optimizer's and
+    every schedule's parameter has one query name (the short names of older links
+    kept), and settings go through a link and back unchanged."""
     config = lab.last("run")["config"]
     result = lab.page.evaluate(
         """async (config) => {
             const u = await import('/static/js/url-state.js');
-            const paths = u.PROPS.map((p) => p.path);
+            const { loadCatalog } = await import('/static/js/catalog.js');
+            const catalog = await loadCatalog();
+            const props = u.urlProps(catalog);
+            const paths = props.map((p) => p.path);
+            const nested = ['optimizer', 'schedule'];
+            const want = [
+                ...catalog.settings.filter((p) => !nested.includes(p.name)).map((p) => p.name),
+                'points', 'optimizer.name', 'schedule.name',
+                ...catalog.allOptimizerParams().map((p) => 'optimizer.' + p.name),
+                ...catalog.scheduleParams.map((p) => 'schedule.' + p.name)];
             const leaves = [];
             const walk = (o, pre) => {
                 for (const [k, v] of Object.entries(o)) {
@@ -65,14 +77,27 @@ def test_the_url_table_covers_every_run_setting(lab: Lab) -> None:
                 }
             };
             walk(config, '');
-            const link = u.decodeSettings(u.encodeSettings(config)).settings;
-            const back = u.mergeSettings(config, link);
+            const trip = (c) => {
+                const link = u.decodeSettings(u.encodeSettings(c, props), props).settings;
+                return JSON.stringify(u.mergeSettings(c, link)) === JSON.stringify(c);
+            };
+            const rms = {...config, optimizer: {name: 'rmsprop', alpha: 0.9, centered: true}};
             return {missing: leaves.filter((p) => !paths.includes(p)),
-                    extra: paths.filter((p) => !leaves.includes(p)),
-                    same: JSON.stringify(back) === JSON.stringify(config)};
+                    uncovered: want.filter((p) => !paths.includes(p)),
+                    extra: paths.filter((p) => !want.includes(p)),
+                    names: props.map((p) => p.name),
+                    byName: Object.fromEntries(props.map((p) => [p.name, p.path])),
+                    same: trip(config) && trip(rms)};
         }""", config)
-    assert result["missing"] == [], "RunSettings fields missing from url-state.js PROPS"
-    assert result["extra"] == []
+    assert result["missing"] == [], "RunSettings fields missing from the URL table"
+    assert result["uncovered"] == [] and result["extra"] == []
+    assert len(set(result["names"])) == len(result["names"])
+    old = {"n": "n_samples", "test": "test_fraction", "act": "activation", "acts":
+           "layer_activations", "out": "output_activation", "opt": "optimizer.name",
+           "wd": "optimizer.weight_decay", "rms_alpha": "optimizer.alpha",
+           "acc0": "optimizer.initial_accumulator_value", "sched": "schedule.name",
+           "batch": "batch_size", "alpha": "alpha", "momentum": "optimizer.momentum"}
+    assert {k: result["byName"].get(k) for k in old} == old
     assert result["same"]
 
 
@@ -97,12 +122,15 @@ def test_a_link_configures_a_fresh_tab_but_not_a_reload_of_its_own_address(lab: 
     sent = lab.page.evaluate(
         """async (config) => {
             const u = await import('/static/js/url-state.js');
+            const { loadCatalog } = await import('/static/js/catalog.js');
+            const catalog = await loadCatalog();
+            const props = u.urlProps(catalog);
             const env = (search, stored) => {
                 const sent = [];
                 const store = new Map(stored === null ? [] : [['bpl.urlQuery', stored]]);
                 const location = new URL('http://lab.test/' + search);
                 return {sent, sync: new u.UrlSync({
-                    location, send: (m) => sent.push(m),
+                    location, catalog, send: (m) => sent.push(m),
                     history: {state: null, replaceState: (s, t, href) => {
                         location.href = href; }},
                     storage: {getItem: (k) => store.get(k) ?? null,
@@ -110,7 +138,7 @@ def test_a_link_configures_a_fresh_tab_but_not_a_reload_of_its_own_address(lab: 
             };
             // the run moved on (lr changed mid-run); the address still has lr=0.5
             const moved = {...config, lr: 0.25};
-            const query = u.encodeSettings({...config, lr: 0.5});
+            const query = u.encodeSettings({...config, lr: 0.5}, props);
             const fresh = env('?' + query, null);
             fresh.sync.onRun({type: "run", config: moved});
             const reload = env('?' + query, query);

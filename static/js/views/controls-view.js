@@ -2,7 +2,9 @@
  * The control panel: run buttons (step phase, step iteration, play/pause,
  * reset, speed), the main network settings (dataset, hidden layers, neurons,
  * activation, learning rate) and a compact "advanced" section covering the
- * rest of RunSettings. It never talks to the server: it calls
+ * rest of RunSettings. Every list, range and rule of "what matters when" comes
+ * from the catalog (options.catalog, see catalog.js); this module only lays the
+ * settings out and labels them through i18n.js. It never talks to the server: it calls
  * `act(name, arg)` and main.js turns that into messages. Settings are always
  * sent as a whole RunSettings built from the run's current config. While the
  * page follows a class's run (read-only) every control is disabled at once by
@@ -11,117 +13,111 @@
 
 import { h } from '../dom.js';
 import { getPath, setPath } from '../paths.js';
+import { label, labelKey } from '../catalog.js';
 
 /** Speeds offered, in iterations per second (≤ 4 shows every phase). */
 export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
-const DATASETS = Object.freeze(['xor', 'circle', 'gauss', 'spiral', 'moons', 'blobs3', 'blobs4', 'blobs5',
-  'spiral3', 'spiral4', 'spiral5', 'sine', 'plane', 'single', 'custom']);
-const ACTIVATIONS = Object.freeze(['sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'swish', 'softplus', 'linear']);
-const LRS = Object.freeze([0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]);
-const FEATURES = Object.freeze(['x1', 'x2', 'x1^2', 'x2^2', 'x1x2', 'sin_x1', 'sin_x2']);
-/** How each input feature is written on the page. */
-const FEATURE_TEXT = Object.freeze({ x1: 'x₁', x2: 'x₂', 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', sin_x1: 'sin x₁', sin_x2: 'sin x₂' });
 const MAX_LAYERS = 8;
 const MAX_NEURONS = 16;
 
-/**
- * The advanced section: every RunSettings field the main controls do not
- * cover, in groups; one row per field: [path, kind, choices or limits].
- * Kinds: int, num, select, bool, layers (one activation menu per hidden layer), and opt/optbool for
- * optimizer fields that may be left empty to take torch.optim's default.
- * The label is `adv.<path>` (or `adv.optimizer` / `adv.schedule` for `.name`).
- */
-export const ADVANCED = Object.freeze([
-  ['adv.group.data', [
-    ['n_samples', 'int', { min: 4, max: 2000 }],
-    ['noise', 'num', { min: 0, max: 5, step: 0.05 }],
-    ['test_fraction', 'num', { min: 0, max: 0.9, step: 0.05 }],
-    ['batch_size', 'int', { min: 0, max: 512 }],
-    ['seed', 'int', { min: 0, max: 4294967295 }],
-  ]],
-  ['adv.group.network', [
-    ['layer_activations', 'layers', ACTIVATIONS],
-    ['output_activation', 'select', ACTIVATIONS],
-    ['loss', 'select', ['auto', 'mse', 'bce', 'cross_entropy']],
-    ['init', 'select', ['zeros', 'constant', 'uniform', 'normal', 'xavier_uniform', 'xavier_normal',
-      'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal']],
-    ['init_scale', 'num', { min: 0, max: 100, step: 0.1 }],
-    ['norm', 'select', ['none', 'batch', 'layer']],
-    ['dropout', 'num', { min: 0, max: 0.9, step: 0.05 }],
-    ['residual', 'bool'],
-    ['alpha', 'opt', { min: 0, max: 10, step: 0.01 }],
-  ]],
-  ['adv.group.optimizer', [
-    ['optimizer.name', 'select', ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw']],
-    ['optimizer.momentum', 'opt', { min: 0, max: 0.999, step: 0.05 }],
-    ['optimizer.dampening', 'opt', { min: 0, max: 1, step: 0.05 }],
-    ['optimizer.nesterov', 'optbool'],
-    ['optimizer.weight_decay', 'opt', { min: 0, max: 1, step: 0.001 }],
-    ['optimizer.alpha', 'opt', { min: 0.001, max: 0.999, step: 0.01 }],
-    ['optimizer.centered', 'optbool'],
-    ['optimizer.eps', 'opt', { min: 1e-12, max: 1, step: 'any' }],
-    ['optimizer.beta1', 'opt', { min: 0, max: 0.999, step: 0.01 }],
-    ['optimizer.beta2', 'opt', { min: 0, max: 0.9999, step: 0.001 }],
-    ['optimizer.lr_decay', 'opt', { min: 0, max: 10, step: 'any' }],
-    ['optimizer.initial_accumulator_value', 'opt', { min: 0, max: 10, step: 'any' }],
-  ]],
-  ['adv.group.schedule', [
-    ['schedule.name', 'select', ['constant', 'step', 'exponential', 'cosine']],
-    ['schedule.step_size', 'int', { min: 1, max: 1000000 }],
-    ['schedule.gamma', 'num', { min: 0.001, max: 1, step: 0.01 }],
-    ['schedule.t_max', 'int', { min: 1, max: 10000000 }],
-    ['schedule.eta_min', 'num', { min: 0, max: 100, step: 'any' }],
-    ['schedule.warmup', 'int', { min: 0, max: 1000000 }],
-    ['schedule.warmup_start', 'num', { min: 0, max: 1, step: 0.05 }],
-  ]],
-  ['adv.group.regularization', [
-    ['clip_norm', 'num', { min: 0, max: 100, step: 0.1 }],
-    ['clip_value', 'num', { min: 0, max: 100, step: 0.1 }],
-    ['l1', 'num', { min: 0, max: 10, step: 0.0001 }],
-    ['l2', 'num', { min: 0, max: 10, step: 0.0001 }],
-  ]],
-]);
-
-/** The hyper-parameters each optimizer takes (torch.optim's); the fields each schedule reads. */
-export const OPTIMIZER_PARAMS = Object.freeze({
-  sgd: ['momentum', 'dampening', 'nesterov', 'weight_decay'],
-  rmsprop: ['alpha', 'eps', 'weight_decay', 'momentum', 'centered'],
-  adagrad: ['lr_decay', 'weight_decay', 'initial_accumulator_value', 'eps'],
-  adam: ['beta1', 'beta2', 'eps', 'weight_decay'],
-  adamw: ['beta1', 'beta2', 'eps', 'weight_decay'],
+/** The settings the main panel shows (with their labels); `features` has its own fieldset. */
+const MAIN = Object.freeze({ dataset: 'ctl.dataset', hidden: 'ctl.layers', activation: 'ctl.activation', lr: 'ctl.lr' });
+/** The advanced section's groups, in order. */
+const GROUPS = Object.freeze(['data', 'network', 'optimizer', 'schedule', 'regularization']);
+/** Where a run setting goes in the advanced section (presentation only: which
+ * settings exist comes from the catalog; one not named here joins 'network'). */
+const GROUP_OF = Object.freeze({
+  n_samples: 'data', noise: 'data', test_fraction: 'data', batch_size: 'data', seed: 'data',
+  optimizer: 'optimizer', schedule: 'schedule',
+  clip_norm: 'regularization', clip_value: 'regularization', l1: 'regularization', l2: 'regularization',
 });
-const SCHEDULE_FIELDS = { step: ['step_size', 'gamma'], exponential: ['gamma'], cosine: ['t_max', 'eta_min'] };
-const REGRESSION = ['sine', 'plane', 'single'];
 
-/** Whether the advanced field at `path` does anything under `config` (others are hidden). */
-export function relevant(path, config) {
-  const [head, key] = path.split('.');
-  if (head === 'optimizer' && key !== 'name') return (OPTIMIZER_PARAMS[config.optimizer.name] || []).includes(key);
-  if (head === 'schedule' && key !== 'name' && key !== 'warmup') {
-    if (key === 'warmup_start') return config.schedule.warmup > 0;
-    return (SCHEDULE_FIELDS[config.schedule.name] || []).includes(key);
-  }
-  if (path === 'alpha') {
-    const hidden = config.hidden.length ? (config.layer_activations && config.layer_activations.length
-      ? config.layer_activations : [config.activation]) : [];
-    const used = relevant('output_activation', config) ? [...hidden, config.output_activation] : hidden;
-    return used.some((a) => a === 'leaky_relu' || a === 'elu');
-  }
-  if (path === 'output_activation') return config.loss === 'mse' || (config.loss === 'auto' && REGRESSION.includes(config.dataset));
-  return true;
+/** The i18n key labelling the control of run setting `name`. */
+export function settingLabelKey(name) {
+  return MAIN[name] || labelKey('setting', name);
 }
 
-const fieldKey = (path) => `adv.${path.endsWith('.name') ? path.split('.')[0] : path}`;
+/**
+ * The advanced section, built from the catalog: every run setting the main
+ * controls do not cover, in groups; the optimizer's group holds every optimizer's
+ * hyper-parameters and the schedule's every schedule parameter (each shown only
+ * where it does something: {@link relevant}). One row per field:
+ * [path, kind, choices or input range, label key]. Kinds: int, num, select, bool,
+ * layers (one activation menu per hidden layer), and opt/optbool for a value that
+ * may be left empty to take its default (an optimizer's: torch.optim's).
+ * @param {import('../catalog.js').Catalog} catalog
+ * @returns {Array<[string, Array<[string, string, any, string]>]>}
+ */
+export function advancedRows(catalog) {
+  const groups = new Map(GROUPS.map((g) => [g, []]));
+  const number = (p, optional) => [p.type === 'int' ? 'int' : optional ? 'opt' : 'num', catalog.inputRange(p)];
+  for (const p of catalog.settings) {
+    if (MAIN[p.name] || p.name === 'features') continue;
+    const rows = groups.get(GROUP_OF[p.name] || 'network');
+    if (p.name === 'optimizer') {
+      rows.push(['optimizer.name', 'select', catalog.choices(p), labelKey('setting', 'optimizer')]);
+      for (const q of catalog.allOptimizerParams()) {
+        const [kind, spec] = q.type === 'bool' ? ['optbool', null] : number(q, true);
+        rows.push([`optimizer.${q.name}`, kind, spec, labelKey('optimizerParam', q.name)]);
+      }
+    } else if (p.name === 'schedule') {
+      rows.push(['schedule.name', 'select', catalog.choices(p), labelKey('setting', 'schedule')]);
+      for (const q of catalog.scheduleParams) rows.push([`schedule.${q.name}`, ...number(q, false), labelKey('scheduleParam', q.name)]);
+    } else if (p.type === 'str') {
+      rows.push([p.name, 'select', catalog.choices(p), settingLabelKey(p.name)]);
+    } else if (p.type === 'list' && p.choices === 'activations') {
+      rows.push([p.name, 'layers', catalog.choices(p), settingLabelKey(p.name)]);
+    } else if (p.type === 'bool') {
+      rows.push([p.name, 'bool', null, settingLabelKey(p.name)]);
+    } else if (p.type === 'int' || p.type === 'float') {
+      rows.push([p.name, ...number(p, p.nullable), settingLabelKey(p.name)]);
+    }
+  }
+  return GROUPS.map((g) => [`adv.group.${g}`, groups.get(g)]);
+}
+
+/** The activations a run uses: its hidden layers' and, where it is a choice, its output's. */
+function activationsUsed(config, catalog) {
+  const hidden = config.hidden.length ? (config.layer_activations && config.layer_activations.length
+    ? config.layer_activations : [config.activation]) : [];
+  return catalog.choosesOutput(config) ? [...hidden, config.output_activation] : hidden;
+}
+
+/**
+ * Whether the advanced field at `path` does anything under `config` (others are
+ * hidden), by the catalog: an optimizer's own hyper-parameters; a schedule's
+ * parameters it reads (`uses`), a warm-up's start once there is a warm-up (`when`);
+ * α where an activation in use takes one; the output activation where the loss
+ * implies none; a setting an initializer reads (init_scale) under one that reads it.
+ */
+export function relevant(path, config, catalog) {
+  const [head, key] = path.split('.');
+  if (head === 'optimizer' && key !== 'name') return catalog.optimizerParams(config.optimizer.name).some((p) => p.name === key);
+  if (head === 'schedule' && key !== 'name') {
+    const p = catalog.scheduleParam(key);
+    return catalog.scheduleUses(config.schedule.name).includes(key) && (!p || !p.when || Boolean(config.schedule[p.when]));
+  }
+  if (path === 'alpha') return activationsUsed(config, catalog).some((a) => catalog.takesAlpha(a));
+  if (path === 'output_activation') return catalog.choosesOutput(config);
+  const readers = catalog.readers(path); // e.g. init_scale, read by some initializers
+  return !readers || readers.names.includes(config[readers.setting]);
+}
+
+/** The option lists of a select: [value, text, i18n key] (the key only where i18n.js has one). */
+function options(i18n, kind, names) {
+  return names.map((v) => (i18n.has(labelKey(kind, v)) ? [v, null, labelKey(kind, v)] : [v, v]));
+}
 
 /** Control panel view. */
 export class ControlsView {
   /**
    * @param {HTMLElement} container the "controls" slot
-   * @param {{i18n: object, act: (name: string, arg?: any) => void}} options
+   * @param {{i18n: object, act: (name: string, arg?: any) => void, catalog: import('../catalog.js').Catalog}} options
    */
-  constructor(container, { i18n, act }) {
+  constructor(container, { i18n, act, catalog }) {
     this.i18n = i18n;
     this.act = act;
+    this.catalog = catalog;
     this.config = null;
     this.container = container;
     this.optionLabels = [];
@@ -144,13 +140,14 @@ export class ControlsView {
         btn('reset', 'ctl.reset', 'R')),
       this.field('speed', 'ctl.speed', this.speed));
 
-    this.dataset = this.select('dataset', DATASETS.map((d) => [d, null, `ds.${d}`]), () => this.pickDataset());
+    this.dataset = this.select('dataset', options(i18n, 'dataset', catalog.names('datasets')), () => this.pickDataset());
     this.layers = h('input', { type: 'number', id: 'ctl-layers', min: 0, max: MAX_LAYERS, step: 1, inputmode: 'numeric',
       on: { change: () => this.changeHidden() } });
     this.neurons = h('input', { type: 'number', id: 'ctl-neurons', min: 1, max: MAX_NEURONS, step: 1, inputmode: 'numeric',
       on: { change: () => this.changeHidden() } });
-    this.activation = this.select('activation', ACTIVATIONS.map((a) => [a, a]), () => this.change('activation', this.activation.value));
-    this.lr = this.select('lr', LRS.map((v) => [String(v), String(v)]), () => this.change('lr', Number(this.lr.value)));
+    this.activation = this.select('activation', options(i18n, 'choice', catalog.names('activations')),
+      () => this.change('activation', this.activation.value));
+    this.lr = this.select('lr', catalog.lrPresets().map((v) => [String(v), String(v)]), () => this.change('lr', Number(this.lr.value)));
 
     const netSection = h('section', { class: 'ctl-group ctl-net', 'aria-labelledby': 'ctl-net-h' },
       h('h2', { id: 'ctl-net-h', class: 'ctl-h', dataset: { i18n: 'section.network' } }),
@@ -164,13 +161,13 @@ export class ControlsView {
       h('p', { class: 'hint', dataset: { i18n: 'ctl.applied' } }));
 
     this.advInputs = new Map();
-    const advGroups = ADVANCED.map(([groupKey, rows]) => h('fieldset', { class: 'adv-group' },
+    const advGroups = advancedRows(catalog).map(([groupKey, rows]) => h('fieldset', { class: 'adv-group' },
       h('legend', { dataset: { i18n: groupKey } }),
-      rows.map(([path, kind, spec]) => this.advancedField(path, kind, spec))));
-    this.featureBoxes = FEATURES.map((f) => h('input', { type: 'checkbox', value: f, on: { change: () => this.changeFeatures() } }));
+      rows.map(([path, kind, spec, key]) => this.advancedField(path, kind, spec, key))));
+    this.featureBoxes = catalog.features.map((f) => h('input', { type: 'checkbox', value: f.name, on: { change: () => this.changeFeatures() } }));
     const featureSet = h('fieldset', { class: 'features' },
-      h('legend', { dataset: { i18n: 'adv.features' } }),
-      this.featureBoxes.map((b) => h('label', { class: 'check' }, b, ` ${FEATURE_TEXT[b.value]}`)));
+      h('legend', { dataset: { i18n: settingLabelKey('features') } }),
+      this.featureBoxes.map((b) => h('label', { class: 'check' }, b, ` ${catalog.featureText(b.value)}`)));
     const adv = h('details', { class: 'ctl-group ctl-adv' },
       h('summary', { dataset: { i18n: 'section.advanced' } }),
       h('div', { class: 'adv-grid' }, advGroups, featureSet));
@@ -194,14 +191,11 @@ export class ControlsView {
     return h('div', { class: 'field' }, h('label', { for: input.id, dataset: { i18n: key } }), input);
   }
 
-  advancedField(path, kind, spec) {
+  advancedField(path, kind, spec, key) {
     const id = `adv-${path.replace('.', '-')}`;
     let input;
     if (kind === 'select') {
-      input = this.select(id.slice(4), spec.map((v) => {
-        const key = `opt.${v}`;
-        return this.i18n.has(key) ? [v, null, key] : [v, v];
-      }), () => this.change(path, input.value));
+      input = this.select(id.slice(4), options(this.i18n, 'choice', spec), () => this.change(path, input.value));
     } else if (kind === 'layers') {
       // filled by syncLayerMenus: one menu per hidden layer
       input = h('div', { class: 'layer-acts', role: 'group' });
@@ -217,10 +211,12 @@ export class ControlsView {
       if (kind === 'opt') input.dataset.i18nPlaceholder = 'adv.default';
     }
     input.id = id;
-    const label = h(kind === 'layers' ? 'span' : 'label', kind === 'layers' ? { id: `${id}-label`, dataset: { i18n: fieldKey(path) } }
-      : { for: id, dataset: { i18n: fieldKey(path) } });
+    // a name i18n.js has no label for shows as itself
+    const text = this.i18n.has(key) ? { dataset: { i18n: key } } : {};
+    const name = h(kind === 'layers' ? 'span' : 'label', kind === 'layers' ? { id: `${id}-label`, ...text } : { for: id, ...text },
+      this.i18n.has(key) ? null : path.split('.').pop());
     if (kind === 'layers') input.setAttribute('aria-labelledby', `${id}-label`);
-    const wrap = h('div', { class: kind.endsWith('bool') ? 'field check-field' : 'field' }, label, input);
+    const wrap = h('div', { class: kind.endsWith('bool') ? 'field check-field' : 'field' }, name, input);
     this.advInputs.set(path, [input, kind, wrap]);
     return wrap;
   }
@@ -260,7 +256,7 @@ export class ControlsView {
     this.ensureOption(this.lr, String(config.lr));
     put(this.lr, String(config.lr));
     for (const [path, [input, kind, wrap]] of this.advInputs) {
-      wrap.hidden = !relevant(path, config);
+      wrap.hidden = !relevant(path, config, this.catalog);
       const v = getPath(config, path);
       if (kind === 'bool' || kind === 'optbool') input.checked = Boolean(v);
       else if (kind === 'layers') this.syncLayerMenus(input, config);
@@ -277,7 +273,10 @@ export class ControlsView {
         const sel = h('select', { id: `adv-act-${l + 1}`, on: { change: () => {
           const picked = [...box.querySelectorAll('select')].map((s) => s.value);
           this.change('layer_activations', picked.every((a) => a === this.config.activation) ? [] : picked);
-        } } }, box.choices.map((a) => h('option', { value: a }, a)));
+        } } }, box.choices.map((a) => {
+          const key = labelKey('choice', a);
+          return h('option', { value: a, dataset: this.i18n.has(key) ? { i18n: key } : null }, label(this.i18n, 'choice', a));
+        }));
         return h('div', { class: 'layer-act' }, h('label', { for: sel.id }, `L${l + 1}`), sel);
       }));
     }
@@ -313,7 +312,7 @@ export class ControlsView {
     setPath(cfg, path, value);
     if (path === 'optimizer.name') {
       // keep only what the new optimizer takes (torch.optim refuses the others)
-      const takes = OPTIMIZER_PARAMS[value] || [];
+      const takes = this.catalog.optimizerParams(value).map((p) => p.name);
       for (const k of Object.keys(cfg.optimizer)) if (k !== 'name' && !takes.includes(k)) delete cfg.optimizer[k];
     }
     if (path === 'activation') cfg.layer_activations = [];

@@ -20,14 +20,12 @@
 
 import { h } from '../dom.js';
 import { fmt } from '../format.js';
+import { labelKey } from '../catalog.js';
 
 /** Minimum time between two seeks while the scrubber is dragged. */
 export const SEEK_INTERVAL_MS = 90;
 /** A `load` message must fit the server's max_message_bytes (64 KB by default). */
 export const MAX_LOAD_BYTES = 60000;
-const LRS = [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
-const OPTIMIZERS = ['sgd', 'rmsprop', 'adagrad', 'adam', 'adamw'];
-const PHASES = ['forward', 'loss', 'backward', 'update'];
 const MARK_GLYPH = { set: '◆', edit: '✎', spike: '▲', nonfinite: '✕' };
 /** sessionStorage key of the learner's choice to unfold "Change, branches, save" ('1') or not ('0'). */
 export const MORE_KEY = 'bpl.timelineMore';
@@ -72,21 +70,25 @@ export function describeChange(change) {
  * Where a marker's button jumps: the point the marker stands for. A change logged
  * before phase p of iteration i is shown after phase p − 1 (after the previous
  * iteration when p is forward); a spike's iteration is a count of whole iterations.
+ * `phases`: the phases of an iteration, in order (the catalog's).
  */
-export function markerTarget(m) {
-  const k = m.phase ? PHASES.indexOf(m.phase) : 0;
-  return { iteration: m.iteration, phase: k > 0 ? PHASES[k - 1] : null };
+export function markerTarget(m, phases) {
+  const k = m.phase ? phases.indexOf(m.phase) : 0;
+  return { iteration: m.iteration, phase: k > 0 ? phases[k - 1] : null };
 }
 
 /** Timeline view. */
 export class TimelineView {
   /**
    * @param {HTMLElement} container the "timeline" slot
-   * @param {{t: (key: string, params?: object) => string, act: (name: string, arg?: any) => void}} options
+   * @param {{t: (key: string, params?: object) => string, act: (name: string, arg?: any) => void,
+   *   i18n: object, catalog: import('../catalog.js').Catalog}} options
    */
-  constructor(container, { t, act }) {
+  constructor(container, { t, act, i18n, catalog }) {
     this.t = t;
     this.act = act;
+    this.phases = catalog.phases;
+    this.lrs = catalog.lrPresets();
     this.container = container;
     this.data = null; // the latest timeline message
     this.session = null;
@@ -117,14 +119,16 @@ export class TimelineView {
     this.jumpIt = h('input', { type: 'number', class: 'tl-jump', min: 0, step: 1, inputmode: 'numeric', id: 'tl-jump' });
     this.jumpPhase = h('select', { class: 'tl-jump-phase', id: 'tl-jump-phase' },
       h('option', { value: '', dataset: { i18n: 'tl.phaseEnd' } }),
-      PHASES.map((p) => h('option', { value: p, dataset: { i18n: `tl.phase.${p}` } })));
+      this.phases.map((p) => h('option', { value: p, dataset: { i18n: `tl.phase.${p}` } })));
     const jumpForm = h('form', { class: 'tl-jump-form', on: { submit: (e) => { e.preventDefault(); this.jump(); } } },
       h('label', { for: 'tl-jump', dataset: { i18n: 'tl.jump' } }), this.jumpIt,
       h('label', { for: 'tl-jump-phase', class: 'sr-only', dataset: { i18n: 'tl.jumpPhase' } }), this.jumpPhase,
       h('button', { type: 'submit', class: 'btn tl-go', dataset: { i18n: 'tl.go' } }));
 
-    this.lr = h('select', { class: 'tl-lr', id: 'tl-lr' }, LRS.map((v) => h('option', { value: String(v) }, String(v))));
-    this.optimizer = h('select', { class: 'tl-optimizer', id: 'tl-optimizer' }, OPTIMIZERS.map((o) => h('option', { value: o }, o)));
+    this.lr = h('select', { class: 'tl-lr', id: 'tl-lr' }, this.lrs.map((v) => h('option', { value: String(v) }, String(v))));
+    // an optimizer i18n.js has no label for shows as its name
+    this.optimizer = h('select', { class: 'tl-optimizer', id: 'tl-optimizer' }, catalog.names('optimizers').map((o) => h('option',
+      { value: o, dataset: i18n.has(labelKey('choice', o)) ? { i18n: labelKey('choice', o) } : null }, o)));
     const change = h('div', { class: 'tl-change' },
       h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.changeHere' } }),
       h('div', { class: 'field-pair' },
@@ -206,7 +210,7 @@ export class TimelineView {
   syncSettings(s) {
     if (!s) return;
     if (s.lr !== undefined && !this.lr.matches(':focus')) {
-      if (!LRS.includes(s.lr)) this.lr.append(h('option', { value: String(s.lr) }, String(s.lr)));
+      if (!this.lrs.includes(s.lr)) this.lr.append(h('option', { value: String(s.lr) }, String(s.lr)));
       this.lr.value = String(s.lr);
     }
     if (s.optimizer && !this.optimizer.matches(':focus')) this.optimizer.value = s.optimizer.name;
@@ -341,7 +345,7 @@ export class TimelineView {
       const mark = h('button', {
         type: 'button', class: `tl-mark tl-mark-${m.kind}`, title: label, 'aria-label': label,
         dataset: { kind: m.kind, iteration: String(m.iteration) },
-        on: { click: () => this.act('seek', markerTarget(m)) },
+        on: { click: () => this.act('seek', markerTarget(m, this.phases)) },
       }, MARK_GLYPH[m.kind] || '•');
       // through CSSOM: a style attribute is inline style, which the page's CSP refuses
       mark.style.left = `${Math.min(100, (100 * m.iteration) / len)}%`;
