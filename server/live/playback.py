@@ -249,6 +249,9 @@ class TimelinePort(Protocol):
     def put(self, msg: Any, **kw: Any) -> None:
         """Queue a message for the page (and a class following the run)."""
 
+    def indexed(self) -> None:
+        """The run's indexing is done: its charts can be sent whole."""
+
 
 class Scheduler(Protocol):
     """Where background work runs (the engine thread, :class:`server.live.worker.Worker`)."""
@@ -289,6 +292,7 @@ def index_pieces(port: TimelinePort, history: History) -> Iterator[None]:
             n = max(1, min(INDEX_SLICE_MAX, int(INDEX_PIECE_S / max(per, 1e-7))))
         if done:
             Timeline.send(port)
+            port.indexed()
             log.info("loaded run indexed", extra={"seconds": round(time.monotonic() - t0, 2)})
             return
         history.changed = True  # the timeline shows how far seeks reach
@@ -316,6 +320,15 @@ def timeline_message(history: History, max_speed: float, params: bool = False
     return server_message("timeline", **body)
 
 
+def keep_params(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A timeline replacing a pending one keeps the weights that one carried (the
+    weights in use after a jump must reach the page even if a later timeline, of the
+    indexer or of play, supersedes it before it is sent)."""
+    if "params" in old and "params" not in new:
+        return {**new, "params": old["params"]}
+    return new
+
+
 class Timeline:
     """Sending a history's ``timeline`` message, paced while a run plays."""
 
@@ -326,7 +339,8 @@ class Timeline:
         h.changed = False
         h.sent_at = time.monotonic()
         h.sent_length = h.head[0]
-        port.put(timeline_message(h, port.max_speed, params), key="timeline")
+        port.put(timeline_message(h, port.max_speed, params), key="timeline",
+                 merge=keep_params)
 
     @staticmethod
     def maybe_send(port: TimelinePort) -> None:

@@ -55,6 +55,7 @@ from server.protocol import (
 from server.run.compact import compact_iteration, compact_values
 from server.run.history import History, drain
 from server.run.runconfig import LimitError, checked_stepper, run_config
+from server.run.series import metrics_point
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.session")
@@ -193,6 +194,12 @@ class Session:
                 welcome.append((msg, {"key": kind}))
         self.audience.add(f, self, welcome)
         self.send_share()
+
+    def indexed(self) -> None:
+        """A loaded run's indexing is done: its charts, recomputed on the way, go to the
+        page (and the class) whole."""
+        if len(self.history.active.metrics):
+            self.put(self.series_message(), key="metrics")
 
     def series_message(self) -> Shared:
         """The active branch's metrics series as one ``metrics`` message that replaces
@@ -498,15 +505,7 @@ class Session:
         t0 = time.perf_counter()
         m = metrics.collect(self.stepper)
         self._metrics_cost = time.perf_counter() - t0
-        point = {
-            "iteration": m["iteration"],
-            "train_loss": m["train_loss"],
-            "test_loss": m["test_loss"],
-            "train_acc": m["train_acc"],
-            "test_acc": m["test_acc"],
-            "lr": update_values.get("lr", m["lr"]),
-            **{k: m[k] for k in ("gnorm", "wnorm", "update_ratio", "dead", "saturated")},
-        }
+        point = metrics_point(m, update_values.get("lr", m["lr"]))
         self.history.record_metrics(point)
         self.put(server_message("metrics", points=[point]), key="metrics",
                   merge=_merge_metrics)

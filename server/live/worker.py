@@ -64,6 +64,7 @@ class Worker:
         self._queues: dict[Hashable, deque[Any]] = {}  # owner → jobs (or a running generator)
         self._ring: deque[Hashable] = deque()  # owners with work, in turn
         self._thread: threading.Thread | None = None
+        self._running: Hashable | None = None  # the owner whose piece runs now
         self._stopping = False
         self.pieces = 0  # pieces run (for tests and logs)
         self.busy_s = 0.0  # seconds spent on jobs
@@ -99,7 +100,8 @@ class Worker:
             q = self._queues.get(owner)
             if q is None:
                 q = self._queues[owner] = deque()
-                self._ring.append(owner)
+                if owner != self._running:  # (a running owner rejoins the ring after)
+                    self._ring.append(owner)
             q.append(job)
             self._cv.notify()
         if self._thread is None:
@@ -160,9 +162,21 @@ class Worker:
                         return
                     continue
                 owner = self._ring.popleft()
-                q = self._queues[owner]
+                q = self._queues.get(owner)
+                if not q:  # (cancelled meanwhile)
+                    continue
                 item = q[0]
-            self._piece(owner, item)
+                self._running = owner
+            try:
+                self._piece(owner, item)
+            except Exception:  # the thread must outlive any bookkeeping slip
+                log.exception("worker piece failed", extra={"owner": type(owner).__name__})
+            finally:
+                with self._cv:
+                    self._running = None
+                    q = self._queues.get(owner)
+                    if q and owner not in self._ring:
+                        self._ring.append(owner)
 
     def _piece(self, owner: Hashable, item: Any) -> None:
         """Run one piece of ``owner``'s first job, then put the owner back in turn."""
@@ -193,11 +207,11 @@ class Worker:
             q = self._queues.get(owner)
             if q is None:  # cancelled meanwhile
                 return
-            if done and q:
+            if done and q and q[0] is item:
                 q.popleft()
-            if q:
-                self._ring.append(owner)
-            else:
+            elif not done and q and q[0] is not item and isinstance(item, Generator):
+                return  # (cancelled and re-submitted meanwhile: the old job is dropped)
+            if not q:
                 del self._queues[owner]
 
     def _guard(self, fn: Callable[[float], Any], now: float) -> None:

@@ -45,6 +45,7 @@ import time
 from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
+from engine import metrics
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
 from server.protocol import Changes, RunSettings
 from server.run.branch import (
@@ -61,6 +62,7 @@ from server.run.branch import (
     snapshot_nbytes,
 )
 from server.run.indexing import Indexer
+from server.run.series import metrics_point
 
 # re-exported: a run's history is used through this module
 __all__ = ["Branch", "Command", "History", "HistoryError", "Pos", "SavedBranch", "drain",
@@ -540,9 +542,18 @@ class History:
 
     # ---- metrics and markers -------------------------------------------------------
 
-    def record_metrics(self, point: dict[str, Any]) -> None:
-        """Keep a ``metrics`` point (once per iteration); mark loss spikes."""
-        b = self.active
+    def record_point(self, w: Walker) -> None:
+        """A metrics point of ``w``'s branch at its stepper's position (an indexer on
+        its way: the charts of a loaded run come back as it is indexed)."""
+        st = w.stepper
+        m = metrics.collect(st)
+        lr = m["lr"] if m["lr"] is not None else st.lr_at(max(st.iteration - 1, 0))
+        self.record_metrics(metrics_point(m, lr), w.branch)
+
+    def record_metrics(self, point: dict[str, Any], b: Branch | None = None) -> None:
+        """Keep a ``metrics`` point of branch ``b`` (the active one by default), in
+        iteration order, once per iteration; mark loss spikes."""
+        b = b or self.active
         it = int(point["iteration"])
         if it <= b.metrics.last_iteration:
             return

@@ -18,11 +18,18 @@ from typing import Protocol
 from engine.stepper import NonFiniteError, Stepper
 from server.run.branch import Branch, Walker, shared_commands
 
+#: metrics points a branch gets as it is indexed (its charts come back: the numbers
+#: are the engine's, recomputed on the way)
+INDEX_METRIC_POINTS = 1_000
+
 
 class Replayer(Protocol):
     """What the indexer needs of the history: its branches and how it walks them."""
 
     branches: dict[int, Branch]
+
+    def record_point(self, w: Walker) -> None:
+        """Record a metrics point of ``w``'s branch where its stepper is."""
 
     def sync(self, w: Walker) -> None:
         """At the walker's position: apply logged commands due here, checkpoint if due."""
@@ -121,11 +128,17 @@ class Indexer:
         if w.branch.id not in self.history.branches or w.pos[0] >= head[0]:
             self.next()
             return self.walker is None
-        try:
-            self.history.advance(min(n, head[0] - w.pos[0]), w)
-        except NonFiniteError:
-            self.next()
-            return self.walker is None
+        every = max(1, math.ceil(head[0] / INDEX_METRIC_POINTS))
+        stop = min(w.pos[0] + n, head[0])
+        while w.pos[0] < stop:
+            due = (w.pos[0] // every + 1) * every  # the next iteration with a metrics point
+            try:
+                self.history.advance(min(stop, due) - w.pos[0], w)
+            except NonFiniteError:
+                self.next()
+                return self.walker is None
+            if w.pos == (due, 0):
+                self.history.record_point(w)
         return False
 
     def waits_for(self, b: Branch) -> bool:

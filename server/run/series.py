@@ -22,6 +22,21 @@ HEALTH_KEYS = ("gnorm", "update_ratio")
 #: sent finds its own or a close earlier one
 MAX_HEALTH_POINTS = 4_096
 
+#: per-layer lists a metrics point carries besides its columns (layer 1 first)
+LAYER_KEYS = ("gnorm", "wnorm", "update_ratio", "dead", "saturated")
+
+
+def metrics_point(m: dict[str, Any], lr: float | None = None) -> dict[str, Any]:
+    """A ``metrics`` point from :func:`engine.metrics.collect`'s numbers: losses and
+    accuracies, the learning rate (``lr`` if given: the one the update used) and, per
+    layer, ‖∂L/∂W‖, ‖W‖, ‖ΔW‖/‖W‖ and the dead and saturated fractions."""
+    point = {c: m[c] for c in METRIC_COLUMNS}
+    if lr is not None:
+        point["lr"] = lr
+    point.update({k: m[k] for k in LAYER_KEYS})
+    return point
+
+
 class Health:
     """The per-layer series of :data:`HEALTH_KEYS` (‖∂L/∂W‖ and ‖ΔW‖/‖W‖ of each layer),
     as float64 columns beside their iterations, for the health charts to come back

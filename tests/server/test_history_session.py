@@ -449,3 +449,16 @@ def test_seeks_stay_within_what_a_loading_run_has_indexed(ws: WS) -> None:
     _, state, tl = frames_until_timeline(ws)
     assert state["iteration"] <= tl["indexed"] + 1 < 190_000
     ws.works()
+
+
+def test_a_loaded_runs_charts_come_back_as_it_is_indexed(ws: WS) -> None:
+    """A saved run opened again gets its charts back: the metrics are recomputed by
+    the engine while the run is indexed, and sent whole once it is."""
+    file = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG, "length": 3000}
+    ws.send({"type": "load", "run": file})
+    load_reply(ws)
+    series = ws.recv_type("metrics", timeout=30, where=lambda m: m.get("replace"))
+    its = [p["iteration"] for p in series["points"]]
+    assert its == sorted(its) and its[-1] == 3000 and len(its) >= 500
+    assert all(p["train_loss"] is not None and p["lr"] == CONFIG.get("lr", 0.03)
+               for p in series["points"])

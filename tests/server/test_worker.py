@@ -1,0 +1,67 @@
+"""The engine thread: every owner's work runs in order, owners take turns a piece at
+a time, and cancelling never loses another owner's work or the thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from server.live.playback import keep_params
+from server.live.worker import Worker
+from tests.helpers.net import poll
+
+
+def test_owners_take_turns_a_piece_at_a_time_and_keep_their_order() -> None:
+    w = Worker()
+    log: list[str] = []
+    gate = threading.Event()
+
+    def long(name: str) -> Iterator[None]:
+        for i in range(3):
+            log.append(f"{name}{i}")
+            yield
+
+    w.submit("a", gate.wait)  # hold the thread until everything is queued
+    w.submit("a", lambda: long("a"))
+    w.submit("a", lambda: log.append("a-next"))
+    w.submit("b", lambda: long("b"))
+    gate.set()
+    poll(lambda: len(log) == 7, 5, "every job")
+    w.stop()
+    # a's later job waits for a's long one; b's pieces come in between a's
+    assert log.index("a-next") > log.index("a2")
+    assert log.index("b0") < log.index("a2")
+
+
+def test_cancel_and_submit_again_while_running_keeps_the_thread_and_the_new_job() -> None:
+    w = Worker()
+    started, go = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def first() -> Iterator[None]:
+        started.set()
+        go.wait()
+        yield
+        ran.append("old rest")  # dropped: it was cancelled
+
+    w.submit("idx", first)
+    started.wait(5)
+    w.cancel("idx")  # while its piece runs
+    w.submit("idx", lambda: ran.append("new"))
+    w.submit("other", lambda: ran.append("other"))
+    go.set()
+    poll(lambda: {"new", "other"} <= set(ran), 5, "the new job and the other owner's")
+    w.submit("other", lambda: ran.append("after"))
+    poll(lambda: "after" in ran, 5, "work after the cancel")  # the thread lives on
+    w.stop()
+    assert "old rest" not in ran
+
+
+def test_a_timeline_that_supersedes_a_pending_one_keeps_its_weights() -> None:
+    """After a jump, the weights in use ride on the timeline; a later timeline (of the
+    indexer, of play) replacing it before it is sent must not drop them."""
+    jump = {"type": "timeline", "iteration": 5, "params": {"L1.W": [[1.0]]}}
+    later = {"type": "timeline", "iteration": 5, "indexed": 900}
+    merged = keep_params(jump, later)
+    assert merged["indexed"] == 900 and merged["params"] == jump["params"]
+    assert keep_params(later, jump) == jump
