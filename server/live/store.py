@@ -77,7 +77,7 @@ class SessionStore:
         """A fresh session with default settings, held for ``address``; raises when the
         store is full, or ``address`` holds ``max_sessions_per_address`` already."""
         self.reap(now)
-        if len(self._sessions) >= self.settings.max_sessions:
+        if len(self._sessions) >= self.settings.max_sessions and not self._evict_one():
             raise SessionLimitError(
                 f"the server is full (max_sessions={self.settings.max_sessions}); try later"
             )
@@ -138,6 +138,18 @@ class SessionStore:
     def shared(self, code: str) -> Session | None:
         """The session shared under ``code`` (any letter case), if any."""
         return self._shared.get(code.upper())
+
+    def _evict_one(self) -> bool:
+        """Make room: free the session whose page left longest ago (kept only for a
+        reload; a class watching keeps its run). False when every session is in use.
+        So sessions opened and left by a script cannot lock learners out until their
+        grace period ends; a page whose run was freed restores it from its own copy."""
+        gone = [s for s in self._sessions.values()
+                if s.detached_at is not None and not s.audience]
+        if not gone:
+            return False
+        self.remove(min(gone, key=lambda s: s.detached_at or 0.0), "evicted")
+        return True
 
     def remove(self, s: Session, reason: str) -> None:
         """Free a session now (a class following it is told the run ended)."""

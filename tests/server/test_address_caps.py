@@ -219,3 +219,27 @@ def test_addresses_are_counted_by_ip_and_ipv6_by_its_64_network() -> None:
     assert counted_address({"client": ("::ffff:127.0.0.1", 5)}, unlimited) is None
     assert counted_address({"client": ("10.1.2.3", 5)}, unlimited) is None
     assert counted_address({"client": ("10.2.0.1", 5)}, unlimited) == "10.2.0.1"
+
+
+def test_a_full_server_makes_room_by_freeing_the_run_left_longest_ago() -> None:
+    """Sessions opened and left (a script, or many closed tabs) do not lock learners out
+    until their grace period ends: when the store is full, the one whose page left
+    longest ago is freed; sessions still connected are never taken."""
+    from server.live.outbox import Outbox
+    from server.live.store import SessionLimitError, SessionStore
+    from server.settings import Settings
+
+    store = SessionStore(Settings(max_sessions=3, disconnect_grace_s=600))
+    a, b, c = store.create(), store.create(), store.create()
+    for s in (a, b, c):
+        s.attach(Outbox())
+    b.detach()
+    a.detach()  # a left after b: b goes first
+    d = store.create()
+    assert store.get(b.id) is None and store.get(a.id) is a and store.get(d.id) is d
+    d.attach(Outbox())
+    store.create()  # a goes
+    assert store.get(a.id) is None
+    import pytest
+    with pytest.raises(SessionLimitError):
+        store.create()  # everyone left is connected
