@@ -1,6 +1,8 @@
 """The chain rule of one parameter or unit, and its finite-difference check: the
 only ones in the project (the server shapes what this module returns, the page
-lays it out).
+lays it out). About 580 lines, on purpose: the trace, the factors, the norm's
+rule, the check and the update's account must agree term by term, and are
+easiest to check against each other in one place.
 
 Backpropagation is the chain rule applied layer by layer; a learner sees it
 best on one number. The loss of a batch of B samples is the mean of each

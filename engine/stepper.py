@@ -1,4 +1,6 @@
 """The phase stepper: forward → loss → backward → update, one record per phase.
+(Just over 500 lines: the four phases, the fast path's dispatch and snapshots
+of one run, whose state they share.)
 
 A :class:`Stepper` owns one run: its data and mini-batches
 (:mod:`engine.batches`), network, optimizer, schedule and random generators

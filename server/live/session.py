@@ -11,7 +11,7 @@ time); faster, whole iterations run on the engine's fast path and the frames
 of the latest iteration are sent, at most once per tick, compact (batch means
 instead of per-sample arrays: :mod:`server.run.compact`).
 
-About 500 lines, because the session is where commands, pacing and messages
+About 560 lines, because the session is where commands, pacing and messages
 meet; what can live apart does: class sharing (:mod:`server.live.sharing`),
 playback (:mod:`server.live.playback`), the derived views
 (:mod:`server.live.views`) and the run's data (:mod:`server.run`).
