@@ -46,10 +46,20 @@ class Hello(_Msg):
 
 
 class Share(_Msg):
-    """Start (``on``) or stop sharing this run with a class under a short code."""
+    """Start (``on``) or stop sharing this run with a class under a short code;
+    ``code`` asks for the code the run had (after a restore), granted when free."""
 
     type: Literal["share"]
     on: bool = True
+    code: str | None = Field(None, min_length=6, max_length=6, pattern=r"^[A-Za-z0-9]+$")
+
+
+class SwitchRun(_Msg):
+    """Go back to one of this tab's earlier runs (``run.runs``); the current run takes
+    its place in the list."""
+
+    type: Literal["switch_run"]
+    run: int = Field(ge=0, le=1_000_000)
 
 
 class Fork(_Msg):
@@ -191,6 +201,8 @@ class RunBranch(_Msg):
     commands: tuple[RunCommand, ...] = Field((), max_length=500)
     length: int = Field(0, ge=0, le=100_000_000)
     end_phase: PhaseName = "forward"
+    #: where the learner left this branch (a checkout goes back there)
+    cursor: RunFork | None = None
 
 
 class RunFile(_Msg):
@@ -209,6 +221,8 @@ class RunFile(_Msg):
     branch: int | None = Field(None, ge=0, le=1_000_000)
     branches: tuple[RunBranch, ...] | None = Field(None, min_length=1, max_length=8)
     metrics: dict[str, list[Any]] | None = None
+    #: where the learner was on ``branch``: the run opens there (after the phase)
+    position: RunFork | None = None
 
 
 class Load(_Msg):
@@ -220,7 +234,7 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
-    | Set | Seek | Checkout | Load | Share | Fork,
+    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)

@@ -81,4 +81,4 @@ class Clock:
         server-wide budget (the worker calls this once a second)."""
         self.store.reap(now)
         budget = int(self.store.settings.max_total_history_mb * 2**20)
-        memory.enforce((s.history for s in self.store), budget)
+        memory.enforce((h for s in self.store for h in s.histories()), budget)

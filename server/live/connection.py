@@ -186,7 +186,7 @@ class Connection:
             return None
         if isinstance(msg, Share):
             if msg.on:
-                self.store.share(self.session)
+                self.store.share(self.session, msg.code)
             else:
                 self.store.unshare(self.session)
             return None
@@ -200,13 +200,19 @@ class Connection:
             self.batch = msg.batch
             if msg.follow and self._follow(msg.follow):
                 return None
-        if isinstance(msg, Hello) and msg.session:
+        asked = isinstance(msg, Hello) and bool(msg.session)
+        if asked:
+            assert isinstance(msg, Hello) and msg.session
             s = self.store.resume(msg.session)
         if s is None:
             s = self._new_session()
             if s is None:
                 return None
+            # the page asked for a run the server does not have (a restart, a crash, a
+            # freed session): its first run says so, and the page restores its copy
+            s.unknown_session = asked
         s.attach(self.outbox)
+        s.unknown_session = False
         return s
 
     def _new_session(self) -> Session | None:

@@ -33,7 +33,7 @@ from server.protocol import Changes, Checkout, Load, RunSettings, Seek, Set, ser
 from server.run.cost import estimate
 from server.run.history import History, HistoryError, Pos, drain
 from server.run.runconfig import LimitError, check_cost, checked_stepper, run_config
-from server.run.runfile import RunFileError, branches_from_file
+from server.run.runfile import RunFileError, branches_from_file, run_file
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.playback")
@@ -139,7 +139,7 @@ def handle_pieces(history: History, msg: Seek | Set | Checkout | Load, settings:
         if isinstance(msg, Checkout):
             yield from history.checkout_pieces(msg.branch)
             return Switched()
-        return _load(msg, settings, port)
+        return (yield from _load(msg, settings, port))
     except HistoryError as e:
         port.error("invalid", str(e))
     except RunFileError as e:
@@ -188,7 +188,7 @@ def record_edit(history: History, data: dict[str, Any], port: Port) -> Outcome:
     return None if branch is None else Switched()
 
 
-def _load(msg: Load, settings: Settings, port: Port) -> Outcome:
+def _load(msg: Load, settings: Settings, port: Port) -> Generator[None, None, Outcome]:
     run = msg.run
     try:
         stepper = checked_stepper(run.settings, settings)
@@ -206,10 +206,17 @@ def _load(msg: Load, settings: Settings, port: Port) -> Outcome:
         return None
     history = History.from_branches(stepper, run.settings, saved, current,
                                     budget_bytes=history_budget(settings))
-    if history.needs_indexing():
-        history.start_indexing(Stepper(run_config(run.settings)))
     log.info("run loaded", extra={"iterations": history.head[0], "branches": len(saved),
                                   "commands": sum(len(b.commands) for b in saved)})
+    p = run.position
+    at = None if p is None else history.clamp((p.iteration, PHASES.index(p.phase)))
+    if at is not None and at > (0, 0):
+        # open where the learner was: replayed exactly, a piece at a time (checkpoints
+        # are taken on the way, so the indexing that follows starts from there)
+        try:
+            yield from history.seek_pieces(at)
+        except NonFiniteError:
+            log.info("a loaded run stopped before its position", extra={"iteration": at[0]})
     return NewRun(run.settings, history)
 
 
@@ -339,16 +346,20 @@ class Timeline:
         h.changed = False
         h.sent_at = time.monotonic()
         h.sent_length = h.head[0]
+        h.sent_pos = h.pos
         port.put(timeline_message(h, port.max_speed, params), key="timeline",
                  merge=keep_params)
+        # with it, what the page keeps to restore the run if the server loses it
+        port.put(server_message("save", run=run_file(h, metrics=False)), key="save")
 
     @staticmethod
     def maybe_send(port: TimelinePort) -> None:
-        """Re-send the timeline if it changed or the run grew: at once after a step
+        """Re-send the timeline if it changed, the run grew or the position moved (the
+        page's copy, ``save``, goes with it): at once after a step
         (commands are rate-limited already), at most TIMELINE_HZ a second while
         playing (the clock's ticks bring the last change along)."""
         h = port.history
-        if not (h.changed or h.head[0] != h.sent_length):
+        if not (h.changed or h.head[0] != h.sent_length or h.pos != h.sent_pos):
             return
         if not port.playing or time.monotonic() - h.sent_at >= 1.0 / TIMELINE_HZ:
             Timeline.send(port)

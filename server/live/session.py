@@ -50,6 +50,7 @@ from server.protocol import (
     Seek,
     Set,
     Step,
+    SwitchRun,
     server_message,
 )
 from server.run.compact import compact_iteration, compact_values
@@ -62,6 +63,7 @@ log = logging.getLogger("backprop_lab.session")
 T = TypeVar("T")
 
 PHASE_BY_PHASE_MAX = 4.0
+PAST_RUNS = 5  # earlier runs a session keeps (memory: the histories' budgets)
 _STAGGER = itertools.count()  # hands each started play its tick slot in turn
 STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks late
 METRICS_MAX_POINTS = 2_000
@@ -114,6 +116,11 @@ class Session:
         self._series: tuple[tuple[int, int, int], Shared] | None = None
         self.audience = Audience()  # a class following this run
         self.busy = False  # a command's replay is under way, a piece at a time
+        #: this tab's earlier runs, newest first: (id, history); a reset keeps them
+        self.past: list[tuple[int, History]] = []
+        self._past_ids = 0
+        #: the hello named a session the server did not know: the next run says so
+        self.unknown_session = False
         #: where background work runs (the engine thread; set by the store), or None
         self.scheduler: playback.Scheduler | None = None
         # a weak reference: the views must not keep a freed session alive until the
@@ -305,6 +312,8 @@ class Session:
             self._configure(self.history.base)
         elif isinstance(msg, Inspect | Focus | Edit):
             self.views.handle(msg)
+        elif isinstance(msg, SwitchRun):
+            self.switch_run(msg.run)
 
     def _configure(self, cfg: RunSettings) -> None:
         try:
@@ -315,16 +324,48 @@ class Session:
         except ValueError as e:
             self.error("invalid", str(e))
             return
-        self.replace_run(cfg, playback.new_history(self.settings, cfg, stepper))
+        self.replace_run(playback.new_history(self.settings, cfg, stepper))
 
-    def replace_run(self, cfg: RunSettings, history: History) -> None:
-        """Start another run (configure, reset, a loaded file) and send it to the page."""
-        self.config = cfg
+    def replace_run(self, history: History) -> None:
+        """Start another run (configure, reset, a loaded file) and send it to the page;
+        the run it replaces joins this tab's earlier runs (:attr:`past`)."""
+        self._keep_past()
+        self._install(history)
+
+    def _install(self, history: History) -> None:
+        self.config = history.settings_now()
         self.stepper = history.stepper
         self.history = history
         self.playing = False
+        if history.needs_indexing() and history.indexing is None:
+            history.start_indexing(Stepper(run_config(history.base)))
         self._send_run()
         playback.spawn_indexer(self, history, self.scheduler, ("index", self.id))
+
+    def _keep_past(self) -> None:
+        """The current run joins the earlier ones (newest first, at most
+        :data:`PAST_RUNS`), unless nothing was done in it."""
+        h = self.history
+        if h.head == (0, 0) and len(h.branches) == 1 and not h.active.commands:
+            return
+        self._past_ids += 1
+        self.past.insert(0, (self._past_ids, h))
+        del self.past[PAST_RUNS:]
+
+    def switch_run(self, run_id: int) -> None:
+        """Go back to an earlier run; the current one takes its place in the list."""
+        for i, (rid, h) in enumerate(self.past):
+            if rid == run_id:
+                del self.past[i]
+                self._keep_past()
+                self._install(h)
+                return
+        self.error("invalid", f"no earlier run {run_id}; runs: {[r for r, _ in self.past]}",
+                   field="run")
+
+    def histories(self) -> list[History]:
+        """Every history this session holds (the current run's and earlier ones)."""
+        return [self.history, *(h for _, h in self.past)]
 
     def copy_from(self, source: Session) -> None:
         """:meth:`copy_pieces` at once."""
@@ -336,8 +377,7 @@ class Session:
         source's position is done a piece at a time."""
         history = yield from self._busy(playback.copy_history(source.history,
                                                                    self.settings))
-        self.replace_run(history.base, history)
-        self.config = history.settings_now()
+        self.replace_run(history)
         self.views.copy_targets(source.views)
         log.info("run copied", extra={"session": self.id, "source": source.id,
                                       "iteration": history.pos[0]})
@@ -356,7 +396,7 @@ class Session:
         elif isinstance(outcome, Switched):
             self._send_run()  # with the branch's metrics series
         elif isinstance(outcome, NewRun):
-            self.replace_run(outcome.settings, outcome.history)
+            self.replace_run(outcome.history)
         elif isinstance(outcome, Changed | Halted):
             if isinstance(outcome, Halted):
                 self.playing = False
@@ -534,6 +574,9 @@ class Session:
             },
             params={k: v for k, v in st.net.params.items()},
             state=self.state(),
+            runs=[{"id": rid, "iterations": h.head[0],
+                   "settings": h.base.model_dump(mode="json")} for rid, h in self.past],
+            unknown_session=self.unknown_session,
         )
 
     def _send_run(self) -> None:

@@ -22,8 +22,9 @@ from server.live.outbox import Entry, Outbox, Shared
 from server.protocol import server_message
 
 #: what a shared run's followers are not sent: the owner's command errors (a halt,
-#: ``nonfinite``, concerns the run and goes to everyone) and the owner's sharing status
-OWNER_ONLY = frozenset({"error", "share"})
+#: ``nonfinite``, concerns the run and goes to everyone), the owner's sharing status and
+#: the owner's copy of the run (``save``: a follower copies the run with ``fork``)
+OWNER_ONLY = frozenset({"error", "share", "save"})
 
 
 class Leader(Protocol):

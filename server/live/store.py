@@ -110,12 +110,15 @@ class SessionStore:
             s.detach()
         return s
 
-    def share(self, s: Session) -> str:
-        """Share ``s`` with a class: its code (a new one, or the one it has)."""
+    def share(self, s: Session, asked: str | None = None) -> str:
+        """Share ``s`` with a class: its code (the one it has; else the one ``asked`` for
+        or it had before, if free — a class told to rejoin, or a teacher whose run was
+        restored after a restart, needs no new one; else a new one)."""
         a = s.audience
         if a.code is None:
-            # the same code again if it is free: a class told to rejoin needs no new one
-            code = a.last_code or _new_code()
+            wanted = asked.upper() if asked else a.last_code
+            ok = wanted is not None and all(c in CODE_ALPHABET for c in wanted)
+            code = wanted if ok and wanted else _new_code()
             while code in self._shared:  # 31⁶ ≈ 8.9 × 10⁸ codes
                 code = _new_code()
             a.code = code

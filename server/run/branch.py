@@ -124,6 +124,7 @@ class SavedBranch:
     fork: Pos
     commands: list[Command]
     head: Pos
+    cursor: Pos | None = None  # where the learner left it (None: at its head)
 
 
 @dataclass

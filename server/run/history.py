@@ -109,6 +109,7 @@ class History:
         self._in_step = True  # False: the stepper's state is not this branch's (restore)
         self.sent_at = -math.inf  # when the last timeline message went out
         self.sent_length = -1  # and the run's length it showed
+        self.sent_pos: Pos = (-1, 0)  # and the position
         self._cp_bytes = 0
         self.sync()
 
@@ -131,8 +132,9 @@ class History:
         cp0 = h.active.checkpoints[0]
         h.branches = {}
         for sb in saved:
+            cursor = sb.head if sb.cursor is None else min(max(sb.cursor, (0, 0)), sb.head)
             b = Branch(sb.id, sb.parent, sb.fork, commands=list(sb.commands),
-                       checkpoints={0: cp0}, head=sb.head, cursor=sb.head)
+                       checkpoints={0: cp0}, head=sb.head, cursor=cursor)
             for c in sb.commands:
                 b.add_marker({"iteration": c.iteration, "kind": c.kind, **c.wire()})
             h.branches[sb.id] = b

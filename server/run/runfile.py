@@ -43,11 +43,14 @@ class RunFileError(ValueError):
         self.field = field
 
 
-def run_file(history: History) -> dict[str, Any]:
-    """Every branch of ``history`` as a run file (a JSON-ready dict), with the active
-    branch's metrics."""
-    pts = history.active.metrics.points(FILE_METRIC_POINTS)
-    metrics = {c: [p[c] for p in pts] for c in METRIC_COLUMNS}
+def _pos(p: Pos) -> dict[str, Any]:
+    return {"iteration": p[0], "phase": PHASES[p[1]]}
+
+
+def run_file(history: History, metrics: bool = True) -> dict[str, Any]:
+    """Every branch of ``history`` as a run file (a JSON-ready dict): where each branch
+    was left (``cursor``), where the learner is (``position``) and, with ``metrics``,
+    the active branch's metrics (for people and spreadsheets)."""
     branches = []
     for b in sorted(history.branches.values(), key=lambda b: b.id):
         parent = history.branches.get(b.parent) if b.parent is not None else None
@@ -59,15 +62,20 @@ def run_file(history: History) -> dict[str, Any]:
             "commands": [c.wire() for c in b.commands[base:]],
             "length": b.head[0],
             "end_phase": PHASES[b.head[1]],
+            "cursor": _pos(history.pos if b is history.active else b.cursor),
         })
-    return {
+    out: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "settings": history.base.model_dump(mode="json"),
         "branch": history.active.id,
         "branches": branches,
-        "metrics": metrics,
+        "position": _pos(history.pos),
     }
+    if metrics:
+        pts = history.active.metrics.points(FILE_METRIC_POINTS)
+        out["metrics"] = {c: [p[c] for p in pts] for c in METRIC_COLUMNS}
+    return out
 
 
 def _commands(cmds: tuple[RunCommand, ...], start: Pos, head: Pos, stepper: Stepper,
@@ -191,7 +199,9 @@ def branches_from_file(run: RunFile, stepper: Stepper,
         if total > MAX_COMMANDS:
             raise RunFileError(f"a run keeps at most {MAX_COMMANDS} changes in all its "
                                "branches", where + ".commands")
-        saved[rb.id] = SavedBranch(rb.id, rb.parent, fork, shared + own, head)
+        cursor = None if rb.cursor is None else (rb.cursor.iteration,
+                                                 PHASES.index(rb.cursor.phase))
+        saved[rb.id] = SavedBranch(rb.id, rb.parent, fork, shared + own, head, cursor)
     _check_work(work, "run.branches")
     if run.branch is None or run.branch not in saved:
         raise RunFileError(f"branch {run.branch} is not among the file's branches "

@@ -184,9 +184,13 @@ def test_a_saved_run_loads_and_replays_identically(client: TestClient) -> None:
         ws.hello()
         ws.send({"type": "load", "run": file})
         run = ws.recv_type("run")
-        assert run["config"]["optimizer"]["momentum"] == 0.5
+        # it opens where it was saved, with the settings in force there
+        assert run["config"]["optimizer"] == {"name": "adam"} and run["config"]["lr"] == 0.4
+        assert run["state"]["iteration"] == 10 and run["state"]["next_phase"] == "loss"
         tl = ws.recv_type("timeline")
-        assert tl["length"] == 10 and tl["iteration"] == 0
+        assert tl["length"] == 10 and (tl["iteration"], tl["phase"]) == (10, "loss")
+        ws.send({"type": "seek", "iteration": 0})  # and replays from the start exactly
+        frames_until_timeline(ws)
         again = step_frames(ws, 4 * 10 + 1)
         assert again.keys() == first.keys()
         for key, f in first.items():
@@ -263,12 +267,16 @@ def test_a_saved_run_brings_back_every_branch_and_the_one_the_learner_was_on(
         ws.hello()
         ws.send({"type": "load", "run": file})
         run, tl = load_reply(ws)
-        assert run["config"]["lr"] == 0.1  # branch 1 at iteration 0: before its change
-        assert tl["branch"] == 1 and tl["iteration"] == 0 and tl["length"] == 10
+        # branch 1 where the learner left it (at 8, where branch 2 forked), after its
+        # change at 6
+        assert run["config"]["lr"] == 0.7
+        assert tl["branch"] == 1 and tl["iteration"] == 8 and tl["length"] == 10
         for b in tl["branches"]:
             want = saved_tl[b["id"]]
             assert {k: b[k] for k in ("parent", "fork", "length", "change")} == {
                 k: want[k] for k in ("parent", "fork", "length", "change")}
+        ws.send({"type": "seek", "iteration": 0})
+        frames_until_timeline(ws)
         again = step_iterations(ws, 10)
         assert all(again[k] == first[1][k] for k in again if k in first[1])
         assert all(again[k] == first[0][k] for k in again if k[0] < 6)
