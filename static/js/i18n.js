@@ -463,6 +463,29 @@ export const STRINGS = Object.freeze({
   'err.detail.unknown_code': { ja: 'コードを先生に確認してください。それまでは自分の実行を使えます', en: 'check the code with your teacher; meanwhile this is your own run' },
   'err.detail.max_followers': { ja: 'このクラスは満員です。自分の実行を始めました', en: 'this class is full, so this is your own run' },
   // ---- end of share and follow block ----
+  // ---- nothing lost: earlier runs, the class's confirm, a restored run (views/runs-menu.js,
+  // views/confirm-dialog.js, run-keeper.js) ----
+  'runs.title': { ja: 'これまでの実行', en: 'Earlier runs' },
+  'runs.hint': { ja: 'リセットや設定の変更の前の実行はここに残ります。押すとその実行に戻ります', en: 'Resetting or changing a setting keeps the run here: press one to go back to it' },
+  'runs.back': { ja: 'この実行に戻る: {run}', en: 'Go back to this run: {run}' },
+  'runs.noHidden': { ja: '隠れ層なし', en: 'no hidden layer' },
+  'runs.iterations': { ja: '{n} 反復', en: '{n} iterations' },
+  'runs.iteration': { ja: '{n} 反復', en: '{n} iteration' },
+  'confirm.title': { ja: 'クラスがこの実行を見ています', en: 'Your class is watching this run' },
+  'confirm.reset': { ja: 'クラス全員の画面で、反復 0 からやり直しますか？', en: 'Start again from iteration 0 on every student’s screen?' },
+  'confirm.configure': { ja: 'この設定で新しい実行を始め、クラス全員の画面を切り替えますか？', en: 'Start a new run with this setting, on every student’s screen?' },
+  'confirm.load': { ja: 'このファイルの実行を開き、クラス全員の画面を切り替えますか？', en: 'Open this file’s run on every student’s screen?' },
+  'confirm.switch-run': { ja: 'これまでの実行に戻り、クラス全員の画面を切り替えますか？', en: 'Go back to the earlier run on every student’s screen?' },
+  'confirm.kept': { ja: '今の実行は「これまでの実行」に残り、いつでも戻れます。', en: 'The current run stays under “Earlier runs”: you can go back to it.' },
+  'confirm.cancel': { ja: 'キャンセル', en: 'Cancel' },
+  'confirm.do.reset': { ja: 'やり直す', en: 'Start again' },
+  'confirm.do.configure': { ja: '新しい実行を始める', en: 'Start the new run' },
+  'confirm.do.load': { ja: 'ファイルを開く', en: 'Open the file' },
+  'confirm.do.switch-run': { ja: 'その実行に戻る', en: 'Go back to it' },
+  'restore.done': { ja: 'サーバーが再起動したため、この画面が保存していた実行を反復 {n} の時点に復元しました', en: 'Your run was restored at iteration {n} (the server had restarted)' },
+  'restore.address': { ja: 'サーバーが再起動し、前の実行は残っていませんでした。アドレスにある実行を開き直しています', en: 'The server had restarted and no longer had your run: it is opened again from the address bar' },
+  'restore.lost': { ja: 'サーバーが再起動し、前の実行は残っていませんでした。アドレスの設定で新しい実行を始めています', en: 'The server had restarted and no longer had your run: this is a new run, with the settings in the address' },
+  // ---- end of nothing-lost block ----
 });
 
 /** Replace `{name}` in `s` by `params.name`. */

@@ -32,6 +32,9 @@ import { ShareDialog } from './views/share-dialog.js';
 import { FollowBar } from './views/follow-bar.js';
 import { ClassMode, askedCode } from './class-mode.js';
 import { loadCatalog } from './catalog.js';
+import { RunsMenu } from './views/runs-menu.js';
+import { ConfirmDialog } from './views/confirm-dialog.js';
+import { RunKeeper } from './run-keeper.js';
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -48,8 +51,12 @@ const VIEWS = [
   ['maps', MapsPanel],
   ['charts', ChartsPanel],
   ['timeline', TimelineView],
+  ['runs', RunsMenu],
   ['share', ShareDialog],
+  ['confirm', ConfirmDialog],
 ];
+/** Actions that replace the run: while a class watches it, the teacher confirms them first. */
+const REPLACES_RUN = new Set(['reset', 'configure', 'load', 'switch-run']);
 
 const LANG_KEY = 'bpl.lang';
 const PRESENT_KEY = 'bpl.present';
@@ -133,6 +140,7 @@ const ACTIONS = {
     if (model.state.playing) send({ type: 'play', speed });
   },
   reset: () => send({ type: 'reset' }),
+  'switch-run': (run) => send({ type: 'switch_run', run }),
   configure: (config) => send({ type: 'configure', config }),
   lang: (lang) => setLang(lang),
   'lang-next': () => setLang(LANGS[(LANGS.indexOf(i18n.lang) + 1) % LANGS.length]),
@@ -153,6 +161,13 @@ function act(name, arg) {
     dispatch('notice', { key: 'follow.readOnly' });
     return;
   }
+  if (classMode.shareCode && REPLACES_RUN.has(name)) {
+    views.get('confirm').ask(name).then((yes) => {
+      if (yes) fn(arg);
+      else views.get('controls').sync(model.config); // a menu changed for nothing shows the run's again
+    });
+    return;
+  }
   fn(arg);
 }
 
@@ -171,29 +186,59 @@ async function start() {
     const help = views.get('help');
     if (help.open && action !== 'help') return;
     if (views.get('share').open) return; // typing a code, or the teacher's dialog on the projector
+    if (views.get('confirm').open) return; // the teacher is asked something
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const urlSync = new UrlSync({ location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog });
+  const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog };
+  const urlSync = new UrlSync(urlEnv);
+  /** A run the server made when it no longer had the page's (and the page kept no copy):
+   * open the run the address still holds, as a link would; whether it held the whole run. */
+  const relink = (msg) => {
+    const fromAddress = new UrlSync(urlEnv);
+    fromAddress.done = false;
+    fromAddress.onRun(msg);
+    return Boolean(fromAddress.linkRun);
+  };
   const code = askedCode(window.location.search);
   // The server judges the code (an unknown one gets an error and a run of the page's own);
   // a link's settings never apply to a class's run, nor to a copy of it.
   if (code) urlSync.done = true;
   classMode.start(code);
+  const keeper = new RunKeeper({ storage: webStorage('sessionStorage'), send: (msg) => socket.send(msg) });
   socket = new SessionSocket({
     url: `${scheme}://${window.location.host}/ws`,
     storage: webStorage('sessionStorage'),
     // follow again after a dropped connection; not once the teacher's sharing is over
     hello: () => ({ lang: i18n.lang, ...classMode.hello() }),
     onMessage: (msg) => {
+      // a server that forgot the session: the keeper restores the page's copy of its run,
+      // holding back the default run made meanwhile (run-keeper.js)
+      const { pass, event } = keeper.take(msg);
+      if (!pass) return;
+      if (event && event.kind === 'lost' && classMode.shareCode) {
+        const unshared = { type: 'share', code: null, followers: 0 }; // the class went with the old run
+        classMode.onMessage(unshared);
+        dispatch('share', unshared);
+      }
       classMode.onMessage(msg);
-      // a followed run (session null) is the teacher's: the address stays the follow link
-      if (msg.type === 'run' && msg.session) urlSync.onRun(msg);
+      // a followed run (session null) is the teacher's: the address stays the follow link;
+      // a run lost to a restart starts again from the settings the address still holds
+      let whole = false;
+      if (msg.type === 'run' && msg.session) {
+        if (event && event.kind === 'lost') whole = relink(msg);
+        else urlSync.onRun(msg);
+      }
       // after a jump in time the weights in use are another point's (views/timeline.js)
       if (msg.type === 'timeline' && msg.params) Object.assign(model.params, msg.params);
       dispatch(model.apply(msg), msg);
+      if (event && event.kind === 'restored') dispatch('notice', { key: 'restore.done', params: { n: event.iteration }, tone: 'info' });
+      else if (event) dispatch('notice', { key: whole ? 'restore.address' : 'restore.lost', announcesRun: true }); // the address's run comes next
     },
-    onStatus: (status) => dispatch('connection', status),
+    onStatus: (status) => {
+      keeper.onStatus(status);
+      dispatch('connection', status);
+    },
   });
   socket.start();
 }

@@ -77,6 +77,8 @@ export class RunModel {
         this.applyFrame(msg);
         return 'frame';
       case 'metrics':
+        // replace: the whole series (a branch switch, a loaded run once indexed)
+        if (msg.replace) this.metrics = [];
         this.metrics.push(...msg.points);
         if (this.metrics.length > MAX_METRICS) this.metrics.splice(0, this.metrics.length - MAX_METRICS);
         return 'metrics';

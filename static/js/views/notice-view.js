@@ -39,8 +39,9 @@ export class NoticeView {
   render() {
     const c = this.current;
     if (!c) return;
+    this.box.dataset.tone = c.tone || 'problem'; // 'info': good news (a run restored)
     const t = (k) => this.i18n.t(k);
-    if (c.local) this.text.textContent = t(c.local);
+    if (c.local) this.text.textContent = this.i18n.t(c.local, c.params);
     else {
       const key = this.i18n.has(`err.${c.code}`) ? `err.${c.code}` : 'err.other';
       this.text.textContent = `${t(key)}: ${this.detail(c)}`;
@@ -73,7 +74,7 @@ export class NoticeView {
    * (but the run an error announces, see the module comment). */
   update({ kind, msg }) {
     if (kind === 'error') this.current = { ...msg, announcesRun: announcesRun(msg) };
-    else if (kind === 'notice') this.current = { local: msg.key, announcesRun: Boolean(msg.announcesRun) };
+    else if (kind === 'notice') this.current = { local: msg.key, params: msg.params, tone: msg.tone, announcesRun: Boolean(msg.announcesRun) };
     else if (kind === 'run') {
       if (this.current && this.current.announcesRun) {
         this.current.announcesRun = false; // kept for this run only

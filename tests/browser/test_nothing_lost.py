@@ -1,0 +1,513 @@
+"""Nothing lost (issue 17), in real Chromium against a real server: a reset keeps the run
+it replaced one click away; a teacher whose class watches is asked before the class's
+run changes; a saved run opens where it was saved, charts and numbers included; and a
+server killed mid-run (SIGKILL) and started again finds the open page restoring its own
+run, at the same iteration with the same weights, and saying so.
+
+Numbers the page shows are compared with what the engine sent before (recorded by the
+``Lab`` fixture), never with values computed in the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CAPTURE_SOCKETS, ROOT, Lab, parse_number
+from tests.browser.test_follow import share
+from tests.browser.test_playback import TIMELINE, at, branch_at, frames_by_key
+from tests.helpers.net import free_port, uvicorn_command, wait_healthy
+
+RUNS = ".runs"
+STATS = "[data-slot='stats']"
+LOSS_CHART = ".bpl-chart[data-chart='loss'] .sr-only"
+CONFIRM = "dialog.confirm-dialog"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+NO_SIDEWAYS_SCROLL = (
+    "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+#: edges whose weights the crash test reads off the page (the tooltip's w = …)
+EDGES = ("L1.W.0.0", "L1.W.1.2", "L2.W.3.1", "L3.W.2.0")
+#: records every address the page writes from now on (in ``window.__addresses``)
+ADDRESS_LOG = """() => {
+  window.__addresses = [];
+  const replace = history.replaceState.bind(history);
+  history.replaceState = (state, title, url) => {
+    window.__addresses.push(new URL(url, location.href).href);
+    return replace(state, title, url);
+  };
+}"""
+
+
+def numbers(lab: Lab) -> str:
+    """The Numbers panel as the learner reads it."""
+    return str(lab.page.inner_text(STATS))
+
+
+def weight_shown(lab: Lab, edge: str) -> float:
+    """The weight the page shows for ``edge`` (focused by keyboard: its tooltip's w)."""
+    lab.page.focus(f".net-svg [data-id='{edge}']")
+    lab.page.wait_for_selector(".net-tip:not([hidden])")
+    row = lab.text(".net-tip [data-value='w']")
+    return parse_number(row.split("=")[1].split("(")[0])
+
+
+def weight_sent(params: dict[str, Any], edge: str) -> float:
+    """The engine's value of ``edge`` ("L2.W.3.1") in a params dict."""
+    layer, _, i, j = edge.split(".")
+    return float(params[f"{layer}.W"][int(i)][int(j)])
+
+
+def params_at(lab: Lab, iteration: int) -> dict[str, Any]:
+    """The weights after ``iteration`` iterations, as the engine sent them."""
+    update = lab.last("frame", iteration=iteration - 1, phase="update")["values"]
+    return {k: v for k, v in update.items() if k.startswith("L") and k.endswith((".W", ".b"))}
+
+
+def test_a_reset_keeps_the_run_and_one_click_brings_it_back(lab: Lab) -> None:
+    page = lab.page
+    for _ in range(3):
+        lab.step("iteration")
+    for _ in range(3):
+        lab.step()
+    page.click(".tl-back-phase")  # iteration 3, loss done: backward next (computed once)
+    at(lab, 3, "backward")
+    lab.settled()
+    before = numbers(lab)
+    first = frames_by_key(lab)
+    assert not page.is_visible(RUNS)  # nothing earlier yet: the panel takes no room
+
+    mark = lab.mark()
+    page.click(".btn-reset")  # not shared: no question asked
+    run = lab.wait_for_message("run", after=mark)
+    at(lab, 0, "forward")
+    assert not page.is_visible(CONFIRM)
+    assert [r["iterations"] for r in run["runs"]] == [3]
+    page.wait_for_selector(f"{RUNS} .runs-item")
+    item = lab.text(f"{RUNS} .runs-item")
+    assert "XOR · " in item and "3 iterations" in item, item
+    lab.step("iteration")  # the new run moves on on its own
+
+    mark = lab.mark()
+    page.click(f"{RUNS} .runs-item[data-run='{run['runs'][0]['id']}']")
+    back = lab.wait_for_message("run", after=mark)
+    at(lab, 3, "backward")
+    lab.settled()
+    # the run left by the click is in the list now, one click away in turn
+    assert [r["iterations"] for r in back["runs"]] == [1]
+    assert page.locator(f"{RUNS} .runs-item").count() == 1
+    assert numbers(lab) == before
+    got = frames_by_key(lab, mark)
+    assert {k: got[k] for k in ((3, "forward"), (3, "loss"))} == {
+        k: first[k] for k in ((3, "forward"), (3, "loss"))}
+    # and it goes on exactly as it would have
+    mark = lab.mark()
+    lab.step()
+    assert frames_by_key(lab, mark)[(3, "backward")] == first[(3, "backward")]
+    assert lab.errors == []
+
+
+def test_a_teacher_sharing_confirms_before_the_class_run_changes(make_lab: Any) -> None:
+    teacher = make_lab().open()
+    page = teacher.page
+    for _ in range(2):
+        teacher.step("iteration")
+    code = share(teacher)
+    page.click(".share-close")
+    page.wait_for_selector("dialog.share-dialog", state="hidden")
+
+    # Reset: asked first, Cancel has the keyboard, and Cancel changes nothing
+    mark = teacher.mark()
+    page.click(".btn-reset")
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    assert "class" in teacher.text(CONFIRM).lower()
+    shot(teacher, "confirm-class")
+    assert page.evaluate("() => document.activeElement.classList.contains('confirm-cancel')")
+    page.click(".confirm-cancel")
+    page.wait_for_selector(CONFIRM, state="hidden")
+    teacher.sync()
+    assert teacher.messages("run")[-1] is teacher.last("run")
+    assert [m for m in teacher.received[mark:] if m.get("type") in ("run", "timeline")] == []
+    at(teacher, 2, "forward")
+    assert not page.is_visible(RUNS)
+
+    # the R key asks too; Escape is a no
+    page.locator("body").focus()
+    page.keyboard.press("r")
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(CONFIRM, state="hidden")
+    # a new setting asks too; cancelled, the menu shows the run's setting again
+    page.select_option("#ctl-dataset", "circle")
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    assert "new run" in teacher.text(f"{CONFIRM} .confirm-body")
+    page.click(".confirm-cancel")
+    page.wait_for_selector(CONFIRM, state="hidden")
+    assert page.input_value("#ctl-dataset") == "xor"
+    teacher.sync()
+    assert [m for m in teacher.received[mark:] if m.get("type") in ("run", "timeline")] == []
+    assert teacher.last("share")["code"] == code
+
+    # confirmed, the reset happens, and the run it replaced is kept
+    mark = teacher.mark()
+    page.click(".btn-reset")
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    page.click(".confirm-ok")
+    run = teacher.wait_for_message("run", after=mark)
+    at(teacher, 0, "forward")
+    assert [r["iterations"] for r in run["runs"]] == [2]
+    page.wait_for_selector(f"{RUNS} .runs-item")
+    # going back to it is asked too (the class's run changes again)
+    page.focus(f"{RUNS} .runs-item")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    mark = teacher.mark()
+    page.click(".confirm-ok")
+    teacher.wait_for_message("run", after=mark)
+    at(teacher, 2, "forward")
+    assert teacher.errors == []
+
+
+def test_a_saved_run_opens_at_its_point_with_its_charts_and_numbers(
+        lab: Lab, tmp_path: Path) -> None:
+    page = lab.page
+    lab.play_until("100", 90)  # past a checkpoint interval: the opened run is indexed
+    branch_at(lab, 70)  # branch 1: another learning rate from iteration 70
+    for _ in range(3):
+        lab.step("iteration")  # each with its metrics point
+    lab.step()
+    lab.step()  # branch 1, iteration 73, loss done: backward next
+    at(lab, 73, "backward")
+    lab.settled()
+    before = numbers(lab)
+    first = frames_by_key(lab)
+    loss_chart = lab.text(LOSS_CHART)
+    with page.expect_download() as dl:
+        page.click(".tl-save")
+    path = tmp_path / "run.json"
+    dl.value.save_as(path)
+    saved = json.loads(path.read_text())
+    assert saved["branch"] == 1 and saved["position"] == {"iteration": 73, "phase": "backward"}
+
+    page.click(".btn-reset")  # a fresh run replaces it
+    at(lab, 0, "forward")
+    page.wait_for_selector(".bpl-chart[data-chart='loss'] .sr-only:has-text('Appears after')")
+
+    mark = lab.mark()
+    page.set_input_files("#tl-file", str(path))
+    lab.wait_for_message("run", after=mark)
+    at(lab, 73, "backward")  # where it was saved, not at iteration 0
+    assert page.get_attribute(TIMELINE, "data-branch") == "1"
+    assert page.get_attribute(".tl-branch[data-branch='1']", "aria-pressed") == "true"
+    assert page.locator(".tl-branch").count() == 2
+    got = frames_by_key(lab, mark)
+    assert {k: got[k] for k in ((73, "forward"), (73, "loss"))} == {
+        k: first[k] for k in ((73, "forward"), (73, "loss"))}
+    # the charts come back once the run is indexed: the whole branch, from its first
+    # iteration, and the numbers of the iteration shown with them
+    series = lab.wait_for_message("metrics", after=mark, replace=True, timeout=30)
+    its = [p["iteration"] for p in series["points"]]
+    assert its[0] == 1 and its[-1] == 73, its
+    lab.settled()
+    assert lab.text(LOSS_CHART) == loss_chart
+    assert "Appears after" not in lab.text(".bpl-chart[data-chart='accuracy'] .sr-only")
+    assert numbers(lab) == before
+    # stepping on gives the numbers first computed
+    mark = lab.mark()
+    lab.step()
+    assert frames_by_key(lab, mark)[(73, "backward")] == first[(73, "backward")]
+    assert lab.errors == []
+
+
+def forget_session(lab: Lab, keep_copy: bool = True) -> int:
+    """Reload the tab as if the server had lost its session (a restart): its hello names
+    a session the server never had. The tab's copy of its run stays, or not. Returns a
+    mark taken before the reload."""
+    lab.page.evaluate("""keep => {
+        sessionStorage.setItem('bpl.session', 'forgotten-by-the-server');
+        if (!keep) sessionStorage.removeItem('bpl.runCopy');
+    }""", keep_copy)
+    mark = lab.mark()
+    lab.page.reload()
+    lab.wait_ready()
+    return mark
+
+
+def test_a_session_the_server_forgot_comes_back_from_the_tabs_copy(lab: Lab) -> None:
+    page = lab.page
+    for _ in range(5):
+        lab.step("iteration")
+    lab.step()  # iteration 5, forward done
+    at(lab, 5, "loss")
+    first = frames_by_key(lab)
+    mark = forget_session(lab)
+    lab.wait_for_message("run", after=mark, unknown_session=True)
+    lab.wait_for_message("run", after=mark, unknown_session=False)
+    at(lab, 5, "loss")
+    page.wait_for_selector(".notice[data-tone='info']:not([hidden])")
+    assert lab.text(".notice-text") == (
+        "Your run was restored at iteration 5 (the server had restarted)")
+    got = frames_by_key(lab, mark)
+    assert got[(5, "forward")] == first[(5, "forward")]
+    # in Japanese too
+    page.click(".lang-btn[data-lang='ja']")
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    assert "反復 5" in lab.text(".notice-text") and "復元" in lab.text(".notice-text")
+    page.click(".lang-btn[data-lang='en']")
+
+    # no copy (storage full, say): the run the address holds, and the page says so
+    whole = "run=" in page.url  # the whole run (url-state.js), or its settings alone
+    mark = forget_session(lab, keep_copy=False)
+    lab.wait_for_message("run", after=mark, unknown_session=True)
+    page.wait_for_selector(".notice:not([hidden])")
+    assert lab.text(".notice-text") == "The server had restarted and no longer had your run: " + (
+        "it is opened again from the address bar" if whole
+        else "this is a new run, with the settings in the address")
+    if whole:
+        at(lab, 5, "loss")
+    else:
+        at(lab, 0, "forward")
+    # an address with the settings alone: a new run with them
+    config = lab.last("run")["config"]
+    page.click(".btn-reset")
+    at(lab, 0, "forward")
+    mark = forget_session(lab, keep_copy=False)
+    lab.wait_for_message("run", after=mark, unknown_session=True)
+    page.wait_for_selector(".notice:not([hidden])")
+    assert lab.text(".notice-text") == (
+        "The server had restarted and no longer had your run: this is a new run, "
+        "with the settings in the address")
+    assert lab.last("run")["config"] == config
+    assert lab.errors == []
+
+
+def test_the_runs_menu_and_the_restore_notice_read_in_both_languages(make_lab: Any) -> None:
+    """What a user sees: the earlier runs under the timeline and the restore notice, on a
+    desk (English, Japanese) and a phone; nothing scrolls sideways. Saved as
+    docs/screenshots/runs-*.png and restored-*.png when refreshing."""
+    for name, opts in (("desk", {"viewport": {"width": 1280, "height": 800}}),
+                       ("phone", {**PHONE, "device_scale_factor": 2})):
+        width, height = (1280, 800) if name == "desk" else (390, 844)
+        lab = make_lab(**opts).open()
+        page = lab.page
+        for _ in range(3):
+            lab.step("iteration")
+        mark = lab.mark()
+        page.click(".btn-reset")
+        lab.wait_for_message("run", after=mark)
+        lab.play_until("30", 12)
+        mark = lab.mark()
+        page.select_option("#ctl-activation", "relu")
+        lab.wait_for_message("run", after=mark)
+        lab.step("iteration")
+        page.wait_for_selector(f"{RUNS} .runs-item >> nth=1")
+        for lang in ("en", "ja"):
+            page.click(f".lang-btn[data-lang='{lang}']")
+            page.wait_for_function("l => document.documentElement.lang === l", arg=lang)
+            items = page.locator(f"{RUNS} .runs-item").all_inner_texts()
+            assert len(items) == 2, items
+            if lang == "en":
+                assert "ReLU" not in items[0] and "tanh" in items[0] and " iterations" in items[0]
+            else:
+                assert "反復" in items[0] and "これまでの実行" in lab.text(f"{RUNS} h2")
+            page.locator(RUNS).scroll_into_view_if_needed()
+            page.mouse.move(0, 0)
+            assert page.evaluate(NO_SIDEWAYS_SCROLL)
+            box = page.locator(RUNS).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+            if name == "desk" or lang == "en":
+                shot(lab, f"runs-{name}-{lang}" if name == "desk" else "runs-phone")
+        page.click(".lang-btn[data-lang='en']")
+        forget_session(lab)
+        page.wait_for_selector(".notice[data-tone='info']:not([hidden])")
+        for lang in ("en", "ja"):
+            page.click(f".lang-btn[data-lang='{lang}']")
+            page.wait_for_function("l => document.documentElement.lang === l", arg=lang)
+            page.evaluate("() => window.scrollTo(0, 0)")
+            box = page.locator(".notice").bounding_box()
+            assert box is not None and box["y"] < height / 3  # seen at once
+            if name == "desk" or lang == "en":
+                shot(lab, f"restored-{name}-{lang}" if name == "desk" else "restored-phone")
+        assert lab.errors == []
+
+
+def shot(lab: Lab, name: str) -> None:
+    """A viewport-sized PNG (what the screen shows at once)."""
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"))
+
+
+KEEPER = """async () => {
+  const { RunKeeper, COPY_KEY, CODE_KEY } = await import('/static/js/run-keeper.js');
+  const store = new Map();
+  const storage = { getItem: (k) => store.get(k) ?? null,
+    setItem: (k, v) => store.set(k, String(v)), removeItem: (k) => store.delete(k) };
+  const sent = [];
+  const keeper = new RunKeeper({ storage, send: (m) => sent.push(m) });
+  const file = (n) => ({ format: 'backprop-lab-run', version: 2,
+                         position: { iteration: n, phase: 'loss' } });
+  const take = (msg) => { const r = keeper.take(msg); return [r.pass, r.event && r.event.kind]; };
+  const out = {};
+  out.own = [take({ type: 'run', session: 'A' }), take({ type: 'save', run: file(7) }),
+             take({ type: 'share', code: 'K7Q2XM' })];
+  out.kept = JSON.parse(store.get(COPY_KEY));
+  // the server forgot A: the copy goes back at once, the default run is held back
+  out.unknown = take({ type: 'run', session: 'B', unknown_session: true });
+  out.held = [take({ type: 'state' }), take({ type: 'save', run: file(0) }),
+              take({ type: 'timeline' })];
+  out.sentLoad = sent.splice(0);
+  out.copyAfter = JSON.parse(store.get(COPY_KEY)).run.position.iteration;
+  // the connection drops before the answer; the next run (B resumed) gets the copy again
+  keeper.onStatus({ state: 'closed' });
+  out.resumed = take({ type: 'run', session: 'B' });
+  out.sentAgain = sent.splice(0).map((m) => m.type);
+  out.restored = [take({ type: 'run', session: 'B' }), take({ type: 'frame' })];
+  const tl = keeper.take({ type: 'timeline', iteration: 7, phase: 'loss' });
+  out.event = tl.event;
+  out.reshare = sent.splice(0);
+  // B forgotten in turn, and this copy refused: the server's own run, said to be new
+  take({ type: 'save', run: file(9) });
+  take({ type: 'run', session: 'C', unknown_session: true });
+  sent.splice(0);
+  out.refused = [take({ type: 'error', code: 'invalid' }), take({ type: 'state' })];
+  out.hello = sent.splice(0);
+  out.lost = take({ type: 'run', session: 'C' });
+  out.code = store.get(CODE_KEY) ?? null;
+  // no copy at all: said at once
+  store.delete(COPY_KEY);
+  out.none = take({ type: 'run', session: 'D', unknown_session: true });
+  out.noneSent = sent.length;
+  // a copy too large for a load message (the server's max_message_bytes): not sent
+  const big = { ...file(3), pad: 'x'.repeat(70000) };
+  store.set(COPY_KEY, JSON.stringify({ session: 'D', run: big }));
+  out.tooLarge = take({ type: 'run', session: 'E', unknown_session: true });
+  out.tooLargeSent = sent.length;
+  return out;
+}"""
+
+
+def test_the_keeper_restores_its_copy_or_says_it_could_not(lab: Lab) -> None:
+    """run-keeper.js on its own, fed messages as main.js feeds it."""
+    got = lab.page.evaluate(KEEPER)
+    assert got["own"] == [[True, None]] * 3
+    assert got["kept"]["session"] == "A" and got["kept"]["run"]["position"]["iteration"] == 7
+    assert got["unknown"] == [False, None]
+    assert got["held"] == [[False, None]] * 3
+    assert got["sentLoad"] == [{"type": "load", "run": got["kept"]["run"]}]
+    assert got["copyAfter"] == 7  # the default run's save did not replace the copy
+    assert got["resumed"] == [False, None] and got["sentAgain"] == ["load"]
+    assert got["restored"] == [[True, None], [True, None]]
+    assert got["event"] == {"kind": "restored", "iteration": 7, "phase": "loss"}
+    assert got["reshare"] == [{"type": "share", "on": True, "code": "K7Q2XM"}]
+    assert got["refused"] == [[False, None], [False, None]]
+    assert got["hello"] == [{"type": "hello"}]
+    assert got["lost"] == [True, "lost"] and got["code"] is None
+    assert got["none"] == [True, "lost"] and got["noneSent"] == 0
+    assert got["tooLarge"] == [True, "lost"] and got["tooLargeSent"] == 0
+
+
+# ---- a server killed mid-run ----------------------------------------------------------
+
+class Server:
+    """A real server process of its own (not the shared fixture's): killed and started
+    again on the same port by the test."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_dir / f"server-{self.starts}.log", "w+")  # noqa: SIM115
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(uvicorn_command(self.port), cwd=ROOT, env=env,
+                                     stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_healthy(self.url, self.proc, timeout=30)
+        except RuntimeError as e:
+            log.seek(0)
+            pytest.fail(f"{e}\n{log.read()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to any socket; every run in memory is gone."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("crash"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_server_killed_mid_run_comes_back_with_the_pages_run(
+        browser: Any, own_server: Server, tmp_path: Path) -> None:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+    ctx.add_init_script(CAPTURE_SOCKETS)
+    try:
+        lab = Lab(ctx.new_page(), own_server.url, tmp_path)
+        lab.open("/?hidden=4,4&lr=0.1&seed=5")
+        lab.wait_for_run(lr=0.1, seed=5)
+        page = lab.page
+        lab.play_until("30", 25)
+        lab.step()  # mid-iteration: forward done, loss next
+        lab.settled()
+        it = lab.last("state")["iteration"]
+        at(lab, it, "loss")
+        old = lab.last("run")
+        params = params_at(lab, it)
+        shown = {e: weight_shown(lab, e) for e in EDGES}
+        for e in EDGES:
+            assert abs(shown[e] - weight_sent(params, e)) < 6e-5
+        before = numbers(lab)
+        address = page.url
+        page.evaluate(ADDRESS_LOG)
+
+        own_server.kill()
+        page.wait_for_selector(".conn[data-state='closed']")
+        mark = lab.mark()
+        own_server.start()
+        # the page reconnects by itself; the server no longer knows its session
+        lab.wait_for_message("run", after=mark, unknown_session=True, timeout=30)
+        restored = lab.wait_for_message("run", after=mark, unknown_session=False, timeout=30)
+        assert restored["config"] == old["config"]
+        at(lab, it, "loss")
+        page.wait_for_selector(".notice[data-tone='info']:not([hidden])")
+        assert lab.text(".notice .notice-text") == (
+            f"Your run was restored at iteration {it} (the server had restarted)")
+        # the same weights, bit for bit from the engine, and on the page
+        tl = lab.wait_for_message("timeline", after=mark, iteration=it)
+        assert {k: v for k, v in tl["params"].items() if k in params} == params
+        lab.settled()
+        assert {e: weight_shown(lab, e) for e in EDGES} == shown
+        page.mouse.move(0, 0)
+        # the charts and the Numbers come back with the run (its metrics, recomputed)
+        lab.wait_for_message("metrics", after=mark, replace=True)
+        lab.settled()
+        assert numbers(lab) == before
+        # the address bar never showed the default run the server made meanwhile
+        assert page.url == address
+        assert set(page.evaluate("() => window.__addresses")) <= {address}
+        # and it goes on: the next phase is the one the old server would have computed
+        lab.step()
+        assert lab.last("frame")["phase"] == "loss" and lab.last("frame")["iteration"] == it
+        # (the socket's failed attempts while the server was down are the only errors)
+        assert [e for e in lab.errors if "ERR_CONNECTION_REFUSED" not in e] == []
+    finally:
+        ctx.close()
