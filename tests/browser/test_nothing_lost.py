@@ -465,6 +465,8 @@ def test_a_server_killed_mid_run_comes_back_with_the_pages_run(
         lab.open("/?hidden=4,4&lr=0.1&seed=5")
         lab.wait_for_run(lr=0.1, seed=5)
         page = lab.page
+        code = share(lab)  # a teacher's run: the class's link must keep working
+        page.click(".share-close")
         lab.play_until("30", 25)
         lab.step()  # mid-iteration: forward done, loss next
         lab.settled()
@@ -491,6 +493,9 @@ def test_a_server_killed_mid_run_comes_back_with_the_pages_run(
         page.wait_for_selector(".notice[data-tone='info']:not([hidden])")
         assert lab.text(".notice .notice-text") == (
             f"Your run was restored at iteration {it} (the server had restarted)")
+        # the teacher asked for the class's code again, and has it
+        assert lab.wait_for_message("share", after=mark)["code"] == code
+        page.wait_for_selector(".share-btn.is-sharing")
         # the same weights, bit for bit from the engine, and on the page
         tl = lab.wait_for_message("timeline", after=mark, iteration=it)
         assert {k: v for k, v in tl["params"].items() if k in params} == params
