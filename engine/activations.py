@@ -7,6 +7,10 @@ derivative never recomputes what forward cached (σ' = a(1 − a), tanh' = 1 −
 Both always return fresh arrays (records may keep references to them). They
 are written with few NumPy calls because the stepper calls them on small
 arrays, where the per-call overhead, not the arithmetic, is the cost.
+
+For the page's activation view, :func:`curve` samples f and f′ on a grid and
+:func:`flat_ends` finds where the curve is flat (saturated or dead), so the
+page draws the engine's functions and never re-implements them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -193,3 +198,94 @@ def resolve_alpha(name: str, alpha: float | None) -> float:
     """``alpha`` if given, else the activation's own default (Leaky ReLU
     0.01, ELU 1.0 as in PyTorch; 0 for activations that ignore it)."""
     return float(alpha) if alpha is not None else get(name).default_alpha
+
+
+#: f′(z) below this fraction of its largest value counts as flat: a saturated end
+#: (sigmoid, tanh, ELU…) or, where f′ is 0 there, dead (ReLU). :mod:`engine.metrics`
+#: counts saturated activations with the same fraction.
+FLAT_FRACTION = 0.01
+#: the ends are looked for within ±FLAT_SPAN (every catalog activation is flat or
+#: not by then), on a grid of FLAT_GRID points refined by bisection
+FLAT_SPAN = 60.0
+FLAT_GRID = 24_001
+
+
+def _df(act: Activation, z: Array, alpha: float) -> Array:
+    return act.df(z, act.f(z, alpha), alpha)
+
+
+def flat_ends(name: str, alpha: float | None = None) -> list[dict[str, Any]]:
+    """The flat ends of ``name``'s curve: where |f′(z)| < FLAT_FRACTION · max |f′|.
+
+    A list of at most two regions, each ``{"kind", "lo", "hi"}``: the left end is
+    z ≤ ``hi`` (``lo`` None), the right end z ≥ ``lo`` (``hi`` None). ``kind`` is
+    ``"dead"`` where f′ is exactly 0 all along (ReLU's z ≤ 0: no gradient passes
+    at all) and ``"saturated"`` where it is merely small (sigmoid |z| ≳ 6, tanh
+    |z| ≳ 3, ELU, GELU, swish and softplus far left). Only ends count: GELU's
+    and swish's f′ crosses 0 once near the middle, which is not a flat region.
+    Boundaries are found on a grid over ±FLAT_SPAN and refined by bisection to
+    full precision."""
+    return _ends(name, alpha)[1]
+
+
+def _ends(name: str, alpha: float | None) -> tuple[float, list[dict[str, Any]]]:
+    """max |f′| over ±FLAT_SPAN and :func:`flat_ends`."""
+    act = get(name)
+    a = resolve_alpha(name, alpha)
+    z = np.linspace(-FLAT_SPAN, FLAT_SPAN, FLAT_GRID)
+    d = np.abs(_df(act, z, a))
+    d_max = float(d.max())
+    thr = FLAT_FRACTION * d_max
+    small = d < thr
+
+    def edge(inside: float, outside: float) -> float:
+        """The boundary between a flat ``inside`` and a steep ``outside``."""
+        for _ in range(80):
+            mid = 0.5 * (inside + outside)
+            if mid in (inside, outside):
+                break
+            if abs(float(_df(act, np.array([mid]), a)[0])) < thr:
+                inside = mid
+            else:
+                outside = mid
+        return inside
+
+    out: list[dict[str, Any]] = []
+    if small.all():   # flat everywhere (none in the catalog): no end to speak of
+        return d_max, out
+    for side in ("left", "right"):
+        zs, flat = (z, small) if side == "left" else (z[::-1], small[::-1])
+        if not flat[0]:
+            continue
+        k = int(np.argmin(flat))   # the first steep point from this end
+        b = edge(float(zs[k - 1]), float(zs[k]))
+        kind = "dead" if not np.any(_df(act, zs[:k], a)) else "saturated"
+        out.append({"kind": kind, "lo": None, "hi": b} if side == "left"
+                   else {"kind": kind, "lo": b, "hi": None})
+    return d_max, out
+
+
+def curve(name: str, alpha: float | None = None, lo: float = -6.0, hi: float = 6.0,
+          n: int = 201) -> dict[str, Any]:
+    """``name``'s f and f′ sampled for drawing: ``z`` (n evenly spaced points over
+    [lo, hi], plus z = 0 and the flat ends' boundaries when inside, so a kink
+    or a region's edge is a point of the curve), ``f`` = f(z), ``df`` = f′(z)
+    (f′ as the backward pass uses it, given z and a = f(z)), ``df_max`` = max |f′|
+    over ±FLAT_SPAN, ``flat_fraction`` and ``regions`` (:func:`flat_ends`),
+    ``alpha`` (the α in effect) and ``formula``. JSON-friendly."""
+    act = get(name)
+    a = resolve_alpha(name, alpha)
+    d_max, regions = _ends(name, a)
+    extra = [0.0] + [r["hi"] if r["lo"] is None else r["lo"] for r in regions]
+    z = np.linspace(lo, hi, n)
+    inside = [v for v in extra if lo < v < hi]
+    if inside:
+        z = np.union1d(z, np.asarray(inside, dtype=np.float64))
+    f = act.f(z, a)
+    df = act.df(z, f, a)
+    return {
+        "name": act.name, "alpha": a, "formula": act.formula,
+        "z": z.tolist(), "f": f.tolist(), "df": df.tolist(),
+        "df_max": d_max,
+        "flat_fraction": FLAT_FRACTION, "regions": regions,
+    }

@@ -12,7 +12,9 @@ loss       ``loss.per_sample`` (B,), ``loss.data``, ``loss.reg``, ``loss.total``
            ``y`` and ``Ln.da`` = ∂L/∂y (B, K)
 backward   ``Ll.delta`` (B, n_l), ``Ll.dW`` (n_{l−1}, n_l), ``Ll.db`` (n_l,),
            ``L{l−1}.da`` = ∂L/∂a_prev, ``Ll.gnorm`` = ‖dW‖ (dW includes the
-           L1/L2 terms; ``Ll.dgamma``, ``Ll.dbeta`` with a norm)
+           L1/L2 terms; ``Ll.dgamma``, ``Ll.dbeta`` with a norm), ``Ll.dfz`` =
+           f′(z̃) (B, n_l), the local derivative backward multiplied by, where
+           it did (every hidden layer; the output under mse unless linear)
 update     ``Ll.W.prev``, ``Ll.W``, ``Ll.W.step`` (and the same for ``b``, γ, β),
            ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…: each
            optimizer's ``state`` in :mod:`engine.catalog`),
@@ -163,6 +165,7 @@ class LayerIds:
         "da_prev",
         "db",
         "delta",
+        "dfz",
         "extra",
         "gnorm",
         "l",
@@ -176,6 +179,7 @@ class LayerIds:
         self.W, self.b = f"L{l}.W", f"L{l}.b"
         self.z, self.zn, self.a, self.mask = f"L{l}.z", f"L{l}.zn", f"L{l}.a", f"L{l}.mask"
         self.delta, self.da_prev = f"L{l}.delta", f"L{l - 1}.da"
+        self.dfz = f"L{l}.dfz"
         self.dW, self.db, self.gnorm = f"L{l}.dW", f"L{l}.db", f"L{l}.gnorm"
         #: (parameter, gradient) ids of a norm's γ and β
         self.extra = ((f"L{l}.gamma", f"L{l}.dgamma"), (f"L{l}.beta", f"L{l}.dbeta")) \
@@ -200,7 +204,7 @@ def loss_values(res: LossResult, reg: float, y: Array, t: Array,
 
 def backward_values(ids: list[LayerIds], p: IterationState) -> dict[str, Any]:
     """The backward record's values of the iteration ``p`` (gradients computed):
-    per layer δ, ∂L/∂a_prev, dW, db (dγ, dβ) and ‖dW‖."""
+    per layer δ, ∂L/∂a_prev, dW, db (dγ, dβ), ‖dW‖ and f′(z̃) where backward used it."""
     assert p.caches is not None and p.grads is not None
     grads = p.grads
     v: dict[str, Any] = {}
@@ -213,6 +217,8 @@ def backward_values(ids: list[LayerIds], p: IterationState) -> dict[str, Any]:
             for pk, gk in lid.extra:
                 v[gk] = grads[pk]
         v[lid.gnorm] = gn
+        if c.dfz is not None:
+            v[lid.dfz] = c.dfz
     return v
 
 
