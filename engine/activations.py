@@ -202,7 +202,7 @@ def resolve_alpha(name: str, alpha: float | None) -> float:
 
 #: f′(z) below this fraction of its largest value counts as flat: a saturated end
 #: (sigmoid, tanh, ELU…) or, where f′ is 0 there, dead (ReLU). :mod:`engine.metrics`
-#: counts saturated activations with the same fraction.
+#: counts saturated activations by it (``metrics.SATURATION``).
 FLAT_FRACTION = 0.01
 #: the ends are looked for within ±FLAT_SPAN (every catalog activation is flat or
 #: not by then), on a grid of FLAT_GRID points refined by bisection

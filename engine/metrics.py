@@ -34,14 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from engine import losses
+from engine import activations, losses
 from engine.fpstate import quiet
 from engine.stepper import Stepper
 
 Array = np.ndarray
 
-#: f'(z) below this fraction of its maximum counts as saturated
-SATURATION = 0.01
+#: f'(z) below this fraction of its maximum counts as saturated (the same fraction
+#: marks the flat ends of each activation's curve: engine.activations.flat_ends)
+SATURATION = activations.FLAT_FRACTION
 
 
 def _saturated(act: str, a: Array) -> float | None:
