@@ -26,6 +26,8 @@ import { HelpDialog } from './views/help-dialog.js';
 import { InspectorPanel } from './views/inspector-panel.js';
 import { MapsPanel } from './views/neuron-maps.js';
 import { ChartsPanel } from './views/health-chart.js';
+import { GraphView } from './views/graph-view.js';
+import { ActivationView } from './views/activation-view.js';
 import { UrlSync } from './url-state.js';
 import { TimelineView } from './views/timeline.js';
 import { ShareDialog } from './views/share-dialog.js';
@@ -50,6 +52,8 @@ const VIEWS = [
   ['inspector', InspectorPanel],
   ['maps', MapsPanel],
   ['charts', ChartsPanel],
+  ['graph', GraphView],
+  ['activation', ActivationView],
   ['timeline', TimelineView],
   ['runs', RunsMenu],
   ['share', ShareDialog],
