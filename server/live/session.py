@@ -574,8 +574,9 @@ class Session:
             },
             params={k: v for k, v in st.net.params.items()},
             state=self.state(),
-            runs=[{"id": rid, "iterations": h.head[0],
-                   "settings": h.base.model_dump(mode="json")} for rid, h in self.past],
+            runs=[{"id": rid, "iterations": h.head[0],  # (the settings where it was left)
+                   "settings": h.settings_now().model_dump(mode="json")}
+                  for rid, h in self.past],
             unknown_session=self.unknown_session,
         )
 

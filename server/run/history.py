@@ -61,7 +61,7 @@ from server.run.branch import (
     records_equal,
     snapshot_nbytes,
 )
-from server.run.indexing import Indexer
+from server.run.indexing import INDEX_METRIC_POINTS, Indexer
 from server.run.series import metrics_point
 
 # re-exported: a run's history is used through this module
@@ -273,9 +273,14 @@ class History:
     # ---- indexing a loaded run (server.run.indexing) ---------------------------------
 
     def needs_indexing(self) -> bool:
-        """Whether a branch of a loaded run reaches past its first checkpoint interval
-        (then :meth:`start_indexing` is worth a stepper)."""
-        return any(b.head[0] > self.interval for b in self.branches.values())
+        """Whether a branch of a loaded run lacks checkpoints past its first interval,
+        or has iterations but no metrics (its charts would be empty): then
+        :meth:`start_indexing` is worth a stepper."""
+        return any(self._unbuilt(b) for b in self.branches.values())
+
+    def _unbuilt(self, b: Branch) -> bool:
+        sparse = b.head[0] > max(b.checkpoints, default=0) + self.interval
+        return sparse or (b.head[0] > 0 and not len(b.metrics))
 
     def start_indexing(self, fresh: Stepper) -> None:
         """Build the branches' checkpoints up to their heads on ``fresh`` (a new stepper
@@ -283,7 +288,7 @@ class History:
         then the others by id."""
         rest = sorted((b for b in self.branches.values() if b is not self.active),
                       key=lambda b: b.id)
-        queue = [b for b in [self.active, *rest] if b.head[0] > self.interval]
+        queue = [b for b in [self.active, *rest] if self._unbuilt(b)]
         self.indexing = Indexer(self, fresh, queue)
 
     @property
@@ -383,10 +388,11 @@ class History:
         """Put the stepper at ``pos`` by restore + replay (no frames), at once."""
         drain(self._replay_pieces(pos))
 
-    def _replay_pieces(self, pos: Pos) -> Iterator[None]:
+    def _replay_pieces(self, pos: Pos, record: bool = False) -> Iterator[None]:
         """:meth:`_replay_to` in pieces of about :data:`PIECE_S` of training each (a
         yield between them). Going forward within reach of no nearer checkpoint, it
-        carries on from where it is."""
+        carries on from where it is. With ``record``, metrics points are taken on the
+        way, as the indexer takes them (a loaded run opened at its position)."""
         it, cp = self.active.checkpoint_before(pos[0])
         st = self.stepper
         if not (self._in_step and st.halted is None and it <= self.pos[0]
@@ -398,6 +404,7 @@ class History:
         while self.pos < pos and st.phase_index != 0:
             self._raw_step()
         n = 1
+        every = self._points_every()
         while self.pos[0] < pos[0]:
             t0 = time.perf_counter()
             k = min(n, pos[0] - st.iteration)
@@ -409,6 +416,10 @@ class History:
         while self.pos < pos:
             self._raw_step()
         self.sync()
+
+    def _points_every(self) -> int:
+        """Iterations between the metrics points a replay records (as the indexer's)."""
+        return max(1, math.ceil(self.active.head[0] / INDEX_METRIC_POINTS))
 
     def clamp(self, pos: Pos) -> Pos:
         """``pos`` limited to the run so far (``(0, 0)`` … head) and, while a loaded
@@ -432,7 +443,8 @@ class History:
         already run in the iteration shown there (:meth:`seek_pieces`, at once)."""
         return drain(self.seek_pieces(pos))
 
-    def seek_pieces(self, pos: Pos) -> Generator[None, None, list[PhaseRecord]]:
+    def seek_pieces(self, pos: Pos, record: bool = False
+                    ) -> Generator[None, None, list[PhaseRecord]]:
         """Go to ``pos`` (clamped to the head), a piece of replay at a time, and return
         the records of the phases already run in the iteration shown there.
 
@@ -448,8 +460,10 @@ class History:
         else:
             start, n_phases = (pos[0], 0), pos[1]
         try:
-            yield from self._replay_pieces(start)
+            yield from self._replay_pieces(start, record)
             records = [self._raw_step() for _ in range(n_phases)]
+            if record and self.pos[1] == 0 and self.pos[0] % self._points_every() == 0:
+                self.record_point(self.live)  # (the last whole iteration's, when it is due)
         except NonFiniteError as e:
             self._halt(e)
             raise

@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from engine.stepper import Stepper
@@ -470,3 +471,27 @@ def test_a_loaded_runs_charts_come_back_as_it_is_indexed(ws: WS) -> None:
     assert its == sorted(its) and its[-1] == 3000 and len(its) >= 500
     assert all(p["train_loss"] is not None and p["lr"] == CONFIG.get("lr", 0.03)
                for p in series["points"])
+    # and the trace between them: each iteration's batch loss, rate and gradient norms
+    trace = [p["iteration"] for p in series["trace"]]
+    assert trace == sorted(trace) and len(trace) >= 1000
+    assert all(p["lr"] == CONFIG.get("lr", 0.03) and p["batch_loss"] > 0
+               for p in series["trace"])
+
+
+@pytest.mark.parametrize(("length", "position"), [(20, None), (150, 150), (150, 70)])
+def test_a_loaded_runs_charts_cover_it_from_the_start(
+        ws: WS, length: int, position: int | None) -> None:
+    """Opened at its saved position or not, short or long, a loaded run's series runs
+    from iteration 1 to its end, once per iteration, in order."""
+    file: dict[str, Any] = {"format": "backprop-lab-run", "version": 1, "settings": CONFIG,
+                            "length": length}
+    if position is not None:
+        file["position"] = {"iteration": position, "phase": "forward"}
+    ws.send({"type": "load", "run": file})
+    run = ws.recv_type("run")
+    assert run["state"]["iteration"] == (position or 0)
+    # (a replace series comes with the run, and the whole one once it is indexed)
+    series = ws.recv_type("metrics", timeout=30, where=lambda m: m.get("replace")
+                          and m["points"][-1]["iteration"] == length)
+    its = [p["iteration"] for p in series["points"]]
+    assert its == list(range(1, length + 1))
