@@ -214,7 +214,7 @@ def _load(msg: Load, settings: Settings, port: Port) -> Generator[None, None, Ou
         # open where the learner was: replayed exactly, a piece at a time (checkpoints
         # are taken on the way, so the indexing that follows starts from there)
         try:
-            yield from history.seek_pieces(at)
+            yield from history.seek_pieces(at, record=True)
         except NonFiniteError:
             log.info("a loaded run stopped before its position", extra={"iteration": at[0]})
     return NewRun(run.settings, history)
