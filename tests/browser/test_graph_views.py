@@ -228,12 +228,27 @@ def test_the_graph_is_reached_and_driven_by_keyboard_in_both_languages(make_lab:
     assert lab.errors == []
 
 
+LOADED_JS = """name => performance.getEntriesByType('resource')
+    .some(e => new URL(e.name).pathname === '/static/js/views/' + name)"""
+
+
 def test_the_graph_is_offered_for_small_networks_only(make_lab: Any) -> None:
     lab = make_lab(**DESK).open("/?dataset=xor&hidden=4,4")
     lab.wait_for_run(hidden=[4, 4])
     lab.settled()
     assert lab.page.locator("[data-slot='graph']").is_hidden()
-    assert lab.page.locator(f"{ACT} .act-svg").count() == 1
+    # its code is not even fetched
+    assert not lab.page.evaluate(LOADED_JS, "graph-panel.js")
+    show_curve(lab)  # the curve's is, once its panel comes near the screen
+    assert lab.page.evaluate(LOADED_JS, "activation-panel.js")
+    # a run the graph fits brings it
+    for field, value in (("#ctl-layers", "1"), ("#ctl-neurons", "2")):
+        lab.page.fill(field, value)
+        lab.page.press(field, "Tab")
+    lab.wait_for_run(hidden=[2])
+    lab.page.wait_for_selector(f"{GRAPH} .graph-svg")
+    assert lab.page.evaluate(LOADED_JS, "graph-panel.js")
+    assert lab.errors == []
 
 
 # ---- the activation curve ------------------------------------------------------------------
@@ -260,7 +275,15 @@ def curve_y(pts: list[list[float]], x: float) -> float:
     raise AssertionError(f"x = {x} is off the curve")
 
 
+def show_curve(lab: Lab) -> None:
+    """Scroll the activation panel into view: its code loads when it comes near the screen."""
+    lab.page.eval_on_selector("[data-slot='activation']", "e => e.scrollIntoView()")
+    lab.page.wait_for_selector(f"{ACT} .act-svg")
+
+
 def wait_dots(lab: Lab, panel: str, count: int) -> dict[str, Any]:
+    if not lab.page.locator(f"{ACT} .act-svg").count():
+        show_curve(lab)
     lab.page.wait_for_function(
         "([sel, n]) => document.querySelectorAll(sel).length === n",
         arg=[".act-dots:not(.act-ddots) circle" if panel == "f" else ".act-ddots circle", count])
@@ -390,6 +413,7 @@ def test_the_views_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     lab.page.click(".lang-btn[data-lang='ja']")
     lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
     shoot(lab, GRAPH, "graph-single-ja")
+    show_curve(lab)
     shoot(lab, ACT, "activation-single-ja")
     # the projector: presentation mode at 1280×720, the graph readable from the back
     lab.page.set_viewport_size({"width": 1280, "height": 720})
@@ -412,6 +436,7 @@ def test_the_views_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     xor.page.click(".lang-btn[data-lang='en']")
     xor.page.wait_for_function("() => document.documentElement.lang === 'en'")
     shoot(xor, GRAPH, "graph-221-en")
+    wait_dots(xor, "df", 4 * 2)
     shoot(xor, ACT, "activation-tanh-en")
     assert xor.errors == []
 
@@ -448,6 +473,7 @@ def test_the_views_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
                                   "e => [e.scrollWidth, e.clientWidth]")
     assert inner[0] > inner[1]  # wider than the phone: it scrolls, the numbers stay legible
     assert text_px(phone, f"{GRAPH} .gnode-add .g-val") >= 9
+    show_curve(phone)
     for sel in (f"{GRAPH} .bpl-graph-next", f"{ACT} .bpl-act-layer"):
         h = page.eval_on_selector(sel, "e => e.getBoundingClientRect().height")
         assert h >= 44, sel  # a tap target

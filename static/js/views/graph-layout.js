@@ -21,24 +21,6 @@ export const GEOM = Object.freeze({
   left: 44, top: 62, right: 12, bottom: 22,
 });
 
-/** The largest network the graph is drawn for: this many units in all, inputs included. */
-export const MAX_UNITS = 6;
-
-/**
- * Whether the graph can show this run: a small plain dense network (at most
- * MAX_UNITS units; no normalization, dropout or residual connection, whose
- * extra operations the graph does not draw).
- * @param {{sizes: number[]}} net the run's `net`
- * @param {object} config the run's settings
- * @returns {boolean}
- */
-export function graphFits(net, config) {
-  if (!net || !Array.isArray(net.sizes)) return false;
-  const units = net.sizes.reduce((s, n) => s + n, 0);
-  const plain = !config || ((config.norm || 'none') === 'none' && !config.dropout && !config.residual);
-  return units <= MAX_UNITS && plain;
-}
-
 /**
  * The graph of a network with layer widths `sizes` (inputs first).
  * Node kinds: `x` (input leaf), `w`, `b` (parameter leaves), `mul`, `add`, `f`,
