@@ -30,7 +30,8 @@ the others take their names, defaults and ranges from it),
 :mod:`engine.batches` (mini-batches), :mod:`engine.stepper` (the phases and
 the fast path), :mod:`engine.lean` (the lean loop on arrays),
 :mod:`engine.records` (what the stepper hands out), :mod:`engine.metrics`
-(training health), :mod:`engine.chain` (one number's chain rule).
+(training health), :mod:`engine.chain` (one number's chain rule),
+:mod:`engine.landscape` (the loss over a slice of weight space).
 ``docs/engine.md`` lists where the engine differs from PyTorch on purpose.
 """
 

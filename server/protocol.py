@@ -134,6 +134,37 @@ class Edit(_Msg):
     value: Finite = Field(ge=-1e6, le=1e6)
 
 
+class LandscapeAxis(_Msg):
+    """One parameter entry as an axis of the loss landscape (``L1.W`` [i, j], ``L2.b`` [j])."""
+
+    id: str = Field(max_length=32)
+    index: Index = Field(max_length=2)
+
+
+class Landscape(_Msg):
+    """Open the loss-landscape view (``open`` false closes it) on a slice of weight
+    space through the current point: two random directions (``random``), the last
+    step and one across it (``step``), or two parameter entries (``weights``: ``a``
+    and ``b``); ``size``: grid points a side (odd), ``span``: its half-width (null:
+    the mode's default)."""
+
+    type: Literal["landscape"]
+    open: bool = True
+    mode: Literal["random", "step", "weights"] = "random"
+    a: LandscapeAxis | None = None
+    b: LandscapeAxis | None = None
+    size: int = Field(31, ge=7, le=61)
+    span: Finite | None = Field(None, gt=0, le=1000)
+
+    @model_validator(mode="after")
+    def _slice(self) -> Landscape:
+        if self.size % 2 == 0:
+            raise ValueError("size must be odd, so that the current point is the grid's centre")
+        if self.open and self.mode == "weights" and (self.a is None or self.b is None):
+            raise ValueError("mode 'weights' needs the two entries 'a' and 'b'")
+        return self
+
+
 # ---- playback: seek, set, branches, saved runs (see server/run/history.py) ---------------
 
 class Set(Changes):
@@ -234,7 +265,7 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
-    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun,
+    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)

@@ -42,6 +42,7 @@ from server.protocol import (
     Focus,
     Hello,
     Inspect,
+    Landscape,
     Load,
     Pause,
     Play,
@@ -310,7 +311,7 @@ class Session:
             self._send_state()
         elif isinstance(msg, Reset):
             self._configure(self.history.base)
-        elif isinstance(msg, Inspect | Focus | Edit):
+        elif isinstance(msg, Inspect | Focus | Edit | Landscape):
             self.views.handle(msg)
         elif isinstance(msg, SwitchRun):
             self.switch_run(msg.run)

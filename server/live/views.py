@@ -15,7 +15,10 @@ a bounded rate:
   stays a sequence of whole iterations and replays exactly; the reply carries
   what the new weights give on the last batch (output, loss, every layer's
   batch-mean ``z`` and ``a``), so the page redraws the affected units at once,
-  and the maps (and an open focus and inspector) are re-sent.
+  and the maps (and an open focus and inspector) are re-sent;
+* ``landscape`` — the loss over a slice of weight space through the current
+  point, the descent path and the next step (:mod:`server.run.landscape`),
+  re-sent when the weights change, like the maps.
 
 Each derived message is put on the outbox under its own key, so a slow client
 only ever receives the latest one, and at most ``Settings.map_hz`` times per
@@ -39,15 +42,17 @@ import numpy as np
 
 from engine import probe
 from engine.stepper import PhaseRecord, Stepper
-from server.protocol import Edit, Focus, Inspect, server_message
+from server.protocol import Edit, Focus, Inspect, Landscape, server_message
+from server.run.history import History
 from server.run.inspect import Capture, inspect_body
+from server.run.landscape import LandscapeLimitError, LandscapeState, Request
 from server.run.maps import compute_maps
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.views")
 
 Array = np.ndarray
-KINDS = ("maps", "inspect", "focus")
+KINDS = ("maps", "inspect", "focus", "landscape")
 #: a view is re-sent at most once per this many times its own compute time, so a big
 #: network's maps cost a session at most ~10 % of a core (below map_hz if need be)
 COST_FACTOR = 10.0
@@ -135,6 +140,10 @@ class Port(Protocol):
     def record_edit(self, data: dict[str, Any]) -> None:
         """A weight was set by hand at the current position: log it in the history."""
 
+    @property
+    def history(self) -> History:
+        """The run's history (the landscape replays its path from it)."""
+
 
 @dataclass(frozen=True)
 class Pacing:
@@ -156,6 +165,7 @@ class SessionViews:
         self.target: Target | None = None
         self.focus: FocusPoint | None = None
         self.pending_edits: list[Edit] = []
+        self.landscape: LandscapeState | None = None
         self.last_batch: Array | None = None
         self.capture = Capture()
         self.dirty: set[str] = set()
@@ -187,6 +197,8 @@ class SessionViews:
             except ViewError:
                 self.focus = None
                 self._put(server_message("focus", split=None, index=None), key="focus")
+        if self.landscape is not None:
+            self.landscape = LandscapeState(_fit_request(self.landscape.request, self.st))
         self.dirty.update(KINDS)
 
     def after_phase(self, rec: PhaseRecord) -> None:
@@ -196,7 +208,7 @@ class SessionViews:
         self.capture.add(rec.phase, rec.iteration, rec.values)
         self.dirty.add("inspect")
         if rec.phase == "update":
-            self.dirty.update(("maps", "focus"))
+            self.dirty.update(("maps", "focus", "landscape"))
             while self.pending_edits:
                 try:
                     self._apply_edit(self.pending_edits.pop(0))
@@ -220,13 +232,16 @@ class SessionViews:
 
     # ---- commands ------------------------------------------------------------------
 
-    def handle(self, msg: Inspect | Focus | Edit) -> None:
-        """Apply an ``inspect``, ``focus`` or ``edit`` message; bad ones get an error."""
+    def handle(self, msg: Inspect | Focus | Edit | Landscape) -> None:
+        """Apply an ``inspect``, ``focus``, ``edit`` or ``landscape`` message; bad ones get
+        an error."""
         try:
             if isinstance(msg, Inspect):
                 self._inspect(msg)
             elif isinstance(msg, Focus):
                 self._focus(msg)
+            elif isinstance(msg, Landscape):
+                self._landscape(msg)
             else:
                 self._edit(msg)
         except ViewError as e:
@@ -251,6 +266,24 @@ class SessionViews:
             self._send("focus")
         if self.target is not None:
             self._send("inspect")
+
+    def _landscape(self, msg: Landscape) -> None:
+        if not msg.open:
+            self.landscape = None
+            self.dirty.discard("landscape")
+            self._put(server_message("landscape", open=False), key="landscape")
+            return
+        a, b = (None if e is None else (e.id, tuple(e.index)) for e in (msg.a, msg.b))
+        req = Request(msg.mode, a, b, msg.size, msg.span)
+        try:
+            req.check(self.st.net.params)
+        except ValueError as e:
+            raise ViewError(str(e), "a") from None
+        old = self.landscape
+        self.landscape = LandscapeState(req)
+        if old is not None:  # the same run: its path is still good
+            self.landscape.path = old.path
+        self._send("landscape")
 
     def _edit(self, msg: Edit) -> None:
         st = self.st
@@ -314,7 +347,9 @@ class SessionViews:
                 self.focus = check_focus(self.st, other.focus.split, other.focus.index)
         except ViewError:  # pragma: no cover - the copy has the same shapes and data
             return
-        self.dirty.update(("inspect", "focus"))
+        if other.landscape is not None:
+            self.landscape = LandscapeState(_fit_request(other.landscape.request, self.st))
+        self.dirty.update(("inspect", "focus", "landscape"))
 
     def flush(self, pacing: Pacing, now: float | None = None) -> None:
         """Send every dirty view whose interval has passed: ``1/map_hz``, or longer for a
@@ -329,7 +364,7 @@ class SessionViews:
         class_interval = pacing.followers / CLASS_MAPS_PER_S
         for kind in KINDS:
             wait = max(interval, factor * self._cost[kind])
-            if kind == "maps":
+            if kind in ("maps", "landscape"):
                 wait = max(wait, class_interval)
             if kind in self.dirty and now - self._sent[kind] >= wait:
                 self._send(kind, now)
@@ -345,6 +380,25 @@ class SessionViews:
             if self.target is None:
                 return
             msg = self.inspect_message()
+        elif kind == "landscape":
+            if self.landscape is None:
+                return
+            try:
+                body, more = self.landscape.piece(self.st, self.port.history,
+                                                  self.settings.max_piece_ms,
+                                                  self.settings.max_grid)
+            except LandscapeLimitError as e:
+                self.landscape = None
+                self.port.error("limit", str(e), limit=e.limit, field="size")
+                self._put(server_message("landscape", open=False), key="landscape")
+                return
+            if more:  # the rest of the path (and then a message) in the next pieces
+                self.dirty.add("landscape")
+            if body is None:
+                self._cost[kind] = time.perf_counter() - t0
+                self._sent[kind] = now
+                return
+            msg = server_message("landscape", **body)
         else:
             if self.focus is None:
                 return
@@ -361,6 +415,14 @@ class SessionViews:
         st = self.st
         body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration)
         return server_message("maps", **body)
+
+    def landscape_message(self) -> tuple[dict[str, Any], bool]:
+        """A ``landscape`` message for the current weights (see
+        :mod:`server.run.landscape`) and whether its path is complete."""
+        assert self.landscape is not None
+        body, complete = self.landscape.body(self.st, self.port.history,
+                                             self.settings.max_piece_ms, self.settings.max_grid)
+        return server_message("landscape", **body), complete
 
     def focus_message(self) -> dict[str, Any]:
         """A ``focus`` message: the focused sample's evaluation-mode forward values."""
@@ -384,3 +446,12 @@ class SessionViews:
                             None if f is None else (f.split, f.index))
         return server_message("inspect", next_phase=self.st.next_phase, **body)
 
+
+def _fit_request(req: Request, st: Stepper) -> Request:
+    """``req`` for another run (or a copy): two weights that the new network lacks
+    become the random directions."""
+    try:
+        req.check(st.net.params)
+    except ValueError:
+        return Request("random", size=req.size)
+    return req

@@ -71,3 +71,29 @@ def estimate(st: Stepper) -> Cost:
         # backward carries δ and ∂L/∂a of every layer for each row (forward z and a)
         frame_bytes=2 * B * units_row * JSON_BYTES_PER_VALUE,
     )
+
+
+# ---- the loss landscape (server/run/landscape.py) -------------------------------------
+
+#: elementwise work per unit and sample of an evaluation forward (its activation, a
+#: norm's arithmetic, the loss) on the reference core. The landscape's batched forward
+#: is dominated by it, not by its multiply-adds: measured here ≈ 0.5 (ReLU) to 9 (ELU)
+#: ns a value, softplus (bce's output) 22 ns; GELU, 61 ns (its z**3), is underestimated
+ELEMENT_S = 20e-9
+#: Python and NumPy call overhead per landscape point (the batched forward's calls,
+#: spread over a chunk of points)
+POINT_OVERHEAD_S = 1e-6
+
+
+def landscape_point_s(st: Stepper) -> float:
+    """Reference-machine seconds to evaluate the training-set loss at one point of
+    weight space (:class:`engine.landscape.Evaluator`): per training sample, the
+    forward's multiply-adds ``Σ_l n_{l−1} n_l`` and :data:`ELEMENT_S` per unit
+    (twice for a layer with a norm), plus :data:`POINT_OVERHEAD_S`. A grid of
+    ``n × n`` points costs ``n²`` times this."""
+    sizes = st.net.spec.sizes
+    macs_row = sum(a * b for a, b in itertools.pairwise(sizes))
+    units_row = sum(n * (2 if ls.norm != "none" else 1)
+                    for n, ls in zip(sizes[1:], st.net.spec.layers, strict=True))
+    rows = len(st.data.x_train)
+    return POINT_OVERHEAD_S + rows * (macs_row / MACS_PER_S + units_row * ELEMENT_S)

@@ -25,6 +25,7 @@ import { NoticeView } from './views/notice-view.js';
 import { HelpDialog } from './views/help-dialog.js';
 import { InspectorPanel } from './views/inspector-panel.js';
 import { MapsPanel } from './views/neuron-maps.js';
+import { LandscapePanel } from './views/landscape-view.js';
 import { ChartsPanel } from './views/health-chart.js';
 import { GraphView } from './views/graph-view.js';
 import { ActivationView } from './views/activation-view.js';
@@ -51,6 +52,7 @@ const VIEWS = [
   ['help', HelpDialog],
   ['inspector', InspectorPanel],
   ['maps', MapsPanel],
+  ['landscape', LandscapePanel],
   ['charts', ChartsPanel],
   ['graph', GraphView],
   ['activation', ActivationView],
@@ -153,6 +155,7 @@ const ACTIONS = {
   inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
   edit: (e) => send({ type: 'edit', ...e }),
+  landscape: (req) => send({ type: 'landscape', ...req }),
   'add-points': () => views.get('maps').setAdding(true),
   'share-open': () => views.get('share').show(),
   ...classMode.actions(),
@@ -194,8 +197,7 @@ async function start() {
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog,
-    onLink: (link) => dispatch('link', link), notice: (key, announcesRun) => dispatch('notice', { key, announcesRun }) };
+  const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog };
   const urlSync = new UrlSync(urlEnv);
   /** A run the server made when it no longer had the page's (and the page kept no copy):
    * open the run the address still holds, as a link would; whether it held the whole run. */
@@ -234,8 +236,6 @@ async function start() {
         if (event && event.kind === 'lost') whole = relink(msg);
         else urlSync.onRun(msg);
       }
-      // the page's own run as it is now (a class's never reaches the page), for the address bar
-      if ((msg.type === 'save' || msg.type === 'error') && !classMode.following) urlSync.onMessage(msg);
       // after a jump in time the weights in use are another point's (views/timeline.js)
       if (msg.type === 'timeline' && msg.params) Object.assign(model.params, msg.params);
       dispatch(model.apply(msg), msg);

@@ -1,11 +1,8 @@
 /**
  * The banner naming the current phase, with its formula in MathML and one
  * sentence of what the animation shows. The formulas are constants (not user
- * text), shared by both languages. The iteration is counted as everywhere on
- * the page (counting.js): the first iteration is iteration 1.
+ * text), shared by both languages.
  */
-
-import { recordIteration, stateIteration } from '../counting.js';
 
 const frac = (num, den) => `<mfrac><mrow>${num}</mrow><mrow>${den}</mrow></mfrac>`;
 const dLd = (x) => frac('<mo>∂</mo><mi>L</mi>', `<mo>∂</mo>${x}`);
@@ -67,7 +64,7 @@ export class PhaseBanner {
     else if (kind === 'follow-mode') this.following = msg.readOnly; // "ready" waits for the teacher
     else if (kind === 'frame') {
       this.phase = msg.phase;
-      this.iteration = recordIteration(msg.iteration);
+      this.iteration = msg.iteration;
     } else if (kind !== 'lang' && kind !== 'state' && kind !== 'follow-mode') return;
     if (kind === 'state' && this.phase) return;
     // Several frames can arrive per animation frame when playing fast: render once.
@@ -93,7 +90,7 @@ export class PhaseBanner {
     if (!p) {
       this.title.textContent = t(this.following ? 'phase.readyFollow' : 'phase.ready');
       this.math.replaceChildren();
-      this.say.textContent = model && model.state ? t('phase.iteration', { n: stateIteration(model.state) }) : '';
+      this.say.textContent = model && model.state ? t('phase.iteration', { n: model.state.iteration }) : '';
       this.shownPhase = null;
       return;
     }
