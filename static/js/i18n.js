@@ -189,6 +189,9 @@ export const STRINGS = Object.freeze({
   'stat.train_acc': { ja: '訓練正解率', en: 'Train accuracy' },
   'stat.test_acc': { ja: 'テスト正解率', en: 'Test accuracy' },
   'stat.none': { ja: '—', en: '—' },
+  'stat.atThis': { ja: '訓練・テストは反復 {n} の後に測定', en: 'Train/test measured after iteration {n}' },
+  'stat.at': { ja: '訓練・テストは反復 {n} の後に測定（測定済みで最新）', en: 'Train/test measured after iteration {n} (the latest measured)' },
+  'stat.atEdit': { ja: '訓練・テストは手で変えた重みで測定', en: 'Train/test measured with the weight set by hand' },
 
   'chart.train': { ja: '訓練', en: 'train' },
   'chart.test': { ja: 'テスト', en: 'test' },
@@ -216,7 +219,7 @@ export const STRINGS = Object.freeze({
   'err.detail.nonfinite': { ja: '最初に NaN/∞ になったのは{where}です（反復 {iteration} の{phase}）', en: '{where} was the first value to become NaN or ∞ ({phase}, iteration {iteration})' },
   'err.detail.limit': { ja: 'サーバーの上限 {limit} を超えています', en: 'over the server limit {limit}' },
   'err.detail.field': { ja: '項目 {field} を確認してください', en: 'check {field}' },
-  'err.detail.server': { ja: '詳細はマウスを重ねると表示されます（英語）', en: 'see details' },
+  'err.detail.server': { ja: 'サーバーからの説明（英語）', en: 'Details from the server' },
   'err.dismiss': { ja: '閉じる', en: 'Dismiss' },
 
   'key.space': { ja: 'スペース', en: 'Space' },
@@ -238,6 +241,10 @@ export const STRINGS = Object.freeze({
     en: 'Each phase: forward sends values left to right, loss compares output with target, backward sends gradients right to left, update moves the weights. Colour: orange = negative, blue = positive, strength and width = magnitude. Hover or focus a neuron or edge to read its numbers.',
   },
   'help.back': { ja: '戻る', en: 'Back' },
+  'help.counting': {
+    ja: '数え方: 反復とエポックは 1 から数えます。反復 1 は最初のバッチの順伝播 → 損失 → 逆伝播 → 更新、エポック 1 は訓練データの 1 巡目です。バナー・数値パネル・タイムラインはどれも、進行中の反復（反復の合間では終わったばかりの反復）の番号を表示します（0 はまだ 1 回も行っていないこと）。訓練・テストの損失と正解率は反復の更新の後に測り、どの反復の後かを数値パネルに示します。',
+    en: 'Counting: iterations and epochs count from 1. Iteration 1 is the first batch’s forward → loss → backward → update, and epoch 1 the first pass over the training data. The banner, the Numbers panel and the timeline all show the iteration in progress (between two iterations, the one just finished; 0: none yet). Train/test loss and accuracy are measured after an iteration’s update, and the Numbers panel says after which one.',
+  },
 
   // ---- views: maps, neuron maps, health charts, inspector (server/views.py) ----
   'map.title': { ja: 'データとネットワークの予測', en: 'Data and the network’s prediction' },
@@ -496,10 +503,18 @@ export const STRINGS = Object.freeze({
   'tl.badFile': { ja: '実行ファイルとして読めません', en: 'This is not a run file' },
   'tl.tooBig': { ja: 'ファイルが大きすぎます（{kb} KB）', en: 'The file is too large ({kb} KB)' },
   'tl.downloadFailed': { ja: 'ダウンロードできませんでした（この実行はもうサーバーにありません）', en: 'The download failed (the server no longer has this run)' },
-  'tl.mark.set': { ja: '反復 {it}: 設定を変更（{what}）', en: 'Iteration {it}: setting changed ({what})' },
-  'tl.mark.edit': { ja: '反復 {it}: 重みを手で変更（{what}）', en: 'Iteration {it}: weight set by hand ({what})' },
+  'tl.mark.set': { ja: '反復 {it} から: 設定を変更（{what}）', en: 'From iteration {it}: setting changed ({what})' },
+  'tl.mark.edit': { ja: '反復 {it} から: 重みを手で変更（{what}）', en: 'From iteration {it}: weight set by hand ({what})' },
   'tl.mark.spike': { ja: '反復 {it}: 損失の急上昇（{loss}）', en: 'Iteration {it}: loss spike ({loss})' },
   'tl.mark.nonfinite': { ja: '反復 {it}: 数値が発散（{where}）', en: 'Iteration {it}: non-finite value ({where})' },
+  'tl.pastEnd': { ja: 'この実行は今のところ反復 {last} までです。先へは再生するか1反復ずつ進めてください', en: 'This run so far ends at iteration {last}: play or step to go further' },
+  'tl.link': { ja: 'この実行へのリンク', en: 'Link to this run' },
+  'tl.copyLink': { ja: 'コピー', en: 'Copy' },
+  'tl.link.settings': { ja: '同じ設定とシードで、この実行を反復 0 から再現します', en: 'Gives the same run from iteration 0 (its settings and seed)' },
+  'tl.link.run': { ja: '途中の設定変更・手での編集・分岐も含めてこの実行を再現し、反復 {n} で開きます', en: 'Reproduces this run with every setting changed, weight set by hand and branch, and opens it at iteration {n}' },
+  'tl.link.tooLong': { ja: 'この実行は長すぎてリンクに入りません（{chars} 文字、上限 {max} 文字）。代わりに実行ファイルを保存して送ってください', en: 'This run is too long for a link ({chars} characters; a link holds at most {max}). Save the run file and send that instead' },
+  'link.broken': { ja: 'このリンクは読み取れませんでした（途中で切れているのかもしれません）。自分の実行を表示しています', en: 'This link could not be read (it may have been cut short): this is a run of your own' },
+  'link.partial': { ja: 'このリンクには実行の設定だけが入っています（元の実行は長すぎてリンクに入りませんでした）。途中の変更や分岐も含めて開くには、実行ファイルを送ってもらってください', en: 'This link holds only the run’s settings: the run it came from was too long for a link. To open it with every change and branch, ask for its run file' },
   // ---- end of timeline block ----
 
   // ---- share with a class, follow a teacher (views/share-dialog.js, views/follow-bar.js) ----

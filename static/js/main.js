@@ -197,7 +197,8 @@ async function start() {
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-  const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog };
+  const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog,
+    onLink: (link) => dispatch('link', link), notice: (key, announcesRun) => dispatch('notice', { key, announcesRun }) };
   const urlSync = new UrlSync(urlEnv);
   /** A run the server made when it no longer had the page's (and the page kept no copy):
    * open the run the address still holds, as a link would; whether it held the whole run. */
@@ -236,6 +237,8 @@ async function start() {
         if (event && event.kind === 'lost') whole = relink(msg);
         else urlSync.onRun(msg);
       }
+      // the page's own run as it is now (a class's never reaches the page), for the address bar
+      if ((msg.type === 'save' || msg.type === 'error') && !classMode.following) urlSync.onMessage(msg);
       // after a jump in time the weights in use are another point's (views/timeline.js)
       if (msg.type === 'timeline' && msg.params) Object.assign(model.params, msg.params);
       dispatch(model.apply(msg), msg);

@@ -1,229 +1,78 @@
 /**
- * Shareable state: the run's settings (seed included) in the page's URL.
- *
- * One declarative table, built by {@link urlProps} from the catalog (catalog.js:
- * every run setting, every optimizer's hyper-parameters, every schedule
- * parameter, with their types), lists each RunSettings field with its
- * query-string name and type, as TensorFlow Playground's state.ts does. Opening
- * a link decodes the table back into the settings the server validates, so the
- * same link gives the same run and, because the engine is deterministic, the
- * same numbers. Numbers are written with JavaScript's shortest round-trip form,
- * so a float survives the trip bit for bit.
- *
- * The module has no state and touches no DOM except the optional
- * {@link writeUrl}, which takes the History and Location objects it changes.
+ * Shareable state: the run in the page's URL. A run that is its settings
+ * alone (seed included) is written as a readable query (url-settings.js); a
+ * run with more (a change along the way, a branch, a position past the start)
+ * as its whole run file (run-link.js: `run=`), so a link always reproduces the
+ * run it was made from, number for number, at the point it was made.
+ * {@link UrlSync} owns the address bar; the settings table's functions are
+ * re-exported here for the callers that know this module.
  */
 
-import { getPath, setPath } from './paths.js';
+import {
+  addressWith, completeSettings, decodeSettings, encodeSettings, urlProps,
+} from './url-settings.js';
+import { MAX_LINK_CHARS, PARTIAL_PARAM, RUN_PARAM, decodeRun, encodeRun, hasHistory } from './run-link.js';
 
-/** @typedef {'int'|'float'|'bool'|'enum'|'ints'|'enums'|'points'} PropType */
-/** @typedef {{name: string, path: string, type: PropType}} Prop */
-
-/**
- * Query names that differ from the field's own path: short ones, kept so that
- * older links still open. Every other field is written under its own name
- * (`optimizer_<name>` / `schedule_<name>` where that name is taken).
- */
-const QUERY_NAMES = Object.freeze({
-  n_samples: 'n', test_fraction: 'test', activation: 'act', layer_activations: 'acts',
-  output_activation: 'out', batch_size: 'batch', 'optimizer.name': 'opt', 'optimizer.weight_decay': 'wd',
-  'optimizer.alpha': 'rms_alpha', 'optimizer.initial_accumulator_value': 'acc0', 'schedule.name': 'sched',
-});
-/** The custom data points: a RunSettings field of the page's own, not a catalog choice. */
-const POINTS = Object.freeze({ name: 'points', path: 'points', type: 'points' });
-
-/** The URL type of a catalog parameter. */
-function propType(p) {
-  if (p.type === 'list') return p.choices ? 'enums' : 'ints';
-  if (p.type === 'str') return 'enum';
-  return p.type; // int, float, bool
-}
-
-/**
- * The table of every RunSettings field: `name` in the query string, `path` in
- * the settings object (dots for nested models), `type`; built from the catalog.
- * @param {import('./catalog.js').Catalog} catalog
- * @returns {ReadonlyArray<Prop>}
- */
-export function urlProps(catalog) {
-  const props = [];
-  const taken = new Set();
-  const add = (path, type) => {
-    const own = path.split('.').pop();
-    let name = QUERY_NAMES[path] || (path.endsWith('.name') ? path.split('.')[0] : own);
-    if (taken.has(name)) name = path.replace('.', '_');
-    taken.add(name);
-    props.push(Object.freeze({ name, path, type }));
-  };
-  for (const p of catalog.settings) {
-    if (p.name === 'optimizer') {
-      add('optimizer.name', 'enum');
-      for (const q of catalog.allOptimizerParams()) add(`optimizer.${q.name}`, propType(q));
-    } else if (p.name === 'schedule') {
-      add('schedule.name', 'enum');
-      for (const q of catalog.scheduleParams) add(`schedule.${q.name}`, propType(q));
-    } else {
-      add(p.name, propType(p));
-    }
-    if (p.name === 'features') add(POINTS.path, POINTS.type);
-  }
-  if (!taken.has(POINTS.name)) add(POINTS.path, POINTS.type);
-  return Object.freeze(props);
-}
-
-function encodeValue(type, v) {
-  switch (type) {
-    case 'bool': return v ? '1' : '0';
-    case 'ints': case 'enums': return v.join(',');
-    case 'points': return v.map((p) => p.join(':')).join(';');
-    default: return String(v);
-  }
-}
-
-function parseNumber(s, integer) {
-  if (s.trim() === '') throw new Error('empty');
-  const n = Number(s);
-  if (!Number.isFinite(n)) throw new Error(`not a number: ${s}`);
-  if (integer && !Number.isInteger(n)) throw new Error(`not an integer: ${s}`);
-  return n;
-}
-
-function decodeValue(type, s) {
-  switch (type) {
-    case 'int': return parseNumber(s, true);
-    case 'float': return parseNumber(s, false);
-    case 'bool':
-      if (s === '1' || s === 'true') return true;
-      if (s === '0' || s === 'false') return false;
-      throw new Error(`not 0 or 1: ${s}`);
-    case 'ints': return s === '' ? [] : s.split(',').map((x) => parseNumber(x, true));
-    case 'enums': return s === '' ? [] : s.split(',');
-    case 'points':
-      return s === '' ? [] : s.split(';').map((p) => {
-        const [a, b, c] = p.split(':');
-        return [parseNumber(a, false), parseNumber(b, false), parseNumber(c, true)];
-      });
-    default: return s;
-  }
-}
-
-/**
- * The query string (without '?') for `settings` (a RunSettings object as the
- * server sends it in `run.config`). Unset optional fields (null) and empty
- * custom points are left out; everything else is written, so the link does
- * not depend on the server's defaults.
- * @param {object} settings
- * @param {ReadonlyArray<Prop>} props {@link urlProps}
- * @returns {string}
- */
-export function encodeSettings(settings, props) {
-  const q = new URLSearchParams();
-  for (const p of props) {
-    const v = getPath(settings, p.path);
-    if (v === undefined || v === null) continue;
-    if (p.type === 'points' && v.length === 0) continue;
-    q.set(p.name, encodeValue(p.type, v));
-  }
-  return q.toString();
-}
-
-/**
- * Settings named in a query string, nested as RunSettings, plus the names that
- * could not be read (the server validates the rest and names any bad field).
- * @param {string} search e.g. location.search
- * @param {ReadonlyArray<Prop>} props {@link urlProps}
- * @returns {{settings: object, errors: string[], count: number}}
- */
-export function decodeSettings(search, props) {
-  const q = new URLSearchParams(search);
-  const settings = {};
-  const errors = [];
-  let count = 0;
-  for (const p of props) {
-    if (!q.has(p.name)) continue;
-    try {
-      setPath(settings, p.path, decodeValue(p.type, q.get(p.name)));
-      count += 1;
-    } catch (e) {
-      errors.push(`${p.name}: ${e.message}`);
-    }
-  }
-  return { settings, errors, count };
-}
-
-/**
- * `base` (full settings) with `partial` laid over it, nested models merged.
- * @param {object} base
- * @param {object} partial
- * @returns {object}
- */
-export function mergeSettings(base, partial) {
-  const out = structuredClone(base);
-  for (const [k, v] of Object.entries(partial)) {
-    if (v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object') {
-      out[k] = { ...out[k], ...v };
-    } else {
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
-/**
- * The page's URL with the settings in its query (other parameters kept).
- * @param {object} settings
- * @param {Location|URL} location
- * @param {ReadonlyArray<Prop>} props {@link urlProps}
- * @returns {string}
- */
-export function shareUrl(settings, location, props) {
-  const url = new URL(location.href);
-  const keep = new URLSearchParams(url.search);
-  for (const p of props) keep.delete(p.name);
-  const own = encodeSettings(settings, props);
-  const rest = keep.toString();
-  url.search = rest ? `${own}&${rest}` : own;
-  return url.toString();
-}
-
-/**
- * Replace the current history entry's URL with one carrying `settings`
- * (no reload, no new history entry).
- * @param {object} settings
- * @param {History} history
- * @param {Location} location
- * @param {ReadonlyArray<Prop>} props {@link urlProps}
- */
-export function writeUrl(settings, history, location, props) {
-  const href = shareUrl(settings, location, props);
-  if (href !== location.href) history.replaceState(history.state, '', href);
-}
+export {
+  addressWith, completeSettings, decodeSettings, encodeSettings, mergeSettings, shareUrl, urlProps, writeUrl,
+} from './url-settings.js';
 
 /** sessionStorage key of the query this tab last wrote. */
 const WRITTEN_KEY = 'bpl.urlQuery';
 
 /**
- * Keeps the address bar and the run in step: a link's settings configure the
- * first run the page receives (once), and every later run writes its settings
- * back into the URL, so the address is always a link that reproduces the run.
- * A reload of the tab's own address resumes its session instead (the run may
- * have moved on, e.g. a learning rate changed mid-run). main.js feeds it every
- * `run` message.
+ * What the address bar offers as a link, for the views (`link` events):
+ * `kind` 'settings' (the run's settings: it starts from iteration 0),
+ * 'run' (the whole run file, at `position`) or 'too-long' (the whole run would
+ * need `chars` characters, more than run-link.js's MAX_LINK_CHARS: the address
+ * holds the settings and `partial=1`, and `href` is null).
+ * @typedef {{kind: 'settings'|'run'|'too-long', href: string|null, chars: number,
+ *   position: {iteration: number, phase: string}|null}} LinkInfo
+ */
+
+/**
+ * Keeps the address bar and the run in step. A link configures (settings) or
+ * opens (`run=`, a `load` of its run file) the first run the page receives,
+ * once: its settings are complete on their own (the catalog's defaults for
+ * what it leaves out, never the tab's run before). Every later run, and each
+ * `save` the server sends with the timeline, writes the run back into the URL,
+ * so the address is always a link that reproduces the run as it is now. A
+ * reload of the tab's own address resumes its session instead. main.js feeds
+ * it the page's own `run`, `save` and `error` messages (never a class's).
  */
 export class UrlSync {
   /**
    * @param {{location: Location, history: History, send: (msg: object) => void, storage?: Storage,
-   *   catalog: import('./catalog.js').Catalog}} env
+   *   catalog: import('./catalog.js').Catalog, onLink?: (link: LinkInfo) => void,
+   *   notice?: (key: string, announcesRun: boolean) => void}} env
    */
-  constructor({ location, history, send, storage, catalog }) {
+  constructor({ location, history, send, storage, catalog, onLink, notice }) {
     this.location = location;
     this.history = history;
     this.send = send;
     this.storage = storage || null;
+    this.catalog = catalog;
+    this.firstPhase = catalog.phases ? catalog.phases[0] : 'forward';
     this.props = urlProps(catalog);
+    this.onLink = onLink || (() => {});
+    this.notice = notice || (() => {});
+    const query = new URLSearchParams(location.search);
     this.fromLink = decodeSettings(location.search, this.props);
+    /** The link's compressed run file, or null. */
+    this.linkRun = query.get(RUN_PARAM);
+    /** The link says it holds only the settings of a run too long for a link. */
+    this.partial = query.has(PARTIAL_PARAM);
     const own = this.read() === location.search.replace(/^\?/, '');
-    this.done = this.fromLink.count === 0 || own;
+    /** Whether the link (if any) has been applied: nothing more to do for it. */
+    this.done = own || (this.linkRun === null && this.fromLink.count === 0);
+    this.decoded = null;
+    /** A link's `configure` or `load` was sent and the run it makes has not come yet. */
+    this.waiting = false;
+    /** The server sends `save` messages: they, not `run`, write the address. */
+    this.sawSave = false;
+    this.latestRun = null; // the latest `save`'s run file
+    this.latestConfig = null; // the latest `run`'s settings
+    this.writes = 0; // orders the writes: a slow encoding never overwrites a newer run
   }
 
   read() {
@@ -242,17 +91,89 @@ export class UrlSync {
     }
   }
 
+  /** One of the page's own messages: `run`, `save` or `error` (others are ignored). */
+  onMessage(msg) {
+    if (msg.type === 'run') this.onRun(msg);
+    else if (msg.type === 'save') this.onSave(msg);
+    else if (msg.type === 'error' && this.waiting) {
+      // the link's run was refused (the notice says why): show the run the page is on
+      this.waiting = false;
+      this.rewrite();
+    }
+  }
+
   /** A `run` message arrived: apply the link once, else record the run in the URL. */
   onRun(msg) {
+    this.latestConfig = msg.config;
     if (!this.done) {
       this.done = true;
-      const want = mergeSettings(msg.config, this.fromLink.settings);
-      if (encodeSettings(want, this.props) !== encodeSettings(msg.config, this.props)) {
-        this.send({ type: 'configure', config: want });
-        return;
-      }
+      this.applyLink(msg);
+      return;
     }
-    writeUrl(msg.config, this.history, this.location, this.props);
+    this.waiting = false;
+    // a `save` follows with the timeline and writes the whole run
+    if (!this.sawSave) this.rewrite();
+  }
+
+  /** A `save` message: the run as it is now, for the address. */
+  onSave(msg) {
+    this.sawSave = true;
+    this.latestRun = msg.run;
+    if (this.done && !this.waiting) this.rewrite();
+  }
+
+  /** Open the link on the page's first run: `load` its run file, or `configure` its settings. */
+  applyLink(msg) {
+    if (this.linkRun !== null) {
+      this.waiting = true;
+      if (!this.decoded) this.decoded = decodeRun(this.linkRun).catch(() => null);
+      this.decoded.then((run) => {
+        if (run) {
+          this.send({ type: 'load', run });
+          return;
+        }
+        this.waiting = false;
+        this.notice('link.broken', false);
+        this.rewrite();
+      });
+      return;
+    }
+    if (this.partial) this.notice('link.partial', true);
+    const want = completeSettings(this.fromLink.settings, this.catalog);
+    if (encodeSettings(want, this.props) !== encodeSettings(msg.config, this.props)) {
+      this.waiting = true;
+      // the link's own settings: the server gives the rest their defaults
+      this.send({ type: 'configure', config: this.fromLink.settings });
+      return;
+    }
+    this.rewrite();
+  }
+
+  /** Write the address for the latest run the page knows (asynchronous for a whole run). */
+  rewrite() {
+    const n = ++this.writes;
+    const run = this.latestRun;
+    if (!run) {
+      if (this.latestConfig) this.put('settings', encodeSettings(this.latestConfig, this.props), null, 0);
+      return;
+    }
+    if (!hasHistory(run, this.firstPhase)) {
+      this.put('settings', encodeSettings(run.settings, this.props), run, 0);
+      return;
+    }
+    encodeRun(run).then((text) => {
+      if (n !== this.writes) return; // a newer run came meanwhile
+      const query = `${RUN_PARAM}=${text}`;
+      const chars = addressWith(query, this.location, this.props).length;
+      if (chars <= MAX_LINK_CHARS) this.put('run', query, run, chars);
+      else this.put('too-long', `${encodeSettings(run.settings, this.props)}&${PARTIAL_PARAM}=1`, run, chars);
+    });
+  }
+
+  put(kind, query, run, chars) {
+    const href = addressWith(query, this.location, this.props);
+    if (href !== this.location.href) this.history.replaceState(this.history.state, '', href);
     this.remember(this.location.search.replace(/^\?/, ''));
+    this.onLink({ kind, href: kind === 'too-long' ? null : href, chars: chars || href.length, position: run ? run.position || null : null });
   }
 }

@@ -121,7 +121,7 @@ def test_stepping_shows_the_four_phases_in_turn(make_lab: Any) -> None:
     # screen readers hear the phase and the loss through the live region
     assert page.get_attribute("[data-slot='announcer']", "aria-live") == "polite"
     said = lab.text("[data-slot='announcer']")
-    assert said.startswith("Loss, iteration 0")
+    assert said.startswith("Loss, iteration 1")  # the first iteration is iteration 1
     assert abs(parse_number(said.split("loss ")[1]) - loss) < 1e-4
 
     # backward: edges switch to ∂L/∂W — width ∝ |dW|, hue = sign of dW

@@ -110,7 +110,7 @@ def test_scrubbing_and_stepping_back_show_the_numbers_first_computed(lab: Lab) -
 
     open_more(lab)
     mark = lab.mark()
-    page.fill("#tl-jump", "1")
+    page.fill("#tl-jump", "2")  # counted from 1: the second iteration's backward
     page.select_option("#tl-jump-phase", "backward")
     page.click(".tl-go")
     at(lab, 1, "update")
@@ -248,7 +248,7 @@ def test_a_saved_run_opens_again_with_its_branches_and_replays_identically(
     mark = lab.mark()
     page.click(".tl-branch[data-branch='1']")
     lab.wait_for_message("timeline", after=mark, branch=1)
-    page.fill("#tl-jump", "2")
+    page.fill("#tl-jump", "3")  # counted from 1: the third iteration's update
     page.select_option("#tl-jump-phase", "update")
     mark = lab.mark()
     page.click(".tl-go")

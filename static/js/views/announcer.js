@@ -5,6 +5,7 @@
  */
 
 import { fmt } from '../format.js';
+import { recordIteration } from '../counting.js';
 
 const PLAYING_GAP_MS = 4000;
 
@@ -37,7 +38,7 @@ export class Announcer {
       if (model.state.playing !== this.wasPlaying) this.say(t(model.state.playing ? 'say.playing' : 'say.paused'), true);
       this.wasPlaying = model.state.playing;
     } else if (kind === 'frame') {
-      let text = t('say.phase', { phase: t(`phase.${msg.phase}`), n: msg.iteration });
+      let text = t('say.phase', { phase: t(`phase.${msg.phase}`), n: recordIteration(msg.iteration) });
       const loss = model.value('loss.total');
       if (msg.phase !== 'forward' && loss !== undefined) text += `. ${t('say.loss', { v: fmt(loss) })}`;
       this.say(text, !model.state.playing);

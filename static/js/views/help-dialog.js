@@ -1,6 +1,7 @@
 /**
- * The help overlay: a modal <dialog> listing the keyboard shortcuts and what
- * the colours and phases mean. Escape closes it (native dialog behaviour).
+ * The help overlay: a modal <dialog> listing the keyboard shortcuts, what the
+ * colours and phases mean, and how iterations and epochs are counted (the one
+ * convention of counting.js). Escape closes it (native dialog behaviour).
  */
 
 import { h } from '../dom.js';
@@ -23,6 +24,7 @@ export class HelpDialog {
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', dataset: { i18n: 'help.key' } }), h('th', { scope: 'col', dataset: { i18n: 'help.action' } }))),
         h('tbody', {}, SHORTCUT_HELP.map(([k, key]) => h('tr', {}, h('td', {}, k === 'Space' ? h('kbd', { dataset: { i18n: 'key.space' } }) : h('kbd', {}, k)), h('td', { dataset: { i18n: key } }))))),
       h('p', { class: 'help-about', dataset: { i18n: 'help.about' } }),
+      h('p', { class: 'help-counting', dataset: { i18n: 'help.counting' } }),
       h('form', { method: 'dialog' }, h('button', { class: 'btn', value: 'close', dataset: { i18n: 'help.close' } })));
     container.append(this.dialog);
     i18n.apply(this.dialog);

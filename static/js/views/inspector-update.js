@@ -9,6 +9,7 @@
  */
 
 import { fmt } from '../format.js';
+import { recordIteration } from '../counting.js';
 import { block, m, mi, mo, num, partial } from './inspector-math.js';
 
 function p(cls, text) {
@@ -34,7 +35,7 @@ function label(t, key, name) {
 export function updateParts(msg, t, target) {
   const u = msg.update;
   if (!u) return [p('bpl-insp-note', t('insp.noUpdate'))];
-  const parts = [p('bpl-insp-note', t('insp.optimizer', { name: u.optimizer, it: u.iteration }))];
+  const parts = [p('bpl-insp-note', t('insp.optimizer', { name: u.optimizer, it: recordIteration(u.iteration) }))];
   const rule = document.createElement('div');
   rule.className = 'bpl-insp-rule';
   rule.dataset.field = 'rule';

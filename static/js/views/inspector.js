@@ -20,6 +20,7 @@
  */
 
 import { fmt } from '../format.js';
+import { recordIteration, shownIteration } from '../counting.js';
 import { CLASS_COLOURS } from '../palette.js';
 import {
   block, factorMeaning, factorSymbol, gap, m, mi, mn, mo, num, oneOver, partial, rootVar, sumB, sym,
@@ -35,6 +36,15 @@ export { m, num, partial, sym } from './inspector-math.js';
 function shownIndex(msg) {
   const [a, b] = msg.index;
   return { l: msg.layer, i: a + 1, j: (msg.kind === 'weight' ? b : a) + 1 };
+}
+
+/**
+ * The iteration the inspected numbers belong to, counted as on the rest of the
+ * page (counting.js): a batch's are its iteration's (a 0-based record index),
+ * a focused sample's the weights in use at the point shown.
+ */
+function inspectedIteration(msg) {
+  return msg.mode === 'sample' ? shownIteration(msg.iteration, msg.next_phase) : recordIteration(msg.iteration);
 }
 
 /** The parameter's own symbol for the left-hand side. */
@@ -186,7 +196,7 @@ export class Inspector {
       : t('insp.batch', { B: msg.batch_size });
     meta.textContent = msg.mode === 'batch' && !msg.batch_size
       ? t('insp.notYet')
-      : `${where} · ${t('chart.iteration')} ${msg.iteration} · ${t('insp.value')} ${fmt(Number(msg.value))}`;
+      : `${where} · ${t('chart.iteration')} ${inspectedIteration(msg)} · ${t('insp.value')} ${fmt(Number(msg.value))}`;
     meta.dataset.field = 'meta';
     const box = document.createElement('div');
     box.append(head, meta);

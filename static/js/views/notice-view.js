@@ -2,7 +2,10 @@
  * Errors and notices: the server's `error` messages (named by code in the
  * reader's language, with the server's detail; a diverging run's first
  * non-finite quantity in words, see where-words.js) and local notices such as
- * "not connected". Shown in a role="alert" box with a dismiss button.
+ * "not connected". Shown in a role="alert" box with a dismiss button. The
+ * server's own sentence, when it says more than the words shown, is one tap
+ * or keypress away (a <details> disclosure: no hovering, which a phone cannot
+ * do), labelled in the reader's language.
  *
  * A new run clears the box, except for errors that explain that very run: a
  * class code nobody shares, or a full class, is answered with the page's own
@@ -11,6 +14,7 @@
 
 import { h } from '../dom.js';
 import { whereWords } from '../where-words.js';
+import { recordIteration } from '../counting.js';
 
 /** Whether the server answers `error` with a new run of the page's own, which must not hide it. */
 function announcesRun(msg) {
@@ -23,9 +27,13 @@ export class NoticeView {
   constructor(container, { i18n }) {
     this.i18n = i18n;
     this.text = h('span', { class: 'notice-text' });
+    this.serverText = h('p', { class: 'notice-server', lang: 'en' });
+    this.more = h('details', { class: 'notice-more', hidden: true },
+      h('summary', { dataset: { i18n: 'err.detail.server' } }), this.serverText);
     this.close = h('button', { type: 'button', class: 'icon-btn', dataset: { i18nAria: 'err.dismiss', i18nTitle: 'err.dismiss' },
       on: { click: () => this.hide() } }, '×');
-    this.box = h('div', { class: 'notice', role: 'alert', hidden: true }, this.text, this.close);
+    this.box = h('div', { class: 'notice', role: 'alert', hidden: true },
+      h('div', { class: 'notice-body' }, this.text, this.more), this.close);
     container.append(this.box);
     this.current = null;
     i18n.apply(this.box);
@@ -41,21 +49,25 @@ export class NoticeView {
     if (!c) return;
     this.box.dataset.tone = c.tone || 'problem'; // 'info': good news (a run restored)
     const t = (k) => this.i18n.t(k);
+    let words = null;
     if (c.local) this.text.textContent = this.i18n.t(c.local, c.params);
     else {
       const key = this.i18n.has(`err.${c.code}`) ? `err.${c.code}` : 'err.other';
-      this.text.textContent = `${t(key)}: ${this.detail(c)}`;
-      // the server's own sentence names internal ids (loss.data, L2.z): the words above say it
-      if (c.code === 'nonfinite') this.text.removeAttribute('title');
-      else this.text.title = c.message;
+      const detail = this.detail(c);
+      this.text.textContent = detail ? `${t(key)}: ${detail}` : t(key);
+      words = this.serverWords(c, detail);
     }
+    this.serverText.textContent = words || '';
+    this.more.hidden = !words;
+    if (!words) this.more.open = false;
     this.box.hidden = false;
   }
 
   /**
    * The error's detail in the reader's language, built from the structured
    * fields the server sends (phase, where, limit, field); the server's own
-   * English sentence is used only when there are none (and kept as a tooltip).
+   * English sentence is used only when there are none, in English (else it is
+   * behind "details", {@link NoticeView#serverWords}).
    */
   detail(c) {
     const t = (k, p) => this.i18n.t(k, p);
@@ -63,11 +75,20 @@ export class NoticeView {
     if (c.code === 'limit' && c.limit === 'max_followers') return t('err.detail.max_followers');
     if (c.code === 'nonfinite' && c.phase) {
       const phase = this.i18n.has(`phase.${c.phase}`) ? t(`phase.${c.phase}`) : c.phase;
-      return t('err.detail.nonfinite', { where: whereWords(this.i18n, c.where), phase, iteration: c.iteration ?? '?' });
+      return t('err.detail.nonfinite', { where: whereWords(this.i18n, c.where), phase, iteration: c.iteration == null ? '?' : recordIteration(c.iteration) });
     }
     if (c.limit) return t('err.detail.limit', { limit: c.limit });
     if (c.field) return t('err.detail.field', { field: c.field });
-    return this.i18n.lang === 'en' ? c.message : t('err.detail.server');
+    return this.i18n.lang === 'en' ? c.message : '';
+  }
+
+  /** The server's sentence for the details disclosure, or null when the words shown say it all. */
+  serverWords(c, detail) {
+    if (!c.message || c.message === detail) return null;
+    // words of the page's own for these; a halt's sentence names internal ids (loss.data, L2.z)
+    if (['nonfinite', 'unknown_code', 'read_only'].includes(c.code)) return null;
+    if (c.code === 'limit' && c.limit === 'max_followers') return null;
+    return c.message;
   }
 
   /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it

@@ -1,8 +1,11 @@
 /**
  * The banner naming the current phase, with its formula in MathML and one
  * sentence of what the animation shows. The formulas are constants (not user
- * text), shared by both languages.
+ * text), shared by both languages. The iteration is counted as everywhere on
+ * the page (counting.js): the first iteration is iteration 1.
  */
+
+import { recordIteration, stateIteration } from '../counting.js';
 
 const frac = (num, den) => `<mfrac><mrow>${num}</mrow><mrow>${den}</mrow></mfrac>`;
 const dLd = (x) => frac('<mo>∂</mo><mi>L</mi>', `<mo>∂</mo>${x}`);
@@ -64,7 +67,7 @@ export class PhaseBanner {
     else if (kind === 'follow-mode') this.following = msg.readOnly; // "ready" waits for the teacher
     else if (kind === 'frame') {
       this.phase = msg.phase;
-      this.iteration = msg.iteration;
+      this.iteration = recordIteration(msg.iteration);
     } else if (kind !== 'lang' && kind !== 'state' && kind !== 'follow-mode') return;
     if (kind === 'state' && this.phase) return;
     // Several frames can arrive per animation frame when playing fast: render once.
@@ -90,7 +93,7 @@ export class PhaseBanner {
     if (!p) {
       this.title.textContent = t(this.following ? 'phase.readyFollow' : 'phase.ready');
       this.math.replaceChildren();
-      this.say.textContent = model && model.state ? t('phase.iteration', { n: model.state.iteration }) : '';
+      this.say.textContent = model && model.state ? t('phase.iteration', { n: stateIteration(model.state) }) : '';
       this.shownPhase = null;
       return;
     }

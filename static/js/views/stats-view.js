@@ -1,12 +1,16 @@
 /**
- * The numbers as text: iteration, epoch, the batch loss of the latest loss
- * phase, train/test loss and accuracy from the metrics point of the iteration
- * shown (the latest at or before it: after a rewind, that point's). Being
- * plain text, they are what screen readers and tests read.
+ * The numbers as text: iteration, epoch, the batch loss of the iteration
+ * shown, and train/test loss and accuracy with the iteration they were
+ * measured after (counting.js: metrics points are taken after an iteration's
+ * update, and fast play samples them, so the latest point at or before the
+ * iteration shown may be an earlier one's: the panel says which, so two
+ * viewers of the same point read the same numbers under the same label).
+ * Being plain text, they are what screen readers and tests read.
  */
 
 import { h } from '../dom.js';
 import { fmt, pct } from '../format.js';
+import { stateEpoch, stateIteration } from '../counting.js';
 
 const STATS = Object.freeze(['iteration', 'epoch', 'batch_loss', 'train_loss', 'test_loss', 'train_acc', 'test_acc']);
 
@@ -37,10 +41,13 @@ export class StatsView {
       this.dts.set(k, dt);
       this.dds.set(k, dd);
     }
-    container.append(dl);
+    // where train/test come from: "measured after iteration 900"
+    this.at = h('p', { class: 'stats-at', id: 'stat-at' });
+    container.append(dl, this.at);
     this.container = container;
     this.batchLoss = undefined;
     this.edited = null;
+    this.model = null;
     i18n.apply(container);
   }
 
@@ -48,9 +55,11 @@ export class StatsView {
   update({ kind, model, msg }) {
     if (kind === 'lang') {
       this.i18n.apply(this.container);
+      if (this.model) this.render(this.model);
       return;
     }
     if (kind === 'run') this.batchLoss = undefined;
+    if (kind === 'frame' && msg.phase === 'forward') this.batchLoss = undefined; // a new iteration's batch
     if (kind === 'frame' && msg.phase === 'loss') this.batchLoss = msg.values['loss.total'];
     // A hand edit's reply carries the losses the new weights give: show them until the next metrics.
     if (kind === 'edit' && msg.applied) {
@@ -58,18 +67,31 @@ export class StatsView {
       this.edited = { train_loss: msg.train_loss, test_loss: msg.test_loss, train_acc: msg.train_acc, test_acc: msg.test_acc };
     } else if (kind === 'metrics' || kind === 'run') this.edited = null;
     if (!['run', 'state', 'metrics', 'frame', 'edit'].includes(kind)) return;
-    // the point at or before the iteration shown: after a rewind, not the run's latest
-    const last = this.edited || pointAt(model.metrics, model.state.iteration) || {};
+    this.model = model;
+    this.render(model);
+  }
+
+  render(model) {
+    const t = (k, p) => this.i18n.t(k, p);
+    // the point at or before the weights in use: after a rewind, not the run's latest
+    const point = this.edited ? null : pointAt(model.metrics, model.state.iteration);
+    const last = this.edited || point || {};
     const set = (k, text) => {
       const dd = this.dds.get(k);
       if (dd.textContent !== text) dd.textContent = text;
     };
-    set('iteration', String(model.state.iteration));
-    set('epoch', String(model.state.epoch));
+    const shown = stateIteration(model.state);
+    set('iteration', String(shown));
+    set('epoch', String(stateEpoch(model.state)));
     set('batch_loss', fmt(this.batchLoss));
     set('train_loss', fmt(last.train_loss));
     set('test_loss', fmt(last.test_loss));
     set('train_acc', last.train_acc === undefined || last.train_acc === null ? '—' : pct(last.train_acc));
     set('test_acc', last.test_acc === undefined || last.test_acc === null ? '—' : pct(last.test_acc));
+    let at = '';
+    if (this.edited) at = t('stat.atEdit');
+    else if (point) at = t(point.iteration === shown ? 'stat.atThis' : 'stat.at', { n: point.iteration });
+    if (this.at.textContent !== at) this.at.textContent = at;
+    this.at.dataset.iteration = point && !this.edited ? String(point.iteration) : '';
   }
 }

@@ -3,7 +3,10 @@
  * weight edited, loss spike, non-finite value), step back by phase or
  * iteration, jump to any iteration and phase, change a setting from the
  * current point (a branch when that point is in the past), switch branches,
- * and save, open and export the run.
+ * save, open and export the run, and offer a link to it (url-state.js makes
+ * the link; a run too long for one gets the run file offered instead).
+ * Iterations are counted as everywhere on the page (counting.js): the first
+ * is iteration 1, and "Go to iteration" takes that count.
  *
  * Built from (container, options) like every view; it never touches the
  * socket: it calls `act(name, arg)` ('seek', 'step-back', 'set', 'checkout',
@@ -21,6 +24,8 @@
 import { h } from '../dom.js';
 import { fmt } from '../format.js';
 import { labelKey } from '../catalog.js';
+import { changeIteration, lastIteration, pastEnd, recordIteration, seekFor, shownIteration } from '../counting.js';
+import { MAX_LINK_CHARS } from '../run-link.js';
 
 /** Minimum time between two seeks while the scrubber is dragged. */
 export const SEEK_INTERVAL_MS = 90;
@@ -77,6 +82,23 @@ export function markerTarget(m, phases) {
   return { iteration: m.iteration, phase: k > 0 ? phases[k - 1] : null };
 }
 
+/**
+ * The iteration a marker names, counted as on the page: a change (`set`,
+ * `edit`) the first iteration it acts on, a halt the iteration it happened
+ * in, a spike the metrics point's (taken after that iteration).
+ */
+export function markIteration(m) {
+  if (m.kind === 'set' || m.kind === 'edit') return changeIteration(m.iteration);
+  if (m.kind === 'nonfinite') return recordIteration(m.iteration);
+  return m.iteration;
+}
+
+/** The `seek` target of a position (completed iterations, the phase next). */
+function seekAt(iteration, nextPhase, phases) {
+  const k = phases.indexOf(nextPhase);
+  return k > 0 ? { iteration, phase: phases[k - 1] } : { iteration, phase: null };
+}
+
 /** Timeline view. */
 export class TimelineView {
   /**
@@ -95,6 +117,9 @@ export class TimelineView {
     this.iteration = 0;
     this.nextPhase = 'forward';
     this.length = 0;
+    this.endPhase = 'forward';
+    this.link = null; // the address bar's link (url-state.js's LinkInfo)
+    this.copyKey = null;
     this.playing = false;
     this.dragging = false;
     this.lastSeek = 0;
@@ -124,6 +149,7 @@ export class TimelineView {
       h('label', { for: 'tl-jump', dataset: { i18n: 'tl.jump' } }), this.jumpIt,
       h('label', { for: 'tl-jump-phase', class: 'sr-only', dataset: { i18n: 'tl.jumpPhase' } }), this.jumpPhase,
       h('button', { type: 'submit', class: 'btn tl-go', dataset: { i18n: 'tl.go' } }));
+    this.jumpNote = h('p', { class: 'tl-jump-note', role: 'status' });
 
     this.lr = h('select', { class: 'tl-lr', id: 'tl-lr' }, this.lrs.map((v) => h('option', { value: String(v) }, String(v))));
     // an optimizer i18n.js has no label for shows as its name
@@ -149,6 +175,16 @@ export class TimelineView {
       on: { change: () => this.openFile() } });
     this.status = h('p', { class: 'tl-status hint', role: 'status' });
 
+    this.linkInput = h('input', { type: 'text', id: 'tl-link', class: 'tl-link-url', readonly: true, spellcheck: 'false',
+      on: { focus: () => this.linkInput.select() } });
+    this.linkRow = h('div', { class: 'tl-link-row' }, this.linkInput, btn('tl-copy-link', 'tl.copyLink', () => this.copyLink()));
+    this.linkNote = h('p', { class: 'tl-link-note hint' });
+    this.linkSave = btn('tl-link-save', 'tl.save', () => this.download('run.json'));
+    this.linkStatus = h('p', { class: 'tl-link-status hint', role: 'status' });
+    this.linkBox = h('div', { class: 'tl-link', hidden: true },
+      h('label', { for: 'tl-link', class: 'ctl-h tl-link-label', dataset: { i18n: 'tl.link' } }),
+      this.linkRow, this.linkNote, this.linkSave, this.linkStatus);
+
     // One row of back buttons and scrubber; the rest is folded (a projected network
     // stays big) until the learner unfolds it, which this tab then remembers.
     this.more = h('details', { class: 'tl-more', open: moreOpen(),
@@ -165,11 +201,13 @@ export class TimelineView {
     this.more.append(
       h('summary', { dataset: { i18n: 'tl.more' } }),
       h('div', { class: 'tl-row' }, jumpForm, btn('tl-fastest', 'tl.fastest', () => this.fastest())),
+      this.jumpNote,
       change,
       h('h3', { class: 'ctl-h', dataset: { i18n: 'tl.branches' } }), this.branches,
       h('div', { class: 'tl-files' }, this.saveLink, this.metricsLink, this.weightsLink, this.file,
         h('label', { class: 'btn tl-open', for: 'tl-file', dataset: { i18n: 'tl.open' } })),
-      this.status);
+      this.status,
+      this.linkBox);
     this.render();
   }
 
@@ -185,12 +223,18 @@ export class TimelineView {
     } else if (kind === 'timeline') {
       this.data = msg;
       this.length = msg.length;
+      this.endPhase = msg.end_phase || this.phases[0];
       this.iteration = msg.iteration;
       this.nextPhase = msg.phase;
       if (msg.settings) this.syncSettings(msg.settings);
       this.render();
+    } else if (kind === 'link') {
+      if (!this.link || msg.kind !== this.link.kind || msg.href !== this.link.href) this.copyKey = null;
+      this.link = msg;
+      this.renderLink();
     } else if (kind === 'lang') {
       this.render();
+      this.renderLink();
     } else if (kind === 'follow-mode') {
       this.lock.disabled = msg.readOnly;
     } else if (kind === 'connection' && model && model.session !== this.session) {
@@ -203,7 +247,11 @@ export class TimelineView {
     this.playing = state.playing;
     this.iteration = state.iteration;
     this.nextPhase = state.next_phase;
-    if (state.iteration > this.length) this.length = state.iteration; // the run grows while playing
+    // the run grows while playing (its head is where the play is)
+    if (pastEnd(seekAt(state.iteration, state.next_phase, this.phases), this.length, this.endPhase)) {
+      this.length = state.iteration;
+      this.endPhase = state.next_phase;
+    }
     this.renderPosition();
   }
 
@@ -246,6 +294,7 @@ export class TimelineView {
   scrubbed(final) {
     const iteration = Number(this.scrub.value);
     this.iteration = iteration;
+    this.nextPhase = this.phases[0]; // the point after that many iterations
     this.renderPosition();
     clearTimeout(this.pendingSeek);
     const now = performance.now();
@@ -271,11 +320,33 @@ export class TimelineView {
     if (!this.playing) this.act('toggle-play');
   }
 
+  /** Go to the iteration typed (counted from 1) and phase; past the run's end, say where it ends. */
   jump() {
-    const iteration = Math.max(0, Math.floor(Number(this.jumpIt.value)));
-    if (!Number.isFinite(iteration)) return;
-    const phase = this.jumpPhase.value || null;
-    this.act('seek', { iteration, phase });
+    const n = Math.max(0, Math.floor(Number(this.jumpIt.value)));
+    if (!Number.isFinite(n)) return;
+    const target = seekFor(n, this.jumpPhase.value || null);
+    if (pastEnd(target, this.length, this.endPhase)) {
+      this.jumpNote.textContent = this.t('tl.pastEnd', { last: lastIteration(this.length, this.endPhase) });
+      return;
+    }
+    this.jumpNote.textContent = '';
+    this.act('seek', target);
+  }
+
+  /** Copy the run's link (or select it, where the clipboard is out of reach). */
+  async copyLink() {
+    const text = this.linkInput.value;
+    if (!text) return;
+    try {
+      if (!navigator.clipboard) throw new Error('no clipboard');
+      await navigator.clipboard.writeText(text);
+      this.copyKey = 'share.copied';
+    } catch {
+      this.linkInput.focus();
+      this.linkInput.select();
+      this.copyKey = 'share.copyManual';
+    }
+    this.renderLink();
   }
 
   applyHere() {
@@ -317,12 +388,32 @@ export class TimelineView {
 
   // ---- drawing ---------------------------------------------------------------------
 
+  /** The address bar's link: the address to copy and what it holds, or why there is none. */
+  renderLink() {
+    const l = this.link;
+    this.linkBox.hidden = !l;
+    if (!l) return;
+    const tooLong = l.kind === 'too-long';
+    this.linkBox.dataset.kind = l.kind;
+    this.linkRow.hidden = tooLong;
+    this.linkSave.hidden = !tooLong;
+    if (!tooLong && this.linkInput.value !== l.href) this.linkInput.value = l.href;
+    const at = l.position ? shownIteration(l.position.iteration, l.position.phase) : 0;
+    this.linkNote.textContent = tooLong
+      ? this.t('tl.link.tooLong', { chars: l.chars.toLocaleString('en-US'), max: MAX_LINK_CHARS.toLocaleString('en-US') })
+      : this.t(l.kind === 'run' ? 'tl.link.run' : 'tl.link.settings', { n: at });
+    this.linkStatus.textContent = this.copyKey && !tooLong ? this.t(this.copyKey) : '';
+  }
+
   renderPosition() {
     const len = Math.max(this.length, this.iteration);
     this.scrub.max = String(len);
     if (!this.dragging) this.scrub.value = String(this.iteration);
-    this.scrub.setAttribute('aria-valuetext', this.t('tl.pos', { it: this.iteration, len }));
-    this.pos.textContent = `${this.t('tl.pos', { it: this.iteration, len })} · ${this.t('tl.next', { phase: this.t(`tl.phase.${this.nextPhase}`) })}`;
+    // shown as counted everywhere on the page; the scrubber's steps are whole iterations done
+    const it = shownIteration(this.iteration, this.nextPhase);
+    const last = Math.max(it, lastIteration(this.length, this.endPhase));
+    this.scrub.setAttribute('aria-valuetext', this.t('tl.pos', { it, len: last }));
+    this.pos.textContent = `${this.t('tl.pos', { it, len: last })} · ${this.t('tl.next', { phase: this.t(`tl.phase.${this.nextPhase}`) })}`;
     this.container.dataset.iteration = String(this.iteration);
     this.container.dataset.phase = this.nextPhase;
     this.container.dataset.length = String(len);
@@ -341,7 +432,7 @@ export class TimelineView {
     this.indexBar.hidden = indexed >= d.length;
     for (const m of d.markers) {
       const what = m.kind === 'spike' ? fmt(m.loss) : m.kind === 'nonfinite' ? m.where : describeChange(m);
-      const label = this.t(`tl.mark.${m.kind}`, { it: m.iteration, what, loss: fmt(m.loss), where: m.where });
+      const label = this.t(`tl.mark.${m.kind}`, { it: markIteration(m), what, loss: fmt(m.loss), where: m.where });
       const mark = h('button', {
         type: 'button', class: `tl-mark tl-mark-${m.kind}`, title: label, 'aria-label': label,
         dataset: { kind: m.kind, iteration: String(m.iteration) },
@@ -353,7 +444,7 @@ export class TimelineView {
     }
     for (const b of d.branches) {
       const parts = [b.parent === null ? this.t('tl.branchRoot') : this.t('tl.branch', { id: b.id })];
-      if (b.change) parts.push(this.t('tl.branchFrom', { it: b.fork.iteration, change: describeChange(b.change) }));
+      if (b.change) parts.push(this.t('tl.branchFrom', { it: changeIteration(b.fork.iteration), change: describeChange(b.change) }));
       parts.push(this.t('tl.branchLen', { len: b.length }));
       if (b.train_loss !== null && b.train_loss !== undefined) parts.push(this.t('tl.branchLoss', { loss: fmt(b.train_loss) }));
       if (b.halted) parts.push(this.t('tl.halted'));
