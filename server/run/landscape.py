@@ -223,8 +223,14 @@ class LandscapeState:
             point_s = landscape_point_s(st)
             layout = ls.Layout.of(st.net.params)
             budget = int(max_piece_ms / 1000.0 / (REPLAY_FACTOR * cost.iteration_s + point_s))
+            before = self.path.replayed
             self.path.catch_up(history, st, layout, self.path.cap(layout), budget, False,
                                self._evaluator(st))
+            if self.path.replayed == before:
+                # out of reach (a checkpoint too far back: a loaded run still indexing, a
+                # thinned history): the path stays as it is until the run moves
+                self.behind = False
+                return None, False
             return None, True
         self._filled = False
         body, complete = self.body(st, history, max_piece_ms, max_grid)

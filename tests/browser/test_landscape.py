@@ -231,3 +231,23 @@ def test_screenshots(make_lab: Any) -> None:
     width = phone.page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390
     shoot(phone, "landscape-phone")
+
+
+def test_a_class_sees_the_teachers_landscape(make_lab: Any) -> None:
+    from tests.browser.test_follow import PHONE, share
+
+    teacher = make_lab().open("/?lr=3&seed=1")
+    code = share(teacher)
+    teacher.page.keyboard.press("Escape")
+    student = make_lab(**PHONE).open(f"/?follow={code}")
+    steps_to(teacher, 10)
+    m = open_view(teacher, iteration=10)
+    got = drawn(student, 0, iteration=10)
+    assert (got["center"], got["path"]["iterations"]) == (m["center"], m["path"]["iterations"])
+    assert student.page.is_disabled(".ls-toggle") and student.page.is_disabled(".ls-mode")
+    assert int(dataset(student)["pathPoints"]) == 11
+    # the teacher closes it: so does the class's
+    teacher.page.click(".ls-toggle")
+    student.wait_until(lambda: student.last("landscape")["open"] is False, what="the close")
+    student.settled()
+    assert student.page.is_hidden(".ls-figure")

@@ -231,3 +231,16 @@ def test_directions_are_the_same_for_everyone_with_the_seed() -> None:
     plane = ls.random_plane(a.stepper.net.params, 5)
     ev = ls.Evaluator(a.stepper.net, a.stepper.data.x_train, a.stepper.data.t_train)
     np.testing.assert_allclose(ma["loss"], ev.grid(plane, 7, 1.0), rtol=1e-6)
+
+
+def test_a_path_out_of_reach_stops_asking_for_pieces() -> None:
+    s = session_at(2000)
+    for b in s.history.branches.values():  # as a thinned history: iteration 0's checkpoint only
+        for it in [k for k in b.checkpoints if k]:
+            del b.checkpoints[it]
+    s.views.handle(client_adapter.validate_python({"type": "landscape", "size": 7,
+                                                   "span": 0.5}))
+    settle(s)  # ends: no piece is asked for again and again
+    m = s.views.last["landscape"]
+    assert m["path"]["iterations"] == [2000]  # 2,000 iterations to replay: not in a piece
+    assert "landscape" not in s.views.dirty
