@@ -235,9 +235,15 @@ def test_a_saved_run_opens_again_with_its_branches_and_replays_identically(
     mark = lab.mark()
     page.set_input_files("#tl-file", str(path))
     tl = lab.wait_for_message("timeline", after=mark, length=4)
-    assert tl["iteration"] == 0 and tl["branch"] == 0
+    # it opens where it was saved: branch 0 where it was left (the branch point)
+    assert run["position"] == {"iteration": 2, "phase": "forward"}
+    assert tl["iteration"] == 2 and tl["phase"] == "forward" and tl["branch"] == 0
     page.wait_for_selector(".tl-branch[data-branch='1']")
     assert page.get_attribute(".tl-branch[data-branch='0']", "aria-pressed") == "true"
+    page.fill("#tl-jump", "0")  # from the start again
+    page.select_option("#tl-jump-phase", "")
+    page.click(".tl-go")
+    at(lab, 0, "forward")
     mark = lab.mark()
     for _ in range(4):
         lab.step("iteration")

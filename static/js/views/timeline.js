@@ -294,8 +294,7 @@ export class TimelineView {
   scrubbed(final) {
     const iteration = Number(this.scrub.value);
     this.iteration = iteration;
-    this.nextPhase = this.phases[0]; // the point after that many iterations
-    this.renderPosition();
+    this.renderPosition(this.phases[0]); // the point after that many iterations, until the server says
     clearTimeout(this.pendingSeek);
     const now = performance.now();
     const send = () => {
@@ -405,15 +404,16 @@ export class TimelineView {
     this.linkStatus.textContent = this.copyKey && !tooLong ? this.t(this.copyKey) : '';
   }
 
-  renderPosition() {
+  /** The position line and the scrubber; `phase`: the phase next there (the server's, unless dragging). */
+  renderPosition(phase = this.nextPhase) {
     const len = Math.max(this.length, this.iteration);
     this.scrub.max = String(len);
     if (!this.dragging) this.scrub.value = String(this.iteration);
     // shown as counted everywhere on the page; the scrubber's steps are whole iterations done
-    const it = shownIteration(this.iteration, this.nextPhase);
+    const it = shownIteration(this.iteration, phase);
     const last = Math.max(it, lastIteration(this.length, this.endPhase));
     this.scrub.setAttribute('aria-valuetext', this.t('tl.pos', { it, len: last }));
-    this.pos.textContent = `${this.t('tl.pos', { it, len: last })} · ${this.t('tl.next', { phase: this.t(`tl.phase.${this.nextPhase}`) })}`;
+    this.pos.textContent = `${this.t('tl.pos', { it, len: last })} · ${this.t('tl.next', { phase: this.t(`tl.phase.${phase}`) })}`;
     this.container.dataset.iteration = String(this.iteration);
     this.container.dataset.phase = this.nextPhase;
     this.container.dataset.length = String(len);
