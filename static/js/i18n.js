@@ -251,7 +251,7 @@ export const STRINGS = Object.freeze({
   'map.boundary': { ja: '決定境界の地図（背景 = ネットワークの予測、点 = データ）', en: 'Decision map (background = the network’s prediction, dots = data)' },
   'map.regression': { ja: '回帰の出力（背景または曲線 = 予測、点 = データ）', en: 'Regression output (background or curve = prediction, dots = data)' },
   'map.legend': { ja: '丸 = 訓練、四角 = テスト', en: 'circle = train, square = test' },
-  'map.summary': { ja: '反復 {iteration} の地図。訓練 {train} 点、テスト {test} 点', en: 'Map at iteration {iteration}: {train} train and {test} test points' },
+  'map.summary': { ja: '反復 {iteration} の後の地図。訓練 {train} 点、テスト {test} 点', en: 'Map after iteration {iteration}: {train} train and {test} test points' },
   'neurons.title': { ja: 'ニューロンごとの活性（入力平面上）', en: 'Each neuron’s activation over the plane' },
   'neurons.none': { ja: 'ニューロンが多すぎるため、個別の地図は省略しています', en: 'Too many neurons: per-neuron maps are left out' },
   'neurons.unit': { ja: '{id} のニューロン {j} の地図（クリックで詳しく）', en: 'Map of neuron {j} of {id} (click to inspect)' },
@@ -393,7 +393,7 @@ export const STRINGS = Object.freeze({
   'where.unknown': { ja: '計算途中の値', en: 'a value computed on the way' },
   'focus.hint': { ja: '地図上の点をクリックすると、その1サンプルの値を追跡します（←/→ でも選べます）', en: 'Click a point on the map to follow that one sample (or use ←/→ on the map)' },
   'focus.line': { ja: '{split}サンプル #{index}: 入力 {p}、目標 {t}、出力 {y}、損失 {loss}', en: '{split} sample #{index}: input {p}, target {t}, output {y}, loss {loss}' },
-  'focus.values': { ja: '各層の活性 a（評価モード、反復 {iteration}）', en: 'Activations a of each layer (evaluation mode, iteration {iteration})' },
+  'focus.values': { ja: '各層の活性 a（評価モード、反復 {iteration} の後の重み）', en: 'Activations a of each layer (evaluation mode, weights after iteration {iteration})' },
   // ---- focus in the network, points the user adds ----
   'net.focused': { ja: '表示中: {split}サンプル #{index} の値', en: 'Showing {split} sample #{index}' },
   'net.backToMean': { ja: 'バッチ平均に戻す', en: 'Back to batch mean' },
