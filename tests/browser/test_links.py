@@ -112,6 +112,9 @@ def test_a_link_after_a_change_an_edit_and_a_branch_opens_the_same_run_at_the_sa
     for key in [(8, "forward"), (8, "loss")]:
         assert got[key] == sender[key], key  # bit-identical: the same weights, edit included
     tl_b = b.last("timeline")
+    # the weights in use: those the sender's last update gave (the hand edit upstream of them)
+    for key in ("L1.W", "L3.W", "L3.b"):
+        assert tl_b["params"][key] == sender[(7, "update")][key], key
     assert tl_b["branch"] == 1 and len(tl_b["branches"]) == 2
     assert tl_b["markers"] == markers and tl_b["settings"] == a.last("timeline")["settings"]
     assert b.page.locator(".tl-branch").count() == 2
@@ -133,7 +136,8 @@ def test_a_run_too_long_for_a_link_says_so_and_offers_the_run_file(make_lab: Any
         const ws = window.__sockets.at(-1);
         for (let k = 0; k < 420; k++) {
             const index = [Math.floor(Math.random() * 4), Math.floor(Math.random() * 4)];
-            ws.send(JSON.stringify({type: 'edit', id: 'L2.W', index, value: Math.random() * 6 - 3}));
+            const value = Math.random() * 6 - 3;
+            ws.send(JSON.stringify({type: 'edit', id: 'L2.W', index, value}));
             await new Promise((r) => setTimeout(r, 26));  // within the command rate
         }
     }""")
@@ -194,7 +198,8 @@ def test_an_error_notice_shows_its_details_on_a_phone_without_hovering(make_lab:
     expect(summary).to_have_text("サーバーからの説明（英語）")
     summary.tap()
     expect(page.locator(".notice-server")).to_be_visible()
-    assert "out of range" in lab.text(".notice-server") and err["message"] == lab.text(".notice-server")
+    server = lab.text(".notice-server")
+    assert "out of range" in server and server == err["message"]
     lab.screenshot("links-notice-phone-ja")
     # an error without a field of its own reads the same way, and by keyboard too
     lab.sync()
