@@ -408,7 +408,12 @@ class History:
         while self.pos[0] < pos[0]:
             t0 = time.perf_counter()
             k = min(n, pos[0] - st.iteration)
+            due = (st.iteration // every + 1) * every
+            if record:
+                k = min(k, due - st.iteration)
             self.advance(k)
+            if record and self.pos == (due, 0):
+                self.record_point(self.live)
             per = (time.perf_counter() - t0) / k
             n = max(1, min(PIECE_MAX_ITERATIONS, int(PIECE_S / max(per, 1e-7))))
             if self.pos[0] < pos[0]:
