@@ -6,6 +6,10 @@ iteration of a :class:`~engine.stepper.Stepper`:
 * ``train_loss``, ``test_loss`` — mean data loss over the whole split in
   evaluation mode (no dropout, batch-norm running statistics);
   ``train_acc``, ``test_acc`` — accuracy (None for regression);
+* ``batch_loss`` — the last iteration's own data loss: its batch, in training
+  mode, with the weights *before* its update (the loss record's ``loss.data``;
+  with the whole training set as the batch and no dropout or norm it equals
+  the previous iteration's ``train_loss``); None before the first iteration;
 * per layer l = 1…n (lists of length n):
 
   - ``gnorm``: ‖∂L/∂W_l‖ (Frobenius) of the last iteration's gradient, with
@@ -22,7 +26,7 @@ iteration of a :class:`~engine.stepper.Stepper`:
     f'(z) < 0.01·max f' — |tanh z| > 0.995 (|z| ≳ 3.0), σ(z) < 0.0025 or
     > 0.9975 (|z| ≳ 6.0); None for other activations.
 
-``gnorm`` and ``update_ratio`` are None before the first iteration. The fast
+``gnorm``, ``update_ratio`` and ``batch_loss`` are None before the first iteration. The fast
 path reports its own cheap per-iteration series
 (:class:`~engine.stepper.TrainStats`: loss and ``gnorm`` for every iteration).
 """
@@ -97,8 +101,10 @@ def collect(st: Stepper) -> dict[str, Any]:
         out["gnorm"] = None
         out["update_ratio"] = None
         out["lr"] = None
+        out["batch_loss"] = None
         return out
     out["gnorm"] = [float(g) for g in last.gnorms]
+    out["batch_loss"] = None if last.loss is None else float(last.loss.mean)
     out["lr"] = last.lr
     ratios: list[float | None] = []
     for l, W in enumerate(weights, start=1):

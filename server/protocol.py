@@ -62,6 +62,21 @@ class SwitchRun(_Msg):
     run: int = Field(ge=0, le=1_000_000)
 
 
+class Series(_Msg):
+    """Ask for another branch's (``branch``) or an earlier run's (``run``, from
+    ``run.runs``) metrics series, to draw beside this one's; nothing changes."""
+
+    type: Literal["series"]
+    branch: int | None = Field(None, ge=0, le=1_000_000)
+    run: int | None = Field(None, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Series:
+        if (self.branch is None) == (self.run is None):
+            raise ValueError("series names exactly one of 'branch' or 'run'")
+        return self
+
+
 class Fork(_Msg):
     """A follower asks for its own copy of the run it follows, as it is now."""
 
@@ -265,7 +280,7 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
-    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape,
+    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)

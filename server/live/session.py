@@ -11,10 +11,11 @@ time); faster, whole iterations run on the engine's fast path and the frames
 of the latest iteration are sent, at most once per tick, compact (batch means
 instead of per-sample arrays: :mod:`server.run.compact`).
 
-About 560 lines, because the session is where commands, pacing and messages
+About 650 lines, because the session is where commands, pacing and messages
 meet; what can live apart does: class sharing (:mod:`server.live.sharing`),
 playback (:mod:`server.live.playback`), the derived views
-(:mod:`server.live.views`) and the run's data (:mod:`server.run`).
+(:mod:`server.live.views`), the charts' trace and series
+(:mod:`server.live.traces`) and the run's data (:mod:`server.run`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from collections.abc import Generator
 from typing import Any, TypeVar
 
 from engine import metrics
-from engine.stepper import NonFiniteError, PhaseRecord, Stepper
+from engine.stepper import NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.live import playback
 from server.live.outbox import Entry, Outbox, Shared
 from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
 from server.live.sharing import Audience, Follower
+from server.live.traces import TraceSampler, series_message
+from server.live.traces import due as _due
 from server.live.views import CROWD_SHARE, Pacing, SessionViews
 from server.protocol import (
     Checkout,
@@ -49,6 +52,7 @@ from server.protocol import (
     Reset,
     RunSettings,
     Seek,
+    Series,
     Set,
     Step,
     SwitchRun,
@@ -70,19 +74,13 @@ STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks
 METRICS_MAX_POINTS = 2_000
 
 
-def _due(it: int, next_due: int, every: int) -> tuple[bool, int]:
-    """Whether iteration ``it`` is due for a message sent every ``every`` iterations
-    when the next was due at ``next_due``, and the new due iteration. An ``it``
-    outside the window (the run jumped back, or far ahead) is due at once."""
-    if next_due - every < it < next_due:
-        return False, next_due
-    return True, it + every
-
-
 def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Concatenate two pending ``metrics`` messages' series."""
+    """Concatenate two pending ``metrics`` messages' series (points and trace)."""
     out = dict(new)
     out["points"] = (old["points"] + new["points"])[-METRICS_MAX_POINTS:]
+    trace = old.get("trace", []) + new.get("trace", [])
+    if trace:
+        out["trace"] = trace[-METRICS_MAX_POINTS:]
     if old.get("replace"):  # a branch switch's full series, still pending
         out["replace"] = True
     return out
@@ -112,6 +110,8 @@ class Session:
         self.last_active = self.created
         self.detached_at: float | None = None
         self._metrics_due = 0  # iteration of the next metrics point in fast play
+        self._tracer = TraceSampler()  # fast play's trace points (server.live.traces)
+        self._trace: list[dict[str, Any]] = []  # trace points not sent yet (go with a state)
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self._series: tuple[tuple[int, int, int], Shared] | None = None
@@ -214,10 +214,9 @@ class Session:
         what the page has (after a ``run``, which clears it). Built and encoded once
         per branch and length: a class joining at once shares it."""
         b = self.history.active
-        key = (id(self.history), b.id, len(b.metrics))
+        key = (id(self.history), b.id, len(b.metrics) + len(b.metrics.trace))
         if self._series is None or self._series[0] != key:
-            msg = server_message("metrics", replace=True,
-                                 points=b.metrics.points(playback.METRICS_ON_SWITCH))
+            msg = series_message(b.metrics)
             self._series = (key, Shared(msg))
         return self._series[1]
 
@@ -315,6 +314,8 @@ class Session:
             self.views.handle(msg)
         elif isinstance(msg, SwitchRun):
             self.switch_run(msg.run)
+        elif isinstance(msg, Series):
+            self._send_compare(msg)
 
     def _configure(self, cfg: RunSettings) -> None:
         try:
@@ -426,12 +427,13 @@ class Session:
             self._queue_metrics(rec.values)
         return rec
 
-    def _play_iteration(self) -> bool:
+    def _play_iteration(self, stats: list[TrainStats] | None = None) -> bool:
         """Fast play: run the four phases of one iteration and queue their compact frames
         as one bundle (:mod:`server.run.compact`, one NumPy reduction for the iteration's
         batch means) under one key, so a client that is behind gets the latest
         iteration next instead of a backlog of superseded ones. True if all four ran
-        (a non-finite value halts the run: the phases before it are still sent)."""
+        (a non-finite value halts the run: the phases before it are still sent).
+        ``stats``: the iterations trained unseen before it, for the trace."""
         recs, halt = self.history.step_iteration()
         if recs:
             values = compact_iteration([(r.phase, r.values) for r in recs])
@@ -444,7 +446,16 @@ class Session:
             self.playing = False
             self._report_halt(halt)
             return False
-        if self._metrics_wanted():
+        full = self._metrics_wanted()
+        # the iterations between metrics points, as computed (server.live.traces); a
+        # replay after a rewind computes the same numbers again: only new ones go out
+        last = None if full else self.stepper.last_iteration
+        known = self.history.active.metrics.trace.last_iteration
+        for p in self._tracer.points(stats or [], last, self.speed, self.crowd):
+            if p["iteration"] > known:
+                self.history.record_trace(p)
+                self._trace.append(p)
+        if full:
             self._queue_metrics(recs[-1].values)
         return True
 
@@ -499,16 +510,17 @@ class Session:
             k = k_max
             self._credit = min(self._credit, 1.0)
         t0 = time.perf_counter()
+        stats: list[TrainStats] = []
         try:
             if k > 1 or st.phase_index != 0:
-                self.history.train(k - 1)
+                stats = self.history.train(k - 1)
                 self.views.after_train()
         except NonFiniteError as e:
             self.playing = False
             self._report_halt(e)
             self._send_state()
             return
-        if not self._play_iteration():
+        if not self._play_iteration(stats):
             self._send_state()
             return
         self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k
@@ -537,19 +549,49 @@ class Session:
         )
 
     def _send_state(self) -> None:
+        if self._trace:  # the trace goes out with the counters (metrics_hz), not every tick
+            self._put_points([])
         self.put(self.state(), key="state")
         Timeline.maybe_send(self)
 
     def _queue_metrics(self, update_values: dict[str, Any]) -> None:
-        # engine.metrics: losses and accuracies plus, per layer (lists, layer 1 first),
-        # gnorm ‖∂L/∂W‖, wnorm ‖W‖, update_ratio ‖ΔW‖/‖W‖, dead and saturated fractions
+        # engine.metrics: losses and accuracies, the batch's loss plus, per layer (lists,
+        # layer 1 first), gnorm ‖∂L/∂W‖, wnorm ‖W‖, update_ratio ‖ΔW‖/‖W‖, dead and
+        # saturated fractions; with the trace points waiting to go
         t0 = time.perf_counter()
         m = metrics.collect(self.stepper)
         self._metrics_cost = time.perf_counter() - t0
         point = metrics_point(m, update_values.get("lr", m["lr"]))
         self.history.record_metrics(point)
-        self.put(server_message("metrics", points=[point]), key="metrics",
-                  merge=_merge_metrics)
+        self._put_points([point])
+
+    def _put_points(self, points: list[dict[str, Any]]) -> None:
+        """A ``metrics`` message of ``points`` and the trace points waiting to go."""
+        msg = server_message("metrics", points=points)
+        if self._trace:
+            msg["trace"], self._trace = self._trace, []
+        self.put(msg, key="metrics", merge=_merge_metrics)
+
+    def _send_compare(self, msg: Series) -> None:
+        """Another branch's or an earlier run's whole series, for the charts to draw
+        beside this one's: a ``metrics`` message with ``compare`` naming it, under its
+        own key (it never merges into the run's own series)."""
+        if msg.run is not None:
+            h = next((h for rid, h in self.past if rid == msg.run), None)
+            if h is None:
+                self.error("invalid", f"no earlier run {msg.run}; runs: "
+                           f"{[r for r, _ in self.past]}", field="run")
+                return
+            b, of = h.active, {"run": msg.run}
+        else:
+            assert msg.branch is not None
+            found = self.history.branches.get(msg.branch)
+            if found is None:
+                self.error("invalid", f"no branch {msg.branch}; branches: "
+                           f"{sorted(self.history.branches)}", field="branch")
+                return
+            b, of = found, {"branch": msg.branch}
+        self.put(series_message(b.metrics, compare=of), key="compare")
 
     def run_message(self) -> dict[str, Any]:
         """Everything the page needs to draw a fresh run: settings, shapes, data, weights."""
@@ -584,6 +626,7 @@ class Session:
     def _send_run(self) -> None:
         """Everything a page needs to draw the run as it is: ``run``, ``state``, the
         timeline and the frames of the point it is at, the views, the metrics."""
+        self._trace = []  # (the whole series follows, those points included)
         self.put(self.run_message(), key="run")
         self._send_state()
         self.views.on_new_run(self.stepper)

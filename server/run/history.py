@@ -46,7 +46,7 @@ from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 from engine import metrics
-from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.protocol import Changes, RunSettings
 from server.run.branch import (
     Branch,
@@ -61,8 +61,8 @@ from server.run.branch import (
     records_equal,
     snapshot_nbytes,
 )
-from server.run.indexing import INDEX_METRIC_POINTS, Indexer
-from server.run.series import metrics_point
+from server.run.indexing import INDEX_METRIC_POINTS, INDEX_TRACE_POINTS, Indexer
+from server.run.series import metrics_point, trace_rows
 
 # re-exported: a run's history is used through this module
 __all__ = ["Branch", "Command", "History", "HistoryError", "Pos", "SavedBranch", "drain",
@@ -247,9 +247,12 @@ class History:
         self._moved(w)
         return rec
 
-    def advance(self, n: int, w: Walker | None = None) -> None:
+    def advance(self, n: int, w: Walker | None = None,
+                stats: list[TrainStats] | None = None) -> None:
         """``n`` whole iterations (after finishing an open one), stopping at
-        checkpoint boundaries and logged commands."""
+        checkpoint boundaries and logged commands; the fast path's per-iteration
+        numbers are appended to ``stats`` (iterations stepped phase by phase
+        through a logged command have none there)."""
         w = w or self.live
         st = w.stepper
         while st.phase_index != 0:
@@ -267,7 +270,9 @@ class History:
             stop = min(target, (st.iteration // self.interval + 1) * self.interval)
             if nxt is not None:
                 stop = min(stop, nxt.iteration)
-            st.train(stop - st.iteration)
+            done = st.train(stop - st.iteration)
+            if stats is not None:
+                stats.append(done)
             self._moved(w)
 
     # ---- indexing a loaded run (server.run.indexing) ---------------------------------
@@ -356,13 +361,16 @@ class History:
         self._moved(w)
         return recs, None
 
-    def train(self, n: int) -> None:
-        """Fast path: ``n`` whole iterations, as :meth:`Stepper.train`."""
+    def train(self, n: int) -> list[TrainStats]:
+        """Fast path: ``n`` whole iterations, as :meth:`Stepper.train`; their
+        per-iteration numbers (:class:`~engine.records.TrainStats`, in pieces)."""
+        stats: list[TrainStats] = []
         try:
-            self.advance(n)
+            self.advance(n, stats=stats)
         except NonFiniteError as e:
             self._halt(e)
             raise
+        return stats
 
     def _halt(self, e: NonFiniteError) -> None:
         """The run produced a non-finite value: mark it, and rewind the stepper to
@@ -411,7 +419,10 @@ class History:
             due = (st.iteration // every + 1) * every
             if record:
                 k = min(k, due - st.iteration)
-            self.advance(k)
+            stats: list[TrainStats] | None = [] if record else None
+            self.advance(k, stats=stats)
+            for p in trace_rows(stats or [], self._points_every(INDEX_TRACE_POINTS)):
+                self.record_trace(p)
             if record and self.pos == (due, 0):
                 self.record_point(self.live)
             per = (time.perf_counter() - t0) / k
@@ -422,9 +433,10 @@ class History:
             self._raw_step()
         self.sync()
 
-    def _points_every(self) -> int:
-        """Iterations between the metrics points a replay records (as the indexer's)."""
-        return max(1, math.ceil(self.active.head[0] / INDEX_METRIC_POINTS))
+    def _points_every(self, points: int = INDEX_METRIC_POINTS) -> int:
+        """Iterations between the metrics points (or trace points) a replay records
+        (as the indexer's)."""
+        return max(1, math.ceil(self.active.head[0] / points))
 
     def clamp(self, pos: Pos) -> Pos:
         """``pos`` limited to the run so far (``(0, 0)`` … head) and, while a loaded
@@ -589,6 +601,11 @@ class History:
             b.last_spike = len(b.metrics)
             self.changed = True
         b.loss_ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+
+    def record_trace(self, point: dict[str, Any]) -> None:
+        """Keep a trace point (:func:`server.run.series.trace_point`) of the active
+        branch, once per iteration."""
+        self.active.metrics.add_trace(point)
 
     # ---- memory --------------------------------------------------------------------
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from engine.stepper import NonFiniteError, Stepper
+from engine.stepper import NonFiniteError, Stepper, TrainStats
 from server.run.branch import Branch, Walker, shared_commands
+from server.run.series import trace_rows
 
 #: metrics points a branch gets as it is indexed (its charts come back: the numbers
 #: are the engine's, recomputed on the way)
 INDEX_METRIC_POINTS = 1_000
+#: trace points (batch loss, rate, gradient norms: free, training computes them)
+INDEX_TRACE_POINTS = 2_000
 
 
 class Replayer(Protocol):
@@ -34,8 +37,9 @@ class Replayer(Protocol):
     def sync(self, w: Walker) -> None:
         """At the walker's position: apply logged commands due here, checkpoint if due."""
 
-    def advance(self, n: int, w: Walker) -> None:
-        """``n`` whole iterations of ``w``, keeping commands and checkpoints in step."""
+    def advance(self, n: int, w: Walker, stats: list[TrainStats] | None = None) -> None:
+        """``n`` whole iterations of ``w``, keeping commands and checkpoints in step;
+        the fast path's per-iteration numbers appended to ``stats``."""
 
 
 class Indexer:
@@ -129,14 +133,18 @@ class Indexer:
             self.next()
             return self.walker is None
         every = max(1, math.ceil(head[0] / INDEX_METRIC_POINTS))
+        trace_every = max(1, math.ceil(head[0] / INDEX_TRACE_POINTS))
         stop = min(w.pos[0] + n, head[0])
         while w.pos[0] < stop:
             due = (w.pos[0] // every + 1) * every  # the next iteration with a metrics point
+            stats: list[TrainStats] = []
             try:
-                self.history.advance(min(stop, due) - w.pos[0], w)
+                self.history.advance(min(stop, due) - w.pos[0], w, stats)
             except NonFiniteError:
                 self.next()
                 return self.walker is None
+            for p in trace_rows(stats, trace_every):
+                w.branch.metrics.add_trace(p)
             if w.pos == (due, 0):
                 self.history.record_point(w)
         return False

@@ -29,6 +29,7 @@ import { LandscapePanel } from './views/landscape-view.js';
 import { ChartsPanel } from './views/health-chart.js';
 import { GraphView } from './views/graph-view.js';
 import { ActivationView } from './views/activation-view.js';
+import { GradientBars } from './views/gradient-bars.js';
 import { UrlSync } from './url-state.js';
 import { TimelineView } from './views/timeline.js';
 import { ShareDialog } from './views/share-dialog.js';
@@ -47,6 +48,7 @@ const VIEWS = [
   ['controls', ControlsView],
   ['banner', PhaseBanner],
   ['network', NetworkView],
+  ['gradbars', GradientBars],
   ['stats', StatsView],
   ['announcer', Announcer],
   ['help', HelpDialog],
@@ -139,6 +141,7 @@ const ACTIONS = {
   seek: ({ iteration, phase = null }) => send({ type: 'seek', iteration, phase }),
   set: (changes) => send({ type: 'set', ...changes }),
   checkout: (branch) => send({ type: 'checkout', branch }),
+  series: (of) => send({ type: 'series', ...of }), // another branch's or run's series, to compare
   load: (run) => send({ type: 'load', run }),
   'toggle-play': () => send(model.state.playing ? { type: 'pause' } : { type: 'play', speed: chosenSpeed ?? model.state.speed }),
   speed: (speed) => {

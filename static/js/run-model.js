@@ -52,6 +52,8 @@ export class RunModel {
 
   /** Take one server message into the model; returns the event kind for the views. */
   apply(msg) {
+    // another branch's or run's series (the answer to `series`): never this run's
+    if (msg.type === 'metrics' && msg.compare) return 'compare';
     switch (msg.type) {
       case 'run':
         this.session = msg.session;

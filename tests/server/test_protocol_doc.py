@@ -67,12 +67,16 @@ SCRIPT: list[dict[str, Any]] = [
     {"type": "seek", "iteration": 1},
     {"type": "step", "unit": "phase", "direction": "back"},
     {"type": "checkout", "branch": 0},
+    {"type": "series", "branch": 0},
     {"type": "inspect", "id": None},
     {"type": "focus", "index": None},
     {"type": "landscape", "open": False},
     {"type": "play", "speed": 30},
     {"type": "pause"},
+    {"type": "play", "speed": 1000},  # iterations unseen: trace points between the metrics
+    {"type": "pause"},
     {"type": "reset"},
+    {"type": "series", "run": 1},  # the run the reset replaced
     {"type": "configure", "config": {"hidden": [129]}},
     {"type": "configure", "config": {"lr": -1}},
     {"type": "load", "run": {"format": "backprop-lab-run", "version": 1,

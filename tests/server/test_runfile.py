@@ -124,10 +124,10 @@ def test_opening_a_run_trains_what_its_branches_share_once(ids: list[int],
     trained = 0
     train = h.advance
 
-    def counting(n: int, w: Any = None) -> None:
+    def counting(n: int, w: Any = None, stats: Any = None) -> None:
         nonlocal trained
         before = w.pos[0]
-        train(n, w)
+        train(n, w, stats)
         trained += w.pos[0] - before
 
     h.advance = counting  # type: ignore[method-assign]

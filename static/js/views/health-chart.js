@@ -1,21 +1,44 @@
 /**
- * Training-health charts: train/test loss (log-scale toggle), accuracy, and
- * per-layer gradient norm ‖∂L/∂W‖ and update/weight ratio ‖ΔW‖/‖W‖ over
- * iterations, both on a log scale so vanishing gradients (8 sigmoid layers:
- * the first layers' lines lie decades below the last's) and exploding ones
- * are obvious at a glance.
+ * Training-health charts: the loss (train and test over the whole data set, and
+ * each step's own batch loss: SGD's noise beside the smooth full-data curve,
+ * with the best test point — where early stopping would stop — marked),
+ * accuracy, the learning rate (schedules and warm-up as they act), and per
+ * layer the gradient norm ‖∂L/∂W‖ and update/weight ratio ‖ΔW‖/‖W‖ on a log
+ * scale, so vanishing gradients (8 sigmoid layers: the first layers' lines lie
+ * decades below the last's) and exploding ones are obvious at a glance.
  *
- * Data: the `metrics` message points the page accumulates (server/session.py:
- * `train_loss`, `test_loss`, `train_acc`, `test_acc`, and per layer
- * `gnorm`, `wnorm`, `update_ratio` lists, layer 1 first; engine/metrics.py). Canvas 2D; one colour per
- * layer from a perceptually ordered ramp (first layer dark, last light) with a
- * legend, and the latest values as text for screen readers.
+ * Data: the `metrics` messages (docs/protocol.md): their evaluated `points`
+ * (`train_loss`, `test_loss`, accuracies, `lr`, `batch_loss`, per layer
+ * `gnorm`, `update_ratio`, layer 1 first), which the page model keeps, and,
+ * while playing fast, their `trace` of the iterations in between (`batch_loss`,
+ * `lr`, `gnorm`: numbers training computes anyway), which this panel keeps, so
+ * a run at top speed still draws a dense line; the note under the loss chart
+ * says how often the costly train/test evaluation was made. A point's
+ * `iteration` counts the iterations done; the batch loss is drawn one earlier
+ * (its weights are those before its update, so with the whole training set as
+ * the batch it lies on the train loss), and the rate as a staircase (each value
+ * is the rate of the update that led to its point).
+ *
+ * Every chart draws a "you are here" cursor when the timeline is rewound, and
+ * a comparison (chart-compare.js: another branch or an earlier run) as dotted
+ * lines labelled with its name. Canvas 2D via line-chart.js; one colour per
+ * layer from a perceptually ordered ramp (first layer dark, last light).
  */
 
 import { CLASS_COLOURS, INK } from '../palette.js';
+import { LineChart } from './line-chart.js';
+import { CompareMenu } from './chart-compare.js';
 
 /** Anchors of a dark-to-light ramp that stays readable on white. */
 const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 170, 60], [190, 160, 0]];
+/** The batch loss: a light neutral under the train and test lines. */
+const BATCH = '#9a9a9a';
+/** A comparison's train (or only) line and its test line (Okabe–Ito green and pink). */
+const CMP = CLASS_COLOURS[2];
+const CMP_TEST = CLASS_COLOURS[3];
+/** A comparison is dotted (and labelled), never told apart by colour alone. */
+const DOT = [1.5, 3];
+const PHASES = ['forward', 'loss', 'backward', 'update'];
 
 /**
  * Colour of layer `l` (1-based) of `n` layers.
@@ -37,171 +60,104 @@ function num(v) {
   return Number(v);
 }
 
-/** A line chart of several series over iterations; see the module comment. */
-export class LineChart {
-  /**
-   * @param {HTMLElement} container
-   * @param {{t?: Function, title: string, log?: boolean, logToggle?: boolean, yMin?: number, yMax?: number, name: string,
-   *          series: (points: object[]) => {label: string, colour: string, dash?: boolean, values: number[]}[]}} options
-   */
-  constructor(container, options) {
-    this.t = options.t || ((k) => k);
-    this.opts = options;
-    this.log = Boolean(options.log);
-    this.points = [];
-    this.root = document.createElement('figure');
-    this.root.className = 'bpl-chart';
-    this.root.dataset.chart = options.name;
-    const head = document.createElement('figcaption');
-    head.className = 'bpl-chart-head';
-    this.title = document.createElement('span');
-    this.title.className = 'bpl-chart-title';
-    head.append(this.title);
-    if (options.logToggle) {
-      const lab = document.createElement('label');
-      lab.className = 'bpl-chart-log';
-      this.logBox = document.createElement('input');
-      this.logBox.type = 'checkbox';
-      this.logBox.checked = this.log;
-      this.logBox.addEventListener('change', () => { this.log = this.logBox.checked; this.draw(); });
-      this.logLabel = document.createElement('span');
-      lab.append(this.logBox, this.logLabel);
-      head.append(lab);
+const SCALARS = ['train_loss', 'test_loss', 'train_acc', 'test_acc', 'lr', 'batch_loss'];
+const LAYERED = ['gnorm', 'update_ratio'];
+/** Trace points the panel keeps; past it, every other one of the older half goes. */
+const MAX_TRACE = 20000;
+/** Redraws a second at most while the run plays fast. */
+const REDRAW_HZ = 6;
+
+/** Two lists of points ordered by iteration, as one. */
+function merged(a, b) {
+  if (!b.length) return a;
+  if (!a.length) return b;
+  const out = [];
+  let i = 0; let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i].iteration <= b[j].iteration)) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
+}
+
+/** At most `max` trace points: every other one of the older half goes (the start stays). */
+export function thinned(trace, max) {
+  let out = trace;
+  while (out.length > max) {
+    const half = out.length >> 1;
+    out = out.filter((_, i) => i >= half || i % 2 === 1);
+  }
+  return out;
+}
+
+/**
+ * The metrics points and trace points as one column `{xs, values}` per quantity
+ * (per layer for `gnorm` and `update_ratio`), each from the points that carry
+ * it, iterations strictly increasing (a point sent again after a rewind is the
+ * same number).
+ * @param {object[]} points evaluated points, by iteration
+ * @param {object[]} [trace] trace points, by iteration
+ */
+export function columns(points, trace = []) {
+  const out = emptyColumns();
+  extend(out, merged(points, trace));
+  return out;
+}
+
+function emptyColumns() {
+  const out = { last: {} };
+  for (const k of SCALARS) { out[k] = { xs: [], values: [] }; out.last[k] = -Infinity; }
+  for (const k of LAYERED) { out[k] = []; out.last[k] = -Infinity; }
+  return out;
+}
+
+/** Append `points` (by iteration) to columns `out`. */
+function extend(out, points) {
+  const { last } = out;
+  for (const p of points) {
+    const it = p.iteration;
+    for (const k of SCALARS) {
+      if (!(k in p)) continue;
+      const x = k === 'batch_loss' ? it - 1 : it; // measured before the point's update
+      if (x <= last[k]) continue;
+      last[k] = x;
+      out[k].xs.push(x);
+      out[k].values.push(num(p[k]));
     }
-    this.canvas = document.createElement('canvas');
-    this.canvas.className = 'bpl-chart-canvas';
-    this.canvas.setAttribute('role', 'img');
-    this.legend = document.createElement('ul');
-    this.legend.className = 'bpl-chart-legend';
-    this.text = document.createElement('p');
-    this.text.className = 'sr-only';
-    this.root.append(head, this.canvas, this.legend, this.text);
-    container.append(this.root);
-    this.relabel();
-  }
-
-  /** Re-read every string (after a language switch). */
-  relabel() {
-    this.title.textContent = this.t(this.opts.title);
-    if (this.logLabel) this.logLabel.textContent = this.t('health.log');
-    this.canvas.setAttribute('aria-label', this.t(this.opts.title));
-    this.draw();
-  }
-
-  /** Show these metrics points (the whole series so far, oldest first). */
-  update(points) {
-    this.points = points;
-    this.draw();
-  }
-
-  /** The series as drawn (for tests and the text summary). */
-  series() {
-    return this.opts.series(this.points);
-  }
-
-  draw() {
-    const c = this.canvas;
-    const w = c.clientWidth || 320;
-    const h = c.clientHeight || 140;
-    const ratio = window.devicePixelRatio || 1;
-    if (c.width !== Math.round(w * ratio)) c.width = Math.round(w * ratio);
-    if (c.height !== Math.round(h * ratio)) c.height = Math.round(h * ratio);
-    const ctx = c.getContext('2d');
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, w, h);
-    const all = this.series();
-    this.drawLegend(all);
-    const xs = this.points.map((p) => p.iteration);
-    if (xs.length < 1) {
-      ctx.fillStyle = INK;
-      ctx.font = '12px system-ui, sans-serif';
-      ctx.fillText(this.t('chart.empty'), 8, h / 2);
-      this.text.textContent = this.t('chart.empty');
-      return;
+    for (const k of LAYERED) {
+      const v = p[k];
+      if (!Array.isArray(v) || it <= last[k]) continue;
+      last[k] = it;
+      v.forEach((g, l) => {
+        if (!out[k][l]) out[k][l] = { xs: [], values: [] };
+        out[k][l].xs.push(it);
+        out[k][l].values.push(num(g));
+      });
     }
-    const tf = (v) => (this.log ? Math.log10(v) : v);
-    const ok = (v) => Number.isFinite(v) && (!this.log || v > 0);
-    let lo = Infinity; let hi = -Infinity;
-    for (const s of all) for (const v of s.values) if (ok(v)) { lo = Math.min(lo, tf(v)); hi = Math.max(hi, tf(v)); }
-    if (this.opts.yMin !== undefined && !this.log) lo = Math.min(lo, this.opts.yMin);
-    if (this.opts.yMax !== undefined && !this.log) hi = Math.max(hi, this.opts.yMax);
-    if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
-    if (hi - lo < 1e-9) { lo -= this.log ? 0.5 : 0.5; hi += 0.5; }
-    if (this.log) { lo = Math.floor(lo); hi = Math.ceil(hi); }
-    const padL = 44; const padR = 8; const padT = 6; const padB = 18;
-    const x0 = xs[0]; const x1 = xs[xs.length - 1];
-    const X = (x) => padL + (x1 > x0 ? ((x - x0) / (x1 - x0)) * (w - padL - padR) : (w - padL - padR) / 2);
-    const Y = (v) => padT + (1 - (tf(v) - lo) / (hi - lo)) * (h - padT - padB);
-    // axes and ticks
-    ctx.strokeStyle = 'rgba(0,0,0,0.15)';
-    ctx.fillStyle = INK;
-    ctx.font = '10px system-ui, sans-serif';
-    ctx.lineWidth = 1;
-    const ticks = this.log
-      ? Array.from({ length: hi - lo + 1 }, (_, i) => lo + i).filter((_, i, a) => a.length <= 7 || i % Math.ceil(a.length / 6) === 0)
-      : [lo, (lo + hi) / 2, hi];
-    for (const tv of ticks) {
-      const y = padT + (1 - (tv - lo) / (hi - lo)) * (h - padT - padB);
-      ctx.beginPath(); ctx.moveTo(padL, y); ctx.lineTo(w - padR, y); ctx.stroke();
-      const label = this.log ? `1e${tv}` : (Math.abs(tv) >= 1e4 || (Math.abs(tv) < 1e-3 && tv !== 0) ? tv.toExponential(1) : String(Number(tv.toPrecision(3))));
-      ctx.fillText(label, 2, y + 3);
-    }
-    ctx.fillText(String(x0), padL, h - 4);
-    const lastLabel = String(x1);
-    ctx.fillText(lastLabel, w - padR - ctx.measureText(lastLabel).width, h - 4);
-    // series, thinned to about two points per pixel
-    const stride = Math.max(1, Math.floor(xs.length / (2 * (w - padL - padR))));
-    const idx = [];
-    for (let i = 0; i < xs.length; i += stride) idx.push(i);
-    if (idx[idx.length - 1] !== xs.length - 1) idx.push(xs.length - 1);
-    for (const s of all) {
-      ctx.strokeStyle = s.colour;
-      ctx.lineWidth = 1.6;
-      ctx.setLineDash(s.dash ? [4, 3] : []);
-      ctx.beginPath();
-      let pen = false;
-      for (const i of idx) {
-        const v = s.values[i];
-        if (!ok(v)) pen = false;
-        else if (!pen) { ctx.moveTo(X(xs[i]), Y(v)); pen = true; } else ctx.lineTo(X(xs[i]), Y(v));
-      }
-      ctx.stroke();
-    }
-    ctx.setLineDash([]);
-    const last = all.map((s) => `${s.label}: ${fmtShort(s.values[s.values.length - 1])}`).join(', ');
-    const said = `${this.t(this.opts.title)} — ${this.t('chart.iteration')} ${x1}: ${last}`;
-    if (this.text.textContent !== said) this.text.textContent = said;
-  }
-
-  drawLegend(all) {
-    const key = all.map((s) => `${s.label}|${s.colour}`).join(';');
-    if (key === this.legendKey) return;
-    this.legendKey = key;
-    this.legend.replaceChildren(...all.map((s) => {
-      const li = document.createElement('li');
-      const sw = document.createElement('span');
-      sw.className = 'bpl-chart-swatch';
-      sw.style.background = s.colour;
-      if (s.dash) sw.classList.add('bpl-chart-swatch-dash');
-      li.append(sw, document.createTextNode(s.label));
-      return li;
-    }));
   }
 }
 
-function fmtShort(v) {
-  if (!Number.isFinite(v)) return '—';
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(2) : v.toPrecision(3);
+/** The lowest finite test loss: `{x, y}`, or null. */
+export function bestTest(cols) {
+  const { xs, values } = cols.test_loss;
+  let best = null;
+  for (let i = 0; i < xs.length; i++) {
+    if (Number.isFinite(values[i]) && (best === null || values[i] < best.y)) best = { x: xs[i], y: values[i] };
+  }
+  return best;
 }
 
-function perLayer(points, key) {
-  let n = 0;
-  for (const p of points) if (Array.isArray(p[key])) n = Math.max(n, p[key].length);
-  return n;
+/** Iterations between the latest evaluated points (the median of the last few gaps), or null. */
+export function evaluationGap(cols) {
+  const xs = cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs;
+  const gaps = [];
+  for (let i = Math.max(1, xs.length - 6); i < xs.length; i++) gaps.push(xs[i] - xs[i - 1]);
+  if (!gaps.length) return null;
+  gaps.sort((a, b) => a - b);
+  return gaps[Math.floor(gaps.length / 2)];
 }
 
-/** The four health charts side by side; `update(points)` feeds all of them. */
+/** The charts side by side; `update(data)` feeds all of them (see ChartsPanel.data). */
 export class HealthCharts {
   /**
    * @param {HTMLElement} container
@@ -214,29 +170,65 @@ export class HealthCharts {
     this.root.className = 'bpl-health';
     this.root.dataset.view = 'health';
     container.append(this.root);
-    const pair = (a, b, dash) => (points) => [
-      { label: t('chart.train'), colour: CLASS_COLOURS[1], values: points.map((p) => num(p[a])) },
-      { label: t('chart.test'), colour: CLASS_COLOURS[0], dash, values: points.map((p) => num(p[b])) },
-    ];
-    const layers = (key) => (points) => {
-      const n = perLayer(points, key);
-      return Array.from({ length: n }, (_, k) => ({
-        label: `L${k + 1}`,
-        colour: layerColour(k + 1, n),
-        values: points.map((p) => (Array.isArray(p[key]) ? num(p[key][k]) : NaN)),
-      }));
+    const cmpLabel = (d, name) => (name ? `${name} · ${d.cmp.label}` : d.cmp.label);
+    const pair = (a, b) => (d) => {
+      const series = [
+        { key: 'train', label: t('chart.train'), colour: CLASS_COLOURS[1], ...d.cols[a] },
+        { key: 'test', label: t('chart.test'), colour: CLASS_COLOURS[0], dash: [4, 3], ...d.cols[b] },
+      ];
+      if (d.cmp) {
+        series.push({ key: 'cmp-train', label: cmpLabel(d, t('chart.train')), colour: CMP, dash: DOT, width: 2, ...d.cmp.cols[a] });
+        series.push({ key: 'cmp-test', label: cmpLabel(d, t('chart.test')), colour: CMP_TEST, dash: DOT, width: 2, ...d.cmp.cols[b] });
+      }
+      return series;
     };
+    const loss = (d) => {
+      const series = pair('train_loss', 'test_loss')(d);
+      // under the others: the noisy line is the background the smooth ones are read against
+      series.splice(2, 0, { key: 'batch', label: t('chart.batch'), colour: BATCH, width: 1, z: -1, robust: true, ...d.cols.batch_loss });
+      const best = bestTest(d.cols);
+      const markers = best && d.cols.test_loss.xs.length > 1
+        ? [{ ...best, colour: CLASS_COLOURS[0], label: t('chart.bestMark'), said: t('chart.best', { loss: best.y.toPrecision(3), n: best.x }) }]
+        : [];
+      return { series, markers };
+    };
+    const layers = (key) => (d) => {
+      const own = d.cols[key];
+      const n = own.length;
+      const series = own.map((c, k) => ({ key: `L${k + 1}`, label: `L${k + 1}`, colour: layerColour(k + 1, n), ...c }));
+      const groups = [];
+      if (d.cmp && d.cmp.cols[key].length) {
+        const theirs = d.cmp.cols[key];
+        theirs.forEach((c, k) => series.push({
+          key: `cmp-L${k + 1}`, label: `L${k + 1} · ${d.cmp.label}`, colour: layerColour(k + 1, theirs.length), dash: DOT, width: 1.4, legend: false, ...c,
+        }));
+        groups.push({ label: cmpLabel(d, ''), colour: INK, dash: DOT });
+      }
+      return { series, groups };
+    };
+    const rate = (d) => {
+      const series = [{ key: 'lr', label: 'η', colour: INK, step: true, ...d.cols.lr }];
+      if (d.cmp) series.push({ key: 'cmp-lr', label: cmpLabel(d, 'η'), colour: CMP, dash: DOT, width: 2, step: true, ...d.cmp.cols.lr });
+      return { series };
+    };
+    const note = (d) => {
+      const gap = evaluationGap(d.cols);
+      if (gap === null) return '';
+      return gap > 1 ? t('chart.evalEvery', { n: Number(gap.toPrecision(gap < 100 ? 1 : 2)) }) : t('chart.evalEach');
+    };
+    const data = { cols: columns([]), cmp: null, cursor: null };
     this.charts = {
-      loss: new LineChart(this.root, { t, name: 'loss', title: 'health.loss', logToggle: true, series: pair('train_loss', 'test_loss', true) }),
-      accuracy: new LineChart(this.root, { t, name: 'accuracy', title: 'health.accuracy', yMin: 0, yMax: 1, series: pair('train_acc', 'test_acc', true) }),
-      gnorm: new LineChart(this.root, { t, name: 'gnorm', title: 'health.gnorm', log: true, series: layers('gnorm') }),
-      ratio: new LineChart(this.root, { t, name: 'ratio', title: 'health.ratio', log: true, series: layers('update_ratio') }),
+      loss: new LineChart(this.root, { t, data, name: 'loss', title: 'health.loss', logToggle: true, build: loss, note }),
+      accuracy: new LineChart(this.root, { t, data, name: 'accuracy', title: 'health.accuracy', yMin: 0, yMax: 1, build: (d) => ({ series: pair('train_acc', 'test_acc')(d) }) }),
+      lr: new LineChart(this.root, { t, data, name: 'lr', title: 'health.lr', logToggle: true, yMin: 0, build: rate }),
+      gnorm: new LineChart(this.root, { t, data, name: 'gnorm', title: 'health.gnorm', log: true, build: layers('gnorm') }),
+      ratio: new LineChart(this.root, { t, data, name: 'ratio', title: 'health.ratio', log: true, build: layers('update_ratio') }),
     };
   }
 
-  /** All metrics points so far (oldest first). */
-  update(points) {
-    for (const c of Object.values(this.charts)) c.update(points);
+  /** `{cols, cmp: {cols, label}|null, cursor}` for every chart. */
+  update(data) {
+    for (const c of Object.values(this.charts)) c.update(data);
   }
 
   /** Re-read every string (after a language switch). */
@@ -246,41 +238,153 @@ export class HealthCharts {
 }
 
 /**
- * The page's "charts" slot: the health charts, redrawn at most once per
- * animation frame from the page model's accumulated metrics.
+ * The page's "charts" slot: the health charts with the "Compare with" menu,
+ * redrawn at most once per animation frame from the page model's metrics, the
+ * comparison's series and where the timeline stands.
  */
 export class ChartsPanel {
   /**
    * @param {HTMLElement} container the "charts" slot
-   * @param {{i18n: {t: Function}}} options
+   * @param {{i18n: {t: Function}, act?: Function}} options
    */
-  constructor(container, { i18n }) {
+  constructor(container, { i18n, act = () => {} }) {
     this.i18n = i18n;
+    this.act = act;
     this.section = document.createElement('section');
     this.section.className = 'panel bpl-health-panel';
+    const top = document.createElement('div');
+    top.className = 'bpl-health-top';
     this.head = document.createElement('h2');
-    this.section.append(this.head);
+    top.append(this.head);
+    this.section.append(top);
     container.append(this.section);
+    this.menu = new CompareMenu(top, { i18n, act, pick: (of) => { if (!of) this.setCompare(null); } });
     this.charts = new HealthCharts(this.section, { t: (k, p) => i18n.t(k, p) });
     this.points = [];
+    this.trace = [];
+    this.cols = null;
+    this.colsKey = null;
+    this.compare = null; // {of, cols}
+    this.timeline = null;
+    this.runIds = null;
+    this.cursor = null;
     this.pending = false;
+    this.timer = null;
+    this.drewAt = -Infinity;
+    this.seen = null;
     this.head.textContent = i18n.t('health.title');
   }
 
-  /** One page event: `run` and `metrics` redraw, `lang` relabels. */
-  update({ kind, model }) {
+  /** One page event: the run, its metrics, a comparison, the timeline and state, the language. */
+  update({ kind, msg, model }) {
     if (kind === 'lang') {
       this.head.textContent = this.i18n.t('health.title');
+      this.menu.render();
       this.charts.relabel();
+      this.schedule();
       return;
     }
-    if (kind !== 'run' && kind !== 'metrics') return;
+    if (kind === 'follow-mode') {
+      this.menu.know({ following: msg.readOnly });
+      return;
+    }
+    if (kind === 'run') {
+      this.trace = [];
+      this.onRun(msg, model);
+    } else if (kind === 'compare') {
+      this.setCompare({ of: msg.compare, cols: columns(msg.points, msg.trace || []) });
+    } else if (kind === 'timeline') this.onTimeline(msg);
+    else if (kind === 'metrics') this.takeTrace(msg);
+    else if (kind !== 'state') return;
+    const cursor = this.cursorAt(model.state);
+    if (kind === 'state' && cursor === this.cursor && model.fast) return; // (nothing new)
+    this.cursor = cursor;
     this.points = model.metrics;
+    this.schedule(model.fast && kind === 'metrics');
+  }
+
+  onRun(msg, model) {
+    const ids = JSON.stringify((msg.runs || []).map((r) => r.id));
+    const replaced = this.runIds !== null && ids !== this.runIds; // configure, reset, load, switch_run
+    this.runIds = ids;
+    this.menu.know({ runs: msg.runs || [], config: model.config });
+    const of = this.compare && this.compare.of;
+    if (!of) return;
+    if (replaced && of.branch !== undefined) this.setCompare(null); // the old run's branches
+    else if (!this.menu.valid(of)) this.setCompare(null);
+    else if (of.branch !== undefined && !this.menu.following) this.act('series', of); // it may have grown
+  }
+
+  onTimeline(msg) {
+    const before = this.timeline ? this.timeline.branch : null;
+    this.timeline = msg;
+    this.menu.know({ branches: msg.branches || [], current: msg.branch });
+    const of = this.compare && this.compare.of;
+    if (!of || of.branch === undefined) return;
+    if (of.branch === msg.branch && before !== null && before !== msg.branch && !this.menu.following) {
+      this.act('series', { branch: before }); // checked out the compared branch: compare with the one left
+    } else if (!this.menu.valid(of) && !this.menu.following) this.setCompare(null);
+  }
+
+  /** A `metrics` message's trace (the page model keeps its evaluated points). */
+  takeTrace(msg) {
+    if (msg.replace) this.trace = [];
+    if (!msg.trace || !msg.trace.length) return;
+    const known = this.trace.length ? this.trace[this.trace.length - 1].iteration : -Infinity;
+    for (const p of msg.trace) if (p.iteration > known) this.trace.push(p);
+    if (this.trace.length > MAX_TRACE) this.trace = thinned(this.trace, MAX_TRACE * 0.75);
+  }
+
+  setCompare(compare) {
+    this.compare = compare;
+    this.menu.show(compare ? compare.of : null);
+    this.schedule();
+  }
+
+  /** Where the cursor stands (iterations done, a phase a quarter), or null at the run's end. */
+  cursorAt(state) {
+    const tl = this.timeline;
+    if (!tl || !state) return null;
+    const phase = Math.max(0, PHASES.indexOf(state.next_phase));
+    const at = state.iteration + phase / 4;
+    return at < tl.length ? at : null;
+  }
+
+  /** The data every chart draws. */
+  data() {
+    const p = this.points;
+    const tr = this.trace;
+    const was = this.seen;
+    // the series only grew (play, steps): extend the columns; else (a new series, the
+    // page model's oldest points dropped, the trace thinned) build them again
+    const grew = was && was.p === p && was.tr === tr && p[0] === was.p0 && tr[0] === was.t0
+      && p.length >= was.np && tr.length >= was.nt
+      && p[was.np - 1] === was.pLast && tr[was.nt - 1] === was.tLast;
+    if (!grew) this.cols = columns(p, tr);
+    else if (p.length > was.np || tr.length > was.nt) extend(this.cols, merged(p.slice(was.np), tr.slice(was.nt)));
+    this.seen = { p, tr, np: p.length, nt: tr.length, p0: p[0], t0: tr[0], pLast: p[p.length - 1], tLast: tr[tr.length - 1] };
+    const cmp = this.compare ? { cols: this.compare.cols, label: this.menu.label(this.compare.of) } : null;
+    return { cols: this.cols, cmp, cursor: this.cursor };
+  }
+
+  /** Redraw on the next animation frame; while the run plays fast, at most
+   * `REDRAW_HZ` times a second (new points come with every state). */
+  schedule(fast = false) {
+    if (!fast && this.timer) { // a pause, a step: now, not after the wait
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.pending = false;
+    }
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => {
+    const draw = () => requestAnimationFrame(() => {
       this.pending = false;
-      this.charts.update(this.points);
+      this.drewAt = performance.now();
+      this.charts.update(this.data());
     });
+    const wait = fast ? 1000 / REDRAW_HZ - (performance.now() - this.drewAt) : 0;
+    if (wait > 0) {
+      this.timer = setTimeout(() => { this.timer = null; draw(); }, wait);
+    } else draw();
   }
 }

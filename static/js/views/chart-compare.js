@@ -1,0 +1,157 @@
+/**
+ * "Compare with": the charts' choice of a second series to overlay — another
+ * branch of this run (the `timeline` lists them) or one of this tab's earlier
+ * runs (`run.runs`) — and the words that label it ("Branch 1 · lr 0.3 from
+ * iteration 40", "Run 2 · sigmoid, Xavier"), so sigmoid against ReLU or SGD
+ * against Adam reads on the charts by name.
+ *
+ * Picking one asks the server for its series (`act('series', {branch} | {run})`,
+ * answered by a `metrics` message with `compare`); the panel keeps the answer
+ * while it still names something this page knows: a branch of this run, an
+ * earlier run still in the list. A page following a class shows its teacher's
+ * comparison and cannot pick (the menu is disabled).
+ */
+
+import { h } from '../dom.js';
+import { label } from '../catalog.js';
+import { describeChange } from './timeline.js';
+
+/** Settings named by their value's label alone (a menu's choice). */
+const CHOICE = Object.freeze({ dataset: 'dataset', activation: 'choice', output_activation: 'choice', loss: 'choice', init: 'choice', norm: 'choice' });
+/** Settings that say little on their own: last, if at all. */
+const LATE = Object.freeze(['seed', 'n_samples', 'noise', 'test_fraction', 'points']);
+
+/** A run setting's value in words: "sigmoid", "8-8-8", "Adam", "lr 0.1". */
+function settingWords(i18n, key, value) {
+  if (key in CHOICE) return label(i18n, CHOICE[key], value);
+  if (key === 'hidden') return value.length ? value.join('-') : i18n.t('cmp.noHidden');
+  if (key === 'layer_activations') return value.map((a) => label(i18n, 'choice', a)).join('/');
+  if (value && typeof value === 'object' && !Array.isArray(value) && value.name) {
+    const extra = Object.entries(value).filter(([k]) => k !== 'name').map(([k, v]) => `${k} ${v}`);
+    return [label(i18n, 'choice', value.name), ...extra].join(' ');
+  }
+  return `${key} ${Array.isArray(value) ? value.join(',') : value}`;
+}
+
+/**
+ * How settings `other` differ from `mine`, in words, most telling first (at most three):
+ * "sigmoid, Xavier". Empty when they do not differ.
+ * @param {{t: Function, has: Function}} i18n
+ * @param {object} other
+ * @param {object|null} mine
+ * @returns {string}
+ */
+export function settingsDiff(i18n, other, mine) {
+  const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const keys = Object.keys(other).filter((k) => !mine || !same(other[k], mine[k]));
+  keys.sort((a, b) => LATE.includes(a) - LATE.includes(b));
+  return keys.slice(0, 3).map((k) => settingWords(i18n, k, other[k])).join(', ');
+}
+
+/** The label of a comparison `of` ({branch} or {run}) from what the page knows. */
+export function compareLabel(i18n, of, { branches = [], runs = [], config = null } = {}) {
+  if (of.branch !== undefined) {
+    const b = branches.find((x) => x.id === of.branch);
+    const name = i18n.t('cmp.branch', { id: of.branch });
+    if (!b || !b.change) return b && b.parent === null ? i18n.t('cmp.root', { id: of.branch }) : name;
+    return `${name} · ${describeChange(b.change)} ${i18n.t('cmp.from', { it: b.fork.iteration + 1 })}`;
+  }
+  const r = runs.find((x) => x.id === of.run);
+  const name = i18n.t('cmp.run', { id: of.run });
+  const diff = r ? settingsDiff(i18n, r.settings, config) : '';
+  return diff ? `${name} · ${diff}` : name;
+}
+
+/** The "Compare with" menu of the charts panel. */
+export class CompareMenu {
+  /**
+   * @param {HTMLElement} container where the menu goes
+   * @param {{i18n: object, act: Function, pick: (of: object|null) => void}} options
+   *   `pick` is told what was picked (null: nothing) before the server answers
+   */
+  constructor(container, { i18n, act, pick }) {
+    this.i18n = i18n;
+    this.act = act;
+    this.pick = pick;
+    this.branches = [];
+    this.current = null; // the branch shown
+    this.runs = [];
+    this.config = null;
+    this.following = false;
+    this.chosen = null;
+    this.select = h('select', { id: 'chart-compare', class: 'bpl-compare-select', on: { change: () => this.changed() } });
+    this.labelEl = h('label', { for: 'chart-compare' });
+    this.root = h('div', { class: 'bpl-compare', hidden: true }, this.labelEl, this.select);
+    container.append(this.root);
+  }
+
+  /** What the page knows: the branches (timeline), the earlier runs and settings (run). */
+  know({ branches, current, runs, config, following }) {
+    if (branches !== undefined) this.branches = branches;
+    if (current !== undefined) this.current = current;
+    if (runs !== undefined) this.runs = runs;
+    if (config !== undefined) this.config = config;
+    if (following !== undefined) this.following = following;
+    this.render();
+  }
+
+  /** The comparison shown (from the server's answer, or cleared). */
+  show(of) {
+    this.chosen = of;
+    this.render();
+  }
+
+  /** Whether `of` names something this page can still compare with. */
+  valid(of) {
+    if (!of) return false;
+    if (of.branch !== undefined) return of.branch !== this.current && this.branches.some((b) => b.id === of.branch);
+    return this.runs.some((r) => r.id === of.run);
+  }
+
+  label(of) {
+    return compareLabel(this.i18n, of, { branches: this.branches, runs: this.runs, config: this.config });
+  }
+
+  options() {
+    const t = (k) => this.i18n.t(k);
+    const out = [h('option', { value: '' }, t('cmp.none'))];
+    const others = this.branches.filter((b) => b.id !== this.current);
+    if (others.length) {
+      out.push(h('optgroup', { label: t('cmp.branches') },
+        others.map((b) => h('option', { value: `b${b.id}` }, this.label({ branch: b.id })))));
+    }
+    if (this.runs.length) {
+      out.push(h('optgroup', { label: t('cmp.runs') },
+        this.runs.map((r) => h('option', { value: `r${r.id}` }, this.label({ run: r.id })))));
+    }
+    return out;
+  }
+
+  render() {
+    this.labelEl.textContent = this.i18n.t('cmp.with');
+    const focused = document.activeElement === this.select;
+    const value = !this.chosen ? '' : this.chosen.branch !== undefined ? `b${this.chosen.branch}` : `r${this.chosen.run}`;
+    const key = JSON.stringify([this.branches, this.current, this.runs, this.config, this.i18n.lang]);
+    if (key !== this.optionsKey) {
+      this.optionsKey = key;
+      this.select.replaceChildren(...this.options());
+    }
+    this.select.value = value;
+    if (this.select.value !== value) { // a follower's teacher compares with what its menu lacks
+      this.select.append(h('option', { value }, this.label(this.chosen)));
+      this.select.value = value;
+      this.optionsKey = null;
+    }
+    this.select.disabled = this.following;
+    this.root.hidden = this.select.options.length <= 1;
+    if (focused) this.select.focus();
+  }
+
+  changed() {
+    const v = this.select.value;
+    const of = !v ? null : v[0] === 'b' ? { branch: Number(v.slice(1)) } : { run: Number(v.slice(1)) };
+    this.chosen = of;
+    this.pick(of);
+    if (of) this.act('series', of);
+  }
+}

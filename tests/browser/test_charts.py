@@ -1,0 +1,357 @@
+"""The charts and the gradient bars in real Chromium, checked for what they show.
+
+Each chart keeps what it drew on its element (`drawn`: the series' iterations and
+values, the markers and the cursor, in data and pixel coordinates); the tests
+compare that with what the engine sent (the ``metrics`` messages, the backward
+frame), never with numbers computed here, and look at the canvas's pixels where
+a mark must be. The screenshots are docs/screenshots/charts-*.png (run with
+BPL_SCREENSHOTS=1 to refresh them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from tests.browser.conftest import Lab
+
+DESK = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+DRAWN = """e => ({...e.drawn, series: e.drawn.series.map(s => ({key: s.key, label: s.label,
+  xs: [...s.xs], values: [...s.values], step: s.step}))})"""
+#: rows of a chart's canvas with a dark pixel within a pixel of column ``px`` (CSS px)
+DARK_IN_COLUMN = """([e, px]) => {
+  const c = e.querySelector('canvas'), r = window.devicePixelRatio || 1;
+  const x0 = Math.floor(px * r) - 1;
+  const d = c.getContext('2d').getImageData(x0, 0, 3, c.height).data;
+  let n = 0;
+  for (let row = 0; row < c.height; row++) {
+    let dark = false;
+    for (let k = 0; k < 3; k++) {
+      const i = 4 * (3 * row + k);
+      if (d[i] < 80 && d[i + 1] < 80 && d[i + 2] < 80 && d[i + 3] > 200) dark = true;
+    }
+    if (dark) n++;
+  }
+  return n / r;
+}"""
+#: the colour under a point of a chart's canvas (CSS px), and around it
+PIXELS_NEAR = """(e, [px, py, rad]) => {
+  const c = e.querySelector('canvas'), r = window.devicePixelRatio || 1;
+  const d = c.getContext('2d').getImageData(Math.round((px - rad) * r), Math.round((py - rad) * r),
+                                            Math.round(2 * rad * r), Math.round(2 * rad * r)).data;
+  const out = [];
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200) out.push([d[i], d[i + 1], d[i + 2]]);
+  return out;
+}"""
+
+
+def errors(lab: Lab) -> list[str]:
+    """The page's errors and warnings, but Chromium's hint about this test's own reads of
+    the canvas's pixels (getImageData)."""
+    return [e for e in lab.errors if "willReadFrequently" not in e]
+
+
+def send(lab: Lab, msg: dict[str, Any]) -> None:
+    """Send ``msg`` through the page's own socket (as the page's controls would)."""
+    lab.page.evaluate("m => window.__sockets.at(-1).send(JSON.stringify(m))", msg)
+
+
+def configure(lab: Lab, **config: Any) -> dict[str, Any]:
+    send(lab, {"type": "configure", "config": config})
+    return lab.wait_for_run(**{k: v for k, v in config.items() if k != "schedule"})
+
+
+def drawn(lab: Lab, chart: str) -> dict[str, Any]:
+    lab.settled()  # the charts redraw on the next animation frame
+    d: dict[str, Any] = lab.page.eval_on_selector(f"[data-chart='{chart}']", DRAWN)
+    return d
+
+
+def series(d: dict[str, Any], key: str) -> dict[int | float, float]:
+    s = next(s for s in d["series"] if s["key"] == key)
+    return dict(zip(s["xs"], s["values"], strict=True))
+
+
+def sent(lab: Lab, key: str, start: int = 0) -> dict[int, float]:
+    """``key`` of every metrics and trace point received since ``start``, by iteration."""
+    out: dict[int, float] = {}
+    for m in lab.received[start:]:
+        if m.get("type") == "metrics" and "compare" not in m:
+            for p in m["points"] + m.get("trace", []):
+                if key in p:
+                    out.setdefault(p["iteration"], p[key])
+    return out
+
+
+def roughness(values: list[float]) -> float:
+    """Mean |Δ log v| between successive values: how jagged a loss curve is."""
+    logs = [math.log(v) for v in values if v > 0]
+    return sum(abs(b - a) for a, b in itertools.pairwise(logs)) / (len(logs) - 1)
+
+
+def test_the_lr_chart_follows_a_step_schedules_drops_at_the_right_iterations(
+        make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    configure(lab, dataset="xor", lr=0.1,
+              schedule={"name": "step", "step_size": 20, "gamma": 0.5})
+    lab.play_until("30", 70)
+    lr = series(drawn(lab, "lr"), "lr")
+    # the rate each update used, as the engine sent it, one point per iteration or so
+    want = sent(lab, "lr")
+    assert lr == {it: want[it] for it in lr} and len(lr) >= 60
+    # η₀ · γ^⌊t / 20⌋ for the t-th update (t = 0, 1, …): iteration n used t = n − 1
+    for n, v in lr.items():
+        assert math.isclose(v, 0.1 * 0.5 ** ((n - 1) // 20), rel_tol=1e-12), n
+    # a staircase: each value holds up to its own point, so the drops stand at 20, 40, 60…
+    xs = sorted(lr)
+    drops = [a for a, b in itertools.pairwise(xs) if lr[b] < lr[a]]
+    assert drops == list(range(20, xs[-1], 20)) and len(drops) >= 3
+    assert errors(lab) == []
+
+
+def test_the_batch_loss_is_noisier_than_the_train_loss_with_one_sample_and_equal_with_all(
+        make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    configure(lab, dataset="circle", n_samples=200, batch_size=1, lr=0.1, seed=2)
+    lab.play_until("30", 60)
+    d = drawn(lab, "loss")
+    batch, train = series(d, "batch"), series(d, "train")
+    assert len(batch) >= 50 and len(train) >= 15
+    # one sample's loss jumps from step to step; the whole data set's moves smoothly
+    assert roughness(list(batch.values())) > 4 * roughness(list(train.values()))
+    # the batch loss of iteration n is drawn at n − 1: its weights are those before its update
+    want = sent(lab, "batch_loss")
+    assert all(batch[n - 1] == want[n] for n in want if n - 1 in batch)
+
+    configure(lab, dataset="circle", n_samples=200, batch_size=0, lr=0.1, seed=2)
+    for _ in range(6):
+        lab.step("iteration")
+    d = drawn(lab, "loss")
+    batch, train = series(d, "batch"), series(d, "train")
+    # the whole training set as the batch: the batch loss lies on the train loss
+    shared = sorted(set(batch) & set(train))
+    assert shared == [1, 2, 3, 4, 5]
+    for x in shared:
+        assert math.isclose(batch[x], train[x], rel_tol=1e-9), x
+    assert errors(lab) == []
+
+
+def test_the_best_test_marker_sits_at_the_lowest_test_loss(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    # a network that overfits 40 noisy points: the test loss falls, then rises
+    configure(lab, dataset="circle", n_samples=40, noise=0.3, hidden=[32, 32],
+              activation="relu", batch_size=0, lr=0.03, optimizer={"name": "adam"}, seed=3)
+    lab.play_until("30", 90)
+    d = drawn(lab, "loss")
+    test = series(d, "test")
+    best = min(test, key=lambda x: test[x])
+    [marker] = d["markers"]
+    assert (marker["x"], marker["y"]) == (best, test[best])
+    assert best == min(sent(lab, "test_loss").items(), key=lambda kv: kv[1])[0]
+    assert best < max(test.keys()) - 30  # early stopping would have stopped well before
+    # the ring is drawn there, in the test loss's colour (vermillion), and said in words
+    ring = lab.page.eval_on_selector("[data-chart='loss']", PIXELS_NEAR,
+                                     [marker["px"], marker["py"], 7])
+    assert any(r > 180 and g < 130 and b < 60 for r, g, b in ring)
+    said = lab.text("[data-chart='loss'] .bpl-chart-marks")
+    assert said == f"lowest test loss {test[best]:.3g} after iteration {best}: " \
+        "early stopping would stop here"
+    assert errors(lab) == []
+
+
+def test_every_chart_has_a_cursor_at_the_rewound_iteration(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    for _ in range(8):
+        lab.step("iteration")
+    for chart in ("loss", "accuracy", "lr", "gnorm", "ratio"):
+        assert drawn(lab, chart)["cursor"] is None  # at the run's end: no cursor
+    seen = []
+    for it in (7, 6, 5):  # "◀◀ Iteration", as a learner steps back
+        mark = lab.mark()
+        lab.page.click(".tl-back-iteration")
+        lab.wait_for_message("timeline", after=mark, iteration=it)
+        for chart in ("loss", "accuracy", "lr", "gnorm", "ratio"):
+            d = drawn(lab, chart)
+            assert d["cursor"]["x"] == it, chart
+            el = lab.page.query_selector(f"[data-chart='{chart}']")
+            # a dark line the height of the plot at the cursor, not beside it
+            plot = d["height"] - 24
+            assert lab.page.evaluate(DARK_IN_COLUMN, [el, d["cursor"]["px"]]) > 0.8 * plot
+            assert lab.page.evaluate(DARK_IN_COLUMN, [el, d["cursor"]["px"] - 12]) < 0.4 * plot
+        seen.append(drawn(lab, "loss")["cursor"]["px"])
+        assert f"you are here: iteration {it}" in lab.text("[data-chart='loss'] .sr-only")
+    assert seen == sorted(seen, reverse=True)  # it moved left, one iteration at a time
+    assert errors(lab) == []
+
+
+def bar_heights(lab: Lab) -> list[float]:
+    """The bars' heights on the screen, once they have grown (backward's animation)."""
+    lab.page.evaluate("""() => Promise.all([...document.querySelectorAll('.gb-bar')]
+      .flatMap(e => e.getAnimations()).map(a => a.finished))""")
+    heights: list[float] = lab.page.eval_on_selector_all(
+        "[data-slot='gradbars'] .gb-bar",
+        "els => els.map(e => e.getBoundingClientRect().height)")
+    return heights
+
+
+def test_the_gradient_bars_stand_as_the_backward_frames_norms(make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    configure(lab, dataset="spiral", hidden=[8] * 8, activation="sigmoid", batch_size=20)
+    for _ in range(3):
+        lab.step("phase")  # forward, loss, backward
+    back = lab.last("frame", phase="backward")["values"]
+    g = [back[f"L{l}.gnorm"] for l in range(1, 10)]
+    lab.settled()
+    heights = bar_heights(lab)
+    assert len(heights) == 9
+    # taller bar, larger gradient: the same order, layer by layer (log scale)
+    assert sorted(range(9), key=lambda k: heights[k]) == sorted(range(9), key=lambda k: g[k])
+    assert heights[0] < heights[8] / 2  # vanishing: the first layer's bar is short
+    values = lab.page.eval_on_selector_all("[data-slot='gradbars'] .gb-value",
+                                           "els => els.map(e => e.textContent)")
+    assert [float(v.replace("−", "-")) for v in values] == [
+        float(f"{x:.2g}" if 0.01 <= x < 1000 else f"{x:.1e}") for x in g]
+    assert "vanishing" in lab.text(".gb-verdict")
+    # each bar stands under its weights: between the columns of layers l − 1 and l
+    centres = lab.page.evaluate("""() => {
+      const x = (sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+                           return (r.left + r.right) / 2; };
+      return [1, 5, 9].map(l => [x(`.gb-bar[data-layer="${l}"]`),
+        (x(`circle.node[data-id^="L${l - 1}.a."]`) + x(`circle.node[data-id^="L${l}.a."]`)) / 2]);
+    }""")
+    for bar, between in centres:
+        assert abs(bar - between) < 3
+    lab.screenshot("charts-gradient-bars-sigmoid")
+    # the next iteration's forward pass: the bars stay, faded, as the previous iteration's
+    lab.step("phase")
+    lab.step("phase")
+    lab.settled()
+    assert "gb-stale" in lab.page.get_attribute("[data-view='gradient-bars']", "class")
+    # ReLU with He's initialization: every layer's gradient within a decade or two
+    configure(lab, dataset="spiral", hidden=[8] * 8, activation="relu", init="he_normal",
+              batch_size=20)
+    lab.step("iteration")
+    back = lab.last("frame", phase="backward")["values"]
+    g = [back[f"L{l}.gnorm"] for l in range(1, 10)]
+    lab.settled()
+    heights = bar_heights(lab)
+    assert sorted(range(9), key=lambda k: heights[k]) == sorted(range(9), key=lambda k: g[k])
+    assert min(heights) > 0.6 * max(heights)
+    assert lab.text(".gb-verdict") == ""
+    assert errors(lab) == []
+
+
+def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
+        make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    for _ in range(6):
+        lab.step("iteration")
+    first = sent(lab, "train_loss")
+    mark = lab.mark()
+    lab.page.click(".tl-back-iteration")
+    lab.page.click(".tl-back-iteration")
+    lab.page.click(".tl-back-iteration")
+    lab.wait_for_message("timeline", after=mark, iteration=3)
+    send(lab, {"type": "set", "lr": 0.3})  # a change in the past: branch 1
+    lab.wait_for_message("timeline", after=mark, branch=1)
+    for _ in range(3):
+        lab.step("iteration")
+    mark = lab.mark()
+    lab.page.select_option("#chart-compare", "b0")
+    cmp = lab.wait_for_message("metrics", after=mark, compare={"branch": 0})
+    d = drawn(lab, "loss")
+    label = "Branch 0 (original)"
+    legend = lab.page.eval_on_selector_all("[data-chart='loss'] .bpl-chart-legend li",
+                                           "els => els.map(e => e.textContent)")
+    assert legend == ["train", "test", "batch", f"train · {label}", f"test · {label}"]
+    # branch 0's own numbers, iterations 1-6, beside branch 1's
+    assert series(d, "cmp-train") == first == {p["iteration"]: p["train_loss"]
+                                               for p in cmp["points"]}
+    assert sorted(series(d, "train")) == [1, 2, 3, 4, 5, 6]
+    rate = drawn(lab, "lr")
+    assert set(series(rate, "cmp-lr").values()) == {0.03}
+    assert series(rate, "lr")[6] == 0.3
+    gnorm = lab.page.eval_on_selector_all("[data-chart='gnorm'] .bpl-chart-legend li",
+                                          "els => els.map(e => e.textContent)")
+    assert gnorm == ["L1", "L2", "L3", label]
+    assert label in lab.text("[data-chart='accuracy'] .sr-only")
+
+    # an earlier run: sigmoid against this ReLU run
+    configure(lab, dataset="xor", activation="sigmoid")
+    for _ in range(4):
+        lab.step("iteration")
+    configure(lab, dataset="xor", activation="relu", init="he_normal")
+    assert lab.page.eval_on_selector("#chart-compare", "s => s.value") == ""  # the old branches
+    for _ in range(4):
+        lab.step("iteration")
+    runs = lab.last("run")["runs"]
+    sigmoid = next(r["id"] for r in runs if r["settings"]["activation"] == "sigmoid")
+    mark = lab.mark()
+    lab.page.select_option("#chart-compare", f"r{sigmoid}")
+    lab.wait_for_message("metrics", after=mark, compare={"run": sigmoid})
+    legend = lab.page.eval_on_selector_all("[data-chart='gnorm'] .bpl-chart-legend li",
+                                           "els => els.map(e => e.textContent)")
+    assert legend[-1].startswith(f"Run {sigmoid} · sigmoid")
+    assert len(series(drawn(lab, "gnorm"), "cmp-L1")) == 4
+    assert errors(lab) == []
+
+
+def scene(lab: Lab) -> None:
+    """A sigmoid run, then a ReLU run compared with it, both on a step schedule with
+    warm-up and batches of 4, rewound to iteration 300's backward pass."""
+    common = {"dataset": "circle", "hidden": [6, 6], "batch_size": 4, "lr": 0.3,
+              "schedule": {"name": "step", "step_size": 150, "gamma": 0.5, "warmup": 30}}
+    for extra in ({"activation": "sigmoid"}, {"activation": "relu", "init": "he_normal"}):
+        configure(lab, **common, **extra)
+        send(lab, {"type": "play", "speed": 1000})
+        lab.page.wait_for_function(
+            "() => Number(document.querySelector('#stat-iteration').textContent) >= 600")
+        mark = lab.mark()
+        send(lab, {"type": "pause"})
+        lab.wait_for_message("state", after=mark, playing=False)
+    earlier = lab.last("run")["runs"][0]["id"]
+    mark = lab.mark()
+    lab.page.select_option("#chart-compare", f"r{earlier}")
+    lab.wait_for_message("metrics", after=mark, compare={"run": earlier})
+    send(lab, {"type": "seek", "iteration": 300, "phase": "backward"})
+    lab.wait_for_message("timeline", after=mark, iteration=300)
+    lab.settled()
+    lab.page.evaluate("() => window.scrollTo(0, 0)")
+
+
+def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
+    """docs/screenshots/charts-*.png: what the charts and bars look like on each screen;
+    on each, every chart draws the comparison and the cursor, and nothing overflows."""
+    lab = make_lab(**DESK).open()
+    scene(lab)
+    lab.screenshot("charts-desk-en")
+    lab.page.click(".lang-btn[data-lang='ja']")
+    lab.settled()
+    assert "比較" in lab.text(".bpl-compare label")
+    assert lab.text("[data-chart='loss'] .bpl-chart-marks").startswith("テスト損失の最小")
+    lab.screenshot("charts-desk-ja")
+    lab.page.click(".lang-btn[data-lang='en']")
+    lab.page.set_viewport_size({"width": 1280, "height": 720})
+    lab.page.click(".present-btn")
+    lab.settled()
+    lab.screenshot("charts-present")
+    for chart in ("loss", "accuracy", "lr", "gnorm", "ratio"):
+        d = drawn(lab, chart)
+        assert d["cursor"]["x"] == 300.75, chart  # iteration 300, update next
+        assert any(s["key"].startswith("cmp-") for s in d["series"]), chart
+        assert d["width"] == lab.page.eval_on_selector(
+            f"[data-chart='{chart}'] canvas", "c => c.clientWidth")  # redrawn at its size
+    phone = make_lab(**PHONE, locale="ja-JP").open()
+    scene(phone)
+    width = phone.page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390  # nothing scrolls sideways
+    phone.page.locator("[data-slot='charts']").scroll_into_view_if_needed()
+    phone.shot_dir.mkdir(parents=True, exist_ok=True)
+    phone.page.screenshot(path=str(phone.shot_dir / "charts-phone-ja.png"))
+    phone.page.locator("[data-slot='gradbars']").scroll_into_view_if_needed()
+    phone.page.screenshot(path=str(phone.shot_dir / "charts-phone-bars-ja.png"))
+    assert errors(lab) == [] and errors(phone) == []
