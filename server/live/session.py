@@ -35,7 +35,7 @@ from server.live import playback
 from server.live.outbox import Entry, Outbox, Shared
 from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
 from server.live.sharing import Audience, Follower
-from server.live.traces import TraceSampler, series_message
+from server.live.traces import CompareCache, TraceSampler, series_message
 from server.live.traces import due as _due
 from server.live.views import CROWD_SHARE, Pacing, SessionViews
 from server.protocol import (
@@ -115,6 +115,7 @@ class Session:
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self._series: tuple[tuple[int, int, int], Shared] | None = None
+        self._compares = CompareCache()
         self.audience = Audience()  # a class following this run
         self.busy = False  # a command's replay is under way, a piece at a time
         #: this tab's earlier runs, newest first: (id, history); a reset keeps them
@@ -591,7 +592,7 @@ class Session:
                            f"{sorted(self.history.branches)}", field="branch")
                 return
             b, of = found, {"branch": msg.branch}
-        self.put(series_message(b.metrics, compare=of), key="compare")
+        self.put(self._compares.get(b.metrics, of), key="compare")
 
     def run_message(self) -> dict[str, Any]:
         """Everything the page needs to draw a fresh run: settings, shapes, data, weights."""

@@ -9,7 +9,8 @@ them into trace points (:func:`server.run.series.trace_point`) at no cost but
 their encoding, paced like the metrics points: at most :data:`TRACE_HZ` a
 second, further apart on a crowded server. :func:`series_message` is a
 branch's whole series as one ``metrics`` message (after a ``run``, a branch
-switch, or answering ``series`` for a comparison).
+switch, or answering ``series`` for a comparison: :class:`CompareCache` keeps
+the last ones, encoded once).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 from typing import Any
 
 from engine.records import IterationState, TrainStats
+from server.live.outbox import Shared
 from server.live.playback import METRICS_ON_SWITCH
 from server.live.views import CROWD_SHARE
 from server.protocol import server_message
@@ -82,3 +84,25 @@ def series_message(metrics: Metrics, **fields: Any) -> dict[str, Any]:
     if len(metrics.trace):
         msg["trace"] = metrics.trace.points(TRACE_ON_SWITCH)
     return msg
+
+
+class CompareCache:
+    """The comparisons a session sent last, each built and encoded once: asking again
+    for a series that has not changed (a page asks after every branch switch; a script
+    may ask 40 times a second) costs nothing. Holds at most ``size`` of them (a few
+    hundred KB each)."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self.entries: list[tuple[Metrics, tuple[int, int, str], Shared]] = []
+
+    def get(self, metrics: Metrics, of: dict[str, int]) -> Shared:
+        """The ``metrics`` message comparing with ``metrics`` (a branch's series), whose
+        ``compare`` is ``of``."""
+        key = (len(metrics), len(metrics.trace), repr(sorted(of.items())))
+        for m, k, msg in self.entries:
+            if m is metrics and k == key:
+                return msg
+        msg = Shared(series_message(metrics, compare=of))
+        self.entries = [(metrics, key, msg), *self.entries[:self.size - 1]]
+        return msg

@@ -12,6 +12,7 @@ import pytest
 
 from engine.stepper import Stepper
 from server.live.session import Session
+from server.live.traces import CompareCache
 from server.protocol import RunSettings, client_adapter
 from server.run.runconfig import run_config
 from tests.server.conftest import WS, attached_session
@@ -154,3 +155,17 @@ def test_a_comparison_never_merges_into_the_runs_own_pending_points() -> None:
     assert [p["iteration"] for p in own["points"]] == [1, 2]
     assert [p["iteration"] for p in cmp["points"]] == [1, 2, 3]
     assert [len(p["gnorm"]) for p in cmp["points"]] == [2, 2, 2]  # the 3-unit run's layers
+
+
+def test_asking_again_for_an_unchanged_series_reuses_the_message_encoded_once() -> None:
+    s, _ = attached_session(dataset="xor")
+    for _ in range(3):
+        command(s, {"type": "step", "unit": "iteration"})
+    cache = CompareCache()
+    m = s.history.active.metrics
+    first = cache.get(m, {"branch": 0})
+    assert cache.get(m, {"branch": 0}) is first  # (a script asking 40 times a second)
+    assert cache.get(m, {"run": 3}) is not first
+    command(s, {"type": "step", "unit": "iteration"})  # the series grew: built again
+    again = cache.get(m, {"branch": 0})
+    assert again is not first and len(again.item["points"]) == 4  # type: ignore[index]
