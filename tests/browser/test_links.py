@@ -112,9 +112,11 @@ def test_a_link_after_a_change_an_edit_and_a_branch_opens_the_same_run_at_the_sa
     for key in [(8, "forward"), (8, "loss")]:
         assert got[key] == sender[key], key  # bit-identical: the same weights, edit included
     tl_b = b.last("timeline")
-    # the weights in use: those the sender's last update gave (the hand edit upstream of them)
+    # the weights in use (sent with the opened run's first timeline): those the sender's
+    # last update gave, the hand edit upstream of them
+    params = [m["params"] for m in b.messages("timeline") if "params" in m][-1]
     for key in ("L1.W", "L3.W", "L3.b"):
-        assert tl_b["params"][key] == sender[(7, "update")][key], key
+        assert params[key] == sender[(7, "update")][key], key
     assert tl_b["branch"] == 1 and len(tl_b["branches"]) == 2
     assert tl_b["markers"] == markers and tl_b["settings"] == a.last("timeline")["settings"]
     assert b.page.locator(".tl-branch").count() == 2
