@@ -308,6 +308,7 @@ class Session:
             self._send_state()
         elif isinstance(msg, Pause):
             self.playing = False
+            self._measure_here()
             self._send_state()
         elif isinstance(msg, Reset):
             self._configure(self.history.base)
@@ -386,8 +387,18 @@ class Session:
                                       "iteration": history.pos[0]})
 
     def record_edit(self, data: dict[str, Any]) -> None:
-        """A weight was set by hand (by the views): log it in the history."""
+        """A weight was set by hand (by the views): log it in the history; the timeline
+        (its marker) and the page's copy of the run (``save``) follow at once."""
         self._apply(playback.record_edit(self.history, data, self))
+        Timeline.maybe_send(self)
+
+    def _measure_here(self) -> None:
+        """Paused between two iterations of fast play, the iteration shown gets its own
+        metrics point if pacing skipped it: the numbers a learner reads then are this
+        iteration's, the same for every viewer and after a restore."""
+        st = self.stepper
+        if st.phase_index == 0 and st.iteration > self.history.active.metrics.last_iteration:
+            self._queue_metrics({})
 
     def _apply(self, outcome: Outcome) -> None:
         """Redraw what a playback command changed."""

@@ -115,3 +115,26 @@ def test_a_teacher_restored_after_a_restart_gets_its_class_code_back(ws: WS) -> 
     ws.hello()
     ws.send({"type": "share", "on": True, "code": "k7q2xm"})
     assert ws.recv_type("share")["code"] == "K7Q2XM"
+
+
+def test_a_pause_in_fast_play_measures_the_iteration_shown(ws: WS) -> None:
+    """After fast play the latest metrics point may be iterations back; pausing gives
+    the iteration shown its own, so every viewer (and a restored run) reads its numbers."""
+    ws.hello()
+    ws.send({"type": "play", "speed": 500})
+    ws.recv_type("frame", timeout=10, where=lambda m: m["iteration"] > 40)
+    ws.send({"type": "pause"})
+    state = ws.recv_type("state", where=lambda m: not m["playing"])
+    ws.handled()
+    measured = {p["iteration"] for m in ws.seen if m["type"] == "metrics" for p in m["points"]}
+    assert state["iteration"] in measured
+
+
+def test_a_hand_edit_updates_the_pages_copy_at_once(ws: WS) -> None:
+    ws.hello()
+    ws.send({"type": "step", "unit": "iteration"})
+    ws.recv_type("save")
+    ws.send({"type": "edit", "id": "L1.W", "index": [0, 0], "value": 0.5})
+    copy = ws.recv_type("save", where=lambda m: m["run"]["branches"][0]["commands"])
+    (branch,) = copy["run"]["branches"]
+    assert branch["commands"][-1]["edit"] == {"id": "L1.W", "index": [0, 0], "value": 0.5}
