@@ -186,13 +186,15 @@ def test_a_saved_run_opens_at_its_point_with_its_charts_and_numbers(
     mark = lab.mark()
     lab.step()  # its backward, for comparing after the reopen, then back before it
     backward = frames_by_key(lab, mark)[(73, "backward")]
-    mark = lab.mark()
+    back = lab.mark()
     page.click(".tl-back-phase")
-    lab.wait_for_message("state", after=mark)
+    lab.wait_for_message("state", after=back)
     at(lab, 73, "backward")
     lab.settled()
     before = numbers(lab)
-    first = frames_by_key(lab)
+    # the frames the page shows there: iteration 73's forward and loss, sent in full
+    # with the step back (iteration 73 of the first branch, played fast, was compact)
+    first = frames_by_key(lab, back)
     loss_chart = lab.text(LOSS_CHART)
     with page.expect_download() as dl:
         page.click(".tl-save")
