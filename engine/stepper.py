@@ -110,7 +110,6 @@ class Stepper:
         self._plain = all(ls.norm == "none" and not ls.dropout and not ls.residual
                           for ls in spec.layers)
         self._param_keys = param_keys(self.net.params)
-        self._phases = (self._forward, self._loss, self._backward, self._update)
 
     # ---- configuration that may change mid-run -----------------------------------
 
@@ -185,7 +184,9 @@ class Stepper:
     def _step_phase(self) -> PhaseRecord:
         if self.halted is not None:
             raise self.halted
-        rec = self._phases[self.phase_index]()
+        # (looked up on each call: a tuple of bound methods kept on the instance would
+        # make every stepper a reference cycle, freed only by the cyclic collector)
+        rec = _PHASE_METHODS[self.phase_index](self)
         self.phase_index = (self.phase_index + 1) % 4
         if self.phase_index == 0:
             self.iteration += 1
@@ -505,3 +506,7 @@ class Stepper:
     def last_iteration(self) -> IterationState | None:
         """The last completed captured iteration's values (for chain and metrics)."""
         return self._last
+
+
+#: the four phases in order, as functions of the stepper
+_PHASE_METHODS = (Stepper._forward, Stepper._loss, Stepper._backward, Stepper._update)

@@ -385,3 +385,21 @@ def test_alpha_left_unset_is_each_activations_pytorch_default(act: str, default:
     st = Stepper(run_config(RunSettings(activation=act, alpha=0.3)))
     assert {ls.alpha for ls in st.net.spec.layers} == {0.3}
     assert LayerSpec(3, act).alpha == default
+
+
+def test_a_stepper_is_freed_without_the_cyclic_collector() -> None:
+    """A run's memory goes when its last reference does: nothing in a stepper points
+    back at it (the server frees sessions by the hundred)."""
+    import gc
+    import weakref
+
+    st = Stepper(RunConfig(hidden=(8, 8)))
+    st.step_iteration()
+    st.train(3)
+    ref = weakref.ref(st)
+    gc.disable()
+    try:
+        del st
+        assert ref() is None
+    finally:
+        gc.enable()
