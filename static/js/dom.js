@@ -20,3 +20,23 @@ export function h(tag, attrs = {}, ...children) {
   for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
   return el;
 }
+
+/**
+ * Copy an input's text to the clipboard; where the clipboard is out of reach (plain
+ * http on another host, no permission) select it for Ctrl+C instead.
+ * @param {HTMLInputElement} input
+ * @returns {Promise<string|null>} the i18n key saying which happened, or null if empty
+ */
+export async function copyOrSelect(input) {
+  const text = input.value;
+  if (!text) return null;
+  try {
+    if (!navigator.clipboard) throw new Error('no clipboard');
+    await navigator.clipboard.writeText(text);
+    return 'share.copied';
+  } catch {
+    input.focus();
+    input.select();
+    return 'share.copyManual';
+  }
+}

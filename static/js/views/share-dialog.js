@@ -10,7 +10,7 @@
  * main.js sends or navigates.
  */
 
-import { h } from '../dom.js';
+import { copyOrSelect, h } from '../dom.js';
 
 /** The characters of a class code (docs/protocol.md): no 0/O, 1/I/L to mix up. */
 export const CODE_RE = /^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$/;
@@ -111,18 +111,9 @@ export class ShareDialog {
   }
 
   async copy() {
-    const text = this.link.value;
-    if (!text) return;
-    try {
-      if (!navigator.clipboard) throw new Error('no clipboard');
-      await navigator.clipboard.writeText(text);
-      this.copyKey = 'share.copied';
-    } catch {
-      // no clipboard API (plain http on another host) or no permission: select it for Ctrl+C
-      this.link.focus();
-      this.link.select();
-      this.copyKey = 'share.copyManual';
-    }
+    const key = await copyOrSelect(this.link);
+    if (!key) return;
+    this.copyKey = key;
     this.render();
   }
 

@@ -21,7 +21,7 @@
  * details still unfold, to read the branches.
  */
 
-import { h } from '../dom.js';
+import { copyOrSelect, h } from '../dom.js';
 import { fmt } from '../format.js';
 import { labelKey } from '../catalog.js';
 import { changeIteration, lastIteration, pastEnd, recordIteration, seekFor, shownIteration } from '../counting.js';
@@ -334,17 +334,9 @@ export class TimelineView {
 
   /** Copy the run's link (or select it, where the clipboard is out of reach). */
   async copyLink() {
-    const text = this.linkInput.value;
-    if (!text) return;
-    try {
-      if (!navigator.clipboard) throw new Error('no clipboard');
-      await navigator.clipboard.writeText(text);
-      this.copyKey = 'share.copied';
-    } catch {
-      this.linkInput.focus();
-      this.linkInput.select();
-      this.copyKey = 'share.copyManual';
-    }
+    const key = await copyOrSelect(this.linkInput);
+    if (!key) return;
+    this.copyKey = key;
     this.renderLink();
   }
 
