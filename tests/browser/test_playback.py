@@ -106,7 +106,9 @@ def test_scrubbing_and_stepping_back_show_the_numbers_first_computed(lab: Lab) -
     mark = lab.mark()
     page.keyboard.press("ArrowLeft")  # the shortcut does the same
     at(lab, 3, "forward")
-    assert frames_by_key(lab, mark)[(2, "update")] == first[(2, "update")]
+    # the frame may reach the test a moment after the timeline: wait for it
+    assert lab.wait_for_message("frame", after=mark, iteration=2,
+                                phase="update") == first[(2, "update")]
 
     open_more(lab)
     mark = lab.mark()
@@ -259,7 +261,8 @@ def test_a_saved_run_opens_again_with_its_branches_and_replays_identically(
     mark = lab.mark()
     page.click(".tl-go")
     at(lab, 3, "forward")
-    assert frames_by_key(lab, mark)[(2, "update")] == branch[(2, "update")]
+    assert lab.wait_for_message("frame", after=mark, iteration=2,
+                                phase="update") == branch[(2, "update")]
 
     page.set_input_files("#tl-file", files=[{"name": "x.json", "mimeType": "application/json",
                                              "buffer": b"{not json"}])
