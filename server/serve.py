@@ -13,7 +13,8 @@ the options this server relies on set consistently:
   (``max_header_bytes``, ``request_head_timeout_s``: :mod:`server.headguard`),
   idle keep-alive connections closed after ``keep_alive_s``, WebSockets pinged
   every ``ws_ping_interval_s`` and closed (1011) when a ping goes unanswered
-  for ``ws_ping_timeout_s``;
+  for ``ws_ping_timeout_s``; a closed WebSocket's peer given ``ws_close_timeout_s`` to
+  answer, and one that stopped reading cut at once (:mod:`server.wsclose`);
 - at most ``max_connections`` open connections (uvicorn's ``limit_concurrency``:
   HTTP requests past it get 503), ``max_connections_per_address`` HTTP ones from
   one address, and the process's descriptor limit raised to fit them when the
@@ -40,6 +41,7 @@ from fastapi import FastAPI
 from server.app import close_sockets
 from server.headguard import bounded_head_protocol
 from server.settings import Settings
+from server.wsclose import closing_protocol
 
 log = logging.getLogger("backprop_lab.serve")
 
@@ -57,6 +59,7 @@ def uvicorn_config(host: str, port: int, settings: Settings | None = None,
         "host": host,
         "port": port,
         "http": bounded_head_protocol(settings),
+        "ws": closing_protocol(settings),
         "ws_per_message_deflate": False,
         "ws_max_size": settings.ws_max_size,
         "ws_ping_interval": settings.ws_ping_interval_s,

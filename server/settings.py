@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         default=20.0, gt=0,
         description="A WebSocket whose peer does not answer a ping within this is closed (1011).",
     )
+    ws_close_timeout_s: float = Field(
+        default=2.0, gt=0,
+        description="After the server closes a WebSocket, how long it waits for the peer's "
+        "close reply before closing the TCP connection (a peer that stopped reading is cut "
+        "at once).",
+    )
     hello_timeout_s: float = Field(
         default=10.0, gt=0,
         description="A WebSocket that neither opens a session nor follows a class within this "

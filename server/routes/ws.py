@@ -127,6 +127,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             log.warning("send timeout", extra={"seconds": settings.send_timeout_s,
                                                "queued": len(outbox)})
             outbox.close(CLOSE_SEND_TIMEOUT, "send timeout", discard=True)
+            # the close cannot queue behind the unread frames: the protocol
+            # (server/wsclose.py) drops the connection instead
+            with contextlib.suppress(*_GONE):
+                await ws.close(code=CLOSE_SEND_TIMEOUT, reason="send timeout")
             raise SendTimeoutError from None
 
     async def send_loop() -> None:

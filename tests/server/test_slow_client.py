@@ -7,6 +7,7 @@ asks for big frames and then reads nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -105,6 +106,40 @@ def test_a_client_that_stops_reading_is_cut_off_and_its_session_paused() -> None
         assert not stalled.playing
         assert stalled.detached_at is not None  # kept for a reload, not freed
         assert stalled in list(srv.app.state.sessions)
+        # and the server's end of the TCP connection is gone too (aborted: closing it
+        # would wait forever to flush the frame the client does not read), so it holds
+        # no descriptor, no connection slot and no buffered megabytes
+        mine = sock.getsockname()
+        poll(lambda: not server_ends(srv.port, mine), 3, "the server to drop the socket")
+
+
+def server_ends(port: int, peer: tuple[str, int]) -> list[str]:
+    """States of this process's TCP sockets on ``port`` connected to ``peer`` (the
+    server's end of that client's connection; the server runs in this process)."""
+    return [c.status for c in psutil.Process().net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == port and c.raddr
+            and (c.raddr.ip, c.raddr.port) == peer]
+
+
+def test_a_peer_that_never_answers_a_close_loses_its_socket_within_the_close_timeout(
+) -> None:
+    """A WebSocket the server closes (here: no hello in time, 4002) whose peer never
+    replies is dropped after ws_close_timeout_s, not after uvicorn's fixed ten seconds:
+    a script opening such sockets cannot hold uvicorn's connection slots."""
+    with LiveServer(Settings(hello_timeout_s=0.3, ws_close_timeout_s=0.5)) as srv, \
+            raw_socket(srv.port) as (sock, head):
+        assert b" 101 " in head.split(b"\r\n")[0]
+        mine = sock.getsockname()
+        poll(lambda: bool(server_ends(srv.port, mine)), 2, "the server's end")
+        t0 = time.monotonic()
+        poll(lambda: not server_ends(srv.port, mine), 5, "the server to drop the socket")
+        assert time.monotonic() - t0 < 3.0
+        sock.settimeout(2)
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(4096):
+                data += chunk
+        assert data[:1] == b"\x88" and int.from_bytes(data[2:4], "big") == 4002
 
 
 def test_the_outbox_of_a_slow_reader_is_bounded_in_bytes() -> None:
