@@ -6,14 +6,26 @@ session* was last advanced; per-connection timers would cost several times the
 CPU with a class connected. Once a second it also frees abandoned sessions.
 
 A tick never takes more than ``busy`` of its period: when a class asks for more
-work than the machine can do, the sessions not reached in this tick are served
-first in the next (round robin), each run plays slower than asked, and the
+work than the machine can do, each run plays slower than asked, and the
 learners' commands still get their turns between ticks.
+
+Fair in time, not in turns (max-min fairness). A session whose ticks cost
+less than an equal share of the tick's budget is served on every tick; the
+others share what is left, least engine time used first (as a completely fair
+scheduler does): a learner whose iteration costs 0.1 ms is served every tick
+however many sessions of 10 ms iterations play beside it, and those play
+slower, in equal time.
+Round robin by turns gave each session the same number of turns instead, so
+one small network beside twelve of the largest got one turn in seven (31 % of
+its frame rate in bench/abuse.py). A session that starts playing joins at the
+back of the line (level with the most-served one): it waits at most one round,
+and a crowd pressing play at once cannot push a playing learner aside.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -37,8 +49,9 @@ class Clock:
         self.timer = timer
         self.ticks = 0
         self.overruns = 0  # ticks that stopped early for lack of time
-        self._cursor = 0
         self._last: dict[str, float] = {}
+        self._used: dict[str, float] = {}  # engine seconds each active session has had
+        self._cost: dict[str, float] = {}  # a session's recent engine seconds per tick
 
     @staticmethod
     def wants(s: Session) -> bool:
@@ -46,33 +59,48 @@ class Clock:
         return s.wants_tick
 
     def tick(self, now: float) -> int:
-        """Advance the sessions that want it, round robin, within the tick's budget.
+        """Advance the sessions that want it, least-served first, within the tick's budget.
 
         Each session is advanced by the time since it was last advanced (at most
         :data:`MAX_DT`); returns how many were served. Errors stay in their session.
         """
         active = [s for s in self.store if self.wants(s)]
         n = len(active)
-        # a session that was idle starts afresh (one period), not with its idle time
+        # a session that was idle starts afresh (one period), not with its idle time,
+        # and level with the least-served of the others
         self._last = {s.id: self._last[s.id] for s in active if s.id in self._last}
+        used = {s.id: self._used[s.id] for s in active if s.id in self._used}
+        floor = min(used.values(), default=0.0)
+        back = max(used.values(), default=0.0) + 1e-9  # a newcomer joins the line's back
+        self._used = {s.id: used.get(s.id, back) - floor for s in active}
+        # max-min fair: a session whose ticks cost less than an equal share of the budget
+        # is served every tick; the others share the rest, least-served first
+        share = self.budget / max(n, 1)
+        self._cost = {s.id: self._cost[s.id] for s in active if s.id in self._cost}
+        order = sorted(active, key=lambda s: (self._cost.get(s.id, math.inf) > share,
+                                              self._used[s.id]))
         start = self.timer()
         served = 0
-        for i in range(n):
-            s = active[(self._cursor + i) % n]
+        for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
             self._last[s.id] = now
             s.crowd = n  # views and metrics space themselves out in a crowd
+            t0 = self.timer()
             try:
                 s.tick(dt)
             except Exception:
                 log.exception("session tick failed", extra={"session": s.id})
                 s.playing = False
                 s.error("internal", "the run stopped because of an internal error")
+            t1 = self.timer()
+            # (a tick that did nothing still counts a little: equal sessions take turns)
+            self._used[s.id] += max(t1 - t0, 1e-6)
+            cost = self._cost.get(s.id)
+            self._cost[s.id] = t1 - t0 if cost is None else 0.7 * cost + 0.3 * (t1 - t0)
             served += 1
-            if served < n and self.timer() - start > self.budget:
+            if served < n and t1 - start > self.budget:
                 self.overruns += 1
                 break
-        self._cursor = (self._cursor + served) % n if n else 0
         self.ticks += 1
         return served
 

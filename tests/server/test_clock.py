@@ -61,6 +61,42 @@ def test_an_overloaded_tick_stops_at_its_budget_and_the_rest_go_first_next_time(
     assert waits <= {3, 4}, waits
 
 
+def test_a_light_session_is_served_every_tick_beside_many_heavy_ones() -> None:
+    """Fair in time: twelve sessions of 10 ms iterations cannot starve a learner whose
+    tick costs 0.1 ms (round robin by turns served it one tick in seven)."""
+    t = [0.0]
+    heavy = [FakeSession(f"h{i}", t, 0.010) for i in range(12)]
+    light = FakeSession("light", t, 0.0001)
+    for s in heavy:
+        s.playing = False
+    clock = Clock([*heavy, light], 60, busy=0.7, timer=lambda: t[0])  # type: ignore[arg-type]
+    clock.tick(0.0)  # the learner plays; then the twelve press play at once
+    for s in heavy:
+        s.playing = True
+    for k in range(1, 121):
+        clock.tick(k / 60)
+        t[0] = max(t[0], k / 60)  # the next tick comes on time or late, never early
+    assert len(light.dts) == 121  # every tick of two seconds
+    counts = [len(s.dts) for s in heavy]
+    assert max(counts) - min(counts) <= 1 and sum(counts) >= 120  # equal time among them
+
+
+def test_a_session_that_starts_playing_starts_level_with_the_others() -> None:
+    """A newcomer joins the line: it gets the same share from its first round on, and
+    does not jump the queue for as long as the others have played."""
+    clock, sessions = make(3, cost=0.004)
+    late = sessions[2]
+    late.playing = False
+    for k in range(1, 61):
+        clock.tick(k / 60)
+    late.playing = True
+    before = [len(s.dts) for s in sessions]
+    for k in range(61, 121):
+        clock.tick(k / 60)
+    got = [len(s.dts) - b for s, b in zip(sessions, before, strict=True)]
+    assert max(got) - min(got) <= 1, got
+
+
 def test_idle_sessions_are_skipped_and_restart_fresh() -> None:
     clock, sessions = make(3, cost=0.0)
     sessions[1].playing = False
