@@ -134,6 +134,29 @@ class Worker:
         self.submit(owner, job)
         return await asyncio.wrap_future(fut)
 
+    async def call_pieces(self, owner: Hashable, fn: Callable[[], Generator[Any, None, T]]
+                          ) -> T:
+        """Run the generator ``fn()`` on the worker, one ``next()`` per turn of ``owner``,
+        and await what it returns. If the owner's work is cancelled meanwhile, the
+        awaiting coroutine gets :class:`concurrent.futures.CancelledError`."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def job() -> Generator[None, None, None]:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                result = yield from fn()
+            except GeneratorExit:  # dropped by cancel() and collected
+                fut.cancel() or fut.set_exception(concurrent.futures.CancelledError())
+                raise
+            except BaseException as e:  # handed to the awaiting coroutine
+                fut.set_exception(e)
+            else:
+                fut.set_result(result)
+
+        self.submit(owner, job)
+        return await asyncio.wrap_future(fut)
+
     # ---- the thread ------------------------------------------------------------------
 
     def _run(self) -> None:

@@ -13,7 +13,7 @@ a big file does not hold the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from urllib.parse import parse_qs
 
 import orjson
@@ -52,10 +52,12 @@ async def _session(request: Request, store: SessionStore) -> Session:
     return s
 
 
-async def _download(worker: Worker, s: Session, build: Callable[[], tuple[str, str]],
+async def _download(worker: Worker, s: Session,
+                    build: Callable[[], Generator[None, None, tuple[str, str]]],
                     media: str) -> Response:
-    """``build()`` → (body, file name), run on the engine thread in the session's turn."""
-    body, name = await worker.call(("download", s.id), build)
+    """``build()`` → (body, file name), a generator run on the engine thread a piece per
+    turn of the session's downloads (a big CSV takes turns with the learners)."""
+    body, name = await worker.call_pieces(("download", s.id), build)
     return Response(body, media_type=media, headers={
         **NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -65,8 +67,9 @@ async def run_json(request: Request, store: StoreDep, worker: WorkerDep) -> Resp
     """The run file: every branch, replaying bit-identically (opened on the active one)."""
     s = await _session(request, store)
 
-    def build() -> tuple[str, str]:
+    def build() -> Generator[None, None, tuple[str, str]]:
         body = encode(run_file(s.history))
+        yield
         # re-indent for people reading the file; numbers keep their exact repr
         pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
         return pretty, f"backprop-lab-{s.history.head[0]}-iterations.json"
@@ -78,15 +81,22 @@ async def run_json(request: Request, store: StoreDep, worker: WorkerDep) -> Resp
 async def metrics(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
     """The sampled metrics of the active branch."""
     s = await _session(request, store)
-    return await _download(worker, s, lambda: (metrics_csv(s.history),
-                                               "backprop-lab-metrics.csv"),
-                           "text/csv; charset=utf-8")
+
+    def build() -> Generator[None, None, tuple[str, str]]:
+        return (yield from metrics_csv(s.history)), "backprop-lab-metrics.csv"
+
+    return await _download(worker, s, build, "text/csv; charset=utf-8")
 
 
 @router.post("/weights.csv")
 async def weights(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
-    """The weights and biases at the current point of the run."""
+    """The weights and biases at the current point of the run (of one iteration, though
+    the file is built in pieces)."""
     s = await _session(request, store)
-    return await _download(worker, s, lambda: (
-        weights_csv(s.stepper), f"backprop-lab-weights-{s.stepper.iteration}.csv"),
-        "text/csv; charset=utf-8")
+
+    def build() -> Generator[None, None, tuple[str, str]]:
+        iteration = s.stepper.iteration
+        body = yield from weights_csv(s.stepper)
+        return body, f"backprop-lab-weights-{iteration}.csv"
+
+    return await _download(worker, s, build, "text/csv; charset=utf-8")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from engine.stepper import PHASES, Stepper
@@ -217,31 +218,55 @@ def _num(v: Any) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def metrics_csv(history: History) -> str:
-    """The active branch's sampled metrics as CSV (header + one row per point)."""
+#: CSV rows formatted in one piece of work: ~2 ms on this kind of machine, so a big
+#: download takes turns with the learners on the engine thread (live/worker.py)
+CSV_ROWS_PER_PIECE = 2_000
+
+#: a CSV built in pieces: each ``next()`` formats one piece, the return value is the text
+CsvPieces = Generator[None, None, str]
+
+
+def csv_pieces(header: list[str], rows: Iterable[list[Any]],
+               rows_per_piece: int = CSV_ROWS_PER_PIECE) -> CsvPieces:
+    """CSV text of ``header`` and ``rows``, formatted ``rows_per_piece`` rows at a time
+    (a ``yield`` between pieces); the generator's return value is the whole text."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(METRIC_COLUMNS)
-    for p in history.active.metrics.points():
-        w.writerow([_num(p[c]) for c in METRIC_COLUMNS])
+    w.writerow(header)
+    for n, row in enumerate(rows, 1):
+        w.writerow(row)
+        if n % rows_per_piece == 0:
+            yield
     return buf.getvalue()
 
 
-def weights_csv(stepper: Stepper) -> str:
-    """The current parameters as CSV: ``id,row,col,value`` (W is (n_in, n_out):
-    row = input unit, col = output unit; b has only a row)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["iteration", "id", "row", "col", "value"])
+def metrics_csv(history: History) -> CsvPieces:
+    """The active branch's sampled metrics as CSV (header + one row per point), in
+    pieces. The points are taken when the first piece runs; later training does not
+    reach the file."""
+    points = history.active.metrics.points()
+    yield
+    return (yield from csv_pieces(
+        list(METRIC_COLUMNS), ([_num(p[c]) for c in METRIC_COLUMNS] for p in points)))
+
+
+def weights_csv(stepper: Stepper) -> CsvPieces:
+    """The current parameters as CSV: ``iteration,id,row,col,value`` (W is (n_in, n_out):
+    row = input unit, col = output unit; b has only a row), in pieces. The parameters
+    are copied when the first piece runs, so the file is of one iteration even if the
+    run steps on between its pieces."""
     it = stepper.iteration
-    for key, a in stepper.net.params.items():
-        if a.ndim == 1:
-            for i, v in enumerate(a.tolist()):
-                w.writerow([it, key, i, "", _num(v)])
-        else:
-            for (i, j), v in zip(
-                ((i, j) for i in range(a.shape[0]) for j in range(a.shape[1])),
-                a.ravel().tolist(), strict=True,
-            ):
-                w.writerow([it, key, i, j, _num(v)])
-    return buf.getvalue()
+    params = {key: a.copy() for key, a in stepper.net.params.items()}
+
+    def rows() -> Iterator[list[Any]]:
+        for key, a in params.items():
+            if a.ndim == 1:
+                for i, v in enumerate(a.tolist()):
+                    yield [it, key, i, "", _num(v)]
+            else:
+                cols = a.shape[1]
+                for k, v in enumerate(a.ravel().tolist()):
+                    yield [it, key, k // cols, k % cols, _num(v)]
+
+    yield
+    return (yield from csv_pieces(["iteration", "id", "row", "col", "value"], rows()))

@@ -4,7 +4,9 @@ a time, and cancelling never loses another owner's work or the thread."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+
+import numpy as np
 
 from server.live.playback import keep_params
 from server.live.worker import Worker
@@ -65,3 +67,65 @@ def test_a_timeline_that_supersedes_a_pending_one_keeps_its_weights() -> None:
     merged = keep_params(jump, later)
     assert merged["indexed"] == 900 and merged["params"] == jump["params"]
     assert keep_params(later, jump) == jump
+
+
+def test_a_big_weights_csv_is_built_in_pieces_of_one_iteration_between_others_turns(
+) -> None:
+    """A download of the largest network's weights (~1 MB of CSV) was one 53 ms piece on
+    the engine thread; now other owners run between its pieces, and the file is still
+    of the one iteration it started at though the run steps on meanwhile."""
+    import asyncio
+    import csv
+    import io
+
+    from engine.config import RunConfig
+    from engine.stepper import Stepper
+    from server.run.runfile import CSV_ROWS_PER_PIECE, weights_csv
+
+    st = Stepper(RunConfig(dataset="circle", hidden=(96, 96), batch_size=16, seed=3))
+    before = {k: a.copy() for k, a in st.net.params.items()}
+    entries = sum(a.size for a in before.values())
+    assert entries > 3 * CSV_ROWS_PER_PIECE
+    w = Worker()
+    log: list[str] = []
+
+    def build() -> Generator[None, None, str]:
+        pieces = 0
+        gen = weights_csv(st)
+        try:
+            while True:
+                next(gen)
+                pieces += 1
+                log.append("csv")
+                yield
+        except StopIteration as done:
+            log.append(f"pieces={pieces}")
+            return str(done.value)
+
+    weights_at = {0: before}
+
+    def learner() -> None:
+        log.append("step")
+        st.step_iteration()
+        weights_at[st.iteration] = {k: a.copy() for k, a in st.net.params.items()}
+
+    async def main() -> str:
+        task = asyncio.ensure_future(w.call_pieces("download", build))
+        await asyncio.sleep(0)
+        for _ in range(3):
+            w.submit("learner", learner)
+        return await task
+
+    text = asyncio.run(main())
+    w.stop()
+    assert log.index("step") < log.index("csv", 2)  # the learner ran between the pieces
+    assert st.iteration == 3
+    rows = list(csv.DictReader(io.StringIO(text)))
+    iterations = {r["iteration"] for r in rows}
+    assert len(rows) == entries and len(iterations) == 1
+    at = weights_at[int(iterations.pop())]
+    assert any(not np.array_equal(at[k], st.net.params[k]) for k in at)  # it stepped on
+    for r in rows:
+        a = at[r["id"]]
+        v = a[int(r["row"])] if a.ndim == 1 else a[int(r["row"]), int(r["col"])]
+        assert float(r["value"]) == v  # exact: the weights of the iteration it names
