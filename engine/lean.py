@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import activations, losses
+from engine import activations, losses, units
 from engine.config import RunConfig
 from engine.model import LayerCache, Network
 from engine.optim import Optimizer, clip_grads
@@ -53,8 +53,8 @@ class LeanPlan:
     (rebuild when either changes: :meth:`fits`)."""
 
     __slots__ = ("K", "bce", "clip_norm", "clip_value", "config", "has_reg", "hidden", "ids",
-                 "keys", "l1", "l2", "last", "loss", "lr", "mse_df", "optimizer", "out_da",
-                 "plain_sgd", "plans", "rev_hidden", "screen_out")
+                 "keys", "l1", "l2", "last", "loss", "lr", "marks", "mse_df", "optimizer",
+                 "out_da", "plain_sgd", "plans", "rev_hidden", "screen_out")
 
     def __init__(self, net: Network, config: RunConfig, optimizer: Optimizer) -> None:
         spec = net.spec
@@ -82,6 +82,7 @@ class LeanPlan:
             and float(h["momentum"]) == 0.0
         self.ids = [LayerIds(l, False) for l in range(1, len(self.plans) + 1)]
         self.keys = param_keys(net.params)
+        self.marks = units.layer_marks(net)
         self.out_da = f"L{len(self.plans)}.da"
 
     def fits(self, config: RunConfig, optimizer: Optimizer) -> bool:
@@ -296,6 +297,7 @@ def captured(plan: LeanPlan, params: dict[str, Array], optimizer: Optimizer, idx
         caches.append(c)
         vf[ids.z] = zs[k]
         vf[ids.a] = hs[k]
+    units.add_forward(plan.marks, caches, vf)
     p.caches = caches
     p.loss = res
     p.reg = ps.reg

@@ -7,7 +7,10 @@ A :class:`PhaseRecord` carries, under the stable ids of :mod:`engine`:
 =========  ==================================================================
 forward    ``x`` (B, n_in), ``t`` (B, K), ``batch`` indices (absent for a batch
            given to ``Stepper.step_batch``), ``L0.a``, every ``Ll.z``,
-           ``Ll.a`` (B, n_l) (and ``Ll.zn``, ``Ll.mask`` if used)
+           ``Ll.a`` (B, n_l) (and ``Ll.zn``, ``Ll.mask`` if used), and the marks
+           of :mod:`engine.units`: ``Ll.mu``, ``Ll.sigma`` (batch norm),
+           ``Ll.dropped`` (dropout), ``Ll.dead`` (ReLU), ``Ll.saturated``
+           (sigmoid, tanh), each (n_l,)
 loss       ``loss.per_sample`` (B,), ``loss.data``, ``loss.reg``, ``loss.total``,
            ``y`` and ``Ln.da`` = ∂L/∂y (B, K)
 backward   ``Ll.delta`` (B, n_l), ``Ll.dW`` (n_{l−1}, n_l), ``Ll.db`` (n_l,),
@@ -17,7 +20,8 @@ backward   ``Ll.delta`` (B, n_l), ``Ll.dW`` (n_{l−1}, n_l), ``Ll.db`` (n_l,),
            it did (every hidden layer; the output under mse unless linear)
 update     ``Ll.W.prev``, ``Ll.W``, ``Ll.W.step`` (and the same for ``b``, γ, β),
            ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…: each
-           optimizer's ``state`` in :mod:`engine.catalog`),
+           optimizer's ``state`` in :mod:`engine.catalog`) and its norm over
+           each layer's parameters ``Ll.<state>_norm`` (:mod:`engine.units`),
            ``clip.total_norm`` / ``clip.value`` when clipping is on
 =========  ==================================================================
 
@@ -39,6 +43,7 @@ import numpy as np
 
 from engine.losses import LossResult
 from engine.model import LayerCache
+from engine.units import add_state_norms
 
 Array = np.ndarray
 
@@ -235,7 +240,8 @@ def update_values(v: dict[str, Any], lr: float, prev: dict[str, Array],
                   params: dict[str, Array], steps: dict[str, Array],
                   state: dict[str, dict[str, Array]], keys: ParamKeys) -> None:
     """Add the update record's values to ``v``: the rate, and per parameter the
-    value before, after, the step and the optimizer's state (``L1.W.exp_avg`` …);
+    value before, after, the step and the optimizer's state (``L1.W.exp_avg`` …),
+    then each layer's state norms (``L1.exp_avg_norm``, :mod:`engine.units`);
     ``keys`` from :func:`param_keys`."""
     v["lr"] = lr
     if not state:  # plain SGD keeps none
@@ -252,6 +258,7 @@ def update_values(v: dict[str, Any], lr: float, prev: dict[str, Array],
         if st:
             for sname, s in st.items():
                 v[kdot + sname] = s
+    add_state_norms(state, v)
 
 
 def finite(arr: Array) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import catalog, lean, losses
+from engine import catalog, lean, losses, units
 from engine.batches import Batches
 from engine.config import RunConfig
 from engine.data import Dataset, make_dataset
@@ -106,6 +106,7 @@ class Stepper:
         self._drawn: tuple[Array, Array, Array] | None = None
         self._lean: lean.LeanPlan | None = None
         self._ids = [LayerIds(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
+        self._marks = units.layer_marks(self.net)
         self._out_da = f"L{len(spec.layers)}.da"
         self._plain = all(ls.norm == "none" and not ls.dropout and not ls.residual
                           for ls in spec.layers)
@@ -264,6 +265,7 @@ class Stepper:
             bad = first_bad_forward(self._ids, caches)
             if bad is not None:
                 raise self._halt("forward", bad, self.iteration)
+        units.add_forward(self._marks, caches, v)
         return PhaseRecord("forward", self.iteration, v)
 
     def _loss_of(self, out: LayerCache, t: Array, dfz: Array | None) -> losses.LossResult:

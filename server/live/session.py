@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from engine import metrics
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.live import playback
+from server.live.lessons import LessonDesk
 from server.live.outbox import Entry, Outbox, Shared
 from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
 from server.live.sharing import Audience, Follower
@@ -46,6 +47,7 @@ from server.protocol import (
     Hello,
     Inspect,
     Landscape,
+    LessonCommand,
     Load,
     Pause,
     Play,
@@ -128,6 +130,8 @@ class Session:
         # a weak reference: the views must not keep a freed session alive until the
         # cyclic garbage collector runs (its memory is the run's: megabytes)
         self.views = SessionViews(weakref.proxy(self), settings, self.stepper)
+        #: the lesson open in this session, if any (server.live.lessons)
+        self.lessons = LessonDesk(weakref.proxy(self))
 
     # ---- connection ----------------------------------------------------------------
 
@@ -256,6 +260,8 @@ class Session:
             self.playing = False
             self._apply((yield from self._busy(playback.step_back_pieces(self.history,
                                                                           msg.unit))))
+        elif isinstance(msg, LessonCommand):
+            yield from self.lessons.handle_pieces(msg)
         elif isinstance(msg, Seek | Set | Checkout | Load):
             self._apply((yield from self._busy(playback.handle_pieces(
                 self.history, msg, self.settings, self))))
@@ -576,6 +582,9 @@ class Session:
         point = metrics_point(m, update_values.get("lr", m["lr"]))
         self.history.record_metrics(point)
         self._put_points([point])
+        if self.lessons.after_metrics(m):  # the open lesson step's goal: stop there
+            self.playing = False
+            self.put(self.state(), key="state")
 
     def _put_points(self, points: list[dict[str, Any]]) -> None:
         """A ``metrics`` message of ``points`` and the trace points waiting to go."""
@@ -622,6 +631,10 @@ class Session:
                 "task": d.task,
                 "n_classes": d.n_classes,
                 "features": list(d.features),
+                # the mechanisms each layer has, layer 1 first (the network view draws them)
+                "norm": [ls.norm for ls in spec.layers],
+                "dropout": [ls.dropout for ls in spec.layers],
+                "residual": [ls.residual for ls in spec.layers],
             },
             data={
                 "p_train": d.p_train, "t_train": d.t_train,

@@ -16,11 +16,14 @@ smaller encoding saves (docs/performance.md).
 The rule, per phase (``L{l}`` for every layer; ``P`` any parameter name:
 ``W``, ``b``, ``gamma``, ``beta``):
 
-- ``forward``: ``batch`` (indices), ``L{l}.a.mean`` and ``L{l}.z.mean``;
+- ``forward``: ``batch`` (indices), ``L{l}.a.mean`` and ``L{l}.z.mean``, and the
+  per-unit marks of :mod:`engine.units` as they are (already (n,)): ``L{l}.mu``,
+  ``L{l}.sigma``, ``L{l}.dropped``, ``L{l}.dead``, ``L{l}.saturated``;
 - ``loss``: ``loss.data``, ``loss.reg``, ``loss.total``, ``y.mean``, ``t.mean``;
 - ``backward``: ``L{l}.delta.mean``, ``L{l}.dP`` (whole, parameter-shaped),
   ``L{l}.gnorm``;
-- ``update``: ``lr``, ``L{l}.P`` (after the update) and ``L{l}.P.step``.
+- ``update``: ``lr``, ``L{l}.P`` (after the update) and ``L{l}.P.step``, and each
+  layer's optimizer-state norms ``L{l}.<state>_norm`` (not the buffers themselves).
 
 ``X.mean`` is the batch mean of the record's ``X`` (B, n): ``Σ_rows X / B``,
 equal to NumPy's ``X.mean(axis=0)`` up to the order of the additions (the last
@@ -46,6 +49,7 @@ _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
     r"batch|lr|loss\.(?:data|reg|total)"
     r"|L\d+\.(?:gnorm|d?(?:W|b|gamma|beta)|(?:W|b|gamma|beta)\.step)"
+    r"|L\d+\.(?:mu|sigma|dropped|dead|saturated|[a-z_]+_norm)"
 )
 _PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
 _MAX_PLANS = 1_000

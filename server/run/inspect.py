@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import chain
+from engine.gradcost import gradient_cost
 from engine.stepper import Stepper
 
 #: rows of the batch table sent to the page
@@ -61,7 +62,8 @@ def inspect_body(st: Stepper, cap: Capture, target_id: str, index: tuple[int, ..
     values; ``row_sum`` over the whole batch; ``data`` = ``row_sum``/B when
     ``per_sample`` (else ``row_sum``); ``grad`` = ``data`` + ``reg``; ``norm``,
     ``path``, ``sum``, ``forward``, ``check`` and ``update`` as :mod:`engine.chain`
-    gives them.
+    gives them; ``cost`` what every gradient costs numerically against one backward
+    pass (:func:`engine.gradcost.gradient_cost`, for the batch the check is on).
     """
     if sample is not None:
         split, k = sample
@@ -106,6 +108,9 @@ def inspect_body(st: Stepper, cap: Capture, target_id: str, index: tuple[int, ..
             "h": e["check"]["h"], "rel_error": e["check"]["rel_error"],
             "mode": e["check"]["mode"]},
     }
+    # what every gradient would cost by finite differences against backprop, for the
+    # batch the check is on (the run's batch before any phase has run)
+    body["cost"] = gradient_cost(st.net.spec, e["batch_size"] or st.batch_size)
     if e["kind"] == "unit":
         body["value"] = None if e["forward"] is None else e["forward"]["a"]
         body["update"] = None
