@@ -37,7 +37,7 @@ from server.live.outbox import Outbox
 from server.live.store import SessionStore
 from server.live.worker import Worker
 from server.logs import configure_logging
-from server.routes import catalog, export, pages, ws
+from server.routes import catalog, export, lessons, pages, ws
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(export.router)
     app.include_router(catalog.router)
+    app.include_router(lessons.router)
     return app
 
 

@@ -180,6 +180,26 @@ class Landscape(_Msg):
         return self
 
 
+class LessonCommand(_Msg):
+    """A lesson (``docs/lessons.md``): ``open`` step ``step`` of lesson ``id`` (its preset
+    and change applied), ``check`` a ``prediction`` (a choice's id or a number) on the
+    live numbers, ``do`` the step's action for the learner, or ``leave`` the lesson.
+    ``lang`` is the language of the explanation in the answer."""
+
+    type: Literal["lesson"]
+    id: str | None = Field(None, max_length=48, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    step: int = Field(1, ge=1, le=100)
+    action: Literal["open", "check", "do", "leave"] = "open"
+    prediction: Annotated[str, Field(max_length=24)] | Finite | None = None
+    lang: Literal["ja", "en"] = "en"
+
+    @model_validator(mode="after")
+    def _named(self) -> LessonCommand:
+        if self.action != "leave" and self.id is None:
+            raise ValueError(f"action {self.action!r} needs the lesson's 'id'")
+        return self
+
+
 # ---- playback: seek, set, branches, saved runs (see server/run/history.py) ---------------
 
 class Set(Changes):
@@ -280,7 +300,8 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
-    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series,
+    | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series
+    | LessonCommand,
     Field(discriminator="type"),
 ]
 client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)

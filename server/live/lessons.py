@@ -1,0 +1,309 @@
+"""A session's lesson desk: open a step, do its action, check a prediction on live numbers.
+
+The ``lesson`` command (:class:`~server.protocol.LessonCommand`) comes here from
+the session, on the engine thread like every command. :class:`LessonDesk`
+
+* **opens** a step: the step after the one open continues the same run (its own
+  ``preset`` starts a new run, its ``change`` is a ``set``); any other step (a
+  link ``/?lesson=ID&step=N``, a jump back) rebuilds the run: the last preset at
+  or before it, then the earlier steps' changes and actions done for the
+  learner, a piece at a time. It answers ``lesson_step``;
+* **watches** a playing run for the open step's ``until`` (at each metrics
+  point: :meth:`LessonDesk.after_metrics`) and stops the play when it holds;
+* **checks**: the prediction against the run's own values (the step's
+  ``value``; for a choice, the answer whose ``when`` holds), the step's goal
+  ``done`` and its revealed values, all :mod:`engine.expr` expressions over the
+  current iteration's records, the weights now and :func:`engine.metrics.collect`.
+  It answers ``lesson_check``;
+* **does** the step's action for the learner (a teacher's "show me").
+
+It gets the session as a small :class:`Port` and never holds it otherwise. Its
+messages go through the session's ``put``, so a class following a teacher
+gets the teacher's ``lesson_step`` and ``lesson_check`` (the reveal) too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Generator
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine import metrics
+from engine.expr import ExprError, parse
+from engine.stepper import Stepper
+from server.lessons import Action, Lesson, Step, course
+from server.live.views import SessionViews
+from server.protocol import (
+    Configure,
+    Edit,
+    Inspect,
+    LessonCommand,
+    Pause,
+    Play,
+    server_message,
+)
+from server.protocol import Step as StepCommand
+from server.run.history import History
+from server.settings import Settings
+
+log = logging.getLogger("backprop_lab.lessons")
+
+Pieces = Generator[None, None, None]
+
+
+class Port(Protocol):
+    """What the desk needs of its session."""
+
+    settings: Settings
+    stepper: Stepper
+    history: History
+    views: SessionViews
+    playing: bool
+    busy: bool
+
+    def handle(self, msg: Any) -> None:
+        """Apply one command at once."""
+
+    def tick(self, dt: float) -> None:
+        """Advance a playing run by ``dt`` seconds of play."""
+
+    def put(self, msg: Any, **kw: Any) -> None:
+        """Queue a message for the page and a class following it."""
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        """Queue an ``error``."""
+
+
+def values_now(st: Stepper, views: SessionViews,
+               m: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a lesson's expression may read: every id of the current iteration's phase
+    records, the weights now (``L1.W`` …), the metrics (``train_loss``, ``gnorm`` …;
+    ``m`` if already collected) and ``iteration``, ``epoch``."""
+    out: dict[str, Any] = {}
+    for rec in views.capture.phases.values():
+        out.update(rec)
+    out.update(st.net.params)
+    out.update({k: v for k, v in (m if m is not None else metrics.collect(st)).items()})
+    out["iteration"] = st.iteration
+    out["epoch"] = st.epoch
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """A value for the wire: a number, or nested lists of numbers."""
+    a = np.asarray(v, dtype=float)
+    return float(a.reshape(())) if a.size == 1 else a.tolist()
+
+
+class LessonDesk:
+    """The lesson a session has open, if any, and what it does with the ``lesson``
+    command."""
+
+    def __init__(self, port: Port) -> None:
+        self.port = port
+        self.lesson: Lesson | None = None
+        self.n = 0  # the open step's number (1-based)
+        self.run_id = 0  # id() of the history the lesson built
+        #: the condition a play stops at (and the iteration it stops at anyway)
+        self.watch: tuple[str, int] | None = None
+
+    # ---- the command ---------------------------------------------------------------------
+
+    def handle_pieces(self, msg: LessonCommand) -> Pieces:
+        """Apply one ``lesson`` command (a rebuild or an action a piece at a time)."""
+        if msg.action == "leave":
+            self.lesson, self.n, self.watch = None, 0, None
+            self.port.put(server_message("lesson_step", id=None, step=None, step_id=None,
+                                         steps=None, controls=None, action=None))
+            return
+        lesson = course().get(msg.id or "")
+        if lesson is None:
+            self.port.error("invalid", f"no lesson {msg.id!r}; lessons: {', '.join(course())}",
+                            field="id")
+            return
+        if not 1 <= msg.step <= len(lesson.steps):
+            self.port.error("invalid", f"lesson {lesson.id} has steps 1 to "
+                            f"{len(lesson.steps)}, not {msg.step}", field="step")
+            return
+        if msg.action == "open":
+            yield from self._open(lesson, msg.step)
+            return
+        if self.lesson is not lesson or self.n != msg.step:
+            self.port.error("invalid", f"open step {msg.step} of {lesson.id} first "
+                            "(action 'open')", field="step")
+            return
+        step = lesson.steps[msg.step - 1]
+        if msg.action == "do":
+            yield from self._busy(self.perform(step.action))
+            self.port.handle(Pause(type="pause"))
+        self.check(msg.prediction, msg.lang, "check")
+
+    def _busy(self, pieces: Pieces) -> Pieces:
+        """Run ``pieces`` while the shared clock leaves the session alone (the desk
+        drives its play itself)."""
+        try:
+            while True:
+                self.port.busy = True
+                try:
+                    next(pieces)
+                except StopIteration:
+                    return
+                yield
+        finally:
+            self.port.busy = False
+
+    def _open(self, lesson: Lesson, n: int) -> Pieces:
+        steps = lesson.steps
+        same_run = self.lesson is lesson and self.run_id == id(self.port.history)
+        self.watch = None
+        if same_run and n == self.n:
+            pass  # opened again: nothing to apply
+        elif same_run and n == self.n + 1:
+            self._setup(lesson, steps[n - 1], fresh=steps[n - 1].preset is not None)
+        else:  # a jump or a link: the run as the steps before this one leave it
+            start = max(i for i in range(1, n + 1) if i == 1 or steps[i - 1].preset)
+            for i in range(start, n):
+                self._setup(lesson, steps[i - 1], fresh=i == start)
+                yield from self._busy(self.perform(steps[i - 1].action))
+            self._setup(lesson, steps[n - 1], fresh=start == n)
+        self.port.handle(Pause(type="pause"))
+        self.lesson, self.n = lesson, n
+        self.run_id = id(self.port.history)
+        step = steps[n - 1]
+        if step.action.do == "play" and step.action.until:
+            self.watch = (step.action.until,
+                          self.port.stepper.iteration + step.action.max_iterations)
+        log.info("lesson step", extra={"lesson": lesson.id, "step": n})
+        self.port.put(server_message(
+            "lesson_step", id=lesson.id, step=n, step_id=step.id, steps=len(steps),
+            controls=step.controls.model_dump(mode="json"),
+            action=step.action.model_dump(mode="json", exclude_defaults=True)
+            | {"do": step.action.do}))
+
+    def _setup(self, lesson: Lesson, step: Step, fresh: bool) -> None:
+        """A step's new run (``fresh``: the lesson's preset and the step's own) and its
+        live change."""
+        if fresh:
+            self.port.handle(Configure(type="configure", config=lesson.settings_at(step)))
+        changes = step.changes()
+        if changes is not None:
+            self.port.handle(changes)
+
+    # ---- actions ---------------------------------------------------------------------
+
+    def perform(self, action: Action) -> Pieces:
+        """Do ``action`` through the session's own commands, a piece at a time (a play
+        is driven a clock tick at a time at the fastest speed allowed, until its
+        ``until`` holds or ``max_iterations`` have run)."""
+        p = self.port
+        if action.do == "step":
+            for _ in range(action.count):
+                p.handle(StepCommand(type="step", unit=action.unit))
+                yield
+        elif action.do == "set":
+            p.handle(action.changes())
+        elif action.do == "edit":
+            assert action.id is not None and action.value is not None
+            p.handle(Edit(type="edit", id=action.id, index=action.index, value=action.value))
+        elif action.do == "inspect":
+            p.handle(Inspect(type="inspect", id=action.id, index=action.index))
+        elif action.do == "play":
+            assert action.until is not None
+            saved = self.watch
+            self.watch = (action.until, p.stepper.iteration + action.max_iterations)
+            p.handle(Play(type="play", speed=p.settings.max_speed))
+            dt = 1.0 / p.settings.tick_hz
+            while p.playing and self.watch is not None:
+                p.tick(dt)
+                yield
+            p.handle(Pause(type="pause"))
+            self.watch = saved
+
+    # ---- checks ----------------------------------------------------------------------
+
+    def after_metrics(self, m: dict[str, Any]) -> bool:
+        """A metrics point was recorded while the run plays: True (and a ``lesson_check``
+        with ``trigger`` "goal") if the open step's ``until`` holds now, or its
+        ``max_iterations`` have run: the session then stops playing."""
+        if self.watch is None or not self.port.playing:
+            return False
+        until, cap = self.watch
+        st = self.port.stepper
+        try:
+            met = parse(until).truth(values_now(st, self.port.views, m))
+        except ExprError:
+            met = False  # (a value not computed yet: keep playing)
+        if not met and st.iteration < cap:
+            return False
+        self.watch = None
+        if self.lesson is not None:
+            self.check(None, "en", "goal", m)
+        return True
+
+    def check(self, prediction: str | float | None, lang: str, trigger: str,
+              m: dict[str, Any] | None = None) -> None:
+        """Put a ``lesson_check``: the verdict on ``prediction`` from the live numbers,
+        the step's goal and its revealed values (module docstring)."""
+        lesson = self.lesson
+        assert lesson is not None
+        step = lesson.steps[self.n - 1]
+        values = values_now(self.port.stepper, self.port.views, m)
+        body: dict[str, Any] = {
+            "id": lesson.id, "step": self.n, "step_id": step.id, "trigger": trigger,
+            "prediction": prediction, "verdict": None, "actual": None, "expected": None,
+            "explanation": None, "missing": None,
+        }
+        p = step.prediction
+        if p is not None:
+            body["explanation"] = p.explain.get(lang)
+            try:
+                actual = parse(p.value).number(values)
+                body["actual"] = actual
+                body["explanation"] = p.explain.get(lang).replace("{actual}", f"{actual:.4g}")
+                if p.kind == "choice":
+                    right = [c.id for c in p.choices if parse(c.when).truth(values)]
+                    body["expected"] = right[0] if len(right) == 1 else None
+                    if prediction is not None:
+                        body["verdict"] = "right" if prediction in right[:1] and \
+                            len(right) == 1 else "wrong"
+                elif isinstance(prediction, int | float) and not isinstance(prediction, bool):
+                    tol = max(p.tolerance, p.relative * abs(actual))
+                    body["expected"] = actual
+                    body["verdict"] = "right" if abs(prediction - actual) <= tol else "wrong"
+                elif prediction is not None:
+                    self.port.error("invalid", "this step asks for a number", field="prediction")
+                    return
+            except ExprError as e:
+                if e.missing is None:
+                    raise
+                body["verdict"] = "not_yet" if prediction is not None else None
+                body["missing"] = e.missing
+        body["done"] = self._done(step, values)
+        reveal: dict[str, Any] = {}
+        for text in step.reveal:
+            try:
+                reveal[text] = _plain(parse(text).evaluate(values))
+            except ExprError:
+                reveal[text] = None
+        body["values"] = reveal
+        self.port.put(server_message("lesson_check", **body))
+
+    def _done(self, step: Step, values: dict[str, Any]) -> bool:
+        """Whether the step's goal is reached (its ``done`` condition, and for a click
+        on a weight the inspector being open on it)."""
+        a = step.action
+        if a.do == "inspect":
+            t = self.port.views.target
+            if t is None or t.id != a.id or tuple(t.index) != tuple(a.index):
+                return False
+        if step.done is None:
+            return True
+        try:
+            v = parse(step.done).number(values)
+        except ExprError:
+            return False
+        return not math.isnan(v) and bool(v)
+

@@ -1,0 +1,139 @@
+"""Every lesson of the course can be done, on the engine's own numbers.
+
+Each lesson is driven headlessly through a real session, step by step, as a
+page would: ``lesson`` open, the step's action done by the server's own
+:meth:`~server.live.lessons.LessonDesk.perform` (the session's commands and
+clock ticks), then ``lesson`` check with the author's answer (it must be
+judged right on the live numbers) and with a wrong one (it must be judged
+wrong). After each step every id and metric the step's expressions read must
+exist for that lesson's network, and the step's goal must be reached.
+Opening a step by a link (a jump) gives the same run as walking there.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import pytest
+
+from server.lessons import Lesson, Step, course
+from server.live.lessons import values_now
+from server.live.outbox import Outbox
+from server.live.session import Session
+from server.protocol import LessonCommand
+from server.run.history import drain
+from server.settings import Settings
+
+LESSONS = list(course())
+
+
+def command(lesson: str, step: int, action: str = "open",
+            prediction: str | float | None = None, lang: str = "en") -> LessonCommand:
+    return LessonCommand(type="lesson", id=lesson, step=step, action=action,  # type: ignore[arg-type]
+                         prediction=prediction, lang=lang)  # type: ignore[arg-type]
+
+
+def answers(s: Session, ob: Outbox, msg: LessonCommand, kind: str) -> dict[str, Any]:
+    """Apply ``msg`` and return the one ``kind`` message it answered (no error)."""
+    ob.drain()
+    drain(s.handle_pieces(msg))
+    out = ob.drain()
+    errors = [m for m in out if m["type"] == "error"]
+    assert not errors, errors
+    found = [m for m in out if m["type"] == kind]
+    assert found, f"no {kind} among {[m['type'] for m in out]}"
+    return found[-1]
+
+
+def wrong_answer(step: Step, check: dict[str, Any]) -> str | float:
+    p = step.prediction
+    assert p is not None
+    if p.kind == "choice":
+        return next(c.id for c in p.choices if c.id != check["expected"])
+    actual = check["actual"]
+    tol = max(p.tolerance, p.relative * abs(actual))
+    return actual + 3 * tol + 1e-6
+
+
+def unknown_names(step: Step, values: dict[str, Any]) -> list[str]:
+    exprs = Lesson.expressions_of(step)
+    return sorted({n for _, e in exprs for n in e.names if n not in values})
+
+
+@cache
+def walk(lesson_id: str) -> list[dict[str, Any]]:
+    """Drive ``lesson_id`` to its end; per step what was seen."""
+    lesson = course()[lesson_id]
+    s = Session(Settings())
+    ob = Outbox(100_000)
+    s.attach(ob)
+    seen: list[dict[str, Any]] = []
+    for n, step in enumerate(lesson.steps, start=1):
+        opened = answers(s, ob, command(lesson_id, n), "lesson_step")
+        drain(s.lessons.perform(step.action))
+        row: dict[str, Any] = {"step": step, "opened": opened,
+                               "unknown": unknown_names(step, values_now(s.stepper, s.views)),
+                               "weights": {k: v.copy() for k, v in s.stepper.net.params.items()},
+                               "iteration": s.stepper.iteration}
+        if step.prediction is not None:
+            right = answers(s, ob, command(lesson_id, n, "check", step.prediction.expect),
+                            "lesson_check")
+            row["right"] = right
+            row["wrong"] = answers(s, ob, command(lesson_id, n, "check",
+                                                  wrong_answer(step, right)), "lesson_check")
+        row["check"] = answers(s, ob, command(lesson_id, n, "check"), "lesson_check")
+        seen.append(row)
+    return seen
+
+
+@pytest.mark.parametrize("lesson_id", LESSONS)
+def test_every_id_a_check_reads_exists_for_the_lessons_network(lesson_id: str) -> None:
+    for row in walk(lesson_id):
+        assert not row["unknown"], (f"{lesson_id}/{row['step'].id} reads ids this network "
+                                    f"does not have: {row['unknown']}")
+
+
+@pytest.mark.parametrize("lesson_id", LESSONS)
+def test_the_authors_answer_is_right_on_the_live_numbers_and_a_wrong_one_is_not(
+        lesson_id: str) -> None:
+    asked = 0
+    for row in walk(lesson_id):
+        if "right" not in row:
+            continue
+        asked += 1
+        where = f"{lesson_id}/{row['step'].id}"
+        right, wrong = row["right"], row["wrong"]
+        assert right["verdict"] == "right", (where, right)
+        assert wrong["verdict"] == "wrong", (where, wrong)
+        assert isinstance(right["actual"], float) and math.isfinite(right["actual"])
+        assert right["explanation"] and "{actual}" not in right["explanation"]
+    assert asked >= 2, f"{lesson_id} asks fewer than two predictions"
+
+
+@pytest.mark.parametrize("lesson_id", LESSONS)
+def test_every_step_reaches_its_goal(lesson_id: str) -> None:
+    for n, row in enumerate(walk(lesson_id), start=1):
+        assert row["opened"]["step"] == n and row["opened"]["id"] == lesson_id
+        check = row["check"]
+        assert check["done"], f"{lesson_id}/{row['step'].id}: goal not reached: {check}"
+        assert all(v is not None for v in check["values"].values()), check["values"]
+
+
+@pytest.mark.parametrize("lesson_id", LESSONS)
+def test_a_link_to_the_last_step_opens_the_run_the_walk_reaches(lesson_id: str) -> None:
+    """/?lesson=ID&step=N: opening the last step directly rebuilds the run as walking
+    there left it before its action (the same weights, the same iteration)."""
+    lesson = course()[lesson_id]
+    n = len(lesson.steps)
+    walked = walk(lesson_id)
+    s = Session(Settings())
+    ob = Outbox(100_000)
+    s.attach(ob)
+    answers(s, ob, command(lesson_id, n), "lesson_step")
+    before = walked[n - 2] if n > 1 else None
+    if before is not None and lesson.steps[n - 1].preset is None:
+        assert s.stepper.iteration == before["iteration"]
+        for k, W in before["weights"].items():
+            assert (s.stepper.net.params[k] == W).all(), k
