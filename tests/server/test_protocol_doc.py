@@ -77,6 +77,12 @@ SCRIPT: list[dict[str, Any]] = [
     {"type": "pause"},
     {"type": "reset"},
     {"type": "series", "run": 1},  # the run the reset replaced
+    # a lesson: open a step (a new run), do its action, check a prediction, leave
+    {"type": "lesson", "id": "one-neuron", "step": 1},
+    {"type": "lesson", "id": "one-neuron", "step": 1, "action": "check", "prediction": 0.6},
+    {"type": "step", "unit": "phase"},
+    {"type": "lesson", "id": "one-neuron", "step": 1, "action": "check", "prediction": 0.62},
+    {"type": "lesson", "action": "leave"},
     {"type": "configure", "config": {"hidden": [129]}},
     {"type": "configure", "config": {"lr": -1}},
     {"type": "load", "run": {"format": "backprop-lab-run", "version": 1,
