@@ -107,6 +107,7 @@ class Clock:
     def reap(self, now: float) -> None:
         """Free idle and abandoned sessions, and keep all histories within the
         server-wide budget (the worker calls this once a second)."""
-        self.store.reap(now)
+        if self.store.reap(now):
+            memory.release(now)  # the freed sessions' pages back to the system
         budget = int(self.store.settings.max_total_history_mb * 2**20)
         memory.enforce((h for s in self.store for h in s.histories()), budget)

@@ -6,11 +6,22 @@ full histories would not fit in the machine. Once a second the clock asks
 :func:`enforce` to look: while the sum is over the budget, the largest
 histories are halved (their checkpoints thinned — a far seek replays more, no
 run is lost), so memory stays bounded in bytes whatever the learners do.
+
+Freed memory goes back to the system. A freed session's arrays return to
+glibc's allocator, which keeps most of them (freed chunks inside its heaps
+and arenas): a server that had held twelve sessions of the largest network
+stayed at 396 MB long after they were all freed, against 74 MB idle.
+:func:`release` asks glibc to hand free pages back (``malloc_trim``); the clock
+calls it after the reaper frees sessions, at most every
+:data:`RELEASE_EVERY_S`. Elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import time
 from collections.abc import Iterable
 
 from server.run.history import History
@@ -19,6 +30,38 @@ log = logging.getLogger("backprop_lab.memory")
 
 #: a history is never shrunk below this (its first checkpoint and series fit)
 MIN_HISTORY_BYTES = 256 * 1024
+#: :func:`release` does its work at most this often (a trim walks the free lists)
+RELEASE_EVERY_S = 5.0
+
+
+def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """glibc's ``malloc_trim``, or None on another C library."""
+    name = ctypes.util.find_library("c")
+    try:
+        fn = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
+
+
+_TRIM = _malloc_trim()
+_last_release = -RELEASE_EVERY_S
+
+
+def release(now: float | None = None) -> bool:
+    """Give freed heap memory back to the system (glibc ``malloc_trim(0)``), unless
+    that was done less than :data:`RELEASE_EVERY_S` ago; whether it ran."""
+    global _last_release
+    now = time.monotonic() if now is None else now
+    if _TRIM is None or now - _last_release < RELEASE_EVERY_S:
+        return False
+    _last_release = now
+    t0 = time.perf_counter()
+    _TRIM(0)
+    log.debug("memory released", extra={"ms": round((time.perf_counter() - t0) * 1e3, 1)})
+    return True
 
 
 def enforce(histories: Iterable[History], budget_bytes: int) -> int:

@@ -79,10 +79,14 @@ def test_asking_past_a_limit_gets_an_error_naming_it(ws: WS, config: dict, limit
 
 
 def test_limits_at_their_maximum_are_accepted(ws: WS) -> None:
-    ws.send({"type": "configure", "config": {"hidden": [128] + [2] * 8, "batch_size": 512,
+    # (a batch of 512 with a 128-unit layer sends a 4.7 MB backward frame: max_frame_mb)
+    ws.send({"type": "configure", "config": {"hidden": [128] + [2] * 8, "batch_size": 400,
                                              "n_samples": 2000}})
     run = ws.recv_type("run")
     assert run["net"]["sizes"][1] == 128 and len(run["net"]["sizes"]) == 11
+    ws.send({"type": "configure", "config": {"hidden": [8], "batch_size": 512,
+                                             "n_samples": 2000}})
+    assert ws.recv_type("run")["config"]["batch_size"] == 512
 
 
 def test_speed_past_max_speed_is_an_error_and_play_state_is_unchanged(ws: WS) -> None:

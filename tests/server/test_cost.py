@@ -151,6 +151,25 @@ def test_the_cost_model_grows_with_units_batch_and_samples() -> None:
     small, wide = cost(hidden=(8,)), cost(hidden=(64,))
     assert wide.iteration_s > small.iteration_s and wide.eval_s > small.eval_s
     b10, b100 = cost(batch_size=10), cost(batch_size=100)
-    assert b100.frame_bytes == 10 * b10.frame_bytes
+    assert 5 * b10.frame_bytes < b100.frame_bytes < 10 * b10.frame_bytes  # rows + fixed
+    assert b10.with_batch(100).frame_bytes == b100.frame_bytes
     assert np.isclose(b10.with_batch(100).iteration_s, b100.iteration_s)
     assert cost(n_samples=1000).eval_s == pytest.approx(5 * cost(n_samples=200).eval_s)
+
+
+@pytest.mark.parametrize("kw", [
+    {"hidden": (120, 120, 120), "batch_size": 279, "n_samples": 840},
+    {"hidden": (32, 32), "batch_size": 64, "norm": "batch", "optimizer": {"name": "adam"}},
+    {"hidden": (16,) * 6, "batch_size": 100, "residual": True, "dropout": 0.2},
+])
+def test_the_frame_estimate_bounds_every_phase_as_sent(kw: dict[str, Any]) -> None:
+    """max_frame_mb holds: the estimate counts every array a phase records (δ and ∂L/∂a
+    alone gave 3.84 MB for a backward frame that encodes to 7.0 MB)."""
+    from server.protocol import encode, server_message
+
+    st = Stepper(run_config(RunSettings(**kw)))
+    est = estimate(st).frame_bytes
+    sent = max(len(encode(server_message("frame", phase=r.phase, iteration=r.iteration,
+                                         compact=False, values=r.values)))
+               for r in st.step_iteration())
+    assert sent <= est < 1.5 * sent, (sent, est)
