@@ -81,6 +81,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "sum": (lambda a: np.sum(np.asarray(a, float)), 1, 1),
     "norm": (lambda a: np.sqrt(np.sum(np.square(np.asarray(a, float)))), 1, 1),
     "sqrt": (np.sqrt, 1, 1),
+    "size": (lambda a: float(np.asarray(a).size), 1, 1),
 }
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
