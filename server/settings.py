@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_grid: int = Field(default=64, ge=4, description="Cells per side of a decision map.")
     max_speed: float = Field(default=1000.0, gt=0, description="Play speed, iterations per second.")
     max_history_mb: float = Field(default=32.0, gt=0, description="Recorded history per session.")
+    detached_history_mb: float = Field(
+        default=4.0, gt=0, description="A session whose page left keeps its histories "
+        "within this until it comes back (checkpoints thinned: seeks replay further)."
+    )
     max_piece_ms: float = Field(
         default=25.0, gt=0, description="Estimated time of one piece of a run's work (an "
         "iteration, a metrics point over the dataset) on the cost model's reference core."

@@ -140,6 +140,9 @@ class Session:
         self.outbox = outbox
         self.detached_at = None
         self.last_active = time.monotonic()
+        budget = playback.history_budget(self.settings)
+        for h in self.histories():  # back from a detach: the full budget again
+            h.budget_bytes = max(h.budget_bytes, budget)
         self._send_run()
 
     def detach(self) -> None:
@@ -149,6 +152,12 @@ class Session:
         self.detached_at = time.monotonic()
         if self.audience:
             self.put(self.state(), key="state")  # the class sees the run stop
+        else:
+            # kept for a reload, in little memory: nothing is lost (the live stepper
+            # stays where it was; a seek replays from a sparser checkpoint)
+            small = int(self.settings.detached_history_mb * 2**20)
+            for h in self.histories():
+                h.shrink(small)
 
     @property
     def listening(self) -> bool:

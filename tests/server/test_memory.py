@@ -55,3 +55,28 @@ def test_freed_memory_goes_back_to_the_system() -> None:
     assert before - after > 100 * 2**20, (before >> 20, after >> 20)
     assert not memory.release(now=1e9 + 1)  # at most every RELEASE_EVERY_S
     assert all(a[0] == 50 * i for i, a in enumerate(kept))  # the live ones untouched
+
+
+def test_a_session_whose_page_left_keeps_its_run_in_little_memory() -> None:
+    """A detached session is kept for a reload (disconnect_grace_s); meanwhile its
+    history fits detached_history_mb, and once back it replays the same numbers."""
+    from server.live.outbox import Outbox
+    from server.live.session import Session
+    from server.settings import Settings
+
+    settings = Settings(detached_history_mb=0.5)
+    s = Session(settings, RunSettings(hidden=(128, 128), batch_size=32))
+    ob = Outbox(4096)
+    s.attach(ob)
+    s.history.train(1200)
+    early = (40, 2)  # iteration 40, its forward and loss done
+    before = s.history.seek(early)
+    s.history.seek((1200, 0))
+    assert s.history.nbytes() > 2**20
+    s.detach()
+    assert s.history.nbytes() <= 0.5 * 2**20
+    s.attach(Outbox(4096))
+    assert s.history.budget_bytes == int(settings.max_history_mb * 2**20)
+    again = s.history.seek(early)
+    assert len(again) == len(before) and all(
+        records_equal(a, b) for a, b in zip(again, before, strict=True))
