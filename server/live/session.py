@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from engine import metrics
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper, TrainStats
-from server.live import playback
+from server.live import memory, playback
 from server.live.lessons import LessonDesk
 from server.live.outbox import Entry, Outbox, Shared
 from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
@@ -158,6 +158,7 @@ class Session:
             small = int(self.settings.detached_history_mb * 2**20)
             for h in self.histories():
                 h.shrink(small)
+            memory.release()  # (at most every few seconds)
 
     @property
     def listening(self) -> bool:
