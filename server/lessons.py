@@ -7,7 +7,7 @@ teacher writes. Everything in a file is checked when it is read:
 
 * the run it starts (``preset``, and a step's own ``preset``) is a
   :class:`~server.runsettings.RunSettings` and a step's ``change`` a
-  :class:`~server.runsettings.Changes` — the catalog's choices and ranges, the
+  :class:`~server.protocol.Set` — the catalog's choices and ranges, the
   one list (``engine/catalog.py``), never a second one;
 * every check, condition and revealed value is an :mod:`engine.expr`
   expression, parsed (and so refused if unsafe) at load time;
@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine import catalog
 from engine.expr import Expr, parse
-from server.runsettings import Changes, RunSettings
+from server.protocol import Set
+from server.runsettings import RunSettings
 
 LESSONS_DIR = Path(__file__).resolve().parents[1] / "lessons"
 LANGS = ("ja", "en")
@@ -183,16 +184,16 @@ class Action(_Strict):
         if self.do == "set":
             if not self.set:
                 raise ValueError("a set action needs 'set' (the live settings to change)")
-            Changes.model_validate({"type": "set", **self.set})
+            Set.model_validate({"type": "set", **self.set})
         if self.do in ("edit", "inspect") and (self.id is None or not self.index):
             raise ValueError(f"an {self.do} action needs 'id' and 'index'")
         if self.do == "edit" and self.value is None:
             raise ValueError("an edit action needs 'value'")
         return self
 
-    def changes(self) -> Changes:
+    def changes(self) -> Set:
         """A ``set`` action's settings as the protocol's ``set`` message."""
-        return Changes.model_validate({"type": "set", **(self.set or {})})
+        return Set.model_validate({"type": "set", **(self.set or {})})
 
 
 class Controls(_Strict):
@@ -247,12 +248,12 @@ class Step(_Strict):
     @classmethod
     def _c(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         if v is not None:
-            Changes.model_validate({"type": "set", **v})
+            Set.model_validate({"type": "set", **v})
         return v
 
-    def changes(self) -> Changes | None:
+    def changes(self) -> Set | None:
         """``change`` as the protocol's ``set`` message."""
-        return None if self.change is None else Changes.model_validate(
+        return None if self.change is None else Set.model_validate(
             {"type": "set", **self.change})
 
 
