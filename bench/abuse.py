@@ -48,6 +48,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -66,7 +67,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -77,11 +77,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # the engine package: put the repository first instead
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 from bench.load import Client, open_client, percentile  # noqa: E402
+from engine.stepper import Stepper  # noqa: E402
 from server.live.session import PHASE_BY_PHASE_MAX  # noqa: E402
 from server.live.store import CODE_ALPHABET, CODE_LENGTH  # noqa: E402
 from server.protocol import RunSettings  # noqa: E402
 from server.run.cost import estimate  # noqa: E402
-from server.run.runconfig import checked_stepper  # noqa: E402
+from server.run.runconfig import checked_stepper, run_config  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from tests.helpers.net import free_port, mask_frame, wait_healthy  # noqa: E402
 
@@ -114,11 +115,18 @@ def largest_network() -> dict[str, Any]:
     largest frame. (Cached: callers must not change it.)"""
     s = SETTINGS
 
-    def cost(sizes: list[int], batch: int, n: int) -> Any:
-        shape = SimpleNamespace(net=SimpleNamespace(spec=SimpleNamespace(sizes=sizes)),
-                                batch_size=batch, data=SimpleNamespace(
-                                    x_train=range(n - n // 10), x_test=range(n // 10)))
-        return estimate(shape)  # type: ignore[arg-type]
+    @functools.cache
+    def probe(f: int, depth: int, width: int) -> Any:
+        """The cost of that network on a small run: its frame's values per row and
+        fixed ones are counted by the server on a probe iteration, which needs a real
+        stepper; the batch and sample count are then scaled (as the server does)."""
+        cfg = {"dataset": "xor", "features": ALL_FEATURES[:f], "hidden": [width] * depth,
+               "batch_size": 8, "n_samples": 100, "test_fraction": 0.1}
+        return estimate(Stepper(run_config(RunSettings(**cfg))))
+
+    def cost(f: int, depth: int, width: int, batch: int, n: int) -> Any:
+        c = probe(f, depth, width)
+        return dataclasses.replace(c.with_batch(batch), eval_s=c.eval_s * n / 100)
 
     def fits(c: Any, what: str) -> bool:
         ok = 1000 * c.iteration_s <= s.max_piece_ms and c.frame_bytes <= s.max_frame_mb * 2**20
@@ -128,16 +136,15 @@ def largest_network() -> dict[str, Any]:
     for f in (2, len(ALL_FEATURES)):
         for depth in range(1, s.max_layers):
             for width in range(8, s.max_units + 1, 8):
-                sizes = [f] + [width] * depth + [1]
                 batch = next((b for b in range(s.max_batch, 0, -1)
-                              if fits(cost(sizes, b, 2 * b), "iteration")), 0)
+                              if fits(cost(f, depth, width, b, 2 * b), "iteration")), 0)
                 if not batch:
                     continue
                 n = next((n for n in range(s.max_samples, 2 * batch - 1, -10)
-                          if fits(cost(sizes, batch, n), "all")), 0)
+                          if fits(cost(f, depth, width, batch, n), "all")), 0)
                 if not n:
                     continue
-                c = cost(sizes, batch, n)
+                c = cost(f, depth, width, batch, n)
                 key = (round(c.iteration_s, 3), c.eval_s, c.frame_bytes)
                 if best is None or key > best[0]:
                     best = (key, f, depth, width, batch, n)
