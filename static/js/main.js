@@ -75,8 +75,6 @@ const model = new RunModel();
 const i18n = new I18n(initialLang(readStore(webStorage('localStorage'), LANG_KEY), navigator.languages || [navigator.language]));
 const views = new Map();
 let socket = null;
-/** Speed picked while paused, used by the next play. */
-let chosenSpeed = null;
 const classMode = new ClassMode({
   location: window.location, history: window.history, dispatch, send, stop: () => socket.stop(),
 });
@@ -129,7 +127,13 @@ function setLang(lang) {
 function setPresent(on) {
   root.classList.toggle('present', on);
   writeStore(webStorage('localStorage'), PRESENT_KEY, on ? '1' : '0');
-  dispatch('present', { on });
+  dispatch('present', { on, all: root.classList.contains('present-all') });
+}
+
+/** Presentation mode shows one screen's worth (css/screens.css); "all panels" unfolds the rest. */
+function setPresentAll(all) {
+  root.classList.toggle('present-all', all);
+  dispatch('present', { on: root.classList.contains('present'), all });
 }
 
 /** What each action name (from views and shortcuts) does. */
@@ -143,9 +147,10 @@ const ACTIONS = {
   checkout: (branch) => send({ type: 'checkout', branch }),
   series: (of) => send({ type: 'series', ...of }), // another branch's or run's series, to compare
   load: (run) => send({ type: 'load', run }),
-  'toggle-play': () => send(model.state.playing ? { type: 'pause' } : { type: 'play', speed: chosenSpeed ?? model.state.speed }),
+  // Play uses the speed menu's choice (controls-view.js); full speed is for one play only
+  'toggle-play': () => send(model.state.playing ? { type: 'pause' } : { type: 'play', speed: views.get('controls').chosenSpeed }),
+  'play-fastest': (max) => send({ type: 'play', speed: max }),
   speed: (speed) => {
-    chosenSpeed = speed;
     if (model.state.playing) send({ type: 'play', speed });
   },
   reset: () => send({ type: 'reset' }),
@@ -154,6 +159,7 @@ const ACTIONS = {
   lang: (lang) => setLang(lang),
   'lang-next': () => setLang(LANGS[(LANGS.indexOf(i18n.lang) + 1) % LANGS.length]),
   present: () => setPresent(!root.classList.contains('present')),
+  'present-all': () => setPresentAll(!root.classList.contains('present-all')),
   help: () => views.get('help').toggle(),
   inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),

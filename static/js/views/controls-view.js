@@ -17,6 +17,10 @@ import { label, labelKey } from '../catalog.js';
 
 /** Speeds offered, in iterations per second (≤ 4 shows every phase). */
 export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
+/** Play's speed until the learner picks another: XOR's default run reaches 95 % accuracy
+ * in ~1,100 iterations, about 11 s at 100 it/s (9 minutes at 2); the phases are there to
+ * step through, one button away. */
+export const DEFAULT_SPEED = 100;
 const MAX_LAYERS = 8;
 const MAX_NEURONS = 16;
 
@@ -128,8 +132,13 @@ export class ControlsView {
     });
     this.playBtn = btn('toggle-play', 'ctl.play', 'Space');
     this.playBtn.setAttribute('aria-pressed', 'false');
-    this.speed = this.select('speed', SPEEDS.map((s) => [String(s), `${s}`]), () => this.act('speed', Number(this.speed.value)));
-    this.speed.value = '2';
+    /** The speed the next Play uses (the menu's; "full speed" on the timeline is one play only). */
+    this.chosenSpeed = DEFAULT_SPEED;
+    this.speed = this.select('speed', SPEEDS.map((s) => [String(s), `${s}`]), () => {
+      this.chosenSpeed = Number(this.speed.value);
+      this.act('speed', this.chosenSpeed);
+    });
+    this.speed.value = String(DEFAULT_SPEED);
 
     const runSection = h('section', { class: 'ctl-group ctl-run', 'aria-labelledby': 'ctl-run-h' },
       h('h2', { id: 'ctl-run-h', class: 'ctl-h', dataset: { i18n: 'section.run' } }),
@@ -173,7 +182,11 @@ export class ControlsView {
       h('div', { class: 'adv-grid' }, advGroups, featureSet));
 
     this.lock = h('fieldset', { class: 'ctl-lock' }, runSection, netSection, adv);
-    container.append(this.lock);
+    // presentation mode folds the settings and the secondary panels away; this unfolds them
+    // (outside the lock: a class's follower may unfold them too)
+    this.allBtn = h('button', { type: 'button', class: 'btn btn-small present-all-btn', 'aria-pressed': 'false',
+      dataset: { i18n: 'ctl.allPanels' }, on: { click: () => this.act('present-all') } });
+    container.append(this.lock, this.allBtn);
     this.relabel();
   }
 
@@ -230,6 +243,7 @@ export class ControlsView {
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
     else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
+    else if (kind === 'present') this.allBtn.setAttribute('aria-pressed', String(Boolean(msg.all)));
   }
 
   relabel() {
@@ -293,7 +307,8 @@ export class ControlsView {
     this.playing = Boolean(state.playing);
     this.playBtn.setAttribute('aria-pressed', String(this.playing));
     this.syncPlayLabel();
-    const sp = String(state.speed);
+    // playing: the speed it plays at; paused: the one the next Play will use
+    const sp = String(this.playing ? state.speed : this.chosenSpeed);
     this.ensureOption(this.speed, sp);
     if (document.activeElement !== this.speed) this.speed.value = sp;
   }

@@ -237,6 +237,9 @@ export class HealthCharts {
   }
 }
 
+/** localStorage key: the chart presentation mode shows. */
+const PROJECTOR_CHART_KEY = 'bpl.projectorChart';
+
 /**
  * The page's "charts" slot: the health charts with the "Compare with" menu,
  * redrawn at most once per animation frame from the page model's metrics, the
@@ -260,6 +263,7 @@ export class ChartsPanel {
     container.append(this.section);
     this.menu = new CompareMenu(top, { i18n, act, pick: (of) => { if (!of) this.setCompare(null); } });
     this.charts = new HealthCharts(this.section, { t: (k, p) => i18n.t(k, p) });
+    this.buildProjectorPick(top);
     this.points = [];
     this.trace = [];
     this.cols = null;
@@ -275,10 +279,48 @@ export class ChartsPanel {
     this.head.textContent = i18n.t('health.title');
   }
 
+  /** The one chart a projector shows (presentation mode hides the others, css/screens.css):
+   * the teacher picks it here; the choice is remembered on this browser. */
+  buildProjectorPick(top) {
+    const names = Object.keys(this.charts.charts);
+    let saved = null;
+    try {
+      saved = window.localStorage.getItem(PROJECTOR_CHART_KEY);
+    } catch { /* storage blocked: the loss chart */ }
+    this.pick = document.createElement('select');
+    this.pick.id = 'chart-projector';
+    for (const name of names) this.pick.append(new Option('', name));
+    this.pick.value = names.includes(saved) ? saved : 'loss';
+    this.pick.addEventListener('change', () => {
+      this.showOnProjector(this.pick.value);
+      try {
+        window.localStorage.setItem(PROJECTOR_CHART_KEY, this.pick.value);
+      } catch { /* not remembered */ }
+    });
+    this.pickLabel = document.createElement('label');
+    this.pickLabel.htmlFor = this.pick.id;
+    const box = document.createElement('div');
+    box.className = 'bpl-projector-pick';
+    box.append(this.pickLabel, this.pick);
+    top.append(box);
+    this.relabelPick();
+    this.showOnProjector(this.pick.value);
+  }
+
+  relabelPick() {
+    this.pickLabel.textContent = this.i18n.t('chart.onProjector');
+    for (const o of this.pick.options) o.textContent = this.i18n.t(`health.${o.value}`);
+  }
+
+  showOnProjector(name) {
+    for (const [n, chart] of Object.entries(this.charts.charts)) chart.root.classList.toggle('is-projected', n === name);
+  }
+
   /** One page event: the run, its metrics, a comparison, the timeline and state, the language. */
   update({ kind, msg, model }) {
     if (kind === 'lang') {
       this.head.textContent = this.i18n.t('health.title');
+      this.relabelPick();
       this.menu.render();
       this.charts.relabel();
       this.schedule();

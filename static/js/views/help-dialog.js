@@ -1,7 +1,9 @@
 /**
- * The help overlay: a modal <dialog> listing the keyboard shortcuts, what the
- * colours and phases mean, and how iterations and epochs are counted (the one
- * convention of counting.js). Escape closes it (native dialog behaviour).
+ * The help overlay: a modal <dialog> saying how to drive the page — the
+ * keyboard shortcuts where there is a keyboard and a mouse, what to tap on a
+ * touch screen (no keyboard-only words there) — what the colours and phases
+ * mean, how Play's speed works, and how iterations and epochs are counted (the
+ * one convention of counting.js). Escape closes it (native dialog behaviour).
  */
 
 import { h } from '../dom.js';
@@ -11,23 +13,30 @@ export const SHORTCUT_HELP = Object.freeze([
   ['Space', 'help.space'], ['→', 'help.right'], ['←', 'help.left'], ['.', 'help.dot'],
   ['R', 'help.r'], ['P', 'help.p'], ['L', 'help.l'], ['?', 'help.q'], ['↑ ↓ ← →', 'help.net'],
 ]);
+/** What a touch screen's help says instead of the shortcuts (i18n keys, in order). */
+export const TOUCH_HELP = Object.freeze(['help.touch.step', 'help.touch.inspect', 'help.touch.map', 'help.touch.deep']);
+/** A screen driven by touch: no hovering, a coarse pointer. */
+const TOUCH = '(hover: none) and (pointer: coarse)';
 
 /** Help dialog view; `toggle()` opens or closes it. */
 export class HelpDialog {
   /** @param {HTMLElement} container the "help" slot */
   constructor(container, { i18n }) {
     this.i18n = i18n;
-    this.title = h('h2', { id: 'help-title', tabindex: '-1', dataset: { i18n: 'help.title' } });
+    this.touch = window.matchMedia(TOUCH);
+    this.title = h('h2', { id: 'help-title', tabindex: '-1' });
+    this.keys = h('table', { class: 'keys' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col', dataset: { i18n: 'help.key' } }), h('th', { scope: 'col', dataset: { i18n: 'help.action' } }))),
+      h('tbody', {}, SHORTCUT_HELP.map(([k, key]) => h('tr', {}, h('td', {}, k === 'Space' ? h('kbd', { dataset: { i18n: 'key.space' } }) : h('kbd', {}, k)), h('td', { dataset: { i18n: key } })))));
+    this.taps = h('ul', { class: 'help-touch' }, TOUCH_HELP.map((key) => h('li', { dataset: { i18n: key } })));
+    this.about = h('p', { class: 'help-about' });
     this.dialog = h('dialog', { class: 'help', 'aria-labelledby': 'help-title' },
-      this.title,
-      h('table', { class: 'keys' },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col', dataset: { i18n: 'help.key' } }), h('th', { scope: 'col', dataset: { i18n: 'help.action' } }))),
-        h('tbody', {}, SHORTCUT_HELP.map(([k, key]) => h('tr', {}, h('td', {}, k === 'Space' ? h('kbd', { dataset: { i18n: 'key.space' } }) : h('kbd', {}, k)), h('td', { dataset: { i18n: key } }))))),
-      h('p', { class: 'help-about', dataset: { i18n: 'help.about' } }),
+      this.title, this.keys, this.taps, this.about,
+      h('p', { class: 'help-speed', dataset: { i18n: 'help.speed' } }),
       h('p', { class: 'help-counting', dataset: { i18n: 'help.counting' } }),
       h('form', { method: 'dialog' }, h('button', { class: 'btn', value: 'close', dataset: { i18n: 'help.close' } })));
     container.append(this.dialog);
-    i18n.apply(this.dialog);
+    this.relabel();
   }
 
   /** Whether the dialog is showing. */
@@ -39,6 +48,7 @@ export class HelpDialog {
   toggle() {
     if (this.dialog.open) this.dialog.close();
     else {
+      this.relabel(); // a laptop with a touch screen may have changed how it is driven
       this.dialog.showModal();
       // showModal focuses the first button, at the bottom: a short screen (a projector at
       // 1280×720) would open scrolled past the title and the first shortcuts
@@ -47,8 +57,18 @@ export class HelpDialog {
     }
   }
 
+  /** The words for this language and this screen: keys for a keyboard, taps for touch. */
+  relabel() {
+    const touch = this.touch.matches;
+    this.keys.hidden = touch;
+    this.taps.hidden = !touch;
+    this.title.dataset.i18n = touch ? 'help.titleTouch' : 'help.title';
+    this.about.dataset.i18n = touch ? 'help.aboutTouch' : 'help.about';
+    this.i18n.apply(this.dialog);
+  }
+
   /** Relabel on `lang`. */
   update({ kind }) {
-    if (kind === 'lang') this.i18n.apply(this.dialog);
+    if (kind === 'lang') this.relabel();
   }
 }

@@ -4,6 +4,12 @@
  * the inspector itself (inspector.js: MathML, tables, the edit form) the first
  * time one is opened. It follows `inspect` and `edit` messages and the phase
  * of each `frame`, and turns edits and closing into actions.
+ *
+ * Where it opens is the stylesheet's (css/screens.css): beside the network on a
+ * desk, a sheet from the bottom on a phone, a column of its own on a projector.
+ * Opened from this page it takes the focus (a screen reader reads its title;
+ * Escape closes it) and, closed, gives the focus back to the neuron or edge that
+ * opened it; opened by a teacher on a followed class's run it takes nothing.
  */
 
 /** Element id of the network view ("L2.W.1.0", "L1.a.3") → an inspect target. */
@@ -29,11 +35,18 @@ export class InspectorPanel {
     this.inspector = null;
     this.loading = null;
     this.queue = [];
+    /** What opened the inspector from this page, to give the focus back to on closing. */
+    this.opener = null;
+    /** Whether the next inspector shown was asked for here (it then takes the focus). */
+    this.asked = false;
     const open = (ev) => {
       const el = ev.target.closest && ev.target.closest('.net-svg [data-id]');
       if (!el) return;
       const target = targetOf(el.dataset.id);
-      if (target) act('inspect', target);
+      if (!target) return;
+      this.opener = el;
+      this.asked = true;
+      act('inspect', target);
     };
     document.addEventListener('click', open);
     document.addEventListener('keydown', (ev) => {
@@ -59,6 +72,35 @@ export class InspectorPanel {
     return this.loading;
   }
 
+  /** Show or close the inspector as an `inspect` message says, moving the focus with it. */
+  show(msg) {
+    const root = this.inspector.root;
+    const hadFocus = root.contains(document.activeElement);
+    this.inspector.update(msg);
+    if (msg.id === null || msg.id === undefined) {
+      this.asked = false;
+      const back = this.opener;
+      this.opener = null;
+      // the focus was in the panel just hidden: back where the learner was
+      if (back && back.isConnected && (hadFocus || document.activeElement === document.body)) back.focus();
+      return;
+    }
+    if (this.asked && !hadFocus) {
+      this.asked = false;
+      root.tabIndex = -1;
+      root.focus({ preventScroll: true });
+      root.scrollTop = 0;
+      root.scrollIntoView({ block: 'nearest' });
+      // a sheet over the drawing (a phone): the drawing moves up, above the sheet
+      const figure = this.opener && this.opener.isConnected ? this.opener.closest('figure, svg') : null;
+      const a = root.getBoundingClientRect();
+      const b = figure ? figure.getBoundingClientRect() : null;
+      if (b && a.top < b.bottom && b.top < a.bottom && a.left < b.right && b.left < a.right) {
+        figure.scrollIntoView({ block: 'start' });
+      }
+    }
+  }
+
   /** One page event. */
   update(event) {
     if (!this.inspector) {
@@ -72,7 +114,7 @@ export class InspectorPanel {
     }
     const { kind, msg } = event;
     if (kind === 'inspect') {
-      this.inspector.update(msg);
+      this.show(msg);
     } else if (kind === 'edit') {
       this.inspector.showEdit(msg);
     } else if (kind === 'frame') {

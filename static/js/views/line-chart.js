@@ -84,10 +84,11 @@ export class LineChart {
     this.relabel();
     if (typeof ResizeObserver !== 'undefined') {
       // a canvas resized by the layout (a scrollbar, presentation mode) is drawn again
-      this.sized = 0;
+      this.sized = '';
       new ResizeObserver(() => {
         const w = this.canvas.clientWidth;
-        if (w && w !== this.sized) { this.sized = w; this.draw(); }
+        const size = `${w}x${this.canvas.clientHeight}`; // a projector's chart grows in height too
+        if (w && size !== this.sized) { this.sized = size; this.draw(); }
       }).observe(this.canvas);
     }
   }

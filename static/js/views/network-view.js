@@ -21,6 +21,7 @@
 import { CLASS_COLOURS, diverging, INK } from '../palette.js';
 import { columnMean, fmt } from '../format.js';
 import { parseElementId } from '../run-model.js';
+import { fitCaptions } from './layer-captions.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const IDLE_FILL = '#fafafa';
@@ -102,7 +103,13 @@ export class NetworkView {
     this.focusBar.setAttribute('aria-live', 'polite');
     this.focusBar.hidden = true;
     this.focusBar.append(this.focusText, this.focusBack);
-    container.append(this.focusBar, this.svg, this.legend, this.tip);
+    // a deep network on a narrow screen scrolls sideways inside this (css/screens.css)
+    this.scroller = document.createElement('div');
+    this.scroller.className = 'net-scroll';
+    this.scroller.append(this.svg);
+    container.append(this.focusBar, this.scroller, this.legend, this.tip);
+    // captions measured on the screen: laid out again when the drawing's size changes
+    if (typeof ResizeObserver !== 'undefined') new ResizeObserver(() => this.fitCaptions()).observe(this.svg);
 
     // An element with data-id, or the edge whose wide invisible hit line was touched.
     const owner = (t) => {
@@ -258,6 +265,8 @@ export class NetworkView {
     const innerH = Math.min(G.h - G.top - G.bottom, 64 * Math.max(3, maxUnits));
     const H = innerH + G.top + G.bottom;
     this.svg.setAttribute('viewBox', `0 0 ${G.w} ${H}`);
+    this.svg.style.setProperty('--columns', String(sizes.length)); // its narrowest width
+    this.captionY = H - 12;
     const gap = Math.min(64, innerH / Math.max(1, maxUnits));
     this.r = Math.max(4, Math.min(17, gap * 0.34));
     const pos = sizes.map((k, l) => {
@@ -343,9 +352,7 @@ export class NetworkView {
     const t = (k, p) => this.i18n.t(k, p);
     const n = this.sizes.length - 1;
     this.svg.setAttribute('aria-label', t('net.label'));
-    this.layerCaptions.forEach((el, l) => {
-      el.textContent = l === 0 ? t('net.input') : l === n ? t('net.output') : t('net.hidden', { l });
-    });
+    this.fitCaptions();
     this.inputLabels.forEach((el, j) => { el.textContent = (this.features && this.features[j]) || `x${j + 1}`; });
     this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
       el.setAttribute('aria-label', l === 0
@@ -359,6 +366,17 @@ export class NetworkView {
     }
     this.paintLegend();
     this.paintFocusBar();
+  }
+
+  /** Layer captions that never overlap (layer-captions.js), in this language. */
+  fitCaptions() {
+    if (!this.sizes) return;
+    const t = (k, p) => this.i18n.t(k, p);
+    const n = this.sizes.length - 1;
+    fitCaptions(this.layerCaptions, this.captionY, (l, short) => {
+      const s = short ? 'Short' : '';
+      return l === 0 ? t(`net.input${s}`) : l === n ? t(`net.output${s}`) : t(`net.hidden${s}`, { l });
+    });
   }
 
   paintFocusBar() {

@@ -311,12 +311,11 @@ export class TimelineView {
     }
   }
 
-  /** Play as fast as the server goes (its max_speed; it paces heavy runs itself). */
+  /** Play as fast as the server goes (its max_speed; it paces heavy runs itself), this
+   * once: after a pause, Play goes back to the speed menu's choice. */
   fastest() {
     const max = this.data && this.data.max_speed;
-    if (!max) return;
-    this.act('speed', max);
-    if (!this.playing) this.act('toggle-play');
+    if (max) this.act('play-fastest', max);
   }
 
   /** Go to the iteration typed (counted from 1) and phase; past the run's end, say where it ends. */
