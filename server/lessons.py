@@ -49,7 +49,8 @@ TEX_COMMANDS = frozenset({
     "sqrt", "div", "approx", "ne", "le", "ge", "lt", "gt", "pm", "infty", "log", "exp", "max",
     "min", "tanh", "mathrm", "text", "left", "right", "lVert", "rVert", "quad", ",",
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "eta", "theta", "lambda",
-    "mu", "sigma", "tau", "phi", "Delta", "Sigma", "nabla", "ell", "odot", "hat", "bar",
+    "mu", "sigma", "tau", "phi", "pi", "rho", "omega", "nu", "xi", "Delta", "Sigma",
+    "nabla", "ell", "odot", "hat", "bar", "sim", "cdots", "ldots", "top",
 })
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 
