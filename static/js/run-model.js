@@ -125,7 +125,7 @@ export class RunModel {
     }
     if (msg.phase === 'update') {
       for (let l = 1; l <= this.depth; l++) {
-        for (const p of ['W', 'b']) if (v[`L${l}.${p}`]) this.params[`L${l}.${p}`] = v[`L${l}.${p}`];
+        for (const p of ['W', 'b', 'gamma', 'beta']) if (v[`L${l}.${p}`]) this.params[`L${l}.${p}`] = v[`L${l}.${p}`];
       }
     }
   }

@@ -19,6 +19,7 @@
  * loss → y − t, backward → the ∂L/∂… factors and the sum, update → the step).
  */
 
+import { costBlock } from './gradient-cost.js';
 import { fmt } from '../format.js';
 import { recordIteration, shownIteration } from '../counting.js';
 import { CLASS_COLOURS } from '../palette.js';
@@ -557,7 +558,8 @@ export class Inspector {
     const note = para('bpl-insp-note', t('insp.checkNote', { h: Number(c.h).toExponential(0) }));
     const mode = para('bpl-insp-note', t(`insp.checkMode.${c.mode}`));
     mode.dataset.field = 'check-mode';
-    return this.section('insp.check', p, note, mode);
+    // beside the check: what every gradient would cost that way, against backprop
+    return this.section('insp.check', p, note, mode, ...[costBlock(msg.cost, t)].filter(Boolean));
   }
 
   editSection(msg) {

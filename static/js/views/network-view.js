@@ -21,6 +21,7 @@
 import { CLASS_COLOURS, diverging, INK } from '../palette.js';
 import { columnMean, fmt } from '../format.js';
 import { parseElementId } from '../run-model.js';
+import { NetworkMechanisms } from './network-mechanisms.js';
 import { fitCaptions } from './layer-captions.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -67,7 +68,7 @@ export class NetworkView {
    * @param {HTMLElement} container the "network" slot
    * @param {{i18n: object, motion: () => boolean}} options motion() says whether to animate
    */
-  constructor(container, { i18n, motion, act }) {
+  constructor(container, { i18n, motion, act, catalog }) {
     this.container = container;
     this.i18n = i18n;
     this.motion = motion;
@@ -110,6 +111,9 @@ export class NetworkView {
     container.append(this.focusBar, this.scroller, this.legend, this.tip);
     // captions measured on the screen: laid out again when the drawing's size changes
     if (typeof ResizeObserver !== 'undefined') new ResizeObserver(() => this.fitCaptions()).observe(this.svg);
+
+    // batch norm, residual skips, dropout, dead/saturated units, optimizer state
+    this.mech = new NetworkMechanisms({ svg: this.svg, container, i18n, catalog });
 
     // An element with data-id, or the edge whose wide invisible hit line was touched.
     const owner = (t) => {
@@ -218,6 +222,8 @@ export class NetworkView {
       this.showFocus(model);
     } else if (kind === 'lang') {
       this.relabel();
+    } else if (kind === 'timeline' && msg.settings) {
+      this.mech.strip.setSettings(msg.settings, model);
     }
     if (this.hoverId) this.scheduleTip();
   }
@@ -249,6 +255,9 @@ export class NetworkView {
     const same = this.sizes && this.sizes.length === sizes.length && this.sizes.every((s, k) => s === sizes[k]);
     this.features = model.net.features;
     if (same) {
+      // the same shape may come with other mechanisms (norm, dropout, residual)
+      this.svg.querySelectorAll('.mech-skips, .mech-marks').forEach((g) => g.remove());
+      this.mech.build(model, { pos: this.pos, r: this.r, width: this.geometry.w, height: this.svgHeight });
       this.relabel();
       return;
     }
@@ -264,6 +273,7 @@ export class NetworkView {
     // A small network gets a shorter drawing rather than empty space above and below it.
     const innerH = Math.min(G.h - G.top - G.bottom, 64 * Math.max(3, maxUnits));
     const H = innerH + G.top + G.bottom;
+    this.svgHeight = H;
     this.svg.setAttribute('viewBox', `0 0 ${G.w} ${H}`);
     this.svg.style.setProperty('--columns', String(sizes.length)); // its narrowest width
     this.captionY = H - 12;
@@ -344,6 +354,7 @@ export class NetworkView {
     this.edgeRover = null;
     this.setRover(this.nodes[0][0]);
     if (n > 0) this.setRover(this.edges[1][0][0]);
+    this.mech.build(model, { pos, r: this.r, width: G.w, height: H });
     this.relabel();
   }
 
@@ -366,6 +377,7 @@ export class NetworkView {
     }
     this.paintLegend();
     this.paintFocusBar();
+    this.mech.relabel();
   }
 
   /** Layer captions that never overlap (layer-captions.js), in this language. */
@@ -520,6 +532,7 @@ export class NetworkView {
   showFocus(model) {
     this.paintFocusBar();
     if (!this.sizes) return;
+    this.mech.paint(model);
     this.cancelAnims();
     if (model.focus) {
       this.paintNodes(model);
@@ -605,6 +618,7 @@ export class NetworkView {
     else this.nodes.forEach((layer) => layer.forEach((el) => { el.style.stroke = ''; }));
     if (last === 'loss' || last === 'backward') this.paintLoss(model);
     else this.clearLoss();
+    this.mech.paint(model);
   }
 
   /** Set the final picture of `phase`; returns what changed (for animation). */
@@ -628,6 +642,7 @@ export class NetworkView {
       this.nodes.forEach((layer) => layer.forEach((el) => { el.style.stroke = ''; }));
       this.clearLoss();
     }
+    this.mech.paint(model);
     return out;
   }
 
@@ -753,6 +768,12 @@ export class NetworkView {
       if (d.b !== undefined) lines.push(['b', t('tip.bias'), d.b, 'b']);
     }
     const texts = lines.map(([sym, name, v]) => `${sym} = ${v === undefined ? t('net.unknown') : fmt(v)}  (${name})`);
+    // the unit's mechanisms this iteration (batch norm, dropout, dead, saturated)
+    const notes = d.kind === 'node' ? this.mech.tipNotes(d.l, d.j) : [];
+    for (const [key, text] of notes) {
+      lines.push([null, null, null, `mech-${key}`]);
+      texts.push(text);
+    }
     const noteText = d.kind === 'edge' ? '' : (d.sample !== undefined
       ? t('net.sampleNote', { split: t(`insp.split.${d.split}`), index: d.sample }) : t('net.mean'));
     // Most messages (state, metrics, timeline…) leave the numbers as they are: keep the DOM.
