@@ -46,8 +46,9 @@ PAGE_CONTROLS = ("step_phase", "step_iteration", "play", "pause", "reset", "step
 #: TeX commands a formula may use (the page renders them as MathML)
 TEX_COMMANDS = frozenset({
     "frac", "partial", "cdot", "times", "leftarrow", "rightarrow", "to", "sum", "prod",
-    "sqrt", "div", "approx", "ne", "lfloor", "rfloor", "le", "ge", "lt", "gt", "pm", "infty", "log", "exp", "max",
-    "min", "tanh", "mathrm", "text", "left", "right", "lVert", "rVert", "quad", ",",
+    "sqrt", "div", "approx", "ne", "lfloor", "rfloor", "le", "ge", "lt", "gt", "pm",
+    "infty", "log", "exp", "max", "min", "tanh", "mathrm", "text", "left", "right",
+    "lVert", "rVert", "quad", ",",
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "eta", "theta", "lambda",
     "mu", "sigma", "tau", "phi", "pi", "rho", "omega", "nu", "xi", "Delta", "Sigma",
     "nabla", "ell", "odot", "hat", "bar", "sim", "cdots", "ldots", "top",
