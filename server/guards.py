@@ -8,7 +8,10 @@ as plain ASGI middleware added by :func:`server.app.create_app`:
 - :class:`ConnectionGuard` counts open WebSockets per client address and in all
   (``max_websockets_per_address``, ``max_websockets``): one past a cap is
   accepted, told why (an ``error`` naming the limit) and closed with 1013 (try
-  again later), so a page can say so instead of failing silently. It also cuts an
+  again later), so a page can say so instead of failing silently; past
+  :data:`TOLD_PER_MINUTE` of those from one address in a minute (a script, not
+  a page) the handshake itself is refused (HTTP 403) and the socket closed at
+  once, so a flood cannot hold uvicorn's connection slots. It also cuts an
   HTTP request that takes longer than ``request_timeout_s`` (a client that stops
   reading a download), and tells the connection's own code which address the
   per-address caps count it under (:data:`ADDRESS`).
@@ -69,6 +72,9 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers that predate it
     (b"referrer-policy", b"no-referrer"),
 ]
+#: refused WebSockets an address is told why (accepted, an error naming the limit, close
+#: 1013) per minute; past that, a flood, they are refused at the handshake (HTTP 403)
+TOLD_PER_MINUTE = 32
 #: at most one "refused" log line per address per this many seconds (a flood of
 #: refused connections must not flood the logs too)
 LOG_EVERY_S = 60.0
@@ -180,6 +186,9 @@ class ConnectionGuard:
         self.open: Counter[str] = Counter()  # open WebSockets per counted address
         self.total = 0  # open WebSockets, all addresses
         self._logged: dict[str, float] = {}
+        #: refusals an address is *told* (accepted, an error, close 1013) per minute;
+        #: past them its sockets are refused at the handshake (HTTP 403, closed at once)
+        self.told = AddressBuckets(TOLD_PER_MINUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route by scope type: WebSockets are counted, HTTP requests timed."""
@@ -241,11 +250,19 @@ class ConnectionGuard:
 
     async def _refuse(self, receive: Receive, send: Send, address: str | None, limit: str,
                       message: str) -> None:
-        """Accept, say which limit was hit, close with 1013."""
+        """Accept, say which limit was hit, close with 1013; or, for an address told
+        :data:`TOLD_PER_MINUTE` times in the last minute, refuse the handshake itself."""
         self._log("connection refused", address or "unlimited", limit)
         event = await receive()
         if event["type"] != "websocket.connect":
             return
+        key = address or "unlimited"
+        if not self.told.allowed(key):
+            # a flood: telling each socket would keep it open until its close handshake
+            # (ws_close_timeout_s), holding one of uvicorn's connection slots
+            await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": limit})
+            return
+        self.told.spend(key)
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": encode(
             server_message("error", code="limit", message=message, limit=limit))})

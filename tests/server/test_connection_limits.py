@@ -300,3 +300,32 @@ def test_x_forwarded_for_from_an_untrusted_peer_is_ignored() -> None:
         with ws_client(srv, "10.0.0.2") as c2:  # counted as 127.0.0.1, like the first
             assert first_message(c2)["limit"] == "max_websockets_per_address"
 
+
+
+def test_a_flood_past_the_cap_is_refused_at_the_handshake_and_holds_no_slot() -> None:
+    """The first sockets past an address's cap are told why (error + 1013), as a page
+    needs; past TOLD_PER_MINUTE of those (a script) the handshake itself is refused
+    and the socket closed at once, so 1,000 silent sockets cannot hold uvicorn's
+    connection slots for their close handshakes (/healthz got 503 meanwhile)."""
+    from server.guards import TOLD_PER_MINUTE
+
+    with LiveServer(Settings(max_websockets_per_address=1)) as srv, \
+            ws_client(srv, "10.0.0.1") as first:
+        first.send(json.dumps({"type": "hello"}))
+        assert first_message(first)["type"] == "run"
+        told = refused = 0
+        for _ in range(TOLD_PER_MINUTE + 5):
+            with raw_socket(srv.port, extra=("X-Forwarded-For: 10.0.0.1",)) as (sock, head):
+                status = head.split(b"\r\n")[0]
+                if b" 101 " in status:
+                    told += 1  # never answers the close: the server waits for it
+                else:
+                    assert b" 403 " in status
+                    sock.settimeout(2)
+                    assert sock.recv(4096) == b""  # closed by the server at once
+                    refused += 1
+        assert (told, refused) == (TOLD_PER_MINUTE, 5)
+        # another address is still told why
+        with ws_client(srv, "10.0.0.2") as other:
+            other.send(json.dumps({"type": "hello"}))
+            assert first_message(other)["type"] == "run"
