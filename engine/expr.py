@@ -193,6 +193,17 @@ def _allowed(node: ast.AST, text: str, ids: list[str]) -> None:
         if not lo <= len(node.args) <= hi:
             raise ExprError(f"{text!r}: {node.func.id} takes {lo}"
                             + (f" to {hi}" if hi != lo else "") + " argument(s)")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        e = node.right
+        if isinstance(e, ast.UnaryOp) and isinstance(e.operand, ast.Constant):
+            e = e.operand
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Pow):
+            raise ExprError(f"{text!r}: a power of a power is not allowed (the exponent "
+                            f"could be huge); write the exponent as one number")
+        if isinstance(e, ast.Constant) and isinstance(e.value, int | float) \
+                and abs(e.value) > MAX_EXPONENT:
+            raise ExprError(f"{text!r}: exponent {e.value!r} is too large (at most "
+                            f"{MAX_EXPONENT})")
     if isinstance(node, ast.Subscript) and not isinstance(node.value, ast.Name):
         raise ExprError(f"{text!r}: only an id or a metric may be indexed")
 

@@ -29,7 +29,7 @@ from server.live.outbox import Outbox
 from server.live.session import Session
 from server.live.sharing import Follower
 from server.live.store import SessionLimitError, SessionStore
-from server.protocol import Fork, Hello, Share, client_adapter, server_message
+from server.protocol import Fork, Hello, LessonCommand, Share, client_adapter, server_message
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.connection")
@@ -287,12 +287,17 @@ class Connection:
         return True
 
     def _handle_follower(self, msg: object, f: Follower) -> Iterator[None] | None:
-        """A following connection: ``hello`` redraws, ``fork`` makes its own copy,
+        """A following connection: ``hello`` redraws, ``fork`` makes its own copy, a
+        ``lesson`` ``check`` judges its own prediction on the teacher's open step;
         anything else would change the teacher's run and is refused."""
         leader = self.leader
         assert leader is not None
         if isinstance(msg, Hello):
             leader.add_follower(f)  # drawn afresh
+        elif isinstance(msg, LessonCommand) and msg.action == "check":
+            # a student's own answer to the teacher's lesson step, judged on the
+            # teacher's numbers, for this page alone (server.live.lessons)
+            leader.lessons.check_for(msg, self.outbox.put, self.reply_error)
         elif isinstance(msg, Fork):
             try:
                 s = self.store.create(address=self.address)

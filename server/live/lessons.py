@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
 import numpy as np
@@ -92,6 +92,13 @@ def values_now(st: Stepper, views: SessionViews,
     return out
 
 
+def _error_to(put: Callable[..., None]) -> Callable[..., None]:
+    """An ``error`` sender that puts with ``put`` (a follower's own outbox)."""
+    def error(code: str, message: str, **extra: Any) -> None:
+        put(server_message("error", code=code, message=message, **extra))
+    return error
+
+
 def _plain(v: Any) -> Any:
     """A value for the wire: a number, or nested lists of numbers."""
     a = np.asarray(v, dtype=float)
@@ -106,14 +113,17 @@ class LessonDesk:
         self.port = port
         self.lesson: Lesson | None = None
         self.n = 0  # the open step's number (1-based)
+        self.lang = "en"  # the language of the last command (a goal's explanation)
         self.run_id = 0  # id() of the history the lesson built
         #: the condition a play stops at (and the iteration it stops at anyway)
         self.watch: tuple[str, int] | None = None
+        self._cache: tuple[tuple[int, ...], dict[str, Any]] | None = None
 
     # ---- the command ---------------------------------------------------------------------
 
     def handle_pieces(self, msg: LessonCommand) -> Pieces:
         """Apply one ``lesson`` command (a rebuild or an action a piece at a time)."""
+        self.lang = msg.lang
         if msg.action == "leave":
             self.lesson, self.n, self.watch = None, 0, None
             self.port.put(server_message("lesson_step", id=None, step=None, step_id=None,
@@ -240,17 +250,30 @@ class LessonDesk:
             return False
         self.watch = None
         if self.lesson is not None:
-            self.check(None, "en", "goal", m)
+            self.check(None, self.lang, "goal", m)
         return True
 
+    def check_for(self, msg: LessonCommand, put: Callable[..., None],
+                  error: Callable[..., None]) -> None:
+        """A follower's ``check``: its prediction judged on this run's open step, the
+        ``lesson_check`` put with ``put`` (to that follower alone); ``error`` if the
+        step it names is not the one open."""
+        if self.lesson is None or self.lesson.id != msg.id or self.n != msg.step:
+            now = "no lesson" if self.lesson is None else f"step {self.n} of {self.lesson.id}"
+            error("invalid", f"the teacher's run has {now} open, not step {msg.step} of "
+                  f"{msg.id}", field="step")
+            return
+        self.check(msg.prediction, msg.lang, "check", put=put)
+
     def check(self, prediction: str | float | None, lang: str, trigger: str,
-              m: dict[str, Any] | None = None) -> None:
+              m: dict[str, Any] | None = None, put: Callable[..., None] | None = None) -> None:
         """Put a ``lesson_check``: the verdict on ``prediction`` from the live numbers,
-        the step's goal and its revealed values (module docstring)."""
+        the step's goal and its revealed values (module docstring); ``put``: where it
+        goes (default: the session's page and its class)."""
         lesson = self.lesson
         assert lesson is not None
         step = lesson.steps[self.n - 1]
-        values = values_now(self.port.stepper, self.port.views, m)
+        values = self._values(m)
         body: dict[str, Any] = {
             "id": lesson.id, "step": self.n, "step_id": step.id, "trigger": trigger,
             "prediction": prediction, "verdict": None, "actual": None, "expected": None,
@@ -274,7 +297,8 @@ class LessonDesk:
                     body["expected"] = actual
                     body["verdict"] = "right" if abs(prediction - actual) <= tol else "wrong"
                 elif prediction is not None:
-                    self.port.error("invalid", "this step asks for a number", field="prediction")
+                    (self.port.error if put is None else _error_to(put))(
+                        "invalid", "this step asks for a number", field="prediction")
                     return
             except ExprError as e:
                 if e.missing is None:
@@ -289,7 +313,16 @@ class LessonDesk:
             except ExprError:
                 reveal[text] = None
         body["values"] = reveal
-        self.port.put(server_message("lesson_check", **body))
+        (self.port.put if put is None else put)(server_message("lesson_check", **body))
+
+    def _values(self, m: dict[str, Any] | None) -> dict[str, Any]:
+        """:func:`values_now`, kept while the run stays where it is: a class checking
+        its answers at once costs one evaluation of the metrics, not one each."""
+        st, h = self.port.stepper, self.port.history
+        key = (id(h), st.iteration, st.phase_index, len(h.active.commands))
+        if m is not None or self._cache is None or self._cache[0] != key:
+            self._cache = (key, values_now(st, self.port.views, m))
+        return self._cache[1]
 
     def _done(self, step: Step, values: dict[str, Any]) -> bool:
         """Whether the step's goal is reached (its ``done`` condition, and for a click

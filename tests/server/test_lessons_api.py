@@ -1,0 +1,212 @@
+"""Lessons over HTTP and the WebSocket, and what a lesson file may not do.
+
+The API lists every lesson in both languages and gives each lesson's steps the
+same in both; the page route takes a lesson link; the ``lesson`` command opens
+a step, answers ``not_yet`` before the phase a prediction needs and a verdict
+after it, stops a play at the step's goal, refuses unknown lessons and steps
+by name; a class sees the teacher's step and each student's own answer is
+judged on the teacher's numbers. A lesson file whose languages differ, whose
+run or controls are outside the catalog, or whose expression or formula is
+refused fails when read, naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server.lessons import LessonFileError, course, localized, read_lesson
+from tests.server.conftest import WS, join, make_app, share
+
+ROOT = Path(__file__).resolve().parents[2]
+KANA_KANJI = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+# ---- the course, in both languages -------------------------------------------------------
+
+
+def test_the_course_has_the_sixteen_lessons_of_issue_14_each_within_ten_minutes() -> None:
+    lessons = list(course().values())
+    assert len(lessons) >= 16
+    assert [ls.order for ls in lessons] == sorted(ls.order for ls in lessons)
+    assert all(ls.minutes <= 10 for ls in lessons)
+    assert {"one-neuron", "chain-rule", "learning-rate", "zero-grad",
+            "softmax-cross-entropy", "residual", "normalization"} <= set(course())
+
+
+@pytest.mark.parametrize("lesson_id", list(course()))
+def test_both_languages_have_the_same_steps_hints_and_choices(lesson_id: str) -> None:
+    ja, en = (localized(course()[lesson_id], lang) for lang in ("ja", "en"))
+
+    def shape(d: dict[str, Any]) -> list[Any]:
+        return [(s["id"], s["n"], len(s["hints"]), s["action"], s["controls"], s["reveal"],
+                 None if s["prediction"] is None else
+                 (s["prediction"]["kind"], [c["id"] for c in s["prediction"]["choices"]]))
+                for s in d["steps"]]
+    assert shape(ja) == shape(en)
+
+
+@pytest.mark.parametrize("lesson_id", list(course()))
+def test_japanese_text_is_japanese_and_english_text_is_not(lesson_id: str) -> None:
+    """A text left untranslated shows: the Japanese side holds kana or kanji (a name
+    such as 'Leaky ReLU' may be the same in both), the English side none."""
+    ja, en = (localized(course()[lesson_id], lang) for lang in ("ja", "en"))
+
+    def texts(d: dict[str, Any]) -> list[str]:
+        out = [d["title"], d["summary"]]
+        for s in d["steps"]:
+            out += [s["title"], s["text"], s["answer"], *s["hints"]]
+            if s["prediction"]:
+                out += [s["prediction"]["question"], *(c["text"] for c in
+                                                       s["prediction"]["choices"])]
+        return out
+    for j, e in zip(texts(ja), texts(en), strict=True):
+        assert not KANA_KANJI.search(e), f"{lesson_id}: Japanese in the English text {e!r}"
+        assert KANA_KANJI.search(j) or j == e, f"{lesson_id}: untranslated {j!r}"
+
+
+def test_the_api_lists_every_lesson_in_both_languages() -> None:
+    with TestClient(make_app()) as client:
+        bodies = {lang: client.get(f"/api/lessons?lang={lang}").json() for lang in ("ja", "en")}
+        for lang, body in bodies.items():
+            assert body["lang"] == lang
+            assert [ls["id"] for ls in body["lessons"]] == list(course())
+            for ls in body["lessons"]:
+                assert ls["title"] and ls["concepts"] and ls["steps"] == len(
+                    course()[ls["id"]].steps)
+        assert bodies["ja"]["lessons"][0]["title"] != bodies["en"]["lessons"][0]["title"]
+        one = client.get("/api/lessons/one-neuron?lang=ja")
+        assert one.status_code == 200 and one.json()["steps"][0]["id"] == "forward"
+        assert "expect" not in one.text  # the verdict comes from the live numbers
+        again = client.get("/api/lessons/one-neuron?lang=ja",
+                           headers={"If-None-Match": one.headers["etag"]})
+        assert again.status_code == 304
+        assert client.get("/api/lessons?lang=fr").status_code == 422
+        missing = client.get("/api/lessons/no-such-lesson")
+        assert missing.status_code == 404 and "one-neuron" in missing.json()["detail"]
+
+
+def test_a_lesson_link_opens_the_page() -> None:
+    with TestClient(make_app()) as client:
+        assert client.get("/?lesson=one-neuron&step=3").status_code == 200
+        assert client.get("/?lesson=<script>&step=x").status_code == 200
+
+
+# ---- the lesson command ------------------------------------------------------------------
+
+
+def lesson(ws: WS, **fields: Any) -> None:
+    ws.send({"type": "lesson", "id": "one-neuron", **fields})
+
+
+def test_a_step_opens_checks_on_live_numbers_and_names_what_is_missing() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        lesson(ws, step=1)
+        run = ws.recv_type("run")
+        assert run["config"]["dataset"] == "single" and run["net"]["sizes"] == [1, 1]
+        opened = ws.recv_type("lesson_step")
+        assert (opened["step"], opened["step_id"], opened["steps"]) == (1, "forward", 6)
+        assert opened["action"]["do"] == "step" and "lr" in opened["controls"]["lock"]
+        lesson(ws, step=1, action="check", prediction=0.62)
+        early = ws.recv_type("lesson_check")
+        assert early["verdict"] == "not_yet" and early["missing"] == "L1.a"
+        ws.send({"type": "step", "unit": "phase"})
+        lesson(ws, step=1, action="check", prediction=0.62, lang="ja")
+        ok = ws.recv_type("lesson_check")
+        assert ok["verdict"] == "right" and abs(ok["actual"] - 0.6225) < 1e-4
+        assert "0.6225" in ok["explanation"] and "エンジン" in ok["explanation"]
+        lesson(ws, step=1, action="check", prediction=0.5)
+        assert ws.recv_type("lesson_check")["verdict"] == "wrong"
+        lesson(ws, step=1, action="check", prediction="neg")
+        assert ws.error()["field"] == "prediction"
+
+
+def test_a_play_stops_at_the_steps_goal_and_says_so() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        lesson(ws, step=6)  # a link to the last step: the run is rebuilt to there
+        assert ws.recv_type("lesson_step", timeout=20)["step"] == 6
+        ws.send({"type": "play", "speed": 1000})
+        goal = ws.recv_type("lesson_check", timeout=20, where=lambda m: m["trigger"] == "goal")
+        assert goal["done"] is True and goal["values"]["train_loss"] < 0.05
+        ws.recv_type("state", where=lambda m: m["playing"] is False)
+
+
+def test_unknown_lessons_and_steps_are_named() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "lesson", "id": "no-such-lesson"})
+        e = ws.error()
+        assert e["field"] == "id" and "one-neuron" in e["message"]
+        lesson(ws, step=99)
+        assert ws.error()["field"] == "step"
+        lesson(ws, step=2, action="check", prediction=0.1)
+        e = ws.error()
+        assert e["field"] == "step" and "open" in e["message"]
+        ws.send({"type": "lesson", "action": "check"})
+        e = ws.error()
+        assert e["code"] == "invalid" and "'id'" in e["message"]
+        ws.send({"type": "lesson", "action": "leave"})
+        assert ws.recv_type("lesson_step")["id"] is None
+
+
+def test_a_class_follows_the_teachers_step_and_each_student_is_judged_alone() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        teacher, student = WS(r1), WS(r2)
+        teacher.hello()
+        code = share(teacher)
+        join(student, code)
+        lesson(teacher, step=3)
+        assert student.recv_type("lesson_step")["step_id"] == "gradient-sign"
+        teacher.recv_type("lesson_step")
+        teacher.handled()
+        lesson(student, step=3, action="check", prediction="pos")
+        mine = student.recv_type("lesson_check")
+        assert mine["verdict"] == "not_yet" and mine["missing"] == "L1.dW"
+        teacher.send({"type": "step", "unit": "phase"})
+        teacher.recv_type("frame")
+        lesson(student, step=3, action="check", prediction="pos")
+        mine = student.recv_type("lesson_check")
+        assert (mine["verdict"], mine["expected"]) == ("wrong", "neg")
+        lesson(student, step=2, action="check", prediction=0.1)
+        assert student.error()["field"] == "step"
+        lesson(student, step=3)  # opening is the teacher's
+        assert student.error()["code"] == "read_only"
+        teacher.handled()
+        assert not [m for m in teacher.seen if m["type"] == "lesson_check"]
+
+
+# ---- what a lesson file may not do -------------------------------------------------------
+
+GOOD = (ROOT / "lessons" / "one-neuron.toml").read_text()
+
+
+@pytest.mark.parametrize(("change", "names"), [
+    (('text.ja = """ネットワーク', 'text.fr = """ネットワーク'), "steps.0.text"),
+    (('title = { ja = "順伝播", en = "Forward" }', 'title = { en = "Forward" }'), "ja"),
+    (('loss = "mse"', 'loss = "hinge"'), "hinge"),
+    (('lr = 1.0', 'lr = -1.0'), "lr"),
+    (('"dataset", "hidden", "lr"', '"dataset", "hidden", "lr", "volume"'), "volume"),
+    (('value = "loss.data"', 'value = "loss.__class__"'), "attribute"),
+    (('value = "loss.data"', 'value = "open(loss.data)"'), "open"),
+    (('value = "loss.data"', 'value = "2 ** 10 ** 10"'), "exponent"),
+    (('$y = \\\\sigma(z)', '$y = \\\\weird(z)'), "weird"),
+    (('expect = "neg"', 'expect = "maybe"'), "maybe"),
+    (('id = "one-neuron"', 'id = "other"'), "other"),
+])
+def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
+        tmp_path: Path, change: tuple[str, str], names: str) -> None:
+    old, new = change
+    assert old in GOOD, old
+    path = tmp_path / "one-neuron.toml"
+    path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(LessonFileError, match=re.escape(names)):
+        read_lesson(path)
