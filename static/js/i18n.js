@@ -425,8 +425,8 @@ export const STRINGS = Object.freeze({
   'ostate.layer': { ja: '第{l}層の最適化器の状態: {values}', en: 'Layer {l} optimizer state: {values}' },
   // the cost of every gradient, beside the finite-difference check (views/gradient-cost.js)
   'cost.title': { ja: 'すべての勾配を数値微分で求めたら', en: 'Every gradient by finite differences?' },
-  'cost.numeric': { ja: '数値微分: パラメータ {p} 個 × 順伝播 2 回 = {passes} 回 × {f} 積和 = {num} 積和', en: 'Finite differences: {p} parameters × 2 forward passes = {passes} passes × {f} multiply-adds = {num} multiply-adds' },
-  'cost.backprop': { ja: '逆伝播: 1 回（順伝播の 2 倍）で {p} 個すべて = {back} 積和', en: 'Backpropagation: one backward pass (2 × a forward pass) gives all {p} = {back} multiply-adds' },
+  'cost.numeric': { ja: '数値微分: パラメータ {p} 個 × 順伝播 2 回 = {passes} 回、1 回 {f} 積和で計 {num} 積和', en: 'Finite differences: {p} parameters × 2 forward passes = {passes} passes, each {f} multiply-adds: {num} multiply-adds' },
+  'cost.backprop': { ja: '逆伝播: 1 回の逆伝播（順伝播の 2 倍: 2 × {f}）で {p} 個すべての勾配が {back} 積和', en: 'Backpropagation: one backward pass (2 × a forward pass: 2 × {f}) gives all {p} gradients for {back} multiply-adds' },
   'cost.ratio': { ja: '逆伝播は {ratio} 分の 1 の計算で済む（パラメータが増えるほど差は広がる）', en: 'Backpropagation does {ratio} times less work (the gap grows with every parameter)' },
   'cost.note': { ja: 'バッチ {b} 個での各層の行列積の積和回数（順伝播 z = aW、逆伝播 aᵀδ と δWᵀ）。要素ごとの計算は含めない。', en: 'Multiply-adds of the layers’ matrix products for a batch of {b} (forward z = aW; backward aᵀδ and δWᵀ); element-wise work left out.' },
   'insp.state.momentum_buffer': { ja: 'モーメンタムのバッファ', en: 'momentum buffer' },

@@ -205,7 +205,7 @@ def test_cost_of_every_gradient_beside_the_check_in_both_languages(make_lab: Any
     # the backward pass 2F = 72; 936 / 72 = 13
     numeric = lab.text(f"{PANEL} [data-field='cost-numeric']")
     assert numbers(numeric) == [13, 2, 26, 36, 936]
-    assert numbers(lab.text(f"{PANEL} [data-field='cost-backprop']")) == [2, 13, 72]
+    assert numbers(lab.text(f"{PANEL} [data-field='cost-backprop']")) == [2, 2, 36, 13, 72]
     assert numbers(lab.text(f"{PANEL} [data-field='cost-ratio']")) == [13]
     assert numbers(lab.text(f"{PANEL} [data-field='cost-note']")) == [4]
     check = lab.page.locator(f"{PANEL} [data-field='check']")
@@ -217,8 +217,8 @@ def test_cost_of_every_gradient_beside_the_check_in_both_languages(make_lab: Any
     lab.page.wait_for_function("document.documentElement.lang === 'ja'")
     lab.settled()
     ja = lab.text(f"{PANEL} [data-field='cost-numeric']")
-    assert "積和" in ja and numbers(ja) == [13, 2, 26, 36, 936]
-    assert numbers(lab.text(f"{PANEL} [data-field='cost-backprop']")) == [1, 2, 13, 72]
+    assert "積和" in ja and numbers(ja) == [13, 2, 26, 1, 36, 936]
+    assert numbers(lab.text(f"{PANEL} [data-field='cost-backprop']")) == [1, 2, 2, 36, 13, 72]
     cost.scroll_into_view_if_needed()
     shot(lab, "cost-ja")
     assert errors(lab) == []

@@ -29,7 +29,7 @@ export function costBlock(cost, t) {
     line('cost-numeric', 'cost-numeric', t('cost.numeric', {
       p, passes: count(cost.numeric_passes), f: count(cost.forward_total), num: count(cost.numeric_total),
     })),
-    line('cost-backprop', 'cost-backprop', t('cost.backprop', { p, back: count(cost.backward_total) })),
+    line('cost-backprop', 'cost-backprop', t('cost.backprop', { p, f: count(cost.forward_total), back: count(cost.backward_total) })),
     line('cost-ratio', 'cost-ratio', t('cost.ratio', { ratio: count(cost.ratio) })),
     line('bpl-insp-note', 'cost-note', t('cost.note', { b: count(cost.batch) })));
 }

@@ -158,7 +158,13 @@ export class OptimizerStateStrip {
     const opt = this.optimizer(this.modelRef || {});
     const names = this.bufs.map((b) => `${b.symbol}: ${this.i18n.has(`insp.state.${b.name}`) ? t(`insp.state.${b.name}`) : b.meaning}`).join(' · ');
     const when = this.iteration === null ? t('ostate.wait') : t('ostate.after', { n: this.iteration + 1 });
-    this.head.textContent = `${t('ostate.title', { name: this.catalog.optimizer(opt.name) ? this.catalog.optimizer(opt.name).torch : opt.name })} — ${when}. ${names}`;
+    const entry = this.catalog.optimizer(opt.name);
+    const title = document.createElement('strong');
+    title.textContent = `${t('ostate.title', { name: entry ? entry.torch : opt.name })} — ${when}`;
+    const meaning = document.createElement('span');
+    meaning.className = 'opt-state-names';
+    meaning.textContent = names;
+    this.head.replaceChildren(title, meaning);
     this.svg.setAttribute('aria-label', t('ostate.title', { name: opt.name }));
   }
 }
