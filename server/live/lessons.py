@@ -206,8 +206,9 @@ class LessonDesk:
 
     def perform(self, action: Action) -> Pieces:
         """Do ``action`` through the session's own commands, a piece at a time (a play
-        is driven a clock tick at a time at the fastest speed allowed, until its
-        ``until`` holds or ``max_iterations`` have run)."""
+        is driven a clock tick at a time at the step's speed, ticks following each
+        other as fast as they run, until its ``until`` holds or ``max_iterations``
+        have run)."""
         p = self.port
         if action.do == "step":
             for _ in range(action.count):
@@ -224,7 +225,9 @@ class LessonDesk:
             assert action.until is not None
             saved = self.watch
             self.watch = (action.until, p.stepper.iteration + action.max_iterations)
-            p.handle(Play(type="play", speed=p.settings.max_speed))
+            # at the step's own speed (simulated: ticks as fast as they run), so a metrics
+            # point, where ``until`` is checked, comes as often as on the learner's page
+            p.handle(Play(type="play", speed=min(action.speed, p.settings.max_speed)))
             dt = 1.0 / p.settings.tick_hz
             while p.playing and self.watch is not None:
                 p.tick(dt)
