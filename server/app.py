@@ -12,7 +12,8 @@ see docs/protocol.md).
 In front of the routes: :class:`~server.guards.ConnectionGuard` (WebSockets per
 address and in all, HTTP request time) and :class:`~server.guards.SecurityHeaders`
 (Content-Security-Policy, nosniff, Referrer-Policy). No OpenAPI schema or docs
-pages are served: the HTTP API is the page, its downloads and ``/healthz``.
+pages are served: the HTTP API is the page, its downloads, lessons and catalog,
+and the operator's ``/healthz``, ``/readyz`` and ``/metrics`` (:mod:`server.routes.ops`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from server.hosts import resolve_hosts
 from server.live.clock import Clock
 from server.live.outbox import Outbox
 from server.live.store import SessionStore
+from server.live.traffic import Traffic
 from server.live.worker import Worker
 from server.logs import configure_logging
-from server.routes import catalog, export, lessons, pages, ws
+from server.routes import catalog, export, lessons, ops, pages, ws
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = clock
     app.state.worker = worker
     app.state.connections = connections
+    app.state.traffic = Traffic()
     hosts = resolve_hosts(settings.allowed_hosts)
     if "*" not in hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(catalog.router)
     app.include_router(lessons.router)
+    ops.mount(app)
     return app
 
 

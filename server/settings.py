@@ -121,6 +121,10 @@ class Settings(BaseSettings):
         default=20.0, gt=0,
         description="A WebSocket whose peer does not answer a ping within this is closed (1011).",
     )
+    readyz_timeout_s: float = Field(
+        default=2.0, gt=0, description="/readyz answers 503 when opening and stepping a "
+        "session on the engine thread takes longer than this."
+    )
     ws_close_timeout_s: float = Field(
         default=2.0, gt=0,
         description="After the server closes a WebSocket, how long it waits for the peer's "

@@ -113,6 +113,13 @@ def _count(entry: Entry) -> int:
     return len(item) if isinstance(item, list) else 1
 
 
+def _frames(entry: Entry) -> int:
+    """Phase frames in an entry."""
+    item = unwrap(entry)
+    items = item if isinstance(item, list) else [item]
+    return sum(1 for m in items if isinstance(m, dict) and m.get("type") == "frame")
+
+
 class OutboxClosedError(Exception):
     """The outbox was closed and is empty; ``code`` and ``reason`` are for the socket."""
 
@@ -144,6 +151,7 @@ class Outbox:
         self.bytes = 0  # approx_bytes of what is queued
         self.dropped = 0
         self.sent = 0
+        self.frames = 0  # of the messages sent, phase frames
         self.peak = 0
         self.peak_bytes = 0
         self.closed = False
@@ -245,6 +253,7 @@ class Outbox:
                 self._droppable.popleft()
             self.bytes -= size
             self.sent += _count(msg)
+            self.frames += _frames(msg)
             return msg
 
     def drain(self) -> list[Message]:

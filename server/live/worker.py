@@ -67,7 +67,7 @@ class Worker:
         self._running: Hashable | None = None  # the owner whose piece runs now
         self._stopping = False
         self.pieces = 0  # pieces run (for tests and logs)
-        self.busy_s = 0.0  # seconds spent on jobs
+        self.busy_s = 0.0  # seconds spent on jobs and on the clock's ticks
         self.longest_s = 0.0  # the longest single piece
 
     # ---- from any thread ---------------------------------------------------------
@@ -114,6 +114,11 @@ class Worker:
             if self._queues.pop(owner, None) is not None and owner in self._ring:
                 self._ring.remove(owner)
 
+    def waiting(self) -> int:
+        """Owners with work queued (a measure of how far behind the thread is)."""
+        with self._cv:
+            return len(self._queues)
+
     def pending(self, owner: Hashable) -> int:
         """Jobs queued for ``owner`` (a generator under way counts as one)."""
         with self._cv:
@@ -147,7 +152,7 @@ class Worker:
             try:
                 result = yield from fn()
             except GeneratorExit:  # dropped by cancel() and collected
-                fut.cancel() or fut.set_exception(concurrent.futures.CancelledError())
+                fut.set_exception(concurrent.futures.CancelledError())
                 raise
             except BaseException as e:  # handed to the awaiting coroutine
                 fut.set_exception(e)
@@ -238,7 +243,10 @@ class Worker:
                 del self._queues[owner]
 
     def _guard(self, fn: Callable[[float], Any], now: float) -> None:
+        t0 = time.perf_counter()
         try:
             fn(now)
         except Exception:
             log.exception("scheduled work failed", extra={"what": fn.__name__})
+        finally:
+            self.busy_s += time.perf_counter() - t0

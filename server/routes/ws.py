@@ -30,6 +30,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from server.deps import SettingsDep, StoreDep, WorkerDep
 from server.live.connection import Connection
 from server.live.outbox import Entry, Outbox, OutboxClosedError, Shared
+from server.live.traffic import Traffic
 from server.origin import origin_allowed
 from server.protocol import encode, encode_bytes
 
@@ -90,6 +91,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
     outbox = Outbox(settings.outbox_limit, int(settings.outbox_max_mb * 2**20))
     connections: set[Outbox] = ws.app.state.connections
     connections.add(outbox)
+    traffic: Traffic = ws.app.state.traffic
     bucket = TokenBucket(settings.max_commands_per_second, settings.command_burst)
     conn = Connection(store, settings, outbox)
 
@@ -123,6 +125,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         loses its connection (and its session pauses), not the server's memory."""
         try:
             await asyncio.wait_for(ws.send_text(text), settings.send_timeout_s)
+            traffic.bytes_sent += len(text)
         except TimeoutError:
             log.warning("send timeout", extra={"seconds": settings.send_timeout_s,
                                                "queued": len(outbox)})
@@ -182,6 +185,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
     finally:
         connections.discard(outbox)
         outbox.close(discard=True)
+        traffic.retire(outbox)
         session = conn.session  # (a read of what the engine thread last set)
         worker.submit(conn, conn.leave)
         log.info("connection end", extra={

@@ -69,6 +69,17 @@ __all__ = ["Branch", "Command", "History", "HistoryError", "Pos", "SavedBranch",
            "records_equal"]
 
 log = logging.getLogger("backprop_lab.history")
+
+
+class Computed:
+    """What the engine computed for every run of this process, for ``/metrics``:
+    ``iterations`` stepped or replayed (indexing and seeks included). Written on
+    the engine thread only; a reader elsewhere sees a recent value."""
+
+    iterations: int = 0
+
+
+COMPUTED = Computed()
 T = TypeVar("T")
 
 #: changes a run keeps, all branches together: a saved run of that many (~100 bytes
@@ -244,6 +255,8 @@ class History:
         w = w or self.live
         self.sync(w)
         rec = w.stepper.step_phase()
+        if rec.phase == "update":
+            COMPUTED.iterations += 1
         self._moved(w)
         return rec
 
@@ -270,7 +283,9 @@ class History:
             stop = min(target, (st.iteration // self.interval + 1) * self.interval)
             if nxt is not None:
                 stop = min(stop, nxt.iteration)
-            done = st.train(stop - st.iteration)
+            k = stop - st.iteration
+            done = st.train(k)
+            COMPUTED.iterations += k
             if stats is not None:
                 stats.append(done)
             self._moved(w)

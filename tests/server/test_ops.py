@@ -1,0 +1,76 @@
+"""The operator's endpoints: /readyz really opens and steps a session on the engine
+thread (and says 503 why when it cannot), /metrics counts what the server did."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.server.conftest import WS, make_app
+
+
+def scrape(client: TestClient) -> dict[str, float]:
+    """``/metrics`` as {sample name: value}, checking every sample's worker label."""
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name.startswith("bpl_"):
+                assert sample.labels == {"worker": str(os.getpid())}
+            out[sample.name] = sample.value
+    return out
+
+
+def test_readyz_opens_and_steps_a_session_and_keeps_none() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 200 and r.json()["ready"] is True
+        assert len(app.state.sessions) == 0  # nothing kept, no cap spent
+        assert scrape(client)["bpl_iterations_total"] >= 1  # it really stepped
+
+
+def test_readyz_says_503_when_the_engine_thread_is_stuck_or_the_server_full() -> None:
+    app = make_app(readyz_timeout_s=0.3, max_sessions=1)
+    gate = threading.Event()
+    with TestClient(app) as client:
+        app.state.worker.submit("stuck", gate.wait)  # a piece that does not end
+        try:
+            r = client.get("/readyz")
+            assert r.status_code == 503 and "too slow" in r.json()["reason"]
+            assert client.get("/healthz").status_code == 200  # alive, but not ready
+        finally:
+            gate.set()
+        assert client.get("/readyz").status_code == 200
+        with client.websocket_connect("/ws") as raw:
+            WS(raw).hello()
+            r = client.get("/readyz")
+            assert r.status_code == 503 and r.json()["reason"] == "full"
+
+
+def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        before = scrape(client)
+        with client.websocket_connect("/ws") as raw:
+            w = WS(raw)
+            w.hello()
+            for _ in range(3):
+                w.send({"type": "step", "unit": "iteration"})
+                w.recv_type("state")
+            live = scrape(client)
+            assert live["bpl_sessions"] == 1 and live["bpl_connections"] == 1
+        after = scrape(client)
+    assert live["bpl_iterations_total"] - before["bpl_iterations_total"] >= 3
+    assert live["bpl_frames_sent_total"] - before["bpl_frames_sent_total"] >= 12  # 4 a step
+    assert live["bpl_bytes_sent_total"] > before["bpl_bytes_sent_total"] + 1000
+    assert live["bpl_engine_seconds_total"] > 0
+    assert "process_cpu_seconds_total" in live and "process_resident_memory_bytes" in live
+    # the connection closed: its counts are kept, and it is no longer open
+    assert after["bpl_connections"] == 0 and after["bpl_sessions_detached"] == 1
+    for name in ("bpl_frames_sent_total", "bpl_messages_sent_total", "bpl_bytes_sent_total"):
+        assert after[name] >= live[name]
