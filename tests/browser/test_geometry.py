@@ -1,0 +1,336 @@
+"""Where things are on the three screens, as the people in front of them would notice.
+
+A teacher's desk (1280×800), a projector (1280×720 and 1920×1080, presentation
+mode) and a student's phone (390×844, touch), in both languages where the length
+of the words matters. Each test names the elements a user looks for and checks
+that they are inside the window, that no two of them overlap, and that nothing
+scrolls sideways; then what the user does there: the projector shows the banner,
+the network, the map, the chart the teacher picked and the inspector at once
+without scrolling; the inspector opens beside the network (a sheet on a phone),
+takes the focus, closes with Escape and gives the focus back; on a phone the run
+buttons stay where they are through the four phases, every tap target is at
+least 44 px, the loss is on the first screen with the network, and the help
+speaks of taps; eight hidden layers keep their captions apart on every screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Lab
+
+DESK = {"viewport": {"width": 1280, "height": 800}}
+PROJECTORS = ({"width": 1280, "height": 720}, {"width": 1920, "height": 1080})
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+LOCALE = {"en": "en-US", "ja": "ja-JP"}
+#: the run buttons a lesson presses again and again
+RUN_BUTTONS = (".btn-step-phase", ".btn-step-iteration", ".btn-toggle-play", ".btn-reset")
+#: the smallest tap target on a touch screen (CSS px), the usual guideline
+TAP = 44
+#: an edge in the middle of the default 2-4-4-1 drawing (hidden 1, unit 2 → hidden 2, unit 1)
+EDGE = ".net-svg [data-id='L2.W.1.0']"
+
+#: boxes (CSS px, viewport coordinates: left, top, right, bottom) of what a user looks for;
+#: "network" is the drawing itself (every neuron and layer caption), not its frame
+BOXES = """sels => {
+  const box = e => { const r = e.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom]; };
+  const union = es => { const b = es.map(box);
+    return [Math.min(...b.map(x => x[0])), Math.min(...b.map(x => x[1])),
+            Math.max(...b.map(x => x[2])), Math.max(...b.map(x => x[3]))]; };
+  const out = {};
+  for (const [name, sel] of Object.entries(sels)) {
+    if (name === 'network') {
+      out[name] = union([...document.querySelectorAll(
+        '.net-svg circle.node, .net-svg .layer-caption')]);
+      continue;
+    }
+    const e = document.querySelector(sel);
+    const visible = e && e.getClientRects().length > 0
+      && getComputedStyle(e).visibility !== 'hidden';
+    out[name] = visible ? box(e) : null;
+  }
+  return { boxes: out, vw: document.documentElement.clientWidth, vh: window.innerHeight,
+           scrollWidth: document.documentElement.scrollWidth,
+           scrollHeight: document.documentElement.scrollHeight };
+}"""
+
+#: every layer caption's box and text
+CAPTIONS = """() => [...document.querySelectorAll('.net-svg .layer-caption')].map(e => {
+  const r = e.getBoundingClientRect();
+  return [e.textContent, r.left, r.top, r.right, r.bottom];
+})"""
+
+#: tap targets anywhere on the page (shown, not inside a closed dialog, not a visually hidden
+#: input behind its button), with the size a finger finds: an input's box joined with its
+#: labels' (tapping a label is tapping its input)
+TAPS = """() => [...document.querySelectorAll(
+    "button, select, input:not([type='hidden']), summary, a[href]:not(p a, li a)")]
+  .filter(e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden'
+          && getComputedStyle(e).opacity !== '0' && e.getBoundingClientRect().right > 0
+          && !e.closest('dialog:not([open]), .sr-only'))
+  .map(e => { const boxes = [e, ...(e.labels || [])].map(x => x.getBoundingClientRect())
+      .filter(r => r.width > 0);
+    const w = Math.max(...boxes.map(r => r.right)) - Math.min(...boxes.map(r => r.left));
+    const h = Math.max(...boxes.map(r => r.bottom)) - Math.min(...boxes.map(r => r.top));
+    return [e.id || e.className || e.tagName, (e.textContent || '').trim().slice(0, 20),
+            Math.round(w), Math.round(h)]; })"""
+
+
+def look(lab: Lab, sels: dict[str, str]) -> dict[str, Any]:
+    seen: dict[str, Any] = lab.page.evaluate(BOXES, sels)
+    return seen
+
+
+def settle(lab: Lab) -> None:
+    """The page's animations over, and two frames painted."""
+    lab.page.wait_for_function("() => document.getAnimations().length === 0", timeout=10_000)
+    lab.settled()
+
+
+def overlap(a: list[float], b: list[float]) -> float:
+    """The area two boxes share (CSS px²)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, w) * max(0.0, h)
+
+
+def assert_laid_out(seen: dict[str, Any], where: str, scrolls: bool = True) -> None:
+    """Each named box inside the window, no two overlapping, no sideways scroll (and, where
+    ``scrolls`` is False, no scrolling at all)."""
+    vw, vh, boxes = seen["vw"], seen["vh"], seen["boxes"]
+    missing = [name for name, b in boxes.items() if b is None]
+    assert missing == [], f"{where}: not shown: {missing}"
+    outside = {name: [round(v) for v in b] for name, b in boxes.items()
+               if b[0] < -0.5 or b[1] < -0.5 or b[2] > vw + 0.5 or b[3] > vh + 0.5}
+    assert outside == {}, f"{where}: outside the {vw}×{vh} window: {outside}"
+    names = list(boxes)
+    clashes = [(p, q, round(overlap(boxes[p], boxes[q])))
+               for k, p in enumerate(names) for q in names[k + 1:]
+               if overlap(boxes[p], boxes[q]) > 1]
+    assert clashes == [], f"{where}: overlapping: {clashes}"
+    assert seen["scrollWidth"] <= vw, f"{where}: scrolls sideways ({seen['scrollWidth']} > {vw})"
+    if not scrolls:
+        assert seen["scrollHeight"] <= vh, \
+            f"{where}: the page scrolls ({seen['scrollHeight']} > {vh})"
+
+
+def open_inspector(lab: Lab) -> None:
+    """Click (tap) an edge and wait for its inspector to be filled in."""
+    mark = lab.mark()
+    if lab.page.evaluate("matchMedia('(pointer: coarse)').matches"):
+        lab.page.tap(EDGE, force=True)
+    else:
+        lab.page.click(EDGE, force=True)
+    lab.wait_for_message("inspect", after=mark, id="L2.W")
+    lab.page.wait_for_selector(".bpl-inspector:not([hidden]) .bpl-insp-head")
+    settle(lab)
+
+
+def assert_focus_in_inspector_then_back(lab: Lab, where: str) -> None:
+    """The inspector has the focus; Escape closes it and the focus is on the edge again."""
+    inside = lab.page.evaluate("() => !!document.activeElement.closest('.bpl-inspector')")
+    assert inside, f"{where}: the inspector did not take the focus"
+    mark = lab.mark()
+    lab.page.keyboard.press("Escape")
+    lab.wait_for_message("inspect", after=mark, id=None)
+    lab.page.wait_for_selector(".bpl-inspector", state="hidden")
+    back = lab.page.evaluate(
+        "() => document.activeElement.dataset.id || document.activeElement.tagName")
+    assert back == "L2.W.1.0", f"{where}: the focus went to {back}, not the edge that opened it"
+
+
+# ---- the desk ---------------------------------------------------------------------------
+
+def test_on_a_desk_the_inspector_opens_beside_the_network_and_takes_the_focus(
+        make_lab: Any) -> None:
+    lab = make_lab(**DESK).open()
+    lab.step()
+    settle(lab)
+    open_inspector(lab)
+    sels = {"banner": ".banner", "network": "", "step phase": ".btn-step-phase",
+            "play": ".btn-toggle-play", "inspector": ".bpl-inspector"}
+    seen = look(lab, sels)
+    assert_laid_out(seen, "desk, inspector open")
+    # beside the network: level with it, to its right
+    net, insp = seen["boxes"]["network"], seen["boxes"]["inspector"]
+    assert insp[0] >= net[2] and insp[1] < net[3] and insp[3] > net[1], (net, insp)
+    assert_focus_in_inspector_then_back(lab, "desk")
+
+
+# ---- the projector ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_a_projector_shows_banner_network_map_chart_and_inspector_without_scrolling(
+        make_lab: Any, lang: str) -> None:
+    lab = make_lab(viewport=PROJECTORS[0], locale=LOCALE[lang]).open()
+    page = lab.page
+    page.keyboard.press("p")  # the teacher's key for presentation mode
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    lab.step()
+    sels = {"banner": ".banner", "network": "", "map": ".bpl-map-canvas",
+            "chart": ".bpl-chart[data-chart='loss'] canvas",
+            "step phase": ".btn-step-phase", "step iteration": ".btn-step-iteration",
+            "play": ".btn-toggle-play"}
+    settle(lab)
+    assert_laid_out(look(lab, sels), f"projector 1280×720 {lang}, the loss chart", scrolls=False)
+    # the teacher picks the chart the class sees
+    page.select_option("#chart-projector", "accuracy")
+    sels["chart"] = ".bpl-chart[data-chart='accuracy'] canvas"
+    for size in PROJECTORS:
+        page.set_viewport_size(size)
+        for inspecting in (False, True):
+            if inspecting:
+                open_inspector(lab)
+            settle(lab)
+            where = (f"projector {size['width']}×{size['height']} {lang}"
+                     + (" inspector" if inspecting else ""))
+            seen = look(lab, {**sels, **({"inspector": ".bpl-inspector"} if inspecting else {})})
+            assert_laid_out(seen, where, scrolls=False)
+            # one chart: the one picked
+            shown = page.evaluate("""() => [...document.querySelectorAll('.bpl-chart')]
+                .filter(c => c.getClientRects().length).map(c => c.dataset.chart)""")
+            assert shown == ["accuracy"], (where, shown)
+            # big enough to read from the back: the network and the map are not thumbnails
+            b = seen["boxes"]
+            assert b["network"][3] - b["network"][1] >= 0.3 * seen["vh"], (where, b["network"])
+            assert b["map"][2] - b["map"][0] >= 200, (where, b["map"])
+            assert b["chart"][3] - b["chart"][1] >= 100, (where, b["chart"])
+        mark = lab.mark()
+        page.keyboard.press("Escape")
+        lab.wait_for_message("inspect", after=mark, id=None)
+        page.wait_for_selector(".bpl-inspector", state="hidden")
+
+
+# ---- the phone --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_on_a_phone_the_run_buttons_stay_put_through_the_four_phases(
+        make_lab: Any, lang: str) -> None:
+    lab = make_lab(**PHONE, locale=LOCALE[lang]).open()
+    sels = {name: name for name in RUN_BUTTONS}
+    where: dict[str, Any] = {}
+    for phase in ("ready", "forward", "loss", "backward", "update"):
+        if phase != "ready":
+            mark = lab.mark()
+            lab.page.tap(".btn-step-phase")
+            lab.wait_for_message("frame", after=mark, phase=phase)
+            lab.wait_for_message("state", after=mark)
+        settle(lab)
+        seen = look(lab, sels)
+        assert_laid_out(seen, f"phone {lang} {phase}")
+        where[phase] = seen["boxes"]
+    def shift(box: list[float], was: list[float]) -> list[int]:
+        return [round(v - w) for v, w in zip(box, was, strict=True)]
+
+    moved = {phase: {b: shift(box, where["ready"][b]) for b, box in boxes.items()
+                     if any(shift(box, where["ready"][b]))}
+             for phase, boxes in where.items()}
+    assert all(m == {} for m in moved.values()), f"{lang}: the run buttons moved: {moved}"
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_on_a_phone_every_tap_target_is_44_px_and_the_loss_shows_with_the_network(
+        make_lab: Any, lang: str) -> None:
+    lab = make_lab(**PHONE, locale=LOCALE[lang]).open()
+    lab.step("iteration")
+    settle(lab)
+    # the network and the loss on the first screen together, beside the run buttons
+    sels = {"banner": ".banner", "network": "", "batch loss": ".stat-batch_loss",
+            "train loss": ".stat-train_loss", **{b: b for b in RUN_BUTTONS}}
+    assert_laid_out(look(lab, sels), f"phone {lang}")
+    assert lab.number("#stat-batch-loss") > 0
+    # big enough for a finger, everywhere on the page (the advanced settings unfolded)
+    lab.page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    small = [t for t in lab.page.evaluate(TAPS) if t[2] < TAP or t[3] < TAP]
+    assert small == [], f"{lang}: smaller than {TAP}×{TAP} px: {small}"
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_on_a_phone_the_inspector_is_a_sheet_over_the_run_buttons_and_the_help_speaks_of_taps(
+        make_lab: Any, lang: str) -> None:
+    lab = make_lab(**PHONE, locale=LOCALE[lang]).open()
+    lab.step()
+    settle(lab)
+    open_inspector(lab)
+    sels = {"network": "", "inspector": ".bpl-inspector", **{b: b for b in RUN_BUTTONS}}
+    seen = look(lab, sels)
+    assert_laid_out(seen, f"phone {lang}, inspector open")
+    insp = seen["boxes"]["inspector"]
+    assert insp[0] <= 1 and insp[2] >= seen["vw"] - 1, \
+        f"{lang}: not a sheet across the screen: {insp}"
+    assert insp[3] - insp[1] >= 0.3 * seen["vh"], f"{lang}: too short to read: {insp}"
+    assert_focus_in_inspector_then_back(lab, f"phone {lang}")
+
+    # the help, opened with a tap: what to tap, no keys to press
+    lab.page.tap(".help-btn")
+    lab.page.wait_for_selector("dialog.help[open]")
+    help_ = lab.page.evaluate("""() => { const d = document.querySelector('dialog.help');
+        const shown = [...d.querySelectorAll('*')].filter(e => e.getClientRects().length);
+        return { kbd: shown.filter(e => e.tagName === 'KBD').length, text: d.innerText }; }""")
+    assert help_["kbd"] == 0, f"{lang}: keyboard keys in a touch screen's help"
+    words = {"en": ("Tap", "Step phase", "full speed"),
+             "ja": ("タップ", "1フェーズ進む", "最高速")}[lang]
+    assert all(w in help_["text"] for w in words), (lang, help_["text"][:300])
+    keys = ("Keyboard", "Space", "キーボード", "スペース")
+    assert not any(w in help_["text"] for w in keys), help_["text"]
+
+
+# ---- a deep network, every screen -------------------------------------------------------
+
+SCREENS = {
+    "desk": DESK,
+    "projector": {"viewport": PROJECTORS[0]},
+    "phone": PHONE,
+}
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_eight_hidden_layers_keep_their_captions_apart(make_lab: Any, screen: str) -> None:
+    lab = make_lab(**SCREENS[screen]).open()
+    page = lab.page
+    # eight hidden layers of six, through the page's own controls
+    page.fill("#ctl-neurons", "6")
+    page.dispatch_event("#ctl-neurons", "change")
+    lab.wait_for_run(hidden=[6, 6])
+    page.fill("#ctl-layers", "8")
+    page.dispatch_event("#ctl-layers", "change")
+    lab.wait_for_run(hidden=[6] * 8)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.net-svg .layer-caption').length === 10")
+    if screen == "projector":
+        page.evaluate("() => document.activeElement.blur()")  # out of the settings' field
+        page.keyboard.press("p")
+        page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    for lang in ("en", "ja"):
+        if lang == "ja":
+            page.click(".lang-btn[data-lang='ja']")
+            page.wait_for_function("() => document.documentElement.lang === 'ja'")
+        for inspecting in (False, True) if screen != "phone" else (False,):
+            if inspecting:
+                open_inspector(lab)  # the drawing narrows on a projector
+            settle(lab)
+            where = f"{screen} {lang}" + (" inspector" if inspecting else "")
+            caps = page.evaluate(CAPTIONS)
+            assert len(caps) == 10, where
+            clashes = [(a[0], b[0]) for k, a in enumerate(caps) for b in caps[k + 1:]
+                       if overlap(a[1:], b[1:]) > 0]
+            assert clashes == [], f"{where}: captions overlap: {clashes}"
+            # still legible, and every layer named
+            assert min(c[4] - c[2] for c in caps) >= 9, (where, caps)
+            assert all(c[0].strip() for c in caps), (where, caps)
+            seen = look(lab, {"banner": ".banner"})
+            assert seen["scrollWidth"] <= seen["vw"], f"{where}: the page scrolls sideways"
+            if inspecting:
+                mark = lab.mark()
+                page.keyboard.press("Escape")
+                lab.wait_for_message("inspect", after=mark, id=None)
+    if screen == "phone":
+        # the drawing scrolls inside its frame, at least ~50 px a layer
+        frame = page.evaluate("""() => { const s = document.querySelector('.net-scroll');
+            const svg = document.querySelector('.net-svg');
+            return [s.scrollWidth, s.clientWidth, svg.getBoundingClientRect().width]; }""")
+        assert frame[2] >= 10 * 50 and frame[0] > frame[1], frame
