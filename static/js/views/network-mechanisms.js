@@ -244,10 +244,14 @@ export class NetworkMechanisms {
   /** Legend entries for the marks this run can show, with how many units carry each now. */
   paintLegend() {
     const kinds = this.kinds || new Set();
+    const c = this.counts || { dead: 0, saturated: 0, dropped: 0 };
+    // repainted on every frame while playing: rebuilt only when its words change
+    const key = JSON.stringify([[...kinds], c, this.i18n.lang]);
+    if (key === this.legendKey) return;
+    this.legendKey = key;
     this.legend.replaceChildren();
     this.legend.hidden = kinds.size === 0;
     const t = (k, p) => this.i18n.t(k, p);
-    const c = this.counts || { dead: 0, saturated: 0, dropped: 0 };
     // each key with its words, kept together when the legend wraps
     const item = (kind, text) => {
       const s = document.createElement('span');

@@ -159,6 +159,9 @@ export class OptimizerStateStrip {
     const names = this.bufs.map((b) => `${b.symbol}: ${this.i18n.has(`insp.state.${b.name}`) ? t(`insp.state.${b.name}`) : b.meaning}`).join(' · ');
     const when = this.iteration === null ? t('ostate.wait') : t('ostate.after', { n: this.iteration + 1 });
     const entry = this.catalog.optimizer(opt.name);
+    const key = JSON.stringify([opt.name, when, names]);
+    if (key === this.headKey) return; // repainted on every frame while playing
+    this.headKey = key;
     const title = document.createElement('strong');
     title.textContent = `${t('ostate.title', { name: entry ? entry.torch : opt.name })} — ${when}`;
     const meaning = document.createElement('span');
