@@ -88,15 +88,16 @@ def layer_marks(net: Network) -> list[LayerMarks]:
 def unit_flags(activation: str, h: Array) -> Array | None:
     """Per unit of ``h`` = f(z̃) (B, n): 1.0 where the unit is dead (ReLU) or
     saturated (sigmoid, tanh) for every row, else 0.0; None for other activations."""
+    # a column is flagged when its least flat row is flat: one reduction, one comparison
     if activation == "relu":
-        bad = h <= 0.0
+        bad = h.max(axis=0) <= 0.0
     elif activation == "tanh":
-        bad = np.abs(h) > _TANH_FLAT
+        bad = np.abs(h).min(axis=0) > _TANH_FLAT
     elif activation == "sigmoid":
-        bad = h * (1.0 - h) < _SIGMOID_FLAT
+        bad = (h * (1.0 - h)).max(axis=0) < _SIGMOID_FLAT
     else:
         return None
-    return np.asarray(bad.all(axis=0), dtype=np.float64)
+    return bad.astype(np.float64)
 
 
 def add_forward(marks: list[LayerMarks], caches: list[LayerCache], v: dict[str, Any]) -> None:
