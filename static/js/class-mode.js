@@ -15,7 +15,8 @@
 import { normalizeCode } from './views/share-dialog.js';
 
 /** What a page following a class's run may still do: nothing here reaches the server's run. */
-export const FOLLOWER_ACTIONS = Object.freeze(new Set(['lang', 'lang-next', 'present', 'present-all', 'help', 'fork', 'leave', 'join', 'rejoin']));
+export const FOLLOWER_ACTIONS = Object.freeze(new Set(['lang', 'lang-next', 'present', 'present-all', 'help', 'fork', 'leave', 'join', 'rejoin',
+  'lesson-check'])); // a student's own answer to the teacher's lesson step, judged for them alone
 
 /** The page's address without `?follow=` (other parameters kept). */
 export function ownAddress(href) {

@@ -39,6 +39,9 @@ import { loadCatalog } from './catalog.js';
 import { RunsMenu } from './views/runs-menu.js';
 import { ConfirmDialog } from './views/confirm-dialog.js';
 import { RunKeeper } from './run-keeper.js';
+import { LessonPanel } from './lessons/lesson-panel.js';
+import { CourseList } from './lessons/course-list.js';
+import { askedLesson } from './lessons/lesson-link.js';
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -62,6 +65,8 @@ const VIEWS = [
   ['runs', RunsMenu],
   ['share', ShareDialog],
   ['confirm', ConfirmDialog],
+  ['lesson', LessonPanel],
+  ['courses', CourseList],
 ];
 /** Actions that replace the run: while a class watches it, the teacher confirms them first. */
 const REPLACES_RUN = new Set(['reset', 'configure', 'load', 'switch-run']);
@@ -167,6 +172,12 @@ const ACTIONS = {
   landscape: (req) => send({ type: 'landscape', ...req }),
   'add-points': () => views.get('maps').setAdding(true),
   'share-open': () => views.get('share').show(),
+  'play-at': (speed) => send({ type: 'play', speed }),
+  // lessons (lessons/lesson-panel.js): the words come over HTTP, the run and the checks here
+  lesson: (cmd) => send({ type: 'lesson', lang: i18n.lang, ...cmd }),
+  'lesson-check': (cmd) => send({ type: 'lesson', lang: i18n.lang, ...cmd }), // a class's student may check
+  'lesson-open': ({ id, step }) => views.get('lesson').openStep(id, step),
+  'lessons-open': () => views.get('courses').show(),
   ...classMode.actions(),
 };
 
@@ -175,6 +186,10 @@ function act(name, arg) {
   if (!fn) throw new Error(`unknown action ${name}`);
   if (!classMode.allows(name)) {
     dispatch('notice', { key: 'follow.readOnly' });
+    return;
+  }
+  if (!views.get('lesson').allows(name, model.state)) { // hidden or locked in this lesson step
+    dispatch('notice', { key: 'lesson.notInStep', tone: 'info' });
     return;
   }
   if (classMode.shareCode && REPLACES_RUN.has(name)) {
@@ -203,6 +218,7 @@ async function start() {
     if (help.open && action !== 'help') return;
     if (views.get('share').open) return; // typing a code, or the teacher's dialog on the projector
     if (views.get('confirm').open) return; // the teacher is asked something
+    if (views.get('courses').open) return; // choosing a lesson
     act(action);
   });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
@@ -220,7 +236,9 @@ async function start() {
   const code = askedCode(window.location.search);
   // The server judges the code (an unknown one gets an error and a run of the page's own);
   // a link's settings never apply to a class's run, nor to a copy of it.
-  if (code) urlSync.done = true;
+  // A lesson link's run is the lesson's (the server makes it): its settings never apply either.
+  if (code || askedLesson(window.location.search)) urlSync.done = true;
+  urlSync.held = !code && Boolean(askedLesson(window.location.search));
   classMode.start(code);
   const keeper = new RunKeeper({ storage: webStorage('sessionStorage'), send: (msg) => socket.send(msg) });
   socket = new SessionSocket({
@@ -248,6 +266,11 @@ async function start() {
       }
       // the page's own run as it is now (a class's never reaches the page), for the address bar
       if ((msg.type === 'save' || msg.type === 'error') && !classMode.following) urlSync.onMessage(msg);
+      // an open lesson's address is its link; leaving it gives the address back to the run
+      if (msg.type === 'lesson_step' && !classMode.following) {
+        urlSync.held = Boolean(msg.id);
+        if (!msg.id) urlSync.rewrite();
+      }
       // after a jump in time the weights in use are another point's (views/timeline.js)
       if (msg.type === 'timeline' && msg.params) Object.assign(model.params, msg.params);
       dispatch(model.apply(msg), msg);

@@ -73,6 +73,8 @@ export class UrlSync {
     this.latestRun = null; // the latest `save`'s run file
     this.latestConfig = null; // the latest `run`'s settings
     this.writes = 0; // orders the writes: a slow encoding never overwrites a newer run
+    /** While a lesson is open the address is the lesson's link (lessons/lesson-panel.js): not written here. */
+    this.held = false;
   }
 
   read() {
@@ -171,6 +173,7 @@ export class UrlSync {
   }
 
   put(kind, query, run, chars) {
+    if (this.held) return;
     const href = addressWith(query, this.location, this.props);
     if (href !== this.location.href) this.history.replaceState(this.history.state, '', href);
     this.remember(this.location.search.replace(/^\?/, ''));

@@ -1,5 +1,5 @@
 /**
- * The header: title, connection status, "Share with class" (it reads
+ * The header: title, connection status, "Lessons" (the course), "Share with class" (it reads
  * "Sharing · 3" while the run is shared; hidden while following a class),
  * language switch, presentation-mode toggle and help button. Buttons call
  * `act(name, arg)`.
@@ -27,6 +27,9 @@ export class AppBar {
     this.shareBtn = h('button', { type: 'button', class: 'btn share-btn', 'aria-haspopup': 'dialog',
       dataset: { i18nTitle: 'share.buttonTitle' }, on: { click: () => act('share-open') } });
     this.share = { code: null, followers: 0 };
+    // the course (lessons/course-list.js); a class's student follows the teacher's lesson instead
+    this.lessonsBtn = h('button', { type: 'button', class: 'btn lessons-btn', 'aria-haspopup': 'dialog',
+      dataset: { i18n: 'lessons.button' }, on: { click: () => act('lessons-open') } });
     this.helpBtn = h('button', { type: 'button', class: 'icon-btn help-btn',
       dataset: { i18nAria: 'app.help', i18nTitle: 'app.help' }, on: { click: () => act('help') } }, '?');
     container.append(
@@ -35,6 +38,7 @@ export class AppBar {
         h('p', { class: 'tagline', dataset: { i18n: 'app.tagline' } })),
       h('div', { class: 'bar-tools' },
         this.status,
+        this.lessonsBtn,
         this.shareBtn,
         h('div', { class: 'lang-switch', role: 'group', dataset: { i18nAria: 'app.lang' } }, this.langButtons),
         this.presentBtn, this.helpBtn));
@@ -70,7 +74,10 @@ export class AppBar {
     else if (kind === 'share') {
       this.share = { code: msg.code || null, followers: msg.followers || 0 };
       this.renderShare();
-    } else if (kind === 'follow-mode') this.shareBtn.hidden = msg.readOnly;
+    } else if (kind === 'follow-mode') {
+      this.shareBtn.hidden = msg.readOnly;
+      this.lessonsBtn.hidden = msg.readOnly;
+    }
     else if (kind === 'connection') {
       this.conn = msg;
       this.renderStatus();

@@ -1,0 +1,319 @@
+/**
+ * The lesson panel (the page's "lesson" slot): the open lesson step beside the
+ * network on a desk, a sheet from the bottom on a phone (css/lessons.css).
+ *
+ * The server runs the lesson (docs/lessons.md): this view sends the `lesson`
+ * command through `act` (open a step, check a prediction, leave) and follows
+ * the `lesson_step` and `lesson_check` messages; the step's words come from
+ * `GET /api/lessons/{id}?lang=` in the page's language and are fetched again
+ * when it changes. A `/?lesson=ID&step=N` address opens that step once the
+ * socket is open, and the address follows the step open (never while
+ * following a class: the address is then the class's link).
+ *
+ * It applies the step's `controls` to the rest of the page
+ * (lesson-controls.js), and {@link LessonPanel#allows} tells main.js which
+ * page actions the step leaves usable.
+ *
+ * In class, a student's page shows the teacher's step as it opens; the
+ * student predicts and checks on their own (`lesson-check`, answered to them
+ * alone), and the teacher's own checks show as the teacher's reveal. Moving
+ * between steps and leaving are the teacher's.
+ *
+ * Keyboard: Enter in the number field checks; Escape closes the answer, then
+ * the hints, then (on a phone) folds the sheet; a new step takes the focus
+ * to its heading.
+ */
+
+import { h } from '../dom.js';
+import { LessonControls } from './lesson-controls.js';
+import { askedLesson, fetchLessons, lessonAddress, lessonHref } from './lesson-link.js';
+import { inlineMath } from './lesson-math.js';
+import { StepView, freshState } from './lesson-step.js';
+
+/** The width at and under which the panel is a sheet (css/lessons.css's phone layout). */
+const SHEET = '(max-width: 720px)';
+
+/** The lesson panel view (see the module comment). */
+export class LessonPanel {
+  /**
+   * @param {HTMLElement} container the "lesson" slot
+   * @param {{i18n: object, act: (name: string, arg?: any) => void, catalog: object}} options
+   */
+  constructor(container, { i18n, act, catalog }) {
+    this.i18n = i18n;
+    this.act = act;
+    this.container = container;
+    this.controls = new LessonControls(document, catalog);
+    this.sheet = window.matchMedia(SHEET);
+    /** The step the address (or the course list) asks for, sent once the socket is open. */
+    this.wanted = askedLesson(window.location.search);
+    /** The open step (the latest `lesson_step`), or null. */
+    this.open = null;
+    /** The open lesson's words ({id, lang, body}), or null. */
+    this.lesson = null;
+    this.state = freshState();
+    this.view = null;
+    this.following = false;
+    this.connected = false;
+    this.playing = false;
+    /** A check this page sent and has no answer to yet (a student tells it from the teacher's). */
+    this.pending = undefined;
+    this.focusNext = false;
+    this.loads = 0;
+
+    const t = (k, p) => i18n.t(k, p);
+    this.name = h('p', { class: 'lesson-name' });
+    this.progress = h('p', { class: 'lesson-progress' });
+    this.foldBtn = h('button', { type: 'button', class: 'icon-btn lesson-fold', 'aria-expanded': 'true',
+      'aria-controls': 'lesson-body', on: { click: () => this.fold(!this.root.classList.contains('is-folded')) } });
+    this.leaveBtn = h('button', { type: 'button', class: 'btn btn-small lesson-leave', on: { click: () => this.leave() } });
+    this.body = h('div', { class: 'lesson-body', id: 'lesson-body' });
+    this.prevBtn = h('button', { type: 'button', class: 'btn lesson-prev', on: { click: () => this.go(-1) } });
+    this.nextBtn = h('button', { type: 'button', class: 'btn lesson-next', on: { click: () => this.go(1) } });
+    this.classNote = h('p', { class: 'lesson-class-note hint' });
+    this.nav = h('nav', { class: 'lesson-nav' }, this.prevBtn, this.nextBtn);
+    this.root = h('section', { class: 'panel lesson-panel', hidden: true, 'aria-labelledby': 'lesson-step-title',
+      on: { keydown: (ev) => this.onKey(ev) } },
+    h('header', { class: 'lesson-head' },
+      h('div', { class: 'lesson-where' }, this.name, this.progress), this.foldBtn, this.leaveBtn),
+    this.body, this.classNote, this.nav);
+    container.append(this.root);
+    this.t = t;
+    // views redraw parts of the page the step hides (the inspector, a rebuilt run): mark them again
+    this.observer = new MutationObserver(() => {
+      if (this.controls.controls && !this.reapply) {
+        this.reapply = requestAnimationFrame(() => {
+          this.reapply = 0;
+          this.controls.apply();
+        });
+      }
+    });
+    this.reapply = 0;
+  }
+
+  /** Whether page action `name` may run in the open step (main.js asks before every action). */
+  allows(name, state) {
+    return this.following || this.controls.allows(name, state);
+  }
+
+  // ---- commands -----------------------------------------------------------------------
+
+  /** Open step `step` of lesson `id` (the course list, the arrows, a link). */
+  openStep(id, step) {
+    this.wanted = { id, step };
+    if (this.connected && !this.following) this.act('lesson', { action: 'open', id, step });
+  }
+
+  go(delta) {
+    if (!this.open) return;
+    const n = this.open.step + delta;
+    if (n >= 1 && n <= this.open.steps) this.openStep(this.open.id, n);
+  }
+
+  leave() {
+    this.wanted = null;
+    this.act('lesson', { action: 'leave' });
+  }
+
+  check(prediction) {
+    if (!this.open) return;
+    this.pending = prediction;
+    this.act('lesson-check', { action: 'check', id: this.open.id, step: this.open.step, prediction });
+  }
+
+  /** The step's action through the page's own controls (the learner could press them too). */
+  doAction() {
+    const a = this.open && this.open.action;
+    if (!a) return;
+    if (a.do === 'step') {
+      for (let k = 0; k < (a.count || 1); k += 1) this.act(a.unit === 'iteration' ? 'step-iteration' : 'step-phase');
+    } else if (a.do === 'play') {
+      if (!this.playing) this.act('play-at', a.speed || 10);
+    } else if (a.do === 'inspect') {
+      this.act('inspect', { id: a.id, index: a.index });
+    }
+  }
+
+  // ---- messages -----------------------------------------------------------------------
+
+  update({ kind, msg, model }) {
+    if (kind === 'connection') {
+      this.connected = msg.state === 'open';
+      if (this.connected && this.wanted && !this.following) this.openStep(this.wanted.id, this.wanted.step);
+    } else if (kind === 'follow-mode') {
+      this.following = msg.readOnly;
+      if (this.following) this.wanted = null;
+      this.renderChrome();
+    } else if (kind === 'lesson_step') {
+      this.onStep(msg);
+    } else if (kind === 'lesson_check') {
+      this.onCheck(msg);
+    } else if (kind === 'lang') {
+      this.renderChrome();
+      if (this.open) this.load(true);
+    } else if (kind === 'state' || kind === 'run') {
+      this.playing = Boolean(model.state && model.state.playing);
+    } else if (kind === 'error' && this.wanted && !this.open && ['id', 'step'].includes(msg.field)) {
+      this.wanted = null; // a link to a lesson or step there is not: the notice says so
+      this.writeAddress(null);
+    }
+  }
+
+  onStep(msg) {
+    if (!msg.id) {
+      this.open = null;
+      this.lesson = null;
+      this.wanted = null;
+      this.view = null;
+      this.controls.set(null);
+      this.observer.disconnect();
+      this.root.hidden = true;
+      document.documentElement.classList.remove('lesson-open');
+      if (!this.following) this.writeAddress(null);
+      return;
+    }
+    const same = this.open && this.open.id === msg.id && this.open.step === msg.step;
+    this.open = msg;
+    this.wanted = this.following ? null : { id: msg.id, step: msg.step };
+    if (!same) {
+      this.state = freshState();
+      this.pending = undefined;
+      this.focusNext = true;
+      this.fold(false);
+    }
+    this.controls.set(msg.controls, msg.action);
+    this.observer.observe(document.body, { childList: true, subtree: true });
+    this.root.hidden = false;
+    document.documentElement.classList.add('lesson-open');
+    if (!this.following) this.writeAddress(msg.id, msg.step);
+    this.load(false);
+  }
+
+  onCheck(msg) {
+    if (!this.open || msg.id !== this.open.id || msg.step !== this.open.step) return;
+    const own = !this.following || (this.pending !== undefined && msg.trigger === 'check' && msg.prediction === this.pending);
+    if (own) this.pending = undefined;
+    // a student keeps their own verdict when the teacher reveals: the reveal adds the numbers
+    const whose = own || msg.trigger === 'goal' ? 'own' : 'teacher';
+    if (this.view) this.view.showCheck(msg, whose);
+    else {
+      this.state.check = msg;
+      this.state.whose = whose;
+    }
+    this.renderNav();
+    // a play stopped at its goal: the prediction made before it is judged now
+    if (msg.trigger === 'goal' && this.view && msg.verdict === null) {
+      const p = this.view.prediction();
+      if (p !== undefined && p !== null) this.check(p);
+    }
+  }
+
+  /** Fetch the open lesson's words in the page's language (again if `force`), then render. */
+  async load(force) {
+    const { id } = this.open;
+    const lang = this.i18n.lang;
+    if (!force && this.lesson && this.lesson.id === id && this.lesson.lang === lang) {
+      this.render();
+      return;
+    }
+    const n = ++this.loads;
+    if (!this.view) this.body.replaceChildren(h('p', { class: 'hint' }, this.t('lesson.loading')));
+    let body;
+    try {
+      body = await fetchLessons(`/api/lessons/${encodeURIComponent(id)}`, lang);
+    } catch {
+      if (n === this.loads) this.body.replaceChildren(h('p', { class: 'hint' }, this.t('lessons.failed')));
+      return;
+    }
+    if (n !== this.loads || !this.open || this.open.id !== id) return; // a newer step or language
+    this.lesson = { id, lang, body };
+    this.render();
+    // the verdict's explanation is the server's, in the language it was asked in
+    const c = this.state.check;
+    if (force && c && this.state.whose === 'own' && c.trigger === 'check' && c.prediction !== null) this.check(c.prediction);
+  }
+
+  render() {
+    const step = this.lesson && this.lesson.body.steps[this.open.step - 1];
+    if (!step) return;
+    this.view = new StepView(step, this.state, {
+      t: this.t,
+      readOnly: this.following,
+      onCheck: (p) => this.check(p),
+      onAction: () => this.doAction(),
+    });
+    this.body.replaceChildren(this.view.root);
+    this.renderChrome();
+    if (this.focusNext) {
+      this.focusNext = false;
+      if (!this.root.classList.contains('is-folded')) this.view.heading.focus({ preventScroll: this.sheet.matches });
+    }
+  }
+
+  renderChrome() {
+    const t = this.t;
+    this.leaveBtn.textContent = t('lesson.leave');
+    this.leaveBtn.hidden = this.following;
+    const folded = this.root.classList.contains('is-folded');
+    this.foldBtn.textContent = folded ? '▴' : '▾';
+    this.foldBtn.setAttribute('aria-label', t(folded ? 'lesson.unfold' : 'lesson.fold'));
+    this.foldBtn.title = this.foldBtn.getAttribute('aria-label');
+    this.classNote.textContent = this.following ? t('lesson.classNote') : '';
+    this.classNote.hidden = !this.following;
+    if (this.open) {
+      this.name.replaceChildren(...(this.lesson ? inlineMath(this.lesson.body.title) : []));
+      this.progress.textContent = t('lesson.stepOf', { n: this.open.step, of: this.open.steps });
+    }
+    this.renderNav();
+  }
+
+  renderNav() {
+    const t = this.t;
+    const o = this.open;
+    this.nav.hidden = this.following || !o;
+    if (!o) return;
+    const done = Boolean(this.state.check && this.state.check.done);
+    const last = o.step >= o.steps;
+    this.prevBtn.textContent = `← ${t('lesson.prev')}`;
+    this.prevBtn.disabled = o.step <= 1;
+    this.nextBtn.textContent = last ? t(done ? 'lesson.finish' : 'lesson.leave') : `${t('lesson.next')} →`;
+    this.nextBtn.classList.toggle('is-ready', done);
+    this.nextBtn.onclick = last ? () => this.finish() : null;
+    if (last) this.nextBtn.dataset.last = '1';
+    else delete this.nextBtn.dataset.last;
+  }
+
+  /** The last step's "Finish": leave the lesson and offer the course. */
+  finish() {
+    this.leave();
+    this.act('lessons-open');
+  }
+
+  /** Fold the sheet to its header (a phone), or unfold it. */
+  fold(on) {
+    this.root.classList.toggle('is-folded', on);
+    this.foldBtn.setAttribute('aria-expanded', String(!on));
+    this.renderChrome();
+  }
+
+  onKey(ev) {
+    if (ev.key !== 'Escape' || !this.view) return;
+    if (this.view.closeAnswer() || this.view.hideHints()) {
+      ev.preventDefault();
+      return;
+    }
+    if (this.sheet.matches && !this.root.classList.contains('is-folded')) {
+      ev.preventDefault();
+      this.fold(true);
+      this.foldBtn.focus();
+    }
+  }
+
+  /** The address bar: the open step's link alone (main.js holds the run's address meanwhile),
+   * or, leaving, the address without the lesson (the run's comes back). */
+  writeAddress(id, step) {
+    const here = new URL(window.location.href);
+    const href = id === null ? lessonAddress(here.href, null) : `${here.origin}${here.pathname}${lessonHref(id, step).slice(1)}`;
+    if (href !== window.location.href) window.history.replaceState(window.history.state, '', href);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * One lesson step on the page, in the order a learner meets it: the step's
+ * text (formulas as MathML), "1. Predict" (choices as buttons, or a number
+ * field with its unit) asked before "2. Do" (the action, with a button that
+ * does it through the page's own controls), "3. Check" and the verdict (an
+ * aria-live region: right or not, the engine's value, the explanation, the
+ * numbers revealed; or which phase to run first), hints one at a time and the
+ * answer behind a disclosure.
+ *
+ * Built afresh for each step and each language (lesson-panel.js owns the
+ * lesson and the messages); it keeps the learner's choice, the hints shown and
+ * the verdict so a rebuild in the other language shows the same state.
+ */
+
+import { h } from '../dom.js';
+import { inlineMath, richParagraphs } from './lesson-math.js';
+import { actionWords, phaseOf, valueText } from './lesson-words.js';
+
+/**
+ * What a step view remembers across rebuilds.
+ * @typedef {{choice: string|null, number: string, hints: number, answerOpen: boolean,
+ *   check: object|null, whose: 'own'|'teacher'|null, goal: string|null}} StepState
+ */
+
+/** @returns {StepState} a step not yet touched */
+export function freshState() {
+  return { choice: null, number: '', hints: 0, answerOpen: false, check: null, whose: null, goal: null };
+}
+
+/** The DOM of one step (see the module comment). */
+export class StepView {
+  /**
+   * @param {object} step the step from `GET /api/lessons/{id}`
+   * @param {StepState} state shared with the panel (changed in place)
+   * @param {{t: (key: string, params?: object) => string, readOnly: boolean,
+   *   onCheck: (prediction: string|number|null) => void, onAction: () => void,
+   *   busy: () => boolean}} env
+   */
+  constructor(step, state, env) {
+    this.step = step;
+    this.state = state;
+    this.env = env;
+    const t = env.t;
+    this.heading = h('h2', { class: 'lesson-step-title', id: 'lesson-step-title', tabindex: '-1' }, inlineMath(step.title));
+    const text = h('div', { class: 'lesson-text' }, richParagraphs(step.text));
+    const p = step.prediction;
+    this.choiceButtons = [];
+    this.input = null;
+    this.note = h('p', { class: 'lesson-note', role: 'status' });
+    const parts = [this.heading, text];
+    let n = 1;
+    if (p) parts.push(this.predictSection(n++, p));
+    if (step.action && step.action.do !== 'read') parts.push(this.doSection(n++));
+    this.checkBtn = h('button', { type: 'button', class: 'btn lesson-check', on: { click: () => this.check() } },
+      t(p ? 'lesson.check' : 'lesson.reveal'));
+    parts.push(h('section', { class: 'lesson-part lesson-check-part', 'aria-labelledby': 'lesson-check-h' },
+      h('h3', { id: 'lesson-check-h' }, t('lesson.part.check', { n })), this.checkBtn, this.note));
+    this.verdict = h('div', { class: 'lesson-verdict', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
+    parts.push(this.verdict);
+    if (step.hints && step.hints.length) parts.push(this.hintSection());
+    if (step.answer) {
+      this.answer = h('details', { class: 'lesson-answer', open: state.answerOpen,
+        on: { toggle: () => { state.answerOpen = this.answer.open; } } },
+      h('summary', {}, t('lesson.answer')), richParagraphs(step.answer));
+      parts.push(this.answer);
+    }
+    this.root = h('div', { class: 'lesson-step' }, parts);
+    this.syncChoices();
+    if (state.check) this.showCheck(state.check, state.whose);
+  }
+
+  predictSection(n, p) {
+    const t = this.env.t;
+    const question = h('p', { class: 'lesson-question', id: 'lesson-question' }, inlineMath(p.question));
+    let answer;
+    if (p.kind === 'choice') {
+      this.choiceButtons = p.choices.map((c) => h('button', {
+        type: 'button', class: 'btn lesson-choice', 'aria-pressed': 'false', dataset: { choice: c.id },
+        on: { click: () => this.choose(c.id) },
+      }, inlineMath(c.text)));
+      answer = h('div', { class: 'lesson-choices', role: 'group', 'aria-labelledby': 'lesson-question' }, this.choiceButtons);
+    } else {
+      this.input = h('input', { type: 'number', step: 'any', inputmode: 'decimal', id: 'lesson-number', class: 'lesson-number',
+        'aria-describedby': 'lesson-question', value: this.state.number,
+        on: {
+          input: () => { this.state.number = this.input.value; },
+          keydown: (ev) => {
+            if (ev.key === 'Enter') {
+              ev.preventDefault();
+              this.check();
+            }
+          },
+        } });
+      answer = h('div', { class: 'lesson-number-row' },
+        h('label', { for: 'lesson-number' }, t('lesson.yourAnswer')), this.input,
+        p.unit ? h('span', { class: 'lesson-unit' }, inlineMath(p.unit)) : null);
+    }
+    return h('section', { class: 'lesson-part lesson-predict', 'aria-labelledby': 'lesson-predict-h' },
+      h('h3', { id: 'lesson-predict-h' }, t('lesson.part.predict', { n })), question, answer);
+  }
+
+  doSection(n) {
+    const t = this.env.t;
+    const a = this.step.action;
+    const words = h('p', { class: 'lesson-action' }, actionWords({ t }, a));
+    let button = null;
+    if (a.do === 'step' || a.do === 'play' || a.do === 'inspect') {
+      const key = a.do === 'play' ? 'ctl.play' : a.do === 'inspect' ? 'lesson.showMe'
+        : a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase';
+      const label = a.do === 'step' && (a.count || 1) > 1 ? `${t(key)} ×${a.count}` : t(key);
+      button = h('button', { type: 'button', class: 'btn lesson-act', disabled: this.env.readOnly,
+        on: { click: () => this.env.onAction() } }, label);
+    }
+    return h('section', { class: 'lesson-part lesson-do', 'aria-labelledby': 'lesson-do-h' },
+      h('h3', { id: 'lesson-do-h' }, t('lesson.part.do', { n })), words, button);
+  }
+
+  hintSection() {
+    const t = this.env.t;
+    this.hintList = h('ol', { class: 'lesson-hint-list' });
+    this.hintBtn = h('button', { type: 'button', class: 'btn btn-small lesson-hint-btn', on: { click: () => this.moreHints() } });
+    this.hideHintsBtn = h('button', { type: 'button', class: 'btn btn-small lesson-hide-hints', on: { click: () => this.hideHints() } },
+      t('lesson.hideHints'));
+    this.syncHints();
+    return h('section', { class: 'lesson-hints', 'aria-label': t('lesson.hints') }, this.hintList,
+      h('div', { class: 'lesson-hint-row' }, this.hintBtn, this.hideHintsBtn));
+  }
+
+  choose(id) {
+    this.state.choice = id;
+    this.syncChoices();
+    this.note.textContent = '';
+  }
+
+  syncChoices() {
+    for (const b of this.choiceButtons) b.setAttribute('aria-pressed', String(b.dataset.choice === this.state.choice));
+  }
+
+  /** The learner's prediction as the server takes it, or undefined when none is made yet. */
+  prediction() {
+    const p = this.step.prediction;
+    if (!p) return null;
+    if (p.kind === 'choice') return this.state.choice === null ? undefined : this.state.choice;
+    const v = this.input ? this.input.value.trim().replace(',', '.').replace('−', '-') : '';
+    return v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
+  }
+
+  check() {
+    const t = this.env.t;
+    const prediction = this.prediction();
+    if (prediction === undefined) {
+      this.note.textContent = t(this.step.prediction.kind === 'choice' ? 'lesson.pickFirst' : 'lesson.typeFirst');
+      (this.choiceButtons[0] || this.input).focus();
+      return;
+    }
+    this.note.textContent = '';
+    this.env.onCheck(prediction);
+  }
+
+  moreHints() {
+    this.state.hints = Math.min(this.step.hints.length, this.state.hints + 1);
+    this.syncHints();
+    const last = this.hintList.lastElementChild;
+    if (last) last.focus();
+  }
+
+  /** Fold the hints away (Escape); true if there were any shown. */
+  hideHints() {
+    if (!this.hintList || this.state.hints === 0) return false;
+    this.state.hints = 0;
+    this.syncHints();
+    this.hintBtn.focus();
+    return true;
+  }
+
+  /** Close the answer (Escape); true if it was open. */
+  closeAnswer() {
+    if (!this.answer || !this.answer.open) return false;
+    this.answer.open = false;
+    this.answer.querySelector('summary').focus();
+    return true;
+  }
+
+  syncHints() {
+    const t = this.env.t;
+    const hints = this.step.hints;
+    const n = this.state.hints;
+    this.hintList.replaceChildren(...hints.slice(0, n).map((text, k) => h('li', { tabindex: '-1' },
+      h('span', { class: 'lesson-hint-n' }, t('lesson.hint', { n: k + 1 })), ' ', inlineMath(text))));
+    this.hintBtn.hidden = n >= hints.length;
+    this.hintBtn.textContent = t(n ? 'lesson.moreHint' : 'lesson.showHint', { n: n + 1, of: hints.length });
+    this.hideHintsBtn.hidden = n === 0;
+  }
+
+  /**
+   * Show a `lesson_check`: `whose` 'own' (this page's check, or the goal of its play)
+   * or 'teacher' (a class's reveal, seen by a student).
+   */
+  showCheck(msg, whose) {
+    const t = this.env.t;
+    this.state.check = msg;
+    this.state.whose = whose;
+    const parts = [];
+    const verdict = whose === 'teacher' ? null : msg.verdict;
+    if (msg.trigger === 'goal') this.state.goal = msg.values && 'iteration' in msg.values ? valueText(msg.values.iteration) : '?';
+    if (this.state.goal) parts.push(h('p', { class: 'lesson-goal' }, t('lesson.goal', { n: this.state.goal })));
+    if (whose === 'teacher') parts.push(h('p', { class: 'lesson-teacher' }, t('lesson.teacher')));
+    if (verdict === 'not_yet') {
+      const phase = phaseOf(msg.missing);
+      const a = this.step.action || {};
+      const button = t(a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase');
+      parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict: 'not_yet' } },
+        phase ? t('lesson.notYet', { id: msg.missing, phase: t(`lesson.phase.${phase}`), button })
+          : t('lesson.notYetOther', { id: msg.missing || '?' })));
+    } else {
+      if (verdict === 'right' || verdict === 'wrong') {
+        parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict } },
+          h('span', { class: 'lesson-mark', 'aria-hidden': 'true' }, verdict === 'right' ? '✓' : '✗'), ' ',
+          t(verdict === 'right' ? 'lesson.right' : 'lesson.wrong')));
+      }
+      const rows = [];
+      if (verdict && msg.prediction !== null && msg.prediction !== undefined) {
+        rows.push([t('lesson.yourPrediction'), this.predictionText(msg.prediction)]);
+      }
+      if (msg.actual !== null && msg.actual !== undefined) {
+        rows.push([t('lesson.actual'), h('span', { class: 'lesson-actual' }, valueText(msg.actual))]);
+      }
+      if (rows.length) {
+        parts.push(h('dl', { class: 'lesson-compare' }, rows.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v)))));
+      }
+      if (msg.explanation) parts.push(h('div', { class: 'lesson-explain' }, richParagraphs(msg.explanation)));
+      const values = Object.entries(msg.values || {});
+      if (values.length) {
+        parts.push(h('div', { class: 'lesson-values' }, h('h4', {}, t('lesson.values')),
+          h('dl', {}, values.map(([k, v]) => h('div', {}, h('dt', {}, h('code', {}, k)), h('dd', {}, valueText(v)))))));
+      }
+    }
+    if (msg.done === false && msg.trigger !== 'goal' && verdict !== 'not_yet' && this.step.done) {
+      parts.push(h('p', { class: 'lesson-not-done' }, t('lesson.notDone')));
+    }
+    this.verdict.dataset.verdict = verdict || 'none';
+    this.verdict.replaceChildren(...parts);
+  }
+
+  /** A prediction as the learner gave it: a choice's words, or the number. */
+  predictionText(v) {
+    const p = this.step.prediction;
+    if (p && p.kind === 'choice') {
+      const c = p.choices.find((x) => x.id === v);
+      return c ? h('span', {}, inlineMath(c.text)) : String(v);
+    }
+    return valueText(Number(v));
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The words a lesson step needs beyond its own text: what the learner is to do
+ * (from the step's `action`), which phase computes a value a check is still
+ * waiting for (`missing`), and a revealed value written out. Pure functions
+ * of their arguments and an i18n translator; no DOM.
+ */
+
+import { sig } from '../format.js';
+
+/** Which phase of an iteration records an id (engine/records.py's table). */
+const PHASE_OF = [
+  [/^loss\.|^y$/, 'loss'],
+  [/\.(delta|dW|db|gnorm|dfz|dgamma|dbeta|da)$/, 'backward'],
+  [/^lr$|^clip\.|\.(prev|step)$|_norm$|^L\d+\.(W|b|gamma|beta)\.\w+$/, 'update'],
+  [/^x$|^t$|^batch$|\.(z|zn|a|mask|mu|sigma|dropped|dead|saturated)$/, 'forward'],
+];
+
+/**
+ * The phase that computes `id` (an id a check named as `missing`), or null.
+ * @param {string} id e.g. "L1.dW", "loss.data", "L2.W.exp_avg"
+ * @returns {'forward'|'loss'|'backward'|'update'|null}
+ */
+export function phaseOf(id) {
+  for (const [re, phase] of PHASE_OF) if (re.test(id || '')) return phase;
+  return null;
+}
+
+/** `id` and `index` as the learner reads them: L1.W[0, 0]. */
+export function elementName(id, index) {
+  return index && index.length ? `${id}[${index.join(', ')}]` : String(id);
+}
+
+/**
+ * What the step's `action` asks, in the reader's language.
+ * @param {{t: (key: string, params?: object) => string}} i18n
+ * @param {{do: string, unit?: string, count?: number, speed?: number, until?: string,
+ *   set?: object, id?: string, index?: number[], value?: number}} action
+ * @returns {string}
+ */
+export function actionWords(i18n, action) {
+  const a = action || { do: 'read' };
+  const count = a.count || 1;
+  switch (a.do) {
+    case 'step': {
+      const unit = a.unit === 'iteration' ? 'iteration' : 'phase';
+      return i18n.t(count > 1 ? `lesson.do.${unit}.n` : `lesson.do.${unit}`, { n: count });
+    }
+    case 'play':
+      return i18n.t(a.until ? 'lesson.do.playUntil' : 'lesson.do.play', { until: a.until || '', speed: a.speed || '' });
+    case 'set':
+      return i18n.t('lesson.do.set', { what: Object.entries(a.set || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ') });
+    case 'edit':
+      return i18n.t('lesson.do.edit', { id: elementName(a.id, a.index), value: a.value });
+    case 'inspect':
+      return i18n.t('lesson.do.inspect', { id: elementName(a.id, a.index) });
+    default:
+      return i18n.t('lesson.do.read');
+  }
+}
+
+/**
+ * A revealed value: a number to 4 significant digits, nested lists in brackets,
+ * null as "—" (not computed yet).
+ * @param {number|Array|null} v
+ * @returns {string}
+ */
+export function valueText(v) {
+  if (v === null || v === undefined) return '—';
+  if (Array.isArray(v)) {
+    // a column of one-element rows (B, 1) reads as a plain list
+    const flat = v.every((r) => Array.isArray(r) && r.length === 1) ? v.map((r) => r[0]) : v;
+    const items = flat.slice(0, 12).map(valueText);
+    return `[${items.join(', ')}${flat.length > 12 ? ', …' : ''}]`;
+  }
+  return typeof v === 'number' ? sig(v, 4) : String(v);
+}
