@@ -1,7 +1,8 @@
 """The three screens the page is used on, in both languages, as a user sees them.
 
-A teacher's desk (1280×800), a projector (1280×720, presentation mode) and a
-student's phone (390×844, touch), each in English and Japanese. On each:
+A teacher's desk (1280×800), a projector (1280×720, presentation mode; and
+1920×1080 with the inspector open) and a student's phone (390×844, touch; and
+its inspector sheet), each in English and Japanese. On each:
 nothing scrolls sideways; the phase banner, the network drawing and the step
 controls are on the first screen and nothing covers them; the words are in the
 chosen language; the screenshot is a picture, not a blank page (decoded in the
@@ -22,6 +23,7 @@ from tests.browser.conftest import Lab
 
 DESK = {"viewport": {"width": 1280, "height": 800}}
 PROJECTOR = {"width": 1280, "height": 720}  # the desk's page, resized, in presentation mode
+BIG_PROJECTOR = {"width": 1920, "height": 1080}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
 
@@ -173,12 +175,17 @@ def assert_screen(lab: Lab, seen: dict[str, Any], png: bytes, lang: str) -> None
     assert px["net"]["blue"] >= 0.01 and px["net"]["vermillion"] >= 0.01, (where, px["net"])
 
 
-def full_page(lab: Lab, name: str | None = None) -> bytes:
-    """A full-page PNG; saved as docs/screenshots/``name``.png (when refreshing) if named."""
+def full_page(lab: Lab, name: str | None = None, whole: bool = True) -> bytes:
+    """A full-page PNG (or, ``whole`` False, the first screen: a phone's bar fixed at the
+    bottom would land mid-page on a full-page picture); saved as
+    docs/screenshots/``name``.png (when refreshing) if named."""
     lab.page.mouse.move(0, 0)  # no hover highlight left where the last click was
-    if name is not None:
+    if name is not None and whole:
         return lab.screenshot(name).read_bytes()
-    png: bytes = lab.page.screenshot(full_page=True)
+    png: bytes = lab.page.screenshot(full_page=whole)
+    if name is not None:
+        lab.shot_dir.mkdir(parents=True, exist_ok=True)
+        (lab.shot_dir / f"{name}.png").write_bytes(png)
     return png
 
 
@@ -232,6 +239,18 @@ def test_the_desk_and_the_projector_in_both_languages(make_lab: Any) -> None:
         # type clearly larger than at the desk, in the same language: read from the back
         for part, size in seen["type"].items():
             assert size >= 1.3 * desk[lang]["type"][part], (lang, part, size, desk[lang]["type"])
+
+    # a bigger projector, the class looking at one weight's chain rule beside the network
+    page.set_viewport_size(BIG_PROJECTOR)
+    set_language(lab, "en")
+    lab.play_until("30", 60)  # the chart has a curve to show
+    mark = lab.mark()
+    page.click(".net-svg [data-id='L2.W.1.0']", force=True)
+    lab.wait_for_message("inspect", after=mark, id="L2.W")
+    page.wait_for_selector(".bpl-inspector:not([hidden]) .bpl-insp-head")
+    settle(lab)
+    seen = look(lab)
+    assert_screen(lab, seen, full_page(lab, "presentation-1080"), "en")
     assert lab.errors == []
 
 
@@ -243,10 +262,20 @@ def test_the_phone_in_both_languages(make_lab: Any) -> None:
         if lang == "ja":
             set_language(phone, "ja")
         seen = look(phone)
-        assert_screen(phone, seen, full_page(phone, "phone" if lang == "en" else None), lang)
+        shot = full_page(phone, {"en": "phone", "ja": "phone-ja"}[lang], whole=False)
+        assert_screen(phone, seen, shot, lang)
         # big enough to tap: the run buttons ~40 px, everything else on the first screen 30
         small = [(cls, text, round(w), round(h)) for cls, text, w, h in seen["taps"]
                  if min(w, h) < (RUN_TAP if any(b[1:] in cls for b in RUN_BUTTONS) else ANY_TAP)]
         assert small == [], f"{lang}: too small to tap: {small}"
         assert {cls.split()[-1] for cls, *_ in seen["taps"]} >= {b[1:] for b in RUN_BUTTONS}
+
+    # a tap on a weight: its inspector as a sheet above the run buttons (what the phone shows,
+    # not the whole page)
+    mark = phone.mark()
+    phone.page.tap(".net-svg [data-id='L2.W.1.0']", force=True)
+    phone.wait_for_message("inspect", after=mark, id="L2.W")
+    phone.page.wait_for_selector(".bpl-inspector:not([hidden]) .bpl-insp-head")
+    settle(phone)
+    phone.page.screenshot(path=str(phone.shot_dir / "phone-inspector.png"))
     assert phone.errors == []
