@@ -131,7 +131,9 @@ def test_dead_and_saturated_units_are_marked_as_the_engine_flags_them(make_lab: 
         ring = lab.page.get_attribute(f"{NET} .mech-dead[data-unit='L1.{j}']", "visibility")
         assert ring == ("visible" if dead[j] else "hidden")
     legend = lab.text(".mech-legend [data-legend='dead']")
-    assert f"({int(sum(dead))} now)" in legend
+    assert legend == f"dead ReLU: {int(sum(dead))}"
+    title = lab.page.get_attribute(".mech-legend .mech-item:has([data-legend='dead'])", "title")
+    assert f"({int(sum(dead))} now)" in (title or "")
     lab.page.focus(f"{NET} .node[data-id='L1.a.1']")
     assert "dead: 0 for every sample" in lab.text("#net-tip")
     shot(lab, "dead")
@@ -146,7 +148,7 @@ def test_dead_and_saturated_units_are_marked_as_the_engine_flags_them(make_lab: 
         assert ring == ("visible" if sat[j] else "hidden")
         dead_ring = lab.page.get_attribute(f"{NET} .mech-dead[data-unit='L1.{j}']", "visibility")
         assert dead_ring == "hidden"  # tanh is never "dead": the two marks differ
-    assert f"({int(sum(sat))} now)" in lab.text(".mech-legend [data-legend='saturated']")
+    assert lab.text(".mech-legend [data-legend='saturated']") == f"saturated: {int(sum(sat))}"
     shot(lab, "saturated")
     assert errors(lab) == []
 

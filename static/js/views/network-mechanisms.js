@@ -55,11 +55,12 @@ export class NetworkMechanisms {
   constructor({ svg, container, i18n, catalog }) {
     this.svg = svg;
     this.i18n = i18n;
-    this.legend = document.createElement('p');
+    // keys that join the network's own legend line (network-view.js appends this)
+    this.legend = document.createElement('span');
     this.legend.className = 'mech-legend';
     this.legend.hidden = true;
     this.strip = new OptimizerStateStrip({ i18n, catalog });
-    container.append(this.legend, this.strip.root);
+    container.append(this.strip.root);
     this.layout = null;
     this.model = null;
     this.pinned = new Set(); // BN layers whose numbers stay shown (clicked)
@@ -253,23 +254,26 @@ export class NetworkMechanisms {
     this.legend.hidden = kinds.size === 0;
     const t = (k, p) => this.i18n.t(k, p);
     // each key with its words, kept together when the legend wraps
-    const item = (kind, text) => {
+    // short words on the line, the whole sentence as its title (and for screen readers)
+    const item = (kind, short, long) => {
       const s = document.createElement('span');
       s.className = `mech-key mech-key-${kind}`;
       s.setAttribute('aria-hidden', 'true');
       const l = document.createElement('span');
       l.dataset.legend = kind;
-      l.textContent = text;
+      l.textContent = short;
       const pair = document.createElement('span');
       pair.className = 'mech-item';
+      pair.title = long;
+      pair.setAttribute('aria-label', long);
       pair.append(s, l);
       this.legend.append(pair);
     };
-    if (kinds.has('skip')) item('skip', t('mech.legendSkip'));
-    if (kinds.has('bn')) item('bn', t('mech.legendBn'));
-    if (kinds.has('dropout')) item('dropout', t('mech.legendDrop'));
-    if (kinds.has('dead')) item('dead', t('mech.legendDead', { n: c.dead }));
-    if (kinds.has('saturated')) item('saturated', t('mech.legendSat', { n: c.saturated }));
+    if (kinds.has('skip')) item('skip', t('mech.keySkip'), t('mech.legendSkip'));
+    if (kinds.has('bn')) item('bn', t('mech.keyBn'), t('mech.legendBn'));
+    if (kinds.has('dropout')) item('dropout', t('mech.keyDrop'), t('mech.legendDrop'));
+    if (kinds.has('dead')) item('dead', t('mech.keyDead', { n: c.dead }), t('mech.legendDead', { n: c.dead }));
+    if (kinds.has('saturated')) item('saturated', t('mech.keySat', { n: c.saturated }), t('mech.legendSat', { n: c.saturated }));
   }
 
   /** Lines the node tooltip adds for unit j of layer l: its marks in words. */

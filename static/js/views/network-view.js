@@ -417,6 +417,8 @@ export class NetworkView {
     item('neg', t('net.legendNeg'));
     item('pos', t('net.legendPos'));
     item('width', t('net.legendWidth'));
+    // the mechanisms' keys on the same line (network-mechanisms.js keeps them current)
+    if (this.mech) this.legend.append(this.mech.legend);
   }
 
   // ---- painting -------------------------------------------------------------------

@@ -166,7 +166,7 @@ export class OptimizerStateStrip {
     title.textContent = `${t('ostate.title', { name: entry ? entry.torch : opt.name })} — ${when}`;
     const meaning = document.createElement('span');
     meaning.className = 'opt-state-names';
-    meaning.textContent = names;
+    meaning.textContent = `‖·‖: ${t('ostate.norm')} · ${names}`;
     this.head.replaceChildren(title, meaning);
     this.svg.setAttribute('aria-label', t('ostate.title', { name: opt.name }));
   }
