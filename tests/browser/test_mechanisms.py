@@ -67,6 +67,15 @@ def test_batch_norm_badge_shows_the_batchs_mu_sigma_and_the_gamma_beta_in_use(
     assert "μ = " in tip and "σ = " in tip and "batch norm" in tip
     lab.page.focus(".btn-step-phase")
     assert lab.page.get_attribute(f"{NET} .bn-numbers[data-layer='1']", "visibility") == "hidden"
+    # Enter on the badge keeps its numbers up (a click or a tap does the same)
+    badge = f"{NET} .bn-badge[data-layer='2']"
+    lab.page.focus(badge)
+    lab.page.keyboard.press("Enter")
+    lab.page.focus(".btn-step-phase")
+    assert lab.page.get_attribute(badge, "aria-expanded") == "true"
+    assert lab.page.get_attribute(f"{NET} .bn-numbers[data-layer='2']", "visibility") == "visible"
+    mu2 = lab.number(f"{NET} .bn-numbers[data-layer='2'] .bn-unit[data-unit='0'] [data-value='mu']")
+    assert abs(mu2 - fwd["L2.mu"][0]) <= 0.0051
     assert errors(lab) == []
 
 
@@ -114,6 +123,22 @@ def test_dropout_greys_the_units_this_iterations_mask_switched_off(make_lab: Any
         assert float(lab.page.get_attribute(wedge, "data-dropped") or "nan") == k / 8
         lab.page.focus(f"{NET} .node[data-id='L1.a.{j}']")
         assert f"switched off for {k} of 8 samples" in lab.text("#net-tip")
+    assert errors(lab) == []
+
+
+def test_fast_play_greys_the_units_of_the_last_compact_frame(make_lab: Any) -> None:
+    """Playing fast the page gets compact frames (no masks): the wedges come from their
+    per-unit share, the engine's, for the iteration painted last."""
+    lab = make_lab(viewport={"width": 1280, "height": 800}).open()
+    configure(lab, dataset="xor", hidden=[6], dropout=0.5, batch_size=4, seed=5)
+    lab.play_until("30", 6)
+    lab.settled()
+    last = next(m for m in reversed(lab.messages("frame")) if m["phase"] == "forward")
+    assert last["compact"] and "L1.mask" not in last["values"]
+    dropped = last["values"]["L1.dropped"]
+    for j in range(6):
+        wedge = f"{NET} .mech-drop[data-unit='L1.{j}']"
+        assert float(lab.page.get_attribute(wedge, "data-dropped") or "nan") == dropped[j]
     assert errors(lab) == []
 
 
