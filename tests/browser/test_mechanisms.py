@@ -214,6 +214,18 @@ def test_optimizer_state_strip_shows_each_layers_buffers_by_the_catalogs_names(
     assert {bars.nth(k).get_attribute("data-state") for k in range(3)} == {"momentum_buffer"}
     assert float(bars.nth(0).get_attribute("data-value") or "nan") == \
         update_of(lab, 0)["L1.momentum_buffer_norm"]
+    # an optimizer changed mid-run (`set`): the strip follows the timeline's settings
+    mark = lab.mark()
+    lab.page.evaluate("m => window.__sockets.at(-1).send(JSON.stringify(m))",
+                      {"type": "set", "optimizer": {"name": "rmsprop"}})
+    lab.wait_for_message("timeline", after=mark)
+    lab.step("iteration")
+    lab.settled()
+    states = lab.page.locator(f"{strip} .opt-bar")
+    assert {states.nth(k).get_attribute("data-state") for k in range(states.count())} == \
+        {"square_avg"}
+    assert float(states.nth(0).get_attribute("data-value") or "nan") == \
+        update_of(lab, 1)["L1.square_avg_norm"]
     assert errors(lab) == []
 
 

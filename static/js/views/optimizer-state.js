@@ -72,6 +72,9 @@ export class OptimizerStateStrip {
 
   /** Lay the layers out under the network's columns. */
   build(model, layout) {
+    // a new run starts from its own settings (a relayout keeps a mid-run `set`'s)
+    if (model.runCount !== this.runCount) this.settings = null;
+    this.runCount = model.runCount;
     this.layout = layout;
     this.values = null;
     this.iteration = null;
@@ -81,8 +84,10 @@ export class OptimizerStateStrip {
 
   /** New settings from the timeline (an optimizer changed with `set`). */
   setSettings(settings, model) {
+    // timelines come twice a second while playing: redraw only for another optimizer
+    const before = JSON.stringify(this.settings && this.settings.optimizer);
     this.settings = settings;
-    if (this.layout) this.draw(model);
+    if (this.layout && JSON.stringify(settings.optimizer) !== before) this.draw(model);
   }
 
   draw(model) {
