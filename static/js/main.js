@@ -39,6 +39,7 @@ import { loadCatalog } from './catalog.js';
 import { RunsMenu } from './views/runs-menu.js';
 import { ConfirmDialog } from './views/confirm-dialog.js';
 import { RunKeeper } from './run-keeper.js';
+import { ProjectorFold } from './projector-fold.js';
 import { LessonPanel } from './lessons/lesson-panel.js';
 import { CourseList } from './lessons/course-list.js';
 import { askedLesson } from './lessons/lesson-link.js';
@@ -79,6 +80,7 @@ const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
 const model = new RunModel();
 const i18n = new I18n(initialLang(readStore(webStorage('localStorage'), LANG_KEY), navigator.languages || [navigator.language]));
 const views = new Map();
+const fold = new ProjectorFold(document);
 let socket = null;
 const classMode = new ClassMode({
   location: window.location, history: window.history, dispatch, send, stop: () => socket.stop(),
@@ -132,12 +134,14 @@ function setLang(lang) {
 function setPresent(on) {
   root.classList.toggle('present', on);
   writeStore(webStorage('localStorage'), PRESENT_KEY, on ? '1' : '0');
+  fold.apply();
   dispatch('present', { on, all: root.classList.contains('present-all') });
 }
 
 /** Presentation mode shows one screen's worth (css/screens.css); "all panels" unfolds the rest. */
 function setPresentAll(all) {
   root.classList.toggle('present-all', all);
+  fold.apply();
   dispatch('present', { on: root.classList.contains('present'), all });
 }
 
