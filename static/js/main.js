@@ -25,7 +25,7 @@ import { NoticeView } from './views/notice-view.js';
 import { HelpDialog } from './views/help-dialog.js';
 import { InspectorPanel } from './views/inspector-panel.js';
 import { MapsPanel } from './views/neuron-maps.js';
-import { LandscapePanel } from './views/landscape-view.js';
+import { LandscapeSlot } from './views/landscape-slot.js';
 import { ChartsPanel } from './views/health-chart.js';
 import { GraphView } from './views/graph-view.js';
 import { ActivationView } from './views/activation-view.js';
@@ -58,7 +58,7 @@ const VIEWS = [
   ['help', HelpDialog],
   ['inspector', InspectorPanel],
   ['maps', MapsPanel],
-  ['landscape', LandscapePanel],
+  ['landscape', LandscapeSlot],
   ['charts', ChartsPanel],
   ['graph', GraphView],
   ['activation', ActivationView],
