@@ -228,7 +228,7 @@ def render(r: dict[str, Any], seconds: float) -> str:
 #: groups of files a page loads at start that it could load later (path prefix -> what)
 DEFERRABLE = {
     "/static/js/i18n.js": "both languages' strings (one is shown at a time)",
-    "/static/js/views/landscape-": "the loss landscape (drawn only after **Show**)",
+    "/static/js/lessons/": "the lessons (needed once a lesson is opened)",
     "/static/js/views/activation-panel": "the activation curve (loaded once near the screen)",
     "/static/js/views/share-dialog": "the class dialog",
 }
