@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint unit browser-deps bench parity clean
+.PHONY: run test lint unit browser-deps redis-deps bench parity clean
 
 # A venv whose pip is missing (half-made by a python3 without ensurepip) is made again;
 # Debian's python3 needs its python3-venv package for that, installed here if missing.
@@ -39,11 +39,18 @@ browser-deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-noto-cjk; \
 	fi
 
+# Debian's redis-server: tests/server/test_workers.py starts one on a free loopback port.
+redis-deps:
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+		echo "installing Debian's redis-server"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check engine server tests bench
 	$(PY) -m mypy
 
-test: $(STAMP) browser-deps lint
+test: $(STAMP) browser-deps redis-deps lint
 	$(PY) -m pytest -q
 
 # The live engine-vs-PyTorch comparison: a CPU build of torch (2.13.0, as the golden

@@ -22,19 +22,24 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.guards import ConnectionGuard, SecurityHeaders
 from server.hosts import resolve_hosts
+from server.live.bus import Bus
 from server.live.clock import Clock
 from server.live.outbox import Outbox
+from server.live.redisbus import make_bus
+from server.live.relay import ClassRelay
 from server.live.store import SessionStore
 from server.live.traffic import Traffic
 from server.live.worker import Worker
@@ -46,6 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("backprop_lab")
 
 CLOSE_GOING_AWAY = 1001
+#: the environment variable the supervisor (server.serve) gives each worker its index in
+WORKER_ENV = "BACKPROP_LAB_WORKER"
+#: the response header (HTTP, and the WebSocket handshake) naming the worker that answered
+WORKER_HEADER = "x-bpl-worker"
 SHUTDOWN_GRACE_S = 2.0
 #: CPython's gen-0 collection threshold while the server runs (default 700). Streaming
 #: allocates and frees many small containers a second, almost none in reference
@@ -60,14 +69,25 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A fresh Backprop Lab app (one per server, or per test)."""
+def worker_name() -> str:
+    """This process's name among the site's workers: ``<index>-<pid>`` (the index the
+    supervisor gave it, :mod:`server.serve`; 0 alone). A restarted worker keeps its
+    index and gets a new pid."""
+    return f"{os.environ.get(WORKER_ENV, '0')}-{os.getpid()}"
+
+
+def create_app(settings: Settings | None = None, bus: Bus | None = None) -> FastAPI:
+    """A fresh Backprop Lab app (one per server, or per test). ``bus``: what it shares
+    with other worker processes (default: Redis at ``redis_url``, else nothing)."""
     settings = settings or Settings()
     store = SessionStore(settings)
     clock = Clock(store, settings.tick_hz)
     worker = Worker(clock)
     store.scheduler = worker
     connections: set[Outbox] = set()
+    name = bus.worker_id if bus is not None else worker_name()
+    relay = ClassRelay(bus or make_bus(settings.redis_url, name), worker, store, settings)
+    store.classes = relay
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,12 +96,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc_before = gc.get_threshold()
         gc.set_threshold(max(GC_THRESHOLD, gc_before[0]), *gc_before[1:])
         worker.start()
+        await relay.start()
         log.info("server start", extra={"max_sessions": settings.max_sessions,
-                                        "tick_hz": settings.tick_hz})
+                                        "tick_hz": settings.tick_hz, "worker": name,
+                                        "shared": not relay.local})
         try:
             yield
         finally:
             await _close_all(connections)
+            await relay.stop()
             await asyncio.to_thread(worker.stop)
             gc.set_threshold(*gc_before)
             log.info("server stop", extra={"sessions": len(store)})
@@ -94,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.worker = worker
     app.state.connections = connections
     app.state.traffic = Traffic()
+    app.state.relay = relay
+    app.state.worker_name = name
     hosts = resolve_hosts(settings.allowed_hosts)
     if "*" not in hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
@@ -102,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ConnectionGuard, settings=settings)  # outermost: counts first
+    app.add_middleware(WorkerHeader, name=name)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(ws.router)
@@ -129,6 +155,30 @@ async def _close_all(connections: set[Outbox]) -> None:
     deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
     while connections and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
+
+
+class WorkerHeader:
+    """Names the worker process that answered (:data:`WORKER_HEADER`) on every HTTP
+    response and WebSocket handshake: which one served a connection, for tests and for
+    an operator reading a proxy's log."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app = app
+        self.header = (WORKER_HEADER.encode(), name.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the header to the response's start (or the socket's accept)."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def named(message: MutableMapping[str, Any]) -> None:
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                message = {**message,
+                           "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named)
 
 
 def _limit_blas_threads() -> None:

@@ -47,11 +47,15 @@ class Hello(_Msg):
 
 class Share(_Msg):
     """Start (``on``) or stop sharing this run with a class under a short code;
-    ``code`` asks for the code the run had (after a restore), granted when free."""
+    ``code`` asks for the code the run had (after a restore), granted when free or
+    when ``key`` is the key of the run that holds it."""
 
     type: Literal["share"]
     on: bool = True
     code: str | None = Field(None, min_length=6, max_length=6, pattern=r"^[A-Za-z0-9]+$")
+    #: the share key the server gave with the code (``share``): a code another run
+    #: holds, maybe on another worker process, moves to this run only with its key
+    key: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class SwitchRun(_Msg):

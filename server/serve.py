@@ -27,18 +27,34 @@ the options this server relies on set consistently:
 
 ``HOST`` and ``PORT`` come from the environment (defaults 127.0.0.1:8000); use
 ``HOST=0.0.0.0`` to serve a class on the local network.
+
+With ``BPL_WORKERS=N`` (N > 1, and ``BPL_REDIS_URL``) this process is a small
+supervisor instead (:class:`Supervisor`): it starts N worker processes, each
+``python -m server.serve`` again with its index in ``BACKPROP_LAB_WORKER``, each
+binding the one port with ``SO_REUSEPORT`` (the kernel spreads new connections
+over them) and running uvicorn on that socket; a worker that dies is started
+again. uvicorn's own ``workers=`` is not used: it pickles the configuration for
+spawned children, and the HTTP and WebSocket protocol classes here are made at
+run time (:func:`~server.headguard.bounded_head_protocol`,
+:func:`~server.wsclose.closing_protocol`), so each worker builds its own. On
+SIGTERM or Ctrl-C the supervisor passes SIGTERM on to every worker (each closes
+its sockets with 1001) and waits for them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 import uvicorn
 from fastapi import FastAPI
 
-from server.app import close_sockets
+from server.app import WORKER_ENV, close_sockets
 from server.headguard import bounded_head_protocol
 from server.settings import Settings
 from server.wsclose import closing_protocol
@@ -115,13 +131,92 @@ def raise_descriptor_limit(needed: int) -> None:
                     extra={"limit": target, "needed": needed})
 
 
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` that other workers of this site may bind too
+    (``SO_REUSEPORT``: Linux then spreads new connections over the listening ones, and
+    only processes of the same user may join)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+#: a worker that exits sooner than this after its start is restarted only after a pause
+RESTART_PAUSE_S = 1.0
+#: how long the supervisor waits for its workers to finish after SIGTERM, then kills them
+STOP_WAIT_S = GRACEFUL_SHUTDOWN_S + 5.0
+
+
+class Supervisor:
+    """Starts ``n`` worker processes on ``host:port`` and starts again any that exits,
+    until SIGTERM or Ctrl-C."""
+
+    def __init__(self, host: str, port: int, n: int) -> None:
+        self.host = host
+        self.port = port
+        self.n = n
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.started: dict[int, float] = {}
+        self.stopping = False
+
+    def _start(self, i: int) -> None:
+        env = {**os.environ, WORKER_ENV: str(i), "HOST": self.host, "PORT": str(self.port)}
+        self.children[i] = subprocess.Popen([sys.executable, "-m", "server.serve"], env=env)
+        self.started[i] = time.monotonic()
+        log.info("worker started", extra={"index": i, "pid": self.children[i].pid})
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        """Supervise until told to stop; then stop every worker."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for i in range(self.n):
+            self._start(i)
+        while not self.stopping:
+            for i, p in list(self.children.items()):
+                code = p.poll()
+                if code is None or self.stopping:
+                    continue
+                log.warning("worker exited", extra={"index": i, "pid": p.pid, "code": code})
+                if time.monotonic() - self.started[i] < RESTART_PAUSE_S:
+                    time.sleep(RESTART_PAUSE_S)  # (a worker that cannot start: no busy loop)
+                if not self.stopping:
+                    self._start(i)
+            time.sleep(0.05)
+        for p in self.children.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for p in self.children.values():
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def main() -> None:
-    """Run the server until interrupted."""
+    """Run the server until interrupted: one process, or a supervisor of ``workers``."""
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     settings = Settings()
+    if os.environ.get(WORKER_ENV) is None and settings.workers > 1:
+        if not settings.redis_url:
+            sys.exit("BPL_WORKERS > 1 needs BPL_REDIS_URL: the workers share class codes "
+                     "and class streams through Redis (docs/deploy.md)")
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        Supervisor(host, port, settings.workers).run()
+        return
     raise_descriptor_limit(settings.max_connections + SPARE_DESCRIPTORS)
-    Server(uvicorn_config(host, port, settings)).run()
+    server = Server(uvicorn_config(host, port, settings))
+    if os.environ.get(WORKER_ENV) is None:
+        server.run()
+    else:  # one of several workers on the one port
+        server.run(sockets=[reuseport_socket(host, port)])
 
 
 if __name__ == "__main__":

@@ -178,6 +178,19 @@ class Settings(BaseSettings):
         "does not send X-Forwarded-For).",
     )
 
+    # ---- several worker processes (server/serve.py, server/live/bus.py) -------------
+    workers: int = Field(
+        default=1, ge=1, le=64,
+        description="Worker processes python -m server.serve starts on the one port (each "
+        "binds it with SO_REUSEPORT; a supervisor restarts one that dies). More than one "
+        "needs redis_url.",
+    )
+    redis_url: str = Field(
+        default="",
+        description="Redis shared by the worker processes (redis://host:port/db): class "
+        "codes, class streams, the session directory. Empty: everything in this process.",
+    )
+
     @field_validator("allowed_origins", "allowed_hosts", "trusted_proxies",
                      "unlimited_addresses", mode="before")
     @classmethod

@@ -26,8 +26,9 @@ from pydantic import ValidationError
 
 from server.guards import ADDRESS
 from server.live.outbox import Outbox
+from server.live.relay import ClassRelay, RemoteClass
 from server.live.session import Session
-from server.live.sharing import Follower
+from server.live.sharing import Follower, Leader
 from server.live.store import SessionLimitError, SessionStore
 from server.protocol import Fork, Hello, LessonCommand, Share, client_adapter, server_message
 from server.settings import Settings
@@ -68,7 +69,7 @@ class Connection:
     """The state of one socket: its outbox, its session or the class it follows."""
 
     def __init__(self, store: SessionStore, settings: Settings, outbox: Outbox,
-                 address: str | None = None) -> None:
+                 address: str | None = None, relay: ClassRelay | None = None) -> None:
         """``address``: what the per-address caps count this connection under (default:
         what :class:`server.guards.ConnectionGuard` set for the socket's task; None
         there means the caps leave it alone). Built on the event loop, it closes itself
@@ -76,10 +77,10 @@ class Connection:
         self.store = store
         self.settings = settings
         self.outbox = outbox
+        self.relay = relay  # class mode across worker processes (None: this one only)
         self.address = address if address is not None else ADDRESS.get()
         self.session: Session | None = None
         self.follower: Follower | None = None  # set while this connection follows a class
-        self.leader: Session | None = None  # the run it follows
         self.batch = False  # the client said in its hello that it takes arrays of messages
         self.received = 0
         self.errors = 0
@@ -106,6 +107,12 @@ class Connection:
             return
         log.info("no hello", extra={"seconds": wait, "received": self.received})
         self.outbox.close(CLOSE_NO_HELLO, f"no hello within {wait:g} s (hello_timeout_s)")
+
+    @property
+    def leader(self) -> Leader | None:
+        """The run this connection follows: a session here, or a class on another
+        worker (:class:`~server.live.relay.RemoteClass`); None once it ended."""
+        return self.follower.leader if self.follower is not None else None
 
     # ---- replies ---------------------------------------------------------------------
 
@@ -165,7 +172,10 @@ class Connection:
                 self.session is not None or self._following):
             # to (another) class run, opened below as on a first hello; a code that
             # leads nowhere changes nothing
-            same = self._following and self.leader is self.store.shared(msg.follow)
+            same = self._following and (
+                self.leader is self.store.shared(msg.follow)
+                or (isinstance(self.leader, RemoteClass)
+                    and self.leader.code == msg.follow.upper()))
             if not same:  # (the class it follows: a hello redraws, _handle_follower)
                 if self._find_class(msg.follow, "nothing changed") is None:
                     return None
@@ -174,7 +184,6 @@ class Connection:
             if self._following:
                 return self._handle_follower(msg, self.follower)
             self.follower = None  # sharing ended: this connection may start its own run
-            self.leader = None
             self._uncount_follow()
         if self.session is None:
             self.session = self._open_session(msg)
@@ -186,7 +195,7 @@ class Connection:
             return None
         if isinstance(msg, Share):
             if msg.on:
-                self.store.share(self.session, msg.code)
+                self.store.share(self.session, msg.code, msg.key)
             else:
                 self.store.unshare(self.session)
             return None
@@ -229,10 +238,13 @@ class Connection:
     def _following(self) -> bool:
         return self.follower is not None and self.follower.leader is not None
 
-    def _find_class(self, code: str, instead: str) -> Session | None:
+    def _find_class(self, code: str, instead: str) -> Leader | None:
         """The session shared under ``code`` with room for one more follower, or None
         after an error saying why and what happens ``instead``. An address past its
-        wrong codes for the minute is refused without the code being looked up."""
+        wrong codes for the minute is refused without the code being looked up. With
+        other worker processes, a code not shared here is looked for there: a
+        :class:`~server.live.relay.RemoteClass` (whether it exists is known later:
+        :meth:`_class_gone`)."""
         st = self.settings
         address = self.address
         failures = self.store.code_failures
@@ -245,12 +257,14 @@ class Connection:
             return None
         leader = self.store.shared(code)
         limit = st.max_followers
+        if leader is None and self.relay is not None and self.store.distributed:
+            return RemoteClass(self.relay, code.upper())
         if leader is None:
             if address is not None:
                 failures.spend(address)
             self.reply_error("unknown_code", f"no run is shared under the code {code!r}; "
                              + instead, field="follow")
-        elif len(leader.audience) >= limit:
+        elif leader.audience.total() >= limit:
             self.reply_error("limit", f"this class run already has {limit} "
                              "followers (max_followers); " + instead, limit="max_followers",
                              field="follow")
@@ -263,7 +277,7 @@ class Connection:
             leader = None
         return leader
 
-    def _count_follow(self, leader: Session) -> None:
+    def _count_follow(self, leader: Leader) -> None:
         if self.address is not None and self._follow_key is None:
             self.store.count_follower(leader.id, self.address, 1)
             self._follow_key = leader.id
@@ -279,12 +293,36 @@ class Connection:
         leader = self._find_class(code, "this is a run of your own")
         if leader is None:
             return False
-        self.follower = Follower(self.outbox)
-        self.leader = leader
+        self.follower = Follower(self.outbox, self._class_gone)
         leader.add_follower(self.follower)
         self._count_follow(leader)
-        log.info("follow", extra={"session": leader.id, "followers": len(leader.audience)})
+        log.info("follow", extra={"session": leader.id})
         return True
+
+    def _class_gone(self, leader: Leader, reason: str) -> None:
+        """(On the engine thread) the class on another worker that this connection
+        asked to follow does not exist (``unknown``) or did not answer: as for a code
+        unknown here, an error and a session of its own."""
+        if self.follower is None or self.follower.leader is not leader:
+            return
+        address = self.address
+        if reason == "unknown" and address is not None:
+            self.store.code_failures.spend(address)
+        code = getattr(leader, "code", "")
+        self.follower.leader = None
+        self.follower = None
+        self._uncount_follow()
+        if reason == "unknown":
+            self.reply_error("unknown_code", f"no run is shared under the code {code!r}; "
+                             "this is a run of your own", field="follow")
+        else:
+            self.reply_error("unknown_code", f"the class {code!r} did not answer ({reason}); "
+                             "this is a run of your own", field="follow")
+        if self.session is None:
+            s = self._new_session()
+            if s is not None:
+                s.attach(self.outbox)
+                self.session = s
 
     def _handle_follower(self, msg: object, f: Follower) -> Iterator[None] | None:
         """A following connection: ``hello`` redraws, ``fork`` makes its own copy, a
@@ -297,13 +335,21 @@ class Connection:
         elif isinstance(msg, LessonCommand) and msg.action == "check":
             # a student's own answer to the teacher's lesson step, judged on the
             # teacher's numbers, for this page alone (server.live.lessons)
-            leader.lessons.check_for(msg, self.outbox.put, self.reply_error)
+            if isinstance(leader, RemoteClass):
+                leader.check(msg, self.outbox)
+            else:
+                assert isinstance(leader, Session)
+                leader.lessons.check_for(msg, self.outbox.put, self.reply_error)
         elif isinstance(msg, Fork):
             try:
                 s = self.store.create(address=self.address)
             except SessionLimitError as e:  # the student keeps watching
                 self.reply_error("limit", str(e), limit=e.limit)
                 return None
+            if isinstance(leader, RemoteClass):
+                self._remote_fork(s, leader, f)
+                return None
+            assert isinstance(leader, Session)
             return self._fork(s, leader, f)
         else:
             self.reply_error("read_only", "this page follows a shared run and cannot change "
@@ -318,13 +364,44 @@ class Connection:
         except Exception:
             self.store.remove(s, "copy failed")
             raise
+        self._forked(s, leader, f)
+
+    def _forked(self, s: Session, leader: Leader, f: Follower) -> None:
+        """The copy is made: this connection leaves the class for its own run ``s``."""
         leader.remove_follower(f)
         self.follower = None
-        self.leader = None
         self._uncount_follow()
         self.outbox.put(server_message("follow", code=None, active=False, reason="forked"))
         s.attach(self.outbox)
         self.session = s
+
+    def _remote_fork(self, s: Session, leader: RemoteClass, f: Follower) -> None:
+        """Copy a class run held by another worker: its run file comes through the bus,
+        then it is replayed here a piece at a time (in this connection's turns)."""
+
+        def copy(run: dict[str, object] | None) -> Iterator[None] | None:
+            if run is None or self.follower is not f or f.leader is not leader:
+                self.store.remove(s, "copy failed")
+                if run is None:
+                    self.reply_error("internal", "the class's run could not be copied "
+                                     "(its server did not answer); try again")
+                return None
+            return self._replay_copy(s, leader, f, run)
+
+        leader.fetch_run(self, copy)
+
+    def _replay_copy(self, s: Session, leader: RemoteClass, f: Follower,
+                     run: dict[str, object]) -> Iterator[None]:
+        try:
+            load = client_adapter.validate_python({"type": "load", "run": run})
+            yield from s.handle_pieces(load)
+        except Exception:
+            self.store.remove(s, "copy failed")
+            raise
+        if self.follower is f and f.leader is leader:
+            self._forked(s, leader, f)
+        else:
+            self.store.remove(s, "copy not wanted")
 
     def leave(self) -> None:
         """Stop following, or let this connection's own session go (kept for a reload,
@@ -332,7 +409,6 @@ class Connection:
         if self.follower is not None and self.leader is not None:
             self.leader.remove_follower(self.follower)
         self.follower = None
-        self.leader = None
         self._uncount_follow()
         if self.session is not None and self.session.outbox is self.outbox:
             self.session.detach()

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 
 Message = dict[str, Any]
 Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
@@ -52,15 +53,45 @@ class Shared:
     """A message or bundle put on several outboxes: its JSON is computed once.
 
     The wrapped messages must not change once put (every outbox holds the same
-    objects)."""
+    objects). A class's message that came from another worker process
+    (:mod:`server.live.relay`) arrives as JSON already: :meth:`encoded` wraps those
+    bytes, and its ``item`` is decoded only if a sender needs the objects (a client
+    that did not ask for batches)."""
 
-    __slots__ = ("_json", "_text", "item", "nbytes")
+    __slots__ = ("_item", "_json", "_text", "bundle", "count", "frames", "nbytes")
 
     def __init__(self, item: Bundle) -> None:
-        self.item = item
+        self._item: Bundle | None = item
         self.nbytes = approx_bytes(item)
+        self.bundle = isinstance(item, list)
+        items = item if isinstance(item, list) else [item]
+        self.count = len(items)
+        self.frames = sum(1 for m in items if isinstance(m, dict) and m.get("type") == "frame")
         self._json: bytes | None = None
         self._text: str | None = None
+
+    @classmethod
+    def encoded(cls, data: bytes, *, bundle: bool, count: int, frames: int,
+                item: Bundle | None = None) -> Shared:
+        """A shared entry whose JSON is ``data`` (a bundle's: an array of ``count``
+        messages, ``frames`` of them phase frames); ``item``, if given, its objects."""
+        s = cls.__new__(cls)
+        s._item = item
+        s._json = data
+        s._text = None
+        s.nbytes = 16 + len(data)
+        s.bundle = bundle
+        s.count = count
+        s.frames = frames
+        return s
+
+    @property
+    def item(self) -> Bundle:
+        """The message or bundle (decoded from the JSON on first use if it came encoded)."""
+        if self._item is None:
+            assert self._json is not None
+            self._item = orjson.loads(self._json)
+        return self._item
 
     def json(self, encode: Callable[[Bundle], bytes]) -> bytes:
         """``encode(item)``, computed on the first call."""
@@ -109,12 +140,16 @@ def unwrap(entry: Entry) -> Bundle:
 
 def _count(entry: Entry) -> int:
     """Messages in an entry."""
+    if isinstance(entry, Shared):
+        return entry.count
     item = unwrap(entry)
     return len(item) if isinstance(item, list) else 1
 
 
 def _frames(entry: Entry) -> int:
     """Phase frames in an entry."""
+    if isinstance(entry, Shared):
+        return entry.frames
     item = unwrap(entry)
     items = item if isinstance(item, list) else [item]
     return sum(1 for m in items if isinstance(m, dict) and m.get("type") == "frame")
@@ -177,9 +212,11 @@ class Outbox:
                 return
             if key is not None and key in self._queue:
                 old, _, old_size = self._queue[key]
-                a, b = unwrap(old), unwrap(msg)
+                # (an entry that came encoded is decoded only to be merged)
+                a, b = (unwrap(old), unwrap(msg)) if merge is not None else (None, None)
                 self.bytes -= old_size
-                if merge is not None and isinstance(a, dict) and isinstance(b, dict):
+                if isinstance(a, dict) and isinstance(b, dict):
+                    assert merge is not None
                     merged = merge(a, b)  # this outbox's own now
                     size = approx_bytes(merged)
                     self._queue[key] = (merged, droppable, size)

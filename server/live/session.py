@@ -76,7 +76,7 @@ STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks
 METRICS_MAX_POINTS = 2_000
 
 
-def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Concatenate two pending ``metrics`` messages' series (points and trace)."""
     out = dict(new)
     out["points"] = (old["points"] + new["points"])[-METRICS_MAX_POINTS:]
@@ -86,6 +86,9 @@ def _merge_metrics(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if old.get("replace"):  # a branch switch's full series, still pending
         out["replace"] = True
     return out
+
+
+_merge_metrics = merge_metrics  # (its former name)
 
 
 class Session:
@@ -195,8 +198,15 @@ class Session:
 
     def add_follower(self, f: Follower) -> None:
         """Start sending this run to ``f``: first what a page needs to draw it as it
-        is now (``follow``, ``run``, ``state``, ``timeline``, the current frames,
-        the metrics series), then the stream as the owner's page gets it."""
+        is now (``follow``, then :meth:`welcome`), then the stream as the owner's page
+        gets it."""
+        self.audience.add(f, self, self.welcome())
+        self.send_share()
+
+    def welcome(self) -> list[tuple[Entry, dict[str, Any]]]:
+        """What a follower's page needs to draw the run as it is now, each message with
+        its outbox options: ``run``, ``state``, ``timeline``, the current frames, the
+        metrics series and the views open (a follower here, or on another worker)."""
         welcome: list[tuple[Entry, dict[str, Any]]] = [
             (self.run_message(), {"key": "run"}),
             (self.state(), {"key": "state"}),
@@ -215,8 +225,7 @@ class Session:
         for kind, msg in self.views.last.items():
             if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
                 welcome.append((msg, {"key": kind}))
-        self.audience.add(f, self, welcome)
-        self.send_share()
+        return welcome
 
     def indexed(self) -> None:
         """A loaded run's indexing is done: its charts, recomputed on the way, go to the
@@ -601,7 +610,7 @@ class Session:
         msg = server_message("metrics", points=points)
         if self._trace:
             msg["trace"], self._trace = self._trace, []
-        self.put(msg, key="metrics", merge=_merge_metrics)
+        self.put(msg, key="metrics", merge=merge_metrics)
 
     def _send_compare(self, msg: Series) -> None:
         """Another branch's or an earlier run's whole series, for the charts to draw

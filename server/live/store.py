@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from server.guards import AddressBuckets
 from server.live.playback import Scheduler
 from server.live.session import Session
+from server.live.sharing import Classes, Follower
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.sessions")
@@ -62,6 +63,13 @@ class SessionStore:
         self._follows: Counter[tuple[str, str]] = Counter()  # (run's id, address) → pages
         #: wrong class codes per address: at most max_code_failures_per_minute
         self.code_failures = AddressBuckets(settings.max_code_failures_per_minute, 60.0)
+        #: class mode across worker processes (server.live.relay), set by the app
+        self.classes: Classes | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """Whether other worker processes share class codes with this one."""
+        return self.classes is not None and not self.classes.local
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -93,6 +101,8 @@ class SessionStore:
             self._owner[s.id] = address
             self._per_address[address] += 1
         log.info("session start", extra={"session": s.id, "sessions": len(self._sessions)})
+        if self.classes is not None and not self.classes.local:
+            self.classes.placed(s.id)
         return s
 
     def resume(self, session_id: str) -> Session | None:
@@ -110,22 +120,67 @@ class SessionStore:
             s.detach()
         return s
 
-    def share(self, s: Session, asked: str | None = None) -> str:
+    def share(self, s: Session, asked: str | None = None, key: str | None = None) -> str:
         """Share ``s`` with a class: its code (the one it has; else the one ``asked`` for
         or it had before, if free — a class told to rejoin, or a teacher whose run was
-        restored after a restart, needs no new one; else a new one)."""
+        restored after a restart, needs no new one; else a new one). ``key``: the share
+        key the owner's page was given with the code; a run asking for a code another
+        run holds gets it, with its class, only with that run's key. With other worker
+        processes the code is claimed on the bus first (:meth:`claimed` answers)."""
         a = s.audience
+        if key:
+            a.key = key
+        elif a.key is None:
+            a.key = secrets.token_urlsafe(12)
         if a.code is None:
             wanted = asked.upper() if asked else a.last_code
             ok = wanted is not None and all(c in CODE_ALPHABET for c in wanted)
-            code = wanted if ok and wanted else _new_code()
+            code = wanted if ok and wanted else new_code()
+            moved: list[Follower] = []
+            holder = self._shared.get(code)
+            if holder is not None and holder is not s and key and holder.audience.key == key:
+                # the same teacher's page on a run restored here: the class comes along
+                del self._shared[code]
+                moved = holder.audience.hand_over()
+                holder.send_share()
             while code in self._shared:  # 31⁶ ≈ 8.9 × 10⁸ codes
-                code = _new_code()
+                code = new_code()
             a.code = code
             self._shared[code] = s
             log.info("sharing start", extra={"session": s.id, "shared": len(self._shared)})
+            for f in moved:
+                s.add_follower(f)
+            if self.classes is not None and not self.classes.local:
+                self.classes.claim(s.id, code, a.key)
+                return code  # the owner's page hears the code once it is claimed
         s.send_share()
         return a.code
+
+    def claimed(self, session_id: str, asked: str, code: str) -> bool:
+        """The bus's answer to a claim of ``asked`` for session ``session_id``: it holds
+        ``code`` now (another one if ``asked`` was taken elsewhere). False if the run
+        stopped sharing or was freed meanwhile (the caller gives the code back)."""
+        s = self._sessions.get(session_id)
+        if s is None or s.audience.code != asked or self._shared.get(asked) is not s:
+            return False
+        if code != asked:
+            del self._shared[asked]
+            self._shared[code] = s
+            s.audience.code = code
+        s.send_share()
+        return True
+
+    def code_lost(self, code: str) -> None:
+        """Another worker holds ``code`` now (its teacher's page shares there): the run
+        here stops sharing it, and its followers here follow the class there."""
+        s = self._shared.pop(code, None)
+        if s is None:
+            return
+        followers = s.audience.hand_over()
+        log.info("sharing moved", extra={"session": s.id, "followers": len(followers)})
+        s.send_share()
+        if self.classes is not None and followers:
+            self.classes.follow_elsewhere(code, followers)
 
     def unshare(self, s: Session, reason: str = "stopped") -> None:
         """Stop sharing ``s``: its followers are told ``reason`` and let go."""
@@ -137,9 +192,11 @@ class SessionStore:
         log.info("sharing end", extra={"session": s.id, "reason": reason,
                                        "followers": len(s.audience)})
         s.end_sharing(reason)
+        if self.classes is not None and not self.classes.local:
+            self.classes.release(code)
 
     def shared(self, code: str) -> Session | None:
-        """The session shared under ``code`` (any letter case), if any."""
+        """The session shared under ``code`` (any letter case) on this process, if any."""
         return self._shared.get(code.upper())
 
     def _evict_one(self) -> bool:
@@ -165,6 +222,8 @@ class SessionStore:
             if self._per_address[address] <= 0:
                 del self._per_address[address]
         if self._sessions.pop(s.id, None) is not None:
+            if self.classes is not None and not self.classes.local:
+                self.classes.forgotten(s.id)
             log.info("session end", extra={"session": s.id, "reason": reason,
                                            "iterations": s.stepper.iteration,
                                            "sessions": len(self._sessions)})
@@ -207,5 +266,5 @@ class SessionStore:
         return freed
 
 
-def _new_code() -> str:
+def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))

@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from server.deps import SettingsDep, StoreDep, WorkerDep
 from server.live.outbox import Outbox
+from server.live.relay import ClassRelay
 from server.live.session import Session
 from server.live.store import SessionStore
 from server.live.traffic import Traffic
@@ -49,7 +50,8 @@ READY_RUN = RunSettings()
 
 
 @router.get("/readyz")
-async def readyz(store: StoreDep, worker: WorkerDep, settings: SettingsDep) -> JSONResponse:
+async def readyz(request: Request, store: StoreDep, worker: WorkerDep,
+                 settings: SettingsDep) -> JSONResponse:
     """200 when a session opens and steps one iteration on the engine thread in time;
     503 (with the reason) when it fails, times out, or the server is full."""
     if len(store) >= settings.max_sessions:
@@ -71,8 +73,13 @@ async def readyz(store: StoreDep, worker: WorkerDep, settings: SettingsDep) -> J
         return JSONResponse({"ready": False, "reason": f"{type(e).__name__}: {e}"}, 503)
     if not math.isfinite(loss):
         return JSONResponse({"ready": False, "reason": "non-finite loss"}, 503)
+    # Redis away does not make a worker unready: learners' runs are its own, and its
+    # classes come back when Redis does (a balancer that took every worker out would
+    # take the site down); "redis" says how it is (null: one process, no Redis)
+    relay: ClassRelay = request.app.state.relay
     return JSONResponse({"ready": True, "ms": round((time.perf_counter() - t0) * 1e3, 1),
-                         "sessions": len(store)})
+                         "sessions": len(store), "worker": request.app.state.worker_name,
+                         "redis": None if relay.local else relay.bus.up})
 
 
 class LabCollector(Collector):
@@ -130,6 +137,18 @@ class LabCollector(Collector):
                     worker.longest_s)
         yield gauge("bpl_engine_waiting", "Owners with work queued on the engine thread.",
                     worker.waiting())
+        relay: ClassRelay = state.relay
+        if not relay.local:  # several workers: the shared part (Redis)
+            yield gauge("bpl_redis_up", "1 while this worker is connected to Redis.",
+                        float(relay.bus.up))
+            yield counter("bpl_redis_downs", "Times this worker lost Redis.", relay.bus.downs)
+            yield counter("bpl_class_messages_published",
+                          "Class messages published for followers on other workers.",
+                          relay.published)
+            yield counter("bpl_class_messages_unpublished",
+                          "Class messages not published: Redis was away.", relay.dropped)
+            yield gauge("bpl_class_rooms", "Classes owned elsewhere with followers here.",
+                        len(relay.rooms))
 
 
 def registry_for(app: FastAPI) -> CollectorRegistry:

@@ -34,6 +34,7 @@ async def index(request: Request, lesson: str | None = None,
 
 
 @router.get("/healthz")
-async def healthz(store: StoreDep) -> dict[str, object]:
-    """Liveness for a process supervisor: ok plus the number of sessions."""
-    return {"ok": True, "sessions": len(store)}
+async def healthz(request: Request, store: StoreDep) -> dict[str, object]:
+    """Liveness for a process supervisor: ok, the number of sessions and which worker
+    process answered (``x-bpl-worker`` names it too)."""
+    return {"ok": True, "sessions": len(store), "worker": request.app.state.worker_name}

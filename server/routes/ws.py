@@ -93,7 +93,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
     connections.add(outbox)
     traffic: Traffic = ws.app.state.traffic
     bucket = TokenBucket(settings.max_commands_per_second, settings.command_burst)
-    conn = Connection(store, settings, outbox)
+    conn = Connection(store, settings, outbox, relay=ws.app.state.relay)
 
     async def receive_loop() -> None:
         while True:
@@ -163,10 +163,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             n = 0
             entry: Entry | None = first
             while entry is not None:
-                item = entry.item if isinstance(entry, Shared) else entry
-                if isinstance(item, list):
+                bundle = entry.bundle if isinstance(entry, Shared) else isinstance(entry, list)
+                if bundle:
                     parts.append(json_of(entry)[1:-1])
-                    n += len(item)
+                    n += entry.count if isinstance(entry, Shared) else len(entry)
                 else:
                     parts.append(json_of(entry))
                     n += 1

@@ -224,7 +224,8 @@ def test_a_teacher_reloading_keeps_the_class_and_the_code(client: TestClient) ->
             t.send({"type": "hello", "session": run["session"]})
             t.recv_type("run")
             back = t.recv_type("share")
-            assert back == {"type": "share", "code": code, "followers": 1}
+            assert back == {"type": "share", "code": code, "followers": 1, "key": back["key"]}
+            assert isinstance(back["key"], str) and len(back["key"]) >= 8
             t.step_frame("iteration")
             s.recv_type("frame", where=lambda m: m["iteration"] > 0)
 

@@ -1,0 +1,351 @@
+"""Several worker processes on one port, sharing a real Redis (docs/deploy.md): a class
+whose teacher and students are on different workers, a late joiner and a copy there, a
+worker killed mid-class, Redis restarting.
+
+Real processes: ``redis-server`` (Debian's package, installed by ``make test``) on a
+free loopback port, and ``python -m server.serve`` with ``BPL_WORKERS=2``; each socket
+is opened until it lands on the worker a test wants (``x-bpl-worker`` names it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.helpers.net import free_port, poll
+
+ROOT = Path(__file__).resolve().parents[2]
+Msg = dict[str, Any]
+
+
+class Redis:
+    """A real redis-server on a free loopback port, in memory only."""
+
+    def __init__(self) -> None:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is missing: `make test` installs Debian's redis-server"
+        self.exe = exe
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        poll(self._pings, 10, "redis-server to answer")
+
+    def _pings(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Site:
+    """``python -m server.serve`` with two workers on one port."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.port = free_port()
+        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "BPL_WORKERS": "2",
+               "BPL_REDIS_URL": redis.url, "BPL_LOG_LEVEL": "WARNING",
+               "BPL_HELLO_TIMEOUT_S": "60"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        poll(lambda: len(self.workers()) == 2, 30, "both workers to answer", every=0.05)
+
+    def get(self, path: str) -> tuple[str, str]:
+        """``(worker, body)`` of one fresh HTTP request."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=3) as r:
+            return r.headers["x-bpl-worker"], r.read().decode()
+
+    def workers(self, tries: int = 24) -> set[str]:
+        """The worker names seen answering ``tries`` requests."""
+        seen = set()
+        for _ in range(tries):
+            with contextlib.suppress(OSError):
+                seen.add(self.get("/healthz")[0])
+        return seen
+
+    def on(self, index: int, path: str) -> str:
+        """The body of ``path`` as worker ``index`` answers it."""
+        def ask() -> str | None:
+            worker, body = self.get(path)
+            return body if worker.startswith(f"{index}-") else None
+        return poll(ask, 10, f"worker {index} to answer {path}", every=0)
+
+    def socket(self, where: Callable[[str], bool]) -> Client:
+        """A WebSocket on a worker whose name passes ``where``."""
+        for _ in range(200):
+            ws = connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=3).__enter__()
+            assert ws.response is not None
+            name = ws.response.headers["x-bpl-worker"]
+            if where(name):
+                return Client(ws, name)
+            ws.close()
+        raise AssertionError("no socket landed where it was wanted")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Client:
+    """A WebSocket client that reads batches and never waits forever."""
+
+    def __init__(self, ws: ClientConnection, worker: str) -> None:
+        self.ws = ws
+        self.worker = worker
+        self.pending: list[Msg] = []
+        self.session: str | None = None  # of its own run
+
+    @property
+    def index(self) -> int:
+        return int(self.worker.split("-")[0])
+
+    @property
+    def pid(self) -> int:
+        return int(self.worker.split("-")[1])
+
+    def send(self, msg: Msg) -> None:
+        self.ws.send(json.dumps(msg))
+
+    def recv(self, timeout: float) -> Msg:
+        if not self.pending:
+            got = json.loads(self.ws.recv(timeout=timeout))
+            self.pending = got if isinstance(got, list) else [got]
+        return self.pending.pop(0)
+
+    def recv_type(self, kind: str, timeout: float = 10.0,
+                  where: Callable[[Msg], bool] | None = None) -> Msg:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {kind!r} within {timeout} s on worker {self.worker}")
+            m = self.recv(left)
+            if m["type"] == kind and (where is None or where(m)):
+                return m
+
+    def frames_of(self, iteration: int, timeout: float = 10.0) -> dict[str, Msg]:
+        """The four phase frames of ``iteration`` (0-based, as frames count)."""
+        got: dict[str, Msg] = {}
+        while len(got) < 4:
+            f = self.recv_type("frame", timeout, where=lambda m: m["iteration"] == iteration)
+            got[f["phase"]] = f
+        return got
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[Redis]:
+    r = Redis()
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture(scope="module")
+def site(redis: Redis) -> Iterator[Site]:
+    s = Site(redis)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def open_class(site: Site) -> tuple[Client, Client, str, str]:
+    """A teacher sharing a run and a student on the other worker following it:
+    ``(teacher, student, code, key)``."""
+    teacher = site.socket(lambda w: True)
+    student = site.socket(lambda w: w != teacher.worker)
+    teacher.send({"type": "hello", "batch": True})
+    teacher.session = teacher.recv_type("run")["session"]
+    teacher.send({"type": "share"})
+    shared = teacher.recv_type("share", where=lambda m: m["code"] is not None)
+    code, key = shared["code"], shared["key"]
+    student.send({"type": "hello", "batch": True, "follow": code})
+    assert student.recv_type("follow")["active"] is True
+    assert student.recv_type("run")["session"] is None
+    teacher.recv_type("share", where=lambda m: m["followers"] == 1)
+    return teacher, student, code, key
+
+
+def step(client: Client, n: int = 1) -> None:
+    for _ in range(n):
+        client.send({"type": "step", "unit": "iteration"})
+
+
+def same_frames(a: dict[str, Msg], b: dict[str, Msg]) -> None:
+    for phase in ("forward", "loss", "backward", "update"):
+        assert a[phase]["values"] == b[phase]["values"], phase
+
+
+def test_a_teacher_and_students_on_other_workers_follow_the_same_run(site: Site) -> None:
+    teacher, student, code, _ = open_class(site)
+    try:
+        assert teacher.worker != student.worker
+        step(teacher, 3)
+        seen = {it: teacher.frames_of(it) for it in range(3)}
+        for it in range(3):
+            same_frames(seen[it], student.frames_of(it))
+        # a late joiner on the student's worker gets the greeting: the run as it is now
+        late = site.socket(lambda w: w == student.worker)
+        late.send({"type": "hello", "batch": True, "follow": code.lower()})
+        assert late.recv_type("follow")["code"] == code
+        run = late.recv_type("run")
+        assert run["session"] is None and run["state"]["iteration"] == 3
+        timeline = late.recv_type("timeline")
+        assert timeline["iteration"] == 3
+        same_frames(late.frames_of(2), seen[2])
+        teacher.send({"type": "hello", "batch": True})  # the teacher's own redraw
+        mine = teacher.recv_type("run")
+        assert run["params"] == mine["params"] and run["data"] == mine["data"]
+        teacher.recv_type("share", where=lambda m: m["followers"] == 2)
+        # what the teacher does next reaches both, the same numbers
+        step(teacher)
+        same_frames(late.frames_of(3), student.frames_of(3))
+        # a student's command cannot change the class
+        student.send({"type": "step", "unit": "iteration"})
+        assert student.recv_type("error")["code"] == "read_only"
+        late.close()
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_a_copy_made_on_another_worker_has_the_teachers_weights(site: Site) -> None:
+    teacher, student, _, _ = open_class(site)
+    try:
+        step(teacher, 4)
+        teacher.send({"type": "set", "lr": 0.3})
+        step(teacher, 2)
+        student.frames_of(5)
+        student.send({"type": "fork"})
+        assert student.recv_type("follow", where=lambda m: not m["active"])["reason"] == "forked"
+        copy = student.recv_type("run")
+        assert copy["session"] and copy["config"]["lr"] == 0.3
+        assert copy["state"]["iteration"] == 6
+        teacher.send({"type": "hello", "batch": True})
+        assert copy["params"] == teacher.recv_type("run")["params"]
+        # the copy is the student's own: it steps, and the teacher's run stays put
+        step(student)
+        assert student.recv_type("state", where=lambda m: m["iteration"] == 7)
+        teacher.send({"type": "pause"})
+        assert teacher.recv_type("state")["iteration"] == 6
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_a_worker_killed_mid_class_comes_back_and_the_class_goes_on(site: Site) -> None:
+    teacher, student, code, key = open_class(site)
+    try:
+        step(teacher, 2)
+        student.frames_of(1)
+        saved = teacher.recv_type("save", where=lambda m: m["run"]["position"]["iteration"] == 2)
+        dead = teacher.worker
+        os.kill(teacher.pid, signal.SIGKILL)
+        # the supervisor starts the worker again: same index, a new process
+        poll(lambda: any(w.startswith(f"{teacher.index}-") and w != dead
+                         for w in site.workers(8)), 20, "the killed worker to come back")
+        # the teacher's page comes back (anywhere): its run from its copy, then its class
+        back = site.socket(lambda w: True)
+        back.send({"type": "hello", "batch": True, "session": teacher.session})
+        assert back.recv_type("run")["unknown_session"] is True
+        back.send({"type": "load", "run": saved["run"]})
+        assert back.recv_type("run")["state"]["iteration"] == 2
+        back.send({"type": "share", "code": code, "key": key})
+        assert back.recv_type("share", where=lambda m: m["code"] is not None)["code"] == code
+        # the student, who never left, is redrawn from the run restored and follows on
+        redrawn = student.recv_type("run", timeout=15)
+        assert redrawn["state"]["iteration"] == 2
+        step(back)
+        same_frames(back.frames_of(2), student.frames_of(2))
+        back.close()
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_a_student_knowing_the_code_cannot_take_the_class(site: Site) -> None:
+    teacher, student, code, _ = open_class(site)
+    try:
+        thief = site.socket(lambda w: w != teacher.worker)
+        thief.send({"type": "hello", "batch": True})
+        thief.recv_type("run")
+        thief.send({"type": "share", "code": code, "key": "not-the-key-at-all"})
+        got = thief.recv_type("share", where=lambda m: m["code"] is not None)["code"]
+        assert got != code
+        step(teacher)
+        student.frames_of(0)
+        thief.close()
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_redis_restarting_keeps_runs_and_the_class_resumes(site: Site, redis: Redis) -> None:
+    teacher, student, _, _ = open_class(site)
+    solo = site.socket(lambda w: True)
+    try:
+        solo.send({"type": "hello", "batch": True})
+        solo.recv_type("run")
+        step(teacher)
+        student.frames_of(0)
+        redis.stop()
+        for i in (0, 1):
+            poll(lambda i=i: "bpl_redis_up{" in site.on(i, "/metrics")
+                 and re.search(r"bpl_redis_up\{[^}]*\} 0", site.on(i, "/metrics")),
+                 10, "the workers to see Redis gone")
+            ready = json.loads(site.on(i, "/readyz"))
+            assert ready["ready"] is True and ready["redis"] is False
+        # a learner's run is its worker's own: it goes on
+        step(solo, 3)
+        assert solo.recv_type("state", where=lambda m: m["iteration"] == 3)
+        redis.start()
+        for i in (0, 1):
+            poll(lambda i=i: re.search(r"bpl_redis_up\{[^}]*\} 1", site.on(i, "/metrics")),
+                 15, "the workers to reconnect")
+        # the class comes back: the student is redrawn, then follows the teacher again
+        student.recv_type("run", timeout=15)
+        step(teacher)
+        same_frames(teacher.frames_of(1), student.frames_of(1))
+    finally:
+        solo.close()
+        teacher.close()
+        student.close()
