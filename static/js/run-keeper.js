@@ -10,7 +10,9 @@
  * holds back everything of the default run the server made meanwhile (so the
  * page never draws it, the address bar keeps the run's settings and the copy
  * is not overwritten); the restored run then comes in as any run does, and a
- * teacher who was sharing asks for the class's code again. What happened
+ * teacher who was sharing asks for the class's code again, with the share key the
+ * server gave with it (so the class comes back even while another server process
+ * still holds the code, and nobody without the key can take it). What happened
  * comes back to main.js as an event: `restored` (with the iteration the
  * restored run shows) or `lost` (no copy, or the server refused it: a new run).
  *
@@ -24,6 +26,8 @@ import { MAX_LOAD_BYTES } from './views/timeline.js';
 export const COPY_KEY = 'bpl.runCopy';
 /** sessionStorage key of the code the run is shared under with a class. */
 export const CODE_KEY = 'bpl.shareCode';
+/** sessionStorage key of that code's share key (proves the class is this page's). */
+export const SHARE_KEY = 'bpl.shareKey';
 
 /** Loads of one copy before the keeper gives up on it (each dropped connection asks again). */
 const MAX_ATTEMPTS = 3;
@@ -121,7 +125,8 @@ export class RunKeeper {
       this.phase = 'idle';
       this.attempts = 0;
       const code = this.read(CODE_KEY);
-      if (code) this.send({ type: 'share', on: true, code });
+      const key = this.read(SHARE_KEY);
+      if (code) this.send({ type: 'share', on: true, code, ...(key ? { key } : {}) });
       return { pass: true, event: { kind: 'restored', iteration: msg.iteration, phase: msg.phase } };
     }
     if (msg.type === 'run' && msg.unknown_session) {
@@ -137,7 +142,10 @@ export class RunKeeper {
     }
     if (msg.type === 'run') this.own(msg);
     else if (msg.type === 'save' && this.session) this.write(COPY_KEY, JSON.stringify({ session: this.session, run: msg.run }));
-    else if (msg.type === 'share') this.write(CODE_KEY, msg.code || null);
+    else if (msg.type === 'share') {
+      this.write(CODE_KEY, msg.code || null);
+      this.write(SHARE_KEY, (msg.code && msg.key) || null);
+    }
     return PASS;
   }
 
@@ -153,6 +161,7 @@ export class RunKeeper {
   lost(msg) {
     this.own(msg);
     this.write(CODE_KEY, null);
+    this.write(SHARE_KEY, null);
     return { pass: true, event: { kind: 'lost' } };
   }
 

@@ -363,7 +363,7 @@ KEEPER = """async () => {
   const take = (msg) => { const r = keeper.take(msg); return [r.pass, r.event && r.event.kind]; };
   const out = {};
   out.own = [take({ type: 'run', session: 'A' }), take({ type: 'save', run: file(7) }),
-             take({ type: 'share', code: 'K7Q2XM' })];
+             take({ type: 'share', code: 'K7Q2XM', key: 'q3Vb8Zr1TkP0xW2e' })];
   out.kept = JSON.parse(store.get(COPY_KEY));
   // the server forgot A: the copy goes back at once, the default run is held back
   out.unknown = take({ type: 'run', session: 'B', unknown_session: true });
@@ -412,7 +412,9 @@ def test_the_keeper_restores_its_copy_or_says_it_could_not(lab: Lab) -> None:
     assert got["resumed"] == [False, None] and got["sentAgain"] == ["load"]
     assert got["restored"] == [[True, None], [True, None]]
     assert got["event"] == {"kind": "restored", "iteration": 7, "phase": "loss"}
-    assert got["reshare"] == [{"type": "share", "on": True, "code": "K7Q2XM"}]
+    # with the share key: the class comes back even where another process holds the code
+    assert got["reshare"] == [{"type": "share", "on": True, "code": "K7Q2XM",
+                               "key": "q3Vb8Zr1TkP0xW2e"}]
     assert got["refused"] == [[False, None], [False, None]]
     assert got["hello"] == [{"type": "hello"}]
     assert got["lost"] == [True, "lost"] and got["code"] is None
