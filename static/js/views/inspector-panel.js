@@ -49,6 +49,16 @@ export class InspectorPanel {
       act('inspect', target);
     };
     document.addEventListener('click', open);
+    // a side sheet (a desk) starts under the header while the header is in sight, so the
+    // language, presentation and help buttons stay within reach (css/screens.css)
+    const below = () => {
+      const bar = document.querySelector('.app-bar');
+      const top = bar ? Math.max(8, bar.getBoundingClientRect().bottom + 8) : 8;
+      document.documentElement.style.setProperty('--sheet-top', `${Math.round(top)}px`);
+    };
+    window.addEventListener('scroll', below, { passive: true });
+    window.addEventListener('resize', below);
+    this.placeSheet = below;
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') open(ev);
     });
@@ -76,6 +86,7 @@ export class InspectorPanel {
   show(msg) {
     const root = this.inspector.root;
     const hadFocus = root.contains(document.activeElement);
+    this.placeSheet();
     this.inspector.update(msg);
     if (msg.id === null || msg.id === undefined) {
       this.asked = false;
