@@ -18,7 +18,8 @@ Keys and channels (prefix ``bpl:``): ``code:<CODE>`` → ``"<worker> <secret has
 with a time to live of :data:`CODE_TTL_S`, refreshed by its owner; ``class:<CODE>``,
 the channel a class's stream is published on (once, by the owner); ``worker:<id>``,
 the channel of one worker's requests and replies; ``session:<hash>`` → the worker
-that holds a session (the id itself, a secret, never leaves the process).
+that holds a session, for a download that lands elsewhere (the id itself, a
+secret, never leaves the process).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ class Bus:
         """Send ``data`` to ``worker``'s channel."""
         raise NotImplementedError
 
-    async def place(self, key: str, ttl_s: float) -> None:
-        """Note in the session directory that this worker holds ``key``."""
+    async def place(self, keys: list[str], ttl_s: float) -> None:
+        """Note in the session directory that this worker holds ``keys``."""
         raise NotImplementedError
 
     async def forget(self, key: str) -> None:
@@ -253,10 +254,11 @@ class MemoryBus(Bus):
         if bus is not None:
             bus._deliver("worker", "", data)
 
-    async def place(self, key: str, ttl_s: float) -> None:
+    async def place(self, keys: list[str], ttl_s: float) -> None:
         self._check()
         with self.hub.lock:
-            self.hub.set(PREFIX + "session:" + key, self.worker_id, ttl_s)
+            for key in keys:
+                self.hub.set(PREFIX + "session:" + key, self.worker_id, ttl_s)
 
     async def forget(self, key: str) -> None:
         with self.hub.lock:

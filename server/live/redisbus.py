@@ -234,9 +234,13 @@ class RedisBus(Bus):
     async def send(self, worker: str, data: bytes) -> None:
         await self._call(self.redis.publish(PREFIX + "worker:" + worker, data))
 
-    async def place(self, key: str, ttl_s: float) -> None:
-        await self._call(self.redis.set(PREFIX + "session:" + key, self.worker_id,
-                                        px=int(ttl_s * 1000)))
+    async def place(self, keys: list[str], ttl_s: float) -> None:
+        if not keys:
+            return
+        async with self.redis.pipeline(transaction=False) as p:
+            for key in keys:
+                p.set(PREFIX + "session:" + key, self.worker_id, px=int(ttl_s * 1000))
+            await self._call(p.execute())
 
     async def forget(self, key: str) -> None:
         await self._call(self._forget(keys=[PREFIX + "session:" + key], args=[self.worker_id]))

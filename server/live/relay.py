@@ -42,13 +42,14 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from server.live.bus import CODE_TTL_S, Bus, BusDownError
+from server.live.downloads import DOWNLOADS, Built
 from server.live.outbox import Message, Outbox, Shared
 from server.live.playback import keep_params
 from server.live.session import merge_metrics
@@ -65,6 +66,10 @@ log = logging.getLogger("backprop_lab.relay")
 ASK_TIMEOUT_S = 3.0
 #: how often an owner refreshes its codes' claims
 REFRESH_S = CODE_TTL_S / 4
+#: how long a worker waits for a download another worker builds
+DOWNLOAD_TIMEOUT_S = 20.0
+#: how long the directory keeps a session's worker without its being noted again
+DIRECTORY_TTL_S = 3600.0
 #: how long a room whose class had no owner waits before it asks again
 RETRY_S = 1.0
 #: stream messages held for followers whose greeting is on its way
@@ -78,6 +83,11 @@ Job = Callable[[], Any]
 def secret_hash(key: str) -> str:
     """What the bus keeps of a share key (the key itself stays with the page)."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def session_hash(session_id: str) -> str:
+    """A session's name in the directory (its id controls it and stays here)."""
+    return hashlib.sha256(b"session " + session_id.encode()).hexdigest()[:32]
 
 
 def _options(kw: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +203,7 @@ class ClassRelay:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sessions: dict[str, str] = {}  # session hash → id, of sessions here
         self.published = 0  # messages published (for /metrics)
         self.dropped = 0  # messages not published: the bus was down
 
@@ -260,11 +271,27 @@ class ClassRelay:
             RemoteClass(self, code).add_follower(f)
 
     def placed(self, session_id: str) -> None:
-        """A session opened here (nothing to share: a learner's reconnect to another
-        worker restores the run from the page's own copy, docs/deploy.md)."""
+        """A session opened here: noted in the session directory (under a hash: the id
+        controls the session and stays here), so that a download its page sends to
+        another worker is answered. (Its run is not copied: a learner's reconnect to
+        another worker restores it from the page's own copy, docs/deploy.md.)"""
+        h = session_hash(session_id)
+        self._sessions[h] = session_id
+        self.later(self._place, [h])
 
     def forgotten(self, session_id: str) -> None:
         """A session here was freed."""
+        h = session_hash(session_id)
+        if self._sessions.pop(h, None) is not None:
+            self.later(self._forget, h)
+
+    async def _place(self, keys: list[str]) -> None:
+        with contextlib.suppress(BusDownError):
+            await self.bus.place(keys, DIRECTORY_TTL_S)
+
+    async def _forget(self, key: str) -> None:
+        with contextlib.suppress(BusDownError):
+            await self.bus.forget(key)
 
     def queue(self, code: str, head: dict[str, Any], entry: Shared | None) -> None:
         """Publish ``head`` (and ``entry``'s JSON) on class ``code``'s channel, in order."""
@@ -309,9 +336,14 @@ class ClassRelay:
             await self.bus.release(code)
 
     async def _refresher(self) -> None:
+        since = 0.0
         while True:
             await asyncio.sleep(REFRESH_S)
             await self._refresh()
+            since += REFRESH_S
+            if since >= DIRECTORY_TTL_S / 4:  # the directory's entries, now and then
+                since = 0.0
+                await self._place(list(self._sessions))
 
     async def _refresh(self) -> None:
         if not self.owned:
@@ -351,9 +383,11 @@ class ClassRelay:
     # ---- the bus's handler (event loop) --------------------------------------------------
 
     def on_up(self) -> None:
-        """The bus is (back) up: claim our codes again and redraw every room (messages
-        were missed while it was away)."""
+        """The bus is (back) up: claim our codes again, note our sessions again and
+        redraw every room (messages were missed while it was away)."""
         self.spawn(self._refresh())
+        if self._sessions:
+            self.spawn(self._place(list(self._sessions)))
         for room in list(self.rooms.values()):
             self._redraw(room)
 
@@ -370,6 +404,9 @@ class ClassRelay:
                 fut.set_result(body)
             return
         code = str(body.get("code", ""))
+        if op == "download":
+            self.engine(("download", str(body.get("session"))), lambda: self._download(body))
+            return
         if op == "lost":
             self._lost(code)
             return
@@ -429,6 +466,24 @@ class ClassRelay:
             self._reply_json(body, ok=False)
             return
         self._reply_json(body, ok=True, run=run_file(s.history, metrics=False))
+
+    def _download(self, body: dict[str, Any]) -> Iterator[None] | None:
+        session_id = self._sessions.get(str(body.get("session")))
+        s = self.store.get(session_id) if session_id is not None else None
+        found = DOWNLOADS.get(str(body.get("name")))
+        if s is None or found is None:
+            self._reply_json(body, ok=False)
+            return None
+        return self._build(body, found[0](s))
+
+    def _build(self, body: dict[str, Any], pieces: Built) -> Iterator[None]:
+        """Build a download a piece per turn, then send it to the worker that asked."""
+        try:
+            text, name = yield from pieces
+        except Exception:
+            self._reply_json(body, ok=False)
+            raise
+        self._reply_json(body, ok=True, text=text, name=name)
 
     def _check(self, body: dict[str, Any]) -> None:
         s = self._owned_session(str(body.get("code")))
@@ -667,6 +722,22 @@ class ClassRelay:
         reply, _, _ = await self._ask_owner(code, {"op": "runfile"})
         run = reply.get("run") if reply is not None and reply.get("ok") else None
         self.engine(owner, lambda: then(run))
+
+    async def download(self, session_id: str, name: str) -> tuple[str, str] | None:
+        """Download ``name`` of a session another worker holds: ``(body, file name)``,
+        or None (no worker holds it, or no answer)."""
+        h = session_hash(session_id)
+        try:
+            worker = await self.bus.where(h)
+        except BusDownError:
+            return None
+        if worker is None or worker == self.bus.worker_id:
+            return None
+        reply = await self._ask(worker, {"op": "download", "session": h, "name": name},
+                                DOWNLOAD_TIMEOUT_S)
+        if reply is None or not reply.get("ok"):
+            return None
+        return str(reply["text"]), str(reply["name"])
 
     async def check(self, code: str, msg: dict[str, Any], outbox: Outbox) -> None:
         """A follower's lesson ``check``, judged by the owner, answered on ``outbox``."""

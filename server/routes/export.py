@@ -8,24 +8,22 @@ and nothing else, so one session never sees another's data.
 
 The content is built on the engine thread (:mod:`server.live.worker`), which owns
 every session's state, in the session's own turn: it sees a consistent run, and
-a big file does not hold the event loop.
+a big file does not hold the event loop (:mod:`server.live.downloads`). With
+several worker processes, a request that lands on a worker that does not hold the
+session is answered by the one that does, through the bus
+(:meth:`~server.live.relay.ClassRelay.download`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
 from urllib.parse import parse_qs
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from server.deps import StoreDep, WorkerDep
-from server.live.session import Session
-from server.live.store import SessionStore
-from server.live.worker import Worker
-from server.protocol import encode
-from server.run.runfile import metrics_csv, run_file, weights_csv
+from server.live.downloads import DOWNLOADS
+from server.live.relay import ClassRelay
 
 router = APIRouter(prefix="/runs")
 
@@ -34,8 +32,8 @@ NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 MAX_FORM_BYTES = 1024
 
 
-async def _session(request: Request, store: SessionStore) -> Session:
-    """The session named by the form body's ``session`` field; 404 if it is not kept."""
+async def _session_id(request: Request) -> str:
+    """The form body's ``session`` field."""
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -45,58 +43,32 @@ async def _session(request: Request, store: SessionStore) -> Session:
         form = parse_qs(body.decode("latin-1"), max_num_fields=8)
     except ValueError as e:
         raise HTTPException(400, "not a form (session=<id>)") from e
-    session_id = (form.get("session") or [""])[0]
+    return (form.get("session") or [""])[0]
+
+
+@router.post("/{name}")
+async def download(name: str, request: Request, store: StoreDep, worker: WorkerDep
+                   ) -> Response:
+    """``run.json`` (every branch, replaying bit-identically), ``metrics.csv`` (the active
+    branch's sampled metrics) or ``weights.csv`` (the weights at the current point) of
+    the session the form names; 404 if it is not kept (here or, with several workers,
+    on the worker that holds it)."""
+    found = DOWNLOADS.get(name)
+    if found is None:
+        raise HTTPException(404, "no such download")
+    build, media = found
+    session_id = await _session_id(request)
     s = store.get(session_id) if 0 < len(session_id) <= 64 else None
-    if s is None:
-        raise HTTPException(404, "no such session (it may have ended)")
-    return s
-
-
-async def _download(worker: Worker, s: Session,
-                    build: Callable[[], Generator[None, None, tuple[str, str]]],
-                    media: str) -> Response:
-    """``build()`` → (body, file name), a generator run on the engine thread a piece per
-    turn of the session's downloads (a big CSV takes turns with the learners)."""
-    body, name = await worker.call_pieces(("download", s.id), build)
+    if s is not None:
+        # a piece per turn of the session's downloads (a big CSV takes turns)
+        body, filename = await worker.call_pieces(("download", s.id), lambda: build(s))
+    else:
+        relay: ClassRelay = request.app.state.relay
+        got = None
+        if 0 < len(session_id) <= 64 and store.distributed:
+            got = await relay.download(session_id, name)
+        if got is None:
+            raise HTTPException(404, "no such session (it may have ended)")
+        body, filename = got
     return Response(body, media_type=media, headers={
-        **NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'})
-
-
-@router.post("/run.json")
-async def run_json(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
-    """The run file: every branch, replaying bit-identically (opened on the active one)."""
-    s = await _session(request, store)
-
-    def build() -> Generator[None, None, tuple[str, str]]:
-        body = encode(run_file(s.history))
-        yield
-        # re-indent for people reading the file; numbers keep their exact repr
-        pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
-        return pretty, f"backprop-lab-{s.history.head[0]}-iterations.json"
-
-    return await _download(worker, s, build, "application/json")
-
-
-@router.post("/metrics.csv")
-async def metrics(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
-    """The sampled metrics of the active branch."""
-    s = await _session(request, store)
-
-    def build() -> Generator[None, None, tuple[str, str]]:
-        return (yield from metrics_csv(s.history)), "backprop-lab-metrics.csv"
-
-    return await _download(worker, s, build, "text/csv; charset=utf-8")
-
-
-@router.post("/weights.csv")
-async def weights(request: Request, store: StoreDep, worker: WorkerDep) -> Response:
-    """The weights and biases at the current point of the run (of one iteration, though
-    the file is built in pieces)."""
-    s = await _session(request, store)
-
-    def build() -> Generator[None, None, tuple[str, str]]:
-        iteration = s.stepper.iteration
-        body = yield from weights_csv(s.stepper)
-        return body, f"backprop-lab-weights-{iteration}.csv"
-
-    return await _download(worker, s, build, "text/csv; charset=utf-8")
+        **NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'})

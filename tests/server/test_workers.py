@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -349,3 +350,32 @@ def test_redis_restarting_keeps_runs_and_the_class_resumes(site: Site, redis: Re
         solo.close()
         teacher.close()
         student.close()
+
+
+def test_a_download_that_lands_on_another_worker_is_answered(site: Site) -> None:
+    learner = site.socket(lambda w: True)
+    try:
+        learner.send({"type": "hello", "batch": True})
+        session = learner.recv_type("run")["session"]
+        step(learner, 5)
+        learner.recv_type("state", where=lambda m: m["iteration"] == 5)
+        other = 1 - learner.index
+
+        def post_on_other() -> tuple[str, Any] | None:
+            req = urllib.request.Request(f"http://127.0.0.1:{site.port}/runs/run.json",
+                                         data=f"session={session}".encode(), method="POST")
+            with urllib.request.urlopen(req, timeout=10) as r:
+                worker = r.headers["x-bpl-worker"]
+                return (worker, json.loads(r.read())) if worker.startswith(f"{other}-") \
+                    else None
+
+        _, run = poll(post_on_other, 10, "a download on the other worker", every=0)
+        assert run["format"] == "backprop-lab-run" and run["branches"][0]["length"] == 5
+        # an id no worker holds is still 404, wherever it lands
+        req = urllib.request.Request(f"http://127.0.0.1:{site.port}/runs/weights.csv",
+                                     data=b"session=" + b"x" * 16, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 404
+    finally:
+        learner.close()

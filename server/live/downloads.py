@@ -1,0 +1,50 @@
+"""What a learner downloads of its run, built from the session: the run file and CSVs
+of its metrics and weights (docs/protocol.md, "Run files and downloads").
+
+Each builder is a generator run on the engine thread, a piece per turn, that
+returns ``(body, file name)``: :mod:`server.routes.export` serves it for a session
+of this process, and :mod:`server.live.relay` for a session another worker asked
+about (its page's request landed there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import orjson
+
+from server.live.session import Session
+from server.protocol import encode
+from server.run.runfile import metrics_csv, run_file, weights_csv
+
+Built = Generator[None, None, tuple[str, str]]
+
+
+def run_json(s: Session) -> Built:
+    """The run file: every branch, replaying bit-identically (opened on the active one)."""
+    body = encode(run_file(s.history))
+    yield
+    # re-indent for people reading the file; numbers keep their exact repr
+    pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
+    return pretty, f"backprop-lab-{s.history.head[0]}-iterations.json"
+
+
+def metrics(s: Session) -> Built:
+    """The sampled metrics of the active branch."""
+    return (yield from metrics_csv(s.history)), "backprop-lab-metrics.csv"
+
+
+def weights(s: Session) -> Built:
+    """The weights and biases at the current point of the run (of one iteration, though
+    the file is built in pieces)."""
+    iteration = s.stepper.iteration
+    body = yield from weights_csv(s.stepper)
+    return body, f"backprop-lab-weights-{iteration}.csv"
+
+
+#: each download by its path under ``/runs/``: (builder, media type)
+DOWNLOADS: dict[str, tuple[Callable[[Session], Built], str]] = {
+    "run.json": (run_json, "application/json"),
+    "metrics.csv": (metrics, "text/csv; charset=utf-8"),
+    "weights.csv": (weights, "text/csv; charset=utf-8"),
+}
