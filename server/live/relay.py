@@ -41,6 +41,7 @@ import itertools
 import logging
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ log = logging.getLogger("backprop_lab.relay")
 ASK_TIMEOUT_S = 3.0
 #: how often an owner refreshes its codes' claims
 REFRESH_S = CODE_TTL_S / 4
+#: followers another worker has not confirmed for this long are forgotten
+STALE_S = 4 * REFRESH_S
 #: how long a worker waits for a download another worker builds
 DOWNLOAD_TIMEOUT_S = 20.0
 #: how long the directory keeps a session's worker without its being noted again
@@ -204,6 +207,8 @@ class ClassRelay:
         self._ids = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: dict[str, str] = {}  # session hash → id, of sessions here
+        #: when each worker last told a class here its followers (engine thread)
+        self._seen: dict[tuple[int, str], float] = {}
         self.published = 0  # messages published (for /metrics)
         self.dropped = 0  # messages not published: the bus was down
 
@@ -346,6 +351,12 @@ class ClassRelay:
                 await self._place(list(self._sessions))
 
     async def _refresh(self) -> None:
+        for room in list(self.rooms.values()):  # our followers' counts, to their owners
+            if room.owner is not None and len(room):
+                await self._send(room.owner, {"op": "count", "code": room.code,
+                                              "n": len(room)})
+        for code in list(self.owned):
+            self.engine(("class", code), functools.partial(self._prune, code))
         if not self.owned:
             return
         try:
@@ -451,8 +462,25 @@ class ClassRelay:
         worker, n = str(body.get("from")), int(body.get("n", 0))
         if n > 0:
             a.remote[worker] = n
+            self._seen[(id(a), worker)] = time.monotonic()
         else:
             a.remote.pop(worker, None)
+            self._seen.pop((id(a), worker), None)
+
+    def _prune(self, code: str) -> None:
+        """(Engine thread) forget the followers of workers that stopped saying how many
+        they have (a worker that died): a class nobody watches any more can end."""
+        s = self._owned_session(code)
+        if s is None:
+            return
+        a = s.audience
+        old = time.monotonic() - STALE_S
+        stale = [w for w in a.remote if self._seen.get((id(a), w), 0.0) < old]
+        for w in stale:
+            del a.remote[w]
+            self._seen.pop((id(a), w), None)
+        if stale:
+            s.send_share()
 
     def _count(self, body: dict[str, Any]) -> None:
         s = self._owned_session(str(body.get("code")))

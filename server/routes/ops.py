@@ -116,8 +116,10 @@ class LabCollector(Collector):
                     sum(s.playing for s in sessions))
         yield gauge("bpl_sessions_detached", "Sessions whose page left (kept for a reload).",
                     sum(s.detached_at is not None for s in sessions))
-        yield gauge("bpl_followers", "Connections following a class.",
-                    sum(len(s.audience) for s in sessions))
+        relay: ClassRelay = state.relay
+        yield gauge("bpl_followers", "Connections following a class (here or elsewhere).",
+                    sum(len(s.audience) for s in sessions)
+                    + sum(len(r) for r in relay.rooms.values()))
         yield gauge("bpl_connections", "Open session WebSockets.", len(connections))
         yield gauge("bpl_outbox_bytes", "Bytes queued for clients, all connections.",
                     sent["queued_bytes"])
@@ -137,7 +139,6 @@ class LabCollector(Collector):
                     worker.longest_s)
         yield gauge("bpl_engine_waiting", "Owners with work queued on the engine thread.",
                     worker.waiting())
-        relay: ClassRelay = state.relay
         if not relay.local:  # several workers: the shared part (Redis)
             yield gauge("bpl_redis_up", "1 while this worker is connected to Redis.",
                         float(relay.bus.up))
