@@ -181,3 +181,34 @@ def test_an_unknown_code_on_another_app_gives_a_run_of_ones_own(
         s.send({"type": "hello", "follow": "ZZZZZZ"})
         assert s.error()["code"] == "unknown_code"
         assert s.recv_type("run")["session"]
+
+
+def test_a_student_on_another_app_is_judged_on_the_teachers_numbers_alone(
+        pair: tuple[TestClient, TestClient]) -> None:
+    ca, cb = pair
+    with ca.websocket_connect("/ws") as r1, cb.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        t.hello()
+        t.send({"type": "share"})
+        code = t.recv_type("share", where=lambda m: m["code"] is not None)["code"]
+        join(s, code)
+        t.send({"type": "lesson", "id": "one-neuron", "step": 3})
+        assert s.recv_type("lesson_step")["step_id"] == "gradient-sign"
+        t.send({"type": "step", "unit": "phase"})
+        t.recv_type("frame")
+        s.recv_type("frame")
+        s.send({"type": "lesson", "id": "one-neuron", "step": 3, "action": "check",
+                "prediction": "pos"})
+        mine = s.recv_type("lesson_check")
+        assert (mine["verdict"], mine["expected"]) == ("wrong", "neg")
+        s.send({"type": "lesson", "id": "one-neuron", "step": 2, "action": "check",
+                "prediction": 0.1})
+        assert s.error()["field"] == "step"
+        t.handled()
+        assert not [m for m in t.seen if m["type"] == "lesson_check"]
+        # and a fork there copies the teacher's run
+        s.send({"type": "fork"})
+        assert s.recv_type("follow", where=lambda m: not m["active"])["reason"] == "forked"
+        copy = s.recv_type("run")
+        t.send({"type": "hello"})
+        assert copy["params"] == t.recv_type("run")["params"] and copy["session"]
