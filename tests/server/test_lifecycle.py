@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_healthz_reports_ok_and_the_session_count(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"ok": True, "sessions": 0}
+    r = client.get("/healthz")
+    worker = r.headers["x-bpl-worker"]  # which worker process answered: the only one, 0
+    assert r.json() == {"ok": True, "sessions": 0, "worker": worker}
+    assert worker == f"0-{os.getpid()}"
     with client.websocket_connect("/ws") as raw:
         WS(raw).hello()
         assert client.get("/healthz").json()["sessions"] == 1
