@@ -40,8 +40,7 @@ import { RunsMenu } from './views/runs-menu.js';
 import { ConfirmDialog } from './views/confirm-dialog.js';
 import { RunKeeper } from './run-keeper.js';
 import { ProjectorFold } from './projector-fold.js';
-import { LessonPanel } from './lessons/lesson-panel.js';
-import { CourseList } from './lessons/course-list.js';
+import { CourseSlot, LessonSlot } from './lessons/lesson-slot.js';
 import { askedLesson } from './lessons/lesson-link.js';
 
 /** [slot name, view class]: one entry per view on the page. */
@@ -66,8 +65,8 @@ const VIEWS = [
   ['runs', RunsMenu],
   ['share', ShareDialog],
   ['confirm', ConfirmDialog],
-  ['lesson', LessonPanel],
-  ['courses', CourseList],
+  ['lesson', LessonSlot],
+  ['courses', CourseSlot],
 ];
 /** Actions that replace the run: while a class watches it, the teacher confirms them first. */
 const REPLACES_RUN = new Set(['reset', 'configure', 'load', 'switch-run']);

@@ -33,6 +33,27 @@ import { StepView, freshState } from './lesson-step.js';
 /** The width at and under which the panel is a sheet (css/lessons.css's phone layout). */
 const SHEET = '(max-width: 720px)';
 
+/**
+ * Scroll `el` into view within the panel's own scrolling box (the slot beside the
+ * network, or the sheet), never the page: the network stays where the learner put it.
+ */
+function revealWithin(el) {
+  for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+    const { overflowY } = getComputedStyle(box);
+    if ((overflowY !== 'auto' && overflowY !== 'scroll') || box.scrollHeight <= box.clientHeight) continue;
+    const r = el.getBoundingClientRect();
+    const b = box.getBoundingClientRect();
+    const top = Math.max(b.top, 0); // the part of the box on screen (a tall box runs past the window)
+    const bottom = Math.min(b.bottom, window.innerHeight);
+    if (r.bottom > bottom) box.scrollTop += Math.min(r.bottom - bottom, r.top - top);
+    else if (r.top < top) box.scrollTop -= top - r.top;
+    break;
+  }
+  // the box scrolled to its end and the verdict still runs past the window: the page moves up
+  const r = el.getBoundingClientRect();
+  if (r.bottom > window.innerHeight && r.top > 0) window.scrollBy(0, Math.min(r.bottom - window.innerHeight, r.top));
+}
+
 /** The lesson panel view (see the module comment). */
 export class LessonPanel {
   /**
@@ -132,6 +153,9 @@ export class LessonPanel {
     } else if (a.do === 'inspect') {
       this.act('inspect', { id: a.id, index: a.index });
     }
+    // a sheet over the page (a phone): the network moves up, above it, to be watched
+    const net = document.getElementById('network');
+    if (this.sheet.matches && net) net.scrollIntoView({ block: 'start' });
   }
 
   // ---- messages -----------------------------------------------------------------------
@@ -195,8 +219,10 @@ export class LessonPanel {
     if (own) this.pending = undefined;
     // a student keeps their own verdict when the teacher reveals: the reveal adds the numbers
     const whose = own || msg.trigger === 'goal' ? 'own' : 'teacher';
-    if (this.view) this.view.showCheck(msg, whose);
-    else {
+    if (this.view) {
+      this.view.showCheck(msg, whose);
+      revealWithin(this.view.verdict); // below the panel's fold, on a small screen
+    } else {
       this.state.check = msg;
       this.state.whose = whose;
     }
@@ -247,6 +273,9 @@ export class LessonPanel {
     if (this.focusNext) {
       this.focusNext = false;
       if (!this.root.classList.contains('is-folded')) this.view.heading.focus({ preventScroll: this.sheet.matches });
+      // a sheet (a phone): the network at the top of the screen, above it
+      const net = document.getElementById('network');
+      if (this.sheet.matches && net) net.scrollIntoView({ block: 'start' });
     }
   }
 

@@ -104,12 +104,15 @@ export class StepView {
     const a = this.step.action;
     const words = h('p', { class: 'lesson-action' }, actionWords({ t }, a));
     let button = null;
+    if (this.env.readOnly) { // in class, the teacher runs it
+      return h('section', { class: 'lesson-part lesson-do', 'aria-labelledby': 'lesson-do-h' },
+        h('h3', { id: 'lesson-do-h' }, t('lesson.part.teacherDoes', { n })), h('p', { class: 'lesson-action' }, t('lesson.watch')));
+    }
     if (a.do === 'step' || a.do === 'play' || a.do === 'inspect') {
       const key = a.do === 'play' ? 'ctl.play' : a.do === 'inspect' ? 'lesson.showMe'
         : a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase';
       const label = a.do === 'step' && (a.count || 1) > 1 ? `${t(key)} ×${a.count}` : t(key);
-      button = h('button', { type: 'button', class: 'btn lesson-act', disabled: this.env.readOnly,
-        on: { click: () => this.env.onAction() } }, label);
+      button = h('button', { type: 'button', class: 'btn lesson-act', on: { click: () => this.env.onAction() } }, label);
     }
     return h('section', { class: 'lesson-part lesson-do', 'aria-labelledby': 'lesson-do-h' },
       h('h3', { id: 'lesson-do-h' }, t('lesson.part.do', { n })), words, button);
@@ -209,9 +212,10 @@ export class StepView {
       const phase = phaseOf(msg.missing);
       const a = this.step.action || {};
       const button = t(a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase');
+      // a student waits for the teacher, who runs the class's phases
+      const key = !phase ? 'lesson.notYetOther' : this.env.readOnly ? 'lesson.notYetClass' : 'lesson.notYet';
       parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict: 'not_yet' } },
-        phase ? t('lesson.notYet', { id: msg.missing, phase: t(`lesson.phase.${phase}`), button })
-          : t('lesson.notYetOther', { id: msg.missing || '?' })));
+        t(key, { id: msg.missing || '?', phase: phase ? t(`lesson.phase.${phase}`) : '', button })));
     } else {
       if (verdict === 'right' || verdict === 'wrong') {
         parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict } },

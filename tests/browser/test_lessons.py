@@ -1,0 +1,440 @@
+"""Lessons in real Chromium against a real server (issue 14, docs/lessons.md): the
+course list, a lesson walked to its end (predict wrongly, then rightly; hints; the
+engine's value the same as the frames and the inspector show), a link to a step,
+Japanese, a step's locked controls, a class following its teacher's lesson, and the
+screens (desk, projector, phone).
+
+Numbers on the page are compared with the frames the engine sent over the socket
+(recorded by the ``Lab`` fixture).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Lab, parse_number
+from tests.browser.test_follow import PHONE, share
+from tests.browser.test_inspector import PANEL, click_element, frames_of
+
+LESSON = ".lesson-panel"
+HEADING = f"{LESSON} .lesson-step-title"
+VERDICT = f"{LESSON} .lesson-verdict"
+PROJECTOR = {"width": 1280, "height": 720}
+DESK = {"width": 1280, "height": 800}
+
+
+def address(lab: Lab) -> dict[str, list[str]]:
+    return parse_qs(urlparse(lab.page.url).query)
+
+
+def wait_step(lab: Lab, n: int, title: str) -> None:
+    """Wait until the panel shows step ``n`` titled ``title``, with the focus on its heading."""
+    page = lab.page
+    expect(page.locator(f"{LESSON} .lesson-progress")).to_contain_text(f" {n} ")
+    expect(page.locator(HEADING)).to_have_text(title)
+    page.wait_for_function("() => document.activeElement?.classList.contains('lesson-step-title')")
+
+
+def check(lab: Lab) -> dict[str, Any]:
+    """Press "Check my answer" and wait for the verdict the server sent, shown."""
+    mark = lab.mark()
+    lab.page.click(f"{LESSON} .lesson-check")
+    msg = lab.wait_for_message("lesson_check", after=mark, trigger="check")
+    lab.settled()
+    return msg
+
+
+def shown_actual(lab: Lab) -> float:
+    return parse_number(lab.text(f"{VERDICT} .lesson-actual"))
+
+
+def same4(shown: float, value: float) -> bool:
+    """``shown`` is ``value`` to the 4 significant digits the verdict writes."""
+    return abs(shown - value) <= 5e-4 * abs(value)
+
+
+def shoot(lab: Lab, name: str, top: bool = True) -> None:
+    """What the screen shows at once (the page scrolled to the top unless ``top`` is
+    False, the panel as it is)."""
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    if top:
+        lab.page.evaluate("window.scrollTo(0, 0)")
+    lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"))
+
+
+def in_view(lab: Lab, selector: str) -> bool:
+    """Whether ``selector`` is wholly on screen and not clipped by a scrolled panel."""
+    return bool(lab.page.eval_on_selector(selector, """el => {
+        const r = el.getBoundingClientRect();
+        if (r.top < 0 || r.bottom > innerHeight || r.left < 0 || r.right > innerWidth) return false;
+        for (let p = el.parentElement; p; p = p.parentElement) {
+            const s = getComputedStyle(p);
+            if (s.overflowY === 'visible' && s.overflowX === 'visible') continue;
+            const q = p.getBoundingClientRect();
+            if (r.top < q.top - 1 || r.bottom > q.bottom + 1) return false;
+        }
+        return true;
+    }"""))
+
+
+def visible(lab: Lab, selector: str) -> bool:
+    return bool(lab.page.is_visible(selector))
+
+
+def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: Any) -> None:
+    lab = make_lab(viewport=DESK).open()
+    page = lab.page
+    page.click(".lessons-btn")
+    page.wait_for_selector("dialog.courses[open] .course-item")
+    items = page.locator(".course-item")
+    assert items.count() == 16
+    first = items.nth(0)
+    expect(first.locator(".course-link")).to_have_text("One neuron by hand")
+    assert first.locator(".course-link").get_attribute("href") == "/?lesson=one-neuron&step=1"
+    meta = first.locator(".course-meta").inner_text()
+    assert "about 8 min" in meta and "6 steps" in meta
+    expect(first.locator(".course-concepts")).to_contain_text("chain rule")
+    # a formula in a summary is MathML there too
+    assert page.locator(".course-summary math").count() > 0
+
+    mark = lab.mark()
+    first.locator(".course-link").click()
+    lab.wait_for_message("lesson_step", after=mark, id="one-neuron", step=1)
+    wait_step(lab, 1, "Forward")
+    assert page.is_hidden("dialog.courses")
+    assert address(lab) == {"lesson": ["one-neuron"], "step": ["1"]}
+    # σ(z) = 1/(1 + e^{-z}) as MathML: a fraction whose denominator carries a superscript
+    text = page.locator(f"{LESSON} .lesson-text")
+    assert text.locator("math").count() >= 6
+    assert text.locator("math mfrac msup").count() == 1
+    assert text.locator("math mi", has_text="σ").count() == 1
+    # the step shows the controls it needs and no others
+    assert visible(lab, ".btn-step-phase") and visible(lab, "#network")
+    for hidden in (".btn-step-iteration", ".btn-toggle-play", ".btn-reset", "#ctl-lr",
+                   "[data-slot='timeline']", "[data-slot='maps']"):
+        assert not visible(lab, hidden), hidden
+
+    # Predict wrongly, and check before running the forward phase: not computed yet
+    page.fill(f"{LESSON} .lesson-number", "0.5")
+    mark = lab.mark()
+    page.press(f"{LESSON} .lesson-number", "Enter")  # Enter checks
+    msg = lab.wait_for_message("lesson_check", after=mark)
+    assert msg["verdict"] == "not_yet" and msg["missing"] == "L1.a"
+    expect(page.locator(VERDICT)).to_contain_text("the forward phase computes it")
+    expect(page.locator(VERDICT)).to_contain_text("Step phase")
+    assert page.get_attribute(VERDICT, "aria-live") == "polite"
+
+    page.click(f"{LESSON} .lesson-act")  # "2. Then run it": Step phase
+    lab.wait_for_message("frame", after=mark, phase="forward", iteration=0)
+    msg = check(lab)
+    assert msg["verdict"] == "wrong"
+    expect(page.locator(VERDICT)).to_contain_text("Not quite")
+    forward = frames_of(lab, 0)["forward"]
+    y = max(row[0] for row in forward["L1.a"])
+    assert msg["actual"] == y
+    assert same4(shown_actual(lab), y)
+    assert "0.6225" in lab.text(f"{VERDICT} .lesson-explain")
+
+    # A hint, then the right answer
+    page.click(f"{LESSON} .lesson-hint-btn")
+    expect(page.locator(f"{LESSON} .lesson-hint-list li")).to_have_count(1)
+    assert page.locator(f"{LESSON} .lesson-hint-list li math").count() >= 2
+    page.keyboard.press("Escape")  # Escape folds the hints away
+    expect(page.locator(f"{LESSON} .lesson-hint-list li")).to_have_count(0)
+    page.fill(f"{LESSON} .lesson-number", "0.62")
+    msg = check(lab)
+    assert msg["verdict"] == "right"
+    expect(page.locator(VERDICT)).to_contain_text("Right!")
+    assert page.get_attribute(VERDICT, "data-verdict") == "right"
+    assert same4(shown_actual(lab), y)
+    page.evaluate("window.scrollTo(0, 0)")  # (where the learner's page was: clicks here scroll it)
+    page.fill(f"{LESSON} .lesson-number", "0.62")
+    check(lab)
+    assert in_view(lab, f"{VERDICT} .lesson-actual")  # the panel shows its verdict
+    shoot(lab, "lesson-desk-en", top=False)
+
+    # Step 2, the loss
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 2, "Loss")
+    assert address(lab) == {"lesson": ["one-neuron"], "step": ["2"]}
+    assert page.locator(VERDICT).inner_text() == ""  # a new step starts with no verdict
+    page.click(".btn-step-phase")
+    lab.wait_for_message("frame", phase="loss", iteration=0, after=0)
+    page.fill(f"{LESSON} .lesson-number", "0.098")
+    msg = check(lab)
+    assert msg["verdict"] == "right"
+    assert msg["actual"] == frames_of(lab, 0)["loss"]["loss.data"]
+
+    # Step 3, the gradient's sign: a choice, judged against the inspector's own number
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 3, "The gradient's sign")
+    choices = page.locator(f"{LESSON} .lesson-choice")
+    assert choices.all_inner_texts() == ["positive", "zero", "negative"]
+    page.click(f"{LESSON} .lesson-check")  # nothing chosen yet: the page says so
+    expect(page.locator(f"{LESSON} .lesson-note")).to_have_text(
+        "Pick an answer first, then check it")
+    choices.nth(0).click()
+    assert choices.nth(0).get_attribute("aria-pressed") == "true"
+    lab.step("phase")  # the backward phase
+    msg = check(lab)
+    assert msg["verdict"] == "wrong"
+    dW = frames_of(lab, 0)["backward"]["L1.dW"][0][0]
+    assert msg["actual"] == dW and dW < 0
+    click_element(lab, "L1.W.0.0")
+    page.wait_for_selector(f"{PANEL}:not([hidden])")
+    grad = parse_number(lab.text(f"{PANEL} [data-field='grad'] mn"))
+    assert same4(shown_actual(lab), grad)
+    choices.nth(2).click()
+    assert check(lab)["verdict"] == "right"
+
+    # Step 4: click the weight (the inspector is open on it already) and give its size
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 4, "The gradient's size")
+    assert not visible(lab, ".btn-step-phase")  # this step only reads
+    page.click(f"{LESSON} .lesson-act")  # "Show me": the inspector on L1.W[0, 0]
+    page.wait_for_selector(f"{PANEL}:not([hidden])")
+    page.fill(f"{LESSON} .lesson-number", "-0.044")
+    msg = check(lab)
+    assert msg["verdict"] == "right" and msg["done"]
+    expect(page.locator(f"{LESSON} .lesson-next")).to_have_class(re.compile("is-ready"))
+    page.click(f"{LESSON} .lesson-answer summary")
+    expect(page.locator(f"{LESSON} .lesson-answer")).to_contain_text("Forgetting the")
+
+    # Step 5: the update
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 5, "Update")
+    page.fill(f"{LESSON} .lesson-number", "0.544")
+    lab.step("phase")
+    msg = check(lab)
+    assert msg["verdict"] == "right"
+    assert msg["actual"] == frames_of(lab, 0)["update"]["L1.W"][0][0]
+
+    # Step 6: predict, play; the run stops at the goal and the prediction is judged
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 6, "Let it learn")
+    assert visible(lab, ".btn-toggle-play") and not visible(lab, ".btn-step-phase")
+    page.locator(f"{LESSON} .lesson-choice", has_text="above").click()
+    mark = lab.mark()
+    page.select_option("#ctl-speed", "300")
+    page.click(".btn-toggle-play")
+    goal = lab.wait_for_message("lesson_check", after=mark, trigger="goal", timeout=60)
+    assert goal["done"]
+    verdict = lab.wait_for_message("lesson_check", after=mark, trigger="check")
+    assert verdict["verdict"] == "right" and verdict["prediction"] == "up"
+    lab.settled()
+    stopped = int(goal["values"]["iteration"])
+    expect(page.locator(VERDICT)).to_contain_text(f"the run stopped at iteration {stopped}")
+    expect(page.locator(VERDICT)).to_contain_text("Right!")
+    assert not lab.last("state")["playing"]
+    finish = page.locator(f"{LESSON} .lesson-next")
+    expect(finish).to_have_text("Done — back to the lessons")
+
+    mark = lab.mark()
+    finish.click()
+    lab.wait_for_message("lesson_step", after=mark, id=None)
+    page.wait_for_selector("dialog.courses[open]")
+    assert page.is_hidden(LESSON)
+    assert "lesson" not in address(lab)
+    assert visible(lab, ".btn-step-iteration")  # every control is back
+    assert lab.errors == []
+
+
+def test_a_link_opens_step_three_and_a_reload_keeps_it(make_lab: Any) -> None:
+    lab = make_lab().open("/?lesson=one-neuron&step=3")
+    page = lab.page
+    wait_step(lab, 3, "The gradient's sign")
+    assert lab.text(f"{LESSON} .lesson-progress") == "Step 3 of 6"
+    assert lab.text(f"{LESSON} .lesson-name") == "One neuron by hand"
+    # the server walked steps 1 and 2: the forward and loss phases have run, not backward
+    state = lab.last("state")
+    assert (state["iteration"], state["next_phase"]) == (0, "backward")
+    assert {"forward", "loss"} <= set(frames_of(lab, 0)) and "backward" not in frames_of(lab, 0)
+    page.locator(f"{LESSON} .lesson-choice", has_text="negative").click()
+    msg = check(lab)
+    assert msg["verdict"] == "not_yet" and msg["missing"] == "L1.dW"
+    expect(page.locator(VERDICT)).to_contain_text("the backward phase computes it")
+    assert address(lab) == {"lesson": ["one-neuron"], "step": ["3"]}
+    assert page.locator(f"{LESSON} .lesson-prev").is_enabled()
+
+    mark = lab.mark()
+    page.reload()
+    lab.wait_ready()
+    lab.wait_for_message("lesson_step", after=mark, id="one-neuron", step=3)
+    wait_step(lab, 3, "The gradient's sign")
+    assert address(lab) == {"lesson": ["one-neuron"], "step": ["3"]}
+    # the same run, not rebuilt: still before the backward phase of iteration 0
+    assert len([m for m in lab.received[mark:] if m["type"] == "run"]) == 1  # the resumed session's
+    state = lab.wait_for_message("state", after=mark)
+    assert (state["iteration"], state["next_phase"]) == (0, "backward")
+
+    page.click(f"{LESSON} .lesson-prev")
+    wait_step(lab, 2, "Loss")
+    assert address(lab) == {"lesson": ["one-neuron"], "step": ["2"]}
+    assert lab.errors == []
+
+
+def test_japanese_shows_the_lesson_in_japanese_and_switching_reloads_it(make_lab: Any) -> None:
+    lab = make_lab(viewport=DESK, locale="ja-JP").open()
+    page = lab.page
+    expect(page.locator(".lessons-btn")).to_have_text("レッスン")
+    page.click(".lessons-btn")
+    page.wait_for_selector("dialog.courses[open] .course-item")
+    expect(page.locator(".course-item").nth(0).locator(".course-link")).to_have_text("ニューロン1個を手で計算する")
+    expect(page.locator(".course-item").nth(0)).to_contain_text("約 8 分")
+    page.keyboard.press("Escape")
+    page.goto(lab.base_url + "/?lesson=one-neuron&step=1")
+    lab.wait_ready()
+    wait_step(lab, 1, "順伝播")
+    panel = page.locator(LESSON)
+    expect(panel).to_contain_text("ネットワークは重み")
+    expect(panel.locator(".lesson-check")).to_have_text("答え合わせをする")
+    expect(panel.locator(".lesson-predict h3")).to_have_text("1. まず予想しましょう")
+    lab.step("phase")
+    page.fill(f"{LESSON} .lesson-number", "0.6")
+    msg = check(lab)
+    assert msg["verdict"] == "wrong"
+    expect(page.locator(VERDICT)).to_contain_text("残念、違います")
+    expect(page.locator(VERDICT)).to_contain_text("エンジンが計算した値は 0.6225 です")
+    page.fill(f"{LESSON} .lesson-number", "0.62")
+    assert check(lab)["verdict"] == "right"
+    expect(page.locator(VERDICT)).to_contain_text("正解です")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.fill(f"{LESSON} .lesson-number", "0.62")
+    check(lab)
+    shoot(lab, "lesson-desk-ja", top=False)
+
+    # English: the step's words and the explanation come again in English
+    mark = lab.mark()
+    page.click(".lang-btn[data-lang='en']")
+    expect(page.locator(HEADING)).to_have_text("Forward")
+    expect(panel).to_contain_text("The network is a single neuron")
+    lab.wait_for_message("lesson_check", after=mark, trigger="check")
+    expect(page.locator(VERDICT)).to_contain_text("The engine computed 0.6225.")
+    expect(page.locator(VERDICT)).to_contain_text("Right!")
+    assert page.input_value(f"{LESSON} .lesson-number") == "0.62"  # the answer stays
+    assert lab.errors == []
+
+
+def test_a_steps_locked_controls_are_disabled_and_given_back(make_lab: Any) -> None:
+    lab = make_lab(viewport=DESK).open("/?lesson=optimizers&step=1")
+    page = lab.page
+    page.wait_for_selector(f"{LESSON}:not([hidden]) .lesson-step-title")
+    # shown, but locked: the optimizer is the lesson's
+    assert visible(lab, "#adv-optimizer-name")
+    assert page.locator("#adv-optimizer-name").is_disabled()
+    assert visible(lab, ".btn-step-iteration") and page.locator(".btn-step-iteration").is_enabled()
+    for hidden in (".btn-step-phase", ".btn-toggle-play", "#ctl-lr", "#ctl-dataset", "#adv-l2"):
+        assert not visible(lab, hidden), hidden
+    # a hidden control's shortcut does nothing either, and says why
+    mark = lab.mark()
+    page.locator("body").press("ArrowRight")
+    expect(page.locator(".notice-text")).to_contain_text("not part of this step")
+    lab.sync()
+    assert [m for m in lab.received[mark:] if m["type"] == "frame"] == []
+
+    mark = lab.mark()
+    page.click(f"{LESSON} .lesson-leave")
+    lab.wait_for_message("lesson_step", after=mark, id=None)
+    page.wait_for_selector(LESSON, state="hidden")
+    assert page.locator("#adv-optimizer-name").is_enabled()
+    assert visible(lab, ".btn-step-phase") and visible(lab, "#ctl-lr")
+    assert "lesson" not in address(lab)
+    assert lab.errors == []
+
+
+def test_a_class_follows_the_teachers_lesson_and_a_student_checks_alone(make_lab: Any) -> None:
+    teacher = make_lab().open()
+    code = share(teacher)
+    teacher.page.click(".share-close")
+    student = make_lab(**PHONE).open(f"/?follow={code}")
+    sp, tp = student.page, teacher.page
+    student.wait_for_message("follow", after=0, active=True, code=code)
+    assert sp.is_hidden(".lessons-btn")  # the class's lesson is the teacher's to open
+
+    tp.click(".lessons-btn")
+    tp.locator(".course-item[data-lesson='one-neuron'] .course-link").click()
+    wait_step(teacher, 1, "Forward")
+    student.wait_for_message("lesson_step", after=0, id="one-neuron", step=1)
+    wait_step(student, 1, "Forward")
+    assert "follow" in address(student) and "lesson" not in address(student)
+    expect(sp.locator(f"{LESSON} .lesson-class-note")).to_contain_text("your teacher’s lesson")
+    assert sp.is_hidden(f"{LESSON} .lesson-nav") and sp.is_hidden(f"{LESSON} .lesson-leave")
+    expect(sp.locator(f"{LESSON} .lesson-do h3")).to_have_text("2. Your teacher runs it")
+    expect(sp.locator(f"{LESSON} .lesson-do")).to_contain_text("Watch the network")
+    net = sp.locator("#network").bounding_box()
+    sheet = sp.locator(LESSON).bounding_box()
+    # the network shows above the sheet
+    assert net and sheet and net["y"] >= 0 and net["y"] + 100 <= sheet["y"]
+    assert sp.locator(f"{LESSON} .lesson-act").count() == 0
+
+    # the student answers before the teacher runs the phase: wait for the teacher
+    sp.fill(f"{LESSON} .lesson-number", "0.62")
+    t_checks = len(teacher.messages("lesson_check"))
+    msg = check(student)
+    assert msg["verdict"] == "not_yet"
+    expect(sp.locator(VERDICT)).to_contain_text("once your teacher has run the forward phase")
+    teacher.step("phase")
+    student.wait_for_message("frame", after=0, phase="forward", iteration=0)
+    msg = check(student)
+    assert msg["verdict"] == "right" and msg["prediction"] == 0.62
+    expect(sp.locator(VERDICT)).to_contain_text("Right!")
+    teacher.sync()
+    assert len(teacher.messages("lesson_check")) == t_checks  # answered to the student alone
+
+    # the sheet's buttons are tall enough for a finger
+    for sel in (".lesson-check", ".lesson-fold", ".lesson-hint-btn", ".lesson-answer summary"):
+        box = sp.locator(f"{LESSON} {sel}").bounding_box()
+        assert box is not None and box["height"] >= 44, sel
+    panel = sp.locator(LESSON).bounding_box()
+    assert panel is not None and panel["y"] + panel["height"] <= 844 - 60  # above the run bar
+    shoot(student, "lesson-phone", top=False)
+
+    # the teacher reveals: the student sees the teacher's reveal
+    mark = student.mark()
+    tp.fill(f"{LESSON} .lesson-number", "0.7")
+    check(teacher)
+    student.wait_for_message("lesson_check", after=mark, trigger="check", prediction=0.7)
+    student.settled()
+    expect(sp.locator(VERDICT)).to_contain_text("Your teacher revealed the answer")
+
+    # the teacher moves on: the class follows
+    tp.click(f"{LESSON} .lesson-next")
+    wait_step(teacher, 2, "Loss")
+    wait_step(student, 2, "Loss")
+    assert sp.locator(VERDICT).inner_text() == ""
+    # Escape folds the student's sheet to its header
+    sp.keyboard.press("Escape")
+    expect(sp.locator(LESSON)).to_have_class(re.compile("is-folded"))
+    assert sp.locator(f"{LESSON} .lesson-fold").get_attribute("aria-expanded") == "false"
+    assert student.errors == [] and teacher.errors == []
+
+
+def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> None:
+    lab = make_lab(viewport=PROJECTOR).open("/?lesson=one-neuron&step=1")
+    page = lab.page
+    wait_step(lab, 1, "Forward")
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    page.evaluate("window.scrollTo(0, 0)")
+    assert in_view(lab, HEADING)  # a new step shows its title
+    lab.step("phase")
+    page.fill(f"{LESSON} .lesson-number", "0.62")
+    assert check(lab)["verdict"] == "right"
+    # the first screen (the rest is folded below it): the lesson beside the network,
+    # the step's title and its verdict readable without scrolling the page
+    page.evaluate("window.scrollTo(0, 0)")
+    lesson = page.locator("[data-slot='lesson']").bounding_box()
+    net = page.locator("#network").bounding_box()
+    assert lesson and net
+    assert lesson["x"] + lesson["width"] <= net["x"] + 1
+    assert lesson["y"] + lesson["height"] <= PROJECTOR["height"] + 1
+    assert net["y"] + net["height"] <= PROJECTOR["height"] + 1
+    assert net["width"] >= 400 and net["height"] >= 250
+    assert in_view(lab, f"{VERDICT} .lesson-actual")  # the panel scrolled to its verdict
+    assert in_view(lab, f"{VERDICT} .lesson-verdict-head")
+    shoot(lab, "lesson-projector")
+    assert lab.errors == []
