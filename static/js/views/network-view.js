@@ -32,6 +32,8 @@ const GEOMETRY = Object.freeze({
   narrow: { w: 420, h: 330, left: 44, right: 92, top: 20, bottom: 36 },
 });
 const NARROW_BELOW_PX = 560;
+/** SVG units between two layers at least: a deep network is drawn wider (a phone scrolls it), its layers never on top of each other. */
+const MIN_COLUMN = 56;
 
 function svgEl(tag, attrs = {}, parent = null) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -266,7 +268,8 @@ export class NetworkView {
     this.sizes = sizes.slice();
     this.svg.replaceChildren();
     const n = sizes.length - 1;
-    const G = this.pickGeometry();
+    const G0 = this.pickGeometry();
+    const G = { ...G0, w: Math.max(G0.w, G0.left + G0.right + (sizes.length - 1) * MIN_COLUMN) };
     this.geometry = G;
     const innerW = G.w - G.left - G.right;
     const maxUnits = Math.max(...sizes);
@@ -275,7 +278,7 @@ export class NetworkView {
     const H = innerH + G.top + G.bottom;
     this.svgHeight = H;
     this.svg.setAttribute('viewBox', `0 0 ${G.w} ${H}`);
-    this.svg.style.setProperty('--columns', String(sizes.length)); // its narrowest width
+    this.svg.style.setProperty('--units', String(G.w)); // a phone draws it a pixel a unit (css/screens.css)
     this.captionY = H - 12;
     const gap = Math.min(64, innerH / Math.max(1, maxUnits));
     this.r = Math.max(4, Math.min(17, gap * 0.34));
