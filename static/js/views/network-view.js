@@ -278,7 +278,7 @@ export class NetworkView {
     const H = innerH + G.top + G.bottom;
     this.svgHeight = H;
     this.svg.setAttribute('viewBox', `0 0 ${G.w} ${H}`);
-    this.svg.style.setProperty('--units', String(G.w)); // a phone draws it a pixel a unit (css/screens.css)
+    this.svg.style.setProperty('--units', String(G.w)); // a phone's narrowest drawing (css/screens.css)
     this.captionY = H - 12;
     const gap = Math.min(64, innerH / Math.max(1, maxUnits));
     this.r = Math.max(4, Math.min(17, gap * 0.34));
