@@ -438,3 +438,56 @@ def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> Non
     assert in_view(lab, f"{VERDICT} .lesson-verdict-head")
     shoot(lab, "lesson-projector")
     assert lab.errors == []
+
+
+def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
+    """Each text, question, choice, hint, answer and summary of the 16 lessons goes through
+    the page's TeX converter: every command of the subset becomes MathML, none is left as
+    written, and a few formulas have the structure a reader expects."""
+    out = lab.page.evaluate("""async () => {
+        const { inlineMath, texToMathML } = await import('/static/js/lessons/lesson-math.js');
+        const texts = [];
+        for (const lang of ['en', 'ja']) {
+            const list = await (await fetch(`/api/lessons?lang=${lang}`)).json();
+            for (const l of list.lessons) {
+                texts.push(l.title, l.summary);
+                const one = await (await fetch(`/api/lessons/${l.id}?lang=${lang}`)).json();
+                for (const s of one.steps) {
+                    texts.push(s.title, s.text, s.answer, ...s.hints);
+                    if (s.prediction) texts.push(s.prediction.question, s.prediction.unit,
+                        ...s.prediction.choices.map((c) => c.text));
+                }
+            }
+        }
+        let formulas = 0;
+        const raw = [];
+        for (const t of texts) {
+            for (const node of inlineMath(t || '')) {
+                if (typeof node === 'string') continue;
+                formulas += 1;
+                for (const e of node.querySelectorAll('mtext')) {
+                    if (e.textContent.startsWith('\\\\')) raw.push(node.getAttribute('alttext'));
+                }
+            }
+        }
+        const shape = (tex) => {
+            const walk = (e) => e.children.length
+                ? `${e.localName}(${[...e.children].map(walk).join(',')})` : e.localName;
+            return walk(texToMathML(tex).firstElementChild);
+        };
+        return { texts: texts.length, formulas, raw, shapes: [
+            shape('\\\\frac{1}{B}\\\\sum_i \\\\ell_i'),
+            shape('e^{-z}'),
+            shape("\\\\sigma'(z)"),
+            shape('\\\\lVert g \\\\rVert'),
+        ] };
+    }""")
+    assert out["texts"] > 700 and out["formulas"] > 550
+    assert out["raw"] == []
+    assert out["shapes"] == [
+        "mrow(mfrac(mrow(mn),mrow(mi)),msub(mo,mi),msub(mi,mi))",
+        "mrow(msup(mi,mrow(mo,mi)))",
+        "mrow(mrow(mi,mo),mo,mi,mo)",
+        "mrow(mo,mi,mo)",
+    ]
+    assert lab.errors == []

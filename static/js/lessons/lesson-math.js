@@ -149,7 +149,13 @@ class Parser {
       this.i += 1;
       primes += '′';
     }
-    if (primes) el = m('msup', el, m('mo', primes));
+    if (primes) {
+      // on the line, not raised: without a math font a superscript ′ flies too high
+      const prime = m('mo', primes);
+      prime.setAttribute('lspace', '0');
+      prime.setAttribute('rspace', '0');
+      el = m('mrow', el, prime);
+    }
     let sub = null;
     let sup = null;
     for (;;) {
@@ -190,7 +196,7 @@ class Parser {
     }
     if (name === 'sqrt') return m('msqrt', this.arg());
     if (name === 'hat' || name === 'bar') {
-      const over = m('mo', name === 'hat' ? '^' : '¯');
+      const over = m('mo', name === 'hat' ? 'ˆ' : '¯');
       over.setAttribute('stretchy', 'false');
       const el = m('mover', this.arg(), over);
       el.setAttribute('accent', 'true');

@@ -149,7 +149,8 @@ export class LessonPanel {
     if (a.do === 'step') {
       for (let k = 0; k < (a.count || 1); k += 1) this.act(a.unit === 'iteration' ? 'step-iteration' : 'step-phase');
     } else if (a.do === 'play') {
-      if (!this.playing) this.act('play-at', a.speed || 10);
+      if (this.playing) this.act('toggle-play'); // the same button pauses
+      else this.act('play-at', a.speed || 10);
     } else if (a.do === 'inspect') {
       this.act('inspect', { id: a.id, index: a.index });
     }
@@ -177,6 +178,7 @@ export class LessonPanel {
       if (this.open) this.load(true);
     } else if (kind === 'state' || kind === 'run') {
       this.playing = Boolean(model.state && model.state.playing);
+      if (this.view) this.view.setPlaying(this.playing);
     } else if (kind === 'error' && this.wanted && !this.open && ['id', 'step'].includes(msg.field)) {
       this.wanted = null; // a link to a lesson or step there is not: the notice says so
       this.writeAddress(null);
@@ -269,6 +271,7 @@ export class LessonPanel {
       onAction: () => this.doAction(),
     });
     this.body.replaceChildren(this.view.root);
+    this.view.setPlaying(this.playing);
     this.renderChrome();
     if (this.focusNext) {
       this.focusNext = false;

@@ -46,6 +46,7 @@ export class StepView {
     const p = step.prediction;
     this.choiceButtons = [];
     this.input = null;
+    this.actBtn = null;
     this.note = h('p', { class: 'lesson-note', role: 'status' });
     const parts = [this.heading, text];
     let n = 1;
@@ -113,6 +114,7 @@ export class StepView {
         : a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase';
       const label = a.do === 'step' && (a.count || 1) > 1 ? `${t(key)} ×${a.count}` : t(key);
       button = h('button', { type: 'button', class: 'btn lesson-act', on: { click: () => this.env.onAction() } }, label);
+      this.actBtn = button;
     }
     return h('section', { class: 'lesson-part lesson-do', 'aria-labelledby': 'lesson-do-h' },
       h('h3', { id: 'lesson-do-h' }, t('lesson.part.do', { n })), words, button);
@@ -127,6 +129,13 @@ export class StepView {
     this.syncHints();
     return h('section', { class: 'lesson-hints', 'aria-label': t('lesson.hints') }, this.hintList,
       h('div', { class: 'lesson-hint-row' }, this.hintBtn, this.hideHintsBtn));
+  }
+
+  /** A play step's button reads Pause while the run plays. */
+  setPlaying(playing) {
+    if (!this.actBtn || this.step.action.do !== 'play') return;
+    this.actBtn.textContent = this.env.t(playing ? 'ctl.pause' : 'ctl.play');
+    this.actBtn.setAttribute('aria-pressed', String(playing));
   }
 
   choose(id) {
