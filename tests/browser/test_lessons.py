@@ -14,6 +14,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Lab, parse_number
@@ -490,4 +491,78 @@ def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: La
         "mrow(mrow(mi,mo),mo,mi,mo)",
         "mrow(mo,mi,mo)",
     ]
+    assert lab.errors == []
+
+
+COURSE = ["one-neuron", "chain-rule", "four-phases", "learning-rate", "batch-size",
+          "vanishing-gradients", "relu-family", "initialization", "exploding-gradients",
+          "optimizers", "schedules", "normalization", "residual", "overfitting",
+          "softmax-cross-entropy", "zero-grad"]
+
+
+def answer(lab: Lab, kind: str, value: Any) -> dict[str, Any]:
+    """Give ``value`` as the prediction (a choice's id, or a number) and check it."""
+    page = lab.page
+    if kind == "choice":
+        page.click(f"{LESSON} .lesson-choice[data-choice='{value}']")
+    else:
+        page.fill(f"{LESSON} .lesson-number", repr(float(value)))
+    return check(lab)
+
+
+@pytest.mark.parametrize("lesson", COURSE)
+def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
+        make_lab: Any, lesson: str) -> None:
+    """Each lesson, step by step, as a learner drives it from the panel (the step's action
+    button, or Play at the fastest speed for a play): a wrong prediction is judged wrong,
+    the right one (the verdict's own ``expected``) right, and the last step is done. Odd
+    lessons in Japanese, even ones in English."""
+    lang = "ja" if COURSE.index(lesson) % 2 == 0 else "en"
+    lab = make_lab(viewport=DESK, locale="ja-JP" if lang == "ja" else "en-US")
+    page = lab.page
+    page.goto(f"{lab.base_url}/?lesson={lesson}&step=1")  # (a step may hide the network)
+    page.wait_for_selector(".conn[data-state='open']", timeout=20_000)
+    body = page.evaluate(f"fetch('/api/lessons/{lesson}?lang={lang}').then(r => r.json())")
+    for step in body["steps"]:
+        n = step["n"]
+        lab.wait_for_message("lesson_step", after=0, id=lesson, step=n)
+        expect(page.locator(f"{LESSON} .lesson-progress")).to_contain_text(f" {n} ")
+        assert page.get_attribute("html", "lang") == lang
+        action = step["action"]
+        mark = lab.mark()
+        if action["do"] == "play":
+            page.select_option("#ctl-speed", "300")
+            page.click(".btn-toggle-play")
+            lab.wait_for_message("lesson_check", after=mark, trigger="goal", timeout=60)
+            lab.wait_for_message("state", after=mark, playing=False)
+        elif action["do"] in ("step", "inspect"):
+            page.click(f"{LESSON} .lesson-act")
+            if action["do"] == "inspect":
+                lab.wait_for_message("inspect", after=mark)
+            else:
+                def stepped(start: int = mark, count: int = action.get("count", 1)) -> bool:
+                    return sum(m["type"] == "frame" for m in lab.received[start:]) >= count
+
+                lab.wait_until(stepped, what="the step's frames")
+        lab.sync()
+        p = step["prediction"]
+        if p is None:
+            continue
+        first = p["choices"][0]["id"] if p["kind"] == "choice" else 12345.0
+        msg = answer(lab, p["kind"], first)
+        assert msg["verdict"] in ("right", "wrong"), (n, msg)
+        right = msg["expected"]
+        if msg["verdict"] == "right":
+            other = next(c["id"] for c in p["choices"] if c["id"] != right)
+            assert answer(lab, p["kind"], other)["verdict"] == "wrong"
+        expect(page.locator(f"{VERDICT} .lesson-verdict-head")).to_have_attribute(
+            "data-verdict", "wrong")
+        msg = answer(lab, p["kind"], right)
+        assert msg["verdict"] == "right", (n, msg)
+        assert msg["done"], (n, msg)
+        expect(page.locator(f"{VERDICT} .lesson-verdict-head")).to_have_attribute(
+            "data-verdict", "right")
+        if n < len(body["steps"]):
+            page.click(f"{LESSON} .lesson-next")
+    expect(page.locator(f"{LESSON} .lesson-next")).to_have_class(re.compile("is-ready"))
     assert lab.errors == []
