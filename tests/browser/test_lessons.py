@@ -341,6 +341,7 @@ def test_a_steps_locked_controls_are_disabled_and_given_back(make_lab: Any) -> N
     page.click(f"{LESSON} .lesson-leave")
     lab.wait_for_message("lesson_step", after=mark, id=None)
     page.wait_for_selector(LESSON, state="hidden")
+    assert page.evaluate("document.activeElement.classList.contains('lessons-btn')")
     assert page.locator("#adv-optimizer-name").is_enabled()
     assert visible(lab, ".btn-step-phase") and visible(lab, "#ctl-lr")
     assert "lesson" not in address(lab)

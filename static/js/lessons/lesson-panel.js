@@ -187,6 +187,9 @@ export class LessonPanel {
 
   onStep(msg) {
     if (!msg.id) {
+      // the focus was in the panel going away: to the course's button, where lessons start
+      const hadFocus = this.root.contains(document.activeElement);
+      if (hadFocus) document.querySelector('.lessons-btn')?.focus();
       this.open = null;
       this.lesson = null;
       this.wanted = null;
