@@ -135,7 +135,7 @@ export class LessonControls {
     }
     document.documentElement.classList.toggle('lesson-controls', Boolean(this.controls));
     if (!this.controls) {
-      document.documentElement.classList.remove('lesson-no-controls');
+      document.documentElement.classList.remove('lesson-no-controls', 'lesson-buttons-only');
       return;
     }
     const hide = (el) => el.setAttribute('data-lesson-hidden', '');
@@ -183,5 +183,9 @@ export class LessonControls {
       return el && !el.hasAttribute('data-lesson-hidden');
     });
     document.documentElement.classList.toggle('lesson-no-controls', !left);
+    // only run buttons left (a phone keeps them in its bottom bar): no empty panel around them
+    const fields = [...root.querySelectorAll('.controls .field, .controls .features')]
+      .some((f) => !f.closest('[data-lesson-hidden]') && !f.hidden);
+    document.documentElement.classList.toggle('lesson-buttons-only', left && !fields);
   }
 }
