@@ -726,7 +726,7 @@ export const STRINGS = Object.freeze({
   'lesson.showHint': { ja: 'ヒントを見る', en: 'Show a hint' },
   'lesson.moreHint': { ja: '次のヒント（{n} / {of}）', en: 'Next hint ({n} of {of})' },
   'lesson.hideHints': { ja: 'ヒントを隠す', en: 'Hide the hints' },
-  'lesson.answer': { ja: '答えと解説を見る', en: 'Show the answer' },
+  'lesson.answer': { ja: '答えと解説を見る', en: 'Show the answer and why' },
   'lesson.notInStep': { ja: 'その操作はこのステップでは使いません。レッスンを終えると使えます', en: 'That control is not part of this step: leave the lesson to use it' },
   'concept.adam': { ja: 'Adam', en: 'Adam' },
   'concept.backward': { ja: '逆伝播', en: 'backward pass' },

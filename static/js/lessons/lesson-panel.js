@@ -90,7 +90,7 @@ export class LessonPanel {
     this.leaveBtn = h('button', { type: 'button', class: 'btn btn-small lesson-leave', on: { click: () => this.leave() } });
     this.body = h('div', { class: 'lesson-body', id: 'lesson-body' });
     this.prevBtn = h('button', { type: 'button', class: 'btn lesson-prev', on: { click: () => this.go(-1) } });
-    this.nextBtn = h('button', { type: 'button', class: 'btn lesson-next', on: { click: () => this.go(1) } });
+    this.nextBtn = h('button', { type: 'button', class: 'btn lesson-next', on: { click: () => this.next() } });
     this.classNote = h('p', { class: 'lesson-class-note hint' });
     this.nav = h('nav', { class: 'lesson-nav' }, this.prevBtn, this.nextBtn);
     this.root = h('section', { class: 'panel lesson-panel', hidden: true, 'aria-labelledby': 'lesson-step-title',
@@ -101,7 +101,9 @@ export class LessonPanel {
     container.append(this.root);
     this.t = t;
     // views redraw parts of the page the step hides (the inspector, a rebuilt run): mark them again
-    this.observer = new MutationObserver(() => {
+    this.observer = new MutationObserver((records) => {
+      // elements added (a panel built, a menu refilled), not numbers rewritten at every frame
+      if (!records.some((r) => [...r.addedNodes].some((n) => n.nodeType === Node.ELEMENT_NODE))) return;
       if (this.controls.controls && !this.reapply) {
         this.reapply = requestAnimationFrame(() => {
           this.reapply = 0;
@@ -313,13 +315,15 @@ export class LessonPanel {
     this.prevBtn.disabled = o.step <= 1;
     this.nextBtn.textContent = last ? t(done ? 'lesson.finish' : 'lesson.leave') : `${t('lesson.next')} →`;
     this.nextBtn.classList.toggle('is-ready', done);
-    this.nextBtn.onclick = last ? () => this.finish() : null;
-    if (last) this.nextBtn.dataset.last = '1';
-    else delete this.nextBtn.dataset.last;
   }
 
-  /** The last step's "Finish": leave the lesson and offer the course. */
-  finish() {
+  /** "Next step", or on the last step "Done": leave the lesson and offer the course. */
+  next() {
+    if (!this.open) return;
+    if (this.open.step < this.open.steps) {
+      this.go(1);
+      return;
+    }
     this.leave();
     this.act('lessons-open');
   }
