@@ -187,11 +187,21 @@ class LessonDesk:
             self.watch = (step.action.until,
                           self.port.stepper.iteration + step.action.max_iterations)
         log.info("lesson step", extra={"lesson": lesson.id, "step": n})
-        self.port.put(server_message(
-            "lesson_step", id=lesson.id, step=n, step_id=step.id, steps=len(steps),
-            controls=step.controls.model_dump(mode="json"),
+        msg = self.step_message()
+        assert msg is not None
+        self.port.put(msg)
+
+    def step_message(self) -> dict[str, Any] | None:
+        """The open step's ``lesson_step`` (None when no lesson is open): what
+        :meth:`_open` sends, and what a class's student joining later is welcomed with."""
+        if self.lesson is None:
+            return None
+        step = self.lesson.steps[self.n - 1]
+        return server_message(
+            "lesson_step", id=self.lesson.id, step=self.n, step_id=step.id,
+            steps=len(self.lesson.steps), controls=step.controls.model_dump(mode="json"),
             action=step.action.model_dump(mode="json", exclude_defaults=True)
-            | {"do": step.action.do}))
+            | {"do": step.action.do})
 
     def _setup(self, lesson: Lesson, step: Step, fresh: bool) -> None:
         """A step's new run (``fresh``: the lesson's preset and the step's own) and its

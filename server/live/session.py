@@ -206,7 +206,8 @@ class Session:
     def welcome(self) -> list[tuple[Entry, dict[str, Any]]]:
         """What a follower's page needs to draw the run as it is now, each message with
         its outbox options: ``run``, ``state``, ``timeline``, the current frames, the
-        metrics series and the views open (a follower here, or on another worker)."""
+        metrics series, the views open and the lesson step open (a follower here, or
+        on another worker)."""
         welcome: list[tuple[Entry, dict[str, Any]]] = [
             (self.run_message(), {"key": "run"}),
             (self.state(), {"key": "state"}),
@@ -225,6 +226,9 @@ class Session:
         for kind, msg in self.views.last.items():
             if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
                 welcome.append((msg, {"key": kind}))
+        step = self.lessons.step_message()  # a lesson open: the class's pages show its step
+        if step is not None:
+            welcome.append((step, {}))
         return welcome
 
     def indexed(self) -> None:

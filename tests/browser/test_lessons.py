@@ -412,7 +412,12 @@ def test_a_class_follows_the_teachers_lesson_and_a_student_checks_alone(make_lab
     sp.keyboard.press("Escape")
     expect(sp.locator(LESSON)).to_have_class(re.compile("is-folded"))
     assert sp.locator(f"{LESSON} .lesson-fold").get_attribute("aria-expanded") == "false"
-    assert student.errors == [] and teacher.errors == []
+
+    # a student joining now, in Japanese, is shown the step the teacher has open
+    late = make_lab(locale="ja-JP").open(f"/?follow={code}")
+    late.wait_for_message("lesson_step", after=0, id="one-neuron", step=2)
+    wait_step(late, 2, "損失")
+    assert student.errors == [] and teacher.errors == [] and late.errors == []
 
 
 def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> None:
