@@ -93,12 +93,17 @@ export class LessonPanel {
     this.nextBtn = h('button', { type: 'button', class: 'btn lesson-next', on: { click: () => this.next() } });
     this.classNote = h('p', { class: 'lesson-class-note hint' });
     this.nav = h('nav', { class: 'lesson-nav' }, this.prevBtn, this.nextBtn);
-    this.root = h('section', { class: 'panel lesson-panel', hidden: true, 'aria-labelledby': 'lesson-step-title',
-      on: { keydown: (ev) => this.onKey(ev) } },
+    this.root = h('section', { class: 'panel lesson-panel', hidden: true, 'aria-labelledby': 'lesson-step-title' },
     h('header', { class: 'lesson-head' },
       h('div', { class: 'lesson-where' }, this.name, this.progress), this.foldBtn, this.leaveBtn),
     this.body, this.classNote, this.nav);
     container.append(this.root);
+    // Escape in the panel, or with the focus nowhere in particular (a phone after a tap on the
+    // network); a dialog or the inspector open takes it first
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Escape' || ev.defaultPrevented || this.root.hidden) return;
+      if (this.root.contains(ev.target) || ev.target === document.body) this.onKey(ev);
+    });
     this.t = t;
     // views redraw parts of the page the step hides (the inspector, a rebuilt run): mark them again
     this.observer = new MutationObserver((records) => {
@@ -336,7 +341,7 @@ export class LessonPanel {
   }
 
   onKey(ev) {
-    if (ev.key !== 'Escape' || !this.view) return;
+    if (!this.view) return;
     if (this.view.closeAnswer() || this.view.hideHints()) {
       ev.preventDefault();
       return;

@@ -81,7 +81,8 @@ export class StepView {
       }, inlineMath(c.text)));
       answer = h('div', { class: 'lesson-choices', role: 'group', 'aria-labelledby': 'lesson-question' }, this.choiceButtons);
     } else {
-      this.input = h('input', { type: 'number', step: 'any', inputmode: 'decimal', id: 'lesson-number', class: 'lesson-number',
+      // (no inputmode=decimal: a phone's decimal pad may have no minus sign, and answers can be negative)
+      this.input = h('input', { type: 'number', step: 'any', id: 'lesson-number', class: 'lesson-number',
         'aria-describedby': 'lesson-question', value: this.state.number,
         on: {
           input: () => { this.state.number = this.input.value; },
