@@ -345,6 +345,18 @@ def test_a_steps_locked_controls_are_disabled_and_given_back(make_lab: Any) -> N
     assert page.locator("#adv-optimizer-name").is_enabled()
     assert visible(lab, ".btn-step-phase") and visible(lab, "#ctl-lr")
     assert "lesson" not in address(lab)
+
+    # a step that shows the network but not the inspector: a click on a weight opens nothing
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=exploding-gradients&step=1")
+    lab.wait_for_message("lesson_step", after=mark, id="exploding-gradients", step=1)
+    page.wait_for_selector(".net-svg circle.node")
+    mark = lab.mark()
+    click_element(lab, "L1.W.0.0")
+    expect(page.locator(".notice-text")).to_contain_text("not part of this step")
+    lab.sync()
+    assert [m for m in lab.received[mark:] if m["type"] == "inspect"] == []
+    assert page.is_hidden(PANEL)
     assert lab.errors == []
 
 

@@ -46,6 +46,10 @@ const MAIN_SETTINGS = Object.freeze({
 const ACTION_CONTROL = Object.freeze({
   'step-phase': 'step_phase', 'step-iteration': 'step_iteration', reset: 'reset',
   'phase-back': 'step_back', 'step-back': 'step_back', 'play-at': 'play', 'play-fastest': 'play',
+  // a click on the network opens the inspector: not where the step hides it (it would take
+  // the focus into a hidden panel)
+  inspect: 'inspector', edit: 'edit_weight', 'add-points': 'add_points', landscape: 'landscape',
+  seek: 'timeline', checkout: 'timeline',
 });
 
 /** The fields of run setting `name`: its inputs (by id) and the boxes that hold them. */
