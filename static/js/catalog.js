@@ -15,7 +15,9 @@
 import { backoffDelay } from './socket.js';
 
 /** Where the server serves the catalog. */
-export const CATALOG_URL = '/api/catalog';
+/** Relative to the page, as every URL the page asks for: a site may serve the lab under a
+ * sub-path (docs/deploy.md, behind a reverse proxy). */
+export const CATALOG_URL = 'api/catalog';
 
 /** The i18n key prefix of each kind of catalog name (see {@link labelKey}). */
 const LABEL_PREFIX = Object.freeze({

@@ -245,7 +245,8 @@ async function start() {
   classMode.start(code);
   const keeper = new RunKeeper({ storage: webStorage('sessionStorage'), send: (msg) => socket.send(msg) });
   socket = new SessionSocket({
-    url: `${scheme}://${window.location.host}/ws`,
+    // next to the page (a site may serve the lab under a sub-path: docs/deploy.md)
+    url: `${scheme}://${window.location.host}${window.location.pathname.replace(/[^/]*$/, '')}ws`,
     storage: webStorage('sessionStorage'),
     // follow again after a dropped connection; not once the teacher's sharing is over
     hello: () => ({ lang: i18n.lang, ...classMode.hello() }),

@@ -57,7 +57,7 @@ export class CourseList {
     }
     this.status.textContent = this.i18n.t('lessons.loading');
     try {
-      const body = await fetchLessons('/api/lessons', lang);
+      const body = await fetchLessons('api/lessons', lang);
       if (lang !== this.i18n.lang) return; // the language changed meanwhile: that load wins
       this.lessons = body.lessons;
       this.lang = lang;

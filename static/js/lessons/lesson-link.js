@@ -52,7 +52,7 @@ export function lessonHref(id, step = 1) {
 }
 
 /**
- * GET a lessons API path as JSON in `lang` (`/api/lessons` or `/api/lessons/{id}`).
+ * GET a lessons API path as JSON in `lang` (`api/lessons` or `api/lessons/{id}`, relative to the page: a site may serve it under a sub-path).
  * @param {string} path
  * @param {string} lang
  * @returns {Promise<object>} rejects on a network error or a status other than 200

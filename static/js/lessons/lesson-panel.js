@@ -258,7 +258,7 @@ export class LessonPanel {
     if (!this.view) this.body.replaceChildren(h('p', { class: 'hint' }, this.t('lesson.loading')));
     let body;
     try {
-      body = await fetchLessons(`/api/lessons/${encodeURIComponent(id)}`, lang);
+      body = await fetchLessons(`api/lessons/${encodeURIComponent(id)}`, lang);
     } catch {
       if (n === this.loads) this.body.replaceChildren(h('p', { class: 'hint' }, this.t('lessons.failed')));
       return;

@@ -51,7 +51,7 @@ class CurveSource {
     if (!this.cache.has(key)) {
       const q = new URLSearchParams({ name, lo: String(-R), hi: String(R), n: String(CURVE_POINTS) });
       if (alpha !== null && alpha !== undefined) q.set('alpha', String(alpha));
-      const p = fetch(`/api/activation?${q}`).then((r) => {
+      const p = fetch(`api/activation?${q}`).then((r) => {
         if (!r.ok) throw new Error(`activation curve: HTTP ${r.status}`);
         return r.json();
       });

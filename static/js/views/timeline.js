@@ -267,16 +267,16 @@ export class TimelineView {
 
   setLinks() {
     if (!this.session) return;
-    this.saveLink.href = '/runs/run.json';
-    this.metricsLink.href = '/runs/metrics.csv';
-    this.weightsLink.href = '/runs/weights.csv';
+    this.saveLink.href = 'runs/run.json';
+    this.metricsLink.href = 'runs/metrics.csv';
+    this.weightsLink.href = 'runs/weights.csv';
   }
 
   /** Download `name` of this session's run: a POST whose body carries the session id,
    * never a URL (the id controls the session: it must not reach logs or history). */
   download(name) {
     if (!this.session) return;
-    fetch(`/runs/${name}`, { method: 'POST', body: new URLSearchParams({ session: this.session }) })
+    fetch(`runs/${name}`, { method: 'POST', body: new URLSearchParams({ session: this.session }) })
       .then((res) => {
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const file = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
