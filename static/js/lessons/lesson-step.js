@@ -33,8 +33,7 @@ export class StepView {
    * @param {object} step the step from `GET /api/lessons/{id}`
    * @param {StepState} state shared with the panel (changed in place)
    * @param {{t: (key: string, params?: object) => string, readOnly: boolean,
-   *   onCheck: (prediction: string|number|null) => void, onAction: () => void,
-   *   busy: () => boolean}} env
+   *   onCheck: (prediction: string|number|null) => void, onAction: () => void}} env
    */
   constructor(step, state, env) {
     this.step = step;
