@@ -46,9 +46,10 @@ export function lessonAddress(href, id, step) {
   return url.toString();
 }
 
-/** The link that opens step `step` of lesson `id` (the course list's links). */
+/** The link that opens step `step` of lesson `id` (the course list's links), relative to
+ * the page: a site may serve the lab under a sub-path. */
 export function lessonHref(id, step = 1) {
-  return `/?lesson=${encodeURIComponent(id)}&step=${step}`;
+  return `?lesson=${encodeURIComponent(id)}&step=${step}`;
 }
 
 /**

@@ -357,7 +357,7 @@ export class LessonPanel {
    * or, leaving, the address without the lesson (the run's comes back). */
   writeAddress(id, step) {
     const here = new URL(window.location.href);
-    const href = id === null ? lessonAddress(here.href, null) : `${here.origin}${here.pathname}${lessonHref(id, step).slice(1)}`;
+    const href = id === null ? lessonAddress(here.href, null) : `${here.origin}${here.pathname}${lessonHref(id, step)}`;
     if (href !== window.location.href) window.history.replaceState(window.history.state, '', href);
   }
 }
