@@ -6,11 +6,12 @@ of the words matters. Each test names the elements a user looks for and checks
 that they are inside the window, that no two of them overlap, and that nothing
 scrolls sideways; then what the user does there: the projector shows the banner,
 the network, the map, the chart the teacher picked and the inspector at once
-without scrolling; the inspector opens beside the network (a sheet on a phone),
-takes the focus, closes with Escape and gives the focus back; on a phone the run
-buttons stay where they are through the four phases, every tap target is at
-least 44 px, the loss is on the first screen with the network, and the help
-speaks of taps; eight hidden layers keep their captions apart on every screen.
+without scrolling; the inspector opens beside the network (a sheet on a phone;
+on a desk under the map, which stays in sight to pick a sample), takes the
+focus, closes with Escape and gives the focus back; on a phone the run buttons
+stay where they are through the four phases, every tap target is at least
+44 px, the loss is on the first screen with the network, and the help speaks
+of taps; eight hidden layers keep their captions apart on every screen.
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def test_on_a_desk_the_inspector_opens_beside_the_network_and_takes_the_focus(
     lab.step()
     settle(lab)
     open_inspector(lab)
+    # the map stays in sight beside it: a click on a data point follows that sample
     sels = {"banner": ".banner", "network": "", "step phase": ".btn-step-phase",
-            "play": ".btn-toggle-play", "inspector": ".bpl-inspector"}
+            "play": ".btn-toggle-play", "inspector": ".bpl-inspector",
+            "map": ".bpl-maps .bpl-map-canvas"}
     seen = look(lab, sels)
     assert_laid_out(seen, "desk, inspector open")
     # beside the network: level with it, to its right

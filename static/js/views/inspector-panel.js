@@ -7,10 +7,15 @@
  *
  * Where it opens is the stylesheet's (css/screens.css): beside the network on a
  * desk, a sheet from the bottom on a phone, a column of its own on a projector.
+ * On a desk the sheet starts under the map when the map heads its column, so a
+ * learner inspecting a neuron clicks a data point to follow that one sample.
  * Opened from this page it takes the focus (a screen reader reads its title;
  * Escape closes it) and, closed, gives the focus back to the neuron or edge that
  * opened it; opened by a teacher on a followed class's run it takes nothing.
  */
+
+/** The least share of the window's height a desk's side sheet keeps when it starts under the map. */
+const SHEET_MIN = 0.45;
 
 /** Element id of the network view ("L2.W.1.0", "L1.a.3") → an inspect target. */
 export function targetOf(elementId) {
@@ -50,14 +55,32 @@ export class InspectorPanel {
     };
     document.addEventListener('click', open);
     // a side sheet (a desk) starts under the header while the header is in sight, so the
-    // language, presentation and help buttons stay within reach (css/screens.css)
+    // language, presentation and help buttons stay within reach; and under the map when the
+    // map heads the sheet's column (css/screens.css puts it there while inspecting) and
+    // leaves the sheet room, so a click on a data point still follows that one sample
     const below = () => {
       const bar = document.querySelector('.app-bar');
-      const top = bar ? Math.max(8, bar.getBoundingClientRect().bottom + 8) : 8;
+      let top = bar ? Math.max(8, bar.getBoundingClientRect().bottom + 8) : 8;
+      const sheet = this.inspector && !this.inspector.root.hidden ? this.inspector.root : null;
+      const map = sheet ? document.querySelector('.bpl-maps .bpl-map-canvas') : null;
+      if (map) {
+        const s = sheet.getBoundingClientRect();
+        const r = map.getBoundingClientRect();
+        const inColumn = r.width > 0 && r.right > s.left && r.left < s.right;
+        if (inColumn && r.bottom > top && window.innerHeight - (r.bottom + 8) >= SHEET_MIN * window.innerHeight) {
+          top = r.bottom + 8;
+        }
+      }
       document.documentElement.style.setProperty('--sheet-top', `${Math.round(top)}px`);
     };
     window.addEventListener('scroll', below, { passive: true });
     window.addEventListener('resize', below);
+    // what is above the map may grow or shrink (a notice, the language of the map's title)
+    const watch = new ResizeObserver(below);
+    for (const sel of ['.app-bar', '[data-slot="notices"]', '[data-slot="follow"]', '[data-slot="maps"]']) {
+      const el = document.querySelector(sel);
+      if (el) watch.observe(el);
+    }
     this.placeSheet = below;
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') open(ev);
@@ -86,8 +109,8 @@ export class InspectorPanel {
   show(msg) {
     const root = this.inspector.root;
     const hadFocus = root.contains(document.activeElement);
-    this.placeSheet();
     this.inspector.update(msg);
+    this.placeSheet();
     if (msg.id === null || msg.id === undefined) {
       this.asked = false;
       const back = this.opener;
