@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint unit browser-deps redis-deps bench parity clean
+.PHONY: run test lint unit browser-deps redis-deps nginx-deps bench parity clean
 
 # A venv whose pip is missing (half-made by a python3 without ensurepip) is made again;
 # Debian's python3 needs its python3-venv package for that, installed here if missing.
@@ -46,11 +46,20 @@ redis-deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; \
 	fi
 
+# Debian's nginx, for the reverse-proxy test (tests/server/test_nginx.py starts its own on a
+# free port with a config of its own; the package's service is never needed).
+nginx-deps:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+		echo "installing Debian's nginx"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light || \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check engine server tests bench
 	$(PY) -m mypy
 
-test: $(STAMP) browser-deps redis-deps lint
+test: $(STAMP) browser-deps redis-deps nginx-deps lint
 	$(PY) -m pytest -q
 
 # The live engine-vs-PyTorch comparison: a CPU build of torch (2.13.0, as the golden
