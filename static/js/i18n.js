@@ -660,6 +660,8 @@ export const STRINGS = Object.freeze({
   'confirm.do.configure': { ja: '新しい実行を始める', en: 'Start the new run' },
   'confirm.do.load': { ja: 'ファイルを開く', en: 'Open the file' },
   'confirm.do.switch-run': { ja: 'その実行に戻る', en: 'Go back to it' },
+  'confirm.lesson-open': { ja: 'このレッスンの実行を始め、クラス全員の画面を切り替えますか？', en: 'Start this lesson’s run on every student’s screen?' },
+  'confirm.do.lesson-open': { ja: 'レッスンを始める', en: 'Start the lesson' },
   'restore.done': { ja: 'サーバーが再起動したため、この画面が保存していた実行を反復 {n} の時点に復元しました', en: 'Your run was restored at iteration {n} (the server had restarted)' },
   'restore.address': { ja: 'サーバーが再起動し、前の実行は残っていませんでした。アドレスにある実行を開き直しています', en: 'The server had restarted and no longer had your run: it is opened again from the address bar' },
   'restore.lost': { ja: 'サーバーが再起動し、前の実行は残っていませんでした。アドレスの設定で新しい実行を始めています', en: 'The server had restarted and no longer had your run: this is a new run, with the settings in the address' },

@@ -69,7 +69,7 @@ const VIEWS = [
   ['courses', CourseSlot],
 ];
 /** Actions that replace the run: while a class watches it, the teacher confirms them first. */
-const REPLACES_RUN = new Set(['reset', 'configure', 'load', 'switch-run']);
+const REPLACES_RUN = new Set(['reset', 'configure', 'load', 'switch-run', 'lesson-open']);
 
 const LANG_KEY = 'bpl.lang';
 const PRESENT_KEY = 'bpl.present';

@@ -152,6 +152,17 @@ def test_a_teacher_sharing_confirms_before_the_class_run_changes(make_lab: Any) 
     teacher.sync()
     assert [m for m in teacher.received[mark:] if m.get("type") in ("run", "timeline")] == []
     assert teacher.last("share")["code"] == code
+    # so does opening a lesson (its run replaces the class's); cancelled, nothing is sent
+    page.click(".lessons-btn")
+    page.wait_for_selector("dialog.courses[open] .course-item")
+    page.locator(".course-link").first.click()
+    page.wait_for_selector(f"{CONFIRM}[open]")
+    assert "lesson" in teacher.text(f"{CONFIRM} .confirm-body").lower()
+    page.click(".confirm-cancel")
+    page.wait_for_selector(CONFIRM, state="hidden")
+    teacher.sync()
+    assert [m for m in teacher.received[mark:]
+            if m.get("type") in ("run", "timeline", "lesson_step")] == []
 
     # confirmed, the reset happens, and the run it replaced is kept
     mark = teacher.mark()

@@ -35,7 +35,7 @@ export class ConfirmDialog {
   }
 
   /**
-   * Ask whether to go on with `action` (reset, configure, load, switch-run).
+   * Ask whether to go on with `action` (reset, configure, load, switch-run, lesson-open).
    * @param {string} action
    * @returns {Promise<boolean>}
    */
