@@ -325,7 +325,8 @@ def scene(lab: Lab) -> None:
 
 def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     """docs/screenshots/charts-*.png: what the charts and bars look like on each screen;
-    on each, every chart draws the comparison and the cursor, and nothing overflows."""
+    on each, every chart draws the comparison and the cursor (on a projector the one the
+    teacher picks, at its size on the first screen), and nothing overflows."""
     lab = make_lab(**DESK).open()
     scene(lab)
     lab.screenshot("charts-desk-en")
@@ -339,12 +340,21 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     lab.page.click(".present-btn")
     lab.settled()
     lab.screenshot("charts-present")
+    # the projector shows the one chart the teacher picks: each in turn, alone, drawn at the
+    # size of its cell on the first screen with the comparison and the cursor
     for chart in ("loss", "accuracy", "lr", "gnorm", "ratio"):
+        lab.page.select_option("#chart-projector", chart)
+        shown = lab.page.evaluate("""() => [...document.querySelectorAll('.bpl-chart')]
+            .filter(c => c.getClientRects().length).map(c => c.dataset.chart)""")
+        assert shown == [chart]
         d = drawn(lab, chart)
         assert d["cursor"]["x"] == 300.75, chart  # iteration 300, update next
         assert any(s["key"].startswith("cmp-") for s in d["series"]), chart
-        assert d["width"] == lab.page.eval_on_selector(
-            f"[data-chart='{chart}'] canvas", "c => c.clientWidth")  # redrawn at its size
+        box = lab.page.eval_on_selector(
+            f"[data-chart='{chart}'] canvas", """c => { const r = c.getBoundingClientRect();
+                return {w: c.clientWidth, h: c.clientHeight, bottom: r.bottom}; }""")
+        assert d["width"] == box["w"] > 0, chart  # redrawn at its size
+        assert box["h"] >= 100 and box["bottom"] <= 720, (chart, box)
     phone = make_lab(**PHONE, locale="ja-JP").open()
     scene(phone)
     width = phone.page.evaluate("() => document.documentElement.scrollWidth")
