@@ -8,8 +8,8 @@
  * and the timeline build their lists, ranges and rules from it, so a choice
  * added to the engine reaches the page with no change here.
  *
- * Labels stay in i18n.js, keyed by catalog name ({@link labelKey}); a name
- * without a label shows as itself.
+ * Labels stay in the strings (strings-ja.js, strings-en.js), keyed by catalog
+ * name ({@link labelKey}); a name without a label shows as itself.
  */
 
 import { backoffDelay } from './socket.js';

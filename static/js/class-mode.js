@@ -12,7 +12,14 @@
  * the socket's `stop`, and routes `follow` and `share` messages to it.
  */
 
-import { normalizeCode } from './views/share-dialog.js';
+/** The characters of a class code (docs/protocol.md): no 0/O, 1/I/L to mix up. */
+export const CODE_RE = /^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$/;
+
+/** A code as typed ("k7q 2xm", "K7Q-2XM") → "K7Q2XM", or null when it cannot be one. */
+export function normalizeCode(text) {
+  const code = String(text || '').toUpperCase().replace(/[\s-]/g, '');
+  return CODE_RE.test(code) ? code : null;
+}
 
 /** What a page following a class's run may still do: nothing here reaches the server's run. */
 export const FOLLOWER_ACTIONS = Object.freeze(new Set(['lang', 'lang-next', 'present', 'present-all', 'help', 'fork', 'leave', 'join', 'rejoin',

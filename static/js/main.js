@@ -22,7 +22,6 @@ import { NetworkView } from './views/network-view.js';
 import { StatsView } from './views/stats-view.js';
 import { Announcer } from './views/announcer.js';
 import { NoticeView } from './views/notice-view.js';
-import { HelpDialog } from './views/help-dialog.js';
 import { InspectorPanel } from './views/inspector-panel.js';
 import { MapsPanel } from './views/neuron-maps.js';
 import { LandscapeSlot } from './views/landscape-slot.js';
@@ -32,16 +31,26 @@ import { ActivationView } from './views/activation-view.js';
 import { GradientBars } from './views/gradient-bars.js';
 import { UrlSync } from './url-state.js';
 import { TimelineView } from './views/timeline.js';
-import { ShareDialog } from './views/share-dialog.js';
 import { FollowBar } from './views/follow-bar.js';
 import { ClassMode, askedCode } from './class-mode.js';
 import { loadCatalog } from './catalog.js';
-import { RunsMenu } from './views/runs-menu.js';
-import { ConfirmDialog } from './views/confirm-dialog.js';
 import { RunKeeper } from './run-keeper.js';
 import { ProjectorFold } from './projector-fold.js';
-import { CourseSlot, LessonSlot } from './lessons/lesson-slot.js';
+import { LESSON_STYLE, LessonSlot } from './lessons/lesson-slot.js';
+import { lazyView, latestOf, loadStyle } from './views/lazy-slot.js';
 import { askedLesson } from './lessons/lesson-link.js';
+
+/** Views loaded when first needed (views/lazy-slot.js), with the events they keep until then: the dialogs a
+ * button opens, on the first open. */
+const HelpDialog = lazyView(() => import('./views/help-dialog.js').then((m) => m.HelpDialog));
+const ShareDialog = lazyView(() => Promise.all([import('./views/share-dialog.js'), loadStyle('static/css/share-dialog.css')]).then(([m]) => m.ShareDialog),
+  latestOf(['share']));
+const ConfirmDialog = lazyView(() => import('./views/confirm-dialog.js').then((m) => m.ConfirmDialog));
+/** "Earlier runs", loaded with the first run that has one (a reset, a new setting, a file opened). */
+const RunsMenu = lazyView(() => import('./views/runs-menu.js').then((m) => m.RunsMenu), latestOf(['run', 'follow-mode']),
+  ({ kind, msg }) => kind === 'run' && Array.isArray(msg.runs) && msg.runs.length > 0);
+const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'), loadStyle(LESSON_STYLE)]).then(([m]) => m.CourseList),
+  latestOf(['lesson_step']));
 
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
@@ -79,6 +88,7 @@ const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
 const model = new RunModel();
 const i18n = new I18n(initialLang(readStore(webStorage('localStorage'), LANG_KEY), navigator.languages || [navigator.language]));
 const views = new Map();
+let wantedLang = null; // the language last asked for, while its strings load
 const fold = new ProjectorFold(document);
 let socket = null;
 const classMode = new ClassMode({
@@ -121,7 +131,14 @@ function send(msg) {
   if (!socket.send(msg)) dispatch('notice', { key: 'conn.offline' });
 }
 
+/** Show the page in `lang`: at once when its strings are loaded, else once they are (i18n.js). */
 function setLang(lang) {
+  if (!LANGS.includes(lang)) return;
+  wantedLang = lang;
+  if (!i18n.loaded(lang)) { // the last language asked for wins
+    i18n.load(lang).then(() => wantedLang === lang && setLang(lang), () => dispatch('notice', { key: 'conn.offline' }));
+    return;
+  }
   i18n.setLang(lang);
   writeStore(webStorage('localStorage'), LANG_KEY, i18n.lang);
   root.lang = i18n.lang;
@@ -168,19 +185,19 @@ const ACTIONS = {
   'lang-next': () => setLang(LANGS[(LANGS.indexOf(i18n.lang) + 1) % LANGS.length]),
   present: () => setPresent(!root.classList.contains('present')),
   'present-all': () => setPresentAll(!root.classList.contains('present-all')),
-  help: () => views.get('help').toggle(),
+  help: () => views.get('help').call('toggle'),
   inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
   edit: (e) => send({ type: 'edit', ...e }),
   landscape: (req) => send({ type: 'landscape', ...req }),
   'add-points': () => views.get('maps').setAdding(true),
-  'share-open': () => views.get('share').show(),
+  'share-open': () => views.get('share').call('show'),
   'play-at': (speed) => send({ type: 'play', speed }),
   // lessons (lessons/lesson-panel.js): the words come over HTTP, the run and the checks here
   lesson: (cmd) => send({ type: 'lesson', lang: i18n.lang, ...cmd }),
   'lesson-check': (cmd) => send({ type: 'lesson', lang: i18n.lang, ...cmd }), // a class's student may check
   'lesson-open': ({ id, step }) => views.get('lesson').openStep(id, step),
-  'lessons-open': () => views.get('courses').show(),
+  'lessons-open': () => views.get('courses').call('show'),
   ...classMode.actions(),
 };
 
@@ -196,7 +213,7 @@ function act(name, arg) {
     return;
   }
   if (classMode.shareCode && REPLACES_RUN.has(name)) {
-    views.get('confirm').ask(name).then((yes) => {
+    views.get('confirm').call('ask', name).then((yes) => {
       if (yes) fn(arg);
       else views.get('controls').sync(model.config); // a menu changed for nothing shows the run's again
     });
@@ -207,7 +224,7 @@ function act(name, arg) {
 
 async function start() {
   exportCssVars(root);
-  const catalog = await loadCatalog();
+  const [catalog] = await Promise.all([loadCatalog(), i18n.load(i18n.lang)]);
   const options = { i18n, t: (key, params) => i18n.t(key, params), act, motion: () => !reducedMotion.matches, catalog };
   for (const [slot, View] of VIEWS) {
     const container = document.querySelector(`[data-slot="${slot}"]`);

@@ -1,7 +1,8 @@
 """The page builds its choices from the server's catalog (static/js/catalog.js): every
 catalog name has a label in both languages, and a choice the page has never heard of
 (an optimizer added to the engine) reaches the controls, the timeline and the address
-bar with no change to the page, labelled by its own name until i18n.js has one."""
+bar with no change to the page, labelled by its own name until the strings
+(strings-ja.js, strings-en.js) have one."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ from tests.browser.conftest import Lab
 
 LABELS = """async () => {
   const { loadCatalog } = await import('/static/js/catalog.js');
-  const { STRINGS, LANGS } = await import('/static/js/i18n.js');
+  const { LANGS, loadStrings } = await import('/static/js/i18n.js');
+  const tables = Object.fromEntries(
+    await Promise.all(LANGS.map(async (l) => [l, await loadStrings(l)])));
   const { settingLabelKey } = await import('/static/js/views/controls-view.js');
   const catalog = await loadCatalog();
   const keys = [...catalog.labelKeys().map(([key]) => key),
                 ...catalog.settings.map((p) => settingLabelKey(p.name))];
   return { count: keys.length,
-           missing: keys.filter((k) => !STRINGS[k] || !LANGS.every((l) => STRINGS[k][l])) };
+           missing: keys.filter((k) => !LANGS.every((l) => tables[l][k])) };
 }"""
 
 
 def test_every_catalog_name_has_a_label_in_japanese_and_english(lab: Lab) -> None:
     got = lab.page.evaluate(LABELS)
     assert got["count"] > 80  # datasets, menus' options, parameters, states, settings
-    assert got["missing"] == [], "add these keys to static/js/i18n.js (ja and en)"
+    assert got["missing"] == [], "add these keys to static/js/strings-ja.js and strings-en.js"
 
 
 NEW_OPTIMIZER = """async (config) => {
@@ -37,6 +40,7 @@ NEW_OPTIMIZER = """async (config) => {
                min_inclusive: true, max_inclusive: false, step: 0.01 }] });
   const catalog = new Catalog(json);
   const i18n = new I18n('ja');
+  await i18n.load('ja');
   const sent = [];
   const act = (name, arg) => sent.push([name, arg]);
   const box = document.createElement('div');

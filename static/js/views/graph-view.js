@@ -2,9 +2,11 @@
  * The page's "graph" slot, kept small so the page loads fast: it decides
  * whether the run's network is one the computational graph is drawn for (a
  * small plain dense network, such as the single neuron or 2-2-1) and loads the
- * graph itself (graph-panel.js and its helpers) the first time one is; for
+ * graph itself (graph-panel.js and its helpers, graph-panel.css) the first time one is; for
  * other networks the slot stays empty and the code is never fetched.
  */
+
+import { LazySlot, latestOf, loadStyle } from './lazy-slot.js';
 
 /** The largest network the graph is drawn for: this many units in all, inputs included. */
 export const MAX_UNITS = 6;
@@ -24,38 +26,32 @@ export function graphFits(net, config) {
 }
 
 /** The "graph" slot's view (see the module comment). */
-export class GraphView {
+export class GraphView extends LazySlot {
   /**
    * @param {HTMLElement} container the "graph" slot
    * @param {object} options the page's view options (i18n, act, motion, catalog)
    */
   constructor(container, options) {
-    this.container = container;
-    this.options = options;
-    this.panel = null;
-    this.loading = null;
+    // what the graph needs from before it loaded: the run (its frames are the model's) and
+    // the sample focused on the map
+    super(container, options, {
+      load: () => Promise.all([import('./graph-panel.js'), loadStyle('static/css/graph-panel.css')]).then(([m]) => m.GraphPanel),
+      keep: latestOf(['run', 'focus']),
+    });
     this.fits = false;
-    this.model = null;
   }
 
-  /** One page event: passed to the graph while the run's network fits it. */
+  /** One page event: passed to the graph (loaded on the first run it fits) while the run's network fits it. */
   update(event) {
-    this.model = event.model;
     if (event.kind === 'run') {
       this.fits = graphFits(event.model.net, event.model.config);
-      if (!this.fits) this.container.replaceChildren();
+      if (!this.fits) {
+        this.container.replaceChildren();
+        this.kept.clear();
+      }
     }
     if (!this.fits) return;
-    if (this.panel) {
-      this.panel.update(event);
-      return;
-    }
-    if (!this.loading) {
-      this.loading = import('./graph-panel.js').then(({ GraphPanel }) => {
-        this.panel = new GraphPanel(this.container, this.options);
-        // what happened meanwhile: the run as it is now
-        if (this.fits) this.panel.update({ kind: 'run', model: this.model });
-      });
-    }
+    super.update(event);
+    this.load();
   }
 }

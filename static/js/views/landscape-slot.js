@@ -8,25 +8,23 @@
  */
 
 import { h } from '../dom.js';
-
-/** Events the panel needs from before it was loaded: only the latest of each counts. */
-const KEPT = new Set(['run', 'state', 'follow-mode', 'landscape']);
+import { LazySlot, latestOf, loadStyle } from './lazy-slot.js';
 
 /** The "landscape" slot's view (see the module comment). */
-export class LandscapeSlot {
+export class LandscapeSlot extends LazySlot {
   /**
    * @param {HTMLElement} container the "landscape" slot
    * @param {{t: (key: string, params?: object) => string}} options the page's view options
    */
   constructor(container, options) {
-    this.container = container;
-    this.options = options;
-    this.panel = null;
-    this.loading = null;
-    this.kept = new Map();
+    // the events the panel needs from before it was loaded: only the latest of each counts
+    super(container, options, {
+      load: () => Promise.all([import('./landscape-view.js'), loadStyle('static/css/landscape-panel.css')]).then(([m]) => m.LandscapePanel),
+      keep: latestOf(['run', 'state', 'follow-mode', 'landscape']),
+    });
     this.head = h('h2', { id: 'ls-h' });
     this.toggle = h('button', { type: 'button', class: 'btn btn-small ls-toggle', 'aria-expanded': 'false',
-      on: { click: () => this.load(true) } });
+      on: { click: () => this.reveal(true) } });
     this.section = h('section', { class: 'panel bpl-landscape', 'aria-labelledby': 'ls-h', dataset: { view: 'landscape' } },
       h('div', { class: 'ls-head' }, this.head, this.toggle));
     container.append(this.section);
@@ -39,32 +37,24 @@ export class LandscapeSlot {
   }
 
   /** Load the landscape (once), give it what it missed, and open it if `open`. */
-  load(open) {
-    if (!this.loading) {
-      this.loading = import('./landscape-view.js').then(({ LandscapePanel }) => {
-        const focused = document.activeElement === this.toggle;
-        this.section.remove();
-        this.panel = new LandscapePanel(this.container, this.options);
-        for (const event of this.kept.values()) this.panel.update(event);
-        this.kept.clear();
-        if (focused) this.panel.toggleBtn.focus();
-      });
-    }
-    return this.loading.then(() => {
-      if (open && !this.panel.open) this.panel.setOpen(true);
+  reveal(open) {
+    let focused = false;
+    return this.load(() => {
+      focused = document.activeElement === this.toggle;
+      this.section.remove();
+    }).then((panel) => {
+      if (focused) panel.toggleBtn.focus();
+      if (open && !panel.open) panel.setOpen(true);
     });
   }
 
   /** One page event: the panel's once loaded; before, the few it will need. */
   update(event) {
-    if (this.panel) {
-      this.panel.update(event);
-      return;
-    }
+    super.update(event);
+    if (this.view) return;
     const { kind, msg } = event;
-    if (KEPT.has(kind)) this.kept.set(kind, event);
     if (kind === 'lang') this.relabel();
     else if (kind === 'follow-mode') this.toggle.disabled = Boolean(msg.readOnly);
-    else if (kind === 'landscape' && msg.open) this.load(false); // a followed teacher's landscape
+    else if (kind === 'landscape' && msg.open) this.reveal(false); // a followed teacher's landscape
   }
 }

@@ -11,15 +11,7 @@
  */
 
 import { copyOrSelect, h } from '../dom.js';
-
-/** The characters of a class code (docs/protocol.md): no 0/O, 1/I/L to mix up. */
-export const CODE_RE = /^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$/;
-
-/** A code as typed ("k7q 2xm", "K7Q-2XM") → "K7Q2XM", or null when it cannot be one. */
-export function normalizeCode(text) {
-  const code = String(text || '').toUpperCase().replace(/[\s-]/g, '');
-  return CODE_RE.test(code) ? code : null;
-}
+import { normalizeCode } from '../class-mode.js';
 
 /** The address a student opens to follow `code`: this page with `?follow=CODE`. */
 export function followLink(code, location) {
