@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         description="Wrong class codes one client address may give a minute; past that its "
         "codes are refused without being looked up.",
     )
+    max_copies_per_minute: int = Field(
+        default=6, ge=1,
+        description="Runs one client address may copy from a class (fork) or open from a "
+        "file (load) a minute: each replays a run, the heaviest work a command can ask for.",
+    )
     trusted_proxies: CommaList = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Peers whose X-Forwarded-For names the client (uvicorn's "

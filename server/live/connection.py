@@ -30,7 +30,15 @@ from server.live.relay import ClassRelay, RemoteClass
 from server.live.session import Session
 from server.live.sharing import Follower, Leader
 from server.live.store import SessionLimitError, SessionStore
-from server.protocol import Fork, Hello, LessonCommand, Share, client_adapter, server_message
+from server.protocol import (
+    Fork,
+    Hello,
+    LessonCommand,
+    Load,
+    Share,
+    client_adapter,
+    server_message,
+)
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.connection")
@@ -199,7 +207,26 @@ class Connection:
             else:
                 self.store.unshare(self.session)
             return None
+        if isinstance(msg, Load) and not self._may_copy():
+            return None
         return self.session.handle_pieces(msg)
+
+    def _may_copy(self) -> bool:
+        """Whether this address may copy or load one more run this minute
+        (``max_copies_per_minute``: each replays a run); if not, an error says when."""
+        address = self.address
+        copies = self.store.copies
+        if address is None:
+            return True
+        if not copies.allowed(address):
+            wait = math.ceil(copies.wait_s(address))
+            self.reply_error("rate_limited", "too many runs copied or opened from this "
+                             f"address (max_copies_per_minute="
+                             f"{self.settings.max_copies_per_minute}); try again in {wait} s",
+                             limit="max_copies_per_minute")
+            return False
+        copies.spend(address)
+        return True
 
     # ---- own session -------------------------------------------------------------------
 
@@ -341,6 +368,8 @@ class Connection:
                 assert isinstance(leader, Session)
                 leader.lessons.check_for(msg, self.outbox.put, self.reply_error)
         elif isinstance(msg, Fork):
+            if not self._may_copy():  # the student keeps watching
+                return None
             try:
                 s = self.store.create(address=self.address)
             except SessionLimitError as e:  # the student keeps watching

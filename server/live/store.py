@@ -63,6 +63,8 @@ class SessionStore:
         self._follows: Counter[tuple[str, str]] = Counter()  # (run's id, address) → pages
         #: wrong class codes per address: at most max_code_failures_per_minute
         self.code_failures = AddressBuckets(settings.max_code_failures_per_minute, 60.0)
+        #: runs copied (fork) or opened from a file (load) per address, a minute
+        self.copies = AddressBuckets(settings.max_copies_per_minute, 60.0)
         #: class mode across worker processes (server.live.relay), set by the app
         self.classes: Classes | None = None
 

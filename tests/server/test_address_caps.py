@@ -243,3 +243,39 @@ def test_a_full_server_makes_room_by_freeing_the_run_left_longest_ago() -> None:
     import pytest
     with pytest.raises(SessionLimitError):
         store.create()  # everyone left is connected
+
+
+# ---- copies and loads, per address ----------------------------------------------------
+
+
+def test_one_address_cannot_copy_or_load_runs_by_the_dozen() -> None:
+    """Each fork and load replays a run (the heaviest work a command asks for): past
+    max_copies_per_minute an address is told when to try again, a student keeps
+    watching the class, and a learner's run stays as it was."""
+    app = make_app(max_copies_per_minute=2)
+    with TestClient(app) as client, client.websocket_connect("/ws") as rt:
+        t = WS(rt)
+        t.hello()
+        code = share(t)
+        for _ in range(2):
+            with client.websocket_connect("/ws") as rs:
+                s = WS(rs)
+                join(s, code)
+                s.send({"type": "fork"})
+                assert s.recv_type("follow", where=lambda m: not m["active"])["reason"] == "forked"
+        with client.websocket_connect("/ws") as rs:
+            s = WS(rs)
+            join(s, code)
+            s.send({"type": "fork"})
+            err = s.error()
+            assert err["code"] == "rate_limited" and err["limit"] == "max_copies_per_minute"
+            assert "try again in" in err["message"]
+            s.send({"type": "hello"})  # still following the class, read-only
+            assert s.recv_type("run")["session"] is None
+        # a load counts too: the learner's own run is left as it was
+        t.send({"type": "step", "unit": "iteration"})
+        saved = t.recv_type("save")["run"]  # the page's own copy of its run
+        t.send({"type": "load", "run": saved})
+        err = t.error()
+        assert err["limit"] == "max_copies_per_minute"
+        assert app.state.sessions.shared(code).stepper.iteration == 1
