@@ -233,6 +233,7 @@ def test_a_wrong_code_says_so_and_leaves_an_ordinary_run(make_lab: Any) -> None:
     lab.step("iteration")
     wait_iteration(lab, "==", 1)
     page.click(".lang-btn[data-lang='ja']")
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")  # its strings load
     assert lab.text(".notice-text").startswith("そのコードで共有しているクラスはありません")
 
     # Joining by typing a code in the dialog: a malformed one is refused in the page.
