@@ -331,6 +331,7 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     scene(lab)
     lab.screenshot("charts-desk-en")
     lab.page.click(".lang-btn[data-lang='ja']")
+    lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
     lab.settled()
     assert "比較" in lab.text(".bpl-compare label")
     assert lab.text("[data-chart='loss'] .bpl-chart-marks").startswith("テスト損失の最小")
