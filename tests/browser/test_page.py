@@ -284,6 +284,7 @@ def test_phone_layout_has_no_horizontal_scroll(make_lab: Any) -> None:
     assert no_horizontal_scroll(lab)
     lab.step()
     lab.page.click(".lang-btn[data-lang='ja']")
+    lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
     lab.page.click(".ctl-adv summary")
     assert no_horizontal_scroll(lab)
     lab.page.click(".present-btn")
