@@ -20,6 +20,16 @@ export {
 /** sessionStorage key of the query this tab last wrote. */
 const WRITTEN_KEY = 'bpl.urlQuery';
 
+/** Whether this document is a reload (the browser's navigation timing; false where unknown). */
+function wasReloaded() {
+  try {
+    const [nav] = globalThis.performance.getEntriesByType('navigation');
+    return Boolean(nav) && nav.type === 'reload';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * What the address bar offers as a link, for the views (`link` events):
  * `kind` 'settings' (the run's settings: it starts from iteration 0),
@@ -37,16 +47,22 @@ const WRITTEN_KEY = 'bpl.urlQuery';
  * what it leaves out, never the tab's run before). Every later run, and each
  * `save` the server sends with the timeline, writes the run back into the URL,
  * so the address is always a link that reproduces the run as it is now. A
- * reload of the tab's own address resumes its session instead. main.js feeds
+ * reload of the tab's own address resumes its session instead — and so does
+ * any reload of a tab that has written an address: the run's link is encoded
+ * after each step, asynchronously, and a reload in that moment may load the
+ * address before it (the browser's copy of the URL lags the page's newest
+ * write), which must not rewind the run by a step. main.js feeds
  * it the page's own `run`, `save` and `error` messages (never a class's).
  */
 export class UrlSync {
   /**
    * @param {{location: Location, history: History, send: (msg: object) => void, storage?: Storage,
    *   catalog: import('./catalog.js').Catalog, onLink?: (link: LinkInfo) => void,
-   *   notice?: (key: string, announcesRun: boolean) => void}} env
+   *   notice?: (key: string, announcesRun: boolean) => void, reloaded?: boolean}} env
+   *   `reloaded`: whether this document is a reload of the tab's (by default, as the
+   *   browser's navigation timing says)
    */
-  constructor({ location, history, send, storage, catalog, onLink, notice }) {
+  constructor({ location, history, send, storage, catalog, onLink, notice, reloaded = wasReloaded() }) {
     this.location = location;
     this.history = history;
     this.send = send;
@@ -62,7 +78,9 @@ export class UrlSync {
     this.linkRun = query.get(RUN_PARAM);
     /** The link says it holds only the settings of a run too long for a link. */
     this.partial = query.has(PARTIAL_PARAM);
-    const own = this.read() === location.search.replace(/^\?/, '');
+    const written = this.read();
+    // the tab's own address; or a reload of a tab that wrote one (its link was applied)
+    const own = written === location.search.replace(/^\?/, '') || (reloaded && written !== null);
     /** Whether the link (if any) has been applied: nothing more to do for it. */
     this.done = own || (this.linkRun === null && this.fromLink.count === 0);
     this.decoded = null;

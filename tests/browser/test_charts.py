@@ -285,6 +285,7 @@ def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
     for _ in range(4):
         lab.step("iteration")
     configure(lab, dataset="xor", activation="relu", init="he_normal")
+    lab.settled()  # the page has taken that run (the message came to the test first)
     assert lab.page.eval_on_selector("#chart-compare", "s => s.value") == ""  # the old branches
     for _ in range(4):
         lab.step("iteration")
@@ -293,10 +294,12 @@ def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
     mark = lab.mark()
     lab.page.select_option("#chart-compare", f"r{sigmoid}")
     lab.wait_for_message("metrics", after=mark, compare={"run": sigmoid})
+    # read once the page has drawn that message: the test has it before the page does
+    gnorm_drawn = drawn(lab, "gnorm")
     legend = lab.page.eval_on_selector_all("[data-chart='gnorm'] .bpl-chart-legend li",
                                            "els => els.map(e => e.textContent)")
     assert legend[-1].startswith(f"Run {sigmoid} · sigmoid")
-    assert len(series(drawn(lab, "gnorm"), "cmp-L1")) == 4
+    assert len(series(gnorm_drawn, "cmp-L1")) == 4
     assert errors(lab) == []
 
 

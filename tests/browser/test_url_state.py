@@ -104,8 +104,11 @@ def test_the_url_table_covers_every_run_setting(lab: Lab) -> None:
 def test_reloading_the_tab_resumes_the_run_instead_of_restarting_it(make_lab: Any) -> None:
     lab = make_lab().open("/?dataset=gauss&seed=9&lr=0.1")
     lab.wait_for_run(dataset="gauss", seed=9)
-    for _ in range(2):
-        lab.step("iteration")
+    lab.step("iteration")
+    # the address holds the run at iteration 1 once the page has encoded it
+    lab.page.wait_for_function("() => location.search.startsWith('?run=')")
+    earlier = lab.page.evaluate("() => location.search")
+    lab.step("iteration")
     mark = lab.mark()
     lab.page.reload()
     lab.wait_ready()
@@ -115,6 +118,17 @@ def test_reloading_the_tab_resumes_the_run_instead_of_restarting_it(make_lab: An
     assert len(runs) == 1, [r["state"] for r in runs]  # the same session, no fresh configure
     assert runs[0]["config"]["dataset"] == "gauss" and runs[0]["config"]["seed"] == 9
     assert runs[0]["state"]["iteration"] == 2
+    # a reload just after a step, while the page is still encoding the run's new link: the
+    # browser reloads the address before it (the run at iteration 1) and the tab's own record
+    # is newer. The run resumes all the same: it is not rewound to that address
+    lab.page.evaluate("q => history.replaceState(history.state, '', q)", earlier)
+    mark = lab.mark()
+    lab.page.reload()
+    lab.wait_ready()
+    lab.settled()
+    lab.sync()
+    runs = [m for m in lab.received[mark:] if m["type"] == "run"]
+    assert [r["state"]["iteration"] for r in runs] == [2]
 
 
 def test_a_link_configures_a_fresh_tab_but_not_a_reload_of_its_own_address(lab: Lab) -> None:
