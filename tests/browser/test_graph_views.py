@@ -296,6 +296,31 @@ def share_shown(lab: Lab) -> float:
     return float(lab.page.get_attribute(ACT, "data-share") or "nan")
 
 
+#: the points of both curves (f and f′) that fall inside a flat end's label, in SVG units
+CURVE_UNDER_LABELS = """sel => {
+  const svg = document.querySelector(sel);
+  const labels = [...svg.querySelectorAll('.act-region-label')].map(e => e.getBBox());
+  const hits = [];
+  for (const path of svg.querySelectorAll('.act-curve')) {
+    const n = path.getTotalLength();
+    for (let k = 0; k <= 400; k++) {
+      const p = path.getPointAtLength(n * k / 400);
+      for (const b of labels) {
+        const inside = p.x >= b.x && p.x <= b.x + b.width && p.y >= b.y && p.y <= b.y + b.height;
+        if (inside) hits.push([p.x, p.y]);
+      }
+    }
+  }
+  return {labels: labels.length, hits};
+}"""
+
+
+def labels_clear_of_the_curves(lab: Lab) -> None:
+    """Each flat end's label ("saturated", "dead") is written where neither curve runs."""
+    seen = lab.page.evaluate(CURVE_UNDER_LABELS, f"{ACT} .act-svg")
+    assert seen["labels"] > 0 and seen["hits"] == [], seen
+
+
 def test_the_batchs_z_lie_on_the_engines_curve(make_lab: Any) -> None:
     lab = make_lab(**DESK).open("/?dataset=xor&hidden=3&act=tanh&batch=8")
     lab.wait_for_run(hidden=[3], activation="tanh")
@@ -447,6 +472,7 @@ def test_the_views_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
         sat.step("phase")
     wait_dots(sat, "df", 40)
     assert share_shown(sat) > 0.5
+    labels_clear_of_the_curves(sat)  # σ's upper flat end runs along the top of f's panel
     shoot(sat, ACT, "activation-sigmoid-saturated")
     relu = make_lab(**DESK, locale="ja-JP", reduced_motion="reduce").open(
         "/?dataset=xor&hidden=4&act=relu&init_scale=2&init=uniform")
@@ -459,6 +485,7 @@ def test_the_views_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
         relu.step("phase")
     wait_dots(relu, "df", 40)
     assert 0.5 < share_shown(relu) < 1.0
+    labels_clear_of_the_curves(relu)
     shoot(relu, ACT, "activation-relu-dead-ja")
     assert sat.errors == [] and relu.errors == []
 

@@ -239,12 +239,14 @@ export class ActivationPanel {
       if (b - a < 0.5) continue;
       const g = svgEl('g', { class: `act-region act-${r.kind}` }, svg);
       svgEl('rect', { x: a, y: G.fTop, width: b - a, height: G.dTop + G.dH - G.fTop }, g);
-      // the label inside the region against its inner edge; a narrow one's from the plot's edge
+      // the label inside the region against its inner edge; a narrow one's from the plot's edge.
+      // It heads f′'s panel: f′ is near 0 in a flat end, so that curve and its dots lie at the
+      // panel's foot there, while f may run along either top (σ's upper end) or bottom
       const left = r.lo === null;
       const wide = b - a >= 56;
       const lx = left ? (wide ? b - 3 : a + 2) : (wide ? a + 3 : b - 2);
       const anchor = left === wide ? 'end' : 'start';
-      svgEl('text', { x: lx, y: G.fTop + 11, 'text-anchor': anchor, class: 'act-region-label' }, g, t(`act.kind.${r.kind}`));
+      svgEl('text', { x: lx, y: G.dTop + 11, 'text-anchor': anchor, class: 'act-region-label' }, g, t(`act.kind.${r.kind}`));
     }
     // axes: z = 0 and the zero lines
     const axis = svgEl('g', { class: 'act-axis' }, svg);
