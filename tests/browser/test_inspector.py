@@ -89,9 +89,19 @@ def test_clicking_a_weight_shows_the_engines_chain_rule(lab: Lab) -> None:
     assert abs(nums[2] - upd["L2.W"][1][0]) <= 5e-7
     # and the finite-difference check agrees
     assert "✓" in lab.text(f"{PANEL} [data-field='check']")
+    # the drawing marks the edge inspected: a halo along that very edge, under it
+    mark = lab.page.eval_on_selector(".net-svg .net-inspected", """h => {
+        const e = document.querySelector(".net-svg [data-id='L2.W.1.0']");
+        const same = ['x1', 'y1', 'x2', 'y2'].every(a => h.getAttribute(a) === e.getAttribute(a));
+        return [h.dataset.of, same, getComputedStyle(h).strokeWidth];
+    }""")
+    assert mark[:2] == ["L2.W.1.0", True] and float(mark[2].rstrip("px")) >= 8, mark
     assert lab.errors == []
     lab.screenshot("inspector-weight-page")
     lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-weight.png"))
+    # closed, the mark goes with it
+    lab.page.click(f"{PANEL} .bpl-insp-close")
+    lab.page.wait_for_selector(".net-svg .net-inspected", state="detached")
 
 
 def test_the_current_phase_highlights_the_factor_it_computes(lab: Lab) -> None:
@@ -109,6 +119,8 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     lab.step("iteration")
     msg = open_inspector(lab, "L2.a.1", id="L2.a", index=[1])
     assert msg["kind"] == "unit"
+    # the neuron inspected is marked in the drawing
+    lab.page.wait_for_selector(".net-svg .net-inspected[data-of='L2.a.1']")
     maps = wait_since(lab, 0, "maps", iteration=1)
     run = lab.last("run")
     k = 5

@@ -23,6 +23,7 @@ import { columnMean, fmt } from '../format.js';
 import { parseElementId } from '../run-model.js';
 import { NetworkMechanisms } from './network-mechanisms.js';
 import { fitCaptions } from './layer-captions.js';
+import { markInspected } from './inspected-mark.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const IDLE_FILL = '#fafafa';
@@ -85,6 +86,7 @@ export class NetworkView {
     this.rafPending = false;
     this.tipPending = false;
     this.tipKey = null; // what the tooltip shows now (its text), so an unchanged one is not rebuilt
+    this.inspected = null; // the open inspector's target (its `inspect` message), marked in the drawing
 
     this.svg = svgEl('svg', { class: 'net-svg', role: 'group', 'data-mode': 'W' });
     this.geometry = null;
@@ -158,6 +160,7 @@ export class NetworkView {
       this.paintClasses(this.model);
       this.paintIdle(this.model);
       this.paintState(this.model);
+      markInspected(this.svg, this.inspected);
     }).observe(container);
     container.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') this.hideTip();
@@ -216,6 +219,10 @@ export class NetworkView {
       this.build(model);
       this.paintClasses(model);
       this.paintIdle(model);
+      markInspected(this.svg, this.inspected);
+    } else if (kind === 'inspect') {
+      this.inspected = msg && msg.id !== null && msg.id !== undefined ? msg : null;
+      markInspected(this.svg, this.inspected);
     } else if (kind === 'frame') {
       this.showFrame(model, msg.phase);
     } else if (kind === 'edit') {
