@@ -1,0 +1,135 @@
+"""The first load stays light (docs/performance.md, "Page"): views a learner does not
+see on the first screen are fetched when first needed (static/js/views/lazy-slot.js),
+and then show what happened before they loaded."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from tests.browser.conftest import Lab
+
+DESK = {"viewport": {"width": 1280, "height": 860}}
+SINGLE = "/?dataset=single&hidden=&batch=2&out=sigmoid&loss=mse"
+ACT = "[data-slot='activation'] .bpl-act"
+GRAPH = "[data-slot='graph'] .bpl-graph"
+#: the page-weight target for the first load, KB transferred (bench/page.py)
+BUDGET_KB = 150
+
+#: fetched only when needed: the graph, the curve, the dialogs, the earlier runs, the
+#: landscape, the lessons, the other language, and their stylesheets
+LAZY = (
+    "/static/js/views/graph-panel.js", "/static/js/views/graph-draw.js",
+    "/static/js/views/graph-values.js", "/static/js/views/graph-layout.js",
+    "/static/css/graph-panel.css", "/static/js/views/activation-panel.js",
+    "/static/js/views/help-dialog.js", "/static/js/views/share-dialog.js",
+    "/static/css/share-dialog.css", "/static/js/views/confirm-dialog.js",
+    "/static/js/views/runs-menu.js", "/static/js/lessons/course-list.js",
+    "/static/js/lessons/lesson-panel.js", "/static/css/lesson-panel.css",
+    "/static/js/views/landscape-view.js", "/static/css/landscape-panel.css",
+    "/static/js/strings-ja.js",
+)
+
+
+class Fetches:
+    """The page's HTML, JS and CSS responses: path → bytes of body received."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.sizes: dict[str, int] = {}
+        lab.page.on("requestfinished", self.on_finished)
+
+    def on_finished(self, request: Any) -> None:
+        if request.resource_type in ("document", "script", "stylesheet"):
+            path = urllib.parse.urlsplit(request.url).path
+            self.sizes[path] = request.sizes()["responseBodySize"]
+
+    def fetched(self, path: str) -> bool:
+        return path in self.sizes
+
+
+def open_quiet(lab: Lab, path: str = "/") -> Fetches:
+    """Open the page and wait until its network is quiet: what it fetched is the first load."""
+    fetches = Fetches(lab)
+    lab.open(path)
+    lab.page.wait_for_load_state("networkidle")
+    return fetches
+
+
+def test_the_first_load_leaves_the_views_not_on_screen_for_later(make_lab: Any) -> None:
+    lab = make_lab(**DESK)
+    fetches = open_quiet(lab)
+    assert [p for p in LAZY if fetches.fetched(p)] == []
+    assert fetches.fetched("/static/js/strings-en.js")
+    assert sum(fetches.sizes.values()) <= BUDGET_KB * 1024, fetches.sizes
+    assert lab.page.locator(ACT).count() == 0  # the curve's placeholder only
+    assert lab.text("[data-slot='activation'] h2") == "Activation curve"
+
+    # a dialog opened by a button: its code and its stylesheet come on the first open
+    lab.page.click(".share-btn")
+    lab.page.wait_for_selector("dialog.share-dialog[open]")
+    assert fetches.fetched("/static/js/views/share-dialog.js")
+    assert fetches.fetched("/static/css/share-dialog.css")
+    align = lab.page.eval_on_selector(".share-code", "e => getComputedStyle(e).textAlign")
+    assert align == "center"  # styled as it opens
+    lab.page.keyboard.press("Escape")
+    lab.page.click(".help-btn")
+    lab.page.wait_for_selector("dialog.help[open]")
+    assert lab.text("dialog.help h2") == "Keyboard shortcuts"
+    lab.page.keyboard.press("Escape")
+
+    # the other language: fetched on the first switch, then everything is relabelled
+    lab.page.click(".lang-btn[data-lang='ja']")
+    lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    assert fetches.fetched("/static/js/strings-ja.js")
+    assert lab.text(".btn-step-phase") == "1フェーズ進む"
+    assert lab.text("dialog.help h2") == "キーボード操作"
+    assert lab.text("[data-slot='activation'] h2") == "活性化関数の曲線"
+    assert lab.errors == []
+
+
+def test_the_curve_loads_in_view_and_shows_the_frame_it_missed(make_lab: Any) -> None:
+    slot = "[data-slot='activation']"
+    height = f"() => document.querySelector(\"{slot}\").getBoundingClientRect().height"
+    # its placeholder holds the panel's place: nothing below moves as it loads
+    lab = make_lab(**DESK)
+    fetches = open_quiet(lab)
+    before = lab.page.evaluate(height)
+    lab.page.eval_on_selector(slot, "e => e.scrollIntoView()")
+    lab.page.wait_for_selector(f"{ACT} .act-svg")
+    assert fetches.fetched("/static/js/views/activation-panel.js")
+    lab.settled()
+    assert abs(lab.page.evaluate(height) - before) <= 8
+
+    # a frame that came before the curve loaded is drawn once it has
+    lab = make_lab(**DESK)
+    fetches = open_quiet(lab)
+    lab.step("phase")  # forward
+    fwd = lab.last("frame", phase="forward")["values"]
+    assert not fetches.fetched("/static/js/views/activation-panel.js")
+    lab.page.eval_on_selector(slot, "e => e.scrollIntoView()")
+    lab.page.wait_for_selector(f"{ACT} .act-svg")
+    rows, units = len(fwd["L1.z"]), len(fwd["L1.z"][0])
+    lab.page.wait_for_function(
+        "n => document.querySelectorAll('.act-dots:not(.act-ddots) circle').length === n",
+        arg=rows * units)
+    assert lab.errors == []
+
+
+def test_the_graph_comes_with_a_network_it_draws(make_lab: Any) -> None:
+    lab = make_lab(**DESK)
+    fetches = open_quiet(lab, SINGLE)
+    run = lab.wait_for_run(dataset="single")
+    lab.page.wait_for_selector(f"{GRAPH} .graph-svg")
+    assert fetches.fetched("/static/js/views/graph-panel.js")
+    assert fetches.fetched("/static/css/graph-panel.css")
+    lab.step("phase")  # forward
+    fwd = lab.last("frame", phase="forward")["values"]
+    lab.settled()
+    shown = lab.page.evaluate("""() => {
+      const num = (key, sel) => Number(document.querySelector(
+        `.graph-svg .gnode[data-key="${key}"] ${sel}`).dataset.v);
+      return { w: num('w.1.0.0', '.g-val'), z: num('add.1.0', '.g-val') };
+    }""")
+    assert shown["w"] == run["params"]["L1.W"][0][0]
+    assert shown["z"] == fwd["L1.z"][0][0]
+    assert lab.errors == []
