@@ -336,6 +336,7 @@ export const STRINGS = Object.freeze({
   'insp.split.test': 'test',
   'insp.notYet': 'Step: each phase fills in the numbers it computes',
   'insp.value': 'value now',
+  'insp.follow': 'Follow sample #{index}: its own chain rule',
   'insp.toBatch': 'Back to the batch',
   'insp.itsBias': 'Inspect its bias',
   'insp.forward': 'Forward',

@@ -336,6 +336,7 @@ export const STRINGS = Object.freeze({
   'insp.split.test': 'テスト',
   'insp.notYet': 'ステップを進めると、各フェーズがその数値を埋めていきます',
   'insp.value': '現在の値',
+  'insp.follow': 'サンプル #{index} を追う（そのサンプルだけの連鎖律）',
   'insp.toBatch': 'バッチ全体に戻る',
   'insp.itsBias': 'このニューロンのバイアスを見る',
   'insp.forward': '順伝播',

@@ -178,6 +178,15 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     assert len(mean_line) == 1
     assert abs(parse_number(mean_line[0].split("=")[-1])
                - back["grad"] / back["batch_size"]) <= 5e-6
+    # a row's sample number follows that sample too, without the map: its own chain rule
+    second = back["rows"][1]["sample"]
+    start = len(lab.received)
+    lab.page.locator(f"{PANEL} .bpl-insp-table .bpl-insp-follow").nth(1).click()
+    insp = wait_since(lab, start, "inspect", id="L2.a", mode="sample")
+    assert insp["sample"] == {**insp["sample"], "split": "train", "index": second}
+    lab.page.wait_for_function(
+        "([sel, k]) => document.querySelector(sel).textContent.includes('#' + k)",
+        arg=[f"{PANEL} [data-field='meta']", second])
 
 
 def test_editing_a_weight_changes_the_loss_shown(lab: Lab) -> None:

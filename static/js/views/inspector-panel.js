@@ -98,6 +98,8 @@ export class InspectorPanel {
           onClose: () => act('inspect', null),
           onInspect: (target) => act('inspect', target),
           onBatch: () => act('focus', null),
+          // a row of the per-sample table: that (training) sample, as a click on the map picks it
+          onFollow: (index) => act('focus', { split: 'train', index }),
         });
         for (const event of this.queue.splice(0)) this.update(event);
       });

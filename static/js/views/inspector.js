@@ -87,7 +87,8 @@ function para(cls, text) {
 export class Inspector {
   /**
    * @param {HTMLElement} container
-   * @param {{t?: (key: string, vars?: object) => string, onEdit?: Function, onClose?: Function, onInspect?: Function, onBatch?: Function}} [options]
+   * @param {{t?: (key: string, vars?: object) => string, onEdit?: Function, onClose?: Function, onInspect?: Function, onBatch?: Function,
+   *   onFollow?: (index: number) => void}} [options] `onFollow`: a row's sample (a training sample's index) to follow
    */
   constructor(container, options = {}) {
     this.t = options.t || ((k) => k);
@@ -437,6 +438,19 @@ export class Inspector {
     return extras;
   }
 
+  /** A row's sample number: a button that follows that sample (its own chain rule) where the page can. */
+  sampleCell(index) {
+    if (!this.opts.onFollow) return String(index);
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'bpl-insp-follow';
+    b.textContent = String(index);
+    b.title = this.t('insp.follow', { index });
+    b.setAttribute('aria-label', b.title);
+    b.addEventListener('click', () => this.opts.onFollow(index));
+    return b;
+  }
+
   /** Batch mode: one row per sample (the first few), the forward values, the factors and their product. */
   batchTable(msg, ctx, rowL) {
     const t = this.t;
@@ -496,7 +510,7 @@ export class Inspector {
         tr.append(cell);
         return cell;
       };
-      td(String(r.sample));
+      td(this.sampleCell(r.sample));
       for (const k of extras) {
         const v = r[k];
         if (k === 'target' && Array.isArray(v)) {
