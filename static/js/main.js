@@ -40,14 +40,16 @@ import { LESSON_STYLE, LessonSlot } from './lessons/lesson-slot.js';
 import { lazyView, latestOf, loadStyle } from './views/lazy-slot.js';
 import { askedLesson } from './lessons/lesson-link.js';
 
-/** Views loaded when first needed (views/lazy-slot.js), with the events they keep until then: the dialogs a
- * button opens, on the first open. */
+/* Views loaded when first needed (views/lazy-slot.js), with their stylesheets and the events
+ * they keep until then: the dialogs a button opens, on the first open. */
+const RUNS_STYLE = 'static/css/runs.css'; // the earlier runs' and the teacher's confirm's
 const HelpDialog = lazyView(() => import('./views/help-dialog.js').then((m) => m.HelpDialog));
 const ShareDialog = lazyView(() => Promise.all([import('./views/share-dialog.js'), loadStyle('static/css/share-dialog.css')]).then(([m]) => m.ShareDialog),
   latestOf(['share']));
-const ConfirmDialog = lazyView(() => import('./views/confirm-dialog.js').then((m) => m.ConfirmDialog));
+const ConfirmDialog = lazyView(() => Promise.all([import('./views/confirm-dialog.js'), loadStyle(RUNS_STYLE)]).then(([m]) => m.ConfirmDialog));
 /** "Earlier runs", loaded with the first run that has one (a reset, a new setting, a file opened). */
-const RunsMenu = lazyView(() => import('./views/runs-menu.js').then((m) => m.RunsMenu), latestOf(['run', 'follow-mode']),
+const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loadStyle(RUNS_STYLE)]).then(([m]) => m.RunsMenu),
+  latestOf(['run', 'follow-mode']),
   ({ kind, msg }) => kind === 'run' && Array.isArray(msg.runs) && msg.runs.length > 0);
 const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'), loadStyle(LESSON_STYLE)]).then(([m]) => m.CourseList),
   latestOf(['lesson_step']));
