@@ -97,6 +97,17 @@ export class Catalog {
     return this.entry('optimizers', name);
   }
 
+  /**
+   * The state buffers an optimizer keeps with these settings ({name, symbol, meaning, when}[];
+   * a buffer with `when` only while that hyper-parameter is on: SGD's velocity with momentum).
+   * @param {{name: string}} opt the optimizer's settings, e.g. {name: 'sgd', momentum: 0.9}
+   */
+  stateBuffers(opt) {
+    const entry = this.optimizer(opt.name);
+    if (!entry) return [];
+    return entry.state.filter((s) => !s.when || Boolean(Number(opt[s.when]) || opt[s.when] === true));
+  }
+
   /** The hyper-parameters optimizer `name` takes, in torch's order ([] for an unknown one). */
   optimizerParams(name) {
     const opt = this.optimizer(name);

@@ -211,3 +211,13 @@ export class RunModel {
     };
   }
 }
+
+/**
+ * The optimizer in force: the timeline's settings' (an optimizer changed mid-run with
+ * `set`), else the run's.
+ * @returns {{name: string}}
+ */
+export function optimizerInForce(settings, model) {
+  if (settings && settings.optimizer) return settings.optimizer;
+  return (model && model.config && model.config.optimizer) || { name: 'sgd' };
+}

@@ -183,7 +183,8 @@ def test_optimizer_state_strip_shows_each_layers_buffers_by_the_catalogs_names(
     lab = make_lab(viewport={"width": 1280, "height": 800}).open()
     configure(lab, dataset="xor", hidden=[4, 4], optimizer={"name": "adam"}, seed=1)
     strip = ".opt-state"
-    assert lab.page.locator(strip).is_visible()  # Adam keeps state: the strip waits for it
+    # Adam keeps state: the strip (fetched for the first optimizer that does) waits for it
+    lab.page.wait_for_selector(strip, state="visible")
     lab.step("iteration")
     lab.step("iteration")
     lab.settled()
@@ -253,7 +254,7 @@ def test_cost_of_every_gradient_beside_the_check_in_both_languages(make_lab: Any
     cost.scroll_into_view_if_needed()
     shot(lab, "cost-en")
     lab.page.keyboard.press("l")  # 日本語
-    lab.page.wait_for_function("document.documentElement.lang === 'ja'")
+    lab.page.wait_for_function("() => document.documentElement.lang === 'ja'")
     lab.settled()
     ja = lab.text(f"{PANEL} [data-field='cost-numeric']")
     assert "積和" in ja and numbers(ja) == [13, 2, 26, 1, 36, 936]

@@ -17,7 +17,8 @@
  * A legend under the network names the marks this run can show, with how many
  * units carry each now. The node tooltip adds the unit's marks
  * ({@link NetworkMechanisms#tipNotes}). The optimizer's state is drawn by
- * {@link OptimizerStateStrip} (optimizer-state.js), built here.
+ * {@link OptimizerStateStrip} (optimizer-state.js), built here (through
+ * optimizer-state-slot.js, which fetches it for an optimizer that keeps state).
  *
  * The network view (network-view.js) owns the SVG and calls build() after each
  * layout, paint(model) after each repaint and relabel() on a language change.
@@ -26,7 +27,7 @@
 
 import { fmt } from '../format.js';
 import { INK } from '../palette.js';
-import { OptimizerStateStrip } from './optimizer-state.js';
+import { OptimizerStateSlot } from './optimizer-state-slot.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -59,7 +60,7 @@ export class NetworkMechanisms {
     this.legend = document.createElement('span');
     this.legend.className = 'mech-legend';
     this.legend.hidden = true;
-    this.strip = new OptimizerStateStrip({ i18n, catalog });
+    this.strip = new OptimizerStateSlot({ i18n, catalog }); // the strip, fetched for an optimizer with state
     container.append(this.strip.root);
     this.layout = null;
     this.model = null;

@@ -14,6 +14,7 @@
  */
 
 import { fmtGrad } from './gradient-bars.js';
+import { optimizerInForce } from '../run-model.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Decades shown: 1e−10 … 1e2. */
@@ -36,7 +37,7 @@ export function stateFraction(v) {
   return Math.min(1, Math.max(0.02, (Math.log10(v) - LO) / (HI - LO)));
 }
 
-/** The optimizer-state strip; built and painted by the network's mechanisms. */
+/** The optimizer-state strip; built and painted by the network's mechanisms (through optimizer-state-slot.js). */
 export class OptimizerStateStrip {
   /** @param {{i18n: object, catalog: object}} options */
   constructor({ i18n, catalog }) {
@@ -58,16 +59,12 @@ export class OptimizerStateStrip {
 
   /** The optimizer in force: {name, …its hyper-parameters set}. */
   optimizer(model) {
-    if (this.settings && this.settings.optimizer) return this.settings.optimizer;
-    return (model.config && model.config.optimizer) || { name: 'sgd' };
+    return optimizerInForce(this.settings, model);
   }
 
   /** The catalog's state buffers the optimizer keeps with these settings. */
   buffers(model) {
-    const opt = this.optimizer(model);
-    const entry = this.catalog && this.catalog.optimizer ? this.catalog.optimizer(opt.name) : null;
-    if (!entry) return [];
-    return entry.state.filter((s) => !s.when || Boolean(Number(opt[s.when]) || opt[s.when] === true));
+    return this.catalog && this.catalog.stateBuffers ? this.catalog.stateBuffers(this.optimizer(model)) : [];
   }
 
   /** Lay the layers out under the network's columns. */
