@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+import pytest
+
 from tests.browser.conftest import Lab, parse_number
 
 PANEL = "[data-slot='inspector'] .bpl-inspector"
@@ -187,6 +189,41 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     lab.page.wait_for_function(
         "([sel, k]) => document.querySelector(sel).textContent.includes('#' + k)",
         arg=[f"{PANEL} [data-field='meta']", second])
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_on_a_desk_the_map_stays_in_sight_beside_the_inspector(make_lab: Any, lang: str) -> None:
+    """docs/screenshots/inspector-desk-{en,ja}.png: on a 1280×800 desk a learner inspecting
+    a neuron clicks a data point where the map is, without scrolling, and the inspector
+    follows that sample; the drawing marks the neuron inspected."""
+    lab = make_lab(viewport={"width": 1280, "height": 800},
+                   locale={"en": "en-US", "ja": "ja-JP"}[lang]).open()
+    lab.step("iteration")
+    open_inspector(lab, "L2.a.1", id="L2.a", index=[1])
+    maps = wait_since(lab, 0, "maps", iteration=1)
+    p = lab.last("run")["data"]["p_train"][5]
+    lo, hi = maps["extent"]
+    box = lab.page.locator("[data-view='output-map']").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+    x = box["x"] + (p[0] - lo) / (hi - lo) * box["width"]
+    y = box["y"] + (hi - p[1]) / (hi - lo) * box["height"]
+    # what a click there lands on: the map, not the inspector's sheet
+    under = lab.page.evaluate("([x, y]) => document.elementFromPoint(x, y).dataset.view || ''",
+                              [x, y])
+    assert under == "output-map"
+    start = len(lab.received)
+    lab.page.mouse.click(x, y)
+    focus = wait_since(lab, start, "focus")
+    insp = wait_since(lab, start, "inspect", id="L2.a", mode="sample")
+    assert insp["sample"]["index"] == focus["index"]
+    lab.page.wait_for_function(
+        "([sel, k]) => document.querySelector(sel).textContent.includes('#' + k)",
+        arg=[f"{PANEL} [data-field='meta']", focus["index"]])
+    lab.page.wait_for_selector(".net-svg .net-inspected[data-of='L2.a.1']")
+    lab.settled()
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.screenshot(path=str(lab.shot_dir / f"inspector-desk-{lang}.png"))
+    assert lab.errors == []
 
 
 def test_editing_a_weight_changes_the_loss_shown(lab: Lab) -> None:
