@@ -17,7 +17,7 @@ GRAPH = "[data-slot='graph'] .bpl-graph"
 BUDGET_KB = 150
 
 #: fetched only when needed: the graph, the curve, the dialogs, the earlier runs, the
-#: landscape, the lessons, the other language, and their stylesheets
+#: landscape, the lessons, the optimizer-state strip, the other language, and their stylesheets
 LAZY = (
     "/static/js/views/graph-panel.js", "/static/js/views/graph-draw.js",
     "/static/js/views/graph-values.js", "/static/js/views/graph-layout.js",
@@ -27,7 +27,7 @@ LAZY = (
     "/static/js/views/runs-menu.js", "/static/js/lessons/course-list.js",
     "/static/js/lessons/lesson-panel.js", "/static/css/lesson-panel.css",
     "/static/js/views/landscape-view.js", "/static/css/landscape-panel.css",
-    "/static/js/strings-ja.js",
+    "/static/js/views/optimizer-state.js", "/static/css/runs.css", "/static/js/strings-ja.js",
 )
 
 
