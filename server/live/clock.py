@@ -109,5 +109,7 @@ class Clock:
         server-wide budget (the worker calls this once a second)."""
         if self.store.reap(now):
             memory.release(now)  # the freed sessions' pages back to the system
+        else:
+            memory.release_due(now)  # one asked for too soon after the last
         budget = int(self.store.settings.max_total_history_mb * 2**20)
         memory.enforce((h for s in self.store for h in s.histories()), budget)

@@ -48,15 +48,21 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 
 _TRIM = _malloc_trim()
 _last_release = -RELEASE_EVERY_S
+_pending = False  # a release was asked for too soon after the last: due later
 
 
 def release(now: float | None = None) -> bool:
     """Give freed heap memory back to the system (glibc ``malloc_trim(0)``), unless
-    that was done less than :data:`RELEASE_EVERY_S` ago; whether it ran."""
-    global _last_release
+    that was done less than :data:`RELEASE_EVERY_S` ago (then it is due later:
+    :func:`release_due`); whether it ran."""
+    global _last_release, _pending
     now = time.monotonic() if now is None else now
-    if _TRIM is None or now - _last_release < RELEASE_EVERY_S:
+    if _TRIM is None:
         return False
+    if now - _last_release < RELEASE_EVERY_S:
+        _pending = True
+        return False
+    _pending = False
     _last_release = now
     t0 = time.perf_counter()
     _TRIM(0)
@@ -82,3 +88,9 @@ def enforce(histories: Iterable[History], budget_bytes: int) -> int:
         total -= n - after
     log.info("histories shrunk", extra={"bytes": total, "budget": budget_bytes})
     return total
+
+
+def release_due(now: float | None = None) -> bool:
+    """A release asked for too soon, done now if its time has come (the clock asks
+    once a second); whether it ran."""
+    return _pending and release(now)

@@ -53,7 +53,10 @@ def test_freed_memory_goes_back_to_the_system() -> None:
     assert memory.release(now=1e9)
     after = me.memory_info().rss
     assert before - after > 100 * 2**20, (before >> 20, after >> 20)
-    assert not memory.release(now=1e9 + 1)  # at most every RELEASE_EVERY_S
+    assert not memory.release(now=1e9 + 1)  # at most every RELEASE_EVERY_S...
+    assert not memory.release_due(now=1e9 + 2)
+    assert memory.release_due(now=1e9 + 1 + memory.RELEASE_EVERY_S)  # ...but not dropped
+    assert not memory.release_due(now=1e9 + 2 + memory.RELEASE_EVERY_S)  # (done once)
     assert all(a[0] == 50 * i for i, a in enumerate(kept))  # the live ones untouched
 
 
