@@ -1,7 +1,7 @@
 /**
  * Every user-visible string of the page in English, key → text (`{name}`
  * marks a parameter): one language's half of the page's one table, the same
- * keys in every language (strings-ja.js; test_lazy_views.py checks it).
+ * keys in every language (strings-ja.js; tests/test_strings.py checks it).
  * i18n.js loads only the language shown, the other the first time a learner
  * switches to it.
  */

@@ -1,0 +1,54 @@
+"""The page's words: one table in two files, Japanese and English of equal standing
+(static/js/strings-ja.js and strings-en.js; i18n.js loads the language shown).
+
+A key in one language and not the other, a parameter (``{name}``) that one language
+fills and the other forgets, or an English sentence left untranslated in the Japanese
+file is a defect a learner sees."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRY = re.compile(r"^\s*'([^']+)':\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"),?\s*$", re.M)
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+def table(lang: str) -> dict[str, str]:
+    text = (ROOT / "static" / "js" / f"strings-{lang}.js").read_text()
+    entries: dict[str, str] = {}
+    for key, literal in ENTRY.findall(text):
+        if literal.startswith("'"):
+            literal = '"' + literal[1:-1].replace('"', '\\"').replace("\\'", "'") + '"'
+        assert key not in entries, f"{key} twice in strings-{lang}.js"
+        entries[key] = json.loads(literal)
+    # every key line was read (a line the pattern misses would hide a missing key)
+    assert len(entries) == len(re.findall(r"^\s*'[^']+':", text, re.M)), lang
+    return entries
+
+
+def test_both_languages_have_the_same_keys_in_the_same_order() -> None:
+    ja, en = table("ja"), table("en")
+    assert len(en) > 500
+    assert list(ja) == list(en), sorted(set(ja) ^ set(en))
+
+
+def test_both_languages_fill_the_same_parameters() -> None:
+    ja, en = table("ja"), table("en")
+    for key, text in en.items():
+        assert set(re.findall(r"\{(\w+)\}", ja[key])) == set(re.findall(r"\{(\w+)\}", text)), key
+
+
+def test_the_japanese_table_is_japanese() -> None:
+    """Identical text is fine for names and symbols (tanh, Swish, Adam, ∂L/∂W), not for
+    an English phrase left in the Japanese table."""
+    ja, en = table("ja"), table("en")
+    for key, text in ja.items():
+        if JAPANESE.search(text):
+            continue
+        words = re.findall(r"[A-Za-z]{2,}", text)
+        assert len(words) < 3, f"{key}: {text!r} reads as English in strings-ja.js"
+    assert sum(bool(JAPANESE.search(t)) for t in ja.values()) > 0.9 * len(ja)
+    assert not any(JAPANESE.search(t) for t in en.values())
