@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     max_frame_mb: float = Field(
         default=4.0, gt=0, description="Estimated size of one full phase frame, in MB."
     )
+    max_stream_mb_per_s: float = Field(
+        default=4.0, gt=0, description="Fast play's frames of one run, in MB a second at most: "
+        "a large network shows fewer iterations a second rather than flood the event loop "
+        "(its weight-sized arrays are most of each frame)."
+    )
     max_total_history_mb: float = Field(
         default=2048.0, gt=0, description="Recorded history of all sessions together; past it "
         "the largest are thinned (checkpoints dropped, no run lost)."

@@ -61,6 +61,7 @@ from server.protocol import (
     server_message,
 )
 from server.run.compact import compact_iteration, compact_values
+from server.run.cost import JSON_BYTES_PER_VALUE, count_values
 from server.run.history import History, drain
 from server.run.runconfig import LimitError, checked_stepper, run_config
 from server.run.series import metrics_point
@@ -109,6 +110,9 @@ class Session:
         self.speed = 2.0
         self._credit = 0.0
         self._iter_cost = 1e-4  # seconds per played iteration (moving average)
+        #: fast play's frame budget in bytes (max_stream_mb_per_s), and when it was filled
+        self._stream_tokens = settings.max_stream_mb_per_s * 2**20  # (full: a second's worth)
+        self._stream_at = time.monotonic()
         self._state_due = 0  # iteration of the next state message in fast play
         self.outbox: Outbox | None = None
         self.created = time.monotonic()
@@ -478,9 +482,11 @@ class Session:
         recs, halt = self.history.step_iteration()
         if recs:
             values = compact_iteration([(r.phase, r.values) for r in recs])
-            self.put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
-                        "compact": True, "values": v} for r, v in zip(recs, values, strict=True)],
-                      droppable=True, key="frames")
+            if self._stream_allows(values):
+                self.put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
+                           "compact": True, "values": v}
+                          for r, v in zip(recs, values, strict=True)],
+                         droppable=True, key="frames")
             for rec in recs:  # after the frames: an edit applied at the update follows them
                 self.views.after_phase(rec)
         if halt is not None:
@@ -498,6 +504,25 @@ class Session:
                 self._trace.append(p)
         if full:
             self._queue_metrics(recs[-1].values)
+        return True
+
+    def _stream_allows(self, values: list[dict[str, Any]]) -> bool:
+        """Whether fast play's frames of this iteration fit the run's stream budget
+        (``max_stream_mb_per_s``, a token bucket holding at most one second's worth):
+        their size is estimated from the arrays they hold (JSON bytes a value, as the
+        cost model counts), so encoding never has to happen to decide. A small
+        network's frames always fit; the largest network's (~2.6 MB, mostly its
+        weight-sized arrays) go out a few times a second and its counters, charts
+        and the rest every tick, so a heavy run slows its own picture, not the
+        event loop that serves everyone's."""
+        rate = self.settings.max_stream_mb_per_s * 2**20
+        now = time.monotonic()
+        self._stream_tokens = min(rate, self._stream_tokens + (now - self._stream_at) * rate)
+        self._stream_at = now
+        size = JSON_BYTES_PER_VALUE * sum(count_values(v) for v in values)
+        if size > self._stream_tokens and size <= rate:  # (one bigger than a second: always)
+            return False
+        self._stream_tokens = max(0.0, self._stream_tokens - size)
         return True
 
     def _metrics_wanted(self) -> bool:

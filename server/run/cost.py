@@ -92,19 +92,20 @@ def phase_values(st: Stepper) -> tuple[tuple[int, int], ...]:
     counts = []
     for rows in (2, 3):
         probe = Stepper(replace(st.config, batch_size=rows), spec=st.net.spec, data=st.data)
-        counts.append([_count(rec.values) for rec in probe.step_iteration()])
+        counts.append([count_values(rec.values) for rec in probe.step_iteration()])
     return tuple((2 * two - three, three - two)
                  for two, three in zip(counts[0], counts[1], strict=True))
 
 
-def _count(v: object) -> int:
-    """Numbers in a record value (an array's entries, a dict's or list's items)."""
+def count_values(v: object) -> int:
+    """Numbers in a record value (an array's entries, a dict's or list's items): times
+    :data:`JSON_BYTES_PER_VALUE`, about its size on the wire."""
     if isinstance(v, np.ndarray):
         return int(v.size)
     if isinstance(v, dict):
-        return sum(_count(x) for x in v.values())
+        return sum(count_values(x) for x in v.values())
     if isinstance(v, list | tuple):
-        return sum(_count(x) for x in v)
+        return sum(count_values(x) for x in v)
     return 1
 
 

@@ -116,3 +116,46 @@ def test_a_class_pressing_play_together_takes_turns_on_the_clock() -> None:
     # half the class steps on each tick instead of all of it every second tick
     assert all(n == 2 for n in busy)
     assert [s.stepper.iteration for s, _ in pairs] == [30] * 4
+
+
+def updates_in_two_seconds(monkeypatch: pytest.MonkeyPatch, **cfg: Any
+                           ) -> tuple[int, int, float]:
+    """(ticks that played, update frames sent, MB of frames sent) of a run played at
+    full speed for two seconds of a 60 Hz clock (a fake monotonic time)."""
+    from server.live import session as session_module
+    from server.run.cost import JSON_BYTES_PER_VALUE, count_values
+
+    now = [1000.0]
+    monkeypatch.setattr(session_module.time, "monotonic", lambda: now[0])
+    s, ob = make_session(**cfg)
+    s.handle(client_adapter.validate_python({"type": "play", "speed": 1000}))
+    ob.drain()
+    played = updates = 0
+    size = 0.0
+    for _ in range(120):
+        now[0] += 1 / 60
+        before = s.stepper.iteration
+        s.tick(1 / 60)
+        played += s.stepper.iteration > before
+        for m in ob.drain():
+            if m["type"] == "frame":
+                updates += m["phase"] == "update"
+                size += JSON_BYTES_PER_VALUE * count_values(m["values"]) / 2**20
+    return played, updates, size
+
+
+def test_fast_play_of_a_large_network_sends_frames_within_the_stream_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large network's fast-play frames are mostly its weight-sized arrays (~1 MB a
+    tick here): sent every tick they flooded the event loop that serves every learner
+    (bench/abuse.py's `gc` row: twelve such runs left the learner beside them a third
+    of its frame rate). Its picture now moves a few times a second, within
+    max_stream_mb_per_s; a small network's moves every tick."""
+    played, updates, mb = updates_in_two_seconds(
+        monkeypatch, hidden=(128, 128), batch_size=32, n_samples=200)
+    assert played == 120
+    assert mb <= 4.0 * 3 + 1.5  # two seconds of budget, the first second's full bucket
+    assert updates < played / 4
+    assert updates >= 4  # still moving
+    played, updates, _ = updates_in_two_seconds(monkeypatch, dataset="xor")
+    assert updates == played == 120
