@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -64,7 +65,12 @@ def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() 
                 w.recv_type("state")
             live = scrape(client)
             assert live["bpl_sessions"] == 1 and live["bpl_connections"] == 1
+        # the server notices the close a moment after the client has sent it
+        deadline = time.monotonic() + 5.0
         after = scrape(client)
+        while after["bpl_connections"] != 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            after = scrape(client)
     assert live["bpl_iterations_total"] - before["bpl_iterations_total"] >= 3
     assert live["bpl_frames_sent_total"] - before["bpl_frames_sent_total"] >= 12  # 4 a step
     assert live["bpl_bytes_sent_total"] > before["bpl_bytes_sent_total"] + 1000
