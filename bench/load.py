@@ -16,11 +16,20 @@ client plays and shares its run, the others join with its code, and every
 one of them counts the frames it gets (one engine step and one encoding a
 frame for all of them).
 
+With ``--workers N`` the server is ``python -m server.serve`` with
+``BPL_WORKERS=N`` (N processes on the one port, the kernel spreading the
+connections) and a ``redis-server`` of its own on a free port (Debian's, as
+the tests use); ``--redis`` gives one worker Redis too, to measure what the
+shared part costs. The server's CPU is then the sum over its processes, and
+each worker's share is reported beside it (``worker_cpu_cores``), with
+Redis's own CPU.
+
 The clients speak raw WebSocket frames on asyncio sockets and never decode
 JSON (they look at each message's first bytes), so one client process stays
 much cheaper than the server it measures.
 
     .venv/bin/python bench/load.py --clients 200 --speed 30 --seconds 20
+    .venv/bin/python bench/load.py --clients 400 --workers 2
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from tests.helpers.net import (  # noqa: E402
     uvicorn_command,
     wait_healthy,
 )
+from tests.helpers.site import Redis  # noqa: E402
 
 log = logging.getLogger("bench.load")
 
@@ -199,9 +209,25 @@ def percentile(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
+def tree(server: psutil.Process) -> list[psutil.Process]:
+    """``server`` and every process it started (a supervisor's workers)."""
+    return [server, *server.children(recursive=True)]
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each of ``procs``, by pid."""
+    out = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+    return out
+
+
 async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
                 server: psutil.Process, batch: bool = False,
-                follow: bool = False) -> dict[str, object]:
+                follow: bool = False, redis: psutil.Process | None = None
+                ) -> dict[str, object]:
     """Open ``n`` sessions (or, with ``follow``, one teacher and ``n − 1`` followers),
     play them, measure over ``seconds`` after ``warmup``."""
     stats = [Client() for _ in range(n)]
@@ -223,14 +249,19 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     for c in clients:
         c.measuring = True
     me = psutil.Process()
-    cpu0, mine0 = server.cpu_times(), me.cpu_times()
+    procs = tree(server)
+    sys0 = sum(p.cpu_times().system for p in procs)
+    cpu0, mine0 = cpu_seconds(procs), me.cpu_times()
+    redis0 = sum(redis.cpu_times()[:2]) if redis is not None else 0.0
     t0 = time.perf_counter()
     await asyncio.sleep(seconds)
     t1 = time.perf_counter()
-    cpu1, mine1 = server.cpu_times(), me.cpu_times()
+    cpu1, mine1 = cpu_seconds(procs), me.cpu_times()
+    sys1 = sum(p.cpu_times().system for p in procs)
+    redis1 = sum(redis.cpu_times()[:2]) if redis is not None else 0.0
     for c in clients:
         c.measuring = False
-    rss = server.memory_info().rss
+    rss = sum(p.memory_info().rss for p in procs)
     for c in clients:
         c.send({"type": "pause"})
     await asyncio.sleep(0.2)
@@ -242,7 +273,8 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     intervals = [b - a for s in stats for a, b in zip(s.updates, s.updates[1:], strict=False)]
     fps = [s.frames / wall for s in stats]
     ups = [len(s.updates) / wall for s in stats]
-    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
+    per_proc = {pid: (cpu1[pid] - cpu0.get(pid, 0.0)) / wall for pid in cpu1}
+    cpu = sum(per_proc.values())
     return {
         "clients": n,
         "follow": follow,
@@ -261,8 +293,10 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
         "late_fraction": round(sum(i > 0.050 for i in intervals) / max(1, len(intervals)), 4),
         "server_cpu_cores": round(cpu, 3),
         # kernel time: on loopback each write also does the receiver's TCP work
-        "server_cpu_system_fraction": round((cpu1.system - cpu0.system)
-                                            / max(1e-9, cpu * wall), 3),
+        "server_cpu_system_fraction": round((sys1 - sys0) / max(1e-9, cpu * wall), 3),
+        "worker_cpu_cores": sorted((round(c, 3) for pid, c in per_proc.items()
+                                    if pid != server.pid or len(per_proc) == 1), reverse=True),
+        "redis_cpu_cores": round((redis1 - redis0) / wall, 3) if redis is not None else None,
         # CPU per delivered iteration: less sensitive to the machine's other load than
         # wall-time rates (the server's own work, whatever else shares the core)
         "server_cpu_ms_per_iteration": round(1000 * cpu / max(1e-9, sum(ups)), 3),
@@ -276,11 +310,25 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     }
 
 
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """uvicorn in its own process, configured as ``make run``."""
-    proc = subprocess.Popen(uvicorn_command(port, "--no-access-log"), cwd=ROOT,
-                            env={**os.environ, **env})
+def start_server(port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
+    """uvicorn in its own process, configured as ``make run``; with ``workers`` > 1,
+    ``python -m server.serve`` supervising that many (``env`` names the Redis)."""
+    if workers > 1:
+        proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT,
+                                env={**os.environ, **env, "HOST": "127.0.0.1",
+                                     "PORT": str(port), "BPL_WORKERS": str(workers),
+                                     "BPL_LOG_LEVEL": "WARNING"})
+    else:
+        proc = subprocess.Popen(uvicorn_command(port, "--no-access-log"), cwd=ROOT,
+                                env={**os.environ, **env})
     wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=20)
+    if workers > 1:  # every worker up, not only the first to answer
+        deadline = time.monotonic() + 20
+        while len(psutil.Process(proc.pid).children()) < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fewer than {workers} workers started")
+            time.sleep(0.05)
+        time.sleep(1.0)
     return proc
 
 
@@ -373,6 +421,12 @@ def main() -> None:
     ap.add_argument("--follow", action="store_true",
                     help="a class: the first client plays and shares its run, the others "
                     "follow it")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="serve with BPL_WORKERS=N worker processes and a redis-server of "
+                    "its own")
+    ap.add_argument("--redis", action="store_true",
+                    help="give the server a redis-server of its own (implied by --workers "
+                    "above 1)")
     ap.add_argument("--breakdown", action="store_true",
                     help="only measure the CPU per session by part, in process")
     args = ap.parse_args()
@@ -382,10 +436,16 @@ def main() -> None:
         return
 
     proc = None
+    redis = None
     port = args.port
+    env = {"BPL_MAX_SESSIONS": str(max(500, args.clients + 10))}
     if not port:
         port = free_port()
-        proc = start_server(port, {"BPL_MAX_SESSIONS": str(max(500, args.clients + 10))})
+        if args.workers > 1 or args.redis:
+            redis = Redis()
+            redis.start()
+            env["BPL_REDIS_URL"] = redis.url
+        proc = start_server(port, env, args.workers)
         server = psutil.Process(proc.pid)
     else:
         server = _listening_process(port)
@@ -394,12 +454,17 @@ def main() -> None:
         with contextlib.suppress(ImportError):
             import uvloop
             runner = uvloop.run
+        redis_proc = (psutil.Process(redis.proc.pid)
+                      if redis is not None and redis.proc is not None else None)
         result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server,
-                              args.batch, args.follow))
+                              args.batch, args.follow, redis_proc))
+        result["workers"] = args.workers
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(10)
+        if redis is not None:
+            redis.stop()
     sys.stdout.write(json.dumps(result) + "\n")
 
 
