@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     # ---- server-wide ---------------------------------------------------------------
     max_sessions: int = Field(default=500, ge=1, description="Sessions kept at once (all clients).")
     max_followers: int = Field(
-        default=500, ge=0, description="Connections following one shared run (a class)."
+        default=500, ge=0, description="Connections following one shared run (a class), on "
+        "every worker process together."
     )
     idle_timeout_s: float = Field(default=1800.0, gt=0, description="Free idle sessions.")
     disconnect_grace_s: float = Field(
@@ -164,7 +165,8 @@ class Settings(BaseSettings):
     )
     max_followers_per_address: int = Field(
         default=4, ge=1,
-        description="Connections from one client address following one class run.",
+        description="Connections from one client address following one class run (counted "
+        "by each worker process).",
     )
     max_code_failures_per_minute: int = Field(
         default=10, ge=1,

@@ -285,7 +285,12 @@ class Connection:
         leader = self.store.shared(code)
         limit = st.max_followers
         if leader is None and self.relay is not None and self.store.distributed:
-            return RemoteClass(self.relay, code.upper())
+            remote = RemoteClass(self.relay, code.upper())
+            if address is not None and self.store.followers_from(
+                    remote.id, address) >= st.max_followers_per_address:
+                self._too_many_from_address(instead)
+                return None
+            return remote  # (max_followers: the owner says how many more, when it greets)
         if leader is None:
             if address is not None:
                 failures.spend(address)
@@ -297,12 +302,16 @@ class Connection:
                              field="follow")
             leader = None
         elif address is not None and self.store.followers_from(
-                leader, address) >= st.max_followers_per_address:
-            self.reply_error("limit", f"{st.max_followers_per_address} pages from this address "
-                             "already follow this class run (max_followers_per_address); "
-                             + instead, limit="max_followers_per_address", field="follow")
+                leader.id, address) >= st.max_followers_per_address:
+            self._too_many_from_address(instead)
             leader = None
         return leader
+
+    def _too_many_from_address(self, instead: str) -> None:
+        n = self.settings.max_followers_per_address
+        self.reply_error("limit", f"{n} pages from this address already follow this class "
+                         "run (max_followers_per_address); " + instead,
+                         limit="max_followers_per_address", field="follow")
 
     def _count_follow(self, leader: Leader) -> None:
         if self.address is not None and self._follow_key is None:
@@ -342,6 +351,11 @@ class Connection:
         if reason == "unknown":
             self.reply_error("unknown_code", f"no run is shared under the code {code!r}; "
                              "this is a run of your own", field="follow")
+        elif reason == "full":
+            limit = self.settings.max_followers
+            self.reply_error("limit", f"this class run already has {limit} followers "
+                             "(max_followers); this is a run of your own",
+                             limit="max_followers", field="follow")
         else:
             self.reply_error("unknown_code", f"the class {code!r} did not answer ({reason}); "
                              "this is a run of your own", field="follow")

@@ -445,7 +445,11 @@ class ClassRelay:
             self._reply_json(body, ok=False)
             return
         a = s.audience
-        self._set_remote(a, body)
+        # the class's max_followers counts every worker's followers: this worker's
+        # followers may take what the others leave (its followers already greeted first)
+        asker = str(body.get("from"))
+        room = max(0, self.settings.max_followers - (a.total() - a.remote.get(asker, 0)))
+        self._set_remote(a, {**body, "n": min(int(body.get("n", 0)), room)})
         parts = []
         for msg, kw in s.welcome():
             entry = for_followers(msg)
@@ -454,7 +458,7 @@ class ClassRelay:
                              + entry.json(encode_bytes) + b"}")
         head = orjson.dumps({"op": "reply", "id": body.get("id"), "ok": True,
                              "epoch": a.feed.epoch, "seq": a.feed.seq,
-                             "followers": a.total()})
+                             "followers": a.total(), "room": room})
         self._reply(body, head[:-1] + b',"entries":[' + b",".join(parts) + b"]}")
         s.send_share()
 
@@ -671,13 +675,22 @@ class ClassRelay:
                                 followers=reply.get("followers", 0))
         held = [(head, self._entry(head, data)) for head, data in room.buffer
                 if head.get("e") == room.epoch and int(head.get("s", 0)) > seq]
-        for f, leader in batch.items():
+        # the class's room for this worker's followers: those redrawn keep their place,
+        # newcomers past it are told the class is full (max_followers, all workers)
+        room_left = int(reply.get("room", len(batch) + len(room.members))) - len(room.members)
+        order = sorted(batch.items(), key=lambda item: item[0] not in room.redraw)
+        for f, leader in order:
             if room.waiting.get(f) is not leader:
                 continue
             del room.waiting[f]
             room.redraw.discard(f)
             if f.leader is not leader:
                 continue
+            if room_left <= 0:
+                if f.gone is not None:
+                    self.engine(("follow", id(f)), functools.partial(f.gone, leader, "full"))
+                continue
+            room_left -= 1
             f.outbox.put(follow)
             for entry, kw in entries:
                 f.outbox.put(entry, **kw)

@@ -234,9 +234,10 @@ class SessionStore:
         """Sessions held for ``address``."""
         return self._per_address[address]
 
-    def followers_from(self, s: Session, address: str) -> int:
-        """Connections from ``address`` following ``s``'s run."""
-        return self._follows[(s.id, address)]
+    def followers_from(self, leader_id: str, address: str) -> int:
+        """Connections from ``address`` following the run of ``leader_id`` (a session's
+        id, or a class on another worker: ``class:CODE``)."""
+        return self._follows[(leader_id, address)]
 
     def count_follower(self, session_id: str, address: str, delta: int) -> None:
         """One more (``delta`` 1) or one fewer (-1) connection from ``address`` follows

@@ -232,3 +232,34 @@ def test_a_download_that_lands_on_another_worker_is_answered(site: Site) -> None
         assert e.value.code == 404
     finally:
         learner.close()
+
+
+def test_a_class_full_on_every_worker_together_refuses_the_next_student(redis: Redis) -> None:
+    """max_followers counts the class's followers on every worker: past it, a student on
+    either worker is told and gets a run of their own."""
+    small = Site(redis, env={"BPL_MAX_FOLLOWERS": "2"})
+    clients: list[Client] = []
+    try:
+        teacher, first, code, _ = open_class(small)  # a student on the other worker
+        clients += [teacher, first]
+        here = small.socket(lambda w: w == teacher.worker)
+        clients.append(here)
+        here.send({"type": "hello", "batch": True, "follow": code})
+        assert here.recv_type("follow")["active"] is True
+        teacher.recv_type("share", where=lambda m: m["followers"] == 2)
+        for where in (lambda w: w != teacher.worker, lambda w: w == teacher.worker):
+            late = small.socket(where)
+            clients.append(late)
+            late.send({"type": "hello", "batch": True, "follow": code})
+            err = late.recv_type("error")
+            assert err["code"] == "limit" and err["limit"] == "max_followers"
+            assert late.recv_type("run")["session"]  # a run of its own instead
+        # the two who came first still follow the class
+        step(teacher)
+        seen = teacher.frames_of(0)
+        same_frames(seen, first.frames_of(0))
+        same_frames(seen, here.frames_of(0))
+    finally:
+        for c in clients:
+            c.close()
+        small.close()
