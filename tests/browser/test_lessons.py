@@ -513,6 +513,7 @@ def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: La
     assert lab.errors == []
 
 
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 COURSE = ["one-neuron", "chain-rule", "four-phases", "learning-rate", "batch-size",
           "vanishing-gradients", "relu-family", "initialization", "exploding-gradients",
           "optimizers", "schedules", "normalization", "residual", "overfitting",
@@ -529,14 +530,14 @@ def answer(lab: Lab, kind: str, value: Any) -> dict[str, Any]:
     return check(lab)
 
 
+@pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("lesson", COURSE)
 def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
-        make_lab: Any, lesson: str) -> None:
+        make_lab: Any, lesson: str, lang: str) -> None:
     """Each lesson, step by step, as a learner drives it from the panel (the step's action
     button, or Play at the fastest speed for a play): a wrong prediction is judged wrong,
-    the right one (the verdict's own ``expected``) right, and the last step is done. Odd
-    lessons in Japanese, even ones in English."""
-    lang = "ja" if COURSE.index(lesson) % 2 == 0 else "en"
+    the right one (the verdict's own ``expected``) right, and the last step is done; in
+    Japanese and in English."""
     lab = make_lab(viewport=DESK, locale="ja-JP" if lang == "ja" else "en-US")
     page = lab.page
     page.goto(f"{lab.base_url}/?lesson={lesson}&step=1")  # (a step may hide the network)
@@ -581,6 +582,9 @@ def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
         assert msg["done"], (n, msg)
         expect(page.locator(f"{VERDICT} .lesson-verdict-head")).to_have_attribute(
             "data-verdict", "right")
+        said = lab.text(f"{VERDICT} .lesson-explain")  # the explanation, in the page's words
+        assert said and "{" not in said and "}" not in said, (n, said)
+        assert bool(JAPANESE.search(said)) == (lang == "ja"), (n, said)
         if n < len(body["steps"]):
             page.click(f"{LESSON} .lesson-next")
     expect(page.locator(f"{LESSON} .lesson-next")).to_have_class(re.compile("is-ready"))
