@@ -54,6 +54,10 @@ class Param:
     ``when``: the name of the parameter that must be non-zero (or true) for
     this one to matter. ``torch``: torch's own name where it differs.
     ``live``: a run's setting that may change mid-run (``Stepper.set_hyper``).
+    ``lesson_only``: a run setting that exists to show a mistake (a lesson turns it on
+    in its preset); the page's settings form leaves it out unless the run has it on,
+    and then marks it. The server accepts it from anywhere (a link or a run file must
+    replay the run it names).
     """
 
     name: str
@@ -70,6 +74,7 @@ class Param:
     nullable: bool = False
     live: bool = False
     presets: tuple[float, ...] = ()
+    lesson_only: bool = False
 
     def range_text(self) -> str:
         """The range as a learner reads it: ``0 ≤ momentum < 1``, ``eps > 0``."""
@@ -372,9 +377,19 @@ SETTINGS: tuple[Param, ...] = (
     _p("clip_value", 0.0, 0, None, step=0.1, live=True),
     _p("l1", 0.0, 0, 10, step=0.0001, live=True),
     _p("l2", 0.0, 0, 10, step=0.0001, live=True),
+    # the forgotten optimizer.zero_grad() (lesson zero-grad): the optimizer gets the
+    # sum of every gradient since the run started (ACCUMULATED, engine.optim.received)
+    _flag("accumulate_grads", lesson_only=True),
     Param("batch_size", "int", 10, 0, None, live=True),
     Param("seed", "int", 1, 0, 2**32 - 1),
 )
+
+#: what ``accumulate_grads`` adds to the update record, per parameter (``L1.W.grad_sum``)
+#: and per layer (``L1.grad_sum_norm``): ``p.grad`` as PyTorch holds it when
+#: ``optimizer.zero_grad()`` is never called
+ACCUMULATED = StateBuffer("grad_sum", "Σg",
+                          "p.grad never reset: each iteration's gradient added to what "
+                          "it held", when="accumulate_grads")
 
 _SECTIONS: dict[str, tuple[Any, ...]] = {
     "optimizers": OPTIMIZERS, "activations": ACTIVATIONS, "losses": LOSSES,
@@ -511,13 +526,15 @@ def as_json() -> dict[str, Any]:
     rule), ``activations`` / ``losses`` / ``initializers`` / ``schedules`` /
     ``norms`` (name, formula, and alpha, output, uses, torch where set),
     ``schedule_params``, ``datasets`` (name, task, classes, dims, features),
-    ``features`` (name, text), ``auto_loss`` and ``settings``."""
+    ``features`` (name, text), ``auto_loss``, ``settings`` and ``accumulated`` (what
+    ``accumulate_grads`` adds to the update record: name, symbol, meaning, when)."""
     out: dict[str, Any] = {"phases": list(PHASES), "tasks": list(TASKS)}
     for section, entries in _SECTIONS.items():
         out[section] = _json(entries)
     out["schedule_params"] = _json(SCHEDULE_PARAMS)
     out["auto_loss"] = dict(AUTO_LOSS)
     out["settings"] = _json(SETTINGS)
+    out["accumulated"] = _json(ACCUMULATED)
     return out
 
 

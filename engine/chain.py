@@ -74,7 +74,8 @@ JSON-friendly data (floats, ints, strings, lists, dicts, ``None``):
   ``abs_error``, ``rel_error``, ``h``, ``mode``}. It runs on copies: the run's
   parameters, buffers and random generators are untouched.
 
-:func:`explain_update` explains the update phase of one entry: the gradient,
+:func:`explain_update` explains the update phase of one entry: the gradient
+(and, when gradients accumulate, the sum ``p.grad`` holds, which the update uses),
 its clipping (factor, or the clamp), the gradient the optimizer received, the
 optimizer's state under the names its record carries (symbols from
 :mod:`engine.catalog`), and the rule in effect (:func:`update_rule`).
@@ -530,13 +531,18 @@ def explain_update(phases: Phases, id: str, index: Sequence[int], optimizer: str
     """The update of ``id[index]`` in the update record of ``phases`` (None before it):
 
     ``prev`` + ``step`` = ``new``; ``lr``; ``grad`` the backward gradient (L1/L2
-    included); ``clip`` None or {``value`` (the clamp ±c, or None), ``max_norm``,
-    ``total_norm`` ‖g‖ over every gradient, ``factor`` = max_norm/(‖g‖ + 10⁻⁶) when
-    below 1 (else 1), ``after_value`` the gradient once clamped (value clipping
-    comes first), ``clipped`` whether this entry changed}; ``grad_used`` the
-    gradient the optimizer received; ``state`` {name: value} under the record's names
-    (after this step); ``symbols`` {name: its symbol in :mod:`engine.catalog`};
-    ``rule`` (:func:`update_rule`); ``hyper`` the optimizer's settings.
+    included: this iteration's); ``grad_sum`` None, or under ``accumulate_grads``
+    the accumulated gradient G_{t−1} + g_t (``p.grad`` after backward, the
+    record's ``<id>.grad_sum``: :func:`engine.optim.received`), which clipping and
+    the optimizer then act on instead of ``grad``; ``clip`` None or {``value``
+    (the clamp ±c, or None), ``max_norm``, ``total_norm`` ‖g‖ over every gradient
+    (every accumulated one under ``accumulate_grads``), ``factor`` =
+    max_norm/(‖g‖ + 10⁻⁶) when below 1 (else 1), ``after_value`` the gradient
+    once clamped (value clipping comes first), ``clipped`` whether this entry
+    changed}; ``grad_used`` the gradient the optimizer received; ``state``
+    {name: value} under the record's names (after this step); ``symbols`` {name:
+    its symbol in :mod:`engine.catalog`, ``grad_sum``'s too}; ``rule``
+    (:func:`update_rule`); ``hyper`` the optimizer's settings.
     """
     rec = phases.get("update")
     if rec is None or f"{id}.step" not in rec:
@@ -546,7 +552,10 @@ def explain_update(phases: Phases, id: str, index: Sequence[int], optimizer: str
     bwd = phases.get("backward") or {}
     g_arr = bwd.get(grad_id(id))
     grad = None if g_arr is None else float(np.asarray(g_arr)[idx])
-    used = grad
+    acc = catalog.ACCUMULATED.name
+    s_arr = rec.get(f"{id}.{acc}")
+    grad_sum = None if s_arr is None else float(np.asarray(s_arr)[idx])
+    before = used = grad if grad_sum is None else grad_sum
     clip = None
     value = rec.get("clip.value")
     total = rec.get("clip.total_norm")
@@ -566,17 +575,20 @@ def explain_update(phases: Phases, id: str, index: Sequence[int], optimizer: str
                 clip["factor"] = coef if coef < 1.0 else 1.0
                 if coef < 1.0:
                     used = used * coef
-            clip["clipped"] = used != grad
+            clip["clipped"] = used != before
     prefix = f"{id}."
     state = {k[len(prefix):]: float(np.asarray(v)[idx]) for k, v in rec.items()
-             if k.startswith(prefix) and k[len(prefix):] not in ("prev", "step")}
+             if k.startswith(prefix) and k[len(prefix):] not in ("prev", "step", acc)}
+    symbols = {b.name: b.symbol for b in entry.state if b.name in state}
+    if grad_sum is not None:
+        symbols[acc] = catalog.ACCUMULATED.symbol
     return {
         "optimizer": optimizer, "lr": float(rec["lr"]),
         "prev": float(np.asarray(rec[f"{id}.prev"])[idx]),
         "step": float(np.asarray(rec[f"{id}.step"])[idx]),
         "new": float(np.asarray(rec[id])[idx]),
-        "grad": grad, "clip": clip, "grad_used": used, "state": state,
-        "symbols": {b.name: b.symbol for b in entry.state if b.name in state},
+        "grad": grad, "grad_sum": grad_sum, "clip": clip, "grad_used": used, "state": state,
+        "symbols": symbols,
         "rule": update_rule(optimizer, hyper),
         "hyper": {k: (v if isinstance(v, bool) else float(v)) for k, v in hyper.items()},
     }

@@ -59,6 +59,9 @@ class RunConfig:
     clip_value: float = _f(_S("clip_value"))
     l1: float = _f(_S("l1"))
     l2: float = _f(_S("l2"))
+    #: the forgotten ``optimizer.zero_grad()``: every update uses the gradients summed
+    #: since the run started (a lesson's switch; :func:`engine.optim.received`)
+    accumulate_grads: bool = _b(_S("accumulate_grads"))
     batch_size: int = _i(_S("batch_size"))
     seed: int = _i(_S("seed"))
 

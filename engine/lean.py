@@ -11,7 +11,9 @@ parameters, a batch ``x`` (B, n_in) and its targets ``t`` (B, K):
               nothing is recorded)
     backward  dW_l = a_{l−1}ᵀ δ_l, db_l = 1ᵀ δ_l, δ_{l−1} = (δ_l W_lᵀ) ⊙ f′(z_{l−1}),
               plus the L1/L2 terms, ‖dW_l‖
-    update    clipping, then :meth:`engine.optim.Optimizer.step` (plain SGD inlined)
+    update    the gradient received (:func:`engine.optim.received`: clipped, or under
+              ``accumulate_grads`` added to the run's running sum first), then
+              :meth:`engine.optim.Optimizer.step` (plain SGD inlined)
 
 It performs exactly the same NumPy operations, in the same order, as
 ``Network.forward``/``backward``, ``losses.compute``, the stepper's gradient
@@ -31,7 +33,7 @@ import numpy as np
 from engine import activations, losses, units
 from engine.config import RunConfig
 from engine.model import LayerCache, Network
-from engine.optim import Optimizer, clip_grads
+from engine.optim import Optimizer, received
 from engine.records import (
     IterationState,
     LayerIds,
@@ -237,15 +239,21 @@ def forward_backward(plan: LeanPlan, params: dict[str, Array], x: Array, t: Arra
 
 
 def update(plan: LeanPlan, optimizer: Optimizer, params: dict[str, Array],
-           grads: dict[str, Array], lr: float,
-           capture: bool) -> tuple[dict[str, Array], dict[str, Array], dict[str, Any]]:
-    """Clip ``grads`` as configured and step ``params`` (replacing its arrays) with
+           grads: dict[str, Array], lr: float, capture: bool,
+           grad_sum: dict[str, Array] | None = None,
+           ) -> tuple[dict[str, Array], dict[str, Array], dict[str, Any],
+                      dict[str, Array] | None]:
+    """Turn ``grads`` into what the optimizer receives (:func:`engine.optim.received`:
+    clipped as configured; added to ``grad_sum``, the run's ``p.grad``, first under
+    ``accumulate_grads``, else None) and step ``params`` (replacing its arrays) with
     rate ``lr``. Returns the parameters before (a copy of the dict when
-    ``capture``, else ``params`` itself), the steps (captured or not plain SGD)
-    and the clipping's record values."""
+    ``capture``, else ``params`` itself), the steps (captured or not plain SGD),
+    the clipping's record values and the accumulated sums before clipping (None
+    without accumulation)."""
+    summed = None
     clip_info: dict[str, Any] = {}
-    if plan.clip_value > 0 or plan.clip_norm > 0:
-        grads, clip_info = clip_grads(grads, plan.clip_value, plan.clip_norm)
+    if grad_sum is not None or plan.clip_value > 0 or plan.clip_norm > 0:
+        grads, summed, clip_info = received(grads, plan.clip_value, plan.clip_norm, grad_sum)
     prev = dict(params) if capture else params
     steps: dict[str, Array] = {}
     if plan.plain_sgd:
@@ -259,20 +267,23 @@ def update(plan: LeanPlan, optimizer: Optimizer, params: dict[str, Array],
                 steps[key] = step
     else:
         steps = optimizer.step(params, grads, lr)
-    return prev, steps, clip_info
+    return prev, steps, clip_info, summed
 
 
 def captured(plan: LeanPlan, params: dict[str, Array], optimizer: Optimizer, idx: Array,
              x: Array, t: Array, lr: float, iteration: int, hard: bool,
-             dy_scale: Array | None) -> tuple[list[PhaseRecord], IterationState] | None:
+             dy_scale: Array | None, grad_sum: dict[str, Array] | None = None,
+             ) -> tuple[list[PhaseRecord], IterationState] | None:
     """One whole recorded iteration on the batch ``idx``, ``x``, ``t`` at rate ``lr``:
     its four records and its :class:`IterationState` (caches included), exactly
-    as the phase-by-phase path leaves them. None, with nothing changed, when a
-    value is not finite (the phase path then runs the batch and names it)."""
+    as the phase-by-phase path leaves them (``grad_sum``: see :func:`update`).
+    None, with nothing changed, when a value is not finite (the phase path then
+    runs the batch and names it)."""
     ps = forward_backward(plan, params, x, t, True, hard, dy_scale)
     if not ps.finite:
         return None
-    prev, steps, clip_info = update(plan, optimizer, params, ps.grads, lr, True)
+    prev, steps, clip_info, summed = update(plan, optimizer, params, ps.grads, lr, True,
+                                            grad_sum)
     res, out = ps.res, ps.out
     assert res is not None and out is not None
     ins, zs, hs = ps.ins, ps.zs, ps.hs
@@ -306,7 +317,7 @@ def captured(plan: LeanPlan, params: dict[str, Array], optimizer: Optimizer, idx
     p.params = p.prev = prev
     p.lr = lr
     vu = dict(clip_info)
-    update_values(vu, lr, prev, params, steps, optimizer.state, plan.keys)
+    update_values(vu, lr, prev, params, steps, optimizer.state, plan.keys, summed)
     p.done = True
     return [PhaseRecord("forward", iteration, vf),
             PhaseRecord("loss", iteration, loss_values(res, ps.reg, out.a, t, plan.out_da)),
@@ -316,13 +327,15 @@ def captured(plan: LeanPlan, params: dict[str, Array], optimizer: Optimizer, idx
 
 def general(net: Network, optimizer: Optimizer, config: RunConfig, ids: list[LayerIds],
             idx: Array | None, x: Array, t: Array, iteration: int, lr: float,
-            dropout_rng: np.random.Generator) -> IterationState:
+            dropout_rng: np.random.Generator,
+            grad_sum: dict[str, Array] | None = None) -> IterationState:
     """One uncaptured iteration of any network on the general path
     (``Network.forward``/``gradients``, ``losses.compute``, ``Optimizer.step``):
     the fast path's iteration where the lean loop does not apply, its last one
     (whose caches :mod:`engine.chain` and :mod:`engine.metrics` read) and its
     replay of a batch that went non-finite.
 
+    ``grad_sum``: the run's ``p.grad`` under ``accumulate_grads`` (see :func:`update`).
     Returns the iteration's values (``done``). A non-finite loss, L1/L2 term or
     ‖dW‖ raises :class:`NonFiniteError` naming the first bad value in
     computation order, as a stepped run would, before anything is updated.
@@ -348,8 +361,8 @@ def general(net: Network, optimizer: Optimizer, config: RunConfig, ids: list[Lay
             raise NonFiniteError("loss", "loss.data" if not isfinite(mean) else "loss.reg",
                                  iteration)
         raise NonFiniteError("backward", first_bad_backward(ids, p) or ids[-1].dW, iteration)
-    if config.clip_value > 0 or config.clip_norm > 0:
-        grads, _ = clip_grads(grads, config.clip_value, config.clip_norm)
+    if grad_sum is not None or config.clip_value > 0 or config.clip_norm > 0:
+        grads, _, _ = received(grads, config.clip_value, config.clip_norm, grad_sum)
     p.lr = lr
     p.prev = p.params
     optimizer.step(net.params, grads, lr)

@@ -14,6 +14,22 @@ is the 1-based step count, ``g`` the gradient after weight decay
 * Adam:     m = β₁ m + (1 − β₁) g; v = β₂ v + (1 − β₂) g²;
             p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε)
 * AdamW:    p ← p (1 − η λ), then Adam without λ in g.
+
+What the optimizer receives is :func:`received`'s: this iteration's gradient,
+clipped when clipping is on, or, under ``accumulate_grads`` (the forgotten
+``optimizer.zero_grad()``), the running sum that PyTorch's ``p.grad`` holds:
+
+    G_t = C(G_{t−1} + g_t),  G_0 = 0 (no gradient yet; G_1 = C(g_1))
+
+``g_t`` is the backward phase's gradient (L1/L2 terms included: they are part
+of the loss ``backward()`` differentiates), ``C`` the clipping (the identity
+when off). PyTorch's order decides every detail: ``loss.backward()`` adds
+``g_t`` into ``p.grad``; ``clip_grad_value_`` and ``clip_grad_norm_`` then scale
+or clamp ``p.grad`` *in place*, so a clipped sum stays clipped and the next
+iteration adds to it; ``clip.total_norm`` is the norm of the sum; the
+optimizer's ``weight_decay`` is added to a copy inside ``step()`` (``g + λθ``),
+never to ``p.grad``, and its state (momentum, Adam's m and v) is fed ``G_t`` as
+it would be any gradient.
 """
 
 from __future__ import annotations
@@ -199,6 +215,31 @@ def clip_grads(grads: dict[str, Array], clip_value: float,
     if clip_norm > 0:
         info["clip.total_norm"], grads = clip_grad_norm(grads, clip_norm)
     return grads, info
+
+
+def received(grads: dict[str, Array], clip_value: float, clip_norm: float,
+             grad_sum: dict[str, Array] | None = None,
+             ) -> tuple[dict[str, Array], dict[str, Array] | None, dict[str, Any]]:
+    """What ``optimizer.step()`` finds in ``p.grad``: see the module docstring.
+
+    ``grads`` is this iteration's gradient per parameter. ``grad_sum`` is None
+    when gradients are reset every iteration; under ``accumulate_grads`` it is the
+    run's ``p.grad`` ({} before the first iteration), which this *replaces the
+    arrays of* (never writing into them) with G_t. Returns the gradients the
+    optimizer uses (G_t, or this iteration's clipped), the sum before clipping
+    (G_{t−1} + g_t, what ``backward()`` leaves in ``p.grad``; None without
+    accumulation) and the clipping's record values (:func:`clip_grads`)."""
+    summed = None
+    if grad_sum is not None:
+        # p.grad += g (the first backward assigns g itself: 0 + g would turn −0.0 into 0.0)
+        summed = {k: g if (s := grad_sum.get(k)) is None else s + g for k, g in grads.items()}
+        grads = summed
+    info: dict[str, Any] = {}
+    if clip_value > 0 or clip_norm > 0:
+        grads, info = clip_grads(grads, clip_value, clip_norm)
+    if grad_sum is not None:
+        grad_sum.update(grads)  # clip_grad_*_ clip p.grad in place: the clipped sum stays
+    return grads, summed, info
 
 
 def clip_grad_value(grads: dict[str, Array], clip_value: float) -> dict[str, Array]:

@@ -22,7 +22,12 @@ update     ``Ll.W.prev``, ``Ll.W``, ``Ll.W.step`` (and the same for ``b``, γ, �
            ``lr``, optimizer state ``Ll.W.<state>`` (momentum_buffer, exp_avg…: each
            optimizer's ``state`` in :mod:`engine.catalog`) and its norm over
            each layer's parameters ``Ll.<state>_norm`` (:mod:`engine.units`),
-           ``clip.total_norm`` / ``clip.value`` when clipping is on
+           ``clip.total_norm`` / ``clip.value`` when clipping is on; under
+           ``accumulate_grads``, ``Ll.W.grad_sum`` (and ``b``, γ, β) = G_{t−1} + g_t,
+           PyTorch's ``p.grad`` after ``backward()`` when nothing resets it (the
+           backward record's ``Ll.dW`` stays this iteration's g_t; the optimizer
+           used the sum, clipped if clipping is on: :func:`engine.optim.received`)
+           and ``Ll.grad_sum_norm``, its norm over the layer's parameters
 =========  ==================================================================
 
 Every array in a record is a fresh array that the engine never changes
@@ -41,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.catalog import ACCUMULATED
 from engine.losses import LossResult
 from engine.model import LayerCache
 from engine.units import add_state_norms
@@ -227,38 +233,49 @@ def backward_values(ids: list[LayerIds], p: IterationState) -> dict[str, Any]:
     return v
 
 
-ParamKeys = list[tuple[str, str, str, str]]
+ParamKeys = list[tuple[str, str, str, str, str]]
+
+#: the suffix of a parameter's accumulated gradient in the update record (``L1.W.grad_sum``)
+GRAD_SUM = ACCUMULATED.name
 
 
 def param_keys(params: dict[str, Array]) -> ParamKeys:
     """Per parameter, in ``params``' order: its id and the ids of its value before
-    the update, its step and (a prefix of) its optimizer state."""
-    return [(k, f"{k}.prev", f"{k}.step", f"{k}.") for k in params]
+    the update, its step, (a prefix of) its optimizer state and its accumulated
+    gradient."""
+    return [(k, f"{k}.prev", f"{k}.step", f"{k}.", f"{k}.{GRAD_SUM}") for k in params]
 
 
 def update_values(v: dict[str, Any], lr: float, prev: dict[str, Array],
                   params: dict[str, Array], steps: dict[str, Array],
-                  state: dict[str, dict[str, Array]], keys: ParamKeys) -> None:
+                  state: dict[str, dict[str, Array]], keys: ParamKeys,
+                  summed: dict[str, Array] | None = None) -> None:
     """Add the update record's values to ``v``: the rate, and per parameter the
     value before, after, the step and the optimizer's state (``L1.W.exp_avg`` …),
     then each layer's state norms (``L1.exp_avg_norm``, :mod:`engine.units`);
-    ``keys`` from :func:`param_keys`."""
+    ``keys`` from :func:`param_keys`. ``summed``: the accumulated gradients
+    (G_{t−1} + g_t, :func:`engine.optim.received`) under ``accumulate_grads``,
+    added as ``L1.W.grad_sum`` … and ``L1.grad_sum_norm`` …; None otherwise."""
     v["lr"] = lr
     if not state:  # plain SGD keeps none
-        for k, kprev, kstep, _ in keys:
+        for k, kprev, kstep, _, _ in keys:
             v[kprev] = prev[k]
             v[k] = params[k]
             v[kstep] = steps[k]
-        return
-    for k, kprev, kstep, kdot in keys:
-        v[kprev] = prev[k]
-        v[k] = params[k]
-        v[kstep] = steps[k]
-        st = state.get(k)
-        if st:
-            for sname, s in st.items():
-                v[kdot + sname] = s
-    add_state_norms(state, v)
+    else:
+        for k, kprev, kstep, kdot, _ in keys:
+            v[kprev] = prev[k]
+            v[k] = params[k]
+            v[kstep] = steps[k]
+            st = state.get(k)
+            if st:
+                for sname, s in st.items():
+                    v[kdot + sname] = s
+        add_state_norms(state, v)
+    if summed is not None:
+        for k, _, _, _, ksum in keys:
+            v[ksum] = summed[k]
+        add_state_norms({k: {GRAD_SUM: g} for k, g in summed.items()}, v)
 
 
 def finite(arr: Array) -> bool:

@@ -15,6 +15,11 @@ dropout or residual layers run whole iterations, recorded or not, on the lean
 loop (:mod:`engine.lean`). Every path runs the very same arithmetic, so
 ``train(n)`` and ``n`` captured iterations give bit-identical weights.
 
+Under ``accumulate_grads`` (the forgotten ``optimizer.zero_grad()``) the run
+keeps PyTorch's ``p.grad`` between iterations (:attr:`Stepper.grad_sum`, in
+snapshots too): every update adds this iteration's gradient to it and the
+optimizer uses the sum (:func:`engine.optim.received`).
+
 A phase that produces NaN or ±∞ halts the run with :class:`NonFiniteError`
 naming the phase and the first id (in computation order) that went bad.
 """
@@ -33,7 +38,7 @@ from engine.config import RunConfig
 from engine.data import Dataset, make_dataset
 from engine.fpstate import quiet_off, quiet_on
 from engine.model import LayerCache, NetSpec, Network
-from engine.optim import Optimizer, clip_grads
+from engine.optim import Optimizer, received
 from engine.records import (
     IterationState,
     LayerIds,
@@ -100,6 +105,9 @@ class Stepper:
         self.iteration = 0
         self.phase_index = 0
         self.halted: NonFiniteError | None = None
+        #: PyTorch's ``p.grad`` per parameter under ``accumulate_grads`` (G_t of
+        #: :mod:`engine.optim`; empty before the first update); unused otherwise
+        self.grad_sum: dict[str, Array] = {}
         self._pending = IterationState(0)
         self._last: IterationState | None = None
         self._given: tuple[Array, Array] | None = None
@@ -307,16 +315,21 @@ class Stepper:
                              self.iteration)
         return PhaseRecord("backward", self.iteration, v)
 
+    def _accumulating(self) -> dict[str, Array] | None:
+        """The run's ``p.grad`` when gradients accumulate, else None."""
+        return self.grad_sum if self.config.accumulate_grads else None
+
     def _update(self) -> PhaseRecord:
         p = self._pending
         assert p.grads is not None
         c = self.config
-        grads, v = clip_grads(p.grads, c.clip_value, c.clip_norm)
+        grads, summed, v = received(p.grads, c.clip_value, c.clip_norm, self._accumulating())
         p.lr = lr = self.lr_at(self.iteration)
         params = self.net.params
         p.prev = prev = dict(params)
         steps = self.optimizer.step(params, grads, lr)
-        update_values(v, lr, prev, params, steps, self.optimizer.state, self._param_keys)
+        update_values(v, lr, prev, params, steps, self.optimizer.state, self._param_keys,
+                      summed)
         p.done = True
         self._last = p
         # No check here: backward checked the gradients (‖dW‖ is finite), and
@@ -384,7 +397,7 @@ class Stepper:
         it = self.iteration
         try:
             p = lean.general(self.net, self.optimizer, self.config, self._ids, idx, x, t, it,
-                             self.lr_at(it), self.dropout_rng)
+                             self.lr_at(it), self.dropout_rng, self._accumulating())
         except NonFiniteError as e:
             self.halted = e
             raise
@@ -415,7 +428,7 @@ class Stepper:
         it = self.iteration
         lr = plan.lr if plan.lr is not None else self.lr_at(it)
         done = lean.captured(plan, self.net.params, self.optimizer, idx, x, t, lr, it, hard,
-                             scale)
+                             scale, self._accumulating())
         if done is None:
             self._drawn = (idx, x, t)
             return None
@@ -433,6 +446,7 @@ class Stepper:
         params = self.net.params
         optimizer = self.optimizer
         lr = plan.lr
+        grad_sum = self._accumulating()
         fb, update = lean.forward_backward, lean.update
         for i in range(start, stop):
             batch = self.batches.next(self.config.batch_size)
@@ -441,7 +455,7 @@ class Stepper:
                 self._fast_iteration(i, stats, batch)
                 continue
             rate = lr if lr is not None else self.lr_at(self.iteration)
-            update(plan, optimizer, params, ps.grads, rate, False)
+            update(plan, optimizer, params, ps.grads, rate, False, grad_sum)
             stats.put(i, ps.mean, ps.reg, ps.gnorms, rate)
             self.iteration += 1
 
@@ -461,6 +475,7 @@ class Stepper:
             "params": {k: v.copy() for k, v in self.net.params.items()},
             "buffers": {k: v.copy() for k, v in self.net.buffers.items()},
             "optimizer": self.optimizer.copy(),
+            "grad_sum": {k: v.copy() for k, v in self.grad_sum.items()},
             "dropout_rng": self.dropout_rng.bit_generator.state,
             "iteration": self.iteration,
             **self.batches.snapshot(),
@@ -479,6 +494,8 @@ class Stepper:
         for k, v in snap["buffers"].items():
             self.net.buffers[k][...] = v
         self.optimizer = snap["optimizer"].copy()
+        self.grad_sum.clear()
+        self.grad_sum.update({k: v.copy() for k, v in snap.get("grad_sum", {}).items()})
         self.dropout_rng.bit_generator.state = snap["dropout_rng"]
         self.iteration = snap["iteration"]
         self.batches.restore(snap)

@@ -256,6 +256,9 @@ class RunSettings(_Settings):
     clip_value: Finite = _float(_S("clip_value"))
     l1: Finite = _float(_S("l1"))
     l2: Finite = _float(_S("l2"))
+    # the forgotten zero_grad() (lesson-only in the catalog: the page's form hides it
+    # while off; accepted from anywhere, so a link or a run file replays its run)
+    accumulate_grads: bool = _bool(_S("accumulate_grads"))
     batch_size: int = _int(_S("batch_size"))
     seed: int = _int(_S("seed"))
 

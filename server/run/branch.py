@@ -95,8 +95,8 @@ def snapshot_nbytes(snap: dict[str, Any]) -> int:
     (the constants match ``tracemalloc`` within ~10 %, see bench/history.py)."""
     per_array = 176  # ndarray header plus its dict slot
     n = 2_500  # the dicts, the two generator states and the scalars
-    for group in ("params", "buffers"):
-        for a in snap[group].values():
+    for group in ("params", "buffers", "grad_sum"):  # grad_sum: accumulate_grads' p.grad
+        for a in snap.get(group, {}).values():
             n += a.nbytes + per_array
     n += snap["order"].nbytes + per_array
     for s in snap["optimizer"].state.values():

@@ -58,8 +58,8 @@ def run_config(cfg: RunSettings) -> RunConfig:
         init_scale=cfg.init_scale, norm=cfg.norm, dropout=cfg.dropout, residual=cfg.residual,
         optimizer=cfg.optimizer.name, optimizer_params=cfg.optimizer.params(), lr=cfg.lr,
         schedule=Schedule(**cfg.schedule.model_dump()), clip_norm=cfg.clip_norm,
-        clip_value=cfg.clip_value, l1=cfg.l1, l2=cfg.l2, batch_size=cfg.batch_size,
-        seed=cfg.seed,
+        clip_value=cfg.clip_value, l1=cfg.l1, l2=cfg.l2,
+        accumulate_grads=cfg.accumulate_grads, batch_size=cfg.batch_size, seed=cfg.seed,
     )
 
 

@@ -20,11 +20,14 @@ The cases cover every optimizer (SGD plain, momentum, Nesterov, dampening,
 weight decay; RMSprop plain, centered, momentum; Adagrad with lr_decay; Adam;
 AdamW), the schedules (StepLR, ExponentialLR, CosineAnnealingLR, each also
 chained with a LinearLR warm-up), clipping (``clip_grad_value_``, then
-``clip_grad_norm_``, the engine's order), the three losses and every
-activation. The engine's documented differences are accounted for here:
-its ``mse`` is ½Σ_k(y − t)² averaged over the batch, i.e. ``MSELoss()`` × K/2;
-``W`` is stored in the engine's (n_in, n_out) layout; targets are one-hot
-(``CrossEntropyLoss`` gets their argmax); the schedules step every iteration.
+``clip_grad_norm_``, the engine's order), the three losses, every
+activation, and the forgotten ``optimizer.zero_grad()`` (``accumulate``: the
+engine's ``accumulate_grads``; ``p.grad`` adds up, is clipped in place, and the
+file keeps it before clipping as ``grad_sum`` every iteration). The engine's
+documented differences are accounted for here: its ``mse`` is ½Σ_k(y − t)²
+averaged over the batch, i.e. ``MSELoss()`` × K/2; ``W`` is stored in the
+engine's (n_in, n_out) layout; targets are one-hot (``CrossEntropyLoss`` gets
+their argmax); the schedules step every iteration.
 
 Numbers are written with Python's shortest round-trip repr, so float64
 values survive exactly.
@@ -56,12 +59,13 @@ TORCH_OPT = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "
 def case(name: str, *, act: str = "tanh", loss: str = "bce", k: int = 1, norm: str = "none",
          optimizer: str = "sgd", hyper: dict[str, Any] | None = None, lr: float = 0.1,
          schedule: dict[str, Any] | None = None, clip_norm: float = 0.0,
-         clip_value: float = 0.0, iterations: int = 3) -> dict[str, Any]:
+         clip_value: float = 0.0, iterations: int = 3,
+         accumulate: bool = False) -> dict[str, Any]:
     """One case's settings, in the engine's names."""
     return {"name": name, "act": act, "loss": loss, "k": k, "norm": norm,
             "optimizer": optimizer, "hyper": hyper or {}, "lr": lr,
             "schedule": schedule or {"name": "constant"}, "clip_norm": clip_norm,
-            "clip_value": clip_value, "iterations": iterations}
+            "clip_value": clip_value, "iterations": iterations, "accumulate": accumulate}
 
 
 CASES = [
@@ -113,6 +117,12 @@ CASES = [
     case("batch_norm_ce", norm="batch", act="tanh", loss="cross_entropy", k=3,
          hyper={"momentum": 0.9, "nesterov": True}, lr=0.2),
     case("layer_norm", norm="layer", act="gelu", loss="bce", hyper={"momentum": 0.9}),
+    # the forgotten zero_grad(): p.grad accumulates (lesson 16), clipped in place
+    case("accumulate_sgd", accumulate=True, iterations=4),
+    case("accumulate_adam_decay_clip_norm", optimizer="adam", lr=0.01,
+         hyper={"weight_decay": 0.1}, clip_norm=0.05, accumulate=True, iterations=4),
+    case("accumulate_layer_norm_clip_value", norm="layer", act="relu", loss="mse", k=2,
+         hyper={"momentum": 0.9}, clip_value=0.02, accumulate=True, iterations=4),
 ]
 
 
@@ -202,7 +212,8 @@ def run(c: dict[str, Any], seed: int) -> dict[str, Any]:
     steps = []
     for i in range(c["iterations"]):
         lr = opt.param_groups[0]["lr"]
-        opt.zero_grad()
+        if not c["accumulate"]:
+            opt.zero_grad()
         out = model(xt)
         if c["loss"] == "bce":
             L = torch.nn.BCEWithLogitsLoss()(out, tt)
@@ -215,6 +226,9 @@ def run(c: dict[str, Any], seed: int) -> dict[str, Any]:
         if i == 0:
             step["grads"] = {key: (arr(p.grad.numpy().T) if key.endswith(".W")
                                    else arr(p.grad.numpy())) for key, p in named}
+        if c["accumulate"]:  # p.grad after backward(): every gradient so far, summed
+            step["grad_sum"] = {key: (arr(p.grad.numpy().T) if key.endswith(".W")
+                                      else arr(p.grad.numpy())) for key, p in named}
         ps = [p for _, p in named]
         if c["clip_value"] > 0:
             torch.nn.utils.clip_grad_value_(ps, c["clip_value"])

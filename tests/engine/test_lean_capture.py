@@ -40,6 +40,9 @@ CONFIGS = {
         l2=0.05, batch_size=9, seed=9),
     "single-linear-mse": RunConfig(dataset="single", hidden=(), loss="mse", batch_size=0,
                                    seed=10),
+    "xor-relu-sgd-accumulate-clip": RunConfig(
+        dataset="xor", hidden=(5,), activation="relu", batch_size=8, lr=0.1, clip_norm=0.3,
+        accumulate_grads=True, seed=12),
     "gauss-softplus-sgd-decay": RunConfig(
         dataset="gauss", hidden=(3,), activation="softplus", optimizer="sgd",
         optimizer_params=(("weight_decay", 0.01),), batch_size=12, seed=11),

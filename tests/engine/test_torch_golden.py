@@ -40,7 +40,8 @@ def engine_run(c: dict[str, Any]) -> Stepper:
     spec = NetSpec(x.shape[1], (*hidden, LayerSpec(sizes[-1], "linear")), c["loss"])
     cfg = RunConfig(optimizer=c["optimizer"], optimizer_params=tuple(c["hyper"].items()),
                     lr=c["lr"], schedule=Schedule(**c["schedule"]), clip_norm=c["clip_norm"],
-                    clip_value=c["clip_value"], batch_size=0)
+                    clip_value=c["clip_value"], batch_size=0,
+                    accumulate_grads=c.get("accumulate", False))
     st = Stepper(cfg, spec=spec, data=Dataset.from_arrays(x, t))
     assert set(st.net.params) == set(c["params"])
     for k, v in c["params"].items():
@@ -78,6 +79,8 @@ def test_the_engine_gives_pytorchs_numbers(c: dict[str, Any]) -> None:
             gid = {"W": f"{l}.dW", "b": f"{l}.db", "gamma": f"{l}.dgamma",
                    "beta": f"{l}.dbeta"}[name]
             close(back[gid], g, f"{where}: ∂L/∂{k}")
+        for k, g in step.get("grad_sum", {}).items():
+            close(upd[f"{k}.grad_sum"], g, f"{where}: p.grad of {k} (never reset)")
         if "clip_total_norm" in step:
             close(upd["clip.total_norm"], step["clip_total_norm"], f"{where}: clip norm")
         for k, p in step["params"].items():

@@ -6,6 +6,7 @@ with the formula tests carries the comparison there."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,50 @@ def test_gradients_match_torch_autograd(act: str, loss: str, k: int) -> None:
     for l, m in enumerate(lin, start=1):
         np.testing.assert_allclose(back[f"L{l}.db"], m.bias.grad.numpy(), rtol=1e-9,
                                    atol=1e-14)
+
+
+@pytest.mark.parametrize("opt,hyper,clip_norm,clip_value", [
+    ("sgd", {}, 0.0, 0.0),
+    ("sgd", {"momentum": 0.9, "weight_decay": 0.01}, 0.3, 0.0),
+    ("adam", {"weight_decay": 0.05}, 0.0, 0.02),
+], ids=["sgd", "momentum-decay-clip-norm", "adam-decay-clip-value"])
+def test_accumulated_gradients_match_torch_without_zero_grad(
+        opt: str, hyper: dict, clip_norm: float, clip_value: float) -> None:
+    """``accumulate_grads`` is PyTorch's loop with ``optimizer.zero_grad()`` left out:
+    ``backward()`` adds into ``p.grad``, the clipping works on ``p.grad`` in place (the
+    clipped sum is what the next iteration adds to), weight decay is added inside
+    ``step()``. The backward record keeps this iteration's gradient; the update record's
+    ``grad_sum`` is ``p.grad`` before clipping."""
+    base = stepper(opt, hyper, "tanh", "bce", 1)
+    st = Stepper(replace(base.config, accumulate_grads=True, clip_norm=clip_norm,
+                         clip_value=clip_value), spec=base.net.spec, data=base.data)
+    model = torch_model(st, "tanh")
+    topt = getattr(torch.optim, TORCH_NAMES[opt])(model.parameters(), lr=0.05, **hyper)
+    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+    for _ in range(4):
+        fwd, lrec, back, upd = (r.values for r in st.step_iteration())
+        before = [m.weight.grad.clone() if m.weight.grad is not None else None for m in lin]
+        L = torch_loss("bce", model(torch.tensor(fwd["x"])), fwd["t"])
+        L.backward()  # no zero_grad(): p.grad += ∂L/∂p
+        assert lrec["loss.data"] == pytest.approx(L.item(), rel=1e-12)
+        for l, (m, old) in enumerate(zip(lin, before, strict=True), start=1):
+            this = m.weight.grad if old is None else m.weight.grad - old
+            np.testing.assert_allclose(back[f"L{l}.dW"], this.numpy().T, rtol=1e-9, atol=1e-13)
+            np.testing.assert_allclose(upd[f"L{l}.W.grad_sum"], m.weight.grad.numpy().T,
+                                       rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(upd[f"L{l}.b.grad_sum"], m.bias.grad.numpy(),
+                                       rtol=1e-10, atol=1e-13)
+        params = list(model.parameters())
+        if clip_value > 0:
+            torch.nn.utils.clip_grad_value_(params, clip_value)
+        if clip_norm > 0:
+            total = torch.nn.utils.clip_grad_norm_(params, clip_norm)
+            assert upd["clip.total_norm"] == pytest.approx(float(total), rel=1e-12)
+        topt.step()
+        for l, m in enumerate(lin, start=1):
+            np.testing.assert_allclose(upd[f"L{l}.W"], m.weight.detach().numpy().T,
+                                       rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(upd[f"L{l}.b"], m.bias.detach().numpy(), rtol=1e-10,
+                                       atol=1e-13)
+            np.testing.assert_allclose(st.grad_sum[f"L{l}.W"], m.weight.grad.numpy().T,
+                                       rtol=1e-10, atol=1e-13)

@@ -135,3 +135,28 @@ def test_opening_a_run_trains_what_its_branches_share_once(ids: list[int],
         pass
     bound = length + 7 * 20  # what branches_from_file counts against the limit
     assert trained <= bound + 7 * h.interval, (trained, bound)
+
+
+def test_a_run_that_never_resets_its_gradients_replays_from_its_file_and_on_a_seek() -> None:
+    """accumulate_grads (lesson 16's switch) travels in the run file, and the sum it keeps
+    between iterations is part of every checkpoint: a loaded run and a seek into the
+    past give the very weights the run had."""
+    s = SETTINGS.model_copy(update={"accumulate_grads": True})
+    h = History(Stepper(run_config(s)), s)
+    h.train(25)
+    at25 = {k: v.copy() for k, v in h.stepper.net.params.items()}
+    h.train(40)
+    at65 = {k: v.copy() for k, v in h.stepper.net.params.items()}
+    plain = Stepper(run_config(SETTINGS))
+    plain.train(65)
+    assert any(not (plain.net.params[k] == at65[k]).all() for k in at65)  # it does differ
+    h.seek((25, 0))
+    assert all((h.stepper.net.params[k] == at25[k]).all() for k in at25)
+    assert 64 in h.active.checkpoints  # the way back to 65 starts from iteration 64's
+    h.seek((65, 0))
+    assert all((h.stepper.net.params[k] == at65[k]).all() for k in at65)
+    file = run_file(h)
+    assert file["settings"]["accumulate_grads"] is True
+    g = load(file)
+    g.seek((65, 0))
+    assert all((g.stepper.net.params[k] == at65[k]).all() for k in at65)
