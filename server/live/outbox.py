@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from server.run.compact import CompactValues
+
 Message = dict[str, Any]
 Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
 
@@ -112,11 +114,19 @@ Entry = Bundle | Shared
 JSON_PER_ARRAY_BYTE = 2.5
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def approx_bytes(item: Any, depth: int = 0) -> int:
     """About how many bytes ``item`` takes queued and encoded: its arrays (at
     :data:`JSON_PER_ARRAY_BYTE`), strings and containers, looked into three levels
     deep (a frame's values dict holds the arrays); cheap, not exact."""
-    if isinstance(item, Shared):
+    t = type(item)  # exact types first: fast play sizes a bundle 30 times a second
+    if t is CompactValues or t is Shared:  # (sized when made)
+        return item.nbytes
+    if t in _SCALARS:
+        return 16 if depth < 3 else 64
+    if isinstance(item, Shared | CompactValues):
         return item.nbytes
     if isinstance(item, np.ndarray):
         return 32 + int(item.nbytes * JSON_PER_ARRAY_BYTE)
@@ -125,7 +135,13 @@ def approx_bytes(item: Any, depth: int = 0) -> int:
     if depth >= 3:
         return 64
     if isinstance(item, dict):
-        return 64 + sum(16 + len(k) + approx_bytes(v, depth + 1) for k, v in item.items())
+        n = 64
+        scalar = 16 if depth < 2 else 64
+        for k, v in item.items():  # (strings and scalars inline: a frame's fields)
+            tv = type(v)
+            n += 16 + len(k) + (16 + len(v) if tv is str else scalar if tv in _SCALARS
+                                else approx_bytes(v, depth + 1))
+        return n
     if isinstance(item, list | tuple):
         if item and not isinstance(item[0], dict | list | tuple | np.ndarray):
             return 16 + 12 * len(item)  # a list of numbers

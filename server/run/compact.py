@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compact_iteration", "compact_values"]
+__all__ = ["CompactValues", "compact_iteration", "compact_values"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -53,6 +53,52 @@ _KEEP = re.compile(
 )
 _PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
 _MAX_PLANS = 1_000
+#: queued bytes per number, as :func:`server.live.outbox.approx_bytes` counts an array's
+#: (8 bytes × its JSON_PER_ARRAY_BYTE of 2.5), and per entry (its key and container)
+_BYTES_PER_NUMBER = 20
+_BYTES_PER_ENTRY = 48
+
+
+class CompactValues(dict[str, Any]):
+    """A compact frame's values, with their size counted while they were made.
+
+    ``numbers``: how many numbers it holds (an array's entries, a list's items, a
+    scalar's one), what :func:`server.run.cost.count_values` would count;
+    ``nbytes``: about its size queued and encoded, what
+    :func:`server.live.outbox.approx_bytes` would estimate. Fast play queues one
+    iteration's four of these 30 times a second per learner, and walking them again
+    to size them cost more than compacting and encoding them together (≈ 45 µs an
+    iteration at the default run, docs/performance.md). Encodes as a plain dict.
+    """
+
+    __slots__ = ("nbytes", "numbers")
+
+    numbers: int
+    nbytes: int
+
+
+def _sized(out: CompactValues, keys: list[str], means: int, nmean: int) -> CompactValues:
+    """``out`` (the kept ``keys`` and ``means`` averaged ids holding ``nmean`` numbers
+    in all) with its counts set."""
+    n = nmean
+    for k in keys:
+        v = out[k]
+        t = type(v)  # (exact types first: this runs for every kept id, 30 times a second)
+        n += v.size if t is np.ndarray else 1 if t is float else _count(v)
+    out.numbers = n
+    out.nbytes = 64 + _BYTES_PER_ENTRY * (len(keys) + means) + _BYTES_PER_NUMBER * n
+    return out
+
+
+def _count(v: object) -> int:
+    """Numbers in a value that is not an array (a scalar: 1; a list or dict: its items')."""
+    if isinstance(v, np.ndarray):
+        return int(v.size)
+    if isinstance(v, dict):
+        return sum(_count(x) for x in v.values())
+    if isinstance(v, list | tuple):
+        return sum(_count(x) for x in v)
+    return 1
 
 
 def _action(phase: str, key: str) -> str:
@@ -108,9 +154,9 @@ def compact_values(phase: str, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-
 def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """``[compact_values(phase, values) for phase, values in records]``, faster.
+    """``[compact_values(phase, values) for phase, values in records]``, faster, each
+    as :class:`CompactValues` (sized as it is made).
 
     Every averaged array of every record (forward ``a``/``z``, loss ``y``/``t``,
     backward ``delta``: all (B, n) over the same batch) is summed in one NumPy
@@ -120,25 +166,34 @@ def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dic
     are not all (B, n) with one B are compacted one by one.
     """
     plans = [_plan(phase, tuple(values)) for phase, values in records]
-    outs = [{k: values[k] for k in keep}
+    outs = [CompactValues({k: values[k] for k in keep})
             for (keep, _), (_, values) in zip(plans, records, strict=True)]
     arrays = [values[k] for (_, mean), (_, values) in zip(plans, records, strict=True)
               for k in mean]
     if not arrays:
-        return outs
+        return [_sized(out, keep, 0, 0)  # (each a CompactValues)
+                for out, (keep, _) in zip(outs, plans, strict=True)]
     try:
         both = np.concatenate(arrays, axis=1)  # raises unless all have ndim ≥ 2 and one B
     except (ValueError, TypeError):
         both = None
     if both is None or both.ndim != 2:
-        return [compact_values(phase, values) for phase, values in records]
+        return [_resized(compact_values(phase, values)) for phase, values in records]
     sums = np.add.reduce(both, 0)
     sums /= both.shape[0]
     flat = sums.tolist()
     o = 0
-    for (_, mean), (_, values), out in zip(plans, records, outs, strict=True):
+    sized: list[dict[str, Any]] = []
+    for (keep, mean), (_, values), out in zip(plans, records, outs, strict=True):
+        o0 = o
         for k in mean:
             n = values[k].shape[1]
             out[k + ".mean"] = flat[o:o + n]
             o += n
-    return outs
+        sized.append(_sized(out, keep, len(mean), o - o0))
+    return sized
+
+
+def _resized(values: dict[str, Any]) -> CompactValues:
+    """``values`` as :class:`CompactValues`, every entry counted."""
+    return _sized(CompactValues(values), list(values), 0, 0)

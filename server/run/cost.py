@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from engine.stepper import Stepper
+from server.run.compact import CompactValues
 
 #: multiply-adds per second of the reference machine (float64 matmul, one core)
 MACS_PER_S = 1.0e9
@@ -103,6 +104,8 @@ def count_values(v: object) -> int:
     if isinstance(v, np.ndarray):
         return int(v.size)
     if isinstance(v, dict):
+        if isinstance(v, CompactValues):  # counted as it was made
+            return v.numbers
         return sum(count_values(x) for x in v.values())
     if isinstance(v, list | tuple):
         return sum(count_values(x) for x in v)

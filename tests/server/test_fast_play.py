@@ -8,13 +8,15 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper
-from server.live.outbox import Outbox
+from server.live.outbox import Outbox, approx_bytes
 from server.protocol import Changes, RunSettings
-from server.run.compact import compact_iteration, compact_values
+from server.run.compact import CompactValues, compact_iteration, compact_values
+from server.run.cost import count_values
 from server.run.history import History, records_equal
 from server.run.runconfig import run_config
 from tests.server.conftest import WS, attached_session, make_app
@@ -76,6 +78,27 @@ def test_compacting_an_iteration_at_once_equals_compacting_each_phase() -> None:
         assert whole.keys() == each.keys()
         for k in whole:
             np.testing.assert_array_equal(np.asarray(whole[k]), np.asarray(each[k]), err_msg=k)
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, RunSettings(dataset="moons", hidden=(8, 8),
+                                                              batch_size=7, norm="batch",
+                                                              dropout=0.2)],
+                         ids=["default", "norm-dropout"])
+def test_compact_frames_carry_their_size_as_the_outbox_and_stream_budget_count_it(
+        settings: RunSettings) -> None:
+    """Fast play sizes each iteration's frames while compacting them (no second walk):
+    the counts must be what the stream budget and the outbox would have counted, or a
+    large network's frames would slip past max_stream_mb_per_s and outbox_max_mb."""
+    st = Stepper(run_config(settings))
+    pairs = [(r.phase, r.values) for r in st.step_iteration()]
+    for v in compact_iteration(pairs):
+        assert isinstance(v, CompactValues)
+        plain = dict(v)
+        assert v.numbers == count_values(plain)
+        assert 0.75 < v.nbytes / approx_bytes(plain, 2) < 1.25
+        assert approx_bytes(v, 2) == v.nbytes and count_values(v) == v.numbers
+        assert orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY) == \
+            orjson.dumps(plain, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def test_a_reader_that_falls_behind_gets_the_latest_iteration_once() -> None:
