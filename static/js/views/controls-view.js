@@ -32,7 +32,7 @@ const GROUPS = Object.freeze(['data', 'network', 'optimizer', 'schedule', 'regul
  * settings exist comes from the catalog; one not named here joins 'network'). */
 const GROUP_OF = Object.freeze({
   n_samples: 'data', noise: 'data', test_fraction: 'data', batch_size: 'data', seed: 'data',
-  optimizer: 'optimizer', schedule: 'schedule',
+  optimizer: 'optimizer', schedule: 'schedule', accumulate_grads: 'optimizer',
   clip_norm: 'regularization', clip_value: 'regularization', l1: 'regularization', l2: 'regularization',
 });
 
@@ -92,9 +92,14 @@ function activationsUsed(config, catalog) {
  * hidden), by the catalog: an optimizer's own hyper-parameters; a schedule's
  * parameters it reads (`uses`), a warm-up's start once there is a warm-up (`when`);
  * α where an activation in use takes one; the output activation where the loss
- * implies none; a setting an initializer reads (init_scale) under one that reads it.
+ * implies none; a setting an initializer reads (init_scale) under one that reads it;
+ * a lesson-only setting (the catalog's `lesson_only`: a mistake a lesson shows, such as
+ * never resetting the gradients) only while the run has it on, so it is seen and can
+ * be switched off, but never offered as a way to train.
  */
 export function relevant(path, config, catalog) {
+  const own = catalog.settings.find((p) => p.name === path);
+  if (own && own.lesson_only) return Boolean(config[path]);
   const [head, key] = path.split('.');
   if (head === 'optimizer' && key !== 'name') return catalog.optimizerParams(config.optimizer.name).some((p) => p.name === key);
   if (head === 'schedule' && key !== 'name') {

@@ -1,6 +1,8 @@
 /**
  * The inspector's "Update" part: the rule the optimizer applied, the gradient it
- * received (clipping said in words, with its factor or clamp), its state under
+ * received (clipping said in words, with its factor or clamp; when the run never
+ * resets its gradients — lesson 16's switch — this iteration's gradient g, the sum
+ * Σg that p.grad holds and the optimizer works on, and why they differ), its state under
  * the names the engine's update record carries (labelled through i18n keys
  * `insp.state.<name>`, so a renamed state needs only its label), the rate and
  * settings, and prev + step = new — everything needed to redo the step by hand.
@@ -43,17 +45,28 @@ export function updateParts(msg, t, target) {
   for (const line of u.rule || []) rule.append(p('bpl-insp-rule-line', line));
   parts.push(rule);
 
-  // the gradient: from backward, then what clipping made of it
+  // the gradient: from backward, then (gradients never reset) the sum p.grad holds,
+  // then what clipping made of it
   const dL = partial(mi('L'), target.cloneNode(true));
   const c = u.clip;
-  if (c) {
+  const summed = u.grad_sum !== null && u.grad_sum !== undefined;
+  const sumSymbol = () => mi((u.symbols && u.symbols.grad_sum) || 'Σg');
+  if (summed) {
     const grad = block(dL, mo('='), num(u.grad, 6));
     grad.dataset.field = 'update-grad';
+    const sum = block(sumSymbol(), mo('='), num(u.grad_sum, 6));
+    sum.dataset.field = 'grad-sum';
+    sum.dataset.phase = 'update';
+    parts.push(grad, p('bpl-insp-note', t('insp.gradThis')), sum, p('bpl-insp-note bpl-insp-accumulated', t('insp.gradSum')));
+  }
+  // the value clipping acted on: the sum when gradients accumulate
+  const before = summed ? u.grad_sum : u.grad;
+  if (c) {
     const lines = [];
     if (c.value !== null && c.value !== undefined) {
-      const changed = c.after_value !== null && c.after_value !== u.grad;
+      const changed = c.after_value !== null && c.after_value !== before;
       lines.push(t(changed ? 'insp.clip.value' : 'insp.clip.valueNot', {
-        c: fmt(c.value, 6), g: fmt(u.grad, 6), v: fmt(c.after_value, 6),
+        c: fmt(c.value, 6), g: fmt(before, 6), v: fmt(c.after_value, 6),
       }));
     }
     if (c.total_norm !== null && c.total_norm !== undefined) {
@@ -63,12 +76,21 @@ export function updateParts(msg, t, target) {
     }
     const note = p('bpl-insp-clip', lines.join(' '));
     note.dataset.field = 'clip';
-    parts.push(grad, note);
+    if (!summed) {
+      const grad = block(dL, mo('='), num(u.grad, 6));
+      grad.dataset.field = 'update-grad';
+      parts.push(grad);
+    }
+    parts.push(note);
   }
-  const used = block(mi('g'), mo('='), ...(c ? [] : [dL.cloneNode(true), mo('=')]), num(u.grad_used, 6));
+  // what the optimizer received: ∂L/∂θ itself, the sum, or either once clipped
+  const same = summed ? (c ? [] : [sumSymbol(), mo('=')]) : (c ? [] : [dL.cloneNode(true), mo('=')]);
+  const used = block(mi('g'), mo('='), ...same, num(u.grad_used, 6));
   used.dataset.field = 'grad-used';
   used.dataset.phase = 'update';
-  parts.push(used, p('bpl-insp-note', t(c && c.clipped ? 'insp.gradClipped' : 'insp.gradAsIs')));
+  const clipped = c && c.clipped;
+  const usedNote = summed ? (clipped ? 'insp.gradSumClipped' : 'insp.gradSumAsIs') : (clipped ? 'insp.gradClipped' : 'insp.gradAsIs');
+  parts.push(used, p('bpl-insp-note', t(usedNote)));
 
   // the optimizer's state, after this step, under its own names
   const names = Object.keys(u.state || {});

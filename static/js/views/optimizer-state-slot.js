@@ -2,7 +2,8 @@
  * The optimizer-state strip's stand-in under the network, so the page's first
  * load stays light: plain SGD (the default) keeps no state and the strip shows
  * nothing, so its drawing (optimizer-state.js) is fetched the first time the
- * optimizer in force keeps some (momentum, Adam, RMSprop, Adagrad…). Until
+ * optimizer in force keeps some (momentum, Adam, RMSprop, Adagrad…), or a run
+ * never resets its gradients (it then shows their sum Σg). Until
  * then this keeps the latest layout, run and timeline settings, and hands them
  * over, in that order, once the strip is built. The network's mechanisms
  * (network-mechanisms.js) call it as they would the strip.
@@ -25,10 +26,14 @@ export class OptimizerStateSlot {
     this.layout = null;
   }
 
-  /** Fetch and build the strip (once) when the optimizer in force keeps a state buffer. */
+  /** Fetch and build the strip (once) when the optimizer in force keeps a state buffer,
+   * or the run's gradients accumulate (the catalog's `accumulated`, lesson 16). */
   loadIfKept(model) {
     const { catalog } = this.options;
-    if (this.loading || !this.layout || !catalog.stateBuffers(optimizerInForce(this.settings, model)).length) return;
+    if (this.loading || !this.layout) return;
+    const acc = catalog.json && catalog.json.accumulated;
+    const summed = Boolean(acc && model && model.config && model.config[acc.when]);
+    if (!summed && !catalog.stateBuffers(optimizerInForce(this.settings, model)).length) return;
     this.loading = import('./optimizer-state.js').then(({ OptimizerStateStrip }) => {
       this.strip = new OptimizerStateStrip(this.options);
       this.root.replaceWith(this.strip.root);

@@ -7,10 +7,16 @@
  * their symbols come from the catalog (`optimizers[].state`: name, symbol,
  * `when` a hyper-parameter must be on); nothing here lists optimizers.
  *
+ * A run that never resets its gradients (the catalog's lesson-only
+ * `accumulate_grads`) adds one more bar per layer, first: Σg, the sum p.grad holds
+ * and the optimizer works on (`L{l}.grad_sum_norm`, the catalog's `accumulated`),
+ * beside which the gradient bars' ‖∂L/∂W‖ is only this iteration's; plain SGD
+ * then shows that bar alone.
+ *
  * Each layer's bars stand under its weights (between columns l − 1 and l of
  * the drawing). The numbers stay from the last update until the next one, and
  * a line says which iteration they are of. An optimizer that keeps no state
- * (plain SGD) shows nothing.
+ * (plain SGD) shows nothing, unless the gradients accumulate.
  */
 
 import { fmtGrad } from './gradient-bars.js';
@@ -29,6 +35,17 @@ function svgEl(tag, attrs = {}, parent = null) {
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   if (parent) parent.appendChild(el);
   return el;
+}
+
+/**
+ * The catalog's `accumulated` entry ({name, symbol, meaning}) as a one-item list when
+ * `model`'s run never resets its gradients (`accumulate_grads`), else [].
+ * @param {{json?: object}|null} catalog
+ * @param {{config?: object}|null} model
+ */
+export function accumulatedBuffer(catalog, model) {
+  const acc = catalog && catalog.json && catalog.json.accumulated;
+  return acc && model && model.config && model.config[acc.when] ? [acc] : [];
 }
 
 /** Length of `v` as a fraction of the scale (0 for 0 or less). */
@@ -62,9 +79,11 @@ export class OptimizerStateStrip {
     return optimizerInForce(this.settings, model);
   }
 
-  /** The catalog's state buffers the optimizer keeps with these settings. */
+  /** The catalog's state buffers the optimizer keeps with these settings, after the
+   * accumulated gradient Σg when the run never resets its gradients. */
   buffers(model) {
-    return this.catalog && this.catalog.stateBuffers ? this.catalog.stateBuffers(this.optimizer(model)) : [];
+    const kept = this.catalog && this.catalog.stateBuffers ? this.catalog.stateBuffers(this.optimizer(model)) : [];
+    return [...accumulatedBuffer(this.catalog, model), ...kept];
   }
 
   /** Lay the layers out under the network's columns. */
@@ -161,11 +180,12 @@ export class OptimizerStateStrip {
     const names = this.bufs.map((b) => `${b.symbol}: ${this.i18n.has(`insp.state.${b.name}`) ? t(`insp.state.${b.name}`) : b.meaning}`).join(' · ');
     const when = this.iteration === null ? t('ostate.wait') : t('ostate.after', { n: this.iteration + 1 });
     const entry = this.catalog.optimizer(opt.name);
-    const key = JSON.stringify([opt.name, when, names]);
+    const summed = accumulatedBuffer(this.catalog, this.modelRef).length > 0;
+    const key = JSON.stringify([opt.name, when, names, summed]);
     if (key === this.headKey) return; // repainted on every frame while playing
     this.headKey = key;
     const title = document.createElement('strong');
-    title.textContent = `${t('ostate.title', { name: entry ? entry.torch : opt.name })} — ${when}`;
+    title.textContent = `${t(summed ? 'ostate.titleAcc' : 'ostate.title', { name: entry ? entry.torch : opt.name })} — ${when}`;
     const meaning = document.createElement('span');
     meaning.className = 'opt-state-names';
     meaning.textContent = `‖·‖: ${t('ostate.norm')} · ${names}`;
