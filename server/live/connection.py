@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from server.guards import ADDRESS
+from server.live.lessons import here
 from server.live.outbox import Outbox
 from server.live.relay import ClassRelay, RemoteClass
 from server.live.session import Session
@@ -374,13 +375,14 @@ class Connection:
         if isinstance(msg, Hello):
             leader.add_follower(f)  # drawn afresh
         elif isinstance(msg, LessonCommand) and msg.action == "check":
-            # a student's own answer to the teacher's lesson step, judged on the
-            # teacher's numbers, for this page alone (server.live.lessons)
+            # a student's own answer to the teacher's lesson step: counted for the
+            # teacher until the reveal, then judged on the teacher's numbers, for this
+            # page alone (server.live.lessons)
             if isinstance(leader, RemoteClass):
                 leader.check(msg, self.outbox)
             else:
                 assert isinstance(leader, Session)
-                leader.lessons.check_for(msg, self.outbox.put, self.reply_error)
+                leader.lessons.check_for(msg, self.outbox.put, self.reply_error, who=here(f))
         elif isinstance(msg, Fork):
             if not self._may_copy():  # the student keeps watching
                 return None

@@ -15,18 +15,27 @@ the session, on the engine thread like every command. :class:`LessonDesk`
   ``done`` and its revealed values, all :mod:`engine.expr` expressions over the
   current iteration's records, the weights now and :func:`engine.metrics.collect`.
   It answers ``lesson_check``;
-* **does** the step's action for the learner (a teacher's "show me").
+* **does** the step's action for the learner (a teacher's "show me");
+* **counts** a class's answers (:mod:`server.live.answers`): while the teacher's
+  step asks a prediction and the teacher has not revealed its result, a
+  student's ``check`` is recorded, not judged (``lesson_recorded`` to that
+  student), and the teacher's page is sent the spread as ``lesson_answers``
+  (counts only, a few a second at most: :meth:`LessonDesk.flush_answers` on the
+  shared clock's ticks). The teacher's first check that carries the live value
+  (Check, Show me, or a play stopping at its goal) is the reveal: from then on
+  a student's check is judged at once, as a learner's alone is.
 
 It gets the session as a small :class:`Port` and never holds it otherwise. Its
 messages go through the session's ``put``, so a class following a teacher
-gets the teacher's ``lesson_step`` and ``lesson_check`` (the reveal) too.
+gets the teacher's ``lesson_step`` and ``lesson_check`` (the reveal) too, and
+the teacher alone its ``lesson_answers`` (:data:`server.live.sharing.OWNER_ONLY`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,6 +44,8 @@ from engine import metrics
 from engine.expr import ExprError, parse
 from engine.stepper import Stepper
 from server.lessons import Action, Lesson, Step, course
+from server.live.answers import ClassAnswers
+from server.live.sharing import Audience, Follower
 from server.live.views import SessionViews
 from server.protocol import (
     Configure,
@@ -63,6 +74,7 @@ class Port(Protocol):
     views: SessionViews
     playing: bool
     busy: bool
+    audience: Audience
 
     def handle(self, msg: Any) -> None:
         """Apply one command at once."""
@@ -92,6 +104,11 @@ def values_now(st: Stepper, views: SessionViews,
     return out
 
 
+def here(f: Follower) -> Hashable:
+    """Follower ``f``'s key among a class's answers (its worker is this one)."""
+    return ("here", id(f))
+
+
 def _error_to(put: Callable[..., None]) -> Callable[..., None]:
     """An ``error`` sender that puts with ``put`` (a follower's own outbox)."""
     def error(code: str, message: str, **extra: Any) -> None:
@@ -118,6 +135,8 @@ class LessonDesk:
         #: the condition a play stops at (and the iteration it stops at anyway)
         self.watch: tuple[str, int] | None = None
         self._cache: tuple[tuple[int, ...], dict[str, Any]] | None = None
+        #: the class's answers to the open step (module docstring)
+        self.answers = ClassAnswers(port.settings.max_followers)
 
     # ---- the command ---------------------------------------------------------------------
 
@@ -126,6 +145,7 @@ class LessonDesk:
         self.lang = msg.lang
         if msg.action == "leave":
             self.lesson, self.n, self.watch = None, 0, None
+            self.answers.clear()
             self.port.put(server_message("lesson_step", id=None, step=None, step_id=None,
                                          steps=None, controls=None, action=None))
             return
@@ -180,6 +200,8 @@ class LessonDesk:
                 yield from self._busy(self.perform(steps[i - 1].action))
             self._setup(lesson, steps[n - 1], fresh=start == n)
         self.port.handle(Pause(type="pause"))
+        if self.lesson is not lesson or self.n != n:
+            self.answers.clear()
         self.lesson, self.n = lesson, n
         self.run_id = id(self.port.history)
         step = steps[n - 1]
@@ -190,6 +212,8 @@ class LessonDesk:
         msg = self.step_message()
         assert msg is not None
         self.port.put(msg)
+        if step.prediction is not None and self.port.audience.code is not None:
+            self._send_answers()  # "0 of N" on the teacher's page
 
     def step_message(self) -> dict[str, Any] | None:
         """The open step's ``lesson_step`` (None when no lesson is open): what
@@ -267,16 +291,71 @@ class LessonDesk:
         return True
 
     def check_for(self, msg: LessonCommand, put: Callable[..., None],
-                  error: Callable[..., None]) -> None:
-        """A follower's ``check``: its prediction judged on this run's open step, the
-        ``lesson_check`` put with ``put`` (to that follower alone); ``error`` if the
-        step it names is not the one open."""
+                  error: Callable[..., None], who: Hashable | None = None) -> None:
+        """A follower's ``check`` on this run's open step, answered with ``put`` (to that
+        follower alone); ``error`` if the step it names is not the one open.
+
+        Before the teacher's reveal, an answer to the step's prediction is recorded
+        as ``who``'s (a follower here: :func:`here`; on another worker: that worker's
+        id and the connection's) and answered ``lesson_recorded``; None withdraws it.
+        After the reveal, on a step without a prediction, or without ``who``, it is
+        judged at once (``lesson_check``)."""
         if self.lesson is None or self.lesson.id != msg.id or self.n != msg.step:
             now = "no lesson" if self.lesson is None else f"step {self.n} of {self.lesson.id}"
             error("invalid", f"the teacher's run has {now} open, not step {msg.step} of "
                   f"{msg.id}", field="step")
             return
-        self.check(msg.prediction, msg.lang, "check", put=put)
+        step = self.lesson.steps[self.n - 1]
+        p = step.prediction
+        if p is None or self.answers.revealed or who is None:
+            self.check(msg.prediction, msg.lang, "check", put=put)
+            return
+        answer = msg.prediction
+        if p.kind == "choice" and answer is not None and answer not in \
+                {c.id for c in p.choices}:
+            error("invalid", f"{answer!r} is not a choice of this step; choices: "
+                  f"{', '.join(c.id for c in p.choices)}", field="prediction")
+            return
+        if p.kind == "number" and isinstance(answer, str):
+            error("invalid", "this step asks for a number", field="prediction")
+            return
+        self.answers.record(who, answer)
+        put(server_message("lesson_recorded", id=self.lesson.id, step=self.n,
+                           step_id=step.id, prediction=answer))
+        self.flush_answers()
+
+    # ---- a class's answers -----------------------------------------------------------
+
+    @property
+    def answers_pending(self) -> bool:
+        """Whether the teacher's page is owed a ``lesson_answers`` (the shared clock's
+        ticks then call :meth:`flush_answers`)."""
+        return self.answers.pending
+
+    def flush_answers(self) -> None:
+        """Send the teacher ``lesson_answers`` if the counts changed and the last went
+        long enough ago (:data:`server.live.answers.INTERVAL_S`)."""
+        if self.answers.due():
+            self._send_answers()
+
+    def left(self, f: Follower) -> None:
+        """Follower ``f`` here left the class: its answer no longer counts."""
+        self.answers.record(here(f), None)
+
+    def _send_answers(self) -> None:
+        """The class's answers to the open step, counts only, to the teacher's page."""
+        lesson = self.lesson
+        p = lesson.steps[self.n - 1].prediction if lesson is not None else None
+        if lesson is None or p is None:
+            self.answers.sent()
+            return
+        body = self.answers.summary(p.kind, [c.id for c in p.choices])
+        # (a follower on another worker who answered and left still counts: never "3 of 2")
+        followers = max(self.port.audience.total(), body["answered"])
+        self.port.put(server_message(
+            "lesson_answers", id=lesson.id, step=self.n, step_id=lesson.steps[self.n - 1].id,
+            kind=p.kind, followers=followers, **body))
+        self.answers.sent()
 
     def check(self, prediction: str | float | None, lang: str, trigger: str,
               m: dict[str, Any] | None = None, put: Callable[..., None] | None = None) -> None:
@@ -319,6 +398,11 @@ class LessonDesk:
                 body["verdict"] = "not_yet" if prediction is not None else None
                 body["missing"] = e.missing
         body["done"] = self._done(step, values)
+        if put is None and body["actual"] is not None and not self.answers.revealed:
+            # the teacher's reveal: the class's last counts first, then no more
+            if self.answers.pending:
+                self._send_answers()
+            self.answers.revealed = True
         reveal: dict[str, Any] = {}
         for text in step.reveal:
             try:

@@ -16,9 +16,11 @@ open: :meth:`Session.welcome`) by asking the owner over the bus; stream messages
 that arrive meanwhile are held and those newer than the greeting delivered after
 it. ``fork`` there asks the owner for the run file (what the owner's page keeps
 as its ``save``) and replays it locally, a piece at a time; a lesson ``check``
-is judged by the owner. A message from a new epoch (the teacher's page shares
-again on another worker, proving it with its share key; or the bus came back)
-redraws the room's followers from the new owner.
+goes to the owner, which counts it among the class's answers (under the asking
+worker's id and the student's connection there, never a name) or judges it. A
+message from a new epoch (the teacher's page shares again on another worker,
+proving it with its share key; or the bus came back) redraws the room's
+followers from the new owner.
 
 Threads: every bus call is a coroutine on the event loop; what the engine thread
 asks (claim, release, publish, join, leave…) is handed over with
@@ -535,7 +537,10 @@ class ClassRelay:
         def error(code: str, message: str, **extra: Any) -> None:
             out.append(server_message("error", code=code, message=message, **extra))
 
-        s.lessons.check_for(msg, put, error)
+        # the student's key among the class's answers: its worker and its connection there
+        who = body.get("who")
+        s.lessons.check_for(msg, put, error,
+                            who=(str(body.get("from")), who) if isinstance(who, int) else None)
         self._reply_json(body, ok=True, messages=out)
 
     # ---- followers' side (event loop) ----------------------------------------------------
@@ -781,8 +786,9 @@ class ClassRelay:
         return str(reply["text"]), str(reply["name"])
 
     async def check(self, code: str, msg: dict[str, Any], outbox: Outbox) -> None:
-        """A follower's lesson ``check``, judged by the owner, answered on ``outbox``."""
-        reply, _, _ = await self._ask_owner(code, {"op": "check", "msg": msg})
+        """A follower's lesson ``check``, counted or judged by the owner (``who``: its
+        connection here), answered on ``outbox``."""
+        reply, _, _ = await self._ask_owner(code, {"op": "check", "msg": msg, "who": id(outbox)})
         if reply is None or not reply.get("ok"):
             outbox.put(server_message("error", code="internal", message="the class's "
                                       "server did not answer the check; try again"))

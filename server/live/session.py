@@ -174,9 +174,11 @@ class Session:
 
     @property
     def wants_tick(self) -> bool:
-        """Whether the clock has something to do here: play, or a view send is due
-        (not while a replay is under way: the run is between two positions)."""
-        return not self.busy and (self.playing or (bool(self.views.dirty) and self.listening))
+        """Whether the clock has something to do here: play, a view send is due, or a
+        class's answers are owed to the teacher (not while a replay is under way: the
+        run is between two positions)."""
+        return not self.busy and (self.playing or (bool(self.views.dirty) and self.listening)
+                                  or self.lessons.answers_pending)
 
     @property
     def max_speed(self) -> float:
@@ -255,6 +257,7 @@ class Session:
     def remove_follower(self, f: Follower) -> None:
         """``f`` left (its connection closed, or it made its own copy)."""
         if self.audience.remove(f):
+            self.lessons.left(f)  # its answer to a lesson step no longer counts
             self.send_share()
 
     def end_sharing(self, reason: str) -> None:
@@ -546,6 +549,7 @@ class Session:
     def tick(self, dt: float) -> None:
         """Advance a playing run by ``dt`` seconds of play time (called by the clock)."""
         self.flush_views()
+        self.lessons.flush_answers()  # (a class's answers, a few a second at most)
         if not self.playing:
             return
         st = self.stepper

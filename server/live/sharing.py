@@ -22,9 +22,10 @@ from server.live.outbox import Entry, Outbox, Shared
 from server.protocol import server_message
 
 #: what a shared run's followers are not sent: the owner's command errors (a halt,
-#: ``nonfinite``, concerns the run and goes to everyone), the owner's sharing status and
-#: the owner's copy of the run (``save``: a follower copies the run with ``fork``)
-OWNER_ONLY = frozenset({"error", "share", "save"})
+#: ``nonfinite``, concerns the run and goes to everyone), the owner's sharing status,
+#: the owner's copy of the run (``save``: a follower copies the run with ``fork``) and
+#: the class's answers to a lesson step (``lesson_answers``: the teacher's, to reveal)
+OWNER_ONLY = frozenset({"error", "share", "save", "lesson_answers"})
 
 
 class Leader(Protocol):

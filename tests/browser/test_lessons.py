@@ -360,7 +360,8 @@ def test_a_steps_locked_controls_are_disabled_and_given_back(make_lab: Any) -> N
     assert lab.errors == []
 
 
-def test_a_class_follows_the_teachers_lesson_and_a_student_checks_alone(make_lab: Any) -> None:
+def test_a_class_follows_the_teachers_lesson_and_a_student_is_judged_at_the_reveal(
+        make_lab: Any) -> None:
     teacher = make_lab().open()
     code = share(teacher)
     teacher.page.click(".share-close")
@@ -386,19 +387,26 @@ def test_a_class_follows_the_teachers_lesson_and_a_student_checks_alone(make_lab
     assert net and sheet and net["y"] >= -1 and net["y"] + 100 <= sheet["y"]
     assert sp.locator(f"{LESSON} .lesson-act").count() == 0
 
-    # the student answers before the teacher runs the phase: wait for the teacher
+    # the student answers before the teacher runs the phase: sent to the class, not judged
     sp.fill(f"{LESSON} .lesson-number", "0.62")
-    t_checks = len(teacher.messages("lesson_check"))
-    msg = check(student)
-    assert msg["verdict"] == "not_yet"
-    expect(sp.locator(VERDICT)).to_contain_text("once your teacher has run the forward phase")
+    mark = student.mark()
+    sp.click(f"{LESSON} .lesson-check")
+    student.wait_for_message("lesson_recorded", after=mark, prediction=0.62)
+    expect(sp.locator(f"{LESSON} .lesson-recorded")).to_contain_text("Answer sent: 0.62")
+    assert sp.locator(VERDICT).inner_text() == ""
     teacher.step("phase")
     student.wait_for_message("frame", after=0, phase="forward", iteration=0)
-    msg = check(student)
-    assert msg["verdict"] == "right" and msg["prediction"] == 0.62
+
+    # the teacher reveals: the student's answer is judged then, on the teacher's numbers
+    mark = student.mark()
+    tp.fill(f"{LESSON} .lesson-number", "0.7")
+    check(teacher)
+    student.wait_for_message("lesson_check", after=mark, trigger="check", prediction=0.7)
+    msg = student.wait_for_message("lesson_check", after=mark, trigger="check", prediction=0.62)
+    assert msg["verdict"] == "right"
+    student.settled()
     expect(sp.locator(VERDICT)).to_contain_text("Right!")
-    teacher.sync()
-    assert len(teacher.messages("lesson_check")) == t_checks  # answered to the student alone
+    assert sp.is_hidden(f"{LESSON} .lesson-recorded")
 
     # the sheet's buttons are tall enough for a finger
     for sel in (".lesson-check", ".lesson-fold", ".lesson-hint-btn", ".lesson-answer summary"):
@@ -407,14 +415,6 @@ def test_a_class_follows_the_teachers_lesson_and_a_student_checks_alone(make_lab
     panel = sp.locator(LESSON).bounding_box()
     assert panel is not None and panel["y"] + panel["height"] <= 844 - 60  # above the run bar
     shoot(student, "lesson-phone", top=False)
-
-    # the teacher reveals: the student sees the teacher's reveal
-    mark = student.mark()
-    tp.fill(f"{LESSON} .lesson-number", "0.7")
-    check(teacher)
-    student.wait_for_message("lesson_check", after=mark, trigger="check", prediction=0.7)
-    student.settled()
-    expect(sp.locator(VERDICT)).to_contain_text("Your teacher revealed the answer")
 
     # the teacher moves on: the class follows
     tp.click(f"{LESSON} .lesson-next")

@@ -197,15 +197,17 @@ def test_a_student_on_another_app_is_judged_on_the_teachers_numbers_alone(
         t.send({"type": "step", "unit": "phase"})
         t.recv_type("frame")
         s.recv_type("frame")
+        t.send({"type": "lesson", "id": "one-neuron", "step": 3, "action": "check"})
+        s.recv_type("lesson_check", where=lambda m: m["actual"] is not None)  # the reveal
         s.send({"type": "lesson", "id": "one-neuron", "step": 3, "action": "check",
                 "prediction": "pos"})
-        mine = s.recv_type("lesson_check")
+        mine = s.recv_type("lesson_check", where=lambda m: m["prediction"] == "pos")
         assert (mine["verdict"], mine["expected"]) == ("wrong", "neg")
         s.send({"type": "lesson", "id": "one-neuron", "step": 2, "action": "check",
                 "prediction": 0.1})
         assert s.error()["field"] == "step"
-        t.handled()
-        assert not [m for m in t.seen if m["type"] == "lesson_check"]
+        t.handled()  # the student's verdict was its own: the teacher saw its reveal only
+        assert [m["prediction"] for m in t.seen if m["type"] == "lesson_check"] == [None]
         # and a fork there copies the teacher's run
         s.send({"type": "fork"})
         assert s.recv_type("follow", where=lambda m: not m["active"])["reason"] == "forked"

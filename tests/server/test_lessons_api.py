@@ -5,9 +5,10 @@ same in both; the page route takes a lesson link; the ``lesson`` command opens
 a step, answers ``not_yet`` before the phase a prediction needs and a verdict
 after it, stops a play at the step's goal, refuses unknown lessons and steps
 by name; a class sees the teacher's step and each student's own answer is
-judged on the teacher's numbers. A lesson file whose languages differ, whose
-run or controls are outside the catalog, or whose expression or formula is
-refused fails when read, naming the field.
+judged on the teacher's numbers once the teacher reveals the result
+(test_lessons_class.py: what the class's answers do until then). A lesson file
+whose languages differ, whose run or controls are outside the catalog, or whose
+expression or formula is refused fails when read, naming the field.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def test_unknown_lessons_and_steps_are_named() -> None:
         assert ws.recv_type("lesson_step")["id"] is None
 
 
-def test_a_class_follows_the_teachers_step_and_each_student_is_judged_alone() -> None:
+def test_a_class_follows_the_teachers_step_and_each_student_is_judged_alone_after_the_reveal(
+        ) -> None:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
             client.websocket_connect("/ws") as r2:
         teacher, student = WS(r1), WS(r2)
@@ -169,19 +171,20 @@ def test_a_class_follows_the_teachers_step_and_each_student_is_judged_alone() ->
         teacher.recv_type("lesson_step")
         teacher.handled()
         lesson(student, step=3, action="check", prediction="pos")
-        mine = student.recv_type("lesson_check")
-        assert mine["verdict"] == "not_yet" and mine["missing"] == "L1.dW"
+        assert student.recv_type("lesson_recorded")["prediction"] == "pos"  # not judged yet
         teacher.send({"type": "step", "unit": "phase"})
         teacher.recv_type("frame")
+        lesson(teacher, step=3, action="check")  # the teacher reveals the result
+        student.recv_type("lesson_check", where=lambda m: m["actual"] is not None)
         lesson(student, step=3, action="check", prediction="pos")
-        mine = student.recv_type("lesson_check")
+        mine = student.recv_type("lesson_check", where=lambda m: m["prediction"] == "pos")
         assert (mine["verdict"], mine["expected"]) == ("wrong", "neg")
         lesson(student, step=2, action="check", prediction=0.1)
         assert student.error()["field"] == "step"
         lesson(student, step=3)  # opening is the teacher's
         assert student.error()["code"] == "read_only"
-        teacher.handled()
-        assert not [m for m in teacher.seen if m["type"] == "lesson_check"]
+        teacher.handled()  # the student's verdict was its own: the teacher saw its reveal only
+        assert [m["prediction"] for m in teacher.seen if m["type"] == "lesson_check"] == [None]
 
 
 # ---- what a lesson file may not do -------------------------------------------------------

@@ -126,6 +126,14 @@ def captured() -> dict[str, list[dict[str, Any]]]:
             ws2.send({"type": "hello", "follow": code.lower()})
             ws2.recv_type("follow")
             ws2.recv_type("run")
+            # the class answers the teacher's lesson steps: a choice, then a number
+            for step, answer in ((3, "neg"), (4, -0.05)):
+                ws.send({"type": "lesson", "id": "one-neuron", "step": step})
+                ws2.recv_type("lesson_step", where=lambda m, n=step: m["step"] == n)
+                ws2.send({"type": "lesson", "id": "one-neuron", "step": step,
+                          "action": "check", "prediction": answer})
+                ws2.recv_type("lesson_recorded")
+                ws.recv_type("lesson_answers", where=lambda m: m["answered"] == 1)
             ws2.send({"type": "step"})
             ws2.recv_type("error", where=lambda m: m["code"] == "read_only")
             ws2.send({"type": "fork"})

@@ -1,6 +1,7 @@
 """Several worker processes on one port, sharing a real Redis (docs/deploy.md): a class
 whose teacher and students are on different workers, a late joiner and a copy there, a
-worker killed mid-class, Redis restarting.
+student's answer to the teacher's lesson step counted, a worker killed mid-class, Redis
+restarting.
 
 Real processes: ``redis-server`` (Debian's package, installed by ``make test``) on a
 free loopback port, and ``python -m server.serve`` with ``BPL_WORKERS=2``; each socket
@@ -97,6 +98,22 @@ def test_a_teacher_and_students_on_other_workers_follow_the_same_run(site: Site)
         student.send({"type": "step", "unit": "iteration"})
         assert student.recv_type("error")["code"] == "read_only"
         late.close()
+    finally:
+        teacher.close()
+        student.close()
+
+
+def test_a_students_answer_on_another_worker_counts_on_the_teachers_screen(site: Site) -> None:
+    teacher, student, _, _ = open_class(site)
+    try:
+        teacher.send({"type": "lesson", "id": "one-neuron", "step": 3})
+        assert student.recv_type("lesson_step")["step_id"] == "gradient-sign"
+        teacher.recv_type("lesson_answers", where=lambda m: m["answered"] == 0)
+        student.send({"type": "lesson", "id": "one-neuron", "step": 3, "action": "check",
+                      "prediction": "neg"})
+        assert student.recv_type("lesson_recorded")["prediction"] == "neg"  # not judged yet
+        got = teacher.recv_type("lesson_answers", where=lambda m: m["answered"] == 1)
+        assert got["counts"] == {"pos": 0, "zero": 0, "neg": 1} and got["followers"] == 1
     finally:
         teacher.close()
         student.close()

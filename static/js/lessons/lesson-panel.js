@@ -15,9 +15,13 @@
  * page actions the step leaves usable.
  *
  * In class, a student's page shows the teacher's step as it opens; the
- * student predicts and checks on their own (`lesson-check`, answered to them
- * alone), and the teacher's own checks show as the teacher's reveal. Moving
- * between steps and leaving are the teacher's.
+ * student predicts and sends their answer (`lesson-check`): until the teacher
+ * reveals the result the server records it (`lesson_recorded`: "Answer sent",
+ * changeable) and counts it for the teacher (`lesson_answers`, counts only,
+ * shown by class-answers.js on the teacher's page). The teacher's check that
+ * carries the engine's value is the reveal: every student's page then asks
+ * for its own verdict on the answer it sent. Moving between steps and leaving
+ * are the teacher's.
  *
  * Keyboard: Enter in the number field checks; Escape closes the answer, then
  * the hints, then (on a phone) folds the sheet; a new step takes the focus
@@ -75,6 +79,11 @@ export class LessonPanel {
     this.state = freshState();
     this.view = null;
     this.following = false;
+    /** The teacher's side of a class: the run is shared, and how many follow it. */
+    this.sharing = false;
+    this.classSize = 0;
+    /** The class's latest `lesson_answers` for the open step (the teacher's page), or null. */
+    this.answers = null;
     this.connected = false;
     this.playing = false;
     /** A check this page sent and has no answer to yet (a student tells it from the teacher's). */
@@ -180,6 +189,15 @@ export class LessonPanel {
       this.onStep(msg);
     } else if (kind === 'lesson_check') {
       this.onCheck(msg);
+    } else if (kind === 'lesson_recorded') {
+      this.onRecorded(msg);
+    } else if (kind === 'lesson_answers') {
+      if (this.open && msg.id === this.open.id && msg.step === this.open.step) this.answers = msg;
+      this.syncClass();
+    } else if (kind === 'share') {
+      this.sharing = Boolean(msg.code);
+      this.classSize = msg.followers || 0;
+      this.syncClass();
     } else if (kind === 'lang') {
       this.renderChrome();
       if (this.open) this.load(true);
@@ -213,6 +231,7 @@ export class LessonPanel {
     this.wanted = this.following ? null : { id: msg.id, step: msg.step };
     if (!same) {
       this.state = freshState();
+      this.answers = null;
       this.pending = undefined;
       this.focusNext = true;
       this.fold(false);
@@ -228,7 +247,12 @@ export class LessonPanel {
   onCheck(msg) {
     if (!this.open || msg.id !== this.open.id || msg.step !== this.open.step) return;
     const own = !this.following || (this.pending !== undefined && msg.trigger === 'check' && msg.prediction === this.pending);
+    const valued = msg.actual !== null && msg.actual !== undefined;
+    // a teacher's check before the value is computed reveals nothing: the class keeps answering
+    if (!own && msg.trigger === 'check' && !valued) return;
     if (own) this.pending = undefined;
+    const reveal = valued && !this.state.revealed && (!this.following || !own);
+    if (reveal) this.state.revealed = true;
     // a student keeps their own verdict when the teacher reveals: the reveal adds the numbers
     const whose = own || msg.trigger === 'goal' ? 'own' : 'teacher';
     if (this.view) {
@@ -239,10 +263,36 @@ export class LessonPanel {
       this.state.whose = whose;
     }
     this.renderNav();
+    if (this.view) {
+      this.view.syncReveal();
+      this.view.showRecorded();
+    }
+    this.syncClass();
+    // the teacher revealed the result: the answer this student sent is judged now
+    if (reveal && this.following && this.state.recorded !== null && msg.trigger !== 'goal') {
+      this.check(this.state.recorded);
+      return;
+    }
     // a play stopped at its goal: the prediction made before it is judged now
     if (msg.trigger === 'goal' && this.view && msg.verdict === null) {
-      const p = this.view.prediction();
+      const sent = this.following ? this.state.recorded : null;
+      const p = sent !== null ? sent : this.view.prediction();
       if (p !== undefined && p !== null) this.check(p);
+    }
+  }
+
+  /** A student's answer is recorded for the class (not judged until the teacher's reveal). */
+  onRecorded(msg) {
+    if (!this.open || msg.id !== this.open.id || msg.step !== this.open.step) return;
+    this.pending = undefined;
+    this.state.recorded = msg.prediction;
+    if (this.view) this.view.showRecorded();
+  }
+
+  /** The teacher's page: the class's answers beside the reveal, while the run is shared. */
+  syncClass() {
+    if (this.view) {
+      this.view.showClass({ sharing: this.sharing && !this.following, answers: this.answers, followers: this.classSize });
     }
   }
 
@@ -282,6 +332,7 @@ export class LessonPanel {
     });
     this.body.replaceChildren(this.view.root);
     this.view.setPlaying(this.playing);
+    this.syncClass();
     this.renderChrome();
     if (this.focusNext) {
       this.focusNext = false;

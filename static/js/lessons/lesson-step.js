@@ -10,21 +10,31 @@
  * Built afresh for each step and each language (lesson-panel.js owns the
  * lesson and the messages); it keeps the learner's choice, the hints shown and
  * the verdict so a rebuild in the other language shows the same state.
+ *
+ * In class: a student's "Send my answer" is recorded, not judged, until the
+ * teacher reveals the result ("Answer sent: …", changeable until then); the
+ * teacher's "Check" part shows the class's answers (class-answers.js) above
+ * "Reveal the result", which needs no prediction of the teacher's own.
  */
 
 import { h } from '../dom.js';
+import { ClassAnswers } from './class-answers.js';
 import { inlineMath, richParagraphs } from './lesson-math.js';
 import { actionWords, phaseOf, valueText } from './lesson-words.js';
 
 /**
  * What a step view remembers across rebuilds.
+ * `recorded` is a student's answer the server holds for the class (null: none sent),
+ * `revealed` whether the teacher has revealed the result.
  * @typedef {{choice: string|null, number: string, hints: number, answerOpen: boolean,
- *   check: object|null, whose: 'own'|'teacher'|null, goal: string|null}} StepState
+ *   check: object|null, whose: 'own'|'teacher'|null, goal: string|null,
+ *   recorded: string|number|null, revealed: boolean}} StepState
  */
 
 /** @returns {StepState} a step not yet touched */
 export function freshState() {
-  return { choice: null, number: '', hints: 0, answerOpen: false, check: null, whose: null, goal: null };
+  return { choice: null, number: '', hints: 0, answerOpen: false, check: null, whose: null, goal: null,
+    recorded: null, revealed: false };
 }
 
 /** The DOM of one step (see the module comment). */
@@ -47,14 +57,20 @@ export class StepView {
     this.input = null;
     this.actBtn = null;
     this.note = h('p', { class: 'lesson-note', role: 'status' });
+    /** Whether the teacher's run is shared with a class (the teacher's page: set by the panel). */
+    this.sharing = false;
+    // a student's answer the class counts, until the teacher reveals the result
+    this.recordedNote = p && env.readOnly ? h('p', { class: 'lesson-recorded', role: 'status' }) : null;
+    // the class's answers, on the teacher's page while the run is shared
+    this.classAnswers = p && !env.readOnly ? new ClassAnswers(p, { t }) : null;
     const parts = [this.heading, text];
     let n = 1;
     if (p) parts.push(this.predictSection(n++, p));
     if (step.action && step.action.do !== 'read') parts.push(this.doSection(n++));
-    this.checkBtn = h('button', { type: 'button', class: 'btn lesson-check', on: { click: () => this.check() } },
-      t(p ? 'lesson.check' : 'lesson.reveal'));
+    this.checkBtn = h('button', { type: 'button', class: 'btn lesson-check', on: { click: () => this.check() } });
     parts.push(h('section', { class: 'lesson-part lesson-check-part', 'aria-labelledby': 'lesson-check-h' },
-      h('h3', { id: 'lesson-check-h' }, t('lesson.part.check', { n })), this.checkBtn, this.note));
+      h('h3', { id: 'lesson-check-h' }, t('lesson.part.check', { n })),
+      this.classAnswers && this.classAnswers.root, this.checkBtn, this.note, this.recordedNote));
     this.verdict = h('div', { class: 'lesson-verdict', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
     parts.push(this.verdict);
     if (step.hints && step.hints.length) parts.push(this.hintSection());
@@ -66,7 +82,46 @@ export class StepView {
     }
     this.root = h('div', { class: 'lesson-step' }, parts);
     this.syncChoices();
+    this.syncReveal();
+    this.showRecorded();
     if (state.check) this.showCheck(state.check, state.whose);
+  }
+
+  /** What the reveal changes in class: a student's answer is sent to the class (and the step's
+   * answer stays folded away) until the teacher reveals the result, which the teacher's
+   * check button does. */
+  syncReveal() {
+    const p = this.step.prediction;
+    const before = Boolean(p) && !this.state.revealed;
+    let key = p ? 'lesson.check' : 'lesson.reveal';
+    if (before && this.env.readOnly) key = 'lesson.send';
+    else if (before && this.sharing) key = 'lesson.revealClass';
+    this.checkBtn.textContent = this.env.t(key);
+    if (this.answer) this.answer.hidden = before && this.env.readOnly;
+  }
+
+  /**
+   * The teacher's page: the class's answers (shown while the run is shared).
+   * @param {{sharing: boolean, answers: object|null, followers: number}} arg
+   */
+  showClass({ sharing, answers, followers }) {
+    this.sharing = sharing;
+    this.syncReveal();
+    if (!this.classAnswers) return;
+    this.classAnswers.show(sharing);
+    const c = this.state.check;
+    this.classAnswers.update({ answers, followers, check: c && this.state.whose === 'own' ? c : null });
+  }
+
+  /** A student's page: the answer the class counts, changeable until the reveal. */
+  showRecorded() {
+    if (!this.recordedNote) return;
+    const r = this.state.recorded;
+    this.recordedNote.hidden = r === null || this.state.revealed;
+    this.recordedNote.replaceChildren(...(r === null ? [] : [
+      h('span', { class: 'lesson-mark', 'aria-hidden': 'true' }, '✓'), ' ',
+      this.env.t('lesson.recorded'), ' ', h('strong', {}, this.predictionText(r)), ' ',
+      h('span', { class: 'lesson-recorded-hint' }, this.env.t('lesson.recordedHint'))]));
   }
 
   predictSection(n, p) {
@@ -160,6 +215,10 @@ export class StepView {
   check() {
     const t = this.env.t;
     const prediction = this.prediction();
+    if (prediction === undefined && this.sharing && !this.state.revealed) {
+      this.env.onCheck(null); // the teacher reveals the result without a prediction of their own
+      return;
+    }
     if (prediction === undefined) {
       this.note.textContent = t(this.step.prediction.kind === 'choice' ? 'lesson.pickFirst' : 'lesson.typeFirst');
       (this.choiceButtons[0] || this.input).focus();
@@ -213,7 +272,8 @@ export class StepView {
     this.state.check = msg;
     this.state.whose = whose;
     const parts = [];
-    const verdict = whose === 'teacher' ? null : msg.verdict;
+    // (a check asked without a prediction, a teacher's reveal, before the value is computed)
+    const verdict = whose === 'teacher' ? null : msg.verdict || (msg.missing ? 'not_yet' : null);
     if (msg.trigger === 'goal') this.state.goal = msg.values && 'iteration' in msg.values ? valueText(msg.values.iteration) : '?';
     if (this.state.goal) parts.push(h('p', { class: 'lesson-goal' }, t('lesson.goal', { n: this.state.goal })));
     if (whose === 'teacher') parts.push(h('p', { class: 'lesson-teacher' }, t('lesson.teacher')));

@@ -1,0 +1,98 @@
+"""A class answering its teacher's lesson step in real Chromium (docs/lessons.md, "In
+class"): the teacher's page in Japanese, two students' pages in English. Each student
+sends an answer (one changes theirs), sees it recorded and no verdict; the teacher's
+panel counts the answers — no names — before revealing the result; at the reveal each
+student sees their own verdict and the teacher's bars mark the right answer.
+Screenshots of the teacher's panel with the counts on a desk and on a projector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Lab
+from tests.browser.test_follow import share
+from tests.browser.test_lessons import LESSON, VERDICT, shoot, wait_step
+
+BOX = f"{LESSON} .class-answers"
+DESK = {"width": 1280, "height": 800}
+PROJECTOR = {"width": 1920, "height": 1080}
+
+
+def bars(lab: Lab) -> dict[str, int]:
+    """The teacher's bars as shown: each row's words → its count."""
+    return dict(lab.page.eval_on_selector_all(f"{BOX} .class-answers-row", """rows => rows.map(
+        r => [r.querySelector('.class-answers-label').textContent.replace('✓', '').trim(),
+              Number(r.querySelector('.class-answers-n').textContent)])"""))
+
+
+def send(student: Lab, choice: str) -> None:
+    """Pick ``choice`` and send it; wait until the page says it was recorded."""
+    page = student.page
+    mark = student.mark()
+    page.click(f"{LESSON} .lesson-choice[data-choice='{choice}']")
+    page.click(f"{LESSON} .lesson-check")
+    student.wait_for_message("lesson_recorded", after=mark, prediction=choice)
+    expect(page.locator(f"{LESSON} .lesson-recorded")).to_be_visible()
+
+
+def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_student_is_judged(
+        make_lab: Any) -> None:
+    teacher = make_lab(viewport=DESK, locale="ja-JP").open("/?lesson=one-neuron&step=3")
+    tp = teacher.page
+    wait_step(teacher, 3, "勾配の符号")
+    code = share(teacher)
+    tp.click(".share-close")
+    students = [make_lab(viewport=DESK).open(f"/?follow={code}") for _ in range(2)]
+    for s in students:
+        wait_step(s, 3, "The gradient's sign")
+        expect(s.page.locator(f"{LESSON} .lesson-check")).to_have_text("Send my answer")
+    expect(tp.locator(f"{BOX} .class-answers-title")).to_have_text("クラスの回答：2人中0人")
+    expect(tp.locator(f"{LESSON} .lesson-check")).to_have_text("結果を発表する")
+
+    a, b = students
+    send(a, "neg")
+    send(b, "pos")
+    send(b, "zero")  # changed: still one answer
+    expect(b.page.locator(f"{LESSON} .lesson-recorded")).to_contain_text("Answer sent: zero")
+    expect(tp.locator(f"{BOX} .class-answers-title")).to_have_text("クラスの回答：2人中2人")
+    teacher.wait_until(lambda: bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}, 5,
+                       f"the counts on the teacher's bars, not {bars(teacher)}")
+    for s in students:  # no verdict before the reveal, and no one else's answers
+        assert s.page.locator(VERDICT).inner_text() == ""
+        assert s.messages("lesson_check") == [] and s.messages("lesson_answers") == []
+        assert s.page.locator(".class-answers").count() == 0
+        assert s.page.is_hidden(f"{LESSON} .lesson-answer")  # the step's answer waits too
+
+    # the counts before the teacher runs the backward phase, on a desk and a projector
+    teacher.settled()
+    shoot(teacher, "lesson-class-answers-desk")
+    tp.set_viewport_size(PROJECTOR)
+    tp.click(".present-btn")
+    tp.wait_for_function("() => document.documentElement.classList.contains('present')")
+    box = tp.locator(BOX).bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR["height"]
+    title = tp.eval_on_selector(f"{BOX} .class-answers-title",
+                                "el => parseFloat(getComputedStyle(el).fontSize)")
+    assert title >= 24  # read from the back of the room
+    shoot(teacher, "lesson-class-answers-projector")
+    teacher.step("phase")
+
+    # the reveal (the teacher predicted nothing): each student is judged on their own answer
+    marks = [s.mark() for s in students]
+    tp.click(f"{LESSON} .lesson-check")
+    mine = [s.wait_for_message("lesson_check", after=m, trigger="check", prediction=p)
+            for s, m, p in zip(students, marks, ("neg", "zero"), strict=True)]
+    assert [m["verdict"] for m in mine] == ["right", "wrong"]
+    for s, words in zip(students, ("Right!", "Not quite"), strict=True):
+        s.settled()
+        expect(s.page.locator(VERDICT)).to_contain_text(words)
+        assert s.page.is_hidden(f"{LESSON} .lesson-recorded")
+        assert s.page.is_visible(f"{LESSON} .lesson-answer")
+    expect(tp.locator(f"{BOX} .class-answers-row.is-right")).to_contain_text("負")
+    expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text("2人中1人が正解")
+    assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed
+    shoot(teacher, "lesson-class-answers-revealed")
+    assert teacher.errors == [] and a.errors == [] and b.errors == []
