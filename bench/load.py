@@ -310,6 +310,58 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
     }
 
 
+def engine_step_ms(seconds: float = 1.0) -> float:
+    """CPU ms of the engine's own captured iteration of the default run (a lone
+    :meth:`engine.stepper.Stepper.step_iteration`, the four records, as fast play steps
+    it), measured here in a tight loop: the reference the issue compares the server's
+    CPU per delivered iteration with (target ≤ 2×)."""
+    from engine.stepper import Stepper
+    from server.protocol import RunSettings
+    from server.run.runconfig import run_config
+
+    st = Stepper(run_config(RunSettings()))
+    for _ in range(200):
+        st.step_iteration()
+    n = 0
+    t0 = time.process_time()
+    while time.process_time() - t0 < seconds:
+        for _ in range(100):
+            st.step_iteration()
+        n += 100
+    return 1000 * (time.process_time() - t0) / n
+
+
+def with_targets(result: dict[str, Any], speed: float, engine_ms: float) -> dict[str, Any]:
+    """``result`` with the issue's capacity numbers beside it:
+
+    - ``engine_step_ms``: the engine's own captured iteration (:func:`engine_step_ms`)
+      and ``cpu_per_iteration_vs_engine_step``, the server's CPU per delivered iteration
+      over it (target ≤ 2);
+    - ``learners_per_core_at_speed``: how many sessions at ``speed`` one core of server
+      CPU carries at this CPU per delivered iteration (target ≥ 200 at 30 it/s), and
+      ``learners_at_target``: the clients of this run if every one of them got
+      ≥ 98 % of ``speed`` with p99 interval ≤ 50 ms, else 0 (what was really served);
+    - ``delivered_iterations_per_s``: the sum over the clients, and
+      ``delivered_per_worker_core``: that over the workers' own CPU (Redis's and this
+      client process's CPU are reported beside, not counted: on a 2-core machine they
+      take part of the second core too).
+    """
+    ms = float(result["server_cpu_ms_per_iteration"])
+    delivered = float(result["iterations_per_s_median"]) * int(result["clients"])
+    workers = sum(result["worker_cpu_cores"])
+    on_time = (float(result["iterations_per_s_min"]) >= 0.98 * speed
+               and float(result["interval_ms_p99"]) <= 50.0)
+    return {
+        **result,
+        "engine_step_ms": round(engine_ms, 4),
+        "cpu_per_iteration_vs_engine_step": round(ms / engine_ms, 2),
+        "learners_per_core_at_speed": round(1000 / (ms * speed), 1),
+        "learners_at_target": int(result["clients"]) if on_time else 0,
+        "delivered_iterations_per_s": round(delivered, 1),
+        "delivered_per_worker_core": round(delivered / max(1e-9, workers), 1),
+    }
+
+
 def start_server(port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
     """uvicorn in its own process, configured as ``make run``; with ``workers`` > 1,
     ``python -m server.serve`` supervising that many (``env`` names the Redis)."""
@@ -459,6 +511,9 @@ def main() -> None:
         result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server,
                               args.batch, args.follow, redis_proc))
         result["workers"] = args.workers
+        # the reference step, measured in this process right after the run (the same
+        # machine and moment; the server no longer competes for the core)
+        result = with_targets(result, args.speed, engine_step_ms())
     finally:
         if proc is not None:
             proc.terminate()

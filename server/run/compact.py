@@ -51,7 +51,8 @@ _KEEP = re.compile(
     r"|L\d+\.(?:gnorm|d?(?:W|b|gamma|beta)|(?:W|b|gamma|beta)\.step)"
     r"|L\d+\.(?:mu|sigma|dropped|dead|saturated|[a-z_]+_norm)"
 )
-_PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
+_Plan = tuple[list[str], list[str], list[str]]
+_PLANS: dict[tuple[str, tuple[str, ...]], _Plan] = {}
 _MAX_PLANS = 1_000
 #: queued bytes per number, as :func:`server.live.outbox.approx_bytes` counts an array's
 #: (8 bytes × its JSON_PER_ARRAY_BYTE of 2.5), and per entry (its key and container)
@@ -111,16 +112,18 @@ def _action(phase: str, key: str) -> str:
     return "drop"
 
 
-def _plan(phase: str, keys: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(ids kept, ids averaged) for a record of ``phase`` with ``keys`` (cached: a
-    run's records have the same ids every iteration)."""
+def _plan(phase: str, keys: tuple[str, ...]) -> _Plan:
+    """(ids kept, ids averaged, the averaged ids' names in the frame: ``<id>.mean``) for
+    a record of ``phase`` with ``keys`` (cached: a run's records have the same ids
+    every iteration)."""
     plan = _PLANS.get((phase, keys))
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         acts = [(k, _action(phase, k)) for k in keys]
-        plan = _PLANS[(phase, keys)] = ([k for k, a in acts if a == "keep"],
-                                        [k for k, a in acts if a == "mean"])
+        mean = [k for k, a in acts if a == "mean"]
+        plan = _PLANS[(phase, keys)] = ([k for k, a in acts if a == "keep"], mean,
+                                        [k + ".mean" for k in mean])
     return plan
 
 
@@ -135,7 +138,7 @@ def compact_values(phase: str, values: dict[str, Any]) -> dict[str, Any]:
     ``X.mean(axis=0)`` of a single column may add them pairwise, so the two can
     differ in the last bit).
     """
-    keep, mean = _plan(phase, tuple(values))
+    keep, mean, _ = _plan(phase, tuple(values))
     out = {k: values[k] for k in keep}
     if not mean:
         return out
@@ -167,12 +170,12 @@ def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dic
     """
     plans = [_plan(phase, tuple(values)) for phase, values in records]
     outs = [CompactValues({k: values[k] for k in keep})
-            for (keep, _), (_, values) in zip(plans, records, strict=True)]
-    arrays = [values[k] for (_, mean), (_, values) in zip(plans, records, strict=True)
+            for (keep, _, _), (_, values) in zip(plans, records, strict=True)]
+    arrays = [values[k] for (_, mean, _), (_, values) in zip(plans, records, strict=True)
               for k in mean]
     if not arrays:
         return [_sized(out, keep, 0, 0)  # (each a CompactValues)
-                for out, (keep, _) in zip(outs, plans, strict=True)]
+                for out, (keep, _, _) in zip(outs, plans, strict=True)]
     try:
         both = np.concatenate(arrays, axis=1)  # raises unless all have ndim ≥ 2 and one B
     except (ValueError, TypeError):
@@ -184,11 +187,11 @@ def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dic
     flat = sums.tolist()
     o = 0
     sized: list[dict[str, Any]] = []
-    for (keep, mean), (_, values), out in zip(plans, records, outs, strict=True):
+    for (keep, mean, names), (_, values), out in zip(plans, records, outs, strict=True):
         o0 = o
-        for k in mean:
+        for k, name in zip(mean, names, strict=True):
             n = values[k].shape[1]
-            out[k + ".mean"] = flat[o:o + n]
+            out[name] = flat[o:o + n]
             o += n
         sized.append(_sized(out, keep, len(mean), o - o0))
     return sized
