@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from engine import metrics
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.live import memory, playback
+from server.live.coach import Coach
 from server.live.lessons import LessonDesk
 from server.live.outbox import Entry, Outbox, Shared
 from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
@@ -139,6 +140,8 @@ class Session:
         self.views = SessionViews(weakref.proxy(self), settings, self.stepper)
         #: the lesson open in this session, if any (server.live.lessons)
         self.lessons = LessonDesk(weakref.proxy(self))
+        #: what the run's numbers say, in words (server.live.coach)
+        self.coach = Coach(weakref.proxy(self))
 
     # ---- connection ----------------------------------------------------------------
 
@@ -235,6 +238,8 @@ class Session:
         step = self.lessons.step_message()  # a lesson open: the class's pages show its step
         if step is not None:
             welcome.append((step, {}))
+        if self.coach.shown():
+            welcome.append((self.coach.message(), {"key": "coach"}))
         return welcome
 
     def indexed(self) -> None:
@@ -379,6 +384,7 @@ class Session:
         self.playing = False
         if history.needs_indexing() and history.indexing is None:
             history.start_indexing(Stepper(run_config(history.base)))
+        self.coach.reset()
         self._send_run()
         playback.spawn_indexer(self, history, self.scheduler, ("index", self.id))
 
@@ -443,8 +449,11 @@ class Session:
             Timeline.send(self, params=True)  # first: the weights the frames were computed with
             self._show(outcome.records)
             self.put(self.state(), key="state")
+            if self.coach.moved(self.history.pos[0]):  # the notes after it go, or come back
+                self.put(self.coach.message(), key="coach")
         elif isinstance(outcome, Switched):
-            self._send_run()  # with the branch's metrics series
+            self.coach.switched()
+            self._send_run()  # with the branch's metrics series and coach notes
         elif isinstance(outcome, NewRun):
             self.replace_run(outcome.history)
         elif isinstance(outcome, Changed | Halted):
@@ -545,6 +554,7 @@ class Session:
 
     def _report_halt(self, e: NonFiniteError) -> None:
         self.error("nonfinite", str(e), phase=e.phase, where=e.where, iteration=e.iteration)
+        self.coach.after_halt(e.iteration, e.layer)
 
     def tick(self, dt: float) -> None:
         """Advance a playing run by ``dt`` seconds of play time (called by the clock)."""
@@ -634,6 +644,8 @@ class Session:
         point = metrics_point(m, update_values.get("lr", m["lr"]))
         self.history.record_metrics(point)
         self._put_points([point])
+        self.coach.after_metrics(point)
+        self._metrics_cost = time.perf_counter() - t0  # (the coach's rules with it)
         if self.lessons.after_metrics(m):  # the open lesson step's goal: stop there
             self.playing = False
             self.put(self.state(), key="state")
@@ -720,5 +732,7 @@ class Session:
         self.flush_views()
         if len(self.history.active.metrics):  # the run cleared the page's charts
             self.put(self.series_message(), key="metrics")
+        if self.coach.shown():  # (and the coach's notes)
+            self.put(self.coach.message(), key="coach")
         if self.audience.code is not None:
             self.send_share()
