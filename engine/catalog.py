@@ -178,14 +178,18 @@ class Entry:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A toy dataset: its ``task`` (one of :data:`TASKS`), ``classes`` (1 for
+    """A dataset: its ``task`` (one of :data:`TASKS`), ``classes`` (1 for
     regression), ``dims`` of a raw point: 2, or 1, where the input is x₁ alone
-    whatever features are asked for."""
+    whatever features are asked for. ``real``: a real, tabular dataset shipped
+    inside scikit-learn (:mod:`engine.realdata`): its ``dims`` columns are the
+    network's inputs as they are (the engineered features do not apply; the
+    ``standardize`` setting does), every row is used and ``noise`` is ignored."""
 
     name: str
     task: str
     classes: int
     dims: int
+    real: bool = False
 
     @property
     def default_features(self) -> tuple[str, ...]:
@@ -331,6 +335,12 @@ DATASETS: tuple[DatasetEntry, ...] = (
     DatasetEntry("plane", "regression", 1, 2),
     DatasetEntry("single", "regression", 1, 1),
     DatasetEntry("custom", "binary", 2, 2),
+    # real data (scikit-learn's bundled copies): 150, 178, 569, 442 and 1797 rows
+    DatasetEntry("iris", "multiclass", 3, 4, real=True),
+    DatasetEntry("wine", "multiclass", 3, 13, real=True),
+    DatasetEntry("breast_cancer", "binary", 2, 30, real=True),
+    DatasetEntry("diabetes", "regression", 1, 10, real=True),
+    DatasetEntry("digits", "multiclass", 10, 64, real=True),
 )
 
 FEATURES: tuple[FeatureEntry, ...] = (
@@ -358,6 +368,9 @@ SETTINGS: tuple[Param, ...] = (
     _p("noise", 0.0, 0, 5, step=0.05),
     _p("test_fraction", 0.5, 0, 1, hi_in=False, step=0.05),
     Param("features", "list", ("x1", "x2"), choices="features"),
+    # real data: each column to mean 0, sd 1 over the training split (and a regression
+    # target too); the toy datasets are used as drawn
+    _flag("standardize", True),
     Param("hidden", "list", (4, 4), 1, None),
     Param("activation", "str", "tanh", choices="activations"),
     Param("layer_activations", "list", (), choices="activations"),

@@ -37,6 +37,8 @@ class RunConfig:
     noise: float = _f(_S("noise"))
     test_fraction: float = _f(_S("test_fraction"))
     features: tuple[str, ...] = _tuple("features")
+    #: real data: columns (and a regression target) to mean 0, sd 1 over the training split
+    standardize: bool = _b(_S("standardize"))
     points: tuple[tuple[float, float, int], ...] = ()
     hidden: tuple[int, ...] = _tuple("hidden")
     activation: str = _s(_S("activation"))

@@ -117,3 +117,34 @@ def collect(st: Stepper) -> dict[str, Any]:
         ratios.append(math.sqrt(float(np.vdot(diff, diff))) / nb if nb > 0 else None)
     out["update_ratio"] = ratios
     return out
+
+
+def predicted_classes(task: str, y: Array) -> Array:
+    """The class each output row ``y`` (B, K) predicts, (B,) int: binary ``y ≥ 0.5``
+    (one column), multiclass the argmax (as :func:`engine.losses.accuracy` counts)."""
+    if task == "binary":
+        return (y[:, 0] >= 0.5).astype(np.int64)
+    return y.argmax(axis=1).astype(np.int64)
+
+
+def confusion(task: str, n_classes: int, y: Array, t: Array) -> Array:
+    """Confusion matrix ``C`` (K, K) of outputs ``y`` (B, K) against targets ``t``:
+    ``C[i, j]`` = samples of true class i predicted as class j (rows: truth, as
+    scikit-learn's ``confusion_matrix``); the diagonal counts the right ones."""
+    truth = predicted_classes(task, t)  # a target row's class, read as an output's
+    guess = predicted_classes(task, y)
+    k = n_classes
+    return np.bincount(truth * k + guess, minlength=k * k).reshape(k, k)
+
+
+@quiet
+def confusion_of(st: Stepper, split: str = "test") -> Array | None:
+    """:func:`confusion` of ``st``'s network (evaluation mode) on its ``split``
+    (``train`` or ``test``); None for regression or an empty split. Costs one
+    forward pass of the split."""
+    d = st.data
+    x, t = (d.x_train, d.t_train) if split == "train" else (d.x_test, d.t_test)
+    if d.task == "regression" or len(x) == 0:
+        return None
+    y = st.net.forward(x, train=False)[-1].a
+    return confusion(d.task, d.n_classes, y, t)

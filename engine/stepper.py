@@ -86,7 +86,7 @@ class Stepper:
             data = make_dataset(
                 config.dataset, np.random.default_rng(data_ss), config.n_samples,
                 config.noise, config.test_fraction, config.features,
-                list(config.points) or None,
+                list(config.points) or None, config.standardize,
             )
         self.data = data
         if spec is None:

@@ -153,6 +153,14 @@ class Edit(_Msg):
     value: Finite = Field(ge=-1e6, le=1e6)
 
 
+class MapAxes(_Msg):
+    """Which two inputs the map's plane shows, for data with more than two (real data):
+    ``axes`` [x, y], input columns; the others are held at their mean."""
+
+    type: Literal["map_axes"]
+    axes: tuple[Annotated[int, Field(ge=0, le=100_000)], Annotated[int, Field(ge=0, le=100_000)]]
+
+
 class LandscapeAxis(_Msg):
     """One parameter entry as an axis of the loss landscape (``L1.W`` [i, j], ``L2.b`` [j])."""
 
@@ -303,7 +311,7 @@ class Load(_Msg):
 
 
 ClientMessage = Annotated[
-    Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit
+    Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit | MapAxes
     | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series
     | LessonCommand,
     Field(discriminator="type"),

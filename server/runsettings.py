@@ -236,6 +236,7 @@ class RunSettings(_Settings):
     noise: Finite = _float(_S("noise"))
     test_fraction: Finite = _float(_S("test_fraction"))
     features: tuple[str, ...] = _tuple("features")
+    standardize: bool = _bool(_S("standardize"))
     points: tuple[tuple[Finite, Finite, Literal[0, 1]], ...] = ()
     hidden: tuple[int, ...] = _tuple("hidden")
     activation: str = _str(_S("activation"))

@@ -50,6 +50,7 @@ from server.protocol import (
     Landscape,
     LessonCommand,
     Load,
+    MapAxes,
     Pause,
     Play,
     Reset,
@@ -353,7 +354,7 @@ class Session:
             self._send_state()
         elif isinstance(msg, Reset):
             self._configure(self.history.base)
-        elif isinstance(msg, Inspect | Focus | Edit | Landscape):
+        elif isinstance(msg, Inspect | Focus | Edit | Landscape | MapAxes):
             self.views.handle(msg)
         elif isinstance(msg, SwitchRun):
             self.switch_run(msg.run)

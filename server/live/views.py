@@ -40,13 +40,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine import probe
+from engine import metrics, probe
 from engine.stepper import PhaseRecord, Stepper
-from server.protocol import Edit, Focus, Inspect, Landscape, server_message
+from server.protocol import Edit, Focus, Inspect, Landscape, MapAxes, server_message
 from server.run.history import History
 from server.run.inspect import Capture, inspect_body
 from server.run.landscape import LandscapeLimitError, LandscapeState, Request
-from server.run.maps import compute_maps
+from server.run.maps import check_axes, compute_maps, many_inputs
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.views")
@@ -166,6 +166,9 @@ class SessionViews:
         self.focus: FocusPoint | None = None
         self.pending_edits: list[Edit] = []
         self.landscape: LandscapeState | None = None
+        #: the map's two inputs for data with more (None: the ones that tell the classes
+        #: apart best, server.run.maps)
+        self.axes: tuple[int, int] | None = None
         self.last_batch: Array | None = None
         self.capture = Capture()
         self.dirty: set[str] = set()
@@ -199,6 +202,11 @@ class SessionViews:
                 self._put(server_message("focus", split=None, index=None), key="focus")
         if self.landscape is not None:
             self.landscape = LandscapeState(_fit_request(self.landscape.request, self.st))
+        if self.axes is not None:
+            try:
+                check_axes(self.st.data, self.axes)
+            except ValueError:
+                self.axes = None
         self.dirty.update(KINDS)
 
     def after_phase(self, rec: PhaseRecord) -> None:
@@ -232,11 +240,13 @@ class SessionViews:
 
     # ---- commands ------------------------------------------------------------------
 
-    def handle(self, msg: Inspect | Focus | Edit | Landscape) -> None:
-        """Apply an ``inspect``, ``focus``, ``edit`` or ``landscape`` message; bad ones get
-        an error."""
+    def handle(self, msg: Inspect | Focus | Edit | Landscape | MapAxes) -> None:
+        """Apply an ``inspect``, ``focus``, ``edit``, ``landscape`` or ``map_axes``
+        message; bad ones get an error."""
         try:
-            if isinstance(msg, Inspect):
+            if isinstance(msg, MapAxes):
+                self._map_axes(msg)
+            elif isinstance(msg, Inspect):
                 self._inspect(msg)
             elif isinstance(msg, Focus):
                 self._focus(msg)
@@ -246,6 +256,16 @@ class SessionViews:
                 self._edit(msg)
         except ViewError as e:
             self.port.error("invalid", str(e), field=e.field)
+
+    def _map_axes(self, msg: MapAxes) -> None:
+        if not many_inputs(self.st.data):
+            raise ViewError("this run's data has two inputs at most: its map shows them all",
+                            "axes")
+        try:
+            self.axes = check_axes(self.st.data, (msg.axes[0], msg.axes[1]))
+        except ValueError as e:
+            raise ViewError(str(e), "axes") from None
+        self._send("maps")
 
     def _inspect(self, msg: Inspect) -> None:
         if msg.id is None:
@@ -413,7 +433,11 @@ class SessionViews:
     def maps_message(self) -> dict[str, Any]:
         """A ``maps`` message for the current weights (see :func:`server.run.maps.compute_maps`)."""
         st = self.st
-        body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration)
+        body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration, self.axes)
+        counts = metrics.confusion_of(st, "test" if len(st.data.x_test) else "train")
+        if counts is not None:  # classification: what each class was taken for
+            body["confusion"] = {"split": "test" if len(st.data.x_test) else "train",
+                                 "counts": counts}
         return server_message("maps", **body)
 
     def landscape_message(self) -> tuple[dict[str, Any], bool]:

@@ -8,6 +8,11 @@ activations at once. Inputs with engineered features (x₁², sin x₁ …) use 
 same grid over the raw (x₁, x₂) plane, with the features computed from it, so
 the map always shows the plane the data lives in.
 
+Real data has more inputs than a plane holds: its map shows two chosen input
+columns (``axes``) with every other input held at its mean over the training
+split, and says which (``axes``, ``held``); the points drawn are the samples'
+values in those two columns.
+
 To stay small on the wire every map is quantized to 8 bits: values ``v`` of
 one channel (an output or one neuron) become ``q = round(255·(v − lo)/(hi − lo))``
 with that channel's ``lo``/``hi`` sent beside the base64 bytes, so the browser
@@ -22,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.data import FEATURES, Dataset, grid_points
+from engine.data import FEATURES, Dataset, grid_points, telling_columns
 from engine.fpstate import quiet
 from engine.model import Network
 
@@ -40,9 +45,12 @@ MIN_NEURON_GRID = 8
 NEURON_BYTES = 16_384
 
 
-def plane_extent(data: Dataset) -> tuple[float, float]:
-    """The square [lo, hi] (both axes) holding every train and test point, plus 10 % margin."""
+def plane_extent(data: Dataset, axes: tuple[int, int] | None = None) -> tuple[float, float]:
+    """The square [lo, hi] (both axes) holding every train and test point, plus 10 % margin
+    (of the columns ``axes`` only, when given)."""
     pts = np.concatenate([data.p_train, data.p_test]) if len(data.p_test) else data.p_train
+    if axes is not None:
+        pts = pts[:, list(axes)]
     lo, hi = float(pts.min()), float(pts.max())
     if not math.isfinite(lo) or not math.isfinite(hi):
         return -1.0, 1.0
@@ -103,8 +111,37 @@ def neuron_grid_size(n_units: int, max_grid: int) -> int:
     return side if side >= MIN_NEURON_GRID else 0
 
 
+def many_inputs(data: Dataset) -> bool:
+    """Whether ``data``'s map is a plane through two of its inputs (real data, a table
+    of more than two columns) rather than its raw plane."""
+    return data.n_in >= 2 and (data.real or any(f not in FEATURES for f in data.features))
+
+
+def check_axes(data: Dataset, axes: tuple[int, int]) -> tuple[int, int]:
+    """``axes`` if they are two different input columns of ``data``; ValueError naming
+    the range otherwise."""
+    i, j = axes
+    n = data.n_in
+    if not (0 <= i < n and 0 <= j < n) or i == j:
+        raise ValueError(f"axes must be two different inputs in 0…{n - 1}, not {[i, j]}")
+    return (i, j)
+
+
+def _inputs(data: Dataset, g: Array, axes: tuple[int, int] | None) -> Array:
+    """Network inputs (G, n_in) for plane points ``g`` (G, d): the features of raw
+    points, or for :func:`many_inputs` data the training mean with columns ``axes``
+    set to ``g``'s two coordinates."""
+    if axes is None:
+        return features_of(g, data.features)
+    x = np.repeat(data.x_train.mean(axis=0)[None, :], len(g), axis=0)
+    x[:, axes[0]] = g[:, 0]
+    x[:, axes[1]] = g[:, 1]
+    return x
+
+
 @quiet
-def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int) -> dict[str, Any]:
+def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int,
+                 axes: tuple[int, int] | None = None) -> dict[str, Any]:
     """The ``maps`` message body for ``net`` over ``data``'s input plane.
 
     Two-input data: ``size``×``size`` grid, row-major from the top-left (x₂
@@ -112,10 +149,16 @@ def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int) -> 
     (probability for bce, class probabilities for softmax, the value for mse).
     ``neurons`` maps ``L{l}.a`` of every hidden layer to (n_l, s²) on a coarser
     ``neuron_size`` grid. One-input data (``dims`` 1): ``output`` is (K, size)
-    along x₁ and neurons are curves of ``neuron_size`` points.
+    along x₁ and neurons are curves of ``neuron_size`` points. Data with more
+    inputs (:func:`many_inputs`): the plane of input columns ``axes`` (default
+    :func:`engine.data.telling_columns`), the others held at their training mean;
+    the message says so (``axes``: the two columns, x then y; ``held``: ``mean``).
     """
-    dims = int(data.p_train.shape[1])
-    lo, hi = plane_extent(data)
+    plane_axes = None
+    if many_inputs(data):
+        plane_axes = check_axes(data, axes) if axes is not None else telling_columns(data)
+    dims = 2 if plane_axes is not None else int(data.p_train.shape[1])
+    lo, hi = plane_extent(data, plane_axes)
     hidden_units = sum(net.spec.sizes[1:-1])
     if dims == 1:
         size = min(CURVE_POINTS, 4 * max_grid)
@@ -124,7 +167,7 @@ def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int) -> 
         size = max(2, min(OUTPUT_GRID, max_grid))
         nsize = neuron_grid_size(hidden_units, max_grid)
     p = grid_points(lo, hi, size, dims)
-    caches = net.forward(features_of(p, data.features), train=False)
+    caches = net.forward(_inputs(data, p, plane_axes), train=False)
     out: dict[str, Any] = {
         "iteration": iteration,
         "dims": dims,
@@ -134,9 +177,12 @@ def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int) -> 
         "neuron_size": nsize,
         "neurons": {},
     }
+    if plane_axes is not None:
+        out["axes"] = list(plane_axes)
+        out["held"] = "mean"
     if nsize and len(caches) > 1:
         if nsize != size:
             pn = grid_points(lo, hi, nsize, dims)
-            caches = net.forward(features_of(pn, data.features), train=False)
+            caches = net.forward(_inputs(data, pn, plane_axes), train=False)
         out["neurons"] = {f"L{l}.a": quantize(c.a.T) for l, c in enumerate(caches[:-1], start=1)}
     return out

@@ -9,6 +9,7 @@ batch), naming the setting an operator can raise.
 
 from __future__ import annotations
 
+from engine import catalog
 from engine.config import RunConfig
 from engine.schedules import Schedule
 from engine.stepper import Stepper
@@ -32,11 +33,13 @@ def check_limits(cfg: RunSettings, s: Settings) -> None:
     limits (``Settings``), so the error names the setting an operator can raise.
     """
     layers = len(cfg.hidden) + 1
+    ds = catalog.entry("datasets", cfg.dataset)
+    inputs = ds.dims if ds.real else len(cfg.features)  # a table's columns are its inputs
     checks = [
         ("max_layers", layers, s.max_layers, f"{layers} layers"),
         ("max_units", max(cfg.hidden, default=0), s.max_units,
          f"{max(cfg.hidden, default=0)} neurons in a layer"),
-        ("max_inputs", len(cfg.features), s.max_inputs, f"{len(cfg.features)} inputs"),
+        ("max_inputs", inputs, s.max_inputs, f"{inputs} inputs"),
         ("max_samples", cfg.n_samples, s.max_samples, f"a dataset of {cfg.n_samples} samples"),
         ("max_samples", len(cfg.points), s.max_samples, f"{len(cfg.points)} custom points"),
         ("max_batch", cfg.batch_size, s.max_batch, f"batch size {cfg.batch_size}"),
@@ -51,6 +54,7 @@ def run_config(cfg: RunSettings) -> RunConfig:
     return RunConfig(
         dataset=cfg.dataset, n_samples=cfg.n_samples, noise=cfg.noise,
         test_fraction=cfg.test_fraction, features=tuple(cfg.features),
+        standardize=cfg.standardize,
         points=tuple((float(a), float(b), int(c)) for a, b, c in cfg.points),
         hidden=tuple(cfg.hidden), activation=cfg.activation,
         layer_activations=tuple(cfg.layer_activations), alpha=cfg.alpha,

@@ -83,6 +83,9 @@ SCRIPT: list[dict[str, Any]] = [
     {"type": "step", "unit": "phase"},
     {"type": "lesson", "id": "one-neuron", "step": 1, "action": "check", "prediction": 0.62},
     {"type": "lesson", "action": "leave"},
+    # real data: four inputs, the map over two of them, a confusion matrix
+    {"type": "configure", "config": {"dataset": "iris", "hidden": [3], "seed": 2}},
+    {"type": "map_axes", "axes": [2, 3]},
     {"type": "configure", "config": {"hidden": [129]}},
     {"type": "configure", "config": {"lr": -1}},
     {"type": "load", "run": {"format": "backprop-lab-run", "version": 1,

@@ -106,6 +106,11 @@ export function relevant(path, config, catalog) {
     const p = catalog.scheduleParam(key);
     return catalog.scheduleUses(config.schedule.name).includes(key) && (!p || !p.when || Boolean(config.schedule[p.when]));
   }
+  if (path === 'standardize' || path === 'features' || path === 'n_samples' || path === 'noise') {
+    // a real table: its columns are the inputs and every row is used; standardising applies
+    const d = catalog.entry('datasets', config.dataset);
+    return Boolean(d && d.real) === (path === 'standardize');
+  }
   if (path === 'alpha') return activationsUsed(config, catalog).some((a) => catalog.takesAlpha(a));
   if (path === 'output_activation') return catalog.choosesOutput(config);
   const readers = catalog.readers(path); // e.g. init_scale, read by some initializers
@@ -282,6 +287,7 @@ export class ControlsView {
       else put(input, v === null || v === undefined ? '' : String(v));
     }
     for (const b of this.featureBoxes) b.checked = config.features.includes(b.value);
+    this.featureBoxes[0].closest('fieldset').hidden = !relevant('features', config, this.catalog);
   }
 
   /** One activation menu per hidden layer, showing config.layer_activations or the common one. */
