@@ -5,7 +5,8 @@
  * (`data-slot` in templates/index.html). To add a view, add a slot to the
  * template and one line to VIEWS; its `update({kind, msg, model})` then sees
  * every event: run, state, frame, metrics, error, notice, connection, lang,
- * present, share, follow-mode. Class mode lives in class-mode.js. The catalog
+ * present, share, follow-mode, and every other server message by its type
+ * (coach, timeline, lesson_step…). Class mode lives in class-mode.js. The catalog
  * of choices (catalog.js, from the server) is loaded first and handed to every
  * view in its options.
  */
@@ -51,6 +52,9 @@ const ConfirmDialog = lazyView(() => Promise.all([import('./views/confirm-dialog
 const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loadStyle(RUNS_STYLE)]).then(([m]) => m.RunsMenu),
   latestOf(['run', 'follow-mode']),
   ({ kind, msg }) => kind === 'run' && Array.isArray(msg.runs) && msg.runs.length > 0);
+/** The coach's notes (views/coach-view.js), loaded with the first note a run gets. */
+const CoachSlot = lazyView(() => Promise.all([import('./views/coach-view.js'), loadStyle('static/css/coach.css')]).then(([m]) => m.CoachView),
+  latestOf(['run', 'follow-mode', 'coach']), ({ kind, msg }) => kind === 'coach' && msg.notes.length > 0);
 const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'), loadStyle(LESSON_STYLE)]).then(([m]) => m.CourseList),
   latestOf(['lesson_step']));
 
@@ -78,6 +82,7 @@ const VIEWS = [
   ['confirm', ConfirmDialog],
   ['lesson', LessonSlot],
   ['courses', CourseSlot],
+  ['coach', CoachSlot],
 ];
 /** Actions that replace the run: while a class watches it, the teacher confirms them first. */
 const REPLACES_RUN = new Set(['reset', 'configure', 'load', 'switch-run', 'lesson-open']);

@@ -793,4 +793,14 @@ export const STRINGS = Object.freeze({
   'concept.xavier': 'Xavier initialization',
   'concept.zero-grad': 'forgotten zero-grad',
   // ---- end of lessons block ----
+  // ---- the coach (views/coach-view.js; its notes' words come with them: coach/rules.toml) ----
+  'coach.title': 'Coach',
+  'coach.switch': 'On',
+  'coach.off': 'The coach is off ({n} notes).',
+  'coach.at': 'Iteration {n}',
+  'coach.try': 'Try:',
+  'coach.mark': 'Show iteration {n}',
+  'coach.dismiss': 'Dismiss this note',
+  'coach.more': '(+{n} more)',
+  'coach.said': 'Coach: {title}. {text}',
 });

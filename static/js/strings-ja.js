@@ -793,4 +793,14 @@ export const STRINGS = Object.freeze({
   'concept.xavier': 'Xavier の初期化',
   'concept.zero-grad': '勾配のリセット忘れ',
   // ---- end of lessons block ----
+  // ---- the coach (views/coach-view.js; its notes' words come with them: coach/rules.toml) ----
+  'coach.title': 'コーチ',
+  'coach.switch': 'オン',
+  'coach.off': 'コーチはオフです（メモ {n} 件）。',
+  'coach.at': '反復 {n}',
+  'coach.try': '試すこと:',
+  'coach.mark': '反復 {n} を表示',
+  'coach.dismiss': 'このメモを閉じる',
+  'coach.more': '（ほか {n} 件）',
+  'coach.said': 'コーチ: {title}。{text}',
 });
