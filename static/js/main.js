@@ -195,6 +195,7 @@ const ACTIONS = {
   help: () => views.get('help').call('toggle'),
   inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
+  'map-axes': (axes) => send({ type: 'map_axes', axes }), // a table's map: which two inputs
   edit: (e) => send({ type: 'edit', ...e }),
   landscape: (req) => send({ type: 'landscape', ...req }),
   'add-points': () => views.get('maps').setAdding(true),

@@ -240,12 +240,14 @@ export class MapView {
     return s;
   }
 
-  /** Canvas pixel (device px) of a raw point p = [x1, x2] (or [x1] with its target). */
+  /** Canvas pixel (device px) of a raw point p = [x1, x2] (or [x1] with its target); a row
+   * of a table with more inputs is drawn at its two columns the maps show (`maps.axes`). */
   project(p, target) {
     const W = this.canvas.width;
     const [lo, hi] = this.maps ? this.maps.extent : this.dataExtent();
-    const x = ((p[0] - lo) / (hi - lo)) * W;
-    if (p.length >= 2) return [x, ((hi - p[1]) / (hi - lo)) * W];
+    const [i, j] = p.length > 2 && this.maps && this.maps.axes ? this.maps.axes : [0, 1];
+    const x = ((p[i] - lo) / (hi - lo)) * W;
+    if (p.length >= 2) return [x, ((hi - p[j]) / (hi - lo)) * W];
     const [ylo, yhi] = this.curveRange();
     return [x, ((yhi - Number(target)) / (yhi - ylo)) * W];
   }

@@ -374,7 +374,12 @@ export class NetworkView {
     const n = this.sizes.length - 1;
     this.svg.setAttribute('aria-label', t('net.label'));
     this.fitCaptions();
-    this.inputLabels.forEach((el, j) => { el.textContent = (this.features && this.features[j]) || `x${j + 1}`; });
+    // a real table's column names ("petal length (cm)") do not fit beside a node: x₁, x₂ … there,
+    // the name in the node's title and the map's menus
+    this.inputLabels.forEach((el, j) => {
+      const name = this.features && this.features[j];
+      el.textContent = name && name.length <= 6 ? name : `x${j + 1}`;
+    });
     this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
       el.setAttribute('aria-label', l === 0
         ? t('net.inputNode', { name: (this.features && this.features[j]) || `x${j + 1}` })

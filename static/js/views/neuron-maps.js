@@ -10,6 +10,7 @@
  */
 
 import { FocusView, MapView, dequantize, diverging } from './map-view.js';
+import { TableData } from './table-data.js';
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
@@ -172,6 +173,8 @@ export class MapsPanel {
     container.append(this.section);
     this.map = new MapView(this.section, { t, onPick: (pick) => act('focus', pick), onAdd: (p) => this.add(p) });
     this.buildAddBar();
+    // real data: the map's two inputs, the split, the confusion matrix (views/table-data.js)
+    this.table = new TableData(this.section, { t, onAxes: (axes) => act('map-axes', axes) });
     this.focus = new FocusView(this.section, { t, onClear: () => act('focus', null) });
     this.neuronHead = document.createElement('h3');
     this.neuronHead.className = 'bpl-subhead';
@@ -307,6 +310,7 @@ export class MapsPanel {
     if (kind === 'run') {
       this.awaiting = false;
       this.map.setRun(msg);
+      this.table.setRun(msg);
       this.neurons.setRun();
       this.focus.update(null);
       if (msg.config.dataset === 'custom') {
@@ -325,6 +329,7 @@ export class MapsPanel {
       this.syncAdd();
     } else if (kind === 'maps') {
       this.map.update(msg);
+      this.table.update(msg);
       this.neurons.update(msg);
     } else if (kind === 'focus') {
       this.map.setFocus(msg.index == null ? null : msg);
@@ -333,6 +338,7 @@ export class MapsPanel {
       this.map.setBatch(msg.values.batch);
     } else if (kind === 'lang') {
       this.relabel();
+      this.table.render();
       this.neurons.relabel();
       this.focus.render();
       this.syncAdd();

@@ -1,0 +1,128 @@
+/**
+ * What a map of real data needs beside it: which two inputs the map shows
+ * (two menus; the others are held at their mean, and the caption says so),
+ * the train/test split and whether the inputs are standardised, and the
+ * confusion matrix the server sends with the maps (classification only).
+ *
+ * Numbers come from the `run` message (the inputs' names, the split) and the
+ * `maps` message (`axes`, `confusion`: counts of true class i predicted as j,
+ * computed by the engine). Native HTML: two selects and a table; the diagonal
+ * is tinted with the palette's positive hue, mistakes with its negative one,
+ * strength by the share of the row (colour-blind safe, and every cell also
+ * says its number).
+ */
+
+import { NEG, POS, ZERO } from '../palette.js';
+import { h } from '../dom.js';
+
+/** A background for a cell holding share `s` (0…1) of its row: right (diagonal) or wrong. */
+function tint(s, right) {
+  const end = right ? POS : NEG;
+  const m = Math.min(1, s) ** 0.7 * 0.85;
+  return `rgb(${ZERO.map((c, i) => Math.round(c + (end[i] - c) * m)).join(',')})`;
+}
+
+/** The axes menus, the split line and the confusion matrix of a run on a table. */
+export class TableData {
+  /**
+   * @param {HTMLElement} container where it goes (after the map)
+   * @param {{t: (key: string, vars?: object) => string, onAxes: (axes: number[]) => void}} options
+   */
+  constructor(container, { t, onAxes }) {
+    this.t = t;
+    this.onAxes = onAxes;
+    this.run = null;
+    this.maps = null;
+    this.menus = [0, 1].map((k) => h('select', { id: `map-axis-${k}`, class: 'map-axis',
+      on: { change: () => this.pick() } }));
+    this.labels = [0, 1].map((k) => h('label', { for: `map-axis-${k}` }));
+    this.axesBar = h('div', { class: 'map-axes', role: 'group', dataset: { view: 'map-axes' } },
+      h('span', { class: 'map-axes-title' }), this.labels[0], this.menus[0], this.labels[1], this.menus[1]);
+    this.held = h('p', { class: 'map-held' });
+    this.split = h('p', { class: 'map-split' });
+    this.confTitle = h('h3', { class: 'bpl-subhead' });
+    this.confSummary = h('p', { class: 'conf-summary' });
+    this.table = h('table', { class: 'conf-table' });
+    this.conf = h('div', { class: 'conf', dataset: { view: 'confusion' } }, this.confTitle, this.table, this.confSummary);
+    this.root = h('div', { class: 'table-data' }, this.axesBar, this.held, this.split, this.conf);
+    container.append(this.root);
+    this.root.hidden = true;
+  }
+
+  /** A new run (`run` message): the inputs' names for the menus, the split. */
+  setRun(run) {
+    this.run = run;
+    this.maps = null;
+    const names = run.net.features;
+    // more inputs than a plane holds (a real table): the map shows two of them
+    const many = names.length > 2 && Boolean(run.data.p_train[0]) && run.data.p_train[0].length > 2;
+    this.many = many;
+    for (const menu of this.menus) {
+      menu.replaceChildren(...names.map((n, i) => h('option', { value: String(i) }, n)));
+    }
+    this.root.hidden = !many && run.net.task === 'regression';
+    this.axesBar.hidden = !many;
+    this.held.hidden = !many;
+    this.split.hidden = !many;
+    this.conf.hidden = true;
+    this.render();
+  }
+
+  /** New maps: the axes they show and the confusion matrix they carry. */
+  update(maps) {
+    this.maps = maps;
+    this.render();
+  }
+
+  pick() {
+    const axes = this.menus.map((m) => Number(m.value));
+    if (axes[0] === axes[1]) return; // the same input twice is no plane: wait for the other menu
+    this.onAxes(axes);
+  }
+
+  render() {
+    if (!this.run) return;
+    const t = this.t;
+    const names = this.run.net.features;
+    this.axesBar.firstChild.textContent = t('map.axes');
+    this.labels[0].textContent = t('map.axisX');
+    this.labels[1].textContent = t('map.axisY');
+    const axes = this.maps && this.maps.axes;
+    if (this.many && axes) {
+      this.menus.forEach((m, k) => { if (m !== document.activeElement) m.value = String(axes[k]); });
+      this.held.textContent = t('map.held', { x: names[axes[0]], y: names[axes[1]], n: names.length - 2 });
+    }
+    const d = this.run.data;
+    const std = this.run.config.standardize ? t('map.standardized') : t('map.raw');
+    this.split.textContent = `${t('map.split', { train: d.p_train.length, test: d.p_test.length })} · ${std}`;
+    this.renderConfusion(this.maps && this.maps.confusion);
+  }
+
+  renderConfusion(conf) {
+    this.conf.hidden = !conf;
+    this.root.hidden = !this.many && !conf;
+    if (!conf) return;
+    const t = this.t;
+    const k = conf.counts.length;
+    this.confTitle.textContent = t('conf.title', { split: t(conf.split === 'train' ? 'conf.train' : 'conf.test') });
+    const head = h('tr', {}, h('th', { scope: 'col', class: 'conf-corner' },
+      h('span', {}, t('conf.true')), ' \\ ', h('span', {}, t('conf.pred'))),
+    ...Array.from({ length: k }, (_, j) => h('th', { scope: 'col' }, String(j))));
+    let right = 0; let total = 0;
+    const rows = conf.counts.map((row, i) => {
+      const n = row.reduce((a, b) => a + b, 0);
+      return h('tr', {}, h('th', { scope: 'row' }, String(i)), ...row.map((c, j) => {
+        total += c;
+        if (i === j) right += c;
+        const cell = h('td', { class: i === j ? 'conf-right' : 'conf-wrong',
+          title: t('conf.cell', { true: i, pred: j, count: c }) }, String(c));
+        cell.style.background = c ? tint(c / Math.max(1, n), i === j) : '';
+        if (c && c / Math.max(1, n) > 0.55) cell.style.color = '#fff';
+        return cell;
+      }));
+    });
+    this.table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
+    const pct = total ? ((100 * right) / total).toFixed(1) : '0';
+    this.confSummary.textContent = t('conf.summary', { right, total, pct });
+  }
+}
