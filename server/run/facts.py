@@ -111,7 +111,8 @@ class Facts:
         self.test = np.append(_col(cols["test_loss"], n), now["test_loss"])
         first_batch = cols["batch_loss"][0] if n else now["batch_loss"]
         start = first_batch if math.isfinite(first_batch) else float(self.train[0])
-        base: dict[str, Any] = {k: point.get(k) for k in METRIC_NAMES if k in point}
+        base: dict[str, Any] = {k: point[k] if k in LAYER_KEYS else _num(point[k])
+                                for k in METRIC_NAMES if k in point}  # (no accuracy: NaN)
         base["iteration"] = it
         if halted:
             base["train_loss"] = base["test_loss"] = math.inf
