@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -330,9 +331,18 @@ def read_lesson(path: Path) -> Lesson:
     return lesson
 
 
-@functools.cache
+_COURSE_LOCK = threading.Lock()
+
+
 def course(directory: Path = LESSONS_DIR) -> dict[str, Lesson]:
-    """Every lesson under ``directory`` by id, in course order (read once)."""
+    """Every lesson under ``directory`` by id, in course order (read once: the HTTP
+    routes' threads and the engine thread asking at once get the same objects)."""
+    with _COURSE_LOCK:
+        return _read_course(directory)
+
+
+@functools.cache
+def _read_course(directory: Path) -> dict[str, Lesson]:
     lessons = [read_lesson(p) for p in sorted(directory.glob("*.toml"))]
     return {ls.id: ls for ls in sorted(lessons, key=lambda ls: (ls.order, ls.id))}
 

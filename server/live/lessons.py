@@ -161,7 +161,7 @@ class LessonDesk:
         if msg.action == "open":
             yield from self._open(lesson, msg.step)
             return
-        if self.lesson is not lesson or self.n != msg.step:
+        if not self._is_open(lesson) or self.n != msg.step:
             self.port.error("invalid", f"open step {msg.step} of {lesson.id} first "
                             "(action 'open')", field="step")
             return
@@ -170,6 +170,10 @@ class LessonDesk:
             yield from self._busy(self.perform(step.action))
             self.port.handle(Pause(type="pause"))
         self.check(msg.prediction, msg.lang, "check")
+
+    def _is_open(self, lesson: Lesson) -> bool:
+        """``lesson`` is the one open (by id: a course read again has equal lessons)."""
+        return self.lesson is not None and self.lesson.id == lesson.id
 
     def _busy(self, pieces: Pieces) -> Pieces:
         """Run ``pieces`` while the shared clock leaves the session alone (the desk
@@ -187,7 +191,7 @@ class LessonDesk:
 
     def _open(self, lesson: Lesson, n: int) -> Pieces:
         steps = lesson.steps
-        same_run = self.lesson is lesson and self.run_id == id(self.port.history)
+        same_run = self._is_open(lesson) and self.run_id == id(self.port.history)
         self.watch = None
         if same_run and n == self.n:
             pass  # opened again: nothing to apply
@@ -200,7 +204,7 @@ class LessonDesk:
                 yield from self._busy(self.perform(steps[i - 1].action))
             self._setup(lesson, steps[n - 1], fresh=start == n)
         self.port.handle(Pause(type="pause"))
-        if self.lesson is not lesson or self.n != n:
+        if not self._is_open(lesson) or self.n != n:
             self.answers.clear()
         self.lesson, self.n = lesson, n
         self.run_id = id(self.port.history)

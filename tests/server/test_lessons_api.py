@@ -213,3 +213,27 @@ def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
     path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(LessonFileError, match=re.escape(names)):
         read_lesson(path)
+
+
+def test_the_course_read_by_many_threads_at_once_is_one_course() -> None:
+    """The page's HTTP fetch (a route thread) and its WebSocket's lesson (the engine
+    thread) read the course at the same moment in a fresh process: both must get the
+    same lessons, or the desk loses track of the step it opened."""
+    import threading
+
+    from server import lessons
+
+    lessons._read_course.cache_clear()
+    got: list[object] = []
+    start = threading.Barrier(8)
+
+    def read() -> None:
+        start.wait()
+        got.append(lessons.course())
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(c is got[0] for c in got)
