@@ -183,13 +183,16 @@ class DatasetEntry:
     whatever features are asked for. ``real``: a real, tabular dataset shipped
     inside scikit-learn (:mod:`engine.realdata`): its ``dims`` columns are the
     network's inputs as they are (the engineered features do not apply; the
-    ``standardize`` setting does), every row is used and ``noise`` is ignored."""
+    ``standardize`` setting does), every row is used and ``noise`` is ignored.
+    ``image``: (rows, columns) when the inputs are the pixels of a picture, row by row
+    (the page draws the input layer, and each first-layer unit's weights, as one)."""
 
     name: str
     task: str
     classes: int
     dims: int
     real: bool = False
+    image: tuple[int, int] | None = None
 
     @property
     def default_features(self) -> tuple[str, ...]:
@@ -340,7 +343,7 @@ DATASETS: tuple[DatasetEntry, ...] = (
     DatasetEntry("wine", "multiclass", 3, 13, real=True),
     DatasetEntry("breast_cancer", "binary", 2, 30, real=True),
     DatasetEntry("diabetes", "regression", 1, 10, real=True),
-    DatasetEntry("digits", "multiclass", 10, 64, real=True),
+    DatasetEntry("digits", "multiclass", 10, 64, real=True, image=(8, 8)),
 )
 
 FEATURES: tuple[FeatureEntry, ...] = (

@@ -13,8 +13,12 @@ export const ZERO = Object.freeze([238, 238, 238]);
 /** Positive end (Okabe–Ito blue) as [r, g, b]. */
 export const POS = Object.freeze([0, 114, 178]);
 
-/** Class colours (Okabe–Ito): class 0 = NEG hue, class 1 = POS hue, then green, pink, orange. */
-export const CLASS_COLOURS = Object.freeze(['#d55e00', '#0072b2', '#009e73', '#cc79a7', '#e69f00']);
+/** Class colours (Okabe–Ito): class 0 = NEG hue, class 1 = POS hue, then green, pink, orange;
+ * then sky blue, yellow, black, grey and brown for the ten digits (the last two outside
+ * Okabe–Ito's eight: ten distinct hues cannot all be told apart by everyone, so the
+ * confusion matrix and the legends also say each class's number). */
+export const CLASS_COLOURS = Object.freeze(['#d55e00', '#0072b2', '#009e73', '#cc79a7', '#e69f00',
+  '#56b4e9', '#f0e442', '#000000', '#999999', '#8c510a']);
 
 /** Ink for neutral marks (pulses, axes). */
 export const INK = '#1b1b1b';

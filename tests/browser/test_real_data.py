@@ -30,8 +30,9 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     lab.settled()
     maps = lab.last("maps")
     counts = maps["confusion"]["counts"]
-    cells = page.eval_on_selector_all(f"{CONF} tbody tr", "rows => rows.map((r) => "
-                                      "[...r.querySelectorAll('td')].map((c) => Number(c.textContent)))")
+    cells = page.eval_on_selector_all(
+        f"{CONF} tbody tr",
+        "rows => rows.map((r) => [...r.querySelectorAll('td')].map((c) => Number(c.textContent)))")
     assert cells == counts and sum(map(sum, counts)) == len(run["data"]["p_test"])
     right = sum(counts[i][i] for i in range(3))
     assert right / sum(map(sum, counts)) >= 0.8  # it learned
@@ -50,3 +51,39 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     assert lab.last("maps")["axes"][0] == 0
     assert lab.errors == []
     lab.screenshot(f"real-data-iris-desk-{lang}")
+
+
+UNIT_PIXEL = """([j, i]) => {
+  const c = document.querySelector(`.unit-image[data-unit="${j}"]`);
+  const d = c.getContext('2d').getImageData(i % 8, Math.floor(i / 8), 1, 1).data;
+  return [d[0], d[1], d[2]];
+}"""
+
+
+def test_digits_draws_its_input_as_a_picture_and_each_unit_as_an_image(make_lab: Any) -> None:
+    lab: Lab = make_lab().open("/?dataset=digits&hidden=32&opt=adam&lr=0.01&batch=32")
+    run = lab.wait_for_run(dataset="digits", hidden=[32])
+    assert run["net"]["sizes"] == [64, 32, 10]
+    page = lab.page
+    # the 64 input nodes are an 8×8 picture: 8 columns and 8 rows of pixels, no 64 labels
+    xs, ys = page.eval_on_selector_all(
+        ".net-svg circle.node.pixel",
+        "cs => [new Set(cs.map((c) => c.getAttribute('cx'))).size, "
+        "new Set(cs.map((c) => c.getAttribute('cy'))).size]")
+    assert (xs, ys) == (8, 8)
+    assert page.locator(".net-svg circle.node.pixel").count() == 64
+    # one 8×8 image per first-layer unit: its weights, then in the backward pass its gradient
+    assert page.locator(".unit-image").count() == 32
+    assert page.eval_on_selector(".unit-image", "c => [c.width, c.height]") == [8, 8]
+    for _ in range(3):
+        lab.step("phase")
+    lab.settled()
+    assert page.get_attribute("[data-view='unit-images']", "data-showing") == "dW"
+    dW = lab.last("frame", phase="backward")["values"]["L1.dW"]
+    i = max(range(64), key=lambda k: abs(dW[k][0]))
+    r, _, b = page.evaluate(UNIT_PIXEL, [0, i])
+    assert (b > r) == (dW[i][0] > 0)  # blue for a positive gradient, vermillion for negative
+    lab.step("phase")
+    lab.settled()
+    assert page.get_attribute("[data-view='unit-images']", "data-showing") == "W"
+    assert lab.errors == []

@@ -73,6 +73,7 @@ export class NetworkView {
    */
   constructor(container, { i18n, motion, act, catalog }) {
     this.container = container;
+    this.catalog = catalog || null;
     this.i18n = i18n;
     this.motion = motion;
     this.act = act;
@@ -263,7 +264,12 @@ export class NetworkView {
     const sizes = model.net.sizes;
     const same = this.sizes && this.sizes.length === sizes.length && this.sizes.every((s, k) => s === sizes[k]);
     this.features = model.net.features;
-    if (same) {
+    // the pixels of a picture (digits: 8×8) are drawn as that picture, not as a column of 64
+    const ds = this.catalog && model.config ? this.catalog.entry('datasets', model.config.dataset) : null;
+    const image = ds && ds.image && ds.image[0] * ds.image[1] === sizes[0] ? ds.image : null;
+    const sameImage = String(image) === String(this.image);
+    this.image = image;
+    if (same && sameImage) {
       // the same shape may come with other mechanisms (norm, dropout, residual)
       this.svg.querySelectorAll('.mech-skips, .mech-marks').forEach((g) => g.remove());
       this.mech.build(model, { pos: this.pos, r: this.r, width: this.geometry.w, height: this.svgHeight });
@@ -279,7 +285,7 @@ export class NetworkView {
     const G = { ...G0, w: Math.max(G0.w, G0.left + G0.right + (sizes.length - 1) * MIN_COLUMN) };
     this.geometry = G;
     const innerW = G.w - G.left - G.right;
-    const maxUnits = Math.max(...sizes);
+    const maxUnits = Math.max(...(image ? sizes.slice(1) : sizes));
     // A small network gets a shorter drawing rather than empty space above and below it.
     const innerH = Math.min(G.h - G.top - G.bottom, 64 * Math.max(3, maxUnits));
     const H = innerH + G.top + G.bottom;
@@ -291,8 +297,20 @@ export class NetworkView {
     this.r = Math.max(4, Math.min(17, gap * 0.34));
     const pos = sizes.map((k, l) => {
       const x = G.left + (n === 0 ? 0 : (l * innerW) / n);
-      return Array.from({ length: k }, (_, j) => [x, G.top + innerH / 2 + (j - (k - 1) / 2) * gap]);
+      // beside a picture's input, a small layer (ten digits) spreads out so its labels fit
+      const g = image ? Math.min(64, innerH / Math.max(1, k)) : gap;
+      return Array.from({ length: k }, (_, j) => [x, G.top + innerH / 2 + (j - (k - 1) / 2) * g]);
     });
+    if (image) {
+      // the input layer as the picture: one small node per pixel, row by row, centred where
+      // the input column would be
+      const [rows, cols] = image;
+      const cell = Math.min(13, innerH / rows, (2 * G.left - 8) / cols);
+      this.pixel = cell;
+      pos[0] = Array.from({ length: rows * cols }, (_, k) => [
+        G.left + ((k % cols) - (cols - 1) / 2) * cell,
+        G.top + innerH / 2 + (Math.floor(k / cols) - (rows - 1) / 2) * cell]);
+    }
     this.pos = pos;
 
     // Thin edges are hard to point at: each has a wide transparent hit line underneath.
@@ -304,7 +322,8 @@ export class NetworkView {
     // Nodes come first in the DOM so Tab visits neurons before the many edges;
     // edges stop at the node rims, so drawing them later hides nothing.
     this.nodes = pos.map((layer, l) => layer.map(([x, y], j) => svgEl('circle', {
-      cx: x, cy: y, r: this.r, class: l === 0 ? 'node input' : (l === n ? 'node output' : 'node'),
+      cx: x, cy: y, r: l === 0 && image ? this.pixel * 0.5 : this.r,
+      class: l === 0 ? (image ? 'node input pixel' : 'node input') : (l === n ? 'node output' : 'node'),
       'data-id': `L${l}.a.${j}`, tabindex: '-1', 'aria-describedby': 'net-tip',
     }, gNodes)));
     this.edges = [null];
@@ -337,8 +356,13 @@ export class NetworkView {
       this.pulses.push(layerPulses);
     }
     this.layerCaptions = sizes.map((_, l) => svgEl('text', {
-      x: pos[l][0][0], y: H - 12, class: 'layer-caption', 'text-anchor': 'middle',
+      x: l === 0 && image ? G.left : pos[l][0][0], y: H - 12, class: 'layer-caption', 'text-anchor': 'middle',
     }, gLabels));
+    if (image) {
+      // the picture on top of its thousands of edges (which start under it)
+      const gPixels = svgEl('g', { class: 'pixels' }, this.svg);
+      this.nodes[0].forEach((el) => gPixels.appendChild(el));
+    }
     this.inputLabels = pos[0].map(([x, y]) => svgEl('text', {
       x: x - this.r - 6, y: y + 4, class: 'io-label', 'text-anchor': 'end',
     }, gLabels));
@@ -378,7 +402,7 @@ export class NetworkView {
     // the name in the node's title and the map's menus
     this.inputLabels.forEach((el, j) => {
       const name = this.features && this.features[j];
-      el.textContent = name && name.length <= 6 ? name : `x${j + 1}`;
+      el.textContent = this.image ? '' : (name && name.length <= 6 ? name : `x${j + 1}`);
     });
     this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
       el.setAttribute('aria-label', l === 0
@@ -471,7 +495,9 @@ export class NetworkView {
         const v = M[i][j] / scale;
         before.push([el, el.style.stroke, el.style.strokeWidth, l]);
         el.style.stroke = diverging(v);
-        el.style.strokeWidth = (0.6 + 5.4 * Math.min(1, Math.abs(v) || 0)).toFixed(2);
+        // a picture's thousands of edges stay hairlines: its unit images show the weights
+        const wide = l === 1 && this.image ? 1.2 : 5.4;
+        el.style.strokeWidth = ((wide / 9) + wide * Math.min(1, Math.abs(v) || 0)).toFixed(2);
       }));
     }
     return before;

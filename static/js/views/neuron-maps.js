@@ -11,6 +11,7 @@
 
 import { FocusView, MapView, dequantize, diverging } from './map-view.js';
 import { TableData } from './table-data.js';
+import { UnitImages } from './unit-images.js';
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
@@ -156,8 +157,9 @@ export class MapsPanel {
    * @param {HTMLElement} container the "maps" slot
    * @param {{i18n: {t: Function}, act: (name: string, arg?: any) => void}} options
    */
-  constructor(container, { i18n, act }) {
+  constructor(container, { i18n, act, catalog }) {
     const t = (k, p) => i18n.t(k, p);
+    this.catalog = catalog || null;
     this.t = t;
     this.act = act;
     this.model = null;
@@ -175,6 +177,8 @@ export class MapsPanel {
     this.buildAddBar();
     // real data: the map's two inputs, the split, the confusion matrix (views/table-data.js)
     this.table = new TableData(this.section, { t, onAxes: (axes) => act('map-axes', axes) });
+    // a picture's pixels as inputs (digits): each first-layer unit's weights as an image
+    this.units = new UnitImages(this.section, { t });
     this.focus = new FocusView(this.section, { t, onClear: () => act('focus', null) });
     this.neuronHead = document.createElement('h3');
     this.neuronHead.className = 'bpl-subhead';
@@ -311,6 +315,11 @@ export class MapsPanel {
       this.awaiting = false;
       this.map.setRun(msg);
       this.table.setRun(msg);
+      const ds = this.catalog ? this.catalog.entry('datasets', msg.config.dataset) : null;
+      const sizes = msg.net.sizes;
+      const image = ds && ds.image && ds.image[0] * ds.image[1] === sizes[0] && sizes.length > 2 ? ds.image : null;
+      this.units.setRun(image, image ? sizes[1] : 0);
+      this.units.update(model, null);
       this.neurons.setRun();
       this.focus.update(null);
       if (msg.config.dataset === 'custom') {
@@ -334,11 +343,13 @@ export class MapsPanel {
     } else if (kind === 'focus') {
       this.map.setFocus(msg.index == null ? null : msg);
       this.focus.update(msg);
-    } else if (kind === 'frame' && msg.phase === 'forward' && msg.values.batch) {
-      this.map.setBatch(msg.values.batch);
+    } else if (kind === 'frame') {
+      this.units.update(model, msg.phase);
+      if (msg.phase === 'forward' && msg.values.batch) this.map.setBatch(msg.values.batch);
     } else if (kind === 'lang') {
       this.relabel();
       this.table.render();
+      this.units.relabel();
       this.neurons.relabel();
       this.focus.render();
       this.syncAdd();

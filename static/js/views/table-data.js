@@ -2,7 +2,8 @@
  * What a map of real data needs beside it: which two inputs the map shows
  * (two menus; the others are held at their mean, and the caption says so),
  * the train/test split and whether the inputs are standardised, and the
- * confusion matrix the server sends with the maps (classification only).
+ * confusion matrix the server sends with the maps (classification only). Shown for
+ * data with more than two inputs (real data); the toy planes show it all on the map.
  *
  * Numbers come from the `run` message (the inputs' names, the split) and the
  * `maps` message (`axes`, `confusion`: counts of true class i predicted as j,
@@ -60,7 +61,7 @@ export class TableData {
     for (const menu of this.menus) {
       menu.replaceChildren(...names.map((n, i) => h('option', { value: String(i) }, n)));
     }
-    this.root.hidden = !many && run.net.task === 'regression';
+    this.root.hidden = !many;
     this.axesBar.hidden = !many;
     this.held.hidden = !many;
     this.split.hidden = !many;
@@ -99,9 +100,10 @@ export class TableData {
   }
 
   renderConfusion(conf) {
-    this.conf.hidden = !conf;
-    this.root.hidden = !this.many && !conf;
-    if (!conf) return;
+    // a table's run (the toy planes show their classes on the map itself)
+    this.conf.hidden = !conf || !this.many;
+    this.root.hidden = !this.many;
+    if (!conf || !this.many) return;
     const t = this.t;
     const k = conf.counts.length;
     this.confTitle.textContent = t('conf.title', { split: t(conf.split === 'train' ? 'conf.train' : 'conf.test') });
@@ -122,6 +124,7 @@ export class TableData {
       }));
     });
     this.table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
+    this.table.classList.toggle('is-many', k > 5); // ten digits fit the column
     const pct = total ? ((100 * right) / total).toFixed(1) : '0';
     this.confSummary.textContent = t('conf.summary', { right, total, pct });
   }
