@@ -273,30 +273,17 @@ def update(plan: LeanPlan, optimizer: Optimizer, params: dict[str, Array],
 def captured(plan: LeanPlan, params: dict[str, Array], optimizer: Optimizer, idx: Array,
              x: Array, t: Array, lr: float, iteration: int, hard: bool,
              dy_scale: Array | None, grad_sum: dict[str, Array] | None = None,
-             done: tuple[LeanPass, dict[str, Array], dict[str, Array]] | None = None,
              ) -> tuple[list[PhaseRecord], IterationState] | None:
     """One whole recorded iteration on the batch ``idx``, ``x``, ``t`` at rate ``lr``:
     its four records and its :class:`IterationState` (caches included), exactly
     as the phase-by-phase path leaves them (``grad_sum``: see :func:`update`).
     None, with nothing changed, when a value is not finite (the phase path then
-    runs the batch and names it). ``done``: this very iteration's pass, new
-    parameters and steps, already computed with other runs (:mod:`engine.stacked`,
-    plain SGD only): they are applied instead of computed."""
-    if done is None:
-        ps = forward_backward(plan, params, x, t, True, hard, dy_scale)
-        if not ps.finite:
-            return None
-        prev, steps, clip_info, summed = update(plan, optimizer, params, ps.grads, lr, True,
-                                                grad_sum)
-    else:
-        ps, new, steps = done
-        if not ps.finite:
-            return None
-        # update()'s plain-SGD branch, its arithmetic done already
-        optimizer.t += 1
-        prev = dict(params)
-        params.update(new)
-        clip_info, summed = {}, None
+    runs the batch and names it)."""
+    ps = forward_backward(plan, params, x, t, True, hard, dy_scale)
+    if not ps.finite:
+        return None
+    prev, steps, clip_info, summed = update(plan, optimizer, params, ps.grads, lr, True,
+                                            grad_sum)
     res, out = ps.res, ps.out
     assert res is not None and out is not None
     ins, zs, hs = ps.ins, ps.zs, ps.hs

@@ -53,7 +53,6 @@ from engine.records import (
     param_keys,
     update_values,
 )
-from engine.stacked import Ahead
 
 Array = np.ndarray
 
@@ -114,8 +113,6 @@ class Stepper:
         self._given: tuple[Array, Array] | None = None
         self._drawn: tuple[Array, Array, Array] | None = None
         self._lean: lean.LeanPlan | None = None
-        #: the next iteration computed with other runs (engine.stacked), if any
-        self._ahead: Ahead | None = None
         self._ids = [LayerIds(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
         self._marks = units.layer_marks(self.net)
         self._out_da = f"L{len(spec.layers)}.da"
@@ -430,12 +427,8 @@ class Stepper:
         scale = self.batches.dy_scale(len(x)) if plan.bce and hard else None
         it = self.iteration
         lr = plan.lr if plan.lr is not None else self.lr_at(it)
-        # computed with other runs of the same shape (engine.stacked), if still this one
-        pre, self._ahead = self._ahead, None
-        ahead = (pre.ps, pre.new, pre.steps) if pre is not None and pre.fits(
-            it, self.batches.start, self.batches.order, plan, lr, self.net.params) else None
         done = lean.captured(plan, self.net.params, self.optimizer, idx, x, t, lr, it, hard,
-                             scale, self._accumulating(), ahead)
+                             scale, self._accumulating())
         if done is None:
             self._drawn = (idx, x, t)
             return None
