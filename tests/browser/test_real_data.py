@@ -11,12 +11,13 @@ import pytest
 from tests.browser.conftest import Lab
 
 CONF = "[data-view='confusion']"
+DESK = {"width": 1280, "height": 800}
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
                                                                  lang: str) -> None:
-    lab: Lab = make_lab(locale="ja-JP" if lang == "ja" else "en-US").open(
+    lab: Lab = make_lab(viewport=DESK, locale="ja-JP" if lang == "ja" else "en-US").open(
         "/?hidden=8&opt=adam&lr=0.03&batch=16")
     page = lab.page
     page.wait_for_function("l => document.documentElement.lang === l", arg=lang)
@@ -61,8 +62,8 @@ UNIT_PIXEL = """([j, i]) => {
 
 
 def test_digits_draws_its_input_as_a_picture_and_each_unit_as_an_image(make_lab: Any) -> None:
-    lab: Lab = make_lab().open("/?dataset=digits&hidden=32&opt=adam&lr=0.01&batch=32")
-    run = lab.wait_for_run(dataset="digits", hidden=[32])
+    lab: Lab = make_lab(viewport=DESK).open("/?dataset=digits&hidden=32&opt=adam&lr=0.01&batch=32")
+    run = lab.wait_for_run(timeout=30, dataset="digits", hidden=[32])  # 1797 rows to draw
     assert run["net"]["sizes"] == [64, 32, 10]
     page = lab.page
     # the 64 input nodes are an 8×8 picture: 8 columns and 8 rows of pixels, no 64 labels
@@ -75,6 +76,7 @@ def test_digits_draws_its_input_as_a_picture_and_each_unit_as_an_image(make_lab:
     # one 8×8 image per first-layer unit: its weights, then in the backward pass its gradient
     assert page.locator(".unit-image").count() == 32
     assert page.eval_on_selector(".unit-image", "c => [c.width, c.height]") == [8, 8]
+    lab.play_until("300", 60)  # units that have learned something, for the picture
     for _ in range(3):
         lab.step("phase")
     lab.settled()
@@ -83,7 +85,35 @@ def test_digits_draws_its_input_as_a_picture_and_each_unit_as_an_image(make_lab:
     i = max(range(64), key=lambda k: abs(dW[k][0]))
     r, _, b = page.evaluate(UNIT_PIXEL, [0, i])
     assert (b > r) == (dW[i][0] > 0)  # blue for a positive gradient, vermillion for negative
+    lab.screenshot("real-data-digits-desk")
     lab.step("phase")
     lab.settled()
     assert page.get_attribute("[data-view='unit-images']", "data-showing") == "W"
     assert lab.errors == []
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@pytest.mark.parametrize("dataset", ["iris", "digits"])
+def test_real_data_fits_a_phone(make_lab: Any, dataset: str) -> None:
+    lab: Lab = make_lab(**PHONE, locale="ja-JP").open(
+        f"/?dataset={dataset}&hidden={8 if dataset == 'iris' else 32}&opt=adam&lr=0.01&batch=32")
+    lab.wait_for_run(timeout=30, dataset=dataset)
+    lab.play_until("300", 100)
+    lab.settled()
+    page = lab.page
+    page.wait_for_selector(f"{CONF}:not([hidden]) td")
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    assert wide <= 390, f"the page scrolls sideways: {wide} px"
+    for sel in (CONF, "[data-view='map-axes']") + (
+            ("[data-view='unit-images']",) if dataset == "digits" else ()):
+        box = page.locator(sel).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, sel
+    assert lab.errors == []
+    # the screenshot: the map and what goes with it, as the phone shows them
+    page.locator(".bpl-maps").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('.bpl-maps').scrollIntoView({block: 'start'})")
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(lab.shot_dir / f"real-data-{dataset}-phone-ja.png"))

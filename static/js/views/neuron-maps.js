@@ -86,6 +86,7 @@ export class NeuronMaps {
       head.textContent = id.replace('.a', '');
       col.append(head);
       const n = maps.neurons[id].shape[0];
+      col.classList.toggle('is-wide', n > 8); // digits' 32 units: rows of maps, not one long column
       for (let j = 0; j < n; j += 1) {
         const canvas = document.createElement('canvas');
         const size = maps.dims === 2 ? maps.neuron_size : 64;
@@ -282,6 +283,8 @@ export class MapsPanel {
     const custom = Boolean(this.model && this.model.config && this.model.config.dataset === 'custom');
     this.addBtn.setAttribute('aria-pressed', String(adding));
     this.addBtn.textContent = t(adding ? 'pts.adding' : 'pts.add');
+    // a table's map is a slice through many inputs: points placed on it would be a new 2-D set
+    this.addBtn.hidden = Boolean(this.table && this.table.many) && !adding;
     this.clsBtns.forEach((b, k) => {
       b.setAttribute('aria-pressed', String(k === this.cls));
       b.lastChild.textContent = t('data.class', { k });
