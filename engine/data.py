@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engine import catalog, realdata
+from engine import catalog, owndata, realdata
 
 Array = np.ndarray
 
@@ -247,6 +247,26 @@ def _real(name: str, rng: np.random.Generator, test_fraction: float,
     """A real table shuffled by ``rng`` and split; see :func:`make_dataset`."""
     task, k, _ = DATASETS[name]
     X, y, columns = realdata.table(name)
+    return _split_table(name, task, k, columns, X, y, rng, test_fraction, standardize)
+
+
+def table_dataset(table: owndata.Table, rng: np.random.Generator, test_fraction: float = 0.5,
+                  standardize: bool = True, name: str = "own") -> Dataset:
+    """A learner's own table (:func:`engine.owndata.parse_csv`) as a dataset, made as the
+    real ones are: rows in an order drawn from ``rng``, split, standardised over the
+    training part when ``standardize``; ``features`` are its column names."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError("test_fraction must be in [0, 1)")
+    k = len(table.labels) if table.labels is not None else 1
+    return _split_table(name, table.task, k, table.columns, table.x, table.y, rng,
+                        test_fraction, standardize)
+
+
+def _split_table(name: str, task: str, k: int, columns: tuple[str, ...], X: Array, y: Array,
+                 rng: np.random.Generator, test_fraction: float,
+                 standardize: bool) -> Dataset:
+    """Table ``X`` (N, d) with labels or values ``y`` (N,), shuffled by ``rng``, split
+    and standardised over the training part when asked."""
     order = rng.permutation(len(X))
     x, labels = X[order], y[order]
     n_test = round(len(x) * test_fraction)
