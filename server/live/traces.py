@@ -37,8 +37,10 @@ TRACE_ON_SWITCH = 1_500
 def due(it: int, next_due: int, every: int) -> tuple[bool, int]:
     """Whether iteration ``it`` is due for a message sent every ``every`` iterations
     when the next was due at ``next_due``, and the new due iteration. An ``it``
-    outside the window (the run jumped back, or far ahead) is due at once."""
-    if next_due - every < it < next_due:
+    at or past ``next_due``, or more than two periods before it (the run jumped
+    back), is due at once; a period that shrank since ``next_due`` was set (a
+    crowd's spacing follows measured costs) does not make an extra point."""
+    if next_due - 2 * every < it < next_due:
         return False, next_due
     return True, it + every
 

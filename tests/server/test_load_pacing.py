@@ -159,3 +159,23 @@ def test_fast_play_of_a_large_network_sends_frames_within_the_stream_budget(
     assert updates >= 4  # still moving
     played, updates, _ = updates_in_two_seconds(monkeypatch, dataset="xor")
     assert updates == played == 120
+
+
+def test_a_spacing_that_wavers_makes_no_extra_points() -> None:
+    """The crowd's spacing follows measured costs, so it wavers between neighbours
+    (3, 4, 3, ...) on a busy machine: the points stay one per period, never two close
+    together, and a run sent back to its start is due at once."""
+    import itertools
+    import random
+
+    from server.live.traces import due
+
+    wavering = random.Random(1)
+    nxt, points = 0, []
+    for it in range(1, 301):
+        ok, nxt = due(it, nxt, wavering.choice([3, 4]))
+        if ok:
+            points.append(it)
+    assert all(b - a >= 3 for a, b in itertools.pairwise(points))
+    assert 300 / 4 - 1 <= len(points) <= 300 / 3 + 1
+    assert due(2, nxt, 3)[0]  # jumped back
