@@ -137,11 +137,14 @@ def test_a_client_that_asks_for_batches_gets_the_same_messages_in_fewer_sends(
     plain, none = play(False)
     batched, batches = play(True)
     assert none == 0 and batches >= 5
-    for frames in (plain, batched):  # whole iterations, phases in order, none lost
+    for frames in (plain, batched):  # whole iterations, phases in order
         assert frames[:4] == [(0, "forward"), (0, "loss"), (0, "backward"), (0, "update")]
-        assert [p for _, p in frames[:24]] == ["forward", "loss", "backward", "update"] * 6
-        its = [i for i, _ in frames]
-        assert its == sorted(its) and its[-1] >= 6
+        # (a reader that lags behind gets the latest iteration, whole, not every one)
+        assert [p for _, p in frames] == ["forward", "loss", "backward", "update"] * (
+            len(frames) // 4)
+        its = [i for i, _ in frames[::4]]
+        assert its == sorted(set(its)) and its[-1] >= 6
+        assert all(frames[k][0] == frames[k - k % 4][0] for k in range(len(frames)))
 
 
 def test_slow_play_moves_the_counters_with_every_iteration(ws: WS) -> None:
