@@ -59,8 +59,12 @@ lint: $(STAMP)
 	$(PY) -m ruff check engine server tests bench
 	$(PY) -m mypy
 
+# Two test processes (pytest-xdist): most browser tests wait on a page, so two keep the
+# suite well under ten minutes on a 2-core machine; each process has its own server and
+# Chromium. TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= 2
 test: $(STAMP) browser-deps redis-deps nginx-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 # The live engine-vs-PyTorch comparison: a CPU build of torch (2.13.0, as the golden
 # file was made with), then tests/parity, which `make test` leaves out.
