@@ -28,8 +28,13 @@ The clients speak raw WebSocket frames on asyncio sockets and never decode
 JSON (they look at each message's first bytes), so one client process stays
 much cheaper than the server it measures.
 
+With ``--in-process`` the same sessions play in this process without sockets
+(:func:`in_process`): CPU per delivered iteration of everything but the sends,
+which holds up for A/B runs when the machine is busy.
+
     .venv/bin/python bench/load.py --clients 200 --speed 30 --seconds 20
     .venv/bin/python bench/load.py --clients 400 --workers 2
+    .venv/bin/python bench/load.py --clients 200 --in-process --seconds 4
 """
 
 from __future__ import annotations
@@ -459,6 +464,76 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
     return out
 
 
+def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
+    """CPU per delivered iteration of ``n`` sessions playing at ``speed`` in this
+    process, with no sockets: a :class:`server.live.clock.Clock` whose budget is never
+    reached (every session plays its speed, as on a server with time to spare),
+    ticked at ``tick_hz`` on simulated time, each tick every outbox drained and
+    encoded as the send loop does for a batching client. CPU time (process_time),
+    so it holds on a busy machine better than the live run; what it leaves out is
+    the sends (about a fifth live) and the event loop."""
+    import gc
+
+    from server.live.clock import Clock
+    from server.live.outbox import Outbox, Shared
+    from server.live.store import SessionStore
+    from server.protocol import Play
+    from server.routes.ws import json_of
+    from server.settings import Settings
+
+    old = gc.get_threshold()
+    gc.set_threshold(10_000)  # as the app does while it runs
+    st = Settings()
+    store = SessionStore(st)
+    outs = []
+    for _ in range(n):
+        s = store.create(now=0.0)
+        ob = Outbox(st.outbox_limit, int(st.outbox_max_mb * 2**20))
+        s.attach(ob)
+        s.handle(Play(type="play", speed=speed))
+        outs.append(ob)
+    clock = Clock(store, st.tick_hz, busy=1000.0)
+    period = 1 / st.tick_hz
+    now = time.perf_counter()
+
+    def drain() -> tuple[int, int]:
+        its = nbytes = 0
+        for ob in outs:
+            parts = []
+            while (e := ob.pop()) is not None:
+                b = json_of(e)
+                if e.bundle if isinstance(e, Shared) else isinstance(e, list):
+                    parts.append(b[1:-1])
+                    its += 1
+                else:
+                    parts.append(b)
+            if parts:
+                nbytes += len((b"[" + b",".join(parts) + b"]").decode())
+        return its, nbytes
+
+    try:
+        for _ in range(int(st.tick_hz)):  # a second of warm-up
+            now += period
+            clock.tick(now)
+            drain()
+        ticks = int(seconds * st.tick_hz)
+        its = nbytes = 0
+        t0 = time.process_time()
+        for _ in range(ticks):
+            now += period
+            clock.tick(now)
+            a, b = drain()
+            its += a
+            nbytes += b
+        cpu = time.process_time() - t0
+    finally:
+        gc.set_threshold(*old)
+    return {"sessions": n, "speed": speed, "cpu_us_per_iteration": round(1e6 * cpu / its, 1),
+            "iterations_per_s_per_session": round(its / ticks * st.tick_hz / n, 1),
+            "bytes_per_iteration": round(nbytes / its),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     """Parse arguments, run the benchmark, print one JSON line of results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -481,10 +556,18 @@ def main() -> None:
                     "above 1)")
     ap.add_argument("--breakdown", action="store_true",
                     help="only measure the CPU per session by part, in process")
+    ap.add_argument("--in-process", action="store_true",
+                    help="only measure the CPU per delivered iteration of --clients "
+                    "sessions on the clock in this process, no sockets (for A/B runs "
+                    "on a busy machine)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.breakdown:
         sys.stdout.write(json.dumps(breakdown(args.speed)) + "\n")
+        return
+    if args.in_process:
+        logging.getLogger().setLevel(logging.WARNING)
+        sys.stdout.write(json.dumps(in_process(args.clients, args.speed, args.seconds)) + "\n")
         return
 
     proc = None
