@@ -338,6 +338,8 @@ DATASETS: tuple[DatasetEntry, ...] = (
     DatasetEntry("plane", "regression", 1, 2),
     DatasetEntry("single", "regression", 1, 1),
     DatasetEntry("custom", "binary", 2, 2),
+    # a learner's own CSV (engine.owndata): its task, classes and columns are the table's
+    DatasetEntry("own", "binary", 2, 2, real=True),
     # real data (scikit-learn's bundled copies): 150, 178, 569, 442 and 1797 rows
     DatasetEntry("iris", "multiclass", 3, 4, real=True),
     DatasetEntry("wine", "multiclass", 3, 13, real=True),

@@ -14,6 +14,7 @@ from typing import Any
 from engine import catalog
 from engine.data import Dataset
 from engine.model import LayerSpec, NetSpec
+from engine.owndata import Table
 from engine.schedules import Schedule
 
 _S = catalog.setting
@@ -40,6 +41,8 @@ class RunConfig:
     #: real data: columns (and a regression target) to mean 0, sd 1 over the training split
     standardize: bool = _b(_S("standardize"))
     points: tuple[tuple[float, float, int], ...] = ()
+    #: the ``own`` dataset's table (a learner's CSV, :func:`engine.owndata.parse_csv`)
+    table: Table | None = None
     hidden: tuple[int, ...] = _tuple("hidden")
     activation: str = _s(_S("activation"))
     layer_activations: tuple[str, ...] = _tuple("layer_activations")

@@ -48,8 +48,9 @@ FEATURES: dict[str, Callable[[Array], Array]] = {
 DATASETS: dict[str, tuple[str, int, int]] = {
     d.name: (d.task, d.classes, d.dims) for d in catalog.DATASETS
 }
-#: the real (tabular) datasets' names
-REAL: frozenset[str] = frozenset(d.name for d in catalog.DATASETS if d.real)
+#: the real (tabular) datasets shipped with scikit-learn, by name (``own`` is a table too,
+#: the learner's: :func:`table_dataset`)
+REAL: frozenset[str] = frozenset(d.name for d in catalog.DATASETS if d.real and d.name != "own")
 
 
 @dataclass
@@ -202,6 +203,8 @@ def make_dataset(
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError("test_fraction must be in [0, 1)")
     task, k, dims = DATASETS[name]
+    if name == "own":
+        raise ValueError("own data needs its table: engine.data.table_dataset")
     if name in REAL:
         return _real(name, rng, test_fraction, standardize)
     if name == "single":

@@ -62,11 +62,12 @@ class CsvError(ValueError):
         self.counts = counts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
     """A parsed table: ``x`` (N, d) features named ``columns``; the target column
     ``target``: for classes ``labels`` (K,) their names in order and ``y`` (N,) int
-    in 0…K−1, for regression ``labels`` None and ``y`` (N,) float."""
+    in 0…K−1, for regression ``labels`` None and ``y`` (N,) float. Compared by
+    identity (its arrays have no one truth value), as a run's setting."""
 
     columns: tuple[str, ...]
     x: Array

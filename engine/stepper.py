@@ -35,7 +35,7 @@ import numpy as np
 from engine import catalog, lean, losses, units
 from engine.batches import Batches
 from engine.config import RunConfig
-from engine.data import Dataset, make_dataset
+from engine.data import Dataset, make_dataset, table_dataset
 from engine.fpstate import quiet_off, quiet_on
 from engine.model import LayerCache, NetSpec, Network
 from engine.optim import Optimizer, received
@@ -82,6 +82,9 @@ class Stepper:
         self.config = config
         ss = np.random.SeedSequence(config.seed)
         data_ss, init_ss, shuffle_ss, dropout_ss = ss.spawn(4)
+        if data is None and config.table is not None:  # a learner's own CSV
+            data = table_dataset(config.table, np.random.default_rng(data_ss),
+                                 config.test_fraction, config.standardize)
         if data is None:
             data = make_dataset(
                 config.dataset, np.random.default_rng(data_ss), config.n_samples,

@@ -94,6 +94,15 @@ class Configure(_Msg):
     config: RunSettings
 
 
+class Csv(_Msg):
+    """A learner's own CSV file to learn from: a new run on the ``own`` dataset with the
+    current settings, or a ``csv`` error saying what is wrong and where (the run goes on)."""
+
+    type: Literal["csv"]
+    text: str = Field(max_length=1_000_000)
+    name: str | None = Field(None, max_length=200)
+
+
 class Step(_Msg):
     """Advance by one phase or one whole iteration (pauses play); ``direction``
     ``back`` goes back one phase, or to the previous iteration boundary."""
@@ -311,7 +320,7 @@ class Load(_Msg):
 
 
 ClientMessage = Annotated[
-    Hello | Configure | Step | Play | Pause | Reset | Inspect | Focus | Edit | MapAxes
+    Hello | Configure | Csv | Step | Play | Pause | Reset | Inspect | Focus | Edit | MapAxes
     | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series
     | LessonCommand,
     Field(discriminator="type"),

@@ -226,10 +226,35 @@ def _phase(name: str) -> str:
 PhaseName = Annotated[str, AfterValidator(_phase)]
 
 
+Name = Annotated[str, Field(max_length=64)]
+
+
+class OwnTable(WireModel):
+    """A learner's own table (the ``own`` dataset), as :func:`engine.owndata.parse_csv`
+    read it: feature ``columns`` and their rows ``x``, the ``target`` column's name and
+    ``y`` (class indices into ``labels``, or values when ``labels`` is null)."""
+
+    columns: tuple[Name, ...] = Field(min_length=1)
+    x: tuple[tuple[Finite, ...], ...] = Field(min_length=2)
+    target: Name
+    y: tuple[Finite, ...]
+    labels: tuple[Name, ...] | None = None
+
+    @model_validator(mode="after")
+    def _shapes(self) -> OwnTable:
+        if len(self.y) != len(self.x) or any(len(r) != len(self.columns) for r in self.x):
+            raise ValueError("table: every row needs one value per column and a target")
+        if self.labels is not None:
+            k = len(self.labels)
+            if k < 2 or any(not float(v).is_integer() or not 0 <= v < k for v in self.y):
+                raise ValueError(f"table: class targets are indices into its {k} labels")
+        return self
+
+
 class RunSettings(_Settings):
     """Everything that defines a run (mirrors engine.config.RunConfig): the catalog's
     run settings (``catalog.SETTINGS``: defaults, choices and ranges) plus the custom
-    ``points``."""
+    ``points`` and the own dataset's ``table``."""
 
     dataset: str = _str(_S("dataset"))
     n_samples: int = _int(_S("n_samples"))
@@ -238,6 +263,8 @@ class RunSettings(_Settings):
     features: tuple[str, ...] = _tuple("features")
     standardize: bool = _bool(_S("standardize"))
     points: tuple[tuple[Finite, Finite, Literal[0, 1]], ...] = ()
+    # the own dataset's table (a learner's CSV; sent by the server, kept in run files)
+    table: OwnTable | None = None
     hidden: tuple[int, ...] = _tuple("hidden")
     activation: str = _str(_S("activation"))
     layer_activations: tuple[str, ...] = _tuple("layer_activations")

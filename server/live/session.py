@@ -43,6 +43,7 @@ from server.live.views import CROWD_SHARE, Pacing, SessionViews
 from server.protocol import (
     Checkout,
     Configure,
+    Csv,
     Edit,
     Focus,
     Hello,
@@ -65,7 +66,13 @@ from server.protocol import (
 from server.run.compact import compact_iteration, compact_values
 from server.run.cost import JSON_BYTES_PER_VALUE, count_values
 from server.run.history import History, drain
-from server.run.runconfig import LimitError, checked_stepper, run_config
+from server.run.runconfig import (
+    LimitError,
+    checked_stepper,
+    csv_settings,
+    own_table_kept,
+    run_config,
+)
 from server.run.series import metrics_point
 from server.settings import Settings
 
@@ -316,7 +323,9 @@ class Session:
         if isinstance(msg, Hello):
             self._send_run()
         elif isinstance(msg, Configure):
-            self._configure(msg.config)
+            self._configure(own_table_kept(msg.config, self.config))
+        elif isinstance(msg, Csv):
+            self._configure_csv(msg)
         elif isinstance(msg, Step):
             self.playing = False
             if msg.unit == "phase":
@@ -371,6 +380,17 @@ class Session:
             self.error("invalid", str(e))
             return
         self.replace_run(playback.new_history(self.settings, cfg, stepper))
+
+    def _configure_csv(self, msg: Csv) -> None:
+        """A new run on the learner's CSV, or a ``csv`` error naming the row and column
+        (:mod:`engine.owndata`); the current run is left as it is either way until then."""
+        cfg, problem = csv_settings(msg.text, self.config, self.settings)
+        if problem is not None:
+            self.error("csv", str(problem), reason=problem.code, row=problem.row,
+                       column=problem.column, value=problem.value, **problem.counts)
+            return
+        assert cfg is not None
+        self._configure(cfg)
 
     def replace_run(self, history: History) -> None:
         """Start another run (configure, reset, a loaded file) and send it to the page;

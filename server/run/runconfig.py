@@ -9,12 +9,16 @@ batch), naming the setting an operator can raise.
 
 from __future__ import annotations
 
+import numpy as np
+
 from engine import catalog
 from engine.config import RunConfig
+from engine.owndata import CsvError, Table, parse_csv
 from engine.schedules import Schedule
 from engine.stepper import Stepper
 from server.protocol import RunSettings
 from server.run.cost import Cost, estimate
+from server.runsettings import OwnTable
 from server.settings import Settings
 
 
@@ -35,6 +39,11 @@ def check_limits(cfg: RunSettings, s: Settings) -> None:
     layers = len(cfg.hidden) + 1
     ds = catalog.entry("datasets", cfg.dataset)
     inputs = ds.dims if ds.real else len(cfg.features)  # a table's columns are its inputs
+    rows = 0
+    if cfg.dataset == "own":
+        if cfg.table is None:
+            raise ValueError("own data: open a CSV file first")
+        inputs, rows = len(cfg.table.columns), len(cfg.table.x)
     checks = [
         ("max_layers", layers, s.max_layers, f"{layers} layers"),
         ("max_units", max(cfg.hidden, default=0), s.max_units,
@@ -42,6 +51,7 @@ def check_limits(cfg: RunSettings, s: Settings) -> None:
         ("max_inputs", inputs, s.max_inputs, f"{inputs} inputs"),
         ("max_samples", cfg.n_samples, s.max_samples, f"a dataset of {cfg.n_samples} samples"),
         ("max_samples", len(cfg.points), s.max_samples, f"{len(cfg.points)} custom points"),
+        ("max_samples", rows, s.max_samples, f"a table of {rows} rows"),
         ("max_batch", cfg.batch_size, s.max_batch, f"batch size {cfg.batch_size}"),
     ]
     for name, value, limit, what in checks:
@@ -64,7 +74,42 @@ def run_config(cfg: RunSettings) -> RunConfig:
         schedule=Schedule(**cfg.schedule.model_dump()), clip_norm=cfg.clip_norm,
         clip_value=cfg.clip_value, l1=cfg.l1, l2=cfg.l2,
         accumulate_grads=cfg.accumulate_grads, batch_size=cfg.batch_size, seed=cfg.seed,
+        table=own_table(cfg.table) if cfg.dataset == "own" and cfg.table is not None else None,
     )
+
+
+def csv_settings(text: str, current: RunSettings,
+                 s: Settings) -> tuple[RunSettings | None, CsvError | None]:
+    """``current`` settings on the ``own`` dataset of CSV ``text``, or the
+    :class:`~engine.owndata.CsvError` saying what is wrong; at most ``max_samples`` rows
+    and ``max_inputs`` feature columns."""
+    try:
+        table = parse_csv(text, s.max_samples, s.max_inputs)
+    except CsvError as e:
+        return None, e
+    return current.model_copy(update={"dataset": "own", "table": wire_table(table)}), None
+
+
+def own_table_kept(cfg: RunSettings, current: RunSettings) -> RunSettings:
+    """``cfg``, on the ``own`` dataset without a table, with the current run's table (the
+    page sends new settings without echoing the table it was given)."""
+    if cfg.dataset == "own" and cfg.table is None and current.table is not None:
+        return cfg.model_copy(update={"table": current.table})
+    return cfg
+
+
+def own_table(t: OwnTable) -> Table:
+    """The engine's :class:`~engine.owndata.Table` for a wire table."""
+    y = np.asarray(t.y, dtype=np.float64)
+    return Table(tuple(t.columns), np.asarray(t.x, dtype=np.float64), t.target,
+                 y.astype(np.int64) if t.labels is not None else y,
+                 None if t.labels is None else tuple(t.labels))
+
+
+def wire_table(t: Table) -> OwnTable:
+    """The wire form of a parsed :class:`~engine.owndata.Table`."""
+    return OwnTable(columns=t.columns, x=tuple(map(tuple, t.x.tolist())), target=t.target,
+                    y=tuple(t.y.tolist()), labels=t.labels)
 
 
 def check_cost(cost: Cost, s: Settings) -> None:

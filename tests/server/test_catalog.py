@@ -83,7 +83,7 @@ def test_protocol_md_documents_the_catalog_as_it_is() -> None:
 
 
 def test_run_settings_are_the_catalogs_settings_with_its_defaults() -> None:
-    assert set(RunSettings.model_fields) == {p.name for p in catalog.SETTINGS} | {"points"}
+    assert set(RunSettings.model_fields) == {p.name for p in catalog.SETTINGS} | {"points", "table"}
     dumped = RunSettings().model_dump(mode="json")
     for p in catalog.SETTINGS:
         want = p.default

@@ -14,6 +14,7 @@
 import { h } from '../dom.js';
 import { getPath, setPath } from '../paths.js';
 import { label, labelKey } from '../catalog.js';
+import { CsvPicker } from './csv-picker.js';
 
 /** Speeds offered, in iterations per second (≤ 4 shows every phase). */
 export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
@@ -117,6 +118,13 @@ export function relevant(path, config, catalog) {
   return !readers || readers.names.includes(config[readers.setting]);
 }
 
+/** A copy of `config` to send back: without the own dataset's table, which the server keeps. */
+function withoutTable(config) {
+  const { table, ...rest } = config;
+  void table;
+  return structuredClone(rest);
+}
+
 /** The option lists of a select: [value, text, i18n key] (the key only where i18n.js has one). */
 function options(i18n, kind, names) {
   return names.map((v) => (i18n.has(labelKey(kind, v)) ? [v, null, labelKey(kind, v)] : [v, v]));
@@ -168,9 +176,12 @@ export class ControlsView {
       () => this.change('activation', this.activation.value));
     this.lr = this.select('lr', catalog.lrPresets().map((v) => [String(v), String(v)]), () => this.change('lr', Number(this.lr.value)));
 
+    // a learner's own CSV: the picker under the menu, or a file dropped on this panel
+    this.csv = new CsvPicker({ t: (k, p) => i18n.t(k, p), send: (file) => this.act('csv', file) });
     const netSection = h('section', { class: 'ctl-group ctl-net', 'aria-labelledby': 'ctl-net-h' },
       h('h2', { id: 'ctl-net-h', class: 'ctl-h', dataset: { i18n: 'section.network' } }),
       this.field('dataset', 'ctl.dataset', this.dataset),
+      this.csv.root,
       h('div', { class: 'field-pair' },
         this.field('layers', 'ctl.layers', this.layers),
         this.field('neurons', 'ctl.neurons', this.neurons)),
@@ -197,6 +208,7 @@ export class ControlsView {
     this.allBtn = h('button', { type: 'button', class: 'btn btn-small present-all-btn', 'aria-pressed': 'false',
       dataset: { i18n: 'ctl.allPanels' }, on: { click: () => this.act('present-all') } });
     container.append(this.lock, this.allBtn);
+    this.csv.attachDrop(container);
     this.relabel();
   }
 
@@ -264,6 +276,7 @@ export class ControlsView {
       b.title = `${b.textContent} (${hint})`;
     }
     this.syncPlayLabel();
+    this.csv.relabel();
   }
 
   sync(config) {
@@ -334,7 +347,7 @@ export class ControlsView {
   /** Send a whole new config with `path` set to `value`. */
   change(path, value) {
     if (!this.config) return;
-    const cfg = structuredClone(this.config);
+    const cfg = withoutTable(this.config);
     setPath(cfg, path, value);
     if (path === 'optimizer.name') {
       // keep only what the new optimizer takes (torch.optim refuses the others)
@@ -349,6 +362,12 @@ export class ControlsView {
   /** "My points" without points yet opens the map's add-points mode instead of starting a run. */
   pickDataset() {
     const name = this.dataset.value;
+    if (name === 'own' && !(this.config && this.config.table)) {
+      // no table yet: pick a file (the run changes when the server has read it)
+      if (this.config) this.dataset.value = this.config.dataset;
+      this.csv.open();
+      return;
+    }
     if (name === 'custom' && !(this.config && this.config.points && this.config.points.length >= 2)) {
       if (this.config) this.dataset.value = this.config.dataset;
       this.act('add-points');
@@ -364,7 +383,7 @@ export class ControlsView {
     this.layers.value = String(nl);
     this.neurons.value = String(nn);
     if (!this.config) return;
-    const cfg = structuredClone(this.config);
+    const cfg = withoutTable(this.config);
     cfg.hidden = Array(nl).fill(nn);
     cfg.layer_activations = [];
     this.act('configure', cfg);

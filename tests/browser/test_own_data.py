@@ -1,0 +1,59 @@
+"""A learner's own CSV in Chromium: picked with the file picker or dropped on the settings
+panel it becomes the run's data; a bad file is refused with the row and column in the
+page's language and the run goes on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Lab
+
+GOOD = "size,weight,kind\n" + "".join(
+    f"{i % 7},{(i * 3) % 11},{'big' if (i % 7) + ((i * 3) % 11) > 8 else 'small'}\n"
+    for i in range(40))
+BAD = "size,weight,kind\n1,2,big\n3,four,small\n"
+
+DROP = """([text, name]) => {
+  const dt = new DataTransfer();
+  dt.items.add(new File([text], name, { type: 'text/csv' }));
+  const panel = document.querySelector('[data-slot="controls"]');
+  for (const type of ['dragenter', 'dragover', 'drop']) {
+    panel.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }
+}"""
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang: str) -> None:
+    lab: Lab = make_lab(locale="ja-JP" if lang == "ja" else "en-US").open("/?dataset=circle")
+    page = lab.page
+    page.wait_for_function("l => document.documentElement.lang === l", arg=lang)
+    before = lab.wait_for_run(dataset="circle")
+    # a bad file: the notice names row 3, column 2; the run is the one there was
+    mark = lab.mark()
+    page.set_input_files(".csv-input", files=[{"name": "bad.csv", "mimeType": "text/csv",
+                                               "buffer": BAD.encode()}])
+    err = lab.wait_for_message("error", after=mark)
+    assert (err["code"], err["reason"], err["row"], err["column"]) == ("csv", "not_a_number", 3, 2)
+    page.wait_for_selector(".notice:not([hidden])")
+    text = lab.text(".notice-text")
+    assert "four" in text and "3" in text and "2" in text
+    assert ("row 3, column 2" in text) if lang == "en" else ("3 行目・2 列目" in text)
+    assert lab.last("run")["session"] == before["session"]
+    assert page.eval_on_selector("#ctl-dataset", "s => s.value") == "circle"
+    # a good file, dropped on the settings panel: a run on it
+    mark = lab.mark()
+    page.evaluate(DROP, [GOOD, "plants.csv"])
+    run = lab.wait_for_message("run", after=mark)
+    assert run["config"]["dataset"] == "own" and run["net"]["features"] == ["size", "weight"]
+    page.wait_for_function("() => document.querySelector('#ctl-dataset').value === 'own'")
+    page.wait_for_selector(".notice", state="hidden")
+    # a setting changed: the same table, another network
+    mark = lab.mark()
+    page.fill("#ctl-neurons", "6")
+    page.press("#ctl-neurons", "Enter")
+    again = lab.wait_for_message("run", after=mark)
+    assert again["config"]["table"] == run["config"]["table"] and again["net"]["sizes"][1] == 6
+    assert lab.errors == []
