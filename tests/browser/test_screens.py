@@ -43,7 +43,7 @@ RUN_TAP, ANY_TAP = 38, 30
 #: words written the same way in Japanese texts: names, the dataset, the other language's
 #: button, axis ids
 SAME_IN_JA = {"English", "XOR", "tanh", "sigmoid", "ReLU", "ELU", "MSE", "Adam", "RMSprop",
-              "Adagrad", "SGD"}
+              "Adagrad", "SGD", "CSV"}  # CSV: the file format, as Japanese writes it
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
 
 #: one look at the page: what a user sees on the first screen (CSS px, viewport coordinates)
