@@ -126,6 +126,11 @@ def approx_bytes(item: Any, depth: int = 0) -> int:
         return item.nbytes
     if t in _SCALARS:
         return 16 if depth < 3 else 64
+    if t is dict and depth < 3:
+        return _dict_bytes(item, depth)
+    if t is list and depth < 3 and item and type(item[0]) is dict:  # a bundle's frames
+        return 16 + sum([_dict_bytes(m, depth + 1) if type(m) is dict
+                         else approx_bytes(m, depth + 1) for m in item])
     if isinstance(item, Shared | CompactValues):
         return item.nbytes
     if isinstance(item, np.ndarray):
@@ -135,18 +140,23 @@ def approx_bytes(item: Any, depth: int = 0) -> int:
     if depth >= 3:
         return 64
     if isinstance(item, dict):
-        n = 64
-        scalar = 16 if depth < 2 else 64
-        for k, v in item.items():  # (strings and scalars inline: a frame's fields)
-            tv = type(v)
-            n += 16 + len(k) + (16 + len(v) if tv is str else scalar if tv in _SCALARS
-                                else approx_bytes(v, depth + 1))
-        return n
+        return _dict_bytes(item, depth)
     if isinstance(item, list | tuple):
         if item and not isinstance(item[0], dict | list | tuple | np.ndarray):
             return 16 + 12 * len(item)  # a list of numbers
         return 16 + sum(approx_bytes(v, depth + 1) for v in item)
     return 16
+
+
+def _dict_bytes(item: dict[str, Any], depth: int) -> int:
+    """:func:`approx_bytes` of a dict (``depth`` < 3)."""
+    n = 64
+    scalar = 16 if depth < 2 else 64
+    for k, v in item.items():  # (strings and scalars inline: a frame's fields)
+        tv = type(v)
+        n += 16 + len(k) + (16 + len(v) if tv is str else scalar if tv in _SCALARS
+                            else approx_bytes(v, depth + 1))
+    return n
 
 
 def unwrap(entry: Entry) -> Bundle:
