@@ -575,7 +575,8 @@ def test_advanced_settings_reach_the_run_and_cover_every_setting(lab: Lab) -> No
     run = lab.last("run")
     # every setting the run has is a control on the page (main panel or advanced section)
     main = {"dataset": "#ctl-dataset", "hidden": "#ctl-layers", "activation": "#ctl-activation",
-            "lr": "#ctl-lr", "features": ".features input", "points": ".pts-add"}
+            "lr": "#ctl-lr", "features": ".features input", "points": ".pts-add",
+            "table": ".csv-input"}  # the own dataset's table: a CSV file opened
     for key, value in run["config"].items():
         subkeys = [f"{key}-{k}" for k in value] if isinstance(value, dict) else [key]
         for sub in subkeys:
