@@ -70,6 +70,19 @@ class Dataset:
     x_test: Array
     t_test: Array
     real: bool = False
+    #: a table's standardisation: inputs are ``(raw − x_shift) / x_scale`` (None: as they are)
+    x_shift: Array | None = None
+    x_scale: Array | None = None
+
+    def inputs_from_raw(self, raw: npt.ArrayLike) -> Array:
+        """Network inputs (B, n_in) for rows ``raw`` (B, n_in) in the table's own units
+        (a drawn digit's pixels, 0…16): standardised as the training split was."""
+        x = np.array(raw, dtype=np.float64, ndmin=2)
+        if x.shape[1] != self.n_in:
+            raise ValueError(f"a row of this data has {self.n_in} values, not {x.shape[1]}")
+        if self.x_shift is not None and self.x_scale is not None:
+            x = (x - self.x_shift) / self.x_scale
+        return x
 
     @classmethod
     def from_arrays(
@@ -281,6 +294,7 @@ def _split_table(name: str, task: str, k: int, columns: tuple[str, ...], X: Arra
             t = (t - mu_t) / s_t
     else:
         t = _labels_to_targets(labels, k)
+    mu = s = None
     if standardize:
         mu, s = realdata.standardizer(x[:n_train])
         x = (x - mu) / s
@@ -290,7 +304,7 @@ def _split_table(name: str, task: str, k: int, columns: tuple[str, ...], X: Arra
     return Dataset(
         name, task, k if task != "regression" else 1, columns,
         p[:n_train], x[:n_train], t[:n_train], p[n_train:], x[n_train:], t[n_train:],
-        real=True,
+        real=True, x_shift=mu, x_scale=s,
     )
 
 

@@ -45,3 +45,10 @@ def batch_means(values: dict[str, Any], depth: int) -> dict[str, Array]:
     neurons show for a batch)."""
     return {f"L{l}.{k}": values[f"L{l}.{k}"].mean(axis=0)
             for l in range(1, depth + 1) for k in ("z", "a")}
+
+
+@quiet
+def predict(net: Network, x: Array) -> Array:
+    """The output layer's activation (B, K) for inputs ``x`` (B, n_in) in evaluation mode
+    (a drawing's class probabilities under softmax)."""
+    return net.predict(x)

@@ -170,6 +170,15 @@ class MapAxes(_Msg):
     axes: tuple[Annotated[int, Field(ge=0, le=100_000)], Annotated[int, Field(ge=0, le=100_000)]]
 
 
+class Draw(_Msg):
+    """A drawing's pixels, for the network's prediction (data whose inputs are a picture:
+    digits' 64 values 0…16, row by row, as scikit-learn downsamples its digits)."""
+
+    type: Literal["draw"]
+    pixels: tuple[Annotated[float, Field(ge=0, le=16, allow_inf_nan=False)], ...] = Field(
+        max_length=4096)
+
+
 class LandscapeAxis(_Msg):
     """One parameter entry as an axis of the loss landscape (``L1.W`` [i, j], ``L2.b`` [j])."""
 
@@ -321,6 +330,7 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Csv | Step | Play | Pause | Reset | Inspect | Focus | Edit | MapAxes
+    | Draw
     | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series
     | LessonCommand,
     Field(discriminator="type"),

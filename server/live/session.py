@@ -44,6 +44,7 @@ from server.protocol import (
     Checkout,
     Configure,
     Csv,
+    Draw,
     Edit,
     Focus,
     Hello,
@@ -363,7 +364,7 @@ class Session:
             self._send_state()
         elif isinstance(msg, Reset):
             self._configure(self.history.base)
-        elif isinstance(msg, Inspect | Focus | Edit | Landscape | MapAxes):
+        elif isinstance(msg, Inspect | Focus | Edit | Landscape | MapAxes | Draw):
             self.views.handle(msg)
         elif isinstance(msg, SwitchRun):
             self.switch_run(msg.run)

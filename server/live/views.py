@@ -40,9 +40,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine import metrics, probe
+from engine import catalog, metrics, probe
 from engine.stepper import PhaseRecord, Stepper
-from server.protocol import Edit, Focus, Inspect, Landscape, MapAxes, server_message
+from server.protocol import Draw, Edit, Focus, Inspect, Landscape, MapAxes, server_message
 from server.run.history import History
 from server.run.inspect import Capture, inspect_body
 from server.run.landscape import LandscapeLimitError, LandscapeState, Request
@@ -240,11 +240,13 @@ class SessionViews:
 
     # ---- commands ------------------------------------------------------------------
 
-    def handle(self, msg: Inspect | Focus | Edit | Landscape | MapAxes) -> None:
-        """Apply an ``inspect``, ``focus``, ``edit``, ``landscape`` or ``map_axes``
-        message; bad ones get an error."""
+    def handle(self, msg: Inspect | Focus | Edit | Landscape | MapAxes | Draw) -> None:
+        """Apply an ``inspect``, ``focus``, ``edit``, ``landscape``, ``map_axes`` or
+        ``draw`` message; bad ones get an error."""
         try:
-            if isinstance(msg, MapAxes):
+            if isinstance(msg, Draw):
+                self._draw(msg)
+            elif isinstance(msg, MapAxes):
                 self._map_axes(msg)
             elif isinstance(msg, Inspect):
                 self._inspect(msg)
@@ -256,6 +258,23 @@ class SessionViews:
                 self._edit(msg)
         except ViewError as e:
             self.port.error("invalid", str(e), field=e.field)
+
+    def _draw(self, msg: Draw) -> None:
+        """The network's prediction for a drawing (one forward pass of one row, in
+        evaluation mode), as a ``drawn`` message."""
+        st = self.st
+        ds = catalog.entry("datasets", st.config.dataset)
+        if ds.image is None or st.config.table is not None:
+            raise ViewError("drawing needs data whose inputs are a picture (digits)", "pixels")
+        try:
+            x = st.data.inputs_from_raw([msg.pixels])
+        except ValueError as e:
+            raise ViewError(str(e), "pixels") from None
+        y = probe.predict(st.net, x)[0]
+        self._put(server_message("drawn", iteration=st.iteration, outputs=y,
+                                 predicted=int(metrics.predicted_classes(st.data.task,
+                                                                         y[None, :])[0])),
+                  key="drawn")
 
     def _map_axes(self, msg: MapAxes) -> None:
         if not many_inputs(self.st.data):

@@ -117,3 +117,38 @@ def test_real_data_fits_a_phone(make_lab: Any, dataset: str) -> None:
     page.evaluate("() => document.querySelector('.bpl-maps').scrollIntoView({block: 'start'})")
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(lab.shot_dir / f"real-data-{dataset}-phone-ja.png"))
+
+
+def test_a_digit_drawn_with_the_mouse_gets_the_networks_guess(make_lab: Any) -> None:
+    lab: Lab = make_lab(viewport=DESK).open("/?dataset=digits&hidden=16&opt=adam&lr=0.01&batch=32")
+    lab.wait_for_run(timeout=30, dataset="digits", hidden=[16])
+    page = lab.page
+    pad = page.locator(".pad-canvas")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    assert box is not None
+    mark = lab.mark()
+    # a "1": one stroke down the middle
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(x, box["y"] + box["height"] * (0.15 + 0.07 * k))
+    page.mouse.up()
+    drawn = lab.wait_for_message("drawn", after=mark, timeout=10)
+    assert len(drawn["outputs"]) == 10 and 0 <= drawn["predicted"] <= 9
+    page.wait_for_selector(".pad-bar.is-predicted")
+    assert page.locator(".pad-bar").count() == 10
+    answer = lab.text(".pad-answer")
+    assert str(drawn["predicted"]) in answer
+    # the downsampling is scikit-learn's: inked pixels of 32×32 counted in 4×4 blocks
+    counts = page.evaluate("""async () => {
+      const { countBlocks } = await import('/static/js/views/digit-pad.js');
+      const px = new Uint8ClampedArray(32 * 32 * 4);
+      for (let y = 0; y < 32; y += 1) for (let x = 0; x < 32; x += 1) {
+        if (x < 16 && (y < 4 || x % 2 === 0)) px[(y * 32 + x) * 4 + 3] = 255;
+      }
+      return countBlocks(px);
+    }""")
+    assert counts[:8] == [16, 16, 16, 16, 0, 0, 0, 0] and counts[8:12] == [8, 8, 8, 8]
+    assert lab.errors == []

@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
+from engine import realdata
 from engine.data import grid_points
 from server.live import views
 from server.live.session import Session
@@ -126,3 +127,27 @@ def test_digits_64_32_10_at_batch_32_fits_the_servers_limits() -> None:
         assert "max_batch" in str(e)
     else:
         raise AssertionError("a batch of the whole training set passed max_batch=512")
+
+
+def test_a_drawn_digit_gets_the_networks_prediction() -> None:
+    s, ob = attached_session(dataset="digits", hidden=(16,), optimizer={"name": "adam"},
+                             lr=0.01, batch_size=32)
+    s.stepper.train(100)
+    X, y, _ = realdata.table("digits")
+    k = int(np.flatnonzero(y == 3)[0])  # a 3 as scikit-learn has it, pixels 0…16
+    ob.drain()
+    send(s, {"type": "draw", "pixels": X[k].tolist()})
+    drawn = [m for m in ob.drain() if m["type"] == "drawn"]
+    d = s.stepper.data
+    want = s.stepper.net.predict((X[k][None, :] - d.x_shift) / d.x_scale)[0]
+    assert len(drawn) == 1 and np.allclose(drawn[0]["outputs"], want)
+    assert drawn[0]["predicted"] == int(want.argmax()) == 3
+    assert abs(sum(drawn[0]["outputs"]) - 1) < 1e-9 and drawn[0]["iteration"] == 100
+    # pixels out of 0…16 are refused by the protocol; other data cannot be drawn
+    with pytest.raises(ValueError):
+        client_adapter.validate_python({"type": "draw", "pixels": [17.0] * 64})
+    send(s, {"type": "draw", "pixels": [0.0] * 63})
+    assert [m["field"] for m in ob.drain() if m["type"] == "error"] == ["pixels"]
+    iris, ob2 = attached_session(dataset="iris")
+    send(iris, {"type": "draw", "pixels": [0.0] * 4})
+    assert [m["field"] for m in ob2.drain() if m["type"] == "error"] == ["pixels"]

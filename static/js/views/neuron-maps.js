@@ -12,6 +12,7 @@
 import { FocusView, MapView, dequantize, diverging } from './map-view.js';
 import { TableData } from './table-data.js';
 import { UnitImages } from './unit-images.js';
+import { DigitPad } from './digit-pad.js';
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
@@ -179,6 +180,7 @@ export class MapsPanel {
     // real data: the map's two inputs, the split, the confusion matrix (views/table-data.js)
     this.table = new TableData(this.section, { t, onAxes: (axes) => act('map-axes', axes) });
     // a picture's pixels as inputs (digits): each first-layer unit's weights as an image
+    this.pad = new DigitPad(this.section, { t, onDraw: (pixels) => act('draw', pixels) });
     this.units = new UnitImages(this.section, { t });
     this.focus = new FocusView(this.section, { t, onClear: () => act('focus', null) });
     this.neuronHead = document.createElement('h3');
@@ -322,6 +324,7 @@ export class MapsPanel {
       const sizes = msg.net.sizes;
       const image = ds && ds.image && ds.image[0] * ds.image[1] === sizes[0] && sizes.length > 2 ? ds.image : null;
       this.units.setRun(image, image ? sizes[1] : 0);
+      this.pad.setRun(ds && ds.image && !msg.config.table ? ds.image : null);
       this.units.update(model, null);
       this.neurons.setRun();
       this.focus.update(null);
@@ -346,6 +349,8 @@ export class MapsPanel {
     } else if (kind === 'focus') {
       this.map.setFocus(msg.index == null ? null : msg);
       this.focus.update(msg);
+    } else if (kind === 'drawn') {
+      this.pad.update(msg);
     } else if (kind === 'frame') {
       this.units.update(model, msg.phase);
       if (msg.phase === 'forward' && msg.values.batch) this.map.setBatch(msg.values.batch);
@@ -353,6 +358,7 @@ export class MapsPanel {
       this.relabel();
       this.table.render();
       this.units.relabel();
+      this.pad.render();
       this.neurons.relabel();
       this.focus.render();
       this.syncAdd();

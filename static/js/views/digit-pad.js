@@ -1,0 +1,166 @@
+/**
+ * Draw a digit: a square canvas to draw on with a mouse, a finger or a pen
+ * (pointer events), downsampled as scikit-learn's digits were made: the
+ * drawing at 32×32, then each 4×4 block's inked pixels counted, 0…16, row by
+ * row: 8×8 values. They go to the server (`draw`), which answers with the
+ * network's outputs (`drawn`); the pad shows the downsampled picture and a
+ * bar per class, the predicted one marked. The page computes no network
+ * output of its own: only the downsampling, which is the dataset's recipe.
+ */
+
+import { h } from '../dom.js';
+import { CLASS_COLOURS } from '../palette.js';
+
+/** Side of the drawing before it is counted in blocks, and of a block (sklearn: 32 and 4). */
+const FINE = 32;
+const BLOCK = 4;
+
+/**
+ * 8×8 values 0…16 (row by row) of an RGBA image `px` (FINE×FINE): a pixel is inked
+ * where its ink (alpha) is at least half, and each BLOCK×BLOCK block counts its inked ones.
+ * @param {Uint8ClampedArray} px
+ * @returns {number[]}
+ */
+export function countBlocks(px) {
+  const n = FINE / BLOCK;
+  const out = new Array(n * n).fill(0);
+  for (let y = 0; y < FINE; y += 1) {
+    for (let x = 0; x < FINE; x += 1) {
+      if (px[(y * FINE + x) * 4 + 3] >= 128) out[Math.floor(y / BLOCK) * n + Math.floor(x / BLOCK)] += 1;
+    }
+  }
+  return out;
+}
+
+/** The drawing pad and its prediction; see the module comment. */
+export class DigitPad {
+  /**
+   * @param {HTMLElement} container
+   * @param {{t: (key: string, vars?: object) => string, onDraw: (pixels: number[]) => void}} options
+   */
+  constructor(container, { t, onDraw }) {
+    this.t = t;
+    this.onDraw = onDraw;
+    this.pixels = null;
+    this.drawn = null;
+    this.canvas = h('canvas', { class: 'pad-canvas', width: 256, height: 256, tabindex: '0', role: 'img' });
+    this.small = h('canvas', { class: 'pad-small', width: 8, height: 8, 'aria-hidden': 'true' });
+    this.fine = h('canvas', { width: FINE, height: FINE });
+    this.clearBtn = h('button', { type: 'button', class: 'btn btn-small pad-clear', on: { click: () => this.clear() } });
+    this.title = h('h3', { class: 'bpl-subhead' });
+    this.hint = h('p', { class: 'pad-hint' });
+    this.answer = h('p', { class: 'pad-answer', 'aria-live': 'polite' });
+    this.bars = h('div', { class: 'pad-bars' });
+    this.root = h('div', { class: 'digit-pad', dataset: { view: 'digit-pad' } }, this.title,
+      h('div', { class: 'pad-row' }, this.canvas, h('div', { class: 'pad-side' }, this.small, this.clearBtn)),
+      this.hint, this.answer, this.bars);
+    this.root.hidden = true;
+    container.append(this.root);
+    this.bindPointer();
+    this.clear(false);
+  }
+
+  bindPointer() {
+    const c = this.canvas;
+    c.style.touchAction = 'none'; // a finger draws instead of scrolling the page
+    let last = null;
+    const at = (e) => {
+      const r = c.getBoundingClientRect();
+      return [((e.clientX - r.left) / r.width) * c.width, ((e.clientY - r.top) / r.height) * c.height];
+    };
+    c.addEventListener('pointerdown', (e) => {
+      e.preventDefault();
+      c.setPointerCapture(e.pointerId);
+      last = at(e);
+      this.stroke(last, last);
+    });
+    c.addEventListener('pointermove', (e) => {
+      if (!last) return;
+      const p = at(e);
+      this.stroke(last, p);
+      last = p;
+    });
+    const end = () => {
+      if (!last) return;
+      last = null;
+      this.send();
+    };
+    c.addEventListener('pointerup', end);
+    c.addEventListener('pointercancel', end);
+  }
+
+  /** Ink a line from `a` to `b` (canvas px); the prediction follows at most ten times a second. */
+  stroke(a, b) {
+    const ctx = this.canvas.getContext('2d');
+    ctx.strokeStyle = '#111';
+    ctx.lineCap = 'round';
+    ctx.lineWidth = this.canvas.width / 11;
+    ctx.beginPath();
+    ctx.moveTo(a[0], a[1]);
+    ctx.lineTo(b[0], b[1]);
+    ctx.stroke();
+    const now = performance.now();
+    if (!this.lastSent || now - this.lastSent > 100) this.send();
+  }
+
+  /** Downsample the drawing (the module comment) and ask for the network's prediction. */
+  send() {
+    this.lastSent = performance.now();
+    const f = this.fine.getContext('2d', { willReadFrequently: true }); // read at every stroke
+    f.clearRect(0, 0, FINE, FINE);
+    f.drawImage(this.canvas, 0, 0, FINE, FINE);
+    this.pixels = countBlocks(f.getImageData(0, 0, FINE, FINE).data);
+    const s = this.small.getContext('2d');
+    const img = s.createImageData(8, 8);
+    this.pixels.forEach((v, i) => {
+      const g = Math.round(255 - (v / 16) * 255);
+      img.data.set([g, g, g, 255], i * 4);
+    });
+    s.putImageData(img, 0, 0);
+    this.onDraw(this.pixels);
+  }
+
+  clear(render = true) {
+    this.canvas.getContext('2d').clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.small.getContext('2d').clearRect(0, 0, 8, 8);
+    this.pixels = null;
+    this.drawn = null;
+    if (render) this.render();
+  }
+
+  /** Shown for a run whose inputs are a picture of `image` [8, 8]; hidden otherwise. */
+  setRun(image) {
+    this.root.hidden = !(image && image[0] * image[1] === 64);
+    this.drawn = null;
+    this.render();
+  }
+
+  /** The server's `drawn` answer. */
+  update(drawn) {
+    this.drawn = drawn;
+    this.render();
+  }
+
+  render() {
+    const t = this.t;
+    this.title.textContent = t('pad.title');
+    this.hint.textContent = t('pad.hint');
+    this.clearBtn.textContent = t('pad.clear');
+    this.canvas.setAttribute('aria-label', t('pad.title'));
+    const d = this.drawn;
+    if (!d || !this.pixels) {
+      this.answer.textContent = '';
+      this.bars.replaceChildren();
+      return;
+    }
+    this.answer.textContent = t('pad.answer', { k: d.predicted, p: Math.round(100 * d.outputs[d.predicted]) });
+    this.bars.replaceChildren(...d.outputs.map((p, k) => {
+      const bar = h('span', { class: 'pad-bar-fill' });
+      bar.style.width = `${Math.max(0, Math.min(1, p)) * 100}%`;
+      bar.style.background = CLASS_COLOURS[k % CLASS_COLOURS.length];
+      return h('div', { class: k === d.predicted ? 'pad-bar is-predicted' : 'pad-bar', dataset: { k: String(k) } },
+        h('span', { class: 'pad-bar-k' }, String(k)), h('span', { class: 'pad-bar-track' }, bar),
+        h('span', { class: 'pad-bar-p' }, `${Math.round(100 * p)}%`));
+    }));
+  }
+}
