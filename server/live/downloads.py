@@ -9,13 +9,16 @@ about (its page's request landed there).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 
 import orjson
 
 from server.live.session import Session
 from server.protocol import encode
+from server.run.export_script import numpy_script
 from server.run.runfile import metrics_csv, run_file, weights_csv
+from server.run.stepcapture import capture_at
 
 Built = Generator[None, None, tuple[str, str]]
 
@@ -48,3 +51,28 @@ DOWNLOADS: dict[str, tuple[Callable[[Session], Built], str]] = {
     "metrics.csv": (metrics, "text/csv; charset=utf-8"),
     "weights.csv": (weights, "text/csv; charset=utf-8"),
 }
+
+
+def step_script(iteration: int) -> Callable[[Session], Built]:
+    """Iteration ``iteration`` of the active branch as a NumPy script that checks itself
+    (:mod:`server.run.export_script`), captured without moving the session."""
+    def build(s: Session) -> Built:
+        cap = yield from capture_at(s.history, iteration)
+        return numpy_script(cap), f"backprop-lab-step-{iteration}.py"
+    return build
+
+
+#: the downloads of one iteration: ``step-<iteration>.py``
+_STEP = re.compile(r"step-(\d{1,9})\.py")
+
+
+def find_download(name: str) -> tuple[Callable[[Session], Built], str] | None:
+    """The builder and media type of the download called ``name``: one of
+    :data:`DOWNLOADS`, or an iteration's script; None if there is no such download."""
+    found = DOWNLOADS.get(name)
+    if found is not None:
+        return found
+    m = _STEP.fullmatch(name)
+    if m is not None:
+        return step_script(int(m.group(1))), "text/x-python; charset=utf-8"
+    return None

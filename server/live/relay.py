@@ -52,7 +52,7 @@ from typing import Any
 import orjson
 
 from server.live.bus import CODE_TTL_S, Bus, BusDownError
-from server.live.downloads import DOWNLOADS, Built
+from server.live.downloads import Built, find_download
 from server.live.outbox import Message, Outbox, Shared
 from server.live.playback import keep_params
 from server.live.session import merge_metrics
@@ -504,7 +504,7 @@ class ClassRelay:
     def _download(self, body: dict[str, Any]) -> Iterator[None] | None:
         session_id = self._sessions.get(str(body.get("session")))
         s = self.store.get(session_id) if session_id is not None else None
-        found = DOWNLOADS.get(str(body.get("name")))
+        found = find_download(str(body.get("name")))
         if s is None or found is None:
             self._reply_json(body, ok=False)
             return None

@@ -22,8 +22,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from server.deps import StoreDep, WorkerDep
-from server.live.downloads import DOWNLOADS
+from server.live.downloads import find_download
 from server.live.relay import ClassRelay
+from server.run.stepcapture import CaptureError
 
 router = APIRouter(prefix="/runs")
 
@@ -50,10 +51,11 @@ async def _session_id(request: Request) -> str:
 async def download(name: str, request: Request, store: StoreDep, worker: WorkerDep
                    ) -> Response:
     """``run.json`` (every branch, replaying bit-identically), ``metrics.csv`` (the active
-    branch's sampled metrics) or ``weights.csv`` (the weights at the current point) of
-    the session the form names; 404 if it is not kept (here or, with several workers,
-    on the worker that holds it)."""
-    found = DOWNLOADS.get(name)
+    branch's sampled metrics), ``weights.csv`` (the weights at the current point) or
+    ``step-<i>.py`` (iteration i as a NumPy script that checks itself; 422 for an
+    iteration the run has not reached) of the session the form names; 404 if it is not
+    kept (here or, with several workers, on the worker that holds it)."""
+    found = find_download(name)
     if found is None:
         raise HTTPException(404, "no such download")
     build, media = found
@@ -61,7 +63,10 @@ async def download(name: str, request: Request, store: StoreDep, worker: WorkerD
     s = store.get(session_id) if 0 < len(session_id) <= 64 else None
     if s is not None:
         # a piece per turn of the session's downloads (a big CSV takes turns)
-        body, filename = await worker.call_pieces(("download", s.id), lambda: build(s))
+        try:
+            body, filename = await worker.call_pieces(("download", s.id), lambda: build(s))
+        except CaptureError as e:
+            raise HTTPException(422, str(e)) from e
     else:
         relay: ClassRelay = request.app.state.relay
         got = None

@@ -1,0 +1,162 @@
+"""Check it yourself: an iteration of a run as a NumPy script that says whether its own
+numbers agree with the engine's (issue 16, slice 1).
+
+The scripts are run in-process (``exec`` in a fresh namespace, stdout captured: a
+subprocess per configuration would take seconds more); one runs in a real
+subprocess, as a learner would run it, and one comes from the download route."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.config import RunConfig
+from engine.schedules import Schedule
+from engine.stepper import Stepper
+from server.run.export_script import numpy_script
+from server.run.stepcapture import Capture, capture_step
+from tests.server.conftest import WS, make_app
+
+#: (name, settings, iterations trained before the captured one): together every
+#: activation, loss, optimizer (and its switches), schedule (with and without warm-up),
+#: clipping, L1/L2, norm, dropout, residual and accumulate_grads setting of the catalog
+CASES: list[tuple[str, RunConfig, int]] = [
+    ("defaults", RunConfig(), 3),
+    ("first-iteration-adam", RunConfig(optimizer="adam"), 0),
+    ("relu-batchnorm-dropout-residual-adam-l1-l2-clipnorm-cosine-warmup",
+     RunConfig(hidden=(4, 4), activation="relu", norm="batch", dropout=0.3, residual=True,
+               optimizer="adam", l1=0.01, l2=0.02, clip_norm=0.5,
+               schedule=Schedule("cosine", warmup=5, eta_min=0.01, t_max=50)), 7),
+    ("leaky-layernorm-rmsprop-centered-momentum-clipvalue-accumulate",
+     RunConfig(hidden=(5, 5), activation="leaky_relu", alpha=0.2, norm="layer",
+               residual=True, optimizer="rmsprop",
+               optimizer_params=(("momentum", 0.5), ("centered", True)),
+               clip_value=0.01, accumulate_grads=True), 6),
+    ("elu-adagrad-step-warmup",
+     RunConfig(hidden=(4,), activation="elu", optimizer="adagrad",
+               optimizer_params=(("lr_decay", 0.01), ("initial_accumulator_value", 0.1)),
+               schedule=Schedule("step", step_size=2, gamma=0.5, warmup=3)), 5),
+    ("gelu-adamw-exponential-mse-sigmoid-out",
+     RunConfig(dataset="sine", hidden=(6,), activation="gelu", loss="mse",
+               output_activation="sigmoid", optimizer="adamw",
+               schedule=Schedule("exponential", gamma=0.9)), 4),
+    ("swish-sgd-nesterov-weight-decay",
+     RunConfig(hidden=(4, 3), activation="swish", optimizer="sgd",
+               optimizer_params=(("momentum", 0.9), ("nesterov", True),
+                                 ("weight_decay", 0.01))), 5),
+    ("softplus-cross-entropy-rmsprop-dropout",
+     RunConfig(dataset="blobs3", hidden=(6,), activation="softplus", dropout=0.5,
+               optimizer="rmsprop"), 4),
+    ("linear-bce-sgd-momentum-dampening-cosine",
+     RunConfig(hidden=(3,), activation="linear", loss="bce", optimizer="sgd",
+               optimizer_params=(("momentum", 0.5), ("dampening", 0.3)),
+               schedule=Schedule("cosine", t_max=20)), 8),
+    ("sigmoid-mse-linear-out-regression",
+     RunConfig(dataset="plane", hidden=(4,), activation="sigmoid", loss="mse",
+               output_activation="linear"), 2),
+    ("tanh-mse-tanh-out-constant-warmup-l2",
+     RunConfig(dataset="sine", hidden=(5,), activation="tanh", loss="mse",
+               output_activation="tanh", l2=0.05, schedule=Schedule("constant", warmup=4)), 2),
+    ("batchnorm-batch-of-one-running-statistics",
+     RunConfig(hidden=(4,), activation="relu", norm="batch", batch_size=1), 5),
+    ("batchnorm-dropout-accumulate-adam-cosine-warmup-eta0",
+     RunConfig(dataset="spiral3", hidden=(6, 6), activation="tanh", norm="batch",
+               dropout=0.2, optimizer="adam", accumulate_grads=True, clip_norm=1.0,
+               clip_value=0.5, schedule=Schedule("cosine", warmup=3, t_max=10)), 12),
+    ("per-layer-activations-layernorm-adagrad-l1",
+     RunConfig(hidden=(4, 4), layer_activations=("elu", "gelu"), norm="layer", l1=0.01,
+               optimizer="adagrad"), 3),
+]
+
+
+def captured(config: RunConfig, before: int) -> Capture:
+    st = Stepper(config)
+    st.train(before)
+    return capture_step(st)
+
+
+def run_script(source: str) -> str:
+    """The script's output, run in a fresh namespace of its own."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, "step.py", "exec"), {"__name__": "__main__"})
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("name", "config", "before"), CASES, ids=[c[0] for c in CASES])
+def test_the_numpy_script_of_an_iteration_agrees_with_the_engine(
+        name: str, config: RunConfig, before: int) -> None:
+    cap = captured(config, before)
+    source = numpy_script(cap)
+    lines = run_script(source).splitlines()
+    assert lines[-1] == "agrees", lines[-1]
+    assert any(line.startswith("loss = ") for line in lines)
+    assert "new L1.W =" in lines and "dL/dL1.W =" in lines
+    # only NumPy: no other import, nothing of the engine's
+    assert re.findall(r"^\s*(?:import|from) (\S+)", source, re.M) == ["numpy"]
+
+
+def test_a_tampered_number_makes_the_script_say_it_differs() -> None:
+    source = numpy_script(captured(CASES[2][1], 7))
+    loss = re.search(r"^    'loss': (\S+),$", source, re.M)
+    assert loss is not None
+    tampered = source.replace(loss.group(0), f"    'loss': {float(loss.group(1)) * (1 + 1e-7)!r},")
+    last = run_script(tampered).splitlines()[-1]
+    assert last.startswith("differs: loss (largest difference")
+    w = re.search(r"^    'new L2.W': np.array\(\[\n        \[(-?[0-9.e-]+)", source, re.M)
+    assert w is not None
+    tampered = source.replace(w.group(0), w.group(0)[:-len(w.group(1))] + repr(
+        float(w.group(1)) + 1e-6))
+    assert run_script(tampered).splitlines()[-1].startswith("differs: new L2.W")
+
+
+def test_the_script_runs_on_its_own_with_python(tmp_path: Path) -> None:
+    path = tmp_path / "step.py"
+    path.write_text(numpy_script(captured(CASES[3][1], 6)), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "agrees"
+
+
+def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
+    """The route builds the script of an iteration of the session's run (a change of
+    learning rate mid-run included) without moving the session; its numbers are the
+    ones the page was sent."""
+    config = {"dataset": "xor", "hidden": [4, 3], "activation": "tanh", "batch_size": 8,
+              "lr": 0.1, "seed": 11, "optimizer": {"name": "adam"}}
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        ws.send({"type": "configure", "config": config})
+        ws.recv_type("run")
+        ws.recv_type("timeline")
+        frames = {}
+        for i in range(4 * 5):
+            if i == 8:
+                ws.send({"type": "set", "lr": 0.03})
+            f = ws.step_frame()
+            frames[(f["iteration"], f["phase"])] = f
+            ws.recv_type("state")
+        got = client.post("/runs/step-3.py", data={"session": sid})
+        later = client.post("/runs/step-99.py", data={"session": sid})
+        other = client.post("/runs/step-3.py", data={"session": "not-a-session"})
+        ws.send({"type": "step", "unit": "phase"})
+        assert ws.step_frame()["iteration"] == 5  # the session did not move
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("text/x-python")
+    assert 'filename="backprop-lab-step-3.py"' in got.headers["content-disposition"]
+    assert run_script(got.text).splitlines()[-1] == "agrees"
+    shown = re.search(r"^    'loss': (\S+),$", got.text, re.M)
+    assert shown is not None
+    assert float(shown.group(1)) == frames[(3, "loss")]["values"]["loss.data"]
+    assert re.search(r"^BASE_LR = 0.03$", got.text, re.M)
+    assert later.status_code == 422 and "not in the run" in later.text
+    assert other.status_code == 404
