@@ -1,5 +1,7 @@
-"""What a learner downloads of its run, built from the session: the run file and CSVs
-of its metrics and weights (docs/protocol.md, "Run files and downloads").
+"""What a learner downloads of its run, built from the session: the run file, CSVs
+of its metrics and weights (docs/protocol.md, "Run files and downloads"), and an
+iteration as a script or notebook to check it by hand (docs/server.md, "Check it
+yourself").
 
 Each builder is a generator run on the engine thread, a piece per turn, that
 returns ``(body, file name)``: :mod:`server.routes.export` serves it for a session
@@ -16,6 +18,7 @@ import orjson
 
 from server.live.session import Session
 from server.protocol import encode
+from server.run.export_notebook import notebook
 from server.run.export_script import numpy_script
 from server.run.runfile import metrics_csv, run_file, weights_csv
 from server.run.stepcapture import capture_at
@@ -53,26 +56,34 @@ DOWNLOADS: dict[str, tuple[Callable[[Session], Built], str]] = {
 }
 
 
-def step_script(iteration: int) -> Callable[[Session], Built]:
-    """Iteration ``iteration`` of the active branch as a NumPy script that checks itself
-    (:mod:`server.run.export_script`), captured without moving the session."""
+def step_file(iteration: int, kind: str, lang: str) -> Callable[[Session], Built]:
+    """Iteration ``iteration`` of the active branch, captured without moving the session,
+    as a NumPy script that checks itself (``kind`` ``py``,
+    :mod:`server.run.export_script`) or a notebook explained in ``lang`` (``ipynb``,
+    :mod:`server.run.export_notebook`)."""
     def build(s: Session) -> Built:
         cap = yield from capture_at(s.history, iteration)
+        yield
+        if kind == "ipynb":
+            return notebook(cap, lang), f"backprop-lab-step-{iteration}-{lang}.ipynb"
         return numpy_script(cap), f"backprop-lab-step-{iteration}.py"
     return build
 
 
-#: the downloads of one iteration: ``step-<iteration>.py``
-_STEP = re.compile(r"step-(\d{1,9})\.py")
+#: the downloads of one iteration: ``step-<i>.py`` (NumPy), ``step-<i>-<ja|en>.ipynb``
+_STEP = re.compile(r"step-(\d{1,9})(?:\.(py)|-(ja|en)\.(ipynb))")
+_MEDIA = {"py": "text/x-python; charset=utf-8", "ipynb": "application/x-ipynb+json"}
 
 
 def find_download(name: str) -> tuple[Callable[[Session], Built], str] | None:
     """The builder and media type of the download called ``name``: one of
-    :data:`DOWNLOADS`, or an iteration's script; None if there is no such download."""
+    :data:`DOWNLOADS`, or an iteration's script or notebook; None if there is no such
+    download."""
     found = DOWNLOADS.get(name)
     if found is not None:
         return found
     m = _STEP.fullmatch(name)
-    if m is not None:
-        return step_script(int(m.group(1))), "text/x-python; charset=utf-8"
-    return None
+    if m is None:
+        return None
+    kind = m.group(2) or m.group(4)
+    return step_file(int(m.group(1)), kind, m.group(3) or "en"), _MEDIA[kind]
