@@ -10,9 +10,9 @@
  */
 
 import { FocusView, MapView, dequantize, diverging } from './map-view.js';
-import { TableData } from './table-data.js';
-import { UnitImages } from './unit-images.js';
-import { DigitPad } from './digit-pad.js';
+
+/** The views of a run on a table (views/real-data-views.js), loaded with the first such run. */
+const loadRealData = () => import('./real-data-views.js').then((m) => m.RealDataViews);
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
@@ -162,6 +162,7 @@ export class MapsPanel {
   constructor(container, { i18n, act, catalog }) {
     const t = (k, p) => i18n.t(k, p);
     this.catalog = catalog || null;
+    this.realOptions = { t, act, catalog: this.catalog };
     this.t = t;
     this.act = act;
     this.model = null;
@@ -177,11 +178,12 @@ export class MapsPanel {
     container.append(this.section);
     this.map = new MapView(this.section, { t, onPick: (pick) => act('focus', pick), onAdd: (p) => this.add(p) });
     this.buildAddBar();
-    // real data: the map's two inputs, the split, the confusion matrix (views/table-data.js)
-    this.table = new TableData(this.section, { t, onAxes: (axes) => act('map-axes', axes) });
-    // a picture's pixels as inputs (digits): each first-layer unit's weights as an image
-    this.pad = new DigitPad(this.section, { t, onDraw: (pixels) => act('draw', pixels) });
-    this.units = new UnitImages(this.section, { t });
+    // real data: the map's two inputs, the split, the confusion matrix, and for a picture's
+    // pixels a pad to draw one and each first-layer unit as an image (loaded when needed)
+    this.realHost = document.createElement('div');
+    this.section.append(this.realHost);
+    this.real = null;
+    this.realWaiting = null; // the events that came while it loads
     this.focus = new FocusView(this.section, { t, onClear: () => act('focus', null) });
     this.neuronHead = document.createElement('h3');
     this.neuronHead.className = 'bpl-subhead';
@@ -286,7 +288,7 @@ export class MapsPanel {
     this.addBtn.setAttribute('aria-pressed', String(adding));
     this.addBtn.textContent = t(adding ? 'pts.adding' : 'pts.add');
     // a table's map is a slice through many inputs: points placed on it would be a new 2-D set
-    this.addBtn.hidden = Boolean(this.table && this.table.many) && !adding;
+    this.addBtn.hidden = Boolean(this.real && this.real.many) && !adding;
     this.clsBtns.forEach((b, k) => {
       b.setAttribute('aria-pressed', String(k === this.cls));
       b.lastChild.textContent = t('data.class', { k });
@@ -313,19 +315,37 @@ export class MapsPanel {
     if (this.map.run) this.map.draw();
   }
 
+  /** Real data's views: loaded with the first run on a table (rows of more than two
+   * values), then fed every event; the events of the wait are replayed once loaded. */
+  updateReal(event) {
+    if (this.real) {
+      this.real.update(event);
+      return;
+    }
+    const wanted = event.kind === 'run' && event.msg.data.p_train[0] && event.msg.data.p_train[0].length > 2;
+    if (this.realWaiting) {
+      this.realWaiting.push(event);
+      return;
+    }
+    if (!wanted) return;
+    this.realWaiting = [event];
+    loadRealData().then((RealDataViews) => {
+      this.real = new RealDataViews(this.realHost, this.realOptions);
+      const waiting = this.realWaiting;
+      this.realWaiting = null;
+      for (const e of waiting) this.real.update(e);
+      this.syncAdd();
+    });
+  }
+
   /** One page event. */
-  update({ kind, msg, model }) {
+  update(event) {
+    const { kind, msg, model } = event;
     this.model = model;
+    this.updateReal(event);
     if (kind === 'run') {
       this.awaiting = false;
       this.map.setRun(msg);
-      this.table.setRun(msg);
-      const ds = this.catalog ? this.catalog.entry('datasets', msg.config.dataset) : null;
-      const sizes = msg.net.sizes;
-      const image = ds && ds.image && ds.image[0] * ds.image[1] === sizes[0] && sizes.length > 2 ? ds.image : null;
-      this.units.setRun(image, image ? sizes[1] : 0);
-      this.pad.setRun(ds && ds.image && !msg.config.table ? ds.image : null);
-      this.units.update(model, null);
       this.neurons.setRun();
       this.focus.update(null);
       if (msg.config.dataset === 'custom') {
@@ -344,21 +364,14 @@ export class MapsPanel {
       this.syncAdd();
     } else if (kind === 'maps') {
       this.map.update(msg);
-      this.table.update(msg);
       this.neurons.update(msg);
     } else if (kind === 'focus') {
       this.map.setFocus(msg.index == null ? null : msg);
       this.focus.update(msg);
-    } else if (kind === 'drawn') {
-      this.pad.update(msg);
     } else if (kind === 'frame') {
-      this.units.update(model, msg.phase);
       if (msg.phase === 'forward' && msg.values.batch) this.map.setBatch(msg.values.batch);
     } else if (kind === 'lang') {
       this.relabel();
-      this.table.render();
-      this.units.relabel();
-      this.pad.render();
       this.neurons.relabel();
       this.focus.render();
       this.syncAdd();
