@@ -19,7 +19,7 @@ each end is included (``0 ≤ momentum < 1``). ``step`` is the page's increment
 for a number field (None: any).
 
 Nothing here imports another engine module: every module may import this one.
-It runs to about 540 lines because it is the one list: every choice with its
+It runs to about 580 lines because it is the one list: every choice with its
 formula, default and range is spelled out here, and the few types and checks
 that give the entries a meaning sit beside them so that one file answers
 "what may the page offer, and what does each choice take".
