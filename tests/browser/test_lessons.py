@@ -553,8 +553,16 @@ def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
         if action["do"] == "play":
             page.select_option("#ctl-speed", "300")
             page.click(".btn-toggle-play")
-            lab.wait_for_message("lesson_check", after=mark, trigger="goal", timeout=60)
+            goal = lab.wait_for_message("lesson_check", after=mark, trigger="goal", timeout=60)
             lab.wait_for_message("state", after=mark, playing=False)
+            # where it stopped: the step's revealed iteration, else the metrics point the
+            # goal was met at (the one sent just before), never an unknown "?"
+            at = next(k for k in range(mark, len(lab.received)) if lab.received[k] is goal)
+            points = [q for m in lab.received[mark:at] if m.get("type") == "metrics"
+                      for q in m["points"]]
+            stopped = int(goal["values"].get("iteration", points[-1]["iteration"]))
+            expect(page.locator(f"{VERDICT} .lesson-goal")).to_contain_text(
+                re.compile(rf"(?<!\d){stopped}(?!\d)"))
         elif action["do"] in ("step", "inspect"):
             page.click(f"{LESSON} .lesson-act")
             if action["do"] == "inspect":

@@ -188,7 +188,7 @@ export class LessonPanel {
     } else if (kind === 'lesson_step') {
       this.onStep(msg);
     } else if (kind === 'lesson_check') {
-      this.onCheck(msg);
+      this.onCheck(msg, model);
     } else if (kind === 'lesson_recorded') {
       this.onRecorded(msg);
     } else if (kind === 'lesson_answers') {
@@ -244,8 +244,14 @@ export class LessonPanel {
     this.load(false);
   }
 
-  onCheck(msg) {
+  onCheck(msg, model) {
     if (!this.open || msg.id !== this.open.id || msg.step !== this.open.step) return;
+    // a goal met at a metrics point (sent just before this check): its iteration, for a
+    // step that does not reveal `iteration` itself
+    if (msg.trigger === 'goal') {
+      const last = model && model.metrics.length ? model.metrics[model.metrics.length - 1] : null;
+      this.state.goalAt = last ? last.iteration : null;
+    }
     const own = !this.following || (this.pending !== undefined && msg.trigger === 'check' && msg.prediction === this.pending);
     const valued = msg.actual !== null && msg.actual !== undefined;
     // a teacher's check before the value is computed reveals nothing: the class keeps answering

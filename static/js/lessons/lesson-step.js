@@ -27,13 +27,13 @@ import { actionWords, phaseOf, valueText } from './lesson-words.js';
  * `recorded` is a student's answer the server holds for the class (null: none sent),
  * `revealed` whether the teacher has revealed the result.
  * @typedef {{choice: string|null, number: string, hints: number, answerOpen: boolean,
- *   check: object|null, whose: 'own'|'teacher'|null, goal: string|null,
+ *   check: object|null, whose: 'own'|'teacher'|null, goal: string|null, goalAt: number|null,
  *   recorded: string|number|null, revealed: boolean}} StepState
  */
 
 /** @returns {StepState} a step not yet touched */
 export function freshState() {
-  return { choice: null, number: '', hints: 0, answerOpen: false, check: null, whose: null, goal: null,
+  return { choice: null, number: '', hints: 0, answerOpen: false, check: null, whose: null, goal: null, goalAt: null,
     recorded: null, revealed: false };
 }
 
@@ -274,7 +274,11 @@ export class StepView {
     const parts = [];
     // (a check asked without a prediction, a teacher's reveal, before the value is computed)
     const verdict = whose === 'teacher' ? null : msg.verdict || (msg.missing ? 'not_yet' : null);
-    if (msg.trigger === 'goal') this.state.goal = msg.values && 'iteration' in msg.values ? valueText(msg.values.iteration) : '?';
+    if (msg.trigger === 'goal') {
+      // the step's revealed values, else the metrics point the goal was met at (the panel's)
+      const n = msg.values && 'iteration' in msg.values ? msg.values.iteration : this.state.goalAt;
+      this.state.goal = n === undefined || n === null ? '?' : valueText(n);
+    }
     if (this.state.goal) parts.push(h('p', { class: 'lesson-goal' }, t('lesson.goal', { n: this.state.goal })));
     if (whose === 'teacher') parts.push(h('p', { class: 'lesson-teacher' }, t('lesson.teacher')));
     if (verdict === 'not_yet') {
