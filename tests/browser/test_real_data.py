@@ -101,7 +101,7 @@ def test_real_data_fits_a_phone(make_lab: Any, dataset: str) -> None:
     lab: Lab = make_lab(**PHONE, locale="ja-JP").open(
         f"/?dataset={dataset}&hidden={8 if dataset == 'iris' else 32}&opt=adam&lr=0.01&batch=32")
     lab.wait_for_run(timeout=30, dataset=dataset)
-    lab.play_until("300", 100)
+    lab.play_until("300", 60, timeout_ms=60_000)
     lab.settled()
     page = lab.page
     page.wait_for_selector(f"{CONF}:not([hidden]) td")
@@ -152,3 +152,5 @@ def test_a_digit_drawn_with_the_mouse_gets_the_networks_guess(make_lab: Any) -> 
     }""")
     assert counts[:8] == [16, 16, 16, 16, 0, 0, 0, 0] and counts[8:12] == [8, 8, 8, 8]
     assert lab.errors == []
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    page.locator("[data-view='digit-pad']").screenshot(path=str(lab.shot_dir / "real-data-draw.png"))

@@ -94,7 +94,7 @@ export class DigitPad {
     const ctx = this.canvas.getContext('2d');
     ctx.strokeStyle = '#111';
     ctx.lineCap = 'round';
-    ctx.lineWidth = this.canvas.width / 11;
+    ctx.lineWidth = this.canvas.width / 7; // a pen as thick as the digits' strokes (a block of 4 inked)
     ctx.beginPath();
     ctx.moveTo(a[0], a[1]);
     ctx.lineTo(b[0], b[1]);
