@@ -20,6 +20,7 @@ from server.live.session import Session
 from server.protocol import encode
 from server.run.export_notebook import notebook
 from server.run.export_script import numpy_script
+from server.run.export_torch import torch_script
 from server.run.runfile import metrics_csv, run_file, weights_csv
 from server.run.stepcapture import capture_at
 
@@ -59,20 +60,25 @@ DOWNLOADS: dict[str, tuple[Callable[[Session], Built], str]] = {
 def step_file(iteration: int, kind: str, lang: str) -> Callable[[Session], Built]:
     """Iteration ``iteration`` of the active branch, captured without moving the session,
     as a NumPy script that checks itself (``kind`` ``py``,
-    :mod:`server.run.export_script`) or a notebook explained in ``lang`` (``ipynb``,
+    :mod:`server.run.export_script`), the same with PyTorch (``torch``,
+    :mod:`server.run.export_torch`) or a notebook explained in ``lang`` (``ipynb``,
     :mod:`server.run.export_notebook`)."""
     def build(s: Session) -> Built:
         cap = yield from capture_at(s.history, iteration)
         yield
         if kind == "ipynb":
             return notebook(cap, lang), f"backprop-lab-step-{iteration}-{lang}.ipynb"
+        if kind == "torch":
+            return torch_script(cap), f"backprop-lab-step-{iteration}-torch.py"
         return numpy_script(cap), f"backprop-lab-step-{iteration}.py"
     return build
 
 
-#: the downloads of one iteration: ``step-<i>.py`` (NumPy), ``step-<i>-<ja|en>.ipynb``
-_STEP = re.compile(r"step-(\d{1,9})(?:\.(py)|-(ja|en)\.(ipynb))")
-_MEDIA = {"py": "text/x-python; charset=utf-8", "ipynb": "application/x-ipynb+json"}
+#: the downloads of one iteration: ``step-<i>.py`` (NumPy), ``step-<i>-torch.py``,
+#: ``step-<i>-<ja|en>.ipynb``
+_STEP = re.compile(r"step-(\d{1,9})(?:\.(py)|-(torch)\.py|-(ja|en)\.(ipynb))")
+_MEDIA = {"py": "text/x-python; charset=utf-8", "torch": "text/x-python; charset=utf-8",
+          "ipynb": "application/x-ipynb+json"}
 
 
 def find_download(name: str) -> tuple[Callable[[Session], Built], str] | None:
@@ -85,5 +91,5 @@ def find_download(name: str) -> tuple[Callable[[Session], Built], str] | None:
     m = _STEP.fullmatch(name)
     if m is None:
         return None
-    kind = m.group(2) or m.group(4)
-    return step_file(int(m.group(1)), kind, m.group(3) or "en"), _MEDIA[kind]
+    kind = m.group(2) or m.group(3) or m.group(5)
+    return step_file(int(m.group(1)), kind, m.group(4) or "en"), _MEDIA[kind]

@@ -146,6 +146,7 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
             frames[(f["iteration"], f["phase"])] = f
             ws.recv_type("state")
         got = client.post("/runs/step-3.py", data={"session": sid})
+        torch_file = client.post("/runs/step-3-torch.py", data={"session": sid})
         later = client.post("/runs/step-99.py", data={"session": sid})
         other = client.post("/runs/step-3.py", data={"session": "not-a-session"})
         ws.send({"type": "step", "unit": "phase"})
@@ -158,5 +159,9 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
     assert shown is not None
     assert float(shown.group(1)) == frames[(3, "loss")]["values"]["loss.data"]
     assert re.search(r"^BASE_LR = 0.03$", got.text, re.M)
+    # the PyTorch script of the same iteration (run by `make parity`: tests/parity)
+    assert 'filename="backprop-lab-step-3-torch.py"' in torch_file.headers[
+        "content-disposition"]
+    assert "import torch" in torch_file.text and shown.group(0) in torch_file.text
     assert later.status_code == 422 and "not in the run" in later.text
     assert other.status_code == 404
