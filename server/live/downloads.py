@@ -67,10 +67,10 @@ def step_file(iteration: int, kind: str, lang: str) -> Callable[[Session], Built
         cap = yield from capture_at(s.history, iteration)
         yield
         if kind == "ipynb":
-            return notebook(cap, lang), f"backprop-lab-step-{iteration}-{lang}.ipynb"
+            return notebook(cap, lang), f"backprop-lab-step-{cap.number}-{lang}.ipynb"
         if kind == "torch":
-            return torch_script(cap), f"backprop-lab-step-{iteration}-torch.py"
-        return numpy_script(cap), f"backprop-lab-step-{iteration}.py"
+            return torch_script(cap), f"backprop-lab-step-{cap.number}-torch.py"
+        return numpy_script(cap), f"backprop-lab-step-{cap.number}.py"
     return build
 
 

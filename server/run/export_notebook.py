@@ -72,7 +72,7 @@ def notebook(cap: Capture, lang: str = "en") -> str:
     """The notebook as JSON text (nbformat 4), explained in ``lang`` (``ja`` or ``en``)."""
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}")
-    cells = [new_markdown_cell(TITLE[lang].format(i=cap.iteration))]
+    cells = [new_markdown_cell(TITLE[lang].format(i=cap.number))]
     for s in sections(cap):
         text = f"## {s.title[lang]}\n\n{s.text[lang]}"
         more = MORE.get(s.key)

@@ -90,7 +90,7 @@ def _settings(cap: Capture) -> Section:
             f"'residual': {ls.residual}}},   # layer {l}")
     code = f"""import numpy as np
 
-ITERATION = {cap.iteration}
+ITERATION = {cap.iteration}   # iterations before this one: the schedule's step
 LOSS = {spec.loss!r}
 N_IN = {spec.n_in}
 #: one dense layer per row, layer 1 first (the last is the output layer)
@@ -103,9 +103,9 @@ L2 = {num(c.l2)}    # λ₂: L2 penalty on the weights W
 """
     return Section(
         "settings", _t("Settings", "設定"),
-        _t(f"The network and the settings of iteration {cap.iteration} of your run. "
+        _t(f"The network and the settings of iteration {cap.number} of your run. "
            "A dense layer computes z = a_prev @ W + b, then a = f(z).",
-           f"あなたの実行の {cap.iteration} 回目の反復で使われたネットワークと設定です。"
+           f"あなたの実行の {cap.number} 回目の反復で使われたネットワークと設定です。"
            "全結合層は z = a_prev @ W + b を計算し、a = f(z) を出力します。"),
         code)
 
@@ -443,7 +443,7 @@ def _check(cap: Capture) -> Section:
     for k, v in shown.items():
         src = num(v) if isinstance(v, float) else arr(v, 4)
         lines.append(f"    {k!r}: {src},")
-    code = f"""# the numbers the page showed for iteration {cap.iteration} (Backprop Lab's engine)
+    code = f"""# the numbers the page showed for iteration {cap.number} (Backprop Lab's engine)
 SHOWN = {{
 {chr(10).join(lines)}
 }}
@@ -479,7 +479,7 @@ def sections(cap: Capture) -> list[Section]:
 
 def numpy_script(cap: Capture) -> str:
     """The whole script as one file (see the module docstring)."""
-    head = f'''"""Backprop Lab: iteration {cap.iteration} of your run, by hand with NumPy.
+    head = f'''"""Backprop Lab: iteration {cap.number} of your run, by hand with NumPy.
 
 Runs forward, loss, backward and update with the formulas the inspector
 shows, prints the loss, the gradients and the new weights, and ends by saying

@@ -131,7 +131,7 @@ def torch_script(cap: Capture) -> str:
         loss_lines = ["# cross-entropy from the logits, t as class probabilities",
                       "loss = F.cross_entropy(z_out, t)"]
     accumulate = cap.grad_sum is not None
-    body = f'''"""Backprop Lab: iteration {cap.iteration} of your run, with PyTorch
+    body = f'''"""Backprop Lab: iteration {cap.number} of your run, with PyTorch
 (torch.nn, autograd, torch.optim) in float64.
 
 Prints the loss, the gradients and the new weights, and ends by saying whether
@@ -147,7 +147,7 @@ import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
 
-ITERATION = {cap.iteration}
+ITERATION = {cap.iteration}   # iterations before this one: the schedule's step
 LOSS = {spec.loss!r}
 LAYERS = [
 {chr(10).join(layers)}
@@ -310,7 +310,7 @@ for k, p in new_params.items():
     print('new', k, '=')
     print(p)
 
-# ---- the numbers the page showed for iteration {cap.iteration} (Backprop Lab's engine)
+# ---- the numbers the page showed for iteration {cap.number} (Backprop Lab's engine)
 SHOWN = {{
 {chr(10).join(shown)}
 }}

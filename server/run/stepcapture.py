@@ -76,6 +76,12 @@ class Capture:
     grads: dict[str, Array]
     new_params: dict[str, Array]
 
+    @property
+    def number(self) -> int:
+        """The iteration's number as the page counts (the first is 1; ``iteration`` is
+        the 0-based index of the engine's records and the schedule's step)."""
+        return self.iteration + 1
+
 
 def capture_step(st: Stepper, between: Callable[[], None] | None = None) -> Capture:
     """Step ``st`` (at an iteration's start) through one whole iteration and capture

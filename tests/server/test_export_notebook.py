@@ -76,7 +76,7 @@ def test_a_kernel_runs_the_downloaded_notebook_headless_and_it_agrees() -> None:
         ws.recv_type("state")
         got = client.post("/runs/step-1-ja.ipynb", data={"session": sid})
     assert got.status_code == 200
-    assert 'filename="backprop-lab-step-1-ja.ipynb"' in got.headers["content-disposition"]
+    assert 'filename="backprop-lab-step-2-ja.ipynb"' in got.headers["content-disposition"]
     nb = nbformat.reads(got.text, as_version=4)
     assert json.loads(got.text)["metadata"]["kernelspec"]["name"] == "python3"
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()

@@ -153,14 +153,14 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
         assert ws.step_frame()["iteration"] == 5  # the session did not move
     assert got.status_code == 200
     assert got.headers["content-type"].startswith("text/x-python")
-    assert 'filename="backprop-lab-step-3.py"' in got.headers["content-disposition"]
+    assert 'filename="backprop-lab-step-4.py"' in got.headers["content-disposition"]
     assert run_script(got.text).splitlines()[-1] == "agrees"
     shown = re.search(r"^    'loss': (\S+),$", got.text, re.M)
     assert shown is not None
     assert float(shown.group(1)) == frames[(3, "loss")]["values"]["loss.data"]
     assert re.search(r"^BASE_LR = 0.03$", got.text, re.M)
     # the PyTorch script of the same iteration (run by `make parity`: tests/parity)
-    assert 'filename="backprop-lab-step-3-torch.py"' in torch_file.headers[
+    assert 'filename="backprop-lab-step-4-torch.py"' in torch_file.headers[
         "content-disposition"]
     assert "import torch" in torch_file.text and shown.group(0) in torch_file.text
     assert later.status_code == 422 and "not in the run" in later.text
