@@ -241,6 +241,17 @@ def test_a_growing_gap_names_the_best_test_iteration_and_marks_it() -> None:
     Run(LEARNING).play(300).quiet("growing-gap", 15)
 
 
+def test_a_loss_swinging_after_a_blow_up_is_not_called_overfitting() -> None:
+    """lr 10 on ReLU at 20 it/s: the loss blows up, then swings about far above where the
+    test loss once was (most of its ReLU units dead); a falling swing with the test
+    loss above its best is no memorising: the training loss never got below the test's best."""
+    r = Run(DIVERGING).play(250, speed=20.0)
+    assert r.note("divergence")["iteration"] == 3
+    best = min(p["test_loss"] for p in r.points(10**9))
+    assert min(p["train_loss"] for p in r.points(10**9)[20:]) > best
+    r.quiet("growing-gap", 20)
+
+
 def test_the_default_run_gets_no_note() -> None:
     r = Run({}).play(300)
     assert len(r.points(300)) >= 15 and r.notes() == []
