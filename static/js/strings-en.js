@@ -733,6 +733,7 @@ export const STRINGS = Object.freeze({
   'lesson.do.set': 'Change a setting: {what}',
   'lesson.do.edit': 'Click {id} in the network diagram and set it to {value} in the inspector.',
   'lesson.do.inspect': 'Click the weight {id} in the network diagram to open the inspector.',
+  'lesson.do.inspectWeight': 'Click the weight w[{i},{j}] of layer {l} in the network diagram to open the inspector.',
   'lesson.do.read': 'Read it, then go on to the next step.',
   'lesson.right': 'Right!',
   'lesson.wrong': 'Not quite. Look at the numbers and think again',

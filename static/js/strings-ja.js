@@ -733,6 +733,7 @@ export const STRINGS = Object.freeze({
   'lesson.do.set': '設定を変えます: {what}',
   'lesson.do.edit': 'ネットワーク図で {id} をクリックし、インスペクタで値を {value} に変えます。',
   'lesson.do.inspect': 'ネットワーク図で重み {id} をクリックして、インスペクタを開きます。',
+  'lesson.do.inspectWeight': 'ネットワーク図で第{l}層の重み w[{i},{j}] をクリックして、インスペクタを開きます。',
   'lesson.do.read': '読み終えたら、次のステップへ進みましょう。',
   'lesson.right': '正解です！',
   'lesson.wrong': '残念、違います。数値を見て、もう一度考えてみましょう',

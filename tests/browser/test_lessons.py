@@ -196,8 +196,12 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     page.click(f"{LESSON} .lesson-next")
     wait_step(lab, 4, "The gradient's size")
     assert not visible(lab, ".btn-step-phase")  # this step only reads
+    # the weight by the name the inspector gives it (counted from 1), not the engine's id
+    expect(page.locator(f"{LESSON} .lesson-action")).to_have_text(
+        "Click the weight w[1,1] of layer 1 in the network diagram to open the inspector.")
     page.click(f"{LESSON} .lesson-act")  # "Show me": the inspector on L1.W[0, 0]
     page.wait_for_selector(f"{PANEL}:not([hidden])")
+    expect(page.locator("#bpl-insp-title")).to_contain_text("w[1,1] of layer 1")
     page.fill(f"{LESSON} .lesson-number", "-0.044")
     msg = check(lab)
     assert msg["verdict"] == "right" and msg["done"]
@@ -218,6 +222,9 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     page.click(f"{LESSON} .lesson-next")
     wait_step(lab, 6, "Let it learn")
     assert visible(lab, ".btn-toggle-play") and not visible(lab, ".btn-step-phase")
+    # the goal in the Numbers panel's words, not the expression's names
+    expect(page.locator(f"{LESSON} .lesson-action")).to_contain_text(
+        "at the goal (Train loss < 0.05)")
     page.locator(f"{LESSON} .lesson-choice", has_text="above").click()
     mark = lab.mark()
     page.select_option("#ctl-speed", "300")

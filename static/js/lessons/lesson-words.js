@@ -30,6 +30,20 @@ export function elementName(id, index) {
   return index && index.length ? `${id}[${index.join(', ')}]` : String(id);
 }
 
+/** The numbers the page's Numbers panel names (views/stats-view.js): a goal reads in its words. */
+const NAMED = Object.freeze(['iteration', 'epoch', 'batch_loss', 'train_loss', 'test_loss', 'train_acc', 'test_acc']);
+
+/**
+ * A play's `until` as the learner reads it: the Numbers panel's names for the numbers
+ * it compares, ≥ and ≤ ("iteration >= 200" → "Iteration ≥ 200"; "反復 ≥ 200").
+ * @param {{t: (key: string, params?: object) => string}} i18n
+ * @param {string} until the step's expression (docs/lessons.md, Expressions)
+ */
+export function untilWords(i18n, until) {
+  return until.replace(/>=/g, '≥').replace(/<=/g, '≤')
+    .replace(/\b[a-z_]+\b/g, (name) => (NAMED.includes(name) ? i18n.t(`stat.${name}`) : name));
+}
+
 /**
  * What the step's `action` asks, in the reader's language.
  * @param {{t: (key: string, params?: object) => string}} i18n
@@ -46,13 +60,19 @@ export function actionWords(i18n, action) {
       return i18n.t(count > 1 ? `lesson.do.${unit}.n` : `lesson.do.${unit}`, { n: count });
     }
     case 'play':
-      return i18n.t(a.until ? 'lesson.do.playUntil' : 'lesson.do.play', { until: a.until || '', speed: a.speed || '' });
+      return i18n.t(a.until ? 'lesson.do.playUntil' : 'lesson.do.play', { until: a.until ? untilWords(i18n, a.until) : '', speed: a.speed || '' });
     case 'set':
       return i18n.t('lesson.do.set', { what: Object.entries(a.set || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ') });
     case 'edit':
       return i18n.t('lesson.do.edit', { id: elementName(a.id, a.index), value: a.value });
-    case 'inspect':
+    case 'inspect': {
+      // a weight by the inspector's own name for it (its title): w[i,j] counted from 1
+      const layer = /^L(\d+)\.W$/.exec(a.id || '');
+      if (layer && a.index && a.index.length === 2) {
+        return i18n.t('lesson.do.inspectWeight', { l: Number(layer[1]), i: a.index[0] + 1, j: a.index[1] + 1 });
+      }
       return i18n.t('lesson.do.inspect', { id: elementName(a.id, a.index) });
+    }
     default:
       return i18n.t('lesson.do.read');
   }
