@@ -37,7 +37,7 @@ from server.live.lessons import LessonDesk
 from server.live.outbox import Entry, Outbox, Shared
 from server.live.playback import Changed, Halted, NewRun, Outcome, Shown, Switched, Timeline
 from server.live.sharing import Audience, Follower
-from server.live.traces import CompareCache, TraceSampler, series_message
+from server.live.traces import NEVER, CompareCache, TraceSampler, series_message
 from server.live.traces import due as _due
 from server.live.views import CROWD_SHARE, Pacing, SessionViews
 from server.protocol import (
@@ -123,12 +123,12 @@ class Session:
         #: fast play's frame budget in bytes (max_stream_mb_per_s), and when it was filled
         self._stream_tokens = settings.max_stream_mb_per_s * 2**20  # (full: a second's worth)
         self._stream_at = time.monotonic()
-        self._state_due = 0  # iteration of the next state message in fast play
+        self._state_due = NEVER  # iteration of the last state message in fast play
         self.outbox: Outbox | None = None
         self.created = time.monotonic()
         self.last_active = self.created
         self.detached_at: float | None = None
-        self._metrics_due = 0  # iteration of the next metrics point in fast play
+        self._metrics_due = NEVER  # iteration of the last metrics point in fast play
         self._tracer = TraceSampler()  # fast play's trace points (server.live.traces)
         self._trace: list[dict[str, Any]] = []  # trace points not sent yet (go with a state)
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)

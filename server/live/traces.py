@@ -34,15 +34,19 @@ TRACE_POINT_S = 10e-6
 TRACE_ON_SWITCH = 1_500
 
 
-def due(it: int, next_due: int, every: int) -> tuple[bool, int]:
-    """Whether iteration ``it`` is due for a message sent every ``every`` iterations
-    when the next was due at ``next_due``, and the new due iteration. An ``it``
-    at or past ``next_due``, or more than two periods before it (the run jumped
-    back), is due at once; a period that shrank since ``next_due`` was set (a
-    crowd's spacing follows measured costs) does not make an extra point."""
-    if next_due - 2 * every < it < next_due:
-        return False, next_due
-    return True, it + every
+#: a "last due" iteration before any: the first iteration asked about is due
+NEVER = -(2**62)
+
+
+def due(it: int, last: int, every: int) -> tuple[bool, int]:
+    """Whether iteration ``it`` is due for a message sent every ``every`` iterations,
+    the last one having gone at iteration ``last`` (:data:`NEVER`: none yet), and the
+    new last. ``it`` is due from ``last + every`` on, or at once when the run jumped
+    back before ``last``. The period may change from one call to the next (a crowd's
+    spacing follows measured costs): points are never closer than the period asked."""
+    if last <= it < last + every:
+        return False, last
+    return True, it
 
 
 class TraceSampler:
@@ -51,7 +55,7 @@ class TraceSampler:
     slower than asked keeps the same share)."""
 
     def __init__(self) -> None:
-        self.next_due = 0
+        self.last_due = NEVER
 
     def points(self, stats: list[TrainStats], last: IterationState | None, speed: float,
                crowd: int) -> list[dict[str, Any]]:
@@ -65,12 +69,12 @@ class TraceSampler:
         out: list[dict[str, Any]] = []
         for s in stats:
             for i, it0 in enumerate(s.iterations.tolist()):
-                ok, self.next_due = due(it0 + 1, self.next_due, every)
+                ok, self.last_due = due(it0 + 1, self.last_due, every)
                 if ok:
                     out.append(trace_point(it0 + 1, float(s.loss[i]), float(s.lr[i]),
                                            s.gnorm[i].tolist()))
         if last is not None and last.done and last.loss is not None:
-            ok, self.next_due = due(last.iteration + 1, self.next_due, every)
+            ok, self.last_due = due(last.iteration + 1, self.last_due, every)
             if ok:
                 out.append(trace_point(last.iteration + 1, float(last.loss.mean),
                                        float(last.lr), [float(g) for g in last.gnorms]))
