@@ -21,8 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 #: where a copy would be: the server, the page's scripts, its template
 SCANNED = [*(ROOT / "server").rglob("*.py"), *(ROOT / "static" / "js").rglob("*.js"),
            *(ROOT / "templates").rglob("*.html")]
-#: the labels, keyed by catalog name
-ALLOWED = {ROOT / "static" / "js" / f"strings-{lang}.js" for lang in ("ja", "en")}
+#: the labels, keyed by catalog name; and the "check it yourself" scripts' code, bound to
+#: each name as the engine's modules bind theirs (tests/server/test_export_step.py fails
+#: when a catalog name has no code there)
+ALLOWED = {ROOT / "static" / "js" / f"strings-{lang}.js" for lang in ("ja", "en")} | {
+    ROOT / "server" / "run" / f"{m}.py" for m in ("export_script", "export_torch",
+                                                  "script_formulas")}
 #: every list the catalog holds: its sections, and the optimizers' hyper-parameters and
 #: state buffers and the schedules' parameters
 LISTS: dict[str, tuple[str, ...]] = {

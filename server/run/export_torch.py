@@ -33,7 +33,8 @@ TORCH_ACT = {
     "linear": "z",
 }
 
-_TORCH_OPT = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam",
+#: each optimizer's torch.optim class
+TORCH_OPT = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam",
               "adamw": "AdamW"}
 
 
@@ -272,7 +273,7 @@ if CLIP_NORM > 0:
 print('learning rate =', lr)
 
 # ---- update: torch.optim with the state it had before this step
-optimizer = torch.optim.{_TORCH_OPT[cap.opt_name]}(list(params.values()), lr=lr, {_opt_kwargs(cap)})
+optimizer = torch.optim.{TORCH_OPT[cap.opt_name]}(list(params.values()), lr=lr, {_opt_kwargs(cap)})
 STEP = {cap.opt_t}     # steps the optimizer took before this one
 state = {{
 {chr(10).join(state_rows)}

@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from engine import catalog
 from engine.config import RunConfig
 from engine.schedules import Schedule
 from engine.stepper import Stepper
 from server.run.export_script import numpy_script
+from server.run.export_torch import TORCH_ACT, TORCH_OPT
+from server.run.script_formulas import ACTIVATION_CODE
 from server.run.stepcapture import Capture, capture_step
 from tests.server.conftest import WS, make_app
 
@@ -74,6 +77,23 @@ CASES: list[tuple[str, RunConfig, int]] = [
      RunConfig(hidden=(4, 4), layer_activations=("elu", "gelu"), norm="layer", l1=0.01,
                optimizer="adagrad"), 3),
 ]
+
+
+def test_every_choice_of_the_catalog_has_its_code_in_the_scripts() -> None:
+    """A choice added to engine/catalog.py fails here until the scripts can write it out
+    (and CASES must then cover it)."""
+    assert set(ACTIVATION_CODE) == set(catalog.names("activations"))
+    assert set(catalog.names("activations")) <= set(TORCH_ACT)
+    assert set(TORCH_OPT) == set(catalog.names("optimizers"))
+    covered = {s: set() for s in ("activations", "losses", "optimizers", "schedules", "norms")}
+    for _, c, _ in CASES:
+        covered["activations"] |= {*(c.layer_activations or (c.activation,)), c.output_activation}
+        covered["losses"].add(c.resolved_loss(Stepper(c).data.task))
+        covered["optimizers"].add(c.optimizer)
+        covered["schedules"].add(c.schedule.name)
+        covered["norms"].add(c.norm)
+    for section, names in covered.items():
+        assert set(catalog.names(section)) <= names, section
 
 
 def captured(config: RunConfig, before: int) -> Capture:

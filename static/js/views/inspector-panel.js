@@ -14,6 +14,8 @@
  * opened it; opened by a teacher on a followed class's run it takes nothing.
  */
 
+import { StepDownloads } from './step-downloads.js';
+
 /** The least share of the window's height a desk's side sheet keeps when it starts under the map. */
 const SHEET_MIN = 0.45;
 
@@ -40,6 +42,8 @@ export class InspectorPanel {
     this.inspector = null;
     this.loading = null;
     this.queue = [];
+    /** "Download: NumPy script / PyTorch script / notebook" of the iteration shown, under what is inspected. */
+    this.stepFiles = new StepDownloads(document.createElement('div'), { i18n });
     /** What opened the inspector from this page, to give the focus back to on closing. */
     this.opener = null;
     /** Whether the next inspector shown was asked for here (it then takes the focus). */
@@ -112,6 +116,7 @@ export class InspectorPanel {
     const root = this.inspector.root;
     const hadFocus = root.contains(document.activeElement);
     this.inspector.update(msg);
+    this.keepFiles();
     this.placeSheet();
     if (msg.id === null || msg.id === undefined) {
       this.asked = false;
@@ -139,6 +144,7 @@ export class InspectorPanel {
 
   /** One page event. */
   update(event) {
+    this.stepFiles.update(event);
     if (!this.inspector) {
       if (event.kind === 'inspect' && event.msg.id !== null) {
         this.queue.push(event);
@@ -160,5 +166,12 @@ export class InspectorPanel {
     } else if (kind === 'lang' && this.inspector.msg) {
       this.inspector.render(false);
     }
+    this.keepFiles();
+  }
+
+  /** The step downloads after what the inspector drew (it redraws on each phase). */
+  keepFiles() {
+    const root = this.inspector.root;
+    if (this.inspector.msg && root.lastElementChild !== this.stepFiles.root) root.append(this.stepFiles.root);
   }
 }

@@ -26,6 +26,7 @@ import { fmt } from '../format.js';
 import { labelKey } from '../catalog.js';
 import { changeIteration, lastIteration, pastEnd, recordIteration, seekFor, shownIteration } from '../counting.js';
 import { MAX_LINK_CHARS } from '../run-link.js';
+import { StepDownloads } from './step-downloads.js';
 
 /** Minimum time between two seeks while the scrubber is dragged. */
 export const SEEK_INTERVAL_MS = 90;
@@ -208,11 +209,14 @@ export class TimelineView {
         h('label', { class: 'btn tl-open', for: 'tl-file', dataset: { i18n: 'tl.open' } })),
       this.status,
       this.linkBox);
+    // the iteration shown, as files that redo it by hand (step-downloads.js)
+    this.stepFiles = new StepDownloads(this.more, { i18n });
     this.render();
   }
 
   /** Take one page event ({kind, msg, model}). */
   update({ kind, msg, model }) {
+    this.stepFiles.update({ kind, msg, model });
     if (kind === 'run') {
       this.session = msg.session;
       this.setLinks();
