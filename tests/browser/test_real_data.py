@@ -153,4 +153,5 @@ def test_a_digit_drawn_with_the_mouse_gets_the_networks_guess(make_lab: Any) -> 
     assert counts[:8] == [16, 16, 16, 16, 0, 0, 0, 0] and counts[8:12] == [8, 8, 8, 8]
     assert lab.errors == []
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
-    page.locator("[data-view='digit-pad']").screenshot(path=str(lab.shot_dir / "real-data-draw.png"))
+    pad_view = page.locator("[data-view='digit-pad']")
+    pad_view.screenshot(path=str(lab.shot_dir / "real-data-draw.png"))
