@@ -1,6 +1,7 @@
-"""Check it yourself from the page (issue 16, slice 4): the timeline and the inspector
-offer the iteration shown as a NumPy script, a PyTorch script and a notebook; the
-three arrive, and the NumPy one runs and agrees with the page."""
+"""Check it yourself from the page (issue 16, slice 4): the timeline, the inspector and
+a lesson step offer the iteration shown as a NumPy script, a PyTorch script and a
+notebook; the three arrive, the NumPy one runs and agrees with the page, and the
+notebook is explained in the page's language."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.browser.conftest import Lab
 from tests.browser.test_inspector import PANEL, open_inspector
@@ -45,4 +47,24 @@ def test_the_iteration_shown_downloads_as_three_files_and_the_numpy_one_agrees(
     assert "import torch" in (tmp_path / names["step-torch"]).read_text()
     nb = json.loads((tmp_path / names["step-notebook"]).read_text())
     assert "".join(nb["cells"][0]["source"]).startswith("# Backprop Lab: iteration 3")
+    assert lab.errors == []
+
+
+def test_a_lesson_step_offers_them_in_japanese_with_the_notebook_explained_in_japanese(
+        make_lab: Any, tmp_path: Path) -> None:
+    lab = make_lab(locale="ja-JP").open("/?lesson=one-neuron&step=3")
+    page = lab.page
+    lab.wait_for_message("lesson_step", after=0, id="one-neuron", step=3)
+    files = page.locator(".lesson-panel .step-files")
+    files.wait_for(state="visible")
+    assert page.locator(".lesson-panel .step-numpy").inner_text() == "NumPy スクリプト"
+    assert "確かめる" in files.inner_text()
+    lab.settled()
+    with page.expect_download() as dl:   # forward and loss of iteration 1 shown
+        page.click(".lesson-panel .step-notebook")
+    assert dl.value.suggested_filename == "backprop-lab-step-1-ja.ipynb"
+    dl.value.save_as(tmp_path / "nb.ipynb")
+    nb = json.loads((tmp_path / "nb.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "## 逆伝播" in text and "連鎖律" in text
     assert lab.errors == []

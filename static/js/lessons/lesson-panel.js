@@ -33,6 +33,7 @@ import { LessonControls } from './lesson-controls.js';
 import { askedLesson, fetchLessons, lessonAddress, lessonHref } from './lesson-link.js';
 import { inlineMath } from './lesson-math.js';
 import { StepView, freshState } from './lesson-step.js';
+import { StepDownloads } from '../views/step-downloads.js';
 
 /** The width at and under which the panel is a sheet (css/lessons.css's phone layout). */
 const SHEET = '(max-width: 720px)';
@@ -102,10 +103,13 @@ export class LessonPanel {
     this.nextBtn = h('button', { type: 'button', class: 'btn lesson-next', on: { click: () => this.next() } });
     this.classNote = h('p', { class: 'lesson-class-note hint' });
     this.nav = h('nav', { class: 'lesson-nav' }, this.prevBtn, this.nextBtn);
+    const files = h('div', { class: 'lesson-step-files' });
+    /** The iteration shown, as files to check by hand (views/step-downloads.js). */
+    this.stepFiles = new StepDownloads(files, { i18n });
     this.root = h('section', { class: 'panel lesson-panel', hidden: true, 'aria-labelledby': 'lesson-step-title' },
     h('header', { class: 'lesson-head' },
       h('div', { class: 'lesson-where' }, this.name, this.progress), this.foldBtn, this.leaveBtn),
-    this.body, this.classNote, this.nav);
+    this.body, this.classNote, files, this.nav);
     container.append(this.root);
     // Escape in the panel, or with the focus nowhere in particular (a phone after a tap on the
     // network); a dialog or the inspector open takes it first
@@ -178,6 +182,7 @@ export class LessonPanel {
   // ---- messages -----------------------------------------------------------------------
 
   update({ kind, msg, model }) {
+    this.stepFiles.update({ kind, msg, model });
     if (kind === 'connection') {
       this.connected = msg.state === 'open';
       if (this.connected && this.wanted && !this.following) this.openStep(this.wanted.id, this.wanted.step);
