@@ -3,6 +3,7 @@ class"): the teacher's page in Japanese, two students' pages in English. Each st
 sends an answer (one changes theirs), sees it recorded and no verdict; the teacher's
 panel counts the answers — no names — before revealing the result; at the reveal each
 student sees their own verdict and the teacher's bars mark the right answer.
+A number step: the bar of an answer within the tolerance is marked right at the reveal.
 Screenshots of the teacher's panel with the counts on a desk and on a projector.
 """
 
@@ -96,3 +97,34 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed
     shoot(teacher, "lesson-class-answers-revealed")
     assert teacher.errors == [] and a.errors == [] and b.errors == []
+
+
+def test_a_number_answer_within_the_steps_tolerance_is_marked_right_on_the_teachers_bars(
+        make_lab: Any) -> None:
+    """A number step: each distinct answer is a bar; at the reveal the bar of an answer
+    within the step's tolerance (0.62 for the engine's 0.6225, ± 0.01) is marked right, as
+    that student's own verdict is, and the teacher reads how many were right."""
+    teacher = make_lab(viewport=DESK).open("/?lesson=one-neuron&step=1")
+    tp = teacher.page
+    wait_step(teacher, 1, "Forward")
+    code = share(teacher)
+    tp.click(".share-close")
+    students = [make_lab(viewport=DESK).open(f"/?follow={code}") for _ in range(2)]
+    for s, value in zip(students, ("0.62", "0.5"), strict=True):
+        wait_step(s, 1, "Forward")
+        mark = s.mark()
+        s.page.fill(f"{LESSON} .lesson-number", value)
+        s.page.click(f"{LESSON} .lesson-check")
+        s.wait_for_message("lesson_recorded", after=mark, prediction=float(value))
+    expect(tp.locator(f"{BOX} .class-answers-title")).to_have_text("Class answers: 2 of 2")
+    teacher.step("phase")
+    marks = [s.mark() for s in students]
+    tp.click(f"{LESSON} .lesson-check")
+    mine = [s.wait_for_message("lesson_check", after=m, trigger="check", prediction=v)
+            for s, m, v in zip(students, marks, (0.62, 0.5), strict=True)]
+    assert [m["verdict"] for m in mine] == ["right", "wrong"]
+    expect(tp.locator(f"{BOX} .class-answers-row.is-right")).to_have_count(1)
+    expect(tp.locator(f"{BOX} .class-answers-row.is-right")).to_contain_text("0.62")
+    expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text(
+        "1 of 2 chose the right answer")
+    assert teacher.errors == [] and all(s.errors == [] for s in students)

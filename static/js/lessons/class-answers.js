@@ -78,8 +78,11 @@ export class ClassAnswers {
       }));
     } else {
       const bins = (answers && answers.bins) || [];
+      // one answer's bin is right as the students' verdicts are: within the step's tolerance
+      const tol = revealed ? Math.max(p.tolerance || 0, (p.relative || 0) * Math.abs(check.actual)) : 0;
       rows = bins.map((b, k) => ({
-        label: binLabel(b), n: b.n, colour: COLOURS[0], right: revealed && inBin(b, check.actual, k === bins.length - 1),
+        label: binLabel(b), n: b.n, colour: COLOURS[0], exact: b.lo === b.hi,
+        right: revealed && (b.lo === b.hi ? Math.abs(b.lo - check.actual) <= tol : inBin(b, check.actual, k === bins.length - 1)),
       }));
     }
     const most = Math.max(1, ...rows.map((r) => r.n));
@@ -96,7 +99,13 @@ export class ClassAnswers {
     const foot = [];
     if (p.kind === 'number' && answers && answers.median !== null) foot.push(t('lesson.classMedian', { v: valueText(answers.median) }));
     if (revealed && p.kind === 'choice') foot.push(t('lesson.classRight', { n: (answers && answers.counts && answers.counts[check.expected]) || 0, of: answered }));
-    if (revealed && p.kind === 'number') foot.push(`${t('lesson.actual')}: ${valueText(check.actual)}`);
+    if (revealed && p.kind === 'number') {
+      foot.push(`${t('lesson.actual')}: ${valueText(check.actual)}`);
+      // how many were right, when each bar is one answer (a wider bin's answers are not all right)
+      if (rows.length && rows.every((r) => r.exact)) {
+        foot.push(t('lesson.classRight', { n: rows.reduce((sum, r) => sum + (r.right ? r.n : 0), 0), of: answered }));
+      }
+    }
     if (!answered && !revealed) foot.push(t('lesson.classWaiting'));
     this.foot.textContent = foot.join(' · ');
   }
