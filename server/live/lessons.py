@@ -109,6 +109,24 @@ def here(f: Follower) -> Hashable:
     return ("here", id(f))
 
 
+def shown(v: float) -> str:
+    """``v`` written as the page writes a revealed value (``sig(v, 4)`` in
+    static/js/format.js), so the explanation's number reads the same as the one beside
+    it: 4 significant digits, an exponent outside [1e-3, 1e5) (``7.285e−4``, ``2.963e5``),
+    and the minus sign U+2212."""
+    if not math.isfinite(v):
+        text = str(v)
+    elif v == 0:
+        text = "0"
+    elif 1e-3 <= abs(v) < 1e5:
+        x = float(f"{v:.3e}")  # rounded to 4 significant digits, written shortest
+        text = str(int(x)) if x.is_integer() else repr(x)
+    else:
+        mantissa, exponent = f"{v:.3e}".split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text.replace("-", "\u2212")
+
+
 def _error_to(put: Callable[..., None]) -> Callable[..., None]:
     """An ``error`` sender that puts with ``put`` (a follower's own outbox)."""
     def error(code: str, message: str, **extra: Any) -> None:
@@ -381,7 +399,7 @@ class LessonDesk:
             try:
                 actual = parse(p.value).number(values)
                 body["actual"] = actual
-                body["explanation"] = p.explain.get(lang).replace("{actual}", f"{actual:.4g}")
+                body["explanation"] = p.explain.get(lang).replace("{actual}", shown(actual))
                 if p.kind == "choice":
                     right = [c.id for c in p.choices if parse(c.when).truth(values)]
                     body["expected"] = right[0] if len(right) == 1 else None

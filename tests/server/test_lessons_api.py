@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.lessons import LessonFileError, course, localized, read_lesson
+from server.live.lessons import shown
 from tests.server.conftest import WS, join, make_app, share
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +126,23 @@ def test_a_step_opens_checks_on_live_numbers_and_names_what_is_missing() -> None
         assert ws.recv_type("lesson_check")["verdict"] == "wrong"
         lesson(ws, step=1, action="check", prediction="neg")
         assert ws.error()["field"] == "prediction"
+
+
+def test_the_explanations_number_is_written_as_the_page_writes_the_value_beside_it() -> None:
+    """The page shows the engine's value with static/js/format.js's sig(v, 4); the
+    explanation under it says the same number the same way (the minus sign, exponents)."""
+    assert [shown(v) for v in (-0.04436123, 0.6225, 296300.4, 0.00072851, 1234.56, 2.0, 0.0)] \
+        == ["\u22120.04436", "0.6225", "2.963e5", "7.285e\u22124", "1235", "2", "0"]
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        lesson(ws, step=3)
+        ws.recv_type("lesson_step")  # (the forward and loss phases done: step 3's run)
+        ws.send({"type": "step", "unit": "phase"})  # backward
+        lesson(ws, step=3, action="check", prediction="neg")
+        ok = ws.recv_type("lesson_check")
+        assert ok["verdict"] == "right" and ok["explanation"].endswith(f"{shown(ok['actual'])}.")
+        assert "\u22120.04436" in ok["explanation"]
 
 
 def test_a_play_stops_at_the_steps_goal_and_says_so() -> None:
