@@ -7,7 +7,8 @@
  * Built from (container, options) like every view and fed the page's events by
  * the view that holds it (the timeline, the inspector, a lesson step); it never
  * touches the socket. A download is a POST whose body carries the session id,
- * never a URL, as the timeline's other downloads.
+ * never a URL, as the timeline's other downloads; without a session of its own
+ * (a page following a class) it hides.
  */
 
 import { h } from '../dom.js';
@@ -53,8 +54,8 @@ export class StepDownloads {
       this.root.setAttribute('aria-label', this.i18n.t('step.download'));
       for (const el of [this.label, ...this.buttons]) el.textContent = this.i18n.t(el.dataset.i18n);
     }
-    const ready = Boolean(this.model && this.model.session);
-    for (const b of this.buttons) b.disabled = !ready;
+    // a page following a class has no session of its own to ask for (the teacher's stays hidden)
+    this.root.hidden = !(this.model && this.model.session);
   }
 
   /** Fetch `name` of this session's run and hand it to the browser as a file. */
