@@ -613,6 +613,7 @@ export const STRINGS = Object.freeze({
   'step.numpy': 'NumPy script',
   'step.torch': 'PyTorch script',
   'step.notebook': 'Notebook',
+  'step.short': 'Check it yourself',
   'tl.mark.set': 'From iteration {it}: setting changed ({what})',
   'tl.mark.edit': 'From iteration {it}: weight set by hand ({what})',
   'tl.mark.spike': 'Iteration {it}: loss spike ({loss})',

@@ -613,6 +613,7 @@ export const STRINGS = Object.freeze({
   'step.numpy': 'NumPy スクリプト',
   'step.torch': 'PyTorch スクリプト',
   'step.notebook': 'ノートブック',
+  'step.short': '自分で確かめる',
   'tl.mark.set': '反復 {it} から: 設定を変更（{what}）',
   'tl.mark.edit': '反復 {it} から: 重みを手で変更（{what}）',
   'tl.mark.spike': '反復 {it}: 損失の急上昇（{loss}）',

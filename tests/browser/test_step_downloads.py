@@ -55,6 +55,10 @@ def test_a_lesson_step_offers_them_in_japanese_with_the_notebook_explained_in_ja
     lab = make_lab(locale="ja-JP").open("/?lesson=one-neuron&step=3")
     page = lab.page
     lab.wait_for_message("lesson_step", after=0, id="one-neuron", step=3)
+    fold = page.locator(".lesson-panel .lesson-step-files > summary")
+    fold.wait_for(state="visible")
+    assert fold.inner_text() == "自分で確かめる"
+    fold.click()   # folded between the step buttons until asked for
     files = page.locator(".lesson-panel .step-files")
     files.wait_for(state="visible")
     assert page.locator(".lesson-panel .step-numpy").inner_text() == "NumPy スクリプト"

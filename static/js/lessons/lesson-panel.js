@@ -102,14 +102,16 @@ export class LessonPanel {
     this.prevBtn = h('button', { type: 'button', class: 'btn lesson-prev', on: { click: () => this.go(-1) } });
     this.nextBtn = h('button', { type: 'button', class: 'btn lesson-next', on: { click: () => this.next() } });
     this.classNote = h('p', { class: 'lesson-class-note hint' });
-    this.nav = h('nav', { class: 'lesson-nav' }, this.prevBtn, this.nextBtn);
-    const files = h('div', { class: 'lesson-step-files' });
-    /** The iteration shown, as files to check by hand (views/step-downloads.js). */
+    // the iteration shown, as files to check by hand (views/step-downloads.js): folded
+    // between the step buttons, so the step keeps its height
+    const files = h('details', { class: 'lesson-step-files' },
+      h('summary', { dataset: { i18n: 'step.short' } }, i18n.t('step.short')));
     this.stepFiles = new StepDownloads(files, { i18n });
+    this.nav = h('nav', { class: 'lesson-nav' }, this.prevBtn, files, this.nextBtn);
     this.root = h('section', { class: 'panel lesson-panel', hidden: true, 'aria-labelledby': 'lesson-step-title' },
     h('header', { class: 'lesson-head' },
       h('div', { class: 'lesson-where' }, this.name, this.progress), this.foldBtn, this.leaveBtn),
-    this.body, this.classNote, files, this.nav);
+    this.body, this.classNote, this.nav);
     container.append(this.root);
     // Escape in the panel, or with the focus nowhere in particular (a phone after a tap on the
     // network); a dialog or the inspector open takes it first
