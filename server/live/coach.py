@@ -174,10 +174,11 @@ class Coach:
 
     # ---- the points -----------------------------------------------------------------
 
-    def after_metrics(self, point: dict[str, Any]) -> None:
-        """A metrics point (:func:`engine.metrics.collect`'s names) of the run now."""
+    def after_metrics(self, point: dict[str, Any], loss_peak: float | None = None) -> None:
+        """A metrics point (:func:`engine.metrics.collect`'s names) of the run now;
+        ``loss_peak``: the highest batch loss since the last point (fast play)."""
         self.last = point
-        self._watch(Facts(self.port.history.active.metrics, point))
+        self._watch(Facts(self.port.history.active.metrics, point, loss_peak=loss_peak))
 
     def after_halt(self, iteration: int, layer: int | None) -> None:
         """The run stopped on a non-finite value during ``iteration`` (0-based: the

@@ -132,6 +132,9 @@ class Session:
         self._tracer = TraceSampler()  # fast play's trace points (server.live.traces)
         self._trace: list[dict[str, Any]] = []  # trace points not sent yet (go with a state)
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
+        #: the highest batch loss of the iterations played since the last metrics point
+        #: (fast play spaces points out; the coach sees a spike between two of them)
+        self._loss_peak = -math.inf
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
         self._series: tuple[tuple[int, int, int], Shared] | None = None
         self._compares = CompareCache()
@@ -527,6 +530,12 @@ class Session:
             self.playing = False
             self._report_halt(halt)
             return False
+        for st_ in stats or []:
+            if len(st_.loss):
+                self._loss_peak = max(self._loss_peak, float(st_.loss.max()))
+        played = self.stepper.last_iteration
+        if played is not None and played.loss is not None:
+            self._loss_peak = max(self._loss_peak, float(played.loss.mean))
         full = self._metrics_wanted()
         # the iterations between metrics points, as computed (server.live.traces); a
         # replay after a rewind computes the same numbers again: only new ones go out
@@ -666,7 +675,8 @@ class Session:
         point = metrics_point(m, update_values.get("lr", m["lr"]))
         self.history.record_metrics(point)
         self._put_points([point])
-        self.coach.after_metrics(point)
+        self.coach.after_metrics(point, loss_peak=self._loss_peak)
+        self._loss_peak = -math.inf
         self._metrics_cost = time.perf_counter() - t0  # (the coach's rules with it)
         if self.lessons.after_metrics(m):  # the open lesson step's goal: stop there
             self.playing = False

@@ -55,7 +55,7 @@ METRIC_NAMES = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc",
 #: ‖∂L/∂W‖ rising above this many times its lowest is "grew" (``grew_first``)
 GROWTH = 10.0
 #: the derived names :func:`facts` adds
-FACTS = ("points", "halted", "train_loss_best", "train_loss_best_iteration",
+FACTS = ("points", "halted", "batch_loss_peak", "train_loss_best", "train_loss_best_iteration",
          "test_loss_best", "test_loss_best_iteration", "train_loss_start",
          "train_loss_before", "test_loss_before", "gnorm_low", "gnorm_growth", "grew_first",
          *(f"{k}_max" for k in LAYER_KEYS), *(f"{k}_max_layer" for k in LAYER_KEYS))
@@ -93,11 +93,13 @@ class Facts:
 
     @quiet
     def __init__(self, series: Metrics, point: dict[str, Any],
-                 halt_layer: int | None = None) -> None:
+                 halt_layer: int | None = None, loss_peak: float | None = None) -> None:
         """``point``: the metrics of the iteration now (``iteration`` = iterations done);
         ``series``: its branch's series, whose points at or after that iteration are
         ignored (a rewound run's later past is not its past); ``halt_layer``: the run
-        stopped on a non-finite value, first seen in that layer (None: it did not)."""
+        stopped on a non-finite value, first seen in that layer (None: it did not);
+        ``loss_peak``: the highest batch loss of the iterations since the last point
+        (``batch_loss_peak``: it, or this point's batch loss if higher or not given)."""
         halted = halt_layer is not None
         it = int(point["iteration"])
         self.iteration = it
@@ -116,7 +118,9 @@ class Facts:
         base["iteration"] = it
         if halted:
             base["train_loss"] = base["test_loss"] = math.inf
-        base.update({"points": len(self.its), "halted": int(halted), "train_loss_start": start})
+        peaks = [v for v in (loss_peak, now["batch_loss"]) if v is not None and v == v]
+        base.update({"points": len(self.its), "halted": int(halted), "train_loss_start": start,
+                     "batch_loss_peak": max(peaks) if peaks else math.nan})
         for split, vals in (("train", self.train), ("test", self.test)):
             best, at = _best(self.its, vals)
             base[f"{split}_loss_best"] = best

@@ -177,6 +177,21 @@ def test_a_calm_run_of_the_same_shape_does_not_diverge() -> None:
     Run(CALM).steps(60).quiet("divergence", 60)
 
 
+def test_a_spike_between_two_points_of_a_fast_play_is_seen() -> None:
+    """At the page's default speed (100 it/s) a metrics point comes every 10 iterations and
+    the blow-up at iterations 3-5 falls between two: the highest batch loss since the last
+    point is what the rule sees. A calm run played as fast gets no note (a batch's loss
+    ten times the first is no ordinary noise)."""
+    r = Run(DIVERGING).play(60, speed=100.0)
+    points = r.points(10**9)
+    assert points[1]["iteration"] - points[0]["iteration"] >= 5  # spaced out
+    note = r.note("divergence")
+    assert note["iteration"] <= 12
+    assert note["values"]["loss"] > 10 * note["values"]["best"]
+    assert note["values"]["loss"] > max(p["train_loss"] for p in r.points(note["iteration"]))
+    Run(CALM).play(300, speed=100.0).quiet("divergence", 25)
+
+
 def test_dead_relu_units_are_named_with_their_layer_and_share() -> None:
     r = Run(DYING).play(200)
     note = r.note("dead-units")
