@@ -40,3 +40,21 @@ export async function copyOrSelect(input) {
     return 'share.copyManual';
   }
 }
+
+/**
+ * Download `name` of session `session`'s run (`runs/<name>`) as a file: a POST whose body
+ * carries the session id, never a URL (the id controls the session: it must not reach logs
+ * or history). Resolves when the browser has the file; rejects on a failed answer.
+ */
+export function downloadRunFile(name, session) {
+  return fetch(`runs/${name}`, { method: 'POST', body: new URLSearchParams({ session }) })
+    .then((res) => {
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const file = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+      return res.blob().then((blob) => {
+        const url = URL.createObjectURL(blob);
+        h('a', { href: url, download: file ? file[1] : name }).click();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+      });
+    });
+}

@@ -11,7 +11,7 @@
  * (a page following a class) it hides.
  */
 
-import { h } from '../dom.js';
+import { downloadRunFile, h } from '../dom.js';
 import { stateIteration } from '../counting.js';
 
 /** The three files: [class, i18n key, the route's name for 0-based iteration `i` and a language]. */
@@ -63,16 +63,7 @@ export class StepDownloads {
     const session = this.model && this.model.session;
     if (!session) return;
     this.status.textContent = '';
-    fetch(`runs/${name}`, { method: 'POST', body: new URLSearchParams({ session }) })
-      .then((res) => {
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const file = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
-        return res.blob().then((blob) => {
-          const url = URL.createObjectURL(blob);
-          h('a', { href: url, download: file ? file[1] : name }).click();
-          setTimeout(() => URL.revokeObjectURL(url), 60000);
-        });
-      })
+    downloadRunFile(name, session)
       .catch(() => { this.status.textContent = this.i18n.t('tl.downloadFailed'); });
   }
 }

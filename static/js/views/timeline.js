@@ -21,7 +21,7 @@
  * details still unfold, to read the branches.
  */
 
-import { copyOrSelect, h } from '../dom.js';
+import { copyOrSelect, downloadRunFile, h } from '../dom.js';
 import { fmt } from '../format.js';
 import { labelKey } from '../catalog.js';
 import { changeIteration, lastIteration, pastEnd, recordIteration, seekFor, shownIteration } from '../counting.js';
@@ -276,20 +276,10 @@ export class TimelineView {
     this.weightsLink.href = 'runs/weights.csv';
   }
 
-  /** Download `name` of this session's run: a POST whose body carries the session id,
-   * never a URL (the id controls the session: it must not reach logs or history). */
+  /** Download `name` of this session's run (dom.js's downloadRunFile). */
   download(name) {
     if (!this.session) return;
-    fetch(`runs/${name}`, { method: 'POST', body: new URLSearchParams({ session: this.session }) })
-      .then((res) => {
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const file = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
-        return res.blob().then((blob) => {
-          const url = URL.createObjectURL(blob);
-          h('a', { href: url, download: file ? file[1] : name }).click();
-          setTimeout(() => URL.revokeObjectURL(url), 60000);
-        });
-      })
+    downloadRunFile(name, this.session)
       .catch(() => this.say(this.t('tl.downloadFailed')));
   }
 
