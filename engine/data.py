@@ -84,6 +84,25 @@ class Dataset:
             x = (x - self.x_shift) / self.x_scale
         return x
 
+    def targets_of(self, labels: npt.ArrayLike) -> Array:
+        """Targets (B, K) of class indices ``labels`` (B,), as the training split's are:
+        one-hot rows, or one 0/1 column for two classes (classification only)."""
+        k = np.array(labels, dtype=np.int64, ndmin=1)
+        if self.task == "regression":
+            raise ValueError("a regression's targets are values, not classes")
+        if k.ndim != 1 or ((k < 0) | (k >= self.n_classes)).any():
+            raise ValueError(f"a class of this data is 0 … {self.n_classes - 1}")
+        return _labels_to_targets(k, self.n_classes)
+
+    def raw_from_inputs(self, x: npt.ArrayLike) -> Array:
+        """Rows ``x`` (B, n_in) of network inputs back in the table's own units (a
+        digit's pixels 0…16, iris's centimetres): ``x · x_scale + x_shift``, the inverse
+        of :meth:`inputs_from_raw` (the inputs themselves when not standardised)."""
+        rows = np.array(x, dtype=np.float64, ndmin=2)
+        if self.x_shift is not None and self.x_scale is not None:
+            rows = rows * self.x_scale + self.x_shift
+        return rows
+
     @classmethod
     def from_arrays(
         cls, x: npt.ArrayLike, t: npt.ArrayLike, x_test: npt.ArrayLike | None = None,

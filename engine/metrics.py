@@ -26,6 +26,10 @@ iteration of a :class:`~engine.stepper.Stepper`:
     f'(z) < 0.01·max f' — |tanh z| > 0.995 (|z| ≳ 3.0), σ(z) < 0.0025 or
     > 0.9975 (|z| ≳ 6.0); None for other activations.
 
+For classification, :func:`classified_of` reads a split as classes with one forward
+pass: the confusion matrix and each row's true class, predicted class and the output
+behind the guess, from which :func:`mistakes` picks the rows a learner is shown.
+
 ``gnorm``, ``update_ratio`` and ``batch_loss`` are None before the first iteration. The fast
 path reports its own cheap per-iteration series
 (:class:`~engine.stepper.TrainStats`: loss and ``gnorm`` for every iteration).
@@ -34,6 +38,7 @@ path reports its own cheap per-iteration series
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -131,10 +136,7 @@ def confusion(task: str, n_classes: int, y: Array, t: Array) -> Array:
     """Confusion matrix ``C`` (K, K) of outputs ``y`` (B, K) against targets ``t``:
     ``C[i, j]`` = samples of true class i predicted as class j (rows: truth, as
     scikit-learn's ``confusion_matrix``); the diagonal counts the right ones."""
-    truth = predicted_classes(task, t)  # a target row's class, read as an output's
-    guess = predicted_classes(task, y)
-    k = n_classes
-    return np.bincount(truth * k + guess, minlength=k * k).reshape(k, k)
+    return classify(task, n_classes, y, t, probability=False).counts
 
 
 @quiet
@@ -142,9 +144,68 @@ def confusion_of(st: Stepper, split: str = "test") -> Array | None:
     """:func:`confusion` of ``st``'s network (evaluation mode) on its ``split``
     (``train`` or ``test``); None for regression or an empty split. Costs one
     forward pass of the split."""
+    c = classified_of(st, split)
+    return None if c is None else c.counts
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A split read as classes by one forward pass: the confusion matrix and, row by
+    row, each sample's true class, predicted class and the output behind the guess."""
+
+    counts: Array  #: (K, K) :func:`confusion`
+    truth: Array  #: (N,) int, the true class of each row
+    guess: Array  #: (N,) int, the class the network predicts (:func:`predicted_classes`)
+    #: (N,) the predicted class's output: its probability when ``probability`` (softmax:
+    #: p_guess; a sigmoid's binary output y reads as p(1) = y, p(0) = 1 − y), else y_guess
+    p: Array
+    probability: bool  #: whether the outputs are probabilities (softmax or sigmoid)
+
+
+def classify(task: str, n_classes: int, y: Array, t: Array, probability: bool) -> Classified:
+    """:class:`Classified` of outputs ``y`` (N, K) against targets ``t`` (N, K)."""
+    truth = predicted_classes(task, t)  # a target row's class, read as an output's
+    guess = predicted_classes(task, y)
+    if task == "binary":
+        p = np.where(guess == 1, y[:, 0], 1.0 - y[:, 0]) if probability else y[:, 0].copy()
+    else:
+        p = y[np.arange(len(y)), guess]
+    k = n_classes
+    counts = np.bincount(truth * k + guess, minlength=k * k).reshape(k, k)
+    return Classified(counts, truth, guess, p, probability)
+
+
+@quiet
+def classified_of(st: Stepper, split: str = "test") -> Classified | None:
+    """:func:`classify` ``st``'s network (evaluation mode) on its ``split`` (``train`` or
+    ``test``); None for regression or an empty split. Costs one forward pass of the
+    split, whose outputs both the confusion matrix and the mistakes are read from."""
     d = st.data
     x, t = (d.x_train, d.t_train) if split == "train" else (d.x_test, d.t_test)
     if d.task == "regression" or len(x) == 0:
         return None
     y = st.net.forward(x, train=False)[-1].a
-    return confusion(d.task, d.n_classes, y, t)
+    prob = st.net.spec.output_activation() in ("softmax", "sigmoid")
+    return classify(d.task, d.n_classes, y, t, prob)
+
+
+def mistakes(c: Classified, limit: int) -> Array:
+    """Rows (indices into the split) the network gets wrong, at most ``limit``, chosen
+    so that every kind of mistake shows: the most confident mistake of each (true,
+    predicted) pair first, then each pair's second, and so on (within a round, the
+    most confident first). Returned most confident first (ties: lower index first);
+    ``c.counts`` off its diagonal says how many there are in all."""
+    wrong = np.flatnonzero(c.truth != c.guess)
+    if limit <= 0 or len(wrong) == 0:
+        return wrong[:0]
+    order = wrong[np.lexsort((wrong, -c.p[wrong]))]  # most confident first
+    k = len(c.counts)
+    pair = c.truth[order] * k + c.guess[order]
+    by_pair = np.argsort(pair, kind="stable")  # each pair's rows, still most confident first
+    sp = pair[by_pair]
+    starts = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, len(sp)]))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[by_pair] = np.arange(len(sp)) - first  # 0 for a pair's most confident mistake
+    pick = np.lexsort((np.arange(len(order)), rank))[:limit]
+    return order[np.sort(pick)]

@@ -43,6 +43,7 @@ import numpy as np
 from engine import catalog, metrics, probe
 from engine.stepper import PhaseRecord, Stepper
 from server.protocol import Draw, Edit, Focus, Inspect, Landscape, MapAxes, server_message
+from server.run.classes import classes_body
 from server.run.history import History
 from server.run.inspect import Capture, inspect_body
 from server.run.landscape import LandscapeLimitError, LandscapeState, Request
@@ -450,13 +451,12 @@ class SessionViews:
     # ---- message bodies ------------------------------------------------------------
 
     def maps_message(self) -> dict[str, Any]:
-        """A ``maps`` message for the current weights (see :func:`server.run.maps.compute_maps`)."""
+        """A ``maps`` message for the current weights (see :func:`server.run.maps.compute_maps`
+        and :func:`server.run.classes.classes_body`)."""
         st = self.st
         body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration, self.axes)
-        counts = metrics.confusion_of(st, "test" if len(st.data.x_test) else "train")
-        if counts is not None:  # classification: what each class was taken for
-            body["confusion"] = {"split": "test" if len(st.data.x_test) else "train",
-                                 "counts": counts}
+        # classification: what each class was taken for, and a table's mistakes
+        body.update(classes_body(st))
         return server_message("maps", **body)
 
     def landscape_message(self) -> tuple[dict[str, Any], bool]:
