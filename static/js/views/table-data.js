@@ -10,7 +10,8 @@
  * computed by the engine). Native HTML: two selects and a table; the diagonal
  * is tinted with the palette's positive hue, mistakes with its negative one,
  * strength by the share of the row (colour-blind safe, and every cell also
- * says its number).
+ * says its number). A wrong cell with examples is a button: it picks that pair
+ * (`onCell`), whose examples views/misclassified.js then shows alone.
  */
 
 import { NEG, POS, ZERO } from '../palette.js';
@@ -27,11 +28,14 @@ function tint(s, right) {
 export class TableData {
   /**
    * @param {HTMLElement} container where it goes (after the map)
-   * @param {{t: (key: string, vars?: object) => string, onAxes: (axes: number[]) => void}} options
+   * @param {{t: (key: string, vars?: object) => string, onAxes: (axes: number[]) => void,
+   *   onCell?: (pair: number[]|null) => void}} options
    */
-  constructor(container, { t, onAxes }) {
+  constructor(container, { t, onAxes, onCell }) {
     this.t = t;
     this.onAxes = onAxes;
+    this.onCell = onCell || (() => {});
+    this.picked = null; // [true, predicted] of the wrong cell picked, or null
     this.run = null;
     this.maps = null;
     this.menus = [0, 1].map((k) => h('select', { id: `map-axis-${k}`, class: 'map-axis',
@@ -43,7 +47,16 @@ export class TableData {
     this.split = h('p', { class: 'map-split' });
     this.confTitle = h('h3', { class: 'bpl-subhead' });
     this.confSummary = h('p', { class: 'conf-summary' });
-    this.table = h('table', { class: 'conf-table' });
+    this.table = h('table', { class: 'conf-table', on: {
+      click: (e) => this.pickCell(e.target.closest('td[data-pair]')),
+      keydown: (e) => {
+        if (e.key !== 'Enter' && e.key !== ' ') return;
+        const cell = e.target.closest('td[data-pair]');
+        if (!cell) return;
+        e.preventDefault();
+        this.pickCell(cell);
+      },
+    } });
     this.conf = h('div', { class: 'conf', dataset: { view: 'confusion' } }, this.confTitle, this.table, this.confSummary);
     this.root = h('div', { class: 'table-data' }, this.axesBar, this.held, this.split, this.conf);
     container.append(this.root);
@@ -54,6 +67,7 @@ export class TableData {
   setRun(run) {
     this.run = run;
     this.maps = null;
+    this.picked = null;
     const names = run.net.features;
     // more inputs than a plane holds (a real table): the map shows two of them
     const many = names.length > 2 && Boolean(run.data.p_train[0]) && run.data.p_train[0].length > 2;
@@ -72,6 +86,22 @@ export class TableData {
   /** New maps: the axes they show and the confusion matrix they carry. */
   update(maps) {
     this.maps = maps;
+    const counts = maps.confusion && maps.confusion.counts;
+    if (this.picked && !(counts && counts[this.picked[0]][this.picked[1]])) this.picked = null;
+    this.render();
+  }
+
+  /** A wrong cell clicked: pick its pair, or unpick it when it was picked. */
+  pickCell(cell) {
+    if (!cell) return;
+    const pair = cell.dataset.pair.split('-').map(Number);
+    this.pickPair(this.picked && String(this.picked) === String(pair) ? null : pair);
+  }
+
+  /** Pick the pair [true, predicted] (null: none) and say so to `onCell`. */
+  pickPair(pair) {
+    this.picked = pair;
+    this.onCell(pair);
     this.render();
   }
 
@@ -116,8 +146,12 @@ export class TableData {
       return h('tr', {}, h('th', { scope: 'row' }, String(i)), ...row.map((c, j) => {
         total += c;
         if (i === j) right += c;
+        const pickable = i !== j && c > 0;
+        const picked = pickable && this.picked && this.picked[0] === i && this.picked[1] === j;
         const cell = h('td', { class: i === j ? 'conf-right' : 'conf-wrong',
-          title: t('conf.cell', { true: i, pred: j, count: c }) }, String(c));
+          title: t(pickable ? 'conf.cellPick' : 'conf.cell', { true: i, pred: j, count: c }),
+          'data-pair': pickable ? `${i}-${j}` : null, tabindex: pickable ? '0' : null,
+          role: pickable ? 'button' : null, 'aria-pressed': pickable ? String(Boolean(picked)) : null }, String(c));
         cell.style.background = c ? tint(c / Math.max(1, n), i === j) : '';
         if (c && c / Math.max(1, n) > 0.55) cell.style.color = '#fff';
         return cell;

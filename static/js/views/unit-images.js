@@ -22,6 +22,26 @@ function rgb(v) {
   return ZERO.map((c, i) => Math.round(c + (end[i] - c) * m));
 }
 
+/**
+ * Paint a `rows`×`cols` image on `canvas` (one canvas pixel a value, drawn pixelated by
+ * CSS), pixel `i` (row by row) in the colour `colour(i)` gives, [r, g, b].
+ * @param {HTMLCanvasElement} canvas
+ * @param {number} rows
+ * @param {number} cols
+ * @param {(i: number) => number[]} colour
+ */
+export function paintImage(canvas, rows, cols, colour) {
+  const px = new Uint8ClampedArray(rows * cols * 4);
+  for (let i = 0; i < rows * cols; i += 1) px.set([...colour(i), 255], i * 4);
+  canvas.getContext('2d').putImageData(new ImageData(px, cols, rows), 0, 0);
+}
+
+/** [r, g, b] of a picture's pixel `v` of 0…`max`: ink dark on white, as the digit pad draws. */
+export function ink(v, max) {
+  const g = Math.round(255 - (Math.min(max, Math.max(0, v)) / max) * 255);
+  return [g, g, g];
+}
+
 /** The first layer's units as images of their weights (or gradients); see the module comment. */
 export class UnitImages {
   /**
@@ -76,9 +96,7 @@ export class UnitImages {
     this.canvases.forEach((c, j) => {
       let scale = 1e-12;
       for (let i = 0; i < rows * cols; i += 1) scale = Math.max(scale, Math.abs(M[i][j]));
-      const px = new Uint8ClampedArray(rows * cols * 4);
-      for (let i = 0; i < rows * cols; i += 1) px.set([...rgb(M[i][j] / scale), 255], i * 4);
-      c.getContext('2d').putImageData(new ImageData(px, cols, rows), 0, 0);
+      paintImage(c, rows, cols, (i) => rgb(M[i][j] / scale));
     });
     this.relabel();
   }
