@@ -122,6 +122,10 @@ class History:
         self.sent_length = -1  # and the run's length it showed
         self.sent_pos: Pos = (-1, 0)  # and the position
         self._cp_bytes = 0
+        #: the last seek's records, with the stepper, branch and position they are of:
+        #: a seek to where the live stepper already is (a page drawn again: a reload,
+        #: a copy attached) returns them instead of replaying an interval at once
+        self._shown: tuple[Stepper, Branch, Pos, list[PhaseRecord]] | None = None
         self.sync()
 
     @classmethod
@@ -246,6 +250,8 @@ class History:
             self._enforce_budget()
 
     def _moved(self, w: Walker) -> None:
+        if w is self.live:
+            self._shown = None  # (its arrays are not kept past the position they are of)
         self.sync(w)
         if w.pos > w.branch.head:
             w.branch.head = w.pos
@@ -472,7 +478,18 @@ class History:
 
     def seek(self, pos: Pos) -> list[PhaseRecord]:
         """Go to ``pos`` (clamped to the head) and return the records of the phases
-        already run in the iteration shown there (:meth:`seek_pieces`, at once)."""
+        already run in the iteration shown there (:meth:`seek_pieces`, at once).
+
+        Where the live stepper already is (the last seek's position, on the same
+        branch, nothing run since) the last seek's records come back without a replay:
+        the phases before a position are the branch's past, which no command changes
+        (a change behind the head starts another branch), and the commands logged
+        there are applied already."""
+        shown = self._shown
+        if (shown is not None and shown[0] is self.stepper and shown[1] is self.active
+                and self._in_step and shown[2] == self.pos == self.clamp(pos)):
+            self.changed = True
+            return list(shown[3])
         return drain(self.seek_pieces(pos))
 
     def seek_pieces(self, pos: Pos, record: bool = False
@@ -504,6 +521,7 @@ class History:
             self.stepper.halted = NonFiniteError(b.halted["phase"], b.halted["where"],
                                                  b.halted["iteration"])
         self.changed = True
+        self._shown = (self.stepper, b, self.pos, records)
         return records
 
     # ---- changes, branches ---------------------------------------------------------

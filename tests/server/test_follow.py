@@ -17,8 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.live.outbox import Outbox, Shared
+from server.live.session import Session
 from server.live.sharing import Follower
-from server.protocol import encode_bytes
+from server.protocol import RunSettings, encode_bytes
+from server.run.history import COMPUTED
+from server.settings import Settings
 from tests.server.conftest import WS, attached_session, join, make_app, share
 
 
@@ -246,3 +249,35 @@ def test_a_slow_followers_pending_metrics_are_merged_not_lost() -> None:
     assert [p["iteration"] for p in merged["points"]] == [3, 6]
     assert quick.pop() is second
     assert [p["iteration"] for p in first.item["points"]] == [3]  # shared one unchanged
+
+
+def test_a_copy_replays_the_teachers_last_interval_once_and_a_reload_replays_nothing() -> None:
+    """A fork replays from the class run's last checkpoint to where the teacher is; the
+    copy's first drawing and a reload of its page show that point without replaying
+    it again (each such replay ran at once on the engine thread: with the largest
+    network, a pause of a tenth of a second for every learner, per fork)."""
+    src, _ = attached_session()
+    src.history.advance(150)
+    records = src.history.seek((150, 0))  # the teacher rewinds to there, say
+    cp = max(i for i in src.history.active.checkpoints if i <= 150)
+    assert 0 < 150 - cp < 150
+    before = COMPUTED.iterations
+    copy = Session(Settings(), RunSettings())
+    copy.copy_from(src)
+    ob = Outbox(512)
+    copy.attach(ob)  # the student's page, drawn
+    assert COMPUTED.iterations - before == 150 - cp  # (once: three times before)
+    frames = [m for m in ob.drain() if m["type"] == "frame"]
+    assert [f["phase"] for f in frames] == ["forward", "loss", "backward", "update"]
+    assert all(f["iteration"] == 149 for f in frames)
+    for f, rec in zip(frames, records, strict=True):  # what the teacher's seek computed
+        assert f["values"].keys() == rec.values.keys()
+        assert all(np.array_equal(f["values"][k], v) for k, v in rec.values.items())
+    before = COMPUTED.iterations
+    copy.attach(Outbox(512))  # a reload
+    assert COMPUTED.iterations == before
+    copy.history.step_phase()  # it moves on: a seek back replays again, exactly
+    again = copy.history.seek((150, 0))
+    assert COMPUTED.iterations > before
+    for a, b in zip(again, records, strict=True):
+        assert all(np.array_equal(a.values[k], v) for k, v in b.values.items())
