@@ -27,19 +27,17 @@ import numpy as np
 from server.run.script_formulas import (
     ACTIVATION_CODE,
     SIGMOID,
+    TOLERANCE,
     arr,
     arrays,
     num,
     optimizer_code,
     schedule_code,
+    shown_code,
 )
 from server.run.stepcapture import Capture
 
 Array = np.ndarray
-
-#: the agreement the script asks for, relative to each array's largest magnitude
-TOLERANCE = 1e-9
-
 
 @dataclass(frozen=True)
 class Section:
@@ -78,7 +76,7 @@ def _t(en: str, ja: str) -> dict[str, str]:
     return {"en": en, "ja": ja}
 
 
-def _settings(cap: Capture) -> Section:
+def settings_section(cap: Capture) -> Section:
     spec = cap.spec
     c = cap.config
     rows = []
@@ -101,6 +99,11 @@ NORM_EPS = 1e-05      # ε of batch and layer norm, as PyTorch's default
 L1 = {num(c.l1)}    # λ₁: L1 penalty on the weights W (not the biases)
 L2 = {num(c.l2)}    # λ₂: L2 penalty on the weights W
 """
+    if penalty_changed(cap):
+        l1, l2 = cap.loss_penalty
+        code += ("# λ₁ and λ₂ were changed after this iteration's loss phase: its loss used\n"
+                 "# these, its backward pass the ones above\n"
+                 f"L1_AT_LOSS, L2_AT_LOSS = {num(l1)}, {num(l2)}\n")
     return Section(
         "settings", _t("Settings", "設定"),
         _t(f"The network and the settings of iteration {cap.number} of your run. "
@@ -110,7 +113,7 @@ L2 = {num(c.l2)}    # λ₂: L2 penalty on the weights W
         code)
 
 
-def _inputs(cap: Capture) -> Section:
+def inputs_section(cap: Capture) -> Section:
     u = _uses(cap)
     parts = [
         "# the mini-batch of this iteration: x (B, n_in), targets t (B, K)",
@@ -253,8 +256,14 @@ def _forward(cap: Capture) -> Section:
         "\n".join(L) + "\n")
 
 
+def penalty_changed(cap: Capture) -> bool:
+    """Whether λ₁ or λ₂ changed between the iteration's loss and backward phases."""
+    return cap.loss_penalty != (cap.config.l1, cap.config.l2)
+
+
 def _loss(cap: Capture) -> Section:
     loss = cap.spec.loss
+    l1, l2 = ("L1_AT_LOSS", "L2_AT_LOSS") if penalty_changed(cap) else ("L1", "L2")
     L = ["B = x.shape[0]", "z_out = caches[-1]['z']"]
     if loss == "mse":
         out = _act_name(cap.spec.output_activation())
@@ -290,7 +299,7 @@ def _loss(cap: Capture) -> Section:
         "loss = per_sample.mean()                # L = (1/B) Σ_i ℓ_i",
         "weights = [params[f'L{l}.W'] for l in range(1, len(LAYERS) + 1)]",
         "# regularization: λ₁ Σ|W| + (λ₂/2) Σ W² over every layer's W",
-        "reg = sum(L1 * np.abs(W).sum() + 0.5 * L2 * (W * W).sum() for W in weights)",
+        f"reg = sum({l1} * np.abs(W).sum() + 0.5 * {l2} * (W * W).sum() for W in weights)",
         "print('loss =', loss, ' regularization =', reg)",
     ]
     return Section(
@@ -435,31 +444,12 @@ def _update(cap: Capture) -> Section:
 
 
 def _check(cap: Capture) -> Section:
-    shown: dict[str, Array | float] = {"loss": cap.loss, "regularization": cap.reg,
-                                       "learning rate": cap.lr}
-    shown.update({f"dL/d{k}": g for k, g in cap.grads.items()})
-    shown.update({f"new {k}": p for k, p in cap.new_params.items()})
-    lines = []
-    for k, v in shown.items():
-        src = num(v) if isinstance(v, float) else arr(v, 4)
-        lines.append(f"    {k!r}: {src},")
-    code = f"""# the numbers the page showed for iteration {cap.number} (Backprop Lab's engine)
-SHOWN = {{
-{chr(10).join(lines)}
-}}
+    code = shown_code(cap) + """
 
-ours = {{'loss': loss, 'regularization': reg, 'learning rate': lr}}
-ours.update({{'dL/d' + k: g for k, g in grads.items()}})
-ours.update({{'new ' + k: p for k, p in new_params.items()}})
-differ = []
-for name, theirs in SHOWN.items():
-    theirs, mine = np.asarray(theirs), np.asarray(ours[name])
-    scale = np.abs(theirs).max() if theirs.size else 0.0
-    gap = np.abs(mine - theirs).max() if theirs.size else 0.0
-    # agree within {TOLERANCE:g} relative to the largest magnitude of the array
-    if not gap <= {TOLERANCE!r} * scale and gap != 0.0:
-        differ.append(f'{{name}} (largest difference {{gap:.3g}})')
-print('agrees' if not differ else 'differs: ' + ', '.join(differ))
+ours = {'loss': loss, 'regularization': reg, 'learning rate': lr}
+ours.update({'dL/d' + k: g for k, g in grads.items()})
+ours.update({'new ' + k: p for k, p in new_params.items()})
+print(compare(ours))
 """
     return Section(
         "check", _t("Check against the page", "ページの数値と照合"),
@@ -473,7 +463,7 @@ print('agrees' if not differ else 'differs: ' + ', '.join(differ))
 def sections(cap: Capture) -> list[Section]:
     """The script phase by phase: settings, inputs, functions, forward, loss, backward,
     update, check."""
-    return [_settings(cap), _inputs(cap), _functions(cap), _forward(cap), _loss(cap),
+    return [settings_section(cap), inputs_section(cap), _functions(cap), _forward(cap), _loss(cap),
             _backward(cap), _update(cap), _check(cap)]
 
 

@@ -1,20 +1,40 @@
-"""One iteration of a run as a PyTorch script: ``torch.nn`` layers, autograd and
+"""One iteration of a run with PyTorch: ``torch.nn`` layers, autograd and
 ``torch.optim`` with the optimizer's state and the schedule's step the run had, in
 float64, checking itself against the numbers the page showed as the NumPy script
-does (:mod:`server.run.export_script`: the same inputs, the same ``agrees`` line).
+does (:mod:`server.run.export_script`: the same inputs, the same ``compare`` and
+``agrees`` line).
+
+:func:`torch_sections` gives the PyTorch part phase by phase (model, forward and
+loss, backward, update, check), each with a short explanation in Japanese and
+English; :func:`torch_script` joins them, after the NumPy script's settings and
+inputs, into a standalone file, and the notebook (:mod:`server.run.export_notebook`)
+puts them after its NumPy part, guarded so that it runs to the end without torch.
+Names on the PyTorch side end in ``_torch`` (or are ``net``, ``optimizer``) so that
+in a notebook they never overwrite the NumPy part's.
 
 Where a PyTorch call would give another number on purpose (docs/engine.md, "Where
-the engine differs from PyTorch on purpose"), the script says so beside the line
-that does it the engine's way: the loss's sums, the dropout mask (the page's, not a
-new draw), softplus above 20, batch norm on a batch of one, the cosine schedule past
-T_max. The bias of a layer followed by batch norm does not change the loss (the
-norm subtracts it again): its gradient is rounding noise, which an adaptive
-optimizer scales up to a whole step, so it is printed and not compared. No I/O here.
+the engine differs from PyTorch on purpose"), the code says so beside the line that
+does it the engine's way (:func:`differences` lists them for a configuration): the
+loss's sums, the dropout mask (the page's, not a new draw), softplus above 20, GELU's
+tanh form, batch norm on a batch of one, the cosine schedule past T_max, L1/L2 as
+terms of the loss. The bias of a layer followed by batch norm does not change the
+loss (the norm subtracts it again): its gradient is rounding noise, which an
+adaptive optimizer scales up to a whole step, so it is printed and not compared.
+No I/O here.
 """
 
 from __future__ import annotations
 
-from server.run.export_script import TOLERANCE
+import textwrap
+
+from server.run.export_script import (
+    TOLERANCE,
+    Section,
+    inputs_section,
+    penalty_changed,
+    settings_section,
+    shown_code,
+)
 from server.run.script_formulas import arr, arrays, num
 from server.run.stepcapture import Capture
 
@@ -28,14 +48,104 @@ TORCH_ACT = {
     "gelu": "F.gelu(z, approximate='tanh')",
     "swish": "F.silu(z)",
     "silu": "F.silu(z)",
-    # torch.nn.Softplus returns z itself above z = 20; the engine computes log(1 + e^z)
     "softplus": "torch.logaddexp(z, torch.zeros_like(z))",
     "linear": "z",
 }
 
+#: why an activation's line is not the obvious torch call, written above it
+TORCH_ACT_NOTE = {
+    "softplus": ["# differs on purpose: F.softplus returns z itself above z = 20; the",
+                 "# engine computes log(1 + e^z) exactly: logaddexp(z, 0)"],
+    "gelu": ["# the engine's GELU is the tanh form: nn.GELU() defaults to the exact (erf)",
+             "# one, so approximate='tanh' is asked for"],
+}
+
 #: each optimizer's torch.optim class
 TORCH_OPT = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam",
-              "adamw": "AdamW"}
+             "adamw": "AdamW"}
+
+
+def _t(en: str, ja: str) -> dict[str, str]:
+    return {"en": en, "ja": ja}
+
+
+def _uses(cap: Capture) -> set[str]:
+    spec = cap.spec
+    n = len(spec.layers)
+    acts = {spec.output_activation() if l == n else ls.activation
+            for l, ls in enumerate(spec.layers, start=1)}
+    out: set[str] = {a for a in acts if a in TORCH_ACT_NOTE}
+    if spec.loss == "mse":
+        out.add("mse")
+    if any(ls.dropout > 0 for ls in spec.layers):
+        out.add("dropout")
+    if any(ls.norm == "batch" for ls in spec.layers):
+        out.add("batchnorm")
+        if len(cap.x) == 1:
+            out.add("batch-of-one")
+    s = cap.update_config.schedule
+    if s.name != "constant" or s.warmup > 0:
+        out.add("per-iteration")
+    if s.name == "cosine":
+        out.add("cosine")
+    if cap.config.l1 or cap.config.l2 or any(cap.loss_penalty):
+        out.add("penalty")
+    if cap.grad_sum is not None:
+        out.add("accumulate")
+    return out
+
+
+#: what differs on purpose from the obvious PyTorch call, by the feature that brings it
+DIFFERENCES: dict[str, dict[str, str]] = {
+    "mse": _t("the MSE loss is ½ Σₖ (yₖ − tₖ)² per sample, averaged over the batch: "
+              "`F.mse_loss` would average (y − t)² over every element (the engine's × 2/K).",
+              "MSE 損失は 1 サンプルあたり ½ Σₖ (yₖ − tₖ)² をバッチで平均したものです。"
+              "`F.mse_loss` は全要素の (y − t)² の平均なので、値が 2/K 倍になります。"),
+    "softplus": _t("softplus is computed as log(1 + eᶻ) everywhere: `F.softplus` returns z "
+                   "itself above z = 20.",
+                   "softplus はどこでも log(1 + eᶻ) として計算します。`F.softplus` は "
+                   "z > 20 で z そのものを返すからです。"),
+    "gelu": _t("GELU is the tanh form, as the engine's: `approximate='tanh'` "
+               "(`nn.GELU()` defaults to the exact erf form).",
+               "GELU はエンジンと同じ tanh 近似の形です（`approximate='tanh'`。"
+               "`nn.GELU()` の既定は erf を使う厳密な形です）。"),
+    "dropout": _t("dropout uses the page's mask for this iteration: `nn.Dropout` would draw "
+                  "a new one.",
+                  "ドロップアウトはページがこの反復で使ったマスクをそのまま使います。"
+                  "`nn.Dropout` だと新しいマスクを引いてしまうからです。"),
+    "batchnorm": _t("the bias of a layer followed by batch norm does not change the loss (the "
+                    "norm subtracts it again): its gradient is rounding noise, so it is "
+                    "printed but not compared.",
+                    "バッチ正規化の前の層のバイアスは損失を変えません（正規化で引き戻される）。"
+                    "その勾配は丸め誤差だけなので、表示はしますが照合はしません。"),
+    "batch-of-one": _t("a batch of one goes through batch norm with the running statistics "
+                       "(eval mode): `BatchNorm1d` refuses it in training mode.",
+                       "1 サンプルのバッチは移動平均の統計量でバッチ正規化します（eval モード）。"
+                       "`BatchNorm1d` は訓練モードでは 1 サンプルを受け付けないためです。"),
+    "per-iteration": _t("the schedule is stepped once per iteration (the page counts "
+                        "iterations, not epochs).",
+                        "スケジューラはエポックごとではなく反復ごとに 1 回進めます"
+                        "（ページは反復を数えるため）。"),
+    "cosine": _t("past T_max the learning rate stays at η_min: `CosineAnnealingLR` would "
+                 "rise again.",
+                 "T_max を過ぎると学習率は η_min のままです。`CosineAnnealingLR` は"
+                 "そこから再び上がってしまいます。"),
+    "penalty": _t("L1 and L2 are terms of the loss (λ₁ Σ|W| + λ₂/2 Σ W², weights W only), not "
+                  "the optimizer's `weight_decay`, which is a setting of its own.",
+                  "L1・L2 は損失に加える項です（重み W だけに λ₁ Σ|W| + λ₂/2 Σ W²）。"
+                  "オプティマイザの `weight_decay` とは別の設定です。"),
+    "accumulate": _t("`optimizer.zero_grad()` is forgotten on purpose: `p.grad` still holds "
+                     "the gradients of every earlier iteration, and this one is added to them.",
+                     "`optimizer.zero_grad()` をわざと呼んでいません。`p.grad` にはそれまでの"
+                     "反復の勾配が残り、この反復の勾配がそこに足されます。"),
+}
+
+
+def differences(cap: Capture) -> list[dict[str, str]]:
+    """Where the PyTorch code of ``cap`` does not make the obvious call, on purpose, and
+    why, in Japanese and English (the notebook lists them; the code comments them)."""
+    uses = _uses(cap)
+    return [text for key, text in DIFFERENCES.items() if key in uses]
 
 
 def _opt_kwargs(cap: Capture) -> str:
@@ -54,24 +164,25 @@ def _schedule(cap: Capture) -> list[str]:
     s = cap.update_config.schedule
     L = [f"BASE_LR = {num(cap.update_config.lr)}"]
     if s.name == "constant" and s.warmup == 0:
-        return [*L, "lr = BASE_LR"]
+        return [*L, "lr_torch = BASE_LR"]
     sched = {
-        "constant": "torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)",
-        "step": f"torch.optim.lr_scheduler.StepLR(opt, step_size={s.step_size}, "
+        "constant": "torch.optim.lr_scheduler.ConstantLR(sched_opt, factor=1.0, total_iters=0)",
+        "step": f"torch.optim.lr_scheduler.StepLR(sched_opt, step_size={s.step_size}, "
                 f"gamma={num(s.gamma)})",
-        "exponential": f"torch.optim.lr_scheduler.ExponentialLR(opt, gamma={num(s.gamma)})",
-        "cosine": f"torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max={s.t_max}, "
+        "exponential": f"torch.optim.lr_scheduler.ExponentialLR(sched_opt, "
+                       f"gamma={num(s.gamma)})",
+        "cosine": f"torch.optim.lr_scheduler.CosineAnnealingLR(sched_opt, T_max={s.t_max}, "
                   f"eta_min={num(s.eta_min)})",
     }[s.name]
     L += [
         "# the schedule, stepped once per iteration (the page counts iterations, not epochs)",
-        "dummy = torch.zeros(1, requires_grad=True)",
-        "opt = torch.optim.SGD([dummy], lr=BASE_LR)",
+        "sched_param = torch.zeros(1, requires_grad=True)",
+        "sched_opt = torch.optim.SGD([sched_param], lr=BASE_LR)",
         "with warnings.catch_warnings():   # stepped without optimizer.step(): only the rate",
         "    warnings.simplefilter('ignore')",
     ]
     if s.warmup > 0:
-        L += [f"    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor="
+        L += [f"    warm = torch.optim.lr_scheduler.LinearLR(sched_opt, start_factor="
               f"{num(s.warmup_start)}, total_iters={s.warmup})",
               f"    sched = torch.optim.lr_scheduler.ChainedScheduler([warm, {sched}])"]
     else:
@@ -80,126 +191,67 @@ def _schedule(cap: Capture) -> list[str]:
     if s.name == "cosine":
         steps = f"min(ITERATION, {s.t_max})"
     L += [f"    for _ in range({steps}):", "        sched.step()",
-          "lr = opt.param_groups[0]['lr']"]
+          "lr_torch = sched_opt.param_groups[0]['lr']"]
     if s.name == "cosine":
         L += ["# differs on purpose: past T_max CosineAnnealingLR rises again; the engine",
               "# stays at eta_min (the annealing ends at the floor)",
-              f"if ITERATION >= {s.t_max}:", f"    lr = {num(s.eta_min)}"]
+              f"if ITERATION >= {s.t_max}:", f"    lr_torch = {num(s.eta_min)}"]
     return L
 
 
-def torch_script(cap: Capture) -> str:
-    """The PyTorch script as one file (see the module docstring)."""
+def _model(cap: Capture) -> Section:
     spec = cap.spec
-    c, cu = cap.config, cap.update_config
     n = len(spec.layers)
-    layers = []
-    for l, ls in enumerate(spec.layers, start=1):
-        act = spec.output_activation() if l == n else ls.activation
-        layers.append(f"    {{'units': {ls.units}, 'activation': {act!r}, "
-                      f"'alpha': {num(ls.alpha)}, "
-                      f"'norm': {ls.norm!r}, 'dropout': {num(ls.dropout)}, "
-                      f"'residual': {ls.residual}}},")
     acts = sorted({(spec.output_activation() if l == n else ls.activation)
                    for l, ls in enumerate(spec.layers, start=1)} - {"softmax"})
-    act_lines = ["def activation(name, z, alpha):", '    """f(z) by name."""']
+    L = ["def torch_activation(name, z, alpha):", '    """f(z) by name, as torch computes it."""']
     for a in acts:
-        act_lines.append(f"    if name == {a!r}:")
-        act_lines.append(f"        return {TORCH_ACT[a]}")
-    act_lines.append("    raise ValueError(name)")
-    bn_bias = [f"L{l}.b" for l, ls in enumerate(spec.layers, start=1) if ls.norm == "batch"]
-    keep = "{\n" + "\n".join(f"    {l}: {arr(m, 4)}," for l, m in cap.keep.items()) + "\n}"
-    state_rows = []
-    for k, st in cap.opt_state.items():
-        inner = ", ".join(f"{nm!r}: {arr(a, 8)}" for nm, a in st.items())
-        state_rows.append(f"    {k!r}: {{{inner}}},")
-    shown: list[str] = [f"    'loss': {num(cap.loss)},", f"    'regularization': {num(cap.reg)},",
-                        f"    'learning rate': {num(cap.lr)},"]
-    shown += [f"    'dL/d{k}': {arr(g, 4)}," for k, g in cap.grads.items()]
-    shown += [f"    'new {k}': {arr(p, 4)}," for k, p in cap.new_params.items()]
-    if spec.loss == "mse":
-        loss_lines = [
-            "# differs on purpose: ½ Σ_k (y_k − t_k)² per sample, mean over the batch",
-            "# (F.mse_loss would average (y − t)² over every element: the engine's × 2/K)",
-            "loss = 0.5 * ((y - t) ** 2).sum(dim=1).mean()"]
-    elif spec.loss == "bce":
-        loss_lines = [
-            "# bce from the logits, summed over the outputs, mean over the batch",
-            "# (equal to F.binary_cross_entropy_with_logits's mean for one output)",
-            "loss = F.binary_cross_entropy_with_logits(z_out, t, reduction='none')"
-            ".sum(dim=1).mean()"]
-    else:
-        loss_lines = ["# cross-entropy from the logits, t as class probabilities",
-                      "loss = F.cross_entropy(z_out, t)"]
-    accumulate = cap.grad_sum is not None
-    body = f'''"""Backprop Lab: iteration {cap.number} of your run, with PyTorch
-(torch.nn, autograd, torch.optim) in float64.
-
-Prints the loss, the gradients and the new weights, and ends by saying whether
-they agree with the numbers the page showed (within {TOLERANCE:g}, relative to each
-array's largest value). Where a PyTorch call would differ on purpose, a comment
-says so and the line does what the engine does. Needs torch and NumPy.
-"""
-import warnings
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-torch.set_default_dtype(torch.float64)
-
-ITERATION = {cap.iteration}   # iterations before this one: the schedule's step
-LOSS = {spec.loss!r}
-LAYERS = [
-{chr(10).join(layers)}
-]
-L1, L2 = {num(c.l1)}, {num(c.l2)}     # penalties on the weights W, part of the loss
-CLIP_VALUE, CLIP_NORM = {num(cu.clip_value)}, {num(cu.clip_norm)}   # 0: off
-
-x = torch.tensor({arr(cap.x, 0)})
-t = torch.tensor({arr(cap.t, 0)})
-# the weights before this iteration, in the page's layout: W is (n_in, n_out);
-# torch.nn.Linear keeps weight = Wᵀ (n_out, n_in)
-page_params = {arrays(cap.params)}
-running = {arrays(cap.buffers)}
-keep = {keep}
+        L.append(f"    if name == {a!r}:")
+        L += ["        " + line for line in TORCH_ACT_NOTE.get(a, [])]
+        L.append(f"        return {TORCH_ACT[a]}")
+    L.append("    raise ValueError(name)")
+    code = "\n".join(L) + '''
 
 
 class Net(torch.nn.Module):
+    """The page's network: Linear (+ norm) + activation per layer, with the page's
+    weights (torch.nn.Linear keeps weight = Wᵀ, (n_out, n_in); the page's W is
+    (n_in, n_out))."""
+
     def __init__(self):
         super().__init__()
-        sizes = [{spec.n_in}] + [layer['units'] for layer in LAYERS]
+        sizes = [N_IN] + [layer['units'] for layer in LAYERS]
         self.linear = torch.nn.ModuleList()
         self.norm = torch.nn.ModuleList()
         for l, layer in enumerate(LAYERS, start=1):
             lin = torch.nn.Linear(sizes[l - 1], sizes[l])
             with torch.no_grad():
-                lin.weight.copy_(torch.tensor(page_params[f'L{{l}}.W'].T))
-                lin.bias.copy_(torch.tensor(page_params[f'L{{l}}.b']))
+                lin.weight.copy_(torch.tensor(params[f'L{l}.W'].T))
+                lin.bias.copy_(torch.tensor(params[f'L{l}.b']))
             self.linear.append(lin)
             if layer['norm'] == 'batch':
-                nrm = torch.nn.BatchNorm1d(sizes[l], eps=1e-5, momentum=0.1)
-                nrm.running_mean.copy_(torch.tensor(running[f'L{{l}}.running_mean']))
-                nrm.running_var.copy_(torch.tensor(running[f'L{{l}}.running_var']))
+                nrm = torch.nn.BatchNorm1d(sizes[l], eps=NORM_EPS, momentum=0.1)
+                nrm.running_mean.copy_(torch.tensor(running[f'L{l}.running_mean']))
+                nrm.running_var.copy_(torch.tensor(running[f'L{l}.running_var']))
             elif layer['norm'] == 'layer':
-                nrm = torch.nn.LayerNorm(sizes[l], eps=1e-5)
+                nrm = torch.nn.LayerNorm(sizes[l], eps=NORM_EPS)
             else:
                 nrm = torch.nn.Identity()
             if layer['norm'] != 'none':
                 with torch.no_grad():
-                    nrm.weight.copy_(torch.tensor(page_params[f'L{{l}}.gamma']))
-                    nrm.bias.copy_(torch.tensor(page_params[f'L{{l}}.beta']))
+                    nrm.weight.copy_(torch.tensor(params[f'L{l}.gamma']))
+                    nrm.bias.copy_(torch.tensor(params[f'L{l}.beta']))
             self.norm.append(nrm)
 
     def named(self):
         """Parameters under the page's ids (L1.W is linear[0].weight, transposed)."""
-        out = {{}}
+        out = {}
         for l in range(1, len(LAYERS) + 1):
-            out[f'L{{l}}.W'] = self.linear[l - 1].weight
-            out[f'L{{l}}.b'] = self.linear[l - 1].bias
+            out[f'L{l}.W'] = self.linear[l - 1].weight
+            out[f'L{l}.b'] = self.linear[l - 1].bias
             if LAYERS[l - 1]['norm'] != 'none':
-                out[f'L{{l}}.gamma'] = self.norm[l - 1].weight
-                out[f'L{{l}}.beta'] = self.norm[l - 1].bias
+                out[f'L{l}.gamma'] = self.norm[l - 1].weight
+                out[f'L{l}.beta'] = self.norm[l - 1].bias
         return out
 
     def forward(self, x):
@@ -212,14 +264,14 @@ class Net(torch.nn.Module):
                     return z, torch.softmax(z, dim=1)
                 if LOSS == 'bce':
                     return z, torch.sigmoid(z)
-                return z, activation(layer['activation'], z, layer['alpha'])
+                return z, torch_activation(layer['activation'], z, layer['alpha'])
             nrm = self.norm[l - 1]
             if layer['norm'] == 'batch' and z.shape[0] == 1:
                 # differs on purpose: BatchNorm1d refuses a batch of one in training;
                 # the engine uses the running statistics (eval mode) for it
                 nrm.eval()
             zn = nrm(z)
-            h = activation(layer['activation'], zn, layer['alpha'])
+            h = torch_activation(layer['activation'], zn, layer['alpha'])
             if layer['dropout'] > 0:
                 # differs on purpose: torch.nn.Dropout would draw a new mask; this is
                 # the page's (inverted dropout: kept units × 1/(1 − p))
@@ -228,110 +280,208 @@ class Net(torch.nn.Module):
         raise AssertionError
 
 
-{chr(10).join(act_lines)}
-
-
 net = Net().train()
-params = net.named()
-
-# ---- forward and loss
-z_out, y = net(x)
-{chr(10).join(loss_lines)}
-reg = sum(L1 * p.abs().sum() + 0.5 * L2 * (p * p).sum()
-          for k, p in params.items() if k.endswith('.W'))
-print('loss =', loss.detach().item(), ' regularization =', reg.detach().item())
-
-# ---- backward: autograd
-grads = dict(zip(params, torch.autograd.grad(loss + reg, list(params.values()))))
-for k, g in grads.items():
-    print('dL/d' + k, '=')
-    print(g.numpy().T if k.endswith('.W') else g.numpy())
+params_torch = net.named()
 '''
-    if accumulate:
-        body += f'''
-# optimizer.zero_grad() forgotten: loss.backward() adds this gradient to p.grad,
-# which still holds the sum of the earlier ones
-grad_sum = {arrays(cap.grad_sum or {})}
-for k, p in params.items():
-    g = grads[k]
-    p.grad = g.clone() if k not in grad_sum else torch.tensor(
-        grad_sum[k].T if k.endswith('.W') else grad_sum[k]) + g
-'''
+    return Section(
+        "torch-model", _t("The network in PyTorch", "PyTorch でネットワークを作る"),
+        _t("The same layers as torch.nn modules, holding the weights the page had before "
+           "this iteration.",
+           "同じ層を torch.nn のモジュールで組み、この反復の前にページが持っていた"
+           "重みを入れます。"),
+        code)
+
+
+def _forward(cap: Capture) -> Section:
+    loss = cap.spec.loss
+    L = ["x_torch, t_torch = torch.tensor(x), torch.tensor(t)",
+         "z_out_torch, y_torch = net(x_torch)"]
+    if loss == "mse":
+        L += ["# differs on purpose: ½ Σ_k (y_k − t_k)² per sample, mean over the batch",
+              "# (F.mse_loss would average (y − t)² over every element: the engine's × 2/K)",
+              "loss_torch = 0.5 * ((y_torch - t_torch) ** 2).sum(dim=1).mean()"]
+    elif loss == "bce":
+        L += ["# bce from the logits, summed over the outputs, mean over the batch",
+              "# (equal to F.binary_cross_entropy_with_logits's mean for one output)",
+              "loss_torch = F.binary_cross_entropy_with_logits(",
+              "    z_out_torch, t_torch, reduction='none').sum(dim=1).mean()"]
     else:
-        body += '''
-for k, p in params.items():
-    p.grad = grads[k].clone()      # what loss.backward() leaves after zero_grad()
-'''
-    body += '''
-if CLIP_VALUE > 0:
-    torch.nn.utils.clip_grad_value_(list(params.values()), CLIP_VALUE)
-if CLIP_NORM > 0:
-    torch.nn.utils.clip_grad_norm_(list(params.values()), CLIP_NORM)
+        L += ["# cross-entropy from the logits, t as class probabilities",
+              "loss_torch = F.cross_entropy(z_out_torch, t_torch)"]
+    L += ["",
+          "",
+          "def penalty_torch(l1, l2):",
+          '    """λ₁ Σ|W| + (λ₂/2) Σ W² over every layer\'s W: a term of the loss (the',
+          "    optimizer's weight_decay is a setting of its own)\"\"\"",
+          "    return sum(l1 * p.abs().sum() + 0.5 * l2 * (p * p).sum()",
+          "               for k, p in params_torch.items() if k.endswith('.W'))",
+          "",
+          "",
+          "reg_torch = penalty_torch(L1, L2)"]
+    if penalty_changed(cap):
+        L += ["# λ₁ and λ₂ changed after the loss phase: the page's loss used the earlier ones",
+              "reg_shown_torch = penalty_torch(L1_AT_LOSS, L2_AT_LOSS)"]
+    else:
+        L.append("reg_shown_torch = reg_torch")
+    L.append("print('loss =', loss_torch.detach().item(), ' regularization =', "
+             "reg_shown_torch.detach().item())")
+    return Section(
+        "torch-forward", _t("Forward pass and loss in PyTorch", "PyTorch で順伝播と損失"),
+        _t("The batch through the network, and the loss with its regularization term.",
+           "バッチをネットワークに通し、正則化項を含めた損失を求めます。"),
+        "\n".join(L) + "\n")
 
-# ---- the learning rate of this iteration
-''' + "\n".join(_schedule(cap)) + f'''
-print('learning rate =', lr)
 
-# ---- update: torch.optim with the state it had before this step
-optimizer = torch.optim.{TORCH_OPT[cap.opt_name]}(list(params.values()), lr=lr, {_opt_kwargs(cap)})
-STEP = {cap.opt_t}     # steps the optimizer took before this one
-state = {{
-{chr(10).join(state_rows)}
-}}
-for k, p in params.items():
-    st = {{n: torch.tensor(v.T if k.endswith('.W') else v) for n, v in state.get(k, {{}}).items()}}
-'''
+def _backward(cap: Capture) -> Section:
+    L = ["# autograd: ∂(loss + penalty)/∂p for every parameter",
+         "grads_torch = dict(zip(params_torch, torch.autograd.grad(",
+         "    loss_torch + reg_torch, list(params_torch.values()))))",
+         "for k, g in grads_torch.items():",
+         "    print('dL/d' + k, '=')",
+         "    print(g.numpy().T if k.endswith('.W') else g.numpy())   # W in the page's layout",
+         ""]
+    if cap.grad_sum is not None:
+        L += ["# optimizer.zero_grad() forgotten: loss.backward() adds this gradient to p.grad,",
+              "# which still holds the sum of the earlier ones",
+              f"grad_sum = {arrays(cap.grad_sum)}",
+              "for k, p in params_torch.items():",
+              "    g = grads_torch[k]",
+              "    p.grad = g.clone() if k not in grad_sum else torch.tensor(",
+              "        grad_sum[k].T if k.endswith('.W') else grad_sum[k]) + g"]
+    else:
+        L += ["for k, p in params_torch.items():",
+              "    # what loss.backward() leaves after optimizer.zero_grad()",
+              "    p.grad = grads_torch[k].clone()"]
+    return Section(
+        "torch-backward", _t("Backward pass in PyTorch", "PyTorch で逆伝播"),
+        _t("Autograd finds every gradient: no chain rule written by hand this time.",
+           "今度は連鎖律を手で書かず、autograd にすべての勾配を求めさせます。"),
+        "\n".join(L) + "\n")
+
+
+def _update(cap: Capture) -> Section:
+    state_rows = []
+    for k, st in cap.opt_state.items():
+        inner = ", ".join(f"{nm!r}: {arr(a, 8)}" for nm, a in st.items())
+        state_rows.append(f"    {k!r}: {{{inner}}},")
+    L = [f"CLIP_VALUE, CLIP_NORM = {num(cap.update_config.clip_value)}, "
+         f"{num(cap.update_config.clip_norm)}   # 0: off",
+         "if CLIP_VALUE > 0:",
+         "    torch.nn.utils.clip_grad_value_(list(params_torch.values()), CLIP_VALUE)",
+         "if CLIP_NORM > 0:",
+         "    torch.nn.utils.clip_grad_norm_(list(params_torch.values()), CLIP_NORM)",
+         "",
+         "# the learning rate of this iteration",
+         *_schedule(cap),
+         "print('learning rate =', lr_torch)",
+         "",
+         "# torch.optim with the state it had before this step",
+         f"optimizer = torch.optim.{TORCH_OPT[cap.opt_name]}(",
+         f"    list(params_torch.values()), lr=lr_torch, {_opt_kwargs(cap)})",
+         f"STEPS_BEFORE = {cap.opt_t}     # steps the optimizer took before this one",
+         "# the optimizer's state before this step, per parameter (W in the page's layout)",
+         "opt_state = {", *state_rows, "}",
+         "for k, p in params_torch.items():",
+         "    st = {n: torch.tensor(v.T if k.endswith('.W') else v)",
+         "          for n, v in opt_state.get(k, {}).items()}"]
     if cap.opt_name == "adagrad":
-        body += f'''    if not st:   # Adagrad starts its sum at initial_accumulator_value
-        st = {{'sum': torch.full_like(p, {num(float(cap.opt_hyper["initial_accumulator_value"]))})}}
-    st['step'] = torch.tensor(float(STEP))
-    optimizer.state[p] = st
-'''
+        init = num(float(cap.opt_hyper["initial_accumulator_value"]))
+        L += ["    if not st:   # Adagrad starts its sum at initial_accumulator_value",
+              f"        st = {{'sum': torch.full_like(p, {init})}}",
+              "    st['step'] = torch.tensor(float(STEPS_BEFORE))",
+              "    optimizer.state[p] = st"]
     elif cap.opt_name == "sgd":
-        body += '''    if st:
-        optimizer.state[p] = st
-'''
+        L += ["    if st:", "        optimizer.state[p] = st"]
     else:
-        body += '''    if st:
-        st['step'] = torch.tensor(float(STEP))
-        optimizer.state[p] = st
-'''
+        L += ["    if st:", "        st['step'] = torch.tensor(float(STEPS_BEFORE))",
+              "        optimizer.state[p] = st"]
     if cap.update_params is not cap.params:
-        body += f'''
-# a weight was edited by hand during this iteration, before the update
-edited = {arrays(cap.update_params)}
-with torch.no_grad():
-    for k, p in params.items():
-        p.copy_(torch.tensor(edited[k].T if k.endswith('.W') else edited[k]))
-'''
-    body += f'''optimizer.step()
-new_params = {{k: p.detach().numpy().T if k.endswith('.W') else p.detach().numpy()
-              for k, p in params.items()}}
-for k, p in new_params.items():
-    print('new', k, '=')
-    print(p)
+        L += ["# a weight was edited by hand during this iteration, before the update",
+              f"params_before_update = {arrays(cap.update_params)}",
+              "with torch.no_grad():",
+              "    for k, p in params_torch.items():",
+              "        v = params_before_update[k]",
+              "        p.copy_(torch.tensor(v.T if k.endswith('.W') else v))"]
+    L += ["optimizer.step()",
+          "new_params_torch = {k: p.detach().numpy().T if k.endswith('.W')",
+          "                    else p.detach().numpy() for k, p in params_torch.items()}",
+          "for k, p in new_params_torch.items():",
+          "    print('new', k, '=')",
+          "    print(p)"]
+    c = cap.update_config
+    return Section(
+        "torch-update", _t("Update with torch.optim", "torch.optim で更新"),
+        _t(f"torch.optim.{TORCH_OPT[cap.opt_name]} takes one step with the learning rate "
+           "the scheduler gives"
+           + (", after clipping the gradients" if c.clip_value > 0 or c.clip_norm > 0 else "")
+           + ", starting from the state the page's optimizer had.",
+           f"torch.optim.{TORCH_OPT[cap.opt_name]} が、ページのオプティマイザと同じ状態から、"
+           "スケジューラの学習率で 1 ステップ進みます"
+           + ("（勾配をクリップしてから）" if c.clip_value > 0 or c.clip_norm > 0 else "")
+           + "。"),
+        "\n".join(L) + "\n")
 
-# ---- the numbers the page showed for iteration {cap.number} (Backprop Lab's engine)
-SHOWN = {{
-{chr(10).join(shown)}
-}}
-# a bias followed by batch norm does not change the loss (the norm takes it out
+
+def _check(cap: Capture) -> Section:
+    bn_bias = [f"L{l}.b" for l, ls in enumerate(cap.spec.layers, start=1) if ls.norm == "batch"]
+    code = f"""# a bias followed by batch norm does not change the loss (the norm takes it out
 # again): its gradient is rounding noise, scaled up to a step by adaptive optimizers
 NOT_COMPARED = {bn_bias!r}
-ours = {{'loss': loss.detach().item(), 'regularization': reg.detach().item(), 'learning rate': lr}}
-ours.update({{'dL/d' + k: g.numpy().T if k.endswith('.W') else g.numpy()
-             for k, g in grads.items()}})
-ours.update({{'new ' + k: p for k, p in new_params.items()}})
-differ = []
-for name, theirs in SHOWN.items():
-    if name.split(' ')[-1].removeprefix('dL/d') in NOT_COMPARED:
-        continue
-    theirs, mine = np.asarray(theirs), np.asarray(ours[name])
-    scale = np.abs(theirs).max() if theirs.size else 0.0
-    gap = np.abs(mine - theirs).max() if theirs.size else 0.0
-    if not gap <= {TOLERANCE!r} * scale and gap != 0.0:
-        differ.append(f'{{name}} (largest difference {{gap:.3g}})')
-print('agrees' if not differ else 'differs: ' + ', '.join(differ))
-'''
-    return body
+ours_torch = {{'loss': loss_torch.detach().item(),
+              'regularization': reg_shown_torch.detach().item(),
+              'learning rate': lr_torch}}
+ours_torch.update({{'dL/d' + k: g.numpy().T if k.endswith('.W') else g.numpy()
+                   for k, g in grads_torch.items()}})
+ours_torch.update({{'new ' + k: p for k, p in new_params_torch.items()}})
+print(compare(ours_torch, NOT_COMPARED))
+"""
+    return Section(
+        "torch-check", _t("Check PyTorch against the page", "PyTorch の数値をページと照合"),
+        _t("Whether PyTorch's numbers agree with the page's "
+           f"(within {TOLERANCE:g}, relative).",
+           f"PyTorch で求めた数値がページの数値と一致するか（相対誤差 {TOLERANCE:g} 以内）"
+           "を確かめます。"),
+        code)
 
+
+def torch_sections(cap: Capture) -> list[Section]:
+    """The PyTorch part phase by phase: model, forward and loss, backward, update, check.
+    It reads the NumPy script's settings, inputs (``x``, ``t``, ``params``, ``running``,
+    ``keep``) and ``SHOWN``/``compare``, and needs ``torch``, ``F`` (torch.nn.functional)
+    and ``warnings`` imported."""
+    return [_model(cap), _forward(cap), _backward(cap), _update(cap), _check(cap)]
+
+
+def torch_script(cap: Capture) -> str:
+    """The PyTorch script as one file (see the module docstring)."""
+    notes = "\n".join(textwrap.fill(d["en"], 79, initial_indent="- ",
+                                    subsequent_indent="  ") for d in differences(cap))
+    head = f'''"""Backprop Lab: iteration {cap.number} of your run, with PyTorch
+(torch.nn, autograd, torch.optim) in float64.
+
+Prints the loss, the gradients and the new weights, and ends by saying whether
+they agree with the numbers the page showed (within {TOLERANCE:g}, relative to each
+array's largest value). Needs torch and NumPy: python3 this_file.py
+''' + (f"""
+Where this script does not make the obvious PyTorch call, on purpose (a comment
+says so beside the line):
+{notes}
+""" if notes else "") + '''"""
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+'''
+    parts = [settings_section(cap), inputs_section(cap), *torch_sections(cap)]
+    body = []
+    for s in parts:
+        body.append(f"# ---- {s.title['en']} " + "-" * max(4, 70 - len(s.title["en"])))
+        body.append(textwrap.fill(s.text["en"], 79, initial_indent="# ",
+                                  subsequent_indent="# "))
+        code = s.code
+        if s.key == "torch-check":
+            code = shown_code(cap) + "\n\n" + code
+        body.append(code)
+    return head + "\n" + "\n\n".join(body)

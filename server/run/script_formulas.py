@@ -2,7 +2,9 @@
 so they read back to the same bits, each activation's f and f′, the schedule's
 learning rate and the optimizer's update of one parameter, as engine/activations.py,
 engine/schedules.py and engine/optim.py compute them (written out, not imported:
-a learner reads them). Used by :mod:`server.run.export_script`. No I/O here.
+a learner reads them), and the check against the page's numbers that ends each
+script. Used by :mod:`server.run.export_script` and :mod:`server.run.export_torch`.
+No I/O here.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ import math
 import numpy as np
 
 from engine.schedules import Schedule
+from server.run.stepcapture import Capture
 
 Array = np.ndarray
+
+#: the agreement the scripts ask for, relative to each array's largest magnitude
+TOLERANCE = 1e-9
 
 
 # ---- numbers as Python source ---------------------------------------------------------
@@ -256,3 +262,39 @@ def optimizer_code(name: str, h: dict[str, float | bool], t: int) -> list[str]:
               "    bc1, bc2 = 1 - b1**STEP, 1 - b2**STEP       # bias corrections",
               "    return p - (lr / bc1) * m / (np.sqrt(v) / np.sqrt(bc2) + h['eps']), st"]
     return L
+
+
+# ---- the check against the page ----------------------------------------------------
+
+def shown_code(cap: Capture) -> str:
+    """``SHOWN``, the numbers the page showed (the engine's), and ``compare(ours, skip)``,
+    the check that gives the last line: ``agrees`` or ``differs: …`` naming which."""
+    shown: dict[str, Array | float] = {"loss": cap.loss, "regularization": cap.reg,
+                                       "learning rate": cap.lr}
+    shown.update({f"dL/d{k}": g for k, g in cap.grads.items()})
+    shown.update({f"new {k}": p for k, p in cap.new_params.items()})
+    lines = []
+    for k, v in shown.items():
+        src = num(v) if isinstance(v, float) else arr(v, 4)
+        lines.append(f"    {k!r}: {src},")
+    return f"""# the numbers the page showed for iteration {cap.number} (Backprop Lab's engine)
+SHOWN = {{
+{chr(10).join(lines)}
+}}
+
+
+def compare(ours, skip=()):
+    \"\"\"'agrees' if every number of ours is within {TOLERANCE:g} of the page's, relative
+    to the largest magnitude of its array; else 'differs: ' and which (skip: parameters
+    left out of the comparison).\"\"\"
+    differ = []
+    for name, theirs in SHOWN.items():
+        if name.split(' ')[-1].removeprefix('dL/d') in skip:
+            continue
+        theirs, mine = np.asarray(theirs), np.asarray(ours[name])
+        scale = np.abs(theirs).max() if theirs.size else 0.0
+        gap = np.abs(mine - theirs).max() if theirs.size else 0.0
+        if not gap <= {TOLERANCE!r} * scale and gap != 0.0:
+            differ.append(f'{{name}} (largest difference {{gap:.3g}})')
+    return 'agrees' if not differ else 'differs: ' + ', '.join(differ)
+"""

@@ -47,10 +47,12 @@ class Capture:
     the update started from (``params`` unless a weight was edited by hand in the
     iteration); ``buffers`` batch norm's running statistics; ``x`` (B, n_in), ``t``
     (B, K); ``keep`` per hidden layer with dropout, 1 where a unit was kept (B, n);
-    ``config`` the settings of the forward, loss and backward phases, ``update_config``
-    those of the update; ``opt_state``/``opt_t`` the optimizer's state and step count
-    before the update; ``grad_sum`` PyTorch's ``p.grad`` before this iteration under
-    ``accumulate_grads`` (else None); ``lr`` the schedule's rate at this iteration.
+    ``config`` the settings of the forward and backward phases, ``update_config``
+    those of the update, ``loss_penalty`` (λ₁, λ₂) of the loss phase's regularization
+    term (``config``'s unless the learner changed them after the loss phase);
+    ``opt_state``/``opt_t`` the optimizer's state and step count before the update;
+    ``grad_sum`` PyTorch's ``p.grad`` before this iteration under ``accumulate_grads``
+    (else None); ``lr`` the schedule's rate at this iteration.
     Results (the engine's): ``loss`` (data term), ``reg`` (L1/L2 term), ``grads``
     (backward's, L1/L2 terms included), ``new_params``.
     """
@@ -73,6 +75,7 @@ class Capture:
     lr: float
     loss: float
     reg: float
+    loss_penalty: tuple[float, float]
     grads: dict[str, Array]
     new_params: dict[str, Array]
 
@@ -96,6 +99,7 @@ def capture_step(st: Stepper, between: Callable[[], None] | None = None) -> Capt
     try:
         st.step_phase()
         sync()
+        loss_penalty = (st.config.l1, st.config.l2)
         st.step_phase()
         sync()
         config = st.config
@@ -122,7 +126,8 @@ def capture_step(st: Stepper, between: Callable[[], None] | None = None) -> Capt
         x=p.x.copy(), t=p.t.copy(), keep=keep, opt_name=opt.name, opt_hyper=dict(opt.hyper),
         opt_state={k: {n: a.copy() for n, a in s.items()} for k, s in opt.state.items()},
         opt_t=opt.t, grad_sum=grad_sum, lr=float(p.lr), loss=float(p.loss.mean),
-        reg=float(p.reg), grads={k: v.copy() for k, v in p.grads.items()},
+        reg=float(p.reg), loss_penalty=loss_penalty,
+        grads={k: v.copy() for k, v in p.grads.items()},
         new_params={k: v.copy() for k, v in st.net.params.items()},
     )
 

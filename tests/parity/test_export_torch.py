@@ -39,6 +39,16 @@ def test_the_pytorch_script_says_where_it_differs_on_purpose_and_checks_for_real
     source = torch_script(captured(cfg, 7))
     assert "differs on purpose: torch.nn.Dropout would draw a new mask" in source
     assert "NOT_COMPARED = ['L1.b', 'L2.b']" in source
+    # the file's docstring lists them for this configuration, each in a sentence
+    head = " ".join(source[:source.index('"""', 3)].split())
+    for words in ("the page's mask", "rounding noise", "once per iteration",
+                  "past T_max", "not the optimizer's `weight_decay`"):
+        assert words in head, words
+    assert "softplus" not in head and "GELU" not in head and "MSE" not in head
+    softplus = torch_script(captured(RunConfig(activation="softplus"), 2))
+    assert "differs on purpose: F.softplus returns z itself above z = 20" in softplus
+    gelu_mse = torch_script(captured(CASES[5][1], 4))
+    assert "approximate='tanh'" in gelu_mse and "F.mse_loss would average" in gelu_mse
     loss = re.search(r"^    'loss': (\S+),$", source, re.M)
     assert loss is not None
     tampered = source.replace(loss.group(0), f"    'loss': {float(loss.group(1)) * (1 + 1e-7)!r},")

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from engine import catalog
 from engine.config import RunConfig
+from engine.owndata import parse_csv
 from engine.schedules import Schedule
 from engine.stepper import Stepper
 from server.run.export_script import numpy_script
@@ -27,9 +28,18 @@ from server.run.script_formulas import ACTIVATION_CODE
 from server.run.stepcapture import Capture, capture_step
 from tests.server.conftest import WS, make_app
 
+#: a learner's own CSV: two measurements and three classes
+OWN_CSV = "height,weight,animal\n" + "".join(
+    f"{1 + i * 0.37:.2f},{(i * 7) % 11 + 0.5},{('cat', 'dog', 'bird')[i % 3]}\n"
+    for i in range(30))
+#: a few points drawn by hand (the custom dataset)
+POINTS = tuple((float(i % 5) - 2, float(i // 5) - 2, i % 2) for i in range(20))
+
 #: (name, settings, iterations trained before the captured one): together every
 #: activation, loss, optimizer (and its switches), schedule (with and without warm-up),
-#: clipping, L1/L2, norm, dropout, residual and accumulate_grads setting of the catalog
+#: clipping, L1/L2, norm, dropout, residual and accumulate_grads setting of the catalog,
+#: every real dataset and a learner's own CSV (standardized and not), engineered
+#: features and hand-drawn points with the full batch
 CASES: list[tuple[str, RunConfig, int]] = [
     ("defaults", RunConfig(), 3),
     ("first-iteration-adam", RunConfig(optimizer="adam"), 0),
@@ -76,6 +86,34 @@ CASES: list[tuple[str, RunConfig, int]] = [
     ("per-layer-activations-layernorm-adagrad-l1",
      RunConfig(hidden=(4, 4), layer_activations=("elu", "gelu"), norm="layer", l1=0.01,
                optimizer="adagrad"), 3),
+    ("iris-relu-adam-exponential-warmup",
+     RunConfig(dataset="iris", hidden=(5,), activation="relu", optimizer="adam",
+               schedule=Schedule("exponential", gamma=0.8, warmup=3, warmup_start=0.3)), 6),
+    ("wine-not-standardized-elu-alpha-dropout-residual-layernorm",
+     RunConfig(dataset="wine", hidden=(4, 4), activation="elu", alpha=0.5, dropout=0.3,
+               residual=True, norm="layer", standardize=False, lr=0.001), 5),
+    ("breast-cancer-gelu-batchnorm-rmsprop-weight-decay",
+     RunConfig(dataset="breast_cancer", hidden=(4,), activation="gelu", norm="batch",
+               optimizer="rmsprop", optimizer_params=(("weight_decay", 0.1), ("alpha", 0.9))),
+     2),
+    ("diabetes-regression-softplus-adagrad-weight-decay-cosine-past-t-max",
+     RunConfig(dataset="diabetes", hidden=(6,), activation="softplus", lr=0.01,
+               optimizer="adagrad", optimizer_params=(("weight_decay", 0.1),),
+               schedule=Schedule("cosine", t_max=3, eta_min=0.001)), 6),
+    ("digits-dropout-adam-weight-decay",
+     RunConfig(dataset="digits", hidden=(8,), dropout=0.2, optimizer="adam",
+               optimizer_params=(("weight_decay", 0.1), ("beta1", 0.8))), 2),
+    ("own-csv-three-classes-sgd-dampening-weight-decay",
+     RunConfig(dataset="own", table=parse_csv(OWN_CSV, 1000, 10), hidden=(4,),
+               optimizer="sgd", optimizer_params=(("momentum", 0.9), ("dampening", 0.5),
+                                                  ("weight_decay", 0.05))), 3),
+    ("own-csv-not-standardized-adamw-no-decay",
+     RunConfig(dataset="own", table=parse_csv(OWN_CSV, 1000, 10), standardize=False,
+               hidden=(3,), optimizer="adamw", optimizer_params=(("weight_decay", 0.0),)), 3),
+    ("drawn-points-every-feature-full-batch-step",
+     RunConfig(dataset="custom", points=POINTS, batch_size=0, hidden=(3,),
+               features=("x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"),
+               schedule=Schedule("step", step_size=2, gamma=0.3)), 5),
 ]
 
 
@@ -94,6 +132,15 @@ def test_every_choice_of_the_catalog_has_its_code_in_the_scripts() -> None:
         covered["norms"].add(c.norm)
     for section, names in covered.items():
         assert set(catalog.names(section)) <= names, section
+    real = {e.name for e in catalog.DATASETS if e.real}
+    used = [c for _, c, _ in CASES if c.dataset in real]
+    assert real <= {c.dataset for c in used}   # every real dataset, own CSV included
+    assert {c.standardize for c in used} == {True, False}
+    assert set(catalog.names("features")) <= {f for _, c, _ in CASES for f in c.features}
+    assert {"custom", "own"} <= {c.dataset for _, c, _ in CASES}
+    assert any(c.batch_size == 0 for _, c, _ in CASES)   # the full batch
+    assert {catalog.entry("datasets", c.dataset).task for _, c, _ in CASES} == set(
+        catalog.TASKS)
 
 
 def captured(config: RunConfig, before: int) -> Capture:
@@ -185,3 +232,32 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
     assert "import torch" in torch_file.text and shown.group(0) in torch_file.text
     assert later.status_code == 422 and "not in the run" in later.text
     assert other.status_code == 404
+
+
+def test_l1_l2_changed_between_the_loss_and_the_backward_phase_still_agree() -> None:
+    """A learner stepping phase by phase changes L2 and L1 after the loss phase: the page's
+    loss kept the old penalty, its gradients got the new one; both downloads redo that."""
+    config = {"dataset": "xor", "hidden": [4], "activation": "tanh", "batch_size": 8,
+              "seed": 3, "l2": 0.01}
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        ws.send({"type": "configure", "config": config})
+        ws.recv_type("run")
+        ws.recv_type("timeline")
+        ws.step_frame()
+        loss = ws.step_frame()
+        assert loss["phase"] == "loss"
+        ws.send({"type": "set", "l2": 0.5, "l1": 0.02})
+        ws.handled()
+        ws.step_frame()
+        ws.step_frame()
+        got = client.post("/runs/step-0.py", data={"session": sid})
+        torch_file = client.post("/runs/step-0-torch.py", data={"session": sid})
+    assert got.status_code == 200, got.text
+    assert "L1_AT_LOSS, L2_AT_LOSS = 0.0, 0.01" in got.text
+    assert re.search(r"^L2 = 0.5 ", got.text, re.M)
+    shown = re.search(r"^    'regularization': (\S+),$", got.text, re.M)
+    assert shown is not None and float(shown.group(1)) == loss["values"]["loss.reg"]
+    assert run_script(got.text).splitlines()[-1] == "agrees"
+    assert "reg_shown_torch = penalty_torch(L1_AT_LOSS, L2_AT_LOSS)" in torch_file.text
