@@ -1,6 +1,6 @@
 """The phase stepper: forward → loss → backward → update, one record per phase.
-(Just over 500 lines: the four phases, the fast path's dispatch and snapshots
-of one run, whose state they share.)
+(Over 500 lines: the four phases, a given batch, the fast path's dispatch and
+snapshots of one run, whose state they share.)
 
 A :class:`Stepper` owns one run: its data and mini-batches
 (:mod:`engine.batches`), network, optimizer, schedule and random generators
@@ -223,19 +223,35 @@ class Stepper:
     def step_batch(self, x: Array, t: Array) -> list[PhaseRecord]:
         """One whole captured iteration on a batch you give: ``x`` (B, n_in),
         ``t`` (B, K). The run's own batching (cursor, shuffle) is untouched."""
-        if self.phase_index != 0:
-            raise ValueError("finish the iteration in progress first")
-        x = np.asarray(x, dtype=np.float64)
-        t = np.asarray(t, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.net.spec.n_in:
-            raise ValueError(f"x must have shape (B, {self.net.spec.n_in})")
-        if t.shape != (x.shape[0], self.net.spec.layers[-1].units):
-            raise ValueError(f"t must have shape ({x.shape[0]}, {self.net.spec.layers[-1].units})")
-        self._given = (x, t)
+        self.give_batch(x, t)
         try:
             return self.step_iteration()
         finally:
             self._given = None
+
+    def give_batch(self, x: Array, t: Array) -> None:
+        """Make the next iteration run on ``x`` (B, n_in) with targets ``t`` (B, K)
+        instead of the run's next mini-batch, phase by phase or fast as any other
+        (its records carry no ``batch`` indices). The run's own batching (cursor,
+        shuffle) is untouched; the batch is part of :meth:`snapshot` until that
+        iteration's update. Given between iterations; finite values only."""
+        if self.phase_index != 0:
+            raise ValueError("finish the iteration in progress first")
+        x = np.array(x, dtype=np.float64)
+        t = np.array(t, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.net.spec.n_in or len(x) == 0:
+            raise ValueError(f"x must have shape (B, {self.net.spec.n_in})")
+        if t.shape != (x.shape[0], self.net.spec.layers[-1].units):
+            raise ValueError(f"t must have shape ({x.shape[0]}, {self.net.spec.layers[-1].units})")
+        if not (np.isfinite(x).all() and np.isfinite(t).all()):
+            raise ValueError("x and t must be finite")
+        self._given = (x, t)
+
+    @property
+    def given(self) -> tuple[Array, Array] | None:
+        """The batch the next (or current) iteration runs on instead of the run's own
+        (:meth:`give_batch`), or None."""
+        return self._given
 
     def _halt(self, phase: str, where: str, iteration: int) -> NonFiniteError:
         self.halted = NonFiniteError(phase, where, iteration)
@@ -335,6 +351,7 @@ class Stepper:
                       summed)
         p.done = True
         self._last = p
+        self._given = None  # (a given batch is for one iteration)
         # No check here: backward checked the gradients (‖dW‖ is finite), and
         # every rule turns finite gradients and a finite rate into finite steps
         # (an overflow would need |p| near 1e308). A weight set to NaN by hand
@@ -368,17 +385,19 @@ class Stepper:
         stats = TrainStats.empty(first, total, self.net.depth)
         done = 0
         try:
-            if extra:
+            # the open iteration, or one on a given batch (give_batch), phase by phase
+            if extra or (total and self._given is not None):
+                self.step_phase()
                 while self.phase_index != 0:
                     self.step_phase()
                 last = self._last
                 assert last is not None and last.loss is not None
                 stats.put(0, last.loss.mean, last.reg, last.gnorms, last.lr)
                 done = 1
-            if self._plain and total - extra > 1:
+            if self._plain and total - done > 1:
                 # all but the last iteration on the lean loop; the last one
                 # keeps its caches for engine.chain and engine.metrics
-                self._lean_train(extra, total - 1, stats)
+                self._lean_train(done, total - 1, stats)
                 done = total - 1
             for i in range(done, total):
                 self._fast_iteration(i, stats)
@@ -481,6 +500,8 @@ class Stepper:
             "grad_sum": {k: v.copy() for k, v in self.grad_sum.items()},
             "dropout_rng": self.dropout_rng.bit_generator.state,
             "iteration": self.iteration,
+            "given": None if self._given is None else (self._given[0].copy(),
+                                                       self._given[1].copy()),
             **self.batches.snapshot(),
         }
 
@@ -504,6 +525,8 @@ class Stepper:
         self.batches.restore(snap)
         self.phase_index = 0
         self.halted = None
+        given = snap.get("given")
+        self._given = None if given is None else (given[0].copy(), given[1].copy())
         self._pending = IterationState(self.iteration)
         self._last = None
 

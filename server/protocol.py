@@ -170,13 +170,31 @@ class MapAxes(_Msg):
     axes: tuple[Annotated[int, Field(ge=0, le=100_000)], Annotated[int, Field(ge=0, le=100_000)]]
 
 
+#: a drawing's pixels: digits' 64 values 0…16, row by row, as scikit-learn downsamples
+#: its digits (the length is checked against the run's data)
+Pixels = tuple[Annotated[float, Field(ge=0, le=16, allow_inf_nan=False)], ...]
+
+
 class Draw(_Msg):
-    """A drawing's pixels, for the network's prediction (data whose inputs are a picture:
-    digits' 64 values 0…16, row by row, as scikit-learn downsamples its digits)."""
+    """A drawing's pixels, for the network's prediction (data whose inputs are a picture);
+    the prediction follows the run's weights from then on (no pixels: forget it)."""
 
     type: Literal["draw"]
-    pixels: tuple[Annotated[float, Field(ge=0, le=16, allow_inf_nan=False)], ...] = Field(
-        max_length=4096)
+    pixels: Pixels = Field(max_length=4096)
+
+
+class LearnValue(_Msg):
+    """A drawing and the class to learn it as (``learn``; a logged ``learn`` command)."""
+
+    pixels: Pixels = Field(max_length=4096)
+    label: int = Field(ge=0, le=1_000_000)
+
+
+class Learn(LearnValue):
+    """Run the next iteration on this one drawing with the class ``label`` (a batch of
+    one, standardised as the training split), phase by phase; logged like ``set``."""
+
+    type: Literal["learn"]
 
 
 class LandscapeAxis(_Msg):
@@ -264,17 +282,19 @@ class EditValue(_Msg):
 
 
 class RunCommand(_Msg):
-    """One logged change of a saved run: a ``set`` or an ``edit`` at a position."""
+    """One logged change of a saved run: a ``set``, an ``edit`` or a ``learn`` (a drawing
+    learned as a class: the next iteration's batch) at a position."""
 
     iteration: int = Field(ge=0, le=100_000_000)
     phase: PhaseName = "forward"
     set: Changes | None = None
     edit: EditValue | None = None
+    learn: LearnValue | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> RunCommand:
-        if (self.set is None) == (self.edit is None):
-            raise ValueError("a command holds exactly one of 'set' or 'edit'")
+        if sum(v is not None for v in (self.set, self.edit, self.learn)) != 1:
+            raise ValueError("a command holds exactly one of 'set', 'edit' or 'learn'")
         return self
 
 
@@ -330,7 +350,7 @@ class Load(_Msg):
 
 ClientMessage = Annotated[
     Hello | Configure | Csv | Step | Play | Pause | Reset | Inspect | Focus | Edit | MapAxes
-    | Draw
+    | Draw | Learn
     | Set | Seek | Checkout | Load | Share | Fork | SwitchRun | Landscape | Series
     | LessonCommand,
     Field(discriminator="type"),

@@ -50,6 +50,7 @@ from server.protocol import (
     Hello,
     Inspect,
     Landscape,
+    Learn,
     LessonCommand,
     Load,
     MapAxes,
@@ -66,7 +67,8 @@ from server.protocol import (
 )
 from server.run.compact import compact_iteration, compact_values
 from server.run.cost import JSON_BYTES_PER_VALUE, count_values
-from server.run.history import History, drain
+from server.run.drawing import DrawingError, check_learn
+from server.run.history import History, HistoryError, drain
 from server.run.runconfig import (
     LimitError,
     checked_stepper,
@@ -81,6 +83,9 @@ log = logging.getLogger("backprop_lab.session")
 T = TypeVar("T")
 
 PHASE_BY_PHASE_MAX = 4.0
+#: a learned drawing's iteration plays at this many iterations a second (half a second
+#: a phase), then the run pauses
+LEARN_SPEED = 0.5
 PAST_RUNS = 5  # earlier runs a session keeps (memory: the histories' budgets)
 _STAGGER = itertools.count()  # hands each started play its tick slot in turn
 STAGGER_TICKS = 4  # a started play's first iteration is at most this many ticks late
@@ -118,6 +123,8 @@ class Session:
         self.history: History = playback.new_history(settings, self.config, self.stepper)
         self.playing = False
         self.speed = 2.0
+        #: play stops after this iteration's update (a learned drawing's), or None
+        self._stop_after: int | None = None
         self._credit = 0.0
         self._iter_cost = 1e-4  # seconds per played iteration (moving average)
         #: fast play's frame budget in bytes (max_stream_mb_per_s), and when it was filled
@@ -339,7 +346,10 @@ class Session:
                 while self.stepper.phase_index != 0 and self.stepper.halted is None:
                     self._advance_phase()
             self._send_state()
+        elif isinstance(msg, Learn):
+            self._learn(msg)
         elif isinstance(msg, Play):
+            self._stop_after = None
             if msg.speed > self.settings.max_speed:
                 self.error("limit", f"speed {msg.speed:g} exceeds max_speed="
                            f"{self.settings.max_speed:g} iterations per second",
@@ -374,6 +384,41 @@ class Session:
         elif isinstance(msg, Series):
             self._send_compare(msg)
 
+    def _learn(self, msg: Learn) -> None:
+        """``learn``: the next iteration runs on the drawing with the class asked for
+        (:meth:`History.learn`, logged like a ``set``: a rewind, a run file and a class's
+        copy replay it), played phase by phase at :data:`LEARN_SPEED` until its update;
+        the drawing's prediction follows (``drawn``). An iteration under way is finished
+        first. A drawing the run cannot take gets a ``learn`` error; nothing changes."""
+        st = self.stepper
+        try:
+            data = check_learn(st, msg.pixels, msg.label)
+        except DrawingError as e:
+            self.error("learn", str(e), reason=e.reason, field=e.field, **e.counts)
+            return
+        if st.halted is not None:
+            self.error("learn", f"the run is halted ({st.halted}); change a setting or "
+                       "rewind first", reason="halted")
+            return
+        self.playing = False
+        while st.phase_index != 0:  # (the iteration under way: its frames go out)
+            if self._advance_phase() is None:
+                self._send_state()
+                return
+        try:
+            branch = self.history.learn(data)
+        except HistoryError as e:
+            self.error("limit", str(e), limit="history_commands")
+            return
+        log.info("learn", extra={"label": data["label"], "iteration": st.iteration})
+        self.views.drawing = data["pixels"]  # (its prediction shows what the step did)
+        self._apply(Changed() if branch is None else Switched())
+        self.speed = LEARN_SPEED
+        self.playing = True
+        self._stop_after = st.iteration
+        self._credit = 1.0  # its forward on the next tick
+        self._send_state()
+
     def _configure(self, cfg: RunSettings) -> None:
         try:
             stepper = checked_stepper(cfg, self.settings)
@@ -407,6 +452,7 @@ class Session:
         self.stepper = history.stepper
         self.history = history
         self.playing = False
+        self._stop_after = None
         if history.needs_indexing() and history.indexing is None:
             history.start_indexing(Stepper(run_config(history.base)))
         self.coach.reset()
@@ -600,6 +646,10 @@ class Session:
                 self._credit -= 1.0
                 rec = self._advance_phase()
                 if rec is not None and rec.phase == "update":
+                    stop = self._stop_after
+                    if stop is not None and rec.iteration >= stop:  # a learned drawing's
+                        self._stop_after = None
+                        self.playing = False
                     self._send_state()  # the counters move with each iteration shown
             return
         self._credit += self.speed * dt

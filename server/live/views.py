@@ -18,7 +18,10 @@ a bounded rate:
   and the maps (and an open focus and inspector) are re-sent;
 * ``landscape`` — the loss over a slice of weight space through the current
   point, the descent path and the next step (:mod:`server.run.landscape`),
-  re-sent when the weights change, like the maps.
+  re-sent when the weights change, like the maps;
+* ``drawn`` — the network's prediction for the learner's drawing (``draw``,
+  data whose inputs are a picture), re-sent when the weights change, so it
+  follows training and shows what a learned drawing (``learn``) did.
 
 Each derived message is put on the outbox under its own key, so a slow client
 only ever receives the latest one, and at most ``Settings.map_hz`` times per
@@ -28,6 +31,7 @@ once per :data:`COST_FACTOR` × its compute time, and for a crowded server once 
 change marks the view
 *dirty* and :meth:`SessionViews.flush` (called after each command and on
 every clock tick while something is dirty) sends it when its interval has passed.
+(Just over 500 lines: the views share that pacing and their targets' checks.)
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine import catalog, metrics, probe
+from engine import metrics, probe
 from engine.stepper import PhaseRecord, Stepper
 from server.protocol import Draw, Edit, Focus, Inspect, Landscape, MapAxes, server_message
 from server.run.classes import classes_body
+from server.run.drawing import DrawingError, check_pixels
 from server.run.history import History
 from server.run.inspect import Capture, inspect_body
 from server.run.landscape import LandscapeLimitError, LandscapeState, Request
@@ -53,7 +58,7 @@ from server.settings import Settings
 log = logging.getLogger("backprop_lab.views")
 
 Array = np.ndarray
-KINDS = ("maps", "inspect", "focus", "landscape")
+KINDS = ("maps", "inspect", "focus", "landscape", "drawn")
 #: a view is re-sent at most once per this many times its own compute time, so a big
 #: network's maps cost a session at most ~10 % of a core (below map_hz if need be)
 COST_FACTOR = 10.0
@@ -171,6 +176,8 @@ class SessionViews:
         #: apart best, server.run.maps)
         self.axes: tuple[int, int] | None = None
         self.last_batch: Array | None = None
+        #: the learner's drawing (pixels in the data's units), whose prediction follows
+        self.drawing: tuple[float, ...] | None = None
         self.capture = Capture()
         self.dirty: set[str] = set()
         self._sent: dict[str, float] = {k: -math.inf for k in KINDS}
@@ -208,6 +215,11 @@ class SessionViews:
                 check_axes(self.st.data, self.axes)
             except ValueError:
                 self.axes = None
+        if self.drawing is not None:  # kept for a run of the same pictures
+            try:
+                check_pixels(self.st, self.drawing)
+            except DrawingError:
+                self.drawing = None
         self.dirty.update(KINDS)
 
     def after_phase(self, rec: PhaseRecord) -> None:
@@ -217,7 +229,7 @@ class SessionViews:
         self.capture.add(rec.phase, rec.iteration, rec.values)
         self.dirty.add("inspect")
         if rec.phase == "update":
-            self.dirty.update(("maps", "focus", "landscape"))
+            self.dirty.update(("maps", "focus", "landscape", "drawn"))
             while self.pending_edits:
                 try:
                     self._apply_edit(self.pending_edits.pop(0))
@@ -261,21 +273,17 @@ class SessionViews:
             self.port.error("invalid", str(e), field=e.field)
 
     def _draw(self, msg: Draw) -> None:
-        """The network's prediction for a drawing (one forward pass of one row, in
-        evaluation mode), as a ``drawn`` message."""
-        st = self.st
-        ds = catalog.entry("datasets", st.config.dataset)
-        if ds.image is None or st.config.table is not None:
-            raise ViewError("drawing needs data whose inputs are a picture (digits)", "pixels")
+        """Keep the learner's drawing and send its prediction (:meth:`drawn_message`);
+        no pixels: forget it."""
+        if not msg.pixels:
+            self.drawing = None
+            self.dirty.discard("drawn")
+            return
         try:
-            x = st.data.inputs_from_raw([msg.pixels])
-        except ValueError as e:
+            self.drawing = check_pixels(self.st, msg.pixels)
+        except DrawingError as e:
             raise ViewError(str(e), "pixels") from None
-        y = probe.predict(st.net, x)[0]
-        self._put(server_message("drawn", iteration=st.iteration, outputs=y,
-                                 predicted=int(metrics.predicted_classes(st.data.task,
-                                                                         y[None, :])[0])),
-                  key="drawn")
+        self._send("drawn")
 
     def _map_axes(self, msg: MapAxes) -> None:
         if not many_inputs(self.st.data):
@@ -439,6 +447,10 @@ class SessionViews:
                 self._sent[kind] = now
                 return
             msg = server_message("landscape", **body)
+        elif kind == "drawn":
+            if self.drawing is None:
+                return
+            msg = self.drawn_message()
         else:
             if self.focus is None:
                 return
@@ -458,6 +470,17 @@ class SessionViews:
         # classification: what each class was taken for, and a table's mistakes
         body.update(classes_body(st))
         return server_message("maps", **body)
+
+    def drawn_message(self) -> dict[str, Any]:
+        """A ``drawn`` message: the network's prediction for the drawing (one forward
+        pass of one row, standardised as the training split, in evaluation mode), with
+        the drawing's pixels (a class following the run sees what was drawn)."""
+        assert self.drawing is not None
+        st = self.st
+        y = probe.predict(st.net, st.data.inputs_from_raw([self.drawing]))[0]
+        k = int(metrics.predicted_classes(st.data.task, y[None, :])[0])
+        return server_message("drawn", iteration=st.iteration, outputs=y, predicted=k,
+                              pixels=list(self.drawing))
 
     def landscape_message(self) -> tuple[dict[str, Any], bool]:
         """A ``landscape`` message for the current weights (see

@@ -18,6 +18,7 @@ import numpy as np
 from engine.schedules import Schedule
 from engine.stepper import PHASES, PhaseRecord, Stepper
 from server.protocol import Changes
+from server.run.drawing import LEARN_WEIGHT, learn_batch, learn_wire
 from server.run.series import Metrics
 
 Pos = tuple[int, int]
@@ -28,9 +29,11 @@ MAX_MARKERS = 200
 class Command:
     """A change applied to the run at position ``(iteration, phase)``.
 
-    ``kind`` is ``"set"`` (``data`` is a :class:`~server.protocol.Changes`) or
+    ``kind`` is ``"set"`` (``data`` is a :class:`~server.protocol.Changes`),
     ``"edit"`` (``data`` is ``{"id", "index", "value"}``: one parameter entry set
-    by hand).
+    by hand) or ``"learn"`` (``data`` is ``{"pixels", "label"}``: the next
+    iteration runs on a learner's drawing with that class, :mod:`server.run.drawing`;
+    always at a phase-0 position).
     """
 
     iteration: int
@@ -43,14 +46,29 @@ class Command:
         """Where the command applies."""
         return (self.iteration, self.phase)
 
+    @property
+    def weight(self) -> int:
+        """Its share of a run's change budget (a drawing is longer than a setting)."""
+        return LEARN_WEIGHT if self.kind == "learn" else 1
+
     def wire(self) -> dict[str, Any]:
         """JSON form, as in run files and timeline markers."""
         out: dict[str, Any] = {"iteration": self.iteration, "phase": PHASES[self.phase]}
         if self.kind == "set":
             out["set"] = self.data.model_dump(mode="json", exclude_none=True)
+        elif self.kind == "learn":
+            out["learn"] = learn_wire(self.data)
         else:
             out["edit"] = {"id": self.data["id"], "index": list(self.data["index"]),
                            "value": self.data["value"]}
+        return out
+
+    def marker(self) -> dict[str, Any]:
+        """Its timeline marker: the JSON form with its ``kind`` (a drawing's marker
+        names its class only: the timeline is sent often)."""
+        out: dict[str, Any] = {"iteration": self.iteration, "kind": self.kind, **self.wire()}
+        if self.kind == "learn":
+            out["learn"] = {"label": self.data["label"]}
         return out
 
 
@@ -86,6 +104,8 @@ def apply_command(st: Stepper, cmd: Command) -> None:
         st.set_hyper(**engine_changes(cmd.data))
     elif cmd.kind == "edit":
         st.set_entry(cmd.data["id"], tuple(cmd.data["index"]), cmd.data["value"])
+    elif cmd.kind == "learn":
+        st.give_batch(*learn_batch(st, cmd.data))
     else:  # pragma: no cover - constructed only by this module
         raise ValueError(f"unknown command kind {cmd.kind!r}")
 

@@ -61,6 +61,7 @@ from server.run.branch import (
     records_equal,
     snapshot_nbytes,
 )
+from server.run.drawing import LEARN_WEIGHT, learn_batch
 from server.run.indexing import INDEX_METRIC_POINTS, INDEX_TRACE_POINTS, Indexer
 from server.run.series import metrics_point, trace_rows
 
@@ -151,7 +152,7 @@ class History:
             b = Branch(sb.id, sb.parent, sb.fork, commands=list(sb.commands),
                        checkpoints={0: cp0}, head=sb.head, cursor=cursor)
             for c in sb.commands:
-                b.add_marker({"iteration": c.iteration, "kind": c.kind, **c.wire()})
+                b.add_marker(c.marker())
             h.branches[sb.id] = b
         h.live = Walker(stepper, h.branches[current])
         h.active.cursor = (0, 0)
@@ -534,19 +535,18 @@ class History:
         """
         b = self.active
         pos = self.pos
-        if self.total_commands() >= MAX_COMMANDS:
+        cmd = Command(pos[0], pos[1], kind, data)
+        if self.total_commands() + cmd.weight > MAX_COMMANDS:
             raise HistoryError(f"a run keeps at most {MAX_COMMANDS} changes in all its "
-                               "branches; reset to go on")
+                               f"branches (a drawing learned counts {LEARN_WEIGHT}); "
+                               "reset to go on")
         new: Branch | None = None
         if pos < b.head or self.applied < len(b.commands):
             new = self._fork(pos)
             b = new
-        cmd = Command(pos[0], pos[1], kind, data)
         b.commands.append(cmd)
         self.applied = len(b.commands)
-        marker: dict[str, Any] = {"iteration": pos[0], "kind": kind, "phase": PHASES[pos[1]]}
-        marker.update(cmd.wire())
-        b.add_marker(marker)
+        b.add_marker(cmd.marker())
         b.head = max(b.head, pos)
         b.halted = None
         self.changed = True
@@ -554,8 +554,10 @@ class History:
 
     def total_commands(self) -> int:
         """Changes logged in all branches, those branches share counted once (a saved
-        run holds each once, so this bounds a run file's size)."""
-        return len({id(c) for b in self.branches.values() for c in b.commands})
+        run holds each once, so this bounds a run file's size), each by its
+        :attr:`~server.run.branch.Command.weight`."""
+        unique = {id(c): c for b in self.branches.values() for c in b.commands}
+        return sum(c.weight for c in unique.values())
 
     def set(self, changes: Changes) -> Branch | None:
         """Apply ``changes`` now (``set`` message) and log them; see :meth:`record`.
@@ -564,6 +566,19 @@ class History:
         """
         self.stepper.set_hyper(**engine_changes(changes))
         return self.record("set", changes)
+
+    def learn(self, data: dict[str, Any]) -> Branch | None:
+        """Make the next iteration run on a learner's drawing (``learn`` message; ``data``
+        as :func:`server.run.drawing.check_learn` gives it) and log it; see
+        :meth:`record`. Only between iterations. Raises ValueError (HistoryError at
+        the change budget) with nothing changed."""
+        st = self.stepper
+        if st.phase_index != 0:
+            raise ValueError("a drawing is learned between iterations")
+        x, t = learn_batch(st, data)
+        branch = self.record("learn", data)
+        st.give_batch(x, t)
+        return branch
 
     def _fork(self, pos: Pos) -> Branch:
         parent = self.active

@@ -2,8 +2,8 @@
 
 A run file is small JSON that replays bit-identically: the format and its
 version, the settings (seed included) and every branch of the run: its id, its
-parent and the point it forked at, its command log (each ``set`` or ``edit``
-with the position it applied at; the commands shared with the parent are
+parent and the point it forked at, its command log (each ``set``, ``edit`` or
+``learn`` with the position it applied at; the commands shared with the parent are
 counted by ``base``, not repeated) and its length; ``branch`` is the one the
 learner was on. Version 1 files (one branch: ``commands`` and ``length`` at the
 top) still load. A file also holds the current branch's sampled metrics for
@@ -27,6 +27,7 @@ from typing import Any
 from engine.stepper import PHASES, Stepper
 from server.protocol import RunCommand, RunFile
 from server.run.branch import Command, Pos, SavedBranch, shared_commands
+from server.run.drawing import DrawingError, check_learn
 from server.run.history import MAX_COMMANDS, History
 from server.run.series import METRIC_COLUMNS
 
@@ -83,7 +84,7 @@ def _commands(cmds: tuple[RunCommand, ...], start: Pos, head: Pos, stepper: Step
               max_batch: int, where: str, fork: bool = False) -> list[Command]:
     """Validated commands at positions from ``start`` (a branch's ``fork``, or the
     run's beginning) to ``head``, in order: edits name an existing parameter entry,
-    batch sizes are within ``max_batch``."""
+    batch sizes are within ``max_batch``, drawings fit the run's data and classes."""
     out: list[Command] = []
     prev = start
     for i, c in enumerate(cmds):
@@ -104,6 +105,15 @@ def _commands(cmds: tuple[RunCommand, ...], start: Pos, head: Pos, stepper: Step
             if c.set.batch_size is not None and rows > max_batch:
                 raise RunFileError(f"batch size {rows} exceeds max_batch={max_batch}", at)
             out.append(Command(pos[0], pos[1], "set", c.set))
+        elif c.learn is not None:
+            if pos[1] != 0:
+                raise RunFileError("a drawing is learned between iterations (phase "
+                                   "'forward')", at + ".phase")
+            try:
+                data = check_learn(stepper, c.learn.pixels, c.learn.label)
+            except DrawingError as e:
+                raise RunFileError(str(e), f"{at}.learn.{e.field}") from None
+            out.append(Command(pos[0], pos[1], "learn", data))
         else:
             assert c.edit is not None
             W = stepper.net.params.get(c.edit.id)
@@ -141,7 +151,8 @@ def branches_from_file(run: RunFile, stepper: Stepper,
     length and (after the ones shared with its parent) from its fork on; a parent
     listed before its children (or absent, when it shared nothing: a branch whose
     parent was dropped keeps its whole log); at most
-    :data:`MAX_COMMANDS` changes in all branches together;
+    :data:`MAX_COMMANDS` changes in all branches together (a ``learn`` counts
+    :data:`~server.run.drawing.LEARN_WEIGHT`);
     and the iterations to replay, the parts branches share counted once, within
     :data:`MAX_LOAD_ITERATIONS`.
     """
@@ -196,7 +207,7 @@ def branches_from_file(run: RunFile, stepper: Stepper,
             work += rb.length - fork[0]
         own = _commands(rb.commands, start, head, stepper, max_batch, where + ".commands",
                         fork=parent is not None)
-        total += len(own)
+        total += sum(c.weight for c in own)
         if total > MAX_COMMANDS:
             raise RunFileError(f"a run keeps at most {MAX_COMMANDS} changes in all its "
                                "branches", where + ".commands")

@@ -89,6 +89,9 @@ SCRIPT: list[dict[str, Any]] = [
     # a digit drawn on the digits' run: the network's prediction
     {"type": "configure", "config": {"dataset": "digits", "hidden": [3], "seed": 2}},
     {"type": "draw", "pixels": [0, 0, 5, 13, 9, 1, 0, 0] * 8},
+    # ... learned as a 3: one iteration on it (its phases play), then a drawing too short
+    {"type": "learn", "pixels": [0, 0, 5, 13, 9, 1, 0, 0] * 8, "label": 3},
+    {"type": "learn", "pixels": [0, 0, 5, 13, 9, 1, 0, 0], "label": 3},
     # own data: a bad CSV (an error naming row and column), then a good one (a new run)
     {"type": "csv", "text": "a,b,k\n1,x,0\n2,3,1\n"},
     {"type": "csv", "name": "t.csv", "text": "a,b,k\n1,2,0\n2,3,1\n3,1,0\n4,4,1\n"},
