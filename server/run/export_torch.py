@@ -424,9 +424,10 @@ def _update(cap: Capture) -> Section:
 
 def _check(cap: Capture) -> Section:
     bn_bias = [f"L{l}.b" for l, ls in enumerate(cap.spec.layers, start=1) if ls.norm == "batch"]
-    code = f"""# a bias followed by batch norm does not change the loss (the norm takes it out
-# again): its gradient is rounding noise, scaled up to a step by adaptive optimizers
-NOT_COMPARED = {bn_bias!r}
+    why = ("# a bias followed by batch norm does not change the loss (the norm takes it out\n"
+           "# again): its gradient is rounding noise, scaled up to a step by adaptive "
+           "optimizers\n") if bn_bias else ""
+    code = why + f"""NOT_COMPARED = {bn_bias!r}   # parameters printed but not compared
 ours_torch = {{'loss': loss_torch.detach().item(),
               'regularization': reg_shown_torch.detach().item(),
               'learning rate': lr_torch}}

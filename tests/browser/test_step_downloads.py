@@ -47,6 +47,9 @@ def test_the_iteration_shown_downloads_as_three_files_and_the_numpy_one_agrees(
     assert "import torch" in (tmp_path / names["step-torch"]).read_text()
     nb = json.loads((tmp_path / names["step-notebook"]).read_text())
     assert "".join(nb["cells"][0]["source"]).startswith("# Backprop Lab: iteration 3")
+    # its second part redoes the iteration with PyTorch (run by make parity)
+    assert any("".join(c["source"]).startswith("## The same iteration with PyTorch")
+               for c in nb["cells"])
     assert lab.errors == []
 
 
