@@ -77,6 +77,8 @@ def _uses(cap: Capture) -> set[str]:
     out: set[str] = {a for a in acts if a in TORCH_ACT_NOTE}
     if spec.loss == "mse":
         out.add("mse")
+    if spec.loss == "bce" and spec.layers[-1].units > 1:
+        out.add("bce-many")
     if any(ls.dropout > 0 for ls in spec.layers):
         out.add("dropout")
     if any(ls.norm == "batch" for ls in spec.layers):
@@ -101,6 +103,11 @@ DIFFERENCES: dict[str, dict[str, str]] = {
               "`F.mse_loss` would average (y − t)² over every element (the engine's × 2/K).",
               "MSE 損失は 1 サンプルあたり ½ Σₖ (yₖ − tₖ)² をバッチで平均したものです。"
               "`F.mse_loss` は全要素の (y − t)² の平均なので、値が 2/K 倍になります。"),
+    "bce-many": _t("the BCE loss is summed over the outputs of a sample, averaged over the "
+                   "batch: `F.binary_cross_entropy_with_logits`'s mean would average over "
+                   "every element.",
+                   "BCE 損失は 1 サンプルの出力について足し合わせ、バッチで平均します。"
+                   "`F.binary_cross_entropy_with_logits` の平均は全要素で割ってしまいます。"),
     "softplus": _t("softplus is computed as log(1 + eᶻ) everywhere: `F.softplus` returns z "
                    "itself above z = 20.",
                    "softplus はどこでも log(1 + eᶻ) として計算します。`F.softplus` は "
@@ -301,8 +308,9 @@ def _forward(cap: Capture) -> Section:
               "# (F.mse_loss would average (y − t)² over every element: the engine's × 2/K)",
               "loss_torch = 0.5 * ((y_torch - t_torch) ** 2).sum(dim=1).mean()"]
     elif loss == "bce":
-        L += ["# bce from the logits, summed over the outputs, mean over the batch",
-              "# (equal to F.binary_cross_entropy_with_logits's mean for one output)",
+        L += ["# bce from the logits, summed over the outputs, mean over the batch (equal to",
+              "# F.binary_cross_entropy_with_logits's mean for one output; differs on purpose",
+              "# for several: that mean would divide by the outputs too)",
               "loss_torch = F.binary_cross_entropy_with_logits(",
               "    z_out_torch, t_torch, reduction='none').sum(dim=1).mean()"]
     else:

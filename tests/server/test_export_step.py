@@ -23,7 +23,7 @@ from engine.owndata import parse_csv
 from engine.schedules import Schedule
 from engine.stepper import Stepper
 from server.run.export_script import numpy_script
-from server.run.export_torch import TORCH_ACT, TORCH_OPT
+from server.run.export_torch import TORCH_ACT, TORCH_OPT, torch_script
 from server.run.script_formulas import ACTIVATION_CODE
 from server.run.stepcapture import Capture, capture_step
 from tests.server.conftest import WS, make_app
@@ -261,3 +261,25 @@ def test_l1_l2_changed_between_the_loss_and_the_backward_phase_still_agree() -> 
     assert shown is not None and float(shown.group(1)) == loss["values"]["loss.reg"]
     assert run_script(got.text).splitlines()[-1] == "agrees"
     assert "reg_shown_torch = penalty_torch(L1_AT_LOSS, L2_AT_LOSS)" in torch_file.text
+
+
+def test_the_pytorch_script_lists_what_differs_on_purpose_for_its_configuration() -> None:
+    """Its docstring names each difference the run brings, and only those (the script
+    runs under make parity; what it says is checked here)."""
+    def head(config: RunConfig, before: int = 2) -> str:
+        source = torch_script(captured(config, before))
+        return " ".join(source[:source.index('"""', 3)].split())
+
+    plain = head(RunConfig())
+    assert "on purpose" not in plain
+    many = head(RunConfig(dataset="blobs3", loss="bce", activation="softplus"))
+    assert "summed over the outputs of a sample" in many and "`F.softplus` returns z" in many
+    mse = head(RunConfig(dataset="sine", loss="mse", activation="gelu", l1=0.01,
+                         accumulate_grads=True, schedule=Schedule("cosine", t_max=5)))
+    for words in ("`F.mse_loss` would average", "tanh form", "not the optimizer's "
+                  "`weight_decay`", "`optimizer.zero_grad()` is forgotten", "once per iteration",
+                  "past T_max"):
+        assert words in mse, words
+    bn = head(RunConfig(norm="batch", dropout=0.2, batch_size=1), 4)
+    for words in ("rounding noise", "the page's mask", "running statistics"):
+        assert words in bn, words
