@@ -456,7 +456,10 @@ class Session:
         if history.needs_indexing() and history.indexing is None:
             history.start_indexing(Stepper(run_config(history.base)))
         self.coach.reset()
-        self._send_run()
+        if self.outbox is None and not self.audience:  # (a copy not attached yet: the
+            self.views.on_new_run(self.stepper)  # page that attaches gets it all then)
+        else:
+            self._send_run()
         playback.spawn_indexer(self, history, self.scheduler, ("index", self.id))
 
     def _keep_past(self) -> None:
