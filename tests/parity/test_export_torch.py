@@ -14,7 +14,7 @@ import pytest
 
 from engine.config import RunConfig
 from server.run.export_torch import torch_script
-from tests.server.test_export_step import CASES, captured
+from tests.server.test_export_step import CASES, captured, learned_drawing_files
 
 
 def run_script(source: str) -> str:
@@ -53,3 +53,9 @@ def test_the_pytorch_script_says_where_it_differs_on_purpose_and_checks_for_real
     assert loss is not None
     tampered = source.replace(loss.group(0), f"    'loss': {float(loss.group(1)) * (1 + 1e-7)!r},")
     assert run_script(tampered).splitlines()[-1].startswith("differs: loss")
+
+
+def test_the_pytorch_script_of_an_iteration_learned_from_a_drawing_agrees() -> None:
+    """A batch of one row (the learner's drawing) through batch norm, in eval mode as the
+    engine does it."""
+    assert run_script(learned_drawing_files()["-torch.py"]).splitlines()[-1] == "agrees"

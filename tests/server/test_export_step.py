@@ -14,10 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from engine import catalog
+from engine import catalog, realdata
 from engine.config import RunConfig
 from engine.owndata import parse_csv
 from engine.schedules import Schedule
@@ -283,3 +284,40 @@ def test_the_pytorch_script_lists_what_differs_on_purpose_for_its_configuration(
     bn = head(RunConfig(norm="batch", dropout=0.2, batch_size=1), 4)
     for words in ("rounding noise", "the page's mask", "running statistics"):
         assert words in bn, words
+
+
+def learned_drawing_files() -> dict[str, str]:
+    """The NumPy and PyTorch files of an iteration a learner ran on a drawing of theirs
+    ("learn this as a 3": a batch of one row, through batch norm, with Adam)."""
+    X, y, _ = realdata.table("digits")
+    three = [float(v) for v in X[int(np.flatnonzero(y == 3)[4])]]
+    config = {"dataset": "digits", "hidden": [8], "batch_size": 8, "seed": 1, "norm": "batch",
+              "optimizer": {"name": "adam"}}
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        sid = ws.hello()["session"]
+        ws.send({"type": "configure", "config": config})
+        ws.recv_type("run")
+        ws.recv_type("timeline")
+        for _ in range(2):
+            ws.send({"type": "step", "unit": "iteration"})
+            ws.recv_type("state")
+        ws.send({"type": "learn", "label": 3, "pixels": three})
+        ws.handled()
+        ws.send({"type": "pause"})
+        while ws.step_frame()["phase"] != "update":
+            pass
+        files = {k: client.post(f"/runs/step-2{k}", data={"session": sid})
+                 for k in (".py", "-torch.py")}
+    assert all(f.status_code == 200 for f in files.values())
+    return {k: f.text for k, f in files.items()}
+
+
+def test_an_iteration_learned_from_a_drawing_downloads_and_agrees() -> None:
+    files = learned_drawing_files()
+    source = files[".py"]
+    t = re.search(r"^t = np.array\(\[\n    (\[.*\]),\n\]\)$", source, re.M)
+    assert t is not None and t.group(1) == "[0.0, 0.0, 0.0, 1.0" + ", 0.0" * 6 + "]"
+    assert run_script(source).splitlines()[-1] == "agrees"
+    assert "a batch of one goes through batch norm with the running statistics" in " ".join(
+        files["-torch.py"].split())
