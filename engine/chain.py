@@ -113,7 +113,8 @@ class Trace:
     f′(z) under mse); ``per_sample`` ℓ_b (B,); ``grads`` ∂L/∂θ as the engine
     computed them (L1/L2 included in training); ``masks`` the dropout masks;
     ``train`` batch statistics and dropout (else evaluation mode); ``done`` the
-    phases whose values may be shown; ``samples`` the data index of each row.
+    phases whose values may be shown; ``samples`` the data index of each row (None
+    for a row of a batch given to the stepper: a learner's drawing).
     """
 
     net: Network
@@ -126,7 +127,7 @@ class Trace:
     train: bool
     done: frozenset[str]
     iteration: int
-    samples: list[int]
+    samples: list[int | None]
     l1: float = 0.0
     l2: float = 0.0
 
@@ -198,7 +199,7 @@ def trace_records(net: Network, phases: Phases, iteration: int, l1: float = 0.0,
             if g is not None:
                 grads[k] = np.asarray(g)
     batch = fwd.get("batch")
-    samples = list(range(len(x))) if batch is None else [int(i) for i in batch]
+    samples: list[int | None] = [None] * len(x) if batch is None else [int(i) for i in batch]
     return Trace(used, x, t, caches, res.per_sample, grads, masks, True,
                  frozenset(p for p in PHASES if p in phases), iteration, samples, l1, l2)
 
@@ -213,7 +214,7 @@ def trace_last(st: Stepper) -> Trace | None:
     caches = p.caches
     if caches[-1].dfz is None:
         used.output_dfz(caches[-1])
-    samples = list(range(len(p.x))) if p.idx is None else [int(i) for i in p.idx]
+    samples: list[int | None] = [None] * len(p.x) if p.idx is None else [int(i) for i in p.idx]
     return Trace(used, p.x, p.t, caches, p.loss.per_sample, dict(p.grads),
                  [c.mask for c in caches], True, frozenset(PHASES), p.iteration, samples,
                  st.config.l1, st.config.l2)

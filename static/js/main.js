@@ -198,6 +198,7 @@ const ACTIONS = {
   'map-axes': (axes) => send({ type: 'map_axes', axes }), // a table's map: which two inputs
   csv: (file) => send({ type: 'csv', ...file }), // a learner's own CSV: a new run, or an error
   draw: (pixels) => send({ type: 'draw', pixels }), // a drawn digit: the network's guess
+  learn: ({ pixels, label }) => send({ type: 'learn', pixels, label }), // one iteration on the drawing
   edit: (e) => send({ type: 'edit', ...e }),
   landscape: (req) => send({ type: 'landscape', ...req }),
   'add-points': () => views.get('maps').setAdding(true),

@@ -18,6 +18,7 @@ import pytest
 from engine import realdata
 from engine.stepper import Stepper
 from server.live import session as session_module
+from server.live import views as views_module
 from server.live.session import Session
 from server.protocol import RunFile, client_adapter
 from server.run import history as history_module
@@ -253,3 +254,30 @@ def test_a_non_finite_pixel_on_the_wire_is_refused_and_the_session_goes_on() -> 
         err = t.error()
         assert err["code"] == "invalid" and err["field"] == "pixels.5"
         WS.works(t)
+
+
+def test_the_inspector_shows_the_chain_rule_with_the_drawings_own_numbers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+
+    def later() -> float:  # a second between any two looks: the inspector goes out at once
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(views_module.time, "monotonic", later)
+    s, _ = attached_session(**DIGITS)
+    s.history.train(5)
+    send(s, {"type": "inspect", "id": "L1.W", "index": [20, 2]})
+    send(s, {"type": "learn", "pixels": three(), "label": 3})
+    send(s, {"type": "pause"})
+    for _ in range(3):  # forward, loss, backward of the drawing's iteration
+        msgs = send(s, {"type": "step", "unit": "phase"})
+    m = [m for m in msgs if m["type"] == "inspect"][-1]
+    d = s.stepper.data
+    x = (np.array(three()) - d.x_shift) / d.x_scale
+    bwd = s.views.capture.phases["backward"]
+    assert m["mode"] == "batch" and m["batch_size"] == 1 and m["next_phase"] == "update"
+    (row,) = m["rows"]
+    assert row["sample"] is None  # a drawing, no row of the data
+    assert row["factors"][2] == x[20]  # ∂z/∂w: the drawing's own standardised pixel
+    assert m["grad"] == bwd["L1.dW"][20, 2] and m["check"]["rel_error"] < 1e-6

@@ -3,9 +3,17 @@
  * (pointer events), downsampled as scikit-learn's digits were made: the
  * drawing at 32×32, then each 4×4 block's inked pixels counted, 0…16, row by
  * row: 8×8 values. They go to the server (`draw`), which answers with the
- * network's outputs (`drawn`); the pad shows the downsampled picture and a
- * bar per class, the predicted one marked. The page computes no network
- * output of its own: only the downsampling, which is the dataset's recipe.
+ * network's outputs (`drawn`, re-sent as the weights change); the pad shows
+ * the downsampled picture and a bar per class, the predicted one marked. The
+ * page computes no network output of its own: only the downsampling, which
+ * is the dataset's recipe.
+ *
+ * "Learn this as a 3": the learner picks the digit they meant (ten toggle
+ * buttons; until they pick, the network's reading) and the learn button
+ * (`#pad-learn`, `data-testid="pad-learn"`; a digit's button
+ * `data-testid="pad-label-3"`) sends `learn`: the server runs one iteration on
+ * the drawing with that class, its phases playing one by one, and the pad then
+ * says how that class's probability moved since the click.
  */
 
 import { h } from '../dom.js';
@@ -32,17 +40,22 @@ export function countBlocks(px) {
   return out;
 }
 
-/** The drawing pad and its prediction; see the module comment. */
+/** The drawing pad, its prediction and "learn this as"; see the module comment. */
 export class DigitPad {
   /**
    * @param {HTMLElement} container
-   * @param {{t: (key: string, vars?: object) => string, onDraw: (pixels: number[]) => void}} options
+   * @param {{t: (key: string, vars?: object) => string, onDraw: (pixels: number[]) => void,
+   *   onLearn: (pixels: number[], label: number) => void}} options
    */
-  constructor(container, { t, onDraw }) {
+  constructor(container, { t, onDraw, onLearn }) {
     this.t = t;
     this.onDraw = onDraw;
+    this.onLearn = onLearn;
     this.pixels = null;
     this.drawn = null;
+    this.label = null; // the digit the learner picked (null: the network's reading)
+    this.learning = null; // {label, before, iteration} since the last "learn" click
+    this.cleared = false; // cleared by hand: a drawn still on its way is not taken up
     this.canvas = h('canvas', { class: 'pad-canvas', width: 256, height: 256, tabindex: '0', role: 'img' });
     this.small = h('canvas', { class: 'pad-small', width: 8, height: 8, 'aria-hidden': 'true' });
     this.fine = h('canvas', { width: FINE, height: FINE });
@@ -51,9 +64,23 @@ export class DigitPad {
     this.hint = h('p', { class: 'pad-hint' });
     this.answer = h('p', { class: 'pad-answer', 'aria-live': 'polite' });
     this.bars = h('div', { class: 'pad-bars' });
+    this.pick = h('span', { class: 'pad-pick-label' });
+    this.digits = Array.from({ length: 10 }, (_, k) => h('button', {
+      type: 'button', class: 'btn btn-small pad-digit', 'aria-pressed': 'false',
+      dataset: { k: String(k), testid: `pad-label-${k}` }, on: { click: () => this.choose(k) },
+    }, String(k)));
+    this.learnBtn = h('button', {
+      type: 'button', id: 'pad-learn', class: 'btn pad-learn-btn', dataset: { testid: 'pad-learn' },
+      on: { click: () => this.learn() },
+    });
+    this.learnHint = h('p', { class: 'pad-hint pad-learn-hint' });
+    this.learned = h('p', { class: 'pad-learned', 'aria-live': 'polite' });
+    this.learnBox = h('div', { class: 'pad-learn' },
+      h('div', { class: 'pad-pick', role: 'group' }, this.pick, ...this.digits),
+      this.learnBtn, this.learnHint, this.learned);
     this.root = h('div', { class: 'digit-pad', dataset: { view: 'digit-pad' } }, this.title,
       h('div', { class: 'pad-row' }, this.canvas, h('div', { class: 'pad-side' }, this.small, this.clearBtn)),
-      this.hint, this.answer, this.bars);
+      this.hint, this.answer, this.bars, this.learnBox);
     this.root.hidden = true;
     container.append(this.root);
     this.bindPointer();
@@ -106,10 +133,18 @@ export class DigitPad {
   /** Downsample the drawing (the module comment) and ask for the network's prediction. */
   send() {
     this.lastSent = performance.now();
+    this.cleared = false;
+    this.learning = null; // another drawing: what was learned is not about this one
     const f = this.fine.getContext('2d', { willReadFrequently: true }); // read at every stroke
     f.clearRect(0, 0, FINE, FINE);
     f.drawImage(this.canvas, 0, 0, FINE, FINE);
     this.pixels = countBlocks(f.getImageData(0, 0, FINE, FINE).data);
+    this.paintSmall();
+    this.onDraw(this.pixels);
+  }
+
+  /** The 8×8 picture the network sees, ink dark as the pad's. */
+  paintSmall() {
     const s = this.small.getContext('2d');
     const img = s.createImageData(8, 8);
     this.pixels.forEach((v, i) => {
@@ -117,26 +152,61 @@ export class DigitPad {
       img.data.set([g, g, g, 255], i * 4);
     });
     s.putImageData(img, 0, 0);
-    this.onDraw(this.pixels);
   }
 
+  /** Start again: an empty pad, and the server forgets the drawing (`render` false: building). */
   clear(render = true) {
     this.canvas.getContext('2d').clearRect(0, 0, this.canvas.width, this.canvas.height);
     this.small.getContext('2d').clearRect(0, 0, 8, 8);
+    const had = this.pixels !== null;
     this.pixels = null;
     this.drawn = null;
-    if (render) this.render();
+    this.label = null;
+    this.learning = null;
+    if (!render) return;
+    this.cleared = true;
+    if (had) this.onDraw([]);
+    this.render();
+  }
+
+  /** The learner says which digit the drawing is (again: back to the network's reading). */
+  choose(k) {
+    this.label = this.label === k ? null : k;
+    this.render();
+  }
+
+  /** The digit "learn" uses: the one picked, else the network's reading. */
+  get target() {
+    if (this.label !== null) return this.label;
+    return this.drawn ? this.drawn.predicted : null;
+  }
+
+  /** "Learn this as k": one iteration on the drawing with that class (the server plays it). */
+  learn() {
+    const k = this.target;
+    if (!this.pixels || k === null) return;
+    const d = this.drawn;
+    this.label = k; // kept: the learner may learn it again as the same digit
+    this.learning = { label: k, before: d ? d.outputs[k] : null, iteration: d ? d.iteration : -1 };
+    this.onLearn(this.pixels, k);
+    this.render();
   }
 
   /** Shown for a run whose inputs are a picture of `image` [8, 8]; hidden otherwise. */
   setRun(image) {
     this.root.hidden = !(image && image[0] * image[1] === 64);
     this.drawn = null;
+    this.learning = null;
     this.render();
   }
 
-  /** The server's `drawn` answer. */
+  /** The server's `drawn` answer (also after the weights changed, and a class's teacher's). */
   update(drawn) {
+    if (!this.pixels && Array.isArray(drawn.pixels) && drawn.pixels.length === 64 && !this.cleared) {
+      this.pixels = drawn.pixels.slice(); // the session's drawing (a reload, or a class's teacher's)
+      this.paintSmall();
+    }
+    if (!this.pixels) return;
     this.drawn = drawn;
     this.render();
   }
@@ -147,20 +217,46 @@ export class DigitPad {
     this.hint.textContent = t('pad.hint');
     this.clearBtn.textContent = t('pad.clear');
     this.canvas.setAttribute('aria-label', t('pad.title'));
+    this.pick.textContent = t('pad.learnPick');
+    this.pick.parentElement.setAttribute('aria-label', t('pad.learnPick'));
+    this.learnHint.textContent = t('pad.learnHint');
+    const k = this.target;
+    this.digits.forEach((b, j) => {
+      b.setAttribute('aria-pressed', String(j === this.label));
+      b.classList.toggle('is-target', j === k);
+      b.title = t('pad.learn', { k: j });
+    });
+    this.learnBtn.textContent = t('pad.learn', { k: k === null ? '?' : k });
+    this.learnBtn.disabled = !this.pixels || k === null;
     const d = this.drawn;
+    this.renderLearned(d);
     if (!d || !this.pixels) {
       this.answer.textContent = '';
       this.bars.replaceChildren();
       return;
     }
     this.answer.textContent = t('pad.answer', { k: d.predicted, p: Math.round(100 * d.outputs[d.predicted]) });
-    this.bars.replaceChildren(...d.outputs.map((p, k) => {
+    this.bars.replaceChildren(...d.outputs.map((p, j) => {
       const bar = h('span', { class: 'pad-bar-fill' });
       bar.style.width = `${Math.max(0, Math.min(1, p)) * 100}%`;
-      bar.style.background = CLASS_COLOURS[k % CLASS_COLOURS.length];
-      return h('div', { class: k === d.predicted ? 'pad-bar is-predicted' : 'pad-bar', dataset: { k: String(k) } },
-        h('span', { class: 'pad-bar-k' }, String(k)), h('span', { class: 'pad-bar-track' }, bar),
+      bar.style.background = CLASS_COLOURS[j % CLASS_COLOURS.length];
+      const cls = ['pad-bar', j === d.predicted ? 'is-predicted' : '', j === k ? 'is-target' : ''].filter(Boolean).join(' ');
+      return h('div', { class: cls, dataset: { k: String(j), p: String(p) } },
+        h('span', { class: 'pad-bar-k' }, String(j)), h('span', { class: 'pad-bar-track' }, bar),
         h('span', { class: 'pad-bar-p' }, `${Math.round(100 * p)}%`));
     }));
+  }
+
+  /** Since a "learn" click: learning, then how the class's probability moved (before → now). */
+  renderLearned(d) {
+    const l = this.learning;
+    this.learned.hidden = !l;
+    if (!l) return;
+    const pct = (p) => (p === null || p === undefined ? '?' : String(Math.round(100 * p)));
+    if (!d || d.iteration <= l.iteration) {
+      this.learned.textContent = this.t('pad.learning', { k: l.label });
+      return;
+    }
+    this.learned.textContent = this.t('pad.learned', { k: l.label, before: pct(l.before), after: pct(d.outputs[l.label]) });
   }
 }

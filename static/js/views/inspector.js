@@ -440,6 +440,7 @@ export class Inspector {
 
   /** A row's sample number: a button that follows that sample (its own chain rule) where the page can. */
   sampleCell(index) {
+    if (index === null || index === undefined) return this.t('insp.drawnRow'); // a drawing learned: no data index
     if (!this.opts.onFollow) return String(index);
     const b = document.createElement('button');
     b.type = 'button';

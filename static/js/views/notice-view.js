@@ -72,7 +72,8 @@ export class NoticeView {
   detail(c) {
     const t = (k, p) => this.i18n.t(k, p);
     if (c.code === 'unknown_code' || c.code === 'read_only') return t(`err.detail.${c.code}`);
-    if (c.code === 'csv' && this.i18n.has(`csv.${c.reason}`)) return t(`csv.${c.reason}`, c); // row and column
+    // a CSV's row and column, a drawing's reason (`learn`), in the reader's words
+    if ((c.code === 'csv' || c.code === 'learn') && this.i18n.has(`${c.code}.${c.reason}`)) return t(`${c.code}.${c.reason}`, c);
     if (c.code === 'limit' && c.limit === 'max_followers') return t('err.detail.max_followers');
     if (c.code === 'nonfinite' && c.phase) {
       const phase = this.i18n.has(`phase.${c.phase}`) ? t(`phase.${c.phase}`) : c.phase;
@@ -87,7 +88,7 @@ export class NoticeView {
   serverWords(c, detail) {
     if (!c.message || c.message === detail) return null;
     // words of the page's own for these; a halt's sentence names internal ids (loss.data, L2.z)
-    if (['nonfinite', 'unknown_code', 'read_only', 'csv'].includes(c.code)) return null;
+    if (['nonfinite', 'unknown_code', 'read_only', 'csv', 'learn'].includes(c.code)) return null;
     if (c.code === 'limit' && c.limit === 'max_followers') return null;
     return c.message;
   }

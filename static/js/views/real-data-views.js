@@ -24,7 +24,9 @@ export class RealDataViews {
     this.table = new TableData(container, { t, onAxes: (axes) => act('map-axes', axes),
       onCell: (pair) => this.wrong.filter(pair) });
     this.wrong = new Misclassified(container, { t, onClear: () => this.table.pickPair(null) });
-    this.pad = new DigitPad(container, { t, onDraw: (pixels) => act('draw', pixels) });
+    this.pad = new DigitPad(container, {
+      t, onDraw: (pixels) => act('draw', pixels), onLearn: (pixels, label) => act('learn', { pixels, label }),
+    });
     this.units = new UnitImages(container, { t });
   }
 

@@ -32,7 +32,7 @@ import { StepDownloads } from './step-downloads.js';
 export const SEEK_INTERVAL_MS = 90;
 /** A `load` message must fit the server's max_message_bytes (64 KB by default). */
 export const MAX_LOAD_BYTES = 60000;
-const MARK_GLYPH = { set: '◆', edit: '✎', spike: '▲', nonfinite: '✕' };
+const MARK_GLYPH = { set: '◆', edit: '✎', learn: '●', spike: '▲', nonfinite: '✕' };
 /** sessionStorage key of the learner's choice to unfold "Change, branches, save" ('1') or not ('0'). */
 export const MORE_KEY = 'bpl.timelineMore';
 
@@ -63,9 +63,10 @@ export function rememberMore(open, storage = tabStorage()) {
   }
 }
 
-/** One-line summary of a logged change: "lr 0.3, optimizer adam" or "L1.W[0,1] = 0.5". */
+/** One-line summary of a logged change: "lr 0.3, optimizer adam", "L1.W[0,1] = 0.5" or "learn 3" (a drawing). */
 export function describeChange(change) {
   if (!change) return '';
+  if (change.learn) return `learn ${change.learn.label}`;
   if (change.edit) return `${change.edit.id}[${change.edit.index.join(',')}] = ${fmt(change.edit.value)}`;
   return Object.entries(change.set || {})
     .map(([k, v]) => (v && typeof v === 'object' ? `${k} ${v.name ?? JSON.stringify(v)}` : `${k} ${v}`))
@@ -85,11 +86,11 @@ export function markerTarget(m, phases) {
 
 /**
  * The iteration a marker names, counted as on the page: a change (`set`,
- * `edit`) the first iteration it acts on, a halt the iteration it happened
+ * `edit`, `learn`) the first iteration it acts on, a halt the iteration it happened
  * in, a spike the metrics point's (taken after that iteration).
  */
 export function markIteration(m) {
-  if (m.kind === 'set' || m.kind === 'edit') return changeIteration(m.iteration);
+  if (m.kind === 'set' || m.kind === 'edit' || m.kind === 'learn') return changeIteration(m.iteration);
   if (m.kind === 'nonfinite') return recordIteration(m.iteration);
   return m.iteration;
 }
