@@ -119,6 +119,12 @@ def test_learning_a_drawing_is_one_sgd_step_on_that_one_sample() -> None:
     tl = [m for m in nxt if m["type"] == "timeline"][-1]
     assert {"iteration": 12, "kind": "learn", "phase": "forward",
             "learn": {"label": 3}} in tl["markers"]
+    # the prediction follows the weights until the pad is cleared (draw with no pixels)
+    for pixels, follows in ((three(), True), ([], False)):
+        send(s, {"type": "draw", "pixels": pixels})
+        s.views._sent["drawn"] = -np.inf
+        msgs = send(s, {"type": "step", "unit": "iteration"})
+        assert any(m["type"] == "drawn" for m in msgs) == follows
 
 
 def test_a_learn_mid_iteration_finishes_it_first() -> None:
