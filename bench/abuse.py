@@ -1089,7 +1089,7 @@ class Bench:
         t_go, notes = await self.abuse(index, sc)
         t_end = time.monotonic()
         load = os.getloadavg()[0]
-        if sc.wait_gone:  # the settle starts once the scenario's sessions are freed
+        if sc.wait_gone or self.args.wait_gone:  # the settle starts once they are freed
             deadline = t_end + SETTINGS.disconnect_grace_s + 60
             while self.probe.sessions > 1 and time.monotonic() < deadline:  # the learner's
                 await asyncio.sleep(1)
@@ -1173,6 +1173,9 @@ def main() -> None:
                     "script spreads over (0: this machine, which per-address caps exempt)")
     ap.add_argument("--rss-budget-mb", type=float, default=0.0,
                     help="RSS budget to check (default: max_total_history_mb)")
+    ap.add_argument("--wait-gone", action="store_true",
+                    help="every row's settle starts once its sessions are freed (those a "
+                    "client left are kept disconnect_grace_s for a reload)")
     ap.add_argument("--out", type=Path, help="also write the results (Markdown) here")
     ap.add_argument("--abuser", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
