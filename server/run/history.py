@@ -331,7 +331,12 @@ class History:
     def index_some(self, n: int) -> bool:
         """Advance the indexer by up to ``n`` iterations; True when there is no more
         to do (every queued branch done, halted or dropped)."""
-        return self.indexing is None or self.indexing.index_some(n)
+        if self.indexing is None:
+            return True
+        done = self.indexing.index_some(n)
+        if done:  # (its stepper goes: a whole network's worth, per loaded run)
+            self.indexing = None
+        return done
 
     def _unindexed(self, b: Branch) -> bool:
         return self.indexing is not None and self.indexing.waits_for(b)

@@ -13,7 +13,8 @@ trained once. Until a branch is indexed, seeks reach as far as it got
 from __future__ import annotations
 
 import math
-from typing import Protocol
+import weakref
+from typing import Protocol, cast
 
 from engine.stepper import NonFiniteError, Stepper, TrainStats
 from server.run.branch import Branch, Walker, shared_commands
@@ -46,7 +47,9 @@ class Indexer:
     """Builds the checkpoints of the queued branches of one history."""
 
     def __init__(self, history: Replayer, fresh: Stepper, queue: list[Branch]) -> None:
-        self.history = history
+        # (weakly: the history holds its indexer, and a session freed mid-indexing must
+        # free its run at once, not when the cyclic collector runs)
+        self.history = cast(Replayer, weakref.proxy(history))
         self.fresh = fresh  # a new stepper of the run's settings, the indexer's own
         self.queue = queue  # the branches to index after the current one
         self.walker: Walker | None = None

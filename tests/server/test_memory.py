@@ -83,3 +83,44 @@ def test_a_session_whose_page_left_keeps_its_run_in_little_memory() -> None:
     again = s.history.seek(early)
     assert len(again) == len(before) and all(
         records_equal(a, b) for a, b in zip(again, before, strict=True))
+
+
+def test_a_loaded_runs_indexing_lets_its_memory_go_without_the_collector() -> None:
+    """The indexer's own stepper (a whole network) goes once indexing is done, and a run
+    dropped mid-indexing is freed at once: history and indexer held each other, so
+    both waited for the cyclic collector, which the server holds back (a freed
+    session's run stayed, with two steppers, until it ran)."""
+    import gc
+    import weakref
+
+    from server.protocol import RunFile
+    from server.run.runfile import branches_from_file, run_file
+
+    cfg = RunSettings(hidden=(16,))
+    h = History(Stepper(run_config(cfg)), cfg, interval=8)
+    h.train(100)
+    file = RunFile.model_validate(run_file(h))
+
+    def loaded() -> History:
+        st = Stepper(run_config(cfg))
+        saved, current = branches_from_file(file, st, max_batch=1000)
+        g = History.from_branches(st, cfg, saved, current, interval=8)
+        g.start_indexing(Stepper(run_config(cfg)))
+        assert g.indexing is not None
+        return g
+
+    gc.disable()
+    try:
+        g = loaded()
+        fresh = weakref.ref(g.indexing.fresh)  # type: ignore[union-attr]
+        while not g.index_some(16):
+            pass
+        assert g.indexing is None and fresh() is None  # done: its stepper is gone
+        assert g.seek((97, 1))  # and seeks reach the whole run
+        g = loaded()
+        g.index_some(16)  # dropped mid-indexing (its session ended)
+        gone = weakref.ref(g)
+        del g
+        assert gone() is None
+    finally:
+        gc.enable()
