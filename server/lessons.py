@@ -162,9 +162,11 @@ class Action(_Strict):
     """What the learner does in a step (``docs/lessons.md``): ``step`` (``count`` phases or
     iterations), ``play`` (at ``speed`` until ``until`` holds, at most ``max_iterations``),
     ``set`` (the live settings in ``set``), ``edit`` (set ``id[index]`` to ``value``),
-    ``inspect`` (click the weight ``id[index]``) or ``read`` (nothing to run)."""
+    ``inspect`` (click the weight ``id[index]``), ``learn`` (one iteration on the
+    learner's drawing, or when there is none the first training picture of that class,
+    as the class ``label``: a run on pictures only) or ``read`` (nothing to run)."""
 
-    do: Literal["step", "play", "set", "edit", "inspect", "read"]
+    do: Literal["step", "play", "set", "edit", "inspect", "learn", "read"]
     unit: Literal["phase", "iteration"] = "phase"
     count: int = Field(1, ge=1, le=50)
     speed: float = Field(30.0, gt=0, le=1000)
@@ -174,6 +176,7 @@ class Action(_Strict):
     id: str | None = Field(None, max_length=32)
     index: tuple[int, ...] = Field((), max_length=2)
     value: float | None = None
+    label: int | None = Field(None, ge=0, le=1_000_000)
 
     @field_validator("until")
     @classmethod
@@ -192,6 +195,8 @@ class Action(_Strict):
             raise ValueError(f"an {self.do} action needs 'id' and 'index'")
         if self.do == "edit" and self.value is None:
             raise ValueError("an edit action needs 'value'")
+        if self.do == "learn" and self.label is None:
+            raise ValueError("a learn action needs 'label' (the class to learn the drawing as)")
         return self
 
     def changes(self) -> Set:

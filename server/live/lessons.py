@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine import metrics
+from engine import metrics, probe
 from engine.expr import ExprError, parse
 from engine.stepper import Stepper
 from server.lessons import Action, Lesson, Step, course
@@ -49,8 +49,10 @@ from server.live.sharing import Audience, Follower
 from server.live.views import SessionViews
 from server.protocol import (
     Configure,
+    Draw,
     Edit,
     Inspect,
+    Learn,
     LessonCommand,
     Pause,
     Play,
@@ -93,7 +95,9 @@ def values_now(st: Stepper, views: SessionViews,
                m: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a lesson's expression may read: every id of the current iteration's phase
     records, the weights now (``L1.W`` …), the metrics (``train_loss``, ``gnorm`` …;
-    ``m`` if already collected) and ``iteration``, ``epoch``."""
+    ``m`` if already collected), ``iteration``, ``epoch`` and, while the learner has a
+    drawing on the pad, ``drawn`` (K,): the network's outputs for it now (the ``drawn``
+    message's; after a ``learn`` the loss record's ``y`` is them before its update)."""
     out: dict[str, Any] = {}
     for rec in views.capture.phases.values():
         out.update(rec)
@@ -101,7 +105,20 @@ def values_now(st: Stepper, views: SessionViews,
     out.update({k: v for k, v in (m if m is not None else metrics.collect(st)).items()})
     out["iteration"] = st.iteration
     out["epoch"] = st.epoch
+    if views.drawing is not None:
+        out["drawn"] = probe.predict(st.net, st.data.inputs_from_raw([views.drawing]))[0]
     return out
+
+
+def stock_picture(st: Stepper, label: int) -> list[float]:
+    """The first training picture of class ``label`` in the data's own units (a digit's
+    pixels 0…16), for a ``learn`` action when the learner has drawn nothing."""
+    d = st.data
+    rows = np.flatnonzero(metrics.predicted_classes(d.task, d.t_train) == label)
+    if len(rows) == 0:
+        raise ValueError(f"no training picture of class {label}")
+    raw = np.clip(np.rint(d.raw_from_inputs(d.x_train[rows[0]])[0]), 0.0, 16.0)
+    return [float(v) for v in raw]
 
 
 def here(f: Follower) -> Hashable:
@@ -277,6 +294,21 @@ class LessonDesk:
             p.handle(Edit(type="edit", id=action.id, index=action.index, value=action.value))
         elif action.do == "inspect":
             p.handle(Inspect(type="inspect", id=action.id, index=action.index))
+        elif action.do == "learn":
+            assert action.label is not None
+            if p.views.drawing is None:  # nothing drawn: the pad shows the one learned
+                try:
+                    p.handle(Draw(type="draw", pixels=stock_picture(p.stepper, action.label)))
+                except ValueError as e:
+                    p.error("invalid", str(e), field="label")
+                    return
+            if p.views.drawing is None:
+                return  # (the draw was refused: not a run on pictures; the error says so)
+            p.handle(Learn(type="learn", pixels=list(p.views.drawing), label=action.label))
+            dt = 1.0 / p.settings.tick_hz  # its phases play one by one: as fast as they run
+            while p.playing:
+                p.tick(dt)
+                yield
         elif action.do == "play":
             assert action.until is not None
             saved = self.watch

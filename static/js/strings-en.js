@@ -763,6 +763,7 @@ export const STRINGS = Object.freeze({
   'lesson.do.inspect': 'Click the weight {id} in the network diagram to open the inspector.',
   'lesson.do.inspectWeight': 'Click the weight w[{i},{j}] of layer {l} in the network diagram to open the inspector.',
   'lesson.do.read': 'Read it, then go on to the next step.',
+  'lesson.do.learn': 'Learn the drawing on the pad as the class you mean (the pad’s own button), or as {k} here. One iteration on that drawing alone.',
   'lesson.right': 'Right!',
   'lesson.wrong': 'Not quite. Look at the numbers and think again',
   'lesson.notYet': '{id} is not computed yet: the {phase} computes it. Run it first with “{button}”, then check.',

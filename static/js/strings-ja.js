@@ -763,6 +763,7 @@ export const STRINGS = Object.freeze({
   'lesson.do.inspect': 'ネットワーク図で重み {id} をクリックして、インスペクタを開きます。',
   'lesson.do.inspectWeight': 'ネットワーク図で第{l}層の重み w[{i},{j}] をクリックして、インスペクタを開きます。',
   'lesson.do.read': '読み終えたら、次のステップへ進みましょう。',
+  'lesson.do.learn': 'パッドの絵を、意図した数字として学習させます（パッドのボタン）。ここのボタンなら {k} として学習します。その絵 1 枚だけで 1 回の学習です。',
   'lesson.right': '正解です！',
   'lesson.wrong': '残念、違います。数値を見て、もう一度考えてみましょう',
   'lesson.notYet': '{id} はまだ計算されていません。{phase}で計算されるので、先に「{button}」で実行してから答え合わせをしてください。',

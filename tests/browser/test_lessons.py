@@ -92,7 +92,7 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     page.click(".lessons-btn")
     page.wait_for_selector("dialog.courses[open] .course-item")
     items = page.locator(".course-item")
-    assert items.count() == 16
+    assert items.count() == 17
     first = items.nth(0)
     expect(first.locator(".course-link")).to_have_text("One neuron by hand")
     assert first.locator(".course-link").get_attribute("href") == "?lesson=one-neuron&step=1"
@@ -468,7 +468,7 @@ def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> Non
 
 
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
-    """Each text, question, choice, hint, answer and summary of the 16 lessons goes through
+    """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as
     written, and a few formulas have the structure a reader expects."""
     out = lab.page.evaluate("""async () => {
@@ -524,7 +524,7 @@ JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 COURSE = ["one-neuron", "chain-rule", "four-phases", "learning-rate", "batch-size",
           "vanishing-gradients", "relu-family", "initialization", "exploding-gradients",
           "optimizers", "schedules", "normalization", "residual", "overfitting",
-          "softmax-cross-entropy", "zero-grad"]
+          "softmax-cross-entropy", "zero-grad", "digits"]
 
 
 def answer(lab: Lab, kind: str, value: Any) -> dict[str, Any]:
@@ -570,6 +570,10 @@ def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
             stopped = int(goal["values"].get("iteration", points[-1]["iteration"]))
             expect(page.locator(f"{VERDICT} .lesson-goal")).to_contain_text(
                 re.compile(rf"(?<!\d){stopped}(?!\d)"))
+        elif action["do"] == "learn":  # the server learns the pad's drawing, then checks
+            page.click(f"{LESSON} .lesson-act")
+            lab.wait_for_message("lesson_check", after=mark, trigger="check")
+            lab.wait_for_message("drawn", after=mark)
         elif action["do"] in ("step", "inspect"):
             page.click(f"{LESSON} .lesson-act")
             if action["do"] == "inspect":

@@ -69,7 +69,8 @@ def test_digits_shows_the_test_digits_it_gets_wrong_and_a_cell_filters_them(make
     assert shown_is(lab, maps)
     # a rewind: the list is iteration 5's (the maps the server sends for it)
     mark = lab.mark()
-    page.evaluate("() => window.__sockets.at(-1).send(JSON.stringify({type: 'seek', iteration: 5}))")
+    page.evaluate("() => window.__sockets.at(-1).send("
+                  "JSON.stringify({type: 'seek', iteration: 5}))")
     back = lab.wait_for_message("maps", after=mark, iteration=5)
     lab.settled()
     lab.wait_until(lambda: shown_is(lab, lab.last("maps")), what="iteration 5's mistakes")

@@ -175,6 +175,10 @@ export class LessonPanel {
       else this.act('play-at', a.speed || 10);
     } else if (a.do === 'inspect') {
       this.act('inspect', { id: a.id, index: a.index });
+    } else if (a.do === 'learn') {
+      // the server learns the pad's drawing (or, with none, a picture of that class) as
+      // the step's class, then checks: the page does not hold the drawing's pixels here
+      this.act('lesson-check', { action: 'do', id: this.open.id, step: this.open.step });
     }
     // a sheet over the page (a phone): the network moves up, above it, to be watched
     const net = document.getElementById('network');

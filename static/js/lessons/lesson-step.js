@@ -164,10 +164,10 @@ export class StepView {
       return h('section', { class: 'lesson-part lesson-do', 'aria-labelledby': 'lesson-do-h' },
         h('h3', { id: 'lesson-do-h' }, t('lesson.part.teacherDoes', { n })), h('p', { class: 'lesson-action' }, t('lesson.watch')));
     }
-    if (a.do === 'step' || a.do === 'play' || a.do === 'inspect') {
+    if (a.do === 'step' || a.do === 'play' || a.do === 'inspect' || a.do === 'learn') {
       const key = a.do === 'play' ? 'ctl.play' : a.do === 'inspect' ? 'lesson.showMe'
-        : a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase';
-      const label = a.do === 'step' && (a.count || 1) > 1 ? `${t(key)} ×${a.count}` : t(key);
+        : a.do === 'learn' ? 'pad.learn' : a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase';
+      const label = a.do === 'step' && (a.count || 1) > 1 ? `${t(key)} ×${a.count}` : t(key, { k: a.label });
       button = h('button', { type: 'button', class: 'btn lesson-act', on: { click: () => this.env.onAction() } }, label);
       this.actBtn = button;
     }

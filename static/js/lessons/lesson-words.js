@@ -73,6 +73,8 @@ export function actionWords(i18n, action) {
       }
       return i18n.t('lesson.do.inspect', { id: elementName(a.id, a.index) });
     }
+    case 'learn':
+      return i18n.t('lesson.do.learn', { k: a.label });
     default:
       return i18n.t('lesson.do.read');
   }
