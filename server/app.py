@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     store = SessionStore(settings)
     clock = Clock(store, settings.tick_hz)
     worker = Worker(clock)
+    clock.others = lambda: worker.waiting() > 0  # (a tick then leaves them their turns)
     store.scheduler = worker
     connections: set[Outbox] = set()
     name = bus.worker_id if bus is not None else worker_name()

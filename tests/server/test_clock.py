@@ -62,6 +62,19 @@ def test_an_overloaded_tick_stops_at_its_budget_and_the_rest_go_first_next_time(
     assert waits <= {3, 4}, waits
 
 
+def test_an_overloaded_tick_uses_the_whole_period_when_nothing_else_waits() -> None:
+    """Work-conserving: with no command or download waiting, a saturated server keeps
+    stepping runs to 95 % of the period instead of idling from 70 % (it used 0.7-0.8
+    of a core); with work waiting it stops at its budget and lets that work run."""
+    clock, _ = make(10, cost=0.004)  # 40 ms of work a tick, 16.7 ms between ticks
+    waiting = [False]
+    clock.others = lambda: waiting[0]
+    assert clock.tick(1 / 60) == 4  # 4 × 4 ms ≥ 0.95 × 16.7 ms: the period, all of it
+    waiting[0] = True
+    assert clock.tick(2 / 60) == 3  # 3 × 4 ms ≥ 0.7 × 16.7 ms: the others' turn now
+    assert clock.overruns == 2
+
+
 def test_a_light_session_is_served_every_tick_beside_many_heavy_ones() -> None:
     """Fair in time: twelve sessions of 10 ms iterations cannot starve a learner whose
     tick costs 0.1 ms (round robin by turns served it one tick in seven)."""
@@ -131,6 +144,7 @@ def test_the_real_clock_paces_playing_sessions_at_their_speed() -> None:
             ticks, elapsed = clock.ticks - t0, time.monotonic() - w0
     # one clock at ~60 Hz for both sessions (not one each: that would be ~120 a second);
     # a busy machine (the suite runs in two processes) may run it a little late
-    assert 0.5 * 60 * elapsed <= ticks <= 1.4 * 60 * elapsed, (ticks, elapsed)
+    # (a machine at load 11 ran it at 25 Hz: the engine thread waits for a core)
+    assert 0.3 * 60 * elapsed <= ticks <= 1.4 * 60 * elapsed, (ticks, elapsed)
     assert 6 <= ia <= 13 * elapsed and 12 <= ib <= 25 * elapsed, (ia, ib, elapsed)
     assert 1.5 <= ib / ia <= 2.6  # each at its own speed
