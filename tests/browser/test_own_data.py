@@ -50,6 +50,18 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
     assert run["config"]["dataset"] == "own" and run["net"]["features"] == ["size", "weight"]
     page.wait_for_function("() => document.querySelector('#ctl-dataset').value === 'own'")
     page.wait_for_selector(".notice", state="hidden")
+    # two columns are the whole map, yet the split, the scaling and the confusion matrix
+    # the list of mistakes points to are shown, with the run's own numbers
+    lab.wait_for_message("maps", after=mark)
+    lab.settled()
+    split = lab.text(".map-split")
+    n_train, n_test = len(run["data"]["p_train"]), len(run["data"]["p_test"])
+    assert page.is_visible(".map-split") and str(n_train) in split and str(n_test) in split
+    assert ("standardised" in split) if lang == "en" else ("標準化" in split)
+    page.wait_for_selector("[data-view='confusion'] td")
+    counts = lab.last("maps")["confusion"]["counts"]
+    assert sum(map(sum, counts)) == n_test
+    assert not page.is_visible(".map-held")  # no input is held: the map is the data's plane
     # a setting changed: the same table, another network
     mark = lab.mark()
     page.fill("#ctl-neurons", "6")

@@ -316,13 +316,15 @@ export class MapsPanel {
   }
 
   /** Real data's views: loaded with the first run on a table (rows of more than two
-   * values), then fed every event; the events of the wait are replayed once loaded. */
+   * values, or a learner's own CSV), then fed every event; the events of the wait are
+   * replayed once loaded. */
   updateReal(event) {
     if (this.real) {
       this.real.update(event);
       return;
     }
-    const wanted = event.kind === 'run' && event.msg.data.p_train[0] && event.msg.data.p_train[0].length > 2;
+    const wanted = event.kind === 'run' && (Boolean(event.msg.config.table)
+      || (event.msg.data.p_train[0] && event.msg.data.p_train[0].length > 2));
     if (this.realWaiting) {
       this.realWaiting.push(event);
       return;

@@ -3,7 +3,9 @@
  * (two menus; the others are held at their mean, and the caption says so),
  * the train/test split and whether the inputs are standardised, and the
  * confusion matrix the server sends with the maps (classification only). Shown for
- * data with more than two inputs (real data); the toy planes show it all on the map.
+ * data with more than two inputs (real data) and for a learner's own CSV (the split
+ * and the matrix even when its two inputs are the whole map); the toy planes show it
+ * all on the map.
  *
  * Numbers come from the `run` message (the inputs' names, the split) and the
  * `maps` message (`axes`, `confusion`: counts of true class i predicted as j,
@@ -72,13 +74,16 @@ export class TableData {
     // more inputs than a plane holds (a real table): the map shows two of them
     const many = names.length > 2 && Boolean(run.data.p_train[0]) && run.data.p_train[0].length > 2;
     this.many = many;
+    // a learner's own CSV, even of two columns (its map is the whole plane): the split,
+    // the standardisation and the confusion matrix its mistakes' list points to
+    this.shown = many || Boolean(run.config.table);
     for (const menu of this.menus) {
       menu.replaceChildren(...names.map((n, i) => h('option', { value: String(i) }, n)));
     }
-    this.root.hidden = !many;
+    this.root.hidden = !this.shown;
     this.axesBar.hidden = !many;
     this.held.hidden = !many;
-    this.split.hidden = !many;
+    this.split.hidden = !this.shown;
     this.conf.hidden = true;
     this.render();
   }
@@ -131,9 +136,9 @@ export class TableData {
 
   renderConfusion(conf) {
     // a table's run (the toy planes show their classes on the map itself)
-    this.conf.hidden = !conf || !this.many;
-    this.root.hidden = !this.many;
-    if (!conf || !this.many) return;
+    this.conf.hidden = !conf || !this.shown;
+    this.root.hidden = !this.shown;
+    if (!conf || !this.shown) return;
     const t = this.t;
     const k = conf.counts.length;
     this.confTitle.textContent = t('conf.title', { split: t(conf.split === 'train' ? 'conf.train' : 'conf.test') });
