@@ -80,8 +80,10 @@ export class Misclassified {
       : t('wrong.summary', { shown: m.examples.length, wrong: m.wrong });
     this.filterLine.hidden = !pair;
     if (pair) {
-      this.filterLine.firstChild.textContent = t('wrong.filter',
-        { true: pair[0], pred: pair[1], shown: shown.length, count: this.counts[pair[0]][pair[1]] });
+      // more kinds of mistake than the list holds: a pair may have none in it; say so
+      this.filterLine.firstChild.textContent = t(shown.length ? 'wrong.filter' : 'wrong.filterNone',
+        { true: pair[0], pred: pair[1], shown: shown.length, count: this.counts[pair[0]][pair[1]],
+          sent: m.examples.length });
       this.allBtn.textContent = t('wrong.all');
     }
     this.list.classList.toggle('is-image', m.image);
