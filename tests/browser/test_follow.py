@@ -68,6 +68,16 @@ def locked(lab: Lab) -> list[bool]:
     return [bool(lab.page.eval_on_selector(s, "el => el.matches(':disabled')")) for s in LOCKED]
 
 
+def in_reach(lab: Lab, selector: str) -> bool:
+    """Whether what a click at the middle of ``selector`` hits, as the window shows it now,
+    is that element (nothing, such as the inspector's side sheet, lies over it)."""
+    return bool(lab.page.eval_on_selector(selector, """el => {
+        const r = el.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return r.width > 0 && el.contains(hit);
+    }"""))
+
+
 def shoot(lab: Lab, name: str) -> None:
     """A viewport-sized PNG (what a projector or a phone shows at once)."""
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +190,8 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     sp.wait_for_selector(f"{PANEL}:not([hidden])")
     assert student.last("inspect")["id"] == "L2.W"
     assert sp.is_hidden(f"{PANEL} .bpl-insp-edit")  # no hand edits
+    # the teacher's inspector (a side sheet on a desk) leaves the class's buttons in reach
+    assert in_reach(student, ".follow-fork") and in_reach(student, ".follow-leave")
     mark = student.mark()
     click_element(student, "L1.a.0")
     expect(sp.locator(".notice-text")).to_contain_text("先生の実行を視聴中")  # said at once
@@ -205,13 +217,16 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     teacher.page.wait_for_selector("dialog.share-dialog[data-sharing='on']")
     assert teacher.text(".share-code-text").strip() == code
     assert teacher.page.evaluate("document.activeElement.className").startswith("btn share-copy")
+    assert sp.is_visible(f"{PANEL}")  # the teacher's last inspector stays, beside Rejoin
+    assert in_reach(student, ".follow-rejoin") and in_reach(student, ".follow-own")
     sp.click(".follow-rejoin")
     sp.wait_for_selector(".follow-bar[data-status='on']")
     teacher.page.click(".share-stop")
     sp.wait_for_selector(".follow-bar[data-status='stopped']")
 
     sp.click(".follow-own")
-    sp.wait_for_url(re.compile(r"/$"))
+    # the address no longer follows (the page's own run then writes its settings there)
+    sp.wait_for_url(lambda url: "follow=" not in url)
     student.wait_ready()
     assert sp.is_hidden(".follow-bar")
     assert not any(locked(student))

@@ -59,12 +59,17 @@ export class InspectorPanel {
     };
     document.addEventListener('click', open);
     // a side sheet (a desk) starts under the header while the header is in sight, so the
-    // language, presentation and help buttons stay within reach; and under the map when the
-    // map heads the sheet's column (css/screens.css puts it there while inspecting) and
+    // language, presentation and help buttons stay within reach, and under a class's follow
+    // bar (its Rejoin, Leave, copy buttons are on the right, where the sheet is: a teacher's
+    // inspector stays open on a student's page after sharing stops); and under the map when
+    // the map heads the sheet's column (css/screens.css puts it there while inspecting) and
     // leaves the sheet room, so a click on a data point still follows that one sample
     const below = () => {
-      const bar = document.querySelector('.app-bar');
-      let top = bar ? Math.max(8, bar.getBoundingClientRect().bottom + 8) : 8;
+      let top = 8;
+      for (const el of document.querySelectorAll('.app-bar, .follow-bar')) {
+        const r = el.getBoundingClientRect();
+        if (r.height > 0) top = Math.max(top, r.bottom + 8);
+      }
       const sheet = this.inspector && !this.inspector.root.hidden ? this.inspector.root : null;
       const map = sheet ? document.querySelector('.bpl-maps .bpl-map-canvas') : null;
       if (map) {
