@@ -429,7 +429,7 @@ export const STRINGS = Object.freeze({
   'insp.badNumber': 'Enter a finite number',
   'insp.edited': 'Set from {old} to {value}: train loss {train}, test loss {test}',
   'insp.pending': 'Will apply when this iteration ends',
-  'insp.class': '(class {k})',
+  'insp.class': '({name})',
   'insp.loss': 'Loss',
   'insp.lossDef.mse': 'The ½ cancels the 2 that the square gives when differentiated: ∂ℓ/∂y = y − t, the textbook factor.',
   'insp.lossDef.bce': 'With a sigmoid output the derivative simplifies to ∂ℓ/∂z = y − t.',

@@ -429,7 +429,7 @@ export const STRINGS = Object.freeze({
   'insp.badNumber': '有限の数を入力してください',
   'insp.edited': '{old} → {value} に変更。訓練損失 {train}、テスト損失 {test}',
   'insp.pending': 'この反復が終わったら適用します',
-  'insp.class': '（クラス {k}）',
+  'insp.class': '（{name}）',
   'insp.loss': '損失',
   'insp.lossDef.mse': '½ は 2 乗を微分したときの 2 を打ち消します: ∂ℓ/∂y = y − t は教科書どおりの因子です。',
   'insp.lossDef.bce': 'シグモイド出力ではこの微分が簡単になります: ∂ℓ/∂z = y − t。',

@@ -62,6 +62,18 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
     counts = lab.last("maps")["confusion"]["counts"]
     assert sum(map(sum, counts)) == n_test
     assert not page.is_visible(".map-held")  # no input is held: the map is the data's plane
+    # the file's classes are named as the file names them, not 'class 0 / class 1': in the
+    # map's legend, the matrix's heads and the list of mistakes
+    assert run["config"]["table"]["labels"] == ["big", "small"]
+    assert page.eval_on_selector_all(".pts-legend-item", "els => els.map(e => e.textContent)") == [
+        "big", "small"]
+    heads = page.eval_on_selector_all("[data-view='confusion'] th:not(.conf-corner)",
+                                      "els => els.map(e => e.textContent)")
+    assert heads == ["big", "small", "big", "small"]
+    shown = page.eval_on_selector_all(".wrong-item .wrong-pair",
+                                      "els => els.map(e => e.textContent)")
+    assert len(shown) == len(lab.last("maps")["misclassified"]["examples"])
+    assert all(s in ("big → small", "small → big") for s in shown), shown
     # a setting changed: the same table, another network
     mark = lab.mark()
     page.fill("#ctl-neurons", "6")

@@ -15,6 +15,7 @@
  */
 
 import { StepDownloads } from './step-downloads.js';
+import { classPhrase } from '../class-names.js';
 
 /** The least share of the window's height a desk's side sheet keeps when it starts under the map. */
 const SHEET_MIN = 0.45;
@@ -42,6 +43,8 @@ export class InspectorPanel {
     this.inspector = null;
     this.loading = null;
     this.queue = [];
+    /** The run's settings (a learner's CSV names its classes there). */
+    this.config = null;
     /** "Download: NumPy script / PyTorch script / notebook" of the iteration shown, under what is inspected. */
     this.stepFiles = new StepDownloads(document.createElement('div'), { i18n });
     /** What opened the inspector from this page, to give the focus back to on closing. */
@@ -109,6 +112,7 @@ export class InspectorPanel {
           onBatch: () => act('focus', null),
           // a row of the per-sample table: that (training) sample, as a click on the map picks it
           onFollow: (index) => act('focus', { split: 'train', index }),
+          classPhrase: (k) => classPhrase((key, p) => i18n.t(key, p), this.config, k),
         });
         for (const event of this.queue.splice(0)) this.update(event);
       });
@@ -150,6 +154,7 @@ export class InspectorPanel {
   /** One page event. */
   update(event) {
     this.stepFiles.update(event);
+    if (event.model) this.config = event.model.config;
     if (!this.inspector) {
       if (event.kind === 'inspect' && event.msg.id !== null) {
         this.queue.push(event);

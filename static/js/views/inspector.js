@@ -88,7 +88,8 @@ export class Inspector {
   /**
    * @param {HTMLElement} container
    * @param {{t?: (key: string, vars?: object) => string, onEdit?: Function, onClose?: Function, onInspect?: Function, onBatch?: Function,
-   *   onFollow?: (index: number) => void}} [options] `onFollow`: a row's sample (a training sample's index) to follow
+   *   onFollow?: (index: number) => void, classPhrase?: (k: number) => string}} [options] `onFollow`: a row's
+   *   sample (a training sample's index) to follow; `classPhrase`: class k as the run names it ("class 3", "cat")
    */
   constructor(container, options = {}) {
     this.t = options.t || ((k) => k);
@@ -181,7 +182,8 @@ export class Inspector {
       const cls = document.createElement('span');
       cls.className = 'bpl-insp-class';
       cls.dataset.field = 'class';
-      cls.append(swatch(k), t('insp.class', { k }));
+      const name = this.opts.classPhrase ? this.opts.classPhrase(k) : t('data.class', { k });
+      cls.append(swatch(k), t('insp.class', { name }));
       h.append(' ', cls);
     }
     this.root.setAttribute('aria-labelledby', h.id);

@@ -12,6 +12,7 @@
  */
 
 import { h } from '../dom.js';
+import { className } from '../class-names.js';
 import { pct, sig } from '../format.js';
 import { ink, paintImage } from './unit-images.js';
 
@@ -29,6 +30,7 @@ export class Misclassified {
   constructor(container, { t, onClear }) {
     this.t = t;
     this.features = [];
+    this.config = null; // the run's settings: a CSV's class names
     this.data = null;
     this.counts = null;
     this.pair = null;
@@ -47,6 +49,7 @@ export class Misclassified {
   /** A new run (`run` message): the inputs' names; nothing to show until its maps. */
   setRun(run) {
     this.features = run.net.features;
+    this.config = run.config;
     this.data = null;
     this.pair = null;
     this.root.hidden = true;
@@ -82,7 +85,7 @@ export class Misclassified {
     if (pair) {
       // more kinds of mistake than the list holds: a pair may have none in it; say so
       this.filterLine.firstChild.textContent = t(shown.length ? 'wrong.filter' : 'wrong.filterNone',
-        { true: pair[0], pred: pair[1], shown: shown.length, count: this.counts[pair[0]][pair[1]],
+        { true: this.name(pair[0]), pred: this.name(pair[1]), shown: shown.length, count: this.counts[pair[0]][pair[1]],
           sent: m.examples.length });
       this.allBtn.textContent = t('wrong.all');
     }
@@ -92,13 +95,19 @@ export class Misclassified {
     this.legend.textContent = t(m.image ? 'wrong.legendImage' : 'wrong.legend');
   }
 
+  /** Class `k` as the run names it (a CSV's own label, or the number). */
+  name(k) {
+    return className(this.config, k);
+  }
+
   /** One mistake: its picture or its first inputs, "true → predicted" and the probability. */
   item(e, m) {
     const t = this.t;
     const p = m.probability ? pct(e.p) : sig(e.p, 3);
-    const detail = t(m.probability ? 'wrong.detail' : 'wrong.detailOut', { true: e.true, pred: e.pred, p });
-    const head = h('span', { class: 'wrong-pair' }, h('span', { class: 'wrong-true' }, String(e.true)),
-      ' → ', h('b', { class: 'wrong-pred' }, String(e.pred)));
+    const detail = t(m.probability ? 'wrong.detail' : 'wrong.detailOut',
+      { true: this.name(e.true), pred: this.name(e.pred), p });
+    const head = h('span', { class: 'wrong-pair' }, h('span', { class: 'wrong-true' }, this.name(e.true)),
+      ' → ', h('b', { class: 'wrong-pred' }, this.name(e.pred)));
     const prob = h('span', { class: 'wrong-p' }, p);
     const li = h('li', { class: 'wrong-item', title: detail, 'data-index': String(e.index),
       'data-true': String(e.true), 'data-pred': String(e.pred) });

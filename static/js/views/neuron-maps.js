@@ -16,6 +16,7 @@ const loadRealData = () => import('./real-data-views.js').then((m) => m.RealData
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
+import { classPhrase } from '../class-names.js';
 
 /** Most points a learner may add: the server's default `max_samples` (a lower server limit is learnt from its error). */
 export const MAX_POINTS = 2000;
@@ -222,7 +223,8 @@ export class MapsPanel {
       for (let k = 0; k < net.n_classes; k += 1) {
         const sw = h('span', { class: 'dot-swatch' });
         sw.style.background = CLASS_COLOURS[k % CLASS_COLOURS.length];
-        items.push(h('span', { class: 'pts-legend-item' }, sw, this.t('data.class', { k })));
+        // a learner's CSV names its classes ("cat", "dog"): the legend says those names
+        items.push(h('span', { class: 'pts-legend-item' }, sw, classPhrase(this.t, this.model.config, k)));
       }
     }
     this.classLegend.replaceChildren(...items);

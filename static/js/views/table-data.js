@@ -18,6 +18,7 @@
 
 import { NEG, POS, ZERO } from '../palette.js';
 import { h } from '../dom.js';
+import { className } from '../class-names.js';
 
 /** A background for a cell holding share `s` (0…1) of its row: right (diagonal) or wrong. */
 function tint(s, right) {
@@ -141,20 +142,21 @@ export class TableData {
     if (!conf || !this.shown) return;
     const t = this.t;
     const k = conf.counts.length;
+    const name = (i) => className(this.run.config, i); // a CSV's own class names ("cat")
     this.confTitle.textContent = t('conf.title', { split: t(conf.split === 'train' ? 'conf.train' : 'conf.test') });
     const head = h('tr', {}, h('th', { scope: 'col', class: 'conf-corner' },
       h('span', {}, t('conf.true')), ' \\ ', h('span', {}, t('conf.pred'))),
-    ...Array.from({ length: k }, (_, j) => h('th', { scope: 'col' }, String(j))));
+    ...Array.from({ length: k }, (_, j) => h('th', { scope: 'col' }, name(j))));
     let right = 0; let total = 0;
     const rows = conf.counts.map((row, i) => {
       const n = row.reduce((a, b) => a + b, 0);
-      return h('tr', {}, h('th', { scope: 'row' }, String(i)), ...row.map((c, j) => {
+      return h('tr', {}, h('th', { scope: 'row' }, name(i)), ...row.map((c, j) => {
         total += c;
         if (i === j) right += c;
         const pickable = i !== j && c > 0;
         const picked = pickable && this.picked && this.picked[0] === i && this.picked[1] === j;
         const cell = h('td', { class: i === j ? 'conf-right' : 'conf-wrong',
-          title: t(pickable ? 'conf.cellPick' : 'conf.cell', { true: i, pred: j, count: c }),
+          title: t(pickable ? 'conf.cellPick' : 'conf.cell', { true: name(i), pred: name(j), count: c }),
           'data-pair': pickable ? `${i}-${j}` : null, tabindex: pickable ? '0' : null,
           role: pickable ? 'button' : null, 'aria-pressed': pickable ? String(Boolean(picked)) : null }, String(c));
         cell.style.background = c ? tint(c / Math.max(1, n), i === j) : '';

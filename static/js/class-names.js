@@ -1,0 +1,27 @@
+/**
+ * How the page names a class, one rule for every view that names one (the map's
+ * legend, the confusion matrix, the mistakes' list, the inspector): a learner's own
+ * CSV names its classes in its target column (`config.table.labels`, in the order of
+ * the class indices the engine uses: "cat", "dog"), so those names are shown; any
+ * other run's classes are their numbers 0…K−1, as the datasets have them.
+ */
+
+/** The name of class `k` (an index into the run's classes): the file's label, or the number. */
+export function className(config, k) {
+  const labels = config && config.table && config.table.labels;
+  return labels && labels[k] !== undefined ? String(labels[k]) : String(k);
+}
+
+/** Whether `name` reads as a number (then "class 3" says what it is; a word stands alone). */
+function numeric(name) {
+  return /^[-+]?\d+(\.\d+)?$/.test(name.trim());
+}
+
+/**
+ * Class `k` as a phrase on its own (a legend's item): "class 3" for a number (key
+ * `key` of the i18n table, given `{k}`), the file's own word ("cat") otherwise.
+ */
+export function classPhrase(t, config, k, key = 'data.class') {
+  const name = className(config, k);
+  return numeric(name) ? t(key, { k: name }) : name;
+}
