@@ -70,6 +70,14 @@ def _reduce(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _arg(fn: Callable[..., Any], a: Any) -> float:
+    """``fn`` (``np.argmax`` or ``np.argmin``) of ``a`` flattened, as an index."""
+    arr = np.asarray(a, float)
+    if arr.size == 0:
+        raise ExprError("argmax/argmin of no numbers")
+    return float(fn(arr))
+
+
 #: the functions an expression may call, by name
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     # name: (function, fewest arguments, most arguments)
@@ -82,6 +90,10 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "norm": (lambda a: np.sqrt(np.sum(np.square(np.asarray(a, float)))), 1, 1),
     "sqrt": (np.sqrt, 1, 1),
     "size": (lambda a: float(np.asarray(a).size), 1, 1),
+    # the index of the largest / smallest entry (of the array flattened, first on a tie),
+    # to index another array with: ``L1.dW[argmax(raw_spread), :]``
+    "argmax": (lambda a: _arg(np.argmax, a), 1, 1),
+    "argmin": (lambda a: _arg(np.argmin, a), 1, 1),
 }
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {

@@ -30,12 +30,21 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from engine import catalog
 from engine.expr import Expr, parse
+from engine.owndata import CsvError, parse_csv
 from server.protocol import Set
 from server.runsettings import RunSettings
+from server.settings import Settings
 
 LESSONS_DIR = Path(__file__).resolve().parents[1] / "lessons"
 LANGS = ("ja", "en")
@@ -164,9 +173,10 @@ class Action(_Strict):
     ``set`` (the live settings in ``set``), ``edit`` (set ``id[index]`` to ``value``),
     ``inspect`` (click the weight ``id[index]``), ``learn`` (one iteration on the
     learner's drawing, or when there is none the first training picture of that class,
-    as the class ``label``: a run on pictures only) or ``read`` (nothing to run)."""
+    as the class ``label``: a run on pictures only), ``csv`` (a table to learn from: the
+    learner's own CSV file, or the lesson's ``example``) or ``read`` (nothing to run)."""
 
-    do: Literal["step", "play", "set", "edit", "inspect", "learn", "read"]
+    do: Literal["step", "play", "set", "edit", "inspect", "learn", "csv", "read"]
     unit: Literal["phase", "iteration"] = "phase"
     count: int = Field(1, ge=1, le=50)
     speed: float = Field(30.0, gt=0, le=1000)
@@ -268,7 +278,10 @@ class Step(_Strict):
 class Lesson(_Strict):
     """One lesson file: ``order`` in the course, ``minutes`` (≤ :data:`MAX_MINUTES`),
     ``concepts`` (words a page may filter on), the run it starts (``preset``) and its
-    steps."""
+    steps. ``example``: a CSV file beside it (``lessons/<name>.csv``) the lesson offers
+    as a table to learn from (a ``csv`` step's button), and the table a run on the
+    ``own`` dataset starts on when the learner has loaded none; :func:`read_lesson`
+    reads it into :attr:`example_text`."""
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     order: int = Field(ge=1, le=1000)
@@ -277,7 +290,9 @@ class Lesson(_Strict):
     title: Text
     summary: Text
     preset: dict[str, Any] = {}
+    example: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,47}\.csv$")] | None = None
     steps: tuple[Step, ...] = Field(min_length=1, max_length=20)
+    _example_text: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _runs(self) -> Lesson:
@@ -286,7 +301,19 @@ class Lesson(_Strict):
             raise ValueError(f"step ids repeat: {ids}")
         for s in self.steps:
             self.settings_at(s)  # every run it starts is valid
+        own = self.preset.get("dataset") == "own" or any(
+            (s.preset or {}).get("dataset") == "own" for s in self.steps)
+        if (own or any(s.action.do == "csv" for s in self.steps)) and self.example is None:
+            raise ValueError("a lesson on the own dataset, or with a csv step, needs "
+                             "'example' (a CSV file beside it to start from)")
         return self
+
+    @property
+    def example_text(self) -> str:
+        """The text of the lesson's ``example`` CSV (read with the lesson)."""
+        if self._example_text is None:
+            raise ValueError(f"lesson {self.id} has no example CSV")
+        return self._example_text
 
     def settings_at(self, step: Step) -> RunSettings:
         """The run ``step`` starts if it has a preset (over the lesson's), checked
@@ -333,6 +360,15 @@ def read_lesson(path: Path) -> Lesson:
     if lesson.id != path.stem:
         raise LessonFileError(f"{path.name}: its id is {lesson.id!r}; name the file "
                               f"{lesson.id}.toml")
+    if lesson.example is not None:
+        csv_path = path.parent / lesson.example
+        limits = Settings()
+        try:
+            text = csv_path.read_text(encoding="utf-8")
+            parse_csv(text, limits.max_samples, limits.max_inputs)
+        except (OSError, CsvError) as e:
+            raise LessonFileError(f"{path.name}: example {lesson.example}: {e}") from None
+        lesson._example_text = text
     return lesson
 
 
@@ -381,4 +417,4 @@ def localized(lesson: Lesson, lang: str) -> dict[str, Any]:
         })
     return {**summary(lesson, lang), "lang": lang,
             "preset": RunSettings.model_validate(lesson.preset).model_dump(mode="json"),
-            "steps": steps}
+            "example": lesson.example, "steps": steps}

@@ -16,6 +16,17 @@ the session, on the engine thread like every command. :class:`LessonDesk`
   current iteration's records, the weights now and :func:`engine.metrics.collect`.
   It answers ``lesson_check``;
 * **does** the step's action for the learner (a teacher's "show me");
+* **keeps the learner's table**: a run on the ``own`` dataset that the lesson
+  starts (its preset, a step's, a rebuild) is on the table the current run has,
+  the learner's CSV loaded before or during the lesson, else on the lesson's
+  ``example``; a CSV the learner loads while a ``csv`` step is open becomes the
+  lesson's run (:meth:`LessonDesk.adopt`), so the next step goes on with it. A
+  ``csv`` step's action done by the server loads the example; replayed in a
+  rebuild it does nothing (the run keeps its table);
+* **remembers the run before**: when a step's preset replaces the lesson's run,
+  the metrics where that run stopped are kept as ``prev_…`` (``prev_test_loss``,
+  ``prev_iteration`` …) for the expressions to compare with; a rebuild of a
+  step that reads them starts a preset earlier, so they are there too;
 * **counts** a class's answers (:mod:`server.live.answers`): while the teacher's
   step asks a prediction and the teacher has not revealed its result, a
   student's ``check`` is recorded, not judged (``lesson_recorded`` to that
@@ -38,17 +49,17 @@ import math
 from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
-import numpy as np
-
-from engine import metrics, probe
+from engine import metrics
 from engine.expr import ExprError, parse
 from engine.stepper import Stepper
 from server.lessons import Action, Lesson, Step, course
 from server.live.answers import ClassAnswers
+from server.live.lessonvalues import plain, reads_prev, shown, stock_picture, values_now
 from server.live.sharing import Audience, Follower
 from server.live.views import SessionViews
 from server.protocol import (
     Configure,
+    Csv,
     Draw,
     Edit,
     Inspect,
@@ -60,6 +71,8 @@ from server.protocol import (
 )
 from server.protocol import Step as StepCommand
 from server.run.history import History
+from server.run.runconfig import csv_settings, own_table_kept
+from server.runsettings import RunSettings
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.lessons")
@@ -71,6 +84,7 @@ class Port(Protocol):
     """What the desk needs of its session."""
 
     settings: Settings
+    config: RunSettings
     stepper: Stepper
     history: History
     views: SessionViews
@@ -91,57 +105,9 @@ class Port(Protocol):
         """Queue an ``error``."""
 
 
-def values_now(st: Stepper, views: SessionViews,
-               m: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a lesson's expression may read: every id of the current iteration's phase
-    records, the weights now (``L1.W`` …), the metrics (``train_loss``, ``gnorm`` …;
-    ``m`` if already collected), ``iteration``, ``epoch`` and, while the learner has a
-    drawing on the pad, ``drawn`` (K,): the network's outputs for it now (the ``drawn``
-    message's; after a ``learn`` the loss record's ``y`` is them before its update)."""
-    out: dict[str, Any] = {}
-    for rec in views.capture.phases.values():
-        out.update(rec)
-    out.update(st.net.params)
-    out.update({k: v for k, v in (m if m is not None else metrics.collect(st)).items()})
-    out["iteration"] = st.iteration
-    out["epoch"] = st.epoch
-    if views.drawing is not None:
-        out["drawn"] = probe.predict(st.net, st.data.inputs_from_raw([views.drawing]))[0]
-    return out
-
-
-def stock_picture(st: Stepper, label: int) -> list[float]:
-    """The first training picture of class ``label`` in the data's own units (a digit's
-    pixels 0…16), for a ``learn`` action when the learner has drawn nothing."""
-    d = st.data
-    rows = np.flatnonzero(metrics.predicted_classes(d.task, d.t_train) == label)
-    if len(rows) == 0:
-        raise ValueError(f"no training picture of class {label}")
-    raw = np.clip(np.rint(d.raw_from_inputs(d.x_train[rows[0]])[0]), 0.0, 16.0)
-    return [float(v) for v in raw]
-
-
 def here(f: Follower) -> Hashable:
     """Follower ``f``'s key among a class's answers (its worker is this one)."""
     return ("here", id(f))
-
-
-def shown(v: float) -> str:
-    """``v`` written as the page writes a revealed value (``sig(v, 4)`` in
-    static/js/format.js), so the explanation's number reads the same as the one beside
-    it: 4 significant digits, an exponent outside [1e-3, 1e5) (``7.285e−4``, ``2.963e5``),
-    and the minus sign U+2212."""
-    if not math.isfinite(v):
-        text = str(v)
-    elif v == 0:
-        text = "0"
-    elif 1e-3 <= abs(v) < 1e5:
-        x = float(f"{v:.3e}")  # rounded to 4 significant digits, written shortest
-        text = str(int(x)) if x.is_integer() else repr(x)
-    else:
-        mantissa, exponent = f"{v:.3e}".split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text.replace("-", "\u2212")
 
 
 def _error_to(put: Callable[..., None]) -> Callable[..., None]:
@@ -149,12 +115,6 @@ def _error_to(put: Callable[..., None]) -> Callable[..., None]:
     def error(code: str, message: str, **extra: Any) -> None:
         put(server_message("error", code=code, message=message, **extra))
     return error
-
-
-def _plain(v: Any) -> Any:
-    """A value for the wire: a number, or nested lists of numbers."""
-    a = np.asarray(v, dtype=float)
-    return float(a.reshape(())) if a.size == 1 else a.tolist()
 
 
 class LessonDesk:
@@ -170,6 +130,8 @@ class LessonDesk:
         #: the condition a play stops at (and the iteration it stops at anyway)
         self.watch: tuple[str, int] | None = None
         self._cache: tuple[tuple[int, ...], dict[str, Any]] | None = None
+        #: ``prev_<metric>``: where the run a step's preset replaced stopped (docstring)
+        self.prev: dict[str, Any] = {}
         #: the class's answers to the open step (module docstring)
         self.answers = ClassAnswers(port.settings.max_followers)
 
@@ -233,11 +195,17 @@ class LessonDesk:
         elif same_run and n == self.n + 1:
             self._setup(lesson, steps[n - 1], fresh=steps[n - 1].preset is not None)
         else:  # a jump or a link: the run as the steps before this one leave it
-            start = max(i for i in range(1, n + 1) if i == 1 or steps[i - 1].preset)
+            starts = [i for i in range(1, n + 1) if i == 1 or steps[i - 1].preset]
+            start = starts[-1]
+            if len(starts) > 1 and reads_prev(steps[start - 1:n]):
+                start = starts[-2]  # (the run before, for its prev_ values)
             for i in range(start, n):
-                self._setup(lesson, steps[i - 1], fresh=i == start)
-                yield from self._busy(self.perform(steps[i - 1].action))
-            self._setup(lesson, steps[n - 1], fresh=start == n)
+                self._setup(lesson, steps[i - 1], fresh=i == start or steps[i - 1].preset
+                            is not None)
+                if steps[i - 1].action.do != "csv":  # (the run keeps the table it has)
+                    yield from self._busy(self.perform(steps[i - 1].action))
+            self._setup(lesson, steps[n - 1], fresh=start == n or steps[n - 1].preset
+                        is not None)
         self.port.handle(Pause(type="pause"))
         if not self._is_open(lesson) or self.n != n:
             self.answers.clear()
@@ -267,10 +235,23 @@ class LessonDesk:
             | {"do": step.action.do})
 
     def _setup(self, lesson: Lesson, step: Step, fresh: bool) -> None:
-        """A step's new run (``fresh``: the lesson's preset and the step's own) and its
-        live change."""
+        """A step's new run (``fresh``: the lesson's preset and the step's own; on the
+        ``own`` dataset, the current run's table or the lesson's example) and its live
+        change. A new run keeps where the one it replaces stopped as ``prev_…``."""
         if fresh:
-            self.port.handle(Configure(type="configure", config=lesson.settings_at(step)))
+            self.prev = {}
+            if reads_prev(lesson.steps):  # (a metrics point costs: only when read)
+                st = self.port.stepper
+                self.prev = {f"prev_{k}": v for k, v in metrics.collect(st).items()}
+                self.prev["prev_iteration"] = st.iteration
+            cfg = own_table_kept(lesson.settings_at(step), self.port.config)
+            if cfg.dataset == "own" and cfg.table is None:
+                example, problem = csv_settings(lesson.example_text, cfg, self.port.settings)
+                if example is None:  # (read when the course was: a smaller server limit)
+                    self.port.error("csv", f"the lesson's example: {problem}")
+                    return
+                cfg = example
+            self.port.handle(Configure(type="configure", config=cfg))
         changes = step.changes()
         if changes is not None:
             self.port.handle(changes)
@@ -294,6 +275,9 @@ class LessonDesk:
             p.handle(Edit(type="edit", id=action.id, index=action.index, value=action.value))
         elif action.do == "inspect":
             p.handle(Inspect(type="inspect", id=action.id, index=action.index))
+        elif action.do == "csv":  # the lesson's example (the learner's own comes as csv)
+            assert self.lesson is not None
+            p.handle(Csv(type="csv", text=self.lesson.example_text, name=self.lesson.example))
         elif action.do == "learn":
             assert action.label is not None
             if p.views.drawing is None:  # nothing drawn: the pad shows the one learned
@@ -323,6 +307,16 @@ class LessonDesk:
             p.handle(Pause(type="pause"))
             self.watch = saved
 
+    def adopt(self) -> None:
+        """A CSV was loaded (the learner's file, or the example): while the open step is a
+        ``csv`` step, its run is the lesson's from now on, and the step is checked (the
+        revealed values describe the table; a "do" checks once it is done)."""
+        if self.lesson is None or self.lesson.steps[self.n - 1].action.do != "csv":
+            return
+        self.run_id = id(self.port.history)
+        if not self.port.busy:
+            self.check(None, self.lang, "check")
+
     # ---- checks ----------------------------------------------------------------------
 
     def after_metrics(self, m: dict[str, Any]) -> bool:
@@ -334,7 +328,7 @@ class LessonDesk:
         until, cap = self.watch
         st = self.port.stepper
         try:
-            met = parse(until).truth(values_now(st, self.port.views, m))
+            met = parse(until).truth(values_now(st, self.port.views, m, self.prev))
         except ExprError:
             met = False  # (a value not computed yet: keep playing)
         if not met and st.iteration < cap:
@@ -460,11 +454,16 @@ class LessonDesk:
         reveal: dict[str, Any] = {}
         for text in step.reveal:
             try:
-                reveal[text] = _plain(parse(text).evaluate(values))
+                reveal[text] = plain(parse(text).evaluate(values))
             except ExprError:
                 reveal[text] = None
         body["values"] = reveal
         (self.port.put if put is None else put)(server_message("lesson_check", **body))
+
+    def values(self) -> dict[str, Any]:
+        """What the open step's expressions read now (:func:`values_now` with the
+        ``prev_…`` values of the run before)."""
+        return self._values(None)
 
     def _values(self, m: dict[str, Any] | None) -> dict[str, Any]:
         """:func:`values_now`, kept while the run stays where it is: a class checking
@@ -472,7 +471,7 @@ class LessonDesk:
         st, h = self.port.stepper, self.port.history
         key = (id(h), st.iteration, st.phase_index, len(h.active.commands))
         if m is not None or self._cache is None or self._cache[0] != key:
-            self._cache = (key, values_now(st, self.port.views, m))
+            self._cache = (key, values_now(st, self.port.views, m, self.prev))
         return self._cache[1]
 
     def _done(self, step: Step, values: dict[str, Any]) -> bool:

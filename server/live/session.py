@@ -439,7 +439,10 @@ class Session:
                        column=problem.column, value=problem.value, **problem.counts)
             return
         assert cfg is not None
+        before = self.history
         self._configure(cfg)
+        if self.history is not before:
+            self.lessons.adopt()  # a lesson's csv step goes on with this table
 
     def replace_run(self, history: History) -> None:
         """Start another run (configure, reset, a loaded file) and send it to the page;

@@ -1,4 +1,5 @@
-"""``GET /api/lessons`` and ``GET /api/lessons/{id}``: the course for the page.
+"""``GET /api/lessons``, ``GET /api/lessons/{id}`` and ``GET /api/lessons/{id}/example.csv``:
+the course for the page, and a lesson's example table for a learner to open.
 
 The list gives each lesson's id, title, summary, concepts, minutes and number
 of steps in the language asked (``lang=ja|en``, default ``en``); one lesson
@@ -56,3 +57,15 @@ async def get_lesson(request: Request,
     if lesson_id not in course():
         raise HTTPException(404, f"no lesson {lesson_id!r}; lessons: {', '.join(course())}")
     return _send(_body(lesson_id, lang), request)
+
+
+@router.get("/lessons/{lesson_id}/example.csv")
+async def get_example(lesson_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> Response:
+    """The lesson's example CSV as a file to download (a learner sees what a table to
+    learn from looks like, and may edit it); 404 when the lesson has none."""
+    lesson = course().get(lesson_id)
+    if lesson is None or lesson.example is None:
+        raise HTTPException(404, f"lesson {lesson_id!r} offers no example CSV")
+    return Response(lesson.example_text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{lesson.example}"',
+        "Cache-Control": "no-cache"})

@@ -255,3 +255,46 @@ def test_the_course_read_by_many_threads_at_once_is_one_course() -> None:
     for t in threads:
         t.join()
     assert len(got) == 8 and all(c is got[0] for c in got)
+
+
+# ---- a lesson's example table ------------------------------------------------------------
+
+OWN = (ROOT / "lessons" / "own-data.toml").read_text()
+
+
+def test_a_lessons_example_csv_downloads_and_is_named_in_the_lesson() -> None:
+    with TestClient(make_app()) as client:
+        body = client.get("/api/lessons/own-data?lang=ja").json()
+        assert body["example"] == "study-and-sleep.csv"
+        assert body["steps"][0]["action"] == {"do": "csv"}
+        r = client.get("/api/lessons/own-data/example.csv")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert 'filename="study-and-sleep.csv"' in r.headers["content-disposition"]
+        lines = r.text.splitlines()
+        assert lines[0] == "study_minutes,sleep_hours,result" and len(lines) == 61
+        assert client.get("/api/lessons/one-neuron/example.csv").status_code == 404
+
+
+@pytest.mark.parametrize(("change", "names"), [
+    (('example = "study-and-sleep.csv"\n', ''), "needs 'example'"),
+    (('example = "study-and-sleep.csv"', 'example = "nowhere.csv"'), "nowhere.csv"),
+    (('example = "study-and-sleep.csv"', 'example = "../one-neuron.toml"'), "example"),
+])
+def test_a_lesson_on_own_data_needs_a_readable_example(
+        tmp_path: Path, change: tuple[str, str], names: str) -> None:
+    old, new = change
+    assert old in OWN, old
+    path = tmp_path / "own-data.toml"
+    path.write_text(OWN.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(LessonFileError, match=re.escape(names)):
+        read_lesson(path)
+
+
+def test_an_example_that_is_no_table_to_learn_from_is_refused_naming_the_cell(
+        tmp_path: Path) -> None:
+    path = tmp_path / "own-data.toml"
+    path.write_text(OWN, encoding="utf-8")
+    (tmp_path / "study-and-sleep.csv").write_text("a,k\n1,x\n2,x\n", encoding="utf-8")
+    with pytest.raises(LessonFileError,
+                       match=re.escape("study-and-sleep.csv: one_class row 2 column 2")):
+        read_lesson(path)

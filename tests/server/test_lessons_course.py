@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 from server.lessons import Lesson, Step, course
-from server.live.lessons import values_now
 from server.live.outbox import Outbox
 from server.live.session import Session
-from server.protocol import LessonCommand
+from server.protocol import Csv, LessonCommand
 from server.run.history import drain
 from server.settings import Settings
 
@@ -74,7 +73,7 @@ def walk(lesson_id: str) -> list[dict[str, Any]]:
         opened = answers(s, ob, command(lesson_id, n), "lesson_step")
         drain(s.lessons.perform(step.action))
         row: dict[str, Any] = {"step": step, "opened": opened,
-                               "unknown": unknown_names(step, values_now(s.stepper, s.views)),
+                               "unknown": unknown_names(step, s.lessons.values()),
                                "weights": {k: v.copy() for k, v in s.stepper.net.params.items()},
                                "iteration": s.stepper.iteration}
         if step.prediction is not None:
@@ -137,3 +136,70 @@ def test_a_link_to_the_last_step_opens_the_run_the_walk_reaches(lesson_id: str) 
         assert s.stepper.iteration == before["iteration"]
         for k, W in before["weights"].items():
             assert (s.stepper.net.params[k] == W).all(), k
+
+
+# ---- a lesson on the learner's own table (own-data) ----------------------------------------
+
+MINE = "rating,price,bought\n" + "".join(  # (a price in the hundreds beside 1 to 5 stars)
+    f"{1 + (i * 7) % 5},{100 + (i * 37) % 800},"
+    f"{'yes' if (i * 7) % 5 * 150 > (i * 37) % 800 else 'no'}\n" for i in range(48))
+
+
+def send_csv(s: Session, ob: Outbox, text: str) -> list[dict[str, Any]]:
+    ob.drain()
+    drain(s.handle_pieces(Csv(type="csv", text=text, name="mine.csv")))
+    return ob.drain()
+
+
+def test_the_learners_own_csv_in_the_csv_step_is_the_run_the_lesson_goes_on_with() -> None:
+    s = Session(Settings())
+    ob = Outbox(100_000)
+    s.attach(ob)
+    answers(s, ob, command("own-data", 1), "lesson_step")
+    assert s.config.table is not None and s.config.table.columns == ("study_minutes", "sleep_hours")
+    # a bad file: the row and column named, the lesson and its run as they were
+    run = s.history
+    out = send_csv(s, ob, "rating,price,bought\n3,400,yes\n4,lots,no\n")
+    assert [(m["code"], m["reason"], m["row"], m["column"]) for m in out
+            if m["type"] == "error"] == [("csv", "not_a_number", 3, 2)]
+    assert s.history is run and s.lessons.n == 1
+    # the learner's file: a run on it, with the lesson's settings, checked as the step's
+    out = send_csv(s, ob, MINE)
+    assert [m["type"] for m in out if m["type"] in ("run", "lesson_check")] == [
+        "run", "lesson_check"]
+    assert s.config.table is not None and s.config.table.columns == ("rating", "price")
+    assert (s.config.standardize, s.config.hidden, s.config.lr) == (False, (4,), 0.1)
+    check = next(m for m in out if m["type"] == "lesson_check")
+    assert check["values"]["raw_spread"][1] > 100 * check["values"]["raw_spread"][0]
+    mine = s.history
+    # the next steps go on with it: the same run, then a new one on the same table
+    answers(s, ob, command("own-data", 2), "lesson_step")
+    assert s.history is mine
+    drain(s.lessons.perform(course()["own-data"].steps[1].action))
+    # judged on this table's numbers: prices in the hundreds saturate every unit for every
+    # row (|z| > 20, tanh' = 0 in floating point), so no gradient flows at all
+    right = answers(s, ob, command("own-data", 2, "check", "none"), "lesson_check")
+    assert right["verdict"] == "right" and right["actual"] == 0
+    assert right["values"]["saturated[0]"] == 1.0
+    for n in (3, 4):
+        answers(s, ob, command("own-data", n), "lesson_step")
+        drain(s.lessons.perform(course()["own-data"].steps[n - 1].action))
+    assert s.history is not mine and s.config.standardize
+    assert s.config.table is not None and s.config.table.columns == ("rating", "price")
+    assert s.lessons.values()["prev_iteration"] >= 300
+
+
+def test_a_link_to_the_last_step_keeps_a_table_loaded_before_and_knows_the_run_before() -> None:
+    """A CSV loaded on the page, then a link to the lesson's last step: the rebuilt runs
+    are on that table, and the step's comparison with the raw run (prev_test_loss) reads
+    the raw run the rebuild played to its goal."""
+    s = Session(Settings())
+    ob = Outbox(100_000)
+    s.attach(ob)
+    send_csv(s, ob, MINE)
+    answers(s, ob, command("own-data", 5), "lesson_step")
+    assert s.config.table is not None and s.config.table.columns == ("rating", "price")
+    assert s.config.standardize and s.stepper.iteration == 0
+    values = s.lessons.values()
+    assert values["prev_iteration"] >= 300 and values["prev_test_loss"] > 0
+    assert list(values["spread"]) == pytest.approx([1.0, 1.0])

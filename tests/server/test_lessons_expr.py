@@ -41,6 +41,10 @@ VALUES = {
     ("size(L1.dW)", 4.0),
     ("2 ** 10 % 1000", 24.0),
     ("sqrt(16) / 4 - 1", 0.0),
+    # an index computed from the values: the row of the largest, of the smallest entry
+    ("argmax(L1.dW[:,1])", 1.0),
+    ("argmin(L1.dW)", 1.0),
+    ("norm(L1.dW[argmax(L1.dW[:,0]), :])", 5.0),
 ])
 def test_expressions_compute_on_the_values(text: str, value: float) -> None:
     got = parse(text).evaluate(VALUES)
