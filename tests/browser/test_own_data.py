@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser.conftest import Lab
 
-GOOD = "size,weight,kind\n" + "".join(
+GOOD = "height,weight,kind\n" + "".join(
     f"{i % 7},{(i * 3) % 11},{'big' if (i % 7) + ((i * 3) % 11) > 8 else 'small'}\n"
     for i in range(40))
 BAD = "size,weight,kind\n1,2,big\n3,four,small\n"
@@ -23,6 +23,23 @@ DROP = """([text, name]) => {
     panel.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
   }
 }"""
+
+
+INPUT_NAMES = """() => {
+  const svg = document.querySelector('.net-svg').getBoundingClientRect();
+  return [...document.querySelectorAll('.net-svg .io-label')].map(e => {
+    const r = e.getBoundingClientRect();
+    return [e.textContent, r.left - svg.left, svg.right - r.right];
+  });
+}"""
+
+
+def assert_names_inside(lab: Lab, names: list[str]) -> None:
+    """The network drawing's input names read ``names``, each wholly inside the drawing."""
+    lab.settled()
+    seen = lab.page.evaluate(INPUT_NAMES)
+    assert [name for name, _, _ in seen] == names
+    assert all(left >= 0 and right >= 0 for _, left, right in seen), seen
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -47,7 +64,7 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
     mark = lab.mark()
     page.evaluate(DROP, [GOOD, "plants.csv"])
     run = lab.wait_for_message("run", after=mark)
-    assert run["config"]["dataset"] == "own" and run["net"]["features"] == ["size", "weight"]
+    assert run["config"]["dataset"] == "own" and run["net"]["features"] == ["height", "weight"]
     page.wait_for_function("() => document.querySelector('#ctl-dataset').value === 'own'")
     page.wait_for_selector(".notice", state="hidden")
     # two columns are the whole map, yet the split, the scaling and the confusion matrix
@@ -74,6 +91,14 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
                                       "els => els.map(e => e.textContent)")
     assert len(shown) == len(lab.last("maps")["misclassified"]["examples"])
     assert all(s in ("big → small", "small → big") for s in shown), shown
+    # the inputs' names are whole in the drawing ("height", not "eight"), at a desk and on
+    # a projector's larger type
+    assert_names_inside(lab, ["height", "weight"])
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    assert_names_inside(lab, ["height", "weight"])
+    page.keyboard.press("p")
     # a setting changed: the same table, another network
     mark = lab.mark()
     page.fill("#ctl-neurons", "6")

@@ -115,7 +115,9 @@ export class NetworkView {
     this.scroller.append(this.svg);
     container.append(this.focusBar, this.scroller, this.legend, this.tip);
     // captions measured on the screen: laid out again when the drawing's size changes
-    if (typeof ResizeObserver !== 'undefined') new ResizeObserver(() => this.fitCaptions()).observe(this.svg);
+    if (typeof ResizeObserver !== 'undefined') {
+      new ResizeObserver(() => { this.fitCaptions(); this.fitInputs(); }).observe(this.svg);
+    }
 
     // batch norm, residual skips, dropout, dead/saturated units, optimizer state
     this.mech = new NetworkMechanisms({ svg: this.svg, container, i18n, catalog });
@@ -232,6 +234,8 @@ export class NetworkView {
       this.showFocus(model);
     } else if (kind === 'lang') {
       this.relabel();
+    } else if (kind === 'present') {
+      this.fitInputs(); // the projector's larger type needs more room for the input names
     } else if (kind === 'timeline' && msg.settings) {
       this.mech.strip.setSettings(msg.settings, model);
     }
@@ -404,6 +408,7 @@ export class NetworkView {
       const name = this.features && this.features[j];
       el.textContent = this.image ? '' : (name && name.length <= 6 ? name : `x${j + 1}`);
     });
+    this.fitInputs();
     this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
       el.setAttribute('aria-label', l === 0
         ? t('net.inputNode', { name: (this.features && this.features[j]) || `x${j + 1}` })
@@ -417,6 +422,32 @@ export class NetworkView {
     this.paintLegend();
     this.paintFocusBar();
     this.mech.relabel();
+  }
+
+  /**
+   * Input names wholly in the drawing (a CSV's "height" was cut to "eight" at the left
+   * edge): the view box grows on the left by what the widest name needs, measured in SVG
+   * units at the type in use (the projector's is larger), so the drawing shrinks a little
+   * rather than cutting a name. Measuring in SVG units makes this stable under resizing.
+   */
+  fitInputs() {
+    if (!this.sizes || !this.geometry || !this.inputLabels) return;
+    let left = Infinity;
+    for (const el of this.inputLabels) {
+      if (!el.textContent) continue;
+      let box = null;
+      try {
+        box = el.getBBox();
+      } catch {
+        box = null; // not rendered (a folded panel): measured again when it shows
+      }
+      if (box && box.width > 0) left = Math.min(left, box.x);
+    }
+    if (left === Infinity) return;
+    const pad = Math.max(0, Math.ceil(2 - left));
+    const w = this.geometry.w + pad;
+    this.svg.setAttribute('viewBox', `${-pad} 0 ${w} ${this.svgHeight}`);
+    this.svg.style.setProperty('--units', String(w));
   }
 
   /** Layer captions that never overlap (layer-captions.js), in this language. */
