@@ -11,6 +11,7 @@ Numbers on the page are compared with the frames the engine sent over the socket
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -92,7 +93,7 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     page.click(".lessons-btn")
     page.wait_for_selector("dialog.courses[open] .course-item")
     items = page.locator(".course-item")
-    assert items.count() == 17
+    assert items.count() == 18
     first = items.nth(0)
     expect(first.locator(".course-link")).to_have_text("One neuron by hand")
     assert first.locator(".course-link").get_attribute("href") == "?lesson=one-neuron&step=1"
@@ -551,7 +552,51 @@ JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 COURSE = ["one-neuron", "chain-rule", "four-phases", "learning-rate", "batch-size",
           "vanishing-gradients", "relu-family", "initialization", "exploding-gradients",
           "optimizers", "schedules", "normalization", "residual", "overfitting",
-          "softmax-cross-entropy", "zero-grad", "digits"]
+          "softmax-cross-entropy", "zero-grad", "digits", "own-data"]
+EXAMPLE = (Path(__file__).resolve().parents[2] / "lessons" / "study-and-sleep.csv").read_text()
+BAD = "study_minutes,sleep_hours,result\n120,7,pass\n60,six,fail\n"
+DROP = """([text, name]) => {
+  const dt = new DataTransfer();
+  dt.items.add(new File([text], name, { type: 'text/csv' }));
+  const step = document.querySelector('.lesson-panel .lesson-step');
+  for (const type of ['dragenter', 'dragover', 'drop']) {
+    step.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }
+}"""
+
+
+def load_csv(lab: Lab, lang: str) -> None:
+    """A lesson's csv step: a bad file by the step's picker is refused naming its row and
+    column in the page's language, the lesson and its run kept; then the example's table,
+    by the picker in Japanese and dropped on the step in English, is the run the lesson
+    goes on with, its split and the (locked) standardise switch on show."""
+    page = lab.page
+    before = lab.last("run")
+    mark = lab.mark()
+    page.set_input_files(f"{LESSON} .csv-input", files=[{
+        "name": "bad.csv", "mimeType": "text/csv", "buffer": BAD.encode()}])
+    err = lab.wait_for_message("error", after=mark)
+    assert (err["code"], err["reason"], err["row"], err["column"]) == ("csv", "not_a_number", 3, 2)
+    expect(page.locator(".notice-text")).to_contain_text(
+        "row 3, column 2" if lang == "en" else "3 行目・2 列目")
+    assert lab.last("run") is before and lab.text(f"{LESSON} .lesson-progress")
+    page.click(".notice .icon-btn")
+    mark = lab.mark()
+    if lang == "ja":
+        page.set_input_files(f"{LESSON} .csv-input", files=[{
+            "name": "mine.csv", "mimeType": "text/csv", "buffer": EXAMPLE.encode()}])
+    else:
+        page.evaluate(DROP, [EXAMPLE, "mine.csv"])
+    run = lab.wait_for_message("run", after=mark)
+    assert run["config"]["table"]["columns"] == ["study_minutes", "sleep_hours"]
+    assert run["config"]["standardize"] is False and run["config"]["hidden"] == [4]
+    check = lab.wait_for_message("lesson_check", after=mark, trigger="check")
+    assert check["values"]["max(raw_spread) / min(raw_spread)"] > 50
+    lab.settled()
+    split = lab.text(".map-split")
+    assert str(len(run["data"]["p_train"])) in split and str(len(run["data"]["p_test"])) in split
+    assert visible(lab, "#adv-standardize") and page.locator("#adv-standardize").is_disabled()
+    assert not page.locator("#adv-standardize").is_checked()
 
 
 def answer(lab: Lab, kind: str, value: Any) -> dict[str, Any]:
@@ -601,6 +646,8 @@ def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
             page.click(f"{LESSON} .lesson-act")
             lab.wait_for_message("lesson_check", after=mark, trigger="check")
             lab.wait_for_message("drawn", after=mark)
+        elif action["do"] == "csv":
+            load_csv(lab, lang)
         elif action["do"] in ("step", "inspect"):
             page.click(f"{LESSON} .lesson-act")
             if action["do"] == "inspect":
@@ -612,7 +659,9 @@ def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
                 lab.wait_until(stepped, what="the step's frames")
         lab.sync()
         p = step["prediction"]
-        if p is None:
+        if p is None:  # (a step that only reads, or loads a table)
+            if n < len(body["steps"]):
+                page.click(f"{LESSON} .lesson-next")
             continue
         first = p["choices"][0]["id"] if p["kind"] == "choice" else 12345.0
         msg = answer(lab, p["kind"], first)
@@ -636,7 +685,34 @@ def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
             if page.is_visible(".notice"):  # (lab.sync's bogus message, answered with an error)
                 page.click(".notice .icon-btn")
             shoot(lab, f"lesson-digits-desk-{lang}")
+        if lesson == "own-data" and step["id"] == "raw-gradient":  # the minutes' gradient
+            if page.is_visible(".notice"):  # (lab.sync's bogus message, answered with an error)
+                page.click(".notice .icon-btn")
+            shoot(lab, f"lesson-own-data-desk-{lang}")
         if n < len(body["steps"]):
             page.click(f"{LESSON} .lesson-next")
     expect(page.locator(f"{LESSON} .lesson-next")).to_have_class(re.compile("is-ready"))
+    assert lab.errors == []
+
+
+def test_the_own_data_lesson_loads_its_example_with_one_click_on_a_phone(make_lab: Any) -> None:
+    """Lesson 18's first step by a link on a phone: "Use the example" loads the lesson's
+    table (the server's), the step shows what it reveals of it, the example downloads, and
+    nothing scrolls sideways."""
+    lab = make_lab(**PHONE).open("/?lesson=own-data&step=1")
+    page = lab.page
+    wait_step(lab, 1, "Your table")
+    link = page.locator(f"{LESSON} .lesson-csv-download")
+    href = "api/lessons/own-data/example.csv"
+    assert link.get_attribute("href") == href
+    assert page.evaluate("h => fetch(h).then(r => r.text())", href) == EXAMPLE
+    mark = lab.mark()
+    page.click(f"{LESSON} .lesson-act")
+    run = lab.wait_for_message("run", after=mark)
+    assert run["config"]["table"]["columns"] == ["study_minutes", "sleep_hours"]
+    lab.wait_for_message("lesson_check", after=mark, trigger="check")
+    lab.settled()
+    expect(page.locator(f"{VERDICT} .lesson-values")).to_contain_text("raw_spread")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    shoot(lab, "lesson-own-data-phone", top=False)
     assert lab.errors == []

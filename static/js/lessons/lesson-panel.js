@@ -175,9 +175,10 @@ export class LessonPanel {
       else this.act('play-at', a.speed || 10);
     } else if (a.do === 'inspect') {
       this.act('inspect', { id: a.id, index: a.index });
-    } else if (a.do === 'learn') {
+    } else if (a.do === 'learn' || a.do === 'csv') {
       // the server learns the pad's drawing (or, with none, a picture of that class) as
-      // the step's class, then checks: the page does not hold the drawing's pixels here
+      // the step's class, or loads the lesson's example table, then checks: the page
+      // holds neither the drawing's pixels nor the example here
       this.act('lesson-check', { action: 'do', id: this.open.id, step: this.open.step });
     }
     // a sheet over the page (a phone): the network moves up, above it, to be watched
@@ -346,6 +347,11 @@ export class LessonPanel {
       readOnly: this.following,
       onCheck: (p) => this.check(p),
       onAction: () => this.doAction(),
+      // a csv step: the learner's own table (the run it starts becomes the lesson's), or
+      // the lesson's example, which can be downloaded to look at
+      onCsv: (file) => this.act('csv', file),
+      example: this.lesson.body.example ? { name: this.lesson.body.example,
+        href: `api/lessons/${encodeURIComponent(this.lesson.id)}/example.csv` } : null,
     });
     this.body.replaceChildren(this.view.root);
     this.view.setPlaying(this.playing);

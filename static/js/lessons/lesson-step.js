@@ -18,6 +18,7 @@
  */
 
 import { h } from '../dom.js';
+import { CsvPicker } from '../views/csv-picker.js';
 import { ClassAnswers } from './class-answers.js';
 import { inlineMath, richParagraphs } from './lesson-math.js';
 import { actionWords, phaseOf, valueText } from './lesson-words.js';
@@ -43,7 +44,10 @@ export class StepView {
    * @param {object} step the step from `GET /api/lessons/{id}`
    * @param {StepState} state shared with the panel (changed in place)
    * @param {{t: (key: string, params?: object) => string, readOnly: boolean,
-   *   onCheck: (prediction: string|number|null) => void, onAction: () => void}} env
+   *   onCheck: (prediction: string|number|null) => void, onAction: () => void,
+   *   onCsv?: (file: {text: string, name: string}) => void,
+   *   example?: {name: string, href: string}|null}} env
+   *   a `csv` step's file goes to `onCsv`; `example` is the lesson's example table
    */
   constructor(step, state, env) {
     this.step = step;
@@ -81,6 +85,7 @@ export class StepView {
       parts.push(this.answer);
     }
     this.root = h('div', { class: 'lesson-step' }, parts);
+    if (this.csv) this.csv.attachDrop(this.root); // a file dropped anywhere on the step
     this.syncChoices();
     this.syncReveal();
     this.showRecorded();
@@ -171,8 +176,26 @@ export class StepView {
       button = h('button', { type: 'button', class: 'btn lesson-act', on: { click: () => this.env.onAction() } }, label);
       this.actBtn = button;
     }
+    if (a.do === 'csv') return this.csvSection(n, words);
     return h('section', { class: 'lesson-part lesson-do', 'aria-labelledby': 'lesson-do-h' },
       h('h3', { id: 'lesson-do-h' }, t('lesson.part.do', { n })), words, button);
+  }
+
+  /** A `csv` step: the learner's own file (the picker, or dropped on the step), or the
+   * lesson's example with one click (the server loads it: the step's action), and a link
+   * to download the example and see what such a table looks like. */
+  csvSection(n, words) {
+    const t = this.env.t;
+    const ex = this.env.example;
+    this.csv = new CsvPicker({ t, send: (file) => this.env.onCsv && this.env.onCsv(file) });
+    if (ex) {
+      this.actBtn = h('button', { type: 'button', class: 'btn lesson-act', on: { click: () => this.env.onAction() } },
+        t('lesson.csvExample', { name: ex.name }));
+    }
+    const link = ex ? h('a', { class: 'lesson-csv-download', href: ex.href, download: ex.name }, t('lesson.csvDownload')) : null;
+    return h('section', { class: 'lesson-part lesson-do lesson-csv', 'aria-labelledby': 'lesson-do-h' },
+      h('h3', { id: 'lesson-do-h' }, t('lesson.part.do', { n })), words, this.csv.root,
+      h('div', { class: 'lesson-csv-example' }, this.actBtn, link));
   }
 
   hintSection() {

@@ -75,6 +75,8 @@ export function actionWords(i18n, action) {
     }
     case 'learn':
       return i18n.t('lesson.do.learn', { k: a.label });
+    case 'csv':
+      return i18n.t('lesson.do.csv');
     default:
       return i18n.t('lesson.do.read');
   }
