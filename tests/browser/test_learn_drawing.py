@@ -15,15 +15,23 @@ THREE = [(0.25, 0.2), (0.45, 0.12), (0.7, 0.18), (0.72, 0.35), (0.48, 0.47), (0.
          (0.74, 0.8), (0.5, 0.88), (0.25, 0.8)]
 
 
-#: records each phase the banner shows, with what the unit images showed meanwhile
+#: records each phase the banner shows, with what the unit images showed meanwhile, and
+#: each phase the pad shows beside the drawing, with whether it was in the window
 WATCH = """() => {
   window.__seen = [];
+  window.__pad = [];
   const banner = document.querySelector('.banner');
   const units = document.querySelector("[data-view='unit-images']");
+  const pad = document.querySelector("[data-testid='pad-phase']");
   new MutationObserver(() => {
     const p = banner.dataset.phase;
     if (!window.__seen.length || window.__seen.at(-1)[0] !== p) window.__seen.push([p, []]);
     window.__seen.at(-1)[1].push(units.dataset.showing);
+    const q = pad.dataset.phase;
+    if (q && (!window.__pad.length || window.__pad.at(-1)[0] !== q)) {
+      const r = pad.getBoundingClientRect();
+      window.__pad.push([q, !pad.hidden && r.top >= 0 && r.bottom <= window.innerHeight]);
+    }
   }).observe(document.body, {attributes: true, subtree: true,
                              attributeFilter: ['data-phase', 'data-showing']});
 }"""
@@ -72,6 +80,13 @@ def test_learn_this_as_3_plays_the_four_phases_and_raises_its_probability(
     assert [p for p, _ in seen if p != "ready"] == ["forward", "loss", "backward", "update"]
     assert "dW" in next(u for p, u in seen if p == "backward")
     assert page.get_attribute(".banner", "data-phase") == "update"
+    # the banner is far above the pad on a desk: the pad shows the phases too, where the
+    # learner is (scrolled into the window once the first one plays)
+    pad_seen = page.evaluate("() => window.__pad")
+    assert [p for p, _ in pad_seen] == ["forward", "loss", "backward", "update"]
+    assert all(shown for p, shown in pad_seen if p in ("backward", "update")), pad_seen
+    assert page.get_attribute(".pad-phase li[aria-current='step']", "data-phase") == "update"
+    assert "weights take one step" in lab.text(".pad-phase-say")
     after = probability(lab, 3)
     assert after == drawn["outputs"][3] and after > before
     assert f"{round(100 * before)}% before learning → {round(100 * after)}% now" in lab.text(

@@ -13,11 +13,18 @@
  * (`#pad-learn`, `data-testid="pad-learn"`; a digit's button
  * `data-testid="pad-label-3"`) sends `learn`: the server runs one iteration on
  * the drawing with that class, its phases playing one by one, and the pad then
- * says how that class's probability moved since the click.
+ * says how that class's probability moved since the click. The banner and the
+ * network that play those phases are far above the pad on a desk, so the pad
+ * shows them too: the four phases, the one playing marked, a sentence of what it
+ * does to the drawing, and a button up to the network (a learned iteration's
+ * `forward` frame is the one without `batch` indices: protocol.md, `learn`).
  */
 
 import { h } from '../dom.js';
 import { CLASS_COLOURS } from '../palette.js';
+
+/** The four phases of the learned iteration, in order (as the banner's). */
+const PHASES = Object.freeze(['forward', 'loss', 'backward', 'update']);
 
 /** Side of the drawing before it is counted in blocks, and of a block (sklearn: 32 and 4). */
 const FINE = 32;
@@ -75,9 +82,15 @@ export class DigitPad {
     });
     this.learnHint = h('p', { class: 'pad-hint pad-learn-hint' });
     this.learned = h('p', { class: 'pad-learned', 'aria-live': 'polite' });
+    // the learned iteration's phases, as the banner far above plays them
+    this.phaseItems = PHASES.map((p) => h('li', { dataset: { phase: p } }));
+    this.phaseSay = h('p', { class: 'pad-phase-say', 'aria-live': 'polite' });
+    this.toNet = h('button', { type: 'button', class: 'btn btn-small pad-to-net', on: { click: () => this.showNetwork() } });
+    this.phaseBox = h('div', { class: 'pad-phase', dataset: { testid: 'pad-phase' } },
+      h('ol', { class: 'phase-steps' }, ...this.phaseItems), this.phaseSay, this.toNet);
     this.learnBox = h('div', { class: 'pad-learn' },
       h('div', { class: 'pad-pick', role: 'group' }, this.pick, ...this.digits),
-      this.learnBtn, this.learnHint, this.learned);
+      this.learnBtn, this.learnHint, this.learned, this.phaseBox);
     this.root = h('div', { class: 'digit-pad', dataset: { view: 'digit-pad' } }, this.title,
       h('div', { class: 'pad-row' }, this.canvas, h('div', { class: 'pad-side' }, this.small, this.clearBtn)),
       this.hint, this.answer, this.bars, this.learnBox);
@@ -187,9 +200,34 @@ export class DigitPad {
     if (!this.pixels || k === null) return;
     const d = this.drawn;
     this.label = k; // kept: the learner may learn it again as the same digit
-    this.learning = { label: k, before: d ? d.outputs[k] : null, iteration: d ? d.iteration : -1 };
+    this.learning = { label: k, before: d ? d.outputs[k] : null, iteration: d ? d.iteration : -1,
+      played: null, phase: null }; // the learned iteration's number and phase, once it plays
     this.onLearn(this.pixels, k);
     this.render();
+  }
+
+  /** A `frame`: while learning, the learned iteration's phase (its forward has no `batch`). */
+  frame(msg) {
+    const l = this.learning;
+    if (!l) return;
+    if (msg.phase === 'forward' && msg.values && !('batch' in msg.values)) l.played = msg.iteration;
+    if (l.played === null || msg.iteration !== l.played) return;
+    const first = l.phase === null;
+    l.phase = msg.phase;
+    this.renderPhase();
+    if (first) {
+      // the phases appear under the button: scrolled into sight if the window ends above them
+      const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+      this.phaseBox.scrollIntoView({ block: 'nearest', behavior: still ? 'auto' : 'smooth' });
+    }
+  }
+
+  /** Up to the banner and the network, where the phase plays in full. */
+  showNetwork() {
+    const banner = document.querySelector('[data-slot="banner"]');
+    if (!banner) return;
+    const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    banner.scrollIntoView({ block: 'start', behavior: still ? 'auto' : 'smooth' });
   }
 
   /** Shown for a run whose inputs are a picture of `image` [8, 8]; hidden otherwise. */
@@ -230,6 +268,7 @@ export class DigitPad {
     this.learnBtn.disabled = !this.pixels || k === null;
     const d = this.drawn;
     this.renderLearned(d);
+    this.renderPhase();
     if (!d || !this.pixels) {
       this.answer.textContent = '';
       this.bars.replaceChildren();
@@ -245,6 +284,24 @@ export class DigitPad {
         h('span', { class: 'pad-bar-k' }, String(j)), h('span', { class: 'pad-bar-track' }, bar),
         h('span', { class: 'pad-bar-p' }, `${Math.round(100 * p)}%`));
     }));
+  }
+
+  /** The learned iteration's phases: the one playing marked, and what it does to the drawing. */
+  renderPhase() {
+    const l = this.learning;
+    const p = l && l.phase;
+    this.phaseBox.hidden = !p;
+    this.phaseBox.dataset.phase = p || '';
+    if (!p) return;
+    const t = this.t;
+    this.phaseItems.forEach((li) => {
+      li.textContent = t(`phase.${li.dataset.phase}`);
+      li.classList.toggle('current', li.dataset.phase === p);
+      if (li.dataset.phase === p) li.setAttribute('aria-current', 'step');
+      else li.removeAttribute('aria-current');
+    });
+    this.phaseSay.textContent = t(`pad.phase.${p}`, { k: l.label });
+    this.toNet.textContent = t('pad.toNet');
   }
 
   /** Since a "learn" click: learning, then how the class's probability moved (before → now). */

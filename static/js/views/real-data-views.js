@@ -50,7 +50,10 @@ export class RealDataViews {
       this.table.update(msg);
       this.wrong.update(msg);
     } else if (kind === 'drawn') this.pad.update(msg);
-    else if (kind === 'frame') this.units.update(model, msg.phase);
+    else if (kind === 'frame') {
+      this.units.update(model, msg.phase);
+      this.pad.frame(msg);
+    }
     else if (kind === 'lang') {
       this.table.render();
       this.wrong.render();
