@@ -41,6 +41,9 @@ export const STRINGS = Object.freeze({
   'ctl.activation': 'Activation',
   'ctl.lr': 'Learning rate η',
   'ctl.applied': 'Changing a setting starts a new run',
+  'ctl.suggestApplied': 'With {inputs} inputs, {from} hidden neurons learn poorly: this run has a hidden layer of {hidden} neurons instead (change it below).',
+  'ctl.suggest': 'With {inputs} inputs, a hidden layer of {hidden} neurons learns this dataset well.',
+  'ctl.suggestUse': 'Use {hidden} neurons',
 
   'ds.xor': 'XOR',
   'ds.circle': 'Circle',

@@ -41,6 +41,9 @@ export const STRINGS = Object.freeze({
   'ctl.activation': '活性化関数',
   'ctl.lr': '学習率 η',
   'ctl.applied': '設定を変更すると新しい実行が始まります',
+  'ctl.suggestApplied': '入力が {inputs} 個もあると、隠れニューロン {from} ではうまく学習できません。この実行では隠れ層を {hidden} ニューロンにしました（下の欄で変えられます）。',
+  'ctl.suggest': '入力が {inputs} 個あるので、隠れ層を {hidden} ニューロンにするとよく学習できます。',
+  'ctl.suggestUse': '{hidden} ニューロンにする',
 
   'ds.xor': 'XOR（排他的論理和）',
   'ds.circle': '円',

@@ -162,3 +162,32 @@ def test_a_digit_drawn_with_the_mouse_gets_the_networks_guess(make_lab: Any) -> 
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     pad_view = page.locator("[data-view='digit-pad']")
     pad_view.screenshot(path=str(lab.shot_dir / "real-data-draw.png"))
+
+
+def test_digits_from_the_menu_gets_a_network_that_suits_its_64_inputs(make_lab: Any) -> None:
+    # the default 4 + 4 network: picking digits sets one hidden layer of 32 and says why
+    lab: Lab = make_lab(viewport=DESK).open("/")
+    page = lab.page
+    assert lab.wait_for_run(dataset="xor")["config"]["hidden"] == [4, 4]
+    page.select_option("#ctl-dataset", "digits")
+    run = lab.wait_for_run(timeout=30, dataset="digits")
+    assert run["config"]["hidden"] == [32] and run["config"]["optimizer"]["name"] == "sgd"
+    page.wait_for_selector("[data-testid='net-suggest']:not([hidden])")
+    assert lab.text("[data-testid='net-suggest']").startswith(
+        "With 64 inputs, 4 + 4 hidden neurons learn poorly: this run has a hidden layer of 32")
+    assert page.input_value("#ctl-neurons") == "32" and page.input_value("#ctl-layers") == "1"
+    assert not page.is_visible(".ctl-suggest-use")
+    assert lab.errors == []
+    # a link's network is kept (the link chose it), and the page suggests 32 in Japanese
+    ja: Lab = make_lab(viewport=DESK, locale="ja-JP").open("/?hidden=8")
+    page = ja.page
+    assert ja.wait_for_run(dataset="xor")["config"]["hidden"] == [8]
+    page.select_option("#ctl-dataset", "digits")
+    assert ja.wait_for_run(timeout=30, dataset="digits")["config"]["hidden"] == [8]
+    page.wait_for_selector("[data-testid='net-suggest']:not([hidden])")
+    suggest = ja.text("[data-testid='net-suggest']")
+    assert "隠れ層を 32 ニューロンにするとよく学習できます" in suggest
+    page.click(".ctl-suggest-use")
+    ja.wait_for_run(timeout=30, dataset="digits", hidden=[32])
+    page.wait_for_selector(".ctl-suggest-use", state="hidden")
+    assert ja.errors == []

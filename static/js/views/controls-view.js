@@ -141,6 +141,10 @@ export class ControlsView {
     this.act = act;
     this.catalog = catalog;
     this.config = null;
+    /** A network suited to the dataset picked from the menu (the catalog's `hidden`):
+     * {dataset, hidden, applied}, or null. */
+    this.suggested = null;
+    this.inLesson = false; // a lesson sets its own network: suggested then, never applied
     this.container = container;
     this.optionLabels = [];
 
@@ -182,6 +186,7 @@ export class ControlsView {
       h('h2', { id: 'ctl-net-h', class: 'ctl-h', dataset: { i18n: 'section.network' } }),
       this.field('dataset', 'ctl.dataset', this.dataset),
       this.csv.root,
+      this.buildSuggest(),
       h('div', { class: 'field-pair' },
         this.field('layers', 'ctl.layers', this.layers),
         this.field('neurons', 'ctl.neurons', this.neurons)),
@@ -210,6 +215,17 @@ export class ControlsView {
     container.append(this.lock, this.allBtn);
     this.csv.attachDrop(container);
     this.relabel();
+  }
+
+  /** The line saying which network suits a dataset of many inputs (and a button to use it). */
+  buildSuggest() {
+    this.suggestText = h('span');
+    this.suggestBtn = h('button', { type: 'button', class: 'btn btn-small ctl-suggest-use',
+      on: { click: () => this.useSuggested() } });
+    this.suggestLine = h('p', { class: 'hint ctl-suggest', 'aria-live': 'polite', dataset: { testid: 'net-suggest' } },
+      this.suggestText, ' ', this.suggestBtn);
+    this.suggestLine.hidden = true;
+    return this.suggestLine;
   }
 
   select(name, options, onChange) {
@@ -265,6 +281,7 @@ export class ControlsView {
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
     else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
+    else if (kind === 'lesson_step') this.inLesson = Boolean(msg.id);
     else if (kind === 'present') this.allBtn.setAttribute('aria-pressed', String(Boolean(msg.all)));
   }
 
@@ -277,10 +294,19 @@ export class ControlsView {
     }
     this.syncPlayLabel();
     this.csv.relabel();
+    this.renderSuggest();
   }
 
   sync(config) {
     this.config = config;
+    const sg = this.suggested;
+    if (sg) {
+      // said while it is true: the dataset it was for, and (once applied) that network
+      const same = String(config.hidden) === String(sg.hidden);
+      if (config.dataset !== sg.dataset || (sg.applied && !same)) this.suggested = null;
+      else if (same) sg.applied = true;
+      this.renderSuggest();
+    }
     // Never overwrite the field the user is editing right now.
     const put = (el, value) => {
       if (el !== document.activeElement) el.value = value;
@@ -373,7 +399,50 @@ export class ControlsView {
       this.act('add-points');
       return;
     }
+    // many inputs (digits' 64) learn poorly on the default 4 + 4: the network that suits
+    // them is applied over the default one, and suggested over one someone chose
+    const entry = this.catalog.entry('datasets', name);
+    const fit = entry && entry.hidden && entry.hidden.length ? entry.hidden : null;
+    this.suggested = null;
+    if (fit && this.config && String(this.config.hidden) !== String(fit)) {
+      const setting = this.catalog.setting('hidden');
+      const chosen = this.inLesson || !setting || String(this.config.hidden) !== String(setting.default);
+      this.suggested = { dataset: name, hidden: fit.slice(), from: this.config.hidden.slice(), applied: !chosen };
+      this.renderSuggest();
+      if (!chosen) {
+        const cfg = withoutTable(this.config);
+        cfg.dataset = name;
+        cfg.hidden = fit.slice();
+        cfg.layer_activations = [];
+        this.act('configure', cfg);
+        return;
+      }
+    } else this.renderSuggest();
     this.change('dataset', name);
+  }
+
+  /** "Use 32": the suggested network, on the run's dataset. */
+  useSuggested() {
+    const sg = this.suggested;
+    if (!sg || !this.config) return;
+    const cfg = withoutTable(this.config);
+    cfg.hidden = sg.hidden.slice();
+    cfg.layer_activations = [];
+    this.act('configure', cfg);
+  }
+
+  /** The suggestion's line, in the page's language (hidden when there is none). */
+  renderSuggest() {
+    const sg = this.suggested;
+    this.suggestLine.hidden = !sg;
+    if (!sg) return;
+    const t = (k, p) => this.i18n.t(k, p);
+    const entry = this.catalog.entry('datasets', sg.dataset);
+    const vars = { dataset: label(this.i18n, 'dataset', sg.dataset), inputs: entry ? entry.dims : '?',
+      hidden: sg.hidden.join(' + '), from: sg.from.join(' + ') || '0' };
+    this.suggestText.textContent = t(sg.applied ? 'ctl.suggestApplied' : 'ctl.suggest', vars);
+    this.suggestBtn.hidden = sg.applied;
+    this.suggestBtn.textContent = t('ctl.suggestUse', vars);
   }
 
   changeHidden() {
