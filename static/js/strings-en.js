@@ -269,6 +269,7 @@ export const STRINGS = Object.freeze({
   'map.axisX': 'horizontal',
   'map.axisY': 'vertical',
   'map.held': 'The map moves {x} and {y}; the other {n} inputs are held at their mean.',
+  'map.brief': '↔ {x} · ↕ {y} · the other {n} inputs at their mean',
   'map.split': '{train} for training · {test} for testing',
   'map.standardized': 'inputs standardised',
   'map.raw': 'inputs as measured',

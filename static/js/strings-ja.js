@@ -269,6 +269,7 @@ export const STRINGS = Object.freeze({
   'map.axisX': '横軸',
   'map.axisY': '縦軸',
   'map.held': '地図で動かしているのは {x} と {y} だけです。ほかの {n} 個の入力は平均値に固定しています。',
+  'map.brief': '横 ↔ {x}・縦 ↕ {y}（ほかの入力 {n} 個は平均値）',
   'map.split': '訓練用 {train} 件・テスト用 {test} 件',
   'map.standardized': '入力は標準化済み',
   'map.raw': '入力は測定値のまま',

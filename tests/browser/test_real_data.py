@@ -52,6 +52,17 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     assert ("2" in held) and (("mean" in held) if lang == "en" else ("平均" in held))
     title = lab.text(f"{CONF} h3")
     assert ("Confusion matrix" in title) if lang == "en" else ("混同行列" in title)
+    # on a projector the menus and that line are folded away: a short line under the map
+    # still names the two inputs it moves
+    assert not page.is_visible("[data-testid='map-brief']")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    assert not page.is_visible(".map-held") and page.is_visible("[data-testid='map-brief']")
+    brief = lab.text("[data-testid='map-brief']")
+    assert names[x] in brief and names[y] in brief and ("mean" if lang == "en" else "平均") in brief
+    page.keyboard.press("p")
+    page.set_viewport_size(DESK)
     # another pair of inputs: the next maps show it
     mark = lab.mark()
     page.select_option("#map-axis-0", "0")

@@ -62,7 +62,11 @@ export class TableData {
     } });
     this.conf = h('div', { class: 'conf', dataset: { view: 'confusion' } }, this.confTitle, this.table, this.confSummary);
     this.root = h('div', { class: 'table-data' }, this.axesBar, this.held, this.split, this.conf);
-    container.append(this.root);
+    // a projector folds the menus and the line above away (the map stays large): one short
+    // line still says which two inputs the map shows (css/views.css shows it only there)
+    this.brief = h('p', { class: 'map-brief', dataset: { testid: 'map-brief' } });
+    this.brief.hidden = true;
+    container.append(this.brief, this.root);
     this.root.hidden = true;
   }
 
@@ -84,6 +88,7 @@ export class TableData {
     this.root.hidden = !this.shown;
     this.axesBar.hidden = !many;
     this.held.hidden = !many;
+    this.brief.hidden = true; // until the maps say which two inputs they show
     this.split.hidden = !this.shown;
     this.conf.hidden = true;
     this.render();
@@ -128,7 +133,9 @@ export class TableData {
     if (this.many && axes) {
       this.menus.forEach((m, k) => { if (m !== document.activeElement) m.value = String(axes[k]); });
       this.held.textContent = t('map.held', { x: names[axes[0]], y: names[axes[1]], n: names.length - 2 });
+      this.brief.textContent = t('map.brief', { x: names[axes[0]], y: names[axes[1]], n: names.length - 2 });
     }
+    this.brief.hidden = !(this.many && axes);
     const d = this.run.data;
     const std = this.run.config.standardize ? t('map.standardized') : t('map.raw');
     this.split.textContent = `${t('map.split', { train: d.p_train.length, test: d.p_test.length })} · ${std}`;
