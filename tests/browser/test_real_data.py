@@ -72,6 +72,18 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     lab.screenshot(f"real-data-iris-desk-{lang}")
 
 
+#: how many lines the confusion matrix's corner takes (its text's line boxes)
+CORNER_LINES = """th => {
+  const tops = new Set();
+  const walk = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    for (const r of range.getClientRects()) if (r.width > 0) tops.add(Math.round(r.top / 4));
+  }
+  return tops.size;
+}"""
+
 UNIT_PIXEL = """([j, i]) => {
   const c = document.querySelector(`.unit-image[data-unit="${j}"]`);
   const d = c.getContext('2d').getImageData(i % 8, Math.floor(i / 8), 1, 1).data;
@@ -104,6 +116,10 @@ def test_digits_draws_its_input_as_a_picture_and_each_unit_as_an_image(make_lab:
     r, _, b = page.evaluate(UNIT_PIXEL, [0, i])
     assert (b > r) == (dW[i][0] > 0)  # blue for a positive gradient, vermillion for negative
     lab.screenshot("real-data-digits-desk")
+    # ten classes make the matrix narrow: its corner ('true class ↓', 'predicted class →')
+    # takes two lines, not three
+    page.wait_for_selector(f"{CONF}:not([hidden]) td")
+    assert page.eval_on_selector(f"{CONF} .conf-corner", CORNER_LINES) == 2
     lab.step("phase")
     lab.settled()
     assert page.get_attribute("[data-view='unit-images']", "data-showing") == "W"
@@ -202,3 +218,27 @@ def test_digits_from_the_menu_gets_a_network_that_suits_its_64_inputs(make_lab: 
     ja.wait_for_run(timeout=30, dataset="digits", hidden=[32])
     page.wait_for_selector(".ctl-suggest-use", state="hidden")
     assert ja.errors == []
+
+
+def test_a_regression_run_on_a_batch_of_one_reads_right(make_lab: Any) -> None:
+    """Diabetes (a regression) shows no accuracy rows of dashes, and the inspector of a
+    batch of one says 'sample', not '1 samples' (in both languages)."""
+    lab: Lab = make_lab(viewport=DESK).open("/?dataset=diabetes&hidden=4&batch=1")
+    lab.wait_for_run(dataset="diabetes", batch_size=1)
+    page = lab.page
+    lab.step("iteration")
+    lab.settled()
+    assert page.is_visible("#stat-test-loss") and lab.text("#stat-test-loss") != "—"
+    assert not page.is_visible("#stat-train-acc") and not page.is_visible("#stat-test-acc")
+    mark = lab.mark()
+    page.click(".net-svg [data-id='L2.W.0.0']", force=True)
+    lab.wait_for_message("inspect", after=mark, id="L2.W")
+    page.wait_for_selector(".bpl-inspector:not([hidden]) .bpl-insp-table caption")
+    assert "the whole batch (1 sample) ·" in lab.text(".bpl-insp-meta")
+    assert lab.text(".bpl-insp-table caption").startswith("The batch’s one sample")
+    assert "1 samples" not in lab.text(".bpl-inspector")
+    page.click(".lang-btn[data-lang='ja']")
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    assert lab.text(".bpl-insp-table caption").startswith("バッチの 1 サンプル")
+    assert "中の先頭" not in lab.text(".bpl-inspector")
+    assert lab.errors == []

@@ -197,7 +197,7 @@ export class Inspector {
     const meta = para('bpl-insp-meta');
     const where = msg.mode === 'sample'
       ? t('insp.sample', { split: t(`insp.split.${msg.sample.split}`), index: msg.sample.index })
-      : t('insp.batch', { B: msg.batch_size });
+      : t(msg.batch_size === 1 ? 'insp.batchOne' : 'insp.batch', { B: msg.batch_size });
     meta.textContent = msg.mode === 'batch' && !msg.batch_size
       ? t('insp.notYet')
       : `${where} · ${t('chart.iteration')} ${inspectedIteration(msg)} · ${t('insp.value')} ${fmt(Number(msg.value))}`;
@@ -349,7 +349,8 @@ export class Inspector {
     const mean = block(mi('L'), mo('='), oneOver('B'), sumB(), sym('ℓ', null, ['b']), ...(msg.regularized ? [mo('+'), mi('R')] : []),
       mo(','), gap(), mi('B'), mo('='), mn(String(msg.batch_size)));
     mean.dataset.field = 'loss-mean';
-    const note = para('bpl-insp-note', t(msg.per_sample ? 'insp.lossMean' : 'insp.lossCoupled', { B: msg.batch_size }));
+    const key = !msg.per_sample ? 'insp.lossCoupled' : msg.batch_size === 1 ? 'insp.lossMeanOne' : 'insp.lossMean';
+    const note = para('bpl-insp-note', t(key, { B: msg.batch_size }));
     note.dataset.field = 'loss-note';
     const parts = [mean, def, deriv, why, note];
     if (msg.regularized) parts.push(para('bpl-insp-note', t('insp.regTerm')));
@@ -461,7 +462,9 @@ export class Inspector {
     table.className = 'bpl-insp-table';
     table.dataset.field = 'rows';
     const cap = document.createElement('caption');
-    cap.textContent = t(msg.per_sample === false ? 'insp.rowsCoupled' : 'insp.rowsPerSample', { shown: (msg.rows || []).length, B: msg.batch_size });
+    // a batch of one has no "first 1 of 1 samples": its one row, said so
+    const rowsKey = `${msg.per_sample === false ? 'insp.rowsCoupled' : 'insp.rowsPerSample'}${msg.batch_size === 1 ? 'One' : ''}`;
+    cap.textContent = t(rowsKey, { shown: (msg.rows || []).length, B: msg.batch_size });
     const { l, j } = ctx;
     const extras = this.columns(msg);
     const first = (msg.rows || [])[0];

@@ -1,7 +1,8 @@
 /**
  * The numbers as text: iteration, epoch, the batch loss of the iteration
  * shown, and train/test loss and accuracy with the iteration they were
- * measured after (counting.js: metrics points are taken after an iteration's
+ * measured after (accuracy only where there are classes: a regression run has its
+ * losses) (counting.js: metrics points are taken after an iteration's
  * update, and fast play samples them, so the latest point at or before the
  * iteration shown may be an earlier one's: the panel says which, so two
  * viewers of the same point read the same numbers under the same label).
@@ -86,6 +87,12 @@ export class StatsView {
     set('batch_loss', fmt(this.batchLoss));
     set('train_loss', fmt(last.train_loss));
     set('test_loss', fmt(last.test_loss));
+    // a regression run has no accuracy (its losses are what it has): no rows of dashes
+    const regression = Boolean(model.net && model.net.task === 'regression');
+    for (const k of ['train_acc', 'test_acc']) {
+      const row = this.dds.get(k).parentElement;
+      if (row.hidden !== regression) row.hidden = regression;
+    }
     set('train_acc', last.train_acc === undefined || last.train_acc === null ? '—' : pct(last.train_acc));
     set('test_acc', last.test_acc === undefined || last.test_acc === null ? '—' : pct(last.test_acc));
     let at = '';

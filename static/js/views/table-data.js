@@ -152,7 +152,9 @@ export class TableData {
     const name = (i) => className(this.run.config, i); // a CSV's own class names ("cat")
     this.confTitle.textContent = t('conf.title', { split: t(conf.split === 'train' ? 'conf.train' : 'conf.test') });
     const head = h('tr', {}, h('th', { scope: 'col', class: 'conf-corner' },
-      h('span', {}, t('conf.true')), ' \\ ', h('span', {}, t('conf.pred'))),
+      // rows are the true class, columns the predicted one; with ten classes the corner is
+      // narrow: its two halves on two lines, the arrows saying which is which
+      h('span', {}, `${t('conf.true')} ↓`), h('span', { class: 'conf-sep' }, ' \\ '), h('span', {}, `${t('conf.pred')} →`)),
     ...Array.from({ length: k }, (_, j) => h('th', { scope: 'col' }, name(j))));
     let right = 0; let total = 0;
     const rows = conf.counts.map((row, i) => {
