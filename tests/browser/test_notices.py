@@ -27,3 +27,26 @@ def test_a_diverging_run_is_explained_in_japanese(make_lab: Any) -> None:
     lab.page.click(".lang-switch [data-lang='en'], button:has-text('English')")
     expect(lab.page.locator(".notice-text")).to_contain_text("was the first value to become")
     assert err["where"] not in lab.text(".notice-text")
+
+
+#: what is on top at the centre of the open notice's ×: the × itself, or what covers it
+ON_TOP_OF_CLOSE = """() => {
+  const b = document.querySelector('.notice:not([hidden]) .icon-btn').getBoundingClientRect();
+  const e = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+  return e ? e.closest('.notice') !== null : false;
+}"""
+
+
+def test_on_a_desk_a_notice_can_be_closed_beside_the_open_inspector(make_lab: Any) -> None:
+    lab = make_lab(viewport={"width": 1280, "height": 800}).open("/")
+    mark = lab.mark()
+    lab.page.click(".net-svg [data-id='L2.W.1.0']", force=True)
+    lab.wait_for_message("inspect", after=mark, id="L2.W")
+    lab.page.wait_for_selector(".bpl-inspector:not([hidden]) .bpl-insp-head")
+    lab.sync()  # an error the page shows as a notice, its × on the right where the sheet is
+    lab.page.wait_for_selector(".notice:not([hidden])")
+    lab.settled()
+    assert lab.page.evaluate(ON_TOP_OF_CLOSE), "the inspector covers the notice's ×"
+    lab.page.click(".notice:not([hidden]) .icon-btn")
+    lab.page.wait_for_selector(".notice", state="hidden")
+    assert lab.page.is_visible(".bpl-inspector .bpl-insp-head") and lab.errors == []

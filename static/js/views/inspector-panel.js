@@ -64,12 +64,13 @@ export class InspectorPanel {
     // a side sheet (a desk) starts under the header while the header is in sight, so the
     // language, presentation and help buttons stay within reach, and under a class's follow
     // bar (its Rejoin, Leave, copy buttons are on the right, where the sheet is: a teacher's
-    // inspector stays open on a student's page after sharing stops); and under the map when
+    // inspector stays open on a student's page after sharing stops), and under a notice in
+    // sight (its × that dismisses it is on the right too); and under the map when
     // the map heads the sheet's column (css/screens.css puts it there while inspecting) and
     // leaves the sheet room, so a click on a data point still follows that one sample
     const below = () => {
       let top = 8;
-      for (const el of document.querySelectorAll('.app-bar, .follow-bar')) {
+      for (const el of document.querySelectorAll('.app-bar, .follow-bar, [data-slot="notices"] .notice:not([hidden])')) {
         const r = el.getBoundingClientRect();
         if (r.height > 0) top = Math.max(top, r.bottom + 8);
       }
