@@ -139,39 +139,45 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
     async def send_loop() -> None:
         while True:
             try:
-                first = await outbox.get()
+                # (no local of this frame keeps the last message while waiting: a
+                # cancelled loop's frame lives on in a traceback cycle until the
+                # held-back collector runs, with megabytes of a big network's frames)
+                await deliver(await outbox.get())
             except OutboxClosedError as c:
                 await ws.close(code=c.code, reason=c.reason)
                 return
-            if not conn.batch:
-                item = first.item if isinstance(first, Shared) else first
-                for msg in item if isinstance(item, list) else [item]:
-                    await send_text(encode(msg))
-                continue
-            if isinstance(first, Shared) and not len(outbox):
-                # a class's usual case: one shared message or bundle, whose text (a
-                # bundle's is the batch's) every follower sends as is
-                await send_text(first.text(encode_bytes))
-                continue
-            if isinstance(first, dict) and not len(outbox):
-                await send_text(encode(first))  # a lone message goes out bare
-                continue
-            # one WebSocket message per wake-up: on loopback each send costs as much
-            # as encoding a frame, so a tick's frames and state go out together (a
-            # bundle is encoded as one JSON array, whose items join the batch's)
-            parts: list[bytes] = []
-            n = 0
-            entry: Entry | None = first
-            while entry is not None:
-                bundle = entry.bundle if isinstance(entry, Shared) else isinstance(entry, list)
-                if bundle:
-                    parts.append(json_of(entry)[1:-1])
-                    n += entry.count if isinstance(entry, Shared) else len(entry)
-                else:
-                    parts.append(json_of(entry))
-                    n += 1
-                entry = outbox.pop() if n < BATCH_MAX else None
-            await send_text((b"[" + b",".join(parts) + b"]").decode())
+
+    async def deliver(first: Entry) -> None:
+        """Send ``first`` and, batched with it, what else is queued."""
+        if not conn.batch:
+            item = first.item if isinstance(first, Shared) else first
+            for msg in item if isinstance(item, list) else [item]:
+                await send_text(encode(msg))
+            return
+        if isinstance(first, Shared) and not len(outbox):
+            # a class's usual case: one shared message or bundle, whose text (a
+            # bundle's is the batch's) every follower sends as is
+            await send_text(first.text(encode_bytes))
+            return
+        if isinstance(first, dict) and not len(outbox):
+            await send_text(encode(first))  # a lone message goes out bare
+            return
+        # one WebSocket message per wake-up: on loopback each send costs as much
+        # as encoding a frame, so a tick's frames and state go out together (a
+        # bundle is encoded as one JSON array, whose items join the batch's)
+        parts: list[bytes] = []
+        n = 0
+        entry: Entry | None = first
+        while entry is not None:
+            bundle = entry.bundle if isinstance(entry, Shared) else isinstance(entry, list)
+            if bundle:
+                parts.append(json_of(entry)[1:-1])
+                n += entry.count if isinstance(entry, Shared) else len(entry)
+            else:
+                parts.append(json_of(entry))
+                n += 1
+            entry = outbox.pop() if n < BATCH_MAX else None
+        await send_text((b"[" + b",".join(parts) + b"]").decode())
 
     async def run(fn: Callable[[], Awaitable[None]]) -> None:
         with contextlib.suppress(*_GONE, SendTimeoutError):
