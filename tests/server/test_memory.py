@@ -3,6 +3,8 @@ thinned (checkpoints dropped), and every run still replays exactly."""
 
 from __future__ import annotations
 
+import pytest
+
 from engine.stepper import Stepper
 from server.live import memory
 from server.protocol import RunSettings
@@ -122,5 +124,41 @@ def test_a_loaded_runs_indexing_lets_its_memory_go_without_the_collector() -> No
         gone = weakref.ref(g)
         del g
         assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_a_release_frees_what_reference_cycles_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server holds the cyclic collector back; a release runs it (at most every
+    COLLECT_EVERY_S), so arrays kept only by freed cycles (a closed connection's
+    tasks and tracebacks) go back to the system too."""
+    import gc
+    import weakref
+
+    import numpy as np
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+            self.frames = np.ones(200_000)
+
+    # (the module's clock of the last release, as if none had run: tests share it)
+    monkeypatch.setattr(memory, "_last_release", -memory.RELEASE_EVERY_S)
+    monkeypatch.setattr(memory, "_last_collect", -memory.COLLECT_EVERY_S)
+    gc.disable()
+    try:
+        c = Cycle()
+        held = weakref.ref(c.frames)
+        del c
+        assert held() is not None  # only the collector can free it
+        assert memory.release(now=2e9)
+        assert held() is None
+        c = Cycle()
+        held = weakref.ref(c.frames)
+        del c
+        assert memory.release(now=2e9 + memory.RELEASE_EVERY_S)  # trimmed, not collected:
+        assert held() is not None  # a full collection holds the engine thread
+        assert memory.release(now=2e9 + memory.COLLECT_EVERY_S)
+        assert held() is None
     finally:
         gc.enable()
