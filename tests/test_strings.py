@@ -1,5 +1,6 @@
 """The page's words: one table in two files, Japanese and English of equal standing
-(static/js/strings-ja.js and strings-en.js; i18n.js loads the language shown).
+(static/js/strings-ja.js and strings-en.js, and the parts loaded with a later view such as
+strings-ja-lessons.js; i18n.js loads the language shown).
 
 A key in one language and not the other, a parameter (``{name}``) that one language
 fills and the other forgets, or an English sentence left untranslated in the Japanese
@@ -16,8 +17,22 @@ ENTRY = re.compile(r"^\s*'([^']+)':\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"),?
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
+#: the parts fetched with a view loaded later (i18n.js ``need``): "" is the table itself
+PARTS = ("", "-lessons")
+
+
 def table(lang: str) -> dict[str, str]:
-    text = (ROOT / "static" / "js" / f"strings-{lang}.js").read_text()
+    """Every part of ``lang``'s table, in file order; a key in two parts is a defect."""
+    entries: dict[str, str] = {}
+    for part in PARTS:
+        for key, text in part_table(lang, part).items():
+            assert key not in entries, f"{key} in two parts of the {lang} table"
+            entries[key] = text
+    return entries
+
+
+def part_table(lang: str, part: str) -> dict[str, str]:
+    text = (ROOT / "static" / "js" / f"strings-{lang}{part}.js").read_text()
     entries: dict[str, str] = {}
     for key, literal in ENTRY.findall(text):
         if literal.startswith("'"):
@@ -33,6 +48,9 @@ def test_both_languages_have_the_same_keys_in_the_same_order() -> None:
     ja, en = table("ja"), table("en")
     assert len(en) > 500
     assert list(ja) == list(en), sorted(set(ja) ^ set(en))
+    for part in PARTS:  # (each part the same in both: it is fetched as one)
+        assert list(part_table("ja", part)) == list(part_table("en", part)), part
+    assert len(part_table("en", "-lessons")) > 100
 
 
 def test_both_languages_fill_the_same_parameters() -> None:

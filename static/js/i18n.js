@@ -3,7 +3,9 @@
  * string, in Japanese (strings-ja.js) and English (strings-en.js), the same
  * keys in each. Only the language shown is loaded (one table is half the
  * page's first load); another is fetched the first time a learner switches
- * to it ({@link I18n#load}).
+ * to it ({@link I18n#load}). The words of views loaded later are a part of
+ * their own (strings-en-lessons.js: the lesson panel and the course list),
+ * fetched with the view ({@link I18n#need}) in every language loaded.
  *
  * Markup asks for text with attributes: `data-i18n` (text content),
  * `data-i18n-aria` (aria-label), `data-i18n-title` (title) and
@@ -35,8 +37,8 @@ export function initialLang(saved, navigatorLanguages) {
  * @param {string} lang one of {@link LANGS}
  * @returns {Promise<Readonly<Record<string, string>>>}
  */
-export function loadStrings(lang) {
-  return import(`./strings-${lang}.js`).then((m) => m.STRINGS);
+export function loadStrings(lang, part = '') {
+  return import(`./strings-${lang}${part ? `-${part}` : ''}.js`).then((m) => m.STRINGS);
 }
 
 /** A translator for one current language; `apply(root)` relabels marked-up DOM. */
@@ -48,16 +50,37 @@ export class I18n {
   constructor(lang, tables = {}) {
     this.lang = LANGS.includes(lang) ? lang : 'en';
     this.tables = { ...tables };
+    /** The parts asked for ({@link I18n#need}); `lang:part` once merged into that table. */
+    this.parts = new Set();
+    this.merged = new Set();
   }
 
-  /** Whether `lang`'s strings are loaded (then {@link I18n#setLang} can switch to it at once). */
+  /** Whether `lang`'s strings are loaded, with every part asked for (then
+   * {@link I18n#setLang} can switch to it at once). */
   loaded(lang) {
-    return Boolean(this.tables[lang]);
+    return Boolean(this.tables[lang]) && [...this.parts].every((p) => this.merged.has(`${lang}:${p}`));
   }
 
-  /** Fetch `lang`'s strings (once); resolves when they are loaded. */
+  /** Fetch `lang`'s strings and the parts asked for (once); resolves when they are loaded. */
   async load(lang) {
-    if (LANGS.includes(lang) && !this.tables[lang]) this.tables[lang] = await loadStrings(lang);
+    if (!LANGS.includes(lang)) return;
+    if (!this.tables[lang]) this.tables[lang] = await loadStrings(lang);
+    await Promise.all([...this.parts].map((p) => this.merge(lang, p)));
+  }
+
+  /** Fetch the words of part `part` (a view loaded later) in every language loaded. */
+  async need(part) {
+    this.parts.add(part);
+    await Promise.all(Object.keys(this.tables).map((lang) => this.merge(lang, part)));
+  }
+
+  async merge(lang, part) {
+    const key = `${lang}:${part}`;
+    if (this.merged.has(key)) return;
+    const more = await loadStrings(lang, part);
+    if (this.merged.has(key)) return;
+    this.tables[lang] = Object.freeze({ ...this.tables[lang], ...more });
+    this.merged.add(key);
   }
 
   /** The string for `key` in the current language, with `{params}` filled in. */

@@ -55,7 +55,8 @@ const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loa
 /** The coach's notes (views/coach-view.js), loaded with the first note a run gets. */
 const CoachSlot = lazyView(() => Promise.all([import('./views/coach-view.js'), loadStyle('static/css/coach.css')]).then(([m]) => m.CoachView),
   latestOf(['run', 'follow-mode', 'coach']), ({ kind, msg }) => kind === 'coach' && msg.notes.length > 0);
-const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'), loadStyle(LESSON_STYLE)]).then(([m]) => m.CourseList),
+const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'), loadStyle(LESSON_STYLE),
+  i18n.need('lessons')]).then(([m]) => m.CourseList),
   latestOf(['lesson_step']));
 
 /** [slot name, view class]: one entry per view on the page. */

@@ -32,7 +32,8 @@ export class LessonSlot extends LazySlot {
   constructor(container, options) {
     let queued = 0;
     super(container, options, {
-      load: () => Promise.all([import('./lesson-panel.js'), loadStyle(LESSON_STYLE)]).then(([m]) => m.LessonPanel),
+      load: () => Promise.all([import('./lesson-panel.js'), loadStyle(LESSON_STYLE), options.i18n.need('lessons')])
+        .then(([m]) => m.LessonPanel),
       // the latest of LATEST's kinds; every one of QUEUED's (and an error once loading)
       keep: ({ kind }) => {
         if (Object.hasOwn(LATEST, kind)) return LATEST[kind];

@@ -12,10 +12,12 @@
 import { FocusView, MapView, dequantize, diverging } from './map-view.js';
 
 /** The views of a run on a table (views/real-data-views.js), loaded with the first such run. */
-const loadRealData = () => import('./real-data-views.js').then((m) => m.RealDataViews);
+const loadRealData = () => Promise.all([import('./real-data-views.js'), loadStyle('static/css/real-data.css')])
+  .then(([m]) => m.RealDataViews);
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
+import { loadStyle } from './lazy-slot.js';
 import { classPhrase } from '../class-names.js';
 
 /** Most points a learner may add: the server's default `max_samples` (a lower server limit is learnt from its error). */
