@@ -18,9 +18,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from server.app import create_app
+from server.live import views
 from server.live.outbox import Outbox
 from server.live.session import Session
-from server.protocol import RunSettings
+from server.protocol import RunSettings, client_adapter
 from server.serve import uvicorn_config
 from server.settings import Settings
 from tests.helpers.net import free_port, poll
@@ -240,3 +241,20 @@ def raw_socket(port: int, origin: str | None = None, host: str | None = None,
         sock.close()
 
 
+@pytest.fixture
+def unpaced_views(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second passes between any two looks at the views' clock, and a view's cost
+    does not space it out: every view goes out at once (``usefixtures``)."""
+    now = [1000.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(views.time, "monotonic", tick)
+    monkeypatch.setattr(views, "COST_FACTOR", 0.0)
+
+
+def handle(s: Session, msg: dict[str, Any]) -> None:
+    """``msg`` (a client message, validated) handled by ``s`` at once, in process."""
+    s.handle(client_adapter.validate_python(msg))

@@ -12,33 +12,19 @@ import orjson
 import pytest
 
 from engine import metrics, realdata
-from server.live import views
 from server.live.session import Session
-from server.protocol import RunSettings, client_adapter, encode
+from server.protocol import RunSettings, encode
 from server.run.classes import MAX_SHOWN
 from server.run.runconfig import checked_stepper
 from server.settings import Settings
 from tests.server.conftest import attached_session
+from tests.server.conftest import handle as send
 
 DIGITS: dict[str, Any] = {"dataset": "digits", "hidden": (16,), "optimizer": {"name": "adam"},
                           "lr": 0.01, "batch_size": 32, "seed": 4}
 
 
-@pytest.fixture(autouse=True)
-def unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second passes between any two looks at the clock: every view goes out at once."""
-    now = [1000.0]
-
-    def tick() -> float:
-        now[0] += 1.0
-        return now[0]
-
-    monkeypatch.setattr(views.time, "monotonic", tick)
-    monkeypatch.setattr(views, "COST_FACTOR", 0.0)
-
-
-def send(s: Session, msg: dict[str, Any]) -> None:
-    s.handle(client_adapter.validate_python(msg))
+pytestmark = pytest.mark.usefixtures("unpaced_views")
 
 
 def last_maps(s: Session) -> dict[str, Any]:
