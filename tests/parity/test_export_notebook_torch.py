@@ -37,9 +37,7 @@ def test_a_kernel_runs_a_downloaded_notebook_with_torch_to_the_end_and_both_part
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)
         sid = ws.hello()["session"]
-        ws.send({"type": "configure", "config": config})
-        ws.recv_type("run")
-        ws.recv_type("timeline")
+        ws.configure(config)
         for _ in range(3):
             ws.send({"type": "step", "unit": "iteration"})
             ws.recv_type("state")

@@ -97,6 +97,13 @@ class WS:
         self.send({"type": "hello"})
         return self.recv_type("run")
 
+    def configure(self, config: dict[str, Any]) -> Msg:
+        """Start a run of ``config``; returns its ``run`` message (its timeline read)."""
+        self.send({"type": "configure", "config": config})
+        run = self.recv_type("run")
+        self.recv_type("timeline")
+        return run
+
     def step_frame(self, unit: str = "phase") -> Msg:
         """Step once and return the (last) frame it produced."""
         self.send({"type": "step", "unit": unit})

@@ -106,9 +106,7 @@ def test_a_kernel_runs_the_downloaded_notebook_headless_and_it_agrees(tmp_path: 
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)
         sid = ws.hello()["session"]
-        ws.send({"type": "configure", "config": config})
-        ws.recv_type("run")
-        ws.recv_type("timeline")
+        ws.configure(config)
         ws.send({"type": "step", "unit": "iteration"})
         ws.recv_type("state")
         ws.send({"type": "step", "unit": "iteration"})

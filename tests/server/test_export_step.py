@@ -203,9 +203,7 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)
         sid = ws.hello()["session"]
-        ws.send({"type": "configure", "config": config})
-        ws.recv_type("run")
-        ws.recv_type("timeline")
+        ws.configure(config)
         frames = {}
         for i in range(4 * 5):
             if i == 8:
@@ -243,9 +241,7 @@ def test_l1_l2_changed_between_the_loss_and_the_backward_phase_still_agree() -> 
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)
         sid = ws.hello()["session"]
-        ws.send({"type": "configure", "config": config})
-        ws.recv_type("run")
-        ws.recv_type("timeline")
+        ws.configure(config)
         ws.step_frame()
         loss = ws.step_frame()
         assert loss["phase"] == "loss"
@@ -296,9 +292,7 @@ def learned_drawing_files() -> dict[str, str]:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)
         sid = ws.hello()["session"]
-        ws.send({"type": "configure", "config": config})
-        ws.recv_type("run")
-        ws.recv_type("timeline")
+        ws.configure(config)
         for _ in range(2):
             ws.send({"type": "step", "unit": "iteration"})
             ws.recv_type("state")
