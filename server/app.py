@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.guards import ConnectionGuard, SecurityHeaders
 from server.hosts import resolve_hosts
+from server.live import memory
 from server.live.bus import Bus
 from server.live.clock import Clock
 from server.live.outbox import Outbox
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
         _limit_blas_threads()
+        memory.tune()  # freed memory of the engine thread's heap goes back too
         gc_before = gc.get_threshold()
         gc.set_threshold(max(GC_THRESHOLD, gc_before[0]), *gc_before[1:])
         worker.start()
