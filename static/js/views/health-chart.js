@@ -218,7 +218,7 @@ export class HealthCharts {
     };
     const data = { cols: columns([]), cmp: null, cursor: null };
     this.charts = {
-      loss: new LineChart(this.root, { t, data, name: 'loss', title: 'health.loss', logToggle: true, build: loss, note }),
+      loss: new LineChart(this.root, { t, data, name: 'loss', title: 'health.loss', logToggle: true, marks: true, build: loss, note }),
       accuracy: new LineChart(this.root, { t, data, name: 'accuracy', title: 'health.accuracy', yMin: 0, yMax: 1, build: (d) => ({ series: pair('train_acc', 'test_acc')(d) }) }),
       lr: new LineChart(this.root, { t, data, name: 'lr', title: 'health.lr', logToggle: true, yMin: 0, build: rate }),
       gnorm: new LineChart(this.root, { t, data, name: 'gnorm', title: 'health.gnorm', log: true, build: layers('gnorm') }),

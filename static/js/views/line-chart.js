@@ -12,14 +12,16 @@
  *   led to that point), `legend: false` leaves it out of the legend, a lower
  *   `z` draws it under the others, `robust` lets only its 2nd–98th
  *   percentiles set the range (a noisy series' spikes run off the top);
- * - a marker is `{x, y, label, colour}` (a ring on the point, a dotted drop
- *   line and its label);
+ * - a marker is `{x, y, label, colour}`: a ring on the point, a dotted line
+ *   down through it, and its label above the plot (`options.marks` keeps room for
+ *   it), where no curve runs;
  * - a group is a legend-only entry `{label, colour, dash}` (the compared run's
  *   per-layer lines, one entry for all of them).
  * `data.cursor` (an iteration, or null) draws the cursor on every chart.
  *
  * What was drawn is kept on the chart's element as `drawn` (data and pixel
- * coordinates of the series, markers and cursor) for tests. The markers are
+ * coordinates of the series, markers and cursor; the `plot` area, and the boxes
+ * `{x, y, w, h}` of the axis `labels` and each marker's label) for tests. The markers are
  * said in words under the chart; the text alternative says where the cursor
  * is and the latest value of every legend entry ("label: value, …").
  */
@@ -41,7 +43,7 @@ export class LineChart {
   /**
    * @param {HTMLElement} container
    * @param {{t?: Function, name: string, title: string, log?: boolean, logToggle?: boolean,
-   *          yMin?: number, yMax?: number, data: object, build: (data: object) => object,
+   *          marks?: boolean, yMin?: number, yMax?: number, data: object, build: (data: object) => object,
    *          note?: (data: object) => string, describe?: (data: object, built: object) => string}} options
    */
   constructor(container, options) {
@@ -172,10 +174,11 @@ export class LineChart {
     ctx.font = this.font;
     const ticks = this.ticks(lo, hi);
     const padL = Math.max(30, ...ticks.map((tv) => ctx.measureText(this.tickLabel(tv)).width)) + 8;
-    const padR = 8; const padT = 6; const padB = Math.round(px * 0.85) + 8;
+    const padR = 8; const padB = Math.round(px * 0.85) + 8;
+    const padT = this.opts.marks ? padB + 2 : 6;
     const X = (x) => padL + (x1 > x0 ? ((x - x0) / (x1 - x0)) * (w - padL - padR) : (w - padL - padR) / 2);
     const Y = (v) => padT + (1 - (tf(v) - lo) / (hi - lo)) * (h - padT - padB);
-    this.drawAxes(ctx, { w, h, padL, padR, padT, padB, lo, hi, x0, x1, ticks });
+    const labels = this.drawAxes(ctx, { w, h, padL, padR, padT, padB, lo, hi, x0, x1, ticks });
     const order = [...all].sort((a, b) => (a.z || 0) - (b.z || 0));
     ctx.save();
     ctx.beginPath();
@@ -185,11 +188,12 @@ export class LineChart {
     ctx.restore();
     ctx.setLineDash([]);
     ctx.globalAlpha = 1;
-    const drawnMarkers = markers.filter((m) => ok(m.y)).map((m) => this.drawMarker(ctx, m, X(m.x), Y(m.y), h - padB, w));
+    const drawnMarkers = markers.filter((m) => ok(m.y)).map((m) => this.drawMarker(ctx, m, X(m.x), Y(m.y), padT, h - padB, padL, w - padR));
     let drawnCursor = null;
     if (Number.isFinite(cursor)) drawnCursor = this.drawCursor(ctx, cursor, X(cursor), padT, h - padB);
     this.root.drawn = {
-      x0, x1, lo, hi, log: this.log, width: w, height: h,
+      x0, x1, lo, hi, log: this.log, width: w, height: h, labels,
+      plot: { left: padL, top: padT, right: w - padR, bottom: h - padB },
       series: all.map((s) => ({ key: s.key, label: s.label, colour: s.colour, xs: s.xs, values: s.values, step: Boolean(s.step) })),
       markers: drawnMarkers,
       cursor: drawnCursor,
@@ -223,14 +227,24 @@ export class LineChart {
     ctx.font = this.font;
     ctx.lineWidth = 1;
     const half = parseFloat(this.font) / 3;
+    const labels = [];
+    const text = (s, x, y) => labels.push(this.write(ctx, s, x, y));
     for (const tv of ticks) {
       const y = padT + (1 - (tv - lo) / (hi - lo)) * (h - padT - padB);
       ctx.beginPath(); ctx.moveTo(padL, y); ctx.lineTo(w - padR, y); ctx.stroke();
-      ctx.fillText(this.tickLabel(tv), 2, Math.min(Math.max(y + half, half * 3), h - padB));
+      text(this.tickLabel(tv), 2, Math.min(Math.max(y + half, half * 3), h - padB));
     }
-    ctx.fillText(String(x0), padL, h - 4);
+    text(String(x0), padL, h - 4);
     const lastLabel = String(x1);
-    ctx.fillText(lastLabel, w - padR - ctx.measureText(lastLabel).width, h - 4);
+    text(lastLabel, w - padR - ctx.measureText(lastLabel).width, h - 4);
+    return labels;
+  }
+
+  /** Write `s` at baseline `y`; returns its box. */
+  write(ctx, s, x, y) {
+    ctx.fillText(s, x, y);
+    const m = ctx.measureText(s);
+    return { text: s, x, y: y - m.actualBoundingBoxAscent, w: m.width, h: m.actualBoundingBoxAscent + m.actualBoundingBoxDescent };
   }
 
   /** One series, thinned to about two points per pixel; a gap where a value is not finite. */
@@ -263,22 +277,21 @@ export class LineChart {
     ctx.globalAlpha = 1;
   }
 
-  drawMarker(ctx, m, px, py, bottom, w) {
+  drawMarker(ctx, m, px, py, top, bottom, left, right) {
     ctx.save();
     ctx.strokeStyle = m.colour;
     ctx.lineWidth = 1.2;
     ctx.setLineDash([2, 2]);
-    ctx.beginPath(); ctx.moveTo(px, py + 5); ctx.lineTo(px, bottom); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(px, top - 4); ctx.lineTo(px, py - 5); ctx.moveTo(px, py + 5); ctx.lineTo(px, bottom); ctx.stroke();
     ctx.setLineDash([]);
     ctx.lineWidth = 2;
     ctx.beginPath(); ctx.arc(px, py, 5, 0, 2 * Math.PI); ctx.stroke();
     ctx.fillStyle = m.colour;
     ctx.font = `600 ${this.font}`;
     const tw = ctx.measureText(m.label).width;
-    const tx = Math.min(Math.max(px - tw / 2, 44), w - 8 - tw);
-    ctx.fillText(m.label, tx, Math.max(py - 8, 10));
+    const box = this.write(ctx, m.label, Math.min(Math.max(px - tw / 2, left), right - tw), top - 6);
     ctx.restore();
-    return { x: m.x, y: m.y, px, py, label: m.label, said: m.said || m.label };
+    return { x: m.x, y: m.y, px, py, label: m.label, said: m.said || m.label, box };
   }
 
   drawCursor(ctx, x, px, top, bottom) {
