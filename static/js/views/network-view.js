@@ -30,7 +30,7 @@ const IDLE_FILL = '#fafafa';
 /** Drawing geometry in SVG units: wide screens, and narrow ones (phones) where text must stay legible. */
 const GEOMETRY = Object.freeze({
   wide: { w: 640, h: 380, left: 56, right: 120, top: 26, bottom: 40 },
-  narrow: { w: 420, h: 330, left: 44, right: 92, top: 20, bottom: 36 },
+  narrow: { w: 420, h: 330, left: 44, right: 118, top: 20, bottom: 36 },
 });
 const NARROW_BELOW_PX = 560;
 /** SVG units between two layers at least: a deep network is drawn wider (a phone scrolls it), its layers never on top of each other. */
@@ -235,7 +235,8 @@ export class NetworkView {
     } else if (kind === 'lang') {
       this.relabel();
     } else if (kind === 'present') {
-      this.fitInputs(); // the projector's larger type needs more room for the input names
+      this.fitCaptions(); // the projector's larger type: the loss placed again,
+      this.fitInputs(); // more room for the input names
     } else if (kind === 'timeline' && msg.settings) {
       this.mech.strip.setSettings(msg.settings, model);
     }
@@ -294,8 +295,8 @@ export class NetworkView {
     const innerH = Math.min(G.h - G.top - G.bottom, 64 * Math.max(3, maxUnits));
     const H = innerH + G.top + G.bottom;
     this.svgHeight = H;
-    this.svg.setAttribute('viewBox', `0 0 ${G.w} ${H}`);
-    this.svg.style.setProperty('--units', String(G.w)); // a phone's narrowest drawing (css/screens.css)
+    this.grow = [0, 0]; // on the left for the input names, on the right for the loss
+    this.setViewBox();
     this.captionY = H - 12;
     const gap = Math.min(64, innerH / Math.max(1, maxUnits));
     this.r = Math.max(4, Math.min(17, gap * 0.34));
@@ -384,9 +385,8 @@ export class NetworkView {
     this.targets = pos[n].map(([, y]) => svgEl('path', {
       d: 'M0,-5 L5,0 L0,5 L-5,0 Z', class: 'target', transform: `translate(${xo},${y})`, opacity: '0',
     }, gLabels));
-    this.lossLabel = svgEl('text', {
-      x: pos[n][0][0], y: pos[n][sizes[n] - 1][1] + this.r + 26, class: 'loss-label', 'text-anchor': 'middle',
-    }, gLabels);
+    this.lossLabel = svgEl('text', { y: H - 12, class: 'loss-label' }, gLabels);
+    this.lossFits = 0;
     this.targetX = xo;
     this.nodeRover = null;
     this.edgeRover = null;
@@ -444,10 +444,44 @@ export class NetworkView {
       if (box && box.width > 0) left = Math.min(left, box.x);
     }
     if (left === Infinity) return;
-    const pad = Math.max(0, Math.ceil(2 - left));
-    const w = this.geometry.w + pad;
-    this.svg.setAttribute('viewBox', `${-pad} 0 ${w} ${this.svgHeight}`);
-    this.svg.style.setProperty('--units', String(w));
+    this.grow[0] = Math.max(0, Math.ceil(2 - left));
+    this.setViewBox();
+  }
+
+  setViewBox() {
+    const [left, right] = this.grow;
+    const w = this.geometry.w + left + right;
+    this.svg.setAttribute('viewBox', `${-left} 0 ${w} ${this.svgHeight}`);
+    this.svg.style.setProperty('--units', String(w)); // a phone's narrowest drawing (css/screens.css)
+  }
+
+  /** The loss after the output's caption, on the captions' lower line (under the lowest
+   * output it lay on that caption: digits' ten outputs); the view box grows if need be. */
+  placeLoss() {
+    const el = this.lossLabel;
+    const text = el.textContent;
+    el.textContent = text.length > 10 ? text : 'L = 0.0000';
+    let cap = null;
+    let w = 0;
+    try {
+      cap = this.layerCaptions[this.sizes.length - 1].getBBox();
+      w = el.getBBox().width;
+    } catch { /* not rendered: placed when it shows */ }
+    el.textContent = text;
+    if (!w) return;
+    const x = cap.x + cap.width + 8;
+    el.setAttribute('x', String(x));
+    this.lossFits = Math.max(10, text.length);
+    const right = Math.max(0, Math.ceil(x + w + 4 - this.geometry.w));
+    if (right !== this.grow[1]) {
+      this.grow[1] = right;
+      this.setViewBox();
+    }
+  }
+
+  showLoss(text) {
+    this.lossLabel.textContent = text;
+    if (text.length > this.lossFits) this.placeLoss();
   }
 
   /** Layer captions that never overlap (layer-captions.js), in this language. */
@@ -459,6 +493,7 @@ export class NetworkView {
       const s = short ? 'Short' : '';
       return l === 0 ? t(`net.input${s}`) : l === n ? t(`net.output${s}`) : t(`net.hidden${s}`, { l });
     });
+    this.placeLoss();
   }
 
   paintFocusBar() {
@@ -584,7 +619,7 @@ export class NetworkView {
       el.setAttribute('opacity', '1');
       el.style.fill = diverging((model.nodeMean('t', k) ?? 0) * 2 - 1);
     });
-    this.lossLabel.textContent = `L = ${fmt(f['loss.total'])}`;
+    this.showLoss(`L = ${fmt(f['loss.total'])}`);
   }
 
   /** Output, target and loss of the focused sample (its `focus` message). */
@@ -599,7 +634,7 @@ export class NetworkView {
       el.setAttribute('opacity', '1');
       el.style.fill = diverging((Number(tt[k]) || 0) * 2 - 1);
     });
-    this.lossLabel.textContent = `ℓ = ${fmt(f.loss)}`;
+    this.showLoss(`ℓ = ${fmt(f.loss)}`);
   }
 
   /** A sample was focused or unfocused: repaint nodes and outputs from its values or the batch. */
@@ -649,7 +684,7 @@ export class NetworkView {
       const tk = model.nodeMean('t', k);
       lt.textContent = tk === undefined ? '' : `t̄ = ${fmt(tk, 2)}`;
     });
-    this.lossLabel.textContent = `L = ${fmt(b.loss)}`;
+    this.showLoss(`L = ${fmt(b.loss)}`);
   }
 
   // ---- phases ---------------------------------------------------------------------
