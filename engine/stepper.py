@@ -547,6 +547,15 @@ class Stepper:
             quiet_off(tok)
         return res.mean, losses.accuracy(self.data.task, out.a, t)
 
+    def forget_last(self) -> None:
+        """Let the last iteration's values go (its caches and gradients: a batch's worth
+        per layer, megabytes for a large network), between iterations only. Nothing
+        ahead depends on them (:meth:`restore` leaves none either); a seek to here
+        computes them again."""
+        if self.phase_index == 0:
+            self._last = None
+            self._pending = IterationState(self.iteration)
+
     @property
     def last_iteration(self) -> IterationState | None:
         """The last completed captured iteration's values (for chain and metrics)."""

@@ -183,10 +183,12 @@ class Session:
             self.put(self.state(), key="state")  # the class sees the run stop
         else:
             # kept for a reload, in little memory: nothing is lost (the live stepper
-            # stays where it was; a seek replays from a sparser checkpoint)
+            # stays where it was; a seek replays from a sparser checkpoint, and the
+            # page's return recomputes the values shown, as it does after any move)
             small = int(self.settings.detached_history_mb * 2**20)
             for h in self.histories():
                 h.shrink(small)
+                h.let_go()
             memory.release()  # (at most every few seconds)
 
     @property

@@ -482,6 +482,13 @@ class History:
         """Iterations of the active branch that a seek reaches quickly."""
         return self._reach(self.active)
 
+    def let_go(self) -> None:
+        """Keep none of the values shown at the position (a session kept for a reload):
+        the live stepper's last iteration and the last seek's records go; a seek to the
+        same position computes them again, as after any move."""
+        self._shown = None
+        self.stepper.forget_last()
+
     def seek(self, pos: Pos) -> list[PhaseRecord]:
         """Go to ``pos`` (clamped to the head) and return the records of the phases
         already run in the iteration shown there (:meth:`seek_pieces`, at once).

@@ -192,3 +192,46 @@ def test_a_threads_freed_heap_goes_back_after_a_large_frame() -> None:
     t.start()
     t.join()
     assert me.memory_info().rss - before < 8 * 2**20, "the thread's heap kept what it freed"
+
+
+def test_a_session_kept_for_a_reload_lets_the_values_shown_go_and_shows_them_again() -> None:
+    """A session whose page left keeps no iteration's values (a batch's worth per layer:
+    6 MB for the largest network, 45 MB for the seven copies of the abuse bench's fork
+    row): its page's return recomputes the same ones, and the run goes on the same."""
+    import copy
+    import tracemalloc
+
+    import numpy as np
+
+    from server.live.outbox import Outbox
+    from server.live.session import Session
+    from server.settings import Settings
+
+    def session() -> Session:
+        s = Session(Settings(), RunSettings(hidden=(128, 128), batch_size=200, n_samples=400))
+        s.attach(Outbox(4096))
+        s.history.train(30)
+        return s
+
+    tracemalloc.start()  # (it counts what is allocated from now on)
+    try:
+        s, twin = session(), session()
+        shown = copy.deepcopy(s.history.seek(s.history.pos))  # what the page showed
+        last = s.stepper.last_iteration
+        assert last is not None and last.caches is not None
+        held = sum(c.a.nbytes + c.z.nbytes for c in last.caches)
+        del last
+        before = tracemalloc.get_traced_memory()[0]
+        s.detach()
+        freed = before - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert freed >= held > 2**19, (freed, held)
+    s.attach(Outbox(4096))  # the page is back
+    again = s.history.seek(s.history.pos)
+    assert len(again) == len(shown) == 4
+    assert all(records_equal(a, b) for a, b in zip(again, shown, strict=True))
+    s.history.train(10)
+    twin.history.train(10)
+    assert all(np.array_equal(v, twin.stepper.net.params[k])
+               for k, v in s.stepper.net.params.items())
