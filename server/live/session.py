@@ -182,14 +182,17 @@ class Session:
         if self.audience:
             self.put(self.state(), key="state")  # the class sees the run stop
         else:
-            # kept for a reload, in little memory: nothing is lost (the live stepper
-            # stays where it was; a seek replays from a sparser checkpoint, and the
-            # page's return recomputes the values shown, as it does after any move)
-            small = int(self.settings.detached_history_mb * 2**20)
-            for h in self.histories():
-                h.shrink(small)
-                h.let_go()
-            memory.release()  # (at most every few seconds)
+            self._keep_small()
+
+    def _keep_small(self) -> None:
+        """Kept for a reload, in little memory (no page and no class): nothing is lost
+        (the live stepper stays where it was; a seek replays from a sparser checkpoint,
+        and the page's return recomputes the values shown, as after any move)."""
+        small = int(self.settings.detached_history_mb * 2**20)
+        for h in self.histories():
+            h.shrink(small)
+            h.let_go()
+        memory.release()  # (at most every few seconds)
 
     @property
     def listening(self) -> bool:
@@ -285,6 +288,8 @@ class Session:
         if self.audience.remove(f):
             self.lessons.left(f)  # its answer to a lesson step no longer counts
             self.send_share()
+            if self.outbox is None and not self.audience:  # the teacher had left too
+                self._keep_small()
 
     def end_sharing(self, reason: str) -> None:
         """Sharing stopped (``stopped``) or the run was freed (``ended``): tell the

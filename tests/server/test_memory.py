@@ -87,6 +87,28 @@ def test_a_session_whose_page_left_keeps_its_run_in_little_memory() -> None:
         records_equal(a, b) for a, b in zip(again, before, strict=True))
 
 
+def test_a_class_run_left_by_its_teacher_and_then_its_class_is_kept_in_little_memory() -> None:
+    """A teacher's run stays whole while the class still watches it after the teacher's
+    page left; once the last student leaves too, it is kept as any run whose page left
+    (the abuse bench's fork row: a teacher's run of the largest network stayed whole
+    for the 120 s grace, its class gone)."""
+    from server.live.outbox import Outbox
+    from server.live.session import Session
+    from server.live.sharing import Follower
+    from server.settings import Settings
+
+    s = Session(Settings(detached_history_mb=0.5), RunSettings(hidden=(128, 128)))
+    s.attach(Outbox(4096))
+    s.history.train(1200)
+    f = Follower(Outbox(4096))
+    s.add_follower(f)
+    s.detach()  # the teacher's page left
+    assert s.history.nbytes() > 2**20  # the class still sees the run as it was
+    s.remove_follower(f)  # the last student left
+    assert s.history.nbytes() <= 0.5 * 2**20
+    assert s.stepper.last_iteration is None
+
+
 def test_a_loaded_runs_indexing_lets_its_memory_go_without_the_collector() -> None:
     """The indexer's own stepper (a whole network) goes once indexing is done, and a run
     dropped mid-indexing is freed at once: history and indexer held each other, so
