@@ -270,14 +270,17 @@ def weights_csv(stepper: Stepper) -> CsvPieces:
     params = {key: a.copy() for key, a in stepper.net.params.items()}
 
     def rows() -> Iterator[list[Any]]:
+        # a row of W at a time as Python floats, not the whole matrix: twenty downloads
+        # of the largest network at once held a million floats, and the small-object
+        # arenas they took stayed pinned after (the abuse bench's downloads row)
         for key, a in params.items():
             if a.ndim == 1:
                 for i, v in enumerate(a.tolist()):
                     yield [it, key, i, "", _num(v)]
             else:
-                cols = a.shape[1]
-                for k, v in enumerate(a.ravel().tolist()):
-                    yield [it, key, k // cols, k % cols, _num(v)]
+                for r in range(a.shape[0]):
+                    for c, v in enumerate(a[r].tolist()):
+                        yield [it, key, r, c, _num(v)]
 
     yield
     return (yield from csv_pieces(["iteration", "id", "row", "col", "value"], rows()))
