@@ -257,3 +257,32 @@ def test_a_session_kept_for_a_reload_lets_the_values_shown_go_and_shows_them_aga
     twin.history.train(10)
     assert all(np.array_equal(v, twin.stepper.net.params[k])
                for k, v in s.stepper.net.params.items())
+
+
+def test_a_page_back_after_leaving_replays_no_more_than_before_it_left(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session kept for a reload has its checkpoints thinned, but not the one its
+    page's return starts from: the return replays no more iterations than a reload
+    before leaving would (it replayed up to the thinned interval at once on the engine
+    thread, every learner's frames waiting: 1.5 s for the largest network)."""
+    from server.live.outbox import Outbox
+    from server.live.session import Session
+    from server.settings import Settings
+
+    s = Session(Settings(detached_history_mb=0.5), RunSettings(hidden=(64, 64)))
+    s.attach(Outbox(4096))
+    s.history.train(3000)
+    s.history.step_phase()  # (the page shows a phase inside the next iteration)
+    interval = s.history.interval
+    replayed: list[int] = []
+    advance = History.advance
+
+    def counted(self: History, n: int, *args: object, **kw: object) -> None:
+        replayed.append(n)
+        advance(self, n, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(History, "advance", counted)
+    s.detach()
+    assert s.history.interval > interval and s.history.nbytes() <= 0.5 * 2**20
+    s.attach(Outbox(4096))  # the page is back
+    assert sum(replayed) < interval
