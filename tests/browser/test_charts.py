@@ -158,7 +158,8 @@ def test_the_best_test_marker_sits_at_the_lowest_test_loss(make_lab: Any) -> Non
                                      [marker["px"], marker["py"], 7])
     assert any(r > 180 and g < 130 and b < 60 for r, g, b in ring)
     said = lab.text("[data-chart='loss'] .bpl-chart-marks")
-    assert said == f"lowest test loss {test[best]:.3g} after iteration {best}: " \
+    # (JavaScript's toPrecision(3) keeps trailing zeros, as Python's "#.3g" does: 0.170)
+    assert said == f"lowest test loss {test[best]:#.3g} after iteration {best}: " \
         "early stopping would stop here"
     assert errors(lab) == []
 
