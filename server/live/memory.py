@@ -90,6 +90,8 @@ def tune() -> bool:
         return False
     return bool(_MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                 and _MALLOPT(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
 _last_release = -RELEASE_EVERY_S
 _last_collect = -COLLECT_EVERY_S
 _pending = False  # a release was asked for too soon after the last: due later

@@ -700,12 +700,13 @@ class History:
         metrics are bounded by their own caps (≈ 14 MB at worst), and a history with no
         checkpoints left would replay the whole run on every seek."""
         limit = max(self.budget_bytes - self._other_bytes(), self.budget_bytes // 2)
-        live: Walker | None = getattr(self, "live", None)
+        if self._cp_bytes <= limit:
+            return
         # the checkpoint a seek to the live position starts from stays: a page back
         # after leaving (a thinned history) replays as little as before it left
         # (else up to the thinned interval at once: 1.5 s for the largest network)
-        here = None if live is None else live.branch
-        keep = -1 if here is None else here.checkpoint_before(max(self.pos[0] - 1, 0))[0]
+        here = self.active
+        keep = here.checkpoint_before(max(self.pos[0] - 1, 0))[0]
         while self._cp_bytes > limit and self.interval < 2**30:
             self.interval *= 2
             for b in self.branches.values():

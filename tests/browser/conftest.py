@@ -33,6 +33,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: the three screens a page is looked at on (``make_lab(**SCREENS[name])``): a desk, a
+#: projector (presentation mode is the test's to switch on) and a phone, by touch
+SCREENS: dict[str, dict[str, Any]] = {
+    "desk": {"viewport": {"width": 1280, "height": 800}},
+    "projector": {"viewport": {"width": 1280, "height": 720}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 2},
+}
 #: an init script, run in every page: the page's WebSockets in ``window.__sockets`` (to
 #: drop one, or to send through one), each counting in ``__handled`` the frames it has
 #: delivered (counted just before the page's own handler runs, in the same event)

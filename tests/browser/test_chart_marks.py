@@ -15,14 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Lab
+from tests.browser.conftest import SCREENS, Lab
 
-SCREENS: dict[str, dict[str, Any]] = {
-    "desk": {"viewport": {"width": 1280, "height": 800}},
-    "projector": {"viewport": {"width": 1280, "height": 720}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-              "device_scale_factor": 2},
-}
 LOCALE = {"en": "en-US", "ja": "ja-JP"}
 LABEL = {"en": "best test", "ja": "テスト最小"}
 

@@ -14,14 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Lab
+from tests.browser.conftest import SCREENS, Lab
 
-SCREENS: dict[str, dict[str, Any]] = {
-    "desk": {"viewport": {"width": 1280, "height": 800}},
-    "projector": {"viewport": {"width": 1280, "height": 720}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-              "device_scale_factor": 2},
-}
 NETWORKS = {
     "default": "/",
     "digits": "/?dataset=digits&hidden=16&opt=adam&lr=0.01&batch=32",  # 64-16-10
