@@ -26,7 +26,10 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     assert run["net"]["sizes"][0] == 4 and run["net"]["task"] == "multiclass"
     mark = lab.mark()
     lab.play_until("300", 150)
-    lab.wait_for_message("maps", after=mark, timeout=10)
+    # the maps of where it paused (on a busy machine the last one sent while playing
+    # may be of an early iteration: maps are spaced out, and the paused one follows)
+    paused = lab.last("state", playing=False)["iteration"]
+    lab.wait_for_message("maps", after=mark, timeout=30, iteration=paused)
     page.wait_for_selector(f"{CONF}:not([hidden]) td")
     lab.settled()
 
