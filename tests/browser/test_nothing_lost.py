@@ -148,6 +148,9 @@ def test_a_teacher_sharing_confirms_before_the_class_run_changes(make_lab: Any) 
     assert "new run" in teacher.text(f"{CONFIRM} .confirm-body")
     page.click(".confirm-cancel")
     page.wait_for_selector(CONFIRM, state="hidden")
+    # (the menu is put back once the dialog's answer is read, just after it closes)
+    page.wait_for_function("() => document.querySelector('#ctl-dataset').value === 'xor'",
+                           timeout=5000)
     assert page.input_value("#ctl-dataset") == "xor"
     teacher.sync()
     assert [m for m in teacher.received[mark:] if m.get("type") in ("run", "timeline")] == []
