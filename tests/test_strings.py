@@ -18,7 +18,7 @@ JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
 #: the parts fetched with a view loaded later (i18n.js ``need``): "" is the table itself
-PARTS = ("", "-lessons")
+PARTS = ("", "-lessons", "-later")
 
 
 def table(lang: str) -> dict[str, str]:
@@ -50,7 +50,7 @@ def test_both_languages_have_the_same_keys_in_the_same_order() -> None:
     assert list(ja) == list(en), sorted(set(ja) ^ set(en))
     for part in PARTS:  # (each part the same in both: it is fetched as one)
         assert list(part_table("ja", part)) == list(part_table("en", part)), part
-    assert len(part_table("en", "-lessons")) > 100
+    assert len(part_table("en", "-lessons")) > 100 and len(part_table("en", "-later")) > 50
 
 
 def test_both_languages_fill_the_same_parameters() -> None:

@@ -42,12 +42,14 @@ import { lazyView, latestOf, loadStyle } from './views/lazy-slot.js';
 import { askedLesson } from './lessons/lesson-link.js';
 
 /* Views loaded when first needed (views/lazy-slot.js), with their stylesheets and the events
- * they keep until then: the dialogs a button opens, on the first open. */
+ * they keep until then: the dialogs a button opens, on the first open; with their words
+ * (strings-en-later.js) where those are not on the first screen. */
 const RUNS_STYLE = 'static/css/runs.css'; // the earlier runs' and the teacher's confirm's
-const HelpDialog = lazyView(() => import('./views/help-dialog.js').then((m) => m.HelpDialog));
+const HelpDialog = lazyView(() => Promise.all([import('./views/help-dialog.js'), i18n.need('later')]).then(([m]) => m.HelpDialog));
 const ShareDialog = lazyView(() => Promise.all([import('./views/share-dialog.js'), loadStyle('static/css/share-dialog.css')]).then(([m]) => m.ShareDialog),
   latestOf(['share']));
-const ConfirmDialog = lazyView(() => Promise.all([import('./views/confirm-dialog.js'), loadStyle(RUNS_STYLE)]).then(([m]) => m.ConfirmDialog));
+const ConfirmDialog = lazyView(() => Promise.all([import('./views/confirm-dialog.js'), loadStyle(RUNS_STYLE),
+  i18n.need('later')]).then(([m]) => m.ConfirmDialog));
 /** "Earlier runs", loaded with the first run that has one (a reset, a new setting, a file opened). */
 const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loadStyle(RUNS_STYLE)]).then(([m]) => m.RunsMenu),
   latestOf(['run', 'follow-mode']),
@@ -99,6 +101,8 @@ const views = new Map();
 let wantedLang = null; // the language last asked for, while its strings load
 const fold = new ProjectorFold(document);
 let socket = null;
+/** The address bar's keeper (url-state.js), once the catalog has come. */
+let urlSync = null;
 const classMode = new ClassMode({
   location: window.location, history: window.history, dispatch, send, stop: () => socket.stop(),
 });
@@ -188,7 +192,8 @@ const ACTIONS = {
   },
   reset: () => send({ type: 'reset' }),
   'switch-run': (run) => send({ type: 'switch_run', run }),
-  configure: (config) => send({ type: 'configure', config }),
+  // a change made while a link's settings are on their way is made to them (url-state.js)
+  configure: (config) => send({ type: 'configure', config: urlSync ? urlSync.rebase(config) : config }),
   lang: (lang) => setLang(lang),
   'lang-next': () => setLang(LANGS[(LANGS.indexOf(i18n.lang) + 1) % LANGS.length]),
   present: () => setPresent(!root.classList.contains('present')),
@@ -256,7 +261,7 @@ async function start() {
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
   const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog,
     onLink: (link) => dispatch('link', link), notice: (key, announcesRun) => dispatch('notice', { key, announcesRun }) };
-  const urlSync = new UrlSync(urlEnv);
+  urlSync = new UrlSync(urlEnv);
   /** A run the server made when it no longer had the page's (and the page kept no copy):
    * open the run the address still holds, as a link would; whether it held the whole run. */
   const relink = (msg) => {

@@ -169,6 +169,23 @@ export class UrlSync {
     this.rewrite();
   }
 
+  /**
+   * A `configure` the page makes while the link's own is on its way was built on the run
+   * before the link's (the server's first, which the menus still show): the same change,
+   * made to the link's settings instead, so that neither the learner's change nor the
+   * link's settings are lost. Any other config passes as it is.
+   * @param {object} config whole settings, as the controls send them
+   * @returns {object}
+   */
+  rebase(config) {
+    if (!this.waiting || this.linkRun !== null || !this.latestConfig) return config;
+    const out = completeSettings(this.fromLink.settings, this.catalog);
+    for (const [k, v] of Object.entries(config)) {
+      if (JSON.stringify(v) !== JSON.stringify(this.latestConfig[k])) out[k] = structuredClone(v);
+    }
+    return out;
+  }
+
   /** Write the address for the latest run the page knows (asynchronous for a whole run). */
   rewrite() {
     const n = ++this.writes;

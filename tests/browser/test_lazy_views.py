@@ -18,7 +18,7 @@ BUDGET_KB = 150
 
 #: fetched only when needed: the graph, the curve, the dialogs, the earlier runs, the
 #: landscape, the lessons, the optimizer-state strip, the other language, a table's views
-#: (real data, a CSV), and their stylesheets
+#: (real data, a CSV), and their stylesheets and words
 LAZY = (
     "/static/js/views/graph-panel.js", "/static/js/views/graph-draw.js",
     "/static/js/views/graph-values.js", "/static/js/views/graph-layout.js",
@@ -30,7 +30,7 @@ LAZY = (
     "/static/js/views/landscape-view.js", "/static/css/landscape-panel.css",
     "/static/js/views/optimizer-state.js", "/static/css/runs.css", "/static/js/strings-ja.js",
     "/static/js/views/real-data-views.js", "/static/css/real-data.css",
-    "/static/js/strings-en-lessons.js",
+    "/static/js/strings-en-lessons.js", "/static/js/strings-en-later.js",
 )
 
 

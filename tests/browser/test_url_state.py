@@ -163,3 +163,30 @@ def test_a_link_configures_a_fresh_tab_but_not_a_reload_of_its_own_address(lab: 
     fresh, reload = sent
     assert [m["type"] for m in fresh] == ["configure"] and fresh[0]["config"]["lr"] == 0.5
     assert reload == []
+
+
+def test_a_setting_changed_before_the_links_run_comes_keeps_both(make_lab: Any) -> None:
+    """A learner who picks a dataset the moment a link's page shows its first run (the
+    link's settings still on their way) gets that dataset *and* the link's network."""
+    lab = make_lab()
+    held: list[str] = []  # the page's configures, held back as on a slow network
+    sockets: list[Any] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        sockets.append(server)
+        ws.on_message(lambda m: held.append(m) if '"configure"' in m else server.send(m))
+
+    lab.page.route_web_socket("**/ws", route)
+    lab.page.goto(lab.base_url + "/?hidden=8&opt=adam&lr=0.03&batch=16")
+    lab.wait_until(lambda: len(held) == 1, what="the link's configure")
+    lab.page.select_option("#ctl-dataset", "iris")
+    lab.wait_until(lambda: len(held) == 2, what="the learner's configure")
+    assert len(sockets) == 1
+    for m in held:  # they reach the server in the order the page sent them
+        sockets[0].send(m)
+    run = lab.wait_for_run(dataset="iris")
+    assert run["config"]["hidden"] == [8] and run["config"]["optimizer"]["name"] == "adam"
+    assert run["config"]["lr"] == 0.03 and run["config"]["batch_size"] == 16
+    lab.page.wait_for_function("() => location.search.includes('dataset=iris')")
+    assert "opt=adam" in lab.page.url and lab.errors == []

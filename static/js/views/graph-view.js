@@ -35,7 +35,8 @@ export class GraphView extends LazySlot {
     // what the graph needs from before it loaded: the run (its frames are the model's) and
     // the sample focused on the map
     super(container, options, {
-      load: () => Promise.all([import('./graph-panel.js'), loadStyle('static/css/graph-panel.css')]).then(([m]) => m.GraphPanel),
+      load: () => Promise.all([import('./graph-panel.js'), loadStyle('static/css/graph-panel.css'),
+        options.i18n.need('later')]).then(([m]) => m.GraphPanel),
       keep: latestOf(['run', 'focus']),
     });
     this.fits = false;

@@ -14,12 +14,13 @@ import { LazySlot, latestOf, loadStyle } from './lazy-slot.js';
 export class LandscapeSlot extends LazySlot {
   /**
    * @param {HTMLElement} container the "landscape" slot
-   * @param {{t: (key: string, params?: object) => string}} options the page's view options
+   * @param {{t: (key: string, params?: object) => string, i18n: import('../i18n.js').I18n}} options the page's view options
    */
   constructor(container, options) {
     // the events the panel needs from before it was loaded: only the latest of each counts
     super(container, options, {
-      load: () => Promise.all([import('./landscape-view.js'), loadStyle('static/css/landscape-panel.css')]).then(([m]) => m.LandscapePanel),
+      load: () => Promise.all([import('./landscape-view.js'), loadStyle('static/css/landscape-panel.css'),
+        options.i18n.need('later')]).then(([m]) => m.LandscapePanel),
       keep: latestOf(['run', 'state', 'follow-mode', 'landscape']),
     });
     this.head = h('h2', { id: 'ls-h' });
