@@ -65,10 +65,12 @@ def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() 
                 w.recv_type("state")
             live = scrape(client)
             assert live["bpl_sessions"] == 1 and live["bpl_connections"] == 1
-        # the server notices the close a moment after the client has sent it
+        # the server notices the close a moment after the client has sent it (and
+        # counts the connection closed a moment before it detaches the session)
         deadline = time.monotonic() + 5.0
         after = scrape(client)
-        while after["bpl_connections"] != 0 and time.monotonic() < deadline:
+        while (after["bpl_connections"], after["bpl_sessions_detached"]) != (0, 1) \
+                and time.monotonic() < deadline:
             time.sleep(0.02)
             after = scrape(client)
     assert live["bpl_iterations_total"] - before["bpl_iterations_total"] >= 3
