@@ -171,7 +171,7 @@ class Session:
         self.last_active = time.monotonic()
         budget = playback.history_budget(self.settings)
         for h in self.histories():  # back from a detach: the full budget again
-            h.budget_bytes = max(h.budget_bytes, budget)
+            h.regrow(budget)
         self._send_run()
 
     def detach(self) -> None:
@@ -192,6 +192,7 @@ class Session:
         for h in self.histories():
             h.shrink(small)
             h.let_go()
+        self.views.let_go()
         memory.release()  # (at most every few seconds)
 
     @property

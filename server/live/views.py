@@ -245,6 +245,13 @@ class SessionViews:
                 self.last_batch = np.asarray(rec.values["batch"])
             self.capture.add(rec.phase, rec.iteration, rec.values)
 
+    def let_go(self) -> None:
+        """Keep none of the shown iteration's values (a session kept for a reload: the
+        phases' activations and gradients, a batch's worth per layer, 2.4 MB for the
+        largest network); the page's return draws them again (:meth:`on_new_run`, then
+        the records of the seek to where the run is)."""
+        self.capture = Capture()
+
     def after_train(self) -> None:
         """Iterations ran on the fast path (or playback moved): weights changed and
         the captured phases belong to another iteration."""

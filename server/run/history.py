@@ -112,6 +112,8 @@ class History:
         self.base = settings
         self.budget_bytes = budget_bytes
         self.interval = interval
+        #: the interval before any thinning (a page back after leaving gets it again)
+        self.dense_interval = interval
         self._next_id = 1
         root = Branch(0, None, (0, 0))
         self.branches: dict[int, Branch] = {0: root}
@@ -173,7 +175,7 @@ class History:
         saved = [SavedBranch(b.id, b.parent, b.fork, list(b.commands), b.head)
                  for b in sorted(src.branches.values(), key=lambda b: b.id)]
         h = cls.from_branches(stepper, src.base, saved, src.active.id, **kw)
-        h.interval = src.interval
+        h.interval, h.dense_interval = src.interval, src.dense_interval
         for b in h.branches.values():
             theirs = src.branches[b.id]
             b.checkpoints = dict(theirs.checkpoints)
@@ -694,6 +696,15 @@ class History:
         self.budget_bytes = min(self.budget_bytes, budget_bytes)
         self._enforce_budget()
 
+    def regrow(self, budget_bytes: int) -> None:
+        """Hold up to ``budget_bytes`` again (a page back after leaving): checkpoints are
+        taken as densely as before any thinning from here on (thinned again if the
+        budget needs it); the ones thinned away stay gone, so a seek far back still
+        replays from a sparser one."""
+        self.budget_bytes = max(self.budget_bytes, budget_bytes)
+        self.interval = self.dense_interval
+        self._enforce_budget()
+
     def _enforce_budget(self) -> None:
         """Past the budget, double the interval and drop the checkpoints off it. The
         checkpoints get what metrics and logs leave, but at least half the budget: the
@@ -714,6 +725,8 @@ class History:
                                  if it % self.interval == 0 or (b is here and it == keep)}
             self._cp_bytes = self._count_cp_bytes()
             log.info("history thinned", extra={"interval": self.interval})
+            if {it for b in self.branches.values() for it in b.checkpoints} <= {0, keep}:
+                break  # the first and the live one's are all that is left: they stay
 
     # ---- the timeline message ------------------------------------------------------
 

@@ -3,6 +3,8 @@ thinned (checkpoints dropped), and every run still replays exactly."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from engine.stepper import Stepper
@@ -259,6 +261,49 @@ def test_a_session_kept_for_a_reload_lets_the_values_shown_go_and_shows_them_aga
                for k, v in s.stepper.net.params.items())
 
 
+def test_copies_of_a_class_run_kept_for_a_reload_hold_no_phase_values() -> None:
+    """The abuse bench's fork row, in process: six copies of a teacher's run whose pages
+    left keep neither the stepper's last values nor the inspector's phase records of the
+    iteration shown (these stayed, 2.4 MB a copy of the largest network: the row's
+    server stayed 54 % above idle for the grace); a page back gets the same records."""
+    import weakref
+
+    import numpy as np
+
+    from server.live.outbox import Outbox
+    from server.live.session import Session
+    from server.settings import Settings
+
+    def arrays(cap: dict[str, dict[str, object]]) -> list[np.ndarray]:
+        return [v for rec in cap.values() for v in rec.values() if isinstance(v, np.ndarray)]
+
+    settings = Settings()
+    teacher = Session(settings, RunSettings(hidden=(128, 128), batch_size=200, n_samples=400))
+    teacher.attach(Outbox(4096))
+    teacher.history.train(100)
+    copies = [Session(settings, RunSettings()) for _ in range(6)]
+    for c in copies:
+        c.attach(Outbox(4096))
+        c.copy_from(teacher)
+    shown = {p: {k: np.copy(v) for k, v in rec.items() if isinstance(v, np.ndarray)}
+             for p, rec in copies[0].views.capture.phases.items()}
+    # (each array or what it views: a batch's inputs view the dataset, the update's
+    # weights are the live ones; both stay, the rest is the iteration's own)
+    held = [(weakref.ref(a if a.base is None else a.base), a.nbytes) for c in copies
+            for a in arrays(c.views.capture.phases)]
+    total = sum(n for _, n in held)
+    assert total > 6 * 2**20
+    for c in copies:
+        c.detach()
+    assert all(not c.views.capture.phases for c in copies)
+    freed = sum(n for r, n in held if r() is None)  # at once, not by the collector
+    assert freed > 0.9 * total, (freed, total)
+    copies[0].attach(Outbox(4096))  # its page is back
+    again = copies[0].views.capture.phases
+    assert set(again) == set(shown) and all(
+        np.array_equal(again[p][k], v) for p, rec in shown.items() for k, v in rec.items())
+
+
 def test_a_page_back_after_leaving_replays_no_more_than_before_it_left(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A session kept for a reload has its checkpoints thinned, but not the one its
@@ -286,3 +331,64 @@ def test_a_page_back_after_leaving_replays_no_more_than_before_it_left(
     assert s.history.interval > interval and s.history.nbytes() <= 0.5 * 2**20
     s.attach(Outbox(4096))  # the page is back
     assert sum(replayed) < interval
+
+
+def test_a_page_back_after_leaving_gets_dense_checkpoints_again_as_it_plays_on() -> None:
+    """The thinning of a session kept for a reload is for while it is kept: once its
+    page is back, what it plays from then on is checkpointed as densely as before, so
+    a seek into it replays no more than before the page left (it kept the thinned
+    interval for good: seeks into the rest of the run replayed up to 16 × as far)."""
+    from server.live.outbox import Outbox
+    from server.live.session import Session
+    from server.settings import Settings
+
+    s = Session(Settings(detached_history_mb=0.25), RunSettings(hidden=(64, 64)))
+    s.attach(Outbox(4096))
+    s.history.train(2000)
+    dense = s.history.interval
+    s.detach()
+    assert s.history.interval >= 8 * dense  # kept small: thinned
+    s.attach(Outbox(4096))
+    s.history.train(1000)  # the learner plays on
+    taken = sorted(it for it in s.history.active.checkpoints if it > 2000)
+    assert taken and all(b - a == dense for a, b in itertools.pairwise(taken))
+    assert 3000 - taken[-1] <= dense
+    assert all(s.history.active.checkpoint_before(it)[0] >= it - dense
+               for it in range(2100, 3000, 37))
+
+
+@pytest.mark.parametrize(("given", "runs_on"), [(None, "malloc"), ("pymalloc", "pymalloc")])
+def test_the_server_runs_on_the_c_allocator_unless_told_otherwise(
+        given: str | None, runs_on: str) -> None:
+    """``python -m server.serve`` starts itself again on glibc's allocator (a big
+    session's small objects then go back to the system with it), in the same process,
+    so what started it still holds the server; an allocator the operator names stays."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    import psutil
+
+    from tests.helpers.net import free_port, poll
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    env |= {"HOST": "127.0.0.1", "PORT": str(port), **({"PYTHONMALLOC": given} if given else {})}
+    proc = subprocess.Popen([sys.executable, "-m", "server.serve"], env=env,
+                            cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+
+        poll(healthy, 20, "the server to answer", every=0.05)
+        assert psutil.Process(proc.pid).environ().get("PYTHONMALLOC") == runs_on
+    finally:
+        proc.kill()
+        proc.wait()
