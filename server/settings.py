@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     )
     idle_timeout_s: float = Field(default=1800.0, gt=0, description="Free idle sessions.")
     disconnect_grace_s: float = Field(
-        default=120.0, ge=0, description="Keep a disconnected session this long for a reload."
+        default=45.0, ge=0, description="Keep a disconnected session this long for a reload "
+        "(the page's reconnect tries at most 10 s apart; later, it restores its own copy)."
     )
     tick_hz: float = Field(default=60.0, gt=0, le=1000, description="Shared clock rate.")
     tick_budget_ms: float = Field(

@@ -93,7 +93,7 @@ def test_a_class_run_left_by_its_teacher_and_then_its_class_is_kept_in_little_me
     """A teacher's run stays whole while the class still watches it after the teacher's
     page left; once the last student leaves too, it is kept as any run whose page left
     (the abuse bench's fork row: a teacher's run of the largest network stayed whole
-    for the 120 s grace, its class gone)."""
+    for the whole grace, its class gone)."""
     from server.live.outbox import Outbox
     from server.live.session import Session
     from server.live.sharing import Follower
