@@ -1125,10 +1125,10 @@ class Bench:
                 f"{load:.1f} | {', '.join(missed) or 'none'} | {what} |")
 
 
-async def measure(args: argparse.Namespace) -> list[str]:
-    """Start the server and the learner, take the baseline, run every scenario; the
-    result as Markdown lines."""
-    lines = [f"Start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {machine()}."]
+async def on_one_server(args: argparse.Namespace, rows_to_run: list[tuple[int, Scenario]]
+                        ) -> tuple[str, list[str]]:
+    """Start a server and the learner, take the baseline, run ``rows_to_run`` (each
+    with its index) one after another; the baseline's line and the rows."""
     port = free_port()
     proc, logfile = start_server(port)
     b = Bench(args, port, proc.pid, Learner(port), Probe(port),
@@ -1137,21 +1137,35 @@ async def measure(args: argparse.Namespace) -> list[str]:
     tasks = [asyncio.ensure_future(b.sampler.run()), asyncio.ensure_future(b.probe.run())]
     rows = []
     try:
-        lines.append(await b.baseline())
-        lines.append(f"Largest network the limits allow: {json.dumps(largest_network())}.")
-        log.info("\n".join(lines))
-        # (in the order given, repeats included: a row twice shows what of its
-        # memory was a first time's, modules and caches the server keeps)
-        by_key = {s.key: s for s in SCENARIOS}
-        keys = args.only.split(",") if args.only else list(by_key)
-        for i, sc in enumerate(by_key[k] for k in keys if k in by_key):
-            rows.append(await b.scenario(i + 1, sc))
+        baseline = await b.baseline()
+        log.info(baseline)
+        for i, sc in rows_to_run:
+            rows.append(await b.scenario(i, sc))
             log.info(rows[-1])
     finally:
         for t in tasks:
             t.cancel()
         proc.terminate()
         proc.wait(15)
+    return baseline, rows
+
+
+async def measure(args: argparse.Namespace) -> list[str]:
+    """Run the scenarios asked for on one server, or each on a fresh one (``--fresh``);
+    the result as Markdown lines."""
+    lines = [f"Start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {machine()}.",
+             f"Largest network the limits allow: {json.dumps(largest_network())}."]
+    log.info("\n".join(lines))
+    # (in the order given, repeats included: a row twice shows what of its memory was a
+    # first time's, modules and caches the server keeps)
+    by_key = {s.key: s for s in SCENARIOS}
+    keys = args.only.split(",") if args.only else list(by_key)
+    todo = list(enumerate((by_key[k] for k in keys if k in by_key), start=1))
+    rows: list[str] = []
+    for group in ([[t] for t in todo] if args.fresh else [todo]):
+        baseline, got = await on_one_server(args, group)
+        lines.append(baseline if not args.fresh else f"Row {group[0][0]}: {baseline}")
+        rows += got
     lines.append(f"End: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {machine()}.")
     head = ("| # | scenario | learner % during / after (frames/s during) "
             "| /healthz p50 / p99 ms (failed) "
@@ -1179,6 +1193,10 @@ def main() -> None:
     ap.add_argument("--wait-gone", action="store_true",
                     help="every row's settle starts once its sessions are freed (those a "
                     "client left are kept disconnect_grace_s for a reload)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="each row on a server of its own, started for it (its own idle "
+                    "RSS and baseline): each scenario alone, as the issue tried them; "
+                    "without it the rows follow one another on one server")
     ap.add_argument("--out", type=Path, help="also write the results (Markdown) here")
     ap.add_argument("--abuser", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
