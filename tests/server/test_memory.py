@@ -35,6 +35,18 @@ def test_the_largest_histories_are_thinned_to_fit_and_still_replay_exactly() -> 
         assert all(records_equal(a, b) for a, b in zip(last, again, strict=True))
 
 
+def test_thinning_stops_once_only_the_first_and_the_live_checkpoint_are_left(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A budget too small for even those two keeps both and stops there: it doubled the
+    interval up to 2^30, logging "history thinned" at each of ~25 useless doublings."""
+    h, _ = played(300)
+    with caplog.at_level("INFO", logger="backprop_lab"):
+        h.shrink(1)
+    assert set(h.active.checkpoints) == {0, 288}  # iteration 0 and where the run is
+    thinned = [r for r in caplog.records if r.getMessage() == "history thinned"]
+    assert h.interval <= 512 and len(thinned) <= 5
+
+
 def test_within_the_budget_nothing_changes() -> None:
     h, _ = played(200)
     n = h.nbytes()
@@ -347,7 +359,8 @@ def test_a_page_back_after_leaving_gets_dense_checkpoints_again_as_it_plays_on()
     s.history.train(2000)
     dense = s.history.interval
     s.detach()
-    assert s.history.interval >= 8 * dense  # kept small: thinned
+    assert s.history.interval >= 8 * dense  # kept small: thinned...
+    assert s.history.interval <= 4096  # ...down to the first and the live one, no further
     s.attach(Outbox(4096))
     s.history.train(1000)  # the learner plays on
     taken = sorted(it for it in s.history.active.checkpoints if it > 2000)
@@ -366,12 +379,11 @@ def test_the_server_runs_on_the_c_allocator_unless_told_otherwise(
     import os
     import subprocess
     import sys
-    import urllib.request
     from pathlib import Path
 
     import psutil
 
-    from tests.helpers.net import free_port, poll
+    from tests.helpers.net import free_port, wait_healthy
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
@@ -380,14 +392,7 @@ def test_the_server_runs_on_the_c_allocator_unless_told_otherwise(
                             cwd=Path(__file__).resolve().parents[2],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
-
-        poll(healthy, 20, "the server to answer", every=0.05)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=20)
         assert psutil.Process(proc.pid).environ().get("PYTHONMALLOC") == runs_on
     finally:
         proc.kill()
