@@ -642,9 +642,9 @@ export const STRINGS = Object.freeze({
   'runs.noHidden': 'no hidden layer',
   'runs.iterations': '{n} iterations',
   'runs.iteration': '{n} iteration',
-  'restore.done': 'Your run was restored at iteration {n} (the server had restarted)',
-  'restore.address': 'The server had restarted and no longer had your run: it is opened again from the address bar',
-  'restore.lost': 'The server had restarted and no longer had your run: this is a new run, with the settings in the address',
+  'restore.done': 'Your run was restored at iteration {n} (the server no longer had it: a restart, or you were away a while)',
+  'restore.address': 'The server no longer had your run (a restart, or you were away a while): it is opened again from the address bar',
+  'restore.lost': 'The server no longer had your run (a restart, or you were away a while): this is a new run, with the settings in the address',
   // ---- end of nothing-lost block ----
   // ---- lessons (lessons/course-list.js, lessons/lesson-panel.js, lessons/lesson-step.js);
   // the lessons' own words come from the lesson files ----

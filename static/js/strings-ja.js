@@ -642,9 +642,9 @@ export const STRINGS = Object.freeze({
   'runs.noHidden': '隠れ層なし',
   'runs.iterations': '{n} 反復',
   'runs.iteration': '{n} 反復',
-  'restore.done': 'サーバーが再起動したため、この画面が保存していた実行を反復 {n} の時点に復元しました',
-  'restore.address': 'サーバーが再起動し、前の実行は残っていませんでした。アドレスにある実行を開き直しています',
-  'restore.lost': 'サーバーが再起動し、前の実行は残っていませんでした。アドレスの設定で新しい実行を始めています',
+  'restore.done': 'サーバーに実行が残っていなかったため（再起動か、しばらく離れていたため）、この画面が保存していた実行を反復 {n} の時点に復元しました',
+  'restore.address': 'サーバーに前の実行は残っていませんでした（再起動か、しばらく離れていたため）。アドレスにある実行を開き直しています',
+  'restore.lost': 'サーバーに前の実行は残っていませんでした（再起動か、しばらく離れていたため）。アドレスの設定で新しい実行を始めています',
   // ---- end of nothing-lost block ----
   // ---- lessons (lessons/course-list.js, lessons/lesson-panel.js, lessons/lesson-step.js);
   // the lessons' own words come from the lesson files ----

@@ -43,6 +43,9 @@ ADDRESS_LOG = """() => {
   };
 }"""
 
+#: why the server may no longer have a page's run, as the notice says it
+WHY = "a restart, or you were away a while"
+
 
 def numbers(lab: Lab) -> str:
     """The Numbers panel as the learner reads it."""
@@ -274,7 +277,7 @@ def test_a_session_the_server_forgot_comes_back_from_the_tabs_copy(lab: Lab) -> 
     at(lab, 5, "loss")
     page.wait_for_selector(".notice[data-tone='info']:not([hidden])")
     assert lab.text(".notice-text") == (
-        "Your run was restored at iteration 5 (the server had restarted)")
+        f"Your run was restored at iteration 5 (the server no longer had it: {WHY})")
     got = frames_by_key(lab, mark)
     assert got[(5, "forward")] == first[(5, "forward")]
     # in Japanese too
@@ -288,7 +291,7 @@ def test_a_session_the_server_forgot_comes_back_from_the_tabs_copy(lab: Lab) -> 
     mark = forget_session(lab, keep_copy=False)
     lab.wait_for_message("run", after=mark, unknown_session=True)
     page.wait_for_selector(".notice:not([hidden])")
-    assert lab.text(".notice-text") == "The server had restarted and no longer had your run: " + (
+    assert lab.text(".notice-text") == f"The server no longer had your run ({WHY}): " + (
         "it is opened again from the address bar" if whole
         else "this is a new run, with the settings in the address")
     if whole:
@@ -303,7 +306,7 @@ def test_a_session_the_server_forgot_comes_back_from_the_tabs_copy(lab: Lab) -> 
     lab.wait_for_message("run", after=mark, unknown_session=True)
     page.wait_for_selector(".notice:not([hidden])")
     assert lab.text(".notice-text") == (
-        "The server had restarted and no longer had your run: this is a new run, "
+        f"The server no longer had your run ({WHY}): this is a new run, "
         "with the settings in the address")
     assert lab.last("run")["config"] == config
     assert lab.errors == []
@@ -517,7 +520,7 @@ def test_a_server_killed_mid_run_comes_back_with_the_pages_run(
         at(lab, it, "loss")
         page.wait_for_selector(".notice[data-tone='info']:not([hidden])")
         assert lab.text(".notice .notice-text") == (
-            f"Your run was restored at iteration {it} (the server had restarted)")
+            f"Your run was restored at iteration {it} (the server no longer had it: {WHY})")
         # the teacher asked for the class's code again, and has it
         assert lab.wait_for_message("share", after=mark)["code"] == code
         page.wait_for_selector(".share-btn.is-sharing")
