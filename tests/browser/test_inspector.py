@@ -37,15 +37,22 @@ def wait_since(lab: Lab, start: int, type_: str, timeout: float = 10.0,
 
 def click_element(lab: Lab, element_id: str) -> None:
     """Click a node at its centre, an edge a fifth of the way along (edges cross mid-way)."""
-    xy = lab.page.eval_on_selector(
-        f".net-svg [data-id='{element_id}']", """el => {
-            const g = el.getTotalLength ? el.getPointAtLength(el.getTotalLength() * 0.2)
-                : null;
-            const b = el.getBBox();
+    # the network may be drawn again as a step's answer arrives: wait until the element
+    # is in the drawn picture (a path being replaced is "non-rendered" for a moment)
+    xy = lab.page.wait_for_function("""sel => {
+            const el = document.querySelector(sel);
+            if (!el || !el.isConnected || !el.checkVisibility()) return null;
+            let g = null, b;
+            try {
+                g = el.getTotalLength ? el.getPointAtLength(el.getTotalLength() * 0.2) : null;
+                b = el.getBBox();
+            } catch (e) { return null; }
+            const m = el.getScreenCTM();
+            if (!m) return null;
             const pt = new DOMPoint(g ? g.x : b.x + b.width / 2, g ? g.y : b.y + b.height / 2)
-                .matrixTransform(el.getScreenCTM());
+                .matrixTransform(m);
             return [pt.x, pt.y];
-        }""")
+        }""", arg=f".net-svg [data-id='{element_id}']", timeout=5000).json_value()
     lab.page.mouse.click(xy[0], xy[1])
 
 

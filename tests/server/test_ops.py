@@ -60,9 +60,10 @@ def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() 
         with client.websocket_connect("/ws") as raw:
             w = WS(raw)
             w.hello()
-            for _ in range(3):
+            for i in range(3):  # the hello's own state comes first: wait for each update
                 w.send({"type": "step", "unit": "iteration"})
-                w.recv_type("state")
+                w.recv_type("frame", where=lambda m, i=i: (m["phase"], m["iteration"])
+                            == ("update", i))
             live = scrape(client)
             assert live["bpl_sessions"] == 1 and live["bpl_connections"] == 1
         # the server notices the close a moment after the client has sent it (and
