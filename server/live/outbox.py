@@ -51,6 +51,46 @@ Message = dict[str, Any]
 Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
 
 
+_gathering = threading.local()
+
+
+@contextlib.contextmanager
+def gathered_wakes() -> Iterator[None]:
+    """Within the block, this thread's wake-ups of send loops are gathered and handed
+    to each event loop at once when the block ends: one ``call_soon_threadsafe`` per
+    loop, not one per outbox.
+
+    The engine thread wraps each clock tick and each piece of work in it. Every wake
+    of the loop costs a hand-over of the GIL both ways (the loop thread sleeps in
+    ``epoll`` without it): woken once per message, the loop took the GIL thousands
+    of times a second under 200 playing learners, and the hand-overs (a futex wake
+    and a context switch each) were a fifth of the server's CPU
+    (docs/performance.md). A message put early in a tick waits for the tick's end
+    (at most the clock's budget, a few milliseconds); every session's does, so the
+    intervals between a learner's frames are unchanged. Nested blocks join the outer one.
+    """
+    if getattr(_gathering, "wakes", None) is not None:
+        yield
+        return
+    wakes: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+    _gathering.wakes = wakes
+    try:
+        yield
+    finally:
+        _gathering.wakes = None
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
+        for loop, event in wakes:
+            by_loop.setdefault(loop, []).append(event)
+        for loop, events in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # (a loop closed meanwhile)
+                loop.call_soon_threadsafe(_set_all, events)
+
+
+def _set_all(events: list[asyncio.Event]) -> None:
+    for e in events:
+        e.set()
+
+
 class Shared:
     """A message or bundle put on several outboxes: its JSON is computed once.
 
@@ -289,12 +329,18 @@ class Outbox:
                 self._wake()
 
     def _wake(self) -> None:
-        """Set the event for a waiting get(), from whichever thread we are on."""
+        """Set the event for a waiting get(), from whichever thread we are on (within
+        :func:`gathered_wakes`, at the block's end with the others)."""
         loop = self._loop
         if loop is None or threading.get_ident() == self._loop_thread:
             self._event.set()
         elif not loop.is_closed():
-            loop.call_soon_threadsafe(self._event.set)
+            gathered: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = \
+                getattr(_gathering, "wakes", None)
+            if gathered is not None:
+                gathered.append((loop, self._event))
+            else:
+                loop.call_soon_threadsafe(self._event.set)
 
     def _victim(self) -> int | str:
         """The key to drop: the oldest droppable, else the oldest unkeyed, else the oldest."""

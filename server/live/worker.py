@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol, TypeVar
 
+from server.live.outbox import gathered_wakes
+
 log = logging.getLogger("backprop_lab.worker")
 
 T = TypeVar("T")
@@ -172,7 +174,8 @@ class Worker:
         while True:
             now = time.monotonic()
             if ticker is not None and now >= next_tick:
-                self._guard(ticker.tick, now)
+                with gathered_wakes():  # the tick's messages go to the loop at once
+                    self._guard(ticker.tick, now)
                 next_tick += period
                 if next_tick < now - period:  # fell behind: no burst of catch-up ticks
                     next_tick = now + period
@@ -196,7 +199,8 @@ class Worker:
                 item = q[0]
                 self._running = owner
             try:
-                self._piece(owner, item)
+                with gathered_wakes():
+                    self._piece(owner, item)
             except Exception:  # the thread must outlive any bookkeeping slip
                 log.exception("worker piece failed", extra={"owner": type(owner).__name__})
             finally:
