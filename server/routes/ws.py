@@ -124,7 +124,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         """One send, cut off after ``send_timeout_s``: a client that stops reading
         loses its connection (and its session pauses), not the server's memory."""
         try:
-            await asyncio.wait_for(ws.send_text(text), settings.send_timeout_s)
+            # (not asyncio.wait_for: on 3.11 it wraps each send in a task of its own,
+            # a quarter of a send's CPU and a loop turn of delay; docs/performance.md)
+            async with asyncio.timeout(settings.send_timeout_s):
+                await ws.send_text(text)
             traffic.bytes_sent += len(text)
         except TimeoutError:
             log.warning("send timeout", extra={"seconds": settings.send_timeout_s,

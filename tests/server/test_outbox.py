@@ -4,10 +4,14 @@ its producers, and closable with a code for the socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
+from typing import Any
 
 import pytest
 
-from server.live.outbox import Outbox, OutboxClosedError
+from server.live.outbox import Outbox, OutboxClosedError, gathered_wakes
 from server.live.session import Session
 from server.protocol import Play
 from server.settings import Settings
@@ -134,3 +138,50 @@ def test_bookkeeping_stays_bounded_for_a_fast_reader() -> None:
         ob.put({"type": "state", "i": i}, key="state", droppable=True)
         ob.drain()
     assert len(ob._droppable) <= 4 * 8 + 1
+
+
+def test_wakes_gathered_on_the_engine_thread_reach_every_waiting_reader_at_once() -> None:
+    """A tick's messages wake their send loops with one hand-over to the event loop at
+    the tick's end, and a tick that fails still wakes them (no learner left waiting)."""
+
+    async def main() -> tuple[list[int], list[list[int]], int]:
+        loop = asyncio.get_running_loop()
+        handovers = 0
+        plain = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            nonlocal handovers
+            handovers += 1
+            return plain(*args, **kw)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        boxes = [Outbox(limit=8) for _ in range(3)]
+        got: list[int] = []
+
+        async def reader(ob: Outbox) -> None:
+            got.append((await ob.get())["iteration"])
+
+        tasks = [asyncio.create_task(reader(ob)) for ob in boxes]
+        await asyncio.sleep(0.01)  # every reader waits
+        seen_inside: list[list[int]] = []
+
+        def tick(fail: bool) -> None:
+            with contextlib.suppress(RuntimeError), gathered_wakes():
+                for i, ob in enumerate(boxes):
+                    ob.put(frame(i))
+                time.sleep(0.05)  # the loop is free meanwhile: nobody was woken yet
+                seen_inside.append(list(got))
+                if fail:
+                    raise RuntimeError("a tick that fails")
+
+        engine = threading.Thread(target=tick, args=(True,))
+        engine.start()
+        while engine.is_alive():
+            await asyncio.sleep(0.005)
+        await asyncio.wait_for(asyncio.gather(*tasks), 2)
+        return got, seen_inside, handovers
+
+    got, seen_inside, handovers = asyncio.run(main())
+    assert seen_inside == [[]]
+    assert sorted(got) == [0, 1, 2]
+    assert handovers == 1  # one for the three outboxes
