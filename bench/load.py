@@ -1,9 +1,9 @@
 """Load benchmark: N concurrent sessions playing over loopback against a real server.
 
-Not a test. Starts ``uvicorn`` in a separate process (per-message deflate off,
-as ``make run``), opens ``--clients`` WebSockets from this process, has each
-session play at ``--speed`` iterations per second for ``--seconds``, and
-reports, over the measuring window after a warm-up:
+Not a test. Starts ``python -m server.serve`` in a separate process (as ``make
+run`` does: per-message deflate off, glibc's allocator), opens ``--clients``
+WebSockets from this process, has each session play at ``--speed`` iterations per
+second for ``--seconds``, and reports, over the measuring window after a warm-up:
 
 - frames per second received by each client (median, min),
 - the interval between consecutive iterations' ``update`` frames at each
@@ -65,7 +65,6 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from tests.helpers.net import (  # noqa: E402
     free_port,
     mask_frame,
-    uvicorn_command,
     wait_healthy,
 )
 from tests.helpers.site import Redis  # noqa: E402
@@ -368,16 +367,12 @@ def with_targets(result: dict[str, Any], speed: float, engine_ms: float) -> dict
 
 
 def start_server(port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
-    """uvicorn in its own process, configured as ``make run``; with ``workers`` > 1,
-    ``python -m server.serve`` supervising that many (``env`` names the Redis)."""
-    if workers > 1:
-        proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT,
-                                env={**os.environ, **env, "HOST": "127.0.0.1",
-                                     "PORT": str(port), "BPL_WORKERS": str(workers),
-                                     "BPL_LOG_LEVEL": "WARNING"})
-    else:
-        proc = subprocess.Popen(uvicorn_command(port, "--no-access-log"), cwd=ROOT,
-                                env={**os.environ, **env})
+    """``python -m server.serve`` in its own process, as ``make run`` starts it (its
+    allocator included), with ``workers`` processes (``env`` names the Redis)."""
+    proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT,
+                            env={**os.environ, **env, "HOST": "127.0.0.1",
+                                 "PORT": str(port), "BPL_WORKERS": str(workers),
+                                 "BPL_LOG_LEVEL": "WARNING"})
     wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=20)
     if workers > 1:  # every worker up, not only the first to answer
         deadline = time.monotonic() + 20

@@ -30,7 +30,8 @@ entries go first, so a client that stops reading holds at most about
 
 Producers run on the engine thread (:mod:`server.live.worker`) and the send
 loop on the event loop: every method is thread-safe, and a put wakes a waiting
-:meth:`get` through the loop's thread-safe callback.
+:meth:`get` through the loop's thread-safe callback (one for all the outboxes a
+tick or a piece of work filled: :func:`gathered_wakes`).
 """
 
 from __future__ import annotations
