@@ -345,6 +345,34 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     lab.page.click(".present-btn")
     lab.settled()
     lab.screenshot("charts-present")
+    # the side column's panels do not overlap: the coach, with no note at this iteration,
+    # is hidden (its heading stayed, pushed the map down and covered the chart's menu)
+    side = lab.page.evaluate("""() => {
+        const box = (s) => document.querySelector(s).getBoundingClientRect();
+        const pick = box('#chart-projector');
+        const hit = document.elementFromPoint(pick.x + pick.width / 2, pick.y + pick.height / 2);
+        return {coach: document.querySelector('.coach').getClientRects().length,
+                map: box('[data-slot="maps"]').bottom, chart: box('[data-slot="charts"]').top,
+                pick: hit && hit.closest('#chart-projector') !== null};
+    }""")
+    assert side == {"coach": 0, "map": side["map"], "chart": side["chart"], "pick": True}, side
+    assert side["map"] <= side["chart"], side
+    # the best-test line says what early stopping would do in fewer words, whole, on
+    # the projector's one line (it was cut off: "…after iteratio…"), in both languages
+    said = {"ja": "{x} で早期終了：テスト損失 {y}", "en": "stop early at {x}: test loss {y}"}
+    for lang in ("ja", "en"):
+        lab.page.click(f".lang-btn[data-lang='{lang}']")
+        lab.page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")
+        lab.settled()
+        line = lab.page.eval_on_selector("[data-chart='loss'] .bpl-chart-marks-short", """e => ({
+            text: e.textContent, shown: e.getClientRects().length > 0,
+            room: e.clientWidth - e.scrollWidth})""")
+        best = drawn(lab, "loss")["markers"][0]
+        assert line["text"] == said[lang].format(x=best["x"], y=f"{best['y']:#.3g}"), line
+        assert line["shown"] and line["room"] >= 0, line
+        assert not lab.page.is_visible("[data-chart='loss'] .bpl-chart-marks")
+        if lang == "ja":
+            lab.screenshot("charts-present-ja")
     # the projector shows the one chart the teacher picks: each in turn, alone, drawn at the
     # size of its cell on the first screen with the comparison and the cursor
     for chart in ("loss", "accuracy", "lr", "gnorm", "ratio"):

@@ -77,11 +77,15 @@ export class LineChart {
     this.legend.className = 'bpl-chart-legend';
     this.marks = document.createElement('p');
     this.marks.className = 'bpl-chart-marks';
+    // the same in fewer words, for a projector's narrow column (CSS shows one of the two)
+    this.marksShort = document.createElement('p');
+    this.marksShort.className = 'bpl-chart-marks-short';
+    this.marksShort.hidden = true;
     this.note = document.createElement('p');
     this.note.className = 'bpl-chart-note';
     this.text = document.createElement('p');
     this.text.className = 'sr-only';
-    this.root.append(head, this.canvas, this.legend, this.marks, this.note, this.text);
+    this.root.append(head, this.canvas, this.legend, this.marks, this.marksShort, this.note, this.text);
     container.append(this.root);
     this.relabel();
     if (typeof ResizeObserver !== 'undefined') {
@@ -149,8 +153,8 @@ export class LineChart {
     }
     if (!Number.isFinite(x0)) {
       this.root.drawn = { series: [], markers: [], cursor: null };
-      this.marks.textContent = '';
-      this.marks.hidden = true;
+      this.marks.textContent = this.marksShort.textContent = '';
+      this.marks.hidden = this.marksShort.hidden = true;
       ctx.fillStyle = INK;
       ctx.font = '12px system-ui, sans-serif';
       ctx.fillText(this.t('chart.empty'), 8, h / 2);
@@ -202,6 +206,9 @@ export class LineChart {
     const marks = drawnMarkers.map((m) => m.said).join(' · ');
     if (this.marks.textContent !== marks) this.marks.textContent = marks;
     this.marks.hidden = !marks;
+    const short = drawnMarkers.map((m) => m.short).join(' · ');
+    if (this.marksShort.textContent !== short) this.marksShort.textContent = short;
+    this.marksShort.hidden = !short;
     const parts = [];
     if (drawnCursor) parts.push(this.t('chart.cursor', { n: Math.ceil(cursor) }));
     const latest = all.filter((s) => s.legend !== false).map((s) => `${s.label}: ${fmtShort(lastFinite(s.values))}`).join(', ');
@@ -291,7 +298,7 @@ export class LineChart {
     const tw = ctx.measureText(m.label).width;
     const box = this.write(ctx, m.label, Math.min(Math.max(px - tw / 2, left), right - tw), top - 6);
     ctx.restore();
-    return { x: m.x, y: m.y, px, py, label: m.label, said: m.said || m.label, box };
+    return { x: m.x, y: m.y, px, py, label: m.label, said: m.said || m.label, short: m.short || m.said || m.label, box };
   }
 
   drawCursor(ctx, x, px, top, bottom) {
