@@ -319,6 +319,12 @@ export const STRINGS = Object.freeze({
   // ---- charts: learning rate, batch loss, best test, cursor, compare (views/health-chart.js,
   // views/line-chart.js, views/chart-compare.js) and the gradient bars (views/gradient-bars.js) ----
   'health.lr': 'Learning rate η',
+  // the projector's chart menu: its chart's title (the legend under it names the lines)
+  'health.pick.loss': 'Loss',
+  'health.pick.accuracy': 'Accuracy',
+  'health.pick.gnorm': 'Gradient norm ‖∂L/∂W‖',
+  'health.pick.ratio': 'Update / weight',
+  'health.pick.lr': 'Learning rate η',
   'chart.batch': 'batch',
   'chart.bestMark': 'best test',
   'chart.best': 'lowest test loss {loss} after iteration {n}: early stopping would stop here',

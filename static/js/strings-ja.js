@@ -319,6 +319,12 @@ export const STRINGS = Object.freeze({
   // ---- charts: learning rate, batch loss, best test, cursor, compare (views/health-chart.js,
   // views/line-chart.js, views/chart-compare.js) and the gradient bars (views/gradient-bars.js) ----
   'health.lr': '学習率 η',
+  // the projector's chart menu: its chart's title (the legend under it names the lines)
+  'health.pick.loss': '損失',
+  'health.pick.accuracy': '正解率',
+  'health.pick.gnorm': '勾配ノルム ‖∂L/∂W‖',
+  'health.pick.ratio': '更新量/重み',
+  'health.pick.lr': '学習率 η',
   'chart.batch': 'バッチ',
   'chart.bestMark': 'テスト最小',
   'chart.best': 'テスト損失の最小 {loss}（反復 {n} の後）：早期終了ならここで止まる',

@@ -304,6 +304,23 @@ def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
     assert errors(lab) == []
 
 
+#: whether the projector's chart menu shows its chosen name whole (its text as wide as
+#: the menu leaves beside its arrow)
+PICK_WHOLE = """() => {
+  const pick = document.querySelector('#chart-projector');
+  const span = document.createElement('span');
+  span.style.font = getComputedStyle(pick).font;
+  span.style.cssText += 'white-space: pre; position: absolute; display: inline-block; width: auto';
+  span.textContent = pick.selectedOptions[0].textContent;
+  document.body.append(span);
+  const need = span.getBoundingClientRect().width;
+  span.remove();
+  const cs = getComputedStyle(pick);
+  const room = pick.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20;
+  return [pick.selectedOptions[0].textContent, need <= room, Math.round(need), Math.round(room)];
+}"""
+
+
 def scene(lab: Lab) -> None:
     """A sigmoid run, then a ReLU run compared with it, both on a step schedule with
     warm-up and batches of 4, rewound to iteration 300's backward pass."""
@@ -351,7 +368,8 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
         const box = (s) => document.querySelector(s).getBoundingClientRect();
         const pick = box('#chart-projector');
         const hit = document.elementFromPoint(pick.x + pick.width / 2, pick.y + pick.height / 2);
-        return {coach: document.querySelector('.coach').getClientRects().length,
+        const coach = document.querySelector('.coach');  // (loaded with a run's first note)
+        return {coach: coach ? coach.getClientRects().length : 0,
                 map: box('[data-slot="maps"]').bottom, chart: box('[data-slot="charts"]').top,
                 pick: hit && hit.closest('#chart-projector') !== null};
     }""")
@@ -371,6 +389,8 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
         assert line["text"] == said[lang].format(x=best["x"], y=f"{best['y']:#.3g}"), line
         assert line["shown"] and line["room"] >= 0, line
         assert not lab.page.is_visible("[data-chart='loss'] .bpl-chart-marks")
+        pick = lab.page.evaluate(PICK_WHOLE)
+        assert pick[1], pick  # the menu names the chart whole
         if lang == "ja":
             lab.screenshot("charts-present-ja")
     # the projector shows the one chart the teacher picks: each in turn, alone, drawn at the
@@ -380,6 +400,8 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
         shown = lab.page.evaluate("""() => [...document.querySelectorAll('.bpl-chart')]
             .filter(c => c.getClientRects().length).map(c => c.dataset.chart)""")
         assert shown == [chart]
+        name, whole, *_ = lab.page.evaluate(PICK_WHOLE)
+        assert whole, (chart, name, _)
         d = drawn(lab, chart)
         assert d["cursor"]["x"] == 300.75, chart  # iteration 300, update next
         assert any(s["key"].startswith("cmp-") for s in d["series"]), chart

@@ -309,7 +309,8 @@ export class ChartsPanel {
 
   relabelPick() {
     this.pickLabel.textContent = this.i18n.t('chart.onProjector');
-    for (const o of this.pick.options) o.textContent = this.i18n.t(`health.${o.value}`);
+    // short names: on a projector the menu is the chart's title, in a narrow column
+    for (const o of this.pick.options) o.textContent = this.i18n.t(`health.pick.${o.value}`);
   }
 
   showOnProjector(name) {
