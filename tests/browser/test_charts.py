@@ -321,6 +321,13 @@ PICK_WHOLE = """() => {
 }"""
 
 
+def projector_shot(lab: Lab, name: str) -> None:
+    """What the projector shows: the first screen only (the panels below it load as the
+    page scrolls to them, so a full-page shot would show them empty)."""
+    lab.shot_dir.mkdir(parents=True, exist_ok=True)
+    lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"))
+
+
 def scene(lab: Lab) -> None:
     """A sigmoid run, then a ReLU run compared with it, both on a step schedule with
     warm-up and batches of 4, rewound to iteration 300's backward pass."""
@@ -361,7 +368,7 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     lab.page.set_viewport_size({"width": 1280, "height": 720})
     lab.page.click(".present-btn")
     lab.settled()
-    lab.screenshot("charts-present")
+    projector_shot(lab, "charts-present")
     # the side column's panels do not overlap: the coach, with no note at this iteration,
     # is hidden (its heading stayed, pushed the map down and covered the chart's menu)
     side = lab.page.evaluate("""() => {
@@ -392,7 +399,7 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
         pick = lab.page.evaluate(PICK_WHOLE)
         assert pick[1], pick  # the menu names the chart whole
         if lang == "ja":
-            lab.screenshot("charts-present-ja")
+            projector_shot(lab, "charts-present-ja")
     # the projector shows the one chart the teacher picks: each in turn, alone, drawn at the
     # size of its cell on the first screen with the comparison and the cursor
     for chart in ("loss", "accuracy", "lr", "gnorm", "ratio"):
