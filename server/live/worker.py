@@ -15,7 +15,10 @@ long seek finishes before the learner's next command runs, and other learners
 get their turns in between). Pieces are kept short by the cost model
 (:mod:`server.run.cost`), so a heavy session slows itself, not the others.
 The clock's ticks come first whenever they are due (play is what a class
-watches), within the clock's own time budget per tick.
+watches), within the clock's own time budget per tick. After a tick that could
+not serve every playing session (the clock's ``overruns``), the thread steps
+aside for :data:`SEND_TURN_S` so the event loop, which shares the GIL, sends
+what the tick made before the next one starts.
 
 Only :class:`~server.live.outbox.Outbox` is shared with the event loop; it is
 thread-safe.
@@ -40,6 +43,8 @@ T = TypeVar("T")
 Job = Callable[[], Any]
 #: how often the store frees idle and abandoned sessions
 REAP_PERIOD_S = 1.0
+#: how long the engine thread steps aside after a tick that could not serve everyone
+SEND_TURN_S = 0.001
 
 
 class Ticker(Protocol):
@@ -174,11 +179,18 @@ class Worker:
         while True:
             now = time.monotonic()
             if ticker is not None and now >= next_tick:
+                overruns = getattr(ticker, "overruns", 0)
                 with gathered_wakes():  # the tick's messages go to the loop at once
                     self._guard(ticker.tick, now)
                 next_tick += period
                 if next_tick < now - period:  # fell behind: no burst of catch-up ticks
                     next_tick = now + period
+                if getattr(ticker, "overruns", 0) > overruns:
+                    # saturated: the tick could not serve every session, and the next is
+                    # due. Give the event loop the GIL before it starts, to send what this
+                    # tick made; else it waits for a forced switch and falls behind, and
+                    # frames are coalesced away (p99 interval at 200 learners 1.16 s → 0.4 s)
+                    time.sleep(SEND_TURN_S)
                 if now >= next_reap:
                     self._guard(ticker.reap, now)
                     next_reap = now + REAP_PERIOD_S

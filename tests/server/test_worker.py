@@ -3,13 +3,15 @@ a time, and cancelling never loses another owner's work or the thread."""
 
 from __future__ import annotations
 
+import statistics
 import threading
+import time
 from collections.abc import Generator, Iterator
 
 import numpy as np
 
 from server.live.playback import keep_params
-from server.live.worker import Worker
+from server.live.worker import SEND_TURN_S, Worker
 from tests.helpers.net import poll
 
 
@@ -129,3 +131,46 @@ def test_a_big_weights_csv_is_built_in_pieces_of_one_iteration_between_others_tu
         a = at[r["id"]]
         v = a[int(r["row"])] if a.ndim == 1 else a[int(r["row"]), int(r["col"])]
         assert float(r["value"]) == v  # exact: the weights of the iteration it names
+
+
+class LateTicker:
+    """A clock whose ticks take longer than its period, overrunning while ``full``."""
+
+    period = 0.002
+
+    def __init__(self) -> None:
+        self.full = True
+        self.overruns = 0
+        self.ticks: list[tuple[float, float, bool]] = []  # (start, end, overran)
+
+    def tick(self, now: float) -> int:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 0.003:  # busy, as an engine step is
+            pass
+        if self.full:
+            self.overruns += 1
+        self.ticks.append((t0, time.perf_counter(), self.full))
+        return 1
+
+    def reap(self, now: float) -> None:
+        pass
+
+
+def test_after_a_tick_that_could_not_serve_everyone_the_engine_steps_aside_for_the_sends(
+) -> None:
+    """Saturated, the engine thread leaves the event loop a turn between ticks to send
+    what the tick made (else the loop waits for a forced GIL switch, falls behind and
+    the learners' frames are coalesced away); when the clock only runs late, it does not."""
+    ticker = LateTicker()
+    w = Worker(ticker)
+    w.start()
+    poll(lambda: len(ticker.ticks) >= 30, 10, "ticks while saturated")
+    ticker.full = False
+    n = len(ticker.ticks)
+    poll(lambda: len(ticker.ticks) >= n + 30, 10, "ticks while late")
+    w.stop()
+    gaps = [(b[0] - a[1], a[2]) for a, b in zip(ticker.ticks, ticker.ticks[1:], strict=False)]
+    after_full = [g for g, full in gaps if full]
+    after_late = [g for g, full in gaps if not full]
+    assert min(after_full) >= SEND_TURN_S
+    assert statistics.median(after_late) < SEND_TURN_S / 2
