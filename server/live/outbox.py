@@ -67,8 +67,9 @@ def gathered_wakes() -> Iterator[None]:
     of times a second under 200 playing learners, and the hand-overs (a futex wake
     and a context switch each) were a fifth of the server's CPU
     (docs/performance.md). A message put early in a tick waits for the tick's end
-    (at most the clock's budget, a few milliseconds); every session's does, so the
-    intervals between a learner's frames are unchanged. Nested blocks join the outer one.
+    (up to about one clock period; in a piece of work, the piece's length); every
+    session's does, so the intervals between a learner's frames are unchanged.
+    Nested blocks join the outer one.
     """
     if getattr(_gathering, "wakes", None) is not None:
         yield

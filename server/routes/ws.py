@@ -125,7 +125,9 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         loses its connection (and its session pauses), not the server's memory."""
         try:
             # (not asyncio.wait_for: on 3.11 it wraps each send in a task of its own,
-            # a quarter of a send's CPU and a loop turn of delay; docs/performance.md)
+            # a quarter of a send's CPU and a loop turn of delay; docs/performance.md.
+            # A send that completes in the very turn the timer fires counts as timed
+            # out, where wait_for kept it: at send_timeout_s, the same verdict)
             async with asyncio.timeout(settings.send_timeout_s):
                 await ws.send_text(text)
             traffic.bytes_sent += len(text)

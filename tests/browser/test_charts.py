@@ -384,7 +384,7 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     assert side["map"] <= side["chart"], side
     # the best-test line says what early stopping would do in fewer words, whole, on
     # the projector's one line (it was cut off: "…after iteratio…"), in both languages
-    said = {"ja": "{x} で早期終了：テスト損失 {y}", "en": "stop early at {x}: test loss {y}"}
+    said = {"ja": "早期終了なら {x}：テスト損失 {y}", "en": "early stop at {x}: test loss {y}"}
     for lang in ("ja", "en"):
         lab.page.click(f".lang-btn[data-lang='{lang}']")
         lab.page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")

@@ -185,3 +185,50 @@ def test_wakes_gathered_on_the_engine_thread_reach_every_waiting_reader_at_once(
     assert seen_inside == [[]]
     assert sorted(got) == [0, 1, 2]
     assert handovers == 1  # one for the three outboxes
+
+
+def test_nested_gathered_wakes_hand_over_at_the_outer_end_and_a_closed_loop_is_no_error(
+) -> None:
+    """A piece of work that runs inside a tick's block (nested) does not wake the loop
+    early; an event loop that closed meanwhile (a server shutting down) is skipped."""
+
+    async def main() -> tuple[list[int], list[int]]:
+        ob = Outbox(limit=8)
+        got: list[int] = []
+
+        async def reader() -> None:
+            got.append((await ob.get())["iteration"])
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0.01)
+        after_inner: list[int] = []
+
+        def tick() -> None:
+            with gathered_wakes():
+                with gathered_wakes():
+                    ob.put(frame(7))
+                time.sleep(0.05)  # the inner block has ended: still nobody woken
+                after_inner.extend(got)
+
+        engine = threading.Thread(target=tick)
+        engine.start()
+        while engine.is_alive():
+            await asyncio.sleep(0.005)
+        await asyncio.wait_for(task, 2)
+        return got, after_inner
+
+    got, after_inner = asyncio.run(main())
+    assert after_inner == [] and got == [7]
+
+    async def closed_later() -> Outbox:
+        ob = Outbox(limit=8)
+        task = asyncio.create_task(ob.get())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        return ob
+
+    ob = asyncio.run(closed_later())  # its loop is closed now
+    ob._waiting = True  # (as if a send loop still waited on it)
+    with gathered_wakes():
+        ob.put(frame(1))
+    assert len(ob) == 1  # kept, and no error from the closed loop
