@@ -363,7 +363,9 @@ def test_the_runs_menu_and_the_restore_notice_read_in_both_languages(make_lab: A
 
 
 def shot(lab: Lab, name: str) -> None:
-    """A viewport-sized PNG (what the screen shows at once)."""
+    """A viewport-sized PNG (what the screen shows at once), once the page's
+    animations (the gradient bars growing, a phase's flow) have ended."""
+    lab.page.wait_for_function("() => document.getAnimations().length === 0", timeout=10_000)
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
     lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"))
 

@@ -104,6 +104,9 @@ export class ActivationPanel {
     this.units = h('p', 'bpl-act-units');
     this.legend = h('ul', 'bpl-act-legend');
     this.note = h('p', 'bpl-act-note');
+    // until the first run is drawn, the lines the placeholder reserved keep their height
+    // (empty, the panel was 60 px shorter for a moment: what was below it jumped up and back)
+    this.share.textContent = this.units.textContent = this.note.textContent = '\u00a0';
     this.section.append(head, this.svg, this.share, this.units, this.legend, this.note);
     container.replaceChildren(this.section);
   }
