@@ -42,7 +42,10 @@ def test_digits_shows_the_test_digits_it_gets_wrong_and_a_cell_filters_them(make
     lab.play_until("100", 20)
     lab.settled()
     page.wait_for_selector(f"{WRONG}:not([hidden]) .wrong-item canvas")
-    lab.wait_until(lambda: shown_is(lab, lab.last("maps")), what="the last maps' mistakes")
+    # the paused iteration's maps come after the pause (an earlier one may be shown first)
+    paused = lab.last("state")["iteration"]
+    lab.wait_until(lambda: lab.last("maps")["iteration"] == paused
+                   and shown_is(lab, lab.last("maps")), what="the paused iteration's mistakes")
     maps = lab.last("maps")
     mis = maps["misclassified"]
     assert mis["image"] and 0 < len(mis["examples"]) <= 24
@@ -87,7 +90,10 @@ def test_iris_on_a_phone_in_japanese_writes_out_its_inputs(make_lab: Any) -> Non
     page.wait_for_selector(f"{WRONG}:not([hidden]) .wrong-item")  # untrained: it errs
     lab.settled()
     maps = lab.last("maps")
-    lab.wait_until(lambda: shown_is(lab, lab.last("maps")), what="the last maps' mistakes")
+    # the paused iteration's maps come after the pause (an earlier one may be shown first)
+    paused = lab.last("state")["iteration"]
+    lab.wait_until(lambda: lab.last("maps")["iteration"] == paused
+                   and shown_is(lab, lab.last("maps")), what="the paused iteration's mistakes")
     maps = lab.last("maps")
     first = maps["misclassified"]["examples"][0]
     values = lab.text(f"{WRONG} .wrong-item .wrong-values")
