@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, bench/ comes first on sys.path and bench/engine.py would shadow
 # the engine package: put the repository first instead
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-from bench.load import drive, with_targets  # noqa: E402
+from bench.load import drive, engine_step_ms, with_targets  # noqa: E402
 from tests.helpers.net import free_port, wait_healthy  # noqa: E402
 
 log = logging.getLogger("bench.floor")
@@ -158,7 +158,6 @@ def measure(clients: int, mode: str, seconds: float) -> dict[str, Any]:
     finally:
         proc.terminate()
         proc.wait(10)
-    from bench.load import engine_step_ms
     return {"mode": mode, **with_targets(result, 30.0, engine_step_ms())}
 
 

@@ -187,8 +187,9 @@ export class HealthCharts {
       // under the others: the noisy line is the background the smooth ones are read against
       series.splice(2, 0, { key: 'batch', label: t('chart.batch'), colour: BATCH, width: 1, z: -1, robust: true, ...d.cols.batch_loss });
       const best = bestTest(d.cols);
+      const at = best && { loss: best.y.toPrecision(3), n: best.x };
       const markers = best && d.cols.test_loss.xs.length > 1
-        ? [{ ...best, colour: CLASS_COLOURS[0], label: t('chart.bestMark'), said: t('chart.best', { loss: best.y.toPrecision(3), n: best.x }), short: t('chart.bestShort', { loss: best.y.toPrecision(3), n: best.x }) }]
+        ? [{ ...best, colour: CLASS_COLOURS[0], label: t('chart.bestMark'), said: t('chart.best', at), short: t('chart.bestShort', at) }]
         : [];
       return { series, markers };
     };
