@@ -107,6 +107,9 @@ def test_digits_draws_its_input_as_a_picture_and_each_unit_as_an_image(make_lab:
     assert (xs, ys) == (8, 8)
     assert page.locator(".net-svg circle.node.pixel").count() == 64
     # one 8×8 image per first-layer unit: its weights, then in the backward pass its gradient
+    # (drawn on the page's next frames after the run: under load, after the check above)
+    lab.settled()
+    page.wait_for_function("() => document.querySelectorAll('.unit-image').length === 32")
     assert page.locator(".unit-image").count() == 32
     assert page.eval_on_selector(".unit-image", "c => [c.width, c.height]") == [8, 8]
     lab.play_until("300", 60)  # units that have learned something, for the picture
