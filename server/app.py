@@ -100,12 +100,17 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
         gc.set_threshold(max(GC_THRESHOLD, gc_before[0]), *gc_before[1:])
         worker.start()
         await relay.start()
+        # the per-address counts, site-wide: only with other workers to tell
+        tally = None if relay.local else asyncio.create_task(
+            store.tally.run(relay.bus, settings.address_sync_s), name="address tally")
         log.info("server start", extra={"max_sessions": settings.max_sessions,
                                         "tick_hz": settings.tick_hz, "worker": name,
                                         "shared": not relay.local})
         try:
             yield
         finally:
+            if tally is not None:
+                tally.cancel()
             await _close_all(connections)
             await relay.stop()
             await asyncio.to_thread(worker.stop)
@@ -129,7 +134,8 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     # GZipMiddleware handles only http scopes, so the /ws socket is untouched.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(ConnectionGuard, settings=settings)  # outermost: counts first
+    # outermost: counts first (told to the other workers, server.live.tally)
+    app.add_middleware(ConnectionGuard, settings=settings, tally=store.tally)
     app.add_middleware(WorkerHeader, name=name)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)

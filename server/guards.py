@@ -36,12 +36,15 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from server.protocol import encode, server_message
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.live.tally import AddressTally
 
 log = logging.getLogger("backprop_lab.guards")
 
@@ -155,13 +158,25 @@ class AddressBuckets:
         tokens, at = got
         return min(self.capacity, tokens + (self.clock() - at) * self.rate)
 
-    def allowed(self, address: str) -> bool:
-        """Whether ``address`` has a token left."""
-        return self.tokens(address) >= 1.0
+    def allowed(self, address: str, elsewhere: float = 0.0) -> bool:
+        """Whether ``address`` has a token left, ``elsewhere`` more spent by the other
+        workers (:mod:`server.live.tally`)."""
+        return self.tokens(address) - elsewhere >= 1.0
 
-    def wait_s(self, address: str) -> float:
+    def wait_s(self, address: str, elsewhere: float = 0.0) -> float:
         """Seconds until ``address`` has a token again (0 if it has one)."""
-        return max(0.0, (1.0 - self.tokens(address)) / self.rate)
+        return max(0.0, (1.0 + elsewhere - self.tokens(address)) / self.rate)
+
+    def deficits(self) -> dict[str, float]:
+        """Tokens short of a full bucket, per address that is short (for the other
+        workers; the table is copied whole first, as another thread may spend)."""
+        buckets = dict(self._buckets)
+        out = {}
+        for address in buckets:
+            short = self.capacity - self.tokens(address)
+            if short > 0:
+                out[address] = short
+        return out
 
     def spend(self, address: str) -> None:
         """Take one token from ``address`` (down to zero)."""
@@ -179,12 +194,17 @@ class ConnectionGuard:
     """Caps on open WebSockets (per address and in all), a time limit on HTTP
     requests, and the client's address for the connection's own code."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, tally: AddressTally | None = None
+                 ) -> None:
         self.app = app
         self.settings = settings
         self.unlimited = Unlimited(settings.unlimited_addresses)
         self.open: Counter[str] = Counter()  # open WebSockets per counted address
         self.total = 0  # open WebSockets, all addresses
+        #: the other workers' counts (server.live.tally), told this worker's
+        self.tally = tally
+        if tally is not None:
+            tally.count("websockets", lambda: dict(self.open))
         self._logged: dict[str, float] = {}
         #: refusals an address is *told* (accepted, an error, close 1013) per minute;
         #: past them its sockets are refused at the handshake (HTTP 403, closed at once)
@@ -228,7 +248,9 @@ class ConnectionGuard:
                                f"the server has {st.max_websockets} connections open "
                                "(max_websockets); try again later")
             return
-        if address is not None and self.open[address] >= st.max_websockets_per_address:
+        if address is not None and self.open[address] + (
+                0.0 if self.tally is None else self.tally.elsewhere("websockets", address)
+        ) >= st.max_websockets_per_address:
             await self._refuse(receive, send, address, "max_websockets_per_address",
                                f"{st.max_websockets_per_address} connections are open from "
                                "this address (max_websockets_per_address); close a tab or "

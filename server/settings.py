@@ -166,8 +166,8 @@ class Settings(BaseSettings):
     )
     max_followers_per_address: int = Field(
         default=4, ge=1,
-        description="Connections from one client address following one class run (counted "
-        "by each worker process).",
+        description="Connections from one client address following one class run (all "
+        "workers together).",
     )
     max_code_failures_per_minute: int = Field(
         default=10, ge=1,
@@ -202,6 +202,12 @@ class Settings(BaseSettings):
         default="",
         description="Redis shared by the worker processes (redis://host:port/db): class "
         "codes, class streams, the session directory. Empty: everything in this process.",
+    )
+    address_sync_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="With redis_url: how often each worker tells the others its per-address "
+        "counts (WebSockets, sessions, followers, wrong class codes), so each per-address cap "
+        "holds for the site.",
     )
 
     @field_validator("allowed_origins", "allowed_hosts", "trusted_proxies",

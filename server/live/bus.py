@@ -19,7 +19,9 @@ with a time to live of :data:`CODE_TTL_S`, refreshed by its owner; ``class:<CODE
 the channel a class's stream is published on (once, by the owner); ``worker:<id>``,
 the channel of one worker's requests and replies; ``session:<hash>`` → the worker
 that holds a session, for a download that lands elsewhere (the id itself, a
-secret, never leaves the process).
+secret, never leaves the process); ``tally``, a hash of each worker's per-address
+counts (:meth:`Bus.tally`, :mod:`server.live.tally`), a field per worker stamped with
+the time it was written.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ log = logging.getLogger("backprop_lab.bus")
 #: died holds its codes this long, unless its teacher's page shares again elsewhere)
 CODE_TTL_S = 20.0
 PREFIX = "bpl:"
+
+#: kind → key → count: what one worker tells the others it counts (server.live.tally)
+Counts = dict[str, dict[str, float]]
 
 
 class BusDownError(Exception):
@@ -120,6 +125,13 @@ class Bus:
         """The worker that holds ``key``, or None."""
         raise NotImplementedError
 
+    async def tally(self, counts: Counts, ttl_s: float) -> list[Counts]:
+        """Tell the other workers this worker's ``counts`` (replacing what it said
+        before) and hear theirs: each other worker's last counts, if said within
+        ``ttl_s`` seconds (a worker that stopped saying drops out; its entry is
+        removed)."""
+        raise NotImplementedError
+
 
 # ---- one process ------------------------------------------------------------------------
 
@@ -132,6 +144,7 @@ class MemoryHub:
         self.values: dict[str, tuple[str, float]] = {}  # key → (value, expiry)
         self.channels: defaultdict[str, set[MemoryBus]] = defaultdict(set)
         self.workers: dict[str, MemoryBus] = {}
+        self.tallies: dict[str, tuple[float, Counts]] = {}  # worker → (said at, counts)
         self.now = time.monotonic
 
     def get(self, key: str) -> str | None:
@@ -269,3 +282,13 @@ class MemoryBus(Bus):
         self._check()
         with self.hub.lock:
             return self.hub.get(PREFIX + "session:" + key)
+
+    async def tally(self, counts: Counts, ttl_s: float) -> list[Counts]:
+        self._check()
+        with self.hub.lock:
+            now = self.hub.now()
+            tallies = self.hub.tallies
+            tallies[self.worker_id] = (now, counts)
+            for w in [w for w, (at, _) in tallies.items() if now - at > ttl_s]:
+                del tallies[w]
+            return [c for w, (_, c) in tallies.items() if w != self.worker_id]

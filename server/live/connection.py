@@ -276,8 +276,10 @@ class Connection:
         st = self.settings
         address = self.address
         failures = self.store.code_failures
-        if address is not None and not failures.allowed(address):
-            wait = math.ceil(failures.wait_s(address))
+        elsewhere = 0.0 if address is None else self.store.tally.elsewhere("code_failures",
+                                                                           address)
+        if address is not None and not failures.allowed(address, elsewhere):
+            wait = math.ceil(failures.wait_s(address, elsewhere))
             self.reply_error("rate_limited", "too many wrong class codes from this address "
                              f"(max_code_failures_per_minute={st.max_code_failures_per_minute})"
                              f"; try again in {wait} s; " + instead,
@@ -288,7 +290,7 @@ class Connection:
         if leader is None and self.relay is not None and self.store.distributed:
             remote = RemoteClass(self.relay, code.upper())
             if address is not None and self.store.followers_from(
-                    remote.id, address) >= st.max_followers_per_address:
+                    remote.id, code, address) >= st.max_followers_per_address:
                 self._too_many_from_address(instead)
                 return None
             return remote  # (max_followers: the owner says how many more, when it greets)
@@ -303,7 +305,7 @@ class Connection:
                              field="follow")
             leader = None
         elif address is not None and self.store.followers_from(
-                leader.id, address) >= st.max_followers_per_address:
+                leader.id, code, address) >= st.max_followers_per_address:
             self._too_many_from_address(instead)
             leader = None
         return leader

@@ -16,7 +16,17 @@ import contextlib
 import logging
 from collections import defaultdict
 
-from server.live.bus import CODE_TTL_S, PREFIX, Bus, BusDownError, BusHandler, MemoryBus
+import orjson
+
+from server.live.bus import (
+    CODE_TTL_S,
+    PREFIX,
+    Bus,
+    BusDownError,
+    BusHandler,
+    Counts,
+    MemoryBus,
+)
 
 log = logging.getLogger("backprop_lab.bus")
 
@@ -57,6 +67,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# each worker's counts, stamped with Redis's own clock (the workers' clocks may differ):
+# write this worker's, drop the ones older than the time to live, return the others'
+_TALLY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local v = all[i + 1]
+  local sp = string.find(v, ' ', 1, true)
+  if now - tonumber(string.sub(v, 1, sp - 1)) > tonumber(ARGV[3]) then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] ~= ARGV[1] then
+    table.insert(out, string.sub(v, sp + 1))
+  end
+end
+return out
+"""
+
 #: how long the reader waits for a message before it looks at subscription changes
 _POLL_S = 0.05
 _BACKOFF_MAX_S = 1.0
@@ -79,6 +109,7 @@ class RedisBus(Bus):
         self._refresh = self.redis.register_script(_REFRESH)
         self._release = self.redis.register_script(_RELEASE)
         self._forget = self.redis.register_script(_FORGET)
+        self._tally = self.redis.register_script(_TALLY)
         self.handler: BusHandler | None = None
         self._want: set[str] = set()  # channels wanted
         self._have: set[str] = set()  # channels subscribed on the reader's connection
@@ -248,6 +279,12 @@ class RedisBus(Bus):
     async def where(self, key: str) -> str | None:
         v = await self._call(self.redis.get(PREFIX + "session:" + key))
         return v.decode() if isinstance(v, bytes) else None
+
+
+    async def tally(self, counts: Counts, ttl_s: float) -> list[Counts]:
+        said = await self._call(self._tally(keys=[PREFIX + "tally"], args=[
+            self.worker_id, orjson.dumps(counts), int(ttl_s * 1000)]))
+        return [orjson.loads(c) for c in said]  # type: ignore[attr-defined]
 
 
 def make_bus(redis_url: str, worker_id: str) -> Bus:

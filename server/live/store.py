@@ -31,6 +31,7 @@ from server.guards import AddressBuckets
 from server.live.playback import Scheduler
 from server.live.session import Session
 from server.live.sharing import Classes, Follower
+from server.live.tally import AddressTally
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.sessions")
@@ -67,6 +68,11 @@ class SessionStore:
         self.copies = AddressBuckets(settings.max_copies_per_minute, 60.0)
         #: class mode across worker processes (server.live.relay), set by the app
         self.classes: Classes | None = None
+        #: the other workers' per-address counts (server.live.tally)
+        self.tally = AddressTally()
+        self.tally.count("sessions", lambda: dict(self._per_address))
+        self.tally.count("followers", self._follow_counts)
+        self.tally.count("code_failures", self.code_failures.deficits)
 
     @property
     def distributed(self) -> bool:
@@ -92,7 +98,7 @@ class SessionStore:
                 f"the server is full (max_sessions={self.settings.max_sessions}); try later"
             )
         cap = self.settings.max_sessions_per_address
-        if address is not None and self._per_address[address] >= cap:
+        if address is not None and self.sessions_of(address) >= cap:
             raise SessionLimitError(
                 f"this address already holds {cap} sessions (max_sessions_per_address); "
                 "close a tab, or try again when one has ended", "max_sessions_per_address")
@@ -230,14 +236,28 @@ class SessionStore:
                                            "iterations": s.stepper.iteration,
                                            "sessions": len(self._sessions)})
 
-    def sessions_of(self, address: str) -> int:
-        """Sessions held for ``address``."""
-        return self._per_address[address]
+    def sessions_of(self, address: str) -> float:
+        """Sessions held for ``address``, here and (as last heard) by the other workers."""
+        return self._per_address[address] + self.tally.elsewhere("sessions", address)
 
-    def followers_from(self, leader_id: str, address: str) -> int:
-        """Connections from ``address`` following the run of ``leader_id`` (a session's
-        id, or a class on another worker: ``class:CODE``)."""
-        return self._follows[(leader_id, address)]
+    def followers_from(self, leader_id: str, code: str, address: str) -> float:
+        """Connections from ``address`` following class ``code``: here, those following
+        the run of ``leader_id`` (a session's id, or a class on another worker:
+        ``class:CODE``), and (as last heard) those on the other workers."""
+        return (self._follows[(leader_id, address)]
+                + self.tally.elsewhere("followers", f"{code.upper()} {address}"))
+
+    def _follow_counts(self) -> dict[str, float]:
+        """``"<CODE> <address>"`` → pages here following class CODE (for the tally; on
+        the event loop, so the engine thread's tables are copied whole first)."""
+        codes = {s.id: code for code, s in list(self._shared.items())}
+        out: dict[str, float] = {}
+        for (run, address), n in list(self._follows.items()):
+            code = run[6:] if run.startswith("class:") else codes.get(run)
+            if code is not None:
+                key = f"{code} {address}"
+                out[key] = out.get(key, 0.0) + n
+        return out
 
     def count_follower(self, session_id: str, address: str, delta: int) -> None:
         """One more (``delta`` 1) or one fewer (-1) connection from ``address`` follows

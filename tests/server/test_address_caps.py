@@ -68,8 +68,9 @@ def test_one_address_cannot_take_a_class_s_seats() -> None:
         with client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2:
             join(WS(r1), code)
             join(WS(r2), code)
-            assert store.followers_from(leader.id, "testclient") == 2
-        poll(lambda: store.followers_from(leader.id, "testclient") == 0, 5, "the seats to free")
+            assert store.followers_from(leader.id, code, "testclient") == 2
+        poll(lambda: store.followers_from(leader.id, code, "testclient") == 0, 5,
+             "the seats to free")
         with client.websocket_connect("/ws") as r3, client.websocket_connect("/ws") as r4:
             join(WS(r3), code)  # the first two went away: their seats are free again
             join(WS(r4), code)
