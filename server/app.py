@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
         finally:
             if tally is not None:
                 tally.cancel()
+                await store.tally.leave(relay.bus, settings.address_sync_s)
             await _close_all(connections)
             await relay.stop()
             await asyncio.to_thread(worker.stop)

@@ -145,6 +145,9 @@ class AddressBuckets:
         self.capacity = float(capacity)
         self.rate = capacity / period_s
         self.clock = clock
+        #: the workers whose buckets drain together (server.live.tally): each refills
+        #: at its share of the rate, so the site's refill is the cap's
+        self.workers = 1
         self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, at)
 
     def __len__(self) -> int:
@@ -156,7 +159,7 @@ class AddressBuckets:
         if got is None:
             return self.capacity
         tokens, at = got
-        return min(self.capacity, tokens + (self.clock() - at) * self.rate)
+        return min(self.capacity, tokens + (self.clock() - at) * self.rate / self.workers)
 
     def allowed(self, address: str, elsewhere: float = 0.0) -> bool:
         """Whether ``address`` has a token left, ``elsewhere`` more spent by the other
@@ -165,7 +168,7 @@ class AddressBuckets:
 
     def wait_s(self, address: str, elsewhere: float = 0.0) -> float:
         """Seconds until ``address`` has a token again (0 if it has one)."""
-        return max(0.0, (1.0 + elsewhere - self.tokens(address)) / self.rate)
+        return max(0.0, (1.0 + elsewhere - self.tokens(address)) * self.workers / self.rate)
 
     def deficits(self) -> dict[str, float]:
         """Tokens short of a full bucket, per address that is short (for the other

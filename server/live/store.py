@@ -73,6 +73,7 @@ class SessionStore:
         self.tally.count("sessions", lambda: dict(self._per_address))
         self.tally.count("followers", self._follow_counts)
         self.tally.count("code_failures", self.code_failures.deficits)
+        self.tally.on_workers = lambda n: setattr(self.code_failures, "workers", n)
 
     @property
     def distributed(self) -> bool:

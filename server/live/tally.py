@@ -22,12 +22,15 @@ Kinds and their keys (what :meth:`AddressTally.count` registers):
   (capacity − tokens, ``max_code_failures_per_minute``): the buckets of all the
   workers drain together, and each refills on its own as before.
 
-The others' counts are at most one period old, plus the time of one Redis call; so
-within a second one address can get past a cap once per worker, no more, and the
-next attempt is refused. A worker that stops telling (killed, or Redis away) drops
-out after :data:`TTL_PERIODS` periods: its counts stop counting, as its connections
-have closed anyway. ``max_connections_per_address`` (HTTP sockets) stays per process:
-it guards each process's own file descriptors.
+The others' counts are at most one period old, plus the time of one Redis call. So a
+client that opens many at once, faster than a period, can get up to each cap on every
+worker before the workers hear of each other; what was let in stays, and nothing more
+is let in until the site-wide count is below the cap again. Wrong class codes are a
+rate: each worker's bucket refills at 1/N of the rate when N workers are heard, so the
+site's refill is the cap's. A worker that stops telling (killed, or Redis away) drops
+out after :data:`TTL_PERIODS` periods; one that stops cleanly says it holds nothing
+first. ``max_connections_per_address`` (HTTP sockets) stays per process: it guards each
+process's own file descriptors.
 
 Threads: :meth:`AddressTally.sync` runs on the event loop; the counts it reads are
 copied whole (a dict copy holds the GIL); what the engine thread reads,
@@ -56,6 +59,8 @@ class AddressTally:
     def __init__(self) -> None:
         self._sources: dict[str, Callable[[], dict[str, float]]] = {}
         self._others: dict[str, dict[str, float]] = {}
+        #: told how many workers count, this one included, after each sync
+        self.on_workers: Callable[[int], None] = lambda n: None
         self.syncs = 0  # times the others were heard (for tests and /metrics)
         self.failures = 0  # times the bus was down when it was time to sync
 
@@ -90,7 +95,13 @@ class AddressTally:
                 for key, n in keys.items():
                     into[key] = into.get(key, 0.0) + float(n)
         self._others = others  # (one assignment: a reader sees the old or the new)
+        self.on_workers(1 + len(said))
         self.syncs += 1
+
+    def forget(self) -> None:
+        """Count nothing from the others (not heard lately)."""
+        self._others = {}
+        self.on_workers(1)
 
     async def run(self, bus: Bus, period_s: float) -> None:
         """:meth:`sync` every ``period_s`` until cancelled. While the bus is down the
@@ -102,10 +113,17 @@ class AddressTally:
             try:
                 await self.sync(bus, ttl)
                 heard = loop.time()
-            except BusDownError:
+            except Exception as e:  # a count must never stop the site
                 self.failures += 1
+                if not isinstance(e, BusDownError):
+                    log.exception("address tally failed")
                 if loop.time() - heard > ttl:
-                    self._others = {}
-            except Exception:  # a count must never stop the site
-                log.exception("address tally failed")
+                    self.forget()
             await asyncio.sleep(period_s)
+
+    async def leave(self, bus: Bus, period_s: float) -> None:
+        """Tell the others this worker holds nothing (it is stopping)."""
+        try:
+            await bus.tally({}, TTL_PERIODS * period_s)
+        except Exception:  # (stopping anyway: it drops out after TTL_PERIODS)
+            log.debug("address tally: could not say goodbye", exc_info=True)

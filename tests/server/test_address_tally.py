@@ -9,6 +9,7 @@ worker processes behind one port."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,11 +131,37 @@ def test_a_worker_that_stops_telling_drops_out_of_the_counts() -> None:
     with TestClient(b) as cb, TestClient(a) as ca, ca.websocket_connect("/ws") as r1:
         WS(r1).hello()
         heard(b, "websockets", ADDRESS, 1)
-        hub.now = lambda: float("inf")  # a itself stops telling: it looks long gone
-        hub.tallies.pop("0-a", None)
+        a.state.relay.bus.up = False  # a can no longer tell (its Redis went away) ...
+        fails = store(a).tally.failures
+        poll(lambda: store(a).tally.failures > fails, 5, "a to find it cannot tell")
+        hub.now = lambda: time.monotonic() + 1.0  # ... and more than three periods pass
         heard(b, "websockets", ADDRESS, 0)  # a is forgotten, though it still counts one
         with cb.websocket_connect("/ws") as r2:
             WS(r2).hello()
+
+
+def test_a_worker_that_stops_says_it_holds_nothing() -> None:
+    a, b, _ = two_workers(max_websockets_per_address=1)
+    with TestClient(b) as cb:
+        with TestClient(a) as ca, ca.websocket_connect("/ws") as r1:
+            WS(r1).hello()
+            heard(b, "websockets", ADDRESS, 1)
+        # a stopped (its socket closed first): b hears at once, not after three periods
+        heard(b, "websockets", ADDRESS, 0)
+        with cb.websocket_connect("/ws") as r2:
+            WS(r2).hello()
+
+
+def test_the_workers_code_buckets_refill_at_the_site_s_rate() -> None:
+    a, b, _ = two_workers(max_code_failures_per_minute=6)
+    with TestClient(a), TestClient(b):
+        poll(lambda: store(a).code_failures.workers == 2 == store(b).code_failures.workers,
+             5, "each worker to hear the other")
+        bucket = store(a).code_failures
+        for _ in range(6):
+            bucket.spend("10.0.0.1")
+        # 6 a minute for the site: each of the two refills one token in 20 s, not 10
+        assert bucket.wait_s("10.0.0.1") == pytest.approx(20.0, abs=0.5)
 
 
 def test_alone_nothing_is_told_and_no_cap_changes() -> None:
