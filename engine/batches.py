@@ -70,11 +70,27 @@ class Batches:
 
     def dy_scale(self, B: int) -> Array:
         """(1 − 2t)/B of the last batch (0/1 targets), sliced from the epoch's."""
+        return self.dy_scale_at(self.start, B)
+
+    def dy_scale_at(self, start: int, B: int) -> Array:
+        """(1 − 2t)/B of the epoch's batch of ``B`` starting at ``start``."""
         scale = self._dy_scale
         if scale is None or self._dy_scale_b != B:
             scale = self._dy_scale = (1.0 - 2.0 * self._ts) / B
             self._dy_scale_b = B
-        return scale[self.start:self.start + B]
+        return scale[start:start + B]
+
+    def peek(self, batch_size: int) -> tuple[int, Array, Array, Array] | None:
+        """Where the next batch starts and what :meth:`next` will return, without
+        drawing it; None at an epoch's end (the next batch needs a new shuffle)."""
+        n = self.n
+        bs = batch_size
+        if bs <= 0 or bs > n:
+            bs = n
+        c = self.cursor
+        if c + bs > n:
+            return None
+        return c, self.order[c:c + bs], self._xs[c:c + bs], self._ts[c:c + bs]
 
     def snapshot(self) -> dict[str, Any]:
         """The state that decides the coming batches (copied): the generator's

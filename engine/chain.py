@@ -206,7 +206,7 @@ def trace_records(net: Network, phases: Phases, iteration: int, l1: float = 0.0,
 
 def trace_last(st: Stepper) -> Trace | None:
     """The trace of ``st``'s last completed captured iteration (None before one)."""
-    p = st.last_iteration
+    p = st.full_last_iteration()
     if p is None or p.caches is None or p.x is None or p.t is None or p.grads is None \
             or p.loss is None:
         return None

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import catalog, lean, losses, units
+from engine import catalog, lean, losses, stacked, units
 from engine.batches import Batches
 from engine.config import RunConfig
 from engine.data import Dataset, make_dataset, table_dataset
@@ -116,6 +116,12 @@ class Stepper:
         self._given: tuple[Array, Array] | None = None
         self._drawn: tuple[Array, Array, Array] | None = None
         self._lean: lean.LeanPlan | None = None
+        #: the next iteration computed with other runs (engine.stacked), if any
+        self._fast: stacked.Fast | None = None
+        #: the last iteration, when it came from engine.stacked: its full records are
+        #: computed again only when asked (:meth:`fast_records`)
+        self._light: stacked.Fast | None = None
+        self._light_recs: list[PhaseRecord] | None = None
         self._ids = [LayerIds(l, ls.norm != "none") for l, ls in enumerate(spec.layers, start=1)]
         self._marks = units.layer_marks(self.net)
         self._out_da = f"L{len(spec.layers)}.da"
@@ -351,6 +357,7 @@ class Stepper:
                       summed)
         p.done = True
         self._last = p
+        self._light = None
         self._given = None  # (a given batch is for one iteration)
         # No check here: backward checked the gradients (‖dW‖ is finite), and
         # every rule turns finite gradients and a finite rate into finite steps
@@ -425,6 +432,7 @@ class Stepper:
             raise
         assert p.loss is not None
         self._last = p
+        self._light = None
         stats.put(i, p.loss.mean, p.reg, p.gnorms, p.lr)
         self.iteration = it + 1
 
@@ -456,6 +464,7 @@ class Stepper:
             return None
         recs, self._pending = done
         self._last = self._pending
+        self._light = None
         self.iteration = it + 1
         return recs
 
@@ -529,6 +538,7 @@ class Stepper:
         self._given = None if given is None else (given[0].copy(), given[1].copy())
         self._pending = IterationState(self.iteration)
         self._last = None
+        self._light = None
 
     # ---- evaluation ----------------------------------------------------------------
 
@@ -554,12 +564,60 @@ class Stepper:
         computes them again."""
         if self.phase_index == 0:
             self._last = None
+            self._light = None
             self._pending = IterationState(self.iteration)
 
     @property
     def last_iteration(self) -> IterationState | None:
-        """The last completed captured iteration's values (for chain and metrics)."""
+        """The last completed captured iteration's values (for metrics and the traces).
+        After :meth:`step_fast` it holds the loss, ‖dW‖, the rate and the parameters
+        before, not the caches: :meth:`full_last_iteration` has those."""
         return self._last
+
+    def full_last_iteration(self) -> IterationState | None:
+        """:attr:`last_iteration` with its caches and gradients (for engine.chain),
+        computed again if it came from :meth:`step_fast`."""
+        self.fast_records()
+        return self._last
+
+    def fast_records(self) -> list[PhaseRecord] | None:
+        """The four full records of the last iteration if it came from
+        :meth:`step_fast` (computed again from its inputs on the first call: the
+        same numbers; its :attr:`last_iteration` becomes the full one), else None."""
+        f = self._light
+        if f is None:
+            return None
+        if self._light_recs is None:
+            recs, p = f.records(self.optimizer)
+            self._last = self._pending = p
+            self._light_recs = recs
+        return self._light_recs
+
+    def step_fast(self) -> stacked.Fast | None:
+        """The next whole iteration from the one :func:`engine.stacked.ahead` computed
+        with other runs of this shape, if it is still this run's next (the same
+        iteration, batch, parameters and rate): the run moves on exactly as
+        :meth:`step_iteration` would move it, and the :class:`~engine.stacked.Fast`
+        holds what its compact frames show. None, with nothing changed, otherwise."""
+        f, self._fast = self._fast, None
+        if (f is None or self.phase_index != 0 or not self._plain or self._given is not None
+                or self.halted is not None or self._accumulating() is not None):
+            return None
+        plan = self._lean_plan()
+        it = self.iteration
+        lr = plan.lr if plan.lr is not None else self.lr_at(it)
+        b = self.batches
+        peek = b.peek(self.config.batch_size)
+        if peek is None or not f.fits(it, peek[0], b.order, plan, lr, self.net.params):
+            return None
+        b.next(self.config.batch_size)  # the very batch it was computed on
+        self.optimizer.t += 1  # (engine.lean.update's plain SGD)
+        self.net.params.update(f.new)
+        self._last = self._pending = f.light()
+        self._light = f
+        self._light_recs = None
+        self.iteration = it + 1
+        return f
 
 
 #: the four phases in order, as functions of the stepper

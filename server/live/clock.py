@@ -32,8 +32,9 @@ import math
 import time
 from collections.abc import Callable
 
+from engine import stacked
 from server.live import memory
-from server.live.session import Session
+from server.live.session import PHASE_BY_PHASE_MAX, Session
 from server.live.store import SessionStore
 
 log = logging.getLogger("backprop_lab.clock")
@@ -46,7 +47,7 @@ class Clock:
 
     def __init__(self, store: SessionStore, hz: float, busy: float = 0.7,
                  timer: Callable[[], float] = time.perf_counter, full: float = 0.95,
-                 others: Callable[[], bool] = lambda: True) -> None:
+                 others: Callable[[], bool] = lambda: True, together: bool = True) -> None:
         self.store = store
         self.period = 1.0 / hz
         self.budget = busy * self.period
@@ -55,6 +56,9 @@ class Clock:
         self.others = others
         self.timer = timer
         self.ticks = 0
+        #: compute the fast iterations of runs of one shape together (engine.stacked)
+        self.together = together
+        self.stacked = 0  # iterations computed together (for tests and /metrics)
         self.overruns = 0  # ticks that stopped early for lack of time
         self._last: dict[str, float] = {}
         self._used: dict[str, float] = {}  # engine seconds each active session has had
@@ -87,6 +91,11 @@ class Clock:
         order = sorted(active, key=lambda s: (self._cost.get(s.id, math.inf) > share,
                                               self._used[s.id]))
         start = self.timer()
+        if self.together:
+            # the runs about to play one fast iteration compute it together where they
+            # share a shape (engine.stacked: the same numbers, a fraction of the calls)
+            self.stacked += stacked.ahead([s.stepper for s in order if _one_iteration(
+                s, min(now - self._last.get(s.id, now - self.period), MAX_DT))])
         served = 0
         for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
@@ -121,3 +130,12 @@ class Clock:
             memory.release_due(now)  # one asked for too soon after the last
         budget = int(self.store.settings.max_total_history_mb * 2**20)
         memory.enforce((h for s in self.store for h in s.histories()), budget)
+
+
+def _one_iteration(s: Session, dt: float) -> bool:
+    """Whether ``s``'s tick of ``dt`` is likely to play exactly one fast iteration (as
+    :meth:`Session.tick` counts its credit). A guess is enough: an iteration computed
+    ahead is used only if it is still the one the run steps next."""
+    return (isinstance(s, Session) and s.playing and not s.busy
+            and s.speed > PHASE_BY_PHASE_MAX
+            and 1.0 <= s._credit + s.speed * dt < 2.0)

@@ -30,7 +30,8 @@ from collections.abc import Generator
 from typing import Any, TypeVar
 
 from engine import metrics
-from engine.stepper import NonFiniteError, PhaseRecord, Stepper, TrainStats
+from engine.stacked import Fast
+from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.live import memory, playback
 from server.live.coach import Coach
 from server.live.lessons import LessonDesk
@@ -65,7 +66,7 @@ from server.protocol import (
     SwitchRun,
     server_message,
 )
-from server.run.compact import compact_iteration, compact_values
+from server.run.compact import compact_fast, compact_iteration, compact_values
 from server.run.cost import JSON_BYTES_PER_VALUE, count_values
 from server.run.drawing import DrawingError, check_learn
 from server.run.history import History, HistoryError, drain
@@ -575,7 +576,15 @@ class Session:
         batch means) under one key, so a client that is behind gets the latest
         iteration next instead of a backlog of superseded ones. True if all four ran
         (a non-finite value halts the run: the phases before it are still sent).
-        ``stats``: the iterations trained unseen before it, for the trace."""
+        ``stats``: the iterations trained unseen before it, for the trace.
+
+        Computed with other runs of its shape on this tick (:mod:`engine.stacked`, the
+        clock's :meth:`~server.live.clock.Clock.tick`), the iteration's frames come
+        straight from those numbers, the same bytes, with no records built."""
+        fast = self.history.step_fast()
+        if fast is not None:
+            self._play_fast(fast)
+            return self._after_iteration(stats, [])
         recs, halt = self.history.step_iteration()
         if recs:
             values = compact_iteration([(r.phase, r.values) for r in recs])
@@ -590,6 +599,26 @@ class Session:
             self.playing = False
             self._report_halt(halt)
             return False
+        return self._after_iteration(stats, recs)
+
+    def _play_fast(self, fast: Fast) -> None:
+        """Queue the frames of an iteration stepped with others, as the lone path queues
+        its compact frames (made of its records if they cannot be made so)."""
+        values = compact_fast(fast.keys, fast.kept, fast.means)
+        it = fast.iteration
+        if values is None:
+            recs = self.stepper.fast_records() or []
+            values = compact_iteration([(r.phase, r.values) for r in recs])
+        if self._stream_allows(values):
+            self.put([{"type": "frame", "phase": phase, "iteration": it, "compact": True,
+                       "values": v} for phase, v in zip(PHASES, values, strict=True)],
+                     droppable=True, key="frames")
+        self.views.after_fast(it, fast.batch[0])
+
+    def _after_iteration(self, stats: list[TrainStats] | None, recs: list[PhaseRecord]
+                         ) -> bool:
+        """What follows a played iteration (``recs``: its records, none when it was
+        stepped with others): the loss peak, the trace, a metrics point when due."""
         for st_ in stats or []:
             if len(st_.loss):
                 self._loss_peak = max(self._loss_peak, float(st_.loss.max()))
@@ -606,7 +635,7 @@ class Session:
                 self.history.record_trace(p)
                 self._trace.append(p)
         if full:
-            self._queue_metrics(recs[-1].values)
+            self._queue_metrics(recs[-1].values if recs else {})
         return True
 
     def _stream_allows(self, values: list[dict[str, Any]]) -> bool:

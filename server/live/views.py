@@ -222,6 +222,19 @@ class SessionViews:
                 self.drawing = None
         self.dirty.update(KINDS)
 
+    def after_fast(self, iteration: int, batch: np.ndarray) -> None:
+        """A whole iteration ran stepped with other runs (:mod:`engine.stacked`): as
+        :meth:`after_phase` for its four phases, its records left to be computed if
+        the inspector reads them (:meth:`engine.stepper.Stepper.fast_records`)."""
+        self.last_batch = np.asarray(batch)
+        self.capture.defer(iteration, self.st.fast_records)
+        self.dirty.update(("inspect", "maps", "focus", "landscape", "drawn"))
+        while self.pending_edits:
+            try:
+                self._apply_edit(self.pending_edits.pop(0))
+            except ViewError as e:
+                self.port.error("invalid", str(e), field=e.field)
+
     def after_phase(self, rec: PhaseRecord) -> None:
         """A phase ran: remember the batch, apply pending edits at the iteration's end."""
         if rec.phase == "forward" and "batch" in rec.values:

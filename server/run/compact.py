@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CompactValues", "compact_iteration", "compact_values"]
+__all__ = ["CompactValues", "compact_fast", "compact_iteration", "compact_values"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -195,6 +195,47 @@ def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dic
             o += n
         sized.append(_sized(out, keep, len(mean), o - o0))
     return sized
+
+
+#: compact_fast's layouts by the identity of the record ids they were made for (a kind
+#: of run's ids are one object, engine.stacked's): per phase (kept ids, averaged ids,
+#: their frame names, numbers and queued bytes of the frame)
+_FAST: dict[int, tuple[object, list[tuple[list[str], list[str], list[str], int, int]]]] = {}
+
+
+def compact_fast(keys: Sequence[tuple[str, ...]], kept: Sequence[dict[str, Any]],
+                 means: dict[str, list[float]]) -> list[dict[str, Any]] | None:
+    """The compact frames of an iteration stepped with others of its shape
+    (:class:`engine.stacked.Fast`: each phase's record ids ``keys``, the values a frame
+    keeps as they are ``kept``, the batch means ``means``), the very ones
+    :func:`compact_iteration` makes of the lone records; None if a kept id is
+    missing (the caller then compacts the full records). A kind of run's frames
+    hold the same ids and sizes every iteration: they are counted once."""
+    got = _FAST.get(id(keys))
+    layout = got[1] if got is not None and got[0] is keys else None
+    out: list[dict[str, Any]] = []
+    try:
+        if layout is None:
+            layout = []
+            for phase, k, have in zip(("forward", "loss", "backward", "update"), keys, kept,
+                                      strict=True):
+                keep, mean, names = _plan(phase, k)
+                frame = _sized(CompactValues({key: have[key] for key in keep}), keep,
+                               len(mean), sum(len(means[key]) for key in mean))
+                layout.append((keep, mean, names, frame.numbers, frame.nbytes))
+            if len(_FAST) >= _MAX_PLANS:
+                _FAST.clear()
+            _FAST[id(keys)] = (keys, layout)
+        for (keep, mean, names, numbers, nbytes), have in zip(layout, kept, strict=True):
+            frame = CompactValues({key: have[key] for key in keep})
+            for key, name in zip(mean, names, strict=True):
+                frame[name] = means[key]
+            frame.numbers = numbers
+            frame.nbytes = nbytes
+            out.append(frame)
+    except KeyError:
+        return None
+    return out
 
 
 def _resized(values: dict[str, Any]) -> CompactValues:

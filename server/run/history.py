@@ -46,6 +46,7 @@ from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 from engine import metrics
+from engine.stacked import Fast
 from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.protocol import Changes, RunSettings
 from server.run.branch import (
@@ -389,6 +390,27 @@ class History:
             return recs, e
         self._moved(w)
         return recs, None
+
+    def step_fast(self) -> Fast | None:
+        """Fast play's next whole iteration from the one computed with other runs of
+        this shape (:meth:`Stepper.step_fast`, :mod:`engine.stacked`): the stepper and
+        the history move on as :meth:`step_iteration` moves them. None, with nothing
+        changed, when there is none for this iteration or a logged command falls
+        inside it (then :meth:`step_iteration`)."""
+        w = self.live
+        st = w.stepper
+        if st._fast is None:
+            return None
+        self.sync(w)
+        cmds = w.branch.commands
+        if st.phase_index != 0 or (w.applied < len(cmds)
+                                   and cmds[w.applied].iteration == st.iteration):
+            st._fast = None
+            return None
+        f = st.step_fast()
+        if f is not None:
+            self._moved(w)
+        return f
 
     def train(self, n: int) -> list[TrainStats]:
         """Fast path: ``n`` whole iterations, as :meth:`Stepper.train`; their

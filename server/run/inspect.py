@@ -19,12 +19,13 @@ Two modes:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine import chain
 from engine.gradcost import gradient_cost
-from engine.stepper import Stepper
+from engine.stepper import PhaseRecord, Stepper
 
 #: rows of the batch table sent to the page
 MAX_ROWS = 8
@@ -34,17 +35,38 @@ MAX_PATH = 16
 
 @dataclass
 class Capture:
-    """The phase records of the iteration in progress (or the last one completed)."""
+    """The phase records of the iteration in progress (or the last one completed).
+
+    A fast-play iteration stepped with other runs (:mod:`engine.stacked`) leaves its
+    records to be computed when first read (:meth:`defer`): most are never read."""
 
     iteration: int = -1
-    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _later: Callable[[], list[PhaseRecord] | None] | None = None
+
+    @property
+    def phases(self) -> dict[str, dict[str, Any]]:
+        """Each phase's values by phase name (the deferred records computed now)."""
+        later = self._later
+        if later is not None:
+            self._later = None
+            self._phases = {r.phase: r.values for r in later() or ()
+                            if r.iteration == self.iteration}
+        return self._phases
 
     def add(self, phase: str, iteration: int, values: dict[str, Any]) -> None:
         """Keep one record; a forward record (or a new iteration) starts afresh."""
         if phase == "forward" or iteration != self.iteration:
-            self.phases = {}
+            self._phases = {}
+            self._later = None
             self.iteration = iteration
         self.phases[phase] = values
+
+    def defer(self, iteration: int, later: Callable[[], list[PhaseRecord] | None]) -> None:
+        """The whole of ``iteration``, its four records given by ``later()`` when read."""
+        self.iteration = iteration
+        self._phases = {}
+        self._later = later
 
     def get(self, phase: str, key: str) -> Any:
         """A value of ``phase``'s record, or None if that phase has not run."""

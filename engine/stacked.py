@@ -1,0 +1,421 @@
+"""Fast play of runs of one shape, stepped together: a stacked record.
+
+A classroom's runs are mostly the same small network (the default 2-4-4-1), and at
+these sizes each NumPy call costs far more than its arithmetic: a run's captured
+iteration is ~40 calls on arrays of a few dozen numbers, and turning its four
+records into the compact frames fast play sends is as many again. Here the next
+iteration of S runs whose lean plans agree (:func:`_kind`) is computed with each
+call made once on arrays stacked along a first axis of S:
+
+    Z_l = A_{l−1} @ W_l + b_l           (S, B, n_l), ``np.matmul`` over the stack
+    ℓ, δ_n = ∂L/∂z_n                   bce with 0/1 targets stacked; else per run
+    dW_l = A_{l−1}ᵀ @ δ_l, db_l = 1ᵀ @ δ_l, δ_{l−1} = (δ_l @ W_lᵀ) ⊙ f′(Z_{l−1})
+    W_l ← W_l + (−lr) · dW_l            plain SGD, as :func:`engine.lean.update`
+
+and what each run's compact frames hold (:mod:`server.run.compact`: the batch means
+of every z, a, y, t and δ by one reduction over the stack, the units' marks, dW, db,
+‖dW‖, the rate, W and b after the update and their steps) straight from the stacked
+arrays: the runs' full records are never built. ``np.matmul`` over a stack makes
+the same BLAS call per run that ``dot`` makes alone, the element-wise functions do
+not depend on the shape, and a mean over the batch axis adds the rows in the same
+order, so every number is the lone lean loop's bit for bit and every frame the one
+:func:`server.run.compact.compact_iteration` makes of the lone records, byte for
+byte once encoded (``tests/engine/test_stacked.py``).
+
+Nothing is changed here: :func:`ahead` leaves each run a :class:`Fast` for the batch
+its next iteration will draw, and :meth:`engine.stepper.Stepper.step_fast` uses it
+only if that is still so (the same iteration, batch, parameter arrays, plan and
+rate), else the run steps alone. What a run keeps of it is its own: the new
+parameters, steps and gradients are copies, never views of the group's stacks, so a
+paused run holds its own iteration and no one else's. Its full records (the
+inspector's, the chain rule's) are computed again from the iteration's inputs when
+asked (:meth:`Fast.records`). Runs that do not fit (optimizer state, L1/L2,
+clipping, accumulated gradients, softmax, norm or dropout layers, an epoch's end, a
+value that is not finite) step alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine import activations, lean, losses, units
+from engine.batches import Batches
+from engine.config import RunConfig
+from engine.lean import LeanPlan
+from engine.model import Network
+from engine.optim import Optimizer
+from engine.records import IterationState, PhaseRecord
+
+Array = np.ndarray
+PHASES = ("forward", "loss", "backward", "update")
+
+
+class Run(Protocol):
+    """What :func:`ahead` reads of a run (:class:`engine.stepper.Stepper`)."""
+
+    phase_index: int
+    iteration: int
+    halted: Any
+    config: RunConfig
+    batches: Batches
+    net: Network
+    optimizer: Optimizer
+    _plain: bool
+    _given: Any
+    _fast: Fast | None
+
+    def _lean_plan(self) -> LeanPlan: ...
+
+    def lr_at(self, t: int) -> float: ...
+
+
+class Fast:
+    """A run's next lean iteration computed with others (see :func:`ahead`): valid
+    for iteration ``iteration`` on the batch starting at ``start`` of the epoch order
+    ``order``, from the parameter arrays ``params_in`` with ``plan`` and rate ``lr``.
+
+    ``kept`` and ``means``: what the compact frames hold (see :mod:`server.run.compact`);
+    ``new``: the parameters after the update (the run's own arrays); ``loss`` and
+    ``gnorms``: what :class:`~engine.records.IterationState` keeps of them."""
+
+    __slots__ = ("batch", "gnorms", "hard", "iteration", "kept", "keys", "loss", "lr", "means",
+                 "new", "order", "params_in", "plan", "scale", "start")
+
+    def __init__(self, iteration: int, start: int, order: Array, plan: LeanPlan, lr: float,
+                 params_in: dict[str, Array], batch: tuple[Array, Array, Array], hard: bool,
+                 scale: Array | None) -> None:
+        self.iteration = iteration
+        self.start = start
+        self.order = order
+        self.plan = plan
+        self.lr = lr
+        self.params_in = params_in
+        self.batch = batch
+        self.hard = hard
+        self.scale = scale
+        #: per phase, the record's values a compact frame keeps as they are
+        self.kept: list[dict[str, Any]] = []
+        #: the batch means (Σ_rows X / B) of the record ids a compact frame averages
+        self.means: dict[str, list[float]] = {}
+        #: per phase, the record's ids in the lone path's order
+        self.keys: list[tuple[str, ...]] = []
+        self.new: dict[str, Array] = {}
+        self.loss: losses.LossResult | None = None
+        self.gnorms: list[float] = []
+
+    def fits(self, iteration: int, start: int, order: Array, plan: LeanPlan, lr: float,
+             params: dict[str, Array]) -> bool:
+        """Whether this is still the iteration a lone lean step would compute now."""
+        if (iteration != self.iteration or start != self.start or order is not self.order
+                or plan is not self.plan or lr != self.lr):
+            return False
+        p_in = self.params_in
+        return len(params) == len(p_in) and all(p_in.get(k) is v for k, v in params.items())
+
+    def light(self) -> IterationState:
+        """The iteration's values without its caches and gradients: enough for
+        :mod:`engine.metrics` and the traces (the loss, ‖dW‖, the rate, the
+        parameters before); :meth:`records` gives the rest."""
+        p = IterationState(self.iteration)
+        p.idx, p.x, p.t = self.batch
+        p.loss = self.loss
+        p.gnorms = self.gnorms
+        p.params = p.prev = self.params_in
+        p.lr = self.lr
+        p.done = True
+        return p
+
+    def records(self, optimizer: Optimizer) -> tuple[list[PhaseRecord], IterationState]:
+        """The iteration's four full records and its state, computed again alone from
+        its inputs (the same numbers: :func:`engine.lean.captured` on the same batch
+        from the same parameters). ``optimizer`` is the run's; its step count is
+        left as it is."""
+        idx, x, t = self.batch
+        t0 = optimizer.t
+        try:
+            done = lean.captured(self.plan, dict(self.params_in), optimizer, idx, x, t,
+                                 self.lr, self.iteration, self.hard, self.scale)
+        finally:
+            optimizer.t = t0
+        assert done is not None  # (it was finite together: it is alone)
+        return done
+
+
+# ---- which runs go together -------------------------------------------------------------
+
+#: a plan's kind (:func:`_kind`) by the plan's id, with the plan (so the id is its own)
+_KINDS: dict[int, tuple[LeanPlan, int | None]] = {}
+_KIND_IDS: dict[Hashable, int] = {}
+_MAX_KINDS = 4096
+
+
+def _kind(plan: LeanPlan, params: dict[str, Array]) -> int | None:
+    """A small number shared by the plans whose runs can be stepped together: the same
+    layers, activations, loss and parameter shapes, plain SGD without L1/L2,
+    clipping or softmax; None if this one steps alone. (Cached per plan: a run's plan
+    lasts as long as its config.)"""
+    got = _KINDS.get(id(plan))
+    if got is not None and got[0] is plan:
+        return got[1]
+    if len(_KINDS) >= _MAX_KINDS:
+        _KINDS.clear()
+    kind = None
+    if not (not plan.plain_sgd or plan.has_reg or plan.clip_value > 0 or plan.clip_norm > 0
+            or plan.last.softmax
+            or any(m.batch_norm or m.dropout for m in plan.marks)):
+        key = (tuple((p.f, p.df, p.alpha) for p in plan.plans), plan.last.bce, plan.loss,
+               plan.mse_df, plan.screen_out, tuple(params[k[0]].shape for k in plan.keys))
+        kind = _KIND_IDS.setdefault(key, len(_KIND_IDS))
+        if len(_KIND_IDS) > _MAX_KINDS:
+            _KIND_IDS.clear()
+    _KINDS[id(plan)] = (plan, kind)
+    return kind
+
+
+Member = tuple[Run, int, Array, Array, Array, Array | None, LeanPlan, float]
+
+
+def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
+    """Compute the next fast-play iteration of ``steppers`` together where their plans
+    agree, and leave each of them its :class:`Fast` (``_fast``); returns how many got
+    one. Runs that are not at an iteration's start on the lean loop, or in a group
+    smaller than ``min_group``, are left as they are."""
+    groups: dict[tuple[int, int, bool, bool], list[Member]] = {}
+    for st in steppers:
+        st._fast = None
+        if (st.phase_index != 0 or not st._plain or st._given is not None
+                or st.halted is not None or st.config.accumulate_grads):
+            continue
+        peek = st.batches.peek(st.config.batch_size)
+        if peek is None:
+            continue
+        start, idx, x, t = peek
+        plan = st._lean_plan()
+        hard = st.batches.hard
+        scale = st.batches.dy_scale_at(start, len(x)) if plan.bce and hard else None
+        kind = _kind(plan, st.net.params)
+        if kind is None:
+            continue
+        lr = plan.lr if plan.lr is not None else st.lr_at(st.iteration)
+        groups.setdefault((kind, x.shape[0], hard, scale is not None), []).append(
+            (st, start, idx, x, t, scale, plan, lr))
+    n = 0
+    for (kind, _, hard, _), members in groups.items():
+        if len(members) >= min_group:
+            n += _step_group(kind, members, hard)
+    return n
+
+
+# ---- one group ---------------------------------------------------------------------------
+
+#: per kind and batch size, each phase's record ids in the order the lone path makes
+#: them (one object per pair: the frames' layout is cached by it, sizes included)
+_KEYS: dict[tuple[int, int], list[tuple[str, ...]]] = {}
+
+
+def _record_keys(kind: int, B: int, fast: Fast, optimizer: Optimizer
+                 ) -> list[tuple[str, ...]]:
+    """The ids of the four records of this kind of run, in the lone path's order (read
+    once per kind and batch size from one lone captured iteration, on copies)."""
+    got = _KEYS.get((kind, B))
+    if got is None:
+        if len(_KEYS) >= _MAX_KINDS:
+            _KEYS.clear()
+        recs, _ = fast.records(optimizer)
+        got = _KEYS[(kind, B)] = [tuple(r.values) for r in recs]
+    return got
+
+
+def _flags(activation: str, H: Array) -> Array:
+    """:func:`engine.units.unit_flags` of every run at once (``H`` (S, B, n) → (S, n))."""
+    if activation == "relu":
+        bad = H.max(axis=1) <= 0.0
+    elif activation == "tanh":
+        bad = np.abs(H).min(axis=1) > units._TANH_FLAT
+    else:  # sigmoid
+        bad = (H * (1.0 - H)).max(axis=1) < units._SIGMOID_FLAT
+    return bad.astype(np.float64)
+
+
+def _step_group(kind: int, members: list[Member], hard: bool) -> int:
+    """Compute ``members``' next iteration together (one kind, one batch size) and give
+    each whose values are all finite its :class:`Fast`; returns how many got one."""
+    S = len(members)
+    plan = members[0][6]
+    last, hidden = plan.last, plan.hidden
+    ts = [m[4] for m in members]
+    scales = [m[5] for m in members]
+    params = [m[0].net.params for m in members]
+    X = np.stack([m[3] for m in members])
+    T = np.stack(ts)
+    B = X.shape[1]
+    names = [k[0] for k in plan.keys]  # the parameters' ids, in their order
+    P = {k: np.stack([p[k] for p in params]) for k in names}
+    # forward: Z_l = A_{l−1} W_l + b_l, A_l = f(Z_l)
+    ins = [X]
+    zs: list[Array] = []
+    hs: list[Array] = []
+    a = X
+    for p in hidden:
+        z = np.matmul(a, P[p.kW])
+        z += P[p.kb][:, None, :]
+        a = p.f(z, p.alpha)
+        zs.append(z)
+        hs.append(a)
+        ins.append(a)
+    z = np.matmul(a, P[last.kW])
+    z += P[last.kb][:, None, :]
+    sp = None
+    if last.bce:  # σ(z) = e^(z − softplus(z)), as the lean loop
+        sp = activations.softplus(z)
+        y = z - sp
+        np.exp(y, out=y)
+    else:
+        y = last.f(z, last.alpha)
+    zs.append(z)
+    hs.append(y)
+    # loss: ℓ per sample and δ_n = ∂L/∂z_n
+    mse_df = plan.mse_df
+    dfz_out = None if mse_df is None else mse_df(z, y, last.alpha)
+    got = _bce_hard(z, y, sp, T, scales, B) if (
+        plan.loss == "bce" and sp is not None and hard
+        and all(sc is not None for sc in scales)) else None
+    if got is None:  # each run's loss on its own (losses.compute, as alone)
+        sp_ = [None] * S if sp is None else list(sp)
+        dfz_ = [None] * S if dfz_out is None else list(dfz_out)
+        res_all = [losses.compute(plan.loss, z[i], y[i], ts[i], dfz_[i], sp_[i],
+                                  want_dy=True, hard=hard, dy_scale=scales[i])
+                   for i in range(S)]
+        delta = np.stack([r.delta for r in res_all])
+    else:
+        res_all, delta = got
+    # backward: dW = Aᵀ δ, db = 1ᵀ δ, δ_{l−1} = (δ Wᵀ) ⊙ f′(Z_{l−1})
+    grads: dict[str, Array] = {}
+    deltas: list[Array] = [delta]
+    ones = np.ones((S, 1, B))  # (a real array: BLAS takes it as it takes 1ᵀ alone)
+    grads[last.kW] = np.matmul(ins[-1].transpose(0, 2, 1), delta)
+    grads[last.kb] = np.matmul(ones, delta)[:, 0, :]
+    da = np.matmul(delta, P[last.kW].transpose(0, 2, 1))
+    for p in plan.rev_hidden:
+        k = p.l - 1
+        delta = da * p.df(zs[k], hs[k], p.alpha)
+        grads[p.kW] = np.matmul(ins[k].transpose(0, 2, 1), delta)
+        grads[p.kb] = np.matmul(ones, delta)[:, 0, :]
+        deltas.append(delta)
+        if k > 0:
+            da = np.matmul(delta, P[p.kW].transpose(0, 2, 1))
+    deltas.reverse()
+    # update: plain SGD, step = dW · (−lr), W ← W + step (engine.lean.update)
+    lrs = [m[7] for m in members]
+    neg = np.array([-lr for lr in lrs]) if len(set(lrs)) > 1 else np.array(-lrs[0])
+    steps: dict[str, Array] = {}
+    new: dict[str, Array] = {}
+    for key in names:
+        w = P[key]
+        nk = neg if neg.ndim == 0 else neg.reshape((S,) + (1,) * (w.ndim - 1))
+        step = steps[key] = grads[key] * nk
+        new[key] = w + step
+    # what the frames average, every run at once: Σ_rows X / B per column
+    ids = plan.ids
+    mean_ids = ["L0.a"]
+    averaged = [X]
+    for k, lid in enumerate(ids):
+        mean_ids += [lid.z, lid.a]
+        averaged += [zs[k], hs[k]]
+    mean_ids += ["y", "t"]
+    averaged += [y, T]
+    for k, lid in enumerate(ids):
+        mean_ids.append(lid.delta)
+        averaged.append(deltas[k])
+    sums = np.add.reduce(np.concatenate(averaged, axis=2), 1)
+    sums /= B
+    rows = sums.tolist()
+    widths = [v.shape[2] for v in averaged]
+    flags = [(m, _flags(m.saturated or "relu", hs[k]))
+             for k, m in enumerate(plan.marks) if m.dead or m.saturated is not None]
+    # each run's own: lists and copies, never views of the stacks
+    grads_ = {k: list(v) for k, v in grads.items()}
+    steps_ = {k: list(v) for k, v in steps.items()}
+    new_ = {k: list(v) for k, v in new.items()}
+    flags_ = [(m.kdead if m.dead else m.ksat, list(f)) for m, f in flags]
+    screened = zs if plan.screen_out else zs[:-1]
+    screened_ = [list(v) for v in screened]
+    gn_ = [(lid, p.kW, p.kb) for lid, p in zip(ids, plan.plans, strict=True)]
+    sqrt = math.sqrt
+    vdot = np.vdot
+    isfinite = math.isfinite
+    keys: list[tuple[str, ...]] | None = None
+    n = 0
+    for i, (st, start, idx, x, t, scale, p_, lr) in enumerate(members):
+        res = res_all[i]
+        gnorms = []
+        gsum = 0.0
+        for _, kW, _ in gn_:
+            g = grads_[kW][i]
+            gn = sqrt(vdot(g, g))
+            gnorms.append(gn)
+            gsum += gn
+        screen = 0.0
+        for zk in screened_:
+            zi = zk[i]
+            screen += vdot(zi, zi)
+        mean = res.mean
+        if not (isfinite(mean) and isfinite(gsum) and isfinite(screen)):
+            continue  # alone, it halts where the value first appears
+        f = Fast(st.iteration, start, st.batches.order, p_, lr, dict(params[i]),
+                 (idx, x, t), hard, scale)
+        if keys is None:
+            keys = _record_keys(kind, B, f, st.optimizer)
+        f.keys = keys
+        f.loss = loss = losses.LossResult.__new__(losses.LossResult)
+        # (copies: a view would keep the group's stacks alive as long as the run)
+        loss.per_sample, loss.delta, loss.dy = res.per_sample.copy(), res.delta.copy(), None
+        loss.mean = mean
+        f.gnorms = gnorms
+        row = rows[i]
+        means: dict[str, list[float]] = {}
+        o = 0
+        for mid, w in zip(mean_ids, widths, strict=True):
+            means[mid] = row[o:o + w]
+            o += w
+        fwd: dict[str, Any] = {"batch": idx}
+        for key, fl in flags_:
+            fwd[key] = fl[i].copy()
+        bwd: dict[str, Any] = {}
+        for lid, kW, kb in gn_:
+            bwd[lid.dW] = grads_[kW][i].copy()
+            bwd[lid.db] = grads_[kb][i].copy()
+        for lid, g in zip(ids, gnorms, strict=True):
+            bwd[lid.gnorm] = g
+        upd: dict[str, Any] = {"lr": lr}
+        mine = f.new
+        for key, _, kstep, _, _ in plan.keys:
+            mine[key] = upd[key] = new_[key][i].copy()
+            upd[kstep] = steps_[key][i].copy()
+        f.kept = [fwd, {"loss.data": mean, "loss.reg": 0.0, "loss.total": mean + 0.0},
+                  bwd, upd]
+        f.means = means
+        st._fast = f
+        n += 1
+    return n
+
+
+def _bce_hard(z: Array, y: Array, sp: Array, T: Array, scales: list[Array | None],
+              B: int) -> tuple[list[losses.LossResult], Array] | None:
+    """:func:`engine.losses.compute`'s bce with 0/1 targets and ∂L/∂y for S runs at
+    once (``z``, ``y``, ``sp``, ``T`` (S, B, C)): the same element-wise operations,
+    the means per run; and δ (S, B, C). None if a run's loss is large enough for the
+    capped exponential (each run then computes its own)."""
+    elem = T * z
+    np.subtract(sp, elem, out=elem)
+    per = elem[:, :, 0] if elem.shape[2] == 1 else elem.sum(axis=2)
+    delta = y - T
+    delta /= losses.batch_divisor(B)
+    res = [losses.LossResult(p, d, None) for p, d in zip(per, delta, strict=True)]
+    if any(not r.mean * B <= losses._NO_CAP_BELOW for r in res):  # (as compute decides)
+        return None
+    return res, delta

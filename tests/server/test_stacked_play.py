@@ -1,0 +1,139 @@
+"""Runs of one shape stepped together in fast play (engine/stacked.py) show exactly what
+each would show alone: the same frames, byte for byte, the same parameters bit for
+bit, the same inspector records and metrics; and what each keeps is its own (no view
+of the group's stacks outlives the tick)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import metrics, stacked
+from engine.stepper import Stepper
+from server.live.clock import Clock
+from server.live.session import Session
+from server.protocol import Play, RunSettings, encode_bytes
+from server.run.compact import compact_fast, compact_iteration
+from server.run.runconfig import run_config
+from tests.server.conftest import attached_session
+
+KINDS: list[dict[str, Any]] = [
+    {},  # the default run: xor, 2-4-4-1 tanh, bce, batch 10
+    {"activation": "relu", "hidden": [6]},
+    {"activation": "sigmoid", "batch_size": 7},
+    {"dataset": "moons", "hidden": [8, 3], "lr": 0.3},
+    {"dataset": "sine", "hidden": [6, 6]},  # regression: mse
+]
+
+
+@pytest.mark.parametrize("cfg", KINDS)
+def test_a_group_s_frames_and_parameters_are_each_run_s_alone(cfg: dict[str, Any]) -> None:
+    configs = [run_config(RunSettings(**{**cfg, "seed": i + 1,
+                                         "lr": cfg.get("lr", 0.03) * (1 + i % 3)}))
+               for i in range(6)]
+    alone = [Stepper(c) for c in configs]
+    together = [Stepper(c) for c in configs]
+    used = 0
+    for it in range(45):  # (epoch ends on the way: those step alone)
+        stacked.ahead(together)
+        for a, b in zip(alone, together, strict=True):
+            recs = a.step_iteration()
+            want = encode_bytes([dict(v) for v in compact_iteration(
+                [(r.phase, r.values) for r in recs])])
+            f = b.step_fast()
+            if f is None:
+                got_recs = b.step_iteration()
+                frames = compact_iteration([(r.phase, r.values) for r in got_recs])
+            else:
+                used += 1
+                made = compact_fast(f.keys, f.kept, f.means)
+                assert made is not None
+                frames = made
+                if it % 5 == 0:  # the records, computed again when asked, are the same
+                    again = b.fast_records()
+                    assert again is not None
+                    for r, q in zip(recs, again, strict=True):
+                        assert list(r.values) == list(q.values)
+                        for k, v in r.values.items():
+                            w = q.values[k]
+                            assert (np.array_equal(v, w) if isinstance(v, np.ndarray)
+                                    else v == w), (it, k)
+            assert encode_bytes([dict(v) for v in frames]) == want, it
+            for k, v in a.net.params.items():
+                assert np.array_equal(v, b.net.params[k]), (it, k)
+            assert a.iteration == b.iteration and a.optimizer.t == b.optimizer.t
+    assert used > 0.8 * 45 * 6
+    assert metrics.collect(alone[0]) == metrics.collect(together[0])
+
+
+def test_runs_that_cannot_go_together_step_alone() -> None:
+    odd = [run_config(RunSettings(seed=1, optimizer={"name": "adam"})),
+           run_config(RunSettings(seed=2, l2=0.01)),
+           run_config(RunSettings(seed=3, norm="batch")),
+           run_config(RunSettings(seed=4))]  # alone in its group
+    steppers = [Stepper(c) for c in odd]
+    for st in steppers:
+        st.step_iteration()
+    assert stacked.ahead(steppers) == 0
+    assert all(st.step_fast() is None for st in steppers)
+
+
+def test_a_run_changed_after_the_group_was_computed_steps_alone() -> None:
+    steppers = [Stepper(run_config(RunSettings(seed=i + 1))) for i in range(3)]
+    for st in steppers:
+        st.step_iteration()
+    assert stacked.ahead(steppers) == 3
+    steppers[0].set_entry("L1.W", (0, 0), 0.5)  # an edit: a new array
+    steppers[1].set_hyper(lr=0.2)  # a new rate
+    assert steppers[0].step_fast() is None and steppers[1].step_fast() is None
+    assert steppers[2].step_fast() is not None
+
+
+def play(n: int, together: bool, ticks: int) -> tuple[list[Session], list[list[bytes]], Clock]:
+    pairs = [attached_session(outbox=4096, seed=i + 1) for i in range(n)]
+    sessions = [s for s, _ in pairs]
+    for s in sessions:
+        s.handle(Play(type="play", speed=30))
+    for _, ob in pairs:
+        ob.drain()
+    clock = Clock(sessions, 60, timer=lambda: 0.0, together=together)  # type: ignore[arg-type]
+    frames: list[list[bytes]] = [[] for _ in sessions]
+    for k in range(1, ticks + 1):
+        clock.tick(k / 60)
+        for got, (_, ob) in zip(frames, pairs, strict=True):
+            got += [encode_bytes(m) for m in ob.drain() if m.get("type") == "frame"]
+    return sessions, frames, clock
+
+
+def test_sessions_playing_together_send_what_each_sends_alone() -> None:
+    one, frames_one, alone = play(5, False, 120)
+    many, frames_many, clock = play(5, True, 120)
+    assert alone.stacked == 0 and clock.stacked > 0.8 * 5 * 60
+    assert frames_many == frames_one and len(frames_one[0]) >= 4 * 55
+    for a, b in zip(one, many, strict=True):
+        assert a.stepper.iteration == b.stepper.iteration
+        for k, v in a.stepper.net.params.items():
+            assert np.array_equal(v, b.stepper.net.params[k])
+        # the inspector's records of the last iteration: computed again, the same
+        pa, pb = a.views.capture.phases, b.views.capture.phases
+        assert pa.keys() == pb.keys() == {"forward", "loss", "backward", "update"}
+        for phase, values in pa.items():
+            assert list(values) == list(pb[phase])
+            for k, v in values.items():
+                w = pb[phase][k]
+                assert np.array_equal(v, w) if isinstance(v, np.ndarray) else v == w
+
+
+def test_what_a_run_keeps_of_a_group_is_its_own() -> None:
+    sessions, _, clock = play(4, True, 30)
+    assert clock.stacked > 0
+    for s in sessions:
+        f = s.stepper._light
+        assert f is not None
+        owned = [*f.new.values(), *s.stepper.net.params.values(), f.loss.per_sample,
+                 f.loss.delta, *(v for d in f.kept for v in d.values()
+                                 if isinstance(v, np.ndarray))]
+        # (the batch's indices are a slice of the run's own epoch order)
+        assert all(a.base is None or a.base is s.stepper.batches.order for a in owned)
