@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 from engine import stacked
 from server.live import memory
-from server.live.session import PHASE_BY_PHASE_MAX, Session
+from server.live.session import Session
 from server.live.store import SessionStore
 
 log = logging.getLogger("backprop_lab.clock")
@@ -94,8 +94,10 @@ class Clock:
         if self.together:
             # the runs about to play one fast iteration compute it together where they
             # share a shape (engine.stacked: the same numbers, a fraction of the calls)
-            self.stacked += stacked.ahead([s.stepper for s in order if _one_iteration(
-                s, min(now - self._last.get(s.id, now - self.period), MAX_DT))])
+            self.stacked += stacked.ahead([
+                s.stepper for s in order if isinstance(s, Session)
+                and s.plays_one_fast_iteration(
+                    min(now - self._last.get(s.id, now - self.period), MAX_DT))])
         served = 0
         for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
@@ -131,11 +133,3 @@ class Clock:
         budget = int(self.store.settings.max_total_history_mb * 2**20)
         memory.enforce((h for s in self.store for h in s.histories()), budget)
 
-
-def _one_iteration(s: Session, dt: float) -> bool:
-    """Whether ``s``'s tick of ``dt`` is likely to play exactly one fast iteration (as
-    :meth:`Session.tick` counts its credit). A guess is enough: an iteration computed
-    ahead is used only if it is still the one the run steps next."""
-    return (isinstance(s, Session) and s.playing and not s.busy
-            and s.speed > PHASE_BY_PHASE_MAX
-            and 1.0 <= s._credit + s.speed * dt < 2.0)

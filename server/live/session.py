@@ -676,6 +676,30 @@ class Session:
         self.error("nonfinite", str(e), phase=e.phase, where=e.where, iteration=e.iteration)
         self.coach.after_halt(e.iteration, e.layer)
 
+    def _iterations_due(self, dt: float) -> int:
+        """Fast play: the iterations a tick of ``dt`` plays (the credit, ``speed`` a
+        second, rounded down), within the session's fair share.
+
+        Fairness: one session's iterations per tick stay within ``tick_budget_ms`` of
+        engine time, so a large network at top speed slows itself, not the class; and
+        a late tick (an overloaded server) is not caught up in a burst, which would
+        only make the next tick later still: runs play slower instead. A session the
+        clock skipped (``dt`` over 1.5 periods: the server is behind) gets no catch-up
+        iteration either: it would run unseen, and cost the CPU the class is short of."""
+        k = int(self._credit + self.speed * dt)
+        if k == 0:
+            return 0
+        period = 1.0 / self.settings.tick_hz
+        k_max = max(1, int(self.settings.tick_budget_ms / 1000 / self._iter_cost))
+        return min(k, k_max, math.ceil(self.speed * period) + (dt <= 1.5 * period))
+
+    def plays_one_fast_iteration(self, dt: float) -> bool:
+        """Whether a tick of ``dt`` will play exactly one whole fast iteration, from an
+        iteration's start (the clock then computes it with other runs of this shape
+        beforehand: :mod:`engine.stacked`)."""
+        return (self.playing and not self.busy and self.speed > PHASE_BY_PHASE_MAX
+                and self.stepper.phase_index == 0 and self._iterations_due(dt) == 1)
+
     def tick(self, dt: float) -> None:
         """Advance a playing run by ``dt`` seconds of play time (called by the clock)."""
         self.flush_views()
@@ -695,24 +719,11 @@ class Session:
                         self.playing = False
                     self._send_state()  # the counters move with each iteration shown
             return
+        k = self._iterations_due(dt)
         self._credit += self.speed * dt
-        k = int(self._credit)
+        self._credit -= int(self._credit)
         if k == 0:
             return
-        self._credit -= k
-        # fairness: one session's iterations per tick stay within tick_budget_ms of
-        # engine time, so a large network at top speed slows itself, not the class;
-        # and a late tick (an overloaded server) is not caught up in a burst, which
-        # would only make the next tick later still: runs play slower instead
-        # A session the clock skipped (dt over 1.5 periods: the server is behind) gets
-        # no catch-up iteration either: it would run unseen, and cost the CPU that
-        # the class is short of
-        period = 1.0 / self.settings.tick_hz
-        k_max = max(1, int(self.settings.tick_budget_ms / 1000 / self._iter_cost))
-        k_max = min(k_max, math.ceil(self.speed * period) + (dt <= 1.5 * period))
-        if k > k_max:
-            k = k_max
-            self._credit = min(self._credit, 1.0)
         t0 = time.perf_counter()
         stats: list[TrainStats] = []
         try:
