@@ -31,6 +31,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from engine import stacked
 from server.live import memory
@@ -92,12 +93,7 @@ class Clock:
                                               self._used[s.id]))
         start = self.timer()
         if self.together:
-            # the runs about to play one fast iteration compute it together where they
-            # share a shape (engine.stacked: the same numbers, a fraction of the calls)
-            self.stacked += stacked.ahead([
-                s.stepper for s in order if isinstance(s, Session)
-                and s.plays_one_fast_iteration(
-                    min(now - self._last.get(s.id, now - self.period), MAX_DT))])
+            self.stacked += stacked.ahead(self._due_together(order, now))
         served = 0
         for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
@@ -122,6 +118,24 @@ class Clock:
                 break
         self.ticks += 1
         return served
+
+    def _due_together(self, order: list[Session], now: float) -> list[Any]:
+        """The steppers of the runs about to play one fast iteration on this tick, to
+        be computed together where they share a shape (engine.stacked: the same
+        numbers, a fraction of the calls): in serving order, as far as the tick's time
+        is likely to reach by their recent costs (an iteration computed for a run the
+        tick does not reach would be thrown away)."""
+        limit = self.budget if self.others() else self.full
+        spent = 0.0
+        due = []
+        for s in order:
+            if spent > limit:
+                break
+            spent += self._cost.get(s.id, 0.0)
+            dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
+            if isinstance(s, Session) and s.plays_one_fast_iteration(dt):
+                due.append(s.stepper)
+        return due
 
     def reap(self, now: float) -> None:
         """Free idle and abandoned sessions, and keep all histories within the
