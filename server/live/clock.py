@@ -93,7 +93,10 @@ class Clock:
                                               self._used[s.id]))
         start = self.timer()
         if self.together:
-            self.stacked += stacked.ahead(self._due_together(order, now))
+            try:
+                self.stacked += stacked.ahead(self._due_together(order, now))
+            except Exception:  # each run then steps alone, as it would have
+                log.exception("stepping runs together failed")
         served = 0
         for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)

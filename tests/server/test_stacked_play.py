@@ -137,3 +137,14 @@ def test_what_a_run_keeps_of_a_group_is_its_own() -> None:
                                  if isinstance(v, np.ndarray))]
         # (the batch's indices are a slice of the run's own epoch order)
         assert all(a.base is None or a.base is s.stepper.batches.order for a in owned)
+
+
+def test_a_failure_stepping_together_leaves_each_run_to_step_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(_: object) -> int:
+        raise RuntimeError("a bug in stepping together")
+
+    _, want, _ = play(3, False, 30)
+    monkeypatch.setattr(stacked, "ahead", boom)
+    _, got, clock = play(3, True, 30)
+    assert clock.stacked == 0 and got == want and len(got[0]) >= 4 * 14
