@@ -343,13 +343,20 @@ def _step_group(kind: int, members: list[Member], hard: bool) -> int:
     widths = [v.shape[2] for v in averaged]
     flags = [(m, _flags(m.saturated or "relu", hs[k]))
              for k, m in enumerate(plan.marks) if m.dead or m.saturated is not None]
-    # each run's own: lists and copies, never views of the stacks
+    # each run's own: lists (what a frame is encoded from: the same JSON as the
+    # arrays) and copies, never views of the stacks
     grads_ = {k: list(v) for k, v in grads.items()}
-    steps_ = {k: list(v) for k, v in steps.items()}
+    shown = {k: v.tolist() for k, v in grads.items()}
+    steps_ = {k: v.tolist() for k, v in steps.items()}
     new_ = {k: list(v) for k, v in new.items()}
-    flags_ = [(m.kdead if m.dead else m.ksat, list(f)) for m, f in flags]
+    flags_ = [(m.kdead if m.dead else m.ksat, f.tolist()) for m, f in flags]
+    # the screen of the z's (engine.lean: Σ z² finite) as one test per run; a run near
+    # the overflow of Σ z² (|z| ≥ 1e150) steps alone, which screens it exactly
     screened = zs if plan.screen_out else zs[:-1]
-    screened_ = [list(v) for v in screened]
+    calm = np.ones(S, dtype=bool)
+    for zk in screened:
+        calm &= np.abs(zk).max(axis=(1, 2)) < 1e150  # (NaN: False)
+    calm_ = calm.tolist()
     gn_ = [(lid, p.kW, p.kb) for lid, p in zip(ids, plan.plans, strict=True)]
     sqrt = math.sqrt
     vdot = np.vdot
@@ -365,12 +372,8 @@ def _step_group(kind: int, members: list[Member], hard: bool) -> int:
             gn = sqrt(vdot(g, g))
             gnorms.append(gn)
             gsum += gn
-        screen = 0.0
-        for zk in screened_:
-            zi = zk[i]
-            screen += vdot(zi, zi)
         mean = res.mean
-        if not (isfinite(mean) and isfinite(gsum) and isfinite(screen)):
+        if not (calm_[i] and isfinite(mean) and isfinite(gsum)):
             continue  # alone, it halts where the value first appears
         f = Fast(st.iteration, start, st.batches.order, p_, lr, dict(params[i]),
                  (idx, x, t), hard, scale)
@@ -390,18 +393,18 @@ def _step_group(kind: int, members: list[Member], hard: bool) -> int:
             o += w
         fwd: dict[str, Any] = {"batch": idx}
         for key, fl in flags_:
-            fwd[key] = fl[i].copy()
+            fwd[key] = fl[i]
         bwd: dict[str, Any] = {}
         for lid, kW, kb in gn_:
-            bwd[lid.dW] = grads_[kW][i].copy()
-            bwd[lid.db] = grads_[kb][i].copy()
+            bwd[lid.dW] = shown[kW][i]
+            bwd[lid.db] = shown[kb][i]
         for lid, g in zip(ids, gnorms, strict=True):
             bwd[lid.gnorm] = g
         upd: dict[str, Any] = {"lr": lr}
         mine = f.new
         for key, _, kstep, _, _ in plan.keys:
             mine[key] = upd[key] = new_[key][i].copy()
-            upd[kstep] = steps_[key][i].copy()
+            upd[kstep] = steps_[key][i]
         f.kept = [fwd, {"loss.data": mean, "loss.reg": 0.0, "loss.total": mean + 0.0},
                   bwd, upd]
         f.means = means
