@@ -1,8 +1,10 @@
 """Stacked-record benchmark: what fast play would cost if runs of one shape were one
 stack of arrays, and each run's frame one row of it.
 
-Not a test, and not the server: a measurement to decide a redesign (issue 18, the
-route "a stacked record for runs of one shape"). Earlier rounds measured two halves
+Not a test, and not the server: the measurement that decided a redesign (issue 18,
+the route "a stacked record for runs of one shape"), which the server now does
+(:mod:`engine.stacked`, with the engine's own operations, bit for bit; this bench's
+simplified arithmetic shows the ceiling of the route). Earlier rounds measured two halves
 of it and found neither pays alone (docs/performance.md): a stacked *pass* cut back
 into per-run records (81 → 68 µs a run, unsafe for memory; safe, it did not pay), and
 a binary frame packed from today's dicts (23 µs against orjson's 9.7). Here the

@@ -125,6 +125,9 @@ class LabCollector(Collector):
                     sent["queued_bytes"])
         yield counter("bpl_iterations", "Iterations the engine computed (replays included).",
                       COMPUTED.iterations)
+        yield counter("bpl_iterations_together",
+                      "Fast-play iterations computed with other runs of their shape.",
+                      state.clock.stacked)
         yield counter("bpl_messages_sent", "Messages handed to client sockets.",
                       sent["messages"])
         yield counter("bpl_frames_sent", "Phase frames handed to client sockets.",

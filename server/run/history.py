@@ -388,6 +388,7 @@ class History:
             except NonFiniteError:  # pragma: no cover - the replay stops before the halt
                 recs = []
             return recs, e
+        COMPUTED.iterations += 1
         self._moved(w)
         return recs, None
 
@@ -409,6 +410,7 @@ class History:
             return None
         f = st.step_fast()
         if f is not None:
+            COMPUTED.iterations += 1
             self._moved(w)
         return f
 

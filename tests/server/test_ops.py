@@ -83,3 +83,19 @@ def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() 
     assert after["bpl_connections"] == 0 and after["bpl_sessions_detached"] == 1
     for name in ("bpl_frames_sent_total", "bpl_messages_sent_total", "bpl_bytes_sent_total"):
         assert after[name] >= live[name]
+
+
+def test_metrics_count_the_iterations_a_class_plays_together() -> None:
+    app = make_app()
+    with TestClient(app) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        for raw in (r1, r2):
+            w = WS(raw)
+            w.hello()
+            w.send({"type": "play", "speed": 30})
+        deadline = time.monotonic() + 10.0
+        while scrape(client)["bpl_iterations_together_total"] < 10:
+            assert time.monotonic() < deadline, "two default runs never stepped together"
+            time.sleep(0.1)
+        got = scrape(client)
+        assert got["bpl_iterations_total"] >= got["bpl_iterations_together_total"]

@@ -148,3 +148,14 @@ def test_a_failure_stepping_together_leaves_each_run_to_step_alone(
     monkeypatch.setattr(stacked, "ahead", boom)
     _, got, clock = play(3, True, 30)
     assert clock.stacked == 0 and got == want and len(got[0]) >= 4 * 14
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_every_played_iteration_is_counted_for_the_operator(together: bool) -> None:
+    from server.run.history import COMPUTED
+
+    before = COMPUTED.iterations
+    sessions, _, clock = play(3, together, 40)
+    assert (clock.stacked > 0) == together
+    # (bpl_iterations_total: fast play's whole iterations were not counted before)
+    assert COMPUTED.iterations - before == sum(s.stepper.iteration for s in sessions)
