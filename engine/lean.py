@@ -48,6 +48,7 @@ from engine.records import (
 )
 
 Array = np.ndarray
+_UNSET_KIND = object()  # (engine.stacked's "not computed yet")
 
 
 class LeanPlan:
@@ -56,7 +57,7 @@ class LeanPlan:
 
     __slots__ = ("K", "bce", "clip_norm", "clip_value", "config", "has_reg", "hidden", "ids",
                  "keys", "l1", "l2", "last", "loss", "lr", "marks", "mse_df", "optimizer",
-                 "out_da", "plain_sgd", "plans", "rev_hidden", "screen_out")
+                 "out_da", "plain_sgd", "plans", "rev_hidden", "screen_out", "stack_kind")
 
     def __init__(self, net: Network, config: RunConfig, optimizer: Optimizer) -> None:
         spec = net.spec
@@ -86,6 +87,8 @@ class LeanPlan:
         self.keys = param_keys(net.params)
         self.marks = units.layer_marks(net)
         self.out_da = f"L{len(self.plans)}.da"
+        #: what runs stepped together share (engine.stacked, computed there once)
+        self.stack_kind: object = _UNSET_KIND
 
     def fits(self, config: RunConfig, optimizer: Optimizer) -> bool:
         """Whether this plan was resolved for this very config and optimizer."""

@@ -37,7 +37,7 @@ value that is not finite) step alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,6 +45,7 @@ import numpy as np
 from engine import activations, lean, losses, units
 from engine.batches import Batches
 from engine.config import RunConfig
+from engine.fpstate import quiet_off, quiet_on
 from engine.lean import LeanPlan
 from engine.model import Network
 from engine.optim import Optimizer
@@ -136,43 +137,40 @@ class Fast:
         left as it is."""
         idx, x, t = self.batch
         t0 = optimizer.t
+        tok = quiet_on()
         try:
             done = lean.captured(self.plan, dict(self.params_in), optimizer, idx, x, t,
                                  self.lr, self.iteration, self.hard, self.scale)
         finally:
             optimizer.t = t0
+            quiet_off(tok)
         assert done is not None  # (it was finite together: it is alone)
         return done
 
 
 # ---- which runs go together -------------------------------------------------------------
 
-#: a plan's kind (:func:`_kind`) by the plan's id, with the plan (so the id is its own)
-_KINDS: dict[int, tuple[LeanPlan, int | None]] = {}
-_KIND_IDS: dict[Hashable, int] = {}
+#: a kind (:func:`_kind`): what runs stepped together must share, itself (a tuple)
+Kind = tuple[Any, ...]
 _MAX_KINDS = 4096
+_UNSET = lean._UNSET_KIND
 
 
-def _kind(plan: LeanPlan, params: dict[str, Array]) -> int | None:
-    """A small number shared by the plans whose runs can be stepped together: the same
-    layers, activations, loss and parameter shapes, plain SGD without L1/L2,
-    clipping or softmax; None if this one steps alone. (Cached per plan: a run's plan
-    lasts as long as its config.)"""
-    got = _KINDS.get(id(plan))
-    if got is not None and got[0] is plan:
-        return got[1]
-    if len(_KINDS) >= _MAX_KINDS:
-        _KINDS.clear()
+def _kind(plan: LeanPlan, params: dict[str, Array]) -> Kind | None:
+    """What the runs stepped together must share: the same layers, activations, loss
+    and parameter shapes, plain SGD without L1/L2, clipping, softmax, norm or dropout;
+    None if this plan's runs step alone. Kept on the plan (it lasts as long as the
+    run's config; nothing here keeps a plan, or what it holds, alive)."""
+    kind = plan.stack_kind
+    if kind is not _UNSET:
+        return kind  # type: ignore[return-value]
     kind = None
     if not (not plan.plain_sgd or plan.has_reg or plan.clip_value > 0 or plan.clip_norm > 0
             or plan.last.softmax
             or any(m.batch_norm or m.dropout for m in plan.marks)):
-        key = (tuple((p.f, p.df, p.alpha) for p in plan.plans), plan.last.bce, plan.loss,
-               plan.mse_df, plan.screen_out, tuple(params[k[0]].shape for k in plan.keys))
-        kind = _KIND_IDS.setdefault(key, len(_KIND_IDS))
-        if len(_KIND_IDS) > _MAX_KINDS:
-            _KIND_IDS.clear()
-    _KINDS[id(plan)] = (plan, kind)
+        kind = (tuple((p.f, p.df, p.alpha) for p in plan.plans), plan.last.bce, plan.loss,
+                plan.mse_df, plan.screen_out, tuple(params[k[0]].shape for k in plan.keys))
+    plan.stack_kind = kind
     return kind
 
 
@@ -184,11 +182,14 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
     agree, and leave each of them its :class:`Fast` (``_fast``); returns how many got
     one. Runs that are not at an iteration's start on the lean loop, or in a group
     smaller than ``min_group``, are left as they are."""
-    groups: dict[tuple[int, int, bool, bool], list[Member]] = {}
+    groups: dict[tuple[Kind, int, bool, bool], list[Member]] = {}
     for st in steppers:
         st._fast = None
+        # (optimizer state left from momentum now set to 0 adds ids to the run's update
+        # record that its group's would not have: such a run steps alone)
         if (st.phase_index != 0 or not st._plain or st._given is not None
-                or st.halted is not None or st.config.accumulate_grads):
+                or st.halted is not None or st.config.accumulate_grads
+                or st.optimizer.state):
             continue
         peek = st.batches.peek(st.config.batch_size)
         if peek is None:
@@ -204,9 +205,13 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
         groups.setdefault((kind, x.shape[0], hard, scale is not None), []).append(
             (st, start, idx, x, t, scale, plan, lr))
     n = 0
-    for (kind, _, hard, _), members in groups.items():
-        if len(members) >= min_group:
-            n += _step_group(kind, members, hard)
+    tok = quiet_on()  # (a diverging run warns nothing here, as alone: it steps alone)
+    try:
+        for (kind, _, hard, _), members in groups.items():
+            if len(members) >= min_group:
+                n += _step_group(kind, members, hard)
+    finally:
+        quiet_off(tok)
     return n
 
 
@@ -214,10 +219,10 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
 
 #: per kind and batch size, each phase's record ids in the order the lone path makes
 #: them (one object per pair: the frames' layout is cached by it, sizes included)
-_KEYS: dict[tuple[int, int], list[tuple[str, ...]]] = {}
+_KEYS: dict[tuple[Kind, int], list[tuple[str, ...]]] = {}
 
 
-def _record_keys(kind: int, B: int, fast: Fast, optimizer: Optimizer
+def _record_keys(kind: Kind, B: int, fast: Fast, optimizer: Optimizer
                  ) -> list[tuple[str, ...]]:
     """The ids of the four records of this kind of run, in the lone path's order (read
     once per kind and batch size from one lone captured iteration, on copies)."""
@@ -247,7 +252,7 @@ def _flags(activation: str, H: Array) -> Array:
     return bad.astype(np.float64)
 
 
-def _step_group(kind: int, members: list[Member], hard: bool) -> int:
+def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     """Compute ``members``' next iteration together (one kind, one batch size) and give
     each whose values are all finite its :class:`Fast`; returns how many got one."""
     S = len(members)

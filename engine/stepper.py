@@ -149,6 +149,7 @@ class Stepper:
         A different ``optimizer`` starts with empty state (as a new torch optimizer
         would); the same one keeps its state. Nothing changes if a value is refused.
         """
+        self._fast = None  # (computed for the settings before)
         allowed = catalog.live_settings() | {"optimizer_params"}
         bad = set(changes) - allowed
         if bad:
@@ -539,6 +540,7 @@ class Stepper:
         self._pending = IterationState(self.iteration)
         self._last = None
         self._light = None
+        self._fast = None
 
     # ---- evaluation ----------------------------------------------------------------
 
@@ -562,6 +564,7 @@ class Stepper:
         per layer, megabytes for a large network), between iterations only. Nothing
         ahead depends on them (:meth:`restore` leaves none either); a seek to here
         computes them again."""
+        self._fast = None  # (what it holds is the next iteration's: computed again)
         if self.phase_index == 0:
             self._last = None
             self._light = None
@@ -589,7 +592,9 @@ class Stepper:
             return None
         if self._light_recs is None:
             recs, p = f.records(self.optimizer)
-            self._last = self._pending = p
+            if self._pending is self._last:  # (not once the next iteration has begun)
+                self._pending = p
+            self._last = p
             self._light_recs = recs
         return self._light_recs
 

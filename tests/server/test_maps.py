@@ -138,12 +138,14 @@ def test_maps_stream_over_the_socket_at_most_ten_per_second() -> None:
         ws.send_json({"type": "play", "speed": 200})
         t0 = time.monotonic()
         stamps = []
-        while time.monotonic() - t0 < 1.5:
+        # (the maps are spaced by what they cost too: on a loaded machine fewer come)
+        while time.monotonic() - t0 < 2.5 or len(stamps) < 4:
+            assert time.monotonic() - t0 < 20, f"only {len(stamps)} maps in 20 s"
             msg = ws.receive_json()
             if msg["type"] == "maps":
                 stamps.append(time.monotonic())
         ws.send_json({"type": "pause"})
-    assert len(stamps) >= 6
+    assert len(stamps) >= 4
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     assert rate <= 11.0
 

@@ -87,12 +87,14 @@ def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() 
 
 def test_metrics_count_the_iterations_a_class_plays_together() -> None:
     app = make_app()
+    # (at 60 it/s on the 60 Hz clock each run plays on every tick: always together;
+    # at 30, two runs may take turns on alternate ticks and never meet)
     with TestClient(app) as client, client.websocket_connect("/ws") as r1, \
             client.websocket_connect("/ws") as r2:
         for raw in (r1, r2):
             w = WS(raw)
             w.hello()
-            w.send({"type": "play", "speed": 30})
+            w.send({"type": "play", "speed": 60})
         deadline = time.monotonic() + 10.0
         while scrape(client)["bpl_iterations_together_total"] < 10:
             assert time.monotonic() < deadline, "two default runs never stepped together"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine import metrics, stacked
-from engine.stepper import Stepper
+from engine.stepper import NonFiniteError, Stepper
 from server.live.clock import Clock
 from server.live.session import Session
 from server.protocol import Play, RunSettings, encode_bytes
@@ -80,6 +80,36 @@ def test_runs_that_cannot_go_together_step_alone() -> None:
     assert all(st.step_fast() is None for st in steppers)
 
 
+def test_runs_of_other_activations_or_with_optimizer_state_left_never_share_a_stack(
+        ) -> None:
+    tanh, relu = (Stepper(run_config(RunSettings(seed=1, activation=a)))
+                  for a in ("tanh", "relu"))
+    assert stacked.ahead([tanh, relu]) == 0  # one of each kind: nothing to share
+    # momentum set back to 0 keeps its buffers: its update record names their norms
+    left = Stepper(run_config(RunSettings(seed=2, optimizer={"name": "sgd",
+                                                             "momentum": 0.9})))
+    left.step_iteration()
+    left.set_hyper(optimizer_params=(("momentum", 0.0),))
+    plain = [Stepper(run_config(RunSettings(seed=i))) for i in (3, 4)]
+    for st in plain:
+        st.step_iteration()  # (a run's first batch needs its first shuffle: alone)
+    assert left.optimizer.state and stacked.ahead([left, *plain]) == 2
+    assert left.step_fast() is None
+    assert "L1.momentum_buffer_norm" in left.step_iteration()[3].values
+
+
+def test_a_diverging_run_in_a_group_warns_nothing_and_halts_alone() -> None:
+    runs = [Stepper(run_config(RunSettings(seed=i + 1, lr=0.03))) for i in range(3)]
+    for st in runs:
+        st.step_iteration()
+    runs[0].set_entry("L3.W", (0, 0), 1e300)  # its next z overflows
+    with np.errstate(all="raise"):
+        assert stacked.ahead(runs) == 2
+    assert runs[0].step_fast() is None and runs[1].step_fast() is not None
+    with pytest.raises(NonFiniteError):
+        runs[0].step_iteration()
+
+
 def test_a_run_changed_after_the_group_was_computed_steps_alone() -> None:
     steppers = [Stepper(run_config(RunSettings(seed=i + 1))) for i in range(3)]
     for st in steppers:
@@ -92,6 +122,9 @@ def test_a_run_changed_after_the_group_was_computed_steps_alone() -> None:
 
 
 def play(n: int, together: bool, ticks: int) -> tuple[list[Session], list[list[bytes]], Clock]:
+    """``n`` default sessions playing at 30 it/s for ``ticks`` ticks of one clock, with
+    runs computed together or not: the sessions, the frames each was sent, the clock
+    (``clock.used``: the iterations that took what was computed together)."""
     pairs = [attached_session(outbox=4096, seed=i + 1) for i in range(n)]
     sessions = [s for s, _ in pairs]
     for s in sessions:
@@ -99,11 +132,22 @@ def play(n: int, together: bool, ticks: int) -> tuple[list[Session], list[list[b
     for _, ob in pairs:
         ob.drain()
     clock = Clock(sessions, 60, timer=lambda: 0.0, together=together)  # type: ignore[arg-type]
+    used = [0]
+    for s in sessions:
+        step_fast = s.history.step_fast
+
+        def counted(step_fast: Any = step_fast) -> Any:
+            f = step_fast()
+            used[0] += f is not None
+            return f
+
+        s.history.step_fast = counted  # type: ignore[method-assign]
     frames: list[list[bytes]] = [[] for _ in sessions]
     for k in range(1, ticks + 1):
         clock.tick(k / 60)
         for got, (_, ob) in zip(frames, pairs, strict=True):
             got += [encode_bytes(m) for m in ob.drain() if m.get("type") == "frame"]
+    clock.used = used[0]  # type: ignore[attr-defined]
     return sessions, frames, clock
 
 
@@ -111,6 +155,7 @@ def test_sessions_playing_together_send_what_each_sends_alone() -> None:
     one, frames_one, alone = play(5, False, 120)
     many, frames_many, clock = play(5, True, 120)
     assert alone.stacked == 0 and clock.stacked > 0.8 * 5 * 60
+    assert clock.used > 0.8 * 5 * 60  # type: ignore[attr-defined]  # (taken, not only made)
     assert frames_many == frames_one and len(frames_one[0]) >= 4 * 55
     for a, b in zip(one, many, strict=True):
         assert a.stepper.iteration == b.stepper.iteration
