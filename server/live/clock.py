@@ -60,6 +60,8 @@ class Clock:
         #: compute the fast iterations of runs of one shape together (engine.stacked)
         self.together = together
         self.stacked = 0  # iterations computed together (for tests and /metrics)
+        #: seconds a run's share of computing together costs (recent, per run)
+        self._together_cost = 0.0
         self.overruns = 0  # ticks that stopped early for lack of time
         self._last: dict[str, float] = {}
         self._used: dict[str, float] = {}  # engine seconds each active session has had
@@ -93,10 +95,14 @@ class Clock:
                                               self._used[s.id]))
         start = self.timer()
         if self.together:
+            due = self._due_together(order, now)
             try:
-                self.stacked += stacked.ahead(self._due_together(order, now))
+                self.stacked += stacked.ahead(due)
             except Exception:  # each run then steps alone, as it would have
                 log.exception("stepping runs together failed")
+            if due:
+                each = (self.timer() - start) / len(due)
+                self._together_cost = 0.7 * self._together_cost + 0.3 * each
         served = 0
         for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
@@ -138,6 +144,7 @@ class Clock:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
             if isinstance(s, Session) and s.plays_one_fast_iteration(dt):
                 due.append(s.stepper)
+                spent += self._together_cost  # (its share of the group, paid up front)
         return due
 
     def reap(self, now: float) -> None:

@@ -126,8 +126,11 @@ class LabCollector(Collector):
         yield counter("bpl_iterations", "Iterations the engine computed (replays included).",
                       COMPUTED.iterations)
         yield counter("bpl_iterations_together",
-                      "Fast-play iterations computed with other runs of their shape.",
-                      state.clock.stacked)
+                      "Fast-play iterations taken from a group of runs of their shape.",
+                      COMPUTED.together)
+        yield counter("bpl_iterations_together_computed",
+                      "Fast-play iterations computed in a group (taken or not: the rest "
+                      "is work a saturated worker threw away).", state.clock.stacked)
         yield counter("bpl_messages_sent", "Messages handed to client sockets.",
                       sent["messages"])
         yield counter("bpl_frames_sent", "Phase frames handed to client sockets.",

@@ -75,10 +75,12 @@ log = logging.getLogger("backprop_lab.history")
 
 class Computed:
     """What the engine computed for every run of this process, for ``/metrics``:
-    ``iterations`` stepped or replayed (indexing and seeks included). Written on
-    the engine thread only; a reader elsewhere sees a recent value."""
+    ``iterations`` stepped or replayed (indexing and seeks included), ``together``
+    those of them that fast play took from a group (engine.stacked). Written on the
+    engine thread only; a reader elsewhere sees a recent value."""
 
     iterations: int = 0
+    together: int = 0
 
 
 COMPUTED = Computed()
@@ -411,6 +413,7 @@ class History:
         f = st.step_fast()
         if f is not None:
             COMPUTED.iterations += 1
+            COMPUTED.together += 1
             self._moved(w)
         return f
 
