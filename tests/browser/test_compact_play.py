@@ -3,7 +3,11 @@ draws the network, the numbers and the tooltips from them as it did from full fr
 
 from __future__ import annotations
 
+import urllib.request
+from typing import Any
+
 from tests.browser.conftest import Lab
+from tests.browser.test_inspector import PANEL, open_inspector
 from tests.browser.test_page import hue_sign, tooltip_value
 
 
@@ -34,3 +38,42 @@ def test_fast_play_draws_the_network_from_compact_frames(lab: Lab) -> None:
     assert abs(tooltip_value(lab, "a") - means[0]) < 6e-5
     assert lab.last("frame", phase="update")["values"]["L1.W"] == upd["L1.W"]
     assert lab.errors == []
+
+
+def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
+        make_lab: Any) -> None:
+    """Three learners press play at once: the server steps their runs together
+    (engine/stacked.py), and each page still draws its own run; paused, one learner's
+    inspector gives the very gradient its last frame showed (computed again from the
+    iteration's inputs when asked), and checks it."""
+    labs = [make_lab().open() for _ in range(3)]
+    together = scrape(labs[0].base_url)
+    for lab in labs:
+        lab.page.select_option("#ctl-speed", "30")
+        lab.page.click(".btn-toggle-play")
+    me = labs[0]
+    me.page.wait_for_function(
+        "() => Number(document.querySelector('#stat-iteration').textContent) >= 45",
+        timeout=30_000)
+    mark = me.mark()
+    me.page.click(".btn-toggle-play")
+    me.page.wait_for_selector(".btn-toggle-play[aria-pressed='false']")
+    me.wait_for_message("state", after=mark, playing=False)
+    # (three runs at 30 it/s on a 60 Hz clock: two at least play on the same ticks)
+    assert scrape(me.base_url) - together >= 20
+    last = me.last("frame", phase="update")
+    it = last["iteration"]
+    assert last["compact"] is True
+    back = me.last("frame", phase="backward", iteration=it)["values"]
+    msg = open_inspector(me, "L2.W.1.0", id="L2.W", index=[1, 0])
+    assert msg["grad"] == back["L2.dW"][1][0]
+    assert "✓" in me.text(f"{PANEL} [data-field='check']")
+    assert all(lab.errors == [] for lab in labs)
+
+
+def scrape(base_url: str) -> float:
+    """The server's count of fast-play iterations taken from a group (/metrics)."""
+    with urllib.request.urlopen(base_url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("bpl_iterations_together_total"))
