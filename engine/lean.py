@@ -57,7 +57,8 @@ class LeanPlan:
 
     __slots__ = ("K", "bce", "clip_norm", "clip_value", "config", "has_reg", "hidden", "ids",
                  "keys", "l1", "l2", "last", "loss", "lr", "marks", "mse_df", "optimizer",
-                 "out_da", "plain_sgd", "plans", "rev_hidden", "screen_out", "stack_kind")
+                 "out_da", "plain_sgd", "plans", "rev_hidden", "screen_out", "stack_kind",
+                 "width")
 
     def __init__(self, net: Network, config: RunConfig, optimizer: Optimizer) -> None:
         spec = net.spec
@@ -89,6 +90,8 @@ class LeanPlan:
         self.out_da = f"L{len(self.plans)}.da"
         #: what runs stepped together share (engine.stacked, computed there once)
         self.stack_kind: object = _UNSET_KIND
+        #: the units of every layer, inputs included (a sample's numbers in one pass)
+        self.width = spec.n_in + sum(ls.units for ls in spec.layers)
 
     def fits(self, config: RunConfig, optimizer: Optimizer) -> bool:
         """Whether this plan was resolved for this very config and optimizer."""

@@ -174,6 +174,15 @@ def _kind(plan: LeanPlan, params: dict[str, Array]) -> Kind | None:
     return kind
 
 
+#: a run stepped with others holds at most this many numbers in each per-sample array
+#: (B × the units of every layer, inputs included): the classroom's small networks,
+#: where a NumPy call costs more than its arithmetic. A larger run gains nothing from
+#: company and steps alone.
+MAX_RUN_NUMBERS = 16_384
+#: a group's per-sample arrays, together, at most this many bytes each (a larger group
+#: is computed in parts): what stepping together adds to the memory a tick uses
+MAX_GROUP_BYTES = 4 * 2**20
+
 Member = tuple[Run, int, Array, Array, Array, Array | None, LeanPlan, float]
 
 
@@ -199,7 +208,7 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
         hard = st.batches.hard
         scale = st.batches.dy_scale_at(start, len(x)) if plan.bce and hard else None
         kind = _kind(plan, st.net.params)
-        if kind is None:
+        if kind is None or x.shape[0] * plan.width > MAX_RUN_NUMBERS:
             continue
         lr = plan.lr if plan.lr is not None else st.lr_at(st.iteration)
         groups.setdefault((kind, x.shape[0], hard, scale is not None), []).append(
@@ -207,9 +216,13 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
     n = 0
     tok = quiet_on()  # (a diverging run warns nothing here, as alone: it steps alone)
     try:
-        for (kind, _, hard, _), members in groups.items():
-            if len(members) >= min_group:
-                n += _step_group(kind, members, hard)
+        for (kind, B, hard, _), members in groups.items():
+            # at most MAX_GROUP_BYTES of each per-sample array a group holds at once
+            size = max(min_group, MAX_GROUP_BYTES // (8 * B * members[0][6].width))
+            for k in range(0, len(members), size):
+                chunk = members[k:k + size]
+                if len(chunk) >= min_group:
+                    n += _step_group(kind, chunk, hard)
     finally:
         quiet_off(tok)
     return n

@@ -204,3 +204,25 @@ def test_every_played_iteration_is_counted_for_the_operator(together: bool) -> N
     assert (clock.stacked > 0) == together
     # (bpl_iterations_total: fast play's whole iterations were not counted before)
     assert COMPUTED.iterations - before == sum(s.stepper.iteration for s in sessions)
+
+
+def test_large_runs_step_alone_and_a_big_group_is_computed_in_parts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    big = [Stepper(run_config(RunSettings(seed=i, hidden=[128, 128], batch_size=64)))
+           for i in (1, 2)]
+    for st in big:
+        st.step_iteration()
+    assert stacked.ahead(big) == 0  # 64 × (2 + 128 + 128 + 1) numbers a pass: alone
+    # a group's arrays stay within MAX_GROUP_BYTES: here two default runs a part
+    monkeypatch.setattr(stacked, "MAX_GROUP_BYTES", 2 * 8 * 10 * (2 + 4 + 4 + 1))
+    runs = [Stepper(run_config(RunSettings(seed=i + 1))) for i in range(5)]
+    alone = [Stepper(run_config(RunSettings(seed=i + 1))) for i in range(5)]
+    for st in (*runs, *alone):
+        st.step_iteration()
+    assert stacked.ahead(runs) == 4  # 2 + 2, and the fifth alone
+    for st, a in zip(runs, alone, strict=True):
+        assert (st.step_fast() is None) == (st is runs[4])
+        if st is runs[4]:
+            st.step_iteration()
+        a.step_iteration()
+        assert all(np.array_equal(v, st.net.params[k]) for k, v in a.net.params.items())
