@@ -179,9 +179,9 @@ def _kind(plan: LeanPlan, params: dict[str, Array]) -> Kind | None:
 #: where a NumPy call costs more than its arithmetic. A larger run gains nothing from
 #: company and steps alone.
 MAX_RUN_NUMBERS = 16_384
-#: a group's array of one layer's per-sample values, at most this many bytes (a larger
-#: group is computed in parts; the batch means' concatenation of every layer is a few
-#: times that): what stepping together adds to the memory a tick uses
+#: a group's per-sample values of one kind (its z's, a's or δ's), all layers together,
+#: at most this many bytes (a larger group is computed in parts; the batch means'
+#: concatenation is about twice that): what stepping together adds to a tick's memory
 MAX_GROUP_BYTES = 4 * 2**20
 
 Member = tuple[Run, int, Array, Array, Array, Array | None, LeanPlan, float]
