@@ -94,6 +94,8 @@ class Clock:
         order = sorted(active, key=lambda s: (self._cost.get(s.id, math.inf) > share,
                                               self._used[s.id]))
         start = self.timer()
+        grouped: set[int] = set()  # (the steppers computed together, by id)
+        each = 0.0
         if self.together:
             due = self._due_together(order, now)
             try:
@@ -101,8 +103,11 @@ class Clock:
             except Exception:  # each run then steps alone, as it would have
                 log.exception("stepping runs together failed")
             if due:
-                each = (self.timer() - start) / len(due)
-                self._together_cost = 0.7 * self._together_cost + 0.3 * each
+                spent_together = self.timer() - start
+                self._together_cost = (0.7 * self._together_cost
+                                       + 0.3 * spent_together / len(due))
+                grouped = {id(st) for st in due if st._fast is not None}
+                each = spent_together / max(len(grouped), 1)
         served = 0
         for s in order:
             dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
@@ -116,8 +121,10 @@ class Clock:
                 s.playing = False
                 s.error("internal", "the run stopped because of an internal error")
             t1 = self.timer()
-            # (a tick that did nothing still counts a little: equal sessions take turns)
-            self._used[s.id] += max(t1 - t0, 1e-6)
+            # (a tick that did nothing still counts a little: equal sessions take turns);
+            # a run computed with its group is charged its share of the group's time
+            self._used[s.id] += max(t1 - t0, 1e-6) + (
+                each if grouped and id(s.stepper) in grouped else 0.0)
             cost = self._cost.get(s.id)
             self._cost[s.id] = t1 - t0 if cost is None else 0.7 * cost + 0.3 * (t1 - t0)
             served += 1

@@ -226,3 +226,30 @@ def test_large_runs_step_alone_and_a_big_group_is_computed_in_parts(
             st.step_iteration()
         a.step_iteration()
         assert all(np.array_equal(v, st.net.params[k]) for k, v in a.net.params.items())
+
+
+def test_a_run_computed_with_its_group_is_charged_its_share_of_the_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    t = [0.0]
+    real = stacked.ahead
+
+    def slow(steppers: Any) -> int:  # the group's computing takes 4 ms of the clock
+        t[0] += 0.004
+        return real(steppers)
+
+    monkeypatch.setattr(stacked, "ahead", slow)
+    pairs = [attached_session(outbox=4096, seed=i + 1) for i in range(4)]
+    pairs.append(attached_session(outbox=4096, activation="relu"))  # a kind of its own
+    sessions = [s for s, _ in pairs]
+    for s in sessions:
+        s.handle(Play(type="play", speed=60))  # (every tick, all due together)
+        s.stepper.step_iteration()  # (a run's first batch needs its first shuffle)
+    clock = Clock(sessions, 60, timer=lambda: t[0])  # type: ignore[arg-type]
+    clock.tick(1 / 60)
+    clock.tick(2 / 60)
+    # max-min fairness counts each grouped run's quarter of the group's 4 ms a tick (its
+    # own tick costs nothing on this frozen timer), and nothing to the run alone
+    assert clock.stacked == 8
+    alone = sessions[-1].id
+    assert all(clock._used[s.id] - clock._used[alone] >= 2 * 0.001 - 1e-9
+               for s in sessions[:4])
