@@ -9,6 +9,7 @@ last partial batch is skipped: every batch has the chosen size
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,9 @@ class Batches:
         # (1 − 2t)/B in the epoch's order, for bce's ∂L/∂y (see losses.compute)
         self._dy_scale: Array | None = None
         self._dy_scale_b = 0
+        #: the next epoch's order drawn ahead (:meth:`peek`): (the generator's state it
+        #: was drawn from, its state after, the order, inputs and targets in it)
+        self._next: tuple[Mapping[str, Any], Mapping[str, Any], Array, Array, Array] | None = None
 
     def size(self, batch_size: int) -> int:
         """The effective batch size: ``batch_size``, or the whole split when it is 0
@@ -59,9 +63,17 @@ class Batches:
             if self.shuffled:
                 self.epoch += 1
             self.shuffled = True
-            self.order = self.rng.permutation(n)
-            self._xs = self.data.x_train[self.order]
-            self._ts = self.data.t_train[self.order]
+            up = self._next
+            if up is not None and up[0] == self.rng.bit_generator.state:
+                # drawn ahead from this very state: the same order, and the generator
+                # where the draw leaves it
+                self.rng.bit_generator.state = up[1]
+                self.order, self._xs, self._ts = up[2], up[3], up[4]
+            else:
+                self.order = self.rng.permutation(n)
+                self._xs = self.data.x_train[self.order]
+                self._ts = self.data.t_train[self.order]
+            self._next = None
             self._dy_scale = None
             c = 0
         self.start = c
@@ -80,17 +92,28 @@ class Batches:
             self._dy_scale_b = B
         return scale[start:start + B]
 
-    def peek(self, batch_size: int) -> tuple[int, Array, Array, Array] | None:
-        """Where the next batch starts and what :meth:`next` will return, without
-        drawing it; None at an epoch's end (the next batch needs a new shuffle)."""
+    def peek(self, batch_size: int) -> tuple[int, Array, Array, Array, Array]:
+        """Where the next batch starts, the epoch order it is taken from, and what
+        :meth:`next` will return (indices, inputs, targets), without drawing it. At an
+        epoch's end the next epoch's order is drawn ahead, the generator left as it
+        was: :meth:`next` takes that very order (the same draw) if nothing has moved
+        the generator since."""
         n = self.n
         bs = batch_size
         if bs <= 0 or bs > n:
             bs = n
         c = self.cursor
-        if c + bs > n:
-            return None
-        return c, self.order[c:c + bs], self._xs[c:c + bs], self._ts[c:c + bs]
+        if c + bs <= n:
+            return c, self.order, self.order[c:c + bs], self._xs[c:c + bs], self._ts[c:c + bs]
+        state = self.rng.bit_generator.state
+        up = self._next
+        if up is None or up[0] != state:
+            order = self.rng.permutation(n)
+            after = self.rng.bit_generator.state
+            self.rng.bit_generator.state = state
+            up = (state, after, order, self.data.x_train[order], self.data.t_train[order])
+            self._next = up
+        return 0, up[2], up[2][:bs], up[3][:bs], up[4][:bs]
 
     def snapshot(self) -> dict[str, Any]:
         """The state that decides the coming batches (copied): the generator's
@@ -113,3 +136,4 @@ class Batches:
         self._dy_scale = None
         self.cursor = snap["cursor"]
         self.shuffled = snap["shuffled"]
+        self._next = None

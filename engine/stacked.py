@@ -184,7 +184,9 @@ MAX_RUN_NUMBERS = 16_384
 #: concatenation is about twice that): what stepping together adds to a tick's memory
 MAX_GROUP_BYTES = 4 * 2**20
 
-Member = tuple[Run, int, Array, Array, Array, Array | None, LeanPlan, float]
+#: (run, where its batch starts, the epoch order it is from, indices, x, t, bce's
+#: (1 − 2t)/B or None, plan, rate)
+Member = tuple[Run, int, Array, Array, Array, Array, Array | None, LeanPlan, float]
 
 
 def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
@@ -201,25 +203,23 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
                 or st.halted is not None or st.config.accumulate_grads
                 or st.optimizer.state):
             continue
-        peek = st.batches.peek(st.config.batch_size)
-        if peek is None:
-            continue
-        start, idx, x, t = peek
+        start, order, idx, x, t = st.batches.peek(st.config.batch_size)
         plan = st._lean_plan()
         hard = st.batches.hard
-        scale = st.batches.dy_scale_at(start, len(x)) if plan.bce and hard else None
+        # ((1 − 2t)/B element by element: the bits of the epoch's array sliced)
+        scale = (1.0 - 2.0 * t) / len(x) if plan.bce and hard else None
         kind = _kind(plan, st.net.params)
         if kind is None or x.shape[0] * plan.width > MAX_RUN_NUMBERS:
             continue
         lr = plan.lr if plan.lr is not None else st.lr_at(st.iteration)
         groups.setdefault((kind, x.shape[0], hard, scale is not None), []).append(
-            (st, start, idx, x, t, scale, plan, lr))
+            (st, start, order, idx, x, t, scale, plan, lr))
     n = 0
     tok = quiet_on()  # (a diverging run warns nothing here, as alone: it steps alone)
     try:
         for (kind, B, hard, _), members in groups.items():
             # at most MAX_GROUP_BYTES of each per-sample array a group holds at once
-            size = max(min_group, MAX_GROUP_BYTES // (8 * B * members[0][6].width))
+            size = max(min_group, MAX_GROUP_BYTES // (8 * B * members[0][7].width))
             for k in range(0, len(members), size):
                 chunk = members[k:k + size]
                 if len(chunk) >= min_group:
@@ -270,12 +270,12 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     """Compute ``members``' next iteration together (one kind, one batch size) and give
     each whose values are all finite its :class:`Fast`; returns how many got one."""
     S = len(members)
-    plan = members[0][6]
+    plan = members[0][7]
     last, hidden = plan.last, plan.hidden
-    ts = [m[4] for m in members]
-    scales = [m[5] for m in members]
+    ts = [m[5] for m in members]
+    scales = [m[6] for m in members]
     params = [m[0].net.params for m in members]
-    X = _stack([m[3] for m in members])
+    X = _stack([m[4] for m in members])
     T = _stack(ts)
     B = X.shape[1]
     names = [k[0] for k in plan.keys]  # the parameters' ids, in their order
@@ -335,7 +335,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
             da = np.matmul(delta, P[p.kW].transpose(0, 2, 1))
     deltas.reverse()
     # update: plain SGD, step = dW · (−lr), W ← W + step (engine.lean.update)
-    lrs = [m[7] for m in members]
+    lrs = [m[8] for m in members]
     neg = np.array([-lr for lr in lrs]) if len(set(lrs)) > 1 else np.array(-lrs[0])
     steps: dict[str, Array] = {}
     new: dict[str, Array] = {}
@@ -382,7 +382,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     isfinite = math.isfinite
     keys: list[tuple[str, ...]] | None = None
     n = 0
-    for i, (st, start, idx, x, t, scale, p_, lr) in enumerate(members):
+    for i, (st, start, order, idx, x, t, scale, p_, lr) in enumerate(members):
         res = res_all[i]
         gnorms = []
         gsum = 0.0
@@ -394,7 +394,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
         mean = res.mean
         if not (calm_[i] and isfinite(mean) and isfinite(gsum)):
             continue  # alone, it halts where the value first appears
-        f = Fast(st.iteration, start, st.batches.order, p_, lr, dict(params[i]),
+        f = Fast(st.iteration, start, order, p_, lr, dict(params[i]),
                  (idx, x, t), hard, scale)
         if keys is None:
             keys = _record_keys(kind, B, f, st.optimizer)

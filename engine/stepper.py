@@ -612,8 +612,8 @@ class Stepper:
         it = self.iteration
         lr = plan.lr if plan.lr is not None else self.lr_at(it)
         b = self.batches
-        peek = b.peek(self.config.batch_size)
-        if peek is None or not f.fits(it, peek[0], b.order, plan, lr, self.net.params):
+        start, order, _, _, _ = b.peek(self.config.batch_size)
+        if not f.fits(it, start, order, plan, lr, self.net.params):
             return None
         b.next(self.config.batch_size)  # the very batch it was computed on
         self.optimizer.t += 1  # (engine.lean.update's plain SGD)

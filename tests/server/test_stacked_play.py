@@ -64,7 +64,7 @@ def test_a_group_s_frames_and_parameters_are_each_run_s_alone(cfg: dict[str, Any
             for k, v in a.net.params.items():
                 assert np.array_equal(v, b.net.params[k]), (it, k)
             assert a.iteration == b.iteration and a.optimizer.t == b.optimizer.t
-    assert used > 0.8 * 45 * 6
+    assert used == 45 * 6  # every iteration, epoch ends and the first one included
     assert metrics.collect(alone[0]) == metrics.collect(together[0])
 
 
