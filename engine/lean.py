@@ -32,7 +32,7 @@ import numpy as np
 
 from engine import activations, losses, units
 from engine.config import RunConfig
-from engine.model import LayerCache, Network
+from engine.model import LayerCache, LayerPlan, Network
 from engine.optim import Optimizer, received
 from engine.records import (
     IterationState,
@@ -124,6 +124,20 @@ class LeanPass:
         self.finite = True
 
 
+def output(last: LayerPlan, z: Array) -> tuple[Array, Array | None]:
+    """The output layer's ``y`` from its ``z`` (any leading shape), and softplus(z)
+    under bce (else None): σ(z) = e^(z − softplus(z)) there, as the loss needs
+    softplus(z) anyway; softmax over the last axis; else the layer's activation."""
+    if last.bce:
+        sp = activations.softplus(z)
+        y = z - sp
+        np.exp(y, out=y)
+        return y, sp
+    if last.softmax:
+        return losses.softmax(z), None
+    return last.f(z, last.alpha), None
+
+
 def forward_backward(plan: LeanPlan, params: dict[str, Array], x: Array, t: Array,
                      capture: bool, hard: bool = False,
                      dy_scale: Array | None = None) -> LeanPass:
@@ -155,16 +169,7 @@ def forward_backward(plan: LeanPlan, params: dict[str, Array], x: Array, t: Arra
     z = a.dot(params[last.kW])
     b = params[last.kb]
     z += b.reshape(()) if getattr(b, "shape", None) == (1,) else b
-    sp = None
-    if last.bce:
-        # σ(z) = e^(z − softplus(z)): the loss needs softplus(z) anyway
-        sp = activations.softplus(z)
-        y = z - sp
-        np.exp(y, out=y)
-    elif last.softmax:
-        y = losses.softmax(z)
-    else:
-        y = last.f(z, last.alpha)
+    y, sp = output(last, z)
     zs.append(z)
     hs.append(y)
     # loss

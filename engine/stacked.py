@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine import activations, lean, losses, units
+from engine import lean, losses, units
 from engine.batches import Batches
 from engine.config import RunConfig
 from engine.fpstate import quiet_off, quiet_on
@@ -255,17 +255,6 @@ def _stack(arrays: list[Array]) -> Array:
     return np.concatenate(arrays).reshape((len(arrays), *arrays[0].shape))
 
 
-def _flags(activation: str, H: Array) -> Array:
-    """:func:`engine.units.unit_flags` of every run at once (``H`` (S, B, n) → (S, n))."""
-    if activation == "relu":
-        bad = H.max(axis=1) <= 0.0
-    elif activation == "tanh":
-        bad = np.abs(H).min(axis=1) > units._TANH_FLAT
-    else:  # sigmoid
-        bad = (H * (1.0 - H)).max(axis=1) < units._SIGMOID_FLAT
-    return bad.astype(np.float64)
-
-
 def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     """Compute ``members``' next iteration together (one kind, one batch size) and give
     each whose values are all finite its :class:`Fast`; returns how many got one."""
@@ -294,13 +283,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
         ins.append(a)
     z = np.matmul(a, P[last.kW])
     z += P[last.kb][:, None, :]
-    sp = None
-    if last.bce:  # σ(z) = e^(z − softplus(z)), as the lean loop
-        sp = activations.softplus(z)
-        y = z - sp
-        np.exp(y, out=y)
-    else:
-        y = last.f(z, last.alpha)
+    y, sp = lean.output(last, z)  # (no softmax here: such runs step alone)
     zs.append(z)
     hs.append(y)
     # loss: ℓ per sample and δ_n = ∂L/∂z_n
@@ -360,7 +343,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     sums /= B
     rows = sums.tolist()
     widths = [v.shape[2] for v in averaged]
-    flags = [(m, _flags(m.saturated or "relu", hs[k]))
+    flags = [(m, units.unit_flags(m.saturated or "relu", hs[k], axis=1))
              for k, m in enumerate(plan.marks) if m.dead or m.saturated is not None]
     # each run's own: lists (what a frame is encoded from: the same JSON as the
     # arrays) and copies, never views of the stacks
@@ -368,7 +351,8 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     shown = {k: v.tolist() for k, v in grads.items()}
     steps_ = {k: v.tolist() for k, v in steps.items()}
     new_ = {k: list(v) for k, v in new.items()}
-    flags_ = [(m.kdead if m.dead else m.ksat, f.tolist()) for m, f in flags]
+    flags_ = [(m.kdead if m.dead else m.ksat, f.tolist()) for m, f in flags
+              if f is not None]  # (always: the marks are relu's, sigmoid's, tanh's)
     # the screen of the z's (engine.lean: Σ z² finite) as one test per run; a run near
     # the overflow of Σ z² (|z| ≥ 1e150) steps alone, which screens it exactly
     screened = zs if plan.screen_out else zs[:-1]

@@ -85,16 +85,17 @@ def layer_marks(net: Network) -> list[LayerMarks]:
     return out
 
 
-def unit_flags(activation: str, h: Array) -> Array | None:
+def unit_flags(activation: str, h: Array, axis: int = 0) -> Array | None:
     """Per unit of ``h`` = f(z̃) (B, n): 1.0 where the unit is dead (ReLU) or
-    saturated (sigmoid, tanh) for every row, else 0.0; None for other activations."""
+    saturated (sigmoid, tanh) for every row, else 0.0; None for other activations.
+    ``axis``: the rows' axis (1 for runs stacked as (S, B, n): (S, n) flags)."""
     # a column is flagged when its least flat row is flat: one reduction, one comparison
     if activation == "relu":
-        bad = h.max(axis=0) <= 0.0
+        bad = h.max(axis=axis) <= 0.0
     elif activation == "tanh":
-        bad = np.abs(h).min(axis=0) > _TANH_FLAT
+        bad = np.abs(h).min(axis=axis) > _TANH_FLAT
     elif activation == "sigmoid":
-        bad = (h * (1.0 - h)).max(axis=0) < _SIGMOID_FLAT
+        bad = (h * (1.0 - h)).max(axis=axis) < _SIGMOID_FLAT
     else:
         return None
     return bad.astype(np.float64)

@@ -228,12 +228,8 @@ class SessionViews:
         the inspector reads them (:meth:`engine.stepper.Stepper.fast_records`)."""
         self.last_batch = np.asarray(batch)
         self.capture.defer(iteration, self.st.fast_records)
-        self.dirty.update(("inspect", "maps", "focus", "landscape", "drawn"))
-        while self.pending_edits:
-            try:
-                self._apply_edit(self.pending_edits.pop(0))
-            except ViewError as e:
-                self.port.error("invalid", str(e), field=e.field)
+        self.dirty.add("inspect")
+        self._iteration_done()
 
     def after_phase(self, rec: PhaseRecord) -> None:
         """A phase ran: remember the batch, apply pending edits at the iteration's end."""
@@ -242,12 +238,17 @@ class SessionViews:
         self.capture.add(rec.phase, rec.iteration, rec.values)
         self.dirty.add("inspect")
         if rec.phase == "update":
-            self.dirty.update(("maps", "focus", "landscape", "drawn"))
-            while self.pending_edits:
-                try:
-                    self._apply_edit(self.pending_edits.pop(0))
-                except ViewError as e:
-                    self.port.error("invalid", str(e), field=e.field)
+            self._iteration_done()
+
+    def _iteration_done(self) -> None:
+        """An iteration's update ran: the views of the weights are due, and the edits
+        that waited for the iteration's end are applied."""
+        self.dirty.update(("maps", "focus", "landscape", "drawn"))
+        while self.pending_edits:
+            try:
+                self._apply_edit(self.pending_edits.pop(0))
+            except ViewError as e:
+                self.port.error("invalid", str(e), field=e.field)
 
     def show(self, records: list[PhaseRecord]) -> None:
         """Playback moved to another iteration and re-sent its phases: take them as the

@@ -369,10 +369,8 @@ class History:
         w = self.live
         st = w.stepper
         self.sync(w)
-        cmds = w.branch.commands
         recs: list[PhaseRecord] = []
-        if st.phase_index != 0 or (w.applied < len(cmds)
-                                   and cmds[w.applied].iteration == st.iteration):
+        if self._by_phases(w):
             try:
                 recs.append(self.step_phase())
                 while st.phase_index != 0:
@@ -394,6 +392,14 @@ class History:
         self._moved(w)
         return recs, None
 
+    @staticmethod
+    def _by_phases(w: Walker) -> bool:
+        """Whether the walker's next iteration goes phase by phase: one is under way,
+        or a logged command falls inside it (after :meth:`sync`)."""
+        cmds = w.branch.commands
+        return w.stepper.phase_index != 0 or (
+            w.applied < len(cmds) and cmds[w.applied].iteration == w.stepper.iteration)
+
     def step_fast(self) -> Fast | None:
         """Fast play's next whole iteration from the one computed with other runs of
         this shape (:meth:`Stepper.step_fast`, :mod:`engine.stacked`): the stepper and
@@ -405,9 +411,7 @@ class History:
         if st._fast is None:
             return None
         self.sync(w)
-        cmds = w.branch.commands
-        if st.phase_index != 0 or (w.applied < len(cmds)
-                                   and cmds[w.applied].iteration == st.iteration):
+        if self._by_phases(w):
             st._fast = None
             return None
         f = st.step_fast()

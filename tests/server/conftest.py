@@ -25,6 +25,7 @@ from server.protocol import RunSettings, client_adapter
 from server.serve import uvicorn_config
 from server.settings import Settings
 from tests.helpers.net import free_port, poll
+from tests.helpers.site import Redis
 
 Msg = dict[str, Any]
 
@@ -210,6 +211,17 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[Redis]:
+    """A real redis-server of a test module's own (Debian's, on a free loopback port)."""
+    r = Redis()
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ worker processes behind one port."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -49,6 +50,15 @@ def heard(app: Any, kind: str, key: str, n: float) -> None:
          f"the other worker's {kind} count of {key} to reach {n}")
 
 
+@contextlib.contextmanager
+def two_sessions(client: TestClient) -> Iterator[None]:
+    """Two sockets of this address on ``client``'s worker, each with a session."""
+    with client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2:
+        WS(r1).hello()
+        WS(r2).hello()
+        yield
+
+
 @pytest.fixture
 def pair_of(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, TestClient]]:
     a, b, _ = two_workers(**request.param)
@@ -60,9 +70,7 @@ def pair_of(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, TestCl
 def test_websockets_from_one_address_are_capped_across_workers(
         pair_of: tuple[TestClient, TestClient]) -> None:
     ca, cb = pair_of
-    with ca.websocket_connect("/ws") as r1, ca.websocket_connect("/ws") as r2:
-        WS(r1).hello()
-        WS(r2).hello()
+    with two_sessions(ca):
         heard(cb.app, "websockets", ADDRESS, 2)
         with cb.websocket_connect("/ws") as r3:
             err = WS(r3).error()
@@ -77,9 +85,7 @@ def test_websockets_from_one_address_are_capped_across_workers(
 def test_sessions_of_one_address_are_capped_across_workers(
         pair_of: tuple[TestClient, TestClient]) -> None:
     ca, cb = pair_of
-    with ca.websocket_connect("/ws") as r1, ca.websocket_connect("/ws") as r2:
-        WS(r1).hello()
-        WS(r2).hello()
+    with two_sessions(ca):
         heard(cb.app, "sessions", ADDRESS, 2)
         with cb.websocket_connect("/ws") as r3:
             w = WS(r3)
@@ -177,16 +183,6 @@ def test_alone_nothing_is_told_and_no_cap_changes() -> None:
 
 
 # ---- through a real Redis ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis() -> Iterator[Redis]:
-    r = Redis()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 def test_redis_carries_each_worker_s_counts_and_forgets_a_silent_one(redis: Redis) -> None:

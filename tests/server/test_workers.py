@@ -25,16 +25,6 @@ from tests.helpers.site import Client, Msg, Redis, Site
 
 
 @pytest.fixture(scope="module")
-def redis() -> Iterator[Redis]:
-    r = Redis()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
-@pytest.fixture(scope="module")
 def site(redis: Redis) -> Iterator[Site]:
     s = Site(redis)
     try:
