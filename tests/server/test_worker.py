@@ -111,11 +111,17 @@ def test_a_big_weights_csv_is_built_in_pieces_of_one_iteration_between_others_tu
         st.step_iteration()
         weights_at[st.iteration] = {k: a.copy() for k, a in st.net.params.items()}
 
+    gate = threading.Event()
+
     async def main() -> str:
+        # the worker waits at a gate until both owners' work is queued (else, under
+        # load, it ran pieces of the download before the learner's jobs arrived)
+        w.submit("gate", gate.wait)
         task = asyncio.ensure_future(w.call_pieces("download", build))
         await asyncio.sleep(0)
         for _ in range(3):
             w.submit("learner", learner)
+        gate.set()
         return await task
 
     text = asyncio.run(main())
