@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -73,6 +73,7 @@ log = logging.getLogger("bench.load")
 
 UPDATE_PREFIX = b'{"type":"frame","phase":"update"'
 FRAME_PREFIX = b'{"type":"frame"'
+PACKED_PREFIX = b'{"type":"packed"'
 SHARE_PREFIX = b'{"type":"share","code":"'
 
 
@@ -150,7 +151,17 @@ class RawClient(asyncio.Protocol):
                 if i >= 0:
                     j = i + len(SHARE_PREFIX)
                     self.share_code.set_result(bytes(buf[j:j + 6]).decode())
-            if opcode == 0x1 and self.measuring:
+            if opcode == 0x2 and self.measuring:  # a batch with packed frames
+                st.messages += 1
+                st.nbytes += n
+                j = struct.unpack_from("<I", buf, start)[0]
+                body = bytes(buf[start + 4:start + 4 + j])
+                k = body.count(PACKED_PREFIX)  # (each an iteration's four frames)
+                st.frames += 4 * k + body.count(FRAME_PREFIX)
+                st.updates += [now] * (k + body.count(UPDATE_PREFIX))
+                if b'{"type":"error"' in body:
+                    st.errors.append(body[:200])
+            elif opcode == 0x1 and self.measuring:
                 st.messages += 1
                 st.nbytes += n
                 if buf[start] == 0x5B:  # "[": a batch of messages
@@ -184,7 +195,7 @@ class RawClient(asyncio.Protocol):
 
 
 async def open_client(port: int, stats: Client, batch: bool = False,
-                      follow: str | None = None) -> RawClient:
+                      follow: str | None = None, packed: bool = False) -> RawClient:
     """Connect, upgrade to a WebSocket and greet the server (following ``follow``)."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
@@ -201,7 +212,8 @@ async def open_client(port: int, stats: Client, batch: bool = False,
         ).encode()
     )
     await asyncio.wait_for(ready, 10)
-    proto.send({"type": "hello", "batch": batch, **({"follow": follow} if follow else {})})
+    proto.send({"type": "hello", "batch": batch, "packed": packed,
+                **({"follow": follow} if follow else {})})
     return proto
 
 
@@ -230,21 +242,21 @@ def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
 
 async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
                 server: psutil.Process, batch: bool = False,
-                follow: bool = False, redis: psutil.Process | None = None
-                ) -> dict[str, object]:
+                follow: bool = False, redis: psutil.Process | None = None,
+                packed: bool = False) -> dict[str, object]:
     """Open ``n`` sessions (or, with ``follow``, one teacher and ``n − 1`` followers),
     play them, measure over ``seconds`` after ``warmup``."""
     stats = [Client() for _ in range(n)]
     clients: list[RawClient] = []
     code = None
     if follow:
-        teacher = await open_client(port, stats[0], batch)
+        teacher = await open_client(port, stats[0], batch, packed=packed)
         teacher.share_code = asyncio.get_running_loop().create_future()
         teacher.send({"type": "share"})
         code = await asyncio.wait_for(teacher.share_code, 10)
         clients.append(teacher)
     for i in range(len(clients), n, 20):  # connect in small waves, as a class arriving
-        clients += await asyncio.gather(*(open_client(port, s, batch, code)
+        clients += await asyncio.gather(*(open_client(port, s, batch, code, packed)
                                           for s in stats[i:i + 20]))
     await asyncio.sleep(0.5)
     for c in clients[:1] if follow else clients:
@@ -284,6 +296,7 @@ async def drive(port: int, n: int, speed: float, warmup: float, seconds: float,
         "follow": follow,
         "speed": speed,
         "batch": batch,
+        "packed": packed,
         "ws_messages_per_s_per_client": round(statistics.median(s.messages for s in stats) / wall,
                                               1),
         "seconds": round(wall, 2),
@@ -474,6 +487,7 @@ def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
     from server.live.store import SessionStore
     from server.protocol import Play
     from server.routes.ws import json_of
+    from server.run.compact import PackedFrames, pack_batch
     from server.settings import Settings
 
     old = gc.get_threshold()
@@ -494,16 +508,24 @@ def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
     def drain() -> tuple[int, int]:
         its = nbytes = 0
         for ob in outs:
-            parts = []
+            parts: list[bytes | PackedFrames] = []
+            packed = False
             while (e := ob.pop()) is not None:
+                if isinstance(e, PackedFrames):  # (a page that takes packed frames)
+                    parts.append(e)
+                    packed = True
+                    its += 1
+                    continue
                 b = json_of(e)
                 if e.bundle if isinstance(e, Shared) else isinstance(e, list):
                     parts.append(b[1:-1])
                     its += 1
                 else:
                     parts.append(b)
-            if parts:
-                nbytes += len((b"[" + b",".join(parts) + b"]").decode())
+            if packed:
+                nbytes += len(pack_batch(parts))
+            elif parts:
+                nbytes += len((b"[" + b",".join(cast(list[bytes], parts)) + b"]").decode())
         return its, nbytes
 
     try:
@@ -540,6 +562,10 @@ def main() -> None:
     ap.add_argument("--batch", action=argparse.BooleanOptionalAction, default=True,
                     help="clients ask for batched messages (hello batch=true), as the "
                     "page does; --no-batch for one WebSocket message per server message")
+    ap.add_argument("--packed", action=argparse.BooleanOptionalAction, default=True,
+                    help="batching clients take fast play's frames packed in binary "
+                    "messages (hello packed=true), as the page does; --no-packed for "
+                    "JSON only")
     ap.add_argument("--follow", action="store_true",
                     help="a class: the first client plays and shares its run, the others "
                     "follow it")
@@ -587,7 +613,8 @@ def main() -> None:
         redis_proc = (psutil.Process(redis.proc.pid)
                       if redis is not None and redis.proc is not None else None)
         result = runner(drive(port, args.clients, args.speed, args.warmup, args.seconds, server,
-                              args.batch, args.follow, redis_proc))
+                              args.batch, args.follow, redis_proc,
+                              args.batch and args.packed))
         result["workers"] = args.workers
         # the reference step, measured in this process right after the run (the same
         # machine and moment; the server no longer competes for the core)

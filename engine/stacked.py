@@ -15,7 +15,9 @@ call made once on arrays stacked along a first axis of S:
 and what each run's compact frames hold (:mod:`server.run.compact`: the batch means
 of every z, a, y, t and δ by one reduction over the stack, the units' marks, dW, db,
 ‖dW‖, the rate, W and b after the update and their steps) straight from the stacked
-arrays: the runs' full records are never built. ``np.matmul`` over a stack makes
+arrays, as one (S, K) array of float64 whose row i is run i's numbers in the order of
+a :data:`Layout` (``L{l}.X.mean``: the batch mean Σ_rows X / B of the record's
+``L{l}.X``): the runs' full records are never built. ``np.matmul`` over a stack makes
 the same BLAS call per run that ``dot`` makes alone, the element-wise functions do
 not depend on the shape, and a mean over the batch axis adds the rows in the same
 order, so every number is the lone lean loop's bit for bit and every frame the one
@@ -26,7 +28,7 @@ Nothing is changed here: :func:`ahead` leaves each run a :class:`Fast` for the b
 its next iteration will draw, and :meth:`engine.stepper.Stepper.step_fast` uses it
 only if that is still so (the same iteration, batch, parameter arrays, plan and
 rate), else the run steps alone. What a run keeps of it is its own: the new
-parameters, steps and gradients are copies, never views of the group's stacks, so a
+parameters and its row of numbers are copies, never views of the group's stacks, so a
 paused run holds its own iteration and no one else's. Its full records (the
 inspector's, the chain rule's) are computed again from the iteration's inputs when
 asked (:meth:`Fast.records`). Runs that do not fit (optimizer state, L1/L2,
@@ -53,6 +55,9 @@ from engine.records import IterationState, PhaseRecord
 
 Array = np.ndarray
 PHASES = ("forward", "loss", "backward", "update")
+#: per phase (in :data:`PHASES`' order), the phase and its frame's ids with a run's shape
+#: of each (() a number): the order of a run's numbers in :attr:`Fast.packed`
+Layout = tuple[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]], ...]
 
 
 class Run(Protocol):
@@ -79,12 +84,13 @@ class Fast:
     for iteration ``iteration`` on the batch starting at ``start`` of the epoch order
     ``order``, from the parameter arrays ``params_in`` with ``plan`` and rate ``lr``.
 
-    ``kept`` and ``means``: what the compact frames hold (see :mod:`server.run.compact`);
-    ``new``: the parameters after the update (the run's own arrays); ``loss`` and
-    ``gnorms``: what :class:`~engine.records.IterationState` keeps of them."""
+    ``packed`` and ``layout``: what the compact frames hold (see
+    :mod:`server.run.compact`: ``L{l}.X.mean`` is the batch mean of the record's
+    ``L{l}.X``, Σ_rows X / B); ``new``: the parameters after the update (the run's own
+    arrays); ``loss`` and ``gnorms``: what :class:`~engine.records.IterationState` keeps of them."""
 
-    __slots__ = ("batch", "gnorms", "hard", "iteration", "kept", "keys", "loss", "lr", "means",
-                 "new", "order", "params_in", "plan", "scale", "start")
+    __slots__ = ("batch", "gnorms", "hard", "iteration", "keys", "layout", "loss", "lr", "new",
+                 "order", "packed", "params_in", "plan", "scale", "start")
 
     def __init__(self, iteration: int, start: int, order: Array, plan: LeanPlan, lr: float,
                  params_in: dict[str, Array], batch: tuple[Array, Array, Array], hard: bool,
@@ -98,10 +104,11 @@ class Fast:
         self.batch = batch
         self.hard = hard
         self.scale = scale
-        #: per phase, the record's values a compact frame keeps as they are
-        self.kept: list[dict[str, Any]] = []
-        #: the batch means (Σ_rows X / B) of the record ids a compact frame averages
-        self.means: dict[str, list[float]] = {}
+        #: every number of the iteration's compact frames (float64, native byte order),
+        #: in ``layout``'s order: the run's own bytes
+        self.packed = b""
+        #: per phase, the frame's ids and each one's shape (one object per kind of run)
+        self.layout: Layout = ()
         #: per phase, the record's ids in the lone path's order
         self.keys: list[tuple[str, ...]] = []
         self.new: dict[str, Array] = {}
@@ -327,32 +334,59 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
         nk = neg if neg.ndim == 0 else neg.reshape((S,) + (1,) * (w.ndim - 1))
         step = steps[key] = grads[key] * nk
         new[key] = w + step
-    # what the frames average, every run at once: Σ_rows X / B per column
+    # what the frames average, every run at once: Σ_rows X / B per column, phase by
+    # phase (the forward's a's and z's, the loss's y and t, the backward's δ's)
     ids = plan.ids
-    mean_ids = ["L0.a"]
+    fwd_ids = ["L0.a"]
     averaged = [X]
     for k, lid in enumerate(ids):
-        mean_ids += [lid.z, lid.a]
+        fwd_ids += [lid.z, lid.a]
         averaged += [zs[k], hs[k]]
-    mean_ids += ["y", "t"]
     averaged += [y, T]
-    for k, lid in enumerate(ids):
-        mean_ids.append(lid.delta)
-        averaged.append(deltas[k])
+    averaged += deltas
     sums = np.add.reduce(np.concatenate(averaged, axis=2), 1)
     sums /= B
-    rows = sums.tolist()
     widths = [v.shape[2] for v in averaged]
-    flags = [(m, units.unit_flags(m.saturated or "relu", hs[k], axis=1))
+    flags = [(m.kdead if m.dead else m.ksat, units.unit_flags(m.saturated or "relu", hs[k],
+                                                              axis=1))
              for k, m in enumerate(plan.marks) if m.dead or m.saturated is not None]
-    # each run's own: lists (what a frame is encoded from: the same JSON as the
-    # arrays) and copies, never views of the stacks
-    grads_ = {k: list(v) for k, v in grads.items()}
-    shown = {k: v.tolist() for k, v in grads.items()}
-    steps_ = {k: v.tolist() for k, v in steps.items()}
+    # ‖dW‖ per run and layer, as alone (√(g·g) by vdot: the same bits); the loss's mean
+    grads_ = {p.kW: list(grads[p.kW]) for p in plan.plans}
+    sqrt = math.sqrt
+    vdot = np.vdot
+    gnorms_all = [[sqrt(vdot(g[i], g[i])) for g in grads_.values()] for i in range(S)]
+    loss_means = [r.mean for r in res_all]
+    # every number of every run's four frames, one row a run (S, K), in layout order
+    nf = len(fwd_ids)
+    cut = [sum(widths[:nf]), sum(widths[:nf + 2])]  # the sums' forward | loss | backward
+    lr_col = -neg.reshape(-1) if neg.ndim else np.full(S, -float(neg))
+    loss_col = np.array(loss_means)
+    gn = np.array(gnorms_all).reshape(S, len(ids))
+    blocks: list[tuple[int, str, tuple[int, ...], Array]] = [
+        (0, "batch", (B,), _stack([m[3] for m in members]))]
+    blocks += [(0, key, (f.shape[1],), f) for key, f in flags if f is not None]
+    o = 0
+    for mid, w in zip(fwd_ids, widths, strict=False):
+        blocks.append((0, mid + ".mean", (w,), sums[:, o:o + w]))
+        o += w
+    blocks += [(1, "loss.data", (), loss_col), (1, "loss.reg", (), np.zeros(S)),
+               (1, "loss.total", (), loss_col + 0.0),
+               (1, "y.mean", (widths[nf],), sums[:, cut[0]:cut[0] + widths[nf]]),
+               (1, "t.mean", (widths[nf + 1],), sums[:, cut[0] + widths[nf]:cut[1]])]
+    o = cut[1]
+    for j, (lid, p) in enumerate(zip(ids, plan.plans, strict=True)):
+        blocks += [(2, lid.dW, grads[p.kW].shape[1:], grads[p.kW]),
+                   (2, lid.db, grads[p.kb].shape[1:], grads[p.kb]),
+                   (2, lid.gnorm, (), gn[:, j])]
+    for lid, w in zip(ids, widths[nf + 2:], strict=True):
+        blocks.append((2, lid.delta + ".mean", (w,), sums[:, o:o + w]))
+        o += w
+    blocks.append((3, "lr", (), lr_col))
+    for key, _, kstep, _, _ in plan.keys:
+        blocks += [(3, key, new[key].shape[1:], new[key]),
+                   (3, kstep, steps[key].shape[1:], steps[key])]
+    packed = np.concatenate([b[3].reshape(S, -1) for b in blocks], axis=1, dtype=np.float64)
     new_ = {k: list(v) for k, v in new.items()}
-    flags_ = [(m.kdead if m.dead else m.ksat, f.tolist()) for m, f in flags
-              if f is not None]  # (always: the marks are relu's, sigmoid's, tanh's)
     # the screen of the z's (engine.lean: Σ z² finite) as one test per run; a run near
     # the overflow of Σ z² (|z| ≥ 1e150) steps alone, which screens it exactly
     screened = zs if plan.screen_out else zs[:-1]
@@ -360,60 +394,54 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     for zk in screened:
         calm &= np.abs(zk).max(axis=(1, 2)) < 1e150  # (NaN: False)
     calm_ = calm.tolist()
-    gn_ = [(lid, p.kW, p.kb) for lid, p in zip(ids, plan.plans, strict=True)]
-    sqrt = math.sqrt
-    vdot = np.vdot
     isfinite = math.isfinite
     keys: list[tuple[str, ...]] | None = None
+    layout: Layout = ()
     n = 0
     for i, (st, start, order, idx, x, t, scale, p_, lr) in enumerate(members):
         res = res_all[i]
-        gnorms = []
-        gsum = 0.0
-        for _, kW, _ in gn_:
-            g = grads_[kW][i]
-            gn = sqrt(vdot(g, g))
-            gnorms.append(gn)
-            gsum += gn
-        mean = res.mean
-        if not (calm_[i] and isfinite(mean) and isfinite(gsum)):
+        gnorms = gnorms_all[i]
+        mean = loss_means[i]
+        if not (calm_[i] and isfinite(mean) and isfinite(sum(gnorms))):
             continue  # alone, it halts where the value first appears
         f = Fast(st.iteration, start, order, p_, lr, dict(params[i]),
                  (idx, x, t), hard, scale)
         if keys is None:
             keys = _record_keys(kind, B, f, st.optimizer)
+            layout = _layout(kind, B, blocks)
         f.keys = keys
+        f.layout = layout
         f.loss = loss = losses.LossResult.__new__(losses.LossResult)
         # (copies: a view would keep the group's stacks alive as long as the run)
         loss.per_sample, loss.delta, loss.dy = res.per_sample.copy(), res.delta.copy(), None
         loss.mean = mean
         f.gnorms = gnorms
-        row = rows[i]
-        means: dict[str, list[float]] = {}
-        o = 0
-        for mid, w in zip(mean_ids, widths, strict=True):
-            means[mid] = row[o:o + w]
-            o += w
-        fwd: dict[str, Any] = {"batch": idx}
-        for key, fl in flags_:
-            fwd[key] = fl[i]
-        bwd: dict[str, Any] = {}
-        for lid, kW, kb in gn_:
-            bwd[lid.dW] = shown[kW][i]
-            bwd[lid.db] = shown[kb][i]
-        for lid, g in zip(ids, gnorms, strict=True):
-            bwd[lid.gnorm] = g
-        upd: dict[str, Any] = {"lr": lr}
+        f.packed = packed[i].tobytes()
         mine = f.new
-        for key, _, kstep, _, _ in plan.keys:
-            mine[key] = upd[key] = new_[key][i].copy()
-            upd[kstep] = steps_[key][i]
-        f.kept = [fwd, {"loss.data": mean, "loss.reg": 0.0, "loss.total": mean + 0.0},
-                  bwd, upd]
-        f.means = means
+        for key in names:
+            mine[key] = new_[key][i].copy()
         st._fast = f
         n += 1
     return n
+
+
+#: per kind and batch size, the layout of a run's frame numbers (one object per pair)
+_LAYOUTS: dict[tuple[Kind, int], Layout] = {}
+
+
+def _layout(kind: Kind, B: int, blocks: list[tuple[int, str, tuple[int, ...], Array]]
+            ) -> Layout:
+    """The :data:`Layout` of ``blocks`` (phase index, frame id, a run's shape, values),
+    made once per kind and batch size."""
+    got = _LAYOUTS.get((kind, B))
+    if got is None:
+        if len(_LAYOUTS) >= _MAX_KINDS:
+            _LAYOUTS.clear()
+        got = _LAYOUTS[(kind, B)] = tuple(
+            (phase, tuple((name, tuple(int(d) for d in shape))
+                          for ph, name, shape, _ in blocks if ph == j))
+            for j, phase in enumerate(PHASES))
+    return got
 
 
 def _bce_hard(z: Array, y: Array, sp: Array, T: Array, scales: list[Array | None],

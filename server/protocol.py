@@ -40,6 +40,9 @@ class Hello(_Msg):
     session: str | None = Field(None, max_length=64)
     lang: Literal["ja", "en"] | None = None
     batch: bool = False
+    #: with ``batch``: the client also takes a batch as one binary message in which fast
+    #: play's frames are packed as float64 (docs/protocol.md, "Packed frames")
+    packed: bool = False
     #: watch the run a teacher shares under this code instead (read-only; ``session``
     #: is then ignored); letters and digits, case-insensitive
     follow: str | None = Field(None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")

@@ -91,6 +91,7 @@ class Connection:
         self.session: Session | None = None
         self.follower: Follower | None = None  # set while this connection follows a class
         self.batch = False  # the client said in its hello that it takes arrays of messages
+        self.packed = False  # … and binary messages of packed frames (with batch only)
         self.received = 0
         self.errors = 0
         self._taken = 0  # messages receive() has taken (on the engine thread)
@@ -235,6 +236,7 @@ class Connection:
         s = None
         if isinstance(msg, Hello):
             self.batch = msg.batch
+            self.packed = msg.batch and msg.packed
             if msg.follow and self._follow(msg.follow):
                 return None
         asked = isinstance(msg, Hello) and bool(msg.session)

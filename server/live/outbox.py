@@ -16,8 +16,11 @@ send loop waits (on the socket's flow control); its outbox stays within
 
 An entry may also be a *bundle*: a list of messages that go out together, in
 order, as one entry (fast play's four frames of an iteration, so a tick costs
-one put and one encoding instead of four). :meth:`Outbox.pop` hands out
-entries; :meth:`Outbox.drain` flattens bundles into their messages.
+one put and one encoding instead of four), or those four frames packed
+(:class:`server.run.compact.PackedFrames`: their numbers in one row of float64,
+sent in a binary message to a page that takes them, else as the four frames).
+:meth:`Outbox.pop` hands out entries; :meth:`Outbox.drain` flattens bundles into
+their messages.
 
 An entry put on many outboxes at once (a shared run's stream, fanned out to the
 class that follows it) is wrapped in :class:`Shared`, so it is encoded once, by
@@ -46,7 +49,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from server.run.compact import CompactValues
+from server.run.compact import CompactValues, PackedFrames
 
 Message = dict[str, Any]
 Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
@@ -150,7 +153,9 @@ class Shared:
         return self._text
 
 
-Entry = Bundle | Shared
+#: what an outbox holds: a message, a bundle, one of them shared, or packed frames (a
+#: bundle of four frames)
+Entry = Bundle | Shared | PackedFrames
 
 #: JSON characters per byte of a float64 array (shortest round-trip digits, commas)
 JSON_PER_ARRAY_BYTE = 2.5
@@ -164,7 +169,7 @@ def approx_bytes(item: Any, depth: int = 0) -> int:
     :data:`JSON_PER_ARRAY_BYTE`), strings and containers, looked into three levels
     deep (a frame's values dict holds the arrays); cheap, not exact."""
     t = type(item)  # exact types first: fast play sizes a bundle 30 times a second
-    if t is CompactValues or t is Shared:  # (sized when made)
+    if t is CompactValues or t is Shared or t is PackedFrames:  # (sized when made)
         return item.nbytes
     if t in _SCALARS:
         return 16 if depth < 3 else 64
@@ -203,12 +208,12 @@ def _dict_bytes(item: dict[str, Any], depth: int) -> int:
 
 def unwrap(entry: Entry) -> Bundle:
     """The message or bundle of an entry."""
-    return entry.item if isinstance(entry, Shared) else entry
+    return entry.item if isinstance(entry, Shared | PackedFrames) else entry
 
 
 def _count(entry: Entry) -> int:
     """Messages in an entry."""
-    if isinstance(entry, Shared):
+    if isinstance(entry, Shared | PackedFrames):
         return entry.count
     item = unwrap(entry)
     return len(item) if isinstance(item, list) else 1
@@ -216,7 +221,7 @@ def _count(entry: Entry) -> int:
 
 def _frames(entry: Entry) -> int:
     """Phase frames in an entry."""
-    if isinstance(entry, Shared):
+    if isinstance(entry, Shared | PackedFrames):
         return entry.frames
     item = unwrap(entry)
     items = item if isinstance(item, list) else [item]

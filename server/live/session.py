@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from engine import metrics
 from engine.stacked import Fast
-from engine.stepper import PHASES, NonFiniteError, PhaseRecord, Stepper, TrainStats
+from engine.stepper import NonFiniteError, PhaseRecord, Stepper, TrainStats
 from server.live import memory, playback
 from server.live.coach import Coach
 from server.live.lessons import LessonDesk
@@ -66,8 +66,8 @@ from server.protocol import (
     SwitchRun,
     server_message,
 )
-from server.run.compact import compact_fast, compact_iteration, compact_values
-from server.run.cost import JSON_BYTES_PER_VALUE, count_values
+from server.run.compact import PackedFrames, compact_iteration, compact_values, packed_layout
+from server.run.cost import JSON_BYTES_PER_VALUE
 from server.run.drawing import DrawingError, check_learn
 from server.run.history import History, HistoryError, drain
 from server.run.runconfig import (
@@ -588,7 +588,7 @@ class Session:
         recs, halt = self.history.step_iteration()
         if recs:
             values = compact_iteration([(r.phase, r.values) for r in recs])
-            if self._stream_allows(values):
+            if self._stream_allows(sum(v.numbers for v in values)):
                 self.put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
                            "compact": True, "values": v}
                           for r, v in zip(recs, values, strict=True)],
@@ -604,15 +604,20 @@ class Session:
     def _play_fast(self, fast: Fast) -> None:
         """Queue the frames of an iteration stepped with others, as the lone path queues
         its compact frames (made of its records if they cannot be made so)."""
-        values = compact_fast(fast.keys, fast.kept, fast.means)
         it = fast.iteration
-        if values is None:
+        layout = packed_layout(fast.layout, fast.keys)
+        if layout is not None:
+            packed = PackedFrames(it, fast.packed, layout, fast.batch[0])
+            if self._stream_allows(layout.numbers):
+                self.put(packed, droppable=True, key="frames")
+        else:
             recs = self.stepper.fast_records() or []
             values = compact_iteration([(r.phase, r.values) for r in recs])
-        if self._stream_allows(values):
-            self.put([{"type": "frame", "phase": phase, "iteration": it, "compact": True,
-                       "values": v} for phase, v in zip(PHASES, values, strict=True)],
-                     droppable=True, key="frames")
+            if self._stream_allows(sum(v.numbers for v in values)):
+                self.put([{"type": "frame", "phase": r.phase, "iteration": it,
+                           "compact": True, "values": v} for r, v in zip(recs, values,
+                                                                           strict=True)],
+                         droppable=True, key="frames")
         self.views.after_fast(it, fast.batch[0])
 
     def _after_iteration(self, stats: list[TrainStats] | None, recs: list[PhaseRecord]
@@ -638,11 +643,12 @@ class Session:
             self._queue_metrics(recs[-1].values if recs else {})
         return True
 
-    def _stream_allows(self, values: list[dict[str, Any]]) -> bool:
-        """Whether fast play's frames of this iteration fit the run's stream budget
-        (``max_stream_mb_per_s``, a token bucket holding at most one second's worth):
-        their size is estimated from the arrays they hold (JSON bytes a value, as the
-        cost model counts), so encoding never has to happen to decide. A small
+    def _stream_allows(self, numbers: int) -> bool:
+        """Whether fast play's frames of this iteration, holding ``numbers`` numbers, fit
+        the run's stream budget (``max_stream_mb_per_s``, a token bucket holding at most
+        one second's worth): their size is estimated from the numbers they hold (JSON
+        bytes a value, as the cost model counts, packed or not), so encoding never has
+        to happen to decide. A small
         network's frames always fit; the largest network's (~2.6 MB, mostly its
         weight-sized arrays) go out a few times a second and its counters, charts
         and the rest every tick, so a heavy run slows its own picture, not the
@@ -651,7 +657,7 @@ class Session:
         now = time.monotonic()
         self._stream_tokens = min(rate, self._stream_tokens + (now - self._stream_at) * rate)
         self._stream_at = now
-        size = JSON_BYTES_PER_VALUE * sum(count_values(v) for v in values)
+        size = JSON_BYTES_PER_VALUE * numbers
         if size > self._stream_tokens and size <= rate:  # (one bigger than a second: always)
             return False
         self._stream_tokens = max(0.0, self._stream_tokens - size)

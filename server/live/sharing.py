@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from server.live.outbox import Entry, Outbox, Shared
 from server.protocol import server_message
+from server.run.compact import PackedFrames
 
 #: what a shared run's followers are not sent: the owner's command errors (a halt,
 #: ``nonfinite``, concerns the run and goes to everyone), the owner's sharing status,
@@ -97,7 +98,10 @@ class Classes(Protocol):
 def for_followers(msg: Entry) -> Shared | None:
     """What followers get of ``msg`` (None: the owner's alone): the same objects,
     encoded once (:class:`Shared`; a message merged into a pending one, for a
-    follower that reads slowly, becomes that outbox's own)."""
+    follower that reads slowly, becomes that outbox's own; packed frames, the frames
+    they stand for: a class's stream is JSON)."""
+    if isinstance(msg, PackedFrames):
+        msg = msg.item
     if isinstance(msg, dict):
         kind = msg["type"]
         if kind in OWNER_ONLY and msg.get("code") != "nonfinite":

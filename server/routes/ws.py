@@ -23,16 +23,18 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server.deps import SettingsDep, StoreDep, WorkerDep
 from server.live.connection import Connection
-from server.live.outbox import Entry, Outbox, OutboxClosedError, Shared
+from server.live.outbox import Entry, Outbox, OutboxClosedError, Shared, unwrap
 from server.live.traffic import Traffic
 from server.origin import origin_allowed
 from server.protocol import encode, encode_bytes
+from server.run.compact import PackedFrames, pack_batch
 
 log = logging.getLogger("backprop_lab.ws")
 
@@ -73,8 +75,11 @@ class TokenBucket:
 
 def json_of(entry: Entry) -> bytes:
     """An outbox entry's JSON (a bundle's as an array); a :class:`Shared` entry's is
-    computed once for all the connections it was put on."""
-    return entry.json(encode_bytes) if isinstance(entry, Shared) else encode_bytes(entry)
+    computed once for all the connections it was put on; packed frames' as their four
+    frames."""
+    if isinstance(entry, Shared):
+        return entry.json(encode_bytes)
+    return encode_bytes(entry.item if isinstance(entry, PackedFrames) else entry)
 
 
 @router.websocket("/ws")
@@ -120,17 +125,21 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             # the engine thread applies it, in this connection's turn (live/worker.py)
             worker.submit(conn, functools.partial(conn.receive, text))
 
-    async def send_text(text: str) -> None:
-        """One send, cut off after ``send_timeout_s``: a client that stops reading
-        loses its connection (and its session pauses), not the server's memory."""
+    async def send_text(data: str | bytes) -> None:
+        """One send (text, or a binary message of packed frames), cut off after
+        ``send_timeout_s``: a client that stops reading loses its connection (and its
+        session pauses), not the server's memory."""
         try:
             # (not asyncio.wait_for: on 3.11 it wraps each send in a task of its own,
             # a quarter of a send's CPU and a loop turn of delay; docs/performance.md.
             # A send that completes in the very turn the timer fires counts as timed
             # out, where wait_for kept it: at send_timeout_s, the same verdict)
             async with asyncio.timeout(settings.send_timeout_s):
-                await ws.send_text(text)
-            traffic.bytes_sent += len(text)
+                if isinstance(data, bytes):
+                    await ws.send_bytes(data)
+                else:
+                    await ws.send_text(data)
+            traffic.bytes_sent += len(data)
         except TimeoutError:
             log.warning("send timeout", extra={"seconds": settings.send_timeout_s,
                                                "queued": len(outbox)})
@@ -155,7 +164,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
     async def deliver(first: Entry) -> None:
         """Send ``first`` and, batched with it, what else is queued."""
         if not conn.batch:
-            item = first.item if isinstance(first, Shared) else first
+            item = unwrap(first)
             for msg in item if isinstance(item, list) else [item]:
                 await send_text(encode(msg))
             return
@@ -170,19 +179,28 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         # one WebSocket message per wake-up: on loopback each send costs as much
         # as encoding a frame, so a tick's frames and state go out together (a
         # bundle is encoded as one JSON array, whose items join the batch's)
-        parts: list[bytes] = []
+        # (packed frames, to a page that takes them: one binary message of the batch)
+        parts: list[bytes | PackedFrames] = []
+        packed = False
         n = 0
         entry: Entry | None = first
         while entry is not None:
-            bundle = entry.bundle if isinstance(entry, Shared) else isinstance(entry, list)
-            if bundle:
+            if type(entry) is PackedFrames and conn.packed:
+                parts.append(entry)
+                packed = True
+                n += entry.count
+            elif isinstance(entry, list) or (
+                    isinstance(entry, Shared | PackedFrames) and entry.bundle):
                 parts.append(json_of(entry)[1:-1])
-                n += entry.count if isinstance(entry, Shared) else len(entry)
+                n += entry.count if isinstance(entry, Shared | PackedFrames) else len(entry)
             else:
                 parts.append(json_of(entry))
                 n += 1
             entry = outbox.pop() if n < BATCH_MAX else None
-        await send_text((b"[" + b",".join(parts) + b"]").decode())
+        if packed:
+            await send_text(pack_batch(parts))
+        else:
+            await send_text((b"[" + b",".join(cast(list[bytes], parts)) + b"]").decode())
 
     async def run(fn: Callable[[], Awaitable[None]]) -> None:
         with contextlib.suppress(*_GONE, SendTimeoutError):

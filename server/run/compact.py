@@ -37,13 +37,20 @@ reduction, since at these sizes each NumPy call costs more than its arithmetic.
 
 from __future__ import annotations
 
+import math
 import re
+import struct
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
-__all__ = ["CompactValues", "compact_fast", "compact_iteration", "compact_values"]
+from engine.stacked import Layout
+
+__all__ = ["CompactValues", "PackedFrames", "PackedLayout", "compact_iteration",
+           "compact_values", "pack_batch", "packed_layout"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -58,6 +65,8 @@ _MAX_PLANS = 1_000
 #: (8 bytes × its JSON_PER_ARRAY_BYTE of 2.5), and per entry (its key and container)
 _BYTES_PER_NUMBER = 20
 _BYTES_PER_ENTRY = 48
+#: whether this machine's float64 are little-endian, as packed frames go on the wire
+_LITTLE = sys.byteorder == "little"
 
 
 class CompactValues(dict[str, Any]):
@@ -157,7 +166,7 @@ def compact_values(phase: str, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[CompactValues]:
     """``[compact_values(phase, values) for phase, values in records]``, faster, each
     as :class:`CompactValues` (sized as it is made).
 
@@ -186,7 +195,7 @@ def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dic
     sums /= both.shape[0]
     flat = sums.tolist()
     o = 0
-    sized: list[dict[str, Any]] = []
+    sized: list[CompactValues] = []
     for (keep, mean, names), (_, values), out in zip(plans, records, outs, strict=True):
         o0 = o
         for k, name in zip(mean, names, strict=True):
@@ -197,45 +206,143 @@ def compact_iteration(records: Sequence[tuple[str, dict[str, Any]]]) -> list[dic
     return sized
 
 
-#: compact_fast's layouts by the identity of the record ids they were made for (a kind
-#: of run's ids are one object, engine.stacked's): per phase (kept ids, averaged ids,
-#: their frame names, numbers and queued bytes of the frame)
-_FAST: dict[int, tuple[object, list[tuple[list[str], list[str], list[str], int, int]]]] = {}
+#: packed layouts by the identity of the engine's layout they were made for (one object
+#: per kind of run and batch size, engine.stacked's), with that layout
+_PACKED: dict[int, tuple[object, PackedLayout | None]] = {}
 
 
-def compact_fast(keys: Sequence[tuple[str, ...]], kept: Sequence[dict[str, Any]],
-                 means: dict[str, list[float]]) -> list[dict[str, Any]] | None:
-    """The compact frames of an iteration stepped with others of its shape
-    (:class:`engine.stacked.Fast`: each phase's record ids ``keys``, the values a frame
-    keeps as they are ``kept``, the batch means ``means``), the very ones
-    :func:`compact_iteration` makes of the lone records; None if a kept id is
-    missing (the caller then compacts the full records). A kind of run's frames
-    hold the same ids and sizes every iteration: they are counted once."""
-    got = _FAST.get(id(keys))
-    layout = got[1] if got is not None and got[0] is keys else None
-    out: list[dict[str, Any]] = []
+class PackedLayout:
+    """How a kind of run's compact frames are packed (:class:`PackedFrames`).
+
+    ``spec``: per phase, the frame's ids and each one's shape, in the order of the
+    numbers (:data:`engine.stacked.Layout`); ``json``: that as the wire's ``layout``
+    (``[[phase, [[id, shape], …]], …]``); ``numbers``: how many numbers an iteration
+    holds; ``order``: per phase, (id, offset, size, shape) in the order
+    :func:`compact_iteration` makes the frame's values, for the frames as messages;
+    ``sizes``: per phase, (numbers, queued bytes) as :class:`CompactValues` counts them.
+    """
+
+    __slots__ = ("json", "numbers", "order", "sizes", "spec")
+
+    def __init__(self, spec: Layout, keys: Sequence[tuple[str, ...]]) -> None:
+        self.spec = spec
+        self.json = orjson.dumps([[phase, [[k, list(shape)] for k, shape in ids]]
+                                  for phase, ids in spec])
+        at: dict[str, tuple[int, int, tuple[int, ...]]] = {}
+        o = 0
+        for _, ids in spec:
+            for k, shape in ids:
+                size = math.prod(shape)
+                at[k] = (o, size, shape)
+                o += size
+        self.numbers = o
+        self.order: list[list[tuple[str, int, int, tuple[int, ...]]]] = []
+        self.sizes: list[tuple[int, int]] = []
+        for (phase, ids), rec_ids in zip(spec, keys, strict=True):
+            keep, _, names = _plan(phase, rec_ids)
+            made = keep + names  # (compact_iteration's order: kept ids, then the means)
+            if sorted(made) != sorted(name for name, _ in ids):
+                raise KeyError(phase)  # (not the frame compact_iteration makes: not packed)
+            self.order.append([(name, *at[name]) for name in made])
+            n = sum(at[name][1] for name in made)
+            self.sizes.append((n, 64 + _BYTES_PER_ENTRY * len(made) + _BYTES_PER_NUMBER * n))
+
+
+def packed_layout(spec: Layout, keys: Sequence[tuple[str, ...]]) -> PackedLayout | None:
+    """The :class:`PackedLayout` of the engine's ``spec`` for records with ids ``keys``
+    (made once per layout object), or None if its frames are not the ones
+    :func:`compact_iteration` makes of such records."""
+    got = _PACKED.get(id(spec))
+    if got is not None and got[0] is spec:
+        return got[1]
     try:
-        if layout is None:
-            layout = []
-            for phase, k, have in zip(("forward", "loss", "backward", "update"), keys, kept,
-                                      strict=True):
-                keep, mean, names = _plan(phase, k)
-                frame = _sized(CompactValues({key: have[key] for key in keep}), keep,
-                               len(mean), sum(len(means[key]) for key in mean))
-                layout.append((keep, mean, names, frame.numbers, frame.nbytes))
-            if len(_FAST) >= _MAX_PLANS:
-                _FAST.clear()
-            _FAST[id(keys)] = (keys, layout)
-        for (keep, mean, names, numbers, nbytes), have in zip(layout, kept, strict=True):
-            frame = CompactValues({key: have[key] for key in keep})
-            for key, name in zip(mean, names, strict=True):
-                frame[name] = means[key]
-            frame.numbers = numbers
-            frame.nbytes = nbytes
-            out.append(frame)
+        made: PackedLayout | None = PackedLayout(spec, keys)
     except KeyError:
-        return None
-    return out
+        made = None
+    if len(_PACKED) >= _MAX_PLANS:
+        _PACKED.clear()
+    _PACKED[id(spec)] = (spec, made)
+    return made
+
+
+class PackedFrames:
+    """Fast play's four compact frames of one iteration, packed: every number in one
+    row of float64 (``data``, native byte order, ``layout``'s order), for a page that
+    takes binary messages (``hello`` with ``packed``; docs/protocol.md, "Packed
+    frames"). Each stands on the wire for the four frames :func:`compact_iteration`
+    makes (``item``, for a client that takes JSON, and for a class's followers): the
+    same numbers, bit for bit, since a float64 is what a JSON number decodes to.
+
+    An outbox entry like a bundle of four frames: ``count`` messages, ``frames`` phase
+    frames, ``nbytes`` queued (its bytes and its layout's JSON)."""
+
+    __slots__ = ("batch", "data", "iteration", "layout", "nbytes")
+    count = 4
+    frames = 4
+    bundle = True
+
+    def __init__(self, iteration: int, data: bytes, layout: PackedLayout,
+                 batch: np.ndarray) -> None:
+        self.iteration = iteration
+        self.data = data
+        self.layout = layout
+        self.batch = batch  # (the batch's indices as integers: a frame's "batch")
+        self.nbytes = 96 + len(data) + len(layout.json)
+
+    @property
+    def numbers(self) -> int:
+        """How many numbers ``data`` holds."""
+        return self.layout.numbers
+
+    def header(self, at: int) -> bytes:
+        """The JSON message standing for the four frames in a packed batch whose
+        numbers start at index ``at`` of the batch's numbers."""
+        return (b'{"type":"packed","iteration":%d,"at":%d,"layout":%b}'
+                % (self.iteration, at, self.layout.json))
+
+    @property
+    def item(self) -> list[dict[str, Any]]:
+        """The four compact frames as messages, as :func:`compact_iteration` makes them
+        (each's values a :class:`CompactValues`, counted)."""
+        row = np.frombuffer(self.data, dtype=np.float64)
+        out = []
+        for (phase, _), order, (numbers, nbytes) in zip(
+                self.layout.spec, self.layout.order, self.layout.sizes, strict=True):
+            v = CompactValues()
+            for name, o, size, shape in order:
+                if name == "batch":
+                    v[name] = self.batch
+                elif shape:
+                    v[name] = row[o:o + size].reshape(shape)
+                else:
+                    v[name] = float(row[o])
+            v.numbers = numbers
+            v.nbytes = nbytes
+            out.append({"type": "frame", "phase": phase, "iteration": self.iteration,
+                        "compact": True, "values": v})
+        return out
+
+
+def pack_batch(parts: Sequence[bytes | PackedFrames]) -> bytes:
+    """One binary WebSocket message of a batch of messages (docs/protocol.md): each
+    item of ``parts`` a message's JSON or packed frames. ``u32`` (little-endian) J,
+    then J bytes of JSON (the batch as an array, packed frames as ``packed``
+    messages, spaces after it up to a multiple of 8 bytes from the start), then every
+    packed number as float64, little-endian, in order."""
+    heads: list[bytes] = []
+    blobs: list[bytes] = []
+    at = 0
+    for p in parts:
+        if isinstance(p, PackedFrames):
+            heads.append(p.header(at))
+            blobs.append(p.data if _LITTLE else
+                         np.frombuffer(p.data, dtype=np.float64).byteswap().tobytes())
+            at += p.layout.numbers
+        else:
+            heads.append(p)
+    head = b"[" + b",".join(heads) + b"]"
+    head += b" " * (-(4 + len(head)) % 8)
+    return struct.pack("<I", len(head)) + head + b"".join(blobs)
 
 
 def _resized(values: dict[str, Any]) -> CompactValues:

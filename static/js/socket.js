@@ -2,7 +2,9 @@
  * The session connection: one WebSocket to `/ws`, re-opened by itself.
  *
  * It asks for batched delivery (`hello` with `batch: true`): a frame may then
- * hold a JSON array of messages, delivered one by one in order.
+ * hold a JSON array of messages, delivered one by one in order; and for packed
+ * frames (`packed: true`): a batch holding fast play's frames comes as one binary
+ * message, their numbers as float64 (`decodePacked`).
  *
  * Knows nothing of the DOM. It greets the server with `hello` carrying the
  * previous session id (kept in the given storage, normally sessionStorage),
@@ -18,6 +20,8 @@ const STORAGE_KEY = 'bpl.session';
  * 4000 the server freed it for being idle; 4001 another connection (say, a duplicated tab)
  * resumed it — taking it back would make the two tabs fight over one session. */
 const FORGET_SESSION = new Set([4000, 4001]);
+/** Whether this machine's Float64Array reads the wire's little-endian numbers as they are. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const NONFINITE = new Map([['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]]);
 
 /** Parse one server frame, turning the non-finite string encodings into numbers. */
@@ -25,6 +29,56 @@ export function decodeMessage(text) {
   // A reviver makes JSON.parse several times slower: use it only when needed.
   if (!text.includes('"NaN"') && !text.includes('Infinity"')) return JSON.parse(text);
   return JSON.parse(text, (_k, v) => (typeof v === 'string' && NONFINITE.has(v) ? NONFINITE.get(v) : v));
+}
+
+/**
+ * Decode a binary message: a batch whose fast-play frames are packed (docs/protocol.md,
+ * "Packed frames"). A little-endian u32 J, J bytes of JSON (the batch's messages, a
+ * `packed` message standing for an iteration's four compact frames), then float64
+ * numbers, little-endian; each `packed` message's `layout` says, phase by phase, which
+ * values its frames hold and their shapes, read in order from number `at` on. Returns
+ * the batch's messages with each `packed` one replaced by its frames, as the JSON of
+ * those frames would have given them (the same numbers: a JSON number is a float64).
+ */
+export function decodePacked(buffer) {
+  const view = new DataView(buffer);
+  const j = view.getUint32(0, true);
+  const batch = decodeMessage(new TextDecoder().decode(new Uint8Array(buffer, 4, j)));
+  const start = 4 + j;
+  const count = (buffer.byteLength - start) / 8;
+  const numbers = LITTLE_ENDIAN && start % 8 === 0
+    ? new Float64Array(buffer, start, count)
+    : Float64Array.from({ length: count }, (_, i) => view.getFloat64(start + 8 * i, true));
+  const out = [];
+  for (const msg of batch) {
+    if (msg.type !== 'packed') {
+      out.push(msg);
+      continue;
+    }
+    let at = msg.at;
+    for (const [phase, ids] of msg.layout) {
+      const values = {};
+      for (const [name, shape] of ids) {
+        const size = shape.reduce((a, b) => a * b, 1);
+        values[name] = shapedValue(numbers, at, shape);
+        at += size;
+      }
+      out.push({ type: 'frame', phase, iteration: msg.iteration, compact: true, values });
+    }
+  }
+  return out;
+}
+
+/** `shape` numbers from `numbers[at]` on as JSON would hold them: a number for a shape
+ * of [], else nested arrays, row-major. */
+function shapedValue(numbers, at, shape) {
+  if (shape.length === 0) return numbers[at];
+  if (shape.length === 1) return Array.from(numbers.subarray(at, at + shape[0]));
+  const inner = shape.slice(1);
+  const step = inner.reduce((a, b) => a * b, 1);
+  const rows = [];
+  for (let r = 0; r < shape[0]; r++) rows.push(shapedValue(numbers, at + r * step, inner));
+  return rows;
 }
 
 /** Delay before reconnect attempt `n` (0-based): doubling from `min` up to `max`, ±20 % jitter. */
@@ -111,18 +165,22 @@ export class SessionSocket {
   open() {
     this.onStatus({ state: 'connecting' });
     const ws = new this.WebSocketImpl(this.url);
+    ws.binaryType = 'arraybuffer'; // (packed frames: decodePacked)
     this.ws = ws;
     ws.onopen = () => {
       const extra = this.hello();
       // A page following a shared run (`follow`) asks for that run, never for a session of its own.
       const session = extra.follow ? null : this.sessionId;
-      // batch: the server may send several messages as one JSON array (fewer sends).
-      ws.send(JSON.stringify({ type: 'hello', ...(session ? { session } : {}), batch: true, ...extra }));
+      // batch: the server may send several messages as one JSON array (fewer sends);
+      // packed: fast play's frames as float64 in a binary message (decodePacked).
+      ws.send(JSON.stringify({
+        type: 'hello', ...(session ? { session } : {}), batch: true, packed: true, ...extra,
+      }));
       this.onStatus({ state: 'open' });
     };
     ws.onmessage = (ev) => {
       this.attempt = 0; // only a server that talks resets the back-off
-      const data = decodeMessage(ev.data);
+      const data = typeof ev.data === 'string' ? decodeMessage(ev.data) : decodePacked(ev.data);
       for (const msg of Array.isArray(data) ? data : [data]) this.receive(msg);
     };
     ws.onclose = (ev) => {

@@ -13,7 +13,6 @@ page shows with what the engine sent.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.net import free_port, uvicorn_command, wait_healthy
+from tests.helpers.packed import decode_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BPL_CHROMIUM", "/usr/bin/chromium")
@@ -123,6 +123,7 @@ class Lab:
         self.errors: list[str] = []
         self.received: list[dict[str, Any]] = []
         self.socket_frames: list[int] = []  # frames received, a count for each socket
+        self.binary_frames = 0  # of them, binary (a batch holding packed frames)
         page.on("console", self._on_console)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         page.on("websocket", self._on_ws)
@@ -137,10 +138,9 @@ class Lab:
         ws.on("framereceived", lambda payload: self._on_frame(k, payload))
 
     def _on_frame(self, k: int, payload: Any) -> None:
-        if isinstance(payload, bytes | bytearray):
-            payload = payload.decode()
-        data = json.loads(payload)
+        data = decode_frame(payload)  # (JSON, or packed frames in a binary message)
         self.socket_frames[k] += 1
+        self.binary_frames += not isinstance(payload, str)
         # the page asks for batched delivery: one frame may carry a list of messages
         self.received.extend(data if isinstance(data, list) else [data])
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
+import orjson
+
+from engine import stacked
+from engine.stepper import Stepper
+from server.protocol import RunSettings, encode_bytes
+from server.run.compact import PackedFrames, pack_batch, packed_layout
+from server.run.runconfig import run_config
 from tests.browser.conftest import Lab
 from tests.browser.test_inspector import PANEL, open_inspector
 from tests.browser.test_page import hue_sign, tooltip_value
@@ -61,6 +68,8 @@ def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
     me.wait_for_message("state", after=mark, playing=False)
     # (three runs at 30 it/s on a 60 Hz clock: two at least play on the same ticks)
     assert scrape(me.base_url) - together >= 20
+    # their frames came packed (float64 in binary messages), and the page drew them
+    assert sum(lab.binary_frames for lab in labs) >= 20
     last = me.last("frame", phase="update")
     it = last["iteration"]
     assert last["compact"] is True
@@ -77,3 +86,27 @@ def scrape(base_url: str) -> float:
         text = r.read().decode()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("bpl_iterations_together_total"))
+
+
+def test_the_page_decodes_packed_frames_to_the_numbers_their_json_holds(lab: Lab) -> None:
+    """A real iteration of two runs stepped together, packed as the server sends it to
+    a page (docs/protocol.md, "Packed frames"), in a batch after a JSON message: the
+    page's decoder gives the very messages the frames' JSON would have given, every
+    number the same float64 (2-D weights row-major, scalars, the batch's indices)."""
+    steppers = [Stepper(run_config(RunSettings(seed=s, hidden=[3, 5]))) for s in (1, 2)]
+    assert stacked.ahead(steppers) == 2
+    f = steppers[1].step_fast()
+    assert f is not None
+    layout = packed_layout(f.layout, f.keys)
+    assert layout is not None
+    frames = PackedFrames(f.iteration, f.packed, layout, f.batch[0])
+    state = {"type": "state", "playing": True, "halted": None}
+    data = pack_batch([encode_bytes(state), frames])
+    got = lab.page.evaluate("""async (bytes) => {
+        const { decodePacked } = await import('/static/js/socket.js');
+        return decodePacked(new Uint8Array(bytes).buffer);
+    }""", list(data))
+    want = [state, *orjson.loads(encode_bytes(frames.item))]
+    assert [m["type"] for m in got] == ["state", "frame", "frame", "frame", "frame"]
+    assert got == want
+    assert got[4]["values"]["L2.W"] == frames.item[3]["values"]["L2.W"].tolist()

@@ -25,16 +25,10 @@ from server.protocol import RunSettings, client_adapter
 from server.serve import uvicorn_config
 from server.settings import Settings
 from tests.helpers.net import free_port, poll
+from tests.helpers.packed import decode_packed, strict_loads
 from tests.helpers.site import Redis
 
 Msg = dict[str, Any]
-
-
-def strict_loads(text: str) -> Any:
-    """json.loads that refuses bare NaN/Infinity, as a browser's JSON.parse does."""
-    def refuse(name: str) -> None:
-        raise ValueError(f"bare {name} in server JSON")
-    return json.loads(text, parse_constant=refuse)
 
 
 class WS:
@@ -63,7 +57,8 @@ class WS:
         event = self.ws.portal.call(get)
         if event["type"] == "websocket.close":
             raise ConnectionError(f"closed {event.get('code')} {event.get('reason', '')}")
-        msg = strict_loads(event["text"])
+        text = event.get("text")
+        msg = strict_loads(text) if text is not None else decode_packed(event["bytes"])
         if isinstance(msg, list):  # a batch (the client said "batch" in its hello)
             self.batches += 1
             msg, self.pending = msg[0], msg[1:]

@@ -153,7 +153,7 @@ def play_and_check(ws: WS, batch: bool) -> None:
 def test_no_shortcut_lets_a_bare_non_finite_number_out(msg: object) -> None:
     """A browser's JSON.parse must never see NaN or Infinity, whatever else is null."""
     from server.protocol import encode_bytes
-    from tests.server.conftest import strict_loads
+    from tests.helpers.packed import strict_loads
 
     text = encode_bytes(msg).decode()  # type: ignore[arg-type]
     assert "NaN" in text or "Infinity" in text  # spelled out as strings

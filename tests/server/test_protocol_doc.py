@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from server.protocol import client_adapter
+from engine import stacked
+from engine.stepper import Stepper
+from server.protocol import RunSettings, client_adapter
+from server.run.compact import PackedFrames, pack_batch, packed_layout
+from server.run.runconfig import run_config
 from server.settings import Settings
 from tests.helpers.net import poll
 from tests.server.conftest import WS, make_app
@@ -154,12 +159,27 @@ def captured() -> dict[str, list[dict[str, Any]]]:
         ws.recv_type("share", where=lambda m: m["followers"] == 0)
         ws.send({"type": "share", "on": False})
         ws.recv_type("share", where=lambda m: m["code"] is None)
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {"packed": [packed_message()]}
     for m in ws.seen + ws2.seen:
         if m["type"] == "error" and "sync-marker" in m["message"]:
             continue  # WS.handled()'s, all alike
         out.setdefault(m["type"], []).append(m)
     return out
+
+
+def packed_message() -> dict[str, Any]:
+    """The ``packed`` message of a real iteration of two runs stepped together (what a
+    page that asked for packed frames gets in a binary message), as the page reads it."""
+    steppers = [Stepper(run_config(RunSettings(seed=s))) for s in (1, 2)]
+    assert stacked.ahead(steppers) == 2
+    f = steppers[0].step_fast()
+    assert f is not None
+    layout = packed_layout(f.layout, f.keys)
+    assert layout is not None
+    data = pack_batch([PackedFrames(f.iteration, f.packed, layout, f.batch[0])])
+    (j,) = struct.unpack_from("<I", data)
+    msg: dict[str, Any] = json.loads(data[4:4 + j])[0]
+    return msg
 
 
 # ---- structural comparison ------------------------------------------------------------

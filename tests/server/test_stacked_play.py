@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from engine import metrics, stacked
@@ -15,8 +16,9 @@ from engine.stepper import NonFiniteError, Stepper
 from server.live.clock import Clock
 from server.live.session import Session
 from server.protocol import Play, RunSettings, encode_bytes
-from server.run.compact import compact_fast, compact_iteration
+from server.run.compact import PackedFrames, compact_iteration, pack_batch, packed_layout
 from server.run.runconfig import run_config
+from tests.helpers.packed import decode_packed
 from tests.server.conftest import attached_session
 
 KINDS: list[dict[str, Any]] = [
@@ -48,9 +50,13 @@ def test_a_group_s_frames_and_parameters_are_each_run_s_alone(cfg: dict[str, Any
                 frames = compact_iteration([(r.phase, r.values) for r in got_recs])
             else:
                 used += 1
-                made = compact_fast(f.keys, f.kept, f.means)
-                assert made is not None
-                frames = made
+                layout = packed_layout(f.layout, f.keys)
+                assert layout is not None
+                packed = PackedFrames(f.iteration, f.packed, layout, f.batch[0])
+                frames = [m["values"] for m in packed.item]
+                # on the wire, as the page decodes it: the very numbers of the JSON
+                assert [m["values"] for m in decode_packed(pack_batch([packed]))] == \
+                    orjson.loads(want), it
                 if it % 5 == 0:  # the records, computed again when asked, are the same
                     again = b.fast_records()
                     assert again is not None
@@ -178,8 +184,8 @@ def test_what_a_run_keeps_of_a_group_is_its_own() -> None:
         f = s.stepper._light
         assert f is not None
         owned = [*f.new.values(), *s.stepper.net.params.values(), f.loss.per_sample,
-                 f.loss.delta, *(v for d in f.kept for v in d.values()
-                                 if isinstance(v, np.ndarray))]
+                 f.loss.delta]
+        assert type(f.packed) is bytes  # (its own copy of its row of the group's numbers)
         # (the batch's indices are a slice of the run's own epoch order)
         assert all(a.base is None or a.base is s.stepper.batches.order for a in owned)
 
