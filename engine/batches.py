@@ -115,6 +115,15 @@ class Batches:
             self._next = up
         return 0, up[2], up[2][:bs], up[3][:bs], up[4][:bs]
 
+    def next_start(self, batch_size: int) -> tuple[int, Array]:
+        """:meth:`peek`'s first two (where the next batch starts, the epoch order it is
+        taken from), without slicing the batch while the epoch lasts."""
+        c = self.cursor
+        if c + self.size(batch_size) <= self.n:
+            return c, self.order
+        start, order, _, _, _ = self.peek(batch_size)
+        return start, order
+
     def snapshot(self) -> dict[str, Any]:
         """The state that decides the coming batches (copied): the generator's
         state, ``epoch``, ``order``, ``cursor``, ``shuffled``."""

@@ -90,11 +90,11 @@ class Fast:
     arrays); ``loss`` and ``gnorms``: what :class:`~engine.records.IterationState` keeps of them."""
 
     __slots__ = ("batch", "gnorms", "hard", "iteration", "keys", "layout", "loss", "lr", "new",
-                 "order", "packed", "params_in", "plan", "scale", "start")
+                 "order", "packed", "params_in", "plan", "start")
 
     def __init__(self, iteration: int, start: int, order: Array, plan: LeanPlan, lr: float,
-                 params_in: dict[str, Array], batch: tuple[Array, Array, Array], hard: bool,
-                 scale: Array | None) -> None:
+                 params_in: dict[str, Array], batch: tuple[Array, Array, Array], hard: bool
+                 ) -> None:
         self.iteration = iteration
         self.start = start
         self.order = order
@@ -103,7 +103,6 @@ class Fast:
         self.params_in = params_in
         self.batch = batch
         self.hard = hard
-        self.scale = scale
         #: every number of the iteration's compact frames (float64, native byte order),
         #: in ``layout``'s order: the run's own bytes
         self.packed = b""
@@ -143,11 +142,12 @@ class Fast:
         from the same parameters). ``optimizer`` is the run's; its step count is
         left as it is."""
         idx, x, t = self.batch
+        scale = _dy_scale(self.plan, self.hard, t)
         t0 = optimizer.t
         tok = quiet_on()
         try:
             done = lean.captured(self.plan, dict(self.params_in), optimizer, idx, x, t,
-                                 self.lr, self.iteration, self.hard, self.scale)
+                                 self.lr, self.iteration, self.hard, scale)
         finally:
             optimizer.t = t0
             quiet_off(tok)
@@ -191,9 +191,8 @@ MAX_RUN_NUMBERS = 16_384
 #: concatenation is about twice that): what stepping together adds to a tick's memory
 MAX_GROUP_BYTES = 4 * 2**20
 
-#: (run, where its batch starts, the epoch order it is from, indices, x, t, bce's
-#: (1 − 2t)/B or None, plan, rate)
-Member = tuple[Run, int, Array, Array, Array, Array, Array | None, LeanPlan, float]
+#: (run, where its batch starts, the epoch order it is from, indices, x, t, plan, rate)
+Member = tuple[Run, int, Array, Array, Array, Array, LeanPlan, float]
 
 
 def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
@@ -213,20 +212,18 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
         start, order, idx, x, t = st.batches.peek(st.config.batch_size)
         plan = st._lean_plan()
         hard = st.batches.hard
-        # ((1 − 2t)/B element by element: the bits of the epoch's array sliced)
-        scale = (1.0 - 2.0 * t) / len(x) if plan.bce and hard else None
         kind = _kind(plan, st.net.params)
         if kind is None or x.shape[0] * plan.width > MAX_RUN_NUMBERS:
             continue
         lr = plan.lr if plan.lr is not None else st.lr_at(st.iteration)
-        groups.setdefault((kind, x.shape[0], hard, scale is not None), []).append(
-            (st, start, order, idx, x, t, scale, plan, lr))
+        groups.setdefault((kind, x.shape[0], hard), []).append(
+            (st, start, order, idx, x, t, plan, lr))
     n = 0
     tok = quiet_on()  # (a diverging run warns nothing here, as alone: it steps alone)
     try:
-        for (kind, B, hard, _), members in groups.items():
+        for (kind, B, hard), members in groups.items():
             # at most MAX_GROUP_BYTES of each per-sample array a group holds at once
-            size = max(min_group, MAX_GROUP_BYTES // (8 * B * members[0][7].width))
+            size = max(min_group, MAX_GROUP_BYTES // (8 * B * members[0][6].width))
             for k in range(0, len(members), size):
                 chunk = members[k:k + size]
                 if len(chunk) >= min_group:
@@ -266,10 +263,9 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     """Compute ``members``' next iteration together (one kind, one batch size) and give
     each whose values are all finite its :class:`Fast`; returns how many got one."""
     S = len(members)
-    plan = members[0][7]
+    plan = members[0][6]
     last, hidden = plan.last, plan.hidden
     ts = [m[5] for m in members]
-    scales = [m[6] for m in members]
     params = [m[0].net.params for m in members]
     X = _stack([m[4] for m in members])
     T = _stack(ts)
@@ -296,14 +292,14 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     # loss: ℓ per sample and δ_n = ∂L/∂z_n
     mse_df = plan.mse_df
     dfz_out = None if mse_df is None else mse_df(z, y, last.alpha)
-    got = _bce_hard(z, y, sp, T, scales, B) if (
-        plan.loss == "bce" and sp is not None and hard
-        and all(sc is not None for sc in scales)) else None
+    got = _bce_hard(z, y, sp, T, B) if (
+        plan.loss == "bce" and sp is not None and hard and plan.bce) else None
     if got is None:  # each run's loss on its own (losses.compute, as alone)
         sp_ = [None] * S if sp is None else list(sp)
         dfz_ = [None] * S if dfz_out is None else list(dfz_out)
         res_all = [losses.compute(plan.loss, z[i], y[i], ts[i], dfz_[i], sp_[i],
-                                  want_dy=True, hard=hard, dy_scale=scales[i])
+                                  want_dy=True, hard=hard,
+                                  dy_scale=_dy_scale(plan, hard, ts[i]))
                    for i in range(S)]
         delta = np.stack([r.delta for r in res_all])
     else:
@@ -325,7 +321,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
             da = np.matmul(delta, P[p.kW].transpose(0, 2, 1))
     deltas.reverse()
     # update: plain SGD, step = dW · (−lr), W ← W + step (engine.lean.update)
-    lrs = [m[8] for m in members]
+    lrs = [m[7] for m in members]
     neg = np.array([-lr for lr in lrs]) if len(set(lrs)) > 1 else np.array(-lrs[0])
     steps: dict[str, Array] = {}
     new: dict[str, Array] = {}
@@ -398,14 +394,14 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     keys: list[tuple[str, ...]] | None = None
     layout: Layout = ()
     n = 0
-    for i, (st, start, order, idx, x, t, scale, p_, lr) in enumerate(members):
+    for i, (st, start, order, idx, x, t, p_, lr) in enumerate(members):
         res = res_all[i]
         gnorms = gnorms_all[i]
         mean = loss_means[i]
         if not (calm_[i] and isfinite(mean) and isfinite(sum(gnorms))):
             continue  # alone, it halts where the value first appears
         f = Fast(st.iteration, start, order, p_, lr, dict(params[i]),
-                 (idx, x, t), hard, scale)
+                 (idx, x, t), hard)
         if keys is None:
             keys = _record_keys(kind, B, f, st.optimizer)
             layout = _layout(kind, B, blocks)
@@ -444,8 +440,15 @@ def _layout(kind: Kind, B: int, blocks: list[tuple[int, str, tuple[int, ...], Ar
     return got
 
 
-def _bce_hard(z: Array, y: Array, sp: Array, T: Array, scales: list[Array | None],
-              B: int) -> tuple[list[losses.LossResult], Array] | None:
+def _dy_scale(plan: LeanPlan, hard: bool, t: Array) -> Array | None:
+    """bce's ∂L/∂y scale (1 − 2t)/B of a batch's 0/1 targets ``t`` (B, C), element by
+    element as the lone path slices it from its epoch's (the same bits); None unless
+    the run's loss is bce on such targets."""
+    return (1.0 - 2.0 * t) / len(t) if plan.bce and hard else None
+
+
+def _bce_hard(z: Array, y: Array, sp: Array, T: Array, B: int
+              ) -> tuple[list[losses.LossResult], Array] | None:
     """:func:`engine.losses.compute`'s bce with 0/1 targets and ∂L/∂y for S runs at
     once (``z``, ``y``, ``sp``, ``T`` (S, B, C)): the same element-wise operations,
     the means per run; and δ (S, B, C). None if a run's loss is large enough for the

@@ -612,7 +612,7 @@ class Stepper:
         it = self.iteration
         lr = plan.lr if plan.lr is not None else self.lr_at(it)
         b = self.batches
-        start, order, _, _, _ = b.peek(self.config.batch_size)
+        start, order = b.next_start(self.config.batch_size)
         if not f.fits(it, start, order, plan, lr, self.net.params):
             return None
         b.next(self.config.batch_size)  # the very batch it was computed on
