@@ -200,7 +200,7 @@ def ahead(steppers: Sequence[Run], min_group: int = 2) -> int:
     agree, and leave each of them its :class:`Fast` (``_fast``); returns how many got
     one. Runs that are not at an iteration's start on the lean loop, or in a group
     smaller than ``min_group``, are left as they are."""
-    groups: dict[tuple[Kind, int, bool, bool], list[Member]] = {}
+    groups: dict[tuple[Kind, int, bool], list[Member]] = {}
     for st in steppers:
         st._fast = None
         # (optimizer state left from momentum now set to 0 adds ids to the run's update

@@ -144,6 +144,7 @@ class Session:
         #: (fast play spaces points out; the coach sees a spike between two of them)
         self._loss_peak = -math.inf
         self.crowd = 1  # sessions the shared clock serves (set by the clock each tick)
+        self._pacing: Pacing | None = None  # (pacing(): kept while it holds)
         self._series: tuple[tuple[int, int, int], Shared] | None = None
         self._compares = CompareCache()
         self.audience = Audience()  # a class following this run
@@ -215,8 +216,14 @@ class Session:
         return self.settings.max_speed
 
     def pacing(self) -> Pacing:
-        """How busy things are, for the views' send rate."""
-        return Pacing(self.listening, self.crowd, len(self.audience))
+        """How busy things are, for the views' send rate (the same object while it
+        holds: the clock asks for it every tick)."""
+        p = self._pacing
+        listening = self.outbox is not None or bool(self.audience)
+        if (p is None or p.crowd != self.crowd or p.listening != listening
+                or p.followers != len(self.audience)):
+            p = self._pacing = Pacing(listening, self.crowd, len(self.audience))
+        return p
 
     def flush_views(self, now: float | None = None) -> None:
         """Send the derived views that are due."""

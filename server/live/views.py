@@ -183,6 +183,9 @@ class SessionViews:
         self._sent: dict[str, float] = {k: -math.inf for k in KINDS}
         self._cost: dict[str, float] = dict.fromkeys(KINDS, 0.0)
         self.sent_count: dict[str, int] = dict.fromkeys(KINDS, 0)
+        #: until when :meth:`flush` has nothing to send, unless a view not dirty then
+        #: becomes dirty or the pacing changes: (time, the dirty views, the pacing)
+        self._hold: tuple[float, set[str], Pacing | None] = (-math.inf, set(), None)
         #: the last message of each kind put on the outbox (a follower who joins gets
         #: these, without the whole class getting them again)
         self.last: dict[str, dict[str, Any]] = {}
@@ -427,16 +430,23 @@ class SessionViews:
         if not self.dirty or not pacing.listening:
             return
         now = time.monotonic() if now is None else now
+        hold_until, held, held_pacing = self._hold
+        if now < hold_until and pacing is held_pacing and self.dirty <= held:
+            return  # (nothing is due yet, and nothing new to send: the clock asks each tick)
         interval = 1.0 / self.settings.map_hz
         crowd = pacing.crowd  # alone, COST_FACTOR alone bounds a big network's maps
         factor = COST_FACTOR if crowd <= 1 else max(COST_FACTOR, crowd / CROWD_SHARE)
         class_interval = pacing.followers / CLASS_MAPS_PER_S
+
+        def wait(kind: str) -> float:
+            w = max(interval, factor * self._cost[kind])
+            return max(w, class_interval) if kind in ("maps", "landscape") else w
+
         for kind in KINDS:
-            wait = max(interval, factor * self._cost[kind])
-            if kind in ("maps", "landscape"):
-                wait = max(wait, class_interval)
-            if kind in self.dirty and now - self._sent[kind] >= wait:
+            if kind in self.dirty and now - self._sent[kind] >= wait(kind):
                 self._send(kind, now)
+        self._hold = (min((self._sent[k] + wait(k) for k in self.dirty), default=math.inf),
+                      set(self.dirty), pacing)
 
     def _send(self, kind: str, now: float | None = None) -> None:
         """Compute and queue one view now (if it is open), under its outbox key."""
