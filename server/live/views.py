@@ -246,7 +246,14 @@ class SessionViews:
     def _iteration_done(self) -> None:
         """An iteration's update ran: the views of the weights are due, and the edits
         that waited for the iteration's end are applied."""
-        self.dirty.update(("maps", "focus", "landscape", "drawn"))
+        d = self.dirty  # (the open ones: a view opened later is sent as it opens)
+        d.add("maps")
+        if self.focus is not None:
+            d.add("focus")
+        if self.landscape is not None:
+            d.add("landscape")
+        if self.drawing is not None:
+            d.add("drawn")
         while self.pending_edits:
             try:
                 self._apply_edit(self.pending_edits.pop(0))
