@@ -21,7 +21,11 @@ get 503 while the slots are full):
 :func:`closing_protocol` makes the class from the settings; ``server/serve.py``
 hands it to uvicorn as its ``ws`` protocol. It relies on attributes of
 uvicorn's class (``writable``, ``close_timeout``, ``close_sent``, ``queue``,
-``transport``); tests/server/test_stalled_socket.py fails if they change.
+``transport``, ``conn``, ``disconnected``, ``handshake_complete``,
+``initial_response``); tests/server/test_slow_client.py fails if they change.
+
+It also gives the app a send that skips the ASGI layers when it cannot wait
+(:meth:`ClosingWebSocketProtocol.send_now`), for fast play's many small sends.
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ import logging
 from typing import Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.ws")
+
+#: the scope's ``extensions`` key of :meth:`ClosingWebSocketProtocol.send_now`
+SEND_NOW = "backprop_lab.send_now"
 
 
 class ClosingWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -62,9 +70,35 @@ class ClosingWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         await super().send(message)
 
+    def send_now(self, data: bytes | str) -> bool:
+        """Write one message (binary for bytes) at once, as uvicorn's ``send`` of a
+        ``websocket.send`` does, if that cannot wait: the peer is reading (its buffer
+        is below the high-water mark) and the connection is open. False otherwise; the
+        caller then sends through ASGI, under its timeout.
+
+        Fast play's sends go here (the app finds it in the scope's ``extensions``
+        under :data:`SEND_NOW`): a learner's every iteration is a send, and the ASGI
+        layers above this one (Starlette's checks, the middlewares' wrappers) and the
+        timer each send needs for the case that it waits cost a quarter of a worker's
+        event loop at 200 learners (docs/performance.md)."""
+        if (not self.writable.is_set() or self.disconnected or self.close_sent
+                or not self.handshake_complete or self.initial_response is not None):
+            return False
+        try:
+            if isinstance(data, bytes):
+                self.conn.send_binary(data)
+            else:
+                self.conn.send_text(data.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
+
     async def run_asgi(self) -> None:
-        """Run the app; if it ended while the peer had stopped reading, drop the
-        connection (uvicorn closes it, which waits to flush a buffer that never drains)."""
+        """Run the app (telling it of :meth:`send_now`); if it ended while the peer had
+        stopped reading, drop the connection (uvicorn closes it, which waits to flush a
+        buffer that never drains)."""
+        self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[assignment]
         await super().run_asgi()
         if (self.handshake_complete and not self.writable.is_set()
                 and not self.disconnected):

@@ -35,6 +35,7 @@ from server.live.traffic import Traffic
 from server.origin import origin_allowed
 from server.protocol import encode, encode_bytes
 from server.run.compact import PackedFrames, pack_batch
+from server.wsclose import SEND_NOW
 
 log = logging.getLogger("backprop_lab.ws")
 
@@ -125,10 +126,16 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             # the engine thread applies it, in this connection's turn (live/worker.py)
             worker.submit(conn, functools.partial(conn.receive, text))
 
+    send_now = ws.scope.get("extensions", {}).get(SEND_NOW)  # (under uvicorn)
+
     async def send_text(data: str | bytes) -> None:
         """One send (text, or a binary message of packed frames), cut off after
         ``send_timeout_s``: a client that stops reading loses its connection (and its
-        session pauses), not the server's memory."""
+        session pauses), not the server's memory. A send that cannot wait (the client
+        is reading) is written at once, below the ASGI layers (server/wsclose.py)."""
+        if send_now is not None and send_now(data):
+            traffic.bytes_sent += len(data)
+            return
         try:
             # (not asyncio.wait_for: on 3.11 it wraps each send in a task of its own,
             # a quarter of a send's CPU and a loop turn of delay; docs/performance.md.
