@@ -35,13 +35,16 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.protocol import State
 
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.ws")
 
-#: the scope's ``extensions`` key of :meth:`ClosingWebSocketProtocol.send_now`
+#: the scope's ``extensions`` keys of :meth:`ClosingWebSocketProtocol.send_now` and
+#: :meth:`ClosingWebSocketProtocol.can_send_now`
 SEND_NOW = "backprop_lab.send_now"
+CAN_SEND_NOW = "backprop_lab.can_send_now"
 
 
 class ClosingWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -70,6 +73,13 @@ class ClosingWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         await super().send(message)
 
+    def can_send_now(self) -> bool:
+        """Whether :meth:`send_now` would write at once: the peer is reading (its buffer
+        is below the high-water mark) and the connection is open."""
+        return (self.writable.is_set() and not self.disconnected and not self.close_sent
+                and self.handshake_complete and self.initial_response is None
+                and self.conn.state is State.OPEN)
+
     def send_now(self, data: bytes | str) -> bool:
         """Write one message (binary for bytes) at once, as uvicorn's ``send`` of a
         ``websocket.send`` does, if that cannot wait: the peer is reading (its buffer
@@ -81,8 +91,7 @@ class ClosingWebSocketProtocol(WebSocketsSansIOProtocol):
         layers above this one (Starlette's checks, the middlewares' wrappers) and the
         timer each send needs for the case that it waits cost a quarter of a worker's
         event loop at 200 learners (docs/performance.md)."""
-        if (not self.writable.is_set() or self.disconnected or self.close_sent
-                or not self.handshake_complete or self.initial_response is not None):
+        if not self.can_send_now():
             return False
         try:
             if isinstance(data, bytes):
@@ -98,7 +107,9 @@ class ClosingWebSocketProtocol(WebSocketsSansIOProtocol):
         """Run the app (telling it of :meth:`send_now`); if it ended while the peer had
         stopped reading, drop the connection (uvicorn closes it, which waits to flush a
         buffer that never drains)."""
-        self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[assignment]
+        ext = self.scope["extensions"]
+        ext[SEND_NOW] = self.send_now  # type: ignore[assignment]
+        ext[CAN_SEND_NOW] = self.can_send_now  # type: ignore[assignment]
         await super().run_asgi()
         if (self.handshake_complete and not self.writable.is_set()
                 and not self.disconnected):

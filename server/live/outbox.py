@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -54,6 +55,8 @@ from server.run.compact import CompactValues, PackedFrames
 Message = dict[str, Any]
 Bundle = Message | list[Message]  # a message, or a bundle of them sent together in order
 
+
+log = logging.getLogger("backprop_lab.outbox")
 
 _gathering = threading.local()
 
@@ -77,23 +80,32 @@ def gathered_wakes() -> Iterator[None]:
     if getattr(_gathering, "wakes", None) is not None:
         yield
         return
-    wakes: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+    wakes: list[tuple[asyncio.AbstractEventLoop, Outbox]] = []
     _gathering.wakes = wakes
     try:
         yield
     finally:
         _gathering.wakes = None
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
-        for loop, event in wakes:
-            by_loop.setdefault(loop, []).append(event)
-        for loop, events in by_loop.items():
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outbox]] = {}
+        for loop, outbox in wakes:
+            by_loop.setdefault(loop, []).append(outbox)
+        for loop, outboxes in by_loop.items():
             with contextlib.suppress(RuntimeError):  # (a loop closed meanwhile)
-                loop.call_soon_threadsafe(_set_all, events)
+                loop.call_soon_threadsafe(_wake_all, outboxes)
 
 
-def _set_all(events: list[asyncio.Event]) -> None:
-    for e in events:
-        e.set()
+def _wake_all(outboxes: list[Outbox]) -> None:
+    """On the event loop: deliver each outbox's messages at once where its connection
+    can (:attr:`Outbox.deliver_now`), else wake its send loop."""
+    for ob in outboxes:
+        now = ob.deliver_now
+        try:
+            done = now is not None and now()
+        except Exception:  # (its send loop then meets the same trouble, in its own task)
+            log.exception("delivering at once failed")
+            done = False
+        if not done:
+            ob._event.set()
 
 
 class Shared:
@@ -265,6 +277,10 @@ class Outbox:
         self.closed = False
         self.close_code = 1000
         self.close_reason = ""
+        #: set by the connection: on the event loop, send what is queued at once if
+        #: that cannot wait (True; its send loop keeps waiting), else False (the send
+        #: loop is woken). Saves a task's wake-up per learner and iteration.
+        self.deliver_now: Callable[[], bool] | None = None
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -342,10 +358,10 @@ class Outbox:
         if loop is None or threading.get_ident() == self._loop_thread:
             self._event.set()
         elif not loop.is_closed():
-            gathered: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = \
+            gathered: list[tuple[asyncio.AbstractEventLoop, Outbox]] | None = \
                 getattr(_gathering, "wakes", None)
             if gathered is not None:
-                gathered.append((loop, self._event))
+                gathered.append((loop, self))
             else:
                 loop.call_soon_threadsafe(self._event.set)
 
@@ -371,6 +387,34 @@ class Outbox:
             self.sent += _count(msg)
             self.frames += _frames(msg)
             return msg
+
+    def take_now(self, most: int) -> list[Entry] | None:
+        """For :attr:`deliver_now`, on the event loop while the send loop waits in
+        :meth:`get`: the oldest entries, up to ``most`` messages (at least one entry),
+        taken as :meth:`get` and :meth:`pop` would hand them out; the send loop keeps
+        waiting (woken if more are left). None if :meth:`get` would hand out nothing
+        now (a command's messages are held, or the outbox is closed)."""
+        with self._lock:
+            if self._held or self.closed or self._waiting:
+                return None  # (_waiting: nothing woke it, so nothing is for it to take)
+            out: list[Entry] = []
+            n = 0
+            while self._queue and n < most:
+                key, (msg, droppable, size) = self._queue.popitem(last=False)
+                if droppable and self._droppable and self._droppable[0] == key:
+                    self._droppable.popleft()
+                self.bytes -= size
+                k = _count(msg)
+                self.sent += k
+                self.frames += _frames(msg)
+                out.append(msg)
+                n += k
+            more = bool(self._queue)
+            if not more:
+                self._waiting = True  # (its get() still waits: the next put wakes it)
+        if more:
+            self._event.set()
+        return out
 
     def drain(self) -> list[Message]:
         """Every pending message, oldest first, bundles flattened (for tests and shutdown)."""

@@ -35,7 +35,7 @@ from server.live.traffic import Traffic
 from server.origin import origin_allowed
 from server.protocol import encode, encode_bytes
 from server.run.compact import PackedFrames, pack_batch
-from server.wsclose import SEND_NOW
+from server.wsclose import CAN_SEND_NOW, SEND_NOW
 
 log = logging.getLogger("backprop_lab.ws")
 
@@ -43,6 +43,7 @@ router = APIRouter()
 
 CLOSE_POLICY = 1008  # Origin refused
 CLOSE_SEND_TIMEOUT = 1008  # the client did not read what it was sent in time
+CLOSE_INTERNAL = 1011  # a send the server found it could not make (a bug: logged)
 BATCH_MAX = 32  # messages in one batched WebSocket message, at most
 # how a socket reports that the other side went away
 _GONE = (WebSocketDisconnect, RuntimeError, anyio.ClosedResourceError, OSError)
@@ -72,6 +73,45 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+def messages_in(entry: Entry) -> int:
+    """How many messages an outbox entry holds (a bundle's, packed frames' four)."""
+    if isinstance(entry, Shared | PackedFrames):
+        return entry.count
+    return len(entry) if isinstance(entry, list) else 1
+
+
+def batch_data(entries: list[Entry], packed: bool) -> str | bytes:
+    """One WebSocket message of ``entries`` for a client that takes batches: a lone
+    message or shared entry as it is, else a JSON array of every message in order (a
+    bundle's items join it); with ``packed`` frames among them, for a page that takes
+    them, one binary message of the batch (:func:`server.run.compact.pack_batch`).
+
+    One WebSocket message per wake-up: on loopback each send costs as much as encoding
+    a frame, so a tick's frames and state go out together."""
+    if len(entries) == 1:
+        e = entries[0]
+        if isinstance(e, Shared):
+            # a class's usual case: one shared message or bundle, whose text (a
+            # bundle's is the batch's) every follower sends as is
+            return e.text(encode_bytes)
+        if isinstance(e, dict):
+            return encode(e)  # a lone message goes out bare
+    parts: list[bytes | PackedFrames] = []
+    any_packed = False
+    for entry in entries:
+        if packed and type(entry) is PackedFrames:
+            parts.append(entry)
+            any_packed = True
+        elif isinstance(entry, list) or (
+                isinstance(entry, Shared | PackedFrames) and entry.bundle):
+            parts.append(json_of(entry)[1:-1])
+        else:
+            parts.append(json_of(entry))
+    if any_packed:
+        return pack_batch(parts)
+    return (b"[" + b",".join(cast(list[bytes], parts)) + b"]").decode()
 
 
 def json_of(entry: Entry) -> bytes:
@@ -175,39 +215,34 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             for msg in item if isinstance(item, list) else [item]:
                 await send_text(encode(msg))
             return
-        if isinstance(first, Shared) and not len(outbox):
-            # a class's usual case: one shared message or bundle, whose text (a
-            # bundle's is the batch's) every follower sends as is
-            await send_text(first.text(encode_bytes))
-            return
-        if isinstance(first, dict) and not len(outbox):
-            await send_text(encode(first))  # a lone message goes out bare
-            return
-        # one WebSocket message per wake-up: on loopback each send costs as much
-        # as encoding a frame, so a tick's frames and state go out together (a
-        # bundle is encoded as one JSON array, whose items join the batch's)
-        # (packed frames, to a page that takes them: one binary message of the batch)
-        parts: list[bytes | PackedFrames] = []
-        packed = False
-        n = 0
-        entry: Entry | None = first
-        while entry is not None:
-            if type(entry) is PackedFrames and conn.packed:
-                parts.append(entry)
-                packed = True
-                n += entry.count
-            elif isinstance(entry, list) or (
-                    isinstance(entry, Shared | PackedFrames) and entry.bundle):
-                parts.append(json_of(entry)[1:-1])
-                n += entry.count if isinstance(entry, Shared | PackedFrames) else len(entry)
-            else:
-                parts.append(json_of(entry))
-                n += 1
-            entry = outbox.pop() if n < BATCH_MAX else None
-        if packed:
-            await send_text(pack_batch(parts))
-        else:
-            await send_text((b"[" + b",".join(cast(list[bytes], parts)) + b"]").decode())
+        entries = [first]
+        n = messages_in(first)
+        while n < BATCH_MAX and (entry := outbox.pop()) is not None:
+            entries.append(entry)
+            n += messages_in(entry)
+        await send_text(batch_data(entries, conn.packed))
+
+    ready = ws.scope.get("extensions", {}).get(CAN_SEND_NOW)  # (under uvicorn)
+
+    def deliver_now() -> bool:
+        """On the event loop, as a tick's messages are handed over (the engine thread's
+        gathered wakes): send what is queued at once if that cannot wait, and let the
+        send loop sleep on (True); else False, and the send loop is woken."""
+        if not conn.batch or ready is None or send_now is None or not ready():
+            return False
+        entries = outbox.take_now(BATCH_MAX)
+        if entries is None:
+            return False
+        if entries:
+            data = batch_data(entries, conn.packed)
+            if not send_now(data):  # (cannot happen: nothing ran since ready())
+                log.error("a send that could not wait had to", extra={"bytes": len(data)})
+                outbox.close(CLOSE_INTERNAL, "internal error", discard=True)
+                return False
+            traffic.bytes_sent += len(data)
+        return True
+
+    outbox.deliver_now = deliver_now
 
     async def run(fn: Callable[[], Awaitable[None]]) -> None:
         with contextlib.suppress(*_GONE, SendTimeoutError):

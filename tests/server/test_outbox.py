@@ -232,3 +232,69 @@ def test_nested_gathered_wakes_hand_over_at_the_outer_end_and_a_closed_loop_is_n
     with gathered_wakes():
         ob.put(frame(1))
     assert len(ob) == 1  # kept, and no error from the closed loop
+
+
+def test_a_tick_s_messages_go_out_at_once_where_the_connection_can_take_them() -> None:
+    """At a tick's end, on the event loop, a connection that can send without waiting
+    takes its messages at once (deliver_now) and its send loop sleeps on; later messages
+    still wake the send loop; one that cannot (or takes more than its batch), and a
+    held or closed outbox, leave them to the send loop: none is lost or reordered."""
+
+    async def main() -> dict[str, Any]:
+        sent: dict[str, list[list[int]]] = {"now": [], "loop": []}
+        can = {"now": True}
+        ob = Outbox(limit=64)
+
+        def deliver_now() -> bool:
+            if not can["now"]:
+                return False
+            entries = ob.take_now(3)
+            if entries is None:
+                return False
+            if entries:
+                sent["now"].append([m["iteration"] for m in entries])
+            return True
+
+        ob.deliver_now = deliver_now
+
+        async def send_loop() -> None:
+            while True:
+                try:
+                    m = await ob.get()
+                except OutboxClosedError:
+                    return
+                sent["loop"].append([m["iteration"]])
+
+        task = asyncio.create_task(send_loop())
+        await asyncio.sleep(0.01)
+
+        def tick(its: range) -> None:
+            with gathered_wakes():
+                for i in its:
+                    ob.put(frame(i))
+
+        async def on_engine(its: range) -> None:
+            engine = threading.Thread(target=tick, args=(its,))
+            engine.start()
+            while engine.is_alive():
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
+
+        await on_engine(range(0, 2))  # taken at once; the send loop sleeps on
+        after_first = {k: list(v) for k, v in sent.items()}
+        await on_engine(range(2, 7))  # three at once, the other two wake the send loop
+        can["now"] = False
+        await on_engine(range(7, 9))  # cannot send at once: the send loop sends them
+        can["now"] = True
+        with ob.hold():
+            held = ob.take_now(3)
+        ob.close()
+        closed = ob.take_now(3)
+        await asyncio.wait_for(task, 2)
+        return {"first": after_first, "sent": sent, "held": held, "closed": closed}
+
+    out = asyncio.run(main())
+    assert out["first"] == {"now": [[0, 1]], "loop": []}
+    assert out["sent"]["now"] == [[0, 1], [2, 3, 4]]
+    assert out["sent"]["loop"] == [[5], [6], [7], [8]]
+    assert out["held"] is None and out["closed"] is None
