@@ -231,7 +231,8 @@ class SessionViews:
         the inspector reads them (:meth:`engine.stepper.Stepper.fast_records`)."""
         self.last_batch = np.asarray(batch)
         self.capture.defer(iteration, self.st.fast_records)
-        self.dirty.add("inspect")
+        if self.target is not None:
+            self.dirty.add("inspect")
         self._iteration_done()
 
     def after_phase(self, rec: PhaseRecord) -> None:
@@ -239,21 +240,15 @@ class SessionViews:
         if rec.phase == "forward" and "batch" in rec.values:
             self.last_batch = np.asarray(rec.values["batch"])
         self.capture.add(rec.phase, rec.iteration, rec.values)
-        self.dirty.add("inspect")
+        if self.target is not None:
+            self.dirty.add("inspect")
         if rec.phase == "update":
             self._iteration_done()
 
     def _iteration_done(self) -> None:
         """An iteration's update ran: the views of the weights are due, and the edits
         that waited for the iteration's end are applied."""
-        d = self.dirty  # (the open ones: a view opened later is sent as it opens)
-        d.add("maps")
-        if self.focus is not None:
-            d.add("focus")
-        if self.landscape is not None:
-            d.add("landscape")
-        if self.drawing is not None:
-            d.add("drawn")
+        self._mark_open("maps", "focus", "landscape", "drawn")
         while self.pending_edits:
             try:
                 self._apply_edit(self.pending_edits.pop(0))
@@ -280,7 +275,18 @@ class SessionViews:
         """Iterations ran on the fast path (or playback moved): weights changed and
         the captured phases belong to another iteration."""
         self.capture = Capture()
-        self.dirty.update(KINDS)
+        self._mark_open(*KINDS)
+
+    def _mark_open(self, *kinds: str) -> None:
+        """Mark the views of ``kinds`` that are open as due (the maps always are): a
+        closed view would only be discarded at the next flush, which then could not
+        rest (a view that opens is sent as it opens)."""
+        d = self.dirty
+        for kind in kinds:
+            if kind == "maps" or (
+                    self.target if kind == "inspect" else self.focus if kind == "focus"
+                    else self.landscape if kind == "landscape" else self.drawing) is not None:
+                d.add(kind)
 
     # ---- commands ------------------------------------------------------------------
 
@@ -454,6 +460,11 @@ class SessionViews:
                 self._send(kind, now)
         self._hold = (min((self._sent[k] + wait(k) for k in self.dirty), default=math.inf),
                       set(self.dirty), pacing)
+
+    def due_now(self, kind: str) -> None:
+        """Let view ``kind`` go out at the next flush, whenever it last went."""
+        self._sent[kind] = -math.inf
+        self._hold = (-math.inf, set(), None)
 
     def _send(self, kind: str, now: float | None = None) -> None:
         """Compute and queue one view now (if it is open), under its outbox key."""

@@ -52,7 +52,7 @@ def play_out(s: Session) -> list[dict[str, Any]]:
         out += s.outbox.drain()  # type: ignore[union-attr]
     assert not s.playing, "the learned iteration did not stop"
     s.views.dirty.add("drawn")
-    s.views._sent["drawn"] = -np.inf  # (the prediction now, not at the views' pace)
+    s.views.due_now("drawn")  # (the prediction now, not at the views' pace)
     s.flush_views()
     return out + s.outbox.drain()  # type: ignore[union-attr]
 
@@ -122,7 +122,7 @@ def test_learning_a_drawing_is_one_sgd_step_on_that_one_sample() -> None:
     # the prediction follows the weights until the pad is cleared (draw with no pixels)
     for pixels, follows in ((three(), True), ([], False)):
         send(s, {"type": "draw", "pixels": pixels})
-        s.views._sent["drawn"] = -np.inf
+        s.views.due_now("drawn")
         msgs = send(s, {"type": "step", "unit": "iteration"})
         assert any(m["type"] == "drawn" for m in msgs) == follows
 
