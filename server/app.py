@@ -98,6 +98,10 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
         memory.tune()  # freed memory of the engine thread's heap goes back too
         gc_before = gc.get_threshold()
         gc.set_threshold(max(GC_THRESHOLD, gc_before[0]), *gc_before[1:])
+        # what exists now (the modules, the app: two-thirds of a busy worker's objects)
+        # is left out of the collector's scans: a full collection at 200 learners
+        # held every stream for ~100 ms, now ~40 (docs/performance.md)
+        gc.freeze()
         worker.start()
         await relay.start()
         # the per-address counts, site-wide: only with other workers to tell
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
             await relay.stop()
             await asyncio.to_thread(worker.stop)
             gc.set_threshold(*gc_before)
+            gc.unfreeze()
             log.info("server stop", extra={"sessions": len(store)})
 
     app = FastAPI(title="Backprop Lab", lifespan=lifespan, openapi_url=None, docs_url=None,
