@@ -101,7 +101,7 @@ def _wake_all(outboxes: list[Outbox]) -> None:
         now = ob.deliver_now
         try:
             done = now is not None and now()
-        except Exception:  # (its send loop then meets the same trouble, in its own task)
+        except Exception:  # (before it took anything: its send loop sends them)
             log.exception("delivering at once failed")
             done = False
         if not done:

@@ -462,7 +462,7 @@ class SessionViews:
                       set(self.dirty), pacing)
 
     def due_now(self, kind: str) -> None:
-        """Let view ``kind`` go out at the next flush, whenever it last went."""
+        """Let view ``kind`` go out at the next flush, whenever it last went (tests)."""
         self._sent[kind] = -math.inf
         self._hold = (-math.inf, set(), None)
 
@@ -470,6 +470,9 @@ class SessionViews:
         """Compute and queue one view now (if it is open), under its outbox key."""
         now = time.monotonic() if now is None else now
         self.dirty.discard(kind)
+        # (its cost, and so its interval, is measured again: the next flush recomputes
+        # when anything is due, rather than resting until a time this may bring forward)
+        self._hold = (-math.inf, set(), None)
         t0 = time.perf_counter()
         if kind == "maps":
             msg = self.maps_message()

@@ -233,13 +233,18 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         entries = outbox.take_now(BATCH_MAX)
         if entries is None:
             return False
-        if entries:
+        if not entries:
+            return True
+        try:
             data = batch_data(entries, conn.packed)
-            if not send_now(data):  # (cannot happen: nothing ran since ready())
-                log.error("a send that could not wait had to", extra={"bytes": len(data)})
-                outbox.close(CLOSE_INTERNAL, "internal error", discard=True)
-                return False
-            traffic.bytes_sent += len(data)
+            sent = send_now(data)  # (True: nothing ran since ready())
+        except Exception:
+            log.exception("sending a batch at once failed")
+            sent = False
+        if not sent:  # (its messages are taken: the connection ends, the page reconnects)
+            outbox.close(CLOSE_INTERNAL, "internal error", discard=True)
+            return False
+        traffic.bytes_sent += len(data)
         return True
 
     outbox.deliver_now = deliver_now
@@ -254,6 +259,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             tg.start_soon(run, receive_loop)
             tg.start_soon(run, send_loop)
     finally:
+        outbox.deliver_now = None  # (it holds the protocol: not past the connection)
         connections.discard(outbox)
         outbox.close(discard=True)
         traffic.retire(outbox)

@@ -5,21 +5,27 @@ of the group's stacks outlives the tick)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from websockets.sync.client import connect
 
 from engine import metrics, stacked
+from engine.stacked import PHASES
 from engine.stepper import NonFiniteError, Stepper
 from server.live.clock import Clock
 from server.live.session import Session
 from server.protocol import Play, RunSettings, encode_bytes
 from server.run.compact import PackedFrames, compact_iteration, pack_batch, packed_layout
 from server.run.runconfig import run_config
-from tests.helpers.packed import decode_packed
-from tests.server.conftest import attached_session
+from server.settings import Settings
+from tests.helpers.packed import decode_frame, decode_packed
+from tests.server.conftest import LiveServer, attached_session
 
 KINDS: list[dict[str, Any]] = [
     {},  # the default run: xor, 2-4-4-1 tanh, bce, batch 10
@@ -259,3 +265,44 @@ def test_a_run_computed_with_its_group_is_charged_its_share_of_the_time(
     alone = sessions[-1].id
     assert all(clock._used[s.id] - clock._used[alone] >= 2 * 0.001 - 1e-9
                for s in sessions[:4])
+
+
+def test_a_real_server_sends_packed_frames_to_pages_that_ask_and_json_to_others() -> None:
+    """Three learners play the default run on a real server: their runs go together
+    (those that play on the same ticks). The two whose hello asked for packed frames
+    get binary messages for those, and every frame of every iteration in order; the
+    third gets the same frames, as JSON only."""
+    with LiveServer(Settings()) as srv, connect(srv.url) as a, connect(srv.url) as b, \
+            connect(srv.url) as c:
+        for w, packed in ((a, True), (b, True), (c, False)):
+            w.send(json.dumps({"type": "hello", "batch": True, "packed": packed}))
+        for w in (a, b, c):
+            w.send(json.dumps({"type": "play", "speed": 30}))
+        got: dict[int, list[dict[str, Any]]] = {0: [], 1: [], 2: []}
+        binary = [0, 0, 0]
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            for i, w in enumerate((a, b, c)):
+                with contextlib.suppress(TimeoutError):
+                    data = w.recv(timeout=0.05)
+                    binary[i] += isinstance(data, bytes)
+                    msgs = decode_frame(data)
+                    got[i] += msgs if isinstance(msgs, list) else [msgs]
+        assert srv.app.state.clock.stacked > 20
+    assert binary[0] + binary[1] >= 20 and binary[2] == 0
+    for i in range(3):
+        frames = [m for m in got[i] if m["type"] == "frame"]
+        assert len(frames) >= 40 and all(f["compact"] for f in frames)
+        # each iteration's four phases, in order (a late tick may play one unseen)
+        assert [f["phase"] for f in frames] == [*PHASES] * (len(frames) // 4)
+        its = [f["iteration"] for f in frames[::4]]
+        assert all(f["iteration"] == it for f, it in zip(
+            frames, [i for i in its for _ in PHASES], strict=True))
+        assert its == sorted(set(its))
+    # the same values a frame holds, packed or not
+    for phase in PHASES:
+        a_keys = next(set(m["values"]) for m in got[0]
+                      if m["type"] == "frame" and m["phase"] == phase)
+        c_keys = next(set(m["values"]) for m in got[2]
+                      if m["type"] == "frame" and m["phase"] == phase)
+        assert a_keys == c_keys
