@@ -13,7 +13,7 @@ from engine.stepper import Stepper
 from server.protocol import RunSettings, encode_bytes
 from server.run.compact import PackedFrames, pack_batch, packed_layout
 from server.run.runconfig import run_config
-from tests.browser.conftest import Lab
+from tests.browser.conftest import SCREENS, Lab
 from tests.browser.test_inspector import PANEL, open_inspector
 from tests.browser.test_page import hue_sign, tooltip_value
 
@@ -53,7 +53,13 @@ def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
     (engine/stacked.py), and each page still draws its own run; paused, one learner's
     inspector gives the very gradient its last frame showed (computed again from the
     iteration's inputs when asked), and checks it."""
-    labs = [make_lab().open() for _ in range(3)]
+    # a desk, a projector in presentation mode and a phone, the last two in Japanese
+    labs = [make_lab(**SCREENS["desk"]).open(),
+            make_lab(**SCREENS["projector"], locale="ja-JP").open(),
+            make_lab(**SCREENS["phone"], locale="ja-JP").open()]
+    labs[1].page.keyboard.press("p")
+    labs[1].page.wait_for_function(
+        "() => document.documentElement.classList.contains('present')")
     together = scrape(labs[0].base_url)
     for lab in labs:
         lab.page.select_option("#ctl-speed", "30")
@@ -68,8 +74,11 @@ def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
     me.wait_for_message("state", after=mark, playing=False)
     # (three runs at 30 it/s on a 60 Hz clock: two at least play on the same ticks)
     assert scrape(me.base_url) - together >= 20
-    # their frames came packed (float64 in binary messages), and the page drew them
+    # their frames came packed (float64 in binary messages), and the pages drew them
     assert sum(lab.binary_frames for lab in labs) >= 20
+    for lab, name in ((labs[1], "grouped-play-projector-ja"), (labs[2], "grouped-play-phone-ja")):
+        lab.page.mouse.move(0, 0)
+        lab.screenshot(name)
     last = me.last("frame", phase="update")
     it = last["iteration"]
     assert last["compact"] is True
@@ -77,6 +86,7 @@ def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
     msg = open_inspector(me, "L2.W.1.0", id="L2.W", index=[1, 0])
     assert msg["grad"] == back["L2.dW"][1][0]
     assert "✓" in me.text(f"{PANEL} [data-field='check']")
+    me.screenshot("grouped-play-desk-en")
     assert all(lab.errors == [] for lab in labs)
 
 
