@@ -168,7 +168,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
 
     send_now = ws.scope.get("extensions", {}).get(SEND_NOW)  # (under uvicorn)
 
-    async def send_text(data: str | bytes) -> None:
+    async def send_message(data: str | bytes) -> None:
         """One send (text, or a binary message of packed frames), cut off after
         ``send_timeout_s``: a client that stops reading loses its connection (and its
         session pauses), not the server's memory. A send that cannot wait (the client
@@ -213,14 +213,14 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         if not conn.batch:
             item = unwrap(first)
             for msg in item if isinstance(item, list) else [item]:
-                await send_text(encode(msg))
+                await send_message(encode(msg))
             return
         entries = [first]
         n = messages_in(first)
         while n < BATCH_MAX and (entry := outbox.pop()) is not None:
             entries.append(entry)
             n += messages_in(entry)
-        await send_text(batch_data(entries, conn.packed))
+        await send_message(batch_data(entries, conn.packed))
 
     ready = ws.scope.get("extensions", {}).get(CAN_SEND_NOW)  # (under uvicorn)
 
