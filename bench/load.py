@@ -505,6 +505,8 @@ def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
     period = 1 / st.tick_hz
     now = time.perf_counter()
 
+    known: dict[int, set[int]] = {id(ob): set() for ob in outs}  # (layouts sent)
+
     def drain() -> tuple[int, int]:
         its = nbytes = 0
         for ob in outs:
@@ -523,7 +525,7 @@ def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
                 else:
                     parts.append(b)
             if packed:
-                nbytes += len(pack_batch(parts))
+                nbytes += len(pack_batch(parts, known[id(ob)]))
             elif parts:
                 nbytes += len((b"[" + b",".join(cast(list[bytes], parts)) + b"]").decode())
         return its, nbytes

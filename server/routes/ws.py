@@ -82,11 +82,12 @@ def messages_in(entry: Entry) -> int:
     return len(entry) if isinstance(entry, list) else 1
 
 
-def batch_data(entries: list[Entry], packed: bool) -> str | bytes:
+def batch_data(entries: list[Entry], packed: set[int] | None) -> str | bytes:
     """One WebSocket message of ``entries`` for a client that takes batches: a lone
     message or shared entry as it is, else a JSON array of every message in order (a
-    bundle's items join it); with ``packed`` frames among them, for a page that takes
-    them, one binary message of the batch (:func:`server.run.compact.pack_batch`).
+    bundle's items join it); with packed frames among them, for a page that takes
+    them (``packed``: the layouts its connection has been sent), one binary message of
+    the batch (:func:`server.run.compact.pack_batch`).
 
     One WebSocket message per wake-up: on loopback each send costs as much as encoding
     a frame, so a tick's frames and state go out together."""
@@ -101,7 +102,7 @@ def batch_data(entries: list[Entry], packed: bool) -> str | bytes:
     parts: list[bytes | PackedFrames] = []
     any_packed = False
     for entry in entries:
-        if packed and type(entry) is PackedFrames:
+        if packed is not None and type(entry) is PackedFrames:
             parts.append(entry)
             any_packed = True
         elif isinstance(entry, list) or (
@@ -110,7 +111,7 @@ def batch_data(entries: list[Entry], packed: bool) -> str | bytes:
         else:
             parts.append(json_of(entry))
     if any_packed:
-        return pack_batch(parts)
+        return pack_batch(parts, packed)
     return (b"[" + b",".join(cast(list[bytes], parts)) + b"]").decode()
 
 
@@ -167,6 +168,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             worker.submit(conn, functools.partial(conn.receive, text))
 
     send_now = ws.scope.get("extensions", {}).get(SEND_NOW)  # (under uvicorn)
+    layouts: set[int] = set()  # the packed layouts this connection has been sent
 
     async def send_message(data: str | bytes) -> None:
         """One send (text, or a binary message of packed frames), cut off after
@@ -220,7 +222,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         while n < BATCH_MAX and (entry := outbox.pop()) is not None:
             entries.append(entry)
             n += messages_in(entry)
-        await send_message(batch_data(entries, conn.packed))
+        await send_message(batch_data(entries, layouts if conn.packed else None))
 
     ready = ws.scope.get("extensions", {}).get(CAN_SEND_NOW)  # (under uvicorn)
 
@@ -236,7 +238,7 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
         if not entries:
             return True
         try:
-            data = batch_data(entries, conn.packed)
+            data = batch_data(entries, layouts if conn.packed else None)
             sent = send_now(data)  # (True: nothing ran since ready())
         except Exception:
             log.exception("sending a batch at once failed")

@@ -37,6 +37,7 @@ reduction, since at these sizes each NumPy call costs more than its arithmetic.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import struct
@@ -67,6 +68,10 @@ _BYTES_PER_NUMBER = 20
 _BYTES_PER_ENTRY = 48
 #: whether this machine's float64 are little-endian, as packed frames go on the wire
 _LITTLE = sys.byteorder == "little"
+#: packed layouts a connection is known to hold, at most (a learner who changes the
+#: network often gets each new one once; past this many, all are sent again)
+MAX_KNOWN_LAYOUTS = 64
+_UIDS = itertools.count(1)
 
 
 class CompactValues(dict[str, Any]):
@@ -222,10 +227,11 @@ class PackedLayout:
     ``sizes``: per phase, (numbers, queued bytes) as :class:`CompactValues` counts them.
     """
 
-    __slots__ = ("json", "numbers", "order", "sizes", "spec")
+    __slots__ = ("json", "numbers", "order", "sizes", "spec", "uid")
 
     def __init__(self, spec: Layout, keys: Sequence[tuple[str, ...]]) -> None:
         self.spec = spec
+        self.uid = next(_UIDS)  # (names it on a connection: the wire's ``lid``)
         self.json = orjson.dumps([[phase, [[k, list(shape)] for k, shape in ids]]
                                   for phase, ids in spec])
         at: dict[str, tuple[int, int, tuple[int, ...]]] = {}
@@ -294,11 +300,15 @@ class PackedFrames:
         """How many numbers ``data`` holds."""
         return self.layout.numbers
 
-    def header(self, at: int) -> bytes:
+    def header(self, at: int, layout: bool = True) -> bytes:
         """The JSON message standing for the four frames in a packed batch whose
-        numbers start at index ``at`` of the batch's numbers."""
-        return (b'{"type":"packed","iteration":%d,"at":%d,"layout":%b}'
-                % (self.iteration, at, self.layout.json))
+        numbers start at index ``at`` of the batch's numbers; naming its layout
+        (``lid``), with the layout itself if ``layout``."""
+        if not layout:
+            return (b'{"type":"packed","iteration":%d,"at":%d,"lid":%d}'
+                    % (self.iteration, at, self.layout.uid))
+        return (b'{"type":"packed","iteration":%d,"at":%d,"lid":%d,"layout":%b}'
+                % (self.iteration, at, self.layout.uid, self.layout.json))
 
     @property
     def item(self) -> list[dict[str, Any]]:
@@ -323,18 +333,33 @@ class PackedFrames:
         return out
 
 
-def pack_batch(parts: Sequence[bytes | PackedFrames]) -> bytes:
+def pack_batch(parts: Sequence[bytes | PackedFrames], known: set[int] | None = None
+               ) -> bytes:
     """One binary WebSocket message of a batch of messages (docs/protocol.md): each
     item of ``parts`` a message's JSON or packed frames. ``u32`` (little-endian) J,
     then J bytes of JSON (the batch as an array, packed frames as ``packed``
     messages, spaces after it up to a multiple of 8 bytes from the start), then every
-    packed number as float64, little-endian, in order."""
+    packed number as float64, little-endian, in order.
+
+    ``known``: the layouts this connection has been sent (their ``uid``s; updated): a
+    layout goes out once a connection, the first time its frames do (at most
+    :data:`MAX_KNOWN_LAYOUTS` are remembered, then they are sent again). None: every
+    ``packed`` message carries its layout."""
     heads: list[bytes] = []
     blobs: list[bytes] = []
     at = 0
     for p in parts:
         if isinstance(p, PackedFrames):
-            heads.append(p.header(at))
+            uid = p.layout.uid
+            if known is None:
+                heads.append(p.header(at))
+            elif uid in known:
+                heads.append(p.header(at, layout=False))
+            else:
+                if len(known) >= MAX_KNOWN_LAYOUTS:
+                    known.clear()
+                known.add(uid)
+                heads.append(p.header(at))
             blobs.append(p.data if _LITTLE else
                          np.frombuffer(p.data, dtype=np.float64).byteswap().tobytes())
             at += p.layout.numbers

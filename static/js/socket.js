@@ -35,12 +35,14 @@ export function decodeMessage(text) {
  * Decode a binary message: a batch whose fast-play frames are packed (docs/protocol.md,
  * "Packed frames"). A little-endian u32 J, J bytes of JSON (the batch's messages, a
  * `packed` message standing for an iteration's four compact frames), then float64
- * numbers, little-endian; each `packed` message's `layout` says, phase by phase, which
- * values its frames hold and their shapes, read in order from number `at` on. Returns
- * the batch's messages with each `packed` one replaced by its frames, as the JSON of
- * those frames would have given them (the same numbers: a JSON number is a float64).
+ * numbers, little-endian; each `packed` message's layout says, phase by phase, which
+ * values its frames hold and their shapes, read in order from number `at` on. A layout
+ * comes once a connection, with the first `packed` message naming it (`lid`): `layouts`
+ * (a Map, the connection's) keeps them. Returns the batch's messages with each `packed`
+ * one replaced by its frames, as the JSON of those frames would have given them (the
+ * same numbers: a JSON number is a float64).
  */
-export function decodePacked(buffer) {
+export function decodePacked(buffer, layouts = new Map()) {
   const view = new DataView(buffer);
   const j = view.getUint32(0, true);
   const batch = decodeMessage(new TextDecoder().decode(new Uint8Array(buffer, 4, j)));
@@ -55,8 +57,14 @@ export function decodePacked(buffer) {
       out.push(msg);
       continue;
     }
+    if (msg.layout) layouts.set(msg.lid, msg.layout);
+    const layout = layouts.get(msg.lid);
+    if (!layout) {
+      console.error(`packed frames of an unknown layout ${msg.lid}`);
+      continue;
+    }
     let at = msg.at;
-    for (const [phase, ids] of msg.layout) {
+    for (const [phase, ids] of layout) {
       const values = {};
       for (const [name, shape] of ids) {
         const size = shape.reduce((a, b) => a * b, 1);
@@ -166,6 +174,7 @@ export class SessionSocket {
     this.onStatus({ state: 'connecting' });
     const ws = new this.WebSocketImpl(this.url);
     ws.binaryType = 'arraybuffer'; // (packed frames: decodePacked)
+    const layouts = new Map(); // (packed frames' layouts, each sent once a connection)
     this.ws = ws;
     ws.onopen = () => {
       const extra = this.hello();
@@ -180,7 +189,8 @@ export class SessionSocket {
     };
     ws.onmessage = (ev) => {
       this.attempt = 0; // only a server that talks resets the back-off
-      const data = typeof ev.data === 'string' ? decodeMessage(ev.data) : decodePacked(ev.data);
+      const data = typeof ev.data === 'string' ? decodeMessage(ev.data)
+        : decodePacked(ev.data, layouts);
       for (const msg of Array.isArray(data) ? data : [data]) this.receive(msg);
     };
     ws.onclose = (ev) => {

@@ -123,6 +123,7 @@ class Lab:
         self.errors: list[str] = []
         self.received: list[dict[str, Any]] = []
         self.socket_frames: list[int] = []  # frames received, a count for each socket
+        self.socket_layouts: list[dict[int, Any]] = []  # packed layouts, for each socket
         self.binary_frames = 0  # of them, binary (a batch holding packed frames)
         page.on("console", self._on_console)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
@@ -135,10 +136,12 @@ class Lab:
     def _on_ws(self, ws: Any) -> None:
         k = len(self.socket_frames)
         self.socket_frames.append(0)
+        self.socket_layouts.append({})
         ws.on("framereceived", lambda payload: self._on_frame(k, payload))
 
     def _on_frame(self, k: int, payload: Any) -> None:
-        data = decode_frame(payload)  # (JSON, or packed frames in a binary message)
+        # (JSON, or packed frames in a binary message)
+        data = decode_frame(payload, self.socket_layouts[k])
         self.socket_frames[k] += 1
         self.binary_frames += not isinstance(payload, str)
         # the page asks for batched delivery: one frame may carry a list of messages

@@ -99,24 +99,33 @@ def scrape(base_url: str) -> float:
 
 
 def test_the_page_decodes_packed_frames_to_the_numbers_their_json_holds(lab: Lab) -> None:
-    """A real iteration of two runs stepped together, packed as the server sends it to
-    a page (docs/protocol.md, "Packed frames"), in a batch after a JSON message: the
-    page's decoder gives the very messages the frames' JSON would have given, every
-    number the same float64 (2-D weights row-major, scalars, the batch's indices)."""
+    """Real iterations of two runs stepped together, packed as the server sends them to
+    a page (docs/protocol.md, "packed"), in a batch after a JSON message: the page's
+    decoder gives the very messages the frames' JSON would have given, every number
+    the same float64 (2-D weights row-major, scalars, the batch's indices); the next
+    batch on the connection names the layout it already has, and decodes the same."""
     steppers = [Stepper(run_config(RunSettings(seed=s, hidden=[3, 5]))) for s in (1, 2)]
-    assert stacked.ahead(steppers) == 2
-    f = steppers[1].step_fast()
-    assert f is not None
-    layout = packed_layout(f.layout, f.keys)
-    assert layout is not None
-    frames = PackedFrames(f.iteration, f.packed, layout, f.batch[0])
+    batches: list[tuple[bytes, list[Any]]] = []
+    known: set[int] = set()  # (the connection's layouts)
     state = {"type": "state", "playing": True, "halted": None}
-    data = pack_batch([encode_bytes(state), frames])
-    got = lab.page.evaluate("""async (bytes) => {
+    for _ in range(2):
+        assert stacked.ahead(steppers) == 2
+        f = steppers[1].step_fast()
+        steppers[0].step_fast()
+        assert f is not None
+        layout = packed_layout(f.layout, f.keys)
+        assert layout is not None
+        frames = PackedFrames(f.iteration, f.packed, layout, f.batch[0])
+        batches.append((pack_batch([encode_bytes(state), frames], known),
+                        [state, *orjson.loads(encode_bytes(frames.item))]))
+    assert b'"layout":' in batches[0][0] and b'"layout":' not in batches[1][0]
+    got = lab.page.evaluate("""async (batches) => {
         const { decodePacked } = await import('/static/js/socket.js');
-        return decodePacked(new Uint8Array(bytes).buffer);
-    }""", list(data))
-    want = [state, *orjson.loads(encode_bytes(frames.item))]
-    assert [m["type"] for m in got] == ["state", "frame", "frame", "frame", "frame"]
-    assert got == want
-    assert got[4]["values"]["L2.W"] == frames.item[3]["values"]["L2.W"].tolist()
+        const layouts = new Map();
+        return batches.map((b) => decodePacked(new Uint8Array(b).buffer, layouts));
+    }""", [list(data) for data, _ in batches])
+    for decoded, (_, want) in zip(got, batches, strict=True):
+        assert [m["type"] for m in decoded] == ["state", "frame", "frame", "frame", "frame"]
+        assert decoded == want
+    assert got[1][4]["iteration"] == got[0][4]["iteration"] + 1
+    assert lab.errors == []

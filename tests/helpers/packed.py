@@ -19,11 +19,12 @@ def strict_loads(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def decode_packed(data: bytes) -> list[Msg]:
+def decode_packed(data: bytes, layouts: dict[int, Any] | None = None) -> list[Msg]:
     """A binary message of a batch with packed frames, as the page decodes it
-    (static/js/socket.js, docs/protocol.md "Packed frames"): each ``packed`` message
+    (static/js/socket.js, docs/protocol.md "packed"): each ``packed`` message
     becomes the four frames it stands for, their numbers read from the float64 after
-    the JSON."""
+    the JSON. ``layouts``: the connection's layouts by ``lid`` (each comes once)."""
+    layouts = {} if layouts is None else layouts
     (j,) = struct.unpack_from("<I", data)
     assert (4 + j) % 8 == 0, "the numbers start on a multiple of 8 bytes"
     numbers = np.frombuffer(data, dtype="<f8", offset=4 + j).tolist()
@@ -32,8 +33,10 @@ def decode_packed(data: bytes) -> list[Msg]:
         if msg["type"] != "packed":
             out.append(msg)
             continue
+        if "layout" in msg:
+            layouts[msg["lid"]] = msg["layout"]
         at = msg["at"]
-        for phase, ids in msg["layout"]:
+        for phase, ids in layouts[msg["lid"]]:
             values: dict[str, Any] = {}
             for name, shape in ids:
                 size = math.prod(shape)
@@ -46,11 +49,12 @@ def decode_packed(data: bytes) -> list[Msg]:
     return out
 
 
-def decode_frame(payload: str | bytes) -> Any:
+def decode_frame(payload: str | bytes, layouts: dict[int, Any] | None = None) -> Any:
     """A WebSocket message's messages: JSON text, or a binary message of packed frames
-    (the page's two kinds; a packed message's JSON starts at byte 4 with ``[``)."""
+    (the page's two kinds; a packed message's JSON starts at byte 4 with ``[``);
+    ``layouts``: the connection's packed layouts (see :func:`decode_packed`)."""
     if isinstance(payload, bytes | bytearray):
         if payload[4:5] == b"[":
-            return decode_packed(bytes(payload))
+            return decode_packed(bytes(payload), layouts)
         payload = payload.decode()
     return strict_loads(payload)

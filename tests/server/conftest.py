@@ -38,6 +38,7 @@ class WS:
         self.ws = ws
         self.seen: list[Msg] = []
         self.pending: list[Msg] = []  # the rest of a batched (array) message
+        self.layouts: dict[int, Any] = {}  # packed frames' layouts, each sent once
         self.batches = 0
 
     def send(self, msg: Msg | str) -> None:
@@ -58,7 +59,8 @@ class WS:
         if event["type"] == "websocket.close":
             raise ConnectionError(f"closed {event.get('code')} {event.get('reason', '')}")
         text = event.get("text")
-        msg = strict_loads(text) if text is not None else decode_packed(event["bytes"])
+        msg = strict_loads(text) if text is not None else decode_packed(event["bytes"],
+                                                                        self.layouts)
         if isinstance(msg, list):  # a batch (the client said "batch" in its hello)
             self.batches += 1
             msg, self.pending = msg[0], msg[1:]

@@ -159,7 +159,7 @@ def captured() -> dict[str, list[dict[str, Any]]]:
         ws.recv_type("share", where=lambda m: m["followers"] == 0)
         ws.send({"type": "share", "on": False})
         ws.recv_type("share", where=lambda m: m["code"] is None)
-    out: dict[str, list[dict[str, Any]]] = {"packed": [packed_message()]}
+    out: dict[str, list[dict[str, Any]]] = {"packed": packed_messages()}
     for m in ws.seen + ws2.seen:
         if m["type"] == "error" and "sync-marker" in m["message"]:
             continue  # WS.handled()'s, all alike
@@ -167,19 +167,24 @@ def captured() -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def packed_message() -> dict[str, Any]:
-    """The ``packed`` message of a real iteration of two runs stepped together (what a
-    page that asked for packed frames gets in a binary message), as the page reads it."""
+def packed_messages() -> list[dict[str, Any]]:
+    """The ``packed`` messages of two real iterations of two runs stepped together, on
+    one connection (what a page that asked for packed frames gets in binary messages:
+    the layout with the first), as the page reads them."""
     steppers = [Stepper(run_config(RunSettings(seed=s))) for s in (1, 2)]
-    assert stacked.ahead(steppers) == 2
-    f = steppers[0].step_fast()
-    assert f is not None
-    layout = packed_layout(f.layout, f.keys)
-    assert layout is not None
-    data = pack_batch([PackedFrames(f.iteration, f.packed, layout, f.batch[0])])
-    (j,) = struct.unpack_from("<I", data)
-    msg: dict[str, Any] = json.loads(data[4:4 + j])[0]
-    return msg
+    known: set[int] = set()
+    out = []
+    for _ in range(2):
+        assert stacked.ahead(steppers) == 2
+        f = steppers[0].step_fast()
+        steppers[1].step_fast()
+        assert f is not None
+        layout = packed_layout(f.layout, f.keys)
+        assert layout is not None
+        data = pack_batch([PackedFrames(f.iteration, f.packed, layout, f.batch[0])], known)
+        (j,) = struct.unpack_from("<I", data)
+        out.append(json.loads(data[4:4 + j])[0])
+    return out
 
 
 # ---- structural comparison ------------------------------------------------------------

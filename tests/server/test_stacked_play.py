@@ -280,16 +280,21 @@ def test_a_real_server_sends_packed_frames_to_pages_that_ask_and_json_to_others(
             w.send(json.dumps({"type": "play", "speed": 30}))
         got: dict[int, list[dict[str, Any]]] = {0: [], 1: [], 2: []}
         binary = [0, 0, 0]
+        layouts: list[dict[int, Any]] = [{}, {}, {}]  # (each connection's)
+        sent_layout = [0, 0, 0]
         end = time.monotonic() + 3
         while time.monotonic() < end:
             for i, w in enumerate((a, b, c)):
                 with contextlib.suppress(TimeoutError):
                     data = w.recv(timeout=0.05)
                     binary[i] += isinstance(data, bytes)
-                    msgs = decode_frame(data)
+                    sent_layout[i] += isinstance(data, bytes) and data.count(b'"layout":')
+                    msgs = decode_frame(data, layouts[i])
                     got[i] += msgs if isinstance(msgs, list) else [msgs]
         assert srv.app.state.clock.stacked > 20
     assert binary[0] + binary[1] >= 20 and binary[2] == 0
+    # the layout goes once a connection, with its first packed frames
+    assert sent_layout == [int(binary[0] > 0), int(binary[1] > 0), 0]
     for i in range(3):
         frames = [m for m in got[i] if m["type"] == "frame"]
         assert len(frames) >= 40 and all(f["compact"] for f in frames)
