@@ -117,10 +117,12 @@ class Shared:
     bytes, and its ``item`` is decoded only if a sender needs the objects (a client
     that did not ask for batches)."""
 
-    __slots__ = ("_item", "_json", "_text", "bundle", "count", "frames", "nbytes")
+    __slots__ = ("_item", "_json", "_text", "bundle", "count", "frames", "nbytes", "packed")
 
-    def __init__(self, item: Bundle) -> None:
+    def __init__(self, item: Bundle, packed: PackedFrames | None = None) -> None:
         self._item: Bundle | None = item
+        #: the same frames packed, for the followers whose page takes them
+        self.packed = packed
         self.nbytes = approx_bytes(item)
         self.bundle = isinstance(item, list)
         items = item if isinstance(item, list) else [item]
@@ -136,6 +138,7 @@ class Shared:
         messages, ``frames`` of them phase frames); ``item``, if given, its objects."""
         s = cls.__new__(cls)
         s._item = item
+        s.packed = None
         s._json = data
         s._text = None
         s.nbytes = 16 + len(data)

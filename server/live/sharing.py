@@ -99,9 +99,9 @@ def for_followers(msg: Entry) -> Shared | None:
     """What followers get of ``msg`` (None: the owner's alone): the same objects,
     encoded once (:class:`Shared`; a message merged into a pending one, for a
     follower that reads slowly, becomes that outbox's own; packed frames, the frames
-    they stand for: a class's stream is JSON)."""
-    if isinstance(msg, PackedFrames):
-        msg = msg.item
+    they stand for, kept packed too for the pages that take them)."""
+    if isinstance(msg, PackedFrames):  # (JSON for those who did not ask, and other workers)
+        return Shared(msg.item, msg)
     if isinstance(msg, dict):
         kind = msg["type"]
         if kind in OWNER_ONLY and msg.get("code") != "nonfinite":

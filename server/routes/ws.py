@@ -93,7 +93,7 @@ def batch_data(entries: list[Entry], packed: set[int] | None) -> str | bytes:
     a frame, so a tick's frames and state go out together."""
     if len(entries) == 1:
         e = entries[0]
-        if isinstance(e, Shared):
+        if isinstance(e, Shared) and (packed is None or e.packed is None):
             # a class's usual case: one shared message or bundle, whose text (a
             # bundle's is the batch's) every follower sends as is
             return e.text(encode_bytes)
@@ -104,6 +104,9 @@ def batch_data(entries: list[Entry], packed: set[int] | None) -> str | bytes:
     for entry in entries:
         if packed is not None and type(entry) is PackedFrames:
             parts.append(entry)
+            any_packed = True
+        elif packed is not None and isinstance(entry, Shared) and entry.packed is not None:
+            parts.append(entry.packed)  # (a class's frames, packed once for all)
             any_packed = True
         elif isinstance(entry, list) or (
                 isinstance(entry, Shared | PackedFrames) and entry.bundle):

@@ -51,7 +51,7 @@ import orjson
 from engine.stacked import Layout
 
 __all__ = ["CompactValues", "PackedFrames", "PackedLayout", "compact_iteration",
-           "compact_values", "pack_batch", "packed_layout"]
+           "compact_values", "pack_batch", "pack_frames", "packed_layout"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -229,7 +229,7 @@ class PackedLayout:
 
     __slots__ = ("json", "numbers", "order", "sizes", "spec", "uid")
 
-    def __init__(self, spec: Layout, keys: Sequence[tuple[str, ...]]) -> None:
+    def __init__(self, spec: Layout, keys: Sequence[tuple[str, ...]] | None) -> None:
         self.spec = spec
         self.uid = next(_UIDS)  # (names it on a connection: the wire's ``lid``)
         self.json = orjson.dumps([[phase, [[k, list(shape)] for k, shape in ids]]
@@ -244,9 +244,12 @@ class PackedLayout:
         self.numbers = o
         self.order: list[list[tuple[str, int, int, tuple[int, ...]]]] = []
         self.sizes: list[tuple[int, int]] = []
-        for (phase, ids), rec_ids in zip(spec, keys, strict=True):
-            keep, _, names = _plan(phase, rec_ids)
-            made = keep + names  # (compact_iteration's order: kept ids, then the means)
+        for j, (phase, ids) in enumerate(spec):
+            if keys is None:  # (the frames' own order: made of compact_iteration's)
+                made = [name for name, _ in ids]
+            else:
+                keep, _, names = _plan(phase, keys[j])
+                made = keep + names  # (compact_iteration's order: kept ids, then means)
             if sorted(made) != sorted(name for name, _ in ids):
                 raise KeyError(phase)  # (not the frame compact_iteration makes: not packed)
             self.order.append([(name, *at[name]) for name in made])
@@ -271,13 +274,46 @@ def packed_layout(spec: Layout, keys: Sequence[tuple[str, ...]]) -> PackedLayout
     return made
 
 
+#: packed layouts of frames made alone (:func:`pack_frames`), by their ids and shapes
+_OWN: dict[Layout, PackedLayout] = {}
+
+
+def pack_frames(iteration: int, frames: Sequence[tuple[str, CompactValues]],
+                batch: np.ndarray) -> PackedFrames | None:
+    """The compact frames of a run's iteration made alone (:func:`compact_iteration`,
+    ``(phase, values)`` each), packed, the same numbers; None if a value is not numbers
+    (then they go as JSON). For a class's stream: encoded once for every follower, a
+    third of the bytes (a layout is made once per kind of frames)."""
+    spec_: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]]] = []
+    arrays: list[np.ndarray] = []
+    try:
+        for phase, values in frames:
+            ids = []
+            for k, v in values.items():
+                a = np.asarray(v, dtype=np.float64)
+                ids.append((k, a.shape))
+                arrays.append(a.ravel())
+            spec_.append((phase, tuple(ids)))
+    except (TypeError, ValueError):
+        return None
+    spec = tuple(spec_)
+    layout = _OWN.get(spec)
+    if layout is None:
+        if len(_OWN) >= _MAX_PLANS:
+            _OWN.clear()
+        layout = _OWN[spec] = PackedLayout(spec, None)
+    data = np.concatenate(arrays).tobytes() if arrays else b""
+    return PackedFrames(iteration, data, layout, np.asarray(batch))
+
+
 class PackedFrames:
     """Fast play's four compact frames of one iteration, packed: every number in one
     row of float64 (``data``, native byte order, ``layout``'s order), for a page that
-    takes binary messages (``hello`` with ``packed``; docs/protocol.md, "Packed
-    frames"). Each stands on the wire for the four frames :func:`compact_iteration`
-    makes (``item``, for a client that takes JSON, and for a class's followers): the
-    same numbers, bit for bit, since a float64 is what a JSON number decodes to.
+    takes binary messages (``hello`` with ``packed``; docs/protocol.md, "packed").
+    Each stands on the wire for the four frames :func:`compact_iteration` makes
+    (``item``, for a client that takes JSON, and for a class's followers on other
+    workers): the same numbers, bit for bit, since a float64 is what a JSON number
+    decodes to.
 
     An outbox entry like a bundle of four frames: ``count`` messages, ``frames`` phase
     frames, ``nbytes`` queued (its bytes and its layout's JSON)."""

@@ -126,6 +126,10 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     student.wait_for_message("state", after=0, playing=False, iteration=stop)
     student.settled()
     assert iteration(student) == stop == iteration(teacher)
+    # the class's frames came packed (one binary message a tick, encoded once for all)
+    assert student.binary_frames >= 4 and teacher.binary_frames >= 4
+    assert teacher.last("frame", phase="update", iteration=stop - 1)["values"] == \
+        student.last("frame", phase="update", iteration=stop - 1)["values"]
     assert all(m["type"] != "error" or m["code"] != "read_only" for m in student.received), \
         "the page never sends a follower's command"
 

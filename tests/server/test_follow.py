@@ -281,3 +281,34 @@ def test_a_copy_replays_the_teachers_last_interval_once_and_a_reload_replays_not
     assert COMPUTED.iterations > before
     for a, b in zip(again, records, strict=True):
         assert all(np.array_equal(a.values[k], v) for k, v in b.values.items())
+
+
+def test_a_class_s_frames_reach_pages_that_take_them_packed_with_the_same_numbers(
+        client: TestClient) -> None:
+    """The teacher plays alone; the class's stream is packed once for all followers. A
+    student's page that asked for packed frames gets binary messages, another gets
+    JSON, and the frames of each iteration are the same numbers on both."""
+    with client.websocket_connect("/ws") as r1, client.websocket_connect("/ws") as r2, \
+            client.websocket_connect("/ws") as r3:
+        t, packed, plain = WS(r1), WS(r2), WS(r3)
+        t.hello()
+        code = share(t)
+        packed.send({"type": "hello", "follow": code, "batch": True, "packed": True})
+        packed.recv_type("run")
+        join(plain, code)
+        t.send({"type": "play", "speed": 30})
+        frames: list[dict[int, list[Any]]] = [{}, {}]
+        for i, ws in enumerate((packed, plain)):
+            while len(frames[i]) < 8:
+                f = ws.recv_type("frame")
+                assert f["compact"] is True
+                frames[i].setdefault(f["iteration"], []).append((f["phase"], f["values"]))
+        t.send({"type": "pause"})
+    both = sorted(it for it in set(frames[0]) & set(frames[1])
+                  if len(frames[0][it]) == len(frames[1][it]) == 4)  # (whole iterations)
+    assert len(both) >= 4
+    for it in both:
+        assert frames[0][it] == frames[1][it]  # (every number: a float64 either way)
+        assert [p for p, _ in frames[0][it]] == ["forward", "loss", "backward", "update"]
+    # (a layout is kept from the binary messages only, once a connection)
+    assert len(packed.layouts) == 1 and not plain.layouts
