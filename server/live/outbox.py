@@ -119,10 +119,10 @@ class Shared:
 
     __slots__ = ("_item", "_json", "_text", "bundle", "count", "frames", "nbytes", "packed")
 
-    def __init__(self, item: Bundle, packed: PackedFrames | None = None) -> None:
+    def __init__(self, item: Bundle) -> None:
         self._item: Bundle | None = item
-        #: the same frames packed, for the followers whose page takes them
-        self.packed = packed
+        #: the same frames packed, for the followers whose page takes them (of_packed)
+        self.packed: PackedFrames | None = None
         self.nbytes = approx_bytes(item)
         self.bundle = isinstance(item, list)
         items = item if isinstance(item, list) else [item]
@@ -130,6 +130,22 @@ class Shared:
         self.frames = sum(1 for m in items if isinstance(m, dict) and m.get("type") == "frame")
         self._json: bytes | None = None
         self._text: str | None = None
+
+    @classmethod
+    def of_packed(cls, packed: PackedFrames) -> Shared:
+        """Packed frames put on several outboxes: the packed form for the pages that take
+        it, the four frames (made, and encoded once, only if a page or another worker
+        needs them as JSON) for the others."""
+        s = cls.__new__(cls)
+        s._item = None
+        s.packed = packed
+        s._json = None
+        s._text = None
+        s.nbytes = packed.nbytes
+        s.bundle = True
+        s.count = packed.count
+        s.frames = packed.frames
+        return s
 
     @classmethod
     def encoded(cls, data: bytes, *, bundle: bool, count: int, frames: int,
@@ -149,7 +165,10 @@ class Shared:
 
     @property
     def item(self) -> Bundle:
-        """The message or bundle (decoded from the JSON on first use if it came encoded)."""
+        """The message or bundle (decoded from the JSON on first use if it came encoded,
+        or made of its packed frames)."""
+        if self._item is None and self.packed is not None:
+            self._item = self.packed.item
         if self._item is None:
             assert self._json is not None
             self._item = orjson.loads(self._json)

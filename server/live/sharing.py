@@ -101,7 +101,7 @@ def for_followers(msg: Entry) -> Shared | None:
     follower that reads slowly, becomes that outbox's own; packed frames, the frames
     they stand for, kept packed too for the pages that take them)."""
     if isinstance(msg, PackedFrames):  # (JSON for those who did not ask, and other workers)
-        return Shared(msg.item, msg)
+        return Shared.of_packed(msg)
     if isinstance(msg, dict):
         kind = msg["type"]
         if kind in OWNER_ONLY and msg.get("code") != "nonfinite":

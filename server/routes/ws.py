@@ -171,7 +171,10 @@ async def session_socket(ws: WebSocket, store: StoreDep, settings: SettingsDep,
             worker.submit(conn, functools.partial(conn.receive, text))
 
     send_now = ws.scope.get("extensions", {}).get(SEND_NOW)  # (under uvicorn)
-    layouts: set[int] = set()  # the packed layouts this connection has been sent
+    # the packed layouts this connection has been sent: a batch naming one by its lid
+    # alone relies on batches going out in the order they are made (one send loop, and
+    # deliver_now only while it waits: Outbox.take_now)
+    layouts: set[int] = set()
 
     async def send_message(data: str | bytes) -> None:
         """One send (text, or a binary message of packed frames), cut off after

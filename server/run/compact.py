@@ -290,10 +290,10 @@ def pack_frames(iteration: int, frames: Sequence[tuple[str, CompactValues]],
         for phase, values in frames:
             ids = []
             for k, v in values.items():
-                if isinstance(v, bool | str) or (
-                        isinstance(v, np.ndarray) and v.dtype.kind not in "fiu"):
-                    return None  # (true is not 1 to the page, nor a word a number)
-                a = np.asarray(v, dtype=np.float64)
+                a = np.asarray(v)
+                if a.dtype.kind not in "fiu":
+                    return None  # (true is not 1 to the page, nor null NaN, nor a word)
+                a = a.astype(np.float64, copy=False)
                 ids.append((k, a.shape))
                 arrays.append(a.ravel())
             spec_.append((phase, tuple(ids)))

@@ -120,3 +120,28 @@ def test_slow_play_and_stepping_send_full_frames(ws: WS) -> None:
     assert step["compact"] is False
     assert set(step["values"]) == set(engine_records(run["config"],
                                                      step["iteration"])[step["phase"]])
+
+
+def test_frames_are_packed_only_when_every_value_is_numbers() -> None:
+    """A class's frames go packed only if the page would read the very values the JSON
+    holds: numbers (ints among them) yes; a truth value, a null or a word, no (JSON)."""
+    import numpy as np
+
+    from server.run.compact import CompactValues, pack_frames
+
+    def frames(extra: dict[str, object]) -> list[tuple[str, CompactValues]]:
+        base = {"batch": np.array([3, 1]), "L1.a.mean": [0.5, -0.25], "loss.data": 0.75,
+                "L1.W": np.array([[1.0, 2.0], [3.0, 4.5]]), "n": 2}
+        return [(phase, CompactValues({**base, **extra}))
+                for phase in ("forward", "loss", "backward", "update")]
+
+    packed = pack_frames(7, frames({}), np.array([3, 1]))
+    assert packed is not None
+    item = packed.item
+    assert [m["phase"] for m in item] == ["forward", "loss", "backward", "update"]
+    v = item[2]["values"]
+    assert v["batch"].tolist() == [3, 1] and v["loss.data"] == 0.75 and v["n"] == 2
+    assert v["L1.W"].tolist() == [[1.0, 2.0], [3.0, 4.5]] and list(v["L1.a.mean"]) == [0.5, -0.25]
+    for odd in ({"dead": True}, {"dead": np.True_}, {"marks": [1.0, None]},
+                {"name": "tanh"}, {"flags": [True, False]}):
+        assert pack_frames(7, frames(odd), np.array([3, 1])) is None, odd
