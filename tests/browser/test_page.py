@@ -294,8 +294,12 @@ def test_phone_layout_has_no_horizontal_scroll(make_lab: Any) -> None:
     # the network is on screen first, at a usable size
     box = lab.page.locator(".net-svg").bounding_box()
     assert box is not None and box["width"] >= 300
-    # a tap shows a neuron's numbers until the next tap elsewhere
+    # a tap shows a neuron's numbers until the next tap elsewhere (once the network has
+    # been laid out again for the phone: a re-layout replaces the tapped circle)
     lab.page.tap(".present-btn")
+    lab.page.wait_for_function("() => !document.documentElement.classList.contains('present')")
+    lab.page.evaluate("() => new Promise((r) => requestAnimationFrame(() => "
+                      "requestAnimationFrame(() => setTimeout(r, 50))))")
     lab.page.tap(".net-svg [data-id='L2.a.1']")
     lab.page.wait_for_selector(".net-tip", state="visible")
     assert "a = " in lab.text(".net-tip")
