@@ -66,13 +66,7 @@ from server.protocol import (
     SwitchRun,
     server_message,
 )
-from server.run.compact import (
-    PackedFrames,
-    compact_iteration,
-    compact_values,
-    pack_frames,
-    packed_layout,
-)
+from server.run.compact import compact_iteration, compact_values, pack_fast, pack_frames
 from server.run.cost import JSON_BYTES_PER_VALUE
 from server.run.drawing import DrawingError, check_learn
 from server.run.history import History, HistoryError, drain
@@ -600,18 +594,7 @@ class Session:
             return self._after_iteration(stats, [])
         recs, halt = self.history.step_iteration()
         if recs:
-            values = compact_iteration([(r.phase, r.values) for r in recs])
-            if self._stream_allows(sum(v.numbers for v in values)):
-                # (a class's stream packed once for all its followers: a third of the
-                # bytes on the classroom's network)
-                packed = pack_frames(recs[0].iteration, [
-                    (r.phase, v) for r, v in zip(recs, values, strict=True)],
-                    recs[0].values.get("batch", ())) if (
-                        self.audience and len(recs) == 4 and not halt) else None
-                self.put(packed if packed is not None else [
-                    {"type": "frame", "phase": r.phase, "iteration": r.iteration,
-                     "compact": True, "values": v} for r, v in zip(recs, values, strict=True)],
-                         droppable=True, key="frames")
+            self._put_compact(recs, whole=halt is None)
             for rec in recs:  # after the frames: an edit applied at the update follows them
                 self.views.after_phase(rec)
         if halt is not None:
@@ -623,21 +606,29 @@ class Session:
     def _play_fast(self, fast: Fast) -> None:
         """Queue the frames of an iteration stepped with others, as the lone path queues
         its compact frames (made of its records if they cannot be made so)."""
-        it = fast.iteration
-        layout = packed_layout(fast.layout, fast.keys)
-        if layout is not None:
-            packed = PackedFrames(it, fast.packed, layout, fast.batch[0])
-            if self._stream_allows(layout.numbers):
-                self.put(packed, droppable=True, key="frames")
-        else:
-            recs = self.stepper.fast_records() or []
-            values = compact_iteration([(r.phase, r.values) for r in recs])
-            if self._stream_allows(sum(v.numbers for v in values)):
-                self.put([{"type": "frame", "phase": r.phase, "iteration": it,
-                           "compact": True, "values": v} for r, v in zip(recs, values,
-                                                                           strict=True)],
-                         droppable=True, key="frames")
-        self.views.after_fast(it, fast.batch[0])
+        packed = pack_fast(fast)
+        if packed is None:
+            self._put_compact(self.stepper.fast_records() or [])
+        elif self._stream_allows(packed.numbers):
+            self.put(packed, droppable=True, key="frames")
+        self.views.after_fast(fast.iteration, fast.batch[0])
+
+    def _put_compact(self, recs: list[PhaseRecord], whole: bool = True) -> None:
+        """Queue the compact frames of ``recs`` (an iteration's phases, in order) as one
+        bundle under one key, if the stream budget allows: packed once for a class's
+        followers when the run has an audience and the iteration is ``whole`` (a third of
+        the bytes on the classroom's network)."""
+        values = compact_iteration([(r.phase, r.values) for r in recs])
+        if not self._stream_allows(sum(v.numbers for v in values)):
+            return
+        packed = pack_frames(recs[0].iteration, [
+            (r.phase, v) for r, v in zip(recs, values, strict=True)],
+            recs[0].values.get("batch", ())) if (
+                self.audience and whole and len(recs) == 4) else None
+        self.put(packed if packed is not None else [
+            {"type": "frame", "phase": r.phase, "iteration": r.iteration, "compact": True,
+             "values": v} for r, v in zip(recs, values, strict=True)],
+                 droppable=True, key="frames")
 
     def _after_iteration(self, stats: list[TrainStats] | None, recs: list[PhaseRecord]
                          ) -> bool:

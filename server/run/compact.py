@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from engine.stacked import Layout
+from engine.stacked import Fast, Layout
 
 __all__ = ["CompactValues", "PackedFrames", "PackedLayout", "compact_iteration",
-           "compact_values", "pack_batch", "pack_frames", "packed_layout"]
+           "compact_values", "pack_batch", "pack_fast", "pack_frames"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -257,7 +257,16 @@ class PackedLayout:
             self.sizes.append((n, 64 + _BYTES_PER_ENTRY * len(made) + _BYTES_PER_NUMBER * n))
 
 
-def packed_layout(spec: Layout, keys: Sequence[tuple[str, ...]]) -> PackedLayout | None:
+def pack_fast(fast: Fast) -> PackedFrames | None:
+    """The packed frames of an iteration stepped with others (:class:`engine.stacked.Fast`),
+    or None if they are not the ones :func:`compact_iteration` makes of its records."""
+    layout = _packed_layout(fast.layout, fast.keys)
+    if layout is None:
+        return None
+    return PackedFrames(fast.iteration, fast.packed, layout, fast.batch[0])
+
+
+def _packed_layout(spec: Layout, keys: Sequence[tuple[str, ...]]) -> PackedLayout | None:
     """The :class:`PackedLayout` of the engine's ``spec`` for records with ids ``keys``
     (made once per layout object), or None if its frames are not the ones
     :func:`compact_iteration` makes of such records."""

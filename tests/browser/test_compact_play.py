@@ -8,14 +8,12 @@ from typing import Any
 
 import orjson
 
-from engine import stacked
-from engine.stepper import Stepper
-from server.protocol import RunSettings, encode_bytes
-from server.run.compact import PackedFrames, pack_batch, packed_layout
-from server.run.runconfig import run_config
+from server.protocol import encode_bytes
+from server.run.compact import pack_batch
 from tests.browser.conftest import SCREENS, Lab
 from tests.browser.test_inspector import PANEL, open_inspector
 from tests.browser.test_page import hue_sign, tooltip_value
+from tests.helpers.packed import grouped_iterations
 
 
 def test_fast_play_draws_the_network_from_compact_frames(lab: Lab) -> None:
@@ -104,18 +102,10 @@ def test_the_page_decodes_packed_frames_to_the_numbers_their_json_holds(lab: Lab
     decoder gives the very messages the frames' JSON would have given, every number
     the same float64 (2-D weights row-major, scalars, the batch's indices); the next
     batch on the connection names the layout it already has, and decodes the same."""
-    steppers = [Stepper(run_config(RunSettings(seed=s, hidden=[3, 5]))) for s in (1, 2)]
     batches: list[tuple[bytes, list[Any]]] = []
     known: set[int] = set()  # (the connection's layouts)
     state = {"type": "state", "playing": True, "halted": None}
-    for _ in range(2):
-        assert stacked.ahead(steppers) == 2
-        f = steppers[1].step_fast()
-        steppers[0].step_fast()
-        assert f is not None
-        layout = packed_layout(f.layout, f.keys)
-        assert layout is not None
-        frames = PackedFrames(f.iteration, f.packed, layout, f.batch[0])
+    for frames in grouped_iterations(2, hidden=[3, 5]):
         batches.append((pack_batch([encode_bytes(state), frames], known),
                         [state, *orjson.loads(encode_bytes(frames.item))]))
     assert b'"layout":' in batches[0][0] and b'"layout":' not in batches[1][0]

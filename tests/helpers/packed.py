@@ -9,7 +9,29 @@ from typing import Any
 
 import numpy as np
 
+from engine import stacked
+from engine.stepper import Stepper
+from server.protocol import RunSettings
+from server.run.compact import PackedFrames, pack_fast
+from server.run.runconfig import run_config
+
 Msg = dict[str, Any]
+
+
+def grouped_iterations(n: int, **cfg: Any) -> list[PackedFrames]:
+    """The packed frames of ``n`` real iterations of a run (settings ``cfg``, seed 1)
+    stepped together with another of its shape (seed 2), as the server sends them."""
+    steppers = [Stepper(run_config(RunSettings(**cfg, seed=s))) for s in (1, 2)]
+    out = []
+    for _ in range(n):
+        assert stacked.ahead(steppers) == 2
+        f = steppers[0].step_fast()
+        steppers[1].step_fast()
+        assert f is not None
+        packed = pack_fast(f)
+        assert packed is not None
+        out.append(packed)
+    return out
 
 
 def strict_loads(text: str) -> Any:

@@ -18,13 +18,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engine import stacked
-from engine.stepper import Stepper
-from server.protocol import RunSettings, client_adapter
-from server.run.compact import PackedFrames, pack_batch, packed_layout
-from server.run.runconfig import run_config
+from server.protocol import client_adapter
+from server.run.compact import pack_batch
 from server.settings import Settings
 from tests.helpers.net import poll
+from tests.helpers.packed import grouped_iterations
 from tests.server.conftest import WS, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,17 +169,10 @@ def packed_messages() -> list[dict[str, Any]]:
     """The ``packed`` messages of two real iterations of two runs stepped together, on
     one connection (what a page that asked for packed frames gets in binary messages:
     the layout with the first), as the page reads them."""
-    steppers = [Stepper(run_config(RunSettings(seed=s))) for s in (1, 2)]
     known: set[int] = set()
     out = []
-    for _ in range(2):
-        assert stacked.ahead(steppers) == 2
-        f = steppers[0].step_fast()
-        steppers[1].step_fast()
-        assert f is not None
-        layout = packed_layout(f.layout, f.keys)
-        assert layout is not None
-        data = pack_batch([PackedFrames(f.iteration, f.packed, layout, f.batch[0])], known)
+    for packed in grouped_iterations(2):
+        data = pack_batch([packed], known)
         (j,) = struct.unpack_from("<I", data)
         out.append(json.loads(data[4:4 + j])[0])
     return out

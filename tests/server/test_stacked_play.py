@@ -21,7 +21,7 @@ from engine.stepper import NonFiniteError, Stepper
 from server.live.clock import Clock
 from server.live.session import Session
 from server.protocol import Play, RunSettings, encode_bytes
-from server.run.compact import PackedFrames, compact_iteration, pack_batch, packed_layout
+from server.run.compact import compact_iteration, pack_batch, pack_fast
 from server.run.runconfig import run_config
 from server.settings import Settings
 from tests.helpers.packed import decode_frame, decode_packed
@@ -56,9 +56,8 @@ def test_a_group_s_frames_and_parameters_are_each_run_s_alone(cfg: dict[str, Any
                 frames = compact_iteration([(r.phase, r.values) for r in got_recs])
             else:
                 used += 1
-                layout = packed_layout(f.layout, f.keys)
-                assert layout is not None
-                packed = PackedFrames(f.iteration, f.packed, layout, f.batch[0])
+                packed = pack_fast(f)
+                assert packed is not None
                 frames = [m["values"] for m in packed.item]
                 # on the wire, as the page decodes it: the very numbers of the JSON
                 assert [m["values"] for m in decode_packed(pack_batch([packed]))] == \
