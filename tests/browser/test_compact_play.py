@@ -74,9 +74,12 @@ def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
     assert scrape(me.base_url) - together >= 20
     # their frames came packed (float64 in binary messages), and the pages drew them
     assert sum(lab.binary_frames for lab in labs) >= 20
-    for lab, name in ((labs[1], "grouped-play-projector-ja"), (labs[2], "grouped-play-phone-ja")):
+    for lab, name in ((labs[1], "grouped-play-projector"), (labs[2], "grouped-play-phone")):
         lab.page.mouse.move(0, 0)
-        lab.screenshot(name)
+        lab.screenshot(f"{name}-ja")
+        lab.page.locator(".lang-btn[data-lang='en']").dispatch_event("click")
+        lab.page.wait_for_function("() => document.documentElement.lang === 'en'")
+        lab.screenshot(f"{name}-en")
     last = me.last("frame", phase="update")
     it = last["iteration"]
     assert last["compact"] is True
@@ -85,6 +88,9 @@ def test_learners_playing_side_by_side_each_see_their_own_run_and_chain_rule(
     assert msg["grad"] == back["L2.dW"][1][0]
     assert "✓" in me.text(f"{PANEL} [data-field='check']")
     me.screenshot("grouped-play-desk-en")
+    me.page.click(".lang-btn[data-lang='ja']")
+    me.page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    me.screenshot("grouped-play-desk-ja")
     assert all(lab.errors == [] for lab in labs)
 
 
