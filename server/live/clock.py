@@ -31,6 +31,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engine import stacked
@@ -41,6 +42,17 @@ from server.live.store import SessionStore
 log = logging.getLogger("backprop_lab.clock")
 
 MAX_DT = 0.25  # a session is never advanced by more than this at once
+
+
+@dataclass(slots=True)
+class Seat:
+    """A session's place on the clock."""
+
+    last: float | None = None  #: clock time it was last advanced (None: afresh)
+    used: float = 0.0  #: engine seconds it has had, the line's order
+    cost: float = math.inf  #: its recent engine seconds per tick (inf: not measured yet)
+    seen: int = -1  #: the last tick it was active on
+    dt: float = 0.0  #: the time this tick would advance it by
 
 
 class Clock:
@@ -63,41 +75,71 @@ class Clock:
         #: seconds a run's share of computing together costs (recent, per run)
         self._together_cost = 0.0
         self.overruns = 0  # ticks that stopped early for lack of time
-        self._last: dict[str, float] = {}
-        self._used: dict[str, float] = {}  # engine seconds each active session has had
-        self._cost: dict[str, float] = {}  # a session's recent engine seconds per tick
+        #: each active session's place on the clock, by id (kept while it stays active)
+        self._seats: dict[str, Seat] = {}
 
     @staticmethod
     def wants(s: Session) -> bool:
         """Whether ``s`` has something to do on a tick (playing, or a view send is due)."""
         return s.wants_tick
 
+    def used(self, sid: str) -> float:
+        """Engine seconds session ``sid`` has had on the clock, relative to the others
+        (its place in the line; for tests)."""
+        return self._seats[sid].used
+
+    def _seated(self, active: list[Session]) -> list[Seat]:
+        """Each of ``active``'s seats, in order. A session that was not active on the
+        last tick starts afresh: one period of play, not its idle time, and level with
+        the most-served of the others (the back of the line)."""
+        seats = self._seats
+        tick = self.ticks
+        out = []
+        fresh = []
+        back = 0.0
+        for s in active:
+            seat = seats.get(s.id)
+            if seat is None or seat.seen != tick - 1:
+                seat = seats[s.id] = Seat()
+                fresh.append(seat)
+            elif seat.used > back:
+                back = seat.used
+            seat.seen = tick
+            out.append(seat)
+        for seat in fresh:
+            seat.used = back + 1e-9
+        if fresh and len(seats) > 2 * len(active) + 64:  # (seats of sessions gone idle)
+            self._seats = {k: v for k, v in seats.items() if v.seen == tick}
+        return out
+
     def tick(self, now: float) -> int:
         """Advance the sessions that want it, least-served first, within the tick's budget.
 
         Each session is advanced by the time since it was last advanced (at most
         :data:`MAX_DT`); returns how many were served. Errors stay in their session.
+        A run in fast play whose next iteration is not due on this tick (at 30 it/s on
+        a 60 Hz clock, every other tick) rests: its time goes to the next tick, which
+        serves it whatever comes (a rest is never two ticks long: its views and a
+        class's answers wait at most one period).
         """
         active = [s for s in self.store if self.wants(s)]
         n = len(active)
-        # a session that was idle starts afresh (one period), not with its idle time,
-        # and level with the least-served of the others
-        self._last = {s.id: self._last[s.id] for s in active if s.id in self._last}
-        used = {s.id: self._used[s.id] for s in active if s.id in self._used}
-        floor = min(used.values(), default=0.0)
-        back = max(used.values(), default=0.0) + 1e-9  # a newcomer joins the line's back
-        self._used = {s.id: used.get(s.id, back) - floor for s in active}
+        seats = self._seated(active)
+        period = self.period
+        for seat in seats:
+            if seat.last is None:  # (afresh: one period, even if it rests this tick)
+                seat.last = now - period
+            seat.dt = min(now - seat.last, MAX_DT)
         # max-min fair: a session whose ticks cost less than an equal share of the budget
         # is served every tick; the others share the rest, least-served first
         share = self.budget / max(n, 1)
-        self._cost = {s.id: self._cost[s.id] for s in active if s.id in self._cost}
-        order = sorted(active, key=lambda s: (self._cost.get(s.id, math.inf) > share,
-                                              self._used[s.id]))
+        line = sorted(zip(seats, active, strict=True),
+                      key=lambda p: (p[0].cost > share, p[0].used))
         start = self.timer()
         grouped: set[int] = set()  # (the steppers computed together, by id)
         each = 0.0
         if self.together:
-            due = self._due_together(order, now)
+            due = self._due_together(line)
             try:
                 self.stacked += stacked.ahead(due)
             except Exception:  # each run then steps alone, as it would have
@@ -109,10 +151,13 @@ class Clock:
                 grouped = {id(st) for st in due if st._fast is not None}
                 each = spent_together / max(len(grouped), 1)
         served = 0
-        for s in order:
-            dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
-            self._last[s.id] = now
+        rest_max = 1.5 * period
+        for i, (seat, s) in enumerate(line):
             s.crowd = n  # views and metrics space themselves out in a crowd
+            dt = seat.dt
+            if dt < rest_max and s.rests(dt):
+                continue
+            seat.last = now
             t0 = self.timer()
             try:
                 s.tick(dt)
@@ -123,19 +168,19 @@ class Clock:
             t1 = self.timer()
             # (a tick that did nothing still counts a little: equal sessions take turns);
             # a run computed with its group is charged its share of the group's time
-            self._used[s.id] += max(t1 - t0, 1e-6) + (
+            seat.used += max(t1 - t0, 1e-6) + (
                 each if grouped and id(s.stepper) in grouped else 0.0)
-            cost = self._cost.get(s.id)
-            self._cost[s.id] = t1 - t0 if cost is None else 0.7 * cost + 0.3 * (t1 - t0)
+            cost = seat.cost
+            seat.cost = t1 - t0 if cost == math.inf else 0.7 * cost + 0.3 * (t1 - t0)
             served += 1
             spent = t1 - start
-            if served < n and spent > self.budget and (spent > self.full or self.others()):
+            if i + 1 < n and spent > self.budget and (spent > self.full or self.others()):
                 self.overruns += 1
                 break
         self.ticks += 1
         return served
 
-    def _due_together(self, order: list[Session], now: float) -> list[Any]:
+    def _due_together(self, line: list[tuple[Seat, Session]]) -> list[Any]:
         """The steppers of the runs about to play one fast iteration on this tick, to
         be computed together where they share a shape (engine.stacked: the same
         numbers, a fraction of the calls): in serving order, as far as the tick's time
@@ -144,12 +189,12 @@ class Clock:
         limit = self.budget if self.others() else self.full
         spent = 0.0
         due = []
-        for s in order:
+        for seat, s in line:
             if spent > limit:
                 break
-            spent += self._cost.get(s.id, 0.0)
-            dt = min(now - self._last.get(s.id, now - self.period), MAX_DT)
-            if isinstance(s, Session) and s.plays_one_fast_iteration(dt):
+            if seat.cost != math.inf:
+                spent += seat.cost
+            if isinstance(s, Session) and s.plays_one_fast_iteration(seat.dt):
                 due.append(s.stepper)
                 spent += self._together_cost  # (its share of the group, paid up front)
         return due

@@ -709,6 +709,13 @@ class Session:
         k_max = max(1, int(self.settings.tick_budget_ms / 1000 / self._iter_cost))
         return min(k, k_max, math.ceil(self.speed * period) + (dt <= 1.5 * period))
 
+    def rests(self, dt: float) -> bool:
+        """Whether a tick of ``dt`` would play nothing here: fast play whose next
+        iteration is not due yet (the clock then lets the time accrue to its next tick,
+        the same credit in one step as in two)."""
+        return (self.playing and self.speed > PHASE_BY_PHASE_MAX
+                and self._credit + self.speed * dt < 1.0)
+
     def plays_one_fast_iteration(self, dt: float) -> bool:
         """Whether a tick of ``dt`` will play exactly one whole fast iteration, from an
         iteration's start (the clock then computes it with other runs of this shape

@@ -28,6 +28,9 @@ class FakeSession:
     def wants_tick(self) -> bool:
         return self.playing
 
+    def rests(self, dt: float) -> bool:
+        return False
+
     def tick(self, dt: float) -> None:
         self.dts.append(dt)
         self.clock_time[0] += self.cost

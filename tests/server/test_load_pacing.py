@@ -191,3 +191,34 @@ def test_a_spacing_that_wavers_makes_no_extra_points() -> None:
         seen += [p["iteration"] for m in ob.drain() if m["type"] == "metrics"
                  for p in m["points"] if "train_loss" in p]
     assert len(seen) > 10 and all(b - a >= 3 for a, b in itertools.pairwise(seen))
+
+
+def test_a_run_rests_on_the_ticks_its_next_iteration_is_not_due() -> None:
+    """At 30 it/s on the 60 Hz clock a run plays every other tick: on the others the
+    clock leaves it be (its time goes to the next tick), and it still plays 30 it/s.
+    A slower run rests at most one tick at a time (its views wait at most a period)."""
+    fast, ob = make_session(dataset="xor")
+    slow, _ = make_session(dataset="xor")
+    fast.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    slow.handle(client_adapter.validate_python({"type": "play", "speed": 10}))
+    ticked: dict[str, list[int]] = {fast.id: [], slow.id: []}
+    for s in (fast, slow):
+        inner = s.tick
+
+        def tick(dt: float, s: Session = s, inner: Any = inner) -> None:
+            ticked[s.id].append(k)
+            inner(dt)
+
+        s.tick = tick  # type: ignore[method-assign]
+    clock = Clock([fast, slow], 60)  # type: ignore[arg-type]
+    ob.drain()
+    start = fast.stepper.iteration
+    frames = 0
+    for k in range(1, 121):  # two seconds
+        clock.tick(k / 60)
+        frames += sum(m["type"] == "frame" and m["phase"] == "update" for m in ob.drain())
+    assert fast.stepper.iteration - start in (59, 60, 61)  # 30 it/s
+    assert 55 <= len(ticked[fast.id]) <= 62  # every other tick, not all 120
+    assert frames == fast.stepper.iteration - start  # each iteration's frames went out
+    gaps = [b - a for a, b in zip(ticked[slow.id], ticked[slow.id][1:], strict=False)]
+    assert max(gaps) <= 2 and 55 <= len(ticked[slow.id]) <= 62

@@ -262,7 +262,7 @@ def test_a_run_computed_with_its_group_is_charged_its_share_of_the_time(
     # own tick costs nothing on this frozen timer), and nothing to the run alone
     assert clock.stacked == 8
     alone = sessions[-1].id
-    assert all(clock._used[s.id] - clock._used[alone] >= 2 * 0.001 - 1e-9
+    assert all(clock.used(s.id) - clock.used(alone) >= 2 * 0.001 - 1e-9
                for s in sessions[:4])
 
 
