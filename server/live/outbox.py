@@ -233,11 +233,19 @@ def _dict_bytes(item: dict[str, Any], depth: int) -> int:
     """:func:`approx_bytes` of a dict (``depth`` < 3)."""
     n = 64
     scalar = 16 if depth < 2 else 64
-    for k, v in item.items():  # (strings and scalars inline: a frame's fields)
+    # (strings, scalars and, a level from the bottom, containers inline: a frame's
+    # fields, a metrics point's per-layer lists)
+    deep = _DEEP if depth >= 2 else _NO_TYPES
+    for k, v in item.items():
         tv = type(v)
         n += 16 + len(k) + (16 + len(v) if tv is str else scalar if tv in _SCALARS
-                            else approx_bytes(v, depth + 1))
+                            else 64 if tv in deep else approx_bytes(v, depth + 1))
     return n
+
+
+#: containers :func:`approx_bytes` counts as 64 bytes below its third level
+_DEEP = frozenset({list, tuple, dict})
+_NO_TYPES: frozenset[type] = frozenset()
 
 
 def unwrap(entry: Entry) -> Bundle:
