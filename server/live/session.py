@@ -132,6 +132,7 @@ class Session:
         self._stream_tokens = settings.max_stream_mb_per_s * 2**20  # (full: a second's worth)
         self._stream_at = time.monotonic()
         self._state_due = NEVER  # iteration of the last state message in fast play
+        self._state_epoch = 0  # the epoch the last state message said
         self.outbox: Outbox | None = None
         self.created = time.monotonic()
         self.last_active = self.created
@@ -762,10 +763,11 @@ class Session:
             self._send_state()
             return
         self._iter_cost = 0.8 * self._iter_cost + 0.2 * (time.perf_counter() - t0) / k
-        # frames carry the iteration: the counter needs a state only now and then
+        # frames carry the iteration (the page counts it from them): the counters need a
+        # state only now and then, and when the epoch changes, which frames do not say
         every = max(1, round(self.speed / self.settings.metrics_hz))
         due, self._state_due = _due(st.iteration, self._state_due, every)
-        if due:
+        if due or st.epoch != self._state_epoch:
             self._send_state()
 
     # ---- messages -------------------------------------------------------------------
@@ -787,6 +789,7 @@ class Session:
         )
 
     def _send_state(self) -> None:
+        self._state_epoch = self.stepper.epoch
         if self._trace:  # the trace goes out with the counters (metrics_hz), not every tick
             self._put_points([])
         self.put(self.state(), key="state")

@@ -4,6 +4,7 @@ goes back to the speed the menu shows, as the help says."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -50,4 +51,51 @@ def test_full_speed_is_for_one_play_and_play_goes_back_to_the_menus_speed(lab: A
     again = lab.wait_for_message("state", after=mark, playing=True)
     assert again["speed"] == 30, again
     page.click(".btn-toggle-play")
+    assert lab.errors == []
+
+
+#: in the page: each time the banner or the Numbers panel changes its iteration, what
+#: the banner, the Numbers panel and the timeline say then
+WATCH_COUNTERS = """() => {
+  const seen = window.__counters = [];
+  const num = s => Number((s.match(/(\\d+)\\D*$/) || [0, NaN])[1]);
+  const read = (who) => {
+    const tl = document.querySelector("[data-slot='timeline']");
+    seen.push({
+      who,
+      banner: num(document.querySelector('.banner-title').textContent),
+      stats: Number(document.querySelector('#stat-iteration').textContent),
+      timeline: Number(tl.dataset.iteration) + (tl.dataset.phase === 'forward' ? 0 : 1),
+    });
+  };
+  const watch = (sel, who) => new MutationObserver(() => read(who)).observe(
+    document.querySelector(sel), { childList: true, characterData: true, subtree: true });
+  watch('.banner-title', 'banner');
+  watch('#stat-iteration', 'stats');
+}"""
+
+
+def test_the_counters_count_every_iteration_the_network_shows_in_fast_play(lab: Any) -> None:
+    """Playing at 30 it/s, the Numbers panel and the timeline count each iteration as the
+    banner and the network show it: the server's counters come ten times a second, so
+    they lagged up to two iterations behind the frames (63 on the banner, 61 below)."""
+    page = lab.page
+    page.evaluate(WATCH_COUNTERS)
+    lab.play_until("30", 60)
+    seen = page.evaluate("() => window.__counters")
+    stats = [s for s in seen if s["who"] == "stats"]
+    banner = [s for s in seen if s["who"] == "banner" and s["banner"] > 0]
+    assert len(stats) >= 40 and len(banner) >= 20, (len(stats), len(banner))
+    # the Numbers panel and the timeline say the same, and move an iteration at a time
+    assert all(s["stats"] == s["timeline"] for s in seen), seen
+    steps = [b["stats"] - a["stats"] for a, b in itertools.pairwise(stats)]
+    assert sum(d == 1 for d in steps) >= 0.8 * len(steps), steps
+    # when the banner draws an iteration, the numbers already count it (the banner
+    # draws on the next animation frame, the numbers as the frames arrive)
+    assert all(b["stats"] >= b["banner"] for b in banner), banner
+    # paused, everything says where the run is
+    state = lab.last("state", playing=False)
+    last = [s for s in page.evaluate("() => window.__counters")][-1]
+    assert last["stats"] == last["timeline"] == state["iteration"]
+    assert lab.number("#stat-epoch") == state["epoch"] + 1
     assert lab.errors == []

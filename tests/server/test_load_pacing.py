@@ -4,6 +4,7 @@ plays slower instead of running iterations nobody sees."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -220,5 +221,26 @@ def test_a_run_rests_on_the_ticks_its_next_iteration_is_not_due() -> None:
     assert fast.stepper.iteration - start in (59, 60, 61)  # 30 it/s
     assert 55 <= len(ticked[fast.id]) <= 62  # every other tick, not all 120
     assert frames == fast.stepper.iteration - start  # each iteration's frames went out
-    gaps = [b - a for a, b in zip(ticked[slow.id], ticked[slow.id][1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(ticked[slow.id])]
     assert max(gaps) <= 2 and 55 <= len(ticked[slow.id]) <= 62
+
+
+def test_fast_play_sends_the_counters_whenever_the_epoch_changes() -> None:
+    """Between the counters' ``state`` messages (metrics_hz) the page counts iterations
+    from the frames; the epoch it cannot count, so a ``state`` goes with the frames of
+    every iteration that starts an epoch."""
+    s, ob = make_session(dataset="xor", batch_size=0)  # the whole split: an epoch each
+    s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+    ob.drain()
+    epochs = []
+    for k in range(1, 41):
+        s.tick(1 / 30)
+        got = ob.drain()
+        frames = [m for m in got if m["type"] == "frame" and m["phase"] == "update"]
+        states = [m for m in got if m["type"] == "state"]
+        if frames:
+            assert states, k  # every iteration is an epoch's first here
+            assert states[-1]["epoch"] == s.stepper.epoch
+            assert states[-1]["iteration"] == frames[-1]["iteration"] + 1
+            epochs.append(states[-1]["epoch"])
+    assert len(epochs) >= 35 and epochs == sorted(set(epochs))

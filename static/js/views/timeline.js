@@ -225,6 +225,9 @@ export class TimelineView {
       if (msg.state) this.takeState(msg.state);
     } else if (kind === 'state') {
       this.takeState(msg);
+    } else if (kind === 'frame') {
+      // fast play's frames move the position between `state`s (run-model.js applyFrame)
+      if (model.state && model.state.iteration !== this.iteration) this.takeState(model.state);
     } else if (kind === 'timeline') {
       this.data = msg;
       this.length = msg.length;
