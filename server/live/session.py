@@ -767,8 +767,10 @@ class Session:
         # state only now and then, and when the epoch changes, which frames do not say
         every = max(1, round(self.speed / self.settings.metrics_hz))
         due, self._state_due = _due(st.iteration, self._state_due, every)
-        if due or st.epoch != self._state_epoch:
+        if due:
             self._send_state()
+        elif st.epoch != self._state_epoch:
+            self._put_state()
 
     # ---- messages -------------------------------------------------------------------
 
@@ -789,11 +791,14 @@ class Session:
         )
 
     def _send_state(self) -> None:
-        self._state_epoch = self.stepper.epoch
         if self._trace:  # the trace goes out with the counters (metrics_hz), not every tick
             self._put_points([])
-        self.put(self.state(), key="state")
+        self._put_state()
         Timeline.maybe_send(self)
+
+    def _put_state(self) -> None:
+        self._state_epoch = self.stepper.epoch
+        self.put(self.state(), key="state")
 
     def _queue_metrics(self, update_values: dict[str, Any]) -> None:
         # engine.metrics: losses and accuracies, the batch's loss plus, per layer (lists,

@@ -111,10 +111,7 @@ export class RunModel {
 
   applyFrame(msg) {
     this.edit = null;
-    // In fast play the server sends the counters (`state`) at metrics_hz, a frame bundle
-    // every iteration: a whole iteration's update frame moves the position on, so the
-    // numbers and the timeline count the iteration the network shows (the epoch comes
-    // with a `state` whenever it changes). Never back: a rewind's `state` says where.
+    // fast play: `state` comes at metrics_hz, frames every iteration (protocol.md)
     if (msg.phase === 'update' && this.fast && msg.iteration + 1 > this.state.iteration) {
       this.state = { ...this.state, iteration: msg.iteration + 1, next_phase: 'forward' };
     }

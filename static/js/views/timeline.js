@@ -226,7 +226,7 @@ export class TimelineView {
     } else if (kind === 'state') {
       this.takeState(msg);
     } else if (kind === 'frame') {
-      // fast play's frames move the position between `state`s (run-model.js applyFrame)
+      // (fast play: run-model.js applyFrame)
       if (model.state && model.state.iteration !== this.iteration) this.takeState(model.state);
     } else if (kind === 'timeline') {
       this.data = msg;
