@@ -236,7 +236,7 @@ class Connection:
         s = None
         if isinstance(msg, Hello):
             self.batch = msg.batch
-            self.packed = msg.batch and msg.packed
+            self.packed = self.outbox.takes_packed = msg.batch and msg.packed
             if msg.follow and self._follow(msg.follow):
                 return None
         asked = isinstance(msg, Hello) and bool(msg.session)

@@ -311,6 +311,8 @@ class Outbox:
         #: that cannot wait (True; its send loop keeps waiting), else False (the send
         #: loop is woken). Saves a task's wake-up per learner and iteration.
         self.deliver_now: Callable[[], bool] | None = None
+        #: set by the connection: its page takes packed frames (``hello``'s ``packed``)
+        self.takes_packed = False
 
     def __len__(self) -> int:
         return len(self._queue)

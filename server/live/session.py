@@ -66,7 +66,7 @@ from server.protocol import (
     SwitchRun,
     server_message,
 )
-from server.run.compact import compact_iteration, compact_values, pack_fast, pack_frames
+from server.run.compact import compact_iteration, compact_values, pack_fast, pack_records
 from server.run.cost import JSON_BYTES_PER_VALUE
 from server.run.drawing import DrawingError, check_learn
 from server.run.history import History, HistoryError, drain
@@ -616,19 +616,23 @@ class Session:
 
     def _put_compact(self, recs: list[PhaseRecord], whole: bool = True) -> None:
         """Queue the compact frames of ``recs`` (an iteration's phases, in order) as one
-        bundle under one key, if the stream budget allows: packed once for a class's
-        followers when the run has an audience and the iteration is ``whole`` (a third of
-        the bytes on the classroom's network)."""
+        bundle under one key, if the stream budget allows. A ``whole`` iteration goes
+        packed (:func:`server.run.compact.pack_records`, a third of the bytes for about
+        the CPU of its JSON) when the learner's page takes packed frames or a class
+        follows the run (packed once for every follower); as JSON otherwise."""
+        ob = self.outbox
+        if whole and len(recs) == 4 and (self.audience or (ob is not None and ob.takes_packed)):
+            packed = pack_records(recs[0].iteration, [(r.phase, r.values) for r in recs],
+                                  recs[0].values.get("batch", ()))
+            if packed is not None:
+                if self._stream_allows(packed.numbers):
+                    self.put(packed, droppable=True, key="frames")
+                return
         values = compact_iteration([(r.phase, r.values) for r in recs])
         if not self._stream_allows(sum(v.numbers for v in values)):
             return
-        packed = pack_frames(recs[0].iteration, [
-            (r.phase, v) for r, v in zip(recs, values, strict=True)],
-            recs[0].values.get("batch", ())) if (
-                self.audience and whole and len(recs) == 4) else None
-        self.put(packed if packed is not None else [
-            {"type": "frame", "phase": r.phase, "iteration": r.iteration, "compact": True,
-             "values": v} for r, v in zip(recs, values, strict=True)],
+        self.put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
+                   "compact": True, "values": v} for r, v in zip(recs, values, strict=True)],
                  droppable=True, key="frames")
 
     def _after_iteration(self, stats: list[TrainStats] | None, recs: list[PhaseRecord]

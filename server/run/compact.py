@@ -51,7 +51,7 @@ import orjson
 from engine.stacked import Fast, Layout
 
 __all__ = ["CompactValues", "PackedFrames", "PackedLayout", "compact_iteration",
-           "compact_values", "pack_batch", "pack_fast", "pack_frames"]
+           "compact_values", "pack_batch", "pack_fast", "pack_records"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -283,28 +283,50 @@ def _packed_layout(spec: Layout, keys: Sequence[tuple[str, ...]]) -> PackedLayou
     return made
 
 
-#: packed layouts of frames made alone (:func:`pack_frames`), by their ids and shapes
+#: packed layouts of frames made alone (:func:`pack_records`), by their ids and shapes
 _OWN: dict[Layout, PackedLayout] = {}
 
 
-def pack_frames(iteration: int, frames: Sequence[tuple[str, CompactValues]],
-                batch: np.ndarray) -> PackedFrames | None:
-    """The compact frames of a run's iteration made alone (:func:`compact_iteration`,
-    ``(phase, values)`` each), packed, the same numbers; None if a value is not numbers
-    (then they go as JSON). For a class's stream: encoded once for every follower, a
-    third of the bytes (a layout is made once per kind of frames)."""
+def pack_records(iteration: int, records: Sequence[tuple[str, dict[str, Any]]],
+                 batch: np.ndarray) -> PackedFrames | None:
+    """The frames :func:`compact_iteration` makes of ``records`` (a run's iteration made
+    alone, ``(phase, values)`` each, in order), packed: made straight from the records'
+    arrays, with no lists of numbers between, the same numbers (the averages come from
+    the same one reduction; a JSON number decodes to the same float64), for about what
+    encoding them as JSON costs and a third of the bytes. None if a kept value is not
+    numbers (true is not 1 to the page, nor null NaN, nor a word: then they go as
+    JSON), or if the averaged arrays are not all (B, n) of one B (then
+    :func:`compact_iteration` averages phase by phase)."""
+    plans = [_plan(phase, tuple(values)) for phase, values in records]
+    means = [values[k] for (_, mean, _), (_, values) in zip(plans, records, strict=True)
+             for k in mean]
+    sums = None
+    if means:
+        try:
+            both = np.concatenate(means, axis=1)
+        except (ValueError, TypeError):
+            return None
+        if both.ndim != 2:
+            return None
+        sums = np.add.reduce(both, 0)
+        sums /= both.shape[0]
     spec_: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]]] = []
     arrays: list[np.ndarray] = []
+    o = 0
     try:
-        for phase, values in frames:
+        for (keep, mean, names), (phase, values) in zip(plans, records, strict=True):
             ids = []
-            for k, v in values.items():
-                a = np.asarray(v)
+            for k in keep:
+                a = np.asarray(values[k])
                 if a.dtype.kind not in "fiu":
-                    return None  # (true is not 1 to the page, nor null NaN, nor a word)
-                a = a.astype(np.float64, copy=False)
+                    return None  # (a truth value, a null, a word)
                 ids.append((k, a.shape))
-                arrays.append(a.ravel())
+                arrays.append(a.astype(np.float64, copy=False).ravel())
+            for k, name in zip(mean, names, strict=True):
+                n = values[k].shape[1]
+                ids.append((name, (n,)))
+                arrays.append(sums[o:o + n])  # type: ignore[index]
+                o += n
             spec_.append((phase, tuple(ids)))
     except (TypeError, ValueError):
         return None

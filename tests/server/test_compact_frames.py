@@ -123,25 +123,28 @@ def test_slow_play_and_stepping_send_full_frames(ws: WS) -> None:
 
 
 def test_frames_are_packed_only_when_every_value_is_numbers() -> None:
-    """A class's frames go packed only if the page would read the very values the JSON
-    holds: numbers (ints among them) yes; a truth value, a null or a word, no (JSON)."""
+    """An iteration's frames go packed only if the page would read the very values the
+    JSON holds: numbers (ints among them) yes; a truth value, a null or a word, no (JSON).
+    Packed straight from the records, they hold the numbers compact_iteration gives."""
     import numpy as np
 
-    from server.run.compact import CompactValues, pack_frames
+    from server.run.compact import compact_iteration, pack_records
 
-    def frames(extra: dict[str, object]) -> list[tuple[str, CompactValues]]:
-        base = {"batch": np.array([3, 1]), "L1.a.mean": [0.5, -0.25], "loss.data": 0.75,
-                "L1.W": np.array([[1.0, 2.0], [3.0, 4.5]]), "n": 2}
-        return [(phase, CompactValues({**base, **extra}))
-                for phase in ("forward", "loss", "backward", "update")]
+    def records(extra: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
+        base = {"batch": np.array([3, 1]), "L1.a": np.array([[0.75, -0.5], [0.25, 0.0]]),
+                "loss.data": 0.75, "L1.W": np.array([[1.0, 2.0], [3.0, 4.5]]), "lr": 2}
+        return [(phase, {**base, **extra}) for phase in ("forward", "loss", "backward", "update")]
 
-    packed = pack_frames(7, frames({}), np.array([3, 1]))
+    packed = pack_records(7, records({}), np.array([3, 1]))
     assert packed is not None
     item = packed.item
     assert [m["phase"] for m in item] == ["forward", "loss", "backward", "update"]
     v = item[2]["values"]
-    assert v["batch"].tolist() == [3, 1] and v["loss.data"] == 0.75 and v["n"] == 2
+    assert v["batch"].tolist() == [3, 1] and v["loss.data"] == 0.75 and v["lr"] == 2
     assert v["L1.W"].tolist() == [[1.0, 2.0], [3.0, 4.5]] and list(v["L1.a.mean"]) == [0.5, -0.25]
-    for odd in ({"dead": True}, {"dead": np.True_}, {"marks": [1.0, None]},
-                {"name": "tanh"}, {"flags": [True, False]}):
-        assert pack_frames(7, frames(odd), np.array([3, 1])) is None, odd
+    assert packed.numbers == sum(c.numbers for c in compact_iteration(records({})))
+    for m, c in zip(item, compact_iteration(records({})), strict=True):
+        assert list(m["values"]) == list(c)  # (the same ids, in the same order)
+    for odd in ({"L1.dead": True}, {"L1.dead": np.True_}, {"L1.saturated": [1.0, None]},
+                {"L1.mu": "tanh"}, {"L1.dropped": [True, False]}):
+        assert pack_records(7, records(odd), np.array([3, 1])) is None, odd

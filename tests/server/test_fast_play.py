@@ -6,6 +6,7 @@ the latest of, and that a batched socket delivers as ordinary messages in order.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import orjson
@@ -14,8 +15,15 @@ from fastapi.testclient import TestClient
 
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper
 from server.live.outbox import Outbox, approx_bytes
-from server.protocol import Changes, RunSettings
-from server.run.compact import CompactValues, compact_iteration, compact_values
+from server.protocol import Changes, RunSettings, client_adapter
+from server.routes.ws import json_of
+from server.run.compact import (
+    CompactValues,
+    PackedFrames,
+    compact_iteration,
+    compact_values,
+    pack_batch,
+)
 from server.run.cost import count_values
 from server.run.history import History, records_equal
 from server.run.runconfig import run_config
@@ -174,3 +182,45 @@ def test_a_running_server_collects_cyclic_garbage_rarely() -> None:
         assert gc.get_threshold()[0] >= GC_THRESHOLD
         assert gc.get_threshold()[1:] == before[1:]
     assert gc.get_threshold() == before
+
+
+LONE_KINDS: list[dict[str, Any]] = [
+    {},  # the default run
+    {"optimizer": {"name": "adam"}, "hidden": [5]},  # (a run that plays alone)
+    {"dataset": "moons", "hidden": [6], "norm": "batch"},
+    {"dataset": "spiral", "hidden": [8], "activation": "relu", "dropout": 0.2},
+    {"dataset": "sine", "hidden": [6, 6], "batch_size": 7},
+]
+
+
+@pytest.mark.parametrize("cfg", LONE_KINDS)
+def test_a_lone_learner_whose_page_takes_packed_frames_gets_the_json_s_numbers(
+        cfg: dict[str, Any]) -> None:
+    """A learner playing alone gets packed frames when the page asks (a third of the
+    bytes on a phone's network), decoded to the very numbers a page taking JSON gets
+    from the twin run; values that are not numbers go as JSON instead."""
+    from tests.helpers.packed import decode_packed
+
+    twins = []
+    for packed in (True, False):
+        s, ob = attached_session(**cfg)
+        ob.takes_packed = packed
+        s.handle(client_adapter.validate_python({"type": "play", "speed": 30}))
+        twins.append((s, ob))
+    seen_packed = 0
+    for _ in range(40):
+        got = []
+        for s, ob in twins:
+            s.tick(1 / 30)
+            frames = []
+            while (e := ob.pop()) is not None:
+                if isinstance(e, PackedFrames):
+                    seen_packed += 1
+                    frames += decode_packed(pack_batch([e]))
+                else:
+                    m = orjson.loads(json_of(e))
+                    frames += [x for x in (m if isinstance(m, list) else [m])
+                               if x["type"] == "frame"]
+            got.append([(f["phase"], f["iteration"], f["values"]) for f in frames])
+        assert got[0] == got[1] and len(got[0]) == 4
+    assert seen_packed >= 30
