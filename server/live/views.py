@@ -52,7 +52,7 @@ from server.run.drawing import DrawingError, check_pixels
 from server.run.history import History
 from server.run.inspect import Capture, inspect_body
 from server.run.landscape import LandscapeLimitError, LandscapeState, Request
-from server.run.maps import check_axes, compute_maps, many_inputs
+from server.run.maps import MapGrid, check_axes, compute_maps, many_inputs, map_grid
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.views")
@@ -175,6 +175,7 @@ class SessionViews:
         #: the map's two inputs for data with more (None: the ones that tell the classes
         #: apart best, server.run.maps)
         self.axes: tuple[int, int] | None = None
+        self._grid: MapGrid | None = None  # (the maps' grid, kept: server.run.maps)
         self.last_batch: Array | None = None
         #: the learner's drawing (pixels in the data's units), whose prediction follows
         self.drawing: tuple[float, ...] | None = None
@@ -518,7 +519,10 @@ class SessionViews:
         """A ``maps`` message for the current weights (see :func:`server.run.maps.compute_maps`
         and :func:`server.run.classes.classes_body`)."""
         st = self.st
-        body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration, self.axes)
+        # (the grid and its inputs are made once a run and shape: a third of a map's time)
+        g = self._grid = map_grid(st.net, st.data, self.settings.max_grid, self.axes,
+                                  self._grid)
+        body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration, self.axes, g)
         # classification: what each class was taken for, and a table's mistakes
         body.update(classes_body(st))
         return server_message("maps", **body)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,10 @@ def quantize(values: Array) -> dict[str, Any]:
     finite ones.
     """
     v = np.asarray(values, dtype=np.float64)
+    if v.size:  # (every value finite, as a live run's: a NaN or ±inf shows in a min or max)
+        lo, hi = v.min(axis=1), v.max(axis=1)
+        if np.isfinite(lo).all() and np.isfinite(hi).all():
+            return _quantized(v, lo, hi)
     finite = np.isfinite(v)
     big = np.where(finite, v, np.nan)
     with np.errstate(all="ignore"):
@@ -81,9 +86,15 @@ def quantize(values: Array) -> dict[str, Any]:
         hi = np.nanmax(big, axis=1) if v.size else np.zeros(len(v))
     lo = np.where(np.isfinite(lo), lo, 0.0)
     hi = np.where(np.isfinite(hi), hi, 0.0)
+    return _quantized(np.where(finite, v, lo[:, None]), lo, hi)
+
+
+def _quantized(v: Array, lo: Array, hi: Array) -> dict[str, Any]:
+    """:func:`quantize`'s message of finite ``v`` (C, G) between its channels' ``lo`` and
+    ``hi``."""
     span = hi - lo
     scale = np.divide(255.0, span, out=np.zeros_like(span), where=span > 0)
-    q = np.rint((np.where(finite, v, lo[:, None]) - lo[:, None]) * scale[:, None])
+    q = np.rint((v - lo[:, None]) * scale[:, None])
     q = np.clip(q, 0, 255).astype(np.uint8)
     return {
         "shape": list(v.shape),
@@ -139,21 +150,34 @@ def _inputs(data: Dataset, g: Array, axes: tuple[int, int] | None) -> Array:
     return x
 
 
-@quiet
-def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int,
-                 axes: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The ``maps`` message body for ``net`` over ``data``'s input plane.
+@dataclass(frozen=True, eq=False)
+class MapGrid:
+    """What a network's maps over ``data``'s plane are computed on, made once per run
+    (the plane, its grids and their network inputs depend on the data and the shape
+    only, not on the weights): ``dims`` 1 or 2, the plane's extent ``lo``–``hi``, the
+    output grid's side ``size`` and inputs ``x_out`` (G, n_in), the neuron grid's side
+    ``nsize`` and inputs ``x_neurons`` (None when it is the output grid), the plane's
+    input columns ``plane_axes`` (real data), and what it was made for (``key``)."""
 
-    Two-input data: ``size``×``size`` grid, row-major from the top-left (x₂
-    descending, x₁ ascending). ``output`` is (K, size²): the output activation
-    (probability for bce, class probabilities for softmax, the value for mse).
-    ``neurons`` maps ``L{l}.a`` of every hidden layer to (n_l, s²) on a coarser
-    ``neuron_size`` grid. One-input data (``dims`` 1): ``output`` is (K, size)
-    along x₁ and neurons are curves of ``neuron_size`` points. Data with more
-    inputs (:func:`many_inputs`): the plane of input columns ``axes`` (default
-    :func:`engine.data.telling_columns`), the others held at their training mean;
-    the message says so (``axes``: the two columns, x then y; ``held``: ``mean``).
-    """
+    key: tuple[Any, ...]
+    dims: int
+    lo: float
+    hi: float
+    size: int
+    nsize: int
+    x_out: Array
+    x_neurons: Array | None
+    plane_axes: tuple[int, int] | None
+
+
+def map_grid(net: Network, data: Dataset, max_grid: int,
+             axes: tuple[int, int] | None = None, known: MapGrid | None = None) -> MapGrid:
+    """The :class:`MapGrid` of ``net``'s maps over ``data`` (``known`` if it was made
+    for the same data, shape, ``max_grid`` and ``axes``)."""
+    key = (id(data), data, tuple(net.spec.sizes), max_grid, axes)
+    if known is not None and known.key[0] == key[0] and known.key[1] is data \
+            and known.key[2:] == key[2:]:
+        return known
     plane_axes = None
     if many_inputs(data):
         plane_axes = check_axes(data, axes) if axes is not None else telling_columns(data)
@@ -166,23 +190,45 @@ def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int,
     else:
         size = max(2, min(OUTPUT_GRID, max_grid))
         nsize = neuron_grid_size(hidden_units, max_grid)
-    p = grid_points(lo, hi, size, dims)
-    caches = net.forward(_inputs(data, p, plane_axes), train=False)
+    x_out = _inputs(data, grid_points(lo, hi, size, dims), plane_axes)
+    x_neurons = (_inputs(data, grid_points(lo, hi, nsize, dims), plane_axes)
+                 if nsize and nsize != size else None)
+    return MapGrid(key, dims, lo, hi, size, nsize, x_out, x_neurons, plane_axes)
+
+
+@quiet
+def compute_maps(net: Network, data: Dataset, max_grid: int, iteration: int,
+                 axes: tuple[int, int] | None = None, grid: MapGrid | None = None
+                 ) -> dict[str, Any]:
+    """The ``maps`` message body for ``net`` over ``data``'s input plane (on ``grid``,
+    :func:`map_grid`'s, when the caller keeps it).
+
+    Two-input data: ``size``×``size`` grid, row-major from the top-left (x₂
+    descending, x₁ ascending). ``output`` is (K, size²): the output activation
+    (probability for bce, class probabilities for softmax, the value for mse).
+    ``neurons`` maps ``L{l}.a`` of every hidden layer to (n_l, s²) on a coarser
+    ``neuron_size`` grid. One-input data (``dims`` 1): ``output`` is (K, size)
+    along x₁ and neurons are curves of ``neuron_size`` points. Data with more
+    inputs (:func:`many_inputs`): the plane of input columns ``axes`` (default
+    :func:`engine.data.telling_columns`), the others held at their training mean;
+    the message says so (``axes``: the two columns, x then y; ``held``: ``mean``).
+    """
+    g = map_grid(net, data, max_grid, axes, grid)
+    caches = net.forward(g.x_out, train=False)
     out: dict[str, Any] = {
         "iteration": iteration,
-        "dims": dims,
-        "extent": [lo, hi],
-        "size": size,
+        "dims": g.dims,
+        "extent": [g.lo, g.hi],
+        "size": g.size,
         "output": quantize(caches[-1].a.T),
-        "neuron_size": nsize,
+        "neuron_size": g.nsize,
         "neurons": {},
     }
-    if plane_axes is not None:
-        out["axes"] = list(plane_axes)
+    if g.plane_axes is not None:
+        out["axes"] = list(g.plane_axes)
         out["held"] = "mean"
-    if nsize and len(caches) > 1:
-        if nsize != size:
-            pn = grid_points(lo, hi, nsize, dims)
-            caches = net.forward(_inputs(data, pn, plane_axes), train=False)
+    if g.nsize and len(caches) > 1:
+        if g.x_neurons is not None:
+            caches = net.forward(g.x_neurons, train=False)
         out["neurons"] = {f"L{l}.a": quantize(c.a.T) for l, c in enumerate(caches[:-1], start=1)}
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -44,6 +45,49 @@ def test_constant_and_nonfinite_channels_stay_decodable() -> None:
     assert back[0].tolist() == [2.0, 2.0, 2.0]
     assert back[1, 0] == 1.0 and back[1, 2] == 3.0
     encode({"type": "maps", "m": quantize(v)})  # JSON-safe
+
+
+def test_finite_and_nonfinite_maps_quantize_as_the_general_rule_says() -> None:
+    """A live run's maps (all finite) take a shorter road to the same bytes; a channel
+    with a NaN or an infinity still gets its finite values' min and max."""
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(4, 300)) * [[1.0], [50.0], [0.0], [1e-6]]
+    got = quantize(v)
+    lo, hi = v.min(axis=1), v.max(axis=1)
+    span = hi - lo
+    scale = np.divide(255.0, span, out=np.zeros_like(span), where=span > 0)
+    q = np.clip(np.rint((v - lo[:, None]) * scale[:, None]), 0, 255).astype(np.uint8)
+    assert got["min"] == lo.tolist() and got["max"] == hi.tolist()
+    assert dequantize(got).shape == v.shape and got["data"] == quantize(v.copy())["data"]
+    assert np.array_equal(np.frombuffer(base64.b64decode(got["data"]),
+                                        dtype=np.uint8).reshape(v.shape), q)
+    for bad in (np.inf, -np.inf, np.nan):
+        w = v.copy()
+        w[1, 7] = bad
+        m = quantize(w)
+        assert m["min"][1] == np.delete(w[1], 7).min() and m["max"][1] == np.delete(w[1], 7).max()
+        assert m["min"][0] == lo[0] and m["max"][2] == hi[2]
+
+
+def test_a_sessions_maps_keep_their_grid_until_the_plane_changes() -> None:
+    """The grid and its inputs are made once a run: later maps are the maps made afresh,
+    and choosing other axes (real data) or another run makes a new grid."""
+    s, _ = make_session(dataset="circle", hidden=(5, 3))
+    s.views.maps_message()
+    grid = s.views._grid
+    assert grid is not None
+    s.stepper.train(7)
+    kept = s.views.maps_message()
+    assert s.views._grid is grid
+    st = s.stepper
+    afresh = compute_maps(st.net, st.data, s.settings.max_grid, st.iteration)
+    assert {k: kept[k] for k in afresh} == afresh
+    wine, _ = make_session(dataset="wine")
+    first = wine.views.maps_message()
+    send(wine, {"type": "map_axes", "axes": [12, 0]})
+    other = wine.views.maps_message()
+    assert other["axes"] == [12, 0] and first["axes"] != [12, 0]
+    assert other["output"] != first["output"]
 
 
 def test_output_map_equals_the_networks_prediction_on_the_plane() -> None:
