@@ -53,6 +53,7 @@ class Seat:
     cost: float = math.inf  #: its recent engine seconds per tick (inf: not measured yet)
     seen: int = -1  #: the last tick it was active on
     dt: float = 0.0  #: the time this tick would advance it by
+    rests: bool = False  #: whether it rests this tick (:meth:`Clock.tick`)
 
 
 class Clock:
@@ -126,10 +127,12 @@ class Clock:
         n = len(active)
         seats = self._seated(active)
         period = self.period
-        for seat in seats:
+        rest_max = 1.5 * period
+        for seat, s in zip(seats, active, strict=True):
             if seat.last is None:  # (afresh: one period, even if it rests this tick)
                 seat.last = now - period
-            seat.dt = min(now - seat.last, MAX_DT)
+            seat.dt = dt = min(now - seat.last, MAX_DT)
+            seat.rests = dt < rest_max and s.rests(dt)
         # max-min fair: a session whose ticks cost less than an equal share of the budget
         # is served every tick; the others share the rest, least-served first
         share = self.budget / max(n, 1)
@@ -151,13 +154,12 @@ class Clock:
                 grouped = {id(st) for st in due if st._fast is not None}
                 each = spent_together / max(len(grouped), 1)
         served = 0
-        rest_max = 1.5 * period
         for i, (seat, s) in enumerate(line):
             s.crowd = n  # views and metrics space themselves out in a crowd
-            dt = seat.dt
-            if dt < rest_max and s.rests(dt):
+            if seat.rests:
                 continue
             seat.last = now
+            dt = seat.dt
             t0 = self.timer()
             try:
                 s.tick(dt)
@@ -192,6 +194,8 @@ class Clock:
         for seat, s in line:
             if spent > limit:
                 break
+            if seat.rests:
+                continue  # (served on a later tick: nothing of this one's time)
             if seat.cost != math.inf:
                 spent += seat.cost
             if isinstance(s, Session) and s.plays_one_fast_iteration(seat.dt):
@@ -206,6 +210,8 @@ class Clock:
             memory.release(now)  # the freed sessions' pages back to the system
         else:
             memory.release_due(now)  # one asked for too soon after the last
+        if len(self._seats) > 64:  # (the seats of sessions no longer active)
+            self._seats = {k: v for k, v in self._seats.items() if v.seen >= self.ticks - 1}
         budget = int(self.store.settings.max_total_history_mb * 2**20)
         memory.enforce((h for s in self.store for h in s.histories()), budget)
 

@@ -66,7 +66,7 @@ from server.protocol import (
     SwitchRun,
     server_message,
 )
-from server.run.compact import compact_iteration, compact_values, pack_fast, pack_records
+from server.run.compact import compact_iteration, compact_values, pack_fast, pack_parts
 from server.run.cost import JSON_BYTES_PER_VALUE
 from server.run.drawing import DrawingError, check_learn
 from server.run.history import History, HistoryError, drain
@@ -183,7 +183,7 @@ class Session:
         self.playing = False
         self.detached_at = time.monotonic()
         if self.audience:
-            self.put(self.state(), key="state")  # the class sees the run stop
+            self._put_state()  # the class sees the run stop
         else:
             self._keep_small()
 
@@ -542,7 +542,7 @@ class Session:
         if isinstance(outcome, Shown):
             Timeline.send(self, params=True)  # first: the weights the frames were computed with
             self._show(outcome.records)
-            self.put(self.state(), key="state")
+            self._put_state()
             if self.coach.moved(self.history.pos[0]):  # the notes after it go, or come back
                 self.put(self.coach.message(), key="coach")
         elif isinstance(outcome, Switched):
@@ -553,7 +553,7 @@ class Session:
         elif isinstance(outcome, Changed | Halted):
             if isinstance(outcome, Halted):
                 self.playing = False
-            self.put(self.state(), key="state")
+            self._put_state()
             Timeline.send(self)
 
     def _show(self, records: list[PhaseRecord]) -> None:
@@ -617,16 +617,16 @@ class Session:
     def _put_compact(self, recs: list[PhaseRecord], whole: bool = True) -> None:
         """Queue the compact frames of ``recs`` (an iteration's phases, in order) as one
         bundle under one key, if the stream budget allows. A ``whole`` iteration goes
-        packed (:func:`server.run.compact.pack_records`, a third of the bytes for about
+        packed (:func:`server.run.compact.pack_parts`, a third of the bytes for about
         the CPU of its JSON) when the learner's page takes packed frames or a class
         follows the run (packed once for every follower); as JSON otherwise."""
         ob = self.outbox
         if whole and len(recs) == 4 and (self.audience or (ob is not None and ob.takes_packed)):
-            packed = pack_records(recs[0].iteration, [(r.phase, r.values) for r in recs],
-                                  recs[0].values.get("batch", ()))
-            if packed is not None:
-                if self._stream_allows(packed.numbers):
-                    self.put(packed, droppable=True, key="frames")
+            parts = pack_parts([(r.phase, r.values) for r in recs])
+            if parts is not None:
+                if self._stream_allows(parts.numbers):  # (before any copy is made)
+                    self.put(parts.frames(recs[0].iteration, recs[0].values.get("batch", ())),
+                             droppable=True, key="frames")
                 return
         values = compact_iteration([(r.phase, r.values) for r in recs])
         if not self._stream_allows(sum(v.numbers for v in values)):
@@ -819,7 +819,7 @@ class Session:
         self._metrics_cost = time.perf_counter() - t0  # (the coach's rules with it)
         if self.lessons.after_metrics(m):  # the open lesson step's goal: stop there
             self.playing = False
-            self.put(self.state(), key="state")
+            self._put_state()
 
     def _put_points(self, points: list[dict[str, Any]]) -> None:
         """A ``metrics`` message of ``points`` and the trace points waiting to go."""
@@ -899,7 +899,7 @@ class Session:
                 records = []
         Timeline.send(self, params=True)  # first: the weights the frames were computed with
         self._show(records)
-        self.put(self.state(), key="state")
+        self._put_state()
         self.flush_views()
         if len(self.history.active.metrics):  # the run cleared the page's charts
             self.put(self.series_message(), key="metrics")

@@ -52,7 +52,14 @@ from server.run.drawing import DrawingError, check_pixels
 from server.run.history import History
 from server.run.inspect import Capture, inspect_body
 from server.run.landscape import LandscapeLimitError, LandscapeState, Request
-from server.run.maps import MapGrid, check_axes, compute_maps, many_inputs, map_grid
+from server.run.maps import (
+    MapGrid,
+    check_axes,
+    compute_maps,
+    kept_grid,
+    many_inputs,
+    map_grid,
+)
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.views")
@@ -199,6 +206,7 @@ class SessionViews:
         self.st = stepper
         self.last_batch = None
         self.capture = Capture()
+        self._grid = None  # (a new run's data: made again at its first map)
         self.pending_edits.clear()
         if self.target is not None:
             try:
@@ -268,9 +276,10 @@ class SessionViews:
     def let_go(self) -> None:
         """Keep none of the shown iteration's values (a session kept for a reload: the
         phases' activations and gradients, a batch's worth per layer, 2.4 MB for the
-        largest network); the page's return draws them again (:meth:`on_new_run`, then
-        the records of the seek to where the run is)."""
+        largest network), nor the maps' grid; the page's return draws them again
+        (:meth:`on_new_run`, then the records of the seek to where the run is)."""
         self.capture = Capture()
+        self._grid = None
 
     def after_train(self) -> None:
         """Iterations ran on the fast path (or playback moved): weights changed and
@@ -519,9 +528,9 @@ class SessionViews:
         """A ``maps`` message for the current weights (see :func:`server.run.maps.compute_maps`
         and :func:`server.run.classes.classes_body`)."""
         st = self.st
-        # (the grid and its inputs are made once a run and shape: a third of a map's time)
-        g = self._grid = map_grid(st.net, st.data, self.settings.max_grid, self.axes,
-                                  self._grid)
+        # (the grid and its inputs, made once a run and shape: a third of a map's time)
+        g = map_grid(st.net, st.data, self.settings.max_grid, self.axes, self._grid)
+        self._grid = kept_grid(g)
         body = compute_maps(st.net, st.data, self.settings.max_grid, st.iteration, self.axes, g)
         # classification: what each class was taken for, and a table's mistakes
         body.update(classes_body(st))

@@ -43,7 +43,7 @@ import re
 import struct
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -51,7 +51,7 @@ import orjson
 from engine.stacked import Fast, Layout
 
 __all__ = ["CompactValues", "PackedFrames", "PackedLayout", "compact_iteration",
-           "compact_values", "pack_batch", "pack_fast", "pack_records"]
+           "compact_values", "pack_batch", "pack_fast", "pack_parts", "pack_records"]
 
 _MEAN = re.compile(r"L\d+\.(?:a|z|delta)")
 _KEEP = re.compile(
@@ -287,16 +287,36 @@ def _packed_layout(spec: Layout, keys: Sequence[tuple[str, ...]]) -> PackedLayou
 _OWN: dict[Layout, PackedLayout] = {}
 
 
-def pack_records(iteration: int, records: Sequence[tuple[str, dict[str, Any]]],
-                 batch: np.ndarray) -> PackedFrames | None:
+class PackParts(NamedTuple):
+    """An iteration's packed frames before their bytes are made (:func:`pack_parts`):
+    the layout's spec, the arrays to join and how many numbers they hold (what the
+    stream budget is asked for before any copy)."""
+
+    spec: tuple[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]], ...]
+    arrays: list[np.ndarray]
+    numbers: int
+
+    def frames(self, iteration: int, batch: np.ndarray) -> PackedFrames:
+        """The packed frames (their layout made once per spec)."""
+        layout = _OWN.get(self.spec)
+        if layout is None:
+            if len(_OWN) >= _MAX_PLANS:
+                _OWN.clear()
+            layout = _OWN[self.spec] = PackedLayout(self.spec, None)
+        data = (np.concatenate(self.arrays, dtype=np.float64).tobytes() if self.arrays
+                else b"")
+        return PackedFrames(iteration, data, layout, np.asarray(batch))
+
+
+def pack_parts(records: Sequence[tuple[str, dict[str, Any]]]) -> PackParts | None:
     """The frames :func:`compact_iteration` makes of ``records`` (a run's iteration made
-    alone, ``(phase, values)`` each, in order), packed: made straight from the records'
-    arrays, with no lists of numbers between, the same numbers (the averages come from
-    the same one reduction; a JSON number decodes to the same float64), for about what
-    encoding them as JSON costs and a third of the bytes. None if a kept value is not
-    numbers (true is not 1 to the page, nor null NaN, nor a word: then they go as
-    JSON), or if the averaged arrays are not all (B, n) of one B (then
-    :func:`compact_iteration` averages phase by phase)."""
+    alone, ``(phase, values)`` each, in order), to be packed (:meth:`PackParts.frames`):
+    straight from the records' arrays, with no lists of numbers between, the same
+    numbers (the averages come from the same one reduction; a JSON number decodes to
+    the same float64), for about what encoding them as JSON costs and a third of the
+    bytes. None if a kept value is not numbers (true is not 1 to the page, nor null NaN,
+    nor a word: then they go as JSON), or if the averaged arrays are not all (B, n) of
+    one B (then :func:`compact_iteration` averages phase by phase, as JSON)."""
     plans = [_plan(phase, tuple(values)) for phase, values in records]
     means = [values[k] for (_, mean, _), (_, values) in zip(plans, records, strict=True)
              for k in mean]
@@ -310,9 +330,9 @@ def pack_records(iteration: int, records: Sequence[tuple[str, dict[str, Any]]],
             return None
         sums = np.add.reduce(both, 0)
         sums /= both.shape[0]
-    spec_: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]]] = []
+    spec: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]]] = []
     arrays: list[np.ndarray] = []
-    o = 0
+    o = numbers = 0
     try:
         for (keep, mean, names), (phase, values) in zip(plans, records, strict=True):
             ids = []
@@ -321,23 +341,24 @@ def pack_records(iteration: int, records: Sequence[tuple[str, dict[str, Any]]],
                 if a.dtype.kind not in "fiu":
                     return None  # (a truth value, a null, a word)
                 ids.append((k, a.shape))
-                arrays.append(a.astype(np.float64, copy=False).ravel())
+                arrays.append(a.ravel())
+                numbers += a.size
             for k, name in zip(mean, names, strict=True):
                 n = values[k].shape[1]
                 ids.append((name, (n,)))
                 arrays.append(sums[o:o + n])  # type: ignore[index]
                 o += n
-            spec_.append((phase, tuple(ids)))
+            spec.append((phase, tuple(ids)))
     except (TypeError, ValueError):
         return None
-    spec = tuple(spec_)
-    layout = _OWN.get(spec)
-    if layout is None:
-        if len(_OWN) >= _MAX_PLANS:
-            _OWN.clear()
-        layout = _OWN[spec] = PackedLayout(spec, None)
-    data = np.concatenate(arrays).tobytes() if arrays else b""
-    return PackedFrames(iteration, data, layout, np.asarray(batch))
+    return PackParts(tuple(spec), arrays, numbers + o)
+
+
+def pack_records(iteration: int, records: Sequence[tuple[str, dict[str, Any]]],
+                 batch: np.ndarray) -> PackedFrames | None:
+    """:func:`pack_parts`'s packed frames of ``records``, or None."""
+    parts = pack_parts(records)
+    return None if parts is None else parts.frames(iteration, batch)
 
 
 class PackedFrames:

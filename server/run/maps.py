@@ -150,6 +150,13 @@ def _inputs(data: Dataset, g: Array, axes: tuple[int, int] | None) -> Array:
     return x
 
 
+#: a session keeps its maps' grid only if its inputs take at most this many bytes (a
+#: plane's points and their engineered features: 2304 × 2–7 numbers); a wider input
+#: (real data: the other columns held at their mean) is made again for each map, not
+#: kept in every session's memory (digits': 1.4 MB)
+MAX_KEPT_GRID_BYTES = 128 * 1024
+
+
 @dataclass(frozen=True, eq=False)
 class MapGrid:
     """What a network's maps over ``data``'s plane are computed on, made once per run
@@ -174,9 +181,8 @@ def map_grid(net: Network, data: Dataset, max_grid: int,
              axes: tuple[int, int] | None = None, known: MapGrid | None = None) -> MapGrid:
     """The :class:`MapGrid` of ``net``'s maps over ``data`` (``known`` if it was made
     for the same data, shape, ``max_grid`` and ``axes``)."""
-    key = (id(data), data, tuple(net.spec.sizes), max_grid, axes)
-    if known is not None and known.key[0] == key[0] and known.key[1] is data \
-            and known.key[2:] == key[2:]:
+    key = (data, tuple(net.spec.sizes), max_grid, axes)
+    if known is not None and known.key[0] is data and known.key[1:] == key[1:]:
         return known
     plane_axes = None
     if many_inputs(data):
@@ -194,6 +200,12 @@ def map_grid(net: Network, data: Dataset, max_grid: int,
     x_neurons = (_inputs(data, grid_points(lo, hi, nsize, dims), plane_axes)
                  if nsize and nsize != size else None)
     return MapGrid(key, dims, lo, hi, size, nsize, x_out, x_neurons, plane_axes)
+
+
+def kept_grid(grid: MapGrid) -> MapGrid | None:
+    """``grid`` if a session may keep it (:data:`MAX_KEPT_GRID_BYTES`), else None."""
+    n = grid.x_out.nbytes + (grid.x_neurons.nbytes if grid.x_neurons is not None else 0)
+    return grid if n <= MAX_KEPT_GRID_BYTES else None
 
 
 @quiet

@@ -111,7 +111,7 @@ export class RunModel {
 
   applyFrame(msg) {
     this.edit = null;
-    // fast play: `state` comes at metrics_hz, frames every iteration (protocol.md)
+    // (protocol.md, state)
     if (msg.phase === 'update' && this.fast && msg.iteration + 1 > this.state.iteration) {
       this.state = { ...this.state, iteration: msg.iteration + 1, next_phase: 'forward' };
     }

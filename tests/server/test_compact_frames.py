@@ -146,5 +146,6 @@ def test_frames_are_packed_only_when_every_value_is_numbers() -> None:
     for m, c in zip(item, compact_iteration(records({})), strict=True):
         assert list(m["values"]) == list(c)  # (the same ids, in the same order)
     for odd in ({"L1.dead": True}, {"L1.dead": np.True_}, {"L1.saturated": [1.0, None]},
-                {"L1.mu": "tanh"}, {"L1.dropped": [True, False]}):
+                {"L1.mu": "tanh"}, {"L1.dropped": [True, False]},
+                {"L1.a": np.array([0.5, 1.0])}, {"L1.z": np.ones((3, 2))}):  # (not (B, n))
         assert pack_records(7, records(odd), np.array([3, 1])) is None, odd

@@ -224,3 +224,31 @@ def test_a_lone_learner_whose_page_takes_packed_frames_gets_the_json_s_numbers(
             got.append([(f["phase"], f["iteration"], f["values"]) for f in frames])
         assert got[0] == got[1] and len(got[0]) == 4
     assert seen_packed >= 30
+
+
+def test_a_page_that_asks_for_packed_frames_gets_them_playing_alone(
+        client: TestClient) -> None:
+    """Over the socket: a learner whose ``hello`` asked for packed frames gets its lone
+    run's frames as binary messages; one who did not gets JSON; the same run (the same
+    seed) gives the same numbers on both."""
+    frames: list[dict[int, list[Any]]] = [{}, {}]
+    layouts = []
+    for i, hello in enumerate(({"type": "hello", "batch": True, "packed": True},
+                               {"type": "hello", "batch": True})):
+        with client.websocket_connect("/ws") as raw:
+            ws = WS(raw)
+            ws.send(hello)
+            ws.recv_type("run")
+            ws.send({"type": "play", "speed": 30})
+            while len(frames[i]) < 6:
+                f = ws.recv_type("frame")
+                assert f["compact"] is True
+                frames[i].setdefault(f["iteration"], []).append((f["phase"], f["values"]))
+            ws.send({"type": "pause"})
+            layouts.append(len(ws.layouts))
+    assert layouts == [1, 0]  # (binary messages only for the page that asked)
+    both = sorted(it for it in set(frames[0]) & set(frames[1])
+                  if len(frames[0][it]) == len(frames[1][it]) == 4)
+    assert len(both) >= 4
+    for it in both:
+        assert frames[0][it] == frames[1][it]

@@ -223,6 +223,19 @@ def test_a_run_rests_on_the_ticks_its_next_iteration_is_not_due() -> None:
     assert frames == fast.stepper.iteration - start  # each iteration's frames went out
     gaps = [b - a for a, b in itertools.pairwise(ticked[slow.id])]
     assert max(gaps) <= 2 and 55 <= len(ticked[slow.id]) <= 62
+    # at 60 it/s it plays on every tick, and paused it is left alone
+    fast.handle(client_adapter.validate_python({"type": "play", "speed": 60}))
+    ticked[fast.id].clear()
+    start = fast.stepper.iteration
+    for k in range(121, 181):
+        clock.tick(k / 60)
+    assert len(ticked[fast.id]) == 60 and fast.stepper.iteration - start in (59, 60, 61)
+    fast.handle(client_adapter.validate_python({"type": "pause"}))
+    fast.views.dirty.clear()
+    ticked[fast.id].clear()
+    for k in range(181, 191):
+        clock.tick(k / 60)
+    assert ticked[fast.id] == []
 
 
 def test_fast_play_sends_the_counters_whenever_the_epoch_changes() -> None:

@@ -58,7 +58,7 @@ def test_finite_and_nonfinite_maps_quantize_as_the_general_rule_says() -> None:
     scale = np.divide(255.0, span, out=np.zeros_like(span), where=span > 0)
     q = np.clip(np.rint((v - lo[:, None]) * scale[:, None]), 0, 255).astype(np.uint8)
     assert got["min"] == lo.tolist() and got["max"] == hi.tolist()
-    assert dequantize(got).shape == v.shape and got["data"] == quantize(v.copy())["data"]
+    assert dequantize(got).shape == v.shape
     assert np.array_equal(np.frombuffer(base64.b64decode(got["data"]),
                                         dtype=np.uint8).reshape(v.shape), q)
     for bad in (np.inf, -np.inf, np.nan):
@@ -70,8 +70,10 @@ def test_finite_and_nonfinite_maps_quantize_as_the_general_rule_says() -> None:
 
 
 def test_a_sessions_maps_keep_their_grid_until_the_plane_changes() -> None:
-    """The grid and its inputs are made once a run: later maps are the maps made afresh,
-    and choosing other axes (real data) or another run makes a new grid."""
+    """The grid and its inputs are made once a run: later maps are the maps made afresh;
+    another run makes a new grid, a session kept for a reload lets it go, and a wide
+    input (real data: every other column at its mean) is made again for each map rather
+    than kept in every session's memory."""
     s, _ = make_session(dataset="circle", hidden=(5, 3))
     s.views.maps_message()
     grid = s.views._grid
@@ -82,8 +84,17 @@ def test_a_sessions_maps_keep_their_grid_until_the_plane_changes() -> None:
     st = s.stepper
     afresh = compute_maps(st.net, st.data, s.settings.max_grid, st.iteration)
     assert {k: kept[k] for k in afresh} == afresh
+    send(s, {"type": "configure", "config": {"dataset": "moons", "hidden": [4]}})
+    moons = s.views.maps_message()
+    assert s.views._grid is not None and s.views._grid is not grid
+    st = s.stepper
+    assert st.data.name == "moons" and moons["extent"] == compute_maps(
+        st.net, st.data, s.settings.max_grid, st.iteration)["extent"]
+    s.views.let_go()
+    assert s.views._grid is None
     wine, _ = make_session(dataset="wine")
     first = wine.views.maps_message()
+    assert wine.views._grid is None  # (13 inputs at 2,304 points: 240 KB, not kept)
     send(wine, {"type": "map_axes", "axes": [12, 0]})
     other = wine.views.maps_message()
     assert other["axes"] == [12, 0] and first["axes"] != [12, 0]

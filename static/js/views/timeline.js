@@ -226,8 +226,7 @@ export class TimelineView {
     } else if (kind === 'state') {
       this.takeState(msg);
     } else if (kind === 'frame') {
-      // (fast play: run-model.js applyFrame)
-      if (model.state && model.state.iteration !== this.iteration) this.takeState(model.state);
+      if (model.fast && model.state.iteration !== this.iteration) this.takeState(model.state);
     } else if (kind === 'timeline') {
       this.data = msg;
       this.length = msg.length;
@@ -253,6 +252,7 @@ export class TimelineView {
 
   takeState(state) {
     this.playing = state.playing;
+    this.pos.setAttribute('aria-live', state.playing ? 'off' : 'polite'); // (announcer.js)
     this.iteration = state.iteration;
     this.nextPhase = state.next_phase;
     // the run grows while playing (its head is where the play is)
