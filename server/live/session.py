@@ -746,6 +746,8 @@ class Session:
                         self._stop_after = None
                         self.playing = False
                     self._send_state()  # the counters move with each iteration shown
+                elif rec is not None and st.epoch != self._state_epoch:
+                    self._put_state()  # (a new epoch's first batch: the page counts phases)
             return
         k = self._iterations_due(dt)
         self._credit += self.speed * dt

@@ -111,9 +111,12 @@ export class RunModel {
 
   applyFrame(msg) {
     this.edit = null;
-    // (protocol.md, state)
-    if (msg.phase === 'update' && this.fast && msg.iteration + 1 > this.state.iteration) {
-      this.state = { ...this.state, iteration: msg.iteration + 1, next_phase: 'forward' };
+    // playing, the frames move the position on between `state`s (protocol.md, state)
+    const k = PHASES.indexOf(msg.phase);
+    const [it, next] = k === 3 ? [msg.iteration + 1, 0] : [msg.iteration, k + 1];
+    const s = this.state;
+    if (k >= 0 && s.playing && (it > s.iteration || (it === s.iteration && next > PHASES.indexOf(s.next_phase)))) {
+      this.state = { ...s, iteration: it, next_phase: PHASES[next] };
     }
     if (msg.phase === 'forward' || msg.iteration !== this.frameIteration) this.frames = {};
     this.frames[msg.phase] = msg.values;

@@ -1,6 +1,7 @@
 /**
  * The words of views loaded later in English (key → text, `{name}` marks a parameter):
- * the help and confirm dialogs, the computational graph and the loss landscape. A part
+ * the help and confirm dialogs, the computational graph, the loss landscape and a table's
+ * views (its confusion matrix, the examples it gets wrong, its units as images). A part
  * of strings-en.js fetched with each of those views (i18n.js `need('later')`), so the
  * first load carries only the words of the first screen. The same keys in every
  * language (tests/test_strings.py).
@@ -97,4 +98,28 @@ export const STRINGS = Object.freeze({
   'confirm.do.switch-run': 'Go back to it',
   'confirm.lesson-open': 'Start this lesson’s run on every student’s screen?',
   'confirm.do.lesson-open': 'Start the lesson',
+  // a table's views (views/table-data.js, misclassified.js, unit-images.js)
+  'conf.title': 'Confusion matrix ({split} set)',
+  'conf.test': 'test',
+  'conf.train': 'training',
+  'conf.true': 'true class',
+  'conf.pred': 'predicted class',
+  'conf.summary': '{right} of {total} right ({pct}%)',
+  'conf.cell': 'class {true} predicted as {pred}: {count}',
+  'conf.cellPick': 'class {true} predicted as {pred}: {count}. Click to see these examples below',
+  'wrong.title': 'Examples it gets wrong ({split} set)',
+  'wrong.summary': '{shown} of the {wrong} it gets wrong: the most confident mistake of each kind comes first, as many kinds as fit, listed most confident first',
+  'wrong.none': 'None: every example of the {split} set is right.',
+  'wrong.filter': 'Only class {true} predicted as {pred}: {shown} of {count} shown.',
+  'wrong.filterNone': 'Only class {true} predicted as {pred}: {count} in all, but none of them is among the {sent} examples listed (there are more kinds of mistake than the list holds).',
+  'wrong.all': 'Show all',
+  'wrong.legendImage': 'Under each digit: its true class → the class the network predicts, and the probability it gave that guess. Click a wrong cell of the confusion matrix to see only that mistake.',
+  'wrong.legend': 'Each row: its true class → the class the network predicts, the probability it gave that guess, and its first inputs. Click a wrong cell of the confusion matrix to see only that mistake.',
+  'wrong.detail': 'true class {true}, predicted {pred} with probability {p}',
+  'wrong.detailOut': 'true class {true}, predicted {pred} (output {p})',
+  'wrong.more': '(+{n} more)',
+  'units.title': 'What each first-layer unit looks for: its weights drawn as {rows}×{cols} pixels',
+  'units.grad': 'Backward pass: each unit’s gradient ∂L/∂W drawn as {rows}×{cols} pixels (what this update will change)',
+  'units.note': 'blue = positive, vermillion = negative; each image is scaled to its own largest value',
+  'units.unit': 'unit {j}',
 });

@@ -1,6 +1,7 @@
 /**
  * The words of views loaded later in Japanese (key → text, `{name}` marks a parameter):
- * the help and confirm dialogs, the computational graph and the loss landscape. A part
+ * the help and confirm dialogs, the computational graph, the loss landscape and a table's
+ * views (its confusion matrix, the examples it gets wrong, its units as images). A part
  * of strings-ja.js fetched with each of those views (i18n.js `need('later')`), so the
  * first load carries only the words of the first screen. The same keys in every
  * language (tests/test_strings.py).
@@ -97,4 +98,28 @@ export const STRINGS = Object.freeze({
   'confirm.do.switch-run': 'その実行に戻る',
   'confirm.lesson-open': 'このレッスンの実行を始め、クラス全員の画面を切り替えますか？',
   'confirm.do.lesson-open': 'レッスンを始める',
+  // a table's views (views/table-data.js, misclassified.js, unit-images.js)
+  'conf.title': '混同行列（{split}データ）',
+  'conf.test': 'テスト',
+  'conf.train': '訓練',
+  'conf.true': '正解のクラス',
+  'conf.pred': '予測したクラス',
+  'conf.summary': '{total} 件中 {right} 件が正解（{pct}%）',
+  'conf.cell': 'クラス {true} を {pred} と予測：{count} 件',
+  'conf.cellPick': 'クラス {true} を {pred} と予測：{count} 件。クリックすると、下にその例だけを表示します',
+  'wrong.title': '間違えた例（{split}データ）',
+  'wrong.summary': '間違えた {wrong} 件のうち {shown} 件。間違い方の種類ごとに、いちばん自信をもって間違えた例を優先して選び（入りきる種類まで）、自信の強い順に並べています',
+  'wrong.none': 'ありません。{split}データはすべて正解です。',
+  'wrong.filter': 'クラス {true} を {pred} と予測した例だけ：{count} 件中 {shown} 件を表示',
+  'wrong.filterNone': 'クラス {true} を {pred} と予測した例は {count} 件ありますが、一覧の {sent} 件には入っていません（間違い方の種類が多く、一覧に入りきりません）。',
+  'wrong.all': 'すべて表示',
+  'wrong.legendImage': '数字の下は「正解 → ネットワークの予測」と、その予測につけた確率です。混同行列の間違いのマスをクリックすると、その間違いだけを表示します。',
+  'wrong.legend': '各行は「正解 → ネットワークの予測」、その予測につけた確率、最初のいくつかの入力です。混同行列の間違いのマスをクリックすると、その間違いだけを表示します。',
+  'wrong.detail': '正解はクラス {true}、予測は {pred}（確率 {p}）',
+  'wrong.detailOut': '正解はクラス {true}、予測は {pred}（出力 {p}）',
+  'wrong.more': '（ほか {n} 列）',
+  'units.title': '第1層の各ユニットが見ているもの：重みを {rows}×{cols} の画像に',
+  'units.grad': '逆伝播：各ユニットの勾配 ∂L/∂W を {rows}×{cols} の画像に（この更新で変わるところ）',
+  'units.note': '青 = 正、朱色 = 負。濃さは画像ごとに、その中の最大の値を基準にしています',
+  'units.unit': 'ユニット {j}',
 });

@@ -66,6 +66,7 @@ WATCH_COUNTERS = """() => {
       banner: num(document.querySelector('.banner-title').textContent),
       stats: Number(document.querySelector('#stat-iteration').textContent),
       timeline: Number(tl.dataset.iteration) + (tl.dataset.phase === 'forward' ? 0 : 1),
+      at: document.querySelector('#stat-at').textContent,
     });
   };
   const watch = (sel, who) => new MutationObserver(() => read(who)).observe(
@@ -94,9 +95,27 @@ def test_the_counters_count_every_iteration_the_network_shows_in_fast_play(lab: 
     # when the banner draws an iteration, the numbers already count it (the banner
     # draws on the next animation frame, the numbers as the frames arrive)
     assert all(b["stats"] >= b["banner"] for b in banner), banner
+    # and the line under the numbers keeps its words while playing (it wrapped and
+    # unwrapped twenty times a second, moving the panels below it)
+    playing = [s["at"] for s in stats[:-3] if s["at"]]
+    assert playing and all("(the latest measured)" in at for at in playing), set(playing)
     # paused, everything says where the run is
     state = lab.last("state", playing=False)
     last = [s for s in page.evaluate("() => window.__counters")][-1]
     assert last["stats"] == last["timeline"] == state["iteration"]
     assert lab.number("#stat-epoch") == state["epoch"] + 1
+    assert lab.errors == []
+
+
+def test_played_phase_by_phase_the_counters_follow_each_phase(lab: Any) -> None:
+    """At 2 it/s the page shows each phase: the Numbers panel and the timeline count
+    the iteration the banner shows from its forward pass on (they waited for the
+    update's state, one iteration behind three phases in four)."""
+    page = lab.page
+    page.evaluate(WATCH_COUNTERS)
+    lab.play_until("2", 3)
+    seen = page.evaluate("() => window.__counters")
+    banner = [s for s in seen if s["who"] == "banner" and s["banner"] > 0]
+    assert len(banner) >= 8, banner
+    assert all(b["stats"] == b["banner"] == b["timeline"] for b in banner), banner
     assert lab.errors == []

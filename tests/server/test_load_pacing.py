@@ -257,3 +257,22 @@ def test_fast_play_sends_the_counters_whenever_the_epoch_changes() -> None:
             assert states[-1]["iteration"] == frames[-1]["iteration"] + 1
             epochs.append(states[-1]["epoch"])
     assert len(epochs) >= 35 and epochs == sorted(set(epochs))
+
+
+def test_phase_by_phase_play_sends_the_counters_when_an_epoch_starts() -> None:
+    """Playing phase by phase the counters go out after each update, and with the
+    forward pass that draws a new epoch's first batch (the page counts the phases)."""
+    s, ob = make_session(dataset="xor", batch_size=0)  # the whole split: an epoch each
+    s.handle(client_adapter.validate_python({"type": "play", "speed": 2}))
+    ob.drain()
+    forwards = 0
+    for _ in range(40):
+        s.tick(1 / 16)  # (half a phase a tick at 2 it/s)
+        got = ob.drain()
+        for i, m in enumerate(got):
+            if m["type"] == "frame" and m["phase"] == "forward" and m["iteration"] > 0:
+                forwards += 1  # (not the run's first batch: epoch 0 still)
+                states = [x for x in got[i + 1:] if x["type"] == "state"]
+                assert states and states[0]["epoch"] == s.stepper.epoch
+                assert states[0]["next_phase"] == "loss"
+    assert forwards >= 4

@@ -12,8 +12,8 @@
 import { FocusView, MapView, dequantize, diverging } from './map-view.js';
 
 /** The views of a run on a table (views/real-data-views.js), loaded with the first such run. */
-const loadRealData = () => Promise.all([import('./real-data-views.js'), loadStyle('static/css/real-data.css')])
-  .then(([m]) => m.RealDataViews);
+const loadRealData = (i18n) => Promise.all([import('./real-data-views.js'), loadStyle('static/css/real-data.css'),
+  i18n.need('later')]).then(([m]) => m.RealDataViews);
 import { POS } from '../palette.js';
 import { CLASS_COLOURS } from '../palette.js';
 import { h } from '../dom.js';
@@ -160,10 +160,11 @@ export class NeuronMaps {
 export class MapsPanel {
   /**
    * @param {HTMLElement} container the "maps" slot
-   * @param {{i18n: {t: Function}, act: (name: string, arg?: any) => void}} options
+   * @param {{i18n: {t: Function, need: Function}, act: (name: string, arg?: any) => void}} options
    */
   constructor(container, { i18n, act, catalog }) {
     const t = (k, p) => i18n.t(k, p);
+    this.i18n = i18n;
     this.catalog = catalog || null;
     this.realOptions = { t, act, catalog: this.catalog };
     this.t = t;
@@ -335,7 +336,7 @@ export class MapsPanel {
     }
     if (!wanted) return;
     this.realWaiting = [event];
-    loadRealData().then((RealDataViews) => {
+    loadRealData(this.i18n).then((RealDataViews) => {
       this.real = new RealDataViews(this.realHost, this.realOptions);
       const waiting = this.realWaiting;
       this.realWaiting = null;

@@ -226,7 +226,8 @@ export class TimelineView {
     } else if (kind === 'state') {
       this.takeState(msg);
     } else if (kind === 'frame') {
-      if (model.fast && model.state.iteration !== this.iteration) this.takeState(model.state);
+      const s = model.state;
+      if (s.playing && (s.iteration !== this.iteration || s.next_phase !== this.nextPhase)) this.takeState(s);
     } else if (kind === 'timeline') {
       this.data = msg;
       this.length = msg.length;
