@@ -82,6 +82,19 @@ export function seekFor(n, phase) {
 }
 
 /**
+ * The `seek` one phase (`unit` 'phase') or one iteration boundary back from a
+ * `state`'s point, as the server's step back goes from its own (playback.py
+ * back_position): while playing, the page steps back from what it shows.
+ */
+export function seekBack(state, unit) {
+  const [it, p] = [state.iteration, PHASES.indexOf(state.next_phase)];
+  let to;
+  if (unit === 'phase') to = p > 0 ? [it, p - 1] : it > 0 ? [it - 1, 3] : [0, 0];
+  else to = p > 0 ? [it, 0] : [Math.max(it - 1, 0), 0];
+  return { iteration: to[0], phase: to[1] > 0 ? PHASES[to[1] - 1] : null };
+}
+
+/**
  * Whether a seek to `target` ({iteration, phase} as sent) lies past the run's
  * head (`length` completed iterations, `endPhase` next).
  */

@@ -13,6 +13,7 @@
 
 import { SessionSocket } from './socket.js';
 import { RunModel } from './run-model.js';
+import { seekBack } from './counting.js';
 import { I18n, LANGS, initialLang } from './i18n.js';
 import { exportCssVars } from './palette.js';
 import { bindShortcuts } from './keyboard.js';
@@ -178,7 +179,14 @@ const ACTIONS = {
   'step-phase': () => send({ type: 'step', unit: 'phase' }),
   'step-iteration': () => send({ type: 'step', unit: 'iteration' }),
   'phase-back': () => send({ type: 'step', unit: 'phase', direction: 'back' }),
-  'step-back': (unit) => send({ type: 'step', unit, direction: 'back' }),
+  'step-back': (unit) => {
+    if (!model.state.playing) {
+      send({ type: 'step', unit, direction: 'back' });
+      return;
+    }
+    send({ type: 'pause' }); // (the server is ahead of what is shown: back from the shown)
+    send({ type: 'seek', ...seekBack(model.state, unit) });
+  },
   seek: ({ iteration, phase = null }) => send({ type: 'seek', iteration, phase }),
   set: (changes) => send({ type: 'set', ...changes }),
   checkout: (branch) => send({ type: 'checkout', branch }),

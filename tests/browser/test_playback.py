@@ -303,3 +303,44 @@ def test_a_dropped_socket_reconnects_to_the_same_point(make_lab: Any) -> None:
     assert lab.page.evaluate("window.__sockets.length") == 2
     lab.step()
     assert lab.last("frame")["phase"] == "loss"
+
+
+#: in the page: the position the timeline shows, then a click on a back button once
+#: the server has run on (a busy page: the frames of the next iterations wait unread)
+BACK_FROM_SHOWN = """sel => {
+  const tl = document.querySelector("[data-slot='timeline']");
+  const shown = { iteration: Number(tl.dataset.iteration), phase: tl.dataset.phase,
+                  stat: Number(document.querySelector('#stat-iteration').textContent) };
+  const until = performance.now() + 150;
+  while (performance.now() < until) { /* (the page busy for 150 ms: 4 iterations) */ }
+  document.querySelector(sel).click();
+  return shown;
+}"""
+
+
+def test_stepping_back_while_playing_goes_back_from_what_the_page_shows(lab: Lab) -> None:
+    """The server runs ahead of the frames on screen (an iteration on a quiet machine,
+    more on a busy page): "◀◀ Iteration" and "◀ Phase" pressed while playing go back
+    from what the learner sees, and pause there (they went back from the server's
+    point: the count went on, or stayed, after a press of a back button)."""
+    page = lab.page
+    page.select_option("#ctl-speed", "30")
+    for sel, unit in ((".tl-back-iteration", "iteration"), (".tl-back-phase", "phase"),
+                      (".tl-back-iteration", "iteration")):
+        page.click(".btn-toggle-play")
+        page.wait_for_function(
+            "() => Number(document.querySelector('#stat-iteration').textContent) >= 20")
+        page.wait_for_timeout(200)
+        mark = lab.mark()
+        shown = page.evaluate(BACK_FROM_SHOWN, sel)
+        assert shown["phase"] == "forward" and shown["stat"] == shown["iteration"]
+        lab.wait_for_message("state", after=mark, playing=False)
+        it = shown["iteration"]
+        if unit == "iteration":  # the previous iteration boundary
+            at(lab, it - 1, "forward")
+            assert parse_number(lab.text("#stat-iteration")) == it - 1
+        else:  # one phase back: iteration `it` stands before its update
+            at(lab, it - 1, "update")
+            assert parse_number(lab.text("#stat-iteration")) == it
+            assert "Backward" in lab.text(".banner-title")
+    assert lab.errors == []
