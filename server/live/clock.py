@@ -109,9 +109,7 @@ class Clock:
             out.append(seat)
         for seat in fresh:
             seat.used = back + 1e-9
-        if fresh and len(seats) > 2 * len(active) + 64:  # (seats of sessions gone idle)
-            self._seats = {k: v for k, v in seats.items() if v.seen == tick}
-        return out
+        return out  # (the seats of sessions gone idle: dropped by reap)
 
     def tick(self, now: float) -> int:
         """Advance the sessions that want it, least-served first, within the tick's budget.
@@ -210,7 +208,7 @@ class Clock:
             memory.release(now)  # the freed sessions' pages back to the system
         else:
             memory.release_due(now)  # one asked for too soon after the last
-        if len(self._seats) > 64:  # (the seats of sessions no longer active)
+        if len(self._seats) > 64:  # (the seats of sessions no longer active: a second's)
             self._seats = {k: v for k, v in self._seats.items() if v.seen >= self.ticks - 1}
         budget = int(self.store.settings.max_total_history_mb * 2**20)
         memory.enforce((h for s in self.store for h in s.histories()), budget)

@@ -82,6 +82,16 @@ export function seekFor(n, phase) {
 }
 
 /**
+ * The point after `phase` of the iteration of 0-based index `index` (a frame's, a
+ * seek's), as (completed iterations, index of the phase next).
+ * @returns {[number, number]}
+ */
+export function pointAfter(index, phase) {
+  const k = PHASES.indexOf(phase) + 1;
+  return k >= PHASES.length ? [index + 1, 0] : [index, k];
+}
+
+/**
  * The `seek` one phase (`unit` 'phase') or one iteration boundary back from a
  * `state`'s point, as the server's step back goes from its own (playback.py
  * back_position): while playing, the page steps back from what it shows.
@@ -99,9 +109,7 @@ export function seekBack(state, unit) {
  * head (`length` completed iterations, `endPhase` next).
  */
 export function pastEnd(target, length, endPhase) {
-  const k = target.phase ? PHASES.indexOf(target.phase) + 1 : 0;
-  // the point after phase k − 1 of iteration `target.iteration`, as (completed, next index)
-  const [it, next] = k >= PHASES.length ? [target.iteration + 1, 0] : [target.iteration, k];
+  const [it, next] = target.phase ? pointAfter(target.iteration, target.phase) : [target.iteration, 0];
   const end = Math.max(0, PHASES.indexOf(endPhase));
   return it > length || (it === length && next > end);
 }

@@ -12,6 +12,7 @@
  */
 
 import { columnMean } from './format.js';
+import { pointAfter } from './counting.js';
 
 /** The four phases, in order. */
 export const PHASES = Object.freeze(['forward', 'loss', 'backward', 'update']);
@@ -112,10 +113,9 @@ export class RunModel {
   applyFrame(msg) {
     this.edit = null;
     // playing, the frames move the position on between `state`s (protocol.md, state)
-    const k = PHASES.indexOf(msg.phase);
-    const [it, next] = k === 3 ? [msg.iteration + 1, 0] : [msg.iteration, k + 1];
+    const [it, next] = pointAfter(msg.iteration, msg.phase);
     const s = this.state;
-    if (k >= 0 && s.playing && (it > s.iteration || (it === s.iteration && next > PHASES.indexOf(s.next_phase)))) {
+    if (s.playing && (it > s.iteration || (it === s.iteration && next > PHASES.indexOf(s.next_phase)))) {
       this.state = { ...s, iteration: it, next_phase: PHASES[next] };
     }
     if (msg.phase === 'forward' || msg.iteration !== this.frameIteration) this.frames = {};
