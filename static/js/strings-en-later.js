@@ -1,7 +1,8 @@
 /**
  * The words of views loaded later in English (key → text, `{name}` marks a parameter):
  * the help and confirm dialogs, the computational graph, the loss landscape and a table's
- * views (its confusion matrix, the examples it gets wrong, its units as images). A part
+ * views (its confusion matrix, the examples it gets wrong, its units as images, the digit
+ * pad; "pad.learn" stays: a lesson step names it). A part
  * of strings-en.js fetched with each of those views (i18n.js `need('later')`), so the
  * first load carries only the words of the first screen. The same keys in every
  * language (tests/test_strings.py).
@@ -122,4 +123,17 @@ export const STRINGS = Object.freeze({
   'units.grad': 'Backward pass: each unit’s gradient ∂L/∂W drawn as {rows}×{cols} pixels (what this update will change)',
   'units.note': 'blue = positive, vermillion = negative; each image is scaled to its own largest value',
   'units.unit': 'unit {j}',
+  'pad.title': 'Draw a digit',
+  'pad.hint': 'Draw with the mouse or a finger; it is shrunk to 8×8 as the dataset’s digits were, and the network guesses as you draw.',
+  'pad.clear': 'Clear',
+  'pad.answer': 'The network reads {k} ({p}%)',
+  'pad.learnPick': 'Which digit did you mean?',
+  'pad.learnHint': 'One training step on your drawing alone: forward, loss, backward and update play one by one (pause or step to look closer), then the bars show what it changed.',
+  'pad.learning': 'Learning your drawing as {k}…',
+  'pad.learned': 'Probability of {k}: {before}% before learning → {after}% now',
+  'pad.phase.forward': 'Forward pass: your drawing’s 64 pixels go through the network to its 10 outputs',
+  'pad.phase.loss': 'Loss: the outputs are compared with the target, {k}',
+  'pad.phase.backward': 'Backward pass: the gradient flows back from the loss; each unit’s picture below shows what it takes from your drawing',
+  'pad.phase.update': 'Update: the weights take one step against the gradient; the bars above then show the new probabilities',
+  'pad.toNet': 'Watch it on the network ↑',
 });

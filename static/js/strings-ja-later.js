@@ -1,7 +1,8 @@
 /**
  * The words of views loaded later in Japanese (key → text, `{name}` marks a parameter):
  * the help and confirm dialogs, the computational graph, the loss landscape and a table's
- * views (its confusion matrix, the examples it gets wrong, its units as images). A part
+ * views (its confusion matrix, the examples it gets wrong, its units as images, the digit
+ * pad; "pad.learn" stays: a lesson step names it). A part
  * of strings-ja.js fetched with each of those views (i18n.js `need('later')`), so the
  * first load carries only the words of the first screen. The same keys in every
  * language (tests/test_strings.py).
@@ -122,4 +123,17 @@ export const STRINGS = Object.freeze({
   'units.grad': '逆伝播：各ユニットの勾配 ∂L/∂W を {rows}×{cols} の画像に（この更新で変わるところ）',
   'units.note': '青 = 正、朱色 = 負。濃さは画像ごとに、その中の最大の値を基準にしています',
   'units.unit': 'ユニット {j}',
+  'pad.title': '数字を書いてみよう',
+  'pad.hint': 'マウスや指で書いてください。データセットの数字と同じように 8×8 に縮めて、書いているそばからネットワークが読み取ります。',
+  'pad.clear': '消す',
+  'pad.answer': 'ネットワークの答え：{k}（{p}%）',
+  'pad.learnPick': 'どの数字のつもりで書きましたか？',
+  'pad.learnHint': 'この絵 1 枚だけで 1 回学習します。順伝播・損失・逆伝播・更新が順に流れます（一時停止やステップでじっくり見られます）。そのあと棒グラフで何が変わったか確かめましょう。',
+  'pad.learning': '「{k}」として学習中…',
+  'pad.learned': '「{k}」の確率：学習前 {before}% → いま {after}%',
+  'pad.phase.forward': '順伝播：書いた絵の 64 画素がネットワークを通って、10 個の出力になります',
+  'pad.phase.loss': '損失：出力を正解の「{k}」とくらべて、どれだけずれているかを計算します',
+  'pad.phase.backward': '逆伝播：損失から勾配がさかのぼります。下の各ユニットの絵に、この絵から受け取る勾配が表れます',
+  'pad.phase.update': '更新：重みが勾配と逆向きに一歩動きます。このあと上の棒グラフで新しい確率を確かめましょう',
+  'pad.toNet': 'ネットワークの図で見る ↑',
 });

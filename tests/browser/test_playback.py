@@ -286,6 +286,30 @@ def test_a_reload_comes_back_to_the_same_point(lab: Lab) -> None:
     assert lab.page.get_attribute(TIMELINE, "data-length") == "2"
 
 
+def test_a_reload_keeps_the_speed_the_learner_picked(lab: Lab) -> None:
+    """A reload mid-play comes back with the speed menu as the learner left it, and
+    Play plays at that speed (it went back to the default: the next Play ran at 100)."""
+    page = lab.page
+    assert page.input_value("#ctl-speed") == "100"  # a new tab: the default
+    page.select_option("#ctl-speed", "30")
+    page.click(".btn-toggle-play")
+    lab.wait_for_message("state", playing=True, speed=30)
+    page.wait_for_function(
+        "() => Number(document.querySelector('#stat-iteration').textContent) >= 5")
+    page.reload()
+    lab.wait_ready()
+    assert page.input_value("#ctl-speed") == "30"
+    mark = lab.mark()
+    page.click(".btn-toggle-play")
+    lab.wait_for_message("state", after=mark, playing=True, speed=30)
+    page.select_option("#ctl-speed", "10")  # a change while playing is kept too
+    lab.wait_for_message("state", after=mark, playing=True, speed=10)
+    page.reload()
+    lab.wait_ready()
+    assert page.input_value("#ctl-speed") == "10"
+    assert lab.errors == []
+
+
 def test_a_dropped_socket_reconnects_to_the_same_point(make_lab: Any) -> None:
     lab = make_lab()
     lab.page.add_init_script(CAPTURE_SOCKETS)

@@ -22,8 +22,21 @@ export const SPEEDS = Object.freeze([0.25, 0.5, 1, 2, 4, 10, 30, 100, 300]);
  * in ~1,100 iterations, about 11 s at 100 it/s (9 minutes at 2); the phases are there to
  * step through, one button away. */
 export const DEFAULT_SPEED = 100;
+/** sessionStorage key of the speed picked in this tab: a reload keeps it. */
+export const SPEED_KEY = 'bpl.speed';
 const MAX_LAYERS = 8;
 const MAX_NEURONS = 16;
+
+/** The tab's speed (null if none is kept, or storage is blocked); given `v`, keeps it. */
+function tabSpeed(v) {
+  try {
+    if (v !== undefined) window.sessionStorage.setItem(SPEED_KEY, String(v));
+    const s = Number(window.sessionStorage.getItem(SPEED_KEY));
+    return SPEEDS.includes(s) ? s : v ?? null;
+  } catch {
+    return v ?? null;
+  }
+}
 
 /** The settings the main panel shows (with their labels); `features` has its own fieldset. */
 const MAIN = Object.freeze({ dataset: 'ctl.dataset', hidden: 'ctl.layers', activation: 'ctl.activation', lr: 'ctl.lr' });
@@ -155,12 +168,12 @@ export class ControlsView {
     this.playBtn = btn('toggle-play', 'ctl.play', 'Space');
     this.playBtn.setAttribute('aria-pressed', 'false');
     /** The speed the next Play uses (the menu's; "full speed" on the timeline is one play only). */
-    this.chosenSpeed = DEFAULT_SPEED;
+    this.chosenSpeed = tabSpeed() ?? DEFAULT_SPEED;
     this.speed = this.select('speed', SPEEDS.map((s) => [String(s), `${s}`]), () => {
-      this.chosenSpeed = Number(this.speed.value);
+      this.chosenSpeed = tabSpeed(Number(this.speed.value));
       this.act('speed', this.chosenSpeed);
     });
-    this.speed.value = String(DEFAULT_SPEED);
+    this.speed.value = String(this.chosenSpeed);
 
     const runSection = h('section', { class: 'ctl-group ctl-run', 'aria-labelledby': 'ctl-run-h' },
       h('h2', { id: 'ctl-run-h', class: 'ctl-h', dataset: { i18n: 'section.run' } }),
