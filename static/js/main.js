@@ -194,6 +194,7 @@ const ACTIONS = {
   load: (run) => send({ type: 'load', run }),
   // Play uses the speed menu's choice (controls-view.js); full speed is for one play only
   'toggle-play': () => send(model.state.playing ? { type: 'pause' } : { type: 'play', speed: views.get('controls').chosenSpeed }),
+  pause: () => send({ type: 'pause' }),
   'play-fastest': (max) => send({ type: 'play', speed: max }),
   speed: (speed) => {
     if (model.state.playing) send({ type: 'play', speed });

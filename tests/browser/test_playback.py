@@ -310,6 +310,49 @@ def test_a_reload_keeps_the_speed_the_learner_picked(lab: Lab) -> None:
     assert lab.errors == []
 
 
+def test_a_run_holds_still_under_the_scrubbers_thumb_and_plays_on_when_let_go(
+        lab: Lab) -> None:
+    """Dragging the scrubber while playing: the run pauses while the thumb is held (it
+    played on under it, and the counters flickered between the thumb and the play),
+    shows the point the thumb is at, and plays on from there, at its speed, when let go."""
+    page = lab.page
+    page.select_option("#ctl-speed", "30")
+    page.click(".btn-toggle-play")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#stat-iteration').textContent) >= 40")
+    box = page.locator(".tl-scrub").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    mark = lab.mark()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=5)
+    lab.wait_for_message("state", after=mark, playing=False)
+    page.wait_for_timeout(400)  # (more than a seek's interval: the last seek has gone)
+    lab.settled()
+    thumb = int(page.input_value(".tl-scrub"))
+    shown = [parse_number(lab.text("#stat-iteration"))]
+    page.wait_for_timeout(300)
+    lab.settled()
+    shown.append(parse_number(lab.text("#stat-iteration")))
+    assert shown == [thumb, thumb]  # held still, at the thumb
+    assert lab.last("state")["playing"] is False
+    mark = lab.mark()
+    page.mouse.up()
+    state = lab.wait_for_message("state", after=mark, playing=True)
+    assert state["speed"] == 30
+    assert thumb <= state["iteration"] <= thumb + 5  # on from where it was let go
+    page.wait_for_function(
+        "n => Number(document.querySelector('#stat-iteration').textContent) > n", arg=thumb + 3)
+    # a press that moves nothing (no change event) lets it play on too
+    mark = lab.mark()
+    page.dispatch_event(".tl-scrub", "pointerdown")
+    lab.wait_for_message("state", after=mark, playing=False)
+    page.dispatch_event(".tl-scrub", "pointerup")
+    assert lab.wait_for_message("state", after=mark, playing=True)["speed"] == 30
+    assert lab.errors == []
+
+
 def test_a_dropped_socket_reconnects_to_the_same_point(make_lab: Any) -> None:
     lab = make_lab()
     lab.page.add_init_script(CAPTURE_SOCKETS)

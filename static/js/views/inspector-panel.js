@@ -100,11 +100,11 @@ export class InspectorPanel {
     });
   }
 
-  /** Load inspector.js and build the view (once). */
+  /** Load inspector.js and its words (strings-*-later.js) and build the view (once). */
   load() {
     if (!this.loading) {
       const { i18n, act } = this;
-      this.loading = import('./inspector.js').then(({ Inspector }) => {
+      this.loading = Promise.all([import('./inspector.js'), i18n.need('later')]).then(([{ Inspector }]) => {
         this.inspector = new Inspector(this.container, {
           t: (k, p) => i18n.t(k, p),
           onEdit: (e) => act('edit', e),

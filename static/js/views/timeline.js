@@ -13,7 +13,8 @@
  * 'load') and main.js sends the messages. It draws from `timeline` messages
  * (length, position, markers, branches) and keeps its position current from
  * `state` messages while the run plays. Seeks sent while dragging the
- * scrubber are throttled to one per {@link SEEK_INTERVAL_MS}. Only the back
+ * scrubber are throttled to one per {@link SEEK_INTERVAL_MS}; a playing run
+ * pauses while its thumb is held and plays on from where it is let go. Only the back
  * buttons and the scrubber show at first, on a desk as on a phone (a projected
  * network stays big); the rest unfolds on demand, and the tab remembers the
  * learner's choice ({@link MORE_KEY} in sessionStorage). While the page follows
@@ -124,6 +125,7 @@ export class TimelineView {
     this.copyKey = null;
     this.playing = false;
     this.dragging = false;
+    this.held = null; // the speed a run played at when its thumb was taken
     this.lastSeek = 0;
     this.pendingSeek = null;
 
@@ -132,7 +134,9 @@ export class TimelineView {
       type: 'range', class: 'tl-scrub', min: 0, max: 0, step: 1, value: 0,
       dataset: { i18nAria: 'tl.scrub' },
       on: {
-        pointerdown: () => { this.dragging = true; },
+        pointerdown: () => this.grab(),
+        pointerup: () => setTimeout(() => this.letGo()), // (a press that moved nothing: no change)
+        pointercancel: () => setTimeout(() => this.letGo()),
         input: () => this.scrubbed(false),
         change: () => this.scrubbed(true),
       },
@@ -253,6 +257,7 @@ export class TimelineView {
 
   takeState(state) {
     this.playing = state.playing;
+    this.speed = state.speed;
     this.pos.setAttribute('aria-live', state.playing ? 'off' : 'polite'); // (announcer.js)
     this.iteration = state.iteration;
     this.nextPhase = state.next_phase;
@@ -290,6 +295,22 @@ export class TimelineView {
 
   // ---- actions ---------------------------------------------------------------------
 
+  /** The thumb taken: a playing run holds still under it (it ran on, and the counters
+   * flickered between the thumb and the play) and plays on from where it is let go. */
+  grab() {
+    this.dragging = true;
+    if (this.playing && !this.lock.disabled) {
+      this.held = this.speed;
+      this.act('pause');
+    }
+  }
+
+  letGo() {
+    this.dragging = false;
+    if (this.held) this.act('play-at', this.held);
+    this.held = null;
+  }
+
   scrubbed(final) {
     const iteration = Number(this.scrub.value);
     this.iteration = iteration;
@@ -301,8 +322,8 @@ export class TimelineView {
       this.act('seek', { iteration });
     };
     if (final) {
-      this.dragging = false;
       send();
+      this.letGo();
     } else if (now - this.lastSeek >= SEEK_INTERVAL_MS) {
       send();
     } else {
