@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint unit browser-deps redis-deps nginx-deps bench parity clean
+.PHONY: run test lint unit browser-deps redis-deps nginx-deps systemd-deps bench parity clean
 
 # A venv whose pip is missing (half-made by a python3 without ensurepip) is made again;
 # Debian's python3 needs its python3-venv package for that, installed here if missing.
@@ -55,6 +55,14 @@ nginx-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; \
 	fi
 
+# Debian's systemd, for systemd-analyze: tests/server/test_systemd.py reads the unit of
+# docs/deploy.md with it (and runs the unit's command itself: no service manager needed).
+systemd-deps:
+	@if ! command -v systemd-analyze >/dev/null 2>&1; then \
+		echo "installing Debian's systemd (for systemd-analyze)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq systemd; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check engine server tests bench
 	$(PY) -m mypy
@@ -63,7 +71,7 @@ lint: $(STAMP)
 # suite well under ten minutes on a 2-core machine; each process has its own server and
 # Chromium. TEST_JOBS=0 runs them in this process.
 TEST_JOBS ?= 2
-test: $(STAMP) browser-deps redis-deps nginx-deps lint
+test: $(STAMP) browser-deps redis-deps nginx-deps systemd-deps lint
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 # The live engine-vs-PyTorch comparison: a CPU build of torch (2.13.0, as the golden
