@@ -5,7 +5,8 @@
  * page's first load); another is fetched the first time a learner switches
  * to it ({@link I18n#load}). The words of views loaded later are a part of
  * their own (strings-en-lessons.js: the lesson panel and the course list;
- * strings-en-later.js: the help and confirm dialogs, the graph, the landscape),
+ * strings-en-later.js: the help and confirm dialogs, the inspector, the graph, the
+ * landscape, a table's views and the digit pad),
  * fetched with the view ({@link I18n#need}) in every language loaded.
  *
  * Markup asks for text with attributes: `data-i18n` (text content),

@@ -49,6 +49,8 @@ export class RunModel {
     this.focus = null;
     /** The latest applied hand edit's `edit` message (its output, losses), until the next frame. */
     this.edit = null;
+    /** The last 'play' or 'pause' this page sent until a `state` answers it, or null. */
+    this.asked = null;
   }
 
   /** Take one server message into the model; returns the event kind for the views. */
@@ -75,6 +77,7 @@ export class RunModel {
         return 'run';
       case 'state':
         this.state = msg;
+        if (msg.playing === (this.asked === 'play')) this.asked = null; // (answered)
         return 'state';
       case 'frame':
         this.applyFrame(msg);

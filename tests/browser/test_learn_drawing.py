@@ -81,6 +81,11 @@ def test_learn_this_as_3_plays_the_four_phases_and_raises_its_probability(
     page.evaluate(WATCH)
     mark = lab.mark()
     learn.click()
+    # a press on the timeline's scrubber meanwhile leaves it be (held and let go, the
+    # run trained on at half an iteration a second, past the drawing's step)
+    lab.wait_for_message("frame", after=mark, timeout=15, phase="forward")
+    page.dispatch_event(".tl-scrub", "pointerdown")
+    page.dispatch_event(".tl-scrub", "pointerup")
     # the four phases play one by one on the drawing alone, then the run pauses
     paused = lab.wait_for_message("state", after=mark, timeout=15, playing=False)
     assert paused["iteration"] == 1

@@ -328,9 +328,10 @@ def test_a_run_holds_still_under_the_scrubbers_thumb_and_plays_on_when_let_go(
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=5)
     lab.wait_for_message("state", after=mark, playing=False)
-    page.wait_for_timeout(400)  # (more than a seek's interval: the last seek has gone)
-    lab.settled()
     thumb = int(page.input_value(".tl-scrub"))
+    # the last seek (sent within a seek interval of the last move) answered
+    lab.wait_until(lambda: lab.last("state")["iteration"] == thumb, what="the thumb's state")
+    lab.settled()
     shown = [parse_number(lab.text("#stat-iteration"))]
     page.wait_for_timeout(300)
     lab.settled()
@@ -350,6 +351,18 @@ def test_a_run_holds_still_under_the_scrubbers_thumb_and_plays_on_when_let_go(
     lab.wait_for_message("state", after=mark, playing=False)
     page.dispatch_event(".tl-scrub", "pointerup")
     assert lab.wait_for_message("state", after=mark, playing=True)["speed"] == 30
+    # a pause asked for just before the press (its answer not yet come) stays a pause
+    mark = lab.mark()
+    page.evaluate("""() => {
+      document.querySelector('.btn-toggle-play').click();
+      const scrub = document.querySelector('.tl-scrub');
+      scrub.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true }));
+      scrub.dispatchEvent(new PointerEvent('pointerup', { bubbles: true }));
+    }""")
+    lab.wait_for_message("state", after=mark, playing=False)
+    lab.sync()
+    assert lab.last("state")["playing"] is False
+    assert [m for m in lab.received[mark:] if m.get("type") == "state" and m["playing"]] == []
     assert lab.errors == []
 
 

@@ -134,9 +134,11 @@ export class TimelineView {
       type: 'range', class: 'tl-scrub', min: 0, max: 0, step: 1, value: 0,
       dataset: { i18nAria: 'tl.scrub' },
       on: {
-        pointerdown: () => this.grab(),
-        pointerup: () => setTimeout(() => this.letGo()), // (a press that moved nothing: no change)
+        pointerdown: (e) => this.grab(e),
+        // (after its change, if any: a press that moved nothing has none)
+        pointerup: () => setTimeout(() => this.letGo()),
         pointercancel: () => setTimeout(() => this.letGo()),
+        lostpointercapture: () => setTimeout(() => this.letGo()),
         input: () => this.scrubbed(false),
         change: () => this.scrubbed(true),
       },
@@ -221,6 +223,7 @@ export class TimelineView {
 
   /** Take one page event ({kind, msg, model}). */
   update({ kind, msg, model }) {
+    this.model = model;
     this.stepFiles.update({ kind, msg, model });
     if (kind === 'run') {
       this.session = msg.session;
@@ -257,7 +260,6 @@ export class TimelineView {
 
   takeState(state) {
     this.playing = state.playing;
-    this.speed = state.speed;
     this.pos.setAttribute('aria-live', state.playing ? 'off' : 'polite'); // (announcer.js)
     this.iteration = state.iteration;
     this.nextPhase = state.next_phase;
@@ -297,18 +299,30 @@ export class TimelineView {
 
   /** The thumb taken: a playing run holds still under it (it ran on, and the counters
    * flickered between the thumb and the play) and plays on from where it is let go. */
-  grab() {
+  grab(e) {
+    if (e.button) return; // (the primary button, a finger or a pen)
     this.dragging = true;
-    if (this.playing && !this.lock.disabled) {
-      this.held = this.speed;
+    const m = this.model;
+    // in fast play (a learned drawing's step and slow play keep pace with the thumb),
+    // unless this page has asked for a pause the server has not answered yet
+    if (m && m.fast && m.asked !== 'pause' && !this.lock.disabled) {
+      this.held = m.state.speed;
       this.act('pause');
     }
   }
 
   letGo() {
+    if (this.pendingSeek !== null) this.seekNow(); // (a drag ended where it began: no change)
     this.dragging = false;
-    if (this.held) this.act('play-at', this.held);
+    if (this.held && this.model.asked !== 'play') this.act('play-at', this.held); // (not if played since)
     this.held = null;
+  }
+
+  seekNow() {
+    clearTimeout(this.pendingSeek);
+    this.pendingSeek = null;
+    this.lastSeek = performance.now();
+    this.act('seek', { iteration: Number(this.scrub.value) });
   }
 
   scrubbed(final) {
@@ -316,18 +330,15 @@ export class TimelineView {
     this.iteration = iteration;
     this.renderPosition(this.phases[0]); // the point after that many iterations, until the server says
     clearTimeout(this.pendingSeek);
+    this.pendingSeek = null;
     const now = performance.now();
-    const send = () => {
-      this.lastSeek = performance.now();
-      this.act('seek', { iteration });
-    };
     if (final) {
-      send();
+      this.seekNow();
       this.letGo();
     } else if (now - this.lastSeek >= SEEK_INTERVAL_MS) {
-      send();
+      this.seekNow();
     } else {
-      this.pendingSeek = setTimeout(send, SEEK_INTERVAL_MS - (now - this.lastSeek));
+      this.pendingSeek = setTimeout(() => this.seekNow(), SEEK_INTERVAL_MS - (now - this.lastSeek));
     }
   }
 
