@@ -246,6 +246,47 @@ def test_the_gradient_bars_stand_as_the_backward_frames_norms(make_lab: Any) -> 
     assert errors(lab) == []
 
 
+#: in the page: sampled every 40 ms for ``ms``, the largest gap between a bar's height on
+#: the screen and the height its number gives it, as a share of the plot's height
+BAR_GAPS = """ms => new Promise(done => {
+  const gaps = [];
+  const t0 = performance.now();
+  const look = () => {
+    let worst = 0;
+    for (const bar of document.querySelectorAll("[data-slot='gradbars'] .gb-bar")) {
+      const track = bar.parentElement.getBoundingClientRect().height;
+      const want = track * parseFloat(bar.style.height) / 100;
+      worst = Math.max(worst, Math.abs(bar.getBoundingClientRect().height - want) / track);
+    }
+    gaps.push(worst);
+    if (performance.now() - t0 < ms) setTimeout(look, 40); else done(gaps);
+  };
+  look();
+})"""
+
+
+def test_the_gradient_bars_stand_at_their_numbers_while_played_slowly(make_lab: Any) -> None:
+    """At 4 it/s (every phase shown) and at 1, the bars stand at the heights their numbers
+    give them for most of an iteration: their grow fits the time between two backward
+    passes, or is left out (at 4 it/s the first layer's bar never reached its height,
+    and the largest gradient looked the smallest)."""
+    lab = make_lab(**DESK).open()
+    page = lab.page
+    for speed in ("4", "1"):
+        page.select_option("#ctl-speed", speed)
+        page.click(".btn-toggle-play")
+        lab.wait_for_message("frame", phase="backward", timeout=10)
+        gaps = page.evaluate(BAR_GAPS, 2000)
+        page.click(".btn-toggle-play")
+        lab.wait_for_message("state", playing=False)
+        standing = sum(g < 0.05 for g in gaps) / len(gaps)
+        if speed == "4":  # no time to grow: they stand (the first layer's: never, before)
+            assert standing > 0.9, standing
+        else:  # they still grow, backward from the output, in a third of an iteration
+            assert standing > 0.5 and max(gaps) > 0.1, (standing, max(gaps))
+    assert errors(lab) == []
+
+
 def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
         make_lab: Any) -> None:
     lab = make_lab(**DESK).open()

@@ -11,7 +11,7 @@
  * forward and loss phases they stay, faded, as the previous iteration's. When
  * motion is allowed and the run is stepped or played slowly, they grow from
  * the output layer towards the input, in the order backpropagation computes
- * them. A sentence says how many decades apart the first and last layers'
+ * them (in slow play, within a third of an iteration). A sentence says how many decades apart the first and last layers'
  * gradients are when that is large (vanishing or exploding).
  */
 
@@ -25,6 +25,8 @@ const HI = 1;
 const SPREAD = 3;
 /** Milliseconds between two layers' bars growing (backward goes from the output down). */
 const STAGGER_MS = 90;
+/** Milliseconds a bar takes to grow. */
+const GROW_MS = 320;
 
 /** A gradient norm, short: "0.42", "3.1e−5". */
 export function fmtGrad(g) {
@@ -61,6 +63,7 @@ export class GradientBars {
     this.iteration = null; // the 0-based iteration they are of
     this.lit = false;
     this.pending = false;
+    this.pace = 1; // the grow's share of its full length (slow play shortens it)
     this.lo = LO;
     this.hi = HI;
     this.title = h('h2', { id: 'gb-h' });
@@ -105,7 +108,12 @@ export class GradientBars {
     }
     this.lit = Boolean(back);
     if (!model.fast) {
-      this.render(fresh && this.motion());
+      // played slowly, the bars grow within a third of an iteration (none at all at
+      // 4 it/s): each stands at its height before the next backward pass starts it
+      // again (the first layer's never did at 4 it/s, and looked the smallest)
+      const s = model.state;
+      this.pace = s.playing ? Math.min(1, 1000 / s.speed / 3 / (GROW_MS + (this.depth - 1) * STAGGER_MS)) : 1;
+      this.render(fresh && this.motion() && this.pace >= 0.25);
       return;
     }
     if (this.pending) return; // fast play: once per animation frame, whatever the frame rate
@@ -163,7 +171,7 @@ export class GradientBars {
       c.value.textContent = v ? fmtGrad(g) : '';
       if (animate && g > 0 && c.bar.animate) {
         c.bar.animate([{ transform: 'scaleY(0)' }, { transform: 'scaleY(1)' }],
-          { duration: 320, delay: (this.depth - 1 - k) * STAGGER_MS, easing: 'ease-out', fill: 'backwards' });
+          { duration: GROW_MS * this.pace, delay: (this.depth - 1 - k) * STAGGER_MS * this.pace, easing: 'ease-out', fill: 'backwards' });
       }
     });
     this.root.classList.toggle('gb-stale', Boolean(v) && !this.lit);
