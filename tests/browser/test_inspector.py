@@ -198,6 +198,15 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
         arg=[f"{PANEL} [data-field='meta']", second])
 
 
+#: in the page: the formulas of the inspector that run past the section they are in (a
+#: table's may: it scrolls sideways, a shadow at its edge says so)
+WIDER_THAN_SHEET = """panel => [...document.querySelectorAll(panel + ' .bpl-insp-section math')]
+  .filter(e => !e.closest('table')).filter(e => {
+    const right = e.closest('.bpl-insp-section').getBoundingClientRect().right;
+    return [...e.children].some(c => c.getBoundingClientRect().right > right + 1);
+  }).map(e => e.textContent)"""
+
+
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_on_a_desk_the_map_stays_in_sight_beside_the_inspector(make_lab: Any, lang: str) -> None:
     """docs/screenshots/inspector-desk-{en,ja}.png: on a 1280×800 desk a learner inspecting
@@ -207,6 +216,16 @@ def test_on_a_desk_the_map_stays_in_sight_beside_the_inspector(make_lab: Any, la
                    locale={"en": "en-US", "ja": "ja-JP"}[lang]).open()
     lab.step("iteration")
     open_inspector(lab, "L2.a.1", id="L2.a", index=[1])
+    lab.settled()
+    # every formula fits the sheet (the loss's ran off its right edge, cut mid-formula)
+    assert lab.page.evaluate(WIDER_THAN_SHEET, PANEL) == []
+    # and the words naming the chain rule's table wrap to it (the table scrolls sideways)
+    assert lab.page.evaluate("""panel => {
+      const t = document.querySelector(panel + " [data-field='rows']");
+      const name = document.getElementById(t.getAttribute('aria-labelledby'));
+      const section = t.closest('.bpl-insp-section');
+      return name.getBoundingClientRect().right - section.getBoundingClientRect().right;
+    }""", PANEL) <= 1
     maps = wait_since(lab, 0, "maps", iteration=1)
     p = lab.last("run")["data"]["p_train"][5]
     lo, hi = maps["extent"]

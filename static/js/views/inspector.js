@@ -83,6 +83,9 @@ function para(cls, text) {
   return p;
 }
 
+/** Tables made so far: each one's note gets an id of its own. */
+let rowsId = 0;
+
 /** The inspector panel; see the module comment. */
 export class Inspector {
   /**
@@ -229,7 +232,7 @@ export class Inspector {
     const h = document.createElement('h3');
     h.className = 'bpl-subhead';
     h.textContent = this.t(titleKey);
-    s.append(h, ...children);
+    s.append(h, ...children.filter(Boolean)); // (a part this formula lacks: null)
     return s;
   }
 
@@ -332,27 +335,31 @@ export class Inspector {
     const sumK = () => m('munder', mo('∑'), mi('k'));
     const def = block(ell, mo('='));
     const deriv = block();
+    let cont = null; // a second line, where one is wider than a desk's sheet
     if (msg.loss === 'mse') {
       def.append(m('mfrac', mn('1'), mn('2')), sumK(), m('msup', m('mrow', mo('('), yk, mo('−'), tk, mo(')')), mn('2')));
       deriv.append(partial(ell.cloneNode(true), yk.cloneNode(true)), mo('='), yk.cloneNode(true), mo('−'), tk.cloneNode(true));
     } else {
       const ce = msg.loss === 'cross_entropy';
-      def.append(mo('−'), sumK(), ...(ce ? [tk, mi('log'), yk] : [mo('['), tk, mi('log'), yk, mo('+'), m('mrow', mo('('), mn('1'), mo('−'), tk.cloneNode(true), mo(')')),
-        mi('log'), m('mrow', mo('('), mn('1'), mo('−'), yk.cloneNode(true), mo(')')), mo(']')]));
+      def.append(mo('−'), sumK(), ...(ce ? [tk, mi('log'), yk] : [mo('['), tk, mi('log'), yk]));
+      if (!ce) {
+        cont = block(mo('+'), m('mrow', mo('('), mn('1'), mo('−'), tk.cloneNode(true), mo(')')),
+          mi('log'), m('mrow', mo('('), mn('1'), mo('−'), yk.cloneNode(true), mo(')')), mo(']'));
+      }
       deriv.append(mi('y'), mo('='), mi(ce ? 'softmax' : 'σ'), mo('('), mi('z'), mo(')'), mo('⇒'),
         partial(ell.cloneNode(true), zk), mo('='), yk.cloneNode(true), mo('−'), tk.cloneNode(true));
     }
     def.dataset.field = 'loss-def';
-    for (const e of [def, deriv]) e.dataset.phase = 'loss';
+    for (const e of [def, cont, deriv]) if (e) e.dataset.phase = 'loss';
     const why = para('bpl-insp-note', t(`insp.lossDef.${msg.loss}`));
-    if (!batch) return this.section('insp.loss', def, deriv, why, para('bpl-insp-note', t('insp.lossSample')));
+    if (!batch) return this.section('insp.loss', def, cont, deriv, why, para('bpl-insp-note', t('insp.lossSample')));
     const mean = block(mi('L'), mo('='), oneOver('B'), sumB(), sym('ℓ', null, ['b']), ...(msg.regularized ? [mo('+'), mi('R')] : []),
       mo(','), gap(), mi('B'), mo('='), mn(String(msg.batch_size)));
     mean.dataset.field = 'loss-mean';
     const key = !msg.per_sample ? 'insp.lossCoupled' : msg.batch_size === 1 ? 'insp.lossMeanOne' : 'insp.lossMean';
     const note = para('bpl-insp-note', t(key, { B: msg.batch_size }));
     note.dataset.field = 'loss-note';
-    const parts = [mean, def, deriv, why, note];
+    const parts = [mean, def, cont, deriv, why, note];
     if (msg.regularized) parts.push(para('bpl-insp-note', t('insp.regTerm')));
     return this.section('insp.loss', ...parts);
   }
@@ -455,13 +462,19 @@ export class Inspector {
     return b;
   }
 
-  /** Batch mode: one row per sample (the first few), the forward values, the factors and their product. */
+  /** Batch mode: one row per sample (the first few), the forward values, the factors and their
+   * product, under the note that names them. */
   batchTable(msg, ctx, rowL) {
     const t = this.t;
     const table = document.createElement('table');
     table.className = 'bpl-insp-table';
     table.dataset.field = 'rows';
-    const cap = document.createElement('caption');
+    // its caption, a note above it that wraps to the sheet (a caption is as wide as its
+    // table, which scrolls sideways on a desk's sheet): the table's name all the same
+    const cap = document.createElement('p');
+    cap.className = 'bpl-insp-note';
+    cap.id = `bpl-insp-rows-${++rowsId}`;
+    table.setAttribute('aria-labelledby', cap.id);
     // a batch of one has no "first 1 of 1 samples": its one row, said so
     const rowsKey = `${msg.per_sample === false ? 'insp.rowsCoupled' : 'insp.rowsPerSample'}${msg.batch_size === 1 ? 'One' : ''}`;
     cap.textContent = t(rowsKey, { shown: (msg.rows || []).length, B: msg.batch_size });
@@ -506,7 +519,7 @@ export class Inspector {
       head.lastChild.dataset.phase = f.phase;
     }
     th('product', t(msg.per_sample === false ? 'insp.col.term' : 'insp.col.product'));
-    table.append(cap, head);
+    table.append(head);
     for (const r of msg.rows || []) {
       const tr = document.createElement('tr');
       const td = (content, phase) => {
@@ -532,7 +545,12 @@ export class Inspector {
       td(r.product === null ? '…' : fmt(r.product, 6), 'backward').dataset.col = 'product';
       table.append(tr);
     }
-    return table;
+    const scroll = document.createElement('div');
+    scroll.className = 'bpl-insp-scroll';
+    scroll.append(table);
+    const rows = document.createElement('div');
+    rows.append(cap, scroll);
+    return rows;
   }
 
   /** ∂L/∂a⁽ˡ⁾ back to the loss: the sum over the next layer, then δ of each later layer. */
