@@ -27,7 +27,7 @@ export const STRINGS = Object.freeze({
   'help.back': 'Back',
   'help.titleTouch': 'How to use it',
   'help.touch.step': 'Step phase runs forward, loss, backward and update one at a time; Step iteration runs all four. The buttons stay put at the bottom of the screen.',
-  'help.touch.inspect': 'Tap a neuron or an edge: its numbers and its chain rule open in a sheet from the bottom. Close returns to the network.',
+  'help.touch.inspect': 'Tap a neuron or an edge: its numbers and its chain rule open in a sheet from the bottom; × at its top right closes it, back to the network.',
   'help.touch.map': 'Tap a point on the map to follow that one sample through the network.',
   'help.touch.deep': 'A deep network scrolls sideways inside its frame.',
   'help.speed': 'Speed: Play runs at the speed menu’s rate (100 iterations a second at first: XOR is learnt in a dozen seconds; 4 or less animates every phase). “Play at full speed” on the timeline is for that one play: after a pause, Play goes back to the menu’s speed.',

@@ -202,6 +202,10 @@ def bar_heights(lab: Lab) -> list[float]:
 def test_the_gradient_bars_stand_as_the_backward_frames_norms(make_lab: Any) -> None:
     lab = make_lab(**DESK).open()
     configure(lab, dataset="spiral", hidden=[8] * 8, activation="sigmoid", batch_size=20)
+    shown = "els => els.map(e => getComputedStyle(e).visibility)"
+    lab.settled()  # before a backward pass: no bar (not even a tick at the floor)
+    assert set(lab.page.eval_on_selector_all("[data-slot='gradbars'] .gb-bar", shown)) == {
+        "hidden"}
     for _ in range(3):
         lab.step("phase")  # forward, loss, backward
     back = lab.last("frame", phase="backward")["values"]
@@ -209,6 +213,8 @@ def test_the_gradient_bars_stand_as_the_backward_frames_norms(make_lab: Any) -> 
     lab.settled()
     heights = bar_heights(lab)
     assert len(heights) == 9
+    assert set(lab.page.eval_on_selector_all("[data-slot='gradbars'] .gb-bar", shown)) == {
+        "visible"}
     # taller bar, larger gradient: the same order, layer by layer (log scale)
     assert sorted(range(9), key=lambda k: heights[k]) == sorted(range(9), key=lambda k: g[k])
     assert heights[0] < heights[8] / 2  # vanishing: the first layer's bar is short

@@ -168,6 +168,7 @@ export class GradientBars {
     this.cols.forEach((c, k) => {
       const g = v ? v[k] : NaN;
       c.bar.style.height = `${100 * barFraction(g, this.lo, this.hi)}%`;
+      c.bar.style.visibility = v ? '' : 'hidden'; // (no tick at the floor before a backward pass)
       c.value.textContent = v ? fmtGrad(g) : '';
       if (animate && g > 0 && c.bar.animate) {
         c.bar.animate([{ transform: 'scaleY(0)' }, { transform: 'scaleY(1)' }],
