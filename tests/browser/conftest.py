@@ -275,10 +275,11 @@ class Lab:
         self.wait_for_message("state", after=mark, playing=False)
 
     def screenshot(self, name: str) -> Path:
-        """Save a full-page PNG (under docs/screenshots/ when BPL_SCREENSHOTS=1)."""
+        """Save a full-page PNG (under docs/screenshots/ when BPL_SCREENSHOTS=1), with every
+        finite animation at its end (a gradient bar caught growing looks like another number)."""
         self.shot_dir.mkdir(parents=True, exist_ok=True)
         path = self.shot_dir / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         return path
 
 

@@ -372,7 +372,7 @@ def projector_shot(lab: Lab, name: str) -> None:
     """What the projector shows: the first screen only (the panels below it load as the
     page scrolls to them, so a full-page shot would show them empty)."""
     lab.shot_dir.mkdir(parents=True, exist_ok=True)
-    lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"))
+    lab.page.screenshot(path=str(lab.shot_dir / f"{name}.png"), animations="disabled")
 
 
 def scene(lab: Lab) -> None:
@@ -470,7 +470,8 @@ def test_the_charts_on_a_desk_a_projector_and_a_phone(make_lab: Any) -> None:
     assert width <= 390  # nothing scrolls sideways
     phone.page.locator("[data-slot='charts']").scroll_into_view_if_needed()
     phone.shot_dir.mkdir(parents=True, exist_ok=True)
-    phone.page.screenshot(path=str(phone.shot_dir / "charts-phone-ja.png"))
+    phone.page.screenshot(path=str(phone.shot_dir / "charts-phone-ja.png"), animations="disabled")
     phone.page.locator("[data-slot='gradbars']").scroll_into_view_if_needed()
-    phone.page.screenshot(path=str(phone.shot_dir / "charts-phone-bars-ja.png"))
+    phone.page.screenshot(path=str(phone.shot_dir / "charts-phone-bars-ja.png"),
+                          animations="disabled")
     assert errors(lab) == [] and errors(phone) == []
