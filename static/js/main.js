@@ -142,7 +142,7 @@ function dispatch(kind, msg) {
 
 function send(msg) {
   if (!socket.send(msg)) dispatch('notice', { key: 'conn.offline' });
-  else if (msg.type === 'play' || msg.type === 'pause') model.asked = msg.type;
+  else if (['play', 'pause', 'learn'].includes(msg.type)) model.asked = msg.type;
 }
 
 /** Show the page in `lang`: at once when its strings are loaded, else once they are (i18n.js). */

@@ -49,7 +49,8 @@ export class RunModel {
     this.focus = null;
     /** The latest applied hand edit's `edit` message (its output, losses), until the next frame. */
     this.edit = null;
-    /** The last 'play' or 'pause' this page sent until a `state` answers it, or null. */
+    /** The last 'play', 'pause' or 'learn' this page sent until a `state` answers it
+     * (a learn: the one that pauses after its step), or null. */
     this.asked = null;
   }
 

@@ -303,9 +303,9 @@ export class TimelineView {
     if (e.button) return; // (the primary button, a finger or a pen)
     this.dragging = true;
     const m = this.model;
-    // in fast play (a learned drawing's step and slow play keep pace with the thumb),
-    // unless this page has asked for a pause the server has not answered yet
-    if (m && m.fast && m.asked !== 'pause' && !this.lock.disabled) {
+    // unless this page has asked for a pause not yet answered, or a learned drawing's
+    // step (a play of its own, that stops after its update)
+    if (m && m.state.playing && m.asked !== 'pause' && m.asked !== 'learn' && !this.lock.disabled) {
       this.held = m.state.speed;
       this.act('pause');
     }
