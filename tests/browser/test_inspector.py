@@ -208,6 +208,29 @@ WIDER_THAN_SHEET = """panel => [...document.querySelectorAll(panel + ' .bpl-insp
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
+def test_on_a_projector_every_formula_fits_the_inspectors_column(make_lab: Any,
+                                                                  lang: str) -> None:
+    """Presentation mode at 1280×720: the inspector's column is narrow and its formulas
+    big, so one wider than the column is shrunk to fit it (the loss's derivative ended at
+    "= y" with its "− t" out of sight, the chain rule at "(∂ℓ/∂a ·")."""
+    lab = make_lab(viewport={"width": 1280, "height": 720},
+                   locale={"en": "en-US", "ja": "ja-JP"}[lang]).open()
+    lab.page.keyboard.press("p")
+    lab.page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    lab.step("iteration")
+    for element, target in (("L2.a.0", {"id": "L2.a", "index": [0]}),
+                            ("L3.W.1.0", {"id": "L3.W", "index": [1, 0]})):
+        open_inspector(lab, element, **target)
+        lab.settled()
+        assert lab.page.evaluate(WIDER_THAN_SHEET, PANEL) == [], element
+        sizes = lab.page.eval_on_selector_all(
+            f"{PANEL} math[display='block']",
+            "ms => ms.map(m => parseFloat(getComputedStyle(m).fontSize))")
+        assert min(sizes) >= 12 and max(sizes) > 20, sizes  # big where they fit
+    assert lab.errors == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
 def test_on_a_desk_the_map_stays_in_sight_beside_the_inspector(make_lab: Any, lang: str) -> None:
     """docs/screenshots/inspector-desk-{en,ja}.png: on a 1280×800 desk a learner inspecting
     a neuron clicks a data point where the map is, without scrolling, and the inspector

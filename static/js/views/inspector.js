@@ -110,6 +110,33 @@ export class Inspector {
       if (e.key === 'Escape' && this.opts.onClose) { e.stopPropagation(); this.opts.onClose(); }
     });
     container.append(this.root);
+    // a sheet that changes width (presentation mode, a phone turned) fits its formulas again
+    let width = 0;
+    new ResizeObserver(() => {
+      const w = this.root.clientWidth;
+      if (w !== width && !this.root.hidden) this.fit();
+      width = w;
+    }).observe(this.root);
+  }
+
+  /** Shrink each formula wider than the sheet to its width (to 12 px at the least; past
+   * that it scrolls with its section): on a projector's column a cut-off formula read as
+   * a whole one ("∂ℓ/∂z = y" with its "− t" out of sight). */
+  fit() {
+    for (const e of this.root.querySelectorAll('math[display="block"]')) {
+      e.style.fontSize = '';
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const c of e.children) {
+        const r = c.getBoundingClientRect();
+        lo = Math.min(lo, r.left);
+        hi = Math.max(hi, r.right);
+      }
+      const room = e.clientWidth;
+      const size = parseFloat(getComputedStyle(e).fontSize);
+      // (a margin: spacing and the highlight's padding do not all shrink with the font)
+      if (hi - lo > room) e.style.fontSize = `${Math.max(12, 0.95 * size * room / (hi - lo))}px`;
+    }
   }
 
   /** Show an `inspect` message (id null: close). */
@@ -160,6 +187,7 @@ export class Inspector {
       parts.push(this.editSection(msg));
     }
     this.root.replaceChildren(...parts.filter(Boolean));
+    this.fit();
     this.setPhase(this.phase);
     if (editing) {
       this.editInput.value = pendingValue;
