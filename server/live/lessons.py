@@ -421,11 +421,16 @@ class LessonDesk:
         }
         p = step.prediction
         if p is not None:
+            # in every language too: a class's reveal reaches students reading another
+            texts = p.explain.model_dump()  # {"ja": …, "en": …}
+            body["explanations"] = texts
             body["explanation"] = p.explain.get(lang)
             try:
                 actual = parse(p.value).number(values)
                 body["actual"] = actual
-                body["explanation"] = p.explain.get(lang).replace("{actual}", shown(actual))
+                body["explanations"] = {k: v.replace("{actual}", shown(actual))
+                                        for k, v in texts.items()}
+                body["explanation"] = body["explanations"].get(lang)
                 if p.kind == "choice":
                     right = [c.id for c in p.choices if parse(c.when).truth(values)]
                     body["expected"] = right[0] if len(right) == 1 else None

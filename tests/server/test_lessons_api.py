@@ -122,6 +122,9 @@ def test_a_step_opens_checks_on_live_numbers_and_names_what_is_missing() -> None
         ok = ws.recv_type("lesson_check")
         assert ok["verdict"] == "right" and abs(ok["actual"] - 0.6225) < 1e-4
         assert "0.6225" in ok["explanation"] and "エンジン" in ok["explanation"]
+        # every language, for a class's students reading another
+        assert ok["explanations"]["ja"] == ok["explanation"]
+        assert "0.6225" in ok["explanations"]["en"] and "engine" in ok["explanations"]["en"]
         lesson(ws, step=1, action="check", prediction=0.5)
         assert ws.recv_type("lesson_check")["verdict"] == "wrong"
         lesson(ws, step=1, action="check", prediction="neg")

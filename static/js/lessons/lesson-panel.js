@@ -344,6 +344,7 @@ export class LessonPanel {
     if (!step) return;
     this.view = new StepView(step, this.state, {
       t: this.t,
+      lang: this.i18n.lang,
       readOnly: this.following,
       onCheck: (p) => this.check(p),
       onAction: () => this.doAction(),

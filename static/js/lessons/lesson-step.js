@@ -43,7 +43,7 @@ export class StepView {
   /**
    * @param {object} step the step from `GET /api/lessons/{id}`
    * @param {StepState} state shared with the panel (changed in place)
-   * @param {{t: (key: string, params?: object) => string, readOnly: boolean,
+   * @param {{t: (key: string, params?: object) => string, lang: string, readOnly: boolean,
    *   onCheck: (prediction: string|number|null) => void, onAction: () => void,
    *   onCsv?: (file: {text: string, name: string}) => void,
    *   example?: {name: string, href: string}|null}} env
@@ -328,7 +328,9 @@ export class StepView {
       if (rows.length) {
         parts.push(h('dl', { class: 'lesson-compare' }, rows.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v)))));
       }
-      if (msg.explanation) parts.push(h('div', { class: 'lesson-explain' }, richParagraphs(msg.explanation)));
+      // (in this page's language: a teacher's reveal carries every language's)
+      const explanation = (msg.explanations && msg.explanations[this.env.lang]) || msg.explanation;
+      if (explanation) parts.push(h('div', { class: 'lesson-explain' }, richParagraphs(explanation)));
       const values = Object.entries(msg.values || {});
       if (values.length) {
         parts.push(h('div', { class: 'lesson-values' }, h('h4', {}, t('lesson.values')),
