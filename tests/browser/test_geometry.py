@@ -16,6 +16,7 @@ of taps; eight hidden layers keep their captions apart on every screen.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -341,3 +342,38 @@ def test_eight_hidden_layers_keep_their_captions_apart(make_lab: Any, screen: st
         const r = c.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
     touching = sum(1 for k, a in enumerate(rims) for b in rims[k + 1:] if overlap(a, b) > 0)
     assert touching == 0, f"{screen}: {touching} pairs of neurons overlap"
+
+
+#: every output's label box (ȳ and t̄), in the order of the outputs, and the drawing's box
+OUT_LABELS = """() => {
+  const boxes = [...document.querySelectorAll('.net-svg text.out-label')].map(e => {
+    const r = e.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom, e.textContent];
+  });
+  const s = document.querySelector('.net-svg').getBoundingClientRect();
+  return { boxes, svg: [s.left, s.top, s.right, s.bottom] };
+}"""
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_ten_outputs_labels_read_one_by_one(make_lab: Any, screen: str) -> None:
+    """The handwritten digits' ten outputs, after a loss phase: each output's ȳ and t̄ are
+    on a box of their own, inside the drawing (on a projector each ran into the next)."""
+    lab = make_lab(**SCREENS[screen]).open("/?dataset=digits&hidden=16&batch=32")
+    lab.wait_for_run(timeout=30, dataset="digits")
+    if screen == "projector":
+        lab.page.keyboard.press("p")
+        lab.page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    lab.step("phase")
+    lab.step("phase")  # the loss: every output's mean output and target
+    lab.settled()
+    got = lab.page.evaluate(OUT_LABELS)
+    boxes = got["boxes"]
+    assert len(boxes) == 10 and all("ȳ = " in b[4] and "t̄ = " in b[4] for b in boxes)
+    for upper, lower in itertools.pairwise(boxes):
+        assert upper[3] <= lower[1] + 0.5, (screen, upper, lower)  # no overlap
+    _, _, right, bottom = got["svg"]
+    for b in boxes:
+        assert b[2] <= right + 0.5 and b[3] <= bottom + 0.5, (screen, b, got["svg"])
+    lab.screenshot(f"digits-outputs-{screen}")
+    assert lab.errors == []

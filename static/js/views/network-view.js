@@ -372,9 +372,13 @@ export class NetworkView {
       x: x - this.r - 6, y: y + 4, class: 'io-label', 'text-anchor': 'end',
     }, gLabels));
     const xo = pos[n][0][0] + this.r + 10;
+    // outputs closer than two lines of a projector's type (digits' ten): ȳ and t̄ on one
+    // line, the drawing narrower to make room (placeLoss), or each ran into the next
+    this.outOneLine = pos[n].length > 1 && pos[n][1][1] - pos[n][0][1] < 38;
     this.outLabels = pos[n].map(([, y]) => {
-      const text = svgEl('text', { x: xo + 12, y: y - 3, class: 'out-label' }, gLabels);
-      return [svgEl('tspan', { x: xo + 12 }, text), svgEl('tspan', { x: xo + 12, dy: '1.15em' }, text)];
+      const text = svgEl('text', { x: xo + 12, y: this.outOneLine ? y + 4 : y - 3, class: 'out-label' }, gLabels);
+      return [svgEl('tspan', { x: xo + 12 }, text),
+        svgEl('tspan', this.outOneLine ? { dx: '0.6em' } : { x: xo + 12, dy: '1.15em' }, text)];
     });
     // a softmax output neuron stands for one class: a ring in the map's colour for it
     // (the node's own fill and rim show values)
@@ -456,7 +460,8 @@ export class NetworkView {
   }
 
   /** The loss after the output's caption, on the captions' lower line (under the lowest
-   * output it lay on that caption: digits' ten outputs); the view box grows if need be. */
+   * output it lay on that caption: digits' ten outputs); the view box grows if need be,
+   * for it and for the outputs' one-line labels. */
   placeLoss() {
     const el = this.lossLabel;
     const text = el.textContent;
@@ -472,7 +477,17 @@ export class NetworkView {
     const x = cap.x + cap.width + 8;
     el.setAttribute('x', String(x));
     this.lossFits = Math.max(10, text.length);
-    const right = Math.max(0, Math.ceil(x + w + 4 - this.geometry.w));
+    let need = x + w + 4;
+    if (this.outOneLine) { // (the widest the outputs' line gets, measured in this type)
+      const [ly, lt] = this.outLabels[0];
+      const was = [ly.textContent, lt.textContent];
+      ly.textContent = 'ȳ = 0.00';
+      lt.textContent = 't̄ = 0.00';
+      const box = ly.parentNode.getBBox();
+      [ly.textContent, lt.textContent] = was;
+      need = Math.max(need, box.x + box.width + 4);
+    }
+    const right = Math.max(0, Math.ceil(need - this.geometry.w));
     if (right !== this.grow[1]) {
       this.grow[1] = right;
       this.setViewBox();
