@@ -462,6 +462,9 @@ def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> Non
     assert lesson["y"] + lesson["height"] <= PROJECTOR["height"] + 1
     assert net["y"] + net["height"] <= PROJECTOR["height"] + 1
     assert net["width"] >= 400 and net["height"] >= 250
+    # the step hides the map and the charts: the network takes their column (it stood blank)
+    assert page.locator("[data-slot='charts']").get_attribute("data-lesson-hidden") == ""
+    assert net["x"] + net["width"] >= PROJECTOR["width"] - 40, net
     assert in_view(lab, f"{VERDICT} .lesson-actual")  # the panel scrolled to its verdict
     assert in_view(lab, f"{VERDICT} .lesson-verdict-head")
     shoot(lab, "lesson-projector")
