@@ -210,6 +210,10 @@ const ACTIONS = {
   'present-all': () => setPresentAll(!root.classList.contains('present-all')),
   help: () => views.get('help').call('toggle'),
   inspect: (target) => send(target ? { type: 'inspect', ...target } : { type: 'inspect', id: null }),
+  'close-inspector': () => {
+    const shown = views.get('inspector').inspector;
+    if (shown && shown.msg) act('inspect', null);
+  },
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
   'map-axes': (axes) => send({ type: 'map_axes', axes }), // a table's map: which two inputs
   csv: (file) => send({ type: 'csv', ...file }), // a learner's own CSV: a new run, or an error

@@ -140,6 +140,26 @@ def assert_focus_in_inspector_then_back(lab: Lab, where: str) -> None:
     assert back == "L2.W.1.0", f"{where}: the focus went to {back}, not the edge that opened it"
 
 
+def test_escape_closes_the_inspector_wherever_the_focus_went(make_lab: Any) -> None:
+    """Escape closes the inspector after the focus has left it (a click on the language
+    switch, on the page's background): it did so only with the focus inside."""
+    lab = make_lab(**DESK).open()
+    lab.step()
+    settle(lab)
+    open_inspector(lab)
+    lab.page.click(".lang-btn[data-lang='en']")
+    assert not lab.page.evaluate("() => !!document.activeElement.closest('.bpl-inspector')")
+    mark = lab.mark()
+    lab.page.keyboard.press("Escape")
+    lab.wait_for_message("inspect", after=mark, id=None)
+    lab.page.wait_for_selector(".bpl-inspector", state="hidden")
+    mark = lab.mark()
+    lab.page.keyboard.press("Escape")  # nothing open: nothing sent
+    lab.sync()
+    assert [m for m in lab.received[mark:] if m.get("type") == "inspect"] == []
+    assert lab.errors == []
+
+
 # ---- the desk ---------------------------------------------------------------------------
 
 def test_on_a_desk_the_inspector_opens_beside_the_network_and_takes_the_focus(
