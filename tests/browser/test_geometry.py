@@ -222,6 +222,15 @@ def test_a_projector_shows_banner_network_map_chart_and_inspector_without_scroll
             assert b["network"][3] - b["network"][1] >= 0.3 * seen["vh"], (where, b["network"])
             assert b["map"][2] - b["map"][0] >= 200, (where, b["map"])
             assert b["chart"][3] - b["chart"][1] >= 100, (where, b["chart"])
+            # the run's buttons, its speed and "All panels" on one row (beside the inspector
+            # "All panels" took a second one, 45 px of the network's height)
+            centres = page.evaluate("""() => [...document.querySelectorAll(
+                '.ctl-run .btn, .ctl-run .field, .present-all-btn')].filter(e => e.getClientRects()
+                .length).map(e => {
+                  const r = e.getBoundingClientRect();
+                  return (r.top + r.bottom) / 2;
+                })""")
+            assert max(centres) - min(centres) < 12, (where, centres)
         mark = lab.mark()
         page.keyboard.press("Escape")
         lab.wait_for_message("inspect", after=mark, id=None)
