@@ -15,7 +15,6 @@ export const SHORTCUTS = Object.freeze({
   p: 'present',
   l: 'lang-next',
   '?': 'help',
-  Escape: 'close-inspector', // (wherever the focus is: inside, the inspector closes itself)
 });
 
 const TEXTUAL = new Set(['INPUT', 'SELECT', 'TEXTAREA']);

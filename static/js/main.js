@@ -272,6 +272,11 @@ async function start() {
     if (views.get('courses').open) return; // choosing a lesson
     act(action);
   });
+  // Escape closes the inspector wherever the focus went (inside it, the inspector closes
+  // itself); not a shortcut above, which would keep an open dialog from closing on it
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !ev.defaultPrevented && !document.querySelector('dialog[open]')) act('close-inspector');
+  });
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
   const urlEnv = { location: window.location, history: window.history, send, storage: webStorage('sessionStorage'), catalog,
     onLink: (link) => dispatch('link', link), notice: (key, announcesRun) => dispatch('notice', { key, announcesRun }) };

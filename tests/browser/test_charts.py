@@ -280,11 +280,13 @@ def test_the_gradient_bars_stand_at_their_numbers_while_played_slowly(make_lab: 
     page = lab.page
     for speed in ("4", "1"):
         page.select_option("#ctl-speed", speed)
+        mark = lab.mark()
         page.click(".btn-toggle-play")
-        lab.wait_for_message("frame", phase="backward", timeout=10)
+        lab.wait_for_message("frame", after=mark, phase="backward", timeout=10)
         gaps = page.evaluate(BAR_GAPS, 2000)
+        mark = lab.mark()
         page.click(".btn-toggle-play")
-        lab.wait_for_message("state", playing=False)
+        lab.wait_for_message("state", after=mark, playing=False)
         standing = sum(g < 0.05 for g in gaps) / len(gaps)
         if speed == "4":  # no time to grow: they stand (the first layer's: never, before)
             assert standing > 0.9, standing

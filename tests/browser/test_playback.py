@@ -292,8 +292,9 @@ def test_a_reload_keeps_the_speed_the_learner_picked(lab: Lab) -> None:
     page = lab.page
     assert page.input_value("#ctl-speed") == "100"  # a new tab: the default
     page.select_option("#ctl-speed", "30")
+    mark = lab.mark()
     page.click(".btn-toggle-play")
-    lab.wait_for_message("state", playing=True, speed=30)
+    lab.wait_for_message("state", after=mark, playing=True, speed=30)
     page.wait_for_function(
         "() => Number(document.querySelector('#stat-iteration').textContent) >= 5")
     page.reload()
@@ -354,11 +355,13 @@ def test_a_run_holds_still_under_the_scrubbers_thumb_and_plays_on_when_let_go(
     page.wait_for_function(
         "() => Number(document.querySelector('#stat-iteration').textContent) >= 40")
     hold_and_let_go(lab, 30)
+    mark = lab.mark()
     page.select_option("#ctl-speed", "4")
-    lab.wait_for_message("state", playing=True, speed=4)
+    lab.wait_for_message("state", after=mark, playing=True, speed=4)
     hold_and_let_go(lab, 4)
+    mark = lab.mark()
     page.select_option("#ctl-speed", "30")
-    lab.wait_for_message("state", playing=True, speed=30)
+    lab.wait_for_message("state", after=mark, playing=True, speed=30)
     # a press that moves nothing (no change event) lets it play on too
     mark = lab.mark()
     page.dispatch_event(".tl-scrub", "pointerdown")
@@ -376,7 +379,9 @@ def test_a_run_holds_still_under_the_scrubbers_thumb_and_plays_on_when_let_go(
     lab.wait_for_message("state", after=mark, playing=False)
     lab.sync()
     assert lab.last("state")["playing"] is False
-    assert [m for m in lab.received[mark:] if m.get("type") == "state" and m["playing"]] == []
+    # (states sent before the pause arrived still say playing; none after it)
+    states = [m["playing"] for m in lab.received[mark:] if m.get("type") == "state"]
+    assert True not in states[states.index(False):], states
     assert lab.errors == []
 
 

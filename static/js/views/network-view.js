@@ -372,13 +372,11 @@ export class NetworkView {
       x: x - this.r - 6, y: y + 4, class: 'io-label', 'text-anchor': 'end',
     }, gLabels));
     const xo = pos[n][0][0] + this.r + 10;
-    // outputs closer than two lines of a projector's type (digits' ten): ȳ and t̄ on one
-    // line, the drawing narrower to make room (placeLoss), or each ran into the next
-    this.outOneLine = pos[n].length > 1 && pos[n][1][1] - pos[n][0][1] < 38;
+    this.outGap = pos[n].length > 1 ? pos[n][1][1] - pos[n][0][1] : Infinity;
+    this.outOneLine = false; // (placeLoss decides, in the type in use)
     this.outLabels = pos[n].map(([, y]) => {
-      const text = svgEl('text', { x: xo + 12, y: this.outOneLine ? y + 4 : y - 3, class: 'out-label' }, gLabels);
-      return [svgEl('tspan', { x: xo + 12 }, text),
-        svgEl('tspan', this.outOneLine ? { dx: '0.6em' } : { x: xo + 12, dy: '1.15em' }, text)];
+      const text = svgEl('text', { x: xo + 12, y: y - 3, class: 'out-label' }, gLabels);
+      return [svgEl('tspan', { x: xo + 12 }, text), svgEl('tspan', { x: xo + 12, dy: '1.15em' }, text)];
     });
     // a softmax output neuron stands for one class: a ring in the map's colour for it
     // (the node's own fill and rim show values)
@@ -477,6 +475,7 @@ export class NetworkView {
     const x = cap.x + cap.width + 8;
     el.setAttribute('x', String(x));
     this.lossFits = Math.max(10, text.length);
+    this.layOutputLabels();
     let need = x + w + 4;
     if (this.outOneLine) { // (the widest the outputs' line gets, measured in this type)
       const [ly, lt] = this.outLabels[0];
@@ -491,6 +490,26 @@ export class NetworkView {
     if (right !== this.grow[1]) {
       this.grow[1] = right;
       this.setViewBox();
+    }
+  }
+
+  /** Outputs closer than two lines of the labels' type (digits' ten, on a projector): ȳ and
+   * t̄ on one line, the drawing narrower to make room (placeLoss); each ran into the next. */
+  layOutputLabels() {
+    const first = this.outLabels[0];
+    if (!first) return;
+    const one = this.outGap < 2.2 * (parseFloat(getComputedStyle(first[0].parentNode).fontSize) || 12);
+    if (one === this.outOneLine) return;
+    this.outOneLine = one;
+    for (const [ly, lt] of this.outLabels) {
+      const y = Number(ly.parentNode.getAttribute('y')) + (one ? 7 : -7);
+      ly.parentNode.setAttribute('y', String(y));
+      if (one) lt.setAttribute('dx', '0.6em');
+      else lt.removeAttribute('dx');
+      for (const [k, v] of [['x', ly.getAttribute('x')], ['dy', '1.15em']]) {
+        if (one) lt.removeAttribute(k);
+        else lt.setAttribute(k, v);
+      }
     }
   }
 
