@@ -366,8 +366,10 @@ def test_a_run_holds_still_under_the_scrubbers_thumb_and_plays_on_when_let_go(
     mark = lab.mark()
     page.dispatch_event(".tl-scrub", "pointerdown")
     lab.wait_for_message("state", after=mark, playing=False)
+    mark = lab.mark()  # (after the pause's state: none of the play's in flight before it)
     page.dispatch_event(".tl-scrub", "pointerup")
     assert lab.wait_for_message("state", after=mark, playing=True)["speed"] == 30
+    lab.settled()  # (the page has it too)
     # a pause asked for just before the press (its answer not yet come) stays a pause
     mark = lab.mark()
     page.evaluate("""() => {
