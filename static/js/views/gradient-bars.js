@@ -11,8 +11,9 @@
  * forward and loss phases they stay, faded, as the previous iteration's. When
  * motion is allowed and the run is stepped or played slowly, they grow from
  * the output layer towards the input, in the order backpropagation computes
- * them (in slow play, within a third of an iteration). A sentence says how many decades apart the first and last layers'
- * gradients are when that is large (vanishing or exploding).
+ * them (in slow play, within a third of an iteration). A sentence says how many
+ * decades apart the first and last layers' gradients are when that is large
+ * (vanishing or exploding).
  */
 
 import { h } from '../dom.js';

@@ -123,8 +123,10 @@ export class Inspector {
    * that it scrolls with its section): on a projector's column a cut-off formula read as
    * a whole one ("∂ℓ/∂z = y" with its "− t" out of sight). */
   fit() {
-    for (const e of this.root.querySelectorAll('math[display="block"]')) {
-      e.style.fontSize = '';
+    // all reset, then all measured, then all set: one layout, not one a formula
+    const maths = [...this.root.querySelectorAll('math[display="block"]')];
+    for (const e of maths) e.style.fontSize = '';
+    const sizes = maths.map((e) => {
       let lo = Infinity;
       let hi = -Infinity;
       for (const c of e.children) {
@@ -132,11 +134,11 @@ export class Inspector {
         lo = Math.min(lo, r.left);
         hi = Math.max(hi, r.right);
       }
-      const room = e.clientWidth;
-      const size = parseFloat(getComputedStyle(e).fontSize);
       // (a margin: spacing and the highlight's padding do not all shrink with the font)
-      if (hi - lo > room) e.style.fontSize = `${Math.max(12, 0.95 * size * room / (hi - lo))}px`;
-    }
+      const fits = 0.95 * parseFloat(getComputedStyle(e).fontSize) * e.clientWidth / (hi - lo);
+      return hi - lo > e.clientWidth ? Math.max(12, fits) : null;
+    });
+    maths.forEach((e, k) => { if (sizes[k] !== null) e.style.fontSize = `${sizes[k]}px`; });
   }
 
   /** Show an `inspect` message (id null: close). */
