@@ -1,6 +1,6 @@
 """Compact frames: what fast play sends of each phase record instead of the record.
 
-Playing faster than :data:`server.live.session.PHASE_BY_PHASE_MAX` iterations per
+Playing faster than :data:`server.live.playing.PHASE_BY_PHASE_MAX` iterations per
 second, the page paints each iteration's final state once: node colours from the
 batch means of ``L{l}.a``, edges from the weights, the batch loss in the numbers
 panel, and batch means of ``z``/``a``/``delta``, ``dW`` and the step in a hovered
