@@ -28,7 +28,7 @@ asks (claim, release, publish, join, leave…) is handed over with
 back as jobs on the engine thread (:meth:`Worker.submit`), which alone touches
 sessions and connections' state.
 
-About 680 lines, because the two ends of a class across workers — the owner's
+About 800 lines, because the two ends of a class across workers — the owner's
 (claims, publishing, answering) and the followers' (rooms, greetings, copies) —
 share one header format and one request protocol, and read best side by side.
 """

@@ -29,7 +29,7 @@ Besides, each branch keeps the sampled metrics (float64 columns) and
 **markers** for the timeline: setting changed, weight edited, loss spike,
 non-finite value.
 
-This module is one class of about 650 lines, on purpose: every method keeps
+This module is one class of about 800 lines, on purpose: every method keeps
 the same invariants (commands applied in order, checkpoints taken at the
 interval, the memory budget, the head) and splitting it would spread them. Its
 parts are elsewhere: the pieces in :mod:`server.run.branch`, the chart series in
