@@ -33,7 +33,7 @@ import ast
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -106,6 +106,10 @@ _CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
 }
 
 
+#: a compiled expression (or a part of one): its value on the values given
+Fn = Callable[[Mapping[str, Any]], Any]
+
+
 @dataclass(frozen=True)
 class Expr:
     """A parsed expression: ``text`` as written, ``names`` every id and name it reads."""
@@ -114,13 +118,14 @@ class Expr:
     tree: ast.Expression
     ids: tuple[str, ...]  # placeholder i → the dotted id it stands for
     names: frozenset[str]
+    fn: Fn = field(repr=False, compare=False)  #: the tree compiled (:func:`_compile`)
 
     @quiet
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """The value on ``values`` (id or name → number or array): a float, a bool or
         an array. ``ExprError`` when a name is missing (``missing`` says which), an
         index is out of range or an exponent too large."""
-        return _Eval(self, values).visit(self.tree.body)
+        return self.fn(values)
 
     def number(self, values: Mapping[str, Any]) -> float:
         """:meth:`evaluate` as one number (``ExprError`` for an array)."""
@@ -165,7 +170,7 @@ def parse(text: str) -> Expr:
             names.add(_name(node.id, ids))
     if count > MAX_NODES:
         raise ExprError(f"{text!r} is too complex: {count} parts (at most {MAX_NODES})")
-    return Expr(text, tree, tuple(ids), frozenset(names))
+    return Expr(text, tree, tuple(ids), frozenset(names), _compile(tree.body, text, tuple(ids)))
 
 
 def _name(name: str, ids: list[str] | tuple[str, ...]) -> str:
@@ -220,89 +225,124 @@ def _allowed(node: ast.AST, text: str, ids: list[str]) -> None:
         raise ExprError(f"{text!r}: only an id or a metric may be indexed")
 
 
-class _Eval:
-    """One evaluation of ``expr`` on ``values`` (a walk over the checked tree)."""
+def _compile(node: ast.AST, text: str, ids: tuple[str, ...]) -> Fn:
+    """``node`` of a checked tree as nested closures, one per node, built once at
+    :func:`parse` (evaluating walks no tree: a coach rule is read at every metrics
+    point of every playing run, and a walk cost a few µs a node)."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return lambda _v: value
+    if isinstance(node, ast.Name):
+        return _lookup(node.id, text, ids)
+    if isinstance(node, ast.Subscript):
+        assert isinstance(node.value, ast.Name)
+        name = _name(node.value.id, ids)
+        get = _lookup(node.value.id, text, ids)
+        index = _index(node.slice, text, ids)
+        shown = ast.unparse(node.slice)
 
-    def __init__(self, expr: Expr, values: Mapping[str, Any]) -> None:
-        self.expr = expr
-        self.values = values
-
-    def visit(self, node: ast.AST) -> Any:
-        text = self.expr.text
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            return self.lookup(node.id)
-        if isinstance(node, ast.Subscript):
-            assert isinstance(node.value, ast.Name)
-            name = _name(node.value.id, self.expr.ids)
-            arr = np.asarray(self.lookup(node.value.id), dtype=float)
-            index = self.index(node.slice)
+        def subscript(v: Mapping[str, Any]) -> Any:
+            arr = np.asarray(get(v), dtype=float)
+            at = index(v)
             try:
-                return arr[index]
+                return arr[at]
             except IndexError:
                 raise ExprError(f"{text!r}: {name} has shape {arr.shape}; "
-                                f"index {ast.unparse(node.slice)} is out of range") from None
-        if isinstance(node, ast.UnaryOp):
-            v = self.visit(node.operand)
-            if isinstance(node.op, ast.Not):
-                return np.logical_not(self.scalar(v, "not"))
-            return np.negative(v) if isinstance(node.op, ast.USub) else np.positive(v)
-        if isinstance(node, ast.BinOp):
-            a, b = self.visit(node.left), self.visit(node.right)
-            if isinstance(node.op, ast.Pow):
+                                f"index {shown} is out of range") from None
+        return subscript
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand, text, ids)
+        if isinstance(node.op, ast.Not):
+            return lambda v: np.logical_not(_scalar(operand(v), "not", text))
+        unary = np.negative if isinstance(node.op, ast.USub) else np.positive
+        return lambda v: unary(operand(v))
+    if isinstance(node, ast.BinOp):
+        left, right = _compile(node.left, text, ids), _compile(node.right, text, ids)
+        if isinstance(node.op, ast.Pow):
+            def power(v: Mapping[str, Any]) -> Any:
+                a, b = left(v), right(v)
                 e = np.asarray(b, dtype=float)
                 if e.size and np.nanmax(np.abs(e)) > MAX_EXPONENT:
                     raise ExprError(f"{text!r}: exponent {float(np.nanmax(np.abs(e))):g} is "
                                     f"too large (at most {MAX_EXPONENT})")
                 return np.power(np.asarray(a, dtype=float), e)
-            return _BINOPS[type(node.op)](a, b)
-        if isinstance(node, ast.BoolOp):
-            vals = [self.scalar(self.visit(v), "and/or") for v in node.values]
-            return all(vals) if isinstance(node.op, ast.And) else any(vals)
-        if isinstance(node, ast.Compare):
-            left = self.visit(node.left)
+            return power
+        op = _BINOPS[type(node.op)]
+        return lambda v: op(left(v), right(v))
+    if isinstance(node, ast.BoolOp):
+        parts = [_compile(p, text, ids) for p in node.values]
+        every = isinstance(node.op, ast.And)
+
+        def boolean(v: Mapping[str, Any]) -> bool:
+            vals = [_scalar(p(v), "and/or", text) for p in parts]
+            return all(vals) if every else any(vals)
+        return boolean
+    if isinstance(node, ast.Compare):
+        first = _compile(node.left, text, ids)
+        steps = [(_CMPOPS[type(op)], _compile(r, text, ids))
+                 for op, r in zip(node.ops, node.comparators, strict=True)]
+
+        def compare(v: Mapping[str, Any]) -> bool:
+            left = first(v)
             ok = True
-            for op, right_node in zip(node.ops, node.comparators, strict=True):
-                right = self.visit(right_node)
-                ok = ok and self.scalar(_CMPOPS[type(op)](left, right), "a comparison")
+            for cmp, right_of in steps:
+                right = right_of(v)
+                ok = ok and _scalar(cmp(left, right), "a comparison", text)
                 left = right
             return ok
-        if isinstance(node, ast.Call):
-            assert isinstance(node.func, ast.Name)
-            fn = FUNCTIONS[node.func.id][0]
-            return fn(*[self.visit(a) for a in node.args])
-        raise ExprError(f"{text!r}: cannot evaluate {type(node).__name__}")  # (parse refused)
+        return compare
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        fn = FUNCTIONS[node.func.id][0]
+        args = [_compile(a, text, ids) for a in node.args]
+        return lambda v: fn(*[a(v) for a in args])
+    raise ExprError(f"{text!r}: cannot evaluate {type(node).__name__}")  # (parse refused)
 
-    def lookup(self, name: str) -> Any:
-        real = _name(name, self.expr.ids)
-        if real not in self.values:
-            raise ExprError(f"{self.expr.text!r}: {real} is not known here (not computed "
+
+def _lookup(placeholder: str, text: str, ids: tuple[str, ...]) -> Fn:
+    """The value of a name or id (a list of per-layer metrics as an array, ``None`` in
+    it as NaN); ``ExprError`` naming it when the values do not hold it."""
+    real = _name(placeholder, ids)
+
+    def lookup(values: Mapping[str, Any]) -> Any:
+        if real not in values:
+            raise ExprError(f"{text!r}: {real} is not known here (not computed "
                             "yet, or not part of this network)", missing=real)
-        v = self.values[real]
+        v = values[real]
         if isinstance(v, list | tuple):
             v = np.array([math.nan if x is None else x for x in v], dtype=float)
         if v is None:
-            raise ExprError(f"{self.expr.text!r}: {real} has no value yet", missing=real)
+            raise ExprError(f"{text!r}: {real} has no value yet", missing=real)
         return v
+    return lookup
 
-    def index(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Tuple):
-            return tuple(self.index(e) for e in node.elts)
-        if isinstance(node, ast.Slice):
-            return slice(*(None if p is None else self.whole(p)
-                           for p in (node.lower, node.upper, node.step)))
-        return self.whole(node)
 
-    def whole(self, node: ast.AST) -> int:
-        v = self.visit(node)
-        if isinstance(v, bool) or not float(np.asarray(v)).is_integer():
-            raise ExprError(f"{self.expr.text!r}: an index must be a whole number")
-        return int(v)
+def _index(node: ast.AST, text: str, ids: tuple[str, ...]) -> Fn:
+    """A subscript's index: whole numbers, slices of them, or a tuple of both."""
+    if isinstance(node, ast.Tuple):
+        parts = [_index(e, text, ids) for e in node.elts]
+        return lambda v: tuple(p(v) for p in parts)
+    if isinstance(node, ast.Slice):
+        ends = [None if p is None else _whole(p, text, ids)
+                for p in (node.lower, node.upper, node.step)]
+        return lambda v: slice(*(None if e is None else e(v) for e in ends))
+    return _whole(node, text, ids)
 
-    def scalar(self, v: Any, where: str) -> bool:
-        a = np.asarray(v)
-        if a.size != 1:
-            raise ExprError(f"{self.expr.text!r}: {where} on {a.size} numbers; reduce them "
-                            "first with min, max, mean or norm")
-        return bool(a.reshape(()))
+
+def _whole(node: ast.AST, text: str, ids: tuple[str, ...]) -> Fn:
+    part = _compile(node, text, ids)
+
+    def whole(v: Mapping[str, Any]) -> int:
+        x = part(v)
+        if isinstance(x, bool) or not float(np.asarray(x)).is_integer():
+            raise ExprError(f"{text!r}: an index must be a whole number")
+        return int(x)
+    return whole
+
+
+def _scalar(v: Any, where: str, text: str) -> bool:
+    a = np.asarray(v)
+    if a.size != 1:
+        raise ExprError(f"{text!r}: {where} on {a.size} numbers; reduce them "
+                        "first with min, max, mean or norm")
+    return bool(a.reshape(()))
