@@ -113,6 +113,18 @@ def test_clicking_a_weight_shows_the_engines_chain_rule(lab: Lab) -> None:
     lab.page.wait_for_selector(".net-svg .net-inspected", state="detached")
 
 
+def test_an_output_weights_chain_rule_brackets_y_minus_t_as_one_factor(lab: Lab) -> None:
+    # ∂L/∂w = 1/B Σ_b (y − t) · ∂z/∂w, not "(y − t · ∂z/∂w)", which reads as y − (t·∂z/∂w)
+    lab.step("iteration")
+    wait_since(lab, 0, "frame", phase="update", iteration=0)
+    msg = open_inspector(lab, "L3.W.0.0", id="L3.W", index=[0, 0])
+    assert [f["key"] for f in msg["factors"]] == ["y_minus_t", "dz_dw"]
+    formula = lab.page.eval_on_selector(
+        f"{PANEL} .bpl-factor", "f => f.closest('math').textContent.replace(/\\s+/g, '')")
+    assert re.search(r"[Σ∑]b\(y\d*−t\d*\)·∂z", formula), formula
+    assert lab.errors == []
+
+
 def test_the_current_phase_highlights_the_factor_it_computes(lab: Lab) -> None:
     lab.step("iteration")
     open_inspector(lab, "L1.W.0.2", id="L1.W", index=[0, 2])

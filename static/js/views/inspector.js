@@ -416,9 +416,12 @@ export class Inspector {
       if (k) symbolic.append(mo('·'));
       const s = m('mrow', viaNorm && k === 0 ? sym('δ', msg.layer, batch ? ['b'] : null)
         : factorSymbol(f.key, { ...ctx, L: batch ? (perSample ? 'ℓ' : 'L') : 'ℓ' }));
-      const paren = batch && (factors.length > 1 || f.key === 'y_minus_t');
-      if (paren && k === 0) s.prepend(mo('('));
-      if (paren && k === factors.length - 1) s.append(mo(')'));
+      // y − t is a difference: bracketed as one factor of a product, or under Σ_b
+      // (the sum takes the whole product after it, as written by hand)
+      if (f.key === 'y_minus_t' && (batch || factors.length > 1)) {
+        s.prepend(mo('('));
+        s.append(mo(')'));
+      }
       s.dataset.phase = f.phase;
       s.classList.add('bpl-factor');
       symbolic.append(s);
