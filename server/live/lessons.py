@@ -44,13 +44,14 @@ the teacher alone its ``lesson_answers`` (:data:`server.live.sharing.OWNER_ONLY`
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
 from engine import metrics
-from engine.expr import ExprError, parse
+from engine.expr import Expr, ExprError, parse
 from engine.stepper import Stepper
 from server.lessons import Action, Lesson, Step, course
 from server.live.answers import ClassAnswers
@@ -115,6 +116,17 @@ def _error_to(put: Callable[..., None]) -> Callable[..., None]:
     def error(code: str, message: str, **extra: Any) -> None:
         put(server_message("error", code=code, message=message, **extra))
     return error
+
+
+@functools.lru_cache(maxsize=256)
+def _counted(until: str) -> Expr | None:
+    """``until`` parsed, if it reads nothing but ``iteration`` (a goal the iteration
+    count alone meets); None otherwise, or if it does not parse."""
+    try:
+        e = parse(until)
+    except ExprError:
+        return None
+    return e if e.names <= {"iteration"} else None
 
 
 class LessonDesk:
@@ -338,6 +350,32 @@ class LessonDesk:
             self.check(None, self.lang, "goal", m)
         return True
 
+    def stop_within(self, k: int) -> int:
+        """Fast play about to run ``k`` iterations: how many of them to run, so that a
+        play goal read from the iteration count alone (``until = "iteration >= 200"``),
+        or the step's ``max_iterations``, stops the run exactly there and not at the
+        first metrics point after it (the step's words say "after 200 iterations")."""
+        if self.watch is None:
+            return k
+        until, cap = self.watch
+        it = self.port.stepper.iteration
+        counted = _counted(until)
+        for j in range(1, k + 1):
+            if it + j >= cap or (counted is not None and counted.truth({"iteration": it + j})):
+                return j
+        return k
+
+    def goal_due(self) -> bool:
+        """Whether the run, where it is now, meets a play goal read from the iteration
+        count alone (or its ``max_iterations``): fast play then takes a metrics point
+        here, where :meth:`after_metrics` stops it."""
+        if self.watch is None:
+            return False
+        until, cap = self.watch
+        it = self.port.stepper.iteration
+        counted = _counted(until)
+        return it >= cap or (counted is not None and counted.truth({"iteration": it}))
+
     def check_for(self, msg: LessonCommand, put: Callable[..., None],
                   error: Callable[..., None], who: Hashable | None = None) -> None:
         """A follower's ``check`` on this run's open step, answered with ``put`` (to that
@@ -420,7 +458,15 @@ class LessonDesk:
             "explanation": None, "missing": None,
         }
         p = step.prediction
-        if p is not None:
+        done = self._done(step, values)
+        # a step whose question is about where its play stops, checked before it got
+        # there: not judged (the live value is not the one asked about), nor revealed
+        early = (p is not None and trigger == "check" and step.action.do == "play"
+                 and not done)
+        body["early"] = early
+        if early:
+            body["verdict"] = "not_yet" if prediction is not None else None
+        elif p is not None:
             # in every language too: a class's reveal reaches students reading another
             texts = p.explain.model_dump()  # {"ja": …, "en": …}
             body["explanations"] = texts
@@ -450,7 +496,7 @@ class LessonDesk:
                     raise
                 body["verdict"] = "not_yet" if prediction is not None else None
                 body["missing"] = e.missing
-        body["done"] = self._done(step, values)
+        body["done"] = done
         if put is None and body["actual"] is not None and not self.answers.revealed:
             # the teacher's reveal: the class's last counts first, then no more
             if self.answers.pending:

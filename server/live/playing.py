@@ -212,6 +212,8 @@ class Playing:
         ``views.CROWD_SHARE`` of a core: every ``crowd × cost × speed / share`` iterations."""
         if not self.playing or self.speed <= PHASE_BY_PHASE_MAX:
             return True
+        if self.lessons.watch is not None and self.lessons.goal_due():
+            return True  # (the point where a lesson's play goal stops the run)
         it = self.stepper.iteration
         every = max(1, round(self.speed / self.settings.metrics_hz),
                     math.ceil(self.crowd * self._metrics_cost * self.speed / CROWD_SHARE))
@@ -279,6 +281,8 @@ class Playing:
         self._credit -= int(self._credit)
         if k == 0:
             return
+        if self.lessons.watch is not None:  # (a lesson's play stops exactly at its goal)
+            k = self.lessons.stop_within(k)
         t0 = time.perf_counter()
         stats: list[TrainStats] = []
         try:

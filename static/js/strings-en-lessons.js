@@ -63,6 +63,8 @@ export const STRINGS = Object.freeze({
   'lesson.actual': 'The engine’s value',
   'lesson.values': 'The engine’s numbers',
   'lesson.goal': 'Goal reached: the run stopped at iteration {n}.',
+  'lesson.early': 'This question is about where the run stops: play it to this step’s goal first, then check.',
+  'lesson.earlyClass': 'This question is about where the run stops: it is answered when your teacher’s run gets there.',
   'lesson.notDone': 'This step’s goal is not reached yet.',
   'lesson.teacher': 'Your teacher revealed the answer',
   'lesson.classNote': 'You follow your teacher’s lesson. Send your answer: it is counted without your name, and checked when your teacher reveals the result.',

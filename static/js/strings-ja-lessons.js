@@ -63,6 +63,8 @@ export const STRINGS = Object.freeze({
   'lesson.actual': 'エンジンの値',
   'lesson.values': 'エンジンの数値',
   'lesson.goal': '目標に届いたので、反復 {n} で止めました。',
+  'lesson.early': 'この問いは、実行が止まったところの値についてです。先にこのステップの目標まで再生してから、答え合わせをしてください。',
+  'lesson.earlyClass': 'この問いは、実行が止まったところの値についてです。先生の実行がそこまで進んだときに答えが出ます。',
   'lesson.notDone': 'このステップの目標にはまだ届いていません。',
   'lesson.teacher': '先生が答えを公開しました',
   'lesson.classNote': '先生のレッスンに合わせて進みます。送った答えは名前なしで集計され、先生が結果を発表したときに答え合わせされます。',

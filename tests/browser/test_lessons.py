@@ -612,6 +612,32 @@ def answer(lab: Lab, kind: str, value: Any) -> dict[str, Any]:
     return check(lab)
 
 
+def test_a_question_about_where_the_play_stops_waits_for_it_there(make_lab: Any) -> None:
+    """learning-rate, step 1 asks about the loss after 200 iterations: checked before the
+    play got there it says to play first (no ✓, no value); the play stops at 200 itself,
+    and the answer is judged there."""
+    lab = make_lab(viewport=DESK, locale="en-US")
+    page = lab.page
+    page.goto(f"{lab.base_url}/?lesson=learning-rate&step=1")
+    page.wait_for_selector(".conn[data-state='open']", timeout=20_000)
+    lab.wait_for_message("lesson_step", after=0, id="learning-rate", step=1)
+    early = answer(lab, "choice", "above")
+    assert early["early"] is True
+    head = page.locator(f"{VERDICT} .lesson-verdict-head")
+    expect(head).to_have_attribute("data-verdict", "not_yet")
+    expect(head).to_contain_text("play it to this step’s goal first")
+    assert page.locator(f"{VERDICT} .lesson-mark, {VERDICT} .lesson-actual").count() == 0
+    mark = lab.mark()
+    page.select_option("#ctl-speed", "300")
+    page.click(".btn-toggle-play")
+    lab.wait_for_message("lesson_check", after=mark, trigger="goal", timeout=60)
+    assert lab.wait_for_message("state", after=mark, playing=False)["iteration"] == 200
+    expect(page.locator(f"{VERDICT} .lesson-goal")).to_contain_text("200")
+    assert check(lab)["verdict"] == "right"
+    expect(head).to_have_attribute("data-verdict", "right")
+    assert lab.errors == []
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("lesson", COURSE)
 def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(

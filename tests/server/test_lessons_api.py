@@ -160,6 +160,35 @@ def test_a_play_stops_at_the_steps_goal_and_says_so() -> None:
         ws.recv_type("state", where=lambda m: m["playing"] is False)
 
 
+def test_a_question_about_where_a_play_stops_is_judged_there_and_the_play_stops_exactly_there(
+) -> None:
+    """learning-rate, step 1: "after 200 iterations, is the loss above 0.6?". Checked
+    before the play got there, the answer is neither judged nor revealed (the live loss
+    is not the one asked about); played fast (several iterations a tick), the run stops
+    at iteration 200 itself, not at the first metrics point after it."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "lesson", "id": "learning-rate", "step": 1})
+        ws.recv_type("lesson_step", timeout=20)
+        ws.send({"type": "step", "unit": "iteration"})
+        ws.send({"type": "lesson", "id": "learning-rate", "step": 1, "action": "check",
+                 "prediction": "above"})
+        early = ws.recv_type("lesson_check")
+        assert early["early"] is True and early["done"] is False
+        assert early["verdict"] == "not_yet" and early["actual"] is None
+        assert early["explanation"] is None and early["expected"] is None
+        ws.send({"type": "play", "speed": 1000})
+        goal = ws.recv_type("lesson_check", timeout=20, where=lambda m: m["trigger"] == "goal")
+        assert goal["values"]["iteration"] == 200 and goal["early"] is False
+        assert goal["actual"] is not None and "200" in goal["explanations"]["en"]
+        assert ws.recv_type("state", where=lambda m: m["playing"] is False)["iteration"] == 200
+        ws.send({"type": "lesson", "id": "learning-rate", "step": 1, "action": "check",
+                 "prediction": "above"})
+        late = ws.recv_type("lesson_check")
+        assert late["early"] is False and late["verdict"] == "right"
+
+
 def test_unknown_lessons_and_steps_are_named() -> None:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)

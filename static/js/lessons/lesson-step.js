@@ -304,7 +304,11 @@ export class StepView {
     }
     if (this.state.goal) parts.push(h('p', { class: 'lesson-goal' }, t('lesson.goal', { n: this.state.goal })));
     if (whose === 'teacher') parts.push(h('p', { class: 'lesson-teacher' }, t('lesson.teacher')));
-    if (verdict === 'not_yet') {
+    if (msg.early) {
+      // checked before the step's play reached its goal: the value asked about is not there yet
+      parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict: 'not_yet' } },
+        t(this.env.readOnly ? 'lesson.earlyClass' : 'lesson.early')));
+    } else if (verdict === 'not_yet') {
       const phase = phaseOf(msg.missing);
       const a = this.step.action || {};
       const button = t(a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase');
@@ -337,7 +341,7 @@ export class StepView {
           h('dl', {}, values.map(([k, v]) => h('div', {}, h('dt', {}, h('code', {}, k)), h('dd', {}, valueText(v)))))));
       }
     }
-    if (msg.done === false && msg.trigger !== 'goal' && verdict !== 'not_yet' && this.step.done) {
+    if (msg.done === false && msg.trigger !== 'goal' && verdict !== 'not_yet' && !msg.early && this.step.done) {
       parts.push(h('p', { class: 'lesson-not-done' }, t('lesson.notDone')));
     }
     this.verdict.dataset.verdict = verdict || 'none';
