@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import weakref
 from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
@@ -68,6 +69,7 @@ from server.protocol import (
     LessonCommand,
     Pause,
     Play,
+    SwitchRun,
     server_message,
 )
 from server.protocol import Step as StepCommand
@@ -92,6 +94,7 @@ class Port(Protocol):
     playing: bool
     busy: bool
     audience: Audience
+    past: list[tuple[int, History]]
 
     def handle(self, msg: Any) -> None:
         """Apply one command at once."""
@@ -146,6 +149,9 @@ class LessonDesk:
         self.prev: dict[str, Any] = {}
         #: the class's answers to the open step (module docstring)
         self.answers = ClassAnswers(port.settings.max_followers)
+        #: the run before the lesson opened (weakly: it is kept as an earlier run, or
+        #: freed if nothing was done in it) and its settings; leaving goes back to it
+        self.before: tuple[weakref.ref[History], RunSettings] | None = None
 
     # ---- the command ---------------------------------------------------------------------
 
@@ -157,6 +163,7 @@ class LessonDesk:
             self.answers.clear()
             self.port.put(server_message("lesson_step", id=None, step=None, step_id=None,
                                          steps=None, controls=None, action=None))
+            self._go_back()
             return
         lesson = course().get(msg.id or "")
         if lesson is None:
@@ -168,6 +175,9 @@ class LessonDesk:
                             f"{len(lesson.steps)}, not {msg.step}", field="step")
             return
         if msg.action == "open":
+            if self.lesson is None and self.before is None:
+                h = self.port.history
+                self.before = (weakref.ref(h), h.settings_now())
             yield from self._open(lesson, msg.step)
             return
         if not self._is_open(lesson) or self.n != msg.step:
@@ -179,6 +189,23 @@ class LessonDesk:
             yield from self._busy(self.perform(step.action))
             self.port.handle(Pause(type="pause"))
         self.check(msg.prediction, msg.lang, "check")
+
+    def _go_back(self) -> None:
+        """Leaving a lesson: back to the run before it (from this tab's earlier runs, or
+        afresh with its settings if nothing had been done in it), so the lesson's
+        deliberate settings (a rate of 100, constant weights, the loss and batch under
+        Advanced settings) do not stay under the learner's next choices. The lesson's
+        run joins the earlier runs (the runs menu)."""
+        before, self.before = self.before, None
+        p = self.port
+        if before is None or p.history is before[0]():
+            return
+        old = before[0]()
+        rid = None if old is None else next((r for r, h in p.past if h is old), None)
+        if rid is not None:
+            p.handle(SwitchRun(type="switch_run", run=rid))
+        else:
+            p.handle(Configure(type="configure", config=before[1]))
 
     def _is_open(self, lesson: Lesson) -> bool:
         """``lesson`` is the one open (by id: a course read again has equal lessons)."""

@@ -189,6 +189,30 @@ def test_a_question_about_where_a_play_stops_is_judged_there_and_the_play_stops_
         assert late["early"] is False and late["verdict"] == "right"
 
 
+@pytest.mark.parametrize("worked", [True, False])
+def test_leaving_a_lesson_goes_back_to_the_run_before_it(worked: bool) -> None:
+    """The learning-rate lesson's runs play at a rate of 100 on one small network;
+    leaving it goes back to the learner's own run (kept among the earlier runs if
+    anything was done in it, else made afresh with its settings), not on with the
+    lesson's settings under the learner's next choices; the lesson's run stays in the
+    runs menu."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        own = ws.hello()
+        if worked:
+            ws.send({"type": "step", "unit": "iteration"})
+            ws.recv_type("state", where=lambda m: m["iteration"] == 1)
+        ws.send({"type": "lesson", "id": "learning-rate", "step": 2})  # (lr 100)
+        ws.recv_type("lesson_step", timeout=20)
+        ws.send({"type": "play", "speed": 1000})
+        ws.recv_type("lesson_check", timeout=20, where=lambda m: m["trigger"] == "goal")
+        ws.send({"type": "lesson", "action": "leave"})
+        back = ws.recv_type("run", timeout=20)
+        assert back["config"] == own["config"]
+        assert back["state"]["iteration"] == (1 if worked else 0)
+        assert len(back["runs"]) >= 1  # the lesson's run, to go back to
+
+
 def test_unknown_lessons_and_steps_are_named() -> None:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)
