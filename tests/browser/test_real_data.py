@@ -209,7 +209,14 @@ def test_digits_from_the_menu_gets_a_network_that_suits_its_64_inputs(make_lab: 
     assert lab.text("[data-testid='net-suggest']").startswith(
         "With 64 inputs, 4 + 4 hidden neurons learn poorly: this run has a hidden layer of 32")
     assert page.input_value("#ctl-neurons") == "32" and page.input_value("#ctl-layers") == "1"
+    assert page.eval_on_selector("#ctl-neurons", "e => e.validity.valid")  # (32: in range)
     assert not page.is_visible(".ctl-suggest-use")
+    # leaving digits for iris, digits' network goes with it: back to 4 + 4, a valid field
+    page.select_option("#ctl-dataset", "iris")
+    assert lab.wait_for_run(timeout=30, dataset="iris")["config"]["hidden"] == [4, 4]
+    lab.settled()
+    assert page.input_value("#ctl-neurons") == "4" and page.input_value("#ctl-layers") == "2"
+    assert page.eval_on_selector("#ctl-neurons", "e => e.validity.valid && e.max === '16'")
     assert lab.errors == []
     # a link's network is kept (the link chose it), and the page suggests 32 in Japanese
     ja: Lab = make_lab(viewport=DESK, locale="ja-JP").open("/?hidden=8")

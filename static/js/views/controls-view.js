@@ -326,6 +326,8 @@ export class ControlsView {
     };
     put(this.dataset, config.dataset);
     put(this.layers, String(config.hidden.length));
+    // (a dataset's own network, digits' 32, may be wider than the field's usual range)
+    this.neurons.max = String(this.maxNeurons(config.dataset));
     put(this.neurons, String(config.hidden[0] ?? 4));
     this.neurons.disabled = config.hidden.length === 0;
     put(this.activation, config.activation);
@@ -416,9 +418,22 @@ export class ControlsView {
     // them is applied over the default one, and suggested over one someone chose
     const entry = this.catalog.entry('datasets', name);
     const fit = entry && entry.hidden && entry.hidden.length ? entry.hidden : null;
+    // and leaving such a dataset for one without, its network goes with it (iris on
+    // digits' 32 neurons: more than the field allows, drawn on top of each other)
+    const was = this.config && this.catalog.entry('datasets', this.config.dataset);
+    const setting = this.catalog.setting('hidden');
+    if (!fit && was && was.hidden && String(was.hidden) === String(this.config.hidden) && setting) {
+      this.suggested = null;
+      this.renderSuggest();
+      const cfg = withoutTable(this.config);
+      cfg.dataset = name;
+      cfg.hidden = setting.default.slice();
+      cfg.layer_activations = [];
+      this.act('configure', cfg);
+      return;
+    }
     this.suggested = null;
     if (fit && this.config && String(this.config.hidden) !== String(fit)) {
-      const setting = this.catalog.setting('hidden');
       const chosen = this.inLesson || !setting || String(this.config.hidden) !== String(setting.default);
       this.suggested = { dataset: name, hidden: fit.slice(), from: this.config.hidden.slice(), applied: !chosen };
       this.renderSuggest();
@@ -458,9 +473,16 @@ export class ControlsView {
     this.suggestBtn.textContent = t('ctl.suggestUse', vars);
   }
 
+  /** The neurons field's largest value on `dataset`: the usual one, or its own network's. */
+  maxNeurons(dataset) {
+    const entry = this.catalog.entry('datasets', dataset);
+    return Math.max(MAX_NEURONS, ...((entry && entry.hidden) || []));
+  }
+
   changeHidden() {
     const nl = Math.max(0, Math.min(MAX_LAYERS, Math.round(Number(this.layers.value) || 0)));
-    const nn = Math.max(1, Math.min(MAX_NEURONS, Math.round(Number(this.neurons.value) || 1)));
+    const most = this.maxNeurons(this.config ? this.config.dataset : '');
+    const nn = Math.max(1, Math.min(most, Math.round(Number(this.neurons.value) || 1)));
     // the fields say what is built (typing 12 layers builds MAX_LAYERS)
     this.layers.value = String(nl);
     this.neurons.value = String(nn);
