@@ -89,6 +89,10 @@ export class RunModel {
         this.metrics.push(...msg.points);
         if (this.metrics.length > MAX_METRICS) this.metrics.splice(0, this.metrics.length - MAX_METRICS);
         return 'metrics';
+      case 'timeline':
+        // the settings in effect where the run is shown (a `set` changes them mid-run)
+        if (msg.settings && this.config) this.config = { ...this.config, ...msg.settings };
+        return 'timeline';
       case 'error':
         this.lastError = msg;
         return 'error';

@@ -173,6 +173,32 @@ def test_a_setting_changed_in_the_past_branches_and_both_stay_reachable(lab: Lab
     assert lab.errors == []
 
 
+def test_a_rate_changed_from_here_shows_in_the_settings_panel(lab: Lab) -> None:
+    """"Apply from here" at the run's head changes the rate from now on, with no new run:
+    the run's own learning-rate field says so (it kept saying the old rate while the
+    inspector said the new one), and goes back with a step back before the change."""
+    page = lab.page
+    for _ in range(3):
+        lab.step("iteration")
+    at(lab, 3, "forward")
+    lr0 = float(page.input_value("#ctl-lr"))
+    open_more(lab)
+    page.select_option("#tl-lr", "1" if lr0 != 1 else "0.3")
+    mark = lab.mark()
+    page.click(".tl-apply")
+    lr1 = float(lab.wait_for_message("timeline", after=mark)["settings"]["lr"])
+    assert lr1 != lr0 and not any(m["type"] == "run" for m in lab.received[mark:])
+    page.wait_for_function(f"() => Number(document.querySelector('#ctl-lr').value) === {lr1}")
+    lab.step("iteration")
+    at(lab, 4, "forward")
+    mark = lab.mark()
+    page.fill("#tl-jump", "2")
+    page.click(".tl-go")
+    at(lab, 2, "forward")
+    page.wait_for_function(f"() => Number(document.querySelector('#ctl-lr').value) === {lr0}")
+    assert lab.errors == []
+
+
 def chart_latest(lab: Lab, chart: str) -> tuple[list[str], dict[str, float]]:
     """A health chart's legend and the latest value per series its text alternative gives."""
     sel = f"[data-chart='{chart}']"

@@ -157,6 +157,7 @@ export class ControlsView {
     /** A network suited to the dataset picked from the menu (the catalog's `hidden`):
      * {dataset, hidden, applied}, or null. */
     this.suggested = null;
+    this.settingsSeen = null; // (the timeline's settings last synced)
     this.inLesson = false; // a lesson sets its own network: suggested then, never applied
     this.container = container;
     this.optionLabels = [];
@@ -291,6 +292,11 @@ export class ControlsView {
     if (kind === 'run') {
       this.sync(model.config);
       this.syncState(model.state);
+    } else if (kind === 'timeline' && msg.settings && model.config) {
+      // a `set` from the timeline changed the rate (or more) from here on: the fields say so
+      const now = JSON.stringify(msg.settings);
+      if (now !== this.settingsSeen) this.sync(model.config);
+      this.settingsSeen = now;
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
     else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
