@@ -62,6 +62,16 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     expect(tp.locator(f"{BOX} .class-answers-title")).to_have_text("クラスの回答：3人中2人")
     teacher.wait_until(lambda: bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}, 5,
                        f"the counts on the teacher's bars, not {bars(teacher)}")
+    # a student's page reloaded (a phone's locked screen) sends its answer again: it is
+    # still theirs, and still counted (it went with the page before)
+    mark = b.mark()
+    b.page.reload()
+    wait_step(b, 3, "The gradient's sign")
+    b.wait_for_message("lesson_recorded", after=mark, prediction="zero")
+    expect(b.page.locator(f"{LESSON} .lesson-recorded")).to_contain_text("Answer sent: zero")
+    expect(tp.locator(f"{BOX} .class-answers-title")).to_have_text("クラスの回答：3人中2人")
+    teacher.wait_until(lambda: bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}, 5,
+                       f"the counts after the reload, not {bars(teacher)}")
     for s in students:  # no verdict before the reveal, and no one else's answers
         assert s.page.locator(VERDICT).inner_text() == ""
         assert s.messages("lesson_check") == [] and s.messages("lesson_answers") == []

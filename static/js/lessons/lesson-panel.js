@@ -34,6 +34,10 @@ import { askedLesson, fetchLessons, lessonAddress, lessonHref } from './lesson-l
 import { inlineMath } from './lesson-math.js';
 import { StepView, freshState } from './lesson-step.js';
 import { StepDownloads } from '../views/step-downloads.js';
+import { tabGet, tabSet } from '../tab-store.js';
+
+/** sessionStorage key of a student's answer sent to the class: {id, step, step_id, prediction}. */
+const ANSWER_KEY = 'bpl.classAnswer';
 
 /** The width at and under which the panel is a sheet (css/lessons.css's phone layout). */
 const SHEET = '(max-width: 720px)';
@@ -254,6 +258,13 @@ export class LessonPanel {
     document.documentElement.classList.add('lesson-open');
     if (!this.following) this.writeAddress(msg.id, msg.step);
     this.load(false);
+    // a student's page back from a reload (or a dropped connection): the answer it had
+    // sent to this very step goes again (leaving, the page's answer stopped counting)
+    if (!same && this.following) {
+      const kept = keptAnswer();
+      if (kept && kept.id === msg.id && kept.step === msg.step && kept.step_id === msg.step_id
+        && kept.prediction !== null && kept.prediction !== undefined) this.check(kept.prediction);
+    }
   }
 
   onCheck(msg, model) {
@@ -305,6 +316,8 @@ export class LessonPanel {
     this.pending = undefined;
     this.state.recorded = msg.prediction;
     if (this.view) this.view.showRecorded();
+    tabSet(ANSWER_KEY, msg.prediction === null ? null : JSON.stringify(
+      { id: msg.id, step: msg.step, step_id: msg.step_id, prediction: msg.prediction }));
   }
 
   /** The teacher's page: the class's answers beside the reveal, while the run is shared. */
@@ -434,5 +447,14 @@ export class LessonPanel {
     const here = new URL(window.location.href);
     const href = id === null ? lessonAddress(here.href, null) : `${here.origin}${here.pathname}${lessonHref(id, step)}`;
     if (href !== window.location.href) window.history.replaceState(window.history.state, '', href);
+  }
+}
+
+/** The answer this tab last sent to a class's lesson step, or null. */
+function keptAnswer() {
+  try {
+    return JSON.parse(tabGet(ANSWER_KEY) || 'null');
+  } catch {
+    return null;
   }
 }
