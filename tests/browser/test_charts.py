@@ -110,6 +110,11 @@ def test_the_lr_chart_follows_a_step_schedules_drops_at_the_right_iterations(
     xs = sorted(lr)
     drops = [a for a, b in itertools.pairwise(xs) if lr[b] < lr[a]]
     assert drops == list(range(20, xs[-1], 20)) and len(drops) >= 3
+    # the charts, one above the other, share one iteration axis (the loss's started at 0,
+    # the rate's at 1 and the accuracy's at its first evaluation)
+    ends = {c: (d["x0"], d["x1"]) for c in ("loss", "accuracy", "lr", "gnorm", "ratio")
+            for d in [drawn(lab, c)]}
+    assert len(set(ends.values())) == 1 and ends["loss"][0] == 0, ends
     assert errors(lab) == []
 
 

@@ -104,6 +104,22 @@ export function columns(points, trace = []) {
   return out;
 }
 
+/** The first and last iteration any series of `colsList` holds, or null. */
+function xSpan(colsList) {
+  let a = Infinity; let b = -Infinity;
+  const take = (xs) => {
+    if (!xs.length) return;
+    if (xs[0] < a) a = xs[0];
+    if (xs[xs.length - 1] > b) b = xs[xs.length - 1];
+  };
+  for (const cols of colsList) {
+    if (!cols) continue;
+    for (const k of SCALARS) take(cols[k].xs);
+    for (const k of LAYERED) for (const c of cols[k]) take(c.xs);
+  }
+  return a <= b ? [a, b] : null;
+}
+
 function emptyColumns() {
   const out = { last: {} };
   for (const k of SCALARS) { out[k] = { xs: [], values: [] }; out.last[k] = -Infinity; }
@@ -227,9 +243,13 @@ export class HealthCharts {
     };
   }
 
-  /** `{cols, cmp: {cols, label}|null, cursor}` for every chart. */
+  /** `{cols, cmp: {cols, label}|null, cursor}` for every chart, on one iteration axis
+   * (each chart's own series start where they start: the batch loss before the first
+   * update, a rate at 1, an accuracy at its first evaluation). */
   update(data) {
-    for (const c of Object.values(this.charts)) c.update(data);
+    const span = xSpan([data.cols, data.cmp && data.cmp.cols]);
+    const d = span ? { ...data, span } : data;
+    for (const c of Object.values(this.charts)) c.update(d);
   }
 
   /** Re-read every string (after a language switch). */

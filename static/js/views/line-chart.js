@@ -163,6 +163,8 @@ export class LineChart {
     }
     const cursor = this.data.cursor;
     if (Number.isFinite(cursor)) { x0 = Math.min(x0, cursor); x1 = Math.max(x1, cursor); }
+    const span = this.data.span; // (charts drawn one above the other share their x axis)
+    if (span) { x0 = Math.min(x0, span[0]); x1 = Math.max(x1, span[1]); }
     if (this.opts.yMin !== undefined && !this.log) lo = Math.min(lo, this.opts.yMin);
     if (this.opts.yMax !== undefined && !this.log) hi = Math.max(hi, this.opts.yMax);
     if (hi - lo < 1e-12 * Math.max(1, Math.abs(hi))) {
