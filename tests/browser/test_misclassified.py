@@ -57,6 +57,11 @@ def test_digits_shows_the_test_digits_it_gets_wrong_and_a_cell_filters_them(make
     (r1, g1, b1), (r0, g0, b0) = page.evaluate(PIXELS, [dark, light])
     assert r1 < 60 and (r0, g0, b0) == (255, 255, 255) and r1 == g1 == b1
     lab.screenshot("misclassified-digits-desk")
+    # the ten-by-ten matrix fits its column, its last column (9) in sight (it ran 7 px over)
+    fit = page.eval_on_selector("[data-view='confusion'] .conf-scroll", "e => [e.scrollWidth, "
+                                "e.clientWidth, e.getBoundingClientRect().right, "
+                                "e.closest('.panel').getBoundingClientRect().right]")
+    assert fit[0] <= fit[1] and fit[2] <= fit[3], fit
     # a wrong cell of the matrix: only that pair's mistakes, then all again
     e = mis["examples"][-1]
     cell = page.locator(f"[data-view='confusion'] td[data-pair='{e['true']}-{e['pred']}']")

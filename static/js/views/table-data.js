@@ -60,7 +60,10 @@ export class TableData {
         this.pickCell(cell);
       },
     } });
-    this.conf = h('div', { class: 'conf', dataset: { view: 'confusion' } }, this.confTitle, this.table, this.confSummary);
+    // (ten classes of three-digit counts can outgrow a narrow column: the table then
+    // scrolls in its box rather than losing its last columns under the edge)
+    this.conf = h('div', { class: 'conf', dataset: { view: 'confusion' } }, this.confTitle,
+      h('div', { class: 'conf-scroll' }, this.table), this.confSummary);
     this.root = h('div', { class: 'table-data' }, this.axesBar, this.held, this.split, this.conf);
     // a projector folds the menus and the line above away (the map stays large): one short
     // line still says which two inputs the map shows (css/views.css shows it only there)
