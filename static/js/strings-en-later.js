@@ -186,6 +186,7 @@ export const STRINGS = Object.freeze({
   'insp.lossMeanOne': 'The batch is one sample (B = {B}): L is that sample’s own loss ℓ, so ∂L/∂θ is its ∂ℓ/∂θ, and the table’s one row is the gradient itself.',
   'insp.lossCoupled': 'L is the mean of the B = {B} samples’ losses, but batch normalization computes every z̃ from the whole batch, so no sample’s ℓ depends on that sample alone: each row of the table is the sample’s term of ∂L/∂θ (the 1/B is inside ∂L/∂…), and the gradient is their sum.',
   'insp.regTerm': 'R = λ₁ Σ|W| + ½ λ₂ Σ W² is the L1/L2 term on the weights (∂R/∂w = λ₁ sign(w) + λ₂ w).',
+  'insp.tipMean': '(the network’s tooltip shows this mean: the sum ÷ {B})',
   'insp.seeNorm': 'δ as in Normalization',
   'insp.rowsPerSample': 'First {shown} of {B} samples: each row is one sample’s own ∂ℓ/∂θ',
   'insp.rowsPerSampleOne': 'The batch’s one sample: its row is its own ∂ℓ/∂θ',

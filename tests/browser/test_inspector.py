@@ -140,6 +140,11 @@ def test_clicking_a_neuron_then_a_data_point_follows_that_sample(lab: Lab) -> No
     lab.step("iteration")
     msg = open_inspector(lab, "L2.a.1", id="L2.a", index=[1])
     assert msg["kind"] == "unit"
+    # its gradient, the sum over the batch, then the mean the tooltip shows, B times
+    # smaller: the page says which is which
+    total = lab.text(f"{PANEL} [data-field='sum-numbers']")
+    assert abs(parse_number(total.split("=")[-1]) - msg["grad"]) <= 5e-7
+    assert f"the sum ÷ {msg['batch_size']}" in lab.text(f"{PANEL} [data-field='tip-mean']")
     # the neuron inspected is marked in the drawing
     lab.page.wait_for_selector(".net-svg .net-inspected[data-of='L2.a.1']")
     maps = wait_since(lab, 0, "maps", iteration=1)

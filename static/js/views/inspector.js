@@ -452,7 +452,10 @@ export class Inspector {
         const mean = block(m('munder', mi('mean'), mi('b')), gap(), sym('δ', msg.layer, [ctx.j]), mo('='),
           num(msg.grad / msg.batch_size, 6));
         mean.dataset.phase = 'backward';
-        children.push(mean);
+        // why a second number, B times smaller: it is the one the tooltip shows
+        const why = para('bpl-insp-note', this.t('insp.tipMean', { B: msg.batch_size }));
+        why.dataset.field = 'tip-mean';
+        children.push(mean, why);
       }
     } else {
       const numeric = block(mo('='));
