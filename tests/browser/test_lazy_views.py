@@ -31,6 +31,7 @@ LAZY = (
     "/static/js/views/optimizer-state.js", "/static/css/runs.css", "/static/js/strings-ja.js",
     "/static/js/views/real-data-views.js", "/static/css/real-data.css",
     "/static/js/strings-en-lessons.js", "/static/js/strings-en-later.js",
+    "/static/js/views/chart-compare.js",  # (once there is something to compare with)
 )
 
 

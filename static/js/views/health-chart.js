@@ -27,7 +27,6 @@
 
 import { CLASS_COLOURS, INK } from '../palette.js';
 import { LineChart } from './line-chart.js';
-import { CompareMenu } from './chart-compare.js';
 
 /** Anchors of a dark-to-light ramp that stays readable on white. */
 const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 170, 60], [190, 160, 0]];
@@ -282,7 +281,12 @@ export class ChartsPanel {
     top.append(this.head);
     this.section.append(top);
     container.append(this.section);
-    this.menu = new CompareMenu(top, { i18n, act, pick: (of) => { if (!of) this.setCompare(null); } });
+    // the "Compare with" menu loads once there is something to compare with (an earlier
+    // run, another branch, a teacher's comparison): until then it would offer nothing
+    this.top = top;
+    this.menu = null;
+    this.menuLoading = null;
+    this.known = { branches: [], current: null, runs: [], config: null, following: false };
     this.charts = new HealthCharts(this.section, { t: (k, p) => i18n.t(k, p) });
     this.buildProjectorPick(top);
     this.points = [];
@@ -343,13 +347,13 @@ export class ChartsPanel {
     if (kind === 'lang') {
       this.head.textContent = this.i18n.t('health.title');
       this.relabelPick();
-      this.menu.render();
+      if (this.menu) this.menu.render();
       this.charts.relabel();
       this.schedule();
       return;
     }
     if (kind === 'follow-mode') {
-      this.menu.know({ following: msg.readOnly });
+      this.know({ following: msg.readOnly });
       return;
     }
     if (kind === 'run') {
@@ -371,9 +375,9 @@ export class ChartsPanel {
     const ids = JSON.stringify((msg.runs || []).map((r) => r.id));
     const replaced = this.runIds !== null && ids !== this.runIds; // configure, reset, load, switch_run
     this.runIds = ids;
-    this.menu.know({ runs: msg.runs || [], config: model.config });
+    this.know({ runs: msg.runs || [], config: model.config });
     const of = this.compare && this.compare.of;
-    if (!of) return;
+    if (!of || !this.menu) return;
     if (replaced && of.branch !== undefined) this.setCompare(null); // the old run's branches
     else if (!this.menu.valid(of)) this.setCompare(null);
     else if (of.branch !== undefined && !this.menu.following) this.act('series', of); // it may have grown
@@ -382,9 +386,9 @@ export class ChartsPanel {
   onTimeline(msg) {
     const before = this.timeline ? this.timeline.branch : null;
     this.timeline = msg;
-    this.menu.know({ branches: msg.branches || [], current: msg.branch });
+    this.know({ branches: msg.branches || [], current: msg.branch });
     const of = this.compare && this.compare.of;
-    if (!of || of.branch === undefined) return;
+    if (!of || of.branch === undefined || !this.menu) return;
     if (of.branch === msg.branch && before !== null && before !== msg.branch && !this.menu.following) {
       this.act('series', { branch: before }); // checked out the compared branch: compare with the one left
     } else if (!this.menu.valid(of) && !this.menu.following) this.setCompare(null);
@@ -400,9 +404,33 @@ export class ChartsPanel {
   }
 
   setCompare(compare) {
+    if (compare && !this.menu) { // (its label is the menu's words)
+      this.loadMenu().then(() => this.setCompare(compare));
+      return;
+    }
     this.compare = compare;
-    this.menu.show(compare ? compare.of : null);
+    if (this.menu) this.menu.show(compare ? compare.of : null);
     this.schedule();
+  }
+
+  /** What the page knows for the menu: branches, the branch shown, earlier runs, settings,
+   * following a class. The menu is loaded when there is something else to compare with. */
+  know(facts) {
+    for (const [k, v] of Object.entries(facts)) if (v !== undefined) this.known[k] = v;
+    if (this.menu) this.menu.know(facts);
+    else if (this.known.runs.length || this.known.branches.some((b) => b.id !== this.known.current)) this.loadMenu();
+  }
+
+  loadMenu() {
+    if (!this.menuLoading) {
+      this.menuLoading = import('./chart-compare.js').then(({ CompareMenu }) => {
+        const menu = new CompareMenu(this.top, { i18n: this.i18n, act: this.act, pick: (of) => { if (!of) this.setCompare(null); } });
+        this.top.insertBefore(menu.root, this.head.nextSibling); // (beside the title, as before)
+        menu.know(this.known);
+        this.menu = menu;
+      });
+    }
+    return this.menuLoading;
   }
 
   /** Where the cursor stands (iterations done, a phase a quarter), or null at the run's end. */

@@ -96,8 +96,15 @@ export class NoticeView {
   /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it
    * (but the run an error announces, see the module comment). */
   update({ kind, msg }) {
-    if (kind === 'error') this.current = { ...msg, announcesRun: announcesRun(msg) };
-    else if (kind === 'notice') this.current = { local: msg.key, params: msg.params, tone: msg.tone, announcesRun: Boolean(msg.announcesRun) };
+    if (kind === 'error') {
+      this.current = { ...msg, announcesRun: announcesRun(msg) };
+      if ((msg.code === 'csv' || msg.code === 'learn') && !this.i18n.has(`${msg.code}.${msg.reason}`)) {
+        // (a CSV's and a drawing's words load with the page's later ones: shown once here)
+        const shown = this.current;
+        this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
+        return undefined;
+      }
+    } else if (kind === 'notice') this.current = { local: msg.key, params: msg.params, tone: msg.tone, announcesRun: Boolean(msg.announcesRun) };
     else if (kind === 'run') {
       if (this.current && this.current.announcesRun) {
         this.current.announcesRun = false; // kept for this run only
