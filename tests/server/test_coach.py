@@ -222,6 +222,15 @@ def test_eight_sigmoid_layers_vanish_and_eight_tanh_layers_do_not() -> None:
     Run(DEEP_TANH).steps(20).quiet("vanishing-gradients", 20)
 
 
+def test_a_run_that_has_learnt_its_data_is_not_told_its_gradient_vanishes() -> None:
+    # XOR learnt at a rate of 3: the loss near 0, every gradient small, the first layer's
+    # (saturated tanh units) smallest of all; nothing is wrong, and no advice is due
+    r = Run({"dataset": "xor", "hidden": [4, 4], "activation": "tanh", "lr": 3.0}).play(500)
+    last = r.points(10**9)[-1]
+    assert last["train_acc"] == 1.0 and last["train_loss"] < 0.01
+    r.quiet("vanishing-gradients", 20)
+
+
 def test_a_tiny_learning_rate_stalls_and_a_good_one_does_not() -> None:
     r = Run(CRAWLING).play(400)
     note = r.note("plateau")

@@ -25,7 +25,8 @@ TESTED = {
     "dead-units": (test_coach.test_dead_relu_units_are_named_with_their_layer_and_share,
                    test_coach.test_a_living_relu_network_has_no_dead_note),
     "vanishing-gradients": (
-        test_coach.test_eight_sigmoid_layers_vanish_and_eight_tanh_layers_do_not,),
+        test_coach.test_eight_sigmoid_layers_vanish_and_eight_tanh_layers_do_not,
+        test_coach.test_a_run_that_has_learnt_its_data_is_not_told_its_gradient_vanishes),
     "plateau": (test_coach.test_a_tiny_learning_rate_stalls_and_a_good_one_does_not,),
     "growing-gap": (test_coach.test_a_growing_gap_names_the_best_test_iteration_and_marks_it,),
 }
