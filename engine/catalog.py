@@ -395,7 +395,7 @@ SETTINGS: tuple[Param, ...] = (
     _flag("residual"),
     Param("optimizer", "str", "sgd", choices="optimizers", live=True),
     _p("lr", 0.03, 0, 100, live=True,
-       presets=(0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)),
+       presets=(0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)),
     Param("schedule", "str", "constant", choices="schedules", live=True),
     _p("clip_norm", 0.0, 0, None, step=0.1, live=True),
     _p("clip_value", 0.0, 0, None, step=0.1, live=True),
