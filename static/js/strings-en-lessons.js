@@ -67,6 +67,7 @@ export const STRINGS = Object.freeze({
   'lesson.earlyClass': 'This question is about where the run stops: it is answered when your teacher’s run gets there.',
   'lesson.notDone': 'This step’s goal is not reached yet.',
   'lesson.teacher': 'Your teacher revealed the answer',
+  'lesson.classOver': 'The class is over: answers are no longer sent. To try this lesson yourself, start your own run and open it from Lessons.',
   'lesson.classNote': 'You follow your teacher’s lesson. Send your answer: it is counted without your name, and checked when your teacher reveals the result.',
   'lesson.send': 'Send my answer',
   'lesson.revealClass': 'Reveal the result',

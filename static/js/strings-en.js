@@ -19,6 +19,7 @@ export const STRINGS = Object.freeze({
   'conn.open': 'Connected',
   'conn.retry': 'Disconnected — retrying in {s} s',
   'conn.ended': 'Disconnected',
+  'conn.over': 'Class over',
   'conn.offline': 'Not connected: command not sent',
 
   'section.run': 'Run',

@@ -67,6 +67,7 @@ export const STRINGS = Object.freeze({
   'lesson.earlyClass': 'この問いは、実行が止まったところの値についてです。先生の実行がそこまで進んだときに答えが出ます。',
   'lesson.notDone': 'このステップの目標にはまだ届いていません。',
   'lesson.teacher': '先生が答えを公開しました',
+  'lesson.classOver': '授業は終了しました。答えはもう送れません。自分でこのレッスンを試すには、自分の実行を始めて「レッスン」から開いてください。',
   'lesson.classNote': '先生のレッスンに合わせて進みます。送った答えは名前なしで集計され、先生が結果を発表したときに答え合わせされます。',
   'lesson.send': '答えを送る',
   'lesson.revealClass': '結果を発表する',

@@ -19,6 +19,7 @@ export const STRINGS = Object.freeze({
   'conn.open': '接続済み',
   'conn.retry': '切断 — {s} 秒後に再接続',
   'conn.ended': '切断済み',
+  'conn.over': '授業終了',
   'conn.offline': '未接続のため送信できません',
 
   'section.run': '実行',

@@ -112,6 +112,13 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text("2人中1人が正解")
     assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed
     shoot(teacher, "lesson-class-answers-revealed")
+    # the teacher stops sharing: a student's lesson says the class is over, sends nothing
+    tp.click(".share-btn")
+    tp.click(".share-stop")
+    a.page.wait_for_selector(".follow-bar[data-status='stopped']")
+    expect(a.page.locator(f"{LESSON} .lesson-class-note")).to_contain_text("The class is over")
+    expect(a.page.locator(f"{LESSON} .lesson-check")).to_be_disabled()
+    expect(a.page.locator(".conn")).to_have_text("Class over")
     assert teacher.errors == [] and a.errors == [] and b.errors == [] and quiet.errors == []
 
 

@@ -84,6 +84,8 @@ export class LessonPanel {
     this.state = freshState();
     this.view = null;
     this.following = false;
+    /** The class this page followed is over (the teacher stopped sharing). */
+    this.over = false;
     /** The teacher's side of a class: the run is shared, and how many follow it. */
     this.sharing = false;
     this.classSize = 0;
@@ -199,6 +201,8 @@ export class LessonPanel {
       if (this.connected && this.wanted && !this.following) this.openStep(this.wanted.id, this.wanted.step);
     } else if (kind === 'follow-mode') {
       this.following = msg.readOnly;
+      // the teacher stopped sharing: the page no longer talks to the class's run
+      this.over = msg.status === 'stopped' || msg.status === 'ended';
       if (this.following) this.wanted = null;
       this.renderChrome();
     } else if (kind === 'lesson_step') {
@@ -388,8 +392,10 @@ export class LessonPanel {
     this.foldBtn.textContent = folded ? '▴' : '▾';
     this.foldBtn.setAttribute('aria-label', t(folded ? 'lesson.unfold' : 'lesson.fold'));
     this.foldBtn.title = this.foldBtn.getAttribute('aria-label');
-    this.classNote.textContent = this.following ? t('lesson.classNote') : '';
+    this.classNote.textContent = !this.following ? '' : t(this.over ? 'lesson.classOver' : 'lesson.classNote');
     this.classNote.hidden = !this.following;
+    // (nothing would reach the class now: a press said "Not connected")
+    for (const b of this.root.querySelectorAll('.lesson-check, .lesson-choice, .lesson-number')) b.disabled = this.over;
     if (this.open) {
       this.name.replaceChildren(...(this.lesson ? inlineMath(this.lesson.body.title) : []));
       this.progress.textContent = t('lesson.stepOf', { n: this.open.step, of: this.open.steps });

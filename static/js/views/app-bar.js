@@ -61,10 +61,12 @@ export class AppBar {
 
   renderStatus() {
     const c = this.conn;
-    this.status.dataset.state = c.state;
+    // a class the teacher stopped sharing: the page let its socket go on purpose, no fault
+    const over = c.state === 'ended' && this.classOver;
+    this.status.dataset.state = over ? 'over' : c.state;
     this.status.textContent = c.state === 'open' ? this.i18n.t('conn.open')
       : c.state === 'closed' ? this.i18n.t('conn.retry', { s: (c.retryIn / 1000).toFixed(1) })
-        : c.state === 'ended' ? this.i18n.t('conn.ended') : this.i18n.t('conn.connecting');
+        : over ? this.i18n.t('conn.over') : c.state === 'ended' ? this.i18n.t('conn.ended') : this.i18n.t('conn.connecting');
   }
 
   /** `connection` events carry {state, retryIn}; `present` toggles the pressed state;
@@ -77,6 +79,8 @@ export class AppBar {
     } else if (kind === 'follow-mode') {
       this.shareBtn.hidden = msg.readOnly;
       this.lessonsBtn.hidden = msg.readOnly;
+      this.classOver = msg.status === 'stopped' || msg.status === 'ended';
+      this.renderStatus();
     }
     else if (kind === 'connection') {
       this.conn = msg;
