@@ -27,7 +27,7 @@ export const STRINGS = Object.freeze({
   'lesson.part.predict': '{n}. Predict first',
   'lesson.part.do': '{n}. Then run it',
   'lesson.part.teacherDoes': '{n}. Your teacher runs it',
-  'lesson.watch': 'Watch the network while your teacher runs this step.',
+  'lesson.watch': 'Watch what changes on your screen while your teacher runs this step.',
   'lesson.part.check': '{n}. Check',
   'lesson.yourAnswer': 'Your answer',
   'lesson.check': 'Check my answer',

@@ -156,6 +156,7 @@ export const STRINGS = Object.freeze({
   'phase.backward': 'Backward pass',
   'phase.update': 'Update',
   'phase.ready': 'Ready — press “Step phase” to begin',
+  'phase.readyPlay': 'Ready — press “Play” to begin',
   'phase.readyFollow': 'Waiting for the teacher to begin',
   'phase.forward.say': 'Values travel left to right, layer by layer; each neuron fills with its activation',
   'phase.loss.say': 'The output meets its target and the loss is computed',

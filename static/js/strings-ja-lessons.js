@@ -27,7 +27,7 @@ export const STRINGS = Object.freeze({
   'lesson.part.predict': '{n}. まず予想しましょう',
   'lesson.part.do': '{n}. 実行しましょう',
   'lesson.part.teacherDoes': '{n}. 先生が実行します',
-  'lesson.watch': '先生がこのステップを実行するあいだ、ネットワーク図を見ていてください。',
+  'lesson.watch': '先生がこのステップを実行するあいだ、画面の変化を見ていてください。',
   'lesson.part.check': '{n}. 答え合わせ',
   'lesson.yourAnswer': 'あなたの答え',
   'lesson.check': '答え合わせをする',

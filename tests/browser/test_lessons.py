@@ -388,7 +388,7 @@ def test_a_class_follows_the_teachers_lesson_and_a_student_is_judged_at_the_reve
     expect(sp.locator(f"{LESSON} .lesson-class-note")).to_contain_text("your teacher’s lesson")
     assert sp.is_hidden(f"{LESSON} .lesson-nav") and sp.is_hidden(f"{LESSON} .lesson-leave")
     expect(sp.locator(f"{LESSON} .lesson-do h3")).to_have_text("2. Your teacher runs it")
-    expect(sp.locator(f"{LESSON} .lesson-do")).to_contain_text("Watch the network")
+    expect(sp.locator(f"{LESSON} .lesson-do")).to_contain_text("Watch what changes")
     net = sp.locator("#network").bounding_box()
     sheet = sp.locator(LESSON).bounding_box()
     # the network shows above the sheet
@@ -621,6 +621,8 @@ def test_a_question_about_where_the_play_stops_waits_for_it_there(make_lab: Any)
     page.goto(f"{lab.base_url}/?lesson=learning-rate&step=1")
     page.wait_for_selector(".conn[data-state='open']", timeout=20_000)
     lab.wait_for_message("lesson_step", after=0, id="learning-rate", step=1)
+    # the step hides "Step phase": the banner says what begins here
+    expect(page.locator(".banner-title")).to_have_text("Ready — press “Play” to begin")
     early = answer(lab, "choice", "above")
     assert early["early"] is True
     head = page.locator(f"{VERDICT} .lesson-verdict-head")

@@ -68,7 +68,7 @@ export class PhaseBanner {
     else if (kind === 'frame') {
       this.phase = msg.phase;
       this.iteration = recordIteration(msg.iteration);
-    } else if (kind !== 'lang' && kind !== 'state' && kind !== 'follow-mode') return;
+    } else if (kind !== 'lang' && kind !== 'state' && kind !== 'follow-mode' && kind !== 'lesson_step') return;
     if (kind === 'state' && this.phase) return;
     // Several frames can arrive per animation frame when playing fast: render once.
     this.model = model;
@@ -91,7 +91,10 @@ export class PhaseBanner {
       else li.removeAttribute('aria-current');
     });
     if (!p) {
-      this.title.textContent = t(this.following ? 'phase.readyFollow' : 'phase.ready');
+      // (a lesson step may hide "Step phase": its Play is what begins)
+      const stepBtn = document.querySelector('.btn-step-phase');
+      const canStep = stepBtn && stepBtn.getClientRects().length > 0;
+      this.title.textContent = t(this.following ? 'phase.readyFollow' : canStep ? 'phase.ready' : 'phase.readyPlay');
       this.math.replaceChildren();
       this.say.textContent = model && model.state ? t('phase.iteration', { n: stateIteration(model.state) }) : '';
       this.shownPhase = null;
