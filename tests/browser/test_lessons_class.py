@@ -90,6 +90,14 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
                                 "el => parseFloat(getComputedStyle(el).fontSize)")
     assert title >= 24  # read from the back of the room
     shoot(teacher, "lesson-class-answers-projector")
+    # a 720-line projector: the step's text scrolls, the answers and the reveal stay in sight
+    tp.set_viewport_size({"width": 1280, "height": 720})
+    teacher.settled()
+    for sel in (f"{BOX} .class-answers-title", f"{LESSON} .lesson-check"):
+        at = tp.locator(sel).bounding_box()
+        assert at is not None and at["y"] >= 0 and at["y"] + at["height"] <= 720, (sel, at)
+    title = tp.locator(f"{BOX} .class-answers-title").bounding_box()
+    assert title is not None and title["height"] < 2 * 24 * 1.3  # one line
     teacher.step("phase")
 
     # the reveal (the teacher predicted nothing): each student is judged on their own answer
