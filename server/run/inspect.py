@@ -27,8 +27,9 @@ from engine import chain
 from engine.gradcost import gradient_cost
 from engine.stepper import PhaseRecord, Stepper
 
-#: rows of the batch table sent to the page
-MAX_ROWS = 8
+#: rows of the batch table sent to the page (a default batch of 10 whole: its sum can be
+#: checked by hand; a larger batch's first 16)
+MAX_ROWS = 16
 #: entries of each downstream δ vector (and of a sample's Σₖ w δₖ) sent
 MAX_PATH = 16
 

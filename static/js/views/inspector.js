@@ -512,8 +512,10 @@ export class Inspector {
     cap.id = `bpl-insp-rows-${++rowsId}`;
     table.setAttribute('aria-labelledby', cap.id);
     // a batch of one has no "first 1 of 1 samples": its one row, said so
-    const rowsKey = `${msg.per_sample === false ? 'insp.rowsCoupled' : 'insp.rowsPerSample'}${msg.batch_size === 1 ? 'One' : ''}`;
-    cap.textContent = t(rowsKey, { shown: (msg.rows || []).length, B: msg.batch_size });
+    const shown = (msg.rows || []).length;
+    const rowsKey = `${msg.per_sample === false ? 'insp.rowsCoupled' : 'insp.rowsPerSample'}${
+      msg.batch_size === 1 ? 'One' : shown === msg.batch_size ? 'All' : ''}`;
+    cap.textContent = t(rowsKey, { shown, B: msg.batch_size });
     const { l, j } = ctx;
     const extras = this.columns(msg);
     const first = (msg.rows || [])[0];
