@@ -640,14 +640,19 @@ def test_a_question_about_where_the_play_stops_waits_for_it_there(make_lab: Any)
     assert lab.errors == []
 
 
-@pytest.mark.parametrize("lang", ["ja", "en"])
-@pytest.mark.parametrize("lesson", COURSE)
+#: each lesson walked in one language, the two in turn down the course (every lesson's
+#: words in both are checked by tests/server/test_lessons_api.py and its formulas'
+#: rendering in both by the MathML test above; walking each twice cost two minutes a run)
+WALKS = [(lesson, ("ja", "en")[k % 2]) for k, lesson in enumerate(COURSE)]
+
+
+@pytest.mark.parametrize(("lesson", "lang"), WALKS)
 def test_every_lesson_walks_to_its_end_answering_wrongly_then_rightly(
         make_lab: Any, lesson: str, lang: str) -> None:
     """Each lesson, step by step, as a learner drives it from the panel (the step's action
     button, or Play at the fastest speed for a play): a wrong prediction is judged wrong,
-    the right one (the verdict's own ``expected``) right, and the last step is done; in
-    Japanese and in English."""
+    the right one (the verdict's own ``expected``) right, and the last step is done; half
+    the course in Japanese, half in English."""
     lab = make_lab(viewport=DESK, locale="ja-JP" if lang == "ja" else "en-US")
     page = lab.page
     page.goto(f"{lab.base_url}/?lesson={lesson}&step=1")  # (a step may hide the network)
