@@ -247,6 +247,12 @@ def test_on_a_projector_every_formula_fits_the_inspectors_column(make_lab: Any,
             f"{PANEL} math[display='block']",
             "ms => ms.map(m => parseFloat(getComputedStyle(m).fontSize))")
         assert min(sizes) >= 12 and max(sizes) > 20, sizes  # big where they fit
+    # the output weight's chain rule, the point of clicking it, is in sight below the
+    # loss's formulas (the loss's prose filled the column: the teacher had to scroll)
+    chain = lab.page.eval_on_selector(f"{PANEL} .bpl-factor",
+                                      "e => e.closest('math').getBoundingClientRect().bottom")
+    assert chain <= 720, chain
+    assert lab.page.locator(f"{PANEL} .bpl-insp-loss .bpl-insp-note").first.is_hidden()
     assert lab.errors == []
 
 

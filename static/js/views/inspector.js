@@ -76,6 +76,12 @@ function swatch(k) {
   return s;
 }
 
+/** The loss part of the sheet (a projector shows its formulas, not its prose: css/screens.css). */
+function loss(section) {
+  section.classList.add('bpl-insp-loss');
+  return section;
+}
+
 function para(cls, text) {
   const p = document.createElement('p');
   p.className = cls;
@@ -382,7 +388,7 @@ export class Inspector {
     def.dataset.field = 'loss-def';
     for (const e of [def, cont, deriv]) if (e) e.dataset.phase = 'loss';
     const why = para('bpl-insp-note', t(`insp.lossDef.${msg.loss}`));
-    if (!batch) return this.section('insp.loss', def, cont, deriv, why, para('bpl-insp-note', t('insp.lossSample')));
+    if (!batch) return loss(this.section('insp.loss', def, cont, deriv, why, para('bpl-insp-note', t('insp.lossSample'))));
     const mean = block(mi('L'), mo('='), oneOver('B'), sumB(), sym('ℓ', null, ['b']), ...(msg.regularized ? [mo('+'), mi('R')] : []),
       mo(','), gap(), mi('B'), mo('='), mn(String(msg.batch_size)));
     mean.dataset.field = 'loss-mean';
@@ -391,7 +397,7 @@ export class Inspector {
     note.dataset.field = 'loss-note';
     const parts = [mean, def, cont, deriv, why, note];
     if (msg.regularized) parts.push(para('bpl-insp-note', t('insp.regTerm')));
-    return this.section('insp.loss', ...parts);
+    return loss(this.section('insp.loss', ...parts));
   }
 
   chainSection(msg) {
