@@ -126,8 +126,10 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     page.press(f"{LESSON} .lesson-number", "Enter")  # Enter checks
     msg = lab.wait_for_message("lesson_check", after=mark)
     assert msg["verdict"] == "not_yet" and msg["missing"] == "L1.a"
-    expect(page.locator(VERDICT)).to_contain_text("the forward phase computes it")
+    expect(page.locator(VERDICT)).to_contain_text("The forward phase computes it")
     expect(page.locator(VERDICT)).to_contain_text("Step phase")
+    # the value named in words, not the engine's id
+    expect(page.locator(VERDICT)).to_contain_text("Not computed yet: the activations a of layer 1")
     assert page.get_attribute(VERDICT, "aria-live") == "polite"
 
     page.click(f"{LESSON} .lesson-act")  # "2. Then run it": Step phase
@@ -265,7 +267,9 @@ def test_a_link_opens_step_three_and_a_reload_keeps_it(make_lab: Any) -> None:
     page.locator(f"{LESSON} .lesson-choice", has_text="negative").click()
     msg = check(lab)
     assert msg["verdict"] == "not_yet" and msg["missing"] == "L1.dW"
-    expect(page.locator(VERDICT)).to_contain_text("the backward phase computes it")
+    expect(page.locator(VERDICT)).to_contain_text("The backward phase computes it")
+    expect(page.locator(VERDICT)).to_contain_text("the gradient ∂L/∂W of layer 1")
+    assert "L1.dW" not in page.locator(VERDICT).inner_text()
     assert address(lab) == {"lesson": ["one-neuron"], "step": ["3"]}
     assert page.locator(f"{LESSON} .lesson-prev").is_enabled()
 

@@ -361,6 +361,7 @@ export class LessonPanel {
     if (!step) return;
     this.view = new StepView(step, this.state, {
       t: this.t,
+      i18n: this.i18n,
       lang: this.i18n.lang,
       readOnly: this.following,
       onCheck: (p) => this.check(p),

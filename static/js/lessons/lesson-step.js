@@ -22,6 +22,7 @@ import { CsvPicker } from '../views/csv-picker.js';
 import { ClassAnswers } from './class-answers.js';
 import { inlineMath, richParagraphs } from './lesson-math.js';
 import { actionWords, phaseOf, valueText } from './lesson-words.js';
+import { whereWords } from '../where-words.js';
 
 /**
  * What a step view remembers across rebuilds.
@@ -46,7 +47,8 @@ export class StepView {
    * @param {{t: (key: string, params?: object) => string, lang: string, readOnly: boolean,
    *   onCheck: (prediction: string|number|null) => void, onAction: () => void,
    *   onCsv?: (file: {text: string, name: string}) => void,
-   *   example?: {name: string, href: string}|null}} env
+   *   example?: {name: string, href: string}|null, i18n?: {t: Function, has: Function}}} env
+   *   (`i18n`: to say an engine id in words)
    *   a `csv` step's file goes to `onCsv`; `example` is the lesson's example table
    */
   constructor(step, state, env) {
@@ -315,7 +317,7 @@ export class StepView {
       // a student waits for the teacher, who runs the class's phases
       const key = !phase ? 'lesson.notYetOther' : this.env.readOnly ? 'lesson.notYetClass' : 'lesson.notYet';
       parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict: 'not_yet' } },
-        t(key, { id: msg.missing || '?', phase: phase ? t(`lesson.phase.${phase}`) : '', button })));
+        t(key, { id: this.idWords(msg.missing), phase: phase ? t(`lesson.phase.${phase}`) : '', button })));
     } else {
       if (verdict === 'right' || verdict === 'wrong') {
         parts.push(h('p', { class: 'lesson-verdict-head', dataset: { verdict } },
@@ -346,6 +348,14 @@ export class StepView {
     }
     this.verdict.dataset.verdict = verdict || 'none';
     this.verdict.replaceChildren(...parts);
+  }
+
+  /** An engine id in words ("the activations a of layer 1", not "L1.a"; where-words.js),
+   * or the id itself where there are none. */
+  idWords(id) {
+    const i18n = this.env.i18n;
+    if (!id) return '?';
+    return i18n && (i18n.has(`where.${id}`) || /^L\d+\.[A-Za-z_]+(\.[A-Za-z_]+)?$/.test(id)) ? whereWords(i18n, id) : id;
   }
 
   /** A prediction as the learner gave it: a choice's words, or the number. */
