@@ -2,14 +2,21 @@
  * How the page names a class, one rule for every view that names one (the map's
  * legend, the confusion matrix, the mistakes' list, the inspector): a learner's own
  * CSV names its classes in its target column (`config.table.labels`, in the order of
- * the class indices the engine uses: "cat", "dog"), so those names are shown; any
- * other run's classes are their numbers 0…K−1, as the datasets have them.
+ * the class indices the engine uses: "cat", "dog"), so those names are shown; iris's
+ * are its three species; any other run's classes are their numbers 0…K−1.
  */
 
-/** The name of class `k` (an index into the run's classes): the file's label, or the number. */
+/** Real datasets whose classes have names: iris's species, as botanists write them in
+ * any language (scikit-learn's `target_names`, in the order of the class indices). */
+const NAMED = { iris: ['setosa', 'versicolor', 'virginica'] };
+
+/** The name of class `k` (an index into the run's classes): the file's label, the
+ * species, or the number. */
 export function className(config, k) {
   const labels = config && config.table && config.table.labels;
-  return labels && labels[k] !== undefined ? String(labels[k]) : String(k);
+  if (labels && labels[k] !== undefined) return String(labels[k]);
+  const named = config && NAMED[config.dataset];
+  return named && named[k] !== undefined ? named[k] : String(k);
 }
 
 /** Whether `name` reads as a number (then "class 3" says what it is; a word stands alone). */

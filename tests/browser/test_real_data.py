@@ -55,6 +55,14 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     assert ("2" in held) and (("mean" in held) if lang == "en" else ("平均" in held))
     title = lab.text(f"{CONF} h3")
     assert ("Confusion matrix" in title) if lang == "en" else ("混同行列" in title)
+    # iris's classes are its species (scikit-learn's names, in its order), not 0, 1, 2
+    from sklearn.datasets import load_iris
+    species = [str(n) for n in load_iris().target_names]
+    heads = page.eval_on_selector_all(f"{CONF} th[scope='col']:not(.conf-corner)",
+                                      "ths => ths.map(t => t.textContent)")
+    assert heads == species
+    legend = lab.text(".pts-legend")
+    assert all(n in legend for n in species), legend
     # on a projector the menus and that line are folded away: a short line under the map
     # still names the two inputs it moves
     assert not page.is_visible("[data-testid='map-brief']")
