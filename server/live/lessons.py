@@ -33,8 +33,9 @@ the session, on the engine thread like every command. :class:`LessonDesk`
   student), and the teacher's page is sent the spread as ``lesson_answers``
   (counts only, a few a second at most: :meth:`LessonDesk.flush_answers` on the
   shared clock's ticks). The teacher's first check that carries the live value
-  (Check, Show me, or a play stopping at its goal) is the reveal: from then on
-  a student's check is judged at once, as a learner's alone is.
+  (Check, Reveal, Show me) is the reveal: from then on a student's check is judged
+  at once, as a learner's alone is. A play reaching its goal while a class answers
+  says so without the value (``held``): the teacher reveals when the class is ready.
 
 It gets the session as a small :class:`Port` and never holds it otherwise. Its
 messages go through the session's ``put``, so a class following a teacher
@@ -482,7 +483,7 @@ class LessonDesk:
         body: dict[str, Any] = {
             "id": lesson.id, "step": self.n, "step_id": step.id, "trigger": trigger,
             "prediction": prediction, "verdict": None, "actual": None, "expected": None,
-            "explanation": None, "missing": None,
+            "explanation": None, "explanations": None, "missing": None,
         }
         p = step.prediction
         done = self._done(step, values)
@@ -490,9 +491,16 @@ class LessonDesk:
         # there: not judged (the live value is not the one asked about), nor revealed
         early = (p is not None and trigger == "check" and step.action.do == "play"
                  and not done)
+        # a class answering: its play reaching the goal is not the reveal (the teacher
+        # reveals when the class is ready); the goal is said, the value waits
+        held = (p is not None and trigger == "goal" and put is None
+                and self.port.audience.code is not None and not self.answers.revealed)
         body["early"] = early
+        body["held"] = held
         if early:
             body["verdict"] = "not_yet" if prediction is not None else None
+        elif held:
+            pass
         elif p is not None:
             # in every language too: a class's reveal reaches students reading another
             texts = p.explain.model_dump()  # {"ja": …, "en": …}

@@ -233,3 +233,33 @@ def test_a_student_on_another_worker_is_counted_then_judged(
         assert there.recv_type("lesson_check")["expected"] == "neg"
         lesson(there, step=3, action="check", prediction="zero")
         assert there.recv_type("lesson_check")["verdict"] == "wrong"
+
+
+def test_a_play_reaching_its_goal_while_the_class_answers_waits_for_the_teachers_reveal() -> None:
+    """learning-rate, step 1 in class: the run stops at its goal, and the class hears
+    where, not the value; answers still count until the teacher reveals."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        teacher, s1 = WS(r1), WS(r2)
+        teacher.hello()
+        code = share(teacher)
+        join(s1, code)
+        teacher.recv_type("share", where=lambda m: m["followers"] == 1)
+        teacher.send({"type": "lesson", "id": "learning-rate", "step": 1})
+        teacher.recv_type("lesson_step", timeout=20)
+        teacher.send({"type": "play", "speed": 1000})
+        goal = teacher.recv_type("lesson_check", timeout=20,
+                                 where=lambda m: m["trigger"] == "goal")
+        assert goal["held"] is True and goal["actual"] is None and goal["explanation"] is None
+        assert goal["values"]["iteration"] == 200
+        heard = s1.recv_type("lesson_check", where=lambda m: m["trigger"] == "goal")
+        assert heard["actual"] is None and heard["explanations"] is None
+        # still answering: recorded, not judged
+        s1.send({"type": "lesson", "id": "learning-rate", "step": 1, "action": "check",
+                 "prediction": "above"})
+        assert s1.recv_type("lesson_recorded")["prediction"] == "above"
+        # the teacher's Reveal: the value, to the class
+        teacher.send({"type": "lesson", "id": "learning-rate", "step": 1, "action": "check"})
+        reveal = s1.recv_type("lesson_check", where=lambda m: m["trigger"] == "check")
+        assert reveal["actual"] is not None and reveal["held"] is False
+
