@@ -37,6 +37,13 @@ the session, on the engine thread like every command. :class:`LessonDesk`
   at once, as a learner's alone is. A play reaching its goal while a class answers
   says so without the value (``held``): the teacher reveals when the class is ready.
 
+About 580 lines, because opening a step, doing its action, checking it and counting
+a class's answers all read and change the open step's state (the lesson, the step,
+the play goal watched, the ``prev_…`` values, the answers, the run before the
+lesson); what stands alone lives apart: the values an expression reads
+(:mod:`server.live.lessonvalues`), a class's counts (:mod:`server.live.answers`),
+the lesson files (:mod:`server.lessons`).
+
 It gets the session as a small :class:`Port` and never holds it otherwise. Its
 messages go through the session's ``put``, so a class following a teacher
 gets the teacher's ``lesson_step`` and ``lesson_check`` (the reveal) too, and
