@@ -55,7 +55,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import weakref
 from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
@@ -107,6 +106,9 @@ class Port(Protocol):
     def handle(self, msg: Any) -> None:
         """Apply one command at once."""
 
+    def replace_run(self, history: History) -> None:
+        """Start ``history``'s run (the current one joins the earlier runs)."""
+
     def tick(self, dt: float) -> None:
         """Advance a playing run by ``dt`` seconds of play."""
 
@@ -157,9 +159,10 @@ class LessonDesk:
         self.prev: dict[str, Any] = {}
         #: the class's answers to the open step (module docstring)
         self.answers = ClassAnswers(port.settings.max_followers)
-        #: the run before the lesson opened (weakly: it is kept as an earlier run, or
-        #: freed if nothing was done in it) and its settings; leaving goes back to it
-        self.before: tuple[weakref.ref[History], RunSettings] | None = None
+        #: the run before the lesson opened and its settings; leaving goes back to it (held
+        #: here too: a lesson's presets can push it out of the earlier runs; counted in the
+        #: session's memory by :meth:`kept`)
+        self.before: tuple[History, RunSettings] | None = None
 
     # ---- the command ---------------------------------------------------------------------
 
@@ -185,7 +188,7 @@ class LessonDesk:
         if msg.action == "open":
             if self.lesson is None and self.before is None:
                 h = self.port.history
-                self.before = (weakref.ref(h), h.settings_now())
+                self.before = (h, h.settings_now())
             yield from self._open(lesson, msg.step)
             return
         if not self._is_open(lesson) or self.n != msg.step:
@@ -206,14 +209,25 @@ class LessonDesk:
         run joins the earlier runs (the runs menu)."""
         before, self.before = self.before, None
         p = self.port
-        if before is None or p.history is before[0]():
+        if before is None or p.history is before[0]:
             return
-        old = before[0]()
-        rid = None if old is None else next((r for r, h in p.past if h is old), None)
+        old, settings = before
+        rid = next((r for r, h in p.past if h is old), None)
         if rid is not None:
             p.handle(SwitchRun(type="switch_run", run=rid))
-        else:
-            p.handle(Configure(type="configure", config=before[1]))
+        elif old.head == (0, 0) and len(old.branches) == 1 and not old.active.commands:
+            p.handle(Configure(type="configure", config=settings))  # (nothing done in it)
+        else:  # (a lesson's presets pushed it out of the earlier runs)
+            p.replace_run(old)
+
+    def kept(self) -> list[History]:
+        """The run before the lesson, when only this desk holds it (for the session's
+        memory budget: :meth:`Session.histories`)."""
+        old = self.before[0] if self.before is not None else None
+        p = self.port
+        if old is None or old is p.history or any(h is old for _, h in p.past):
+            return []
+        return [old]
 
     def _is_open(self, lesson: Lesson) -> bool:
         """``lesson`` is the one open (by id: a course read again has equal lessons)."""
@@ -351,8 +365,11 @@ class LessonDesk:
             while p.playing and self.watch is not None:
                 p.tick(dt)
                 yield
+            met = self.watch is None
             p.handle(Pause(type="pause"))
-            self.watch = saved
+            # (the step's own goal, met by this play, is not watched again: the next Play
+            # would stop after one iteration)
+            self.watch = None if met and saved is not None and saved[0] == action.until else saved
 
     def adopt(self) -> None:
         """A CSV was loaded (the learner's file, or the example): while the open step is a
@@ -393,7 +410,9 @@ class LessonDesk:
         if self.watch is None:
             return k
         until, cap = self.watch
-        it = self.port.stepper.iteration
+        st = self.port.stepper
+        # (an iteration under way, finished by the tick's first one, counts)
+        it = st.iteration + (st.phase_index != 0)
         counted = _counted(until)
         for j in range(1, k + 1):
             if it + j >= cap or (counted is not None and counted.truth({"iteration": it + j})):
@@ -461,7 +480,12 @@ class LessonDesk:
 
     def left(self, f: Follower) -> None:
         """Follower ``f`` here left the class: its answer no longer counts."""
-        self.answers.record(here(f), None)
+        self.withdraw(here(f))
+
+    def withdraw(self, who: Hashable) -> None:
+        """The student ``who`` (a follower here, or on another worker) left: its answer
+        no longer counts."""
+        self.answers.record(who, None)
 
     def _send_answers(self) -> None:
         """The class's answers to the open step, counts only, to the teacher's page."""
@@ -496,8 +520,10 @@ class LessonDesk:
         done = self._done(step, values)
         # a step whose question is about where its play stops, checked before it got
         # there: not judged (the live value is not the one asked about), nor revealed
+        # (while the step's play goal is still watched: a play stopped at its
+        # max_iterations without meeting it is judged where it stopped)
         early = (p is not None and trigger == "check" and step.action.do == "play"
-                 and not done)
+                 and not done and self.watch is not None)
         # a class answering: its play reaching the goal is not the reveal (the teacher
         # reveals when the class is ready); the goal is said, the value waits
         held = (p is not None and trigger == "goal" and put is None
@@ -546,6 +572,8 @@ class LessonDesk:
             self.answers.revealed = True
         reveal: dict[str, Any] = {}
         for text in step.reveal:
+            if held and text != "iteration":
+                continue  # (the step's numbers are its answer: they wait for the reveal)
             try:
                 reveal[text] = plain(parse(text).evaluate(values))
             except ExprError:

@@ -424,7 +424,7 @@ class ClassRelay:
             self._lost(code)
             return
         handler = {"greet": self._greet, "runfile": self._runfile, "count": self._count,
-                   "check": self._check}.get(op)
+                   "check": self._check, "left": self._left}.get(op)
         if handler is not None:
             self.engine(("class", code), lambda: handler(body))
 
@@ -493,6 +493,14 @@ class ClassRelay:
         if s is not None:
             self._set_remote(s.audience, body)
             s.send_share()
+
+    def _left(self, body: dict[str, Any]) -> None:
+        """A follower on another worker left: its answer to the open step goes (as a
+        follower here leaving: :meth:`LessonDesk.left`; a reload answers again)."""
+        s = self._owned_session(str(body.get("code")))
+        who = body.get("who")
+        if s is not None and isinstance(who, int):
+            s.lessons.withdraw((str(body.get("from")), who))
 
     def _runfile(self, body: dict[str, Any]) -> None:
         s = self._owned_session(str(body.get("code")))
@@ -597,6 +605,9 @@ class ClassRelay:
         room.members.pop(f, None)
         room.waiting.pop(f, None)
         room.redraw.discard(f)
+        if room.owner is not None:  # its answer to a lesson step no longer counts
+            self.spawn(self._send(room.owner, {"op": "left", "code": code,
+                                               "who": id(f.outbox)}))
         self._after_change(room)
 
     def _after_change(self, room: Room) -> None:

@@ -497,7 +497,7 @@ class Session(Playing):
 
     def histories(self) -> list[History]:
         """Every history this session holds (the current run's and earlier ones)."""
-        return [self.history, *(h for _, h in self.past)]
+        return [self.history, *(h for _, h in self.past), *self.lessons.kept()]
 
     def copy_from(self, source: Session) -> None:
         """:meth:`copy_pieces` at once."""

@@ -118,6 +118,9 @@ def test_on_a_phone_one_line_opens_and_off_is_remembered(make_lab: Any) -> None:
     title = msg["words"]["divergence"]["ja"]["title"]
     line = lab.page.locator(".coach-summary")
     assert title in str(line.text_content())
+    # dated, as each note in the list is (a run that recovered since reads it as past)
+    (note,) = [n for n in msg["notes"] if n["rule"] == "divergence"]
+    assert f"反復 {note['iteration']}" in str(line.text_content())
     assert line.get_attribute("aria-expanded") == "false"
     assert not lab.page.locator(".coach-notes").is_visible()
     # right under the network, on the first screen

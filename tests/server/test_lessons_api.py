@@ -213,6 +213,20 @@ def test_leaving_a_lesson_goes_back_to_the_run_before_it(worked: bool) -> None:
         assert len(back["runs"]) >= 1  # the lesson's run, to go back to
 
 
+def test_leaving_goes_back_even_when_the_lessons_runs_pushed_it_out_of_the_runs_menu() -> None:
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        own = ws.hello()
+        ws.send({"type": "step", "unit": "iteration"})
+        ws.recv_type("state", where=lambda m: m["iteration"] == 1)
+        for step in (1, 2, 3, 1, 2, 3, 1):  # (jumps rebuild: each a new run, the menu holds 5)
+            ws.send({"type": "lesson", "id": "learning-rate", "step": step})
+            ws.recv_type("lesson_step", timeout=20, where=lambda m, n=step: m["step"] == n)
+        ws.send({"type": "lesson", "action": "leave"})
+        back = ws.recv_type("run", timeout=20)
+        assert back["config"] == own["config"] and back["state"]["iteration"] == 1
+
+
 def test_unknown_lessons_and_steps_are_named() -> None:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
         ws = WS(raw)

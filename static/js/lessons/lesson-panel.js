@@ -86,6 +86,10 @@ export class LessonPanel {
     this.following = false;
     /** The class this page followed is over (the teacher stopped sharing). */
     this.over = false;
+    /** The class code followed (a kept answer is that class's), and whether the page is
+     * back from a dropped connection (its answer then goes again). */
+    this.classCode = null;
+    this.rejoined = false;
     /** The teacher's side of a class: the run is shared, and how many follow it. */
     this.sharing = false;
     this.classSize = 0;
@@ -197,10 +201,13 @@ export class LessonPanel {
   update({ kind, msg, model }) {
     this.stepFiles.update({ kind, msg, model });
     if (kind === 'connection') {
+      // (back after a drop: the server let this page's class answer go with it)
+      if (msg.state === 'open' && !this.connected && this.following) this.rejoined = true;
       this.connected = msg.state === 'open';
       if (this.connected && this.wanted && !this.following) this.openStep(this.wanted.id, this.wanted.step);
     } else if (kind === 'follow-mode') {
       this.following = msg.readOnly;
+      this.classCode = msg.code || null;
       // the teacher stopped sharing: the page no longer talks to the class's run
       this.over = msg.status === 'stopped' || msg.status === 'ended';
       if (this.following) this.wanted = null;
@@ -264,10 +271,14 @@ export class LessonPanel {
     this.load(false);
     // a student's page back from a reload (or a dropped connection): the answer it had
     // sent to this very step goes again (leaving, the page's answer stopped counting)
-    if (!same && this.following) {
+    const back = this.rejoined;
+    this.rejoined = false;
+    if ((!same || back) && this.following && !this.state.revealed) {
       const kept = keptAnswer();
-      if (kept && kept.id === msg.id && kept.step === msg.step && kept.step_id === msg.step_id
-        && kept.prediction !== null && kept.prediction !== undefined) this.check(kept.prediction);
+      if (kept && kept.code === this.classCode && kept.id === msg.id && kept.step === msg.step
+        && kept.step_id === msg.step_id && kept.prediction !== null && kept.prediction !== undefined) {
+        this.check(kept.prediction);
+      }
     }
   }
 
@@ -286,6 +297,7 @@ export class LessonPanel {
     if (own) this.pending = undefined;
     const reveal = valued && !this.state.revealed && (!this.following || !own);
     if (reveal) this.state.revealed = true;
+    if (reveal && this.following) tabSet(ANSWER_KEY, null); // (judged now: never sent again)
     // a student keeps their own verdict when the teacher reveals: the reveal adds the numbers
     const whose = own || msg.trigger === 'goal' ? 'own' : 'teacher';
     if (this.view) {
@@ -306,8 +318,9 @@ export class LessonPanel {
       this.check(this.state.recorded);
       return;
     }
-    // a play stopped at its goal: the prediction made before it is judged now
-    if (msg.trigger === 'goal' && this.view && msg.verdict === null) {
+    // a play stopped at its goal: the prediction made before it is judged now (not in a
+    // class still answering: its value waits for the teacher's reveal)
+    if (msg.trigger === 'goal' && this.view && msg.verdict === null && !msg.held) {
       const sent = this.following ? this.state.recorded : null;
       const p = sent !== null ? sent : this.view.prediction();
       if (p !== undefined && p !== null) this.check(p);
@@ -321,7 +334,7 @@ export class LessonPanel {
     this.state.recorded = msg.prediction;
     if (this.view) this.view.showRecorded();
     tabSet(ANSWER_KEY, msg.prediction === null ? null : JSON.stringify(
-      { id: msg.id, step: msg.step, step_id: msg.step_id, prediction: msg.prediction }));
+      { code: this.classCode, id: msg.id, step: msg.step, step_id: msg.step_id, prediction: msg.prediction }));
   }
 
   /** The teacher's page: the class's answers beside the reveal, while the run is shared. */

@@ -149,7 +149,9 @@ export class CoachView {
     this.summary.hidden = !compact || !latest;
     if (latest) { // closed: the latest note's title; open: the panel's name over the list
       const more = notes.length > 1 ? ` ${t('coach.more', { n: notes.length - 1 })}` : '';
-      this.summary.textContent = this.open ? t('coach.title') : `${t('coach.title')}: ${this.wordsOf(latest).title}${more}`;
+      // (dated as in the list: a run that recovered since reads it as the past it is)
+      const at = t('coach.at', { n: latest.iteration });
+      this.summary.textContent = this.open ? t('coach.title') : `${t('coach.title')}: ${this.wordsOf(latest).title} · ${at}${more}`;
       this.summary.setAttribute('aria-expanded', String(this.open));
     }
     this.list.hidden = !this.on || (compact && !this.open);

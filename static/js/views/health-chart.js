@@ -404,8 +404,10 @@ export class ChartsPanel {
   }
 
   setCompare(compare) {
+    this.compareSeq = (this.compareSeq || 0) + 1; // (a later choice supersedes one waiting)
     if (compare && !this.menu) { // (its label is the menu's words)
-      this.loadMenu().then(() => this.setCompare(compare));
+      const seq = this.compareSeq;
+      this.loadMenu().then(() => { if (this.compareSeq === seq && this.menu) this.setCompare(compare); });
       return;
     }
     this.compare = compare;
@@ -428,7 +430,7 @@ export class ChartsPanel {
         this.top.insertBefore(menu.root, this.head.nextSibling); // (beside the title, as before)
         menu.know(this.known);
         this.menu = menu;
-      });
+      }).catch(() => { this.menuLoading = null; }); // (tried again when next wanted)
     }
     return this.menuLoading;
   }

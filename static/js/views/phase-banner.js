@@ -33,6 +33,14 @@ export const FORMULAS_TEXT = Object.freeze({
 const PHASE_LIST = Object.freeze(['forward', 'loss', 'backward', 'update']);
 
 /** Banner view: `update` on frame/run/state/lang. */
+/** Whether a `lesson_step` hides "Step phase" (its controls show others, and its action
+ * is not a phase step), as lessons/lesson-controls.js applies them. */
+function hidesStepPhase(msg) {
+  const show = msg.id && msg.controls ? msg.controls.show || [] : [];
+  const a = msg.action || {};
+  return show.length > 0 && !show.includes('step_phase') && !(a.do === 'step' && a.unit !== 'iteration');
+}
+
 export class PhaseBanner {
   /** @param {HTMLElement} container the "banner" slot */
   constructor(container, { i18n }) {
@@ -65,6 +73,7 @@ export class PhaseBanner {
   update({ kind, model, msg }) {
     if (kind === 'run') this.phase = model.lastPhase;
     else if (kind === 'follow-mode') this.following = msg.readOnly; // "ready" waits for the teacher
+    else if (kind === 'lesson_step') this.noStep = hidesStepPhase(msg);
     else if (kind === 'frame') {
       this.phase = msg.phase;
       this.iteration = recordIteration(msg.iteration);
@@ -92,9 +101,7 @@ export class PhaseBanner {
     });
     if (!p) {
       // (a lesson step may hide "Step phase": its Play is what begins)
-      const stepBtn = document.querySelector('.btn-step-phase');
-      const canStep = stepBtn && stepBtn.getClientRects().length > 0;
-      this.title.textContent = t(this.following ? 'phase.readyFollow' : canStep ? 'phase.ready' : 'phase.readyPlay');
+      this.title.textContent = t(this.following ? 'phase.readyFollow' : this.noStep ? 'phase.readyPlay' : 'phase.ready');
       this.math.replaceChildren();
       this.say.textContent = model && model.state ? t('phase.iteration', { n: stateIteration(model.state) }) : '';
       this.shownPhase = null;
