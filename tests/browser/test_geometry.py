@@ -404,5 +404,11 @@ def test_ten_outputs_labels_read_one_by_one(make_lab: Any, screen: str) -> None:
     _, _, right, bottom = got["svg"]
     for b in boxes:
         assert b[2] <= right + 0.5 and b[3] <= bottom + 0.5, (screen, b, got["svg"])
+    # each output says which digit it stands for, in its node (colours alone did)
+    names = lab.page.eval_on_selector_all(
+        ".net-svg .class-name", "ts => ts.map(t => [t.textContent, t.getAttribute('visibility'), "
+        "t.getBoundingClientRect().height])")
+    assert [n[0] for n in names] == [str(k) for k in range(10)], names
+    assert all(n[1] == "visible" and n[2] > 0 for n in names), names
     lab.screenshot(f"digits-outputs-{screen}")
     assert lab.errors == []

@@ -24,6 +24,7 @@ import { parseElementId } from '../run-model.js';
 import { NetworkMechanisms } from './network-mechanisms.js';
 import { fitCaptions } from './layer-captions.js';
 import { markInspected } from './inspected-mark.js';
+import { className } from '../class-names.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const IDLE_FILL = '#fafafa';
@@ -257,6 +258,13 @@ export class NetworkView {
   paintClasses(model) {
     const multi = Boolean(model && model.net && model.net.task === 'multiclass');
     for (const ring of this.classRings || []) ring.setAttribute('visibility', multi ? 'visible' : 'hidden');
+    // and each says which class it is, in the node, where the name is short (digits' 0…9)
+    (this.classNames || []).forEach((el, k) => {
+      const name = multi ? className(model.config, k) : '';
+      const fits = name.length > 0 && name.length <= 2 && this.r >= 5;
+      el.textContent = fits ? name : '';
+      el.setAttribute('visibility', fits ? 'visible' : 'hidden');
+    });
   }
 
   // ---- layout ---------------------------------------------------------------------
@@ -383,6 +391,10 @@ export class NetworkView {
     this.classRings = pos[n].map(([x, y], k) => svgEl('circle', {
       cx: x, cy: y, r: this.r + 4, class: 'class-ring', 'data-class': String(k),
       stroke: CLASS_COLOURS[k % CLASS_COLOURS.length], visibility: 'hidden',
+    }, gLabels));
+    this.classNames = pos[n].map(([x, y]) => svgEl('text', {
+      x, y, dy: '0.35em', class: 'class-name', 'text-anchor': 'middle', visibility: 'hidden',
+      'font-size': `${Math.max(8, Math.round(this.r * 1.3))}px`,
     }, gLabels));
     this.targets = pos[n].map(([, y]) => svgEl('path', {
       d: 'M0,-5 L5,0 L0,5 L-5,0 Z', class: 'target', transform: `translate(${xo},${y})`, opacity: '0',
