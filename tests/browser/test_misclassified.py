@@ -102,8 +102,8 @@ def test_iris_on_a_phone_in_japanese_writes_out_its_inputs(make_lab: Any) -> Non
     maps = lab.last("maps")
     first = maps["misclassified"]["examples"][0]
     values = lab.text(f"{WRONG} .wrong-item .wrong-values")
-    name = run["net"]["features"][0]
-    assert name in values and str(first["values"][0]) in values
+    assert run["net"]["features"][0] == "sepal length (cm)"  # (the dataset's, in English)
+    assert "がく片の長さ (cm)" in values and str(first["values"][0]) in values  # (the page's)
     assert "間違えた例（テストデータ）" in lab.text(f"{WRONG} h3")
     assert "件" in lab.text(f"{WRONG} .wrong-summary")
     box = page.locator(WRONG).bounding_box()

@@ -49,7 +49,11 @@ def test_iris_from_the_menu_plays_and_shows_its_confusion_matrix(make_lab: Any,
     assert right / sum(map(sum, counts)) >= 0.8  # it learned
     # the map says which two inputs it moves and that the other two stay at their mean
     held = lab.text(".map-held")
-    names = run["net"]["features"]
+    # the inputs by name in the page's language (the dataset names them in English)
+    names = run["net"]["features"] if lang == "en" else [
+        "がく片の長さ (cm)", "がく片の幅 (cm)", "花弁の長さ (cm)", "花弁の幅 (cm)"]
+    assert page.eval_on_selector_all("#map-axis-0 option", "os => os.map(o => o.textContent)") \
+        == names
     x, y = maps["axes"]
     assert names[x] in held and names[y] in held
     assert ("2" in held) and (("mean" in held) if lang == "en" else ("平均" in held))

@@ -254,6 +254,14 @@ export class NetworkView {
     });
   }
 
+  /** Input `j`'s name: a real table's column in the page's language once its words are
+   * loaded ("がく片の長さ (cm)"), a CSV's header as written, else x₁, x₂ … */
+  inputName(j) {
+    const name = this.features && this.features[j];
+    if (!name) return `x${j + 1}`;
+    return !this.ownTable && this.i18n.has(`feat.${name}`) ? this.i18n.t(`feat.${name}`) : name;
+  }
+
   /** Show the output neurons' class rings when each output is a class (multiclass). */
   paintClasses(model) {
     const multi = Boolean(model && model.net && model.net.task === 'multiclass');
@@ -277,6 +285,7 @@ export class NetworkView {
     const sizes = model.net.sizes;
     const same = this.sizes && this.sizes.length === sizes.length && this.sizes.every((s, k) => s === sizes[k]);
     this.features = model.net.features;
+    this.ownTable = Boolean(model.config && model.config.table); // (a CSV's headers as written)
     // the pixels of a picture (digits: 8×8) are drawn as that picture, not as a column of 64
     const ds = this.catalog && model.config ? this.catalog.entry('datasets', model.config.dataset) : null;
     const image = ds && ds.image && ds.image[0] * ds.image[1] === sizes[0] ? ds.image : null;
@@ -419,13 +428,13 @@ export class NetworkView {
     // a real table's column names ("petal length (cm)") do not fit beside a node: x₁, x₂ … there,
     // the name in the node's title and the map's menus
     this.inputLabels.forEach((el, j) => {
-      const name = this.features && this.features[j];
-      el.textContent = this.image ? '' : (name && name.length <= 6 ? name : `x${j + 1}`);
+      const name = this.inputName(j);
+      el.textContent = this.image ? '' : (name.length <= 6 ? name : `x${j + 1}`);
     });
     this.fitInputs();
     this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
       el.setAttribute('aria-label', l === 0
-        ? t('net.inputNode', { name: (this.features && this.features[j]) || `x${j + 1}` })
+        ? t('net.inputNode', { name: this.inputName(j) })
         : t('net.node', { l, j: j + 1 }));
     }));
     for (let l = 1; l <= n; l++) {
@@ -916,7 +925,7 @@ export class NetworkView {
       if (d.step !== undefined) lines.push(['Δw', t('tip.step'), d.step, 'step']);
     } else {
       const p = parseElementId(this.hoverId);
-      title = p.l === 0 ? t('net.inputNode', { name: (this.features && this.features[p.j]) || `x${p.j + 1}` }) : t('net.node', { l: p.l, j: p.j + 1 });
+      title = p.l === 0 ? t('net.inputNode', { name: this.inputName(p.j) }) : t('net.node', { l: p.l, j: p.j + 1 });
       if (d.z !== undefined) lines.push(['z', t('tip.pre'), d.z, 'z']);
       lines.push(['a', t('tip.act'), d.a, 'a']);
       if (d.delta !== undefined) lines.push(['δ', t('tip.delta'), d.delta, 'delta']);

@@ -21,9 +21,18 @@ export class RealDataViews {
    */
   constructor(container, { t, act, catalog }) {
     this.catalog = catalog;
-    this.table = new TableData(container, { t, onAxes: (axes) => act('map-axes', axes),
+    // a real table's input columns in the page's language (the datasets name them in
+    // English: "sepal length (cm)"); a learner's own CSV keeps its own headers
+    const feature = (name) => {
+      try {
+        return t(`feat.${name}`);
+      } catch {
+        return name;
+      }
+    };
+    this.table = new TableData(container, { t, feature, onAxes: (axes) => act('map-axes', axes),
       onCell: (pair) => this.wrong.filter(pair) });
-    this.wrong = new Misclassified(container, { t, onClear: () => this.table.pickPair(null) });
+    this.wrong = new Misclassified(container, { t, feature, onClear: () => this.table.pickPair(null) });
     this.pad = new DigitPad(container, {
       t, onDraw: (pixels) => act('draw', pixels), onLearn: (pixels, label) => act('learn', { pixels, label }),
     });

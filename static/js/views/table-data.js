@@ -34,8 +34,9 @@ export class TableData {
    * @param {{t: (key: string, vars?: object) => string, onAxes: (axes: number[]) => void,
    *   onCell?: (pair: number[]|null) => void}} options
    */
-  constructor(container, { t, onAxes, onCell }) {
+  constructor(container, { t, feature = (n) => n, onAxes, onCell }) {
     this.t = t;
+    this.feature = feature; // an input column's name in the page's language
     this.onAxes = onAxes;
     this.onCell = onCell || (() => {});
     this.picked = null; // [true, predicted] of the wrong cell picked, or null
@@ -78,7 +79,7 @@ export class TableData {
     this.run = run;
     this.maps = null;
     this.picked = null;
-    const names = run.net.features;
+    const names = this.names(run);
     // more inputs than a plane holds (a real table): the map shows two of them
     const many = names.length > 2 && Boolean(run.data.p_train[0]) && run.data.p_train[0].length > 2;
     this.many = many;
@@ -95,6 +96,11 @@ export class TableData {
     this.split.hidden = !this.shown;
     this.conf.hidden = true;
     this.render();
+  }
+
+  /** The run's input columns by name, in the page's language (a CSV's: its headers). */
+  names(run) {
+    return run.config.table ? run.net.features : run.net.features.map(this.feature);
   }
 
   /** New maps: the axes they show and the confusion matrix they carry. */
@@ -128,7 +134,8 @@ export class TableData {
   render() {
     if (!this.run) return;
     const t = this.t;
-    const names = this.run.net.features;
+    const names = this.names(this.run);
+    this.menus.forEach((menu) => [...menu.options].forEach((o, i) => { o.textContent = names[i]; }));
     this.axesBar.firstChild.textContent = t('map.axes');
     this.labels[0].textContent = t('map.axisX');
     this.labels[1].textContent = t('map.axisY');
