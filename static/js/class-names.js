@@ -3,20 +3,23 @@
  * legend, the confusion matrix, the mistakes' list, the inspector): a learner's own
  * CSV names its classes in its target column (`config.table.labels`, in the order of
  * the class indices the engine uses: "cat", "dog"), so those names are shown; iris's
- * are its three species; any other run's classes are their numbers 0…K−1.
+ * are its three species, breast cancer's its two diagnoses; any other run's classes are
+ * their numbers 0…K−1.
  */
 
-/** Real datasets whose classes have names: iris's species, as botanists write them in
- * any language (scikit-learn's `target_names`, in the order of the class indices). */
-const NAMED = { iris: ['setosa', 'versicolor', 'virginica'] };
+/** Real datasets whose classes have names (scikit-learn's `target_names`, in the order of
+ * the class indices): iris's species, as botanists write them in any language; breast
+ * cancer's diagnoses, words of the i18n table. */
+const NAMED = { iris: ['setosa', 'versicolor', 'virginica'], breast_cancer: ['data.malignant', 'data.benign'] };
 
 /** The name of class `k` (an index into the run's classes): the file's label, the
- * species, or the number. */
-export function className(config, k) {
+ * dataset's own name for it (`t`: the page's words, for those that are words), or the number. */
+export function className(config, k, t = null) {
   const labels = config && config.table && config.table.labels;
   if (labels && labels[k] !== undefined) return String(labels[k]);
-  const named = config && NAMED[config.dataset];
-  return named && named[k] !== undefined ? named[k] : String(k);
+  const named = config && NAMED[config.dataset] && NAMED[config.dataset][k];
+  if (!named) return String(k);
+  return !named.startsWith('data.') ? named : t ? t(named) : String(k);
 }
 
 /** Whether `name` reads as a number (then "class 3" says what it is; a word stands alone). */
@@ -29,6 +32,6 @@ function numeric(name) {
  * `key` of the i18n table, given `{k}`), the file's own word ("cat") otherwise.
  */
 export function classPhrase(t, config, k, key = 'data.class') {
-  const name = className(config, k);
+  const name = className(config, k, t);
   return numeric(name) ? t(key, { k: name }) : name;
 }

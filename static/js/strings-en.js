@@ -210,6 +210,8 @@ export const STRINGS = Object.freeze({
   'chart.iteration': 'iteration',
   'chart.empty': 'Appears after the first iteration',
   'data.class': 'class {k}',
+  'data.malignant': 'malignant',
+  'data.benign': 'benign',
 
   'say.phase': '{phase}, iteration {n}',
   'say.loss': 'loss {v}',

@@ -210,6 +210,8 @@ export const STRINGS = Object.freeze({
   'chart.iteration': '反復',
   'chart.empty': '1反復終えると表示されます',
   'data.class': 'クラス {k}',
+  'data.malignant': '悪性',
+  'data.benign': '良性',
 
   'say.phase': '{phase}、反復 {n}',
   'say.loss': '損失 {v}',

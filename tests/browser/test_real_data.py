@@ -269,3 +269,26 @@ def test_a_regression_run_on_a_batch_of_one_reads_right(make_lab: Any) -> None:
     assert lab.text(".bpl-inspector [id^='bpl-insp-rows-']").startswith("バッチの 1 サンプル")
     assert "中の先頭" not in lab.text(".bpl-inspector")
     assert lab.errors == []
+
+
+def test_breast_cancers_classes_are_its_diagnoses_in_the_pages_language(make_lab: Any) -> None:
+    """scikit-learn's breast cancer: class 0 is malignant, 1 benign; the matrix and the map's
+    legend say so, in English and in Japanese, not "class 0" and "class 1"."""
+    from sklearn.datasets import load_breast_cancer
+    assert [str(n) for n in load_breast_cancer().target_names] == ["malignant", "benign"]
+    lab: Lab = make_lab(viewport=DESK).open("/?dataset=breast_cancer&hidden=4")
+    lab.wait_for_run(timeout=30, dataset="breast_cancer")
+    page = lab.page
+    lab.step("iteration")
+    page.wait_for_selector(f"{CONF}:not([hidden]) td")
+    heads = "ths => ths.map(t => t.textContent)"
+    sel = f"{CONF} th[scope='col']:not(.conf-corner)"
+    lab.wait_until(lambda: page.eval_on_selector_all(sel, heads) == ["malignant", "benign"],
+                   what="the diagnoses over the matrix's columns")
+    assert "malignant" in lab.text(".pts-legend") and "benign" in lab.text(".pts-legend")
+    page.click(".lang-btn[data-lang='ja']")
+    page.wait_for_function("() => document.documentElement.lang === 'ja'")
+    lab.wait_until(lambda: page.eval_on_selector_all(sel, heads) == ["悪性", "良性"],
+                   what="the diagnoses in Japanese")
+    assert "悪性" in lab.text(".pts-legend")
+    assert lab.errors == []

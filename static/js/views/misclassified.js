@@ -99,7 +99,7 @@ export class Misclassified {
 
   /** Class `k` as the run names it (a CSV's own label, or the number). */
   name(k) {
-    return className(this.config, k);
+    return className(this.config, k, this.t);
   }
 
   /** One mistake: its picture or its first inputs, "true → predicted" and the probability. */

@@ -268,7 +268,7 @@ export class NetworkView {
     for (const ring of this.classRings || []) ring.setAttribute('visibility', multi ? 'visible' : 'hidden');
     // and each says which class it is, in the node, where the name is short (digits' 0…9)
     (this.classNames || []).forEach((el, k) => {
-      const name = multi ? className(model.config, k) : '';
+      const name = multi ? className(model.config, k, (key) => this.i18n.t(key)) : '';
       const fits = name.length > 0 && name.length <= 2 && this.r >= 5;
       el.textContent = fits ? name : '';
       el.setAttribute('visibility', fits ? 'visible' : 'hidden');

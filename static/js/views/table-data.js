@@ -159,7 +159,7 @@ export class TableData {
     if (!conf || !this.shown) return;
     const t = this.t;
     const k = conf.counts.length;
-    const name = (i) => className(this.run.config, i); // a CSV's own class names ("cat")
+    const name = (i) => className(this.run.config, i, t); // a CSV's own class names ("cat")
     this.confTitle.textContent = t('conf.title', { split: t(conf.split === 'train' ? 'conf.train' : 'conf.test') });
     const head = h('tr', {}, h('th', { scope: 'col', class: 'conf-corner' },
       // rows are the true class, columns the predicted one; with ten classes the corner is
