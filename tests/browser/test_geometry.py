@@ -262,6 +262,15 @@ def test_on_a_phone_the_run_buttons_stay_put_through_the_four_phases(
                      if any(shift(box, where["ready"][b]))}
              for phase, boxes in where.items()}
     assert all(m == {} for m in moved.values()), f"{lang}: the run buttons moved: {moved}"
+    # a tapped button does not stay grey as if still pressed (a touch screen's sticky hover)
+    mark = lab.mark()
+    lab.page.tap(".tl-back-iteration")  # (the timeline's "◀◀ Iteration" stayed grey)
+    lab.wait_for_message("state", after=mark)
+    lab.settled()
+    colour = "b => [b.matches(':hover'), getComputedStyle(b).backgroundColor]"
+    hovered, tapped = lab.page.eval_on_selector(".tl-back-iteration", colour)
+    _, idle = lab.page.eval_on_selector(".btn-reset", colour)
+    assert tapped == idle, (hovered, tapped, idle)  # (Chromium keeps :hover after a tap)
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
