@@ -10,6 +10,7 @@ another worker (two apps on one in-memory bus, the relay Redis uses) counts too.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,17 @@ def nothing_revealed(*students: WS) -> None:
         s.handled()
         kinds = {m["type"] for m in s.seen}
         assert "lesson_check" not in kinds and "lesson_answers" not in kinds
+
+
+@contextlib.contextmanager
+def class_of_one() -> Iterator[tuple[WS, WS]]:
+    """A teacher's shared run and one student following it."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        teacher, student = WS(r1), WS(r2)
+        teacher.hello()
+        join(student, share(teacher))
+        yield teacher, student
 
 
 def test_two_students_answers_reach_the_teacher_as_counts_and_a_change_counts_once() -> None:
@@ -120,12 +132,7 @@ def test_the_teachers_reveal_ends_the_count_and_each_student_is_then_judged() ->
 
 
 def test_another_step_starts_from_nobody_and_a_number_gets_bins_and_a_median() -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        teacher, s1 = WS(r1), WS(r2)
-        teacher.hello()
-        code = share(teacher)
-        join(s1, code)
+    with class_of_one() as (teacher, s1):
         lesson(teacher, step=3)
         s1.recv_type("lesson_step")
         answer(s1, "pos")
@@ -246,12 +253,7 @@ def test_a_student_on_another_worker_is_counted_then_judged(
 def test_a_play_reaching_its_goal_while_the_class_answers_waits_for_the_teachers_reveal() -> None:
     """learning-rate, step 1 in class: the run stops at its goal, and the class hears
     where, not the value; answers still count until the teacher reveals."""
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        teacher, s1 = WS(r1), WS(r2)
-        teacher.hello()
-        code = share(teacher)
-        join(s1, code)
+    with class_of_one() as (teacher, s1):
         teacher.recv_type("share", where=lambda m: m["followers"] == 1)
         teacher.send({"type": "lesson", "id": "learning-rate", "step": 1})
         teacher.recv_type("lesson_step", timeout=20)
