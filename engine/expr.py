@@ -30,6 +30,7 @@ is an attribute access, refused. Lists of per-layer metrics (``gnorm``,
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -142,9 +143,17 @@ class Expr:
 
 def parse(text: str) -> Expr:
     """``text`` checked against the whitelist (module docstring) and parsed once;
-    ``ExprError`` names the first thing refused."""
+    ``ExprError`` names the first thing refused. The same text gives the same
+    :class:`Expr` (kept: a lesson's goal and checks are read again at every metrics
+    point of its play, and an ``Expr`` never changes)."""
     if not isinstance(text, str) or not text.strip():
         raise ExprError("an expression must be a non-empty string")
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> Expr:
+    """:func:`parse` of a non-empty string (a refused one raises, and is not kept)."""
     if len(text) > MAX_CHARS:
         raise ExprError(f"expression too long: {len(text)} characters (at most {MAX_CHARS})")
     ids: list[str] = []

@@ -52,7 +52,6 @@ the teacher alone its ``lesson_answers`` (:data:`server.live.sharing.OWNER_ONLY`
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable, Generator, Hashable
@@ -131,7 +130,6 @@ def _error_to(put: Callable[..., None]) -> Callable[..., None]:
     return error
 
 
-@functools.lru_cache(maxsize=256)
 def _counted(until: str) -> Expr | None:
     """``until`` parsed, if it reads nothing but ``iteration`` (a goal the iteration
     count alone meets); None otherwise, or if it does not parse."""
@@ -409,26 +407,24 @@ class LessonDesk:
         first metrics point after it (the step's words say "after 200 iterations")."""
         if self.watch is None:
             return k
-        until, cap = self.watch
         st = self.port.stepper
         # (an iteration under way, finished by the tick's first one, counts)
         it = st.iteration + (st.phase_index != 0)
-        counted = _counted(until)
-        for j in range(1, k + 1):
-            if it + j >= cap or (counted is not None and counted.truth({"iteration": it + j})):
-                return j
-        return k
+        return next((j for j in range(1, k + 1) if self._met_by_count(it + j)), k)
 
     def goal_due(self) -> bool:
         """Whether the run, where it is now, meets a play goal read from the iteration
         count alone (or its ``max_iterations``): fast play then takes a metrics point
         here, where :meth:`after_metrics` stops it."""
-        if self.watch is None:
-            return False
+        return self.watch is not None and self._met_by_count(self.port.stepper.iteration)
+
+    def _met_by_count(self, iteration: int) -> bool:
+        """Whether the watched goal holds once ``iteration`` iterations are done, by the
+        count alone: its ``max_iterations``, or an ``until`` that reads only ``iteration``."""
+        assert self.watch is not None
         until, cap = self.watch
-        it = self.port.stepper.iteration
         counted = _counted(until)
-        return it >= cap or (counted is not None and counted.truth({"iteration": it}))
+        return iteration >= cap or (counted is not None and counted.truth({"iteration": iteration}))
 
     def check_for(self, msg: LessonCommand, put: Callable[..., None],
                   error: Callable[..., None], who: Hashable | None = None) -> None:
@@ -532,9 +528,7 @@ class LessonDesk:
         body["held"] = held
         if early:
             body["verdict"] = "not_yet" if prediction is not None else None
-        elif held:
-            pass
-        elif p is not None:
+        elif p is not None and not held:
             # in every language too: a class's reveal reaches students reading another
             texts = p.explain.model_dump()  # {"ja": …, "en": …}
             body["explanations"] = texts
