@@ -22,6 +22,17 @@ export function className(config, k, t = null) {
   return !named.startsWith('data.') ? named : t ? t(named) : String(k);
 }
 
+/**
+ * Input column `name` as the page names it: a real table's in the page's language once the
+ * later words are loaded (the datasets name them in English: "sepal length (cm)" is
+ * "がく片の長さ (cm)" on a Japanese page), a learner's CSV header as written.
+ * @param {{t: Function, has: Function}} i18n
+ */
+export function columnName(i18n, config, name) {
+  const key = `feat.${name}`;
+  return config && config.table ? name : i18n.has(key) ? i18n.t(key) : name;
+}
+
 /** Whether `name` reads as a number (then "class 3" says what it is; a word stands alone). */
 function numeric(name) {
   return /^[-+]?\d+(\.\d+)?$/.test(name.trim());

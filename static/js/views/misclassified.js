@@ -12,7 +12,7 @@
  */
 
 import { h } from '../dom.js';
-import { className } from '../class-names.js';
+import { className, columnName } from '../class-names.js';
 import { pct, sig } from '../format.js';
 import { ink, paintImage } from './unit-images.js';
 
@@ -25,11 +25,12 @@ const VALUES_SHOWN = 4;
 export class Misclassified {
   /**
    * @param {HTMLElement} container
-   * @param {{t: (key: string, vars?: object) => string, onClear: () => void}} options
+   * @param {{t: (key: string, vars?: object) => string, i18n: {t: Function, has: Function},
+   *   onClear: () => void}} options
    */
-  constructor(container, { t, feature = (n) => n, onClear }) {
+  constructor(container, { t, i18n, onClear }) {
     this.t = t;
-    this.feature = feature; // an input column's name in the page's language
+    this.i18n = i18n; // (the input columns' names in the page's language)
     this.features = [];
     this.config = null; // the run's settings: a CSV's class names
     this.data = null;
@@ -50,7 +51,6 @@ export class Misclassified {
   /** A new run (`run` message): the inputs' names; nothing to show until its maps. */
   setRun(run) {
     this.features = run.net.features;
-    this.own = Boolean(run.config.table); // (a CSV's headers stay as written)
     this.config = run.config;
     this.data = null;
     this.pair = null;
@@ -120,7 +120,7 @@ export class Misclassified {
       li.append(c, h('span', { class: 'wrong-caption' }, head, prob));
       return li;
     }
-    const names = this.own ? this.features : this.features.map(this.feature);
+    const names = this.features.map((n) => columnName(this.i18n, this.config, n));
     const values = e.values.slice(0, VALUES_SHOWN).map((v, j) => `${names[j] || `x${j + 1}`} ${sig(v, 4)}`);
     li.setAttribute('title', `${detail}\n${e.values.map((v, j) => `${names[j] || `x${j + 1}`}: ${sig(v, 4)}`).join('\n')}`);
     const more = m.columns - Math.min(VALUES_SHOWN, e.values.length);

@@ -24,7 +24,7 @@ import { parseElementId } from '../run-model.js';
 import { NetworkMechanisms } from './network-mechanisms.js';
 import { fitCaptions } from './layer-captions.js';
 import { markInspected } from './inspected-mark.js';
-import { className } from '../class-names.js';
+import { className, columnName } from '../class-names.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const IDLE_FILL = '#fafafa';
@@ -258,8 +258,7 @@ export class NetworkView {
    * loaded ("がく片の長さ (cm)"), a CSV's header as written, else x₁, x₂ … */
   inputName(j) {
     const name = this.features && this.features[j];
-    if (!name) return `x${j + 1}`;
-    return !this.ownTable && this.i18n.has(`feat.${name}`) ? this.i18n.t(`feat.${name}`) : name;
+    return name ? columnName(this.i18n, this.model && this.model.config, name) : `x${j + 1}`;
   }
 
   /** Show the output neurons' class rings when each output is a class (multiclass). */
@@ -285,7 +284,6 @@ export class NetworkView {
     const sizes = model.net.sizes;
     const same = this.sizes && this.sizes.length === sizes.length && this.sizes.every((s, k) => s === sizes[k]);
     this.features = model.net.features;
-    this.ownTable = Boolean(model.config && model.config.table); // (a CSV's headers as written)
     // the pixels of a picture (digits: 8×8) are drawn as that picture, not as a column of 64
     const ds = this.catalog && model.config ? this.catalog.entry('datasets', model.config.dataset) : null;
     const image = ds && ds.image && ds.image[0] * ds.image[1] === sizes[0] ? ds.image : null;

@@ -166,7 +166,7 @@ export class MapsPanel {
     const t = (k, p) => i18n.t(k, p);
     this.i18n = i18n;
     this.catalog = catalog || null;
-    this.realOptions = { t, act, catalog: this.catalog };
+    this.realOptions = { t, i18n, act, catalog: this.catalog };
     this.t = t;
     this.act = act;
     this.model = null;

@@ -17,22 +17,14 @@ import { DigitPad } from './digit-pad.js';
 export class RealDataViews {
   /**
    * @param {HTMLElement} container
-   * @param {{t: Function, act: (name: string, arg?: any) => void, catalog: object|null}} options
+   * @param {{t: Function, i18n: {t: Function, has: Function}, act: (name: string, arg?: any) => void,
+   *   catalog: object|null}} options
    */
-  constructor(container, { t, act, catalog }) {
+  constructor(container, { t, i18n, act, catalog }) {
     this.catalog = catalog;
-    // a real table's input columns in the page's language (the datasets name them in
-    // English: "sepal length (cm)"); a learner's own CSV keeps its own headers
-    const feature = (name) => {
-      try {
-        return t(`feat.${name}`);
-      } catch {
-        return name;
-      }
-    };
-    this.table = new TableData(container, { t, feature, onAxes: (axes) => act('map-axes', axes),
+    this.table = new TableData(container, { t, i18n, onAxes: (axes) => act('map-axes', axes),
       onCell: (pair) => this.wrong.filter(pair) });
-    this.wrong = new Misclassified(container, { t, feature, onClear: () => this.table.pickPair(null) });
+    this.wrong = new Misclassified(container, { t, i18n, onClear: () => this.table.pickPair(null) });
     this.pad = new DigitPad(container, {
       t, onDraw: (pixels) => act('draw', pixels), onLearn: (pixels, label) => act('learn', { pixels, label }),
     });

@@ -18,7 +18,7 @@
 
 import { NEG, POS, ZERO } from '../palette.js';
 import { h } from '../dom.js';
-import { className } from '../class-names.js';
+import { className, columnName } from '../class-names.js';
 
 /** A background for a cell holding share `s` (0…1) of its row: right (diagonal) or wrong. */
 function tint(s, right) {
@@ -31,12 +31,13 @@ function tint(s, right) {
 export class TableData {
   /**
    * @param {HTMLElement} container where it goes (after the map)
-   * @param {{t: (key: string, vars?: object) => string, onAxes: (axes: number[]) => void,
+   * @param {{t: (key: string, vars?: object) => string, i18n: {t: Function, has: Function},
+   *   onAxes: (axes: number[]) => void,
    *   onCell?: (pair: number[]|null) => void}} options
    */
-  constructor(container, { t, feature = (n) => n, onAxes, onCell }) {
+  constructor(container, { t, i18n, onAxes, onCell }) {
     this.t = t;
-    this.feature = feature; // an input column's name in the page's language
+    this.i18n = i18n; // (the input columns' names in the page's language)
     this.onAxes = onAxes;
     this.onCell = onCell || (() => {});
     this.picked = null; // [true, predicted] of the wrong cell picked, or null
@@ -100,7 +101,7 @@ export class TableData {
 
   /** The run's input columns by name, in the page's language (a CSV's: its headers). */
   names(run) {
-    return run.config.table ? run.net.features : run.net.features.map(this.feature);
+    return run.net.features.map((n) => columnName(this.i18n, run.config, n));
   }
 
   /** New maps: the axes they show and the confusion matrix they carry. */
