@@ -627,6 +627,11 @@ def test_a_question_about_where_the_play_stops_waits_for_it_there(make_lab: Any)
     lab.wait_for_message("lesson_step", after=0, id="learning-rate", step=1)
     # the step hides "Step phase": the banner says what begins here
     expect(page.locator(".banner-title")).to_have_text("Ready — press “Play” to begin")
+    # the run's first point, iteration 0: no chart's axis starts at −1 (the batch loss
+    # there, before any batch, has no number)
+    lab.settled()
+    spans = page.eval_on_selector_all("[data-chart]", "cs => cs.map(c => c.drawn && c.drawn.x0)")
+    assert all(x is None or x == 0 for x in spans) and 0 in spans, spans
     early = answer(lab, "choice", "above")
     assert early["early"] is True
     head = page.locator(f"{VERDICT} .lesson-verdict-head")

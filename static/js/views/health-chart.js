@@ -103,18 +103,23 @@ export function columns(points, trace = []) {
   return out;
 }
 
-/** The first and last iteration any series of `colsList` holds, or null. */
+/** The first and last iteration any series of `colsList` has a number at, or null (a
+ * point without one, the batch loss before any batch, draws nothing and spans nothing). */
 function xSpan(colsList) {
   let a = Infinity; let b = -Infinity;
-  const take = (xs) => {
-    if (!xs.length) return;
-    if (xs[0] < a) a = xs[0];
-    if (xs[xs.length - 1] > b) b = xs[xs.length - 1];
+  const take = ({ xs, values }) => {
+    let i = 0;
+    while (i < xs.length && !Number.isFinite(values[i])) i++;
+    let j = xs.length - 1;
+    while (j > i && !Number.isFinite(values[j])) j--;
+    if (i >= xs.length) return;
+    if (xs[i] < a) a = xs[i];
+    if (xs[j] > b) b = xs[j];
   };
   for (const cols of colsList) {
     if (!cols) continue;
-    for (const k of SCALARS) take(cols[k].xs);
-    for (const k of LAYERED) for (const c of cols[k]) take(c.xs);
+    for (const k of SCALARS) take(cols[k]);
+    for (const k of LAYERED) for (const c of cols[k]) take(c);
   }
   return a <= b ? [a, b] : null;
 }
