@@ -283,6 +283,8 @@ export const STRINGS = Object.freeze({
   'chart.bestMark': 'best test',
   'chart.best': 'lowest test loss {loss} after iteration {n}: early stopping would stop here',
   'chart.bestShort': 'early stop at {n}: test loss {loss}',
+  'chart.bestStart': 'the test loss has not fallen below {loss}, where it started: early stopping would keep the starting weights',
+  'chart.bestStartShort': 'no lower than at the start: test loss {loss}',
   'chart.cursor': 'you are here: iteration {n}',
   'chart.evalEvery': 'Train, test: all the data, measured about every {n} iterations (each costs a pass over the data) · batch: each step’s own batch, before its update',
   'chart.evalEach': 'Train, test: all the data, measured after every iteration · batch: each step’s own batch, before its update',

@@ -283,6 +283,8 @@ export const STRINGS = Object.freeze({
   'chart.bestMark': 'テスト最小',
   'chart.best': 'テスト損失の最小 {loss}（反復 {n} の後）：早期終了ならここで止まる',
   'chart.bestShort': '早期終了なら {n}：テスト損失 {loss}',
+  'chart.bestStart': 'テスト損失は始めの {loss} より下がっていない：早期終了なら始めの重みのまま',
+  'chart.bestStartShort': '始めより下がらない：テスト損失 {loss}',
   'chart.cursor': '現在位置：反復 {n}',
   'chart.evalEvery': '訓練・テスト：全データで約 {n} 反復ごとに計測（毎回は重い）／バッチ：各ステップが学習したバッチの、更新前の損失',
   'chart.evalEach': '訓練・テスト：全データで毎反復計測／バッチ：各ステップが学習したバッチの、更新前の損失',

@@ -169,6 +169,38 @@ def test_the_best_test_marker_sits_at_the_lowest_test_loss(make_lab: Any) -> Non
     assert errors(lab) == []
 
 
+def test_a_run_whose_test_loss_only_rose_says_so_instead_of_early_stopping_at_its_start(
+        make_lab: Any) -> None:
+    """A diverging run's lowest test loss is its first: the marker says the loss never fell
+    below where it started (it said "early stop at 0"), in both languages."""
+    lab = make_lab(**DESK).open()
+    configure(lab, dataset="sine", lr=3.0)  # (MSE at a rate past its limit: it only rises)
+    for _ in range(3):
+        lab.step("iteration")
+    lab.settled()
+    d = drawn(lab, "loss")
+    test = series(d, "test")
+    first = min(test)
+    assert len(test) >= 2 and min(test, key=lambda x: test[x]) == first, test
+    [marker] = d["markers"]
+    assert (marker["x"], marker["y"]) == (first, test[first])
+    loss = f"{test[first]:#.3g}"
+    said = {"en": (f"the test loss has not fallen below {loss}, where it started: early "
+                   "stopping would keep the starting weights",
+                   f"no lower than at the start: test loss {loss}"),
+            "ja": (f"テスト損失は始めの {loss} より下がっていない：早期終了なら始めの重みのまま",
+                   f"始めより下がらない：テスト損失 {loss}")}
+    for lang in ("ja", "en"):
+        lab.page.click(f".lang-btn[data-lang='{lang}']")
+        lab.page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")
+        lab.settled()
+        long, short = said[lang]
+        assert lab.text("[data-chart='loss'] .bpl-chart-marks") == long
+        assert lab.page.eval_on_selector("[data-chart='loss'] .bpl-chart-marks-short",
+                                         "e => e.textContent") == short
+    assert errors(lab) == []
+
+
 def test_every_chart_has_a_cursor_at_the_rewound_iteration(make_lab: Any) -> None:
     lab = make_lab(**DESK).open()
     for _ in range(8):

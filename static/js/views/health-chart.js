@@ -167,6 +167,13 @@ export function bestTest(cols) {
   return best;
 }
 
+/** The iteration of the first finite test loss, or null. */
+function firstTest(cols) {
+  const { xs, values } = cols.test_loss;
+  const i = values.findIndex(Number.isFinite);
+  return i < 0 ? null : xs[i];
+}
+
 /** Iterations between the latest evaluated points (the median of the last few gaps), or null. */
 export function evaluationGap(cols) {
   const xs = cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs;
@@ -208,8 +215,11 @@ export class HealthCharts {
       series.splice(2, 0, { key: 'batch', label: t('chart.batch'), colour: BATCH, width: 1, z: -1, robust: true, ...d.cols.batch_loss });
       const best = bestTest(d.cols);
       const at = best && { loss: best.y.toPrecision(3), n: best.x };
+      // (a run whose test loss never fell below its first point: early stopping would
+      // keep the starting weights, and "stop at 0" would read as a fault of the chart)
+      const kind = best && best.x === firstTest(d.cols) ? 'chart.bestStart' : 'chart.best';
       const markers = best && d.cols.test_loss.xs.length > 1
-        ? [{ ...best, colour: CLASS_COLOURS[0], label: t('chart.bestMark'), said: t('chart.best', at), short: t('chart.bestShort', at) }]
+        ? [{ ...best, colour: CLASS_COLOURS[0], label: t('chart.bestMark'), said: t(kind, at), short: t(`${kind}Short`, at) }]
         : [];
       return { series, markers };
     };
