@@ -33,7 +33,6 @@ import { ActivationView } from './views/activation-view.js';
 import { GradientBars } from './views/gradient-bars.js';
 import { UrlSync } from './url-state.js';
 import { TimelineView } from './views/timeline.js';
-import { FollowBar } from './views/follow-bar.js';
 import { ClassMode, askedCode } from './class-mode.js';
 import { loadCatalog } from './catalog.js';
 import { RunKeeper } from './run-keeper.js';
@@ -62,6 +61,9 @@ const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'
   i18n.need('lessons')]).then(([m]) => m.CourseList),
   latestOf(['lesson_step']));
 
+/** The bar a student following a class sees, loaded when the page first follows one. */
+const FollowBar = lazyView(() => Promise.all([import('./views/follow-bar.js'), loadStyle('static/css/follow-bar.css')]).then(([m]) => m.FollowBar),
+  latestOf(['follow-mode']), ({ kind, msg }) => kind === 'follow-mode' && Boolean(msg.status));
 /** [slot name, view class]: one entry per view on the page. */
 const VIEWS = [
   ['app-bar', AppBar],

@@ -32,6 +32,7 @@ LAZY = (
     "/static/js/views/real-data-views.js", "/static/css/real-data.css",
     "/static/js/strings-en-lessons.js", "/static/js/strings-en-later.js",
     "/static/js/views/chart-compare.js",  # (once there is something to compare with)
+    "/static/js/views/follow-bar.js", "/static/css/follow-bar.css",  # (following a class)
 )
 
 
