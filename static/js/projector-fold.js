@@ -7,6 +7,8 @@
  * container that starts where the first screen ends, and put back where they
  * were when presentation mode ends, "All panels" is pressed, or the window
  * narrows to a phone's. The views never notice: each keeps its own element.
+ * A lesson step that hides the network and shows the landscape puts the
+ * landscape in the network's place (its cell stood blank).
  */
 
 /** What is folded below the first screen, in the order it is shown there. */
@@ -24,6 +26,16 @@ export class ProjectorFold {
     this.rest = null;
     this.places = [];
     this.wide.addEventListener('change', () => this.apply());
+    new MutationObserver(() => this.place()).observe(doc.body, { subtree: true, attributeFilter: ['data-lesson-hidden'] });
+  }
+
+  /** The landscape in the network's cell while a lesson step hides one and shows the other. */
+  place() {
+    const ls = this.rest && this.doc.querySelector('[data-slot="landscape"]');
+    if (!ls) return;
+    const up = this.doc.querySelector('#network[data-lesson-hidden]') && !ls.hasAttribute('data-lesson-hidden');
+    const to = up ? this.doc.querySelector('main') : this.rest;
+    if (ls.parentNode !== to) to.append(ls);
   }
 
   /** Fold or unfold as the page's classes (present, present-all) and width say. */
@@ -40,6 +52,7 @@ export class ProjectorFold {
         this.rest.append(el);
       }
       this.doc.querySelector('main').after(this.rest);
+      this.place();
     } else if (!fold && this.rest) {
       // back in reverse order, so each one's next sibling is already home
       for (const [el, parent, next] of this.places.reverse()) parent.insertBefore(el, next);

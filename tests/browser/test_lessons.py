@@ -475,6 +475,44 @@ def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> Non
     assert lab.errors == []
 
 
+def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_there(
+        make_lab: Any) -> None:
+    """The learning-rate lesson hides the network and asks for the landscape: on a
+    projector the landscape takes the network's cell on the first screen (it was folded
+    below it, and the cell stood blank), its map whole; the lesson's long name reads in
+    three lines at most (it took six beside "Leave"). Leaving the lesson folds it again."""
+    lab = make_lab(viewport=PROJECTOR).open("/?lesson=learning-rate&step=1")
+    page = lab.page
+    wait_step(lab, 1, "Learning rate 0.003")
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    page.evaluate("window.scrollTo(0, 0)")
+    assert page.locator("#network").get_attribute("data-lesson-hidden") == ""
+    page.click("[data-slot='landscape'] .ls-toggle")
+    page.wait_for_selector(".ls-stack", state="visible")
+    lab.settled()
+    box = page.evaluate("""() => {
+        const r = (s) => document.querySelector(s).getBoundingClientRect();
+        const name = document.querySelector('.lesson-name');
+        const line = parseFloat(getComputedStyle(name).lineHeight);
+        return {slot: r("[data-slot='landscape']"), map: r('.ls-stack'), banner: r("[data-slot='banner']"),
+                lesson: r("[data-slot='lesson']"), lines: Math.round(name.getBoundingClientRect().height / line),
+                folded: document.querySelector("[data-slot='landscape']").closest('.present-rest') !== null};
+    }""")
+    slot, m = box["slot"], box["map"]
+    assert not box["folded"]
+    assert slot["y"] >= box["banner"]["y"] + box["banner"]["height"] - 1
+    assert slot["x"] >= box["lesson"]["x"] + box["lesson"]["width"] - 1
+    assert m["y"] + m["height"] <= PROJECTOR["height"] and m["width"] >= 200, box
+    assert box["lines"] <= 3, box
+    shoot(lab, "lesson-projector-landscape")
+    page.click(f"{LESSON} .lesson-leave")
+    page.wait_for_function("() => document.querySelector('.lesson-panel').hidden")
+    assert page.evaluate("""() => document.querySelector("[data-slot='landscape']")
+        .closest('.present-rest') !== null""")
+    assert lab.errors == []
+
+
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
     """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as
