@@ -53,6 +53,8 @@ export class ClassMode {
     this.stop = stop;
     /** The code this run is shared under (teacher), from `share` messages; null when not shared. */
     this.shareCode = null;
+    /** How many follow the shared run (the teacher confirms ending their class). */
+    this.followers = 0;
     /**
      * The class run this page follows: null (its own run) or {code, status} with status
      * 'joining' (asked for in `hello`), 'on' (following), 'forking' (a copy was asked for),
@@ -103,7 +105,10 @@ export class ClassMode {
   /** A message from the server that concerns class mode. */
   onMessage(msg) {
     if (msg.type === 'follow') this.onFollow(msg);
-    else if (msg.type === 'share') this.shareCode = msg.code || null;
+    else if (msg.type === 'share') {
+      this.shareCode = msg.code || null;
+      this.followers = this.shareCode ? msg.followers || 0 : 0;
+    }
     else if (msg.type === 'run' && msg.session) this.ownRun();
   }
 

@@ -245,8 +245,9 @@ function act(name, arg) {
     dispatch('notice', { key: 'lesson.notInStep', tone: 'info' });
     return;
   }
-  if (classMode.shareCode && REPLACES_RUN.has(name)) {
-    views.get('confirm').call('ask', name).then((yes) => {
+  const unshare = name === 'share' && arg === false && classMode.followers > 0; // ends their class
+  if ((classMode.shareCode && REPLACES_RUN.has(name)) || unshare) {
+    views.get('confirm').call('ask', unshare ? 'unshare' : name, { n: classMode.followers }).then((yes) => {
       if (yes) fn(arg);
       else views.get('controls').sync(model.config); // a menu changed for nothing shows the run's again
     });

@@ -205,7 +205,18 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
 
     teacher.page.click(".share-btn")
     assert teacher.page.is_hidden(".share-join")  # sharing: no class to join
+    # ending the class of one takes a yes; Cancel (the keyboard's first) keeps it
     teacher.page.click(".share-stop")
+    teacher.page.wait_for_selector("dialog.confirm-dialog[open][data-action='unshare']")
+    assert teacher.text(".confirm-body") == ("Stop sharing with the 1 following? Their pages "
+                                             "will say the class is over.")
+    assert teacher.page.evaluate("document.activeElement.className").startswith("btn confirm-cancel")
+    teacher.page.keyboard.press("Enter")
+    teacher.page.wait_for_selector("dialog.confirm-dialog", state="hidden")
+    assert teacher.page.is_visible("dialog.share-dialog[data-sharing='on']")
+    assert student.page.is_visible(".follow-bar[data-status='on']")
+    teacher.page.click(".share-stop")
+    teacher.page.click("dialog.confirm-dialog .confirm-ok")
     teacher.page.wait_for_selector("dialog.share-dialog[data-sharing='off']")
     assert teacher.page.evaluate("document.activeElement.className").startswith("btn share-start")
     sp.wait_for_selector(".follow-bar[data-status='stopped']")
@@ -228,6 +239,7 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     sp.click(".follow-rejoin")
     sp.wait_for_selector(".follow-bar[data-status='on']")
     teacher.page.click(".share-stop")
+    teacher.page.click("dialog.confirm-dialog .confirm-ok")
     sp.wait_for_selector(".follow-bar[data-status='stopped']")
 
     sp.click(".follow-own")

@@ -123,6 +123,9 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     # the teacher stops sharing: a student's lesson says the class is over, sends nothing
     tp.click(".share-btn")
     tp.click(".share-stop")
+    expect(tp.locator(".confirm-body")).to_have_text(
+        "フォロー中の 3 人との共有をやめますか？ 生徒の画面には「授業終了」と表示されます。")
+    tp.click("dialog.confirm-dialog .confirm-ok")
     a.page.wait_for_selector(".follow-bar[data-status='stopped']")
     expect(a.page.locator(f"{LESSON} .lesson-class-note")).to_contain_text("The class is over")
     expect(a.page.locator(f"{LESSON} .lesson-check")).to_be_disabled()
