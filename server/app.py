@@ -22,6 +22,7 @@ import asyncio
 import gc
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.guards import ConnectionGuard, SecurityHeaders
@@ -70,11 +72,17 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 
+#: this process's own part of its worker name: two machines (or two containers, each
+#: with its own process ids) sharing one Redis can run workers of the same index and pid
+_PROCESS_TOKEN = secrets.token_hex(3)
+
+
 def worker_name() -> str:
-    """This process's name among the site's workers: ``<index>-<pid>`` (the index the
-    supervisor gave it, :mod:`server.serve`; 0 alone). A restarted worker keeps its
-    index and gets a new pid."""
-    return f"{os.environ.get(WORKER_ENV, '0')}-{os.getpid()}"
+    """This process's name among the site's workers: ``<index>-<pid>-<token>`` (the index
+    the supervisor gave it, :mod:`server.serve`, 0 alone; six hex digits drawn once per
+    process, so workers on different machines never share a name in Redis). A restarted
+    worker keeps its index and gets a new pid and token."""
+    return f"{os.environ.get(WORKER_ENV, '0')}-{os.getpid()}-{_PROCESS_TOKEN}"
 
 
 def create_app(settings: Settings | None = None, bus: Bus | None = None) -> FastAPI:
@@ -141,8 +149,12 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
     app.add_middleware(SecurityHeaders)
     # outermost: counts first (told to the other workers, server.live.tally)
-    app.add_middleware(ConnectionGuard, settings=settings, tally=store.tally)
+    app.add_middleware(ConnectionGuard, settings=settings, tally=store.tally,
+                       refused=store.refused)
     app.add_middleware(WorkerHeader, name=name)
+    port = ops_port(settings)
+    if port is not None:
+        app.add_middleware(OpsOnly, port=port)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(ws.router)
@@ -170,6 +182,39 @@ async def _close_all(connections: set[Outbox]) -> None:
     deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
     while connections and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
+
+
+#: what a worker's metrics port (``Settings.metrics_port``) answers; anything else is 404
+OPS_PATHS = frozenset({"/metrics", "/readyz", "/healthz"})
+
+
+def ops_port(settings: Settings) -> int | None:
+    """This process's own metrics port: ``metrics_port`` + its worker index, or None."""
+    if not settings.metrics_port:
+        return None
+    return settings.metrics_port + int(os.environ.get(WORKER_ENV, "0"))
+
+
+class OpsOnly:
+    """On the worker's metrics port (:func:`ops_port`), only the operator's endpoints
+    (:data:`OPS_PATHS`): the page, its files and its WebSockets are the site's port's."""
+
+    def __init__(self, app: ASGIApp, port: int) -> None:
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, unless it came to the metrics port for something else."""
+        server = scope.get("server")
+        if (scope["type"] in ("http", "websocket") and server and server[1] == self.port
+                and scope["path"] not in OPS_PATHS):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await PlainTextResponse("only /metrics, /readyz and /healthz here", 404)(
+                scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class WorkerHeader:

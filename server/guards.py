@@ -197,10 +197,12 @@ class ConnectionGuard:
     """Caps on open WebSockets (per address and in all), a time limit on HTTP
     requests, and the client's address for the connection's own code."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, tally: AddressTally | None = None
-                 ) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, tally: AddressTally | None = None,
+                 refused: Counter[str] | None = None) -> None:
         self.app = app
         self.settings = settings
+        #: WebSockets refused, by limit (the store's count, for /metrics)
+        self.refused: Counter[str] = Counter() if refused is None else refused
         self.unlimited = Unlimited(settings.unlimited_addresses)
         self.open: Counter[str] = Counter()  # open WebSockets per counted address
         self.total = 0  # open WebSockets, all addresses
@@ -277,6 +279,7 @@ class ConnectionGuard:
                       message: str) -> None:
         """Accept, say which limit was hit, close with 1013; or, for an address told
         :data:`TOLD_PER_MINUTE` times in the last minute, refuse the handshake itself."""
+        self.refused[limit] += 1
         self._log("connection refused", address or "unlimited", limit)
         event = await receive()
         if event["type"] != "websocket.connect":

@@ -65,8 +65,9 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-from server.app import WORKER_ENV, close_sockets
+from server.app import WORKER_ENV, close_sockets, ops_port
 from server.headguard import bounded_head_protocol
+from server.logs import configure_logging
 from server.settings import Settings
 from server.wsclose import closing_protocol
 
@@ -154,6 +155,30 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def metrics_socket(host: str, port: int) -> socket.socket:
+    """This process's own port for the operator's endpoints (``Settings.metrics_port``:
+    one per worker, so a scrape reaches the worker it names)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether another server listens on ``host:port`` (its workers' ``SO_REUSEPORT``
+    would let this site's bind it too, and the kernel would split the learners between
+    the two sites): a bind without ``SO_REUSEPORT`` fails then."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (TIME_WAIT is no one)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 #: a worker that exits sooner than this after its start is restarted only after a pause
 RESTART_PAUSE_S = 1.0
 #: how long the supervisor waits for its workers to finish after SIGTERM, then kills them
@@ -234,15 +259,21 @@ def main() -> None:
         if not settings.redis_url:
             sys.exit("BPL_WORKERS > 1 needs BPL_REDIS_URL: the workers share class codes "
                      "and class streams through Redis (docs/deploy.md)")
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        configure_logging(settings.log_level, settings.log_json)
+        if port_taken(host, port):
+            sys.exit(f"port {port} on {host} is in use: another server listens there (a "
+                     "second site on it would get half of the learners); stop it, or set PORT")
         Supervisor(host, port, settings.workers).run()
         return
     raise_descriptor_limit(settings.max_connections + SPARE_DESCRIPTORS)
-    server = Server(uvicorn_config(host, port, settings))
+    config = uvicorn_config(host, port, settings)
+    server = Server(config)
+    own = ops_port(settings)
+    extra = [] if own is None else [metrics_socket(settings.metrics_host, own)]
     if os.environ.get(WORKER_ENV) is None:
-        server.run()
+        server.run(sockets=[config.bind_socket(), *extra] if extra else None)
     else:  # one of several workers on the one port
-        server.run(sockets=[reuseport_socket(host, port)])
+        server.run(sockets=[reuseport_socket(host, port), *extra])
 
 
 if __name__ == "__main__":

@@ -203,6 +203,17 @@ class Settings(BaseSettings):
         description="Redis shared by the worker processes (redis://host:port/db): class "
         "codes, class streams, the session directory. Empty: everything in this process.",
     )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="A port of each worker's own for /metrics, /readyz and /healthz (worker i "
+        "listens on metrics_port + i; a lone process on metrics_port): the shared port "
+        "answers from whichever worker the kernel picks, so Prometheus scrapes each worker "
+        "here. 0: none.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="The address the metrics ports listen on (this machine only by default).",
+    )
     address_sync_s: float = Field(
         default=1.0, gt=0, le=60,
         description="With redis_url: how often each worker tells the others its per-address "

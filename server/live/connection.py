@@ -258,6 +258,7 @@ class Connection:
         try:
             return self.store.create(address=self.address)
         except SessionLimitError as e:
+            self.store.refuse(e.limit)
             self.reply_error("limit", str(e), limit=e.limit)
             self.outbox.close(CLOSE_TRY_LATER, "server full")
             return None

@@ -99,7 +99,7 @@ class RedisBus(Bus):
     def __init__(self, url: str, worker_id: str) -> None:
         from redis.asyncio import Redis
         from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        from redis.asyncio.retry import Retry
 
         super().__init__(worker_id, local=False)
         # fail fast while Redis is away: no retries inside a call (the reader reconnects)
@@ -157,7 +157,8 @@ class RedisBus(Bus):
                     self._dispatch(msg)
             except (RedisError, OSError) as e:
                 if self.up:
-                    log.warning("redis down", extra={"error": f"{type(e).__name__}: {e}"})
+                    log.warning("redis down", extra={"worker": self.worker_id,
+                                                       "error": f"{type(e).__name__}: {e}"})
                     self.downs += 1
                 self.up = False
             finally:

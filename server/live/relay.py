@@ -653,12 +653,15 @@ class ClassRelay:
     def _not_greeted(self, room: Room, batch: dict[Follower, RemoteClass],
                      reason: str) -> None:
         """No greeting: followers being redrawn stay (their class may come back on
-        another worker: its teacher's page shares again); new ones are told."""
+        another worker: its teacher's page shares again), and so do new ones when the
+        code's owner did not answer (its worker died: its claim outlives it by up to
+        CODE_TTL_S, and a student of that worker reconnecting here is a new follower); new
+        ones are told when no worker holds the code, or its owner says it is unknown."""
         for f, leader in batch.items():
             if room.waiting.get(f) is not leader:
                 continue
             del room.waiting[f]
-            if f in room.redraw:
+            if f in room.redraw or reason == "no answer":
                 room.redraw.discard(f)
                 room.members[f] = leader
                 if not room.retrying:

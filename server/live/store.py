@@ -74,6 +74,20 @@ class SessionStore:
         self.tally.count("followers", self._follow_counts)
         self.tally.count("code_failures", self.code_failures.deficits)
         self.tally.on_workers = lambda n: setattr(self.code_failures, "workers", n)
+        #: learners turned away, by the limit that did it (sessions here, WebSockets by
+        #: server.guards.ConnectionGuard): ``bpl_refused_total`` in /metrics
+        self.refused: Counter[str] = Counter()
+        self._refusal_logged: dict[str, float] = {}
+
+    def refuse(self, limit: str) -> None:
+        """Count a learner turned away by ``limit`` (the session caps), and log it at
+        most once a minute per limit (a full server turns many away)."""
+        self.refused[limit] += 1
+        now = time.monotonic()
+        if now - self._refusal_logged.get(limit, -60.0) >= 60.0:
+            self._refusal_logged[limit] = now
+            log.warning("session refused", extra={"limit": limit, "sessions": len(self),
+                                                  "refused": self.refused[limit]})
 
     @property
     def distributed(self) -> bool:

@@ -12,8 +12,9 @@ full. The session is not kept, and counts against no cap.
 ``/metrics`` is built by prometheus-client from a collector that reads the
 app's state when scraped (nothing is counted twice, nothing on the hot path
 but the counters the outboxes and the engine already keep). Every series has
-a ``worker`` label, the process id, so several worker processes behind one
-port are told apart; ``process_*`` series (CPU seconds, resident memory, open
+a ``worker`` label, the worker's name (``<index>-<pid>-<token>``, as the
+``x-bpl-worker`` header says), so several worker processes behind one port are told
+apart; ``process_*`` series (CPU seconds, resident memory, open
 descriptors) come from prometheus-client's process collector. CPU per
 iteration is ``rate(bpl_engine_seconds_total) / rate(bpl_iterations_total)``.
 docs/deploy.md lists the series.
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
 from collections.abc import Iterator
 
@@ -55,7 +55,8 @@ async def readyz(request: Request, store: StoreDep, worker: WorkerDep,
     """200 when a session opens and steps one iteration on the engine thread in time;
     503 (with the reason) when it fails, times out, or the server is full."""
     if len(store) >= settings.max_sessions:
-        return JSONResponse({"ready": False, "reason": "full", "sessions": len(store)}, 503)
+        return JSONResponse({"ready": False, "reason": "full", "sessions": len(store),
+                             "worker": request.app.state.worker_name}, 503)
 
     def open_and_step() -> float:
         s = Session(settings, READY_RUN)
@@ -87,7 +88,7 @@ class LabCollector(Collector):
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.worker_label = str(os.getpid())
+        self.worker_label = app.state.worker_name
 
     def collect(self) -> Iterator[Metric]:
         """Yield every series (sessions, followers, traffic, engine work)."""
@@ -112,6 +113,12 @@ class LabCollector(Collector):
 
         yield gauge("bpl_sessions", "Sessions kept (attached or within their grace).",
                     len(sessions))
+        refused = CounterMetricFamily(
+            "bpl_refused", "Learners turned away, by the limit that did it (max_sessions, "
+            "max_connections, the per-address caps).", labels=["worker", "limit"])
+        for limit, n in sorted(store.refused.items()):
+            refused.add_metric([*label, limit], n)
+        yield refused
         yield gauge("bpl_sessions_playing", "Sessions playing now.",
                     sum(s.playing for s in sessions))
         yield gauge("bpl_sessions_detached", "Sessions whose page left (kept for a reload).",
@@ -158,11 +165,29 @@ class LabCollector(Collector):
                         len(relay.rooms))
 
 
+class WorkerProcessCollector(Collector):
+    """prometheus-client's ``process_*`` series (CPU seconds, resident memory, open
+    descriptors) with this worker's ``worker`` label, as every ``bpl_*`` series has: a
+    site's workers' processes are told apart wherever their series are gathered."""
+
+    def __init__(self, label: str) -> None:
+        self.inner = ProcessCollector(registry=None)
+        self.label = label
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the process collector's families, each sample labelled."""
+        for m in self.inner.collect():
+            out = Metric(m.name, m.documentation, m.type, m.unit)
+            for x in m.samples:
+                out.add_sample(x.name, {**x.labels, "worker": self.label}, x.value, x.timestamp)
+            yield out
+
+
 def registry_for(app: FastAPI) -> CollectorRegistry:
     """A registry of ``app``'s own (one per app: tests build many apps)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LabCollector(app))
-    registry.register(ProcessCollector(registry=None))
+    registry.register(WorkerProcessCollector(app.state.worker_name))
     return registry
 
 

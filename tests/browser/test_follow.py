@@ -210,7 +210,8 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     teacher.page.wait_for_selector("dialog.confirm-dialog[open][data-action='unshare']")
     assert teacher.text(".confirm-body") == ("Stop sharing with the 1 following? Their pages "
                                              "will say the class is over.")
-    assert teacher.page.evaluate("document.activeElement.className").startswith("btn confirm-cancel")
+    focus = teacher.page.evaluate("document.activeElement.className")
+    assert focus.startswith("btn confirm-cancel")
     teacher.page.keyboard.press("Enter")
     teacher.page.wait_for_selector("dialog.confirm-dialog", state="hidden")
     assert teacher.page.is_visible("dialog.share-dialog[data-sharing='on']")

@@ -495,9 +495,11 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
         const r = (s) => document.querySelector(s).getBoundingClientRect();
         const name = document.querySelector('.lesson-name');
         const line = parseFloat(getComputedStyle(name).lineHeight);
-        return {slot: r("[data-slot='landscape']"), map: r('.ls-stack'), banner: r("[data-slot='banner']"),
-                lesson: r("[data-slot='lesson']"), lines: Math.round(name.getBoundingClientRect().height / line),
-                folded: document.querySelector("[data-slot='landscape']").closest('.present-rest') !== null};
+        const slot = document.querySelector("[data-slot='landscape']");
+        return {slot: r("[data-slot='landscape']"), map: r('.ls-stack'),
+                banner: r("[data-slot='banner']"), lesson: r("[data-slot='lesson']"),
+                lines: Math.round(name.getBoundingClientRect().height / line),
+                folded: slot.closest('.present-rest') !== null};
     }""")
     slot, m = box["slot"], box["map"]
     assert not box["folded"]

@@ -29,6 +29,25 @@ def free_port() -> int:
         return port
 
 
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive unused TCP ports on loopback."""
+    for _ in range(100):
+        first = free_port()
+        socks = []
+        try:
+            for k in range(n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", first + k))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
 def mask_frame(text: str) -> bytes:
     """One masked client text frame (RFC 6455 §5.2)."""
     payload = text.encode()

@@ -266,6 +266,9 @@ def test_websockets_per_address_are_capped_and_the_next_is_told_why() -> None:
             with pytest.raises(ConnectionError, match=str(CLOSE_TRY_LATER)):
                 w.recv()
         WS(r1).works()
+        # the operator sees it: /metrics's bpl_refused_total, by limit
+        assert ('bpl_refused_total{limit="max_websockets_per_address",worker='
+                in client.get("/metrics").text)
 
 
 def test_websockets_in_all_are_capped() -> None:

@@ -4,6 +4,7 @@ thread (and says 503 why when it cannot), /metrics counts what the server did.""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
@@ -18,10 +19,13 @@ def scrape(client: TestClient) -> dict[str, float]:
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     out: dict[str, float] = {}
+    worker = r.headers["x-bpl-worker"]  # (<index>-<pid>-<token>: the process's own name)
+    assert re.fullmatch(rf"0-{os.getpid()}-[0-9a-f]{{6}}", worker), worker
     for family in text_string_to_metric_families(r.text):
         for sample in family.samples:
-            if sample.name.startswith("bpl_"):
-                assert sample.labels == {"worker": str(os.getpid())}
+            if sample.name.startswith(("bpl_", "process_")):
+                assert sample.labels["worker"] == worker, sample
+                assert set(sample.labels) <= {"worker", "limit"}, sample
             out[sample.name] = sample.value
     return out
 
@@ -51,6 +55,15 @@ def test_readyz_says_503_when_the_engine_thread_is_stuck_or_the_server_full() ->
             WS(raw).hello()
             r = client.get("/readyz")
             assert r.status_code == 503 and r.json()["reason"] == "full"
+            assert r.json()["worker"] == r.headers["x-bpl-worker"]
+            assert "bpl_refused_total" not in scrape(client)
+            # the next learner is turned away, and the operator can see it
+            with client.websocket_connect("/ws") as other:
+                other.send_json({"type": "hello"})
+                got = other.receive_json()
+                got = got[0] if isinstance(got, list) else got
+                assert got["type"] == "error" and got["limit"] == "max_sessions"
+            assert scrape(client)["bpl_refused_total"] == 1
 
 
 def test_metrics_count_sessions_iterations_frames_and_bytes_and_never_go_down() -> None:

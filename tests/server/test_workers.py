@@ -13,15 +13,18 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers.net import poll
-from tests.helpers.site import Client, Msg, Redis, Site
+from tests.helpers.net import free_ports, poll
+from tests.helpers.site import ROOT, Client, Msg, Redis, Site
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +138,23 @@ def test_a_copy_made_on_another_worker_has_the_teachers_weights(site: Site) -> N
 
 def test_a_worker_killed_mid_class_comes_back_and_the_class_goes_on(site: Site) -> None:
     teacher, student, code, key = open_class(site)
+    # a student on the teacher's worker too (with two workers, half a class is)
+    mate = site.socket(lambda w: w == teacher.worker)
+    mate.send({"type": "hello", "batch": True, "follow": code})
+    assert mate.recv_type("follow")["active"] is True
+    again: Client | None = None
     try:
         step(teacher, 2)
         student.frames_of(1)
         saved = teacher.recv_type("save", where=lambda m: m["run"]["position"]["iteration"] == 2)
         dead = teacher.worker
         os.kill(teacher.pid, signal.SIGKILL)
+        # that student's page reconnects at once, on the worker left, before the teacher's:
+        # the class's code still names the dead worker, which does not answer; the page
+        # waits for its class (it was told "this is a run of your own", and stayed so)
+        mate.close()
+        again = site.socket(lambda w: w == student.worker)
+        again.send({"type": "hello", "batch": True, "follow": code})
         # the supervisor starts the worker again: same index, a new process
         poll(lambda: any(w.startswith(f"{teacher.index}-") and w != dead
                          for w in site.workers(8)), 20, "the killed worker to come back")
@@ -157,10 +171,18 @@ def test_a_worker_killed_mid_class_comes_back_and_the_class_goes_on(site: Site) 
         assert redrawn["state"]["iteration"] == 2
         step(back)
         same_frames(back.frames_of(2), student.frames_of(2))
+        got = []
+        while not (got and got[-1]["type"] == "follow"):
+            got.append(again.recv(15))
+        assert got[-1]["active"] is True, got
+        assert [m for m in got if m["type"] == "error"] == []
+        assert again.recv_type("run", timeout=15)["state"]["iteration"] >= 2
         back.close()
     finally:
         teacher.close()
         student.close()
+        if again is not None:
+            again.close()
 
 
 def test_a_student_knowing_the_code_cannot_take_the_class(site: Site) -> None:
@@ -270,3 +292,43 @@ def test_a_class_full_on_every_worker_together_refuses_the_next_student(redis: R
         for c in clients:
             c.close()
         small.close()
+
+
+def test_each_worker_answers_its_metrics_on_a_port_of_its_own(redis: Redis) -> None:
+    """The shared port's /metrics comes from whichever worker the kernel picks; with
+    BPL_METRICS_PORT each worker answers on a port of its own (docs/deploy.md, "Watching
+    it"), every series, ``process_*`` too, labelled with its name; that port serves only
+    the operator's endpoints."""
+    base = free_ports(2)
+    site = Site(redis, env={"BPL_METRICS_PORT": str(base)})
+    try:
+        names = []
+        for i in range(2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{base + i}/metrics", timeout=5) as r:
+                worker, text = r.headers["x-bpl-worker"], r.read().decode()
+            assert worker.startswith(f"{i}-"), worker
+            samples = [x for f in text_string_to_metric_families(text) for x in f.samples]
+            mine = [x for x in samples if x.name.startswith(("bpl_", "process_"))]
+            assert {x.name for x in mine} >= {"bpl_sessions", "process_cpu_seconds_total"}
+            assert all(x.labels["worker"] == worker for x in mine)
+            names.append(worker)
+        assert names[0] != names[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{base + 1}/readyz", timeout=10) as r:
+            assert r.status == 200 and json.loads(r.read())["worker"] == names[1]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{base}/", timeout=5)
+        assert e.value.code == 404  # (the page is the site's port's)
+    finally:
+        site.close()
+
+
+def test_a_second_site_on_a_port_in_use_refuses_to_start(site: Site, redis: Redis) -> None:
+    """Workers bind the port with SO_REUSEPORT, so a second site started on it by
+    mistake (a ``make run`` left open) would get half of the learners: it says so and
+    exits instead, and the first site goes on."""
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(site.port), "BPL_WORKERS": "2",
+           "BPL_REDIS_URL": redis.url}
+    p = subprocess.run([sys.executable, "-m", "server.serve"], env=env, capture_output=True,
+                       timeout=60, cwd=ROOT)
+    assert p.returncode != 0 and f"port {site.port} on 127.0.0.1 is in use" in p.stderr.decode()
+    assert len(site.workers()) == 2
