@@ -98,8 +98,8 @@ class RedisBus(Bus):
 
     def __init__(self, url: str, worker_id: str) -> None:
         from redis.asyncio import Redis
-        from redis.backoff import NoBackoff
         from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         super().__init__(worker_id, local=False)
         # fail fast while Redis is away: no retries inside a call (the reader reconnects)
