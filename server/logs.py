@@ -3,8 +3,9 @@
 A self-hosted server is operated from its logs: session start and end, refused
 origins, limits hit, internal errors. Each record carries its ``extra`` fields
 (``session``, ``reason``, ``code``…) as keys, so the lines can be filtered and
-counted without parsing prose. Only the ``backprop_lab`` loggers get this
-handler; uvicorn keeps its own.
+counted without parsing prose. The ``backprop_lab`` loggers get this handler,
+and uvicorn's (its errors, its access lines: :func:`uvicorn_log_config`) the same
+format, so a server's stderr is one kind of line.
 
 A session id is a bearer secret: whoever has it drives the session and
 downloads its run. So a log never holds one: the fields that carry a session id
@@ -29,6 +30,7 @@ import orjson
 # attributes every LogRecord has; anything else came from ``extra=``
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message", "asctime", "taskName",
+    "color_message",  # (uvicorn's own copy of the message, with terminal colours)
 }
 
 
@@ -99,3 +101,20 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     handler._backprop_lab = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())
     root.addHandler(handler)
+
+
+def uvicorn_log_config(level: str = "INFO", json_lines: bool = True) -> dict[str, Any]:
+    """uvicorn's ``log_config``: its loggers (``uvicorn.error``'s start, stop and
+    WebSocket lines; ``uvicorn.access``'s request lines) written as this module writes
+    the app's, at ``level`` or above."""
+    fmt = "server.logs.JsonFormatter" if json_lines else "server.logs.KeyValueFormatter"
+    one = {"handlers": ["stderr"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"lines": {"()": fmt}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "lines",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {"uvicorn": one, "uvicorn.error": {"level": level.upper()},
+                    "uvicorn.access": one},
+    }

@@ -67,7 +67,7 @@ from fastapi import FastAPI
 
 from server.app import WORKER_ENV, close_sockets, ops_port
 from server.headguard import bounded_head_protocol
-from server.logs import configure_logging
+from server.logs import configure_logging, uvicorn_log_config
 from server.settings import Settings
 from server.wsclose import closing_protocol
 
@@ -97,6 +97,7 @@ def uvicorn_config(host: str, port: int, settings: Settings | None = None,
         "forwarded_allow_ips": settings.trusted_proxies,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
         "log_level": "info",
+        "log_config": uvicorn_log_config(settings.log_level, settings.log_json),
         **overrides,
     }
     return uvicorn.Config("server.app:create_app", **options)  # type: ignore[arg-type]
