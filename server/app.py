@@ -142,8 +142,9 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     app.state.relay = relay
     app.state.worker_name = name
     hosts = resolve_hosts(settings.allowed_hosts)
+    port = ops_port(settings)
     if "*" not in hosts:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+        app.add_middleware(SiteHosts, allowed_hosts=hosts, ops_port=port)
     # HTML, JS and CSS compress ~4× (the page's weight target is ≤ 150 KB transferred);
     # GZipMiddleware handles only http scopes, so the /ws socket is untouched.
     app.add_middleware(GZipMiddleware, minimum_size=500, compresslevel=6)
@@ -152,7 +153,6 @@ def create_app(settings: Settings | None = None, bus: Bus | None = None) -> Fast
     app.add_middleware(ConnectionGuard, settings=settings, tally=store.tally,
                        refused=store.refused)
     app.add_middleware(WorkerHeader, name=name)
-    port = ops_port(settings)
     if port is not None:
         app.add_middleware(OpsOnly, port=port)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
@@ -195,9 +195,16 @@ def ops_port(settings: Settings) -> int | None:
     return settings.metrics_port + int(os.environ.get(WORKER_ENV, "0"))
 
 
+def _on_port(scope: Scope, port: int | None) -> bool:
+    """Whether ``scope`` came to this process's socket on ``port``."""
+    server = scope.get("server")
+    return port is not None and server is not None and server[1] == port
+
+
 class OpsOnly:
     """On the worker's metrics port (:func:`ops_port`), only the operator's endpoints
-    (:data:`OPS_PATHS`): the page, its files and its WebSockets are the site's port's."""
+    (:data:`OPS_PATHS`); the page, its files and its WebSockets are the site's port's
+    (404 there, and a WebSocket refused)."""
 
     def __init__(self, app: ASGIApp, port: int) -> None:
         self.app = app
@@ -205,16 +212,30 @@ class OpsOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, unless it came to the metrics port for something else."""
-        server = scope.get("server")
-        if (scope["type"] in ("http", "websocket") and server and server[1] == self.port
-                and scope["path"] not in OPS_PATHS):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
+        if (scope["type"] not in ("http", "websocket") or not _on_port(scope, self.port)
+                or (scope["type"] == "http" and scope["path"] in OPS_PATHS)):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
             await PlainTextResponse("only /metrics, /readyz and /healthz here", 404)(
                 scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+
+
+class SiteHosts(TrustedHostMiddleware):
+    """Starlette's ``Host`` check of the site's port (``allowed_hosts``); the metrics
+    port is asked by this machine's address, as a scraper knows it, so it is left out."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str], ops_port: int | None) -> None:
+        super().__init__(app, allowed_hosts=allowed_hosts)
+        self.ops_port = ops_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the ``Host``, except on the metrics port."""
+        if _on_port(scope, self.ops_port):
+            await self.app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 class WorkerHeader:

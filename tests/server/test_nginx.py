@@ -170,6 +170,14 @@ def test_requests_land_on_both_groups_with_nothing_sticky(proxy: Nginx) -> None:
     assert len(seen) == 2
 
 
+def test_the_operators_endpoints_stay_inside(proxy: Nginx) -> None:
+    """/readyz steps a session at each request and /metrics is for the scraper: the
+    recipe does not pass them on (Prometheus scrapes each worker's metrics port)."""
+    assert proxy.get("/lab/metrics")[0] == 404
+    assert proxy.get("/lab/readyz")[0] == 404
+    assert proxy.get("/lab/healthz")[0] == 200
+
+
 def test_a_teacher_and_a_student_on_different_machines_follow_the_same_run(
         proxy: Nginx) -> None:
     teacher = proxy.socket()

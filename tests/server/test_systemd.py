@@ -30,7 +30,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.helpers.net import free_port, poll
+from tests.helpers.net import free_port, free_ports, poll
 from tests.helpers.site import ROOT, Redis
 
 DOC = ROOT / "docs" / "deploy.md"
@@ -104,8 +104,10 @@ def test_the_documented_service_runs_a_site_and_stops_within_its_timeout() -> No
     port = free_port()
     redis = Redis()
     redis.start()
+    metrics = free_ports(2)  # (the unit's BPL_METRICS_PORT: each worker's own)
+    assert env["BPL_METRICS_PORT"]
     env.update(PORT=str(port), BPL_REDIS_URL=redis.url, BPL_LOG_LEVEL="WARNING",
-               PATH="/usr/bin:/bin", HOME=str(Path.home()))
+               BPL_METRICS_PORT=str(metrics), PATH="/usr/bin:/bin", HOME=str(Path.home()))
     assert unit["User"] == ["backprop"]  # (not applied: it runs as whoever runs the tests)
     nofile = int(unit["LimitNOFILE"][0])
     stop_s = float(unit["TimeoutStopSec"][0])
@@ -144,6 +146,12 @@ def test_the_documented_service_runs_a_site_and_stops_within_its_timeout() -> No
 
         poll(workers, 30, "both workers to be ready", every=0.1)
         assert get("/healthz", "evil.example.com")[0] == 400  # only the unit's host name
+        # each worker's metrics port answers a scraper asking by this machine's address
+        for i in range(2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics + i}/metrics",
+                                        timeout=5) as r:
+                assert r.headers["x-bpl-worker"].startswith(f"{i}-")
+                assert b"bpl_sessions{" in r.read()
 
         sockets: list[ClientConnection] = []
         served: set[str] = set()
