@@ -219,6 +219,7 @@ const ACTIONS = {
   focus: (pick) => send(pick ? { type: 'focus', ...pick } : { type: 'focus', index: null }),
   'map-axes': (axes) => send({ type: 'map_axes', axes }), // a table's map: which two inputs
   csv: (file) => send({ type: 'csv', ...file }), // a learner's own CSV: a new run, or an error
+  'csv-picked': () => dispatch('csv-picked', {}), // (what was said of the last file goes)
   draw: (pixels) => send({ type: 'draw', pixels }), // a drawn digit: the network's guess
   learn: ({ pixels, label }) => send({ type: 'learn', pixels, label }), // one iteration on the drawing
   edit: (e) => send({ type: 'edit', ...e }),

@@ -257,6 +257,7 @@ export const STRINGS = Object.freeze({
   'pad.learn': 'Learn this as {k}',
   'csv.open': 'Open a CSV file…',
   'csv.hint': 'or drop one on this panel: columns of numbers, the target (class or value) in the last column',
+  'csv.failed': '{name}: {detail}. The current run goes on.',
   'csv.tooLarge': '{name} is {kb} KB; at most {limit} KB can be sent. The current run goes on.',
   'neurons.title': 'Each neuron’s activation over the plane',
   'neurons.none': 'Too many neurons: per-neuron maps are left out',

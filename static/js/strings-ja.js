@@ -257,6 +257,7 @@ export const STRINGS = Object.freeze({
   'pad.learn': 'これを「{k}」として学習する',
   'csv.open': 'CSV ファイルを開く…',
   'csv.hint': 'この欄にファイルをドロップしても開けます。数値の列を並べ、最後の列に答え（クラスか値）を置いてください',
+  'csv.failed': '{name}：{detail}。今の実行はそのまま続きます。',
   'csv.tooLarge': '{name} は {kb} KB あります。送れるのは {limit} KB までです。いまの実行はそのまま続きます。',
   'neurons.title': 'ニューロンごとの活性（入力平面上）',
   'neurons.none': 'ニューロンが多すぎるため、個別の地図は省略しています',

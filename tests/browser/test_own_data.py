@@ -58,6 +58,15 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
     text = lab.text(".notice-text")
     assert "four" in text and "3" in text and "2" in text
     assert ("row 3, column 2" in text) if lang == "en" else ("3 行目・2 列目" in text)
+    # ...and so does the picker, beside its button (on a phone the notice is out of sight)
+    status = lab.text(".csv-status")
+    assert status.startswith("bad.csv") and "four" in status, status
+    assert ("row 3, column 2" in status) if lang == "en" else ("3 行目・2 列目" in status)
+    # a file too large to send: said beside the button; the last file's notice goes
+    page.set_input_files(".csv-input", files=[{"name": "big.csv", "mimeType": "text/csv",
+                                               "buffer": b"1,2\n" * 20_000}])
+    page.wait_for_selector(".notice", state="hidden")
+    assert lab.text(".csv-status").startswith("big.csv")
     assert lab.last("run")["session"] == before["session"]
     assert page.eval_on_selector("#ctl-dataset", "s => s.value") == "circle"
     # a good file, dropped on the settings panel: a run on it
@@ -105,4 +114,20 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
     page.press("#ctl-neurons", "Enter")
     again = lab.wait_for_message("run", after=mark)
     assert again["config"]["table"] == run["config"]["table"] and again["net"]["sizes"][1] == 6
+    assert lab.errors == []
+
+
+def test_a_csv_saved_by_japanese_excel_is_read_with_its_japanese_names(make_lab: Any) -> None:
+    """Japanese Excel saves "CSV" in Shift_JIS: the page reads it as such (its names
+    were replacement characters), a UTF-8 file with a BOM as UTF-8."""
+    lab: Lab = make_lab(locale="ja-JP").open("/?dataset=circle")
+    sjis = GOOD.replace("height,weight,kind", "身長,体重,種類").encode("cp932")
+    for name, data, want in (("excel.csv", sjis, ["身長", "体重"]),
+                             ("bom.csv", b"\xef\xbb\xbf" + GOOD.encode(), ["height", "weight"])):
+        mark = lab.mark()
+        lab.page.set_input_files(".csv-input", files=[{"name": name, "mimeType": "text/csv",
+                                                       "buffer": data}])
+        run = lab.wait_for_message("run", after=mark)
+        assert run["net"]["features"] == want
+        assert_names_inside(lab, want)
     assert lab.errors == []

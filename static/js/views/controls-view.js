@@ -195,7 +195,8 @@ export class ControlsView {
     this.lr = this.select('lr', catalog.lrPresets().map((v) => [String(v), String(v)]), () => this.change('lr', Number(this.lr.value)));
 
     // a learner's own CSV: the picker under the menu, or a file dropped on this panel
-    this.csv = new CsvPicker({ t: (k, p) => i18n.t(k, p), send: (file) => this.act('csv', file) });
+    this.csv = new CsvPicker({ t: (k, p) => i18n.t(k, p), has: (k) => i18n.has(k), send: (file) => this.act('csv', file),
+      picked: () => this.act('csv-picked') });
     const netSection = h('section', { class: 'ctl-group ctl-net', 'aria-labelledby': 'ctl-net-h' },
       h('h2', { id: 'ctl-net-h', class: 'ctl-h', dataset: { i18n: 'section.network' } }),
       this.field('dataset', 'ctl.dataset', this.dataset),
@@ -292,6 +293,7 @@ export class ControlsView {
     if (kind === 'run') {
       this.sync(model.config);
       this.syncState(model.state);
+      this.csv.clear();
     } else if (kind === 'timeline' && msg.settings && model.config) {
       // a `set` from the timeline changed the rate (or more) from here on: the fields say so
       const now = JSON.stringify(msg.settings);
@@ -299,6 +301,9 @@ export class ControlsView {
       this.settingsSeen = now;
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
+    else if (kind === 'error' && msg.code === 'csv') { // (its words load with the later ones)
+      this.i18n.need('later').catch(() => {}).then(() => this.csv.failed(msg));
+    }
     else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
     else if (kind === 'lesson_step') this.inLesson = Boolean(msg.id);
     else if (kind === 'present') this.allBtn.setAttribute('aria-pressed', String(Boolean(msg.all)));

@@ -2,9 +2,10 @@
  * A learner's own CSV file, by the file picker or dropped on the settings panel:
  * its text goes to the server (`csv` message, docs/protocol.md), which reads it
  * (engine/owndata.py) and starts a run on it, or answers with an error naming
- * the row and column that the notice box says in the learner's language. A file
- * too large for one message is refused here, before it is sent; either way the
- * current run goes on.
+ * the row and column that the notice box says in the learner's language, and
+ * this picker beside its button. A file too large for one message is refused
+ * here, before it is sent; either way the current run goes on. A file in Shift_JIS
+ * (Japanese Excel's CSV) or Windows-1252 is read as such ({@link decodeCsv}).
  */
 
 import { h } from '../dom.js';
@@ -12,13 +13,30 @@ import { h } from '../dom.js';
 /** Bytes a CSV may have: a message must fit the server's max_message_bytes (64 KB by default). */
 export const MAX_CSV_BYTES = 60_000;
 
+/**
+ * A file's text: UTF-8 (a BOM dropped), else Shift_JIS (what Japanese Excel saves as
+ * "CSV"), else Windows-1252 (a European spreadsheet's), the first that reads it whole.
+ * @param {ArrayBuffer} bytes
+ */
+export function decodeCsv(bytes) {
+  for (const label of ['utf-8', 'shift_jis']) {
+    try {
+      return new TextDecoder(label, { fatal: true }).decode(bytes);
+    } catch { /* not this encoding */ }
+  }
+  return new TextDecoder('windows-1252').decode(bytes);
+}
+
 /** The picker button, its hidden file input and a status line; see the module comment. */
 export class CsvPicker {
   /**
-   * @param {{t: (key: string, vars?: object) => string, send: (file: {text: string, name: string}) => void}} options
+   * @param {{t: (key: string, vars?: object) => string, has?: (key: string) => boolean,
+   *   send: (file: {text: string, name: string}) => void, picked?: () => void}} options
    */
-  constructor({ t, send }) {
+  constructor({ t, has = () => false, send, picked = () => {} }) {
     this.t = t;
+    this.has = has;
+    this.picked = picked;
     this.send = send;
     this.input = h('input', { type: 'file', accept: '.csv,.tsv,.txt,text/csv', class: 'csv-input', hidden: true,
       on: { change: () => { if (this.input.files[0]) this.read(this.input.files[0]); this.input.value = ''; } } });
@@ -57,18 +75,36 @@ export class CsvPicker {
   /** Send `file`'s text, or say here why not. */
   async read(file) {
     this.problem = null;
+    this.picked();
     if (file.size > MAX_CSV_BYTES) {
       this.problem = ['csv.tooLarge', { name: file.name, kb: Math.ceil(file.size / 1000), limit: MAX_CSV_BYTES / 1000 }];
     } else {
       this.sent = file.name;
-      this.send({ text: await file.text(), name: file.name });
+      this.send({ text: decodeCsv(await file.arrayBuffer()), name: file.name });
     }
+    this.relabel();
+  }
+
+  /** The server could not learn from the file sent (its `error`): said beside the button
+   * too, where a phone's reader is (the notice at the page's top is out of sight there). */
+  failed(msg) {
+    this.problem = ['csv.failed', msg];
+    this.relabel();
+  }
+
+  /** A run started: what was said of the last file no longer holds. */
+  clear() {
+    this.problem = null;
     this.relabel();
   }
 
   relabel() {
     this.button.textContent = this.t('csv.open');
     this.hint.textContent = this.t('csv.hint');
-    this.status.textContent = this.problem ? this.t(this.problem[0], this.problem[1]) : '';
+    const [key, p] = this.problem || [];
+    // (a server's error in the page's words once they are loaded, else its own sentence)
+    const detail = key === 'csv.failed' && (this.has(`csv.${p.reason}`) ? this.t(`csv.${p.reason}`, p) : p.message);
+    this.status.textContent = !key ? '' : detail ? this.t(key, { name: this.sent || '', detail }) : this.t(key, p);
+    this.status.classList.toggle('is-problem', Boolean(this.problem));
   }
 }

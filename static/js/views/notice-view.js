@@ -112,6 +112,7 @@ export class NoticeView {
       }
       return this.hide();
     }
+    else if (kind === 'csv-picked' && this.current && this.current.code === 'csv') return this.hide();
     else if (kind === 'lang') this.i18n.apply(this.box);
     else return undefined;
     return this.render();
