@@ -259,7 +259,9 @@ def test_the_gradient_bars_stand_as_the_backward_frames_norms(make_lab: Any) -> 
                                            "els => els.map(e => e.textContent)")
     assert [float(v.replace("−", "-")) for v in values] == [
         float(f"{x:.2g}" if 0.01 <= x < 1000 else f"{x:.1e}") for x in g]
-    assert "vanishing" in lab.text(".gb-verdict")
+    ratio = float(f"{g[8] / g[0]:.2g}")  # to two figures, as the bars' own numbers
+    assert lab.text(".gb-verdict").startswith(
+        f"Layer 1’s gradient is ~{ratio:,.0f} times smaller than layer 9’s: vanishing")
     # each bar stands under its weights: between the columns of layers l − 1 and l
     centres = lab.page.evaluate("""() => {
       const x = (sel) => { const r = document.querySelector(sel).getBoundingClientRect();
@@ -270,6 +272,14 @@ def test_the_gradient_bars_stand_as_the_backward_frames_norms(make_lab: Any) -> 
     for bar, between in centres:
         assert abs(bar - between) < 3
     lab.screenshot("charts-gradient-bars-sigmoid")
+    # on a phone's width nine values do not fit side by side: every other one a line higher
+    lab.page.set_viewport_size({"width": 390, "height": 844})
+    lab.page.wait_for_selector(".gb-bars.gb-tight")
+    boxes = lab.page.eval_on_selector_all("[data-slot='gradbars'] .gb-value", """els =>
+        els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.top]; })""")
+    for (_, right, top), (left, _, top2) in itertools.pairwise(boxes):
+        assert right <= left or top != top2, boxes  # apart, or on different lines
+    lab.page.set_viewport_size(DESK["viewport"])
     # the next iteration's forward pass: the bars stay, faded, as the previous iteration's
     lab.step("phase")
     lab.step("phase")

@@ -19,6 +19,9 @@
 import { h } from '../dom.js';
 import { layerColour } from './health-chart.js';
 
+/** Columns closer than this (px) stagger their values on two lines ("1.1e−5" is ~36 px). */
+const TIGHT_PX = 42;
+
 /** Decades shown at least (1e−8 … 1e1): the same height means the same number on every run. */
 const LO = -8;
 const HI = 1;
@@ -151,9 +154,13 @@ export class GradientBars {
     const xs = Array.from({ length: this.depth + 1 }, (_, l) => centre(l));
     const ok = box.width > 0 && xs.every((x) => x !== null && x >= box.left - 1 && x <= box.right + 1);
     this.bars.classList.toggle('gb-aligned', ok);
+    const mids = this.cols.map((c, k) => (ok ? (xs[k] + xs[k + 1]) / 2 - box.left : (k + 0.5) * box.width / this.depth));
     this.cols.forEach((c, k) => {
-      c.li.style.left = ok ? `${(xs[k] + xs[k + 1]) / 2 - box.left}px` : '';
+      c.li.style.left = ok ? `${mids[k]}px` : '';
     });
+    // columns closer than a value's width (9 layers on a phone): every other value a line higher
+    const gap = Math.min(Infinity, ...mids.slice(1).map((x, k) => x - mids[k]));
+    this.bars.classList.toggle('gb-tight', gap < TIGHT_PX);
   }
 
   render(animate) {
@@ -204,8 +211,10 @@ export class GradientBars {
     if (v.length < 2 || !(first > 0) || !(last > 0)) return '';
     const k = Math.round(Math.log10(last / first));
     const n = v.length;
-    if (k >= SPREAD) return this.i18n.t('gb.vanish', { x: power(k), n });
-    if (k <= -SPREAD) return this.i18n.t('gb.explode', { x: power(-k), n });
+    // the ratio to two figures ("62,000"; "10⁵" said 1.3e−6 against 0.081), a power past a million
+    const x = (r) => (r < 1e6 ? Number(r.toPrecision(2)).toLocaleString(this.i18n.lang) : power(Math.round(Math.log10(r))));
+    if (k >= SPREAD) return this.i18n.t('gb.vanish', { x: x(last / first), n });
+    if (k <= -SPREAD) return this.i18n.t('gb.explode', { x: x(first / last), n });
     return '';
   }
 }
