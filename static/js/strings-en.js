@@ -294,7 +294,7 @@ export const STRINGS = Object.freeze({
   'cmp.branches': 'Branches of this run',
   'cmp.runs': 'Earlier runs',
   'cmp.branch': 'Branch {id}',
-  'cmp.root': 'Branch {id} (original)',
+  'cmp.root': 'Original run',
   'cmp.run': 'Run {id}',
   'cmp.from': 'from iteration {it}',
   'cmp.noHidden': 'no hidden layer',

@@ -294,7 +294,7 @@ export const STRINGS = Object.freeze({
   'cmp.branches': 'この実行の分岐',
   'cmp.runs': 'これまでの実行',
   'cmp.branch': '分岐 {id}',
-  'cmp.root': '分岐 {id}（最初の実行）',
+  'cmp.root': '最初の実行',
   'cmp.run': '実行 {id}',
   'cmp.from': '（反復 {it} から）',
   'cmp.noHidden': '隠れ層なし',

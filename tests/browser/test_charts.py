@@ -361,7 +361,7 @@ def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
     lab.page.select_option("#chart-compare", "b0")
     cmp = lab.wait_for_message("metrics", after=mark, compare={"branch": 0})
     d = drawn(lab, "loss")
-    label = "Branch 0 (original)"
+    label = "Original run"  # (as the timeline names it)
     legend = lab.page.eval_on_selector_all("[data-chart='loss'] .bpl-chart-legend li",
                                            "els => els.map(e => e.textContent)")
     assert legend == ["train", "test", "batch", f"train · {label}", f"test · {label}"]

@@ -115,6 +115,30 @@ def test_a_reset_keeps_the_run_and_one_click_brings_it_back(lab: Lab) -> None:
     assert lab.errors == []
 
 
+def test_earlier_runs_that_differ_only_in_a_setting_say_which_and_their_number(
+        lab: Lab) -> None:
+    """Runs that differ only in their initialization and normalization read
+    differently in the list (they were three identical rows), each under the number the
+    charts' "Compare with" menu gives it; a normalization of none is named as such."""
+    from tests.browser.test_charts import configure
+
+    configure(lab, init="xavier_uniform")
+    lab.step("iteration")
+    configure(lab, init="he_normal")
+    lab.step("iteration")
+    run = configure(lab, init="he_normal", norm="batch")
+    page = lab.page
+    page.wait_for_function(f"n => document.querySelectorAll('{RUNS} .runs-item').length === n",
+                           arg=len(run["runs"]))
+    lab.settled()
+    rows = page.eval_on_selector_all(f"{RUNS} .runs-text", "els => els.map(e => e.textContent)")
+    assert len(set(rows)) == len(rows) == 2, rows  # (a run of no iteration is not kept)
+    for r, text in zip(run["runs"], rows, strict=True):
+        assert text.startswith(f"Run {r['id']} · XOR · "), text
+    assert any("Normalization: none" in t for t in rows), rows
+    assert lab.errors == []
+
+
 def test_a_teacher_sharing_confirms_before_the_class_run_changes(make_lab: Any) -> None:
     teacher = make_lab().open()
     page = teacher.page

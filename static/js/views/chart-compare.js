@@ -21,8 +21,10 @@ const CHOICE = Object.freeze({ dataset: 'dataset', activation: 'choice', output_
 /** Settings that say little on their own: last, if at all. */
 const LATE = Object.freeze(['seed', 'n_samples', 'noise', 'test_fraction', 'points']);
 
-/** A run setting's value in words: "sigmoid", "8-8-8", "Adam", "lr 0.1". */
-function settingWords(i18n, key, value) {
+/** A run setting's value in words: "sigmoid", "8-8-8", "Adam", "lr 0.1"; a choice of
+ * nothing with its setting's name ("Normalization: none": "none" alone said nothing). */
+export function settingWords(i18n, key, value) {
+  if (key in CHOICE && (value === 'none' || value == null)) return `${label(i18n, 'setting', key)}: ${label(i18n, 'choice', 'none')}`;
   if (key in CHOICE) return label(i18n, CHOICE[key], value);
   if (key === 'hidden') return value.length ? value.join('-') : i18n.t('cmp.noHidden');
   if (key === 'layer_activations') return value.map((a) => label(i18n, 'choice', a)).join('/');

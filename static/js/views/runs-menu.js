@@ -9,6 +9,7 @@
 
 import { h } from '../dom.js';
 import { label } from '../catalog.js';
+import { settingWords } from './chart-compare.js';
 
 /**
  * One line for an earlier run: "XOR · 4-4 · tanh · SGD 0.03 · 812 iterations" (dataset,
@@ -17,9 +18,9 @@ import { label } from '../catalog.js';
  * @param {{iterations: number, settings: object}} run an entry of `run.runs`
  * @returns {string}
  */
-export function runSummary(i18n, run) {
+export function runSummary(i18n, run, extra = []) {
   const s = run.settings;
-  const parts = [label(i18n, 'dataset', s.dataset)];
+  const parts = [i18n.t('cmp.run', { id: run.id }), label(i18n, 'dataset', s.dataset)];
   if (s.hidden.length) {
     parts.push(s.hidden.join('-'));
     const acts = s.layer_activations && s.layer_activations.length ? s.layer_activations : [s.activation];
@@ -28,8 +29,24 @@ export function runSummary(i18n, run) {
     parts.push(i18n.t('runs.noHidden'));
   }
   parts.push(`${label(i18n, 'choice', s.optimizer.name)} ${s.lr}`);
+  for (const key of extra) if (key in s) parts.push(settingWords(i18n, key, s[key]));
   parts.push(i18n.t(run.iterations === 1 ? 'runs.iteration' : 'runs.iterations', { n: run.iterations }));
   return parts.join(' · ');
+}
+
+/** What every summary says already (runSummary's parts). */
+const SAID = new Set(['dataset', 'hidden', 'activation', 'layer_activations', 'optimizer', 'lr']);
+
+/**
+ * The settings, beyond what a summary says, in which `runs` (and the run shown, `config`)
+ * differ: said in each row, so runs that differ only in their initialization or
+ * normalization are told apart (at most three).
+ */
+export function differing(runs, config) {
+  const all = config ? [...runs.map((r) => r.settings), config] : runs.map((r) => r.settings);
+  const keys = new Set(all.flatMap((x) => Object.keys(x)));
+  return [...keys].filter((k) => !SAID.has(k)
+    && new Set(all.map((x) => JSON.stringify(x[k] ?? null))).size > 1).slice(0, 3);
 }
 
 /** The earlier-runs panel. */
@@ -42,6 +59,7 @@ export class RunsMenu {
     this.i18n = i18n;
     this.act = act;
     this.runs = [];
+    this.config = null; // the run shown's settings (what the rows differ from)
     this.following = false;
     this.list = h('ul', { class: 'runs-list' });
     this.section = h('section', { class: 'panel runs', 'aria-labelledby': 'runs-h', hidden: true },
@@ -57,8 +75,9 @@ export class RunsMenu {
     this.i18n.apply(this.section);
     // the keyboard stays where it was when the list is redrawn under it
     const focused = this.list.contains(document.activeElement) ? document.activeElement.dataset.run : null;
+    const extra = differing(this.runs, this.config);
     this.list.replaceChildren(...this.runs.map((run) => {
-      const text = runSummary(this.i18n, run);
+      const text = runSummary(this.i18n, run, extra);
       return h('li', {},
         h('button', {
           type: 'button', class: 'btn runs-item', dataset: { run: String(run.id) },
@@ -77,6 +96,7 @@ export class RunsMenu {
   update({ kind, msg }) {
     if (kind === 'run') {
       this.runs = Array.isArray(msg.runs) ? msg.runs : [];
+      this.config = msg.config || null;
       this.render();
     } else if (kind === 'lang') this.render();
     else if (kind === 'follow-mode') {
