@@ -89,3 +89,25 @@ def test_an_optimizer_added_to_the_catalog_reaches_the_page_with_no_change_to_it
     assert got["url"] == {"name": "lion_beta", "path": "optimizer.lion_beta", "type": "float"}
     assert got["link"] == {"name": "lion", "lion_beta": 0.5}
     assert lab.errors == []
+
+
+def test_two_settings_changed_in_quick_succession_both_hold(lab: Lab) -> None:
+    """Normalization then the optimizer, in the same moment (before the first one's run
+    has come): the second is asked on top of the first (it was asked from the run before
+    the first, and undid it: the run had Adam and no batch norm)."""
+    lab.page.evaluate("""() => {
+        const pick = (id, value) => {
+            const el = document.querySelector(id);
+            el.value = value;
+            el.dispatchEvent(new Event('change', { bubbles: true }));
+        };
+        pick('#adv-norm', 'batch');
+        pick('#adv-optimizer-name', 'adam');
+    }""")
+    lab.wait_until(lambda: lab.messages("run")[-1]["config"]["optimizer"]["name"] == "adam",
+                   what="the optimizer's run")
+    last = lab.messages("run")[-1]["config"]
+    assert (last["norm"], last["optimizer"]["name"]) == ("batch", "adam"), last
+    lab.settled()
+    assert lab.page.eval_on_selector("#adv-norm", "e => e.value") == "batch"
+    assert lab.errors == []

@@ -301,10 +301,12 @@ export class ControlsView {
       this.settingsSeen = now;
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
-    else if (kind === 'error' && msg.code === 'csv') { // (its words load with the later ones)
-      this.i18n.need('later').catch(() => {}).then(() => this.csv.failed(msg));
-    }
-    else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
+    else if (kind === 'error') {
+      if (this.asked && model.config) this.sync(model.config); // (the fields say the run's)
+      if (msg.code === 'csv') { // (its words load with the later ones)
+        this.i18n.need('later').catch(() => {}).then(() => this.csv.failed(msg));
+      }
+    } else if (kind === 'follow-mode') this.lock.disabled = msg.readOnly;
     else if (kind === 'lesson_step') this.inLesson = Boolean(msg.id);
     else if (kind === 'present') this.allBtn.setAttribute('aria-pressed', String(Boolean(msg.all)));
   }
@@ -323,6 +325,7 @@ export class ControlsView {
 
   sync(config) {
     this.config = config;
+    this.asked = null; // (a run came, or the change was refused or cancelled)
     const sg = this.suggested;
     if (sg) {
       // said while it is true: the dataset it was for, and (once applied) that network
@@ -399,7 +402,9 @@ export class ControlsView {
   /** Send a whole new config with `path` set to `value`. */
   change(path, value) {
     if (!this.config) return;
-    const cfg = withoutTable(this.config);
+    // on top of a change asked for whose run has not come yet (two menus changed in quick
+    // succession: the second was made from the run before the first, which it undid)
+    const cfg = withoutTable(this.asked || this.config);
     setPath(cfg, path, value);
     if (path === 'optimizer.name') {
       // keep only what the new optimizer takes (torch.optim refuses the others)
@@ -408,6 +413,7 @@ export class ControlsView {
     }
     if (path === 'activation') cfg.layer_activations = [];
     if (path === 'layer_activations' && value.length) cfg.layer_activations = value.slice(0, cfg.hidden.length);
+    this.asked = { ...cfg, table: this.config.table };
     this.act('configure', cfg);
   }
 
