@@ -34,6 +34,32 @@ def shot(lab: Lab, name: str) -> None:
         lab.page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
 
 
+OVERLAPS = """() => {
+  const boxes = (sel) => [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect());
+  const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const badges = boxes('.net-svg .bn-badge rect');
+  return boxes('.net-svg .layer-caption').filter(c => badges.some(b => hit(b, c))).length;
+}"""
+
+
+def test_batch_norm_badges_leave_the_layer_captions_whole(make_lab: Any) -> None:
+    """Eight normalised layers: the captions go on two staggered lines, both below the
+    badges (the upper line ran through them: "Hidden 2" under a BN), and go back up
+    when the norm is off again (the same shape keeps its drawing)."""
+    lab = make_lab(viewport={"width": 1280, "height": 800}).open()
+    configure(lab, dataset="xor", hidden=[4] * 8, norm="batch")
+    lab.settled()
+    assert lab.page.locator(f"{NET} .bn-badge").count() == 8
+    assert lab.page.evaluate(OVERLAPS) == 0
+    low = lab.page.eval_on_selector(f"{NET} .layer-caption", "e => e.getBoundingClientRect().top")
+    configure(lab, dataset="xor", hidden=[4] * 8, norm="none")
+    lab.settled()
+    assert lab.page.locator(f"{NET} .bn-badge").count() == 0
+    assert lab.page.eval_on_selector(f"{NET} .layer-caption",
+                                     "e => e.getBoundingClientRect().top") < low
+    assert lab.errors == []
+
+
 def test_batch_norm_badge_shows_the_batchs_mu_sigma_and_the_gamma_beta_in_use(
         make_lab: Any) -> None:
     lab = make_lab(viewport={"width": 1280, "height": 800}).open()

@@ -36,6 +36,8 @@ const GEOMETRY = Object.freeze({
 const NARROW_BELOW_PX = 560;
 /** SVG units between two layers at least: a deep network is drawn wider (a phone scrolls it), its layers never on top of each other. */
 const MIN_COLUMN = 56;
+/** SVG units the captions go down under batch norm's badges (network-mechanisms.js draws them under each column). */
+const BADGE_ROOM = 20;
 
 function svgEl(tag, attrs = {}, parent = null) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -292,6 +294,7 @@ export class NetworkView {
     if (same && sameImage) {
       // the same shape may come with other mechanisms (norm, dropout, residual)
       this.svg.querySelectorAll('.mech-skips, .mech-marks').forEach((g) => g.remove());
+      this.badgeRoom(model);
       this.mech.build(model, { pos: this.pos, r: this.r, width: this.geometry.w, height: this.svgHeight });
       this.relabel();
       return;
@@ -310,6 +313,7 @@ export class NetworkView {
     const innerH = Math.min(G.h - G.top - G.bottom, 64 * Math.max(3, maxUnits));
     const H = innerH + G.top + G.bottom;
     this.svgHeight = H;
+    this.baseHeight = H;
     this.grow = [0, 0]; // on the left for the input names, on the right for the loss
     this.setViewBox();
     this.captionY = H - 12;
@@ -413,6 +417,7 @@ export class NetworkView {
     this.edgeRover = null;
     this.setRover(this.nodes[0][0]);
     if (n > 0) this.setRover(this.edges[1][0][0]);
+    this.badgeRoom(model);
     this.mech.build(model, { pos, r: this.r, width: G.w, height: H });
     this.relabel();
   }
@@ -466,6 +471,15 @@ export class NetworkView {
     }
     if (left === Infinity) return;
     this.grow[0] = Math.max(0, Math.ceil(2 - left));
+    this.setViewBox();
+  }
+
+  /** Batch norm's badges sit under their columns: the captions go below them (they ran
+   * into the captions' upper, staggered line). */
+  badgeRoom(model) {
+    const room = model.net.norm && model.net.norm.includes('batch') ? BADGE_ROOM : 0;
+    this.svgHeight = this.baseHeight + room;
+    this.captionY = this.baseHeight - 12 + room;
     this.setViewBox();
   }
 
