@@ -36,7 +36,8 @@ def shot(lab: Lab, name: str) -> None:
 
 OVERLAPS = """() => {
   const boxes = (sel) => [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect());
-  const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const hit = (a, b) => a.left < b.right && b.left < a.right
+    && a.top < b.bottom && b.top < a.bottom;
   const badges = boxes('.net-svg .bn-badge rect');
   return boxes('.net-svg .layer-caption').filter(c => badges.some(b => hit(b, c))).length;
 }"""
