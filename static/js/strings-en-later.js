@@ -233,6 +233,7 @@ export const STRINGS = Object.freeze({
   'csv.not_a_number': 'row {row}, column {column}: “{value}” is not a number (every column but the last holds numbers)',
   'csv.not_finite': 'row {row}, column {column}: “{value}” is not a finite number',
   'csv.one_class': 'column {column}, the target, holds one class only (“{value}”): two or more are needed',
+  'map.plane': 'Horizontal: {x} · vertical: {y}',
   // ---- real data's input columns by name (views/table-data.js, views/misclassified.js) ----
   'feat.sepal length (cm)': 'sepal length (cm)',
   'feat.sepal width (cm)': 'sepal width (cm)',

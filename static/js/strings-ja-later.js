@@ -233,6 +233,7 @@ export const STRINGS = Object.freeze({
   'csv.not_a_number': '{row} 行目・{column} 列目：「{value}」は数値ではありません（最後の列以外はすべて数値にしてください）',
   'csv.not_finite': '{row} 行目・{column} 列目：「{value}」は有限の数値ではありません',
   'csv.one_class': '{column} 列目（答えの列）のクラスが「{value}」の1種類だけです。2種類以上必要です',
+  'map.plane': '横軸：{x}・縦軸：{y}',
   // ---- real data's input columns by name (views/table-data.js, views/misclassified.js) ----
   'feat.sepal length (cm)': 'がく片の長さ (cm)',
   'feat.sepal width (cm)': 'がく片の幅 (cm)',

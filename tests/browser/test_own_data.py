@@ -88,6 +88,8 @@ def test_own_csv_by_picker_and_by_drop_and_a_bad_one_refused(make_lab: Any, lang
     counts = lab.last("maps")["confusion"]["counts"]
     assert sum(map(sum, counts)) == n_test
     assert not page.is_visible(".map-held")  # no input is held: the map is the data's plane
+    plane = {"en": "Horizontal: height · vertical: weight", "ja": "横軸：height・縦軸：weight"}
+    assert lab.text(".map-plane") == plane[lang]  # ...whose axes are named
     # the file's classes are named as the file names them, not 'class 0 / class 1': in the
     # map's legend, the matrix's heads and the list of mistakes
     assert run["config"]["table"]["labels"] == ["big", "small"]

@@ -49,6 +49,7 @@ export class TableData {
     this.axesBar = h('div', { class: 'map-axes', role: 'group', dataset: { view: 'map-axes' } },
       h('span', { class: 'map-axes-title' }), this.labels[0], this.menus[0], this.labels[1], this.menus[1]);
     this.held = h('p', { class: 'map-held' });
+    this.plane = h('p', { class: 'map-plane' }); // (two inputs: which is which axis)
     this.split = h('p', { class: 'map-split' });
     this.confTitle = h('h3', { class: 'bpl-subhead' });
     this.confSummary = h('p', { class: 'conf-summary' });
@@ -66,7 +67,7 @@ export class TableData {
     // scrolls in its box rather than losing its last columns under the edge)
     this.conf = h('div', { class: 'conf', dataset: { view: 'confusion' } }, this.confTitle,
       h('div', { class: 'conf-scroll' }, this.table), this.confSummary);
-    this.root = h('div', { class: 'table-data' }, this.axesBar, this.held, this.split, this.conf);
+    this.root = h('div', { class: 'table-data' }, this.axesBar, this.held, this.plane, this.split, this.conf);
     // a projector folds the menus and the line above away (the map stays large): one short
     // line still says which two inputs the map shows (css/views.css shows it only there)
     this.brief = h('p', { class: 'map-brief', dataset: { testid: 'map-brief' } });
@@ -147,6 +148,9 @@ export class TableData {
       this.brief.textContent = t('map.brief', { x: names[axes[0]], y: names[axes[1]], n: names.length - 2 });
     }
     this.brief.hidden = !(this.many && axes);
+    // two inputs are the whole plane: no menus, but the axes are named
+    this.plane.hidden = this.many || names.length !== 2 || !this.i18n.has('map.plane');
+    if (!this.plane.hidden) this.plane.textContent = t('map.plane', { x: names[0], y: names[1] });
     const d = this.run.data;
     const std = this.run.config.standardize ? t('map.standardized') : t('map.raw');
     this.split.textContent = `${t('map.split', { train: d.p_train.length, test: d.p_test.length })} · ${std}`;
