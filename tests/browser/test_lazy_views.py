@@ -33,6 +33,8 @@ LAZY = (
     "/static/js/strings-en-lessons.js", "/static/js/strings-en-later.js",
     "/static/js/views/chart-compare.js",  # (once there is something to compare with)
     "/static/js/views/follow-bar.js", "/static/css/follow-bar.css",  # (following a class)
+    "/static/js/views/csv-read.js",  # (a file picked)
+    "/static/js/views/step-downloads.js",  # (the timeline's fold opened)
 )
 
 

@@ -4,28 +4,10 @@
  * (engine/owndata.py) and starts a run on it, or answers with an error naming
  * the row and column that the notice box says in the learner's language, and
  * this picker beside its button. A file too large for one message is refused
- * here, before it is sent; either way the current run goes on. A file in Shift_JIS
- * (Japanese Excel's CSV) or Windows-1252 is read as such ({@link decodeCsv}).
+ * here, before it is sent (csv-read.js); either way the current run goes on.
  */
 
 import { h } from '../dom.js';
-
-/** Bytes a CSV may have: a message must fit the server's max_message_bytes (64 KB by default). */
-export const MAX_CSV_BYTES = 60_000;
-
-/**
- * A file's text: UTF-8 (a BOM dropped), else Shift_JIS (what Japanese Excel saves as
- * "CSV"), else Windows-1252 (a European spreadsheet's), the first that reads it whole.
- * @param {ArrayBuffer} bytes
- */
-export function decodeCsv(bytes) {
-  for (const label of ['utf-8', 'shift_jis']) {
-    try {
-      return new TextDecoder(label, { fatal: true }).decode(bytes);
-    } catch { /* not this encoding */ }
-  }
-  return new TextDecoder('windows-1252').decode(bytes);
-}
 
 /** The picker button, its hidden file input and a status line; see the module comment. */
 export class CsvPicker {
@@ -72,16 +54,14 @@ export class CsvPicker {
     });
   }
 
-  /** Send `file`'s text, or say here why not. */
+  /** Send `file`'s text, or say here why not (csv-read.js, loaded with the first file). */
   async read(file) {
-    this.problem = null;
     this.picked();
-    if (file.size > MAX_CSV_BYTES) {
-      this.problem = ['csv.tooLarge', { name: file.name, kb: Math.ceil(file.size / 1000), limit: MAX_CSV_BYTES / 1000 }];
-    } else {
+    const { readCsv } = await import('./csv-read.js');
+    this.problem = await readCsv(file, (text) => {
       this.sent = file.name;
-      this.send({ text: decodeCsv(await file.arrayBuffer()), name: file.name });
-    }
+      this.send({ text, name: file.name });
+    });
     this.relabel();
   }
 

@@ -14,7 +14,6 @@
  * opened it; opened by a teacher on a followed class's run it takes nothing.
  */
 
-import { StepDownloads } from './step-downloads.js';
 import { classPhrase } from '../class-names.js';
 
 /** The least share of the window's height a desk's side sheet keeps when it starts under the map. */
@@ -45,8 +44,10 @@ export class InspectorPanel {
     this.queue = [];
     /** The run's settings (a learner's CSV names its classes there). */
     this.config = null;
-    /** "Download: NumPy script / PyTorch script / notebook" of the iteration shown, under what is inspected. */
-    this.stepFiles = new StepDownloads(document.createElement('div'), { i18n });
+    /** "Download: NumPy script / PyTorch script / notebook" of the iteration shown, under what
+     * is inspected (step-downloads.js, loaded with the inspector), and the event it needs. */
+    this.stepFiles = null;
+    this.lastEvent = null;
     /** What opened the inspector from this page, to give the focus back to on closing. */
     this.opener = null;
     /** Whether the next inspector shown was asked for here (it then takes the focus). */
@@ -104,7 +105,10 @@ export class InspectorPanel {
   load() {
     if (!this.loading) {
       const { i18n, act } = this;
-      this.loading = Promise.all([import('./inspector.js'), i18n.need('later')]).then(([{ Inspector }]) => {
+      this.loading = Promise.all([import('./inspector.js'), import('./step-downloads.js'),
+        i18n.need('later')]).then(([{ Inspector }, { StepDownloads }]) => {
+        this.stepFiles = new StepDownloads(document.createElement('div'), { i18n });
+        if (this.lastEvent) this.stepFiles.update(this.lastEvent);
         this.inspector = new Inspector(this.container, {
           t: (k, p) => i18n.t(k, p),
           onEdit: (e) => act('edit', e),
@@ -154,7 +158,8 @@ export class InspectorPanel {
 
   /** One page event. */
   update(event) {
-    this.stepFiles.update(event);
+    this.lastEvent = event;
+    if (this.stepFiles) this.stepFiles.update(event);
     if (event.model) this.config = event.model.config;
     if (!this.inspector) {
       if (event.kind === 'inspect' && event.msg.id !== null) {

@@ -27,7 +27,6 @@ import { fmt } from '../format.js';
 import { labelKey } from '../catalog.js';
 import { changeIteration, lastIteration, pastEnd, recordIteration, seekFor, shownIteration } from '../counting.js';
 import { MAX_LINK_CHARS } from '../run-link.js';
-import { StepDownloads } from './step-downloads.js';
 
 /** Minimum time between two seeks while the scrubber is dragged. */
 export const SEEK_INTERVAL_MS = 90;
@@ -216,15 +215,27 @@ export class TimelineView {
         h('label', { class: 'btn tl-open', for: 'tl-file', dataset: { i18n: 'tl.open' } })),
       this.status,
       this.linkBox);
-    // the iteration shown, as files that redo it by hand (step-downloads.js)
-    this.stepFiles = new StepDownloads(this.more, { i18n });
+    // the iteration shown, as files that redo it by hand (step-downloads.js), loaded when
+    // the fold is first open (the first load leaves it for later)
+    this.stepFiles = null;
+    this.lastEvent = null;
+    const loadFiles = () => {
+      if (this.filesLoading || !this.more.open) return;
+      this.filesLoading = import('./step-downloads.js').then(({ StepDownloads }) => {
+        this.stepFiles = new StepDownloads(this.more, { i18n });
+        if (this.lastEvent) this.stepFiles.update(this.lastEvent);
+      });
+    };
+    this.more.addEventListener('toggle', loadFiles);
+    loadFiles();
     this.render();
   }
 
   /** Take one page event ({kind, msg, model}). */
   update({ kind, msg, model }) {
     this.model = model;
-    this.stepFiles.update({ kind, msg, model });
+    this.lastEvent = { kind, msg, model };
+    if (this.stepFiles) this.stepFiles.update(this.lastEvent);
     if (kind === 'run') {
       this.session = msg.session;
       this.setLinks();
