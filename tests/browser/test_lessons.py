@@ -481,8 +481,9 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
     projector the landscape takes the network's cell on the first screen (it was folded
     below it, and the cell stood blank), its map whole; the lesson's long name reads in
     three lines at most (it took six beside "Leave"). Leaving the lesson folds it again."""
-    lab = make_lab(viewport=PROJECTOR).open("/?lesson=learning-rate&step=1")
+    lab = make_lab(viewport=PROJECTOR).open()
     page = lab.page
+    page.goto(lab.base_url + "/?lesson=learning-rate&step=1")  # (its step hides the network)
     wait_step(lab, 1, "Learning rate 0.003")
     page.click(".present-btn")
     page.wait_for_function("() => document.documentElement.classList.contains('present')")

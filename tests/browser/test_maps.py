@@ -67,7 +67,9 @@ def test_maps_arrive_at_most_ten_times_a_second_while_playing(lab: Lab) -> None:
     elapsed = time.monotonic() - t0
     maps = [m for m in lab.received[start:] if m["type"] == "maps"]
     assert len(maps) >= 3
-    assert len(maps) / elapsed <= 10.5
+    # (the map of the run as play starts and of the iteration it pauses at go at once: the
+    # ones in between are the rate)
+    assert (len(maps) - 2) / elapsed <= 10.5, (len(maps), elapsed)
     iters = [m["iteration"] for m in maps]
     assert iters == sorted(iters)
     assert iters[-1] - iters[0] > 2 * len(maps)  # many iterations per map: coalesced

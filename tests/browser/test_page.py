@@ -204,10 +204,10 @@ def test_language_switch_changes_every_string(lab: Lab) -> None:
     labels = page.eval_on_selector_all(
         "label, legend, summary, h1, h2, th, td", "els => els.map(e => e.textContent)")
     leftovers = [w for s in [*attrs, *labels] for w in english_words(s)]
-    # names of people, functions and optimizers, math subscripts (T_max, η_min) and
-    # PyTorch's zero_grad(), written the same way in Japanese texts
+    # names of people, functions, optimizers and libraries, math subscripts (T_max, η_min)
+    # and PyTorch's zero_grad(), written the same way in Japanese texts
     allowed = {"Nesterov", "leaky", "Leaky", "ReLU", "ELU", "MSE", "sin", "RMSprop", "Adam",
-               "Adagrad", "max", "min", "tanh", "zero", "grad"}
+               "Adagrad", "max", "min", "tanh", "zero", "grad", "PyTorch"}
     assert [w for w in leftovers if w not in allowed] == []
     # the choice survives a reload; switching back restores English
     page.reload()

@@ -39,6 +39,20 @@ const MIN_COLUMN = 56;
 /** SVG units the captions go down under batch norm's badges (network-mechanisms.js draws them under each column). */
 const BADGE_ROOM = 20;
 
+/** Widths (a Latin letter 1, a CJK one 2) an input's name may take beside its node. */
+const NAME_WIDTH = 10;
+
+/** `name` cut to {@link NAME_WIDTH}, with "…" where it was cut. */
+export function shortName(name) {
+  const chars = [...name];
+  let width = 0;
+  for (let i = 0; i < chars.length; i++) {
+    width += chars[i].codePointAt(0) >= 0x2e80 ? 2 : 1;
+    if (width > NAME_WIDTH) return `${chars.slice(0, Math.max(1, i - 1)).join('')}…`;
+  }
+  return name;
+}
+
 function svgEl(tag, attrs = {}, parent = null) {
   const el = document.createElementNS(SVG_NS, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -226,6 +240,8 @@ export class NetworkView {
       this.paintClasses(model);
       this.paintIdle(model);
       markInspected(this.svg, this.inspected);
+      // a real table's inputs are named in the page's language with the later words
+      if (this.features && !(model.config && model.config.table)) this.i18n.need('later').then(() => this.relabel(), () => {});
     } else if (kind === 'inspect') {
       this.inspected = msg && msg.id !== null && msg.id !== undefined ? msg : null;
       markInspected(this.svg, this.inspected);
@@ -428,11 +444,10 @@ export class NetworkView {
     const n = this.sizes.length - 1;
     this.svg.setAttribute('aria-label', t('net.label'));
     this.fitCaptions();
-    // a real table's column names ("petal length (cm)") do not fit beside a node: x₁, x₂ … there,
-    // the name in the node's title and the map's menus
+    // a real table's long column names ("alcalinity_of_ash") are cut beside a node ("alcalin…":
+    // more than x₄ says), whole in the node's title and the map's menus
     this.inputLabels.forEach((el, j) => {
-      const name = this.inputName(j);
-      el.textContent = this.image ? '' : (name.length <= 6 ? name : `x${j + 1}`);
+      el.textContent = this.image ? '' : shortName(this.inputName(j));
     });
     this.fitInputs();
     this.nodes.forEach((layer, l) => layer.forEach((el, j) => {
