@@ -241,7 +241,8 @@ export class NetworkView {
       this.paintIdle(model);
       markInspected(this.svg, this.inspected);
       // a real table's inputs are named in the page's language with the later words
-      if (this.features && !(model.config && model.config.table)) this.i18n.need('later').then(() => this.relabel(), () => {});
+      const ds = this.catalog && model.config ? this.catalog.entry('datasets', model.config.dataset) : null;
+      if (ds && ds.real) this.i18n.need('later').then(() => this.relabel(), () => {});
     } else if (kind === 'inspect') {
       this.inspected = msg && msg.id !== null && msg.id !== undefined ? msg : null;
       markInspected(this.svg, this.inspected);
