@@ -218,11 +218,22 @@ export class LineChart {
     if (this.text.textContent !== said) this.text.textContent = said;
   }
 
-  /** The y axis's ticks (log10 of the values on a log scale). */
+  /** The y axis's ticks (log10 of the values on a log scale): on a linear one, round values
+   * (a step of 1, 2 or 5 × 10ⁿ) within the range, two to five of them (the range's ends and
+   * middle read 0.473, 0.759, 1.04). */
   ticks(lo, hi) {
-    return this.log
-      ? Array.from({ length: hi - lo + 1 }, (_, i) => lo + i).filter((_, i, a) => a.length <= 7 || i % Math.ceil(a.length / 6) === 0)
-      : [lo, (lo + hi) / 2, hi];
+    if (this.log) {
+      return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i).filter((_, i, a) => a.length <= 7 || i % Math.ceil(a.length / 6) === 0);
+    }
+    for (const parts of [3, 5, 10]) {
+      const raw = (hi - lo) / parts;
+      const p = 10 ** Math.floor(Math.log10(raw));
+      const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+      const out = [];
+      for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-9 * step; k++) out.push(Number((k * step).toPrecision(12)));
+      if (out.length >= 2 && out.length <= 5) return out;
+    }
+    return [lo, (lo + hi) / 2, hi];
   }
 
   tickLabel(tv) {
