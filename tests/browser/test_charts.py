@@ -118,6 +118,24 @@ def test_the_lr_chart_follows_a_step_schedules_drops_at_the_right_iterations(
     assert errors(lab) == []
 
 
+def test_a_linear_axis_reads_in_round_steps(make_lab: Any) -> None:
+    """The loss axis's numbers are round (0.72, 0.74, 0.76: a step of 1, 2 or 5 × 10ⁿ),
+    evenly spaced, within the values drawn (they were the range's ends and middle)."""
+    lab = make_lab(**DESK).open()
+    for _ in range(5):
+        lab.step("iteration")
+    d = drawn(lab, "loss")
+    ys = [float(lab_.replace("−", "-")) for lab_ in (x["text"] for x in d["labels"][:-2])]
+    assert 2 <= len(ys) <= 5, ys
+    steps = {round(b - a, 12) for a, b in itertools.pairwise(sorted(ys))}
+    assert len(steps) == 1, ys
+    step = steps.pop()
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert any(math.isclose(mantissa, m) for m in (1, 2, 5)), (ys, step)
+    assert d["lo"] - 1e-12 <= min(ys) and max(ys) <= d["hi"] + 1e-12
+    assert errors(lab) == []
+
+
 def test_the_batch_loss_is_noisier_than_the_train_loss_with_one_sample_and_equal_with_all(
         make_lab: Any) -> None:
     lab = make_lab(**DESK).open()
