@@ -195,7 +195,7 @@ export class ControlsView {
     this.lr = this.select('lr', catalog.lrPresets().map((v) => [String(v), String(v)]), () => this.change('lr', Number(this.lr.value)));
 
     // a learner's own CSV: the picker under the menu, or a file dropped on this panel
-    this.csv = new CsvPicker({ t: (k, p) => i18n.t(k, p), has: (k) => i18n.has(k), send: (file) => this.act('csv', file),
+    this.csv = new CsvPicker({ t: (k, p) => i18n.t(k, p), has: (k) => i18n.has(k), lang: () => i18n.lang, send: (file) => this.act('csv', file),
       picked: () => this.act('csv-picked') });
     const netSection = h('section', { class: 'ctl-group ctl-net', 'aria-labelledby': 'ctl-net-h' },
       h('h2', { id: 'ctl-net-h', class: 'ctl-h', dataset: { i18n: 'section.network' } }),

@@ -12,11 +12,12 @@ import { h } from '../dom.js';
 /** The picker button, its hidden file input and a status line; see the module comment. */
 export class CsvPicker {
   /**
-   * @param {{t: (key: string, vars?: object) => string, has?: (key: string) => boolean,
+   * @param {{t: (key: string, vars?: object) => string, has?: (key: string) => boolean, lang?: () => string,
    *   send: (file: {text: string, name: string}) => void, picked?: () => void}} options
    */
-  constructor({ t, has = () => false, send, picked = () => {} }) {
+  constructor({ t, has = () => false, lang = () => 'en', send, picked = () => {} }) {
     this.t = t;
+    this.lang = lang;
     this.has = has;
     this.picked = picked;
     this.send = send;
@@ -61,7 +62,7 @@ export class CsvPicker {
     this.problem = await readCsv(file, (text) => {
       this.sent = file.name;
       this.send({ text, name: file.name });
-    });
+    }, this.lang());
     this.relabel();
   }
 
