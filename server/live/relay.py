@@ -184,6 +184,9 @@ class Room:
     buffer: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
     retrying: bool = False  # a redraw that found no owner is tried again soon
     misses: int = 0  # redraws in a row that found no owner
+    #: followers kept waiting who were never greeted (new ones whose class's owner did not
+    #: answer): told as a new follower is if the class does not come back
+    fresh: set[Follower] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.members) + len(self.waiting)
@@ -605,6 +608,7 @@ class ClassRelay:
         room.members.pop(f, None)
         room.waiting.pop(f, None)
         room.redraw.discard(f)
+        room.fresh.discard(f)
         if room.owner is not None:  # its answer to a lesson step no longer counts
             self.spawn(self._send(room.owner, {"op": "left", "code": code,
                                                "who": id(f.outbox)}))
@@ -641,8 +645,10 @@ class ClassRelay:
                 reply, owner, unknown = await self._ask_owner(
                     room.code, {"op": "greet", "n": len(room)})
                 if reply is None or not reply.get("ok"):
+                    # (no answer from a worker that holds the code: dead, or slow; no
+                    # owner to ask at all: Redis is away)
                     self._not_greeted(room, batch, "unknown" if unknown or reply else
-                                      "no answer")
+                                      "no answer" if owner is not None else "redis away")
                     continue
                 self._greeted(room, batch, reply, owner)
         finally:
@@ -661,14 +667,24 @@ class ClassRelay:
             if room.waiting.get(f) is not leader:
                 continue
             del room.waiting[f]
-            if f in room.redraw or reason == "no answer":
-                room.redraw.discard(f)
+            greeted_before = f in room.redraw and f not in room.fresh
+            room.redraw.discard(f)
+            if greeted_before or reason == "no answer":
+                if not greeted_before:
+                    room.fresh.add(f)
                 room.members[f] = leader
                 if not room.retrying:
                     room.retrying = True
                     self.spawn(self._retry(room))
-            elif f.gone is not None:
-                self.engine(("follow", id(f)), functools.partial(f.gone, leader, reason))
+            else:
+                room.fresh.discard(f)
+                self._tell_gone(f, leader, reason)
+
+    def _tell_gone(self, f: Follower, leader: RemoteClass, reason: str) -> None:
+        """(On the engine thread) ``f``'s class is not to be had: an error and a run of
+        its own, as for a code unknown here."""
+        if f.gone is not None:
+            self.engine(("follow", id(f)), functools.partial(f.gone, leader, reason))
 
     async def _retry(self, room: Room) -> None:
         """Redraw ``room`` again in a while: its owner may be claiming its code again
@@ -703,6 +719,7 @@ class ClassRelay:
                 continue
             del room.waiting[f]
             room.redraw.discard(f)
+            room.fresh.discard(f)
             if f.leader is not leader:
                 continue
             if room_left <= 0:
@@ -758,9 +775,14 @@ class ClassRelay:
             f.outbox.put(entry, **kw)
 
     def _end_room(self, room: Room, reason: str) -> None:
-        """Sharing ended at the owner: every follower here is let go."""
+        """Sharing ended at the owner: every follower here is let go (one never greeted
+        is told the class did not answer, and gets a run of its own)."""
         self.rooms.pop(room.code, None)
         self.spawn(self.bus.unsubscribe(room.code))
+        fresh = {f: room.members.pop(f) for f in room.fresh if f in room.members}
+        room.fresh = set()
+        for f, leader in fresh.items():
+            self._tell_gone(f, leader, "no answer")
         followers = {**room.members, **room.waiting}
         room.members, room.waiting = {}, {}
         msg = server_message("follow", code=room.code, active=False, reason=reason)

@@ -7,6 +7,7 @@ And two apps of this process on one hub: a class across them, without Redis."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,3 +215,64 @@ def test_a_student_on_another_app_is_judged_on_the_teachers_numbers_alone(
         copy = s.recv_type("run")
         t.send({"type": "hello"})
         assert copy["params"] == t.recv_type("run")["params"] and copy["session"]
+
+
+@pytest.fixture
+def quick_relay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay's waits shortened: a request unanswered in 0.3 s, a retry after 0.1 s."""
+    from server.live import relay
+
+    monkeypatch.setattr(relay, "ASK_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(relay, "RETRY_S", 0.1)
+
+
+def test_a_student_whose_class_owner_is_dead_waits_for_the_teacher_to_share_again(
+        quick_relay: None) -> None:
+    """The teacher's worker died holding the code (its claim outlives it): a student who
+    reconnects to another worker waits (was told at once that the class did not answer,
+    and given a run of their own), and follows the class when the teacher's page shares
+    it again, here, with its key."""
+    from server.live.relay import secret_hash
+
+    hub = MemoryHub()
+    dead = MemoryBus("9-dead", hub)
+
+    async def die_holding_the_code() -> tuple[str, str | None]:
+        await dead.start(Inbox())
+        got = await dead.claim("K7Q2XM", secret_hash("the-share-key"))
+        await dead.stop()  # (it answers nothing now; its claim lives on)
+        return got
+
+    assert asyncio.run(die_holding_the_code()) == ("ok", None)
+    settings: dict[str, Any] = {"allowed_hosts": ["testserver"], "hello_timeout_s": 60.0}
+    a = create_app(Settings(**settings), bus=MemoryBus("0-a", hub))
+    b = create_app(Settings(**settings), bus=MemoryBus("1-b", hub))
+    with TestClient(a) as ca, TestClient(b) as cb, ca.websocket_connect("/ws") as r1, \
+            cb.websocket_connect("/ws") as r2:
+        t, s = WS(r1), WS(r2)
+        s.send({"type": "hello", "follow": "K7Q2XM", "batch": True})
+        time.sleep(1.0)  # (three unanswered greetings and their retries)
+        t.hello()
+        t.send({"type": "share", "code": "K7Q2XM", "key": "the-share-key"})
+        assert t.recv_type("share", where=lambda m: m["code"] is not None)["code"] == "K7Q2XM"
+        follow = s.recv_type("follow", timeout=10)
+        assert follow["active"] is True
+        assert [m for m in s.seen if m["type"] == "error"] == []
+        assert s.recv_type("run")["session"] is None  # the teacher's run, not one of its own
+
+
+def test_with_redis_away_a_new_student_is_told_at_once(pair: tuple[TestClient, TestClient],
+                                                       quick_relay: None) -> None:
+    """No owner can be asked while Redis is away: a new student gets the error and a run
+    of their own at once, not a wait for a class nobody can answer for."""
+    _, cb = pair
+    bus = cb.app.state.relay.bus  # type: ignore[attr-defined]
+    bus.up = False  # (every call now raises BusDownError, as Redis away does)
+    with cb.websocket_connect("/ws") as raw:
+        s = WS(raw)
+        t0 = time.monotonic()
+        s.send({"type": "hello", "follow": "K7Q2XM"})
+        err = s.error()
+        assert err["code"] == "unknown_code" and "redis away" in err["message"]
+        assert s.recv_type("run")["session"]
+        assert time.monotonic() - t0 < 2.0
