@@ -136,6 +136,21 @@ def test_earlier_runs_that_differ_only_in_a_setting_say_which_and_their_number(
     for r, text in zip(run["runs"], rows, strict=True):
         assert text.startswith(f"Run {r['id']} · XOR · "), text
     assert any("Normalization: none" in t for t in rows), rows
+    # a learner's file and their own points are data, not words: never said in a row
+    # (they read "table [object Object]" and every point's coordinates)
+    said = page.evaluate("""async (runs) => {
+        const { differing, runSummary } = await import('/static/js/views/runs-menu.js');
+        const { I18n } = await import('/static/js/i18n.js');
+        const i18n = new I18n('en');
+        await i18n.load('en');
+        const base = runs[0].settings;
+        const csv = { ...base, dataset: 'own', table: { labels: ['a', 'b'] } };
+        const pts = { ...base, dataset: 'custom', points: [[0.1, 0.2, 1], [0.3, 0.4, 0]] };
+        const list = [{ id: 7, iterations: 3, settings: csv },
+                      { id: 8, iterations: 2, settings: pts }];
+        return list.map((r) => runSummary(i18n, r, differing(list, runs[0].settings)));
+    }""", run["runs"])
+    assert not any("object" in r or "0.1" in r or "table" in r for r in said), said
     assert lab.errors == []
 
 

@@ -19,7 +19,9 @@ import { describeChange } from './timeline.js';
 /** Settings named by their value's label alone (a menu's choice). */
 const CHOICE = Object.freeze({ dataset: 'dataset', activation: 'choice', output_activation: 'choice', loss: 'choice', init: 'choice', norm: 'choice' });
 /** Settings that say little on their own: last, if at all. */
-const LATE = Object.freeze(['seed', 'n_samples', 'noise', 'test_fraction', 'points']);
+export const LATE = Object.freeze(['seed', 'n_samples', 'noise', 'test_fraction', 'points']);
+/** Settings that are data, not words ("table [object Object]", a list of points): never said. */
+export const UNSAID = Object.freeze(['table', 'points', 'features']);
 
 /** A run setting's value in words: "sigmoid", "8-8-8", "Adam", "lr 0.1"; a choice of
  * nothing with its setting's name ("Normalization: none": "none" alone said nothing). */
@@ -45,7 +47,7 @@ export function settingWords(i18n, key, value) {
  */
 export function settingsDiff(i18n, other, mine) {
   const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-  const keys = Object.keys(other).filter((k) => !mine || !same(other[k], mine[k]));
+  const keys = Object.keys(other).filter((k) => !UNSAID.includes(k) && (!mine || !same(other[k], mine[k])));
   keys.sort((a, b) => LATE.includes(a) - LATE.includes(b));
   return keys.slice(0, 3).map((k) => settingWords(i18n, k, other[k])).join(', ');
 }

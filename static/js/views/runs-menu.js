@@ -9,7 +9,7 @@
 
 import { h } from '../dom.js';
 import { label } from '../catalog.js';
-import { settingWords } from './chart-compare.js';
+import { LATE, settingWords, UNSAID } from './chart-compare.js';
 
 /**
  * One line for an earlier run: "XOR · 4-4 · tanh · SGD 0.03 · 812 iterations" (dataset,
@@ -45,8 +45,9 @@ const SAID = new Set(['dataset', 'hidden', 'activation', 'layer_activations', 'o
 export function differing(runs, config) {
   const all = config ? [...runs.map((r) => r.settings), config] : runs.map((r) => r.settings);
   const keys = new Set(all.flatMap((x) => Object.keys(x)));
-  return [...keys].filter((k) => !SAID.has(k)
-    && new Set(all.map((x) => JSON.stringify(x[k] ?? null))).size > 1).slice(0, 3);
+  return [...keys].filter((k) => !SAID.has(k) && !UNSAID.includes(k)
+    && new Set(all.map((x) => JSON.stringify(x[k] ?? null))).size > 1)
+    .sort((a, b) => LATE.includes(a) - LATE.includes(b)).slice(0, 3);
 }
 
 /** The earlier-runs panel. */
