@@ -291,7 +291,10 @@ export class ControlsView {
    * `follow-mode` locks or unlocks every control. */
   update({ kind, model, msg }) {
     if (kind === 'run') {
-      this.sync(model.config);
+      if (this.pending > 1) { // a run for an earlier change: the fields keep the later ones
+        this.pending -= 1;
+        this.config = model.config;
+      } else this.sync(model.config);
       this.syncState(model.state);
       this.csv.clear();
     } else if (kind === 'timeline' && msg.settings && model.config) {
@@ -302,7 +305,7 @@ export class ControlsView {
     } else if (kind === 'state') this.syncState(model.state);
     else if (kind === 'lang') this.relabel();
     else if (kind === 'error') {
-      if (this.asked && model.config) this.sync(model.config); // (the fields say the run's)
+      if (this.asked && model.config && (this.pending -= 1) <= 0) this.sync(model.config); // (the run's)
       if (msg.code === 'csv') { // (its words load with the later ones)
         this.i18n.need('later').catch(() => {}).then(() => this.csv.failed(msg));
       }
@@ -325,7 +328,8 @@ export class ControlsView {
 
   sync(config) {
     this.config = config;
-    this.asked = null; // (a run came, or the change was refused or cancelled)
+    this.asked = null; // (the last change's run came, or it was refused or cancelled)
+    this.pending = 0;
     const sg = this.suggested;
     if (sg) {
       // said while it is true: the dataset it was for, and (once applied) that network
@@ -414,6 +418,7 @@ export class ControlsView {
     if (path === 'activation') cfg.layer_activations = [];
     if (path === 'layer_activations' && value.length) cfg.layer_activations = value.slice(0, cfg.hidden.length);
     this.asked = { ...cfg, table: this.config.table };
+    this.pending = (this.pending || 0) + 1; // (runs still to come for the changes asked)
     this.act('configure', cfg);
   }
 
