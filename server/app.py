@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import os
 import secrets
@@ -223,19 +224,36 @@ class OpsOnly:
 
 
 class SiteHosts(TrustedHostMiddleware):
-    """Starlette's ``Host`` check of the site's port (``allowed_hosts``); the metrics
-    port is asked by this machine's address, as a scraper knows it, so it is left out."""
+    """Starlette's ``Host`` check of the site's port (``allowed_hosts``). The metrics port
+    is asked by an address, as a scraper knows the machine, not by the site's name: there
+    the ``Host`` must be an IP address or ``localhost`` (a name is refused, so a page
+    whose name an attacker re-points at this machine cannot read it: DNS rebinding)."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: list[str], ops_port: int | None) -> None:
         super().__init__(app, allowed_hosts=allowed_hosts)
         self.ops_port = ops_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the ``Host``, except on the metrics port."""
-        if _on_port(scope, self.ops_port):
+        """Check the ``Host`` the port asks for."""
+        if not _on_port(scope, self.ops_port):
+            await super().__call__(scope, receive, send)
+        elif _address_host(scope):
             await self.app(scope, receive, send)
         else:
-            await super().__call__(scope, receive, send)
+            await PlainTextResponse("Invalid host header", 400)(scope, receive, send)
+
+
+def _address_host(scope: Scope) -> bool:
+    """Whether the request's ``Host`` is an IP address or ``localhost`` (a port allowed)."""
+    host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+    name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 class WorkerHeader:

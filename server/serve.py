@@ -96,7 +96,7 @@ def uvicorn_config(host: str, port: int, settings: Settings | None = None,
         "limit_concurrency": settings.max_connections,
         "forwarded_allow_ips": settings.trusted_proxies,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
-        "log_level": "info",
+        "log_level": settings.log_level.lower(),  # (uvicorn sets its loggers' level to it)
         "log_config": uvicorn_log_config(settings.log_level, settings.log_json),
         **overrides,
     }
@@ -180,6 +180,21 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
+def metrics_ports_problem(settings: Settings, port: int) -> str | None:
+    """Why the workers' metrics ports (``metrics_port`` … ``metrics_port + workers - 1``)
+    cannot be had, or None: one of them the site's own port (its learners would get the
+    metrics port's 404), or past the last port."""
+    if not settings.metrics_port:
+        return None
+    first, last = settings.metrics_port, settings.metrics_port + settings.workers - 1
+    if first <= port <= last:
+        return (f"BPL_METRICS_PORT={first} gives the workers ports {first}-{last}, which "
+                f"include the site's PORT {port}: choose ports apart from it")
+    if last > 65535:
+        return f"BPL_METRICS_PORT={first} with {settings.workers} workers goes past port 65535"
+    return None
+
+
 #: a worker that exits sooner than this after its start is restarted only after a pause
 RESTART_PAUSE_S = 1.0
 #: how long the supervisor waits for its workers to finish after SIGTERM, then kills them
@@ -256,6 +271,10 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     settings = Settings()
+    if os.environ.get(WORKER_ENV) is None:
+        problem = metrics_ports_problem(settings, port)
+        if problem:
+            sys.exit(problem)
     if os.environ.get(WORKER_ENV) is None and settings.workers > 1:
         if not settings.redis_url:
             sys.exit("BPL_WORKERS > 1 needs BPL_REDIS_URL: the workers share class codes "

@@ -394,6 +394,7 @@ class Connection:
             try:
                 s = self.store.create(address=self.address)
             except SessionLimitError as e:  # the student keeps watching
+                self.store.refuse(e.limit)
                 self.reply_error("limit", str(e), limit=e.limit)
                 return None
             if isinstance(leader, RemoteClass):

@@ -63,17 +63,19 @@ async def readyz(request: Request, store: StoreDep, worker: WorkerDep,
         records = [s.history.step_phase() for _ in range(4)]
         return float(next(r.values["loss.total"] for r in records if r.phase == "loss"))
 
+    name = request.app.state.worker_name
     t0 = time.perf_counter()
     try:
         loss = await asyncio.wait_for(worker.call(("readyz", id(t0)), open_and_step),
                                       settings.readyz_timeout_s)
     except TimeoutError:
         return JSONResponse({"ready": False, "reason": "engine thread too slow",
-                             "timeout_s": settings.readyz_timeout_s}, 503)
+                             "timeout_s": settings.readyz_timeout_s, "worker": name}, 503)
     except Exception as e:
-        return JSONResponse({"ready": False, "reason": f"{type(e).__name__}: {e}"}, 503)
+        return JSONResponse({"ready": False, "reason": f"{type(e).__name__}: {e}",
+                             "worker": name}, 503)
     if not math.isfinite(loss):
-        return JSONResponse({"ready": False, "reason": "non-finite loss"}, 503)
+        return JSONResponse({"ready": False, "reason": "non-finite loss", "worker": name}, 503)
     # Redis away does not make a worker unready: learners' runs are its own, and its
     # classes come back when Redis does (a balancer that took every worker out would
     # take the site down); "redis" says how it is (null: one process, no Redis)
@@ -115,7 +117,7 @@ class LabCollector(Collector):
                     len(sessions))
         refused = CounterMetricFamily(
             "bpl_refused", "Learners turned away, by the limit that did it (max_sessions, "
-            "max_connections, the per-address caps).", labels=["worker", "limit"])
+            "max_websockets, the per-address caps).", labels=["worker", "limit"])
         for limit, n in sorted(store.refused.items()):
             refused.add_metric([*label, limit], n)
         yield refused

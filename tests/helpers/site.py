@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers.net import free_port, poll
@@ -100,9 +101,14 @@ class Site:
         return poll(ask, 10, f"worker {index} to answer {path}", every=0)
 
     def socket(self, where: Callable[[str], bool]) -> Client:
-        """A WebSocket on a worker whose name passes ``where``."""
+        """A WebSocket on a worker whose name passes ``where`` (a handshake cut short, by
+        a worker killed or starting again, is tried again: a page reconnects)."""
         for _ in range(200):
-            ws = connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=3).__enter__()
+            try:
+                ws = connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=3).__enter__()
+            except (OSError, InvalidHandshake):
+                time.sleep(0.05)
+                continue
             assert ws.response is not None
             name = ws.response.headers["x-bpl-worker"]
             if where(name):

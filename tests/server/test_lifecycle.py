@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,32 @@ def test_per_message_deflate_is_off_however_the_server_is_started() -> None:
     with LiveServer(Settings()) as srv, raw_socket(srv.port, extra=offer) as (_, head):
         assert b" 101 " in head.split(b"\r\n")[0]
         assert b"permessage-deflate" not in head.lower()
+
+
+def test_log_level_quiets_uvicorns_lines_too() -> None:
+    """BPL_LOG_LEVEL=WARNING: no request line and no start line on stderr, the app's or
+    uvicorn's (uvicorn's stayed at INFO: every probe and file wrote one)."""
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "BPL_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    return True
+            except OSError:
+                return False
+
+        poll(answers, 15, "the server to answer", every=0.05)
+        for _ in range(3):
+            answers()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line]
+    assert [e for e in lines if e["level"] in ("info", "debug")] == [], lines

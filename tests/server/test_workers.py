@@ -318,6 +318,17 @@ def test_each_worker_answers_its_metrics_on_a_port_of_its_own(redis: Redis) -> N
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{base}/", timeout=5)
         assert e.value.code == 404  # (the page is the site's port's)
+        # asked by an address it answers; by a name, refused (a name re-pointed at this
+        # machine by an attacker's page: DNS rebinding)
+        for host, status in ((f"localhost:{base}", 200), ("rebind.example", 400)):
+            req = urllib.request.Request(f"http://127.0.0.1:{base}/metrics",
+                                         headers={"Host": host})
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    got = r.status
+            except urllib.error.HTTPError as err:
+                got = err.code
+            assert got == status, host
     finally:
         site.close()
 
@@ -332,3 +343,22 @@ def test_a_second_site_on_a_port_in_use_refuses_to_start(site: Site, redis: Redi
                        timeout=60, cwd=ROOT)
     assert p.returncode != 0 and f"port {site.port} on 127.0.0.1 is in use" in p.stderr.decode()
     assert len(site.workers()) == 2
+
+
+def test_metrics_ports_that_would_take_the_sites_port_are_refused() -> None:
+    """BPL_METRICS_PORT=8000 beside PORT=8001 with two workers would put worker 1's
+    metrics on the site's port (half the learners answered 404): the site says so and
+    does not start; past the last port too."""
+    from server.serve import metrics_ports_problem
+    from server.settings import Settings
+
+    assert metrics_ports_problem(Settings(metrics_port=8000, workers=2), 8001) is not None
+    assert "PORT 8001" in str(metrics_ports_problem(Settings(metrics_port=8000, workers=2), 8001))
+    assert metrics_ports_problem(Settings(metrics_port=65535, workers=2), 8000) is not None
+    assert metrics_ports_problem(Settings(metrics_port=9100, workers=2), 8000) is None
+    assert metrics_ports_problem(Settings(), 8000) is None
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": "8001", "BPL_METRICS_PORT": "8000",
+           "BPL_WORKERS": "2", "BPL_REDIS_URL": "redis://127.0.0.1:1/0"}
+    p = subprocess.run([sys.executable, "-m", "server.serve"], env=env, capture_output=True,
+                       timeout=60, cwd=ROOT)
+    assert p.returncode != 0 and "include the site's PORT 8001" in p.stderr.decode()
