@@ -104,6 +104,13 @@ class ClassAnswers:
         self.revealed = False
         self.pending = False
 
+    def everyone_left(self) -> None:
+        """The class left (sharing stopped): its answers go, what was revealed stays so.
+        Students who come back (sharing again) send theirs again, once each."""
+        if self.answers:
+            self.answers = {}
+            self.pending = True
+
     def record(self, who: Hashable, answer: Answer | None) -> None:
         """``who``'s answer now (None: withdrawn); a change of answer still counts once."""
         old = self.answers.pop(who, None)

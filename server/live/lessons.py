@@ -478,6 +478,11 @@ class LessonDesk:
         """Follower ``f`` here left the class: its answer no longer counts."""
         self.withdraw(here(f))
 
+    def class_over(self) -> None:
+        """Sharing stopped: no student's answer counts any more (they were counted
+        again, as new followers, when the class came back: "4 of 2")."""
+        self.answers.everyone_left()
+
     def withdraw(self, who: Hashable) -> None:
         """The student ``who`` (a follower here, or on another worker) left: its answer
         no longer counts."""

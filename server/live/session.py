@@ -297,6 +297,7 @@ class Session(Playing):
         """Sharing stopped (``stopped``) or the run was freed (``ended``): tell the
         followers, let them go, and tell the owner."""
         self.audience.end(reason)
+        self.lessons.class_over()
         self.send_share()
 
     def send_share(self) -> None:

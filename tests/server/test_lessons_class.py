@@ -94,6 +94,31 @@ def test_two_students_answers_reach_the_teacher_as_counts_and_a_change_counts_on
         answers(teacher, answered=0, followers=1)
 
 
+def test_a_class_stopped_and_shared_again_counts_each_student_once() -> None:
+    """The teacher stops sharing and shares again; the students come back (new pages:
+    Rejoin reloads) and send their kept answers again: each counts once ("4 of 2" before:
+    the answers of the pages before the stop stayed)."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        teacher, s1 = WS(r1), WS(r2)
+        teacher.hello()
+        code = share(teacher)
+        join(s1, code)
+        lesson(teacher, step=3)
+        answers(teacher, answered=0)  # (the step is open)
+        answer(s1, "pos")
+        answers(teacher, answered=1)
+        teacher.send({"type": "share", "on": False})
+        answers(teacher, answered=0)  # (the class is gone: nobody's answer counts)
+        assert share(teacher) == code
+        with client.websocket_connect("/ws") as r3:
+            again = WS(r3)
+            join(again, code)
+            answer(again, "pos")
+            got = answers(teacher, answered=1, followers=1)
+            assert got["counts"] == {"pos": 1, "zero": 0, "neg": 0}
+
+
 def test_the_teachers_reveal_ends_the_count_and_each_student_is_then_judged() -> None:
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
             client.websocket_connect("/ws") as r2, client.websocket_connect("/ws") as r3:
