@@ -247,8 +247,11 @@ function act(name, arg) {
     return;
   }
   const unshare = name === 'share' && arg === false && classMode.followers > 0; // ends their class
-  if ((classMode.shareCode && REPLACES_RUN.has(name)) || unshare) {
-    views.get('confirm').call('ask', unshare ? 'unshare' : name, { n: classMode.followers }).then((yes) => {
+  // leaving a lesson goes back to the run from before it, on every student's screen too
+  const leave = name === 'lesson' && arg && arg.action === 'leave' && classMode.shareCode;
+  if ((classMode.shareCode && REPLACES_RUN.has(name)) || unshare || leave) {
+    const question = unshare ? 'unshare' : leave ? 'lesson-leave' : name;
+    views.get('confirm').call('ask', question, { n: classMode.followers }).then((yes) => {
       if (yes) fn(arg);
       else views.get('controls').sync(model.config); // a menu changed for nothing shows the run's again
     });

@@ -95,6 +95,8 @@ export const STRINGS = Object.freeze({
   'confirm.unshare': 'Stop sharing with the {n} following? Their pages will say the class is over.',
   'confirm.kept.unshare': 'They keep what they see. Start sharing again and they can rejoin under the same code.',
   'confirm.do.unshare': 'Stop sharing',
+  'confirm.lesson-leave': 'Leave the lesson and go back to the run from before it, on every student’s screen?',
+  'confirm.do.lesson-leave': 'Leave the lesson',
   'confirm.cancel': 'Cancel',
   'confirm.do.reset': 'Start again',
   'confirm.do.configure': 'Start the new run',

@@ -120,11 +120,17 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text("2人中1人が正解")
     assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed
     shoot(teacher, "lesson-class-answers-revealed")
+    # leaving the lesson would change every student's run: asked first (it was not)
+    tp.click(f"{LESSON} .lesson-leave")
+    expect(tp.locator("dialog.confirm-dialog[open] .confirm-body")).to_have_text(
+        "レッスンを終えて、クラス全員の画面をレッスンの前の実行に戻しますか？")
+    tp.click("dialog.confirm-dialog .confirm-cancel")
+    expect(tp.locator(LESSON)).to_be_visible()
     # the teacher stops sharing: a student's lesson says the class is over, sends nothing
     tp.click(".share-btn")
     tp.click(".share-stop")
     expect(tp.locator(".confirm-body")).to_have_text(
-        "フォロー中の 3 人との共有をやめますか？ 生徒の画面には「授業終了」と表示されます。")
+        "参加中の 3 人との共有をやめますか？ 生徒の画面には「授業終了」と表示されます。")
     tp.click("dialog.confirm-dialog .confirm-ok")
     a.page.wait_for_selector(".follow-bar[data-status='stopped']")
     expect(a.page.locator(f"{LESSON} .lesson-class-note")).to_contain_text("The class is over")
