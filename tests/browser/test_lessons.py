@@ -516,6 +516,30 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
     assert lab.errors == []
 
 
+def test_a_projected_step_with_its_answer_open_keeps_its_head_in_sight(make_lab: Any) -> None:
+    """On a projector the check stays at the column's foot; with the answer opened in it,
+    it grew over the step's head and half hid "Leave the lesson". It scrolls in itself now.
+    With "All panels" the lesson stays on the first screen (it went below the charts)."""
+    lab = make_lab(viewport=PROJECTOR).open()
+    page = lab.page
+    page.goto(lab.base_url + "/?lesson=learning-rate&step=3")
+    wait_step(lab, 3, "Learning rate 1")
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    page.click(f"{LESSON} .lesson-answer > summary")
+    lab.settled()
+    hit = """() => { const b = document.querySelector('.lesson-leave').getBoundingClientRect();
+        const e = document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2);
+        return e !== null && e.closest('.lesson-leave') !== null; }"""
+    assert page.evaluate(hit)
+    page.click(".present-all-btn")
+    lab.settled()
+    box = page.locator("[data-slot='lesson']").bounding_box()
+    assert box is not None and box["y"] < PROJECTOR["height"] / 2, box
+    assert page.evaluate(hit)
+    assert lab.errors == []
+
+
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
     """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as
