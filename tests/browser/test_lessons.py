@@ -540,6 +540,29 @@ def test_a_projected_step_with_its_answer_open_keeps_its_head_in_sight(make_lab:
     assert lab.errors == []
 
 
+def test_a_projected_step_without_the_map_puts_the_coach_atop_the_chart(make_lab: Any) -> None:
+    """Learning rate 100 on a projector: the step hides the map, and the coach's note on
+    the loss blowing up takes the map's place atop the chart's column (these grids had no
+    place for it: it fell past the screen's right edge, and the chart shrank)."""
+    lab = make_lab(viewport=PROJECTOR).open()
+    page = lab.page
+    page.goto(lab.base_url + "/?lesson=learning-rate&step=2")
+    wait_step(lab, 2, "Learning rate 100")
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    page.click(".btn-toggle-play")
+    page.wait_for_selector(".coach:not([hidden]) .coach-note", timeout=15_000)
+    page.click(".btn-toggle-play")  # (pause: the boxes hold still)
+    lab.settled()
+    coach = page.locator(".coach").bounding_box()
+    chart = page.locator("[data-slot='charts']").bounding_box()
+    assert coach and chart
+    assert coach["x"] + coach["width"] <= PROJECTOR["width"] + 1, coach
+    assert coach["y"] + coach["height"] <= chart["y"] + 1, (coach, chart)  # above the chart
+    assert chart["height"] >= 300 and chart["y"] + chart["height"] <= PROJECTOR["height"] + 1
+    assert lab.errors == []
+
+
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
     """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as
