@@ -563,6 +563,26 @@ def test_a_projected_step_without_the_map_puts_the_coach_atop_the_chart(make_lab
     assert lab.errors == []
 
 
+def test_a_steps_revealed_numbers_are_named_as_the_numbers_panel_names_them(
+        make_lab: Any) -> None:
+    """Learning rate 1 played to its goal: the engine's numbers read "Train loss" and
+    "Train accuracy 100.0%", as the Numbers panel says them ("train_loss", "train_acc 1")."""
+    lab = make_lab(viewport=DESK).open()
+    page = lab.page
+    page.goto(lab.base_url + "/?lesson=learning-rate&step=3")
+    wait_step(lab, 3, "Learning rate 1")
+    mark = lab.mark()
+    page.click(".btn-toggle-play")
+    lab.wait_for_message("lesson_check", after=mark, timeout=30, trigger="goal")
+    lab.settled()
+    rows = page.eval_on_selector_all(f"{VERDICT} .lesson-values dl > div",
+                                     "els => els.map(e => [e.querySelector('dt').textContent,"
+                                     " e.querySelector('dd').textContent])")
+    named = dict(rows)
+    assert "Train loss" in named and named.get("Train accuracy") == "100.0%", rows
+    assert lab.errors == []
+
+
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
     """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as

@@ -340,7 +340,8 @@ export class StepView {
       const values = Object.entries(msg.values || {});
       if (values.length) {
         parts.push(h('div', { class: 'lesson-values' }, h('h4', {}, t('lesson.values')),
-          h('dl', {}, values.map(([k, v]) => h('div', {}, h('dt', {}, h('code', {}, k)), h('dd', {}, valueText(v)))))));
+          h('dl', {}, values.map(([k, v]) => h('div', {}, h('dt', { title: k }, this.valueName(k)),
+            h('dd', {}, k.endsWith('_acc') && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : valueText(v)))))));
       }
     }
     if (msg.done === false && msg.trigger !== 'goal' && verdict !== 'not_yet' && !msg.early && this.step.done) {
@@ -352,6 +353,13 @@ export class StepView {
 
   /** An engine id in words ("the activations a of layer 1", not "L1.a"; where-words.js),
    * or the id itself where there are none. */
+  /** A revealed value's name: in words as the Numbers panel says it ("Train loss"); a
+   * network's value by its id, as the inspector and the banner's formulas write it (L1.z). */
+  valueName(id) {
+    const i18n = this.env.i18n;
+    return i18n && i18n.has(`stat.${id}`) ? i18n.t(`stat.${id}`) : h('code', {}, id);
+  }
+
   idWords(id) {
     const i18n = this.env.i18n;
     if (!id) return '?';
