@@ -106,6 +106,8 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     mine = [s.wait_for_message("lesson_check", after=m, trigger="check", prediction=p)
             for s, m, p in zip((a, b), marks, ("neg", "zero"), strict=False)]
     assert [m["verdict"] for m in mine] == ["right", "wrong"]
+    # the teacher has no answer to check: the button now shows the numbers again
+    expect(tp.locator(f"{LESSON} .lesson-check")).to_have_text("数値を見る")
     for s, words in zip((a, b), ("Right!", "Not quite"), strict=True):
         s.settled()
         expect(s.page.locator(VERDICT)).to_contain_text(words)

@@ -103,6 +103,7 @@ export class StepView {
     let key = p ? 'lesson.check' : 'lesson.reveal';
     if (before && this.env.readOnly) key = 'lesson.send';
     else if (before && this.sharing) key = 'lesson.revealClass';
+    else if (this.sharing) key = 'lesson.reveal'; // (revealed: the teacher has no answer to check)
     this.checkBtn.textContent = this.env.t(key);
     if (this.answer) this.answer.hidden = before && this.env.readOnly;
   }
