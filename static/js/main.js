@@ -249,7 +249,9 @@ function act(name, arg) {
   const unshare = name === 'share' && arg === false && classMode.followers > 0; // ends their class
   // leaving a lesson goes back to the run from before it, on every student's screen too
   const leave = name === 'lesson' && arg && arg.action === 'leave' && classMode.shareCode;
-  if ((classMode.shareCode && REPLACES_RUN.has(name)) || unshare || leave) {
+  // (a reset of a run at its very start changes nothing the class sees: not asked)
+  const fresh = name === 'reset' && model.state && model.state.iteration === 0 && model.state.next_phase === 'forward';
+  if ((classMode.shareCode && REPLACES_RUN.has(name) && !fresh) || unshare || leave) {
     const question = unshare ? 'unshare' : leave ? 'lesson-leave' : name;
     views.get('confirm').call('ask', question, { n: classMode.followers }).then((yes) => {
       if (yes) fn(arg);

@@ -218,6 +218,11 @@ def test_a_teacher_sharing_confirms_before_the_class_run_changes(make_lab: Any) 
     at(teacher, 0, "forward")
     assert [r["iterations"] for r in run["runs"]] == [2]
     page.wait_for_selector(f"{RUNS} .runs-item")
+    # a reset at the run's very start changes nothing the class sees: not asked
+    mark = teacher.mark()
+    page.click(".btn-reset")
+    teacher.wait_for_message("run", after=mark)
+    assert not page.is_visible(f"{CONFIRM}[open]")
     # going back to it is asked too (the class's run changes again)
     page.focus(f"{RUNS} .runs-item")
     page.keyboard.press("Enter")
