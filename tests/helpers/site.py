@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers.net import free_port, poll
@@ -106,7 +106,7 @@ class Site:
         for _ in range(200):
             try:
                 ws = connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=3).__enter__()
-            except (OSError, InvalidHandshake):
+            except (OSError, WebSocketException):  # (refused, reset, closed mid-handshake)
                 time.sleep(0.05)
                 continue
             assert ws.response is not None
