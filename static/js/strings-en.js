@@ -264,6 +264,7 @@ export const STRINGS = Object.freeze({
   'neurons.unit': 'Map of neuron {j} of {id} (click to inspect)',
 
   'ls.title': 'Loss landscape',
+  'ls.teacherOpens': 'Your teacher opens it for the class',
   'ls.show': 'Show',
   'health.title': 'Training health',
   'health.log': 'log scale',

@@ -264,6 +264,7 @@ export const STRINGS = Object.freeze({
   'neurons.unit': '{id} のニューロン {j} の地図（クリックで詳しく）',
 
   'ls.title': '損失の地形',
+  'ls.teacherOpens': '先生がクラスのために開きます',
   'ls.show': '表示する',
   'health.title': '学習の健康状態',
   'health.log': '対数目盛',

@@ -247,6 +247,9 @@ def test_a_class_sees_the_teachers_landscape(make_lab: Any) -> None:
     got = drawn(student, 0, iteration=10)
     assert (got["center"], got["path"]["iterations"]) == (m["center"], m["path"]["iterations"])
     assert student.page.is_disabled(".ls-toggle") and student.page.is_disabled(".ls-mode")
+    # ...and the greyed button says why (the lesson's text asks to press it)
+    assert student.page.get_attribute(".ls-toggle", "title") == \
+        "Your teacher opens it for the class"
     assert int(dataset(student)["pathPoints"]) == 11
     # the teacher closes it: so does the class's
     teacher.page.click(".ls-toggle")

@@ -35,6 +35,7 @@ export class LandscapeSlot extends LazySlot {
   relabel() {
     this.head.textContent = this.options.t('ls.title');
     this.toggle.textContent = this.options.t('ls.show');
+    if (this.toggle.disabled) this.toggle.title = this.options.t('ls.teacherOpens');
   }
 
   /** Load the landscape (once), give it what it missed, and open it if `open`. */
@@ -55,7 +56,10 @@ export class LandscapeSlot extends LazySlot {
     if (this.view) return;
     const { kind, msg } = event;
     if (kind === 'lang') this.relabel();
-    else if (kind === 'follow-mode') this.toggle.disabled = Boolean(msg.readOnly);
+    else if (kind === 'follow-mode') {
+      this.toggle.disabled = Boolean(msg.readOnly);
+      this.toggle.title = msg.readOnly ? this.options.t('ls.teacherOpens') : '';
+    }
     else if (kind === 'landscape' && msg.open) this.reveal(false); // a followed teacher's landscape
   }
 }

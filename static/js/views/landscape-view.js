@@ -276,6 +276,7 @@ export class LandscapePanel {
     this.toggleBtn.textContent = t(this.open ? 'ls.hide' : 'ls.show');
     this.toggleBtn.setAttribute('aria-expanded', String(this.open));
     this.toggleBtn.disabled = this.readOnly;
+    this.toggleBtn.title = this.readOnly ? t('ls.teacherOpens') : ''; // (a class's is the teacher's)
     this.body.hidden = !this.open && !this.problem;
     this.figure.hidden = !this.msg;
     this.modeSel.value = r.mode;
