@@ -144,25 +144,22 @@ def raise_descriptor_limit(needed: int) -> None:
                     extra={"limit": target, "needed": needed})
 
 
-def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` that other workers of this site may bind too
+def bound_socket(host: str, port: int, shared: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (``SO_REUSEADDR``: a connection in TIME_WAIT
+    does not hold it). ``shared``: other workers of this site may bind it too
     (``SO_REUSEPORT``: Linux then spreads new connections over the listening ones, and
-    only processes of the same user may join)."""
+    only processes of the same user may join); else it is this process's alone, as a
+    worker's metrics port (``Settings.metrics_port``) is."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
-def metrics_socket(host: str, port: int) -> socket.socket:
-    """This process's own port for the operator's endpoints (``Settings.metrics_port``:
-    one per worker, so a scrape reaches the worker it names)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -170,13 +167,10 @@ def port_taken(host: str, port: int) -> bool:
     """Whether another server listens on ``host:port`` (its workers' ``SO_REUSEPORT``
     would let this site's bind it too, and the kernel would split the learners between
     the two sites): a bind without ``SO_REUSEPORT`` fails then."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (TIME_WAIT is no one)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
+    try:
+        bound_socket(host, port).close()
+    except OSError:
+        return True
     return False
 
 
@@ -289,11 +283,11 @@ def main() -> None:
     config = uvicorn_config(host, port, settings)
     server = Server(config)
     own = ops_port(settings)
-    extra = [] if own is None else [metrics_socket(settings.metrics_host, own)]
+    extra = [] if own is None else [bound_socket(settings.metrics_host, own)]
     if os.environ.get(WORKER_ENV) is None:
         server.run(sockets=[config.bind_socket(), *extra] if extra else None)
     else:  # one of several workers on the one port
-        server.run(sockets=[reuseport_socket(host, port), *extra])
+        server.run(sockets=[bound_socket(host, port, shared=True), *extra])
 
 
 if __name__ == "__main__":

@@ -475,18 +475,32 @@ def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> Non
     assert lab.errors == []
 
 
+#: the learning-rate lesson's steps by their titles (in English)
+RATE_STEPS = {1: "Learning rate 0.003", 2: "Learning rate 100", 3: "Learning rate 1"}
+
+
+def rate_step(make_lab: Any, step: int, viewport: dict[str, int],
+              present: bool = False) -> Lab:
+    """The learning-rate lesson at ``step``, on a projector in presentation mode if
+    ``present``. (Its steps hide the network: the page is opened first, then the lesson.)"""
+    lab: Lab = make_lab(viewport=viewport).open()
+    lab.page.goto(f"{lab.base_url}/?lesson=learning-rate&step={step}")
+    wait_step(lab, step, RATE_STEPS[step])
+    if present:
+        lab.page.click(".present-btn")
+        lab.page.wait_for_function(
+            "() => document.documentElement.classList.contains('present')")
+    return lab
+
+
 def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_there(
         make_lab: Any) -> None:
     """The learning-rate lesson hides the network and asks for the landscape: on a
     projector the landscape takes the network's cell on the first screen (it was folded
     below it, and the cell stood blank), its map whole; the lesson's long name reads in
     three lines at most (it took six beside "Leave"). Leaving the lesson folds it again."""
-    lab = make_lab(viewport=PROJECTOR).open()
+    lab = rate_step(make_lab, 1, PROJECTOR, present=True)
     page = lab.page
-    page.goto(lab.base_url + "/?lesson=learning-rate&step=1")  # (its step hides the network)
-    wait_step(lab, 1, "Learning rate 0.003")
-    page.click(".present-btn")
-    page.wait_for_function("() => document.documentElement.classList.contains('present')")
     page.evaluate("window.scrollTo(0, 0)")
     assert page.locator("#network").get_attribute("data-lesson-hidden") == ""
     page.click("[data-slot='landscape'] .ls-toggle")
@@ -520,12 +534,8 @@ def test_a_projected_step_with_its_answer_open_keeps_its_head_in_sight(make_lab:
     """On a projector the check stays at the column's foot; with the answer opened in it,
     it grew over the step's head and half hid "Leave the lesson". It scrolls in itself now.
     With "All panels" the lesson stays on the first screen (it went below the charts)."""
-    lab = make_lab(viewport=PROJECTOR).open()
+    lab = rate_step(make_lab, 3, PROJECTOR, present=True)
     page = lab.page
-    page.goto(lab.base_url + "/?lesson=learning-rate&step=3")
-    wait_step(lab, 3, "Learning rate 1")
-    page.click(".present-btn")
-    page.wait_for_function("() => document.documentElement.classList.contains('present')")
     page.click(f"{LESSON} .lesson-answer > summary")
     lab.settled()
     hit = """() => { const b = document.querySelector('.lesson-leave').getBoundingClientRect();
@@ -544,12 +554,8 @@ def test_a_projected_step_without_the_map_puts_the_coach_atop_the_chart(make_lab
     """Learning rate 100 on a projector: the step hides the map, and the coach's note on
     the loss blowing up takes the map's place atop the chart's column (these grids had no
     place for it: it fell past the screen's right edge, and the chart shrank)."""
-    lab = make_lab(viewport=PROJECTOR).open()
+    lab = rate_step(make_lab, 2, PROJECTOR, present=True)
     page = lab.page
-    page.goto(lab.base_url + "/?lesson=learning-rate&step=2")
-    wait_step(lab, 2, "Learning rate 100")
-    page.click(".present-btn")
-    page.wait_for_function("() => document.documentElement.classList.contains('present')")
     page.click(".btn-toggle-play")
     page.wait_for_selector(".coach:not([hidden]) .coach-note", timeout=15_000)
     page.click(".btn-toggle-play")  # (pause: the boxes hold still)
@@ -567,10 +573,8 @@ def test_a_steps_revealed_numbers_are_named_as_the_numbers_panel_names_them(
         make_lab: Any) -> None:
     """Learning rate 1 played to its goal: the engine's numbers read "Train loss" and
     "Train accuracy 100.0%", as the Numbers panel says them ("train_loss", "train_acc 1")."""
-    lab = make_lab(viewport=DESK).open()
+    lab = rate_step(make_lab, 3, DESK)
     page = lab.page
-    page.goto(lab.base_url + "/?lesson=learning-rate&step=3")
-    wait_step(lab, 3, "Learning rate 1")
     mark = lab.mark()
     page.click(".btn-toggle-play")
     lab.wait_for_message("lesson_check", after=mark, timeout=30, trigger="goal")

@@ -53,14 +53,15 @@ def nothing_revealed(*students: WS) -> None:
 
 
 @contextlib.contextmanager
-def class_of_one() -> Iterator[tuple[WS, WS]]:
-    """A teacher's shared run and one student following it."""
+def class_of_one() -> Iterator[tuple[WS, WS, TestClient]]:
+    """A teacher's shared run and one student following it (and their client, for more
+    sockets)."""
     with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
             client.websocket_connect("/ws") as r2:
         teacher, student = WS(r1), WS(r2)
         teacher.hello()
         join(student, share(teacher))
-        yield teacher, student
+        yield teacher, student, client
 
 
 def test_two_students_answers_reach_the_teacher_as_counts_and_a_change_counts_once() -> None:
@@ -98,12 +99,8 @@ def test_a_class_stopped_and_shared_again_counts_each_student_once() -> None:
     """The teacher stops sharing and shares again; the students come back (new pages:
     Rejoin reloads) and send their kept answers again: each counts once ("4 of 2" before:
     the answers of the pages before the stop stayed)."""
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        teacher, s1 = WS(r1), WS(r2)
-        teacher.hello()
-        code = share(teacher)
-        join(s1, code)
+    with class_of_one() as (teacher, s1, client):
+        code = next(m["code"] for m in reversed(teacher.seen) if m["type"] == "share")
         lesson(teacher, step=3)
         answers(teacher, answered=0)  # (the step is open)
         answer(s1, "pos")
@@ -157,7 +154,7 @@ def test_the_teachers_reveal_ends_the_count_and_each_student_is_then_judged() ->
 
 
 def test_another_step_starts_from_nobody_and_a_number_gets_bins_and_a_median() -> None:
-    with class_of_one() as (teacher, s1):
+    with class_of_one() as (teacher, s1, _):
         lesson(teacher, step=3)
         s1.recv_type("lesson_step")
         answer(s1, "pos")
@@ -278,7 +275,7 @@ def test_a_student_on_another_worker_is_counted_then_judged(
 def test_a_play_reaching_its_goal_while_the_class_answers_waits_for_the_teachers_reveal() -> None:
     """learning-rate, step 1 in class: the run stops at its goal, and the class hears
     where, not the value; answers still count until the teacher reveals."""
-    with class_of_one() as (teacher, s1):
+    with class_of_one() as (teacher, s1, _):
         teacher.recv_type("share", where=lambda m: m["followers"] == 1)
         teacher.send({"type": "lesson", "id": "learning-rate", "step": 1})
         teacher.recv_type("lesson_step", timeout=20)

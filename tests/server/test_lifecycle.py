@@ -3,6 +3,7 @@ sessions freed, structured logs, and a graceful shutdown that closes sockets cle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -109,13 +112,30 @@ def test_log_records_are_one_structured_line_each() -> None:
     assert "reason=idle" in kv
 
 
+@contextlib.contextmanager
+def served(**env: str) -> Iterator[tuple[subprocess.Popen[str], int, list[dict[str, Any]]]]:
+    """``python -m server.serve`` on a free port with ``env`` (``BPL_…`` settings), as
+    ``make run`` starts it: ``(process, port, log)``; once the block is left the process
+    is gone (killed if it still ran) and ``log`` holds its stderr's lines, each a JSON
+    object."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT,
+                            env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env},
+                            stderr=subprocess.PIPE, text=True)
+    log: list[dict[str, Any]] = []
+    try:
+        yield proc, port, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        log += [json.loads(line) for line in proc.stderr.read().splitlines() if line]
+
+
 def test_shutdown_closes_sockets_cleanly_and_logs_the_session() -> None:
     """SIGTERM: the client gets a proper close code, the process exits promptly."""
-    port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "BPL_LOG_JSON": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT, env=env,
-                            stderr=subprocess.PIPE, text=True)
-    try:
+    with served(BPL_LOG_JSON="true") as (proc, port, events):
         def accepts() -> ClientConnection | None:
             try:
                 return connect(f"ws://127.0.0.1:{port}/ws", open_timeout=2)
@@ -135,13 +155,7 @@ def test_shutdown_closes_sockets_cleanly_and_logs_the_session() -> None:
             assert closed.value.rcvd.code in (1001, 1012)  # going away / service restart
         # uvicorn re-raises the signal after its graceful shutdown
         assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.stderr is not None
     # one kind of line on stderr: uvicorn's start, stop and WebSocket lines are JSON too
-    events = [json.loads(line) for line in proc.stderr.read().splitlines() if line]
     assert "uvicorn.error" in {e["logger"] for e in events}
     names = [e["event"] for e in events if e.get("logger", "").startswith("backprop_lab")]
     assert "session start" in names and "connection end" in names and "server stop" in names
@@ -164,11 +178,7 @@ def test_per_message_deflate_is_off_however_the_server_is_started() -> None:
 def test_log_level_quiets_uvicorns_lines_too() -> None:
     """BPL_LOG_LEVEL=WARNING: no request line and no start line on stderr, the app's or
     uvicorn's (uvicorn's stayed at INFO: every probe and file wrote one)."""
-    port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "BPL_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "server.serve"], cwd=ROOT, env=env,
-                            stderr=subprocess.PIPE, text=True)
-    try:
+    with served(BPL_LOG_LEVEL="WARNING") as (proc, port, lines):
         def answers() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
@@ -181,10 +191,4 @@ def test_log_level_quiets_uvicorns_lines_too() -> None:
             answers()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.stderr is not None
-    lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line]
     assert [e for e in lines if e["level"] in ("info", "debug")] == [], lines
