@@ -366,22 +366,59 @@ _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def _finite_safe(obj: Any) -> Any:
-    """Replace non-finite floats (and arrays holding them) by their string forms."""
-    if isinstance(obj, float):
-        if math.isfinite(obj):
+    """Replace non-finite floats (and arrays holding them) by their string forms.
+
+    ``obj`` itself when it holds none (a container is copied only on the way to one
+    that changes): a message whose only nulls are ``None`` fields (a ``save``'s settings,
+    a ``timeline``'s root branch, a metrics point's ``dead`` under tanh) costs a walk,
+    not a rebuild, and a list of numbers one C-level sum (finite ⇔ every one is,
+    unless the sum overflows, which takes the element-wise road)."""
+    t = type(obj)
+    if t is float:
+        if obj - obj == 0.0:  # (finite: inf − inf and NaN − NaN are NaN)
             return obj
-        return "NaN" if math.isnan(obj) else _NONFINITE[obj]
+        return "NaN" if obj != obj else _NONFINITE[obj]
+    if t is dict:
+        out = None
+        for k, v in obj.items():
+            if type(v) in _PLAIN:
+                continue
+            w = _finite_safe(v)
+            if w is not v:
+                if out is None:
+                    out = dict(obj)
+                out[k] = w
+        return obj if out is None else out
+    if t is list or t is tuple:
+        if obj and type(obj[0]) in _NUMBER:  # (a list of numbers, likely)
+            try:
+                total = sum(obj)
+            except (TypeError, ValueError):  # (a string, None, a list among them)
+                pass
+            else:
+                if type(total) in _NUMBER and total - total == 0:
+                    return obj
+        changed = False
+        items = []
+        for v in obj:
+            w = v if type(v) in _PLAIN else _finite_safe(v)
+            changed = changed or w is not v
+            items.append(w)
+        return items if changed else obj
+    if isinstance(obj, float):  # (a float subclass: NumPy's float64)
+        return _finite_safe(float(obj))
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind != "f" or np.isfinite(obj).all():
             return obj
         return _finite_safe(obj.tolist())
     if isinstance(obj, np.floating):
         return _finite_safe(float(obj))
-    if isinstance(obj, dict):
-        return {k: _finite_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite_safe(v) for v in obj]
     return obj
+
+
+#: types :func:`_finite_safe` passes by without a look
+_PLAIN = frozenset({str, int, bool, type(None)})
+_NUMBER = frozenset({int, float})
 
 
 def _default(obj: Any) -> Any:

@@ -12,6 +12,9 @@ import numpy as np
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from engine.stepper import NonFiniteError, PhaseRecord, Stepper
 from server.live.outbox import Outbox, approx_bytes
@@ -97,8 +100,8 @@ def test_compact_frames_carry_their_size_as_the_outbox_and_stream_budget_count_i
     """Fast play sizes each iteration's frames while compacting them (no second walk):
     the counts must be what the stream budget and the outbox would have counted, or a
     large network's frames would slip past max_stream_mb_per_s and outbox_max_mb."""
-    st = Stepper(run_config(settings))
-    pairs = [(r.phase, r.values) for r in st.step_iteration()]
+    stepper = Stepper(run_config(settings))
+    pairs = [(r.phase, r.values) for r in stepper.step_iteration()]
     for v in compact_iteration(pairs):
         assert isinstance(v, CompactValues)
         plain = dict(v)
@@ -166,6 +169,50 @@ def test_no_shortcut_lets_a_bare_non_finite_number_out(msg: object) -> None:
     text = encode_bytes(msg).decode()  # type: ignore[arg-type]
     assert "NaN" in text or "Infinity" in text  # spelled out as strings
     strict_loads(text)
+
+
+def _spelled(v: Any) -> Any:
+    """What a message's value must read as in the page: non-finite numbers as their
+    names, arrays as lists, tuples as lists."""
+    if isinstance(v, np.ndarray):
+        return _spelled(v.tolist())
+    if isinstance(v, float | np.floating):
+        f = float(v)
+        return f if np.isfinite(f) else ("NaN" if f != f else "Infinity" if f > 0 else "-Infinity")
+    if isinstance(v, dict):
+        return {k: _spelled(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_spelled(x) for x in v]
+    return v
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=4),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e308, -1e308, np.float64("nan"), np.float64(1.5)]))
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.tuples(inner, inner),
+        st.dictionaries(st.text(min_size=1, max_size=3), inner, max_size=4),
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=6).map(np.array)),
+    max_leaves=20)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "halted", "points"]), _VALUES, max_size=4))
+def test_every_message_reads_in_the_page_as_its_numbers_spelled_out(body: dict[str, Any]
+                                                                     ) -> None:
+    """Whatever nests in a message (None beside NaN, sums that overflow, NumPy floats,
+    arrays), the page parses it and reads every finite number as it is, every
+    non-finite one by its name, and the message's own value is never changed."""
+    from server.protocol import encode_bytes
+    from tests.helpers.packed import strict_loads
+
+    msg = {"type": "metrics", **body}
+    before = repr(msg)
+    assert strict_loads(encode_bytes(msg).decode()) == _spelled(msg)
+    assert repr(msg) == before
 
 
 def test_a_running_server_collects_cyclic_garbage_rarely() -> None:
