@@ -35,6 +35,7 @@ which holds up for A/B runs when the machine is busy.
     .venv/bin/python bench/load.py --clients 200 --speed 30 --seconds 20
     .venv/bin/python bench/load.py --clients 400 --workers 2
     .venv/bin/python bench/load.py --clients 200 --in-process --seconds 4
+    .venv/bin/python bench/load.py --clients 200 --in-process --paced --seconds 4
 """
 
 from __future__ import annotations
@@ -472,14 +473,19 @@ def breakdown(speed: float, repeat: int = 400) -> dict[str, object]:
     return out
 
 
-def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
+def in_process(n: int, speed: float, seconds: float, paced: bool = False
+               ) -> dict[str, object]:
     """CPU per delivered iteration of ``n`` sessions playing at ``speed`` in this
     process, with no sockets: a :class:`server.live.clock.Clock` whose budget is never
     reached (every session plays its speed, as on a server with time to spare),
     ticked at ``tick_hz`` on simulated time, each tick every outbox drained and
     encoded as the send loop does for a batching client. CPU time (process_time),
     so it holds on a busy machine better than the live run; what it leaves out is
-    the sends (about a fifth live) and the event loop."""
+    the sends (about a fifth live) and the event loop.
+
+    ``paced``: each tick waits for its time, as a server's do (the core idle between
+    them), instead of following the last at once: the same work, its CPU cost when its
+    memory has left the core's caches between ticks (docs/performance.md)."""
     import gc
 
     from server.live.clock import Clock
@@ -538,18 +544,22 @@ def in_process(n: int, speed: float, seconds: float) -> dict[str, object]:
         ticks = int(seconds * st.tick_hz)
         its = nbytes = 0
         t0 = time.process_time()
+        wall = time.perf_counter()
         for _ in range(ticks):
             now += period
             clock.tick(now)
             a, b = drain()
             its += a
             nbytes += b
+            if paced:
+                wall += period
+                time.sleep(max(0.0, wall - time.perf_counter()))
         cpu = time.process_time() - t0
     finally:
         gc.set_threshold(*old)
     return {"sessions": n, "speed": speed, "cpu_us_per_iteration": round(1e6 * cpu / its, 1),
             "iterations_per_s_per_session": round(its / ticks * st.tick_hz / n, 1),
-            "bytes_per_iteration": round(nbytes / its),
+            "bytes_per_iteration": round(nbytes / its), "paced": paced,
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -583,6 +593,9 @@ def main() -> None:
                     help="only measure the CPU per delivered iteration of --clients "
                     "sessions on the clock in this process, no sockets (for A/B runs "
                     "on a busy machine)")
+    ap.add_argument("--paced", action="store_true",
+                    help="with --in-process: each tick at its time, the core idle between "
+                    "ticks as on a server (else back to back)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.breakdown:
@@ -590,7 +603,8 @@ def main() -> None:
         return
     if args.in_process:
         logging.getLogger().setLevel(logging.WARNING)
-        sys.stdout.write(json.dumps(in_process(args.clients, args.speed, args.seconds)) + "\n")
+        sys.stdout.write(json.dumps(in_process(args.clients, args.speed, args.seconds,
+                                                    args.paced)) + "\n")
         return
 
     proc = None
