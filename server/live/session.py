@@ -71,6 +71,7 @@ from server.run.runconfig import (
     own_table_kept,
     run_config,
 )
+from server.run.series import start_numbers
 from server.settings import Settings
 
 log = logging.getLogger("backprop_lab.session")
@@ -565,13 +566,18 @@ class Session(Playing):
                               compact=compact, values=values)
 
     def state(self) -> dict[str, Any]:
-        """The play state as a ``state`` message."""
+        """The play state as a ``state`` message; at iteration 0, with ``start``: the
+        train and test loss and accuracy of the weights in use, before any update (a
+        fresh run's numbers, where no metrics point is yet)."""
         st = self.stepper
-        return server_message(
+        msg = server_message(
             "state", playing=self.playing, speed=self.speed, iteration=st.iteration,
             epoch=st.epoch, next_phase=st.next_phase,
             halted=None if st.halted is None else str(st.halted),
         )
+        if st.iteration == 0 and st.halted is None:
+            msg["start"] = start_numbers(st)
+        return msg
 
     def _send_state(self) -> None:
         if self._trace:  # the trace goes out with the counters (metrics_hz), not every tick

@@ -18,7 +18,7 @@ import math
 from array import array
 from typing import Any
 
-from engine.stepper import TrainStats
+from engine.stepper import Stepper, TrainStats
 
 METRIC_COLUMNS = ("iteration", "train_loss", "test_loss", "train_acc", "test_acc", "lr")
 #: kept beside them (not in the run file's or the CSV's columns)
@@ -49,6 +49,21 @@ def metrics_point(m: dict[str, Any], lr: float | None = None) -> dict[str, Any]:
     point["batch_loss"] = m.get("batch_loss")
     point.update({k: m[k] for k in LAYER_KEYS})
     return point
+
+
+def start_numbers(st: Stepper) -> dict[str, float | None]:
+    """The train and test loss and accuracy of ``st``'s weights in use, evaluated as a
+    metrics point's are (:meth:`engine.stepper.Stepper.evaluate`: the mean data loss,
+    eval mode): what a run's Numbers show before its first update, where no metrics
+    point is yet. None for what is not there (an empty test set, regression's
+    accuracy) or not finite."""
+    d = st.data
+    out: dict[str, float | None] = {}
+    for split, x, t in (("train", d.x_train, d.t_train), ("test", d.x_test, d.t_test)):
+        loss, acc = st.evaluate(x, t) if len(x) else (None, None)
+        out[f"{split}_loss"] = loss if loss is not None and math.isfinite(loss) else None
+        out[f"{split}_acc"] = acc
+    return out
 
 
 def trace_point(iteration: int, batch_loss: float | None, lr: float | None,

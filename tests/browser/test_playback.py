@@ -471,3 +471,40 @@ def test_stepping_back_while_playing_goes_back_from_what_the_page_shows(lab: Lab
             assert parse_number(lab.text("#stat-iteration")) == it
             assert "Backward" in lab.text(".banner-title")
     assert lab.errors == []
+
+
+def test_a_fresh_run_shows_its_initial_weights_numbers_and_again_after_a_rewind(
+        lab: Lab) -> None:
+    """Before the first update there is no metrics point: the Numbers show the train and
+    test loss and accuracy of the initial weights, evaluated as a point is, and say so;
+    a step later, the point measured after it; back at iteration 0, the first again."""
+    from engine import metrics
+    from engine.stepper import Stepper
+    from server.protocol import RunSettings
+    from server.run.runconfig import run_config
+
+    page = lab.page
+    lab.settled()
+    fresh = metrics.collect(Stepper(run_config(RunSettings.model_validate(
+        lab.last("run")["config"]))))  # (the same settings and seed: the same weights)
+    assert abs(lab.number("#stat-train-loss") - fresh["train_loss"]) <= 5e-4
+    assert abs(lab.number("#stat-test-loss") - fresh["test_loss"]) <= 5e-4
+    assert lab.text("#stat-train-acc") == f"{100 * fresh['train_acc']:.1f}%"
+    assert lab.text("#stat-test-acc") == f"{100 * fresh['test_acc']:.1f}%"
+    assert "initial weights" in lab.text("#stat-at")
+    assert lab.text("#stat-batch-loss") == "—"  # (no batch yet)
+    before = lab.text("#stat-train-loss")
+
+    lab.step("iteration")
+    at(lab, 1, "forward")
+    page.wait_for_function(
+        "() => document.querySelector('#stat-at').textContent.includes('after iteration 1')")
+    assert lab.text("#stat-train-loss") != before
+
+    page.focus(".tl-scrub")
+    page.keyboard.press("Home")  # back to the start
+    at(lab, 0, "forward")
+    page.wait_for_function(
+        "() => document.querySelector('#stat-at').textContent.includes('initial weights')")
+    assert lab.text("#stat-train-loss") == before
+    assert lab.errors == []

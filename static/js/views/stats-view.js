@@ -5,7 +5,8 @@
  * losses) (counting.js: metrics points are taken after an iteration's
  * update, and fast play samples them, so the latest point at or before the
  * iteration shown may be an earlier one's: the panel says which, so two
- * viewers of the same point read the same numbers under the same label).
+ * viewers of the same point read the same numbers under the same label; before
+ * the first point, the initial weights' numbers, from the `state`).
  * Being plain text, they are what screen readers and tests read.
  */
 
@@ -76,7 +77,9 @@ export class StatsView {
     const t = (k, p) => this.i18n.t(k, p);
     // the point at or before the weights in use: after a rewind, not the run's latest
     const point = this.edited ? null : pointAt(model.metrics, model.state.iteration);
-    const last = this.edited || point || {};
+    // before the first point: the initial weights' numbers, which the state brings
+    const start = this.edited || point ? null : model.state.start;
+    const last = this.edited || point || start || {};
     const set = (k, text) => {
       const dd = this.dds.get(k);
       if (dd.textContent !== text) dd.textContent = text;
@@ -97,6 +100,7 @@ export class StatsView {
     set('test_acc', last.test_acc === undefined || last.test_acc === null ? '—' : pct(last.test_acc));
     let at = '';
     if (this.edited) at = t('stat.atEdit');
+    else if (start) at = t('stat.atStart');
     else if (point) at = t(point.iteration === shown && !model.state.playing ? 'stat.atThis' : 'stat.at', { n: point.iteration });
     if (this.at.textContent !== at) this.at.textContent = at;
     this.at.dataset.iteration = point && !this.edited ? String(point.iteration) : '';
