@@ -262,9 +262,8 @@ class Session(Playing):
         for kind, msg in self.views.last.items():
             if kind not in self.views.dirty:  # (a dirty one goes to everyone soon)
                 welcome.append((msg, {"key": kind}))
-        step = self.lessons.step_message()  # a lesson open: the class's pages show its step
-        if step is not None:
-            welcome.append((step, {}))
+        # a lesson open: the class's pages show its step (and its result, once revealed)
+        welcome += [(msg, {}) for msg in self.lessons.welcome()]
         if self.coach.shown():
             welcome.append((self.coach.message(), {"key": "coach"}))
         return welcome

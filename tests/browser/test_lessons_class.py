@@ -2,7 +2,8 @@
 class"): the teacher's page in Japanese, two students' pages in English. Each student
 sends an answer (one changes theirs), sees it recorded and no verdict; the teacher's
 panel counts the answers — no names — before revealing the result; at the reveal each
-student sees their own verdict and the teacher's bars mark the right answer.
+student sees their own verdict and the teacher's bars mark the right answer; a page
+reloaded after the reveal is shown it again.
 A number step: the bar of an answer within the tolerance is marked right at the reveal.
 Screenshots of the teacher's panel with the counts on a desk and on a projector.
 """
@@ -118,6 +119,12 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     expect(quiet.page.locator(f"{LESSON} .lesson-explain")).to_contain_text("The engine")
     assert not re.search("[ぁ-んァ-ン一-龥]", quiet.page.locator(f"{LESSON} .lesson-explain")
                          .inner_text())  # (it was the teacher's Japanese)
+    # reloaded after the reveal (a phone's locked screen), the page is shown it again, not
+    # asked for an answer as if nothing were revealed
+    quiet.page.reload()
+    wait_step(quiet, 3, "The gradient's sign")
+    expect(quiet.page.locator(f"{LESSON} .lesson-explain")).to_contain_text("The engine")
+    expect(quiet.page.locator(f"{LESSON} .lesson-answer")).to_be_visible()
     expect(tp.locator(f"{BOX} .class-answers-row.is-right")).to_contain_text("負")
     expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text("2人中1人が正解")
     assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed

@@ -153,6 +153,38 @@ def test_the_teachers_reveal_ends_the_count_and_each_student_is_then_judged() ->
         assert len([m for m in teacher.seen if m["type"] == "lesson_answers"]) == seen
 
 
+def test_a_student_joining_after_the_reveal_is_shown_it_and_not_on_the_next_step() -> None:
+    """A student who reloads after the teacher revealed the step's result (or joins then)
+    is shown the result the class saw, not asked again as if nothing were revealed; on
+    the next step, nothing is revealed yet."""
+    with class_of_one() as (teacher, s1, client):
+        code = next(m["code"] for m in reversed(teacher.seen) if m["type"] == "share")
+        lesson(teacher, step=3)
+        s1.recv_type("lesson_step")
+        with client.websocket_connect("/ws") as r3:  # (joining before the reveal)
+            early = WS(r3)
+            join(early, code)
+            early.recv_type("lesson_step")
+            nothing_revealed(early)
+        teacher.send({"type": "step", "unit": "phase"})
+        teacher.recv_type("frame")
+        lesson(teacher, step=3, action="check")  # the reveal
+        shown = s1.recv_type("lesson_check", where=lambda m: m["actual"] is not None)
+        with client.websocket_connect("/ws") as r4:
+            late = WS(r4)
+            join(late, code)
+            got = late.recv_type("lesson_check")
+            assert (got["step"], got["actual"], got["expected"], got["values"]) == (
+                3, shown["actual"], shown["expected"], shown["values"])
+        lesson(teacher, step=4)
+        s1.recv_type("lesson_step", where=lambda m: m["step"] == 4)
+        with client.websocket_connect("/ws") as r5:
+            next_ = WS(r5)
+            join(next_, code)
+            assert next_.recv_type("lesson_step")["step"] == 4
+            nothing_revealed(next_)
+
+
 def test_another_step_starts_from_nobody_and_a_number_gets_bins_and_a_median() -> None:
     with class_of_one() as (teacher, s1, _):
         lesson(teacher, step=3)
