@@ -267,6 +267,7 @@ export const STRINGS = Object.freeze({
   'ls.title': 'Loss landscape',
   'ls.teacherOpens': 'Your teacher opens it for the class',
   'ls.show': 'Show',
+  'ls.closed': 'Show draws the training loss over a slice of weight space, with the run’s path on it.',
   'health.title': 'Training health',
   'health.log': 'log scale',
   'health.loss': 'Loss (train, test, batch)',

@@ -267,6 +267,7 @@ export const STRINGS = Object.freeze({
   'ls.title': '損失の地形',
   'ls.teacherOpens': '先生がクラスのために開きます',
   'ls.show': '表示する',
+  'ls.closed': '「表示する」で、重み空間の断面の訓練損失と、その上の実行の道筋を描きます。',
   'health.title': '学習の健康状態',
   'health.log': '対数目盛',
   'health.loss': '損失（訓練・テスト・バッチ）',

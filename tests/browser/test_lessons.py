@@ -497,14 +497,18 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
         make_lab: Any) -> None:
     """The learning-rate lesson hides the network and asks for the landscape: on a
     projector the landscape takes the network's cell on the first screen (it was folded
-    below it, and the cell stood blank), its map whole; the lesson's long name reads in
+    below it, and the cell stood blank), its map whole (closed, it says what Show brings); the lesson's long name reads in
     three lines at most (it took six beside "Leave"). Leaving the lesson folds it again."""
     lab = rate_step(make_lab, 1, PROJECTOR, present=True)
     page = lab.page
     page.evaluate("window.scrollTo(0, 0)")
     assert page.locator("#network").get_attribute("data-lesson-hidden") == ""
+    # closed, the big cell says what Show brings (it was an empty box); open, the map
+    expect(page.locator("[data-slot='landscape'] .ls-closed")).to_have_text(
+        "Show draws the training loss over a slice of weight space, with the run’s path on it.")
     page.click("[data-slot='landscape'] .ls-toggle")
     page.wait_for_selector(".ls-stack", state="visible")
+    assert page.locator("[data-slot='landscape'] .ls-closed:visible").count() == 0
     lab.settled()
     box = page.evaluate("""() => {
         const r = (s) => document.querySelector(s).getBoundingClientRect();

@@ -26,8 +26,9 @@ export class LandscapeSlot extends LazySlot {
     this.head = h('h2', { id: 'ls-h' });
     this.toggle = h('button', { type: 'button', class: 'btn btn-small ls-toggle', 'aria-expanded': 'false',
       on: { click: () => this.reveal(true) } });
+    this.hint = h('p', { class: 'hint ls-closed' }); // (a projected lesson's big cell: what Show brings)
     this.section = h('section', { class: 'panel bpl-landscape', 'aria-labelledby': 'ls-h', dataset: { view: 'landscape' } },
-      h('div', { class: 'ls-head' }, this.head, this.toggle));
+      h('div', { class: 'ls-head' }, this.head, this.toggle), this.hint);
     container.append(this.section);
     this.relabel();
   }
@@ -36,6 +37,7 @@ export class LandscapeSlot extends LazySlot {
     this.head.textContent = this.options.t('ls.title');
     this.toggle.textContent = this.options.t('ls.show');
     if (this.toggle.disabled) this.toggle.title = this.options.t('ls.teacherOpens');
+    this.hint.textContent = this.options.t(this.toggle.disabled ? 'ls.teacherOpens' : 'ls.closed');
   }
 
   /** Load the landscape (once), give it what it missed, and open it if `open`. */
@@ -58,7 +60,8 @@ export class LandscapeSlot extends LazySlot {
     if (kind === 'lang') this.relabel();
     else if (kind === 'follow-mode') {
       this.toggle.disabled = Boolean(msg.readOnly);
-      this.toggle.title = msg.readOnly ? this.options.t('ls.teacherOpens') : '';
+      this.relabel();
+      if (!msg.readOnly) this.toggle.title = '';
     }
     else if (kind === 'landscape' && msg.open) this.reveal(false); // a followed teacher's landscape
   }

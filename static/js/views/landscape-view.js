@@ -83,7 +83,9 @@ export class LandscapePanel {
     this.figure = h('figure', { class: 'ls-figure' }, this.map.root, this.legend);
     this.body = h('div', { class: 'ls-body', id: 'ls-body', hidden: true },
       this.intro, this.controls, this.figure, this.note, this.summary);
-    this.section.append(h('div', { class: 'ls-head' }, this.head, this.toggleBtn), this.body);
+    // what Show brings, where the panel takes a projected lesson's big cell while closed
+    this.closedHint = h('p', { class: 'hint ls-closed' });
+    this.section.append(h('div', { class: 'ls-head' }, this.head, this.toggleBtn), this.closedHint, this.body);
     container.append(this.section);
     this.paintBar();
     this.resizeObserver = typeof ResizeObserver === 'function' ? new ResizeObserver(() => this.map.draw()) : null;
@@ -278,6 +280,8 @@ export class LandscapePanel {
     this.toggleBtn.disabled = this.readOnly;
     this.toggleBtn.title = this.readOnly ? t('ls.teacherOpens') : ''; // (a class's is the teacher's)
     this.body.hidden = !this.open && !this.problem;
+    this.closedHint.hidden = !this.body.hidden;
+    this.closedHint.textContent = this.readOnly ? t('ls.teacherOpens') : t('ls.closed');
     this.figure.hidden = !this.msg;
     this.modeSel.value = r.mode;
     const weights = r.mode === 'weights';
