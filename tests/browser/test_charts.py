@@ -415,6 +415,25 @@ def test_a_compared_branch_and_an_earlier_run_are_drawn_with_their_labels(
                                            "els => els.map(e => e.textContent)")
     assert legend[-1].startswith(f"Run {sigmoid} · sigmoid")
     assert len(series(gnorm_drawn, "cmp-L1")) == 4
+    # a reload keeps the comparison: the tab asks for it again (it was gone)
+    mark = lab.mark()
+    lab.page.reload()
+    lab.wait_ready()
+    lab.wait_for_message("metrics", after=mark, compare={"run": sigmoid})
+    lab.settled()
+    assert lab.page.eval_on_selector("#chart-compare", "s => s.value") == f"r{sigmoid}"
+    legend = lab.page.eval_on_selector_all("[data-chart='gnorm'] .bpl-chart-legend li",
+                                           "els => els.map(e => e.textContent)")
+    assert legend[-1].startswith(f"Run {sigmoid} · sigmoid")
+    # and so does "nothing", once picked
+    lab.page.select_option("#chart-compare", "")
+    lab.settled()
+    mark = lab.mark()
+    lab.page.reload()
+    lab.wait_ready()
+    lab.settled()
+    assert lab.page.eval_on_selector("#chart-compare", "s => s.value") == ""
+    assert not [m for m in lab.received[mark:] if m.get("compare")]
     assert errors(lab) == []
 
 

@@ -9,10 +9,12 @@
  * answered by a `metrics` message with `compare`); the panel keeps the answer
  * while it still names something this page knows: a branch of this run, an
  * earlier run still in the list. A page following a class shows its teacher's
- * comparison and cannot pick (the menu is disabled).
+ * comparison and cannot pick (the menu is disabled). The tab keeps the choice
+ * ({@link KEPT}): a reload of the same session asks for it again.
  */
 
 import { h } from '../dom.js';
+import { tabGet, tabSet } from '../tab-store.js';
 import { label } from '../catalog.js';
 import { describeChange } from './timeline.js';
 
@@ -66,6 +68,9 @@ export function compareLabel(i18n, of, { branches = [], runs = [], config = null
   return diff ? `${name} · ${diff}` : name;
 }
 
+/** sessionStorage key of the comparison shown in this tab: {session, of}. */
+export const KEPT = 'bpl-compare';
+
 /** The "Compare with" menu of the charts panel. */
 export class CompareMenu {
   /**
@@ -90,19 +95,41 @@ export class CompareMenu {
   }
 
   /** What the page knows: the branches (timeline), the earlier runs and settings (run). */
-  know({ branches, current, runs, config, following }) {
+  know({ branches, current, runs, config, following, session }) {
     if (branches !== undefined) this.branches = branches;
     if (current !== undefined) this.current = current;
     if (runs !== undefined) this.runs = runs;
     if (config !== undefined) this.config = config;
     if (following !== undefined) this.following = following;
+    if (session !== undefined) this.session = session;
     this.render();
+    this.restore();
   }
 
   /** The comparison shown (from the server's answer, or cleared). */
   show(of) {
     this.chosen = of;
+    this.keep(of);
     this.render();
+  }
+
+  /** Keep `of` as this tab's comparison (not a class's: that is its teacher's). */
+  keep(of) {
+    if (this.following || !this.session) return;
+    tabSet(KEPT, of ? JSON.stringify({ session: this.session, of }) : null);
+  }
+
+  /** After a reload: ask again for the comparison the tab kept for this session, once
+   * the page knows what it names (the branches come with the first timeline). */
+  restore() {
+    if (this.restored || this.following || this.chosen || !this.session) return;
+    let kept = null;
+    try { kept = JSON.parse(tabGet(KEPT)); } catch { kept = null; }
+    if (!kept || kept.session !== this.session) this.restored = true;
+    else if (this.valid(kept.of)) {
+      this.restored = true;
+      this.act('series', kept.of);
+    } else if (this.current !== null) this.restored = true; // (the timeline came: it names nothing here)
   }
 
   /** Whether `of` names something this page can still compare with. */
@@ -155,6 +182,8 @@ export class CompareMenu {
     const v = this.select.value;
     const of = !v ? null : v[0] === 'b' ? { branch: Number(v.slice(1)) } : { run: Number(v.slice(1)) };
     this.chosen = of;
+    this.restored = true; // (a pick before the kept one came back wins)
+    this.keep(of);
     this.pick(of);
     if (of) this.act('series', of);
   }

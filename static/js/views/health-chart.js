@@ -390,7 +390,7 @@ export class ChartsPanel {
     const ids = JSON.stringify((msg.runs || []).map((r) => r.id));
     const replaced = this.runIds !== null && ids !== this.runIds; // configure, reset, load, switch_run
     this.runIds = ids;
-    this.know({ runs: msg.runs || [], config: model.config });
+    this.know({ runs: msg.runs || [], config: model.config, session: msg.session });
     const of = this.compare && this.compare.of;
     if (!of || !this.menu) return;
     if (replaced && of.branch !== undefined) this.setCompare(null); // the old run's branches
