@@ -497,8 +497,9 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
         make_lab: Any) -> None:
     """The learning-rate lesson hides the network and asks for the landscape: on a
     projector the landscape takes the network's cell on the first screen (it was folded
-    below it, and the cell stood blank), its map whole (closed, it says what Show brings); the lesson's long name reads in
-    three lines at most (it took six beside "Leave"). Leaving the lesson folds it again."""
+    below it, and the cell stood blank), its map whole (closed, it says what Show
+    brings); the lesson's long name reads in three lines at most (it took six beside
+    "Leave"). Leaving the lesson folds it again."""
     lab = rate_step(make_lab, 1, PROJECTOR, present=True)
     page = lab.page
     page.evaluate("window.scrollTo(0, 0)")

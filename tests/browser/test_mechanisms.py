@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from tests.browser.conftest import Lab, parse_number
-from tests.browser.test_charts import configure, errors
+from tests.browser.test_charts import PHONE, configure, errors
 from tests.browser.test_inspector import PANEL, open_inspector
 
 NET = ".net-svg"
@@ -202,6 +202,32 @@ def test_dead_and_saturated_units_are_marked_as_the_engine_flags_them(make_lab: 
         assert dead_ring == "hidden"  # tanh is never "dead": the two marks differ
     assert lab.text(".mech-legend [data-legend='saturated']") == f"saturated: {int(sum(sat))}"
     shot(lab, "saturated")
+    assert errors(lab) == []
+
+
+def test_on_a_phone_each_optimizer_state_bar_reads_its_value_inside_its_track(
+        make_lab: Any) -> None:
+    """A phone's layers are too narrow for the values beside the bars (they were bars
+    with no number and no scale): each value stands inside its track's end."""
+    lab = make_lab(**PHONE).open()
+    configure(lab, dataset="xor", hidden=[4, 4], optimizer={"name": "adam"}, seed=1)
+    strip = ".opt-state"
+    lab.page.wait_for_selector(strip, state="visible")
+    lab.step("iteration")
+    lab.settled()
+    upd = update_of(lab, 0)
+    for l in (1, 2, 3):
+        for name in ("exp_avg", "exp_avg_sq"):
+            at = f"{strip} .opt-layer[data-layer='{l}']"
+            value = f"{at} .opt-value[data-state='{name}']"
+            assert math.isclose(parse_number(lab.text(value)), upd[f"L{l}.{name}_norm"],
+                                rel_tol=0.05)
+            track = lab.page.locator(f"{at} .opt-track").nth(
+                0 if name == "exp_avg" else 1).bounding_box()
+            box = lab.page.locator(value).bounding_box()
+            assert track is not None and box is not None
+            assert track["x"] - 1 <= box["x"] and box["x"] + box["width"] <= \
+                track["x"] + track["width"] + 1, (name, l, box, track)
     assert errors(lab) == []
 
 

@@ -15,7 +15,8 @@
  *
  * Each layer's bars stand under its weights (between columns l − 1 and l of
  * the drawing). The numbers stay from the last update until the next one, and
- * a line says which iteration they are of. An optimizer that keeps no state
+ * a line says which iteration they are of; each bar's value stands beside it, or
+ * inside its track's end where the layer is narrow. An optimizer that keeps no state
  * (plain SGD) shows nothing, unless the gradients accumulate.
  */
 
@@ -133,7 +134,10 @@ export class OptimizerStateStrip {
         svgEl('text', { x: x0 + label - 3, y: y + 12, 'text-anchor': 'end', class: 'opt-sym' }, g).textContent = b.symbol;
         svgEl('rect', { x: x0 + label, y: y + 2, width: barW, height: 12, class: 'opt-track' }, g);
         const bar = svgEl('rect', { x: x0 + label, y: y + 2, width: 0, height: 12, class: 'opt-bar', 'data-state': b.name }, g);
-        const text = showText ? svgEl('text', { x: x0 + w, y: y + 12, 'text-anchor': 'end', class: 'opt-value', 'data-state': b.name }, g) : null;
+        // the value beside the bar; where the layer is narrow (a phone), inside its track's end
+        const text = svgEl('text', showText
+          ? { x: x0 + w, y: y + 12, 'text-anchor': 'end', class: 'opt-value', 'data-state': b.name }
+          : { x: x0 + label + barW - 2, y: y + 11.5, 'text-anchor': 'end', class: 'opt-value opt-value-in', 'data-state': b.name }, g);
         return { name: b.name, symbol: b.symbol, bar, text, barW };
       });
       this.layers.push({ l, g, rows });
@@ -165,7 +169,7 @@ export class OptimizerStateStrip {
         const v = this.values ? this.values[`${layer.l}.${row.name}`] : undefined;
         row.bar.setAttribute('width', String(v === undefined ? 0 : stateFraction(v) * row.barW));
         row.bar.dataset.value = v === undefined ? '' : String(v);
-        if (row.text) row.text.textContent = v === undefined ? '' : fmtGrad(v);
+        row.text.textContent = v === undefined ? '' : fmtGrad(v);
         parts.push(`‖${row.symbol}‖ = ${v === undefined ? '—' : fmtGrad(v)}`);
       }
       layer.g.setAttribute('aria-label', t('ostate.layer', { l: layer.l, values: parts.join(', ') }));
