@@ -61,22 +61,24 @@ def step_file(iteration: int, kind: str, lang: str) -> Callable[[Session], Built
     """Iteration ``iteration`` of the active branch, captured without moving the session,
     as a NumPy script that checks itself (``kind`` ``py``,
     :mod:`server.run.export_script`), the same with PyTorch (``torch``,
-    :mod:`server.run.export_torch`) or a notebook explained in ``lang`` (``ipynb``,
-    :mod:`server.run.export_notebook`)."""
+    :mod:`server.run.export_torch`) or a notebook (``ipynb``,
+    :mod:`server.run.export_notebook`), each explained in ``lang``."""
     def build(s: Session) -> Built:
         cap = yield from capture_at(s.history, iteration)
         yield
         if kind == "ipynb":
             return notebook(cap, lang), f"backprop-lab-step-{cap.number}-{lang}.ipynb"
+        tail = "" if lang == "en" else f"-{lang}"  # (an English script's name as before)
         if kind == "torch":
-            return torch_script(cap), f"backprop-lab-step-{cap.number}-torch.py"
-        return numpy_script(cap), f"backprop-lab-step-{cap.number}.py"
+            return torch_script(cap, lang), f"backprop-lab-step-{cap.number}-torch{tail}.py"
+        return numpy_script(cap, lang), f"backprop-lab-step-{cap.number}{tail}.py"
     return build
 
 
-#: the downloads of one iteration: ``step-<i>.py`` (NumPy), ``step-<i>-torch.py``,
+#: the downloads of one iteration: ``step-<i>.py`` (NumPy), ``step-<i>-torch.py`` (their
+#: explanations in English, or in Japanese as ``step-<i>-ja.py``, ``step-<i>-torch-ja.py``),
 #: ``step-<i>-<ja|en>.ipynb``
-_STEP = re.compile(r"step-(\d{1,9})(?:\.(py)|-(torch)\.py|-(ja|en)\.(ipynb))")
+_STEP = re.compile(r"step-(\d{1,9})(?:(-torch)?(?:-(ja))?\.(py)|-(ja|en)\.(ipynb))")
 _MEDIA = {"py": "text/x-python; charset=utf-8", "torch": "text/x-python; charset=utf-8",
           "ipynb": "application/x-ipynb+json"}
 
@@ -91,5 +93,6 @@ def find_download(name: str) -> tuple[Callable[[Session], Built], str] | None:
     m = _STEP.fullmatch(name)
     if m is None:
         return None
-    kind = m.group(2) or m.group(3) or m.group(5)
-    return step_file(int(m.group(1)), kind, m.group(4) or "en"), _MEDIA[kind]
+    i, torch, script_lang, py, notebook_lang, _ = m.groups()
+    kind = ("torch" if torch else "py") if py else "ipynb"
+    return step_file(int(i), kind, script_lang or notebook_lang or "en"), _MEDIA[kind]

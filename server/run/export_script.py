@@ -19,7 +19,10 @@ English (the notebook, :mod:`server.run.export_notebook`, is built from them);
 
 from __future__ import annotations
 
+import re
 import textwrap
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -467,20 +470,83 @@ def sections(cap: Capture) -> list[Section]:
             _backward(cap), _update(cap), _check(cap)]
 
 
-def numpy_script(cap: Capture) -> str:
-    """The whole script as one file (see the module docstring)."""
-    head = f'''"""Backprop Lab: iteration {cap.number} of your run, by hand with NumPy.
+#: a script's lines are at most this many columns (a wide character takes two)
+COLUMNS = 79
 
-Runs forward, loss, backward and update with the formulas the inspector
-shows, prints the loss, the gradients and the new weights, and ends by saying
-whether they agree with the numbers the page showed (within {TOLERANCE:g},
-relative to each array's largest value). Needs only NumPy: python3 this_file.py
-"""
-'''
+
+def columns(text: str) -> int:
+    """How many columns ``text`` takes in a terminal (East Asian wide characters two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrapped(text: str, lang: str, first: str = "", rest: str = "") -> str:
+    """``text`` in lines of at most :data:`COLUMNS` columns, the first starting with
+    ``first`` and the others with ``rest``: English at its spaces (``textwrap``),
+    Japanese between any two of its characters but never inside a run of Latin
+    letters, digits and symbols (``a_prev``, ``F.mse_loss``), nor before a comma, a
+    full stop or a closing bracket; after a comma or a full stop where one is near the
+    end of the line."""
+    if lang != "ja":
+        return textwrap.fill(text, COLUMNS, initial_indent=first, subsequent_indent=rest)
+    lines: list[str] = []
+    line = [first]  # (the line's tokens after its indent)
+    for token in _TOKEN.findall(text):
+        if token == " " and len(line) == 1:
+            continue  # (no line starts with a space)
+        if columns("".join(line) + token) > COLUMNS and len(line) > 1:
+            keep = len(line)  # the tokens line[:keep] stay on this line
+            marks = [k for k in range(1, len(line)) if line[k] in "、。）"]
+            if marks and columns("".join(line[marks[-1] + 1:])) <= 24:
+                keep = marks[-1] + 1
+            elif token in _NO_LINE_START:
+                keep -= 1  # (the character before it goes down with it)
+            if keep <= 1:
+                keep = len(line)
+            lines.append("".join(line[:keep]).rstrip())
+            carry = line[keep:]
+            while carry and carry[0] == " ":
+                carry.pop(0)
+            line = [rest, *carry]
+            if token == " ":
+                continue
+        line.append(token)
+    lines.append("".join(line).rstrip())
+    return "\n".join(lines)
+
+
+#: a Japanese text's pieces that a line may end after: a run of ASCII letters, digits and
+#: symbols (a formula's name, a number), a space, or any one other character
+_TOKEN = re.compile(r"[!-~]+| |[^!-~ ]")
+#: what a Japanese line does not start with (a comma, a full stop, a closing bracket)
+_NO_LINE_START = frozenset("、。，．）」』：；！？")
+
+
+def script(head: str, parts: list[Section], lang: str, code: Callable[[Section], str]
+           ) -> str:
+    """A script of ``parts`` under its docstring ``head``: each part's title and
+    explanation in ``lang`` as comments, then its code (``code`` of the part)."""
     body = []
-    for s in sections(cap):
-        body.append(f"# ---- {s.title['en']} " + "-" * max(4, 70 - len(s.title["en"])))
-        body.append(textwrap.fill(s.text["en"], 79, initial_indent="# ",
-                                  subsequent_indent="# "))
-        body.append(s.code)
+    for s in parts:
+        title = s.title[lang]
+        body.append(f"# ---- {title} " + "-" * max(4, 70 - columns(title)))
+        body.append(wrapped(s.text[lang], lang, "# ", "# "))
+        body.append(code(s))
     return head + "\n" + "\n\n".join(body)
+
+
+def numpy_script(cap: Capture, lang: str = "en") -> str:
+    """The whole script as one file (see the module docstring), its explanations in
+    ``lang`` (``en`` or ``ja``; the code's own comments are English, as the notebook's)."""
+    about = _t(
+        "Runs forward, loss, backward and update with the formulas the inspector shows, "
+        "prints the loss, the gradients and the new weights, and ends by saying whether "
+        f"they agree with the numbers the page showed (within {TOLERANCE:g}, relative to "
+        "each array's largest value). Needs only NumPy: python3 this_file.py",
+        "インスペクタが示す式のとおりに順伝播・損失・逆伝播・更新を計算し、損失・勾配・新しい"
+        "重みを表示して、最後にページに表示された数値と一致するか（各配列の最大の値に対する"
+        f"相対誤差 {TOLERANCE:g} 以内）を伝えます。必要なのは NumPy だけです："
+        "python3 this_file.py")
+    title = _t(f"Backprop Lab: iteration {cap.number} of your run, by hand with NumPy.",
+               f"Backprop Lab：あなたの実行の反復 {cap.number} を NumPy で手計算します。")
+    head = f'"""{title[lang]}\n\n{wrapped(about[lang], lang)}\n"""\n'
+    return script(head, sections(cap), lang, lambda s: s.code)

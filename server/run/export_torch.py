@@ -25,15 +25,15 @@ No I/O here.
 
 from __future__ import annotations
 
-import textwrap
-
 from server.run.export_script import (
     TOLERANCE,
     Section,
     inputs_section,
     penalty_changed,
+    script,
     settings_section,
     shown_code,
+    wrapped,
 )
 from server.run.script_formulas import arr, arrays, num
 from server.run.stepcapture import Capture
@@ -461,36 +461,36 @@ def torch_sections(cap: Capture) -> list[Section]:
     return [_model(cap), _forward(cap), _backward(cap), _update(cap), _check(cap)]
 
 
-def torch_script(cap: Capture) -> str:
-    """The PyTorch script as one file (see the module docstring)."""
-    notes = "\n".join(textwrap.fill(d["en"], 79, initial_indent="- ",
-                                    subsequent_indent="  ") for d in differences(cap))
-    head = f'''"""Backprop Lab: iteration {cap.number} of your run, with PyTorch
-(torch.nn, autograd, torch.optim) in float64.
-
-Prints the loss, the gradients and the new weights, and ends by saying whether
-they agree with the numbers the page showed (within {TOLERANCE:g}, relative to each
-array's largest value). Needs torch and NumPy: python3 this_file.py
-''' + (f"""
-Where this script does not make the obvious PyTorch call, on purpose (a comment
-says so beside the line):
-{notes}
-""" if notes else "") + '''"""
+def torch_script(cap: Capture, lang: str = "en") -> str:
+    """The PyTorch script as one file (see the module docstring), its explanations in
+    ``lang`` (``en`` or ``ja``; the code's own comments are English, as the notebook's)."""
+    notes = "\n".join(wrapped(d[lang], lang, "- ", "  ") for d in differences(cap))
+    title = _t(f"Backprop Lab: iteration {cap.number} of your run, with PyTorch "
+               "(torch.nn, autograd, torch.optim) in float64.",
+               f"Backprop Lab：あなたの実行の反復 {cap.number} を PyTorch（torch.nn、"
+               "autograd、torch.optim）で float64 のまま計算します。")
+    about = _t(
+        "Prints the loss, the gradients and the new weights, and ends by saying whether "
+        f"they agree with the numbers the page showed (within {TOLERANCE:g}, relative to "
+        "each array's largest value). Needs torch and NumPy: python3 this_file.py",
+        "損失・勾配・新しい重みを表示し、最後にページに表示された数値と一致するか（各配列の"
+        f"最大の値に対する相対誤差 {TOLERANCE:g} 以内）を伝えます。torch と NumPy が必要"
+        "です：python3 this_file.py")
+    on_purpose = _t("Where this script does not make the obvious PyTorch call, on purpose "
+                    "(a comment says so beside the line):",
+                    "このスクリプトがわざと PyTorch の素直な呼び方をしない所（その行の横の"
+                    "コメントにも書いてあります）：")
+    quotes = '"""'
+    head = (f"{wrapped(title[lang], lang, quotes)}\n\n{wrapped(about[lang], lang)}\n"
+            + (f"\n{wrapped(on_purpose[lang], lang)}\n{notes}\n" if notes else "")
+            + '''"""
 import warnings
 
 import torch
 import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
-'''
+''')
     parts = [settings_section(cap), inputs_section(cap), *torch_sections(cap)]
-    body = []
-    for s in parts:
-        body.append(f"# ---- {s.title['en']} " + "-" * max(4, 70 - len(s.title["en"])))
-        body.append(textwrap.fill(s.text["en"], 79, initial_indent="# ",
-                                  subsequent_indent="# "))
-        code = s.code
-        if s.key == "torch-check":
-            code = shown_code(cap) + "\n\n" + code
-        body.append(code)
-    return head + "\n" + "\n\n".join(body)
+    return script(head, parts, lang, lambda s: shown_code(cap) + "\n\n" + s.code
+                  if s.key == "torch-check" else s.code)

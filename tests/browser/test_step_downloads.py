@@ -1,7 +1,7 @@
 """Check it yourself from the page (issue 16, slice 4): the timeline, the inspector and
 a lesson step offer the iteration shown as a NumPy script, a PyTorch script and a
-notebook; the three arrive, the NumPy one runs and agrees with the page, and the
-notebook is explained in the page's language."""
+notebook; the three arrive, the NumPy one runs and agrees with the page, and each is
+explained in the page's language."""
 
 from __future__ import annotations
 
@@ -74,4 +74,15 @@ def test_a_lesson_step_offers_them_in_japanese_with_the_notebook_explained_in_ja
     nb = json.loads((tmp_path / "nb.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert "## 逆伝播" in text and "連鎖律" in text
+    # and the scripts, explained in Japanese too (their names say so)
+    for cls, name in (("step-numpy", "backprop-lab-step-1-ja.py"),
+                      ("step-torch", "backprop-lab-step-1-torch-ja.py")):
+        with page.expect_download() as dl:
+            page.click(f".lesson-panel .{cls}")
+        assert dl.value.suggested_filename == name
+        dl.value.save_as(tmp_path / name)
+        assert "反復 1" in (tmp_path / name).read_text().splitlines()[0]
+    done = subprocess.run([sys.executable, str(tmp_path / "backprop-lab-step-1-ja.py")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.splitlines()[-1] == "agrees", done.stderr
     assert lab.errors == []

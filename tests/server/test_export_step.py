@@ -194,6 +194,33 @@ def test_the_script_runs_on_its_own_with_python(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[-1] == "agrees"
 
 
+def test_a_japanese_learners_scripts_explain_in_japanese_and_still_agree() -> None:
+    """``step-<i>-ja.py`` and ``step-<i>-torch-ja.py``: each part's title and explanation
+    and the file's docstring in Japanese (the notebook's words), every line within 79
+    columns (a wide character two); the code and its numbers as the English file's."""
+    from server.run.export_script import columns
+
+    cap = captured(CASES[3][1], 6)
+    for make in (numpy_script, torch_script):
+        ja, en = make(cap, "ja"), make(cap, "en")
+        assert re.search("[ぁ-んァ-ン一-龥]", ja.split("\n")[0]), ja.split("\n")[0]
+        titles = re.findall(r"^# ---- (.+?) -+$", ja, re.M)
+        assert titles and all(re.search("[ぁ-んァ-ン一-龥]", t) for t in titles), titles
+        assert all(columns(line) <= 79 for line in ja.splitlines()
+                   if re.search("[ぁ-んァ-ン一-龥]", line)), max(ja.splitlines(), key=columns)
+        code = [line for line in ja.splitlines() if not line.startswith("#")
+                and not re.search("[ぁ-んァ-ン一-龥、。：（）]", line)]
+        assert set(code) <= set(en.splitlines())
+        assert not re.search("^[、。）：]", ja, re.M)  # (no line starts with a comma, a stop)
+    assert run_script(numpy_script(cap, "ja")).splitlines()[-1] == "agrees"
+    # what the PyTorch file does otherwise than the obvious call, listed in Japanese
+    from server.run.export_torch import differences
+
+    head = torch_script(cap, "ja").split('"""')[1].replace("\n  ", "")
+    notes = differences(cap)
+    assert notes and all(d["ja"][:12] in head for d in notes), head
+
+
 def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
     """The route builds the script of an iteration of the session's run (a change of
     learning rate mid-run included) without moving the session; its numbers are the
@@ -213,6 +240,8 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
             ws.recv_type("state")
         got = client.post("/runs/step-3.py", data={"session": sid})
         torch_file = client.post("/runs/step-3-torch.py", data={"session": sid})
+        ja = client.post("/runs/step-3-ja.py", data={"session": sid})
+        torch_ja = client.post("/runs/step-3-torch-ja.py", data={"session": sid})
         later = client.post("/runs/step-99.py", data={"session": sid})
         other = client.post("/runs/step-3.py", data={"session": "not-a-session"})
         ws.send({"type": "step", "unit": "phase"})
@@ -229,6 +258,12 @@ def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:
     assert 'filename="backprop-lab-step-4-torch.py"' in torch_file.headers[
         "content-disposition"]
     assert "import torch" in torch_file.text and shown.group(0) in torch_file.text
+    # the same two explained in Japanese, for a page in Japanese
+    assert 'filename="backprop-lab-step-4-ja.py"' in ja.headers["content-disposition"]
+    assert 'filename="backprop-lab-step-4-torch-ja.py"' in torch_ja.headers[
+        "content-disposition"]
+    assert "反復 4" in ja.text and shown.group(0) in ja.text
+    assert "反復 4" in torch_ja.text and "import torch" in torch_ja.text
     assert later.status_code == 422 and "not in the run" in later.text
     assert other.status_code == 404
 

@@ -1,8 +1,8 @@
 /**
  * "Download: NumPy script / PyTorch script / notebook" for the iteration shown:
  * files that redo that iteration by hand and end by saying whether their numbers
- * agree with the page's (docs/server.md, "Check it yourself"). The notebook is
- * explained in the page's language.
+ * agree with the page's (docs/server.md, "Check it yourself"), each explained in
+ * the page's language.
  *
  * Built from (container, options) like every view and fed the page's events by
  * the view that holds it (the timeline, the inspector, a lesson step); it never
@@ -16,8 +16,8 @@ import { stateIteration } from '../counting.js';
 
 /** The three files: [class, i18n key, the route's name for 0-based iteration `i` and a language]. */
 const FILES = [
-  ['step-numpy', 'step.numpy', (i) => `step-${i}.py`],
-  ['step-torch', 'step.torch', (i) => `step-${i}-torch.py`],
+  ['step-numpy', 'step.numpy', (i, lang) => `step-${i}${lang === 'en' ? '' : `-${lang}`}.py`],
+  ['step-torch', 'step.torch', (i, lang) => `step-${i}-torch${lang === 'en' ? '' : `-${lang}`}.py`],
   ['step-notebook', 'step.notebook', (i, lang) => `step-${i}-${lang}.ipynb`],
 ];
 
