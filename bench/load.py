@@ -597,6 +597,8 @@ def main() -> None:
                     help="with --in-process: each tick at its time, the core idle between "
                     "ticks as on a server (else back to back)")
     args = ap.parse_args()
+    if args.paced and not args.in_process:
+        ap.error("--paced is for --in-process (a live server's ticks are paced anyway)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.breakdown:
         sys.stdout.write(json.dumps(breakdown(args.speed)) + "\n")

@@ -413,6 +413,10 @@ def _finite_safe(obj: Any) -> Any:
         return _finite_safe(obj.tolist())
     if isinstance(obj, np.floating):
         return _finite_safe(float(obj))
+    if isinstance(obj, dict):  # (a subclass: compact frames' CompactValues) as a dict
+        return _finite_safe(dict(obj))
+    if isinstance(obj, list | tuple):
+        return _finite_safe(list(obj))
     return obj
 
 

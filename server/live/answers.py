@@ -91,6 +91,9 @@ class ClassAnswers:
         self.answers: dict[Hashable, Answer] = {}
         #: the teacher revealed the result: answers are judged now, no longer counted
         self.revealed = False
+        #: the teacher's last ``lesson_check`` since the reveal: a student joining later
+        #: (a reload, a dropped connection) is shown the result the class saw
+        self.shown: dict[str, Any] | None = None
         #: the counts changed since the teacher's last summary
         self.pending = False
         self.sent_at = -math.inf
@@ -102,6 +105,7 @@ class ClassAnswers:
         """Another step opens: nobody has answered it, nothing is revealed."""
         self.answers = {}
         self.revealed = False
+        self.shown = None
         self.pending = False
 
     def everyone_left(self) -> None:

@@ -157,9 +157,6 @@ class LessonDesk:
         self.prev: dict[str, Any] = {}
         #: the class's answers to the open step (module docstring)
         self.answers = ClassAnswers(port.settings.max_followers)
-        #: the teacher's last ``lesson_check`` since the reveal: a student joining later
-        #: (a reload, a dropped connection) is shown the result the class saw
-        self.revealed: dict[str, Any] | None = None
         #: the run before the lesson opened and its settings; leaving goes back to it (held
         #: here too: a lesson's presets can push it out of the earlier runs; counted in the
         #: session's memory by :meth:`kept`)
@@ -173,7 +170,6 @@ class LessonDesk:
         if msg.action == "leave":
             self.lesson, self.n, self.watch = None, 0, None
             self.answers.clear()
-            self.revealed = None
             self.port.put(server_message("lesson_step", id=None, step=None, step_id=None,
                                          steps=None, controls=None, action=None))
             self._go_back()
@@ -272,7 +268,6 @@ class LessonDesk:
         self.port.handle(Pause(type="pause"))
         if not self._is_open(lesson) or self.n != n:
             self.answers.clear()
-            self.revealed = None
         self.lesson, self.n = lesson, n
         self.run_id = id(self.port.history)
         step = steps[n - 1]
@@ -292,7 +287,8 @@ class LessonDesk:
         step = self.step_message()
         if step is None:
             return []
-        return [step] if self.revealed is None else [step, self.revealed]
+        shown = self.answers.shown
+        return [step] if shown is None else [step, shown]
 
     def step_message(self) -> dict[str, Any] | None:
         """The open step's ``lesson_step`` (None when no lesson is open): what
@@ -593,7 +589,7 @@ class LessonDesk:
         body["values"] = reveal
         msg = server_message("lesson_check", **body)
         if put is None and self.answers.revealed:
-            self.revealed = msg
+            self.answers.shown = msg
         (self.port.put if put is None else put)(msg)
 
     def values(self) -> dict[str, Any]:

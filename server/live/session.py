@@ -133,6 +133,9 @@ class Session(Playing):
         self._metrics_due = NEVER  # iteration of the last metrics point in fast play
         self._tracer = TraceSampler()  # fast play's trace points (server.live.traces)
         self._trace: list[dict[str, Any]] = []  # trace points not sent yet (go with a state)
+        #: the start numbers last evaluated: (the history, its branch, commands and phase)
+        self._start: tuple[weakref.ref[History], tuple[int, int, int],
+                           dict[str, float | None]] | None = None
         self._metrics_cost = 0.0  # seconds per metrics point (last measured)
         #: the highest batch loss of the iterations played since the last metrics point
         #: (fast play spaces points out; the coach sees a spike between two of them)
@@ -575,8 +578,20 @@ class Session(Playing):
             halted=None if st.halted is None else str(st.halted),
         )
         if st.iteration == 0 and st.halted is None:
-            msg["start"] = start_numbers(st)
+            msg["start"] = self._start_numbers()
         return msg
+
+    def _start_numbers(self) -> dict[str, float | None]:
+        """:func:`~server.run.series.start_numbers` of the weights in use at iteration 0,
+        kept while they stay the same (the same run, branch and commands: an edit is
+        one): a run's first ``state`` and ``run``, and each student joining at the start,
+        evaluate the data once."""
+        h = self.history
+        key = (h.active.id, len(h.active.commands), self.stepper.phase_index)
+        kept = self._start
+        if kept is None or kept[0]() is not h or kept[1] != key:
+            kept = self._start = (weakref.ref(h), key, start_numbers(self.stepper))
+        return kept[2]
 
     def _send_state(self) -> None:
         if self._trace:  # the trace goes out with the counters (metrics_hz), not every tick

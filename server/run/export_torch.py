@@ -491,6 +491,10 @@ import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
 ''')
+
+    def code(s: Section) -> str:
+        """A part's code; the check's after the numbers the page showed."""
+        return shown_code(cap) + "\n\n" + s.code if s.key == "torch-check" else s.code
+
     parts = [settings_section(cap), inputs_section(cap), *torch_sections(cap)]
-    return script(head, parts, lang, lambda s: shown_code(cap) + "\n\n" + s.code
-                  if s.key == "torch-check" else s.code)
+    return script(head, parts, lang, code)

@@ -204,7 +204,7 @@ export const STRINGS = Object.freeze({
   'stat.atThis': 'Train/test measured after iteration {n}',
   'stat.at': 'Train/test measured after iteration {n} (the latest measured)',
   'stat.atEdit': 'Train/test measured with the weight set by hand',
-  'stat.atStart': 'Train/test measured with the initial weights, before any update',
+  'stat.atStart': 'Train/test measured with the weights before any update',
 
   'chart.train': 'train',
   'chart.test': 'test',

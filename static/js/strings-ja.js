@@ -204,7 +204,7 @@ export const STRINGS = Object.freeze({
   'stat.atThis': '訓練・テストは反復 {n} の後に測定',
   'stat.at': '訓練・テストは反復 {n} の後に測定（測定済みで最新）',
   'stat.atEdit': '訓練・テストは手で変えた重みで測定',
-  'stat.atStart': '訓練・テストは初期の重み（更新前）で測定',
+  'stat.atStart': '訓練・テストは更新前の重みで測定',
 
   'chart.train': '訓練',
   'chart.test': 'テスト',

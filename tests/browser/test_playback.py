@@ -491,7 +491,7 @@ def test_a_fresh_run_shows_its_initial_weights_numbers_and_again_after_a_rewind(
     assert abs(lab.number("#stat-test-loss") - fresh["test_loss"]) <= 5e-4
     assert lab.text("#stat-train-acc") == f"{100 * fresh['train_acc']:.1f}%"
     assert lab.text("#stat-test-acc") == f"{100 * fresh['test_acc']:.1f}%"
-    assert "initial weights" in lab.text("#stat-at")
+    assert "before any update" in lab.text("#stat-at")
     assert lab.text("#stat-batch-loss") == "—"  # (no batch yet)
     before = lab.text("#stat-train-loss")
 
@@ -505,6 +505,6 @@ def test_a_fresh_run_shows_its_initial_weights_numbers_and_again_after_a_rewind(
     page.keyboard.press("Home")  # back to the start
     at(lab, 0, "forward")
     page.wait_for_function(
-        "() => document.querySelector('#stat-at').textContent.includes('initial weights')")
+        "() => document.querySelector('#stat-at').textContent.includes('before any update')")
     assert lab.text("#stat-train-loss") == before
     assert lab.errors == []

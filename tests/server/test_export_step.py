@@ -211,7 +211,7 @@ def test_a_japanese_learners_scripts_explain_in_japanese_and_still_agree() -> No
         code = [line for line in ja.splitlines() if not line.startswith("#")
                 and not re.search("[ぁ-んァ-ン一-龥、。：（）]", line)]
         assert set(code) <= set(en.splitlines())
-        assert not re.search("^[、。）：]", ja, re.M)  # (no line starts with a comma, a stop)
+        assert not re.search("^(?:# |- |  )?[、。）：]", ja, re.M)  # (no line starts so)
     assert run_script(numpy_script(cap, "ja")).splitlines()[-1] == "agrees"
     # what the PyTorch file does otherwise than the obvious call, listed in Japanese
     from server.run.export_torch import differences
@@ -219,6 +219,23 @@ def test_a_japanese_learners_scripts_explain_in_japanese_and_still_agree() -> No
     head = torch_script(cap, "ja").split('"""')[1].replace("\n  ", "")
     notes = differences(cap)
     assert notes and all(d["ja"][:12] in head for d in notes), head
+
+
+@pytest.mark.parametrize("at", range(60, 80))
+def test_japanese_lines_break_between_words_never_inside_a_formula(at: int) -> None:
+    """Wherever the line's end falls, a formula (``∂L/∂z``, ``a_prevᵀ``, ``λ₂/2``) stays
+    whole, no line starts with a comma, a stop or a closing bracket, and every line
+    keeps within 79 columns."""
+    from server.run.export_script import columns, wrapped
+
+    formulas = ["∂L/∂z", "a_prevᵀ", "λ₂/2"]
+    text = "あ" * (at // 2) + "（式 " + " と ".join(formulas) + "）。続きの文です、" * 3
+    out = wrapped(text, "ja", "# ", "# ")
+    lines = out.splitlines()
+    assert all(columns(line) <= 79 for line in lines), lines
+    assert not any(re.match("# [、。）：]", line) for line in lines), lines
+    assert all(f in out for f in formulas), lines
+    assert "".join(line[2:] for line in lines).replace(" ", "") == text.replace(" ", "")
 
 
 def test_a_session_downloads_the_iteration_it_shows_and_only_its_own() -> None:

@@ -180,7 +180,7 @@ def _spelled(v: Any) -> Any:
         f = float(v)
         return f if np.isfinite(f) else ("NaN" if f != f else "Infinity" if f > 0 else "-Infinity")
     if isinstance(v, dict):
-        return {k: _spelled(x) for k, x in v.items()}
+        return {k: _spelled(x) for k, x in dict(v).items()}
     if isinstance(v, list | tuple):
         return [_spelled(x) for x in v]
     return v
@@ -195,7 +195,9 @@ _VALUES = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=5), st.tuples(inner, inner),
         st.dictionaries(st.text(min_size=1, max_size=3), inner, max_size=4),
-        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=6).map(np.array)),
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=6).map(np.array),
+        st.dictionaries(st.text(min_size=1, max_size=3), inner, max_size=3).map(
+            CompactValues)),  # (a dict subclass: compact frames' values)
     max_leaves=20)
 
 
@@ -204,7 +206,7 @@ _VALUES = st.recursive(
 def test_every_message_reads_in_the_page_as_its_numbers_spelled_out(body: dict[str, Any]
                                                                      ) -> None:
     """Whatever nests in a message (None beside NaN, sums that overflow, NumPy floats,
-    arrays), the page parses it and reads every finite number as it is, every
+    arrays, a dict subclass), the page parses it and reads every finite number as it is, every
     non-finite one by its name, and the message's own value is never changed."""
     from server.protocol import encode_bytes
     from tests.helpers.packed import strict_loads

@@ -495,3 +495,32 @@ def test_a_loaded_runs_charts_cover_it_from_the_start(
                           and m["points"][-1]["iteration"] == length)
     its = [p["iteration"] for p in series["points"]]
     assert its == list(range(1, length + 1))
+
+
+def test_the_state_at_iteration_0_carries_the_numbers_of_the_weights_in_use() -> None:
+    """Before any update the Numbers show the train and test loss and accuracy of the
+    weights in use (``state.start``): a fresh run's, evaluated as a metrics point is;
+    after a hand edit at iteration 0, the edited weights' (the edit's own numbers),
+    not the first ones; none once the run has moved on."""
+    from engine import metrics
+
+    settings = RunSettings(dataset="xor", hidden=(4,), seed=5)
+    fresh = metrics.collect(Stepper(run_config(settings)))
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.configure(settings.model_dump(mode="json"))
+        start = ws.recv_type("state")["start"]
+        assert start == {k: fresh[k] for k in ("train_loss", "train_acc", "test_loss",
+                                               "test_acc")}
+        ws.send({"type": "edit", "id": "L1.W", "index": [0, 0], "value": 3.0})
+        edit = ws.recv_type("edit")
+        ws.send({"type": "pause"})  # (a state of the same position, the edit in force)
+        start = ws.recv_type("state")["start"]
+        assert start["train_loss"] == edit["train_loss"] != fresh["train_loss"]
+        assert start["test_acc"] == edit["test_acc"]
+        ws.send({"type": "step", "unit": "phase"})
+        for _ in range(3):
+            ws.send({"type": "step", "unit": "phase"})
+        after = ws.recv_type("state", where=lambda m: m["iteration"] == 1)
+        assert "start" not in after

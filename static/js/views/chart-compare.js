@@ -88,6 +88,8 @@ export class CompareMenu {
     this.config = null;
     this.following = false;
     this.chosen = null;
+    this.session = null; // (the run's, from its `run`: a class's is none)
+    this.restored = false; // (the kept choice was asked for, or set aside)
     this.select = h('select', { id: 'chart-compare', class: 'bpl-compare-select', on: { change: () => this.changed() } });
     this.labelEl = h('label', { for: 'chart-compare' });
     this.root = h('div', { class: 'bpl-compare', hidden: true }, this.labelEl, this.select);

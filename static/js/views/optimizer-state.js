@@ -134,10 +134,11 @@ export class OptimizerStateStrip {
         svgEl('text', { x: x0 + label - 3, y: y + 12, 'text-anchor': 'end', class: 'opt-sym' }, g).textContent = b.symbol;
         svgEl('rect', { x: x0 + label, y: y + 2, width: barW, height: 12, class: 'opt-track' }, g);
         const bar = svgEl('rect', { x: x0 + label, y: y + 2, width: 0, height: 12, class: 'opt-bar', 'data-state': b.name }, g);
-        // the value beside the bar; where the layer is narrow (a phone), inside its track's end
-        const text = svgEl('text', showText
+        // the value beside the bar; where the layer is narrow (a phone), inside its track's
+        // end, if the track holds it (else the layer's label says it, for a screen reader)
+        const text = showText || barW >= 40 ? svgEl('text', showText
           ? { x: x0 + w, y: y + 12, 'text-anchor': 'end', class: 'opt-value', 'data-state': b.name }
-          : { x: x0 + label + barW - 2, y: y + 11.5, 'text-anchor': 'end', class: 'opt-value opt-value-in', 'data-state': b.name }, g);
+          : { x: x0 + label + barW - 2, y: y + 11.5, 'text-anchor': 'end', class: 'opt-value opt-value-in', 'data-state': b.name }, g) : null;
         return { name: b.name, symbol: b.symbol, bar, text, barW };
       });
       this.layers.push({ l, g, rows });
@@ -169,7 +170,7 @@ export class OptimizerStateStrip {
         const v = this.values ? this.values[`${layer.l}.${row.name}`] : undefined;
         row.bar.setAttribute('width', String(v === undefined ? 0 : stateFraction(v) * row.barW));
         row.bar.dataset.value = v === undefined ? '' : String(v);
-        row.text.textContent = v === undefined ? '' : fmtGrad(v);
+        if (row.text) row.text.textContent = v === undefined ? '' : fmtGrad(v);
         parts.push(`‖${row.symbol}‖ = ${v === undefined ? '—' : fmtGrad(v)}`);
       }
       layer.g.setAttribute('aria-label', t('ostate.layer', { l: layer.l, values: parts.join(', ') }));

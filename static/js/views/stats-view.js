@@ -6,7 +6,7 @@
  * update, and fast play samples them, so the latest point at or before the
  * iteration shown may be an earlier one's: the panel says which, so two
  * viewers of the same point read the same numbers under the same label; before
- * the first point, the initial weights' numbers, from the `state`).
+ * the first point, those of the weights before any update, from the `state`).
  * Being plain text, they are what screen readers and tests read.
  */
 
@@ -77,7 +77,7 @@ export class StatsView {
     const t = (k, p) => this.i18n.t(k, p);
     // the point at or before the weights in use: after a rewind, not the run's latest
     const point = this.edited ? null : pointAt(model.metrics, model.state.iteration);
-    // before the first point: the initial weights' numbers, which the state brings
+    // before the first point: those of the weights before any update, which the state brings
     const start = this.edited || point ? null : model.state.start;
     const last = this.edited || point || start || {};
     const set = (k, text) => {

@@ -15,9 +15,10 @@ import { downloadRunFile, h } from '../dom.js';
 import { stateIteration } from '../counting.js';
 
 /** The three files: [class, i18n key, the route's name for 0-based iteration `i` and a language]. */
+const tail = (lang) => (lang === 'en' ? '' : `-${lang}`); // (an English script's name as before)
 const FILES = [
-  ['step-numpy', 'step.numpy', (i, lang) => `step-${i}${lang === 'en' ? '' : `-${lang}`}.py`],
-  ['step-torch', 'step.torch', (i, lang) => `step-${i}-torch${lang === 'en' ? '' : `-${lang}`}.py`],
+  ['step-numpy', 'step.numpy', (i, lang) => `step-${i}${tail(lang)}.py`],
+  ['step-torch', 'step.torch', (i, lang) => `step-${i}-torch${tail(lang)}.py`],
   ['step-notebook', 'step.notebook', (i, lang) => `step-${i}-${lang}.ipynb`],
 ];
 
