@@ -136,6 +136,23 @@ def test_a_linear_axis_reads_in_round_steps(make_lab: Any) -> None:
     assert errors(lab) == []
 
 
+def test_a_chart_of_one_iteration_names_it_once_under_its_points(make_lab: Any) -> None:
+    """A lesson's run before play has its start's point alone: the x axis says "0" once,
+    under the points (it said "0" at both ends, as a range from 0 to 0)."""
+    lab = make_lab(**DESK).open("/?lesson=learning-rate&step=1")
+    lab.wait_for_message("lesson_step", after=0, step=1)
+    lab.page.wait_for_function(
+        "() => { const d = document.querySelector(\"[data-chart='loss']\").drawn;"
+        " return d && d.series.some(s => s.xs.length); }")
+    d = drawn(lab, "loss")
+    assert d["x0"] == d["x1"] == 0
+    xs = [x for x in d["labels"] if x["y"] > d["plot"]["bottom"]]
+    assert [x["text"] for x in xs] == ["0"], d["labels"]
+    middle = (d["plot"]["left"] + d["plot"]["right"]) / 2
+    assert abs(xs[0]["x"] + xs[0]["w"] / 2 - middle) < 2
+    assert errors(lab) == []
+
+
 def test_the_batch_loss_is_noisier_than_the_train_loss_with_one_sample_and_equal_with_all(
         make_lab: Any) -> None:
     lab = make_lab(**DESK).open()

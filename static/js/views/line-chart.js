@@ -254,9 +254,11 @@ export class LineChart {
       ctx.beginPath(); ctx.moveTo(padL, y); ctx.lineTo(w - padR, y); ctx.stroke();
       text(this.tickLabel(tv), 2, Math.min(Math.max(y + half, half * 3), h - padB));
     }
-    text(String(x0), padL, h - 4);
     const lastLabel = String(x1);
-    text(lastLabel, w - padR - ctx.measureText(lastLabel).width, h - 4);
+    if (x1 > x0) {
+      text(String(x0), padL, h - 4);
+      text(lastLabel, w - padR - ctx.measureText(lastLabel).width, h - 4);
+    } else text(lastLabel, (padL + w - padR - ctx.measureText(lastLabel).width) / 2, h - 4); // one x: under its points
     return labels;
   }
 
