@@ -138,7 +138,8 @@ def test_a_linear_axis_reads_in_round_steps(make_lab: Any) -> None:
 
 def test_a_chart_of_one_iteration_names_it_once_under_its_points(make_lab: Any) -> None:
     """A lesson's run before play has its start's point alone: the x axis says "0" once,
-    under the points (it said "0" at both ends, as a range from 0 to 0)."""
+    under the points (it said "0" at both ends, as a range from 0 to 0), and the Numbers
+    say it was measured before any update."""
     lab = make_lab(**DESK).open("/?lesson=learning-rate&step=1")
     lab.wait_for_message("lesson_step", after=0, step=1)
     lab.page.wait_for_function(
@@ -150,6 +151,8 @@ def test_a_chart_of_one_iteration_names_it_once_under_its_points(make_lab: Any) 
     assert [x["text"] for x in xs] == ["0"], d["labels"]
     middle = (d["plot"]["left"] + d["plot"]["right"]) / 2
     assert abs(xs[0]["x"] + xs[0]["w"] / 2 - middle) < 2
+    # the Numbers say where that point is, as outside a lesson ("after iteration 0" before)
+    assert "before any update" in lab.text("#stat-at")
     assert errors(lab) == []
 
 

@@ -493,6 +493,32 @@ def rate_step(make_lab: Any, step: int, viewport: dict[str, int],
     return lab
 
 
+def test_the_next_step_opens_at_its_title_wherever_the_last_one_was_scrolled(
+        make_lab: Any) -> None:
+    """On a projector the step scrolls in its box; the next step opened where the last one
+    was left, its title and the start of its text cut off (the class read it mid-sentence)."""
+    lab = rate_step(make_lab, 1, {"width": 1280, "height": 720}, present=True)
+    page = lab.page
+    box = "[data-slot='lesson'] .lesson-step"
+    scrolled = page.evaluate("""(sel) => {
+        let box = document.querySelector(sel).parentElement;
+        const scrolls = (b) => ['auto', 'scroll'].includes(getComputedStyle(b).overflowY);
+        while (box && !scrolls(box)) box = box.parentElement;
+        box.scrollTop = box.scrollHeight;
+        return box.scrollTop;
+    }""", box)
+    assert scrolled > 0  # (the step is longer than its box: the test means something)
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 2, RATE_STEPS[2])
+    lab.settled()
+    title = page.locator(f"{LESSON} .lesson-step-title").bounding_box()
+    head = page.locator(f"{LESSON} .lesson-head").bounding_box()  # (it stays on top)
+    assert title is not None and head is not None
+    assert title["y"] >= head["y"] + head["height"] - 1, (title, head)  # not under it
+    assert title["y"] + title["height"] <= 720
+    assert lab.errors == []
+
+
 def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_there(
         make_lab: Any) -> None:
     """The learning-rate lesson hides the network and asks for the landscape: on a

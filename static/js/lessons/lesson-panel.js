@@ -63,6 +63,15 @@ function revealWithin(el) {
   if (r.bottom > window.innerHeight && r.top > 0) window.scrollBy(0, Math.min(r.bottom - window.innerHeight, r.top));
 }
 
+/** The panel's own scrolling box (the slot beside the network, or the sheet), or null. */
+function scroller(el) {
+  for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+    const { overflowY } = getComputedStyle(box);
+    if (overflowY === 'auto' || overflowY === 'scroll') return box;
+  }
+  return null;
+}
+
 /** The lesson panel view (see the module comment). */
 export class LessonPanel {
   /**
@@ -391,6 +400,9 @@ export class LessonPanel {
     this.renderChrome();
     if (this.focusNext) {
       this.focusNext = false;
+      // a new step reads from its title (the box kept the last step's place, mid-text)
+      const box = scroller(this.view.root);
+      if (box) box.scrollTop = 0;
       if (!this.root.classList.contains('is-folded')) this.view.heading.focus({ preventScroll: this.sheet.matches });
       // a sheet (a phone): the network at the top of the screen, above it
       const net = document.getElementById('network');

@@ -100,7 +100,7 @@ export class StatsView {
     set('test_acc', last.test_acc === undefined || last.test_acc === null ? '—' : pct(last.test_acc));
     let at = '';
     if (this.edited) at = t('stat.atEdit');
-    else if (start) at = t('stat.atStart');
+    else if (start || (point && point.iteration === 0)) at = t('stat.atStart'); // (a lesson's run has a point there)
     else if (point) at = t(point.iteration === shown && !model.state.playing ? 'stat.atThis' : 'stat.at', { n: point.iteration });
     if (this.at.textContent !== at) this.at.textContent = at;
     this.at.dataset.iteration = point && !this.edited ? String(point.iteration) : '';
