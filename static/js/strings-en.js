@@ -161,7 +161,7 @@ export const STRINGS = Object.freeze({
   'phase.forward.say': 'Values travel left to right, layer by layer; each neuron fills with its activation',
   'phase.loss.say': 'The output meets its target and the loss is computed',
   'phase.backward.say': 'Gradients travel right to left; edge colour and width show ∂L/∂W',
-  'phase.update.say': 'Weights step against their gradient, η times its size',
+  'phase.update.say': 'Weights step against their gradient, by the optimizer’s rule',
   'phase.iteration': 'Iteration {n}',
   'phase.next': 'Next: {p}',
   'phase.formula': 'Formula',

@@ -161,7 +161,7 @@ export const STRINGS = Object.freeze({
   'phase.forward.say': '入力が左から右へ層ごとに伝わり、各ニューロンが活性化します',
   'phase.loss.say': '出力を目標と比べて損失を計算します',
   'phase.backward.say': '勾配が右から左へ伝わり、辺の色と太さが ∂L/∂W を示します',
-  'phase.update.say': '重みが勾配の逆向きに、勾配の η 倍だけ動きます',
+  'phase.update.say': '重みが勾配の逆向きに、最適化器の規則どおり動きます',
   'phase.iteration': '反復 {n}',
   'phase.next': '次: {p}',
   'phase.formula': '式',

@@ -205,6 +205,31 @@ def test_dead_and_saturated_units_are_marked_as_the_engine_flags_them(make_lab: 
     assert errors(lab) == []
 
 
+def test_the_update_banner_shows_the_rule_of_the_optimizer_in_force(make_lab: Any) -> None:
+    """The update's banner gave plain SGD's W ← W − η ∂L/∂W whatever the optimizer: with
+    Adam it now gives Adam's rule (the catalog's, as the inspector's); plain SGD keeps its
+    formula."""
+    lab = make_lab(viewport={"width": 1280, "height": 800}).open()
+    banner = "[data-slot='banner']"
+    for optimizer, shown in (({"name": "adam"}, "Adam: m = β₁ m"),
+                             ({"name": "sgd", "momentum": 0.9}, "SGD: "),
+                             ({"name": "sgd"}, None)):
+        configure(lab, dataset="xor", hidden=[4], optimizer=optimizer, seed=1)
+        for _ in range(4):
+            lab.step("phase")
+        lab.page.wait_for_selector(f"{banner}[data-phase='update']")
+        lab.settled()
+        math = lab.text(f"{banner} .banner-math")
+        if shown is None:
+            assert lab.page.locator(f"{banner} .banner-math math").count() == 1
+            assert lab.page.get_attribute(f"{banner} .banner-math math",
+                                          "aria-label") == "W ← W − η ∂L/∂W"
+        else:
+            assert math.startswith(shown), (optimizer, math)
+            assert lab.page.locator(f"{banner} .banner-math math").count() == 0
+    assert errors(lab) == []
+
+
 def test_on_a_phone_each_optimizer_state_bar_reads_its_value_inside_its_track(
         make_lab: Any) -> None:
     """A phone's layers are too narrow for the values beside the bars (they were bars

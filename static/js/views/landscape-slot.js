@@ -26,7 +26,7 @@ export class LandscapeSlot extends LazySlot {
     this.head = h('h2', { id: 'ls-h' });
     this.toggle = h('button', { type: 'button', class: 'btn btn-small ls-toggle', 'aria-expanded': 'false',
       on: { click: () => this.reveal(true) } });
-    this.hint = h('p', { class: 'hint ls-closed' }); // (a projected lesson's big cell: what Show brings)
+    this.hint = h('p', { class: 'hint ls-closed' });
     this.section = h('section', { class: 'panel bpl-landscape', 'aria-labelledby': 'ls-h', dataset: { view: 'landscape' } },
       h('div', { class: 'ls-head' }, this.head, this.toggle), this.hint);
     container.append(this.section);

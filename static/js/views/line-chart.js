@@ -258,7 +258,7 @@ export class LineChart {
     if (x1 > x0) {
       text(String(x0), padL, h - 4);
       text(lastLabel, w - padR - ctx.measureText(lastLabel).width, h - 4);
-    } else text(lastLabel, (padL + w - padR - ctx.measureText(lastLabel).width) / 2, h - 4); // one x: under its points
+    } else text(lastLabel, (padL + w - padR - ctx.measureText(lastLabel).width) / 2, h - 4);
     return labels;
   }
 

@@ -1,6 +1,6 @@
 /**
- * The banner naming the current phase, with its formula in MathML and one
- * sentence of what the animation shows. The formulas are constants (not user
+ * The banner naming the current phase, with its formula in MathML (or the
+ * optimizer's rule) and one sentence of what the animation shows. The formulas are constants (not user
  * text), shared by both languages. The iteration is counted as everywhere on
  * the page (counting.js): the first iteration is iteration 1.
  */
@@ -32,7 +32,6 @@ export const FORMULAS_TEXT = Object.freeze({
 
 const PHASE_LIST = Object.freeze(['forward', 'loss', 'backward', 'update']);
 
-/** Banner view: `update` on frame/run/state/lang. */
 /** Whether a `lesson_step` hides "Step phase" (its controls show others, and its action
  * is not a phase step), as lessons/lesson-controls.js applies them. */
 function hidesStepPhase(msg) {
@@ -43,8 +42,9 @@ function hidesStepPhase(msg) {
 
 export class PhaseBanner {
   /** @param {HTMLElement} container the "banner" slot */
-  constructor(container, { i18n }) {
+  constructor(container, { i18n, catalog }) {
     this.i18n = i18n;
+    this.catalog = catalog;
     this.el = container;
     this.el.classList.add('banner');
     this.steps = document.createElement('ol');
@@ -108,10 +108,19 @@ export class PhaseBanner {
       return;
     }
     this.title.textContent = `${t(`phase.${p}`)} · ${t('phase.iteration', { n: this.iteration })}`;
-    if (this.shownPhase !== p) {
-      this.math.innerHTML = `<math display="inline" aria-label="${FORMULAS_TEXT[p]}">${FORMULAS[p]}</math>`;
-      this.shownPhase = p;
+    const rule = p === 'update' && this.rule(model);
+    if (this.shownPhase !== (rule || p)) {
+      if (rule) this.math.textContent = rule;
+      else this.math.innerHTML = `<math display="inline" aria-label="${FORMULAS_TEXT[p]}">${FORMULAS[p]}</math>`;
+      this.shownPhase = rule || p;
     }
     this.say.textContent = t(`phase.${p}.say`);
+  }
+
+  /** The optimizer's update rule, unless plain SGD's. */
+  rule(model) {
+    const o = (model && model.config && model.config.optimizer) || {};
+    const e = this.catalog && this.catalog.optimizer(o.name);
+    return e && (o.name !== 'sgd' || Number(o.momentum) || Number(o.weight_decay)) ? `${e.torch}: ${e.rule}` : null;
   }
 }

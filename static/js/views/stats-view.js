@@ -6,7 +6,7 @@
  * update, and fast play samples them, so the latest point at or before the
  * iteration shown may be an earlier one's: the panel says which, so two
  * viewers of the same point read the same numbers under the same label; before
- * the first point, those of the weights before any update, from the `state`).
+ * any update, the `state`'s).
  * Being plain text, they are what screen readers and tests read.
  */
 
@@ -77,7 +77,6 @@ export class StatsView {
     const t = (k, p) => this.i18n.t(k, p);
     // the point at or before the weights in use: after a rewind, not the run's latest
     const point = this.edited ? null : pointAt(model.metrics, model.state.iteration);
-    // before the first point: those of the weights before any update, which the state brings
     const start = this.edited || point ? null : model.state.start;
     const last = this.edited || point || start || {};
     const set = (k, text) => {
@@ -100,7 +99,7 @@ export class StatsView {
     set('test_acc', last.test_acc === undefined || last.test_acc === null ? '—' : pct(last.test_acc));
     let at = '';
     if (this.edited) at = t('stat.atEdit');
-    else if (start || (point && point.iteration === 0)) at = t('stat.atStart'); // (a lesson's run has a point there)
+    else if (start || (point && point.iteration === 0)) at = t('stat.atStart');
     else if (point) at = t(point.iteration === shown && !model.state.playing ? 'stat.atThis' : 'stat.at', { n: point.iteration });
     if (this.at.textContent !== at) this.at.textContent = at;
     this.at.dataset.iteration = point && !this.edited ? String(point.iteration) : '';
