@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,50 @@ def test_earlier_runs_that_differ_only_in_a_setting_say_which_and_their_number(
         return list.map((r) => runSummary(i18n, r, differing(list, runs[0].settings)));
     }""", run["runs"])
     assert not any("object" in r or "0.1" in r or "table" in r for r in said), said
+    assert lab.errors == []
+
+
+def test_earlier_runs_are_named_by_what_tells_them_apart_in_the_pages_words(
+        lab: Lab) -> None:
+    """Two runs that differ from the run shown alike (4-4, no normalization, SGD) and
+    from each other in their rate read "Run 2 · …" twice before: the rate comes first
+    now. A schedule is its name and only the parameters that tell it from another of
+    its kind, by their labels ("一定 step_size 100 gamma 0.5 t_max 1000 …" on a Japanese
+    page before)."""
+    got = lab.page.evaluate("""async () => {
+        const { compareLabel } = await import('/static/js/views/chart-compare.js');
+        const { runSummary, differing } = await import('/static/js/views/runs-menu.js');
+        const { I18n } = await import('/static/js/i18n.js');
+        const out = {};
+        for (const lang of ['en', 'ja']) {
+          const i18n = new I18n(lang);
+          await i18n.load(lang);
+          const sched = (name, gamma) => ({ name, step_size: 100, gamma, t_max: 1000,
+                                           eta_min: 0, warmup: 0, warmup_start: 0.1 });
+          const base = { dataset: 'xor', hidden: [8], norm: 'batch', optimizer: { name: 'adam' },
+                         lr: 0.03, schedule: sched('constant', 0.5) };
+          const mine = { ...base };
+          const a = { ...base, hidden: [4, 4], norm: 'none', optimizer: { name: 'sgd' }, lr: 0.3 };
+          const b = { ...a, lr: 0.03 };
+          const c = { ...base, schedule: sched('step', 0.1) };
+          const d = { ...base, schedule: sched('step', 0.5) };
+          const runs = [a, b, c, d].map((settings, i) => ({ id: i + 2, iterations: 5, settings }));
+          out[lang] = {
+            compare: runs.map((r) => compareLabel(i18n, { run: r.id }, { runs, config: mine })),
+            rows: runs.map((r) => runSummary(i18n, r, differing(runs, mine),
+                                             [...runs.map((x) => x.settings), mine])),
+          };
+        }
+        return out;
+    }""")
+    en, ja = got["en"], got["ja"]
+    first, second = (c.split(" · ", 1)[1] for c in en["compare"][:2])
+    assert first != second and "lr 0.3" in first, en["compare"]
+    assert "Decay factor γ 0.1" in en["compare"][2] and "0.5" in en["compare"][3]
+    for text in [*en["compare"], *en["rows"], *ja["compare"], *ja["rows"]]:
+        assert not re.search(r"step_size|gamma|t_max|eta_min|warmup", text), text
+    assert any("減衰率 γ 0.1" in t for t in ja["compare"]), ja["compare"]
+    assert len(set(ja["rows"])) == len(ja["rows"]), ja["rows"]
     assert lab.errors == []
 
 

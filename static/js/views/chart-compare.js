@@ -25,15 +25,24 @@ export const LATE = Object.freeze(['seed', 'n_samples', 'noise', 'test_fraction'
 /** Settings that are data, not words ("table [object Object]", a list of points): never said. */
 export const UNSAID = Object.freeze(['table', 'points', 'features']);
 
+/** Whether two settings' values are the same. */
+const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
 /** A run setting's value in words: "sigmoid", "8-8-8", "Adam", "lr 0.1"; a choice of
- * nothing with its setting's name ("Normalization: none": "none" alone said nothing). */
-export function settingWords(i18n, key, value) {
+ * nothing with its setting's name ("Normalization: none": "none" alone said nothing).
+ * An optimizer or a schedule is its name and, by their own labels, those of its
+ * parameters in which it differs from `others` (the same setting of the runs it is told
+ * apart from) of the same name: "Step · Decay factor γ 0.1", not every parameter. */
+export function settingWords(i18n, key, value, others = []) {
   if (key in CHOICE && (value === 'none' || value == null)) return `${label(i18n, 'setting', key)}: ${label(i18n, 'choice', 'none')}`;
   if (key in CHOICE) return label(i18n, CHOICE[key], value);
   if (key === 'hidden') return value.length ? value.join('-') : i18n.t('cmp.noHidden');
   if (key === 'layer_activations') return value.map((a) => label(i18n, 'choice', a)).join('/');
   if (value && typeof value === 'object' && !Array.isArray(value) && value.name) {
-    const extra = Object.entries(value).filter(([k]) => k !== 'name').map(([k, v]) => `${k} ${v}`);
+    const kind = key === 'schedule' ? 'scheduleParam' : 'optimizerParam';
+    const alike = others.filter((o) => o && o.name === value.name);
+    const extra = Object.entries(value).filter(([k, v]) => k !== 'name' && alike.some((o) => !same(o[k], v)))
+      .map(([k, v]) => `${label(i18n, kind, k)} ${v}`);
     return [label(i18n, 'choice', value.name), ...extra].join(' ');
   }
   return `${key} ${Array.isArray(value) ? value.join(',') : value}`;
@@ -41,17 +50,21 @@ export function settingWords(i18n, key, value) {
 
 /**
  * How settings `other` differ from `mine`, in words, most telling first (at most three):
- * "sigmoid, Xavier". Empty when they do not differ.
+ * "sigmoid, Xavier"; first those fewest of the other runs (`all`) share, so two runs that
+ * differ from this one alike are told apart (by their rates, say). Empty when they do
+ * not differ.
  * @param {{t: Function, has: Function}} i18n
  * @param {object} other
  * @param {object|null} mine
+ * @param {object[]} all the other runs' settings
  * @returns {string}
  */
-export function settingsDiff(i18n, other, mine) {
-  const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+export function settingsDiff(i18n, other, mine, all = []) {
   const keys = Object.keys(other).filter((k) => !UNSAID.includes(k) && (!mine || !same(other[k], mine[k])));
-  keys.sort((a, b) => LATE.includes(a) - LATE.includes(b));
-  return keys.slice(0, 3).map((k) => settingWords(i18n, k, other[k])).join(', ');
+  const alike = (k) => all.filter((a) => a !== other && same(a[k], other[k])).length;
+  keys.sort((a, b) => alike(a) - alike(b) || LATE.includes(a) - LATE.includes(b));
+  const others = [mine, ...all.filter((a) => a !== other)];
+  return keys.slice(0, 3).map((k) => settingWords(i18n, k, other[k], others.map((o) => o && o[k]))).join(', ');
 }
 
 /** The label of a comparison `of` ({branch} or {run}) from what the page knows. */
@@ -64,7 +77,7 @@ export function compareLabel(i18n, of, { branches = [], runs = [], config = null
   }
   const r = runs.find((x) => x.id === of.run);
   const name = i18n.t('cmp.run', { id: of.run });
-  const diff = r ? settingsDiff(i18n, r.settings, config) : '';
+  const diff = r ? settingsDiff(i18n, r.settings, config, runs.map((x) => x.settings)) : '';
   return diff ? `${name} · ${diff}` : name;
 }
 

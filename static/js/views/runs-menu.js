@@ -13,12 +13,13 @@ import { LATE, settingWords, UNSAID } from './chart-compare.js';
 
 /**
  * One line for an earlier run: "XOR · 4-4 · tanh · SGD 0.03 · 812 iterations" (dataset,
- * neurons per hidden layer, their activations, optimizer and learning rate, length).
+ * neurons per hidden layer, their activations, optimizer and learning rate, length), and
+ * the `extra` settings in which the runs (`all`: every run's settings) differ.
  * @param {{t: (key: string, params?: object) => string, has: (key: string) => boolean}} i18n
  * @param {{iterations: number, settings: object}} run an entry of `run.runs`
  * @returns {string}
  */
-export function runSummary(i18n, run, extra = []) {
+export function runSummary(i18n, run, extra = [], all = []) {
   const s = run.settings;
   const parts = [i18n.t('cmp.run', { id: run.id }), label(i18n, 'dataset', s.dataset)];
   if (s.hidden.length) {
@@ -29,7 +30,7 @@ export function runSummary(i18n, run, extra = []) {
     parts.push(i18n.t('runs.noHidden'));
   }
   parts.push(`${label(i18n, 'choice', s.optimizer.name)} ${s.lr}`);
-  for (const key of extra) if (key in s) parts.push(settingWords(i18n, key, s[key]));
+  for (const key of extra) if (key in s) parts.push(settingWords(i18n, key, s[key], all.map((a) => a && a[key])));
   parts.push(i18n.t(run.iterations === 1 ? 'runs.iteration' : 'runs.iterations', { n: run.iterations }));
   return parts.join(' · ');
 }
@@ -77,8 +78,9 @@ export class RunsMenu {
     // the keyboard stays where it was when the list is redrawn under it
     const focused = this.list.contains(document.activeElement) ? document.activeElement.dataset.run : null;
     const extra = differing(this.runs, this.config);
+    const all = [...this.runs.map((r) => r.settings), this.config];
     this.list.replaceChildren(...this.runs.map((run) => {
-      const text = runSummary(this.i18n, run, extra);
+      const text = runSummary(this.i18n, run, extra, all);
       return h('li', {},
         h('button', {
           type: 'button', class: 'btn runs-item', dataset: { run: String(run.id) },
