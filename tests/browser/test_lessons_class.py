@@ -56,6 +56,14 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     expect(tp.locator(f"{LESSON} .lesson-check")).to_have_text("結果を発表する")
 
     a, b, quiet = students  # (the third answers nothing)
+    # in class a tap on a choice is the answer (the send button may be below a phone's
+    # fold: the teacher counted nobody), marked as picked, not as right
+    mark = a.mark()
+    a.page.click(f"{LESSON} .lesson-choice[data-choice='neg']")
+    a.wait_for_message("lesson_recorded", after=mark, prediction="neg")
+    assert a.page.eval_on_selector(
+        f"{LESSON} .lesson-choice[aria-pressed='true']",
+        "b => getComputedStyle(b, '::before').content") == '"● "'
     send(a, "neg")
     send(b, "pos")
     send(b, "zero")  # changed: still one answer

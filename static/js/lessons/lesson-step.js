@@ -223,6 +223,8 @@ export class StepView {
     this.state.choice = id;
     this.syncChoices();
     this.note.textContent = '';
+    // a student in class: the tap is the answer (its button could be below the fold)
+    if (this.env.readOnly && !this.state.revealed) this.env.onCheck(id);
   }
 
   syncChoices() {
