@@ -494,8 +494,10 @@ class LessonDesk:
 
     def withdraw(self, who: Hashable) -> None:
         """The student ``who`` (a follower here, or on another worker) left: its answer
-        no longer counts."""
-        self.answers.record(who, None)
+        no longer counts, unless the teacher revealed the result (the bars stay as they
+        were revealed: a student reloading then took theirs out, "1 of 1 right")."""
+        if not self.answers.revealed:
+            self.answers.record(who, None)
 
     def _send_answers(self) -> None:
         """The class's answers to the open step, counts only, to the teacher's page."""

@@ -133,6 +133,10 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     wait_step(quiet, 3, "The gradient's sign")
     expect(quiet.page.locator(f"{LESSON} .lesson-explain")).to_contain_text("The engine")
     expect(quiet.page.locator(f"{LESSON} .lesson-answer")).to_be_visible()
+    # and one who answered sees their own verdict again (it was lost with the page)
+    b.page.reload()
+    wait_step(b, 3, "The gradient's sign")
+    expect(b.page.locator(VERDICT)).to_contain_text("Not quite")
     expect(tp.locator(f"{BOX} .class-answers-row.is-right")).to_contain_text("負")
     expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text("2人中1人が正解")
     assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed

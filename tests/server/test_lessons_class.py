@@ -11,6 +11,7 @@ another worker (two apps on one in-memory bus, the relay Redis uses) counts too.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,6 +184,36 @@ def test_a_student_joining_after_the_reveal_is_shown_it_and_not_on_the_next_step
             join(next_, code)
             assert next_.recv_type("lesson_step")["step"] == 4
             nothing_revealed(next_)
+
+
+def test_a_student_leaving_after_the_reveal_leaves_the_revealed_counts_as_they_were() -> None:
+    """A student's page reloaded after the reveal took its answer out of the teacher's
+    revealed bars ("1 of 1 right" where two had answered); they stay as revealed."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
+            client.websocket_connect("/ws") as r2:
+        teacher, s1 = WS(r1), WS(r2)
+        teacher.hello()
+        code = share(teacher)
+        join(s1, code)
+        with client.websocket_connect("/ws") as r3:
+            s2 = WS(r3)
+            join(s2, code)
+            lesson(teacher, step=3)
+            s1.recv_type("lesson_step")
+            answer(s1, "neg")
+            answer(s2, "pos")
+            answers(teacher, answered=2)
+            teacher.send({"type": "step", "unit": "phase"})
+            teacher.recv_type("frame")
+            lesson(teacher, step=3, action="check")  # the reveal
+            s1.recv_type("lesson_check", where=lambda m: m["actual"] is not None)
+        teacher.recv_type("share", where=lambda m: m["followers"] == 1)  # (s2 left)
+        time.sleep(INTERVAL_S + 0.1)  # (a summary would be due by now)
+        teacher.send({"type": "share", "on": True})  # (a round trip: what was due has come)
+        teacher.recv_type("share")
+        teacher.handled()
+        after = [m for m in teacher.seen if m["type"] == "lesson_answers"]
+        assert after[-1]["answered"] == 2, after[-1]
 
 
 def test_another_step_starts_from_nobody_and_a_number_gets_bins_and_a_median() -> None:

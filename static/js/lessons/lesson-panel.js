@@ -279,7 +279,8 @@ export class LessonPanel {
     if (!this.following) this.writeAddress(msg.id, msg.step);
     this.load(false);
     // a student's page back from a reload (or a dropped connection): the answer it had
-    // sent to this very step goes again (leaving, the page's answer stopped counting)
+    // sent to this very step goes again (leaving, the page's answer stopped counting); after
+    // the teacher's reveal it is judged at once, and the student sees their verdict again
     const back = this.rejoined;
     this.rejoined = false;
     if ((!same || back) && this.following && !this.state.revealed) {
@@ -306,7 +307,6 @@ export class LessonPanel {
     if (own) this.pending = undefined;
     const reveal = valued && !this.state.revealed && (!this.following || !own);
     if (reveal) this.state.revealed = true;
-    if (reveal && this.following) tabSet(ANSWER_KEY, null); // (judged now: never sent again)
     // a student keeps their own verdict when the teacher reveals: the reveal adds the numbers
     const whose = own || msg.trigger === 'goal' ? 'own' : 'teacher';
     if (this.view) {
