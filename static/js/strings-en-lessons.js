@@ -62,6 +62,7 @@ export const STRINGS = Object.freeze({
   'lesson.yourPrediction': 'Your prediction',
   'lesson.actual': 'The engine’s value',
   'lesson.values': 'The engine’s numbers',
+  'lesson.valueOfLayer': '{v} of layer {l}',
   'lesson.goal': 'Goal reached: the run stopped at iteration {n}.',
   'lesson.early': 'This question is about where the run stops: play it to this step’s goal first, then check.',
   'lesson.earlyClass': 'This question is about where the run stops: it is answered when your teacher’s run gets there.',

@@ -62,6 +62,7 @@ export const STRINGS = Object.freeze({
   'lesson.yourPrediction': 'あなたの予想',
   'lesson.actual': 'エンジンの値',
   'lesson.values': 'エンジンの数値',
+  'lesson.valueOfLayer': '第{l}層の {v}',
   'lesson.goal': '目標に届いたので、反復 {n} で止めました。',
   'lesson.early': 'この問いは、実行が止まったところの値についてです。先にこのステップの目標まで再生してから、答え合わせをしてください。',
   'lesson.earlyClass': 'この問いは、実行が止まったところの値についてです。先生の実行がそこまで進んだときに答えが出ます。',

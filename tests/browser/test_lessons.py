@@ -618,6 +618,30 @@ def test_a_steps_revealed_numbers_are_named_as_the_numbers_panel_names_them(
     assert lab.errors == []
 
 
+def test_a_steps_revealed_network_values_are_named_as_the_inspector_names_them(
+        make_lab: Any) -> None:
+    """The chain rule's first step reveals δ, w and f′(z): they read "δ[1,1] of layer 2"
+    (counted from 1, as the inspector's w[1,1]), not the engine's ids "L2.delta[0,0]",
+    which stay their titles; in Japanese too."""
+    for locale, want in (("en-US", ["δ[1,1] of layer 2", "w[1,1] of layer 2",
+                                     "f′(z)[1,1] of layer 1", "δ[1,1] of layer 1"]),
+                         ("ja-JP", ["第2層の δ[1,1]", "第2層の w[1,1]", "第1層の f′(z)[1,1]",
+                                     "第1層の δ[1,1]"])):
+        lab = make_lab(locale=locale, viewport=DESK).open("/?lesson=chain-rule&step=1")
+        page = lab.page
+        lab.wait_for_message("lesson_step", after=0, id="chain-rule", step=1)
+        page.click(f"{LESSON} .lesson-act")  # forward, loss and backward
+        lab.wait_for_message("frame", after=0, phase="backward")
+        page.click(f"{LESSON} .lesson-choice >> nth=0")
+        msg = check(lab)
+        assert msg["values"], msg
+        lab.settled()
+        rows = page.eval_on_selector_all(
+            f"{VERDICT} .lesson-values dt", "els => els.map(e => [e.textContent, e.title])")
+        assert rows == [[w, k] for w, k in zip(want, msg["values"], strict=True)], rows
+        assert lab.errors == []
+
+
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
     """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as

@@ -40,6 +40,14 @@ export function freshState() {
 }
 
 /** The DOM of one step (see the module comment). */
+/** A network value's symbol as the inspector writes it, by its id's kind (`at`: its
+ * indices, "[1,1]"). */
+const SYMBOLS = Object.freeze({
+  W: (at) => `w${at}`, b: (at) => `b${at}`, z: (at) => `z${at}`, a: (at) => `a${at}`,
+  dW: (at) => `∂L/∂w${at}`, db: (at) => `∂L/∂b${at}`, delta: (at) => `δ${at}`,
+  dfz: (at) => `f′(z)${at}`, gnorm: () => '‖∂L/∂W‖',
+});
+
 export class StepView {
   /**
    * @param {object} step the step from `GET /api/lessons/{id}`
@@ -357,10 +365,15 @@ export class StepView {
   /** An engine id in words ("the activations a of layer 1", not "L1.a"; where-words.js),
    * or the id itself where there are none. */
   /** A revealed value's name: in words as the Numbers panel says it ("Train loss"); a
-   * network's value by its id, as the inspector and the banner's formulas write it (L1.z). */
+   * network's value as the inspector writes it, its indices counted from 1 ("∂L/∂w[1,1] of
+   * layer 1" for L1.dW[0,0]: the id stays its title); else the id. */
   valueName(id) {
     const i18n = this.env.i18n;
-    return i18n && i18n.has(`stat.${id}`) ? i18n.t(`stat.${id}`) : h('code', {}, id);
+    if (i18n && i18n.has(`stat.${id}`)) return i18n.t(`stat.${id}`);
+    const m = /^L(\d+)\.(\w+)(?:\[(\d+)(?:,(\d+))?\])?$/.exec(id);
+    if (!i18n || !m || !(m[2] in SYMBOLS)) return h('code', {}, id);
+    const at = m[3] === undefined ? '' : `[${[m[3], m[4]].filter((x) => x !== undefined).map((x) => Number(x) + 1).join(',')}]`;
+    return i18n.t('lesson.valueOfLayer', { v: SYMBOLS[m[2]](at), l: m[1] });
   }
 
   idWords(id) {
