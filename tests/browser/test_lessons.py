@@ -201,7 +201,7 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     assert not visible(lab, ".btn-step-phase")  # this step only reads
     # the weight by the name the inspector gives it (counted from 1), not the engine's id
     expect(page.locator(f"{LESSON} .lesson-action")).to_have_text(
-        "Click the weight w[1,1] of layer 1 in the network diagram to open the inspector.")
+        "Select the weight w[1,1] of layer 1 in the network diagram to open the inspector.")
     page.click(f"{LESSON} .lesson-act")  # "Show me": the inspector on L1.W[0, 0]
     page.wait_for_selector(f"{PANEL}:not([hidden])")
     expect(page.locator("#bpl-insp-title")).to_contain_text("w[1,1] of layer 1")
