@@ -32,7 +32,7 @@ const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
  * nothing with its setting's name ("Normalization: none": "none" alone said nothing).
  * An optimizer or a schedule is its name and, by their own labels, those of its
  * parameters in which it differs from `others` (the same setting of the runs it is told
- * apart from) of the same name: "Step · Decay factor γ 0.1", not every parameter. */
+ * apart from) of the same name: "Step (Decay factor γ 0.1)", not every parameter. */
 export function settingWords(i18n, key, value, others = []) {
   if (key in CHOICE && (value === 'none' || value == null)) return `${label(i18n, 'setting', key)}: ${label(i18n, 'choice', 'none')}`;
   if (key in CHOICE) return label(i18n, CHOICE[key], value);
@@ -43,7 +43,7 @@ export function settingWords(i18n, key, value, others = []) {
     const alike = others.filter((o) => o && o.name === value.name);
     const extra = Object.entries(value).filter(([k, v]) => k !== 'name' && alike.some((o) => !same(o[k], v)))
       .map(([k, v]) => `${label(i18n, kind, k)} ${v}`);
-    return [label(i18n, 'choice', value.name), ...extra].join(' ');
+    return extra.length ? `${label(i18n, 'choice', value.name)} (${extra.join(', ')})` : label(i18n, 'choice', value.name);
   }
   return `${key} ${Array.isArray(value) ? value.join(',') : value}`;
 }
