@@ -33,9 +33,9 @@ from server.run.export_script import (
     script,
     settings_section,
     shown_code,
-    wrapped,
 )
 from server.run.script_formulas import arr, arrays, num
+from server.run.script_text import wrapped
 from server.run.stepcapture import Capture
 
 #: each activation as torch computes it (GELU in its tanh form, as the engine's)

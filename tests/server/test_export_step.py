@@ -198,7 +198,7 @@ def test_a_japanese_learners_scripts_explain_in_japanese_and_still_agree() -> No
     """``step-<i>-ja.py`` and ``step-<i>-torch-ja.py``: each part's title and explanation
     and the file's docstring in Japanese (the notebook's words), every line within 79
     columns (a wide character two); the code and its numbers as the English file's."""
-    from server.run.export_script import columns
+    from server.run.script_text import columns
 
     cap = captured(CASES[3][1], 6)
     for make in (numpy_script, torch_script):
@@ -226,7 +226,7 @@ def test_japanese_lines_break_between_words_never_inside_a_formula(at: int) -> N
     """Wherever the line's end falls, a formula (``∂L/∂z``, ``a_prevᵀ``, ``λ₂/2``) stays
     whole, no line starts with a comma, a stop or a closing bracket, and every line
     keeps within 79 columns."""
-    from server.run.export_script import columns, wrapped
+    from server.run.script_text import columns, wrapped
 
     formulas = ["∂L/∂z", "a_prevᵀ", "λ₂/2"]
     text = "あ" * (at // 2) + "（式 " + " と ".join(formulas) + "）。続きの文です、" * 3
