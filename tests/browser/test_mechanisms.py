@@ -205,6 +205,18 @@ def test_dead_and_saturated_units_are_marked_as_the_engine_flags_them(make_lab: 
     assert errors(lab) == []
 
 
+def adam_stepped(lab: Lab, iterations: int) -> dict[str, Any]:
+    """An Adam run on XOR (4-4) stepped ``iterations`` whole iterations, its optimizer
+    state strip shown; the last update frame's values."""
+    configure(lab, dataset="xor", hidden=[4, 4], optimizer={"name": "adam"}, seed=1)
+    # Adam keeps state: the strip (fetched for the first optimizer that does) waits for it
+    lab.page.wait_for_selector(".opt-state", state="visible")
+    for _ in range(iterations):
+        lab.step("iteration")
+    lab.settled()
+    return update_of(lab, iterations - 1)
+
+
 def test_the_update_banner_shows_the_rule_of_the_optimizer_in_force(make_lab: Any) -> None:
     """The update's banner gave plain SGD's W ← W − η ∂L/∂W whatever the optimizer: with
     Adam it now gives Adam's rule (the catalog's, as the inspector's); plain SGD keeps its
@@ -235,12 +247,8 @@ def test_on_a_phone_each_optimizer_state_bar_reads_its_value_inside_its_track(
     """A phone's layers are too narrow for the values beside the bars (they were bars
     with no number and no scale): each value stands inside its track's end."""
     lab = make_lab(**PHONE).open()
-    configure(lab, dataset="xor", hidden=[4, 4], optimizer={"name": "adam"}, seed=1)
     strip = ".opt-state"
-    lab.page.wait_for_selector(strip, state="visible")
-    lab.step("iteration")
-    lab.settled()
-    upd = update_of(lab, 0)
+    upd = adam_stepped(lab, 1)
     for l in (1, 2, 3):
         for name in ("exp_avg", "exp_avg_sq"):
             at = f"{strip} .opt-layer[data-layer='{l}']"
@@ -259,14 +267,8 @@ def test_on_a_phone_each_optimizer_state_bar_reads_its_value_inside_its_track(
 def test_optimizer_state_strip_shows_each_layers_buffers_by_the_catalogs_names(
         make_lab: Any) -> None:
     lab = make_lab(viewport={"width": 1280, "height": 800}).open()
-    configure(lab, dataset="xor", hidden=[4, 4], optimizer={"name": "adam"}, seed=1)
     strip = ".opt-state"
-    # Adam keeps state: the strip (fetched for the first optimizer that does) waits for it
-    lab.page.wait_for_selector(strip, state="visible")
-    lab.step("iteration")
-    lab.step("iteration")
-    lab.settled()
-    upd = update_of(lab, 1)
+    upd = adam_stepped(lab, 2)
     for l in (1, 2, 3):
         for name in ("exp_avg", "exp_avg_sq"):
             bar = f"{strip} .opt-layer[data-layer='{l}'] .opt-bar[data-state='{name}']"

@@ -189,12 +189,8 @@ def test_a_student_joining_after_the_reveal_is_shown_it_and_not_on_the_next_step
 def test_a_student_leaving_after_the_reveal_leaves_the_revealed_counts_as_they_were() -> None:
     """A student's page reloaded after the reveal took its answer out of the teacher's
     revealed bars ("1 of 1 right" where two had answered); they stay as revealed."""
-    with TestClient(make_app()) as client, client.websocket_connect("/ws") as r1, \
-            client.websocket_connect("/ws") as r2:
-        teacher, s1 = WS(r1), WS(r2)
-        teacher.hello()
-        code = share(teacher)
-        join(s1, code)
+    with class_of_one() as (teacher, s1, client):
+        code = next(m["code"] for m in reversed(teacher.seen) if m["type"] == "share")
         with client.websocket_connect("/ws") as r3:
             s2 = WS(r3)
             join(s2, code)
