@@ -226,6 +226,20 @@ class Lab:
         self.page.evaluate(
             "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
+    def squeezed(self, selector: str) -> float:
+        """How many pixels narrower than its content the first element matching
+        ``selector`` is drawn (a select's content: its longest option); 0 when it reads
+        whole."""
+        return float(self.page.evaluate("""(sel) => {
+            const el = document.querySelector(sel);
+            const shown = el.getBoundingClientRect().width;
+            const was = el.style.width;
+            el.style.width = 'max-content';
+            const whole = el.getBoundingClientRect().width;
+            el.style.width = was;
+            return Math.max(0, whole - shown);
+        }""", selector))
+
     def sync(self) -> dict[str, Any]:
         """Wait until the server has answered everything the page sent so far: a bogus
         message through the page's own socket, and the error answering it (the server

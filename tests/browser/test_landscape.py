@@ -205,6 +205,8 @@ def shoot(lab: Lab, name: str) -> None:
 
 
 def test_screenshots(make_lab: Any) -> None:
+    """The landscape on a desk in both languages, on a projector and on a phone; on the
+    projector the chosen slice's name reads whole, its zoom beside it."""
     lab = make_lab(viewport={"width": 1280, "height": 800}).open("/?lr=3&seed=1")
     steps_to(lab, 30)
     open_view(lab, iteration=30)
@@ -221,6 +223,7 @@ def test_screenshots(make_lab: Any) -> None:
     mark = lab.mark()
     lab.page.select_option(".ls-mode", "step")
     step = drawn(lab, mark, mode="step")
+    assert lab.squeezed(".ls-mode") <= 1  # "The last step and across it", whole
     mark = lab.mark()
     lab.page.click(".ls-zoom-fit")  # the path, spread over the picture
     lab.wait_until(lambda: last_landscape(lab)["span"] < step["span"], what="the fitted zoom")

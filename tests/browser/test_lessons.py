@@ -525,7 +525,9 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
     projector the landscape takes the network's cell on the first screen (it was folded
     below it, and the cell stood blank), its map whole (closed, it says what Show
     brings); the lesson's long name reads in three lines at most (it took six beside
-    "Leave"). Leaving the lesson folds it again."""
+    "Leave"). Its controls run across the top: the slice's name reads whole (it was cut
+    to "Two random directio") and the map takes the width the controls left it (a fifth
+    wider). Leaving the lesson folds it again."""
     lab = rate_step(make_lab, 1, PROJECTOR, present=True)
     page = lab.page
     page.evaluate("window.scrollTo(0, 0)")
@@ -551,7 +553,8 @@ def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_t
     assert not box["folded"]
     assert slot["y"] >= box["banner"]["y"] + box["banner"]["height"] - 1
     assert slot["x"] >= box["lesson"]["x"] + box["lesson"]["width"] - 1
-    assert m["y"] + m["height"] <= PROJECTOR["height"] and m["width"] >= 200, box
+    assert m["y"] + m["height"] <= PROJECTOR["height"] and m["width"] >= 240, box
+    assert lab.squeezed(".ls-mode") <= 1  # every slice's name whole
     assert box["lines"] <= 3, box
     shoot(lab, "lesson-projector-landscape")
     page.click(f"{LESSON} .lesson-leave")
