@@ -232,10 +232,16 @@ class Controls(_Strict):
         return names
 
 
+#: the page's charts of a run's health (static/js/views/health-chart.js), by name
+Chart = Literal["loss", "accuracy", "gnorm", "ratio", "lr"]
+
+
 class Step(_Strict):
     """One step: its text, what it sets up (``preset``: a new run over the lesson's;
     ``change``: live settings), the controls, the action, an optional prediction, the
-    goal ``done``, the values revealed with the check, hints and the answer."""
+    goal ``done``, the values revealed with the check, hints and the answer; ``chart``:
+    the chart the step talks about, the one a projector shows while the step is open
+    (it shows one chart at a time: the teacher's pick otherwise)."""
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     title: Text
@@ -249,6 +255,7 @@ class Step(_Strict):
     reveal: tuple[ExprText, ...] = Field((), max_length=8)
     hints: tuple[Text, ...] = Field((), max_length=5)
     answer: Text
+    chart: Chart | None = None
 
     @field_validator("done")
     @classmethod
@@ -268,6 +275,14 @@ class Step(_Strict):
         if v is not None:
             Set.model_validate({"type": "set", **v})
         return v
+
+    @model_validator(mode="after")
+    def _chart_shown(self) -> Step:
+        show = self.controls.show
+        if self.chart is not None and show and "charts" not in show:
+            raise ValueError(f"chart {self.chart!r}: the step hides the charts "
+                             "(add \"charts\" to controls.show)")
+        return self
 
     def changes(self) -> Set | None:
         """``change`` as the protocol's ``set`` message."""
@@ -414,6 +429,7 @@ def localized(lesson: Lesson, lang: str) -> dict[str, Any]:
                 "tolerance": p.tolerance, "relative": p.relative},
             "done": s.done, "reveal": list(s.reveal),
             "hints": [h.get(lang) for h in s.hints], "answer": s.answer.get(lang),
+            "chart": s.chart,
         })
     return {**summary(lesson, lang), "lang": lang,
             "preset": RunSettings.model_validate(lesson.preset).model_dump(mode="json"),

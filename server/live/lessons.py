@@ -171,7 +171,8 @@ class LessonDesk:
             self.lesson, self.n, self.watch = None, 0, None
             self.answers.clear()
             self.port.put(server_message("lesson_step", id=None, step=None, step_id=None,
-                                         steps=None, controls=None, action=None))
+                                         steps=None, controls=None, action=None,
+                                         chart=None))
             self._go_back()
             return
         lesson = course().get(msg.id or "")
@@ -300,7 +301,7 @@ class LessonDesk:
             "lesson_step", id=self.lesson.id, step=self.n, step_id=step.id,
             steps=len(self.lesson.steps), controls=step.controls.model_dump(mode="json"),
             action=step.action.model_dump(mode="json", exclude_defaults=True)
-            | {"do": step.action.do})
+            | {"do": step.action.do}, chart=step.chart)
 
     def _setup(self, lesson: Lesson, step: Step, fresh: bool) -> None:
         """A step's new run (``fresh``: the lesson's preset and the step's own; on the

@@ -36,7 +36,6 @@ import { TimelineView } from './views/timeline.js';
 import { ClassMode, askedCode } from './class-mode.js';
 import { loadCatalog } from './catalog.js';
 import { RunKeeper } from './run-keeper.js';
-import { ProjectorFold } from './projector-fold.js';
 import { LESSON_STYLE, LessonSlot } from './lessons/lesson-slot.js';
 import { lazyView, latestOf, loadStyle } from './views/lazy-slot.js';
 import { askedLesson } from './lessons/lesson-link.js';
@@ -102,7 +101,8 @@ const model = new RunModel();
 const i18n = new I18n(initialLang(readStore(webStorage('localStorage'), LANG_KEY), navigator.languages || [navigator.language]));
 const views = new Map();
 let wantedLang = null; // the language last asked for, while its strings load
-const fold = new ProjectorFold(document);
+/** Presentation mode's fold (projector-fold.js), loaded the first time the page presents. */
+let fold = null;
 let socket = null;
 /** The address bar's keeper (url-state.js), once the catalog has come. */
 let urlSync = null;
@@ -163,17 +163,27 @@ function setLang(lang) {
   dispatch('lang', { lang: i18n.lang });
 }
 
+function applyFold() {
+  if (fold) fold.apply();
+  else if (root.classList.contains('present')) {
+    import('./projector-fold.js').then(({ ProjectorFold }) => {
+      fold ??= new ProjectorFold(document);
+      fold.apply();
+    });
+  }
+}
+
 function setPresent(on) {
   root.classList.toggle('present', on);
   writeStore(webStorage('localStorage'), PRESENT_KEY, on ? '1' : '0');
-  fold.apply();
+  applyFold();
   dispatch('present', { on, all: root.classList.contains('present-all') });
 }
 
 /** Presentation mode shows one screen's worth (css/screens.css); "all panels" unfolds the rest. */
 function setPresentAll(all) {
   root.classList.toggle('present-all', all);
-  fold.apply();
+  applyFold();
   dispatch('present', { on: root.classList.contains('present'), all });
 }
 

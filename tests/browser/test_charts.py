@@ -17,6 +17,7 @@ from typing import Any
 from tests.browser.conftest import Lab
 
 DESK = {"viewport": {"width": 1280, "height": 800}}
+LESSON = ".lesson-panel"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
 
@@ -140,8 +141,10 @@ def test_a_chart_of_one_iteration_names_it_once_under_its_points(make_lab: Any) 
     """A lesson's run before play has its start's point alone: the x axis says "0" once,
     under the points (it said "0" at both ends, as a range from 0 to 0), and the Numbers
     say it was measured before any update."""
-    lab = make_lab(**DESK).open("/?lesson=learning-rate&step=1")
-    lab.wait_for_message("lesson_step", after=0, step=1)
+    lab = make_lab(**DESK).open()  # (the lesson's steps hide the network: the page first)
+    mark = lab.mark()
+    lab.page.goto(f"{lab.base_url}/?lesson=learning-rate&step=1")
+    lab.wait_for_message("lesson_step", after=mark, step=1)
     lab.page.wait_for_function(
         "() => { const d = document.querySelector(\"[data-chart='loss']\").drawn;"
         " return d && d.series.some(s => s.xs.length); }")
@@ -153,6 +156,46 @@ def test_a_chart_of_one_iteration_names_it_once_under_its_points(make_lab: Any) 
     assert abs(xs[0]["x"] + xs[0]["w"] / 2 - middle) < 2
     # the Numbers say where that point is, as outside a lesson ("after iteration 0" before)
     assert "before any update" in lab.text("#stat-at")
+    assert errors(lab) == []
+
+
+def test_a_projected_lesson_step_shows_the_chart_it_talks_about_each_lone_point_a_dot(
+        make_lab: Any) -> None:
+    """A projector shows one chart: the teacher's pick, except while a lesson step that
+    talks about another is open. The vanishing-gradient step asks the class to compare
+    each layer's ‖∂L/∂W‖ after one iteration: the gradient-norm chart is projected (it
+    showed the loss), and each layer's one point is a dot the back of the room can see,
+    whole at the plot's right edge (it was a 3-pixel dash, cut by the plot's edge).
+    Leaving the lesson gives the projector the teacher's pick back."""
+    lab = make_lab(viewport={"width": 1280, "height": 720}).open()
+    page = lab.page
+    page.click(".present-btn")
+    page.select_option("#chart-projector", "accuracy")  # the teacher's own pick
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=vanishing-gradients&step=1")
+    lab.wait_for_message("lesson_step", after=mark, step=1)
+    if not page.evaluate("() => document.documentElement.classList.contains('present')"):
+        page.click(".present-btn")
+    projected = """() => [...document.querySelectorAll('.bpl-chart')]
+        .filter(c => c.getClientRects().length).map(c => c.dataset.chart)"""
+    page.wait_for_function(f"() => ({projected})().join() === 'gnorm'")
+    assert page.input_value("#chart-projector") == "gnorm"
+    page.click(".btn-step-iteration")
+    page.wait_for_function(
+        "() => (document.querySelector(\"[data-chart='gnorm']\").drawn?.dots || []).length === 8")
+    d = drawn(lab, "gnorm")
+    dots = {dot["key"]: dot for dot in d["dots"]}
+    assert sorted(dots) == [f"L{k}" for k in range(1, 9)]
+    for dot in dots.values():
+        assert dot["r"] >= 3 and dot["px"] >= d["plot"]["right"] - 1  # iteration 1, at the edge
+        # painted whole: the square around its centre, out past the plot's edge, filled
+        near = page.eval_on_selector("[data-chart='gnorm']", PIXELS_NEAR,
+                                     [dot["px"], dot["py"], 2])
+        assert len(near) == 16, (dot["key"], len(near))
+    assert dots["L1"]["py"] - dots["L8"]["py"] > 0.5 * (d["plot"]["bottom"] - d["plot"]["top"])
+    page.click(f"{LESSON} .lesson-leave")
+    page.wait_for_function(f"() => ({projected})().join() === 'accuracy'")
+    assert page.input_value("#chart-projector") == "accuracy"
     assert errors(lab) == []
 
 

@@ -35,6 +35,7 @@ LAZY = (
     "/static/js/views/follow-bar.js", "/static/css/follow-bar.css",  # (following a class)
     "/static/js/views/csv-read.js",  # (a file picked)
     "/static/js/views/step-downloads.js",  # (the timeline's fold opened)
+    "/static/js/projector-fold.js",  # (presentation mode)
 )
 
 

@@ -277,6 +277,24 @@ def test_a_class_follows_the_teachers_step_and_each_student_is_judged_alone_afte
 
 # ---- what a lesson file may not do -------------------------------------------------------
 
+def test_a_step_names_the_chart_it_talks_about_and_leaving_names_none() -> None:
+    """A projector shows one chart at a time: the step about each layer's gradient names
+    the gradient-norm chart (the page projects it while the step is open), a step about
+    no chart names none, and leaving the lesson names none."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "lesson", "id": "vanishing-gradients", "step": 1})
+        assert ws.recv_type("lesson_step", timeout=20)["chart"] == "gnorm"
+        ws.send({"type": "lesson", "id": "vanishing-gradients", "step": 3})
+        assert ws.recv_type("lesson_step", timeout=20)["chart"] is None
+        ws.send({"type": "lesson", "id": "schedules", "step": 1})
+        assert ws.recv_type("lesson_step", timeout=20)["chart"] == "lr"
+        ws.send({"type": "lesson", "action": "leave"})
+        left = ws.recv_type("lesson_step", timeout=20)
+        assert left["id"] is None and left["chart"] is None
+
+
 GOOD = (ROOT / "lessons" / "one-neuron.toml").read_text()
 
 
@@ -292,6 +310,8 @@ GOOD = (ROOT / "lessons" / "one-neuron.toml").read_text()
     (('$y = \\\\sigma(z)', '$y = \\\\weird(z)'), "weird"),
     (('expect = "neg"', 'expect = "maybe"'), "maybe"),
     (('id = "one-neuron"', 'id = "other"'), "other"),
+    (('chart = "loss"', 'chart = "weights"'), "chart"),
+    (('id = "forward"', 'id = "forward"\nchart = "loss"'), "hides the charts"),
 ])
 def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
         tmp_path: Path, change: tuple[str, str], names: str) -> None:

@@ -320,7 +320,9 @@ export class ChartsPanel {
   }
 
   /** The one chart a projector shows (presentation mode hides the others, css/screens.css):
-   * the teacher picks it here; the choice is remembered on this browser. */
+   * the teacher picks it here; the choice is remembered on this browser. A lesson step
+   * that talks about a chart (its `chart`) shows that one while it is open; the teacher
+   * may still pick another. */
   buildProjectorPick(top) {
     const names = Object.keys(this.charts.charts);
     let saved = null;
@@ -330,8 +332,11 @@ export class ChartsPanel {
     this.pick = document.createElement('select');
     this.pick.id = 'chart-projector';
     for (const name of names) this.pick.append(new Option('', name));
-    this.pick.value = names.includes(saved) ? saved : 'loss';
+    /** The teacher's own pick (what a projector shows outside a lesson step's chart). */
+    this.picked = names.includes(saved) ? saved : 'loss';
+    this.pick.value = this.picked;
     this.pick.addEventListener('change', () => {
+      this.picked = this.pick.value;
       this.showOnProjector(this.pick.value);
       try {
         window.localStorage.setItem(PROJECTOR_CHART_KEY, this.pick.value);
@@ -357,6 +362,14 @@ export class ChartsPanel {
     for (const [n, chart] of Object.entries(this.charts.charts)) chart.root.classList.toggle('is-projected', n === name);
   }
 
+  /** A `lesson_step`: the chart its step talks about on the projector, or (no chart, or the
+   * lesson left) the teacher's own pick again. */
+  onLessonStep(msg) {
+    const name = msg.id && msg.chart && this.charts.charts[msg.chart] ? msg.chart : this.picked;
+    this.pick.value = name;
+    this.showOnProjector(name);
+  }
+
   /** One page event: the run, its metrics, a comparison, the timeline and state, the language. */
   update({ kind, msg, model }) {
     if (kind === 'lang') {
@@ -369,6 +382,10 @@ export class ChartsPanel {
     }
     if (kind === 'follow-mode') {
       this.know({ following: msg.readOnly });
+      return;
+    }
+    if (kind === 'lesson_step') {
+      this.onLessonStep(msg);
       return;
     }
     if (kind === 'run') {

@@ -20,7 +20,7 @@
  * `data.cursor` (an iteration, or null) draws the cursor on every chart.
  *
  * What was drawn is kept on the chart's element as `drawn` (data and pixel
- * coordinates of the series, markers and cursor; the `plot` area, and the boxes
+ * coordinates of the series, markers, cursor and the `dots` of lone points; the `plot` area, and the boxes
  * `{x, y, w, h}` of the axis `labels` and each marker's label) for tests. The markers are
  * said in words under the chart; the text alternative says where the cursor
  * is and the latest value of every legend entry ("label: value, …").
@@ -190,9 +190,15 @@ export class LineChart {
     ctx.beginPath();
     ctx.rect(padL - 2, padT - 2, w - padL - padR + 4, h - padT - padB + 4);
     ctx.clip();
-    for (const s of order) this.drawSeries(ctx, s, X, Y, ok, w - padL - padR);
+    const dots = order.map((s) => this.drawSeries(ctx, s, X, Y, ok, w - padL - padR)).filter(Boolean);
     ctx.restore();
     ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
+    for (const d of dots) { // (outside the clip: a point at the plot's edge whole)
+      ctx.fillStyle = d.colour;
+      ctx.globalAlpha = d.alpha;
+      ctx.beginPath(); ctx.arc(d.px, d.py, d.r, 0, 2 * Math.PI); ctx.fill();
+    }
     ctx.globalAlpha = 1;
     const drawnMarkers = markers.filter((m) => ok(m.y)).map((m) => this.drawMarker(ctx, m, X(m.x), Y(m.y), padT, h - padB, padL, w - padR));
     let drawnCursor = null;
@@ -203,6 +209,7 @@ export class LineChart {
       series: all.map((s) => ({ key: s.key, label: s.label, colour: s.colour, xs: s.xs, values: s.values, step: Boolean(s.step) })),
       markers: drawnMarkers,
       cursor: drawnCursor,
+      dots,
     };
     // the markers in words, for everyone (what early stopping would do is worth reading)
     const marks = drawnMarkers.map((m) => m.said).join(' · ');
@@ -269,10 +276,15 @@ export class LineChart {
     return { text: s, x, y: y - m.actualBoundingBoxAscent, w: m.width, h: m.actualBoundingBoxAscent + m.actualBoundingBoxDescent };
   }
 
-  /** One series, thinned to about two points per pixel; a gap where a value is not finite. */
+  /** One series, thinned to about two points per pixel; a gap where a value is not finite.
+   * A lone point is a dot, drawn by the caller: returns it ({key, colour, px, py, r}), else null. */
   drawSeries(ctx, s, X, Y, ok, span) {
     const n = s.xs.length;
-    if (!n) return;
+    if (!n) return null;
+    if (n === 1) { // (a line of one point is nothing: a dot a class can see, the line's colour)
+      const v = s.values[0];
+      return ok(v) ? { key: s.key, colour: s.colour, alpha: s.alpha ?? 1, px: X(s.xs[0]), py: Y(v), r: 3.5 * this.line } : null;
+    }
     const stride = Math.max(1, Math.floor(n / (2 * span)));
     ctx.strokeStyle = s.colour;
     ctx.lineWidth = (s.width || 1.6) * this.line;
@@ -292,11 +304,9 @@ export class LineChart {
       }
       prevX = px;
     }
-    if (n === 1 && ok(s.values[0])) { // a lone point: a dot
-      ctx.moveTo(prevX - 1.5, Y(s.values[0])); ctx.lineTo(prevX + 1.5, Y(s.values[0]));
-    }
     ctx.stroke();
     ctx.globalAlpha = 1;
+    return null;
   }
 
   drawMarker(ctx, m, px, py, top, bottom, left, right) {
