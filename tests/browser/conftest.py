@@ -228,15 +228,17 @@ class Lab:
 
     def squeezed(self, selector: str) -> float:
         """How many pixels narrower than its content the first element matching
-        ``selector`` is drawn (a select's content: its longest option); 0 when it reads
-        whole."""
+        ``selector`` is drawn (a select's content: its longest option; a button's: its
+        words on one line); 0 when it reads whole. Its content's width is measured out of
+        the layout (absolutely placed, as wide as it asks), where no flex row shrinks it."""
         return float(self.page.evaluate("""(sel) => {
             const el = document.querySelector(sel);
             const shown = el.getBoundingClientRect().width;
-            const was = el.style.width;
+            const was = el.style.cssText;
+            el.style.position = 'absolute';
             el.style.width = 'max-content';
             const whole = el.getBoundingClientRect().width;
-            el.style.width = was;
+            el.style.cssText = was;
             return Math.max(0, whole - shown);
         }""", selector))
 

@@ -519,6 +519,29 @@ def test_the_next_step_opens_at_its_title_wherever_the_last_one_was_scrolled(
     assert lab.errors == []
 
 
+def test_on_a_projector_the_step_buttons_read_on_one_line_and_their_files_open_on_screen(
+        make_lab: Any) -> None:
+    """A projector's lesson column is narrow: in Japanese "← 前へ" broke in two ("← 前" over
+    "へ") and "次のステップへ →" too, beside the fold of the step's files, and the fold
+    opened its files past the page's left edge."""
+    lab: Lab = make_lab(viewport=PROJECTOR, locale="ja-JP").open()
+    page = lab.page
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=vanishing-gradients&step=2")
+    lab.wait_for_message("lesson_step", after=mark, step=2)
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    page.locator(f"{LESSON} .lesson-next").scroll_into_view_if_needed()
+    expect(page.locator(f"{LESSON} .lesson-prev")).to_have_text("← 前へ")
+    assert lab.squeezed(f"{LESSON} .lesson-prev") <= 1
+    assert lab.squeezed(f"{LESSON} .lesson-next") <= 1
+    page.click(f"{LESSON} .lesson-step-files > summary")
+    files = page.locator(f"{LESSON} .lesson-step-files > .step-files").bounding_box()
+    assert files is not None
+    assert files["x"] >= 0 and files["x"] + files["width"] <= PROJECTOR["width"], files
+    assert lab.errors == []
+
+
 def test_a_projected_step_showing_the_landscape_instead_of_the_network_puts_it_there(
         make_lab: Any) -> None:
     """The learning-rate lesson hides the network and asks for the landscape: on a
