@@ -349,7 +349,12 @@ async function start() {
       }
       // after a jump in time the weights in use are another point's (views/timeline.js)
       if (msg.type === 'timeline' && msg.params) Object.assign(model.params, msg.params);
-      dispatch(model.apply(msg), msg);
+      const kind = model.apply(msg);
+      if (model.startedOver) { // back at the start: the views drop the phase they showed
+        model.startedOver = false;
+        dispatch('start', msg);
+      }
+      dispatch(kind, msg);
       if (event && event.kind === 'restored') dispatch('notice', { key: 'restore.done', params: { n: event.iteration }, tone: 'info' });
       else if (event) dispatch('notice', { key: whole ? 'restore.address' : 'restore.lost', announcesRun: true }); // the address's run comes next
     },

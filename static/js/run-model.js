@@ -41,6 +41,8 @@ export class RunModel {
     this.frames = {};
     this.lastPhase = null;
     this.frameIteration = -1;
+    /** Set by a `state` back at the run's start with a phase shown (main.js then says 'start'). */
+    this.startedOver = false;
     this.metrics = [];
     this.predictions = [];
     this.lastError = null;
@@ -77,6 +79,15 @@ export class RunModel {
         if (msg.state) this.state = msg.state;
         return 'run';
       case 'state':
+        // back at the very start (a rewind or a step back to iteration 0, before its
+        // forward pass): no phase is shown any more (the page says so: main.js 'start')
+        if (this.lastPhase !== null && msg.iteration === 0 && msg.next_phase === 'forward') {
+          this.frames = {};
+          this.lastPhase = null;
+          this.frameIteration = -1;
+          this.edit = null;
+          this.startedOver = true;
+        }
         this.state = msg;
         if (msg.playing === (this.asked === 'play')) this.asked = null; // (answered)
         return 'state';

@@ -473,11 +473,24 @@ def test_stepping_back_while_playing_goes_back_from_what_the_page_shows(lab: Lab
     assert lab.errors == []
 
 
+#: what the page shows of a position besides the Numbers: the banner's phase, the gradient
+#: bars' heights, the network's mode and each edge's colour and width
+SHOWN = """() => ({
+  phase: document.querySelector("[data-slot='banner']").dataset.phase,
+  bars: [...document.querySelectorAll('.gb-bar')].map(b => b.style.height || '0%'),
+  mode: document.querySelector('.net-svg').dataset.mode,
+  edges: [...document.querySelectorAll('.net-svg line.edge')].map(e => e.style.stroke + ' ' + e.style.strokeWidth),
+})"""
+
+
 def test_a_fresh_run_shows_its_initial_weights_numbers_and_again_after_a_rewind(
         lab: Lab) -> None:
     """Before the first update there is no metrics point: the Numbers show the train and
     test loss and accuracy of the initial weights, evaluated as a point is, and say so;
-    a step later, the point measured after it; back at iteration 0, the first again."""
+    a step later, the point measured after it; back at iteration 0, the first again, and
+    the rest of the page is back at the start too: the banner ready for the first phase,
+    no batch loss, no gradient bars, the network's initial weights (they kept showing the
+    iteration left: "Update · Iteration 1", its batch loss and its gradients)."""
     from engine import metrics
     from engine.stepper import Stepper
     from server.protocol import RunSettings
@@ -494,6 +507,8 @@ def test_a_fresh_run_shows_its_initial_weights_numbers_and_again_after_a_rewind(
     assert "before any update" in lab.text("#stat-at")
     assert lab.text("#stat-batch-loss") == "—"  # (no batch yet)
     before = lab.text("#stat-train-loss")
+    start = page.evaluate(SHOWN)
+    assert start["phase"] == "ready" and start["bars"] == ["0%"] * len(start["bars"])
 
     lab.step("iteration")
     at(lab, 1, "forward")
@@ -507,4 +522,9 @@ def test_a_fresh_run_shows_its_initial_weights_numbers_and_again_after_a_rewind(
     page.wait_for_function(
         "() => document.querySelector('#stat-at').textContent.includes('before any update')")
     assert lab.text("#stat-train-loss") == before
+    page.wait_for_function("() => document.querySelector(\"[data-slot='banner']\")"
+                           ".dataset.phase === 'ready'")
+    lab.settled()
+    assert lab.text("#stat-batch-loss") == "—"
+    assert page.evaluate(SHOWN) == start  # the banner, the bars, the mode and the weights
     assert lab.errors == []

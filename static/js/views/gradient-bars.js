@@ -96,14 +96,16 @@ export class GradientBars {
   update({ kind, model }) {
     if (kind === 'lang') { this.relabel(); return; }
     if (kind === 'present') { requestAnimationFrame(() => this.align()); return; }
-    if (kind === 'run') {
-      this.depth = model.depth;
+    if (kind === 'run' || kind === 'start') { // (start: back before any backward pass)
       this.values = null;
       this.iteration = null;
+    }
+    if (kind === 'run') {
+      this.depth = model.depth;
       this.build();
       this.root.hidden = this.depth < 1;
     }
-    if (kind !== 'frame' && kind !== 'run') return;
+    if (kind !== 'frame' && kind !== 'run' && kind !== 'start') return;
     const back = model.frames.backward;
     const fresh = Boolean(back) && (this.iteration !== model.frameIteration || !this.lit);
     if (back) {

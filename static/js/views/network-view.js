@@ -248,6 +248,8 @@ export class NetworkView {
       markInspected(this.svg, this.inspected);
     } else if (kind === 'frame') {
       this.showFrame(model, msg.phase);
+    } else if (kind === 'start') {
+      this.paintIdle(model); // back at the start: its weights, no phase's values
     } else if (kind === 'edit') {
       if (msg.applied) this.showEdit(model, msg);
     } else if (kind === 'focus') {

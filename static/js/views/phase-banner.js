@@ -71,13 +71,13 @@ export class PhaseBanner {
 
   /** Show the phase of the latest frame (or "ready" for a fresh run). */
   update({ kind, model, msg }) {
-    if (kind === 'run') this.phase = model.lastPhase;
+    if (kind === 'run' || kind === 'start') this.phase = model.lastPhase;
     else if (kind === 'follow-mode') this.following = msg.readOnly; // "ready" waits for the teacher
     else if (kind === 'lesson_step') this.noStep = hidesStepPhase(msg);
     else if (kind === 'frame') {
       this.phase = msg.phase;
       this.iteration = recordIteration(msg.iteration);
-    } else if (kind !== 'lang' && kind !== 'state' && kind !== 'follow-mode' && kind !== 'lesson_step') return;
+    } else if (kind !== 'lang' && kind !== 'state' && kind !== 'start' && kind !== 'follow-mode' && kind !== 'lesson_step') return;
     if (kind === 'state' && this.phase) return;
     // Several frames can arrive per animation frame when playing fast: render once.
     this.model = model;

@@ -60,15 +60,15 @@ export class StatsView {
       if (this.model) this.render(this.model);
       return;
     }
-    if (kind === 'run') this.batchLoss = undefined;
+    if (kind === 'run' || kind === 'start') this.batchLoss = undefined; // (start: no batch yet)
     if (kind === 'frame' && msg.phase === 'forward') this.batchLoss = undefined; // a new iteration's batch
     if (kind === 'frame' && msg.phase === 'loss') this.batchLoss = msg.values['loss.total'];
     // A hand edit's reply carries the losses the new weights give: show them until the next metrics.
     if (kind === 'edit' && msg.applied) {
       if (msg.batch) this.batchLoss = msg.batch.loss;
       this.edited = { train_loss: msg.train_loss, test_loss: msg.test_loss, train_acc: msg.train_acc, test_acc: msg.test_acc };
-    } else if (kind === 'metrics' || kind === 'run') this.edited = null;
-    if (!['run', 'state', 'metrics', 'frame', 'edit'].includes(kind)) return;
+    } else if (kind === 'metrics' || kind === 'run' || kind === 'start') this.edited = null;
+    if (!['run', 'start', 'state', 'metrics', 'frame', 'edit'].includes(kind)) return;
     this.model = model;
     this.render(model);
   }
