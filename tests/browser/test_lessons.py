@@ -519,6 +519,35 @@ def test_the_next_step_opens_at_its_title_wherever_the_last_one_was_scrolled(
     assert lab.errors == []
 
 
+def test_on_a_projector_a_step_whose_action_does_more_than_the_run_bar_keeps_its_button(
+        make_lab: Any) -> None:
+    """Presentation mode hid every step's own action button ("the run bar has the same
+    one"): a step asking for 25 iterations left the teacher pressing "Step iteration" 25
+    times, and a check after one press judged a right prediction on the wrong iteration.
+    Its own button stays; a step of one iteration leaves it to the run bar's."""
+    lab: Lab = make_lab(viewport=PROJECTOR).open()
+    page = lab.page
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=schedules&step=1")
+    lab.wait_for_message("lesson_step", after=mark, step=1)
+    act = page.locator(f"{LESSON} .lesson-act")
+    expect(act).to_have_text("Step iteration ×25")
+    expect(act).to_be_visible()
+    expect(page.locator(".btn-step-iteration")).to_be_visible()
+    act.scroll_into_view_if_needed()
+    act.click()
+    lab.wait_for_message("state", timeout=30, iteration=25, next_phase="forward")
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=optimizers&step=1")  # (one iteration: the run bar's)
+    lab.wait_for_message("lesson_step", after=mark, step=1)
+    expect(page.locator(f"{LESSON} .lesson-act")).to_have_text("Step iteration")
+    expect(page.locator(f"{LESSON} .lesson-act")).to_be_hidden()
+    expect(page.locator(".btn-step-iteration")).to_be_visible()
+    assert lab.errors == []
+
+
 def test_on_a_projector_the_step_buttons_read_on_one_line_and_their_files_open_on_screen(
         make_lab: Any) -> None:
     """A projector's lesson column is narrow: in Japanese "← 前へ" broke in two ("← 前" over

@@ -184,7 +184,9 @@ export class StepView {
       const key = a.do === 'play' ? 'ctl.play' : a.do === 'inspect' ? 'lesson.showMe'
         : a.do === 'learn' ? 'pad.learn' : a.unit === 'iteration' ? 'ctl.stepIteration' : 'ctl.stepPhase';
       const label = a.do === 'step' && (a.count || 1) > 1 ? `${t(key)} ×${a.count}` : t(key, { k: a.label });
-      button = h('button', { type: 'button', class: 'btn lesson-act', on: { click: () => this.env.onAction() } }, label);
+      // (one step of a phase or an iteration: the run bar's own button does the same)
+      const same = a.do === 'step' && (a.count || 1) === 1;
+      button = h('button', { type: 'button', class: `btn lesson-act${same ? ' is-same' : ''}`, on: { click: () => this.env.onAction() } }, label);
       this.actBtn = button;
     }
     if (a.do === 'csv') return this.csvSection(n, words);
