@@ -548,6 +548,32 @@ def test_on_a_projector_a_step_whose_action_does_more_than_the_run_bar_keeps_its
     assert lab.errors == []
 
 
+def test_a_projected_step_that_hides_the_network_gives_its_cell_to_the_chart(
+        make_lab: Any) -> None:
+    """Overfitting's steps hide the network and show the map and the loss chart: on a
+    projector the network's cell stood blank while the chart sat under the map in the
+    right-hand column (a sliver once the coach's note came). The chart takes that cell,
+    the map the column beside it."""
+    lab: Lab = make_lab(viewport=PROJECTOR).open()
+    page = lab.page
+    page.click(".present-btn")
+    page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=overfitting&step=4")
+    lab.wait_for_message("lesson_step", after=mark, step=4)
+    lab.settled()
+    box = page.evaluate("""() => {
+        const r = (s) => document.querySelector(s).getBoundingClientRect();
+        return {chart: r("[data-slot='charts'] .bpl-chart.is-projected canvas"),
+                map: r("[data-slot='maps'] canvas"), banner: r("[data-slot='banner']")};
+    }""")
+    chart, banner, m = box["chart"], box["banner"], box["map"]
+    assert chart["width"] >= 400 and chart["height"] >= 300, box
+    assert chart["left"] >= banner["left"] - 1 and chart["top"] >= banner["bottom"] - 1, box
+    assert m["left"] >= chart["right"] and m["width"] >= 250, box  # beside it, not above it
+    assert lab.errors == []
+
+
 def test_on_a_projector_the_step_buttons_read_on_one_line_and_their_files_open_on_screen(
         make_lab: Any) -> None:
     """A projector's lesson column is narrow: in Japanese "← 前へ" broke in two ("← 前" over
