@@ -70,3 +70,20 @@ def test_the_japanese_table_is_japanese() -> None:
         assert len(words) < 3, f"{key}: {text!r} reads as English in strings-ja.js"
     assert sum(bool(JAPANESE.search(t)) for t in ja.values()) > 0.9 * len(ja)
     assert not any(JAPANESE.search(t) for t in en.values())
+
+
+def test_the_english_update_rules_are_the_catalogs() -> None:
+    """The banner's update rules with words are in the page's table so that Japanese gives
+    them in Japanese (phase-banner.js); the English ones are engine/catalog.py's, word for
+    word, and every optimizer the catalog writes in words has one."""
+    from engine import catalog
+
+    en = table("en")
+    # (a word stands alone: "decay" in Adagrad's "(t − 1)·decay" is a parameter's name)
+    word = re.compile(r"(?:^|[\s(])[a-z]{2,}(?=[\s),;])")
+    worded = {o.name for o in catalog.OPTIMIZERS if word.search(o.rule)}
+    rules = {k.removeprefix("opt.rule."): v for k, v in en.items() if k.startswith("opt.rule.")}
+    assert set(rules) == worded
+    for o in catalog.OPTIMIZERS:
+        if o.name in rules:
+            assert rules[o.name] == o.rule, o.name

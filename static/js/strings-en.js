@@ -129,6 +129,11 @@ export const STRINGS = Object.freeze({
   'opt.adagrad': 'Adagrad',
   'opt.adam': 'Adam',
   'opt.adamw': 'AdamW',
+  // an optimizer's update rule in words (phase-banner.js; engine/catalog.py's rule, where
+  // it has words; the others are formulas only and show as the catalog writes them)
+  'opt.rule.sgd': 'b = μ b + (1 − τ) g (b = g at first); g ← g + μ b (Nesterov) or b; p ← p − η g',
+  'opt.rule.rmsprop': 'v = α v + (1 − α) g²; [ḡ = α ḡ + (1 − α) g; v̂ = v − ḡ²]; d = √v̂ + ε; with momentum b = μ b + g/d, p ← p − η b; else p ← p − η g/d',
+  'opt.rule.adamw': 'p ← p (1 − η λ), then Adam with g the plain gradient: m = β₁ m + (1 − β₁) g; v = β₂ v + (1 − β₂) g²; p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε)',
   'opt.sigmoid': 'sigmoid',
   'opt.tanh': 'tanh',
   'opt.relu': 'ReLU',

@@ -129,6 +129,10 @@ export const STRINGS = Object.freeze({
   'opt.adagrad': 'Adagrad',
   'opt.adam': 'Adam',
   'opt.adamw': 'AdamW',
+  // 最適化器の更新則（phase-banner.js。engine/catalog.py の rule のうち言葉を含むもの）
+  'opt.rule.sgd': 'b = μ b + (1 − τ) g（最初は b = g）; g ← g + μ b（Nesterov）または b; p ← p − η g',
+  'opt.rule.rmsprop': 'v = α v + (1 − α) g²; [ḡ = α ḡ + (1 − α) g; v̂ = v − ḡ²]; d = √v̂ + ε; モーメンタムありなら b = μ b + g/d, p ← p − η b、なしなら p ← p − η g/d',
+  'opt.rule.adamw': 'p ← p (1 − η λ)、続いて g を素の勾配として Adam: m = β₁ m + (1 − β₁) g; v = β₂ v + (1 − β₂) g²; p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε)',
   'opt.sigmoid': 'シグモイド',
   'opt.tanh': 'tanh',
   'opt.relu': 'ReLU',

@@ -242,6 +242,27 @@ def test_the_update_banner_shows_the_rule_of_the_optimizer_in_force(make_lab: An
     assert errors(lab) == []
 
 
+def test_a_japanese_page_gives_the_optimizers_rule_in_japanese(make_lab: Any) -> None:
+    """The rules with words (SGD's momentum "(b = g at first) … or b", RMSprop's "with
+    momentum … else", AdamW's "then Adam with g the plain gradient") came in English on a
+    Japanese page: they come in Japanese, their formulas as written."""
+    lab = make_lab(viewport={"width": 1280, "height": 800}, locale="ja-JP").open()
+    banner = "[data-slot='banner']"
+    for optimizer, shown in (({"name": "sgd", "momentum": 0.9}, "（最初は b = g）"),
+                             ({"name": "rmsprop", "momentum": 0.5}, "モーメンタムありなら"),
+                             ({"name": "adamw"}, "続いて g を素の勾配として Adam")):
+        configure(lab, dataset="xor", hidden=[4], optimizer=optimizer, seed=1)
+        for _ in range(4):
+            lab.step("phase")
+        lab.page.wait_for_selector(f"{banner}[data-phase='update']")
+        lab.settled()
+        math = lab.text(f"{banner} .banner-math")
+        assert shown in math, (optimizer, math)
+        assert not re.search(r"[A-Za-z]{3,}", math.replace("Nesterov", "").replace(
+            "Adam", "").replace("RMSprop", "").replace("SGD", "")), math  # no English words
+    assert errors(lab) == []
+
+
 def test_on_a_phone_each_optimizer_state_bar_reads_its_value_inside_its_track(
         make_lab: Any) -> None:
     """A phone's layers are too narrow for the values beside the bars (they were bars

@@ -479,7 +479,8 @@ SHOWN = """() => ({
   phase: document.querySelector("[data-slot='banner']").dataset.phase,
   bars: [...document.querySelectorAll('.gb-bar')].map(b => b.style.height || '0%'),
   mode: document.querySelector('.net-svg').dataset.mode,
-  edges: [...document.querySelectorAll('.net-svg line.edge')].map(e => e.style.stroke + ' ' + e.style.strokeWidth),
+  edges: [...document.querySelectorAll('.net-svg line.edge')]
+    .map(e => e.style.stroke + ' ' + e.style.strokeWidth),
 })"""
 
 

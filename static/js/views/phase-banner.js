@@ -121,6 +121,8 @@ export class PhaseBanner {
   rule(model) {
     const o = (model && model.config && model.config.optimizer) || {};
     const e = this.catalog && this.catalog.optimizer(o.name);
-    return e && (o.name !== 'sgd' || Number(o.momentum) || Number(o.weight_decay)) ? `${e.torch}: ${e.rule}` : null;
+    if (!e || (o.name === 'sgd' && !Number(o.momentum) && !Number(o.weight_decay))) return null;
+    const key = `opt.rule.${o.name}`; // (a rule with words, in the page's language)
+    return `${e.torch}: ${this.i18n.has(key) ? this.i18n.t(key) : e.rule}`;
   }
 }
