@@ -162,6 +162,7 @@ export const STRINGS = Object.freeze({
   'phase.update': 'Update',
   'phase.ready': 'Ready — press “Step phase” to begin',
   'phase.readyPlay': 'Ready — press “Play” to begin',
+  'phase.readyIteration': 'Ready — press “Step iteration” to begin',
   'phase.readyFollow': 'Waiting for the teacher to begin',
   'phase.forward.say': 'Values travel left to right, layer by layer; each neuron fills with its activation',
   'phase.loss.say': 'The output meets its target and the loss is computed',

@@ -161,6 +161,7 @@ export const STRINGS = Object.freeze({
   'phase.update': '更新',
   'phase.ready': '準備完了 — 「1フェーズ進む」で開始',
   'phase.readyPlay': '準備完了 — 「再生」で開始',
+  'phase.readyIteration': '準備完了 — 「1反復進む」で開始',
   'phase.readyFollow': '先生が始めるのを待っています',
   'phase.forward.say': '入力が左から右へ層ごとに伝わり、各ニューロンが活性化します',
   'phase.loss.say': '出力を目標と比べて損失を計算します',

@@ -519,6 +519,22 @@ def test_the_next_step_opens_at_its_title_wherever_the_last_one_was_scrolled(
     assert lab.errors == []
 
 
+def test_a_step_that_shows_only_step_iteration_says_to_press_it(make_lab: Any) -> None:
+    """The first optimizer step shows "Step iteration" and hides Play and "Step phase": its
+    banner said "press Play", a button it hid. It names the one it shows, in both
+    languages."""
+    for locale, said in (("en-US", "Ready — press “Step iteration” to begin"),
+                         ("ja-JP", "準備完了 — 「1反復進む」で開始")):
+        lab: Lab = make_lab(viewport=DESK, locale=locale).open()
+        mark = lab.mark()
+        lab.page.goto(f"{lab.base_url}/?lesson=optimizers&step=1")
+        lab.wait_for_message("lesson_step", after=mark, step=1)
+        expect(lab.page.locator(".banner-title")).to_have_text(said)
+        assert lab.page.locator(".btn-toggle-play:visible").count() == 0
+        assert lab.page.locator(".btn-step-iteration:visible").count() == 1
+        assert lab.errors == []
+
+
 def test_on_a_projector_a_step_whose_action_does_more_than_the_run_bar_keeps_its_button(
         make_lab: Any) -> None:
     """Presentation mode hid every step's own action button ("the run bar has the same

@@ -32,12 +32,14 @@ export const FORMULAS_TEXT = Object.freeze({
 
 const PHASE_LIST = Object.freeze(['forward', 'loss', 'backward', 'update']);
 
-/** Whether a `lesson_step` hides "Step phase" (its controls show others, and its action
- * is not a phase step), as lessons/lesson-controls.js applies them. */
-function hidesStepPhase(msg) {
+/** The words of "ready" under a `lesson_step`: the button that begins, of those its controls
+ * show (lessons/lesson-controls.js): "Step phase", else "Step iteration" unless it plays, else
+ * "Play" (a step showing only "Step iteration" said "press Play", which it hid). */
+function readyKey(msg) {
   const show = msg.id && msg.controls ? msg.controls.show || [] : [];
   const a = msg.action || {};
-  return show.length > 0 && !show.includes('step_phase') && !(a.do === 'step' && a.unit !== 'iteration');
+  if (!show.length || show.includes('step_phase') || (a.do === 'step' && a.unit !== 'iteration')) return 'phase.ready';
+  return show.includes('step_iteration') && a.do !== 'play' ? 'phase.readyIteration' : 'phase.readyPlay';
 }
 
 export class PhaseBanner {
@@ -73,7 +75,7 @@ export class PhaseBanner {
   update({ kind, model, msg }) {
     if (kind === 'run' || kind === 'start') this.phase = model.lastPhase;
     else if (kind === 'follow-mode') this.following = msg.readOnly; // "ready" waits for the teacher
-    else if (kind === 'lesson_step') this.noStep = hidesStepPhase(msg);
+    else if (kind === 'lesson_step') this.readyKey = readyKey(msg);
     else if (kind === 'frame') {
       this.phase = msg.phase;
       this.iteration = recordIteration(msg.iteration);
@@ -101,7 +103,7 @@ export class PhaseBanner {
     });
     if (!p) {
       // (a lesson step may hide "Step phase": its Play is what begins)
-      this.title.textContent = t(this.following ? 'phase.readyFollow' : this.noStep ? 'phase.readyPlay' : 'phase.ready');
+      this.title.textContent = t(this.following ? 'phase.readyFollow' : this.readyKey || 'phase.ready');
       this.math.replaceChildren();
       this.say.textContent = model && model.state ? t('phase.iteration', { n: stateIteration(model.state) }) : '';
       this.shownPhase = null;
