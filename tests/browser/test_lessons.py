@@ -739,6 +739,41 @@ def test_a_steps_revealed_network_values_are_named_as_the_inspector_names_them(
         assert lab.errors == []
 
 
+def test_an_optimizers_state_and_a_layers_list_are_named_in_words_too(make_lab: Any) -> None:
+    """The first optimizer step reveals the momentum buffer of a weight beside its
+    gradient: it read "L1.W.momentum_buffer[0,0]" (counted from 0) beside "∂L/∂w[1,1] of
+    layer 1" (from 1), the same weight under two names; it reads "b of w[1,1] of layer 1"
+    (the catalog's symbol). A per-layer list such as the weights' norms is named in
+    words, not "wnorm"."""
+    for locale, want in (("en-US", ["b of w[1,1] of layer 1", "∂L/∂w[1,1] of layer 1"]),
+                         ("ja-JP", ["第1層の w[1,1] の b", "第1層の ∂L/∂w[1,1]"])):
+        lab = make_lab(locale=locale, viewport=DESK).open("/?lesson=optimizers&step=1")
+        page = lab.page
+        lab.wait_for_message("lesson_step", after=0, id="optimizers", step=1)
+        page.click(f"{LESSON} .lesson-act")  # one iteration
+        lab.wait_for_message("frame", after=0, phase="update")
+        msg = answer(lab, "number", 0.0)
+        assert list(msg["values"]) == ["L1.W.momentum_buffer[0,0]", "L1.dW[0,0]"], msg
+        lab.settled()
+        rows = page.eval_on_selector_all(
+            f"{VERDICT} .lesson-values dt", "els => els.map(e => [e.textContent, e.title])")
+        assert rows == [[w, k] for w, k in zip(want, msg["values"], strict=True)], rows
+        lang = locale[:2]
+        named = page.evaluate("""async (lang) => {
+            const { StepView } = await import('/static/js/lessons/lesson-step.js');
+            const { I18n, loadStrings } = await import('/static/js/i18n.js');
+            const parts = await Promise.all(['', 'lessons'].map((p) => loadStrings(lang, p)));
+            const i18n = new I18n(lang, { [lang]: Object.assign({}, ...parts) });
+            const name = (id) => { const v = StepView.prototype.valueName.call(
+                {env: {i18n}}, id); return typeof v === 'string' ? v : v.outerHTML; };
+            return ['wnorm', 'lr', 'L1.W.step[0,1]'].map(name);
+        }""", lang)
+        assert named == {"en": ["‖W‖, layer by layer", "Learning rate η",
+                                "Δw[1,2] of layer 1"],
+                         "ja": ["層ごとの ‖W‖", "学習率 η", "第1層の Δw[1,2]"]}[lang], named
+        assert lab.errors == []
+
+
 def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: Lab) -> None:
     """Each text, question, choice, hint, answer and summary of the course goes through
     the page's TeX converter: every command of the subset becomes MathML, none is left as

@@ -83,6 +83,9 @@ export class LessonPanel {
     this.act = act;
     this.container = container;
     this.controls = new LessonControls(document, catalog);
+    /** An optimizer state buffer's symbol by name (momentum_buffer → b; the catalog's). */
+    this.stateSymbols = Object.fromEntries([...catalog.json.optimizers.flatMap((o) => o.state),
+      catalog.json.accumulated].filter(Boolean).map((s) => [s.name, s.symbol]));
     this.sheet = window.matchMedia(SHEET);
     /** The step the address (or the course list) asks for, sent once the socket is open. */
     this.wanted = askedLesson(window.location.search);
@@ -384,6 +387,7 @@ export class LessonPanel {
     this.view = new StepView(step, this.state, {
       t: this.t,
       i18n: this.i18n,
+      stateSymbols: this.stateSymbols,
       lang: this.i18n.lang,
       readOnly: this.following,
       onCheck: (p) => this.check(p),

@@ -48,6 +48,12 @@ const SYMBOLS = Object.freeze({
   dfz: (at) => `f′(z)${at}`, gnorm: () => '‖∂L/∂W‖',
 });
 
+/** A metrics list's words (one number a layer), by its id in a step's values. */
+const METRIC_WORDS = Object.freeze({
+  lr: 'health.pick.lr', gnorm: 'health.pick.gnorm', update_ratio: 'health.pick.ratio',
+  wnorm: 'lesson.value.wnorm', dead: 'lesson.value.dead', saturated: 'lesson.value.saturated',
+});
+
 export class StepView {
   /**
    * @param {object} step the step from `GET /api/lessons/{id}`
@@ -371,11 +377,18 @@ export class StepView {
    * layer 1" for L1.dW[0,0]: the id stays its title); else the id. */
   valueName(id) {
     const i18n = this.env.i18n;
-    if (i18n && i18n.has(`stat.${id}`)) return i18n.t(`stat.${id}`);
-    const m = /^L(\d+)\.(\w+)(?:\[(\d+)(?:,(\d+))?\])?$/.exec(id);
-    if (!i18n || !m || !(m[2] in SYMBOLS)) return h('code', {}, id);
-    const at = m[3] === undefined ? '' : `[${[m[3], m[4]].filter((x) => x !== undefined).map((x) => Number(x) + 1).join(',')}]`;
-    return i18n.t('lesson.valueOfLayer', { v: SYMBOLS[m[2]](at), l: m[1] });
+    if (!i18n) return h('code', {}, id);
+    if (i18n.has(`stat.${id}`)) return i18n.t(`stat.${id}`);
+    if (METRIC_WORDS[id]) return i18n.t(METRIC_WORDS[id]); // a list, one number a layer
+    // a parameter's value (L1.W[0,0]), or what the optimizer keeps for it (L1.W.step[0,0]:
+    // its step Δw; L1.W.momentum_buffer[0,0]: b of w, by the catalog's symbol)
+    const m = /^L(\d+)\.(\w+)(?:\.(\w+))?(?:\[(\d+)(?:,(\d+))?\])?$/.exec(id);
+    const symbols = this.env.stateSymbols || {};
+    if (!m || !(m[2] in SYMBOLS) || (m[3] && m[3] !== 'step' && !symbols[m[3]])) return h('code', {}, id);
+    const at = m[4] === undefined ? '' : `[${[m[4], m[5]].filter((x) => x !== undefined).map((x) => Number(x) + 1).join(',')}]`;
+    const own = SYMBOLS[m[2]](at);
+    const v = !m[3] ? own : m[3] === 'step' ? `Δ${own}` : i18n.t('lesson.stateOf', { s: symbols[m[3]], v: own });
+    return i18n.t('lesson.valueOfLayer', { v, l: m[1] });
   }
 
   idWords(id) {
