@@ -382,6 +382,21 @@ def test_eight_hidden_layers_keep_their_captions_apart(make_lab: Any, screen: st
     assert touching == 0, f"{screen}: {touching} pairs of neurons overlap"
 
 
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_inputs_names_stay_apart_beside_a_wide_layer(make_lab: Any, screen: str) -> None:
+    """Beside layers of 32 units the two inputs were drawn 11 px apart, their names "x1"
+    over "x2" overlapping: the inputs keep room for their names."""
+    lab = make_lab(**SCREENS[screen]).open("/?dataset=circle&hidden=32,32")
+    lab.wait_for_run(hidden=[32, 32])
+    settle(lab)
+    boxes = lab.page.evaluate("""() => [...document.querySelectorAll('.net-svg text.io-label')]
+        .map(e => { const r = e.getBoundingClientRect();
+                    return [e.textContent, r.left, r.top, r.right, r.bottom]; })""")
+    assert [b[0] for b in boxes] == ["x1", "x2"], boxes
+    assert overlap(boxes[0][1:], boxes[1][1:]) == 0, (screen, boxes)
+    assert lab.errors == []
+
+
 #: every output's label box (ȳ and t̄), in the order of the outputs, and the drawing's box
 OUT_LABELS = """() => {
   const boxes = [...document.querySelectorAll('.net-svg text.out-label')].map(e => {

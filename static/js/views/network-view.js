@@ -35,6 +35,9 @@ const GEOMETRY = Object.freeze({
 });
 const NARROW_BELOW_PX = 560;
 /** SVG units between two layers at least: a deep network is drawn wider (a phone scrolls it), its layers never on top of each other. */
+/** The least distance between two inputs' centres, where the drawing's height allows: their
+ * names (x1, x2, a table's columns) stay apart (SVG units). */
+const INPUT_GAP = 30;
 const MIN_COLUMN = 56;
 /** SVG units the captions go down under batch norm's badges (network-mechanisms.js draws them under each column). */
 const BADGE_ROOM = 20;
@@ -340,8 +343,10 @@ export class NetworkView {
     this.r = Math.max(4, Math.min(17, gap * 0.34));
     const pos = sizes.map((k, l) => {
       const x = G.left + (n === 0 ? 0 : (l * innerW) / n);
-      // beside a picture's input, a small layer (ten digits) spreads out so its labels fit
-      const g = image ? Math.min(64, innerH / Math.max(1, k)) : gap;
+      // beside a picture's input, a small layer (ten digits) spreads out so its labels fit;
+      // so do the inputs' names beside a wide layer (x1 over x2, 11 px apart beside 32 units)
+      const fit = Math.min(64, innerH / Math.max(1, k));
+      const g = image ? fit : l === 0 ? Math.max(gap, Math.min(fit, INPUT_GAP)) : gap;
       return Array.from({ length: k }, (_, j) => [x, G.top + innerH / 2 + (j - (k - 1) / 2) * g]);
     });
     if (image) {
