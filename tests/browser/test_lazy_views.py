@@ -36,6 +36,7 @@ LAZY = (
     "/static/js/views/csv-read.js",  # (a file picked)
     "/static/js/views/step-downloads.js",  # (the timeline's fold opened)
     "/static/js/projector-fold.js",  # (presentation mode)
+    "/static/js/views/inspected-mark.js",  # (the first weight or neuron inspected)
 )
 
 

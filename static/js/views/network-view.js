@@ -23,7 +23,6 @@ import { columnMean, fmt } from '../format.js';
 import { parseElementId } from '../run-model.js';
 import { NetworkMechanisms } from './network-mechanisms.js';
 import { fitCaptions } from './layer-captions.js';
-import { markInspected } from './inspected-mark.js';
 import { className, columnName } from '../class-names.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -35,6 +34,14 @@ const GEOMETRY = Object.freeze({
 });
 const NARROW_BELOW_PX = 560;
 /** SVG units between two layers at least: a deep network is drawn wider (a phone scrolls it), its layers never on top of each other. */
+/** The inspector's halo (inspected-mark.js), loaded with the first weight or neuron inspected. */
+let halo = null;
+function markInspected(svg, msg) {
+  if (!msg && !halo) return; // (none drawn yet: none to remove)
+  halo ||= import('./inspected-mark.js');
+  halo.then((m) => m.markInspected(svg, msg)); // (in the order asked: one promise)
+}
+
 /** The least distance between two inputs' centres, where the drawing's height allows: their
  * names (x1, x2, a table's columns) stay apart (SVG units). */
 const INPUT_GAP = 30;
