@@ -140,6 +140,16 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
     expect(tp.locator(f"{BOX} .class-answers-row.is-right")).to_contain_text("負")
     expect(tp.locator(f"{BOX} .class-answers-foot")).to_contain_text("2人中1人が正解")
     assert bars(teacher) == {"正": 0, "ゼロ": 1, "負": 1}  # as revealed
+    # the answers, sticky at the column's foot, never slide over the lesson's name and
+    # "Leave" (they did once the reveal made them tall), wherever the step is scrolled
+    for end in ("top", "bottom"):
+        tp.evaluate("""(end) => { const box = document.querySelector("[data-slot='lesson']");
+            box.scrollTop = end === 'top' ? 0 : box.scrollHeight; }""", end)
+        on_top = tp.evaluate("""(sel) => { const e = document.querySelector(sel);
+            const r = e.getBoundingClientRect();
+            const x = r.x + r.width / 2, y = r.y + r.height / 2;
+            return e.contains(document.elementFromPoint(x, y)); }""", f"{LESSON} .lesson-leave")
+        assert on_top, end
     shoot(teacher, "lesson-class-answers-revealed")
     # leaving the lesson would change every student's run: asked first (it was not)
     tp.click(f"{LESSON} .lesson-leave")
