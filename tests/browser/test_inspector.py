@@ -301,6 +301,28 @@ def test_on_a_desk_the_map_stays_in_sight_beside_the_inspector(make_lab: Any, la
     assert lab.errors == []
 
 
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_on_a_desk_a_weights_table_shows_its_product_column_whole(
+        make_lab: Any, lang: str) -> None:
+    """A first-layer weight's table of the batch's samples (its factors and their
+    product, the numbers whose mean is ∂L/∂w) ran 74 px past a desk's sheet: the product
+    column was out of sight unless the table was scrolled sideways. Each factor's meaning
+    (= f′(z)) goes on a line of its own under its symbol, and the table fits."""
+    lab = make_lab(viewport={"width": 1280, "height": 800},
+                   locale={"en": "en-US", "ja": "ja-JP"}[lang]).open()
+    lab.step("iteration")
+    open_inspector(lab, "L1.W.0.0", id="L1.W", index=[0, 0])
+    lab.settled()
+    fit = lab.page.evaluate("""panel => {
+      const t = document.querySelector(panel + " [data-field='rows']");
+      const box = t.parentElement;
+      const product = t.querySelector("th[data-col='product']").getBoundingClientRect();
+      return [t.scrollWidth - box.clientWidth, product.right - box.getBoundingClientRect().right];
+    }""", PANEL)
+    assert fit[0] <= 0 and fit[1] <= 1, fit
+    assert lab.errors == []
+
+
 def test_editing_a_weight_changes_the_loss_shown(lab: Lab) -> None:
     lab.step("iteration")
     open_inspector(lab, "L3.W.2.0", id="L3.W", index=[2, 0])

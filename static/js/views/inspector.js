@@ -558,8 +558,10 @@ export class Inspector {
       const mm = m('math', f.key === 'y_minus_t' ? factorSymbol('dL_dz', { ...ctx, L: rowL })
         : factorSymbol(f.key, { ...ctx, L: rowL }));
       const meaning = factorMeaning(f.key, ctx);
-      if (meaning) mm.append(mo('='), meaning);
-      th(f.key, mm);
+      // (what it equals on a line of its own: one line, the factors' columns took a desk's
+      // sheet past its width, the product's column out of sight)
+      if (meaning) th(f.key, mm, document.createElement('br'), m('math', mo('='), meaning));
+      else th(f.key, mm);
       head.lastChild.dataset.phase = f.phase;
     }
     th('product', t(msg.per_sample === false ? 'insp.col.term' : 'insp.col.product'));
