@@ -250,6 +250,28 @@ def test_digits_from_the_menu_gets_a_network_that_suits_its_64_inputs(make_lab: 
     assert ja.errors == []
 
 
+def test_the_unit_images_wait_for_their_own_runs_weights(make_lab: Any) -> None:
+    """The digits' views load with the first digits run; the events that came meanwhile
+    are replayed with the page's model as it is by then. Leaving digits for iris at once
+    (a busy machine), digits' run was replayed against iris's 4 × 4 weights and the page
+    threw ("Cannot read properties of undefined"). A run's unit images draw only their own
+    run's weights; the next run's event follows."""
+    lab: Lab = make_lab(viewport=DESK).open("/")
+    out = lab.page.evaluate("""async () => {
+      const { UnitImages } = await import('/static/js/views/unit-images.js');
+      const units = new UnitImages(document.createElement('div'), { t: (k) => k });
+      units.setRun([8, 8], 32);  // digits: 64 pixels, 32 units
+      const other = { params: { 'L1.W': [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]] } };
+      units.update(other, null);  // (iris's weights)
+      const skipped = units.root.dataset.showing === undefined;
+      const own = { params: { 'L1.W': Array.from({ length: 64 }, () => new Array(32).fill(0.5)) } };
+      units.update(own, null);
+      return [skipped, units.root.dataset.showing];
+    }""")
+    assert out == [True, "W"]
+    assert lab.errors == []
+
+
 def test_a_regression_run_on_a_batch_of_one_reads_right(make_lab: Any) -> None:
     """Diabetes (a regression) shows no accuracy rows of dashes, and the inspector of a
     batch of one says 'sample', not '1 samples' (in both languages)."""

@@ -90,9 +90,11 @@ export class UnitImages {
     const grad = this.phase === 'backward' && model.frames && model.frames.backward
       && model.frames.backward['L1.dW'];
     const M = grad || (model.params && model.params['L1.W']);
-    if (!M) return;
-    this.root.dataset.showing = grad ? 'dW' : 'W';
     const [rows, cols] = this.image;
+    // (another run's weights: an event of this run replayed once the view had loaded, with
+    // the page's model already on the next run; that run's own event follows)
+    if (!M || M.length !== rows * cols || !M[0] || M[0].length !== this.canvases.length) return;
+    this.root.dataset.showing = grad ? 'dW' : 'W';
     this.canvases.forEach((c, j) => {
       let scale = 1e-12;
       for (let i = 0; i < rows * cols; i += 1) scale = Math.max(scale, Math.abs(M[i][j]));
