@@ -66,6 +66,7 @@ class Playing:
     _iter_cost: float
     _stream_tokens: float
     _stream_at: float
+    _frames_held: bool
     _state_due: int
     _state_epoch: int
     _metrics_due: int
@@ -88,6 +89,8 @@ class Playing:
         def _put_state(self) -> None: ...
 
         def _put_points(self, points: list[dict[str, Any]]) -> None: ...
+
+        def _show(self, records: list[PhaseRecord]) -> None: ...
 
     def _advance_phase(self) -> PhaseRecord | None:
         """Run one phase and queue its (full) frame."""
@@ -137,6 +140,9 @@ class Playing:
             self._put_compact(self.stepper.fast_records() or [])
         elif self._stream_allows(packed.numbers):
             self.put(packed, droppable=True, key="frames")
+            self._frames_held = False
+        else:
+            self._frames_held = True
         self.views.after_fast(fast.iteration, fast.batch[0])
 
     def _put_compact(self, recs: list[PhaseRecord], whole: bool = True) -> None:
@@ -149,12 +155,14 @@ class Playing:
         if whole and len(recs) == 4 and (self.audience or (ob is not None and ob.takes_packed)):
             parts = pack_parts([(r.phase, r.values) for r in recs])
             if parts is not None:
-                if self._stream_allows(parts.numbers):  # (before any copy is made)
+                self._frames_held = not self._stream_allows(parts.numbers)  # (before any copy)
+                if not self._frames_held:
                     self.put(parts.frames(recs[0].iteration, recs[0].values.get("batch", ())),
                              droppable=True, key="frames")
                 return
         values = compact_iteration([(r.phase, r.values) for r in recs])
-        if not self._stream_allows(sum(v.numbers for v in values)):
+        self._frames_held = not self._stream_allows(sum(v.numbers for v in values))
+        if self._frames_held:
             return
         self.put([{"type": "frame", "phase": r.phase, "iteration": r.iteration,
                    "compact": True, "values": v} for r, v in zip(recs, values, strict=True)],
@@ -182,6 +190,18 @@ class Playing:
         if full:
             self._queue_metrics(recs[-1].values if recs else {})
         return True
+
+    def _show_held(self) -> None:
+        """Stopped between two iterations of fast play whose last frames the stream budget
+        held back (a large network at speed): the frames of the iteration the run stopped
+        at, so the page shows that one. The counters come from the ``state``, the banner
+        and the network from the frames: the banner said "Iteration 1499" over Numbers
+        and a lesson saying the run stopped at 1500. Computed again where the run is (as a
+        seek there would)."""
+        if not self._frames_held or self.playing or self.stepper.phase_index != 0:
+            return
+        self._frames_held = False
+        self._show(self.history.seek(self.history.pos))
 
     def _stream_allows(self, numbers: int) -> bool:
         """Whether fast play's frames of this iteration, holding ``numbers`` numbers, fit
@@ -322,4 +342,5 @@ class Playing:
         self._metrics_cost = time.perf_counter() - t0  # (the coach's rules with it)
         if self.lessons.after_metrics(m):  # the open lesson step's goal: stop there
             self.playing = False
+            self._show_held()
             self._put_state()

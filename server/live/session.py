@@ -124,6 +124,8 @@ class Session(Playing):
         #: fast play's frame budget in bytes (max_stream_mb_per_s), and when it was filled
         self._stream_tokens = settings.max_stream_mb_per_s * 2**20  # (full: a second's worth)
         self._stream_at = time.monotonic()
+        #: whether the stream budget held back the frames of the last iteration played
+        self._frames_held = False
         self._state_due = NEVER  # iteration of the last state message in fast play
         self._state_epoch = 0  # the epoch the last state message said
         self.outbox: Outbox | None = None
@@ -387,6 +389,7 @@ class Session(Playing):
         elif isinstance(msg, Pause):
             self.playing = False
             self._measure_here()
+            self._show_held()
             self._send_state()
         elif isinstance(msg, Reset):
             self._configure(self.history.base)

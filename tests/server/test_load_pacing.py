@@ -163,6 +163,41 @@ def test_fast_play_of_a_large_network_sends_frames_within_the_stream_budget(
     assert updates == played == 120
 
 
+def test_a_large_network_paused_shows_the_iteration_it_stopped_at(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream budget holds back most of a large network's frames at speed; paused
+    just after a held-back iteration, the page showed an earlier one (the banner said
+    "Iteration 1499" over Numbers and a lesson at 1500). The pause sends the frames of
+    the iteration it stopped at, before its state; a small network's were sent already."""
+    from server.live import session as session_module
+
+    now = [1000.0]
+    monkeypatch.setattr(session_module.time, "monotonic", lambda: now[0])
+    for cfg, held in ((dict(hidden=(128, 128), batch_size=32, n_samples=200), True),
+                      (dict(dataset="xor"), False)):
+        s, ob = make_session(**cfg)
+        s.handle(client_adapter.validate_python({"type": "play", "speed": 1000}))
+        last = -1
+        for ticks in range(1, 601):  # (until an iteration whose frames were held back)
+            now[0] += 1 / 60
+            s.tick(1 / 60)
+            last = max([last] + [m["iteration"] for m in ob.drain()
+                                 if m["type"] == "frame" and m["phase"] == "update"])
+            if ticks > 30 and (last < s.stepper.iteration - 1) == held:
+                break
+        assert (last < s.stepper.iteration - 1) == held, cfg
+        s.handle(client_adapter.validate_python({"type": "pause"}))
+        after = ob.drain()
+        frames = [m for m in after if m["type"] == "frame" and m["phase"] == "update"]
+        state = next(m for m in after if m["type"] == "state")
+        if held:  # the held-back iteration's frames, then the state: the same iteration
+            assert last < s.stepper.iteration - 1 and len(frames) == 1, (last, frames)
+            assert frames[0]["iteration"] == s.stepper.iteration - 1 == state["iteration"] - 1
+            assert after.index(frames[0]) < after.index(state)
+        else:  # (its last frames went out as played)
+            assert frames == [] and last == s.stepper.iteration - 1
+
+
 def test_a_spacing_that_wavers_makes_no_extra_points() -> None:
     """The crowd's spacing follows measured costs, so it wavers (3, 8, 3, ...) on a busy
     machine: the points stay at least the smallest period apart, and a run sent back
