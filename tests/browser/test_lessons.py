@@ -479,6 +479,18 @@ def test_the_projector_shows_the_lesson_beside_the_network(make_lab: Any) -> Non
 RATE_STEPS = {1: "Learning rate 0.003", 2: "Learning rate 100", 3: "Learning rate 1"}
 
 
+def projected(make_lab: Any, lesson: str, step: int, locale: str = "en-US") -> Lab:
+    """Lesson ``lesson`` at ``step`` on a 1280×720 projector in presentation mode (the page
+    opened first: some steps hide the network it waits for)."""
+    lab: Lab = make_lab(viewport=PROJECTOR, locale=locale).open()
+    lab.page.click(".present-btn")
+    lab.page.wait_for_function("() => document.documentElement.classList.contains('present')")
+    mark = lab.mark()
+    lab.page.goto(f"{lab.base_url}/?lesson={lesson}&step={step}")
+    lab.wait_for_message("lesson_step", after=mark, step=step)
+    return lab
+
+
 def rate_step(make_lab: Any, step: int, viewport: dict[str, int],
               present: bool = False) -> Lab:
     """The learning-rate lesson at ``step``, on a projector in presentation mode if
@@ -541,13 +553,8 @@ def test_on_a_projector_a_step_whose_action_does_more_than_the_run_bar_keeps_its
     one"): a step asking for 25 iterations left the teacher pressing "Step iteration" 25
     times, and a check after one press judged a right prediction on the wrong iteration.
     Its own button stays; a step of one iteration leaves it to the run bar's."""
-    lab: Lab = make_lab(viewport=PROJECTOR).open()
+    lab = projected(make_lab, "schedules", 1)
     page = lab.page
-    page.click(".present-btn")
-    page.wait_for_function("() => document.documentElement.classList.contains('present')")
-    mark = lab.mark()
-    page.goto(f"{lab.base_url}/?lesson=schedules&step=1")
-    lab.wait_for_message("lesson_step", after=mark, step=1)
     act = page.locator(f"{LESSON} .lesson-act")
     expect(act).to_have_text("Step iteration ×25")
     expect(act).to_be_visible()
@@ -570,13 +577,8 @@ def test_a_projected_step_that_hides_the_network_gives_its_cell_to_the_chart(
     projector the network's cell stood blank while the chart sat under the map in the
     right-hand column (a sliver once the coach's note came). The chart takes that cell,
     the map the column beside it."""
-    lab: Lab = make_lab(viewport=PROJECTOR).open()
+    lab = projected(make_lab, "overfitting", 4)
     page = lab.page
-    page.click(".present-btn")
-    page.wait_for_function("() => document.documentElement.classList.contains('present')")
-    mark = lab.mark()
-    page.goto(f"{lab.base_url}/?lesson=overfitting&step=4")
-    lab.wait_for_message("lesson_step", after=mark, step=4)
     lab.settled()
     box = page.evaluate("""() => {
         const r = (s) => document.querySelector(s).getBoundingClientRect();
@@ -595,13 +597,8 @@ def test_on_a_projector_the_step_buttons_read_on_one_line_and_their_files_open_o
     """A projector's lesson column is narrow: in Japanese "← 前へ" broke in two ("← 前" over
     "へ") and "次のステップへ →" too, beside the fold of the step's files, and the fold
     opened its files past the page's left edge."""
-    lab: Lab = make_lab(viewport=PROJECTOR, locale="ja-JP").open()
+    lab = projected(make_lab, "vanishing-gradients", 2, locale="ja-JP")
     page = lab.page
-    mark = lab.mark()
-    page.goto(f"{lab.base_url}/?lesson=vanishing-gradients&step=2")
-    lab.wait_for_message("lesson_step", after=mark, step=2)
-    page.click(".present-btn")
-    page.wait_for_function("() => document.documentElement.classList.contains('present')")
     page.locator(f"{LESSON} .lesson-next").scroll_into_view_if_needed()
     expect(page.locator(f"{LESSON} .lesson-prev")).to_have_text("← 前へ")
     assert lab.squeezed(f"{LESSON} .lesson-prev") <= 1

@@ -217,6 +217,16 @@ def adam_stepped(lab: Lab, iterations: int) -> dict[str, Any]:
     return update_of(lab, iterations - 1)
 
 
+def update_rule(lab: Lab, optimizer: dict[str, Any]) -> str:
+    """The update banner's formula after one iteration of a small run with ``optimizer``."""
+    configure(lab, dataset="xor", hidden=[4], optimizer=optimizer, seed=1)
+    for _ in range(4):
+        lab.step("phase")
+    lab.page.wait_for_selector("[data-slot='banner'][data-phase='update']")
+    lab.settled()
+    return lab.text("[data-slot='banner'] .banner-math")
+
+
 def test_the_update_banner_shows_the_rule_of_the_optimizer_in_force(make_lab: Any) -> None:
     """The update's banner gave plain SGD's W ← W − η ∂L/∂W whatever the optimizer: with
     Adam it now gives Adam's rule (the catalog's, as the inspector's); plain SGD keeps its
@@ -226,12 +236,7 @@ def test_the_update_banner_shows_the_rule_of_the_optimizer_in_force(make_lab: An
     for optimizer, shown in (({"name": "adam"}, "Adam: m = β₁ m"),
                              ({"name": "sgd", "momentum": 0.9}, "SGD: "),
                              ({"name": "sgd"}, None)):
-        configure(lab, dataset="xor", hidden=[4], optimizer=optimizer, seed=1)
-        for _ in range(4):
-            lab.step("phase")
-        lab.page.wait_for_selector(f"{banner}[data-phase='update']")
-        lab.settled()
-        math = lab.text(f"{banner} .banner-math")
+        math = update_rule(lab, optimizer)
         if shown is None:
             assert lab.page.locator(f"{banner} .banner-math math").count() == 1
             assert lab.page.get_attribute(f"{banner} .banner-math math",
@@ -247,16 +252,10 @@ def test_a_japanese_page_gives_the_optimizers_rule_in_japanese(make_lab: Any) ->
     momentum … else", AdamW's "then Adam with g the plain gradient") came in English on a
     Japanese page: they come in Japanese, their formulas as written."""
     lab = make_lab(viewport={"width": 1280, "height": 800}, locale="ja-JP").open()
-    banner = "[data-slot='banner']"
     for optimizer, shown in (({"name": "sgd", "momentum": 0.9}, "（最初は b = g）"),
                              ({"name": "rmsprop", "momentum": 0.5}, "モーメンタムありなら"),
                              ({"name": "adamw"}, "続いて g を素の勾配として Adam")):
-        configure(lab, dataset="xor", hidden=[4], optimizer=optimizer, seed=1)
-        for _ in range(4):
-            lab.step("phase")
-        lab.page.wait_for_selector(f"{banner}[data-phase='update']")
-        lab.settled()
-        math = lab.text(f"{banner} .banner-math")
+        math = update_rule(lab, optimizer)
         assert shown in math, (optimizer, math)
         assert not re.search(r"[A-Za-z]{3,}", math.replace("Nesterov", "").replace(
             "Adam", "").replace("RMSprop", "").replace("SGD", "")), math  # no English words

@@ -34,18 +34,10 @@ const GEOMETRY = Object.freeze({
 });
 const NARROW_BELOW_PX = 560;
 /** SVG units between two layers at least: a deep network is drawn wider (a phone scrolls it), its layers never on top of each other. */
-/** The inspector's halo (inspected-mark.js), loaded with the first weight or neuron inspected. */
-let halo = null;
-function markInspected(svg, msg) {
-  if (!msg && !halo) return; // (none drawn yet: none to remove)
-  halo ||= import('./inspected-mark.js');
-  halo.then((m) => m.markInspected(svg, msg)); // (in the order asked: one promise)
-}
-
+const MIN_COLUMN = 56;
 /** The least distance between two inputs' centres, where the drawing's height allows: their
  * names (x1, x2, a table's columns) stay apart (SVG units). */
 const INPUT_GAP = 30;
-const MIN_COLUMN = 56;
 /** SVG units the captions go down under batch norm's badges (network-mechanisms.js draws them under each column). */
 const BADGE_ROOM = 20;
 
@@ -90,6 +82,14 @@ function unitValue(model, key, j) {
   const means = !model.focus && model.edit && model.edit.batch && model.edit.batch.means;
   if (means && means[key]) return means[key][j];
   return model.nodeValue(key, j);
+}
+
+/** The inspector's halo (inspected-mark.js), loaded with the first weight or neuron inspected. */
+let halo = null;
+function markInspected(svg, msg) {
+  if (!msg && !halo) return; // (none drawn yet: none to remove)
+  halo ||= import('./inspected-mark.js');
+  halo.then((m) => m.markInspected(svg, msg)); // (in the order asked: one promise)
 }
 
 /** The SVG network diagram; `update({kind, model})` follows the run. */

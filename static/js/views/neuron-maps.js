@@ -322,7 +322,8 @@ export class MapsPanel {
 
   /** Real data's views: loaded with the first run on a table (rows of more than two
    * values, or a learner's own CSV), then fed every event; the events of the wait are
-   * replayed once loaded. */
+   * replayed once loaded, from the latest run's on (the page's model is that run's by
+   * then: an earlier run's events would be drawn with its numbers). */
   updateReal(event) {
     if (this.real) {
       this.real.update(event);
@@ -340,7 +341,8 @@ export class MapsPanel {
       this.real = new RealDataViews(this.realHost, this.realOptions);
       const waiting = this.realWaiting;
       this.realWaiting = null;
-      for (const e of waiting) this.real.update(e);
+      const last = waiting.findLastIndex((e) => e.kind === 'run');
+      for (const e of waiting.slice(Math.max(0, last))) this.real.update(e);
       this.syncAdd();
     });
   }
