@@ -22,7 +22,7 @@ the same BLAS call per run that ``dot`` makes alone, the element-wise functions 
 not depend on the shape, and a mean over the batch axis adds the rows in the same
 order, so every number is the lone lean loop's bit for bit and every frame the one
 :func:`server.run.compact.compact_iteration` makes of the lone records, byte for
-byte once encoded (``tests/engine/test_stacked.py``).
+byte once encoded (``tests/server/test_stacked_play.py``).
 
 Nothing is changed here: :func:`ahead` leaves each run a :class:`Fast` for the batch
 its next iteration will draw, and :meth:`engine.stepper.Stepper.step_fast` uses it
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from operator import is_
 from typing import Any, Protocol
 
 import numpy as np
@@ -120,8 +121,8 @@ class Fast:
         if (iteration != self.iteration or start != self.start or order is not self.order
                 or plan is not self.plan or lr != self.lr):
             return False
-        p_in = self.params_in
-        return len(params) == len(p_in) and all(p_in.get(k) is v for k, v in params.items())
+        p_in = self.params_in  # (the same arrays, in the same order: else alone)
+        return p_in.keys() == params.keys() and all(map(is_, p_in.values(), params.values()))
 
     def light(self) -> IterationState:
         """The iteration's values without its caches and gradients: enough for
@@ -301,9 +302,12 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
                                   want_dy=True, hard=hard,
                                   dy_scale=_dy_scale(plan, hard, ts[i]))
                    for i in range(S)]
+        per = np.stack([r.per_sample for r in res_all])
         delta = np.stack([r.delta for r in res_all])
+        loss_means = [r.mean for r in res_all]
     else:
-        res_all, delta = got
+        per, delta, loss_means = got
+    delta_out = delta
     # backward: dW = Aᵀ δ, db = 1ᵀ δ, δ_{l−1} = (δ Wᵀ) ⊙ f′(Z_{l−1})
     grads: dict[str, Array] = {}
     deltas: list[Array] = [delta]
@@ -346,18 +350,18 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     flags = [(m.kdead if m.dead else m.ksat, units.unit_flags(m.saturated or "relu", hs[k],
                                                               axis=1))
              for k, m in enumerate(plan.marks) if m.dead or m.saturated is not None]
-    # ‖dW‖ per run and layer, as alone (√(g·g) by vdot: the same bits); the loss's mean
-    grads_ = {p.kW: list(grads[p.kW]) for p in plan.plans}
-    sqrt = math.sqrt
-    vdot = np.vdot
-    gnorms_all = [[sqrt(vdot(g[i], g[i])) for g in grads_.values()] for i in range(S)]
-    loss_means = [r.mean for r in res_all]
+    # ‖dW‖ per run and layer, as alone: √(g·g), each g·g one (1, K) @ (K, 1) product
+    # of the stack, which NumPy computes by the same dot as ``vdot`` alone (the same
+    # bits: tests/server/test_stacked_play.py); the square root is IEEE's either way
+    gn = np.sqrt(np.concatenate(
+        [np.matmul(g.reshape(S, 1, -1), g.reshape(S, -1, 1)).reshape(S, 1)
+         for g in (grads[p.kW] for p in plan.plans)], axis=1))
+    gnorms_all = gn.tolist()
     # every number of every run's four frames, one row a run (S, K), in layout order
     nf = len(fwd_ids)
     cut = [sum(widths[:nf]), sum(widths[:nf + 2])]  # the sums' forward | loss | backward
     lr_col = -neg.reshape(-1) if neg.ndim else np.full(S, -float(neg))
     loss_col = np.array(loss_means)
-    gn = np.array(gnorms_all).reshape(S, len(ids))
     blocks: list[tuple[int, str, tuple[int, ...], Array]] = [
         (0, "batch", (B,), _stack([m[3] for m in members]))]
     blocks += [(0, key, (f.shape[1],), f) for key, f in flags if f is not None]
@@ -395,7 +399,6 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
     layout: Layout = ()
     n = 0
     for i, (st, start, order, idx, x, t, p_, lr) in enumerate(members):
-        res = res_all[i]
         gnorms = gnorms_all[i]
         mean = loss_means[i]
         if not (calm_[i] and isfinite(mean) and isfinite(sum(gnorms))):
@@ -409,7 +412,7 @@ def _step_group(kind: Kind, members: list[Member], hard: bool) -> int:
         f.layout = layout
         f.loss = loss = losses.LossResult.__new__(losses.LossResult)
         # (copies: a view would keep the group's stacks alive as long as the run)
-        loss.per_sample, loss.delta, loss.dy = res.per_sample.copy(), res.delta.copy(), None
+        loss.per_sample, loss.delta, loss.dy = per[i].copy(), delta_out[i].copy(), None
         loss.mean = mean
         f.gnorms = gnorms
         f.packed = packed[i].tobytes()
@@ -448,17 +451,20 @@ def _dy_scale(plan: LeanPlan, hard: bool, t: Array) -> Array | None:
 
 
 def _bce_hard(z: Array, y: Array, sp: Array, T: Array, B: int
-              ) -> tuple[list[losses.LossResult], Array] | None:
+              ) -> tuple[Array, Array, list[float]] | None:
     """:func:`engine.losses.compute`'s bce with 0/1 targets and ∂L/∂y for S runs at
-    once (``z``, ``y``, ``sp``, ``T`` (S, B, C)): the same element-wise operations,
-    the means per run; and δ (S, B, C). None if a run's loss is large enough for the
-    capped exponential (each run then computes its own)."""
+    once (``z``, ``y``, ``sp``, ``T`` (S, B, C)): the same element-wise operations;
+    ℓ per sample (S, B), δ (S, B, C) and each run's mean loss (1/B) Σ_i ℓ_i, as
+    :func:`engine.losses.batch_mean` takes it (1ᵀ ℓ by the same dot, then / B). None
+    if a run's loss is large enough for the capped exponential (each run then
+    computes its own)."""
     elem = T * z
     np.subtract(sp, elem, out=elem)
     per = elem[:, :, 0] if elem.shape[2] == 1 else elem.sum(axis=2)
     delta = y - T
     delta /= losses.batch_divisor(B)
-    res = [losses.LossResult(p, d, None) for p, d in zip(per, delta, strict=True)]
-    if any(not r.mean * B <= losses._NO_CAP_BELOW for r in res):  # (as compute decides)
+    sums = np.matmul(losses.ones(B)[None, :], per[:, :, None]).reshape(-1).tolist()
+    means = [v / B for v in sums]
+    if any(not m * B <= losses._NO_CAP_BELOW for m in means):  # (as compute decides)
         return None
-    return res, delta
+    return per, delta, means

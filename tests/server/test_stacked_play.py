@@ -33,6 +33,8 @@ KINDS: list[dict[str, Any]] = [
     {"activation": "sigmoid", "batch_size": 7},
     {"dataset": "moons", "hidden": [8, 3], "lr": 0.3},
     {"dataset": "sine", "hidden": [6, 6]},  # regression: mse
+    # ‖dW‖ of 2 × 32 and 32 × 32 weights: the stacked dot over a thousand numbers
+    {"dataset": "moons", "hidden": [32, 32], "batch_size": 16},
 ]
 
 
