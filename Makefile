@@ -9,11 +9,11 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint unit browser-deps redis-deps nginx-deps systemd-deps bench parity clean
+.PHONY: run site test lint unit browser-deps redis-deps nginx-deps systemd-deps bench parity clean
 
 # A venv whose pip is missing (half-made by a python3 without ensurepip) is made again;
 # Debian's python3 needs its python3-venv package for that, installed here if missing.
-$(STAMP): pyproject.toml
+define make_venv
 	@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
 		rm -rf $(VENV); \
 		if ! $(PYTHON) -m venv $(VENV) >/dev/null 2>&1; then \
@@ -22,8 +22,18 @@ $(STAMP): pyproject.toml
 				$(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
 		fi; \
 	fi
+endef
+
+$(STAMP): pyproject.toml
+	$(make_venv)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
+
+# An operator's install (docs/deploy.md): the app and what it runs on, without the
+# test tools (Playwright, mypy, ruff); `make run` and `make test` add them
+site:
+	$(make_venv)
+	$(PY) -m pip install -q --disable-pip-version-check -e .
 
 run: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m server.serve

@@ -175,6 +175,10 @@ def test_the_operators_endpoints_stay_inside(proxy: Nginx) -> None:
     recipe does not pass them on (Prometheus scrapes each worker's metrics port)."""
     assert proxy.get("/lab/metrics")[0] == 404
     assert proxy.get("/lab/readyz")[0] == 404
+    # with a trailing slash too (the app's redirect to the slashless path, outside /lab,
+    # told a scraper where the endpoint is)
+    assert proxy.get("/lab/metrics/")[0] == 404
+    assert proxy.get("/lab/readyz/")[0] == 404
     assert proxy.get("/lab/healthz")[0] == 200
 
 
