@@ -107,6 +107,21 @@ def test_real_server_refuses_a_cross_origin_handshake_before_upgrading() -> None
             assert head.split(b"\r\n")[0].split()[1] == b"400"
 
 
+def test_tls_ended_at_a_trusted_proxy_that_says_so_needs_no_allowed_origin() -> None:
+    """docs/deploy.md: behind a proxy in ``trusted_proxies`` that sends
+    ``X-Forwarded-Proto: https``, the page's ``https://`` origin is its own; from a peer
+    that is not trusted, or without the header, it is another scheme and refused."""
+    page = "https://lab.example.org"
+    for trusted, proto, status in [(["127.0.0.1"], "https", b"101"),
+                                   (["127.0.0.1"], None, b"403"),
+                                   (["10.9.9.9"], "https", b"403")]:
+        settings = Settings(allowed_hosts=["lab.example.org"], trusted_proxies=trusted)
+        with LiveServer(settings) as srv, raw_socket(
+                srv.port, origin=page, host="lab.example.org",
+                extra=(f"X-Forwarded-Proto: {proto}",) if proto else ()) as (_, head):
+            assert head.split(b"\r\n")[0].split()[1] == status, (trusted, proto)
+
+
 def test_a_class_on_the_lan_reaches_the_teachers_address_with_no_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
