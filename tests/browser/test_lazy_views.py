@@ -156,7 +156,8 @@ def test_the_graph_comes_with_a_network_it_draws(make_lab: Any) -> None:
 def test_a_view_built_late_gets_only_the_latest_runs_events(make_lab: Any) -> None:
     """A view loaded after a second run came replays that run's events, not the first
     run's (drawn with the page's model, by then the second run's: digits' unit images
-    drawn from iris's weights threw); a class's status outlasts the run and is kept."""
+    drawn from iris's weights threw); a class's status and the connection outlast the run
+    and are kept (dropping the connection left the lessons unable to open)."""
     lab = make_lab(**DESK)
     open_quiet(lab)
     got = lab.page.evaluate("""async () => {
@@ -165,11 +166,13 @@ def test_a_view_built_late_gets_only_the_latest_runs_events(make_lab: Any) -> No
       class View { update(e) { seen.push(`${e.kind}:${e.msg.n}`); } }
       const slot = new LazySlot(document.createElement('div'), {}, {
         load: () => Promise.resolve(View),
-        keep: latestOf(['run', 'state', 'focus', 'follow-mode']) });
+        keep: latestOf(['run', 'state', 'focus', 'follow-mode', 'connection']) });
       for (const [kind, n] of [['run', 1], ['state', 1], ['focus', 1], ['follow-mode', 1],
-                               ['run', 2], ['state', 2]]) slot.update({ kind, msg: { n } });
+                               ['connection', 1], ['run', 2], ['state', 2]]) {
+        slot.update({ kind, msg: { n } });
+      }
       await slot.load();
       slot.update({ kind: 'state', msg: { n: 3 } });
       return seen;
     }""")
-    assert got == ["follow-mode:1", "run:2", "state:2", "state:3"]
+    assert got == ["follow-mode:1", "connection:1", "run:2", "state:2", "state:3"]

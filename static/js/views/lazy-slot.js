@@ -3,8 +3,8 @@
  * light (docs/performance.md, "Page"): the view's module is fetched the first
  * time something asks for it — a button, the slot coming near the screen, an
  * event saying the view now applies — and until then the stand-in keeps the
- * latest page events the view will need (of the latest run: a new run drops
- * the events of the one before), which the view is given, in order, as soon as
+ * latest page events the view will need (a new run drops those of the run
+ * before), which the view is given, in order, as soon as
  * it is built; from then on it sees every event. The loss
  * landscape, the activation curve, the computational graph, the earlier runs,
  * the lesson panel, and the dialogs a button opens (help, class, confirm, the
@@ -43,8 +43,10 @@ export function latestOf(kinds) {
   return ({ kind }) => (kinds.includes(kind) ? kind : null);
 }
 
-/** Kept events that stay true when a new run comes (a class's status, a share, a lesson step). */
-const ACROSS_RUNS = new Set(['follow-mode', 'share', 'lesson_step']);
+/** The keys of kept events that are of one run (dropped when a new run comes): its play
+ * state, its focused sample, its landscape, its coach's notes. The connection, a class's
+ * status, a share and a lesson's steps outlast a run. */
+const RUN_SCOPED = ['state', 'focus', 'landscape', 'coach'];
 
 /** Stands in a page slot for a view loaded on demand (see the module comment). */
 export class LazySlot {
@@ -116,9 +118,9 @@ export class LazySlot {
     }
     const key = this.spec.keep(event);
     if (event.kind === 'run') {
-      // what came before a new run is of the run before (the page's model is this one's
-      // by the time the view replays it): only what outlasts a run stays
-      for (const k of [...this.kept.keys()]) if (!ACROSS_RUNS.has(k)) this.kept.delete(k);
+      // a run's own events from before a new run are the run before's (the page's model
+      // is the new one's by the time the view replays them)
+      for (const k of RUN_SCOPED) this.kept.delete(k);
     }
     if (key !== null) {
       this.kept.delete(key); // kept in the order they came
