@@ -417,7 +417,7 @@ def localized(lesson: Lesson, lang: str) -> dict[str, Any]:
     steps = []
     for n, s in enumerate(lesson.steps, start=1):
         p = s.prediction
-        action = s.action.model_dump(exclude_defaults=True)
+        action = s.action.model_dump(mode="json", exclude_none=True)  # (speed 30 is a default too)
         action["do"] = s.action.do
         steps.append({
             "n": n, "id": s.id, "title": s.title.get(lang), "text": s.text.get(lang),

@@ -300,7 +300,7 @@ class LessonDesk:
         return server_message(
             "lesson_step", id=self.lesson.id, step=self.n, step_id=step.id,
             steps=len(self.lesson.steps), controls=step.controls.model_dump(mode="json"),
-            action=step.action.model_dump(mode="json", exclude_defaults=True)
+            action=step.action.model_dump(mode="json", exclude_none=True)
             | {"do": step.action.do}, chart=step.chart)
 
     def _setup(self, lesson: Lesson, step: Step, fresh: bool) -> None:

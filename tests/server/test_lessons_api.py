@@ -189,6 +189,20 @@ def test_a_question_about_where_a_play_stops_is_judged_there_and_the_play_stops_
         assert late["early"] is False and late["verdict"] == "right"
 
 
+def test_a_play_step_at_the_default_speed_names_its_speed() -> None:
+    """learning-rate's first step plays at 30 it/s, the action's default: left out of
+    the step as a default, the page played it at its own fallback, 10 it/s (200
+    iterations in 20 s instead of 7)."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        body = client.get("/api/lessons/learning-rate?lang=en").json()
+        assert body["steps"][0]["action"]["speed"] == 30
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "lesson", "id": "learning-rate", "step": 1})
+        action = ws.recv_type("lesson_step", timeout=20)["action"]
+        assert (action["do"], action["speed"]) == ("play", 30)
+
+
 def test_a_lessons_play_charts_each_early_iteration_so_its_best_test_loss_is_where_it_was(
 ) -> None:
     """overfitting, step 1 plays at 100 it/s and marks the iteration with the best test
@@ -383,7 +397,7 @@ def test_a_lessons_example_csv_downloads_and_is_named_in_the_lesson() -> None:
     with TestClient(make_app()) as client:
         body = client.get("/api/lessons/own-data?lang=ja").json()
         assert body["example"] == "study-and-sleep.csv"
-        assert body["steps"][0]["action"] == {"do": "csv"}
+        assert body["steps"][0]["action"]["do"] == "csv"
         r = client.get("/api/lessons/own-data/example.csv")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         assert 'filename="study-and-sleep.csv"' in r.headers["content-disposition"]

@@ -194,7 +194,7 @@ export class LessonPanel {
       for (let k = 0; k < (a.count || 1); k += 1) this.act(a.unit === 'iteration' ? 'step-iteration' : 'step-phase');
     } else if (a.do === 'play') {
       if (this.playing) this.act('toggle-play'); // the same button pauses
-      else this.act('play-at', a.speed || 10);
+      else this.act('play-at', a.speed);
     } else if (a.do === 'inspect') {
       this.act('inspect', { id: a.id, index: a.index });
     } else if (a.do === 'learn' || a.do === 'csv') {
