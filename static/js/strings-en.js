@@ -293,6 +293,8 @@ export const STRINGS = Object.freeze({
   'chart.bestMark': 'best test',
   'chart.best': 'lowest test loss {loss} after iteration {n}: early stopping would stop here',
   'chart.bestShort': 'early stop at {n}: test loss {loss}',
+  'chart.bestLast': 'lowest test loss {loss} at the latest point, after iteration {n}: still falling, so early stopping would go on',
+  'chart.bestLastShort': 'still falling: test loss {loss}',
   'chart.bestStart': 'the test loss has not fallen below {loss}, where it started: early stopping would keep the starting weights',
   'chart.bestStartShort': 'no lower than at the start: test loss {loss}',
   'chart.cursor': 'you are here: iteration {n}',

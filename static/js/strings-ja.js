@@ -292,6 +292,8 @@ export const STRINGS = Object.freeze({
   'chart.bestMark': 'テスト最小',
   'chart.best': 'テスト損失の最小 {loss}（反復 {n} の後）：早期終了ならここで止まる',
   'chart.bestShort': '早期終了なら {n}：テスト損失 {loss}',
+  'chart.bestLast': 'テスト損失は最新の点（反復 {n} の後）で最小 {loss}：まだ下がっているので、早期終了ならまだ止まらない',
+  'chart.bestLastShort': 'まだ下降中：テスト損失 {loss}',
   'chart.bestStart': 'テスト損失は始めの {loss} より下がっていない：早期終了なら始めの重みのまま',
   'chart.bestStartShort': '始めより下がらない：テスト損失 {loss}',
   'chart.cursor': '現在位置：反復 {n}',

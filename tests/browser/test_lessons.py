@@ -1057,3 +1057,26 @@ def test_the_own_data_lesson_loads_its_example_with_one_click_on_a_phone(make_la
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     shoot(lab, "lesson-own-data-phone", top=False)
     assert lab.errors == []
+
+
+def test_overfitting_marks_the_best_test_loss_where_the_engine_has_it_and_says_stop_there(
+        make_lab: Any) -> None:
+    """Step 1 plays at 100 it/s; its chart marked "early stop at 22: test loss 0.849" (the
+    test set evaluated every 10 iterations) where step 4 finds about 0.7 near 10. It now
+    marks the engine's lowest (0.691 at 9, or a neighbour the tick did not show), and says
+    to stop there once the test loss has risen past it."""
+    lab: Lab = make_lab(viewport=DESK).open()
+    mark = lab.mark()
+    lab.page.goto(f"{lab.base_url}/?lesson=overfitting&step=1")
+    lab.wait_for_message("lesson_step", after=mark, step=1)
+    lab.page.click(f"{LESSON} .lesson-act")  # Play at the step's 100 it/s
+    tested = lambda: [p["iteration"] for m in lab.messages("metrics")  # noqa: E731
+                      for p in m["points"] if "test_loss" in p]
+    lab.wait_until(lambda: max(tested(), default=0) >= 40, 30, "test losses to iteration 40")
+    lab.page.click(f"{LESSON} .lesson-act")  # Pause
+    lab.settled()
+    short = lab.page.eval_on_selector("[data-chart='loss'] .bpl-chart-marks-short",
+                                      "e => e.textContent")
+    found = re.fullmatch(r"early stop at (\d+): test loss ([\d.]+)", short)
+    assert found and int(found[1]) <= 17 and float(found[2]) < 0.73, short
+    assert lab.errors == []
