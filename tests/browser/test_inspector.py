@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import Lab, parse_number
 
@@ -59,7 +60,11 @@ def click_element(lab: Lab, element_id: str) -> None:
 def open_inspector(lab: Lab, element_id: str, **match: Any) -> dict[str, Any]:
     start = len(lab.received)
     click_element(lab, element_id)
-    lab.page.wait_for_selector(f"{PANEL}:not([hidden])", timeout=5000)
+    try:
+        lab.page.wait_for_selector(f"{PANEL}:not([hidden])", timeout=5000)
+    except PlaywrightTimeoutError:  # (a layout still settling moved it under the click:
+        click_element(lab, element_id)  # a fresh clone's run on a busy machine; aim again)
+        lab.page.wait_for_selector(f"{PANEL}:not([hidden])", timeout=10_000)
     msg = wait_since(lab, start, "inspect", **match)
     lab.page.wait_for_timeout(100)
     return msg
