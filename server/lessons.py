@@ -193,6 +193,12 @@ class Action(_Strict):
     def _u(cls, v: str | None) -> str | None:
         return v if v is None else _expr(v)
 
+    def wire(self) -> dict[str, Any]:
+        """The action as the page gets it (``GET /api/lessons/{id}``, ``lesson_step``):
+        every field the step sets or defaults, the unset ones left out (a default such
+        as ``speed`` 30 is the step's too: left out, the page played at its own)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
     @model_validator(mode="after")
     def _complete(self) -> Action:
         if self.do == "play" and self.until is None:
@@ -417,12 +423,10 @@ def localized(lesson: Lesson, lang: str) -> dict[str, Any]:
     steps = []
     for n, s in enumerate(lesson.steps, start=1):
         p = s.prediction
-        action = s.action.model_dump(mode="json", exclude_none=True)  # (speed 30 is a default too)
-        action["do"] = s.action.do
         steps.append({
             "n": n, "id": s.id, "title": s.title.get(lang), "text": s.text.get(lang),
             "new_run": n == 1 or s.preset is not None, "change": s.change,
-            "controls": s.controls.model_dump(), "action": action,
+            "controls": s.controls.model_dump(), "action": s.action.wire(),
             "prediction": None if p is None else {
                 "kind": p.kind, "question": p.question.get(lang), "unit": p.unit,
                 "choices": [{"id": c.id, "text": c.text.get(lang)} for c in p.choices],

@@ -300,8 +300,7 @@ class LessonDesk:
         return server_message(
             "lesson_step", id=self.lesson.id, step=self.n, step_id=step.id,
             steps=len(self.lesson.steps), controls=step.controls.model_dump(mode="json"),
-            action=step.action.model_dump(mode="json", exclude_none=True)
-            | {"do": step.action.do}, chart=step.chart)
+            action=step.action.wire(), chart=step.chart)
 
     def _setup(self, lesson: Lesson, step: Step, fresh: bool) -> None:
         """A step's new run (``fresh``: the lesson's preset and the step's own; on the

@@ -1070,9 +1070,11 @@ def test_overfitting_marks_the_best_test_loss_where_the_engine_has_it_and_says_s
     lab.page.goto(f"{lab.base_url}/?lesson=overfitting&step=1")
     lab.wait_for_message("lesson_step", after=mark, step=1)
     lab.page.click(f"{LESSON} .lesson-act")  # Play at the step's 100 it/s
-    tested = lambda: [p["iteration"] for m in lab.messages("metrics")  # noqa: E731
-                      for p in m["points"] if "test_loss" in p]
-    lab.wait_until(lambda: max(tested(), default=0) >= 40, 30, "test losses to iteration 40")
+    def tested() -> int:
+        return max((p["iteration"] for m in lab.messages("metrics") for p in m["points"]
+                    if "test_loss" in p), default=0)
+
+    lab.wait_until(lambda: tested() >= 40, 30, "test losses to iteration 40")
     lab.page.click(f"{LESSON} .lesson-act")  # Pause
     lab.settled()
     short = lab.page.eval_on_selector("[data-chart='loss'] .bpl-chart-marks-short",

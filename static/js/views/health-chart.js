@@ -218,9 +218,8 @@ export class HealthCharts {
       // (a run whose test loss never fell below its first point: early stopping would
       // keep the starting weights, and "stop at 0" would read as a fault of the chart;
       // one whose latest point is its lowest: still falling, early stopping goes on)
-      const xs = d.cols.test_loss.xs;
-      const kind = !best ? 'chart.best' : best.x === firstTest(d.cols) ? 'chart.bestStart'
-        : best.x === xs[xs.length - 1] ? 'chart.bestLast' : 'chart.best';
+      const kind = best && best.x === firstTest(d.cols) ? 'chart.bestStart'
+        : best && best.x === d.cols.test_loss.xs.at(-1) ? 'chart.bestLast' : 'chart.best';
       const markers = best && d.cols.test_loss.xs.length > 1
         ? [{ ...best, colour: CLASS_COLOURS[0], label: t('chart.bestMark'), said: t(kind, at), short: t(`${kind}Short`, at) }]
         : [];
