@@ -375,9 +375,10 @@ def test_inspector_maps_and_charts_read_in_japanese(lab: Lab) -> None:
         return c.textContent + ' ' + attrs.join(' ');
     }).join(' ')""")
     words = set(re.findall(r"[A-Za-z]{3,}", text))
-    # function and optimizer names, written the same in Japanese texts, and the
-    # libraries the iteration's downloads are for
-    assert words <= {"tanh", "sgd", "NumPy", "PyTorch"}, words
+    # function and optimizer names, written the same in Japanese texts (the optimizer
+    # by its label, not its id "sgd"), and the libraries the iteration's downloads are for
+    assert words <= {"tanh", "SGD", "NumPy", "PyTorch"}, words
+    assert "SGD による反復 1 の更新" in text
     assert "インスペクタ" in text and "連鎖律" in text and "データとネットワークの予測" in text
     lab.page.locator(PANEL).screenshot(path=str(lab.shot_dir / "inspector-weight-ja.png"))
 

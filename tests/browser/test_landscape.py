@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Any
 
 from tests.browser.conftest import Lab
@@ -259,3 +260,30 @@ def test_a_class_sees_the_teachers_landscape(make_lab: Any) -> None:
     student.wait_until(lambda: student.last("landscape")["open"] is False, what="the close")
     student.settled()
     assert student.page.is_hidden(".ls-figure")
+
+
+def test_a_coarser_grid_and_a_refusal_are_said_in_the_readers_words(make_lab: Any) -> None:
+    """A run too large for a fine landscape gets a coarser grid, and one too large for any
+    a refusal, each said in the page's language in words, not the server's setting names
+    (the Japanese page read "max_piece_ms" in both) nor its English sentence."""
+    lab = make_lab(locale="ja-JP").open("/?dataset=digits")
+    lab.page.click(".ls-toggle")
+    lab.wait_until(lambda: any(m.get("type") == "landscape" and m.get("open") and m.get("limit")
+                               for m in lab.received), what="a coarser landscape")
+    m = last_landscape(lab)
+    assert m["limit"] == "max_piece_ms" and m["size"] < m["requested"]
+    lab.page.wait_for_function("() => document.querySelector('.ls-note').textContent.includes('格子')")
+    note = lab.text(".ls-note")
+    assert f"{m['requested']}×{m['requested']} ではなく {m['size']}×{m['size']} の格子" in note
+    assert "計算に使える時間" in note and not re.search(r"[A-Za-z_]{3,}", note), note
+    assert lab.errors == []
+    # a network too large for the coarsest grid: refused, in English words of the page's own
+    lab = make_lab().open("/?dataset=breast_cancer&hidden=32,32")
+    lab.page.click(".ls-toggle")
+    lab.wait_until(lambda: any(m.get("type") == "error" and m.get("limit") == "max_piece_ms"
+                               for m in lab.received), what="the refusal")
+    lab.page.wait_for_function("() => document.querySelector('.ls-note').textContent.includes('coarsest')")
+    note = lab.text(".ls-note")
+    assert note.startswith("No loss landscape for this run: even the coarsest grid takes longer")
+    assert "max_piece_ms" not in note and "Fewer samples or a smaller network" in note
+    assert lab.errors == []

@@ -37,7 +37,7 @@ function label(t, key, name) {
 export function updateParts(msg, t, target) {
   const u = msg.update;
   if (!u) return [p('bpl-insp-note', t('insp.noUpdate'))];
-  const parts = [p('bpl-insp-note', t('insp.optimizer', { name: u.optimizer, it: recordIteration(u.iteration) }))];
+  const parts = [p('bpl-insp-note', t('insp.optimizer', { name: label(t, `opt.${u.optimizer}`, u.optimizer), it: recordIteration(u.iteration) }))];
   const rule = document.createElement('div');
   rule.className = 'bpl-insp-rule';
   rule.dataset.field = 'rule';

@@ -175,7 +175,7 @@ export class LandscapePanel {
     } else if (kind === 'state') {
       this.fast = Boolean(model && model.fast);
     } else if (kind === 'error' && msg.limit === 'max_piece_ms' && msg.field === 'size') {
-      this.problem = msg.message; // the closing message follows; the reason stays in view
+      this.problem = 'slow'; // the closing message follows; the reason stays in view, in the page's words
       this.sync();
     } else if (kind === 'follow-mode') {
       this.readOnly = Boolean(msg.readOnly);
@@ -292,11 +292,11 @@ export class LandscapePanel {
     for (const el of [this.modeSel, this.aSel, this.bSel, this.zoomIn, this.zoomOut, this.zoomFit, this.zoomReset]) el.disabled = this.readOnly;
     const m = this.msg;
     let note = '';
-    if (this.problem) note = t('ls.refused', { message: this.problem });
+    if (this.problem) note = t('ls.refused');
     else if (!m && this.open) note = t('ls.waiting');
     else if (m) {
       const parts = [];
-      if (m.limit) parts.push(t('ls.coarse', { size: m.size, requested: m.requested, limit: m.limit }));
+      if (m.limit) parts.push(t(m.limit === 'max_grid' ? 'ls.coarseGrid' : 'ls.coarse', { size: m.size, requested: m.requested }));
       const out = this.map.outside();
       if (out) parts.push(t('ls.outside', { n: out }));
       else if (this.map.tiny()) parts.push(t('ls.tiny'));
