@@ -50,7 +50,7 @@ const ShareDialog = lazyView(() => Promise.all([import('./views/share-dialog.js'
 const ConfirmDialog = lazyView(() => Promise.all([import('./views/confirm-dialog.js'), loadStyle(RUNS_STYLE),
   i18n.need('later')]).then(([m]) => m.ConfirmDialog));
 /** "Earlier runs", loaded with the first run that has one (a reset, a new setting, a file opened). */
-const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loadStyle(RUNS_STYLE)]).then(([m]) => m.RunsMenu),
+const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loadStyle(RUNS_STYLE), i18n.need('later')]).then(([m]) => m.RunsMenu),
   latestOf(['run', 'follow-mode']),
   ({ kind, msg }) => kind === 'run' && Array.isArray(msg.runs) && msg.runs.length > 0);
 /** The coach's notes (views/coach-view.js), loaded with the first note a run gets. */

@@ -155,6 +155,39 @@ def test_earlier_runs_that_differ_only_in_a_setting_say_which_and_their_number(
     assert lab.errors == []
 
 
+def test_earlier_runs_name_their_numeric_settings_in_the_readers_words(make_lab: Any) -> None:
+    """Runs that differ in a number or a switch (the batch, the initialization's scale, the
+    seed) say it by the setting's words in the page's language: a Japanese page read
+    "init_scale 1 · batch_size 0", ids and a 0 that means the whole training set."""
+    from tests.browser.test_charts import configure
+
+    lab = make_lab(locale="ja-JP").open()
+    configure(lab, batch_size=0, init_scale=1.0)
+    lab.step("iteration")
+    configure(lab, batch_size=10, init_scale=1.0, seed=3)
+    lab.step("iteration")
+    run = configure(lab, batch_size=1, init_scale=0.5, seed=3)
+    page = lab.page
+    page.wait_for_function(f"n => document.querySelectorAll('{RUNS} .runs-item').length === n",
+                           arg=len(run["runs"]))
+    lab.settled()
+    rows = page.eval_on_selector_all(f"{RUNS} .runs-text", "els => els.map(e => e.textContent)")
+    assert len(rows) == 2, rows
+    by_batch = {r["settings"]["batch_size"]: text for r, text in zip(run["runs"], rows, strict=True)}
+    assert "フルバッチ" in by_batch[0] and "初期化の大きさ 1" in by_batch[0], by_batch
+    assert "バッチ 10" in by_batch[10], by_batch
+    for text in rows:
+        assert not re.search(r"[a-z]+_[a-z]+|\bseed\b", text), text
+    # in English, the same rows in short words
+    page.click(".lang-btn[data-lang='en']")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    lab.settled()
+    rows = page.eval_on_selector_all(f"{RUNS} .runs-text", "els => els.map(e => e.textContent)")
+    assert any("full batch" in t and "init scale 1" in t for t in rows), rows
+    assert any("batch 10" in t for t in rows), rows
+    assert lab.errors == []
+
+
 def test_earlier_runs_are_named_by_what_tells_them_apart_in_the_pages_words(
         lab: Lab) -> None:
     """Two runs that differ from the run shown alike (4-4, no normalization, SGD) and

@@ -45,7 +45,20 @@ export function settingWords(i18n, key, value, others = []) {
       .map(([k, v]) => `${label(i18n, kind, k)} ${v}`);
     return extra.length ? `${label(i18n, 'choice', value.name)} (${extra.join(', ')})` : label(i18n, 'choice', value.name);
   }
-  return `${key} ${Array.isArray(value) ? value.join(',') : value}`;
+  return valueWords(i18n, key, value);
+}
+
+/** A setting that is a number or a switch, in short words with its value: "batch 10",
+ * 「バッチ 10」, "full batch" (0), "seed 3" (`cmp.set.<key>`, and `.zero` for a 0 that
+ * means something else, `.on` / `.off` for a switch; strings-*-later.js); else the
+ * setting's own label and its value, never its id ("batch_size 0" on a Japanese page). */
+function valueWords(i18n, key, value) {
+  const base = `cmp.set.${key}`;
+  const shown = Array.isArray(value) ? value.join(',') : value;
+  const special = typeof value === 'boolean' ? `${base}.${value ? 'on' : 'off'}` : value === 0 ? `${base}.zero` : null;
+  if (special && i18n.has(special)) return i18n.t(special);
+  if (i18n.has(base)) return i18n.t(base, { v: shown });
+  return `${label(i18n, 'setting', key)} ${shown}`;
 }
 
 /**

@@ -459,7 +459,8 @@ export class ChartsPanel {
 
   loadMenu() {
     if (!this.menuLoading) {
-      this.menuLoading = import('./chart-compare.js').then(({ CompareMenu }) => {
+      // (the later words: a run's settings said in short, views/chart-compare.js settingWords)
+      this.menuLoading = Promise.all([import('./chart-compare.js'), this.i18n.need('later')]).then(([{ CompareMenu }]) => {
         const menu = new CompareMenu(this.top, { i18n: this.i18n, act: this.act, pick: (of) => { if (!of) this.setCompare(null); } });
         this.top.insertBefore(menu.root, this.head.nextSibling); // (beside the title, as before)
         menu.know(this.known);
