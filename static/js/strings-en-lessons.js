@@ -64,6 +64,8 @@ export const STRINGS = Object.freeze({
   'lesson.values': 'The engine’s numbers',
   'lesson.valueOfLayer': '{v} of layer {l}',
   'lesson.stateOf': '{s} of {v}',
+  'lesson.value.gnorm': 'Gradient norm ‖∂L/∂W‖, layer by layer',
+  'lesson.value.ratio': 'Update / weight ‖ΔW‖/‖W‖, layer by layer',
   'lesson.value.wnorm': '‖W‖, layer by layer',
   'lesson.value.dead': 'Dead units’ share, layer by layer',
   'lesson.value.saturated': 'Saturated units’ share, layer by layer',

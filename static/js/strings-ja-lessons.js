@@ -64,6 +64,8 @@ export const STRINGS = Object.freeze({
   'lesson.values': 'エンジンの数値',
   'lesson.valueOfLayer': '第{l}層の {v}',
   'lesson.stateOf': '{v} の {s}',
+  'lesson.value.gnorm': '層ごとの勾配ノルム ‖∂L/∂W‖',
+  'lesson.value.ratio': '層ごとの更新量/重み ‖ΔW‖/‖W‖',
   'lesson.value.wnorm': '層ごとの ‖W‖',
   'lesson.value.dead': '層ごとの死んだユニットの割合',
   'lesson.value.saturated': '層ごとの飽和したユニットの割合',

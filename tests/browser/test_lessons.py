@@ -763,11 +763,20 @@ def test_an_optimizers_state_and_a_layers_list_are_named_in_words_too(make_lab: 
             const i18n = new I18n(lang, { [lang]: Object.assign({}, ...parts) });
             const name = (id) => { const v = StepView.prototype.valueName.call(
                 {env: {i18n}}, id); return typeof v === 'string' ? v : v.outerHTML; };
-            return ['wnorm', 'lr', 'L1.W.step[0,1]'].map(name);
+            const { valueText } = await import('/static/js/lessons/lesson-words.js');
+            return [...['wnorm', 'lr', 'L1.W.step[0,1]', 'gnorm', 'L1.gnorm / L8.gnorm'].map(name),
+                    valueText([0.0123, 0.00000456, 0, 2.5])];
         }""", lang)
+        # the vanishing-gradient step's ratio read "L1.gnorm / L8.gnorm" over an unnamed
+        # list that mixed 0.0123 with 4.560e−6
         assert named == {"en": ["‖W‖, layer by layer", "Learning rate η",
-                                "Δw[1,2] of layer 1"],
-                         "ja": ["層ごとの ‖W‖", "学習率 η", "第1層の Δw[1,2]"]}[lang], named
+                                "Δw[1,2] of layer 1", "Gradient norm ‖∂L/∂W‖, layer by layer",
+                                "‖∂L/∂W‖ of layer 1 ÷ ‖∂L/∂W‖ of layer 8",
+                                "[1.230e−2, 4.560e−6, 0, 2.500e0]"],
+                         "ja": ["層ごとの ‖W‖", "学習率 η", "第1層の Δw[1,2]",
+                                "層ごとの勾配ノルム ‖∂L/∂W‖",
+                                "第1層の ‖∂L/∂W‖ ÷ 第8層の ‖∂L/∂W‖",
+                                "[1.230e−2, 4.560e−6, 0, 2.500e0]"]}[lang], named
         assert lab.errors == []
 
 

@@ -50,9 +50,22 @@ const SYMBOLS = Object.freeze({
 
 /** A metrics list's words (one number a layer), by its id in a step's values. */
 const METRIC_WORDS = Object.freeze({
-  lr: 'health.pick.lr', gnorm: 'health.pick.gnorm', update_ratio: 'health.pick.ratio',
+  lr: 'health.pick.lr', gnorm: 'lesson.value.gnorm', update_ratio: 'lesson.value.ratio',
   wnorm: 'lesson.value.wnorm', dead: 'lesson.value.dead', saturated: 'lesson.value.saturated',
 });
+
+/** An expression of ids in words, each id as `name` says it (a string; else it stays as
+ * written), ÷ and × for / and *: "‖∂L/∂W‖ of layer 1 ÷ ‖∂L/∂W‖ of layer 8" for
+ * "L1.gnorm / L8.gnorm", which a Japanese page showed as it is. */
+function expressionWords(id, name) {
+  const ops = { '/': ' ÷ ', '*': ' × ', '+': ' + ', '-': ' − ', '(': '(', ')': ')' };
+  return id.split(/\s*([/*+()]|\s-\s)\s*/).map((part) => {
+    const op = ops[part.trim()];
+    if (op !== undefined) return op;
+    const words = part && name(part);
+    return typeof words === 'string' ? words : part;
+  }).join('');
+}
 
 export class StepView {
   /**
@@ -378,6 +391,7 @@ export class StepView {
   valueName(id) {
     const i18n = this.env.i18n;
     if (!i18n) return h('code', {}, id);
+    if (/[/*+()]|\s-\s/.test(id)) return expressionWords(id, (part) => StepView.prototype.valueName.call(this, part));
     if (i18n.has(`stat.${id}`)) return i18n.t(`stat.${id}`);
     if (METRIC_WORDS[id]) return i18n.t(METRIC_WORDS[id]); // a list, one number a layer
     // a parameter's value (L1.W[0,0]), or what the optimizer keeps for it (L1.W.step[0,0]:

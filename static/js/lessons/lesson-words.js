@@ -93,7 +93,12 @@ export function valueText(v) {
   if (Array.isArray(v)) {
     // a column of one-element rows (B, 1) reads as a plain list
     const flat = v.every((r) => Array.isArray(r) && r.length === 1) ? v.map((r) => r[0]) : v;
-    const items = flat.slice(0, 12).map(valueText);
+    // one notation for the whole list: a layer's 0.0123 beside another's 1.23e−5 read as
+    // two kinds of number
+    const exp = flat.some((x) => typeof x === 'number' && Number.isFinite(x) && x !== 0
+      && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5));
+    const items = flat.slice(0, 12).map((x) => (exp && typeof x === 'number' && Number.isFinite(x) && x !== 0
+      ? x.toExponential(3).replace('e+', 'e').replaceAll('-', '−') : valueText(x)));
     return `[${items.join(', ')}${flat.length > 12 ? ', …' : ''}]`;
   }
   return typeof v === 'number' ? sig(v, 4) : String(v);
