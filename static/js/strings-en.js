@@ -184,6 +184,7 @@ export const STRINGS = Object.freeze({
   'net.edge': 'Weight in layer {l}: {i} → {j}',
   'net.showsW': 'Edges: weights W',
   'net.showsDW': 'Edges: gradients ∂L/∂W (dashed)',
+  'net.more': 'Scroll sideways for the other layers →',
   'net.legendNeg': 'negative',
   'net.legendPos': 'positive',
   'net.legendWidth': 'width = magnitude',

@@ -183,6 +183,7 @@ export const STRINGS = Object.freeze({
   'net.edge': '重み 第{l}層: {i} → {j}',
   'net.showsW': '辺: 重み W',
   'net.showsDW': '辺: 勾配 ∂L/∂W（破線）',
+  'net.more': '横にスクロールすると残りの層が見えます →',
   'net.legendNeg': '負',
   'net.legendPos': '正',
   'net.legendWidth': '太さ = 大きさ',

@@ -375,6 +375,14 @@ def test_eight_hidden_layers_keep_their_captions_apart(make_lab: Any, screen: st
             const svg = document.querySelector('.net-svg');
             return [s.scrollWidth, s.clientWidth, svg.getBoundingClientRect().width]; }""")
         assert frame[2] >= 9 * 45 and frame[0] > frame[1], frame
+        # and says so (an 8-layer network was cut at layer 6 with no cue that it scrolls),
+        # until scrolled to its end
+        cue = page.locator(".net-more")
+        assert cue.is_visible() and cue.text_content() == "横にスクロールすると残りの層が見えます →"
+        page.eval_on_selector(".net-scroll", "s => { s.scrollLeft = s.scrollWidth; }")
+        page.wait_for_function("() => document.querySelector('.net-more').hidden")
+    else:
+        assert page.locator(".net-more").is_hidden(), screen  # the whole drawing is in sight
     # the neurons of neighbouring layers never overlap (the circles, not only the captions)
     rims = page.evaluate("""() => [...document.querySelectorAll('.net-svg circle.node')].map(c => {
         const r = c.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")

@@ -140,10 +140,16 @@ export class NetworkView {
     this.scroller = document.createElement('div');
     this.scroller.className = 'net-scroll';
     this.scroller.append(this.svg);
-    container.append(this.focusBar, this.scroller, this.legend, this.tip);
+    // ...and says so while layers are out of sight (an 8-layer network on a phone was cut
+    // at layer 6 with nothing to tell that it scrolls); gone once scrolled to the end
+    this.more = document.createElement('p');
+    this.more.className = 'net-more';
+    this.more.hidden = true;
+    this.scroller.addEventListener('scroll', () => this.sayMore(), { passive: true });
+    container.append(this.focusBar, this.scroller, this.more, this.legend, this.tip);
     // captions measured on the screen: laid out again when the drawing's size changes
     if (typeof ResizeObserver !== 'undefined') {
-      new ResizeObserver(() => { this.fitCaptions(); this.fitInputs(); }).observe(this.svg);
+      new ResizeObserver(() => { this.fitCaptions(); this.fitInputs(); this.sayMore(); }).observe(this.svg);
     }
 
     // batch norm, residual skips, dropout, dead/saturated units, optimizer state
@@ -453,7 +459,15 @@ export class NetworkView {
     this.relabel();
   }
 
+  /** The sideways-scroll cue: shown while part of the drawing is out of the scroller's sight. */
+  sayMore() {
+    const s = this.scroller;
+    this.more.hidden = s.scrollWidth - s.clientWidth - s.scrollLeft < 8;
+    if (!this.more.hidden) this.more.textContent = this.i18n.t('net.more');
+  }
+
   relabel() {
+    this.sayMore();
     if (!this.sizes) return;
     const t = (k, p) => this.i18n.t(k, p);
     const n = this.sizes.length - 1;
