@@ -405,6 +405,33 @@ def test_inspector_and_maps_fit_a_phone_held_upright(make_lab: Any) -> None:
     assert lab.errors == []
 
 
+def test_closing_the_inspector_on_a_phone_leaves_no_tooltip_over_the_network(
+        make_lab: Any) -> None:
+    """A neuron tapped on a phone opens the inspector's sheet; its × hands the focus back to
+    the neuron, which showed the neuron's tooltip over the network until the next tap."""
+    lab = make_lab(viewport={"width": 390, "height": 844}, is_mobile=True,
+                   has_touch=True, locale="ja-JP").open()
+    lab.step("iteration")
+    page = lab.page
+    node = page.locator(".net-svg circle.node[data-id='L1.a.1']")
+    node.scroll_into_view_if_needed()
+    box = node.bounding_box()
+    assert box is not None
+    mark = lab.mark()
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    lab.wait_for_message("inspect", after=mark, id="L1.a")
+    page.wait_for_selector(".bpl-inspector:not([hidden])")
+    close = page.locator(".bpl-insp-close").first.bounding_box()
+    assert close is not None
+    page.touchscreen.tap(close["x"] + close["width"] / 2, close["y"] + close["height"] / 2)
+    page.wait_for_selector(".bpl-inspector", state="hidden")
+    lab.settled()
+    page.wait_for_timeout(300)
+    assert page.locator(".net-tip").is_hidden()
+    assert page.evaluate("() => document.activeElement.dataset.id") == "L1.a.1"  # (focus back)
+    assert lab.errors == []
+
+
 def edge_style(lab: Lab, element_id: str) -> tuple[str, float]:
     """(stroke colour, stroke width) of an edge as drawn now."""
     got = lab.page.eval_on_selector(

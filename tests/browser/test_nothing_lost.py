@@ -144,6 +144,7 @@ def test_earlier_runs_that_differ_only_in_a_setting_say_which_and_their_number(
         const { I18n } = await import('/static/js/i18n.js');
         const i18n = new I18n('en');
         await i18n.load('en');
+        await i18n.need('later');  // (the views' own words: runs-menu.js loads them)
         const base = runs[0].settings;
         const csv = { ...base, dataset: 'own', table: { labels: ['a', 'b'] } };
         const pts = { ...base, dataset: 'custom', points: [[0.1, 0.2, 1], [0.3, 0.4, 0]] };
@@ -203,6 +204,7 @@ def test_earlier_runs_are_named_by_what_tells_them_apart_in_the_pages_words(
         for (const lang of ['en', 'ja']) {
           const i18n = new I18n(lang);
           await i18n.load(lang);
+          await i18n.need('later');
           const sched = (name, gamma) => ({ name, step_size: 100, gamma, t_max: 1000,
                                            eta_min: 0, warmup: 0, warmup_start: 0.1 });
           const base = { dataset: 'xor', hidden: [8], norm: 'batch', optimizer: { name: 'adam' },

@@ -165,7 +165,12 @@ export class NetworkView {
     const enter = (ev) => {
       const el = owner(ev.target);
       if (!el || !this.svg.contains(el)) return;
-      if (ev.type === 'focusin') this.setRover(el);
+      if (ev.type === 'focusin') {
+        this.setRover(el);
+        // focus handed back by a closing inspector after a tap is not a keyboard's: no
+        // tooltip over the network the learner just returned to (it stayed until a tap)
+        if (this.touched) return;
+      }
       this.showTip(el);
     };
     const leave = (ev) => {
@@ -174,7 +179,10 @@ export class NetworkView {
       const el = owner(ev.target);
       if (el && el.dataset.id === this.hoverId) this.hideTip();
     };
+    // whether the last input was a finger (not a key): see `enter`
+    document.addEventListener('keydown', () => { this.touched = false; }, true);
     document.addEventListener('pointerdown', (ev) => {
+      this.touched = ev.pointerType === 'touch';
       if (this.hoverId && !(ev.target.closest && ev.target.closest('.net-svg [data-id], .net-svg [data-hit]'))) this.hideTip();
     });
     // A click on a hit line counts as a click on its edge (e.g. to open the inspector).
