@@ -50,3 +50,26 @@ def test_on_a_desk_a_notice_can_be_closed_beside_the_open_inspector(make_lab: An
     lab.page.click(".notice:not([hidden]) .icon-btn")
     lab.page.wait_for_selector(".notice", state="hidden")
     assert lab.page.is_visible(".bpl-inspector .bpl-insp-head") and lab.errors == []
+
+
+def test_a_servers_limit_is_said_in_words_with_what_to_do(make_lab: Any) -> None:
+    """A network or a batch beyond the server's limits is refused in the reader's words:
+    what is too large and what to do. The Japanese page said only "サーバーの上限
+    max_batch を超えています", a setting's id; its numbers stay in the English details."""
+    lab = make_lab(locale="ja-JP").open("/?dataset=digits&batch=0")
+    lab.wait_until(lambda: any(m.get("type") == "error" and m.get("limit") == "max_batch"
+                               for m in lab.received), what="the batch refused")
+    lab.page.wait_for_function(
+        "() => document.querySelector('.notice-text').textContent.includes('バッチ')")
+    text = lab.text(".notice-text")
+    assert text == "上限を超えています: バッチがサーバーの上限より大きいです。小さいバッチを選んでください"
+    assert "max_batch=512" in lab.page.text_content(".notice-server")  # (behind "details")
+    lab = make_lab().open("/?dataset=digits&hidden=128,128,128,128,128&batch=512")
+    lab.wait_until(lambda: any(m.get("type") == "error" and m.get("limit") == "max_piece_ms"
+                               for m in lab.received), what="the network refused")
+    lab.page.wait_for_function(
+        "() => document.querySelector('.notice-text').textContent.includes('narrower')")
+    assert lab.text(".notice-text") == (
+        "Limit exceeded: one step of this network on its data would take longer than the "
+        "server allows: use fewer or narrower layers, a smaller batch or fewer samples")
+    assert lab.errors == []

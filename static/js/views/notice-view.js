@@ -2,7 +2,7 @@
  * Errors and notices: the server's `error` messages (named by code in the
  * reader's language, with the server's detail; a diverging run's first
  * non-finite quantity in words, see where-words.js) and local notices such as
- * "not connected". Shown in a role="alert" box with a dismiss button. The
+ * "not connected"; a limit in words (its id and numbers behind "details"). Shown in a role="alert" box with a dismiss button. The
  * server's own sentence, when it says more than the words shown, is one tap
  * or keypress away (a <details> disclosure: no hovering, which a phone cannot
  * do), labelled in the reader's language.
@@ -79,6 +79,7 @@ export class NoticeView {
       const phase = this.i18n.has(`phase.${c.phase}`) ? t(`phase.${c.phase}`) : c.phase;
       return t('err.detail.nonfinite', { where: whereWords(this.i18n, c.where), phase, iteration: c.iteration == null ? '?' : recordIteration(c.iteration) });
     }
+    if (c.limit && this.i18n.has(`err.limit.${c.limit}`)) return t(`err.limit.${c.limit}`);
     if (c.limit) return t('err.detail.limit', { limit: c.limit });
     if (c.field) return t('err.detail.field', { field: c.field });
     return this.i18n.lang === 'en' ? c.message : '';
@@ -98,8 +99,9 @@ export class NoticeView {
   update({ kind, msg }) {
     if (kind === 'error') {
       this.current = { ...msg, announcesRun: announcesRun(msg) };
-      if ((msg.code === 'csv' || msg.code === 'learn') && !this.i18n.has(`${msg.code}.${msg.reason}`)) {
-        // (a CSV's and a drawing's words load with the page's later ones: shown once here)
+      if (((msg.code === 'csv' || msg.code === 'learn') && !this.i18n.has(`${msg.code}.${msg.reason}`))
+          || (msg.limit && !this.i18n.has(`err.limit.${msg.limit}`))) {
+        // (their words load with the page's later ones: shown once here)
         const shown = this.current;
         this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
         return undefined;
