@@ -45,7 +45,7 @@ import { askedLesson } from './lessons/lesson-link.js';
  * (strings-en-later.js) where those are not on the first screen. */
 const RUNS_STYLE = 'static/css/runs.css'; // the earlier runs' and the teacher's confirm's
 const HelpDialog = lazyView(() => Promise.all([import('./views/help-dialog.js'), i18n.need('later')]).then(([m]) => m.HelpDialog));
-const ShareDialog = lazyView(() => Promise.all([import('./views/share-dialog.js'), loadStyle('static/css/share-dialog.css')]).then(([m]) => m.ShareDialog),
+const ShareDialog = lazyView(() => Promise.all([import('./views/share-dialog.js'), loadStyle('static/css/share-dialog.css'), i18n.need('later')]).then(([m]) => m.ShareDialog),
   latestOf(['share']));
 const ConfirmDialog = lazyView(() => Promise.all([import('./views/confirm-dialog.js'), loadStyle(RUNS_STYLE),
   i18n.need('later')]).then(([m]) => m.ConfirmDialog));
@@ -54,7 +54,7 @@ const RunsMenu = lazyView(() => Promise.all([import('./views/runs-menu.js'), loa
   latestOf(['run', 'follow-mode']),
   ({ kind, msg }) => kind === 'run' && Array.isArray(msg.runs) && msg.runs.length > 0);
 /** The coach's notes (views/coach-view.js), loaded with the first note a run gets. */
-const CoachSlot = lazyView(() => Promise.all([import('./views/coach-view.js'), loadStyle('static/css/coach.css')]).then(([m]) => m.CoachView),
+const CoachSlot = lazyView(() => Promise.all([import('./views/coach-view.js'), loadStyle('static/css/coach.css'), i18n.need('later')]).then(([m]) => m.CoachView),
   latestOf(['run', 'follow-mode', 'coach']), ({ kind, msg }) => kind === 'coach' && msg.notes.length > 0);
 const CourseSlot = lazyView(() => Promise.all([import('./lessons/course-list.js'), loadStyle(LESSON_STYLE),
   i18n.need('lessons')]).then(([m]) => m.CourseList),
