@@ -300,6 +300,8 @@ export const STRINGS = Object.freeze({
   'chart.bestStartShort': 'no lower than at the start: test loss {loss}',
   'chart.cursor': 'you are here: iteration {n}',
   'chart.evalEvery': 'Train, test: all the data, measured about every {n} iterations (each costs a pass over the data) · batch: each step’s own batch, before its update',
+  'chart.evalDense': 'Train, test: all the data, measured about every {m} iterations up to {k}, then about every {n} (each costs a pass over the data) · batch: each step’s own batch, before its update',
+  'chart.evalDenseEach': 'Train, test: all the data, measured after every iteration up to {k}, then about every {n} (each costs a pass over the data) · batch: each step’s own batch, before its update',
   'chart.evalEach': 'Train, test: all the data, measured after every iteration · batch: each step’s own batch, before its update',
   'gb.title': 'Gradient per layer ‖∂L/∂W‖ (log)',
   'gb.wait': 'Appear in the backward pass',

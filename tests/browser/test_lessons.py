@@ -1083,11 +1083,21 @@ def test_overfitting_marks_the_best_test_loss_where_the_engine_has_it_and_says_s
         return max((p["iteration"] for m in lab.messages("metrics") for p in m["points"]
                     if "test_loss" in p), default=0)
 
-    lab.wait_until(lambda: tested() >= 40, 30, "test losses to iteration 40")
+    lab.wait_until(lambda: tested() >= 80, 30, "test losses to iteration 80")
     lab.page.click(f"{LESSON} .lesson-act")  # Pause
     lab.settled()
     short = lab.page.eval_on_selector("[data-chart='loss'] .bpl-chart-marks-short",
                                       "e => e.textContent")
     found = re.fullmatch(r"early stop at (\d+): test loss ([\d.]+)", short)
     assert found and int(found[1]) <= 17 and float(found[2]) < 0.73, short
+    # the caption says how the points it draws were measured: often at first (every played
+    # iteration to 50), then spaced (it said "about every 10 iterations" of the whole curve)
+    xs = sorted({p["iteration"] for m in lab.messages("metrics") for p in m["points"]
+                 if "test_loss" in p})
+    note = lab.text("[data-chart='loss'] .bpl-chart-note")
+    found = re.match(r"Train, test: all the data, measured (?:about every (\d+) iterations|"
+                     r"after every iteration) up to (\d+), then about every (\d+) ", note)
+    assert found, (note, xs)
+    often, until, spaced = int(found[1] or 1), int(found[2]), int(found[3])
+    assert until in xs and 30 <= until <= 50 and often <= 4 and spaced == 10, (note, xs)
     assert lab.errors == []

@@ -184,6 +184,18 @@ export function evaluationGap(cols) {
   return gaps[Math.floor(gaps.length / 2)];
 }
 
+/** A first stretch of points evaluated at least twice as often as the latest `gap` (a
+ * lesson's play charts its first 50 iterations so, steps by hand each one): `until` its last
+ * iteration, `gap` its median; null unless it is 4 gaps long. */
+export function denseStart(cols, gap) {
+  const xs = cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs;
+  let j = xs.length - 1; // the spaced points: from xs[j] on, every gap over half the latest
+  while (j > 0 && xs[j] - xs[j - 1] > gap / 2) j--;
+  if (j < 4 || j === xs.length - 1) return null;
+  const gaps = xs.slice(1, j + 1).map((x, i) => x - xs[i]).sort((a, b) => a - b);
+  return { until: xs[j], gap: gaps[Math.floor(gaps.length / 2)] };
+}
+
 /** The charts side by side; `update(data)` feeds all of them (see ChartsPanel.data). */
 export class HealthCharts {
   /**
@@ -247,7 +259,10 @@ export class HealthCharts {
     const note = (d) => {
       const gap = evaluationGap(d.cols);
       if (gap === null) return '';
-      return gap > 1 ? t('chart.evalEvery', { n: Number(gap.toPrecision(gap < 100 ? 1 : 2)) }) : t('chart.evalEach');
+      const round = (g) => Number(g.toPrecision(g < 100 ? 1 : 2));
+      const dense = gap > 2 ? denseStart(d.cols, gap) : null;
+      if (dense) return t(dense.gap > 1 ? 'chart.evalDense' : 'chart.evalDenseEach', { k: dense.until, m: round(dense.gap), n: round(gap) });
+      return gap > 1 ? t('chart.evalEvery', { n: round(gap) }) : t('chart.evalEach');
     };
     const data = { cols: columns([]), cmp: null, cursor: null };
     this.charts = {
