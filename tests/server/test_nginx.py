@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from websockets.sync.client import connect
@@ -163,6 +163,12 @@ def test_the_page_loads_under_the_sub_path_with_everything_it_asks_for(proxy: Ng
         assert proxy.get(path)[0] == 200, path
     for api in ("api/catalog", "api/lessons?lang=ja"):
         assert proxy.get(urljoin("/lab/", api))[0] == 200, api
+    # the app's redirect of a path asked with a trailing slash stays under the sub-path
+    # (it named /api/catalog, outside /lab/, where nothing answers)
+    status, headers, _ = proxy.get("/lab/api/catalog/")
+    where = urlsplit(headers["Location"]).path
+    assert status in (301, 307, 308) and where == "/lab/api/catalog", headers
+    assert proxy.get(where)[0] == 200
 
 
 def test_requests_land_on_both_groups_with_nothing_sticky(proxy: Nginx) -> None:
