@@ -272,7 +272,8 @@ def test_a_coarser_grid_and_a_refusal_are_said_in_the_readers_words(make_lab: An
                                for m in lab.received), what="a coarser landscape")
     m = last_landscape(lab)
     assert m["limit"] == "max_piece_ms" and m["size"] < m["requested"]
-    lab.page.wait_for_function("() => document.querySelector('.ls-note').textContent.includes('格子')")
+    lab.page.wait_for_function(
+        "() => document.querySelector('.ls-note').textContent.includes('格子')")
     note = lab.text(".ls-note")
     assert f"{m['requested']}×{m['requested']} ではなく {m['size']}×{m['size']} の格子" in note
     assert "計算に使える時間" in note and not re.search(r"[A-Za-z_]{3,}", note), note
@@ -282,7 +283,8 @@ def test_a_coarser_grid_and_a_refusal_are_said_in_the_readers_words(make_lab: An
     lab.page.click(".ls-toggle")
     lab.wait_until(lambda: any(m.get("type") == "error" and m.get("limit") == "max_piece_ms"
                                for m in lab.received), what="the refusal")
-    lab.page.wait_for_function("() => document.querySelector('.ls-note').textContent.includes('coarsest')")
+    lab.page.wait_for_function(
+        "() => document.querySelector('.ls-note').textContent.includes('coarsest')")
     note = lab.text(".ls-note")
     assert note.startswith("No loss landscape for this run: even the coarsest grid takes longer")
     assert "max_piece_ms" not in note and "Fewer samples or a smaller network" in note

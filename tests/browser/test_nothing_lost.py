@@ -174,7 +174,8 @@ def test_earlier_runs_name_their_numeric_settings_in_the_readers_words(make_lab:
     lab.settled()
     rows = page.eval_on_selector_all(f"{RUNS} .runs-text", "els => els.map(e => e.textContent)")
     assert len(rows) == 2, rows
-    by_batch = {r["settings"]["batch_size"]: text for r, text in zip(run["runs"], rows, strict=True)}
+    by_batch = {r["settings"]["batch_size"]: text
+                for r, text in zip(run["runs"], rows, strict=True)}
     assert "フルバッチ" in by_batch[0] and "初期化の大きさ 1" in by_batch[0], by_batch
     assert "バッチ 10" in by_batch[10], by_batch
     for text in rows:

@@ -62,7 +62,8 @@ def test_a_servers_limit_is_said_in_words_with_what_to_do(make_lab: Any) -> None
     lab.page.wait_for_function(
         "() => document.querySelector('.notice-text').textContent.includes('バッチ')")
     text = lab.text(".notice-text")
-    assert text == "上限を超えています: バッチがサーバーの上限より大きいです。小さいバッチを選んでください"
+    assert text == ("上限を超えています: バッチがサーバーの上限より大きいです。"
+                    "小さいバッチを選んでください")
     assert "max_batch=512" in lab.page.text_content(".notice-server")  # (behind "details")
     lab = make_lab().open("/?dataset=digits&hidden=128,128,128,128,128&batch=512")
     lab.wait_until(lambda: any(m.get("type") == "error" and m.get("limit") == "max_piece_ms"
