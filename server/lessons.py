@@ -363,6 +363,9 @@ class Lesson(_Strict):
         p = s.prediction
         if p is not None:
             out.append((f"{where} value", parse(p.value)))
+            out += [(f"{where} explain {{{name}}}", parse(name))
+                    for text in (p.explain.ja, p.explain.en)
+                    for name in re.findall(r"\{([^{}]+)\}", text) if name != "actual"]
             out += [(f"{where} choice {c.id}", parse(c.when)) for c in p.choices]
         return out
 

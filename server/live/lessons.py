@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Generator, Hashable
 from typing import Any, Protocol
 
@@ -88,6 +89,25 @@ log = logging.getLogger("backprop_lab.lessons")
 
 Pieces = Generator[None, None, None]
 
+
+
+#: a placeholder of an explanation: ``{actual}`` or ``{expression}`` (docs/lessons.md)
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def _filled(text: str, actual: float, values: dict[str, Any]) -> str:
+    """An explanation with ``{actual}`` replaced by the value asked about and every other
+    ``{expression}`` by its value now (4 significant digits, as the page writes them: the
+    raw run's test loss beside the standardised one's, where the page read
+    "prev_test_loss"); one that cannot be computed yet reads "—"."""
+    def value(m: re.Match[str]) -> str:
+        if m[1] == "actual":
+            return shown(actual)
+        try:
+            return shown(parse(m[1]).number(values))
+        except ExprError:
+            return "—"
+    return _PLACEHOLDER.sub(value, text)
 
 class Port(Protocol):
     """What the desk needs of its session."""
@@ -552,7 +572,7 @@ class LessonDesk:
             try:
                 actual = parse(p.value).number(values)
                 body["actual"] = actual
-                body["explanations"] = {k: v.replace("{actual}", shown(actual))
+                body["explanations"] = {k: _filled(v, actual, values)
                                         for k, v in texts.items()}
                 body["explanation"] = body["explanations"].get(lang)
                 if p.kind == "choice":

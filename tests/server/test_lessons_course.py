@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from server.lessons import Lesson, Step, course
+from server.live.lessonvalues import shown
 from server.live.outbox import Outbox
 from server.live.session import Session
 from server.protocol import Csv, LessonCommand
@@ -203,3 +204,25 @@ def test_a_link_to_the_last_step_keeps_a_table_loaded_before_and_knows_the_run_b
     values = s.lessons.values()
     assert values["prev_iteration"] >= 300 and values["prev_test_loss"] > 0
     assert list(values["spread"]) == pytest.approx([1.0, 1.0])
+
+
+def test_an_explanation_names_the_numbers_it_compares_by_their_values() -> None:
+    """The last own-data step compares the standardised run's test loss with the raw run's:
+    its explanation read "(the raw run's is prev_test_loss)", a name where the number
+    belongs. A ``{name}`` in an explanation is now its value, written as the page writes
+    the revealed one beside it, in every language."""
+    s = Session(Settings())
+    ob = Outbox(100_000)
+    s.attach(ob)
+    answers(s, ob, command("own-data", 5), "lesson_step")
+    drain(s.lessons.perform(course()["own-data"].steps[4].action))
+    got = answers(s, ob, command("own-data", 5, "check", "standardised"), "lesson_check")
+    raw = got["values"]["prev_test_loss"]
+    assert raw > got["actual"] > 0 and got["verdict"] == "right"
+    assert got["explanations"]["en"] == (f"The standardised run's test loss is "
+                                         f"{shown(got['actual'])} (the raw run's is {shown(raw)}).")
+    assert f"（標準化なしは {shown(raw)}）" in got["explanations"]["ja"]
+    # an explanation's names are among the lesson's expressions, which the course's checks
+    # compute on the live numbers (a name misspelt in a lesson file fails them)
+    named = [w for w, _ in course()["own-data"].expressions() if " explain " in w]
+    assert named == ["own-data/standardised-training explain {prev_test_loss}"] * 2, named
