@@ -253,6 +253,40 @@ def test_a_student_joins_by_code_sees_the_teachers_inspector_and_is_let_go(make_
     assert student.errors == [] and teacher.errors == []
 
 
+def test_a_student_on_a_phone_closes_the_teachers_inspector_on_their_own_page(
+        make_lab: Any) -> None:
+    """The teacher's inspector is a sheet over a phone's lesson and buttons, and its × was
+    hidden from a follower: no student could answer until the teacher closed it. Its ×
+    closes it on the student's page only; it stays closed while the teacher inspects the
+    same weight (each phase refreshes it) and opens again on the next one."""
+    teacher = make_lab().open()
+    code = share(teacher)
+    teacher.page.click(".share-close")
+    teacher.step("iteration")
+    student = make_lab(viewport={"width": 390, "height": 844}, is_mobile=True,
+                       has_touch=True, locale="ja-JP").open(f"/?follow={code}")
+    sp = student.page
+    sp.wait_for_selector(".follow-bar[data-status='on']")
+    click_element(teacher, "L2.W.1.0")
+    sp.wait_for_selector(f"{PANEL}:not([hidden])")
+    mark = student.mark()
+    sp.tap(f"{PANEL} .bpl-insp-close")
+    sp.wait_for_selector(PANEL, state="hidden")
+    student.sync()
+    assert [m for m in student.received[mark:] if m["type"] == "error"
+            and "sync-marker" not in m.get("message", "")] == []  # (nothing asked of the class)
+    assert teacher.last("inspect")["id"] == "L2.W"  # the teacher's stays open
+    mark = student.mark()
+    teacher.step("phase")
+    student.wait_for_message("inspect", after=mark, id="L2.W")
+    student.settled()
+    assert sp.is_hidden(PANEL)
+    click_element(teacher, "L1.W.0.1")
+    student.wait_for_message("inspect", after=mark, id="L1.W")
+    sp.wait_for_selector(f"{PANEL}:not([hidden])")
+    assert student.errors == [] and teacher.errors == []
+
+
 def test_a_wrong_code_says_so_and_leaves_an_ordinary_run(make_lab: Any) -> None:
     lab = make_lab().open("/?follow=ZZZZZZ")
     page = lab.page

@@ -112,7 +112,7 @@ export class InspectorPanel {
         this.inspector = new Inspector(this.container, {
           t: (k, p) => i18n.t(k, p),
           onEdit: (e) => act('edit', e),
-          onClose: () => act('inspect', null),
+          onClose: () => (document.documentElement.classList.contains('following') ? this.dismiss() : act('inspect', null)),
           onInspect: (target) => act('inspect', target),
           onBatch: () => act('focus', null),
           // a row of the per-sample table: that (training) sample, as a click on the map picks it
@@ -125,10 +125,23 @@ export class InspectorPanel {
     return this.loading;
   }
 
+  /** A class's follower closes the teacher's inspector on their own page only (it cannot
+   * close the class's): it stays closed while the teacher inspects the same weight or
+   * neuron. On a phone its sheet covered the lesson's, and no student could answer. */
+  dismiss() {
+    const m = this.inspector.msg;
+    this.dismissed = m ? `${m.id}/${m.index}` : null;
+    this.show({ id: null });
+  }
+
   /** Show or close the inspector as an `inspect` message says, moving the focus with it. */
   show(msg) {
     const root = this.inspector.root;
     const hadFocus = root.contains(document.activeElement);
+    if (msg.id === null || msg.id === undefined) {
+      if (msg.type) this.dismissed = null; // (the class's own close: the next one shows)
+    } else if (this.dismissed === `${msg.id}/${msg.index}`) return;
+    else this.dismissed = null;
     this.inspector.update(msg);
     this.keepFiles();
     this.placeSheet();
