@@ -112,7 +112,7 @@ export class InspectorPanel {
         this.inspector = new Inspector(this.container, {
           t: (k, p) => i18n.t(k, p),
           onEdit: (e) => act('edit', e),
-          onClose: () => (document.documentElement.classList.contains('following') ? this.dismiss() : act('inspect', null)),
+          onClose: () => (this.following ? this.dismiss() : act('inspect', null)),
           onInspect: (target) => act('inspect', target),
           onBatch: () => act('focus', null),
           // a row of the per-sample table: that (training) sample, as a click on the map picks it
@@ -125,9 +125,7 @@ export class InspectorPanel {
     return this.loading;
   }
 
-  /** A class's follower closes the teacher's inspector on their own page only (it cannot
-   * close the class's): it stays closed while the teacher inspects the same weight or
-   * neuron. On a phone its sheet covered the lesson's, and no student could answer. */
+  /** A follower closes the teacher's inspector on their page only, while it shows the same target. */
   dismiss() {
     const m = this.inspector.msg;
     this.dismissed = m ? `${m.id}/${m.index}` : null;
@@ -139,7 +137,7 @@ export class InspectorPanel {
     const root = this.inspector.root;
     const hadFocus = root.contains(document.activeElement);
     if (msg.id === null || msg.id === undefined) {
-      if (msg.type) this.dismissed = null; // (the class's own close: the next one shows)
+      if (msg.type) this.dismissed = null;
     } else if (this.dismissed === `${msg.id}/${msg.index}`) return;
     else this.dismissed = null;
     this.inspector.update(msg);
@@ -172,6 +170,7 @@ export class InspectorPanel {
   /** One page event. */
   update(event) {
     this.lastEvent = event;
+    if (event.kind === 'follow-mode') this.following = Boolean(event.msg.readOnly);
     if (this.stepFiles) this.stepFiles.update(event);
     if (event.model) this.config = event.model.config;
     if (!this.inspector) {

@@ -140,8 +140,7 @@ export class NetworkView {
     this.scroller = document.createElement('div');
     this.scroller.className = 'net-scroll';
     this.scroller.append(this.svg);
-    // ...and says so while layers are out of sight (an 8-layer network on a phone was cut
-    // at layer 6 with nothing to tell that it scrolls); gone once scrolled to the end
+    // ...and says so while layers are out of sight
     this.more = document.createElement('p');
     this.more.className = 'net-more';
     this.more.hidden = true;
@@ -167,9 +166,7 @@ export class NetworkView {
       if (!el || !this.svg.contains(el)) return;
       if (ev.type === 'focusin') {
         this.setRover(el);
-        // focus handed back by a closing inspector after a tap is not a keyboard's: no
-        // tooltip over the network the learner just returned to (it stayed until a tap)
-        if (this.touched) return;
+        if (this.touched) return; // (focus handed back after a tap: no tooltip)
       }
       this.showTip(el);
     };
