@@ -189,9 +189,10 @@ export function evaluationGap(cols) {
  * iteration, `gap` its median; null unless it is 4 gaps long. */
 export function denseStart(cols, gap) {
   const xs = cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs;
-  let j = xs.length - 1; // the spaced points: from xs[j] on, every gap over half the latest
+  // the spaced points: from xs[j] on, every gap over half the latest (but the last: a pause's)
+  let j = xs.length - 2;
   while (j > 0 && xs[j] - xs[j - 1] > gap / 2) j--;
-  if (j < 4 || j === xs.length - 1) return null;
+  if (j < 4 || j >= xs.length - 2) return null;
   const gaps = xs.slice(1, j + 1).map((x, i) => x - xs[i]).sort((a, b) => a - b);
   return { until: xs[j], gap: gaps[Math.floor(gaps.length / 2)] };
 }
