@@ -66,6 +66,10 @@ TEX_COMMANDS = frozenset({
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 
 
+#: a placeholder of an explanation: ``{actual}`` or ``{expression}`` (docs/lessons.md)
+PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -365,7 +369,7 @@ class Lesson(_Strict):
             out.append((f"{where} value", parse(p.value)))
             out += [(f"{where} explain {{{name}}}", parse(name))
                     for text in (p.explain.ja, p.explain.en)
-                    for name in re.findall(r"\{([^{}]+)\}", text) if name != "actual"]
+                    for name in PLACEHOLDER.findall(text) if name != "actual"]
             out += [(f"{where} choice {c.id}", parse(c.when)) for c in p.choices]
         return out
 

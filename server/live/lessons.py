@@ -61,7 +61,7 @@ from typing import Any, Protocol
 from engine import metrics
 from engine.expr import Expr, ExprError, parse
 from engine.stepper import Stepper
-from server.lessons import Action, Lesson, Step, course
+from server.lessons import PLACEHOLDER, Action, Lesson, Step, course
 from server.live.answers import ClassAnswers
 from server.live.lessonvalues import plain, reads_prev, shown, stock_picture, values_now
 from server.live.sharing import Audience, Follower
@@ -91,10 +91,6 @@ Pieces = Generator[None, None, None]
 
 
 
-#: a placeholder of an explanation: ``{actual}`` or ``{expression}`` (docs/lessons.md)
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-
-
 def _filled(text: str, actual: float, values: dict[str, Any]) -> str:
     """An explanation with ``{actual}`` replaced by the value asked about and every other
     ``{expression}`` by its value now (4 significant digits, as the page writes them: the
@@ -107,7 +103,7 @@ def _filled(text: str, actual: float, values: dict[str, Any]) -> str:
             return shown(parse(m[1]).number(values))
         except ExprError:
             return "—"
-    return _PLACEHOLDER.sub(value, text)
+    return PLACEHOLDER.sub(value, text)
 
 class Port(Protocol):
     """What the desk needs of its session."""

@@ -31,11 +31,11 @@ export function columnMean(rows, j) {
   return s / rows.length;
 }
 
-/** `v` to `n` significant digits, as short as that allows (true minus; NaN/∞ spelled out). */
-export function sig(v, n = 3) {
+/** `v` to `n` significant digits, as short as that allows (true minus; NaN/∞ spelled out; `exp`: always e). */
+export function sig(v, n = 3, exp = false) {
   if (v === null || v === undefined) return '—';
   if (!Number.isFinite(v)) return fmt(v);
   const a = Math.abs(v);
-  const s = a === 0 ? '0' : (a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(n))) : v.toExponential(n - 1));
+  const s = a === 0 ? '0' : (a >= 1e-3 && a < 1e5 && !exp ? String(Number(v.toPrecision(n))) : v.toExponential(n - 1));
   return s.replace('e+', 'e').replaceAll('-', '−');
 }

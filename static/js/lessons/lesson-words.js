@@ -97,8 +97,7 @@ export function valueText(v) {
     // two kinds of number
     const exp = flat.some((x) => typeof x === 'number' && Number.isFinite(x) && x !== 0
       && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5));
-    const items = flat.slice(0, 12).map((x) => (exp && typeof x === 'number' && Number.isFinite(x) && x !== 0
-      ? x.toExponential(3).replace('e+', 'e').replaceAll('-', '−') : valueText(x)));
+    const items = flat.slice(0, 12).map((x) => (typeof x === 'number' ? sig(x, 4, exp) : valueText(x)));
     return `[${items.join(', ')}${flat.length > 12 ? ', …' : ''}]`;
   }
   return typeof v === 'number' ? sig(v, 4) : String(v);

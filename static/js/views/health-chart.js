@@ -174,9 +174,12 @@ function firstTest(cols) {
   return i < 0 ? null : xs[i];
 }
 
+/** The iterations whose test (else train) loss was evaluated. */
+const evaluated = (cols) => (cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs);
+
 /** Iterations between the latest evaluated points (the median of the last few gaps), or null. */
 export function evaluationGap(cols) {
-  const xs = cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs;
+  const xs = evaluated(cols);
   const gaps = [];
   for (let i = Math.max(1, xs.length - 6); i < xs.length; i++) gaps.push(xs[i] - xs[i - 1]);
   if (!gaps.length) return null;
@@ -188,7 +191,7 @@ export function evaluationGap(cols) {
  * lesson's play charts its first 50 iterations so, steps by hand each one): `until` its last
  * iteration, `gap` its median; null unless it is 4 gaps long. */
 export function denseStart(cols, gap) {
-  const xs = cols.test_loss.xs.length ? cols.test_loss.xs : cols.train_loss.xs;
+  const xs = evaluated(cols);
   // the spaced points: from xs[j] on, every gap over half the latest (but the last: a pause's)
   let j = xs.length - 2;
   while (j > 0 && xs[j] - xs[j - 1] > gap / 2) j--;
