@@ -138,7 +138,7 @@ class Session(Playing):
         #: the start numbers last evaluated: (the history, its branch, commands and phase)
         self._start: tuple[weakref.ref[History], tuple[int, int, int],
                            dict[str, float | None]] | None = None
-        self._metrics_cost = 0.0  # seconds per metrics point (last measured)
+        self._metrics_cost = 0.0  # CPU seconds per metrics point (last measured)
         #: the highest batch loss of the iterations played since the last metrics point
         #: (fast play spaces points out; the coach sees a spike between two of them)
         self._loss_peak = -math.inf
