@@ -222,6 +222,20 @@ def test_eight_sigmoid_layers_vanish_and_eight_tanh_layers_do_not() -> None:
     Run(DEEP_TANH).steps(20).quiet("vanishing-gradients", 20)
 
 
+def test_a_tanh_network_told_its_gradient_vanishes_is_not_told_only_of_the_sigmoid() -> None:
+    """Eight tanh layers of tiny weights (normal, scale 0.05) vanish through Wᵀ, with f′
+    near 1. The note said "(sigmoid's f′ is at most 0.25)" as its one reason, for any
+    network; it now gives the sigmoid's, tanh's and the weights' part."""
+    r = Run({**DEEP_SIGMOID, "activation": "tanh", "init": "normal",
+             "init_scale": 0.05}).steps(6)
+    note = r.note("vanishing-gradients")
+    g = r.points(note["iteration"])[-1]["gnorm"]
+    assert g[0] < 0.001 * g[-1]
+    words = r.coach()["words"]["vanishing-gradients"]
+    assert "tanh" in words["en"]["text"] and "small weights" in words["en"]["text"]
+    assert "tanh" in words["ja"]["text"] and "重みが小さ" in words["ja"]["text"]
+
+
 def test_a_run_that_has_learnt_its_data_is_not_told_its_gradient_vanishes() -> None:
     # XOR learnt at a rate of 3: the loss near 0, every gradient small, the first layer's
     # (saturated tanh units) smallest of all; nothing is wrong, and no advice is due
