@@ -53,6 +53,10 @@ MAX_MINUTES = 10
 PAGE_CONTROLS = ("step_phase", "step_iteration", "play", "pause", "reset", "step_back",
                  "timeline", "inspector", "map", "charts", "landscape", "edit_weight",
                  "add_points", "network", "settings")
+#: the parts of the page a step may keep hidden until its prediction is checked (their
+#: numbers would give the answer away: the Numbers panel shows the loss one-neuron's
+#: second step asks for before its loss phase runs)
+CONCEALABLE = ("numbers",)
 #: TeX commands a formula may use (the page renders them as MathML)
 TEX_COMMANDS = frozenset({
     "frac", "partial", "cdot", "times", "leftarrow", "rightarrow", "to", "sum", "prod",
@@ -225,10 +229,21 @@ class Action(_Strict):
 
 
 class Controls(_Strict):
-    """Which controls the page shows (empty: all) and which it locks."""
+    """Which controls the page shows (empty: all), which it locks, and which parts it
+    keeps hidden until the step's prediction is checked (``conceal``)."""
 
     show: tuple[str, ...] = ()
     lock: tuple[str, ...] = ()
+    conceal: tuple[str, ...] = ()
+
+    @field_validator("conceal")
+    @classmethod
+    def _concealable(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for n in names:
+            if n not in CONCEALABLE:
+                raise ValueError(f"conceal {n!r}: only {', '.join(CONCEALABLE)} "
+                                 "(hidden until the prediction is checked)")
+        return names
 
     @field_validator("show", "lock")
     @classmethod
@@ -288,6 +303,9 @@ class Step(_Strict):
 
     @model_validator(mode="after")
     def _chart_shown(self) -> Step:
+        if self.controls.conceal and self.prediction is None:
+            raise ValueError("controls.conceal hides a part until the prediction is "
+                             "checked: the step has no prediction")
         show = self.controls.show
         if self.chart is not None and show and "charts" not in show:
             raise ValueError(f"chart {self.chart!r}: the step hides the charts "

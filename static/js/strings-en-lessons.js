@@ -22,6 +22,7 @@ export const STRINGS = Object.freeze({
   'lesson.next': 'Next step',
   'lesson.finish': 'Done — back to the lessons',
   'lesson.leave': 'Leave the lesson',
+  'lesson.concealed': 'Hidden until the answer is checked: these numbers would give it away.',
   'lesson.fold': 'Fold the lesson away',
   'lesson.unfold': 'Show the lesson',
   'lesson.part.predict': '{n}. Predict first',

@@ -22,6 +22,7 @@ export const STRINGS = Object.freeze({
   'lesson.next': '次のステップへ',
   'lesson.finish': 'レッスン完了 — 一覧へ',
   'lesson.leave': 'レッスンを終える',
+  'lesson.concealed': '答えを確かめるまで隠しています。ここの数値が答えになってしまうからです。',
   'lesson.fold': 'レッスンをたたむ',
   'lesson.unfold': 'レッスンを開く',
   'lesson.part.predict': '{n}. まず予想しましょう',

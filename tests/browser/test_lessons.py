@@ -255,6 +255,58 @@ def test_a_learner_walks_lesson_one_from_the_course_list_to_its_end(make_lab: An
     assert lab.errors == []
 
 
+def test_a_step_asking_for_the_loss_hides_the_numbers_panel_until_it_is_checked(
+        make_lab: Any) -> None:
+    """one-neuron's step 2 asks for the loss L before its loss phase runs; the Numbers
+    panel showed "train loss 0.0981" beside the question, the answer given away. The
+    step conceals the panel's numbers until the answer is checked, saying why in their
+    place, then shows them with the number the check revealed; a step that conceals
+    nothing keeps them."""
+    lab = make_lab(viewport=DESK).open("/?lesson=one-neuron&step=1")
+    page = lab.page
+    numbers = "[data-slot='stats'] .stats"
+
+    def why() -> str:
+        return str(page.eval_on_selector(
+            "[data-slot='stats']", "e => getComputedStyle(e, '::before').content"))
+
+    wait_step(lab, 1, "Forward")
+    assert visible(lab, numbers) and why() == "none"  # (step 1 conceals nothing)
+    mark = lab.mark()
+    page.click(".btn-step-phase")  # (the forward phase, step 1's)
+    lab.wait_for_message("frame", phase="forward", iteration=0, after=mark)
+    page.click(f"{LESSON} .lesson-next")
+    lab.wait_for_message("lesson_step", after=mark, step=2)
+    wait_step(lab, 2, "Loss")
+    assert not visible(lab, numbers) and not visible(lab, "#stat-train-loss")
+    assert "Hidden until the answer is checked" in why()
+    # in Japanese, its line in Japanese
+    page.click(".lang-btn[data-lang='ja']")
+    expect(page.locator(HEADING)).to_have_text("損失")
+    page.wait_for_function("() => getComputedStyle(document.querySelector(\"[data-slot='stats']\"),"
+                           " '::before').content.includes('答えを確かめるまで')")
+    page.click(".lang-btn[data-lang='en']")
+    expect(page.locator(HEADING)).to_have_text("Loss")
+    page.fill(f"{LESSON} .lesson-number", "0.2")
+    assert check(lab)["verdict"] == "not_yet"  # (checked before the loss phase: no value)
+    assert not visible(lab, numbers)
+    page.click(".btn-step-phase")
+    lab.wait_for_message("frame", phase="loss", iteration=0, after=mark)
+    assert not visible(lab, numbers)
+    msg = check(lab)
+    assert msg["verdict"] == "wrong"
+    expect(page.locator(numbers)).to_be_visible()
+    assert why() == "none"
+    # the panel's train loss (the whole set: one batch of both samples) is the revealed L
+    shown = parse_number(lab.text("#stat-train-loss"))
+    assert same4(shown, msg["actual"]) and same4(shown_actual(lab), msg["actual"])
+    # a step it conceals nothing in keeps the panel
+    page.click(f"{LESSON} .lesson-next")
+    wait_step(lab, 3, "The gradient's sign")
+    assert visible(lab, numbers)
+    assert lab.errors == []
+
+
 def test_a_link_opens_step_three_and_a_reload_keeps_it(make_lab: Any) -> None:
     lab = make_lab().open("/?lesson=one-neuron&step=3")
     page = lab.page

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from server.lessons import LessonFileError, course, localized, read_lesson
+from server.lessons import LessonFileError, Step, course, localized, read_lesson
 from server.live import playing
 from server.live.lessons import shown
 from tests.server.conftest import WS, join, make_app, share
@@ -386,6 +386,7 @@ GOOD = (ROOT / "lessons" / "one-neuron.toml").read_text()
     (('id = "one-neuron"', 'id = "other"'), "other"),
     (('chart = "loss"', 'chart = "weights"'), "chart"),
     (('id = "forward"', 'id = "forward"\nchart = "loss"'), "hides the charts"),
+    (('conceal = ["numbers"]', 'conceal = ["network"]'), "conceal 'network'"),
 ])
 def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
         tmp_path: Path, change: tuple[str, str], names: str) -> None:
@@ -395,6 +396,16 @@ def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
     path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(LessonFileError, match=re.escape(names)):
         read_lesson(path)
+
+
+def test_a_step_conceals_its_numbers_only_when_it_asks_a_prediction() -> None:
+    """``conceal`` hides the Numbers panel until the prediction is checked: a step with
+    no prediction would hide it for good, and is refused."""
+    step = {"id": "read", "title": {"ja": "読む", "en": "Read"},
+            "text": {"ja": "読む", "en": "Read"}, "answer": {"ja": "答え", "en": "Answer"},
+            "controls": {"conceal": ["numbers"]}}
+    with pytest.raises(ValueError, match=re.escape("controls.conceal")):
+        Step.model_validate(step)
 
 
 def test_the_course_read_by_many_threads_at_once_is_one_course() -> None:

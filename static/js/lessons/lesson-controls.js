@@ -1,6 +1,7 @@
 /**
  * A lesson step's `controls` on the page: `show` (empty: everything) hides the
- * rest, `lock` disables what it names. Names are the catalog's run settings
+ * rest, `lock` disables what it names, `conceal` hides a part whose numbers would
+ * give the prediction away (the Numbers panel) until the prediction is checked. Names are the catalog's run settings
  * (`lr`, `optimizer`, `batch_size`…) or the page's own controls
  * (server/lessons.py's PAGE_CONTROLS). Where each one is on the page is this
  * module's table: the run buttons and slots by class and slot name, the run
@@ -8,7 +9,8 @@
  * the catalog (`#ctl-<main>` and `#adv-<path>`).
  *
  * It marks elements, never moves or rebuilds them: `data-lesson-hidden` (the
- * stylesheet hides it, css/lessons.css) and `disabled` plus
+ * stylesheet hides it, css/lessons.css), `data-lesson-concealed` (css/lesson-panel.css
+ * hides its contents and writes the attribute's words instead) and `disabled` plus
  * `data-lesson-locked` on what it disabled itself, so leaving the lesson
  * gives back exactly what was there. Views re-render on their own schedule,
  * so {@link LessonControls#apply} is cheap and called again after each run.
@@ -36,6 +38,8 @@ const PAGE = Object.freeze({
   network: ['#network', '[data-slot="gradbars"]'],
   settings: ['.ctl-net', '.ctl-adv'],
 });
+/** What a step may keep hidden until its prediction is checked (`controls.conceal`). */
+const CONCEAL = Object.freeze({ numbers: ['[data-slot="stats"]'] });
 /** Shown only when a step shows everything (nothing in a lesson's list names them). */
 const EXTRA = Object.freeze(['[data-slot="runs"]']);
 /** The run settings the main panel shows, and their fields' ids (views/controls-view.js). */
@@ -79,12 +83,28 @@ export class LessonControls {
     this.controls = null;
     /** The open step's action (what it asks for is always allowed). */
     this.action = null;
+    /** Whether the open step's prediction is checked (its concealed parts show). */
+    this.revealed = false;
+    /** The page's words (set by the lesson panel): the concealed part's line. */
+    this.say = null;
   }
 
-  /** Set the open step's controls and action (null: no lesson) and apply them. */
-  set(controls, action) {
-    this.controls = controls ? { show: controls.show || [], lock: controls.lock || [] } : null;
+  /**
+   * Set the open step's controls and action (null: no lesson) and apply them; `revealed`:
+   * its prediction is checked already (what it conceals shows).
+   */
+  set(controls, action, revealed = false) {
+    this.controls = controls
+      ? { show: controls.show || [], lock: controls.lock || [], conceal: controls.conceal || [] } : null;
     this.action = action || null;
+    this.revealed = revealed;
+    this.apply();
+  }
+
+  /** The step's prediction is checked: what the step concealed (its numbers) shows again. */
+  reveal() {
+    if (this.revealed) return;
+    this.revealed = true;
     this.apply();
   }
 
@@ -133,6 +153,7 @@ export class LessonControls {
   apply() {
     const root = this.root;
     for (const el of root.querySelectorAll('[data-lesson-hidden]')) el.removeAttribute('data-lesson-hidden');
+    for (const el of root.querySelectorAll('[data-lesson-concealed]')) el.removeAttribute('data-lesson-concealed');
     for (const el of root.querySelectorAll('[data-lesson-locked]')) {
       el.disabled = el.dataset.lessonLocked === 'was-disabled';
       el.removeAttribute('data-lesson-locked');
@@ -157,6 +178,12 @@ export class LessonControls {
       else if (!this.usable(name)) els.forEach(lock);
     }
     if (showing) all(EXTRA).forEach(hide);
+    // concealed: the part's contents hidden, a line in their place saying why (an attribute,
+    // not an element: added elements would set the panel's observer marking the page again)
+    if (!this.revealed) {
+      const why = this.say ? this.say('lesson.concealed') : '';
+      for (const name of this.controls.conceal) all(CONCEAL[name] || []).forEach((el) => el.setAttribute('data-lesson-concealed', why));
+    }
     // the run settings: each field shown or hidden, locked or not; a section with
     // nothing left in it goes too, an advanced one with something in it opens
     const everySetting = this.shows('settings');

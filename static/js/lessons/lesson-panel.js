@@ -142,6 +142,7 @@ export class LessonPanel {
       if (this.root.contains(ev.target) || ev.target === document.body) this.onKey(ev);
     });
     this.t = t;
+    this.controls.say = t;
     // views redraw parts of the page the step hides (the inspector, a rebuilt run): mark them again
     this.observer = new MutationObserver((records) => {
       // elements added (a panel built, a menu refilled), not numbers rewritten at every frame
@@ -239,6 +240,7 @@ export class LessonPanel {
       this.syncClass();
     } else if (kind === 'lang') {
       this.renderChrome();
+      this.controls.apply(); // (a concealed part's line, in the new language)
       if (this.open) this.load(true);
     } else if (kind === 'state' || kind === 'run') {
       this.playing = Boolean(model.state && model.state.playing);
@@ -275,7 +277,7 @@ export class LessonPanel {
       this.focusNext = true;
       this.fold(false);
     }
-    this.controls.set(msg.controls, msg.action);
+    this.controls.set(msg.controls, msg.action, this.state.revealed);
     this.observer.observe(document.body, { childList: true, subtree: true });
     this.root.hidden = false;
     document.documentElement.classList.add('lesson-open');
@@ -309,7 +311,10 @@ export class LessonPanel {
     if (!own && msg.trigger === 'check' && !valued) return;
     if (own) this.pending = undefined;
     const reveal = valued && !this.state.revealed && (!this.following || !own);
-    if (reveal) this.state.revealed = true;
+    if (reveal) {
+      this.state.revealed = true;
+      this.controls.reveal(); // (the Numbers panel a step concealed: its answer is out)
+    }
     // a student keeps their own verdict when the teacher reveals: the reveal adds the numbers
     const whose = own || msg.trigger === 'goal' ? 'own' : 'teacher';
     if (this.view) {
