@@ -307,6 +307,43 @@ def test_a_step_asking_for_the_loss_hides_the_numbers_panel_until_it_is_checked(
     assert lab.errors == []
 
 
+def test_a_number_question_says_how_close_counts_and_is_judged_so(make_lab: Any) -> None:
+    """one-neuron took 0.1 for a loss of 0.098 (±0.005) but not 0.54 for w = 0.5444
+    (±0.003), and said neither: a learner could not tell a rounding from a mistake. Each
+    number question says how close counts, and the verdict keeps to it."""
+    lab = make_lab(viewport=DESK).open("/?lesson=one-neuron&step=1")
+    page = lab.page
+    wait_step(lab, 1, "Forward")
+    said = lab.text(f"{LESSON} .lesson-tolerance")
+    assert said == "Counted right within ±0.01 of the engine’s value.", said
+    assert "lesson-tolerance" in (page.get_attribute(f"{LESSON} .lesson-number",
+                                                     "aria-describedby") or "")
+    mark = lab.mark()
+    page.click(".btn-step-phase")
+    lab.wait_for_message("frame", phase="forward", iteration=0, after=mark)
+    y = max(row[0] for row in frames_of(lab, 0)["forward"]["L1.a"])  # 0.6225
+    page.fill(f"{LESSON} .lesson-number", f"{y - 0.012:.4f}")
+    assert check(lab)["verdict"] == "wrong"
+    page.fill(f"{LESSON} .lesson-number", f"{y + 0.008:.4f}")
+    assert check(lab)["verdict"] == "right"
+    # an answer that is exact (a difference of two ways to the same number: 0)
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=chain-rule&step=2")
+    lab.wait_for_message("lesson_step", after=mark, step=2)
+    expect(page.locator(f"{LESSON} .lesson-tolerance")).to_have_text(
+        "Counted right if it is the engine’s value, to rounding.")
+    # and in Japanese
+    page.click(".lang-btn[data-lang='ja']")
+    expect(page.locator(f"{LESSON} .lesson-tolerance")).to_have_text(
+        "エンジンの値と（丸め誤差を除いて）一致すれば正解です。")
+    mark = lab.mark()
+    page.goto(f"{lab.base_url}/?lesson=optimizers&step=3")
+    lab.wait_for_message("lesson_step", after=mark, step=3)
+    expect(page.locator(f"{LESSON} .lesson-tolerance")).to_have_text(
+        "エンジンの値との差が 1% 以内なら正解です。")
+    assert lab.errors == []
+
+
 def test_a_link_opens_step_three_and_a_reload_keeps_it(make_lab: Any) -> None:
     lab = make_lab().open("/?lesson=one-neuron&step=3")
     page = lab.page

@@ -67,6 +67,22 @@ function expressionWords(id, name) {
   }).join('');
 }
 
+/**
+ * How close a number answer must be to be counted right (the server's judge,
+ * server/live/lessons.py: within max(tolerance, relative × |actual|)), in words: a
+ * learner told "0.54" is wrong against 0.5444 knows why, one told 0.1 is right for
+ * 0.098 knows why too.
+ */
+export function toleranceWords(t, p) {
+  const tol = Number(p.tolerance) || 0;
+  const rel = Number(p.relative) || 0;
+  const pct = `${Number((rel * 100).toPrecision(3))}%`;
+  if (rel === 0 && tol < 1e-6) return t('lesson.tolerance.exact');
+  if (rel === 0) return t('lesson.tolerance.abs', { tol: String(tol) });
+  if (tol === 0) return t('lesson.tolerance.rel', { pct });
+  return t('lesson.tolerance.both', { tol: String(tol), pct });
+}
+
 export class StepView {
   /**
    * @param {object} step the step from `GET /api/lessons/{id}`
@@ -172,7 +188,7 @@ export class StepView {
     } else {
       // (no inputmode=decimal: a phone's decimal pad may have no minus sign, and answers can be negative)
       this.input = h('input', { type: 'number', step: 'any', id: 'lesson-number', class: 'lesson-number',
-        'aria-describedby': 'lesson-question', value: this.state.number,
+        'aria-describedby': 'lesson-question lesson-tolerance', value: this.state.number,
         on: {
           input: () => { this.state.number = this.input.value; },
           keydown: (ev) => {
@@ -182,9 +198,10 @@ export class StepView {
             }
           },
         } });
-      answer = h('div', { class: 'lesson-number-row' },
+      answer = [h('div', { class: 'lesson-number-row' },
         h('label', { for: 'lesson-number' }, t('lesson.yourAnswer')), this.input,
-        p.unit ? h('span', { class: 'lesson-unit' }, inlineMath(p.unit)) : null);
+        p.unit ? h('span', { class: 'lesson-unit' }, inlineMath(p.unit)) : null),
+      h('p', { class: 'lesson-tolerance hint', id: 'lesson-tolerance' }, toleranceWords(t, p))];
     }
     return h('section', { class: 'lesson-part lesson-predict', 'aria-labelledby': 'lesson-predict-h' },
       h('h3', { id: 'lesson-predict-h' }, t('lesson.part.predict', { n })), question, answer);
