@@ -107,6 +107,15 @@ def test_the_teacher_sees_the_class_answers_counted_then_reveals_and_each_studen
         assert at is not None and at["y"] >= 0 and at["y"] + at["height"] <= 720, (sel, at)
     title = tp.locator(f"{BOX} .class-answers-title").bounding_box()
     assert title is not None and title["height"] < 2 * 24 * 1.3  # one line
+    # the question stands whole above the answers; the teacher's own choice buttons, half
+    # covered by them, are gone (the class's rows name each choice); the students keep theirs
+    question = tp.locator(f"{LESSON} .lesson-question").bounding_box()
+    answers = tp.locator(BOX).bounding_box()
+    assert question is not None and answers is not None
+    assert question["y"] >= 0 and question["y"] + question["height"] <= answers["y"], (
+        question, answers)
+    expect(tp.locator(f"{LESSON} .lesson-choice").first).to_be_hidden()
+    expect(a.page.locator(f"{LESSON} .lesson-choice").first).to_be_visible()
     teacher.step("phase")
 
     # the reveal (the teacher predicted nothing): each student is judged on their own answer

@@ -157,6 +157,8 @@ export class StepView {
    */
   showClass({ sharing, answers, followers }) {
     this.sharing = sharing;
+    // (a projector then drops the teacher's own answer field: the class's rows name each choice)
+    this.root.classList.toggle('is-class', sharing);
     this.syncReveal();
     if (!this.classAnswers) return;
     this.classAnswers.show(sharing);
