@@ -403,7 +403,7 @@ export const STRINGS = Object.freeze({
   'act.fast': '高速再生中はバッチ平均の z だけが送られます（曲線の下の目盛り）',
   'act.noDf': 'f′ の点は、逆伝播で f′(z) が計算されると表示されます',
   'act.norm': 'この層は正規化後の z̃ に f を適用します（横軸は z̃）',
-  'act.region': 'グレーの領域: {kind}（|f′| が最大値の 1% 未満）',
+  'act.region': '網かけの領域: {kind}（|f′| が最大値の 1% 未満）',
   'act.noFlat': '平らな領域はありません（f′ はどこでも最大値の 1% 以上）',
   'act.leak': 'z < 0 の値: {share}（そこでの傾きは α = {alpha}）',
   'act.or': ' または ',

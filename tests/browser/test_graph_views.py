@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import numpy as np
+from playwright.sync_api import expect
 
 from tests.browser.conftest import Lab, parse_number
 
@@ -390,6 +391,14 @@ def test_a_relu_layer_with_negative_biases_is_dead(make_lab: Any) -> None:
     assert lab.page.get_attribute(ACT, "data-kind") == "dead"
     assert "dead region (z ≤ 0, f′ = 0" in lab.text(f"{ACT} .bpl-act-share")
     assert "Units dead for the whole batch: 4 of 4" in lab.text(f"{ACT} .bpl-act-units")
+    # fast play (the batch's means only) names the shaded region: in Japanese as shaded, for
+    # it is peach here and grey at a sigmoid's flat ends (the words said 「グレーの領域」)
+    lab.play_until("100", 5)
+    expect(lab.page.locator(f"{ACT} .bpl-act-share")).to_have_text(
+        "Shaded: dead (f′ = 0) (|f′| below 1% of its largest)")
+    lab.page.click(".lang-btn[data-lang='ja']")
+    expect(lab.page.locator(f"{ACT} .bpl-act-share")).to_have_text(
+        "網かけの領域: 死（f′ = 0）（|f′| が最大値の 1% 未満）")
     # Leaky ReLU has no flat end: its slope α is written where z < 0
     leaky = make_lab(**DESK).open("/?dataset=xor&hidden=4&act=leaky_relu&alpha=0.1")
     leaky.wait_for_run(activation="leaky_relu")
