@@ -137,6 +137,33 @@ def test_a_linear_axis_reads_in_round_steps(make_lab: Any) -> None:
     assert errors(lab) == []
 
 
+def test_a_log_chart_whose_every_value_is_0_says_so_not_that_it_is_to_come(
+        make_lab: Any) -> None:
+    """A ReLU layer dead for every sample (its biases at −50): no gradient reaches any
+    weight, every layer's ‖ΔW‖/‖W‖ is 0, and a log scale cannot draw 0. The chart said
+    "Appears after the first iteration" after three of them; it says every value is 0."""
+    lab = make_lab(**DESK).open("/?dataset=xor&hidden=4&act=relu")
+    lab.wait_for_run(activation="relu")
+    for j in range(4):
+        mark = lab.mark()
+        send(lab, {"type": "edit", "id": "L1.b", "index": [j], "value": -50})
+        lab.wait_for_message("edit", after=mark)
+    for _ in range(3):
+        lab.step("iteration")
+    ratios = [p["update_ratio"] for m in lab.messages("metrics") for p in m["points"]
+              if "update_ratio" in p and p["iteration"] >= 1]
+    assert len(ratios) >= 3 and all(r == [0, 0] for r in ratios), ratios
+    lab.settled()
+    assert lab.text("[data-chart='ratio'] .sr-only") == (
+        "Every value is 0: a log scale cannot draw it")
+    # and before any iteration, as before
+    fresh = make_lab(**DESK).open("/?dataset=xor&hidden=4&act=relu")
+    fresh.wait_for_run(activation="relu")
+    fresh.settled()
+    assert fresh.text("[data-chart='ratio'] .sr-only") == "Appears after the first iteration"
+    assert errors(lab) == [] and errors(fresh) == []
+
+
 def test_a_chart_of_one_iteration_names_it_once_under_its_points(make_lab: Any) -> None:
     """A lesson's run before play has its start's point alone: the x axis says "0" once,
     under the points (it said "0" at both ends, as a range from 0 to 0), and the Numbers

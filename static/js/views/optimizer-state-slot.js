@@ -34,7 +34,7 @@ export class OptimizerStateSlot {
     const acc = catalog.json && catalog.json.accumulated;
     const summed = Boolean(acc && model && model.config && model.config[acc.when]);
     if (!summed && !catalog.stateBuffers(optimizerInForce(this.settings, model)).length) return;
-    this.loading = import('./optimizer-state.js').then(({ OptimizerStateStrip }) => {
+    this.loading = Promise.all([import('./optimizer-state.js'), this.options.i18n.need('later').catch(() => {})]).then(([{ OptimizerStateStrip }]) => {
       this.strip = new OptimizerStateStrip(this.options);
       this.root.replaceWith(this.strip.root);
       this.root = this.strip.root;
