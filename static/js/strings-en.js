@@ -244,6 +244,7 @@ export const STRINGS = Object.freeze({
   'err.detail.nonfinite': '{where} was the first value to become NaN or ∞ ({phase}, iteration {iteration})',
   'err.detail.limit': 'over the server limit {limit}',
   'err.detail.field': 'check {field}',
+  'err.detail.range': '{label} must be from {min} to {max}',
   'err.detail.server': 'Details from the server',
   'err.dismiss': 'Dismiss',
 

@@ -243,6 +243,7 @@ export const STRINGS = Object.freeze({
   'err.detail.nonfinite': '最初に NaN/∞ になったのは{where}です（反復 {iteration} の{phase}）',
   'err.detail.limit': 'サーバーの上限 {limit} を超えています',
   'err.detail.field': '項目 {field} を確認してください',
+  'err.detail.range': '{label} は {min} から {max} の範囲にしてください',
   'err.detail.server': 'サーバーからの説明（英語）',
   'err.dismiss': '閉じる',
 

@@ -74,3 +74,23 @@ def test_a_servers_limit_is_said_in_words_with_what_to_do(make_lab: Any) -> None
         "Limit exceeded: one step of this network on its data would take longer than the "
         "server allows: use fewer or narrower layers, a smaller batch or fewer samples")
     assert lab.errors == []
+
+
+def test_a_links_setting_out_of_range_is_named_by_its_control_with_its_range(
+        make_lab: Any) -> None:
+    """A link with lr=1000 is refused: the notice said 「項目 config.lr を確認してください」,
+    a field's id. It names the setting as its control does, with the range it takes; the
+    server's sentence stays behind "details", and the page's run is its own."""
+    lab = make_lab(locale="ja-JP").open("/?lr=1000")
+    lab.wait_until(lambda: any(m.get("type") == "error" and m.get("field") == "config.lr"
+                               for m in lab.received), what="the link's lr refused")
+    expect(lab.page.locator(".notice-text")).to_have_text(
+        "入力が正しくありません: 学習率 η は 0 から 100 の範囲にしてください")
+    assert "1000" in (lab.page.text_content(".notice-server") or "")
+    assert lab.page.input_value("#ctl-lr") != "1000"
+    en = make_lab().open("/?lr=1000")
+    en.wait_until(lambda: any(m.get("type") == "error" for m in en.received),
+                  what="the link's lr refused")
+    expect(en.page.locator(".notice-text")).to_have_text(
+        "Invalid input: Learning rate η must be from 0 to 100")
+    assert lab.errors == [] and en.errors == []

@@ -15,6 +15,7 @@
 import { h } from '../dom.js';
 import { whereWords } from '../where-words.js';
 import { recordIteration } from '../counting.js';
+import { settingLabelKey } from './controls-view.js';
 
 /** Whether the server answers `error` with a new run of the page's own, which must not hide it. */
 function announcesRun(msg) {
@@ -24,8 +25,9 @@ function announcesRun(msg) {
 /** Notice view. */
 export class NoticeView {
   /** @param {HTMLElement} container the "notices" slot */
-  constructor(container, { i18n }) {
+  constructor(container, { i18n, catalog }) {
     this.i18n = i18n;
+    this.catalog = catalog;
     this.text = h('span', { class: 'notice-text' });
     this.serverText = h('p', { class: 'notice-server', lang: 'en' });
     this.more = h('details', { class: 'notice-more', hidden: true },
@@ -81,6 +83,12 @@ export class NoticeView {
     }
     if (c.limit && this.i18n.has(`err.limit.${c.limit}`)) return t(`err.limit.${c.limit}`);
     if (c.limit) return t('err.detail.limit', { limit: c.limit });
+    // a run setting (a link's `config.lr`): by its control's name, and its range where it has one
+    const p = c.field && this.catalog && this.catalog.setting(c.field.replace(/^config\./, ''));
+    if (p) {
+      const label = t(settingLabelKey(p.name));
+      return p.max === undefined ? t('err.detail.field', { field: label }) : t('err.detail.range', { label, min: p.min, max: p.max });
+    }
     if (c.field) return t('err.detail.field', { field: c.field });
     return this.i18n.lang === 'en' ? c.message : '';
   }
