@@ -278,7 +278,10 @@ class LessonDesk:
             for i in range(start, n):
                 self._setup(lesson, steps[i - 1], fresh=i == start or steps[i - 1].preset
                             is not None)
-                if steps[i - 1].action.do != "csv":  # (the run keeps the table it has)
+                # (the run keeps the table it has; an earlier step's click on a weight
+                # changes no number, and its inspector would open over this step: a
+                # phone's sheet covered the lesson opened by a link)
+                if steps[i - 1].action.do not in ("csv", "inspect"):
                     yield from self._busy(self.perform(steps[i - 1].action))
             self._setup(lesson, steps[n - 1], fresh=start == n or steps[n - 1].preset
                         is not None)

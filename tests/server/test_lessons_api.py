@@ -398,6 +398,25 @@ def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
         read_lesson(path)
 
 
+def test_a_link_to_a_step_after_a_click_on_a_weight_opens_no_inspector() -> None:
+    """one-neuron's step 4 is a click on w (the inspector opens on it). A link to step 5
+    ran step 4's click on the way, and a phone's inspector sheet covered step 5's lesson;
+    the run is the same without it (a click changes no number)."""
+    with TestClient(make_app()) as client, client.websocket_connect("/ws") as raw:
+        ws = WS(raw)
+        ws.hello()
+        ws.send({"type": "lesson", "id": "one-neuron", "step": 5})
+        ws.recv_type("lesson_step", timeout=20, where=lambda m: m["step"] == 5)
+        ws.send({"type": "step", "unit": "phase"})  # (step 5's own: the update)
+        ws.recv_type("frame", where=lambda m: m["phase"] == "update")
+        assert not [m for m in ws.seen if m["type"] == "inspect"]
+        # the step's numbers are the walk's: w = 0.5 − 1 × (−0.0444)
+        ws.send({"type": "lesson", "action": "check", "id": "one-neuron", "step": 5,
+                 "prediction": 0.544})
+        check = ws.recv_type("lesson_check", timeout=20)
+        assert check["verdict"] == "right" and abs(check["actual"] - 0.5444) < 1e-4
+
+
 def test_a_step_conceals_its_numbers_only_when_it_asks_a_prediction() -> None:
     """``conceal`` hides the Numbers panel until the prediction is checked: a step with
     no prediction would hide it for good, and is refused."""
