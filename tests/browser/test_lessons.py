@@ -293,6 +293,15 @@ def test_a_step_asking_for_the_loss_hides_the_numbers_panel_until_it_is_checked(
     page.click(".btn-step-phase")
     lab.wait_for_message("frame", phase="loss", iteration=0, after=mark)
     assert not visible(lab, numbers)
+    # a language switch asks a judged check again for its words; not this one, made before
+    # the loss was computed (asked again, it judged the answer and showed the numbers)
+    page.click(".lang-btn[data-lang='ja']")
+    expect(page.locator(HEADING)).to_have_text("損失")
+    page.click(".lang-btn[data-lang='en']")
+    expect(page.locator(HEADING)).to_have_text("Loss")
+    lab.settled()
+    assert [m["verdict"] for m in lab.messages("lesson_check")] == ["not_yet"]
+    assert not visible(lab, numbers)
     msg = check(lab)
     assert msg["verdict"] == "wrong"
     expect(page.locator(numbers)).to_be_visible()

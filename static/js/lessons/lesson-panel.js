@@ -381,9 +381,12 @@ export class LessonPanel {
     if (n !== this.loads || !this.open || this.open.id !== id) return; // a newer step or language
     this.lesson = { id, lang, body };
     this.render();
-    // the verdict's explanation is the server's, in the language it was asked in
+    // the verdict's explanation is the server's, in the language it was asked in (a check
+    // made before the value was computed has none: asked again, it would judge the answer
+    // the learner has not asked to check since, and show what the step conceals)
     const c = this.state.check;
-    if (force && c && this.state.whose === 'own' && c.trigger === 'check' && c.prediction !== null) this.check(c.prediction);
+    const valued = c && c.actual !== null && c.actual !== undefined;
+    if (force && valued && this.state.whose === 'own' && c.trigger === 'check' && c.prediction !== null) this.check(c.prediction);
   }
 
   render() {
