@@ -835,6 +835,42 @@ def test_a_steps_revealed_network_values_are_named_as_the_inspector_names_them(
         assert lab.errors == []
 
 
+def test_a_weights_value_before_its_update_and_each_samples_loss_are_named_in_words(
+        make_lab: Any) -> None:
+    """one-neuron's update step revealed "L1.W.prev[0,0]" (counted from 0) beside
+    "w[1,1] of layer 1"; its loss step "loss.per_sample". They read in words, in both
+    languages, the ids staying their titles."""
+    for locale, want in (("en-US", ["w[1,1] before the update of layer 1",
+                                     "Δw[1,1] of layer 1", "w[1,1] of layer 1"]),
+                         ("ja-JP", ["第1層の 更新前の w[1,1]", "第1層の Δw[1,1]",
+                                     "第1層の w[1,1]"])):
+        lab = make_lab(locale=locale, viewport=DESK).open("/?lesson=one-neuron&step=5")
+        page = lab.page
+        lab.wait_for_message("lesson_step", after=0, id="one-neuron", step=5)
+        page.click(".btn-step-phase")  # the update
+        lab.wait_for_message("frame", after=0, phase="update")
+        page.fill(f"{LESSON} .lesson-number", "0.5444")
+        msg = check(lab)
+        lab.settled()
+        rows = page.eval_on_selector_all(
+            f"{VERDICT} .lesson-values dt", "els => els.map(e => [e.textContent, e.title])")
+        assert rows == [[w, k] for w, k in zip(want, msg["values"], strict=True)], rows
+        assert lab.errors == []
+    lab = make_lab(viewport=DESK).open("/?lesson=one-neuron&step=2")
+    lab.wait_for_message("lesson_step", after=0, id="one-neuron", step=2)
+    lab.page.click(".btn-step-phase")  # (a link opens the step before its phase: forward)
+    lab.wait_for_message("frame", after=0, phase="forward")
+    lab.page.click(".btn-step-phase")
+    lab.wait_for_message("frame", after=0, phase="loss")
+    lab.page.fill(f"{LESSON} .lesson-number", "0.098")
+    check(lab)
+    lab.settled()
+    names = lab.page.eval_on_selector_all(f"{VERDICT} .lesson-values dt",
+                                          "els => els.map(e => e.textContent)")
+    assert names[0] == "Each sample’s loss ℓ", names
+    assert lab.errors == []
+
+
 def test_an_optimizers_state_and_a_layers_list_are_named_in_words_too(make_lab: Any) -> None:
     """The first optimizer step reveals the momentum buffer of a weight beside its
     gradient: it read "L1.W.momentum_buffer[0,0]" (counted from 0) beside "∂L/∂w[1,1] of

@@ -54,6 +54,17 @@ const METRIC_WORDS = Object.freeze({
   wnorm: 'lesson.value.wnorm', dead: 'lesson.value.dead', saturated: 'lesson.value.saturated',
 });
 
+/** The other names a step may reveal, in words (docs/lessons.md's names): the table's
+ * spreads, each sample's loss (the page showed `raw_spread`, `loss.per_sample`). */
+const NAME_WORDS = Object.freeze({
+  spread: 'lesson.value.spread', raw_spread: 'lesson.value.raw_spread', 'loss.per_sample': 'lesson.value.per_sample',
+});
+/** One layer's entry of a metrics list (`saturated[0]`): its words for one layer. */
+const LAYER_METRIC_WORDS = Object.freeze({
+  gnorm: 'lesson.value.gnormOne', wnorm: 'lesson.value.wnormOne', dead: 'lesson.value.deadOne',
+  saturated: 'lesson.value.saturatedOne', update_ratio: 'lesson.value.ratioOne',
+});
+
 /** An expression of ids in words, each id as `name` says it (a string; else it stays as
  * written), ÷ and × for / and *: "‖∂L/∂W‖ of layer 1 ÷ ‖∂L/∂W‖ of layer 8" for
  * "L1.gnorm / L8.gnorm", which a Japanese page showed as it is. */
@@ -407,20 +418,26 @@ export class StepView {
   /** A revealed value's name: in words as the Numbers panel says it ("Train loss"); a
    * network's value as the inspector writes it, its indices counted from 1 ("∂L/∂w[1,1] of
    * layer 1" for L1.dW[0,0]: the id stays its title); else the id. */
-  valueName(id) {
+  valueName(id, inner = false) {
     const i18n = this.env.i18n;
     if (!i18n) return h('code', {}, id);
-    if (/[/*+()]|\s-\s/.test(id)) return expressionWords(id, (part) => StepView.prototype.valueName.call(this, part));
+    if (/[/*+()]|\s-\s/.test(id)) return expressionWords(id, (part) => StepView.prototype.valueName.call(this, part, true));
     if (i18n.has(`stat.${id}`)) return i18n.t(`stat.${id}`);
     if (METRIC_WORDS[id]) return i18n.t(METRIC_WORDS[id]); // a list, one number a layer
+    // (not inside an expression: `argmax(raw_spread)` indexes, and reads as written)
+    if (NAME_WORDS[id] && !inner) return i18n.t(NAME_WORDS[id]);
+    const one = /^(\w+)\[(\d+)\]$/.exec(id); // one layer's number of a list (counted from 0)
+    if (one && LAYER_METRIC_WORDS[one[1]] && !inner) return i18n.t('lesson.valueOfLayer', { v: i18n.t(LAYER_METRIC_WORDS[one[1]]), l: Number(one[2]) + 1 });
     // a parameter's value (L1.W[0,0]), or what the optimizer keeps for it (L1.W.step[0,0]:
-    // its step Δw; L1.W.momentum_buffer[0,0]: b of w, by the catalog's symbol)
+    // its step Δw; L1.W.momentum_buffer[0,0]: b of w, by the catalog's symbol), or its value
+    // before the update (L1.W.prev[0,0])
     const m = /^L(\d+)\.(\w+)(?:\.(\w+))?(?:\[(\d+)(?:,(\d+))?\])?$/.exec(id);
     const symbols = this.env.stateSymbols || {};
-    if (!m || !(m[2] in SYMBOLS) || (m[3] && m[3] !== 'step' && !symbols[m[3]])) return h('code', {}, id);
+    if (!m || !(m[2] in SYMBOLS) || (m[3] && m[3] !== 'step' && m[3] !== 'prev' && !symbols[m[3]])) return h('code', {}, id);
     const at = m[4] === undefined ? '' : `[${[m[4], m[5]].filter((x) => x !== undefined).map((x) => Number(x) + 1).join(',')}]`;
     const own = SYMBOLS[m[2]](at);
-    const v = !m[3] ? own : m[3] === 'step' ? `Δ${own}` : i18n.t('lesson.stateOf', { s: symbols[m[3]], v: own });
+    const v = !m[3] ? own : m[3] === 'step' ? `Δ${own}` : m[3] === 'prev' ? i18n.t('lesson.prevOf', { v: own })
+      : i18n.t('lesson.stateOf', { s: symbols[m[3]], v: own });
     return i18n.t('lesson.valueOfLayer', { v, l: m[1] });
   }
 
