@@ -65,11 +65,15 @@ class Run:
         """Play fast until ``until`` iterations are done (or the run halts), then pause: a
         metrics point every ``speed / metrics_hz`` iterations (a point's cost is set to a
         quiet machine's, so a busy machine's slower points do not space them further:
-        Session._metrics_wanted)."""
+        Session._metrics_wanted; and an iteration's, so a busy machine's do not cap a
+        tick's iterations: which iteration a tick shows, and so where a point falls, is a
+        quiet machine's. Under a full test run a capped tick put a point at 13, past the
+        spike the coach must see by 12)."""
         s = self.s
         s.handle(Play(type="play", speed=speed))
         while s.playing and s.stepper.iteration < until:
             s._metrics_cost = 2e-4
+            s._iter_cost = 1e-4
             s.tick(1 / s.settings.tick_hz)
             self.take()
         s.handle(Pause(type="pause"))
