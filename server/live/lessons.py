@@ -90,7 +90,6 @@ log = logging.getLogger("backprop_lab.lessons")
 Pieces = Generator[None, None, None]
 
 
-
 def _filled(text: str, actual: float, values: dict[str, Any]) -> str:
     """An explanation with ``{actual}`` replaced by the value asked about and every other
     ``{expression}`` by its value now (4 significant digits, as the page writes them: the
@@ -104,6 +103,7 @@ def _filled(text: str, actual: float, values: dict[str, Any]) -> str:
         except ExprError:
             return "—"
     return PLACEHOLDER.sub(value, text)
+
 
 class Port(Protocol):
     """What the desk needs of its session."""

@@ -346,13 +346,12 @@ class Playing:
         # the wall, one preemption spaced a lesson's dense first points 40 apart)
         t0 = time.thread_time()
         m = metrics.collect(self.stepper)
-        self._metrics_cost = time.thread_time() - t0
         point = metrics_point(m, update_values.get("lr", m["lr"]))
         self.history.record_metrics(point)
         self._put_points([point])
         self.coach.after_metrics(point, loss_peak=self._loss_peak)
         self._loss_peak = -math.inf
-        self._metrics_cost = time.thread_time() - t0  # (the coach's rules with it)
+        self._metrics_cost = time.thread_time() - t0  # (the point and the coach's rules)
         if self.lessons.after_metrics(m):  # the open lesson step's goal: stop there
             self.playing = False
             self._show_held()

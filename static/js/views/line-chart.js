@@ -134,8 +134,6 @@ export class LineChart {
     const tf = (v) => (this.log ? Math.log10(v) : v);
     const ok = (v) => Number.isFinite(v) && (!this.log || v > 0);
     let x0 = Infinity; let x1 = -Infinity; let lo = Infinity; let hi = -Infinity;
-    // (points whose every value is 0 or below: a log scale has no place for them)
-    const zeros = this.log && all.some((s) => s.values.some((v) => v <= 0));
     for (const s of all) {
       let a = Infinity; let b = -Infinity; let n = 0;
       for (let i = 0; i < s.xs.length; i++) {
@@ -159,6 +157,8 @@ export class LineChart {
       this.marks.hidden = this.marksShort.hidden = true;
       ctx.fillStyle = INK;
       ctx.font = '12px system-ui, sans-serif';
+      // (points there, each 0 or below: a log scale has no place for them)
+      const zeros = this.log && all.some((s) => s.values.some((v) => v <= 0));
       const empty = this.t(zeros ? 'chart.zeros' : 'chart.empty');
       ctx.fillText(empty, 8, h / 2);
       if (this.text.textContent !== empty) this.text.textContent = empty;
