@@ -124,11 +124,14 @@ ExprText = Annotated[str, Field(min_length=1, max_length=300)]
 
 class Choice(_Strict):
     """One answer of a choice prediction: ``when`` is true on the live numbers exactly
-    when this answer is the right one."""
+    when this answer is the right one; ``explain`` (optional) is said instead of the
+    prediction's when it is (a ratio's "{actual} times" reads wrong when both sides are
+    0 and this answer says so)."""
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
     text: Text
     when: ExprText
+    explain: Text | None = None
 
     @field_validator("when")
     @classmethod
@@ -389,6 +392,10 @@ class Lesson(_Strict):
                     for text in (p.explain.ja, p.explain.en)
                     for name in PLACEHOLDER.findall(text) if name != "actual"]
             out += [(f"{where} choice {c.id}", parse(c.when)) for c in p.choices]
+            out += [(f"{where} choice {c.id} explain {{{name}}}", parse(name))
+                    for c in p.choices if c.explain is not None
+                    for text in (c.explain.ja, c.explain.en)
+                    for name in PLACEHOLDER.findall(text) if name != "actual"]
         return out
 
 

@@ -577,6 +577,12 @@ class LessonDesk:
                 if p.kind == "choice":
                     right = [c.id for c in p.choices if parse(c.when).truth(values)]
                     body["expected"] = right[0] if len(right) == 1 else None
+                    own = next((c.explain for c in p.choices
+                                if len(right) == 1 and c.id == right[0]), None)
+                    if own is not None:  # (this answer's own words, when it is the one)
+                        body["explanations"] = {k: _filled(v, actual, values)
+                                                for k, v in own.model_dump().items()}
+                        body["explanation"] = body["explanations"].get(lang)
                     if prediction is not None:
                         body["verdict"] = "right" if prediction in right[:1] and \
                             len(right) == 1 else "wrong"

@@ -182,6 +182,12 @@ def test_the_learners_own_csv_in_the_csv_step_is_the_run_the_lesson_goes_on_with
     right = answers(s, ob, command("own-data", 2, "check", "none"), "lesson_check")
     assert right["verdict"] == "right" and right["actual"] == 0
     assert right["values"]["saturated[0]"] == 1.0
+    # said as that answer says it: both exactly 0, not "0 times the smallest's" (0 / 0)
+    assert "times" not in right["explanations"]["en"]
+    assert right["explanations"]["en"].startswith("Both columns' gradients are exactly 0")
+    assert "a fraction 1 of the hidden layer" in right["explanations"]["en"]
+    assert right["explanations"]["ja"].startswith("どちらの列の勾配も、ちょうど 0")
+    assert "倍" not in right["explanations"]["ja"]
     for n in (3, 4):
         answers(s, ob, command("own-data", n), "lesson_step")
         drain(s.lessons.perform(course()["own-data"].steps[n - 1].action))
@@ -225,4 +231,5 @@ def test_an_explanation_names_the_numbers_it_compares_by_their_values() -> None:
     # an explanation's names are among the lesson's expressions, which the course's checks
     # compute on the live numbers (a name misspelt in a lesson file fails them)
     named = [w for w, _ in course()["own-data"].expressions() if " explain " in w]
-    assert named == ["own-data/standardised-training explain {prev_test_loss}"] * 2, named
+    assert named == (["own-data/raw-gradient choice none explain {saturated[0]}"] * 2
+                     + ["own-data/standardised-training explain {prev_test_loss}"] * 2), named
