@@ -281,6 +281,9 @@ class Step(_Strict):
     prediction: Prediction | None = None
     done: ExprText | None = None
     reveal: tuple[ExprText, ...] = Field((), max_length=8)
+    #: revealed expressions in words, where the page's own (a name such as ``test_loss``,
+    #: a weight's ``L1.W[0,0]``) cannot say them: ``max(abs(L1.dW[27,:]))``
+    names: dict[ExprText, Text] = Field(default_factory=dict, max_length=8)
     hints: tuple[Text, ...] = Field((), max_length=5)
     answer: Text
     chart: Chart | None = None
@@ -306,6 +309,9 @@ class Step(_Strict):
 
     @model_validator(mode="after")
     def _chart_shown(self) -> Step:
+        unknown = [k for k in self.names if k not in self.reveal]
+        if unknown:
+            raise ValueError(f"names {unknown}: not among the step's reveal")
         if self.controls.conceal and self.prediction is None:
             raise ValueError("controls.conceal hides a part until the prediction is "
                              "checked: the step has no prediction")
@@ -464,6 +470,7 @@ def localized(lesson: Lesson, lang: str) -> dict[str, Any]:
                 "choices": [{"id": c.id, "text": c.text.get(lang)} for c in p.choices],
                 "tolerance": p.tolerance, "relative": p.relative},
             "done": s.done, "reveal": list(s.reveal),
+            "names": {k: v.get(lang) for k, v in s.names.items()},
             "hints": [h.get(lang) for h in s.hints], "answer": s.answer.get(lang),
             "chart": s.chart,
         })

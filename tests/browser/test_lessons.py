@@ -871,6 +871,28 @@ def test_a_weights_value_before_its_update_and_each_samples_loss_are_named_in_wo
     assert lab.errors == []
 
 
+def test_a_revealed_expression_reads_in_the_lessons_own_words(make_lab: Any) -> None:
+    """digits' step 2 revealed "max(abs(L1.dW[0,:]))" and "max(abs(L1.dW[27,:]))", code a
+    learner reads as code (and counted from 0 beside a text saying "pixel 1"); the lesson
+    names them, in each language, the expressions staying their titles."""
+    for locale, want in (("en-US", ["largest |∂L∂W| of the weights leaving pixel 1",
+                                     "largest |∂L∂W| of the weights leaving pixel 28"]),
+                         ("ja-JP", ["画素 1 から出る重みの |∂L∂W| の最大",
+                                     "画素 28 から出る重みの |∂L∂W| の最大"])):
+        lab = make_lab(locale=locale, viewport=DESK).open("/?lesson=digits&step=2")
+        page = lab.page
+        lab.wait_for_message("lesson_step", after=0, id="digits", step=2)
+        page.click(f"{LESSON} .lesson-act")  # loss and backward
+        lab.wait_for_message("frame", after=0, phase="backward")
+        msg = answer(lab, "number", 0.0)
+        assert msg["verdict"] == "right" and msg["values"]["max(abs(L1.dW[0,:]))"] == 0, msg
+        rows = page.eval_on_selector_all(
+            f"{VERDICT} .lesson-values dt",
+            "els => els.map(e => [e.textContent, e.title, e.querySelectorAll('math').length])")
+        assert rows == [[w, k, 1] for w, k in zip(want, msg["values"], strict=True)], rows
+        assert lab.errors == []
+
+
 def test_an_optimizers_state_and_a_layers_list_are_named_in_words_too(make_lab: Any) -> None:
     """The first optimizer step reveals the momentum buffer of a weight beside its
     gradient: it read "L1.W.momentum_buffer[0,0]" (counted from 0) beside "∂L/∂w[1,1] of
@@ -928,7 +950,7 @@ def test_every_formula_of_the_course_renders_as_mathml_in_both_languages(lab: La
                 texts.push(l.title, l.summary);
                 const one = await (await fetch(`/api/lessons/${l.id}?lang=${lang}`)).json();
                 for (const s of one.steps) {
-                    texts.push(s.title, s.text, s.answer, ...s.hints);
+                    texts.push(s.title, s.text, s.answer, ...s.hints, ...Object.values(s.names));
                     if (s.prediction) texts.push(s.prediction.question, s.prediction.unit,
                         ...s.prediction.choices.map((c) => c.text));
                 }

@@ -387,6 +387,8 @@ GOOD = (ROOT / "lessons" / "one-neuron.toml").read_text()
     (('chart = "loss"', 'chart = "weights"'), "chart"),
     (('id = "forward"', 'id = "forward"\nchart = "loss"'), "hides the charts"),
     (('conceal = ["numbers"]', 'conceal = ["network"]'), "conceal 'network'"),
+    (('reveal = ["L1.z", "L1.a"]', 'reveal = ["L1.z", "L1.a"]\nnames = { "L1.b" = '
+      '{ ja = "バイアス", en = "bias" } }'), "names ['L1.b']: not among the step's reveal"),
 ])
 def test_a_bad_lesson_file_is_refused_naming_what_is_wrong(
         tmp_path: Path, change: tuple[str, str], names: str) -> None:

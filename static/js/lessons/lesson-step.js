@@ -413,12 +413,13 @@ export class StepView {
     this.verdict.replaceChildren(...parts);
   }
 
-  /** An engine id in words ("the activations a of layer 1", not "L1.a"; where-words.js),
-   * or the id itself where there are none. */
-  /** A revealed value's name: in words as the Numbers panel says it ("Train loss"); a
-   * network's value as the inspector writes it, its indices counted from 1 ("∂L/∂w[1,1] of
-   * layer 1" for L1.dW[0,0]: the id stays its title); else the id. */
+  /** A revealed value's name: the lesson's own words for it (the step's `names`), else in
+   * words as the Numbers panel says it ("Train loss"); a network's value as the inspector
+   * writes it, its indices counted from 1 ("∂L/∂w[1,1] of layer 1" for L1.dW[0,0]: the id
+   * stays its title); else the id. */
   valueName(id, inner = false) {
+    const named = !inner && this.step.names && this.step.names[id]; // (the lesson's own words)
+    if (named) return h('span', {}, inlineMath(named));
     const i18n = this.env.i18n;
     if (!i18n) return h('code', {}, id);
     if (/[/*+()]|\s-\s/.test(id)) return expressionWords(id, (part) => StepView.prototype.valueName.call(this, part, true));
@@ -441,6 +442,8 @@ export class StepView {
     return i18n.t('lesson.valueOfLayer', { v, l: m[1] });
   }
 
+  /** An engine id in words ("the activations a of layer 1", not "L1.a"; where-words.js),
+   * or the id itself where there are none. */
   idWords(id) {
     const i18n = this.env.i18n;
     if (!id) return '?';
