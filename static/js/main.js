@@ -341,7 +341,7 @@ async function start() {
         else urlSync.onRun(msg);
       }
       // the page's own run as it is now (a class's never reaches the page), for the address bar
-      if ((msg.type === 'save' || msg.type === 'error') && !classMode.following) urlSync.onMessage(msg);
+      const refused = (msg.type === 'save' || msg.type === 'error') && !classMode.following && urlSync.onMessage(msg);
       // an open lesson's address is its link; leaving it gives the address back to the run
       if (msg.type === 'lesson_step' && !classMode.following) {
         urlSync.held = Boolean(msg.id);
@@ -355,6 +355,7 @@ async function start() {
         dispatch('start', msg);
       }
       dispatch(kind, msg);
+      if (refused) dispatch('link-refused'); // (the notice adds that the page kept its run)
       if (event && event.kind === 'restored') dispatch('notice', { key: 'restore.done', params: { n: event.iteration }, tone: 'info' });
       else if (event) dispatch('notice', { key: whole ? 'restore.address' : 'restore.lost', announcesRun: true }); // the address's run comes next
     },

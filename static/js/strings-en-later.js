@@ -415,4 +415,5 @@ export const STRINGS = Object.freeze({
   'map.split': '{train} for training · {test} for testing',
   'map.standardized': 'inputs standardised',
   'map.raw': 'inputs as measured',
+  'link.kept': 'The link’s run was not opened: this page goes on with the run it had.',
 });

@@ -415,4 +415,5 @@ export const STRINGS = Object.freeze({
   'map.split': '訓練用 {train} 件・テスト用 {test} 件',
   'map.standardized': '入力は標準化済み',
   'map.raw': '入力は測定値のまま',
+  'link.kept': 'リンクの実行は開きませんでした。このページは、それまでの実行を続けています。',
 });

@@ -111,7 +111,8 @@ export class UrlSync {
     }
   }
 
-  /** One of the page's own messages: `run`, `save` or `error` (others are ignored). */
+  /** One of the page's own messages: `run`, `save` or `error` (others are ignored); true
+   * when it is the refusal of the link's run. */
   onMessage(msg) {
     if (msg.type === 'run') this.onRun(msg);
     else if (msg.type === 'save') this.onSave(msg);
@@ -119,7 +120,9 @@ export class UrlSync {
       // the link's run was refused (the notice says why): show the run the page is on
       this.waiting = false;
       this.rewrite();
+      return true;
     }
+    return false;
   }
 
   /** A `run` message arrived: apply the link once, else record the run in the URL. */

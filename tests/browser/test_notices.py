@@ -86,6 +86,9 @@ def test_a_links_setting_out_of_range_is_named_by_its_control_with_its_range(
                                for m in lab.received), what="the link's lr refused")
     expect(lab.page.locator(".notice-text")).to_have_text(
         "入力が正しくありません: 学習率 η は 0 から 100 の範囲にしてください")
+    # and what became of the link: not opened, the page's run goes on
+    expect(lab.page.locator(".notice-kept")).to_have_text(
+        "リンクの実行は開きませんでした。このページは、それまでの実行を続けています。")
     assert "1000" in (lab.page.text_content(".notice-server") or "")
     assert lab.page.input_value("#ctl-lr") != "1000"
     en = make_lab().open("/?lr=1000")
@@ -93,4 +96,6 @@ def test_a_links_setting_out_of_range_is_named_by_its_control_with_its_range(
                   what="the link's lr refused")
     expect(en.page.locator(".notice-text")).to_have_text(
         "Invalid input: Learning rate η must be from 0 to 100")
+    expect(en.page.locator(".notice-kept")).to_have_text(
+        "The link’s run was not opened: this page goes on with the run it had.")
     assert lab.errors == [] and en.errors == []

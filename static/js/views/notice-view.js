@@ -34,8 +34,9 @@ export class NoticeView {
       h('summary', { dataset: { i18n: 'err.detail.server' } }), this.serverText);
     this.close = h('button', { type: 'button', class: 'icon-btn', dataset: { i18nAria: 'err.dismiss', i18nTitle: 'err.dismiss' },
       on: { click: () => this.hide() } }, '×');
+    this.kept = h('p', { class: 'notice-kept', hidden: true });
     this.box = h('div', { class: 'notice', role: 'alert', hidden: true },
-      h('div', { class: 'notice-body' }, this.text, this.more), this.close);
+      h('div', { class: 'notice-body' }, this.text, this.kept, this.more), this.close);
     container.append(this.box);
     this.current = null;
     i18n.apply(this.box);
@@ -59,6 +60,9 @@ export class NoticeView {
       this.text.textContent = detail ? `${t(key)}: ${detail}` : t(key);
       words = this.serverWords(c, detail);
     }
+    // a link's run refused: the page goes on with the run it had
+    this.kept.textContent = c.kept ? this.i18n.t('link.kept') : '';
+    this.kept.hidden = !c.kept;
     this.serverText.textContent = words || '';
     this.more.hidden = !words;
     if (!words) this.more.open = false;
@@ -123,6 +127,12 @@ export class NoticeView {
       return this.hide();
     }
     else if (kind === 'csv-picked' && this.current && this.current.code === 'csv') return this.hide();
+    else if (kind === 'link-refused' && this.current && !this.current.local) {
+      const shown = this.current;
+      shown.kept = true; // (its words load with the page's later ones)
+      this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
+      return undefined;
+    }
     else if (kind === 'lang') this.i18n.apply(this.box);
     else return undefined;
     return this.render();
