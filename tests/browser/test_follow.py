@@ -112,6 +112,9 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     tp.click(".btn-toggle-play")
     wait_iteration(student, ">=", 8)
     assert all(locked(student))
+    # no bar of run buttons the student cannot press at the bottom of the phone
+    assert sp.is_hidden(".ctl-run .btn-row")
+    assert sp.evaluate("getComputedStyle(document.body).paddingBottom") == "0px"
     shoot(student, "follow-phone")
     sp.locator("body").press("Space")
     sp.locator("body").press("r")
@@ -147,6 +150,7 @@ def test_a_student_follows_the_teacher_live_then_makes_a_copy(make_lab: Any) -> 
     errors = [m for m in student.received[mark:] if m["type"] == "error"]
     assert [e for e in errors if "sync-marker" not in e["message"]] == []  # ...without error
     assert not any(locked(student))
+    assert sp.is_visible(".ctl-run .btn-row")  # (its own run's buttons, back at the bottom)
     assert "follow" not in urlparse(sp.url).query
     assert sp.evaluate("sessionStorage.getItem('bpl.session')") == own["session"]
     assert iteration(student) == stop
