@@ -53,7 +53,7 @@ export const STRINGS = Object.freeze({
   'ls.zoomFit': 'Fit the path',
   'ls.zoomFitHint': 'Zoom so the path and the arrow fill the picture (F key)',
   'ls.scale': 'Loss (log scale): blue = low, orange = high',
-  'ls.key.now': 'Now (loss {loss})',
+  'ls.key.now': 'The run after iteration {iteration}: train loss {loss}',
   'ls.key.path': 'The path so far (last {n} iterations)',
   'ls.key.step': 'Next step (learning rate {lr}; loss after it {loss})',
   'ls.key.stepScaled': 'Next step (drawn {k}× longer to be seen; learning rate {lr}; loss after it {loss})',

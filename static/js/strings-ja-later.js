@@ -53,7 +53,7 @@ export const STRINGS = Object.freeze({
   'ls.zoomFit': '道のり全体',
   'ls.zoomFitHint': '道のりと矢印が図いっぱいになるよう拡大します（F キー）',
   'ls.scale': '損失（対数目盛り）: 青 = 低い、橙 = 高い',
-  'ls.key.now': '今の点（損失 {loss}）',
+  'ls.key.now': '反復 {iteration} の後の実行：訓練損失 {loss}',
   'ls.key.path': 'ここまでの道のり（直近 {n} 反復）',
   'ls.key.step': '次の1歩（学習率 {lr}、1歩後の損失 {loss}）',
   'ls.key.stepScaled': '次の1歩（見えるよう {k} 倍に伸ばしています。学習率 {lr}、1歩後の損失 {loss}）',

@@ -76,6 +76,12 @@ def test_centre_path_and_arrow_show_the_run(make_lab: Any) -> None:
     }""", [HEAT, IMPORT, m, cx, cy])
     assert max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 8, (got, want)
     assert m["center"] == lab.last("metrics")["points"][-1]["train_loss"]
+    # its key says which point that is, and its loss as Numbers writes the train loss
+    # measured there (it read "Now (loss …)": during play the two stood at other iterations)
+    key = lab.text("li:has(> .ls-sw-now)")
+    numbers = lab.text("[data-slot='stats']")
+    assert key.startswith("The run after iteration 12: train loss "), key
+    assert "measured after iteration 12" in numbers, numbers
     # one dot per iteration run, plus where it started
     assert m["path"]["iterations"] == list(range(13))
     assert int(d["pathPoints"]) == 13

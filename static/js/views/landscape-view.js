@@ -329,7 +329,7 @@ export class LandscapePanel {
     const t = this.t;
     const m = this.msg;
     const items = [
-      h('li', {}, h('span', { class: 'ls-sw ls-sw-now' }), t('ls.key.now', { loss: fmt(m.center) })),
+      h('li', {}, h('span', { class: 'ls-sw ls-sw-now' }), t('ls.key.now', { iteration: m.iteration, loss: fmt(m.center) })),
       h('li', {}, h('span', { class: 'ls-sw ls-sw-path' }), t('ls.key.path', { n: m.path.iterations.length - 1 })),
     ];
     if (m.step) {
