@@ -355,7 +355,7 @@ async function start() {
         dispatch('start', msg);
       }
       dispatch(kind, msg);
-      if (refused) dispatch('link-refused'); // (the notice adds that the page kept its run)
+      if (refused) dispatch('link-refused');
       if (event && event.kind === 'restored') dispatch('notice', { key: 'restore.done', params: { n: event.iteration }, tone: 'info' });
       else if (event) dispatch('notice', { key: whole ? 'restore.address' : 'restore.lost', announcesRun: true }); // the address's run comes next
     },

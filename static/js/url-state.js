@@ -112,7 +112,7 @@ export class UrlSync {
   }
 
   /** One of the page's own messages: `run`, `save` or `error` (others are ignored); true
-   * when it is the refusal of the link's run. */
+   * for the link's refusal. */
   onMessage(msg) {
     if (msg.type === 'run') this.onRun(msg);
     else if (msg.type === 'save') this.onSave(msg);

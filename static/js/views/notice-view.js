@@ -60,7 +60,6 @@ export class NoticeView {
       this.text.textContent = detail ? `${t(key)}: ${detail}` : t(key);
       words = this.serverWords(c, detail);
     }
-    // a link's run refused: the page goes on with the run it had
     this.kept.textContent = c.kept ? this.i18n.t('link.kept') : '';
     this.kept.hidden = !c.kept;
     this.serverText.textContent = words || '';
@@ -129,7 +128,7 @@ export class NoticeView {
     else if (kind === 'csv-picked' && this.current && this.current.code === 'csv') return this.hide();
     else if (kind === 'link-refused' && this.current && !this.current.local) {
       const shown = this.current;
-      shown.kept = true; // (its words load with the page's later ones)
+      shown.kept = true; // (words: later)
       this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
       return undefined;
     }
