@@ -571,21 +571,18 @@ class LessonDesk:
             try:
                 actual = parse(p.value).number(values)
                 body["actual"] = actual
+                right = [c for c in p.choices if parse(c.when).truth(values)]
+                if len(right) == 1 and right[0].explain is not None:
+                    texts = right[0].explain.model_dump()  # (the right answer's own words)
                 body["explanations"] = {k: _filled(v, actual, values)
                                         for k, v in texts.items()}
                 body["explanation"] = body["explanations"].get(lang)
                 if p.kind == "choice":
-                    right = [c.id for c in p.choices if parse(c.when).truth(values)]
-                    body["expected"] = right[0] if len(right) == 1 else None
-                    own = next((c.explain for c in p.choices
-                                if len(right) == 1 and c.id == right[0]), None)
-                    if own is not None:  # (this answer's own words, when it is the one)
-                        body["explanations"] = {k: _filled(v, actual, values)
-                                                for k, v in own.model_dump().items()}
-                        body["explanation"] = body["explanations"].get(lang)
+                    ids = [c.id for c in right]
+                    body["expected"] = ids[0] if len(ids) == 1 else None
                     if prediction is not None:
-                        body["verdict"] = "right" if prediction in right[:1] and \
-                            len(right) == 1 else "wrong"
+                        body["verdict"] = "right" if prediction in ids[:1] and \
+                            len(ids) == 1 else "wrong"
                 elif isinstance(prediction, int | float) and not isinstance(prediction, bool):
                     tol = max(p.tolerance, p.relative * abs(actual))
                     body["expected"] = actual

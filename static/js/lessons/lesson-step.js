@@ -418,7 +418,7 @@ export class StepView {
    * writes it, its indices counted from 1 ("∂L/∂w[1,1] of layer 1" for L1.dW[0,0]: the id
    * stays its title); else the id. */
   valueName(id, inner = false) {
-    const named = !inner && this.step && this.step.names && this.step.names[id]; // (the lesson's own words)
+    const named = !inner && this.step && this.step.names && this.step.names[id];
     if (named) return h('span', {}, inlineMath(named));
     const i18n = this.env.i18n;
     if (!i18n) return h('code', {}, id);

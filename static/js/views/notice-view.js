@@ -105,6 +105,12 @@ export class NoticeView {
     return c.message;
   }
 
+  /** Render the notice shown now once the page's later words are loaded. */
+  renderLater() {
+    const shown = this.current;
+    this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
+  }
+
   /** `error` shows the server's error; `notice` a local one ({key}); a new run clears it
    * (but the run an error announces, see the module comment). */
   update({ kind, msg }) {
@@ -112,10 +118,7 @@ export class NoticeView {
       this.current = { ...msg, announcesRun: announcesRun(msg) };
       if (((msg.code === 'csv' || msg.code === 'learn') && !this.i18n.has(`${msg.code}.${msg.reason}`))
           || (msg.limit && !this.i18n.has(`err.limit.${msg.limit}`))) {
-        // (their words load with the page's later ones: shown once here)
-        const shown = this.current;
-        this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
-        return undefined;
+        return this.renderLater(); // (their words load with the page's later ones)
       }
     } else if (kind === 'notice') this.current = { local: msg.key, params: msg.params, tone: msg.tone, announcesRun: Boolean(msg.announcesRun) };
     else if (kind === 'run') {
@@ -127,10 +130,8 @@ export class NoticeView {
     }
     else if (kind === 'csv-picked' && this.current && this.current.code === 'csv') return this.hide();
     else if (kind === 'link-refused' && this.current && !this.current.local) {
-      const shown = this.current;
-      shown.kept = true; // (words: later)
-      this.i18n.need('later').catch(() => {}).then(() => { if (this.current === shown) this.render(); });
-      return undefined;
+      this.current.kept = true;
+      return this.renderLater();
     }
     else if (kind === 'lang') this.i18n.apply(this.box);
     else return undefined;
